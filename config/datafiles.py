@@ -1,0 +1,111 @@
+"""The data files users edit: sources, policies, watchlists (alert rules live with `alerts/`).
+
+Each file is YAML with one top-level key holding a list; every entry is validated and a problem
+is reported once, naming the file, the entry and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from config.errors import ConfigError, from_validation_error
+from schema import Policy
+
+Model = TypeVar("Model", bound=BaseModel)
+
+SourceKind = Literal["rss", "news", "gov_policy", "weibo", "board", "forum"]
+
+
+class Source(BaseModel):
+    """A place Yuqing crawls: a kind plus its parameters. A new site of a known kind is data only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[\w\-.]+$")
+    kind: SourceKind
+    title: str | None = Field(default=None, description="human name shown in reports, e.g. 菏泽市人民政府")
+    enabled: bool = True
+    obey_robots: bool | None = None  # None: the crawl setting decides
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Watchlist(BaseModel):
+    """Terms whose volume and tone analysis tracks, optionally tied to places or policies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    terms: list[str] = Field(min_length=1)
+    context: list[str] = Field(default_factory=list)
+    places: list[str] = Field(default_factory=list)
+    policies: list[str] = Field(default_factory=list)
+
+    @field_validator("terms")
+    @classmethod
+    def _no_blank_terms(cls, terms: list[str]) -> list[str]:
+        if any(not t.strip() for t in terms):
+            raise ValueError("terms must not be blank")
+        return terms
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file and line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(path, "", "file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "", "file is not UTF-8 text") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else ""
+        raise ConfigError(path, where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, "", "expected a mapping at the top level")
+    return data
+
+
+def load_list(path: Path, key: str, model: type[Model]) -> list[Model]:
+    """Load `key: [...]` from a YAML file as a list of `model`, with unique names or ids."""
+    data = read_yaml_mapping(path)
+    entries = data.get(key, [])
+    if not isinstance(entries, list):
+        raise ConfigError(path, key, f"expected a list of entries under '{key}'")
+    items: list[Model] = []
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError(path, f"{key}[{number}]", "expected a mapping of keys to values")
+        try:
+            items.append(model.model_validate(entry))
+        except ValidationError as exc:
+            label = entry.get("name") or entry.get("id")
+            prefix = f"{key}[{number}]" + (f" ({label})" if label else "")
+            raise from_validation_error(path, exc, prefix=prefix) from exc
+    ident = "name" if "name" in model.model_fields else "id"
+    seen: set[str] = set()
+    for number, item in enumerate(items):
+        value = getattr(item, ident)
+        if value in seen:
+            raise ConfigError(path, f"{key}[{number}].{ident}", f"duplicate {ident} {value!r}; each must be unique")
+        seen.add(value)
+    return items
+
+
+def load_sources(path: Path) -> list[Source]:
+    return load_list(path, "sources", Source)
+
+
+def load_policies(path: Path) -> list[Policy]:
+    return load_list(path, "policies", Policy)
+
+
+def load_watchlists(path: Path) -> list[Watchlist]:
+    return load_list(path, "watchlists", Watchlist)

@@ -1,0 +1,138 @@
+"""The one settings object: `YUQING_*` environment variables over an optional YAML file.
+
+The YAML file is named by `YUQING_CONFIG` (or `--config` on the command line). Nested keys use
+`__` in the environment: `YUQING_KAFKA__BOOTSTRAP_SERVERS=host:9092`. Secrets are `SecretStr`
+and come from the environment; they are masked when settings are printed.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from config.datafiles import read_yaml_mapping
+from config.errors import from_validation_error
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = Path(__file__).resolve().parent / "data"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = "yuqing."
+    partitions: int = Field(default=3, ge=1)
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+
+class ElasticsearchSettings(BaseModel):
+    url: str = "http://127.0.0.1:9200"
+    index: str = "yuqing-posts"
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    verify_certs: bool = True
+
+
+class KibanaSettings(BaseModel):
+    url: str = "http://127.0.0.1:5601"
+    space: str | None = None
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class CrawlSettings(BaseModel):
+    contact: str = "https://github.com/yuqing-project/yuqing"
+    obey_robots: bool = True
+    concurrency_per_domain: int = Field(default=4, ge=1)
+    download_delay: float = Field(default=0.5, ge=0)
+    autothrottle: bool = True
+    revisit_days: float = Field(default=3.0, ge=0, description="weibo/board items revisited within")
+    silent_runs_before_blind: int = Field(default=3, ge=1)
+    weibo_cookie: SecretStr | None = None
+
+
+class Settings(BaseSettings):
+    """Everything Yuqing can be told. Switching to scale-out is `transport: kafka` and `index: elasticsearch`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="YUQING_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    data_dir: Path = PROJECT_ROOT / "var"
+    transport: Literal["embedded", "kafka"] = "embedded"
+    index: Literal["embedded", "elasticsearch"] = "embedded"
+    alert_store: Literal["embedded"] = "embedded"
+
+    sources_file: Path = DEFAULT_DATA / "sources.yaml"
+    policies_file: Path = DEFAULT_DATA / "policies.yaml"
+    rules_file: Path = DEFAULT_DATA / "alert_rules.yaml"
+    watchlists_file: Path = DEFAULT_DATA / "watchlists.yaml"
+    gazetteer_file: Path = DEFAULT_DATA / "gazetteer.yaml"
+    report_dir: Path | None = None
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    kibana: KibanaSettings = Field(default_factory=KibanaSettings)
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+
+    # Filled from the YAML file by `load_settings`; not an environment variable.
+    config_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the YAML file (passed as init values).
+        return (env_settings, init_settings)
+
+    @property
+    def reports_path(self) -> Path:
+        return self.report_dir or self.data_dir / "reports"
+
+    def path(self, name: str) -> Path:
+        """A file under the data directory, created on first use."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir / name
+
+    def masked(self) -> dict[str, Any]:
+        """Settings as a dict for display, secrets shown as '**********'."""
+        return self.model_dump(mode="json")
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the environment and the YAML file; raise ConfigError if invalid."""
+    path = config_file or os.environ.get("YUQING_CONFIG")
+    values: dict[str, Any] = {}
+    if path:
+        path = Path(path)
+        values = read_yaml_mapping(path)
+        values["config_file"] = path
+        base = path.resolve().parent
+        # Relative paths in the YAML file are relative to the file, not to the working directory.
+        for key, value in list(values.items()):
+            if (key.endswith("_file") or key.endswith("_dir")) and isinstance(value, str):
+                values[key] = str((base / value).resolve()) if not Path(value).is_absolute() else value
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise from_validation_error(path or "environment (YUQING_*)", exc) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,1 @@
+"""The `yuqing` command line."""

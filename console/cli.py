@@ -1,0 +1,56 @@
+"""`yuqing`: one entry point, one subcommand per job. Each command module adds its own parser.
+
+A command module exposes `register(subparsers)`; the parser it adds sets `func(args) -> int`.
+User errors (a bad file, a bad setting) print one message and exit 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from config import ConfigError
+from search.base import SearchBackendError
+from transport.base import TransportError
+
+COMMAND_MODULES = (
+    "console.commands.demo",
+    "console.commands.status",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yuqing",
+        description="舆情监测与回应 Yuqing: crawl, analyse, index, alert and brief on public opinion.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="YAML settings file (default: $YUQING_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(exc.message, file=sys.stderr)
+        return exc.exit_code
+    except (TransportError, SearchBackendError) as exc:
+        print(f"服务不可用 (backend unavailable): {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("已中断 (interrupted)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""The one item schema of Yuqing: every stage imports its types from here.
+
+A `Post` is what a spider saw; an `EnrichedPost` adds what analysis found; a `Policy` is a
+document of the registry; an `Event` groups posts about one happening; an `Alert` is what a
+press officer must act on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def now() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(timezone.utc)
+
+
+def aware(value: datetime) -> datetime:
+    """Attach Asia/Shanghai to a naive datetime: Chinese pages give local time without a zone."""
+    return value.replace(tzinfo=SHANGHAI) if value.tzinfo is None else value
+
+
+def canonical_url(url: str) -> str:
+    """Lower-case scheme and host, drop the fragment and a trailing slash, so one page has one id."""
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+
+
+def post_id_for(platform: str, url: str, platform_id: str | None = None) -> str:
+    """Stable id: the platform's own id when it has one, else a hash of the canonical URL."""
+    if platform_id:
+        return f"{platform}:{platform_id}"
+    digest = hashlib.sha1(canonical_url(url).encode("utf-8")).hexdigest()[:20]
+    return f"{platform}:{digest}"
+
+
+class Platform(StrEnum):
+    NEWS = "news"
+    GOV = "gov"
+    WEIBO = "weibo"
+    BOARD = "board"
+    FORUM = "forum"
+    RSS = "rss"
+    OTHER = "other"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Author(_Model):
+    name: str | None = None
+    id: str | None = None
+    followers: int | None = Field(default=None, ge=0)
+    verified: bool = False
+    verified_reason: str | None = None
+
+
+class Metrics(_Model):
+    reposts: int = Field(default=0, ge=0)
+    comments: int = Field(default=0, ge=0)
+    likes: int = Field(default=0, ge=0)
+    views: int = Field(default=0, ge=0)
+
+
+class Post(_Model):
+    """One thing someone published: an article, a policy document, a weibo, a board message."""
+
+    id: str = ""
+    url: str
+    platform: Platform
+    source: str
+    author: Author = Field(default_factory=Author)
+    title: str | None = None
+    text: str = ""
+    published_at: datetime | None = None
+    fetched_at: datetime = Field(default_factory=now)
+    metrics: Metrics = Field(default_factory=Metrics)
+    reply_to: str | None = None
+    # Platform-specific metadata: gov documents keep 索引号, 发文机构, 发文字号, 成文日期,
+    # 发布日期, 有效性 here; board messages keep 分类, 是否回复, 回复单位, 回复内容.
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("published_at", "fetched_at")
+    @classmethod
+    def _timezone_aware(cls, value: datetime | None) -> datetime | None:
+        return aware(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _stable_id(self) -> Post:
+        if not self.id:
+            self.id = post_id_for(self.platform.value, self.url)
+        return self
+
+    @property
+    def when(self) -> datetime:
+        """The time the post counts at: its publication time, else when we fetched it."""
+        return self.published_at or self.fetched_at
+
+
+class SentimentLabel(StrEnum):
+    POSITIVE = "positive"
+    NEUTRAL = "neutral"
+    NEGATIVE = "negative"
+
+
+class Sentiment(_Model):
+    score: float = Field(ge=0.0, le=1.0, description="calibrated probability of positive")
+    label: SentimentLabel
+
+
+class PolicyLink(_Model):
+    id: str
+    score: float = Field(ge=0.0)
+
+
+class EnrichedPost(Post):
+    """A post plus what analysis found. `text` is already masked; nothing raw is kept."""
+
+    masked_text: str = ""
+    sentiment: Sentiment | None = None
+    keywords: list[str] = Field(default_factory=list)
+    places: list[str] = Field(default_factory=list)
+    policies: list[PolicyLink] = Field(default_factory=list)
+    departments: list[str] = Field(default_factory=list)
+    event_id: str | None = None
+    reprint_of: str | None = None
+
+    @classmethod
+    def from_post(cls, post: Post, **analysis: Any) -> EnrichedPost:
+        return cls(**post.model_dump(), **analysis)
+
+
+class Validity(StrEnum):
+    CURRENT = "现行有效"
+    REPEALED = "已废止"
+    AMENDED = "已修改"
+    UNKNOWN = "未知"
+
+
+class Policy(_Model):
+    """A policy document of the registry, from the policies file or a crawled 政策文件."""
+
+    id: str
+    title: str
+    doc_number: str | None = Field(default=None, description="文号 / 发文字号")
+    department: str | None = Field(default=None, description="发文机构")
+    written_at: datetime | None = Field(default=None, description="成文日期")
+    published_at: datetime | None = Field(default=None, description="发布日期")
+    validity: Validity = Validity.CURRENT
+    keywords: list[str] = Field(default_factory=list)
+    aliases: list[str] = Field(default_factory=list)
+    url: str | None = None
+    interpretation_url: str | None = Field(default=None, description="政策解读")
+
+    @field_validator("written_at", "published_at")
+    @classmethod
+    def _timezone_aware(cls, value: datetime | None) -> datetime | None:
+        return aware(value) if value is not None else None
+
+
+class Event(_Model):
+    """Posts about one happening, clustered online; the id survives restarts."""
+
+    id: str
+    label: str
+    keywords: list[str] = Field(default_factory=list)
+    first_seen: datetime
+    last_seen: datetime
+    size: int = 0
+    platforms: dict[str, int] = Field(default_factory=dict)
+    places: list[str] = Field(default_factory=list)
+    sentiment_mix: dict[str, int] = Field(default_factory=dict)
+    policies: list[str] = Field(default_factory=list)
+    representative_posts: list[str] = Field(default_factory=list)
+    merged_into: str | None = None
+
+
+class AlertLevel(StrEnum):
+    """Levels of 政务舆情 incidents, lowest first."""
+
+    GENERAL = "一般"
+    LARGE = "较大"
+    MAJOR = "重大"
+    EXTRAORDINARY = "特别重大"
+
+    @property
+    def rank(self) -> int:
+        return list(AlertLevel).index(self)
+
+
+class AlertStatus(StrEnum):
+    FIRED = "fired"
+    NOTIFIED = "notified"
+    ACKNOWLEDGED = "acknowledged"
+    ASSIGNED = "assigned"
+    RESPONDED = "responded"
+    CLOSED = "closed"
+
+
+class Deadline(_Model):
+    """One clock of the response: e.g. 发布权威信息 within 5 h of the alert."""
+
+    name: str
+    due_at: datetime
+    met_at: datetime | None = None
+
+
+class Alert(_Model):
+    id: str
+    rule: str
+    rule_type: str
+    group_key: str = Field(description="rule plus subject: one group per surge, updated, not repeated")
+    title: str
+    summary: str = ""
+    level: AlertLevel = AlertLevel.GENERAL
+    subject_kind: str | None = None  # policy, event, place, keyword, source
+    subject_id: str | None = None
+    fired_at: datetime = Field(default_factory=now)
+    updated_at: datetime = Field(default_factory=now)
+    status: AlertStatus = AlertStatus.FIRED
+    deadlines: list[Deadline] = Field(default_factory=list)
+    post_ids: list[str] = Field(default_factory=list)
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    updates: int = 0

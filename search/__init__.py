@@ -1,0 +1,20 @@
+"""The searchable store of enriched posts and events: SQLite FTS5 or Elasticsearch, by `settings.index`."""
+
+from __future__ import annotations
+
+from config import ConfigError, Settings
+from search.base import Index, SearchBackendError, SearchQuery, SearchResult
+
+__all__ = ["Index", "SearchBackendError", "SearchQuery", "SearchResult", "open_index"]
+
+
+def open_index(settings: Settings) -> Index:
+    """The index the settings ask for."""
+    if settings.index == "embedded":
+        from search.sqlite_fts import SqliteIndex
+
+        return SqliteIndex(settings.path("index.sqlite3"))
+    raise ConfigError(
+        settings.config_file or "environment (YUQING_INDEX)", "index",
+        f"index {settings.index!r} is not available in this version; use 'embedded'",
+    )

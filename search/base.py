@@ -1,0 +1,82 @@
+"""The index interface: upsert enriched posts and events, search with filters, count over time.
+
+Two implementations: `search.sqlite_fts` (embedded default) and Elasticsearch (scale-out),
+chosen by `settings.index`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schema import EnrichedPost, Event, SentimentLabel
+
+Interval = Literal["hour", "day"]
+
+
+class SearchBackendError(RuntimeError):
+    """The index is unreachable or refused a request; callers keep their items and retry."""
+
+
+class SearchQuery(BaseModel):
+    """Full-text query plus filters. Every list filter matches any of its values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    platforms: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    sentiments: list[SentimentLabel] = Field(default_factory=list)
+    places: list[str] = Field(default_factory=list)
+    policies: list[str] = Field(default_factory=list)
+    events: list[str] = Field(default_factory=list)
+    limit: int = Field(default=20, ge=0, le=10_000)
+    offset: int = Field(default=0, ge=0)
+
+
+class SearchResult(BaseModel):
+    total: int
+    hits: list[EnrichedPost]
+
+
+class Index(abc.ABC):
+    @abc.abstractmethod
+    def upsert(self, posts: Iterable[EnrichedPost]) -> int:
+        """Insert or replace by id; indexing the same post twice leaves one copy. Returns the count."""
+
+    @abc.abstractmethod
+    def get(self, post_id: str) -> EnrichedPost | None: ...
+
+    @abc.abstractmethod
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Newest first; `total` counts every match, `hits` is one page."""
+
+    @abc.abstractmethod
+    def histogram(self, query: SearchQuery, interval: Interval = "hour") -> list[tuple[datetime, int]]:
+        """Matches per hour or day (Asia/Shanghai buckets), oldest first, empty buckets left out."""
+
+    @abc.abstractmethod
+    def counts_by(self, field: Literal["platform", "source", "sentiment"], query: SearchQuery | None = None
+                  ) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    def upsert_events(self, events: Iterable[Event]) -> int: ...
+
+    @abc.abstractmethod
+    def events(self, since: datetime | None = None, limit: int = 100) -> list[Event]:
+        """Events, most recently seen first; merged-away events are left out."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,34 @@
+"""Topics between the stages: embedded SQLite log or Kafka, chosen by `settings.transport`."""
+
+from __future__ import annotations
+
+from config import ConfigError, Settings
+from transport.base import (
+    ALL_TOPICS,
+    CRAWL_HEALTH,
+    ENRICHED_POSTS,
+    RAW_POSTS,
+    Consumer,
+    Message,
+    TopicStats,
+    Transport,
+    TransportError,
+    dead_letter,
+)
+
+__all__ = [
+    "ALL_TOPICS", "CRAWL_HEALTH", "ENRICHED_POSTS", "RAW_POSTS", "Consumer", "Message", "TopicStats",
+    "Transport", "TransportError", "dead_letter", "open_transport",
+]
+
+
+def open_transport(settings: Settings) -> Transport:
+    """The transport the settings ask for."""
+    if settings.transport == "embedded":
+        from transport.sqlite_log import SqliteTransport
+
+        return SqliteTransport(settings.path("transport.sqlite3"))
+    raise ConfigError(
+        settings.config_file or "environment (YUQING_TRANSPORT)", "transport",
+        f"transport {settings.transport!r} is not available in this version; use 'embedded'",
+    )

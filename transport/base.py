@@ -1,0 +1,102 @@
+"""The transport interface: named topics, consumer groups, committed offsets (at-least-once).
+
+Stage code sees `Message` values (JSON-able dicts), never a queue library. Two implementations:
+`transport.sqlite_log` (embedded default) and Kafka (scale-out), chosen by `settings.transport`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Topic names, defined once. A Kafka deployment prefixes them (settings.kafka.topic_prefix).
+RAW_POSTS = "posts.raw"
+ENRICHED_POSTS = "posts.enriched"
+CRAWL_HEALTH = "crawl.health"
+DEAD_LETTER_SUFFIX = ".dlq"
+ALL_TOPICS = (RAW_POSTS, ENRICHED_POSTS, CRAWL_HEALTH)
+
+
+def dead_letter(topic: str) -> str:
+    """The quarantine topic for messages of `topic` that can never succeed."""
+    return topic + DEAD_LETTER_SUFFIX
+
+
+class TransportError(RuntimeError):
+    """The transport is unreachable or refused an operation; callers keep their items and retry."""
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    value: dict[str, Any]
+    key: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    timestamp: float = 0.0
+
+
+@dataclass(frozen=True)
+class TopicStats:
+    topic: str
+    messages: int
+    # committed lag per consumer group: messages not yet committed by that group
+    lag: dict[str, int]
+
+
+class Consumer(abc.ABC):
+    """A member of a consumer group. Offsets advance only when `commit` is called."""
+
+    @abc.abstractmethod
+    def poll(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
+        """Up to `max_messages` new messages, waiting at most `timeout` seconds for the first."""
+
+    @abc.abstractmethod
+    def commit(self, messages: Iterable[Message]) -> None:
+        """Mark these messages (and all before them in their partitions) as processed."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Transport(abc.ABC):
+    @abc.abstractmethod
+    def publish(self, topic: str, value: dict[str, Any], key: str | None = None,
+                headers: dict[str, str] | None = None) -> None:
+        """Append one message; messages with the same key keep their order."""
+
+    def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
+        count = 0
+        for key, value in values:
+            self.publish(topic, value, key=key)
+            count += 1
+        self.flush()
+        return count
+
+    def flush(self) -> None:
+        """Block until everything published so far is durable."""
+
+    @abc.abstractmethod
+    def consumer(self, group: str, topics: Iterable[str], member: str | None = None) -> Consumer: ...
+
+    @abc.abstractmethod
+    def stats(self) -> list[TopicStats]:
+        """Message counts and per-group lag for every topic that has messages or offsets."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

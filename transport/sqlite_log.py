@@ -1,0 +1,260 @@
+"""Embedded transport: a durable log in one SQLite file (WAL mode), shared by processes.
+
+Like Kafka, a topic has partitions chosen by key hash; a consumer group keeps one committed
+offset per partition, and its live members share the partitions through expiring leases. A
+member that dies stops renewing its leases; after `session_timeout` another member takes its
+partitions over and resumes from the committed offset, so uncommitted work is delivered again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+import uuid
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from transport.base import Consumer, Message, TopicStats, Transport, TransportError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+    key TEXT, value TEXT NOT NULL, headers TEXT NOT NULL, ts REAL NOT NULL,
+    PRIMARY KEY (topic, partition, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS offsets (
+    grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, committed INTEGER NOT NULL,
+    PRIMARY KEY (grp, topic, partition)
+);
+CREATE TABLE IF NOT EXISTS members (
+    grp TEXT NOT NULL, member TEXT NOT NULL, seen REAL NOT NULL, PRIMARY KEY (grp, member)
+);
+CREATE TABLE IF NOT EXISTS leases (
+    grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+    member TEXT NOT NULL, expires REAL NOT NULL, PRIMARY KEY (grp, topic, partition)
+);
+"""
+
+
+def partition_for(key: str | None, partitions: int) -> int:
+    """Stable across processes (unlike hash()): the same key always lands in the same partition."""
+    if key is None:
+        return 0
+    return zlib.crc32(key.encode("utf-8")) % partitions
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class SqliteTransport(Transport):
+    def __init__(self, path: Path, partitions: int = 4, session_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self.partitions = partitions
+        self.session_timeout = session_timeout
+        try:
+            self._conn = connect(self.path)
+            self._conn.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot open the embedded log at {self.path}: {exc}") from exc
+
+    def publish(self, topic: str, value: dict[str, Any], key: str | None = None,
+                headers: dict[str, str] | None = None) -> None:
+        self._append(topic, [(key, value, headers or {})])
+
+    def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
+        batch = [(key, value, {}) for key, value in values]
+        self._append(topic, batch)
+        return len(batch)
+
+    def _append(self, topic: str, batch: list[tuple[str | None, dict[str, Any], dict[str, str]]]) -> None:
+        if not batch:
+            return
+        now = time.time()
+        try:
+            with _immediate(self._conn) as conn:
+                next_offsets: dict[int, int] = {}
+                for key, value, headers in batch:
+                    part = partition_for(key, self.partitions)
+                    if part not in next_offsets:
+                        row = conn.execute(
+                            "SELECT COALESCE(MAX(offset) + 1, 0) FROM messages WHERE topic=? AND partition=?",
+                            (topic, part),
+                        ).fetchone()
+                        next_offsets[part] = row[0]
+                    conn.execute(
+                        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (topic, part, next_offsets[part], key,
+                         json.dumps(value, ensure_ascii=False, default=str),
+                         json.dumps(headers, ensure_ascii=False), now),
+                    )
+                    next_offsets[part] += 1
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot append to {topic} in {self.path}: {exc}") from exc
+
+    def consumer(self, group: str, topics: Iterable[str], member: str | None = None) -> SqliteConsumer:
+        return SqliteConsumer(self, group, list(topics), member)
+
+    def stats(self) -> list[TopicStats]:
+        conn = self._conn
+        ends = {
+            (topic, part): end
+            for topic, part, end in conn.execute(
+                "SELECT topic, partition, MAX(offset) + 1 FROM messages GROUP BY topic, partition"
+            )
+        }
+        counts: dict[str, int] = {}
+        for (topic, _part), end in ends.items():
+            counts[topic] = counts.get(topic, 0) + end
+        lag: dict[str, dict[str, int]] = {topic: {} for topic in counts}
+        committed: dict[tuple[str, str], dict[int, int]] = {}
+        for grp, topic, part, offset in conn.execute("SELECT grp, topic, partition, committed FROM offsets"):
+            committed.setdefault((grp, topic), {})[part] = offset
+            lag.setdefault(topic, {})
+        for (grp, topic), parts in committed.items():
+            lag[topic][grp] = sum(
+                end - parts.get(part, 0) for (t, part), end in ends.items() if t == topic
+            )
+        return [TopicStats(topic, counts.get(topic, 0), lag[topic]) for topic in sorted(lag)]
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _immediate:
+    """BEGIN IMMEDIATE ... COMMIT: one writer at a time, waiting on the busy timeout."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+class SqliteConsumer(Consumer):
+    def __init__(self, transport: SqliteTransport, group: str, topics: list[str], member: str | None) -> None:
+        self.transport = transport
+        self.group = group
+        self.topics = topics
+        self.member = member or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._conn = connect(transport.path)
+        self._positions: dict[tuple[str, int], int] = {}
+        self._owned: set[tuple[str, int]] = set()
+
+    def _rebalance(self) -> None:
+        """Heartbeat, then hold a fair share of partitions: ceil(partitions / live members)."""
+        now = time.time()
+        timeout = self.transport.session_timeout
+        with _immediate(self._conn) as conn:
+            conn.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", (self.group, self.member, now))
+            conn.execute("DELETE FROM members WHERE grp=? AND seen < ?", (self.group, now - timeout))
+            live = conn.execute("SELECT COUNT(*) FROM members WHERE grp=?", (self.group,)).fetchone()[0]
+            all_parts = [(t, p) for t in self.topics for p in range(self.transport.partitions)]
+            share = math.ceil(len(all_parts) / max(live, 1))
+            leases = {
+                (t, p): (m, exp)
+                for t, p, m, exp in conn.execute(
+                    "SELECT topic, partition, member, expires FROM leases WHERE grp=?", (self.group,)
+                )
+            }
+            mine = [tp for tp in all_parts if leases.get(tp, ("", 0))[0] == self.member]
+            for tp in mine[share:]:  # give back what is above our share so newcomers get work
+                conn.execute("DELETE FROM leases WHERE grp=? AND topic=? AND partition=?", (self.group, *tp))
+            mine = mine[:share]
+            for tp in all_parts:
+                if len(mine) >= share:
+                    break
+                holder = leases.get(tp)
+                if tp not in mine and (holder is None or holder[1] < now):
+                    mine.append(tp)
+            for tp in mine:
+                conn.execute(
+                    "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
+                    (self.group, *tp, self.member, now + timeout),
+                )
+            owned = set(mine)
+            for tp in owned - self._owned:  # newly assigned: start from the committed offset
+                row = conn.execute(
+                    "SELECT committed FROM offsets WHERE grp=? AND topic=? AND partition=?", (self.group, *tp)
+                ).fetchone()
+                self._positions[tp] = row[0] if row else 0
+            for tp in self._owned - owned:
+                self._positions.pop(tp, None)
+            self._owned = owned
+
+    def poll(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            try:
+                self._rebalance()
+                batch = self._fetch(max_messages)
+            except sqlite3.Error as exc:
+                raise TransportError(f"embedded log {self.transport.path}: {exc}") from exc
+            if batch or time.monotonic() >= deadline:
+                return batch
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.25)
+
+    def _fetch(self, max_messages: int) -> list[Message]:
+        batch: list[Message] = []
+        for (topic, part) in sorted(self._owned):
+            if len(batch) >= max_messages:
+                break
+            rows = self._conn.execute(
+                "SELECT offset, key, value, headers, ts FROM messages "
+                "WHERE topic=? AND partition=? AND offset>=? ORDER BY offset LIMIT ?",
+                (topic, part, self._positions[(topic, part)], max_messages - len(batch)),
+            ).fetchall()
+            for offset, key, value, headers, ts in rows:
+                batch.append(Message(topic, part, offset, json.loads(value), key, json.loads(headers), ts))
+            if rows:
+                self._positions[(topic, part)] = rows[-1][0] + 1
+        return batch
+
+    def commit(self, messages: Iterable[Message]) -> None:
+        upto: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            tp = (msg.topic, msg.partition)
+            upto[tp] = max(upto.get(tp, 0), msg.offset + 1)
+        if not upto:
+            return
+        try:
+            with _immediate(self._conn) as conn:
+                for (topic, part), offset in upto.items():
+                    # A member that lost the partition in a rebalance must not move its offset back.
+                    held = conn.execute(
+                        "SELECT 1 FROM leases WHERE grp=? AND topic=? AND partition=? AND member=?",
+                        (self.group, topic, part, self.member),
+                    ).fetchone()
+                    if held:
+                        conn.execute(
+                            "INSERT INTO offsets VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, partition) "
+                            "DO UPDATE SET committed=MAX(committed, excluded.committed)",
+                            (self.group, topic, part, offset),
+                        )
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot commit offsets in {self.transport.path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Leave the group cleanly so the others take our partitions at once."""
+        try:
+            with _immediate(self._conn) as conn:
+                conn.execute("DELETE FROM leases WHERE grp=? AND member=?", (self.group, self.member))
+                conn.execute("DELETE FROM members WHERE grp=? AND member=?", (self.group, self.member))
+        finally:
+            self._conn.close()
