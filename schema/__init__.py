@@ -8,7 +8,7 @@ press officer must act on.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,7 +21,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def now() -> datetime:
     """The current time, timezone-aware (UTC)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def aware(value: datetime) -> datetime:
@@ -233,3 +233,55 @@ class Alert(_Model):
     post_ids: list[str] = Field(default_factory=list)
     evidence: dict[str, Any] = Field(default_factory=dict)
     updates: int = 0
+
+
+class BurstSignal(_Model):
+    """Analysis's judgement that a subject is louder or angrier than its baseline: what alert rules read."""
+
+    subject_kind: str  # event, policy, department, keyword, place
+    subject_id: str
+    label: str
+    window: str = Field(description="e.g. '1h/12h' or '1d/14d': recent window against baseline window")
+    count: int = Field(ge=0, description="posts in the recent window")
+    negative: int = Field(default=0, ge=0, description="negative posts in the recent window")
+    baseline_rate: float = Field(ge=0, description="posts per recent-window length in the baseline")
+    negative_share: float = Field(ge=0, le=1)
+    baseline_negative_share: float = Field(ge=0, le=1)
+    ratio: float = Field(ge=0, description="count / max(baseline_rate, floor)")
+    computed_at: datetime = Field(default_factory=now)
+    post_ids: list[str] = Field(default_factory=list)
+
+
+class CrawlHealth(_Model):
+    """One crawl run of one source: what it yielded and why anything was lost or refused."""
+
+    source: str
+    kind: str
+    started_at: datetime
+    finished_at: datetime
+    items: int = Field(ge=0)
+    new_items: int = Field(default=0, ge=0)
+    problems: dict[str, int] = Field(default_factory=dict, description="reason -> count")
+    silent_runs: int = Field(default=0, ge=0, description="consecutive runs with no item")
+    blind: bool = Field(default=False, description="silent for the configured number of runs")
+
+
+# Keys of Post.extra, named once. Government documents keep the labels of the portal's
+# metadata table; board messages keep those of the 留言板.
+GOV_INDEX_NO = "索引号"
+GOV_TOPIC = "主题分类"
+GOV_ISSUER = "发文机构"
+GOV_DOC_NUMBER = "发文字号"
+GOV_WRITTEN = "成文日期"
+GOV_PUBLISHED = "发布日期"
+GOV_VALIDITY = "有效性"
+GOV_INTERPRETATION = "政策解读"  # URL of the interpretation page, when the portal links one
+GOV_ATTACHMENTS = "附件"  # list of {"title", "url"}
+GOV_IS_INTERPRETATION = "是解读"  # True on a 政策解读 page itself
+BOARD_CATEGORY = "分类"
+BOARD_PLACE = "地点"
+BOARD_ANSWERED = "已回复"  # bool
+BOARD_ANSWERED_AT = "回复时间"  # ISO datetime string
+BOARD_REPLY = "回复内容"
+BOARD_REPLY_UNIT = "回复单位"
+REPRINT_OF = "转载自"  # id of the earliest original, set by near-duplicate detection

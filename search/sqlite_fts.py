@@ -6,7 +6,6 @@ FTS5's own tokenizers cannot split Chinese into words, so we store the text alre
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
