@@ -1,16 +1,21 @@
 """Word segmentation, done once per text with jieba and our user dictionary.
 
-Every stage that needs words (sentiment, keywords, the full-text index) takes them from here so
-that a term in the user dictionary is one token everywhere.
+Every stage that needs words (sentiment, keywords, places, events, the full-text index) takes
+them from here so that a term in the user dictionary is one token everywhere. The analysis
+path segments with jieba's HMM off: unknown words then fall apart into known pieces, which
+costs little accuracy and makes segmentation several times faster.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import jieba
+
+from analysis.text import split_weibo
 
 USER_DICT = Path(__file__).resolve().parent / "data" / "user_dict.txt"
 
@@ -27,11 +32,34 @@ def tokenizer() -> jieba.Tokenizer:
     return tok
 
 
-def words(text: str) -> list[str]:
+def words(text: str, *, hmm: bool = True) -> list[str]:
     """Words of `text` in order, without whitespace tokens."""
-    return [w for w in tokenizer().lcut(text) if w.strip()]
+    return [w for w in tokenizer().lcut(text, HMM=hmm) if w.strip()]
 
 
 def search_terms(text: str) -> list[str]:
     """Words plus their shorter parts (jieba's search mode): what the full-text index stores."""
     return [w for w in tokenizer().lcut_for_search(text) if w.strip()]
+
+
+@dataclass(frozen=True)
+class SegmentedPost:
+    """A post segmented once: the author's words and the words it quotes from its repost chain.
+
+    Emoticon codes ([怒], [赞]) are whole tokens at the end of each list.
+    """
+
+    own: list[str]
+    quoted: list[str]
+
+    @property
+    def all_words(self) -> list[str]:
+        return self.own + self.quoted
+
+
+def segment_post(text: str) -> SegmentedPost:
+    """Split a post at its repost chain and segment both parts (HMM off)."""
+    parts = split_weibo(text)
+    own = words(parts.own, hmm=False) + parts.own_emoticons
+    quoted = words(parts.chain, hmm=False) + parts.chain_emoticons if parts.chain else list(parts.chain_emoticons)
+    return SegmentedPost(own=own, quoted=quoted)
