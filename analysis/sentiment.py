@@ -33,12 +33,11 @@ MODEL_FILE = DATA / "sentiment.marshal"
 CALIBRATION_FILE = DATA / "sentiment_calibration.json"
 
 NEGATORS = frozenset(
-    "不 没 没有 别 无 非 未 不是 不要 不会 不能 不该 并不 绝不 毫不 从不 从未 不太 不够 难以 不用 甭 勿 莫 不再".split()
+    ["不", "没", "没有", "别", "无", "非", "未", "不是", "不要", "不会", "不能", "不该", "并不", "绝不", "毫不", "从不", "从未", "不太", "不够", "难以", "不用", "甭", "勿", "莫", "不再"]
 )
 # Words that carry no tone in any post; the negators above are deliberately absent.
 TONELESS = frozenset(
-    "的 了 着 是 在 和 与 及 也 就 都 而 啊 吧 呢 吗 哦 嗯 呀 之 其 这 那 这个 那个 我 你 他 她 它 我们 你们 他们 "
-    ", 。 、 ： : ； ; “ ” \" ' ‘ ’ （ ） ( ) 《 》 # 【 】 - … ~ ～ / · .".split()
+    ["的", "了", "着", "是", "在", "和", "与", "及", "也", "就", "都", "而", "啊", "吧", "呢", "吗", "哦", "嗯", "呀", "之", "其", "这", "那", "这个", "那个", "我", "你", "他", "她", "它", "我们", "你们", "他们", ",", "。", "、", "：", ":", "；", ";", "“", "”", '"', "'", "‘", "’", "（", "）", "(", ")", "《", "》", "#", "【", "】", "-", "…", "~", "～", "/", "·", "."]
 )
 CLAUSE_ENDS = frozenset("，。！？!?,.;；")
 # A negator flips the tone of the next two words of its clause: "不 是 很 满意" -> "!很", "!满意".
