@@ -9,6 +9,8 @@ costs little accuracy and makes segmentation several times faster.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +32,45 @@ def tokenizer() -> jieba.Tokenizer:
     if USER_DICT.exists():
         tok.load_userdict(str(USER_DICT))
     return tok
+
+
+def add_terms(terms: Iterable[str]) -> None:
+    """Make each term one token from now on: names of places, departments, policies."""
+    tok = tokenizer()
+    for term in terms:
+        term = term.strip()
+        if term and term not in tok.FREQ:
+            tok.add_word(term)
+
+
+@lru_cache(maxsize=1)
+def _punctuated_phrases() -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    """Dictionary terms with inner punctuation (双随机、一公开): jieba never keeps those whole, so the
+    text is rewritten to the compact dictionary form first. Returns the pattern and compact → display."""
+    display: dict[str, str] = {}
+    if USER_DICT.exists():
+        for line in USER_DICT.read_text(encoding="utf-8").splitlines():
+            term = line.split(" ")[0]
+            compact = re.sub(r"[、，·\s]", "", term)
+            if term and compact != term:
+                display[compact] = term
+    if not display:
+        return None, display
+    pattern = re.compile("|".join(re.escape(term) for term in display.values()))
+    return pattern, display
+
+
+def join_phrases(text: str) -> str:
+    """Rewrite punctuated dictionary phrases to their one-token form."""
+    pattern, _ = _punctuated_phrases()
+    if pattern is None:
+        return text
+    return pattern.sub(lambda m: re.sub(r"[、，·\s]", "", m.group(0)), text)
+
+
+def display_form(word: str) -> str:
+    """The written form of a token (双随机一公开 → 双随机、一公开)."""
+    return _punctuated_phrases()[1].get(word, word)
 
 
 def words(text: str, *, hmm: bool = True) -> list[str]:
@@ -71,7 +112,7 @@ class SegmentedPost:
 
 def segment_post(text: str) -> SegmentedPost:
     """Split a post at its repost chain and segment both parts (HMM off)."""
-    parts = split_weibo(text)
+    parts = split_weibo(join_phrases(text))
     own = words(parts.own, hmm=False) + parts.own_emoticons
     quoted = words(parts.chain, hmm=False) + parts.chain_emoticons if parts.chain else list(parts.chain_emoticons)
     return SegmentedPost(own=own, quoted=quoted)
