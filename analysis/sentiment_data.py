@@ -80,7 +80,7 @@ def split_of(text: str) -> Split:
     return "train"
 
 
-def _rows(path: Path) -> Iterator[tuple[str, str]]:
+def read_rows(path: Path) -> Iterator[tuple[str, str]]:
     """(text, raw label) pairs of a JSON list, JSON-lines or label,review CSV file."""
     if path.suffix == ".csv":
         with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -107,7 +107,7 @@ def load_data_set(directory: Path, data_set: DataSet) -> dict[Split, list[Labell
     """The posts of one file by split; duplicates of a text are kept once."""
     splits: dict[Split, list[LabelledPost]] = {"train": [], "calibration": [], "test": []}
     seen: set[str] = set()
-    for text, raw in _rows(directory / data_set.file):
+    for text, raw in read_rows(directory / data_set.file):
         polarity = _polarity(raw.strip())
         text = text.replace("\ufeff", "").strip()
         if data_set.strip_emoticons:
