@@ -60,7 +60,7 @@ _AUTHOR_META = ("author", "article:author", "dc.creator")
 
 _TITLE_SEPARATORS = re.compile(r"\s*(?:[_|｜–—]|\s-\s|--)\s*")
 _SOURCE_LABEL = re.compile(r"(?:来源|稿源|出处|信息来源|文章来源)\s*[:：]\s*([^\s|｜/:：]{2,30})")
-_AUTHOR_LABEL = re.compile(r"(?:作者|记者|撰稿|文|通讯员)\s*[:：/]\s*([^\s|｜:：]{2,20}(?:\s[^\s|｜:：发来时]{2,8})?)")
+_AUTHOR_LABEL = re.compile(r"(?:作者|记者|撰稿|文|通讯员)\s*[:：/]\s*([^\s|｜:：]{2,20})")
 _NOT_A_NAME = re.compile(r"\d{4}|发布|时间|日期|来源|浏览|点击|字号")
 
 
