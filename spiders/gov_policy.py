@@ -29,6 +29,7 @@ from schema import (
     Platform,
     Validity,
 )
+from spiders.extract import Article
 from spiders.listing import links, parse_tree
 from spiders.news import ListingParams, ListingSpider
 from spiders.parsing import clean_inline, parse_datetime
@@ -126,26 +127,30 @@ class GovPolicySpider(ListingSpider):
         if extracted is None:
             return
         html, article = extracted
-        table = metadata_table(html)
-        title = table.pop("标题", None) or article.title
-        files, interpretation = attachments_and_interpretation(html, response.url)
-        extra: dict[str, Any] = dict(table)
-        validity = validity_of(table.get(GOV_VALIDITY), title)
-        if table or validity is not Validity.UNKNOWN:
-            extra[GOV_VALIDITY] = validity.value
-        if files:
-            extra[GOV_ATTACHMENTS] = files
-        if interpretation:
-            extra[GOV_INTERPRETATION] = interpretation
-        if title and "解读" in title:
-            extra[GOV_IS_INTERPRETATION] = True
-        if not table:
+        fields = policy_document(html, response.url, article)
+        if not fields["extra"].get(GOV_INDEX_NO) and not fields["extra"].get(GOV_DOC_NUMBER):
             self.problem("no_metadata_table", response.url)
-        published = parse_datetime(table.get(GOV_PUBLISHED, "")) or parse_datetime(table.get(GOV_WRITTEN, ""))
-        # The table gives the day; the page header often the minute of the same day.
-        if published is None or (article.published_at and article.published_at.date() == published.date()):
-            published = article.published_at or published
-        yield self.post_item(
-            self.item_url(response), title=title, text=article.text, published_at=published,
-            author={"name": table.get(GOV_ISSUER) or article.source_name}, extra=extra,
-        )
+        yield self.post_item(self.item_url(response), **fields)
+
+
+def policy_document(html: str, url: str, article: Article) -> dict[str, Any]:
+    """Post fields of a policy document page: the metadata table over the article heuristics."""
+    table = metadata_table(html)
+    title = table.pop("标题", None) or article.title
+    files, interpretation = attachments_and_interpretation(html, url)
+    extra: dict[str, Any] = dict(table)
+    validity = validity_of(table.get(GOV_VALIDITY), title)
+    if table or validity is not Validity.UNKNOWN:
+        extra[GOV_VALIDITY] = validity.value
+    if files:
+        extra[GOV_ATTACHMENTS] = files
+    if interpretation:
+        extra[GOV_INTERPRETATION] = interpretation
+    if title and "解读" in title:
+        extra[GOV_IS_INTERPRETATION] = True
+    published = parse_datetime(table.get(GOV_PUBLISHED, "")) or parse_datetime(table.get(GOV_WRITTEN, ""))
+    # The table gives the day; the page header often the minute of the same day.
+    if published is None or (article.published_at and article.published_at.date() == published.date()):
+        published = article.published_at or published
+    return {"title": title, "text": article.text, "published_at": published,
+            "author": {"name": table.get(GOV_ISSUER) or article.source_name}, "extra": extra}
