@@ -42,7 +42,7 @@ ALIAS_SCORE = 0.85
 # Keyword similarity (the share of a policy's keyword weight a post covers) is scaled below
 # any named mention, and must cover at least this share to link.
 KEYWORD_SCALE = 0.75
-KEYWORD_MIN_SHARE = 0.4
+KEYWORD_MIN_SHARE = 0.3
 EXTRA_SIGNAL_BONUS = 0.05
 MAX_LINKS = 3
 
