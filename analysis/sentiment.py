@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 
 from snownlp.sentiment import Sentiment as SnowSentiment
@@ -45,36 +46,61 @@ NEGATION_REACH = 2
 NEGATED = "!"
 
 
+# What a token is to the classifier, decided once per distinct token.
+_PLAIN, _SKIPPED, _NEGATOR, _EMOTICON, _BLANK = range(5)
+_token_kinds: dict[str, tuple[str, int, bool]] = {}
+
+
+def _kind_of(raw: str) -> tuple[str, int, bool]:
+    """(lower-cased word, kind, ends a clause) of a token, cached."""
+    info = _token_kinds.get(raw)
+    if info is None:
+        word = raw.strip().lower()
+        if not word:
+            kind = _BLANK
+        elif word.startswith("[") and EMOTICON.fullmatch(raw):
+            kind = _EMOTICON
+        elif word in TONELESS:
+            kind = _SKIPPED
+        elif word in NEGATORS:
+            kind = _NEGATOR
+        else:
+            kind = _PLAIN
+        info = (word, kind, word in CLAUSE_ENDS)
+        if len(_token_kinds) < 1_000_000:
+            _token_kinds[raw] = info
+    return info
+
+
 def tone_features(words: Iterable[str], *, char_bigrams: bool = True) -> list[str]:
     """The tokens the classifier reads: words (negated ones marked), emoticons, character bigrams.
 
     Character bigrams of the text catch what segmentation splits differently (网络用语, names).
     """
     features: list[str] = []
-    reach = 0
     chars: list[str] = []
+    reach = 0
     for raw in words:
-        word = raw.strip().lower()
-        if not word:
+        word, kind, clause_end = _kind_of(raw)
+        if kind == _BLANK:
             continue
-        is_emoticon = word.startswith("[") and EMOTICON.fullmatch(raw) is not None
-        if not is_emoticon:
+        if kind != _EMOTICON:
             chars.append(word)
-        if word in CLAUSE_ENDS:
+        if clause_end:
             reach = 0
-        if word in TONELESS:
+        if kind == _SKIPPED:
             continue
-        if word in NEGATORS:
+        if kind == _NEGATOR:
             reach = NEGATION_REACH
             features.append(word)
-        elif reach and not is_emoticon:
+        elif reach and kind == _PLAIN:
             features.append(NEGATED + word)
             reach -= 1
         else:
             features.append(word)
     if char_bigrams:
         joined = "".join(chars).replace(" ", "")
-        features.extend(joined[i : i + 2] for i in range(len(joined) - 1))
+        features.extend([joined[i : i + 2] for i in range(len(joined) - 1)])
     return features
 
 
@@ -111,9 +137,11 @@ class SentimentModel:
     def log_odds(self, own: Sequence[str], quoted: Sequence[str] = ()) -> float:
         """Naive Bayes log-odds of positive (no class prior) of the author's and the quoted words."""
         ratios, unknown = self.ratios, self.unknown
-        total = sum(ratios.get(f, unknown) for f in tone_features(own))
+        own_features = tone_features(own)
+        total = sum(map(ratios.get, own_features, repeat(unknown, len(own_features))))
         if quoted:
-            quoted_sum = sum(ratios.get(f, unknown) for f in tone_features(quoted, char_bigrams=False))
+            quoted_features = tone_features(quoted, char_bigrams=False)
+            quoted_sum = sum(map(ratios.get, quoted_features, repeat(unknown, len(quoted_features))))
             total += self.calibration.quoted_weight * quoted_sum
         return total
 
