@@ -6,8 +6,8 @@ found by SimHash: 64-bit fingerprints within 3 bits of each other, looked up thr
 linked to the earliest original and joins its event without moving it.
 
 Other posts join the active event whose keyword centroid is most similar (cosine), unless
-the two name different districts; a post close to two events that are close to each other
-merges them into the larger one. Event ids derive from the first post's id, so they are
+the two name different districts; a post close to two events (similarity of at least 0.5 to
+each) merges them into the larger one. Event ids derive from the first post's id, so they are
 stable across restarts and runs.
 """
 
@@ -285,9 +285,10 @@ class EventClusterer:
         if event is None and vector:
             candidates = self._candidates(post, vector)
             if candidates:
-                event = candidates[0][1]
-                for _, other in candidates[1:]:
-                    if other.id != event.id and self._similarity(self._centroid(other)[0], event) >= MERGE_SIMILARITY:
+                best_similarity, event = candidates[0]
+                # A post that belongs strongly to two events shows they are one happening.
+                for similarity, other in candidates[1:]:
+                    if best_similarity >= MERGE_SIMILARITY and similarity >= MERGE_SIMILARITY and other is not event:
                         event = self._merge(event, other)
         if event is None:
             event = EventState(id=event_id_for(post.id), first_seen=post.when, last_seen=post.when, first_post=post.id)
