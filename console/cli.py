@@ -18,6 +18,7 @@ from transport.base import TransportError
 COMMAND_MODULES = (
     "console.commands.demo",
     "console.commands.status",
+    "console.commands.sample_site",
 )
 
 
