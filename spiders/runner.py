@@ -47,7 +47,7 @@ def scrapy_settings(settings: Settings, source: Source) -> dict[str, Any]:
         "USER_AGENT": user_agent(settings),
         "ROBOTSTXT_OBEY": obey,
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
-        "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay, 0.1),
+        "AUTOTHROTTLE_START_DELAY": crawl.download_delay,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(crawl.concurrency_per_domain),
         "DOWNLOAD_DELAY": crawl.download_delay,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
