@@ -59,7 +59,10 @@ _TITLE_META = ("og:title", "articletitle", "twitter:title", "title")
 _SOURCE_META = ("contentsource", "source", "og:site_name", "article:publisher")
 _AUTHOR_META = ("author", "article:author", "dc.creator")
 
-_TITLE_SEPARATORS = re.compile(r"\s*(?:[_|｜–—]|\s-\s|--)\s*")
+_TRAILING_SEGMENT = re.compile(r"\s*(?:[_|｜–—-]+)\s*[^_|｜–—-]{1,24}\s*$")
+# '明日股市预测--最新出炉…': a short column name before a doubled or bar separator.
+_LEADING_SECTION = re.compile(r"^\s*[^_|｜\-—]{1,10}\s*(?:--|——|__|[_|｜])\s*")
+_MIN_HEADLINE_CHARS = 6
 _SOURCE_LABEL = re.compile(r"(?:来源|稿源|出处|信息来源|文章来源)\s*[:：]\s*([^\s|｜/:：]{2,30})")
 _AUTHOR_LABEL = re.compile(
     r"(?:作者|记者|撰稿|文|通讯员)\s*[:：/]\s*(?:(?:本报|全媒体)?(?:记者|实习生|通讯员|编辑)\s+)?([^\s|｜:：]{2,20})")
@@ -114,10 +117,25 @@ def _title(tree: lxml.html.HtmlElement) -> str | None:
             if reference and (heading in reference or reference in heading):
                 return heading
     if meta_title:
-        return meta_title
+        return strip_site_name(meta_title)
     if page_title:
-        return max(_TITLE_SEPARATORS.split(page_title), key=len) or page_title
+        return strip_site_name(page_title)
     return headings[0] if headings else None
+
+
+def strip_site_name(title: str) -> str:
+    """'法国全国大罢工再次严重影响交通-新华网' → '法国全国大罢工再次严重影响交通': a short leading
+    column name goes ('明日股市预测--…'), and trailing segments
+    after _ | - — that are short (site names, column names) go; a hyphen inside the headline
+    ('1-10月德清县…') stays because what precedes it is too short to be a headline."""
+    leading = _LEADING_SECTION.match(title)
+    if leading and len(title[leading.end():].strip()) >= _MIN_HEADLINE_CHARS:
+        title = title[leading.end():]
+    while True:
+        match = _TRAILING_SEGMENT.search(title)
+        if not match or len(title[:match.start()].strip()) < _MIN_HEADLINE_CHARS:
+            return title.strip()
+        title = title[:match.start()]
 
 
 def _header_text(tree: lxml.html.HtmlElement, title: str | None, raw_text: str) -> str:
