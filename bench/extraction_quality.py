@@ -5,7 +5,7 @@
 Scored per field, against hand-checked truth (bench/data/extraction_truth.yaml):
 - title: exact headline (whitespace ignored);
 - date: publication day;
-- body, two pages with expected text (goose3 BBC Chinese, newspaper sohu): character F1;
+- body, the page with a full expected text (newspaper's sohu test page): character F1;
 - body, every page: "lead found" (the body holds the page's meta description when that text is
   article text) and "link share" (share of body characters that are link texts: navigation
   and related-article lists; lower is better).
@@ -15,7 +15,6 @@ Neither extractor has seen these pages: Yuqing's rules are general, no per-site 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,9 +29,9 @@ from spiders.extract import extract_article
 from spiders.parsing import decode_page
 
 TRUTH_FILE = Path(__file__).resolve().parent / "data" / "extraction_truth.yaml"
+# Full expected bodies. (goose3's JSON keeps only a 150-character excerpt of its page: its lead
+# is checked through the meta-description rule instead.)
 EXPECTED_TEXT = {
-    "goose3_bbc_chinese/test_bbc_chinese.html": lambda: json.loads(
-        (HTML_DIR / "goose3_bbc_chinese/test_bbc_chinese.json").read_text(encoding="utf-8"))["expected"]["cleaned_text"],
     "newspaper_sohu/chinese_article.html": lambda: (HTML_DIR / "newspaper_sohu/chinese.expected.txt").read_text(
         encoding="utf-8"),
 }
