@@ -60,6 +60,7 @@ def scrapy_settings(settings: Settings, source: Source) -> dict[str, Any]:
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "spiders.middleware.BackoffRetryMiddleware": 550,
         },
+        "SPIDER_MIDDLEWARES": {"spiders.middleware.CountSpiderErrors": 50},
         "DOWNLOAD_TIMEOUT": 30,
         "DOWNLOAD_MAXSIZE": 20 * 1024 * 1024,
         "DOWNLOAD_WARNSIZE": 5 * 1024 * 1024,
