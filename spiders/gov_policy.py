@@ -128,7 +128,8 @@ class GovPolicySpider(ListingSpider):
             return
         html, article = extracted
         fields = policy_document(html, response.url, article)
-        if not fields["extra"].get(GOV_INDEX_NO) and not fields["extra"].get(GOV_DOC_NUMBER):
+        extra = fields["extra"]
+        if not (extra.get(GOV_INDEX_NO) or extra.get(GOV_DOC_NUMBER) or extra.get(GOV_IS_INTERPRETATION)):
             self.problem("no_metadata_table", response.url)
         yield self.post_item(self.item_url(response), **fields)
 
@@ -140,7 +141,7 @@ def policy_document(html: str, url: str, article: Article) -> dict[str, Any]:
     files, interpretation = attachments_and_interpretation(html, url)
     extra: dict[str, Any] = dict(table)
     validity = validity_of(table.get(GOV_VALIDITY), title)
-    if table or validity is not Validity.UNKNOWN:
+    if GOV_VALIDITY in table or validity is not Validity.UNKNOWN:
         extra[GOV_VALIDITY] = validity.value
     if files:
         extra[GOV_ATTACHMENTS] = files

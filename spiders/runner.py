@@ -47,7 +47,7 @@ def scrapy_settings(settings: Settings, source: Source) -> dict[str, Any]:
         "USER_AGENT": user_agent(settings),
         "ROBOTSTXT_OBEY": obey,
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
-        "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay, 0.1),
+        "AUTOTHROTTLE_START_DELAY": crawl.download_delay,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(crawl.concurrency_per_domain),
         "DOWNLOAD_DELAY": crawl.download_delay,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
@@ -60,6 +60,7 @@ def scrapy_settings(settings: Settings, source: Source) -> dict[str, Any]:
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "spiders.middleware.BackoffRetryMiddleware": 550,
         },
+        "SPIDER_MIDDLEWARES": {"spiders.middleware.CountSpiderErrors": 50},
         "DOWNLOAD_TIMEOUT": 30,
         "DOWNLOAD_MAXSIZE": 20 * 1024 * 1024,
         "DOWNLOAD_WARNSIZE": 5 * 1024 * 1024,
@@ -85,6 +86,10 @@ def _health(source: Source, row: SourceStats, seen: SeenStore, settings: Setting
         items=row.items, new_items=row.new_items, problems=dict(row.problems), silent_runs=silent_runs,
         blind=silent_runs >= settings.crawl.silent_runs_before_blind,
     )
+
+
+def _warnings_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
 
 
 def resolve_sources(sources: Iterable[Source], file: str = "sources") -> list[tuple[Source, Kind, Any]]:
@@ -113,10 +118,14 @@ def crawl(settings: Settings, sources: Iterable[Source], extract_workers: int | 
                            extractor=ExtractionPool(extract_workers))
     publisher.replay()
     started_at = now()
-    process = CrawlerProcess({"TELNETCONSOLE_ENABLED": False, "TWISTED_REACTOR": ASYNCIO_REACTOR},
-                             install_root_handler=False)
-    # Scrapy (just configured above) logs every request and its stats at INFO: keep that for -vv (DEBUG) only.
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+    quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
+    if quiet:  # Scrapy's start-up banner and per-request INFO lines are for -vv (DEBUG) only.
+        # A filter, not a level: Scrapy's logging set-up resets the levels of these loggers.
+        for name in ("scrapy.utils.log", "scrapy.crawler"):
+            logging.getLogger(name).addFilter(_warnings_only)
+    process = CrawlerProcess({"TELNETCONSOLE_ENABLED": False, "TWISTED_REACTOR": ASYNCIO_REACTOR,
+                              "LOG_INSTALL_ROOT_HANDLER": False})
+    if quiet:  # Scrapy has just set its own loggers to DEBUG
         for name in ("scrapy", "twisted", "py.warnings"):
             logging.getLogger(name).setLevel(logging.WARNING)
     for source, kind, params in resolved:
