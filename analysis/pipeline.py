@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from analysis.events import ACTIVE_FOR, EventClusterer, Fingerprint, PostTraits
 from analysis.gazetteer import Gazetteer
@@ -37,6 +38,18 @@ __all__ = ["Analyzer", "policy_from_post"]
 KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
 FLUSH_EVERY = 500
+
+
+def _masked(value: Any) -> Any:
+    """Metadata with personal data masked in every text value (a board's 回复内容 may hold a phone
+    number); links are left alone, since masking digits would break them."""
+    if isinstance(value, str):
+        return value if value.startswith(("http://", "https://")) else mask_personal_data(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
 
 
 class Analyzer:
@@ -110,7 +123,7 @@ class Analyzer:
 
         reprint_of, event_id = self._event(post, masked, segmented.all_words, weighted, places,
                                            sentiment.label.value, [link.id for link in links])
-        extra = dict(post.extra)
+        extra = _masked(post.extra)
         if reprint_of:
             extra[REPRINT_OF] = reprint_of
         # Every value below is already validated (the post) or built from schema types:
