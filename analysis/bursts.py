@@ -22,7 +22,7 @@ from pathlib import Path
 
 from analysis.gazetteer import Gazetteer
 from config.datafiles import Watchlist
-from schema import BurstSignal, EnrichedPost, SentimentLabel
+from schema import BurstSignal, EnrichedPost, Policy, SentimentLabel
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,11 @@ class BurstTracker:
         min_count: int = MIN_COUNT,
         gazetteer: Gazetteer | None = None,
         state_path: Path | None = None,
+        policies: Sequence[Policy] = (),
     ) -> None:
         self.windows = tuple(windows)
+        # Policy titles label policy signals (an alert reads better with a title than an id).
+        self.policy_titles = {p.id: p.title for p in policies}
         self.min_count = min_count
         self.matcher = WatchlistMatcher(watchlists, gazetteer)
         self.state_path = state_path
@@ -112,12 +115,13 @@ class BurstTracker:
 
     @classmethod
     def from_settings(cls, settings) -> BurstTracker:  # noqa: ANN001 - config.Settings, imported lazily
-        from config.datafiles import load_watchlists
+        from config.datafiles import load_policies, load_watchlists
 
         return cls(
             load_watchlists(settings.watchlists_file),
             gazetteer=Gazetteer.load(settings.gazetteer_file),
             state_path=settings.path("bursts.sqlite3"),
+            policies=load_policies(settings.policies_file) if settings.policies_file.exists() else (),
         )
 
     def subjects_of(self, post: EnrichedPost) -> list[tuple[str, str, str]]:
@@ -125,7 +129,7 @@ class BurstTracker:
         subjects = []
         if post.event_id:
             subjects.append(("event", post.event_id, " ".join(post.keywords[:3]) or post.event_id))
-        subjects += [("policy", link.id, link.id) for link in post.policies]
+        subjects += [("policy", link.id, self.policy_titles.get(link.id, link.id)) for link in post.policies]
         subjects += [("department", name, name) for name in post.departments]
         subjects += [("place", name, name) for name in post.places]
         subjects += [("keyword", w.name, w.name) for w in self.matcher.matches(post)]
