@@ -187,7 +187,12 @@ class Analyzer:
 
     # -- events and state -------------------------------------------------------------------
     def changed_events(self) -> list[Event]:
-        """Events created or updated since the last call: what the index must upsert."""
+        """Events created or updated since the last call: what the index must upsert.
+
+        State is written first, so what goes to the index is also in the state store: a crash
+        after the batch is committed loses no event."""
+        if self._pending_posts or self._pending_policies or self.clusterer.unsaved:
+            self.flush()
         return self.clusterer.take_changed()
 
     def flush(self) -> None:

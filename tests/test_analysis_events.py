@@ -144,3 +144,15 @@ def test_simhash_is_close_for_copies_and_far_for_other_text() -> None:
     other = list("菏泽牡丹花会开幕今年游客特别多牡丹园里拍照太美了大家都来看花吧人山人海非常热闹")
     assert (simhash(words) ^ simhash(edited)).bit_count() <= 3
     assert (simhash(words) ^ simhash(other)).bit_count() > 10
+
+
+def test_events_handed_to_the_index_are_already_persisted(tmp_path: Path) -> None:
+    state = tmp_path / "analysis.sqlite3"
+    first = Analyzer([RENOVATION], [], DEFAULT_DATA / "gazetteer.yaml", state)
+    out = run(first, STREAM[:2])
+    assert first.changed_events()
+    # The process dies here, without close(): a restart still knows the event.
+    second = Analyzer([RENOVATION], [], DEFAULT_DATA / "gazetteer.yaml", state)
+    follow_up = second.enrich(post(12, 40, "牡丹区何楼街道幸福小区老旧小区改造后漏水，三楼也开始漏了"))
+    second.close()
+    assert follow_up.event_id == out[1].event_id
