@@ -150,6 +150,16 @@ def measure(texts: Sequence[str], truth: Sequence[bool], score: Callable[[str], 
     )
 
 
+def three_way_macro_f1(directory: Path, data_set: DataSet, label: Callable[[str], str]) -> float | None:
+    """Macro-F1 over positive/neutral/negative on a test split that labels neutral posts, else None."""
+    posts = load_data_set(directory, data_set)["test"]
+    if not any(p.polarity == "neutral" for p in posts):
+        return None
+    names = {"positive": "pos", "negative": "neg", "neutral": "neutral"}
+    predicted = [names[label(p.text)] for p in posts]
+    return float(f1_score([p.polarity for p in posts], predicted, average="macro", labels=["pos", "neg", "neutral"]))
+
+
 def held_out(directory: Path, data_set: DataSet) -> tuple[list[str], list[bool]]:
     """Texts and truth (True = positive) of a data set's test split, polar posts only."""
     posts = [p for p in load_data_set(directory, data_set)["test"] if p.polarity != "neutral"]
