@@ -22,7 +22,7 @@ from pathlib import Path
 
 from analysis.gazetteer import Gazetteer
 from config.datafiles import Watchlist
-from schema import BurstSignal, EnrichedPost, Policy, SentimentLabel
+from schema import BurstSignal, EnrichedPost, Policy, SentimentLabel, aware
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _bucket(when: datetime) -> int:
-    return int((when - EPOCH).total_seconds()) // BUCKET_SECONDS
+    # A naive time is Shanghai time, as everywhere in the schema.
+    return int((aware(when) - EPOCH).total_seconds()) // BUCKET_SECONDS
 
 
 @dataclass

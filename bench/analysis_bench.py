@@ -56,7 +56,7 @@ def main() -> None:
     from snownlp import SnowNLP
 
     from analysis.pipeline import Analyzer
-    from analysis.segment import tokenizer
+    from analysis.segment import _block_cache, tokenizer
     from analysis.sentiment import classify_text
     from config.datafiles import load_watchlists
     from config.settings import DEFAULT_DATA
@@ -87,6 +87,7 @@ def main() -> None:
     ]
     tok = tokenizer()
     jieba_default = rate(texts, tok.lcut)
+    _block_cache.clear()  # no head start from the sentiment measurement above
     enrich = rate(posts, analyzer.enrich)
     events = len(analyzer.changed_events())
     analyzer.close()
