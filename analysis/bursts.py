@@ -209,7 +209,7 @@ class BurstTracker:
             negative_share=round(negative / count, 4),
             baseline_negative_share=round(base_negative / base_count, 4) if base_count else 0.0,
             ratio=round(count / max(rate, RATE_FLOOR), 4),
-            computed_at=now,
+            computed_at=aware(now),
             post_ids=ids,
         )
 
