@@ -1,16 +1,23 @@
 """Word segmentation, done once per text with jieba and our user dictionary.
 
-Every stage that needs words (sentiment, keywords, the full-text index) takes them from here so
-that a term in the user dictionary is one token everywhere.
+Every stage that needs words (sentiment, keywords, places, events, the full-text index) takes
+them from here so that a term in the user dictionary is one token everywhere. The analysis
+path segments with jieba's HMM off: unknown words then fall apart into known pieces, which
+costs little accuracy and makes segmentation several times faster.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import jieba
+
+from analysis.text import split_weibo
 
 USER_DICT = Path(__file__).resolve().parent / "data" / "user_dict.txt"
 
@@ -27,9 +34,48 @@ def tokenizer() -> jieba.Tokenizer:
     return tok
 
 
-def words(text: str) -> list[str]:
+def add_terms(terms: Iterable[str]) -> None:
+    """Make each term one token from now on: names of places, departments, policies."""
+    tok = tokenizer()
+    for term in terms:
+        term = term.strip()
+        if term and term not in tok.FREQ:
+            tok.add_word(term)
+
+
+@lru_cache(maxsize=1)
+def _punctuated_phrases() -> tuple[re.Pattern[str] | None, dict[str, str]]:
+    """Dictionary terms with inner punctuation (双随机、一公开): jieba never keeps those whole, so the
+    text is rewritten to the compact dictionary form first. Returns the pattern and compact → display."""
+    display: dict[str, str] = {}
+    if USER_DICT.exists():
+        for line in USER_DICT.read_text(encoding="utf-8").splitlines():
+            term = line.split(" ")[0]
+            compact = re.sub(r"[、，·\s]", "", term)
+            if term and compact != term:
+                display[compact] = term
+    if not display:
+        return None, display
+    pattern = re.compile("|".join(re.escape(term) for term in display.values()))
+    return pattern, display
+
+
+def join_phrases(text: str) -> str:
+    """Rewrite punctuated dictionary phrases to their one-token form."""
+    pattern, _ = _punctuated_phrases()
+    if pattern is None:
+        return text
+    return pattern.sub(lambda m: re.sub(r"[、，·\s]", "", m.group(0)), text)
+
+
+def display_form(word: str) -> str:
+    """The written form of a token (双随机一公开 → 双随机、一公开)."""
+    return _punctuated_phrases()[1].get(word, word)
+
+
+def words(text: str, *, hmm: bool = True) -> list[str]:
     """Words of `text` in order, without whitespace tokens."""
-    return [w for w in tokenizer().lcut(text) if w.strip()]
+    return [w for w in tokenizer().lcut(text, HMM=hmm) if w.strip()]
 
 
 @lru_cache(maxsize=1)
@@ -47,3 +93,26 @@ def search_terms(text: str) -> list[str]:
     known = set(terms)
     terms.extend(w for w in _plain_tokenizer().lcut(text) if w.strip() and w not in known)
     return terms
+
+
+@dataclass(frozen=True)
+class SegmentedPost:
+    """A post segmented once: the author's words and the words it quotes from its repost chain.
+
+    Emoticon codes ([怒], [赞]) are whole tokens at the end of each list.
+    """
+
+    own: list[str]
+    quoted: list[str]
+
+    @property
+    def all_words(self) -> list[str]:
+        return self.own + self.quoted
+
+
+def segment_post(text: str) -> SegmentedPost:
+    """Split a post at its repost chain and segment both parts (HMM off)."""
+    parts = split_weibo(join_phrases(text))
+    own = words(parts.own, hmm=False) + parts.own_emoticons
+    quoted = words(parts.chain, hmm=False) + parts.chain_emoticons if parts.chain else list(parts.chain_emoticons)
+    return SegmentedPost(own=own, quoted=quoted)
