@@ -43,7 +43,7 @@ class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
         super().__init__(options)
         self._pending: dict[str, EnrichedPost] = {}
         self._interpretations: list[tuple[set[str], str]] = []  # (policy ids, title + text)
-        self._reported: set[str] = set()
+        self._reported_days: dict[str, int] = {}  # whole days overdue last reported, per document
 
     def _interprets(self, document: EnrichedPost, policy_ids: set[str], text: str) -> bool:
         if policy_ids & {link.id for link in document.policies}:
@@ -74,10 +74,11 @@ class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
         limit = timedelta(days=self.options.days)
         findings = []
         for doc_id, doc in self._pending.items():
-            if doc_id in self._reported or now - doc.when <= limit:
-                continue
-            self._reported.add(doc_id)
             days = (now - doc.when).total_seconds() / 86400
+            # Report once when overdue, then once more each further whole day, so the level can grow.
+            if now - doc.when <= limit or int(days) <= self._reported_days.get(doc_id, -1):
+                continue
+            self._reported_days[doc_id] = int(days)
             findings.append(Finding(
                 subject_kind="document", subject_id=doc_id, at=now, magnitude=days,
                 title=f"政策文件未同步发布解读：{doc.title or doc.url}",
