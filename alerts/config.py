@@ -83,6 +83,8 @@ class RuleSpec(_Strict):
     # Level by magnitude (posts, platforms...): {重大: 50} raises the alert to 重大 at 50.
     levels: dict[AlertLevel, float] = Field(default_factory=dict)
     cooldown: Duration | None = None
+    # Response clocks of the 2016 notice apply to public opinion, not to e.g. a blind crawler.
+    deadlines: bool = True
     channels: list[str] | None = None
     escalate_to: list[str] | None = None
     options: dict[str, Any] = Field(default_factory=dict)

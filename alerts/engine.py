@@ -90,7 +90,8 @@ class AlertEngine:
             id=alert_id(key, now), rule=spec.name, rule_type=spec.type, group_key=key,
             title=self._title(spec, finding), summary=finding.summary, level=level,
             subject_kind=finding.subject_kind, subject_id=finding.subject_id,
-            fired_at=now, updated_at=now, deadlines=deadlines_for(self.config, level, now),
+            fired_at=now, updated_at=now,
+            deadlines=deadlines_for(self.config, level, now) if spec.deadlines else [],
             post_ids=list(finding.post_ids[-MAX_POST_IDS:]),
             evidence={**finding.evidence, "magnitude": finding.magnitude, "first_seen": finding.at.isoformat()},
             notified_at=now,
@@ -115,7 +116,9 @@ class AlertEngine:
         })
         level = level_for(spec, finding.magnitude)
         if level.rank > alert.level.rank:
-            alert = raise_level(self.config, alert, level, now).model_copy(update={"notified_at": now})
+            raised = raise_level(self.config, alert, level, now) if spec.deadlines else alert.model_copy(
+                update={"level": level})
+            alert = raised.model_copy(update={"notified_at": now})
             channels = _unique([*self.config.channels_of(spec), *self.config.escalation_of(spec)])
             note = f"级别由{existing.level.value}升为{level.value}"
             return Outcome(alert, notices=(Notice("level_raised", channels, note),), action="level_raised")
