@@ -210,7 +210,7 @@ class AlertService:
             alert_id, lambda a: workflow.respond(self.config, a, kind, who, now, link, note), "responded", who, now,
             {"kind": kind.value, "link": link, "note": note}).alert
 
-    def close(self, alert_id: str, who: str, reason: str | None = None, now: datetime | None = None) -> Alert:
+    def close_alert(self, alert_id: str, who: str, reason: str | None = None, now: datetime | None = None) -> Alert:
         now = now or datetime.now().astimezone()
         return self._transition(alert_id, lambda a: workflow.close(a, who, now), "closed", who, now,
                                 {"reason": reason}).alert
@@ -221,5 +221,6 @@ class AlertService:
             return None
         return measure_effect(self.index, self.get(alert_id), now or datetime.now().astimezone())
 
-    def close_store(self) -> None:
+    def close(self) -> None:
+        """Release the store's connections (the index belongs to whoever passed it in)."""
         self.store.close()

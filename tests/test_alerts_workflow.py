@@ -51,7 +51,7 @@ def test_full_workflow_with_audit_log(tmp_path: Path):
                                 now=T0 + timedelta(hours=3))
     assert responded.status == AlertStatus.RESPONDED
     assert responded.deadlines[0].met_at == T0 + timedelta(hours=3)
-    closed = service.close(alert.id, "张敏", reason="舆情平息", now=T0 + timedelta(days=1))
+    closed = service.close_alert(alert.id, "张敏", reason="舆情平息", now=T0 + timedelta(days=1))
     assert (closed.status, closed.closed_by, closed.acknowledged_by, closed.assigned_to) == (
         AlertStatus.CLOSED, "张敏", "张敏", "市住建局")
     assert [r.kind for r in closed.responses] == [ResponseKind.INTERPRETATION]
@@ -76,7 +76,7 @@ def test_transitions_that_make_no_sense_are_refused(tmp_path: Path):
         service.acknowledge(alert.id, "王伟", now=T0)
     with pytest.raises(WorkflowError, match="承办部门"):
         service.assign(alert.id, " ", "张敏")
-    service.close(alert.id, "张敏", now=T0)
+    service.close_alert(alert.id, "张敏", now=T0)
     with pytest.raises(WorkflowError, match="已于 .* 由 张敏 关闭"):
         service.respond(alert.id, ResponseKind.OTHER, "王伟")
     with pytest.raises(AlertNotFound):
@@ -176,7 +176,7 @@ def test_deadline_escalates_at_80_percent_and_when_missed_once_each(tmp_path: Pa
 def test_closed_alert_is_not_escalated_and_the_group_reopens_only_after_the_cooldown(tmp_path: Path):
     service = make_service(tmp_path)
     alert = fire(service)
-    service.close(alert.id, "张敏", now=T0 + timedelta(hours=1))
+    service.close_alert(alert.id, "张敏", now=T0 + timedelta(hours=1))
     assert service.check_deadlines(T0 + timedelta(days=5)) == []
     assert service.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(hours=2)) == []
     [again] = service.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(hours=8))
