@@ -131,9 +131,9 @@ class Worker:
                     consumer.close()
                     time.sleep(backoff)
                     backoff = min(backoff * 2, self.backoff_max)
-                    if until_idle and backoff >= self.backoff_max:
-                        raise
                     consumer = self.transport.consumer(self.stage.group, self.stage.topics)
+                    if until_idle and backoff >= self.backoff_max:
+                        raise  # a batch job reports the outage instead of waiting forever
                     continue
                 consumer.commit(batch)
                 backoff = 0.5
