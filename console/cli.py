@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "console.commands.status",
     "console.commands.worker",
     "console.commands.run",
+    "console.commands.report",
 )
 
 
