@@ -61,7 +61,7 @@ def unacknowledged_major_alerts(briefing: DailyBriefing) -> Iterable[Advice]:
     for summary in briefing.alerts:
         alert = summary.alert
         if summary.is_open and alert.level.rank >= AlertLevel.MAJOR.rank and not alert.acknowledged_by:
-            yield Advice(URGENT, f"【{alert.level.value}】{alert.title} 尚无人签收，建议立即签收并明确责任单位。")
+            yield Advice(URGENT, f"【{alert.level.value}】{alert.title}：尚无人签收，建议立即签收并明确责任单位。")
 
 
 def responses_without_effect(briefing: DailyBriefing) -> Iterable[Advice]:

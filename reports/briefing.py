@@ -174,7 +174,8 @@ class DeadlineState:
 def deadline_state(deadline: Deadline, fired_at: datetime, now: datetime) -> DeadlineState:
     """Whether a response clock was met, met late, missed, or is still running at `now`."""
     allowed = deadline.due_at - (deadline.started_at or fired_at)
-    if deadline.met_at is not None:
+    # A clock met after `now` (a report on a past day) was still running at `now`.
+    if deadline.met_at is not None and deadline.met_at <= now:
         if deadline.met_at <= deadline.due_at:
             return DeadlineState(deadline, "met", allowed)
         return DeadlineState(deadline, "met_late", allowed, late_by=deadline.met_at - deadline.due_at)
@@ -225,6 +226,7 @@ class ResponseSummary:
 @dataclass(frozen=True)
 class AlertSummary:
     alert: Alert
+    subject: str | None  # what the alert is about, in words: a policy title, an event label, a place
     deadlines: list[DeadlineState]
     responses: list[ResponseSummary]
 
@@ -342,7 +344,15 @@ def alerts_of_the_day(alerts: Sequence[Alert], window: ReportWindow) -> list[Ale
             if a.fired_at < window.cutoff and (a.closed_at is None or a.closed_at >= window.start)]
 
 
-def summarise_alert(index: Index, alert: Alert, window: ReportWindow,
+def subject_label(alert: Alert, policy_titles: Mapping[str, str], event_labels: Mapping[str, str]) -> str | None:
+    if alert.subject_kind == "policy" and alert.subject_id in policy_titles:
+        return f"《{policy_titles[alert.subject_id]}》"
+    if alert.subject_kind == "event" and alert.subject_id in event_labels:
+        return f"“{event_labels[alert.subject_id]}”"
+    return alert.subject_id
+
+
+def summarise_alert(index: Index, alert: Alert, window: ReportWindow, subject: str | None,
                     effects: Mapping[tuple[str, datetime], ResponseEffect] | None) -> AlertSummary:
     deadlines = [deadline_state(d, alert.fired_at, window.cutoff) for d in alert.deadlines]
     responses = []
@@ -354,7 +364,7 @@ def summarise_alert(index: Index, alert: Alert, window: ReportWindow,
         else:
             effect = measure_effect(index, alert, response, window.cutoff)
         responses.append(ResponseSummary(response, effect))
-    return AlertSummary(alert, deadlines, responses)
+    return AlertSummary(alert, subject, deadlines, responses)
 
 
 def _alert_order(summary: AlertSummary) -> tuple:
@@ -386,7 +396,9 @@ def gather_briefing(
     daily = _trend(index, _between(day_starts[0], cutoff), "day", day_starts)
 
     titles = {p.id: p.title for p in policies}
-    events = _top_events(index, window, titles)
+    recent_events = [e for e in index.events(since=window.start - timedelta(days=TREND_DAYS), limit=1000)
+                     if e.first_seen < cutoff]
+    events = _top_events(index, recent_events, window, titles)
     attention = [_policy_attention(index, p, window, day_starts) for p in policies]
     mentioned = sorted((a for a in attention if sum(a.daily)), key=lambda a: (-a.mentions, -a.negative, -sum(a.daily)))
 
@@ -402,8 +414,12 @@ def gather_briefing(
             unanswered += 1
 
     effect_map = {(e.alert_id, e.response_at): e for e in effects} if effects is not None else None
-    summaries = sorted((summarise_alert(index, a, window, effect_map) for a in alerts_of_the_day(alerts, window)),
-                       key=_alert_order)
+    event_labels = {e.id: e.label for e in recent_events}
+    summaries = sorted(
+        (summarise_alert(index, a, window, subject_label(a, titles, event_labels), effect_map)
+         for a in alerts_of_the_day(alerts, window)),
+        key=_alert_order,
+    )
 
     titles_of_sources = source_titles or {}
     sources = sorted(
@@ -420,11 +436,12 @@ def gather_briefing(
     )
 
 
-def _top_events(index: Index, window: ReportWindow, titles: Mapping[str, str]) -> list[EventSummary]:
+def _top_events(index: Index, events: Sequence[Event], window: ReportWindow, titles: Mapping[str, str]
+                ) -> list[EventSummary]:
     """The events with the most posts today; ties go to the angrier one."""
     candidates = []
-    for event in index.events(since=window.start, limit=200):
-        if event.first_seen >= window.cutoff:
+    for event in events:
+        if event.last_seen < window.start:
             continue
         query = _between(window.start, window.cutoff, events=[event.id])
         today = _count(index, query)

@@ -41,6 +41,15 @@ SUBJECT_NAMES: dict[str, str] = {
     "department": "部门",
 }
 
+SOURCE_KIND_NAMES: dict[str, str] = {
+    "rss": "订阅源",
+    "news": "新闻网站",
+    "gov_policy": "政府信息公开",
+    "weibo": "微博",
+    "board": "留言板",
+    "forum": "论坛",
+}
+
 CRAWL_PROBLEM_NAMES: dict[str, str] = {
     "robots": "robots 协议禁止",
     "http_error": "访问出错",
@@ -67,6 +76,10 @@ def status_name(status: str) -> str:
 
 def subject_name(kind: str | None) -> str:
     return SUBJECT_NAMES.get(kind or "", kind or "")
+
+
+def source_kind_name(kind: str) -> str:
+    return SOURCE_KIND_NAMES.get(kind, kind)
 
 
 def problem_name(reason: str) -> str:

@@ -56,7 +56,7 @@ def _environment(autoescape: bool) -> Environment:
     env.filters.update(
         clock=labels.clock, percent=labels.percent, duration=labels.duration, change=labels.change,
         platform=labels.platform_name, sentiment=labels.sentiment_name, status=labels.status_name,
-        subject=labels.subject_name, problem=labels.problem_name, cn_date=labels.chinese_date,
+        subject=labels.subject_name, problem=labels.problem_name, source_kind=labels.source_kind_name, cn_date=labels.chinese_date,
         number=lambda n: f"{n:,}",
     )
     return env

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 import console.cli
-from reports.briefing import ReportWindow, gather_briefing
+from reports.briefing import ReportWindow, ResponseEffect, gather_briefing
 from reports.daily import build_daily_report
 from schema import (
     BOARD_ANSWERED,
@@ -335,3 +335,27 @@ def test_cli_rejects_a_bad_date(tmp_path, monkeypatch, capsys, main):
     monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path / "var"))
     assert main(["report", "daily", "--date", "26/11/2026", "--out", str(tmp_path)]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_report_on_a_past_day_covers_the_whole_day(index, tmp_path, factory):
+    yesterday = DAY - timedelta(days=1)
+    path = build_daily_report(index, alerts=alerts(), policies=POLICIES, health=health(), day=yesterday, now=NOW,
+                              out_dir=tmp_path)
+    html = path.read_text(encoding="utf-8")
+    assert path.name == "yuqing-daily-2026-11-25.html"
+    count = sum(1 for p in factory.posts if START - timedelta(days=1) <= p.when < START)
+    assert f"2026年11月25日全天，共监测到相关信息<strong>{count}</strong>条" in html
+    alerts_html = section(html, "alerts")
+    # Only the alert fired before midnight; its reply came the next morning, so at midnight the clock still ran.
+    assert "保租房留言待回复" in alerts_html and "老旧小区改造实施方案负面舆情激增" not in alerts_html
+    assert "进行中，剩余 1天12小时" in alerts_html and "尚未回应" in alerts_html
+
+
+def test_effect_figures_from_the_alert_store_replace_measuring(index, tmp_path):
+    given = ResponseEffect(alert_id="a-general", response_at=START + timedelta(hours=9), before_count=20,
+                           before_negative=10, after_count=20, after_negative=2, complete=True)
+    path = build_daily_report(index, alerts=alerts(), policies=POLICIES, health=health(), day=DAY, now=NOW,
+                              out_dir=tmp_path, effects=[given])
+    alerts_html = section(path.read_text(encoding="utf-8"), "alerts")
+    assert "20条，负面50.0%" in alerts_html and "20条，负面10.0%" in alerts_html
+    assert "负面占比下降" in alerts_html
