@@ -263,10 +263,14 @@ class DailyBriefing:
     scanned: int  # posts read one by one for places and board replies
     scan_capped: bool
     policy_titles: dict[str, str] = field(default_factory=dict)
+    source_titles: dict[str, str] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
         return self.overview.total == 0
+
+    def source_title(self, name: str) -> str:
+        return self.source_titles.get(name, name)
 
 
 def _count(index: Index, query: SearchQuery) -> int:
@@ -421,7 +425,7 @@ def gather_briefing(
         key=_alert_order,
     )
 
-    titles_of_sources = source_titles or {}
+    titles_of_sources = dict(source_titles or {})
     sources = sorted(
         (SourceHealth(h, titles_of_sources.get(h.source, h.source), cutoff - h.finished_at > STALE_AFTER,
                       overview.sources.get(h.source, 0)) for h in health),
@@ -432,7 +436,7 @@ def gather_briefing(
         quiet_policies=len(attention) - len(mentioned),
         places=[PlaceCount(p, n, negative_places[p]) for p, n in places.most_common()],
         alerts=summaries, sources=sources, unanswered_board=unanswered, scanned=scanned,
-        scan_capped=scanned >= SCAN_CAP, policy_titles=titles,
+        scan_capped=scanned >= SCAN_CAP, policy_titles=titles, source_titles=titles_of_sources,
     )
 
 

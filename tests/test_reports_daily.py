@@ -93,6 +93,7 @@ class Factory:
                 text=f"牡丹区老旧小区改造停工三个月，路面挖开没人管，第{i}条", places=("牡丹区",),
                 policies=("hz-lxxq",), event="ev-lxxq", extra=extra,
                 title="老旧小区改造停工" if platform == "news" else None,
+                author=Author(name="菏泽发布", verified=True) if i == 1 else None,
             ))
         return burst
 
@@ -269,6 +270,15 @@ def test_advice_rests_on_the_data(report):
     assert "“weibo-search”已连续4次采集无数据" in advice
     assert "今日留言板有16条留言尚未回复" in advice
     assert "总体平稳" not in advice
+
+
+def test_hot_event_quotes_its_representative_posts(report, factory):
+    events_html = section(report, "events")
+    assert events_html.index("老旧小区改造停工") < events_html.index("保租房申请")
+    assert "今日 <strong>61</strong> 条" in events_html
+    assert "新闻网站 · 菏泽日报 · 菏泽发布" in events_html  # source by its title, a verified account by name
+    assert f'href="{factory.burst[1].url}"' in events_html
+    assert "《菏泽市老旧小区改造实施方案》" in events_html
 
 
 def test_blind_source_is_reported(report):
