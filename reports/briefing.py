@@ -29,6 +29,7 @@ from search.base import Index, Interval, SearchQuery
 
 TREND_DAYS = 14
 TOP_EVENTS = 5
+TOP_POLICIES = 20
 POSTS_PER_EVENT = 3
 EXCERPT_CHARS = 90
 # A source whose last crawl finished this long before the cutoff is reported as stale.
@@ -256,6 +257,7 @@ class DailyBriefing:
     events: list[EventSummary]
     policies: list[PolicyAttention]
     quiet_policies: int  # registry policies with no mention over the whole trend window
+    unlisted_policies: int  # mentioned, but fewer times than the TOP_POLICIES listed
     places: list[PlaceCount]
     alerts: list[AlertSummary]
     sources: list[SourceHealth]
@@ -432,8 +434,9 @@ def gather_briefing(
         key=lambda s: (not s.health.blind, not s.stale, s.health.source),
     )
     return DailyBriefing(
-        window=window, overview=overview, hourly=hourly, daily=daily, events=events, policies=mentioned,
-        quiet_policies=len(attention) - len(mentioned),
+        window=window, overview=overview, hourly=hourly, daily=daily, events=events,
+        policies=mentioned[:TOP_POLICIES], quiet_policies=len(attention) - len(mentioned),
+        unlisted_policies=max(0, len(mentioned) - TOP_POLICIES),
         places=[PlaceCount(p, n, negative_places[p]) for p, n in places.most_common()],
         alerts=summaries, sources=sources, unanswered_board=unanswered, scanned=scanned,
         scan_capped=scanned >= SCAN_CAP, policy_titles=titles, source_titles=titles_of_sources,

@@ -369,3 +369,10 @@ def test_effect_figures_from_the_alert_store_replace_measuring(index, tmp_path):
     alerts_html = section(path.read_text(encoding="utf-8"), "alerts")
     assert "20条，负面50.0%" in alerts_html and "20条，负面10.0%" in alerts_html
     assert "负面占比下降" in alerts_html
+
+
+def test_policy_table_lists_the_most_mentioned_only(index, monkeypatch):
+    monkeypatch.setattr("reports.briefing.TOP_POLICIES", 1)
+    b = gather_briefing(index, alerts=[], policies=POLICIES, health=[], window=ReportWindow.for_day(DAY, NOW))
+    assert [a.policy.id for a in b.policies] == ["hz-lxxq"]
+    assert (b.unlisted_policies, b.quiet_policies) == (1, 1)
