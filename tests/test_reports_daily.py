@@ -321,6 +321,7 @@ def test_empty_day_says_there_is_nothing(tmp_path):
     assert "未监测到相关信息" in html
     assert "今日未发现重点舆情事件" in html and "今日无预警" in html and "暂无采集记录" in html
     assert "建议核查各信息源采集是否正常运行" in html
+    assert "近14日政策文件库中的政策均无相关信息" in html
     assert len(re.findall(r"<svg class=\"chart\"", html)) == 2  # the two volume trends, all zero
 
 
@@ -333,12 +334,25 @@ def main(monkeypatch):
 
 def test_cli_writes_the_report(tmp_path, monkeypatch, factory, main):
     monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path / "var"))
+    policies = tmp_path / "policies.yaml"
+    policies.write_text("policies:\n  - id: hz-lxxq\n    title: 菏泽市老旧小区改造实施方案\n", encoding="utf-8")
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("sources:\n  - name: hzrb\n    kind: news\n    title: 菏泽日报\n", encoding="utf-8")
+    monkeypatch.setenv("YUQING_POLICIES_FILE", str(policies))
+    monkeypatch.setenv("YUQING_SOURCES_FILE", str(sources))
     with SqliteIndex(tmp_path / "var" / "index.sqlite3") as ix:
         ix.upsert(factory.posts)
+        ix.upsert_events(events(factory))
+        ix.record_health(health())
     out = tmp_path / "out"
-    assert main(["report", "daily", "--date", "2026-11-26", "--out", str(out)]) == 0
-    html = (out / "yuqing-daily-2026-11-26.html").read_text(encoding="utf-8")
-    assert "共监测到相关信息<strong>" in html
+    # The day before the factory's "today": a whole past day whenever the test runs.
+    assert main(["report", "daily", "--date", "2026-11-25", "--out", str(out)]) == 0
+    html = (out / "yuqing-daily-2026-11-25.html").read_text(encoding="utf-8")
+    assert (out / "yuqing-daily-2026-11-25.md").exists()
+    day_total = sum(1 for p in factory.posts if START - timedelta(days=1) <= p.when < START)
+    assert f"全天，共监测到相关信息<strong>{day_total}</strong>条" in html
+    assert "《菏泽市老旧小区改造实施方案》" in section(html, "policies")
+    assert "菏泽日报" in section(html, "sources") and "盲区（连续4次无数据）" in html
 
 
 def test_cli_rejects_a_bad_date(tmp_path, monkeypatch, capsys, main):

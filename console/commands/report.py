@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -12,8 +12,6 @@ from config.datafiles import load_policies, load_sources
 from console.common import settings_from
 from schema import Alert
 from search import open_index
-
-log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,8 +47,7 @@ def load_alerts(settings: Settings) -> list[Alert]:
     try:
         from alerts.service import AlertService
     except ImportError:
-        log.warning("alert store not available: the report lists no alerts")
-        print("提示：预警库不可用，本次日报不含预警信息 (alert store not available)")
+        print("提示：预警库不可用，本次日报不含预警信息 (alert store not available)", file=sys.stderr)
         return []
     service = AlertService.from_settings(settings)
     try:
@@ -76,7 +73,8 @@ def run_daily(args: argparse.Namespace) -> int:
     if settings.policies_file.exists():
         policies = load_policies(settings.policies_file)
     else:
-        print(f"提示：政策文件库 {settings.policies_file} 不存在，日报不含政策关注度 (no policies file)")
+        print(f"提示：政策文件库 {settings.policies_file} 不存在，日报不含政策关注度 (no policies file)",
+              file=sys.stderr)
     alerts = load_alerts(settings)
     with open_index(settings) as index:
         path = build_daily_report(index, alerts=alerts, policies=policies, health=index.crawl_health(), day=day,
