@@ -26,6 +26,9 @@ SURGE_RATIO = 1.0  # +100 % on the same span of yesterday
 SPREAD_PLATFORMS = 3
 EVENT_NEGATIVE_SHARE = 0.5
 EVENT_MIN_POSTS = 5
+# The alert store's verdicts on a response (alerts.effect.ResponseEffect.verdict).
+STILL_GROWING = "仍在发酵"
+WORKED = "回应见效"
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,11 @@ def unacknowledged_major_alerts(briefing: DailyBriefing) -> Iterable[Advice]:
 
 def responses_without_effect(briefing: DailyBriefing) -> Iterable[Advice]:
     for summary in briefing.alerts:
-        for item in summary.responses:
-            effect = item.effect
-            if effect is not None and effect.verdict == "worse":
-                yield Advice(IMPORTANT, f"{summary.alert.title}：{item.response.kind.value}后负面占比由"
-                                        f"{percent(effect.before_share)}升至{percent(effect.after_share)}，"
-                                        "建议加强政策解读、持续跟进回应。")
+        effect = summary.effect
+        if summary.is_open and effect is not None and effect.verdict == STILL_GROWING:
+            yield Advice(IMPORTANT, f"{summary.alert.title}：回应后舆情仍在发酵（负面占比"
+                                    f"{percent(effect.before_share)}→{percent(effect.after_share)}，信息量"
+                                    f"{effect.before_count}→{effect.after_count}条），建议加强政策解读、持续跟进回应。")
 
 
 def negative_policies(briefing: DailyBriefing) -> Iterable[Advice]:

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from schema import (
     BOARD_ANSWERED,
@@ -24,6 +25,7 @@ from schema import (
     Platform,
     Policy,
     SentimentLabel,
+    aware,
 )
 from search.base import Index, Interval, SearchQuery
 
@@ -37,9 +39,6 @@ STALE_AFTER = timedelta(hours=24)
 # Reading a day's posts page by page (for places and board replies) stops here; the report says so.
 SCAN_CAP = 50_000
 SCAN_PAGE = 1_000
-# A change of negative share smaller than this after a response is "no clear change".
-EFFECT_THRESHOLD = 0.05
-EFFECT_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -185,17 +184,29 @@ def deadline_state(deadline: Deadline, fired_at: datetime, now: datetime) -> Dea
     return DeadlineState(deadline, "pending", allowed, remaining=deadline.due_at - now)
 
 
+class EffectFiguresError(ValueError):
+    """Response-effect figures that do not have the agreed shape."""
+
+
 @dataclass(frozen=True)
 class ResponseEffect:
-    """Volume and negative share of an alert's subject in the 24 h before and after a response."""
+    """Did the response work? The alert store's figures for the alert's subject in the 24 h before its
+    first response and the hours after it (up to 24), with the store's verdict; the report shows them
+    as given and does not measure them again.
 
-    alert_id: str
-    response_at: datetime
+    The mapping form is `alerts.effect.ResponseEffect.as_dict()`: `responded_at` (ISO time),
+    `before`/`after` each `{posts, negative, hours}`, `verdict` (e.g. 回应见效, 变化不明显, 仍在发酵,
+    暂无数据), `complete` (the 24 h after have passed).
+    """
+
+    responded_at: datetime
     before_count: int
     before_negative: int
     after_count: int
     after_negative: int
-    complete: bool  # False while the 24 h after the response have not all passed
+    after_hours: float
+    verdict: str
+    complete: bool
 
     @property
     def before_share(self) -> float | None:
@@ -205,23 +216,20 @@ class ResponseEffect:
     def after_share(self) -> float | None:
         return self.after_negative / self.after_count if self.after_count else None
 
-    @property
-    def verdict(self) -> str:
-        """improved, worse, unchanged or unknown (too little data on one side)."""
-        if self.before_share is None or self.after_share is None:
-            return "unknown"
-        delta = self.after_share - self.before_share
-        if delta <= -EFFECT_THRESHOLD:
-            return "improved"
-        if delta >= EFFECT_THRESHOLD:
-            return "worse"
-        return "unchanged"
-
-
-@dataclass(frozen=True)
-class ResponseSummary:
-    response: AlertResponse
-    effect: ResponseEffect | None
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ResponseEffect:
+        try:
+            before, after = data["before"], data["after"]
+            responded_at = data["responded_at"]
+            return cls(
+                responded_at=aware(responded_at if isinstance(responded_at, datetime)
+                                   else datetime.fromisoformat(responded_at)),
+                before_count=int(before["posts"]), before_negative=int(before["negative"]),
+                after_count=int(after["posts"]), after_negative=int(after["negative"]),
+                after_hours=float(after["hours"]), verdict=str(data["verdict"]), complete=bool(data["complete"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EffectFiguresError(f"response-effect figures lack or garble {exc}: {dict(data)!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -229,7 +237,8 @@ class AlertSummary:
     alert: Alert
     subject: str | None  # what the alert is about, in words: a policy title, an event label, a place
     deadlines: list[DeadlineState]
-    responses: list[ResponseSummary]
+    responses: list[AlertResponse]  # those made before the cutoff
+    effect: ResponseEffect | None  # of the first response, when the alert store measured it
 
     @property
     def overdue(self) -> list[DeadlineState]:
@@ -316,34 +325,6 @@ def scan(index: Index, query: SearchQuery) -> Iterator[EnrichedPost]:
         offset += SCAN_PAGE
 
 
-def subject_query(alert: Alert) -> SearchQuery | None:
-    """The posts an alert is about, when its subject is something the index can filter on."""
-    if not alert.subject_id:
-        return None
-    field_for = {"policy": "policies", "event": "events", "place": "places"}
-    if alert.subject_kind in field_for:
-        return SearchQuery(**{field_for[alert.subject_kind]: [alert.subject_id]})
-    if alert.subject_kind == "keyword":
-        return SearchQuery(text=alert.subject_id)
-    return None
-
-
-def measure_effect(index: Index, alert: Alert, response: AlertResponse, now: datetime) -> ResponseEffect | None:
-    """The subject's volume and negative share in the 24 h before the response and after it (so far)."""
-    query = subject_query(alert)
-    if query is None:
-        return None
-    after_end = min(response.at + EFFECT_WINDOW, now)
-    before = query.model_copy(update={"since": response.at - EFFECT_WINDOW, "until": response.at})
-    after = query.model_copy(update={"since": response.at, "until": max(after_end, response.at)})
-    return ResponseEffect(
-        alert_id=alert.id, response_at=response.at,
-        before_count=_count(index, before), before_negative=_count(index, _negative(before)),
-        after_count=_count(index, after), after_negative=_count(index, _negative(after)),
-        complete=now >= response.at + EFFECT_WINDOW,
-    )
-
-
 def alerts_of_the_day(alerts: Sequence[Alert], window: ReportWindow) -> list[Alert]:
     """Alerts live during the day: fired before the cutoff and not closed before the day began."""
     return [a for a in alerts
@@ -358,19 +339,13 @@ def subject_label(alert: Alert, policy_titles: Mapping[str, str], event_labels: 
     return alert.subject_id
 
 
-def summarise_alert(index: Index, alert: Alert, window: ReportWindow, subject: str | None,
-                    effects: Mapping[tuple[str, datetime], ResponseEffect] | None) -> AlertSummary:
+def summarise_alert(alert: Alert, window: ReportWindow, subject: str | None,
+                    effect: ResponseEffect | None) -> AlertSummary:
     deadlines = [deadline_state(d, alert.fired_at, window.cutoff) for d in alert.deadlines]
-    responses = []
-    for response in alert.responses:
-        if response.at >= window.cutoff:
-            continue
-        if effects is not None:
-            effect = effects.get((alert.id, response.at))
-        else:
-            effect = measure_effect(index, alert, response, window.cutoff)
-        responses.append(ResponseSummary(response, effect))
-    return AlertSummary(alert, subject, deadlines, responses)
+    responses = [r for r in alert.responses if r.at < window.cutoff]
+    if effect is not None and effect.responded_at >= window.cutoff:
+        effect = None
+    return AlertSummary(alert, subject, deadlines, responses, effect)
 
 
 def _alert_order(summary: AlertSummary) -> tuple:
@@ -384,10 +359,13 @@ def gather_briefing(
     policies: Sequence[Policy],
     health: Sequence[CrawlHealth],
     window: ReportWindow,
-    effects: Sequence[ResponseEffect] | None = None,
+    effects: Mapping[str, Mapping[str, Any]] | None = None,
     source_titles: Mapping[str, str] | None = None,
 ) -> DailyBriefing:
-    """Read everything the briefing for `window` says. `effects`, when given, replaces measuring them."""
+    """Read everything the briefing for `window` says.
+
+    `effects` maps an alert id to its response-effect figures (see `ResponseEffect`).
+    """
     start, cutoff = window.start, window.cutoff
     today = _between(start, cutoff)
     yesterday = _between(start - timedelta(days=1), cutoff - timedelta(days=1))
@@ -419,10 +397,10 @@ def gather_briefing(
         if post.platform == Platform.BOARD and post.extra.get(BOARD_ANSWERED) is False:
             unanswered += 1
 
-    effect_map = {(e.alert_id, e.response_at): e for e in effects} if effects is not None else None
+    effect_of = {alert_id: ResponseEffect.from_mapping(data) for alert_id, data in (effects or {}).items() if data}
     event_labels = {e.id: e.label for e in recent_events}
     summaries = sorted(
-        (summarise_alert(index, a, window, subject_label(a, titles, event_labels), effect_map)
+        (summarise_alert(a, window, subject_label(a, titles, event_labels), effect_of.get(a.id))
          for a in alerts_of_the_day(alerts, window)),
         key=_alert_order,
     )

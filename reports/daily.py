@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from reports.advice import recommend
-from reports.briefing import ReportWindow, ResponseEffect, gather_briefing
+from reports.briefing import ReportWindow, gather_briefing
 from reports.render import draw_charts, render_html, render_markdown
 from schema import SHANGHAI, Alert, CrawlHealth, Policy
 from search.base import Index
@@ -26,15 +27,15 @@ def build_daily_report(
     day: date | None = None,
     now: datetime | None = None,
     out_dir: Path,
-    effects: Sequence[ResponseEffect] | None = None,
+    effects: Mapping[str, Mapping[str, Any]] | None = None,
     source_titles: Mapping[str, str] | None = None,
     markdown: bool = True,
 ) -> Path:
     """Write `yuqing-daily-YYYY-MM-DD.html` (and `.md` beside it) for `day` and return the HTML path.
 
     `day` defaults to today in Beijing time; `now` (default: the clock) cuts a day that is not over.
-    `effects` are response-effect figures from the alert store; without them the report measures
-    each response's effect on the index itself.
+    `effects` maps alert ids to the alert store's response-effect figures
+    (`AlertService.effect(id).as_dict()`); alerts without them show their responses only.
     """
     window = ReportWindow.for_day(day, now)
     briefing = gather_briefing(index, alerts=alerts, policies=policies, health=health, window=window,

@@ -9,7 +9,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from reports import charts, labels
-from reports.advice import Advice
+from reports.advice import STILL_GROWING, WORKED, Advice
 from reports.briefing import DailyBriefing
 
 TOP_PLACES = 12
@@ -72,6 +72,7 @@ def render_html(briefing: DailyBriefing, advice: list[Advice], drawn: Charts, ge
     sparklines = {key: Markup(value) for key, value in drawn.sparklines.items()}
     return _HTML.get_template("daily.html.j2").render(
         b=briefing, advice=advice, charts=svg, sparklines=sparklines, generated_at=generated_at,
+        worse_verdict=STILL_GROWING, good_verdict=WORKED,
     )
 
 

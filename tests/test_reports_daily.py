@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 import console.cli
-from reports.briefing import ReportWindow, ResponseEffect, gather_briefing
+from reports.briefing import ReportWindow, gather_briefing
 from reports.daily import build_daily_report
 from schema import (
     BOARD_ANSWERED,
@@ -254,12 +254,10 @@ def test_overdue_alert_is_flagged_and_advised(report):
     assert alerts_html.index("老旧小区改造实施方案负面舆情激增") < alerts_html.index("保租房留言待回复")
 
 
-def test_response_effect_is_measured_on_the_index(report):
+def test_responses_are_listed_without_effect_figures(report):
     alerts_html = section(report, "alerts")
-    # ev-bzf: two posts in the 24 h before the 09:00 reply, eight after it by the 18:00 cut, none negative.
-    assert "回复留言" in alerts_html
-    assert "2条，负面0.0%" in alerts_html and "8条，负面0.0%（观察中）" in alerts_html
-    assert "无明显变化" in alerts_html
+    assert "回复留言" in alerts_html and "市住房城乡建设局" in alerts_html
+    assert "回应效果：暂无评估数据" in alerts_html
 
 
 def test_advice_rests_on_the_data(report):
@@ -375,14 +373,32 @@ def test_report_on_a_past_day_covers_the_whole_day(index, tmp_path, factory):
     assert "进行中，剩余 1天12小时" in alerts_html and "尚未回应" in alerts_html
 
 
-def test_effect_figures_from_the_alert_store_replace_measuring(index, tmp_path):
-    given = ResponseEffect(alert_id="a-general", response_at=START + timedelta(hours=9), before_count=20,
-                           before_negative=10, after_count=20, after_negative=2, complete=True)
+def effect_figures(verdict: str, complete: bool = False) -> dict:
+    """What the alert store gives (alerts.effect.ResponseEffect.as_dict())."""
+    return {"responded_at": (START + timedelta(hours=9)).isoformat(),
+            "before": {"posts": 20, "negative": 10, "negative_share": 0.5, "hours": 24.0},
+            "after": {"posts": 30, "negative": 21, "negative_share": 0.7, "hours": 9.0},
+            "verdict": verdict, "complete": complete}
+
+
+def test_effect_figures_from_the_alert_store_are_shown_and_advised(index, tmp_path, factory):
     path = build_daily_report(index, alerts=alerts(), policies=POLICIES, health=health(), day=DAY, now=NOW,
-                              out_dir=tmp_path, effects=[given])
+                              out_dir=tmp_path, effects={"a-general": effect_figures("仍在发酵")})
+    html = path.read_text(encoding="utf-8")
+    alerts_html = section(html, "alerts")
+    assert "回应前 20 条，负面占比 50.0%" in alerts_html
+    assert "回应后9小时（观察中） 30 条，负面占比 70.0%" in alerts_html
+    assert '<strong class="neg">仍在发酵</strong>' in alerts_html
+    assert "保租房留言待回复：回应后舆情仍在发酵（负面占比50.0%→70.0%，信息量20→30条）" in section(html, "advice")
+    markdown = path.with_suffix(".md").read_text(encoding="utf-8")
+    assert "回应效果：仍在发酵（负面占比 50.0% → 70.0%，观察中）" in markdown
+
+
+def test_a_response_after_the_reported_day_is_not_shown(index, tmp_path):
+    path = build_daily_report(index, alerts=alerts(), policies=POLICIES, health=health(), day=DAY - timedelta(days=1),
+                              now=NOW, out_dir=tmp_path, effects={"a-general": effect_figures("回应见效", True)})
     alerts_html = section(path.read_text(encoding="utf-8"), "alerts")
-    assert "20条，负面50.0%" in alerts_html and "20条，负面10.0%" in alerts_html
-    assert "负面占比下降" in alerts_html
+    assert "回应见效" not in alerts_html and "回复留言" not in alerts_html
 
 
 def test_policy_table_lists_the_most_mentioned_only(index, monkeypatch):

@@ -11,6 +11,7 @@ from reports import charts
 from reports.advice import CALM, SILENT, recommend
 from reports.briefing import (
     DailyBriefing,
+    EffectFiguresError,
     Overview,
     ReportWindow,
     ResponseEffect,
@@ -68,15 +69,28 @@ def test_report_window_past_day_is_whole():
     assert w.cutoff == datetime(2026, 11, 26, 0, 0, tzinfo=SHANGHAI) and not w.partial
 
 
-@pytest.mark.parametrize(
-    ("before", "after", "verdict"),
-    [((10, 6), (10, 2), "improved"), ((10, 2), (10, 6), "worse"), ((10, 3), (20, 7), "unchanged"),
-     ((0, 0), (10, 2), "unknown"), ((10, 5), (0, 0), "unknown")],
-)
-def test_effect_verdict(before, after, verdict):
-    effect = ResponseEffect(alert_id="a", response_at=FIRED, before_count=before[0], before_negative=before[1],
-                            after_count=after[0], after_negative=after[1], complete=True)
-    assert effect.verdict == verdict
+def test_effect_figures_read_from_the_alert_store_form():
+    effect = ResponseEffect.from_mapping({
+        "responded_at": "2026-11-26T09:00:00+08:00", "verdict": "回应见效", "complete": True,
+        "before": {"posts": 10, "negative": 6, "negative_share": 0.6, "hours": 24.0},
+        "after": {"posts": 4, "negative": 1, "negative_share": 0.25, "hours": 24.0},
+    })
+    assert effect.responded_at == datetime(2026, 11, 26, 9, 0, tzinfo=SHANGHAI)
+    assert (effect.before_share, effect.after_share, effect.verdict) == (0.6, 0.25, "回应见效")
+    empty_after = ResponseEffect.from_mapping({
+        "responded_at": datetime(2026, 11, 26, 9, 0), "verdict": "暂无数据", "complete": False,
+        "before": {"posts": 3, "negative": 1, "hours": 24}, "after": {"posts": 0, "negative": 0, "hours": 0},
+    })
+    assert empty_after.after_share is None and empty_after.responded_at.tzinfo is not None
+
+
+@pytest.mark.parametrize("broken", [{}, {"responded_at": "yesterday", "before": {}, "after": {}},
+                                    {"responded_at": "2026-11-26T09:00:00", "verdict": "x", "complete": True,
+                                     "before": {"posts": "many", "negative": 0, "hours": 1},
+                                     "after": {"posts": 1, "negative": 0, "hours": 1}}])
+def test_garbled_effect_figures_are_a_clear_error(broken):
+    with pytest.raises(EffectFiguresError, match="response-effect figures"):
+        ResponseEffect.from_mapping(broken)
 
 
 @pytest.mark.parametrize(

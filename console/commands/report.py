@@ -6,12 +6,13 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from config import ConfigError, Settings
 from config.datafiles import load_policies, load_sources
 from console.common import settings_from
 from schema import Alert
-from search import open_index
+from search import Index, open_index
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,22 +39,25 @@ def parse_day(value: str | None) -> date | None:
         raise ConfigError("--date", value, "a date as YYYY-MM-DD, e.g. 2026-11-26") from exc
 
 
-def load_alerts(settings: Settings) -> list[Alert]:
-    """The alerts the report covers, from the alert store.
+def load_alert_state(settings: Settings, index: Index) -> tuple[list[Alert], dict[str, dict[str, Any]]]:
+    """The alerts the report covers and the effect figures of their responses, from the alert store.
 
-    The alert store is written in parallel (`alerts.service`); until it is on main the report
-    runs without alerts and says so on stderr. Replace this function's body when it lands.
+    The alert store is written in parallel (`alerts.service`); where it is not installed the
+    report runs without alerts and says so on stderr. Replace this function's body if the store's
+    interface changes: the report needs only the two values it returns.
     """
     try:
         from alerts.service import AlertService
     except ImportError:
         print("提示：预警库不可用，本次日报不含预警信息 (alert store not available)", file=sys.stderr)
-        return []
-    service = AlertService.from_settings(settings)
+        return [], {}
+    service = AlertService.from_settings(settings, index=index)
     try:
-        return list(service.open_alerts())
+        alerts = list(service.open_alerts())
+        effects = {a.id: effect.as_dict() for a in alerts if a.responses and (effect := service.effect(a.id))}
     finally:
         service.close()
+    return alerts, effects
 
 
 def source_titles(settings: Settings) -> dict[str, str]:
@@ -75,10 +79,10 @@ def run_daily(args: argparse.Namespace) -> int:
     else:
         print(f"提示：政策文件库 {settings.policies_file} 不存在，日报不含政策关注度 (no policies file)",
               file=sys.stderr)
-    alerts = load_alerts(settings)
     with open_index(settings) as index:
+        alerts, effects = load_alert_state(settings, index)
         path = build_daily_report(index, alerts=alerts, policies=policies, health=index.crawl_health(), day=day,
-                                  out_dir=out_dir, source_titles=source_titles(settings))
+                                  out_dir=out_dir, effects=effects, source_titles=source_titles(settings))
     print(f"日报 report: {path}")
     print(f"文本版 markdown: {path.with_suffix('.md')}")
     return 0
