@@ -87,6 +87,8 @@ def volume_chart(points: Sequence[TrendPoint], *, interval: str, key: str, name:
         axes.set_xticklabels([_tick(p, interval) for p in points][::step])
         axes.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
         axes.set_xlim(-0.6, len(points) - 0.4)
+        # Counts start at zero; an empty span still shows a plain 0-1 axis rather than ±0.05.
+        axes.set_ylim(0, max((p.total for p in points), default=0) * 1.08 or 1)
         axes.grid(axis="y", color="#e3e7eb", linewidth=0.6)
         axes.set_axisbelow(True)
         figure.subplots_adjust(left=0.07, right=0.99, top=0.95, bottom=0.14)

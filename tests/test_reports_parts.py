@@ -155,6 +155,8 @@ def test_charts_are_valid_svg_with_text_kept_as_text():
 
 def test_charts_survive_nothing_to_show():
     start = datetime(2026, 11, 26, tzinfo=SHANGHAI)
-    _valid_svg(charts.volume_chart([TrendPoint(start, 0, 0)] * 14, interval="day", key="z1", name="空"))
+    empty = charts.volume_chart([TrendPoint(start, 0, 0)] * 14, interval="day", key="z1", name="空")
+    _valid_svg(empty)
+    assert "−" not in empty and ">0</text>" in empty and ">1</text>" in empty  # no negative ticks
     _valid_svg(charts.sparkline([0] * 14, key="z2", name="空"))
     _valid_svg(charts.bar_chart([("微博", 0, 0)], key="z3", name="空"))
