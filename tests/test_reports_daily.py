@@ -282,6 +282,7 @@ def test_hot_event_quotes_its_representative_posts(report, factory):
 def test_blind_source_is_reported(report):
     sources = section(report, "sources")
     assert "监测盲区" in sources and "盲区（连续4次无数据）" in sources
+    assert "另有1个信息源处于监测盲区" in report  # said in the lead paragraph too
     assert "超过24小时未采集" in sources
     assert "菏泽日报" in sources
 
