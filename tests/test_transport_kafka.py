@@ -19,7 +19,7 @@ from workers.runner import PoisonMessage, Stage, Worker, run_per_message
 pytestmark = pytest.mark.kafka
 
 # Short group timings so joins and rebalances take seconds, not the production defaults.
-FAST_GROUPS = {"session_timeout": 6.0, "heartbeat_interval": 0.5, "max_poll_interval": 4.0}
+FAST_GROUPS = {"session_timeout": 6.0, "heartbeat_interval": 0.5, "max_poll_interval": 4.0, "join_timeout": 20.0}
 
 
 @pytest.fixture(scope="session")
@@ -114,10 +114,8 @@ def test_two_consumers_in_one_group_share_the_work(kafka):
 def test_restart_resumes_from_committed_offset(kafka):
     fill(kafka, 50)
     with kafka.consumer("g", ["posts.raw"]) as first:
-        batch = []
-        while not batch:
-            batch = first.poll(20, 10.0)
-        assert len(batch) <= 20
+        batch = first.poll(20, 1.0)
+        assert 0 < len(batch) <= 20
         first.commit(batch)
         committed = {m.value["i"] for m in batch}
     kafka.publish_many("posts.raw", [(f"n{i}", {"i": 100 + i}) for i in range(5)])
@@ -144,9 +142,9 @@ def test_crash_before_commit_redelivers(kafka):
 def test_stats_report_counts_and_lag(kafka):
     fill(kafka, 12)
     with kafka.consumer("g", ["posts.raw"]) as consumer:
-        batch = []
-        while not batch:
-            batch = consumer.poll(5, 10.0)
+        # A short timeout is enough: the first poll waits for the group join (~3 s on tansu).
+        batch = consumer.poll(5, 0.1)
+        assert 0 < len(batch) <= 5
         consumer.commit(batch)
     stats = stats_of(kafka)
     assert set(stats) == {"posts.raw"}
@@ -196,8 +194,8 @@ def test_worker_runs_a_stage_over_kafka(kafka):
     kafka.publish("in", {"i": 99, "poison": True}, key="p")
     kafka.flush()
     stage = CopyStage(kafka)
-    # The first poll includes the group join; one empty poll afterwards ends the run.
-    outcomes = Worker(kafka, stage, poll_timeout=5.0).run(until_idle=True, idle_polls=1)
+    # The worker's default short polls: an empty poll must mean "nothing new", not "still joining".
+    outcomes = Worker(kafka, stage).run(until_idle=True)
     assert outcomes["processed"] == 5 and outcomes["quarantined"] == 1
     stats = stats_of(kafka)
     assert stats["out"].messages == 5

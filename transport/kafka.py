@@ -48,18 +48,21 @@ class KafkaTransport(Transport):
     The timeouts are seconds. The defaults suit production; tests against a local broker shorten
     `session_timeout`, `heartbeat_interval` and `max_poll_interval` so that group joins and
     rebalances finish in seconds (the group coordinator waits up to `max_poll_interval` for
-    members to rejoin).
+    members to rejoin). A consumer's first poll waits up to `join_timeout` for its group join, so
+    an empty poll means "nothing new", never "not a member yet".
     """
 
     def __init__(self, settings: KafkaSettings, *, client_id: str = "yuqing", session_timeout: float = 30.0,
                  heartbeat_interval: float = 3.0, max_poll_interval: float = 300.0,
-                 connect_timeout: float = 10.0, request_timeout: float = 30.0) -> None:
+                 join_timeout: float = 60.0, connect_timeout: float = 10.0,
+                 request_timeout: float = 30.0) -> None:
         self.settings = settings
         self.prefix = settings.topic_prefix
         self.client_id = client_id
         self.session_timeout = session_timeout
         self.heartbeat_interval = heartbeat_interval
         self.max_poll_interval = max_poll_interval
+        self.join_timeout = join_timeout
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self._producer: KafkaProducer | None = None
@@ -282,6 +285,9 @@ class KafkaTopicConsumer(Consumer):
         self._outstanding: dict[TopicPartition, list[int]] = {}
         self._delivered_to: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
+        self._join_deadline = time.monotonic() + transport.join_timeout
+        # Set by the rebalance listener on every (re)join, even when no partition came our way.
+        self.joined_at: float | None = None
 
     def forget(self, partitions: Iterable[TopicPartition]) -> None:
         for tp in partitions:
@@ -290,13 +296,17 @@ class KafkaTopicConsumer(Consumer):
             self._committed.pop(tp, None)
 
     def poll(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
-        """Up to `max_messages` messages; `max_messages=0` only keeps the membership alive."""
+        """Up to `max_messages` messages; `max_messages=0` only keeps the membership alive.
+
+        Until this member has joined its group, the wait is extended up to the transport's `join_timeout`;
+        after a (re)join the full `timeout` applies again, since fetching only starts then.
+        """
         deadline = time.monotonic() + timeout
         batch: list[Message] = []
         with self.transport.broker_errors(f"poll for group {self.group}"):
             while True:
-                remaining = max(deadline - time.monotonic(), 0.0)
-                records = self._consumer.poll(timeout_ms=int(remaining * 1000),
+                give_up = self._give_up_at(deadline, timeout) if max_messages >= 1 else deadline
+                records = self._consumer.poll(timeout_ms=int(max(give_up - time.monotonic(), 0.0) * 1000),
                                               max_records=max(max_messages - len(batch), 1))
                 if max_messages < 1:
                     for tp, recs in records.items():  # nothing was asked for: hand these out next time
@@ -309,8 +319,14 @@ class KafkaTopicConsumer(Consumer):
                             batch.append(message)
                             self._outstanding.setdefault(tp, []).append(record.offset)
                         self._delivered_to[tp] = record.offset + 1
-                if batch or time.monotonic() >= deadline:
+                if batch or time.monotonic() >= give_up:
                     return batch
+
+    def _give_up_at(self, deadline: float, timeout: float) -> float:
+        """The poll deadline, extended while the group join is pending and renewed after a (re)join."""
+        if self.joined_at is None:
+            return max(deadline, self._join_deadline)
+        return max(deadline, self.joined_at + timeout)
 
     def _message(self, record: Any) -> Message | None:
         topic = self.transport.short_name(record.topic)
@@ -363,7 +379,7 @@ class KafkaTopicConsumer(Consumer):
 
 
 class _ForgetRevoked(ConsumerRebalanceListener):
-    """Drops bookkeeping for partitions this member no longer owns."""
+    """Notes the group join and drops bookkeeping for partitions this member no longer owns."""
 
     def __init__(self, owner: KafkaTopicConsumer) -> None:
         self.owner = owner
@@ -372,4 +388,5 @@ class _ForgetRevoked(ConsumerRebalanceListener):
         self.owner.forget(revoked)
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        """Newly assigned partitions start from the group's committed offset; nothing to prepare."""
+        # Newly assigned partitions start from the group's committed offset; nothing to prepare.
+        self.owner.joined_at = time.monotonic()
