@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "console.commands.status",
     "console.commands.worker",
     "console.commands.run",
+    "console.commands.index_setup",
+    "console.commands.dashboards",
 )
 
 
