@@ -140,6 +140,8 @@ def _reason(error: Any) -> str:
 class ElasticIndex(Index):
     """The `Index` on an Elasticsearch 8 cluster. Connects lazily: constructing it sends nothing."""
 
+    page_size = MAX_WINDOW  # documents per request when reading events or crawl health
+
     def __init__(self, settings: ElasticsearchSettings, *, client: Elasticsearch | None = None,
                  request_timeout: float = 30.0, max_retries: int = 2, bulk_retries: int = 5,
                  initial_backoff: float = 2.0, max_backoff: float = 60.0, chunk_size: int = 500) -> None:
@@ -321,11 +323,11 @@ class ElasticIndex(Index):
         while limit > 0:
             extra = {"search_after": after} if after is not None else {}
             with self._calls(f"reading {index}"):
-                hits = self.client.search(index=index, query=query, sort=sort, size=min(limit, MAX_WINDOW),
+                hits = self.client.search(index=index, query=query, sort=sort, size=min(limit, self.page_size),
                                           **extra).body["hits"]["hits"]
             yield from (h["_source"] for h in hits)
             limit -= len(hits)
-            if len(hits) < MAX_WINDOW:
+            if len(hits) < self.page_size:
                 return
             after = hits[-1]["sort"]
 
