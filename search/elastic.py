@@ -144,8 +144,12 @@ class ElasticIndex(Index):
 
     def __init__(self, settings: ElasticsearchSettings, *, client: Elasticsearch | None = None,
                  request_timeout: float = 30.0, max_retries: int = 2, bulk_retries: int = 5,
-                 initial_backoff: float = 2.0, max_backoff: float = 60.0, chunk_size: int = 500) -> None:
+                 initial_backoff: float = 2.0, max_backoff: float = 60.0, chunk_size: int = 500,
+                 refresh: Literal["false", "true", "wait_for"] = "false") -> None:
+        """`refresh="wait_for"` makes each write visible to the next search (tests, small
+        deployments); the default lets Elasticsearch refresh on its own schedule (about 1 s)."""
         self.settings = settings
+        self.refresh = refresh
         self.posts_index = settings.index
         self.events_index = f"{settings.index}-events"
         self.health_index = f"{settings.index}-crawl-health"
@@ -249,7 +253,7 @@ class ElasticIndex(Index):
             results = helpers.streaming_bulk(
                 self.client, actions, index=index, chunk_size=self.chunk_size, max_retries=self.bulk_retries,
                 initial_backoff=self.initial_backoff, max_backoff=self.max_backoff,
-                raise_on_error=False, raise_on_exception=True)
+                raise_on_error=False, raise_on_exception=True, refresh=self.refresh)
             for ok, item in results:
                 result = next(iter(item.values()))
                 if ok:

@@ -18,8 +18,10 @@ from console.commands import index_setup
 from schema import SHANGHAI, CrawlHealth, EnrichedPost, Event, PolicyLink, Sentiment
 from search import open_index
 from search.base import SearchBackendError, SearchQuery
-from search.elastic import BulkWriteError, ElasticIndex, post_document, post_from_document
+from search.elastic import BulkWriteError, ElasticIndex, post_document, post_from_document, query_dsl
+from tests import test_index_embedded as embedded
 from tests.recorded_http import RecordingServer, Reply, unused_loopback_url
+from tests.test_live_elastic import SEED
 
 INDEX = "yuqing-posts"
 ES_HEADERS = {"X-elastic-product": "Elasticsearch",
@@ -220,6 +222,18 @@ def test_text_is_segmented_like_the_index_and_every_word_must_match(es, index, t
     sent = es.sent("POST", f"/{INDEX}/_search")[0].json()
     assert sent["query"]["bool"]["must"] == [{"match": {"search_text": {"query": words, "operator": "and"}}}]
     assert sent["query"]["bool"]["filter"] == [{"terms": {"sentiment.label": ["positive"]}}]
+
+
+@pytest.mark.parametrize("case", next(m for m in embedded.test_chinese_full_text.pytestmark if m.name == "parametrize").args[1])
+def test_query_words_are_tokens_of_exactly_the_posts_the_embedded_index_finds(case):
+    """What Elasticsearch's whitespace+lowercase analyzer and an `and` match query do, applied to the
+    documents and queries this module builds: the same posts match as in the embedded index."""
+    text, expected = case
+    match = query_dsl(SearchQuery(text=text))["bool"]["must"][0]["match"]["search_text"]
+    wanted = set(match["query"].lower().split())
+    found = {int(p.url.rsplit("/", 1)[1]) for p in SEED
+             if wanted <= set(post_document(p)["search_text"].lower().split())}
+    assert found == expected
 
 
 def test_search_is_newest_first_with_paging_and_exact_total(es, index):
