@@ -13,6 +13,7 @@ mappings are index templates in `search/templates/`, installed by `yuqing index 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -246,12 +247,16 @@ class ElasticIndex(Index):
               skip_conflicts: bool = False) -> int:
         """Stream index actions; 429 rejections are resent with backoff. Returns the count written,
         raises BulkWriteError naming every document that was not."""
+        pending = iter(actions)
+        first = next(pending, None)
+        if first is None:
+            return 0
         self._require(index)
         written = 0
         failures: list[DocumentFailure] = []
         with self._calls(f"writing to {index}"):
             results = helpers.streaming_bulk(
-                self.client, actions, index=index, chunk_size=self.chunk_size, max_retries=self.bulk_retries,
+                self.client, itertools.chain([first], pending), index=index, chunk_size=self.chunk_size, max_retries=self.bulk_retries,
                 initial_backoff=self.initial_backoff, max_backoff=self.max_backoff,
                 raise_on_error=False, raise_on_exception=True, refresh=self.refresh)
             for ok, item in results:

@@ -81,6 +81,7 @@ def test_upsert_sends_one_bulk_with_post_ids_and_segmented_text(es, index):
     assert first.body == second.body
     assert first.headers["content-type"] == "application/vnd.elasticsearch+x-ndjson; compatible-with=8"
     assert first.headers["authorization"].startswith("ApiKey VnVhQ2ZH")
+    assert first.query == {"refresh": ["false"]}
     pairs = bulk_pairs(first)
     assert [action for action, _ in pairs] == [{"index": {"_id": p.id}} for p in POSTS]
     doc = pairs[0][1]
@@ -144,6 +145,8 @@ def test_writing_before_setup_is_refused_and_nothing_is_sent(es, index):
     with pytest.raises(SearchBackendError, match="run `yuqing index setup`"):
         index.upsert(POSTS)
     assert es.sent("PUT", f"/{INDEX}/_bulk") == []
+    assert index.upsert([]) == 0  # nothing to write needs no index
+    assert len(es.requests) == 1
 
 
 def test_server_errors_and_refused_credentials_are_clear(es, index):
