@@ -143,8 +143,7 @@ class ElasticIndex(Index):
 
     page_size = MAX_WINDOW  # documents per request when reading events or crawl health
 
-    def __init__(self, settings: ElasticsearchSettings, *, client: Elasticsearch | None = None,
-                 request_timeout: float = 30.0, max_retries: int = 2, bulk_retries: int = 5,
+    def __init__(self, settings: ElasticsearchSettings, *, request_timeout: float = 30.0, max_retries: int = 2, bulk_retries: int = 5,
                  initial_backoff: float = 2.0, max_backoff: float = 60.0, chunk_size: int = 500,
                  refresh: Literal["false", "true", "wait_for"] = "false") -> None:
         """`refresh="wait_for"` makes each write visible to the next search (tests, small
@@ -159,18 +158,16 @@ class ElasticIndex(Index):
         self.max_backoff = max_backoff
         self.chunk_size = chunk_size
         self._checked_indices: set[str] = set()
-        if client is None:
-            auth: dict[str, Any] = {}
-            if settings.api_key is not None:
-                auth["api_key"] = settings.api_key.get_secret_value()
-            elif settings.username:
-                password = settings.password.get_secret_value() if settings.password else ""
-                auth["basic_auth"] = (settings.username, password)
-            # 429 is left to the bulk helper, which backs off and resends only the rejected documents.
-            client = Elasticsearch(settings.url, verify_certs=settings.verify_certs, request_timeout=request_timeout,
-                                   max_retries=max_retries, retry_on_status=(502, 503, 504),
-                                   retry_on_timeout=True, **auth)
-        self.client = client
+        auth: dict[str, Any] = {}
+        if settings.api_key is not None:
+            auth["api_key"] = settings.api_key.get_secret_value()
+        elif settings.username:
+            password = settings.password.get_secret_value() if settings.password else ""
+            auth["basic_auth"] = (settings.username, password)
+        # 429 is left to the bulk helper, which backs off and resends only the rejected documents.
+        self.client = Elasticsearch(settings.url, verify_certs=settings.verify_certs, request_timeout=request_timeout,
+                                    max_retries=max_retries, retry_on_status=(502, 503, 504),
+                                    retry_on_timeout=True, **auth)
 
     # -- errors ---------------------------------------------------------------------------------
 
@@ -179,8 +176,6 @@ class ElasticIndex(Index):
         """Turn the client's exceptions into one clear SearchBackendError."""
         try:
             yield
-        except SearchBackendError:
-            raise
         except ApiError as exc:
             body = exc.body if isinstance(exc.body, dict) else {}
             error = body.get("error", exc.message)
