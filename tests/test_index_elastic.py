@@ -15,7 +15,17 @@ from pydantic import SecretStr
 from config import load_settings
 from config.settings import ElasticsearchSettings
 from console.commands import index_setup
-from schema import SHANGHAI, CrawlHealth, EnrichedPost, Event, PolicyLink, Sentiment
+from schema import (
+    GOV_ATTACHMENTS,
+    GOV_DOC_NUMBER,
+    GOV_INDEX_NO,
+    SHANGHAI,
+    CrawlHealth,
+    EnrichedPost,
+    Event,
+    PolicyLink,
+    Sentiment,
+)
 from search import open_index
 from search.base import SearchBackendError, SearchQuery
 from search.elastic import BulkWriteError, ElasticIndex, post_document, post_from_document, query_dsl
@@ -262,8 +272,12 @@ def test_get_found_missing_and_missing_index(es, index):
 
 
 def test_round_trip_of_the_indexed_form():
-    doc = post_document(POSTS[0])
-    assert post_from_document(json.loads(json.dumps(doc))) == POSTS[0]
+    gov = POSTS[2].model_copy(update={"extra": {
+        GOV_INDEX_NO: "11371700MB2854952A/2022-00123", GOV_DOC_NUMBER: "菏政办发〔2022〕7号",
+        GOV_ATTACHMENTS: [{"title": "附件1.pdf", "url": "https://www.heze.gov.cn/fj/1.pdf"}]}})
+    for post in (POSTS[0], gov):
+        doc = post_document(post)
+        assert post_from_document(json.loads(json.dumps(doc, ensure_ascii=False))) == post
 
 
 def test_histogram_uses_shanghai_calendar_buckets(es, index):
