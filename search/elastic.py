@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,20 @@ from schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
 from search.base import Index, Interval, SearchBackendError, SearchQuery, SearchResult
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+
+class _RetryWithoutTraceback(logging.Filter):
+    """The client logs each retry with a full traceback; the SearchBackendError we raise already
+    says what failed, so the traceback is kept for debug logging only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("elastic_transport.transport").addFilter(_RetryWithoutTraceback())
 
 # Fields the index adds to a post's JSON; they are dropped again when a post is read back.
 DERIVED_FIELDS = ("when", "search_text")
