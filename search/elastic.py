@@ -26,7 +26,7 @@ from typing import Any, Literal
 import elastic_transport
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
-from analysis.segment import search_terms, words
+from analysis.segment import plain_words, search_terms
 from config.settings import ElasticsearchSettings
 from schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
 from search.base import Index, Interval, SearchBackendError, SearchQuery, SearchResult
@@ -123,7 +123,7 @@ def query_dsl(query: SearchQuery) -> dict[str, Any]:
     filters: list[dict[str, Any]] = []
     # The same words as the embedded index; punctuation-only tokens are dropped, so user input
     # is never query syntax (a match query does not parse operators anyway).
-    terms = [w for w in words(query.text or "") if any(ch.isalnum() for ch in w)]
+    terms = [w for w in plain_words(query.text or "") if any(ch.isalnum() for ch in w)]
     if terms:
         must.append({"match": {"search_text": {"query": " ".join(terms), "operator": "and"}}})
     if query.since or query.until:
