@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from analysis.segment import add_terms, words
 from config.datafiles import read_yaml_mapping
-from config.errors import ConfigError, from_validation_error
+from config.errors import from_validation_error
 
 
 class _Entry(BaseModel):
