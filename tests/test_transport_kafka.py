@@ -5,6 +5,8 @@ started for the session. Group joins are the slow part (~3 s each on tansu), so 
 """
 
 import contextlib
+import multiprocessing as mp
+import os
 import threading
 import time
 import uuid
@@ -157,6 +159,29 @@ def test_crash_before_commit_redelivers(kafka, group):
     with kafka.consumer(group, ["posts.raw"], member="heir") as heir:
         again = drain(heir, 40)
     assert sorted(m.value["i"] for m in again) == list(range(40))
+
+
+def _die_holding_partitions(bootstrap, prefix, group, received):
+    settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=4, topic_prefix=prefix)
+    consumer = KafkaTransport(settings, **FAST_GROUPS).consumer(group, ["posts.raw"], member="doomed")
+    received.value = len(consumer.poll(1000, 5.0))
+    os._exit(1)  # no commit, no LeaveGroup: the broker only learns from the missed heartbeats
+
+
+def test_dead_member_partitions_go_to_another_after_the_session_timeout(kafka, group):
+    fill(kafka, 40)
+    context = mp.get_context("spawn")
+    received = context.Value("i", 0)
+    proc = context.Process(target=_die_holding_partitions,
+                           args=(kafka.settings.bootstrap_servers, kafka.prefix, group, received))
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == 1 and received.value > 0
+    started = time.monotonic()
+    with kafka.consumer(group, ["posts.raw"], member="heir") as heir:
+        again = drain(heir, 40)
+    assert sorted(m.value["i"] for m in again) == list(range(40))
+    assert time.monotonic() - started < FAST_GROUPS["session_timeout"] + 15
 
 
 def test_stats_report_counts_and_lag(kafka, group):
