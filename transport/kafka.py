@@ -280,8 +280,8 @@ class KafkaTopicConsumer(Consumer):
                 max_poll_interval_ms=int(transport.max_poll_interval * 1000),
             )
             self._consumer.subscribe([transport.full_name(t) for t in topics], listener=_ForgetRevoked(self))
-        # Per partition: offsets delivered as Messages and not yet committed, and the offset after the
-        # last record delivered or quarantined. Together they say how far a commit may safely go.
+        # Per partition: offsets delivered as Messages and not yet committed, the offset after the last
+        # record delivered or quarantined, and the offset last committed (or resumed from).
         self._outstanding: dict[TopicPartition, list[int]] = {}
         self._delivered_to: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
@@ -313,6 +313,8 @@ class KafkaTopicConsumer(Consumer):
                         self._consumer.seek(tp, recs[0].offset)
                     return []
                 for tp, recs in records.items():
+                    # Delivery resumes at the group's committed offset: nothing before it needs a commit.
+                    self._committed.setdefault(tp, recs[0].offset)
                     for record in recs:
                         message = self._message(record)
                         if message is not None:
@@ -357,7 +359,7 @@ class KafkaTopicConsumer(Consumer):
         for tp, delivered_to in self._delivered_to.items():
             pending = self._outstanding.get(tp)
             position = pending[0] if pending else delivered_to
-            if position > self._committed.get(tp, -1):
+            if position > self._committed[tp]:
                 offsets[tp] = position
         if not offsets:
             return
