@@ -104,7 +104,7 @@ def test_two_consumers_in_one_group_share_the_work(kafka, group):
     deadline = time.monotonic() + 40
 
     def settled():
-        assigned = [m._consumer.assignment() for m in members]
+        assigned = [m.assigned() for m in members]
         return all(assigned) and len(set().union(*assigned)) == 4
 
     def work(member, name):

@@ -289,6 +289,10 @@ class KafkaTopicConsumer(Consumer):
         # Set by the rebalance listener on every (re)join, even when no partition came our way.
         self.joined_at: float | None = None
 
+    def assigned(self) -> set[tuple[str, int]]:
+        """The (topic, partition) pairs the group currently gives this member."""
+        return {(self.transport.short_name(tp.topic), tp.partition) for tp in self._consumer.assignment()}
+
     def forget(self, partitions: Iterable[TopicPartition]) -> None:
         for tp in partitions:
             self._outstanding.pop(tp, None)
