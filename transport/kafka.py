@@ -105,10 +105,11 @@ class KafkaTransport(Transport):
     def producer(self) -> KafkaProducer:
         if self._producer is None:
             with self.broker_errors("connect the producer"):
+                # Idempotence is kafka-python's default (retries cannot duplicate or reorder); it is
+                # switched off, with a warning, only against brokers older than 0.11.
                 self._producer = KafkaProducer(
                     **self.client_config(),
                     acks="all",
-                    enable_idempotence=True,
                     linger_ms=5,
                     max_block_ms=int(self.request_timeout * 1000),
                     delivery_timeout_ms=int(max(self.request_timeout * 2, 1) * 1000),
