@@ -95,6 +95,7 @@ def test_same_key_same_partition_and_order(kafka, group):
     assert same[0].value["text"] == "政务公开" and same[0].headers == {"source": "测试"}
     assert same[0].topic == "t", "stage code sees topic names without the prefix"
     assert len({m.partition for m in got}) > 1, "other keys spread over the partitions"
+    assert kafka.producer.config["acks"] == -1 and kafka.producer.config["enable_idempotence"]
 
 
 def test_two_consumers_in_one_group_share_the_work(kafka, group):
