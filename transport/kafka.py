@@ -105,10 +105,11 @@ class KafkaTransport(Transport):
     def producer(self) -> KafkaProducer:
         if self._producer is None:
             with self.broker_errors("connect the producer"):
+                # Idempotence is kafka-python's default (retries cannot duplicate or reorder); it is
+                # switched off, with a warning, only against brokers older than 0.11.
                 self._producer = KafkaProducer(
                     **self.client_config(),
                     acks="all",
-                    enable_idempotence=True,
                     linger_ms=5,
                     max_block_ms=int(self.request_timeout * 1000),
                     delivery_timeout_ms=int(max(self.request_timeout * 2, 1) * 1000),
@@ -280,14 +281,18 @@ class KafkaTopicConsumer(Consumer):
                 max_poll_interval_ms=int(transport.max_poll_interval * 1000),
             )
             self._consumer.subscribe([transport.full_name(t) for t in topics], listener=_ForgetRevoked(self))
-        # Per partition: offsets delivered as Messages and not yet committed, and the offset after the
-        # last record delivered or quarantined. Together they say how far a commit may safely go.
+        # Per partition: offsets delivered as Messages and not yet committed, the offset after the last
+        # record delivered or quarantined, and the offset last committed (or resumed from).
         self._outstanding: dict[TopicPartition, list[int]] = {}
         self._delivered_to: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._join_deadline = time.monotonic() + transport.join_timeout
         # Set by the rebalance listener on every (re)join, even when no partition came our way.
         self.joined_at: float | None = None
+
+    def assigned(self) -> set[tuple[str, int]]:
+        """The (topic, partition) pairs the group currently gives this member."""
+        return {(self.transport.short_name(tp.topic), tp.partition) for tp in self._consumer.assignment()}
 
     def forget(self, partitions: Iterable[TopicPartition]) -> None:
         for tp in partitions:
@@ -313,6 +318,8 @@ class KafkaTopicConsumer(Consumer):
                         self._consumer.seek(tp, recs[0].offset)
                     return []
                 for tp, recs in records.items():
+                    # Delivery resumes at the group's committed offset: nothing before it needs a commit.
+                    self._committed.setdefault(tp, recs[0].offset)
                     for record in recs:
                         message = self._message(record)
                         if message is not None:
@@ -357,7 +364,7 @@ class KafkaTopicConsumer(Consumer):
         for tp, delivered_to in self._delivered_to.items():
             pending = self._outstanding.get(tp)
             position = pending[0] if pending else delivered_to
-            if position > self._committed.get(tp, -1):
+            if position > self._committed[tp]:
                 offsets[tp] = position
         if not offsets:
             return
