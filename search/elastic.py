@@ -29,7 +29,15 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 from analysis.segment import plain_words, search_terms
 from config.settings import ElasticsearchSettings
 from schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
-from search.base import Index, Interval, SearchBackendError, SearchQuery, SearchResult
+from search.base import (
+    BulkWriteError,
+    DocumentFailure,
+    Index,
+    Interval,
+    SearchBackendError,
+    SearchQuery,
+    SearchResult,
+)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -54,41 +62,6 @@ DERIVED_FIELDS = ("when", "search_text")
 MAX_WINDOW = 10_000
 
 _COUNT_FIELDS = {"platform": "platform", "source": "source", "sentiment": "sentiment.label"}
-
-
-@dataclass(frozen=True)
-class DocumentFailure:
-    """One document Elasticsearch did not write, with its status and reason."""
-
-    id: str
-    status: int
-    reason: str
-
-    @property
-    def retryable(self) -> bool:
-        """Rejections (429) and server errors may pass later; a 400 (bad document) never will."""
-        return self.status == 429 or self.status >= 500
-
-
-class BulkWriteError(SearchBackendError):
-    """Some documents of a bulk write failed; the others were written. Writing again is harmless
-    because document ids are the item ids, so callers retry the failed ids (or the whole batch)."""
-
-    def __init__(self, index: str, written: int, failures: list[DocumentFailure]) -> None:
-        self.index = index
-        self.written = written
-        self.failures = failures
-        shown = "; ".join(f"{f.id}: {f.status} {f.reason}" for f in failures[:5])
-        more = f"; and {len(failures) - 5} more" if len(failures) > 5 else ""
-        super().__init__(f"{len(failures)} document(s) not written to {index} ({written} written): {shown}{more}")
-
-    @property
-    def failed_ids(self) -> list[str]:
-        return [f.id for f in self.failures]
-
-    @property
-    def retryable(self) -> bool:
-        return all(f.retryable for f in self.failures)
 
 
 @dataclass(frozen=True)
