@@ -272,7 +272,7 @@ class DailyBriefing:
     sources: list[SourceHealth]
     unanswered_board: int  # board messages of the day not yet answered
     scanned: int  # posts read one by one for places and board replies
-    scan_capped: bool
+    scan_capped: bool  # fewer posts read than the day holds: places and board replies are a sample
     policy_titles: dict[str, str] = field(default_factory=dict)
     source_titles: dict[str, str] = field(default_factory=dict)
 
@@ -417,7 +417,7 @@ def gather_briefing(
         unlisted_policies=max(0, len(mentioned) - TOP_POLICIES),
         places=[PlaceCount(p, n, negative_places[p]) for p, n in places.most_common()],
         alerts=summaries, sources=sources, unanswered_board=unanswered, scanned=scanned,
-        scan_capped=scanned >= SCAN_CAP, policy_titles=titles, source_titles=titles_of_sources,
+        scan_capped=scanned < overview.total, policy_titles=titles, source_titles=titles_of_sources,
     )
 
 

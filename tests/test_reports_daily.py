@@ -407,3 +407,12 @@ def test_policy_table_lists_the_most_mentioned_only(index, monkeypatch):
     b = gather_briefing(index, alerts=[], policies=POLICIES, health=[], window=ReportWindow.for_day(DAY, NOW))
     assert [a.policy.id for a in b.policies] == ["hz-lxxq"]
     assert (b.unlisted_policies, b.quiet_policies) == (1, 1)
+
+
+def test_a_huge_day_is_sampled_and_says_so(index, tmp_path, monkeypatch):
+    monkeypatch.setattr("reports.briefing.SCAN_PAGE", 10)
+    monkeypatch.setattr("reports.briefing.SCAN_CAP", 30)
+    path = build_daily_report(index, alerts=[], policies=POLICIES, health=[], day=DAY, now=NOW, out_dir=tmp_path)
+    html = path.read_text(encoding="utf-8")
+    assert "地域分布与留言回复统计基于前30条信息" in html
+    assert "共监测到相关信息<strong>71</strong>条" in html  # the totals still count everything
