@@ -6,6 +6,7 @@ import random
 import re
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -104,7 +105,7 @@ class Factory:
                      places=("定陶区",), event="ev-bzf")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def factory() -> Factory:
     f = Factory()
     f.baseline()
@@ -175,21 +176,28 @@ def health() -> list[CrawlHealth]:
     ]
 
 
-@pytest.fixture
-def index(tmp_path, factory):
-    ix = SqliteIndex(tmp_path / "index.sqlite3")
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, factory):
+    """One index for the module: reports only read it."""
+    ix = SqliteIndex(tmp_path_factory.mktemp("index") / "index.sqlite3")
     ix.upsert(factory.posts)
     ix.upsert_events(events(factory))
     yield ix
     ix.close()
 
 
-@pytest.fixture
-def report(index, tmp_path) -> str:
+@pytest.fixture(scope="module")
+def report_dir(index, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reports")
     path = build_daily_report(index, alerts=alerts(), policies=POLICIES, health=health(), day=DAY, now=NOW,
-                              out_dir=tmp_path / "reports", source_titles={"hzrb": "菏泽日报"})
+                              out_dir=out, source_titles={"hzrb": "菏泽日报"})
     assert path.name == "yuqing-daily-2026-11-26.html"
-    return path.read_text(encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(report_dir) -> str:
+    return (report_dir / "yuqing-daily-2026-11-26.html").read_text(encoding="utf-8")
 
 
 def today_posts(f: Factory) -> list[EnrichedPost]:
@@ -287,8 +295,8 @@ def test_blind_source_is_reported(report):
     assert "菏泽日报" in sources
 
 
-def test_personal_data_stays_masked(report, tmp_path):
-    markdown = (tmp_path / "reports" / "yuqing-daily-2026-11-26.md").read_text(encoding="utf-8")
+def test_personal_data_stays_masked(report, report_dir):
+    markdown = (report_dir / "yuqing-daily-2026-11-26.md").read_text(encoding="utf-8")
     for text in (report, markdown):
         assert MASKED_PHONE in text
         assert RAW_PHONE not in text
