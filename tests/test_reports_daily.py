@@ -171,7 +171,7 @@ def health() -> list[CrawlHealth]:
     return [
         run("hzrb", "news", NOW - timedelta(minutes=20), 30),
         run("weibo-search", "weibo", NOW - timedelta(minutes=10), 0, silent=4, blind=True,
-            problems={"login_required": 4}),
+            problems={"login_wall": 3, "http_403": 1}),
         run("hz-board", "board", NOW - timedelta(hours=30), 12),
     ]
 
@@ -293,6 +293,7 @@ def test_blind_source_is_reported(report):
     assert "另有1个信息源处于监测盲区" in report  # said in the lead paragraph too
     assert "超过24小时未采集" in sources
     assert "菏泽日报" in sources
+    assert "需要登录 3次；网站返回 403 错误 1次" in sources
 
 
 def test_personal_data_stays_masked(report, report_dir):
