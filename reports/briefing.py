@@ -77,6 +77,7 @@ class Overview:
     previous: int  # the same span of the day before
     sentiment: dict[str, int]
     platforms: dict[str, int]
+    negative_platforms: dict[str, int]
     sources: dict[str, int]
 
     @property
@@ -372,7 +373,7 @@ def gather_briefing(
     overview = Overview(
         total=_count(index, today), previous=_count(index, yesterday),
         sentiment=index.counts_by("sentiment", today), platforms=index.counts_by("platform", today),
-        sources=index.counts_by("source", today),
+        negative_platforms=index.counts_by("platform", _negative(today)), sources=index.counts_by("source", today),
     )
     hour_starts = _hour_starts(cutoff)
     hourly = _trend(index, _between(hour_starts[0], cutoff), "hour", hour_starts)

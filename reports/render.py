@@ -29,7 +29,8 @@ class Charts:
 def draw_charts(briefing: DailyBriefing) -> Charts:
     """Every chart of the briefing; a chart with nothing to show is None and the page says so."""
     overview = briefing.overview
-    platform_rows = [(labels.platform_name(p), n, 0) for p, n in list(overview.platforms.items())[:TOP_PLATFORMS]]
+    platform_rows = [(labels.platform_name(p), n, overview.negative_platforms.get(p, 0))
+                     for p, n in list(overview.platforms.items())[:TOP_PLATFORMS]]
     place_rows = [(p.place, p.count, p.negative) for p in briefing.places[:TOP_PLACES]]
     sentiment_names = {k: labels.sentiment_name(k) for k in overview.sentiment}
     return Charts(

@@ -425,3 +425,11 @@ def test_a_huge_day_is_sampled_and_says_so(index, tmp_path, monkeypatch):
     html = path.read_text(encoding="utf-8")
     assert "地域分布与留言回复统计基于前30条信息" in html
     assert "共监测到相关信息<strong>71</strong>条" in html  # the totals still count everything
+
+
+def test_platforms_with_their_negative_posts(index, factory):
+    b = gather_briefing(index, alerts=[], policies=[], health=[], window=ReportWindow.for_day(DAY, NOW))
+    posts = today_posts(factory)
+    assert b.overview.platforms == {p: sum(x.platform == p for x in posts) for p in {x.platform.value for x in posts}}
+    assert b.overview.negative_platforms["board"] == sum(
+        x.platform == "board" and x.sentiment.label == "negative" for x in posts)

@@ -114,7 +114,7 @@ def test_other_wording():
 def briefing(total: int = 0, previous: int = 0) -> DailyBriefing:
     window = ReportWindow.for_day(date(2026, 11, 26), datetime(2026, 11, 26, 18, 0, tzinfo=SHANGHAI))
     overview = Overview(total=total, previous=previous, sentiment={"neutral": total} if total else {},
-                        platforms={"weibo": total} if total else {}, sources={})
+                        platforms={"weibo": total} if total else {}, negative_platforms={}, sources={})
     return DailyBriefing(window=window, overview=overview, hourly=[], daily=[], events=[], policies=[],
                          quiet_policies=0, unlisted_policies=0, places=[], alerts=[], sources=[], unanswered_board=0, scanned=total,
                          scan_capped=False)
