@@ -113,7 +113,7 @@ def factory() -> Factory:
     f.ordinary_today()
     # A private phone number the analysis masked, from an unverified private account.
     f.private = f.add(START + timedelta(hours=11), label="negative", platform="board", source="hz-board",
-                      text=f"联系电话{RAW_PHONE}，小区门口的路一直没修", masked=f"联系电话{MASKED_PHONE}，小区门口的路一直没修",
+                      text=f"联系电话{RAW_PHONE}，小区门口的路一直没修", masked=f"联系电话{MASKED_PHONE}，小区门口的路一直没修<script>x</script>",
                       places=("牡丹区",), policies=("hz-lxxq",), event="ev-lxxq",
                       author=Author(name=PRIVATE_AUTHOR, id="u1"), extra={BOARD_ANSWERED: False})
     # After the cut: must not be counted in today's figures.
@@ -315,6 +315,7 @@ def test_charts_are_valid_inline_svg(report):
     assert len(ids) == len(set(ids)), "element ids must be unique across the inline charts"
     assert "<img" not in report and "http-equiv" not in report
     assert "<link" not in report and "<script" not in report  # self-contained: no external files
+    assert "没修&lt;script&gt;x&lt;/script&gt;" in report  # post text is escaped, never markup
 
 
 def test_masthead_and_print_css(report):
