@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from reports import charts, labels
@@ -48,7 +48,7 @@ def draw_charts(briefing: DailyBriefing) -> Charts:
 def _environment(autoescape: bool) -> Environment:
     env = Environment(
         loader=PackageLoader("reports", "templates"),
-        autoescape=select_autoescape(["html"]) if autoescape else False,
+        autoescape=autoescape,  # explicit: the templates end in .j2, which select_autoescape would not match
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
