@@ -151,6 +151,8 @@ def test_charts_are_valid_svg_with_text_kept_as_text():
     # The Chinese labels are <text> for the browser to draw, not paths from a font that lacks them.
     assert ">牡丹区</text>" in bars and "负面 38%" in ring and ">15:00</text>" in volume
     assert 'id="t2-' in bars and 'id="t1-' not in bars
+    # ...in a font family list the reader's system can draw Chinese with.
+    assert "font-family: 'Microsoft YaHei', 'PingFang SC'" in bars
 
 
 def test_charts_survive_nothing_to_show():
