@@ -39,6 +39,7 @@ SUBJECT_NAMES: dict[str, str] = {
     "keyword": "关键词",
     "source": "信息源",
     "department": "部门",
+    "document": "政策文件",
 }
 
 SOURCE_KIND_NAMES: dict[str, str] = {

@@ -158,7 +158,12 @@ def alerts() -> list[Alert]:
         level=AlertLevel.LARGE, fired_at=START - timedelta(days=5), status=AlertStatus.CLOSED,
         closed_at=START - timedelta(days=4),
     )
-    return [answered, overdue, closed_long_ago]
+    routine = Alert(
+        id="a-routine", rule="doc-interpretation", rule_type="policy_without_interpretation", group_key="doc:1",
+        title="政策文件未同步发布解读", level=AlertLevel.LARGE, subject_kind="document", subject_id="gov:3f9a1c",
+        fired_at=START + timedelta(hours=8), status=AlertStatus.NOTIFIED,
+    )
+    return [answered, overdue, closed_long_ago, routine]
 
 
 def health() -> list[CrawlHealth]:
@@ -241,12 +246,12 @@ def test_figures_in_the_briefing_object(index, factory):
     assert b.places[0].place == "牡丹区" and b.places[0].count == 61
     assert b.unanswered_board == 16
     assert [e.event.id for e in b.events] == ["ev-lxxq", "ev-bzf"]
-    assert {a.alert.id for a in b.alerts} == {"a-major", "a-general"}
+    assert {a.alert.id for a in b.alerts} == {"a-major", "a-general", "a-routine"}
 
 
 def test_overdue_alert_is_flagged_and_advised(report):
     alerts_html = section(report, "alerts")
-    articles = alerts_html.split("</article>")
+    articles = alerts_html.split("<article")[1:]
     major = next(a for a in articles if "老旧小区改造实施方案负面舆情激增" in a)
     answered = next(a for a in articles if "保租房留言待回复" in a)
     assert '<span class="flag">已超时</span>' in major
@@ -260,6 +265,17 @@ def test_overdue_alert_is_flagged_and_advised(report):
     assert "尚无人签收" in advice
     # The overdue, major alert comes first.
     assert alerts_html.index("老旧小区改造实施方案负面舆情激增") < alerts_html.index("保租房留言待回复")
+
+
+def test_every_alert_has_a_line_and_those_needing_action_a_card(report):
+    alerts_html = section(report, "alerts")
+    table = alerts_html.split("</table>")[0]
+    for title in ("老旧小区改造实施方案负面舆情激增", "保租房留言待回复", "政策文件未同步发布解读"):
+        assert title in table
+    assert "发布权威信息已超时3小时" in table and "均已完成" in table
+    cards = alerts_html.split("<article")[1:]
+    assert len(cards) == 2 and not any("政策文件未同步发布解读" in c for c in cards)
+    assert "gov:3f9a1c" not in report  # a hash means nothing to a reader
 
 
 def test_responses_are_listed_without_effect_figures(report):
@@ -381,7 +397,7 @@ def test_report_on_a_past_day_covers_the_whole_day(index, tmp_path, factory):
     alerts_html = section(html, "alerts")
     # Only the alert fired before midnight; its reply came the next morning, so at midnight the clock still ran.
     assert "保租房留言待回复" in alerts_html and "老旧小区改造实施方案负面舆情激增" not in alerts_html
-    assert "进行中，剩余 1天12小时" in alerts_html and "尚未回应" in alerts_html
+    assert "回应关切剩余1天12小时" in alerts_html and "回复留言" not in alerts_html
 
 
 def effect_figures(verdict: str, complete: bool = False) -> dict:
