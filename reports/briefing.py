@@ -16,6 +16,7 @@ from schema import (
     BOARD_ANSWERED,
     SHANGHAI,
     Alert,
+    AlertLevel,
     AlertResponse,
     AlertStatus,
     CrawlHealth,
@@ -77,6 +78,7 @@ class Overview:
     previous: int  # the same span of the day before
     sentiment: dict[str, int]
     platforms: dict[str, int]
+    negative_platforms: dict[str, int]
     sources: dict[str, int]
 
     @property
@@ -248,6 +250,18 @@ class AlertSummary:
     def is_open(self) -> bool:
         return self.alert.status != AlertStatus.CLOSED
 
+    @property
+    def next_clock(self) -> DeadlineState | None:
+        """The clock that matters now: the longest overdue one, else the next one due."""
+        running = [d for d in self.deadlines if d.state in ("overdue", "pending")]
+        return min(running, key=lambda d: d.deadline.due_at, default=None)
+
+    @property
+    def needs_detail(self) -> bool:
+        """Worth a card of its own, beyond its line in the overview table."""
+        return bool((self.overdue and self.is_open) or self.alert.level.rank >= AlertLevel.MAJOR.rank
+                    or self.responses)
+
 
 @dataclass(frozen=True)
 class SourceHealth:
@@ -272,7 +286,7 @@ class DailyBriefing:
     sources: list[SourceHealth]
     unanswered_board: int  # board messages of the day not yet answered
     scanned: int  # posts read one by one for places and board replies
-    scan_capped: bool
+    scan_capped: bool  # fewer posts read than the day holds: places and board replies are a sample
     policy_titles: dict[str, str] = field(default_factory=dict)
     source_titles: dict[str, str] = field(default_factory=dict)
 
@@ -332,11 +346,15 @@ def alerts_of_the_day(alerts: Sequence[Alert], window: ReportWindow) -> list[Ale
 
 
 def subject_label(alert: Alert, policy_titles: Mapping[str, str], event_labels: Mapping[str, str]) -> str | None:
-    if alert.subject_kind == "policy" and alert.subject_id in policy_titles:
-        return f"《{policy_titles[alert.subject_id]}》"
-    if alert.subject_kind == "event" and alert.subject_id in event_labels:
-        return f"“{event_labels[alert.subject_id]}”"
-    return alert.subject_id
+    """What the alert is about in words; None when its subject id means nothing to a reader (a hash)."""
+    subject = alert.subject_id
+    if subject is None:
+        return None
+    if alert.subject_kind == "policy":
+        return f"《{policy_titles[subject]}》" if subject in policy_titles else subject
+    if alert.subject_kind == "event":
+        return f"“{event_labels[subject]}”" if subject in event_labels else None
+    return subject if alert.subject_kind in ("place", "keyword", "department", "source") else None
 
 
 def summarise_alert(alert: Alert, window: ReportWindow, subject: str | None,
@@ -372,7 +390,7 @@ def gather_briefing(
     overview = Overview(
         total=_count(index, today), previous=_count(index, yesterday),
         sentiment=index.counts_by("sentiment", today), platforms=index.counts_by("platform", today),
-        sources=index.counts_by("source", today),
+        negative_platforms=index.counts_by("platform", _negative(today)), sources=index.counts_by("source", today),
     )
     hour_starts = _hour_starts(cutoff)
     hourly = _trend(index, _between(hour_starts[0], cutoff), "hour", hour_starts)
@@ -417,7 +435,7 @@ def gather_briefing(
         unlisted_policies=max(0, len(mentioned) - TOP_POLICIES),
         places=[PlaceCount(p, n, negative_places[p]) for p, n in places.most_common()],
         alerts=summaries, sources=sources, unanswered_board=unanswered, scanned=scanned,
-        scan_capped=scanned >= SCAN_CAP, policy_titles=titles, source_titles=titles_of_sources,
+        scan_capped=scanned < overview.total, policy_titles=titles, source_titles=titles_of_sources,
     )
 
 

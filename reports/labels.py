@@ -39,6 +39,7 @@ SUBJECT_NAMES: dict[str, str] = {
     "keyword": "关键词",
     "source": "信息源",
     "department": "部门",
+    "document": "政策文件",
 }
 
 SOURCE_KIND_NAMES: dict[str, str] = {
@@ -50,15 +51,22 @@ SOURCE_KIND_NAMES: dict[str, str] = {
     "forum": "论坛",
 }
 
+# Reasons the spiders count in CrawlHealth.problems; http_<status> is worded generically.
 CRAWL_PROBLEM_NAMES: dict[str, str] = {
-    "robots": "robots 协议禁止",
-    "http_error": "访问出错",
+    "robots_disallowed": "robots 协议禁止采集",
     "timeout": "访问超时",
-    "parse_error": "页面解析失败",
-    "encoding": "编码错误",
-    "too_large": "页面过大",
-    "login_required": "需要登录",
-    "blocked": "被拒绝访问",
+    "network": "网络故障",
+    "forbidden": "被拒绝访问",
+    "login_wall": "需要登录",
+    "captcha": "遇到验证码",
+    "empty_page": "页面为空",
+    "no_text": "未提取到正文",
+    "no_items_on_list": "列表页无条目",
+    "no_metadata_table": "缺少公开信息元数据",
+    "huge_page_truncated": "页面过大已截断",
+    "bad_feed": "订阅源格式错误",
+    "bad_json": "接口数据格式错误",
+    "unexpected_shape": "接口数据结构异常",
 }
 
 
@@ -83,7 +91,11 @@ def source_kind_name(kind: str) -> str:
 
 
 def problem_name(reason: str) -> str:
-    return CRAWL_PROBLEM_NAMES.get(reason, reason)
+    if reason in CRAWL_PROBLEM_NAMES:
+        return CRAWL_PROBLEM_NAMES[reason]
+    if reason.startswith("http_"):
+        return f"网站返回 {reason.removeprefix('http_')} 错误"
+    return reason
 
 
 def local(moment: datetime) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from reports import charts, labels
@@ -29,7 +29,8 @@ class Charts:
 def draw_charts(briefing: DailyBriefing) -> Charts:
     """Every chart of the briefing; a chart with nothing to show is None and the page says so."""
     overview = briefing.overview
-    platform_rows = [(labels.platform_name(p), n, 0) for p, n in list(overview.platforms.items())[:TOP_PLATFORMS]]
+    platform_rows = [(labels.platform_name(p), n, overview.negative_platforms.get(p, 0))
+                     for p, n in list(overview.platforms.items())[:TOP_PLATFORMS]]
     place_rows = [(p.place, p.count, p.negative) for p in briefing.places[:TOP_PLACES]]
     sentiment_names = {k: labels.sentiment_name(k) for k in overview.sentiment}
     return Charts(
@@ -47,7 +48,7 @@ def draw_charts(briefing: DailyBriefing) -> Charts:
 def _environment(autoescape: bool) -> Environment:
     env = Environment(
         loader=PackageLoader("reports", "templates"),
-        autoescape=select_autoescape(["html"]) if autoescape else False,
+        autoescape=autoescape,  # explicit: the templates end in .j2, which select_autoescape would not match
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -6,6 +6,7 @@ import random
 import re
 import xml.etree.ElementTree as ET
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -104,7 +105,7 @@ class Factory:
                      places=("定陶区",), event="ev-bzf")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def factory() -> Factory:
     f = Factory()
     f.baseline()
@@ -112,7 +113,7 @@ def factory() -> Factory:
     f.ordinary_today()
     # A private phone number the analysis masked, from an unverified private account.
     f.private = f.add(START + timedelta(hours=11), label="negative", platform="board", source="hz-board",
-                      text=f"联系电话{RAW_PHONE}，小区门口的路一直没修", masked=f"联系电话{MASKED_PHONE}，小区门口的路一直没修",
+                      text=f"联系电话{RAW_PHONE}，小区门口的路一直没修", masked=f"联系电话{MASKED_PHONE}，小区门口的路一直没修<script>x</script>",
                       places=("牡丹区",), policies=("hz-lxxq",), event="ev-lxxq",
                       author=Author(name=PRIVATE_AUTHOR, id="u1"), extra={BOARD_ANSWERED: False})
     # After the cut: must not be counted in today's figures.
@@ -157,7 +158,12 @@ def alerts() -> list[Alert]:
         level=AlertLevel.LARGE, fired_at=START - timedelta(days=5), status=AlertStatus.CLOSED,
         closed_at=START - timedelta(days=4),
     )
-    return [answered, overdue, closed_long_ago]
+    routine = Alert(
+        id="a-routine", rule="doc-interpretation", rule_type="policy_without_interpretation", group_key="doc:1",
+        title="政策文件未同步发布解读", level=AlertLevel.LARGE, subject_kind="document", subject_id="gov:3f9a1c",
+        fired_at=START + timedelta(hours=8), status=AlertStatus.NOTIFIED,
+    )
+    return [answered, overdue, closed_long_ago, routine]
 
 
 def health() -> list[CrawlHealth]:
@@ -170,26 +176,33 @@ def health() -> list[CrawlHealth]:
     return [
         run("hzrb", "news", NOW - timedelta(minutes=20), 30),
         run("weibo-search", "weibo", NOW - timedelta(minutes=10), 0, silent=4, blind=True,
-            problems={"login_required": 4}),
+            problems={"login_wall": 3, "http_403": 1}),
         run("hz-board", "board", NOW - timedelta(hours=30), 12),
     ]
 
 
-@pytest.fixture
-def index(tmp_path, factory):
-    ix = SqliteIndex(tmp_path / "index.sqlite3")
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, factory):
+    """One index for the module: reports only read it."""
+    ix = SqliteIndex(tmp_path_factory.mktemp("index") / "index.sqlite3")
     ix.upsert(factory.posts)
     ix.upsert_events(events(factory))
     yield ix
     ix.close()
 
 
-@pytest.fixture
-def report(index, tmp_path) -> str:
+@pytest.fixture(scope="module")
+def report_dir(index, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reports")
     path = build_daily_report(index, alerts=alerts(), policies=POLICIES, health=health(), day=DAY, now=NOW,
-                              out_dir=tmp_path / "reports", source_titles={"hzrb": "菏泽日报"})
+                              out_dir=out, source_titles={"hzrb": "菏泽日报"})
     assert path.name == "yuqing-daily-2026-11-26.html"
-    return path.read_text(encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(report_dir) -> str:
+    return (report_dir / "yuqing-daily-2026-11-26.html").read_text(encoding="utf-8")
 
 
 def today_posts(f: Factory) -> list[EnrichedPost]:
@@ -233,12 +246,12 @@ def test_figures_in_the_briefing_object(index, factory):
     assert b.places[0].place == "牡丹区" and b.places[0].count == 61
     assert b.unanswered_board == 16
     assert [e.event.id for e in b.events] == ["ev-lxxq", "ev-bzf"]
-    assert {a.alert.id for a in b.alerts} == {"a-major", "a-general"}
+    assert {a.alert.id for a in b.alerts} == {"a-major", "a-general", "a-routine"}
 
 
 def test_overdue_alert_is_flagged_and_advised(report):
     alerts_html = section(report, "alerts")
-    articles = alerts_html.split("</article>")
+    articles = alerts_html.split("<article")[1:]
     major = next(a for a in articles if "老旧小区改造实施方案负面舆情激增" in a)
     answered = next(a for a in articles if "保租房留言待回复" in a)
     assert '<span class="flag">已超时</span>' in major
@@ -252,6 +265,17 @@ def test_overdue_alert_is_flagged_and_advised(report):
     assert "尚无人签收" in advice
     # The overdue, major alert comes first.
     assert alerts_html.index("老旧小区改造实施方案负面舆情激增") < alerts_html.index("保租房留言待回复")
+
+
+def test_every_alert_has_a_line_and_those_needing_action_a_card(report):
+    alerts_html = section(report, "alerts")
+    table = alerts_html.split("</table>")[0]
+    for title in ("老旧小区改造实施方案负面舆情激增", "保租房留言待回复", "政策文件未同步发布解读"):
+        assert title in table
+    assert "发布权威信息已超时3小时" in table and "均已完成" in table
+    cards = alerts_html.split("<article")[1:]
+    assert len(cards) == 2 and not any("政策文件未同步发布解读" in c for c in cards)
+    assert "gov:3f9a1c" not in report  # a hash means nothing to a reader
 
 
 def test_responses_are_listed_without_effect_figures(report):
@@ -285,10 +309,11 @@ def test_blind_source_is_reported(report):
     assert "另有1个信息源处于监测盲区" in report  # said in the lead paragraph too
     assert "超过24小时未采集" in sources
     assert "菏泽日报" in sources
+    assert "需要登录 3次；网站返回 403 错误 1次" in sources
 
 
-def test_personal_data_stays_masked(report, tmp_path):
-    markdown = (tmp_path / "reports" / "yuqing-daily-2026-11-26.md").read_text(encoding="utf-8")
+def test_personal_data_stays_masked(report, report_dir):
+    markdown = (report_dir / "yuqing-daily-2026-11-26.md").read_text(encoding="utf-8")
     for text in (report, markdown):
         assert MASKED_PHONE in text
         assert RAW_PHONE not in text
@@ -306,6 +331,7 @@ def test_charts_are_valid_inline_svg(report):
     assert len(ids) == len(set(ids)), "element ids must be unique across the inline charts"
     assert "<img" not in report and "http-equiv" not in report
     assert "<link" not in report and "<script" not in report  # self-contained: no external files
+    assert "没修&lt;script&gt;x&lt;/script&gt;" in report  # post text is escaped, never markup
 
 
 def test_masthead_and_print_css(report):
@@ -326,7 +352,8 @@ def test_empty_day_says_there_is_nothing(tmp_path):
 
 @pytest.fixture
 def main(monkeypatch):
-    """The `yuqing` entry point."""
+    """The `yuqing` entry point with only this command, so other commands' imports cannot break it."""
+    monkeypatch.setattr(console.cli, "command_modules", lambda: ["console.commands.report"])
     return console.cli.main
 
 
@@ -370,7 +397,7 @@ def test_report_on_a_past_day_covers_the_whole_day(index, tmp_path, factory):
     alerts_html = section(html, "alerts")
     # Only the alert fired before midnight; its reply came the next morning, so at midnight the clock still ran.
     assert "保租房留言待回复" in alerts_html and "老旧小区改造实施方案负面舆情激增" not in alerts_html
-    assert "进行中，剩余 1天12小时" in alerts_html and "尚未回应" in alerts_html
+    assert "回应关切剩余1天12小时" in alerts_html and "回复留言" not in alerts_html
 
 
 def effect_figures(verdict: str, complete: bool = False) -> dict:
@@ -406,3 +433,20 @@ def test_policy_table_lists_the_most_mentioned_only(index, monkeypatch):
     b = gather_briefing(index, alerts=[], policies=POLICIES, health=[], window=ReportWindow.for_day(DAY, NOW))
     assert [a.policy.id for a in b.policies] == ["hz-lxxq"]
     assert (b.unlisted_policies, b.quiet_policies) == (1, 1)
+
+
+def test_a_huge_day_is_sampled_and_says_so(index, tmp_path, monkeypatch):
+    monkeypatch.setattr("reports.briefing.SCAN_PAGE", 10)
+    monkeypatch.setattr("reports.briefing.SCAN_CAP", 30)
+    path = build_daily_report(index, alerts=[], policies=POLICIES, health=[], day=DAY, now=NOW, out_dir=tmp_path)
+    html = path.read_text(encoding="utf-8")
+    assert "地域分布与留言回复统计基于前30条信息" in html
+    assert "共监测到相关信息<strong>71</strong>条" in html  # the totals still count everything
+
+
+def test_platforms_with_their_negative_posts(index, factory):
+    b = gather_briefing(index, alerts=[], policies=[], health=[], window=ReportWindow.for_day(DAY, NOW))
+    posts = today_posts(factory)
+    assert b.overview.platforms == {p: sum(x.platform == p for x in posts) for p in {x.platform.value for x in posts}}
+    assert b.overview.negative_platforms["board"] == sum(
+        x.platform == "board" and x.sentiment.label == "negative" for x in posts)

@@ -114,7 +114,7 @@ def test_other_wording():
 def briefing(total: int = 0, previous: int = 0) -> DailyBriefing:
     window = ReportWindow.for_day(date(2026, 11, 26), datetime(2026, 11, 26, 18, 0, tzinfo=SHANGHAI))
     overview = Overview(total=total, previous=previous, sentiment={"neutral": total} if total else {},
-                        platforms={"weibo": total} if total else {}, sources={})
+                        platforms={"weibo": total} if total else {}, negative_platforms={}, sources={})
     return DailyBriefing(window=window, overview=overview, hourly=[], daily=[], events=[], policies=[],
                          quiet_policies=0, unlisted_policies=0, places=[], alerts=[], sources=[], unanswered_board=0, scanned=total,
                          scan_capped=False)
@@ -151,6 +151,8 @@ def test_charts_are_valid_svg_with_text_kept_as_text():
     # The Chinese labels are <text> for the browser to draw, not paths from a font that lacks them.
     assert ">牡丹区</text>" in bars and "负面 38%" in ring and ">15:00</text>" in volume
     assert 'id="t2-' in bars and 'id="t1-' not in bars
+    # ...in a font family list the reader's system can draw Chinese with.
+    assert "font-family: 'Microsoft YaHei', 'PingFang SC'" in bars
 
 
 def test_charts_survive_nothing_to_show():

@@ -53,7 +53,8 @@ def load_alert_state(settings: Settings, index: Index) -> tuple[list[Alert], dic
         return [], {}
     service = AlertService.from_settings(settings, index=index)
     try:
-        alerts = list(service.open_alerts())
+        # All statuses: alerts closed during the day belong in its report too; the report drops older ones.
+        alerts = service.store.alerts()
         effects = {a.id: effect.as_dict() for a in alerts if a.responses and (effect := service.effect(a.id))}
     finally:
         service.close()
