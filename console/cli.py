@@ -18,6 +18,8 @@ from transport.base import TransportError
 COMMAND_MODULES = (
     "console.commands.demo",
     "console.commands.status",
+    "console.commands.worker",
+    "console.commands.run",
 )
 
 

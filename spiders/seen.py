@@ -1,0 +1,91 @@
+"""The seen-store: what each source already fetched and published, so a re-crawl is incremental.
+
+One SQLite file under settings.data_dir. Pages are keyed by canonical URL: a page seen before
+is not fetched again, unless its kind revisits items (weibo, board: metrics and replies change)
+and it was first seen within the revisit window. Published content is keyed by post id with a
+content hash, so an unchanged revisit is not published twice. The store also counts each
+source's consecutive silent runs for the crawl-health signal.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from schema import canonical_url
+
+_DAY = 86400.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pages (
+    source TEXT NOT NULL, url TEXT NOT NULL, first_seen REAL NOT NULL, last_fetched REAL NOT NULL,
+    PRIMARY KEY (source, url));
+CREATE TABLE IF NOT EXISTS contents (
+    source TEXT NOT NULL, post_id TEXT NOT NULL, content_hash TEXT NOT NULL, published REAL NOT NULL,
+    PRIMARY KEY (source, post_id));
+CREATE TABLE IF NOT EXISTS runs (
+    source TEXT PRIMARY KEY, silent_runs INTEGER NOT NULL, last_run REAL NOT NULL);
+"""
+
+
+class SeenStore:
+    """Single-threaded (Scrapy's reactor thread); every write is committed at once."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def should_fetch(self, source: str, url: str, revisit_days: float | None = None,
+                     now: float | None = None) -> bool:
+        """True for a page never fetched, or one first seen less than `revisit_days` ago."""
+        row = self._db.execute(
+            "SELECT first_seen FROM pages WHERE source = ? AND url = ?", (source, canonical_url(url))
+        ).fetchone()
+        if row is None:
+            return True
+        if not revisit_days:
+            return False
+        return (now or time.time()) - row[0] < revisit_days * _DAY
+
+    def mark_fetched(self, source: str, url: str, now: float | None = None) -> None:
+        stamp = now or time.time()
+        self._db.execute(
+            "INSERT INTO pages (source, url, first_seen, last_fetched) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (source, url) DO UPDATE SET last_fetched = excluded.last_fetched",
+            (source, canonical_url(url), stamp, stamp),
+        )
+
+    def is_new_content(self, source: str, post_id: str, content_hash: str) -> tuple[bool, bool]:
+        """(never published before, published before with other content)."""
+        row = self._db.execute(
+            "SELECT content_hash FROM contents WHERE source = ? AND post_id = ?", (source, post_id)
+        ).fetchone()
+        if row is None:
+            return True, False
+        return False, row[0] != content_hash
+
+    def mark_published(self, source: str, post_id: str, content_hash: str, now: float | None = None) -> None:
+        self._db.execute(
+            "INSERT INTO contents (source, post_id, content_hash, published) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (source, post_id) DO UPDATE SET content_hash = excluded.content_hash, "
+            "published = excluded.published",
+            (source, post_id, content_hash, now or time.time()),
+        )
+
+    def record_run(self, source: str, items: int, now: float | None = None) -> int:
+        """Record one run of `source` with `items` items; returns its consecutive silent runs."""
+        row = self._db.execute("SELECT silent_runs FROM runs WHERE source = ?", (source,)).fetchone()
+        silent = 0 if items else (row[0] if row else 0) + 1
+        self._db.execute(
+            "INSERT INTO runs (source, silent_runs, last_run) VALUES (?, ?, ?) "
+            "ON CONFLICT (source) DO UPDATE SET silent_runs = excluded.silent_runs, last_run = excluded.last_run",
+            (source, silent, now or time.time()),
+        )
+        return silent
+
+    def close(self) -> None:
+        self._db.close()
