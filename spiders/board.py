@@ -1,0 +1,81 @@
+"""Kind `board`: public government message boards (领导留言板, 市长信箱, 12345 热线 listings).
+
+Example source:
+
+    - name: heze-board
+      kind: board
+      params:
+        start_urls: [https://board.example.gov.cn/list_1.html]
+        max_pages: 3
+        selectors:                       # CSS selectors of this site; see spiders.board_parsing.BoardSelectors
+          item_link: ul.message-list a.message-title
+          next_page: a.next
+          message_id: .message-no
+
+Listing pages (with pagination) lead to message pages; each message becomes a post with its
+category, place, status, reply, replying unit and reply time (schema BOARD_* keys). Messages are
+revisited within the revisit window: one answered after the first crawl is published again with
+its answer. Unanswered complaints are what alert rules watch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+from pydantic import Field, field_validator
+from scrapy.http import Request, Response
+
+from schema import Platform, Post, now
+from spiders.base import KindParams, YuqingSpider
+from spiders.board_parsing import BoardSelectors, listing_links, parse_message
+from spiders.registry import register_kind
+
+
+class BoardParams(KindParams):
+    start_urls: list[str] = Field(min_length=1, description="listing pages")
+    max_pages: int = Field(default=3, ge=1, description="listing pages per start URL, the first included")
+    selectors: BoardSelectors = Field(default_factory=BoardSelectors)
+
+    @field_validator("start_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"not an http(s) URL: {url!r}")
+        return urls
+
+
+@register_kind("board")
+class BoardSpider(YuqingSpider):
+    platform = Platform.BOARD
+    params_model = BoardParams
+    revisits = True
+    params: BoardParams
+
+    async def start(self) -> AsyncIterator[Request]:
+        for url in self.params.start_urls:
+            yield self.fetch(url, self.parse_list, meta={"page": 1}, dont_filter=True)
+
+    def parse_list(self, response: Response) -> Iterator[Request]:
+        html = self.html(response)
+        if html is None:
+            return
+        links, next_url = listing_links(html, response.url, self.params.selectors)
+        if not links:
+            self.problem("no_items_on_list", response.url, f"selector {self.params.selectors.item_link!r}")
+        for url in self.new_item_urls(links):
+            yield self.fetch(url, self.parse_message, priority=1)
+        page = response.meta["page"]
+        if next_url and page < self.params.max_pages:
+            yield self.fetch(next_url, self.parse_list, meta={"page": page + 1}, dont_filter=True)
+
+    def parse_message(self, response: Response) -> Iterator[Post]:
+        html = self.html(response)
+        if html is None:
+            return
+        # The seen-store remembers the URL the listing gave, whatever it redirected to.
+        url = response.meta.get("redirect_urls", [response.url])[0]
+        try:
+            yield parse_message(html, url, self.params.selectors, source=self.source.name, now=now())
+        except ValueError as error:
+            self.problem("no_message_text", response.url, str(error))

@@ -1,0 +1,169 @@
+"""Kind `weibo`: keyword searches and account timelines through Weibo's mobile JSON API.
+
+Example source:
+
+    - name: weibo-heze-lxxq
+      kind: weibo
+      params:
+        keywords: [菏泽 老旧小区改造]      # 综合 search, containerid 100103type=1&q=<kw>
+        users: []                          # uids whose timelines are read (containerid 107603<uid>)
+        max_pages: 3
+
+A truncated post (isLongText, or text ending in a 全文 link) is completed from /statuses/extend;
+a forwarded original is yielded as its own post and the repost points at it (reply_to). A cookie
+is sent when settings.crawl.weibo_cookie (env YUQING_CRAWL__WEIBO_COOKIE) is set; without one the
+API serves what it serves anonymously. Posts are revisited within the revisit window, so their
+counts stay current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urljoin
+
+from pydantic import Field, field_validator, model_validator
+from scrapy.http import Request, Response
+from twisted.python.failure import Failure
+
+from schema import Platform, Post, now
+from spiders import weibo_parsing as wp
+from spiders.base import KindParams, YuqingSpider, classify_failure
+from spiders.registry import register_kind
+
+_REDIRECTS = [301, 302, 303, 307, 308]
+
+
+class WeiboParams(KindParams):
+    api_base: str = Field(default="https://m.weibo.cn", description="the mobile API's origin")
+    keywords: list[str] = Field(default_factory=list, description="search terms, e.g. '菏泽 老旧小区改造'")
+    users: list[str] = Field(default_factory=list, description="numeric uids whose timelines are read")
+    max_pages: int = Field(default=3, ge=1, description="API pages per keyword or timeline")
+    long_text: bool = Field(default=True, description="fetch the full text of truncated posts")
+    retweeted: bool = Field(default=True, description="yield forwarded originals as posts of their own")
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_origin(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("users")
+    @classmethod
+    def _numeric_uids(cls, users: list[str]) -> list[str]:
+        for uid in users:
+            if not str(uid).isdigit():
+                raise ValueError(f"a Weibo uid is a number, got {uid!r}")
+        return [str(uid) for uid in users]
+
+    @model_validator(mode="after")
+    def _something_to_read(self) -> WeiboParams:
+        if not self.keywords and not self.users:
+            raise ValueError("give at least one of 'keywords' or 'users'")
+        return self
+
+
+@register_kind("weibo")
+class WeiboSpider(YuqingSpider):
+    platform = Platform.WEIBO
+    params_model = WeiboParams
+    revisits = True
+    params: WeiboParams
+
+    async def start(self) -> AsyncIterator[Request]:
+        for keyword in self.params.keywords:
+            url = wp.search_url(self.params.api_base, keyword, 1)
+            yield self._api(url, self.parse_page, {"query": keyword, "page": 1})
+        for uid in self.params.users:
+            url = wp.timeline_url(self.params.api_base, uid)
+            yield self._api(url, self.parse_page, {"query": f"uid:{uid}", "uid": uid, "page": 1})
+
+    def _api(self, url: str, callback: Any, meta: dict[str, Any], errback: Any = None) -> Request:
+        """An API request: JSON accepted, the cookie when configured, redirects (to the login
+        page) looked at instead of followed."""
+        headers = {
+            "Accept": "application/json, text/plain, */*",
+            "Referer": self.params.api_base + "/",
+            "X-Requested-With": "XMLHttpRequest",
+            "MWeibo-Pwa": "1",
+        }
+        cookie = self.context.settings.crawl.weibo_cookie
+        if cookie is not None and cookie.get_secret_value():
+            headers["Cookie"] = cookie.get_secret_value()
+        request = self.fetch(url, callback, meta={**meta, "dont_redirect": True,
+                                                   "handle_httpstatus_list": _REDIRECTS},
+                             headers=headers, dont_filter=True)
+        return request.replace(errback=errback) if errback else request
+
+    def _answer(self, response: Response) -> dict[str, Any]:
+        """The API's JSON answer, or WeiboResponseError for a login redirect, HTML or broken JSON."""
+        if response.status in _REDIRECTS:
+            location = urljoin(response.url, response.headers.get("Location", b"").decode("latin-1"))
+            if wp.is_login_wall(location):
+                raise wp.WeiboResponseError("login_wall", f"redirected to {location}")
+            raise wp.WeiboResponseError("unexpected_redirect", f"redirected to {location}")
+        return wp.decode_api_json(response.body, response.url)
+
+    def parse_page(self, response: Response) -> Iterator[Request | Post]:
+        meta = response.meta
+        try:
+            page = wp.parse_container(self._answer(response))
+        except wp.WeiboResponseError as error:
+            self.problem(error.reason, response.url, error.detail)
+            return
+        for mblog in page.mblogs:
+            self.found()
+            yield from self._posts_of(mblog, meta["query"])
+        if page.end or meta["page"] >= self.params.max_pages:
+            return
+        following = {**{k: meta[k] for k in ("query", "uid") if k in meta}, "page": meta["page"] + 1}
+        if "uid" in meta:
+            # Timelines page by the since_id of the last answer; without one there is no more.
+            if page.since_id:
+                url = wp.timeline_url(self.params.api_base, meta["uid"], page.since_id)
+                yield self._api(url, self.parse_page, following)
+        else:
+            url = wp.search_url(self.params.api_base, meta["query"], meta["page"] + 1)
+            yield self._api(url, self.parse_page, following)
+
+    def _posts_of(self, mblog: dict[str, Any], query: str) -> Iterator[Request | Post]:
+        """The repost and, when visible, its original: each fetched again only within the revisit window."""
+        chain = [mblog]
+        if self.params.retweeted and isinstance(mblog.get("retweeted_status"), dict):
+            original = wp.retweeted_original(mblog)
+            if original is None:
+                self.problem("retweet_original_unavailable", wp.post_url(self.params.api_base, wp.weibo_id(mblog)),
+                             "the forwarded post is deleted or hidden")
+            else:
+                chain.append(original)
+        for blog in chain:
+            ident = wp.weibo_id(blog)
+            if not ident:
+                self.problem("unexpected_shape", "", "mblog without id")
+                continue
+            if not self.should_fetch(wp.post_url(self.params.api_base, ident)) or not self.take_budget():
+                continue
+            if self.params.long_text and wp.is_truncated(blog):
+                meta = {"mblog": blog, "query": query}
+                yield self._api(wp.long_text_url(self.params.api_base, ident), self.parse_long_text, meta,
+                                errback=self.long_text_failed)
+            else:
+                yield self._post(blog, query)
+
+    def parse_long_text(self, response: Response) -> Iterator[Post]:
+        try:
+            full_text = wp.parse_long_text(self._answer(response))
+        except wp.WeiboResponseError as error:
+            self.problem(error.reason, response.url, error.detail)
+            full_text = None  # the post is kept with the text it has, marked truncated
+        yield self._post(response.meta["mblog"], response.meta["query"], full_text)
+
+    def long_text_failed(self, failure: Failure) -> Iterator[Post]:
+        request = failure.request
+        self.problem(classify_failure(failure), request.url, str(failure.value)[:200])
+        yield self._post(request.meta["mblog"], request.meta["query"])
+
+    def _post(self, mblog: dict[str, Any], query: str, full_text: str | None = None) -> Post:
+        return wp.mblog_to_post(mblog, source=self.source.name, api_base=self.params.api_base, now=now(),
+                                full_text=full_text, query=query)
