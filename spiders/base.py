@@ -25,6 +25,7 @@ from twisted.python.failure import Failure
 from config import Settings
 from config.datafiles import Source
 from schema import Platform
+from spiders.extract import ExtractionPool
 from spiders.parsing import decode_page, page_problem
 from spiders.seen import SeenStore
 
@@ -63,6 +64,7 @@ class CrawlContext:
     settings: Settings
     seen: SeenStore
     publisher: Any  # pipelines.publish.Publisher; Any avoids an import cycle
+    extractor: ExtractionPool = field(default_factory=lambda: ExtractionPool(workers=0))
     stats: dict[str, SourceStats] = field(default_factory=dict)
 
     def stats_for(self, source: str) -> SourceStats:

@@ -49,7 +49,7 @@ def register_kind(name: str) -> Callable[[SpiderClass], SpiderClass]:
 def load_kinds() -> dict[str, Kind]:
     """Import every kind module present; returns the registry."""
     for module in KIND_MODULES:
-        if module.rsplit(".", 1)[-1] not in {kind for kind in KINDS} and importlib.util.find_spec(module):
+        if importlib.util.find_spec(module):
             importlib.import_module(module)
     return KINDS
 

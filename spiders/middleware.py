@@ -1,0 +1,43 @@
+"""Retries with exponential backoff: a failing server gets more room on each attempt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.http import Request, Response
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.task import deferLater
+
+# Seconds before the first retry; doubled for each further one.
+BACKOFF_BASE = 1.0
+
+
+def backoff_delay(retry_times: int, base: float = BACKOFF_BASE) -> float:
+    """Delay before retry number `retry_times` (1-based): base, 2·base, 4·base, ..."""
+    return base * 2 ** max(retry_times - 1, 0)
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retry rules, with each retry held back by `backoff_delay` seconds."""
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self.backoff_base = settings.getfloat("RETRY_BACKOFF_BASE", BACKOFF_BASE)
+
+    async def _later(self, result: Request | Response, request: Request) -> Request | Response:
+        if isinstance(result, Request) and result is not request:
+            delay = backoff_delay(result.meta.get("retry_times", 1), self.backoff_base)
+            if delay > 0:
+                # Imported here: importing the reactor at module load would install the wrong one.
+                from twisted.internet import reactor
+
+                await maybe_deferred_to_future(deferLater(reactor, delay, lambda: None))
+        return result
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:
+        return await self._later(super().process_response(request, response), request)
+
+    async def process_exception(self, request: Request, exception: Exception) -> Request | Response | None:
+        result = super().process_exception(request, exception)
+        return None if result is None else await self._later(result, request)
