@@ -19,6 +19,7 @@ counts stay current.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin
 
@@ -71,6 +72,14 @@ class WeiboSpider(YuqingSpider):
     revisits = True
     params: WeiboParams
 
+    @cached_property
+    def _cookies(self) -> dict[str, str]:
+        """The configured cookie string ("SUB=...; SUBP=...") as Scrapy's cookie dict: Scrapy's cookie
+        middleware owns the Cookie header and would drop one set by hand."""
+        secret = self.context.settings.crawl.weibo_cookie
+        pairs = (part.partition("=") for part in (secret.get_secret_value() if secret else "").split(";"))
+        return {name.strip(): value.strip() for name, sep, value in pairs if sep and name.strip()}
+
     async def start(self) -> AsyncIterator[Request]:
         for keyword in self.params.keywords:
             url = wp.search_url(self.params.api_base, keyword, 1)
@@ -88,12 +97,9 @@ class WeiboSpider(YuqingSpider):
             "X-Requested-With": "XMLHttpRequest",
             "MWeibo-Pwa": "1",
         }
-        cookie = self.context.settings.crawl.weibo_cookie
-        if cookie is not None and cookie.get_secret_value():
-            headers["Cookie"] = cookie.get_secret_value()
         request = self.fetch(url, callback, meta={**meta, "dont_redirect": True,
                                                    "handle_httpstatus_list": _REDIRECTS},
-                             headers=headers, dont_filter=True)
+                             headers=headers, cookies=self._cookies, dont_filter=True)
         return request.replace(errback=errback) if errback else request
 
     def _answer(self, response: Response) -> dict[str, Any]:
