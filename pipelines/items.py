@@ -149,7 +149,7 @@ class DedupePipeline(YuqingPipeline):
     def process_item(self, item: Post) -> Post:
         spider = self.spider
         fingerprint = text_fingerprint(item)
-        if item.id in self._ids or (item.text and fingerprint in self._texts):
+        if item.id in self._ids or (spider.same_text_is_duplicate and item.text and fingerprint in self._texts):
             spider.stats_row.unchanged += 1
             raise DropItem(f"duplicate in this run: {item.url}")
         digest = content_hash(item)
