@@ -50,6 +50,7 @@ class BoardSpider(YuqingSpider):
     platform = Platform.BOARD
     params_model = BoardParams
     revisits = True
+    same_text_is_duplicate = False
     params: BoardParams
 
     async def start(self) -> AsyncIterator[Request]:

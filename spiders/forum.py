@@ -47,6 +47,7 @@ class ForumParams(KindParams):
 class ForumSpider(YuqingSpider):
     platform = Platform.FORUM
     params_model = ForumParams
+    same_text_is_duplicate = False
     params: ForumParams
 
     async def start(self) -> AsyncIterator[Request]:

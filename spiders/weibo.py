@@ -70,7 +70,12 @@ class WeiboSpider(YuqingSpider):
     platform = Platform.WEIBO
     params_model = WeiboParams
     revisits = True
+    same_text_is_duplicate = False
     params: WeiboParams
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._taken: set[str] = set()  # weibo ids handled in this run
 
     @cached_property
     def _cookies(self) -> dict[str, str]:
@@ -148,8 +153,12 @@ class WeiboSpider(YuqingSpider):
             if not ident:
                 self.problem("unexpected_shape", "", "mblog without id")
                 continue
+            # The same post turns up under several keywords and as the original of many reposts.
+            if ident in self._taken:
+                continue
             if not self.should_fetch(wp.post_url(self.params.api_base, ident)) or not self.take_budget():
                 continue
+            self._taken.add(ident)
             if self.params.long_text and wp.is_truncated(blog):
                 meta = {"mblog": blog, "query": query}
                 yield self._api(wp.long_text_url(self.params.api_base, ident), self.parse_long_text, meta,

@@ -63,10 +63,11 @@ def test_search_and_timeline_yield_complete_posts(tmp_path: Path) -> None:
         for i in [
             "5001000000000001", "5001000000000002", "5001000000000003", "5001000000000004",
             "5001000000000005", "5001000000000006",
-            "4999000000000001", "4999000000000002", "4999000000000003",
+            "4999000000000000", "4999000000000001", "4999000000000002", "4999000000000003",
         ]
     )
-    assert health.items == health.new_items == 9
+    # Each post once, though 4999000000000002 is also the original of a repost in the same run.
+    assert health.items == health.new_items == 10
     # The deleted original of a repost is counted, not silently skipped.
     assert health.problems == {"retweet_original_unavailable": 1}
     assert "SUB=test-cookie" in cookies
@@ -85,6 +86,8 @@ def test_search_and_timeline_yield_complete_posts(tmp_path: Path) -> None:
     assert posts["weibo:5001000000000006"].reply_to == "weibo:5001000000000007"
     assert "weibo:5001000000000007" not in posts
     assert posts["weibo:4999000000000001"].extra[wp.WEIBO_QUERY] == f"uid:{UID}"
+    # Two reposts saying only 转发微博 are two people's posts, not one duplicate text.
+    assert posts["weibo:4999000000000000"].text == posts["weibo:5001000000000006"].text == "转发微博"
     assert all(post.platform == "weibo" and post.source == "weibo-test" for post in posts.values())
 
 
