@@ -130,13 +130,14 @@ class WeiboSpider(YuqingSpider):
             return
         following = {**{k: meta[k] for k in ("query", "uid") if k in meta}, "page": meta["page"] + 1}
         if "uid" in meta:
-            # Timelines page by the since_id of the last answer; without one there is no more.
-            if page.since_id:
-                url = wp.timeline_url(self.params.api_base, meta["uid"], page.since_id)
-                yield self._api(url, self.parse_page, following)
+            # Timelines page by the since_id of the last answer (older ones by page number);
+            # with neither there is no more.
+            if not page.since_id and not page.next_page:
+                return
+            url = wp.timeline_url(self.params.api_base, meta["uid"], page.since_id, page.next_page)
         else:
-            url = wp.search_url(self.params.api_base, meta["query"], meta["page"] + 1)
-            yield self._api(url, self.parse_page, following)
+            url = wp.search_url(self.params.api_base, meta["query"], page.next_page or meta["page"] + 1)
+        yield self._api(url, self.parse_page, following)
 
     def _posts_of(self, mblog: dict[str, Any], query: str) -> Iterator[Request | Post]:
         """The repost and, when visible, its original: each fetched again only within the revisit window."""

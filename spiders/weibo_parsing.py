@@ -47,7 +47,8 @@ class ContainerPage:
     """One page of a search or timeline: the raw mblogs plus how to ask for the next page."""
 
     mblogs: list[dict[str, Any]] = field(default_factory=list)
-    since_id: str | None = None  # timelines page by since_id; searches by page number
+    since_id: str | None = None  # newer timelines page by since_id, searches by page number
+    next_page: int | None = None  # the page number the API says comes next, when it says
     end: bool = False  # the API said there is nothing (more) to show
 
 
@@ -57,10 +58,12 @@ def search_url(api_base: str, keyword: str, page: int = 1) -> str:
     return urljoin(api_base, "/api/container/getIndex?" + query)
 
 
-def timeline_url(api_base: str, uid: str, since_id: str | None = None) -> str:
+def timeline_url(api_base: str, uid: str, since_id: str | None = None, page: int | None = None) -> str:
     params = {"containerid": TIMELINE_CONTAINER.format(uid=uid)}
     if since_id:
         params["since_id"] = since_id
+    elif page and page > 1:
+        params["page"] = str(page)
     return urljoin(api_base, "/api/container/getIndex?" + urlencode(params))
 
 
@@ -116,9 +119,11 @@ def parse_container(data: dict[str, Any]) -> ContainerPage:
             mblog = inner.get("mblog") if isinstance(inner, dict) else None
             if isinstance(mblog, dict):
                 page.mblogs.append(mblog)
-    since_id = (payload.get("cardlistInfo") or {}).get("since_id")
-    page.since_id = str(since_id) if since_id else None
-    page.end = not page.mblogs
+    info = payload.get("cardlistInfo") if isinstance(payload.get("cardlistInfo"), dict) else {}
+    page.since_id = str(info["since_id"]) if info.get("since_id") else None
+    page.next_page = info["page"] if isinstance(info.get("page"), int) else None
+    # cardlistInfo.page is the next page's number, null on the last page.
+    page.end = not page.mblogs or ("page" in info and page.next_page is None and page.since_id is None)
     return page
 
 

@@ -123,6 +123,21 @@ def test_search_page_yields_mblogs_including_card_groups() -> None:
     assert weibo_parsing.parse_container(load_json("search_page3_empty.json")).end
 
 
+@pytest.mark.parametrize(
+    ("info", "next_page", "end"),
+    [
+        ({"page": 2}, 2, False),
+        ({"page": None}, None, True),  # the API's last page
+        ({}, None, False),  # no word on paging: the spider tries the next number
+        ({"since_id": 42, "page": None}, None, False),
+    ],
+)
+def test_paging_follows_cardlist_info(info: dict, next_page: int | None, end: bool) -> None:
+    mblog = {"id": "1", "text": "x", "user": {"id": 2}}
+    page = weibo_parsing.parse_container({"ok": 1, "data": {"cardlistInfo": info, "cards": [{"mblog": mblog}]}})
+    assert (page.next_page, page.end) == (next_page, end)
+
+
 def test_timeline_page_carries_since_id() -> None:
     assert weibo_parsing.parse_container(load_json("timeline_page1.json")).since_id == "4999000000000001"
     assert weibo_parsing.parse_container(load_json("timeline_page2.json")).since_id is None
@@ -231,7 +246,8 @@ def test_api_urls_follow_the_container_api() -> None:
     assert weibo_parsing.timeline_url("https://m.weibo.cn", "7001000002") == (
         "https://m.weibo.cn/api/container/getIndex?containerid=1076037001000002"
     )
-    assert weibo_parsing.timeline_url("https://m.weibo.cn", "7001000002", "49") .endswith("&since_id=49")
+    assert weibo_parsing.timeline_url("https://m.weibo.cn", "7001000002", "49").endswith("&since_id=49")
+    assert weibo_parsing.timeline_url("https://m.weibo.cn", "7001000002", page=3).endswith("&page=3")
     assert weibo_parsing.long_text_url("http://127.0.0.1:8000/", "5") == "http://127.0.0.1:8000/statuses/extend?id=5"
 
 
