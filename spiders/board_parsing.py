@@ -40,7 +40,10 @@ _DATETIME = re.compile(r"\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d
 
 
 class BoardSelectors(BaseModel):
-    """Where a board keeps each part, as CSS selectors. Defaults fit the bundled demo board."""
+    """Where a board keeps each part, as CSS selectors of elements (their whole text is taken).
+
+    The defaults are a common layout (the one of the test fixtures); each real board sets its own.
+    """
 
     model_config = ConfigDict(extra="forbid")
 

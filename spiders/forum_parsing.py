@@ -75,14 +75,25 @@ def _summary(item: Selector, url: str, now: datetime) -> ThreadSummary | None:
         tid=tid,
         title=title,
         url=urljoin(url, href),
-        author_name=field.get("author_nickname") or field.get("author_name") or None,
+        author_name=field.get("author_nickname") or field.get("author_name") or _list_author(item),
         author_id=str(author_field["user_id"]) if author_field.get("user_id") else None,
         replies=int(replies) if str(replies).isdigit() else 0,
         pinned=bool(field.get("is_top")) or "thread_top" in item.attrib.get("class", ""),
         abstract=abstract,
-        created=parse_social_time(item.css(".is_show_create_time::text").get(default="").strip(), now),
-        last_reply=parse_social_time(item.css(".j_reply_data::text").get(default="").strip(), now),
+        created=parse_social_time(_first_text(item, ".is_show_create_time::text"), now),
+        last_reply=parse_social_time(_first_text(item, ".threadlist_reply_date::text, .j_reply_data::text"), now),
     )
+
+
+def _first_text(item: Selector, css: str) -> str:
+    return item.css(css).get(default="").strip()
+
+
+def _list_author(item: Selector) -> str | None:
+    """The author from the list's "主题作者: 名字" tooltip, for lists without data-field JSON."""
+    tooltip = item.css(".tb_icon_author").attrib.get("title", "")
+    name = tooltip.partition(":")[2].strip() if ":" in tooltip else ""
+    return name or None
 
 
 def _data_field(raw: str | None) -> dict[str, Any]:

@@ -50,11 +50,14 @@ class WeiboParams(KindParams):
             raise ValueError(f"not an http(s) URL: {value!r}")
         return value.rstrip("/")
 
-    @field_validator("users")
+    @field_validator("users", mode="before")
     @classmethod
-    def _numeric_uids(cls, users: list[str]) -> list[str]:
+    def _numeric_uids(cls, users: object) -> object:
+        # YAML reads a bare uid as an int; keep every uid as its digits.
+        if not isinstance(users, list):
+            return users
         for uid in users:
-            if not str(uid).isdigit():
+            if isinstance(uid, bool) or not str(uid).isdigit():
                 raise ValueError(f"a Weibo uid is a number, got {uid!r}")
         return [str(uid) for uid in users]
 

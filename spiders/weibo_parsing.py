@@ -72,7 +72,8 @@ def long_text_url(api_base: str, weibo_id: str) -> str:
 
 
 def post_url(api_base: str, weibo_id: str) -> str:
-    return urljoin(api_base, f"/detail/{weibo_id}")
+    """The post's page on the mobile site (m.weibo.cn/status/<id>), also what the seen-store keys."""
+    return urljoin(api_base, f"/status/{weibo_id}")
 
 
 def is_login_wall(url: str) -> bool:

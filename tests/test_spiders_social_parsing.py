@@ -150,7 +150,7 @@ def test_mblog_becomes_a_post_with_author_metrics_and_region() -> None:
     )
     assert post.id == "weibo:5001000000000001"
     assert post.platform is Platform.WEIBO
-    assert post.url == "https://m.weibo.cn/detail/5001000000000001"
+    assert post.url == "https://m.weibo.cn/status/5001000000000001"
     assert post.text == "#菏泽老旧小区改造#我们小区改造拖了半年了，楼道里到处是建筑垃圾，老人上下楼都不方便[怒][怒]\n希望有关部门管一管！"
     assert post.published_at == bj(2024, 6, 10, 15, 25)
     assert (post.metrics.reposts, post.metrics.comments, post.metrics.likes) == (12, 34, 56)
@@ -403,3 +403,24 @@ def test_whole_saved_tieba_page_parses() -> None:
     assert all(t.url.startswith("https://tieba.baidu.com/p/") for t in threads)
     assert sum(t.pinned for t in threads) == 2
     assert next_url is not None and next_url.endswith("pn=50")
+
+
+def test_plain_thread_list_without_data_field() -> None:
+    html = """<ul><li class="j_thread_list" data-tid="9001">
+      <span class="threadlist_rep_num">4</span>
+      <a class="j_th_tit" href="/tieba/p/9001" title="化肥厂家属院什么时候复工">化肥厂家属院什么时候复工</a>
+      <span class="tb_icon_author" title="主题作者: 西城老住户">西城老住户</span>
+      <div class="threadlist_abs">路挖开三个月了</div>
+      <span class="threadlist_reply_date">06-09 21:15</span></li></ul>"""
+    [thread], next_url, forum = forum_parsing.parse_thread_list(html, "http://demo/tieba/f?kw=x", NOW)
+    assert (thread.tid, thread.replies, thread.author_name) == ("9001", 4, "西城老住户")
+    assert thread.url == "http://demo/tieba/p/9001"
+    assert thread.last_reply == bj(2024, 6, 9, 21, 15)
+    assert thread.created is None
+    assert next_url is None and forum is None
+
+
+def test_weibo_uids_from_yaml_ints() -> None:
+    from spiders.weibo import WeiboParams
+
+    assert WeiboParams.model_validate({"users": [5901234567, "42"]}).users == ["5901234567", "42"]
