@@ -16,6 +16,9 @@ from search.base import SearchBackendError
 from transport.base import TransportError
 
 COMMAND_MODULES = (
+    "console.commands.crawl",
+    "console.commands.extract",
+    "console.commands.sources",
     "console.commands.demo",
     "console.commands.status",
     "console.commands.worker",

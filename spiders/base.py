@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 import scrapy
@@ -24,7 +25,7 @@ from twisted.python.failure import Failure
 
 from config import Settings
 from config.datafiles import Source
-from schema import Platform
+from schema import Platform, now
 from spiders.extract import ExtractionPool
 from spiders.parsing import decode_page, page_problem
 from spiders.seen import SeenStore
@@ -55,6 +56,8 @@ class SourceStats:
     unchanged: int = 0  # already published with the same content
     spooled: int = 0  # kept in the local spool because the transport was down
     problems: Counter[str] = field(default_factory=Counter)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 @dataclass
@@ -112,6 +115,13 @@ class YuqingSpider(scrapy.Spider):
         self.context = context
         self.stats_row = context.stats_for(source.name)
         self._item_budget = params.max_items
+        self.stats_row.started_at = now()
+
+    def closed(self, reason: str) -> None:
+        """Called by Scrapy when the spider finishes; a reason other than 'finished' is a problem."""
+        self.stats_row.finished_at = now()
+        if reason != "finished":
+            self.problem(f"closed_{reason}")
 
     # ---- requests -------------------------------------------------------------------------
 

@@ -60,10 +60,12 @@ _AUTHOR_META = ("author", "article:author", "dc.creator")
 
 _TITLE_SEPARATORS = re.compile(r"\s*(?:[_|｜–—]|\s-\s|--)\s*")
 _SOURCE_LABEL = re.compile(r"(?:来源|稿源|出处|信息来源|文章来源)\s*[:：]\s*([^\s|｜/:：]{2,30})")
-_AUTHOR_LABEL = re.compile(r"(?:作者|记者|撰稿|文|通讯员)\s*[:：/]\s*([^\s|｜:：]{2,20}(?:\s[^\s|｜:：发来时]{2,8})?)")
+_AUTHOR_LABEL = re.compile(r"(?:作者|记者|撰稿|文|通讯员)\s*[:：/]\s*([^\s|｜:：]{2,20})")
 _NOT_A_NAME = re.compile(r"\d{4}|发布|时间|日期|来源|浏览|点击|字号")
 
 
+# Below this many characters, a text extracted without tables is retried with them.
+MIN_TEXT_WITHOUT_TABLES = 200
 _VISIBLE_TEXT = "//body//text()[not(ancestor::script) and not(ancestor::style)]"
 
 
@@ -126,6 +128,17 @@ def _clean_name(value: str | None) -> str | None:
     return value
 
 
+def _main_text(tree: lxml.html.HtmlElement, html: str | None, url: str | None) -> str:
+    """trafilatura's main text. Tables are left out first: old portals lay whole pages out in
+    tables, navigation included; only when that leaves almost nothing are tables read as content."""
+    has_tables = tree.find(".//table") is not None
+    # trafilatura cleans the tree it is given in place: the metadata rules read it first.
+    text = trafilatura.extract(tree, url=url, fast=True, include_comments=False, include_tables=False) or ""
+    if has_tables and len(text) < MIN_TEXT_WITHOUT_TABLES and html is not None:
+        text = trafilatura.extract(html, url=url, fast=True, include_comments=False, include_tables=True) or text
+    return text
+
+
 def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
                     selectors: Selectors | None = None) -> Article:
     """Everything `yuqing extract` shows for one page. Never raises on bad HTML: empty fields."""
@@ -145,7 +158,7 @@ def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
     if published is None:
         published = parse_datetime(_meta(tree, _DATE_META) or "")
     if published is None:
-        published = find_published_at(header)
+        published = find_published_at(header) or find_published_at(raw_text[:3000])
 
     source_match = _SOURCE_LABEL.search(header)
     source_name = _select_text(tree, selectors.source) or (source_match.group(1) if source_match else None)
@@ -155,11 +168,7 @@ def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
     if not author and author_match:
         author = _clean_name(author_match.group(1))
 
-    text = _select_text(tree, selectors.text)
-    if text is None:
-        # trafilatura cleans the tree it is given in place: everything above reads it first.
-        text = trafilatura.extract(tree, url=url, fast=True, include_comments=False, include_tables=True,
-                                   deduplicate=False) or ""
+    text = _select_text(tree, selectors.text) or _main_text(tree, html if isinstance(html, str) else None, url)
     return Article(title=title, published_at=published, author=author, source_name=source_name,
                    text=clean_text(text))
 

@@ -29,6 +29,7 @@ from schema import (
     Platform,
     Validity,
 )
+from spiders.extract import Article
 from spiders.listing import links, parse_tree
 from spiders.news import ListingParams, ListingSpider
 from spiders.parsing import clean_inline, parse_datetime
@@ -36,7 +37,7 @@ from spiders.registry import register_kind
 
 # Each schema key with the labels portals use for it, most specific first.
 METADATA_LABELS: dict[str, tuple[str, ...]] = {
-    GOV_INDEX_NO: ("索引号", "索 引 号"),
+    GOV_INDEX_NO: ("索引号",),
     GOV_TOPIC: ("主题分类", "主题类别", "分类"),
     GOV_ISSUER: ("发文机构", "发布机构", "发文机关", "发文单位", "制发机关", "发布单位"),
     GOV_DOC_NUMBER: ("发文字号", "文号", "发文号"),
@@ -48,6 +49,8 @@ METADATA_LABELS: dict[str, tuple[str, ...]] = {
 _ALL_LABELS = sorted({label for labels in METADATA_LABELS.values() for label in labels}, key=len, reverse=True)
 _LABEL_PATTERN = "|".join(re.escape(label) for label in _ALL_LABELS)
 _LABEL_AT_START = re.compile(rf"^({_LABEL_PATTERN})\s*[:：]?\s*")
+# "文　　号：" and "索 引 号" are padded to align the table: the padding is not part of the label.
+_SPACED_LABEL = re.compile(r"^((?:[\u4e00-\u9fff]\s*){2,6}?)(?=[:：]|$)")
 _SPLIT_LABELS = re.compile(rf"({_LABEL_PATTERN})\s*[:：]\s*")
 _ATTACHMENT = re.compile(r"\.(?:pdf|docx?|xlsx?|wps|ofd|zip|rar|et|txt)(?:\?|$)", re.I)
 _INTERPRETATION_TEXT = re.compile(r"解读")
@@ -63,7 +66,8 @@ def metadata_table(html: str) -> dict[str, str]:
     tree = parse_tree(html)
     if tree is None:
         return {}
-    pieces = [clean_inline(piece) for piece in tree.xpath(_VISIBLE_TEXT)]
+    pieces = [_SPACED_LABEL.sub(lambda m: re.sub(r"\s", "", m.group(1)), clean_inline(piece))
+              for piece in tree.xpath(_VISIBLE_TEXT)]
     pieces = [piece for piece in pieces if piece]
     by_label = {label: key for key, labels in METADATA_LABELS.items() for label in labels}
     found: dict[str, str] = {}
@@ -123,22 +127,30 @@ class GovPolicySpider(ListingSpider):
         if extracted is None:
             return
         html, article = extracted
-        table = metadata_table(html)
-        title = table.pop("标题", None) or article.title
-        files, interpretation = attachments_and_interpretation(html, response.url)
-        extra: dict[str, Any] = dict(table)
-        extra[GOV_VALIDITY] = validity_of(table.get(GOV_VALIDITY), title).value
-        if files:
-            extra[GOV_ATTACHMENTS] = files
-        if interpretation:
-            extra[GOV_INTERPRETATION] = interpretation
-        if title and "解读" in title:
-            extra[GOV_IS_INTERPRETATION] = True
-        if not table:
+        fields = policy_document(html, response.url, article)
+        if not fields["extra"].get(GOV_INDEX_NO) and not fields["extra"].get(GOV_DOC_NUMBER):
             self.problem("no_metadata_table", response.url)
-        published = (parse_datetime(table.get(GOV_PUBLISHED, "")) or parse_datetime(table.get(GOV_WRITTEN, ""))
-                     or article.published_at)
-        yield self.post_item(
-            self.item_url(response), title=title, text=article.text, published_at=published,
-            author={"name": table.get(GOV_ISSUER) or article.source_name}, extra=extra,
-        )
+        yield self.post_item(self.item_url(response), **fields)
+
+
+def policy_document(html: str, url: str, article: Article) -> dict[str, Any]:
+    """Post fields of a policy document page: the metadata table over the article heuristics."""
+    table = metadata_table(html)
+    title = table.pop("标题", None) or article.title
+    files, interpretation = attachments_and_interpretation(html, url)
+    extra: dict[str, Any] = dict(table)
+    validity = validity_of(table.get(GOV_VALIDITY), title)
+    if table or validity is not Validity.UNKNOWN:
+        extra[GOV_VALIDITY] = validity.value
+    if files:
+        extra[GOV_ATTACHMENTS] = files
+    if interpretation:
+        extra[GOV_INTERPRETATION] = interpretation
+    if title and "解读" in title:
+        extra[GOV_IS_INTERPRETATION] = True
+    published = parse_datetime(table.get(GOV_PUBLISHED, "")) or parse_datetime(table.get(GOV_WRITTEN, ""))
+    # The table gives the day; the page header often the minute of the same day.
+    if published is None or (article.published_at and article.published_at.date() == published.date()):
+        published = article.published_at or published
+    return {"title": title, "text": article.text, "published_at": published,
+            "author": {"name": table.get(GOV_ISSUER) or article.source_name}, "extra": extra}

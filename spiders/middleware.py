@@ -1,11 +1,13 @@
-"""Retries with exponential backoff: a failing server gets more room on each attempt."""
+"""Crawl plumbing: retries with exponential backoff, and log lines that never print item contents."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.http import Request, Response
+from scrapy.logformatter import LogFormatter
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.task import deferLater
 
@@ -41,3 +43,19 @@ class BackoffRetryMiddleware(RetryMiddleware):
     async def process_exception(self, request: Request, exception: Exception) -> Request | Response | None:
         result = super().process_exception(request, exception)
         return None if result is None else await self._later(result, request)
+
+
+class PrivateLogFormatter(LogFormatter):
+    """Scrapy's log lines without item contents: a dropped or failed item still holds the raw,
+    unmasked text, and personal data must not reach the logs."""
+
+    def dropped(self, item: Any, exception: BaseException, response: Any, spider: Any = None) -> dict[str, Any]:
+        return {"level": logging.DEBUG, "msg": "Dropped: %(exception)s", "args": {"exception": exception}}
+
+    def item_error(self, item: Any, exception: BaseException, response: Any, spider: Any = None) -> dict[str, Any]:
+        url = item.get("url") if isinstance(item, dict) else getattr(item, "url", "")
+        return {"level": logging.ERROR, "msg": "Error processing item %(url)s", "args": {"url": url}}
+
+    def scraped(self, item: Any, response: Any, spider: Any = None) -> dict[str, Any]:
+        url = getattr(item, "url", None) or (item.get("url") if isinstance(item, dict) else "")
+        return {"level": logging.DEBUG, "msg": "Scraped %(url)s", "args": {"url": url}}

@@ -13,6 +13,7 @@ import multiprocessing
 import sys
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from config import ConfigError, Settings
@@ -65,6 +66,7 @@ def scrapy_settings(settings: Settings, source: Source) -> dict[str, Any]:
         "ITEM_PIPELINES": ITEM_PIPELINES,
         "TELNETCONSOLE_ENABLED": False,
         "TWISTED_REACTOR": ASYNCIO_REACTOR,
+        "LOG_FORMATTER": "spiders.middleware.PrivateLogFormatter",
         "LOG_ENABLED": True,
         "LOG_LEVEL": "WARNING",
         "HTTPERROR_ALLOW_ALL": False,
@@ -73,12 +75,13 @@ def scrapy_settings(settings: Settings, source: Source) -> dict[str, Any]:
 
 
 def _health(source: Source, row: SourceStats, seen: SeenStore, settings: Settings,
-            started_at: Any) -> CrawlHealth:
+            started_at: datetime) -> CrawlHealth:
     # Silent means the source showed nothing at all: no listing entry, no item. Pages already
     # seen still count as entries, so a quiet but working site is not called blind.
     silent_runs = seen.record_run(source.name, row.found + row.items)
     return CrawlHealth(
-        source=source.name, kind=source.kind, started_at=started_at, finished_at=now(),
+        source=source.name, kind=source.kind, started_at=row.started_at or started_at,
+        finished_at=row.finished_at or now(),
         items=row.items, new_items=row.new_items, problems=dict(row.problems), silent_runs=silent_runs,
         blind=silent_runs >= settings.crawl.silent_runs_before_blind,
     )
@@ -94,7 +97,7 @@ def crawl(settings: Settings, sources: Iterable[Source], extract_workers: int | 
 
     Article extraction runs in `extract_workers` processes (default: one per CPU; 0: inline).
     """
-    from scrapy.crawler import Crawler, CrawlerProcess
+    from scrapy.crawler import CrawlerProcess
 
     resolved = resolve_sources(sources)
     if not resolved:
@@ -112,9 +115,14 @@ def crawl(settings: Settings, sources: Iterable[Source], extract_workers: int | 
     started_at = now()
     process = CrawlerProcess({"TELNETCONSOLE_ENABLED": False, "TWISTED_REACTOR": ASYNCIO_REACTOR},
                              install_root_handler=False)
+    # Scrapy (just configured above) logs every request and its stats at INFO: keep that for -vv (DEBUG) only.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        for name in ("scrapy", "twisted", "py.warnings"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     for source, kind, params in resolved:
-        crawler = Crawler(kind.spider, scrapy_settings(settings, source))
-        process.crawl(crawler, source=source, params=params, context=context)
+        # Per-source settings (robots switch) ride on a subclass: Scrapy reads them from the class.
+        spider = type(kind.spider.__name__, (kind.spider,), {"custom_settings": scrapy_settings(settings, source)})
+        process.crawl(spider, source=source, params=params, context=context)
     try:
         process.start()
     finally:
