@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "console.commands.status",
     "console.commands.worker",
     "console.commands.run",
+    "console.commands.sample_site",
 )
 
 

@@ -1,0 +1,491 @@
+"""The bundled sample site: every kind of page is served well-formed, in the right encoding, with
+relative times and stable ids, and the demo's sources and policy registry really fit it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from parsel import Selector
+
+from config.datafiles import load_watchlists
+from config.errors import ConfigError
+from sample_site import WATCHLISTS_FILE, SampleSite, policies_for, sources_for
+from sample_site.content import CONTENT_DIR, SiteContent, parse_ago
+from sample_site.weibo import bid_for, followers_count, relative_time
+from schema import SHANGHAI, Validity
+
+WEIBO_TIME = re.compile(r"^(刚刚|\d{1,2}分钟前|\d{1,2}小时前|昨天 \d\d:\d\d|\d\d-\d\d|\d{4}-\d\d-\d\d)$")
+
+
+@pytest.fixture(scope="module")
+def site():
+    with SampleSite() as running:
+        running.start()
+        yield running
+
+
+@pytest.fixture(scope="module")
+def base(site: SampleSite) -> str:
+    return site.base_url
+
+
+@pytest.fixture(scope="module")
+def sources(base: str) -> dict:
+    return {source.name: source for source in sources_for(base)}
+
+
+def fetch(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers["Content-Type"], response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read()
+
+
+def page(url: str, encoding: str = "utf-8") -> Selector:
+    status, content_type, body = fetch(url)
+    assert status == 200, url
+    assert f"charset={encoding}" in content_type.lower(), (url, content_type)
+    return Selector(text=body.decode(encoding))
+
+
+def weibo_api(base: str, containerid: str, page_number: int = 1) -> dict:
+    query = urllib.parse.urlencode(
+        {"containerid": containerid, "page_type": "searchall", "page": page_number}
+    )
+    status, content_type, body = fetch(f"{base}/api/container/getIndex?{query}")
+    assert status == 200 and content_type.startswith("application/json")
+    return json.loads(body)
+
+
+def all_weibo(base: str, containerid: str) -> list[dict]:
+    mblogs, number = [], 1
+    while True:
+        data = weibo_api(base, containerid, number)
+        if data["ok"] != 1:
+            assert data == {"ok": 0, "msg": "这里还没有内容", "data": {"cards": []}}
+            return mblogs
+        mblogs += [card["mblog"] for card in data["data"]["cards"]]
+        number += 1
+        assert number < 50
+
+
+# -- basics ------------------------------------------------------------------------------------
+
+
+def test_start_returns_loopback_url_and_stop_frees_the_port() -> None:
+    site = SampleSite()
+    url = site.start(0)
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+    assert fetch(url + "/robots.txt")[0] == 200
+    site.stop()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url + "/robots.txt", timeout=2)
+    with pytest.raises(RuntimeError):
+        _ = site.base_url
+
+
+def test_robots_allows_crawling(base: str) -> None:
+    status, content_type, body = fetch(base + "/robots.txt")
+    text = body.decode()
+    assert status == 200 and content_type.startswith("text/plain")
+    assert "User-agent: *" in text and "Allow: /" in text
+    assert "Disallow: /zwgk" not in text and "Disallow: /api" not in text and "Disallow: /lyb" not in text
+
+
+def test_unknown_pages_are_404(base: str) -> None:
+    assert fetch(base + "/no/such/page.html")[0] == 404
+    assert fetch(base + "/zwgk/zcwj/index_9.html")[0] == 404
+    assert fetch(base + "/lyb/detail.html?tid=1")[0] == 404
+    assert fetch(base + "/xwzx/zwyw/content_9999.html")[0] == 404
+
+
+def test_every_page_says_it_is_a_demo(base: str) -> None:
+    for path, encoding in [
+        ("/index.html", "utf-8"),
+        ("/zwgk/zcwj/index.html", "gbk"),
+        ("/hcrb/index.html", "utf-8"),
+        ("/lyb/list.html", "utf-8"),
+        ("/tieba/f?kw=菏泽", "utf-8"),
+    ]:
+        notice = " ".join(
+            page(base + urllib.parse.quote(path, safe="/?=&"), encoding).css(".demo-notice ::text").getall()
+        )
+        assert "演示" in notice and "虚构" in notice, path
+
+
+# -- government portal ---------------------------------------------------------------------------
+
+
+def test_policy_list_paginates_over_all_documents_in_gbk(base: str, site: SampleSite) -> None:
+    status, content_type, body = fetch(base + "/zwgk/zcwj/index.html")
+    assert content_type == "text/html; charset=GBK"
+    with pytest.raises(UnicodeDecodeError):
+        body.decode("utf-8")
+    assert "charset=gbk" in body.decode("gbk")
+    seen, url = [], base + "/zwgk/zcwj/index.html"
+    while url:
+        sel = page(url, "gbk")
+        seen += sel.css("table.doc-table td.c-title a::attr(href)").getall()
+        following = sel.css("div.page-box a.next::attr(href)").get()
+        url = urllib.parse.urljoin(url, following) if following else None
+    assert len(seen) == len(set(seen)) == len(site.content.policies)
+    assert 8 <= len(seen) <= 12
+
+
+def test_policy_detail_shows_the_metadata_table(base: str, site: SampleSite) -> None:
+    validities = set()
+    for doc in site.content.policies:
+        sel = page(base + doc.path, "gbk")
+        labels = [t.strip().rstrip("：") for t in sel.css("table.xxgk-table td.t-label::text").getall()]
+        assert labels == ["索引号", "主题分类", "发文机构", "发文字号", "成文日期", "发布日期", "有效性"]
+        values = [t.strip() for t in sel.css("table.xxgk-table td.t-value::text").getall()]
+        assert values[0] == doc.index_no and values[3] == doc.doc_number
+        assert re.fullmatch(r"\d{4}年\d\d月\d\d日", values[4]) and re.fullmatch(
+            r"\d{4}年\d\d月\d\d日", values[5]
+        )
+        assert values[6] in {v.value for v in Validity}
+        validities.add(values[6])
+        assert sel.css("h1.article-title::text").get() == doc.title
+        assert len("".join(sel.css("div.article-content ::text").getall())) > 150
+        for href in sel.css("div.attachments a::attr(href)").getall():
+            status, content_type, body = fetch(urllib.parse.urljoin(base + doc.path, href))
+            assert status == 200 and content_type == "application/pdf" and body.startswith(b"%PDF-")
+    assert {"现行有效", "已废止", "已修改"} <= validities
+
+
+def test_interpretations_link_both_ways_and_one_policy_has_none(base: str, site: SampleSite) -> None:
+    without = []
+    for doc in site.content.policies:
+        sel = page(base + doc.path, "gbk")
+        link = sel.css("div.related-jd a::attr(href)").get()
+        if link is None:
+            without.append(doc.policy)
+            continue
+        back = page(urllib.parse.urljoin(base + doc.path, link), "gbk")
+        assert back.css("div.related-wj a::attr(href)").get() == doc.path
+        assert "发布时间：" in back.css("div.article-info span::text").get()
+    assert 2 <= len(site.content.interpretations) <= 4
+    assert "hz-2022-lxxq-gz" in without
+    listed = page(base + "/zwgk/zcjd/index.html", "gbk").css("ul.zcjd-list li a::attr(href)").getall()
+    assert sorted(listed) == sorted(i.path for i in site.content.interpretations)
+
+
+def test_news_articles_show_time_and_source_lines(base: str, site: SampleSite) -> None:
+    sel = page(base + "/xwzx/zwyw/index.html")
+    links = sel.css("ul.news-list li a::attr(href)").getall()
+    following = sel.css("div.page-box a.next::attr(href)").get()
+    links += (
+        page(urllib.parse.urljoin(base + "/xwzx/zwyw/", following))
+        .css("ul.news-list li a::attr(href)")
+        .getall()
+    )
+    assert len(links) == len(site.content.news_of("portal"))
+    article = page(urllib.parse.urljoin(base + "/xwzx/zwyw/", links[0]))
+    assert re.fullmatch(r"发布时间：\d{4}-\d\d-\d\d \d\d:\d\d", article.css("span.pubtime::text").get())
+    assert article.css("span.source::text").get().startswith("来源：")
+    assert article.css("meta[name=PubDate]::attr(content)").get()
+
+
+def test_news_times_are_relative_to_the_start(base: str, site: SampleSite) -> None:
+    newest = site.content.news_of("paper")[0]
+    info = page(base + newest.path).css("div.paper-article div.info::text").get()
+    shown = datetime.strptime(info[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+    expected = site.content.start - parse_ago(newest.ago or "")
+    assert abs(shown - expected) < timedelta(seconds=1)
+    assert "来源：" in info
+
+
+def test_rss_feeds_are_valid_rss2_with_working_links(base: str, site: SampleSite) -> None:
+    for path, count in (
+        ("/rss/zwyw.xml", len(site.content.news_of("portal"))),
+        ("/hcrb/rss.xml", len(site.content.news_of("paper"))),
+    ):
+        status, content_type, body = fetch(base + path)
+        assert status == 200 and "xml" in content_type
+        root = ET.fromstring(body)
+        assert root.tag == "rss" and root.get("version") == "2.0"
+        items = root.findall("channel/item")
+        assert len(items) == min(count, 20)
+        dates = [parsedate_to_datetime(item.findtext("pubDate")) for item in items]
+        assert dates == sorted(dates, reverse=True) and all(d.tzinfo for d in dates)
+        for item in items[:3]:
+            assert fetch(item.findtext("link"))[0] == 200
+            assert item.findtext("guid") == item.findtext("link")
+
+
+def test_one_article_is_reprinted_verbatim_elsewhere(site: SampleSite) -> None:
+    bodies: dict[str, list] = {}
+    for article in site.content.news:
+        bodies.setdefault(article.body.strip(), []).append(article)
+    reprints = [group for group in bodies.values() if len(group) > 1]
+    assert len(reprints) == 1 and {a.site for a in reprints[0]} == {"portal", "paper"}
+
+
+# -- weibo -----------------------------------------------------------------------------------------
+
+
+def test_weibo_search_pages_like_m_weibo_cn(base: str) -> None:
+    data = weibo_api(base, "100103type=1&q=化肥厂家属院")
+    assert data["ok"] == 1
+    cards = data["data"]["cards"]
+    assert len(cards) == 10 and all(card["card_type"] == 9 for card in cards)
+    assert data["data"]["cardlistInfo"]["page"] == 2
+    mblog = cards[0]["mblog"]
+    for key in (
+        "id",
+        "mid",
+        "bid",
+        "text",
+        "isLongText",
+        "created_at",
+        "reposts_count",
+        "comments_count",
+        "attitudes_count",
+        "source",
+        "user",
+    ):
+        assert key in mblog
+    for key in ("id", "screen_name", "followers_count", "verified", "verified_type"):
+        assert key in mblog["user"]
+    assert weibo_api(base, "100103type=1&q=化肥厂家属院", 99) == {
+        "ok": 0,
+        "msg": "这里还没有内容",
+        "data": {"cards": []},
+    }
+
+
+def test_weibo_created_at_uses_the_api_relative_forms(base: str) -> None:
+    mblogs = all_weibo(base, "100103type=1&q=菏泽") + all_weibo(base, "100103type=1&q=化肥厂家属院")
+    forms = {WEIBO_TIME.match(m["created_at"]) is not None for m in mblogs}
+    assert forms == {True}
+    assert any("分钟前" in m["created_at"] for m in mblogs)
+    assert any("小时前" in m["created_at"] for m in mblogs)
+    assert any(re.fullmatch(r"\d\d-\d\d|\d{4}-\d\d-\d\d|昨天 .*", m["created_at"]) for m in mblogs)
+
+
+def test_relative_time_forms() -> None:
+    now = datetime(2026, 11, 26, 15, 30, tzinfo=SHANGHAI)
+    assert relative_time(now - timedelta(seconds=20), now) == "刚刚"
+    assert relative_time(now - timedelta(minutes=7), now) == "7分钟前"
+    assert relative_time(now - timedelta(hours=3, minutes=5), now) == "3小时前"
+    assert relative_time(datetime(2026, 11, 25, 9, 5, tzinfo=SHANGHAI), now) == "昨天 09:05"
+    assert relative_time(datetime(2026, 11, 12, 9, 5, tzinfo=SHANGHAI), now) == "11-12"
+    assert relative_time(datetime(2025, 12, 30, 9, 5, tzinfo=SHANGHAI), now) == "2025-12-30"
+
+
+def test_weibo_text_html_emoticons_reposts_and_followers(base: str) -> None:
+    mblogs = all_weibo(base, "100103type=1&q=化肥厂家属院")
+    texts = " ".join(m["text"] for m in mblogs)
+    assert '<span class="url-icon"><img alt=[怒]' in texts
+    assert "<a href='/n/" in texts and 'class="surl-text">#' in texts
+    reposts = [m for m in mblogs if "retweeted_status" in m]
+    assert reposts and any("//<a href='/n/" in m["text"] for m in reposts)  # //@name: chains
+    assert all(m["retweeted_status"]["user"]["screen_name"] for m in reposts)
+    media = [m["user"] for m in mblogs if m["user"]["verified"] and m["user"]["verified_type"] == 3]
+    assert any(isinstance(u["followers_count"], str) and u["followers_count"].endswith("万") for u in media)
+    assert any(isinstance(m["user"]["followers_count"], int) for m in mblogs)
+
+
+def test_long_weibo_is_truncated_with_full_text_link(base: str) -> None:
+    mblogs = all_weibo(base, "100103type=1&q=化肥厂家属院")
+    long = [m for m in mblogs if m["isLongText"]]
+    assert long
+    for mblog in long:
+        assert mblog["text"].endswith(f'...<a href="/status/{mblog["id"]}">全文</a>')
+        status, _, body = fetch(f"{base}/statuses/extend?id={mblog['id']}")
+        full = json.loads(body)["data"]["longTextContent"]
+        assert status == 200 and len(full) > len(mblog["text"]) - 40
+        assert fetch(f"{base}/status/{mblog['id']}")[0] == 200
+    assert json.loads(fetch(f"{base}/statuses/extend?id=1")[2])["ok"] == 0
+
+
+def test_user_timeline(base: str, site: SampleSite) -> None:
+    official = site.content.users["菏泽发布"]
+    mblogs = all_weibo(base, f"107603{official.uid}")
+    assert mblogs and {m["user"]["screen_name"] for m in mblogs} == {"菏泽发布"}
+    assert weibo_api(base, "1076030000000001")["ok"] == 0
+
+
+def test_weibo_helpers() -> None:
+    assert followers_count(9999) == 9999
+    assert followers_count(12_000) == "1.2万"
+    assert followers_count(523_000) == "52.3万"
+    assert followers_count(50_000) == "5万"
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+    def decode(bid: str) -> str:
+        # Inverse of the base62 scheme: 4-character groups from the right, 7 digits each.
+        groups = []
+        while bid:
+            bid, chunk = bid[:-4], bid[-4:]
+            value = 0
+            for char in chunk:
+                value = value * 62 + alphabet.index(char)
+            groups.append(str(value).rjust(7, "0") if bid else str(value))
+        return "".join(reversed(groups))
+
+    for mid in ("4850000000000001", "4949972943377795", "4882627898649803"):
+        assert re.fullmatch(r"[0-9A-Za-z]{9}", bid_for(mid)) and decode(bid_for(mid)) == mid
+
+
+# -- message board and forum -------------------------------------------------------------------
+
+
+def test_board_lists_every_message_with_detail_fields(base: str, site: SampleSite, sources: dict) -> None:
+    params = sources["hz-12345-board"].params
+    url, links = params["start_urls"][0], []
+    while url:
+        sel = page(url)
+        links += sel.css(params["link_selector"]).getall()
+        following = sel.css(params["next_selector"]).get()
+        url = urllib.parse.urljoin(url, following) if following else None
+    assert len(links) == len(site.content.messages)
+    states = set()
+    for link in links:
+        sel = page(urllib.parse.urljoin(base + "/lyb/", link))
+        for key in ("title", "author", "time", "category", "place", "status"):
+            assert sel.css(params[f"{key}_selector"]).get(), (link, key)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", sel.css(params["time_selector"]).get())
+        state = sel.css(params["status_selector"]).get()
+        states.add(state)
+        assert (sel.css(params["reply_unit_selector"]).get() is not None) == (state == "已回复")
+    assert states == {"已回复", "未回复"}
+
+
+def test_forum_threads_and_posts(base: str, site: SampleSite, sources: dict) -> None:
+    params = sources["tieba-heze"].params
+    sel = page(params["start_urls"][0].replace("菏泽", urllib.parse.quote("菏泽")))
+    threads = sel.css(params["thread_selector"])
+    assert threads
+    first = threads[0]
+    link = first.css(params["link_selector"]).get()
+    replies = int(first.css(params["reply_count_selector"]).get())
+    posts = page(urllib.parse.urljoin(base, link)).css(params["post_selector"])
+    assert len(posts) == replies + 1
+    field = json.loads(posts[0].attrib["data-field"])
+    assert field["content"]["post_no"] == 1 and field["author"]["user_name"]
+
+
+# -- the demo's data files fit the site ----------------------------------------------------------
+
+
+def test_sources_substitute_the_base_url_and_validate(base: str, sources: dict) -> None:
+    kinds = {source.kind for source in sources.values()}
+    assert {"rss", "news", "gov_policy", "weibo", "board", "forum"} <= kinds
+    dumped = json.dumps([s.model_dump() for s in sources.values()], ensure_ascii=False)
+    assert "{site}" not in dumped and base in dumped
+
+
+def test_selectors_in_sources_match_the_pages(base: str, site: SampleSite, sources: dict) -> None:
+    policy = sources["hz-gov-policy"].params
+    listing = page(policy["start_urls"][0], "gbk")
+    assert listing.css(policy["link_selector"]).getall() and listing.css(policy["next_selector"]).get()
+    detail = page(base + site.content.policy_doc("hz-2022-zwgk-yd").path, "gbk")
+    for key in (
+        "meta_table_selector",
+        "title_selector",
+        "content_selector",
+        "attachment_selector",
+        "interpretation_selector",
+    ):
+        assert detail.css(policy[key]), key
+    for name in ("hcxww-news", "hz-gov-news"):
+        params = sources[name].params
+        listing = page(params["start_urls"][0])
+        article = page(
+            urllib.parse.urljoin(params["start_urls"][0], listing.css(params["link_selector"]).get())
+        )
+        for key in ("title_selector", "time_selector", "content_selector"):
+            assert article.css(params[key]).get(), (name, key)
+
+
+def test_every_weibo_post_is_reachable_through_the_configured_searches(
+    base: str, site: SampleSite, sources: dict
+) -> None:
+    params = sources["weibo-heze"].params
+    found = set()
+    for keyword in params["keywords"]:
+        found |= {m["id"] for m in all_weibo(base, f"100103type=1&q={keyword}")}
+    for uid in params["users"]:
+        found |= {m["id"] for m in all_weibo(base, f"107603{uid}")}
+    assert found == {post.id for post in site.content.posts}
+
+
+def test_policy_registry_matches_the_portal(base: str, site: SampleSite) -> None:
+    registry = policies_for(base)
+    assert {p.id for p in registry} == {d.policy for d in site.content.policies}
+    for policy in registry:
+        doc = site.content.policy_doc(policy.id)
+        assert (policy.title, policy.doc_number, policy.validity) == (doc.title, doc.doc_number, doc.validity)
+        assert policy.url == base + doc.path
+        assert policy.published_at == doc.at(site.content.start)
+        interpretation = site.content.interpretation_for(policy.id)
+        assert policy.interpretation_url == (base + interpretation.path if interpretation else None)
+        assert policy.keywords and "hz-" in policy.id
+    watchlists = load_watchlists(WATCHLISTS_FILE)
+    assert {pid for w in watchlists for pid in w.policies} <= {p.id for p in registry}
+
+
+# -- stability and content errors ----------------------------------------------------------------
+
+
+def _identities(base: str, site: SampleSite) -> dict:
+    return {
+        "sitemap": sorted(
+            urllib.parse.urlsplit(loc).path
+            for loc in re.findall(r"<loc>([^<]*)</loc>", fetch(base + "/sitemap.xml")[2].decode())
+        ),
+        "weibo": sorted(m["id"] for m in all_weibo(base, "100103type=1&q=菏泽")),
+        "board": sorted(m.tid for m in site.content.messages),
+        "forum": sorted(t.tid for t in site.content.threads),
+    }
+
+
+def test_ids_and_urls_are_stable_across_two_starts(base: str, site: SampleSite) -> None:
+    first = _identities(base, site)
+    time.sleep(1.1)
+    with SampleSite() as again:
+        second = _identities(again.start(), again)
+        assert again.content.start > site.content.start
+    assert first == second and all(first.values())
+
+
+def test_bad_content_is_reported_clearly(tmp_path: Path) -> None:
+    for name in ("portal.yaml", "news.yaml", "weibo.yaml", "board.yaml", "forum.yaml"):
+        (tmp_path / name).write_text((CONTENT_DIR / name).read_text(encoding="utf-8"), encoding="utf-8")
+    forum = yaml.safe_load((tmp_path / "forum.yaml").read_text(encoding="utf-8"))
+    forum["threads"][0]["ago"] = "three hours"
+    (tmp_path / "forum.yaml").write_text(yaml.safe_dump(forum, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"forum\.yaml: threads\[0\]\.ago: Value error, bad 'ago' offset"):
+        SiteContent(datetime.now(SHANGHAI), tmp_path)
+    with pytest.raises(ValueError):
+        parse_ago("")
+
+
+def test_serve_command_runs_until_stopped(capsys: pytest.CaptureFixture[str]) -> None:
+    from console.commands.sample_site import serve_site
+
+    stop = threading.Event()
+    result: list[int] = []
+    worker = threading.Thread(target=lambda: result.append(serve_site(argparse.Namespace(port=0), stop)))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while "http://" not in capsys.readouterr().out and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    worker.join(timeout=10)
+    assert result == [0]
