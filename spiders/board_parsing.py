@@ -12,8 +12,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
+from cssselect import SelectorError
 from parsel import Selector
-from pydantic import BaseModel, ConfigDict, Field
+from parsel.csstranslator import HTMLTranslator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schema import (
     BOARD_ANSWERED,
@@ -36,6 +38,7 @@ _ANSWERED_WORDS = ("已回复", "已答复", "已办结", "已处理", "已反�
 _OPEN_WORDS = ("未回复", "待回复", "未答复", "办理中", "处理中", "受理中", "未办结", "待处理", "转办中")
 _NO_REPLY = re.compile(r"^(暂无|暂未|尚未|未|待)(回复|答复)")  # placeholders some boards print in the reply box
 _LABEL = re.compile(r"^[\u4e00-\u9fff]{2,8}\s*[：:]\s*")
+_CSS = HTMLTranslator()
 _DATETIME = re.compile(r"\d{4}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?")
 
 
@@ -60,6 +63,17 @@ class BoardSelectors(BaseModel):
     reply_unit: str | None = ".reply-unit"
     reply_time: str | None = ".reply-time"
     message_id: str | None = Field(default=None, description="element holding the board's own message number")
+
+
+    @field_validator("*")
+    @classmethod
+    def _valid_css(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                _CSS.css_to_xpath(value)
+            except SelectorError as exc:
+                raise ValueError(f"not a valid CSS selector: {value!r} ({exc})") from exc
+        return value
 
 
 def listing_links(html: str, url: str, selectors: BoardSelectors) -> tuple[list[str], str | None]:

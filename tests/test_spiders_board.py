@@ -101,3 +101,6 @@ def test_params_are_validated() -> None:
     with pytest.raises(ConfigError, match="reply_units"):
         resolve(Source(name="b", kind="board", params={"start_urls": ["http://x/"],
                                                          "selectors": {"reply_units": ".x"}}))
+    with pytest.raises(ConfigError, match="not a valid CSS selector"):
+        resolve(Source(name="b", kind="board", params={"start_urls": ["http://x/"],
+                                                         "selectors": {"title": "h1[["}}))
