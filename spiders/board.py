@@ -7,10 +7,12 @@ Example source:
       params:
         start_urls: [https://board.example.gov.cn/list_1.html]
         max_pages: 3
-        selectors:                       # CSS selectors of this site; see spiders.board_parsing.BoardSelectors
-          item_link: ul.message-list a.message-title
-          next_page: a.next
-          message_id: .message-no
+        # CSS selectors of this site (see spiders.board_parsing.BoardSelectors for all keys):
+        link_selector: "ul.message-list a.message-title"
+        next_selector: "a.next::attr(href)"
+        title_selector: "h1::text"
+        content_selector: "div.message-content"
+        id_selector: ".message-no"
 
 Listing pages (with pagination) lead to message pages; each message becomes a post with its
 category, place, status, reply, replying unit and reply time (schema BOARD_* keys). Messages are
@@ -31,10 +33,9 @@ from spiders.board_parsing import BoardSelectors, listing_links, parse_message
 from spiders.registry import register_kind
 
 
-class BoardParams(KindParams):
+class BoardParams(KindParams, BoardSelectors):
     start_urls: list[str] = Field(min_length=1, description="listing pages")
     max_pages: int = Field(default=3, ge=1, description="listing pages per start URL, the first included")
-    selectors: BoardSelectors = Field(default_factory=BoardSelectors)
 
     @field_validator("start_urls")
     @classmethod
@@ -61,9 +62,9 @@ class BoardSpider(YuqingSpider):
         html = self.html(response)
         if html is None:
             return
-        links, next_url = listing_links(html, response.url, self.params.selectors)
+        links, next_url = listing_links(html, response.url, self.params)
         if not links:
-            self.problem("no_items_on_list", response.url, f"selector {self.params.selectors.item_link!r}")
+            self.problem("no_items_on_list", response.url, f"selector {self.params.link_selector!r}")
         for url in self.new_item_urls(links):
             yield self.fetch(url, self.parse_message, priority=1)
         page = response.meta["page"]
@@ -77,6 +78,6 @@ class BoardSpider(YuqingSpider):
         # The seen-store remembers the URL the listing gave, whatever it redirected to.
         url = response.meta.get("redirect_urls", [response.url])[0]
         try:
-            yield parse_message(html, url, self.params.selectors, source=self.source.name, now=now())
+            yield parse_message(html, url, self.params, source=self.source.name, now=now())
         except ValueError as error:
             self.problem("no_message_text", response.url, str(error))

@@ -11,7 +11,7 @@ from schema import BOARD_ANSWERED, BOARD_REPLY, BOARD_REPLY_UNIT, Post
 from tests.social_crawl import Answer, RouteServer, age_seen_pages, crawl, crawl_settings, published
 
 FIXTURES = Path(__file__).parent / "fixtures" / "board"
-SELECTORS = {"message_id": ".message-no"}
+SELECTORS = {"id_selector": ".message-no"}
 
 
 def serve_board(server: RouteServer) -> None:
@@ -22,7 +22,7 @@ def serve_board(server: RouteServer) -> None:
 
 def board_source(server: RouteServer, **params: object) -> Source:
     return Source(name="board-test", kind="board",
-                  params={"start_urls": [server.url("/board/list_1.html")], "selectors": SELECTORS, **params})
+                  params={"start_urls": [server.url("/board/list_1.html")], **SELECTORS, **params})
 
 
 def latest(values: list[dict]) -> dict[str, Post]:
@@ -99,8 +99,6 @@ def test_params_are_validated() -> None:
     with pytest.raises(ConfigError, match="start_urls"):
         resolve(Source(name="b", kind="board", params={}))
     with pytest.raises(ConfigError, match="reply_units"):
-        resolve(Source(name="b", kind="board", params={"start_urls": ["http://x/"],
-                                                         "selectors": {"reply_units": ".x"}}))
+        resolve(Source(name="b", kind="board", params={"start_urls": ["http://x/"], "reply_units": ".x"}))
     with pytest.raises(ConfigError, match="not a valid CSS selector"):
-        resolve(Source(name="b", kind="board", params={"start_urls": ["http://x/"],
-                                                         "selectors": {"title": "h1[["}}))
+        resolve(Source(name="b", kind="board", params={"start_urls": ["http://x/"], "title_selector": "h1[["}))

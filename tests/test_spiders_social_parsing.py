@@ -251,7 +251,7 @@ def test_api_urls_follow_the_container_api() -> None:
     assert weibo_parsing.long_text_url("http://127.0.0.1:8000/", "5") == "http://127.0.0.1:8000/statuses/extend?id=5"
 
 
-BOARD_SELECTORS = board_parsing.BoardSelectors(message_id=".message-no")
+BOARD_SELECTORS = board_parsing.BoardSelectors(id_selector=".message-no")
 
 
 def board_page(name: str) -> str:
@@ -424,3 +424,30 @@ def test_weibo_uids_from_yaml_ints() -> None:
     from spiders.weibo import WeiboParams
 
     assert WeiboParams.model_validate({"users": [5901234567, "42"]}).users == ["5901234567", "42"]
+
+
+def test_board_selectors_may_pick_strings_with_pseudo_elements() -> None:
+    listing = """<table class="msg-list"><tr><td class="msg-title"><a href="detail.html?tid=7">路灯不亮</a></td></tr>
+      </table><div class="pagination"><a class="next" href="list.html?page=2">下一页</a></div>"""
+    detail = """<div class="msg-detail"><h2 class="msg-title">西城街道路灯不亮</h2>
+      <table><tr><th>留言时间</th><td class="msg-time">2024-06-01 20:15:00</td>
+      <th>办理状态</th><td class="msg-state">未回复</td></tr></table>
+      <div class="msg-content"><h3>留言内容</h3><p>第一段。</p><p>第二段。</p></div>
+      <p class="no-reply">该留言正在办理中，尚未回复。</p></div>"""
+    selectors = board_parsing.BoardSelectors(
+        link_selector="td.msg-title a::attr(href)",
+        next_selector="div.pagination a.next::attr(href)",
+        title_selector="h2.msg-title::text",
+        content_selector="div.msg-content p",
+        time_selector="td.msg-time::text",
+        status_selector="td.msg-state::text",
+        reply_selector="div.reply-content",
+    )
+    links, next_url = board_parsing.listing_links(listing, "http://demo/lyb/list.html", selectors)
+    assert links == ["http://demo/lyb/detail.html?tid=7"]
+    assert next_url == "http://demo/lyb/list.html?page=2"
+    post = board_parsing.parse_message(detail, links[0], selectors, source="demo", now=NOW)
+    assert (post.title, post.text) == ("西城街道路灯不亮", "第一段。\n第二段。")
+    assert post.published_at == bj(2024, 6, 1, 20, 15)
+    assert post.extra[BOARD_ANSWERED] is False
+    assert post.extra[board_parsing.BOARD_STATUS] == "未回复"
