@@ -8,6 +8,7 @@ Example source:
         start_urls: ["https://tieba.baidu.com/f?kw=菏泽&ie=utf-8"]
         max_pages: 2          # list pages (下一页) per start URL
         first_posts: true     # open each new thread for its full first post (else the list's abstract)
+        # *_selector keys override Tieba's markup for look-alike forums (spiders.forum_parsing.ForumSelectors)
 
 Each new thread becomes a post: title, first post, author, reply count (metrics.comments),
 creation and last-reply times. A thread page that cannot be read (captcha, error) still yields
@@ -25,11 +26,17 @@ from twisted.python.failure import Failure
 
 from schema import Platform, Post, now
 from spiders.base import KindParams, YuqingSpider, classify_failure
-from spiders.forum_parsing import ThreadSummary, parse_first_post, parse_thread_list, thread_to_post
+from spiders.forum_parsing import (
+    ForumSelectors,
+    ThreadSummary,
+    parse_first_post,
+    parse_thread_list,
+    thread_to_post,
+)
 from spiders.registry import register_kind
 
 
-class ForumParams(KindParams):
+class ForumParams(KindParams, ForumSelectors):
     start_urls: list[str] = Field(min_length=1, description="thread list pages")
     max_pages: int = Field(default=2, ge=1, description="list pages per start URL, the first included")
     first_posts: bool = Field(default=True, description="fetch each new thread's page for its full first post")
@@ -58,7 +65,7 @@ class ForumSpider(YuqingSpider):
         html = self.html(response)
         if html is None:
             return
-        threads, next_url, forum = parse_thread_list(html, response.url, now())
+        threads, next_url, forum = parse_thread_list(html, response.url, now(), self.params)
         if not threads:
             self.problem("no_items_on_list", response.url)
         chosen = set(self.new_item_urls(thread.url for thread in threads))
@@ -81,7 +88,7 @@ class ForumSpider(YuqingSpider):
         if html is None:
             yield self._post(thread, forum)
             return
-        text, when = parse_first_post(html, now())
+        text, when = parse_first_post(html, now(), self.params)
         if not text:
             self.problem("no_first_post", response.url)
         yield self._post(thread, forum, text or None, when)
