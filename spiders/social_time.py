@@ -44,9 +44,11 @@ def parse_social_time(text: str | None, now: datetime) -> datetime | None:
 
 def _parse(value: str, now: datetime) -> datetime | None:
     if value == "刚刚":
-        return now
+        return now.replace(microsecond=0)
     if match := _AGO.match(value):
-        return now - timedelta(**{_AGO_UNITS[match.group(2)]: int(match.group(1))})
+        moment = now - timedelta(**{_AGO_UNITS[match.group(2)]: int(match.group(1))})
+        # No more precise than the form: seconds only when the site counts seconds.
+        return moment.replace(microsecond=0) if match.group(2) == "秒" else moment.replace(second=0, microsecond=0)
     if match := _DAY_WORD.match(value):
         day = now - timedelta(days=_DAY_WORDS[match.group(1)])
         if match.group(2) is None:

@@ -19,6 +19,7 @@ counts stay current.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin
@@ -91,10 +92,10 @@ class WeiboSpider(YuqingSpider):
     async def start(self) -> AsyncIterator[Request]:
         for keyword in self.params.keywords:
             url = wp.search_url(self.params.api_base, keyword, 1)
-            yield self._api(url, self.parse_page, {"query": keyword, "page": 1})
+            yield self._api(url, self.parse_page, {"keyword": keyword, "page": 1})
         for uid in self.params.users:
             url = wp.timeline_url(self.params.api_base, uid)
-            yield self._api(url, self.parse_page, {"query": f"uid:{uid}", "uid": uid, "page": 1})
+            yield self._api(url, self.parse_page, {"uid": uid, "page": 1})
 
     def _api(self, url: str, callback: Any, meta: dict[str, Any], errback: Any = None) -> Request:
         """An API request: JSON accepted, the cookie when configured, redirects (to the login
@@ -128,10 +129,10 @@ class WeiboSpider(YuqingSpider):
             return
         for mblog in page.mblogs:
             self.found()
-            yield from self._posts_of(mblog, meta["query"])
+            yield from self._posts_of(mblog)
         if page.end or meta["page"] >= self.params.max_pages:
             return
-        following = {**{k: meta[k] for k in ("query", "uid") if k in meta}, "page": meta["page"] + 1}
+        following = {**{k: meta[k] for k in ("keyword", "uid") if k in meta}, "page": meta["page"] + 1}
         if "uid" in meta:
             # Timelines page by the since_id of the last answer (older ones by page number);
             # with neither there is no more.
@@ -139,10 +140,10 @@ class WeiboSpider(YuqingSpider):
                 return
             url = wp.timeline_url(self.params.api_base, meta["uid"], page.since_id, page.next_page)
         else:
-            url = wp.search_url(self.params.api_base, meta["query"], page.next_page or meta["page"] + 1)
+            url = wp.search_url(self.params.api_base, meta["keyword"], page.next_page or meta["page"] + 1)
         yield self._api(url, self.parse_page, following)
 
-    def _posts_of(self, mblog: dict[str, Any], query: str) -> Iterator[Request | Post]:
+    def _posts_of(self, mblog: dict[str, Any]) -> Iterator[Request | Post]:
         """The repost and, when visible, its original: each fetched again only within the revisit window."""
         chain = [mblog]
         if self.params.retweeted and isinstance(mblog.get("retweeted_status"), dict):
@@ -164,11 +165,10 @@ class WeiboSpider(YuqingSpider):
                 continue
             self._taken.add(ident)
             if self.params.long_text and wp.is_truncated(blog):
-                meta = {"mblog": blog, "query": query}
-                yield self._api(wp.long_text_url(self.params.api_base, ident), self.parse_long_text, meta,
+                yield self._api(wp.long_text_url(self.params.api_base, ident), self.parse_long_text, {"mblog": blog},
                                 errback=self.long_text_failed)
             else:
-                yield self._post(blog, query)
+                yield self._post(blog)
 
     def parse_long_text(self, response: Response) -> Iterator[Post]:
         try:
@@ -176,13 +176,20 @@ class WeiboSpider(YuqingSpider):
         except wp.WeiboResponseError as error:
             self.problem(error.reason, response.url, error.detail)
             full_text = None  # the post is kept with the text it has, marked truncated
-        yield self._post(response.meta["mblog"], response.meta["query"], full_text)
+        yield self._post(response.meta["mblog"], full_text)
 
     def long_text_failed(self, failure: Failure) -> Iterator[Post]:
         request = failure.request
         self.problem(classify_failure(failure), request.url, str(failure.value)[:200])
-        yield self._post(request.meta["mblog"], request.meta["query"])
+        yield self._post(request.meta["mblog"])
 
-    def _post(self, mblog: dict[str, Any], query: str, full_text: str | None = None) -> Post:
-        return wp.mblog_to_post(mblog, source=self.source.name, api_base=self.params.api_base, now=now(),
-                                full_text=full_text, query=query)
+    def _post(self, mblog: dict[str, Any], full_text: str | None = None) -> Post:
+        post = wp.mblog_to_post(mblog, source=self.source.name, api_base=self.params.api_base, now=now(),
+                                full_text=full_text)
+        if post.published_at is None:
+            return post
+        # The API shows a post's time ever more coarsely (5分钟前, 3小时前, 06-07): its time is
+        # fixed when first seen, so a revisit updates counts without moving the post in time.
+        first = self.context.seen.first_note(self.source.name, f"published_at:{post.id}",
+                                             post.published_at.isoformat())
+        return post.model_copy(update={"published_at": datetime.fromisoformat(first)})

@@ -30,7 +30,6 @@ WEIBO_VERIFIED_TYPE = "verified_type"
 WEIBO_REGION = "ip_region"  # 发布于 山东: where the platform says the author posted from
 WEIBO_RETWEET_OF = "retweet_of"  # id of the original post this one forwards
 WEIBO_TRUNCATED = "truncated"  # True when the full text could not be fetched
-WEIBO_QUERY = "query"  # the keyword or timeline that found the post
 
 
 class WeiboResponseError(Exception):
@@ -183,7 +182,6 @@ def mblog_to_post(
     api_base: str,
     now: datetime,
     full_text: str | None = None,
-    query: str | None = None,
 ) -> Post:
     """One mblog as a Post. `full_text` replaces the list's truncated text when it was fetched."""
     ident = weibo_id(mblog)
@@ -198,8 +196,6 @@ def mblog_to_post(
         extra[WEIBO_VERIFIED_TYPE] = user["verified_type"]
     if region := str(mblog.get("region_name") or "").removeprefix("发布于").strip():
         extra[WEIBO_REGION] = region
-    if query:
-        extra[WEIBO_QUERY] = query
     reply_to = None
     if isinstance(retweeted, dict) and weibo_id(retweeted):
         reply_to = post_id_for(Platform.WEIBO.value, "", weibo_id(retweeted))

@@ -63,6 +63,14 @@ def test_social_times_resolve_against_a_fixed_now(text: str, expected: datetime 
     assert parse_social_time(text, NOW) == expected
 
 
+def test_relative_times_are_no_more_precise_than_their_form() -> None:
+    now = datetime(2024, 6, 10, 15, 30, 42, 123456, tzinfo=SHANGHAI)
+    assert parse_social_time("刚刚", now) == bj(2024, 6, 10, 15, 30, 42)
+    assert parse_social_time("12秒前", now) == bj(2024, 6, 10, 15, 30, 30)
+    assert parse_social_time("5分钟前", now) == bj(2024, 6, 10, 15, 25)
+    assert parse_social_time("2小时前", now) == bj(2024, 6, 10, 13, 30)
+
+
 def test_social_time_uses_beijing_date_when_now_is_utc() -> None:
     # 16:30 UTC is already 00:30 the next day in Beijing: 昨天 means the Beijing yesterday.
     utc_now = datetime.fromisoformat("2024-06-09T16:30:00+00:00")
@@ -146,7 +154,7 @@ def test_timeline_page_carries_since_id() -> None:
 def test_mblog_becomes_a_post_with_author_metrics_and_region() -> None:
     mblog = weibo_parsing.parse_container(load_json("search_page1.json")).mblogs[0]
     post = weibo_parsing.mblog_to_post(
-        mblog, source="weibo-test", api_base="https://m.weibo.cn", now=NOW, query="菏泽 老旧小区改造"
+        mblog, source="weibo-test", api_base="https://m.weibo.cn", now=NOW
     )
     assert post.id == "weibo:5001000000000001"
     assert post.platform is Platform.WEIBO
@@ -159,7 +167,6 @@ def test_mblog_becomes_a_post_with_author_metrics_and_region() -> None:
     assert post.author.followers == 12_000
     assert not post.author.verified
     assert post.extra[weibo_parsing.WEIBO_REGION] == "山东"
-    assert post.extra[weibo_parsing.WEIBO_QUERY] == "菏泽 老旧小区改造"
     assert post.reply_to is None
 
 
