@@ -148,16 +148,15 @@ class DedupePipeline(YuqingPipeline):
 
     def process_item(self, item: Post) -> Post:
         spider = self.spider
+        seen, source = spider.context.seen, spider.source.name
         fingerprint = text_fingerprint(item)
-        if item.id in self._ids or (spider.same_text_is_duplicate and item.text and fingerprint in self._texts):
+        duplicate = item.id in self._ids or (spider.same_text_is_duplicate and bool(item.text) and (
+            fingerprint in self._texts or seen.same_text_elsewhere(source, item.id, fingerprint)))
+        new, changed = seen.is_new_content(source, item.id, content_hash(item))
+        if duplicate or not (new or changed):
             spider.stats_row.unchanged += 1
-            raise DropItem(f"duplicate in this run: {item.url}")
-        digest = content_hash(item)
-        new, changed = spider.context.seen.is_new_content(spider.source.name, item.id, digest)
-        if not new and not changed:
-            spider.stats_row.unchanged += 1
-            spider.context.seen.mark_fetched(spider.source.name, item.url)
-            raise DropItem(f"unchanged since last published: {item.url}")
+            seen.mark_fetched(source, item.url)  # fetched and judged: not fetched again
+            raise DropItem(f"{'duplicate' if duplicate else 'unchanged'}: {item.url}")
         self._ids.add(item.id)
         self._texts.add(fingerprint)
         if new:
@@ -176,7 +175,7 @@ class PublishPipeline(YuqingPipeline):
         if not published:
             spider.stats_row.spooled += 1
         seen = spider.context.seen
-        seen.mark_published(spider.source.name, item.id, content_hash(item))
+        seen.mark_published(spider.source.name, item.id, content_hash(item), text_fingerprint(item))
         seen.mark_fetched(spider.source.name, item.url)
         return item
 

@@ -44,6 +44,7 @@ EMOTICONS = {
     "太开心": "d_taikaixin",
     "good": "h_good",
     "加油": "d_jiayou",
+    "馋嘴": "d_chanzui",
     "可怜": "d_kelian",
     "委屈": "d_weiqu",
     "怒骂": "d_numa",

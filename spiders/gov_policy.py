@@ -128,7 +128,8 @@ class GovPolicySpider(ListingSpider):
             return
         html, article = extracted
         fields = policy_document(html, response.url, article)
-        if not fields["extra"].get(GOV_INDEX_NO) and not fields["extra"].get(GOV_DOC_NUMBER):
+        extra = fields["extra"]
+        if not (extra.get(GOV_INDEX_NO) or extra.get(GOV_DOC_NUMBER) or extra.get(GOV_IS_INTERPRETATION)):
             self.problem("no_metadata_table", response.url)
         yield self.post_item(self.item_url(response), **fields)
 

@@ -87,6 +87,10 @@ def _health(source: Source, row: SourceStats, seen: SeenStore, settings: Setting
     )
 
 
+def _warnings_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
 def resolve_sources(sources: Iterable[Source], file: str = "sources") -> list[tuple[Source, Kind, Any]]:
     """The enabled sources with their kinds and validated params; ConfigError on the first bad one."""
     return [(source, *resolve(source, file)) for source in sources if source.enabled]
@@ -113,10 +117,14 @@ def crawl(settings: Settings, sources: Iterable[Source], extract_workers: int | 
                            extractor=ExtractionPool(extract_workers))
     publisher.replay()
     started_at = now()
-    process = CrawlerProcess({"TELNETCONSOLE_ENABLED": False, "TWISTED_REACTOR": ASYNCIO_REACTOR},
-                             install_root_handler=False)
-    # Scrapy (just configured above) logs every request and its stats at INFO: keep that for -vv (DEBUG) only.
-    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+    quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
+    if quiet:  # Scrapy's start-up banner and per-request INFO lines are for -vv (DEBUG) only.
+        # A filter, not a level: Scrapy's logging set-up resets the levels of these loggers.
+        for name in ("scrapy.utils.log", "scrapy.crawler"):
+            logging.getLogger(name).addFilter(_warnings_only)
+    process = CrawlerProcess({"TELNETCONSOLE_ENABLED": False, "TWISTED_REACTOR": ASYNCIO_REACTOR,
+                              "LOG_INSTALL_ROOT_HANDLER": False})
+    if quiet:  # Scrapy has just set its own loggers to DEBUG
         for name in ("scrapy", "twisted", "py.warnings"):
             logging.getLogger(name).setLevel(logging.WARNING)
     for source, kind, params in resolved:

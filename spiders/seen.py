@@ -23,7 +23,9 @@ CREATE TABLE IF NOT EXISTS pages (
     PRIMARY KEY (source, url));
 CREATE TABLE IF NOT EXISTS contents (
     source TEXT NOT NULL, post_id TEXT NOT NULL, content_hash TEXT NOT NULL, published REAL NOT NULL,
+    text_hash TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (source, post_id));
+CREATE INDEX IF NOT EXISTS contents_text ON contents (source, text_hash);
 CREATE TABLE IF NOT EXISTS runs (
     source TEXT PRIMARY KEY, silent_runs INTEGER NOT NULL, last_run REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS notes (
@@ -70,12 +72,21 @@ class SeenStore:
             return True, False
         return False, row[0] != content_hash
 
-    def mark_published(self, source: str, post_id: str, content_hash: str, now: float | None = None) -> None:
+    def same_text_elsewhere(self, source: str, post_id: str, text_hash: str) -> bool:
+        """True when another post of `source` was published with this exact title and text."""
+        row = self._db.execute(
+            "SELECT 1 FROM contents WHERE source = ? AND text_hash = ? AND post_id != ? LIMIT 1",
+            (source, text_hash, post_id),
+        ).fetchone()
+        return row is not None
+
+    def mark_published(self, source: str, post_id: str, content_hash: str, text_hash: str = "",
+                       now: float | None = None) -> None:
         self._db.execute(
-            "INSERT INTO contents (source, post_id, content_hash, published) VALUES (?, ?, ?, ?) "
+            "INSERT INTO contents (source, post_id, content_hash, published, text_hash) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (source, post_id) DO UPDATE SET content_hash = excluded.content_hash, "
-            "published = excluded.published",
-            (source, post_id, content_hash, now or time.time()),
+            "published = excluded.published, text_hash = excluded.text_hash",
+            (source, post_id, content_hash, now or time.time(), text_hash),
         )
 
     def record_run(self, source: str, items: int, now: float | None = None) -> int:

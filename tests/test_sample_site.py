@@ -489,3 +489,89 @@ def test_serve_command_runs_until_stopped(capsys: pytest.CaptureFixture[str]) ->
     stop.set()
     worker.join(timeout=10)
     assert result == [0]
+
+
+# -- the scenario (SCENARIO.md is the demo's test oracle; these recount it) ----------------------
+
+INCIDENT = "化肥厂家属院"
+RECENT = timedelta(hours=3)
+
+
+@pytest.fixture(scope="module")
+def content() -> SiteContent:
+    return SiteContent(datetime.now(SHANGHAI))
+
+
+def _age(content: SiteContent, item) -> timedelta:
+    return content.start - item.at(content.start)
+
+
+def _weibo_about(content: SiteContent, words: tuple[str, ...]) -> list:
+    def text(post) -> str:
+        return post.text + (content.post(post.retweet_of).text if post.retweet_of else "")
+
+    return [p for p in content.posts if any(w in text(p) for w in words)]
+
+
+def test_scenario_incident_bursts_in_the_last_three_hours(content: SiteContent) -> None:
+    incident = _weibo_about(content, (INCIDENT,))
+    recent = [p for p in incident if _age(content, p) <= RECENT]
+    assert len(recent) == 39 and len(incident) - len(recent) == 2
+    assert all(_age(content, p) <= RECENT or _age(content, p) >= timedelta(days=4) for p in incident)
+    media = content.users["菏城民生"]
+    assert media.verified_type == 3 and media.followers == 523_000
+    assert any(p.user == "菏城民生" and _age(content, p) <= RECENT for p in incident)
+    assert sum(1 for p in recent if "[怒]" in p.text or "[泪]" in p.text) >= 15
+    assert sum(1 for p in recent if p.retweet_of) >= 12
+    officials = {name for name, user in content.users.items() if user.verified_type == 1}
+    assert not [p for p in incident if p.user in officials]  # unanswered: no official word yet
+    articles = [a for a in content.news if INCIDENT in a.body and _age(content, a) <= RECENT]
+    assert [a.id for a in articles] == [2109, 2108]
+
+
+def test_scenario_board_complaints_are_unanswered_and_hold_personal_data(content: SiteContent) -> None:
+    incident = [m for m in content.messages if INCIDENT in m.place]
+    assert all(m.reply is None for m in incident)
+    assert sorted(m.tid for m in incident if _age(content, m) <= RECENT) == [
+        230866,
+        230871,
+        230874,
+        230880,
+        230883,
+    ]
+    assert len([m for m in incident if _age(content, m) > RECENT]) == 3
+    text = " ".join(m.text for m in incident)
+    assert len(re.findall(r"(?<!\d)1[3-9]\d{9}(?!\d)", text)) == 4
+    ids = re.findall(r"(?<!\d)\d{17}[\dX](?!\d)", text)
+    weights, checks = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], "10X98765432"
+    assert len(ids) == 2
+    assert all(
+        checks[sum(int(d) * w for d, w in zip(n[:17], weights, strict=True)) % 11] == n[17] for n in ids
+    )
+    assert 20 <= len(content.messages) <= 40
+
+
+def test_scenario_other_policies_stay_quiet_and_mixed(content: SiteContent) -> None:
+    for words in (("消费券", "消费季"), ("保障性租赁住房", "保租房"), ("开放月",), ("疫情", "流感")):
+        posts = [p for p in _weibo_about(content, words) if INCIDENT not in p.text]
+        recent = [p for p in posts if _age(content, p) <= RECENT]
+        assert len(posts) >= 5 and len(recent) <= 2, words
+        days = {(_age(content, p)).days for p in posts}
+        assert len(days) >= 4, words  # spread over the fortnight, not bunched
+    answered = [m for m in content.messages if INCIDENT not in m.place and m.reply]
+    assert len(answered) >= 15
+    assert 80 <= len(content.posts) <= 150 and 15 <= len(content.news) <= 25
+    assert all(
+        _age(content, item) < timedelta(days=14)
+        for item in [*content.posts, *content.news, *content.messages]
+    )
+
+
+def test_weibo_texts_use_known_emoticons_and_survive_yaml(content: SiteContent) -> None:
+    from sample_site.weibo import EMOTICONS
+
+    for post in content.posts:
+        assert set(re.findall(r"\[([^\[\]]{1,6})\]", post.text)) <= set(EMOTICONS), post.key
+    # A plain YAML scalar drops everything after " #": topics must sit in block scalars.
+    raw = (CONTENT_DIR / "weibo.yaml").read_text(encoding="utf-8")
+    assert not re.findall(r"^\s+text: [^|\n]* #", raw, re.M)

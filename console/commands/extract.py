@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(result)
     else:
         print_article(result)
-    return 0 if article.text else 1
+    return 0 if article.text and not result["problem"] else 1
 
 
 def print_article(result: dict[str, Any]) -> None:
