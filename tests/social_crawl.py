@@ -92,7 +92,8 @@ def crawl_settings(data_dir: Path, **crawl: Any) -> Settings:
 
 def crawl(settings: Settings, *sources: Source) -> dict[str, CrawlHealth]:
     """One crawl run (in a child process: Scrapy's reactor starts once per process), health by source."""
-    return {health.source: health for health in crawl_in_subprocess(settings, sources)}
+    # Social kinds extract nothing with trafilatura: no extraction worker processes to start.
+    return {health.source: health for health in crawl_in_subprocess(settings, sources, extract_workers=0)}
 
 
 def published(settings: Settings) -> list[dict[str, Any]]:
