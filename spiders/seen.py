@@ -104,8 +104,12 @@ class SeenStore:
         """The value first noted under `key`, noting `value` if there is none yet. Kinds use it for
         facts fixed at first sight, e.g. a weibo's time, which the API later shows ever more coarsely."""
         self._db.execute("INSERT OR IGNORE INTO notes (source, key, value) VALUES (?, ?, ?)", (source, key, value))
+        return self.note(source, key) or value
+
+    def note(self, source: str, key: str) -> str | None:
+        """The value noted under `key`, or None."""
         row = self._db.execute("SELECT value FROM notes WHERE source = ? AND key = ?", (source, key)).fetchone()
-        return row[0]
+        return row[0] if row else None
 
     def close(self) -> None:
         self._db.close()
