@@ -16,8 +16,9 @@ Example source:
 
 Listing pages (with pagination) lead to message pages; each message becomes a post with its
 category, place, status, reply, replying unit and reply time (schema BOARD_* keys). Messages are
-revisited within the revisit window: one answered after the first crawl is published again with
-its answer. Unanswered complaints are what alert rules watch.
+revisited within the revisit window, and unanswered ones for longer (unanswered_revisit_days):
+one answered after the first crawl is published again with its answer. Unanswered complaints are
+what alert rules watch.
 """
 
 from __future__ import annotations
@@ -27,15 +28,19 @@ from collections.abc import AsyncIterator, Iterator
 from pydantic import Field, field_validator
 from scrapy.http import Request, Response
 
-from schema import Platform, Post, now
+from schema import BOARD_ANSWERED, BOARD_ANSWERED_AT, Platform, Post, now
 from spiders.base import KindParams, YuqingSpider
 from spiders.board_parsing import BoardSelectors, listing_links, parse_message
 from spiders.registry import register_kind
+
+_ANSWERED_NOTE = "answered:"  # seen-store note per message URL, once an answer was seen
 
 
 class BoardParams(KindParams, BoardSelectors):
     start_urls: list[str] = Field(min_length=1, description="listing pages")
     max_pages: int = Field(default=3, ge=1, description="listing pages per start URL, the first included")
+    unanswered_revisit_days: float = Field(
+        default=30, ge=0, description="messages not yet answered are re-read this long after first seen")
 
     @field_validator("start_urls")
     @classmethod
@@ -65,11 +70,22 @@ class BoardSpider(YuqingSpider):
         links, next_url = listing_links(html, response.url, self.params)
         if not links:
             self.problem("no_items_on_list", response.url, f"selector {self.params.link_selector!r}")
-        for url in self.new_item_urls(links):
-            yield self.fetch(url, self.parse_message, priority=1)
+        for url in links:
+            self.found()
+            if self._wanted(url) and self.take_budget():
+                yield self.fetch(url, self.parse_message, priority=1)
         page = response.meta["page"]
         if next_url and page < self.params.max_pages:
             yield self.fetch(next_url, self.parse_list, meta={"page": page + 1}, dont_filter=True)
+
+    def _wanted(self, url: str) -> bool:
+        """New messages, those in the revisit window, and unanswered ones for longer: boards often
+        answer after a week or two, and the answer (or its absence) is what press officers watch."""
+        if self.should_fetch(url):
+            return True
+        seen = self.context.seen
+        return (seen.note(self.source.name, _ANSWERED_NOTE + url) is None
+                and seen.should_fetch(self.source.name, url, self.params.unanswered_revisit_days))
 
     def parse_message(self, response: Response) -> Iterator[Post]:
         html = self.html(response)
@@ -78,6 +94,10 @@ class BoardSpider(YuqingSpider):
         # The seen-store remembers the URL the listing gave, whatever it redirected to.
         url = response.meta.get("redirect_urls", [response.url])[0]
         try:
-            yield parse_message(html, url, self.params, source=self.source.name, now=now())
+            post = parse_message(html, url, self.params, source=self.source.name, now=now())
         except ValueError as error:
             self.problem("no_message_text", response.url, str(error))
+            return
+        if post.extra[BOARD_ANSWERED]:
+            self.context.seen.first_note(self.source.name, _ANSWERED_NOTE + url, post.extra.get(BOARD_ANSWERED_AT, ""))
+        yield post

@@ -30,26 +30,6 @@ def latest(values: list[dict]) -> dict[str, Post]:
     return {value["id"]: Post.model_validate(value) for value in values}
 
 
-def test_listing_pages_lead_to_messages_with_their_answers(tmp_path: Path) -> None:
-    with RouteServer().running() as server:
-        serve_board(server)
-        settings = crawl_settings(tmp_path)
-        health = crawl(settings, board_source(server))["board-test"]
-
-    assert health.problems == {}
-    assert health.items == health.new_items == 3
-    posts = latest(published(settings))
-    assert sorted(posts) == ["board:board-test:HZ20240510003", "board:board-test:HZ20240518007",
-                             "board:board-test:HZ20240520001"]
-    complaint = posts["board:board-test:HZ20240520001"]
-    assert complaint.platform == "board"
-    assert complaint.extra[BOARD_ANSWERED] is False
-    assert "13812345678" not in complaint.text  # masked by the pipelines before publishing
-    gbk = posts["board:board-test:HZ20240510003"]
-    assert gbk.title == "曹县县城供暖费收费标准"
-    assert gbk.extra[BOARD_REPLY_UNIT] == "曹县发展和改革局"
-
-
 def test_message_answered_later_is_published_again_within_the_window(tmp_path: Path) -> None:
     with RouteServer().running() as server:
         serve_board(server)
@@ -73,6 +53,38 @@ def test_message_answered_later_is_published_again_within_the_window(tmp_path: P
         assert server.fetched("/board/message_1001.html") == 2
         assert third.items == 0
         assert server.fetched("/board/list_1.html") == 3  # listings are always read
+
+
+def test_listing_pages_lead_to_messages_and_unanswered_ones_are_watched(tmp_path: Path) -> None:
+    with RouteServer().running() as server:
+        serve_board(server)
+        source = board_source(server, unanswered_revisit_days=30)
+        settings = crawl_settings(tmp_path, revisit_days=3)
+        health = crawl(settings, source)["board-test"]
+
+        assert health.problems == {}
+        assert health.items == health.new_items == 3
+        posts = latest(published(settings))
+        assert sorted(posts) == ["board:board-test:HZ20240510003", "board:board-test:HZ20240518007",
+                                 "board:board-test:HZ20240520001"]
+        complaint = posts["board:board-test:HZ20240520001"]
+        assert complaint.platform == "board"
+        assert complaint.extra[BOARD_ANSWERED] is False
+        assert "13812345678" not in complaint.text  # masked by the pipelines before publishing
+        gbk = posts["board:board-test:HZ20240510003"]
+        assert gbk.title == "曹县县城供暖费收费标准"
+        assert gbk.extra[BOARD_REPLY_UNIT] == "曹县发展和改革局"
+
+        # Ten days on, outside the 3-day window: the answered messages are left alone, the
+        # unanswered complaint is read again and its late answer published.
+        age_seen_pages(settings, days=10)
+        server.routes["/board/message_1001.html"] = Answer.file(FIXTURES / "message_1001_answered.html")
+        later = crawl(settings, source)["board-test"]
+        assert server.fetched("/board/message_1001.html") == 2
+        assert server.fetched("/board/message_1002.html") == 1
+        assert later.items == 1
+        versions = [v for v in published(settings) if v["id"] == "board:board-test:HZ20240520001"]
+        assert [v["extra"][BOARD_ANSWERED] for v in versions] == [False, True]
 
 
 def test_broken_pages_are_counted(tmp_path: Path) -> None:
