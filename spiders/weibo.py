@@ -167,8 +167,8 @@ class WeiboSpider(YuqingSpider):
             if self.params.long_text and wp.is_truncated(blog):
                 yield self._api(wp.long_text_url(self.params.api_base, ident), self.parse_long_text, {"mblog": blog},
                                 errback=self.long_text_failed)
-            else:
-                yield self._post(blog)
+            elif post := self._post(blog):
+                yield post
 
     def parse_long_text(self, response: Response) -> Iterator[Post]:
         try:
@@ -176,16 +176,23 @@ class WeiboSpider(YuqingSpider):
         except wp.WeiboResponseError as error:
             self.problem(error.reason, response.url, error.detail)
             full_text = None  # the post is kept with the text it has, marked truncated
-        yield self._post(response.meta["mblog"], full_text)
+        if post := self._post(response.meta["mblog"], full_text):
+            yield post
 
     def long_text_failed(self, failure: Failure) -> Iterator[Post]:
         request = failure.request
         self.problem(classify_failure(failure), request.url, str(failure.value)[:200])
-        yield self._post(request.meta["mblog"])
+        if post := self._post(request.meta["mblog"]):
+            yield post
 
-    def _post(self, mblog: dict[str, Any], full_text: str | None = None) -> Post:
-        post = wp.mblog_to_post(mblog, source=self.source.name, api_base=self.params.api_base, now=now(),
-                                full_text=full_text)
+    def _post(self, mblog: dict[str, Any], full_text: str | None = None) -> Post | None:
+        """The mblog as a Post; None, counted, when its fields do not fit."""
+        try:
+            post = wp.mblog_to_post(mblog, source=self.source.name, api_base=self.params.api_base, now=now(),
+                                    full_text=full_text)
+        except wp.WeiboResponseError as error:
+            self.problem(error.reason, wp.post_url(self.params.api_base, wp.weibo_id(mblog)), error.detail)
+            return None
         if post.published_at is None:
             return post
         # The API shows a post's time ever more coarsely (5分钟前, 3小时前, 06-07): its time is

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import lxml.html
+from pydantic import ValidationError
 
 from schema import Author, Metrics, Platform, Post, post_id_for
 from spiders.html_text import element_text
@@ -113,9 +114,13 @@ def parse_container(data: dict[str, Any]) -> ContainerPage:
     payload = data.get("data")
     if not isinstance(payload, dict):
         raise WeiboResponseError("unexpected_shape", "no 'data' object in the answer")
+    cards = payload.get("cards") or []
+    if not isinstance(cards, list):
+        raise WeiboResponseError("unexpected_shape", f"'cards' is a {type(cards).__name__}, not a list")
     page = ContainerPage()
-    for card in payload.get("cards") or []:
-        for inner in [card, *(card.get("card_group") or [])]:
+    for card in cards:
+        group = card.get("card_group") if isinstance(card, dict) else None
+        for inner in [card, *(group if isinstance(group, list) else [])]:
             mblog = inner.get("mblog") if isinstance(inner, dict) else None
             if isinstance(mblog, dict):
                 page.mblogs.append(mblog)
@@ -204,29 +209,33 @@ def mblog_to_post(
     if full_text is None and is_truncated(mblog):
         extra[WEIBO_TRUNCATED] = True
     url = post_url(api_base, ident)
-    return Post(
-        id=post_id_for(Platform.WEIBO.value, url, ident),
-        url=url,
-        platform=Platform.WEIBO,
-        source=source,
-        author=Author(
-            name=user.get("screen_name"),
-            id=str(user["id"]) if user.get("id") is not None else None,
-            followers=parse_count(user.get("followers_count")),
-            verified=bool(user.get("verified")),
-            verified_reason=user.get("verified_reason") or None,
-        ),
-        text=text,
-        published_at=parse_social_time(str(mblog.get("created_at") or ""), now),
-        fetched_at=now,
-        metrics=Metrics(
-            reposts=parse_count(mblog.get("reposts_count")) or 0,
-            comments=parse_count(mblog.get("comments_count")) or 0,
-            likes=parse_count(mblog.get("attitudes_count")) or 0,
-        ),
-        reply_to=reply_to,
-        extra=extra,
-    )
+    try:
+        return Post(
+            id=post_id_for(Platform.WEIBO.value, url, ident),
+            url=url,
+            platform=Platform.WEIBO,
+            source=source,
+            author=Author(
+                name=user.get("screen_name"),
+                id=str(user["id"]) if user.get("id") is not None else None,
+                followers=parse_count(user.get("followers_count")),
+                verified=bool(user.get("verified")),
+                verified_reason=user.get("verified_reason") or None,
+            ),
+            text=text,
+            published_at=parse_social_time(str(mblog.get("created_at") or ""), now),
+            fetched_at=now,
+            metrics=Metrics(
+                reposts=parse_count(mblog.get("reposts_count")) or 0,
+                comments=parse_count(mblog.get("comments_count")) or 0,
+                likes=parse_count(mblog.get("attitudes_count")) or 0,
+            ),
+            reply_to=reply_to,
+            extra=extra,
+        )
+    except ValidationError as exc:
+        # A field of an unforeseen type: this post is reported, the rest of the page goes on.
+        raise WeiboResponseError("unexpected_shape", f"mblog {ident}: {exc.errors()[0]['msg']}") from exc
 
 
 def retweeted_original(mblog: dict[str, Any]) -> dict[str, Any] | None:

@@ -239,6 +239,19 @@ def test_not_ok_answers_raise_a_reason(data: dict, reason: str) -> None:
     assert caught.value.reason == reason
 
 
+def test_odd_shapes_are_reported_not_crashed_on() -> None:
+    with pytest.raises(weibo_parsing.WeiboResponseError, match="not a list"):
+        weibo_parsing.parse_container({"ok": 1, "data": {"cards": {"0": {}}}})
+    page = weibo_parsing.parse_container(
+        {"ok": 1, "data": {"cards": ["广告", {"card_group": "x"}, {"mblog": {"id": "1", "text": "好"}}]}}
+    )
+    assert [m["id"] for m in page.mblogs] == ["1"]
+    with pytest.raises(weibo_parsing.WeiboResponseError) as caught:
+        weibo_parsing.mblog_to_post({"id": "2", "user": {"screen_name": ["a", "b"]}}, source="s",
+                                    api_base="https://m.weibo.cn", now=NOW)
+    assert caught.value.reason == "unexpected_shape"
+
+
 def test_missing_long_text_raises() -> None:
     with pytest.raises(weibo_parsing.WeiboResponseError) as caught:
         weibo_parsing.parse_long_text(load_json("extend_missing.json"))

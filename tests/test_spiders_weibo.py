@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -98,11 +99,16 @@ def test_api_error_shapes_are_counted_and_lose_nothing(tmp_path: Path) -> None:
         server.routes[search(server, "坏的JSON", 1)] = Answer.file(FIXTURES / "broken.json")
         server.routes[search(server, "频繁", 1)] = Answer.file(FIXTURES / "not_ok_rate_limited.json")
         server.routes[search(server, "服务器错误", 1)] = Answer(b"oops", status=503)
+        odd = {"ok": 1, "data": {"cardlistInfo": {"page": None}, "cards": [
+            {"card_type": 9, "mblog": {"id": "6001", "text": "字段类型不对", "user": {"screen_name": ["列表"]}}},
+            {"card_type": 9, "mblog": {"id": "6002", "text": "这条正常", "user": {"id": 1, "screen_name": "正常"}}},
+        ]}}
+        server.routes[search(server, "怪字段", 1)] = Answer(json.dumps(odd).encode(), content_type="application/json")
         # A truncated post whose long text comes back as an HTML error page: kept, marked truncated.
         server.routes[search(server, KEYWORD, 1)] = Answer.file(FIXTURES / "search_page1.json")
         server.routes[extend(server, "5001000000000002")] = Answer.file(FIXTURES / "error_page.html")
         settings = crawl_settings(tmp_path)
-        keywords = ["登录跳转", "登录页面", "坏的JSON", "频繁", "服务器错误", KEYWORD]
+        keywords = ["登录跳转", "登录页面", "坏的JSON", "频繁", "服务器错误", "怪字段", KEYWORD]
         health = crawl(settings, weibo_source(server, keywords=keywords))["weibo-test"]
         assert not any("passport" in request for request in server.requests)
 
@@ -113,9 +119,10 @@ def test_api_error_shapes_are_counted_and_lose_nothing(tmp_path: Path) -> None:
         "http_5xx": 1,
         "not_json": 1,  # the long text
         "http_404": 1,  # page 2 of the keyword is not served
+        "unexpected_shape": 1,  # one post of 怪字段; the other one is kept
     }
     posts = by_id(published(settings))
-    assert sorted(posts) == [f"weibo:500100000000000{i}" for i in range(1, 5)]
+    assert sorted(posts) == [f"weibo:500100000000000{i}" for i in range(1, 5)] + ["weibo:6002"]
     truncated = posts["weibo:5001000000000002"]
     assert truncated.extra[wp.WEIBO_TRUNCATED] is True
     assert truncated.text.endswith("目前已开工118个...")
