@@ -95,13 +95,15 @@ def test_broken_pages_are_counted(tmp_path: Path) -> None:
         server.routes["/board/maintenance.html"] = Answer(
             ("<html><body><p>" + "系统维护中，请稍后访问。" * 5 + "</p></body></html>").encode()
         )
+        server.routes["/board/login.html"] = Answer.file(FIXTURES / "login_wall.html")
         settings = crawl_settings(tmp_path)
         source = board_source(server, start_urls=[server.url("/board/list_1.html"),
-                                                  server.url("/board/maintenance.html")])
+                                                  server.url("/board/maintenance.html"),
+                                                  server.url("/board/login.html")])
         health = crawl(settings, source)["board-test"]
 
     assert health.items == 1  # message_1003 on the second listing page
-    assert health.problems == {"http_404": 1, "no_message_text": 1, "no_items_on_list": 1}
+    assert health.problems == {"http_404": 1, "no_message_text": 1, "no_items_on_list": 1, "login_wall": 1}
 
 
 def test_params_are_validated() -> None:

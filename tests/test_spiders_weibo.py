@@ -45,7 +45,8 @@ def by_id(values: list[dict]) -> dict[str, Post]:
     return {value["id"]: Post.model_validate(value) for value in values}
 
 
-def test_search_and_timeline_yield_complete_posts(tmp_path: Path) -> None:
+def test_search_and_timeline_yield_complete_posts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("YUQING_CRAWL__WEIBO_COOKIE", "SUB=test-cookie; SUBP=0033")
     with RouteServer().running() as server:
         serve_search(server)
         timeline = path_of(server, wp.timeline_url(server.base, UID))
@@ -53,10 +54,10 @@ def test_search_and_timeline_yield_complete_posts(tmp_path: Path) -> None:
         server.routes[path_of(server, wp.timeline_url(server.base, UID, "4999000000000001"))] = Answer.file(
             FIXTURES / "timeline_page2.json"
         )
-        settings = crawl_settings(tmp_path, weibo_cookie="SUB=test-cookie")
+        settings = crawl_settings(tmp_path)
         started = now()
         health = crawl(settings, weibo_source(server, keywords=[KEYWORD], users=[UID], max_pages=5))["weibo-test"]
-        cookies = set(server.cookies)
+        api_cookies = {c for r, c in zip(server.requests, server.cookies, strict=True) if r.startswith("/api/")}
 
     posts = by_id(published(settings))
     assert sorted(posts) == sorted(
@@ -71,7 +72,7 @@ def test_search_and_timeline_yield_complete_posts(tmp_path: Path) -> None:
     assert health.items == health.new_items == 10
     # The deleted original of a repost is counted, not silently skipped.
     assert health.problems == {"retweet_original_unavailable": 1}
-    assert "SUB=test-cookie" in cookies
+    assert api_cookies == {"SUB=test-cookie; SUBP=0033"}  # from the environment, on every API request
 
     long_post = posts["weibo:5001000000000002"]
     assert long_post.text.endswith("市民如有问题可拨打12345热线反映。[赞]")
