@@ -25,30 +25,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from scrapy.http import Request, Response
 
 from schema import BOARD_ANSWERED, BOARD_ANSWERED_AT, Platform, Post, now
-from spiders.base import KindParams, YuqingSpider
+from spiders.base import YuqingSpider
 from spiders.board_parsing import BoardSelectors, listing_links, parse_message
 from spiders.registry import register_kind
+from spiders.social_params import StartPagesParams
 
 _ANSWERED_NOTE = "answered:"  # seen-store note per message URL, once an answer was seen
 
 
-class BoardParams(KindParams, BoardSelectors):
-    start_urls: list[str] = Field(min_length=1, description="listing pages")
-    max_pages: int = Field(default=3, ge=1, description="listing pages per start URL, the first included")
+class BoardParams(StartPagesParams, BoardSelectors):
     unanswered_revisit_days: float = Field(
         default=30, ge=0, description="messages not yet answered are re-read this long after first seen")
-
-    @field_validator("start_urls")
-    @classmethod
-    def _http_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"not an http(s) URL: {url!r}")
-        return urls
 
 
 @register_kind("board")

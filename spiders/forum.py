@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
 from schema import Platform, Post, now
-from spiders.base import KindParams, YuqingSpider, classify_failure
+from spiders.base import YuqingSpider, classify_failure
 from spiders.forum_parsing import (
     ForumSelectors,
     ThreadSummary,
@@ -34,20 +34,12 @@ from spiders.forum_parsing import (
     thread_to_post,
 )
 from spiders.registry import register_kind
+from spiders.social_params import StartPagesParams
 
 
-class ForumParams(KindParams, ForumSelectors):
-    start_urls: list[str] = Field(min_length=1, description="thread list pages")
-    max_pages: int = Field(default=2, ge=1, description="list pages per start URL, the first included")
+class ForumParams(StartPagesParams, ForumSelectors):
+    max_pages: int = Field(default=2, ge=1, description="thread list pages per start URL, the first included")
     first_posts: bool = Field(default=True, description="fetch each new thread's page for its full first post")
-
-    @field_validator("start_urls")
-    @classmethod
-    def _http_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"not an http(s) URL: {url!r}")
-        return urls
 
 
 @register_kind("forum")

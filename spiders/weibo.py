@@ -32,6 +32,7 @@ from schema import Platform, Post, now
 from spiders import weibo_parsing as wp
 from spiders.base import KindParams, YuqingSpider, classify_failure
 from spiders.registry import register_kind
+from spiders.social_params import check_http_url
 
 _REDIRECTS = [301, 302, 303, 307, 308]
 
@@ -47,9 +48,7 @@ class WeiboParams(KindParams):
     @field_validator("api_base")
     @classmethod
     def _http_origin(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"not an http(s) URL: {value!r}")
-        return value.rstrip("/")
+        return check_http_url(value).rstrip("/")
 
     @field_validator("users", mode="before")
     @classmethod
