@@ -109,7 +109,7 @@ def _summary(item: Selector, url: str, now: datetime, selectors: ForumSelectors)
         tid=tid,
         title=selected_text(item, selectors.title_selector),
         url=urljoin(url, href),
-        author_name=field.get("author_nickname") or field.get("author_name") or _list_author(item),
+        author_name=str(field.get("author_nickname") or field.get("author_name") or "") or _list_author(item),
         author_id=str(author_field["user_id"]) if author_field.get("user_id") else None,
         replies=int(replies) if str(replies).isdigit() else 0,
         pinned=bool(field.get("is_top")) or "thread_top" in item.attrib.get("class", ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -471,3 +472,21 @@ def test_board_selectors_may_pick_strings_with_pseudo_elements() -> None:
     assert post.published_at == bj(2024, 6, 1, 20, 15)
     assert post.extra[BOARD_ANSWERED] is False
     assert post.extra[board_parsing.BOARD_STATUS] == "未回复"
+
+
+def test_parsers_survive_every_real_saved_page() -> None:
+    """Pages of other kinds (news, portals, some GB2312) are the odd input a misconfigured source
+    feeds these parsers: they must answer with nothing or a ValueError, never crash."""
+    pages = sorted((SHARED / "data" / "html").rglob("*.html"))
+    if not pages:
+        pytest.skip(f"shared data not present at {SHARED}")
+    for page in pages:
+        html = page.read_bytes().decode("utf-8", errors="replace")
+        forum_parsing.parse_thread_list(html, "https://example.cn/list", NOW)
+        forum_parsing.parse_first_post(html, NOW)
+        board_parsing.listing_links(html, "https://example.cn/list", BOARD_SELECTORS)
+        with contextlib.suppress(ValueError):
+            board_parsing.parse_message(html, "https://example.cn/1", BOARD_SELECTORS, source="s", now=NOW)
+        assert isinstance(weibo_parsing.strip_weibo_html(html), str)
+        with pytest.raises(weibo_parsing.WeiboResponseError):
+            weibo_parsing.decode_api_json(page.read_bytes())
