@@ -5,7 +5,8 @@ Example source:
     - name: weibo-heze-lxxq
       kind: weibo
       params:
-        keywords: [菏泽 老旧小区改造]      # 综合 search, containerid 100103type=1&q=<kw>
+        keywords: [菏泽 老旧小区改造]      # search, containerid 100103type=1&q=<kw>
+        search_type: 61                    # 61: 实时 (newest first); default 1: 综合
         users: []                          # uids whose timelines are read (containerid 107603<uid>)
         max_pages: 3
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin
 
 from pydantic import Field, field_validator, model_validator
@@ -41,6 +42,7 @@ class WeiboParams(KindParams):
     api_base: str = Field(default="https://m.weibo.cn", description="the mobile API's origin")
     keywords: list[str] = Field(default_factory=list, description="search terms, e.g. '菏泽 老旧小区改造'")
     users: list[str] = Field(default_factory=list, description="numeric uids whose timelines are read")
+    search_type: Literal[1, 61] = Field(default=1, description="1: 综合 (popular first), 61: 实时 (newest first)")
     max_pages: int = Field(default=3, ge=1, description="API pages per keyword or timeline")
     long_text: bool = Field(default=True, description="fetch the full text of truncated posts")
     retweeted: bool = Field(default=True, description="yield forwarded originals as posts of their own")
@@ -90,7 +92,7 @@ class WeiboSpider(YuqingSpider):
 
     async def start(self) -> AsyncIterator[Request]:
         for keyword in self.params.keywords:
-            url = wp.search_url(self.params.api_base, keyword, 1)
+            url = wp.search_url(self.params.api_base, keyword, 1, self.params.search_type)
             yield self._api(url, self.parse_page, {"keyword": keyword, "page": 1})
         for uid in self.params.users:
             url = wp.timeline_url(self.params.api_base, uid)
@@ -139,7 +141,8 @@ class WeiboSpider(YuqingSpider):
                 return
             url = wp.timeline_url(self.params.api_base, meta["uid"], page.since_id, page.next_page)
         else:
-            url = wp.search_url(self.params.api_base, meta["keyword"], page.next_page or meta["page"] + 1)
+            url = wp.search_url(self.params.api_base, meta["keyword"], page.next_page or meta["page"] + 1,
+                                self.params.search_type)
         yield self._api(url, self.parse_page, following)
 
     def _posts_of(self, mblog: dict[str, Any]) -> Iterator[Request | Post]:

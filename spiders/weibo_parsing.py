@@ -21,7 +21,9 @@ from schema import Author, Metrics, Platform, Post, post_id_for
 from spiders.html_text import element_text
 from spiders.social_time import parse_social_time
 
-SEARCH_CONTAINER = "100103type=1&q={keyword}"  # 综合 search; sent percent-encoded as one parameter
+# Search containers: type 1 is 综合 (popular first), type 61 is 实时 (newest first). The
+# containerid is sent percent-encoded as one parameter.
+SEARCH_CONTAINER = "100103type={search_type}&q={keyword}"
 TIMELINE_CONTAINER = "107603{uid}"
 READ_MORE = "全文"
 
@@ -52,8 +54,8 @@ class ContainerPage:
     end: bool = False  # the API said there is nothing (more) to show
 
 
-def search_url(api_base: str, keyword: str, page: int = 1) -> str:
-    container = SEARCH_CONTAINER.format(keyword=keyword)
+def search_url(api_base: str, keyword: str, page: int = 1, search_type: int = 1) -> str:
+    container = SEARCH_CONTAINER.format(search_type=search_type, keyword=keyword)
     query = urlencode({"containerid": container, "page_type": "searchall", "page": page}, quote_via=quote)
     return urljoin(api_base, "/api/container/getIndex?" + query)
 

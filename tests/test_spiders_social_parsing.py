@@ -264,6 +264,9 @@ def test_api_urls_follow_the_container_api() -> None:
         "https://m.weibo.cn/api/container/getIndex?containerid=100103type%3D1%26q%3D"
         "%E8%8F%8F%E6%B3%BD%20%E8%80%81%E6%97%A7%E5%B0%8F%E5%8C%BA%E6%94%B9%E9%80%A0&page_type=searchall&page=2"
     )
+    assert "containerid=100103type%3D61%26q%3D%E5%8D%95%E5%8E%BF&" in weibo_parsing.search_url(
+        "https://m.weibo.cn", "单县", 1, search_type=61
+    )
     assert weibo_parsing.timeline_url("https://m.weibo.cn", "7001000002") == (
         "https://m.weibo.cn/api/container/getIndex?containerid=1076037001000002"
     )
