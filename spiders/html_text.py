@@ -37,13 +37,6 @@ def element_text(element: lxml_html.HtmlElement) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def fragment_text(html: str) -> str:
-    """`element_text` of an HTML fragment given as a string."""
-    if not html or not html.strip():
-        return ""
-    return element_text(lxml_html.fragment_fromstring(html, create_parent="div"))
-
-
 # ---- CSS selectors given in source params ---------------------------------------------------
 # A selector either picks elements (their readable text, or for links their href, is used) or
 # ends in a parsel pseudo-element (::text, ::attr(href)) and picks the strings themselves.

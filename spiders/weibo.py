@@ -19,7 +19,7 @@ counts stay current.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
@@ -98,7 +98,8 @@ class WeiboSpider(YuqingSpider):
             url = wp.timeline_url(self.params.api_base, uid)
             yield self._api(url, self.parse_page, {"uid": uid, "page": 1})
 
-    def _api(self, url: str, callback: Any, meta: dict[str, Any], errback: Any = None) -> Request:
+    def _api(self, url: str, callback: Callable[..., Any], meta: dict[str, Any],
+             errback: Callable[[Failure], Any] | None = None) -> Request:
         """An API request: JSON accepted, the cookie when configured, redirects (to the login
         page) looked at instead of followed."""
         headers = {
