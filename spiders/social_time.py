@@ -25,6 +25,13 @@ _YEAR_MONTH = re.compile(r"^(\d{4})[-/年](\d{1,2})月?$")
 _TIME_ONLY = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
+def is_relative_time(text: str | None) -> bool:
+    """True for forms that name a moment relative to the reader's clock (刚刚, 5分钟前, 昨天 10:31):
+    the same post shows another such text, or a coarser date, when read again later."""
+    value = (text or "").strip()
+    return value == "刚刚" or bool(_AGO.match(value) or _DAY_WORD.match(value))
+
+
 def parse_social_time(text: str | None, now: datetime) -> datetime | None:
     """The moment a post time string names, timezone-aware; None when the text is not a time.
 

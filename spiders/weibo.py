@@ -34,6 +34,7 @@ from spiders import weibo_parsing as wp
 from spiders.base import KindParams, YuqingSpider, classify_failure
 from spiders.registry import register_kind
 from spiders.social_params import check_http_url
+from spiders.social_time import is_relative_time
 
 _REDIRECTS = [301, 302, 303, 307, 308]
 
@@ -198,8 +199,12 @@ class WeiboSpider(YuqingSpider):
             return None
         if post.published_at is None:
             return post
-        # The API shows a post's time ever more coarsely (5分钟前, 3小时前, 06-07): its time is
-        # fixed when first seen, so a revisit updates counts without moving the post in time.
-        first = self.context.seen.first_note(self.source.name, f"published_at:{post.id}",
-                                             post.published_at.isoformat())
+        # The API shows a post's time ever more coarsely (5分钟前, 3小时前, 昨天 10:31, 06-07): a
+        # time first seen in a relative form is noted and kept, so a revisit updates counts
+        # without moving the post in time. Posts first seen with a date need no note.
+        seen, key = self.context.seen, f"published_at:{post.id}"
+        if is_relative_time(mblog.get("created_at")):
+            first = seen.first_note(self.source.name, key, post.published_at.isoformat())
+        else:
+            first = seen.note(self.source.name, key) or post.published_at.isoformat()
         return post.model_copy(update={"published_at": datetime.fromisoformat(first)})

@@ -20,7 +20,7 @@ from schema import (
     Platform,
 )
 from spiders import board_parsing, forum_parsing, weibo_parsing
-from spiders.social_time import parse_social_time
+from spiders.social_time import is_relative_time, parse_social_time
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
@@ -70,6 +70,15 @@ def test_relative_times_are_no_more_precise_than_their_form() -> None:
     assert parse_social_time("12秒前", now) == bj(2024, 6, 10, 15, 30, 30)
     assert parse_social_time("5分钟前", now) == bj(2024, 6, 10, 15, 25)
     assert parse_social_time("2小时前", now) == bj(2024, 6, 10, 13, 30)
+
+
+@pytest.mark.parametrize(
+    ("text", "relative"),
+    [("刚刚", True), ("5分钟前", True), ("3小时前", True), ("昨天 10:31", True), ("今天 08:00", True),
+     ("06-07", False), ("2022-06-07", False), ("Tue Jun 07 10:31:00 +0800 2022", False), ("", False), (None, False)],
+)
+def test_relative_forms_are_told_apart(text: str | None, relative: bool) -> None:
+    assert is_relative_time(text) is relative
 
 
 def test_social_time_uses_beijing_date_when_now_is_utc() -> None:

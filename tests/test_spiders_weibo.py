@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from config.datafiles import Source
-from schema import Post, now
+from schema import SHANGHAI, Post, now
 from spiders import weibo_parsing as wp
 from tests.social_crawl import Answer, RouteServer, age_seen_pages, crawl, crawl_settings, published
 
@@ -142,7 +142,8 @@ def test_posts_are_revisited_within_the_window_only(tmp_path: Path) -> None:
 
         # Within the window: the counts changed, the post is fetched and published again; its
         # time, now shown as 1小时前, stays the one first seen. Unchanged posts are not re-sent.
-        later = page1.replace('"reposts_count": 12', '"reposts_count": 99').replace('"5分钟前"', '"1小时前"')
+        later = (page1.replace('"reposts_count": 12', '"reposts_count": 99').replace('"5分钟前"', '"1小时前"')
+                 .replace('"昨天 10:31"', f'"{(now() - timedelta(days=1)).astimezone(SHANGHAI):%m-%d}"'))
         server.routes[search(server, KEYWORD, 1)].body = later.encode()
         second = crawl(settings, source)["weibo-test"]
         assert second.new_items == 0
@@ -151,6 +152,7 @@ def test_posts_are_revisited_within_the_window_only(tmp_path: Path) -> None:
         updates = [p for p in versions if p["id"] == "weibo:5001000000000001"]
         assert [p["metrics"]["reposts"] for p in updates] == [12, 99]
         assert updates[0]["published_at"] == updates[1]["published_at"]
+        # 昨天 10:31 now shown as a bare date: the post keeps its 10:31 and is not re-sent.
         assert len(versions) == 5
 
         # Outside the window: the posts are left alone, even if their counts changed again.
