@@ -102,6 +102,9 @@ def decode_api_json(body: bytes, url: str = "") -> dict[str, Any]:
         raise WeiboResponseError("broken_json", f"{exc.msg} at char {exc.pos}") from exc
     if not isinstance(data, dict):
         raise WeiboResponseError("broken_json", f"expected a JSON object, got {type(data).__name__}")
+    # Asked for JSON without a login it insists on, the API answers {"ok": -100, "url": <passport>}.
+    if data.get("ok") == -100 or is_login_wall(str(data.get("url") or "")):
+        raise WeiboResponseError("login_wall", f"ok={data.get('ok')!r} url={data.get('url')!r}")
     return data
 
 

@@ -228,6 +228,7 @@ def test_deleted_original_is_not_a_post_but_is_still_referenced() -> None:
         (b"<html><body>\xe8\xaf\xb7\xe8\xbe\x93\xe5\x85\xa5\xe9\xaa\x8c\xe8\xaf\x81\xe7\xa0\x81</body></html>", "", "captcha"),
         (b"[1, 2]", "", "broken_json"),
         (b'{"ok": 1}', "https://passport.weibo.cn/signin/login?entry=mweibo", "login_wall"),
+        (b'{"ok": -100, "url": "https://passport.weibo.cn/signin/welcome?entry=mweibo&r=x"}', "", "login_wall"),
     ],
 )
 def test_unusable_answers_raise_a_reason(body: bytes, url: str, reason: str) -> None:
