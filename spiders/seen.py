@@ -41,6 +41,9 @@ class SeenStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # Durable across a crash of the process; a power cut may forget the last pages, which are
+        # then fetched once more: cheap, against an fsync per page in the crawl's only thread.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
     def should_fetch(self, source: str, url: str, revisit_days: float | None = None,
