@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import scrapy
 from pydantic import BaseModel, ConfigDict, Field
+from scrapy import signals
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
@@ -104,6 +105,9 @@ class YuqingSpider(scrapy.Spider):
     # Kinds whose items change after publication (weibo metrics, board replies) revisit them
     # within settings.crawl.revisit_days; articles and documents are fetched once.
     revisits: ClassVar[bool] = False
+    # Two items with the same title and text in one run are one article reprinted, except on
+    # social platforms, where many people posting the same words (转发微博) is the signal itself.
+    same_text_is_duplicate: ClassVar[bool] = True
 
     def __init__(self, source: Source, params: KindParams, context: CrawlContext, **kwargs: Any) -> None:
         super().__init__(name=source.name, **kwargs)
@@ -113,6 +117,16 @@ class YuqingSpider(scrapy.Spider):
         self.stats_row = context.stats_for(source.name)
         self._item_budget = params.max_items
         self.stats_row.started_at = now()
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> YuqingSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._on_item_error, signal=signals.item_error)
+        return spider
+
+    def _on_item_error(self, item: Any, response: Any, spider: Any, failure: Failure) -> None:
+        url = item.get("url", "") if isinstance(item, dict) else getattr(item, "url", "")
+        self.problem("pipeline_error", url, str(failure.value)[:200])
 
     def closed(self, reason: str) -> None:
         """Called by Scrapy when the spider finishes; a reason other than 'finished' is a problem."""

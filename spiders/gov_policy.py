@@ -141,7 +141,7 @@ def policy_document(html: str, url: str, article: Article) -> dict[str, Any]:
     files, interpretation = attachments_and_interpretation(html, url)
     extra: dict[str, Any] = dict(table)
     validity = validity_of(table.get(GOV_VALIDITY), title)
-    if table or validity is not Validity.UNKNOWN:
+    if GOV_VALIDITY in table or validity is not Validity.UNKNOWN:
         extra[GOV_VALIDITY] = validity.value
     if files:
         extra[GOV_ATTACHMENTS] = files

@@ -19,7 +19,7 @@ from spiders.parsing import absolute, clean_inline, same_site, url_allowed
 _RECORD = re.compile(r"<record>\s*<!\[CDATA\[(.*?)\]\]>\s*</record>", re.S | re.I)
 NEXT_PAGE_TEXTS = ("下一页", "下页", "后一页", "下一頁", "next", "›", "»", ">")
 # Article URLs carry a date or a long number; section and index pages rarely do.
-_ARTICLE_PATH = re.compile(r"(?:19|20)\d{2}[-/_]?\d{1,2}|\d{5,}|art_\d+|/t\d{8}_|content_\d+", re.I)
+_ARTICLE_PATH = re.compile(r"(?:19|20)\d{2}[-/_]?\d{1,2}|\d{4,}|art_\d+|/t\d{8}_|content_\d+", re.I)
 _NOT_ARTICLE = re.compile(r"\.(?:jpg|jpeg|png|gif|css|js|zip|rar|pdf|docx?|xlsx?|wps|ofd|exe)(?:\?|$)|"
                           r"/(?:index|list|default)(?:_\d+)?\.s?html?$|/col/|/search|login|javascript", re.I)
 _MIN_TITLE_CHARS = 5
@@ -62,11 +62,12 @@ def links(html: str, base_url: str, css: str | None = None) -> list[tuple[str, s
     return result
 
 
-def looks_like_article(url: str, text: str) -> bool:
-    """The default rule when a source gives no URL pattern: a titled link to a dated or numbered page."""
-    path = urlsplit(url).path
-    return (len(text) >= _MIN_TITLE_CHARS and not _NOT_ARTICLE.search(url)
-            and bool(_ARTICLE_PATH.search(path)))
+def looks_like_article(url: str, text: str, in_list_region: bool = False) -> bool:
+    """The default rule when a source gives no URL pattern: a titled link to a dated or numbered
+    page; inside the list region a source named, any titled link that is not a file or a list."""
+    if len(text) < _MIN_TITLE_CHARS or _NOT_ARTICLE.search(url):
+        return False
+    return in_list_region or bool(_ARTICLE_PATH.search(urlsplit(url).path))
 
 
 def item_links(html: str, base_url: str, allow: list[str], deny: list[str], css: str | None = None,
@@ -77,9 +78,9 @@ def item_links(html: str, base_url: str, allow: list[str], deny: list[str], css:
         if only_same_site and not same_site(url, base_url):
             continue
         if allow or deny:
-            if url_allowed(url, allow, deny) and (allow or looks_like_article(url, text)):
+            if url_allowed(url, allow, deny) and (allow or looks_like_article(url, text, bool(css))):
                 chosen[url] = None
-        elif looks_like_article(url, text):
+        elif looks_like_article(url, text, bool(css)):
             chosen[url] = None
     return list(chosen)
 

@@ -59,3 +59,19 @@ class PrivateLogFormatter(LogFormatter):
     def scraped(self, item: Any, response: Any, spider: Any = None) -> dict[str, Any]:
         url = getattr(item, "url", None) or (item.get("url") if isinstance(item, dict) else "")
         return {"level": logging.DEBUG, "msg": "Scraped %(url)s", "args": {"url": url}}
+
+
+class CountSpiderErrors:
+    """Spider middleware: an exception in a callback (a page that breaks a parser) is counted
+    under 'parse_error' on the source and the crawl goes on."""
+
+    def __init__(self, crawler: Any = None) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> CountSpiderErrors:
+        return cls(crawler)
+
+    def process_spider_exception(self, response: Response, exception: Exception) -> list[Any]:
+        self.crawler.spider.problem("parse_error", response.url, f"{type(exception).__name__}: {exception}"[:200])
+        return []

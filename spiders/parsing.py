@@ -82,6 +82,10 @@ _FULL_DATE = re.compile(
     + r"(?:\s*(?:T|\s)?\s*(?P<H>[01]?\d|2[0-3])\s*[:：时]\s*(?P<M>[0-5]\d)\s*分?"
     + r"(?:\s*[:：]\s*(?P<S>[0-5]\d)\s*秒?)?)?"
 )
+# "18-03-08 23:16": a two-digit year, only believed when a time follows.
+_TWO_DIGIT_YEAR = re.compile(
+    r"(?<![\d-])(?P<y>\d{2})-(?P<m>1[0-2]|0[1-9])-(?P<d>3[01]|[12]\d|0[1-9])\s+(?P<H>[01]?\d|2[0-3])[:：](?P<M>[0-5]\d)"
+)
 _COMPACT_DATE = re.compile(r"(?<!\d)(?P<y>(?:19|20)\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])(?!\d)")
 _CN_NUMERAL_DATE = re.compile(r"([〇零一二三四五六七八九]{4})年([一二三四五六七八九十]{1,2})月([一二三四五六七八九十]{1,3})日")
 _SHORT_DATE = re.compile(
@@ -117,7 +121,7 @@ def parse_datetime(text: str, now: datetime | None = None) -> datetime | None:
     """The first date (and time) in `text`, in any common Chinese form, as Asia/Shanghai time.
 
     Handles 2022年06月02日, 2022-06-02 10:31(:05), 2022/6/2, 2022.06.02, 20220602,
-    二〇二二年六月二日, 06-02 10:31 (this year), 3分钟前, 昨天 10:31.
+    二〇二二年六月二日, 18-03-08 23:16, 06-02 10:31 (this year), 3分钟前, 昨天 10:31.
     """
     if not text:
         return None
@@ -133,6 +137,10 @@ def parse_datetime(text: str, now: datetime | None = None) -> datetime | None:
     match = _COMPACT_DATE.search(text)
     if match:
         return _build(int(match.group("y")), int(match.group("m")), int(match.group("d")))
+    match = _TWO_DIGIT_YEAR.search(text)
+    if match:
+        return _build(2000 + int(match.group("y")), int(match.group("m")), int(match.group("d")),
+                      int(match.group("H")), int(match.group("M")))
     now = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
     match = _SHORT_DATE.search(text)
     if match:

@@ -145,3 +145,24 @@ def test_transport_down_keeps_items_for_the_next_run(fixture_server, tmp_path):
     crawl_in_subprocess(settings, [feed], extract_workers=0)
     assert len(posts(tmp_path)) == 2
     assert not (tmp_path / "crawl-spool.jsonl").exists()
+
+
+def test_a_parser_exception_is_counted_not_fatal(tmp_path):
+    from types import SimpleNamespace
+
+    from scrapy.http import HtmlResponse
+
+    from pipelines import Publisher
+    from spiders.base import CrawlContext
+    from spiders.middleware import CountSpiderErrors
+    from spiders.news import ListingParams, NewsSpider
+    from spiders.seen import SeenStore
+
+    context = CrawlContext(settings=settings_for(tmp_path), seen=SeenStore(tmp_path / "seen.sqlite3"),
+                           publisher=Publisher(None, tmp_path / "spool.jsonl"))
+    spider = NewsSpider(source=Source(name="s", kind="news", params={"start_urls": ["http://x.cn/"]}),
+                        params=ListingParams(start_urls=["http://x.cn/"]), context=context)
+    middleware = CountSpiderErrors.from_crawler(SimpleNamespace(spider=spider))
+    response = HtmlResponse("http://x.cn/a.html", body=b"<html></html>")
+    assert middleware.process_spider_exception(response, ValueError("unexpected layout")) == []
+    assert spider.stats_row.problems == {"parse_error": 1}

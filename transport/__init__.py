@@ -6,7 +6,6 @@ from config import ConfigError, Settings
 from transport.base import (
     ALL_TOPICS,
     CRAWL_HEALTH,
-    DEAD_LETTER_SUFFIX,
     ENRICHED_POSTS,
     EVENTS,
     RAW_POSTS,
@@ -19,7 +18,7 @@ from transport.base import (
 )
 
 __all__ = [
-    "ALL_TOPICS", "CRAWL_HEALTH", "DEAD_LETTER_SUFFIX", "ENRICHED_POSTS", "EVENTS", "RAW_POSTS", "Consumer", "Message", "TopicStats",
+    "ALL_TOPICS", "CRAWL_HEALTH", "ENRICHED_POSTS", "EVENTS", "RAW_POSTS", "Consumer", "Message", "TopicStats",
     "Transport", "TransportError", "dead_letter", "open_transport",
 ]
 
