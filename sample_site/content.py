@@ -102,6 +102,8 @@ class Interpretation(_Dated):
     policy: str
     seq: int = Field(ge=1)
     title: str
+    index_no: str
+    topic: str
     source: str
     form: str = "文字解读"
     body: str
