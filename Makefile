@@ -3,7 +3,6 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
@@ -11,20 +10,25 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+# Stamps: re-install when pyproject.toml changes.
+$(VENV)/.app: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
 
-demo: $(STAMP)
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.app
+
+demo: $(VENV)/.app
 	$(BIN)/yuqing demo
 
-test: $(STAMP)
+test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+bench: $(VENV)/.dev
 	$(BIN)/python -m bench
 
 clean:

@@ -32,6 +32,18 @@ def words(text: str) -> list[str]:
     return [w for w in tokenizer().lcut(text) if w.strip()]
 
 
+@lru_cache(maxsize=1)
+def _plain_tokenizer() -> jieba.Tokenizer:
+    tok = jieba.Tokenizer()
+    tok.initialize()
+    return tok
+
+
 def search_terms(text: str) -> list[str]:
-    """Words plus their shorter parts (jieba's search mode): what the full-text index stores."""
-    return [w for w in tokenizer().lcut_for_search(text) if w.strip()]
+    """What the full-text index stores: words, their shorter parts (jieba's search mode), and the
+    words jieba finds without our user dictionary, so that a query for 老旧小区 still matches a
+    text where the dictionary made 老旧小区改造 one word."""
+    terms = [w for w in tokenizer().lcut_for_search(text) if w.strip()]
+    known = set(terms)
+    terms.extend(w for w in _plain_tokenizer().lcut(text) if w.strip() and w not in known)
+    return terms

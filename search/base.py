@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schema import EnrichedPost, Event, SentimentLabel
+from schema import CrawlHealth, EnrichedPost, Event, SentimentLabel
 
 Interval = Literal["hour", "day"]
 
@@ -71,6 +71,14 @@ class Index(abc.ABC):
     @abc.abstractmethod
     def events(self, since: datetime | None = None, limit: int = 100) -> list[Event]:
         """Events, most recently seen first; merged-away events are left out."""
+
+    @abc.abstractmethod
+    def record_health(self, runs: Iterable[CrawlHealth]) -> int:
+        """Keep the latest crawl run of each source (a later run replaces an earlier one)."""
+
+    @abc.abstractmethod
+    def crawl_health(self) -> list[CrawlHealth]:
+        """The latest crawl run of every source, by source name."""
 
     def close(self) -> None:
         """Release connections."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from analysis.segment import search_terms, words
-from schema import SHANGHAI, EnrichedPost, Event
+from schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
 from search.base import Index, Interval, SearchBackendError, SearchQuery, SearchResult
 from transport.sqlite_log import connect
 
@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS post_tags (
 CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5 (body, tokenize = 'unicode61');
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY, last_seen REAL NOT NULL, merged INTEGER NOT NULL, doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS crawl_health (
+    source TEXT PRIMARY KEY, finished REAL NOT NULL, doc TEXT NOT NULL
 );
 """
 
@@ -157,6 +160,23 @@ class SqliteIndex(Index):
             (since.timestamp() if since else 0, limit),
         )
         return [Event.model_validate_json(r[0]) for r in rows]
+
+    def record_health(self, runs: Iterable[CrawlHealth]) -> int:
+        rows = [(r.source, r.finished_at.timestamp(), r.model_dump_json()) for r in runs]
+        try:
+            with self._conn:
+                self._conn.executemany(
+                    "INSERT INTO crawl_health VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+                    "finished=excluded.finished, doc=excluded.doc WHERE excluded.finished >= finished",
+                    rows,
+                )
+        except sqlite3.Error as exc:
+            raise SearchBackendError(f"cannot write crawl health to {self.path}: {exc}") from exc
+        return len(rows)
+
+    def crawl_health(self) -> list[CrawlHealth]:
+        rows = self._conn.execute("SELECT doc FROM crawl_health ORDER BY source")
+        return [CrawlHealth.model_validate_json(r[0]) for r in rows]
 
     def close(self) -> None:
         self._conn.close()

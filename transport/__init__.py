@@ -7,6 +7,7 @@ from transport.base import (
     ALL_TOPICS,
     CRAWL_HEALTH,
     ENRICHED_POSTS,
+    EVENTS,
     RAW_POSTS,
     Consumer,
     Message,
@@ -17,7 +18,7 @@ from transport.base import (
 )
 
 __all__ = [
-    "ALL_TOPICS", "CRAWL_HEALTH", "ENRICHED_POSTS", "RAW_POSTS", "Consumer", "Message", "TopicStats",
+    "ALL_TOPICS", "CRAWL_HEALTH", "ENRICHED_POSTS", "EVENTS", "RAW_POSTS", "Consumer", "Message", "TopicStats",
     "Transport", "TransportError", "dead_letter", "open_transport",
 ]
 

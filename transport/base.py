@@ -14,9 +14,10 @@ from typing import Any
 # Topic names, defined once. A Kafka deployment prefixes them (settings.kafka.topic_prefix).
 RAW_POSTS = "posts.raw"
 ENRICHED_POSTS = "posts.enriched"
+EVENTS = "events"
 CRAWL_HEALTH = "crawl.health"
 DEAD_LETTER_SUFFIX = ".dlq"
-ALL_TOPICS = (RAW_POSTS, ENRICHED_POSTS, CRAWL_HEALTH)
+ALL_TOPICS = (RAW_POSTS, ENRICHED_POSTS, EVENTS, CRAWL_HEALTH)
 
 
 def dead_letter(topic: str) -> str:

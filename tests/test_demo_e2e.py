@@ -1,0 +1,86 @@
+"""The main job end to end: the bundled sample site crawled by the real spiders, through alerts and a report.
+
+Runs `yuqing demo` twice as a user would (each run is its own process: Scrapy's reactor starts once per
+process) in a fresh data directory, then checks the alert, the report and that nothing was added twice.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def yuqing(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "console.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("demo")
+    env = {**os.environ, "YUQING_DATA_DIR": str(data_dir)}
+    env.pop("YUQING_CONFIG", None)
+    port = str(free_port())
+    first = yuqing("demo", "--port", port, env=env)
+    status1 = yuqing("status", "--json", env=env)
+    second = yuqing("demo", "--port", port, env=env)
+    status2 = yuqing("status", "--json", env=env)
+    return data_dir, first, status1, second, status2
+
+
+def test_demo_exits_zero_and_prints_summary(demo_runs):
+    _, first, *_ = demo_runs
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "预警 alerts:" in first.stdout and "日报 report:" in first.stdout
+
+
+def test_demo_raises_the_scenario_alert(demo_runs):
+    _, first, *_ = demo_runs
+    alerts_block = first.stdout.split("预警 alerts:")[1].split("日报 report:")[0]
+    lines = [line for line in alerts_block.splitlines()[1:] if line.strip()]
+    assert lines, "at least one alert"
+    assert any("老旧小区" in line for line in lines), lines
+
+
+def test_report_file_exists_and_holds_the_report(demo_runs):
+    _, first, *_ = demo_runs
+    path = Path(first.stdout.split("日报 report:")[1].split()[0])
+    assert path.exists()
+    html = path.read_text(encoding="utf-8")
+    assert "舆情日报" in html and "老旧小区" in html
+    assert "<svg" in html or "data:image/png" in html
+
+
+def test_second_run_adds_nothing(demo_runs):
+    _, _, status1, second, status2 = demo_runs
+    assert second.returncode == 0, second.stderr[-3000:]
+    counts1 = json.loads(status1.stdout)["counts"]
+    counts2 = json.loads(status2.stdout)["counts"]
+    assert counts1["posts_indexed"] > 50
+    assert counts1 == counts2
+
+
+def test_personal_data_never_reaches_the_index(demo_runs):
+    data_dir, *_ = demo_runs
+    import sqlite3
+
+    conn = sqlite3.connect(data_dir / "index.sqlite3")
+    docs = "\n".join(row[0] for row in conn.execute("SELECT doc FROM posts"))
+    import re
+
+    assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", docs), "a mobile number reached the index"
+    assert not re.search(r"(?<!\d)\d{17}[\dXx](?!\d)", docs), "an ID-card number reached the index"

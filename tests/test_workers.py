@@ -1,0 +1,91 @@
+"""The worker loop: every message ends processed, retried or quarantined; a down backend loses nothing."""
+
+import pytest
+
+from search.base import SearchBackendError
+from transport.sqlite_log import SqliteTransport
+from workers.runner import PoisonMessage, Stage, Worker, run_per_message
+
+
+class RecordingStage(Stage):
+    name = "test"
+    topics = ("in",)
+
+    def __init__(self, fail_times=0, backend_down_times=0):
+        self.seen = []
+        self.fail_times = fail_times
+        self.backend_down_times = backend_down_times
+
+    def handle(self, message):
+        value = message.value
+        if value.get("poison"):
+            raise PoisonMessage("cannot ever be processed")
+        if value.get("flaky") and self.fail_times:
+            self.fail_times -= 1
+            raise RuntimeError("transient bug")
+        return value["i"]
+
+    def process(self, messages):
+        if self.backend_down_times:
+            self.backend_down_times -= 1
+            raise SearchBackendError("index is down")
+        done, result = run_per_message(messages, self.handle)
+        self.seen.extend(done)
+        return result
+
+
+@pytest.fixture
+def transport(tmp_path):
+    t = SqliteTransport(tmp_path / "log.sqlite3", partitions=2)
+    yield t
+    t.close()
+
+
+def stats_of(transport):
+    return {s.topic: s for s in transport.stats()}
+
+
+def test_poison_goes_to_dead_letter_and_the_rest_is_processed(transport):
+    transport.publish_many("in", [(str(i), {"i": i}) for i in range(5)])
+    transport.publish("in", {"i": 99, "poison": True}, key="p")
+    stage = RecordingStage()
+    outcomes = Worker(transport, stage, poll_timeout=0.05).run(until_idle=True)
+    assert sorted(stage.seen) == [0, 1, 2, 3, 4]
+    assert outcomes["processed"] == 5 and outcomes["quarantined"] == 1
+    assert stats_of(transport)["in.dlq"].messages == 1
+
+
+def test_failures_are_retried_then_succeed(transport):
+    transport.publish("in", {"i": 7, "flaky": True}, key="f")
+    stage = RecordingStage(fail_times=2)
+    outcomes = Worker(transport, stage, poll_timeout=0.05, max_retries=3).run(until_idle=True)
+    assert stage.seen == [7]
+    assert outcomes["retried"] == 2 and outcomes["quarantined"] == 0
+
+
+def test_failures_beyond_the_budget_are_quarantined(transport):
+    transport.publish("in", {"i": 7, "flaky": True}, key="f")
+    stage = RecordingStage(fail_times=10)
+    outcomes = Worker(transport, stage, poll_timeout=0.05, max_retries=2).run(until_idle=True)
+    assert stage.seen == []
+    assert outcomes["retried"] == 2 and outcomes["quarantined"] == 1
+    assert stats_of(transport)["in.dlq"].messages == 1
+
+
+def test_backend_down_keeps_the_batch_until_it_is_back(transport, monkeypatch):
+    monkeypatch.setattr("workers.runner.time.sleep", lambda s: None)
+    transport.publish_many("in", [(str(i), {"i": i}) for i in range(3)])
+    stage = RecordingStage(backend_down_times=2)
+    outcomes = Worker(transport, stage, poll_timeout=0.05).run(until_idle=True)
+    assert sorted(stage.seen) == [0, 1, 2]
+    assert outcomes["backend_down"] == 2 and outcomes["processed"] == 3
+    assert stats_of(transport)["in"].lag == {"yuqing-test": 0}
+
+
+def test_backend_that_stays_down_raises_in_batch_mode_and_commits_nothing(transport, monkeypatch):
+    monkeypatch.setattr("workers.runner.time.sleep", lambda s: None)
+    transport.publish("in", {"i": 1}, key="a")
+    stage = RecordingStage(backend_down_times=1000)
+    with pytest.raises(SearchBackendError):
+        Worker(transport, stage, poll_timeout=0.05, backoff_max=2.0).run(until_idle=True)
+    assert stats_of(transport)["in"].lag.get("yuqing-test", 1) == 1

@@ -1,0 +1,1 @@
+"""Workers: each runs one pipeline stage between transport topics (analyze, index, alert)."""

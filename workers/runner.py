@@ -1,0 +1,165 @@
+"""The loop every worker runs: poll a batch, process it, then commit. Stage code never sees the queue.
+
+Each message ends in exactly one counted outcome:
+- ``processed``: the stage handled it and produced its output;
+- ``retried``: the stage failed on it; it is re-published with a retry count in its headers;
+- ``quarantined``: it can never succeed (invalid, or out of retries); it goes to the dead-letter topic.
+When the backend the stage writes to is down, nothing is committed: the batch waits and is polled again.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from search.base import SearchBackendError
+from transport.base import Message, Transport, TransportError, dead_letter
+
+log = logging.getLogger(__name__)
+
+RETRY_HEADER = "yuqing-retries"
+ERROR_HEADER = "yuqing-error"
+
+
+class PoisonMessage(Exception):
+    """Raised by a stage for a message that can never succeed: it is quarantined at once."""
+
+
+# Failures of the systems a stage writes to: the batch is kept and tried again later.
+BACKEND_DOWN: tuple[type[Exception], ...] = (TransportError, SearchBackendError, ConnectionError, TimeoutError)
+
+
+@dataclass
+class BatchResult:
+    """What a stage did with a batch: messages it could not handle, each with the reason."""
+
+    failed: dict[int, Exception] = field(default_factory=dict)  # index in batch -> error
+    poison: dict[int, Exception] = field(default_factory=dict)
+
+
+class Stage(abc.ABC):
+    """One pipeline step: a consumer group over some topics, and what it does with a batch."""
+
+    name: str
+    topics: tuple[str, ...]
+
+    @property
+    def group(self) -> str:
+        return f"yuqing-{self.name}"
+
+    @abc.abstractmethod
+    def process(self, messages: list[Message]) -> BatchResult:
+        """Handle a batch; report per-message failures; raise a BACKEND_DOWN error to retry the batch."""
+
+    def idle(self) -> None:
+        """Called when a poll returns nothing: time-driven work (deadlines, deliveries) goes here."""
+
+    def close(self) -> None:
+        """Flush and persist state."""
+
+
+def run_per_message(messages: list[Message], handle: Callable[[Message], Any]) -> tuple[list[Any], BatchResult]:
+    """Call `handle` on each message, sorting its exceptions into poison and retryable failures.
+
+    Backend failures propagate so the whole batch is retried; any other error is retried a bounded
+    number of times by `Worker`, then quarantined.
+    """
+    outputs: list[Any] = []
+    result = BatchResult()
+    for index, message in enumerate(messages):
+        try:
+            outputs.append(handle(message))
+        except BACKEND_DOWN:
+            raise
+        except (PoisonMessage, ValidationError) as exc:
+            result.poison[index] = exc
+        except Exception as exc:  # noqa: BLE001 - any other failure is retried a bounded number of times
+            log.exception("stage failed on %s@%s:%s", message.topic, message.partition, message.offset)
+            result.failed[index] = exc
+    return outputs, result
+
+
+class Worker:
+    """Runs one stage against a transport until stopped (or until idle, for batch jobs and tests)."""
+
+    def __init__(self, transport: Transport, stage: Stage, *, batch_size: int = 200, max_retries: int = 3,
+                 poll_timeout: float = 0.5, backoff_max: float = 30.0) -> None:
+        self.transport = transport
+        self.stage = stage
+        self.batch_size = batch_size
+        self.max_retries = max_retries
+        self.poll_timeout = poll_timeout
+        self.backoff_max = backoff_max
+        self.outcomes: Counter[str] = Counter()
+        self._stopping = False
+
+    def stop(self, *_: object) -> None:
+        self._stopping = True
+
+    def run(self, *, until_idle: bool = False, idle_polls: int = 2) -> Counter[str]:
+        """Process messages; with `until_idle`, return after `idle_polls` empty polls in a row."""
+        if not until_idle:
+            signal.signal(signal.SIGTERM, self.stop)
+        consumer = self.transport.consumer(self.stage.group, self.stage.topics)
+        empty = 0
+        backoff = 0.5
+        try:
+            while not self._stopping:
+                batch = consumer.poll(self.batch_size, self.poll_timeout)
+                if not batch:
+                    self.stage.idle()
+                    empty += 1
+                    if until_idle and empty >= idle_polls:
+                        break
+                    continue
+                empty = 0
+                try:
+                    result = self.stage.process(batch)
+                    self._settle(batch, result)
+                except BACKEND_DOWN as exc:
+                    # Keep the batch: re-open the consumer so it resumes from the committed offset.
+                    log.warning("%s: backend unavailable (%s); retrying in %.1fs", self.stage.name, exc, backoff)
+                    self.outcomes["backend_down"] += 1
+                    consumer.close()
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, self.backoff_max)
+                    consumer = self.transport.consumer(self.stage.group, self.stage.topics)
+                    if until_idle and backoff >= self.backoff_max:
+                        raise  # a batch job reports the outage instead of waiting forever
+                    continue
+                consumer.commit(batch)
+                backoff = 0.5
+        finally:
+            consumer.close()
+            self.stage.close()
+        return self.outcomes
+
+    def _settle(self, batch: list[Message], result: BatchResult) -> None:
+        for index, message in enumerate(batch):
+            if index in result.poison:
+                self._quarantine(message, result.poison[index])
+            elif index in result.failed:
+                retries = int(message.headers.get(RETRY_HEADER, "0")) + 1
+                if retries > self.max_retries:
+                    self._quarantine(message, result.failed[index])
+                else:
+                    headers = {**message.headers, RETRY_HEADER: str(retries), ERROR_HEADER: str(result.failed[index])}
+                    self.transport.publish(message.topic, message.value, key=message.key, headers=headers)
+                    self.outcomes["retried"] += 1
+            else:
+                self.outcomes["processed"] += 1
+
+    def _quarantine(self, message: Message, error: Exception) -> None:
+        headers = {**message.headers, ERROR_HEADER: f"{type(error).__name__}: {error}"[:2000]}
+        self.transport.publish(dead_letter(message.topic), message.value, key=message.key, headers=headers)
+        log.warning("%s: quarantined %s@%s:%s: %s", self.stage.name, message.topic, message.partition,
+                    message.offset, error)
+        self.outcomes["quarantined"] += 1
