@@ -300,15 +300,23 @@ def test_weibo_text_html_emoticons_reposts_and_followers(base: str) -> None:
     assert any(isinstance(m["user"]["followers_count"], int) for m in mblogs)
 
 
+def _visible(html: str) -> str:
+    """What a reader sees of API text: emoticons as their [name], tags dropped."""
+    return re.sub(r"<[^>]+>", "", re.sub(r"<img alt=(\[[^\]]+\])[^>]*>", r"\1", html))
+
+
 def test_long_weibo_is_truncated_with_full_text_link(base: str) -> None:
     mblogs = all_weibo(base, "100103type=1&q=化肥厂家属院")
     long = [m for m in mblogs if m["isLongText"]]
     assert long
     for mblog in long:
-        assert mblog["text"].endswith(f'...<a href="/status/{mblog["id"]}">全文</a>')
+        suffix = f'...<a href="/status/{mblog["id"]}">全文</a>'
+        assert mblog["text"].endswith(suffix)
         status, _, body = fetch(f"{base}/statuses/extend?id={mblog['id']}")
-        full = json.loads(body)["data"]["longTextContent"]
-        assert status == 200 and len(full) > len(mblog["text"]) - 40
+        full = _visible(json.loads(body)["data"]["longTextContent"])
+        shown = _visible(mblog["text"][: -len(suffix)])
+        assert status == 200 and full.startswith(shown) and len(full) > len(shown)
+        assert len(re.sub(r"\[[^\]]+\]", "x", shown)) <= 140 < len(re.sub(r"\[[^\]]+\]", "x", full))
         assert fetch(f"{base}/status/{mblog['id']}")[0] == 200
     assert json.loads(fetch(f"{base}/statuses/extend?id=1")[2])["ok"] == 0
 
