@@ -570,7 +570,7 @@ def test_scenario_incident_bursts_in_the_last_three_hours(content: SiteContent) 
     incident = _weibo_about(content, (INCIDENT,))
     recent = [p for p in incident if _age(content, p) <= RECENT]
     assert len(recent) == 39 and len(incident) - len(recent) == 2
-    assert all(_age(content, p) <= RECENT or _age(content, p) >= timedelta(days=4) for p in incident)
+    assert all(_age(content, p) <= RECENT or _age(content, p) >= timedelta(days=3) for p in incident)
     media = content.users["菏城民生"]
     assert media.verified_type == 3 and media.followers == 523_000
     assert any(p.user == "菏城民生" and _age(content, p) <= RECENT for p in incident)
@@ -628,3 +628,20 @@ def test_weibo_texts_use_known_emoticons_and_survive_yaml(content: SiteContent) 
     # A plain YAML scalar drops everything after " #": topics must sit in block scalars.
     raw = (CONTENT_DIR / "weibo.yaml").read_text(encoding="utf-8")
     assert not re.findall(r"^\s+text: [^|\n]* #", raw, re.M)
+
+
+def test_content_is_consistent_whatever_the_time_of_day() -> None:
+    # Items of past days carry a clock time, recent ones an offset: replies must still follow
+    # their messages, and the fortnight must stay a fortnight, whenever the server starts.
+    day = datetime(2026, 3, 1, tzinfo=SHANGHAI)
+    for minutes in range(0, 24 * 60, 97):
+        content = SiteContent(day + timedelta(minutes=minutes))
+        ages = [
+            content.start - item.at(content.start)
+            for item in [*content.posts, *content.news, *content.messages]
+        ]
+        assert all(timedelta(0) <= age < timedelta(days=14) for age in ages)
+        # Keys of incident posts start with "hf-" (化肥厂); everything else recent is chatter.
+        recent = [p for p in content.posts if p.at(content.start) > content.start - RECENT]
+        assert len([p for p in recent if not p.key.startswith("hf-")]) <= 5
+        assert len([p for p in recent if p.key.startswith("hf-")]) >= 40
