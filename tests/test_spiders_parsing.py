@@ -44,6 +44,13 @@ def test_decode_page(body, content_type, expected_encoding):
     assert TEXT in text
 
 
+def test_a_stray_bad_byte_does_not_turn_utf8_into_gbk():
+    body = page('<meta charset="utf-8">').encode("utf-8") * 20
+    body = body[:500] + b"\xff" + body[500:]
+    text, encoding = decode_page(body, None)
+    assert encoding == "utf-8" and TEXT in text
+
+
 def test_decode_page_never_fails_on_garbage():
     text, _ = decode_page(b"<html>\xff\xfe\xfa\x80 broken</html>" + TEXT.encode("utf-8"))
     assert "broken" in text
