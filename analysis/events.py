@@ -6,8 +6,8 @@ found by SimHash: 64-bit fingerprints within 3 bits of each other, looked up thr
 linked to the earliest original and joins its event without moving it.
 
 Other posts join the active event whose keyword centroid is most similar (cosine), unless
-the two name different districts; a post close to two events that are close to each other
-merges them into the larger one. Event ids derive from the first post's id, so they are
+the two name different districts; a post close to two events (similarity of at least 0.5 to
+each) merges them into the larger one. Event ids derive from the first post's id, so they are
 stable across restarts and runs.
 """
 
@@ -35,6 +35,8 @@ MIN_REPRINT_FEATURES = 8
 JOIN_SIMILARITY = 0.3
 MERGE_SIMILARITY = 0.5
 CENTROID_TERMS = 40
+MAX_TERM_EVENTS = 50
+SCORED_CANDIDATES = 8
 ACTIVE_FOR = timedelta(days=7)
 REPRESENTATIVES = 5
 LABEL_TERMS = 3
@@ -209,9 +211,10 @@ class EventClusterer:
         self.events: dict[str, EventState] = {}
         self.reprints = ReprintDetector()
         self._by_term: dict[str, set[str]] = {}
-        self.changed: set[str] = set()
-        # event id -> (size when computed, top terms): a big event's centroid moves slowly.
-        self._centroids: dict[str, tuple[int, dict[str, float]]] = {}
+        self.changed: set[str] = set()  # since the last take_changed(): to be indexed
+        self.unsaved: set[str] = set()  # since the last save: to be persisted
+        # event id -> (size when computed, top terms, their norm): a big event's centroid moves slowly.
+        self._centroids: dict[str, tuple[int, dict[str, float], float]] = {}
 
     # -- reprints ---------------------------------------------------------------------------
     def reprint(self, post_id: str, when: datetime, text: str, features: Sequence[str]) -> str | None:
@@ -232,30 +235,40 @@ class EventClusterer:
         return None
 
     # -- clustering -------------------------------------------------------------------------
-    def _centroid(self, event: EventState) -> dict[str, float]:
+    def _centroid(self, event: EventState) -> tuple[dict[str, float], float]:
         cached = self._centroids.get(event.id)
         if cached is None or event.size > cached[0] * 1.1:
-            cached = (event.size, dict(event.centroid.most_common(CENTROID_TERMS)))
+            top = dict(event.centroid.most_common(CENTROID_TERMS))
+            cached = (event.size, top, _norm(top))
             self._centroids[event.id] = cached
-        return cached[1]
+        return cached[1], cached[2]
 
-    def _similarity(self, vector: dict[str, float], event: EventState) -> float:
-        centroid = self._centroid(event)
+    def _similarity(self, vector: dict[str, float], event: EventState, vector_norm: float | None = None) -> float:
+        centroid, centroid_norm = self._centroid(event)
         dot = sum(weight * centroid.get(term, 0.0) for term, weight in vector.items())
-        return dot / (_norm(vector) * _norm(centroid))
+        return dot / ((vector_norm or _norm(vector)) * centroid_norm)
 
     def _candidates(self, post: PostTraits, vector: dict[str, float]) -> list[tuple[float, EventState]]:
-        ids: set[str] = set()
-        for term in vector:
-            ids |= self._by_term.get(term, set())
+        """Events similar enough to join, best first. Only the events sharing the most keyword weight
+        with the post are scored exactly."""
+        shared: dict[str, float] = {}
+        for term, weight in vector.items():
+            events = self._by_term.get(term)
+            # A term shared by very many events (武汉, 疫情) finds nothing specific; it still counts
+            # in the similarity of events found through other terms.
+            if events and len(events) <= MAX_TERM_EVENTS:
+                for event_id in events:
+                    shared[event_id] = shared.get(event_id, 0.0) + weight
+        best = sorted(shared, key=shared.__getitem__, reverse=True)[:SCORED_CANDIDATES]
+        vector_norm = _norm(vector)
         scored = []
-        for event_id in ids:
-            event = self.events[event_id]
-            if event.merged_into or post.when - event.last_seen > ACTIVE_FOR:
+        for event_id in best:
+            event = self.events.get(event_id)
+            if event is None or event.merged_into or post.when - event.last_seen > ACTIVE_FOR:
                 continue
             if post.areas and event.areas and not set(post.areas) & set(event.areas):
                 continue  # the same complaint in two districts is two events
-            similarity = self._similarity(vector, event)
+            similarity = self._similarity(vector, event, vector_norm)
             if similarity >= JOIN_SIMILARITY:
                 scored.append((similarity, event))
         scored.sort(key=lambda item: (-item[0], item[1].first_seen))
@@ -272,9 +285,10 @@ class EventClusterer:
         if event is None and vector:
             candidates = self._candidates(post, vector)
             if candidates:
-                event = candidates[0][1]
-                for _, other in candidates[1:]:
-                    if other.id != event.id and self._similarity(self._centroid(other), event) >= MERGE_SIMILARITY:
+                best_similarity, event = candidates[0]
+                # A post that belongs strongly to two events shows they are one happening.
+                for similarity, other in candidates[1:]:
+                    if best_similarity >= MERGE_SIMILARITY and similarity >= MERGE_SIMILARITY and other is not event:
                         event = self._merge(event, other)
         if event is None:
             event = EventState(id=event_id_for(post.id), first_seen=post.when, last_seen=post.when, first_post=post.id)
@@ -308,6 +322,7 @@ class EventClusterer:
         for term in vector:
             self._by_term.setdefault(term, set()).add(event.id)
         self.changed.add(event.id)
+        self.unsaved.add(event.id)
 
     def _merge(self, keep: EventState, gone: EventState) -> EventState:
         """Fold the smaller event into the larger (the older on a tie); the other records where it went."""
@@ -324,6 +339,7 @@ class EventClusterer:
         for term in keep.centroid:
             self._by_term.setdefault(term, set()).add(keep.id)
         self.changed.update({keep.id, gone.id})
+        self.unsaved.update({keep.id, gone.id})
         return keep
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -336,9 +352,13 @@ class EventClusterer:
     def prune(self, now: datetime) -> list[str]:
         """Forget events idle for longer than they can be joined; return their ids (already persisted)."""
         self.reprints.prune(now)
-        idle = [eid for eid, e in self.events.items() if now - e.last_seen > ACTIVE_FOR and eid not in self.changed]
+        idle = [
+            eid for eid, e in self.events.items()
+            if now - e.last_seen > ACTIVE_FOR and eid not in self.changed and eid not in self.unsaved
+        ]
         for event_id in idle:
             del self.events[event_id]
+            self._centroids.pop(event_id, None)
         if idle:
             gone = set(idle)
             for term in list(self._by_term):

@@ -53,10 +53,22 @@ def _is_candidate(word: str, stop: frozenset[str]) -> bool:
     return any(ch.isalpha() for ch in word)
 
 
+_candidate_cache: dict[str, bool] = {}
+
+
 def candidate_words(words: Iterable[str]) -> list[str]:
     """The words that may be keywords, in order."""
-    stop = stopwords()
-    return [w for w in words if _is_candidate(w, stop)]
+    cache = _candidate_cache
+    found = []
+    for word in words:
+        keep = cache.get(word)
+        if keep is None:
+            keep = _is_candidate(word, stopwords())
+            if len(cache) < 1_000_000:
+                cache[word] = keep
+        if keep:
+            found.append(word)
+    return found
 
 
 def weighted_keywords(words: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:

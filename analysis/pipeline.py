@@ -61,7 +61,6 @@ class Analyzer:
         self._newest: datetime | None = None
         self._pending_posts: list[tuple[str, datetime, str | None, str | None, Fingerprint | None]] = []
         self._pending_policies: list[Policy] = []
-        self._dirty_events: set[str] = set()
         if self.store is not None:
             self._restore(self.store)
 
@@ -114,10 +113,12 @@ class Analyzer:
         extra = dict(post.extra)
         if reprint_of:
             extra[REPRINT_OF] = reprint_of
-        data = post.model_dump()
-        data.update(title=title, text=masked, extra=extra)
-        return EnrichedPost(
-            **data,
+        # Every value below is already validated (the post) or built from schema types:
+        # constructing without a second validation pass saves a fifth of the time per post.
+        fields = dict(post)
+        fields.update(title=title, text=masked, extra=extra)
+        return EnrichedPost.model_construct(
+            **fields,
             masked_text=masked,
             sentiment=sentiment,
             keywords=[display_form(word) for word, _ in weighted],
@@ -162,7 +163,6 @@ class Analyzer:
         event_id = self.clusterer.assign(traits, reprint_of)
         self._assigned[post.id] = (event_id, reprint_of, when)
         self._pending_posts.append((post.id, when, event_id, reprint_of, self.clusterer.reprints.by_id.get(post.id)))
-        self._dirty_events |= self.clusterer.changed
         if len(self._pending_posts) >= FLUSH_EVERY:
             self.flush()
         return reprint_of, event_id
@@ -175,22 +175,16 @@ class Analyzer:
     # -- events and state -------------------------------------------------------------------
     def changed_events(self) -> list[Event]:
         """Events created or updated since the last call: what the index must upsert."""
-        self._dirty_events |= self.clusterer.changed
         return self.clusterer.take_changed()
 
     def flush(self) -> None:
         """Write what changed since the last flush to the state store."""
-        if self.store is None:
-            self._pending_posts.clear()
-            self._pending_policies.clear()
-            self._dirty_events.clear()
-            return
-        self._dirty_events |= self.clusterer.changed
-        events = [self.clusterer.events[eid] for eid in self._dirty_events if eid in self.clusterer.events]
-        self.store.save(events, self._pending_posts, self._pending_policies)
+        if self.store is not None:
+            events = [self.clusterer.events[eid] for eid in self.clusterer.unsaved if eid in self.clusterer.events]
+            self.store.save(events, self._pending_posts, self._pending_policies)
         self._pending_posts.clear()
         self._pending_policies.clear()
-        self._dirty_events.clear()
+        self.clusterer.unsaved.clear()
         self._forget_old()
 
     def _forget_old(self) -> None:

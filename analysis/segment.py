@@ -37,10 +37,33 @@ def tokenizer() -> jieba.Tokenizer:
 def add_terms(terms: Iterable[str]) -> None:
     """Make each term one token from now on: names of places, departments, policies."""
     tok = tokenizer()
+    added = False
     for term in terms:
         term = term.strip()
         if term and term not in tok.FREQ:
             tok.add_word(term)
+            added = True
+    if added:
+        _piece_words.cache_clear()
+
+
+@lru_cache(maxsize=300_000)
+def _piece_words(piece: str) -> tuple[str, ...]:
+    return tuple(w for w in tokenizer().lcut(piece, HMM=False) if w.strip())
+
+
+def fast_words(text: str) -> list[str]:
+    """The same words as `words(text, hmm=False)`, faster on streams that repeat themselves.
+
+    jieba segments each run of CJK/alphanumeric characters on its own, so the text is split the
+    way jieba splits it and each run's words are cached: reposts, hashtags and stock phrases
+    (转发微博, 武汉加油) are segmented once.
+    """
+    found: list[str] = []
+    for piece in jieba.re_han_default.split(text):
+        if piece:
+            found.extend(_piece_words(piece))
+    return found
 
 
 @lru_cache(maxsize=1)
@@ -119,6 +142,6 @@ class SegmentedPost:
 def segment_post(text: str) -> SegmentedPost:
     """Split a post at its repost chain and segment both parts (HMM off)."""
     parts = split_weibo(join_phrases(text))
-    own = words(parts.own, hmm=False) + parts.own_emoticons
-    quoted = words(parts.chain, hmm=False) + parts.chain_emoticons if parts.chain else list(parts.chain_emoticons)
+    own = fast_words(parts.own) + parts.own_emoticons
+    quoted = fast_words(parts.chain) + parts.chain_emoticons if parts.chain else list(parts.chain_emoticons)
     return SegmentedPost(own=own, quoted=quoted)
