@@ -1,7 +1,8 @@
 """`yuqing`: one entry point, one subcommand per job. Each command module adds its own parser.
 
-A command module exposes `register(subparsers)`; the parser it adds sets `func(args) -> int`.
-User errors (a bad file, a bad setting) print one message and exit 2, without a traceback.
+Every module in `console/commands/` exposes `register(subparsers)`; the parser it adds sets
+`func(args) -> int`. User errors (a bad file, a bad setting) print one message and exit 2,
+without a traceback.
 """
 
 from __future__ import annotations
@@ -9,19 +10,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import pkgutil
 import sys
 
+import console.commands
 from config import ConfigError
 from search.base import SearchBackendError
 from transport.base import TransportError
 
-COMMAND_MODULES = (
-    "console.commands.demo",
-    "console.commands.status",
-    "console.commands.worker",
-    "console.commands.run",
-    "console.commands.alerts",
-)
+
+def command_modules() -> list[str]:
+    """Every module of `console.commands`, alphabetically: adding a command is adding a file."""
+    return sorted(f"console.commands.{m.name}" for m in pkgutil.iter_modules(console.commands.__path__))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="YAML settings file (default: $YUQING_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         importlib.import_module(name).register(sub)
     return parser
 

@@ -8,7 +8,8 @@ from typing import Any
 from config import Settings
 from console.common import print_json, settings_from
 from search import open_index
-from transport import DEAD_LETTER_SUFFIX, open_transport
+from transport import open_transport
+from transport.base import DEAD_LETTER_SUFFIX
 
 
 def register(sub: argparse._SubParsersAction) -> None:
