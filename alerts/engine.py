@@ -95,7 +95,8 @@ class AlertEngine:
     def evaluate(self, posts: Iterable[EnrichedPost], signals: Iterable[BurstSignal],
                  health: Iterable[CrawlHealth], now: datetime) -> list[tuple[RuleSpec, Finding]]:
         """Feed one batch to every rule, then tick them. Findings come back with their subject resolved
-        (an event or place of one policy becomes that policy); those inside a silence window are dropped."""
+        (an event or place of one policy becomes that policy). Findings about posts older than `stale_after`
+        and those inside a silence window are dropped."""
         posts, signals, health = list(posts), list(signals), list(health)
         for post in posts:
             self.links.observe(post)
@@ -110,6 +111,9 @@ class AlertEngine:
             findings += [(spec, f) for f in rule.on_tick(now)]
         kept = []
         for spec, finding in findings:
+            if now - finding.at > self.config.stale_after:
+                log.debug("stale finding of %s on %s from %s", spec.name, finding.subject_id, finding.at)
+                continue
             silence = next((s for s in self.config.silences if s.covers(spec.name, finding.subject_id, now)), None)
             if silence is not None:
                 log.info("silenced %s on %s (%s)", spec.name, finding.subject_id, silence.reason)

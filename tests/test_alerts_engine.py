@@ -81,3 +81,14 @@ def test_a_place_with_mixed_policies_is_not_attributed(tmp_path: Path):
     service.process([*mixed, board], now=T0)
     [alert] = service.store.alerts()
     assert alert.group_key == "place:牡丹区"
+
+
+def test_history_read_by_a_first_crawl_raises_nothing(tmp_path: Path):
+    service = make_service(tmp_path)
+    old = make_post("去年的负面评论", sentiment="negative", policies=["P-old"], followers=2_000_000,
+                    at=T0 - timedelta(days=9))
+    assert service.process([old], now=T0) == []
+    fresh = make_post("今天的负面评论", sentiment="negative", policies=["P-old"], followers=2_000_000,
+                      at=T0 - timedelta(hours=1))
+    [alert] = service.process([fresh], now=T0)
+    assert alert.post_ids == [fresh.id]
