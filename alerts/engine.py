@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -59,27 +59,47 @@ def _unique(names: Iterable[str]) -> tuple[str, ...]:
 
 
 class SubjectLinks:
-    """Which policy an event or place is about, learnt from the posts that carry both."""
+    """Which policy a finding is really about, learnt from the posts that carry policy links.
 
-    def __init__(self) -> None:
+    A finding whose posts mostly have one policy as their strongest link is about that policy (a
+    signal on a secondary policy, an event, a watched keyword); an event or place whose posts so
+    far mostly link one policy is that policy's too. Everything else keeps its own subject.
+    """
+
+    def __init__(self, remember: int = 200_000) -> None:
+        self.remember = remember
+        self._top: OrderedDict[str, str | None] = OrderedDict()
         self._counts: dict[str, Counter[str | None]] = {}
 
     def observe(self, post: EnrichedPost) -> None:
         top_policy = max(post.policies, key=lambda link: link.score).id if post.policies else None
+        self._top[post.id] = top_policy
+        self._top.move_to_end(post.id)
+        while len(self._top) > self.remember:
+            self._top.popitem(last=False)
         subjects = [f"event:{post.event_id}"] if post.event_id else []
         places = [*post.places, *([str(post.extra[BOARD_PLACE])] if post.extra.get(BOARD_PLACE) else [])]
         subjects += [f"place:{place}" for place in dict.fromkeys(places)]
         for subject in subjects:
             self._counts.setdefault(subject, Counter())[top_policy] += 1
 
-    def resolve(self, finding: Finding) -> Finding:
-        counts = self._counts.get(group_key(finding))
-        if finding.subject_kind not in ("event", "place") or not counts:
-            return finding
+    @staticmethod
+    def _majority(counts: Counter[str | None]) -> str | None:
         total = sum(counts.values())
         policy, linked = max(((p, n) for p, n in counts.items() if p is not None), key=lambda pn: pn[1],
                              default=(None, 0))
         if policy is None or total < LINK_MIN_POSTS or linked / total < LINK_MIN_SHARE:
+            return None
+        return policy
+
+    def resolve(self, finding: Finding) -> Finding:
+        if finding.subject_kind in ("source", "document"):
+            return finding
+        known = Counter(self._top[post_id] for post_id in finding.post_ids if post_id in self._top)
+        policy = self._majority(known)
+        if policy is None and finding.subject_kind in ("event", "place"):
+            policy = self._majority(self._counts.get(group_key(finding), Counter()))
+        if policy is None or (finding.subject_kind, finding.subject_id) == ("policy", policy):
             return finding
         via = f"{finding.subject_kind}:{finding.subject_id}"
         return replace(finding, subject_kind="policy", subject_id=policy, evidence={**finding.evidence, "via": via})
@@ -136,11 +156,14 @@ class AlertEngine:
         ranked = sorted(contributions.items(), key=lambda kv: (AlertLevel(kv[1]["level"]).rank, kv[1]["at"]))
         lead_rule, lead = ranked[-1]
         title = f"{lead['rule_title']}：{lead['title']}" if lead.get("rule_title") else lead["title"]
+        policy = alert.evidence.get("policy")
+        if policy is not None:  # officers know the document by its title, not by the registry's id
+            named = f"《{policy['title']}》"
+            title = title.replace(policy["id"], named) if policy["id"] in title else f"{named}{title}"
         parts = [lead["summary"]] if lead["summary"] else []
         others = [f"{name}（{c['title']}）" for name, c in ranked[:-1]]
         if others:
             parts.append("同时触发：" + "；".join(reversed(others)))
-        policy = alert.evidence.get("policy")
         if policy is not None and not policy.get("interpretation"):
             parts.append(f"《{policy['title']}》尚未发布政策解读。")
         return alert.model_copy(update={"title": title, "summary": " ".join(parts)})
@@ -181,7 +204,11 @@ class AlertEngine:
         earlier = AlertLevel(contributions[spec.name]["level"]) if not joined else spec.level
         # A rule's level never falls while the alert is open: the surge was that big.
         level = max(level_for(spec, finding.magnitude), earlier, key=lambda lv: lv.rank)
-        contributions[spec.name] = self._contribution(spec, finding, level)
+        indirect_after_direct = "via" in finding.evidence and not joined and "via" not in contributions[spec.name]
+        if indirect_after_direct:  # keep the rule's words about the policy itself; still count the level
+            contributions[spec.name] = {**contributions[spec.name], "level": level.value}
+        else:
+            contributions[spec.name] = self._contribution(spec, finding, level)
         post_ids = list(dict.fromkeys([*existing.post_ids, *finding.post_ids]))[-MAX_POST_IDS:]
         alert = self._compose(existing.model_copy(update={
             "post_ids": post_ids, "evidence": {**existing.evidence, "rules": contributions},

@@ -92,3 +92,15 @@ def test_history_read_by_a_first_crawl_raises_nothing(tmp_path: Path):
                       at=T0 - timedelta(hours=1))
     [alert] = service.process([fresh], now=T0)
     assert alert.post_ids == [fresh.id]
+
+
+def test_signal_on_a_secondary_policy_joins_the_policy_its_posts_are_about(tmp_path: Path):
+    service = make_service(tmp_path)
+    posts = [make_post(f"改造停工{n}", policies=["P-old", "P-fund"], sentiment="negative", at=T0) for n in range(5)]
+    service.process(posts, now=T0)
+    ids = [post.id for post in posts]
+    service.process([], [make_signal("P-old", count=30, negative=20, post_ids=ids),
+                         make_signal("P-fund", count=30, negative=20, post_ids=ids)], now=T0)
+    [alert] = service.store.alerts()
+    assert alert.group_key == "policy:P-old"
+    assert alert.title == "《老旧小区改造工作实施方案》负面舆情上升：负面占比67%（基线10%）"
