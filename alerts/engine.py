@@ -18,6 +18,7 @@ from datetime import datetime
 
 from alerts.config import AlertConfig, RuleSpec, build_rules
 from alerts.rules import Finding, Rule
+from alerts.rules.base import policy_name
 from alerts.severity import deadlines_for, level_for, raise_level
 from schema import BOARD_PLACE, Alert, AlertLevel, AlertStatus, BurstSignal, CrawlHealth, EnrichedPost, Policy
 
@@ -157,15 +158,16 @@ class AlertEngine:
         lead_rule, lead = ranked[-1]
         title = f"{lead['rule_title']}：{lead['title']}" if lead.get("rule_title") else lead["title"]
         policy = alert.evidence.get("policy")
-        if policy is not None:  # officers know the document by its title, not by the registry's id
-            named = f"《{policy['title']}》"
+        named = f"《{policy_name(policy['title'])}》" if policy is not None else ""
+        if policy is not None:  # officers know the document by its name, not by the registry's id
             title = title.replace(policy["id"], named) if policy["id"] in title else f"{named}{title}"
         parts = [lead["summary"]] if lead["summary"] else []
-        others = [f"{name}（{c['title']}）" for name, c in ranked[:-1]]
+        others = [f"{name}（{c['title'].replace(policy['id'], '该政策') if policy else c['title']}）"
+                  for name, c in ranked[:-1]]
         if others:
-            parts.append("同时触发：" + "；".join(reversed(others)))
+            parts.append("同时触发：" + "；".join(reversed(others)) + "。")
         if policy is not None and not policy.get("interpretation"):
-            parts.append(f"《{policy['title']}》尚未发布政策解读。")
+            parts.append(f"{named}尚未发布政策解读。")
         return alert.model_copy(update={"title": title, "summary": " ".join(parts)})
 
     @staticmethod

@@ -6,12 +6,11 @@ arrives (before or after it) linked to the same policy or naming the document's 
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from alerts.rules.base import Finding, Rule, RuleOptions
+from alerts.rules.base import Finding, Rule, RuleOptions, policy_name
 from schema import (
     GOV_DOC_NUMBER,
     GOV_INDEX_NO,
@@ -29,14 +28,6 @@ class PolicyInterpretationOptions(RuleOptions):
     max_age_days: float = Field(default=30.0, gt=0, description="documents older than this are not new")
 
 
-def _core_title(title: str) -> str:
-    """The document's own name: 《…》 if quoted, else the title without a trailing 的通知/的意见 frame."""
-    quoted = re.search(r"《([^》]+)》", title)
-    if quoted:
-        return quoted.group(1)
-    return re.sub(r"^关于印发|的(通知|意见|决定|公告)$", "", title).strip()
-
-
 class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
     type_name = "policy_interpretation"
     options_model = PolicyInterpretationOptions
@@ -50,7 +41,7 @@ class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
     def _interprets(self, document: EnrichedPost, policy_ids: set[str], text: str) -> bool:
         if policy_ids & {link.id for link in document.policies}:
             return True
-        core = _core_title(document.title or "")
+        core = policy_name(document.title or "")
         return len(core) >= 4 and core in text
 
     def on_post(self, post: EnrichedPost) -> list[Finding]:
