@@ -133,8 +133,11 @@ class AlertService:
         """Send the due notifications; failures stay in the outbox with a later retry time. Returns how many were sent."""
         now = now or datetime.now().astimezone()
         budget: dict[str, int | None] = {}
+        failing: set[str] = set()  # a channel that just failed is not tried again this round
         delivered = 0
         for item in self.store.due(now, limit):
+            if item.channel in failing:
+                continue
             channel = self.channels.get(item.channel)
             if channel is None:
                 self.store.mark_failed(item.id, f"channel {item.channel!r} is not defined in the rules file",
@@ -152,6 +155,7 @@ class AlertService:
             except ChannelError as exc:
                 log.warning("delivery %d to %s failed (attempt %d): %s", item.id, item.channel, item.attempts + 1, exc)
                 self.store.mark_failed(item.id, str(exc), self._retry_at(item.attempts + 1, now))
+                failing.add(item.channel)
                 continue
             except Exception as exc:  # a bug in rendering must not lose the notification either
                 log.exception("delivery %d to %s crashed", item.id, item.channel)

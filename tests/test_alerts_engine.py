@@ -104,3 +104,16 @@ def test_signal_on_a_secondary_policy_joins_the_policy_its_posts_are_about(tmp_p
     [alert] = service.store.alerts()
     assert alert.group_key == "policy:P-old"
     assert alert.title == "《老旧小区改造工作实施方案》负面舆情上升：负面占比67%（基线10%）"
+
+
+def test_silence_window_suppresses_only_its_rule_subject_and_time(tmp_path: Path):
+    rules = {**RULES, "silences": [{"rule": "负面上升", "subject": "P-old", "start": "2026-11-02 08:00",
+                                    "end": "2026-11-02 10:00", "reason": "已知：政策发布会"}]}
+    config = parse_alert_config(rules)
+    service = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"),
+                           build_channels(config, ChannelContext(tmp_path)))
+    surge = [make_signal("P-old", count=30, negative=15), make_signal("P-bus", count=30, negative=15)]
+    [other] = service.process([], surge, now=T0)  # 09:00, inside the window: only P-bus
+    assert other.subject_id == "P-bus"
+    [later] = service.process([], [make_signal("P-old", count=30, negative=15)], now=T0 + timedelta(hours=2))
+    assert later.subject_id == "P-old"
