@@ -107,6 +107,8 @@ class AlertConfig(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     deadlines: dict[AlertLevel, list[DeadlineSpec]] = Field(default_factory=default_deadlines)
     warn_at: float = Field(default=0.8, gt=0, lt=1, description="share of a deadline after which to escalate")
+    # A first crawl or a catch-up reads weeks of history: what a post said long ago is not news to page anyone with.
+    stale_after: Duration = timedelta(hours=48)
     retry: RetrySpec = Field(default_factory=RetrySpec)
     silences: list[SilenceSpec] = Field(default_factory=list)
     channels: list[ChannelSpec] = Field(default_factory=lambda: [ChannelSpec(name="local_file", type="file")])

@@ -18,10 +18,11 @@ from alerts import workflow
 from alerts.channels import Channel, ChannelContext, ChannelError, Notification
 from alerts.config import AlertConfig, build_channels, load_alert_config, rate_limit
 from alerts.effect import ResponseEffect, measure_effect
-from alerts.engine import AlertEngine, Outcome
+from alerts.engine import AlertEngine, Outcome, group_key
 from alerts.store import AlertStore, Change, SqliteAlertStore, StoreConflict, Stored
 from config import ConfigError, Settings
-from schema import Alert, AlertStatus, BurstSignal, CrawlHealth, EnrichedPost, ResponseKind
+from config.datafiles import load_policies
+from schema import Alert, AlertStatus, BurstSignal, CrawlHealth, EnrichedPost, Policy, ResponseKind
 from search.base import Index
 
 log = logging.getLogger(__name__)
@@ -51,19 +52,21 @@ def open_alert_store(settings: Settings) -> AlertStore:
 
 class AlertService:
     def __init__(self, config: AlertConfig, store: AlertStore, channels: dict[str, Channel],
-                 index: Index | None = None) -> None:
+                 index: Index | None = None, policies: Iterable[Policy] = ()) -> None:
         self.config = config
         self.store = store
         self.channels = channels
         self.index = index
-        self.engine = AlertEngine(config)
+        self.engine = AlertEngine(config, {policy.id: policy for policy in policies})
 
     @classmethod
     def from_settings(cls, settings: Settings, rules_file: Path | None = None,
                       index: Index | None = None) -> AlertService:
         config = load_alert_config(rules_file or settings.rules_file)
         channels = build_channels(config, ChannelContext(data_dir=settings.data_dir))
-        return cls(config, open_alert_store(settings), channels, index)
+        # The registry names each policy's document and 政策解读 in alerts; a fresh install may have none yet.
+        policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
+        return cls(config, open_alert_store(settings), channels, index, policies)
 
     # --- rules to alerts -------------------------------------------------------------------
 
@@ -77,7 +80,7 @@ class AlertService:
         now = now or datetime.now().astimezone()
         changed: dict[str, Alert] = {}
         for spec, finding in self.engine.evaluate(posts, signals, health, now):
-            key = f"{spec.name}|{finding.subject_kind}:{finding.subject_id}"
+            key = group_key(finding)
             for _ in range(CONFLICT_RETRIES):
                 existing = self.store.latest_in_group(key)
                 outcome = self.engine.merge(spec, finding, existing.alert if existing else None, now)
@@ -130,8 +133,11 @@ class AlertService:
         """Send the due notifications; failures stay in the outbox with a later retry time. Returns how many were sent."""
         now = now or datetime.now().astimezone()
         budget: dict[str, int | None] = {}
+        failing: set[str] = set()  # a channel that just failed is not tried again this round
         delivered = 0
         for item in self.store.due(now, limit):
+            if item.channel in failing:
+                continue
             channel = self.channels.get(item.channel)
             if channel is None:
                 self.store.mark_failed(item.id, f"channel {item.channel!r} is not defined in the rules file",
@@ -149,6 +155,7 @@ class AlertService:
             except ChannelError as exc:
                 log.warning("delivery %d to %s failed (attempt %d): %s", item.id, item.channel, item.attempts + 1, exc)
                 self.store.mark_failed(item.id, str(exc), self._retry_at(item.attempts + 1, now))
+                failing.add(item.channel)
                 continue
             except Exception as exc:  # a bug in rendering must not lose the notification either
                 log.exception("delivery %d to %s crashed", item.id, item.channel)

@@ -23,8 +23,9 @@ from typing import Any
 from schema import Alert, AlertStatus
 
 
-class StoreError(RuntimeError):
-    """The store cannot be opened or refused an operation."""
+class StoreError(ConnectionError):
+    """The store cannot be opened or refused an operation. A ConnectionError, so the worker treats it
+    as a backend that is down: it keeps the batch uncommitted and tries again later."""
 
 
 class StoreConflict(StoreError):

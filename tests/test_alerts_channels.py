@@ -302,3 +302,12 @@ def test_rate_limit_holds_the_excess_until_the_next_minute(server: Recorder, tmp
     assert service.deliver_pending(T0 + timedelta(seconds=30)) == 0
     assert service.deliver_pending(T0 + timedelta(seconds=61)) == 2
     assert len(server.requests) == 5
+
+
+def test_a_failing_channel_is_tried_once_per_round(server: Recorder, tmp_path: Path):
+    service = service_with_webhook(tmp_path, server.url)
+    fire(service, [f"村{n}" for n in range(5)])
+    server.default = (503, {})
+    assert service.deliver_pending(T0) == 0
+    assert len(server.requests) == 1  # the other four wait for the next round instead of timing out in turn
+    assert sorted(item.attempts for item in service.store.outbox(pending_only=True)) == [0, 0, 0, 0, 1]

@@ -286,3 +286,14 @@ def test_rule_groups_cools_down_and_escalates(type_name: str, tmp_path: Path):
     assert early == [("ops", "fired")]
     assert ("leader", "level_raised") in late and ("ops", "level_raised") in late
     assert alert.level == (AlertLevel.LARGE if "较大" in levels else AlertLevel.MAJOR)
+
+
+def test_policy_interpretation_ignores_the_back_catalogue_and_groups_by_policy():
+    rule = rule_of("policy_interpretation", days=3, max_age_days=30)
+    old = gov_doc("关于印发《2022年工作要点》的通知", at=T0 - timedelta(days=900))
+    old = old.model_copy(update={"fetched_at": T0})  # first crawl of the portal reads it today
+    rule.on_post(old)
+    rule.on_post(make_post("现印发", title="关于印发《供暖办法》的通知", platform="gov", policies=["P-heat"],
+                           extra={GOV_DOC_NUMBER: "某政发〔2026〕3号"}))
+    [finding] = rule.on_tick(T0 + timedelta(days=4))
+    assert (finding.subject_kind, finding.subject_id) == ("policy", "P-heat")

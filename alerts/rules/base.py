@@ -7,6 +7,7 @@ anything; the engine turns findings into grouped alerts.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -115,3 +116,12 @@ def linked_policies(post: EnrichedPost, min_score: float, wanted: Iterable[str] 
 
 def post_text(post: EnrichedPost) -> str:
     return f"{post.title or ''}\n{post.text}"
+
+
+def policy_name(title: str) -> str:
+    """A document's own name: 《…》 if quoted, else the title without its 关于印发…的通知 frame."""
+    quoted = re.search(r"《([^》]+)》", title)
+    if quoted:
+        return quoted.group(1)
+    framed = re.search(r"关于印发(.+?)的(?:通知|意见|决定|公告)$", title)
+    return framed.group(1) if framed else title.strip()

@@ -52,11 +52,12 @@ class InfluentialVoiceRule(Rule[InfluentialVoiceOptions]):
             if not self.window.add(policy, post.when, post.id, {"author": who, "why": why, "url": post.url}):
                 continue
             voices = [value for _, _, value in self.window.items(policy)]
+            accounts = len({voice["author"] for voice in voices})
             findings.append(Finding(
-                subject_kind="policy", subject_id=policy, at=post.when, magnitude=len(voices),
+                subject_kind="policy", subject_id=policy, at=post.when, magnitude=accounts,
                 title=f"有影响力账号负面发声：{who}（{why}）谈及政策{policy}",
-                summary=f"“{(post.title or post.text)[:60]}”",
+                summary=f"“{(post.title or post.text)[:60]}”" + (f"（24小时内{accounts}个账号）" if accounts > 1 else ""),
                 post_ids=self.window.ids(policy),
-                evidence={"voices": voices},
+                evidence={"voices": voices, "accounts": accounts},
             ))
         return findings

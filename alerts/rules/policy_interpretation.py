@@ -6,12 +6,11 @@ arrives (before or after it) linked to the same policy or naming the document's 
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from alerts.rules.base import Finding, Rule, RuleOptions
+from alerts.rules.base import Finding, Rule, RuleOptions, policy_name
 from schema import (
     GOV_DOC_NUMBER,
     GOV_INDEX_NO,
@@ -25,14 +24,8 @@ from schema import (
 class PolicyInterpretationOptions(RuleOptions):
     days: float = Field(default=3.0, gt=0, description="days a document may go without its interpretation")
     require_doc_number: bool = Field(default=True, description="only documents with a 发文字号 are 政策文件")
-
-
-def _core_title(title: str) -> str:
-    """The document's own name: 《…》 if quoted, else the title without a trailing 的通知/的意见 frame."""
-    quoted = re.search(r"《([^》]+)》", title)
-    if quoted:
-        return quoted.group(1)
-    return re.sub(r"^关于印发|的(通知|意见|决定|公告)$", "", title).strip()
+    # A first crawl reads the portal's whole back catalogue; only documents this new are watched.
+    max_age_days: float = Field(default=30.0, gt=0, description="documents older than this are not new")
 
 
 class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
@@ -48,7 +41,7 @@ class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
     def _interprets(self, document: EnrichedPost, policy_ids: set[str], text: str) -> bool:
         if policy_ids & {link.id for link in document.policies}:
             return True
-        core = _core_title(document.title or "")
+        core = policy_name(document.title or "")
         return len(core) >= 4 and core in text
 
     def on_post(self, post: EnrichedPost) -> list[Finding]:
@@ -66,7 +59,9 @@ class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
         if not is_document or post.extra.get(GOV_INTERPRETATION):
             self._pending.pop(post.id, None)
             return []
-        if not any(self._interprets(post, ids, text) for ids, text in self._interpretations):
+        is_new = post.published_at is None or post.fetched_at - post.published_at <= timedelta(
+            days=self.options.max_age_days)
+        if is_new and not any(self._interprets(post, ids, text) for ids, text in self._interpretations):
             self._pending.setdefault(post.id, post)
         return []
 
@@ -79,13 +74,15 @@ class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
             if now - doc.when <= limit or int(days) <= self._reported_days.get(doc_id, -1):
                 continue
             self._reported_days[doc_id] = int(days)
+            policies = [link.id for link in doc.policies]
             findings.append(Finding(
-                subject_kind="document", subject_id=doc_id, at=now, magnitude=days,
+                subject_kind="policy" if policies else "document", subject_id=policies[0] if policies else doc_id,
+                at=now, magnitude=days,
                 title=f"政策文件未同步发布解读：{doc.title or doc.url}",
                 summary=f"{doc.extra.get(GOV_DOC_NUMBER, '')} 发布已{days:.1f}天，未见政策解读。".strip(),
                 post_ids=(doc_id,),
                 evidence={"url": doc.url, "doc_number": doc.extra.get(GOV_DOC_NUMBER),
                           "published_at": doc.when.isoformat(),
-                          "policies": [link.id for link in doc.policies]},
+                          "document": doc_id},
             ))
         return findings
