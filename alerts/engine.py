@@ -10,7 +10,9 @@ are mostly about one policy is that policy's incident: its findings join the pol
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import pickle
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -112,6 +114,31 @@ class AlertEngine:
         self.policies = dict(policies or {})
         self.rules: list[tuple[RuleSpec, Rule]] = build_rules(config)
         self.links = SubjectLinks()
+
+    def _state_keys(self) -> list[str]:
+        """One key per rule, changing when its type or options change (then its old memory no longer fits)."""
+        keys = []
+        for spec, _ in self.rules:
+            options = json.dumps(spec.options, sort_keys=True, ensure_ascii=False, default=str)
+            keys.append(f"rule:{spec.name}:{hashlib.sha1(f'{spec.type}|{options}'.encode()).hexdigest()[:12]}")
+        return keys
+
+    def snapshot(self) -> dict[str, bytes]:
+        """The rules' memory and the learnt policy links, to persist between runs."""
+        states = {key: pickle.dumps(rule) for key, (_, rule) in zip(self._state_keys(), self.rules, strict=True)}
+        states["links"] = pickle.dumps(self.links)
+        return states
+
+    def restore(self, states: dict[str, bytes]) -> None:
+        """Take back what `snapshot` saved; rules whose options changed start afresh.
+
+        The blobs come only from this installation's own store, written by `snapshot`.
+        """
+        for index, key in enumerate(self._state_keys()):
+            if key in states:
+                self.rules[index] = (self.rules[index][0], pickle.loads(states[key]))
+        if "links" in states:
+            self.links = pickle.loads(states["links"])
 
     def evaluate(self, posts: Iterable[EnrichedPost], signals: Iterable[BurstSignal],
                  health: Iterable[CrawlHealth], now: datetime) -> list[tuple[RuleSpec, Finding]]:

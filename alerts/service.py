@@ -9,6 +9,7 @@ office did. All state lives in the store, so several workers and officers can sh
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ OPEN_STATUSES = tuple(s for s in AlertStatus if s != AlertStatus.CLOSED)
 SYSTEM = "yuqing"
 CONFLICT_RETRIES = 8
 RATE_WINDOW = timedelta(minutes=1)
+STATE_EVERY = 60.0  # seconds between snapshots of the rules' memory
 
 
 class _NothingToDo(Exception):
@@ -58,6 +60,8 @@ class AlertService:
         self.channels = channels
         self.index = index
         self.engine = AlertEngine(config, {policy.id: policy for policy in policies})
+        self.engine.restore(store.load_state())
+        self._state_saved = time.monotonic()
 
     @classmethod
     def from_settings(cls, settings: Settings, rules_file: Path | None = None,
@@ -100,7 +104,14 @@ class AlertService:
                 break
             else:
                 log.warning("gave up updating group %s after %d conflicts", key, CONFLICT_RETRIES)
+        if time.monotonic() - self._state_saved >= STATE_EVERY:
+            self.save_state()
         return list(changed.values())
+
+    def save_state(self) -> None:
+        """Persist the rules' memory (done every minute of processing and on close)."""
+        self.store.save_state(self.engine.snapshot())
+        self._state_saved = time.monotonic()
 
     def check_deadlines(self, now: datetime | None = None) -> list[Alert]:
         """Escalate alerts whose clocks passed `warn_at` of their span or their due time."""
@@ -229,5 +240,6 @@ class AlertService:
         return measure_effect(self.index, self.get(alert_id), now or datetime.now().astimezone())
 
     def close(self) -> None:
-        """Release the store's connections (the index belongs to whoever passed it in)."""
+        """Save the rules' memory and release the store (the index belongs to whoever passed it in)."""
+        self.save_state()
         self.store.close()

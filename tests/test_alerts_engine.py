@@ -117,3 +117,20 @@ def test_silence_window_suppresses_only_its_rule_subject_and_time(tmp_path: Path
     assert other.subject_id == "P-bus"
     [later] = service.process([], [make_signal("P-old", count=30, negative=15)], now=T0 + timedelta(hours=2))
     assert later.subject_id == "P-old"
+
+
+def test_a_restarted_worker_remembers_waiting_messages_unless_the_rule_changed(tmp_path: Path):
+    first = make_service(tmp_path)
+    first.process([make_post("路灯坏了", platform="board", policies=["P-old"], at=T0,
+                             extra={BOARD_ANSWERED: False})], now=T0)
+    first.close()
+    again = make_service(tmp_path)  # the worker restarts: same store, same rules
+    [alert] = again.process([], now=T0 + timedelta(days=3))
+    assert alert.rule == "留言未回复"
+    again.close()
+    changed = {**RULES, "rules": [{**rule, "options": {"max_days": 5}} if rule["name"] == "留言未回复" else rule
+                                  for rule in RULES["rules"]]}
+    config = parse_alert_config(changed)
+    edited = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"),
+                          build_channels(config, ChannelContext(tmp_path)))
+    assert edited.process([], now=T0 + timedelta(days=9)) == []  # new options: memory started afresh
