@@ -20,8 +20,6 @@ from config.datafiles import read_yaml_mapping
 from config.errors import ConfigError, from_validation_error
 from schema import AlertLevel, ResponseKind, aware
 
-ALL_RESPONSES = list(ResponseKind)
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -32,7 +30,7 @@ class DeadlineSpec(_Strict):
 
     name: str = Field(min_length=1)
     within: Duration
-    met_by: list[ResponseKind] = Field(default_factory=lambda: list(ALL_RESPONSES), min_length=1)
+    met_by: list[ResponseKind] = Field(default_factory=lambda: list(ResponseKind), min_length=1)
 
 
 def default_deadlines() -> dict[AlertLevel, list[DeadlineSpec]]:
@@ -120,9 +118,6 @@ class AlertConfig(_Strict):
         merged.update(self.deadlines)
         self.deadlines = merged
         return self
-
-    def rule(self, name: str) -> RuleSpec:
-        return next(spec for spec in self.rules if spec.name == name)
 
     def channels_of(self, spec: RuleSpec) -> list[str]:
         return spec.channels if spec.channels is not None else self.defaults.channels
