@@ -47,7 +47,7 @@ class AlertNotFound(LookupError):
 def open_alert_store(settings: Settings) -> AlertStore:
     """The store the settings ask for (`alert_store`); the embedded one is <data_dir>/alerts.sqlite3."""
     if settings.alert_store == "embedded":
-        return SqliteAlertStore(settings.path("alerts.sqlite3"))
+        return SqliteAlertStore(settings.data_dir / "alerts.sqlite3")
     raise ConfigError(settings.config_file or "environment (YUQING_ALERT_STORE)", "alert_store",
                       f"alert store {settings.alert_store!r} is not available; use 'embedded'")
 
