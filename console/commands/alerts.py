@@ -274,7 +274,8 @@ def _signal_source(settings: Settings):
         return None
     from config.datafiles import load_watchlists
 
-    return BurstTracker(load_watchlists(settings.watchlists_file))
+    watchlists = load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []
+    return BurstTracker(watchlists)  # no state_path: a dry run must not touch the worker's state
 
 
 def run_test_rule(args: argparse.Namespace) -> int:
