@@ -281,11 +281,14 @@ def _signal_source(settings: Settings):
 def run_test_rule(args: argparse.Namespace) -> int:
     from alerts.config import load_alert_config
     from alerts.replay import read_items, replay
+    from config.datafiles import load_policies
 
     config = load_alert_config(args.rule_file)
     items = read_items(args.data)
     settings = settings_from(args)
-    result = replay(config, items, now=_time(args.now, "--now"), signal_source=_signal_source(settings))
+    policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
+    result = replay(config, items, now=_time(args.now, "--now"), signal_source=_signal_source(settings),
+                    policies=policies)
     would_send: dict[str, int] = {}
     for item in result.notifications:
         key = f"{item.channel}:{item.message['kind']}"
