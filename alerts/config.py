@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -105,6 +105,9 @@ class AlertConfig(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     deadlines: dict[AlertLevel, list[DeadlineSpec]] = Field(default_factory=default_deadlines)
     warn_at: float = Field(default=0.8, gt=0, lt=1, description="share of a deadline after which to escalate")
+    # subject: every rule's findings about one policy/event/place/source update one alert (one incident,
+    # one alert); rule: each rule keeps its own alert per subject.
+    grouping: Literal["subject", "rule"] = "subject"
     # A first crawl or a catch-up reads weeks of history: what a post said long ago is not news to page anyone with.
     stale_after: Duration = timedelta(hours=48)
     retry: RetrySpec = Field(default_factory=RetrySpec)

@@ -48,7 +48,7 @@ class Outcome:
     action: str = "updated"
 
 
-def group_key(finding: Finding) -> str:
+def subject_key(finding: Finding) -> str:
     return f"{finding.subject_kind}:{finding.subject_id}"
 
 
@@ -101,7 +101,7 @@ class SubjectLinks:
         known = Counter(self._top[post_id] for post_id in finding.post_ids if post_id in self._top)
         policy = self._majority(known)
         if policy is None and finding.subject_kind in ("event", "place"):
-            policy = self._majority(self._counts.get(group_key(finding), Counter()))
+            policy = self._majority(self._counts.get(subject_key(finding), Counter()))
         if policy is None or (finding.subject_kind, finding.subject_id) == ("policy", policy):
             return finding
         via = f"{finding.subject_kind}:{finding.subject_id}"
@@ -114,6 +114,12 @@ class AlertEngine:
         self.policies = dict(policies or {})
         self.rules: list[tuple[RuleSpec, Rule]] = build_rules(config)
         self.links = SubjectLinks()
+
+    def group_key(self, spec: RuleSpec, finding: Finding) -> str:
+        """The group a finding belongs to: its subject, or with `grouping: rule` its rule and subject."""
+        if self.config.grouping == "rule":
+            return f"{spec.name}|{subject_key(finding)}"
+        return subject_key(finding)
 
     def _state_keys(self) -> list[str]:
         """One key per rule, changing when its type or options change (then its old memory no longer fits)."""
@@ -204,7 +210,7 @@ class AlertEngine:
                 **finding.evidence}
 
     def open(self, spec: RuleSpec, finding: Finding, now: datetime) -> Outcome:
-        key = group_key(finding)
+        key = self.group_key(spec, finding)
         level = level_for(spec, finding.magnitude)
         alert = Alert(
             id=alert_id(key, now), rule=spec.name, rule_type=spec.type, group_key=key, title=finding.title,

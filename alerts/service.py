@@ -19,7 +19,7 @@ from alerts import workflow
 from alerts.channels import Channel, ChannelContext, ChannelError, Notification
 from alerts.config import AlertConfig, build_channels, load_alert_config, rate_limit
 from alerts.effect import ResponseEffect, measure_effect
-from alerts.engine import AlertEngine, Outcome, group_key
+from alerts.engine import AlertEngine, Outcome
 from alerts.store import AlertStore, Change, SqliteAlertStore, StoreConflict, Stored
 from config import ConfigError, Settings
 from config.datafiles import load_policies
@@ -84,7 +84,7 @@ class AlertService:
         now = now or datetime.now().astimezone()
         changed: dict[str, Alert] = {}
         for spec, finding in self.engine.evaluate(posts, signals, health, now):
-            key = group_key(finding)
+            key = self.engine.group_key(spec, finding)
             for _ in range(CONFLICT_RETRIES):
                 existing = self.store.latest_in_group(key)
                 outcome = self.engine.merge(spec, finding, existing.alert if existing else None, now)

@@ -134,3 +134,12 @@ def test_a_restarted_worker_remembers_waiting_messages_unless_the_rule_changed(t
     edited = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"),
                           build_channels(config, ChannelContext(tmp_path)))
     assert edited.process([], now=T0 + timedelta(days=9)) == []  # new options: memory started afresh
+
+
+def test_grouping_by_rule_keeps_one_alert_per_rule_and_subject(tmp_path: Path):
+    config = parse_alert_config({**RULES, "grouping": "rule"})
+    service = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"),
+                           build_channels(config, ChannelContext(tmp_path)))
+    service.process([make_post("寒心", sentiment="negative", policies=["P-old"], followers=10**6, at=T0)],
+                    [make_signal("P-old", count=30, negative=15)], now=T0)
+    assert sorted(a.group_key for a in service.store.alerts()) == ["权威账号|policy:P-old", "负面上升|policy:P-old"]
