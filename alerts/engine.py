@@ -168,11 +168,14 @@ class AlertEngine:
             if now - finding.at > self.config.stale_after:
                 log.debug("stale finding of %s on %s from %s", spec.name, finding.subject_id, finding.at)
                 continue
-            silence = next((s for s in self.config.silences if s.covers(spec.name, finding.subject_id, now)), None)
+            resolved = self.links.resolve(finding)
+            subjects = {finding.subject_id, resolved.subject_id}
+            silence = next((s for s in self.config.silences
+                            if any(s.covers(spec.name, subject, now) for subject in subjects)), None)
             if silence is not None:
-                log.info("silenced %s on %s (%s)", spec.name, finding.subject_id, silence.reason)
+                log.info("silenced %s on %s (%s)", spec.name, resolved.subject_id, silence.reason)
                 continue
-            kept.append((spec, self.links.resolve(finding)))
+            kept.append((spec, resolved))
         return kept
 
     def _policy_evidence(self, finding: Finding) -> dict:
@@ -187,8 +190,9 @@ class AlertEngine:
         """Title and summary from the strongest contribution (latest on a tie), naming the others and a
         missing interpretation."""
         contributions: dict[str, dict] = alert.evidence.get("rules", {})
-        ranked = sorted(contributions.items(), key=lambda kv: (AlertLevel(kv[1]["level"]).rank, kv[1]["at"]))
-        lead_rule, lead = ranked[-1]
+        ranked = sorted(contributions.items(),
+                        key=lambda kv: (AlertLevel(kv[1]["level"]).rank, datetime.fromisoformat(kv[1]["at"])))
+        _, lead = ranked[-1]
         title = f"{lead['rule_title']}：{lead['title']}" if lead.get("rule_title") else lead["title"]
         policy = alert.evidence.get("policy")
         named = f"《{policy_name(policy['title'])}》" if policy is not None else ""
