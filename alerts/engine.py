@@ -156,13 +156,13 @@ class AlertEngine:
             self.links.observe(post)
         findings: list[tuple[RuleSpec, Finding]] = []
         for spec, rule in self.rules:
-            for post in posts:
-                findings += [(spec, f) for f in rule.on_post(post)]
-            for signal in signals:
-                findings += [(spec, f) for f in rule.on_signal(signal)]
-            for record in health:
-                findings += [(spec, f) for f in rule.on_health(record)]
-            findings += [(spec, f) for f in rule.on_tick(now)]
+            calls = [(rule.on_post, post) for post in posts] + [(rule.on_signal, signal) for signal in signals]
+            calls += [(rule.on_health, record) for record in health] + [(rule.on_tick, now)]
+            for feed, item in calls:
+                try:
+                    findings += [(spec, f) for f in feed(item)]
+                except Exception:  # one rule's bug on one item must not stop the other rules or the worker
+                    log.exception("rule %s (%s) failed on %s", spec.name, spec.type, getattr(item, "id", item))
         kept = []
         for spec, finding in findings:
             if now - finding.at > self.config.stale_after:

@@ -143,3 +143,17 @@ def test_grouping_by_rule_keeps_one_alert_per_rule_and_subject(tmp_path: Path):
     service.process([make_post("寒心", sentiment="negative", policies=["P-old"], followers=10**6, at=T0)],
                     [make_signal("P-old", count=30, negative=15)], now=T0)
     assert sorted(a.group_key for a in service.store.alerts()) == ["权威账号|policy:P-old", "负面上升|policy:P-old"]
+
+
+def test_a_rule_that_fails_on_an_item_does_not_stop_the_others(tmp_path: Path, monkeypatch, caplog):
+    service = make_service(tmp_path)
+    voice_rule = next(rule for spec, rule in service.engine.rules if spec.name == "权威账号")
+
+    def broken(post):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(voice_rule, "on_post", broken)
+    posts = [make_post("寒心", sentiment="negative", policies=["P-old"], followers=10**6, at=T0)]
+    [alert] = service.process(posts, [make_signal("P-old", count=30, negative=15)], now=T0)
+    assert set(alert.evidence["rules"]) == {"负面上升"}
+    assert "rule 权威账号 (influential_voice) failed" in caplog.text
