@@ -165,6 +165,8 @@ def _print_alert(alert: Alert) -> None:
     if alert.summary:
         print(f"  {alert.summary}")
     print(f"  规则 rule: {alert.rule} ({alert.rule_type})    对象 subject: {alert.subject_kind}:{alert.subject_id}")
+    for name, contribution in alert.evidence.get("rules", {}).items():
+        print(f"  触发 {name} [{contribution['level']}]: {contribution['title']}")
     print(f"  首次 fired: {_local(alert.fired_at)}    更新 updated: {_local(alert.updated_at)} ({alert.updates}次)")
     for deadline in alert.deadlines:
         state = f"已完成 {_local(deadline.met_at)}" if deadline.met_at else (
