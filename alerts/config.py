@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -19,8 +19,6 @@ from alerts.rules import RULE_TYPES, Rule
 from config.datafiles import read_yaml_mapping
 from config.errors import ConfigError, from_validation_error
 from schema import AlertLevel, ResponseKind, aware
-
-ALL_RESPONSES = list(ResponseKind)
 
 
 class _Strict(BaseModel):
@@ -32,7 +30,7 @@ class DeadlineSpec(_Strict):
 
     name: str = Field(min_length=1)
     within: Duration
-    met_by: list[ResponseKind] = Field(default_factory=lambda: list(ALL_RESPONSES), min_length=1)
+    met_by: list[ResponseKind] = Field(default_factory=lambda: list(ResponseKind), min_length=1)
 
 
 def default_deadlines() -> dict[AlertLevel, list[DeadlineSpec]]:
@@ -107,6 +105,9 @@ class AlertConfig(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     deadlines: dict[AlertLevel, list[DeadlineSpec]] = Field(default_factory=default_deadlines)
     warn_at: float = Field(default=0.8, gt=0, lt=1, description="share of a deadline after which to escalate")
+    # subject: every rule's findings about one policy/event/place/source update one alert (one incident,
+    # one alert); rule: each rule keeps its own alert per subject.
+    grouping: Literal["subject", "rule"] = "subject"
     # A first crawl or a catch-up reads weeks of history: what a post said long ago is not news to page anyone with.
     stale_after: Duration = timedelta(hours=48)
     retry: RetrySpec = Field(default_factory=RetrySpec)
@@ -120,9 +121,6 @@ class AlertConfig(_Strict):
         merged.update(self.deadlines)
         self.deadlines = merged
         return self
-
-    def rule(self, name: str) -> RuleSpec:
-        return next(spec for spec in self.rules if spec.name == name)
 
     def channels_of(self, spec: RuleSpec) -> list[str]:
         return spec.channels if spec.channels is not None else self.defaults.channels

@@ -10,7 +10,9 @@ are mostly about one policy is that policy's incident: its findings join the pol
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import pickle
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -46,7 +48,7 @@ class Outcome:
     action: str = "updated"
 
 
-def group_key(finding: Finding) -> str:
+def subject_key(finding: Finding) -> str:
     return f"{finding.subject_kind}:{finding.subject_id}"
 
 
@@ -99,7 +101,7 @@ class SubjectLinks:
         known = Counter(self._top[post_id] for post_id in finding.post_ids if post_id in self._top)
         policy = self._majority(known)
         if policy is None and finding.subject_kind in ("event", "place"):
-            policy = self._majority(self._counts.get(group_key(finding), Counter()))
+            policy = self._majority(self._counts.get(subject_key(finding), Counter()))
         if policy is None or (finding.subject_kind, finding.subject_id) == ("policy", policy):
             return finding
         via = f"{finding.subject_kind}:{finding.subject_id}"
@@ -113,6 +115,37 @@ class AlertEngine:
         self.rules: list[tuple[RuleSpec, Rule]] = build_rules(config)
         self.links = SubjectLinks()
 
+    def group_key(self, spec: RuleSpec, finding: Finding) -> str:
+        """The group a finding belongs to: its subject, or with `grouping: rule` its rule and subject."""
+        if self.config.grouping == "rule":
+            return f"{spec.name}|{subject_key(finding)}"
+        return subject_key(finding)
+
+    def _state_keys(self) -> list[str]:
+        """One key per rule, changing when its type or options change (then its old memory no longer fits)."""
+        keys = []
+        for spec, _ in self.rules:
+            options = json.dumps(spec.options, sort_keys=True, ensure_ascii=False, default=str)
+            keys.append(f"rule:{spec.name}:{hashlib.sha1(f'{spec.type}|{options}'.encode()).hexdigest()[:12]}")
+        return keys
+
+    def snapshot(self) -> dict[str, bytes]:
+        """The rules' memory and the learnt policy links, to persist between runs."""
+        states = {key: pickle.dumps(rule) for key, (_, rule) in zip(self._state_keys(), self.rules, strict=True)}
+        states["links"] = pickle.dumps(self.links)
+        return states
+
+    def restore(self, states: dict[str, bytes]) -> None:
+        """Take back what `snapshot` saved; rules whose options changed start afresh.
+
+        The blobs come only from this installation's own store, written by `snapshot`.
+        """
+        for index, key in enumerate(self._state_keys()):
+            if key in states:
+                self.rules[index] = (self.rules[index][0], pickle.loads(states[key]))
+        if "links" in states:
+            self.links = pickle.loads(states["links"])
+
     def evaluate(self, posts: Iterable[EnrichedPost], signals: Iterable[BurstSignal],
                  health: Iterable[CrawlHealth], now: datetime) -> list[tuple[RuleSpec, Finding]]:
         """Feed one batch to every rule, then tick them. Findings come back with their subject resolved
@@ -123,23 +156,26 @@ class AlertEngine:
             self.links.observe(post)
         findings: list[tuple[RuleSpec, Finding]] = []
         for spec, rule in self.rules:
-            for post in posts:
-                findings += [(spec, f) for f in rule.on_post(post)]
-            for signal in signals:
-                findings += [(spec, f) for f in rule.on_signal(signal)]
-            for record in health:
-                findings += [(spec, f) for f in rule.on_health(record)]
-            findings += [(spec, f) for f in rule.on_tick(now)]
+            calls = [(rule.on_post, post) for post in posts] + [(rule.on_signal, signal) for signal in signals]
+            calls += [(rule.on_health, record) for record in health] + [(rule.on_tick, now)]
+            for feed, item in calls:
+                try:
+                    findings += [(spec, f) for f in feed(item)]
+                except Exception:  # one rule's bug on one item must not stop the other rules or the worker
+                    log.exception("rule %s (%s) failed on %s", spec.name, spec.type, getattr(item, "id", item))
         kept = []
         for spec, finding in findings:
             if now - finding.at > self.config.stale_after:
                 log.debug("stale finding of %s on %s from %s", spec.name, finding.subject_id, finding.at)
                 continue
-            silence = next((s for s in self.config.silences if s.covers(spec.name, finding.subject_id, now)), None)
+            resolved = self.links.resolve(finding)
+            subjects = {finding.subject_id, resolved.subject_id}
+            silence = next((s for s in self.config.silences
+                            if any(s.covers(spec.name, subject, now) for subject in subjects)), None)
             if silence is not None:
-                log.info("silenced %s on %s (%s)", spec.name, finding.subject_id, silence.reason)
+                log.info("silenced %s on %s (%s)", spec.name, resolved.subject_id, silence.reason)
                 continue
-            kept.append((spec, self.links.resolve(finding)))
+            kept.append((spec, resolved))
         return kept
 
     def _policy_evidence(self, finding: Finding) -> dict:
@@ -154,8 +190,9 @@ class AlertEngine:
         """Title and summary from the strongest contribution (latest on a tie), naming the others and a
         missing interpretation."""
         contributions: dict[str, dict] = alert.evidence.get("rules", {})
-        ranked = sorted(contributions.items(), key=lambda kv: (AlertLevel(kv[1]["level"]).rank, kv[1]["at"]))
-        lead_rule, lead = ranked[-1]
+        ranked = sorted(contributions.items(),
+                        key=lambda kv: (AlertLevel(kv[1]["level"]).rank, datetime.fromisoformat(kv[1]["at"])))
+        _, lead = ranked[-1]
         title = f"{lead['rule_title']}：{lead['title']}" if lead.get("rule_title") else lead["title"]
         policy = alert.evidence.get("policy")
         named = f"《{policy_name(policy['title'])}》" if policy is not None else ""
@@ -177,7 +214,7 @@ class AlertEngine:
                 **finding.evidence}
 
     def open(self, spec: RuleSpec, finding: Finding, now: datetime) -> Outcome:
-        key = group_key(finding)
+        key = self.group_key(spec, finding)
         level = level_for(spec, finding.magnitude)
         alert = Alert(
             id=alert_id(key, now), rule=spec.name, rule_type=spec.type, group_key=key, title=finding.title,

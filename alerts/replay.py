@@ -16,7 +16,7 @@ from alerts.config import AlertConfig
 from alerts.service import AlertService
 from alerts.store import OutboxItem, SqliteAlertStore
 from config.errors import ConfigError, from_validation_error
-from schema import Alert, BurstSignal, CrawlHealth, EnrichedPost
+from schema import Alert, BurstSignal, CrawlHealth, EnrichedPost, Policy
 
 Item = EnrichedPost | BurstSignal | CrawlHealth
 
@@ -81,11 +81,12 @@ class ReplayResult:
 
 
 def replay(config: AlertConfig, items: Iterable[Item], now: datetime | None = None,
-           signal_source: SignalSource | None = None, step: timedelta = timedelta(minutes=10)) -> ReplayResult:
+           signal_source: SignalSource | None = None, policies: Iterable[Policy] = (),
+           step: timedelta = timedelta(minutes=10)) -> ReplayResult:
     """Feed the items in time order, in batches spanning at most `step`, each processed at its last
     item's time; then one last tick at `now` (if later), so overdue checks see the end of the data."""
     ordered = sorted(items, key=item_time)
-    service = AlertService(config, SqliteAlertStore(Path(":memory:")), channels={})
+    service = AlertService(config, SqliteAlertStore(Path(":memory:")), channels={}, policies=policies)
     batch: list[Item] = []
 
     def flush(moment: datetime) -> None:

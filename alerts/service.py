@@ -9,6 +9,7 @@ office did. All state lives in the store, so several workers and officers can sh
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from alerts import workflow
 from alerts.channels import Channel, ChannelContext, ChannelError, Notification
 from alerts.config import AlertConfig, build_channels, load_alert_config, rate_limit
 from alerts.effect import ResponseEffect, measure_effect
-from alerts.engine import AlertEngine, Outcome, group_key
+from alerts.engine import AlertEngine, Outcome
 from alerts.store import AlertStore, Change, SqliteAlertStore, StoreConflict, Stored
 from config import ConfigError, Settings
 from config.datafiles import load_policies
@@ -31,6 +32,7 @@ OPEN_STATUSES = tuple(s for s in AlertStatus if s != AlertStatus.CLOSED)
 SYSTEM = "yuqing"
 CONFLICT_RETRIES = 8
 RATE_WINDOW = timedelta(minutes=1)
+STATE_EVERY = 60.0  # seconds between snapshots of the rules' memory
 
 
 class _NothingToDo(Exception):
@@ -45,7 +47,7 @@ class AlertNotFound(LookupError):
 def open_alert_store(settings: Settings) -> AlertStore:
     """The store the settings ask for (`alert_store`); the embedded one is <data_dir>/alerts.sqlite3."""
     if settings.alert_store == "embedded":
-        return SqliteAlertStore(settings.path("alerts.sqlite3"))
+        return SqliteAlertStore(settings.data_dir / "alerts.sqlite3")
     raise ConfigError(settings.config_file or "environment (YUQING_ALERT_STORE)", "alert_store",
                       f"alert store {settings.alert_store!r} is not available; use 'embedded'")
 
@@ -58,6 +60,8 @@ class AlertService:
         self.channels = channels
         self.index = index
         self.engine = AlertEngine(config, {policy.id: policy for policy in policies})
+        self.engine.restore(store.load_state())
+        self._state_saved = time.monotonic()
 
     @classmethod
     def from_settings(cls, settings: Settings, rules_file: Path | None = None,
@@ -80,7 +84,7 @@ class AlertService:
         now = now or datetime.now().astimezone()
         changed: dict[str, Alert] = {}
         for spec, finding in self.engine.evaluate(posts, signals, health, now):
-            key = group_key(finding)
+            key = self.engine.group_key(spec, finding)
             for _ in range(CONFLICT_RETRIES):
                 existing = self.store.latest_in_group(key)
                 outcome = self.engine.merge(spec, finding, existing.alert if existing else None, now)
@@ -100,7 +104,14 @@ class AlertService:
                 break
             else:
                 log.warning("gave up updating group %s after %d conflicts", key, CONFLICT_RETRIES)
+        if time.monotonic() - self._state_saved >= STATE_EVERY:
+            self.save_state()
         return list(changed.values())
+
+    def save_state(self) -> None:
+        """Persist the rules' memory (done every minute of processing and on close)."""
+        self.store.save_state(self.engine.snapshot())
+        self._state_saved = time.monotonic()
 
     def check_deadlines(self, now: datetime | None = None) -> list[Alert]:
         """Escalate alerts whose clocks passed `warn_at` of their span or their due time."""
@@ -229,5 +240,6 @@ class AlertService:
         return measure_effect(self.index, self.get(alert_id), now or datetime.now().astimezone())
 
     def close(self) -> None:
-        """Release the store's connections (the index belongs to whoever passed it in)."""
+        """Save the rules' memory and release the store (the index belongs to whoever passed it in)."""
+        self.save_state()
         self.store.close()

@@ -112,6 +112,13 @@ class AlertStore(abc.ABC):
     @abc.abstractmethod
     def outbox(self, alert_id: str | None = None, pending_only: bool = False) -> list[OutboxItem]: ...
 
+    @abc.abstractmethod
+    def save_state(self, states: dict[str, bytes]) -> None:
+        """Keep the rules' memory (windows, waiting messages) so a restarted worker goes on where it was."""
+
+    @abc.abstractmethod
+    def load_state(self) -> dict[str, bytes]: ...
+
     def close(self) -> None:
         """Release connections."""
 
@@ -135,6 +142,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_at, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (channel, sent_at);
+CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, blob BLOB NOT NULL, saved_at REAL NOT NULL);
 """
 
 
@@ -282,6 +290,15 @@ class SqliteAlertStore(AlertStore):
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id", params)
         return [self._item(row) for row in rows]
+
+    def save_state(self, states: dict[str, bytes]) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM rule_state")
+            conn.executemany("INSERT INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
+                             [(key, blob, datetime.now(UTC).timestamp()) for key, blob in states.items()])
+
+    def load_state(self) -> dict[str, bytes]:
+        return dict(self._read("SELECT key, blob FROM rule_state"))
 
     def close(self) -> None:
         with self._lock:

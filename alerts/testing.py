@@ -13,6 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schema import (
+    BOARD_ANSWERED,
+    BOARD_PLACE,
+    GOV_DOC_NUMBER,
+    GOV_INTERPRETATION,
     SHANGHAI,
     Author,
     BurstSignal,
@@ -122,10 +126,10 @@ def incident_stream(seed: int = 7, days: int = 7) -> Scenario:
         if hour % 12 == 0:  # board messages, seen unanswered and, on the next visit a day later, answered
             for seen, answered in ((at, False), (at + timedelta(days=1), True)):
                 items.append(make_post("小区门口积水，请尽快处理", platform="board", at=seen, post_id=f"board:b{hour}",
-                                       extra={"已回复": answered, "地点": "南湖区"}))
+                                       extra={BOARD_ANSWERED: answered, BOARD_PLACE: "南湖区"}))
         if hour % 24 == 3:  # a policy document published with its interpretation
             items.append(make_post("现印发给你们", title=f"关于印发《第{hour}号管理办法》的通知", platform="gov", at=at,
-                                   extra={"发文字号": f"某政发〔2026〕{hour}号", "政策解读": "https://gov.example.cn/jd"}))
+                                   extra={GOV_DOC_NUMBER: f"某政发〔2026〕{hour}号", GOV_INTERPRETATION: "https://gov.example.cn/jd"}))
     surge_start = start + timedelta(days=days - 1, hours=9)
     for step, negative in enumerate([12, 25, 45, 70, 95]):
         items.append(make_signal("P-heat", label=POLICIES["P-heat"], count=negative + 20, negative=negative,
@@ -138,7 +142,7 @@ def incident_stream(seed: int = 7, days: int = 7) -> Scenario:
                                at=surge_start + timedelta(hours=2, minutes=25 * n)))
     for n in range(4):
         items.append(make_post(f"西城区建设路路灯坏了一个月了{n}", platform="board",
-                               at=start + timedelta(hours=2 + n), extra={"已回复": False, "地点": "西城区"}))
+                               at=start + timedelta(hours=2 + n), extra={BOARD_ANSWERED: False, BOARD_PLACE: "西城区"}))
     expected = {
         ("政策负面舆情上升", "policy:P-heat", "重大"),
         ("拆迁征收维权", "place:东关村", "较大"),

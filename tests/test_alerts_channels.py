@@ -134,6 +134,7 @@ def test_dingtalk_signs_the_url_and_sends_markdown(server: Recorder, tmp_path: P
     assert payload["markdown"]["text"].startswith("### 【新预警·重大】")
     assert "- 发布权威信息：截止2026-11-02 14:00" in payload["markdown"]["text"]
     assert payload["at"] == {"atMobiles": ["13800000000"], "isAtAll": False}
+    assert payload["markdown"]["text"].endswith(" @13800000000")
 
 
 def test_dingtalk_error_code_is_a_failure(server: Recorder, tmp_path: Path):

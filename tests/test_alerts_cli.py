@@ -72,6 +72,7 @@ def test_show_prints_deadlines_and_history(fired: str, capsys: pytest.CaptureFix
     assert run(["alerts", "show", fired]) == 0
     out = capsys.readouterr().out
     assert "时限 发布权威信息: 2026-11-02 14:00  进行中" in out
+    assert "触发 政策负面舆情上升 [重大]: " in out
     assert "yuqing: fired (— → fired)" in out
 
 

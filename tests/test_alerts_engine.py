@@ -117,3 +117,43 @@ def test_silence_window_suppresses_only_its_rule_subject_and_time(tmp_path: Path
     assert other.subject_id == "P-bus"
     [later] = service.process([], [make_signal("P-old", count=30, negative=15)], now=T0 + timedelta(hours=2))
     assert later.subject_id == "P-old"
+
+
+def test_a_restarted_worker_remembers_waiting_messages_unless_the_rule_changed(tmp_path: Path):
+    first = make_service(tmp_path)
+    first.process([make_post("路灯坏了", platform="board", policies=["P-old"], at=T0,
+                             extra={BOARD_ANSWERED: False})], now=T0)
+    first.close()
+    again = make_service(tmp_path)  # the worker restarts: same store, same rules
+    [alert] = again.process([], now=T0 + timedelta(days=3))
+    assert alert.rule == "留言未回复"
+    again.close()
+    changed = {**RULES, "rules": [{**rule, "options": {"max_days": 5}} if rule["name"] == "留言未回复" else rule
+                                  for rule in RULES["rules"]]}
+    config = parse_alert_config(changed)
+    edited = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"),
+                          build_channels(config, ChannelContext(tmp_path)))
+    assert edited.process([], now=T0 + timedelta(days=9)) == []  # new options: memory started afresh
+
+
+def test_grouping_by_rule_keeps_one_alert_per_rule_and_subject(tmp_path: Path):
+    config = parse_alert_config({**RULES, "grouping": "rule"})
+    service = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"),
+                           build_channels(config, ChannelContext(tmp_path)))
+    service.process([make_post("寒心", sentiment="negative", policies=["P-old"], followers=10**6, at=T0)],
+                    [make_signal("P-old", count=30, negative=15)], now=T0)
+    assert sorted(a.group_key for a in service.store.alerts()) == ["权威账号|policy:P-old", "负面上升|policy:P-old"]
+
+
+def test_a_rule_that_fails_on_an_item_does_not_stop_the_others(tmp_path: Path, monkeypatch, caplog):
+    service = make_service(tmp_path)
+    voice_rule = next(rule for spec, rule in service.engine.rules if spec.name == "权威账号")
+
+    def broken(post):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(voice_rule, "on_post", broken)
+    posts = [make_post("寒心", sentiment="negative", policies=["P-old"], followers=10**6, at=T0)]
+    [alert] = service.process(posts, [make_signal("P-old", count=30, negative=15)], now=T0)
+    assert set(alert.evidence["rules"]) == {"负面上升"}
+    assert "rule 权威账号 (influential_voice) failed" in caplog.text

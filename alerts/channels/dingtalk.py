@@ -46,10 +46,13 @@ class DingTalkChannel(Channel[DingTalkOptions]):
         secret = str(secret_from_env(environ, self.options.secret_env, "DingTalk signing secret"))
         mobiles = secret_from_env(environ, self.options.at_mobiles_env, "DingTalk @ mobiles") or ""
         timestamp = str(int(time.time() * 1000))
+        at_mobiles = [m.strip() for m in mobiles.split(",") if m.strip()]
+        # The robot only notifies an @-ed member whose number also appears in the markdown text.
+        text = render_markdown(notification) + "".join(f" @{mobile}" for mobile in at_mobiles)
         payload = {
             "msgtype": "markdown",
-            "markdown": {"title": render_title(notification), "text": render_markdown(notification)},
-            "at": {"atMobiles": [m.strip() for m in mobiles.split(",") if m.strip()], "isAtAll": False},
+            "markdown": {"title": render_title(notification), "text": text},
+            "at": {"atMobiles": at_mobiles, "isAtAll": False},
         }
         separator = "&" if "?" in url else "?"
         signed_url = f"{url}{separator}timestamp={timestamp}&sign={dingtalk_sign(secret, timestamp)}"

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,24 +27,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--status", choices=[s.value for s in AlertStatus], action="append",
                          help="only alerts in this status (repeatable)")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
-    listing.set_defaults(func=run_list)
+    listing.set_defaults(func=_guarded(run_list))
 
     show = commands.add_parser("show", help="one alert: evidence, deadlines, history, effect of the response")
     show.add_argument("alert_id")
     show.add_argument("--json", action="store_true")
-    show.set_defaults(func=run_show)
+    show.set_defaults(func=_guarded(run_show))
 
     who = argparse.ArgumentParser(add_help=False)
     who.add_argument("--by", default=None, help="who does it (default: $YUQING_OFFICER, else the login name)")
 
     ack = commands.add_parser("ack", parents=[who], help="acknowledge: someone is on it")
     ack.add_argument("alert_id")
-    ack.set_defaults(func=run_ack)
+    ack.set_defaults(func=_guarded(run_ack))
 
     assign = commands.add_parser("assign", parents=[who], help="assign to the department that answers")
     assign.add_argument("alert_id")
     assign.add_argument("--to", required=True, metavar="DEPARTMENT", help="承办部门, e.g. 市住建局")
-    assign.set_defaults(func=run_assign)
+    assign.set_defaults(func=_guarded(run_assign))
 
     respond = commands.add_parser("respond", parents=[who], help="record the response (meets the deadlines)")
     respond.add_argument("alert_id")
@@ -51,15 +52,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     respond.add_argument("--link", help="URL of the published response")
     respond.add_argument("--note")
     respond.add_argument("--at", help="when it was published (ISO time; default now)")
-    respond.set_defaults(func=run_respond)
+    respond.set_defaults(func=_guarded(run_respond))
 
     close = commands.add_parser("close", parents=[who], help="close the alert")
     close.add_argument("alert_id")
     close.add_argument("--reason")
-    close.set_defaults(func=run_close)
+    close.set_defaults(func=_guarded(run_close))
 
     deliver = commands.add_parser("deliver", help="escalate due deadlines and send what waits in the outbox")
-    deliver.set_defaults(func=run_deliver)
+    deliver.set_defaults(func=_guarded(run_deliver))
 
     test_rule = commands.add_parser(
         "test-rule", help="validate a rules file and show what it would fire on saved data (sends nothing)")
@@ -68,7 +69,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                            help="JSON lines: enriched posts (and optionally burst signals, crawl-health records)")
     test_rule.add_argument("--now", help="evaluate time-based rules at this ISO time (default: the last item's)")
     test_rule.add_argument("--json", action="store_true")
-    test_rule.set_defaults(func=run_test_rule)
+    test_rule.set_defaults(func=_guarded(run_test_rule))
+
+
+def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """An unreachable alert store is one clear line and exit code 1, like the other backends."""
+
+    def run(args: argparse.Namespace) -> int:
+        from alerts.store import StoreError
+
+        try:
+            return command(args)
+        except StoreError as exc:
+            print(f"预警库不可用 (alert store unavailable): {exc}", file=sys.stderr)
+            return 1
+
+    return run
 
 
 def _officer(args: argparse.Namespace) -> str:
@@ -149,6 +165,8 @@ def _print_alert(alert: Alert) -> None:
     if alert.summary:
         print(f"  {alert.summary}")
     print(f"  规则 rule: {alert.rule} ({alert.rule_type})    对象 subject: {alert.subject_kind}:{alert.subject_id}")
+    for name, contribution in alert.evidence.get("rules", {}).items():
+        print(f"  触发 {name} [{contribution['level']}]: {contribution['title']}")
     print(f"  首次 fired: {_local(alert.fired_at)}    更新 updated: {_local(alert.updated_at)} ({alert.updates}次)")
     for deadline in alert.deadlines:
         state = f"已完成 {_local(deadline.met_at)}" if deadline.met_at else (
@@ -258,17 +276,21 @@ def _signal_source(settings: Settings):
         return None
     from config.datafiles import load_watchlists
 
-    return BurstTracker(load_watchlists(settings.watchlists_file))
+    watchlists = load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []
+    return BurstTracker(watchlists)  # no state_path: a dry run must not touch the worker's state
 
 
 def run_test_rule(args: argparse.Namespace) -> int:
     from alerts.config import load_alert_config
     from alerts.replay import read_items, replay
+    from config.datafiles import load_policies
 
     config = load_alert_config(args.rule_file)
     items = read_items(args.data)
     settings = settings_from(args)
-    result = replay(config, items, now=_time(args.now, "--now"), signal_source=_signal_source(settings))
+    policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
+    result = replay(config, items, now=_time(args.now, "--now"), signal_source=_signal_source(settings),
+                    policies=policies)
     would_send: dict[str, int] = {}
     for item in result.notifications:
         key = f"{item.channel}:{item.message['kind']}"
