@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from analysis.segment import add_terms, words
+from analysis.segment import add_terms, fast_words
 from config.datafiles import read_yaml_mapping
 from config.errors import from_validation_error
 
@@ -117,7 +117,7 @@ class Gazetteer:
         segmented here and count like mentions. A name shared by two places is settled by another
         mention of one of their districts, otherwise by the district or city they share.
         """
-        hint_words = [w for hint in hints if hint for w in words(hint, hmm=False)]
+        hint_words = [w for hint in hints if hint for w in fast_words(hint)]
         mentioned: list[list[str]] = []
         seen: set[str] = set()
         for word in (*post_words, *hint_words):

@@ -16,7 +16,7 @@ from analysis.gazetteer import Gazetteer
 from analysis.keywords import candidate_words, weighted_keywords
 from analysis.policies import PolicyRegistry, policy_from_post
 from analysis.privacy import mask_personal_data
-from analysis.segment import add_terms, display_form, segment_post, words
+from analysis.segment import add_terms, display_form, fast_words, segment_post
 from analysis.sentiment import classify
 from analysis.state import StateStore
 from analysis.text import strip_markup
@@ -97,7 +97,7 @@ class Analyzer:
         masked = mask_personal_data(post.text)
         title = mask_personal_data(post.title) if post.title else post.title
         segmented = segment_post(masked)
-        title_words = words(title, hmm=False) if title else []
+        title_words = fast_words(title) if title else []
         all_words = title_words + segmented.all_words
 
         sentiment = classify(title_words + segmented.own, segmented.quoted)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from analysis.keywords import candidate_words, idf_table, weighted_keywords
-from analysis.segment import add_terms, words
+from analysis.segment import add_terms, fast_words
 from schema import (
     GOV_DOC_NUMBER,
     GOV_INTERPRETATION,
@@ -99,7 +99,7 @@ def policy_from_post(post: Post) -> Policy | None:
     doc_number = normal_doc_number(str(extra.get(GOV_DOC_NUMBER) or "")) or (extra.get(GOV_DOC_NUMBER) or None)
     if doc_number is None and GOV_VALIDITY not in extra:
         return None  # a news item on a government portal, not a policy document
-    title_words = words(post.title, hmm=False)
+    title_words = fast_words(post.title)
     return Policy(
         id=post.id,
         title=post.title.strip(),
@@ -159,7 +159,7 @@ class PolicyRegistry:
         return policy
 
     def _index_phrase(self, phrase: _Phrase) -> None:
-        phrase_words = words(phrase.text, hmm=False)
+        phrase_words = fast_words(phrase.text)
         if not phrase_words:
             return
         table, unseen = idf_table()
@@ -173,7 +173,7 @@ class PolicyRegistry:
         # Keywords the registry states are what the policy is about; the title's are a fallback.
         table, unseen = idf_table()
         terms = set(candidate_words(policy.keywords)) or {
-            w for w, _ in weighted_keywords(words(policy.title, hmm=False), 6)
+            w for w, _ in weighted_keywords(fast_words(policy.title), 6)
         }
         weights = {t: table.get(t, unseen) for t in terms}
         self._keywords[policy.id] = weights

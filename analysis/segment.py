@@ -34,9 +34,22 @@ def tokenizer() -> jieba.Tokenizer:
     return tok
 
 
+@lru_cache(maxsize=1)
+def analysis_tokenizer() -> jieba.Tokenizer:
+    """The analysis path's own tokenizer: our user dictionary plus the terms analysis adds at run
+    time (place and department names, watched terms, policy keywords). It is kept apart from
+    `tokenizer()` so the full-text index segments texts and queries the same way whatever data
+    files are loaded."""
+    tok = jieba.Tokenizer()
+    tok.initialize()
+    if USER_DICT.exists():
+        tok.load_userdict(str(USER_DICT))
+    return tok
+
+
 def add_terms(terms: Iterable[str]) -> None:
-    """Make each term one token from now on: names of places, departments, policies."""
-    tok = tokenizer()
+    """Make each term one analysis token from now on: names of places, departments, policies."""
+    tok = analysis_tokenizer()
     added = False
     for term in terms:
         term = term.strip()
@@ -49,11 +62,11 @@ def add_terms(terms: Iterable[str]) -> None:
 
 @lru_cache(maxsize=300_000)
 def _piece_words(piece: str) -> tuple[str, ...]:
-    return tuple(w for w in tokenizer().lcut(piece, HMM=False) if w.strip())
+    return tuple(w for w in analysis_tokenizer().lcut(piece, HMM=False) if w.strip())
 
 
 def fast_words(text: str) -> list[str]:
-    """The same words as `words(text, hmm=False)`, faster on streams that repeat themselves.
+    """Analysis words of a text (HMM off, with the analysis vocabulary), cached piece by piece.
 
     jieba segments each run of CJK/alphanumeric characters on its own, so the text is split the
     way jieba splits it and each run's words are cached: reposts, hashtags and stock phrases
