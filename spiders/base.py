@@ -91,7 +91,10 @@ def classify_failure(failure: Failure) -> str:
         return "timeout"
     if name == "IgnoreRequest" and "robots" in str(failure.value).lower():
         return "robots_disallowed"
-    if "DNS" in name or "Connect" in name or "Connection" in name or "ResponseNeverReceived" in name:
+    if name in ("DownloadCancelledError", "CancelledError") and "size" in str(failure.value).lower():
+        return "too_large"
+    if any(word in name for word in ("DNS", "Resolve", "Connect", "Refused", "NeverReceived", "DataLoss",
+                                     "DownloadFailed")):
         return "network"
     return "request_failed"
 
