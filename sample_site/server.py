@@ -349,9 +349,8 @@ class Pages:
     def weibo_index(self, request: Request) -> Response:
         page = request.query.get("page", "1")
         number = int(page) if page.isdigit() else 1
-        return self.json(
-            weibo.get_index(self.content, request.query.get("containerid", ""), number, datetime.now(UTC))
-        )
+        containerid, since_id = request.query.get("containerid", ""), request.query.get("since_id")
+        return self.json(weibo.get_index(self.content, containerid, number, datetime.now(UTC), since_id))
 
     def weibo_extend(self, request: Request) -> Response:
         return self.json(weibo.extend(self.content, request.query.get("id", "")))

@@ -22,7 +22,7 @@ from parsel import Selector
 
 from config.datafiles import load_watchlists
 from config.errors import ConfigError
-from sample_site import WATCHLISTS_FILE, SampleSite, policies_for, sources_for
+from sample_site import WATCHLISTS_FILE, SampleSite, policies_for, sources_for, weibo
 from sample_site.content import CONTENT_DIR, SiteContent, parse_ago
 from sample_site.weibo import bid_for, followers_count, relative_time
 from schema import SHANGHAI, Validity
@@ -321,10 +321,25 @@ def test_long_weibo_is_truncated_with_full_text_link(base: str) -> None:
     assert json.loads(fetch(f"{base}/statuses/extend?id=1")[2])["ok"] == 0
 
 
-def test_user_timeline(base: str, site: SampleSite) -> None:
+def test_user_timeline_pages_by_since_id(
+    base: str, site: SampleSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
     official = site.content.users["菏泽发布"]
-    mblogs = all_weibo(base, f"107603{official.uid}")
-    assert mblogs and {m["user"]["screen_name"] for m in mblogs} == {"菏泽发布"}
+    expected = [p.id for p in site.content.posts if p.user == "菏泽发布"]
+    assert len(expected) >= 5
+    monkeypatch.setattr(weibo, "PAGE_SIZE", 2)  # several pages from one account's few posts
+    seen, since_id = [], None
+    while True:
+        query = {"containerid": f"107603{official.uid}", **({"since_id": since_id} if since_id else {})}
+        data = json.loads(fetch(f"{base}/api/container/getIndex?{urllib.parse.urlencode(query)}")[2])
+        assert data["ok"] == 1
+        seen += [card["mblog"]["id"] for card in data["data"]["cards"]]
+        assert all(card["mblog"]["user"]["screen_name"] == "菏泽发布" for card in data["data"]["cards"])
+        if "since_id" not in data["data"]["cardlistInfo"]:
+            break
+        since_id = str(data["data"]["cardlistInfo"]["since_id"])
+    assert seen == expected
+    assert [m["id"] for m in all_weibo(base, f"107603{official.uid}")] == expected  # page numbers work too
     assert weibo_api(base, "1076030000000001")["ok"] == 0
 
 
