@@ -106,9 +106,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.globals.update(
-            paragraphs=paragraphs, at=self._at, start=content.start, tieba_time=self._tieba_time
-        )
+        self.env.globals.update(paragraphs=paragraphs, at=self._at, tieba_time=self._tieba_time)
         self.env.filters["cn_date"] = lambda moment: f"{moment:%Y年%m月%d日}"
         self.routes: list[tuple[re.Pattern[str], Callable[..., Response]]] = [
             (re.compile(r"/(?:index\.html?)?"), self.home),
