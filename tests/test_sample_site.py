@@ -23,7 +23,7 @@ from parsel import Selector
 from config.datafiles import load_watchlists
 from config.errors import ConfigError
 from sample_site import WATCHLISTS_FILE, SampleSite, policies_for, sources_for, weibo
-from sample_site.content import CONTENT_DIR, SiteContent, parse_ago
+from sample_site.content import CONTENT_DIR, SiteContent, paragraphs, parse_ago
 from sample_site.weibo import bid_for, followers_count, relative_time
 from schema import SHANGHAI, Validity
 
@@ -595,6 +595,9 @@ def test_scenario_incident_bursts_in_the_last_three_hours(content: SiteContent) 
     assert not [p for p in incident if p.user in officials]  # unanswered: no official word yet
     articles = [a for a in content.news if INCIDENT in a.body and _age(content, a) <= RECENT]
     assert [a.id for a in articles] == [2109, 2108]
+    # A local account reprints the report's first paragraph word for word.
+    first = paragraphs(content.article("paper", 2108).body)[0]
+    assert content.post("hf-shenbian-2").text.strip() == first + "（来源：菏城新闻网）"
 
 
 def test_scenario_board_complaints_are_unanswered_and_hold_personal_data(content: SiteContent) -> None:
