@@ -106,9 +106,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.globals.update(
-            paragraphs=paragraphs, at=self._at, start=content.start, tieba_time=self._tieba_time
-        )
+        self.env.globals.update(paragraphs=paragraphs, at=self._at, tieba_time=self._tieba_time)
         self.env.filters["cn_date"] = lambda moment: f"{moment:%Y年%m月%d日}"
         self.routes: list[tuple[re.Pattern[str], Callable[..., Response]]] = [
             (re.compile(r"/(?:index\.html?)?"), self.home),
@@ -349,9 +347,8 @@ class Pages:
     def weibo_index(self, request: Request) -> Response:
         page = request.query.get("page", "1")
         number = int(page) if page.isdigit() else 1
-        return self.json(
-            weibo.get_index(self.content, request.query.get("containerid", ""), number, datetime.now(UTC))
-        )
+        containerid, since_id = request.query.get("containerid", ""), request.query.get("since_id")
+        return self.json(weibo.get_index(self.content, containerid, number, datetime.now(UTC), since_id))
 
     def weibo_extend(self, request: Request) -> Response:
         return self.json(weibo.extend(self.content, request.query.get("id", "")))

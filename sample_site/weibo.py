@@ -227,32 +227,45 @@ def timeline(content: SiteContent, uid: int) -> list[WeiboPost] | None:
     return [p for p in content.posts if p.user == user.screen_name]
 
 
-def get_index(content: SiteContent, containerid: str, page: int, now: datetime) -> dict[str, Any]:
-    """`/api/container/getIndex`: a page of cards for a search or a user timeline."""
-    posts: list[WeiboPost] | None = None
+def get_index(
+    content: SiteContent, containerid: str, page: int, now: datetime, since_id: str | None = None
+) -> dict[str, Any]:
+    """`/api/container/getIndex`: a page of cards for a search or a user timeline.
+
+    Searches page by number (`cardlistInfo.page` is the next page, null on the last one);
+    timelines page by `since_id` as the real API does (the id the next page starts at, absent on
+    the last page), and also accept a page number.
+    """
+    info: dict[str, Any] = {"containerid": containerid, "v_p": 42, "show_style": 1}
     if containerid.startswith(SEARCH_PREFIX):
         params = dict(
             part.split("=", 1) for part in containerid[len(SEARCH_PREFIX) :].split("&") if "=" in part
         )
         posts = search(content, params.get("q", ""))
+        chunk = posts[(page - 1) * PAGE_SIZE : page * PAGE_SIZE] if page >= 1 else []
+        info["page"] = page + 1 if page * PAGE_SIZE < len(posts) else None
     elif containerid.startswith(TIMELINE_PREFIX) and containerid[len(TIMELINE_PREFIX) :].isdigit():
-        posts = timeline(content, int(containerid[len(TIMELINE_PREFIX) :]))
-    if posts is None:
+        found = timeline(content, int(containerid[len(TIMELINE_PREFIX) :]))
+        if found is None:
+            return {"ok": 0, "msg": "用户不存在", "data": {"cards": []}}
+        posts = found
+        first = (
+            next((i for i, p in enumerate(posts) if p.id == since_id), len(posts))
+            if since_id
+            else ((page - 1) * PAGE_SIZE if page >= 1 else len(posts))
+        )
+        chunk = posts[first : first + PAGE_SIZE]
+        if first + PAGE_SIZE < len(posts):
+            info["since_id"] = int(posts[first + PAGE_SIZE].id)
+    else:
         return {"ok": 0, "msg": "参数错误", "data": {"cards": []}}
-    chunk = posts[(page - 1) * PAGE_SIZE : page * PAGE_SIZE] if page >= 1 else []
     if not chunk:
         return NO_CONTENT
-    has_next = page * PAGE_SIZE < len(posts)
+    info["total"] = len(posts)
     return {
         "ok": 1,
         "data": {
-            "cardlistInfo": {
-                "containerid": containerid,
-                "v_p": 42,
-                "show_style": 1,
-                "total": len(posts),
-                "page": page + 1 if has_next else None,
-            },
+            "cardlistInfo": info,
             "cards": [_card(content, post, now) for post in chunk],
             "scheme": f"sinaweibo://cardlist?containerid={quote(containerid, safe='')}",
             "showAppTips": 0,

@@ -22,8 +22,8 @@ from parsel import Selector
 
 from config.datafiles import load_watchlists
 from config.errors import ConfigError
-from sample_site import WATCHLISTS_FILE, SampleSite, policies_for, sources_for
-from sample_site.content import CONTENT_DIR, SiteContent, parse_ago
+from sample_site import WATCHLISTS_FILE, SampleSite, policies_for, sources_for, weibo
+from sample_site.content import CONTENT_DIR, SiteContent, paragraphs, parse_ago
 from sample_site.weibo import bid_for, followers_count, relative_time
 from schema import SHANGHAI, Validity
 
@@ -321,10 +321,25 @@ def test_long_weibo_is_truncated_with_full_text_link(base: str) -> None:
     assert json.loads(fetch(f"{base}/statuses/extend?id=1")[2])["ok"] == 0
 
 
-def test_user_timeline(base: str, site: SampleSite) -> None:
+def test_user_timeline_pages_by_since_id(
+    base: str, site: SampleSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
     official = site.content.users["菏泽发布"]
-    mblogs = all_weibo(base, f"107603{official.uid}")
-    assert mblogs and {m["user"]["screen_name"] for m in mblogs} == {"菏泽发布"}
+    expected = [p.id for p in site.content.posts if p.user == "菏泽发布"]
+    assert len(expected) >= 5
+    monkeypatch.setattr(weibo, "PAGE_SIZE", 2)  # several pages from one account's few posts
+    seen, since_id = [], None
+    while True:
+        query = {"containerid": f"107603{official.uid}", **({"since_id": since_id} if since_id else {})}
+        data = json.loads(fetch(f"{base}/api/container/getIndex?{urllib.parse.urlencode(query)}")[2])
+        assert data["ok"] == 1
+        seen += [card["mblog"]["id"] for card in data["data"]["cards"]]
+        assert all(card["mblog"]["user"]["screen_name"] == "菏泽发布" for card in data["data"]["cards"])
+        if "since_id" not in data["data"]["cardlistInfo"]:
+            break
+        since_id = str(data["data"]["cardlistInfo"]["since_id"])
+    assert seen == expected
+    assert [m["id"] for m in all_weibo(base, f"107603{official.uid}")] == expected  # page numbers work too
     assert weibo_api(base, "1076030000000001")["ok"] == 0
 
 
@@ -421,13 +436,28 @@ def test_sources_substitute_the_base_url_and_validate(base: str, sources: dict) 
     assert "{site}" not in dumped and base in dumped
 
 
-def test_selectors_in_sources_match_the_pages(base: str, site: SampleSite, sources: dict) -> None:
-    # The rss/news/gov_policy kinds need only the list region (list_css); the rest is general extraction.
-    for name, encoding in (("hz-gov-policy", "gbk"), ("hz-gov-interpretation", "gbk"), ("hcxww-news", "utf-8"),
-                           ("hz-gov-news", "utf-8")):
-        params = sources[name].params
-        listing = page(params["start_urls"][0], encoding)
-        assert listing.css(params["list_css"]).css("a::attr(href)").getall(), name
+def _crawl_list(params: dict, encoding: str = "utf-8") -> list[str]:
+    """Article URLs a list crawl finds: the links in the list region, following 下一页 links."""
+    url, found = params["start_urls"][0], []
+    while url:
+        sel = page(url, encoding)
+        hrefs = [urllib.parse.urljoin(url, h) for h in sel.css(params["list_css"] + " a::attr(href)").getall()]
+        found += [h for h in hrefs if h not in found]
+        following = sel.xpath("//a[normalize-space(text())='下一页']/@href").get()
+        url = urllib.parse.urljoin(url, following) if following else None
+    return found
+
+
+def test_listing_sources_find_every_item(site: SampleSite, sources: dict) -> None:
+    expected = {
+        "hz-gov-policy": ("gbk", [d.path for d in site.content.policies]),
+        "hz-gov-interpretation": ("gbk", [i.path for i in site.content.interpretations]),
+        "hz-gov-news": ("utf-8", [a.path for a in site.content.news_of("portal")]),
+        "hcxww-news": ("utf-8", [a.path for a in site.content.news_of("paper")]),
+    }
+    for name, (encoding, paths) in expected.items():
+        urls = _crawl_list(sources[name].params, encoding)
+        assert [urllib.parse.urlsplit(u).path for u in urls] == paths, name
 
 
 def test_sources_validate_against_the_spider_kinds(base: str) -> None:
@@ -553,6 +583,9 @@ def test_scenario_incident_bursts_in_the_last_three_hours(content: SiteContent) 
     assert not [p for p in incident if p.user in officials]  # unanswered: no official word yet
     articles = [a for a in content.news if INCIDENT in a.body and _age(content, a) <= RECENT]
     assert [a.id for a in articles] == [2109, 2108]
+    # A local account reprints the report's first paragraph word for word.
+    first = paragraphs(content.article("paper", 2108).body)[0]
+    assert content.post("hf-shenbian-2").text.strip() == first + "（来源：菏城新闻网）"
 
 
 def test_scenario_board_complaints_are_unanswered_and_hold_personal_data(content: SiteContent) -> None:
