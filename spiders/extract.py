@@ -1,0 +1,249 @@
+"""Article extraction from one HTML page: title, published time, author, 来源 and main text.
+
+The main text comes from trafilatura (fast mode: its fallback extractors cost three times the
+time and rarely help on Chinese article pages); title, time, author and source come from
+general rules that hold on Chinese news and government pages (meta tags, the <h1> that echoes
+<title>, 发布时间：/来源：/作者： labels near the top). A source may override any field with a
+CSS selector when the general rules miss on its pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import lxml.html
+import trafilatura
+from lxml import etree
+from trafilatura.settings import use_config
+
+from spiders.parsing import clean_inline, clean_text, find_published_at, parse_datetime
+
+
+@dataclass
+class Article:
+    title: str | None = None
+    published_at: datetime | None = None
+    author: str | None = None
+    source_name: str | None = None  # 来源: the outlet the article credits
+    text: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["published_at"] = self.published_at.isoformat() if self.published_at else None
+        return data
+
+
+@dataclass(frozen=True)
+class Selectors:
+    """Per-site CSS overrides; None means the general rule."""
+
+    title: str | None = None
+    text: str | None = None
+    date: str | None = None
+    author: str | None = None
+    source: str | None = None
+
+
+_DATE_META = ("article:published_time", "og:release_date", "pubdate", "publishdate", "publish_date",
+              "firstpublishedtime", "publishtime", "dc.date", "dc.date.issued", "dc.date.created",
+              "datepublished", "release_date", "og:published_time")
+_TITLE_META = ("og:title", "articletitle", "twitter:title", "title")
+_SOURCE_META = ("contentsource", "source", "og:site_name", "article:publisher")
+_AUTHOR_META = ("author", "article:author", "dc.creator")
+
+_TRAILING_SEGMENT = re.compile(r"\s*(?:[_|｜–—-]+)\s*[^_|｜–—-]{1,24}\s*$")
+# '明日股市预测--最新出炉…': a short column name before a doubled or bar separator.
+_LEADING_SECTION = re.compile(r"^\s*[^_|｜\-—]{1,10}\s*(?:--|——|__|[_|｜])\s*")
+_MIN_HEADLINE_CHARS = 6
+_SOURCE_LABEL = re.compile(r"(?:来源|稿源|出处|信息来源|文章来源)\s*[:：]\s*([^\s|｜/:：]{2,30})")
+_AUTHOR_LABEL = re.compile(
+    r"(?:作者|记者|撰稿|文|通讯员)\s*[:：/]\s*(?:(?:本报|全媒体)?(?:记者|实习生|通讯员|编辑)\s+)?([^\s|｜:：]{2,20})")
+_NOT_A_NAME = re.compile(r"\d{4}|发布|时间|日期|来源|浏览|点击|字号")
+
+
+# trafilatura's size thresholds are set for alphabetic text: 250 characters is a paragraph of
+# English but a whole short 政务 news item in Chinese, and below it trafilatura falls back to
+# taking the whole page, navigation included.
+_TRAFILATURA_CONFIG = use_config()
+_TRAFILATURA_CONFIG.set("DEFAULT", "MIN_EXTRACTED_SIZE", "120")
+_TRAFILATURA_CONFIG.set("DEFAULT", "MIN_OUTPUT_SIZE", "10")
+_NEVER_CONTENT = etree.XPath("//script|//style|//noscript|//iframe|//svg|//header|//footer|//nav|//aside"
+                             "|//select|//textarea")
+# Whole words of class/id names (split at space, _ and -): 'nav', 'footer', 'article-comment'.
+_BOILERPLATE_NAME = re.compile(
+    r"(?:^|[\s_-])(?:nav|navbar|menu|footer|foot|header|sidebar|side|breadcrumb|crumb|comments?|recommend"
+    r"|related|hot|rank|share|copyright|login|search|ads?|banner)(?=$|[\s_-])", re.I)
+_MAX_BOILERPLATE_SHARE = 0.4
+# Below this many characters, a text extracted without tables is retried with them.
+MIN_TEXT_WITHOUT_TABLES = 200
+_VISIBLE_TEXT = "//body//text()[not(ancestor::script) and not(ancestor::style)]"
+
+
+def _meta(tree: lxml.html.HtmlElement, names: tuple[str, ...]) -> str | None:
+    found: dict[str, str] = {}
+    for meta in tree.iter("meta"):
+        key = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").strip().lower()
+        content = (meta.get("content") or "").strip()
+        if key in names and content and key not in found:
+            found[key] = content
+    for name in names:
+        if name in found:
+            return found[name]
+    return None
+
+
+def _select_text(tree: lxml.html.HtmlElement, css: str | None) -> str | None:
+    if not css:
+        return None
+    try:
+        nodes = tree.cssselect(css)
+    except Exception:  # a bad selector in a sources file: the general rule takes over
+        return None
+    if not nodes:
+        return None
+    return "\n".join(clean_text(node.text_content()) for node in nodes).strip() or None
+
+
+def _title(tree: lxml.html.HtmlElement) -> str | None:
+    """The <h1>/<h2> whose text the <title> contains (sites append their name to <title>), else
+    the meta title, else the longest segment of <title>."""
+    page_title = clean_inline(tree.findtext(".//title"))
+    meta_title = clean_inline(_meta(tree, _TITLE_META))
+    headings = [clean_inline(h.text_content()) for tag in ("h1", "h2") for h in tree.iter(tag)]
+    headings = [h for h in headings if 4 <= len(h) <= 120]
+    for reference in (page_title, meta_title):
+        for heading in headings:
+            if reference and (heading in reference or reference in heading):
+                return heading
+    if meta_title:
+        return strip_site_name(meta_title)
+    if page_title:
+        return strip_site_name(page_title)
+    return headings[0] if headings else None
+
+
+def strip_site_name(title: str) -> str:
+    """'法国全国大罢工再次严重影响交通-新华网' → '法国全国大罢工再次严重影响交通': a short leading
+    column name goes ('明日股市预测--…'), and trailing segments
+    after _ | - — that are short (site names, column names) go; a hyphen inside the headline
+    ('1-10月德清县…') stays because what precedes it is too short to be a headline."""
+    leading = _LEADING_SECTION.match(title)
+    if leading and len(title[leading.end():].strip()) >= _MIN_HEADLINE_CHARS:
+        title = title[leading.end():]
+    while True:
+        match = _TRAILING_SEGMENT.search(title)
+        if not match or len(title[:match.start()].strip()) < _MIN_HEADLINE_CHARS:
+            return title.strip()
+        title = title[:match.start()]
+
+
+def _header_text(tree: lxml.html.HtmlElement, title: str | None, raw_text: str) -> str:
+    """The visible text from the title on: where 发布时间/来源/作者 lines live."""
+    if title:
+        position = raw_text.find(title[:20])
+        if position >= 0:
+            return raw_text[position:position + 800]
+    return raw_text[:3000]
+
+
+def _clean_name(value: str | None) -> str | None:
+    value = clean_inline(value)
+    if not value or _NOT_A_NAME.search(value):
+        return None
+    return value
+
+
+def prune_boilerplate(tree: lxml.html.HtmlElement) -> None:
+    """Drop what is never the article before trafilatura sees the page: scripts, forms' pickers,
+    <nav>/<header>/<footer>/<aside>, and blocks whose class or id names them navigation, footer,
+    sidebar, comments, related lists, sharing or ads. trafilatura would discard them too, but
+    only after several passes over the whole tree: cutting them first halves its time."""
+    for element in _NEVER_CONTENT(tree):
+        element.drop_tree()
+    body = tree.find("body")
+    page_chars = len(body.text_content()) if body is not None else 0
+    for element in list(tree.iter("div", "ul", "ol", "section", "table", "span", "p", "dl", "td")):
+        names = f"{element.get('class') or ''} {element.get('id') or ''}"
+        # A block holding most of the page is a layout wrapper whatever its name ('blq-int-nav').
+        if (names.strip() and _BOILERPLATE_NAME.search(names)
+                and len(element.text_content()) < _MAX_BOILERPLATE_SHARE * page_chars):
+            element.drop_tree()
+
+
+def _main_text(tree: lxml.html.HtmlElement, html: str | None, url: str | None) -> str:
+    """trafilatura's main text. Tables are left out first: old portals lay whole pages out in
+    tables, navigation included; only when that leaves almost nothing are tables read as content."""
+    has_tables = tree.find(".//table") is not None
+    # trafilatura cleans the tree it is given in place: the metadata rules read it first.
+    prune_boilerplate(tree)
+    text = trafilatura.extract(tree, url=url, fast=True, include_comments=False, include_tables=False,
+                               config=_TRAFILATURA_CONFIG) or ""
+    if has_tables and len(text) < MIN_TEXT_WITHOUT_TABLES and html is not None:
+        text = trafilatura.extract(html, url=url, fast=True, include_comments=False, include_tables=True,
+                                   config=_TRAFILATURA_CONFIG) or text
+    return text
+
+
+def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
+                    selectors: Selectors | None = None) -> Article:
+    """Everything `yuqing extract` shows for one page. Never raises on bad HTML: empty fields."""
+    selectors = selectors or Selectors()
+    if isinstance(html, str):
+        try:
+            tree = lxml.html.document_fromstring(html)
+        except (etree.ParserError, ValueError):
+            return Article()
+    else:
+        tree = html
+    raw_text = clean_inline(" ".join(tree.xpath(_VISIBLE_TEXT)))
+    title = _select_text(tree, selectors.title) or _title(tree)
+    header = _header_text(tree, title, raw_text)
+
+    published = parse_datetime(_select_text(tree, selectors.date) or "")
+    if published is None:
+        published = parse_datetime(_meta(tree, _DATE_META) or "")
+    if published is None:
+        published = find_published_at(header) or find_published_at(raw_text[:3000])
+
+    source_match = _SOURCE_LABEL.search(header)
+    source_name = _select_text(tree, selectors.source) or (source_match.group(1) if source_match else None)
+    source_name = _clean_name(source_name) or _clean_name(_meta(tree, _SOURCE_META))
+    author_match = _AUTHOR_LABEL.search(header)
+    author = _select_text(tree, selectors.author) or _clean_name(_meta(tree, _AUTHOR_META))
+    if not author and author_match:
+        author = _clean_name(author_match.group(1))
+
+    text = _select_text(tree, selectors.text) or _main_text(tree, html if isinstance(html, str) else None, url)
+    return Article(title=title, published_at=published, author=author, source_name=source_name,
+                   text=clean_text(text))
+
+
+class ExtractionPool:
+    """Article extraction in worker processes, so a crawl uses every core (trafilatura is CPU-bound
+    and Scrapy runs in one thread). Awaitable from async Scrapy callbacks under the asyncio reactor;
+    with `workers=0` it extracts inline."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def extract(self, html: str, url: str | None = None, selectors: Selectors | None = None) -> Article:
+        if self.workers <= 0:
+            return extract_article(html, url, selectors)
+        if self._pool is None:
+            # spawn, not fork: forking a process that runs the Twisted reactor and SQLite is unsafe.
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return await asyncio.wrap_future(self._pool.submit(extract_article, html, url, selectors))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

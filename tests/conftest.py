@@ -1,0 +1,68 @@
+"""Shared test fixtures: a loopback HTTP server over a directory, and the shared real data."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+SHARED = ROOT / ".." / "shared"
+
+
+class FixtureHandler(SimpleHTTPRequestHandler):
+    """Serves files; `/status/<code>` answers that HTTP status; HTML is sent without a charset
+    so that the crawler's own encoding detection is what is tested."""
+
+    extensions_map = {".html": "text/html", ".htm": "text/html", ".xml": "application/xml",
+                      ".json": "application/json", ".txt": "text/plain", "": "application/octet-stream"}
+    hits: list[str]
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        self.hits.append(self.path)
+        if self.path.startswith("/status/"):
+            code = int(self.path.split("/")[2])
+            body = f"<html><body>status {code}</body></html>".encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fixture_server() -> Iterator[Callable[[Path], tuple[str, list[str]]]]:
+    """`serve(directory) -> (base_url, hits)`: an HTTP server on 127.0.0.1 for the test's duration."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve(directory: Path) -> tuple[str, list[str]]:
+        hits: list[str] = []
+        handler = type("Handler", (FixtureHandler,), {"hits": hits})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", hits
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """/work/shared/data (the sibling folder `shared` of the repo); the test skips when absent."""
+    data = (SHARED / "data").resolve()
+    if not data.is_dir():
+        pytest.skip(f"shared data not found at {data}")
+    return data

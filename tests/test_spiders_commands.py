@@ -1,0 +1,99 @@
+"""`yuqing extract`, `yuqing sources check` and `yuqing crawl` as a user runs them."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from console.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def test_extract_a_gbk_policy_page_as_json(capsys):
+    page = FIXTURES / "gov_policy/art/2023/1/5/art_35425_10399003.html"
+    assert main(["extract", str(page), "--url", "http://www.heze.gov.cn/art/2023/1/5/art_35425_10399003.html",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["encoding"] == "gb18030"
+    assert result["title"] == "菏泽市人民政府办公室关于做好2023年春节期间农民工工资支付工作的通知"
+    assert result["published_at"].startswith("2023-01-05")
+    assert result["metadata"]["发文字号"] == "菏政办字〔2023〕1号"
+    assert "拉网式排查" in result["text"]
+
+
+def test_extract_prints_fields_for_a_news_page(capsys):
+    assert main(["extract", str(FIXTURES / "news/news/202206/t20220601_1002.html")]) == 0
+    out = capsys.readouterr().out
+    assert "标题 title: 菏泽市区部分路段6月起实行单向通行" in out
+    assert "发布时间 published: 2022-06-01T09:00:00+08:00" in out
+    assert "来源 source: 牡丹晚报" in out and "作者 author: 李红" in out
+
+
+def test_extract_of_a_login_wall_says_so(capsys):
+    assert main(["extract", str(FIXTURES / "news/news/202206/t20220603_1004.html")]) == 1
+    assert "login_wall" in capsys.readouterr().out
+
+
+def test_extract_missing_file_is_a_clear_error(capsys):
+    assert main(["extract", "/nonexistent/page.html"]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_sources_check_of_the_shipped_file(capsys):
+    assert main(["sources", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "heze-gov-zcwj" in out and "kind gov_policy → GovPolicySpider" in out
+
+
+def test_sources_check_json_shows_resolved_params(tmp_path, capsys):
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n  - name: a\n    kind: news\n    params:\n      start_urls: [http://x.cn/list.html]\n",
+                    encoding="utf-8")
+    assert main(["sources", "check", str(path), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["sources"][0]
+    assert row["kind"] == "news" and row["params"]["start_urls"] == ["http://x.cn/list.html"]
+
+
+@pytest.mark.parametrize(("entry", "named"), [
+    ("  - name: a\n    kind: news\n    params:\n      start_urls: [ftp://x.cn/]\n", "sources (a).params.start_urls"),
+    ("  - name: a\n    kind: news\n    params:\n      start_url: [http://x.cn/]\n", "sources (a).params"),
+    ("  - name: a\n    kind: rss\n    params:\n      feed_urls: []\n", "sources (a).params.feed_urls"),
+    ("  - name: a\n    kind: telegram\n", "sources[0] (a).kind"),
+    ("  - name: b\n    kind: news\n    params:\n      start_urls: [http://x.cn/]\n      page_url_template: http://x.cn/p.html\n",
+     "page_url_template"),
+])
+def test_sources_check_names_the_bad_entry_and_key(tmp_path, capsys, entry, named):
+    path = tmp_path / "sources.yaml"
+    path.write_text("sources:\n" + entry, encoding="utf-8")
+    assert main(["sources", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and named in err
+    assert "Traceback" not in err
+
+
+def test_crawl_command_prints_a_summary(fixture_server, tmp_path):
+    base, _ = fixture_server(FIXTURES / "rss")
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n"
+        f"  - name: heze-feed\n    kind: rss\n    params:\n      feed_urls: ['{base}/feed.xml']\n"
+        f"  - name: paused\n    kind: rss\n    enabled: false\n    params:\n      feed_urls: ['{base}/atom.xml']\n",
+        encoding="utf-8")
+    env = {**os.environ, "YUQING_DATA_DIR": str(tmp_path / "data"), "YUQING_CRAWL__DOWNLOAD_DELAY": "0"}
+    env.pop("YUQING_CONFIG", None)
+    done = subprocess.run([sys.executable, "-m", "console.cli", "crawl", "--sources", str(sources)],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    line = next(row for row in done.stdout.splitlines() if row.startswith("heze-feed"))
+    assert line.split()[1:4] == ["rss", "2", "2"]
+    assert "robots_disallowed=1" in line
+    assert "paused" not in done.stdout.split("problems")[1]
+
+    unknown = subprocess.run([sys.executable, "-m", "console.cli", "crawl", "--sources", str(sources),
+                              "--source", "nope"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert unknown.returncode == 2 and "no source named nope" in unknown.stderr
