@@ -391,9 +391,11 @@ def test_board_lists_every_message_with_detail_fields(base: str, site: SampleSit
         def text(key: str, sel: Selector = sel) -> str | None:
             return sel.css(params[f"{key}_selector"] + " ::text").get()
 
-        for key in ("title", "author", "time", "category", "place", "status", "content"):
+        for key in ("title", "author", "time", "category", "place", "status", "content", "id"):
             assert text(key), (link, key)
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", text("time"))
+        assert text("id") in link
+        assert "留言内容" not in text("content")  # the message's paragraphs, not the section heading
         states.add(text("status"))
         assert (
             (text("reply_unit") is not None)
