@@ -179,6 +179,7 @@ class WeiboPost(_Dated):
     comments: int = Field(default=0, ge=0)
     likes: int = Field(default=0, ge=0)
     retweet_of: str | None = None
+    deleted: bool = Field(default=False, description="deleted by its author: shows only inside reposts")
 
     @property
     def id(self) -> str:

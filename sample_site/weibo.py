@@ -18,6 +18,7 @@ from schema import SHANGHAI
 PAGE_SIZE = 10
 LONG_TEXT_LIMIT = 140
 NO_CONTENT = {"ok": 0, "msg": "这里还没有内容", "data": {"cards": []}}
+DELETED_NOTICE = "抱歉，此微博已被作者删除。查看帮助："
 SEARCH_PREFIX = "100103"
 TIMELINE_PREFIX = "107603"
 
@@ -166,8 +167,29 @@ def user_json(user: WeiboUser) -> dict[str, Any]:
     return data
 
 
+def deleted_mblog_json(post: WeiboPost, created_at: str) -> dict[str, Any]:
+    """What a repost carries once its original was deleted: the id, a notice, no user."""
+    return {
+        "visible": {"type": 0, "list_id": 0},
+        "created_at": created_at,
+        "id": post.id,
+        "idstr": post.id,
+        "mid": post.id,
+        "can_edit": False,
+        "deleted": "1",
+        "text": f'{DELETED_NOTICE}<a href="/help/deleted" data-hide=""><span class="surl-text">网页链接</span></a>',
+        "user": None,
+        "reposts_count": 0,
+        "comments_count": 0,
+        "attitudes_count": 0,
+        "isLongText": False,
+    }
+
+
 def mblog_json(content: SiteContent, post: WeiboPost, now: datetime, nested: bool = False) -> dict[str, Any]:
     """One mblog object as the getIndex API returns it."""
+    if post.deleted:
+        return deleted_mblog_json(post, relative_time(post.at(content.start), now))
     long = is_long(post.text)
     mblog: dict[str, Any] = {
         "visible": {"type": 0, "list_id": 0},
@@ -215,16 +237,17 @@ def search(content: SiteContent, query: str) -> list[WeiboPost]:
     words = [w for w in query.split() if w]
 
     def searchable(post: WeiboPost) -> str:
-        return post.text + (content.post(post.retweet_of).text if post.retweet_of else "")
+        original = content.post(post.retweet_of) if post.retweet_of else None
+        return post.text + (original.text if original and not original.deleted else "")
 
-    return [p for p in content.posts if words and all(w in searchable(p) for w in words)]
+    return [p for p in content.posts if words and not p.deleted and all(w in searchable(p) for w in words)]
 
 
 def timeline(content: SiteContent, uid: int) -> list[WeiboPost] | None:
     user = next((u for u in content.users.values() if u.uid == uid), None)
     if user is None:
         return None
-    return [p for p in content.posts if p.user == user.screen_name]
+    return [p for p in content.posts if p.user == user.screen_name and not p.deleted]
 
 
 def get_index(
@@ -275,7 +298,7 @@ def get_index(
 
 def extend(content: SiteContent, post_id: str) -> dict[str, Any]:
     """`/statuses/extend?id=ID`: the full text of a long post."""
-    post = next((p for p in content.posts if p.id == post_id), None)
+    post = next((p for p in content.posts if p.id == post_id and not p.deleted), None)
     if post is None:
         return {"ok": 0, "msg": "微博不存在或暂无查看权限!", "data": {}}
     return {
@@ -291,4 +314,4 @@ def extend(content: SiteContent, post_id: str) -> dict[str, Any]:
 
 
 def find(content: SiteContent, id_or_bid: str) -> WeiboPost | None:
-    return next((p for p in content.posts if id_or_bid in (p.id, bid_for(p.id))), None)
+    return next((p for p in content.posts if id_or_bid in (p.id, bid_for(p.id)) and not p.deleted), None)
