@@ -193,13 +193,19 @@ def _plain_tokenizer() -> jieba.Tokenizer:
     return tok
 
 
+def plain_words(text: str) -> list[str]:
+    """Words as jieba finds them without our dictionary or added terms: the same in every process,
+    so the index matches queries with them."""
+    return [w for w in _plain_tokenizer().lcut(text) if w.strip()]
+
+
 def search_terms(text: str) -> list[str]:
     """What the full-text index stores: words, their shorter parts (jieba's search mode), and the
     words jieba finds without our user dictionary, so that a query for 老旧小区 still matches a
     text where the dictionary made 老旧小区改造 one word."""
     terms = [w for w in tokenizer().lcut_for_search(text) if w.strip()]
     known = set(terms)
-    terms.extend(w for w in _plain_tokenizer().lcut(text) if w.strip() and w not in known)
+    terms.extend(w for w in plain_words(text) if w not in known)
     return terms
 
 

@@ -91,7 +91,10 @@ def classify_failure(failure: Failure) -> str:
         return "timeout"
     if name == "IgnoreRequest" and "robots" in str(failure.value).lower():
         return "robots_disallowed"
-    if "DNS" in name or "Connect" in name or "Connection" in name or "ResponseNeverReceived" in name:
+    if name in ("DownloadCancelledError", "CancelledError") and "size" in str(failure.value).lower():
+        return "too_large"
+    if any(word in name for word in ("DNS", "Resolve", "Connect", "Refused", "NeverReceived", "DataLoss",
+                                     "DownloadFailed")):
         return "network"
     return "request_failed"
 
@@ -105,6 +108,9 @@ class YuqingSpider(scrapy.Spider):
     # Kinds whose items change after publication (weibo metrics, board replies) revisit them
     # within settings.crawl.revisit_days; articles and documents are fetched once.
     revisits: ClassVar[bool] = False
+    # Two items with the same title and text in one run are one article reprinted, except on
+    # social platforms, where many people posting the same words (转发微博) is the signal itself.
+    same_text_is_duplicate: ClassVar[bool] = True
 
     def __init__(self, source: Source, params: KindParams, context: CrawlContext, **kwargs: Any) -> None:
         super().__init__(name=source.name, **kwargs)

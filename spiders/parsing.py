@@ -42,12 +42,17 @@ def declared_encoding(body: bytes, content_type: str | None = None) -> str | Non
     )
 
 
+# One replacement character per this many is "a stray bad byte", not "another encoding".
+_MAX_BAD_CHAR_RATIO = 1000
+
+
 def decode_page(body: bytes, content_type: str | None = None, override: str | None = None) -> tuple[str, str]:
     """Decode an HTML page; returns (text, encoding used).
 
     Order: an explicit override; a BOM; the declaration if the bytes decode cleanly with it;
-    UTF-8 if they decode cleanly; GB18030 (most Chinese pages that are not UTF-8); else the
-    declaration or UTF-8 with replacement characters, so a page is never lost to one bad byte.
+    UTF-8 if they decode cleanly, or nearly (a stray bad byte); GB18030 (most Chinese pages that
+    are not UTF-8); else the declaration or UTF-8 with replacement characters, so a page is never
+    lost to one bad byte.
     """
     if override:
         encoding = _normal_encoding(override) or override
@@ -56,13 +61,24 @@ def decode_page(body: bytes, content_type: str | None = None, override: str | No
         if body.startswith(bom):
             return body[len(bom):].decode(encoding, errors="replace"), encoding
     declared = declared_encoding(body, content_type)
-    candidates = [declared] if declared else []
-    candidates += [enc for enc in ("utf-8", "gb18030") if enc != declared]
-    for encoding in candidates:
+    if declared:
         try:
-            return body.decode(encoding), encoding
+            return body.decode(declared), declared
         except (UnicodeDecodeError, LookupError):
-            continue
+            pass
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    # A UTF-8 page with a stray bad byte also "decodes" as GB18030, into nonsense: UTF-8 wins
+    # when its errors are rare.
+    text = body.decode("utf-8", errors="replace")
+    if text.count("\ufffd") * _MAX_BAD_CHAR_RATIO <= len(text) and declared in (None, "utf-8"):
+        return text, "utf-8"
+    try:
+        return body.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError:
+        pass
     fallback = declared or "utf-8"
     try:
         return body.decode(fallback, errors="replace"), fallback

@@ -44,6 +44,13 @@ def test_decode_page(body, content_type, expected_encoding):
     assert TEXT in text
 
 
+def test_a_stray_bad_byte_does_not_turn_utf8_into_gbk():
+    body = page('<meta charset="utf-8">').encode("utf-8") * 20
+    body = body[:500] + b"\xff" + body[500:]
+    text, encoding = decode_page(body, None)
+    assert encoding == "utf-8" and TEXT in text
+
+
 def test_decode_page_never_fails_on_garbage():
     text, _ = decode_page(b"<html>\xff\xfe\xfa\x80 broken</html>" + TEXT.encode("utf-8"))
     assert "broken" in text
@@ -228,3 +235,33 @@ def test_parse_feed_rejects_what_is_not_a_feed():
 ])
 def test_feed_date(value, expected):
     assert feed_date(value) == expected
+
+
+@pytest.mark.parametrize(("exception", "reason"), [
+    ("CannotResolveHostError", "network"),
+    ("DownloadConnectionRefusedError", "network"),
+    ("DownloadTimeoutError", "timeout"),
+    ("ResponseDataLossError", "network"),
+])
+def test_classify_failure(exception, reason):
+    import scrapy.exceptions
+    from twisted.python.failure import Failure
+
+    from spiders.base import classify_failure
+
+    assert classify_failure(Failure(getattr(scrapy.exceptions, exception)("x"))) == reason
+
+
+def test_classify_http_errors():
+    from scrapy.http import HtmlResponse, Request
+    from scrapy.spidermiddlewares.httperror import HttpError
+    from twisted.python.failure import Failure
+
+    from spiders.base import classify_failure
+
+    def failure(status):
+        response = HtmlResponse("http://x.cn/", status=status, request=Request("http://x.cn/"))
+        return Failure(HttpError(response))
+
+    assert [classify_failure(failure(s)) for s in (404, 503, 403, 429)] == ["http_404", "http_5xx", "forbidden",
+                                                                             "rate_limited"]

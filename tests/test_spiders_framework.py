@@ -1,0 +1,71 @@
+"""The framework pieces the kinds share: seen-store, kind registry, per-source Scrapy settings, backoff."""
+
+import pytest
+
+from config import ConfigError, load_settings
+from config.datafiles import Source
+from spiders.middleware import backoff_delay
+from spiders.registry import load_kinds, resolve
+from spiders.runner import scrapy_settings
+from spiders.seen import SeenStore
+
+DAY = 86400.0
+
+
+def test_seen_pages_are_not_fetched_again_unless_within_the_revisit_window(tmp_path):
+    seen = SeenStore(tmp_path / "seen.sqlite3")
+    url = "http://x.cn/news/t1.html"
+    assert seen.should_fetch("s", url)
+    seen.mark_fetched("s", url, now=1000.0)
+    assert not seen.should_fetch("s", url, now=1000.0 + 60)
+    assert not seen.should_fetch("s", "HTTP://X.CN/news/t1.html#top", now=1060.0)  # canonical URL
+    assert seen.should_fetch("other-source", url)
+    # weibo/board kinds revisit: within the window yes, after it no
+    assert seen.should_fetch("s", url, revisit_days=3, now=1000.0 + 2 * DAY)
+    assert not seen.should_fetch("s", url, revisit_days=3, now=1000.0 + 4 * DAY)
+
+
+def test_content_changes_are_told_apart(tmp_path):
+    seen = SeenStore(tmp_path / "seen.sqlite3")
+    assert seen.is_new_content("s", "news:1", "a") == (True, False)
+    seen.mark_published("s", "news:1", "a", "text-a")
+    assert seen.is_new_content("s", "news:1", "a") == (False, False)
+    assert seen.is_new_content("s", "news:1", "b") == (False, True)
+    assert seen.same_text_elsewhere("s", "news:2", "text-a")
+    assert not seen.same_text_elsewhere("s", "news:1", "text-a")
+
+
+def test_silent_runs_count_up_and_reset(tmp_path):
+    seen = SeenStore(tmp_path / "seen.sqlite3")
+    assert [seen.record_run("s", n) for n in (0, 0, 3, 0)] == [1, 2, 0, 1]
+
+
+def test_every_web_kind_is_registered_with_its_params_model():
+    kinds = load_kinds()
+    assert {"rss", "news", "gov_policy"} <= set(kinds)
+    for name in ("rss", "news", "gov_policy"):
+        assert kinds[name].spider.kind == name
+
+
+def test_resolve_validates_params_against_the_kind():
+    source = Source(name="a", kind="gov_policy", params={"start_urls": ["http://www.heze.gov.cn/col/col1/index.html"]})
+    kind, params = resolve(source)
+    assert kind.name == "gov_policy" and params.max_pages == 5
+    with pytest.raises(ConfigError) as error:
+        resolve(Source(name="a", kind="news", params={"start_urls": ["http://x.cn/"], "max_pages": 0}), "f.yaml")
+    assert "f.yaml" in error.value.message and "sources (a).params.max_pages" in error.value.message
+
+
+def test_scrapy_settings_are_polite_and_switchable_per_source(tmp_path):
+    settings = load_settings(None, data_dir=tmp_path)
+    settings.crawl.contact = "mailto:press@heze.gov.cn"
+    polite = scrapy_settings(settings, Source(name="a", kind="news"))
+    assert "Yuqing" in polite["USER_AGENT"] and "mailto:press@heze.gov.cn" in polite["USER_AGENT"]
+    assert polite["ROBOTSTXT_OBEY"] is True and polite["AUTOTHROTTLE_ENABLED"] is True
+    assert polite["CONCURRENT_REQUESTS_PER_DOMAIN"] == settings.crawl.concurrency_per_domain
+    assert polite["RETRY_TIMES"] >= 1 and 503 in polite["RETRY_HTTP_CODES"]
+    assert scrapy_settings(settings, Source(name="b", kind="news", obey_robots=False))["ROBOTSTXT_OBEY"] is False
+
+
+def test_backoff_doubles():
+    assert [backoff_delay(n, 1.0) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
