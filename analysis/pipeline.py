@@ -8,7 +8,7 @@ reads those words.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ __all__ = ["Analyzer", "policy_from_post"]
 KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
 FLUSH_EVERY = 500
+PRUNE_EVERY = timedelta(hours=1)
 
 
 def _masked(value: Any) -> Any:
@@ -72,6 +73,7 @@ class Analyzer:
         # post id -> (event id, reprint_of, when): a post seen again keeps what it was given.
         self._assigned: dict[str, tuple[str, str | None, datetime]] = {}
         self._newest: datetime | None = None
+        self._pruned_at: datetime | None = None
         self._pending_posts: list[tuple[str, datetime, str | None, str | None, Fingerprint | None]] = []
         self._pending_policies: list[Policy] = []
         if self.store is not None:
@@ -206,9 +208,11 @@ class Analyzer:
         self._forget_old()
 
     def _forget_old(self) -> None:
-        """Drop from memory what can no longer be joined (it stays in the store)."""
-        if self._newest is None:
+        """Drop from memory what can no longer be joined (it stays in the store). A full pass over
+        memory, so at most once per hour of post time, not once per batch."""
+        if self._newest is None or (self._pruned_at and self._newest - self._pruned_at < PRUNE_EVERY):
             return
+        self._pruned_at = self._newest
         self.clusterer.prune(self._newest)
         cutoff = self._newest - ACTIVE_FOR
         for post_id in [p for p, (_, _, when) in self._assigned.items() if when < cutoff]:
