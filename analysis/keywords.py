@@ -73,7 +73,11 @@ def candidate_words(words: Iterable[str]) -> list[str]:
 
 def weighted_keywords(words: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:
     """(word, tf-idf) of the best `top_k` keywords, highest first; ties keep first mention first."""
-    candidates = candidate_words(words)
+    return rank_candidates(candidate_words(words), top_k)
+
+
+def rank_candidates(candidates: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:
+    """`weighted_keywords` for words already filtered by `candidate_words`."""
     if not candidates:
         return []
     table, unseen = idf_table()

@@ -14,7 +14,7 @@ from typing import Any
 
 from analysis.events import ACTIVE_FOR, EventClusterer, Fingerprint, PostTraits
 from analysis.gazetteer import Gazetteer
-from analysis.keywords import candidate_words, weighted_keywords
+from analysis.keywords import candidate_words, rank_candidates
 from analysis.policies import PolicyRegistry, policy_from_post
 from analysis.privacy import mask_personal_data
 from analysis.segment import add_terms, display_form, fast_words, segment_post
@@ -116,14 +116,16 @@ class Analyzer:
         all_words = title_words + segmented.all_words
 
         sentiment = classify(title_words + segmented.own, segmented.quoted)
-        weighted = weighted_keywords(title_words + all_words, KEYWORDS_PER_POST)
+        candidates = candidate_words(segmented.all_words)
+        # A title's words count twice: it says what the post is about.
+        weighted = rank_candidates(candidate_words(title_words) * 2 + candidates, KEYWORDS_PER_POST)
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or ""), post.author.name or ""]
         places = self.gazetteer.resolve(all_words, hints)
         full_text = f"{title or ''}\n{masked}"
         links = self.registry.link(full_text, all_words)
         departments = self._departments(post, links, all_words)
 
-        reprint_of, event_id = self._event(post, masked, segmented.all_words, weighted, places,
+        reprint_of, event_id = self._event(post, masked, candidates, weighted, places,
                                            sentiment.label.value, [link.id for link in links])
         extra = _masked(post.extra)
         if reprint_of:
@@ -159,7 +161,7 @@ class Analyzer:
         return found
 
     def _event(
-        self, post: Post, masked: str, post_words: Sequence[str], weighted: Sequence[tuple[str, float]],
+        self, post: Post, masked: str, candidates: Sequence[str], weighted: Sequence[tuple[str, float]],
         places: Sequence[str], sentiment: str, policies: Sequence[str],
     ) -> tuple[str | None, str]:
         known = self._assigned.get(post.id)
@@ -167,7 +169,7 @@ class Analyzer:
             return known[1], known[0]
         when = post.when
         self._newest = max(self._newest, when) if self._newest else when
-        reprint_of = self.clusterer.reprint(post.id, when, strip_markup(masked), candidate_words(post_words))
+        reprint_of = self.clusterer.reprint(post.id, when, strip_markup(masked), candidates)
         areas = sorted({self._area(p) for p in places} - {self.gazetteer.city})
         metrics = post.metrics
         traits = PostTraits(

@@ -206,7 +206,9 @@ class PolicyRegistry:
                     note(phrase.policy_id, phrase.score)
         candidates: set[str] = set()
         for word in unique_words:
-            candidates |= self._by_keyword.get(word, set())
+            owners = self._by_keyword.get(word)
+            if owners:
+                candidates |= owners
         for policy_id in candidates:
             weights = self._keywords[policy_id]
             total = sum(weights.values())
