@@ -46,8 +46,8 @@ def idf_table() -> tuple[dict[str, float], float]:
 
 def _is_candidate(word: str, stop: frozenset[str]) -> bool:
     # One character says little in Chinese; numbers, punctuation and emoticons are no topic.
-    if len(word) < 2 or word.lower() in stop or word.startswith("["):
-        return False
+    if len(word) < 2 or word.lower() in stop or word.startswith("[") or len(set(word)) == 1:
+        return False  # a repeated character (哈哈哈哈, 啊啊啊) is an exclamation, not a topic
     if word.isascii():
         return len(word) >= 3 and word.isalnum() and not word.isdigit()
     return any(ch.isalpha() for ch in word)
