@@ -6,16 +6,19 @@ before it, the last day against the 14 before it) a subject with at least `min_c
 posts yields a `BurstSignal`: recent count and negative share beside the baseline's rate and
 negative share. Alert rules read the signals and decide; nothing is judged here.
 
-State survives restarts in SQLite (`state_path`): `save()` writes it, a new tracker loads it.
-Without a state path, `rebuild(posts)` from the index restores it just as well.
+State survives restarts in SQLite (`state_path`): `signals()` saves it at most once a minute and
+`close()` at the end; a new tracker loads it. Without a state path, `rebuild(posts)` from the
+index restores it just as well.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +46,7 @@ RATE_FLOOR = 1.0
 RECENT_IDS = 20
 SEEN_POSTS = 200_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SAVE_EVERY_SECONDS = 60.0
 
 
 def _bucket(when: datetime) -> int:
@@ -111,6 +115,7 @@ class BurstTracker:
         self._subjects: dict[tuple[str, str], _Subject] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._horizon = max(w.recent + w.baseline for w in self.windows)
+        self._saved_at = time.monotonic()
         if state_path is not None and state_path.exists():
             self._load(state_path)
 
@@ -161,7 +166,12 @@ class BurstTracker:
             self.add(post)
 
     def signals(self, now: datetime) -> list[BurstSignal]:
-        """A signal per subject and window with at least `min_count` posts in the recent window."""
+        """A signal per subject and window with at least `min_count` posts in the recent window.
+
+        With a state file, the counts are also saved here at most once a minute, so a worker that
+        is killed without `close()` restarts with its baseline."""
+        if self.state_path is not None and time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS:
+            self.save()
         now_bucket = _bucket(now)
         oldest = now_bucket - int(self._horizon.total_seconds()) // BUCKET_SECONDS
         longest = max(int(w.recent.total_seconds()) // BUCKET_SECONDS for w in self.windows)
@@ -218,7 +228,8 @@ class BurstTracker:
         """Write the counts to the state file (whole, in one transaction)."""
         if self.state_path is None:
             return
-        with sqlite3.connect(self.state_path) as db:
+        self._saved_at = time.monotonic()
+        with closing(sqlite3.connect(self.state_path)) as db, db:
             db.execute("CREATE TABLE IF NOT EXISTS subjects (kind TEXT, id TEXT, state TEXT, PRIMARY KEY (kind, id))")
             db.execute("DELETE FROM subjects")
             db.executemany(
@@ -231,7 +242,7 @@ class BurstTracker:
             )
 
     def _load(self, path: Path) -> None:
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db:
             db.execute("CREATE TABLE IF NOT EXISTS subjects (kind TEXT, id TEXT, state TEXT, PRIMARY KEY (kind, id))")
             for kind, sid, state in db.execute("SELECT kind, id, state FROM subjects"):
                 data = json.loads(state)

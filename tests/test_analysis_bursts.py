@@ -125,3 +125,14 @@ def test_watchlists_need_context_and_place(text: str, places: list[str], matched
     tracker = BurstTracker([LEAKS], gazetteer=Gazetteer.load(DEFAULT_DATA / "gazetteer.yaml"))
     post = enriched(1, NOW, text, places=places)
     assert (("keyword", "老旧小区漏水", "老旧小区漏水") in tracker.subjects_of(post)) is matched
+
+
+def test_signals_save_the_state_so_a_killed_worker_keeps_its_baseline(tmp_path: Path, monkeypatch) -> None:
+    import analysis.bursts
+
+    monkeypatch.setattr(analysis.bursts, "SAVE_EVERY_SECONDS", 0.0)
+    state = tmp_path / "bursts.sqlite3"
+    tracker = BurstTracker([WAGES], state_path=state)
+    quiet_then_burst(tracker, burst=10)
+    tracker.signals(NOW)  # no close(): the process dies after this
+    assert by_subject(BurstTracker([WAGES], state_path=state).signals(NOW))[("keyword", "拖欠工资")].count == 10
