@@ -30,6 +30,7 @@ from schema import (
     EnrichedPost,
     Event,
     Policy,
+    PolicyLink,
     Post,
 )
 
@@ -146,13 +147,16 @@ class Analyzer:
             reprint_of=reprint_of,
         )
 
-    def _departments(self, post: Post, links: Sequence, all_words: Sequence[str]) -> list[str]:
+    def _departments(self, post: Post, links: Sequence[PolicyLink], all_words: Sequence[str]) -> list[str]:
+        """From the linked policies' issuers and a board's reply unit first, then from the text.
+        A unit the gazetteer does not know is kept as written (masked, like all text)."""
         found: list[str] = []
         from_policies = [self.registry.get(link.id) for link in links]
         names = [p.department for p in from_policies if p is not None and p.department]
         names.append(post.extra.get(BOARD_REPLY_UNIT))
         for name in names:
-            short = self.gazetteer.department_of(name) or (name.strip() if isinstance(name, str) else None)
+            unknown = mask_personal_data(name.strip()) if isinstance(name, str) else None
+            short = self.gazetteer.department_of(name) or unknown
             if short and short not in found:
                 found.append(short)
         for short in self.gazetteer.departments(all_words):
