@@ -37,10 +37,16 @@ class _Entry(BaseModel):
 
 
 class _Dated(_Entry):
-    """An item with either a fixed local `date` or an `ago` offset from the server start."""
+    """An item with a fixed local `date`, or an `ago` offset from the server start.
+
+    `ago: 5d` with `clock: "09:30"` means 09:30 local time five days before the start: items of
+    past days keep a plausible time of day (news at 09:30, not 03:07) whenever the demo runs.
+    Only offsets of two days or more take a clock, so such items can never fall in the last hours.
+    """
 
     date: datetime | None = None
     ago: str | None = None
+    clock: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
     @field_validator("ago")
     @classmethod
@@ -53,6 +59,10 @@ class _Dated(_Entry):
     def _one_time(self) -> _Dated:
         if (self.date is None) == (self.ago is None):
             raise ValueError("give exactly one of 'date' or 'ago'")
+        if self.clock is not None and not re.fullmatch(r"([2-9]|\d{2,})d", self.ago or ""):
+            raise ValueError(
+                "'clock' goes with an 'ago' of whole days, at least 2d (e.g. ago: 5d, clock: '09:30')"
+            )
         return self
 
     def at(self, start: datetime) -> datetime:
@@ -60,7 +70,11 @@ class _Dated(_Entry):
         if self.date is not None:
             fixed = self.date if self.date.tzinfo else self.date.replace(tzinfo=SHANGHAI)
             return fixed.astimezone(SHANGHAI)
-        return (start - parse_ago(self.ago or "")).astimezone(SHANGHAI)
+        moment = (start - parse_ago(self.ago or "")).astimezone(SHANGHAI)
+        if self.clock is None:
+            return moment
+        hour, minute = (int(part) for part in self.clock.split(":"))
+        return moment.replace(hour=hour, minute=minute, second=0, microsecond=0)
 
 
 Dated = TypeVar("Dated", bound=_Dated)
@@ -102,6 +116,8 @@ class Interpretation(_Dated):
     policy: str
     seq: int = Field(ge=1)
     title: str
+    index_no: str
+    topic: str
     source: str
     form: str = "文字解读"
     body: str
@@ -163,6 +179,7 @@ class WeiboPost(_Dated):
     comments: int = Field(default=0, ge=0)
     likes: int = Field(default=0, ge=0)
     retweet_of: str | None = None
+    deleted: bool = Field(default=False, description="deleted by its author: shows only inside reposts")
 
     @property
     def id(self) -> str:
@@ -268,6 +285,16 @@ class SiteContent:
             f"weibo {p.key}: retweets unknown post {p.retweet_of!r}"
             for p in self.posts
             if p.retweet_of and p.retweet_of not in keys
+        ]
+        problems += [
+            f"board {m.tid}: reply before the message"
+            for m in self.messages
+            if m.reply and m.reply.at(self.start) <= m.at(self.start)
+        ]
+        problems += [
+            f"forum {t.tid}: reply before the thread"
+            for t in self.threads
+            if any(r.at(self.start) <= t.at(self.start) for r in t.replies)
         ]
         policy_ids = {doc.policy for doc in self.policies}
         problems += [

@@ -106,7 +106,7 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.globals.update(paragraphs=paragraphs, at=self._at, start=content.start)
+        self.env.globals.update(paragraphs=paragraphs, at=self._at, tieba_time=self._tieba_time)
         self.env.filters["cn_date"] = lambda moment: f"{moment:%Y年%m月%d日}"
         self.routes: list[tuple[re.Pattern[str], Callable[..., Response]]] = [
             (re.compile(r"/(?:index\.html?)?"), self.home),
@@ -139,6 +139,15 @@ class Pages:
 
     def _at(self, item: Any) -> datetime:
         return item.at(self.content.start)
+
+    def _tieba_time(self, moment: datetime) -> str:
+        """Tieba's list times: HH:MM today, M-D this year, YYYY-M before."""
+        today = self.content.start
+        if moment.date() == today.date():
+            return f"{moment:%H:%M}"
+        if moment.year == today.year:
+            return f"{moment.month}-{moment.day}"
+        return f"{moment.year}-{moment.month}"
 
     def handle(self, request: Request) -> Response:
         for pattern, page in self.routes:
@@ -338,9 +347,8 @@ class Pages:
     def weibo_index(self, request: Request) -> Response:
         page = request.query.get("page", "1")
         number = int(page) if page.isdigit() else 1
-        return self.json(
-            weibo.get_index(self.content, request.query.get("containerid", ""), number, datetime.now(UTC))
-        )
+        containerid, since_id = request.query.get("containerid", ""), request.query.get("since_id")
+        return self.json(weibo.get_index(self.content, containerid, number, datetime.now(UTC), since_id))
 
     def weibo_extend(self, request: Request) -> Response:
         return self.json(weibo.extend(self.content, request.query.get("id", "")))

@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 SOURCES_FILE = HERE / "sources.yaml"
 WATCHLISTS_FILE = HERE / "watchlists.yaml"
 POLICIES_FILE = DEFAULT_DATA / "policies.yaml"
-DEFAULT_PORT = 8808
+DEFAULT_PORT = 18620  # the port `yuqing demo` serves the site on (console.commands.demo.DEMO_PORT)
 DEFAULT_BASE = f"http://127.0.0.1:{DEFAULT_PORT}"
 PLACEHOLDER = "{site}"
 

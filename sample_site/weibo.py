@@ -18,6 +18,7 @@ from schema import SHANGHAI
 PAGE_SIZE = 10
 LONG_TEXT_LIMIT = 140
 NO_CONTENT = {"ok": 0, "msg": "这里还没有内容", "data": {"cards": []}}
+DELETED_NOTICE = "抱歉，此微博已被作者删除。查看帮助："
 SEARCH_PREFIX = "100103"
 TIMELINE_PREFIX = "107603"
 
@@ -166,8 +167,29 @@ def user_json(user: WeiboUser) -> dict[str, Any]:
     return data
 
 
+def deleted_mblog_json(post: WeiboPost, created_at: str) -> dict[str, Any]:
+    """What a repost carries once its original was deleted: the id, a notice, no user."""
+    return {
+        "visible": {"type": 0, "list_id": 0},
+        "created_at": created_at,
+        "id": post.id,
+        "idstr": post.id,
+        "mid": post.id,
+        "can_edit": False,
+        "deleted": "1",
+        "text": f'{DELETED_NOTICE}<a href="/help/deleted" data-hide=""><span class="surl-text">网页链接</span></a>',
+        "user": None,
+        "reposts_count": 0,
+        "comments_count": 0,
+        "attitudes_count": 0,
+        "isLongText": False,
+    }
+
+
 def mblog_json(content: SiteContent, post: WeiboPost, now: datetime, nested: bool = False) -> dict[str, Any]:
     """One mblog object as the getIndex API returns it."""
+    if post.deleted:
+        return deleted_mblog_json(post, relative_time(post.at(content.start), now))
     long = is_long(post.text)
     mblog: dict[str, Any] = {
         "visible": {"type": 0, "list_id": 0},
@@ -215,44 +237,58 @@ def search(content: SiteContent, query: str) -> list[WeiboPost]:
     words = [w for w in query.split() if w]
 
     def searchable(post: WeiboPost) -> str:
-        return post.text + (content.post(post.retweet_of).text if post.retweet_of else "")
+        original = content.post(post.retweet_of) if post.retweet_of else None
+        return post.text + (original.text if original and not original.deleted else "")
 
-    return [p for p in content.posts if words and all(w in searchable(p) for w in words)]
+    return [p for p in content.posts if words and not p.deleted and all(w in searchable(p) for w in words)]
 
 
 def timeline(content: SiteContent, uid: int) -> list[WeiboPost] | None:
     user = next((u for u in content.users.values() if u.uid == uid), None)
     if user is None:
         return None
-    return [p for p in content.posts if p.user == user.screen_name]
+    return [p for p in content.posts if p.user == user.screen_name and not p.deleted]
 
 
-def get_index(content: SiteContent, containerid: str, page: int, now: datetime) -> dict[str, Any]:
-    """`/api/container/getIndex`: a page of cards for a search or a user timeline."""
-    posts: list[WeiboPost] | None = None
+def get_index(
+    content: SiteContent, containerid: str, page: int, now: datetime, since_id: str | None = None
+) -> dict[str, Any]:
+    """`/api/container/getIndex`: a page of cards for a search or a user timeline.
+
+    Searches page by number (`cardlistInfo.page` is the next page, null on the last one);
+    timelines page by `since_id` as the real API does (the id the next page starts at, absent on
+    the last page), and also accept a page number.
+    """
+    info: dict[str, Any] = {"containerid": containerid, "v_p": 42, "show_style": 1}
     if containerid.startswith(SEARCH_PREFIX):
         params = dict(
             part.split("=", 1) for part in containerid[len(SEARCH_PREFIX) :].split("&") if "=" in part
         )
         posts = search(content, params.get("q", ""))
+        chunk = posts[(page - 1) * PAGE_SIZE : page * PAGE_SIZE] if page >= 1 else []
+        info["page"] = page + 1 if page * PAGE_SIZE < len(posts) else None
     elif containerid.startswith(TIMELINE_PREFIX) and containerid[len(TIMELINE_PREFIX) :].isdigit():
-        posts = timeline(content, int(containerid[len(TIMELINE_PREFIX) :]))
-    if posts is None:
+        found = timeline(content, int(containerid[len(TIMELINE_PREFIX) :]))
+        if found is None:
+            return {"ok": 0, "msg": "用户不存在", "data": {"cards": []}}
+        posts = found
+        first = (
+            next((i for i, p in enumerate(posts) if p.id == since_id), len(posts))
+            if since_id
+            else ((page - 1) * PAGE_SIZE if page >= 1 else len(posts))
+        )
+        chunk = posts[first : first + PAGE_SIZE]
+        if first + PAGE_SIZE < len(posts):
+            info["since_id"] = int(posts[first + PAGE_SIZE].id)
+    else:
         return {"ok": 0, "msg": "参数错误", "data": {"cards": []}}
-    chunk = posts[(page - 1) * PAGE_SIZE : page * PAGE_SIZE] if page >= 1 else []
     if not chunk:
         return NO_CONTENT
-    has_next = page * PAGE_SIZE < len(posts)
+    info["total"] = len(posts)
     return {
         "ok": 1,
         "data": {
-            "cardlistInfo": {
-                "containerid": containerid,
-                "v_p": 42,
-                "show_style": 1,
-                "total": len(posts),
-                "page": page + 1 if has_next else None,
-            },
+            "cardlistInfo": info,
             "cards": [_card(content, post, now) for post in chunk],
             "scheme": f"sinaweibo://cardlist?containerid={quote(containerid, safe='')}",
             "showAppTips": 0,
@@ -262,7 +298,7 @@ def get_index(content: SiteContent, containerid: str, page: int, now: datetime) 
 
 def extend(content: SiteContent, post_id: str) -> dict[str, Any]:
     """`/statuses/extend?id=ID`: the full text of a long post."""
-    post = next((p for p in content.posts if p.id == post_id), None)
+    post = next((p for p in content.posts if p.id == post_id and not p.deleted), None)
     if post is None:
         return {"ok": 0, "msg": "微博不存在或暂无查看权限!", "data": {}}
     return {
@@ -278,4 +314,4 @@ def extend(content: SiteContent, post_id: str) -> dict[str, Any]:
 
 
 def find(content: SiteContent, id_or_bid: str) -> WeiboPost | None:
-    return next((p for p in content.posts if id_or_bid in (p.id, bid_for(p.id))), None)
+    return next((p for p in content.posts if id_or_bid in (p.id, bid_for(p.id)) and not p.deleted), None)

@@ -22,8 +22,8 @@ from parsel import Selector
 
 from config.datafiles import load_watchlists
 from config.errors import ConfigError
-from sample_site import WATCHLISTS_FILE, SampleSite, policies_for, sources_for
-from sample_site.content import CONTENT_DIR, SiteContent, parse_ago
+from sample_site import WATCHLISTS_FILE, SampleSite, policies_for, sources_for, weibo
+from sample_site.content import CONTENT_DIR, SiteContent, paragraphs, parse_ago
 from sample_site.weibo import bid_for, followers_count, relative_time
 from schema import SHANGHAI, Validity
 
@@ -300,23 +300,46 @@ def test_weibo_text_html_emoticons_reposts_and_followers(base: str) -> None:
     assert any(isinstance(m["user"]["followers_count"], int) for m in mblogs)
 
 
+def _visible(html: str) -> str:
+    """What a reader sees of API text: emoticons as their [name], tags dropped."""
+    return re.sub(r"<[^>]+>", "", re.sub(r"<img alt=(\[[^\]]+\])[^>]*>", r"\1", html))
+
+
 def test_long_weibo_is_truncated_with_full_text_link(base: str) -> None:
     mblogs = all_weibo(base, "100103type=1&q=化肥厂家属院")
     long = [m for m in mblogs if m["isLongText"]]
     assert long
     for mblog in long:
-        assert mblog["text"].endswith(f'...<a href="/status/{mblog["id"]}">全文</a>')
+        suffix = f'...<a href="/status/{mblog["id"]}">全文</a>'
+        assert mblog["text"].endswith(suffix)
         status, _, body = fetch(f"{base}/statuses/extend?id={mblog['id']}")
-        full = json.loads(body)["data"]["longTextContent"]
-        assert status == 200 and len(full) > len(mblog["text"]) - 40
+        full = _visible(json.loads(body)["data"]["longTextContent"])
+        shown = _visible(mblog["text"][: -len(suffix)])
+        assert status == 200 and full.startswith(shown) and len(full) > len(shown)
+        assert len(re.sub(r"\[[^\]]+\]", "x", shown)) <= 140 < len(re.sub(r"\[[^\]]+\]", "x", full))
         assert fetch(f"{base}/status/{mblog['id']}")[0] == 200
     assert json.loads(fetch(f"{base}/statuses/extend?id=1")[2])["ok"] == 0
 
 
-def test_user_timeline(base: str, site: SampleSite) -> None:
+def test_user_timeline_pages_by_since_id(
+    base: str, site: SampleSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
     official = site.content.users["菏泽发布"]
-    mblogs = all_weibo(base, f"107603{official.uid}")
-    assert mblogs and {m["user"]["screen_name"] for m in mblogs} == {"菏泽发布"}
+    expected = [p.id for p in site.content.posts if p.user == "菏泽发布"]
+    assert len(expected) >= 5
+    monkeypatch.setattr(weibo, "PAGE_SIZE", 2)  # several pages from one account's few posts
+    seen, since_id = [], None
+    while True:
+        query = {"containerid": f"107603{official.uid}", **({"since_id": since_id} if since_id else {})}
+        data = json.loads(fetch(f"{base}/api/container/getIndex?{urllib.parse.urlencode(query)}")[2])
+        assert data["ok"] == 1
+        seen += [card["mblog"]["id"] for card in data["data"]["cards"]]
+        assert all(card["mblog"]["user"]["screen_name"] == "菏泽发布" for card in data["data"]["cards"])
+        if "since_id" not in data["data"]["cardlistInfo"]:
+            break
+        since_id = str(data["data"]["cardlistInfo"]["since_id"])
+    assert seen == expected
+    assert [m["id"] for m in all_weibo(base, f"107603{official.uid}")] == expected  # page numbers work too
     assert weibo_api(base, "1076030000000001")["ok"] == 0
 
 
@@ -350,34 +373,57 @@ def test_board_lists_every_message_with_detail_fields(base: str, site: SampleSit
     url, links = params["start_urls"][0], []
     while url:
         sel = page(url)
-        links += sel.css(params["link_selector"]).getall()
-        following = sel.css(params["next_selector"]).get()
+        links += sel.css(params["link_selector"] + "::attr(href)").getall()
+        following = sel.css(params["next_selector"] + "::attr(href)").get()
         url = urllib.parse.urljoin(url, following) if following else None
     assert len(links) == len(site.content.messages)
     states = set()
     for link in links:
         sel = page(urllib.parse.urljoin(base + "/lyb/", link))
-        for key in ("title", "author", "time", "category", "place", "status"):
-            assert sel.css(params[f"{key}_selector"]).get(), (link, key)
-        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", sel.css(params["time_selector"]).get())
-        state = sel.css(params["status_selector"]).get()
-        states.add(state)
-        assert (sel.css(params["reply_unit_selector"]).get() is not None) == (state == "已回复")
+
+        def text(key: str, sel: Selector = sel) -> str | None:
+            return sel.css(params[f"{key}_selector"] + " ::text").get()
+
+        for key in ("title", "author", "time", "category", "place", "status", "content", "id"):
+            assert text(key), (link, key)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", text("time"))
+        assert text("id") in link
+        states.add(text("status"))
+        assert (
+            (text("reply_unit") is not None)
+            == (text("status") == "已回复")
+            == (text("reply_time") is not None)
+        )
     assert states == {"已回复", "未回复"}
 
 
+# Tieba's own markup, which the forum kind reads by default.
+TIEBA = {
+    "thread": "li.j_thread_list",
+    "link": "a.j_th_tit::attr(href)",
+    "replies": ".threadlist_rep_num::text",
+    "created": ".is_show_create_time::text",
+    "last_reply": ".threadlist_reply_date::text",
+    "next": "#frs_list_pager a.next::attr(href)",
+    "post": "div.l_post",
+    "content": ".d_post_content",
+}
+
+
 def test_forum_threads_and_posts(base: str, site: SampleSite, sources: dict) -> None:
-    params = sources["tieba-heze"].params
-    sel = page(params["start_urls"][0].replace("菏泽", urllib.parse.quote("菏泽")))
-    threads = sel.css(params["thread_selector"])
-    assert threads
-    first = threads[0]
-    link = first.css(params["link_selector"]).get()
-    replies = int(first.css(params["reply_count_selector"]).get())
-    posts = page(urllib.parse.urljoin(base, link)).css(params["post_selector"])
-    assert len(posts) == replies + 1
-    field = json.loads(posts[0].attrib["data-field"])
-    assert field["content"]["post_no"] == 1 and field["author"]["user_name"]
+    sel = page(sources["tieba-heze"].params["start_urls"][0])
+    threads = sel.css(TIEBA["thread"])
+    assert len(threads) == len(site.content.threads)
+    for item in threads:
+        field = json.loads(item.attrib["data-field"])
+        assert field["id"] == int(item.attrib["data-tid"]) and field["author_name"]
+        assert str(field["reply_num"]) == item.css(TIEBA["replies"]).get()
+        for key in ("created", "last_reply"):
+            assert re.fullmatch(r"\d\d:\d\d|\d{1,2}-\d{1,2}", item.css(TIEBA[key]).get())
+        posts = page(urllib.parse.urljoin(base, item.css(TIEBA["link"]).get())).css(TIEBA["post"])
+        assert len(posts) == field["reply_num"] + 1 and posts[0].css(TIEBA["content"] + "::text").get()
+        floor = json.loads(posts[0].attrib["data-field"])
+        assert floor["content"]["post_no"] == 1 and floor["author"]["user_name"] == field["author_name"]
 
 
 # -- the demo's data files fit the site ----------------------------------------------------------
@@ -390,13 +436,36 @@ def test_sources_substitute_the_base_url_and_validate(base: str, sources: dict) 
     assert "{site}" not in dumped and base in dumped
 
 
-def test_selectors_in_sources_match_the_pages(base: str, site: SampleSite, sources: dict) -> None:
-    # The rss/news/gov_policy kinds need only the list region (list_css); the rest is general extraction.
-    for name, encoding in (("hz-gov-policy", "gbk"), ("hz-gov-interpretation", "gbk"), ("hcxww-news", "utf-8"),
-                           ("hz-gov-news", "utf-8")):
-        params = sources[name].params
-        listing = page(params["start_urls"][0], encoding)
-        assert listing.css(params["list_css"]).css("a::attr(href)").getall(), name
+def _crawl_list(params: dict, encoding: str = "utf-8") -> list[str]:
+    """Article URLs a list crawl finds: the links in the list region, following 下一页 links."""
+    url, found = params["start_urls"][0], []
+    while url:
+        sel = page(url, encoding)
+        hrefs = [urllib.parse.urljoin(url, h) for h in sel.css(params["list_css"] + " a::attr(href)").getall()]
+        found += [h for h in hrefs if h not in found]
+        following = sel.xpath("//a[normalize-space(text())='下一页']/@href").get()
+        url = urllib.parse.urljoin(url, following) if following else None
+    return found
+
+
+def test_listing_sources_find_every_item(site: SampleSite, sources: dict) -> None:
+    expected = {
+        "hz-gov-policy": ("gbk", [d.path for d in site.content.policies]),
+        "hz-gov-interpretation": ("gbk", [i.path for i in site.content.interpretations]),
+        "hz-gov-news": ("utf-8", [a.path for a in site.content.news_of("portal")]),
+        "hcxww-news": ("utf-8", [a.path for a in site.content.news_of("paper")]),
+    }
+    for name, (encoding, paths) in expected.items():
+        urls = _crawl_list(sources[name].params, encoding)
+        assert [urllib.parse.urlsplit(u).path for u in urls] == paths, name
+
+
+def test_sources_validate_against_the_installed_spider_kinds(base: str) -> None:
+    registry = pytest.importorskip("spiders.registry", reason="the spiders are not in this checkout")
+    kinds = registry.load_kinds()
+    for source in sources_for(base):
+        if source.kind in kinds:
+            registry.resolve(source)
 
 
 def test_every_weibo_post_is_reachable_through_the_configured_searches(
@@ -408,7 +477,19 @@ def test_every_weibo_post_is_reachable_through_the_configured_searches(
         found |= {m["id"] for m in all_weibo(base, f"100103type=1&q={keyword}")}
     for uid in params["users"]:
         found |= {m["id"] for m in all_weibo(base, f"107603{uid}")}
-    assert found == {post.id for post in site.content.posts}
+    assert found == {post.id for post in site.content.posts if not post.deleted}
+
+
+def test_a_deleted_original_shows_only_inside_its_repost(base: str, site: SampleSite) -> None:
+    rumour = site.content.post("yq-rumor-1")
+    assert rumour.deleted
+    mblogs = all_weibo(base, "100103type=1&q=封控")
+    assert rumour.id not in {m["id"] for m in mblogs}
+    repost = next(m for m in mblogs if m.get("retweeted_status", {}).get("id") == rumour.id)
+    original = repost["retweeted_status"]
+    assert original["user"] is None and original["text"].startswith("抱歉，此微博已被作者删除")
+    assert json.loads(fetch(f"{base}/statuses/extend?id={rumour.id}")[2])["ok"] == 0
+    assert fetch(f"{base}/status/{rumour.id}")[0] == 404
 
 
 def test_policy_registry_matches_the_portal(base: str, site: SampleSite) -> None:
@@ -503,7 +584,7 @@ def test_scenario_incident_bursts_in_the_last_three_hours(content: SiteContent) 
     incident = _weibo_about(content, (INCIDENT,))
     recent = [p for p in incident if _age(content, p) <= RECENT]
     assert len(recent) == 39 and len(incident) - len(recent) == 2
-    assert all(_age(content, p) <= RECENT or _age(content, p) >= timedelta(days=4) for p in incident)
+    assert all(_age(content, p) <= RECENT or _age(content, p) >= timedelta(days=3) for p in incident)
     media = content.users["菏城民生"]
     assert media.verified_type == 3 and media.followers == 523_000
     assert any(p.user == "菏城民生" and _age(content, p) <= RECENT for p in incident)
@@ -513,6 +594,9 @@ def test_scenario_incident_bursts_in_the_last_three_hours(content: SiteContent) 
     assert not [p for p in incident if p.user in officials]  # unanswered: no official word yet
     articles = [a for a in content.news if INCIDENT in a.body and _age(content, a) <= RECENT]
     assert [a.id for a in articles] == [2109, 2108]
+    # A local account reprints the report's first paragraph word for word.
+    first = paragraphs(content.article("paper", 2108).body)[0]
+    assert content.post("hf-shenbian-2").text.strip() == first + "（来源：菏城新闻网）"
 
 
 def test_scenario_board_complaints_are_unanswered_and_hold_personal_data(content: SiteContent) -> None:
@@ -561,3 +645,20 @@ def test_weibo_texts_use_known_emoticons_and_survive_yaml(content: SiteContent) 
     # A plain YAML scalar drops everything after " #": topics must sit in block scalars.
     raw = (CONTENT_DIR / "weibo.yaml").read_text(encoding="utf-8")
     assert not re.findall(r"^\s+text: [^|\n]* #", raw, re.M)
+
+
+def test_content_is_consistent_whatever_the_time_of_day() -> None:
+    # Items of past days carry a clock time, recent ones an offset: replies must still follow
+    # their messages, and the fortnight must stay a fortnight, whenever the server starts.
+    day = datetime(2026, 3, 1, tzinfo=SHANGHAI)
+    for minutes in range(0, 24 * 60, 97):
+        content = SiteContent(day + timedelta(minutes=minutes))
+        ages = [
+            content.start - item.at(content.start)
+            for item in [*content.posts, *content.news, *content.messages]
+        ]
+        assert all(timedelta(0) <= age < timedelta(days=14) for age in ages)
+        # Keys of incident posts start with "hf-" (化肥厂); everything else recent is chatter.
+        recent = [p for p in content.posts if p.at(content.start) > content.start - RECENT]
+        assert len([p for p in recent if not p.key.startswith("hf-")]) <= 5
+        assert len([p for p in recent if p.key.startswith("hf-")]) >= 40
