@@ -242,6 +242,7 @@ def test_feed_date(value, expected):
     ("DownloadConnectionRefusedError", "network"),
     ("DownloadTimeoutError", "timeout"),
     ("ResponseDataLossError", "network"),
+    ("DownloadCancelledError", "too_large"),
 ])
 def test_classify_failure(exception, reason):
     import scrapy.exceptions
@@ -249,7 +250,8 @@ def test_classify_failure(exception, reason):
 
     from spiders.base import classify_failure
 
-    assert classify_failure(Failure(getattr(scrapy.exceptions, exception)("x"))) == reason
+    message = "Received 30000000 bytes which is larger than download max size (20971520) in request <GET x>."
+    assert classify_failure(Failure(getattr(scrapy.exceptions, exception)(message))) == reason
 
 
 def test_classify_http_errors():
