@@ -150,7 +150,7 @@ class DedupePipeline(YuqingPipeline):
         spider = self.spider
         seen, source = spider.context.seen, spider.source.name
         fingerprint = text_fingerprint(item)
-        duplicate = item.id in self._ids or (bool(item.text) and (
+        duplicate = item.id in self._ids or (spider.same_text_is_duplicate and bool(item.text) and (
             fingerprint in self._texts or seen.same_text_elsewhere(source, item.id, fingerprint)))
         new, changed = seen.is_new_content(source, item.id, content_hash(item))
         if duplicate or not (new or changed):

@@ -214,6 +214,27 @@ class Deadline(_Model):
     name: str
     due_at: datetime
     met_at: datetime | None = None
+    started_at: datetime | None = None  # when the clock started; 80 % of due_at - started_at warns
+    warned_at: datetime | None = None  # when the 80 % escalation was sent
+    missed_at: datetime | None = None  # when the missed-deadline escalation was sent
+
+
+class ResponseKind(StrEnum):
+    """How the office answered, as the 2016 notice names the forms of response."""
+
+    AUTHORITATIVE_INFO = "发布权威信息"
+    INTERPRETATION = "政策解读"
+    PRESS_CONFERENCE = "新闻发布会"
+    BOARD_REPLY = "回复留言"
+    OTHER = "其他"
+
+
+class AlertResponse(_Model):
+    kind: ResponseKind
+    link: str | None = None
+    at: datetime
+    by: str | None = None
+    note: str | None = None
 
 
 class Alert(_Model):
@@ -233,6 +254,14 @@ class Alert(_Model):
     post_ids: list[str] = Field(default_factory=list)
     evidence: dict[str, Any] = Field(default_factory=dict)
     updates: int = 0
+    notified_at: datetime | None = None  # last notification queued; updates within the cooldown stay quiet
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    assigned_to: str | None = None  # department
+    assigned_at: datetime | None = None
+    responses: list[AlertResponse] = Field(default_factory=list)
+    closed_by: str | None = None
+    closed_at: datetime | None = None
 
 
 class BurstSignal(_Model):

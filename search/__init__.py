@@ -14,7 +14,11 @@ def open_index(settings: Settings) -> Index:
         from search.sqlite_fts import SqliteIndex
 
         return SqliteIndex(settings.path("index.sqlite3"))
+    if settings.index == "elasticsearch":
+        from search.elastic import ElasticIndex
+
+        return ElasticIndex(settings.elasticsearch)
     raise ConfigError(
         settings.config_file or "environment (YUQING_INDEX)", "index",
-        f"index {settings.index!r} is not available in this version; use 'embedded'",
+        f"index {settings.index!r} is unknown; use 'embedded' or 'elasticsearch'",
     )

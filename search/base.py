@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -20,6 +21,41 @@ Interval = Literal["hour", "day"]
 
 class SearchBackendError(RuntimeError):
     """The index is unreachable or refused a request; callers keep their items and retry."""
+
+
+@dataclass(frozen=True)
+class DocumentFailure:
+    """One document Elasticsearch did not write, with its status and reason."""
+
+    id: str
+    status: int
+    reason: str
+
+    @property
+    def retryable(self) -> bool:
+        """Rejections (429) and server errors may pass later; a 400 (bad document) never will."""
+        return self.status == 429 or self.status >= 500
+
+
+class BulkWriteError(SearchBackendError):
+    """Some documents of a bulk write failed; the others were written. Writing again is harmless
+    because document ids are the item ids, so callers retry the failed ids (or the whole batch)."""
+
+    def __init__(self, index: str, written: int, failures: list[DocumentFailure]) -> None:
+        self.index = index
+        self.written = written
+        self.failures = failures
+        shown = "; ".join(f"{f.id}: {f.status} {f.reason}" for f in failures[:5])
+        more = f"; and {len(failures) - 5} more" if len(failures) > 5 else ""
+        super().__init__(f"{len(failures)} document(s) not written to {index} ({written} written): {shown}{more}")
+
+    @property
+    def failed_ids(self) -> list[str]:
+        return [f.id for f in self.failures]
+
+    @property
+    def retryable(self) -> bool:
+        return all(f.retryable for f in self.failures)
 
 
 class SearchQuery(BaseModel):

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from analysis.segment import search_terms, words
+from analysis.segment import plain_words, search_terms
 from schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
 from search.base import Index, Interval, SearchBackendError, SearchQuery, SearchResult
 from transport.sqlite_log import connect
@@ -43,7 +43,7 @@ _BUCKET = {"hour": "%Y-%m-%dT%H:00:00", "day": "%Y-%m-%dT00:00:00"}
 
 def _fts_query(text: str) -> str:
     """Each word becomes a quoted FTS5 string, so user input can never be FTS syntax."""
-    terms = [w for w in words(text) if any(ch.isalnum() for ch in w)]
+    terms = [w for w in plain_words(text) if any(ch.isalnum() for ch in w)]
     return " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 

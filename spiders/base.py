@@ -108,6 +108,9 @@ class YuqingSpider(scrapy.Spider):
     # Kinds whose items change after publication (weibo metrics, board replies) revisit them
     # within settings.crawl.revisit_days; articles and documents are fetched once.
     revisits: ClassVar[bool] = False
+    # Two items with the same title and text in one run are one article reprinted, except on
+    # social platforms, where many people posting the same words (转发微博) is the signal itself.
+    same_text_is_duplicate: ClassVar[bool] = True
 
     def __init__(self, source: Source, params: KindParams, context: CrawlContext, **kwargs: Any) -> None:
         super().__init__(name=source.name, **kwargs)

@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS contents (
 CREATE INDEX IF NOT EXISTS contents_text ON contents (source, text_hash);
 CREATE TABLE IF NOT EXISTS runs (
     source TEXT PRIMARY KEY, silent_runs INTEGER NOT NULL, last_run REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS notes (
+    source TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (source, key));
 """
 
 
@@ -100,6 +102,17 @@ class SeenStore:
             (source, silent, now or time.time()),
         )
         return silent
+
+    def first_note(self, source: str, key: str, value: str) -> str:
+        """The value first noted under `key`, noting `value` if there is none yet. Kinds use it for
+        facts fixed at first sight, e.g. a weibo's time, which the API later shows ever more coarsely."""
+        self._db.execute("INSERT OR IGNORE INTO notes (source, key, value) VALUES (?, ?, ?)", (source, key, value))
+        return self.note(source, key) or value
+
+    def note(self, source: str, key: str) -> str | None:
+        """The value noted under `key`, or None."""
+        row = self._db.execute("SELECT value FROM notes WHERE source = ? AND key = ?", (source, key)).fetchone()
+        return row[0] if row else None
 
     def close(self) -> None:
         self._db.close()

@@ -89,3 +89,25 @@ def test_backend_that_stays_down_raises_in_batch_mode_and_commits_nothing(transp
     with pytest.raises(SearchBackendError):
         Worker(transport, stage, poll_timeout=0.05, backoff_max=2.0).run(until_idle=True)
     assert stats_of(transport)["in"].lag.get("yuqing-test", 1) == 1
+
+
+def test_transport_down_at_commit_redelivers_instead_of_stopping(transport, monkeypatch):
+    from transport.base import TransportError
+    from transport.sqlite_log import SqliteConsumer
+
+    monkeypatch.setattr("workers.runner.time.sleep", lambda s: None)
+    real_commit = SqliteConsumer.commit
+    failures = iter([True])
+
+    def flaky_commit(self, messages):
+        if next(failures, False):
+            raise TransportError("log unavailable")
+        real_commit(self, messages)
+
+    monkeypatch.setattr(SqliteConsumer, "commit", flaky_commit)
+    transport.publish_many("in", [(str(i), {"i": i}) for i in range(3)])
+    stage = RecordingStage()
+    outcomes = Worker(transport, stage, poll_timeout=0.05).run(until_idle=True)
+    assert sorted(stage.seen) == [0, 0, 1, 1, 2, 2]  # at least once: the uncommitted batch came again
+    assert outcomes["backend_down"] == 1
+    assert stats_of(transport)["in"].lag == {"yuqing-test": 0}

@@ -29,7 +29,11 @@ def open_transport(settings: Settings) -> Transport:
         from transport.sqlite_log import SqliteTransport
 
         return SqliteTransport(settings.path("transport.sqlite3"))
+    if settings.transport == "kafka":
+        from transport.kafka import KafkaTransport
+
+        return KafkaTransport(settings.kafka)
     raise ConfigError(
         settings.config_file or "environment (YUQING_TRANSPORT)", "transport",
-        f"transport {settings.transport!r} is not available in this version; use 'embedded'",
+        f"transport {settings.transport!r} is not available; use 'embedded' or 'kafka'",
     )

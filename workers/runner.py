@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from search.base import SearchBackendError
-from transport.base import Message, Transport, TransportError, dead_letter
+from transport.base import Consumer, Message, Transport, TransportError, dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,15 @@ def run_per_message(messages: list[Message], handle: Callable[[Message], Any]) -
     return outputs, result
 
 
+def _close_quietly(consumer: Consumer | None) -> None:
+    """Close a consumer whose backend may be gone; its uncommitted messages are redelivered anyway."""
+    if consumer is not None:
+        try:
+            consumer.close()
+        except BACKEND_DOWN as exc:
+            log.warning("could not leave the consumer group cleanly: %s", exc)
+
+
 class Worker:
     """Runs one stage against a transport until stopped (or until idle, for batch jobs and tests)."""
 
@@ -108,37 +117,36 @@ class Worker:
         """Process messages; with `until_idle`, return after `idle_polls` empty polls in a row."""
         if not until_idle:
             signal.signal(signal.SIGTERM, self.stop)
-        consumer = self.transport.consumer(self.stage.group, self.stage.topics)
+        consumer: Consumer | None = None
         empty = 0
         backoff = 0.5
         try:
             while not self._stopping:
-                batch = consumer.poll(self.batch_size, self.poll_timeout)
-                if not batch:
-                    self.stage.idle()
-                    empty += 1
-                    if until_idle and empty >= idle_polls:
-                        break
-                    continue
-                empty = 0
                 try:
-                    result = self.stage.process(batch)
-                    self._settle(batch, result)
+                    if consumer is None:
+                        consumer = self.transport.consumer(self.stage.group, self.stage.topics)
+                    batch = consumer.poll(self.batch_size, self.poll_timeout)
+                    if not batch:
+                        self.stage.idle()
+                        empty += 1
+                        if until_idle and empty >= idle_polls:
+                            break
+                        continue
+                    empty = 0
+                    self._settle(batch, self.stage.process(batch))
+                    consumer.commit(batch)
+                    backoff = 0.5
                 except BACKEND_DOWN as exc:
-                    # Keep the batch: re-open the consumer so it resumes from the committed offset.
+                    # Keep the batch: a new consumer resumes from the committed offset.
                     log.warning("%s: backend unavailable (%s); retrying in %.1fs", self.stage.name, exc, backoff)
                     self.outcomes["backend_down"] += 1
-                    consumer.close()
+                    consumer = _close_quietly(consumer)
                     time.sleep(backoff)
                     backoff = min(backoff * 2, self.backoff_max)
-                    consumer = self.transport.consumer(self.stage.group, self.stage.topics)
                     if until_idle and backoff >= self.backoff_max:
                         raise  # a batch job reports the outage instead of waiting forever
-                    continue
-                consumer.commit(batch)
-                backoff = 0.5
         finally:
-            consumer.close()
+            _close_quietly(consumer)
             self.stage.close()
         return self.outcomes
 

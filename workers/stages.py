@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from config import Settings
 from config.datafiles import load_watchlists
 from schema import CrawlHealth, EnrichedPost, Event, Post, now
-from search.base import Index
+from search.base import BulkWriteError, Index
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, Stage, run_per_message
 
@@ -68,7 +68,16 @@ class IndexStage(Stage):
         decoded, result = run_per_message(messages, _decode)
         # Later versions of one event in the batch win: keep the last by id.
         events = {item.id: item for item in decoded if isinstance(item, Event)}
-        self.index.upsert(item for item in decoded if isinstance(item, EnrichedPost))
+        try:
+            self.index.upsert(item for item in decoded if isinstance(item, EnrichedPost))
+        except BulkWriteError as exc:
+            if exc.retryable:
+                raise
+            # Documents the index refuses for good go to the dead-letter topic; the rest were written.
+            refused = set(exc.failed_ids)
+            for position, message in enumerate(messages):
+                if message.topic == ENRICHED_POSTS and message.value.get("id") in refused:
+                    result.poison[position] = exc
         self.index.upsert_events(events.values())
         self.index.record_health(item for item in decoded if isinstance(item, CrawlHealth))
         return result

@@ -1,0 +1,102 @@
+"""SMTP e-mail: an HTML message with a plain-text alternative, to the listed recipients.
+
+The password comes from the environment (`password_env`); recipients' addresses may too
+(`recipients_env`, comma-separated) when they should stay out of the repository.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from jinja2 import Environment
+from pydantic import Field, model_validator
+
+from alerts.channels.base import (
+    Channel,
+    ChannelError,
+    ChannelOptions,
+    Notification,
+    render_lines,
+    render_plain,
+    render_title,
+    secret_from_env,
+)
+
+_HTML = Environment(autoescape=True).from_string("""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{{ title }}</title></head>
+<body style="font-family: sans-serif">
+<h2 style="color: {{ colour }}">{{ title }}</h2>
+{% if note %}<p><strong>{{ note }}</strong></p>{% endif %}
+{% if summary %}<p>{{ summary }}</p>{% endif %}
+<table cellpadding="4" style="border-collapse: collapse">
+{% for label, value in lines %}<tr><th align="left">{{ label }}</th><td>{{ value }}</td></tr>
+{% endfor %}</table>
+</body></html>
+""")
+
+# Heavier incidents in stronger colours, as printed 舆情专报 do.
+LEVEL_COLOURS = {"一般": "#1f6feb", "较大": "#d29922", "重大": "#db6d28", "特别重大": "#cf222e"}
+
+
+class EmailOptions(ChannelOptions):
+    host: str
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str
+    recipients: list[str] = Field(default_factory=list)
+    recipients_env: str | None = None
+    username_env: str | None = None
+    password_env: str | None = None
+    starttls: bool = False
+    ssl: bool = False
+
+    @model_validator(mode="after")
+    def _someone_to_tell(self) -> EmailOptions:
+        if not self.recipients and not self.recipients_env:
+            raise ValueError("give recipients or recipients_env")
+        return self
+
+
+def render_html(notification: Notification) -> str:
+    alert = notification.alert
+    return _HTML.render(title=render_title(notification), note=notification.note, summary=alert.summary,
+                        lines=render_lines(notification), colour=LEVEL_COLOURS.get(alert.level.value, "#000"))
+
+
+class EmailChannel(Channel[EmailOptions]):
+    type_name = "email"
+    options_model = EmailOptions
+
+    def message(self, notification: Notification, recipients: list[str]) -> EmailMessage:
+        message = EmailMessage()
+        message["Subject"] = "[舆情预警]" + render_title(notification)
+        message["From"] = self.options.sender
+        message["To"] = ", ".join(recipients)
+        message["Date"] = formatdate(localtime=True)
+        message["Message-ID"] = make_msgid(domain=self.options.sender.rsplit("@", 1)[-1])
+        message["X-Yuqing-Alert"] = notification.alert.id
+        message.set_content(render_plain(notification))
+        message.add_alternative(render_html(notification), subtype="html")
+        return message
+
+    def send(self, notification: Notification) -> None:
+        opts = self.options
+        environ = self.context.environ
+        extra = secret_from_env(environ, opts.recipients_env, "e-mail recipients") or ""
+        recipients = opts.recipients + [r.strip() for r in extra.split(",") if r.strip()]
+        username = secret_from_env(environ, opts.username_env, "SMTP user")
+        password = secret_from_env(environ, opts.password_env, "SMTP password")
+        try:
+            smtp_class = smtplib.SMTP_SSL if opts.ssl else smtplib.SMTP
+            with smtp_class(opts.host, opts.port, timeout=opts.timeout) as smtp:
+                if opts.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if username and password:
+                    smtp.login(username, password)
+                refused = smtp.send_message(self.message(notification, recipients))
+        except (OSError, smtplib.SMTPException) as exc:
+            raise ChannelError(f"{self.name}: SMTP {opts.host}:{opts.port}: {exc}") from exc
+        if refused:
+            raise ChannelError(f"{self.name}: recipients refused: {', '.join(refused)}")

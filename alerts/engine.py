@@ -1,0 +1,296 @@
+"""The engine: feeds rules, turns findings into grouped alerts, and decides who is told what.
+
+Pure decisions over `Alert` values; the service persists them and queues the notices. A group
+is one subject (a policy, event, place, keyword or source): while its alert is open, findings of
+any rule about that subject update it (quietly within the cooldown, loudly when the level rises or
+another rule joins), so an incident is one alert, not a hundred. An event or place whose posts
+are mostly about one policy is that policy's incident: its findings join the policy's group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pickle
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from alerts.config import AlertConfig, RuleSpec, build_rules
+from alerts.rules import Finding, Rule
+from alerts.rules.base import policy_name
+from alerts.severity import deadlines_for, level_for, raise_level
+from schema import BOARD_PLACE, Alert, AlertLevel, AlertStatus, BurstSignal, CrawlHealth, EnrichedPost, Policy
+
+log = logging.getLogger(__name__)
+
+MAX_POST_IDS = 500  # evidence kept per alert; the search index has the rest
+LINK_MIN_POSTS = 3  # an event or place is attributed to a policy only after this many posts...
+LINK_MIN_SHARE = 0.6  # ...of which at least this share link that same policy
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notification to queue: its kind, the channels it goes to and a line saying why."""
+
+    kind: str
+    channels: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    alert: Alert
+    created: bool = False
+    notices: tuple[Notice, ...] = field(default_factory=tuple)
+    action: str = "updated"
+
+
+def subject_key(finding: Finding) -> str:
+    return f"{finding.subject_kind}:{finding.subject_id}"
+
+
+def alert_id(key: str, fired_at: datetime) -> str:
+    digest = hashlib.sha1(f"{key}|{fired_at.isoformat()}".encode()).hexdigest()[:8]
+    return f"{fired_at:%Y%m%d}-{digest}"
+
+
+def _unique(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+class SubjectLinks:
+    """Which policy a finding is really about, learnt from the posts that carry policy links.
+
+    A finding whose posts mostly have one policy as their strongest link is about that policy (a
+    signal on a secondary policy, an event, a watched keyword); an event or place whose posts so
+    far mostly link one policy is that policy's too. Everything else keeps its own subject.
+    """
+
+    def __init__(self, remember: int = 200_000) -> None:
+        self.remember = remember
+        self._top: OrderedDict[str, str | None] = OrderedDict()
+        self._counts: dict[str, Counter[str | None]] = {}
+
+    def observe(self, post: EnrichedPost) -> None:
+        top_policy = max(post.policies, key=lambda link: link.score).id if post.policies else None
+        self._top[post.id] = top_policy
+        self._top.move_to_end(post.id)
+        while len(self._top) > self.remember:
+            self._top.popitem(last=False)
+        subjects = [f"event:{post.event_id}"] if post.event_id else []
+        places = [*post.places, *([str(post.extra[BOARD_PLACE])] if post.extra.get(BOARD_PLACE) else [])]
+        subjects += [f"place:{place}" for place in dict.fromkeys(places)]
+        for subject in subjects:
+            self._counts.setdefault(subject, Counter())[top_policy] += 1
+
+    @staticmethod
+    def _majority(counts: Counter[str | None]) -> str | None:
+        total = sum(counts.values())
+        policy, linked = max(((p, n) for p, n in counts.items() if p is not None), key=lambda pn: pn[1],
+                             default=(None, 0))
+        if policy is None or total < LINK_MIN_POSTS or linked / total < LINK_MIN_SHARE:
+            return None
+        return policy
+
+    def resolve(self, finding: Finding) -> Finding:
+        if finding.subject_kind in ("source", "document"):
+            return finding
+        known = Counter(self._top[post_id] for post_id in finding.post_ids if post_id in self._top)
+        policy = self._majority(known)
+        if policy is None and finding.subject_kind in ("event", "place"):
+            policy = self._majority(self._counts.get(subject_key(finding), Counter()))
+        if policy is None or (finding.subject_kind, finding.subject_id) == ("policy", policy):
+            return finding
+        via = f"{finding.subject_kind}:{finding.subject_id}"
+        return replace(finding, subject_kind="policy", subject_id=policy, evidence={**finding.evidence, "via": via})
+
+
+class AlertEngine:
+    def __init__(self, config: AlertConfig, policies: Mapping[str, Policy] | None = None) -> None:
+        self.config = config
+        self.policies = dict(policies or {})
+        self.rules: list[tuple[RuleSpec, Rule]] = build_rules(config)
+        self.links = SubjectLinks()
+
+    def group_key(self, spec: RuleSpec, finding: Finding) -> str:
+        """The group a finding belongs to: its subject, or with `grouping: rule` its rule and subject."""
+        if self.config.grouping == "rule":
+            return f"{spec.name}|{subject_key(finding)}"
+        return subject_key(finding)
+
+    def _state_keys(self) -> list[str]:
+        """One key per rule, changing when its type or options change (then its old memory no longer fits)."""
+        keys = []
+        for spec, _ in self.rules:
+            options = json.dumps(spec.options, sort_keys=True, ensure_ascii=False, default=str)
+            keys.append(f"rule:{spec.name}:{hashlib.sha1(f'{spec.type}|{options}'.encode()).hexdigest()[:12]}")
+        return keys
+
+    def snapshot(self) -> dict[str, bytes]:
+        """The rules' memory and the learnt policy links, to persist between runs."""
+        states = {key: pickle.dumps(rule) for key, (_, rule) in zip(self._state_keys(), self.rules, strict=True)}
+        states["links"] = pickle.dumps(self.links)
+        return states
+
+    def restore(self, states: dict[str, bytes]) -> None:
+        """Take back what `snapshot` saved; rules whose options changed start afresh.
+
+        The blobs come only from this installation's own store, written by `snapshot`.
+        """
+        for index, key in enumerate(self._state_keys()):
+            if key in states:
+                self.rules[index] = (self.rules[index][0], pickle.loads(states[key]))
+        if "links" in states:
+            self.links = pickle.loads(states["links"])
+
+    def evaluate(self, posts: Iterable[EnrichedPost], signals: Iterable[BurstSignal],
+                 health: Iterable[CrawlHealth], now: datetime) -> list[tuple[RuleSpec, Finding]]:
+        """Feed one batch to every rule, then tick them. Findings come back with their subject resolved
+        (an event or place of one policy becomes that policy). Findings about posts older than `stale_after`
+        and those inside a silence window are dropped."""
+        posts, signals, health = list(posts), list(signals), list(health)
+        for post in posts:
+            self.links.observe(post)
+        findings: list[tuple[RuleSpec, Finding]] = []
+        for spec, rule in self.rules:
+            calls = [(rule.on_post, post) for post in posts] + [(rule.on_signal, signal) for signal in signals]
+            calls += [(rule.on_health, record) for record in health] + [(rule.on_tick, now)]
+            for feed, item in calls:
+                try:
+                    findings += [(spec, f) for f in feed(item)]
+                except Exception:  # one rule's bug on one item must not stop the other rules or the worker
+                    log.exception("rule %s (%s) failed on %s", spec.name, spec.type, getattr(item, "id", item))
+        kept = []
+        for spec, finding in findings:
+            if now - finding.at > self.config.stale_after:
+                log.debug("stale finding of %s on %s from %s", spec.name, finding.subject_id, finding.at)
+                continue
+            resolved = self.links.resolve(finding)
+            subjects = {finding.subject_id, resolved.subject_id}
+            silence = next((s for s in self.config.silences
+                            if any(s.covers(spec.name, subject, now) for subject in subjects)), None)
+            if silence is not None:
+                log.info("silenced %s on %s (%s)", spec.name, resolved.subject_id, silence.reason)
+                continue
+            kept.append((spec, resolved))
+        return kept
+
+    def _policy_evidence(self, finding: Finding) -> dict:
+        """For a policy subject: its document and whether its 政策解读 was published (it must be)."""
+        policy = self.policies.get(finding.subject_id) if finding.subject_kind == "policy" else None
+        if policy is None:
+            return {}
+        return {"policy": {"id": policy.id, "title": policy.title, "doc_number": policy.doc_number,
+                           "interpretation": policy.interpretation_url}}
+
+    def _compose(self, alert: Alert) -> Alert:
+        """Title and summary from the strongest contribution (latest on a tie), naming the others and a
+        missing interpretation."""
+        contributions: dict[str, dict] = alert.evidence.get("rules", {})
+        ranked = sorted(contributions.items(),
+                        key=lambda kv: (AlertLevel(kv[1]["level"]).rank, datetime.fromisoformat(kv[1]["at"])))
+        _, lead = ranked[-1]
+        title = f"{lead['rule_title']}：{lead['title']}" if lead.get("rule_title") else lead["title"]
+        policy = alert.evidence.get("policy")
+        named = f"《{policy_name(policy['title'])}》" if policy is not None else ""
+        if policy is not None:  # officers know the document by its name, not by the registry's id
+            title = title.replace(policy["id"], named) if policy["id"] in title else f"{named}{title}"
+        parts = [lead["summary"]] if lead["summary"] else []
+        others = [f"{name}（{c['title'].replace(policy['id'], '该政策') if policy else c['title']}）"
+                  for name, c in ranked[:-1]]
+        if others:
+            parts.append("同时触发：" + "；".join(reversed(others)) + "。")
+        if policy is not None and not policy.get("interpretation"):
+            parts.append(f"{named}尚未发布政策解读。")
+        return alert.model_copy(update={"title": title, "summary": " ".join(parts)})
+
+    @staticmethod
+    def _contribution(spec: RuleSpec, finding: Finding, level: AlertLevel) -> dict:
+        return {"type": spec.type, "rule_title": spec.title, "title": finding.title, "summary": finding.summary,
+                "magnitude": finding.magnitude, "level": level.value, "at": finding.at.isoformat(),
+                **finding.evidence}
+
+    def open(self, spec: RuleSpec, finding: Finding, now: datetime) -> Outcome:
+        key = self.group_key(spec, finding)
+        level = level_for(spec, finding.magnitude)
+        alert = Alert(
+            id=alert_id(key, now), rule=spec.name, rule_type=spec.type, group_key=key, title=finding.title,
+            level=level, subject_kind=finding.subject_kind, subject_id=finding.subject_id,
+            fired_at=now, updated_at=now,
+            deadlines=deadlines_for(self.config, level, now) if spec.deadlines else [],
+            post_ids=list(finding.post_ids[-MAX_POST_IDS:]),
+            evidence={"rules": {spec.name: self._contribution(spec, finding, level)},
+                      "first_seen": finding.at.isoformat(), **self._policy_evidence(finding)},
+            notified_at=now,
+        )
+        notice = Notice("fired", _unique(self.config.channels_of(spec)))
+        return Outcome(self._compose(alert), created=True, notices=(notice,), action="fired")
+
+    def merge(self, spec: RuleSpec, finding: Finding, existing: Alert | None, now: datetime) -> Outcome | None:
+        """The group's alert after this finding: a new one, the existing one updated, or None (cooling down)."""
+        cooldown = self.config.cooldown_of(spec)
+        if existing is None:
+            return self.open(spec, finding, now)
+        if existing.status == AlertStatus.CLOSED:
+            if existing.closed_at is not None and now - existing.closed_at < cooldown:
+                return None  # closed moments ago: the office has judged this subject
+            return self.open(spec, finding, now)
+        contributions = dict(existing.evidence.get("rules", {}))
+        joined = spec.name not in contributions
+        earlier = AlertLevel(contributions[spec.name]["level"]) if not joined else spec.level
+        # A rule's level never falls while the alert is open: the surge was that big.
+        level = max(level_for(spec, finding.magnitude), earlier, key=lambda lv: lv.rank)
+        indirect_after_direct = "via" in finding.evidence and not joined and "via" not in contributions[spec.name]
+        if indirect_after_direct:  # keep the rule's words about the policy itself; still count the level
+            contributions[spec.name] = {**contributions[spec.name], "level": level.value}
+        else:
+            contributions[spec.name] = self._contribution(spec, finding, level)
+        post_ids = list(dict.fromkeys([*existing.post_ids, *finding.post_ids]))[-MAX_POST_IDS:]
+        alert = self._compose(existing.model_copy(update={
+            "post_ids": post_ids, "evidence": {**existing.evidence, "rules": contributions},
+            "updates": existing.updates + 1, "updated_at": now,
+        }))
+        if spec.deadlines and not alert.deadlines:
+            alert = alert.model_copy(update={"deadlines": deadlines_for(self.config, alert.level, now)})
+        if level.rank > alert.level.rank:
+            tracked = spec.deadlines or bool(existing.deadlines)
+            raised = raise_level(self.config, alert, level, now) if tracked else alert.model_copy(
+                update={"level": level})
+            alert = raised.model_copy(update={"notified_at": now})
+            channels = _unique([*self.config.channels_of(spec), *self.config.escalation_of(spec)])
+            note = f"级别由{existing.level.value}升为{level.value}（{spec.name}）"
+            return Outcome(alert, notices=(Notice("level_raised", channels, note),), action="level_raised")
+        if joined or existing.notified_at is None or now - existing.notified_at >= cooldown:
+            alert = alert.model_copy(update={"notified_at": now})
+            note = f"新增触发规则：{spec.name}" if joined else f"持续发酵：已更新{alert.updates}次"
+            return Outcome(alert, notices=(Notice("updated", _unique(self.config.channels_of(spec)), note),))
+        return Outcome(alert)
+
+    def check_deadlines(self, alert: Alert, now: datetime) -> Outcome | None:
+        """Escalate open clocks past `warn_at` of their span or past due, once each."""
+        if alert.status == AlertStatus.CLOSED:
+            return None
+        spec = next((s for s, _ in self.rules if s.name == alert.rule), None)
+        channels = self.config.channels_of(spec) if spec else self.config.defaults.channels
+        escalate = self.config.escalation_of(spec) if spec else self.config.defaults.escalate_to
+        recipients = _unique([*escalate, *channels])
+        deadlines, notices = [], []
+        for deadline in alert.deadlines:
+            if deadline.met_at is None:
+                start = deadline.started_at or alert.fired_at
+                if now >= deadline.due_at and deadline.missed_at is None:
+                    deadline = deadline.model_copy(update={"missed_at": now, "warned_at": deadline.warned_at or now})
+                    notices.append(Notice("deadline_missed", recipients, f"“{deadline.name}”已超过时限"))
+                elif deadline.warned_at is None and now - start >= (deadline.due_at - start) * self.config.warn_at:
+                    deadline = deadline.model_copy(update={"warned_at": now})
+                    left = deadline.due_at - now
+                    notices.append(Notice("deadline_warning", recipients,
+                                          f"“{deadline.name}”剩余{left.total_seconds() / 3600:.1f}小时"))
+            deadlines.append(deadline)
+        if not notices:
+            return None
+        alert = alert.model_copy(update={"deadlines": deadlines, "updated_at": now})
+        return Outcome(alert, notices=tuple(notices), action="escalated")

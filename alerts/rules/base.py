@@ -1,0 +1,127 @@
+"""What every rule type shares: options validated from the rules file, a `Finding`, and windows.
+
+A rule is a pure state machine: it is fed posts, burst signals, crawl-health records and clock
+ticks, keeps what it needs in memory, and answers with findings. It never sends or stores
+anything; the engine turns findings into grouped alerts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from schema import BurstSignal, CrawlHealth, EnrichedPost, SentimentLabel
+
+
+class RuleOptions(BaseModel):
+    """Options of one rule type; unknown keys are errors so typos do not silently disable a rule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+Options = TypeVar("Options", bound=RuleOptions)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule's judgement that a subject needs attention now; `magnitude` drives the level."""
+
+    subject_kind: str  # policy, event, department, place, keyword, source, document
+    subject_id: str
+    title: str
+    at: datetime
+    magnitude: float
+    summary: str = ""
+    post_ids: tuple[str, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+class Rule(Generic[Options]):
+    """Base of the rule types. Subclasses set `type_name` and `options_model` and override the feeds they read."""
+
+    type_name: ClassVar[str]
+    options_model: ClassVar[type[RuleOptions]]
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    def on_post(self, post: EnrichedPost) -> list[Finding]:
+        return []
+
+    def on_signal(self, signal: BurstSignal) -> list[Finding]:
+        return []
+
+    def on_health(self, health: CrawlHealth) -> list[Finding]:
+        return []
+
+    def on_tick(self, now: datetime) -> list[Finding]:
+        """Time-driven checks (something left undone for N days); called once per batch."""
+        return []
+
+
+class SubjectWindow:
+    """Recent items per subject inside a sliding time window, each item counted once by id."""
+
+    def __init__(self, span: timedelta) -> None:
+        self.span = span
+        self._items: dict[str, deque[tuple[datetime, str, Any]]] = {}
+        self._ids: dict[str, set[str]] = {}
+
+    def add(self, subject: str, at: datetime, item_id: str, value: Any = None) -> bool:
+        """Record an item; False when this id is already in the subject's window (a redelivery)."""
+        ids = self._ids.setdefault(subject, set())
+        if item_id in ids:
+            return False
+        self._items.setdefault(subject, deque()).append((at, item_id, value))
+        ids.add(item_id)
+        self._expire(subject, at)
+        return True
+
+    def _expire(self, subject: str, now: datetime) -> None:
+        items = self._items[subject]
+        # Posts arrive roughly in time order; a late straggler older than the window is dropped here too.
+        newest = max(now, items[-1][0])
+        while items and items[0][0] < newest - self.span:
+            _, old_id, _ = items.popleft()
+            self._ids[subject].discard(old_id)
+
+    def items(self, subject: str) -> list[tuple[datetime, str, Any]]:
+        return list(self._items.get(subject, ()))
+
+    def ids(self, subject: str) -> tuple[str, ...]:
+        return tuple(item_id for _, item_id, _ in self._items.get(subject, ()))
+
+    def count(self, subject: str) -> int:
+        return len(self._items.get(subject, ()))
+
+
+def is_negative(post: EnrichedPost) -> bool:
+    return post.sentiment is not None and post.sentiment.label == SentimentLabel.NEGATIVE
+
+
+def linked_policies(post: EnrichedPost, min_score: float, wanted: Iterable[str] = ()) -> list[str]:
+    """Ids of the policies the post is linked to (at least `min_score`), limited to `wanted` when given."""
+    wanted_set = set(wanted)
+    return [
+        link.id for link in post.policies
+        if link.score >= min_score and (not wanted_set or link.id in wanted_set)
+    ]
+
+
+def post_text(post: EnrichedPost) -> str:
+    return f"{post.title or ''}\n{post.text}"
+
+
+def policy_name(title: str) -> str:
+    """A document's own name: 《…》 if quoted, else the title without its 关于印发…的通知 frame."""
+    quoted = re.search(r"《([^》]+)》", title)
+    if quoted:
+        return quoted.group(1)
+    framed = re.search(r"关于印发(.+?)的(?:通知|意见|决定|公告)$", title)
+    return framed.group(1) if framed else title.strip()

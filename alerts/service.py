@@ -1,0 +1,245 @@
+"""`AlertService`: the one object the alert worker and the CLI use.
+
+`process` feeds a batch to the rules and stores grouped alerts with their notifications queued
+in the outbox (one transaction each); `deliver_pending` sends what is due, with backoff and
+per-channel rate limits; `check_deadlines` escalates; the workflow methods record what the press
+office did. All state lives in the store, so several workers and officers can share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from alerts import workflow
+from alerts.channels import Channel, ChannelContext, ChannelError, Notification
+from alerts.config import AlertConfig, build_channels, load_alert_config, rate_limit
+from alerts.effect import ResponseEffect, measure_effect
+from alerts.engine import AlertEngine, Outcome
+from alerts.store import AlertStore, Change, SqliteAlertStore, StoreConflict, Stored
+from config import ConfigError, Settings
+from config.datafiles import load_policies
+from schema import Alert, AlertStatus, BurstSignal, CrawlHealth, EnrichedPost, Policy, ResponseKind
+from search.base import Index
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = tuple(s for s in AlertStatus if s != AlertStatus.CLOSED)
+SYSTEM = "yuqing"
+CONFLICT_RETRIES = 8
+RATE_WINDOW = timedelta(minutes=1)
+STATE_EVERY = 60.0  # seconds between snapshots of the rules' memory
+
+
+class _NothingToDo(Exception):
+    """Internal: on a fresh read the deadline check found nothing to escalate."""
+
+
+class AlertNotFound(LookupError):
+    def __init__(self, alert_id: str) -> None:
+        super().__init__(f"没有编号为 {alert_id} 的预警 (no such alert)")
+
+
+def open_alert_store(settings: Settings) -> AlertStore:
+    """The store the settings ask for (`alert_store`); the embedded one is <data_dir>/alerts.sqlite3."""
+    if settings.alert_store == "embedded":
+        return SqliteAlertStore(settings.data_dir / "alerts.sqlite3")
+    raise ConfigError(settings.config_file or "environment (YUQING_ALERT_STORE)", "alert_store",
+                      f"alert store {settings.alert_store!r} is not available; use 'embedded'")
+
+
+class AlertService:
+    def __init__(self, config: AlertConfig, store: AlertStore, channels: dict[str, Channel],
+                 index: Index | None = None, policies: Iterable[Policy] = ()) -> None:
+        self.config = config
+        self.store = store
+        self.channels = channels
+        self.index = index
+        self.engine = AlertEngine(config, {policy.id: policy for policy in policies})
+        self.engine.restore(store.load_state())
+        self._state_saved = time.monotonic()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, rules_file: Path | None = None,
+                      index: Index | None = None) -> AlertService:
+        config = load_alert_config(rules_file or settings.rules_file)
+        channels = build_channels(config, ChannelContext(data_dir=settings.data_dir))
+        # The registry names each policy's document and 政策解读 in alerts; a fresh install may have none yet.
+        policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
+        return cls(config, open_alert_store(settings), channels, index, policies)
+
+    # --- rules to alerts -------------------------------------------------------------------
+
+    def _notifications(self, outcome: Outcome) -> list[tuple[str, dict]]:
+        return [(channel, Notification(notice.kind, outcome.alert, notice.note).to_json())
+                for notice in outcome.notices for channel in notice.channels]
+
+    def process(self, posts: Iterable[EnrichedPost], signals: Iterable[BurstSignal] = (),
+                health: Iterable[CrawlHealth] = (), now: datetime | None = None) -> list[Alert]:
+        """Feed one batch to the rules; returns the alerts fired or updated (each once, latest state)."""
+        now = now or datetime.now().astimezone()
+        changed: dict[str, Alert] = {}
+        for spec, finding in self.engine.evaluate(posts, signals, health, now):
+            key = self.engine.group_key(spec, finding)
+            for _ in range(CONFLICT_RETRIES):
+                existing = self.store.latest_in_group(key)
+                outcome = self.engine.merge(spec, finding, existing.alert if existing else None, now)
+                if outcome is None:
+                    break
+                change = Change(SYSTEM, outcome.action, {"magnitude": finding.magnitude},
+                                self._notifications(outcome))
+                try:
+                    if outcome.created:
+                        self.store.insert(outcome.alert, change, now)
+                    else:
+                        assert existing is not None
+                        self.store.update(outcome.alert, existing.version, change, now)
+                except StoreConflict:
+                    continue  # another worker touched the group: read again and re-decide
+                changed[outcome.alert.id] = outcome.alert
+                break
+            else:
+                log.warning("gave up updating group %s after %d conflicts", key, CONFLICT_RETRIES)
+        if time.monotonic() - self._state_saved >= STATE_EVERY:
+            self.save_state()
+        return list(changed.values())
+
+    def save_state(self) -> None:
+        """Persist the rules' memory (done every minute of processing and on close)."""
+        self.store.save_state(self.engine.snapshot())
+        self._state_saved = time.monotonic()
+
+    def check_deadlines(self, now: datetime | None = None) -> list[Alert]:
+        """Escalate alerts whose clocks passed `warn_at` of their span or their due time."""
+        now = now or datetime.now().astimezone()
+        escalated = []
+        for alert in self.open_alerts():
+            if self.engine.check_deadlines(alert, now) is None:
+                continue
+            try:
+                stored = self._transition(alert.id, lambda a: self._deadline_outcome(a, now), "escalated", SYSTEM,
+                                          now, notify=True)
+            except _NothingToDo:
+                continue
+            escalated.append(stored.alert)
+        return escalated
+
+    def _deadline_outcome(self, alert: Alert, now: datetime) -> Outcome:
+        outcome = self.engine.check_deadlines(alert, now)
+        if outcome is None:
+            raise _NothingToDo
+        return outcome
+
+    # --- delivery --------------------------------------------------------------------------
+
+    def _retry_at(self, attempts: int, now: datetime) -> datetime:
+        delay = min(self.config.retry.first * (2 ** max(attempts - 1, 0)), self.config.retry.max)
+        return now + delay
+
+    def deliver_pending(self, now: datetime | None = None, limit: int = 200) -> int:
+        """Send the due notifications; failures stay in the outbox with a later retry time. Returns how many were sent."""
+        now = now or datetime.now().astimezone()
+        budget: dict[str, int | None] = {}
+        failing: set[str] = set()  # a channel that just failed is not tried again this round
+        delivered = 0
+        for item in self.store.due(now, limit):
+            if item.channel in failing:
+                continue
+            channel = self.channels.get(item.channel)
+            if channel is None:
+                self.store.mark_failed(item.id, f"channel {item.channel!r} is not defined in the rules file",
+                                       now + self.config.retry.max)
+                continue
+            if item.channel not in budget:
+                limit_per_minute = rate_limit(self.config, item.channel)
+                budget[item.channel] = (None if limit_per_minute is None else
+                                        limit_per_minute - self.store.sent_since(item.channel, now - RATE_WINDOW))
+            left = budget[item.channel]
+            if left is not None and left <= 0:
+                continue  # over the channel's rate: stays due for the next round
+            try:
+                channel.send(Notification.from_json(item.message))
+            except ChannelError as exc:
+                log.warning("delivery %d to %s failed (attempt %d): %s", item.id, item.channel, item.attempts + 1, exc)
+                self.store.mark_failed(item.id, str(exc), self._retry_at(item.attempts + 1, now))
+                failing.add(item.channel)
+                continue
+            except Exception as exc:  # a bug in rendering must not lose the notification either
+                log.exception("delivery %d to %s crashed", item.id, item.channel)
+                self.store.mark_failed(item.id, f"{type(exc).__name__}: {exc}", self._retry_at(item.attempts + 1, now))
+                continue
+            self.store.mark_sent(item.id, now)
+            delivered += 1
+            if left is not None:
+                budget[item.channel] = left - 1
+            self._mark_notified(item.alert_id, now)
+        return delivered
+
+    def _mark_notified(self, alert_id: str, now: datetime) -> None:
+        # Already past 'fired' (notified before, or acknowledged before the message arrived): nothing to do.
+        with suppress(workflow.WorkflowError):
+            self._transition(alert_id, lambda a: workflow.mark_notified(a, now), "notified", SYSTEM, now)
+
+    # --- workflow --------------------------------------------------------------------------
+
+    def _transition(self, alert_id: str, change: Callable[[Alert], Alert | Outcome], action: str, actor: str,
+                    now: datetime, details: dict | None = None, notify: bool = False) -> Stored:
+        """Read, change, compare-and-set; on a conflict read again so the change is judged on fresh state."""
+        for _ in range(CONFLICT_RETRIES):
+            stored = self.store.get(alert_id)
+            if stored is None:
+                raise AlertNotFound(alert_id)
+            result = change(stored.alert)
+            outcome = result if isinstance(result, Outcome) else Outcome(result)
+            notifications = self._notifications(outcome) if notify else []
+            try:
+                return self.store.update(outcome.alert, stored.version,
+                                         Change(actor, action, details or {}, notifications), now)
+            except StoreConflict:
+                continue
+        raise StoreConflict(f"alert {alert_id} keeps changing; try again")
+
+    def get(self, alert_id: str) -> Alert:
+        stored = self.store.get(alert_id)
+        if stored is None:
+            raise AlertNotFound(alert_id)
+        return stored.alert
+
+    def open_alerts(self) -> list[Alert]:
+        return self.store.alerts(OPEN_STATUSES)
+
+    def acknowledge(self, alert_id: str, who: str, now: datetime | None = None) -> Alert:
+        now = now or datetime.now().astimezone()
+        return self._transition(alert_id, lambda a: workflow.acknowledge(a, who, now), "acknowledged", who, now).alert
+
+    def assign(self, alert_id: str, department: str, who: str, now: datetime | None = None) -> Alert:
+        now = now or datetime.now().astimezone()
+        return self._transition(alert_id, lambda a: workflow.assign(a, department, who, now), "assigned", who, now,
+                                {"department": department}).alert
+
+    def respond(self, alert_id: str, kind: ResponseKind, who: str, link: str | None = None, note: str | None = None,
+                now: datetime | None = None) -> Alert:
+        now = now or datetime.now().astimezone()
+        return self._transition(
+            alert_id, lambda a: workflow.respond(self.config, a, kind, who, now, link, note), "responded", who, now,
+            {"kind": kind.value, "link": link, "note": note}).alert
+
+    def close_alert(self, alert_id: str, who: str, reason: str | None = None, now: datetime | None = None) -> Alert:
+        now = now or datetime.now().astimezone()
+        return self._transition(alert_id, lambda a: workflow.close(a, who, now), "closed", who, now,
+                                {"reason": reason}).alert
+
+    def effect(self, alert_id: str, now: datetime | None = None) -> ResponseEffect | None:
+        """Before/after figures of the alert's subject around its first response (needs the index)."""
+        if self.index is None:
+            return None
+        return measure_effect(self.index, self.get(alert_id), now or datetime.now().astimezone())
+
+    def close(self) -> None:
+        """Save the rules' memory and release the store (the index belongs to whoever passed it in)."""
+        self.save_state()
+        self.store.close()

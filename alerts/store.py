@@ -1,0 +1,305 @@
+"""Durable alert state: alerts, their audit log, and the outbox of notifications, behind one interface.
+
+Changes are compare-and-set on a version number, so two officers acknowledging at once cannot
+both win, and a change to an alert commits together with its audit entry and the notifications
+it causes (a transactional outbox: nothing is half-done after a crash). The embedded store is one
+SQLite file in WAL mode that several processes share; a scale-out store needs the same operations
+from a database all replicas reach.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from schema import Alert, AlertStatus
+
+
+class StoreError(ConnectionError):
+    """The store cannot be opened or refused an operation. A ConnectionError, so the worker treats it
+    as a backend that is down: it keeps the batch uncommitted and tries again later."""
+
+
+class StoreConflict(StoreError):
+    """Someone changed the alert (or opened the group) first; re-read and decide again."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    alert: Alert
+    version: int
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    alert_id: str
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    alert_id: str
+    channel: str
+    message: dict[str, Any]
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What is written with an alert: who did what, and the notifications (channel, message) it causes."""
+
+    actor: str
+    action: str
+    details: dict[str, Any] = field(default_factory=dict)
+    notifications: Sequence[tuple[str, dict[str, Any]]] = ()
+
+
+class AlertStore(abc.ABC):
+    @abc.abstractmethod
+    def get(self, alert_id: str) -> Stored | None: ...
+
+    @abc.abstractmethod
+    def latest_in_group(self, group_key: str) -> Stored | None:
+        """The group's open alert, else its most recent closed one."""
+
+    @abc.abstractmethod
+    def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
+        """Add a new alert; StoreConflict when the group already has an open alert."""
+
+    @abc.abstractmethod
+    def update(self, alert: Alert, expected_version: int, change: Change, now: datetime) -> Stored:
+        """Replace the alert if nobody changed it since `expected_version`; else StoreConflict."""
+
+    @abc.abstractmethod
+    def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int = 1000) -> list[Alert]:
+        """Alerts, newest first, optionally only those in the given statuses."""
+
+    @abc.abstractmethod
+    def history(self, alert_id: str) -> list[AuditEntry]: ...
+
+    @abc.abstractmethod
+    def due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Unsent notifications whose next attempt is due, oldest first."""
+
+    @abc.abstractmethod
+    def mark_sent(self, item_id: int, now: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def mark_failed(self, item_id: int, error: str, retry_at: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def sent_since(self, channel: str, since: datetime) -> int:
+        """Notifications this channel delivered since `since` (for rate limits shared by all replicas)."""
+
+    @abc.abstractmethod
+    def outbox(self, alert_id: str | None = None, pending_only: bool = False) -> list[OutboxItem]: ...
+
+    @abc.abstractmethod
+    def save_state(self, states: dict[str, bytes]) -> None:
+        """Keep the rules' memory (windows, waiting messages) so a restarted worker goes on where it was."""
+
+    @abc.abstractmethod
+    def load_state(self) -> dict[str, bytes]: ...
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY, group_key TEXT NOT NULL, is_open INTEGER NOT NULL, status TEXT NOT NULL,
+    fired_at REAL NOT NULL, updated_at REAL NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_alert_per_group ON alerts (group_key) WHERE is_open = 1;
+CREATE INDEX IF NOT EXISTS alerts_by_group ON alerts (group_key, fired_at);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL, at REAL NOT NULL, actor TEXT NOT NULL,
+    action TEXT NOT NULL, from_status TEXT, to_status TEXT NOT NULL, details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_alert ON audit (alert_id, seq);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL, channel TEXT NOT NULL, message TEXT NOT NULL,
+    created_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL,
+    sent_at REAL, last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_at, next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (channel, sent_at);
+CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, blob BLOB NOT NULL, saved_at REAL NOT NULL);
+"""
+
+
+def _ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+class SqliteAlertStore(AlertStore):
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the alert store at {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction that takes the write lock at once, so a read-check-write cannot interleave."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    @staticmethod
+    def _stored(row: tuple) -> Stored:
+        return Stored(Alert.model_validate_json(row[0]), row[1])
+
+    def get(self, alert_id: str) -> Stored | None:
+        rows = self._read("SELECT doc, version FROM alerts WHERE id = ?", (alert_id,))
+        return self._stored(rows[0]) if rows else None
+
+    def latest_in_group(self, group_key: str) -> Stored | None:
+        rows = self._read("SELECT doc, version FROM alerts WHERE group_key = ? "
+                          "ORDER BY is_open DESC, fired_at DESC LIMIT 1", (group_key,))
+        return self._stored(rows[0]) if rows else None
+
+    def _record(self, conn: sqlite3.Connection, alert: Alert, from_status: str | None, change: Change,
+                now: datetime) -> None:
+        conn.execute(
+            "INSERT INTO audit (alert_id, at, actor, action, from_status, to_status, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (alert.id, _ts(now), change.actor, change.action, from_status, alert.status.value,
+             json.dumps(change.details, ensure_ascii=False, default=str)))
+        conn.executemany(
+            "INSERT INTO outbox (alert_id, channel, message, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+            [(alert.id, channel, json.dumps(message, ensure_ascii=False), _ts(now), _ts(now))
+             for channel, message in change.notifications])
+
+    def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+                    (alert.id, alert.group_key, int(alert.status != AlertStatus.CLOSED), alert.status.value,
+                     _ts(alert.fired_at), _ts(alert.updated_at), alert.model_dump_json()))
+                self._record(conn, alert, None, change, now)
+        except sqlite3.IntegrityError as exc:
+            raise StoreConflict(f"group {alert.group_key} already has an open alert (or id {alert.id} exists)") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"alert store write failed: {exc}") from exc
+        return Stored(alert, 1)
+
+    def update(self, alert: Alert, expected_version: int, change: Change, now: datetime) -> Stored:
+        try:
+            with self._write() as conn:
+                row = conn.execute("SELECT status, version FROM alerts WHERE id = ?", (alert.id,)).fetchone()
+                if row is None or row[1] != expected_version:
+                    raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
+                conn.execute(
+                    "UPDATE alerts SET is_open = ?, status = ?, updated_at = ?, version = version + 1, doc = ? "
+                    "WHERE id = ?",
+                    (int(alert.status != AlertStatus.CLOSED), alert.status.value, _ts(alert.updated_at),
+                     alert.model_dump_json(), alert.id))
+                self._record(conn, alert, row[0], change, now)
+        except sqlite3.Error as exc:
+            raise StoreError(f"alert store write failed: {exc}") from exc
+        return Stored(alert, expected_version + 1)
+
+    def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int = 1000) -> list[Alert]:
+        wanted = [s.value for s in statuses] if statuses is not None else None
+        if wanted is not None and not wanted:
+            return []
+        where = f"WHERE status IN ({','.join('?' * len(wanted))})" if wanted else ""
+        rows = self._read(f"SELECT doc, version FROM alerts {where} ORDER BY fired_at DESC LIMIT ?",
+                          [*(wanted or []), limit])
+        return [self._stored(row).alert for row in rows]
+
+    def history(self, alert_id: str) -> list[AuditEntry]:
+        rows = self._read("SELECT alert_id, at, actor, action, from_status, to_status, details FROM audit "
+                          "WHERE alert_id = ? ORDER BY seq", (alert_id,))
+        return [AuditEntry(r[0], _dt(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+
+    _OUTBOX_COLUMNS = "id, alert_id, channel, message, created_at, attempts, next_attempt_at, sent_at, last_error"
+
+    @staticmethod
+    def _item(row: tuple) -> OutboxItem:
+        return OutboxItem(row[0], row[1], row[2], json.loads(row[3]), _dt(row[4]), row[5], _dt(row[6]),
+                          _dt(row[7]), row[8])
+
+    def due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        rows = self._read(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ? "
+                          "ORDER BY id LIMIT ?", (_ts(now), limit))
+        return [self._item(row) for row in rows]
+
+    def mark_sent(self, item_id: int, now: datetime) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
+                         (_ts(now), item_id))
+
+    def mark_failed(self, item_id: int, error: str, retry_at: datetime) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+                         "WHERE id = ?", (error[:1000], _ts(retry_at), item_id))
+
+    def sent_since(self, channel: str, since: datetime) -> int:
+        return self._read("SELECT COUNT(*) FROM outbox WHERE channel = ? AND sent_at >= ?",
+                          (channel, _ts(since)))[0][0]
+
+    def outbox(self, alert_id: str | None = None, pending_only: bool = False) -> list[OutboxItem]:
+        clauses, params = [], []
+        if alert_id is not None:
+            clauses.append("alert_id = ?")
+            params.append(alert_id)
+        if pending_only:
+            clauses.append("sent_at IS NULL")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id", params)
+        return [self._item(row) for row in rows]
+
+    def save_state(self, states: dict[str, bytes]) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM rule_state")
+            conn.executemany("INSERT INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
+                             [(key, blob, datetime.now(UTC).timestamp()) for key, blob in states.items()])
+
+    def load_state(self) -> dict[str, bytes]:
+        return dict(self._read("SELECT key, blob FROM rule_state"))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

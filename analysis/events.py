@@ -1,0 +1,377 @@
+"""Reprints and events: near-duplicate detection with SimHash, then online clustering.
+
+A 转载 copy (same text, maybe a different headline, a source line, a few words changed) is
+found by SimHash: 64-bit fingerprints within 3 bits of each other, looked up through four
+16-bit bands (two fingerprints within 3 bits agree exactly on at least one band). A copy is
+linked to the earliest original and joins its event without moving it.
+
+Other posts join the active event whose keyword centroid is most similar (cosine), unless
+the two name different districts; a post close to two events (similarity of at least 0.5 to
+each) merges them into the larger one. Event ids derive from the first post's id, so they are
+stable across restarts and runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from schema import Event
+
+FINGERPRINT_BITS = 64
+BANDS = 4
+MAX_REPRINT_DISTANCE = 3
+# Below this many characters a "copy" is usually a stock phrase (转发微博, 支持), not a reprint.
+MIN_REPRINT_CHARS = 30
+MIN_REPRINT_FEATURES = 8
+
+JOIN_SIMILARITY = 0.3
+MERGE_SIMILARITY = 0.5
+CENTROID_TERMS = 40
+MAX_TERM_EVENTS = 50
+SCORED_CANDIDATES = 8
+ACTIVE_FOR = timedelta(days=7)
+REPRESENTATIVES = 5
+LABEL_TERMS = 3
+
+_hash_cache: dict[str, int] = {}
+
+
+def _feature_hash(feature: str) -> int:
+    value = _hash_cache.get(feature)
+    if value is None:
+        value = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
+        if len(_hash_cache) < 500_000:
+            _hash_cache[feature] = value
+    return value
+
+
+def simhash(features: Sequence[str]) -> int:
+    """64-bit SimHash of the features (each counted as often as it occurs)."""
+    if not features:
+        return 0
+    hashes = np.fromiter((_feature_hash(f) for f in features), dtype=np.uint64, count=len(features))
+    bits = np.unpackbits(hashes.view(np.uint8)).reshape(len(features), FINGERPRINT_BITS)
+    votes = bits.sum(axis=0, dtype=np.int32) * 2 - len(features)
+    return int.from_bytes(np.packbits(votes > 0).tobytes(), "big")
+
+
+def _bands(fingerprint: int) -> list[tuple[int, int]]:
+    width = FINGERPRINT_BITS // BANDS
+    mask = (1 << width) - 1
+    return [(band, (fingerprint >> (band * width)) & mask) for band in range(BANDS)]
+
+
+@dataclass
+class Fingerprint:
+    post_id: str
+    value: int
+    when: datetime
+    original: str  # the earliest original's id (its own id when it is the original)
+    event_id: str | None
+
+
+class ReprintDetector:
+    """Remembers fingerprints of recent posts and finds the original a new post copies."""
+
+    def __init__(self, keep_for: timedelta = ACTIVE_FOR) -> None:
+        self.keep_for = keep_for
+        self.by_id: dict[str, Fingerprint] = {}
+        self._bands: dict[tuple[int, int], set[str]] = {}
+
+    def add(self, fingerprint: Fingerprint) -> None:
+        self.by_id[fingerprint.post_id] = fingerprint
+        for band in _bands(fingerprint.value):
+            self._bands.setdefault(band, set()).add(fingerprint.post_id)
+
+    def original_of(self, value: int) -> Fingerprint | None:
+        """The earliest original of the known posts within 3 bits of `value`, if any."""
+        found: Fingerprint | None = None
+        for band in _bands(value):
+            for post_id in self._bands.get(band, ()):
+                other = self.by_id[post_id]
+                if (other.value ^ value).bit_count() <= MAX_REPRINT_DISTANCE:
+                    original = self._original(other)
+                    if found is None or original.when < found.when:
+                        found = original
+        return found
+
+    def _original(self, fingerprint: Fingerprint) -> Fingerprint:
+        # An original can later turn out to copy an older post that arrived late: follow the links.
+        for _ in range(8):
+            nxt = self.by_id.get(fingerprint.original)
+            if nxt is None or nxt is fingerprint:
+                break
+            fingerprint = nxt
+        return fingerprint
+
+    def prune(self, now: datetime) -> None:
+        cutoff = now - self.keep_for
+        for post_id in [p for p, f in self.by_id.items() if f.when < cutoff]:
+            fingerprint = self.by_id.pop(post_id)
+            for band in _bands(fingerprint.value):
+                members = self._bands.get(band)
+                if members is not None:
+                    members.discard(post_id)
+                    if not members:
+                        del self._bands[band]
+
+
+@dataclass
+class EventState:
+    """What an event accumulates; `centroid` sums its posts' keyword weights."""
+
+    id: str
+    first_seen: datetime
+    last_seen: datetime
+    centroid: Counter[str] = field(default_factory=Counter)
+    size: int = 0
+    platforms: Counter[str] = field(default_factory=Counter)
+    places: Counter[str] = field(default_factory=Counter)
+    areas: Counter[str] = field(default_factory=Counter)
+    sentiment: Counter[str] = field(default_factory=Counter)
+    policies: Counter[str] = field(default_factory=Counter)
+    first_post: str = ""
+    # (engagement, post id) of the most-engaged posts, the first post always kept apart.
+    engaged: list[tuple[int, str]] = field(default_factory=list)
+    merged_into: str | None = None
+
+    def to_event(self) -> Event:
+        keywords = [term for term, _ in self.centroid.most_common(10)]
+        representatives = [self.first_post] + [pid for _, pid in self.engaged if pid != self.first_post]
+        return Event(
+            id=self.id,
+            label=" ".join(keywords[:LABEL_TERMS]) or self.id,
+            keywords=keywords,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            size=self.size,
+            platforms=dict(self.platforms),
+            places=[p for p, _ in self.places.most_common(5)],
+            sentiment_mix=dict(self.sentiment),
+            policies=[p for p, _ in self.policies.most_common(5)],
+            representative_posts=representatives[:REPRESENTATIVES],
+            merged_into=self.merged_into,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "first_seen": self.first_seen.isoformat(), "last_seen": self.last_seen.isoformat(),
+            "centroid": dict(self.centroid), "size": self.size, "platforms": dict(self.platforms),
+            "places": dict(self.places), "areas": dict(self.areas), "sentiment": dict(self.sentiment),
+            "policies": dict(self.policies), "first_post": self.first_post,
+            "engaged": [list(item) for item in self.engaged], "merged_into": self.merged_into,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EventState:
+        counters = ("centroid", "platforms", "places", "areas", "sentiment", "policies")
+        return cls(
+            id=data["id"], first_seen=datetime.fromisoformat(data["first_seen"]),
+            last_seen=datetime.fromisoformat(data["last_seen"]), size=data["size"],
+            first_post=data["first_post"], engaged=[(int(e), str(p)) for e, p in data["engaged"]],
+            merged_into=data.get("merged_into"), **{name: Counter(data[name]) for name in counters},
+        )
+
+
+@dataclass(frozen=True)
+class PostTraits:
+    """What clustering needs of an enriched post."""
+
+    id: str
+    when: datetime
+    keywords: Sequence[tuple[str, float]]  # (term, tf-idf weight)
+    platform: str
+    places: Sequence[str] = ()
+    areas: Sequence[str] = ()  # districts/counties the places lie in: posts in different ones do not join
+    sentiment: str | None = None
+    policies: Sequence[str] = ()
+    engagement: int = 0
+
+
+def event_id_for(post_id: str) -> str:
+    return "evt-" + hashlib.sha1(post_id.encode("utf-8")).hexdigest()[:12]
+
+
+def _norm(vector: dict[str, float]) -> float:
+    return math.sqrt(sum(v * v for v in vector.values())) or 1.0
+
+
+class EventClusterer:
+    """Online clustering of posts into events, with reprints attached to their original's event."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, EventState] = {}
+        self.reprints = ReprintDetector()
+        self._by_term: dict[str, set[str]] = {}
+        self.changed: set[str] = set()  # since the last take_changed(): to be indexed
+        self.unsaved: set[str] = set()  # since the last save: to be persisted
+        # event id -> (size when computed, top terms, their norm): a big event's centroid moves slowly.
+        self._centroids: dict[str, tuple[int, dict[str, float], float]] = {}
+
+    # -- reprints ---------------------------------------------------------------------------
+    def reprint(self, post_id: str, when: datetime, text: str, features: Sequence[str]) -> str | None:
+        """The id of the earliest original this post copies, or None; remembers the post either way."""
+        if len(text) < MIN_REPRINT_CHARS or len(features) < MIN_REPRINT_FEATURES:
+            return None
+        value = simhash(features)
+        known = self.reprints.by_id.get(post_id)
+        if known is not None:  # the same post again (a re-crawl): keep what was decided
+            return None if known.original == post_id else known.original
+        original = self.reprints.original_of(value)
+        if original is not None and original.when <= when:
+            self.reprints.add(Fingerprint(post_id, value, when, original.post_id, original.event_id))
+            return original.post_id
+        self.reprints.add(Fingerprint(post_id, value, when, post_id, None))
+        if original is not None:  # this post is older than the one thought original: it becomes the original
+            original.original = post_id
+        return None
+
+    # -- clustering -------------------------------------------------------------------------
+    def _centroid(self, event: EventState) -> tuple[dict[str, float], float]:
+        cached = self._centroids.get(event.id)
+        if cached is None or event.size > cached[0] * 1.1:
+            top = dict(event.centroid.most_common(CENTROID_TERMS))
+            cached = (event.size, top, _norm(top))
+            self._centroids[event.id] = cached
+        return cached[1], cached[2]
+
+    def _similarity(self, vector: dict[str, float], event: EventState, vector_norm: float | None = None) -> float:
+        centroid, centroid_norm = self._centroid(event)
+        dot = sum(weight * centroid.get(term, 0.0) for term, weight in vector.items())
+        return dot / ((vector_norm or _norm(vector)) * centroid_norm)
+
+    def _candidates(self, post: PostTraits, vector: dict[str, float]) -> list[tuple[float, EventState]]:
+        """Events similar enough to join, best first. Only the events sharing the most keyword weight
+        with the post are scored exactly."""
+        shared: dict[str, float] = {}
+        for term, weight in vector.items():
+            events = self._by_term.get(term)
+            # A term shared by very many events (武汉, 疫情) finds nothing specific; it still counts
+            # in the similarity of events found through other terms.
+            if events and len(events) <= MAX_TERM_EVENTS:
+                for event_id in events:
+                    shared[event_id] = shared.get(event_id, 0.0) + weight
+        best = sorted(shared, key=shared.__getitem__, reverse=True)[:SCORED_CANDIDATES]
+        vector_norm = _norm(vector)
+        scored = []
+        for event_id in best:
+            event = self.events.get(event_id)
+            if event is None or event.merged_into or post.when - event.last_seen > ACTIVE_FOR:
+                continue
+            if post.areas and event.areas and not set(post.areas) & set(event.areas):
+                continue  # the same complaint in two districts is two events
+            similarity = self._similarity(vector, event, vector_norm)
+            if similarity >= JOIN_SIMILARITY:
+                scored.append((similarity, event))
+        scored.sort(key=lambda item: (-item[0], item[1].first_seen))
+        return scored
+
+    def assign(self, post: PostTraits, reprint_of: str | None = None) -> str:
+        """Put a post into an event (its original's, a similar one, or a new one); return the event id."""
+        vector = {term: weight for term, weight in post.keywords}
+        event: EventState | None = None
+        if reprint_of is not None:
+            original = self.reprints.by_id.get(reprint_of)
+            if original is not None and original.event_id:
+                event = self._resolve(original.event_id)
+        if event is None and vector:
+            candidates = self._candidates(post, vector)
+            if candidates:
+                best_similarity, event = candidates[0]
+                # A post that belongs strongly to two events shows they are one happening.
+                for similarity, other in candidates[1:]:
+                    if best_similarity >= MERGE_SIMILARITY and similarity >= MERGE_SIMILARITY and other is not event:
+                        event = self._merge(event, other)
+        if event is None:
+            event = EventState(id=event_id_for(post.id), first_seen=post.when, last_seen=post.when, first_post=post.id)
+            self.events[event.id] = event
+        self._add(event, post, vector)
+        fingerprint = self.reprints.by_id.get(post.id)
+        if fingerprint is not None:
+            fingerprint.event_id = event.id
+        return event.id
+
+    def _resolve(self, event_id: str) -> EventState | None:
+        event = self.events.get(event_id)
+        while event is not None and event.merged_into:
+            event = self.events.get(event.merged_into)
+        return event
+
+    def _add(self, event: EventState, post: PostTraits, vector: dict[str, float]) -> None:
+        event.size += 1
+        if post.when < event.first_seen:
+            event.first_seen, event.first_post = post.when, post.id
+        event.last_seen = max(event.last_seen, post.when)
+        event.centroid.update(vector)
+        event.platforms[post.platform] += 1
+        event.places.update(post.places)
+        event.areas.update(post.areas)
+        if post.sentiment:
+            event.sentiment[post.sentiment] += 1
+        event.policies.update(post.policies)
+        event.engaged = sorted([*event.engaged, (post.engagement, post.id)], key=lambda item: -item[0])
+        event.engaged = event.engaged[:REPRESENTATIVES]
+        for term in vector:
+            self._by_term.setdefault(term, set()).add(event.id)
+        self.changed.add(event.id)
+        self.unsaved.add(event.id)
+
+    def _merge(self, keep: EventState, gone: EventState) -> EventState:
+        """Fold the smaller event into the larger (the older on a tie); the other records where it went."""
+        if (gone.size, keep.first_seen) > (keep.size, gone.first_seen):
+            keep, gone = gone, keep
+        keep.size += gone.size
+        if gone.first_seen < keep.first_seen:
+            keep.first_seen, keep.first_post = gone.first_seen, gone.first_post
+        keep.last_seen = max(keep.last_seen, gone.last_seen)
+        for name in ("centroid", "platforms", "places", "areas", "sentiment", "policies"):
+            getattr(keep, name).update(getattr(gone, name))
+        keep.engaged = sorted(keep.engaged + gone.engaged, key=lambda item: -item[0])[:REPRESENTATIVES]
+        gone.merged_into = keep.id
+        for term in keep.centroid:
+            self._by_term.setdefault(term, set()).add(keep.id)
+        self.changed.update({keep.id, gone.id})
+        self.unsaved.update({keep.id, gone.id})
+        return keep
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def take_changed(self) -> list[Event]:
+        """Events created or updated since the last call."""
+        events = [self.events[event_id].to_event() for event_id in sorted(self.changed)]
+        self.changed.clear()
+        return events
+
+    def prune(self, now: datetime) -> list[str]:
+        """Forget events idle for longer than they can be joined; return their ids (already persisted)."""
+        self.reprints.prune(now)
+        idle = [
+            eid for eid, e in self.events.items()
+            if now - e.last_seen > ACTIVE_FOR and eid not in self.changed and eid not in self.unsaved
+        ]
+        for event_id in idle:
+            del self.events[event_id]
+            self._centroids.pop(event_id, None)
+        if idle:
+            gone = set(idle)
+            for term in list(self._by_term):
+                self._by_term[term] -= gone
+                if not self._by_term[term]:
+                    del self._by_term[term]
+        return idle
+
+    def restore(self, events: Iterable[EventState], fingerprints: Iterable[Fingerprint]) -> None:
+        for event in events:
+            self.events[event.id] = event
+            if not event.merged_into:
+                for term in event.centroid:
+                    self._by_term.setdefault(term, set()).add(event.id)
+        for fingerprint in fingerprints:
+            self.reprints.add(fingerprint)

@@ -1,0 +1,157 @@
+"""Places and departments of the monitored city, read from one data file (config/data/gazetteer.yaml).
+
+Another city is a different file, not different code. Names become single jieba tokens, so
+finding them in a post is a set look-up per word: no scan of the text per name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from analysis.segment import add_terms, fast_words
+from config.datafiles import read_yaml_mapping
+from config.errors import from_validation_error
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlaceEntry(_Entry):
+    name: str = Field(min_length=1)
+    level: str = "town"
+    aliases: list[str] = Field(default_factory=list)
+    places: list[PlaceEntry] = Field(default_factory=list)
+
+
+class CityEntry(PlaceEntry):
+    level: str = "city"
+    province: str | None = None
+
+
+class DepartmentEntry(_Entry):
+    name: str = Field(min_length=1, description="short name shown to users, e.g. 市住建局")
+    full_name: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list, description="words that make a post this department's business")
+
+
+class GazetteerFile(_Entry):
+    city: CityEntry
+    departments: list[DepartmentEntry] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Place:
+    key: str  # unique name: the place's name, or parent + name when two places share it
+    name: str
+    level: str
+    parent: str | None
+
+
+class Gazetteer:
+    """Resolves place mentions to the most specific places, and department mentions to short names."""
+
+    def __init__(self, data: GazetteerFile) -> None:
+        self.places: dict[str, Place] = {}
+        self._by_name: dict[str, list[str]] = {}
+        entries: list[tuple[PlaceEntry, str | None]] = [(data.city, None)]
+        name_counts: dict[str, int] = {}
+        self._walk(data.city, lambda entry: name_counts.__setitem__(entry.name, name_counts.get(entry.name, 0) + 1))
+        while entries:
+            entry, parent = entries.pop()
+            ambiguous = name_counts[entry.name] > 1 and parent is not None
+            key = f"{self.places[parent].name}{entry.name}" if ambiguous and parent else entry.name
+            self.places[key] = Place(key=key, name=entry.name, level=entry.level, parent=parent)
+            for name in {entry.name, key, *entry.aliases}:
+                self._by_name.setdefault(name, []).append(key)
+            entries.extend((child, key) for child in entry.places)
+        self.city = data.city.name
+
+        self._departments: dict[str, str] = {}
+        self._topics: dict[str, list[str]] = {}
+        for dept in data.departments:
+            for name in {dept.name, *(dept.aliases), *([dept.full_name] if dept.full_name else [])}:
+                self._departments[name] = dept.name
+            for topic in dept.topics:
+                self._topics.setdefault(topic, []).append(dept.name)
+        add_terms([*self._by_name, *self._departments, *self._topics])
+
+    @staticmethod
+    def _walk(entry: PlaceEntry, visit) -> None:
+        visit(entry)
+        for child in entry.places:
+            Gazetteer._walk(child, visit)
+
+    @classmethod
+    def load(cls, path: Path) -> Gazetteer:
+        """Read and validate the gazetteer file; a problem names the file and the key."""
+        try:
+            return cls(GazetteerFile.model_validate(read_yaml_mapping(path)))
+        except ValidationError as exc:
+            raise from_validation_error(path, exc) from exc
+
+    def lineage(self, key: str) -> list[str]:
+        """The place and its ancestors, the city last: 青菏街道 → [青菏街道, 曹县, 菏泽市]."""
+        chain: list[str] = []
+        current: str | None = key
+        while current is not None:
+            chain.append(current)
+            current = self.places[current].parent
+        return chain
+
+    def _common_ancestor(self, keys: Sequence[str]) -> str:
+        shared = set(self.lineage(keys[0]))
+        for key in keys[1:]:
+            shared &= set(self.lineage(key))
+        return next(k for k in self.lineage(keys[0]) if k in shared)
+
+    def resolve(self, post_words: Iterable[str], hints: Iterable[str] = ()) -> list[str]:
+        """The most specific places a post is about, in order of first mention.
+
+        `hints` are metadata strings (a board's 地点, the issuing office, the author); they are
+        segmented here and count like mentions. A name shared by two places is settled by another
+        mention of one of their districts, otherwise by the district or city they share.
+        """
+        hint_words = [w for hint in hints if hint for w in fast_words(hint)]
+        mentioned: list[list[str]] = []
+        seen: set[str] = set()
+        for word in (*post_words, *hint_words):
+            if word in self._by_name and word not in seen:
+                seen.add(word)
+                mentioned.append(self._by_name[word])
+        chosen: list[str] = [keys[0] for keys in mentioned if len(keys) == 1]
+        context = set(chosen)
+        for keys in mentioned:
+            if len(keys) > 1:
+                fitting = [k for k in keys if context & set(self.lineage(k)[1:])]
+                chosen.append(fitting[0] if len(fitting) == 1 else self._common_ancestor(keys))
+        ancestors = {a for key in chosen for a in self.lineage(key)[1:]}
+        result: list[str] = []
+        for key in chosen:
+            if key not in ancestors and key not in result:
+                result.append(key)
+        return result
+
+    def department_of(self, name: str | None) -> str | None:
+        """The short name of a department written any known way (菏泽市住房和城乡建设局 → 市住建局)."""
+        if not name:
+            return None
+        return self._departments.get(name.strip()) or self._departments.get(name.strip().removeprefix(self.city))
+
+    def departments(self, post_words: Iterable[str]) -> list[str]:
+        """Departments a post names; if it names none, those whose topics it mentions."""
+        named: list[str] = []
+        topical: list[str] = []
+        for word in post_words:
+            dept = self._departments.get(word)
+            if dept and dept not in named:
+                named.append(dept)
+            for owner in self._topics.get(word, ()):
+                if owner not in topical:
+                    topical.append(owner)
+        return named or topical

@@ -1,0 +1,89 @@
+"""Keywords of a post: TF-IDF over the words jieba already produced, with our own IDF table.
+
+The IDF comes from real news, Weibo and government text (analysis/build_idf.py); a word that
+corpus never saw counts as rare. Stopwords drop function words and the set phrases of
+government writing (加强, 推进, 落实) that would otherwise top every list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from analysis.segment import display_form
+
+DATA = Path(__file__).resolve().parent / "data"
+IDF_FILE = DATA / "idf.txt"
+STOPWORDS_FILE = DATA / "stopwords.txt"
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    found: set[str] = set()
+    for line in STOPWORDS_FILE.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            found.update(line.split())
+    return frozenset(found)
+
+
+@lru_cache(maxsize=1)
+def idf_table() -> tuple[dict[str, float], float]:
+    """Word → IDF, and the IDF of a word the corpus never saw (that of a single document)."""
+    table: dict[str, float] = {}
+    documents = 1
+    if IDF_FILE.exists():
+        for line in IDF_FILE.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# documents"):
+                documents = int(line.split()[-1])
+            elif line and not line.startswith("#"):
+                word, value = line.rsplit(" ", 1)
+                table[word] = float(value)
+    return table, math.log(documents)
+
+
+def _is_candidate(word: str, stop: frozenset[str]) -> bool:
+    # One character says little in Chinese; numbers, punctuation and emoticons are no topic.
+    if len(word) < 2 or word.lower() in stop or word.startswith("["):
+        return False
+    if word.isascii():
+        return len(word) >= 3 and word.isalnum() and not word.isdigit()
+    return any(ch.isalpha() for ch in word)
+
+
+_candidate_cache: dict[str, bool] = {}
+
+
+def candidate_words(words: Iterable[str]) -> list[str]:
+    """The words that may be keywords, in order."""
+    cache = _candidate_cache
+    found = []
+    for word in words:
+        keep = cache.get(word)
+        if keep is None:
+            keep = _is_candidate(word, stopwords())
+            if len(cache) < 1_000_000:
+                cache[word] = keep
+        if keep:
+            found.append(word)
+    return found
+
+
+def weighted_keywords(words: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:
+    """(word, tf-idf) of the best `top_k` keywords, highest first; ties keep first mention first."""
+    candidates = candidate_words(words)
+    if not candidates:
+        return []
+    table, unseen = idf_table()
+    counts = Counter(candidates)
+    total = len(candidates)
+    scored = [(word, count / total * table.get(word, unseen)) for word, count in counts.items()]
+    scored.sort(key=lambda item: -item[1])
+    return scored[:top_k]
+
+
+def keywords(words: Sequence[str], top_k: int = 8) -> list[str]:
+    """The best `top_k` keywords of a post's words, in their written form."""
+    return [display_form(word) for word, _ in weighted_keywords(words, top_k)]

@@ -1,0 +1,198 @@
+"""Sentiment of a post: SnowNLP's Naive Bayes, retrained on Weibo posts, fed jieba words.
+
+SnowNLP's own `SnowNLP(text).sentiments` segments with a slow pure-Python model and was
+trained on shopping reviews. Here the same classifier (snownlp.classification.bayes.Bayes) is
+trained on labelled Weibo posts (see analysis/sentiment_training.py) and reads words that
+jieba already produced for every other step. Its per-word log-likelihood ratios are read
+once into one table, so classifying is a sum of dictionary look-ups.
+
+The score is a calibrated probability that the post is positive, assuming positive and
+negative posts are equally common: the Naive Bayes log-odds without the class prior, mapped
+through a monotone curve fitted on a calibration split (isotonic regression with balanced
+weights). The curve is held at 0.5 where the log-odds change sign, so calibration never moves
+a decision: Platt scaling (one slope) left a calibration error of 0.084 on held-out posts, the
+curve 0.015, at the same accuracy. Posts whose score falls in the neutral band are neutral.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import repeat
+from pathlib import Path
+
+from snownlp.sentiment import Sentiment as SnowSentiment
+
+from analysis.segment import segment_post
+from analysis.text import EMOTICON
+from schema import Sentiment, SentimentLabel
+
+DATA = Path(__file__).resolve().parent / "data"
+# SnowNLP's Bayes.save/load append ".3" to this name on Python 3.
+MODEL_FILE = DATA / "sentiment.marshal"
+CALIBRATION_FILE = DATA / "sentiment_calibration.json"
+
+NEGATORS = frozenset(
+    ["不", "没", "没有", "别", "无", "非", "未", "不是", "不要", "不会", "不能", "不该", "并不", "绝不", "毫不", "从不", "从未", "不太", "不够", "难以", "不用", "甭", "勿", "莫", "不再"]
+)
+# Words that carry no tone in any post; the negators above are deliberately absent.
+TONELESS = frozenset(
+    ["的", "了", "着", "是", "在", "和", "与", "及", "也", "就", "都", "而", "啊", "吧", "呢", "吗", "哦", "嗯", "呀", "之", "其", "这", "那", "这个", "那个", "我", "你", "他", "她", "它", "我们", "你们", "他们", ",", "。", "、", "：", ":", "；", ";", "“", "”", '"', "'", "‘", "’", "（", "）", "(", ")", "《", "》", "#", "【", "】", "-", "…", "~", "～", "/", "·", "."]
+)
+CLAUSE_ENDS = frozenset("，。！？!?,.;；")
+# A negator flips the tone of the next two words of its clause: "不 是 很 满意" -> "!很", "!满意".
+NEGATION_REACH = 2
+NEGATED = "!"
+
+
+# What a token is to the classifier, decided once per distinct token.
+_PLAIN, _SKIPPED, _NEGATOR, _EMOTICON, _BLANK = range(5)
+_token_kinds: dict[str, tuple[str, int, bool]] = {}
+
+
+def _kind_of(raw: str) -> tuple[str, int, bool]:
+    """(lower-cased word, kind, ends a clause) of a token, cached."""
+    info = _token_kinds.get(raw)
+    if info is None:
+        word = raw.strip().lower()
+        if not word:
+            kind = _BLANK
+        elif word.startswith("[") and EMOTICON.fullmatch(raw):
+            kind = _EMOTICON
+        elif word in TONELESS:
+            kind = _SKIPPED
+        elif word in NEGATORS:
+            kind = _NEGATOR
+        else:
+            kind = _PLAIN
+        info = (word, kind, word in CLAUSE_ENDS)
+        if len(_token_kinds) < 1_000_000:
+            _token_kinds[raw] = info
+    return info
+
+
+def tone_features(words: Iterable[str], *, char_bigrams: bool = True) -> list[str]:
+    """The tokens the classifier reads: words (negated ones marked), emoticons, character bigrams.
+
+    Character bigrams of the text catch what segmentation splits differently (网络用语, names).
+    """
+    features: list[str] = []
+    chars: list[str] = []
+    reach = 0
+    for raw in words:
+        word, kind, clause_end = _kind_of(raw)
+        if kind == _BLANK:
+            continue
+        if kind != _EMOTICON:
+            chars.append(word)
+        if clause_end:
+            reach = 0
+        if kind == _SKIPPED:
+            continue
+        if kind == _NEGATOR:
+            reach = NEGATION_REACH
+            features.append(word)
+        elif reach and kind == _PLAIN:
+            features.append(NEGATED + word)
+            reach -= 1
+        else:
+            features.append(word)
+    if char_bigrams:
+        joined = "".join(chars).replace(" ", "")
+        features.extend([joined[i : i + 2] for i in range(len(joined) - 1)])
+    return features
+
+
+@dataclass(frozen=True)
+class Calibration:
+    curve_x: tuple[float, ...]  # log-odds, increasing
+    curve_y: tuple[float, ...]  # probability of positive at each
+    quoted_weight: float
+    neutral_low: float
+    neutral_high: float
+
+    @classmethod
+    def load(cls, path: Path) -> Calibration:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        low, high = data["neutral_band"]
+        xs, ys = zip(*data["curve"], strict=True) if data["curve"] else ((), ())
+        return cls(curve_x=tuple(xs), curve_y=tuple(ys), quoted_weight=data["quoted_weight"],
+                   neutral_low=low, neutral_high=high)
+
+    def probability(self, log_odds: float) -> float:
+        xs, ys = self.curve_x, self.curve_y
+        if not xs:  # no curve fitted yet (during training): the plain logistic
+            return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, log_odds))))
+        i = bisect_right(xs, log_odds)
+        if i == 0:
+            p = ys[0]
+        elif i == len(xs):
+            p = ys[-1]
+        else:
+            x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+            p = y0 + (y1 - y0) * (log_odds - x0) / (x1 - x0) if x1 > x0 else y1
+        # The sign of the log-odds decides, as in the Naive Bayes model itself.
+        return min(p, 0.4999) if log_odds < 0 else max(p, 0.5)
+
+
+class SentimentModel:
+    """A trained SnowNLP Bayes model read into a log-likelihood-ratio table, plus its calibration."""
+
+    def __init__(self, model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE) -> None:
+        snow = SnowSentiment()
+        snow.load(str(model_file))
+        pos, neg = snow.classifier.d["pos"], snow.classifier.d["neg"]
+        log_pos_total, log_neg_total = math.log(pos.getsum()), math.log(neg.getsum())
+        # AddOneProb gives an unseen word a count of 1 in each class.
+        self.unknown = log_neg_total - log_pos_total
+        self.ratios: dict[str, float] = {}
+        for word in pos.d.keys() | neg.d.keys():
+            ratio = math.log(pos.d.get(word, 1)) - log_pos_total - math.log(neg.d.get(word, 1)) + log_neg_total
+            self.ratios[word] = ratio
+        self.calibration = Calibration.load(calibration_file)
+
+    def log_odds(self, own: Sequence[str], quoted: Sequence[str] = ()) -> float:
+        """Naive Bayes log-odds of positive (no class prior) of the author's and the quoted words."""
+        ratios, unknown = self.ratios, self.unknown
+        own_features = tone_features(own)
+        total = sum(map(ratios.get, own_features, repeat(unknown, len(own_features))))
+        if quoted:
+            quoted_features = tone_features(quoted, char_bigrams=False)
+            quoted_sum = sum(map(ratios.get, quoted_features, repeat(unknown, len(quoted_features))))
+            total += self.calibration.quoted_weight * quoted_sum
+        return total
+
+    def score(self, log_odds: float) -> float:
+        return self.calibration.probability(log_odds)
+
+    def label(self, score: float) -> SentimentLabel:
+        if score < self.calibration.neutral_low:
+            return SentimentLabel.NEGATIVE
+        if score > self.calibration.neutral_high:
+            return SentimentLabel.POSITIVE
+        return SentimentLabel.NEUTRAL
+
+    def classify(self, own: Sequence[str], quoted: Sequence[str] = ()) -> Sentiment:
+        score = self.score(self.log_odds(own, quoted))
+        return Sentiment(score=round(score, 4), label=self.label(score))
+
+
+@lru_cache(maxsize=1)
+def default_model() -> SentimentModel:
+    """The shipped model, loaded once per process on first use."""
+    return SentimentModel()
+
+
+def classify(words: Sequence[str], quoted: Sequence[str] = ()) -> Sentiment:
+    """Sentiment of a post from its jieba words (HMM off, emoticon codes as tokens) and its quoted words."""
+    return default_model().classify(words, quoted)
+
+
+def classify_text(text: str) -> Sentiment:
+    """Sentiment of a raw post: segments it (author's words and repost chain) and classifies."""
+    segmented = segment_post(text)
+    return classify(segmented.own, segmented.quoted)

@@ -1,0 +1,97 @@
+"""The analyzer's memory in SQLite: events, recent posts' fingerprints, crawled policies.
+
+Written in batches (`flush`), read once at start-up, so event ids, reprint links and the policy
+registry survive a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from analysis.events import EventState, Fingerprint
+from schema import Policy
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, last_seen TEXT NOT NULL, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS posts (
+    id TEXT PRIMARY KEY, at TEXT NOT NULL, event_id TEXT, reprint_of TEXT,
+    fingerprint INTEGER, original TEXT
+);
+CREATE INDEX IF NOT EXISTS posts_at ON posts (at);
+CREATE TABLE IF NOT EXISTS policies (id TEXT PRIMARY KEY, policy TEXT NOT NULL);
+"""
+
+
+def _signed(value: int) -> int:
+    """SQLite integers are signed 64-bit: store a 64-bit fingerprint as its two's complement."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _unsigned(value: int) -> int:
+    return value + (1 << 64) if value < 0 else value
+
+
+class StateStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path)
+        self.db.executescript(SCHEMA)
+
+    def save(
+        self,
+        events: Iterable[EventState],
+        posts: Iterable[tuple[str, datetime, str | None, str | None, Fingerprint | None]],
+        policies: Iterable[Policy],
+    ) -> None:
+        """Write changed events, newly analysed posts and new policies in one transaction."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO events VALUES (?, ?, ?)",
+                [(e.id, e.last_seen.isoformat(), json.dumps(e.to_json(), ensure_ascii=False)) for e in events],
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO posts VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (pid, at.isoformat(), event_id, reprint_of,
+                     _signed(fp.value) if fp else None, fp.original if fp else None)
+                    for pid, at, event_id, reprint_of, fp in posts
+                ],
+            )
+            self.db.executemany(
+                "INSERT OR REPLACE INTO policies VALUES (?, ?)",
+                [(p.id, p.model_dump_json()) for p in policies],
+            )
+
+    def policies(self) -> list[Policy]:
+        return [Policy.model_validate_json(row[0]) for row in self.db.execute("SELECT policy FROM policies")]
+
+    def newest(self) -> datetime | None:
+        row = self.db.execute("SELECT MAX(last_seen) FROM events").fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def events_since(self, since: datetime) -> list[EventState]:
+        # Stored times may carry different UTC offsets, so they are compared as datetimes, not strings.
+        states = [EventState.from_json(json.loads(row[0])) for row in self.db.execute("SELECT state FROM events")]
+        return [s for s in states if s.last_seen >= since]
+
+    def posts_since(self, since: datetime) -> list[tuple[str, datetime, str | None, str | None, Fingerprint | None]]:
+        rows = []
+        for pid, at, event_id, reprint_of, value, original in self.db.execute(
+            "SELECT id, at, event_id, reprint_of, fingerprint, original FROM posts"
+        ):
+            when = datetime.fromisoformat(at)
+            if when < since:
+                continue
+            fingerprint = (
+                Fingerprint(pid, _unsigned(value), when, original or pid, event_id) if value is not None else None
+            )
+            rows.append((pid, when, event_id, reprint_of, fingerprint))
+        return rows
+
+    def close(self) -> None:
+        self.db.close()
+

@@ -1,0 +1,55 @@
+"""Weibo-aware text clean-up shared by every analysis step.
+
+A weibo carries its author's words, a repost chain (`//@someone: earlier words`), mentions,
+links and emoticon codes such as [怒] or [赞]. Sentiment wants the author's own words first and
+the emoticons as whole tokens; jieba would cut "[怒]" into three pieces, so emoticons are taken
+out before segmentation and kept as tokens of their own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# An emoticon code: a short run of CJK, Latin letters or digits in square brackets ([心], [good], [笑cry]).
+EMOTICON = re.compile(r"\[[\u4e00-\u9fffA-Za-z0-9]{1,8}\]")
+URL = re.compile(r"https?://[^\s\u4e00-\u9fff，。！？、]+|www\.[^\s\u4e00-\u9fff，。！？、]+")
+# "//@name:" opens the next (older) link of a repost chain.
+REPOST_MARK = re.compile(r"//\s*@[^:：\s]{1,30}\s*[:：]")
+# A mention runs to the next space or punctuation; "回复@name:" is a reply prefix.
+MENTION = re.compile(r"(?:回复)?@[\w\u4e00-\u9fff\-]{1,30}[:：]?")
+SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class WeiboText:
+    """A post split into what its author wrote and what it quotes, with emoticons set apart."""
+
+    own: str
+    chain: str = ""
+    own_emoticons: list[str] = field(default_factory=list)
+    chain_emoticons: list[str] = field(default_factory=list)
+
+
+def _clean(text: str) -> tuple[str, list[str]]:
+    emoticons = EMOTICON.findall(text)
+    text = EMOTICON.sub(" ", text)
+    text = URL.sub(" ", text)
+    text = MENTION.sub(" ", text)
+    return SPACES.sub(" ", text).strip(), emoticons
+
+
+def split_weibo(text: str) -> WeiboText:
+    """Split a post at its first repost mark: the author's words come before it."""
+    parts = REPOST_MARK.split(text, maxsplit=1)
+    own, own_emo = _clean(parts[0])
+    if len(parts) == 1:
+        return WeiboText(own=own, own_emoticons=own_emo)
+    chain, chain_emo = _clean(REPOST_MARK.sub(" ", parts[1]))
+    return WeiboText(own=own, chain=chain, own_emoticons=own_emo, chain_emoticons=chain_emo)
+
+
+def strip_markup(text: str) -> str:
+    """The text without repost marks, mentions, links and emoticon codes: what keywords and events read."""
+    cleaned, _ = _clean(REPOST_MARK.sub(" ", text))
+    return cleaned

@@ -1,0 +1,98 @@
+"""Throughput of analysis, each beside a baseline measured in the same run, on real Weibo posts.
+
+    python -m bench.analysis_bench [--posts N]
+
+1. Sentiment: our `classify_text` (jieba words + retrained Bayes) against plain
+   `SnowNLP(text).sentiments` on the same posts. Target: at least 30x.
+2. The whole enrich step (`Analyzer.enrich`: masking, segmentation, sentiment, keywords, places,
+   policies, departments, reprints, events) against jieba's default-mode segmentation alone.
+   Target: at least 2,000 posts per second on one core.
+
+Rates are per second of CPU time of this one process (one core), so other load on the machine
+distorts them less than wall-clock time would. Posts come from shared/data/sentiment (SMP2020 Weibo posts); without it, from the test fixture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = (REPO / ".." / "shared" / "data" / "sentiment").resolve()
+FIXTURE = REPO / "tests" / "fixtures" / "analysis" / "weibo_sample.jsonl"
+
+
+def weibo_texts(limit: int) -> list[str]:
+    texts: list[str] = []
+    if SHARED.is_dir():
+        for name in ("smp2020_usual_eval.json", "smp2020_virus_eval.json", "smp2020_virus_train.json"):
+            texts += [item["content"] for item in json.loads((SHARED / name).read_text(encoding="utf-8"))]
+    else:
+        texts = [json.loads(line)["text"] for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line]
+    texts = [t for t in texts if t.strip()]
+    while len(texts) < limit:
+        texts += texts
+    return texts[:limit]
+
+
+def rate(items: Sequence, work: Callable[[object], object]) -> float:
+    """Items per second of this process's CPU time: other jobs on a shared machine do not count."""
+    started = time.process_time()
+    for item in items:
+        work(item)
+    return len(items) / (time.process_time() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="analysis throughput")
+    parser.add_argument("--posts", type=int, default=4000, help="posts per measurement (default 4000)")
+    parser.add_argument("--snownlp-posts", type=int, default=600, help="posts for SnowNLP's slow baseline")
+    args = parser.parse_args()
+
+    from snownlp import SnowNLP
+
+    from analysis.pipeline import Analyzer
+    from analysis.segment import tokenizer
+    from analysis.sentiment import classify_text
+    from config.datafiles import load_watchlists
+    from config.settings import DEFAULT_DATA
+    from schema import Post, now
+
+    texts = weibo_texts(args.posts)
+    chars = sum(map(len, texts)) / len(texts)
+    print(f"{len(texts)} Weibo posts, {chars:.0f} characters on average")
+
+    # 1. Sentiment against SnowNLP's default, same posts, models loaded before timing.
+    classify_text("预热")
+    SnowNLP("预热").sentiments  # noqa: B018
+    sample = texts[: args.snownlp_posts]
+    ours = rate(sample, classify_text)
+    snow = rate(sample, lambda t: SnowNLP(t).sentiments)
+    print(f"sentiment: ours {ours:,.0f} posts/s, SnowNLP default {snow:,.0f} posts/s -> {ours / snow:.1f}x "
+          f"(target >= 30x)")
+
+    # 2. The whole enrich step against jieba's default mode alone.
+    watchlists_file = DEFAULT_DATA / "watchlists.yaml"
+    watchlists = load_watchlists(watchlists_file) if watchlists_file.exists() else []
+    analyzer = Analyzer([], watchlists, DEFAULT_DATA / "gazetteer.yaml")
+    start = now() - timedelta(days=2)
+    posts = [
+        Post(id=f"bench:{i}", url=f"urn:bench:{i}", platform="weibo", source="bench", text=text,
+             published_at=start + timedelta(seconds=20 * i))
+        for i, text in enumerate(texts)
+    ]
+    tok = tokenizer()
+    jieba_default = rate(texts, tok.lcut)
+    enrich = rate(posts, analyzer.enrich)
+    events = len(analyzer.changed_events())
+    analyzer.close()
+    print(f"enrich: {enrich:,.0f} posts/s ({events} events); jieba default-mode segmentation alone "
+          f"{jieba_default:,.0f} posts/s -> {enrich / jieba_default:.2f}x (target >= 2,000 posts/s)")
+
+
+if __name__ == "__main__":
+    main()

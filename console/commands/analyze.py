@@ -1,0 +1,116 @@
+"""`yuqing analyze [FILE]`: enrich JSON lines from a file or stdin, write enriched JSON lines.
+
+Each input line needs at least {"id", "text"}; any other `Post` field may be given. Output lines
+carry sentiment {score, label}, keywords, places, policies [{id, score}], departments, event_id
+and masked_text (text is masked too). It streams line by line. A bad line is reported on stderr
+with its number and skipped; every other line is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from config import ConfigError
+from config.datafiles import load_policies, load_watchlists
+from console.common import settings_from
+from schema import Post
+
+# Fields a bare {"id", "text"} line lacks, filled so it is a valid Post.
+DEFAULTS = {"platform": "other", "source": "analyze"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "analyze", help="enrich JSON lines of posts (sentiment, keywords, places, policies, events)",
+        description="Read JSON lines of posts (at least id and text) from FILE or stdin and write enriched "
+                    "JSON lines to stdout. Personal data is masked in the output.",
+    )
+    parser.add_argument("file", nargs="?", type=Path, help="JSON-lines file (default: stdin)")
+    parser.add_argument("--state", type=Path, help="SQLite file keeping events across runs (default: none)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.set_defaults(func=run)
+
+
+def post_from_line(line: str | bytes) -> Post:
+    """A Post from one input line; raises ValueError with a short reason."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError("不是 UTF-8 文本 (not UTF-8 text)") from exc
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"不是合法的 JSON (invalid JSON: {exc.msg} at column {exc.colno})") from exc
+    if not isinstance(data, dict):
+        raise ValueError("应为 JSON 对象 (expected a JSON object)")
+    if not isinstance(data.get("id"), str) or not data["id"] or not isinstance(data.get("text"), str):
+        raise ValueError("缺少字段 id 或 text (fields id and text are required strings)")
+    values: dict[str, Any] = {**DEFAULTS, **data}
+    values.setdefault("url", f"urn:yuqing:{data['id']}")
+    try:
+        return Post.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"字段 {where} 无效 (invalid field {where}: {first['msg']})") from exc
+
+
+def _lines(args: argparse.Namespace) -> Iterator[bytes]:
+    if args.file is None:
+        yield from sys.stdin.buffer
+        return
+    if not args.file.exists():
+        raise ConfigError(args.file, "", "input file not found")
+    with args.file.open("rb") as handle:
+        if args.no_progress:
+            yield from handle
+            return
+        from tqdm import tqdm
+
+        with tqdm(total=args.file.stat().st_size, unit="B", unit_scale=True, desc="分析 analyze",
+                  file=sys.stderr) as bar:
+            for raw in handle:
+                bar.update(len(raw))
+                yield raw
+
+
+def run(args: argparse.Namespace) -> int:
+    from analysis.pipeline import Analyzer
+
+    settings = settings_from(args)
+    policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
+    watchlists = load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []
+    analyzer = Analyzer(policies, watchlists, settings.gazetteer_file, args.state)
+    bad = written = 0
+    out = sys.stdout
+    try:
+        for number, line in enumerate(_lines(args), start=1):
+            if not line.strip():
+                continue
+            try:
+                post = post_from_line(line)
+            except ValueError as exc:
+                bad += 1
+                print(f"第 {number} 行已跳过 (line {number} skipped): {exc}", file=sys.stderr)
+                continue
+            try:
+                enriched = analyzer.enrich(post)
+            except Exception as exc:  # one post's failure must not end the stream
+                bad += 1
+                print(f"第 {number} 行分析失败 (line {number} failed): {exc!r}", file=sys.stderr)
+                continue
+            out.write(enriched.model_dump_json() + "\n")
+            written += 1
+    finally:
+        analyzer.close()
+    out.flush()
+    print(f"已分析 {written} 条，跳过 {bad} 行 (analysed {written}, skipped {bad})", file=sys.stderr)
+    return 0

@@ -1,0 +1,473 @@
+"""What the daily briefing says, gathered from the index, the alerts and the crawl health.
+
+`gather_briefing` is the only place that reads the index; everything after it (advice, charts,
+templates) works on the plain `DailyBriefing` it returns, so it can be tested without a server.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from schema import (
+    BOARD_ANSWERED,
+    SHANGHAI,
+    Alert,
+    AlertLevel,
+    AlertResponse,
+    AlertStatus,
+    CrawlHealth,
+    Deadline,
+    EnrichedPost,
+    Event,
+    Platform,
+    Policy,
+    SentimentLabel,
+    aware,
+)
+from search.base import Index, Interval, SearchQuery
+
+TREND_DAYS = 14
+TOP_EVENTS = 5
+TOP_POLICIES = 20
+POSTS_PER_EVENT = 3
+EXCERPT_CHARS = 90
+# A source whose last crawl finished this long before the cutoff is reported as stale.
+STALE_AFTER = timedelta(hours=24)
+# Reading a day's posts page by page (for places and board replies) stops here; the report says so.
+SCAN_CAP = 50_000
+SCAN_PAGE = 1_000
+
+
+@dataclass(frozen=True)
+class ReportWindow:
+    """The day reported on (Beijing time) and the moment the report is cut at."""
+
+    day: date
+    now: datetime
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.day, time(0), SHANGHAI)
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=1)
+
+    @property
+    def cutoff(self) -> datetime:
+        """The end of the day, or now when the day is not over yet."""
+        return max(self.start, min(self.end, self.now))
+
+    @property
+    def partial(self) -> bool:
+        return self.cutoff < self.end
+
+    @classmethod
+    def for_day(cls, day: date | None, now: datetime | None) -> ReportWindow:
+        now = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
+        return cls(day=day or now.date(), now=now)
+
+
+@dataclass(frozen=True)
+class Overview:
+    total: int
+    previous: int  # the same span of the day before
+    sentiment: dict[str, int]
+    platforms: dict[str, int]
+    negative_platforms: dict[str, int]
+    sources: dict[str, int]
+
+    @property
+    def change(self) -> float | None:
+        return None if not self.previous else (self.total - self.previous) / self.previous
+
+    @property
+    def negative(self) -> int:
+        return self.sentiment.get(SentimentLabel.NEGATIVE, 0)
+
+    @property
+    def negative_share(self) -> float | None:
+        return self.negative / self.total if self.total else None
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    start: datetime
+    total: int
+    negative: int
+
+
+@dataclass(frozen=True)
+class PostRef:
+    """A representative post as the briefing quotes it: masked text only."""
+
+    id: str
+    title: str | None
+    excerpt: str
+    source: str
+    platform: str
+    url: str
+    when: datetime
+    sentiment: str | None
+    author: str | None  # only a verified (media or government) account is named
+
+    @classmethod
+    def of(cls, post: EnrichedPost) -> PostRef:
+        text = " ".join((post.masked_text or post.text).split())
+        excerpt = text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
+        return cls(
+            id=post.id, title=post.title, excerpt=excerpt, source=post.source, platform=post.platform.value,
+            url=post.url, when=post.when, sentiment=post.sentiment.label.value if post.sentiment else None,
+            author=post.author.name if post.author.verified else None,
+        )
+
+
+@dataclass(frozen=True)
+class EventSummary:
+    event: Event
+    today: int
+    negative_today: int
+    policies: list[str]  # titles
+    posts: list[PostRef]
+
+    @property
+    def negative_share(self) -> float | None:
+        return self.negative_today / self.today if self.today else None
+
+
+@dataclass(frozen=True)
+class PolicyAttention:
+    policy: Policy
+    mentions: int
+    negative: int
+    daily: list[int]  # mentions per day over the trend window, the report day last
+
+    @property
+    def negative_share(self) -> float | None:
+        return self.negative / self.mentions if self.mentions else None
+
+    @property
+    def baseline(self) -> float:
+        """Mean daily mentions over the seven days before the report day."""
+        before = self.daily[-8:-1]
+        return sum(before) / len(before) if before else 0.0
+
+
+@dataclass(frozen=True)
+class PlaceCount:
+    place: str
+    count: int
+    negative: int
+
+
+@dataclass(frozen=True)
+class DeadlineState:
+    deadline: Deadline
+    state: str  # met, met_late, overdue, pending
+    allowed: timedelta | None  # the length of the clock, e.g. 5 h
+    late_by: timedelta | None = None  # overdue or met late: by how much
+    remaining: timedelta | None = None  # pending: how long is left
+
+
+def deadline_state(deadline: Deadline, fired_at: datetime, now: datetime) -> DeadlineState:
+    """Whether a response clock was met, met late, missed, or is still running at `now`."""
+    allowed = deadline.due_at - (deadline.started_at or fired_at)
+    # A clock met after `now` (a report on a past day) was still running at `now`.
+    if deadline.met_at is not None and deadline.met_at <= now:
+        if deadline.met_at <= deadline.due_at:
+            return DeadlineState(deadline, "met", allowed)
+        return DeadlineState(deadline, "met_late", allowed, late_by=deadline.met_at - deadline.due_at)
+    if deadline.due_at <= now:
+        return DeadlineState(deadline, "overdue", allowed, late_by=now - deadline.due_at)
+    return DeadlineState(deadline, "pending", allowed, remaining=deadline.due_at - now)
+
+
+class EffectFiguresError(ValueError):
+    """Response-effect figures that do not have the agreed shape."""
+
+
+@dataclass(frozen=True)
+class ResponseEffect:
+    """Did the response work? The alert store's figures for the alert's subject in the 24 h before its
+    first response and the hours after it (up to 24), with the store's verdict; the report shows them
+    as given and does not measure them again.
+
+    The mapping form is `alerts.effect.ResponseEffect.as_dict()`: `responded_at` (ISO time),
+    `before`/`after` each `{posts, negative, hours}`, `verdict` (e.g. 回应见效, 变化不明显, 仍在发酵,
+    暂无数据), `complete` (the 24 h after have passed).
+    """
+
+    responded_at: datetime
+    before_count: int
+    before_negative: int
+    after_count: int
+    after_negative: int
+    after_hours: float
+    verdict: str
+    complete: bool
+
+    @property
+    def before_share(self) -> float | None:
+        return self.before_negative / self.before_count if self.before_count else None
+
+    @property
+    def after_share(self) -> float | None:
+        return self.after_negative / self.after_count if self.after_count else None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ResponseEffect:
+        try:
+            before, after = data["before"], data["after"]
+            responded_at = data["responded_at"]
+            return cls(
+                responded_at=aware(responded_at if isinstance(responded_at, datetime)
+                                   else datetime.fromisoformat(responded_at)),
+                before_count=int(before["posts"]), before_negative=int(before["negative"]),
+                after_count=int(after["posts"]), after_negative=int(after["negative"]),
+                after_hours=float(after["hours"]), verdict=str(data["verdict"]), complete=bool(data["complete"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EffectFiguresError(f"response-effect figures lack or garble {exc}: {dict(data)!r}") from exc
+
+
+@dataclass(frozen=True)
+class AlertSummary:
+    alert: Alert
+    subject: str | None  # what the alert is about, in words: a policy title, an event label, a place
+    deadlines: list[DeadlineState]
+    responses: list[AlertResponse]  # those made before the cutoff
+    effect: ResponseEffect | None  # of the first response, when the alert store measured it
+
+    @property
+    def overdue(self) -> list[DeadlineState]:
+        return [d for d in self.deadlines if d.state == "overdue"]
+
+    @property
+    def is_open(self) -> bool:
+        return self.alert.status != AlertStatus.CLOSED
+
+    @property
+    def next_clock(self) -> DeadlineState | None:
+        """The clock that matters now: the longest overdue one, else the next one due."""
+        running = [d for d in self.deadlines if d.state in ("overdue", "pending")]
+        return min(running, key=lambda d: d.deadline.due_at, default=None)
+
+    @property
+    def needs_detail(self) -> bool:
+        """Worth a card of its own, beyond its line in the overview table."""
+        return bool((self.overdue and self.is_open) or self.alert.level.rank >= AlertLevel.MAJOR.rank
+                    or self.responses)
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    health: CrawlHealth
+    title: str
+    stale: bool
+    posts_today: int
+
+
+@dataclass
+class DailyBriefing:
+    window: ReportWindow
+    overview: Overview
+    hourly: list[TrendPoint]
+    daily: list[TrendPoint]
+    events: list[EventSummary]
+    policies: list[PolicyAttention]
+    quiet_policies: int  # registry policies with no mention over the whole trend window
+    unlisted_policies: int  # mentioned, but fewer times than the TOP_POLICIES listed
+    places: list[PlaceCount]
+    alerts: list[AlertSummary]
+    sources: list[SourceHealth]
+    unanswered_board: int  # board messages of the day not yet answered
+    scanned: int  # posts read one by one for places and board replies
+    scan_capped: bool  # fewer posts read than the day holds: places and board replies are a sample
+    policy_titles: dict[str, str] = field(default_factory=dict)
+    source_titles: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return self.overview.total == 0
+
+    def source_title(self, name: str) -> str:
+        return self.source_titles.get(name, name)
+
+
+def _count(index: Index, query: SearchQuery) -> int:
+    return index.search(query.model_copy(update={"limit": 0, "offset": 0})).total
+
+
+def _between(start: datetime, until: datetime, **filters: object) -> SearchQuery:
+    return SearchQuery(since=start, until=until, limit=0, **filters)
+
+
+def _negative(query: SearchQuery) -> SearchQuery:
+    return query.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]})
+
+
+def _trend(index: Index, query: SearchQuery, interval: Interval, starts: list[datetime]) -> list[TrendPoint]:
+    """Counts per bucket with empty buckets filled in, since the index leaves them out."""
+    totals = dict(index.histogram(query, interval))
+    negatives = dict(index.histogram(_negative(query), interval))
+    return [TrendPoint(s, totals.get(s, 0), negatives.get(s, 0)) for s in starts]
+
+
+def _hour_starts(cutoff: datetime) -> list[datetime]:
+    """The 24 hourly buckets ending with the one that holds the cutoff (or ends at it)."""
+    last = (cutoff - timedelta(microseconds=1)).replace(minute=0, second=0, microsecond=0)
+    return [last - timedelta(hours=h) for h in range(23, -1, -1)]
+
+
+def _day_starts(window: ReportWindow) -> list[datetime]:
+    return [datetime.combine(window.day - timedelta(days=d), time(0), SHANGHAI)
+            for d in range(TREND_DAYS - 1, -1, -1)]
+
+
+def scan(index: Index, query: SearchQuery) -> Iterator[EnrichedPost]:
+    """Every post matching the query, page by page, at most SCAN_CAP."""
+    offset = 0
+    while offset < SCAN_CAP:
+        page = index.search(query.model_copy(update={"limit": SCAN_PAGE, "offset": offset})).hits
+        yield from page
+        if len(page) < SCAN_PAGE:
+            return
+        offset += SCAN_PAGE
+
+
+def alerts_of_the_day(alerts: Sequence[Alert], window: ReportWindow) -> list[Alert]:
+    """Alerts live during the day: fired before the cutoff and not closed before the day began."""
+    return [a for a in alerts
+            if a.fired_at < window.cutoff and (a.closed_at is None or a.closed_at >= window.start)]
+
+
+def subject_label(alert: Alert, policy_titles: Mapping[str, str], event_labels: Mapping[str, str]) -> str | None:
+    """What the alert is about in words; None when its subject id means nothing to a reader (a hash)."""
+    subject = alert.subject_id
+    if subject is None:
+        return None
+    if alert.subject_kind == "policy":
+        return f"《{policy_titles[subject]}》" if subject in policy_titles else subject
+    if alert.subject_kind == "event":
+        return f"“{event_labels[subject]}”" if subject in event_labels else None
+    return subject if alert.subject_kind in ("place", "keyword", "department", "source") else None
+
+
+def summarise_alert(alert: Alert, window: ReportWindow, subject: str | None,
+                    effect: ResponseEffect | None) -> AlertSummary:
+    deadlines = [deadline_state(d, alert.fired_at, window.cutoff) for d in alert.deadlines]
+    responses = [r for r in alert.responses if r.at < window.cutoff]
+    if effect is not None and effect.responded_at >= window.cutoff:
+        effect = None
+    return AlertSummary(alert, subject, deadlines, responses, effect)
+
+
+def _alert_order(summary: AlertSummary) -> tuple:
+    return (not summary.overdue, not summary.is_open, -summary.alert.level.rank, -summary.alert.fired_at.timestamp())
+
+
+def gather_briefing(
+    index: Index,
+    *,
+    alerts: Sequence[Alert],
+    policies: Sequence[Policy],
+    health: Sequence[CrawlHealth],
+    window: ReportWindow,
+    effects: Mapping[str, Mapping[str, Any]] | None = None,
+    source_titles: Mapping[str, str] | None = None,
+) -> DailyBriefing:
+    """Read everything the briefing for `window` says.
+
+    `effects` maps an alert id to its response-effect figures (see `ResponseEffect`).
+    """
+    start, cutoff = window.start, window.cutoff
+    today = _between(start, cutoff)
+    yesterday = _between(start - timedelta(days=1), cutoff - timedelta(days=1))
+    overview = Overview(
+        total=_count(index, today), previous=_count(index, yesterday),
+        sentiment=index.counts_by("sentiment", today), platforms=index.counts_by("platform", today),
+        negative_platforms=index.counts_by("platform", _negative(today)), sources=index.counts_by("source", today),
+    )
+    hour_starts = _hour_starts(cutoff)
+    hourly = _trend(index, _between(hour_starts[0], cutoff), "hour", hour_starts)
+    day_starts = _day_starts(window)
+    daily = _trend(index, _between(day_starts[0], cutoff), "day", day_starts)
+
+    titles = {p.id: p.title for p in policies}
+    recent_events = [e for e in index.events(since=window.start - timedelta(days=TREND_DAYS), limit=1000)
+                     if e.first_seen < cutoff]
+    events = _top_events(index, recent_events, window, titles)
+    attention = [_policy_attention(index, p, window, day_starts) for p in policies]
+    mentioned = sorted((a for a in attention if sum(a.daily)), key=lambda a: (-a.mentions, -a.negative, -sum(a.daily)))
+
+    places: Counter[str] = Counter()
+    negative_places: Counter[str] = Counter()
+    unanswered = scanned = 0
+    for post in scan(index, today):
+        scanned += 1
+        places.update(set(post.places))
+        if post.sentiment and post.sentiment.label == SentimentLabel.NEGATIVE:
+            negative_places.update(set(post.places))
+        if post.platform == Platform.BOARD and post.extra.get(BOARD_ANSWERED) is False:
+            unanswered += 1
+
+    effect_of = {alert_id: ResponseEffect.from_mapping(data) for alert_id, data in (effects or {}).items() if data}
+    event_labels = {e.id: e.label for e in recent_events}
+    summaries = sorted(
+        (summarise_alert(a, window, subject_label(a, titles, event_labels), effect_of.get(a.id))
+         for a in alerts_of_the_day(alerts, window)),
+        key=_alert_order,
+    )
+
+    titles_of_sources = dict(source_titles or {})
+    sources = sorted(
+        (SourceHealth(h, titles_of_sources.get(h.source, h.source), cutoff - h.finished_at > STALE_AFTER,
+                      overview.sources.get(h.source, 0)) for h in health),
+        key=lambda s: (not s.health.blind, not s.stale, s.health.source),
+    )
+    return DailyBriefing(
+        window=window, overview=overview, hourly=hourly, daily=daily, events=events,
+        policies=mentioned[:TOP_POLICIES], quiet_policies=len(attention) - len(mentioned),
+        unlisted_policies=max(0, len(mentioned) - TOP_POLICIES),
+        places=[PlaceCount(p, n, negative_places[p]) for p, n in places.most_common()],
+        alerts=summaries, sources=sources, unanswered_board=unanswered, scanned=scanned,
+        scan_capped=scanned < overview.total, policy_titles=titles, source_titles=titles_of_sources,
+    )
+
+
+def _top_events(index: Index, events: Sequence[Event], window: ReportWindow, titles: Mapping[str, str]
+                ) -> list[EventSummary]:
+    """The events with the most posts today; ties go to the angrier one."""
+    candidates = []
+    for event in events:
+        if event.last_seen < window.start:
+            continue
+        query = _between(window.start, window.cutoff, events=[event.id])
+        today = _count(index, query)
+        if today:
+            candidates.append((event, query, today, _count(index, _negative(query))))
+    candidates.sort(key=lambda c: (-c[2], -c[3], c[0].id))
+    summaries = []
+    for event, query, today, negative in candidates[:TOP_EVENTS]:
+        posts = [p for p in (index.get(pid) for pid in event.representative_posts[:POSTS_PER_EVENT]) if p]
+        if not posts:
+            posts = index.search(query.model_copy(update={"limit": POSTS_PER_EVENT})).hits
+        summaries.append(EventSummary(
+            event=event, today=today, negative_today=negative,
+            policies=[titles.get(pid, pid) for pid in event.policies], posts=[PostRef.of(p) for p in posts],
+        ))
+    return summaries
+
+
+def _policy_attention(index: Index, policy: Policy, window: ReportWindow, day_starts: list[datetime]
+                      ) -> PolicyAttention:
+    today = _between(window.start, window.cutoff, policies=[policy.id])
+    per_day = dict(index.histogram(_between(day_starts[0], window.cutoff, policies=[policy.id]), "day"))
+    return PolicyAttention(
+        policy=policy, mentions=_count(index, today), negative=_count(index, _negative(today)),
+        daily=[per_day.get(s, 0) for s in day_starts],
+    )

@@ -1,0 +1,140 @@
+"""Chinese wording a leader reads in the briefing: names of platforms, tones, alert states, durations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from schema import SHANGHAI, AlertStatus, Platform, SentimentLabel
+
+PLATFORM_NAMES: dict[str, str] = {
+    Platform.NEWS: "新闻网站",
+    Platform.GOV: "政府网站",
+    Platform.WEIBO: "微博",
+    Platform.BOARD: "留言板",
+    Platform.FORUM: "论坛",
+    Platform.RSS: "订阅源",
+    Platform.OTHER: "其他",
+}
+
+SENTIMENT_NAMES: dict[str, str] = {
+    SentimentLabel.POSITIVE: "正面",
+    SentimentLabel.NEUTRAL: "中性",
+    SentimentLabel.NEGATIVE: "负面",
+    "unknown": "未研判",
+}
+
+STATUS_NAMES: dict[str, str] = {
+    AlertStatus.FIRED: "已触发",
+    AlertStatus.NOTIFIED: "已通知",
+    AlertStatus.ACKNOWLEDGED: "已签收",
+    AlertStatus.ASSIGNED: "已交办",
+    AlertStatus.RESPONDED: "已回应",
+    AlertStatus.CLOSED: "已办结",
+}
+
+SUBJECT_NAMES: dict[str, str] = {
+    "policy": "政策",
+    "event": "事件",
+    "place": "地域",
+    "keyword": "关键词",
+    "source": "信息源",
+    "department": "部门",
+    "document": "政策文件",
+}
+
+SOURCE_KIND_NAMES: dict[str, str] = {
+    "rss": "订阅源",
+    "news": "新闻网站",
+    "gov_policy": "政府信息公开",
+    "weibo": "微博",
+    "board": "留言板",
+    "forum": "论坛",
+}
+
+# Reasons the spiders count in CrawlHealth.problems; http_<status> is worded generically.
+CRAWL_PROBLEM_NAMES: dict[str, str] = {
+    "robots_disallowed": "robots 协议禁止采集",
+    "timeout": "访问超时",
+    "network": "网络故障",
+    "forbidden": "被拒绝访问",
+    "login_wall": "需要登录",
+    "captcha": "遇到验证码",
+    "empty_page": "页面为空",
+    "no_text": "未提取到正文",
+    "no_items_on_list": "列表页无条目",
+    "no_metadata_table": "缺少公开信息元数据",
+    "huge_page_truncated": "页面过大已截断",
+    "bad_feed": "订阅源格式错误",
+    "bad_json": "接口数据格式错误",
+    "unexpected_shape": "接口数据结构异常",
+}
+
+
+def platform_name(platform: str) -> str:
+    return PLATFORM_NAMES.get(platform, platform)
+
+
+def sentiment_name(label: str) -> str:
+    return SENTIMENT_NAMES.get(label, label)
+
+
+def status_name(status: str) -> str:
+    return STATUS_NAMES.get(status, status)
+
+
+def subject_name(kind: str | None) -> str:
+    return SUBJECT_NAMES.get(kind or "", kind or "")
+
+
+def source_kind_name(kind: str) -> str:
+    return SOURCE_KIND_NAMES.get(kind, kind)
+
+
+def problem_name(reason: str) -> str:
+    if reason in CRAWL_PROBLEM_NAMES:
+        return CRAWL_PROBLEM_NAMES[reason]
+    if reason.startswith("http_"):
+        return f"网站返回 {reason.removeprefix('http_')} 错误"
+    return reason
+
+
+def local(moment: datetime) -> datetime:
+    """The moment on Beijing time, which is what every reader of the briefing uses."""
+    return moment.astimezone(SHANGHAI)
+
+
+def clock(moment: datetime | None, *, with_date: bool = True) -> str:
+    """`11月26日 14:05` (or `14:05`), Beijing time; a dash when there is no moment."""
+    if moment is None:
+        return "—"
+    moment = local(moment)
+    return f"{moment.month}月{moment.day}日 {moment:%H:%M}" if with_date else f"{moment:%H:%M}"
+
+
+def chinese_date(moment: datetime) -> str:
+    return f"{moment.year}年{moment.month}月{moment.day}日"
+
+
+def duration(span: timedelta) -> str:
+    """`2天3小时`, `5小时20分钟`, `40分钟`: the coarsest two units, never negative."""
+    minutes = max(0, int(span.total_seconds() // 60))
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days}天{hours}小时" if hours else f"{days}天"
+    if hours:
+        return f"{hours}小时{minutes}分钟" if minutes else f"{hours}小时"
+    return f"{minutes}分钟"
+
+
+def percent(share: float | None, digits: int = 1) -> str:
+    return "—" if share is None else f"{share * 100:.{digits}f}%"
+
+
+def change(ratio: float | None) -> str:
+    """Relative change in the wording of briefings: `增加35.2%`, `减少10.0%`, `持平`."""
+    if ratio is None:
+        return "无可比数据"
+    if abs(ratio) < 0.0005:
+        return "持平"
+    return f"{'增加' if ratio > 0 else '减少'}{abs(ratio) * 100:.1f}%"

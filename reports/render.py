@@ -1,0 +1,81 @@
+"""Turn a gathered briefing into the pages people read: one self-contained HTML file and Markdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from reports import charts, labels
+from reports.advice import STILL_GROWING, WORKED, Advice
+from reports.briefing import DailyBriefing
+
+TOP_PLACES = 12
+TOP_PLATFORMS = 8
+
+
+@dataclass(frozen=True)
+class Charts:
+    hourly: str
+    daily: str
+    sentiment: str | None
+    platforms: str | None
+    places: str | None
+    sparklines: dict[str, str]
+
+
+def draw_charts(briefing: DailyBriefing) -> Charts:
+    """Every chart of the briefing; a chart with nothing to show is None and the page says so."""
+    overview = briefing.overview
+    platform_rows = [(labels.platform_name(p), n, overview.negative_platforms.get(p, 0))
+                     for p, n in list(overview.platforms.items())[:TOP_PLATFORMS]]
+    place_rows = [(p.place, p.count, p.negative) for p in briefing.places[:TOP_PLACES]]
+    sentiment_names = {k: labels.sentiment_name(k) for k in overview.sentiment}
+    return Charts(
+        hourly=charts.volume_chart(briefing.hourly, interval="hour", key="hourly", name="近24小时信息量"),
+        daily=charts.volume_chart(briefing.daily, interval="day", key="daily", name="近14日信息量"),
+        sentiment=(charts.sentiment_chart(overview.sentiment, sentiment_names, key="sentiment", name="情感倾向")
+                   if overview.total else None),
+        platforms=charts.bar_chart(platform_rows, key="platforms", name="平台分布") if platform_rows else None,
+        places=charts.bar_chart(place_rows, key="places", name="地域分布") if place_rows else None,
+        sparklines={a.policy.id: charts.sparkline(a.daily, key=f"spark{number}", name=f"{a.policy.title} 近14日走势")
+                    for number, a in enumerate(briefing.policies)},
+    )
+
+
+def _environment(autoescape: bool) -> Environment:
+    env = Environment(
+        loader=PackageLoader("reports", "templates"),
+        autoescape=autoescape,  # explicit: the templates end in .j2, which select_autoescape would not match
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        clock=labels.clock, percent=labels.percent, duration=labels.duration, change=labels.change,
+        platform=labels.platform_name, sentiment=labels.sentiment_name, status=labels.status_name,
+        subject=labels.subject_name, problem=labels.problem_name, source_kind=labels.source_kind_name, cn_date=labels.chinese_date,
+        number=lambda n: f"{n:,}",
+    )
+    return env
+
+
+_HTML = _environment(autoescape=True)
+_TEXT = _environment(autoescape=False)
+
+
+def render_html(briefing: DailyBriefing, advice: list[Advice], drawn: Charts, generated_at: datetime) -> str:
+    # The SVG comes from matplotlib, not from posts, so it is inserted as markup.
+    svg = {name: Markup(value) if value else None for name, value in vars(drawn).items() if name != "sparklines"}
+    sparklines = {key: Markup(value) for key, value in drawn.sparklines.items()}
+    return _HTML.get_template("daily.html.j2").render(
+        b=briefing, advice=advice, charts=svg, sparklines=sparklines, generated_at=generated_at,
+        worse_verdict=STILL_GROWING, good_verdict=WORKED,
+    )
+
+
+def render_markdown(briefing: DailyBriefing, advice: list[Advice], generated_at: datetime) -> str:
+    return _TEXT.get_template("daily.md.j2").render(b=briefing, advice=advice, generated_at=generated_at)

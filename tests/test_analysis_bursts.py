@@ -1,0 +1,110 @@
+"""Bursts: a quiet baseline then a surge gives a signal per subject; counts survive a restart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from analysis.bursts import BurstTracker, Window
+from analysis.gazetteer import Gazetteer
+from config.datafiles import Watchlist
+from config.settings import DEFAULT_DATA
+from schema import EnrichedPost, PolicyLink, Sentiment
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+WAGES = Watchlist(name="拖欠工资", terms=["欠薪", "拖欠工资"])
+LEAKS = Watchlist(name="老旧小区漏水", terms=["老旧小区"], context=["漏水"], places=["牡丹区"])
+
+
+def enriched(n: int, when: datetime, text: str, negative: bool = False, **fields) -> EnrichedPost:
+    label = "negative" if negative else "positive"
+    return EnrichedPost(
+        id=f"weibo:{n}", url=f"https://weibo.com/{n}", platform="weibo", source="weibo", text=text,
+        published_at=when, sentiment=Sentiment(score=0.1 if negative else 0.9, label=label), **fields,
+    )
+
+
+def quiet_then_burst(tracker: BurstTracker, burst: int) -> None:
+    """One post an hour for the 12 hours before the last one, then `burst` posts (most negative) in it."""
+    n = 0
+    for hour in range(1, 13):
+        n += 1
+        tracker.add(enriched(n, NOW - timedelta(hours=hour, minutes=30), "工地欠薪的事", event_id="evt-wages",
+                             policies=[PolicyLink(id="wage-policy", score=0.8)], departments=["市人社局"]))
+    for minute in range(burst):
+        n += 1
+        tracker.add(enriched(n, NOW - timedelta(minutes=55 - minute * 5), "工地又拖欠工资了，几十个工人讨薪",
+                             negative=minute % 5 != 0, event_id="evt-wages", departments=["市人社局"],
+                             policies=[PolicyLink(id="wage-policy", score=0.8)]))
+
+
+def by_subject(signals, window: str = "1h/12h") -> dict[tuple[str, str], object]:
+    return {(s.subject_kind, s.subject_id): s for s in signals if s.window == window}
+
+
+def test_burst_after_quiet_baseline_signals_for_every_subject() -> None:
+    tracker = BurstTracker([WAGES])
+    quiet_then_burst(tracker, burst=10)
+    signals = by_subject(tracker.signals(NOW))
+    for key in [("event", "evt-wages"), ("policy", "wage-policy"), ("department", "市人社局"), ("keyword", "拖欠工资")]:
+        signal = signals[key]
+        assert signal.count == 10
+        assert signal.negative == 8
+        assert signal.negative_share == pytest.approx(0.8)
+        assert signal.baseline_rate == pytest.approx(1.0)  # 12 posts in 12 hours: one per hour
+        assert signal.baseline_negative_share == 0.0
+        assert signal.ratio == pytest.approx(10.0)
+        assert len(signal.post_ids) == 10
+    # The same 22 posts against the last 14 days, within the last day.
+    daily = by_subject(tracker.signals(NOW), "1d/14d")[("keyword", "拖欠工资")]
+    assert daily.count == 22 and daily.baseline_rate == 0.0 and daily.ratio == pytest.approx(22.0)
+
+
+def test_below_the_minimum_count_there_is_no_signal() -> None:
+    tracker = BurstTracker([WAGES], windows=[Window("1h/12h", timedelta(hours=1), timedelta(hours=12))])
+    quiet_then_burst(tracker, burst=4)
+    assert tracker.signals(NOW) == []
+
+
+def test_old_posts_leave_the_recent_window() -> None:
+    tracker = BurstTracker([WAGES])
+    quiet_then_burst(tracker, burst=10)
+    assert by_subject(tracker.signals(NOW + timedelta(hours=2))) == {}
+
+
+def test_redelivered_posts_count_once() -> None:
+    tracker = BurstTracker([WAGES])
+    quiet_then_burst(tracker, burst=10)
+    quiet_then_burst(tracker, burst=10)
+    assert by_subject(tracker.signals(NOW))[("keyword", "拖欠工资")].count == 10
+
+
+def test_counts_survive_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "bursts.sqlite3"
+    tracker = BurstTracker([WAGES], state_path=state)
+    quiet_then_burst(tracker, burst=10)
+    before = tracker.signals(NOW)
+    tracker.close()
+    restored = BurstTracker([WAGES], state_path=state)
+    assert [s.model_dump(exclude={"computed_at"}) for s in restored.signals(NOW)] == [
+        s.model_dump(exclude={"computed_at"}) for s in before
+    ]
+    quiet_then_burst(restored, burst=10)  # the same posts again after the restart: not counted twice
+    assert by_subject(restored.signals(NOW))[("keyword", "拖欠工资")].count == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "places", "matched"),
+    [
+        ("牡丹区老旧小区漏水没人管", ["牡丹区"], True),
+        ("何楼街道老旧小区漏水没人管", ["何楼街道"], True),  # a town of 牡丹区 is in 牡丹区
+        ("老旧小区改造完成了", ["牡丹区"], False),  # no context word
+        ("曹县老旧小区漏水", ["曹县"], False),  # another county
+    ],
+)
+def test_watchlists_need_context_and_place(text: str, places: list[str], matched: bool) -> None:
+    tracker = BurstTracker([LEAKS], gazetteer=Gazetteer.load(DEFAULT_DATA / "gazetteer.yaml"))
+    post = enriched(1, NOW, text, places=places)
+    assert (("keyword", "老旧小区漏水", "老旧小区漏水") in tracker.subjects_of(post)) is matched

@@ -1,0 +1,82 @@
+"""`yuqing analyze` streams JSON lines and skips bad ones by number; `yuqing eval sentiment` compares."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from console.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO / ".." / "shared" / "data" / "sentiment"
+FIELDS = {"sentiment", "keywords", "places", "policies", "departments", "event_id", "masked_text"}
+
+
+def write_lines(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_analyze_file_writes_enriched_lines_and_reports_bad_ones(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path / "var"))
+    source = write_lines(tmp_path / "posts.jsonl", [
+        json.dumps({"id": "a1", "text": "曹县老旧小区改造漏水，电话13812345678，市住建局没人管[怒]"}, ensure_ascii=False).encode(),
+        b"not json",
+        b'{"id": "a2"}',
+        b"",
+        json.dumps({"id": "a3", "text": "点赞放管服改革，一网通办真方便[赞]", "platform": "weibo",
+                    "published_at": "2026-11-20 10:00:00"}, ensure_ascii=False).encode(),
+        '{"id": "g1", "text": "测试"}'.encode("gbk"),
+        b'{"id": "a4", "text": "ok", "platform": "fax"}',
+    ])
+    assert main(["analyze", str(source)]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [row["id"] for row in rows] == ["a1", "a3"]
+    for row in rows:
+        assert row.keys() >= FIELDS
+        assert set(row["sentiment"]) == {"score", "label"}
+        assert row["text"] == row["masked_text"]
+    assert "13812345678" not in captured.out
+    assert rows[0]["places"] == ["曹县"] and rows[0]["sentiment"]["label"] == "negative"
+    assert rows[1]["published_at"].startswith("2026-11-20T10:00:00")
+    for number in (2, 3, 6, 7):  # bad JSON, no text, not UTF-8, an unknown platform
+        assert f"line {number} skipped" in captured.err
+    assert "line 4" not in captured.err  # blank lines are no error
+    assert "analysed 2, skipped 4" in captured.err
+
+
+def test_analyze_reads_stdin(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path / "var"))
+    lines = "".join(json.dumps({"id": f"s{i}", "text": f"郓城县第{i}次停水了"}, ensure_ascii=False) + "\n"
+                    for i in range(3))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines.encode("utf-8")), encoding="utf-8"))
+    assert main(["analyze"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["id"] for row in rows] == ["s0", "s1", "s2"]
+    assert len({row["event_id"] for row in rows}) == 1  # the same complaint: one event
+
+
+def test_analyze_missing_file_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["analyze", str(tmp_path / "nope.jsonl")]) == 2
+    assert "input file not found" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared/data/sentiment is not beside the repository")
+def test_eval_sentiment_prints_ours_beside_snownlp(capsys) -> None:
+    assert main(["eval", "sentiment", "--sets", "smp2020_usual_eval", "--limit", "40", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    row = report["sets"][0]
+    assert row["set"] == "smp2020_usual_eval" and row["posts"] == 40
+    for model in ("ours", "snownlp"):
+        assert {"accuracy", "macro_f1", "positive_share", "posts_per_second"} <= row[model].keys()
+    assert report["summary"]["speedup"] > 1
+
+
+def test_eval_sentiment_without_data_is_a_clear_error(tmp_path: Path, capsys) -> None:
+    assert main(["eval", "sentiment", "--data", str(tmp_path / "missing")]) == 2
+    assert "not found" in capsys.readouterr().err

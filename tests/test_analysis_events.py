@@ -1,0 +1,146 @@
+"""Events on a realistic stream: reprints collapse onto the earliest original, two events on one policy
+stay apart, ids survive a restart, merges fold the smaller event into the larger."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from analysis.events import EventClusterer, PostTraits, simhash
+from analysis.pipeline import Analyzer
+from config.datafiles import load_watchlists
+from config.settings import DEFAULT_DATA
+from schema import EnrichedPost, Policy, Post
+
+START = datetime(2026, 6, 1, 9, 0)
+RENOVATION = Policy(
+    id="heze-renovation-2023", title="菏泽市老旧小区改造三年行动实施方案", doc_number="菏政办发〔2023〕12号",
+    department="菏泽市住房和城乡建设局", keywords=["老旧小区改造", "加装电梯", "屋面防水"],
+)
+ARTICLE = (
+    "近日，牡丹区何楼街道幸福小区多名居民反映，小区在老旧小区改造中更换的屋面防水层出现大面积漏水，"
+    "顶楼住户家中天花板发霉脱落。记者实地走访发现，小区三号楼、五号楼楼道墙面渗水明显。"
+    "对此，市住建局相关负责人表示，已责成施工单位在一周内完成返修，并将对全市老旧小区改造项目开展质量排查。"
+)
+
+
+def post(n: int, minutes: int, text: str, platform: str = "weibo", title: str | None = None, **extra) -> Post:
+    return Post(id=f"{platform}:{n}", url=f"https://example.org/{platform}/{n}", platform=platform,
+                source=f"{platform}_source", title=title, text=text,
+                published_at=START + timedelta(minutes=minutes), extra=extra)
+
+
+STREAM = [
+    post(1, 0, "牡丹区何楼街道幸福小区老旧小区改造后楼顶漏水严重，家里天花板都泡了，找了社区和市住建局都没人管[怒]"),
+    post(2, 20, "我们牡丹区何楼街道幸福小区也是，老旧小区改造刚做完屋顶就漏水，下雨天家里接了好几个盆"),
+    post(3, 30, "曹县青菏街道老旧小区改造工程停工两个月了，路面挖开没人管，老人出门都困难"),
+    post(4, 60, ARTICLE, platform="news", title="幸福小区改造后屋顶漏水 住建部门：一周内返修"),
+    post(5, 90, "来源：菏泽日报 " + ARTICLE + " 责任编辑：王某", platform="news", title="牡丹区一小区改造后漏水"),
+    post(6, 120, "曹县青菏街道那个老旧小区改造停工到现在，施工队都撤了，到底什么时候复工？", platform="board"),
+    post(7, 150, ARTICLE.replace("近日，", "日前，") + "（完）", platform="news", title="菏泽：小区改造后漏水将返修"),
+    post(8, 180, "菏泽牡丹花会开幕，今年游客特别多，牡丹园里拍照太美了[心]"),
+    post(9, 200, "曹县青菏街道老旧小区改造停工，路面挖开几个月了，什么时候复工有人管吗"),
+]
+
+
+@pytest.fixture()
+def analyzer(tmp_path: Path) -> Analyzer:
+    analyzer = Analyzer([RENOVATION], load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
+                        DEFAULT_DATA / "gazetteer.yaml", tmp_path / "analysis.sqlite3")
+    yield analyzer
+    analyzer.close()
+
+
+def run(analyzer: Analyzer, posts: list[Post]) -> dict[int, EnrichedPost]:
+    return {int(p.id.split(":")[1]): analyzer.enrich(p) for p in posts}
+
+
+def test_reprints_link_to_the_earliest_original_and_join_its_event(analyzer: Analyzer) -> None:
+    out = run(analyzer, STREAM)
+    assert out[4].reprint_of is None
+    assert out[5].reprint_of == "news:4"
+    assert out[7].reprint_of == "news:4"
+    assert out[5].extra["转载自"] == "news:4"
+    assert out[5].event_id == out[7].event_id == out[4].event_id
+    assert out[1].reprint_of is None and out[2].reprint_of is None  # similar, but not copies
+
+
+def test_two_events_on_one_policy_stay_apart(analyzer: Analyzer) -> None:
+    out = run(analyzer, STREAM)
+    leak = {out[i].event_id for i in (1, 2, 4, 5, 7)}
+    halt = {out[i].event_id for i in (3, 6, 9)}
+    assert len(leak) == 1 and len(halt) == 1
+    assert leak != halt
+    assert out[8].event_id not in leak | halt
+    events = {e.id: e for e in analyzer.changed_events()}
+    leak_event, halt_event = events[leak.pop()], events[halt.pop()]
+    assert leak_event.size == 5
+    assert leak_event.platforms == {"weibo": 2, "news": 3}
+    assert leak_event.first_seen == out[1].published_at and leak_event.last_seen == out[7].published_at
+    assert leak_event.representative_posts[0] == "weibo:1"
+    assert leak_event.sentiment_mix.get("negative", 0) >= 1
+    assert any(p in ("幸福小区", "何楼街道", "牡丹区") for p in leak_event.places)
+    assert "青菏街道" in halt_event.places
+    assert RENOVATION.id in leak_event.policies and RENOVATION.id in halt_event.policies
+    assert "漏水" in leak_event.keywords and "停工" in halt_event.keywords
+    assert analyzer.changed_events() == []  # nothing changed since
+
+
+def test_event_ids_survive_a_restart_and_redelivery_counts_once(tmp_path: Path) -> None:
+    state = tmp_path / "analysis.sqlite3"
+    watchlists = load_watchlists(DEFAULT_DATA / "watchlists.yaml")
+    first = Analyzer([RENOVATION], watchlists, DEFAULT_DATA / "gazetteer.yaml", state)
+    out = run(first, STREAM)
+    first.close()
+
+    second = Analyzer([RENOVATION], watchlists, DEFAULT_DATA / "gazetteer.yaml", state)
+    again = second.enrich(STREAM[0])  # redelivered after the restart
+    later = second.enrich(post(10, 240, "牡丹区何楼街道幸福小区老旧小区改造漏水的事，返修了吗？还在漏水"))
+    copy = second.enrich(post(11, 260, "转载 " + ARTICLE, platform="news", title="转：小区改造后漏水"))
+    events = {e.id: e for e in second.changed_events()}
+    second.close()
+    assert again.event_id == out[1].event_id
+    assert later.event_id == out[1].event_id
+    assert copy.reprint_of == "news:4" and copy.event_id == out[4].event_id
+    assert events[out[1].event_id].size == 7  # five before, two new; the redelivery did not count
+
+
+def test_crawled_policies_survive_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "analysis.sqlite3"
+    first = Analyzer([], [], DEFAULT_DATA / "gazetteer.yaml", state)
+    first.register_policy(RENOVATION)
+    first.close()
+    second = Analyzer([], [], DEFAULT_DATA / "gazetteer.yaml", state)
+    linked = second.enrich(post(1, 0, "菏政办发〔2023〕12号说的屋面防水怎么还漏"))
+    second.close()
+    assert [link.id for link in linked.policies] == [RENOVATION.id]
+    assert "市住建局" in linked.departments  # from the policy's issuing department
+
+
+def traits(n: int, minutes: int, terms: list[str]) -> PostTraits:
+    return PostTraits(id=f"p{n}", when=START + timedelta(minutes=minutes),
+                      keywords=[(t, 1.0) for t in terms], platform="weibo")
+
+
+def test_a_bridging_post_merges_two_close_events_into_the_larger() -> None:
+    clusterer = EventClusterer()
+    a = clusterer.assign(traits(1, 0, ["暴雨", "积水", "中华路", "地下通道"]))
+    clusterer.assign(traits(2, 5, ["暴雨", "积水", "中华路", "地下通道"]))
+    b = clusterer.assign(traits(3, 10, ["地下通道", "车辆", "被困", "救援", "消防"]))
+    assert a != b
+    bridge = clusterer.assign(traits(4, 15, ["暴雨", "积水", "中华路", "地下通道", "车辆", "被困", "救援", "消防"]))
+    assert bridge == a  # the larger event survives
+    events = {e.id: e for e in clusterer.take_changed()}
+    assert events[b].merged_into == a
+    assert events[a].size == 4
+    assert clusterer.assign(traits(5, 20, ["地下通道", "车辆", "被困", "救援", "消防"])) == a
+
+
+def test_simhash_is_close_for_copies_and_far_for_other_text() -> None:
+    words = list("近日牡丹区何楼街道幸福小区多名居民反映小区在老旧小区改造中更换的屋面防水层出现大面积漏水")
+    edited = words[:-2] + ["渗", "水"]
+    other = list("菏泽牡丹花会开幕今年游客特别多牡丹园里拍照太美了大家都来看花吧人山人海非常热闹")
+    assert (simhash(words) ^ simhash(edited)).bit_count() <= 3
+    assert (simhash(words) ^ simhash(other)).bit_count() > 10

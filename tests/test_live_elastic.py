@@ -1,0 +1,116 @@
+"""The embedded index's behavioural checks, run against a real Elasticsearch (and Kibana).
+
+Set YUQING_ES_URL (credentials as usual: YUQING_ELASTICSEARCH__API_KEY or __USERNAME/__PASSWORD)
+and, for the dashboards, YUQING_KIBANA_URL (YUQING_KIBANA__API_KEY...). Each run works in indices
+of its own (`yuqing-test-<random>`) and deletes them afterwards.
+
+The checks of tests/test_index_embedded.py are imported, not rewritten, so both backends answer
+to the same expectations; pytest runs them here with this module's `index` fixture.
+"""
+
+import os
+import uuid
+from datetime import timedelta
+
+import pytest
+import requests
+
+from config import load_settings
+from dashboards.kibana import KibanaClient, load_saved_objects
+from schema import CrawlHealth, Event
+from search.base import SearchQuery
+from search.elastic import ElasticIndex
+from tests.test_index_embedded import (  # noqa: F401 - collected here against Elasticsearch
+    T0,
+    post,
+    test_chinese_full_text,
+    test_events_upsert_and_merged_are_hidden,
+    test_every_filter,
+    test_histogram_and_counts,
+    test_newest_first_with_paging,
+    test_upsert_is_idempotent,
+)
+
+ES_URL = os.environ.get("YUQING_ES_URL")
+KIBANA_URL = os.environ.get("YUQING_KIBANA_URL")
+
+pytestmark = pytest.mark.live
+
+# The posts of test_index_embedded's `index` fixture, which the imported checks expect.
+SEED = [
+    post(1, "牡丹区老旧小区改造停工三个月，路面挖开没人管", label="negative", places=["牡丹区"],
+         policies=["hz-lxxq"], event="ev-1"),
+    post(2, "保障性租赁住房申请流程很清楚，点赞", label="positive", platform="news", source="hzrb",
+         hours=2, policies=["hz-bzf"]),
+    post(3, "曹县消费季活动开始了，优惠力度不错", label="positive", places=["曹县"], hours=26),
+    post(4, "老旧小区改造后楼道亮了，感谢社区", label="positive", places=["定陶区"], policies=["hz-lxxq"],
+         hours=30, event="ev-2"),
+    post(5, "政府开放月活动报名", platform="gov", source="heze-gov", hours=50, title="市政府开放月"),
+]
+
+
+@pytest.fixture
+def empty_index():
+    if not ES_URL:
+        pytest.skip("set YUQING_ES_URL to run against a live Elasticsearch")
+    settings = load_settings().elasticsearch.model_copy(
+        update={"url": ES_URL, "index": f"yuqing-test-{uuid.uuid4().hex[:10]}"})
+    ix = ElasticIndex(settings, refresh="wait_for", initial_backoff=0.2)
+    ix.setup()
+    yield ix
+    for name in (ix.posts_index, ix.events_index, ix.health_index):
+        ix.client.options(ignore_status=404).indices.delete(index=name)
+        ix.client.options(ignore_status=404).indices.delete_index_template(name=name)
+    ix.close()
+
+
+@pytest.fixture
+def index(empty_index):
+    assert empty_index.upsert(SEED) == len(SEED)
+    return empty_index
+
+
+def test_setup_twice_changes_nothing(index):
+    assert [s.created for s in index.setup()] == [False, False, False]
+    assert index.search(SearchQuery()).total == len(SEED)
+
+
+def test_get_and_missing_post(index):
+    assert index.get(SEED[0].id) == SEED[0]
+    assert index.get("weibo:does-not-exist") is None
+
+
+def test_latest_crawl_run_wins_even_when_it_arrived_first(index):
+    def run(hours, items):
+        return CrawlHealth(source="hzrb", kind="news", started_at=T0 + timedelta(hours=hours),
+                           finished_at=T0 + timedelta(hours=hours), items=items)
+    index.record_health([run(5, 7)])
+    index.record_health([run(2, 1)])  # older, delivered late
+    assert [(h.source, h.items) for h in index.crawl_health()] == [("hzrb", 7)]
+
+
+def test_events_page_past_one_request(index):
+    events = [Event(id=f"ev-{n}", label=f"事件{n}", first_seen=T0, last_seen=T0 + timedelta(minutes=n), size=n)
+              for n in range(7)]
+    index.upsert_events(events)
+    index.page_size = 3
+    assert [e.id for e in index.events(limit=100)] == [f"ev-{n}" for n in reversed(range(7))]
+    assert len(index.events(limit=5)) == 5
+
+
+@pytest.mark.skipif(not KIBANA_URL, reason="set YUQING_KIBANA_URL to run the import against a live Kibana")
+def test_kibana_import_is_idempotent():
+    settings = load_settings()
+    client = KibanaClient(settings.kibana.model_copy(update={"url": KIBANA_URL}))
+    objects = load_saved_objects(settings.elasticsearch.index)
+    try:
+        assert client.import_objects(objects).success_count == len(objects)
+        assert client.import_objects(objects).success_count == len(objects)
+        found = client.session.get(f"{client.base_url}/api/saved_objects/dashboard/yuqing-dashboard-overview",
+                                   timeout=30)
+        assert found.status_code == 200, found.text
+        assert found.json()["attributes"]["title"].startswith("舆情总览")
+    except requests.RequestException as exc:
+        pytest.fail(f"Kibana at {KIBANA_URL}: {exc}")
+    finally:
+        client.close()

@@ -1,0 +1,62 @@
+"""Stage adapters: what the index stage does with documents the index refuses."""
+
+import pytest
+
+from schema import EnrichedPost
+from search.base import BulkWriteError, DocumentFailure
+from search.sqlite_fts import SqliteIndex
+from transport.base import ENRICHED_POSTS
+from transport.sqlite_log import SqliteTransport
+from workers.runner import Worker
+from workers.stages import IndexStage
+
+
+class RefusingIndex(SqliteIndex):
+    """The embedded index, except that it refuses some ids the way Elasticsearch reports it."""
+
+    def __init__(self, path, refuse, status):
+        super().__init__(path)
+        self.refuse, self.status, self.calls = refuse, status, 0
+
+    def upsert(self, posts):
+        self.calls += 1
+        posts = list(posts)
+        ok = [p for p in posts if p.id not in self.refuse]
+        written = super().upsert(ok)
+        bad = [DocumentFailure(p.id, self.status, "mapper_parsing_exception") for p in posts if p.id in self.refuse]
+        if bad and not (self.status == 429 and self.calls > 1):
+            raise BulkWriteError("posts", written, bad)
+        return written + super().upsert([p for p in posts if p.id in self.refuse])
+
+
+def posts(n):
+    return [EnrichedPost(url=f"https://news.example.cn/{i}.html", platform="news", source="s", text=f"第{i}条")
+            for i in range(n)]
+
+
+@pytest.fixture
+def transport(tmp_path):
+    t = SqliteTransport(tmp_path / "log.sqlite3", partitions=2)
+    yield t
+    t.close()
+
+
+def test_documents_refused_for_good_go_to_dead_letters(transport, tmp_path):
+    items = posts(4)
+    transport.publish_many(ENRICHED_POSTS, [(p.id, p.model_dump(mode="json")) for p in items])
+    index = RefusingIndex(tmp_path / "ix.sqlite3", {items[2].id}, 400)
+    outcomes = Worker(transport, IndexStage(index), poll_timeout=0.05).run(until_idle=True)
+    assert outcomes["processed"] == 3 and outcomes["quarantined"] == 1
+    dlq = {s.topic: s.messages for s in transport.stats()}
+    assert dlq[ENRICHED_POSTS + ".dlq"] == 1
+
+
+def test_rejections_that_may_pass_later_are_retried(transport, tmp_path, monkeypatch):
+    monkeypatch.setattr("workers.runner.time.sleep", lambda s: None)
+    items = posts(3)
+    transport.publish_many(ENRICHED_POSTS, [(p.id, p.model_dump(mode="json")) for p in items])
+    index = RefusingIndex(tmp_path / "ix.sqlite3", {items[0].id}, 429)
+    outcomes = Worker(transport, IndexStage(index), poll_timeout=0.05).run(until_idle=True)
+    assert outcomes["backend_down"] >= 1 and outcomes["quarantined"] == 0
+    check = SqliteIndex(tmp_path / "ix.sqlite3")
+    assert all(check.get(p.id) for p in items)

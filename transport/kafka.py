@@ -1,0 +1,399 @@
+"""Kafka transport (scale-out): the `Transport` interface over kafka-python.
+
+Topics are `settings.topic_prefix + name` and are created on first use with `settings.partitions`
+partitions. Values are JSON, keys choose the partition (same key, same partition, same order), and
+offsets are committed by hand: a consumer group stores an offset only when `commit` is given the
+messages, and only after everything this transport published so far is acknowledged by the broker,
+so a stage's output is durable before its input counts as done (at-least-once).
+
+Workers scale by partitions: every member of a consumer group owns some partitions, so a topic with
+N partitions keeps at most N members of one group busy; each group reads every message once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kafka import (
+    ConsumerRebalanceListener,
+    KafkaAdminClient,
+    KafkaConsumer,
+    KafkaProducer,
+    OffsetAndMetadata,
+    TopicPartition,
+)
+from kafka.admin import NewTopic
+from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+
+from config.settings import KafkaSettings
+from transport.base import Consumer, Message, TopicStats, Transport, TransportError, dead_letter
+
+log = logging.getLogger(__name__)
+
+# Set on a record this consumer could not decode (not JSON, or not an object) when it is quarantined.
+UNDECODABLE_HEADER = "yuqing-undecodable"
+# Let the broker apply its default.replication.factor (CreateTopics v4+, Kafka 2.4+).
+BROKER_DEFAULT_REPLICATION = -1
+
+
+class KafkaTransport(Transport):
+    """Topics on a Kafka cluster. Clients connect lazily; broker failures raise `TransportError`.
+
+    The timeouts are seconds. The defaults suit production; tests against a local broker shorten
+    `session_timeout`, `heartbeat_interval` and `max_poll_interval` so that group joins and
+    rebalances finish in seconds (the group coordinator waits up to `max_poll_interval` for
+    members to rejoin). A consumer's first poll waits up to `join_timeout` for its group join, so
+    an empty poll means "nothing new", never "not a member yet".
+    """
+
+    def __init__(self, settings: KafkaSettings, *, client_id: str = "yuqing", session_timeout: float = 30.0,
+                 heartbeat_interval: float = 3.0, max_poll_interval: float = 300.0,
+                 join_timeout: float = 60.0, connect_timeout: float = 10.0,
+                 request_timeout: float = 30.0) -> None:
+        self.settings = settings
+        self.prefix = settings.topic_prefix
+        self.client_id = client_id
+        self.session_timeout = session_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.max_poll_interval = max_poll_interval
+        self.join_timeout = join_timeout
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self._producer: KafkaProducer | None = None
+        self._admin: KafkaAdminClient | None = None
+        self._offsets_reader: KafkaConsumer | None = None
+        self._known_topics: set[str] = set()
+        self._send_failures: list[Exception] = []
+
+    # -- connections ----------------------------------------------------------------------------
+
+    def client_config(self) -> dict[str, Any]:
+        """Connection settings shared by the producer, consumers and the admin client."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": [s.strip() for s in self.settings.bootstrap_servers.split(",") if s.strip()],
+            "client_id": self.client_id,
+            "security_protocol": self.settings.security_protocol,
+            "bootstrap_timeout_ms": int(self.connect_timeout * 1000),
+            "request_timeout_ms": int(self.request_timeout * 1000),
+        }
+        if self.settings.sasl_mechanism:
+            config["sasl_mechanism"] = self.settings.sasl_mechanism
+            config["sasl_plain_username"] = self.settings.sasl_username
+            if self.settings.sasl_password is not None:
+                config["sasl_plain_password"] = self.settings.sasl_password.get_secret_value()
+        return config
+
+    @contextmanager
+    def broker_errors(self, action: str) -> Iterator[None]:
+        """Turn kafka-python failures into `TransportError` naming the bootstrap servers."""
+        try:
+            yield
+        except TransportError:
+            raise
+        except KafkaError as exc:
+            raise TransportError(
+                f"Kafka at {self.settings.bootstrap_servers}: cannot {action}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    @property
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            with self.broker_errors("connect the producer"):
+                # Idempotence is kafka-python's default (retries cannot duplicate or reorder); it is
+                # switched off, with a warning, only against brokers older than 0.11.
+                self._producer = KafkaProducer(
+                    **self.client_config(),
+                    acks="all",
+                    linger_ms=5,
+                    max_block_ms=int(self.request_timeout * 1000),
+                    delivery_timeout_ms=int(max(self.request_timeout * 2, 1) * 1000),
+                )
+        return self._producer
+
+    @property
+    def admin(self) -> KafkaAdminClient:
+        if self._admin is None:
+            with self.broker_errors("connect the admin client"):
+                self._admin = KafkaAdminClient(**self.client_config())
+        return self._admin
+
+    def full_name(self, topic: str) -> str:
+        return self.prefix + topic
+
+    def short_name(self, full_topic: str) -> str:
+        return full_topic[len(self.prefix):] if full_topic.startswith(self.prefix) else full_topic
+
+    def ensure_topics(self, topics: Iterable[str]) -> None:
+        """Create the (unprefixed) topics that do not exist yet; creating an existing one is fine."""
+        for topic in topics:
+            if topic in self._known_topics:
+                continue
+            name = self.full_name(topic)
+            with self.broker_errors(f"create topic {name}"):
+                try:
+                    self.admin.create_topics(
+                        [NewTopic(name, self.settings.partitions, BROKER_DEFAULT_REPLICATION)],
+                        timeout_ms=int(self.request_timeout * 1000),
+                    )
+                    log.info("created Kafka topic %s with %d partitions", name, self.settings.partitions)
+                except TopicAlreadyExistsError:
+                    pass
+            self._known_topics.add(topic)
+
+    # -- producing ------------------------------------------------------------------------------
+
+    def publish(self, topic: str, value: dict[str, Any], key: str | None = None,
+                headers: dict[str, str] | None = None) -> None:
+        self.ensure_topics([topic])
+        payload = json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+        record_headers = [(name, text.encode("utf-8")) for name, text in (headers or {}).items()]
+        with self.broker_errors(f"publish to {self.full_name(topic)}"):
+            future = self.producer.send(
+                self.full_name(topic), value=payload,
+                key=key.encode("utf-8") if key is not None else None, headers=record_headers,
+            )
+        # Delivery failures surface asynchronously; `flush` reports them.
+        future.add_errback(self._send_failures.append)
+
+    def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
+        count = 0
+        for key, value in values:
+            self.publish(topic, value, key=key)
+            count += 1
+        self.flush()
+        return count
+
+    def flush(self) -> None:
+        """Wait until the broker acknowledged (acks=all) everything published; raise if any was refused."""
+        if self._producer is None:
+            return
+        with self.broker_errors("flush published messages"):
+            self._producer.flush(timeout=self.request_timeout * 2)
+        if self._send_failures:
+            failures, self._send_failures = self._send_failures, []
+            first = failures[0]
+            raise TransportError(
+                f"Kafka at {self.settings.bootstrap_servers}: {len(failures)} message(s) were not delivered; "
+                f"first error: {type(first).__name__}: {first}"
+            )
+
+    # -- consuming ------------------------------------------------------------------------------
+
+    def consumer(self, group: str, topics: Iterable[str], member: str | None = None) -> KafkaTopicConsumer:
+        topics = list(topics)
+        self.ensure_topics(topics)
+        return KafkaTopicConsumer(self, group, topics, member)
+
+    # -- statistics -----------------------------------------------------------------------------
+
+    def stats(self) -> list[TopicStats]:
+        with self.broker_errors("read topic statistics"):
+            names = sorted(t for t in self.admin.list_topics() if t.startswith(self.prefix))
+            if not names:
+                return []
+            partitions = [
+                TopicPartition(desc["name"], part["partition_index"])
+                for desc in self.admin.describe_topics(names)
+                for part in desc["partitions"]
+            ]
+            starts, ends = self._partition_bounds(partitions)
+            groups = [g["group_id"] for g in self.admin.list_groups()]
+            committed = self.admin.list_group_offsets(groups) if groups else {}
+        result = []
+        for name in names:
+            parts = [tp for tp in partitions if tp.topic == name]
+            lag: dict[str, int] = {}
+            for group, offsets in committed.items():
+                mine = {tp: meta.offset for tp, meta in offsets.items() if tp.topic == name and meta.offset >= 0}
+                if mine:
+                    lag[group] = sum(max(ends[tp] - mine.get(tp, starts[tp]), 0) for tp in parts)
+            messages = sum(ends[tp] - starts[tp] for tp in parts)
+            result.append(TopicStats(self.short_name(name), messages, lag))
+        return result
+
+    def _partition_bounds(self, partitions: list[TopicPartition]) -> tuple[dict[TopicPartition, int],
+                                                                           dict[TopicPartition, int]]:
+        """First and next offsets per partition.
+
+        The end offset is the high watermark of a fetch at the last record, not only ListOffsets:
+        some brokers (tansu 0.6) answer ListOffsets(latest) with the last *batch's* base offset + 1.
+        """
+        if self._offsets_reader is None:
+            self._offsets_reader = KafkaConsumer(**self.client_config(), enable_auto_commit=False)
+        reader = self._offsets_reader
+        timeout_ms = int(self.request_timeout * 1000)
+        starts = reader.beginning_offsets(partitions, timeout_ms=timeout_ms)
+        listed = reader.end_offsets(partitions, timeout_ms=timeout_ms)
+        nonempty = [tp for tp in partitions if listed[tp] > starts[tp]]
+        ends = dict(listed)
+        reader.assign(nonempty)
+        for tp in nonempty:
+            reader.seek(tp, listed[tp] - 1)
+        deadline = time.monotonic() + self.request_timeout
+        waiting = set(nonempty)
+        while waiting and time.monotonic() < deadline:
+            reader.poll(timeout_ms=200, max_records=1)
+            for tp in list(waiting):
+                high = reader.highwater(tp)
+                if high is not None:
+                    ends[tp] = max(ends[tp], high)
+                    waiting.discard(tp)
+        reader.assign([])
+        return starts, ends
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            for client in (self._producer, self._offsets_reader, self._admin):
+                if client is not None:
+                    client.close()
+            self._producer = self._offsets_reader = self._admin = None
+
+
+class KafkaTopicConsumer(Consumer):
+    """One member of a Kafka consumer group; offsets move only in `commit`.
+
+    Records that are not a JSON object cannot become a `Message`: they are published to the topic's
+    dead-letter topic (raw bytes in base64) and counted as handled, so their offsets are committed
+    along with the messages around them instead of blocking the partition.
+    """
+
+    def __init__(self, transport: KafkaTransport, group: str, topics: list[str], member: str | None) -> None:
+        self.transport = transport
+        self.group = group
+        self.topics = topics
+        client_id = f"{transport.client_id}-{member}" if member else transport.client_id
+        with transport.broker_errors(f"join consumer group {group}"):
+            self._consumer = KafkaConsumer(
+                **{**transport.client_config(), "client_id": client_id},
+                group_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=int(transport.session_timeout * 1000),
+                heartbeat_interval_ms=int(transport.heartbeat_interval * 1000),
+                max_poll_interval_ms=int(transport.max_poll_interval * 1000),
+            )
+            self._consumer.subscribe([transport.full_name(t) for t in topics], listener=_ForgetRevoked(self))
+        # Per partition: offsets delivered as Messages and not yet committed, the offset after the last
+        # record delivered or quarantined, and the offset last committed (or resumed from).
+        self._outstanding: dict[TopicPartition, list[int]] = {}
+        self._delivered_to: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+        self._join_deadline = time.monotonic() + transport.join_timeout
+        # Set by the rebalance listener on every (re)join, even when no partition came our way.
+        self.joined_at: float | None = None
+
+    def assigned(self) -> set[tuple[str, int]]:
+        """The (topic, partition) pairs the group currently gives this member."""
+        return {(self.transport.short_name(tp.topic), tp.partition) for tp in self._consumer.assignment()}
+
+    def forget(self, partitions: Iterable[TopicPartition]) -> None:
+        for tp in partitions:
+            self._outstanding.pop(tp, None)
+            self._delivered_to.pop(tp, None)
+            self._committed.pop(tp, None)
+
+    def poll(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
+        """Up to `max_messages` messages; `max_messages=0` only keeps the membership alive.
+
+        Until this member has joined its group, the wait is extended up to the transport's `join_timeout`;
+        after a (re)join the full `timeout` applies again, since fetching only starts then.
+        """
+        deadline = time.monotonic() + timeout
+        batch: list[Message] = []
+        with self.transport.broker_errors(f"poll for group {self.group}"):
+            while True:
+                give_up = self._give_up_at(deadline, timeout) if max_messages >= 1 else deadline
+                records = self._consumer.poll(timeout_ms=int(max(give_up - time.monotonic(), 0.0) * 1000),
+                                              max_records=max(max_messages - len(batch), 1))
+                if max_messages < 1:
+                    for tp, recs in records.items():  # nothing was asked for: hand these out next time
+                        self._consumer.seek(tp, recs[0].offset)
+                    return []
+                for tp, recs in records.items():
+                    # Delivery resumes at the group's committed offset: nothing before it needs a commit.
+                    self._committed.setdefault(tp, recs[0].offset)
+                    for record in recs:
+                        message = self._message(record)
+                        if message is not None:
+                            batch.append(message)
+                            self._outstanding.setdefault(tp, []).append(record.offset)
+                        self._delivered_to[tp] = record.offset + 1
+                if batch or time.monotonic() >= give_up:
+                    return batch
+
+    def _give_up_at(self, deadline: float, timeout: float) -> float:
+        """The poll deadline, extended while the group join is pending and renewed after a (re)join."""
+        if self.joined_at is None:
+            return max(deadline, self._join_deadline)
+        return max(deadline, self.joined_at + timeout)
+
+    def _message(self, record: Any) -> Message | None:
+        topic = self.transport.short_name(record.topic)
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers or []}
+        try:
+            value = json.loads(record.value)
+            if not isinstance(value, dict):
+                raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+        except (ValueError, TypeError) as exc:
+            reason = f"{topic}@{record.partition}:{record.offset} is not a JSON object: {exc}"
+            log.warning("quarantining undecodable record %s", reason)
+            raw = base64.b64encode(record.value or b"").decode("ascii")
+            self.transport.publish(dead_letter(topic), {"raw_base64": raw}, key=key,
+                                   headers={**headers, UNDECODABLE_HEADER: reason[:2000]})
+            return None
+        return Message(topic, record.partition, record.offset, value, key, headers, record.timestamp / 1000.0)
+
+    def commit(self, messages: Iterable[Message]) -> None:
+        upto: dict[TopicPartition, int] = {}
+        for msg in messages:
+            tp = TopicPartition(self.transport.full_name(msg.topic), msg.partition)
+            upto[tp] = max(upto.get(tp, -1), msg.offset)
+        for tp, last in upto.items():
+            self._outstanding[tp] = [offset for offset in self._outstanding.get(tp, []) if offset > last]
+        # A partition may go as far as its first delivered-but-uncommitted message.
+        offsets = {}
+        for tp, delivered_to in self._delivered_to.items():
+            pending = self._outstanding.get(tp)
+            position = pending[0] if pending else delivered_to
+            if position > self._committed[tp]:
+                offsets[tp] = position
+        if not offsets:
+            return
+        self.transport.flush()  # outputs first: an offset must never get ahead of what it produced
+        with self.transport.broker_errors(f"commit offsets for group {self.group}"):
+            try:
+                self._consumer.commit({tp: OffsetAndMetadata(pos, "", -1) for tp, pos in offsets.items()})
+            except CommitFailedError as exc:
+                # The group rebalanced and our partitions went to another member, which resumes
+                # from the last committed offset: the work is redelivered, not lost.
+                log.warning("group %s rebalanced before commit; messages will be redelivered: %s", self.group, exc)
+                return
+        self._committed.update(offsets)
+
+    def close(self) -> None:
+        """Leave the group without committing, so other members take our partitions at once."""
+        with self.transport.broker_errors(f"leave consumer group {self.group}"):
+            self._consumer.close(autocommit=False)
+
+
+class _ForgetRevoked(ConsumerRebalanceListener):
+    """Notes the group join and drops bookkeeping for partitions this member no longer owns."""
+
+    def __init__(self, owner: KafkaTopicConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.owner.forget(revoked)
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        # Newly assigned partitions start from the group's committed offset; nothing to prepare.
+        self.owner.joined_at = time.monotonic()
