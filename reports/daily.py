@@ -7,10 +7,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from config import Settings
+from config.datafiles import Source, load_policies, load_sources
 from reports.advice import recommend
 from reports.briefing import ReportWindow, gather_briefing
 from reports.render import draw_charts, render_html, render_markdown
 from schema import SHANGHAI, Alert, CrawlHealth, Policy
+from search import open_index
 from search.base import Index
 
 
@@ -56,3 +59,37 @@ def _write(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".part")
     partial.write_text(text, encoding="utf-8")
     partial.replace(path)
+
+
+def load_alert_state(settings: Settings, index: Index) -> tuple[list[Alert], dict[str, dict[str, Any]]]:
+    """Every alert in the store (the report keeps those that concern its day) and the measured
+    effect of each response, from the alert store."""
+    from alerts.service import AlertService
+
+    service = AlertService.from_settings(settings, index=index)
+    try:
+        alerts = service.store.alerts()
+        effects = {a.id: effect.as_dict() for a in alerts if a.responses and (effect := service.effect(a.id))}
+    finally:
+        service.close()
+    return alerts, effects
+
+
+def write_daily_report(settings: Settings, *, day: date | None = None, out_dir: Path | None = None,
+                       sources: Sequence[Source] | None = None, notice: Any = print) -> Path:
+    """The daily briefing from what the settings point at: the index, the alert store, the policy
+    registry and the sources (for their human names; default: the sources file)."""
+    policies: list[Policy] = []
+    if settings.policies_file.exists():
+        policies = load_policies(settings.policies_file)
+    else:
+        notice(f"提示：政策文件库 {settings.policies_file} 不存在，日报不含政策关注度 (no policies file)")
+    if sources is None:
+        sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
+    with open_index(settings) as index:
+        alerts, effects = load_alert_state(settings, index)
+        return build_daily_report(
+            index, alerts=alerts, policies=policies, health=index.crawl_health(), day=day,
+            out_dir=out_dir or settings.reports_path, effects=effects,
+            source_titles={s.name: s.title for s in sources if s.title},
+        )

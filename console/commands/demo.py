@@ -10,7 +10,6 @@ import argparse
 import time
 
 from config import ConfigError, Settings
-from config.datafiles import load_policies
 from console.common import settings_from
 from search import SearchQuery, open_index
 from transport import open_transport
@@ -49,7 +48,7 @@ def run_stages(settings: Settings) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     from alerts.service import AlertService
-    from reports.daily import build_daily_report
+    from reports.daily import write_daily_report
     from sample_site import SampleSite, sources_for
     from spiders.runner import crawl
 
@@ -66,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         step(f"示例站点 sample site at {base_url}")
         step("采集 crawling with the Scrapy spiders")
-        runs = crawl(settings, sources_for(base_url))
+        sources = sources_for(base_url)
+        runs = crawl(settings, sources)
     finally:
         site.stop()
     crawled = sum(r.items for r in runs)
@@ -78,17 +78,14 @@ def run(args: argparse.Namespace) -> int:
     processed = run_stages(settings)
 
     step("生成舆情日报 writing the daily briefing")
+    report = write_daily_report(settings, sources=sources)
     service = AlertService.from_settings(settings)
     try:
         alerts = service.open_alerts()
-        with open_index(settings) as index:
-            report = build_daily_report(
-                index, alerts=alerts, policies=load_policies(settings.policies_file),
-                health=index.crawl_health(), out_dir=settings.reports_path,
-            )
-            indexed = index.search(SearchQuery(limit=0)).total
     finally:
         service.close()
+    with open_index(settings) as index:
+        indexed = index.search(SearchQuery(limit=0)).total
 
     print()
     print(f"采集 crawled: {crawled} items this run; 分析 analysed: {processed['analyze']}; "

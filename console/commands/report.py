@@ -6,13 +6,9 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-from config import ConfigError, Settings
-from config.datafiles import load_policies, load_sources
+from config import ConfigError
 from console.common import settings_from
-from schema import Alert
-from search import Index, open_index
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,51 +35,13 @@ def parse_day(value: str | None) -> date | None:
         raise ConfigError("--date", value, "a date as YYYY-MM-DD, e.g. 2026-11-26") from exc
 
 
-def load_alert_state(settings: Settings, index: Index) -> tuple[list[Alert], dict[str, dict[str, Any]]]:
-    """The alerts the report covers and the effect figures of their responses, from the alert store.
-
-    The alert store is written in parallel (`alerts.service`); where it is not installed the
-    report runs without alerts and says so on stderr. Replace this function's body if the store's
-    interface changes: the report needs only the two values it returns.
-    """
-    try:
-        from alerts.service import AlertService
-    except ImportError:
-        print("提示：预警库不可用，本次日报不含预警信息 (alert store not available)", file=sys.stderr)
-        return [], {}
-    service = AlertService.from_settings(settings, index=index)
-    try:
-        # All statuses: alerts closed during the day belong in its report too; the report drops older ones.
-        alerts = service.store.alerts()
-        effects = {a.id: effect.as_dict() for a in alerts if a.responses and (effect := service.effect(a.id))}
-    finally:
-        service.close()
-    return alerts, effects
-
-
-def source_titles(settings: Settings) -> dict[str, str]:
-    """Human names of the sources (e.g. 菏泽市人民政府) for the crawl-health table; none if the file is absent."""
-    if not settings.sources_file.exists():
-        return {}
-    return {s.name: s.title for s in load_sources(settings.sources_file) if s.title}
-
-
 def run_daily(args: argparse.Namespace) -> int:
-    from reports.daily import build_daily_report
+    from reports.daily import write_daily_report
 
     day = parse_day(args.date)
     settings = settings_from(args)
-    out_dir = settings.reports_path if args.out is None else Path(args.out)
-    policies = []
-    if settings.policies_file.exists():
-        policies = load_policies(settings.policies_file)
-    else:
-        print(f"提示：政策文件库 {settings.policies_file} 不存在，日报不含政策关注度 (no policies file)",
-              file=sys.stderr)
-    with open_index(settings) as index:
-        alerts, effects = load_alert_state(settings, index)
-        path = build_daily_report(index, alerts=alerts, policies=policies, health=index.crawl_health(), day=day,
-                                  out_dir=out_dir, effects=effects, source_titles=source_titles(settings))
+    path = write_daily_report(settings, day=day, out_dir=Path(args.out) if args.out else None,
+                              notice=lambda text: print(text, file=sys.stderr))
     print(f"日报 report: {path}")
     print(f"文本版 markdown: {path.with_suffix('.md')}")
     return 0
