@@ -391,9 +391,11 @@ def test_board_lists_every_message_with_detail_fields(base: str, site: SampleSit
         def text(key: str, sel: Selector = sel) -> str | None:
             return sel.css(params[f"{key}_selector"] + " ::text").get()
 
-        for key in ("title", "author", "time", "category", "place", "status", "content"):
+        for key in ("title", "author", "time", "category", "place", "status", "content", "id"):
             assert text(key), (link, key)
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", text("time"))
+        assert text("id") in link
+        assert "留言内容" not in text("content")  # the message's paragraphs, not the section heading
         states.add(text("status"))
         assert (
             (text("reply_unit") is not None)
@@ -447,7 +449,9 @@ def _crawl_list(params: dict, encoding: str = "utf-8") -> list[str]:
     url, found = params["start_urls"][0], []
     while url:
         sel = page(url, encoding)
-        hrefs = [urllib.parse.urljoin(url, h) for h in sel.css(params["list_css"] + " a::attr(href)").getall()]
+        hrefs = [
+            urllib.parse.urljoin(url, h) for h in sel.css(params["list_css"] + " a::attr(href)").getall()
+        ]
         found += [h for h in hrefs if h not in found]
         following = sel.xpath("//a[normalize-space(text())='下一页']/@href").get()
         url = urllib.parse.urljoin(url, following) if following else None
@@ -657,3 +661,12 @@ def test_content_is_consistent_whatever_the_time_of_day() -> None:
         recent = [p for p in content.posts if p.at(content.start) > content.start - RECENT]
         assert len([p for p in recent if not p.key.startswith("hf-")]) <= 5
         assert len([p for p in recent if p.key.startswith("hf-")]) >= 40
+
+
+def test_serve_command_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    from console.commands.sample_site import serve_site
+
+    with SampleSite() as running:
+        port = int(running.start().rsplit(":", 1)[1])
+        assert serve_site(argparse.Namespace(port=port), threading.Event()) == 1
+    assert "cannot start the sample site" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 
 from sample_site import SampleSite, sources_for
@@ -31,7 +32,10 @@ def serve_site(args: argparse.Namespace, stop: threading.Event | None = None) ->
     try:
         base = site.start(args.port)
     except OSError as exc:
-        print(f"无法启动演示站点 (cannot start the sample site) on port {args.port}: {exc.strerror or exc}")
+        print(
+            f"无法启动演示站点 (cannot start the sample site) on port {args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 1
     with site:
         print(f"演示样例站点已启动 (sample site running): {base}/")
