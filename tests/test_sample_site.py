@@ -488,7 +488,19 @@ def test_every_weibo_post_is_reachable_through_the_configured_searches(
         found |= {m["id"] for m in all_weibo(base, f"100103type=1&q={keyword}")}
     for uid in params["users"]:
         found |= {m["id"] for m in all_weibo(base, f"107603{uid}")}
-    assert found == {post.id for post in site.content.posts}
+    assert found == {post.id for post in site.content.posts if not post.deleted}
+
+
+def test_a_deleted_original_shows_only_inside_its_repost(base: str, site: SampleSite) -> None:
+    rumour = site.content.post("yq-rumor-1")
+    assert rumour.deleted
+    mblogs = all_weibo(base, "100103type=1&q=封控")
+    assert rumour.id not in {m["id"] for m in mblogs}
+    repost = next(m for m in mblogs if m.get("retweeted_status", {}).get("id") == rumour.id)
+    original = repost["retweeted_status"]
+    assert original["user"] is None and original["text"].startswith("抱歉，此微博已被作者删除")
+    assert json.loads(fetch(f"{base}/statuses/extend?id={rumour.id}")[2])["ok"] == 0
+    assert fetch(f"{base}/status/{rumour.id}")[0] == 404
 
 
 def test_policy_registry_matches_the_portal(base: str, site: SampleSite) -> None:
