@@ -283,3 +283,16 @@ def test_policy_from_post():
     assert policy.written_at.date().isoformat() == "2022-05-27"
     assert policy.interpretation_url.endswith("/b.html")
     assert policy_from_post(post.model_copy(update={"extra": {"是解读": True}})) is None
+
+
+def test_an_article_with_a_login_box_is_not_a_wall():
+    login_box = ('<form action="/login"><input name="u"><input type="password" name="p">'
+                 "<button>登录</button> 请先登录</form>")
+    article = "<p>" + "菏泽市召开城镇老旧小区改造工作推进会，会议通报了全市改造工作进展情况。" * 10 + "</p>"
+    assert page_problem(f"<html><body>{login_box}{article}</body></html>") is None
+    assert page_problem(f"<html><body>{login_box}<p>该内容为会员专享。</p></body></html>") == "login_wall"
+
+
+def test_no_real_saved_page_is_called_a_wall(shared_data):
+    for path in sorted((shared_data / "html").rglob("*.html")):
+        assert page_problem(decode_page(path.read_bytes())[0]) is None, path.name
