@@ -161,14 +161,6 @@ class KafkaTransport(Transport):
         # Delivery failures surface asynchronously; `flush` reports them.
         future.add_errback(self._send_failures.append)
 
-    def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
-        count = 0
-        for key, value in values:
-            self.publish(topic, value, key=key)
-            count += 1
-        self.flush()
-        return count
-
     def flush(self) -> None:
         """Wait until the broker acknowledged (acks=all) everything published; raise if any was refused."""
         if self._producer is None:
