@@ -279,8 +279,14 @@ def page_problem(html: str, min_chars: int = 20) -> str | None:
     text = visible_text(html)
     if len(text) < min_chars:
         return "empty_page"
-    outside_forms = len(visible_text(_FORMS.sub(" ", html)))
-    if outside_forms >= _WALL_MAX_CHARS:
+    # Small forms are login boxes and search fields; a form wrapping the whole page (ASP.NET) is
+    # the page itself and counts as content.
+    box_chars = 0
+    if "<form" in html or "<FORM" in html:
+        for form in _FORMS.findall(html):
+            chars = len(visible_text(form))
+            box_chars += chars if chars < _WALL_MAX_CHARS else 0
+    if len(text) - box_chars >= _WALL_MAX_CHARS:
         return None
     if _CAPTCHA.search(text):
         return "captcha"

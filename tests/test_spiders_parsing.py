@@ -290,6 +290,8 @@ def test_an_article_with_a_login_box_is_not_a_wall():
                  "<button>登录</button> 请先登录</form>")
     article = "<p>" + "菏泽市召开城镇老旧小区改造工作推进会，会议通报了全市改造工作进展情况。" * 10 + "</p>"
     assert page_problem(f"<html><body>{login_box}{article}</body></html>") is None
+    # an ASP.NET page: one form wraps everything, the login box included
+    assert page_problem(f'<html><body><form id="form1">{login_box.replace("form", "div")}{article}</form></body></html>') is None
     wall = "<p>该内容为会员专享，请登录后阅读全文。欢迎订阅菏泽日报数字版。</p>"
     assert page_problem(f"<html><body>{login_box}{wall}</body></html>") == "login_wall"
 
