@@ -27,8 +27,6 @@ from schema import (
     GOV_VALIDITY,
     GOV_WRITTEN,
     Platform,
-    Policy,
-    Post,
     Validity,
 )
 from spiders.extract import Article
@@ -158,18 +156,3 @@ def policy_document(html: str, url: str, article: Article) -> dict[str, Any]:
     return {"title": title, "text": article.text, "published_at": published,
             "author": {"name": table.get(GOV_ISSUER) or article.source_name}, "extra": extra}
 
-
-def policy_from_post(post: Post) -> Policy | None:
-    """The registry entry of a crawled policy document; None for a 政策解读 page or a page
-    without a title. The id is the document's 发文字号 when it has one (stable across portals),
-    else the post id."""
-    extra = post.extra
-    if extra.get(GOV_IS_INTERPRETATION) or not post.title:
-        return None
-    written = parse_datetime(str(extra.get(GOV_WRITTEN, "")))
-    return Policy(
-        id=extra.get(GOV_DOC_NUMBER) or post.id, title=post.title, doc_number=extra.get(GOV_DOC_NUMBER),
-        department=extra.get(GOV_ISSUER), written_at=written, published_at=post.published_at,
-        validity=Validity(extra.get(GOV_VALIDITY, Validity.UNKNOWN.value)), url=post.url,
-        interpretation_url=extra.get(GOV_INTERPRETATION),
-    )

@@ -269,22 +269,6 @@ def test_classify_http_errors():
                                                                              "rate_limited"]
 
 
-def test_policy_from_post():
-    from schema import Post
-    from spiders.gov_policy import policy_from_post
-
-    post = Post(url="http://www.heze.gov.cn/art/2022/6/2/a.html", platform="gov", source="heze-gov",
-                title="菏泽市人民政府办公室关于进一步加强城镇老旧小区改造工作的实施意见",
-                published_at="2022-06-02T10:31:00",
-                extra={"发文字号": "菏政办发〔2022〕12号", "发文机构": "菏泽市人民政府办公室", "成文日期": "2022-05-27",
-                       "有效性": "已废止", "政策解读": "http://www.heze.gov.cn/art/2022/6/3/b.html"})
-    policy = policy_from_post(post)
-    assert policy.id == "菏政办发〔2022〕12号" and policy.validity is Validity.REPEALED
-    assert policy.written_at.date().isoformat() == "2022-05-27"
-    assert policy.interpretation_url.endswith("/b.html")
-    assert policy_from_post(post.model_copy(update={"extra": {"是解读": True}})) is None
-
-
 def test_an_article_with_a_login_box_is_not_a_wall():
     login_box = ('<form action="/login"><input name="u"><input type="password" name="p">'
                  "<button>登录</button> 请先登录</form>")
