@@ -55,6 +55,7 @@ class Selectors:
 _DATE_META = ("article:published_time", "og:release_date", "pubdate", "publishdate", "publish_date",
               "firstpublishedtime", "publishtime", "dc.date", "dc.date.issued", "dc.date.created",
               "datepublished", "release_date", "og:published_time")
+_JSON_LD_DATE = re.compile(r'"date(?:Published|Created)"\s*:\s*"([^"]{8,40})"')
 _TITLE_META = ("og:title", "articletitle", "twitter:title", "title")
 _SOURCE_META = ("contentsource", "source", "og:site_name", "article:publisher")
 _AUTHOR_META = ("author", "article:author", "dc.creator")
@@ -97,6 +98,20 @@ def _meta(tree: lxml.html.HtmlElement, names: tuple[str, ...]) -> str | None:
     for name in names:
         if name in found:
             return found[name]
+    return None
+
+
+def _structured_date(tree: lxml.html.HtmlElement) -> datetime | None:
+    """schema.org JSON-LD datePublished, or an HTML5 <time datetime> inside the article."""
+    for script in tree.iter("script"):
+        if (script.get("type") or "").lower() == "application/ld+json" and script.text:
+            match = _JSON_LD_DATE.search(script.text)
+            if match:
+                return parse_datetime(match.group(1))
+    for element in tree.xpath("//article//time[@datetime]|//time[@pubdate]"):
+        found = parse_datetime(element.get("datetime") or "")
+        if found:
+            return found
     return None
 
 
@@ -209,7 +224,7 @@ def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
 
     published = parse_datetime(_select_text(tree, selectors.date) or "")
     if published is None:
-        published = parse_datetime(_meta(tree, _DATE_META) or "")
+        published = parse_datetime(_meta(tree, _DATE_META) or "") or _structured_date(tree)
     if published is None:
         published = find_published_at(header) or find_published_at(raw_text[:3000])
 

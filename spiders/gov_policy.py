@@ -155,3 +155,4 @@ def policy_document(html: str, url: str, article: Article) -> dict[str, Any]:
         published = article.published_at or published
     return {"title": title, "text": article.text, "published_at": published,
             "author": {"name": table.get(GOV_ISSUER) or article.source_name}, "extra": extra}
+

@@ -131,9 +131,13 @@ class ListingSpider(ArticleSpider):
         raise NotImplementedError
 
 
+# Post.extra key of the outlet an article credits (来源：菏泽日报); reprint detection reads it.
+NEWS_OUTLET = "来源"
+
+
 def article_fields(article: Article) -> dict[str, Any]:
     """Post fields from an extracted article."""
-    extra = {"来源": article.source_name} if article.source_name else {}
+    extra = {NEWS_OUTLET: article.source_name} if article.source_name else {}
     return {"title": article.title, "text": article.text, "published_at": article.published_at,
             "author": {"name": article.author or article.source_name}, "extra": extra}
 

@@ -259,6 +259,9 @@ def same_site(url: str, other: str) -> bool:
 _LOGIN_WALL = re.compile(r"请(?:先)?登录|登录后(?:查看|浏览|阅读|访问)|您(?:还)?未登录|用户登录|会员登录|sign in to continue", re.I)
 _CAPTCHA = re.compile(r"验证码|captcha|滑动验证|安全验证|人机验证|访问验证|拖动滑块", re.I)
 _PASSWORD_INPUT = re.compile(r"<input[^>]+type=[\"']?password", re.I)
+_FORMS = re.compile(r"<form\b.*?</form\s*>", re.S | re.I)
+# Fewer visible characters than this outside forms, and the page may be a wall.
+_WALL_MAX_CHARS = 300
 _TAGS = re.compile(r"<script.*?</script>|<style.*?</style>|<[^>]+>", re.S | re.I)
 
 
@@ -270,15 +273,23 @@ def visible_text(html: str) -> str:
 def page_problem(html: str, min_chars: int = 20) -> str | None:
     """Why a page cannot hold content: 'empty_page', 'captcha' or 'login_wall'; None if it can.
 
-    A page is a wall only when it says so AND has little else: a news page with a 登录 link in
-    its header is not a wall.
+    A page is a wall only when it says so (or asks for a password) AND has little text outside
+    its forms: an article with a login box in its header is not a wall.
     """
     text = visible_text(html)
     if len(text) < min_chars:
         return "empty_page"
-    short = len(text) < 600
-    if short and _CAPTCHA.search(text):
+    # Small forms are login boxes and search fields; a form wrapping the whole page (ASP.NET) is
+    # the page itself and counts as content.
+    box_chars = 0
+    if "<form" in html or "<FORM" in html:
+        for form in _FORMS.findall(html):
+            chars = len(visible_text(form))
+            box_chars += chars if chars < _WALL_MAX_CHARS else 0
+    if len(text) - box_chars >= _WALL_MAX_CHARS:
+        return None
+    if _CAPTCHA.search(text):
         return "captcha"
-    if (short and _LOGIN_WALL.search(text)) or (_PASSWORD_INPUT.search(html) and len(text) < 1500):
+    if _LOGIN_WALL.search(text) or _PASSWORD_INPUT.search(html):
         return "login_wall"
     return None

@@ -15,6 +15,11 @@ FIXTURES = ROOT / "tests" / "fixtures"
 SHARED = ROOT / ".." / "shared"
 
 
+class FixtureServer(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops connections a crawler opens in parallel
+    daemon_threads = True
+
+
 class FixtureHandler(SimpleHTTPRequestHandler):
     """Serves files; `/status/<code>` answers that HTTP status; HTML is sent without a charset
     so that the crawler's own encoding detection is what is tested."""
@@ -48,7 +53,7 @@ def fixture_server() -> Iterator[Callable[[Path], tuple[str, list[str]]]]:
     def serve(directory: Path) -> tuple[str, list[str]]:
         hits: list[str] = []
         handler = type("Handler", (FixtureHandler,), {"hits": hits})
-        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
+        server = FixtureServer(("127.0.0.1", 0), partial(handler, directory=str(directory)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}", hits

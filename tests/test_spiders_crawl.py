@@ -166,3 +166,15 @@ def test_a_parser_exception_is_counted_not_fatal(tmp_path):
     response = HtmlResponse("http://x.cn/a.html", body=b"<html></html>")
     assert middleware.process_spider_exception(response, ValueError("unexpected layout")) == []
     assert spider.stats_row.problems == {"parse_error": 1}
+
+
+def test_feed_without_following_uses_the_summaries(fixture_server, tmp_path):
+    base, hits = fixture_server(FIXTURES / "rss")
+    feed = Source(name="atom", kind="rss", params={"feed_urls": [f"{base}/atom.xml"], "follow": False})
+    run = crawl_in_subprocess(settings_for(tmp_path), [feed], extract_workers=0)[0]
+    assert (run.items, run.new_items) == (1, 1)
+    assert not any(h.startswith("/a/") for h in hits)  # no article page fetched
+    post = posts(tmp_path)[0]
+    assert post["text"] == "6月2日，全市城镇老旧小区改造工作推进会召开。"
+    assert post["published_at"].startswith("2022-06-02T10:31:00")
+    assert post["author"]["name"] == "菏泽发布"

@@ -88,3 +88,14 @@ def test_real_page_body(shared_data):
     article = extract_article(decode_page((html_dir / "newspaper_sohu" / "chinese_article.html").read_bytes())[0])
     first, last = expected.strip().splitlines()[0], expected.strip().splitlines()[-1]
     assert article.text.startswith(first) and article.text.rstrip().endswith(last)
+
+
+@pytest.mark.parametrize(("head", "body", "expected"), [
+    ('<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": "2022-06-02T10:31:00+08:00"}'
+     "</script>", "", "2022-06-02T10:31:00+08:00"),
+    ("", '<article><time datetime="2022-06-02T09:00:00+08:00">6月2日</time></article>', "2022-06-02T09:00:00+08:00"),
+])
+def test_structured_dates(head, body, expected):
+    html = (f"<html><head><title>菏泽市召开老旧小区改造推进会</title>{head}</head><body><h1>菏泽市召开老旧小区改造推进会</h1>"
+            f"{body}<p>会议通报了全市老旧小区改造工作进展情况，安排部署下一阶段重点工作。</p></body></html>")
+    assert extract_article(html).published_at.isoformat() == expected

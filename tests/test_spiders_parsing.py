@@ -242,6 +242,7 @@ def test_feed_date(value, expected):
     ("DownloadConnectionRefusedError", "network"),
     ("DownloadTimeoutError", "timeout"),
     ("ResponseDataLossError", "network"),
+    ("DownloadCancelledError", "too_large"),
 ])
 def test_classify_failure(exception, reason):
     import scrapy.exceptions
@@ -249,7 +250,8 @@ def test_classify_failure(exception, reason):
 
     from spiders.base import classify_failure
 
-    assert classify_failure(Failure(getattr(scrapy.exceptions, exception)("x"))) == reason
+    message = "Received 30000000 bytes which is larger than download max size (20971520) in request <GET x>."
+    assert classify_failure(Failure(getattr(scrapy.exceptions, exception)(message))) == reason
 
 
 def test_classify_http_errors():
@@ -265,3 +267,19 @@ def test_classify_http_errors():
 
     assert [classify_failure(failure(s)) for s in (404, 503, 403, 429)] == ["http_404", "http_5xx", "forbidden",
                                                                              "rate_limited"]
+
+
+def test_an_article_with_a_login_box_is_not_a_wall():
+    login_box = ('<form action="/login"><input name="u"><input type="password" name="p">'
+                 "<button>登录</button> 请先登录</form>")
+    article = "<p>" + "菏泽市召开城镇老旧小区改造工作推进会，会议通报了全市改造工作进展情况。" * 10 + "</p>"
+    assert page_problem(f"<html><body>{login_box}{article}</body></html>") is None
+    # an ASP.NET page: one form wraps everything, the login box included
+    assert page_problem(f'<html><body><form id="form1">{login_box.replace("form", "div")}{article}</form></body></html>') is None
+    wall = "<p>该内容为会员专享，请登录后阅读全文。欢迎订阅菏泽日报数字版。</p>"
+    assert page_problem(f"<html><body>{login_box}{wall}</body></html>") == "login_wall"
+
+
+def test_no_real_saved_page_is_called_a_wall(shared_data):
+    for path in sorted((shared_data / "html").rglob("*.html")):
+        assert page_problem(decode_page(path.read_bytes())[0]) is None, path.name
