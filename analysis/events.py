@@ -35,6 +35,7 @@ MIN_REPRINT_FEATURES = 8
 JOIN_SIMILARITY = 0.3
 MERGE_SIMILARITY = 0.5
 CENTROID_TERMS = 40
+CENTROID_KEPT = 200
 MAX_TERM_EVENTS = 20
 SCORED_CANDIDATES = 5
 ACTIVE_FOR = timedelta(days=7)
@@ -311,6 +312,9 @@ class EventClusterer:
             event.first_seen, event.first_post = post.when, post.id
         event.last_seen = max(event.last_seen, post.when)
         event.centroid.update(vector)
+        if len(event.centroid) > 2 * CENTROID_KEPT:
+            # A big event's rare terms never reach its top terms: keep memory and state bounded.
+            event.centroid = Counter(dict(event.centroid.most_common(CENTROID_KEPT)))
         event.platforms[post.platform] += 1
         event.places.update(post.places)
         event.areas.update(post.areas)
