@@ -260,7 +260,8 @@ class EventClusterer:
             if events and len(events) <= MAX_TERM_EVENTS:
                 for event_id in events:
                     shared[event_id] = shared.get(event_id, 0.0) + weight
-        best = sorted(shared, key=shared.__getitem__, reverse=True)[:SCORED_CANDIDATES]
+        # Ties broken by id: the same stream gives the same events in every process.
+        best = sorted(shared, key=lambda event_id: (-shared[event_id], event_id))[:SCORED_CANDIDATES]
         vector_norm = _norm(vector)
         scored = []
         for event_id in best:
@@ -272,7 +273,7 @@ class EventClusterer:
             similarity = self._similarity(vector, event, vector_norm)
             if similarity >= JOIN_SIMILARITY:
                 scored.append((similarity, event))
-        scored.sort(key=lambda item: (-item[0], item[1].first_seen))
+        scored.sort(key=lambda item: (-item[0], item[1].first_seen, item[1].id))
         return scored
 
     def assign(self, post: PostTraits, reprint_of: str | None = None) -> str:
