@@ -65,7 +65,7 @@ def _posts(
     return posts
 
 
-def _fitting_posts(directory: Path, sets: Sequence[DataSet]) -> list[tuple[LabelledPost, float]]:
+def weighted_fitting_posts(directory: Path, sets: Sequence[DataSet]) -> list[tuple[LabelledPost, float]]:
     """The polar train and calibration posts of the given files, each with its class-balancing weight.
 
     Within a file each class weighs half of the file: a post weighs n / (2 * n_class).
@@ -108,7 +108,7 @@ def _fold_of(text: str) -> int:
     return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[8:16], 16) % FOLDS
 
 
-def _train_bayes(documents: Iterable[tuple[Sequence[str], str, float]], model_file: Path) -> None:
+def train_bayes(documents: Iterable[tuple[Sequence[str], str, float]], model_file: Path) -> None:
     """SnowNLP's Bayes, filled with weighted (words, class, weight) documents; saved where SnowNLP saves ('.3').
 
     `Bayes.train` adds each word with weight 1 to its class's AddOneProb; this adds it with the
@@ -139,7 +139,7 @@ def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path
     fitting = _posts(directory, "train") + _posts(directory, "calibration")
     segmented = {p.text: segment_post(p.text) for p in fitting}
     tokens = {text: _tokens(s) for text, s in segmented.items()}
-    weighted = _fitting_posts(directory, TRAINING_SETS)
+    weighted = weighted_fitting_posts(directory, TRAINING_SETS)
     polar = [p for p, _ in weighted]
 
     out_of_fold: dict[str, float] = {}
@@ -148,7 +148,7 @@ def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path
         provisional.write_text(json.dumps({"curve": [], "quoted_weight": QUOTED_WEIGHT, "neutral_band": [0.5, 0.5]}))
         for fold in range(FOLDS):
             fold_model = Path(folder) / f"fold{fold}.marshal"
-            _train_bayes(((tokens[p.text], p.polarity, w) for p, w in weighted if _fold_of(p.text) != fold), fold_model)
+            train_bayes(((tokens[p.text], p.polarity, w) for p, w in weighted if _fold_of(p.text) != fold), fold_model)
             model = SentimentModel(fold_model, provisional)
             for post in fitting:
                 if _fold_of(post.text) == fold:
@@ -172,7 +172,7 @@ def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path
     low, high, three_way_f1 = _neutral_band(
         [fitted.probability(out_of_fold[p.text]) for p in with_neutral], [p.polarity for p in with_neutral]
     )
-    _train_bayes(((tokens[p.text], p.polarity, w) for p, w in weighted), model_file)
+    train_bayes(((tokens[p.text], p.polarity, w) for p, w in weighted), model_file)
     calibration = {
         "curve": points,
         "quoted_weight": QUOTED_WEIGHT,
@@ -245,7 +245,7 @@ def cross_set(directory: Path) -> dict[str, float]:
         for left_out in TRAINING_SETS:
             others = [d for d in TRAINING_SETS if d is not left_out]
             model_file = Path(folder) / f"without_{left_out.name}.marshal"
-            _train_bayes(((_tokens(segment_post(p.text)), p.polarity, w) for p, w in _fitting_posts(directory, others)),
+            train_bayes(((_tokens(segment_post(p.text)), p.polarity, w) for p, w in weighted_fitting_posts(directory, others)),
                          model_file)
             model = SentimentModel(model_file, provisional)
             posts = [p for split in load_data_set(directory, left_out).values() for p in split if p.polarity != "neutral"]
