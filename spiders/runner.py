@@ -59,6 +59,8 @@ def scrapy_settings(settings: Settings, source: Source) -> dict[str, Any]:
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "spiders.middleware.BackoffRetryMiddleware": 550,
+            "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+            "spiders.middleware.MetaRefreshWhenPresent": 580,
         },
         "SPIDER_MIDDLEWARES": {"spiders.middleware.CountSpiderErrors": 50},
         "DOWNLOAD_TIMEOUT": 30,
