@@ -85,7 +85,8 @@ _BOILERPLATE_NAME = re.compile(
 _MAX_BOILERPLATE_SHARE = 0.4
 # Below this many characters, a text extracted without tables is retried with them.
 MIN_TEXT_WITHOUT_TABLES = 200
-_VISIBLE_TEXT = "//body//text()[not(ancestor::script) and not(ancestor::style)]"
+# Plain strings: lxml's default "smart" strings each keep a reference to their parent element.
+_VISIBLE_TEXT = etree.XPath("//body//text()[not(ancestor::script) and not(ancestor::style)]", smart_strings=False)
 
 
 def _meta(tree: lxml.html.HtmlElement, names: tuple[str, ...]) -> str | None:
@@ -218,7 +219,7 @@ def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
             return Article()
     else:
         tree = html
-    raw_text = clean_inline(" ".join(tree.xpath(_VISIBLE_TEXT)))
+    raw_text = clean_inline(" ".join(_VISIBLE_TEXT(tree)))
     title = _select_text(tree, selectors.title) or _title(tree)
     header = _header_text(tree, title, raw_text)
 
