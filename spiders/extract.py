@@ -242,6 +242,10 @@ def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
                    text=clean_text(text))
 
 
+def _ready() -> None:
+    """A no-op task: submitting one per worker starts the workers."""
+
+
 class ExtractionPool:
     """Article extraction in worker processes, so a crawl uses every core (trafilatura is CPU-bound
     and Scrapy runs in one thread). Awaitable from async Scrapy callbacks under the asyncio reactor;
@@ -251,12 +255,20 @@ class ExtractionPool:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
 
+    def start(self) -> None:
+        """Start the workers now, without waiting for them: called before the crawl starts, they
+        get ready while Scrapy sets up and fetches the first list pages."""
+        if self.workers > 0 and self._pool is None:
+            # spawn, not fork: forking a process that runs the Twisted reactor and SQLite is unsafe.
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            for _ in range(self.workers):
+                self._pool.submit(_ready)
+
     async def extract(self, html: str, url: str | None = None, selectors: Selectors | None = None) -> Article:
         if self.workers <= 0:
             return extract_article(html, url, selectors)
-        if self._pool is None:
-            # spawn, not fork: forking a process that runs the Twisted reactor and SQLite is unsafe.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self.start()
+        assert self._pool is not None
         return await asyncio.wrap_future(self._pool.submit(extract_article, html, url, selectors))
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from pipelines import ITEM_PIPELINES, SPOOL_FILE, Publisher
 from schema import CrawlHealth, now
 from spiders.base import CrawlContext, SourceStats
 from spiders.extract import ExtractionPool
+from spiders.news import ArticleSpider
 from spiders.registry import Kind, resolve
 from spiders.seen import SeenStore
 from transport import CRAWL_HEALTH, TransportError, open_transport
@@ -125,6 +126,8 @@ def crawl(settings: Settings, sources: Iterable[Source], extract_workers: int | 
     publisher = Publisher(transport, settings.path(SPOOL_FILE))
     context = CrawlContext(settings=settings, seen=seen, publisher=publisher,
                            extractor=ExtractionPool(extract_workers))
+    if any(issubclass(kind.spider, ArticleSpider) for _, kind, _ in resolved):
+        context.extractor.start()
     publisher.replay()
     started_at = now()
     quiet = logging.getLogger().getEffectiveLevel() > logging.DEBUG
