@@ -86,7 +86,8 @@ _MAX_BOILERPLATE_SHARE = 0.4
 # Below this many characters, a text extracted without tables is retried with them.
 MIN_TEXT_WITHOUT_TABLES = 200
 # Plain strings: lxml's default "smart" strings each keep a reference to their parent element.
-_VISIBLE_TEXT = etree.XPath("//body//text()[not(ancestor::script) and not(ancestor::style)]", smart_strings=False)
+# Scripts and styles are stripped first: cheaper than testing every text node's ancestors.
+_VISIBLE_TEXT = etree.XPath("//body//text()", smart_strings=False)
 
 
 def _meta(tree: lxml.html.HtmlElement, names: tuple[str, ...]) -> str | None:
@@ -102,13 +103,18 @@ def _meta(tree: lxml.html.HtmlElement, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _structured_date(tree: lxml.html.HtmlElement) -> datetime | None:
+def _json_ld(tree: lxml.html.HtmlElement) -> list[str]:
+    """The texts of the page's JSON-LD scripts (schema.org metadata)."""
+    return [script.text for script in tree.iter("script")
+            if script.text and (script.get("type") or "").lower() == "application/ld+json"]
+
+
+def _structured_date(tree: lxml.html.HtmlElement, json_ld: list[str]) -> datetime | None:
     """schema.org JSON-LD datePublished, or an HTML5 <time datetime> inside the article."""
-    for script in tree.iter("script"):
-        if (script.get("type") or "").lower() == "application/ld+json" and script.text:
-            match = _JSON_LD_DATE.search(script.text)
-            if match:
-                return parse_datetime(match.group(1))
+    for text in json_ld:
+        match = _JSON_LD_DATE.search(text)
+        if match:
+            return parse_datetime(match.group(1))
     for element in tree.xpath("//article//time[@datetime]|//time[@pubdate]"):
         found = parse_datetime(element.get("datetime") or "")
         if found:
@@ -219,13 +225,15 @@ def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
             return Article()
     else:
         tree = html
+    json_ld = _json_ld(tree)
+    etree.strip_elements(tree, "script", "style", with_tail=False)
     raw_text = clean_inline(" ".join(_VISIBLE_TEXT(tree)))
     title = _select_text(tree, selectors.title) or _title(tree)
     header = _header_text(tree, title, raw_text)
 
     published = parse_datetime(_select_text(tree, selectors.date) or "")
     if published is None:
-        published = parse_datetime(_meta(tree, _DATE_META) or "") or _structured_date(tree)
+        published = parse_datetime(_meta(tree, _DATE_META) or "") or _structured_date(tree, json_ld)
     if published is None:
         published = find_published_at(header) or find_published_at(raw_text[:3000])
 
