@@ -196,11 +196,11 @@ class AlertEngine:
         title = f"{lead['rule_title']}：{lead['title']}" if lead.get("rule_title") else lead["title"]
         policy = alert.evidence.get("policy")
         named = f"《{policy_name(policy['title'])}》" if policy is not None else ""
-        if policy is not None:  # officers know the document by its name, not by the registry's id
-            title = title.replace(policy["id"], named) if policy["id"] in title else f"{named}{title}"
+        if policy is not None:  # officers know the document by its name, not by its id or full title
+            mention = next((m for m in (policy["id"], policy["title"]) if m in title), None)
+            title = title.replace(mention, named) if mention else f"{named}{title}"
         parts = [lead["summary"]] if lead["summary"] else []
-        others = [f"{name}（{c['title'].replace(policy['id'], '该政策') if policy else c['title']}）"
-                  for name, c in ranked[:-1]]
+        others = [f"{name}（{_refer_to_policy(c['title'], policy)}）" for name, c in ranked[:-1]]
         if others:
             parts.append("同时触发：" + "；".join(reversed(others)) + "。")
         if policy is not None and not policy.get("interpretation"):
@@ -294,3 +294,12 @@ class AlertEngine:
             return None
         alert = alert.model_copy(update={"deadlines": deadlines, "updated_at": now})
         return Outcome(alert, notices=tuple(notices), action="escalated")
+
+
+def _refer_to_policy(text: str, policy: dict | None) -> str:
+    """A contribution's title with the alert's policy (by id or full title) called 该政策."""
+    if policy is None:
+        return text
+    for mention in (policy["id"], policy["title"]):
+        text = text.replace("政策" + mention, "该政策").replace(mention, "该政策")
+    return text

@@ -6,23 +6,26 @@ before it, the last day against the 14 before it) a subject with at least `min_c
 posts yields a `BurstSignal`: recent count and negative share beside the baseline's rate and
 negative share. Alert rules read the signals and decide; nothing is judged here.
 
-State survives restarts in SQLite (`state_path`): `save()` writes it, a new tracker loads it.
-Without a state path, `rebuild(posts)` from the index restores it just as well.
+State survives restarts in SQLite (`state_path`): `signals()` saves it at most once a minute and
+`close()` at the end; a new tracker loads it. Without a state path, `rebuild(posts)` from the
+index restores it just as well.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from analysis.gazetteer import Gazetteer
 from config.datafiles import Watchlist
-from schema import BurstSignal, EnrichedPost, SentimentLabel
+from schema import BurstSignal, EnrichedPost, Policy, SentimentLabel, aware
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,12 @@ RATE_FLOOR = 1.0
 RECENT_IDS = 20
 SEEN_POSTS = 200_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+SAVE_EVERY_SECONDS = 60.0
 
 
 def _bucket(when: datetime) -> int:
-    return int((when - EPOCH).total_seconds()) // BUCKET_SECONDS
+    # A naive time is Shanghai time, as everywhere in the schema.
+    return int((aware(when) - EPOCH).total_seconds()) // BUCKET_SECONDS
 
 
 @dataclass
@@ -99,25 +104,30 @@ class BurstTracker:
         min_count: int = MIN_COUNT,
         gazetteer: Gazetteer | None = None,
         state_path: Path | None = None,
+        policies: Sequence[Policy] = (),
     ) -> None:
         self.windows = tuple(windows)
+        # Policy titles label policy signals (an alert reads better with a title than an id).
+        self.policy_titles = {p.id: p.title for p in policies}
         self.min_count = min_count
         self.matcher = WatchlistMatcher(watchlists, gazetteer)
         self.state_path = state_path
         self._subjects: dict[tuple[str, str], _Subject] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._horizon = max(w.recent + w.baseline for w in self.windows)
+        self._saved_at = time.monotonic()
         if state_path is not None and state_path.exists():
             self._load(state_path)
 
     @classmethod
     def from_settings(cls, settings) -> BurstTracker:  # noqa: ANN001 - config.Settings, imported lazily
-        from config.datafiles import load_watchlists
+        from config.datafiles import load_policies, load_watchlists
 
         return cls(
             load_watchlists(settings.watchlists_file),
             gazetteer=Gazetteer.load(settings.gazetteer_file),
             state_path=settings.path("bursts.sqlite3"),
+            policies=load_policies(settings.policies_file) if settings.policies_file.exists() else (),
         )
 
     def subjects_of(self, post: EnrichedPost) -> list[tuple[str, str, str]]:
@@ -125,7 +135,7 @@ class BurstTracker:
         subjects = []
         if post.event_id:
             subjects.append(("event", post.event_id, " ".join(post.keywords[:3]) or post.event_id))
-        subjects += [("policy", link.id, link.id) for link in post.policies]
+        subjects += [("policy", link.id, self.policy_titles.get(link.id, link.id)) for link in post.policies]
         subjects += [("department", name, name) for name in post.departments]
         subjects += [("place", name, name) for name in post.places]
         subjects += [("keyword", w.name, w.name) for w in self.matcher.matches(post)]
@@ -156,7 +166,12 @@ class BurstTracker:
             self.add(post)
 
     def signals(self, now: datetime) -> list[BurstSignal]:
-        """A signal per subject and window with at least `min_count` posts in the recent window."""
+        """A signal per subject and window with at least `min_count` posts in the recent window.
+
+        With a state file, the counts are also saved here at most once a minute, so a worker that
+        is killed without `close()` restarts with its baseline."""
+        if self.state_path is not None and time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS:
+            self.save()
         now_bucket = _bucket(now)
         oldest = now_bucket - int(self._horizon.total_seconds()) // BUCKET_SECONDS
         longest = max(int(w.recent.total_seconds()) // BUCKET_SECONDS for w in self.windows)
@@ -204,7 +219,7 @@ class BurstTracker:
             negative_share=round(negative / count, 4),
             baseline_negative_share=round(base_negative / base_count, 4) if base_count else 0.0,
             ratio=round(count / max(rate, RATE_FLOOR), 4),
-            computed_at=now,
+            computed_at=aware(now),
             post_ids=ids,
         )
 
@@ -213,7 +228,8 @@ class BurstTracker:
         """Write the counts to the state file (whole, in one transaction)."""
         if self.state_path is None:
             return
-        with sqlite3.connect(self.state_path) as db:
+        self._saved_at = time.monotonic()
+        with closing(sqlite3.connect(self.state_path)) as db, db:
             db.execute("CREATE TABLE IF NOT EXISTS subjects (kind TEXT, id TEXT, state TEXT, PRIMARY KEY (kind, id))")
             db.execute("DELETE FROM subjects")
             db.executemany(
@@ -226,7 +242,7 @@ class BurstTracker:
             )
 
     def _load(self, path: Path) -> None:
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db:
             db.execute("CREATE TABLE IF NOT EXISTS subjects (kind TEXT, id TEXT, state TEXT, PRIMARY KEY (kind, id))")
             for kind, sid, state in db.execute("SELECT kind, id, state FROM subjects"):
                 data = json.loads(state)

@@ -35,8 +35,9 @@ MIN_REPRINT_FEATURES = 8
 JOIN_SIMILARITY = 0.3
 MERGE_SIMILARITY = 0.5
 CENTROID_TERMS = 40
-MAX_TERM_EVENTS = 50
-SCORED_CANDIDATES = 8
+CENTROID_KEPT = 200
+MAX_TERM_EVENTS = 20
+SCORED_CANDIDATES = 5
 ACTIVE_FOR = timedelta(days=7)
 REPRESENTATIVES = 5
 LABEL_TERMS = 3
@@ -259,7 +260,8 @@ class EventClusterer:
             if events and len(events) <= MAX_TERM_EVENTS:
                 for event_id in events:
                     shared[event_id] = shared.get(event_id, 0.0) + weight
-        best = sorted(shared, key=shared.__getitem__, reverse=True)[:SCORED_CANDIDATES]
+        # Ties broken by id: the same stream gives the same events in every process.
+        best = sorted(shared, key=lambda event_id: (-shared[event_id], event_id))[:SCORED_CANDIDATES]
         vector_norm = _norm(vector)
         scored = []
         for event_id in best:
@@ -271,7 +273,7 @@ class EventClusterer:
             similarity = self._similarity(vector, event, vector_norm)
             if similarity >= JOIN_SIMILARITY:
                 scored.append((similarity, event))
-        scored.sort(key=lambda item: (-item[0], item[1].first_seen))
+        scored.sort(key=lambda item: (-item[0], item[1].first_seen, item[1].id))
         return scored
 
     def assign(self, post: PostTraits, reprint_of: str | None = None) -> str:
@@ -311,6 +313,9 @@ class EventClusterer:
             event.first_seen, event.first_post = post.when, post.id
         event.last_seen = max(event.last_seen, post.when)
         event.centroid.update(vector)
+        if len(event.centroid) > 2 * CENTROID_KEPT:
+            # A big event's rare terms never reach its top terms: keep memory and state bounded.
+            event.centroid = Counter(dict(event.centroid.most_common(CENTROID_KEPT)))
         event.platforms[post.platform] += 1
         event.places.update(post.places)
         event.areas.update(post.areas)

@@ -46,8 +46,8 @@ def idf_table() -> tuple[dict[str, float], float]:
 
 def _is_candidate(word: str, stop: frozenset[str]) -> bool:
     # One character says little in Chinese; numbers, punctuation and emoticons are no topic.
-    if len(word) < 2 or word.lower() in stop or word.startswith("["):
-        return False
+    if len(word) < 2 or word.lower() in stop or word.startswith("[") or len(set(word)) == 1:
+        return False  # a repeated character (哈哈哈哈, 啊啊啊) is an exclamation, not a topic
     if word.isascii():
         return len(word) >= 3 and word.isalnum() and not word.isdigit()
     return any(ch.isalpha() for ch in word)
@@ -73,7 +73,11 @@ def candidate_words(words: Iterable[str]) -> list[str]:
 
 def weighted_keywords(words: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:
     """(word, tf-idf) of the best `top_k` keywords, highest first; ties keep first mention first."""
-    candidates = candidate_words(words)
+    return rank_candidates(candidate_words(words), top_k)
+
+
+def rank_candidates(candidates: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:
+    """`weighted_keywords` for words already filtered by `candidate_words`."""
     if not candidates:
         return []
     table, unseen = idf_table()

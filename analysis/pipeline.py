@@ -8,12 +8,13 @@ reads those words.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from analysis.events import ACTIVE_FOR, EventClusterer, Fingerprint, PostTraits
 from analysis.gazetteer import Gazetteer
-from analysis.keywords import candidate_words, weighted_keywords
+from analysis.keywords import candidate_words, rank_candidates
 from analysis.policies import PolicyRegistry, policy_from_post
 from analysis.privacy import mask_personal_data
 from analysis.segment import add_terms, display_form, fast_words, segment_post
@@ -29,6 +30,7 @@ from schema import (
     EnrichedPost,
     Event,
     Policy,
+    PolicyLink,
     Post,
 )
 
@@ -37,6 +39,19 @@ __all__ = ["Analyzer", "policy_from_post"]
 KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
 FLUSH_EVERY = 500
+PRUNE_EVERY = timedelta(hours=1)
+
+
+def _masked(value: Any) -> Any:
+    """Metadata with personal data masked in every text value (a board's 回复内容 may hold a phone
+    number); links are left alone, since masking digits would break them."""
+    if isinstance(value, str):
+        return value if value.startswith(("http://", "https://")) else mask_personal_data(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
 
 
 class Analyzer:
@@ -59,6 +74,7 @@ class Analyzer:
         # post id -> (event id, reprint_of, when): a post seen again keeps what it was given.
         self._assigned: dict[str, tuple[str, str | None, datetime]] = {}
         self._newest: datetime | None = None
+        self._pruned_at: datetime | None = None
         self._pending_posts: list[tuple[str, datetime, str | None, str | None, Fingerprint | None]] = []
         self._pending_policies: list[Policy] = []
         if self.store is not None:
@@ -101,16 +117,18 @@ class Analyzer:
         all_words = title_words + segmented.all_words
 
         sentiment = classify(title_words + segmented.own, segmented.quoted)
-        weighted = weighted_keywords(title_words + all_words, KEYWORDS_PER_POST)
+        candidates = candidate_words(segmented.all_words)
+        # A title's words count twice: it says what the post is about.
+        weighted = rank_candidates(candidate_words(title_words) * 2 + candidates, KEYWORDS_PER_POST)
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or ""), post.author.name or ""]
         places = self.gazetteer.resolve(all_words, hints)
         full_text = f"{title or ''}\n{masked}"
         links = self.registry.link(full_text, all_words)
         departments = self._departments(post, links, all_words)
 
-        reprint_of, event_id = self._event(post, masked, segmented.all_words, weighted, places,
+        reprint_of, event_id = self._event(post, masked, candidates, weighted, places,
                                            sentiment.label.value, [link.id for link in links])
-        extra = dict(post.extra)
+        extra = _masked(post.extra)
         if reprint_of:
             extra[REPRINT_OF] = reprint_of
         # Every value below is already validated (the post) or built from schema types:
@@ -129,13 +147,16 @@ class Analyzer:
             reprint_of=reprint_of,
         )
 
-    def _departments(self, post: Post, links: Sequence, all_words: Sequence[str]) -> list[str]:
+    def _departments(self, post: Post, links: Sequence[PolicyLink], all_words: Sequence[str]) -> list[str]:
+        """From the linked policies' issuers and a board's reply unit first, then from the text.
+        A unit the gazetteer does not know is kept as written (masked, like all text)."""
         found: list[str] = []
         from_policies = [self.registry.get(link.id) for link in links]
         names = [p.department for p in from_policies if p is not None and p.department]
         names.append(post.extra.get(BOARD_REPLY_UNIT))
         for name in names:
-            short = self.gazetteer.department_of(name) or (name.strip() if isinstance(name, str) else None)
+            unknown = mask_personal_data(name.strip()) if isinstance(name, str) else None
+            short = self.gazetteer.department_of(name) or unknown
             if short and short not in found:
                 found.append(short)
         for short in self.gazetteer.departments(all_words):
@@ -144,7 +165,7 @@ class Analyzer:
         return found
 
     def _event(
-        self, post: Post, masked: str, post_words: Sequence[str], weighted: Sequence[tuple[str, float]],
+        self, post: Post, masked: str, candidates: Sequence[str], weighted: Sequence[tuple[str, float]],
         places: Sequence[str], sentiment: str, policies: Sequence[str],
     ) -> tuple[str | None, str]:
         known = self._assigned.get(post.id)
@@ -152,7 +173,7 @@ class Analyzer:
             return known[1], known[0]
         when = post.when
         self._newest = max(self._newest, when) if self._newest else when
-        reprint_of = self.clusterer.reprint(post.id, when, strip_markup(masked), candidate_words(post_words))
+        reprint_of = self.clusterer.reprint(post.id, when, strip_markup(masked), candidates)
         areas = sorted({self._area(p) for p in places} - {self.gazetteer.city})
         metrics = post.metrics
         traits = PostTraits(
@@ -174,7 +195,12 @@ class Analyzer:
 
     # -- events and state -------------------------------------------------------------------
     def changed_events(self) -> list[Event]:
-        """Events created or updated since the last call: what the index must upsert."""
+        """Events created or updated since the last call: what the index must upsert.
+
+        State is written first, so what goes to the index is also in the state store: a crash
+        after the batch is committed loses no event."""
+        if self._pending_posts or self._pending_policies or self.clusterer.unsaved:
+            self.flush()
         return self.clusterer.take_changed()
 
     def flush(self) -> None:
@@ -188,9 +214,11 @@ class Analyzer:
         self._forget_old()
 
     def _forget_old(self) -> None:
-        """Drop from memory what can no longer be joined (it stays in the store)."""
-        if self._newest is None:
+        """Drop from memory what can no longer be joined (it stays in the store). A full pass over
+        memory, so at most once per hour of post time, not once per batch."""
+        if self._newest is None or (self._pruned_at and self._newest - self._pruned_at < PRUNE_EVERY):
             return
+        self._pruned_at = self._newest
         self.clusterer.prune(self._newest)
         cutoff = self._newest - ACTIVE_FOR
         for post_id in [p for p, (_, _, when) in self._assigned.items() if when < cutoff]:

@@ -206,7 +206,9 @@ class PolicyRegistry:
                     note(phrase.policy_id, phrase.score)
         candidates: set[str] = set()
         for word in unique_words:
-            candidates |= self._by_keyword.get(word, set())
+            owners = self._by_keyword.get(word)
+            if owners:
+                candidates |= owners
         for policy_id in candidates:
             weights = self._keywords[policy_id]
             total = sum(weights.values())
@@ -219,5 +221,5 @@ class PolicyRegistry:
             best = max(scores)
             score = min(1.0, best + EXTRA_SIGNAL_BONUS * (len(set(scores)) - 1))
             links.append(PolicyLink(id=policy_id, score=round(score, 3)))
-        links.sort(key=lambda link: -link.score)
+        links.sort(key=lambda link: (-link.score, link.id))  # ties by id: the same order in every process
         return links[:MAX_LINKS]

@@ -1,8 +1,9 @@
 """The labelled posts in shared/data/sentiment, mapped to polarity and split once, for good.
 
 Every file is split by a hash of the post's text, so a post lands in the same split on every
-machine and in every run: `train` feeds the Naive Bayes model, `calibration` fits the linear
-model and the label thresholds, `test` is held out and only ever measured.
+machine and in every run: `train` and `calibration` (70% and 10%) train the model, whose
+calibration curve and neutral band come from cross-fitted scores of those posts; `test` (20%) is
+held out and only ever measured.
 """
 
 from __future__ import annotations

@@ -3,14 +3,17 @@
     python -m analysis.sentiment_training          # retrain, rewrite analysis/data/sentiment.*
 
 Training uses SnowNLP's own API (`snownlp.sentiment.Sentiment().classifier.train` with words
-already segmented by jieba, then `.save`). The calibration split then fits the score's slope
-and the neutral band; the test split is never read here except by `evaluate`.
+already segmented by jieba, then `.save`) on the train and calibration splits; the calibration
+curve and the neutral band come from cross-fitted scores. The test split is read only by
+`held_out`, to measure.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ from sklearn.metrics import f1_score
 from snownlp.sentiment import Sentiment as SnowSentiment
 
 from analysis.segment import segment_post
-from analysis.sentiment import CALIBRATION_FILE, MODEL_FILE, SentimentModel, tone_features
+from analysis.sentiment import CALIBRATION_FILE, MODEL_FILE, Calibration, SentimentModel, tone_features
 from analysis.sentiment_data import (
     DATA_SETS,
     DataSet,
@@ -34,6 +37,7 @@ from analysis.sentiment_data import (
 
 # Reposted words count half: the author's own words say more about the author's tone.
 QUOTED_WEIGHT = 0.5
+FOLDS = 5
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,24 +52,17 @@ def _posts(directory: Path, split: Split, *, labelling_neutral: bool = False) ->
     return posts
 
 
-def _neutral_band(model: SentimentModel, posts: Sequence[LabelledPost]) -> tuple[float, float, float]:
-    """The symmetric band around 0.5 that gives the best three-way macro-F1 on the calibration posts,
-    and that macro-F1."""
-    scores = np.array([model.score(_log_odds(model, p.text)) for p in posts])
-    truth = [p.polarity for p in posts]
+def _neutral_band(scores: Sequence[float], truth: Sequence[str]) -> tuple[float, float, float]:
+    """The symmetric band around 0.5 that gives the best three-way macro-F1, and that macro-F1."""
+    values = np.array(scores)
     best = (0.0, 0.5)
     for half_width in np.arange(0.0, 0.46, 0.01):
         low, high = 0.5 - half_width, 0.5 + half_width
-        predicted = np.where(scores < low, "neg", np.where(scores > high, "pos", "neutral"))
+        predicted = np.where(values < low, "neg", np.where(values > high, "pos", "neutral"))
         f1 = f1_score(truth, predicted, average="macro", labels=["pos", "neg", "neutral"])
         if f1 > best[0]:
             best = (float(f1), float(half_width))
     return round(0.5 - best[1], 2), round(0.5 + best[1], 2), round(best[0], 4)
-
-
-def _log_odds(model: SentimentModel, text: str) -> float:
-    segmented = segment_post(text)
-    return model.log_odds(segmented.own, segmented.quoted)
 
 
 def _runtime_vocabulary() -> None:
@@ -79,45 +76,73 @@ def _runtime_vocabulary() -> None:
     add_terms(t for w in load_watchlists(DEFAULT_DATA / "watchlists.yaml") for t in (*w.terms, *w.context))
 
 
-def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE) -> dict:
-    """Train the Bayes model on the train split, calibrate on the calibration split, save both."""
-    _runtime_vocabulary()
-    documents = []
-    for post in _posts(directory, "train"):
-        if post.polarity == "neutral":
-            continue
-        segmented = segment_post(post.text)
-        tokens = tone_features(segmented.own) + tone_features(segmented.quoted, char_bigrams=False)
-        documents.append([tokens, post.polarity])
+def _fold_of(text: str) -> int:
+    # Other bits of the hash than those that chose the split.
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[8:16], 16) % FOLDS
+
+
+def _train_bayes(documents: list, model_file: Path) -> None:
+    """SnowNLP's own training API, fed words already segmented; saved where SnowNLP saves (adds '.3')."""
     snow = SnowSentiment()
     snow.classifier.train(documents)
     snow.save(str(model_file))
 
-    # Provisional calibration so the model loads; the curve is then fitted on held-apart posts.
-    calibration = {"curve": [], "quoted_weight": QUOTED_WEIGHT, "neutral_band": [0.5, 0.5]}
-    calibration_file.write_text(json.dumps(calibration), encoding="utf-8")
-    model = SentimentModel(model_file, calibration_file)
-    polar = [p for p in _posts(directory, "calibration") if p.polarity != "neutral"]
-    odds = np.array([_log_odds(model, p.text) for p in polar])
+
+def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE) -> dict:
+    """Train on every post outside the test split (the train and calibration splits).
+
+    The calibration curve and the neutral band need scores of posts the model never saw: they come
+    from 5-fold cross-fitting (each fold scored by a model trained on the other four), then the
+    shipped model is trained on all of them. The test split is never read here.
+    """
+    _runtime_vocabulary()
+    fitting = _posts(directory, "train") + _posts(directory, "calibration")
+    segmented = {p.text: segment_post(p.text) for p in fitting}
+    tokens = {
+        text: tone_features(s.own) + tone_features(s.quoted, char_bigrams=False) for text, s in segmented.items()
+    }
+    polar = [p for p in fitting if p.polarity != "neutral"]
+
+    out_of_fold: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        provisional = Path(folder) / "calibration.json"
+        provisional.write_text(json.dumps({"curve": [], "quoted_weight": QUOTED_WEIGHT, "neutral_band": [0.5, 0.5]}))
+        for fold in range(FOLDS):
+            fold_model = Path(folder) / f"fold{fold}.marshal"
+            _train_bayes([[tokens[p.text], p.polarity] for p in polar if _fold_of(p.text) != fold], fold_model)
+            model = SentimentModel(fold_model, provisional)
+            for post in fitting:
+                if _fold_of(post.text) == fold:
+                    words = segmented[post.text]
+                    out_of_fold[post.text] = model.log_odds(words.own, words.quoted)
+
+    odds = np.array([out_of_fold[p.text] for p in polar])
     positive = np.array([p.polarity == "pos" for p in polar])
     # Balanced weights: the score is the probability of positive when both classes are equally common.
     weights = np.where(positive, 0.5 / positive.mean(), 0.5 / (1 - positive.mean()))
     curve = IsotonicRegression(out_of_bounds="clip", y_min=0.001, y_max=0.999)
     curve.fit(odds, positive, sample_weight=weights)
-    calibration["curve"] = [
-        [round(float(x), 4), round(float(y), 4)] for x, y in zip(curve.X_thresholds_, curve.y_thresholds_, strict=True)
-    ]
-    calibration_file.write_text(json.dumps(calibration), encoding="utf-8")
+    points = [[round(float(x), 4), round(float(y), 4)]
+              for x, y in zip(curve.X_thresholds_, curve.y_thresholds_, strict=True)]
+    xs, ys = zip(*points, strict=True)
+    fitted = Calibration(curve_x=xs, curve_y=ys, quoted_weight=QUOTED_WEIGHT, neutral_low=0.5, neutral_high=0.5)
 
-    model = SentimentModel(model_file, calibration_file)
-    with_neutral = _posts(directory, "calibration", labelling_neutral=True)
-    low, high, three_way_f1 = _neutral_band(model, with_neutral)
-    calibration["neutral_band"] = [low, high]
-    calibration["neutral_band_macro_f1"] = three_way_f1
-    calibration["trained_on"] = {
-        d.file: file_digest(directory / d.file) for d in DATA_SETS if d.in_training
+    with_neutral = _posts(directory, "train", labelling_neutral=True) + _posts(
+        directory, "calibration", labelling_neutral=True
+    )
+    low, high, three_way_f1 = _neutral_band(
+        [fitted.probability(out_of_fold[p.text]) for p in with_neutral], [p.polarity for p in with_neutral]
+    )
+    _train_bayes([[tokens[p.text], p.polarity] for p in polar], model_file)
+    calibration = {
+        "curve": points,
+        "quoted_weight": QUOTED_WEIGHT,
+        "neutral_band": [low, high],
+        "neutral_band_macro_f1": three_way_f1,
+        "trained_on": {d.file: file_digest(directory / d.file) for d in DATA_SETS if d.in_training},
+        "documents": len(polar),
+        "folds": FOLDS,
     }
-    calibration["documents"] = len(documents)
     calibration_file.write_text(json.dumps(calibration, ensure_ascii=False, indent=1), encoding="utf-8")
     return calibration
 
@@ -148,6 +173,16 @@ def measure(texts: Sequence[str], truth: Sequence[bool], score: Callable[[str], 
         positive_share=float(predicted.mean()),
         posts_per_second=len(texts) / elapsed if elapsed > 0 else math.inf,
     )
+
+
+def three_way_macro_f1(directory: Path, data_set: DataSet, label: Callable[[str], str]) -> float | None:
+    """Macro-F1 over positive/neutral/negative on a test split that labels neutral posts, else None."""
+    posts = load_data_set(directory, data_set)["test"]
+    if not any(p.polarity == "neutral" for p in posts):
+        return None
+    names = {"positive": "pos", "negative": "neg", "neutral": "neutral"}
+    predicted = [names[label(p.text)] for p in posts]
+    return float(f1_score([p.polarity for p in posts], predicted, average="macro", labels=["pos", "neg", "neutral"]))
 
 
 def held_out(directory: Path, data_set: DataSet) -> tuple[list[str], list[bool]]:

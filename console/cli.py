@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except (TransportError, SearchBackendError) as exc:
         print(f"服务不可用 (backend unavailable): {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) has gone: not an error of ours.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit flush quiet
+        return 0
     except KeyboardInterrupt:
         print("已中断 (interrupted)", file=sys.stderr)
         return 130

@@ -11,7 +11,7 @@ from analysis.bursts import BurstTracker, Window
 from analysis.gazetteer import Gazetteer
 from config.datafiles import Watchlist
 from config.settings import DEFAULT_DATA
-from schema import EnrichedPost, PolicyLink, Sentiment
+from schema import EnrichedPost, Policy, PolicyLink, Sentiment
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 WAGES = Watchlist(name="拖欠工资", terms=["欠薪", "拖欠工资"])
@@ -62,6 +62,23 @@ def test_burst_after_quiet_baseline_signals_for_every_subject() -> None:
     assert daily.count == 22 and daily.baseline_rate == 0.0 and daily.ratio == pytest.approx(22.0)
 
 
+def test_policy_signals_are_labelled_with_the_title() -> None:
+    tracker = BurstTracker([WAGES], policies=[Policy(id="wage-policy", title="根治拖欠农民工工资实施办法")])
+    quiet_then_burst(tracker, burst=10)
+    assert by_subject(tracker.signals(NOW))[("policy", "wage-policy")].label == "根治拖欠农民工工资实施办法"
+
+
+def test_settings_build_a_tracker_that_keeps_its_state(tmp_path: Path) -> None:
+    from config import load_settings
+
+    tracker = BurstTracker.from_settings(load_settings(data_dir=tmp_path))
+    quiet_then_burst(tracker, burst=10)
+    tracker.close()
+    assert (tmp_path / "bursts.sqlite3").exists()
+    again = BurstTracker.from_settings(load_settings(data_dir=tmp_path))
+    assert ("event", "evt-wages") in by_subject(again.signals(NOW))
+
+
 def test_below_the_minimum_count_there_is_no_signal() -> None:
     tracker = BurstTracker([WAGES], windows=[Window("1h/12h", timedelta(hours=1), timedelta(hours=12))])
     quiet_then_burst(tracker, burst=4)
@@ -108,3 +125,14 @@ def test_watchlists_need_context_and_place(text: str, places: list[str], matched
     tracker = BurstTracker([LEAKS], gazetteer=Gazetteer.load(DEFAULT_DATA / "gazetteer.yaml"))
     post = enriched(1, NOW, text, places=places)
     assert (("keyword", "老旧小区漏水", "老旧小区漏水") in tracker.subjects_of(post)) is matched
+
+
+def test_signals_save_the_state_so_a_killed_worker_keeps_its_baseline(tmp_path: Path, monkeypatch) -> None:
+    import analysis.bursts
+
+    monkeypatch.setattr(analysis.bursts, "SAVE_EVERY_SECONDS", 0.0)
+    state = tmp_path / "bursts.sqlite3"
+    tracker = BurstTracker([WAGES], state_path=state)
+    quiet_then_burst(tracker, burst=10)
+    tracker.signals(NOW)  # no close(): the process dies after this
+    assert by_subject(BurstTracker([WAGES], state_path=state).signals(NOW))[("keyword", "拖欠工资")].count == 10

@@ -12,7 +12,7 @@ from analysis.events import EventClusterer, PostTraits, simhash
 from analysis.pipeline import Analyzer
 from config.datafiles import load_watchlists
 from config.settings import DEFAULT_DATA
-from schema import EnrichedPost, Policy, Post
+from schema import SHANGHAI, EnrichedPost, Policy, Post
 
 START = datetime(2026, 6, 1, 9, 0)
 RENOVATION = Policy(
@@ -144,3 +144,38 @@ def test_simhash_is_close_for_copies_and_far_for_other_text() -> None:
     other = list("菏泽牡丹花会开幕今年游客特别多牡丹园里拍照太美了大家都来看花吧人山人海非常热闹")
     assert (simhash(words) ^ simhash(edited)).bit_count() <= 3
     assert (simhash(words) ^ simhash(other)).bit_count() > 10
+
+
+def test_events_handed_to_the_index_are_already_persisted(tmp_path: Path) -> None:
+    state = tmp_path / "analysis.sqlite3"
+    first = Analyzer([RENOVATION], [], DEFAULT_DATA / "gazetteer.yaml", state)
+    out = run(first, STREAM[:2])
+    assert first.changed_events()
+    # The process dies here, without close(): a restart still knows the event.
+    second = Analyzer([RENOVATION], [], DEFAULT_DATA / "gazetteer.yaml", state)
+    follow_up = second.enrich(post(12, 40, "牡丹区何楼街道幸福小区老旧小区改造后漏水，三楼也开始漏了"))
+    second.close()
+    assert follow_up.event_id == out[1].event_id
+
+
+def test_quiet_baseline_then_burst_through_analysis(analyzer: Analyzer) -> None:
+    from analysis.bursts import BurstTracker
+
+    tracker = BurstTracker(load_watchlists(DEFAULT_DATA / "watchlists.yaml"), policies=[RENOVATION])
+    complaints = ["工程停工好几个月了", "路面挖开没人管", "施工队撤了也不复工", "老人出门很不方便", "到底什么时候复工"]
+    stream = [post(100 + h, h * 60, f"曹县青菏街道老旧小区改造{complaints[h % 5]}") for h in range(12)]
+    stream += [post(200 + m, 12 * 60 + 5 + m * 5, f"曹县青菏街道老旧小区改造停工，{complaints[m % 5]}，气死了[怒]")
+               for m in range(10)]
+    enriched = [analyzer.enrich(p) for p in stream]
+    for item in enriched:
+        tracker.add(item)
+    event_ids = {e.event_id for e in enriched}
+    assert len(event_ids) == 1
+    now = (START + timedelta(hours=13)).replace(tzinfo=SHANGHAI)
+    signals = {(s.subject_kind, s.window): s for s in tracker.signals(now)}
+    burst = signals[("event", "1h/12h")]
+    assert burst.subject_id == event_ids.pop()
+    assert burst.count == 10 and burst.ratio >= 5
+    assert burst.negative_share > burst.baseline_negative_share
+    assert signals[("policy", "1h/12h")].label == RENOVATION.title
+    assert signals[("keyword", "1h/12h")].subject_id == "老旧小区改造问题"

@@ -66,7 +66,7 @@ def test_idf_comes_from_a_real_corpus() -> None:
 
 
 def test_candidates_drop_single_characters_numbers_and_emoticons() -> None:
-    assert candidate_words(["的", "我", "2023", "[怒]", "，", "政务公开", "abc"]) == ["政务公开", "abc"]
+    assert candidate_words(["的", "我", "2023", "[怒]", "，", "政务公开", "abc", "哈哈哈哈"]) == ["政务公开", "abc"]
 
 
 def test_top_k_is_respected_and_order_is_stable() -> None:

@@ -40,6 +40,18 @@ def test_personal_data_is_masked_before_anything_else(analyzer: Analyzer, raw: s
     assert not any(re.search(r"\d{7,}", keyword) for keyword in enriched.keywords)
 
 
+def test_metadata_is_masked_but_links_survive(analyzer: Analyzer) -> None:
+    post = Post(
+        url="https://liuyan.example.org/2", platform="board", source="heze_board", text="楼道灯坏了",
+        extra={"回复内容": "已联系物业，电话13912345678", "附件": [{"title": "身份证370102199003071234",
+                                                            "url": "https://x.org/a_13912345678.pdf"}]},
+    )
+    enriched = analyzer.enrich(post)
+    assert "13912345678" not in enriched.extra["回复内容"]
+    assert "370102199003071234" not in enriched.extra["附件"][0]["title"]
+    assert enriched.extra["附件"][0]["url"] == "https://x.org/a_13912345678.pdf"
+
+
 def test_every_field_is_filled(analyzer: Analyzer) -> None:
     post = Post(
         url="https://liuyan.example.org/1", platform="board", source="heze_board",

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from config import Settings
-from config.datafiles import load_watchlists
 from schema import CrawlHealth, EnrichedPost, Event, Post, now
 from search.base import BulkWriteError, Index
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
@@ -111,6 +110,7 @@ class AlertStage(Stage):
         self.service.deliver_pending(moment)
 
     def close(self) -> None:
+        self.bursts.close()
         self.service.close()
 
 
@@ -128,6 +128,5 @@ def build_stage(name: str, settings: Settings, transport: Transport) -> Stage:
         from alerts.service import AlertService
         from analysis.bursts import BurstTracker
 
-        return AlertStage(AlertService.from_settings(settings),
-                          BurstTracker(load_watchlists(settings.watchlists_file)))
+        return AlertStage(AlertService.from_settings(settings), BurstTracker.from_settings(settings))
     raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")

@@ -3,7 +3,8 @@
 For every labelled file in shared/data/sentiment it scores the test split (never trained on)
 with both models in the same run and prints balanced accuracy at 0.5 (the accuracy on a set
 with as many positive as negative posts), macro-F1, the share called positive and the
-throughput, then the means over the Weibo files.
+throughput (posts per CPU second), then our three-way macro-F1 where a file labels neutral
+posts, and the means over the Weibo files.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def run_sentiment(args: argparse.Namespace) -> int:
 
     from analysis.sentiment import classify_text
     from analysis.sentiment_data import DATA_SETS, shared_sentiment_dir
-    from analysis.sentiment_training import REPO_ROOT, held_out, measure
+    from analysis.sentiment_training import REPO_ROOT, held_out, measure, three_way_macro_f1
 
     directory = args.data or shared_sentiment_dir(REPO_ROOT)
     if not directory.is_dir():
@@ -57,8 +58,9 @@ def run_sentiment(args: argparse.Namespace) -> int:
         print(f"评估 {data_set.name}: {len(texts)} posts ...", file=sys.stderr)
         ours = measure(texts, truth, lambda t: classify_text(t).score)
         snow = measure(texts, truth, lambda t: SnowNLP(t).sentiments)
+        three_way = three_way_macro_f1(directory, data_set, lambda t: classify_text(t).label.value)
         rows.append({"set": data_set.name, "weibo": data_set.in_training, "posts": len(texts),
-                     "ours": asdict(ours), "snownlp": asdict(snow)})
+                     "ours": asdict(ours), "snownlp": asdict(snow), "ours_three_way_macro_f1": three_way})
 
     weibo = [r for r in rows if r["weibo"]] or rows
     summary = {
@@ -79,6 +81,10 @@ def run_sentiment(args: argparse.Namespace) -> int:
               f"{o['positive_share'] * 100:>6.0f}{o['posts_per_second']:>9.0f} | {s['accuracy']:>11.3f}"
               f"{s['macro_f1']:>7.3f}{s['positive_share'] * 100:>6.0f}{s['posts_per_second']:>9.0f} | "
               f"{(o['accuracy'] - s['accuracy']) * 100:>+6.1f}{o['posts_per_second'] / s['posts_per_second']:>6.1f}x")
+    for r in rows:
+        if r["ours_three_way_macro_f1"] is not None:
+            print(f"{r['set']}: three-way (positive/neutral/negative) macro-F1 of ours "
+                  f"{r['ours_three_way_macro_f1']:.3f} on all its test posts")
     print(f"Weibo sets, mean balanced accuracy: ours {summary['ours_mean_accuracy']:.3f}, "
           f"SnowNLP default {summary['snownlp_mean_accuracy']:.3f}; throughput ours/SnowNLP "
           f"{summary['speedup']:.1f}x")

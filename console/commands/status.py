@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from typing import Any
 
 from config import Settings
 from console.common import print_json, settings_from
+from schema import SHANGHAI
 from search import open_index
 from transport import open_transport
 from transport.base import DEAD_LETTER_SUFFIX
@@ -56,6 +58,11 @@ def collect(settings: Settings) -> dict[str, Any]:
     }
 
 
+def local(moment: datetime) -> str:
+    """Beijing time, as the office reads it."""
+    return f"{moment.astimezone(SHANGHAI):%Y-%m-%d %H:%M}"
+
+
 def run(args: argparse.Namespace) -> int:
     status = collect(settings_from(args))
     if args.json:
@@ -66,13 +73,13 @@ def run(args: argparse.Namespace) -> int:
           + "  ".join(f"{k}={v}" for k, v in counts["posts_by_platform"].items()))
     print(f"事件 events: {counts['events']}    未关闭预警 open alerts: {counts['open_alerts']}")
     for alert in status["open_alerts"]:
-        due = f"  截止 {alert['due']:%Y-%m-%d %H:%M}" if alert["due"] else ""
+        due = f"  截止 {local(alert['due'])}" if alert["due"] else ""
         print(f"  [{alert['level']}] {alert['title']} ({alert['status']}){due}")
     print("待处理 lag: " + (", ".join(f"{t}: {sum(g.values())}" for t, g in status["lag"].items()) or "none"))
     for topic, n in counts["dead_letters"].items():
         print(f"  死信 dead letters in {topic}: {n}")
     for source, run in status["last_crawl"].items():
         flag = "  ⚠ 无数据 (blind)" if run["blind"] else ""
-        print(f"最近采集 {source}: {run['finished_at']:%Y-%m-%d %H:%M}  items={run['items']} "
+        print(f"最近采集 {source}: {local(run['finished_at'])}  items={run['items']} "
               f"new={run['new_items']}{flag}")
     return 0

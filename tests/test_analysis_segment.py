@@ -1,0 +1,49 @@
+"""Segmentation: the fast path gives exactly jieba's HMM-off words; posts split at the repost chain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis.segment import add_terms, analysis_tokenizer, fast_words, join_phrases, segment_post
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "analysis" / "weibo_sample.jsonl"
+
+
+def jieba_words(text: str) -> list[str]:
+    return [w for w in analysis_tokenizer().lcut(text, HMM=False) if w.strip()]
+
+
+TRICKY = [
+    "", "   ", "ABC abc 123 a1b2 iPhone15 COVID-19 3.5% #话题# C++ &amp;",
+    "菏政办发〔2023〕12号 ２０２３年 ｗｅｉｂｏ", "老旧小区改造保障性租赁住房政务公开", "\u200b零宽\t制表\r\n换行",
+    "哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈", "😀表情😡[怒][心]", "a", "中",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_fast_words_equal_jieba_on_tricky_text(text: str) -> None:
+    assert fast_words(text) == jieba_words(text)
+
+
+def test_fast_words_equal_jieba_on_real_posts_and_after_new_terms() -> None:
+    texts = [json.loads(line)["text"] for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line]
+    assert all(fast_words(t) == jieba_words(t) for t in texts)
+    add_terms(["幸福小区西门", "核酸检测点位"])  # the dictionary grows: cached blocks must not go stale
+    text = "幸福小区西门的核酸检测点位排长队"
+    assert fast_words(text) == jieba_words(text)
+    assert "幸福小区西门" in fast_words(text)
+
+
+def test_repost_chain_and_emoticons() -> None:
+    post = segment_post("说得对[赞]//@市民甲:拖欠工资[怒]//@市民乙:谁来管管")
+    assert "".join(post.own[:-1]) == "说得对" and post.own[-1] == "[赞]"
+    assert "".join(post.quoted) == "拖欠工资谁来管管[怒]"
+    assert "拖欠工资" in post.quoted
+
+
+def test_punctuated_slogans_become_one_token() -> None:
+    assert join_phrases("推行双随机、一公开监管") == "推行双随机一公开监管"
+    assert "双随机一公开" in segment_post("推行双随机、一公开监管").own
