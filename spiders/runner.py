@@ -75,7 +75,8 @@ def scrapy_settings(settings: Settings, source: Source) -> dict[str, Any]:
         "WARN_ON_GENERATOR_RETURN_VALUE": False,
         # Scrapy starts CONCURRENT_ITEMS (default 100) asyncio tasks for EVERY response's output,
         # however few items it holds: an article page yields one. The pipelines are synchronous,
-        # so more than a few parallel slots buy nothing and the task churn cost ~2 ms a page.
+        # so more than a few parallel slots buy nothing, and the task churn cost the crawl thread
+        # about 3 ms a page.
         "CONCURRENT_ITEMS": 4,
         "TWISTED_REACTOR": ASYNCIO_REACTOR,
         "LOG_FORMATTER": "spiders.middleware.PrivateLogFormatter",
