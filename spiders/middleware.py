@@ -56,7 +56,8 @@ class MetaRefreshWhenPresent(MetaRefreshMiddleware):
     """Scrapy's meta-refresh redirects, asked only of pages whose head holds the word 'refresh'.
     Scrapy decodes the WHOLE body (with its own charset guess) to look at 4096 characters; the
     spiders decode every page once more their own way, so most pages were decoded twice.
-    Pages with NUL bytes near the top (UTF-16) always go to Scrapy."""
+    Pages with NUL bytes near the top (UTF-16) always go to Scrapy. (A 'refresh' spelled with
+    character entities, which Scrapy would decode, is not looked for.)"""
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
         head = response.body[:_META_REFRESH_BYTES]
