@@ -152,7 +152,8 @@ class DedupePipeline(YuqingPipeline):
         fingerprint = text_fingerprint(item)
         duplicate = item.id in self._ids or (spider.same_text_is_duplicate and bool(item.text) and (
             fingerprint in self._texts or seen.same_text_elsewhere(source, item.id, fingerprint)))
-        new, changed = seen.is_new_content(source, item.id, content_hash(item))
+        # A duplicate is dropped whatever its content hash says: no need to serialise and hash it.
+        new, changed = (False, False) if duplicate else seen.is_new_content(source, item.id, content_hash(item))
         if duplicate or not (new or changed):
             spider.stats_row.unchanged += 1
             seen.mark_fetched(source, item.url)  # fetched and judged: not fetched again

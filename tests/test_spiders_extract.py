@@ -99,3 +99,19 @@ def test_structured_dates(head, body, expected):
     html = (f"<html><head><title>菏泽市召开老旧小区改造推进会</title>{head}</head><body><h1>菏泽市召开老旧小区改造推进会</h1>"
             f"{body}<p>会议通报了全市老旧小区改造工作进展情况，安排部署下一阶段重点工作。</p></body></html>")
     assert extract_article(html).published_at.isoformat() == expected
+
+
+def test_the_pool_extracts_what_inline_extraction_does():
+    import asyncio
+
+    from spiders.extract import ExtractionPool
+
+    html = read("news/news/202206/t20220602_1001.html")
+    pool = ExtractionPool(workers=1)
+    pool.start()  # the crawl starts its workers before the first page arrives
+    try:
+        pooled = asyncio.run(pool.extract(html, "http://x.cn/a.html"))
+    finally:
+        pool.close()
+    assert pooled == extract_article(html, "http://x.cn/a.html")
+    assert asyncio.run(ExtractionPool(workers=0).extract(html)) == extract_article(html)

@@ -69,3 +69,23 @@ def test_scrapy_settings_are_polite_and_switchable_per_source(tmp_path):
 
 def test_backoff_doubles():
     assert [backoff_delay(n, 1.0) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+
+
+def test_meta_refresh_redirects_still_happen_without_decoding_other_pages():
+    from scrapy.http import HtmlResponse, Request
+    from scrapy.utils.test import get_crawler
+
+    from spiders.middleware import MetaRefreshWhenPresent
+
+    middleware = MetaRefreshWhenPresent.from_crawler(get_crawler())
+    request = Request("http://x.cn/old.html")
+    moved = HtmlResponse("http://x.cn/old.html", request=request, body=(
+        b'<html><head><META HTTP-EQUIV="Refresh" CONTENT="0; URL=/new.html"></head></html>'))
+    redirected = middleware.process_response(request, moved)
+    assert isinstance(redirected, Request) and redirected.url == "http://x.cn/new.html"
+    gbk = "<html><head><meta http-equiv='refresh' content='0;url=/新.html'></head></html>".encode("gb18030")
+    assert isinstance(middleware.process_response(request, HtmlResponse(request.url, body=gbk, request=request)),
+                      Request)
+    plain = HtmlResponse(request.url, request=request, body="<html><body>正文</body></html>".encode())
+    assert middleware.process_response(request, plain) is plain
+    assert plain._cached_ubody is None  # not decoded: the spider decodes it once, its own way

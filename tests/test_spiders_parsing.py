@@ -17,6 +17,7 @@ from spiders.parsing import (
     parse_datetime,
     to_halfwidth_alnum,
     url_allowed,
+    visible_text,
 )
 from spiders.rss import FeedError, feed_date, parse_feed
 
@@ -283,3 +284,12 @@ def test_an_article_with_a_login_box_is_not_a_wall():
 def test_no_real_saved_page_is_called_a_wall(shared_data):
     for path in sorted((shared_data / "html").rglob("*.html")):
         assert page_problem(decode_page(path.read_bytes())[0]) is None, path.name
+
+
+def test_visible_text_skips_whole_scripts_and_styles():
+    html = ('<html><head><STYLE>p{color:red}</STYLE><script>if (a<b && c>d) { x = "</p>"; }</SCRIPT >'
+            "</head><body><p>正文<b>一</b></p><script type='text/javascript'>var s = '<div>';</script>尾"
+            "<scripts>自定义标签</scripts></body></html>")
+    assert visible_text(html) == "正文 一 尾 自定义标签"
+    # a script never closed: its tag goes, the text after it stays
+    assert visible_text("<p>甲</p><script>document.write('乙')") == "甲 document.write('乙')"
