@@ -59,13 +59,37 @@ def add_terms(terms: Iterable[str]) -> None:
             added = True
     if added:
         _block_cache.clear()
+        _fragment_scores.clear()
 
 
-# jieba's own word scores, log(freq) - log(total), computed once per word instead of once per
-# candidate: recomputed from scratch when the dictionary grows (add_terms changes the total).
-_log_probability: dict[str, float] = {}
-_log_probability_total: list[float] = [0.0]
+# jieba's own word scores, log(freq) - log(total), looked up once per fragment: one dictionary
+# probe tells a word (its score), a mere prefix of a word, or the end of the dictionary's reach.
+# Rebuilt lazily from scratch when the dictionary grows (add_terms changes the total).
+_PREFIX_ONLY = 1.0  # log-probabilities are negative, so these markers never clash with a score
+_NOT_IN_DICTIONARY = 2.0
+_fragment_scores: dict[str, float] = {}
+_fragment_scores_total: list[float] = [0.0]
+FRAGMENT_SCORES_SIZE = 2_000_000
 _SINGLE_ALNUM = re.compile(r"[a-zA-Z0-9]")
+
+
+def _fragment_table(tok: jieba.Tokenizer) -> dict[str, float]:
+    if _fragment_scores_total[0] != tok.total or len(_fragment_scores) >= FRAGMENT_SCORES_SIZE:
+        _fragment_scores.clear()
+        _fragment_scores_total[0] = tok.total
+    return _fragment_scores
+
+
+def _score_fragment(tok: jieba.Tokenizer, fragment: str, table: dict[str, float]) -> float:
+    count = tok.FREQ.get(fragment)
+    if count is None:
+        score = _NOT_IN_DICTIONARY
+    elif count:
+        score = math.log(count) - math.log(tok.total)
+    else:
+        score = _PREFIX_ONLY
+    table[fragment] = score
+    return score
 
 
 def _route(tok: jieba.Tokenizer, block: str) -> list[str]:
@@ -74,13 +98,11 @@ def _route(tok: jieba.Tokenizer, block: str) -> list[str]:
     The same dictionary, the same best-route rule (highest log-probability, the longer word on a tie),
     the same float arithmetic and the same joining of single letters and digits as
     `Tokenizer.lcut(block, HMM=False)`; tests check both agree. jieba builds a DAG of candidates and
-    a generator per position; doing both in one loop with cached word scores is about twice as fast.
+    a generator per position; doing both in one loop with one cached probe per fragment is about
+    three times as fast.
     """
-    freq = tok.FREQ
-    if _log_probability_total[0] != tok.total:
-        _log_probability.clear()
-        _log_probability_total[0] = tok.total
-    scores = _log_probability
+    table = _fragment_table(tok)
+    lookup = table.get
     log_total = math.log(tok.total)
     size = len(block)
     best = [0.0] * (size + 1)
@@ -90,15 +112,19 @@ def _route(tok: jieba.Tokenizer, block: str) -> list[str]:
         last = start
         stop = start
         fragment = block[start]
-        while stop < size and fragment in freq:
-            if freq[fragment]:
-                score = scores.get(fragment)
-                if score is None:
-                    score = scores[fragment] = math.log(freq[fragment]) - log_total
+        while True:
+            score = lookup(fragment)
+            if score is None:
+                score = _score_fragment(tok, fragment, table)
+            if score == _NOT_IN_DICTIONARY:
+                break
+            if score != _PREFIX_ONLY:
                 candidate = score + best[stop + 1]
                 if candidate >= top:
                     top, last = candidate, stop
             stop += 1
+            if stop == size:
+                break
             fragment = block[start : stop + 1]
         if top == -math.inf:  # no dictionary word starts here: the character alone
             top = (0.0 - log_total) + best[start + 1]
