@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,17 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.app
 	$(BIN)/yuqing demo
 
-test: $(VENV)/.dev
+# Browser tests drive Debian's chromium through Playwright (no browser download). As root, install it
+# when it is missing; otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei >/dev/null; } \
+	      || echo "could not install chromium: the browser tests will be skipped"; \
+	  else echo "chromium is not installed: the browser tests will be skipped"; fi; }
+
+test: $(VENV)/.dev browser
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.dev
