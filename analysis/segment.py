@@ -173,7 +173,7 @@ def fast_words(text: str) -> list[str]:
                 cache[piece] = block_words
             found.extend(block_words)
         elif piece:
-            found.extend(ch for ch in piece if not ch.isspace())
+            found.extend("".join(piece.split()))  # its characters, whitespace dropped
     return found
 
 
