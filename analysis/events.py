@@ -298,7 +298,8 @@ class EventClusterer:
                 for event_id in events:
                     shared[event_id] = shared.get(event_id, 0.0) + weight
         # Ties broken by id: the same stream gives the same events in every process.
-        best = sorted(shared, key=lambda event_id: (-shared[event_id], event_id))[:SCORED_CANDIDATES]
+        ranked = sorted((-weight, event_id) for event_id, weight in shared.items())
+        best = [event_id for _, event_id in ranked[:SCORED_CANDIDATES]]
         vector_norm = _norm(vector)
         scored = []
         for event_id in best:
