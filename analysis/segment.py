@@ -69,7 +69,7 @@ _PREFIX_ONLY = 1.0  # log-probabilities are negative, so these markers never cla
 _NOT_IN_DICTIONARY = 2.0
 _fragment_scores: dict[str, float] = {}
 _fragment_scores_total: list[float] = [0.0]
-FRAGMENT_SCORES_SIZE = 2_000_000
+FRAGMENT_SCORES_SIZE = 500_000  # about 50 MB; emptied when full (misses accumulate with new text)
 _SINGLE_ALNUM = re.compile(r"[a-zA-Z0-9]")
 
 
