@@ -2,8 +2,9 @@
 
 SnowNLP's own `SnowNLP(text).sentiments` segments with a slow pure-Python model and was
 trained on shopping reviews. Here the same classifier (snownlp.classification.bayes.Bayes) is
-trained on labelled Weibo posts (see analysis/sentiment_training.py) and reads words that
-jieba already produced for every other step. Its per-word log-likelihood ratios are read
+trained on labelled Weibo posts, each file's two classes weighted equally (see
+analysis/sentiment_training.py), and reads words that jieba already produced for every other step.
+Words the model never saw in training add nothing. Its per-word log-likelihood ratios are read
 once into one table, so classifying is a sum of dictionary look-ups.
 
 The score is a calibrated probability that the post is positive, assuming positive and
@@ -11,7 +12,9 @@ negative posts are equally common: the Naive Bayes log-odds without the class pr
 through a monotone curve fitted on cross-fitted scores (isotonic regression with balanced
 weights). The curve is held at 0.5 where the log-odds change sign, so calibration never moves
 a decision: Platt scaling (one slope) left an expected calibration error of 0.084 on held-out
-posts, the curve about 0.02, at the same accuracy. Posts in the neutral band are neutral.
+posts, the curve about 0.02 (0.015 for the class-balanced model), at the same accuracy. Posts in
+the neutral band are neutral; the band (0.28-0.72 now) is the symmetric one with the best three-way
+macro-F1 on cross-fitted scores of the training posts of the files that label neutral posts.
 """
 
 from __future__ import annotations
@@ -147,8 +150,9 @@ class SentimentModel:
         snow.load(str(model_file))
         pos, neg = snow.classifier.d["pos"], snow.classifier.d["neg"]
         log_pos_total, log_neg_total = math.log(pos.getsum()), math.log(neg.getsum())
-        # AddOneProb gives an unseen word a count of 1 in each class.
-        self.unknown = log_neg_total - log_pos_total
+        # A word never seen in training is no evidence either way, so it adds nothing. (SnowNLP's
+        # AddOneProb would give it a count of 1 in each class, i.e. log(neg total / pos total): a pull
+        # toward the class with fewer tokens that grows with the post's length.)
         self.ratios: dict[str, float] = {}
         for word in pos.d.keys() | neg.d.keys():
             ratio = math.log(pos.d.get(word, 1)) - log_pos_total - math.log(neg.d.get(word, 1)) + log_neg_total
@@ -157,12 +161,12 @@ class SentimentModel:
 
     def log_odds(self, own: Sequence[str], quoted: Sequence[str] = ()) -> float:
         """Naive Bayes log-odds of positive (no class prior) of the author's and the quoted words."""
-        ratios, unknown = self.ratios, self.unknown
+        ratios = self.ratios
         own_features = tone_features(own)
-        total = sum(map(ratios.get, own_features, repeat(unknown, len(own_features))))
+        total = sum(map(ratios.get, own_features, repeat(0.0, len(own_features))))
         if quoted:
             quoted_features = tone_features(quoted, char_bigrams=False)
-            quoted_sum = sum(map(ratios.get, quoted_features, repeat(unknown, len(quoted_features))))
+            quoted_sum = sum(map(ratios.get, quoted_features, repeat(0.0, len(quoted_features))))
             total += self.calibration.quoted_weight * quoted_sum
         return total
 

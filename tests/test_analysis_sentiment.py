@@ -10,8 +10,8 @@ import pytest
 
 from analysis.segment import segment_post
 from analysis.sentiment import classify, classify_text, default_model, tone_features
-from analysis.sentiment_data import DATA_SETS, file_digest, load_data_set, split_of
-from analysis.sentiment_training import held_out, measure
+from analysis.sentiment_data import DATA_SETS, DataSet, file_digest, load_data_set, split_of
+from analysis.sentiment_training import held_out, measure, train_bayes, weighted_fitting_posts
 from schema import SentimentLabel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -143,3 +143,34 @@ def test_training_and_test_splits_do_not_overlap() -> None:
         splits = load_data_set(SHARED, data_set)
         train = {p.text for p in splits["train"]}
         assert not train & {p.text for p in splits["test"]}
+
+
+def test_words_never_seen_in_training_add_nothing() -> None:
+    model = default_model()
+    words = segment_post("感谢工作人员").own
+    unseen = "ꙮꙭꙮꙭ"  # Old Cyrillic letters: no Weibo post in training has them, nor their bigrams
+    assert model.log_odds([unseen]) == 0.0
+    assert model.log_odds([*words, unseen]) == pytest.approx(model.log_odds(words))
+
+
+def test_each_files_classes_weigh_the_same_in_training(tmp_path: Path) -> None:
+    texts = [f"第{i}条关于社保的微博" for i in range(200)]
+    kept = [t for t in texts if split_of(t) != "test"]
+    rows = ["label,review"] + [f"{1 if i % 4 else 0},{t}" for i, t in enumerate(kept)]  # three positive to one
+    (tmp_path / "tiny.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    weighted = weighted_fitting_posts(tmp_path, [DataSet("tiny", "tiny.csv")])
+    assert len(weighted) == len(kept)
+    pos = sum(w for p, w in weighted if p.polarity == "pos")
+    neg = sum(w for p, w in weighted if p.polarity == "neg")
+    assert pos == pytest.approx(neg) == pytest.approx(len(kept) / 2)
+
+
+def test_weighted_training_writes_a_model_snownlp_itself_loads(tmp_path: Path) -> None:
+    from snownlp.sentiment import Sentiment as SnowSentiment
+
+    train_bayes([(["满意", "点赞"], "pos", 3.0), (["投诉", "垃圾"], "neg", 1.0)], tmp_path / "m.marshal")
+    snow = SnowSentiment()
+    snow.load(str(tmp_path / "m.marshal"))
+    assert snow.classifier.d["pos"].get("满意")[1] == 4.0  # AddOneProb: 1 + the post's weight
+    assert snow.classifier.classify(["投诉"])[0] == "neg"
+    assert snow.classifier.classify(["点赞"])[0] == "pos"
