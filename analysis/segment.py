@@ -62,34 +62,21 @@ def add_terms(terms: Iterable[str]) -> None:
         _fragment_scores.clear()
 
 
-# jieba's own word scores, log(freq) - log(total), looked up once per fragment: one dictionary
-# probe tells a word (its score), a mere prefix of a word, or the end of the dictionary's reach.
-# Rebuilt lazily from scratch when the dictionary grows (add_terms changes the total).
-_PREFIX_ONLY = 1.0  # log-probabilities are negative, so these markers never clash with a score
-_NOT_IN_DICTIONARY = 2.0
+# jieba's own word scores, log(freq) - log(total), for the dictionary entries met so far: one probe
+# tells a word (its score) or a mere prefix of a word. Fragments not in the dictionary are not kept
+# (mostly new text each time: they would only fill memory), so the table never outgrows jieba's.
+# Emptied when the dictionary grows (add_terms changes the total).
+_PREFIX_ONLY = 1.0  # log-probabilities are negative, so the marker never clashes with a score
 _fragment_scores: dict[str, float] = {}
 _fragment_scores_total: list[float] = [0.0]
-FRAGMENT_SCORES_SIZE = 500_000  # about 50 MB; emptied when full (misses accumulate with new text)
 _SINGLE_ALNUM = re.compile(r"[a-zA-Z0-9]")
 
 
 def _fragment_table(tok: jieba.Tokenizer) -> dict[str, float]:
-    if _fragment_scores_total[0] != tok.total or len(_fragment_scores) >= FRAGMENT_SCORES_SIZE:
+    if _fragment_scores_total[0] != tok.total:
         _fragment_scores.clear()
         _fragment_scores_total[0] = tok.total
     return _fragment_scores
-
-
-def _score_fragment(tok: jieba.Tokenizer, fragment: str, table: dict[str, float]) -> float:
-    count = tok.FREQ.get(fragment)
-    if count is None:
-        score = _NOT_IN_DICTIONARY
-    elif count:
-        score = math.log(count) - math.log(tok.total)
-    else:
-        score = _PREFIX_ONLY
-    table[fragment] = score
-    return score
 
 
 def _route(tok: jieba.Tokenizer, block: str) -> list[str]:
@@ -98,11 +85,11 @@ def _route(tok: jieba.Tokenizer, block: str) -> list[str]:
     The same dictionary, the same best-route rule (highest log-probability, the longer word on a tie),
     the same float arithmetic and the same joining of single letters and digits as
     `Tokenizer.lcut(block, HMM=False)`; tests check both agree. jieba builds a DAG of candidates and
-    a generator per position; doing both in one loop with one cached probe per fragment is about
-    three times as fast.
+    a generator per position; doing both in one loop with cached scores is about three times as fast.
     """
     table = _fragment_table(tok)
     lookup = table.get
+    in_dictionary = tok.FREQ.get
     log_total = math.log(tok.total)
     size = len(block)
     best = [0.0] * (size + 1)
@@ -115,9 +102,10 @@ def _route(tok: jieba.Tokenizer, block: str) -> list[str]:
         while True:
             score = lookup(fragment)
             if score is None:
-                score = _score_fragment(tok, fragment, table)
-            if score == _NOT_IN_DICTIONARY:
-                break
+                count = in_dictionary(fragment)
+                if count is None:  # no dictionary word starts with this fragment
+                    break
+                score = table[fragment] = math.log(count) - log_total if count else _PREFIX_ONLY
             if score != _PREFIX_ONLY:
                 candidate = score + best[stop + 1]
                 if candidate >= top:
