@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
-
 from schema import Event
 
 FINGERPRINT_BITS = 64
@@ -54,14 +52,57 @@ def _feature_hash(feature: str) -> int:
     return value
 
 
+# SimHash votes are counted in one big integer: bit i of a feature's hash becomes 1 in the i-th
+# 16-bit lane of its "spread" form, so summing spread forms counts every bit position at once.
+LANE_BITS = 16
+MAX_LANE_FEATURES = (1 << (LANE_BITS - 1)) - 1  # counts stay below the lane's top bit
+_LANE_ONES = int.from_bytes(b"\x01\x00" * FINGERPRINT_BITS, "little")  # 1 in every lane
+_BINARY_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
+_BIT_VALUES = bytes.maketrans(b"01", b"\x00\x01")
+_spread_cache: dict[str, int] = {}
+SPREAD_CACHE_SIZE = 200_000  # about 40 MB: the vocabulary of recent posts
+
+
+def _spread(feature: str) -> int:
+    # Bit i of the hash becomes byte 2i of the lanes (little-endian), all in C-level string operations.
+    bits = format(_feature_hash(feature), f"0{FINGERPRINT_BITS}b")[::-1].encode("ascii")
+    lanes = bytearray(FINGERPRINT_BITS * LANE_BITS // 8)
+    lanes[:: LANE_BITS // 8] = bits.translate(_BIT_VALUES)
+    value = int.from_bytes(lanes, "little")
+    if len(_spread_cache) >= SPREAD_CACHE_SIZE:
+        _spread_cache.clear()
+    _spread_cache[feature] = value
+    return value
+
+
+def _majority_bits(features: Sequence[str]) -> int:
+    """Bit i set where more than half of the features' hashes have bit i set."""
+    half = len(features) // 2
+    if len(features) > MAX_LANE_FEATURES:  # a huge document: count bit by bit
+        counts = [0] * FINGERPRINT_BITS
+        for feature in features:
+            hashed = _feature_hash(feature)
+            for bit in range(FINGERPRINT_BITS):
+                counts[bit] += hashed >> bit & 1
+        return sum(1 << bit for bit, count in enumerate(counts) if count > half)
+    try:
+        total = sum(map(_spread_cache.__getitem__, features))
+    except KeyError:
+        total = sum(map(_spread, features))
+    # count > half exactly when count + (2**15 - 1 - half) reaches the lane's top bit.
+    over = ((total + ((1 << (LANE_BITS - 1)) - 1 - half) * _LANE_ONES) >> (LANE_BITS - 1)) & _LANE_ONES
+    lanes = over.to_bytes(FINGERPRINT_BITS * LANE_BITS // 8, "little")[:: LANE_BITS // 8]
+    return int(lanes.translate(_BINARY_DIGITS)[::-1], 2)
+
+
 def simhash(features: Sequence[str]) -> int:
-    """64-bit SimHash of the features (each counted as often as it occurs)."""
+    """64-bit SimHash of the features (each counted as often as it occurs).
+
+    The bytes of the bitwise majority are read in reverse order: fingerprints keep the layout they
+    always had (NumPy's unpackbits/packbits), so fingerprints already stored still compare."""
     if not features:
         return 0
-    hashes = np.fromiter((_feature_hash(f) for f in features), dtype=np.uint64, count=len(features))
-    bits = np.unpackbits(hashes.view(np.uint8)).reshape(len(features), FINGERPRINT_BITS)
-    votes = bits.sum(axis=0, dtype=np.int32) * 2 - len(features)
-    return int.from_bytes(np.packbits(votes > 0).tobytes(), "big")
+    return int.from_bytes(_majority_bits(features).to_bytes(8, "little"), "big")
 
 
 def _bands(fingerprint: int) -> list[tuple[int, int]]:
@@ -261,7 +302,8 @@ class EventClusterer:
                 for event_id in events:
                     shared[event_id] = shared.get(event_id, 0.0) + weight
         # Ties broken by id: the same stream gives the same events in every process.
-        best = sorted(shared, key=lambda event_id: (-shared[event_id], event_id))[:SCORED_CANDIDATES]
+        ranked = sorted((-weight, event_id) for event_id, weight in shared.items())
+        best = [event_id for _, event_id in ranked[:SCORED_CANDIDATES]]
         vector_norm = _norm(vector)
         scored = []
         for event_id in best:

@@ -120,8 +120,10 @@ class Gazetteer:
         hint_words = [w for hint in hints if hint for w in fast_words(hint)]
         mentioned: list[list[str]] = []
         seen: set[str] = set()
-        for word in (*post_words, *hint_words):
-            if word in self._by_name and word not in seen:
+        words = (*post_words, *hint_words)
+        names = self._by_name.keys() & set(words)  # usually empty: then no loop in Python
+        for word in words if names else ():
+            if word in names and word not in seen:
                 seen.add(word)
                 mentioned.append(self._by_name[word])
         chosen: list[str] = [keys[0] for keys in mentioned if len(keys) == 1]
@@ -147,6 +149,11 @@ class Gazetteer:
         """Departments a post names; if it names none, those whose topics it mentions."""
         named: list[str] = []
         topical: list[str] = []
+        post_words = post_words if isinstance(post_words, (list, tuple)) else list(post_words)
+        unique = set(post_words)
+        # Most posts name no department: two set intersections tell, without a loop in Python.
+        if not (self._departments.keys() & unique or self._topics.keys() & unique):
+            return []
         for word in post_words:
             dept = self._departments.get(word)
             if dept and dept not in named:

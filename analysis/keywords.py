@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 
 from analysis.segment import display_form
@@ -53,22 +54,25 @@ def _is_candidate(word: str, stop: frozenset[str]) -> bool:
     return any(ch.isalpha() for ch in word)
 
 
-_candidate_cache: dict[str, bool] = {}
+# Words already judged, as two sets: a post's words are sorted into them with C-level set operations.
+_candidates: set[str] = set()
+_not_candidates: set[str] = set()
+JUDGED_WORDS_SIZE = 1_000_000
 
 
 def candidate_words(words: Iterable[str]) -> list[str]:
     """The words that may be keywords, in order."""
-    cache = _candidate_cache
-    found = []
-    for word in words:
-        keep = cache.get(word)
-        if keep is None:
-            keep = _is_candidate(word, stopwords())
-            if len(cache) < 1_000_000:
-                cache[word] = keep
-        if keep:
-            found.append(word)
-    return found
+    words = words if isinstance(words, (list, tuple)) else list(words)
+    if len(_candidates) + len(_not_candidates) >= JUDGED_WORDS_SIZE:
+        _candidates.clear()
+        _not_candidates.clear()
+    unjudged = set(words) - _candidates - _not_candidates
+    if unjudged:
+        stop = stopwords()
+        for word in unjudged:
+            (_candidates if _is_candidate(word, stop) else _not_candidates).add(word)
+    keep = _candidates
+    return [word for word in words if word in keep]
 
 
 def weighted_keywords(words: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:
@@ -84,7 +88,7 @@ def rank_candidates(candidates: Sequence[str], top_k: int = 8) -> list[tuple[str
     counts = Counter(candidates)
     total = len(candidates)
     scored = [(word, count / total * table.get(word, unseen)) for word, count in counts.items()]
-    scored.sort(key=lambda item: -item[1])
+    scored.sort(key=itemgetter(1), reverse=True)  # stable: ties keep first mention first
     return scored[:top_k]
 
 

@@ -199,16 +199,16 @@ class PolicyRegistry:
             if policy_id:
                 note(policy_id, TITLE_SCORE)
         unique_words = set(post_words)
-        compact = _normal_title(text)
-        for word in unique_words:
-            for phrase in self._phrases_by_anchor.get(word, ()):
+        # Set intersections find the few words that matter in one C-level pass over the post's words.
+        anchors = self._phrases_by_anchor.keys() & unique_words
+        compact = _normal_title(text) if anchors else ""
+        for word in anchors:
+            for phrase in self._phrases_by_anchor[word]:
                 if phrase.text in compact:
                     note(phrase.policy_id, phrase.score)
         candidates: set[str] = set()
-        for word in unique_words:
-            owners = self._by_keyword.get(word)
-            if owners:
-                candidates |= owners
+        for word in self._by_keyword.keys() & unique_words:
+            candidates |= self._by_keyword[word]
         for policy_id in candidates:
             weights = self._keywords[policy_id]
             total = sum(weights.values())

@@ -107,17 +107,22 @@ def _mask_room(match: re.Match[str]) -> str:
     return f"{match.group(1)}{_stars(match.group(2))}{match.group(3)}"
 
 
+# What each rule's matches must contain: a text without it skips the rule's pass. Masks never
+# add a digit, an "@" or a capital letter, so checking the text once, before any rule, suffices.
+_DIGIT = re.compile(r"\d")  # the rules' \d: any Unicode decimal digit, full-width ones too
+_PLATE_LETTER = re.compile(r"[A-HJ-NP-Z]")
+
 # Order matters: ID numbers before bank cards (both are long digit runs), cards before phones.
-_RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
-    (_EMAIL, _mask_email),
-    (_ID_CARD, _mask_id_card),
-    (_BANK_CARD, _mask_bank_card),
-    (_MOBILE, _mask_mobile),
-    (_LANDLINE, _mask_landline),
-    (_PLATE, _mask_plate),
-    (_BUILDING, _mask_building),
-    (_ROOM, _mask_room),
-    (_STREET_NUMBER, _mask_street_number),
+_RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str], str], ...] = (
+    (_EMAIL, _mask_email, "at"),
+    (_ID_CARD, _mask_id_card, "digit"),
+    (_BANK_CARD, _mask_bank_card, "digit"),
+    (_MOBILE, _mask_mobile, "digit"),
+    (_LANDLINE, _mask_landline, "digit"),
+    (_PLATE, _mask_plate, "letter"),
+    (_BUILDING, _mask_building, "digit"),
+    (_ROOM, _mask_room, "digit"),
+    (_STREET_NUMBER, _mask_street_number, "digit"),
 )
 
 
@@ -125,6 +130,12 @@ def mask_personal_data(text: str) -> str:
     """`text` with personal data replaced by partial masks; masking twice changes nothing."""
     if not text:
         return text
-    for pattern, replace in _RULES:
-        text = pattern.sub(replace, text)
+    present = {
+        "at": "@" in text,
+        "digit": _DIGIT.search(text) is not None,
+        "letter": _PLATE_LETTER.search(text) is not None,
+    }
+    for pattern, replace, needs in _RULES:
+        if present[needs]:
+            text = pattern.sub(replace, text)
     return text

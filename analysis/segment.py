@@ -59,13 +59,24 @@ def add_terms(terms: Iterable[str]) -> None:
             added = True
     if added:
         _block_cache.clear()
+        _fragment_scores.clear()
 
 
-# jieba's own word scores, log(freq) - log(total), computed once per word instead of once per
-# candidate: recomputed from scratch when the dictionary grows (add_terms changes the total).
-_log_probability: dict[str, float] = {}
-_log_probability_total: list[float] = [0.0]
+# jieba's own word scores, log(freq) - log(total), for the dictionary entries met so far: one probe
+# tells a word (its score) or a mere prefix of a word. Fragments not in the dictionary are not kept
+# (mostly new text each time: they would only fill memory), so the table never outgrows jieba's.
+# Emptied when the dictionary grows (add_terms changes the total).
+_PREFIX_ONLY = 1.0  # log-probabilities are negative, so the marker never clashes with a score
+_fragment_scores: dict[str, float] = {}
+_fragment_scores_total: list[float] = [0.0]
 _SINGLE_ALNUM = re.compile(r"[a-zA-Z0-9]")
+
+
+def _fragment_table(tok: jieba.Tokenizer) -> dict[str, float]:
+    if _fragment_scores_total[0] != tok.total:
+        _fragment_scores.clear()
+        _fragment_scores_total[0] = tok.total
+    return _fragment_scores
 
 
 def _route(tok: jieba.Tokenizer, block: str) -> list[str]:
@@ -74,13 +85,11 @@ def _route(tok: jieba.Tokenizer, block: str) -> list[str]:
     The same dictionary, the same best-route rule (highest log-probability, the longer word on a tie),
     the same float arithmetic and the same joining of single letters and digits as
     `Tokenizer.lcut(block, HMM=False)`; tests check both agree. jieba builds a DAG of candidates and
-    a generator per position; doing both in one loop with cached word scores is about twice as fast.
+    a generator per position; doing both in one loop with cached scores is about three times as fast.
     """
-    freq = tok.FREQ
-    if _log_probability_total[0] != tok.total:
-        _log_probability.clear()
-        _log_probability_total[0] = tok.total
-    scores = _log_probability
+    table = _fragment_table(tok)
+    lookup = table.get
+    in_dictionary = tok.FREQ.get
     log_total = math.log(tok.total)
     size = len(block)
     best = [0.0] * (size + 1)
@@ -90,15 +99,20 @@ def _route(tok: jieba.Tokenizer, block: str) -> list[str]:
         last = start
         stop = start
         fragment = block[start]
-        while stop < size and fragment in freq:
-            if freq[fragment]:
-                score = scores.get(fragment)
-                if score is None:
-                    score = scores[fragment] = math.log(freq[fragment]) - log_total
+        while True:
+            score = lookup(fragment)
+            if score is None:
+                count = in_dictionary(fragment)
+                if count is None:  # no dictionary word starts with this fragment
+                    break
+                score = table[fragment] = math.log(count) - log_total if count else _PREFIX_ONLY
+            if score != _PREFIX_ONLY:
                 candidate = score + best[stop + 1]
                 if candidate >= top:
                     top, last = candidate, stop
             stop += 1
+            if stop == size:
+                break
             fragment = block[start : stop + 1]
         if top == -math.inf:  # no dictionary word starts here: the character alone
             top = (0.0 - log_total) + best[start + 1]
@@ -147,7 +161,7 @@ def fast_words(text: str) -> list[str]:
                 cache[piece] = block_words
             found.extend(block_words)
         elif piece:
-            found.extend(ch for ch in piece if not ch.isspace())
+            found.extend("".join(piece.split()))  # its characters, whitespace dropped
     return found
 
 

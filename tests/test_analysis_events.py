@@ -3,11 +3,13 @@ stay apart, ids survive a restart, merges fold the smaller event into the larger
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+import analysis.events as events_module
 from analysis.events import EventClusterer, PostTraits, simhash
 from analysis.pipeline import Analyzer
 from config.datafiles import load_watchlists
@@ -144,6 +146,28 @@ def test_simhash_is_close_for_copies_and_far_for_other_text() -> None:
     other = list("菏泽牡丹花会开幕今年游客特别多牡丹园里拍照太美了大家都来看花吧人山人海非常热闹")
     assert (simhash(words) ^ simhash(edited)).bit_count() <= 3
     assert (simhash(words) ^ simhash(other)).bit_count() > 10
+
+
+def _plain_simhash(features: list[str]) -> int:
+    """SimHash counted bit by bit, in the layout stored fingerprints have: byte k of the 64-bit
+    blake2b hash (little-endian) is read most significant bit first, and bytes in order."""
+    hashes = [hashlib.blake2b(f.encode("utf-8"), digest_size=8).digest() for f in features]
+    bits = "".join(
+        "1" if 2 * sum(h[byte] >> (7 - bit) & 1 for h in hashes) > len(features) else "0"
+        for byte in range(8) for bit in range(8)
+    )
+    return int(bits, 2)
+
+
+@pytest.mark.parametrize("lane_limit", [events_module.MAX_LANE_FEATURES, 3])
+def test_simhash_matches_a_plain_bit_count(monkeypatch: pytest.MonkeyPatch, lane_limit: int) -> None:
+    # Fingerprints are kept across restarts: a faster count must give exactly the same values.
+    monkeypatch.setattr(events_module, "MAX_LANE_FEATURES", lane_limit)
+    words = list("近日牡丹区何楼街道幸福小区多名居民反映小区在老旧小区改造中更换的屋面防水层出现大面积漏水")
+    for size in (1, 2, 3, 4, 7, 8, 30, len(words)):
+        sample = words[:size] + words[: size // 3]
+        assert simhash(sample) == _plain_simhash(sample), size
+    assert simhash([]) == 0
 
 
 def test_events_handed_to_the_index_are_already_persisted(tmp_path: Path) -> None:

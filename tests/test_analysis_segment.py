@@ -31,8 +31,9 @@ def test_fast_words_equal_jieba_on_tricky_text(text: str) -> None:
 def test_fast_words_equal_jieba_on_real_posts_and_after_new_terms() -> None:
     texts = [json.loads(line)["text"] for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line]
     assert all(fast_words(t) == jieba_words(t) for t in texts)
-    add_terms(["幸福小区西门", "核酸检测点位"])  # the dictionary grows: cached blocks must not go stale
     text = "幸福小区西门的核酸检测点位排长队"
+    assert "幸福小区西门" not in fast_words(text)  # its blocks and fragments are now cached
+    add_terms(["幸福小区西门", "核酸检测点位"])  # the dictionary grows: cached blocks must not go stale
     assert fast_words(text) == jieba_words(text)
     assert "幸福小区西门" in fast_words(text)
 
