@@ -19,7 +19,9 @@ macro-F1 on cross-fitted scores of the training posts of the files that label ne
 
 from __future__ import annotations
 
+import gzip
 import json
+import marshal
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
@@ -27,8 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
 from pathlib import Path
-
-from snownlp.sentiment import Sentiment as SnowSentiment
+from types import SimpleNamespace
 
 from analysis.segment import segment_post
 from analysis.text import EMOTICON
@@ -146,10 +147,12 @@ class SentimentModel:
     """A trained SnowNLP Bayes model read into a log-likelihood-ratio table, plus its calibration."""
 
     def __init__(self, model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE) -> None:
-        snow = SnowSentiment()
-        snow.load(str(model_file))
-        pos, neg = snow.classifier.d["pos"], snow.classifier.d["neg"]
-        log_pos_total, log_neg_total = math.log(pos.getsum()), math.log(neg.getsum())
+        # SnowNLP's Bayes.save format (gzip of marshal; ".3" appended on Python 3), read without
+        # importing the snownlp package, whose __init__ loads its own segmenter and tagger (~3 s CPU).
+        with gzip.open(f"{model_file}.3", "rb") as handle:
+            classes = marshal.loads(handle.read())["d"]
+        pos, neg = SimpleNamespace(**classes["pos"]), SimpleNamespace(**classes["neg"])
+        log_pos_total, log_neg_total = math.log(pos.total), math.log(neg.total)
         # A word never seen in training is no evidence either way, so it adds nothing. (SnowNLP's
         # AddOneProb would give it a count of 1 in each class, i.e. log(neg total / pos total): a pull
         # toward the class with fewer tokens that grows with the post's length.)
