@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from schema import BurstSignal, CrawlHealth, EnrichedPost, SentimentLabel
 
@@ -26,6 +26,16 @@ class RuleOptions(BaseModel):
 
 
 Options = TypeVar("Options", bound=RuleOptions)
+
+
+class SignalScopeOptions(RuleOptions):
+    """Options of rules fed burst signals: which kinds of subject, and optionally which ones."""
+
+    subject_kinds: list[str] = Field(min_length=1)
+    subjects: list[str] = Field(default_factory=list, description="only these subject ids (empty: all)")
+
+    def covers(self, signal: BurstSignal) -> bool:
+        return signal.subject_kind in self.subject_kinds and (not self.subjects or signal.subject_id in self.subjects)
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from alerts.rules.base import Finding, Rule, RuleOptions
+from alerts.rules.base import Finding, Rule, SignalScopeOptions
 from schema import BurstSignal
 
 
-class NegativeSurgeOptions(RuleOptions):
+class NegativeSurgeOptions(SignalScopeOptions):
     subject_kinds: list[str] = Field(default_factory=lambda: ["policy", "department", "event"], min_length=1)
-    subjects: list[str] = Field(default_factory=list, description="only these subject ids (empty: all)")
     min_negative: int = Field(default=10, ge=1, description="negative posts in the recent window")
     min_negative_share: float = Field(default=0.4, ge=0, le=1)
     min_share_rise: float = Field(default=0.15, ge=0, le=1, description="share above the baseline share")
@@ -23,7 +22,7 @@ class NegativeSurgeRule(Rule[NegativeSurgeOptions]):
 
     def on_signal(self, signal: BurstSignal) -> list[Finding]:
         opts = self.options
-        if signal.subject_kind not in opts.subject_kinds or (opts.subjects and signal.subject_id not in opts.subjects):
+        if not opts.covers(signal):
             return []
         rise = signal.negative_share - signal.baseline_negative_share
         if signal.negative < opts.min_negative or signal.negative_share < opts.min_negative_share \

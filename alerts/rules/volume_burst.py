@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from alerts.rules.base import Finding, Rule, RuleOptions
+from alerts.rules.base import Finding, Rule, SignalScopeOptions
 from schema import BurstSignal
 
 
-class VolumeBurstOptions(RuleOptions):
+class VolumeBurstOptions(SignalScopeOptions):
     subject_kinds: list[str] = Field(default_factory=lambda: ["event", "keyword"], min_length=1)
-    subjects: list[str] = Field(default_factory=list, description="only these subject ids (empty: all)")
     min_count: int = Field(default=20, ge=1, description="posts in the recent window")
     min_ratio: float = Field(default=3.0, gt=0, description="recent count against the baseline rate")
 
@@ -21,7 +20,7 @@ class VolumeBurstRule(Rule[VolumeBurstOptions]):
 
     def on_signal(self, signal: BurstSignal) -> list[Finding]:
         opts = self.options
-        if signal.subject_kind not in opts.subject_kinds or (opts.subjects and signal.subject_id not in opts.subjects):
+        if not opts.covers(signal):
             return []
         if signal.count < opts.min_count or signal.ratio < opts.min_ratio:
             return []
