@@ -7,7 +7,10 @@ linked to the earliest original and joins its event without moving it.
 
 Other posts join the active event whose keyword centroid is most similar (cosine), unless
 the two name different districts; a post close to two events (similarity of at least 0.5 to
-each) merges them into the larger one. Event ids derive from the first post's id, so they are
+each) merges them into the larger one. A post sharing a distinctive anchor with an event (a #topic#,
+or a named neighbourhood such as 化肥厂家属院) counts as at least that close to it, whatever other
+districts it names: replies naming the place are the incident even when their words differ. A repost
+or reply joins the event of the post it answers, like a reprint. Event ids derive from the first post's id, so they are
 stable across restarts and runs.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,8 +43,30 @@ SCORED_CANDIDATES = 5
 ACTIVE_FOR = timedelta(days=7)
 REPRESENTATIVES = 5
 LABEL_TERMS = 3
+# A shared anchor makes a post at least this similar to an event: enough to join it, and to merge
+# two events that both carry the anchor.
+ANCHOR_SIMILARITY = MERGE_SIMILARITY
+MAX_ANCHORS = 5
+_HASHTAG = re.compile(r"#([^#\s]{2,40})#")
+# Words ending so name one housing estate or village; the qualifiers before them make a category.
+PLACE_SUFFIXES = ("家属院", "家属楼", "小区", "社区", "新村", "花园", "宿舍", "大院", "村")
+GENERIC_QUALIFIERS = frozenset({"老旧", "居民", "整个", "我们", "你们", "他们", "这个", "那个", "附近", "周边",
+                                "城中", "新建", "商品房", "回迁", "安置", "农村", "城市", "乡村", "美丽"})
 
 _hash_cache: dict[str, int] = {}
+
+
+def anchors_of(text: str, words: Iterable[str]) -> list[str]:
+    """Distinctive anchors of a post: its #topics# and the named estates or villages among its words."""
+    found = [f"#{tag}#" for tag in _HASHTAG.findall(text)]
+    for word in words:
+        suffix = next((s for s in PLACE_SUFFIXES if word.endswith(s)), None)
+        if suffix is None:
+            continue
+        qualifier = word[: -len(suffix)]
+        if len(qualifier) >= 2 and qualifier not in GENERIC_QUALIFIERS:
+            found.append(word)
+    return list(dict.fromkeys(found))[:MAX_ANCHORS]
 
 
 def _feature_hash(feature: str) -> int:
@@ -180,6 +206,7 @@ class EventState:
     areas: Counter[str] = field(default_factory=Counter)
     sentiment: Counter[str] = field(default_factory=Counter)
     policies: Counter[str] = field(default_factory=Counter)
+    anchors: Counter[str] = field(default_factory=Counter)
     first_post: str = ""
     # (engagement, post id) of the most-engaged posts, the first post always kept apart.
     engaged: list[tuple[int, str]] = field(default_factory=list)
@@ -208,7 +235,7 @@ class EventState:
             "id": self.id, "first_seen": self.first_seen.isoformat(), "last_seen": self.last_seen.isoformat(),
             "centroid": dict(self.centroid), "size": self.size, "platforms": dict(self.platforms),
             "places": dict(self.places), "areas": dict(self.areas), "sentiment": dict(self.sentiment),
-            "policies": dict(self.policies), "first_post": self.first_post,
+            "policies": dict(self.policies), "anchors": dict(self.anchors), "first_post": self.first_post,
             "engaged": [list(item) for item in self.engaged], "merged_into": self.merged_into,
         }
 
@@ -220,6 +247,7 @@ class EventState:
             last_seen=datetime.fromisoformat(data["last_seen"]), size=data["size"],
             first_post=data["first_post"], engaged=[(int(e), str(p)) for e, p in data["engaged"]],
             merged_into=data.get("merged_into"), **{name: Counter(data[name]) for name in counters},
+            anchors=Counter(data.get("anchors", {})),  # state saved before anchors existed has none
         )
 
 
@@ -236,6 +264,8 @@ class PostTraits:
     sentiment: str | None = None
     policies: Sequence[str] = ()
     engagement: int = 0
+    anchors: Sequence[str] = ()  # see anchors_of()
+    reply_to_event: str | None = None  # the event of the post this one reposts or answers, if known
 
 
 def event_id_for(post_id: str) -> str:
@@ -253,6 +283,7 @@ class EventClusterer:
         self.events: dict[str, EventState] = {}
         self.reprints = ReprintDetector()
         self._by_term: dict[str, set[str]] = {}
+        self._by_anchor: dict[str, set[str]] = {}
         self.changed: set[str] = set()  # since the last take_changed(): to be indexed
         self.unsaved: set[str] = set()  # since the last save: to be persisted
         # event id -> (size when computed, top terms, their norm): a big event's centroid moves slowly.
@@ -304,11 +335,17 @@ class EventClusterer:
         # Ties broken by id: the same stream gives the same events in every process.
         ranked = sorted((-weight, event_id) for event_id, weight in shared.items())
         best = [event_id for _, event_id in ranked[:SCORED_CANDIDATES]]
+        anchored = {event_id for anchor in post.anchors for event_id in self._by_anchor.get(anchor, ())}
+        best += sorted(anchored - set(best))
         vector_norm = _norm(vector)
         scored = []
         for event_id in best:
             event = self.events.get(event_id)
             if event is None or event.merged_into or post.when - event.last_seen > ACTIVE_FOR:
+                continue
+            if event_id in anchored:  # the same named place or topic: other districts named are context
+                similarity = max(ANCHOR_SIMILARITY, self._similarity(vector, event, vector_norm))
+                scored.append((similarity, event))
                 continue
             if post.areas and event.areas and not set(post.areas) & set(event.areas):
                 continue  # the same complaint in two districts is two events
@@ -326,7 +363,9 @@ class EventClusterer:
             original = self.reprints.by_id.get(reprint_of)
             if original is not None and original.event_id:
                 event = self._resolve(original.event_id)
-        if event is None and vector:
+        if event is None and post.reply_to_event is not None:  # a repost or a reply stays in its thread
+            event = self._resolve(post.reply_to_event)
+        if event is None and (vector or post.anchors):
             candidates = self._candidates(post, vector)
             if candidates:
                 best_similarity, event = candidates[0]
@@ -364,6 +403,9 @@ class EventClusterer:
         if post.sentiment:
             event.sentiment[post.sentiment] += 1
         event.policies.update(post.policies)
+        event.anchors.update(post.anchors)
+        for anchor in post.anchors:
+            self._by_anchor.setdefault(anchor, set()).add(event.id)
         event.engaged = sorted([*event.engaged, (post.engagement, post.id)], key=lambda item: -item[0])
         event.engaged = event.engaged[:REPRESENTATIVES]
         for term in vector:
@@ -379,12 +421,14 @@ class EventClusterer:
         if gone.first_seen < keep.first_seen:
             keep.first_seen, keep.first_post = gone.first_seen, gone.first_post
         keep.last_seen = max(keep.last_seen, gone.last_seen)
-        for name in ("centroid", "platforms", "places", "areas", "sentiment", "policies"):
+        for name in ("centroid", "platforms", "places", "areas", "sentiment", "policies", "anchors"):
             getattr(keep, name).update(getattr(gone, name))
         keep.engaged = sorted(keep.engaged + gone.engaged, key=lambda item: -item[0])[:REPRESENTATIVES]
         gone.merged_into = keep.id
         for term in keep.centroid:
             self._by_term.setdefault(term, set()).add(keep.id)
+        for anchor in keep.anchors:
+            self._by_anchor.setdefault(anchor, set()).add(keep.id)
         self.changed.update({keep.id, gone.id})
         self.unsaved.update({keep.id, gone.id})
         return keep
@@ -408,10 +452,11 @@ class EventClusterer:
             self._centroids.pop(event_id, None)
         if idle:
             gone = set(idle)
-            for term in list(self._by_term):
-                self._by_term[term] -= gone
-                if not self._by_term[term]:
-                    del self._by_term[term]
+            for by_key in (self._by_term, self._by_anchor):
+                for key in list(by_key):
+                    by_key[key] -= gone
+                    if not by_key[key]:
+                        del by_key[key]
         return idle
 
     def restore(self, events: Iterable[EventState], fingerprints: Iterable[Fingerprint]) -> None:
@@ -420,5 +465,7 @@ class EventClusterer:
             if not event.merged_into:
                 for term in event.centroid:
                     self._by_term.setdefault(term, set()).add(event.id)
+                for anchor in event.anchors:
+                    self._by_anchor.setdefault(anchor, set()).add(event.id)
         for fingerprint in fingerprints:
             self.reprints.add(fingerprint)

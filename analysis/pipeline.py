@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from analysis.events import ACTIVE_FOR, EventClusterer, Fingerprint, PostTraits
+from analysis.events import ACTIVE_FOR, EventClusterer, Fingerprint, PostTraits, anchors_of
 from analysis.gazetteer import Gazetteer
 from analysis.keywords import candidate_words, rank_candidates
 from analysis.policies import PolicyRegistry, policy_from_post
@@ -176,10 +176,13 @@ class Analyzer:
         reprint_of = self.clusterer.reprint(post.id, when, strip_markup(masked), candidates)
         areas = sorted({self._area(p) for p in places} - {self.gazetteer.city})
         metrics = post.metrics
+        answered = self._assigned.get(post.reply_to) if post.reply_to else None
         traits = PostTraits(
             id=post.id, when=when, keywords=weighted, platform=post.platform.value, places=places,
             areas=areas, sentiment=sentiment, policies=policies,
             engagement=metrics.reposts + metrics.comments + metrics.likes,
+            anchors=anchors_of(f"{post.title or ''} {masked}", candidates),
+            reply_to_event=answered[0] if answered else None,
         )
         event_id = self.clusterer.assign(traits, reprint_of)
         self._assigned[post.id] = (event_id, reprint_of, when)
