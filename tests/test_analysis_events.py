@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 import analysis.events as events_module
-from analysis.events import EventClusterer, PostTraits, simhash
+from analysis.events import EventClusterer, PostTraits, anchors_of, simhash
 from analysis.pipeline import Analyzer
-from config.datafiles import load_watchlists
+from config.datafiles import load_policies, load_watchlists
 from config.settings import DEFAULT_DATA
-from schema import SHANGHAI, EnrichedPost, Policy, Post
+from schema import BOARD_PLACE, SHANGHAI, EnrichedPost, Policy, Post
 
 START = datetime(2026, 6, 1, 9, 0)
 RENOVATION = Policy(
@@ -203,3 +203,71 @@ def test_quiet_baseline_then_burst_through_analysis(analyzer: Analyzer) -> None:
     assert burst.negative_share > burst.baseline_negative_share
     assert signals[("policy", "1h/12h")].label == RENOVATION.title
     assert signals[("keyword", "1h/12h")].subject_id == "老旧小区改造问题"
+
+
+# The 化肥厂家属院 incident as the demo sees it: angry posts that share the estate's name or the topic
+# but little else, some naming another county (where the writer lives), and replies with no words in
+# common. Before anchors it came out as five or more events.
+INCIDENT = [
+    post(301, 0, "牡丹区西城街道化肥厂家属院老旧小区改造停工好几个月了，路挖开没人填，施工队都撤了[怒]"),
+    post(302, 10, "我们化肥厂家属院的管子换了一半就不管了，老管子天天漏水，门口全是积水", platform="board",
+         **{BOARD_PLACE: "牡丹区西城街道化肥厂家属院"}),
+    post(303, 20, "刷到化肥厂家属院的事，一位八十多岁的老人摔进沟里……曹县这边看着都揪心[泪]"),
+    post(304, 30, "化肥厂家属院的事已经快三个小时了，官方还是没有声音。[失望]"),
+    post(309, 35, "#牡丹区一老旧小区改造停工数月# 牡丹区西城街道化肥厂家属院，改造停工数月，82岁老人昨晚摔进沟里受伤",
+         title=None),
+    post(305, 40, "就#牡丹区一老旧小区改造停工数月#说几句：施工方擅自撤场、开挖路段不设防护，依法要承担责任"),
+    post(306, 50, "热搜都快上了，一句回应都没有吗？还是那条沟，还是那块木板。[怒]#牡丹区一老旧小区改造停工数月#"),
+    post(307, 60, "看了菏城新闻网的报道，化肥厂家属院公示的工期早过了，监督电话没人接，这公示还有什么意义？",
+         platform="news", title="化肥厂家属院改造停工数月 居民出行难"),
+    post(308, 70, "每天上班路过化肥厂家属院，单县来的同事晚上骑电动车差点栽进去[怒]", platform="forum"),
+]
+UNRELATED = [
+    post(320, 15, "曹县青菏街道老旧小区改造停工两个月了，路面挖开没人管，老人出门都困难"),
+    post(321, 45, "周末去牡丹园拍汉服外景，人好多，花开得正好[心]"),
+]
+
+
+@pytest.fixture()
+def demo_analyzer(tmp_path: Path) -> Analyzer:
+    # The demo's policies: 老旧小区改造's plan names 化肥厂家属院, so the segmenter knows the estate.
+    analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
+                        DEFAULT_DATA / "gazetteer.yaml", tmp_path / "analysis.sqlite3")
+    yield analyzer
+    analyzer.close()
+
+
+def test_one_incident_stays_one_event_across_platforms_places_and_replies(demo_analyzer: Analyzer) -> None:
+    analyzer = demo_analyzer
+    reply = Post(id="weibo:399", url="https://example.org/weibo/399", platform="weibo", source="weibo_source",
+                 text="希望大爷早日康复，也希望有人出来担责[心]", reply_to="weibo:304",
+                 published_at=START + timedelta(minutes=80))
+    stream = sorted(INCIDENT + UNRELATED, key=lambda p: p.published_at) + [reply]
+    out = {p.id: analyzer.enrich(p) for p in stream}
+    incident = {out[p.id].event_id for p in INCIDENT} | {out[reply.id].event_id}
+    assert len(incident) == 1
+    event_id = incident.pop()
+    assert all(out[p.id].event_id != event_id for p in UNRELATED)
+    assert out[UNRELATED[0].id].event_id != out[UNRELATED[1].id].event_id
+    event = {e.id: e for e in analyzer.changed_events()}[event_id]
+    assert event.size == len(INCIDENT) + 1
+    assert set(event.platforms) == {"weibo", "board", "news", "forum"}
+
+
+def test_an_anchor_is_remembered_across_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "analysis.sqlite3"
+    policies = load_policies(DEFAULT_DATA / "policies.yaml")
+    first = Analyzer(policies, [], DEFAULT_DATA / "gazetteer.yaml", state)
+    opened = first.enrich(INCIDENT[0])
+    first.close()
+    second = Analyzer(policies, [], DEFAULT_DATA / "gazetteer.yaml", state)
+    later = second.enrich(INCIDENT[3])  # shares only the estate's name
+    second.close()
+    assert later.event_id == opened.event_id
+
+
+def test_anchors_are_topics_and_named_estates_not_categories() -> None:
+    text = "#牡丹区一老旧小区改造停工数月# 化肥厂家属院和幸福小区，老旧小区、居民小区都要改造"
+    words = ["牡丹区", "老旧小区", "改造", "化肥厂家属院", "幸福小区", "居民小区", "小区"]
+    assert anchors_of(text, words) == ["#牡丹区一老旧小区改造停工数月#", "化肥厂家属院", "幸福小区"]
+    assert anchors_of("转发微博", ["转发", "微博"]) == []
