@@ -198,7 +198,7 @@ class AlertEngine:
         named = f"《{policy_name(policy['title'])}》" if policy is not None else ""
         if policy is not None:  # officers know the document by its name, not by its id or full title
             mention = next((m for m in (policy["id"], policy["title"]) if m in title), None)
-            title = title.replace(mention, named) if mention else f"{named}{title}"
+            title = title.replace(mention, named) if mention else f"{named}相关：{title}"
         parts = [lead["summary"]] if lead["summary"] else []
         others = [f"{name}（{_refer_to_policy(c['title'], policy)}）" for name, c in ranked[:-1]]
         if others:
