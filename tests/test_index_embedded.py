@@ -21,19 +21,23 @@ def post(n, text, *, platform="weibo", source="weibo-search", label="neutral", h
     )
 
 
+# The seed posts every check below expects (tests/test_live_elastic.py loads them into Elasticsearch).
+SEED = [
+    post(1, "牡丹区老旧小区改造停工三个月，路面挖开没人管", label="negative", places=["牡丹区"],
+         policies=["hz-lxxq"], event="ev-1"),
+    post(2, "保障性租赁住房申请流程很清楚，点赞", label="positive", platform="news", source="hzrb",
+         hours=2, policies=["hz-bzf"]),
+    post(3, "曹县消费季活动开始了，优惠力度不错", label="positive", places=["曹县"], hours=26),
+    post(4, "老旧小区改造后楼道亮了，感谢社区", label="positive", places=["定陶区"], policies=["hz-lxxq"],
+         hours=30, event="ev-2"),
+    post(5, "政府开放月活动报名", platform="gov", source="heze-gov", hours=50, title="市政府开放月"),
+]
+
+
 @pytest.fixture
 def index(tmp_path):
     ix = SqliteIndex(tmp_path / "index.sqlite3")
-    ix.upsert([
-        post(1, "牡丹区老旧小区改造停工三个月，路面挖开没人管", label="negative", places=["牡丹区"],
-             policies=["hz-lxxq"], event="ev-1"),
-        post(2, "保障性租赁住房申请流程很清楚，点赞", label="positive", platform="news", source="hzrb",
-             hours=2, policies=["hz-bzf"]),
-        post(3, "曹县消费季活动开始了，优惠力度不错", label="positive", places=["曹县"], hours=26),
-        post(4, "老旧小区改造后楼道亮了，感谢社区", label="positive", places=["定陶区"], policies=["hz-lxxq"],
-             hours=30, event="ev-2"),
-        post(5, "政府开放月活动报名", platform="gov", source="heze-gov", hours=50, title="市政府开放月"),
-    ])
+    ix.upsert(SEED)
     yield ix
     ix.close()
 

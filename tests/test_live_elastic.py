@@ -21,6 +21,7 @@ from schema import CrawlHealth, Event
 from search.base import SearchQuery
 from search.elastic import ElasticIndex
 from tests.test_index_embedded import (  # noqa: F401 - collected here against Elasticsearch
+    SEED,
     T0,
     post,
     test_chinese_full_text,
@@ -36,17 +37,6 @@ KIBANA_URL = os.environ.get("YUQING_KIBANA_URL")
 
 pytestmark = pytest.mark.live
 
-# The posts of test_index_embedded's `index` fixture, which the imported checks expect.
-SEED = [
-    post(1, "牡丹区老旧小区改造停工三个月，路面挖开没人管", label="negative", places=["牡丹区"],
-         policies=["hz-lxxq"], event="ev-1"),
-    post(2, "保障性租赁住房申请流程很清楚，点赞", label="positive", platform="news", source="hzrb",
-         hours=2, policies=["hz-bzf"]),
-    post(3, "曹县消费季活动开始了，优惠力度不错", label="positive", places=["曹县"], hours=26),
-    post(4, "老旧小区改造后楼道亮了，感谢社区", label="positive", places=["定陶区"], policies=["hz-lxxq"],
-         hours=30, event="ev-2"),
-    post(5, "政府开放月活动报名", platform="gov", source="heze-gov", hours=50, title="市政府开放月"),
-]
 
 
 @pytest.fixture
