@@ -109,7 +109,10 @@ class Analyzer:
 
     # -- enrichment -------------------------------------------------------------------------
     def enrich(self, post: Post) -> EnrichedPost:
-        """Mask, then sentiment, keywords, places, policies, departments, reprint and event."""
+        """Mask, then sentiment, keywords, places, policies, departments, reprint and event.
+        A crawled policy document also joins the registry, so later posts can link to it."""
+        if (policy := policy_from_post(post)) is not None:
+            self.register_policy(policy)
         masked = mask_personal_data(post.text)
         title = mask_personal_data(post.title) if post.title else post.title
         segmented = segment_post(masked)

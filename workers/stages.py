@@ -32,13 +32,7 @@ class AnalyzeStage(Stage):
         self.analyzer = analyzer
 
     def _enrich(self, message: Message) -> EnrichedPost:
-        from analysis.pipeline import policy_from_post
-
-        post = Post.model_validate(message.value)
-        policy = policy_from_post(post)
-        if policy is not None:
-            self.analyzer.register_policy(policy)
-        return self.analyzer.enrich(post)
+        return self.analyzer.enrich(Post.model_validate(message.value))
 
     def process(self, messages: list[Message]) -> BatchResult:
         enriched, result = run_per_message(messages, self._enrich)
