@@ -17,9 +17,10 @@ stable across restarts and runs.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,8 +39,12 @@ JOIN_SIMILARITY = 0.3
 MERGE_SIMILARITY = 0.5
 CENTROID_TERMS = 40
 CENTROID_KEPT = 200
-MAX_TERM_EVENTS = 20
-SCORED_CANDIDATES = 5
+# Events remembered per term or anchor (the most recently joined), and how many of those sharing
+# the most keyword weight with a post are scored exactly.
+POSTINGS_PER_KEY = 24
+SCORED_CANDIDATES = 8
+# A post opens an event only with this many keywords, an anchor or a thread to hold it together.
+MIN_EVENT_TERMS = 2
 ACTIVE_FOR = timedelta(days=7)
 REPRESENTATIVES = 5
 LABEL_TERMS = 3
@@ -153,9 +158,11 @@ class ReprintDetector:
         self.keep_for = keep_for
         self.by_id: dict[str, Fingerprint] = {}
         self._bands: dict[tuple[int, int], set[str]] = {}
+        self._queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
 
     def add(self, fingerprint: Fingerprint) -> None:
         self.by_id[fingerprint.post_id] = fingerprint
+        heapq.heappush(self._queue, (fingerprint.when, fingerprint.post_id))
         for band in _bands(fingerprint.value):
             self._bands.setdefault(band, set()).add(fingerprint.post_id)
 
@@ -182,8 +189,12 @@ class ReprintDetector:
 
     def prune(self, now: datetime) -> None:
         cutoff = now - self.keep_for
-        for post_id in [p for p, f in self.by_id.items() if f.when < cutoff]:
-            fingerprint = self.by_id.pop(post_id)
+        while self._queue and self._queue[0][0] < cutoff:
+            _, post_id = heapq.heappop(self._queue)
+            fingerprint = self.by_id.get(post_id)
+            if fingerprint is None or fingerprint.when >= cutoff:
+                continue
+            del self.by_id[post_id]
             for band in _bands(fingerprint.value):
                 members = self._bands.get(band)
                 if members is not None:
@@ -265,7 +276,8 @@ class PostTraits:
     policies: Sequence[str] = ()
     engagement: int = 0
     anchors: Sequence[str] = ()  # see anchors_of()
-    reply_to_event: str | None = None  # the event of the post this one reposts or answers, if known
+    replies_to: Sequence[str] = ()  # ids of the posts this one reposts, answers or comments on
+    thread: str | None = None  # what every post of one thread shares, e.g. the page's canonical URL
 
 
 def event_id_for(post_id: str) -> str:
@@ -276,14 +288,54 @@ def _norm(vector: dict[str, float]) -> float:
     return math.sqrt(sum(v * v for v in vector.values())) or 1.0
 
 
+class Postings:
+    """Term or anchor -> the events that most recently took a post carrying it, newest last.
+
+    Each list is capped: a word hundreds of events use (菏泽, 疫情) points at the latest few only,
+    so finding a post's candidates costs the same with a hundred events open or a hundred thousand,
+    and an event that stopped growing drops out of the lists as newer ones arrive."""
+
+    def __init__(self, per_key: int = POSTINGS_PER_KEY) -> None:
+        self.per_key = per_key
+        self._lists: dict[str, OrderedDict[str, None]] = {}
+
+    def add(self, key: str, event_id: str) -> None:
+        events = self._lists.get(key)
+        if events is None:
+            events = self._lists[key] = OrderedDict()
+        elif event_id in events:
+            events.move_to_end(event_id)
+            return
+        events[event_id] = None
+        if len(events) > self.per_key:
+            events.popitem(last=False)
+
+    def get(self, key: str) -> Iterable[str]:
+        return self._lists.get(key, ())
+
+    def discard(self, key: str, event_id: str) -> None:
+        events = self._lists.get(key)
+        if events is not None:
+            events.pop(event_id, None)
+            if not events:
+                del self._lists[key]
+
+
 class EventClusterer:
     """Online clustering of posts into events, with reprints attached to their original's event."""
 
     def __init__(self) -> None:
         self.events: dict[str, EventState] = {}
         self.reprints = ReprintDetector()
-        self._by_term: dict[str, set[str]] = {}
-        self._by_anchor: dict[str, set[str]] = {}
+        self._by_term = Postings()
+        self._by_anchor = Postings()
+        # (last seen when queued, event id): idle events leave memory oldest first, without a full pass.
+        self._idle_queue: list[tuple[datetime, str]] = []
+        # post id or thread key -> (event id, when); and a post not seen yet -> the events of posts
+        # that answer it (a repost crawled before its original), to be joined when it arrives.
+        self._threads: dict[str, tuple[str, datetime]] = {}
+        self._waiting: dict[str, tuple[set[str], datetime]] = {}
+        self._thread_queue: list[tuple[datetime, str]] = []
         self.changed: set[str] = set()  # since the last take_changed(): to be indexed
         self.unsaved: set[str] = set()  # since the last save: to be persisted
         # event id -> (size when computed, top terms, their norm): a big event's centroid moves slowly.
@@ -317,56 +369,76 @@ class EventClusterer:
         return cached[1], cached[2]
 
     def _similarity(self, vector: dict[str, float], event: EventState, vector_norm: float | None = None) -> float:
+        if not vector:
+            return 0.0
         centroid, centroid_norm = self._centroid(event)
         dot = sum(weight * centroid.get(term, 0.0) for term, weight in vector.items())
         return dot / ((vector_norm or _norm(vector)) * centroid_norm)
 
-    def _candidates(self, post: PostTraits, vector: dict[str, float]) -> list[tuple[float, EventState]]:
-        """Events similar enough to join, best first. Only the events sharing the most keyword weight
-        with the post are scored exactly."""
+    @staticmethod
+    def _open(event: EventState, when: datetime) -> bool:
+        """Can a post of this time still join the event? Not long after it went quiet, nor long
+        before it began (a policy document from 2022 is no part of a 2026 complaint)."""
+        return not event.merged_into and event.first_seen - ACTIVE_FOR <= when <= event.last_seen + ACTIVE_FOR
+
+    def _candidate_ids(self, post: PostTraits, vector: dict[str, float]) -> tuple[list[str], set[str]]:
+        """The events sharing the most keyword weight with the post (to be scored), and those sharing
+        an anchor with it. Only the capped postings of the post's own terms are read."""
         shared: dict[str, float] = {}
         for term, weight in vector.items():
-            events = self._by_term.get(term)
-            # A term shared by very many events (武汉, 疫情) finds nothing specific; it still counts
-            # in the similarity of events found through other terms.
-            if events and len(events) <= MAX_TERM_EVENTS:
-                for event_id in events:
-                    shared[event_id] = shared.get(event_id, 0.0) + weight
+            for event_id in self._by_term.get(term):
+                shared[event_id] = shared.get(event_id, 0.0) + weight
         # Ties broken by id: the same stream gives the same events in every process.
-        ranked = sorted((-weight, event_id) for event_id, weight in shared.items())
-        best = [event_id for _, event_id in ranked[:SCORED_CANDIDATES]]
-        anchored = {event_id for anchor in post.anchors for event_id in self._by_anchor.get(anchor, ())}
-        best += sorted(anchored - set(best))
+        ranked = sorted(shared.items(), key=lambda item: (-item[1], item[0]))
+        anchored = {event_id for anchor in post.anchors for event_id in self._by_anchor.get(anchor)}
+        return [event_id for event_id, _ in ranked[:SCORED_CANDIDATES]], anchored
+
+    def _candidates(
+        self, post: PostTraits, vector: dict[str, float], threads: Sequence[EventState] = (), by_words: bool = True,
+    ) -> list[tuple[float, EventState]]:
+        """Events similar enough to join, best first. Only the events sharing the most keyword weight
+        with the post are scored exactly (none unless `by_words`). Events sharing an anchor with the
+        post, and those holding replies to it, count as at least ANCHOR_SIMILARITY close."""
+        best, anchored = self._candidate_ids(post, vector if by_words else {})
+        close = anchored | {event.id for event in threads}
         vector_norm = _norm(vector)
         scored = []
-        for event_id in best:
+        for event_id in best + sorted(close - set(best)):
             event = self.events.get(event_id)
-            if event is None or event.merged_into or post.when - event.last_seen > ACTIVE_FOR:
+            if event is None or not self._open(event, post.when):
                 continue
-            if event_id in anchored:  # the same named place or topic: other districts named are context
-                similarity = max(ANCHOR_SIMILARITY, self._similarity(vector, event, vector_norm))
-                scored.append((similarity, event))
+            similarity = self._similarity(vector, event, vector_norm)
+            if event_id in close:  # the same named place, topic or thread: other districts named are context
+                scored.append((max(ANCHOR_SIMILARITY, similarity), event))
                 continue
             if post.areas and event.areas and not set(post.areas) & set(event.areas):
                 continue  # the same complaint in two districts is two events
-            similarity = self._similarity(vector, event, vector_norm)
             if similarity >= JOIN_SIMILARITY:
                 scored.append((similarity, event))
         scored.sort(key=lambda item: (-item[0], item[1].first_seen, item[1].id))
         return scored
 
-    def assign(self, post: PostTraits, reprint_of: str | None = None) -> str:
-        """Put a post into an event (its original's, a similar one, or a new one); return the event id."""
+    def assign(self, post: PostTraits, reprint_of: str | None = None) -> str | None:
+        """Put a post into an event (its original's, its thread's, a similar one, or a new one) and
+        return the event id; None for a post with nothing to hold an event together (no thread, no
+        anchor, fewer than MIN_EVENT_TERMS keywords) that joins no event: "顶", "同问", "转发微博"."""
         vector = {term: weight for term, weight in post.keywords}
+        replies = self._replies_waiting_for(post)
         event: EventState | None = None
         if reprint_of is not None:
             original = self.reprints.by_id.get(reprint_of)
             if original is not None and original.event_id:
                 event = self._resolve(original.event_id)
-        if event is None and post.reply_to_event is not None:  # a repost or a reply stays in its thread
-            event = self._resolve(post.reply_to_event)
-        if event is None and (vector or post.anchors):
-            candidates = self._candidates(post, vector)
+        if event is None:  # a repost, reply or comment stays in its thread
+            event = self._thread_event(post)
+        if event is not None:
+            for other in replies:  # replies that arrived first are in the same thread
+                if other is not event:
+                    event = self._merge(event, other)
+        elif vector or post.anchors or replies:
+            # A reply whose post has not arrived yet (crawl order is not publication order) waits for
+            # it in an event of its own, or its anchor's: its few words would pick a thread at random.
+            candidates = self._candidates(post, vector, replies, by_words=not post.replies_to)
             if candidates:
                 best_similarity, event = candidates[0]
                 # A post that belongs strongly to two events shows they are one happening.
@@ -374,13 +446,44 @@ class EventClusterer:
                     if best_similarity >= MERGE_SIMILARITY and similarity >= MERGE_SIMILARITY and other is not event:
                         event = self._merge(event, other)
         if event is None:
+            if len(vector) < MIN_EVENT_TERMS and not post.anchors and not post.replies_to:
+                return None
             event = EventState(id=event_id_for(post.id), first_seen=post.when, last_seen=post.when, first_post=post.id)
             self.events[event.id] = event
+            heapq.heappush(self._idle_queue, (event.last_seen, event.id))
         self._add(event, post, vector)
+        self._remember_thread(post, event)
         fingerprint = self.reprints.by_id.get(post.id)
         if fingerprint is not None:
             fingerprint.event_id = event.id
         return event.id
+
+    def _thread_event(self, post: PostTraits) -> EventState | None:
+        for key in (*post.replies_to, post.thread):
+            known = self._threads.get(key) if key else None
+            event = self._resolve(known[0]) if known else None
+            if event is not None:
+                return event
+        return None
+
+    def _replies_waiting_for(self, post: PostTraits) -> list[EventState]:
+        """Events of replies that arrived before this post (crawl order is not publication order)."""
+        waiting = self._waiting.pop(post.id, None)
+        found = {event.id: event for event in map(self._resolve, sorted(waiting[0]) if waiting else ()) if event}
+        return [found[event_id] for event_id in sorted(found)]
+
+    def _remember_thread(self, post: PostTraits, event: EventState) -> None:
+        self._threads[post.id] = (event.id, post.when)
+        heapq.heappush(self._thread_queue, (post.when, post.id))
+        if post.thread and post.thread not in self._threads:
+            self._threads[post.thread] = (event.id, post.when)
+            heapq.heappush(self._thread_queue, (post.when, post.thread))
+        for parent in post.replies_to:
+            if parent not in self._threads:
+                events, _ = self._waiting.get(parent, (set(), post.when))
+                events.add(event.id)
+                self._waiting[parent] = (events, post.when)
+                heapq.heappush(self._thread_queue, (post.when, parent))
 
     def _resolve(self, event_id: str) -> EventState | None:
         event = self.events.get(event_id)
@@ -405,11 +508,12 @@ class EventClusterer:
         event.policies.update(post.policies)
         event.anchors.update(post.anchors)
         for anchor in post.anchors:
-            self._by_anchor.setdefault(anchor, set()).add(event.id)
-        event.engaged = sorted([*event.engaged, (post.engagement, post.id)], key=lambda item: -item[0])
-        event.engaged = event.engaged[:REPRESENTATIVES]
+            self._by_anchor.add(anchor, event.id)
+        if len(event.engaged) < REPRESENTATIVES or post.engagement > event.engaged[-1][0]:
+            event.engaged = sorted([*event.engaged, (post.engagement, post.id)], key=lambda item: -item[0])
+            event.engaged = event.engaged[:REPRESENTATIVES]
         for term in vector:
-            self._by_term.setdefault(term, set()).add(event.id)
+            self._by_term.add(term, event.id)
         self.changed.add(event.id)
         self.unsaved.add(event.id)
 
@@ -425,10 +529,12 @@ class EventClusterer:
             getattr(keep, name).update(getattr(gone, name))
         keep.engaged = sorted(keep.engaged + gone.engaged, key=lambda item: -item[0])[:REPRESENTATIVES]
         gone.merged_into = keep.id
-        for term in keep.centroid:
-            self._by_term.setdefault(term, set()).add(keep.id)
-        for anchor in keep.anchors:
-            self._by_anchor.setdefault(anchor, set()).add(keep.id)
+        for term in gone.centroid:
+            self._by_term.discard(term, gone.id)
+            self._by_term.add(term, keep.id)
+        for anchor in gone.anchors:
+            self._by_anchor.discard(anchor, gone.id)
+            self._by_anchor.add(anchor, keep.id)
         self.changed.update({keep.id, gone.id})
         self.unsaved.update({keep.id, gone.id})
         return keep
@@ -441,31 +547,53 @@ class EventClusterer:
         return events
 
     def prune(self, now: datetime) -> list[str]:
-        """Forget events idle for longer than they can be joined; return their ids (already persisted)."""
+        """Forget events idle for longer than they can be joined, and the threads of posts as old;
+        return the events' ids (already persisted). Costs what is forgotten, not what is kept."""
+        cutoff = now - ACTIVE_FOR
         self.reprints.prune(now)
-        idle = [
-            eid for eid, e in self.events.items()
-            if now - e.last_seen > ACTIVE_FOR and eid not in self.changed and eid not in self.unsaved
-        ]
-        for event_id in idle:
-            del self.events[event_id]
-            self._centroids.pop(event_id, None)
-        if idle:
-            gone = set(idle)
-            for by_key in (self._by_term, self._by_anchor):
-                for key in list(by_key):
-                    by_key[key] -= gone
-                    if not by_key[key]:
-                        del by_key[key]
+        idle, kept = [], []
+        while self._idle_queue and self._idle_queue[0][0] < cutoff:
+            _, event_id = heapq.heappop(self._idle_queue)
+            event = self.events.get(event_id)
+            if event is None:
+                continue
+            if event.last_seen >= cutoff:  # it took posts since it was queued
+                heapq.heappush(self._idle_queue, (event.last_seen, event_id))
+            elif event_id in self.changed or event_id in self.unsaved:
+                kept.append((event.last_seen, event_id))  # forgotten once persisted
+            else:
+                idle.append(event_id)
+                del self.events[event_id]
+                self._centroids.pop(event_id, None)
+                for term in event.centroid:
+                    self._by_term.discard(term, event_id)
+                for anchor in event.anchors:
+                    self._by_anchor.discard(anchor, event_id)
+        for item in kept:
+            heapq.heappush(self._idle_queue, item)
+        while self._thread_queue and self._thread_queue[0][0] < cutoff:
+            _, key = heapq.heappop(self._thread_queue)
+            for table in (self._threads, self._waiting):
+                entry = table.get(key)
+                if entry is not None and entry[1] < cutoff:
+                    del table[key]
         return idle
 
-    def restore(self, events: Iterable[EventState], fingerprints: Iterable[Fingerprint]) -> None:
+    def restore(
+        self, events: Iterable[EventState], fingerprints: Iterable[Fingerprint],
+        posts: Iterable[tuple[str, str, datetime]] = (),
+    ) -> None:
+        """Take back persisted events, fingerprints and (post id, event id, when) of recent posts."""
         for event in events:
             self.events[event.id] = event
             if not event.merged_into:
                 for term in event.centroid:
-                    self._by_term.setdefault(term, set()).add(event.id)
+                    self._by_term.add(term, event.id)
                 for anchor in event.anchors:
-                    self._by_anchor.setdefault(anchor, set()).add(event.id)
+                    self._by_anchor.add(anchor, event.id)
+                heapq.heappush(self._idle_queue, (event.last_seen, event.id))
         for fingerprint in fingerprints:
             self.reprints.add(fingerprint)
+        for post_id, event_id, when in posts:
+            self._threads[post_id] = (event_id, when)
+            heapq.heappush(self._thread_queue, (when, post_id))

@@ -32,6 +32,7 @@ from schema import (
     Policy,
     PolicyLink,
     Post,
+    canonical_url,
 )
 
 __all__ = ["Analyzer", "policy_from_post"]
@@ -72,7 +73,7 @@ class Analyzer:
         self.registry = PolicyRegistry([*policies, *stored])
         self.clusterer = EventClusterer()
         # post id -> (event id, reprint_of, when): a post seen again keeps what it was given.
-        self._assigned: dict[str, tuple[str, str | None, datetime]] = {}
+        self._assigned: dict[str, tuple[str | None, str | None, datetime]] = {}
         self._newest: datetime | None = None
         self._pruned_at: datetime | None = None
         self._pending_posts: list[tuple[str, datetime, str | None, str | None, Fingerprint | None]] = []
@@ -94,7 +95,8 @@ class Analyzer:
             return
         since = newest - ACTIVE_FOR
         posts = store.posts_since(since)
-        self.clusterer.restore(store.events_since(since), [fp for *_, fp in posts if fp is not None])
+        self.clusterer.restore(store.events_since(since), [fp for *_, fp in posts if fp is not None],
+                               [(pid, event_id, at) for pid, at, event_id, *_ in posts if event_id])
         for pid, at, event_id, reprint_of, _fp in posts:
             if event_id:
                 self._assigned[pid] = (event_id, reprint_of, at)
@@ -170,7 +172,7 @@ class Analyzer:
     def _event(
         self, post: Post, masked: str, candidates: Sequence[str], weighted: Sequence[tuple[str, float]],
         places: Sequence[str], sentiment: str, policies: Sequence[str],
-    ) -> tuple[str | None, str]:
+    ) -> tuple[str | None, str | None]:
         known = self._assigned.get(post.id)
         if known is not None:  # a re-crawl or a redelivery: same event, counted once
             return known[1], known[0]
@@ -179,13 +181,14 @@ class Analyzer:
         reprint_of = self.clusterer.reprint(post.id, when, strip_markup(masked), candidates)
         areas = sorted({self._area(p) for p in places} - {self.gazetteer.city})
         metrics = post.metrics
-        answered = self._assigned.get(post.reply_to) if post.reply_to else None
+        # A title or a board's 地点 often names the estate the text only calls 我们小区.
+        title = mask_personal_data(" ".join(filter(None, (post.title, str(post.extra.get(BOARD_PLACE) or "")))))
         traits = PostTraits(
             id=post.id, when=when, keywords=weighted, platform=post.platform.value, places=places,
             areas=areas, sentiment=sentiment, policies=policies,
             engagement=metrics.reposts + metrics.comments + metrics.likes,
-            anchors=anchors_of(f"{post.title or ''} {masked}", candidates),
-            reply_to_event=answered[0] if answered else None,
+            anchors=anchors_of(f"{title} {masked}", [*fast_words(title), *candidates]),
+            replies_to=[post.reply_to] if post.reply_to else [], thread=canonical_url(post.url),
         )
         event_id = self.clusterer.assign(traits, reprint_of)
         self._assigned[post.id] = (event_id, reprint_of, when)
