@@ -205,7 +205,7 @@ class ReprintDetector:
 
 @dataclass
 class EventState:
-    """What an event accumulates; `centroid` sums its posts' keyword weights."""
+    """What an event accumulates; `centroid` sums its posts' keyword weights (each post's averaging one)."""
 
     id: str
     first_seen: datetime
@@ -225,10 +225,15 @@ class EventState:
 
     def to_event(self) -> Event:
         keywords = [term for term, _ in self.centroid.most_common(10)]
+        # A named estate among the event's keywords says best what it is about, ahead of the
+        # words of its many short replies (老人家, 复工).
+        named = next((anchor for anchor, _ in self.anchors.most_common() if anchor in keywords), None)
+        label = [named] if named else []
+        label += [term for term in keywords if term != named][: LABEL_TERMS - len(label)]
         representatives = [self.first_post] + [pid for _, pid in self.engaged if pid != self.first_post]
         return Event(
             id=self.id,
-            label=" ".join(keywords[:LABEL_TERMS]) or self.id,
+            label=" ".join(label) or self.id,
             keywords=keywords,
             first_seen=self.first_seen,
             last_seen=self.last_seen,
@@ -496,7 +501,11 @@ class EventClusterer:
         if post.when < event.first_seen:
             event.first_seen, event.first_post = post.when, post.id
         event.last_seen = max(event.last_seen, post.when)
-        event.centroid.update(vector)
+        # Each keyword counts about once, whatever the post's length: tf-idf gives the one word of
+        # "三号楼也一样" several times the weight of a long report's words, and a thread's short
+        # replies must not outweigh what the thread is about.
+        scale = len(vector) / (sum(vector.values()) or 1.0)
+        event.centroid.update({term: weight * scale for term, weight in vector.items()})
         if len(event.centroid) > 2 * CENTROID_KEPT:
             # A big event's rare terms never reach its top terms: keep memory and state bounded.
             event.centroid = Counter(dict(event.centroid.most_common(CENTROID_KEPT)))
