@@ -32,6 +32,8 @@ from search.base import Index, Interval, SearchQuery
 
 TREND_DAYS = 14
 TOP_EVENTS = 5
+# A lone post is not yet an event worth a leader's attention (analysis.events keeps it apart anyway).
+MIN_EVENT_POSTS = 2
 TOP_POLICIES = 20
 POSTS_PER_EVENT = 3
 EXCERPT_CHARS = 90
@@ -444,7 +446,7 @@ def _top_events(index: Index, events: Sequence[Event], window: ReportWindow, tit
     """The events with the most posts today; ties go to the angrier one."""
     candidates = []
     for event in events:
-        if event.last_seen < window.start:
+        if event.last_seen < window.start or event.size < MIN_EVENT_POSTS:
             continue
         query = _between(window.start, window.cutoff, events=[event.id])
         today = _count(index, query)

@@ -450,3 +450,18 @@ def test_platforms_with_their_negative_posts(index, factory):
     assert b.overview.platforms == {p: sum(x.platform == p for x in posts) for p in {x.platform.value for x in posts}}
     assert b.overview.negative_platforms["board"] == sum(
         x.platform == "board" and x.sentiment.label == "negative" for x in posts)
+
+
+def test_a_lone_post_is_not_a_hot_event(tmp_path):
+    f = Factory()
+    for i in range(3):
+        f.add(START + timedelta(hours=9, minutes=i), label="negative", text=f"化肥厂家属院停工{i}", event="ev-pair")
+    f.add(START + timedelta(hours=10), label="negative", text="周末去牡丹园拍汉服", event="ev-lone")
+    at = START + timedelta(hours=9)
+    lone = Event(id="ev-lone", label="牡丹园 汉服", first_seen=at, last_seen=at, size=1)
+    pair = Event(id="ev-pair", label="化肥厂家属院 停工", first_seen=at, last_seen=at, size=3)
+    with SqliteIndex(tmp_path / "index.sqlite3") as ix:
+        ix.upsert(f.posts)
+        ix.upsert_events([lone, pair])
+        b = gather_briefing(ix, alerts=[], policies=[], health=[], window=ReportWindow.for_day(DAY, NOW))
+    assert [item.event.id for item in b.events] == ["ev-pair"]
