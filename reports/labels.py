@@ -12,7 +12,6 @@ PLATFORM_NAMES: dict[str, str] = {
     Platform.WEIBO: "微博",
     Platform.BOARD: "留言板",
     Platform.FORUM: "论坛",
-    Platform.RSS: "订阅源",
     Platform.OTHER: "其他",
 }
 
