@@ -174,6 +174,8 @@ class Analyzer:
         places: Sequence[str], sentiment: str, policies: Sequence[str],
     ) -> tuple[str | None, str | None]:
         known = self._assigned.get(post.id)
+        if known is None and self.store is not None:  # older than what memory keeps: a re-crawl of last month
+            known = self.store.assigned(post.id)
         if known is not None:  # a re-crawl or a redelivery: same event, counted once
             return known[1], known[0]
         when = post.when

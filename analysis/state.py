@@ -82,6 +82,11 @@ class StateStore:
         states = [EventState.from_json(json.loads(row[0])) for row in self.db.execute("SELECT state FROM events")]
         return [s for s in states if s.last_seen >= since]
 
+    def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None:
+        """(event id, reprint_of, when) of a post analysed before, or None."""
+        row = self.db.execute("SELECT event_id, reprint_of, at FROM posts WHERE id = ?", (post_id,)).fetchone()
+        return (row[0], row[1], datetime.fromisoformat(row[2])) if row else None
+
     def posts_since(self, since: datetime) -> list[tuple[str, datetime, str | None, str | None, Fingerprint | None]]:
         rows = []
         for pid, at, event_id, reprint_of, value, original in self.db.execute(

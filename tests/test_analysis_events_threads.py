@@ -172,3 +172,19 @@ def test_unsaved_events_wait_in_memory_until_persisted() -> None:
     clusterer.take_changed()
     clusterer.unsaved.clear()
     assert clusterer.prune(late) == [event_id]
+
+
+def test_a_post_older_than_the_window_is_counted_once_after_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "analysis.sqlite3"
+    policies = load_policies(DEFAULT_DATA / "policies.yaml")
+    old_complaint = weibo(1, 0, "化肥厂家属院改造工程停工很长时间了，院内道路挖开后一直没有回填，水管漏水", platform="board")
+    today = [weibo(2 + i, int(ACTIVE_FOR.total_seconds() // 60) + 6 * 60 + i, ESTATE + f"{i}") for i in range(3)]
+    first = Analyzer(policies, [], DEFAULT_DATA / "gazetteer.yaml", state)
+    out = {p.id: first.enrich(p) for p in [old_complaint, *today]}
+    first.close()
+    second = Analyzer(policies, [], DEFAULT_DATA / "gazetteer.yaml", state)
+    again = {p.id: second.enrich(p) for p in [old_complaint, *today]}  # the next crawl sees them all again
+    changed = second.changed_events()
+    second.close()
+    assert again == out
+    assert changed == []  # nothing counted twice
