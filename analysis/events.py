@@ -9,9 +9,15 @@ Other posts join the active event whose keyword centroid is most similar (cosine
 the two name different districts; a post close to two events (similarity of at least 0.5 to
 each) merges them into the larger one. A post sharing a distinctive anchor with an event (a #topic#,
 or a named neighbourhood such as 化肥厂家属院) counts as at least that close to it, whatever other
-districts it names: replies naming the place are the incident even when their words differ. A repost
-or reply joins the event of the post it answers, like a reprint. Event ids derive from the first post's id, so they are
-stable across restarts and runs.
+districts it names: replies naming the place are the incident even when their words differ. A repost,
+reply or comment joins the event of the post it answers (or of the page it sits on), like a reprint; one
+crawled before its original waits in an event of its own, folded into the original's when it arrives.
+A short standalone post with no thread, no anchor and fewer than two keywords ("顶", "同问") opens no
+event. Event ids derive from the first post's id, so they are stable across restarts and runs.
+
+Candidates come from capped postings (term or anchor -> the events that most recently took a post with
+it), and idle events leave memory through a time-ordered queue: the cost per post does not grow with
+the number of events (bench/events_bench.py).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from analysis.events import ACTIVE_FOR, EventClusterer, EventState, PostTraits, anchors_of
+from analysis.events import ACTIVE_FOR, EventClusterer, PostTraits, anchors_of
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = (REPO / ".." / "shared" / "data").resolve()
@@ -81,9 +81,6 @@ class ExhaustiveClusterer(EventClusterer):
     def _candidate_ids(self, post: PostTraits, vector: dict[str, float]) -> tuple[list[str], set[str]]:
         _, anchored = super()._candidate_ids(post, vector)
         return [eid for eid, event in self.events.items() if self._open(event, post.when)], anchored
-
-    def _open(self, event: EventState, when: datetime) -> bool:
-        return not event.merged_into and abs(when - event.last_seen) <= ACTIVE_FOR
 
 
 class Feeder:
