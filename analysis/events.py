@@ -289,6 +289,9 @@ class PostTraits:
     anchors: Sequence[str] = ()  # see anchors_of()
     replies_to: Sequence[str] = ()  # ids of the posts this one reposts, answers or comments on
     thread: str | None = None  # what every post of one thread shares, e.g. the page's canonical URL
+    # Named estates in the author's name (化肥厂家属院老王): a resident, whose posts on what an event
+    # with that anchor is about join it even without naming the place.
+    author_anchors: Sequence[str] = ()
 
 
 def event_id_for(post_id: str) -> str:
@@ -409,17 +412,20 @@ class EventClusterer:
     ) -> list[tuple[float, EventState]]:
         """Events similar enough to join, best first. Only the events sharing the most keyword weight
         with the post are scored exactly (none unless `by_words`). Events sharing an anchor with the
-        post, and those holding replies to it, count as at least ANCHOR_SIMILARITY close."""
+        post, those holding replies to it, and those a resident of their anchor writes about (sharing
+        at least one keyword) count as at least ANCHOR_SIMILARITY close."""
         best, anchored = self._candidate_ids(post, vector if by_words else {})
         close = anchored | {event.id for event in threads}
+        residents = {event_id for anchor in post.author_anchors for event_id in self._by_anchor.get(anchor)}
         vector_norm = _norm(vector)
         scored = []
-        for event_id in best + sorted(close - set(best)):
+        for event_id in best + sorted((close | residents) - set(best)):
             event = self.events.get(event_id)
             if event is None or not self._open(event, post.when):
                 continue
             similarity = self._similarity(vector, event, vector_norm)
-            if event_id in close:  # the same named place, topic or thread: other districts named are context
+            # The same named place, topic or thread: other districts named are context.
+            if event_id in close or (event_id in residents and similarity > 0):
                 scored.append((max(ANCHOR_SIMILARITY, similarity), event))
                 continue
             if post.areas and event.areas and not set(post.areas) & set(event.areas):

@@ -191,6 +191,7 @@ class Analyzer:
             engagement=metrics.reposts + metrics.comments + metrics.likes,
             anchors=anchors_of(f"{title} {masked}", [*fast_words(title), *candidates]),
             replies_to=[post.reply_to] if post.reply_to else [], thread=canonical_url(post.url),
+            author_anchors=anchors_of("", fast_words(post.author.name)) if post.author.name else [],
         )
         event_id = self.clusterer.assign(traits, reprint_of)
         self._assigned[post.id] = (event_id, reprint_of, when)

@@ -188,3 +188,16 @@ def test_a_post_older_than_the_window_is_counted_once_after_a_restart(tmp_path: 
     second.close()
     assert again == out
     assert changed == []  # nothing counted twice
+
+
+def test_a_resident_named_after_the_estate_joins_its_incident_only_on_its_subject(analyzer: Analyzer) -> None:
+    from schema import Author
+
+    incident = analyzer.enrich(weibo(1, 0, "#化肥厂家属院改造停工# " + ESTATE))
+    resident = Author(name="化肥厂家属院老王")
+    ours = weibo(2, 30, "给大家说说情况：我们院的改造开工挖了路、换了一半的管子，施工队说工程款没到位就撤了，老人进出只能扶着墙")
+    coupons = weibo(3, 40, "下班路过夜市，用掉了最后一张消费券，买了杯奶茶犒劳自己[心]")
+    joined = analyzer.enrich(ours.model_copy(update={"author": resident}))
+    apart = analyzer.enrich(coupons.model_copy(update={"author": resident}))
+    assert joined.event_id == incident.event_id
+    assert apart.event_id != incident.event_id
