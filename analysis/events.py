@@ -455,7 +455,8 @@ class EventClusterer:
         elif vector or post.anchors or replies:
             # A reply whose post has not arrived yet (crawl order is not publication order) waits for
             # it in an event of its own, or its anchor's: its few words would pick a thread at random.
-            candidates = self._candidates(post, vector, replies, by_words=not post.replies_to)
+            waiting = any(parent not in self._threads for parent in post.replies_to)
+            candidates = self._candidates(post, vector, replies, by_words=not waiting)
             if candidates:
                 best_similarity, event = candidates[0]
                 # A post that belongs strongly to two events shows they are one happening.
@@ -607,12 +608,12 @@ class EventClusterer:
         """Take back persisted events, fingerprints and (post id, event id, when) of recent posts."""
         for event in events:
             self.events[event.id] = event
+            heapq.heappush(self._idle_queue, (event.last_seen, event.id))
             if not event.merged_into:
                 for term in event.centroid:
                     self._by_term.add(term, event.id)
                 for anchor in event.anchors:
                     self._by_anchor.add(anchor, event.id)
-                heapq.heappush(self._idle_queue, (event.last_seen, event.id))
         for fingerprint in fingerprints:
             self.reprints.add(fingerprint)
         for post_id, event_id, when in posts:

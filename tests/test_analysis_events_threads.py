@@ -201,3 +201,19 @@ def test_a_resident_named_after_the_estate_joins_its_incident_only_on_its_subjec
     apart = analyzer.enrich(coupons.model_copy(update={"author": resident}))
     assert joined.event_id == incident.event_id
     assert apart.event_id != incident.event_id
+
+
+def test_restored_events_merged_or_not_leave_memory_when_idle() -> None:
+    first = EventClusterer()
+    a = first.assign(traits(1, 0, ["暴雨", "积水", "中华路", "地下通道"]))
+    first.assign(traits(2, 5, ["暴雨", "积水", "中华路", "地下通道"]))
+    b = first.assign(traits(3, 10, ["地下通道", "车辆", "被困", "救援", "消防"]))
+    first.assign(traits(4, 15, ["暴雨", "积水", "中华路", "地下通道", "车辆", "被困", "救援", "消防"]))
+    assert first.events[b].merged_into == a
+    second = EventClusterer()
+    second.restore(first.events.values(), [], [(f"p{n}", a, START) for n in range(1, 5)])
+    assert second.assign(traits(5, 20, ["顶"], replies_to=["p3"])) == a
+    second.take_changed()
+    second.unsaved.clear()
+    assert sorted(second.prune(START + ACTIVE_FOR + timedelta(hours=1))) == sorted([a, b])
+    assert second.events == {}
