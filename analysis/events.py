@@ -398,12 +398,16 @@ class EventClusterer:
     def _candidate_ids(self, post: PostTraits, vector: dict[str, float]) -> tuple[list[str], set[str]]:
         """The events sharing the most keyword weight with the post (to be scored), and those sharing
         an anchor with it. Only the capped postings of the post's own terms are read."""
-        shared: dict[str, float] = {}
+        shared: dict[str, float] = {}  # event id -> squared weight of the post's terms it has
         for term, weight in vector.items():
+            squared = weight * weight
             for event_id in self._by_term.get(term):
-                shared[event_id] = shared.get(event_id, 0.0) + weight
+                shared[event_id] = shared.get(event_id, 0.0) + squared
+        # Cosine similarity is at most |shared part of the post| / |post| (Cauchy-Schwarz): an event
+        # sharing only a common word cannot reach JOIN_SIMILARITY and is not scored at all.
+        floor = (JOIN_SIMILARITY * _norm(vector)) ** 2
         # Ties broken by id: the same stream gives the same events in every process.
-        ranked = sorted(shared.items(), key=lambda item: (-item[1], item[0]))
+        ranked = sorted((item for item in shared.items() if item[1] >= floor), key=lambda item: (-item[1], item[0]))
         anchored = {event_id for anchor in post.anchors for event_id in self._by_anchor.get(anchor)}
         return [event_id for event_id, _ in ranked[:SCORED_CANDIDATES]], anchored
 
