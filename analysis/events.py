@@ -71,9 +71,9 @@ def anchors_of(text: str, words: Iterable[str]) -> list[str]:
     """Distinctive anchors of a post: its #topics# and the named estates or villages among its words."""
     found = [f"#{tag}#" for tag in _HASHTAG.findall(text)]
     for word in words:
-        suffix = next((s for s in PLACE_SUFFIXES if word.endswith(s)), None)
-        if suffix is None:
+        if not word.endswith(PLACE_SUFFIXES):  # one C-level test for most words
             continue
+        suffix = next(s for s in PLACE_SUFFIXES if word.endswith(s))
         qualifier = word[: -len(suffix)]
         if len(qualifier) >= 2 and qualifier not in GENERIC_QUALIFIERS:
             found.append(word)
@@ -288,7 +288,7 @@ class PostTraits:
     engagement: int = 0
     anchors: Sequence[str] = ()  # see anchors_of()
     replies_to: Sequence[str] = ()  # ids of the posts this one reposts, answers or comments on
-    thread: str | None = None  # what every post of one thread shares, e.g. the page's canonical URL
+    thread: str | None = None  # what every post of one thread shares, e.g. its page's URL without the #floor
     # Named estates in the author's name (化肥厂家属院老王): a resident, whose posts on what an event
     # with that anchor is about join it even without naming the place.
     author_anchors: Sequence[str] = ()
@@ -377,7 +377,8 @@ class EventClusterer:
     def _centroid(self, event: EventState) -> tuple[dict[str, float], float]:
         cached = self._centroids.get(event.id)
         if cached is None or event.size > cached[0] * 1.1:
-            top = dict(event.centroid.most_common(CENTROID_TERMS))
+            centroid = event.centroid
+            top = dict(centroid) if len(centroid) <= CENTROID_TERMS else dict(centroid.most_common(CENTROID_TERMS))
             cached = (event.size, top, _norm(top))
             self._centroids[event.id] = cached
         return cached[1], cached[2]
@@ -386,7 +387,7 @@ class EventClusterer:
         if not vector:
             return 0.0
         centroid, centroid_norm = self._centroid(event)
-        dot = sum(weight * centroid.get(term, 0.0) for term, weight in vector.items())
+        dot = sum([weight * centroid.get(term, 0.0) for term, weight in vector.items()])
         return dot / ((vector_norm or _norm(vector)) * centroid_norm)
 
     @staticmethod
@@ -407,9 +408,9 @@ class EventClusterer:
         # sharing only a common word cannot reach JOIN_SIMILARITY and is not scored at all.
         floor = (JOIN_SIMILARITY * _norm(vector)) ** 2
         # Ties broken by id: the same stream gives the same events in every process.
-        ranked = sorted((item for item in shared.items() if item[1] >= floor), key=lambda item: (-item[1], item[0]))
+        ranked = sorted([(-weight, event_id) for event_id, weight in shared.items() if weight >= floor])
         anchored = {event_id for anchor in post.anchors for event_id in self._by_anchor.get(anchor)}
-        return [event_id for event_id, _ in ranked[:SCORED_CANDIDATES]], anchored
+        return [event_id for _, event_id in ranked[:SCORED_CANDIDATES]], anchored
 
     def _candidates(
         self, post: PostTraits, vector: dict[str, float], threads: Sequence[EventState] = (), by_words: bool = True,

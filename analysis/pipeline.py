@@ -32,7 +32,6 @@ from schema import (
     Policy,
     PolicyLink,
     Post,
-    canonical_url,
 )
 
 __all__ = ["Analyzer", "policy_from_post"]
@@ -190,7 +189,7 @@ class Analyzer:
             areas=areas, sentiment=sentiment, policies=policies,
             engagement=metrics.reposts + metrics.comments + metrics.likes,
             anchors=anchors_of(f"{title} {masked}", [*fast_words(title), *candidates]),
-            replies_to=[post.reply_to] if post.reply_to else [], thread=canonical_url(post.url),
+            replies_to=[post.reply_to] if post.reply_to else [], thread=post.url.partition("#")[0],
             author_anchors=anchors_of("", fast_words(post.author.name)) if post.author.name else [],
         )
         event_id = self.clusterer.assign(traits, reprint_of)
