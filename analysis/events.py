@@ -396,7 +396,9 @@ class EventClusterer:
         before it began (a policy document from 2022 is no part of a 2026 complaint)."""
         return not event.merged_into and event.first_seen - ACTIVE_FOR <= when <= event.last_seen + ACTIVE_FOR
 
-    def _candidate_ids(self, post: PostTraits, vector: dict[str, float]) -> tuple[list[str], set[str]]:
+    def _candidate_ids(
+        self, post: PostTraits, vector: dict[str, float], vector_norm: float
+    ) -> tuple[list[str], set[str]]:
         """The events sharing the most keyword weight with the post (to be scored), and those sharing
         an anchor with it. Only the capped postings of the post's own terms are read."""
         shared: dict[str, float] = {}  # event id -> squared weight of the post's terms it has
@@ -406,7 +408,7 @@ class EventClusterer:
                 shared[event_id] = shared.get(event_id, 0.0) + squared
         # Cosine similarity is at most |shared part of the post| / |post| (Cauchy-Schwarz): an event
         # sharing only a common word cannot reach JOIN_SIMILARITY and is not scored at all.
-        floor = (JOIN_SIMILARITY * _norm(vector)) ** 2
+        floor = (JOIN_SIMILARITY * vector_norm) ** 2
         # Ties broken by id: the same stream gives the same events in every process.
         ranked = sorted([(-weight, event_id) for event_id, weight in shared.items() if weight >= floor])
         anchored = {event_id for anchor in post.anchors for event_id in self._by_anchor.get(anchor)}
@@ -419,10 +421,10 @@ class EventClusterer:
         with the post are scored exactly (none unless `by_words`). Events sharing an anchor with the
         post, those holding replies to it, and those a resident of their anchor writes about (sharing
         at least one keyword) count as at least ANCHOR_SIMILARITY close."""
-        best, anchored = self._candidate_ids(post, vector if by_words else {})
+        vector_norm = _norm(vector)
+        best, anchored = self._candidate_ids(post, vector if by_words else {}, vector_norm)
         close = anchored | {event.id for event in threads}
         residents = {event_id for anchor in post.author_anchors for event_id in self._by_anchor.get(anchor)}
-        vector_norm = _norm(vector)
         scored = []
         for event_id in best + sorted((close | residents) - set(best)):
             event = self.events.get(event_id)

@@ -78,8 +78,10 @@ def traits_at(position: int, item: Prepared) -> PostTraits:
 class ExhaustiveClusterer(EventClusterer):
     """The baseline: no candidate index, every open event is scored."""
 
-    def _candidate_ids(self, post: PostTraits, vector: dict[str, float]) -> tuple[list[str], set[str]]:
-        _, anchored = super()._candidate_ids(post, vector)
+    def _candidate_ids(
+        self, post: PostTraits, vector: dict[str, float], vector_norm: float
+    ) -> tuple[list[str], set[str]]:
+        _, anchored = super()._candidate_ids(post, vector, vector_norm)
         return [eid for eid, event in self.events.items() if self._open(event, post.when)], anchored
 
 
