@@ -160,8 +160,8 @@ def test_each_files_classes_weigh_the_same_in_training(tmp_path: Path) -> None:
     (tmp_path / "tiny.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     weighted = weighted_fitting_posts(tmp_path, [DataSet("tiny", "tiny.csv")])
     assert len(weighted) == len(kept)
-    pos = sum(w for p, w in weighted if p.polarity == "pos")
-    neg = sum(w for p, w in weighted if p.polarity == "neg")
+    pos = sum(w.weight for w in weighted if w.post.polarity == "pos")
+    neg = sum(w.weight for w in weighted if w.post.polarity == "neg")
     assert pos == pytest.approx(neg) == pytest.approx(len(kept) / 2)
 
 
