@@ -180,7 +180,13 @@ def _posts(path: Path, *, split_key_without_emoticons: bool, emoticons: bool) ->
     """(split key, post) of every row with a polarity; a text seen before (by its key) is kept once."""
     posts: list[tuple[str, LabelledPost]] = []
     seen: set[str] = set()
-    for raw_text, raw_label in read_rows(path):
+    rows = read_rows(path)
+    # Star ratings (1-5) or three classes (0/1/2) would silently read 1 as positive and drop the rest.
+    numeric = {label.strip() for _, label in rows if label.strip().lstrip("+-").isdigit()}
+    if numeric - {"0", "1"}:
+        raise DataFileError(path, f"numeric labels other than 0/1 ({', '.join(sorted(numeric))}): which of "
+                                  "them are positive is unknown; use 0/1, pos/neg or positive/negative")
+    for raw_text, raw_label in rows:
         polarity = polarity_of(raw_label)
         text = raw_text.replace("\ufeff", "").strip()
         bare = EMOTICON.sub(" ", text).strip()

@@ -292,19 +292,19 @@ def measure(texts: Sequence[str], truth: Sequence[bool], score: Callable[[str], 
     elapsed = time.process_time() - started
     predicted = np.array(scores) >= 0.5
     actual = np.array(truth, dtype=bool)
-    recall_pos = float(predicted[actual].mean()) if actual.any() else 0.0
-    recall_neg = float((~predicted[~actual]).mean()) if (~actual).any() else 0.0
+    # The mean recall of the classes present (a file may hold only one class).
+    recalls = [float((predicted[members] == wanted).mean()) for wanted, members in ((True, actual), (False, ~actual))
+               if members.any()]
     return Scores(
-        accuracy=(recall_pos + recall_neg) / 2,
-        macro_f1=float(f1_score(actual, predicted, average="macro")),
+        accuracy=sum(recalls) / len(recalls) if recalls else 0.0,
+        macro_f1=float(f1_score(actual, predicted, average="macro", zero_division=0.0)),
         positive_share=float(predicted.mean()),
         posts_per_second=len(texts) / elapsed if elapsed > 0 else math.inf,
     )
 
 
-def three_way_macro_f1(directory: Path, data_set: DataSet, label: Callable[[str], str]) -> float | None:
-    """Macro-F1 over positive/neutral/negative on a test split that labels neutral posts, else None."""
-    posts = load_data_set(directory, data_set)["test"]
+def three_way_macro_f1(posts: Sequence[LabelledPost], label: Callable[[str], str]) -> float | None:
+    """Macro-F1 over positive/neutral/negative of posts among which some are labelled neutral, else None."""
     if not any(p.polarity == "neutral" for p in posts):
         return None
     names = {"positive": "pos", "negative": "neg", "neutral": "neutral"}
