@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import unicodedata
 from pathlib import Path
 
 from config import ConfigError
@@ -28,6 +29,11 @@ FOOTNOTES = (
     "weibo_senti_100k_subset: labelled from its emoticons, which stay in its text, so it is shown as the "
     "file is and, as (无表情), with the emoticon codes removed (what the words alone carry).",
 )
+
+
+def _display_width(text: str) -> int:
+    """Columns a terminal gives the text: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -75,12 +81,12 @@ def run_sentiment(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"sets": [r.as_dict() for r in rows], "summary": summary}, ensure_ascii=False, indent=1))
         return 0
-    width = max(26, *(len(r.set) + 2 for r in rows))
+    width = max(26, *(_display_width(r.set) + 2 for r in rows))
     print(f"{'data set':<{width}}{'scope':<14}{'posts':>6} | {'ours acc':>8}{'F1':>7}{'pos%':>6}{'posts/s':>9} | "
           f"{'SnowNLP acc':>11}{'F1':>7}{'pos%':>6}{'posts/s':>9} | {'gain':>6}{'speed':>7}")
     for r in rows:
         o, s = r.ours, r.snownlp
-        print(f"{r.set:<{width}}{r.scope:<14}{r.posts:>6} | {o.accuracy:>8.3f}{o.macro_f1:>7.3f}"
+        print(f"{r.set}{' ' * (width - _display_width(r.set))}{r.scope:<14}{r.posts:>6} | {o.accuracy:>8.3f}{o.macro_f1:>7.3f}"
               f"{o.positive_share * 100:>6.0f}{o.posts_per_second:>9.0f} | {s.accuracy:>11.3f}"
               f"{s.macro_f1:>7.3f}{s.positive_share * 100:>6.0f}{s.posts_per_second:>9.0f} | "
               f"{(o.accuracy - s.accuracy) * 100:>+6.1f}{o.posts_per_second / s.posts_per_second:>6.1f}x")
