@@ -7,7 +7,8 @@ held out and only ever measured.
 
 `read_rows` also reads files we have never seen (`yuqing eval sentiment --data DIR`): a JSON list
 or JSON lines of objects with a text field (content, text or review) and a label, or a CSV/TSV file
-with a header naming such columns; labels 0/1, pos/neg, positive/negative, 正面/负面 or emotions.
+with a header naming such columns (a .txt file holding either); labels 0/1, pos/neg,
+positive/negative, 正面/负面 or emotions (English or Chinese names).
 """
 
 from __future__ import annotations
@@ -45,10 +46,14 @@ LABEL_POLARITY: dict[str, Polarity] = {
     "1": "pos", "pos": "pos", "positive": "pos", "正面": "pos", "积极": "pos",
     "0": "neg", "neg": "neg", "negative": "neg", "负面": "neg", "消极": "neg",
     "中性": "neutral",
+    # SMP2020-EWECT's own release spells neutral "neural"; NLPCC-style Chinese emotion names.
+    "neural": "neutral",
+    "高兴": "pos", "喜悦": "pos", "喜好": "pos", "喜欢": "pos",
+    "愤怒": "neg", "悲伤": "neg", "厌恶": "neg", "恐惧": "neg",
 }
 TEXT_FIELDS = ("content", "text", "review")
 LABEL_FIELDS = ("label", "sentiment", "polarity")
-LABELLED_SUFFIXES = frozenset({".json", ".jsonl", ".csv", ".tsv"})
+LABELLED_SUFFIXES = frozenset({".json", ".jsonl", ".csv", ".tsv", ".txt"})
 
 
 class DataFileError(ValueError):
@@ -151,8 +156,16 @@ def _json_rows(path: Path, content: str) -> list[tuple[str, str]]:
     return rows
 
 
+def _delimiter(path: Path, content: str) -> str:
+    if path.suffix.lower() == ".csv":
+        return ","
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    return "\t" if "\t" in content.split("\n", 1)[0] else ","
+
+
 def _table_rows(path: Path, content: str) -> list[tuple[str, str]]:
-    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter="\t" if path.suffix == ".tsv" else ",")
+    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=_delimiter(path, content))
     columns = reader.fieldnames or []
     text_key, label_key = _field(columns, TEXT_FIELDS), _field(columns, LABEL_FIELDS)
     if text_key is None or label_key is None:
@@ -161,12 +174,35 @@ def _table_rows(path: Path, content: str) -> list[tuple[str, str]]:
     return [(row[text_key] or "", row[label_key] or "") for row in reader]
 
 
+def _looks_like_json(content: str) -> bool:
+    return content.lstrip()[:1] in ("[", "{")
+
+
+def looks_labelled(path: Path) -> bool:
+    """Whether a file may hold labelled posts: any .json/.jsonl/.csv/.tsv file; a .txt file (the
+    original SMP2020-EWECT and CLUEmotion2020 files are .txt) only if it holds JSON or starts with
+    a header naming a text and a label column."""
+    if path.suffix.lower() not in LABELLED_SUFFIXES:
+        return False
+    if path.suffix.lower() != ".txt":
+        return True
+    try:
+        with path.open("rb") as handle:
+            text = handle.read(65536).decode("utf-8-sig", errors="ignore")
+    except OSError:
+        return True  # read_rows will say what is wrong with it
+    if _looks_like_json(text):
+        return True
+    header = next(csv.reader([text.split("\n", 1)[0].strip()], delimiter=_delimiter(path, text)), [])
+    return _field(header, TEXT_FIELDS) is not None and _field(header, LABEL_FIELDS) is not None
+
+
 def read_rows(path: Path) -> list[tuple[str, str]]:
-    """(text, raw label) pairs of a labelled JSON list, JSON-lines, CSV or TSV file."""
+    """(text, raw label) pairs of a labelled JSON list, JSON-lines, CSV or TSV file (or such a .txt file)."""
     if path.suffix.lower() not in LABELLED_SUFFIXES:
         raise DataFileError(path, f"not a labelled data file (expected {', '.join(sorted(LABELLED_SUFFIXES))})")
     content = _decode(path)
-    if path.suffix.lower() in (".csv", ".tsv"):
+    if path.suffix.lower() in (".csv", ".tsv") or (path.suffix.lower() == ".txt" and not _looks_like_json(content)):
         return _table_rows(path, content)
     return _json_rows(path, content)
 

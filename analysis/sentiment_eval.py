@@ -25,6 +25,7 @@ from analysis.sentiment_data import (
     file_digest,
     load_data_set,
     load_labelled_file,
+    looks_labelled,
     read_rows,
     text_key,
 )
@@ -88,15 +89,22 @@ def _file_sets(path: Path, ours: DataSet | None, trained_on: dict[str, str],
     return sets
 
 
+def labelled_files(directory: Path) -> tuple[list[Path], list[Path]]:
+    """The files of a folder that may hold labelled posts, and the .txt files skipped as not labelled."""
+    candidates = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in LABELLED_SUFFIXES)
+    kept = [p for p in candidates if looks_labelled(p)]
+    return kept, [p for p in candidates if p not in kept]
+
+
 def evaluation_sets(directory: Path, wanted: Sequence[str] | None = None,
                     calibration_file: Path = CALIBRATION_FILE) -> list[EvalSet]:
-    """The rows to measure for every labelled file (.json, .jsonl, .csv, .tsv) in `directory`.
+    """The rows to measure for every labelled file (.json, .jsonl, .csv, .tsv, .txt) in `directory`.
 
     `wanted` keeps the rows of those names (a file's name without suffix, or our data set name;
     an emoticon-labelled file's name keeps both of its rows). Raises DataFileError for a file that
     cannot be read, naming it, and for a name in `wanted` that matches nothing.
     """
-    files = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in LABELLED_SUFFIXES)
+    files, _ = labelled_files(directory)
     if not files:
         raise DataFileError(directory, f"no labelled files there ({', '.join(sorted(LABELLED_SUFFIXES))})")
     ours_by_file = {d.file: d for d in DATA_SETS}

@@ -175,3 +175,24 @@ def test_spread_sample_keeps_both_ends_of_a_sorted_file() -> None:
 def test_balanced_accuracy_of_a_one_class_file_is_its_recall() -> None:
     scores = measure(["a", "b", "c", "d"], [True] * 4, lambda t: 1.0 if t in "abc" else 0.0)
     assert scores.accuracy == pytest.approx(0.75)
+
+
+def test_txt_files_as_the_public_sets_ship_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """SMP2020-EWECT ships a JSON list in .txt (neutral spelled "neural"), CLUEmotion2020 JSON lines in
+    .txt; a .txt file that is neither JSON nor a labelled table is skipped, not an error."""
+    polar = _polar_sample()
+    (tmp_path / "usual_test.txt").write_text(json.dumps(
+        [{"id": n, "content": t, "label": "happy" if y else "angry"} for n, (t, y) in enumerate(polar[:40])]
+        + [{"id": 99, "content": "今天周三", "label": "neural"}], ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "valid.txt").write_text("".join(
+        json.dumps({"content": t, "label": "like" if y else "disgust"}, ensure_ascii=False) + "\n"
+        for t, y in polar[40:80]), encoding="utf-8")
+    (tmp_path / "table.txt").write_text("label\ttext\n" + "".join(f"{y}\t{t}\n" for t, y in polar[80:100]),
+                                        encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("下载自公开数据集，仅供研究。\n", encoding="utf-8")
+    sets = {s.name: s for s in evaluation_sets(tmp_path)}
+    assert sorted(sets) == ["table", "usual_test", "valid"]
+    assert len(sets["usual_test"].polar) == 40 and sets["usual_test"].posts[-1].polarity == "neutral"
+    assert len(sets["valid"].polar) == 40 and len(sets["table"].polar) == 20
+    assert main(["eval", "sentiment", "--data", str(tmp_path), "--sets", "table"]) == 0
+    assert "跳过 notes.txt" in capsys.readouterr().err

@@ -2,11 +2,12 @@
 
 It reads every labelled file in the folder (default ../shared/data/sentiment; `--data DIR` for
 any other): JSON lists or JSON lines of {content|text|review, label}, or CSV/TSV files with a text
-and a label column. A file the shipped model was trained on is measured on its held-out test split,
-any other file on all its rows (minus posts whose text the model was trained on). Both models score
-the same posts in the same run; it prints balanced accuracy at 0.5, macro-F1, the share called
-positive, throughput (posts per CPU second), the gain over SnowNLP, our three-way macro-F1 where a
-file labels neutral posts, and the means over the Weibo files.
+and a label column, also as .txt files (as SMP2020-EWECT and CLUEmotion2020 ship them). A file
+the shipped model was trained on is measured on its held-out test split, any other file on all its
+rows (minus posts whose text the model was trained on). Both models score the same posts in the
+same run; it prints balanced accuracy at 0.5, macro-F1, the share called positive, throughput
+(posts per CPU second), the gain over SnowNLP, our three-way macro-F1 where a file labels neutral
+posts, and the means over the Weibo files.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def run_sentiment(args: argparse.Namespace) -> int:
 
     from analysis.sentiment import classify_text
     from analysis.sentiment_data import DataFileError, shared_sentiment_dir
-    from analysis.sentiment_eval import evaluate, evaluation_sets
+    from analysis.sentiment_eval import evaluate, evaluation_sets, labelled_files
     from analysis.sentiment_training import REPO_ROOT, WITHOUT_EMOTICONS
 
     directory = args.data or shared_sentiment_dir(REPO_ROOT)
@@ -63,6 +64,8 @@ def run_sentiment(args: argparse.Namespace) -> int:
         raise ConfigError("--limit", "", "a number of posts, 0 or more")
     wanted = [name.strip() for name in args.sets.split(",") if name.strip()] if args.sets else None
     try:
+        for skipped in labelled_files(directory)[1]:
+            print(f"跳过 {skipped.name}: no JSON and no header with a text and a label column", file=sys.stderr)
         sets = evaluation_sets(directory, wanted)
         # Load both models before any clock starts.
         classify_text("预热")
