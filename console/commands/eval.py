@@ -97,7 +97,8 @@ def run_sentiment(args: argparse.Namespace) -> int:
         if r.ours_three_way_macro_f1 is not None:
             print(f"{r.set}: three-way (positive/neutral/negative) macro-F1 of ours "
                   f"{r.ours_three_way_macro_f1:.3f} on all its measured posts")
-    print(f"Weibo sets as the files are, mean balanced accuracy: ours {summary['ours_mean_accuracy']:.3f}, "
+    over = "Weibo sets" if summary["mean_over"] == "weibo" else "All sets (none is Weibo)"
+    print(f"{over} as the files are, mean balanced accuracy: ours {summary['ours_mean_accuracy']:.3f}, "
           f"SnowNLP default {summary['snownlp_mean_accuracy']:.3f}; smallest gain "
           f"{summary['smallest_gain'] * 100:+.1f} points; throughput ours/SnowNLP {summary['speedup']:.1f}x")
     if "ours_mean_accuracy" + WITHOUT_EMOTICONS in summary:
