@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -53,6 +54,8 @@ LABEL_POLARITY: dict[str, Polarity] = {
 }
 TEXT_FIELDS = ("content", "text", "review")
 LABEL_FIELDS = ("label", "sentiment", "polarity")
+WHOLE_NUMBER = re.compile(r"^([+-]?\d+)\.0+$")
+NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 LABELLED_SUFFIXES = frozenset({".json", ".jsonl", ".csv", ".tsv", ".txt"})
 
 
@@ -207,18 +210,23 @@ def read_rows(path: Path) -> list[tuple[str, str]]:
     return _json_rows(path, content)
 
 
+def _normal_label(raw_label: str) -> str:
+    label = raw_label.strip().lower()
+    return WHOLE_NUMBER.sub(r"\1", label)  # "1.0" as spreadsheets write it is "1"
+
+
 def polarity_of(raw_label: str) -> Polarity | None:
     """Polarity of a label as data sets write it; None for labels without one (surprise)."""
-    return LABEL_POLARITY.get(raw_label.strip().lower())
+    return LABEL_POLARITY.get(_normal_label(raw_label))
 
 
-def _posts(path: Path, *, split_key_without_emoticons: bool, emoticons: bool) -> list[tuple[str, LabelledPost]]:
+def _keyed_posts(path: Path, *, split_key_without_emoticons: bool, emoticons: bool) -> list[tuple[str, LabelledPost]]:
     """(split key, post) of every row with a polarity; a text seen before (by its key) is kept once."""
     posts: list[tuple[str, LabelledPost]] = []
     seen: set[str] = set()
     rows = read_rows(path)
     # Star ratings (1-5) or three classes (0/1/2) would silently read 1 as positive and drop the rest.
-    numeric = {label.strip() for _, label in rows if label.strip().lstrip("+-").isdigit()}
+    numeric = {label for label in map(_normal_label, (label for _, label in rows)) if NUMBER.fullmatch(label)}
     if numeric - {"0", "1"}:
         raise DataFileError(path, f"numeric labels other than 0/1 ({', '.join(sorted(numeric))}): which of "
                                   "them are positive is unknown; use 0/1, pos/neg or positive/negative")
@@ -227,9 +235,11 @@ def _posts(path: Path, *, split_key_without_emoticons: bool, emoticons: bool) ->
         text = raw_text.replace("\ufeff", "").strip()
         bare = EMOTICON.sub(" ", text).strip()
         key = bare if split_key_without_emoticons else text
-        if polarity is None or not key or key in seen:
+        # A text is kept once; without emoticons, posts differing only in them are one text.
+        distinct = key if emoticons else bare
+        if polarity is None or not key or not distinct or distinct in seen:
             continue
-        seen.add(key)
+        seen.add(distinct)
         posts.append((key, LabelledPost(text if emoticons else bare, polarity)))
     return posts
 
@@ -237,7 +247,7 @@ def _posts(path: Path, *, split_key_without_emoticons: bool, emoticons: bool) ->
 def load_data_set(directory: Path, data_set: DataSet, *, emoticons: bool = True) -> dict[Split, list[LabelledPost]]:
     """The posts of one file of ours by split; `emoticons=False` removes emoticon codes from the texts."""
     splits: dict[Split, list[LabelledPost]] = {"train": [], "calibration": [], "test": []}
-    for key, post in _posts(directory / data_set.file, split_key_without_emoticons=data_set.emoticon_labelled,
+    for key, post in _keyed_posts(directory / data_set.file, split_key_without_emoticons=data_set.emoticon_labelled,
                             emoticons=emoticons):
         splits[split_of(key)].append(post)
     return splits
@@ -245,7 +255,7 @@ def load_data_set(directory: Path, data_set: DataSet, *, emoticons: bool = True)
 
 def load_labelled_file(path: Path, *, emoticons: bool = True) -> list[LabelledPost]:
     """Every post of any labelled file that has a polarity label, each distinct text once."""
-    return [post for _, post in _posts(path, split_key_without_emoticons=False, emoticons=emoticons)]
+    return [post for _, post in _keyed_posts(path, split_key_without_emoticons=False, emoticons=emoticons)]
 
 
 def text_key(text: str) -> str:

@@ -214,7 +214,8 @@ def trained_texts(path: Path = TRAINED_TEXTS_FILE) -> frozenset[str]:
         return frozenset(handle.read().split())
 
 
-def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE) -> dict:
+def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE,
+          trained_texts_file: Path = TRAINED_TEXTS_FILE) -> dict:
     """Train on every post outside the test split (the train and calibration splits).
 
     The calibration curve and the neutral band need scores of posts the model never saw: they come
@@ -259,7 +260,7 @@ def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path
         [fitted.probability(out_of_fold[p.text]) for p in with_neutral], [p.polarity for p in with_neutral]
     )
     train_bayes(training_documents(weighted, tokens.__getitem__), model_file)
-    write_trained_texts(p.text for p in fitting)
+    write_trained_texts((p.text for p in fitting), trained_texts_file)
     calibration = {
         "curve": points,
         "quoted_weight": QUOTED_WEIGHT,

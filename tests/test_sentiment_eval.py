@@ -12,6 +12,7 @@ from analysis.sentiment_data import (
     DataFileError,
     LabelledPost,
     file_digest,
+    load_labelled_file,
     polarity_of,
     read_rows,
     split_of,
@@ -196,3 +197,11 @@ def test_txt_files_as_the_public_sets_ship_them(tmp_path: Path, capsys: pytest.C
     assert len(sets["valid"].polar) == 40 and len(sets["table"].polar) == 20
     assert main(["eval", "sentiment", "--data", str(tmp_path), "--sets", "table"]) == 0
     assert "跳过 notes.txt" in capsys.readouterr().err
+
+
+def test_spreadsheet_labels_and_numeric_labels_beyond_0_and_1(tmp_path: Path) -> None:
+    (tmp_path / "sheet.csv").write_text("label,review\n1.0,服务很好，点赞\n0.0,太差了，投诉\n", encoding="utf-8")
+    assert [p.polarity for p in load_labelled_file(tmp_path / "sheet.csv")] == ["pos", "neg"]
+    (tmp_path / "three.csv").write_text("label,review\n1,好\n0,差\n2,一般\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"numeric labels other than 0/1 \(0, 1, 2\)"):
+        load_labelled_file(tmp_path / "three.csv")
