@@ -25,8 +25,10 @@ Weibo files, where people cry at good news too). A small seed lexicon written fo
 Measured (means over the five Weibo files, weibo_senti as the file is; held-out / cross-set):
 emoticons kept in training, damped as above and weighted 4x at classification 0.834 → 0.855 /
 0.812 → 0.829; the lexicon then 0.858 / 0.831; no set lost more than 0.6 points. Clipping every
-ratio (at 1.5 or 2.5), add-k smoothing, down-weighting character bigrams, a longer negation reach
-and a stacked logistic regression over the parts of the log-odds did not raise the means.
+ratio (at 1.5 or 2.5), add-k smoothing, down-weighting character bigrams, a longer negation reach,
+word bigrams, counting a token once per post and a stacked logistic regression over the parts of
+the log-odds did not raise the means; clipping emoticon ratios (at 1.5 or 2 before weighting) or
+shrinking rare ones (5-20 pseudo-counts) cost weibo_senti 1.5-2 points and gained nothing elsewhere.
 """
 
 from __future__ import annotations
