@@ -90,7 +90,10 @@ def _file_sets(path: Path, ours: DataSet | None, trained_on: dict[str, str],
 
 
 def labelled_files(directory: Path) -> tuple[list[Path], list[Path]]:
-    """The files of a folder that may hold labelled posts, and the .txt files skipped as not labelled."""
+    """The files of a folder that may hold labelled posts, and the .txt files skipped as not labelled.
+    A single file given instead of a folder is the one file read."""
+    if directory.is_file():
+        return [directory], []
     candidates = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in LABELLED_SUFFIXES)
     kept = [p for p in candidates if looks_labelled(p)]
     return kept, [p for p in candidates if p not in kept]

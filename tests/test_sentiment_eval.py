@@ -205,3 +205,12 @@ def test_spreadsheet_labels_and_numeric_labels_beyond_0_and_1(tmp_path: Path) ->
     (tmp_path / "three.csv").write_text("label,review\n1,好\n0,差\n2,一般\n", encoding="utf-8")
     with pytest.raises(DataFileError, match=r"numeric labels other than 0/1 \(0, 1, 2\)"):
         load_labelled_file(tmp_path / "three.csv")
+
+
+def test_data_may_name_one_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write_every_format(tmp_path / "theirs")
+    assert main(["eval", "sentiment", "--data", str(tmp_path / "theirs" / "binary.csv"), "--json"]) == 0
+    assert [r["set"] for r in json.loads(capsys.readouterr().out)["sets"]] == ["binary"]
+    assert main(["eval", "sentiment", "--data", str(tmp_path / "theirs" / "README.md")]) == 2
+    assert "README.md" in capsys.readouterr().err
+    assert main(["eval", "sentiment", "--data", str(tmp_path / "nowhere")]) == 2

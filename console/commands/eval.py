@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="measure analysis models on held-out data")
     sub = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     sentiment = sub.add_parser("sentiment", help="sentiment: ours beside SnowNLP's default")
-    sentiment.add_argument("--data", type=Path, help="folder of labelled files (default: ../shared/data/sentiment)")
+    sentiment.add_argument("--data", type=Path, help="folder of labelled files, or one such file (default: ../shared/data/sentiment)")
     sentiment.add_argument("--sets", help=SETS_HELP)
     sentiment.add_argument("--limit", type=int, default=0,
                            help="at most this many posts per set, taken evenly across it (0: all)")
@@ -58,8 +58,8 @@ def run_sentiment(args: argparse.Namespace) -> int:
     from analysis.sentiment_training import REPO_ROOT, WITHOUT_EMOTICONS
 
     directory = args.data or shared_sentiment_dir(REPO_ROOT)
-    if not directory.is_dir():
-        raise ConfigError(directory, "", "folder of labelled sentiment files not found (use --data)")
+    if not directory.exists():
+        raise ConfigError(directory, "", "folder (or file) of labelled sentiment posts not found (use --data)")
     if args.limit < 0:
         raise ConfigError("--limit", "", "a number of posts, 0 or more")
     wanted = [name.strip() for name in args.sets.split(",") if name.strip()] if args.sets else None
