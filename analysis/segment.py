@@ -127,7 +127,8 @@ def add_terms(terms: Iterable[str]) -> None:
 _PREFIX_ONLY = 1.0  # log-probabilities are negative, so the marker never clashes with a score
 _fragment_scores: dict[str, float] = {}
 _fragment_scores_total: list[float] = [0.0]
-_SINGLE_ALNUM = re.compile(r"[a-zA-Z0-9]")
+# jieba joins consecutive single letters and digits into one word (only single characters are members).
+_SINGLE_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
 def _fragment_table(tok: jieba.Tokenizer) -> dict[str, float]:
@@ -181,7 +182,7 @@ def _route(tok: jieba.Tokenizer, block: str) -> list[str]:
     while position < size:
         following = end[position] + 1
         word = block[position:following]
-        if len(word) == 1 and _SINGLE_ALNUM.match(word):
+        if word in _SINGLE_ALNUM:
             letters += word
         else:
             if letters:
