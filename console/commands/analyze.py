@@ -24,6 +24,7 @@ from schema import Post
 
 # Fields a bare {"id", "text"} line lacks, filled so it is a valid Post.
 DEFAULTS = {"platform": "other", "source": "analyze"}
+PROGRESS_EVERY = 200
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,9 +78,14 @@ def _lines(args: argparse.Namespace) -> Iterator[bytes]:
 
         with tqdm(total=args.file.stat().st_size, unit="B", unit_scale=True, desc="分析 analyze",
                   file=sys.stderr) as bar:
-            for raw in handle:
-                bar.update(len(raw))
+            done = 0  # bytes read since the bar last moved: it moves once per PROGRESS_EVERY lines
+            for number, raw in enumerate(handle, start=1):
+                done += len(raw)
+                if number % PROGRESS_EVERY == 0:
+                    bar.update(done)
+                    done = 0
                 yield raw
+            bar.update(done)
 
 
 def run(args: argparse.Namespace) -> int:
