@@ -200,7 +200,7 @@ class AlertEngine:
             mention = next((m for m in (policy["id"], policy["title"]) if m in title), None)
             title = title.replace(mention, named) if mention else f"{named}相关：{title}"
         parts = [lead["summary"]] if lead["summary"] else []
-        others = [f"{name}（{_refer_to_policy(c['title'], policy)}）" for name, c in ranked[:-1]]
+        others = [f"{name}（{refer_to_policy(c['title'], policy)}）" for name, c in ranked[:-1]]
         if others:
             parts.append("同时触发：" + "；".join(reversed(others)) + "。")
         if policy is not None and not policy.get("interpretation"):
@@ -296,7 +296,7 @@ class AlertEngine:
         return Outcome(alert, notices=tuple(notices), action="escalated")
 
 
-def _refer_to_policy(text: str, policy: dict | None) -> str:
+def refer_to_policy(text: str, policy: dict | None) -> str:
     """A contribution's title with the alert's policy (by id or full title) called 该政策."""
     if policy is None:
         return text

@@ -12,7 +12,6 @@ PLATFORM_NAMES: dict[str, str] = {
     Platform.WEIBO: "微博",
     Platform.BOARD: "留言板",
     Platform.FORUM: "论坛",
-    Platform.RSS: "订阅源",
     Platform.OTHER: "其他",
 }
 
@@ -67,6 +66,20 @@ CRAWL_PROBLEM_NAMES: dict[str, str] = {
     "bad_feed": "订阅源格式错误",
     "bad_json": "接口数据格式错误",
     "unexpected_shape": "接口数据结构异常",
+    "unexpected_redirect": "被重定向到其他页面",
+    "rate_limited": "访问过于频繁被限制",
+    "request_failed": "请求失败",
+    "too_large": "页面过大未下载",
+    "http_5xx": "网站服务器错误",
+    "retweet_original_unavailable": "转发的原微博已删除或不可见",
+    "no_message_text": "留言无正文",
+    "no_first_post": "帖子缺少首楼",
+    "parse_error": "页面解析出错",
+    "pipeline_error": "入库处理出错",
+    "api_not_ok": "接口返回失败",
+    "not_json": "接口未返回 JSON",
+    "broken_json": "接口数据不完整",
+    "long_text_missing": "长微博全文缺失",
 }
 
 
@@ -95,6 +108,8 @@ def problem_name(reason: str) -> str:
         return CRAWL_PROBLEM_NAMES[reason]
     if reason.startswith("http_"):
         return f"网站返回 {reason.removeprefix('http_')} 错误"
+    if reason.startswith("closed_"):  # Scrapy's close reason other than finished
+        return f"采集中止（{reason.removeprefix('closed_')}）"
     return reason
 
 

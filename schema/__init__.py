@@ -50,7 +50,6 @@ class Platform(StrEnum):
     WEIBO = "weibo"
     BOARD = "board"
     FORUM = "forum"
-    RSS = "rss"
     OTHER = "other"
 
 

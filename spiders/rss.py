@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import lxml.html
 from lxml import etree
@@ -120,6 +120,9 @@ def parse_feed(body: bytes, base_url: str) -> list[FeedEntry]:
 
 class RssParams(ExtractionParams):
     feed_urls: list[str] = Field(min_length=1)
+    # A feed is how articles arrive, not where they were published: its entries count as the site's.
+    platform: Literal[Platform.NEWS, Platform.GOV] = Field(
+        default=Platform.NEWS, description="news for a newspaper or portal's news, gov for a government site")
     follow: bool = Field(default=True, description="fetch each entry's article page")
     item_allow: list[str] = Field(default_factory=list)
     item_deny: list[str] = Field(default_factory=list)
@@ -127,9 +130,12 @@ class RssParams(ExtractionParams):
 
 @register_kind("rss")
 class RssSpider(ArticleSpider):
-    platform = Platform.RSS
     params_model = RssParams
     params: RssParams
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.platform = self.params.platform
 
     async def start(self) -> AsyncIterator[Request]:
         for url in self.params.feed_urls:

@@ -76,6 +76,17 @@ def test_show_prints_deadlines_and_history(fired: str, capsys: pytest.CaptureFix
     assert "yuqing: fired (— → fired)" in out
 
 
+def test_show_folds_repeated_updates_into_one_history_line(fired: str, capsys: pytest.CaptureFixture):
+    service = AlertService.from_settings(load_settings())
+    for count in (160, 170, 180):  # the surge keeps growing within the minute: each signal updates the alert
+        service.process([], [make_signal("P-heat", label="城区供暖管理办法", count=count, negative=count - 50)], now=T0)
+    service.close()
+    assert run(["alerts", "show", fired]) == 0
+    history = capsys.readouterr().out.split("处置记录 history:")[1].splitlines()
+    assert [line.split(": ", 1)[1] for line in history if line.strip()] == [
+        "fired (— → fired)", "updated (fired → fired) ×3"]
+
+
 def test_deliver_sends_to_the_file_channel(fired: str, tmp_path: Path, capsys: pytest.CaptureFixture):
     assert run(["alerts", "deliver"]) == 0
     assert "已发送 sent: " in capsys.readouterr().out

@@ -223,7 +223,7 @@ def _voice(step: int, at: datetime) -> Feed:
 
 def _spread(step: int, at: datetime) -> Feed:
     # Three platforms at each step inside the window; a day later it is on all six.
-    platforms = ["weibo", "news", "forum", "board", "rss", "other"]
+    platforms = ["weibo", "news", "forum", "board", "gov", "other"]
     chosen = platforms if step == 4 else platforms[step - 1: step + 2]
     return [make_post("某事件", platform=platform, event="E-2", at=at) for platform in chosen], [], []
 

@@ -61,6 +61,24 @@ def test_analyze_reads_stdin(tmp_path: Path, capsys, monkeypatch) -> None:
     assert len({row["event_id"] for row in rows}) == 1  # the same complaint: one event
 
 
+def test_analyze_takes_labelled_rows_as_data_sets_write_them(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Numeric ids, "content" for text and a label column: the id comes back as given, the label passes through."""
+    monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path / "var"))
+    source = write_lines(tmp_path / "labelled.jsonl", [
+        json.dumps({"id": 7, "content": "郓城县停水三天了，太气人了[怒]", "label": "angry"}, ensure_ascii=False).encode(),
+        json.dumps({"id": "w2", "text": "单县的牡丹开得真好[赞]", "label": 1}, ensure_ascii=False).encode(),
+        b'{"id": true, "text": "a boolean is no id"}',
+    ])
+    assert main(["analyze", "--no-progress", str(source)]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [(row["id"], row["label"]) for row in rows] == [(7, "angry"), ("w2", 1)]
+    assert rows[0]["text"].startswith("郓城县停水") and "content" not in rows[0]
+    assert rows[0]["sentiment"]["label"] == "negative" and rows[1]["sentiment"]["score"] > 0.5
+    assert rows[1].keys() >= FIELDS
+    assert "line 3 skipped" in captured.err
+
+
 def test_analyze_missing_file_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["analyze", str(tmp_path / "nope.jsonl")]) == 2
     assert "input file not found" in capsys.readouterr().err

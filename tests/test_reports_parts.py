@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +20,7 @@ from reports.briefing import (
     TrendPoint,
     deadline_state,
 )
-from reports.labels import change, clock, duration, percent
+from reports.labels import CRAWL_PROBLEM_NAMES, change, clock, duration, percent, problem_name
 from schema import SHANGHAI, Deadline
 
 FIRED = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)
@@ -162,3 +164,15 @@ def test_charts_survive_nothing_to_show():
     assert "−" not in empty and ">0</text>" in empty and ">1</text>" in empty  # no negative ticks
     _valid_svg(charts.sparkline([0] * 14, key="z2", name="空"))
     _valid_svg(charts.bar_chart([("微博", 0, 0)], key="z3", name="空"))
+
+
+def test_every_crawl_problem_a_spider_counts_has_a_chinese_name():
+    """Leaders read the 异常 column: a reason added to a spider without a name would show as an English key."""
+    spiders = Path(__file__).resolve().parents[1] / "spiders"
+    source = "\n".join(path.read_text(encoding="utf-8") for path in spiders.glob("*.py"))
+    counted = set(re.findall(r'(?:problem|ResponseError)\("([a-z_]+)"', source))
+    counted |= set(re.findall(r'^\s+return "([a-z_0-9]+)"$', source.split("def classify_failure")[1].split("\ndef ")[0],
+                              re.MULTILINE))
+    assert len(counted) > 15
+    assert sorted(counted - CRAWL_PROBLEM_NAMES.keys()) == []
+    assert problem_name("http_404") == "网站返回 404 错误" and problem_name("closed_shutdown") == "采集中止（shutdown）"

@@ -93,7 +93,7 @@ def test_crawl_then_recrawl(sites, tmp_path):
     assert article["extra"]["来源"] == "菏泽日报"
     assert "拉网式" not in published["郓城县开展夏季安全生产大检查"]["text"]
     assert published["郓城县开展夏季安全生产大检查"]["published_at"].startswith("2022-05-30T16:45:12")
-    assert published["我市启动2022年“放心消费”创建活动"]["platform"] == "rss"
+    assert published["我市启动2022年“放心消费”创建活动"]["platform"] == "news"
     assert len(posts(tmp_path, CRAWL_HEALTH)) == 3
 
     # Second run: list pages and feeds only; nothing seen is fetched or published again.
@@ -170,11 +170,13 @@ def test_a_parser_exception_is_counted_not_fatal(tmp_path):
 
 def test_feed_without_following_uses_the_summaries(fixture_server, tmp_path):
     base, hits = fixture_server(FIXTURES / "rss")
-    feed = Source(name="atom", kind="rss", params={"feed_urls": [f"{base}/atom.xml"], "follow": False})
+    feed = Source(name="atom", kind="rss",
+                  params={"feed_urls": [f"{base}/atom.xml"], "follow": False, "platform": "gov"})
     run = crawl_in_subprocess(settings_for(tmp_path), [feed], extract_workers=0)[0]
     assert (run.items, run.new_items) == (1, 1)
     assert not any(h.startswith("/a/") for h in hits)  # no article page fetched
     post = posts(tmp_path)[0]
+    assert post["platform"] == "gov"  # the feed's entries count as the government site's
     assert post["text"] == "6月2日，全市城镇老旧小区改造工作推进会召开。"
     assert post["published_at"].startswith("2022-06-02T10:31:00")
     assert post["author"]["name"] == "菏泽发布"

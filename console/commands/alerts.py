@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -160,13 +161,16 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _print_alert(alert: Alert) -> None:
+    from alerts.engine import refer_to_policy
+
     print(f"{alert.id}  [{alert.level.value}] {STATUS_LABELS[alert.status]}")
     print(f"  {alert.title}")
     if alert.summary:
         print(f"  {alert.summary}")
     print(f"  规则 rule: {alert.rule} ({alert.rule_type})    对象 subject: {alert.subject_kind}:{alert.subject_id}")
+    policy = alert.evidence.get("policy")
     for name, contribution in alert.evidence.get("rules", {}).items():
-        print(f"  触发 {name} [{contribution['level']}]: {contribution['title']}")
+        print(f"  触发 {name} [{contribution['level']}]: {refer_to_policy(contribution['title'], policy)}")
     print(f"  首次 fired: {_local(alert.fired_at)}    更新 updated: {_local(alert.updated_at)} ({alert.updates}次)")
     for deadline in alert.deadlines:
         state = f"已完成 {_local(deadline.met_at)}" if deadline.met_at else (
@@ -217,8 +221,11 @@ def run_show(args: argparse.Namespace) -> int:
             part = figures[key]
             print(f"    {label}: {part['posts']}条, 负面{part['negative']}条 ({part['negative_share']:.0%})")
     print("  处置记录 history:")
-    for entry in history:
-        print(f"    {_local(entry.at)}  {entry.actor}: {entry.action} ({entry.from_status or '—'} → {entry.to_status})")
+    # A busy incident updates its alert on every new post: one line per run of identical entries.
+    for (when, actor, action, before, after), run in groupby(
+            (_local(e.at), e.actor, e.action, e.from_status or "—", e.to_status) for e in history):
+        times = sum(1 for _ in run)
+        print(f"    {when}  {actor}: {action} ({before} → {after})" + (f" ×{times}" if times > 1 else ""))
     return 0
 
 

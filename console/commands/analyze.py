@@ -1,9 +1,12 @@
 """`yuqing analyze [FILE]`: enrich JSON lines from a file or stdin, write enriched JSON lines.
 
-Each input line needs at least {"id", "text"}; any other `Post` field may be given. Output lines
-carry sentiment {score, label}, keywords, places, policies [{id, score}], departments, event_id
-and masked_text (text is masked too). It streams line by line. A bad line is reported on stderr
-with its number and skipped; every other line is written.
+Each input line needs at least {"id", "text"} (a number is accepted as id, "content" in place of
+"text", as labelled data sets write them); any other `Post` field may be given. Output lines carry
+sentiment {score, label}, keywords, places, policies [{id, score}], departments, event_id and
+masked_text (text is masked too); the id comes back as it was given, and fields that are not part
+of a post (a label, say) are passed through unchanged, so output joins back to the input. It
+streams line by line. A bad line is reported on stderr with its number and skipped; every other
+line is written.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -39,8 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def post_from_line(line: str | bytes) -> Post:
-    """A Post from one input line; raises ValueError with a short reason."""
+class InputLine(NamedTuple):
+    post: Post
+    # What goes back out as given: the id in its own JSON type, and fields that are not a post's.
+    echoed: dict[str, Any]
+
+
+def post_from_line(line: str | bytes) -> InputLine:
+    """A Post from one input line, with what the output echoes; raises ValueError with a short reason."""
     if isinstance(line, bytes):
         try:
             line = line.decode("utf-8")
@@ -52,12 +61,17 @@ def post_from_line(line: str | bytes) -> Post:
         raise ValueError(f"不是合法的 JSON (invalid JSON: {exc.msg} at column {exc.colno})") from exc
     if not isinstance(data, dict):
         raise ValueError("应为 JSON 对象 (expected a JSON object)")
-    if not isinstance(data.get("id"), str) or not data["id"] or not isinstance(data.get("text"), str):
-        raise ValueError("缺少字段 id 或 text (fields id and text are required strings)")
-    values: dict[str, Any] = {**DEFAULTS, **data}
-    values.setdefault("url", f"urn:yuqing:{data['id']}")
+    given_id, text = data.get("id"), data.get("text", data.get("content"))
+    if isinstance(given_id, bool) or not isinstance(given_id, str | int) or given_id == "" or not isinstance(text, str):
+        raise ValueError("缺少字段 id 或 text (fields id and text are required; id a string or number, text a string)")
+    post_fields = {key: value for key, value in data.items() if key in Post.model_fields}
+    echoed = {key: value for key, value in data.items() if key not in Post.model_fields and key != "content"}
+    if not isinstance(given_id, str):
+        echoed["id"] = given_id
+    values: dict[str, Any] = {**DEFAULTS, **post_fields, "id": str(given_id), "text": text}
+    values.setdefault("url", f"urn:yuqing:{given_id}")
     try:
-        return Post.model_validate(values)
+        return InputLine(Post.model_validate(values), echoed)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -102,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             try:
-                post = post_from_line(line)
+                post, echoed = post_from_line(line)
             except ValueError as exc:
                 bad += 1
                 print(f"第 {number} 行已跳过 (line {number} skipped): {exc}", file=sys.stderr)
@@ -113,7 +127,10 @@ def run(args: argparse.Namespace) -> int:
                 bad += 1
                 print(f"第 {number} 行分析失败 (line {number} failed): {exc!r}", file=sys.stderr)
                 continue
-            out.write(enriched.model_dump_json() + "\n")
+            if echoed:
+                out.write(json.dumps({**enriched.model_dump(mode="json"), **echoed}, ensure_ascii=False, separators=(",", ":")) + "\n")
+            else:
+                out.write(enriched.model_dump_json() + "\n")
             written += 1
     finally:
         analyzer.close()
