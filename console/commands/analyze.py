@@ -12,6 +12,7 @@ line is written.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Iterator
@@ -28,6 +29,10 @@ from schema import Post
 # Fields a bare {"id", "text"} line lacks, filled so it is a valid Post.
 DEFAULTS = {"platform": "other", "source": "analyze"}
 PROGRESS_EVERY = 200
+# Objects allocated before Python's young-generation collection runs. The analyzer keeps a large,
+# growing heap (segmentation caches, event state) that the default of 700 makes the collector walk
+# again and again: 5-10% of a long run. Cycles are still collected, in fewer, bigger batches.
+GC_YOUNG_THRESHOLD = 20_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -109,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
     watchlists = load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []
     analyzer = Analyzer(policies, watchlists, settings.gazetteer_file, args.state)
+    young, older, oldest = gc.get_threshold()
+    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), older, oldest)
     bad = written = 0
     out = sys.stdout
     try:
@@ -133,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 out.write(enriched.model_dump_json() + "\n")
             written += 1
     finally:
+        gc.set_threshold(young, older, oldest)
         analyzer.close()
     out.flush()
     print(f"已分析 {written} 条，跳过 {bad} 行 (analysed {written}, skipped {bad})", file=sys.stderr)
