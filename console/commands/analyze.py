@@ -28,6 +28,7 @@ from schema import Post
 
 # Fields a bare {"id", "text"} line lacks, filled so it is a valid Post.
 DEFAULTS = {"platform": "other", "source": "analyze"}
+POST_FIELDS = frozenset(Post.model_fields)
 PROGRESS_EVERY = 200
 # Objects allocated before Python's young-generation collection runs. The analyzer keeps a large,
 # growing heap (segmentation caches, event state) that the default of 700 makes the collector walk
@@ -69,8 +70,8 @@ def post_from_line(line: str | bytes) -> InputLine:
     given_id, text = data.get("id"), data.get("text", data.get("content"))
     if isinstance(given_id, bool) or not isinstance(given_id, str | int) or given_id == "" or not isinstance(text, str):
         raise ValueError("缺少字段 id 或 text (fields id and text are required; id a string or number, text a string)")
-    post_fields = {key: value for key, value in data.items() if key in Post.model_fields}
-    echoed = {key: value for key, value in data.items() if key not in Post.model_fields and key != "content"}
+    post_fields = {key: value for key, value in data.items() if key in POST_FIELDS}
+    echoed = {key: value for key, value in data.items() if key not in POST_FIELDS and key != "content"}
     if not isinstance(given_id, str):
         echoed["id"] = given_id
     values: dict[str, Any] = {**DEFAULTS, **post_fields, "id": str(given_id), "text": text}
