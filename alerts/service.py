@@ -33,6 +33,8 @@ SYSTEM = "yuqing"
 CONFLICT_RETRIES = 8
 RATE_WINDOW = timedelta(minutes=1)
 STATE_EVERY = 60.0  # seconds between snapshots of the rules' memory
+# Delivered notifications are kept this long; the audit keeps for good which channels each change notified.
+SENT_KEPT = timedelta(days=30)
 
 
 class _NothingToDo(Exception):
@@ -177,6 +179,8 @@ class AlertService:
             if left is not None:
                 budget[item.channel] = left - 1
             self._mark_notified(item.alert_id, now)
+        if delivered:
+            self.store.forget_sent(now - SENT_KEPT)
         return delivered
 
     def _mark_notified(self, alert_id: str, now: datetime) -> None:

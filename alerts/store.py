@@ -113,6 +113,10 @@ class AlertStore(abc.ABC):
     def outbox(self, alert_id: str | None = None, pending_only: bool = False) -> list[OutboxItem]: ...
 
     @abc.abstractmethod
+    def forget_sent(self, before: datetime) -> int:
+        """Drop notifications delivered before `before` (the audit keeps which channels were notified)."""
+
+    @abc.abstractmethod
     def save_state(self, states: dict[str, bytes]) -> None:
         """Keep the rules' memory (windows, waiting messages) so a restarted worker goes on where it was."""
 
@@ -199,11 +203,14 @@ class SqliteAlertStore(AlertStore):
 
     def _record(self, conn: sqlite3.Connection, alert: Alert, from_status: str | None, change: Change,
                 now: datetime) -> None:
+        details = change.details
+        if change.notifications:  # kept after the delivered messages themselves are dropped from the outbox
+            details = {**details, "notified": [channel for channel, _ in change.notifications]}
         conn.execute(
             "INSERT INTO audit (alert_id, at, actor, action, from_status, to_status, details) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (alert.id, _ts(now), change.actor, change.action, from_status, alert.status.value,
-             json.dumps(change.details, ensure_ascii=False, default=str)))
+             json.dumps(details, ensure_ascii=False, default=str)))
         conn.executemany(
             "INSERT INTO outbox (alert_id, channel, message, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
             [(alert.id, channel, json.dumps(message, ensure_ascii=False), _ts(now), _ts(now))
@@ -290,6 +297,11 @@ class SqliteAlertStore(AlertStore):
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id", params)
         return [self._item(row) for row in rows]
+
+    def forget_sent(self, before: datetime) -> int:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
+                                (_ts(before),)).rowcount
 
     def save_state(self, states: dict[str, bytes]) -> None:
         with self._write() as conn:

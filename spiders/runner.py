@@ -104,6 +104,12 @@ def _warnings_only(record: logging.LogRecord) -> bool:
     return record.levelno >= logging.WARNING
 
 
+def _without_traceback(record: logging.LogRecord) -> bool:
+    """Download failures are counted per source in crawl health: one line each is enough."""
+    record.exc_info, record.exc_text = None, None
+    return True
+
+
 def resolve_sources(sources: Iterable[Source], file: str = "sources") -> list[tuple[Source, Kind, Any]]:
     """The enabled sources with their kinds and validated params; ConfigError on the first bad one."""
     return [(source, *resolve(source, file)) for source in sources if source.enabled]
@@ -142,6 +148,8 @@ def crawl(settings: Settings, sources: Iterable[Source], extract_workers: int | 
     if quiet:  # Scrapy has just set its own loggers to DEBUG
         for name in ("scrapy", "twisted", "py.warnings"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        for name in ("scrapy.downloadermiddlewares.robotstxt", "scrapy.downloadermiddlewares.retry"):
+            logging.getLogger(name).addFilter(_without_traceback)
     for source, kind, params in resolved:
         # Per-source settings (robots switch) ride on a subclass: Scrapy reads them from the class.
         spider = type(kind.spider.__name__, (kind.spider,), {"custom_settings": scrapy_settings(settings, source)})

@@ -24,7 +24,7 @@ import requests
 from alerts.channels import CHANNEL_TYPES, ChannelContext, ChannelError, Notification
 from alerts.channels.base import http_session
 from alerts.config import build_channels, parse_alert_config
-from alerts.service import AlertService
+from alerts.service import SENT_KEPT, AlertService
 from alerts.store import SqliteAlertStore
 from alerts.testing import T0, make_post
 from schema import Alert, AlertLevel, AlertStatus, Deadline
@@ -275,6 +275,18 @@ def test_failed_delivery_stays_in_outbox_and_is_retried_with_backoff(server: Rec
     assert [server.json(n)["kind"] for n in range(3)] == ["fired"] * 3
     [alert] = service.store.alerts()
     assert alert.status == AlertStatus.NOTIFIED
+
+
+def test_delivered_notifications_are_dropped_after_the_retention_the_audit_keeps_them(server: Recorder,
+                                                                                       tmp_path: Path):
+    service = service_with_webhook(tmp_path, server.url)
+    fire(service, ["东关村"])
+    assert service.deliver_pending(T0) == 1
+    fire(service, ["西关村"])  # a month later another alert is delivered: the first message is dropped
+    assert service.deliver_pending(T0 + SENT_KEPT + timedelta(minutes=1)) == 1
+    assert [item.message["alert"]["subject_id"] for item in service.store.outbox()] == ["西关村"]
+    first = next(a for a in service.store.alerts() if a.subject_id == "东关村")
+    assert service.store.history(first.id)[0].details["notified"] == ["duty"]
 
 
 def test_channel_down_for_minutes_loses_nothing(tmp_path: Path):

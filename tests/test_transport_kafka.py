@@ -98,6 +98,20 @@ def test_same_key_same_partition_and_order(kafka, group):
     assert kafka.producer.config["acks"] == -1 and kafka.producer.config["enable_idempotence"]
 
 
+def test_first_poll_of_an_empty_topic_returns_once_joined(broker, group):
+    """An idle stage (deadlines, deliveries) must get control back after the join, not after join_timeout."""
+    transport = make_transport(broker.bootstrap, join_timeout=60.0)
+    try:
+        with transport.consumer(group, ["quiet"]) as consumer:
+            started = time.monotonic()
+            assert consumer.poll(10, 0.5) == []
+            waited = time.monotonic() - started
+            assert consumer.joined_at is not None
+            assert waited < 30, f"first poll held for {waited:.1f} s"
+    finally:
+        transport.close()
+
+
 def test_two_consumers_in_one_group_share_the_work(kafka, group):
     fill(kafka, 200)
     members = [kafka.consumer(group, ["posts.raw"], member=name) for name in ("a", "b")]

@@ -303,7 +303,10 @@ class KafkaTopicConsumer(Consumer):
         with self.transport.broker_errors(f"poll for group {self.group}"):
             while True:
                 give_up = self._give_up_at(deadline, timeout) if max_messages >= 1 else deadline
-                records = self._consumer.poll(timeout_ms=int(max(give_up - time.monotonic(), 0.0) * 1000),
+                # In slices of at most `timeout`: kafka-python's poll keeps waiting for records after the
+                # join completes, so one long call would hold an empty topic's first poll for `join_timeout`.
+                wait = min(give_up - time.monotonic(), timeout)
+                records = self._consumer.poll(timeout_ms=int(max(wait, 0.0) * 1000),
                                               max_records=max(max_messages - len(batch), 1))
                 if max_messages < 1:
                     for tp, recs in records.items():  # nothing was asked for: hand these out next time

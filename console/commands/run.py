@@ -1,25 +1,37 @@
-"""`yuqing run`: continuous monitoring — the workers stay up and the sources are crawled on a schedule."""
+"""`yuqing run`: continuous monitoring — the workers stay up, the sources are crawled on a schedule and the
+daily briefing for the previous day is written every morning."""
 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
+from datetime import datetime, time
 
 from console.common import settings_from
 from workers.stages import STAGE_NAMES
+from workers.supervisor import Supervisor
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "run", help="monitor continuously: workers up, crawl every N minutes",
-        description="Start one process per stage (analyze, index, alert) and crawl the sources file every "
-                    "--interval minutes, each crawl in its own process. Ctrl-C stops everything cleanly.",
+        "run", help="monitor continuously: workers up, crawl every N minutes, daily report every morning",
+        description="Start one process per stage (analyze, index, alert), restart any that exits (with a "
+                    "growing back-off), crawl the sources file every --interval minutes, each crawl in its own "
+                    "process, and write the previous day's 舆情日报 at --report-at. Ctrl-C stops everything.",
     )
     parser.add_argument("--interval", type=float, default=20.0, help="minutes between crawls (default 20)")
     parser.add_argument("--workers", type=int, default=1, help="processes per stage (default 1)")
+    parser.add_argument("--report-at", type=_clock, default=time(8, 0), metavar="HH:MM",
+                        help="Beijing time to write the previous day's daily report (default 08:00)")
+    parser.add_argument("--no-report", action="store_true", help="do not write daily reports")
     parser.set_defaults(func=run)
+
+
+def _clock(text: str) -> time:
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"应为 HH:MM (expected HH:MM): {text!r}") from None
 
 
 def _yuqing(args: argparse.Namespace, *command: str) -> list[str]:
@@ -29,23 +41,16 @@ def _yuqing(args: argparse.Namespace, *command: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     settings_from(args)  # fail fast, with a clear message, on a bad configuration
-    workers = [subprocess.Popen(_yuqing(args, "worker", stage))
-               for stage in STAGE_NAMES for _ in range(args.workers)]
-    print(f"监测中 monitoring: {len(workers)} worker(s); crawling every {args.interval:g} min. Ctrl-C to stop.")
-    try:
-        while True:
-            started = time.monotonic()
-            subprocess.run(_yuqing(args, "crawl"), check=False)
-            for proc in workers:
-                if proc.poll() is not None:
-                    print(f"worker {proc.args[-1]} exited with {proc.returncode}; restarting", file=sys.stderr)
-                    workers[workers.index(proc)] = subprocess.Popen(proc.args)
-            time.sleep(max(0.0, args.interval * 60 - (time.monotonic() - started)))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for proc in workers:
-            proc.terminate()
-        for proc in workers:
-            proc.wait(timeout=30)
+    workers = {f"{stage}-{n + 1}": _yuqing(args, "worker", stage)
+               for stage in STAGE_NAMES for n in range(args.workers)}
+
+    def report(day: datetime) -> list[str]:
+        return _yuqing(args, "report", "daily", "--date", day.date().isoformat())
+
+    supervisor = Supervisor(workers, _yuqing(args, "crawl"), args.interval * 60,
+                            report=None if args.no_report else report, report_at=args.report_at)
+    reports = "off" if args.no_report else f"daily report at {args.report_at:%H:%M}"
+    print(f"监测中 monitoring: {len(workers)} worker(s); crawling every {args.interval:g} min; {reports}. "
+          "Ctrl-C to stop.")
+    supervisor.run()
     return 0
