@@ -51,7 +51,9 @@ def _dictionary_cache() -> Path:
     dictionary file, so an upgrade or another dictionary builds a new one."""
     source = Path(jieba.__file__).resolve().parent / jieba.DEFAULT_DICT_NAME
     stat = source.stat()
-    key = f"{jieba.__version__}|{source}|{stat.st_size}|{stat.st_mtime_ns}|{sys.version_info[:2]}"
+    # The user is part of the key: the file is private (0600), so users sharing /tmp keep one each.
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "")
+    key = f"{jieba.__version__}|{source}|{stat.st_size}|{stat.st_mtime_ns}|{sys.version_info[:2]}|{user}"
     return Path(tempfile.gettempdir()) / f"yuqing-jieba-{hashlib.sha1(key.encode()).hexdigest()[:16]}.marshal"
 
 
