@@ -8,19 +8,16 @@ costs little accuracy and makes segmentation several times faster.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import marshal
 import math
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from analysis.cache import kept_table
 from analysis.text import split_weibo
 
 
@@ -43,44 +40,25 @@ jieba = _import_jieba()
 USER_DICT = Path(__file__).resolve().parent / "data" / "user_dict.txt"
 
 jieba.setLogLevel(logging.WARNING)
-log = logging.getLogger(__name__)
 
 
-def _dictionary_cache() -> Path:
-    """Where jieba's prefix dictionary is kept between runs: named after jieba's version and its
-    dictionary file, so an upgrade or another dictionary builds a new one."""
+def _dictionary_key() -> str:
+    """What jieba's prefix dictionary is built from: an upgrade or another dictionary builds a new one."""
     source = Path(jieba.__file__).resolve().parent / jieba.DEFAULT_DICT_NAME
     stat = source.stat()
-    # The user is part of the key: the file is private (0600), so users sharing /tmp keep one each.
-    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "")
-    key = f"{jieba.__version__}|{source}|{stat.st_size}|{stat.st_mtime_ns}|{sys.version_info[:2]}|{user}"
-    return Path(tempfile.gettempdir()) / f"yuqing-jieba-{hashlib.sha1(key.encode()).hexdigest()[:16]}.marshal"
+    return f"{jieba.__version__}|{source}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
 def _prefix_dictionary() -> tuple[dict[str, int], int]:
     """jieba's prefix dictionary (word or prefix -> count) and total count, as `Tokenizer.initialize`
-    builds them, but read from our own cache in one piece: jieba reads its cache through
-    `marshal.load(file)`, which is three times slower than `marshal.loads` of the file's bytes
-    (about 0.7 s against 0.22 s per process). Built from jieba's dictionary file at first use."""
-    cache = _dictionary_cache()
-    try:
-        freq, total = marshal.loads(cache.read_bytes())
-        if isinstance(freq, dict) and isinstance(total, int):
-            return freq, total
-    except (OSError, ValueError, EOFError, TypeError):
-        pass  # absent or unreadable: build it below
-    freq, total = jieba.Tokenizer.gen_pfdict(jieba.Tokenizer().get_dict_file())
-    temporary = None
-    try:
-        handle, temporary = tempfile.mkstemp(dir=cache.parent, prefix=cache.name)
-        with os.fdopen(handle, "wb") as out:
-            out.write(marshal.dumps((freq, total)))
-        os.replace(temporary, cache)  # atomic: a concurrent reader sees the old file or the new one
-    except OSError as exc:
-        log.debug("jieba dictionary cache not written to %s: %s", cache, exc)
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
-    return freq, total
+    builds them, but kept by `analysis.cache`: jieba reads its own cache through `marshal.load(file)`,
+    three times slower than `marshal.loads` of the file's bytes (about 0.7 s against 0.22 s per process)."""
+    return kept_table(
+        "jieba", _dictionary_key(),
+        lambda: jieba.Tokenizer.gen_pfdict(jieba.Tokenizer().get_dict_file()),
+        lambda value: isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], dict)
+        and isinstance(value[1], int),
+    )
 
 
 def _new_tokenizer(*, user_dict: bool) -> jieba.Tokenizer:

@@ -26,6 +26,7 @@ macro-F1 on cross-fitted scores of the training posts of the files that label ne
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import marshal
 import math
@@ -37,6 +38,7 @@ from itertools import repeat
 from pathlib import Path
 from types import SimpleNamespace
 
+from analysis.cache import kept_table
 from analysis.segment import segment_post
 from analysis.text import EMOTICON
 from schema import Sentiment, SentimentLabel
@@ -158,22 +160,36 @@ class Calibration:
 class SentimentModel:
     """A trained SnowNLP Bayes model read into a log-likelihood-ratio table, plus its calibration."""
 
-    def __init__(self, model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE) -> None:
-        # SnowNLP's Bayes.save format (gzip of marshal; ".3" appended on Python 3), read without
-        # importing the snownlp package, whose __init__ loads its own segmenter and tagger (~3 s CPU).
-        with gzip.open(f"{model_file}.3", "rb") as handle:
+    def __init__(self, model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE, *,
+                 kept: bool = False) -> None:
+        self.calibration = Calibration.load(calibration_file)
+        stored = Path(f"{model_file}.3")  # SnowNLP's Bayes.save appends ".3" on Python 3
+        if not kept:  # models being trained and measured are not worth keeping
+            self.ratios = self._ratios(stored)
+            return
+        # Computing 120,000 ratios costs about 0.2 s per process; the shipped model's table is kept
+        # between processes, under the digest of the model's bytes and the emoticon weight used.
+        key = f"{hashlib.sha1(stored.read_bytes()).hexdigest()}|{self.calibration.emoticon_weight!r}"
+        self.ratios: dict[str, float] = kept_table(
+            "sentiment", key, lambda: self._ratios(stored), lambda value: isinstance(value, dict) and bool(value))
+
+    def _ratios(self, stored: Path) -> dict[str, float]:
+        """Per-word log-likelihood ratio of positive to negative, from SnowNLP's Bayes.save format
+        (gzip of marshal), read without importing the snownlp package, whose __init__ loads its own
+        segmenter and tagger (~3 s CPU)."""
+        with gzip.open(stored, "rb") as handle:
             classes = marshal.loads(handle.read())["d"]
         pos, neg = SimpleNamespace(**classes["pos"]), SimpleNamespace(**classes["neg"])
         log_pos_total, log_neg_total = math.log(pos.total), math.log(neg.total)
         # A word never seen in training is no evidence either way, so it adds nothing. (SnowNLP's
         # AddOneProb would give it a count of 1 in each class, i.e. log(neg total / pos total): a pull
         # toward the class with fewer tokens that grows with the post's length.)
-        self.calibration = Calibration.load(calibration_file)
         emoticon_weight = self.calibration.emoticon_weight
-        self.ratios: dict[str, float] = {}
+        ratios: dict[str, float] = {}
         for word in pos.d.keys() | neg.d.keys():
             ratio = math.log(pos.d.get(word, 1)) - log_pos_total - math.log(neg.d.get(word, 1)) + log_neg_total
-            self.ratios[word] = ratio * emoticon_weight if is_emoticon(word) else ratio
+            ratios[word] = ratio * emoticon_weight if is_emoticon(word) else ratio
+        return ratios
 
     def log_odds(self, own: Sequence[str], quoted: Sequence[str] = ()) -> float:
         """Naive Bayes log-odds of positive (no class prior) of the author's and the quoted words."""
@@ -204,7 +220,7 @@ class SentimentModel:
 @lru_cache(maxsize=1)
 def default_model() -> SentimentModel:
     """The shipped model, loaded once per process on first use."""
-    return SentimentModel()
+    return SentimentModel(kept=True)
 
 
 def classify(words: Sequence[str], quoted: Sequence[str] = ()) -> Sentiment:

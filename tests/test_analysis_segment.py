@@ -56,12 +56,13 @@ def test_prefix_dictionary_cache_matches_jieba_and_survives_a_broken_file(tmp_pa
     import jieba
 
     from analysis import segment
+    from analysis.cache import cache_file
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     reference = jieba.Tokenizer()
     reference.initialize()
     built = segment._prefix_dictionary()  # no cache yet: built from jieba's dictionary file, then written
-    cache = segment._dictionary_cache()
+    cache = cache_file("jieba", segment._dictionary_key())
     assert cache.parent == tmp_path and cache.exists()
     assert built == (reference.FREQ, reference.total)
     assert segment._prefix_dictionary() == built  # read back from the cache

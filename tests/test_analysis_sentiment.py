@@ -244,3 +244,17 @@ def test_seed_words_reach_the_model_and_keep_their_tone() -> None:
         features = tone_features(segment_post(word).own)
         assert word in features
         assert (model.ratios[word] > 0) == (polarity == "pos"), word
+
+
+def test_the_shipped_models_ratio_table_is_kept_between_processes(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    computed = SentimentModel().ratios
+    first = SentimentModel(kept=True)  # nothing kept yet: computed, then written
+    [kept_file] = tmp_path.glob("yuqing-sentiment-*")
+    assert first.ratios == computed
+    kept_file.write_bytes(b"\x00broken")
+    assert SentimentModel(kept=True).ratios == computed  # a broken file is rebuilt, not trusted
+    assert SentimentModel(kept=True).ratios == computed  # and now read back
+    assert [p.name for p in tmp_path.glob("yuqing-*")] == [kept_file.name]
