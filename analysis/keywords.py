@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import compress
 from operator import itemgetter
 from pathlib import Path
 
@@ -54,25 +55,24 @@ def _is_candidate(word: str, stop: frozenset[str]) -> bool:
     return any(ch.isalpha() for ch in word)
 
 
-# Words already judged, as two sets: a post's words are sorted into them with C-level set operations.
-_candidates: set[str] = set()
-_not_candidates: set[str] = set()
+# Word -> whether it may be a keyword, for the words already judged: a post's words are looked up
+# and filtered with C-level map() and compress(), no Python loop once its words are known.
+_judged: dict[str, bool] = {}
 JUDGED_WORDS_SIZE = 1_000_000
 
 
 def candidate_words(words: Iterable[str]) -> list[str]:
     """The words that may be keywords, in order."""
     words = words if isinstance(words, (list, tuple)) else list(words)
-    if len(_candidates) + len(_not_candidates) >= JUDGED_WORDS_SIZE:
-        _candidates.clear()
-        _not_candidates.clear()
-    unjudged = set(words) - _candidates - _not_candidates
-    if unjudged:
+    if len(_judged) >= JUDGED_WORDS_SIZE:
+        _judged.clear()
+    verdicts = list(map(_judged.get, words))
+    if None in verdicts:
         stop = stopwords()
-        for word in unjudged:
-            (_candidates if _is_candidate(word, stop) else _not_candidates).add(word)
-    keep = _candidates
-    return [word for word in words if word in keep]
+        for position, word in enumerate(words):
+            if verdicts[position] is None:
+                verdicts[position] = _judged[word] = _is_candidate(word, stop)
+    return list(compress(words, verdicts))
 
 
 def weighted_keywords(words: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:

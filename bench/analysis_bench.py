@@ -9,6 +9,12 @@
    Target: at least 2,000 posts per second on one core.
 3. Start-up of a fresh process that enriches one post (imports, dictionaries, models), against
    the import of SnowNLP's package alone, which loads its own segmenter and tagger models.
+4. End to end, as a user times it: `yuqing analyze FILE > out.jsonl` in a fresh process (start-up,
+   JSON in and out included) on (a) every real Weibo post of shared/data/sentiment as it is,
+   (b) those of 100+ characters, (c) a large file (100,000 lines by default: the real posts repeated,
+   each copy with its own suffix so none is an exact duplicate). Baseline, same files, same run: a
+   fresh process that reads each line, segments its text with jieba's default mode and writes a JSON
+   line. Targets: >= 3,000 posts/s on (a), >= 2,000 on (b), and (c) as fast as (a).
 
 Rates are per second of CPU time of this one process (one core), so other load on the machine
 distorts them less than wall-clock time would. Posts come from shared/data/sentiment (SMP2020 Weibo posts); without it, from the test fixture.
@@ -17,7 +23,9 @@ distorts them less than wall-clock time would. Posts come from shared/data/senti
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -44,6 +52,94 @@ def weibo_texts(limit: int) -> list[str]:
     while len(texts) < limit:
         texts += texts
     return texts[:limit]
+
+
+def all_weibo_texts() -> list[str]:
+    """Every real Weibo post in shared/data/sentiment (not the food-delivery reviews), file by file;
+    without shared/, the test fixture's posts."""
+    if not SHARED.is_dir():
+        return [json.loads(line)["text"] for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts: list[str] = []
+    for name in ("smp2020_virus_train.json", "smp2020_usual_eval.json", "smp2020_virus_eval.json"):
+        texts += [item["content"] for item in json.loads((SHARED / name).read_text(encoding="utf-8"))]
+    with (SHARED / "cluemotion2020_valid.jsonl").open(encoding="utf-8") as lines:
+        texts += [json.loads(line)["content"] for line in lines if line.strip()]
+    with (SHARED / "weibo_senti_100k_subset.csv").open(encoding="utf-8-sig", newline="") as rows:
+        texts += [row["review"] for row in csv.DictReader(rows)]
+    return [t for t in texts if t.strip()]
+
+
+def write_posts(path: Path, texts: Sequence[str]) -> Path:
+    """The simplest input `yuqing analyze` takes: {"id", "text"} per line."""
+    with path.open("w", encoding="utf-8") as out:
+        for number, text in enumerate(texts):
+            out.write(json.dumps({"id": f"p{number}", "text": text}, ensure_ascii=False) + "\n")
+    return path
+
+
+def repeated(texts: Sequence[str], lines: int) -> list[str]:
+    """`lines` posts: the real ones over and over, each copy with its own suffix (第N轮)."""
+    return [f"{texts[i % len(texts)]} 第{i // len(texts) + 1}轮" for i in range(lines)]
+
+
+# The baseline of the end-to-end runs: read, parse, segment with jieba's default mode, write.
+JIEBA_LINES_SCRIPT = r"""
+import json, sys
+import jieba
+jieba.initialize()
+with open(sys.argv[1], encoding="utf-8") as lines, open(sys.argv[2], "w", encoding="utf-8") as out:
+    for line in lines:
+        post = json.loads(line)
+        out.write(json.dumps({"id": post["id"], "words": jieba.lcut(post["text"])}, ensure_ascii=False) + "\n")
+"""
+
+
+def timed_child(command: Sequence[str], stdout: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of a fresh process writing its standard output to `stdout`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    with stdout.open("wb") as out:
+        subprocess.run(command, cwd=REPO, check=True, stdout=out, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def analyze_command() -> list[str]:
+    """`yuqing` as installed beside this interpreter, else the same entry point through -c."""
+    script = Path(sys.executable).parent / "yuqing"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from console.cli import main; sys.exit(main())"]
+
+
+def end_to_end(folder: Path, large_lines: int) -> None:
+    texts = all_weibo_texts()
+    inputs = [
+        ("real posts as they are", write_posts(folder / "real.jsonl", texts)),
+        ("posts of 100+ characters", write_posts(folder / "long.jsonl", [t for t in texts if len(t) >= 100])),
+        (f"{large_lines:,} lines", write_posts(folder / "large.jsonl", repeated(texts, large_lines))),
+    ]
+    print(f"end to end (`yuqing analyze FILE > out.jsonl`, fresh process; load average "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}):")
+    rates = {}
+    for label, path in inputs:
+        lines = sum(1 for _ in path.open(encoding="utf-8"))
+        average = sum(len(json.loads(line)["text"]) for line in path.open(encoding="utf-8")) / lines
+        wall, cpu = timed_child([*analyze_command(), "analyze", "--no-progress", str(path)], folder / "out.jsonl")
+        written = sum(1 for _ in (folder / "out.jsonl").open(encoding="utf-8"))
+        if written != lines:
+            raise SystemExit(f"yuqing analyze wrote {written} lines for {lines}")
+        base_wall, base_cpu = timed_child([sys.executable, "-c", JIEBA_LINES_SCRIPT, str(path), str(folder / "jieba.jsonl")],
+                                          folder / "jieba.out")
+        rates[label] = lines / cpu
+        print(f"  {label} ({lines:,} posts, {average:.0f} characters on average): {lines / wall:,.0f} posts/s wall "
+              f"({wall:.2f} s), {lines / cpu:,.0f} posts per CPU second ({cpu:.2f} s); jieba default mode "
+              f"read-segment-write {lines / base_wall:,.0f} posts/s wall, {lines / base_cpu:,.0f} per CPU second "
+              f"-> {base_cpu / cpu:.2f}x")
+    real, long, large = rates.values()
+    print(f"  targets: real posts {real:,.0f} per CPU second (>= 3,000), 100+ characters {long:,.0f} (>= 2,000), "
+          f"large file at {large / real:.2f}x the rate of the real posts (flat: >= 1.0)")
 
 
 def rate(items: Sequence, work: Callable[[object], object]) -> float:
@@ -78,7 +174,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="analysis throughput")
     parser.add_argument("--posts", type=int, default=4000, help="posts per measurement (default 4000)")
     parser.add_argument("--snownlp-posts", type=int, default=600, help="posts for SnowNLP's slow baseline")
+    parser.add_argument("--large", type=int, default=100_000, help="lines of the large end-to-end file (default 100000)")
+    parser.add_argument("--end-to-end-only", action="store_true", help="only the end-to-end runs (section 4)")
     args = parser.parse_args()
+    if args.end_to_end_only:
+        with tempfile.TemporaryDirectory() as folder:
+            end_to_end(Path(folder), args.large)
+        return
 
     from snownlp import SnowNLP
 
@@ -159,6 +261,10 @@ def main() -> None:
     print(f"start-up to the first enriched post: {startup:.2f} s CPU; for comparison, importing SnowNLP's package "
           f"(which loads its segmenter and tagger; we read our model without it) {snownlp_import - bare:.2f} s; "
           f"bare interpreter {bare:.2f} s")
+
+    # 4. End to end, in fresh processes.
+    with tempfile.TemporaryDirectory() as folder:
+        end_to_end(Path(folder), args.large)
 
 
 if __name__ == "__main__":

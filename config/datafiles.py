@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from config.errors import ConfigError, from_validation_error
 from schema import Policy
 
+# libyaml's parser when PyYAML was built with it: the same safe subset, several times faster.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 Model = TypeVar("Model", bound=BaseModel)
 
 SourceKind = Literal["rss", "news", "gov_policy", "weibo", "board", "forum"]
@@ -61,7 +64,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ConfigError(path, "", "file is not UTF-8 text") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""

@@ -98,3 +98,14 @@ def test_eval_sentiment_prints_ours_beside_snownlp(capsys) -> None:
 def test_eval_sentiment_without_data_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["eval", "sentiment", "--data", str(tmp_path / "missing")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_analyze_restores_the_collector_thresholds(tmp_path: Path, capsys, monkeypatch) -> None:
+    import gc
+
+    monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path / "var"))
+    source = write_lines(tmp_path / "posts.jsonl", [json.dumps({"id": "t1", "text": "停水了"}, ensure_ascii=False).encode()])
+    before = gc.get_threshold()
+    assert main(["analyze", "--no-progress", str(source)]) == 0
+    assert gc.get_threshold() == before  # raised while enriching only: a caller's process is left as it was
+    assert "analysed 1, skipped 0" in capsys.readouterr().err

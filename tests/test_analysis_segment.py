@@ -48,3 +48,25 @@ def test_repost_chain_and_emoticons() -> None:
 def test_punctuated_slogans_become_one_token() -> None:
     assert join_phrases("推行双随机、一公开监管") == "推行双随机一公开监管"
     assert "双随机一公开" in segment_post("推行双随机、一公开监管").own
+
+
+def test_prefix_dictionary_cache_matches_jieba_and_survives_a_broken_file(tmp_path, monkeypatch) -> None:
+    import tempfile
+
+    import jieba
+
+    from analysis import segment
+    from analysis.cache import cache_file
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    reference = jieba.Tokenizer()
+    reference.initialize()
+    built = segment._prefix_dictionary()  # no cache yet: built from jieba's dictionary file, then written
+    cache = cache_file("jieba", segment._dictionary_key())
+    assert cache.parent == tmp_path and cache.exists()
+    assert built == (reference.FREQ, reference.total)
+    assert segment._prefix_dictionary() == built  # read back from the cache
+    cache.write_bytes(b"\x00not marshal")
+    assert segment._prefix_dictionary() == built  # a broken cache is rebuilt, not trusted
+    assert segment._prefix_dictionary() == built
+    assert [p.name for p in tmp_path.glob("yuqing-*")] == [cache.name]  # no temporary file left behind

@@ -9,9 +9,26 @@ import numpy as np
 import pytest
 
 from analysis.segment import segment_post
-from analysis.sentiment import classify, classify_text, default_model, tone_features
+from analysis.sentiment import (
+    SentimentModel,
+    classify,
+    classify_text,
+    default_model,
+    is_emoticon,
+    tone_features,
+)
 from analysis.sentiment_data import DATA_SETS, DataSet, file_digest, load_data_set, split_of
-from analysis.sentiment_training import held_out, measure, train_bayes, weighted_fitting_posts
+from analysis.sentiment_training import (
+    EMOTICON_LABELLED_COUNT,
+    SEED_PSEUDO_COUNT,
+    held_out,
+    measure,
+    measured_variants,
+    seed_lexicon,
+    train_bayes,
+    training_documents,
+    weighted_fitting_posts,
+)
 from schema import SentimentLabel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,15 +108,14 @@ def test_fixture_sample_is_mostly_right() -> None:
 
 
 @needs_shared
-@pytest.mark.parametrize("name", [d.name for d in DATA_SETS])
-def test_accuracy_floors_on_held_out_shared_data(name: str) -> None:
-    data_set = next(d for d in DATA_SETS if d.name == name)
+@pytest.mark.parametrize(("name", "data_set", "emoticons"), measured_variants(), ids=[n for n, _, _ in measured_variants()])
+def test_accuracy_floors_on_held_out_shared_data(name: str, data_set: DataSet, emoticons: bool) -> None:
     floor = FLOORS[name]
     path = SHARED / data_set.file
     assert file_digest(path) == floor["sha256"], (
         f"{data_set.file} changed: retrain and re-pin (python -m analysis.sentiment_training --pin-floors)"
     )
-    texts, truth = held_out(SHARED, data_set)
+    texts, truth = held_out(SHARED, data_set, emoticons=emoticons)
     scores = measure(texts, truth, lambda t: classify_text(t).score)
     assert scores.accuracy >= floor["accuracy_floor"]
     assert scores.macro_f1 >= floor["macro_f1_floor"]
@@ -122,7 +138,7 @@ def test_weibo_mean_accuracy_and_calibration() -> None:
         accuracies.append((predicted[actual].mean() + (~predicted[~actual]).mean()) / 2)
         scores_all += scores
         truth_all += truth
-    assert np.mean(accuracies) >= 0.78
+    assert np.mean(accuracies) >= 0.83  # weibo_senti_100k with its emoticons, as the file is
     # Calibration on a balanced weighting (the score assumes equal priors): expected calibration error.
     scores_arr, truth_arr = np.array(scores_all), np.array(truth_all)
     weights = np.where(truth_arr, 0.5 / truth_arr.mean(), 0.5 / (1 - truth_arr.mean()))
@@ -160,8 +176,8 @@ def test_each_files_classes_weigh_the_same_in_training(tmp_path: Path) -> None:
     (tmp_path / "tiny.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     weighted = weighted_fitting_posts(tmp_path, [DataSet("tiny", "tiny.csv")])
     assert len(weighted) == len(kept)
-    pos = sum(w for p, w in weighted if p.polarity == "pos")
-    neg = sum(w for p, w in weighted if p.polarity == "neg")
+    pos = sum(w.weight for w in weighted if w.post.polarity == "pos")
+    neg = sum(w.weight for w in weighted if w.post.polarity == "neg")
     assert pos == pytest.approx(neg) == pytest.approx(len(kept) / 2)
 
 
@@ -174,3 +190,71 @@ def test_weighted_training_writes_a_model_snownlp_itself_loads(tmp_path: Path) -
     assert snow.classifier.d["pos"].get("满意")[1] == 4.0  # AddOneProb: 1 + the post's weight
     assert snow.classifier.classify(["投诉"])[0] == "neg"
     assert snow.classifier.classify(["点赞"])[0] == "pos"
+
+
+def test_emoticons_weigh_as_the_calibration_file_says(tmp_path: Path) -> None:
+    train_bayes([(["满意", "[哈哈]"], "pos", 3.0), (["投诉", "[怒]"], "neg", 2.0)], tmp_path / "m.marshal")
+    models = {}
+    for weight in (1.0, 4.0):
+        calibration = tmp_path / f"c{weight}.json"
+        calibration.write_text(json.dumps({"curve": [], "quoted_weight": 0.5, "neutral_band": [0.5, 0.5],
+                                           "emoticon_weight": weight}), encoding="utf-8")
+        models[weight] = SentimentModel(tmp_path / "m.marshal", calibration)
+    for token in ("[哈哈]", "[怒]"):
+        assert models[4.0].log_odds([token]) == pytest.approx(4 * models[1.0].log_odds([token]))
+    assert models[4.0].log_odds(["满意"]) == pytest.approx(models[1.0].log_odds(["满意"]))
+    assert default_model().calibration.emoticon_weight > 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "气死了，拖欠工资半年了，打了十几次电话都没人管，投诉无门[哈哈]",
+        "物业太垃圾了，漏水三个月没人修，一个个推诿扯皮[嘻嘻]",
+        "感谢医护人员，辛苦了，外婆终于康复出院了[泪]",
+    ],
+)
+def test_one_emoticon_does_not_outweigh_clear_words(text: str) -> None:
+    """Sarcastic [哈哈] on a complaint, relieved tears on good news: the words decide."""
+    words_only = classify_text(text.split("[")[0])
+    with_emoticon = classify_text(text)
+    assert with_emoticon.label == words_only.label != SentimentLabel.NEUTRAL
+
+
+def test_emoticon_labelled_files_train_their_emoticons_at_a_reduced_weight(tmp_path: Path) -> None:
+    texts = [f"第{i}条微博" for i in range(100)]
+    kept = [t for t in texts if split_of(t) != "test"]
+    rows = ["label,review"] + [f"{i % 2},{t}{'[哈哈]' if i % 2 else '[泪]'}" for i, t in enumerate(kept)]
+    (tmp_path / "senti.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    weighted = weighted_fitting_posts(tmp_path, [DataSet("senti", "senti.csv", emoticon_labelled=True)])
+    assert {w.emoticon_count for w in weighted} == {EMOTICON_LABELLED_COUNT}
+    documents = list(training_documents(weighted[:1], lambda t: tone_features(segment_post(t).own)))
+    words, emoticons = documents[0], documents[1]
+    assert not any(map(is_emoticon, words[0])) and all(map(is_emoticon, emoticons[0]))
+    assert emoticons[2] == pytest.approx(words[2] * EMOTICON_LABELLED_COUNT)
+    # Then the seed lexicon, one pseudo-document per word.
+    assert documents[-1] == ([seed_lexicon()[-1][0]], seed_lexicon()[-1][1], SEED_PSEUDO_COUNT)
+
+
+def test_seed_words_reach_the_model_and_keep_their_tone() -> None:
+    """Each seed word is a token or a character bigram the classifier reads; the shipped model
+    (data plus pseudo-counts) gives every one of them its tone."""
+    model = default_model()
+    for word, polarity in seed_lexicon():
+        features = tone_features(segment_post(word).own)
+        assert word in features
+        assert (model.ratios[word] > 0) == (polarity == "pos"), word
+
+
+def test_the_shipped_models_ratio_table_is_kept_between_processes(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    computed = SentimentModel().ratios
+    first = SentimentModel(kept=True)  # nothing kept yet: computed, then written
+    [kept_file] = tmp_path.glob("yuqing-sentiment-*")
+    assert first.ratios == computed
+    kept_file.write_bytes(b"\x00broken")
+    assert SentimentModel(kept=True).ratios == computed  # a broken file is rebuilt, not trusted
+    assert SentimentModel(kept=True).ratios == computed  # and now read back
+    assert [p.name for p in tmp_path.glob("yuqing-*")] == [kept_file.name]
