@@ -224,6 +224,7 @@ class EventState:
     sentiment: Counter[str] = field(default_factory=Counter)
     policies: Counter[str] = field(default_factory=Counter)
     anchors: Counter[str] = field(default_factory=Counter)
+    residents: Counter[str] = field(default_factory=Counter)  # anchors in its authors' names (see PostTraits)
     first_post: str = ""
     # (engagement, post id) of the most-engaged posts, the first post always kept apart.
     engaged: list[tuple[int, str]] = field(default_factory=list)
@@ -257,7 +258,8 @@ class EventState:
             "id": self.id, "first_seen": self.first_seen.isoformat(), "last_seen": self.last_seen.isoformat(),
             "centroid": dict(self.centroid), "size": self.size, "platforms": dict(self.platforms),
             "places": dict(self.places), "areas": dict(self.areas), "sentiment": dict(self.sentiment),
-            "policies": dict(self.policies), "anchors": dict(self.anchors), "first_post": self.first_post,
+            "policies": dict(self.policies), "anchors": dict(self.anchors), "residents": dict(self.residents),
+            "first_post": self.first_post,
             "engaged": [list(item) for item in self.engaged], "merged_into": self.merged_into,
         }
 
@@ -269,7 +271,8 @@ class EventState:
             last_seen=datetime.fromisoformat(data["last_seen"]), size=data["size"],
             first_post=data["first_post"], engaged=[(int(e), str(p)) for e, p in data["engaged"]],
             merged_into=data.get("merged_into"), **{name: Counter(data[name]) for name in counters},
-            anchors=Counter(data.get("anchors", {})),  # state saved before anchors existed has none
+            # State saved before anchors or residents existed has none.
+            anchors=Counter(data.get("anchors", {})), residents=Counter(data.get("residents", {})),
         )
 
 
@@ -343,6 +346,7 @@ class EventClusterer:
         self.reprints = ReprintDetector()
         self._by_term = Postings()
         self._by_anchor = Postings()
+        self._by_resident = Postings()
         # (last seen when queued, event id): idle events leave memory oldest first, without a full pass.
         self._idle_queue: list[tuple[datetime, str]] = []
         # post id or thread key -> (event id, when); and a post not seen yet -> the events of posts
@@ -424,7 +428,10 @@ class EventClusterer:
         vector_norm = _norm(vector)
         best, anchored = self._candidate_ids(post, vector if by_words else {}, vector_norm)
         close = anchored | {event.id for event in threads}
+        # Both ways: a resident's post finds the estate's event, a post naming the estate finds events
+        # holding its residents' posts (whichever was crawled first).
         residents = {event_id for anchor in post.author_anchors for event_id in self._by_anchor.get(anchor)}
+        residents.update(event_id for anchor in post.anchors for event_id in self._by_resident.get(anchor))
         scored = []
         for event_id in best + sorted((close | residents) - set(best)):
             event = self.events.get(event_id)
@@ -538,6 +545,9 @@ class EventClusterer:
         event.anchors.update(post.anchors)
         for anchor in post.anchors:
             self._by_anchor.add(anchor, event.id)
+        event.residents.update(post.author_anchors)
+        for anchor in post.author_anchors:
+            self._by_resident.add(anchor, event.id)
         if len(event.engaged) < REPRESENTATIVES or post.engagement > event.engaged[-1][0]:
             event.engaged = sorted([*event.engaged, (post.engagement, post.id)], key=lambda item: -item[0])
             event.engaged = event.engaged[:REPRESENTATIVES]
@@ -545,6 +555,10 @@ class EventClusterer:
             self._by_term.add(term, event.id)
         self.changed.add(event.id)
         self.unsaved.add(event.id)
+
+    def _keys_of(self, event: EventState) -> list[tuple[Postings, Iterable[str]]]:
+        """Where the event is posted: under its terms, its anchors and its residents' anchors."""
+        return [(self._by_term, event.centroid), (self._by_anchor, event.anchors), (self._by_resident, event.residents)]
 
     def _merge(self, keep: EventState, gone: EventState) -> EventState:
         """Fold the smaller event into the larger (the older on a tie); the other records where it went."""
@@ -554,16 +568,14 @@ class EventClusterer:
         if gone.first_seen < keep.first_seen:
             keep.first_seen, keep.first_post = gone.first_seen, gone.first_post
         keep.last_seen = max(keep.last_seen, gone.last_seen)
-        for name in ("centroid", "platforms", "places", "areas", "sentiment", "policies", "anchors"):
+        for name in ("centroid", "platforms", "places", "areas", "sentiment", "policies", "anchors", "residents"):
             getattr(keep, name).update(getattr(gone, name))
         keep.engaged = sorted(keep.engaged + gone.engaged, key=lambda item: -item[0])[:REPRESENTATIVES]
         gone.merged_into = keep.id
-        for term in gone.centroid:
-            self._by_term.discard(term, gone.id)
-            self._by_term.add(term, keep.id)
-        for anchor in gone.anchors:
-            self._by_anchor.discard(anchor, gone.id)
-            self._by_anchor.add(anchor, keep.id)
+        for postings, keys in self._keys_of(gone):
+            for key in keys:
+                postings.discard(key, gone.id)
+                postings.add(key, keep.id)
         self.changed.update({keep.id, gone.id})
         self.unsaved.update({keep.id, gone.id})
         return keep
@@ -594,10 +606,9 @@ class EventClusterer:
                 idle.append(event_id)
                 del self.events[event_id]
                 self._centroids.pop(event_id, None)
-                for term in event.centroid:
-                    self._by_term.discard(term, event_id)
-                for anchor in event.anchors:
-                    self._by_anchor.discard(anchor, event_id)
+                for postings, keys in self._keys_of(event):
+                    for key in keys:
+                        postings.discard(key, event_id)
         for item in kept:
             heapq.heappush(self._idle_queue, item)
         while self._thread_queue and self._thread_queue[0][0] < cutoff:
@@ -617,10 +628,9 @@ class EventClusterer:
             self.events[event.id] = event
             heapq.heappush(self._idle_queue, (event.last_seen, event.id))
             if not event.merged_into:
-                for term in event.centroid:
-                    self._by_term.add(term, event.id)
-                for anchor in event.anchors:
-                    self._by_anchor.add(anchor, event.id)
+                for postings, keys in self._keys_of(event):
+                    for key in keys:
+                        postings.add(key, event.id)
         for fingerprint in fingerprints:
             self.reprints.add(fingerprint)
         for post_id, event_id, when in posts:

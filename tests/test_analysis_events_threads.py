@@ -190,17 +190,23 @@ def test_a_post_older_than_the_window_is_counted_once_after_a_restart(tmp_path: 
     assert changed == []  # nothing counted twice
 
 
-def test_a_resident_named_after_the_estate_joins_its_incident_only_on_its_subject(analyzer: Analyzer) -> None:
+@pytest.mark.parametrize("resident_first", [False, True])
+def test_a_resident_named_after_the_estate_joins_its_incident_only_on_its_subject(
+    analyzer: Analyzer, resident_first: bool
+) -> None:
     from schema import Author
 
-    incident = analyzer.enrich(weibo(1, 0, "#化肥厂家属院改造停工# " + ESTATE))
     resident = Author(name="化肥厂家属院老王")
     ours = weibo(2, 30, "给大家说说情况：我们院的改造开工挖了路、换了一半的管子，施工队说工程款没到位就撤了，老人进出只能扶着墙")
     coupons = weibo(3, 40, "下班路过夜市，用掉了最后一张消费券，买了杯奶茶犒劳自己[心]")
-    joined = analyzer.enrich(ours.model_copy(update={"author": resident}))
-    apart = analyzer.enrich(coupons.model_copy(update={"author": resident}))
-    assert joined.event_id == incident.event_id
-    assert apart.event_id != incident.event_id
+    residents_posts = [p.model_copy(update={"author": resident}) for p in (ours, coupons)]
+    incident = weibo(1, 0, "#化肥厂家属院改造停工# " + ESTATE)
+    stream = [*residents_posts, incident] if resident_first else [incident, *residents_posts]
+    out = {p.id: analyzer.enrich(p).event_id for p in stream}
+    events = {e.id: e for e in analyzer.changed_events()}
+    assert out[ours.id] == out[incident.id]
+    assert out[coupons.id] != out[incident.id]
+    assert events[out[incident.id]].size == 2
 
 
 def test_restored_events_merged_or_not_leave_memory_when_idle() -> None:
