@@ -48,6 +48,10 @@ class Outcome:
     action: str = "updated"
 
 
+# Raised when the rules' pickled memory changes shape (2: SubjectWindow keeps a time-ordered list).
+RULE_MEMORY_FORMAT = 2
+
+
 def subject_key(finding: Finding) -> str:
     return f"{finding.subject_kind}:{finding.subject_id}"
 
@@ -122,11 +126,13 @@ class AlertEngine:
         return subject_key(finding)
 
     def _state_keys(self) -> list[str]:
-        """One key per rule, changing when its type or options change (then its old memory no longer fits)."""
+        """One key per rule, changing when its type, its options or the memory's format change (then its old
+        memory no longer fits)."""
         keys = []
         for spec, _ in self.rules:
             options = json.dumps(spec.options, sort_keys=True, ensure_ascii=False, default=str)
-            keys.append(f"rule:{spec.name}:{hashlib.sha1(f'{spec.type}|{options}'.encode()).hexdigest()[:12]}")
+            digest = hashlib.sha1(f"{spec.type}|{options}|{RULE_MEMORY_FORMAT}".encode()).hexdigest()[:12]
+            keys.append(f"rule:{spec.name}:{digest}")
         return keys
 
     def snapshot(self) -> dict[str, bytes]:

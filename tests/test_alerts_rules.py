@@ -12,6 +12,7 @@ import pytest
 from alerts.channels import ChannelContext
 from alerts.config import build_channels, parse_alert_config
 from alerts.rules import RULE_TYPES
+from alerts.rules.base import SubjectWindow
 from alerts.service import AlertService
 from alerts.store import SqliteAlertStore
 from alerts.testing import T0, make_health, make_post, make_signal
@@ -21,6 +22,7 @@ from schema import (
     GOV_DOC_NUMBER,
     GOV_INTERPRETATION,
     GOV_IS_INTERPRETATION,
+    SHANGHAI,
     AlertLevel,
     BurstSignal,
     CrawlHealth,
@@ -297,3 +299,17 @@ def test_policy_interpretation_ignores_the_back_catalogue_and_groups_by_policy()
                            extra={GOV_DOC_NUMBER: "某政发〔2026〕3号"}))
     [finding] = rule.on_tick(T0 + timedelta(days=4))
     assert (finding.subject_kind, finding.subject_id) == ("policy", "P-heat")
+
+
+def test_subject_window_ends_at_the_newest_item_whatever_the_arrival_order():
+    """A week-old board message crawled after today's weibo must not count as inside today's 6 hours."""
+    window = SubjectWindow(timedelta(hours=6))
+    today = datetime(2026, 11, 25, 17, 43, tzinfo=SHANGHAI)
+    assert window.add("e", today, "a", "weibo")
+    assert not window.add("e", today - timedelta(days=7), "b", "forum")  # older than the window: not kept
+    assert window.add("e", today - timedelta(hours=2), "c", "board")
+    assert window.add("e", today + timedelta(hours=5), "d", "news")  # moves the window: "c" falls out
+    assert [item_id for _, item_id, _ in window.items("e")] == ["a", "d"]
+    assert not window.add("e", today, "a", "weibo")  # a redelivery
+    assert window.add("e", today + timedelta(hours=1), "f", "forum")
+    assert window.ids("e") == ("a", "f", "d")  # in time order

@@ -8,7 +8,7 @@ anything; the engine turns findings into grouped alerts.
 from __future__ import annotations
 
 import re
-from collections import deque
+from bisect import bisect_left, insort
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -76,30 +76,36 @@ class Rule(Generic[Options]):
 
 
 class SubjectWindow:
-    """Recent items per subject inside a sliding time window, each item counted once by id."""
+    """Recent items per subject inside a sliding time window, each item counted once by id.
+
+    Items are kept in time order whatever order they arrive in (crawls deliver a week-old board
+    message after today's weibo), so the window always ends at the newest item seen.
+    """
 
     def __init__(self, span: timedelta) -> None:
         self.span = span
-        self._items: dict[str, deque[tuple[datetime, str, Any]]] = {}
+        self._items: dict[str, list[tuple[datetime, str, Any]]] = {}
         self._ids: dict[str, set[str]] = {}
 
     def add(self, subject: str, at: datetime, item_id: str, value: Any = None) -> bool:
-        """Record an item; False when this id is already in the subject's window (a redelivery)."""
+        """Record an item; False when this id is already in the subject's window (a redelivery) or the
+        item is older than the window."""
         ids = self._ids.setdefault(subject, set())
-        if item_id in ids:
+        items = self._items.setdefault(subject, [])
+        if item_id in ids or (items and at < items[-1][0] - self.span):
             return False
-        self._items.setdefault(subject, deque()).append((at, item_id, value))
+        # Ids are unique within a subject, so the comparison never reaches the values.
+        insort(items, (at, item_id, value))
         ids.add(item_id)
-        self._expire(subject, at)
+        self._expire(subject)
         return True
 
-    def _expire(self, subject: str, now: datetime) -> None:
+    def _expire(self, subject: str) -> None:
         items = self._items[subject]
-        # Posts arrive roughly in time order; a late straggler older than the window is dropped here too.
-        newest = max(now, items[-1][0])
-        while items and items[0][0] < newest - self.span:
-            _, old_id, _ = items.popleft()
+        stale = bisect_left(items, (items[-1][0] - self.span,))
+        for _, old_id, _ in items[:stale]:
             self._ids[subject].discard(old_id)
+        del items[:stale]
 
     def items(self, subject: str) -> list[tuple[datetime, str, Any]]:
         return list(self._items.get(subject, ()))
