@@ -259,7 +259,20 @@ class ElasticIndex(Index):
         return self._bulk(self.posts_index, ({"_id": p.id, "_source": post_document(p)} for p in posts))
 
     def upsert_events(self, events: Iterable[Event]) -> int:
-        return self._bulk(self.events_index, ({"_id": e.id, "_source": e.model_dump(mode="json")} for e in events))
+        events = list(events)
+        written = self._bulk(self.events_index, ({"_id": e.id, "_source": e.model_dump(mode="json")} for e in events))
+        merges: dict[str, list[str]] = {}
+        for event in events:
+            if event.merged_into:
+                merges.setdefault(event.merged_into, []).append(event.id)
+        for into, merged in merges.items():
+            # Posts indexed under a merged-away event belong to the event it was merged into.
+            with self._calls(f"moving the posts of events {', '.join(merged)} to {into}"):
+                self.client.update_by_query(
+                    index=self.posts_index, query={"terms": {"event_id": merged}}, conflicts="proceed",
+                    script={"lang": "painless", "source": "ctx._source.event_id = params.into",
+                            "params": {"into": into}})
+        return written
 
     def record_health(self, runs: Iterable[CrawlHealth]) -> int:
         # The finish time is the document's external version, so Elasticsearch itself keeps the

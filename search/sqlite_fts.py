@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS posts (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS posts_ts ON posts (ts);
+CREATE INDEX IF NOT EXISTS posts_event ON posts (event_id);
 CREATE TABLE IF NOT EXISTS post_tags (
     rid INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value, rid)
 ) WITHOUT ROWID;
@@ -145,14 +146,34 @@ class SqliteIndex(Index):
         return dict(rows.fetchall())
 
     def upsert_events(self, events: Iterable[Event]) -> int:
+        events = list(events)
         rows = [(e.id, e.last_seen.timestamp(), int(e.merged_into is not None), e.model_dump_json())
                 for e in events]
         try:
             with self._conn:
                 self._conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)", rows)
+                for event in events:
+                    if event.merged_into:
+                        self._retag(event.id, self._surviving(event.merged_into))
         except sqlite3.Error as exc:
             raise SearchBackendError(f"cannot write events to {self.path}: {exc}") from exc
         return len(rows)
+
+    def _surviving(self, event_id: str) -> str:
+        """The event that `event_id` ended up in, following merges recorded so far."""
+        seen = {event_id}
+        while True:
+            row = self._conn.execute("SELECT json_extract(doc, '$.merged_into') FROM events WHERE id=? AND merged=1",
+                                     (event_id,)).fetchone()
+            if row is None or row[0] in seen:
+                return event_id
+            event_id = row[0]
+            seen.add(event_id)
+
+    def _retag(self, merged: str, into: str) -> None:
+        """Posts indexed under a merged-away event belong to the event it was merged into."""
+        self._conn.execute("UPDATE posts SET event_id=?, doc=json_set(doc, '$.event_id', ?) WHERE event_id=?",
+                           (into, into, merged))
 
     def events(self, since: datetime | None = None, limit: int = 100) -> list[Event]:
         rows = self._conn.execute(

@@ -204,6 +204,20 @@ def test_events_are_indexed_by_id(es, index):
     assert action == {"index": {"_id": "ev-1"}} and Event.model_validate(doc) == event
 
 
+def test_a_merged_event_moves_its_posts_to_the_event_it_joined(es, index):
+    events = f"/{INDEX}-events"
+    es.route("HEAD", events, Reply(200))
+    es.route("PUT", f"{events}/_bulk", recorded("bulk_all_updated"))
+    es.route("POST", f"/{INDEX}/_update_by_query", recorded("update_by_query"))
+    merged = [Event(id=f"ev-{n}", label="停工", first_seen=T0, last_seen=T0, size=1, merged_into="ev-1")
+              for n in (2, 3)]
+    index.upsert_events([*merged, Event(id="ev-1", label="停工", first_seen=T0, last_seen=T0, size=9)])
+    [request] = es.sent("POST", f"/{INDEX}/_update_by_query")
+    assert request.json() == {"conflicts": "proceed", "query": {"terms": {"event_id": ["ev-2", "ev-3"]}},
+                              "script": {"lang": "painless", "source": "ctx._source.event_id = params.into",
+                                         "params": {"into": "ev-1"}}}
+
+
 # -- reads -------------------------------------------------------------------------------------------
 
 

@@ -101,3 +101,16 @@ def test_events_upsert_and_merged_are_hidden(index):
     index.upsert_events([e1, e2])
     index.upsert_events([e2.model_copy(update={"merged_into": "ev-1"})])
     assert [e.id for e in index.events()] == ["ev-1"]
+
+
+def test_posts_of_a_merged_event_follow_it_along_a_chain_of_merges(index):
+    def event(event_id, merged_into=None):
+        return Event(id=event_id, label="停工", first_seen=T0, last_seen=T0, size=1, merged_into=merged_into)
+
+    index.upsert_events([event("ev-1"), event("ev-2")])
+    index.upsert_events([event("ev-9", merged_into="ev-2")])
+    index.upsert_events([event("ev-1", merged_into="ev-9")])  # ev-9 has itself merged into ev-2 meanwhile
+    found = index.search(SearchQuery(events=["ev-2"])).hits
+    assert sorted(p.text[:4] for p in found) == ["牡丹区老", "老旧小区"]
+    assert index.search(SearchQuery(events=["ev-1"])).total == 0
+    assert {index.get(p.id).event_id for p in found} == {"ev-2"}  # the stored post says so too
