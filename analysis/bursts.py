@@ -114,6 +114,8 @@ class BurstTracker:
         self.state_path = state_path
         self._subjects: dict[tuple[str, str], _Subject] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
+        # Event labels as the clusterer last named them; a post only knows its own keywords.
+        self._event_labels: OrderedDict[str, str] = OrderedDict()
         self._horizon = max(w.recent + w.baseline for w in self.windows)
         self._saved_at = time.monotonic()
         if state_path is not None and state_path.exists():
@@ -134,12 +136,23 @@ class BurstTracker:
         """(kind, id, label) of every subject a post counts for."""
         subjects = []
         if post.event_id:
-            subjects.append(("event", post.event_id, " ".join(post.keywords[:3]) or post.event_id))
+            label = self._event_labels.get(post.event_id) or " ".join(post.keywords[:3]) or post.event_id
+            subjects.append(("event", post.event_id, label))
         subjects += [("policy", link.id, self.policy_titles.get(link.id, link.id)) for link in post.policies]
         subjects += [("department", name, name) for name in post.departments]
         subjects += [("place", name, name) for name in post.places]
         subjects += [("keyword", w.name, w.name) for w in self.matcher.matches(post)]
         return subjects
+
+    def name_event(self, event_id: str, label: str) -> None:
+        """Take an event's label (its top keywords over all its posts) for its signals."""
+        self._event_labels[event_id] = label
+        self._event_labels.move_to_end(event_id)
+        if len(self._event_labels) > SEEN_POSTS:
+            self._event_labels.popitem(last=False)
+        subject = self._subjects.get(("event", event_id))
+        if subject is not None:
+            subject.label = label
 
     def add(self, post: EnrichedPost) -> None:
         """Count a post once (a redelivered post is ignored)."""

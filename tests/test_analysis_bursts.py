@@ -136,3 +136,16 @@ def test_signals_save_the_state_so_a_killed_worker_keeps_its_baseline(tmp_path: 
     quiet_then_burst(tracker, burst=10)
     tracker.signals(NOW)  # no close(): the process dies after this
     assert by_subject(BurstTracker([WAGES], state_path=state).signals(NOW))[("keyword", "拖欠工资")].count == 10
+
+
+def test_an_event_signal_carries_the_events_own_label() -> None:
+    """A post knows only its own keywords; the event's label (all its posts) names the signal once known."""
+    tracker = BurstTracker([])
+    quiet_then_burst(tracker, burst=10)
+    assert by_subject(tracker.signals(NOW))[("event", "evt-wages")].label == "evt-wages"  # posts without keywords
+    tracker.name_event("evt-wages", "欠薪 工地 讨薪")
+    assert by_subject(tracker.signals(NOW))[("event", "evt-wages")].label == "欠薪 工地 讨薪"
+    fresh = BurstTracker([])
+    fresh.name_event("evt-wages", "欠薪 工地 讨薪")  # named before its first post arrives
+    quiet_then_burst(fresh, burst=10)
+    assert by_subject(fresh.signals(NOW))[("event", "evt-wages")].label == "欠薪 工地 讨薪"

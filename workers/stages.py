@@ -81,7 +81,7 @@ class IndexStage(Stage):
 
 class AlertStage(Stage):
     name = "alert"
-    topics = (ENRICHED_POSTS, CRAWL_HEALTH)
+    topics = (ENRICHED_POSTS, EVENTS, CRAWL_HEALTH)
 
     def __init__(self, service: AlertService, bursts: BurstTracker) -> None:
         self.service = service
@@ -91,6 +91,8 @@ class AlertStage(Stage):
         decoded, result = run_per_message(messages, _decode)
         posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         health = [item for item in decoded if isinstance(item, CrawlHealth)]
+        for event in (item for item in decoded if isinstance(item, Event)):
+            self.bursts.name_event(event.id, event.label)
         for post in posts:
             self.bursts.add(post)
         moment = now()

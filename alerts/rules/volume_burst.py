@@ -24,10 +24,12 @@ class VolumeBurstRule(Rule[VolumeBurstOptions]):
             return []
         if signal.count < opts.min_count or signal.ratio < opts.min_ratio:
             return []
+        # An event's label is its top keywords: quoted, it reads as a name ("化肥厂家属院 停工 牡丹区").
+        subject = f"事件“{signal.label}”" if signal.subject_kind == "event" else signal.label
         return [Finding(
             subject_kind=signal.subject_kind, subject_id=signal.subject_id, at=signal.computed_at,
             magnitude=signal.count,
-            title=f"{signal.label}声量突增：{signal.count}条，为基线的{signal.ratio:.1f}倍",
+            title=f"{subject}声量突增：{signal.count}条，为基线的{signal.ratio:.1f}倍",
             summary=f"窗口{signal.window}，基线每窗口{signal.baseline_rate:.1f}条。",
             post_ids=tuple(signal.post_ids),
             evidence={"window": signal.window, "count": signal.count, "ratio": round(signal.ratio, 2),
