@@ -71,3 +71,16 @@ def shared_data() -> Path:
     if not data.is_dir():
         pytest.skip(f"shared data not found at {data}")
     return data
+
+
+@pytest.fixture()
+def shipped_analyzer(tmp_path: Path):  # noqa: ANN201 - analysis.pipeline.Analyzer, imported lazily
+    """An Analyzer with the shipped policies, watchlists and gazetteer, its state in a temporary file."""
+    from analysis.pipeline import Analyzer
+    from config.datafiles import load_policies, load_watchlists
+    from config.settings import DEFAULT_DATA
+
+    analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
+                        DEFAULT_DATA / "gazetteer.yaml", tmp_path / "analysis.sqlite3")
+    yield analyzer
+    analyzer.close()

@@ -228,17 +228,9 @@ UNRELATED = [
 ]
 
 
-@pytest.fixture()
-def demo_analyzer(tmp_path: Path) -> Analyzer:
-    # The demo's policies: 老旧小区改造's plan names 化肥厂家属院, so the segmenter knows the estate.
-    analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
-                        DEFAULT_DATA / "gazetteer.yaml", tmp_path / "analysis.sqlite3")
-    yield analyzer
-    analyzer.close()
-
-
-def test_one_incident_stays_one_event_across_platforms_places_and_replies(demo_analyzer: Analyzer) -> None:
-    analyzer = demo_analyzer
+def test_one_incident_stays_one_event_across_platforms_places_and_replies(shipped_analyzer: Analyzer) -> None:
+    # The shipped policies: 老旧小区改造's plan names 化肥厂家属院, so the segmenter knows the estate.
+    analyzer = shipped_analyzer
     reply = Post(id="weibo:399", url="https://example.org/weibo/399", platform="weibo", source="weibo_source",
                  text="希望大爷早日康复，也希望有人出来担责[心]", reply_to="weibo:304",
                  published_at=START + timedelta(minutes=80))

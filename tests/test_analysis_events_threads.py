@@ -11,7 +11,7 @@ import pytest
 
 from analysis.events import ACTIVE_FOR, POSTINGS_PER_KEY, SCORED_CANDIDATES, EventClusterer, PostTraits
 from analysis.pipeline import Analyzer
-from config.datafiles import load_policies, load_watchlists
+from config.datafiles import load_policies
 from config.settings import DEFAULT_DATA
 from schema import Post
 
@@ -28,11 +28,8 @@ def weibo(n: int, minutes: int, text: str, reply_to: int | None = None, url: str
 
 
 @pytest.fixture()
-def analyzer(tmp_path: Path) -> Analyzer:
-    analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
-                        DEFAULT_DATA / "gazetteer.yaml", tmp_path / "analysis.sqlite3")
-    yield analyzer
-    analyzer.close()
+def analyzer(shipped_analyzer: Analyzer) -> Analyzer:
+    return shipped_analyzer
 
 
 SHORT_REPLIES = ["顶", "同问", "什么时候复工？", "三号楼也一样", "太气人了", "心疼老人家", "有人管吗", "转发微博"]
