@@ -124,8 +124,9 @@ def _majority_bits(features: Sequence[str]) -> int:
         return sum(1 << bit for bit, count in enumerate(counts) if count > half)
     try:
         total = sum(map(_spread_cache.__getitem__, features))
-    except KeyError:
-        total = sum(map(_spread, features))
+    except KeyError:  # some words are new: only those are spread
+        get = _spread_cache.get
+        total = sum([get(feature) or _spread(feature) for feature in features])
     # count > half exactly when count + (2**15 - 1 - half) reaches the lane's top bit.
     over = ((total + ((1 << (LANE_BITS - 1)) - 1 - half) * _LANE_ONES) >> (LANE_BITS - 1)) & _LANE_ONES
     lanes = over.to_bytes(FINGERPRINT_BITS * LANE_BITS // 8, "little")[:: LANE_BITS // 8]
