@@ -50,7 +50,7 @@ CENTROID_KEPT = 200
 POSTINGS_PER_KEY = 24
 SCORED_CANDIDATES = 8
 # A post opens an event only with this many keywords, an anchor or a thread to hold it together.
-MIN_EVENT_TERMS = 2
+MIN_EVENT_TERMS = 1
 ACTIVE_FOR = timedelta(days=7)
 REPRESENTATIVES = 5
 LABEL_TERMS = 3
@@ -453,7 +453,8 @@ class EventClusterer:
     def assign(self, post: PostTraits, reprint_of: str | None = None) -> str | None:
         """Put a post into an event (its original's, its thread's, a similar one, or a new one) and
         return the event id; None for a post with nothing to hold an event together (no thread, no
-        anchor, fewer than MIN_EVENT_TERMS keywords) that joins no event: "顶", "同问", "转发微博"."""
+        anchor, no keyword) that joins no event: "顶", "同问", "转发微博". One keyword is enough: many
+        people posting "又停水了" is an event however short each post is."""
         vector = {term: weight for term, weight in post.keywords}
         replies = self._replies_waiting_for(post)
         event: EventState | None = None

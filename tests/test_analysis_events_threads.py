@@ -72,7 +72,14 @@ def test_comments_on_one_page_share_its_event(analyzer: Analyzer) -> None:
     elsewhere = weibo(3, 25, "支持！！[赞]", platform="forum")
     out = {p.id: analyzer.enrich(p) for p in (thread, floor, elsewhere)}
     assert out[floor.id].event_id == out[thread.id].event_id
-    assert out[elsewhere.id].event_id is None  # one content word, no thread, no anchor: no event of its own
+    assert out[elsewhere.id].event_id not in (None, out[thread.id].event_id)  # not on the page: its own
+
+
+def test_short_complaints_repeated_by_many_make_one_event(analyzer: Analyzer) -> None:
+    """One content word each ("停水"), no thread, no anchor: a burst of them is still one happening."""
+    posts = [analyzer.enrich(weibo(10 + i, i, text))
+             for i, text in enumerate(["又停水了！", "停水了[怒]", "怎么又停水", "停水停水停水", "又停水？？"])]
+    assert len({p.event_id for p in posts}) == 1 and posts[0].event_id is not None
 
 
 def test_short_standalone_posts_open_no_event_but_still_join_by_anchor(analyzer: Analyzer) -> None:
