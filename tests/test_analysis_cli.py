@@ -109,3 +109,23 @@ def test_analyze_restores_the_collector_thresholds(tmp_path: Path, capsys, monke
     assert main(["analyze", "--no-progress", str(source)]) == 0
     assert gc.get_threshold() == before  # raised while enriching only: a caller's process is left as it was
     assert "analysed 1, skipped 0" in capsys.readouterr().err
+
+
+def test_analyze_on_stdin_writes_each_line_as_soon_as_it_is_done(tmp_path: Path) -> None:
+    """`tail -f posts.jsonl | yuqing analyze`: a line comes out while the input is still open."""
+    import os
+    import select
+    import subprocess
+
+    env = {**os.environ, "YUQING_DATA_DIR": str(tmp_path / "var")}
+    process = subprocess.Popen([sys.executable, "-m", "console.cli", "analyze"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO, env=env)
+    try:
+        process.stdin.write(json.dumps({"id": "live-1", "text": "郓城县又停水了"}, ensure_ascii=False).encode() + b"\n")
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready, "no output while stdin stays open"
+        assert json.loads(process.stdout.readline())["id"] == "live-1"
+    finally:
+        process.stdin.close()
+        process.wait(timeout=60)

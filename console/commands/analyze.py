@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     young, older, oldest = gc.get_threshold()
     gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), older, oldest)
     bad = written = 0
-    out = sys.stdout
+    out, from_stdin = sys.stdout, args.file is None
     try:
         for number, line in enumerate(_lines(args), start=1):
             if not line.strip():
@@ -136,10 +136,13 @@ def run(args: argparse.Namespace) -> int:
                 print(f"第 {number} 行分析失败 (line {number} failed): {exc!r}", file=sys.stderr)
                 continue
             if echoed:
-                out.write(json.dumps({**enriched.model_dump(mode="json"), **echoed}, ensure_ascii=False, separators=(",", ":")) + "\n")
+                out.write(json.dumps({**enriched.model_dump(mode="json"), **echoed}, ensure_ascii=False,
+                                     separators=(",", ":")) + "\n")
             else:
                 out.write(enriched.model_dump_json() + "\n")
             written += 1
+            if from_stdin:  # a live stream (tail -f | yuqing analyze): each line out as soon as it is done
+                out.flush()
     finally:
         gc.set_threshold(young, older, oldest)
         analyzer.close()
