@@ -18,7 +18,6 @@ URL = re.compile(r"https?://[^\s\u4e00-\u9fff，。！？、]+|www\.[^\s\u4e00-\
 REPOST_MARK = re.compile(r"//\s*@[^:：\s]{1,30}\s*[:：]")
 # A mention runs to the next space or punctuation; "回复@name:" is a reply prefix.
 MENTION = re.compile(r"(?:回复)?@[\w\u4e00-\u9fff\-]{1,30}[:：]?")
-SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
