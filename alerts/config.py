@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from alerts.channels import CHANNEL_TYPES, Channel, ChannelContext
 from alerts.durations import Duration
 from alerts.rules import RULE_TYPES, Rule
-from config.datafiles import read_yaml_mapping
-from config.errors import ConfigError, from_validation_error
-from schema import AlertLevel, ResponseKind, aware
+from yuqing.config.datafiles import read_yaml_mapping
+from yuqing.config.errors import ConfigError, from_validation_error
+from yuqing.schema import AlertLevel, ResponseKind, aware
 
 
 class _Strict(BaseModel):

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from schema import Alert, SentimentLabel
 from search.base import Index, SearchQuery
+from yuqing.schema import Alert, SentimentLabel
 
 SPAN = timedelta(hours=24)
 

@@ -22,7 +22,16 @@ from alerts.config import AlertConfig, RuleSpec, build_rules
 from alerts.rules import Finding, Rule
 from alerts.rules.base import policy_name
 from alerts.severity import deadlines_for, level_for, raise_level
-from schema import BOARD_PLACE, Alert, AlertLevel, AlertStatus, BurstSignal, CrawlHealth, EnrichedPost, Policy
+from yuqing.schema import (
+    BOARD_PLACE,
+    Alert,
+    AlertLevel,
+    AlertStatus,
+    BurstSignal,
+    CrawlHealth,
+    EnrichedPost,
+    Policy,
+)
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schema import AlertStatus
+from yuqing.schema import AlertStatus
 
 STATUS_LABELS = {
     AlertStatus.FIRED: "已触发", AlertStatus.NOTIFIED: "已通知", AlertStatus.ACKNOWLEDGED: "已确认",

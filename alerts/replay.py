@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from alerts.config import AlertConfig
 from alerts.service import AlertService
 from alerts.store import OutboxItem, SqliteAlertStore
-from config.errors import ConfigError, from_validation_error
-from schema import Alert, BurstSignal, CrawlHealth, EnrichedPost, Policy
+from yuqing.config.errors import ConfigError, from_validation_error
+from yuqing.schema import Alert, BurstSignal, CrawlHealth, EnrichedPost, Policy
 
 Item = EnrichedPost | BurstSignal | CrawlHealth
 

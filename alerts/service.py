@@ -21,10 +21,10 @@ from alerts.config import AlertConfig, build_channels, load_alert_config, rate_l
 from alerts.effect import ResponseEffect, measure_effect
 from alerts.engine import AlertEngine, Outcome
 from alerts.store import AlertStore, Change, SqliteAlertStore, StoreConflict, Stored
-from config import ConfigError, Settings
-from config.datafiles import load_policies
-from schema import Alert, AlertStatus, BurstSignal, CrawlHealth, EnrichedPost, Policy, ResponseKind
 from search.base import Index
+from yuqing.config import ConfigError, Settings
+from yuqing.config.datafiles import load_policies
+from yuqing.schema import Alert, AlertStatus, BurstSignal, CrawlHealth, EnrichedPost, Policy, ResponseKind
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from alerts.config import AlertConfig, DeadlineSpec, RuleSpec
-from schema import Alert, AlertLevel, Deadline, ResponseKind
+from yuqing.schema import Alert, AlertLevel, Deadline, ResponseKind
 
 
 def level_for(spec: RuleSpec, magnitude: float) -> AlertLevel:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from schema import Alert, AlertStatus
+from yuqing.schema import Alert, AlertStatus
 
 
 class StoreError(ConnectionError):

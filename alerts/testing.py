@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from schema import (
+from yuqing.schema import (
     BOARD_ANSWERED,
     BOARD_PLACE,
     GOV_DOC_NUMBER,

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from alerts.config import AlertConfig
 from alerts.severity import meet_deadlines
-from schema import SHANGHAI, Alert, AlertResponse, AlertStatus, ResponseKind
+from yuqing.schema import SHANGHAI, Alert, AlertResponse, AlertStatus, ResponseKind
 
 
 class WorkflowError(ValueError):

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from analysis.gazetteer import Gazetteer
-from config.datafiles import Watchlist
-from schema import BurstSignal, EnrichedPost, Policy, SentimentLabel, aware
+from yuqing.config.datafiles import Watchlist
+from yuqing.schema import BurstSignal, EnrichedPost, Policy, SentimentLabel, aware
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class BurstTracker:
 
     @classmethod
     def from_settings(cls, settings) -> BurstTracker:  # noqa: ANN001 - config.Settings, imported lazily
-        from config.datafiles import load_policies, load_watchlists
+        from yuqing.config.datafiles import load_policies, load_watchlists
 
         return cls(
             load_watchlists(settings.watchlists_file),

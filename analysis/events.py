@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from schema import Event
+from yuqing.schema import Event
 
 FINGERPRINT_BITS = 64
 BANDS = 4

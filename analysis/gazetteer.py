@@ -1,4 +1,4 @@
-"""Places and departments of the monitored city, read from one data file (config/data/gazetteer.yaml).
+"""Places and departments of the monitored city, read from one data file (yuqing/config/data/gazetteer.yaml).
 
 Another city is a different file, not different code. Names become single jieba tokens, so
 finding them in a post is a set look-up per word: no scan of the text per name.
@@ -13,8 +13,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from analysis.segment import add_terms, fast_words
-from config.datafiles import read_yaml_mapping
-from config.errors import from_validation_error
+from yuqing.config.datafiles import read_yaml_mapping
+from yuqing.config.errors import from_validation_error
 
 
 class _Entry(BaseModel):

@@ -1,6 +1,6 @@
 """Keywords of a post: TF-IDF over the words jieba already produced, with our own IDF table.
 
-The IDF comes from real news, Weibo and government text (analysis/build_idf.py); a word that
+The IDF comes from real news, Weibo and government text (tools/build_idf.py); a word that
 corpus never saw counts as rare. Stopwords drop function words and the set phrases of
 government writing (加强, 推进, 落实) that would otherwise top every list.
 """

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from analysis.keywords import candidate_words, idf_table, weighted_keywords
 from analysis.segment import add_terms, fast_words
-from schema import (
+from yuqing.schema import (
     GOV_DOC_NUMBER,
     GOV_INTERPRETATION,
     GOV_IS_INTERPRETATION,

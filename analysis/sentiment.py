@@ -3,7 +3,7 @@
 SnowNLP's own `SnowNLP(text).sentiments` segments with a slow pure-Python model and was
 trained on shopping reviews. Here the same classifier (snownlp.classification.bayes.Bayes) is
 trained on labelled Weibo posts, each file's two classes weighted equally (see
-analysis/sentiment_training.py), and reads words that jieba already produced for every other step.
+tools/sentiment_training.py), and reads words that jieba already produced for every other step.
 Words the model never saw in training add nothing. Its per-word log-likelihood ratios are read
 once into one table, so classifying is a sum of dictionary look-ups.
 
@@ -11,7 +11,7 @@ Weibo emoticon codes ([哈哈] [泪] [怒] [赞]) are whole tokens whose ratios 
 times (4 now): an emoticon is the author's own choice of tone, and among the dozens of words and
 bigrams of a post its single token was otherwise outvoted. On held-out weibo_senti_100k posts with
 their emoticons this gave 0.92 balanced accuracy instead of 0.83, and cost no other set more than
-0.6 points (analysis/sentiment_training.py has the measurements).
+0.6 points (tools/sentiment_training.py has the measurements).
 
 The score is a calibrated probability that the post is positive, assuming positive and
 negative posts are equally common: the Naive Bayes log-odds without the class prior, mapped
@@ -41,7 +41,7 @@ from types import SimpleNamespace
 from analysis.cache import kept_table
 from analysis.segment import segment_post
 from analysis.text import EMOTICON
-from schema import Sentiment, SentimentLabel
+from yuqing.schema import Sentiment, SentimentLabel
 
 DATA = Path(__file__).resolve().parent / "data"
 # SnowNLP's Bayes.save/load append ".3" to this name on Python 3.

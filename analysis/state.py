@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from analysis.events import EventState, Fingerprint
-from schema import Policy
+from yuqing.schema import Policy
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, last_seen TEXT NOT NULL, state TEXT NOT NULL);

@@ -30,11 +30,11 @@ import yaml
 
 from alerts.service import AlertService
 from alerts.testing import make_post
-from config import ConfigError, load_settings
-from schema import BurstSignal, EnrichedPost
 from transport import ENRICHED_POSTS, open_transport
 from workers.runner import Worker
 from workers.stages import AlertStage
+from yuqing.config import ConfigError, load_settings
+from yuqing.schema import BurstSignal, EnrichedPost
 
 TARGET_P95 = 5.0  # seconds, from the issue
 
@@ -89,7 +89,7 @@ def burst_tracker(settings):
         from analysis.bursts import BurstTracker
     except ImportError:
         return NoSignals(), "off (analysis.bursts not installed)"
-    from config.datafiles import load_watchlists
+    from yuqing.config.datafiles import load_watchlists
 
     return BurstTracker(load_watchlists(settings.watchlists_file)), "on (analysis.bursts.BurstTracker)"
 

@@ -110,7 +110,7 @@ def analyze_command() -> list[str]:
     script = Path(sys.executable).parent / "yuqing"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from console.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from yuqing.cli.main import main; sys.exit(main())"]
 
 
 def end_to_end(folder: Path, large_lines: int) -> None:
@@ -152,10 +152,10 @@ def rate(items: Sequence, work: Callable[[object], object]) -> float:
 
 # Run in a fresh interpreter: what `yuqing analyze` pays before its first post.
 STARTUP_SCRIPT = """
-from config.datafiles import load_policies, load_watchlists
-from config.settings import DEFAULT_DATA
-from analysis.pipeline import Analyzer
-from schema import Post
+from yuqing.config.datafiles import load_policies, load_watchlists
+from yuqing.config.settings import DEFAULT_DATA
+from analysis.enrich import Analyzer
+from yuqing.schema import Post
 analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
                     DEFAULT_DATA / "gazetteer.yaml")
 analyzer.enrich(Post(id="p", url="urn:p", platform="weibo", source="bench", text="市住建局回应老旧小区改造漏水问题"))
@@ -184,12 +184,12 @@ def main() -> None:
 
     from snownlp import SnowNLP
 
-    from analysis.pipeline import Analyzer
+    from analysis.enrich import Analyzer
     from analysis.segment import _block_cache, tokenizer
     from analysis.sentiment import classify_text
-    from config.datafiles import load_watchlists
-    from config.settings import DEFAULT_DATA
-    from schema import Post, now
+    from yuqing.config.datafiles import load_watchlists
+    from yuqing.config.settings import DEFAULT_DATA
+    from yuqing.schema import Post, now
 
     texts = weibo_texts(args.posts)
     chars = sum(map(len, texts)) / len(texts)

@@ -80,9 +80,9 @@ def children_cpu() -> float:
 
 
 def main() -> None:
-    from config import load_settings
-    from config.datafiles import Source
     from spiders.runner import crawl_in_subprocess
+    from yuqing.config import load_settings
+    from yuqing.config.datafiles import Source
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=6, help="URL copies of each page (default 6)")

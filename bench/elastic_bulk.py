@@ -20,10 +20,10 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from config.settings import ElasticsearchSettings
-from schema import EnrichedPost, now
 from search.elastic import ElasticIndex
 from search.sqlite_fts import SqliteIndex
+from yuqing.config.settings import ElasticsearchSettings
+from yuqing.schema import EnrichedPost, now
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sentiment" / "smp2020_usual_eval.json"
 

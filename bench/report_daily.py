@@ -17,7 +17,9 @@ from pathlib import Path
 
 from reports.briefing import scan
 from reports.daily import build_daily_report
-from schema import (
+from search.base import SearchQuery
+from search.sqlite_fts import SqliteIndex
+from yuqing.schema import (
     SHANGHAI,
     Alert,
     AlertLevel,
@@ -29,8 +31,6 @@ from schema import (
     PolicyLink,
     Sentiment,
 )
-from search.base import SearchQuery
-from search.sqlite_fts import SqliteIndex
 
 PLACES = ["牡丹区", "定陶区", "曹县", "单县", "成武县", "巨野县", "郓城县", "鄄城县", "东明县"]
 PLATFORMS = ["weibo", "news", "board", "forum", "gov"]

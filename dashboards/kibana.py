@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from config.settings import KibanaSettings
+from yuqing.config.settings import KibanaSettings
 
 OBJECTS_DIR = Path(__file__).resolve().parent / "objects"
 INDEX_PLACEHOLDER = "${POSTS_INDEX}"

@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from scrapy.exceptions import DropItem
 
 from analysis.privacy import mask_personal_data
-from schema import Post, now
 from spiders.base import YuqingSpider
 from spiders.parsing import clean_inline, clean_text, parse_datetime, to_halfwidth_alnum
 from transport import RAW_POSTS, dead_letter
+from yuqing.schema import Post, now
 
 log = logging.getLogger(__name__)
 

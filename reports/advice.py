@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from reports.briefing import DailyBriefing
 from reports.labels import duration, percent, platform_name
-from schema import AlertLevel
+from yuqing.schema import AlertLevel
 
 URGENT, IMPORTANT, ROUTINE = 0, 1, 2
 PRIORITY_NAMES = {URGENT: "紧急", IMPORTANT: "重要", ROUTINE: "一般"}

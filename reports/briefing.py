@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from schema import (
+from search.base import Index, Interval, SearchQuery
+from yuqing.schema import (
     BOARD_ANSWERED,
     SHANGHAI,
     Alert,
@@ -28,7 +29,6 @@ from schema import (
     SentimentLabel,
     aware,
 )
-from search.base import Index, Interval, SearchQuery
 
 TREND_DAYS = 14
 TOP_EVENTS = 5

@@ -7,14 +7,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from config import Settings
-from config.datafiles import Source, load_policies, load_sources
 from reports.advice import recommend
 from reports.briefing import ReportWindow, gather_briefing
 from reports.render import draw_charts, render_html, render_markdown
-from schema import SHANGHAI, Alert, CrawlHealth, Policy
 from search import open_index
 from search.base import Index
+from yuqing.config import Settings
+from yuqing.config.datafiles import Source, load_policies, load_sources
+from yuqing.schema import SHANGHAI, Alert, CrawlHealth, Policy
 
 
 def report_name(day: date, suffix: str = "html") -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from schema import SHANGHAI, AlertStatus, Platform, SentimentLabel
+from yuqing.schema import SHANGHAI, AlertStatus, Platform, SentimentLabel
 
 PLATFORM_NAMES: dict[str, str] = {
     Platform.NEWS: "新闻网站",

@@ -16,8 +16,8 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from config.errors import ConfigError, from_validation_error
-from schema import SHANGHAI, Validity
+from yuqing.config.errors import ConfigError, from_validation_error
+from yuqing.schema import SHANGHAI, Validity
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
 
@@ -93,7 +93,7 @@ class Attachment(_Entry):
 class PolicyDoc(_Dated):
     """A 政策文件 of the portal, with the metadata table real portals show."""
 
-    policy: str = Field(description="id in config/data/policies.yaml")
+    policy: str = Field(description="id in yuqing/config/data/policies.yaml")
     seq: int = Field(ge=1, description="the number in the page's file name")
     title: str
     index_no: str

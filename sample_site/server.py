@@ -31,7 +31,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from sample_site import weibo
 from sample_site.content import CONTENT_DIR, SiteContent, paragraphs
-from schema import SHANGHAI
+from yuqing.schema import SHANGHAI
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The demo's data files, pointed at a running sample site.
 
 `sample_site/sources.yaml` writes every URL with a `{site}` placeholder for the base URL; the
-policy registry (`config/data/policies.yaml`) writes the site's URLs at the default port
+policy registry (`yuqing/config/data/policies.yaml`) writes the site's URLs at the default port
 `DEFAULT_PORT`, which `policies_for` moves to wherever the site really runs.
 """
 
@@ -12,16 +12,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from config.datafiles import Source, load_policies, read_yaml_mapping
-from config.errors import ConfigError, from_validation_error
-from config.settings import DEFAULT_DATA
-from schema import Policy
+from yuqing.config.datafiles import Source, load_policies, read_yaml_mapping
+from yuqing.config.errors import ConfigError, from_validation_error
+from yuqing.config.settings import DEFAULT_DATA
+from yuqing.schema import Policy
 
 HERE = Path(__file__).resolve().parent
 SOURCES_FILE = HERE / "sources.yaml"
 WATCHLISTS_FILE = HERE / "watchlists.yaml"
 POLICIES_FILE = DEFAULT_DATA / "policies.yaml"
-DEFAULT_PORT = 18620  # the port `yuqing demo` serves the site on (console.commands.demo.DEMO_PORT)
+DEFAULT_PORT = 18620  # the port `yuqing demo` serves the site on (yuqing.cli.commands.demo.DEMO_PORT)
 DEFAULT_BASE = f"http://127.0.0.1:{DEFAULT_PORT}"
 PLACEHOLDER = "{site}"
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sample_site.content import SiteContent, WeiboPost, WeiboUser
-from schema import SHANGHAI
+from yuqing.schema import SHANGHAI
 
 PAGE_SIZE = 10
 LONG_TEXT_LIMIT = 140

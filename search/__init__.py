@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from config import ConfigError, Settings
 from search.base import Index, SearchBackendError, SearchQuery, SearchResult
+from yuqing.config import ConfigError, Settings
 
 __all__ = ["Index", "SearchBackendError", "SearchQuery", "SearchResult", "open_index"]
 

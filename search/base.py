@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schema import CrawlHealth, EnrichedPost, Event, SentimentLabel
+from yuqing.schema import CrawlHealth, EnrichedPost, Event, SentimentLabel
 
 Interval = Literal["hour", "day"]
 

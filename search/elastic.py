@@ -27,8 +27,6 @@ import elastic_transport
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
 from analysis.segment import plain_words, search_terms
-from config.settings import ElasticsearchSettings
-from schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
 from search.base import (
     BulkWriteError,
     DocumentFailure,
@@ -38,6 +36,8 @@ from search.base import (
     SearchQuery,
     SearchResult,
 )
+from yuqing.config.settings import ElasticsearchSettings
+from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from analysis.segment import plain_words, search_terms
-from schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
 from search.base import Index, Interval, SearchBackendError, SearchQuery, SearchResult
 from transport.sqlite_log import connect
+from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (

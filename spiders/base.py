@@ -24,12 +24,12 @@ from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from config import Settings
-from config.datafiles import Source
-from schema import Platform, now
 from spiders.extract import ExtractionPool
 from spiders.parsing import decode_page, page_problem
 from spiders.seen import SeenStore
+from yuqing.config import Settings
+from yuqing.config.datafiles import Source
+from yuqing.schema import Platform, now
 
 log = logging.getLogger(__name__)
 

@@ -28,11 +28,11 @@ from collections.abc import AsyncIterator, Iterator
 from pydantic import Field
 from scrapy.http import Request, Response
 
-from schema import BOARD_ANSWERED, BOARD_ANSWERED_AT, Platform, Post, now
 from spiders.base import YuqingSpider
 from spiders.board_parsing import BoardSelectors, listing_links, parse_message
 from spiders.registry import register_kind
 from spiders.social_params import StartPagesParams
+from yuqing.schema import BOARD_ANSWERED, BOARD_ANSWERED_AT, Platform, Post, now
 
 _ANSWERED_NOTE = "answered:"  # seen-store note per message URL, once an answer was seen
 

@@ -16,7 +16,9 @@ from urllib.parse import urljoin
 from parsel import Selector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schema import (
+from spiders.html_text import check_css, selected_hrefs, selected_text
+from spiders.social_time import parse_social_time
+from yuqing.schema import (
     BOARD_ANSWERED,
     BOARD_ANSWERED_AT,
     BOARD_CATEGORY,
@@ -28,8 +30,6 @@ from schema import (
     Post,
     post_id_for,
 )
-from spiders.html_text import check_css, selected_hrefs, selected_text
-from spiders.social_time import parse_social_time
 
 BOARD_STATUS = "办理状态"  # Post.extra: the board's own status words, e.g. 办理中
 

@@ -24,7 +24,6 @@ from pydantic import Field
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from schema import Platform, Post, now
 from spiders.base import YuqingSpider, classify_failure
 from spiders.forum_parsing import (
     ForumSelectors,
@@ -35,6 +34,7 @@ from spiders.forum_parsing import (
 )
 from spiders.registry import register_kind
 from spiders.social_params import StartPagesParams
+from yuqing.schema import Platform, Post, now
 
 
 class ForumParams(StartPagesParams, ForumSelectors):

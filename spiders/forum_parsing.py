@@ -18,9 +18,9 @@ from urllib.parse import urljoin
 from parsel import Selector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schema import Author, Metrics, Platform, Post, post_id_for
 from spiders.html_text import check_css, element_text, selected_hrefs, selected_text
 from spiders.social_time import parse_social_time
+from yuqing.schema import Author, Metrics, Platform, Post, post_id_for
 
 FORUM_NAME = "forum"  # Post.extra: the forum (吧) a thread is in
 FORUM_PINNED = "pinned"  # Post.extra: 置顶 thread

@@ -15,7 +15,12 @@ from typing import Any
 from pydantic import Field
 from scrapy.http import Response
 
-from schema import (
+from spiders.extract import Article
+from spiders.listing import links, parse_tree
+from spiders.news import ListingParams, ListingSpider
+from spiders.parsing import clean_inline, parse_datetime
+from spiders.registry import register_kind
+from yuqing.schema import (
     GOV_ATTACHMENTS,
     GOV_DOC_NUMBER,
     GOV_INDEX_NO,
@@ -29,11 +34,6 @@ from schema import (
     Platform,
     Validity,
 )
-from spiders.extract import Article
-from spiders.listing import links, parse_tree
-from spiders.news import ListingParams, ListingSpider
-from spiders.parsing import clean_inline, parse_datetime
-from spiders.registry import register_kind
 
 # Each schema key with the labels portals use for it, most specific first.
 METADATA_LABELS: dict[str, tuple[str, ...]] = {

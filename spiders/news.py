@@ -19,11 +19,11 @@ from typing import Any
 from pydantic import Field, field_validator
 from scrapy.http import Request, Response
 
-from schema import Platform
 from spiders.base import KindParams, YuqingSpider
 from spiders.extract import Article, Selectors
 from spiders.listing import item_links, next_page, template_pages
 from spiders.registry import register_kind
+from yuqing.schema import Platform
 
 # Pages this large are truncated before extraction: no article needs more, and lxml on a
 # 20 MB page stalls the crawl.

@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding
 
-from schema import SHANGHAI
+from yuqing.schema import SHANGHAI
 
 # ---------------------------------------------------------------------------------------------
 # Encodings

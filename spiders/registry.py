@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from config.datafiles import Source
-from config.errors import ConfigError, from_validation_error
 from spiders.base import KindParams, YuqingSpider
+from yuqing.config.datafiles import Source
+from yuqing.config.errors import ConfigError, from_validation_error
 
 # Modules that define kinds; the ones not present in this checkout are skipped.
 KIND_MODULES = ("spiders.rss", "spiders.news", "spiders.gov_policy", "spiders.weibo", "spiders.board",

@@ -23,10 +23,10 @@ from lxml import etree
 from pydantic import Field
 from scrapy.http import Request, Response
 
-from schema import Platform
 from spiders.news import ArticleSpider, ExtractionParams, article_fields
 from spiders.parsing import absolute, clean_inline, clean_text, decode_page, parse_datetime, url_allowed
 from spiders.registry import register_kind
+from yuqing.schema import Platform
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _DC = "{http://purl.org/dc/elements/1.1/}"

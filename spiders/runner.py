@@ -17,16 +17,16 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from config import ConfigError, Settings
-from config.datafiles import Source
 from pipelines import ITEM_PIPELINES, SPOOL_FILE, Publisher
-from schema import CrawlHealth, now
 from spiders.base import CrawlContext, SourceStats
 from spiders.extract import ExtractionPool
 from spiders.news import ArticleSpider
 from spiders.registry import Kind, resolve
 from spiders.seen import SeenStore
 from transport import CRAWL_HEALTH, TransportError, open_transport
+from yuqing.config import ConfigError, Settings
+from yuqing.config.datafiles import Source
+from yuqing.schema import CrawlHealth, now
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from schema import canonical_url
+from yuqing.schema import canonical_url
 
 _DAY = 86400.0
 

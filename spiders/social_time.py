@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from schema import SHANGHAI, aware
+from yuqing.schema import SHANGHAI, aware
 
 _API_FORMAT = "%a %b %d %H:%M:%S %z %Y"  # the container API's created_at
 

@@ -29,12 +29,12 @@ from pydantic import Field, field_validator, model_validator
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from schema import Platform, Post, now
 from spiders import weibo_parsing as wp
 from spiders.base import KindParams, YuqingSpider, classify_failure
 from spiders.registry import register_kind
 from spiders.social_params import check_http_url
 from spiders.social_time import is_relative_time
+from yuqing.schema import Platform, Post, now
 
 _REDIRECTS = [301, 302, 303, 307, 308]
 

@@ -17,9 +17,9 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 import lxml.html
 from pydantic import ValidationError
 
-from schema import Author, Metrics, Platform, Post, post_id_for
 from spiders.html_text import element_text
 from spiders.social_time import parse_social_time
+from yuqing.schema import Author, Metrics, Platform, Post, post_id_for
 
 # Search containers: type 1 is 综合 (popular first), type 61 is 实时 (newest first). The
 # containerid is sent percent-encoded as one parameter.

@@ -74,11 +74,11 @@ def shared_data() -> Path:
 
 
 @pytest.fixture()
-def shipped_analyzer(tmp_path: Path):  # noqa: ANN201 - analysis.pipeline.Analyzer, imported lazily
+def shipped_analyzer(tmp_path: Path):  # noqa: ANN201 - analysis.enrich.Analyzer, imported lazily
     """An Analyzer with the shipped policies, watchlists and gazetteer, its state in a temporary file."""
-    from analysis.pipeline import Analyzer
-    from config.datafiles import load_policies, load_watchlists
-    from config.settings import DEFAULT_DATA
+    from analysis.enrich import Analyzer
+    from yuqing.config.datafiles import load_policies, load_watchlists
+    from yuqing.config.settings import DEFAULT_DATA
 
     analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
                         DEFAULT_DATA / "gazetteer.yaml", tmp_path / "analysis.sqlite3")

@@ -18,11 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from config import Settings, load_settings
-from config.datafiles import Source
-from schema import CrawlHealth
 from spiders.runner import SEEN_FILE, crawl_in_subprocess
 from transport import RAW_POSTS, open_transport
+from yuqing.config import Settings, load_settings
+from yuqing.config.datafiles import Source
+from yuqing.schema import CrawlHealth
 
 
 @dataclass

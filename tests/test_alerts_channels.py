@@ -27,7 +27,7 @@ from alerts.config import build_channels, parse_alert_config
 from alerts.service import SENT_KEPT, AlertService
 from alerts.store import SqliteAlertStore
 from alerts.testing import T0, make_post
-from schema import Alert, AlertLevel, AlertStatus, Deadline
+from yuqing.schema import Alert, AlertLevel, AlertStatus, Deadline
 
 
 class Recorder:

@@ -10,8 +10,8 @@ import pytest
 
 from alerts.service import AlertService
 from alerts.testing import T0, make_signal
-from config import ConfigError, load_settings
-from console.commands import alerts as alerts_command
+from yuqing.cli.commands import alerts as alerts_command
+from yuqing.config import ConfigError, load_settings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "alerts"
 

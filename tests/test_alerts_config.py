@@ -10,9 +10,9 @@ import pytest
 from alerts.config import build_rules, load_alert_config, parse_alert_config
 from alerts.durations import human_duration, parse_duration
 from alerts.rules import RULE_TYPES
-from config.errors import ConfigError
-from config.settings import DEFAULT_DATA
-from schema import AlertLevel, ResponseKind
+from yuqing.config.errors import ConfigError
+from yuqing.config.settings import DEFAULT_DATA
+from yuqing.schema import AlertLevel, ResponseKind
 
 
 def test_default_rules_file_is_valid_and_uses_every_rule_type():

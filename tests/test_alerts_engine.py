@@ -11,7 +11,7 @@ from alerts.config import build_channels, parse_alert_config
 from alerts.service import AlertService
 from alerts.store import SqliteAlertStore
 from alerts.testing import T0, make_post, make_signal
-from schema import BOARD_ANSWERED, BOARD_PLACE, AlertLevel, Policy
+from yuqing.schema import BOARD_ANSWERED, BOARD_PLACE, AlertLevel, Policy
 
 RULES = {
     "defaults": {"channels": ["duty"], "cooldown": "6h"},

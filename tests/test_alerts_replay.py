@@ -10,8 +10,8 @@ import pytest
 from alerts.config import load_alert_config
 from alerts.replay import read_items, replay
 from alerts.testing import incident_stream
-from config.errors import ConfigError
-from config.settings import DEFAULT_DATA
+from yuqing.config.errors import ConfigError
+from yuqing.config.settings import DEFAULT_DATA
 
 DEFAULT_RULES = DEFAULT_DATA / "alert_rules.yaml"
 

@@ -16,7 +16,7 @@ from alerts.rules.base import SubjectWindow
 from alerts.service import AlertService
 from alerts.store import SqliteAlertStore
 from alerts.testing import T0, make_health, make_post, make_signal
-from schema import (
+from yuqing.schema import (
     BOARD_ANSWERED,
     BOARD_PLACE,
     GOV_DOC_NUMBER,

@@ -16,8 +16,8 @@ from alerts.service import AlertNotFound, AlertService
 from alerts.store import SqliteAlertStore
 from alerts.testing import T0, make_post, make_signal
 from alerts.workflow import WorkflowError
-from schema import AlertLevel, AlertStatus, ResponseKind
 from search.sqlite_fts import SqliteIndex
+from yuqing.schema import AlertLevel, AlertStatus, ResponseKind
 
 RULES = {
     "defaults": {"channels": ["duty"], "escalate_to": ["leader"], "cooldown": "6h"},

@@ -9,9 +9,9 @@ import pytest
 
 from analysis.bursts import BurstTracker, Window
 from analysis.gazetteer import Gazetteer
-from config.datafiles import Watchlist
-from config.settings import DEFAULT_DATA
-from schema import EnrichedPost, Policy, PolicyLink, Sentiment
+from yuqing.config.datafiles import Watchlist
+from yuqing.config.settings import DEFAULT_DATA
+from yuqing.schema import EnrichedPost, Policy, PolicyLink, Sentiment
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 WAGES = Watchlist(name="拖欠工资", terms=["欠薪", "拖欠工资"])
@@ -69,7 +69,7 @@ def test_policy_signals_are_labelled_with_the_title() -> None:
 
 
 def test_settings_build_a_tracker_that_keeps_its_state(tmp_path: Path) -> None:
-    from config import load_settings
+    from yuqing.config import load_settings
 
     tracker = BurstTracker.from_settings(load_settings(data_dir=tmp_path))
     quiet_then_burst(tracker, burst=10)

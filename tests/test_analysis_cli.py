@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
+from yuqing.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared" / "data" / "sentiment"
@@ -118,7 +118,7 @@ def test_analyze_on_stdin_writes_each_line_as_soon_as_it_is_done(tmp_path: Path)
     import subprocess
 
     env = {**os.environ, "YUQING_DATA_DIR": str(tmp_path / "var")}
-    process = subprocess.Popen([sys.executable, "-m", "console.cli", "analyze"], stdin=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "yuqing.cli.main", "analyze"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO, env=env)
     try:
         process.stdin.write(json.dumps({"id": "live-1", "text": "郓城县又停水了"}, ensure_ascii=False).encode() + b"\n")

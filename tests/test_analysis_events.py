@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 import analysis.events as events_module
+from analysis.enrich import Analyzer
 from analysis.events import EventClusterer, PostTraits, anchors_of, simhash
-from analysis.pipeline import Analyzer
-from config.datafiles import load_policies, load_watchlists
-from config.settings import DEFAULT_DATA
-from schema import BOARD_PLACE, SHANGHAI, EnrichedPost, Policy, Post
+from yuqing.config.datafiles import load_policies, load_watchlists
+from yuqing.config.settings import DEFAULT_DATA
+from yuqing.schema import BOARD_PLACE, SHANGHAI, EnrichedPost, Policy, Post
 
 START = datetime(2026, 6, 1, 9, 0)
 RENOVATION = Policy(

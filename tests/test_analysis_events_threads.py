@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from analysis.enrich import Analyzer
 from analysis.events import ACTIVE_FOR, POSTINGS_PER_KEY, SCORED_CANDIDATES, EventClusterer, PostTraits
-from analysis.pipeline import Analyzer
-from config.datafiles import load_policies
-from config.settings import DEFAULT_DATA
-from schema import Post
+from yuqing.config.datafiles import load_policies
+from yuqing.config.settings import DEFAULT_DATA
+from yuqing.schema import Post
 
 START = datetime(2026, 6, 1, 9, 0)
 ESTATE = "牡丹区西城街道化肥厂家属院老旧小区改造停工好几个月了，路挖开没人填，施工队都撤了，老人摔进沟里[怒]"
@@ -198,7 +198,7 @@ def test_a_post_older_than_the_window_is_counted_once_after_a_restart(tmp_path: 
 def test_a_resident_named_after_the_estate_joins_its_incident_only_on_its_subject(
     analyzer: Analyzer, resident_first: bool
 ) -> None:
-    from schema import Author
+    from yuqing.schema import Author
 
     resident = Author(name="化肥厂家属院老王")
     ours = weibo(2, 30, "给大家说说情况：我们院的改造开工挖了路、换了一半的管子，施工队说工程款没到位就撤了，老人进出只能扶着墙")

@@ -7,7 +7,7 @@ import pytest
 from analysis.gazetteer import Gazetteer
 from analysis.keywords import candidate_words, idf_table, keywords, stopwords
 from analysis.segment import segment_post
-from config.settings import DEFAULT_DATA
+from yuqing.config.settings import DEFAULT_DATA
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from analysis.pipeline import Analyzer
-from config import load_settings
-from config.datafiles import load_watchlists
-from config.settings import DEFAULT_DATA
-from schema import BOARD_PLACE, BOARD_REPLY_UNIT, Post, SentimentLabel
+from analysis.enrich import Analyzer
+from yuqing.config import load_settings
+from yuqing.config.datafiles import load_watchlists
+from yuqing.config.settings import DEFAULT_DATA
+from yuqing.schema import BOARD_PLACE, BOARD_REPLY_UNIT, Post, SentimentLabel
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 
 from analysis.gazetteer import Gazetteer
 from analysis.segment import segment_post
-from config import ConfigError
-from config.settings import DEFAULT_DATA
+from yuqing.config import ConfigError
+from yuqing.config.settings import DEFAULT_DATA
 
 
 @pytest.fixture(scope="module")

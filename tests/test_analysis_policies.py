@@ -8,7 +8,7 @@ import pytest
 
 from analysis.policies import PolicyRegistry, normal_doc_number, policy_from_post
 from analysis.segment import segment_post
-from schema import (
+from yuqing.schema import (
     GOV_DOC_NUMBER,
     GOV_INTERPRETATION,
     GOV_IS_INTERPRETATION,

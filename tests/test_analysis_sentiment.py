@@ -17,8 +17,8 @@ from analysis.sentiment import (
     is_emoticon,
     tone_features,
 )
-from analysis.sentiment_data import DATA_SETS, DataSet, file_digest, load_data_set, split_of
-from analysis.sentiment_training import (
+from tools.sentiment_data import DATA_SETS, DataSet, file_digest, load_data_set, split_of
+from tools.sentiment_training import (
     EMOTICON_LABELLED_COUNT,
     SEED_PSEUDO_COUNT,
     held_out,
@@ -29,7 +29,7 @@ from analysis.sentiment_training import (
     training_documents,
     weighted_fitting_posts,
 )
-from schema import SentimentLabel
+from yuqing.schema import SentimentLabel
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared" / "data" / "sentiment"
@@ -113,7 +113,7 @@ def test_accuracy_floors_on_held_out_shared_data(name: str, data_set: DataSet, e
     floor = FLOORS[name]
     path = SHARED / data_set.file
     assert file_digest(path) == floor["sha256"], (
-        f"{data_set.file} changed: retrain and re-pin (python -m analysis.sentiment_training --pin-floors)"
+        f"{data_set.file} changed: retrain and re-pin (python -m tools.sentiment_training --pin-floors)"
     )
     texts, truth = held_out(SHARED, data_set, emoticons=emoticons)
     scores = measure(texts, truth, lambda t: classify_text(t).score)

@@ -12,10 +12,10 @@ from email.policy import HTTP
 
 import pytest
 
-from console.commands import dashboards
 from dashboards.kibana import dangling_references, load_saved_objects, to_ndjson
 from search.elastic import load_template
 from tests.recorded_http import RecordingServer, Reply, unused_loopback_url
+from yuqing.cli.commands import dashboards
 
 IMPORT = "/api/saved_objects/_import"
 KIBANA_HEADERS = {"kbn-name": "kibana"}

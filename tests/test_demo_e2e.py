@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 def yuqing(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "console.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "yuqing.cli.main", *args], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=600)
 
 

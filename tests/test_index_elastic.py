@@ -12,10 +12,16 @@ from datetime import datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from config import load_settings
-from config.settings import ElasticsearchSettings
-from console.commands import index_setup
-from schema import (
+from search import open_index
+from search.base import SearchBackendError, SearchQuery
+from search.elastic import BulkWriteError, ElasticIndex, post_document, post_from_document, query_dsl
+from tests import test_index_embedded as embedded
+from tests.recorded_http import RecordingServer, Reply, unused_loopback_url
+from tests.test_live_elastic import SEED
+from yuqing.cli.commands import index_setup
+from yuqing.config import load_settings
+from yuqing.config.settings import ElasticsearchSettings
+from yuqing.schema import (
     GOV_ATTACHMENTS,
     GOV_DOC_NUMBER,
     GOV_INDEX_NO,
@@ -26,12 +32,6 @@ from schema import (
     PolicyLink,
     Sentiment,
 )
-from search import open_index
-from search.base import SearchBackendError, SearchQuery
-from search.elastic import BulkWriteError, ElasticIndex, post_document, post_from_document, query_dsl
-from tests import test_index_embedded as embedded
-from tests.recorded_http import RecordingServer, Reply, unused_loopback_url
-from tests.test_live_elastic import SEED
 
 INDEX = "yuqing-posts"
 ES_HEADERS = {"X-elastic-product": "Elasticsearch",

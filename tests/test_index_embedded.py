@@ -4,9 +4,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from schema import SHANGHAI, EnrichedPost, Event, PolicyLink, Sentiment
 from search.base import SearchQuery
 from search.sqlite_fts import SqliteIndex
+from yuqing.schema import SHANGHAI, EnrichedPost, Event, PolicyLink, Sentiment
 
 T0 = datetime(2022, 6, 2, 9, 0, tzinfo=SHANGHAI)
 

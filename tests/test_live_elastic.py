@@ -15,9 +15,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from config import load_settings
 from dashboards.kibana import KibanaClient, load_saved_objects
-from schema import CrawlHealth, Event
 from search.base import SearchQuery
 from search.elastic import ElasticIndex
 from tests.test_index_embedded import (  # noqa: F401 - collected here against Elasticsearch
@@ -31,6 +29,8 @@ from tests.test_index_embedded import (  # noqa: F401 - collected here against E
     test_newest_first_with_paging,
     test_upsert_is_idempotent,
 )
+from yuqing.config import load_settings
+from yuqing.schema import CrawlHealth, Event
 
 ES_URL = os.environ.get("YUQING_ES_URL")
 KIBANA_URL = os.environ.get("YUQING_KIBANA_URL")

@@ -5,8 +5,6 @@ from types import SimpleNamespace
 import pytest
 from scrapy.exceptions import DropItem
 
-from config import load_settings
-from config.datafiles import Source
 from pipelines import (
     DedupePipeline,
     MaskPipeline,
@@ -17,12 +15,14 @@ from pipelines import (
     mask_post,
     normalise_post,
 )
-from schema import Post
 from spiders.base import CrawlContext
 from spiders.news import ListingParams, NewsSpider
 from spiders.seen import SeenStore
 from transport import RAW_POSTS, TransportError, dead_letter
 from transport.sqlite_log import SqliteTransport
+from yuqing.config import load_settings
+from yuqing.config.datafiles import Source
+from yuqing.schema import Post
 
 
 class DownTransport:

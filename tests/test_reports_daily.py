@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import console.cli
+import yuqing.cli.main
 from reports.briefing import ReportWindow, gather_briefing
 from reports.daily import build_daily_report
-from schema import (
+from search.sqlite_fts import SqliteIndex
+from yuqing.schema import (
     BOARD_ANSWERED,
     SHANGHAI,
     Alert,
@@ -30,7 +31,6 @@ from schema import (
     ResponseKind,
     Sentiment,
 )
-from search.sqlite_fts import SqliteIndex
 
 DAY = date(2026, 11, 26)
 START = datetime.combine(DAY, time(0), SHANGHAI)
@@ -353,8 +353,8 @@ def test_empty_day_says_there_is_nothing(tmp_path):
 @pytest.fixture
 def main(monkeypatch):
     """The `yuqing` entry point with only this command, so other commands' imports cannot break it."""
-    monkeypatch.setattr(console.cli, "command_modules", lambda: ["console.commands.report"])
-    return console.cli.main
+    monkeypatch.setattr(yuqing.cli.main, "command_modules", lambda: ["yuqing.cli.commands.report"])
+    return yuqing.cli.main.main
 
 
 def test_cli_writes_the_report(tmp_path, monkeypatch, factory, main):

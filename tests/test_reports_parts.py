@@ -21,7 +21,7 @@ from reports.briefing import (
     deadline_state,
 )
 from reports.labels import CRAWL_PROBLEM_NAMES, change, clock, duration, percent, problem_name
-from schema import SHANGHAI, Deadline
+from yuqing.schema import SHANGHAI, Deadline
 
 FIRED = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)
 DUE = FIRED + timedelta(hours=5)

@@ -20,12 +20,12 @@ import pytest
 import yaml
 from parsel import Selector
 
-from config.datafiles import load_watchlists
-from config.errors import ConfigError
 from sample_site import WATCHLISTS_FILE, SampleSite, policies_for, sources_for, weibo
 from sample_site.content import CONTENT_DIR, SiteContent, paragraphs, parse_ago
 from sample_site.weibo import bid_for, followers_count, relative_time
-from schema import SHANGHAI, Validity
+from yuqing.config.datafiles import load_watchlists
+from yuqing.config.errors import ConfigError
+from yuqing.schema import SHANGHAI, Validity
 
 WEIBO_TIME = re.compile(r"^(刚刚|\d{1,2}分钟前|\d{1,2}小时前|昨天 \d\d:\d\d|\d\d-\d\d|\d{4}-\d\d-\d\d)$")
 
@@ -555,7 +555,7 @@ def test_bad_content_is_reported_clearly(tmp_path: Path) -> None:
 
 
 def test_serve_command_runs_until_stopped(capsys: pytest.CaptureFixture[str]) -> None:
-    from console.commands.sample_site import serve_site
+    from yuqing.cli.commands.sample_site import serve_site
 
     stop = threading.Event()
     result: list[int] = []
@@ -676,7 +676,7 @@ def test_content_is_consistent_whatever_the_time_of_day() -> None:
 
 
 def test_serve_command_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
-    from console.commands.sample_site import serve_site
+    from yuqing.cli.commands.sample_site import serve_site
 
     with SampleSite() as running:
         port = int(running.start().rsplit(":", 1)[1])

@@ -3,7 +3,7 @@ from datetime import datetime
 import pytest
 from pydantic import ValidationError
 
-from schema import (
+from yuqing.schema import (
     SHANGHAI,
     Alert,
     AlertLevel,

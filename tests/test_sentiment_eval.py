@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.sentiment_data import (
+from tools.sentiment_data import (
     DataFileError,
     LabelledPost,
     file_digest,
@@ -17,9 +17,9 @@ from analysis.sentiment_data import (
     read_rows,
     split_of,
 )
-from analysis.sentiment_eval import ALL_ROWS, HELD_OUT, evaluation_sets, spread_sample
-from analysis.sentiment_training import measure, trained_texts
-from console.cli import main
+from tools.sentiment_eval import ALL_ROWS, HELD_OUT, evaluation_sets, spread_sample
+from tools.sentiment_training import measure, trained_texts
+from yuqing.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared" / "data" / "sentiment"

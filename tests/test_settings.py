@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load_settings
-from config.datafiles import load_sources, load_watchlists
+from yuqing.config import ConfigError, load_settings
+from yuqing.config.datafiles import load_sources, load_watchlists
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,7 +67,7 @@ def test_duplicate_names_are_rejected(tmp_path):
 def test_cli_reports_config_error_with_exit_code_2_and_no_traceback(tmp_path):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("index: solr\n", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "console.cli", "--config", str(cfg), "status"],
+    proc = subprocess.run([sys.executable, "-m", "yuqing.cli.main", "--config", str(cfg), "status"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert "bad.yaml" in proc.stderr and "index" in proc.stderr

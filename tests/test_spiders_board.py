@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from config.datafiles import Source
-from schema import BOARD_ANSWERED, BOARD_REPLY, BOARD_REPLY_UNIT, Post
 from tests.social_crawl import Answer, RouteServer, age_seen_pages, crawl, crawl_settings, published
+from yuqing.config.datafiles import Source
+from yuqing.schema import BOARD_ANSWERED, BOARD_REPLY, BOARD_REPLY_UNIT, Post
 
 FIXTURES = Path(__file__).parent / "fixtures" / "board"
 SELECTORS = {"id_selector": ".message-no"}
@@ -107,8 +107,8 @@ def test_broken_pages_are_counted(tmp_path: Path) -> None:
 
 
 def test_params_are_validated() -> None:
-    from config import ConfigError
     from spiders.registry import resolve
+    from yuqing.config import ConfigError
 
     with pytest.raises(ConfigError, match="start_urls"):
         resolve(Source(name="b", kind="board", params={}))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
+from yuqing.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -86,7 +86,7 @@ def test_crawl_command_prints_a_summary(fixture_server, tmp_path):
         encoding="utf-8")
     env = {**os.environ, "YUQING_DATA_DIR": str(tmp_path / "data"), "YUQING_CRAWL__DOWNLOAD_DELAY": "0"}
     env.pop("YUQING_CONFIG", None)
-    done = subprocess.run([sys.executable, "-m", "console.cli", "crawl", "--sources", str(sources)],
+    done = subprocess.run([sys.executable, "-m", "yuqing.cli.main", "crawl", "--sources", str(sources)],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     line = next(row for row in done.stdout.splitlines() if row.startswith("heze-feed"))
@@ -94,6 +94,6 @@ def test_crawl_command_prints_a_summary(fixture_server, tmp_path):
     assert "robots_disallowed=1" in line
     assert "paused" not in done.stdout.split("problems")[1]
 
-    unknown = subprocess.run([sys.executable, "-m", "console.cli", "crawl", "--sources", str(sources),
+    unknown = subprocess.run([sys.executable, "-m", "yuqing.cli.main", "crawl", "--sources", str(sources),
                               "--source", "nope"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert unknown.returncode == 2 and "no source named nope" in unknown.stderr

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from config import load_settings
-from config.datafiles import Source
 from spiders.runner import crawl_in_subprocess
 from transport import CRAWL_HEALTH, RAW_POSTS
 from transport.sqlite_log import SqliteTransport
+from yuqing.config import load_settings
+from yuqing.config.datafiles import Source
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config.datafiles import Source
-from schema import Post
 from spiders import forum_parsing as fp
 from tests.social_crawl import Answer, RouteServer, crawl, crawl_settings, published
+from yuqing.config.datafiles import Source
+from yuqing.schema import Post
 
 FIXTURES = Path(__file__).parent / "fixtures" / "forum"
 THREAD_IDS = ["6401593389", "6855574054", "6855874703", "6855459062", "6435718768", "6854203678", "6853755427"]

@@ -2,12 +2,12 @@
 
 import pytest
 
-from config import ConfigError, load_settings
-from config.datafiles import Source
 from spiders.middleware import backoff_delay
 from spiders.registry import load_kinds, resolve
 from spiders.runner import scrapy_settings
 from spiders.seen import SeenStore
+from yuqing.config import ConfigError, load_settings
+from yuqing.config.datafiles import Source
 
 DAY = 86400.0
 

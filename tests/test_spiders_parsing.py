@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-from schema import SHANGHAI, Validity
 from spiders.gov_policy import attachments_and_interpretation, metadata_table, validity_of
 from spiders.listing import item_links, next_page, template_pages
 from spiders.parsing import (
@@ -20,6 +19,7 @@ from spiders.parsing import (
     visible_text,
 )
 from spiders.rss import FeedError, feed_date, parse_feed
+from yuqing.schema import SHANGHAI, Validity
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TEXT = "菏泽市人民政府办公室关于做好农民工工资支付工作的通知"

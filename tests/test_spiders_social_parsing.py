@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from schema import (
+from spiders import board_parsing, forum_parsing, weibo_parsing
+from spiders.social_time import is_relative_time, parse_social_time
+from yuqing.schema import (
     BOARD_ANSWERED,
     BOARD_ANSWERED_AT,
     BOARD_CATEGORY,
@@ -19,8 +21,6 @@ from schema import (
     SHANGHAI,
     Platform,
 )
-from spiders import board_parsing, forum_parsing, weibo_parsing
-from spiders.social_time import is_relative_time, parse_social_time
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from config.datafiles import Source
-from schema import SHANGHAI, Post, now
 from spiders import weibo_parsing as wp
 from tests.social_crawl import Answer, RouteServer, age_seen_pages, crawl, crawl_settings, published
+from yuqing.config.datafiles import Source
+from yuqing.schema import SHANGHAI, Post, now
 
 FIXTURES = Path(__file__).parent / "fixtures" / "weibo"
 KEYWORD = "菏泽 老旧小区改造"
@@ -165,8 +165,8 @@ def test_posts_are_revisited_within_the_window_only(tmp_path: Path) -> None:
 
 
 def test_params_need_something_to_read() -> None:
-    from config import ConfigError
     from spiders.registry import resolve
+    from yuqing.config import ConfigError
 
     with pytest.raises(ConfigError, match="keywords"):
         resolve(Source(name="w", kind="weibo", params={}))

@@ -2,13 +2,13 @@
 
 import pytest
 
-from schema import EnrichedPost
 from search.base import BulkWriteError, DocumentFailure
 from search.sqlite_fts import SqliteIndex
 from transport.base import ENRICHED_POSTS
 from transport.sqlite_log import SqliteTransport
 from workers.runner import Worker
 from workers.stages import IndexStage
+from yuqing.schema import EnrichedPost
 
 
 class RefusingIndex(SqliteIndex):

@@ -6,8 +6,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from schema import SHANGHAI
 from workers.supervisor import HEALTHY_AFTER, Supervisor
+from yuqing.schema import SHANGHAI
 
 DIES = [sys.executable, "-c", "import sys; sys.exit(3)"]
 LIVES = [sys.executable, "-c", "import time; time.sleep(60)"]

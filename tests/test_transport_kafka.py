@@ -13,12 +13,12 @@ import uuid
 
 import pytest
 
-from config import load_settings
-from config.settings import KafkaSettings
 from tests.kafka_broker import TansuBroker, free_port, tansu_binary
 from transport import TransportError, open_transport
 from transport.kafka import UNDECODABLE_HEADER, KafkaTransport
 from workers.runner import PoisonMessage, Stage, Worker, run_per_message
+from yuqing.config import load_settings
+from yuqing.config.settings import KafkaSettings
 
 pytestmark = pytest.mark.kafka
 

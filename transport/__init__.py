@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from config import ConfigError, Settings
 from transport.base import (
     ALL_TOPICS,
     CRAWL_HEALTH,
@@ -16,6 +15,7 @@ from transport.base import (
     TransportError,
     dead_letter,
 )
+from yuqing.config import ConfigError, Settings
 
 __all__ = [
     "ALL_TOPICS", "CRAWL_HEALTH", "ENRICHED_POSTS", "EVENTS", "RAW_POSTS", "Consumer", "Message", "TopicStats",

@@ -31,8 +31,8 @@ from kafka import (
 from kafka.admin import NewTopic
 from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 
-from config.settings import KafkaSettings
 from transport.base import Consumer, Message, TopicStats, Transport, TransportError, dead_letter
+from yuqing.config.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 

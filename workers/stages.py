@@ -9,16 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from config import Settings
-from schema import CrawlHealth, EnrichedPost, Event, Post, now
 from search.base import BulkWriteError, Index
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, Stage, run_per_message
+from yuqing.config import Settings
+from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, now
 
 if TYPE_CHECKING:
     from alerts.service import AlertService
     from analysis.bursts import BurstTracker
-    from analysis.pipeline import Analyzer
+    from analysis.enrich import Analyzer
 
 STAGE_NAMES = ("analyze", "index", "alert")
 
@@ -113,7 +113,7 @@ class AlertStage(Stage):
 def build_stage(name: str, settings: Settings, transport: Transport) -> Stage:
     """The stage called `name`, with its dependencies built from the settings."""
     if name == "analyze":
-        from analysis.pipeline import Analyzer
+        from analysis.enrich import Analyzer
 
         return AnalyzeStage(transport, Analyzer.from_settings(settings))
     if name == "index":

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 
-from schema import SHANGHAI
+from yuqing.schema import SHANGHAI
 
 # A worker that stayed up this long was healthy: its next failure starts the back-off afresh.
 HEALTHY_AFTER = 60.0

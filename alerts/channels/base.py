@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from alerts.labels import STATUS_LABELS
-from schema import SHANGHAI, Alert
+from yuqing.schema import SHANGHAI, Alert
 
 # Notification kinds, with the words a press officer reads first.
 KIND_LABELS = {

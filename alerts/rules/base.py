@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schema import BurstSignal, CrawlHealth, EnrichedPost, SentimentLabel
+from yuqing.schema import BurstSignal, CrawlHealth, EnrichedPost, SentimentLabel
 
 
 class RuleOptions(BaseModel):

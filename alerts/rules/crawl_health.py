@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from alerts.rules.base import Finding, Rule, RuleOptions
-from schema import CrawlHealth
+from yuqing.schema import CrawlHealth
 
 
 class CrawlHealthOptions(RuleOptions):

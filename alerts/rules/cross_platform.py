@@ -8,7 +8,7 @@ from pydantic import Field
 
 from alerts.durations import Duration, human_duration
 from alerts.rules.base import Finding, Rule, RuleOptions, SubjectWindow, is_negative
-from schema import EnrichedPost
+from yuqing.schema import EnrichedPost
 
 
 class CrossPlatformOptions(RuleOptions):

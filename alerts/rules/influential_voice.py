@@ -9,7 +9,7 @@ from pydantic import Field
 
 from alerts.durations import Duration
 from alerts.rules.base import Finding, Rule, RuleOptions, SubjectWindow, is_negative, linked_policies
-from schema import EnrichedPost
+from yuqing.schema import EnrichedPost
 
 # Words in a verification reason that mark a media or government account (新浪微博's 认证 text).
 DEFAULT_INSTITUTION_WORDS = ["媒体", "新闻", "日报", "晚报", "电视", "广播", "记者", "政务", "政府", "官方", "公安"]

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from alerts.durations import Duration, human_duration
 from alerts.rules.base import Finding, Rule, RuleOptions, SubjectWindow, linked_policies, post_text
-from schema import EnrichedPost
+from yuqing.schema import EnrichedPost
 
 
 class KeywordContextOptions(RuleOptions):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from alerts.rules.base import Finding, Rule, SignalScopeOptions
-from schema import BurstSignal
+from yuqing.schema import BurstSignal
 
 
 class NegativeSurgeOptions(SignalScopeOptions):

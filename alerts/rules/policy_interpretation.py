@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pydantic import Field
 
 from alerts.rules.base import Finding, Rule, RuleOptions, policy_name
-from schema import (
+from yuqing.schema import (
     GOV_DOC_NUMBER,
     GOV_INDEX_NO,
     GOV_INTERPRETATION,

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from alerts.rules.base import Finding, Rule, RuleOptions, linked_policies
-from schema import BOARD_ANSWERED, BOARD_CATEGORY, BOARD_PLACE, EnrichedPost, Platform
+from yuqing.schema import BOARD_ANSWERED, BOARD_CATEGORY, BOARD_PLACE, EnrichedPost, Platform
 
 
 class UnansweredComplaintsOptions(RuleOptions):

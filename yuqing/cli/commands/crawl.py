@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from config import ConfigError
-from console.common import settings_from
+from yuqing.cli.common import settings_from
+from yuqing.config import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from config.datafiles import load_sources
     from pipelines import SPOOL_FILE, Publisher
     from spiders.runner import crawl, resolve_sources
+    from yuqing.config.datafiles import load_sources
 
     settings = settings_from(args)
     path = Path(args.sources) if args.sources else settings.sources_file

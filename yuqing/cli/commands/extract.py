@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from config import ConfigError
-from console.common import print_json, settings_from
+from yuqing.cli.common import print_json, settings_from
+from yuqing.config import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

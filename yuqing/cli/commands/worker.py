@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from console.common import settings_from
 from transport import open_transport
 from workers.runner import Worker
 from workers.stages import STAGE_NAMES, build_stage
+from yuqing.cli.common import settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:

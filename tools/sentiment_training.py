@@ -1,10 +1,10 @@
 """Train and measure the sentiment model on shared/data/sentiment.
 
-    python -m analysis.sentiment_training          # retrain, rewrite analysis/data/sentiment.*
+    python -m tools.sentiment_training          # retrain, rewrite analysis/data/sentiment.*
 
-    python -m analysis.sentiment_training --cross-set   # train without each Weibo set, test on it
+    python -m tools.sentiment_training --cross-set   # train without each Weibo set, test on it
 
-    python -m analysis.sentiment_training --pin-floors  # retrain, then re-pin the CI floors
+    python -m tools.sentiment_training --pin-floors  # retrain, then re-pin the CI floors
 
 Training fills SnowNLP's own classifier (`snownlp.sentiment.Sentiment().classifier`, a
 `snownlp.classification.bayes.Bayes` of `AddOneProb` counts, saved with `.save`) with words already
@@ -58,7 +58,7 @@ from analysis.sentiment import (
     is_emoticon,
     tone_features,
 )
-from analysis.sentiment_data import (
+from tools.sentiment_data import (
     DATA_SETS,
     DataSet,
     LabelledPost,
@@ -74,10 +74,10 @@ QUOTED_WEIGHT = 0.5
 EMOTICON_WEIGHT = 4.0
 # The weight of an emoticon token in training, relative to its post, in a file labelled from its emoticons.
 EMOTICON_LABELLED_COUNT = 0.3
-SEED_LEXICON_FILE = Path(__file__).resolve().parent / "data" / "sentiment_seed_lexicon.txt"
+SEED_LEXICON_FILE = Path(__file__).resolve().parent.parent / "analysis" / "data" / "sentiment_seed_lexicon.txt"
 SEED_PSEUDO_COUNT = 60.0
 # sha1 prefixes of the texts the shipped model was trained on: eval leaves them out of foreign files.
-TRAINED_TEXTS_FILE = Path(__file__).resolve().parent / "data" / "sentiment_trained_texts.txt.gz"
+TRAINED_TEXTS_FILE = Path(__file__).resolve().parent.parent / "analysis" / "data" / "sentiment_trained_texts.txt.gz"
 FOLDS = 5
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,8 +161,8 @@ def _runtime_vocabulary() -> None:
     """Segment as the analyzer does: with the default gazetteer's and watchlists' terms in the dictionary."""
     from analysis.gazetteer import Gazetteer
     from analysis.segment import add_terms
-    from config.datafiles import load_watchlists
-    from config.settings import DEFAULT_DATA
+    from yuqing.config.datafiles import load_watchlists
+    from yuqing.config.settings import DEFAULT_DATA
 
     Gazetteer.load(DEFAULT_DATA / "gazetteer.yaml")
     add_terms(t for w in load_watchlists(DEFAULT_DATA / "watchlists.yaml") for t in (*w.terms, *w.context))
@@ -408,7 +408,7 @@ def pin_floors(directory: Path, out: Path = FLOORS_FILE) -> dict:
 def main() -> None:
     import argparse
 
-    from analysis.sentiment_data import shared_sentiment_dir
+    from tools.sentiment_data import shared_sentiment_dir
 
     parser = argparse.ArgumentParser(description="retrain the sentiment model on shared/data/sentiment")
     parser.add_argument("--pin-floors", action="store_true", help="then measure it and rewrite the CI floors")

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from alerts.labels import STATUS_LABELS
-from config import ConfigError, Settings
-from console.common import print_json, settings_from
-from schema import SHANGHAI, Alert, AlertStatus, ResponseKind, aware
+from yuqing.cli.common import print_json, settings_from
+from yuqing.config import ConfigError, Settings
+from yuqing.schema import SHANGHAI, Alert, AlertStatus, ResponseKind, aware
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -281,7 +281,7 @@ def _signal_source(settings: Settings):
         from analysis.bursts import BurstTracker
     except ImportError:
         return None
-    from config.datafiles import load_watchlists
+    from yuqing.config.datafiles import load_watchlists
 
     watchlists = load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []
     return BurstTracker(watchlists)  # no state_path: a dry run must not touch the worker's state
@@ -290,7 +290,7 @@ def _signal_source(settings: Settings):
 def run_test_rule(args: argparse.Namespace) -> int:
     from alerts.config import load_alert_config
     from alerts.replay import read_items, replay
-    from config.datafiles import load_policies
+    from yuqing.config.datafiles import load_policies
 
     config = load_alert_config(args.rule_file)
     items = read_items(args.data)

@@ -6,12 +6,12 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from config import Settings
-from console.common import print_json, settings_from
-from schema import SHANGHAI
 from search import open_index
 from transport import open_transport
 from transport.base import DEAD_LETTER_SUFFIX
+from yuqing.cli.common import print_json, settings_from
+from yuqing.config import Settings
+from yuqing.schema import SHANGHAI
 
 
 def register(sub: argparse._SubParsersAction) -> None:

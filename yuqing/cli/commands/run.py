@@ -7,9 +7,9 @@ import argparse
 import sys
 from datetime import datetime, time
 
-from console.common import settings_from
 from workers.stages import STAGE_NAMES
 from workers.supervisor import Supervisor
+from yuqing.cli.common import settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def _clock(text: str) -> time:
 
 def _yuqing(args: argparse.Namespace, *command: str) -> list[str]:
     config = ["--config", args.config] if args.config else []
-    return [sys.executable, "-m", "console.cli", *config, *command]
+    return [sys.executable, "-m", "yuqing.cli.main", *config, *command]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,8 +12,8 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from config.errors import ConfigError, from_validation_error
-from schema import Policy
+from yuqing.config.errors import ConfigError, from_validation_error
+from yuqing.schema import Policy
 
 # libyaml's parser when PyYAML was built with it: the same safe subset, several times faster.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from console.common import settings_from
+from yuqing.cli.common import settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:

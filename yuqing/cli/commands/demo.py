@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from config import ConfigError, Settings
-from console.common import settings_from
 from search import SearchQuery, open_index
 from transport import open_transport
 from workers.runner import Worker
 from workers.stages import STAGE_NAMES, build_stage
+from yuqing.cli.common import settings_from
+from yuqing.config import ConfigError, Settings
 
 DEMO_PORT = 18620
 

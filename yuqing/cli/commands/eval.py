@@ -18,7 +18,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
-from config import ConfigError
+from yuqing.config import ConfigError
 
 SETS_HELP = "comma-separated data set names: file names without suffix (default: every labelled file)"
 
@@ -53,9 +53,9 @@ def run_sentiment(args: argparse.Namespace) -> int:
     from snownlp import SnowNLP
 
     from analysis.sentiment import classify_text
-    from analysis.sentiment_data import DataFileError, shared_sentiment_dir
-    from analysis.sentiment_eval import evaluate, evaluation_sets, labelled_files
-    from analysis.sentiment_training import REPO_ROOT, WITHOUT_EMOTICONS
+    from tools.sentiment_data import DataFileError, shared_sentiment_dir
+    from tools.sentiment_eval import evaluate, evaluation_sets, labelled_files
+    from tools.sentiment_training import REPO_ROOT, WITHOUT_EMOTICONS
 
     directory = args.data or shared_sentiment_dir(REPO_ROOT)
     if not directory.exists():

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from analysis.sentiment import CALIBRATION_FILE
-from analysis.sentiment_data import (
+from tools.sentiment_data import (
     DATA_SETS,
     LABELLED_SUFFIXES,
     DataFileError,
@@ -29,7 +29,7 @@ from analysis.sentiment_data import (
     read_rows,
     text_key,
 )
-from analysis.sentiment_training import WITHOUT_EMOTICONS, Scores, measure, three_way_macro_f1, trained_texts
+from tools.sentiment_training import WITHOUT_EMOTICONS, Scores, measure, three_way_macro_f1, trained_texts
 
 HELD_OUT = "held-out 20%"
 ALL_ROWS = "all rows"

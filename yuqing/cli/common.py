@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from config import Settings, load_settings
+from yuqing.config import Settings, load_settings
 
 
 def settings_from(args: argparse.Namespace, **overrides: Any) -> Settings:

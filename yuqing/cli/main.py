@@ -14,15 +14,15 @@ import os
 import pkgutil
 import sys
 
-import console.commands
-from config import ConfigError
+import yuqing.cli.commands
 from search.base import SearchBackendError
 from transport.base import TransportError
+from yuqing.config import ConfigError
 
 
 def command_modules() -> list[str]:
-    """Every module of `console.commands`, alphabetically: adding a command is adding a file."""
-    return sorted(f"console.commands.{m.name}" for m in pkgutil.iter_modules(console.commands.__path__))
+    """Every module of `yuqing.cli.commands`, alphabetically: adding a command is adding a file."""
+    return sorted(f"yuqing.cli.commands.{m.name}" for m in pkgutil.iter_modules(yuqing.cli.commands.__path__))
 
 
 def build_parser() -> argparse.ArgumentParser:

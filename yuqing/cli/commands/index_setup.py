@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from console.common import settings_from
+from yuqing.cli.common import settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -21,8 +21,8 @@ from analysis.segment import add_terms, display_form, fast_words, segment_post
 from analysis.sentiment import classify
 from analysis.state import StateStore
 from analysis.text import strip_markup
-from config.datafiles import Watchlist
-from schema import (
+from yuqing.config.datafiles import Watchlist
+from yuqing.schema import (
     BOARD_PLACE,
     BOARD_REPLY_UNIT,
     GOV_ISSUER,
@@ -82,7 +82,7 @@ class Analyzer:
 
     @classmethod
     def from_settings(cls, settings) -> Analyzer:  # noqa: ANN001 - config.Settings
-        from config.datafiles import load_policies, load_watchlists
+        from yuqing.config.datafiles import load_policies, load_watchlists
 
         policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
         watchlists = load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []

@@ -1,6 +1,6 @@
 """Build analysis/data/idf.txt, the document frequencies keywords are weighed by.
 
-    python -m analysis.build_idf [--extra FILE ...]
+    python -m tools.build_idf [--extra FILE ...]
 
 The corpus is real text: the THUCNews headlines and the Weibo posts in shared/data (their text
 only, labels unused), the article text of the saved news and government pages, and any extra
@@ -20,7 +20,7 @@ import lxml.html
 
 from analysis.keywords import IDF_FILE, candidate_words
 from analysis.segment import segment_post
-from analysis.sentiment_data import DATA_SETS, read_rows
+from tools.sentiment_data import DATA_SETS, read_rows
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = (REPO_ROOT / ".." / "shared" / "data").resolve()

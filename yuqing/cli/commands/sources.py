@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from console.common import print_json, settings_from
+from yuqing.cli.common import print_json, settings_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from config.datafiles import load_sources
     from spiders.registry import resolve
+    from yuqing.config.datafiles import load_sources
 
     path = Path(args.file) if args.file else settings_from(args).sources_file
     sources = load_sources(path)

@@ -8,17 +8,15 @@ and come from the environment; they are masked when settings are printed.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from config.datafiles import read_yaml_mapping
-from config.errors import from_validation_error
+from yuqing.config.datafiles import read_yaml_mapping
+from yuqing.config.errors import from_validation_error
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(__file__).resolve().parent / "data"
 
 
@@ -67,7 +65,8 @@ class Settings(BaseSettings):
         env_prefix="YUQING_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
     )
 
-    data_dir: Path = PROJECT_ROOT / "var"
+    # Not inside the installed package: `var/` beside the settings file, or in the working directory.
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
     transport: Literal["embedded", "kafka"] = "embedded"
     index: Literal["embedded", "elasticsearch"] = "embedded"
     alert_store: Literal["embedded"] = "embedded"
@@ -122,6 +121,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         values = read_yaml_mapping(path)
         values["config_file"] = path
         base = path.resolve().parent
+        values.setdefault("data_dir", str(base / "var"))
         # Relative paths in the YAML file are relative to the file, not to the working directory.
         for key, value in list(values.items()):
             if (key.endswith("_file") or key.endswith("_dir")) and isinstance(value, str):
@@ -131,8 +131,3 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         return Settings(**values)
     except ValidationError as exc:
         raise from_validation_error(path or "environment (YUQING_*)", exc) from exc
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()

@@ -21,10 +21,10 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from config import ConfigError
-from config.datafiles import load_policies, load_watchlists
-from console.common import settings_from
-from schema import Post
+from yuqing.cli.common import settings_from
+from yuqing.config import ConfigError
+from yuqing.config.datafiles import load_policies, load_watchlists
+from yuqing.schema import Post
 
 # Fields a bare {"id", "text"} line lacks, filled so it is a valid Post.
 DEFAULTS = {"platform": "other", "source": "analyze"}
@@ -109,7 +109,7 @@ def _lines(args: argparse.Namespace) -> Iterator[bytes]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.pipeline import Analyzer
+    from analysis.enrich import Analyzer
 
     settings = settings_from(args)
     policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []

@@ -7,8 +7,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from config import ConfigError
-from console.common import settings_from
+from yuqing.cli.common import settings_from
+from yuqing.config import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
