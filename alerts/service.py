@@ -46,33 +46,42 @@ class AlertNotFound(LookupError):
         super().__init__(f"没有编号为 {alert_id} 的预警 (no such alert)")
 
 
-def open_alert_store(settings: Settings) -> AlertStore:
+def open_alert_store(settings: Settings, read_only: bool = False) -> AlertStore:
     """The store the settings ask for (`alert_store`); the embedded one is <data_dir>/alerts.sqlite3."""
     if settings.alert_store == "embedded":
-        return SqliteAlertStore(settings.data_dir / "alerts.sqlite3")
+        return SqliteAlertStore(settings.data_dir / "alerts.sqlite3", read_only=read_only)
     raise ConfigError(settings.config_file or "environment (YUQING_ALERT_STORE)", "alert_store",
                       f"alert store {settings.alert_store!r} is not available; use 'embedded'")
 
 
 class AlertService:
+    """`rules_writer`: this service owns the rules' memory (the alert worker): it loads it, and `save_state`
+    and `close` write it. Every other user (the CLI, reports) leaves it alone, so nothing it does can put an
+    older memory back over the worker's."""
+
     def __init__(self, config: AlertConfig, store: AlertStore, channels: dict[str, Channel],
-                 index: Index | None = None, policies: Iterable[Policy] = ()) -> None:
+                 index: Index | None = None, policies: Iterable[Policy] = (), *, rules_writer: bool = True) -> None:
         self.config = config
         self.store = store
         self.channels = channels
         self.index = index
+        self.rules_writer = rules_writer
         self.engine = AlertEngine(config, {policy.id: policy for policy in policies})
-        self.engine.restore(store.load_state())
+        if rules_writer:
+            self.engine.restore(store.load_state())
         self._state_saved = time.monotonic()
 
     @classmethod
-    def from_settings(cls, settings: Settings, rules_file: Path | None = None,
-                      index: Index | None = None) -> AlertService:
+    def from_settings(cls, settings: Settings, rules_file: Path | None = None, index: Index | None = None, *,
+                      rules_writer: bool = False, read_only: bool = False) -> AlertService:
+        """A service over the configured store: the alert worker passes `rules_writer=True`; commands that
+        only show alerts pass `read_only=True` (a view that cannot write anything)."""
         config = load_alert_config(rules_file or settings.rules_file)
         channels = build_channels(config, ChannelContext(data_dir=settings.data_dir))
         # The registry names each policy's document and 政策解读 in alerts; a fresh install may have none yet.
         policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
-        return cls(config, open_alert_store(settings), channels, index, policies)
+        return cls(config, open_alert_store(settings, read_only=read_only), channels, index, policies,
+                   rules_writer=rules_writer and not read_only)
 
     # --- rules to alerts -------------------------------------------------------------------
 
@@ -106,12 +115,14 @@ class AlertService:
                 break
             else:
                 log.warning("gave up updating group %s after %d conflicts", key, CONFLICT_RETRIES)
-        if time.monotonic() - self._state_saved >= STATE_EVERY:
+        if self.rules_writer and time.monotonic() - self._state_saved >= STATE_EVERY:
             self.save_state()
         return list(changed.values())
 
     def save_state(self) -> None:
         """Persist the rules' memory (done every minute of processing and on close)."""
+        if not self.rules_writer:
+            raise RuntimeError("only the alert worker's service writes the rules' memory")
         self.store.save_state(self.engine.snapshot())
         self._state_saved = time.monotonic()
 
@@ -244,6 +255,10 @@ class AlertService:
         return measure_effect(self.index, self.get(alert_id), now or datetime.now().astimezone())
 
     def close(self) -> None:
-        """Save the rules' memory and release the store (the index belongs to whoever passed it in)."""
-        self.save_state()
-        self.store.close()
+        """Save the rules' memory (its writer only) and release the store (the index belongs to whoever
+        passed it in)."""
+        try:
+            if self.rules_writer:
+                self.save_state()
+        finally:
+            self.store.close()

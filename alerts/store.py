@@ -13,7 +13,7 @@ import abc
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -117,11 +117,12 @@ class AlertStore(abc.ABC):
         """Drop notifications delivered before `before` (the audit keeps which channels were notified)."""
 
     @abc.abstractmethod
-    def save_state(self, states: dict[str, bytes]) -> None:
-        """Keep the rules' memory (windows, waiting messages) so a restarted worker goes on where it was."""
+    def save_state(self, states: Mapping[str, str]) -> None:
+        """Keep the rules' memory (JSON text per rule: windows, waiting messages) so a restarted worker goes on
+        where it was; entries not in `states` are dropped. Only the alert worker writes it."""
 
     @abc.abstractmethod
-    def load_state(self) -> dict[str, bytes]: ...
+    def load_state(self) -> dict[str, str]: ...
 
     def close(self) -> None:
         """Release connections."""
@@ -146,6 +147,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_at, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (channel, sent_at);
+-- The rules' memory, JSON per rule (format 3 on; a BLOB row is an older pickle and is never read).
 CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, blob BLOB NOT NULL, saved_at REAL NOT NULL);
 """
 
@@ -159,22 +161,33 @@ def _dt(value: float | None) -> datetime | None:
 
 
 class SqliteAlertStore(AlertStore):
-    def __init__(self, path: Path) -> None:
+    """The embedded store. `read_only=True` opens a view that cannot write (SQLite refuses), for commands
+    that only show alerts: they can never put old state back over what the worker wrote."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            if read_only and not self.path.exists():
+                SqliteAlertStore(self.path).close()  # a fresh installation: an empty store to look at
+            target = f"{self.path.resolve().as_uri()}?mode=ro" if read_only else str(self.path)
+            self._conn = sqlite3.connect(target, uri=read_only, timeout=30.0, isolation_level=None,
+                                         check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(SCHEMA)
+            if not read_only:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the alert store at {self.path}: {exc}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One transaction that takes the write lock at once, so a read-check-write cannot interleave."""
+        if self.read_only:
+            raise StoreError(f"the alert store at {self.path} was opened read-only")
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -303,14 +316,14 @@ class SqliteAlertStore(AlertStore):
             return conn.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
                                 (_ts(before),)).rowcount
 
-    def save_state(self, states: dict[str, bytes]) -> None:
+    def save_state(self, states: Mapping[str, str]) -> None:
         with self._write() as conn:
-            conn.execute("DELETE FROM rule_state")
-            conn.executemany("INSERT INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
-                             [(key, blob, datetime.now(UTC).timestamp()) for key, blob in states.items()])
+            conn.execute(f"DELETE FROM rule_state WHERE key NOT IN ({','.join('?' * len(states))})", list(states))
+            conn.executemany("INSERT OR REPLACE INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
+                             [(key, text, datetime.now(UTC).timestamp()) for key, text in states.items()])
 
-    def load_state(self) -> dict[str, bytes]:
-        return dict(self._read("SELECT key, blob FROM rule_state"))
+    def load_state(self) -> dict[str, str]:
+        return {key: text for key, text in self._read("SELECT key, blob FROM rule_state") if isinstance(text, str)}
 
     def close(self) -> None:
         with self._lock:

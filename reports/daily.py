@@ -66,7 +66,7 @@ def load_alert_state(settings: Settings, index: Index) -> tuple[list[Alert], dic
     effect of each response, from the alert store."""
     from alerts.service import AlertService
 
-    service = AlertService.from_settings(settings, index=index)
+    service = AlertService.from_settings(settings, index=index, read_only=True)
     try:
         alerts = service.store.alerts()
         effects = {a.id: effect.as_dict() for a in alerts if a.responses and (effect := service.effect(a.id))}

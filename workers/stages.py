@@ -124,5 +124,5 @@ def build_stage(name: str, settings: Settings, transport: Transport) -> Stage:
         from alerts.service import AlertService
         from analysis.bursts import BurstTracker
 
-        return AlertStage(AlertService.from_settings(settings), BurstTracker.from_settings(settings))
+        return AlertStage(AlertService.from_settings(settings, rules_writer=True), BurstTracker.from_settings(settings))
     raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")

@@ -31,7 +31,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         platforms = index.counts_by("platform")
         events = len(index.events(limit=1_000_000))
         health = index.crawl_health()
-    service = AlertService.from_settings(settings)
+    service = AlertService.from_settings(settings, read_only=True)
     try:
         open_alerts = service.open_alerts()
     finally:
