@@ -20,7 +20,7 @@ from alerts.channels import Channel, ChannelContext, ChannelError, Notification
 from alerts.config import AlertConfig, build_channels, load_alert_config, rate_limit
 from alerts.effect import ResponseEffect, measure_effect
 from alerts.engine import AlertEngine, Outcome
-from alerts.store import AlertStore, Change, SqliteAlertStore, StoreConflict, Stored
+from alerts.store import AlertStore, Change, OutboxItem, SqliteAlertStore, StoreConflict, Stored
 from search.base import Index
 from yuqing.config import ConfigError, Settings
 from yuqing.config.datafiles import load_policies
@@ -44,6 +44,19 @@ class _NothingToDo(Exception):
 class AlertNotFound(LookupError):
     def __init__(self, alert_id: str) -> None:
         super().__init__(f"没有编号为 {alert_id} 的预警 (no such alert)")
+
+
+# The kind a folded message takes: the first one an office gets about an alert is always "new alert".
+_KIND_PRIORITY = ("fired", "level_raised", "deadline_missed", "deadline_warning", "updated")
+
+
+def fold_messages(messages: list[dict]) -> dict:
+    """Several queued notifications about one alert as one: the alert as it is now (the latest), the
+    weightiest kind, and every distinct note."""
+    kinds = [message["kind"] for message in messages]
+    kind = min(kinds, key=lambda k: _KIND_PRIORITY.index(k) if k in _KIND_PRIORITY else len(_KIND_PRIORITY))
+    notes = list(dict.fromkeys(message.get("note", "") for message in messages if message.get("note")))
+    return {**messages[-1], "kind": kind, "note": "；".join(notes)}
 
 
 def open_alert_store(settings: Settings, read_only: bool = False) -> AlertStore:
@@ -154,45 +167,74 @@ class AlertService:
         return now + delay
 
     def deliver_pending(self, now: datetime | None = None, limit: int = 200) -> int:
-        """Send the due notifications; failures stay in the outbox with a later retry time. Returns how many were sent."""
+        """One round over every channel with due notifications, one channel after the other (the CLI and
+        tests; the alert worker drains each channel in its own lane, see `alerts.delivery`). Returns how many
+        messages were sent."""
         now = now or datetime.now().astimezone()
-        budget: dict[str, int | None] = {}
-        failing: set[str] = set()  # a channel that just failed is not tried again this round
-        delivered = 0
-        for item in self.store.due(now, limit):
-            if item.channel in failing:
-                continue
-            channel = self.channels.get(item.channel)
-            if channel is None:
-                self.store.mark_failed(item.id, f"channel {item.channel!r} is not defined in the rules file",
+        channels = dict.fromkeys([*self.channels, *(item.channel for item in self.store.due(now, limit))])
+        return sum(self.deliver_channel(name, now, limit) for name in channels)
+
+    def deliver_channel(self, name: str, now: datetime | None = None, limit: int = 200) -> int:
+        """Send this channel's due notifications: per alert, what is due is folded into one message (the
+        latest state); an alert's first message waits the settle window after it fired, later ones keep
+        `min_interval` apart. A failure stops the round for this channel (the rest wait for the next), and
+        stays in the outbox with a later retry time. Returns how many messages were sent."""
+        now = now or datetime.now().astimezone()
+        channel = self.channels.get(name)
+        timeout = channel.options.timeout if channel is not None else 0.0
+        # Held while a send may still be running (a request and its quick retries), then due again.
+        items = self.store.claim(name, now, now + timedelta(seconds=4 * timeout + 30), limit)
+        if channel is None:
+            for item in items:
+                self.store.mark_failed(item.id, f"channel {name!r} is not defined in the rules file",
                                        now + self.config.retry.max)
+            return 0
+        per_minute = rate_limit(self.config, name)
+        budget = None if per_minute is None else per_minute - self.store.sent_since(name, now - RATE_WINDOW)
+        by_alert: dict[str, list[OutboxItem]] = {}
+        for item in items:
+            by_alert.setdefault(item.alert_id, []).append(item)
+        delivered = 0
+        groups = list(by_alert.values())
+        for position, group in enumerate(groups):
+            ids = [item.id for item in group]
+            wait_until = self._not_before(name, group)
+            if wait_until is not None and wait_until > now:
+                self.store.release(ids, wait_until)
                 continue
-            if item.channel not in budget:
-                limit_per_minute = rate_limit(self.config, item.channel)
-                budget[item.channel] = (None if limit_per_minute is None else
-                                        limit_per_minute - self.store.sent_since(item.channel, now - RATE_WINDOW))
-            left = budget[item.channel]
-            if left is not None and left <= 0:
-                continue  # over the channel's rate: stays due for the next round
+            if budget is not None and budget <= 0:
+                self.store.release(ids, now)  # over the channel's rate: due again next round
+                continue
             try:
-                channel.send(Notification.from_json(item.message))
-            except ChannelError as exc:
-                log.warning("delivery %d to %s failed (attempt %d): %s", item.id, item.channel, item.attempts + 1, exc)
-                self.store.mark_failed(item.id, str(exc), self._retry_at(item.attempts + 1, now))
-                failing.add(item.channel)
-                continue
-            except Exception as exc:  # a bug in rendering must not lose the notification either
-                log.exception("delivery %d to %s crashed", item.id, item.channel)
-                self.store.mark_failed(item.id, f"{type(exc).__name__}: {exc}", self._retry_at(item.attempts + 1, now))
-                continue
-            self.store.mark_sent(item.id, now)
+                channel.send(Notification.from_json(fold_messages([item.message for item in group])))
+            except Exception as exc:  # noqa: BLE001 - a bug in rendering must not lose the notification either
+                if isinstance(exc, ChannelError):
+                    log.warning("delivery to %s failed (attempt %d): %s", name, group[-1].attempts + 1, exc)
+                else:
+                    log.exception("delivery to %s crashed", name)
+                error = str(exc) if isinstance(exc, ChannelError) else f"{type(exc).__name__}: {exc}"
+                retry_at = self._retry_at(group[-1].attempts + 1, now)
+                self.store.mark_failed(group[-1].id, error, retry_at)
+                self.store.release(ids[:-1], retry_at)
+                # A channel that just failed is not tried again this round: the others wait, untried.
+                self.store.release([i for later in groups[position + 1:] for i in (x.id for x in later)], now)
+                break
+            self.store.mark_sent(group[-1].id, now, folded=ids[:-1])
             delivered += 1
-            if left is not None:
-                budget[item.channel] = left - 1
-            self._mark_notified(item.alert_id, now)
+            if budget is not None:
+                budget -= 1
+            self._mark_notified(group[-1].alert_id, now)
         if delivered:
             self.store.forget_sent(now - SENT_KEPT)
         return delivered
+
+    def _not_before(self, channel: str, group: list[OutboxItem]) -> datetime | None:
+        """The earliest time the next message about this alert may reach the channel."""
+        last = self.store.last_sent(group[0].alert_id, channel)
+        if last is not None:
+            return last + self.config.delivery.min_interval
+        fired_at = datetime.fromisoformat(group[-1].message["alert"]["fired_at"])
+        return fired_at + self.config.delivery.settle
 
     def _mark_notified(self, alert_id: str, now: datetime) -> None:
         # Already past 'fired' (notified before, or acknowledged before the message arrived): nothing to do.

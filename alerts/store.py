@@ -100,10 +100,24 @@ class AlertStore(abc.ABC):
         """Unsent notifications whose next attempt is due, oldest first."""
 
     @abc.abstractmethod
-    def mark_sent(self, item_id: int, now: datetime) -> None: ...
+    def claim(self, channel: str, now: datetime, until: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Take this channel's due notifications (oldest first) for one sender: they are not due again
+        before `until` unless marked or released, so two senders never hold the same one."""
+
+    @abc.abstractmethod
+    def release(self, item_ids: Sequence[int], at: datetime) -> None:
+        """Claimed notifications that were not tried: due again at `at` (attempts unchanged)."""
+
+    @abc.abstractmethod
+    def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
+        """`item_id` was delivered; `folded` notifications were delivered with it in one message (dropped)."""
 
     @abc.abstractmethod
     def mark_failed(self, item_id: int, error: str, retry_at: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def last_sent(self, alert_id: str, channel: str) -> datetime | None:
+        """When a notification about this alert last reached this channel."""
 
     @abc.abstractmethod
     def sent_since(self, channel: str, since: datetime) -> int:
@@ -147,6 +161,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_at, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (channel, sent_at);
+CREATE INDEX IF NOT EXISTS outbox_by_alert ON outbox (alert_id, channel);
 -- The rules' memory, JSON per rule (format 3 on; a BLOB row is an older pickle and is never read).
 CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, blob BLOB NOT NULL, saved_at REAL NOT NULL);
 """
@@ -286,10 +301,30 @@ class SqliteAlertStore(AlertStore):
                           "ORDER BY id LIMIT ?", (_ts(now), limit))
         return [self._item(row) for row in rows]
 
-    def mark_sent(self, item_id: int, now: datetime) -> None:
+    def claim(self, channel: str, now: datetime, until: datetime, limit: int = 100) -> list[OutboxItem]:
+        with self._write() as conn:
+            rows = conn.execute(
+                f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE sent_at IS NULL AND channel = ? "
+                "AND next_attempt_at <= ? ORDER BY id LIMIT ?", (channel, _ts(now), limit)).fetchall()
+            conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
+                             [(_ts(until), row[0]) for row in rows])
+        return [self._item(row) for row in rows]
+
+    def release(self, item_ids: Sequence[int], at: datetime) -> None:
+        if item_ids:
+            with self._write() as conn:
+                conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND sent_at IS NULL",
+                                 [(_ts(at), item_id) for item_id in item_ids])
+
+    def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
         with self._write() as conn:
             conn.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
                          (_ts(now), item_id))
+            conn.executemany("DELETE FROM outbox WHERE id = ? AND sent_at IS NULL", [(i,) for i in folded])
+
+    def last_sent(self, alert_id: str, channel: str) -> datetime | None:
+        return _dt(self._read("SELECT MAX(sent_at) FROM outbox WHERE alert_id = ? AND channel = ?",
+                              (alert_id, channel))[0][0])
 
     def mark_failed(self, item_id: int, error: str, retry_at: datetime) -> None:
         with self._write() as conn:

@@ -80,12 +80,18 @@ class IndexStage(Stage):
 
 
 class AlertStage(Stage):
+    """Feeds the rules; notifications are sent by the service's delivery lanes, apart from this loop, so a
+    dead endpoint never holds up rule evaluation or a shutdown."""
+
     name = "alert"
     topics = (ENRICHED_POSTS, EVENTS, CRAWL_HEALTH)
 
-    def __init__(self, service: AlertService, bursts: BurstTracker) -> None:
+    def __init__(self, service: AlertService, bursts: BurstTracker, deliver: bool = True) -> None:
+        from alerts.delivery import Dispatcher
+
         self.service = service
         self.bursts = bursts
+        self.dispatcher = Dispatcher(service) if deliver else None
 
     def process(self, messages: list[Message]) -> BatchResult:
         decoded, result = run_per_message(messages, _decode)
@@ -97,15 +103,21 @@ class AlertStage(Stage):
             self.bursts.add(post)
         moment = now()
         self.service.process(posts, self.bursts.signals(moment), health, moment)
-        self.service.deliver_pending(moment)
+        self._start_delivery()
         return result
 
     def idle(self) -> None:
         moment: datetime = now()
         self.service.check_deadlines(moment)
-        self.service.deliver_pending(moment)
+        self._start_delivery()
+
+    def _start_delivery(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.start()
 
     def close(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
         self.bursts.close()
         self.service.close()
 
