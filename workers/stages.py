@@ -6,10 +6,11 @@ Each stage adapts messages to the schema and hands them to the package that does
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from search.base import BulkWriteError, Index
+from search.base import BulkWriteError, Index, SearchRefused
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, Stage, run_per_message
 from yuqing.config import Settings
@@ -61,8 +62,9 @@ class IndexStage(Stage):
         decoded, result = run_per_message(messages, _decode)
         # Later versions of one event in the batch win: keep the last by id.
         events = {item.id: item for item in decoded if isinstance(item, Event)}
+        posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         try:
-            self.index.upsert(item for item in decoded if isinstance(item, EnrichedPost))
+            self._write(posts, self.index.upsert, messages, ENRICHED_POSTS, "id", result)
         except BulkWriteError as exc:
             if exc.retryable:
                 raise
@@ -71,9 +73,28 @@ class IndexStage(Stage):
             for position, message in enumerate(messages):
                 if message.topic == ENRICHED_POSTS and message.value.get("id") in refused:
                     result.poison[position] = exc
-        self.index.upsert_events(events.values())
-        self.index.record_health(item for item in decoded if isinstance(item, CrawlHealth))
+        self._write(list(events.values()), self.index.upsert_events, messages, EVENTS, "id", result)
+        health = [item for item in decoded if isinstance(item, CrawlHealth)]
+        self._write(health, self.index.record_health, messages, CRAWL_HEALTH, "source", result)
         return result
+
+    @staticmethod
+    def _write(items: Sequence[EnrichedPost | Event | CrawlHealth], write: Callable[[Sequence], object],
+               messages: list[Message], topic: str, id_field: str, result: BatchResult) -> None:
+        """Write the items; when the index refuses the request for good, write them one by one so that
+        only those it refuses go to the dead-letter topic, with the server's reason (writes are by id:
+        writing one again is harmless)."""
+        try:
+            write(items)
+        except SearchRefused:
+            for item in items:
+                try:
+                    write([item])
+                except SearchRefused as exc:
+                    item_id = getattr(item, id_field)
+                    for position, message in enumerate(messages):
+                        if message.topic == topic and message.value.get(id_field) == item_id:
+                            result.poison[position] = exc
 
     def close(self) -> None:
         self.index.close()
