@@ -113,3 +113,4 @@ def test_every_rules_memory_survives_the_round_trip_through_json(settings):
     restored = AlertEngine(config)
     restored.restore(saved)
     assert restored.snapshot() == saved
+

@@ -7,7 +7,7 @@ Stage code sees `Message` values (JSON-able dicts), never a queue library. Two i
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,8 +90,12 @@ class Transport(abc.ABC):
     def consumer(self, group: str, topics: Iterable[str], member: str | None = None) -> Consumer: ...
 
     @abc.abstractmethod
-    def stats(self) -> list[TopicStats]:
-        """Message counts and per-group lag for every topic that has messages or offsets."""
+    def stats(self, expected: Mapping[str, Iterable[str]] | None = None) -> list[TopicStats]:
+        """Message counts and per-group lag for every topic that has messages or offsets, read from the
+        partitions' first/next and committed offsets (never by reading messages).
+
+        `expected` maps consumer groups to the topics they read: such a group gets a lag on each of its
+        topics even before it has joined or committed anything (all of the topic is waiting then)."""
 
     def close(self) -> None:
         """Release connections."""

@@ -16,7 +16,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -184,7 +184,9 @@ class KafkaTransport(Transport):
 
     # -- statistics -----------------------------------------------------------------------------
 
-    def stats(self) -> list[TopicStats]:
+    def stats(self, expected: Mapping[str, Iterable[str]] | None = None) -> list[TopicStats]:
+        waiting_for = {self.full_name(topic): [grp for grp, topics in (expected or {}).items() if topic in topics]
+                       for topic in {t for topics in (expected or {}).values() for t in topics}}
         with self.broker_errors("read topic statistics"):
             names = sorted(t for t in self.admin.list_topics() if t.startswith(self.prefix))
             if not names:
@@ -205,6 +207,8 @@ class KafkaTransport(Transport):
                 mine = {tp: meta.offset for tp, meta in offsets.items() if tp.topic == name and meta.offset >= 0}
                 if mine:
                     lag[group] = sum(max(ends[tp] - mine.get(tp, starts[tp]), 0) for tp in parts)
+            for group in waiting_for.get(name, []):  # not joined yet: it will start at the beginning
+                lag.setdefault(group, sum(ends[tp] - starts[tp] for tp in parts))
             messages = sum(ends[tp] - starts[tp] for tp in parts)
             result.append(TopicStats(self.short_name(name), messages, lag))
         return result

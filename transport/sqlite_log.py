@@ -15,7 +15,7 @@ import sqlite3
 import time
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -105,27 +105,42 @@ class SqliteTransport(Transport):
     def consumer(self, group: str, topics: Iterable[str], member: str | None = None) -> SqliteConsumer:
         return SqliteConsumer(self, group, list(topics), member)
 
-    def stats(self) -> list[TopicStats]:
-        conn = self._conn
-        ends = {
-            (topic, part): end
-            for topic, part, end in conn.execute(
-                "SELECT topic, partition, MAX(offset) + 1 FROM messages GROUP BY topic, partition"
-            )
-        }
-        counts: dict[str, int] = {}
-        for (topic, _part), end in ends.items():
-            counts[topic] = counts.get(topic, 0) + end
-        lag: dict[str, dict[str, int]] = {topic: {} for topic in counts}
-        committed: dict[tuple[str, str], dict[int, int]] = {}
-        for grp, topic, part, offset in conn.execute("SELECT grp, topic, partition, committed FROM offsets"):
-            committed.setdefault((grp, topic), {})[part] = offset
-            lag.setdefault(topic, {})
-        for (grp, topic), parts in committed.items():
-            lag[topic][grp] = sum(
-                end - parts.get(part, 0) for (t, part), end in ends.items() if t == topic
-            )
-        return [TopicStats(topic, counts.get(topic, 0), lag[topic]) for topic in sorted(lag)]
+    def _topics(self) -> list[str]:
+        """Every topic with messages, one index probe per topic (a skip-scan, not a scan of the log)."""
+        rows = self._conn.execute(
+            "WITH RECURSIVE t(name) AS (SELECT MIN(topic) FROM messages UNION ALL "
+            "SELECT (SELECT MIN(topic) FROM messages WHERE topic > t.name) FROM t WHERE t.name IS NOT NULL) "
+            "SELECT name FROM t WHERE name IS NOT NULL").fetchall()
+        return [row[0] for row in rows]
+
+    def _bounds(self, topic: str) -> dict[int, tuple[int, int]]:
+        """Per partition with messages: (first offset, next offset)."""
+        bounds = {}
+        for part in range(self.partitions):
+            where = "FROM messages WHERE topic=? AND partition=?"
+            (first,) = self._conn.execute(f"SELECT MIN(offset) {where}", (topic, part)).fetchone()
+            if first is not None:
+                (last,) = self._conn.execute(f"SELECT MAX(offset) {where}", (topic, part)).fetchone()
+                bounds[part] = (first, last + 1)
+        return bounds
+
+    def stats(self, expected: Mapping[str, Iterable[str]] | None = None) -> list[TopicStats]:
+        try:
+            committed: dict[str, dict[str, dict[int, int]]] = {}
+            for grp, topic, part, offset in self._conn.execute("SELECT grp, topic, partition, committed FROM offsets"):
+                committed.setdefault(topic, {}).setdefault(grp, {})[part] = offset
+            for grp, topics in (expected or {}).items():
+                for topic in topics:
+                    committed.setdefault(topic, {}).setdefault(grp, {})
+            result = []
+            for topic in sorted(set(self._topics()) | set(committed)):
+                bounds = self._bounds(topic)
+                lag = {grp: sum(end - max(parts.get(part, first), first) for part, (first, end) in bounds.items())
+                       for grp, parts in committed.get(topic, {}).items()}
+                result.append(TopicStats(topic, sum(end - first for first, end in bounds.values()), lag))
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot read the offsets of {self.path}: {exc}") from exc
+        return result
 
     def close(self) -> None:
         self._conn.close()

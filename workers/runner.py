@@ -45,6 +45,11 @@ class BatchResult:
     poison: dict[int, Exception] = field(default_factory=dict)
 
 
+def group_of(stage_name: str) -> str:
+    """The consumer group of a stage: its workers share the work."""
+    return f"yuqing-{stage_name}"
+
+
 class Stage(abc.ABC):
     """One pipeline step: a consumer group over some topics, and what it does with a batch."""
 
@@ -53,7 +58,7 @@ class Stage(abc.ABC):
 
     @property
     def group(self) -> str:
-        return f"yuqing-{self.name}"
+        return group_of(self.name)
 
     @abc.abstractmethod
     def process(self, messages: list[Message]) -> BatchResult:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from search.base import BulkWriteError, Index, SearchRefused
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
-from workers.runner import BatchResult, Stage, run_per_message
+from workers.runner import BatchResult, Stage, group_of, run_per_message
 from yuqing.config import Settings
 from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, now
 
@@ -141,6 +141,11 @@ class AlertStage(Stage):
             self.dispatcher.stop()
         self.bursts.close()
         self.service.close()
+
+
+def stage_groups() -> dict[str, tuple[str, ...]]:
+    """Each stage's consumer group and the topics it reads (for lag before a worker has joined)."""
+    return {group_of(stage.name): stage.topics for stage in (AnalyzeStage, IndexStage, AlertStage)}
 
 
 def build_stage(name: str, settings: Settings, transport: Transport) -> Stage:
