@@ -90,6 +90,11 @@ class Transport(abc.ABC):
     def consumer(self, group: str, topics: Iterable[str], member: str | None = None) -> Consumer: ...
 
     @abc.abstractmethod
+    def read(self, topic: str, limit: int = 100) -> list[Message]:
+        """The oldest `limit` messages of a topic, outside any consumer group (nothing is committed): for
+        looking at dead letters."""
+
+    @abc.abstractmethod
     def stats(self, expected: Mapping[str, Iterable[str]] | None = None) -> list[TopicStats]:
         """Message counts and per-group lag for every topic that has messages or offsets, read from the
         partitions' first/next and committed offsets (never by reading messages).

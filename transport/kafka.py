@@ -182,6 +182,38 @@ class KafkaTransport(Transport):
         self.ensure_topics(topics)
         return KafkaTopicConsumer(self, group, topics, member)
 
+    def read(self, topic: str, limit: int = 100) -> list[Message]:
+        """Partitions assigned by hand (no group): from each partition's start up to its end when asked."""
+        name = self.full_name(topic)
+        with self.broker_errors(f"read {name}"):
+            if name not in self.admin.list_topics():
+                return []
+            reader = KafkaConsumer(**self.client_config(), enable_auto_commit=False)
+            try:
+                partitions = [TopicPartition(name, part) for part in reader.partitions_for_topic(name) or ()]
+                ends = reader.end_offsets(partitions)
+                reader.assign(partitions)
+                reader.seek_to_beginning(*partitions)
+                messages: list[Message] = []
+                deadline = time.monotonic() + self.request_timeout
+                while len(messages) < limit and time.monotonic() < deadline and any(
+                        reader.position(tp) < ends[tp] for tp in partitions):
+                    for tp, records in reader.poll(timeout_ms=500, max_records=limit - len(messages)).items():
+                        for record in records:
+                            headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or []}
+                            try:
+                                value = json.loads(record.value)
+                            except ValueError:
+                                value = None
+                            if not isinstance(value, dict):
+                                value = {"raw_base64": base64.b64encode(record.value or b"").decode("ascii")}
+                            key = record.key.decode("utf-8", "replace") if record.key is not None else None
+                            messages.append(Message(topic, tp.partition, record.offset, value, key, headers,
+                                                    record.timestamp / 1000.0))
+            finally:
+                reader.close()
+        return sorted(messages, key=lambda m: (m.timestamp, m.partition, m.offset))[:limit]
+
     # -- statistics -----------------------------------------------------------------------------
 
     def stats(self, expected: Mapping[str, Iterable[str]] | None = None) -> list[TopicStats]:

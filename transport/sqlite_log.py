@@ -105,6 +105,16 @@ class SqliteTransport(Transport):
     def consumer(self, group: str, topics: Iterable[str], member: str | None = None) -> SqliteConsumer:
         return SqliteConsumer(self, group, list(topics), member)
 
+    def read(self, topic: str, limit: int = 100) -> list[Message]:
+        try:
+            rows = self._conn.execute(
+                "SELECT partition, offset, key, value, headers, ts FROM messages WHERE topic=? "
+                "ORDER BY ts, partition, offset LIMIT ?", (topic, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot read {topic} from {self.path}: {exc}") from exc
+        return [Message(topic, part, offset, json.loads(value), key, json.loads(headers), ts)
+                for part, offset, key, value, headers, ts in rows]
+
     def _topics(self) -> list[str]:
         """Every topic with messages, one index probe per topic (a skip-scan, not a scan of the log)."""
         rows = self._conn.execute(
