@@ -15,7 +15,9 @@ import pkgutil
 import sys
 
 import yuqing.cli.commands
+from analysis.tables import use_keeper
 from search.base import SearchBackendError
+from stores.tables import PrivateTableCache
 from transport.base import TransportError
 from yuqing.config import ConfigError
 
@@ -43,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every command that segments or classifies keeps its derived tables in the user's private cache.
+    use_keeper(PrivateTableCache())
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

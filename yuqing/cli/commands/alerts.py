@@ -276,15 +276,11 @@ def run_deliver(args: argparse.Namespace) -> int:
 
 
 def _signal_source(settings: Settings):
-    """Burst signals computed from the saved posts, as the alert worker does, when analysis provides them."""
-    try:
-        from analysis.bursts import BurstTracker
-    except ImportError:
-        return None
-    from yuqing.config.datafiles import load_watchlists
+    """Burst signals computed from the saved posts, as the alert worker does."""
+    from analysis.bursts import BurstTracker
+    from workers.build import configured_watchlists
 
-    watchlists = load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []
-    return BurstTracker(watchlists)  # no state_path: a dry run must not touch the worker's state
+    return BurstTracker(configured_watchlists(settings))  # no memory: a dry run must not touch the worker's state
 
 
 def run_test_rule(args: argparse.Namespace) -> int:
