@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from search.base import SearchBackendError
-from transport.base import Consumer, Message, Transport, TransportError, dead_letter
+from transport.base import Consumer, Message, Transport, dead_letter
+from yuqing.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class PoisonMessage(Exception):
 
 
 # Failures of the systems a stage writes to: the batch is kept and tried again later.
-BACKEND_DOWN: tuple[type[Exception], ...] = (TransportError, SearchBackendError, ConnectionError, TimeoutError)
+BACKEND_DOWN: tuple[type[Exception], ...] = (BackendUnavailable, ConnectionError, TimeoutError)
 
 
 @dataclass

@@ -16,10 +16,9 @@ import sys
 
 import yuqing.cli.commands
 from analysis.tables import use_keeper
-from search.base import SearchBackendError
 from stores.tables import PrivateTableCache
-from transport.base import TransportError
 from yuqing.config import ConfigError
+from yuqing.errors import BackendUnavailable
 
 
 def command_modules() -> list[str]:
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         return exc.exit_code
-    except (TransportError, SearchBackendError) as exc:
+    except BackendUnavailable as exc:
         print(f"服务不可用 (backend unavailable): {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
