@@ -7,20 +7,30 @@ is reported once, naming the file, the entry and the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from yuqing.config.errors import ConfigError, from_validation_error
 from yuqing.schema import Policy
+from yuqing.schema.names import SOURCE_KIND_NAMES
 
 # libyaml's parser when PyYAML was built with it: the same safe subset, several times faster.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Model = TypeVar("Model", bound=BaseModel)
 
-SourceKind = Literal["rss", "news", "gov_policy", "weibo", "board", "forum"]
+
+
+def _known_kind(kind: str) -> str:
+    if kind not in SOURCE_KIND_NAMES:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(map(repr, SOURCE_KIND_NAMES))}")
+    return kind
+
+
+# A kind registered in `yuqing.schema.names.SOURCE_KIND_NAMES`.
+SourceKind = Annotated[str, AfterValidator(_known_kind)]
 
 
 class Source(BaseModel):
