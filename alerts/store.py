@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stores.sqlite import connect
 from yuqing.schema import Alert, AlertStatus
 
 
@@ -184,16 +185,10 @@ class SqliteAlertStore(AlertStore):
         self.read_only = read_only
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             if read_only and not self.path.exists():
                 SqliteAlertStore(self.path).close()  # a fresh installation: an empty store to look at
-            target = f"{self.path.resolve().as_uri()}?mode=ro" if read_only else str(self.path)
-            self._conn = sqlite3.connect(target, uri=read_only, timeout=30.0, isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn = connect(self.path, autocommit=True, shared_between_threads=True, read_only=read_only)
             if not read_only:
-                self._conn.execute("PRAGMA journal_mode=WAL")
-                self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the alert store at {self.path}: {exc}") from exc

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from analysis.cache import kept_table
+from analysis.tables import kept_table
 from analysis.text import split_weibo
 
 
@@ -51,7 +51,7 @@ def _dictionary_key() -> str:
 
 def _prefix_dictionary() -> tuple[dict[str, int], int]:
     """jieba's prefix dictionary (word or prefix -> count) and total count, as `Tokenizer.initialize`
-    builds them, but kept by `analysis.cache`: jieba reads its own cache through `marshal.load(file)`,
+    builds them, but kept by the table keeper: jieba reads its own cache through `marshal.load(file)`,
     three times slower than `marshal.loads` of the file's bytes (about 0.7 s against 0.22 s per process)."""
     return kept_table(
         "jieba", _dictionary_key(),

@@ -38,8 +38,8 @@ from itertools import repeat
 from pathlib import Path
 from types import SimpleNamespace
 
-from analysis.cache import kept_table
 from analysis.segment import segment_post
+from analysis.tables import kept_table
 from analysis.text import EMOTICON
 from yuqing.schema import Sentiment, SentimentLabel
 

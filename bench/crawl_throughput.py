@@ -80,7 +80,7 @@ def children_cpu() -> float:
 
 
 def main() -> None:
-    from spiders.runner import crawl_in_subprocess
+    from workers.crawl import crawl_in_subprocess
     from yuqing.config import load_settings
     from yuqing.config.datafiles import Source
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from transport import Transport, TransportError
+from transport import Transport, TransportError, open_transport
+from yuqing.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Publisher:
     def __init__(self, transport: Transport | None, spool_path: str | Path,
                  confirm_every: int = CONFIRM_EVERY_MESSAGES, confirm_seconds: float = CONFIRM_EVERY_SECONDS) -> None:
         self.transport = transport
+        self._opened_with = transport  # closed by `close`, even after a failure set `transport` aside
         self.spool_path = Path(spool_path)
         self.confirm_every = confirm_every
         self.confirm_seconds = confirm_seconds
@@ -169,3 +171,19 @@ class Publisher:
         partial = self.spool_path.with_suffix(".tmp")
         partial.write_text("".join(line + "\n" for line in remaining), encoding="utf-8")
         os.replace(partial, self.spool_path)
+
+    def close(self) -> None:
+        """Close the transport this publisher was given."""
+        if self._opened_with is not None:
+            self._opened_with.close()
+            self._opened_with = self.transport = None
+
+
+def open_publisher(settings: Settings) -> Publisher:
+    """The crawl's publisher: the configured transport, or the spool alone while it is down."""
+    try:
+        transport: Transport | None = open_transport(settings)
+    except TransportError as exc:
+        log.warning("transport unavailable (%s): items are spooled and sent on the next run", exc)
+        transport = None
+    return Publisher(transport, settings.path(SPOOL_FILE))

@@ -14,12 +14,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from yuqing.errors import BackendUnavailable
 from yuqing.schema import CrawlHealth, EnrichedPost, Event, SentimentLabel
 
 Interval = Literal["hour", "day"]
 
 
-class SearchBackendError(RuntimeError):
+class SearchBackendError(BackendUnavailable):
     """The index is unreachable or refused a request; callers keep their items and retry."""
 
 

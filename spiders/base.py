@@ -15,7 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import scrapy
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,13 +62,26 @@ class SourceStats:
     finished_at: datetime | None = None
 
 
+class Publishing(Protocol):
+    """Where the crawl's items go (`pipelines.publish.Publisher`, handed in by whoever starts the crawl)."""
+
+    spool_path: Path
+
+    def publish(self, topic: str, value: dict[str, Any], key: str | None = None,
+                on_safe: Callable[[bool], None] | None = None) -> bool: ...
+    def replay(self) -> bool: ...
+    def flush(self) -> bool: ...
+    def pending(self) -> int: ...
+    def close(self) -> None: ...
+
+
 @dataclass
 class CrawlContext:
     """What all spiders and pipelines of one crawl share. Built by `spiders.runner`."""
 
     settings: Settings
     seen: SeenStore
-    publisher: Any  # pipelines.publish.Publisher; Any avoids an import cycle
+    publisher: Publishing
     extractor: ExtractionPool = field(default_factory=lambda: ExtractionPool(workers=0))
     stats: dict[str, SourceStats] = field(default_factory=dict)
 

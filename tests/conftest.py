@@ -77,10 +77,12 @@ def shared_data() -> Path:
 def shipped_analyzer(tmp_path: Path):  # noqa: ANN201 - analysis.enrich.Analyzer, imported lazily
     """An Analyzer with the shipped policies, watchlists and gazetteer, its state in a temporary file."""
     from analysis.enrich import Analyzer
+    from stores.analysis_state import AnalysisStateStore
+    from workers.build import load_gazetteer
     from yuqing.config.datafiles import load_policies, load_watchlists
     from yuqing.config.settings import DEFAULT_DATA
 
     analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
-                        DEFAULT_DATA / "gazetteer.yaml", tmp_path / "analysis.sqlite3")
+                        load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(tmp_path / "analysis.sqlite3"))
     yield analyzer
     analyzer.close()

@@ -159,12 +159,12 @@ def _neutral_band(scores: Sequence[float], truth: Sequence[str]) -> tuple[float,
 
 def _runtime_vocabulary() -> None:
     """Segment as the analyzer does: with the default gazetteer's and watchlists' terms in the dictionary."""
-    from analysis.gazetteer import Gazetteer
     from analysis.segment import add_terms
+    from workers.build import load_gazetteer
     from yuqing.config.datafiles import load_watchlists
     from yuqing.config.settings import DEFAULT_DATA
 
-    Gazetteer.load(DEFAULT_DATA / "gazetteer.yaml")
+    load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
     add_terms(t for w in load_watchlists(DEFAULT_DATA / "watchlists.yaml") for t in (*w.terms, *w.context))
 
 

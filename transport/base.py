@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from yuqing.errors import BackendUnavailable
+
 # Topic names, defined once. A Kafka deployment prefixes them (settings.kafka.topic_prefix).
 RAW_POSTS = "posts.raw"
 ENRICHED_POSTS = "posts.enriched"
@@ -25,7 +27,7 @@ def dead_letter(topic: str) -> str:
     return topic + DEAD_LETTER_SUFFIX
 
 
-class TransportError(RuntimeError):
+class TransportError(BackendUnavailable):
     """The transport is unreachable or refused an operation; callers keep their items and retry."""
 
 
@@ -101,6 +103,11 @@ class Transport(abc.ABC):
 
         `expected` maps consumer groups to the topics they read: such a group gets a lag on each of its
         topics even before it has joined or committed anything (all of the topic is waiting then)."""
+
+    def prune(self) -> int:
+        """Free what retention allows and return how many messages went; a broker that applies
+        its own retention (Kafka's `retention.ms`) has nothing to do here."""
+        return 0
 
     def close(self) -> None:
         """Release connections."""

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from stores.sqlite import connect
 from transport.base import Consumer, Message, TopicStats, Transport, TransportError
 
 SCHEMA = """
@@ -48,22 +49,19 @@ def partition_for(key: str | None, partitions: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % partitions
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+# Rows deleted per transaction while pruning, so appends never wait long behind a prune.
+PRUNE_CHUNK = 5000
 
 
 class SqliteTransport(Transport):
-    def __init__(self, path: Path, partitions: int = 4, session_timeout: float = 10.0) -> None:
+    def __init__(self, path: Path, partitions: int = 4, session_timeout: float = 10.0,
+                 retention_seconds: float = 7 * 86400) -> None:
         self.path = Path(path)
         self.partitions = partitions
         self.session_timeout = session_timeout
+        self.retention_seconds = retention_seconds
         try:
-            self._conn = connect(self.path)
+            self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
             self._conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise TransportError(f"cannot open the embedded log at {self.path}: {exc}") from exc
@@ -152,6 +150,40 @@ class SqliteTransport(Transport):
             raise TransportError(f"cannot read the offsets of {self.path}: {exc}") from exc
         return result
 
+    def prune(self, now: float | None = None) -> int:
+        """Delete messages older than the retention that every group reading their topic has committed.
+
+        The newest message of a partition always stays: the next offset is counted from it. Topics no
+        group has read (dead letters) are kept whole.
+        """
+        cutoff = (time.time() if now is None else now) - self.retention_seconds
+        conn = self._conn
+        committed: dict[str, dict[str, dict[int, int]]] = {}
+        for grp, topic, part, offset in conn.execute("SELECT grp, topic, partition, committed FROM offsets"):
+            committed.setdefault(topic, {}).setdefault(grp, {})[part] = offset
+        ends = conn.execute("SELECT topic, partition, MAX(offset) FROM messages GROUP BY topic, partition").fetchall()
+        freed = 0
+        try:
+            for topic, part, newest in ends:
+                groups = committed.get(topic)
+                if not groups:
+                    continue
+                floor = min(min(parts.get(part, 0) for parts in groups.values()), newest)
+                while True:
+                    with _immediate(conn):
+                        deleted = conn.execute(
+                            "DELETE FROM messages WHERE topic=? AND partition=? AND offset IN ("
+                            " SELECT offset FROM messages WHERE topic=? AND partition=? AND offset<? AND ts<?"
+                            " ORDER BY offset LIMIT ?)",
+                            (topic, part, topic, part, floor, cutoff, PRUNE_CHUNK),
+                        ).rowcount
+                    freed += deleted
+                    if deleted < PRUNE_CHUNK:
+                        break
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot prune the embedded log {self.path}: {exc}") from exc
+        return freed
+
     def close(self) -> None:
         self._conn.close()
 
@@ -176,7 +208,7 @@ class SqliteConsumer(Consumer):
         self.group = group
         self.topics = topics
         self.member = member or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._conn = connect(transport.path)
+        self._conn = connect(transport.path, autocommit=True, shared_between_threads=True)
         self._positions: dict[tuple[str, int], int] = {}
         self._owned: set[tuple[str, int]] = set()
 

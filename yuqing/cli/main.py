@@ -15,9 +15,10 @@ import pkgutil
 import sys
 
 import yuqing.cli.commands
-from search.base import SearchBackendError
-from transport.base import TransportError
+from analysis.tables import use_keeper
+from stores.tables import PrivateTableCache
 from yuqing.config import ConfigError
+from yuqing.errors import BackendUnavailable
 
 
 def command_modules() -> list[str]:
@@ -43,12 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every command that segments or classifies keeps its derived tables in the user's private cache.
+    use_keeper(PrivateTableCache())
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         return exc.exit_code
-    except (TransportError, SearchBackendError) as exc:
+    except BackendUnavailable as exc:
         print(f"服务不可用 (backend unavailable): {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
