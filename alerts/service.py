@@ -9,7 +9,6 @@ office did. All state lives in the store, so several workers and officers can sh
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -32,7 +31,6 @@ OPEN_STATUSES = tuple(s for s in AlertStatus if s != AlertStatus.CLOSED)
 SYSTEM = "yuqing"
 CONFLICT_RETRIES = 8
 RATE_WINDOW = timedelta(minutes=1)
-STATE_EVERY = 60.0  # seconds between snapshots of the rules' memory
 # Delivered notifications are kept this long; the audit keeps for good which channels each change notified.
 SENT_KEPT = timedelta(days=30)
 
@@ -82,7 +80,6 @@ class AlertService:
         self.engine = AlertEngine(config, {policy.id: policy for policy in policies})
         if rules_writer:
             self.engine.restore(store.load_state())
-        self._state_saved = time.monotonic()
 
     @classmethod
     def from_settings(cls, settings: Settings, rules_file: Path | None = None, index: Index | None = None, *,
@@ -128,16 +125,13 @@ class AlertService:
                 break
             else:
                 log.warning("gave up updating group %s after %d conflicts", key, CONFLICT_RETRIES)
-        if self.rules_writer and time.monotonic() - self._state_saved >= STATE_EVERY:
-            self.save_state()
         return list(changed.values())
 
     def save_state(self) -> None:
-        """Persist the rules' memory (done every minute of processing and on close)."""
+        """Persist the rules' memory (the alert worker saves it with its checkpoints, see `workers.stages.AlertStage`)."""
         if not self.rules_writer:
             raise RuntimeError("only the alert worker's service writes the rules' memory")
         self.store.save_state(self.engine.snapshot())
-        self._state_saved = time.monotonic()
 
     def check_deadlines(self, now: datetime | None = None) -> list[Alert]:
         """Escalate alerts whose clocks passed `warn_at` of their span or their due time."""

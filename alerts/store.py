@@ -64,6 +64,18 @@ class OutboxItem:
 
 
 @dataclass(frozen=True)
+class WorkerMemory:
+    """Everything the alert worker remembers, saved in one transaction: the rules' memory (JSON text per
+    rule), the burst counts, and per (topic, partition) the next offset they include, so that after a kill a
+    redelivered message below it is skipped instead of counted twice."""
+
+    rules: Mapping[str, str] = field(default_factory=dict)
+    bursts: Sequence[tuple[str, str, dict[str, Any]]] = ()
+    offsets: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    log: str = ""  # the transport the offsets are of (`Transport.identity()`)
+
+
+@dataclass(frozen=True)
 class Change:
     """What is written with an alert: who did what, and the notifications (channel, message) it causes."""
 
@@ -139,6 +151,14 @@ class AlertStore(abc.ABC):
     @abc.abstractmethod
     def load_state(self) -> dict[str, str]: ...
 
+    @abc.abstractmethod
+    def save_memory(self, memory: WorkerMemory) -> None:
+        """Replace the alert worker's memory (rules, bursts) and advance its offsets, all at once."""
+
+    @abc.abstractmethod
+    def load_memory(self, log: str) -> WorkerMemory:
+        """The alert worker's memory, with the offsets it saved for this log (none for another log)."""
+
     def close(self) -> None:
         """Release connections."""
 
@@ -165,6 +185,11 @@ CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (channel, sent_at);
 CREATE INDEX IF NOT EXISTS outbox_by_alert ON outbox (alert_id, channel);
 -- The rules' memory, JSON per rule (format 3 on; a BLOB row is an older pickle and is never read).
 CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, blob BLOB NOT NULL, saved_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS burst_state (kind TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL,
+                                        PRIMARY KEY (kind, id));
+-- Offsets belong to one log (transport.identity()): a new log starts at offset 0 again.
+CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+                                           next_offset INTEGER NOT NULL, PRIMARY KEY (log, topic, partition));
 """
 
 
@@ -346,14 +371,37 @@ class SqliteAlertStore(AlertStore):
             return conn.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
                                 (_ts(before),)).rowcount
 
+    @staticmethod
+    def _replace_rules(conn: sqlite3.Connection, states: Mapping[str, str]) -> None:
+        conn.execute(f"DELETE FROM rule_state WHERE key NOT IN ({','.join('?' * len(states))})", list(states))
+        conn.executemany("INSERT OR REPLACE INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
+                         [(key, text, datetime.now(UTC).timestamp()) for key, text in states.items()])
+
     def save_state(self, states: Mapping[str, str]) -> None:
         with self._write() as conn:
-            conn.execute(f"DELETE FROM rule_state WHERE key NOT IN ({','.join('?' * len(states))})", list(states))
-            conn.executemany("INSERT OR REPLACE INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
-                             [(key, text, datetime.now(UTC).timestamp()) for key, text in states.items()])
+            self._replace_rules(conn, states)
 
     def load_state(self) -> dict[str, str]:
         return {key: text for key, text in self._read("SELECT key, blob FROM rule_state") if isinstance(text, str)}
+
+    def save_memory(self, memory: WorkerMemory) -> None:
+        with self._write() as conn:
+            self._replace_rules(conn, memory.rules)
+            conn.execute("DELETE FROM burst_state")
+            conn.executemany("INSERT INTO burst_state (kind, id, state) VALUES (?, ?, ?)",
+                             [(kind, sid, json.dumps(data, ensure_ascii=False)) for kind, sid, data in memory.bursts])
+            conn.execute("DELETE FROM memory_offsets WHERE log != ?", (memory.log,))
+            conn.executemany(
+                "INSERT INTO memory_offsets (log, topic, partition, next_offset) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (log, topic, partition) DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)",
+                [(memory.log, topic, part, offset) for (topic, part), offset in memory.offsets.items()])
+
+    def load_memory(self, log: str) -> WorkerMemory:
+        bursts = [(kind, sid, json.loads(state)) for kind, sid, state in
+                  self._read("SELECT kind, id, state FROM burst_state")]
+        offsets = {(topic, part): offset for topic, part, offset in
+                   self._read("SELECT topic, partition, next_offset FROM memory_offsets WHERE log = ?", (log,))}
+        return WorkerMemory(self.load_state(), bursts, offsets, log)
 
     def close(self) -> None:
         with self._lock:

@@ -89,6 +89,10 @@ class Transport(abc.ABC):
         """Block until everything published so far is durable."""
 
     @abc.abstractmethod
+    def identity(self) -> str:
+        """Names this log for good: offsets saved against it mean nothing in another (a new log starts at 0)."""
+
+    @abc.abstractmethod
     def consumer(self, group: str, topics: Iterable[str], member: str | None = None) -> Consumer: ...
 
     @abc.abstractmethod

@@ -123,6 +123,12 @@ class KafkaTransport(Transport):
                 self._admin = KafkaAdminClient(**self.client_config())
         return self._admin
 
+    def identity(self) -> str:
+        """The cluster's id and the topic prefix."""
+        with self.broker_errors("describe the cluster"):
+            cluster = self.admin.describe_cluster()
+        return f"kafka:{cluster.get('cluster_id') or self.settings.bootstrap_servers}:{self.prefix}"
+
     def full_name(self, topic: str) -> str:
         return self.prefix + topic
 

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS offsets (
 CREATE TABLE IF NOT EXISTS members (
     grp TEXT NOT NULL, member TEXT NOT NULL, seen REAL NOT NULL, PRIMARY KEY (grp, member)
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
     grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
     member TEXT NOT NULL, expires REAL NOT NULL, PRIMARY KEY (grp, topic, partition)
@@ -99,6 +100,15 @@ class SqliteTransport(Transport):
                     next_offsets[part] += 1
         except sqlite3.Error as exc:
             raise TransportError(f"cannot append to {topic} in {self.path}: {exc}") from exc
+
+    def identity(self) -> str:
+        """A random id given to the log file when it is created."""
+        try:
+            with _immediate(self._conn) as conn:
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", (uuid.uuid4().hex,))
+                return str(conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot read the identity of {self.path}: {exc}") from exc
 
     def consumer(self, group: str, topics: Iterable[str], member: str | None = None) -> SqliteConsumer:
         return SqliteConsumer(self, group, list(topics), member)

@@ -6,10 +6,12 @@ Each stage adapts messages to the schema and hands them to the package that does
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from alerts.store import WorkerMemory
 from search.base import BulkWriteError, Index, SearchRefused
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, Stage, group_of, run_per_message
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from analysis.enrich import Analyzer
 
 STAGE_NAMES = ("analyze", "index", "alert")
+CHECKPOINT_EVERY = 5.0  # seconds between saves of the alert worker's memory (its messages are committed then)
 
 
 class AnalyzeStage(Stage):
@@ -102,20 +105,42 @@ class IndexStage(Stage):
 
 class AlertStage(Stage):
     """Feeds the rules; notifications are sent by the service's delivery lanes, apart from this loop, so a
-    dead endpoint never holds up rule evaluation or a shutdown."""
+    dead endpoint never holds up rule evaluation or a shutdown.
+
+    The rules' memory and the burst counts are saved in one transaction with the next offset of every
+    partition they include (a checkpoint, every `checkpoint_every` seconds and on a clean stop), and only
+    then are those messages committed. Killed at any moment, the worker restarts from its last checkpoint:
+    messages after it are delivered again and counted once; those it already includes (killed between the
+    checkpoint and the commit) are skipped."""
 
     name = "alert"
     topics = (ENRICHED_POSTS, EVENTS, CRAWL_HEALTH)
 
-    def __init__(self, service: AlertService, bursts: BurstTracker, deliver: bool = True) -> None:
+    def __init__(self, service: AlertService, bursts: BurstTracker, deliver: bool = True, log: str = "",
+                 checkpoint_every: float = CHECKPOINT_EVERY) -> None:
         from alerts.delivery import Dispatcher
 
         self.service = service
         self.bursts = bursts
         self.dispatcher = Dispatcher(service) if deliver else None
+        self.log = log
+        self.checkpoint_every = checkpoint_every
+        memory = service.store.load_memory(log)
+        if memory.bursts:
+            bursts.restore(memory.bursts)
+        self._counted: dict[tuple[str, int], int] = dict(memory.offsets)  # next offset the memory includes
+        self._held: list[Message] = []
+        self._checkpointed_at = time.monotonic()
 
     def process(self, messages: list[Message]) -> BatchResult:
-        decoded, result = run_per_message(messages, _decode)
+        counted = self._counted
+        fresh = [position for position, m in enumerate(messages) if m.offset >= counted.get((m.topic, m.partition), 0)]
+        for message in messages:
+            key = (message.topic, message.partition)
+            counted[key] = max(counted.get(key, 0), message.offset + 1)
+        decoded, found = run_per_message([messages[position] for position in fresh], _decode)
+        result = BatchResult(failed={fresh[i]: error for i, error in found.failed.items()},
+                             poison={fresh[i]: error for i, error in found.poison.items()})
         posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         health = [item for item in decoded if isinstance(item, CrawlHealth)]
         for event in (item for item in decoded if isinstance(item, Event)):
@@ -132,6 +157,19 @@ class AlertStage(Stage):
         self.service.check_deadlines(moment)
         self._start_delivery()
 
+    def committable(self, processed: list[Message]) -> list[Message]:
+        self._held += processed
+        if self._held and time.monotonic() - self._checkpointed_at >= self.checkpoint_every:
+            return self.checkpoint()
+        return []
+
+    def checkpoint(self) -> list[Message]:
+        self.service.store.save_memory(WorkerMemory(self.service.engine.snapshot(), self.bursts.records(),
+                                                    dict(self._counted), self.log))
+        self._checkpointed_at = time.monotonic()
+        held, self._held = self._held, []
+        return held
+
     def _start_delivery(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.start()
@@ -139,8 +177,7 @@ class AlertStage(Stage):
     def close(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.stop()
-        self.bursts.close()
-        self.service.close()
+        self.service.store.close()  # the memory was saved by the last checkpoint
 
 
 def stage_groups() -> dict[str, tuple[str, ...]]:
@@ -162,5 +199,6 @@ def build_stage(name: str, settings: Settings, transport: Transport) -> Stage:
         from alerts.service import AlertService
         from workers.build import burst_tracker_from_settings
 
-        return AlertStage(AlertService.from_settings(settings, rules_writer=True), burst_tracker_from_settings(settings))
+        return AlertStage(AlertService.from_settings(settings, rules_writer=True),
+                          burst_tracker_from_settings(settings, own_memory=False), log=transport.identity())
     raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")
