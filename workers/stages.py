@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from analysis.enrich import Analyzer
 
 STAGE_NAMES = ("analyze", "index", "alert")
-CHECKPOINT_EVERY = 5.0  # seconds between saves of the alert worker's memory (its messages are committed then)
+CHECKPOINT_EVERY = 2.0  # seconds between saves of the alert worker's memory (its messages are committed then)
 
 
 class AnalyzeStage(Stage):
