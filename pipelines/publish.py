@@ -173,9 +173,13 @@ class Publisher:
         os.replace(partial, self.spool_path)
 
     def close(self) -> None:
-        """Close the transport this publisher was given."""
+        """Close the transport this publisher was given. After an outage its close may fail on messages it
+        never confirmed: those were spooled (`flush`), so that is only logged."""
         if self._opened_with is not None:
-            self._opened_with.close()
+            try:
+                self._opened_with.close()
+            except TransportError as exc:
+                log.warning("transport closed with unconfirmed messages (they are in the spool): %s", exc)
             self._opened_with = self.transport = None
 
 

@@ -7,6 +7,7 @@ tansu keeps everything in memory by default, starts in milliseconds and speaks t
 from __future__ import annotations
 
 import importlib.util
+import signal
 import socket
 import subprocess
 import time
@@ -65,6 +66,15 @@ class TansuBroker:
                 raise RuntimeError(f"tansu did not listen on {self.bootstrap} within {timeout}s; see {self.log_file}")
             time.sleep(0.05)
         return self
+
+    def pause(self) -> None:
+        """The broker stops answering (SIGSTOP): connections stay open and time out, as in an outage."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self._process is None:

@@ -35,8 +35,8 @@ def open_transport(settings: Settings) -> Transport:
         from transport.kafka import KafkaTransport
 
         kafka = settings.kafka
-        return KafkaTransport(kafka, session_timeout=kafka.session_timeout,
-                              heartbeat_interval=kafka.heartbeat_interval, max_poll_interval=kafka.max_poll_interval)
+        return KafkaTransport(kafka, session_timeout=kafka.session_timeout, heartbeat_interval=kafka.heartbeat_interval,
+                              max_poll_interval=kafka.max_poll_interval, request_timeout=kafka.request_timeout)
     raise ConfigError(
         settings.config_file or "environment (YUQING_TRANSPORT)", "transport",
         f"transport {settings.transport!r} is not available; use 'embedded' or 'kafka'",

@@ -283,10 +283,18 @@ class KafkaTransport(Transport):
         return starts, ends
 
     def close(self) -> None:
+        """Flush, then release the clients. The producer waits at most `request_timeout` for what it still
+        holds (its close would wait for ever after an outage): a caller that needed those messages learnt
+        from the failed flush that they were not confirmed (the crawl spools them)."""
         try:
             self.flush()
         finally:
-            for client in (self._producer, self._offsets_reader, self._admin):
+            if self._producer is not None:
+                try:
+                    self._producer.close(timeout=self.request_timeout)
+                except KafkaError as exc:
+                    log.warning("Kafka producer closed with messages unconfirmed: %s", exc)
+            for client in (self._offsets_reader, self._admin):
                 if client is not None:
                     client.close()
             self._producer = self._offsets_reader = self._admin = None

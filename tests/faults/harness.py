@@ -318,3 +318,82 @@ def _sent_twice(received: list[tuple[float, dict[str, Any]]]) -> int:
                    for _, body in received)
     fired = Counter(body["alert"]["id"] for _, body in received if body["kind"] == "fired")
     return sum(n - 1 for n in same.values() if n > 1) + sum(n - 1 for n in fired.values() if n > 1)
+
+
+@dataclass
+class CrawlFigures:
+    expected: int = 0  # posts a crawl without any outage takes from the site
+    delivered: int = 0
+    lost: int = 0
+    spooled: int = 0  # what the first crawl kept in its spool while the broker was away
+    outage_seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        return [f"[kafka] broker away {self.outage_seconds:.0f} s during a crawl: posts expected {self.expected}, "
+                f"delivered {self.delivered}, lost {self.lost} (spooled during the outage: {self.spooled})"]
+
+
+def _crawl(settings: Settings, base_url: str) -> None:
+    from sample_site import sources_for
+    from workers.crawl import crawl_in_subprocess
+
+    crawl_in_subprocess(settings, sources_for(base_url))
+
+
+def outage_crawl(data_dir: Path, broker: Any, *, outage: float, after_posts: int = 20,
+                 say: Callable[[str], None] = lambda _: None) -> CrawlFigures:
+    """Crawl the sample site into Kafka while the broker stops answering (SIGSTOP) for `outage` seconds once
+    `after_posts` posts have arrived; crawl again once it is back (the spool is replayed first) and count what
+    reached the topic against a crawl of the same site on the embedded log."""
+    import threading
+
+    from pipelines import SPOOL_FILE
+    from sample_site import SampleSite
+
+    figures = CrawlFigures(outage_seconds=outage)
+    site = SampleSite()
+    base_url = site.start(0)
+    try:
+        reference = settings_with({"YUQING_DATA_DIR": str(data_dir / "reference")})
+        reference.crawl.download_delay = 0.0
+        _crawl(reference, base_url)
+        with open_transport(reference) as log:
+            expected = {m.value["id"] for m in log.read(RAW_POSTS, 1_000_000)}
+        figures.expected = len(expected)
+        say(f"reference crawl: {len(expected)} posts")
+
+        kafka = settings_with({
+            "YUQING_DATA_DIR": str(data_dir / "kafka"), "YUQING_TRANSPORT": "kafka",
+            "YUQING_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
+            "YUQING_KAFKA__TOPIC_PREFIX": f"outage-{random.randrange(16**6):06x}.",
+            "YUQING_KAFKA__REQUEST_TIMEOUT": "2"})
+        kafka.crawl.download_delay = 0.0
+
+        def away() -> None:
+            # Once the crawl is under way and the first posts arrived: some confirmed, the rest in flight.
+            with open_transport(kafka) as watcher:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and sum(
+                        s.messages for s in watcher.stats() if s.topic == RAW_POSTS) < after_posts:
+                    time.sleep(0.1)
+            say(f"broker stops answering for {outage:.0f} s")
+            broker.pause()
+            time.sleep(outage)
+            broker.resume()
+            say("broker answers again")
+
+        outage_thread = threading.Thread(target=away, daemon=True)
+        outage_thread.start()
+        _crawl(kafka, base_url)
+        spool = kafka.path(SPOOL_FILE)
+        figures.spooled = sum(1 for line in spool.read_text(encoding="utf-8").splitlines() if line.strip()) \
+            if spool.exists() else 0
+        outage_thread.join()
+        _crawl(kafka, base_url)  # the next scheduled crawl: replays the spool, fetches what is not seen yet
+        with open_transport(kafka) as transport:
+            delivered = {m.value["id"] for m in transport.read(RAW_POSTS, 1_000_000)}
+    finally:
+        site.stop()
+    figures.delivered = len(delivered & expected)
+    figures.lost = len(expected - delivered)
+    return figures

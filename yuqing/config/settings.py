@@ -35,6 +35,9 @@ class KafkaSettings(BaseModel):
     session_timeout: float = Field(default=30.0, gt=0)
     heartbeat_interval: float = Field(default=3.0, gt=0)
     max_poll_interval: float = Field(default=300.0, gt=0)
+    # How long a request (a publish's acknowledgement, a flush waits twice this) may take before the
+    # broker counts as away: the crawl then spools what it has not confirmed.
+    request_timeout: float = Field(default=30.0, gt=0)
 
 
 class EmbeddedLogSettings(BaseModel):
