@@ -117,3 +117,15 @@ def test_sigterm_stops_the_supervisor_and_every_child(tmp_path: Path):
             continue
         os.kill(pid, signal.SIGKILL)
         raise AssertionError(f"child {pid} outlived the supervisor")
+
+
+def test_yuqing_run_starts_one_alert_worker_whatever_workers_says():
+    import argparse
+
+    from yuqing.cli.commands import run
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config")
+    run.register(parser.add_subparsers())
+    names = sorted(run.worker_commands(parser.parse_args(["run", "--workers", "3"])))
+    assert names == ["alert-1", "analyze-1", "analyze-2", "analyze-3", "index-1", "index-2", "index-3"]

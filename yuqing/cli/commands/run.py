@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "process, and write the previous day's 舆情日报 at --report-at. Ctrl-C stops everything.",
     )
     parser.add_argument("--interval", type=float, default=20.0, help="minutes between crawls (default 20)")
-    parser.add_argument("--workers", type=int, default=1, help="processes per stage (default 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes for the analyze and index stages (default 1); the alert stage runs one: "
+                             "the rules' memory has one writer")
     parser.add_argument("--report-at", type=_clock, default=time(8, 0), metavar="HH:MM",
                         help="Beijing time to write the previous day's daily report (default 08:00)")
     parser.add_argument("--no-report", action="store_true", help="do not write daily reports")
@@ -39,10 +41,16 @@ def _yuqing(args: argparse.Namespace, *command: str) -> list[str]:
     return [sys.executable, "-m", "yuqing.cli.main", *config, *command]
 
 
+def worker_commands(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The worker processes to keep up: `--workers` of the analyze and index stages, one alert worker (the
+    rules' memory and the burst counts have one writer)."""
+    return {f"{stage}-{n + 1}": _yuqing(args, "worker", stage)
+            for stage in STAGE_NAMES for n in range(1 if stage == "alert" else args.workers)}
+
+
 def run(args: argparse.Namespace) -> int:
     settings_from(args)  # fail fast, with a clear message, on a bad configuration
-    workers = {f"{stage}-{n + 1}": _yuqing(args, "worker", stage)
-               for stage in STAGE_NAMES for n in range(args.workers)}
+    workers = worker_commands(args)
 
     def report(day: datetime) -> list[str]:
         return _yuqing(args, "report", "daily", "--date", day.date().isoformat())
