@@ -322,6 +322,10 @@ class SqliteAlertStore(AlertStore):
         return [self._item(row) for row in rows]
 
     def claim(self, channel: str, now: datetime, until: datetime, limit: int = 100) -> list[OutboxItem]:
+        # Most rounds find nothing due: a read first, so idle lanes never take the write lock.
+        if not self._read("SELECT 1 FROM outbox WHERE sent_at IS NULL AND channel = ? AND next_attempt_at <= ? "
+                          "LIMIT 1", (channel, _ts(now))):
+            return []
         with self._write() as conn:
             rows = conn.execute(
                 f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE sent_at IS NULL AND channel = ? "
