@@ -383,7 +383,7 @@ class EventClusterer:
         cached = self._centroids.get(event.id)
         if cached is None or event.size > cached[0] * 1.1:
             centroid = event.centroid
-            top = dict(centroid) if len(centroid) <= CENTROID_TERMS else dict(centroid.most_common(CENTROID_TERMS))
+            top: dict[str, float] = dict(centroid) if len(centroid) <= CENTROID_TERMS else dict(centroid.most_common(CENTROID_TERMS))
             cached = (event.size, top, _norm(top))
             self._centroids[event.id] = cached
         return cached[1], cached[2]

@@ -33,7 +33,7 @@ def connect(
     conn = sqlite3.connect(
         path,
         timeout=BUSY_TIMEOUT_SECONDS,
-        isolation_level=None if autocommit else "",
+        isolation_level=None if autocommit else "DEFERRED",  # what Python's default "" means
         check_same_thread=not shared_between_threads,
     )
     conn.execute("PRAGMA journal_mode=WAL")

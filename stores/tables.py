@@ -101,15 +101,15 @@ class PrivateTableCache:
                     return value
             except (ValueError, EOFError, TypeError):
                 pass  # broken: built again below
-        value = build()
+        built = build()
         temporary = None
         try:
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}")  # 0600
             with os.fdopen(handle, "wb") as out:
-                out.write(marshal.dumps(value))
+                out.write(marshal.dumps(built))  # type: ignore[arg-type]  # `build` makes marshallable tables
             os.replace(temporary, path)  # atomic: a concurrent reader sees the old file or the new one
         except (OSError, ValueError) as exc:
             log.debug("%s not kept in %s: %s", name, path, exc)
             if temporary is not None:
                 Path(temporary).unlink(missing_ok=True)
-        return value
+        return built

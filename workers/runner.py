@@ -148,7 +148,8 @@ class Worker:
                     # Keep the batch: a new consumer resumes from the committed offset.
                     log.warning("%s: backend unavailable (%s); retrying in %.1fs", self.stage.name, exc, backoff)
                     self.outcomes["backend_down"] += 1
-                    consumer = _close_quietly(consumer)
+                    _close_quietly(consumer)
+                    consumer = None
                     time.sleep(backoff)
                     backoff = min(backoff * 2, self.backoff_max)
                     if until_idle and backoff >= self.backoff_max:
