@@ -465,9 +465,11 @@ class _Server(ThreadingHTTPServer):
 class SampleSite:
     """The demo city's web sources on loopback; `start()` returns the base URL."""
 
-    def __init__(self, content_dir: Path = CONTENT_DIR, host: str = "127.0.0.1") -> None:
+    def __init__(self, content_dir: Path = CONTENT_DIR, host: str = "127.0.0.1",
+                 clock: Callable[[], datetime] = lambda: datetime.now(SHANGHAI)) -> None:
         self.content_dir = content_dir
         self.host = host
+        self.clock = clock  # "now" for the content's relative times ("3 hours ago")
         self.content: SiteContent | None = None
         self.pages: Pages
         self._server: _Server | None = None
@@ -480,10 +482,10 @@ class SampleSite:
         return f"http://{self.host}:{self._server.server_address[1]}"
 
     def start(self, port: int = 0) -> str:
-        """Load the content against the current time and serve it from a daemon thread."""
+        """Load the content against the clock's time and serve it from a daemon thread."""
         if self._server is not None:
             return self.base_url
-        self.content = SiteContent(datetime.now(SHANGHAI), self.content_dir)
+        self.content = SiteContent(self.clock(), self.content_dir)
         self.pages = Pages(self.content)
         self._server = _Server((self.host, port), _Handler)
         self._server.site = self

