@@ -41,7 +41,7 @@ def serve(pages: dict[str, bytes], list_page: bytes) -> tuple[ThreadingHTTPServe
     hits: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             body = list_page if self.path == "/list.html" else pages.get(self.path)
             if body is None:
                 self.send_error(404)

@@ -22,10 +22,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # reports are written headless; never open a window
 
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from reports.briefing import TrendPoint  # noqa: E402
+from reports.briefing import TrendPoint
 
 BLUE = "#2f5d9e"
 RED = "#c0392b"

@@ -447,13 +447,13 @@ class _Handler(BaseHTTPRequestHandler):
         if with_body:
             self.wfile.write(response.body)
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         self._respond(with_body=True)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._respond(with_body=False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's signature)
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("sample site: " + format, *args)
 
 

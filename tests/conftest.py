@@ -28,7 +28,7 @@ class FixtureHandler(SimpleHTTPRequestHandler):
                       ".json": "application/json", ".txt": "text/plain", "": "application/octet-stream"}
     hits: list[str]
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_GET(self) -> None:
         self.hits.append(self.path)
         if self.path.startswith("/status/"):
             code = int(self.path.split("/")[2])
@@ -74,7 +74,7 @@ def shared_data() -> Path:
 
 
 @pytest.fixture()
-def shipped_analyzer(tmp_path: Path):  # noqa: ANN201 - analysis.enrich.Analyzer, imported lazily
+def shipped_analyzer(tmp_path: Path):
     """An Analyzer with the shipped policies, watchlists and gazetteer, its state in a temporary file."""
     from analysis.enrich import Analyzer
     from stores.analysis_state import AnalysisStateStore

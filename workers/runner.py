@@ -81,7 +81,7 @@ def run_per_message(messages: list[Message], handle: Callable[[Message], Any]) -
             raise
         except (PoisonMessage, ValidationError) as exc:
             result.poison[index] = exc
-        except Exception as exc:  # noqa: BLE001 - any other failure is retried a bounded number of times
+        except Exception as exc:  # any other failure is retried a bounded number of times
             log.exception("stage failed on %s@%s:%s", message.topic, message.partition, message.offset)
             result.failed[index] = exc
     return outputs, result
