@@ -52,8 +52,8 @@ def _private_directory(path: Path) -> bool:
         if stat.S_IMODE(info.st_mode) & 0o077:
             os.chmod(path, 0o700)  # ours, but open to others: closed, and each file is checked anyway
         return True
-    except OSError as exc:
-        log.warning("table cache %s cannot be used: %s", path, exc)
+    except OSError as exc:  # e.g. a read-only home: tables are built in each process, nothing worse
+        log.info("table cache %s cannot be used: %s", path, exc)
         return False
 
 
