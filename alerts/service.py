@@ -201,7 +201,7 @@ class AlertService:
                 continue
             try:
                 channel.send(Notification.from_json(fold_messages([item.message for item in group])))
-            except Exception as exc:  # noqa: BLE001 - a bug in rendering must not lose the notification either
+            except Exception as exc:
                 if isinstance(exc, ChannelError):
                     log.warning("delivery to %s failed (attempt %d): %s", name, group[-1].attempts + 1, exc)
                 else:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from stores.sqlite import connect
 from yuqing.schema import Alert, AlertStatus
@@ -197,6 +197,10 @@ def _ts(value: datetime) -> float:
     return value.timestamp()
 
 
+@overload
+def _dt(value: float) -> datetime: ...
+@overload
+def _dt(value: None) -> None: ...
 def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 

@@ -163,7 +163,7 @@ class Analyzer:
         A unit the gazetteer does not know is kept as written (masked, like all text)."""
         found: list[str] = []
         from_policies = [self.registry.get(link.id) for link in links]
-        names = [p.department for p in from_policies if p is not None and p.department]
+        names: list[str | None] = [p.department for p in from_policies if p is not None and p.department]
         names.append(post.extra.get(BOARD_REPLY_UNIT))
         for name in names:
             unknown = mask_personal_data(name.strip()) if isinstance(name, str) else None

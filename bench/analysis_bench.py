@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = (REPO / ".." / "shared" / "data" / "sentiment").resolve()
@@ -142,7 +143,7 @@ def end_to_end(folder: Path, large_lines: int) -> None:
           f"large file at {large / real:.2f}x the rate of the real posts (flat: >= 1.0)")
 
 
-def rate(items: Sequence, work: Callable[[object], object]) -> float:
+def rate(items: Sequence[Any], work: Callable[[Any], object]) -> float:
     """Items per second of this process's CPU time: other jobs on a shared machine do not count."""
     started = time.process_time()
     for item in items:

@@ -37,7 +37,7 @@ def connect(
         f"{path.resolve().as_uri()}?mode=ro" if read_only else path,
         uri=read_only,
         timeout=BUSY_TIMEOUT_SECONDS,
-        isolation_level=None if autocommit else "",
+        isolation_level=None if autocommit else "DEFERRED",  # what Python's default "" means
         check_same_thread=not shared_between_threads,
     )
     if not read_only:

@@ -52,8 +52,8 @@ def _private_directory(path: Path) -> bool:
         if stat.S_IMODE(info.st_mode) & 0o077:
             os.chmod(path, 0o700)  # ours, but open to others: closed, and each file is checked anyway
         return True
-    except OSError as exc:
-        log.warning("table cache %s cannot be used: %s", path, exc)
+    except OSError as exc:  # e.g. a read-only home: tables are built in each process, nothing worse
+        log.info("table cache %s cannot be used: %s", path, exc)
         return False
 
 
@@ -101,15 +101,15 @@ class PrivateTableCache:
                     return value
             except (ValueError, EOFError, TypeError):
                 pass  # broken: built again below
-        value = build()
+        built = build()
         temporary = None
         try:
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}")  # 0600
             with os.fdopen(handle, "wb") as out:
-                out.write(marshal.dumps(value))
+                out.write(marshal.dumps(built))  # type: ignore[arg-type]  # `build` makes marshallable tables
             os.replace(temporary, path)  # atomic: a concurrent reader sees the old file or the new one
         except (OSError, ValueError) as exc:
             log.debug("%s not kept in %s: %s", name, path, exc)
             if temporary is not None:
                 Path(temporary).unlink(missing_ok=True)
-        return value
+        return built

@@ -50,7 +50,7 @@ class RouteServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 server.requests.append(self.path)
                 server.cookies.append(self.headers.get("Cookie", ""))
                 answer = server.routes.get(self.path) or Answer(b"not found", status=404)

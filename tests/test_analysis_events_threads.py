@@ -132,7 +132,7 @@ class CountingClusterer(EventClusterer):
 
     scored = 0
 
-    def _similarity(self, vector, event, vector_norm=None):  # noqa: ANN001, ANN202 - same as the parent's
+    def _similarity(self, vector, event, vector_norm=None):
         self.scored += 1
         return super()._similarity(vector, event, vector_norm)
 

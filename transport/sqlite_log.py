@@ -72,7 +72,7 @@ class SqliteTransport(Transport):
         self._append(topic, [(key, value, headers or {})])
 
     def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
-        batch = [(key, value, {}) for key, value in values]
+        batch: list[tuple[str | None, dict[str, Any], dict[str, str]]] = [(key, value, {}) for key, value in values]
         self._append(topic, batch)
         return len(batch)
 

@@ -95,7 +95,7 @@ def run_per_message(messages: list[Message], handle: Callable[[Message], Any]) -
             raise
         except (PoisonMessage, ValidationError) as exc:
             result.poison[index] = exc
-        except Exception as exc:  # noqa: BLE001 - any other failure is retried a bounded number of times
+        except Exception as exc:  # any other failure is retried a bounded number of times
             log.exception("stage failed on %s@%s:%s", message.topic, message.partition, message.offset)
             result.failed[index] = exc
     return outputs, result
@@ -163,7 +163,8 @@ class Worker:
                     # Keep the batch: a new consumer resumes from the committed offset.
                     log.warning("%s: backend unavailable (%s); retrying in %.1fs", self.stage.name, exc, backoff)
                     self.outcomes["backend_down"] += 1
-                    consumer = _close_quietly(consumer)
+                    _close_quietly(consumer)
+                    consumer = None
                     time.sleep(backoff)
                     backoff = min(backoff * 2, self.backoff_max)
                     if until_idle and backoff >= self.backoff_max:

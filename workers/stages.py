@@ -50,7 +50,8 @@ class AnalyzeStage(Stage):
 
 
 def _decode(message: Message) -> EnrichedPost | Event | CrawlHealth:
-    model = {EVENTS: Event, CRAWL_HEALTH: CrawlHealth}.get(message.topic, EnrichedPost)
+    models: dict[str, type[EnrichedPost] | type[Event] | type[CrawlHealth]] = {EVENTS: Event, CRAWL_HEALTH: CrawlHealth}
+    model = models.get(message.topic, EnrichedPost)
     return model.model_validate(message.value)
 
 

@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yuqing",
         description="舆情监测与回应 Yuqing: crawl, analyse, index, alert and brief on public opinion.",
+        epilog="数据目录 data directory (logs, index, alerts, state, reports): data_dir in the settings file or "
+               "$YUQING_DATA_DIR; by default var/ beside the settings file, or ./var in the working directory "
+               "when there is none.",
     )
     parser.add_argument("--config", metavar="FILE", help="YAML settings file (default: $YUQING_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
