@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import abc
 import json
+import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -61,6 +63,36 @@ class OutboxItem:
     next_attempt_at: datetime
     sent_at: datetime | None
     last_error: str | None
+
+
+class MemoryTaken(RuntimeError):
+    """Another live alert worker writes the rules' memory. Not an outage to wait out inside the loop: this
+    worker's copy is stale once the other has written, so it stops (a supervisor starts it again later)."""
+
+
+@dataclass(frozen=True)
+class MemoryWriter:
+    """The alert worker that writes the memory. A writer on this host whose process is gone (kill -9) is
+    known dead at once; one on another host holds its lease until it runs out."""
+
+    host: str
+    pid: int
+    token: str
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host}"
+
+
+def _gone(writer: MemoryWriter) -> bool:
+    if writer.host != socket.gethostname():
+        return False
+    try:
+        os.kill(writer.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -152,8 +184,15 @@ class AlertStore(abc.ABC):
     def load_state(self) -> dict[str, str]: ...
 
     @abc.abstractmethod
-    def save_memory(self, memory: WorkerMemory) -> None:
-        """Replace the alert worker's memory (rules, bursts) and advance its offsets, all at once."""
+    def hold_memory(self, writer: MemoryWriter, until: datetime, now: datetime) -> None:
+        """Become (or stay) the one writer of the alert worker's memory until `until`; MemoryTaken when another
+        writer holds it and is alive."""
+
+    @abc.abstractmethod
+    def save_memory(self, memory: WorkerMemory, writer: MemoryWriter | None = None,
+                    until: datetime | None = None) -> None:
+        """Replace the alert worker's memory (rules, bursts) and advance its offsets, all at once; with a
+        `writer`, only while it holds the memory (its hold renewed until `until`), else MemoryTaken."""
 
     @abc.abstractmethod
     def load_memory(self, log: str) -> WorkerMemory:
@@ -185,6 +224,8 @@ CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (channel, sent_at);
 CREATE INDEX IF NOT EXISTS outbox_by_alert ON outbox (alert_id, channel);
 -- The rules' memory, JSON per rule (format 3 on; a BLOB row is an older pickle and is never read).
 CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, blob BLOB NOT NULL, saved_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS memory_writer (id INTEGER PRIMARY KEY CHECK (id = 1), host TEXT NOT NULL,
+                                          pid INTEGER NOT NULL, token TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS burst_state (kind TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL,
                                         PRIMARY KEY (kind, id));
 -- Offsets belong to one log (transport.identity()): a new log starts at offset 0 again.
@@ -392,8 +433,26 @@ class SqliteAlertStore(AlertStore):
     def load_state(self) -> dict[str, str]:
         return {key: text for key, text in self._read("SELECT key, blob FROM rule_state") if isinstance(text, str)}
 
-    def save_memory(self, memory: WorkerMemory) -> None:
+    @staticmethod
+    def _hold(conn: sqlite3.Connection, writer: MemoryWriter, until: datetime, now: datetime) -> None:
+        row = conn.execute("SELECT host, pid, token, expires FROM memory_writer WHERE id = 1").fetchone()
+        if row is not None and row[2] != writer.token and row[3] > _ts(now):
+            holder = MemoryWriter(row[0], row[1], row[2])
+            if not _gone(holder):
+                raise MemoryTaken(f"另一个预警进程正在写规则记忆 (the rules' memory is written by {holder})")
+        conn.execute("INSERT OR REPLACE INTO memory_writer (id, host, pid, token, expires) VALUES (1, ?, ?, ?, ?)",
+                     (writer.host, writer.pid, writer.token, _ts(until)))
+
+    def hold_memory(self, writer: MemoryWriter, until: datetime, now: datetime) -> None:
         with self._write() as conn:
+            self._hold(conn, writer, until, now)
+
+    def save_memory(self, memory: WorkerMemory, writer: MemoryWriter | None = None,
+                    until: datetime | None = None) -> None:
+        with self._write() as conn:
+            if writer is not None:
+                now = datetime.now(UTC)
+                self._hold(conn, writer, until or now, now)
             self._replace_rules(conn, memory.rules)
             conn.execute("DELETE FROM burst_state")
             conn.executemany("INSERT INTO burst_state (kind, id, state) VALUES (?, ?, ?)",

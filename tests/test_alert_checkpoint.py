@@ -71,3 +71,33 @@ def test_a_kill_at_any_moment_loses_nothing_and_counts_nothing_twice(tmp_path: P
     [alert] = third.service.store.alerts()  # the incident crossed 3 platforms once: one alert
     assert alert.group_key == "event:E-1"
     log.close()
+
+
+def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path: Path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import pytest
+
+    from alerts.store import MemoryTaken, MemoryWriter
+
+    log = SqliteTransport(tmp_path / "transport.sqlite3")
+    config = parse_alert_config(RULES)
+
+    def worker(writer: MemoryWriter) -> AlertStage:
+        service = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"), {}, rules_writer=True)
+        return AlertStage(service, BurstTracker([]), deliver=False, log=log.identity(), writer=writer)
+
+    host = socket.gethostname()
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    killed = worker(MemoryWriter(host, gone, "killed"))  # holds the memory ... and its process is gone
+    replacement = worker(MemoryWriter(host, os.getpid(), "replacement"))  # taken over at once, no lease wait
+    with pytest.raises(MemoryTaken, match=f"pid {os.getpid()}"):
+        worker(MemoryWriter(host, os.getpid(), "second"))  # the replacement is alive: no second writer
+    with pytest.raises(MemoryTaken):
+        killed.checkpoint()  # (were it still running) its copy is stale: it must not write it back
+    replacement.checkpoint()
+    log.close()

@@ -6,12 +6,15 @@ Each stage adapts messages to the schema and hands them to the package that does
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from alerts.store import WorkerMemory
+from alerts.store import MemoryWriter, WorkerMemory
 from search.base import BulkWriteError, Index, SearchRefused
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, Stage, group_of, run_per_message
@@ -24,6 +27,9 @@ if TYPE_CHECKING:
     from analysis.enrich import Analyzer
 
 STAGE_NAMES = ("analyze", "index", "alert")
+# Seconds a writer's hold on the memory lasts unless renewed (by a checkpoint, or while idle); a writer killed
+# on this host is known dead at once, one on another host after this.
+WRITER_LEASE = 30.0
 CHECKPOINT_EVERY = 2.0  # seconds between saves of the alert worker's memory (its messages are committed then)
 
 
@@ -118,7 +124,7 @@ class AlertStage(Stage):
     topics = (ENRICHED_POSTS, EVENTS, CRAWL_HEALTH)
 
     def __init__(self, service: AlertService, bursts: BurstTracker, deliver: bool = True, log: str = "",
-                 checkpoint_every: float = CHECKPOINT_EVERY) -> None:
+                 checkpoint_every: float = CHECKPOINT_EVERY, writer: MemoryWriter | None = None) -> None:
         from alerts.delivery import Dispatcher
 
         self.service = service
@@ -126,6 +132,10 @@ class AlertStage(Stage):
         self.dispatcher = Dispatcher(service) if deliver else None
         self.log = log
         self.checkpoint_every = checkpoint_every
+        # With a writer, this worker holds the memory (one writer; MemoryTaken while another live one does).
+        self.writer = writer
+        self._held_until = time.monotonic()
+        self._hold()
         memory = service.store.load_memory(log)
         if memory.bursts:
             bursts.restore(memory.bursts)
@@ -157,6 +167,14 @@ class AlertStage(Stage):
         moment: datetime = now()
         self.service.check_deadlines(moment)
         self._start_delivery()
+        if time.monotonic() > self._held_until - WRITER_LEASE * 2 / 3:
+            self._hold()  # idle for a while: keep the memory held
+
+    def _hold(self) -> None:
+        if self.writer is not None:
+            moment = now()
+            self.service.store.hold_memory(self.writer, moment + timedelta(seconds=WRITER_LEASE), moment)
+            self._held_until = time.monotonic() + WRITER_LEASE
 
     def committable(self, processed: list[Message]) -> list[Message]:
         self._held += processed
@@ -165,9 +183,11 @@ class AlertStage(Stage):
         return []
 
     def checkpoint(self) -> list[Message]:
-        self.service.store.save_memory(WorkerMemory(self.service.engine.snapshot(), self.bursts.records(),
-                                                    dict(self._counted), self.log))
+        self.service.store.save_memory(
+            WorkerMemory(self.service.engine.snapshot(), self.bursts.records(), dict(self._counted), self.log),
+            self.writer, now() + timedelta(seconds=WRITER_LEASE))
         self._checkpointed_at = time.monotonic()
+        self._held_until = self._checkpointed_at + WRITER_LEASE
         held, self._held = self._held, []
         return held
 
@@ -200,6 +220,8 @@ def build_stage(name: str, settings: Settings, transport: Transport) -> Stage:
         from alerts.service import AlertService
         from workers.build import burst_tracker_from_settings
 
+        writer = MemoryWriter(socket.gethostname(), os.getpid(), uuid.uuid4().hex)
         return AlertStage(AlertService.from_settings(settings, rules_writer=True),
-                          burst_tracker_from_settings(settings, own_memory=False), log=transport.identity())
+                          burst_tracker_from_settings(settings, own_memory=False), log=transport.identity(),
+                          writer=writer)
     raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from transport import open_transport
 from workers.runner import Worker
@@ -24,10 +25,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from alerts.store import MemoryTaken
+
     settings = settings_from(args)
-    with open_transport(settings) as transport:
-        worker = Worker(transport, build_stage(args.stage, settings, transport), batch_size=args.batch_size)
-        outcomes = worker.run(until_idle=args.until_idle)
+    try:
+        with open_transport(settings) as transport:
+            worker = Worker(transport, build_stage(args.stage, settings, transport), batch_size=args.batch_size)
+            outcomes = worker.run(until_idle=args.until_idle)
+    except MemoryTaken as exc:  # a second alert worker: it stands by (`yuqing run` starts it again later)
+        print(f"[{args.stage}] {exc}", file=sys.stderr)
+        return 3
     summary = ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())) or "nothing to do"
     print(f"[{args.stage}] {summary}")
     return 0
