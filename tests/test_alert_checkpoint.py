@@ -101,3 +101,18 @@ def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path
         killed.checkpoint()  # (were it still running) its copy is stale: it must not write it back
     replacement.checkpoint()
     log.close()
+
+
+def test_a_cleanly_stopped_writer_hands_over_at_once(tmp_path: Path):
+    from alerts.store import MemoryWriter
+
+    log = SqliteTransport(tmp_path / "transport.sqlite3")
+    config = parse_alert_config(RULES)
+
+    def worker(writer: MemoryWriter) -> AlertStage:
+        service = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"), {}, rules_writer=True)
+        return AlertStage(service, BurstTracker([]), deliver=False, log=log.identity(), writer=writer)
+
+    worker(MemoryWriter("other-host", 1, "stopping")).close()  # on another host: no pid to look at
+    worker(MemoryWriter("this-host", 2, "next")).close()  # not kept waiting for the 30 s lease
+    log.close()

@@ -11,10 +11,11 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from alerts.store import MemoryWriter, WorkerMemory
+from alerts.store import MemoryTaken, MemoryWriter, WorkerMemory
 from search.base import BulkWriteError, Index, SearchRefused
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, Stage, group_of, run_per_message
@@ -198,6 +199,10 @@ class AlertStage(Stage):
     def close(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.stop()
+        if self.writer is not None:  # let a successor on another host take over without waiting for the lease
+            moment = now()
+            with suppress(MemoryTaken):
+                self.service.store.hold_memory(self.writer, moment, moment)
         self.service.store.close()  # the memory was saved by the last checkpoint
 
 
