@@ -146,6 +146,14 @@ class EnrichedPost(Post):
         return cls(**post.model_dump(), **analysis)
 
 
+class ReprintLink(_Model):
+    """A post found to be a copy after it was analysed: its original (earliest published) arrived later.
+    The index sets the post's `reprint_of` to `reprint_of`."""
+
+    post_id: str
+    reprint_of: str
+
+
 class Validity(StrEnum):
     CURRENT = "现行有效"
     REPEALED = "已废止"
@@ -185,6 +193,7 @@ class Event(_Model):
     first_seen: datetime
     last_seen: datetime
     size: int = 0
+    reprints: int = Field(default=0, ge=0, description="of `size`, copies (转载) of another post of the event")
     platforms: dict[str, int] = Field(default_factory=dict)
     places: list[str] = Field(default_factory=list)
     sentiment_mix: dict[str, int] = Field(default_factory=dict)
