@@ -21,6 +21,7 @@ from analysis.segment import add_terms, display_form, fast_words, segment_post
 from analysis.sentiment import classify
 from analysis.state import StateStore
 from analysis.text import strip_markup
+from analysis.titles import headline_of
 from yuqing.config.datafiles import Watchlist
 from yuqing.schema import (
     BOARD_PLACE,
@@ -124,8 +125,11 @@ class Analyzer:
         candidates = candidate_words(segmented.all_words)
         # A title's words count twice: it says what the post is about.
         weighted = rank_candidates(candidate_words(title_words) * 2 + candidates, KEYWORDS_PER_POST)
-        hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or ""), post.author.name or ""]
+        # Where it happened: the text, the title, a board's 地点, the issuing office. Where the author
+        # lives (a screen name such as 曹县汉服小姐姐) is kept apart: reports and alerts use the first.
+        hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
         places = self.gazetteer.resolve(all_words, hints)
+        author_places = self.gazetteer.resolve((), [post.author.name]) if post.author.name else []
         full_text = f"{title or ''}\n{masked}"
         links = self.registry.link(full_text, all_words)
         departments = self._departments(post, links, all_words)
@@ -145,6 +149,7 @@ class Analyzer:
             sentiment=sentiment,
             keywords=[display_form(word) for word, _ in weighted],
             places=places,
+            author_places=author_places,
             policies=links,
             departments=departments,
             event_id=event_id,
@@ -191,6 +196,7 @@ class Analyzer:
             anchors=anchors_of(f"{title} {masked}", [*fast_words(title), *candidates]),
             replies_to=[post.reply_to] if post.reply_to else [], thread=post.url.partition("#")[0],
             author_anchors=anchors_of("", fast_words(post.author.name)) if post.author.name else [],
+            headline=headline_of(mask_personal_data(post.title) if post.title else None, masked),
         )
         event_id = self.clusterer.assign(traits, reprint_of)
         self._assigned[post.id] = (event_id, reprint_of, when)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from analysis.titles import Headline, HeadlineKind, composed_title
 from yuqing.schema import Event
 
 FINGERPRINT_BITS = 64
@@ -54,6 +55,10 @@ MIN_EVENT_TERMS = 1
 ACTIVE_FOR = timedelta(days=7)
 REPRESENTATIVES = 5
 LABEL_TERMS = 3
+# Title candidates an event keeps (the best by score), and how much better than the shown title
+# another must score to replace it: a title does not flip back and forth as posts join.
+HEADLINES_KEPT = 6
+TITLE_KEEP_SHARE = 0.8
 # A shared anchor makes a post at least this similar to an event: enough to join it, and to merge
 # two events that both carry the anchor.
 ANCHOR_SIMILARITY = MERGE_SIMILARITY
@@ -230,6 +235,43 @@ class EventState:
     # (engagement, post id) of the most-engaged posts, the first post always kept apart.
     engaged: list[tuple[int, str]] = field(default_factory=list)
     merged_into: str | None = None
+    headlines: list[Headline] = field(default_factory=list)
+    title: str | None = None  # the title last shown: kept while it stays nearly the best
+
+    def add_headlines(self, headlines: Iterable[Headline]) -> None:
+        """Take title candidates, keeping the best few (and the one shown)."""
+        known = {h.text for h in self.headlines}
+        for headline in headlines:
+            if headline.text not in known:
+                known.add(headline.text)
+                self.headlines.append(headline)
+        if len(self.headlines) > HEADLINES_KEPT:
+            centroid, norm = self._title_centroid()
+            ranked = sorted(self.headlines, key=lambda h: (h.text != self.title, -h.score(centroid, norm), h.text))
+            self.headlines = ranked[:HEADLINES_KEPT]
+
+    def _title_centroid(self) -> tuple[dict[str, float], float]:
+        top = dict(self.centroid.most_common(CENTROID_TERMS))
+        return top, _norm(top)
+
+    def choose_title(self, keywords: Sequence[str], named: str | None) -> str | None:
+        """The best-scoring candidate (see analysis.titles); the shown one stays unless another
+        scores clearly higher. Without candidates: the estate or place and the action."""
+        if not self.headlines:
+            return composed_title(named, [p for p, _ in self.places.most_common(3)], keywords)
+        centroid, norm = self._title_centroid()
+        scores = {h.text: h.score(centroid, norm) for h in self.headlines}
+        best = max(sorted(scores), key=scores.__getitem__)
+        if self.title in scores and scores[self.title] >= TITLE_KEEP_SHARE * scores[best]:
+            return self.title
+        return best
+
+    def where(self) -> list[str]:
+        """Where it happened: the estates or villages it names (at least two posts, or all of a
+        small event, name them), then the gazetteer's places, most named first."""
+        quorum = min(2, self.size)
+        estates = [a for a, n in self.anchors.most_common() if n >= quorum and not a.startswith("#")]
+        return [*estates[:2], *(p for p, _ in self.places.most_common(5))][:5]
 
     def to_event(self) -> Event:
         keywords = [term for term, _ in self.centroid.most_common(10)]
@@ -239,15 +281,17 @@ class EventState:
         label = [named] if named else []
         label += [term for term in keywords if term != named][: LABEL_TERMS - len(label)]
         representatives = [self.first_post] + [pid for _, pid in self.engaged if pid != self.first_post]
+        self.title = self.choose_title(keywords, named)
         return Event(
             id=self.id,
             label=" ".join(label) or self.id,
+            title=self.title,
             keywords=keywords,
             first_seen=self.first_seen,
             last_seen=self.last_seen,
             size=self.size,
             platforms=dict(self.platforms),
-            places=[p for p, _ in self.places.most_common(5)],
+            places=self.where(),
             sentiment_mix=dict(self.sentiment),
             policies=[p for p, _ in self.policies.most_common(5)],
             representative_posts=representatives[:REPRESENTATIVES],
@@ -262,6 +306,7 @@ class EventState:
             "policies": dict(self.policies), "anchors": dict(self.anchors), "residents": dict(self.residents),
             "first_post": self.first_post,
             "engaged": [list(item) for item in self.engaged], "merged_into": self.merged_into,
+            "headlines": [h.to_json() for h in self.headlines], "title": self.title,
         }
 
     @classmethod
@@ -274,6 +319,7 @@ class EventState:
             merged_into=data.get("merged_into"), **{name: Counter(data[name]) for name in counters},
             # State saved before anchors or residents existed has none.
             anchors=Counter(data.get("anchors", {})), residents=Counter(data.get("residents", {})),
+            headlines=[Headline.from_json(h) for h in data.get("headlines", [])], title=data.get("title"),
         )
 
 
@@ -296,6 +342,7 @@ class PostTraits:
     # Named estates in the author's name (化肥厂家属院老王): a resident, whose posts on what an event
     # with that anchor is about join it even without naming the place.
     author_anchors: Sequence[str] = ()
+    headline: tuple[str, HeadlineKind] | None = None  # the post's title candidate (analysis.titles)
 
 
 def event_id_for(post_id: str) -> str:
@@ -550,6 +597,8 @@ class EventClusterer:
         event.residents.update(post.author_anchors)
         for anchor in post.author_anchors:
             self._by_resident.add(anchor, event.id)
+        if post.headline is not None:
+            event.add_headlines([Headline(post.headline[0], post.headline[1], dict(post.keywords))])
         if len(event.engaged) < REPRESENTATIVES or post.engagement > event.engaged[-1][0]:
             event.engaged = sorted([*event.engaged, (post.engagement, post.id)], key=lambda item: -item[0])
             event.engaged = event.engaged[:REPRESENTATIVES]
@@ -573,6 +622,7 @@ class EventClusterer:
         for name in ("centroid", "platforms", "places", "areas", "sentiment", "policies", "anchors", "residents"):
             getattr(keep, name).update(getattr(gone, name))
         keep.engaged = sorted(keep.engaged + gone.engaged, key=lambda item: -item[0])[:REPRESENTATIVES]
+        keep.add_headlines(gone.headlines)
         gone.merged_into = keep.id
         for postings, keys in self._keys_of(gone):
             for key in keys:
