@@ -7,12 +7,14 @@ reads those words.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from analysis.events import ACTIVE_FOR, EventClusterer, Fingerprint, PostTraits, anchors_of
+from analysis.events import ACTIVE_FOR, MIN_REPRINT_CHARS, EventClusterer, Fingerprint, PostTraits, anchors_of
 from analysis.gazetteer import Gazetteer
 from analysis.keywords import candidate_words, rank_candidates
 from analysis.policies import PolicyRegistry, policy_from_post
@@ -33,6 +35,7 @@ from yuqing.schema import (
     Policy,
     PolicyLink,
     Post,
+    ReprintLink,
 )
 
 __all__ = ["Analyzer", "policy_from_post"]
@@ -41,6 +44,30 @@ KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
 FLUSH_EVERY = 500
 PRUNE_EVERY = timedelta(hours=1)
+
+
+# A reprint's credit line (（来源：菏城新闻网）, 责任编辑：王某) is not what it copies: left out of its fingerprint.
+_CREDIT = re.compile(r"[（(【\[]?\s*(?:来源|稿源|转自|转载自|原标题|责任编辑|编辑|作者)\s*[:：][^）)】\]\n，。；]{1,30}[）)】\]]?")
+
+
+def _reprint_features(text: str, candidates: Sequence[str]) -> tuple[Sequence[str], list[str]]:
+    """What a post's fingerprint and its lead's are made of, credit lines left out. The lead is the
+    first paragraph long enough to be copied on its own; a post of one paragraph has none."""
+    features: Sequence[str] = candidates
+    if credits := _CREDIT.findall(text):
+        credited = Counter(candidate_words(fast_words(" ".join(credits))))
+        features = []
+        for word in candidates:
+            if credited[word] > 0:
+                credited[word] -= 1
+            else:
+                features.append(word)
+    paragraphs = [strip_markup(_CREDIT.sub("", line)) for line in text.split("\n")]
+    paragraphs = [line for line in paragraphs if line]
+    lead = next((line for line in paragraphs if len(line) >= MIN_REPRINT_CHARS), None)
+    if len(paragraphs) < 2 or lead is None:
+        return features, []
+    return features, candidate_words(fast_words(lead))
 
 
 def _masked(value: Any) -> Any:
@@ -78,6 +105,7 @@ class Analyzer:
         self._pruned_at: datetime | None = None
         self._pending_posts: list[tuple[str, datetime, str | None, str | None, Fingerprint | None]] = []
         self._pending_policies: list[Policy] = []
+        self._relinked: list[ReprintLink] = []
         if self.store is not None:
             self._restore(self.store)
 
@@ -184,7 +212,8 @@ class Analyzer:
             return known[1], known[0]
         when = post.when
         self._newest = max(self._newest, when) if self._newest else when
-        reprint_of = self.clusterer.reprint(post.id, when, strip_markup(masked), candidates)
+        plain = strip_markup(masked)
+        reprint_of = self.clusterer.reprint(post.id, when, plain, *_reprint_features(masked, candidates))
         areas = sorted({self._area(p) for p in places} - {self.gazetteer.city})
         metrics = post.metrics
         # A title or a board's 地点 often names the estate the text only calls 我们小区.
@@ -201,9 +230,28 @@ class Analyzer:
         event_id = self.clusterer.assign(traits, reprint_of)
         self._assigned[post.id] = (event_id, reprint_of, when)
         self._pending_posts.append((post.id, when, event_id, reprint_of, self.clusterer.reprints.by_id.get(post.id)))
+        for copy_id, original_id in self.clusterer.take_relinked():
+            self._relink(copy_id, original_id)
         if len(self._pending_posts) >= FLUSH_EVERY:
             self.flush()
         return reprint_of, event_id
+
+    def _relink(self, copy_id: str, original_id: str) -> None:
+        """A post analysed before turned out to copy one that arrived later: remember it and tell the index."""
+        known = self._assigned.get(copy_id)
+        if known is None and self.store is not None:
+            known = self.store.assigned(copy_id)
+        if known is None:
+            return
+        event_id, _, when = known
+        self._assigned[copy_id] = (event_id, original_id, when)
+        self._pending_posts.append((copy_id, when, event_id, original_id, self.clusterer.reprints.by_id.get(copy_id)))
+        self._relinked.append(ReprintLink(post_id=copy_id, reprint_of=original_id))
+
+    def take_relinked(self) -> list[ReprintLink]:
+        """Posts already handed out that are now known to be copies: what the index must update."""
+        relinked, self._relinked = self._relinked, []
+        return relinked
 
     def _area(self, place: str) -> str:
         """The district, county or zone a place lies in (the city itself for the city)."""

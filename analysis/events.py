@@ -2,8 +2,11 @@
 
 A 转载 copy (same text, maybe a different headline, a source line, a few words changed) is
 found by SimHash: 64-bit fingerprints within 3 bits of each other, looked up through four
-16-bit bands (two fingerprints within 3 bits agree exactly on at least one band). A copy is
-linked to the earliest original and joins its event without moving it.
+16-bit bands (two fingerprints within 3 bits agree exactly on at least one band). A post of several
+paragraphs also has its first paragraph fingerprinted: a weibo that copies an article's lead is
+its copy too. A copy is linked to the earliest original and joins its event without moving it.
+Crawl order is not publication order: when the original arrives after its copies, the copies are
+re-linked to it (`take_relinked`) and the original joins their event.
 
 Other posts join the active event whose keyword centroid is most similar (cosine), unless
 the two name different districts; a post close to two events (similarity of at least 0.5 to
@@ -161,6 +164,7 @@ class Fingerprint:
     when: datetime
     original: str  # the earliest original's id (its own id when it is the original)
     event_id: str | None
+    lead: int | None = None  # SimHash of the first paragraph, for a post of several paragraphs
 
 
 class ReprintDetector:
@@ -170,6 +174,8 @@ class ReprintDetector:
         self.keep_for = keep_for
         self.by_id: dict[str, Fingerprint] = {}
         self._bands: dict[tuple[int, int], set[str]] = {}
+        self._lead_bands: dict[tuple[int, int], set[str]] = {}
+        self._copies: dict[str, set[str]] = {}  # original id -> ids of the posts linked to it
         self._queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
 
     def add(self, fingerprint: Fingerprint) -> None:
@@ -177,18 +183,29 @@ class ReprintDetector:
         heapq.heappush(self._queue, (fingerprint.when, fingerprint.post_id))
         for band in _bands(fingerprint.value):
             self._bands.setdefault(band, set()).add(fingerprint.post_id)
+        if fingerprint.lead is not None:
+            for band in _bands(fingerprint.lead):
+                self._lead_bands.setdefault(band, set()).add(fingerprint.post_id)
+        if fingerprint.original != fingerprint.post_id:
+            self._copies.setdefault(fingerprint.original, set()).add(fingerprint.post_id)
 
-    def original_of(self, value: int) -> Fingerprint | None:
-        """The earliest original of the known posts within 3 bits of `value`, if any."""
-        found: Fingerprint | None = None
+    def _near(self, value: int, bands: dict[tuple[int, int], set[str]], lead: bool) -> Iterable[Fingerprint]:
         for band in _bands(value):
-            for post_id in self._bands.get(band, ()):
+            for post_id in bands.get(band, ()):
                 other = self.by_id[post_id]
-                if (other.value ^ value).bit_count() <= MAX_REPRINT_DISTANCE:
-                    original = self._original(other)
-                    if found is None or original.when < found.when:
-                        found = original
-        return found
+                compared = other.lead if lead else other.value
+                if compared is not None and (compared ^ value).bit_count() <= MAX_REPRINT_DISTANCE:
+                    yield other
+
+    def original_of(self, value: int, lead: int | None = None) -> Fingerprint | None:
+        """The earliest original of the known posts within 3 bits of `value`, if any: posts with the
+        same text, posts whose first paragraph is this text, and (given `lead`, this post's first
+        paragraph) posts that copied only that paragraph."""
+        near = [*self._near(value, self._bands, lead=False), *self._near(value, self._lead_bands, lead=True)]
+        if lead is not None:
+            near += self._near(lead, self._bands, lead=False)
+        originals = [self._original(other) for other in near]
+        return min(originals, key=lambda fp: (fp.when, fp.post_id), default=None)
 
     def _original(self, fingerprint: Fingerprint) -> Fingerprint:
         # An original can later turn out to copy an older post that arrived late: follow the links.
@@ -199,6 +216,15 @@ class ReprintDetector:
             fingerprint = nxt
         return fingerprint
 
+    def adopt(self, former: Fingerprint, original: Fingerprint) -> list[Fingerprint]:
+        """`original` (published earlier, arrived later) is what `former` and its copies copy:
+        link them all to it and return them."""
+        moved = [former, *(self.by_id[c] for c in sorted(self._copies.pop(former.post_id, ())) if c in self.by_id)]
+        for fingerprint in moved:
+            fingerprint.original = original.post_id
+        self._copies.setdefault(original.post_id, set()).update(fp.post_id for fp in moved)
+        return moved
+
     def prune(self, now: datetime) -> None:
         cutoff = now - self.keep_for
         while self._queue and self._queue[0][0] < cutoff:
@@ -207,12 +233,14 @@ class ReprintDetector:
             if fingerprint is None or fingerprint.when >= cutoff:
                 continue
             del self.by_id[post_id]
-            for band in _bands(fingerprint.value):
-                members = self._bands.get(band)
-                if members is not None:
-                    members.discard(post_id)
-                    if not members:
-                        del self._bands[band]
+            self._copies.pop(post_id, None)
+            for table, value in ((self._bands, fingerprint.value), (self._lead_bands, fingerprint.lead)):
+                for band in _bands(value) if value is not None else ():
+                    members = table.get(band)
+                    if members is not None:
+                        members.discard(post_id)
+                        if not members:
+                            del table[band]
 
 
 @dataclass
@@ -224,6 +252,7 @@ class EventState:
     last_seen: datetime
     centroid: Counter[str] = field(default_factory=Counter)
     size: int = 0
+    reprints: int = 0  # of size, posts linked to an original (see ReprintDetector)
     platforms: Counter[str] = field(default_factory=Counter)
     places: Counter[str] = field(default_factory=Counter)
     areas: Counter[str] = field(default_factory=Counter)
@@ -290,6 +319,7 @@ class EventState:
             first_seen=self.first_seen,
             last_seen=self.last_seen,
             size=self.size,
+            reprints=self.reprints,
             platforms=dict(self.platforms),
             places=self.where(),
             sentiment_mix=dict(self.sentiment),
@@ -301,7 +331,7 @@ class EventState:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "first_seen": self.first_seen.isoformat(), "last_seen": self.last_seen.isoformat(),
-            "centroid": dict(self.centroid), "size": self.size, "platforms": dict(self.platforms),
+            "centroid": dict(self.centroid), "size": self.size, "reprints": self.reprints, "platforms": dict(self.platforms),
             "places": dict(self.places), "areas": dict(self.areas), "sentiment": dict(self.sentiment),
             "policies": dict(self.policies), "anchors": dict(self.anchors), "residents": dict(self.residents),
             "first_post": self.first_post,
@@ -314,7 +344,7 @@ class EventState:
         counters = ("centroid", "platforms", "places", "areas", "sentiment", "policies")
         return cls(
             id=data["id"], first_seen=datetime.fromisoformat(data["first_seen"]),
-            last_seen=datetime.fromisoformat(data["last_seen"]), size=data["size"],
+            last_seen=datetime.fromisoformat(data["last_seen"]), size=data["size"], reprints=data.get("reprints", 0),
             first_post=data["first_post"], engaged=[(int(e), str(p)) for e, p in data["engaged"]],
             merged_into=data.get("merged_into"), **{name: Counter(data[name]) for name in counters},
             # State saved before anchors or residents existed has none.
@@ -406,24 +436,42 @@ class EventClusterer:
         self.unsaved: set[str] = set()  # since the last save: to be persisted
         # event id -> (size when computed, top terms, their norm): a big event's centroid moves slowly.
         self._centroids: dict[str, tuple[int, dict[str, float], float]] = {}
+        self._relinked: list[tuple[str, str]] = []  # (copy, original) not yet taken
+        # a late original -> (the event of the post thought original before it, the events of all its copies)
+        self._late_originals: dict[str, tuple[str | None, set[str]]] = {}
 
     # -- reprints ---------------------------------------------------------------------------
-    def reprint(self, post_id: str, when: datetime, text: str, features: Sequence[str]) -> str | None:
-        """The id of the earliest original this post copies, or None; remembers the post either way."""
+    def reprint(self, post_id: str, when: datetime, text: str, features: Sequence[str],
+                lead_features: Sequence[str] = ()) -> str | None:
+        """The id of the earliest original this post copies, or None; remembers the post either way.
+        `lead_features` are those of the post's first paragraph when it has several.
+
+        A post older than the original known so far is the original: that one and its copies are
+        re-linked to it (see `take_relinked`), and the post will join their event."""
         if len(text) < MIN_REPRINT_CHARS or len(features) < MIN_REPRINT_FEATURES:
             return None
         value = simhash(features)
+        lead = simhash(lead_features) if len(lead_features) >= MIN_REPRINT_FEATURES else None
         known = self.reprints.by_id.get(post_id)
         if known is not None:  # the same post again (a re-crawl): keep what was decided
             return None if known.original == post_id else known.original
-        original = self.reprints.original_of(value)
-        if original is not None and original.when <= when:
-            self.reprints.add(Fingerprint(post_id, value, when, original.post_id, original.event_id))
+        original = self.reprints.original_of(value, lead)
+        if original is not None and (original.when, original.post_id) <= (when, post_id):
+            self.reprints.add(Fingerprint(post_id, value, when, original.post_id, original.event_id, lead))
             return original.post_id
-        self.reprints.add(Fingerprint(post_id, value, when, post_id, None))
+        fingerprint = Fingerprint(post_id, value, when, post_id, None, lead)
+        self.reprints.add(fingerprint)
         if original is not None:  # this post is older than the one thought original: it becomes the original
-            original.original = post_id
+            moved = self.reprints.adopt(original, fingerprint)
+            self._relinked += [(copy.post_id, post_id) for copy in moved]
+            # Only the former original is a new copy: the others were counted as copies already.
+            self._late_originals[post_id] = (original.event_id, {c.event_id for c in moved if c.event_id})
         return None
+
+    def take_relinked(self) -> list[tuple[str, str]]:
+        """(copy id, original id) of copies re-linked since the last call: their original arrived late."""
+        relinked, self._relinked = self._relinked, []
+        return relinked
 
     # -- clustering -------------------------------------------------------------------------
     def _centroid(self, event: EventState) -> tuple[dict[str, float], float]:
@@ -504,6 +552,13 @@ class EventClusterer:
         people posting "又停水了" is an event however short each post is."""
         vector = {term: weight for term, weight in post.keywords}
         replies = self._replies_waiting_for(post)
+        former, copies = self._late_originals.pop(post.id, (None, set()))
+        if former and (counted := self._resolve(former)):
+            counted.reprints += 1
+            self.changed.add(counted.id)
+            self.unsaved.add(counted.id)
+        # An original that arrived after its copies joins their event, as a post joins its replies'.
+        replies += [e for e in map(self._resolve, sorted(copies)) if e is not None and e not in replies]
         event: EventState | None = None
         if reprint_of is not None:
             original = self.reprints.by_id.get(reprint_of)
@@ -533,6 +588,8 @@ class EventClusterer:
             self.events[event.id] = event
             heapq.heappush(self._idle_queue, (event.last_seen, event.id))
         self._add(event, post, vector)
+        if reprint_of is not None:
+            event.reprints += 1
         self._remember_thread(post, event)
         fingerprint = self.reprints.by_id.get(post.id)
         if fingerprint is not None:
@@ -616,6 +673,7 @@ class EventClusterer:
         if (gone.size, keep.first_seen) > (keep.size, gone.first_seen):
             keep, gone = gone, keep
         keep.size += gone.size
+        keep.reprints += gone.reprints
         if gone.first_seen < keep.first_seen:
             keep.first_seen, keep.first_post = gone.first_seen, gone.first_post
         keep.last_seen = max(keep.last_seen, gone.last_seen)

@@ -6,14 +6,14 @@ Each stage adapts messages to the schema and hands them to the package that does
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from search.base import BulkWriteError, Index
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, Stage, run_per_message
 from yuqing.config import Settings
-from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, now
+from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, ReprintLink, aware, now
 
 if TYPE_CHECKING:
     from alerts.service import AlertService
@@ -35,8 +35,17 @@ class AnalyzeStage(Stage):
         return self.analyzer.enrich(Post.model_validate(message.value))
 
     def process(self, messages: list[Message]) -> BatchResult:
-        enriched, result = run_per_message(messages, self._enrich)
+        # Crawl order is not publication order: a batch is analysed oldest first, so what arrives
+        # together (a whole crawl, in the demo) makes the same events in whatever order it was crawled.
+        order = sorted(range(len(messages)), key=lambda i: _publication_key(messages[i]))
+        enriched, in_order = run_per_message([messages[i] for i in order], self._enrich)
+        result = BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
+                             poison={order[i]: e for i, e in in_order.poison.items()})
         self.transport.publish_many(ENRICHED_POSTS, [(p.id, p.model_dump(mode="json")) for p in enriched])
+        # Copies analysed before their original arrived: keyed by the copy's id, so each update follows
+        # the copy itself on its partition.
+        relinked = self.analyzer.take_relinked()
+        self.transport.publish_many(ENRICHED_POSTS, [(link.post_id, link.model_dump(mode="json")) for link in relinked])
         events = self.analyzer.changed_events()
         self.transport.publish_many(EVENTS, [(e.id, e.model_dump(mode="json")) for e in events])
         return result
@@ -45,8 +54,24 @@ class AnalyzeStage(Stage):
         self.analyzer.close()
 
 
-def _decode(message: Message) -> EnrichedPost | Event | CrawlHealth:
+def _publication_key(message: Message) -> tuple[str, str]:
+    """When a raw post was published (else fetched), as UTC text that sorts in time order; a value
+    that is no post sorts last and fails in `_enrich` as before."""
+    value = message.value if isinstance(message.value, dict) else {}
+    for name in ("published_at", "fetched_at"):
+        try:
+            moment = datetime.fromisoformat(str(value.get(name)))
+        except ValueError:
+            continue
+        return aware(moment).astimezone(UTC).isoformat(), str(value.get("id") or value.get("url") or "")
+    return "~", ""
+
+
+def _decode(message: Message) -> EnrichedPost | ReprintLink | Event | CrawlHealth:
+    model: type[EnrichedPost | ReprintLink | Event | CrawlHealth]
     model = {EVENTS: Event, CRAWL_HEALTH: CrawlHealth}.get(message.topic, EnrichedPost)
+    if model is EnrichedPost and isinstance(message.value, dict) and "post_id" in message.value:
+        model = ReprintLink  # a copy re-linked to an original that arrived after it
     return model.model_validate(message.value)
 
 
@@ -71,6 +96,7 @@ class IndexStage(Stage):
             for position, message in enumerate(messages):
                 if message.topic == ENRICHED_POSTS and message.value.get("id") in refused:
                     result.poison[position] = exc
+        self.index.relink(item for item in decoded if isinstance(item, ReprintLink))
         self.index.upsert_events(events.values())
         self.index.record_health(item for item in decoded if isinstance(item, CrawlHealth))
         return result
