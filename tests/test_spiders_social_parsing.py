@@ -180,6 +180,14 @@ def test_mblog_becomes_a_post_with_author_metrics_and_region() -> None:
     assert post.reply_to is None
 
 
+@pytest.mark.parametrize(("created_at", "inferred"), [("06-07", True), ("2023-06-07", False), ("3小时前", False)])
+def test_a_weibo_dated_without_its_year_says_so(created_at: str, inferred: bool) -> None:
+    mblog = {**weibo_parsing.parse_container(load_json("search_page1.json")).mblogs[0], "created_at": created_at}
+    post = weibo_parsing.mblog_to_post(mblog, source="weibo-test", api_base="https://m.weibo.cn", now=NOW)
+    assert post.published_year_inferred is inferred
+    assert post.published_at <= NOW
+
+
 def test_truncated_mblog_takes_the_long_text() -> None:
     mblog = weibo_parsing.parse_container(load_json("search_page1.json")).mblogs[1]
     assert weibo_parsing.is_truncated(mblog)
