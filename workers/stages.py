@@ -118,7 +118,7 @@ class AlertStage(Stage):
         posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         health = [item for item in decoded if isinstance(item, CrawlHealth)]
         for event in (item for item in decoded if isinstance(item, Event)):
-            self.bursts.name_event(event.id, event.label)
+            self.bursts.name_event(event.id, event.headline)
         for post in posts:
             self.bursts.add(post)
         moment = now()
