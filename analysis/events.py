@@ -280,7 +280,7 @@ class EventState:
             self.headlines = ranked[:HEADLINES_KEPT]
 
     def _title_centroid(self) -> tuple[dict[str, float], float]:
-        top = dict(self.centroid.most_common(CENTROID_TERMS))
+        top = {term: float(weight) for term, weight in self.centroid.most_common(CENTROID_TERMS)}
         return top, _norm(top)
 
     def choose_title(self, keywords: Sequence[str], named: str | None) -> str | None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 MAX_TITLE_CHARS = 20
 # A shortened title shorter than this says too little ("市住建局"): the next clause is tried instead.
@@ -139,9 +140,9 @@ class Headline:
         return [self.text, int(self.kind), self.terms]
 
     @classmethod
-    def from_json(cls, data: Sequence[object]) -> Headline:
+    def from_json(cls, data: Sequence[Any]) -> Headline:
         text, kind, terms = data
-        return cls(str(text), HeadlineKind(int(kind)), dict(terms))  # type: ignore[call-overload,arg-type]
+        return cls(str(text), HeadlineKind(int(kind)), {str(t): float(w) for t, w in terms.items()})
 
 
 def composed_title(anchor: str | None, places: Sequence[str], keywords: Sequence[str]) -> str | None:

@@ -228,9 +228,9 @@ def parse_date(text: str, now: datetime | None = None, hints: DateHints | None =
     match = _DAY_WORDS.search(text)
     if match:
         back = {"今天": 0, "昨天": 1, "前天": 2}[match.group(1)]
-        day = now - timedelta(days=back)
+        shown = now - timedelta(days=back)
         hour, minute = int(match.group(2) or 0), int(match.group(3) or 0)
-        moment = _build(day.year, day.month, day.day, hour, minute)
+        moment = _build(shown.year, shown.month, shown.day, hour, minute)
         return ParsedDate(moment, relative=True) if moment else None
     return None
 

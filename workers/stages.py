@@ -68,11 +68,13 @@ def _publication_key(message: Message) -> tuple[str, str]:
 
 
 def _decode(message: Message) -> EnrichedPost | ReprintLink | Event | CrawlHealth:
-    model: type[EnrichedPost | ReprintLink | Event | CrawlHealth]
-    model = {EVENTS: Event, CRAWL_HEALTH: CrawlHealth}.get(message.topic, EnrichedPost)
-    if model is EnrichedPost and isinstance(message.value, dict) and "post_id" in message.value:
-        model = ReprintLink  # a copy re-linked to an original that arrived after it
-    return model.model_validate(message.value)
+    if message.topic == EVENTS:
+        return Event.model_validate(message.value)
+    if message.topic == CRAWL_HEALTH:
+        return CrawlHealth.model_validate(message.value)
+    if isinstance(message.value, dict) and "post_id" in message.value:
+        return ReprintLink.model_validate(message.value)  # a copy re-linked to an original that arrived after it
+    return EnrichedPost.model_validate(message.value)
 
 
 class IndexStage(Stage):
