@@ -44,9 +44,11 @@ KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
 FLUSH_EVERY = 500
 PRUNE_EVERY = timedelta(hours=1)
+AUTHOR_CACHE_SIZE = 50_000
 
 
 # A reprint's credit line (（来源：菏城新闻网）, 责任编辑：王某) is not what it copies: left out of its fingerprint.
+_CREDIT_LABELS = ("来源", "稿源", "转自", "转载自", "原标题", "编辑", "作者")
 _CREDIT = re.compile(r"[（(【\[]?\s*(?:来源|稿源|转自|转载自|原标题|责任编辑|编辑|作者)\s*[:：][^）)】\]\n，。；]{1,30}[）)】\]]?")
 
 
@@ -54,7 +56,7 @@ def _reprint_features(text: str, candidates: Sequence[str]) -> tuple[Sequence[st
     """What a post's fingerprint and its lead's are made of, credit lines left out. The lead is the
     first paragraph long enough to be copied on its own; a post of one paragraph has none."""
     features: Sequence[str] = candidates
-    if credits := _CREDIT.findall(text):
+    if any(label in text for label in _CREDIT_LABELS) and (credits := _CREDIT.findall(text)):
         credited = Counter(candidate_words(fast_words(" ".join(credits))))
         features = []
         for word in candidates:
@@ -62,6 +64,8 @@ def _reprint_features(text: str, candidates: Sequence[str]) -> tuple[Sequence[st
                 credited[word] -= 1
             else:
                 features.append(word)
+    if "\n" not in text.strip():
+        return features, []
     paragraphs = [strip_markup(_CREDIT.sub("", line)) for line in text.split("\n")]
     paragraphs = [line for line in paragraphs if line]
     lead = next((line for line in paragraphs if len(line) >= MIN_REPRINT_CHARS), None)
@@ -106,6 +110,7 @@ class Analyzer:
         self._pending_posts: list[tuple[str, datetime, str | None, str | None, Fingerprint | None]] = []
         self._pending_policies: list[Policy] = []
         self._relinked: list[ReprintLink] = []
+        self._author_place_cache: dict[str, list[str]] = {}
         if self.store is not None:
             self._restore(self.store)
 
@@ -157,7 +162,7 @@ class Analyzer:
         # lives (a screen name such as 曹县汉服小姐姐) is kept apart: reports and alerts use the first.
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
         places = self.gazetteer.resolve(all_words, hints)
-        author_places = self.gazetteer.resolve((), [post.author.name]) if post.author.name else []
+        author_places = self._author_places(post.author.name) if post.author.name else []
         full_text = f"{title or ''}\n{masked}"
         links = self.registry.link(full_text, all_words)
         departments = self._departments(post, links, all_words)
@@ -183,6 +188,15 @@ class Analyzer:
             event_id=event_id,
             reprint_of=reprint_of,
         )
+
+    def _author_places(self, name: str) -> list[str]:
+        """Places an author's name holds (曹县汉服小姐姐 → 曹县); the same accounts post again and again."""
+        places = self._author_place_cache.get(name)
+        if places is None:
+            if len(self._author_place_cache) >= AUTHOR_CACHE_SIZE:
+                self._author_place_cache.clear()
+            places = self._author_place_cache[name] = self.gazetteer.resolve((), [name])
+        return list(places)
 
     def _departments(self, post: Post, links: Sequence[PolicyLink], all_words: Sequence[str]) -> list[str]:
         """From the linked policies' issuers and a board's reply unit first, then from the text.

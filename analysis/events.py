@@ -268,13 +268,14 @@ class EventState:
     title: str | None = None  # the title last shown: kept while it stays nearly the best
 
     def add_headlines(self, headlines: Iterable[Headline]) -> None:
-        """Take title candidates, keeping the best few (and the one shown)."""
+        """Take title candidates, keeping the best few (and the one shown); pruned once twice as
+        many have gathered, so a big event does not rank them for every post it takes."""
         known = {h.text for h in self.headlines}
         for headline in headlines:
             if headline.text not in known:
                 known.add(headline.text)
                 self.headlines.append(headline)
-        if len(self.headlines) > HEADLINES_KEPT:
+        if len(self.headlines) > 2 * HEADLINES_KEPT:
             centroid, norm = self._title_centroid()
             ranked = sorted(self.headlines, key=lambda h: (h.text != self.title, -h.score(centroid, norm), h.text))
             self.headlines = ranked[:HEADLINES_KEPT]
