@@ -14,9 +14,10 @@ import json
 import logging
 import pickle
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from alerts.config import AlertConfig, RuleSpec, build_rules
 from alerts.rules import Finding, Rule
@@ -171,7 +172,8 @@ class AlertEngine:
             self.links.observe(post)
         findings: list[tuple[RuleSpec, Finding]] = []
         for spec, rule in self.rules:
-            calls = [(rule.on_post, post) for post in posts] + [(rule.on_signal, signal) for signal in signals]
+            calls: list[tuple[Callable[[Any], list[Finding]], Any]] = [(rule.on_post, post) for post in posts]
+            calls += [(rule.on_signal, signal) for signal in signals]
             calls += [(rule.on_health, record) for record in health] + [(rule.on_tick, now)]
             for feed, item in calls:
                 try:

@@ -18,8 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
+from stores.sqlite import connect
 from yuqing.schema import Alert, AlertStatus
 
 
@@ -154,6 +155,10 @@ def _ts(value: datetime) -> float:
     return value.timestamp()
 
 
+@overload
+def _dt(value: float) -> datetime: ...
+@overload
+def _dt(value: None) -> None: ...
 def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
@@ -163,11 +168,7 @@ class SqliteAlertStore(AlertStore):
         self.path = Path(path)
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
             self._conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the alert store at {self.path}: {exc}") from exc

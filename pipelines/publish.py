@@ -8,7 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from transport import Transport, TransportError
+from transport import Transport, TransportError, open_transport
+from yuqing.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ class Publisher:
 
     def __init__(self, transport: Transport | None, spool_path: str | Path) -> None:
         self.transport = transport
+        self._opened_with = transport  # closed by `close`, even after a failure set `transport` aside
         self.spool_path = Path(spool_path)
         self.spooled = 0  # messages written to the spool by this publisher
         self.replayed = 0
@@ -92,3 +94,19 @@ class Publisher:
                 self.transport.flush()
             except TransportError as exc:
                 log.warning("transport flush failed: %s", exc)
+
+    def close(self) -> None:
+        """Close the transport this publisher was given."""
+        if self._opened_with is not None:
+            self._opened_with.close()
+            self._opened_with = self.transport = None
+
+
+def open_publisher(settings: Settings) -> Publisher:
+    """The crawl's publisher: the configured transport, or the spool alone while it is down."""
+    try:
+        transport: Transport | None = open_transport(settings)
+    except TransportError as exc:
+        log.warning("transport unavailable (%s): items are spooled and sent on the next run", exc)
+        transport = None
+    return Publisher(transport, settings.path(SPOOL_FILE))

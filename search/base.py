@@ -10,16 +10,17 @@ import abc
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from yuqing.errors import BackendUnavailable
 from yuqing.schema import CrawlHealth, EnrichedPost, Event, ReprintLink, SentimentLabel
 
 Interval = Literal["hour", "day"]
 
 
-class SearchBackendError(RuntimeError):
+class SearchBackendError(BackendUnavailable):
     """The index is unreachable or refused a request; callers keep their items and retry."""
 
 
@@ -124,7 +125,7 @@ class Index(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
-    def __enter__(self) -> Index:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -338,7 +338,7 @@ class ElasticIndex(Index):
         """Up to `limit` documents in `sort` order, paging with search_after past the result window."""
         after: list[Any] | None = None
         while limit > 0:
-            extra = {"search_after": after} if after is not None else {}
+            extra: dict[str, Any] = {"search_after": after} if after is not None else {}
             with self._calls(f"reading {index}"):
                 hits = self.client.search(index=index, query=query, sort=sort, size=min(limit, self.page_size),
                                           **extra).body["hits"]["hits"]

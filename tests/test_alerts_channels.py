@@ -40,7 +40,7 @@ class Recorder:
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 recorder.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 status, answer = recorder.script.pop(0) if recorder.script else recorder.default
@@ -179,7 +179,7 @@ def test_email_sends_html_and_text_to_a_local_smtp_server(tmp_path: Path):
     received: list = []
 
     class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        async def handle_DATA(self, server, session, envelope):
             received.append(envelope)
             return "250 OK"
 

@@ -72,12 +72,12 @@ def test_transitions_that_make_no_sense_are_refused(tmp_path: Path):
     service = make_service(tmp_path)
     alert = fire(service)
     service.acknowledge(alert.id, "张敏", now=T0)
-    with pytest.raises(WorkflowError, match="已由 张敏 于 2026-11-02 09:00:00 确认"):
+    with pytest.raises(WorkflowError, match="已由 张敏 于 2026-11-02 09:00:00 签收"):
         service.acknowledge(alert.id, "王伟", now=T0)
     with pytest.raises(WorkflowError, match="承办部门"):
         service.assign(alert.id, " ", "张敏")
     service.close_alert(alert.id, "张敏", now=T0)
-    with pytest.raises(WorkflowError, match="已于 .* 由 张敏 关闭"):
+    with pytest.raises(WorkflowError, match="已于 .* 由 张敏 办结"):
         service.respond(alert.id, ResponseKind.OTHER, "王伟")
     with pytest.raises(AlertNotFound):
         service.acknowledge("20991231-nothere", "王伟")

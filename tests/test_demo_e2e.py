@@ -112,11 +112,11 @@ CRAWL_ORDERS = {
 
 
 def _analyse_and_index(posts: list[dict], data_dir: Path) -> tuple[list, list]:
-    from analysis.enrich import Analyzer
     from search.base import SearchQuery
     from search.sqlite_fts import SqliteIndex
     from transport.base import RAW_POSTS
     from transport.sqlite_log import SqliteTransport
+    from workers.build import analyzer_from_settings
     from workers.runner import Worker
     from workers.stages import AnalyzeStage, IndexStage
     from yuqing.config import load_settings
@@ -124,7 +124,8 @@ def _analyse_and_index(posts: list[dict], data_dir: Path) -> tuple[list, list]:
     settings = load_settings(None, data_dir=data_dir)
     transport = SqliteTransport(data_dir / "transport.sqlite3")
     transport.publish_many(RAW_POSTS, [(p["id"], p) for p in posts])
-    Worker(transport, AnalyzeStage(transport, Analyzer.from_settings(settings)), poll_timeout=0.05).run(until_idle=True)
+    analyzer = analyzer_from_settings(settings, data_dir / "analysis.sqlite3")
+    Worker(transport, AnalyzeStage(transport, analyzer), poll_timeout=0.05).run(until_idle=True)
     Worker(transport, IndexStage(SqliteIndex(data_dir / "index.sqlite3")), poll_timeout=0.05).run(until_idle=True)
     transport.close()
     with SqliteIndex(data_dir / "index.sqlite3") as index:

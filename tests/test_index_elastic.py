@@ -268,7 +268,7 @@ def test_text_is_segmented_like_the_index_and_every_word_must_match(es, index, t
     assert sent["query"]["bool"]["filter"] == [{"terms": {"sentiment.label": ["positive"]}}]
 
 
-@pytest.mark.parametrize("case", next(m for m in embedded.test_chinese_full_text.pytestmark if m.name == "parametrize").args[1])
+@pytest.mark.parametrize("case", embedded.FULL_TEXT_CASES)
 def test_query_words_are_tokens_of_exactly_the_posts_the_embedded_index_finds(case):
     """What Elasticsearch's whitespace+lowercase analyzer and an `and` match query do, applied to the
     documents and queries this module builds: the same posts match as in the embedded index."""

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from yuqing.errors import BackendUnavailable
+
 # Topic names, defined once. A Kafka deployment prefixes them (settings.kafka.topic_prefix).
 RAW_POSTS = "posts.raw"
 ENRICHED_POSTS = "posts.enriched"
@@ -25,7 +27,7 @@ def dead_letter(topic: str) -> str:
     return topic + DEAD_LETTER_SUFFIX
 
 
-class TransportError(RuntimeError):
+class TransportError(BackendUnavailable):
     """The transport is unreachable or refused an operation; callers keep their items and retry."""
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from stores.sqlite import connect
 from transport.base import Consumer, Message, TopicStats, Transport, TransportError
 
 SCHEMA = """
@@ -48,15 +49,6 @@ def partition_for(key: str | None, partitions: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % partitions
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
-
-
 # Rows deleted per transaction while pruning, so appends never wait long behind a prune.
 PRUNE_CHUNK = 5000
 
@@ -69,7 +61,7 @@ class SqliteTransport(Transport):
         self.session_timeout = session_timeout
         self.retention_seconds = retention_seconds
         try:
-            self._conn = connect(self.path)
+            self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
             self._conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise TransportError(f"cannot open the embedded log at {self.path}: {exc}") from exc
@@ -79,7 +71,7 @@ class SqliteTransport(Transport):
         self._append(topic, [(key, value, headers or {})])
 
     def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
-        batch = [(key, value, {}) for key, value in values]
+        batch: list[tuple[str | None, dict[str, Any], dict[str, str]]] = [(key, value, {}) for key, value in values]
         self._append(topic, batch)
         return len(batch)
 
@@ -191,7 +183,7 @@ class SqliteConsumer(Consumer):
         self.group = group
         self.topics = topics
         self.member = member or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._conn = connect(transport.path)
+        self._conn = connect(transport.path, autocommit=True, shared_between_threads=True)
         self._positions: dict[tuple[str, int], int] = {}
         self._owned: set[tuple[str, int]] = set()
 

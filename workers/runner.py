@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from search.base import SearchBackendError
-from transport.base import Consumer, Message, Transport, TransportError, dead_letter
+from transport.base import Consumer, Message, Transport, dead_letter
+from yuqing.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class PoisonMessage(Exception):
 
 
 # Failures of the systems a stage writes to: the batch is kept and tried again later.
-BACKEND_DOWN: tuple[type[Exception], ...] = (TransportError, SearchBackendError, ConnectionError, TimeoutError)
+BACKEND_DOWN: tuple[type[Exception], ...] = (BackendUnavailable, ConnectionError, TimeoutError)
 
 
 @dataclass
@@ -81,7 +81,7 @@ def run_per_message(messages: list[Message], handle: Callable[[Message], Any]) -
             raise
         except (PoisonMessage, ValidationError) as exc:
             result.poison[index] = exc
-        except Exception as exc:  # noqa: BLE001 - any other failure is retried a bounded number of times
+        except Exception as exc:  # any other failure is retried a bounded number of times
             log.exception("stage failed on %s@%s:%s", message.topic, message.partition, message.offset)
             result.failed[index] = exc
     return outputs, result
@@ -148,7 +148,8 @@ class Worker:
                     # Keep the batch: a new consumer resumes from the committed offset.
                     log.warning("%s: backend unavailable (%s); retrying in %.1fs", self.stage.name, exc, backoff)
                     self.outcomes["backend_down"] += 1
-                    consumer = _close_quietly(consumer)
+                    _close_quietly(consumer)
+                    consumer = None
                     time.sleep(backoff)
                     backoff = min(backoff * 2, self.backoff_max)
                     if until_idle and backoff >= self.backoff_max:

@@ -141,16 +141,16 @@ class AlertStage(Stage):
 def build_stage(name: str, settings: Settings, transport: Transport) -> Stage:
     """The stage called `name`, with its dependencies built from the settings."""
     if name == "analyze":
-        from analysis.enrich import Analyzer
+        from workers.build import ANALYSIS_STATE_FILE, analyzer_from_settings
 
-        return AnalyzeStage(transport, Analyzer.from_settings(settings))
+        return AnalyzeStage(transport, analyzer_from_settings(settings, settings.path(ANALYSIS_STATE_FILE)))
     if name == "index":
         from search import open_index
 
         return IndexStage(open_index(settings))
     if name == "alert":
         from alerts.service import AlertService
-        from analysis.bursts import BurstTracker
+        from workers.build import burst_tracker_from_settings
 
-        return AlertStage(AlertService.from_settings(settings), BurstTracker.from_settings(settings))
+        return AlertStage(AlertService.from_settings(settings), burst_tracker_from_settings(settings))
     raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")
