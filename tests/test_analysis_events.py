@@ -108,6 +108,31 @@ def test_a_weibo_copying_an_articles_first_paragraph_is_its_reprint_in_either_or
         analyzer.close()
 
 
+def test_an_articles_first_paragraph_is_remembered_across_a_restart(tmp_path: Path) -> None:
+    lead, rest = ARTICLE.split("记者实地走访发现")
+    gazetteer = load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
+    first = Analyzer([RENOVATION], [], gazetteer, AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+    first.enrich(post(20, 0, f"{lead}\n记者实地走访发现{rest}", platform="news", title="幸福小区改造后屋顶漏水"))
+    first.close()
+    second = Analyzer([RENOVATION], [], gazetteer, AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+    assert second.enrich(post(21, 30, f"{lead}（来源：菏泽日报）")).reprint_of == "news:20"
+    second.close()
+
+
+def test_state_written_before_leads_were_kept_still_opens(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "analysis.sqlite3")
+    old.executescript("CREATE TABLE posts (id TEXT PRIMARY KEY, at TEXT NOT NULL, event_id TEXT, reprint_of TEXT,"
+                      " fingerprint INTEGER, original TEXT);"
+                      "INSERT INTO posts VALUES ('news:1', '2026-06-01T09:00:00+08:00', 'evt-1', NULL, 5, 'news:1');")
+    old.close()
+    store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    [(post_id, _, _, _, fingerprint)] = store.posts_since(START.replace(tzinfo=SHANGHAI))
+    assert post_id == "news:1" and fingerprint is not None and fingerprint.lead is None
+    store.close()
+
+
 def test_two_events_on_one_policy_stay_apart(analyzer: Analyzer) -> None:
     out = run(analyzer, STREAM)
     leak = {out[i].event_id for i in (1, 2, 4, 5, 7)}
