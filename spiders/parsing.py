@@ -164,26 +164,35 @@ def url_years(url: str | None) -> tuple[int, ...]:
     return tuple(dict.fromkeys(int(m.group(1)) for m in _URL_YEAR.finditer(path)))
 
 
+# A page's own full date this close after a day it shows without a year (its metadata's update
+# time, the server's clock) gives that day its year.
+NEAR_DATE = timedelta(days=7)
+
+
 def year_for(month: int, day: int, now: datetime, hints: DateHints | None = None) -> int:
     """The year of a month and day shown without one, never after `now` (the crawl time).
 
-    A full date of the page on the same day gives it (its metadata often repeats the date with the
-    year); else a year in its URL; else the latest such day not after the page's newest full date
-    (a page saved in 2019 shows no article of 2026), or not after `now` when it has none."""
+    A full date of the page on that day or within a week after it gives the year (its metadata
+    often repeats the day with its year, or the time it was served); else a year in its URL; else
+    the latest such day not after `now`. Older dates on the page (related articles) say nothing:
+    a page shows them whatever its own year."""
     hints = hints or DateHints()
     latest = now + timedelta(days=1)  # a page's clock may run a little ahead of ours
-    known = [d.astimezone(SHANGHAI) for d in hints.dates if d <= latest]
-    same_day = [d.year for d in known if (d.month, d.day) == (month, day)]
-    if same_day:
-        return max(same_day)
+    near = []
+    for known in (d.astimezone(SHANGHAI) for d in hints.dates if d <= latest):
+        for year in (known.year, known.year - 1):
+            shown = _build(year, month, day, 0, 0)
+            if shown is not None and shown - timedelta(days=1) <= known <= shown + NEAR_DATE:
+                near.append(year)
+    if near:
+        return max(near)
     for year in sorted(hints.url_years, reverse=True):
         candidate = _build(year, month, day)
         if candidate is not None and candidate <= latest:
             return year
-    reference = max(known, default=now)
-    year = reference.year
+    year = now.year
     candidate = _build(year, month, day)
-    while year > reference.year - 4 and (candidate is None or candidate > reference + timedelta(days=1)):
+    while year > now.year - 4 and (candidate is None or candidate > latest):
         year -= 1  # 12-31 read on 1 January is last year's; 02-29 waits for a leap year
         candidate = _build(year, month, day)
     return year

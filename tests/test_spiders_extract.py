@@ -132,7 +132,9 @@ def page(head: str, header: str) -> str:
 @pytest.mark.parametrize(("head", "header", "url", "expected"), [
     # The page's metadata repeats the day with its year (baijiahao: 发布时间：10-08, dateUpdate 2019-10-08).
     ('<meta itemprop="dateUpdate" content="2019-10-08 12:00:57">', "发布时间：10-08", None, "2019-10-08"),
-    ('<script>var page = {"time": "2019-12-29 22:31:02"};</script>', "发布时间：10-08 12:00", None, "2019-10-08"),
+    ('<script>var page = {"time": "2019-10-09 22:31:02"};</script>', "发布时间：10-08 12:00", None, "2019-10-08"),
+    # Older dates on the page (related articles) do not pull a new article back.
+    ('<script>var related = [{"pubDate": "2018-03-01"}];</script>', "发布时间：12-05 08:00", None, "2026-12-05"),
     # Its URL names the year.
     ("", "发布时间：10-08 12:00", "https://news.example.cn/2019/1008/c1.html", "2019-10-08"),
     ('<link rel="canonical" href="https://news.example.cn/a/201910/t20191008_5.html">', "10-08 12:00", None,
