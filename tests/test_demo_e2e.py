@@ -143,6 +143,7 @@ def test_any_crawl_order_links_the_same_reprints_and_makes_the_same_events(demo_
         url = {p.id: p.url.rsplit("/", 1)[-1] for p in posts}
         reprints = sorted((url[p.id], url[p.reprint_of]) for p in posts if p.reprint_of)
         incident = max(events, key=lambda e: e.size)
+        assert all(e.title and len(e.title) <= 20 for e in events), [e.label for e in events if not e.title]
         outcomes[name] = (len(events), reprints, incident.size, incident.reprints, incident.title, incident.places)
     counts, reprints, *_ = zip(*outcomes.values(), strict=True)
     assert len(set(counts)) == 1, outcomes
