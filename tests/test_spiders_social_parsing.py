@@ -336,6 +336,15 @@ def test_unanswered_board_message() -> None:
     assert BOARD_REPLY_UNIT not in post.extra
 
 
+def test_a_board_message_dated_without_its_year_says_so() -> None:
+    assert parse_board("message_1001.html").published_year_inferred is False
+    html = board_page("message_1001.html").replace("留言时间：2024-05-20 09:15:00", "留言时间：05-20 09:15")
+    post = board_parsing.parse_message(html, "http://board.example/board/1001", BOARD_SELECTORS,
+                                       source="board-test", now=NOW)
+    assert post.published_year_inferred is True
+    assert post.published_at is not None and post.published_at <= NOW
+
+
 @pytest.mark.parametrize(
     ("name", "unit", "answered_at"),
     [
