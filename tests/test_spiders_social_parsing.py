@@ -415,6 +415,10 @@ def test_tieba_thread_list(name: str) -> None:
     assert threads[2].last_reply == bj(2020, 8, 1, 16, 9)
     assert threads[4].title == "#明星来了#更新最新贴吧APP，领取限定头像挂饰！"
     assert threads[4].replies == 2196
+    # "1-9" on the list has no year (inferred); "11:51" is today.
+    assert threads[4].created == bj(2020, 1, 9) and threads[4].created_year_inferred
+    assert not threads[2].created_year_inferred
+    assert forum_parsing.thread_to_post(threads[4], source="tieba-test", now=TIEBA_NOW).published_year_inferred
 
 
 def test_tieba_first_post_and_post() -> None:
