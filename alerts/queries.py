@@ -1,6 +1,6 @@
 """`AlertQueries`: the alert store read by those who only look (the daily report, status pages).
 
-Unlike `AlertService`, it loads no rules and no channels, and closing it writes nothing: a reader
+Unlike `AlertService`, it loads no rules and no channels, and its store is a read-only view: a reader
 can never overwrite the alert worker's state.
 """
 
@@ -25,7 +25,7 @@ class AlertQueries:
     def from_settings(cls, settings: Settings, index: Index | None = None) -> AlertQueries:
         from alerts.service import open_alert_store
 
-        return cls(open_alert_store(settings), index)
+        return cls(open_alert_store(settings, read_only=True), index)
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int = 1000) -> list[Alert]:
         return self.store.alerts(statuses, limit)

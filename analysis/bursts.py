@@ -228,18 +228,26 @@ class BurstTracker:
         )
 
     # -- persistence ------------------------------------------------------------------------
+    def records(self) -> list[SubjectRecord]:
+        """The counts as JSON-able records (what a memory keeps)."""
+        return [(kind, sid, {"label": s.label, "buckets": s.buckets, "recent": list(s.recent)})
+                for (kind, sid), s in self._subjects.items()]
+
     def save(self) -> None:
         """Hand the counts to the memory (whole: it replaces what it held)."""
         if self.memory is None:
             return
         self._saved_at = time.monotonic()
-        self.memory.save(
-            (kind, sid, {"label": s.label, "buckets": s.buckets, "recent": list(s.recent)})
-            for (kind, sid), s in self._subjects.items()
-        )
+        self.memory.save(self.records())
 
     def _load(self, memory: BurstMemory) -> None:
-        for kind, sid, data in memory.load():
+        self.restore(memory.load())
+
+    def restore(self, records: Iterable[SubjectRecord]) -> None:
+        """Take back what `records` returned, replacing the counts held now."""
+        self._subjects.clear()
+        self._seen.clear()
+        for kind, sid, data in records:
             subject = _Subject(label=data["label"])
             subject.buckets = {int(b): list(c) for b, c in data["buckets"].items()}
             subject.recent.extend((int(b), str(p)) for b, p in data["recent"])

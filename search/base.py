@@ -24,6 +24,25 @@ class SearchBackendError(BackendUnavailable):
     """The index is unreachable or refused a request; callers keep their items and retry."""
 
 
+class SearchRefused(SearchBackendError):
+    """The index refused a request for good: a 4xx other than 429 (a script it cannot run, a mapping
+    conflict). Sending it again never passes, so the items it concerns go to the dead-letter topic with
+    `reason` instead of holding up the stage. (401/403 and a missing index are set-up problems: those wait.)"""
+
+    def __init__(self, message: str, status: int, reason: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+# 4xx answers that a fix of the installation (credentials, `yuqing index setup`) or time makes pass.
+_PASSING_4XX = (401, 403, 404, 408, 409, 429)
+
+
+def refused_for_good(status: int) -> bool:
+    return 400 <= status < 500 and status not in _PASSING_4XX
+
+
 @dataclass(frozen=True)
 class DocumentFailure:
     """One document Elasticsearch did not write, with its status and reason."""

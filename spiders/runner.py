@@ -170,6 +170,7 @@ def crawl(settings: Settings, sources: Iterable[Source], wiring: CrawlWiring,
     finally:
         gc.unfreeze()
         context.extractor.close()
+    publisher.flush()  # the last posts are confirmed (or spooled) and marked seen before health is counted
 
     healths = [_health(source, context.stats_for(source.name), seen, settings, started_at)
                for source, _, _ in resolved]

@@ -22,22 +22,27 @@ def connect(
     autocommit: bool = False,
     shared_between_threads: bool = False,
     synchronous: Synchronous = "NORMAL",
+    read_only: bool = False,
 ) -> sqlite3.Connection:
     """Open (and create, with its folder) the database at `path`.
 
     `autocommit`: every statement commits unless the caller issues BEGIN itself; otherwise Python's
     sqlite3 opens a transaction before the first write and `with connection:` commits it.
-    `shared_between_threads`: the caller serialises access itself (a lock, or one thread at a time)."""
+    `shared_between_threads`: the caller serialises access itself (a lock, or one thread at a time).
+    `read_only`: a view of an existing database that SQLite refuses to write through (for readers that must
+    never put anything back); the database's journal mode is left as its writers set it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(
-        path,
+        f"{path.resolve().as_uri()}?mode=ro" if read_only else path,
+        uri=read_only,
         timeout=BUSY_TIMEOUT_SECONDS,
         isolation_level=None if autocommit else "DEFERRED",  # what Python's default "" means
         check_same_thread=not shared_between_threads,
     )
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={synchronous}")
+    if not read_only:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn

@@ -25,7 +25,7 @@ def test_the_daily_report_leaves_the_rules_memory_alone(settings: Settings) -> N
     """Issue 9 item 3: the report built an AlertService, whose close() wrote its own (older) copy
     of the rules' memory over the alert worker's."""
     store = open_alert_store(settings)
-    store.save_state({"worker": b"the alert worker's latest memory"})
+    store.save_state({"worker": '{"memory": "the alert worker\u2019s latest"}'})
     store.close()
     index = SqliteIndex(settings.path("index.sqlite3"))
     try:
@@ -35,7 +35,7 @@ def test_the_daily_report_leaves_the_rules_memory_alone(settings: Settings) -> N
     assert (alerts, effects) == ([], {})
     store = open_alert_store(settings)
     try:
-        assert store.load_state() == {"worker": b"the alert worker's latest memory"}
+        assert store.load_state() == {"worker": '{"memory": "the alert worker\u2019s latest"}'}
     finally:
         store.close()
 

@@ -62,28 +62,12 @@ def test_rejections_that_may_pass_later_are_retried(transport, tmp_path, monkeyp
     assert all(check.get(p.id) for p in items)
 
 
-class RecordingService:
-    """Stands in for the alert service: keeps the signals the stage hands it."""
-
-    def __init__(self):
-        self.signals = []
-
-    def process(self, posts, signals, health, moment):
-        self.signals += signals
-
-    def deliver_pending(self, moment):
-        pass
-
-    def check_deadlines(self, moment):
-        pass
-
-    def close(self):
-        pass
-
-
-def test_alerts_name_an_event_by_its_headline_title(transport):
+def test_alerts_name_an_event_by_its_headline_title(transport, tmp_path):
     from datetime import timedelta
 
+    from alerts.config import parse_alert_config
+    from alerts.service import AlertService
+    from alerts.store import SqliteAlertStore
     from analysis.bursts import BurstTracker
     from transport.base import EVENTS
     from workers.stages import AlertStage
@@ -97,7 +81,9 @@ def test_alerts_name_an_event_by_its_headline_title(transport):
         (f"weibo:{n}", EnrichedPost(url=f"https://m.weibo.cn/status/{n}", platform="weibo", source="s", text="停工",
                                     published_at=moment - timedelta(minutes=n), event_id="evt-1").model_dump(mode="json"))
         for n in range(12)])
-    service = RecordingService()
-    Worker(transport, AlertStage(service, BurstTracker([])), poll_timeout=0.05).run(until_idle=True)
-    labels = {s.label for s in service.signals if s.subject_kind == "event"}
+    service = AlertService(parse_alert_config({"channels": [{"name": "local_file", "type": "file"}], "rules": []}),
+                           SqliteAlertStore(tmp_path / "alerts.sqlite3"), {}, rules_writer=True)
+    stage = AlertStage(service, BurstTracker([], min_count=1), deliver=False, checkpoint_every=0)
+    Worker(transport, stage, poll_timeout=0.05).run(until_idle=True)
+    labels = {s.label for s in stage.bursts.signals(now()) if s.subject_kind == "event"}
     assert labels == {"化肥厂家属院改造停工数月"}

@@ -26,3 +26,11 @@ def test_member_that_lost_a_partition_cannot_move_its_offset(log):
     (stats,) = log.stats()
     assert stats.lag.get("g", 10) == 10
     old.close()
+
+
+def test_a_group_that_has_not_joined_yet_lags_by_the_whole_log(log):
+    fill(log, 12)
+    stats = {s.topic: s for s in log.stats(expected={"yuqing-analyze": ["posts.raw"], "yuqing-index": ["events"]})}
+    assert stats["posts.raw"].lag == {"yuqing-analyze": 12}  # nobody joined: all 12 wait, not 0
+    assert stats["posts.raw"].messages == 12
+    assert "events" not in stats or stats["events"].lag == {"yuqing-index": 0}

@@ -38,11 +38,12 @@ def analyzer_from_settings(settings: Settings, state_file: Path | None) -> Analy
     )
 
 
-def burst_tracker_from_settings(settings: Settings) -> BurstTracker:
-    """The alert worker's tracker, its counts kept in the data directory."""
+def burst_tracker_from_settings(settings: Settings, own_memory: bool = True) -> BurstTracker:
+    """The configured tracker; with `own_memory` its counts are kept in their own file in the data directory,
+    without, whoever runs it keeps them (the alert worker: with its rules' memory and offsets)."""
     return BurstTracker(
         load_watchlists(settings.watchlists_file),
         gazetteer=load_gazetteer(settings.gazetteer_file),
-        memory=BurstStore(settings.path(BURSTS_FILE)),
+        memory=BurstStore(settings.path(BURSTS_FILE)) if own_memory else None,
         policies=configured_policies(settings),
     )

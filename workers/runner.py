@@ -45,6 +45,11 @@ class BatchResult:
     poison: dict[int, Exception] = field(default_factory=dict)
 
 
+def group_of(stage_name: str) -> str:
+    """The consumer group of a stage: its workers share the work."""
+    return f"yuqing-{stage_name}"
+
+
 class Stage(abc.ABC):
     """One pipeline step: a consumer group over some topics, and what it does with a batch."""
 
@@ -53,7 +58,7 @@ class Stage(abc.ABC):
 
     @property
     def group(self) -> str:
-        return f"yuqing-{self.name}"
+        return group_of(self.name)
 
     @abc.abstractmethod
     def process(self, messages: list[Message]) -> BatchResult:
@@ -61,6 +66,15 @@ class Stage(abc.ABC):
 
     def idle(self) -> None:
         """Called when a poll returns nothing: time-driven work (deadlines, deliveries) goes here."""
+
+    def committable(self, processed: list[Message]) -> list[Message]:
+        """The messages that may be committed now: by default those just processed. A stage that keeps
+        state holds them back until it saves that state together with their offsets (`checkpoint`)."""
+        return processed
+
+    def checkpoint(self) -> list[Message]:
+        """Save what is held back and return the messages it covers (on a clean stop)."""
+        return []
 
     def close(self) -> None:
         """Flush and persist state."""
@@ -135,13 +149,14 @@ class Worker:
                     batch = consumer.poll(self.batch_size, self.poll_timeout)
                     if not batch:
                         self.stage.idle()
+                        consumer.commit(self.stage.committable([]))
                         empty += 1
                         if until_idle and empty >= idle_polls:
                             break
                         continue
                     empty = 0
                     self._settle(batch, self.stage.process(batch))
-                    consumer.commit(batch)
+                    consumer.commit(self.stage.committable(batch))
                     backoff = 0.5
                     self._maybe_prune()
                 except BACKEND_DOWN as exc:
@@ -155,8 +170,14 @@ class Worker:
                     if until_idle and backoff >= self.backoff_max:
                         raise  # a batch job reports the outage instead of waiting forever
         finally:
-            _close_quietly(consumer)
-            self.stage.close()
+            try:
+                if consumer is not None:
+                    consumer.commit(self.stage.checkpoint())
+            except BACKEND_DOWN as exc:  # what it covers is delivered again and skipped by the stage
+                log.warning("%s: could not commit on the way out: %s", self.stage.name, exc)
+            finally:
+                _close_quietly(consumer)
+                self.stage.close()
         return self.outcomes
 
     def _maybe_prune(self) -> None:

@@ -127,7 +127,7 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _service(settings: Settings, with_index: bool = False):
+def _service(settings: Settings, with_index: bool = False, read_only: bool = False):
     from alerts.service import AlertService
 
     index = None
@@ -135,11 +135,11 @@ def _service(settings: Settings, with_index: bool = False):
         from search import open_index
 
         index = open_index(settings)
-    return AlertService.from_settings(settings, index=index)
+    return AlertService.from_settings(settings, index=index, read_only=read_only)
 
 
 def run_list(args: argparse.Namespace) -> int:
-    service = _service(settings_from(args))
+    service = _service(settings_from(args), read_only=True)
     try:
         if args.status:
             alerts = service.store.alerts([AlertStatus(s) for s in args.status])
@@ -190,7 +190,7 @@ def _print_alert(alert: Alert) -> None:
 def run_show(args: argparse.Namespace) -> int:
     from alerts.service import AlertNotFound
 
-    service = _service(settings_from(args), with_index=True)
+    service = _service(settings_from(args), with_index=True, read_only=True)
     try:
         try:
             alert = service.get(args.alert_id)

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     step("生成舆情日报 writing the daily briefing")
     report = write_daily_report(settings, sources=sources)
-    service = AlertService.from_settings(settings)
+    service = AlertService.from_settings(settings, read_only=True)
     try:
         alerts = service.open_alerts()
     finally:
