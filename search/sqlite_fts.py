@@ -331,6 +331,9 @@ class SqliteIndex(Index):
             self._conn.execute("PRAGMA mmap_size=268435456")
             old_docs = self._old_documents()
             self._conn.executescript(SCHEMA)
+            # Relevance is BM25 over the text only: filter tokens match every hit alike.
+            if not self._conn.execute("SELECT 1 FROM fts_config WHERE k = 'rank'").fetchone():
+                self._conn.execute("INSERT INTO fts (fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)')")
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise SearchBackendError(f"cannot open the embedded index at {self.path}: {exc}") from exc
@@ -470,11 +473,12 @@ class SqliteIndex(Index):
             found.update((rid, EnrichedPost.model_validate_json(doc)) for rid, doc in rows)
         return found
 
-    def _page(self, plan: Plan, query: SearchQuery) -> list[tuple[int, float | None, str]]:
-        """(row id, score, cursor) of one page in the query's order."""
+    def _page(self, plan: Plan, query: SearchQuery, ranked: bool) -> list[tuple[int, float | None, str]]:
+        """(row id, score, cursor) of one page in the query's order; `ranked`: the query has words
+        to rank by (without, relevance is newest first, as on Elasticsearch)."""
         source, args = plan.source()
         limit = [query.limit, query.offset]
-        if query.sort == "relevance" and plan.match is not None:
+        if query.sort == "relevance" and plan.match is not None and ranked:
             sql = source.replace("SELECT fts.rowid AS rid", "SELECT fts.rowid AS rid, fts.rank AS score", 1)
             if query.after:
                 score, rid = query.after.split(":")
@@ -498,7 +502,7 @@ class SqliteIndex(Index):
     def search(self, query: SearchQuery) -> SearchResult:
         parsed = query.parsed()
         plan = compile_query(parsed)
-        page = self._page(plan, query) if query.limit else []
+        page = self._page(plan, query, bool(parsed.texts())) if query.limit else []
         docs = self._docs([rid for rid, _, _ in page])
         texts = parsed.texts()
         results = [SearchHit(post=docs[rid], snippet=snippet(docs[rid], texts), score=score, cursor=cursor)
@@ -529,13 +533,20 @@ class SqliteIndex(Index):
     # -- facets ---------------------------------------------------------------------------------
 
     def _span(self, plan: Plan) -> tuple[int, int] | None:
-        """[first, last + 1) seconds of the posts within the plan's own row-id range."""
+        """[since, until) seconds covering the posts within the plan's row-id range: its own bounds,
+        widened to whole days where no post lies beyond them, so that the aggregates answer."""
         lo, hi = plan.lo or 0, plan.hi or (1 << 62)
         first = self._rows("SELECT min(rid) FROM posts WHERE rid >= ? AND rid < ?", (lo, hi))[0][0]
         if first is None:
             return None
         last = self._rows("SELECT max(rid) FROM posts WHERE rid >= ? AND rid < ?", (lo, hi))[0][0]
-        return first >> SECOND_SHIFT, (last >> SECOND_SHIFT) + 1
+        since = (((first >> SECOND_SHIFT) + OFFSET) // DAY) * DAY - OFFSET
+        until = (((last >> SECOND_SHIFT) + OFFSET) // DAY + 1) * DAY - OFFSET
+        if plan.lo is not None:
+            since = max(since, plan.lo >> SECOND_SHIFT)
+        if plan.hi is not None:
+            until = min(until, plan.hi >> SECOND_SHIFT)
+        return since, until
 
     def _agg_rows(self, kinds: Sequence[str], level: int, buckets: tuple[int, int], per_bucket: bool
                   ) -> list[tuple[int, int, int]]:
