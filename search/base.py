@@ -80,10 +80,11 @@ class SearchQuery(BaseModel):
     -exclusions, parentheses, field filters, since:/until:) ANDed with the structured filters below,
     which callers that build queries in code use. Every list filter matches any of its values.
 
-    `sort`: newest first (ties by id), relevance (best match first, then newest) or reach
-    (reposts + comments + likes, highest first, then newest). `after` continues a listing after
-    the `SearchHit.cursor` of the last hit seen (keyset paging, any depth, all sorts); `offset` is
-    for small page numbers only (Elasticsearch refuses offset + limit past 10,000).
+    `sort`: newest first (posts of the same second in an order fixed by each backend), relevance
+    (best match first, then newest) or reach (reposts + comments + likes, highest first, then
+    newest). `after` continues a listing after the `SearchHit.cursor` of the last hit seen (keyset
+    paging, any depth, all sorts); `offset` is for small page numbers only (Elasticsearch refuses
+    offset + limit past 10,000).
     `now` is the moment relative times (`since:7d`) count back from (default: the current time).
     """
 
@@ -286,7 +287,7 @@ class Index(abc.ABC):
 
     @abc.abstractmethod
     def scan(self, query: SearchQuery) -> Iterator[EnrichedPost]:
-        """Every match, newest first (ties by id), streamed in pages: keyset paging on SQLite,
+        """Every match, newest first (as `sort="newest"`), streamed in pages: keyset paging on SQLite,
         search_after on Elasticsearch, so nothing is capped at 10,000. `limit`, `offset` and
         `sort` are ignored; `after` starts after that cursor."""
 
