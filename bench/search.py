@@ -40,7 +40,16 @@ from search.base import SearchQuery, body_text
 from search.ngrams import index_tokens, query_tokens
 from search.sqlite_fts import SqliteIndex
 from yuqing.config.datafiles import load_policies
-from yuqing.schema import SHANGHAI, Author, EnrichedPost, Metrics, PolicyLink, Sentiment
+from yuqing.schema import (
+    SHANGHAI,
+    Author,
+    EnrichedPost,
+    Metrics,
+    Platform,
+    PolicyLink,
+    Sentiment,
+    SentimentLabel,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = (REPO / ".." / "shared" / "data").resolve()
@@ -137,14 +146,14 @@ def generate(pool: Pool, count: int, seed: int = 7) -> Iterator[EnrichedPost]:
             text = f"{places[0]}{text}"
         label = rng.choices(["negative", "neutral", "positive", None], [0.35, 0.35, 0.25, 0.05])[0]
         yield EnrichedPost(
-            id=f"{platform}:{n}", url=f"https://example.cn/{platform}/{n}", platform=platform,
+            id=f"{platform}:{n}", url=f"https://example.cn/{platform}/{n}", platform=Platform(platform),
             source=f"{platform}-{rng.randrange(SOURCES[platform])}",
             author=Author(name=rng.choice(pool.authors)) if platform in ("weibo", "forum", "board") else Author(),
             title=rng.choice(pool.titles) if platform in ("news", "gov") else None,
             text=text, masked_text=text, published_at=start + timedelta(seconds=min(second, span - 1)),
             metrics=Metrics(reposts=int(rng.paretovariate(1.5)) - 1, comments=int(rng.paretovariate(1.6)) - 1,
                             likes=int(rng.paretovariate(1.3)) - 1),
-            sentiment=Sentiment(score=0.5, label=label) if label else None,
+            sentiment=Sentiment(score=0.5, label=SentimentLabel(label)) if label else None,
             keywords=keywords, places=places, policies=policies,
             departments=["市住建局"] if policies and rng.random() < 0.5 else [],
             event_id=rng.choice(events) if rng.random() < 0.3 else None,

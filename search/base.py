@@ -11,11 +11,11 @@ import abc
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.query import And, Filter, Node, Or, Query, TimeRange, parse_query
+from search.query import And, FieldName, Filter, Node, Or, Query, TimeRange, parse_query
 from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event, SentimentLabel
 
 Interval = Literal["hour", "day"]
@@ -117,7 +117,7 @@ class SearchQuery(BaseModel):
                              ("policy", self.policies), ("department", self.departments),
                              ("event", self.events)):
             if values:
-                alternatives = tuple(Filter(name, v) for v in values)  # type: ignore[arg-type]
+                alternatives = tuple(Filter(cast(FieldName, name), v) for v in values)
                 extra.append(alternatives[0] if len(alternatives) == 1 else Or(alternatives))
         if self.since or self.until:
             extra.append(TimeRange(self.since, self.until))
@@ -307,7 +307,8 @@ class Index(abc.ABC):
     def counts_by(self, field: Literal["platform", "source", "sentiment"], query: SearchQuery | None = None
                   ) -> dict[str, int]:
         """Matches per platform, source or sentiment (`unknown` for posts without one), most first."""
-        name: FacetName = {"platform": "platforms", "source": "sources", "sentiment": "sentiments"}[field]  # type: ignore[assignment]
+        names: dict[str, FacetName] = {"platform": "platforms", "source": "sources", "sentiment": "sentiments"}
+        name = names[field]
         found = self.facets(query or SearchQuery(), (name,), size=COUNT_ALL)
         return {v.value: v.count for v in found.values[name]}
 

@@ -98,7 +98,7 @@ class PlainJsonNode(Urllib3HttpNode):
     (`application/vnd.elasticsearch+json; compatible-with=8`), which OpenSearch-compatible servers
     refuse."""
 
-    def perform_request(self, method: str, target: str, body: bytes | None = None,  # type: ignore[override]
+    def perform_request(self, method: str, target: str, body: bytes | None = None,
                         headers: Any = None, request_timeout: Any = DEFAULT) -> Any:
         if headers is not None:
             headers = headers.copy()
@@ -230,8 +230,8 @@ class ElasticIndex(Index):
         # 429 is left to the bulk helper, which backs off and resends only the rejected documents.
         self.client = Elasticsearch(settings.url, verify_certs=settings.verify_certs, request_timeout=request_timeout,
                                     max_retries=max_retries, retry_on_status=(502, 503, 504),
-                                    retry_on_timeout=True, **auth,
-                                    **({"node_class": PlainJsonNode} if plain_json else {}))
+                                    retry_on_timeout=True, node_class=PlainJsonNode if plain_json else DEFAULT,
+                                    **auth)
 
     # -- errors ---------------------------------------------------------------------------------
 
@@ -453,7 +453,7 @@ class ElasticIndex(Index):
         buckets = fill_buckets({datetime.fromtimestamp(b["key"] / 1000, UTC):
                                 {s["key"]: s["doc_count"] for s in b["sentiment"]["buckets"]}
                                 for b in found["buckets"]["buckets"]}, by)
-        values = {name: [FacetValue(value=str(b["key"]), count=b["doc_count"]) for b in found[name]["buckets"]]
+        values: dict[str, list[FacetValue]] = {name: [FacetValue(value=str(b["key"]), count=b["doc_count"]) for b in found[name]["buckets"]]
                   for name in names if name in FACET_FIELDS}
         facets = Facets(total=body["hits"]["total"]["value"], by=by, buckets=buckets, values=values)
         if "emerging" in names:
@@ -482,7 +482,7 @@ class ElasticIndex(Index):
         """Up to `limit` documents in `sort` order, paging with search_after past the result window."""
         after: list[Any] | None = None
         while limit > 0:
-            extra = {"search_after": after} if after is not None else {}
+            extra: dict[str, Any] = {"search_after": after} if after is not None else {}
             with self._calls(f"reading {index}"):
                 hits = self.client.search(index=index, query=query, sort=sort, size=min(limit, self.page_size),
                                           **extra).body["hits"]["hits"]

@@ -194,10 +194,12 @@ class Plan:
 
     def source(self, before: int | None = None) -> tuple[str, list[Any]]:
         """SQL selecting the matching row ids as `rid` (only those below `before`, when given)."""
+        args: list[Any] = []
         if self.match is not None:
-            col, sql, args = "fts.rowid", "SELECT fts.rowid AS rid FROM fts WHERE fts MATCH ?", [self.match]
+            col, sql = "fts.rowid", "SELECT fts.rowid AS rid FROM fts WHERE fts MATCH ?"
+            args.append(self.match)
         else:
-            col, sql, args = "posts.rid", "SELECT posts.rid AS rid FROM posts WHERE 1", []
+            col, sql = "posts.rid", "SELECT posts.rid AS rid FROM posts WHERE 1"
         if self.lo is not None:
             sql += f" AND {col} >= ?"
             args.append(self.lo)
@@ -296,19 +298,16 @@ def _split(since: int, until: int, coarsest: int) -> Pieces:
     if first_hour >= end_hour:
         pieces.raw.append((since, until))
         return pieces
-    hour_from, hour_to = first_hour, end_hour
-    if coarsest == 1:
-        first_day = -(-first_hour // 24)
-        end_day = end_hour // 24
-        if first_day < end_day:
-            pieces.days = (first_day, end_day)
-            if first_hour < first_day * 24:
-                pieces.hours.append((first_hour, first_day * 24))
-            if end_day * 24 < end_hour:
-                pieces.hours.append((end_day * 24, end_hour))
-            hour_from = hour_to = None  # type: ignore[assignment]
-    if hour_from is not None:
-        pieces.hours.append((hour_from, hour_to))
+    first_day = -(-first_hour // 24)
+    end_day = end_hour // 24
+    if coarsest == 1 and first_day < end_day:
+        pieces.days = (first_day, end_day)
+        if first_hour < first_day * 24:
+            pieces.hours.append((first_hour, first_day * 24))
+        if end_day * 24 < end_hour:
+            pieces.hours.append((end_day * 24, end_hour))
+    else:
+        pieces.hours.append((first_hour, end_hour))
     start_whole = first_hour * HOUR - OFFSET
     end_whole = end_hour * HOUR - OFFSET
     if since < start_whole:
@@ -481,17 +480,17 @@ class SqliteIndex(Index):
         if query.sort == "relevance" and plan.match is not None and ranked:
             sql = source.replace("SELECT fts.rowid AS rid", "SELECT fts.rowid AS rid, fts.rank AS score", 1)
             if query.after:
-                score, rid = query.after.split(":")
+                last_score, last_rid = query.after.split(":")
                 sql += " AND (fts.rank > ? OR (fts.rank = ? AND fts.rowid < ?))"
-                args = [*args, float(score), float(score), int(rid)]
+                args = [*args, float(last_score), float(last_score), int(last_rid)]
             rows = self._rows(f"{sql} ORDER BY fts.rank, fts.rowid DESC LIMIT ? OFFSET ?", [*args, *limit])
             return [(rid, -score, f"{score!r}:{rid}") for rid, score in rows]
         if query.sort == "reach":
             sql = f"SELECT m.rid, p.reach FROM ({source}) m JOIN posts p ON p.rid = m.rid"
             if query.after:
-                value, rid = (int(v) for v in query.after.split(":"))
+                last_reach, reach_rid = (int(v) for v in query.after.split(":"))
                 sql += " WHERE p.reach < ? OR (p.reach = ? AND m.rid < ?)"
-                args = [*args, value, value, rid]
+                args = [*args, last_reach, last_reach, reach_rid]
             rows = self._rows(f"{sql} ORDER BY p.reach DESC, m.rid DESC LIMIT ? OFFSET ?", [*args, *limit])
             return [(rid, None, f"{value}:{rid}") for rid, value in rows]
         if query.after:
@@ -650,7 +649,7 @@ class SqliteIndex(Index):
                 mixes[_bucket_start(bucket, level)][label] = n
         buckets = fill_buckets(mixes, by)
         total = sum(b.count for b in buckets)
-        values = {name: self._top(self._tag_counts(plan, FACET_KINDS[name]), size)
+        values: dict[str, list[FacetValue]] = {name: self._top(self._tag_counts(plan, FACET_KINDS[name]), size)
                   for name in names if name in FACET_KINDS}
         facets = Facets(total=total, by=by, buckets=buckets, values=values)
         if "emerging" in names:
