@@ -15,7 +15,7 @@ from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.query import And, FieldName, Filter, Node, Or, Query, TimeRange, parse_query
+from search.query import And, FieldName, Filter, Node, Or, Query, QueryError, TimeRange, parse_query
 from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event, SentimentLabel
 
 Interval = Literal["hour", "day"]
@@ -221,6 +221,11 @@ def fill_buckets(mixes: dict[datetime, dict[str, int]], by: Interval) -> list[Bu
         buckets.append(Bucket(start=moment, count=sum(mix.values()), sentiment=mix))
         moment += STEP[by]
     return buckets
+
+
+def bad_cursor(after: str) -> QueryError:
+    """A paging cursor that this index did not hand out (edited, or from the other backend)."""
+    return QueryError(after, 0, "翻页标记无效，请从第一页重新搜索")
 
 
 def body_text(post: EnrichedPost) -> str:

@@ -43,6 +43,7 @@ from search.base import (
     SearchHit,
     SearchQuery,
     SearchResult,
+    bad_cursor,
     body_text,
     emerging_day,
     fill_buckets,
@@ -188,6 +189,17 @@ def compile_query(query: Query) -> dict[str, Any]:
 def query_dsl(query: SearchQuery) -> dict[str, Any]:
     """The Elasticsearch query of a `SearchQuery` (text and structured filters)."""
     return compile_query(query.parsed())
+
+
+def _search_after(after: str) -> list[Any]:
+    """The sort values of a cursor this index handed out."""
+    try:
+        values = json.loads(after)
+    except ValueError:
+        raise bad_cursor(after) from None
+    if not isinstance(values, list) or not values:
+        raise bad_cursor(after)
+    return values
 
 
 def _reason(error: Any) -> str:
@@ -375,7 +387,7 @@ class ElasticIndex(Index):
     def search(self, query: SearchQuery) -> SearchResult:
         parsed = query.parsed()
         sort = SORTS[query.sort if query.sort != "relevance" or parsed.texts() else "newest"]
-        extra: dict[str, Any] = {"search_after": json.loads(query.after)} if query.after else {}
+        extra: dict[str, Any] = {"search_after": _search_after(query.after)} if query.after else {}
         if query.sort == "relevance":
             extra["track_scores"] = True
         with self._calls("searching posts"):
@@ -409,7 +421,7 @@ class ElasticIndex(Index):
 
     def scan(self, query: SearchQuery) -> Iterator[EnrichedPost]:
         dsl = query_dsl(query)
-        after: list[Any] | None = json.loads(query.after) if query.after else None
+        after: list[Any] | None = _search_after(query.after) if query.after else None
         pit = self._open_pit()
         try:
             while True:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ from search.base import (
     SearchHit,
     SearchQuery,
     SearchResult,
+    bad_cursor,
     body_text,
     emerging_day,
     fill_buckets,
@@ -265,6 +266,17 @@ def compile_query(query: Query) -> Plan:
     return plan
 
 
+def _cursor(after: str, *types: Callable[[str], Any]) -> list[Any]:
+    """The values of a cursor this index handed out (`value:row id` or `row id`)."""
+    parts = after.split(":")
+    try:
+        if len(parts) != len(types):
+            raise ValueError(after)
+        return [kind(part) for kind, part in zip(types, parts, strict=True)]
+    except ValueError:
+        raise bad_cursor(after) from None
+
+
 # -- time buckets ------------------------------------------------------------------------------
 
 
@@ -480,21 +492,21 @@ class SqliteIndex(Index):
         if query.sort == "relevance" and plan.match is not None and ranked:
             sql = source.replace("SELECT fts.rowid AS rid", "SELECT fts.rowid AS rid, fts.rank AS score", 1)
             if query.after:
-                last_score, last_rid = query.after.split(":")
+                last_score, last_rid = _cursor(query.after, float, int)
                 sql += " AND (fts.rank > ? OR (fts.rank = ? AND fts.rowid < ?))"
-                args = [*args, float(last_score), float(last_score), int(last_rid)]
+                args = [*args, last_score, last_score, last_rid]
             rows = self._rows(f"{sql} ORDER BY fts.rank, fts.rowid DESC LIMIT ? OFFSET ?", [*args, *limit])
             return [(rid, -score, f"{score!r}:{rid}") for rid, score in rows]
         if query.sort == "reach":
             sql = f"SELECT m.rid, p.reach FROM ({source}) m JOIN posts p ON p.rid = m.rid"
             if query.after:
-                last_reach, reach_rid = (int(v) for v in query.after.split(":"))
+                last_reach, reach_rid = _cursor(query.after, int, int)
                 sql += " WHERE p.reach < ? OR (p.reach = ? AND m.rid < ?)"
                 args = [*args, last_reach, last_reach, reach_rid]
             rows = self._rows(f"{sql} ORDER BY p.reach DESC, m.rid DESC LIMIT ? OFFSET ?", [*args, *limit])
             return [(rid, None, f"{value}:{rid}") for rid, value in rows]
         if query.after:
-            source, args = plan.source(before=int(query.after))
+            source, args = plan.source(before=_cursor(query.after, int)[0])
         rows = self._rows(f"{source} ORDER BY rid DESC LIMIT ? OFFSET ?", [*args, *limit])
         return [(rid, None, str(rid)) for (rid,) in rows]
 
@@ -519,7 +531,7 @@ class SqliteIndex(Index):
 
     def scan(self, query: SearchQuery) -> Iterator[EnrichedPost]:
         plan = compile_query(query.parsed())
-        after = int(query.after) if query.after else None
+        after = _cursor(query.after, int)[0] if query.after else None
         while True:
             source, args = plan.source(before=after)
             rids = [r[0] for r in self._rows(f"{source} ORDER BY rid DESC LIMIT ?", [*args, self.scan_page])]

@@ -140,6 +140,12 @@ def test_malformed_query_is_refused_with_its_position(index):
     assert caught.value.position == 9 and "OR 后面缺少内容" in str(caught.value)
 
 
+@pytest.mark.parametrize("after", ["not-a-cursor", "1:2:3", "[]"])
+def test_a_cursor_it_did_not_hand_out_is_a_query_error(index, after):
+    with pytest.raises(QueryError, match="翻页标记无效"):
+        index.search(SearchQuery(after=after))
+
+
 def test_events_upsert_and_merged_are_hidden(index):
     e1 = Event(id="ev-1", label="老旧小区 停工", first_seen=T0, last_seen=T0 + timedelta(hours=3), size=9)
     e2 = Event(id="ev-2", label="楼道", first_seen=T0, last_seen=T0 + timedelta(hours=1), size=2)
