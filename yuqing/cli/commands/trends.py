@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="facet to show, repeatable: " + ", ".join(FACET_NAMES) + " (default: all)")
     parser.add_argument("--top", type=int, default=10, metavar="N", help="values per facet (default 10)")
     parser.add_argument("--json", action="store_true", help="one JSON object")
-    parser.add_argument("--chart", metavar="FILE", type=Path, help="write the chart to FILE.svg or FILE.png")
+    parser.add_argument("--chart", metavar="FILE", type=Path,
+                        help=f"write the sentiment chart of the latest {CHART_BUCKETS} buckets to FILE.svg or FILE.png")
     parser.set_defaults(func=run)
 
 
