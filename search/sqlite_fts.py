@@ -261,9 +261,34 @@ def compile_query(query: Query) -> Plan:
             plan.args.extend(args)
         else:
             searchable.append(child)
+    # A platform or sentiment filter beside other conditions is read from the row id: walking the
+    # doclist of `platform:weibo` (most posts) to intersect it would cost more than the words.
+    in_rowid = [(child, found) for child in searchable if (found := _rowid_filter(child)) is not None]
+    if len(in_rowid) < len(searchable):
+        for _, (pred, args) in in_rowid:
+            plan.preds.append(pred)
+            plan.args.extend(args)
+        searchable = [c for c in searchable if all(c is not child for child, _ in in_rowid)]
     if searchable:
         plan.match = _fts(searchable[0] if len(searchable) == 1 else And(tuple(searchable)))
     return plan
+
+
+def _rowid_filter(node: Node) -> tuple[str, list[Any]] | None:
+    """`platform:`/`sentiment:` (or an OR of them on one field) as a predicate on the row id's bits."""
+    alternatives = node.children if isinstance(node, Or) else (node,)
+    if not all(isinstance(a, Filter) and a.name in ROWID_KINDS for a in alternatives):
+        return None
+    names = {a.name for a in alternatives if isinstance(a, Filter)}
+    if len(names) != 1:
+        return None
+    name = names.pop()
+    shift, mask, codes = ((PLATFORM_SHIFT, 7, PLATFORM_CODES) if name == "platform"
+                          else (SENTIMENT_SHIFT, 3, SENTIMENT_CODES))
+    if any(a.value not in codes for a in alternatives if isinstance(a, Filter)):
+        return None  # a value no post can have: its tag token matches nothing
+    values = [codes[a.value] for a in alternatives if isinstance(a, Filter)]
+    return f"(({{rid}} >> {shift}) & {mask}) IN ({','.join('?' * len(values))})", values
 
 
 def _cursor(after: str, *types: Callable[[str], Any]) -> list[Any]:

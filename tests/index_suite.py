@@ -96,6 +96,8 @@ def test_chinese_full_text(index, text, expected):
     (SearchQuery(events=["ev-2"]), {4}),
     (SearchQuery(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=27)), {2, 3}),
     (SearchQuery(text="老旧小区", sentiments=["positive"]), {4}),
+    (SearchQuery(text="老旧小区", platforms=["weibo", "news"], sentiments=["negative", "neutral"]), {1}),
+    (SearchQuery(text="老旧小区", platforms=["twitter"]), set()),  # a platform no post has
     (SearchQuery(text="老旧小区 -楼道"), {1}),
     (SearchQuery(text="(消费季 OR 租赁) -点赞"), {3}),
     (SearchQuery(text='"老旧 小区" platform:微博 sentiment:正面'), {4}),
