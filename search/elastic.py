@@ -42,6 +42,7 @@ from search.base import (
     SearchBackendError,
     SearchHit,
     SearchQuery,
+    SearchRefused,
     SearchResult,
     bad_cursor,
     body_text,
@@ -49,6 +50,7 @@ from search.base import (
     fill_buckets,
     rank_emerging,
     reach,
+    refused_for_good,
     without_time,
 )
 from search.ngrams import index_tokens, query_tokens
@@ -263,9 +265,10 @@ class ElasticIndex(Index):
             hint = ""
             if exc.status_code in (401, 403):
                 hint = " (check YUQING_ELASTICSEARCH__API_KEY or YUQING_ELASTICSEARCH__USERNAME/PASSWORD)"
-            raise SearchBackendError(
-                f"{doing}: Elasticsearch at {self.settings.url} answered {exc.status_code} "
-                f"{_reason(error)}{hint}") from exc
+            message = f"{doing}: Elasticsearch at {self.settings.url} answered {exc.status_code} {_reason(error)}{hint}"
+            if refused_for_good(exc.status_code):
+                raise SearchRefused(message, exc.status_code, _reason(error)) from exc
+            raise SearchBackendError(message) from exc
         except elastic_transport.TransportError as exc:
             raise SearchBackendError(
                 f"{doing}: Elasticsearch at {self.settings.url} is unreachable ({type(exc).__name__}: "
