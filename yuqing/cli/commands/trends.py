@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         query.parsed()
         with open_index(settings_from(args)) as index:
             facets = index.facets(query, names, by=args.by, size=args.top)
-            events = ({e.id: e.label for e in index.events(limit=EVENT_LOOKUP)} if "events" in names else {})
+            events = ({e.id: e.headline for e in index.events(limit=EVENT_LOOKUP)} if "events" in names else {})
     except (QueryError, SearchBackendError) as exc:
         return user_error(exc)
     if args.chart is not None:
