@@ -118,8 +118,7 @@ def briefing(total: int = 0, previous: int = 0) -> DailyBriefing:
     overview = Overview(total=total, previous=previous, sentiment={"neutral": total} if total else {},
                         platforms={"weibo": total} if total else {}, negative_platforms={}, sources={})
     return DailyBriefing(window=window, overview=overview, hourly=[], daily=[], events=[], policies=[],
-                         quiet_policies=0, unlisted_policies=0, places=[], alerts=[], sources=[], unanswered_board=0, scanned=total,
-                         scan_capped=False)
+                         quiet_policies=0, unlisted_policies=0, places=[], alerts=[], sources=[], unanswered_board=0)
 
 
 def test_calm_and_silent_days_get_one_line_each():

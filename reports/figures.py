@@ -1,0 +1,263 @@
+"""Every figure a report states, with the query that produced it, so anyone can recompute it.
+
+Reports read the index only through a `Ledger`: each count, breakdown, curve or streaming tally is
+computed by one function of `OPERATIONS` from a `SearchQuery` and recorded with its key, its query
+and its value; each post a report quotes is recorded with its id, link and a digest of its text.
+The manifest written beside a report holds all of it, and `verify` runs the same functions again on
+the index and lists what no longer matches. Nothing is sampled: counts are aggregate queries and the
+tallies stream over every match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from search.base import Index, SearchQuery
+from yuqing.schema import BOARD_ANSWERED, SHANGHAI, EnrichedPost, Platform, SentimentLabel
+
+MANIFEST_SUFFIX = ".manifest.json"
+MANIFEST_VERSION = 1
+# The most posts one page of a search may hold on both backends (Elasticsearch's window).
+PAGE_MAX = 10_000
+
+
+def count(index: Index, query: SearchQuery) -> int:
+    return index.search(query.model_copy(update={"limit": 0, "offset": 0})).total
+
+
+def counts_by(index: Index, query: SearchQuery, *, field: str) -> dict[str, int]:
+    return index.counts_by(field, query)  # type: ignore[arg-type]
+
+
+def histogram(index: Index, query: SearchQuery, *, interval: str, starts: Sequence[str]) -> list[int]:
+    """Counts per hour or day for each bucket start (ISO, Beijing time), empty buckets as 0."""
+    found = {start.isoformat(): n for start, n in index.histogram(query, interval)}  # type: ignore[arg-type]
+    return [found.get(start, 0) for start in starts]
+
+
+def stream(index: Index, query: SearchQuery) -> Iterator[EnrichedPost]:
+    """Every post matching the query, however many: the backend's own streaming when it has one,
+    else time slices small enough for one page each (halved until they fit)."""
+    try:
+        yield from index.scan(query)
+        return
+    except NotImplementedError:
+        pass
+    if query.since is None or query.until is None:
+        raise ValueError("streaming without a backend scan needs a bounded time window")
+    yield from _slices(index, query, query.since, query.until)
+
+
+def _slices(index: Index, query: SearchQuery, since: datetime, until: datetime) -> Iterator[EnrichedPost]:
+    part = query.model_copy(update={"since": since, "until": until, "offset": 0})
+    total = count(index, part)
+    if total == 0:
+        return
+    if total <= PAGE_MAX or until - since <= timedelta(seconds=1):
+        offset = 0
+        while offset < total:
+            hits = index.search(part.model_copy(update={"limit": PAGE_MAX, "offset": offset})).hits
+            if not hits:
+                return
+            yield from hits
+            offset += len(hits)
+        return
+    middle = since + (until - since) / 2
+    yield from _slices(index, query, since, middle)
+    yield from _slices(index, query, middle, until)
+
+
+def tally(index: Index, query: SearchQuery) -> dict[str, Any]:
+    """One streaming pass over every match: posts per place (all and negative), and board messages
+    still unanswered. A post counts once per place it names."""
+    places: Counter[str] = Counter()
+    negative: Counter[str] = Counter()
+    unanswered = posts = 0
+    for post in stream(index, query):
+        posts += 1
+        named = set(post.places)
+        places.update(named)
+        if post.sentiment and post.sentiment.label == SentimentLabel.NEGATIVE:
+            negative.update(named)
+        if post.platform == Platform.BOARD and post.extra.get(BOARD_ANSWERED) is False:
+            unanswered += 1
+    ordered = sorted(places.items(), key=lambda item: (-item[1], item[0]))
+    return {"posts": posts, "places": [[p, n, negative[p]] for p, n in ordered], "unanswered_board": unanswered}
+
+
+OPERATIONS: dict[str, Callable[..., Any]] = {
+    "count": count,
+    "counts_by": counts_by,
+    "histogram": histogram,
+    "tally": tally,
+}
+
+
+def post_digest(post: EnrichedPost) -> str:
+    """What a quoted post said (masked text and title), so an edited or replaced post is noticed."""
+    text = f"{post.title or ''}\n{post.masked_text or post.text}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class Figure:
+    key: str
+    op: str
+    query: dict[str, Any]
+    args: dict[str, Any]
+    value: Any
+
+    def recompute(self, index: Index) -> Any:
+        return OPERATIONS[self.op](index, SearchQuery.model_validate(self.query), **self.args)
+
+
+def _query_form(query: SearchQuery) -> dict[str, Any]:
+    return query.model_dump(mode="json", exclude_defaults=True, exclude={"limit", "offset"})
+
+
+@dataclass
+class Ledger:
+    """The index as a report sees it: every figure read through here is kept for the manifest."""
+
+    index: Index
+    figures: dict[str, Figure] = field(default_factory=dict)
+    quoted: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def _record(self, key: str, op: str, query: SearchQuery, **args: Any) -> Any:
+        if key in self.figures:
+            existing = self.figures[key]
+            if existing.op == op and existing.query == _query_form(query) and existing.args == args:
+                return existing.value
+            raise ValueError(f"two different figures named {key!r}")
+        value = OPERATIONS[op](self.index, query, **args)
+        # Stored in its JSON form, so the value kept is the value verify compares with.
+        self.figures[key] = Figure(key, op, _query_form(query), args, json.loads(json.dumps(value)))
+        return value
+
+    def count(self, key: str, query: SearchQuery) -> int:
+        return self._record(key, "count", query)
+
+    def counts_by(self, key: str, field: str, query: SearchQuery) -> dict[str, int]:
+        return self._record(key, "counts_by", query, field=field)
+
+    def histogram(self, key: str, query: SearchQuery, interval: str, starts: Sequence[datetime]) -> list[int]:
+        return self._record(key, "histogram", query, interval=interval,
+                            starts=[s.astimezone(SHANGHAI).isoformat() for s in starts])
+
+    def tally(self, key: str, query: SearchQuery) -> dict[str, Any]:
+        return self._record(key, "tally", query)
+
+    def quote(self, post: EnrichedPost) -> EnrichedPost:
+        self.quoted[post.id] = {"url": post.url, "digest": post_digest(post)}
+        return post
+
+    def get(self, post_id: str) -> EnrichedPost | None:
+        """A stored post to quote (recorded), or None when the index no longer has it."""
+        post = self.index.get(post_id)
+        return self.quote(post) if post else None
+
+    def first(self, query: SearchQuery, limit: int) -> list[EnrichedPost]:
+        """The newest posts matching the query, to quote."""
+        return [self.quote(p) for p in self.index.search(query.model_copy(update={"limit": limit})).hits]
+
+    def manifest(self, *, kind: str, title: str, window: Mapping[str, str], files: Sequence[Path],
+                 generated_at: datetime, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "version": MANIFEST_VERSION, "kind": kind, "title": title, "window": dict(window),
+            "generated_at": generated_at.isoformat(),
+            "files": {p.name: file_digest(p) for p in files},
+            "figures": [vars(f) for f in self.figures.values()],
+            "posts": [{"id": pid, **info} for pid, info in self.quoted.items()],
+            **(extra or {}),
+        }
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_path(report: Path) -> Path:
+    """`yuqing-daily-2026-11-26.manifest.json` beside any of the report's files (or the manifest itself)."""
+    if report.name.endswith(MANIFEST_SUFFIX):
+        return report
+    return report.with_name(report.name.split(".", 1)[0] + MANIFEST_SUFFIX)
+
+
+def write_manifest(report_files: Sequence[Path], manifest: Mapping[str, Any]) -> Path:
+    path = manifest_path(report_files[0])
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+@dataclass(frozen=True)
+class Difference:
+    what: str  # figure key, post id or file name
+    recorded: Any
+    found: Any
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.what}: {self.reason}（报告为 {_short(self.recorded)}，现为 {_short(self.found)}）"
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class ManifestError(ValueError):
+    """No manifest beside the file, or one that cannot be read."""
+
+
+def load_manifest(report: Path) -> tuple[Path, dict[str, Any]]:
+    path = manifest_path(report)
+    if not path.exists():
+        raise ManifestError(f"{report}: 旁边没有清单文件 {path.name} (no manifest beside the report)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"{path}: 清单文件无法读取 (unreadable manifest): {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
+        raise ManifestError(f"{path}: 不是本系统的报告清单 (not a report manifest of version {MANIFEST_VERSION})")
+    return path, manifest
+
+
+def verify(index: Index, manifest_file: Path, manifest: Mapping[str, Any]) -> tuple[int, list[Difference]]:
+    """Recompute every figure, look up every quoted post and check every file against its digest.
+    Returns how many things were checked and what differs."""
+    differences: list[Difference] = []
+    checked = 0
+    for name, digest in manifest.get("files", {}).items():
+        checked += 1
+        path = manifest_file.with_name(name)
+        if not path.exists():
+            differences.append(Difference(name, digest[:12], None, "报告文件缺失"))
+        elif (found := file_digest(path)) != digest:
+            differences.append(Difference(name, digest[:12], found[:12], "报告文件在生成后被修改"))
+    for data in manifest.get("figures", []):
+        checked += 1
+        figure = Figure(**data)
+        found = json.loads(json.dumps(figure.recompute(index)))
+        if found != figure.value:
+            differences.append(Difference(figure.key, figure.value, found, "数字与索引不符"))
+    for quoted in manifest.get("posts", []):
+        checked += 1
+        post = index.get(quoted["id"])
+        if post is None:
+            differences.append(Difference(quoted["id"], quoted["url"], None, "引用的信息已不在索引中"))
+        elif post_digest(post) != quoted["digest"]:
+            differences.append(Difference(quoted["id"], quoted["digest"], post_digest(post), "引用的信息内容已改变"))
+    return checked, differences

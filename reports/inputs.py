@@ -1,0 +1,55 @@
+"""What every report reads besides the index, from what the settings point at: the policy registry,
+the sources' human names, the alerts with the measured effect of their responses, crawl health.
+
+Alerts are read from the store only: reports never build the alert worker's service, whose
+closing writes the rules' memory back (a report must not change what it reports on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from search.base import Index
+from yuqing.config import Settings
+from yuqing.config.datafiles import load_policies, load_sources
+from yuqing.schema import SHANGHAI, Alert, CrawlHealth, Policy
+
+
+@dataclass
+class ReportInputs:
+    policies: list[Policy] = field(default_factory=list)
+    source_titles: dict[str, str] = field(default_factory=dict)
+    alerts: list[Alert] = field(default_factory=list)
+    effects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    health: list[CrawlHealth] = field(default_factory=list)
+
+
+def read_alerts(settings: Settings, index: Index, now: datetime | None = None
+                ) -> tuple[list[Alert], dict[str, dict[str, Any]]]:
+    """Every alert in the store and the measured effect of each answered one, read-only."""
+    from alerts.effect import measure_effect
+    from alerts.service import open_alert_store
+
+    store = open_alert_store(settings)
+    try:
+        alerts = store.alerts(limit=100_000)
+    finally:
+        store.close()
+    now = now or datetime.now(SHANGHAI)
+    effects = {a.id: effect.as_dict() for a in alerts if a.responses and (effect := measure_effect(index, a, now))}
+    return alerts, effects
+
+
+def read_inputs(settings: Settings, index: Index, notice: Callable[[str], Any] = print) -> ReportInputs:
+    policies: list[Policy] = []
+    if settings.policies_file.exists():
+        policies = load_policies(settings.policies_file)
+    else:
+        notice(f"提示：政策文件库 {settings.policies_file} 不存在，报告不含政策关注度 (no policies file)")
+    sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
+    alerts, effects = read_alerts(settings, index)
+    return ReportInputs(policies=policies, source_titles={s.name: s.title for s in sources if s.title},
+                        alerts=alerts, effects=effects, health=index.crawl_health())
