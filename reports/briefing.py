@@ -7,7 +7,7 @@ works on the plain `DailyBriefing` it returns, so it can be tested without a ser
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -297,11 +297,11 @@ class DailyBriefing:
         return self.source_titles.get(name, name)
 
 
-def _between(start: datetime, until: datetime, **filters: object) -> SearchQuery:
+def between(start: datetime, until: datetime, **filters: object) -> SearchQuery:
     return SearchQuery(since=start, until=until, limit=0, **filters)
 
 
-def _negative(query: SearchQuery) -> SearchQuery:
+def negative_only(query: SearchQuery) -> SearchQuery:
     return query.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]})
 
 
@@ -309,7 +309,7 @@ def trend(ledger: Ledger, key: str, query: SearchQuery, interval: Interval, star
           ) -> list[TrendPoint]:
     """Counts per bucket, empty buckets filled in, all posts and the negative ones."""
     totals = ledger.histogram(f"{key}.total", query, interval, starts)
-    negatives = ledger.histogram(f"{key}.negative", _negative(query), interval, starts)
+    negatives = ledger.histogram(f"{key}.negative", negative_only(query), interval, starts)
     return [TrendPoint(s, t, n) for s, t, n in zip(starts, totals, negatives, strict=True)]
 
 
@@ -324,10 +324,9 @@ def _day_starts(window: ReportWindow) -> list[datetime]:
             for d in range(TREND_DAYS - 1, -1, -1)]
 
 
-def alerts_of_the_day(alerts: Sequence[Alert], window: ReportWindow) -> list[Alert]:
-    """Alerts live during the day: fired before the cutoff and not closed before the day began."""
-    return [a for a in alerts
-            if a.fired_at < window.cutoff and (a.closed_at is None or a.closed_at >= window.start)]
+def alerts_between(alerts: Sequence[Alert], start: datetime, cutoff: datetime) -> list[Alert]:
+    """Alerts live during a span: fired before the cutoff and not closed before the span began."""
+    return [a for a in alerts if a.fired_at < cutoff and (a.closed_at is None or a.closed_at >= start)]
 
 
 def subject_label(alert: Alert, policy_titles: Mapping[str, str], event_labels: Mapping[str, str]) -> str | None:
@@ -342,13 +341,25 @@ def subject_label(alert: Alert, policy_titles: Mapping[str, str], event_labels: 
     return subject if alert.subject_kind in ("place", "keyword", "department", "source") else None
 
 
-def summarise_alert(alert: Alert, window: ReportWindow, subject: str | None,
+def summarise_alert(alert: Alert, cutoff: datetime, subject: str | None,
                     effect: ResponseEffect | None) -> AlertSummary:
-    deadlines = [deadline_state(d, alert.fired_at, window.cutoff) for d in alert.deadlines]
-    responses = [r for r in alert.responses if r.at < window.cutoff]
-    if effect is not None and effect.responded_at >= window.cutoff:
+    """The alert as it stood at the cutoff: its clocks, the responses made by then and their effect."""
+    deadlines = [deadline_state(d, alert.fired_at, cutoff) for d in alert.deadlines]
+    responses = [r for r in alert.responses if r.at < cutoff]
+    if effect is not None and effect.responded_at >= cutoff:
         effect = None
     return AlertSummary(alert, subject, deadlines, responses, effect)
+
+
+def summarise_alerts(alerts: Sequence[Alert], start: datetime, cutoff: datetime,
+                     subject: Callable[[Alert], str | None],
+                     effects: Mapping[str, Mapping[str, Any]] | None = None) -> list[AlertSummary]:
+    """The alerts live during the span, as they stood at its cutoff, overdue and open ones first.
+
+    `effects` maps an alert id to its response-effect figures (see `ResponseEffect`)."""
+    effect_of = {alert_id: ResponseEffect.from_mapping(data) for alert_id, data in (effects or {}).items() if data}
+    return sorted((summarise_alert(a, cutoff, subject(a), effect_of.get(a.id))
+                   for a in alerts_between(alerts, start, cutoff)), key=_alert_order)
 
 
 def _alert_order(summary: AlertSummary) -> tuple:
@@ -373,12 +384,12 @@ def gather_briefing(
     """
     ledger = ledger or Ledger(index)
     start, cutoff = window.start, window.cutoff
-    today = _between(start, cutoff)
-    overview = overview_of(ledger, "day", today, _between(start - timedelta(days=1), cutoff - timedelta(days=1)))
+    today = between(start, cutoff)
+    overview = overview_of(ledger, "day", today, between(start - timedelta(days=1), cutoff - timedelta(days=1)))
     hour_starts = _hour_starts(cutoff)
-    hourly = trend(ledger, "hourly", _between(hour_starts[0], cutoff), "hour", hour_starts)
+    hourly = trend(ledger, "hourly", between(hour_starts[0], cutoff), "hour", hour_starts)
     day_starts = _day_starts(window)
-    daily = trend(ledger, "daily", _between(day_starts[0], cutoff), "day", day_starts)
+    daily = trend(ledger, "daily", between(day_starts[0], cutoff), "day", day_starts)
 
     titles = {p.id: p.title for p in policies}
     recent_events = recent(index, window.start - timedelta(days=TREND_DAYS), cutoff)
@@ -387,13 +398,8 @@ def gather_briefing(
     mentioned = sorted((a for a in attention if sum(a.daily)), key=lambda a: (-a.mentions, -a.negative, -sum(a.daily)))
     tallied = ledger.tally("day.tally", today)
 
-    effect_of = {alert_id: ResponseEffect.from_mapping(data) for alert_id, data in (effects or {}).items() if data}
     event_labels = {e.id: e.headline for e in recent_events}
-    summaries = sorted(
-        (summarise_alert(a, window, subject_label(a, titles, event_labels), effect_of.get(a.id))
-         for a in alerts_of_the_day(alerts, window)),
-        key=_alert_order,
-    )
+    summaries = summarise_alerts(alerts, start, cutoff, lambda a: subject_label(a, titles, event_labels), effects)
 
     titles_of_sources = dict(source_titles or {})
     return DailyBriefing(
@@ -412,7 +418,7 @@ def overview_of(ledger: Ledger, key: str, span: SearchQuery, before: SearchQuery
         total=ledger.count(f"{key}.total", span), previous=ledger.count(f"{key}.previous", before),
         sentiment=ledger.counts_by(f"{key}.sentiment", "sentiment", span),
         platforms=ledger.counts_by(f"{key}.platforms", "platform", span),
-        negative_platforms=ledger.counts_by(f"{key}.negative_platforms", "platform", _negative(span)),
+        negative_platforms=ledger.counts_by(f"{key}.negative_platforms", "platform", negative_only(span)),
         sources=ledger.counts_by(f"{key}.sources", "source", span),
     )
 
@@ -443,18 +449,18 @@ def top_events(ledger: Ledger, events: Sequence[Event], start: datetime, cutoff:
     for event in events:
         if event.last_seen < start:
             continue
-        query = _between(start, cutoff, events=[event.id])
+        query = between(start, cutoff, events=[event.id])
         key = f"event.{event.id}"
         span = ledger.count(f"{key}.span", query)
         if not span:
             continue
-        total = ledger.count(f"{key}.total", _between(event.first_seen, cutoff, events=[event.id]))
+        total = ledger.count(f"{key}.total", between(event.first_seen, cutoff, events=[event.id]))
         if total >= MIN_EVENT_POSTS:
-            candidates.append((event, query, span, ledger.count(f"{key}.negative_span", _negative(query)), total))
+            candidates.append((event, query, span, ledger.count(f"{key}.negative_span", negative_only(query)), total))
     candidates.sort(key=lambda c: (-c[2], -c[3], c[0].id))
     summaries = []
     for event, query, span, negative, total in candidates[:limit]:
-        whole = _between(event.first_seen, cutoff, events=[event.id])
+        whole = between(event.first_seen, cutoff, events=[event.id])
         posts = [p for p in (ledger.get(pid) for pid in event.representative_posts[:POSTS_PER_EVENT]) if p]
         if not posts:
             posts = ledger.first(query, POSTS_PER_EVENT)
@@ -469,11 +475,11 @@ def top_events(ledger: Ledger, events: Sequence[Event], start: datetime, cutoff:
 
 def _policy_attention(ledger: Ledger, policy: Policy, window: ReportWindow, day_starts: list[datetime]
                       ) -> PolicyAttention:
-    today = _between(window.start, window.cutoff, policies=[policy.id])
+    today = between(window.start, window.cutoff, policies=[policy.id])
     key = f"policy.{policy.id}"
     return PolicyAttention(
         policy=policy, mentions=ledger.count(f"{key}.mentions", today),
-        negative=ledger.count(f"{key}.negative", _negative(today)),
-        daily=ledger.histogram(f"{key}.daily", _between(day_starts[0], window.cutoff, policies=[policy.id]), "day",
+        negative=ledger.count(f"{key}.negative", negative_only(today)),
+        daily=ledger.histogram(f"{key}.daily", between(day_starts[0], window.cutoff, policies=[policy.id]), "day",
                                day_starts),
     )

@@ -121,7 +121,7 @@ def daily_document(b: DailyBriefing, advice: Sequence[Advice], generated_at: dat
 
     d.add(Heading("五、地域分布"))
     if b.places:
-        d.add(Chart("信息量居前的地域", "", drawn.places))  # type: ignore[arg-type]
+        d.add(Chart("信息量居前的地域", "", drawn.places, narrow=True))  # type: ignore[arg-type]
         d.table(["地域", "信息量", "负面"], [[p.place, p.count, p.negative] for p in b.places[:15]], numeric=(1, 2))
     else:
         d.para("今日信息未涉及具体地域。")

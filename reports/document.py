@@ -60,6 +60,7 @@ class Chart:
     svg: str  # for HTML and PDF
     png: bytes  # for Word
     legend: bool = True  # the blue-all / red-negative key under volume and bar charts
+    narrow: bool = False  # a small chart (bars of a few rows) drawn at part of the page width
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from search.base import Index, SearchQuery
+from yuqing.config import ConfigError
 from yuqing.schema import BOARD_ANSWERED, SHANGHAI, EnrichedPost, Platform, SentimentLabel
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -92,11 +93,72 @@ def tally(index: Index, query: SearchQuery) -> dict[str, Any]:
     return {"posts": posts, "places": [[p, n, negative[p]] for p, n in ordered], "unanswered_board": unanswered}
 
 
+# Words in a verified account's description that mark an official or a media account.
+OFFICIAL_MARKS = ("政府", "政务", "官方", "公安", "发布", "委员会", "办公室", "人民法院", "检察院")
+MEDIA_MARKS = ("媒体", "日报", "晚报", "新闻", "电视", "广播", "记者", "报社", "融媒")
+VOICES = ("media", "official", "netizen")
+
+
+def voice(post: EnrichedPost) -> str:
+    """Who is speaking: officials (government sites, verified government accounts), media (news sites,
+    verified media accounts) or netizens (everyone else)."""
+    reason = f"{post.author.verified_reason or ''}{post.author.name or ''}" if post.author.verified else ""
+    if post.platform == Platform.GOV or any(mark in reason for mark in OFFICIAL_MARKS):
+        return "official"
+    if post.platform == Platform.NEWS or any(mark in reason for mark in MEDIA_MARKS):
+        return "media"
+    return "netizen"
+
+
+def reach(post: EnrichedPost) -> int:
+    return post.metrics.reposts + post.metrics.comments + post.metrics.likes
+
+
+def event_tally(index: Index, query: SearchQuery, *, accounts: int) -> dict[str, Any]:
+    """One streaming pass over an event's posts: its first post, reprints, the accounts that carried it
+    furthest (named only when verified), what each voice said (posts, negative, the post that reached
+    furthest and the furthest-reaching negative one) and board messages still unanswered."""
+    first: tuple[float, str] | None = None
+    reprints = reposts = unanswered = posts = 0
+    carriers: dict[tuple[str, str], list[Any]] = {}
+    voices = {v: {"posts": 0, "negative": 0, "top": None, "top_negative": None} for v in VOICES}
+    best: dict[tuple[str, bool], tuple[int, str]] = {}
+    for post in stream(index, query):
+        posts += 1
+        moment = (post.when.timestamp(), post.id)
+        first = moment if first is None or moment < first else first
+        reprints += post.reply_to is not None
+        reposts += post.metrics.reposts
+        negative = bool(post.sentiment and post.sentiment.label == SentimentLabel.NEGATIVE)
+        if post.platform == Platform.BOARD and post.extra.get(BOARD_ANSWERED) is False:
+            unanswered += 1
+        who = voice(post)
+        voices[who]["posts"] += 1
+        voices[who]["negative"] += negative
+        ranked = (reach(post), post.id)
+        for key in ((who, False), (who, True)) if negative else ((who, False),):
+            if key not in best or ranked > best[key]:
+                best[key] = ranked
+        author = post.author.id or post.author.name
+        if author:
+            entry = carriers.setdefault((post.platform.value, author), [
+                post.author.name if post.author.verified else None, post.platform.value, 0, 0, post.author.followers or 0])
+            entry[2] += 1
+            entry[3] += reach(post)
+            entry[4] = max(entry[4], post.author.followers or 0)
+    for (who, negative), (_, post_id) in best.items():
+        voices[who]["top_negative" if negative else "top"] = post_id
+    ranked_carriers = sorted(carriers.values(), key=lambda c: (-c[3], -c[4], -c[2], c[1], c[0] or ""))
+    return {"posts": posts, "first": first[1] if first else None, "reprints": reprints, "reposts": reposts,
+            "unanswered_board": unanswered, "accounts": ranked_carriers[:accounts], "voices": voices}
+
+
 OPERATIONS: dict[str, Callable[..., Any]] = {
     "count": count,
     "counts_by": counts_by,
     "histogram": histogram,
     "tally": tally,
+    "event_tally": event_tally,
 }
 
 
@@ -153,6 +215,9 @@ class Ledger:
 
     def tally(self, key: str, query: SearchQuery) -> dict[str, Any]:
         return self._record(key, "tally", query)
+
+    def event_tally(self, key: str, query: SearchQuery, accounts: int) -> dict[str, Any]:
+        return self._record(key, "event_tally", query, accounts=accounts)
 
     def quote(self, post: EnrichedPost) -> EnrichedPost:
         self.quoted[post.id] = {"url": post.url, "digest": post_digest(post)}
@@ -218,7 +283,19 @@ def _short(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-class ManifestError(ValueError):
+class ReportError(ConfigError):
+    """A report cannot be written or checked for a reason the user can fix: one line, exit code 2."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("report", "", text)
+        self.text = text
+
+    @property
+    def message(self) -> str:
+        return self.text
+
+
+class ManifestError(ReportError):
     """No manifest beside the file, or one that cannot be read."""
 
 

@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from reports.document import Document
-from reports.figures import Ledger, manifest_path, write_manifest
+from reports.figures import Ledger, ReportError, manifest_path, write_manifest
 
 FORMATS = ("html", "docx", "pdf")
 
 
-class ReportFormatError(ValueError):
+class ReportFormatError(ReportError):
     """A format that cannot be written (unknown, or its renderer is missing here)."""
 
 

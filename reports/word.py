@@ -42,6 +42,7 @@ BODY_FACES = ("仿宋_GB2312", "仿宋", "Noto Serif CJK SC", "Source Han Serif 
               "WenQuanYi Micro Hei", "仿宋")
 LATIN_FACE = "Times New Roman"
 PICTURE_WIDTH = Mm(150)
+NARROW_PICTURE_WIDTH = Mm(95)
 
 
 @cache
@@ -223,8 +224,10 @@ class WordWriter:
         caption.alignment = WD_ALIGN_PARAGRAPH.CENTER
         caption.paragraph_format.keep_with_next = True
         self._run(caption, block.caption, size=XIAOSI, bold=True)
-        self.doc.add_picture(io.BytesIO(block.png), width=PICTURE_WIDTH)
-        self.doc.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
+        self.doc.add_picture(io.BytesIO(block.png), width=NARROW_PICTURE_WIDTH if block.narrow else PICTURE_WIDTH)
+        picture = self.doc.paragraphs[-1]
+        picture.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        picture.paragraph_format.line_spacing = 1.0  # an exact line height (the body's) would crop the picture
         if block.legend:
             legend = self.doc.add_paragraph()
             legend.alignment = WD_ALIGN_PARAGRAPH.CENTER
