@@ -287,8 +287,8 @@ class ReportError(ConfigError):
     """A report cannot be written or checked for a reason the user can fix: one line, exit code 2."""
 
     def __init__(self, text: str) -> None:
-        super().__init__("report", "", text)
         self.text = text
+        super().__init__("report", "", text)
 
     @property
     def message(self) -> str:

@@ -371,7 +371,7 @@ def test_cli_writes_the_report(tmp_path, monkeypatch, factory, main):
         ix.record_health(health())
     out = tmp_path / "out"
     # The day before the factory's "today": a whole past day whenever the test runs.
-    assert main(["report", "daily", "--date", "2026-11-25", "--out", str(out)]) == 0
+    assert main(["report", "daily", "--date", "2026-11-25", "--format", "html", "--out", str(out)]) == 0
     html = (out / "yuqing-daily-2026-11-25.html").read_text(encoding="utf-8")
     assert (out / "yuqing-daily-2026-11-25.md").exists()
     day_total = sum(1 for p in factory.posts if START - timedelta(days=1) <= p.when < START)
