@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from alerts import workflow
-from alerts.channels import Channel, ChannelContext, ChannelError, Notification
+from alerts.channels import Channel, ChannelContext, ChannelError, Notification, ReportMail
 from alerts.config import AlertConfig, build_channels, load_alert_config, rate_limit
 from alerts.effect import ResponseEffect, measure_effect
 from alerts.engine import AlertEngine, Outcome
@@ -163,8 +163,12 @@ class AlertService:
             left = budget[item.channel]
             if left is not None and left <= 0:
                 continue  # over the channel's rate: stays due for the next round
+            is_report = item.message.get("kind") == ReportMail.KIND
             try:
-                channel.send(Notification.from_json(item.message))
+                if is_report:
+                    channel.send_report(ReportMail.from_json(item.message))
+                else:
+                    channel.send(Notification.from_json(item.message))
             except ChannelError as exc:
                 log.warning("delivery %d to %s failed (attempt %d): %s", item.id, item.channel, item.attempts + 1, exc)
                 self.store.mark_failed(item.id, str(exc), self._retry_at(item.attempts + 1, now))
@@ -178,7 +182,8 @@ class AlertService:
             delivered += 1
             if left is not None:
                 budget[item.channel] = left - 1
-            self._mark_notified(item.alert_id, now)
+            if not is_report:
+                self._mark_notified(item.alert_id, now)
         if delivered:
             self.store.forget_sent(now - SENT_KEPT)
         return delivered

@@ -10,7 +10,7 @@ from typing import Any
 from reports import labels
 from reports.advice import Advice, recommend
 from reports.briefing import AlertSummary, DailyBriefing, ReportWindow, gather_briefing
-from reports.document import Chart, Document, Heading, red, strong
+from reports.document import Chart, Document, Heading, Paragraph, red, strong
 from reports.figures import Ledger
 from reports.inputs import read_inputs
 from reports.output import FORMATS, write_report, write_text
@@ -63,6 +63,7 @@ def build_daily_report(
         html=lambda: render_html(briefing, advice, draw_charts(briefing), generated_at),
         document=lambda: daily_document(briefing, advice, generated_at),
         ledger=ledger, kind="daily", title=f"舆情日报 {labels.chinese_date(window.start)}",
+        lead=Paragraph(daily_lead(briefing)).text,
         window={"since": window.start.isoformat(), "until": window.cutoff.isoformat()},
         generated_at=generated_at, pdf_css=[print_css()], extra_files=extra,
     )

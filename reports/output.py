@@ -64,7 +64,7 @@ def write_docx(document: Document, path: Path) -> Path:
 
 
 def write_report(stem: Path, formats: Sequence[str], *, html: Callable[[], str], document: Callable[[], Document],
-                 ledger: Ledger, kind: str, title: str, window: dict[str, str], generated_at: object,
+                 ledger: Ledger, kind: str, title: str, lead: str, window: dict[str, str], generated_at: object,
                  pdf_css: Iterable[str] = (), extra_files: Sequence[Path] = ()) -> list[Path]:
     """Write `stem.html`, `stem.docx`, `stem.pdf` (those asked for) and `stem.manifest.json`.
 
@@ -82,5 +82,5 @@ def write_report(stem: Path, formats: Sequence[str], *, html: Callable[[], str],
         written.append(write_pdf(page, stem.with_name(stem.name + ".pdf"), pdf_css))
     files = [*written, *extra_files]
     write_manifest(files, ledger.manifest(kind=kind, title=title, window=window, files=files,
-                                          generated_at=generated_at))  # type: ignore[arg-type]
+                                          generated_at=generated_at, extra={"lead": lead}))  # type: ignore[arg-type]
     return [*written, manifest_path(stem.with_name(stem.name + ".html"))]

@@ -25,7 +25,7 @@ from reports.briefing import (
     summarise_alerts,
     trend,
 )
-from reports.document import Document, Heading, Text, red, strong
+from reports.document import Document, Heading, Paragraph, Text, red, strong
 from reports.figures import Ledger, ReportError
 from reports.inputs import read_inputs
 from reports.output import FORMATS, write_report
@@ -367,7 +367,7 @@ def build_special_report(index: Index, event_id: str, *, alerts: Sequence[Alert]
     generated_at = datetime.now(SHANGHAI)
     document = special_document(report, generated_at)
     return write_report(Path(out_dir) / report_stem(event.id), formats, html=lambda: render_document(document),
-                        document=lambda: document, ledger=ledger, kind="event", title=f"舆情专报 {event.headline}",
+                        document=lambda: document, ledger=ledger, lead=Paragraph(document.lead).text, kind="event", title=f"舆情专报 {event.headline}",
                         window={"since": event.first_seen.isoformat(), "until": report.cutoff.isoformat(),
                                 "event": event.id},
                         generated_at=generated_at)

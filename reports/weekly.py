@@ -30,7 +30,7 @@ from reports.briefing import (
     top_events,
     trend,
 )
-from reports.document import Document, Heading, Text, red, strong
+from reports.document import Document, Heading, Paragraph, Text, red, strong
 from reports.figures import Ledger
 from reports.inputs import read_inputs
 from reports.output import FORMATS, write_report
@@ -302,7 +302,7 @@ def build_weekly_report(index: Index, week: Week, *, alerts: Sequence[Alert], po
     generated_at = datetime.now(SHANGHAI)
     document = weekly_document(report, generated_at)
     return write_report(Path(out_dir) / report_stem(week), formats, html=lambda: render_document(document),
-                        document=lambda: document, ledger=ledger, kind="weekly", title=f"舆情周报 {week.name}",
+                        document=lambda: document, ledger=ledger, lead=Paragraph(document.lead).text, kind="weekly", title=f"舆情周报 {week.name}",
                         window={"since": week.start.isoformat(), "until": week.cutoff.isoformat()},
                         generated_at=generated_at)
 

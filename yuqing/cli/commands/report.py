@@ -1,8 +1,8 @@
 """`yuqing report daily|weekly|event|verify`: write the briefings (HTML, Word, PDF) and check their figures.
 
-    yuqing report daily [--date YYYY-MM-DD] [--format html,docx,pdf] [--out DIR]
-    yuqing report weekly [--week 2026-W49] [--format ...] [--out DIR]
-    yuqing report event EVENT_ID [--format ...] [--out DIR]
+    yuqing report daily [--date YYYY-MM-DD] [--format html,docx,pdf] [--out DIR] [--send]
+    yuqing report weekly [--week 2026-W49] [--format ...] [--out DIR] [--send]
+    yuqing report event EVENT_ID [--format ...] [--out DIR] [--send]
     yuqing report verify FILE
 """
 
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     daily.add_argument("--date", metavar="YYYY-MM-DD", help="the day to report on (default: today, Beijing time)")
     _common(daily)
+    _send(daily)
     daily.set_defaults(func=run_daily)
 
     weekly = kinds.add_parser(
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     weekly.add_argument("--week", metavar="YYYY-Www", help="the ISO week, e.g. 2026-W49 (default: last week)")
     _common(weekly)
+    _send(weekly)
     weekly.set_defaults(func=run_weekly)
 
     event = kinds.add_parser(
@@ -52,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     event.add_argument("event_id", metavar="EVENT_ID", help="the event's id (as the daily report and console show)")
     _common(event)
+    _send(event)
     event.set_defaults(func=run_event)
 
     verify = kinds.add_parser(
@@ -67,6 +70,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", dest="formats", metavar="LIST", help=FORMAT_HELP)
     parser.add_argument("--out", metavar="DIR", help=OUT_HELP)
+
+
+def _send(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--send", action="store_true",
+                        help="queue the report for e-mail to the settings' report_delivery (sent by the alert worker)")
 
 
 def parse_day(value: str | None) -> date | None:
@@ -88,9 +96,14 @@ def _notice(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def _written(name: str, paths: list[Path]) -> int:
+def _written(args: argparse.Namespace, name: str, paths: list[Path]) -> int:
     for path in paths:
         print(f"{name}: {path}")
+    if args.send:
+        from reports.delivery import send_report
+
+        queued = send_report(settings_from(args), paths[0])
+        print(f"已加入发送队列 queued for e-mail (outbox #{queued})")
     return 0
 
 
@@ -103,7 +116,7 @@ def run_daily(args: argparse.Namespace) -> int:
     path = write_daily_report(settings, day=day, out_dir=Path(args.out) if args.out else None, formats=formats,
                               notice=_notice)
     stem = path.with_suffix("")
-    return _written("日报 report", [*(stem.with_suffix(f".{f}") for f in formats), stem.with_suffix(".md"),
+    return _written(args, "日报 report", [*(stem.with_suffix(f".{f}") for f in formats), stem.with_suffix(".md"),
                                    stem.with_name(stem.name + ".manifest.json")])
 
 
@@ -113,7 +126,7 @@ def run_weekly(args: argparse.Namespace) -> int:
     week = Week.parse(args.week)
     formats = _formats(args)
     settings = settings_from(args)
-    return _written("周报 report", write_weekly_report(settings, week, out_dir=Path(args.out) if args.out else None,
+    return _written(args, "周报 report", write_weekly_report(settings, week, out_dir=Path(args.out) if args.out else None,
                                                        formats=formats, notice=_notice))
 
 
@@ -122,7 +135,7 @@ def run_event(args: argparse.Namespace) -> int:
 
     formats = _formats(args)
     settings = settings_from(args)
-    return _written("专报 report", write_special_report(settings, args.event_id,
+    return _written(args, "专报 report", write_special_report(settings, args.event_id,
                                                         out_dir=Path(args.out) if args.out else None,
                                                         formats=formats, notice=_notice))
 
