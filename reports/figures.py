@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from search.base import Index, SearchQuery
+from search.base import COUNT_ALL, FacetName, Index, SearchQuery
 from yuqing.config import ConfigError
 from yuqing.schema import BOARD_ANSWERED, SHANGHAI, EnrichedPost, Platform, SentimentLabel
 
@@ -76,21 +76,36 @@ def _slices(index: Index, query: SearchQuery, since: datetime, until: datetime) 
 
 
 def tally(index: Index, query: SearchQuery) -> dict[str, Any]:
-    """One streaming pass over every match: posts per place (all and negative), and board messages
-    still unanswered. A post counts once per place it names."""
+    """Posts per place (all and negative; a post counts once per place it names) and board messages
+    still unanswered. Places are the index's facet counts when the backend has facets (issue 11), else
+    counted in one streaming pass over every match; unanswered messages stream over the board's posts."""
+    try:
+        named = _facet(index, query, "places")
+        negative = _facet(index, query.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]}), "places")
+        board = query.model_copy(update={"platforms": [Platform.BOARD.value]})
+        unanswered = sum(post.extra.get(BOARD_ANSWERED) is False for post in stream(index, board))
+    except NotImplementedError:
+        named, negative, unanswered = _places_by_streaming(index, query)
+    ordered = sorted(named.items(), key=lambda item: (-item[1], item[0]))
+    return {"places": [[p, n, negative.get(p, 0)] for p, n in ordered], "unanswered_board": unanswered}
+
+
+def _facet(index: Index, query: SearchQuery, name: FacetName) -> dict[str, int]:
+    return {v.value: v.count for v in index.facets(query, (name,), size=COUNT_ALL).values[name]}
+
+
+def _places_by_streaming(index: Index, query: SearchQuery) -> tuple[Counter[str], Counter[str], int]:
     places: Counter[str] = Counter()
     negative: Counter[str] = Counter()
-    unanswered = posts = 0
+    unanswered = 0
     for post in stream(index, query):
-        posts += 1
         named = set(post.places)
         places.update(named)
         if post.sentiment and post.sentiment.label == SentimentLabel.NEGATIVE:
             negative.update(named)
         if post.platform == Platform.BOARD and post.extra.get(BOARD_ANSWERED) is False:
             unanswered += 1
-    ordered = sorted(places.items(), key=lambda item: (-item[1], item[0]))
-    return {"posts": posts, "places": [[p, n, negative[p]] for p, n in ordered], "unanswered_board": unanswered}
+    return places, negative, unanswered
 
 
 # Words in a verified account's description that mark an official or a media account.

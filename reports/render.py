@@ -12,7 +12,7 @@ from reports import charts, labels
 from reports.advice import STILL_GROWING, WORKED, Advice
 from reports.briefing import DailyBriefing
 from reports.document import Document
-from reports.wording import daily_lead
+from reports.wording import daily_lead, next_clock
 
 TOP_PLACES = 12
 TOP_PLATFORMS = 8
@@ -64,7 +64,7 @@ def _environment(autoescape: bool) -> Environment:
         clock=labels.clock, percent=labels.percent, duration=labels.duration, change=labels.change,
         platform=labels.platform_name, sentiment=labels.sentiment_name, status=labels.status_name,
         subject=labels.subject_name, problem=labels.problem_name, source_kind=labels.source_kind_name, cn_date=labels.chinese_date,
-        number=lambda n: f"{n:,}",
+        number=lambda n: f"{n:,}", next_clock=next_clock,
     )
     return env
 

@@ -467,3 +467,32 @@ def test_a_lone_post_is_not_a_hot_event(tmp_path):
         ix.upsert_events([lone, pair])
         b = gather_briefing(ix, alerts=[], policies=[], health=[], window=ReportWindow.for_day(DAY, NOW))
     assert [item.event.id for item in b.events] == ["ev-pair"]
+
+
+class FacetedIndex(SqliteIndex):
+    """The embedded index with place facets as the search interface defines them (issue 11), counted here
+    from the posts, to show the report takes places from facets when a backend has them."""
+
+    facet_calls = 0
+
+    def facets(self, query, names=(), by="day", size=10):
+        from search.base import Facets, FacetValue
+
+        type(self).facet_calls += 1
+        counts: dict[str, int] = {}
+        for post in self.search(query.model_copy(update={"limit": 10_000, "offset": 0})).hits:
+            for place in set(post.places):
+                counts[place] = counts.get(place, 0) + 1
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:size]
+        return Facets(total=sum(counts.values()), by=by,
+                      values={"places": [FacetValue(value=v, count=n) for v, n in ranked]})
+
+
+def test_places_from_facets_equal_places_from_streaming(index, factory, tmp_path):
+    window = ReportWindow.for_day(DAY, NOW)
+    streamed = gather_briefing(index, alerts=[], policies=[], health=[], window=window)
+    with FacetedIndex(tmp_path / "index.sqlite3") as faceted:
+        faceted.upsert(factory.posts)
+        from_facets = gather_briefing(faceted, alerts=[], policies=[], health=[], window=window)
+    assert FacetedIndex.facet_calls == 2  # all posts and the negative ones
+    assert from_facets.places == streamed.places and from_facets.unanswered_board == streamed.unanswered_board == 16
