@@ -19,6 +19,7 @@ from reports.wording import alert_rows, clock_state, daily_lead, number, quote
 from search import open_index
 from search.base import Index
 from yuqing.config import Settings
+from yuqing.config.datafiles import Source
 from yuqing.schema import SHANGHAI, Alert, CrawlHealth, Policy
 
 
@@ -174,11 +175,12 @@ def _sources(d: Document, b: DailyBriefing) -> None:
 
 
 def write_daily_report(settings: Settings, *, day: date | None = None, out_dir: Path | None = None,
-                       formats: Sequence[str] = FORMATS, notice: Any = print) -> Path:
+                       formats: Sequence[str] = FORMATS, sources: Sequence[Source] | None = None,
+                       notice: Any = print) -> Path:
     """The daily briefing from what the settings point at: the index, the alert store (read-only), the
-    policy registry and the sources file (for the sources' human names)."""
+    policy registry and the sources (for their human names; default: the sources file)."""
     with open_index(settings) as index:
-        inputs = read_inputs(settings, index, notice)
+        inputs = read_inputs(settings, index, notice, sources)
         return build_daily_report(
             index, alerts=inputs.alerts, policies=inputs.policies, health=inputs.health, day=day,
             out_dir=out_dir or settings.reports_path, effects=inputs.effects, source_titles=inputs.source_titles,

@@ -7,14 +7,14 @@ closing writes the rules' memory back (a report must not change what it reports 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from search.base import Index
 from yuqing.config import Settings
-from yuqing.config.datafiles import load_policies, load_sources
+from yuqing.config.datafiles import Source, load_policies, load_sources
 from yuqing.schema import SHANGHAI, Alert, CrawlHealth, Policy
 
 
@@ -43,13 +43,16 @@ def read_alerts(settings: Settings, index: Index, now: datetime | None = None
     return alerts, effects
 
 
-def read_inputs(settings: Settings, index: Index, notice: Callable[[str], Any] = print) -> ReportInputs:
+def read_inputs(settings: Settings, index: Index, notice: Callable[[str], Any] = print,
+                sources: Sequence[Source] | None = None) -> ReportInputs:
+    """`sources` name the sources (default: the sources file)."""
     policies: list[Policy] = []
     if settings.policies_file.exists():
         policies = load_policies(settings.policies_file)
     else:
         notice(f"提示：政策文件库 {settings.policies_file} 不存在，报告不含政策关注度 (no policies file)")
-    sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
+    if sources is None:
+        sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
     alerts, effects = read_alerts(settings, index)
     return ReportInputs(policies=policies, source_titles={s.name: s.title for s in sources if s.title},
                         alerts=alerts, effects=effects, health=index.crawl_health())
