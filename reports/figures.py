@@ -341,8 +341,11 @@ def verify(index: Index, manifest_file: Path, manifest: Mapping[str, Any]) -> tu
             differences.append(Difference(name, digest[:12], found[:12], "报告文件在生成后被修改"))
     for data in manifest.get("figures", []):
         checked += 1
-        figure = Figure(**data)
-        found = json.loads(json.dumps(figure.recompute(index)))
+        try:
+            figure = Figure(**data)
+            found = json.loads(json.dumps(figure.recompute(index)))
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ManifestError(f"{manifest_file}: 清单中的数字记录无法读取 (garbled figure {data!r:.120}): {exc}") from exc
         if found != figure.value:
             differences.append(Difference(figure.key, figure.value, found, "数字与索引不符"))
     for quoted in manifest.get("posts", []):
