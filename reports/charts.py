@@ -16,13 +16,15 @@ import io
 import re
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from functools import cache
 from html import escape
 
 import matplotlib
 
 matplotlib.use("Agg")  # reports are written headless; never open a window
 
+from matplotlib import font_manager  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -33,8 +35,10 @@ RED = "#c0392b"
 GREY = "#9aa5b1"
 GREEN = "#2e8b57"
 SENTIMENT_COLOURS = {"positive": GREEN, "neutral": GREY, "negative": RED, "unknown": "#d5dbe1"}
+# A .ttc collection is read at its first face: Debian's Noto Sans CJK file shows as "Noto Sans CJK JP".
 CJK_FONTS = ["Microsoft YaHei", "PingFang SC", "Hiragino Sans GB", "Noto Sans CJK SC", "Source Han Sans SC",
-             "WenQuanYi Micro Hei", "SimHei", "DejaVu Sans"]
+             "WenQuanYi Micro Hei", "SimHei", "Noto Sans CJK JP", "DejaVu Sans"]
+CJK_FILE_MARKS = ("cjk", "wqy", "wenquanyi", "sourcehan", "droidsansfallback", "simhei", "msyh")
 FONT_SIZE = 9.0
 WIDTH_INCHES = 6.8
 PNG_DPI = 160
@@ -61,9 +65,21 @@ def _style(name: str) -> Iterator[None]:
         yield
 
 
+@cache
+def _register_cjk_faces() -> None:
+    """Matplotlib keeps its list of fonts in a per-user cache and misses faces installed after it was
+    built (fonts-noto-cjk installed by `make report-deps` on a machine that drew charts before)."""
+    known = {entry.fname for entry in font_manager.fontManager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known and any(mark in path.lower() for mark in CJK_FILE_MARKS):
+            with suppress(OSError, RuntimeError):  # an unreadable font file is skipped, not fatal
+                font_manager.fontManager.addfont(path)
+
+
 def _output(figure: Figure, key: str, name: str, png: bool) -> str | bytes:
     if not png:
         return _svg(figure, key, name)
+    _register_cjk_faces()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
     return buffer.getvalue()

@@ -277,3 +277,13 @@ def test_week_parsing():
     last = Week.parse(None, datetime(2026, 12, 7, 8, 0, tzinfo=SHANGHAI))  # a Monday morning
     assert last.name == "2026-W49" and not last.partial
 
+
+
+def test_an_empty_week_is_a_short_correct_report(tmp_path):
+    with SqliteIndex(tmp_path / "empty.sqlite3") as ix:
+        [html, manifest] = build_weekly_report(ix, Week.parse("2026-W48", WEEK_NOW), alerts=[], policies=POLICIES,
+                                               health=[], out_dir=tmp_path, formats=("html",))
+    text = html.read_text(encoding="utf-8")
+    assert "2026年第48周（11月23日—11月29日）<strong>未监测到相关信息</strong>（上周0条）" in text
+    assert "本周未发现重点舆情事件" in text and "本周无预警" in text and "暂无采集记录" in text
+    assert manifest.name == "yuqing-weekly-2026-W48.manifest.json"

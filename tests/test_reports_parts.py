@@ -175,3 +175,19 @@ def test_every_crawl_problem_a_spider_counts_has_a_chinese_name():
     assert len(counted) > 15
     assert sorted(counted - CRAWL_PROBLEM_NAMES.keys()) == []
     assert problem_name("http_404") == "网站返回 404 错误" and problem_name("closed_shutdown") == "采集中止（shutdown）"
+
+
+def test_word_charts_find_a_chinese_face_installed_after_matplotlib_listed_its_fonts():
+    import shutil
+    import subprocess
+
+    from matplotlib import font_manager
+
+    from reports import charts
+
+    fc_list = shutil.which("fc-list")
+    if fc_list is None or not subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True).stdout.strip():
+        pytest.skip("no Chinese font installed (make report-deps installs fonts-noto-cjk)")
+    charts.bar_chart([("牡丹区", 3, 1)], key="t", name="地域", png=True)
+    face = font_manager.findfont(font_manager.FontProperties(family=charts.CJK_FONTS), fallback_to_default=False)
+    assert "dejavu" not in face.lower()
