@@ -10,13 +10,13 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from search.query import And, Filter, Node, Or, Query, TimeRange, parse_query
-from yuqing.schema import CrawlHealth, EnrichedPost, Event, SentimentLabel
+from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event, SentimentLabel
 
 Interval = Literal["hour", "day"]
 
@@ -197,6 +197,51 @@ class Facets(BaseModel):
     values: dict[str, list[FacetValue]] = Field(default_factory=dict)
     emerging: list[EmergingValue] = Field(default_factory=list)
     day: datetime | None = None
+
+
+def body_text(post: EnrichedPost) -> str:
+    """What full-text search looks in: the title and the (masked) text."""
+    return f"{post.title or ''}\n{post.masked_text or post.text}"
+
+
+def reach(post: EnrichedPost) -> int:
+    """How far a post went: reposts + comments + likes (views are not counted by every platform)."""
+    return post.metrics.reposts + post.metrics.comments + post.metrics.likes
+
+
+EMERGING_MIN = 3  # times a keyword must occur on the last day to be called emerging
+EMERGING_RATIO = 2.0  # and at least this many times its mean per day over the 7 days before
+
+
+def emerging_day(query: Query) -> datetime:
+    """Midnight (Asia/Shanghai) starting the day whose keywords `emerging` compares: the day of
+    the query's `until` (exclusive), else of its `now`."""
+    end = query.time_range().until or query.now
+    last = (end - timedelta(microseconds=1)).astimezone(SHANGHAI)
+    return last.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def rank_emerging(today: dict[str, int], before: dict[str, int], size: int) -> list[EmergingValue]:
+    """Keywords of the last day against their mean per day over the 7 days before, highest ratio first."""
+    found = []
+    for value, count in today.items():
+        baseline = before.get(value, 0) / 7
+        ratio = count / max(baseline, 1.0)
+        if count >= EMERGING_MIN and ratio >= EMERGING_RATIO:
+            found.append(EmergingValue(value=value, count=count, baseline=round(baseline, 3), ratio=round(ratio, 3)))
+    found.sort(key=lambda e: (-e.ratio, -e.count, e.value))
+    return found[:size]
+
+
+def without_time(query: Query) -> Query:
+    """The query with its top-level since/until dropped (emerging keywords look at their own days)."""
+    if isinstance(query.root, TimeRange):
+        return Query(text=query.text, root=None, now=query.now)
+    if isinstance(query.root, And):
+        kept = tuple(c for c in query.root.children if not isinstance(c, TimeRange))
+        root = None if not kept else kept[0] if len(kept) == 1 else And(kept)
+        return Query(text=query.text, root=root, now=query.now)
+    return query
 
 
 class Index(abc.ABC):

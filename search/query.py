@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from reports.labels import PLATFORM_NAMES, SENTIMENT_NAMES
+from search.ngrams import query_tokens
 from yuqing.schema import SHANGHAI, Platform, SentimentLabel
 from yuqing.schema import now as current_time
 
@@ -290,12 +291,17 @@ class _Parser:
             value = " ".join(token.value.split())
             if not value:
                 raise self.error(token.position, "引号里是空的")
-            return Text(value, phrase=True)
+            return self.searchable(Text(value, phrase=True), token)
         if token.kind == "field":
             return self.field(token)
         if token.kind == "word":
-            return Text(token.value)
+            return self.searchable(Text(token.value), token)
         raise self.error(token.position, "多了一个右括号")  # kind == "close"
+
+    def searchable(self, node: Text, token: _Token) -> Text:
+        if not query_tokens(node.value).tokens:
+            raise self.error(token.position, f"“{node.value}”里没有可检索的文字或数字")
+        return node
 
     # field values ----------------------------------------------------------------------------
 
