@@ -12,25 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from search.base import COUNT_ALL, FacetName, Index, SearchQuery
+from search.base import COUNT_ALL, FacetName, Index, SearchQuery, body_text, reach
 from yuqing.config import ConfigError
 from yuqing.schema import BOARD_ANSWERED, SHANGHAI, EnrichedPost, Platform, SentimentLabel
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_VERSION = 1
-# The most posts one page of a search may hold on both backends (Elasticsearch's window).
-PAGE_MAX = 10_000
 
 
 def count(index: Index, query: SearchQuery) -> int:
-    return index.search(query.model_copy(update={"limit": 0, "offset": 0})).total
+    return index.count(query)
 
 
 def counts_by(index: Index, query: SearchQuery, *, field: str) -> dict[str, int]:
@@ -39,73 +36,29 @@ def counts_by(index: Index, query: SearchQuery, *, field: str) -> dict[str, int]
 
 def histogram(index: Index, query: SearchQuery, *, interval: str, starts: Sequence[str]) -> list[int]:
     """Counts per hour or day for each bucket start (ISO, Beijing time), empty buckets as 0."""
-    found = {start.isoformat(): n for start, n in index.histogram(query, interval)}  # type: ignore[arg-type]
+    found = {start.astimezone(SHANGHAI).isoformat(): n
+             for start, n in index.histogram(query, interval)}  # type: ignore[arg-type]
     return [found.get(start, 0) for start in starts]
 
 
 def stream(index: Index, query: SearchQuery) -> Iterator[EnrichedPost]:
-    """Every post matching the query, however many: the backend's own streaming when it has one,
-    else time slices small enough for one page each (halved until they fit)."""
-    try:
-        yield from index.scan(query)
-        return
-    except NotImplementedError:
-        pass
-    if query.since is None or query.until is None:
-        raise ValueError("streaming without a backend scan needs a bounded time window")
-    yield from _slices(index, query, query.since, query.until)
-
-
-def _slices(index: Index, query: SearchQuery, since: datetime, until: datetime) -> Iterator[EnrichedPost]:
-    part = query.model_copy(update={"since": since, "until": until, "offset": 0})
-    total = count(index, part)
-    if total == 0:
-        return
-    if total <= PAGE_MAX or until - since <= timedelta(seconds=1):
-        offset = 0
-        while offset < total:
-            hits = index.search(part.model_copy(update={"limit": PAGE_MAX, "offset": offset})).hits
-            if not hits:
-                return
-            yield from hits
-            offset += len(hits)
-        return
-    middle = since + (until - since) / 2
-    yield from _slices(index, query, since, middle)
-    yield from _slices(index, query, middle, until)
+    """Every post matching the query, however many (the backend's keyset or search_after paging)."""
+    return index.scan(query)
 
 
 def tally(index: Index, query: SearchQuery) -> dict[str, Any]:
-    """Posts per place (all and negative; a post counts once per place it names) and board messages
-    still unanswered. Places are the index's facet counts when the backend has facets (issue 11), else
-    counted in one streaming pass over every match; unanswered messages stream over the board's posts."""
-    try:
-        named = _facet(index, query, "places")
-        negative = _facet(index, query.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]}), "places")
-        board = query.model_copy(update={"platforms": [Platform.BOARD.value]})
-        unanswered = sum(post.extra.get(BOARD_ANSWERED) is False for post in stream(index, board))
-    except NotImplementedError:
-        named, negative, unanswered = _places_by_streaming(index, query)
+    """Posts per place, all and negative (the index's facet counts: a post counts once per place it
+    names), and board messages still unanswered (a streaming pass over the board's posts)."""
+    named = _facet(index, query, "places")
+    negative = _facet(index, query.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]}), "places")
+    board = query.model_copy(update={"platforms": [Platform.BOARD.value]})
+    unanswered = sum(post.extra.get(BOARD_ANSWERED) is False for post in stream(index, board))
     ordered = sorted(named.items(), key=lambda item: (-item[1], item[0]))
     return {"places": [[p, n, negative.get(p, 0)] for p, n in ordered], "unanswered_board": unanswered}
 
 
 def _facet(index: Index, query: SearchQuery, name: FacetName) -> dict[str, int]:
     return {v.value: v.count for v in index.facets(query, (name,), size=COUNT_ALL).values[name]}
-
-
-def _places_by_streaming(index: Index, query: SearchQuery) -> tuple[Counter[str], Counter[str], int]:
-    places: Counter[str] = Counter()
-    negative: Counter[str] = Counter()
-    unanswered = 0
-    for post in stream(index, query):
-        named = set(post.places)
-        places.update(named)
-        if post.sentiment and post.sentiment.label == SentimentLabel.NEGATIVE:
-            negative.update(named)
-        if post.platform == Platform.BOARD and post.extra.get(BOARD_ANSWERED) is False:
-            unanswered += 1
-    return places, negative, unanswered
 
 
 # Words in a verified account's description that mark an official or a media account.
@@ -123,10 +76,6 @@ def voice(post: EnrichedPost) -> str:
     if post.platform == Platform.NEWS or any(mark in reason for mark in MEDIA_MARKS):
         return "media"
     return "netizen"
-
-
-def reach(post: EnrichedPost) -> int:
-    return post.metrics.reposts + post.metrics.comments + post.metrics.likes
 
 
 def event_tally(index: Index, query: SearchQuery, *, accounts: int) -> dict[str, Any]:
@@ -179,8 +128,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
 
 def post_digest(post: EnrichedPost) -> str:
     """What a quoted post said (masked text and title), so an edited or replaced post is noticed."""
-    text = f"{post.title or ''}\n{post.masked_text or post.text}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(body_text(post).encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass
