@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,7 +86,8 @@ def event_tally(index: Index, query: SearchQuery, *, accounts: int) -> dict[str,
     first: tuple[float, str] | None = None
     reprints = reposts = unanswered = posts = 0
     carriers: dict[tuple[str, str], list[Any]] = {}
-    voices = {v: {"posts": 0, "negative": 0, "top": None, "top_negative": None} for v in VOICES}
+    spoke: Counter[str] = Counter()
+    spoke_negative: Counter[str] = Counter()
     best: dict[tuple[str, bool], tuple[int, str]] = {}
     for post in stream(index, query):
         posts += 1
@@ -97,8 +99,8 @@ def event_tally(index: Index, query: SearchQuery, *, accounts: int) -> dict[str,
         if post.platform == Platform.BOARD and post.extra.get(BOARD_ANSWERED) is False:
             unanswered += 1
         who = voice(post)
-        voices[who]["posts"] += 1
-        voices[who]["negative"] += negative
+        spoke[who] += 1
+        spoke_negative[who] += negative
         ranked = (reach(post), post.id)
         for key in ((who, False), (who, True)) if negative else ((who, False),):
             if key not in best or ranked > best[key]:
@@ -110,8 +112,9 @@ def event_tally(index: Index, query: SearchQuery, *, accounts: int) -> dict[str,
             entry[2] += 1
             entry[3] += reach(post)
             entry[4] = max(entry[4], post.author.followers or 0)
-    for (who, negative), (_, post_id) in best.items():
-        voices[who]["top_negative" if negative else "top"] = post_id
+    voices = {who: {"posts": spoke[who], "negative": spoke_negative[who],
+                    "top": best[(who, False)][1] if (who, False) in best else None,
+                    "top_negative": best[(who, True)][1] if (who, True) in best else None} for who in VOICES}
     ranked_carriers = sorted(carriers.values(), key=lambda c: (-c[3], -c[4], -c[2], c[1], c[0] or ""))
     return {"posts": posts, "first": first[1] if first else None, "reprints": reprints, "reposts": reposts,
             "unanswered_board": unanswered, "accounts": ranked_carriers[:accounts], "voices": voices}

@@ -33,7 +33,7 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
     return tuple(f for f in FORMATS if f in wanted)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
     """Write beside the target and rename, so a reader never opens half a report."""
     partial = path.with_name(path.name + ".part")
     write(partial)

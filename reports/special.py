@@ -33,7 +33,7 @@ from reports.periodic import bars, chart, clock_tally
 from reports.render import render_document
 from reports.wording import alert_rows, clock_state, number, quote
 from search import open_index
-from search.base import Index
+from search.base import Index, Interval
 from yuqing.config import Settings
 from yuqing.schema import SHANGHAI, Alert, AlertLevel, Event, Policy
 
@@ -163,7 +163,7 @@ def gather_special(ledger: Ledger, event: Event, cutoff: datetime, *, alerts: Se
     start = event.first_seen
     cutoff = max(cutoff, start + timedelta(seconds=1))
     whole = between(start, cutoff, events=[event.id])
-    interval = "hour" if cutoff - start <= HOURLY_UP_TO else "day"
+    interval: Interval = "hour" if cutoff - start <= HOURLY_UP_TO else "day"
     curve = trend(ledger, "curve", whole, interval, _bucket_starts(start, cutoff, interval))
     tallied = ledger.event_tally("event.tally", whole, TOP_ACCOUNTS)
     voices = []
@@ -203,7 +203,7 @@ def gather_special(ledger: Ledger, event: Event, cutoff: datetime, *, alerts: Se
 def _subject(alert: Alert, event: Event, titles: Mapping[str, str]) -> str | None:
     if alert.subject_kind == "event":
         return f"“{event.headline}”"
-    if alert.subject_kind == "policy" and alert.subject_id in titles:
+    if alert.subject_kind == "policy" and alert.subject_id is not None and alert.subject_id in titles:
         return f"《{titles[alert.subject_id]}》"
     return None
 
