@@ -118,3 +118,25 @@ def test_run_writes_the_daily_report_every_morning_and_the_weekly_one_on_monday(
     supervisor.stop()
     assert log.read_text().split("\n")[:-1] == [
         "daily 2026-11-28", "daily 2026-11-29", "weekly 2026-11-30", "daily 2026-11-30"]
+
+
+def test_the_report_command_queues_what_it_wrote(tmp_path, monkeypatch, capsys):
+    import yuqing.cli.main
+
+    monkeypatch.setattr(yuqing.cli.main, "command_modules", lambda: ["yuqing.cli.commands.report"])
+    settings = settings_for(tmp_path, free_port())
+    monkeypatch.setenv("YUQING_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("YUQING_RULES_FILE", str(settings.rules_file))
+    monkeypatch.setenv("YUQING_REPORT_DELIVERY__CHANNEL", "office_mail")
+    out = tmp_path / "out"
+    assert yuqing.cli.main.main(["report", "daily", "--date", DAY.isoformat(), "--format", "html,docx",
+                                 "--out", str(out), "--send"]) == 0
+    assert "queued for e-mail" in capsys.readouterr().out
+    service = AlertService.from_settings(settings)
+    try:
+        [queued] = service.store.outbox(pending_only=True)
+    finally:
+        service.close()
+    report = queued.message["report"]
+    assert queued.channel == "office_mail" and report["title"] == "舆情日报 2026年11月29日"
+    assert report["files"] == [str((out / "yuqing-daily-2026-11-29.docx").resolve())]  # pdf not written, html not attached
