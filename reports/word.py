@@ -74,6 +74,26 @@ def _set_faces(run_properties: object, east_asian: str) -> None:
     fonts.set(qn("w:eastAsia"), east_asian)
 
 
+TEXT_WIDTH_MM = 210 - 28 - 26
+# A column is as wide as its longest cell, at most this many characters (a policy's long title wraps
+# in a wide column instead of a narrow one), and never narrower than its heading.
+COLUMN_CHARS = 24
+
+
+def _ems(text: str) -> float:
+    """Printed width in ems: a Chinese character is square, a digit or Latin letter about half as wide."""
+    return sum(1.0 if ord(ch) >= 0x2E80 else 0.55 for ch in text)
+
+
+def column_widths(block: Table) -> list[Mm]:
+    """Widths that share the text width by the length of each column's longest cell."""
+    weights = []
+    for c, heading in enumerate(block.head):
+        longest = max((_ems(row[c]) for row in block.rows), default=0.0)
+        weights.append(max(_ems(heading) + 1, min(longest + 0.5, COLUMN_CHARS), 3))
+    return [Mm(TEXT_WIDTH_MM * w / sum(weights)) for w in weights]
+
+
 class WordWriter:
     def __init__(self) -> None:
         self.doc = new_document()
@@ -209,6 +229,11 @@ class WordWriter:
             for column, (cell, text) in enumerate(zip(cells, row, strict=True)):
                 self._cell(cell, text, right=column in block.numeric,
                            colour=RED if number in block.flagged else None)
+        table.autofit = False
+        for column, width in zip(table.columns, column_widths(block), strict=True):
+            column.width = width  # the table grid, which LibreOffice reads
+            for cell in column.cells:
+                cell.width = width  # each cell, which Word reads
         self.doc.add_paragraph().paragraph_format.line_spacing = Pt(8)
 
     def _cell(self, cell: object, text: str, *, bold: bool = False, right: bool = False,
