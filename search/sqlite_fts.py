@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from search.base import (
+    EMERGING_MIN,
+    FACET_KINDS,
     FACET_NAMES,
-    Bucket,
     EmergingValue,
     FacetName,
     Facets,
@@ -43,6 +44,7 @@ from search.base import (
     SearchResult,
     body_text,
     emerging_day,
+    fill_buckets,
     rank_emerging,
     reach,
     without_time,
@@ -89,10 +91,6 @@ HOUR, DAY = 3600, 86400
 LEVELS = {"hour": 0, "day": 1}
 UNIT = {0: HOUR, 1: DAY}
 
-# Facet names and the tag kinds they count.
-KIND_OF: dict[str, str] = {"keywords": "keyword", "events": "event", "places": "place", "policies": "policy",
-                           "departments": "department", "sources": "source", "authors": "author",
-                           "platforms": "platform", "sentiments": "sentiment"}
 ROWID_KINDS = ("platform", "sentiment")  # read from the row id, not from post_tags
 FILTER_KINDS = {"platform", "source", "author", "sentiment", "place", "policy", "department", "event"}
 PAGE = 1000  # rows per page of `scan`
@@ -365,12 +363,8 @@ class SqliteIndex(Index):
         return tid
 
     def _tag(self, tid: int) -> tuple[str, str]:
-        tag = self._tag_of.get(tid)
-        if tag is None:
-            kind, value = self._conn.execute("SELECT kind, value FROM tags WHERE tid=?", (tid,)).fetchone()
-            tag = self._tag_of[tid] = (kind, value)
-            self._tids[tag] = tid
-        return tag
+        self._values([tid])
+        return self._tag_of[tid]
 
     def _fts_row(self, post: EnrichedPost, tags: list[tuple[str, str]]) -> tuple[str, str]:
         tokens = [ALL_TOKEN] + [tag_token(k, v) for k, v in tags if k in FILTER_KINDS]
@@ -555,45 +549,57 @@ class SqliteIndex(Index):
                    "AND bucket < ? GROUP BY tid")
         return self._rows(sql, [*kinds, level, *buckets])
 
-    def _raw_tags(self, plan: Plan, kinds: Sequence[str]) -> Counter[int]:
-        """Counts per tag id of `kinds` among the plan's matches, read match by match."""
-        counts: Counter[int] = Counter()
+    def _raw_tags(self, plan: Plan, kind: str) -> Counter[int]:
+        """Counts per tag id of one kind among the plan's matches, read match by match."""
         source, args = plan.source()
-        tag_kinds = [k for k in kinds if k not in ROWID_KINDS]
-        if tag_kinds:
-            marks = ",".join("?" * len(tag_kinds))
-            rows = self._rows(
-                f"SELECT pt.tid, count(*) FROM ({source}) m JOIN post_tags pt ON pt.rid = m.rid "
-                f"JOIN tags t ON t.tid = pt.tid AND t.kind IN ({marks}) GROUP BY pt.tid", [*args, *tag_kinds])
-            counts.update(dict(rows))
-        for kind, shift, names in (("platform", PLATFORM_SHIFT, PLATFORM_OF_CODE),
-                                   ("sentiment", SENTIMENT_SHIFT, SENTIMENT_OF_CODE)):
-            if kind in kinds:
-                mask = 7 if kind == "platform" else 3
-                for code, n in self._rows(f"SELECT (rid >> {shift}) & {mask}, count(*) FROM ({source}) GROUP BY 1",
-                                          args):
-                    counts[self._tid(kind, names[code])] += n
-        return counts
+        if kind in ROWID_KINDS:
+            shift, mask, names = ((PLATFORM_SHIFT, 7, PLATFORM_OF_CODE) if kind == "platform"
+                                  else (SENTIMENT_SHIFT, 3, SENTIMENT_OF_CODE))
+            rows = self._rows(f"SELECT (rid >> {shift}) & {mask}, count(*) FROM ({source}) GROUP BY 1", args)
+            return Counter({self._tid(kind, names[code]): n for code, n in rows})
+        return Counter(dict(self._rows(
+            f"SELECT pt.tid, count(*) FROM ({source}) m JOIN post_tags pt ON pt.rid = m.rid "
+            "JOIN tags t ON t.tid = pt.tid AND t.kind = ? GROUP BY pt.tid", [*args, kind])))
 
-    def _tag_counts(self, plan: Plan, kinds: Sequence[str]) -> Counter[int]:
-        """Counts per tag id of `kinds` among the plan's matches: from the aggregates when the plan
-        is a plain time range, else match by match."""
-        if not kinds:
-            return Counter()
+    def _tag_counts(self, plan: Plan, kind: str) -> Counter[int]:
+        """Counts per tag id of one kind among the plan's matches: from the aggregates when the
+        plan is a plain time range, else match by match."""
         if not plan.plain:
-            return self._raw_tags(plan, kinds)
+            return self._raw_tags(plan, kind)
         span = self._span(plan)
         counts: Counter[int] = Counter()
         if span is None:
             return counts
         pieces = _split(*span, coarsest=1)
         if pieces.days:
-            counts.update({tid: n for _, tid, n in self._agg_rows(kinds, 1, pieces.days, per_bucket=False)})
+            counts.update({tid: n for _, tid, n in self._agg_rows([kind], 1, pieces.days, per_bucket=False)})
         for hours in pieces.hours:
-            counts.update({tid: n for _, tid, n in self._agg_rows(kinds, 0, hours, per_bucket=False)})
+            counts.update({tid: n for _, tid, n in self._agg_rows([kind], 0, hours, per_bucket=False)})
         for since, until in pieces.raw:
-            counts.update(self._raw_tags(plan.bounded(since, until), kinds))
+            counts.update(self._raw_tags(plan.bounded(since, until), kind))
         return counts
+
+    def _values(self, tids: Iterable[int]) -> dict[int, str]:
+        """The values of tag ids, read once per process."""
+        tids = list(tids)
+        missing = [tid for tid in set(tids) if tid not in self._tag_of]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            for tid, kind, value in self._rows(
+                    f"SELECT tid, kind, value FROM tags WHERE tid IN ({','.join('?' * len(chunk))})", chunk):
+                self._tag_of[tid] = (kind, value)
+                self._tids[(kind, value)] = tid
+        return {tid: self._tag_of[tid][1] for tid in tids}
+
+    def _top(self, counts: Counter[int], size: int) -> list[FacetValue]:
+        """The `size` most frequent values, ties by value; only the candidates' names are read."""
+        ranked = [(tid, n) for tid, n in counts.most_common() if n > 0]
+        if len(ranked) > size:
+            threshold = ranked[size - 1][1] if size else ranked[0][1] + 1
+            ranked = [(tid, n) for tid, n in ranked if n >= threshold]
+        names = self._values(tid for tid, _ in ranked)
+        ranked.sort(key=lambda item: (-item[1], names[item[0]]))
+        return [FacetValue(value=names[tid], count=n) for tid, n in ranked[:size]]
 
     def _time_buckets(self, plan: Plan, level: int) -> Counter[tuple[int, str]]:
         """(bucket, sentiment) -> matches."""
@@ -627,45 +633,29 @@ class SqliteIndex(Index):
         plan = compile_query(parsed)
         level = LEVELS[by]
         per_bucket = self._time_buckets(plan, level)
-        buckets = self._fill(per_bucket, level)
+        mixes: dict[datetime, dict[str, int]] = defaultdict(dict)
+        for (bucket, label), n in per_bucket.items():
+            if n:
+                mixes[_bucket_start(bucket, level)][label] = n
+        buckets = fill_buckets(mixes, by)
         total = sum(b.count for b in buckets)
-        kinds = [KIND_OF[n] for n in names if n in KIND_OF]
-        counts = self._tag_counts(plan, kinds)
-        grouped: dict[str, list[FacetValue]] = defaultdict(list)
-        for tid, n in counts.items():
-            kind, value = self._tag(tid)
-            if n > 0:
-                grouped[kind].append(FacetValue(value=value, count=n))
-        values = {name: sorted(grouped.get(KIND_OF[name], []), key=lambda v: (-v.count, v.value))[:size]
-                  for name in names if name in KIND_OF}
+        values = {name: self._top(self._tag_counts(plan, FACET_KINDS[name]), size)
+                  for name in names if name in FACET_KINDS}
         facets = Facets(total=total, by=by, buckets=buckets, values=values)
         if "emerging" in names:
             facets.day, facets.emerging = self._emerging(parsed, size)
         return facets
 
-    @staticmethod
-    def _fill(per_bucket: Counter[tuple[int, str]], level: int) -> list[Bucket]:
-        if not per_bucket:
-            return []
-        first = min(b for b, _ in per_bucket)
-        last = max(b for b, _ in per_bucket)
-        buckets = []
-        for bucket in range(first, last + 1):
-            mix = {label: per_bucket[(bucket, label)] for label in SENTIMENT_CODES if per_bucket[(bucket, label)]}
-            buckets.append(Bucket(start=_bucket_start(bucket, level), count=sum(mix.values()), sentiment=mix))
-        return buckets
-
     def _emerging(self, parsed: Query, size: int) -> tuple[datetime, list[EmergingValue]]:
         day = emerging_day(parsed)
         day_start = int(day.timestamp())
         window = compile_query(without_time(parsed))
-        today = self._tag_counts(window.bounded(day_start, day_start + DAY), ["keyword"])
-        before = self._tag_counts(window.bounded(day_start - 7 * DAY, day_start), ["keyword"])
-
-        def named(counts: Counter[int]) -> dict[str, int]:
-            return {self._tag(tid)[1]: n for tid, n in counts.items() if n > 0}
-
-        return day, rank_emerging(named(today), named(before), size)
+        today = self._tag_counts(window.bounded(day_start, day_start + DAY), "keyword")
+        candidates = {tid: n for tid, n in today.items() if n >= EMERGING_MIN}
+        before = self._tag_counts(window.bounded(day_start - 7 * DAY, day_start), "keyword")
+        names = self._values(candidates)
+        return day, rank_emerging({names[tid]: n for tid, n in candidates.items()},
+                                  {names[tid]: before[tid] for tid in candidates if before[tid] > 0}, size)
 
     # -- events and crawl health ------------------------------------------------------------------
 
