@@ -352,14 +352,35 @@ def summarise_alert(alert: Alert, cutoff: datetime, subject: str | None,
 
 
 def summarise_alerts(alerts: Sequence[Alert], start: datetime, cutoff: datetime,
-                     subject: Callable[[Alert], str | None],
+                     subject: Callable[[Alert], str | None], ledger: Ledger,
                      effects: Mapping[str, Mapping[str, Any]] | None = None) -> list[AlertSummary]:
-    """The alerts live during the span, as they stood at its cutoff, overdue and open ones first.
+    """The alerts live during the span, as they stood at its cutoff, overdue and open ones first; what the
+    report states about each is noted in the ledger.
 
     `effects` maps an alert id to its response-effect figures (see `ResponseEffect`)."""
     effect_of = {alert_id: ResponseEffect.from_mapping(data) for alert_id, data in (effects or {}).items() if data}
-    return sorted((summarise_alert(a, cutoff, subject(a), effect_of.get(a.id))
-                   for a in alerts_between(alerts, start, cutoff)), key=_alert_order)
+    summaries = sorted((summarise_alert(a, cutoff, subject(a), effect_of.get(a.id))
+                        for a in alerts_between(alerts, start, cutoff)), key=_alert_order)
+    for summary in summaries:
+        ledger.note_alert(summary.alert.id, cutoff, stated_state(summary))
+    return summaries
+
+
+def _minutes(span: timedelta | None) -> int | None:
+    return None if span is None else int(span.total_seconds() // 60)
+
+
+def stated_state(summary: AlertSummary) -> dict[str, Any]:
+    """What a report states about an alert at its cutoff: each clock's state with how late or how much
+    time was left (minutes), and how many responses had been made; what `verify` checks."""
+    return {"clocks": [[d.deadline.name, d.state, _minutes(d.late_by), _minutes(d.remaining)]
+                       for d in summary.deadlines],
+            "responses": len(summary.responses)}
+
+
+def alert_state_at(alert: Alert, cutoff: datetime) -> dict[str, Any]:
+    """`stated_state` of an alert as read from the store now, at a past cutoff."""
+    return stated_state(summarise_alert(alert, cutoff, None, None))
 
 
 def _alert_order(summary: AlertSummary) -> tuple:
@@ -399,7 +420,8 @@ def gather_briefing(
     tallied = ledger.tally("day.tally", today)
 
     event_labels = {e.id: e.headline for e in recent_events}
-    summaries = summarise_alerts(alerts, start, cutoff, lambda a: subject_label(a, titles, event_labels), effects)
+    summaries = summarise_alerts(alerts, start, cutoff, lambda a: subject_label(a, titles, event_labels), ledger,
+                                 effects)
 
     titles_of_sources = dict(source_titles or {})
     return DailyBriefing(

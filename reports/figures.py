@@ -157,6 +157,7 @@ class Ledger:
     index: Index
     figures: dict[str, Figure] = field(default_factory=dict)
     quoted: dict[str, dict[str, str]] = field(default_factory=dict)
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def _record(self, key: str, op: str, query: SearchQuery, **args: Any) -> Any:
         if key in self.figures:
@@ -198,6 +199,10 @@ class Ledger:
         """The newest posts matching the query, to quote."""
         return [self.quote(p) for p in self.index.search(query.model_copy(update={"limit": limit})).hits]
 
+    def note_alert(self, alert_id: str, cutoff: datetime, state: Mapping[str, Any]) -> None:
+        """What the report states about an alert as it stood at the cutoff (its clocks, its responses)."""
+        self.alerts[alert_id] = {"cutoff": cutoff.isoformat(), **json.loads(json.dumps(state))}
+
     def manifest(self, *, kind: str, title: str, window: Mapping[str, str], files: Sequence[Path],
                  generated_at: datetime, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return {
@@ -206,6 +211,7 @@ class Ledger:
             "files": {p.name: file_digest(p) for p in files},
             "figures": [vars(f) for f in self.figures.values()],
             "posts": [{"id": pid, **info} for pid, info in self.quoted.items()],
+            "alerts": [{"id": aid, **state} for aid, state in self.alerts.items()],
             **(extra or {}),
         }
 
@@ -278,8 +284,13 @@ def load_manifest(report: Path) -> tuple[Path, dict[str, Any]]:
     return path, manifest
 
 
-def verify(index: Index, manifest_file: Path, manifest: Mapping[str, Any]) -> tuple[int, list[Difference]]:
-    """Recompute every figure, look up every quoted post and check every file against its digest.
+AlertState = Callable[[str, datetime], Mapping[str, Any] | None]
+
+
+def verify(index: Index, manifest_file: Path, manifest: Mapping[str, Any], alert_state: AlertState | None = None
+           ) -> tuple[int, list[Difference]]:
+    """Recompute every figure, look up every quoted post, check every file against its digest and, given
+    `alert_state` (an alert's state at a moment, from the alert store), every alert's clocks and responses.
     Returns how many things were checked and what differs."""
     differences: list[Difference] = []
     checked = 0
@@ -306,4 +317,13 @@ def verify(index: Index, manifest_file: Path, manifest: Mapping[str, Any]) -> tu
             differences.append(Difference(quoted["id"], quoted["url"], None, "引用的信息已不在索引中"))
         elif post_digest(post) != quoted["digest"]:
             differences.append(Difference(quoted["id"], quoted["digest"], post_digest(post), "引用的信息内容已改变"))
+    for recorded in manifest.get("alerts", []) if alert_state is not None else []:
+        checked += 1
+        stated = {k: v for k, v in recorded.items() if k not in ("id", "cutoff")}
+        now = alert_state(recorded["id"], datetime.fromisoformat(recorded["cutoff"]))
+        found = None if now is None else json.loads(json.dumps(now))
+        if found is None:
+            differences.append(Difference(recorded["id"], stated, None, "预警已不在预警库中"))
+        elif found != stated:
+            differences.append(Difference(recorded["id"], stated, found, "预警的处置时限或回应与预警库不符"))
     return checked, differences

@@ -182,7 +182,7 @@ def gather_special(ledger: Ledger, event: Event, cutoff: datetime, *, alerts: Se
                    for pid in alert.post_ids[:20])
 
     mine = [a for a in alerts if concerns(a)]
-    summaries = summarise_alerts(mine, start, cutoff, lambda a: _subject(a, event, titles), effects)
+    summaries = summarise_alerts(mine, start, cutoff, lambda a: _subject(a, event, titles), ledger, effects)
     return SpecialReport(
         event=event, cutoff=cutoff, total=ledger.count("event.total", whole),
         negative=ledger.count("event.negative", negative_only(whole)),

@@ -157,7 +157,8 @@ def gather_weekly(ledger: Ledger, week: Week, *, alerts: Sequence[Alert], polici
                 policy, mentions, ledger.count(f"{key}.negative", negative_only(between(start, cutoff, policies=[policy.id]))),
                 ledger.count(f"{key}.previous", between(last_start, last_cutoff, policies=[policy.id]))))
     chosen.sort(key=lambda p: (-p.mentions, -p.negative, p.policy.id))
-    summaries = summarise_alerts(alerts, start, cutoff, lambda a: subject_label(a, titles, headlines), effects)
+    summaries = summarise_alerts(alerts, start, cutoff, lambda a: subject_label(a, titles, headlines), ledger,
+                                 effects)
     titles_of_sources = dict(source_titles or {})
     return WeeklyReport(
         week=week, overview=overview, previous_negative=ledger.count("week.previous_negative", negative_only(before)),

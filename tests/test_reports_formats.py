@@ -18,6 +18,7 @@ import pytest
 from docx import Document as open_docx
 
 import yuqing.cli.main
+from alerts.store import Change, SqliteAlertStore
 from reports.daily import build_daily_report
 from reports.figures import load_manifest, verify
 from reports.special import LEAD_MAX, build_special_report
@@ -261,9 +262,20 @@ def test_cli_verify_and_user_errors(out, index_file, tmp_path, monkeypatch, caps
     data = tmp_path / "var"
     data.mkdir()
     shutil.copy(index_file, data / "index.sqlite3")
+    store = SqliteAlertStore(data / "alerts.sqlite3")
+    for alert in alerts():
+        store.insert(alert, Change("test", "fired"), alert.fired_at)
     monkeypatch.setenv("YUQING_DATA_DIR", str(data))
     assert main(["report", "verify", str(out / f"{STEMS['weekly']}.docx")]) == 0
     assert "核对通过" in capsys.readouterr().out
+    # Someone rewrites the board alert's history: its reply and met clock disappear.
+    answered = next(a for a in alerts() if a.id == "a-general")
+    rewritten = answered.model_copy(update={"responses": [], "deadlines": [
+        d.model_copy(update={"met_at": None}) for d in answered.deadlines]})
+    store.update(rewritten, 1, Change("test", "edited"), NOW)
+    store.close()
+    assert main(["report", "verify", str(out / f"{STEMS['weekly']}.docx")]) == 1
+    assert "a-general: 预警的处置时限或回应与预警库不符" in capsys.readouterr().out
     for name in out.glob(f"{STEMS['event']}.*"):
         shutil.copy(name, tmp_path / name.name)
     manifest = tmp_path / f"{STEMS['event']}.manifest.json"

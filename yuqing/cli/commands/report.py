@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from yuqing.cli.common import settings_from
 from yuqing.config import ConfigError
@@ -141,16 +142,27 @@ def run_event(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from alerts.service import open_alert_store
+    from reports.briefing import alert_state_at
     from reports.figures import load_manifest, verify
     from search import open_index
 
     manifest_file, manifest = load_manifest(Path(args.file))
     settings = settings_from(args)
-    with open_index(settings) as index:
-        checked, differences = verify(index, manifest_file, manifest)
+    store = open_alert_store(settings)  # read only: reports never write alert state
+
+    def alert_state(alert_id: str, cutoff: datetime) -> dict[str, Any] | None:
+        stored = store.get(alert_id)
+        return alert_state_at(stored.alert, cutoff) if stored is not None else None
+
+    try:
+        with open_index(settings) as index:
+            checked, differences = verify(index, manifest_file, manifest, alert_state)
+    finally:
+        store.close()
     title = manifest.get("title", manifest_file.name)
     if not differences:
-        print(f"核对通过 verified: {title}，{checked} 项（数字、引用信息、文件）均与索引一致")
+        print(f"核对通过 verified: {title}，{checked} 项（数字、引用信息、预警、文件）均与索引和预警库一致")
         return 0
     print(f"核对不通过 differs: {title}，{checked} 项中 {len(differences)} 项不符：")
     for difference in differences:
