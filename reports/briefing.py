@@ -344,7 +344,9 @@ def subject_label(alert: Alert, policy_titles: Mapping[str, str], event_labels: 
 def summarise_alert(alert: Alert, cutoff: datetime, subject: str | None,
                     effect: ResponseEffect | None) -> AlertSummary:
     """The alert as it stood at the cutoff: its clocks, the responses made by then and their effect."""
-    deadlines = [deadline_state(d, alert.fired_at, cutoff) for d in alert.deadlines]
+    # A clock started after the cutoff (an escalation the next day) did not exist yet.
+    deadlines = [deadline_state(d, alert.fired_at, cutoff) for d in alert.deadlines
+                 if d.started_at is None or d.started_at < cutoff]
     responses = [r for r in alert.responses if r.at < cutoff]
     if effect is not None and effect.responded_at >= cutoff:
         effect = None

@@ -191,3 +191,16 @@ def test_word_charts_find_a_chinese_face_installed_after_matplotlib_listed_its_f
     charts.bar_chart([("牡丹区", 3, 1)], key="t", name="地域", png=True)
     face = font_manager.findfont(font_manager.FontProperties(family=charts.CJK_FONTS), fallback_to_default=False)
     assert "dejavu" not in face.lower()
+
+
+def test_a_clock_started_after_the_cutoff_is_not_in_a_report_on_the_day_before():
+    from reports.briefing import summarise_alert
+    from yuqing.schema import Alert, AlertLevel
+
+    fired = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)
+    later = fired + timedelta(days=1)  # a clock an escalation started the next day
+    alert = Alert(id="a", rule="r", rule_type="negative_surge", group_key="g", title="t", level=AlertLevel.LARGE,
+                  fired_at=fired, deadlines=[Deadline(name="发布权威信息", started_at=fired, due_at=fired + timedelta(hours=5)),
+                                             Deadline(name="召开新闻发布会", started_at=later, due_at=later + timedelta(hours=24))])
+    summary = summarise_alert(alert, datetime(2026, 11, 27, 0, 0, tzinfo=SHANGHAI), None, None)
+    assert [d.deadline.name for d in summary.deadlines] == ["发布权威信息"]
