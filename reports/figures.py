@@ -1,11 +1,12 @@
 """Every figure a report states, with the query that produced it, so anyone can recompute it.
 
-Reports read the index only through a `Ledger`: each count, breakdown, curve or streaming tally is
-computed by one function of `OPERATIONS` from a `SearchQuery` and recorded with its key, its query
-and its value; each post a report quotes is recorded with its id, link and a digest of its text.
-The manifest written beside a report holds all of it, and `verify` runs the same functions again on
-the index and lists what no longer matches. Nothing is sampled: counts are aggregate queries and the
-tallies stream over every match.
+Reports read the index only through a `Ledger`: each count, breakdown, curve or tally is computed by
+one function of `OPERATIONS` from a `SearchQuery` and recorded with its key, its query and its value;
+each post a report quotes is recorded with its id, link and a digest of its text, and what it states
+about each alert with the moment it was cut at. The manifest written beside a report holds all of it,
+and `verify` runs the same functions again and lists what no longer matches. Nothing is sampled:
+counts and facets are aggregates over every match, and the tallies that need the posts themselves
+stream over all of them.
 """
 
 from __future__ import annotations
