@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean browser report-deps
+.PHONY: demo test test-fast lint typecheck bench clean browser report-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,11 +45,19 @@ report-deps:
 	  else echo "not installed: $$missing (run make as root to install): reports use the fonts this machine has"; fi; \
 	fi
 
-test: $(VENV)/.dev browser report-deps
+# The gates first (lint, types: configuration in pyproject.toml), then the tests.
+test: lint typecheck browser report-deps
 	$(BIN)/python -m pytest -q
+
+# Everything but the tests marked slow (subprocess crawls, brokers, browsers).
+test-fast: lint typecheck
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench

@@ -46,7 +46,7 @@ def build_daily_report(
 
     `day` defaults to today in Beijing time; `now` (default: the clock) cuts a day that is not over.
     `effects` maps alert ids to the alert store's response-effect figures
-    (`AlertService.effect(id).as_dict()`); alerts without them show their responses only.
+    (`AlertQueries.effect(alert).as_dict()`); alerts without them show their responses only.
     """
     window = ReportWindow.for_day(day, now)
     ledger = Ledger(index)

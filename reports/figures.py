@@ -318,13 +318,13 @@ def verify(index: Index, manifest_file: Path, manifest: Mapping[str, Any], alert
             differences.append(Difference(quoted["id"], quoted["url"], None, "引用的信息已不在索引中"))
         elif post_digest(post) != quoted["digest"]:
             differences.append(Difference(quoted["id"], quoted["digest"], post_digest(post), "引用的信息内容已改变"))
-    for recorded in manifest.get("alerts", []) if alert_state is not None else []:
-        checked += 1
-        stated = {k: v for k, v in recorded.items() if k not in ("id", "cutoff")}
-        now = alert_state(recorded["id"], datetime.fromisoformat(recorded["cutoff"]))
-        found = None if now is None else json.loads(json.dumps(now))
-        if found is None:
-            differences.append(Difference(recorded["id"], stated, None, "预警已不在预警库中"))
-        elif found != stated:
-            differences.append(Difference(recorded["id"], stated, found, "预警的处置时限或回应与预警库不符"))
+    if alert_state is not None:
+        for recorded in manifest.get("alerts", []):
+            checked += 1
+            stated = {k: v for k, v in recorded.items() if k not in ("id", "cutoff")}
+            state = alert_state(recorded["id"], datetime.fromisoformat(recorded["cutoff"]))
+            if state is None:
+                differences.append(Difference(recorded["id"], stated, None, "预警已不在预警库中"))
+            elif (as_stored := json.loads(json.dumps(state))) != stated:
+                differences.append(Difference(recorded["id"], stated, as_stored, "预警的处置时限或回应与预警库不符"))
     return checked, differences

@@ -1,21 +1,21 @@
 """What every report reads besides the index, from what the settings point at: the policy registry,
 the sources' human names, the alerts with the measured effect of their responses, crawl health.
 
-Alerts are read from the store only: reports never build the alert worker's service, whose
-closing writes the rules' memory back (a report must not change what it reports on).
+Alerts are read through `AlertQueries`, a read-only view of the store: reports never build the alert
+worker's service, whose closing writes the rules' memory back (a report must not change what it
+reports on).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from search.base import Index
 from yuqing.config import Settings
 from yuqing.config.datafiles import Source, load_policies, load_sources
-from yuqing.schema import SHANGHAI, Alert, CrawlHealth, Policy
+from yuqing.schema import Alert, CrawlHealth, Policy
 
 
 @dataclass
@@ -27,19 +27,16 @@ class ReportInputs:
     health: list[CrawlHealth] = field(default_factory=list)
 
 
-def read_alerts(settings: Settings, index: Index, now: datetime | None = None
-                ) -> tuple[list[Alert], dict[str, dict[str, Any]]]:
-    """Every alert in the store and the measured effect of each answered one, read-only."""
-    from alerts.effect import measure_effect
-    from alerts.service import open_alert_store
+def read_alerts(settings: Settings, index: Index) -> tuple[list[Alert], dict[str, dict[str, Any]]]:
+    """Every alert in the store and the measured effect of each answered one, through the read-only view."""
+    from alerts.queries import AlertQueries
 
-    store = open_alert_store(settings)
+    queries = AlertQueries.from_settings(settings, index=index)
     try:
-        alerts = store.alerts(limit=100_000)
+        alerts = queries.alerts(limit=100_000)
+        effects = {a.id: effect.as_dict() for a in alerts if a.responses and (effect := queries.effect(a))}
     finally:
-        store.close()
-    now = now or datetime.now(SHANGHAI)
-    effects = {a.id: effect.as_dict() for a in alerts if a.responses and (effect := measure_effect(index, a, now))}
+        queries.close()
     return alerts, effects
 
 

@@ -15,10 +15,10 @@ import pytest
 
 from alerts.service import AlertService
 from reports.daily import build_daily_report
-from reports.delivery import send_report
 from reports.figures import ReportError
 from search.sqlite_fts import SqliteIndex
 from workers.supervisor import Supervisor
+from yuqing.cli.commands.report import queue_report
 from yuqing.config import Settings
 from yuqing.schema import SHANGHAI
 
@@ -53,7 +53,7 @@ def test_a_report_waits_in_the_outbox_while_the_mail_server_is_down(tmp_path, wr
     controller_module = pytest.importorskip("aiosmtpd.controller")
     port = free_port()
     settings = settings_for(tmp_path, port)
-    send_report(settings, written, now=MONDAY_MORNING)
+    queue_report(settings, written, now=MONDAY_MORNING)
 
     service = AlertService.from_settings(settings)
     try:
@@ -64,7 +64,7 @@ def test_a_report_waits_in_the_outbox_while_the_mail_server_is_down(tmp_path, wr
         received: list = []
 
         class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+            async def handle_DATA(self, server, session, envelope):
                 received.append(envelope)
                 return "250 OK"
 
@@ -93,9 +93,9 @@ def test_a_report_waits_in_the_outbox_while_the_mail_server_is_down(tmp_path, wr
 
 def test_delivery_needs_an_email_channel(tmp_path, written):
     with pytest.raises(ReportError, match="report_delivery.channel"):
-        send_report(settings_for(tmp_path, free_port(), channel=None), written)
+        queue_report(settings_for(tmp_path, free_port(), channel=None), written)
     with pytest.raises(ReportError, match="local_file"):
-        send_report(settings_for(tmp_path, free_port(), channel="local_file"), written)
+        queue_report(settings_for(tmp_path, free_port(), channel="local_file"), written)
 
 
 def test_run_writes_the_daily_report_every_morning_and_the_weekly_one_on_monday(tmp_path):

@@ -12,15 +12,15 @@ import pytest
 
 pytest.importorskip("osmem_server", reason="osmem-server is not installed (pip install -e '.[dev]')")
 
-from reports.daily import build_daily_report  # noqa: E402
-from reports.figures import load_manifest, verify  # noqa: E402
-from reports.special import build_special_report  # noqa: E402
-from reports.weekly import Week, build_weekly_report  # noqa: E402
-from search.elastic import ElasticIndex  # noqa: E402
-from search.sqlite_fts import SqliteIndex  # noqa: E402
-from tests.test_reports_daily import DAY, NOW, POLICIES, START, Factory, alerts, events, health  # noqa: E402
-from yuqing.config.settings import ElasticsearchSettings  # noqa: E402
-from yuqing.schema import BOARD_ANSWERED  # noqa: E402
+from reports.daily import build_daily_report
+from reports.figures import load_manifest, verify
+from reports.special import build_special_report
+from reports.weekly import Week, build_weekly_report
+from search.elastic import ElasticIndex
+from search.sqlite_fts import SqliteIndex
+from tests.test_reports_daily import DAY, NOW, POLICIES, START, Factory, alerts, events, health
+from yuqing.config.settings import ElasticsearchSettings
+from yuqing.schema import BOARD_ANSWERED
 
 
 def write_all(index, out):

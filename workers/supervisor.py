@@ -10,7 +10,9 @@ report for the week before after it; report commands run one at a time.
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -103,15 +105,21 @@ class Supervisor:
             self._report = subprocess.Popen(self._report_queue.pop(0))
 
     def run(self, *, tick: float = 2.0, until: Callable[[], bool] = lambda: False) -> None:
-        """Step every `tick` seconds until `until()` is true or Ctrl-C; then stop every process."""
+        """Step every `tick` seconds until `until()` is true, Ctrl-C or SIGTERM (a service manager stopping
+        `yuqing run`); then stop every process, so no worker is left behind to run twice after a restart."""
+        stopping = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         try:
-            while not until():
+            while not until() and not stopping.is_set():
                 self.step()
-                time.sleep(tick)
+                stopping.wait(tick)
         except KeyboardInterrupt:
             pass
         finally:
-            self.stop()
+            try:
+                self.stop()
+            finally:
+                signal.signal(signal.SIGTERM, previous)
 
     def running(self) -> Sequence[subprocess.Popen]:
         return [p for p in (*(w.process for w in self.managed), self._crawl, self._report) if p is not None]

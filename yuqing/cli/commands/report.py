@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from yuqing.cli.common import settings_from
-from yuqing.config import ConfigError
+from yuqing.config import ConfigError, Settings
+from yuqing.schema import SHANGHAI
 
 FORMAT_HELP = "formats to write, comma-separated: html,docx,pdf (default: all three)"
 OUT_HELP = "where to write (default: settings report_dir or DATA_DIR/reports)"
@@ -101,11 +102,22 @@ def _written(args: argparse.Namespace, name: str, paths: list[Path]) -> int:
     for path in paths:
         print(f"{name}: {path}")
     if args.send:
-        from reports.delivery import send_report
-
-        queued = send_report(settings_from(args), paths[0])
+        queued = queue_report(settings_from(args), paths[0])
         print(f"已加入发送队列 queued for e-mail (outbox #{queued})")
     return 0
+
+
+def queue_report(settings: Settings, report: Path, now: datetime | None = None) -> int:
+    """Put a written report in the alert store's outbox for its e-mail channel; returns the outbox id."""
+    from alerts.service import open_alert_store
+    from reports.delivery import report_mail
+
+    channel, key, mail = report_mail(settings, report)
+    store = open_alert_store(settings)
+    try:
+        return store.enqueue(key, channel, mail.to_json(), now or datetime.now(SHANGHAI))
+    finally:
+        store.close()
 
 
 def run_daily(args: argparse.Namespace) -> int:
@@ -142,24 +154,24 @@ def run_event(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from alerts.service import open_alert_store
+    from alerts.queries import AlertQueries
     from reports.briefing import alert_state_at
     from reports.figures import load_manifest, verify
     from search import open_index
 
     manifest_file, manifest = load_manifest(Path(args.file))
     settings = settings_from(args)
-    store = open_alert_store(settings)  # read only: reports never write alert state
+    queries = AlertQueries.from_settings(settings)  # a read-only view: verifying writes nothing
 
     def alert_state(alert_id: str, cutoff: datetime) -> dict[str, Any] | None:
-        stored = store.get(alert_id)
-        return alert_state_at(stored.alert, cutoff) if stored is not None else None
+        alert = queries.get(alert_id)
+        return alert_state_at(alert, cutoff) if alert is not None else None
 
     try:
         with open_index(settings) as index:
             checked, differences = verify(index, manifest_file, manifest, alert_state)
     finally:
-        store.close()
+        queries.close()
     title = manifest.get("title", manifest_file.name)
     if not differences:
         print(f"核对通过 verified: {title}，{checked} 项（数字、引用信息、预警、文件）均与索引和预警库一致")
