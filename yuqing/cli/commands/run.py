@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from workers.stages import STAGE_NAMES
 from workers.supervisor import Supervisor
@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         return _yuqing(args, "report", "daily", "--date", day.date().isoformat(), *send)
 
     def weekly(monday: datetime) -> list[str]:
-        year, week, _ = (monday - timedelta(days=7)).isocalendar()
-        return _yuqing(args, "report", "weekly", "--week", f"{year}-W{week:02d}", *send)
+        from reports.weekly import Week
+
+        return _yuqing(args, "report", "weekly", "--week", Week.parse(None, monday).name, *send)
 
     supervisor = Supervisor(workers, _yuqing(args, "crawl"), args.interval * 60,
                             report=None if args.no_report else report, report_at=args.report_at,
