@@ -6,6 +6,7 @@ The names of platforms, tones, alert states and source kinds are the project's o
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from yuqing.schema import SHANGHAI
 from yuqing.schema.names import platform_name as platform_name
@@ -113,3 +114,26 @@ def change(ratio: float | None) -> str:
     if abs(ratio) < 0.0005:
         return "持平"
     return f"{'增加' if ratio > 0 else '减少'}{abs(ratio) * 100:.1f}%"
+
+
+CHINESE_DIGITS = "零一二三四五六七八九"
+
+
+def chinese_number(n: int) -> str:
+    """1 -> 一, 12 -> 十二, 20 -> 二十: the numbering of （一）（二） items, up to 99."""
+    tens, units = divmod(n, 10)
+    if not tens:
+        return CHINESE_DIGITS[units]
+    return f"{CHINESE_DIGITS[tens] if tens > 1 else ''}十{CHINESE_DIGITS[units] if units else ''}"
+
+
+def source_state(source: Any) -> str:
+    """A source's crawl state in words (`reports.briefing.SourceHealth`)."""
+    health = source.health
+    if health.blind:
+        return f"盲区（连续{health.silent_runs}次无数据）"
+    if source.stale:
+        return "超过24小时未采集"
+    if health.silent_runs:
+        return f"连续{health.silent_runs}次无数据"
+    return "正常"

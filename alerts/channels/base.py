@@ -60,6 +60,30 @@ class Notification:
         return cls(kind=data["kind"], note=data.get("note", ""), alert=Alert.model_validate(data["alert"]))
 
 
+@dataclass(frozen=True)
+class ReportMail:
+    """A written report to send (the daily or weekly briefing): subject, a few lines of text, the files to
+    attach, and the addresses to send it to (none: the channel's own recipients). It waits in the same
+    outbox as alert notifications, so a mail server that is down delays it and loses nothing."""
+
+    KIND: ClassVar[str] = "report"
+
+    title: str
+    text: str
+    files: list[str]
+    recipients: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.KIND, "report": {"title": self.title, "text": self.text, "files": self.files,
+                                              "recipients": self.recipients}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ReportMail:
+        report = data["report"]
+        return cls(title=report["title"], text=report["text"], files=list(report["files"]),
+                   recipients=list(report.get("recipients", [])))
+
+
 @dataclass
 class ChannelContext:
     """What channels may need from outside: where files go, the environment for secrets, HTTP."""
@@ -164,6 +188,11 @@ class Channel(Generic[Options]):
 
     def send(self, notification: Notification) -> None:
         raise NotImplementedError
+
+    def send_report(self, report: ReportMail) -> None:
+        """Send a written report with its files; only channels that can carry attachments can."""
+        raise ChannelError(f"{self.name}: a {self.type_name} channel cannot send report files; name an e-mail "
+                           "channel in the settings' report_delivery.channel")
 
     def post(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> requests.Response:
         """POST a JSON body; any transport error or non-2xx answer is a ChannelError."""

@@ -73,6 +73,18 @@ class CrawlSettings(BaseModel):
     weibo_cookie: SecretStr | None = None
 
 
+DEFAULT_ATTACHMENTS: tuple[Literal["docx", "pdf", "html"], ...] = ("docx", "pdf")
+
+
+class ReportDeliverySettings(BaseModel):
+    """Where `yuqing run` sends the daily and weekly briefings it writes: an e-mail channel of the rules
+    file (its server and sender), to `recipients` (empty: the channel's own), with these files attached."""
+
+    channel: str | None = None  # None: reports are written, not sent
+    recipients: list[str] = Field(default_factory=list)
+    attach: list[Literal["docx", "pdf", "html"]] = Field(default_factory=lambda: list(DEFAULT_ATTACHMENTS))
+
+
 class Settings(BaseSettings):
     """Everything Yuqing can be told. Switching to scale-out is `transport: kafka` and `index: elasticsearch`."""
 
@@ -98,6 +110,7 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     kibana: KibanaSettings = Field(default_factory=KibanaSettings)
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    report_delivery: ReportDeliverySettings = Field(default_factory=ReportDeliverySettings)
 
     # Filled from the YAML file by `load_settings`; not an environment variable.
     config_file: Path | None = None
