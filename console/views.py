@@ -1,0 +1,290 @@
+"""What each console page and its API route show, gathered from the alert store, the index and the reports
+folder. Plain data (dicts of plain values and datetimes): the pages render it, the API returns it as JSON."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from alerts.effect import measure_effect, subject_query
+from alerts.labels import STATUS_LABELS
+from alerts.store import AuditEntry
+from reports.briefing import TrendPoint, deadline_state
+from reports.labels import platform_name, problem_name, sentiment_name, source_kind_name, subject_name
+from search.base import Index, SearchQuery
+from yuqing.config.datafiles import Source
+from yuqing.schema import SHANGHAI, Alert, AlertStatus, EnrichedPost, Event, Policy, SentimentLabel, aware
+
+EVIDENCE_SHOWN = 30
+TIMELINE_HOURS = 48
+
+
+class NotFound(LookupError):
+    """No such event or report file; the message names what was asked for."""
+
+
+class BadInput(ValueError):
+    """A form or query value the console cannot read; the message says what is expected."""
+
+
+def parse_local_time(value: str) -> datetime:
+    """A time as typed in a form (`2026-12-06T09:30`), on Beijing time unless it names its zone."""
+    try:
+        return aware(datetime.fromisoformat(value))
+    except ValueError as exc:
+        raise BadInput(f"时间格式应为 2026-12-06T09:30 (got {value!r})") from exc
+
+
+def local(moment: datetime) -> datetime:
+    return moment.astimezone(SHANGHAI)
+
+
+def event_title(event: Event) -> str:
+    """The event's readable title when analysis gives one, else its keyword label."""
+    return getattr(event, "title", None) or event.label
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+def deadline_view(alert: Alert, now: datetime) -> list[dict[str, Any]]:
+    """Each clock with its state at `now`: met, met_late, overdue or pending (a closed alert's clocks stop)."""
+    views = []
+    for deadline in alert.deadlines:
+        state = deadline_state(deadline, alert.fired_at, now)
+        running = state.state in ("pending", "overdue") and alert.status != AlertStatus.CLOSED
+        views.append({"name": deadline.name, "due_at": deadline.due_at, "met_at": deadline.met_at,
+                      "state": state.state if running or deadline.met_at else "stopped", "running": running,
+                      "hours": round(state.allowed.total_seconds() / 3600, 1) if state.allowed else None})
+    return views
+
+
+def alert_row(alert: Alert, now: datetime) -> dict[str, Any]:
+    clocks = deadline_view(alert, now)
+    running = [c for c in clocks if c["running"]]
+    return {
+        "id": alert.id, "title": alert.title, "level": alert.level.value, "level_rank": alert.level.rank,
+        "status": alert.status.value, "status_label": STATUS_LABELS[alert.status],
+        "rule": alert.rule, "subject_kind": alert.subject_kind, "subject_label": subject_name(alert.subject_kind),
+        "subject_id": alert.subject_id, "fired_at": alert.fired_at, "updated_at": alert.updated_at,
+        "posts": len(alert.post_ids), "updates": alert.updates, "assigned_to": alert.assigned_to,
+        "acknowledged_by": alert.acknowledged_by, "deadlines": clocks,
+        "overdue": any(c["state"] == "overdue" for c in running),
+        "next_due": min((c["due_at"] for c in running), default=None),
+    }
+
+
+def sort_for_officers(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Overdue first, then the higher level, then the nearest deadline, then the newest."""
+    far = datetime.max.replace(tzinfo=SHANGHAI)
+    rows = sorted(rows, key=lambda r: r["fired_at"], reverse=True)
+    return sorted(rows, key=lambda r: (not r["overdue"], -r["level_rank"], r["next_due"] or far))
+
+
+def alert_rows(alerts: Iterable[Alert], now: datetime) -> list[dict[str, Any]]:
+    return sort_for_officers([alert_row(alert, now) for alert in alerts])
+
+
+def post_view(post: EnrichedPost) -> dict[str, Any]:
+    """A post as the console shows it: masked text only, never the raw text."""
+    text = " ".join((post.masked_text or post.text).split())
+    label = post.sentiment.label.value if post.sentiment else None
+    return {
+        "id": post.id, "title": post.title, "text": text, "url": post.url, "source": post.source,
+        "platform": post.platform.value, "platform_label": platform_name(post.platform.value),
+        "when": post.when, "sentiment": label, "sentiment_label": sentiment_name(label or "unknown"),
+        "event_id": post.event_id, "places": post.places, "policies": [p.id for p in post.policies],
+        "author": post.author.name if post.author.verified else None,
+    }
+
+
+def hourly_trend(index: Index, query: SearchQuery, start: datetime, end: datetime) -> list[TrendPoint]:
+    """Posts and negative posts per hour from `start` to `end`, empty hours included."""
+    window = query.model_copy(update={"since": start, "until": end, "limit": 0, "offset": 0})
+    totals = dict(index.histogram(window, "hour"))
+    negatives = dict(index.histogram(window.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]}), "hour"))
+    first = local(start).replace(minute=0, second=0, microsecond=0)
+    hours = int((end - first).total_seconds() // 3600) + 1
+    starts = [first + timedelta(hours=h) for h in range(hours)]
+    return [TrendPoint(s, totals.get(s, 0), negatives.get(s, 0)) for s in starts]
+
+
+def alert_detail(alert: Alert, index: Index, policies: dict[str, Policy], now: datetime) -> dict[str, Any]:
+    """Everything the alert page shows but the audit history: evidence posts, timeline, policy, findings, effect."""
+    evidence = [post for pid in reversed(alert.post_ids[-EVIDENCE_SHOWN:]) if (post := index.get(pid))]
+    query = subject_query(alert)
+    timeline: list[TrendPoint] = []
+    if query is not None:
+        start = max(alert.fired_at - timedelta(hours=24), now - timedelta(hours=TIMELINE_HOURS))
+        timeline = hourly_trend(index, query, start, now)
+    linked = alert.evidence.get("policy")
+    policy = policies.get(linked["id"]) if linked else None
+    effect = measure_effect(index, alert, now)
+    findings = [{"rule": name, "rule_title": c.get("rule_title"), "title": c.get("title"), "summary": c.get("summary"),
+                 "level": c.get("level"), "magnitude": c.get("magnitude"),
+                 "at": datetime.fromisoformat(c["at"]) if c.get("at") else None}
+                for name, c in alert.evidence.get("rules", {}).items()]
+    departments = sorted({d for post in evidence for d in post.departments})
+    return {
+        **alert_row(alert, now),
+        "summary": alert.summary,
+        "evidence": [post_view(post) for post in evidence],
+        "evidence_missing": min(len(alert.post_ids), EVIDENCE_SHOWN) - len(evidence),
+        "timeline": [{"start": p.start, "posts": p.total, "negative": p.negative,
+                      "negative_share": round(p.negative / p.total, 3) if p.total else None} for p in timeline],
+        "policy": {"id": linked["id"], "title": linked["title"], "doc_number": linked.get("doc_number"),
+                   "interpretation": linked.get("interpretation"),
+                   "department": policy.department if policy else None,
+                   "url": policy.url if policy else None} if linked else None,
+        "departments": departments,
+        "findings": findings,
+        "responses": [r.model_dump() for r in alert.responses],
+        "acknowledged_at": alert.acknowledged_at, "assigned_at": alert.assigned_at,
+        "closed_by": alert.closed_by, "closed_at": alert.closed_at,
+        "effect": effect.as_dict() if effect else None,
+    }
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), SHANGHAI)
+    return start, start + timedelta(days=1)
+
+
+def events_of_day(index: Index, day: date, policies: dict[str, Policy], limit: int = 30) -> list[dict[str, Any]]:
+    """The events seen on `day` (Beijing time), largest first, each with its hours, posts, places and policies."""
+    start, end = day_bounds(day)
+    seen = [e for e in index.events(since=start, limit=500) if e.first_seen < end]
+    rows = []
+    for event in seen:
+        today = index.search(SearchQuery(events=[event.id], since=start, until=end, limit=0)).total
+        rows.append((today, event))
+    rows.sort(key=lambda r: (r[0], r[1].size), reverse=True)
+    return [event_view(index, event, policies, start, end, today) for today, event in rows[:limit]]
+
+
+def event_view(index: Index, event: Event, policies: dict[str, Policy], start: datetime, end: datetime,
+               today: int | None = None) -> dict[str, Any]:
+    representative = [post_view(p) for pid in event.representative_posts[:5] if (p := index.get(pid))]
+    return {
+        "id": event.id, "title": event_title(event), "label": event.label, "keywords": event.keywords,
+        "first_seen": event.first_seen, "last_seen": event.last_seen, "size": event.size, "today": today,
+        "platforms": [{"platform": k, "label": platform_name(k), "posts": v}
+                      for k, v in sorted(event.platforms.items(), key=lambda kv: -kv[1])],
+        "sentiment": {sentiment_name(k): v for k, v in event.sentiment_mix.items()},
+        "places": event.places,
+        "policies": [{"id": pid, "title": policies[pid].title if pid in policies else pid} for pid in event.policies],
+        "representative": representative,
+        "timeline": [{"start": p.start, "posts": p.total, "negative": p.negative}
+                     for p in hourly_trend(index, SearchQuery(events=[event.id]), start, min(end, datetime.now(SHANGHAI)))],
+    }
+
+
+EVENT_SPAN = timedelta(hours=72)
+
+
+def event_span(event: Event) -> tuple[datetime, datetime]:
+    """The hours an event page draws: its life, at most its last 72 hours."""
+    end = max(event.last_seen, event.first_seen) + timedelta(hours=1)
+    return max(event.first_seen, end - EVENT_SPAN), end
+
+
+def find_event(index: Index, event_id: str) -> Event | None:
+    """The event by id (the index lists events; a merged-away id is not shown)."""
+    return next((e for e in index.events(limit=10_000) if e.id == event_id), None)
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+REPORT_FILE = re.compile(r"^(?P<kind>[\w\-]+?)-(?P<day>\d{4}-\d{2}-\d{2})(?P<rest>[\w\-]*)\.(?P<ext>html|docx|pdf|md)$")
+REPORT_KINDS = {"yuqing-daily": "舆情日报", "yuqing-weekly": "舆情周报", "yuqing-event": "事件专报"}
+FORMAT_ORDER = ("html", "pdf", "docx", "md")
+FORMAT_NAMES = {"html": "网页", "pdf": "PDF", "docx": "Word", "md": "Markdown"}
+
+
+def report_files(folder: Path) -> list[dict[str, Any]]:
+    """The briefings on disk by day, newest first: [{day, reports: [{kind, title, files: {ext: name}}]}]."""
+    by_day: dict[str, dict[str, dict[str, Any]]] = {}
+    if not folder.is_dir():
+        return []
+    for path in folder.iterdir():
+        match = REPORT_FILE.match(path.name)
+        if not match or not path.is_file():
+            continue
+        kind = match["kind"]
+        stem = f"{kind}-{match['day']}{match['rest']}"
+        entry = by_day.setdefault(match["day"], {}).setdefault(stem, {
+            "kind": kind, "title": REPORT_KINDS.get(kind, kind) + (match["rest"].replace("-", " ") or ""),
+            "files": {}})
+        entry["files"][match["ext"]] = path.name
+    days = []
+    for day in sorted(by_day, reverse=True):
+        reports = sorted(by_day[day].values(), key=lambda r: (r["kind"] != "yuqing-daily", r["kind"]))
+        for report in reports:
+            report["files"] = {ext: report["files"][ext] for ext in FORMAT_ORDER if ext in report["files"]}
+        days.append({"day": day, "reports": reports})
+    return days
+
+
+def report_path(folder: Path, name: str) -> Path | None:
+    """The report file of this name in the folder, or None: only names the listing shows are served."""
+    if not REPORT_FILE.match(name):
+        return None
+    path = folder / name
+    return path if path.is_file() else None
+
+
+# --- sources -----------------------------------------------------------------------------------
+
+
+def sources_health(sources: Sequence[Source], health: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
+    """Every source with its last crawl: blind ones first, then those with problems, then by name."""
+    runs = {run.source: run for run in health}
+    configured = {s.name: s for s in sources}
+    rows = []
+    for name in sorted(set(configured) | set(runs)):
+        source, run = configured.get(name), runs.get(name)
+        problems = sorted(((problem_name(k), v) for k, v in (run.problems if run else {}).items()),
+                          key=lambda kv: -kv[1])
+        if run is None:
+            state, label = "never", "尚未采集"
+        elif run.blind:
+            state, label = "blind", "失明"
+        elif problems or run.silent_runs:
+            state, label = "warning", "有问题"
+        else:
+            state, label = "ok", "正常"
+        kind = source.kind if source else run.kind if run else ""
+        rows.append({
+            "name": name, "title": source.title if source and source.title else name,
+            "kind": kind, "kind_label": source_kind_name(str(kind)), "enabled": source.enabled if source else None,
+            "last_crawl": run.finished_at if run else None, "items": run.items if run else None,
+            "new_items": run.new_items if run else None, "silent_runs": run.silent_runs if run else None,
+            "problems": [{"reason": r, "count": c} for r, c in problems], "state": state, "state_label": label,
+        })
+    order = {"blind": 0, "never": 1, "warning": 2, "ok": 3}
+    return sorted(rows, key=lambda r: order[r["state"]])
+
+
+def audit_view(history: Sequence[AuditEntry]) -> list[dict[str, Any]]:
+    """The audit log, newest first; a run of identical entries (a busy incident updates its alert on every
+    new post) is one line with its count."""
+    lines: list[dict[str, Any]] = []
+    for entry in history:
+        last = lines[-1] if lines else None
+        same = last and (last["actor"], last["action"], last["from"], last["to"]) == (
+            entry.actor, entry.action, entry.from_status, entry.to_status)
+        if same and entry.action in ("updated", "notified"):
+            last["times"] += 1
+            last["last_at"] = entry.at
+            continue
+        lines.append({"at": entry.at, "last_at": entry.at, "actor": entry.actor, "action": entry.action,
+                      "from": entry.from_status, "to": entry.to_status, "details": entry.details, "times": 1,
+                      "from_label": STATUS_LABELS.get(AlertStatus(entry.from_status)) if entry.from_status else None,
+                      "to_label": STATUS_LABELS[AlertStatus(entry.to_status)]})
+    return lines[::-1]
