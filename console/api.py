@@ -4,14 +4,14 @@ session cookie and the session's CSRF token in the `X-CSRF-Token` header (GET /a
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from alerts.service import OPEN_STATUSES
-from console import views
+from console import explore, views
 from console.accounts import ROLE_NAMES, Permission, Role
 from console.app import Console, IndexDep
 from console.security import Admin, Reader, Worker
@@ -121,6 +121,19 @@ def event(request: Request, event_id: str, session: Reader, index: IndexDep) -> 
     if found is None:
         raise views.NotFound(f"没有编号为 {event_id} 的事件")
     return views.event_view(index, found, _console(request).policies, *views.event_span(found))
+
+
+@router.get("/search", summary="Posts matching a query, a page at a time, with facet counts and snippets")
+def search(request: Request, session: Reader, index: IndexDep,
+           filters: Annotated[explore.Filters, Query()]) -> dict[str, Any]:
+    return explore.search(index, filters)
+
+
+@router.get("/trends", summary="Volume and sentiment over time, top keywords, events, places, sources, policies")
+def trends(request: Request, session: Reader, index: IndexDep,
+           filters: Annotated[explore.Filters, Query()]) -> dict[str, Any]:
+    console = _console(request)
+    return explore.trends(index, filters, console.policies, console.now())
 
 
 @router.get("/reports", summary="The briefings on disk by day, with their file names per format")

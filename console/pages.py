@@ -6,11 +6,11 @@ import secrets
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from console import views
+from console import explore, views
 from console.accounts import ROLE_NAMES, AccountStore, LoginRefused, Permission, Role
 from console.app import Console, IndexDep, render
 from console.filters import RESPONSE_KINDS
@@ -23,8 +23,9 @@ from console.security import (
     secure_cookies,
     tokens_match,
 )
+from reports import labels
 from reports.briefing import TrendPoint
-from reports.charts import sparkline, volume_chart
+from reports.charts import bar_chart, sentiment_chart, sparkline, volume_chart
 from yuqing.schema import ResponseKind
 
 router = APIRouter(include_in_schema=False)
@@ -217,6 +218,45 @@ def sources_page(request: Request, session: Reader, index: IndexDep) -> Response
     console = _console(request)
     rows = views.sources_health(console.sources, index.crawl_health(), console.now())
     return render(request, "sources.html.j2", rows=rows)
+
+
+# --- search and trends ------------------------------------------------------------------------
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search_page(request: Request, session: Reader, index: IndexDep,
+                filters: Annotated[explore.Filters, Query()]) -> Response:
+    found = explore.search(index, filters)
+    return render(request, "search.html.j2", f=filters, r=found, trends_link=filters.link("/trends"))
+
+
+@router.get("/trends", response_class=HTMLResponse)
+def trends_page(request: Request, session: Reader, index: IndexDep,
+                filters: Annotated[explore.Filters, Query()]) -> Response:
+    console = _console(request)
+    found = explore.trends(index, filters, console.policies, console.now())
+    return render(request, "trends.html.j2", f=filters, t=found, charts=_trend_charts(found),
+                  search_link=filters.link("/search"))
+
+
+def _trend_charts(found: dict) -> dict[str, Markup | None]:
+    points = [TrendPoint(b["start"], b["posts"], b["negative"]) for b in found["buckets"]]
+    sentiments = {k: labels.sentiment_name(k) for k in found["sentiment"]}
+
+    def bars(rows: list[dict], key: str, name: str) -> Markup | None:
+        if not rows:
+            return None
+        return Markup(bar_chart([(r["label"], r["posts"], r["negative"]) for r in rows], key=key, name=name,
+                                urls=[r["link"] for r in rows]))
+
+    return {
+        "volume": Markup(volume_chart(points, interval=found["by"], key="volume", name="信息量与负面信息",
+                                      urls=[b["link"] for b in found["buckets"]])),
+        "sentiment": Markup(sentiment_chart(found["sentiment"], sentiments, key="tone", name="情感倾向"))
+        if found["total"] else None,
+        "platforms": bars(found["platforms"], "platforms", "平台分布"),
+        "sources": bars(found["sources"], "sources", "来源分布"),
+    }
 
 
 # --- accounts ----------------------------------------------------------------------------------

@@ -14,11 +14,13 @@ from alerts.labels import STATUS_LABELS
 from alerts.store import AuditEntry
 from reports.briefing import TrendPoint, deadline_state
 from reports.labels import platform_name, problem_name, sentiment_name, source_kind_name, subject_name
-from search.base import Index, SearchQuery
+from search.base import Index, Interval, SearchQuery
 from yuqing.config.datafiles import Source
 from yuqing.schema import SHANGHAI, Alert, AlertStatus, EnrichedPost, Event, Policy, SentimentLabel, aware
 
 EVIDENCE_SHOWN = 30
+# Subjects whose id is the name people use (a policy or an event id is not: the title names those).
+READABLE_SUBJECTS = ("place", "keyword", "source", "department")
 TIMELINE_HOURS = 48
 
 
@@ -69,7 +71,8 @@ def alert_row(alert: Alert, now: datetime) -> dict[str, Any]:
         "id": alert.id, "title": alert.title, "level": alert.level.value, "level_rank": alert.level.rank,
         "status": alert.status.value, "status_label": STATUS_LABELS[alert.status],
         "rule": alert.rule, "subject_kind": alert.subject_kind, "subject_label": subject_name(alert.subject_kind),
-        "subject_id": alert.subject_id, "fired_at": alert.fired_at, "updated_at": alert.updated_at,
+        "subject_id": alert.subject_id,
+        "subject_shown": alert.subject_kind in READABLE_SUBJECTS and bool(alert.subject_id), "fired_at": alert.fired_at, "updated_at": alert.updated_at,
         "posts": len(alert.post_ids), "updates": alert.updates, "assigned_to": alert.assigned_to,
         "acknowledged_by": alert.acknowledged_by, "deadlines": clocks,
         "overdue": any(c["state"] == "overdue" for c in running),
@@ -101,15 +104,22 @@ def post_view(post: EnrichedPost) -> dict[str, Any]:
     }
 
 
-def hourly_trend(index: Index, query: SearchQuery, start: datetime, end: datetime) -> list[TrendPoint]:
-    """Posts and negative posts per hour from `start` to `end`, empty hours included."""
-    window = query.model_copy(update={"since": start, "until": end, "limit": 0, "offset": 0})
-    totals = dict(index.histogram(window, "hour"))
-    negatives = dict(index.histogram(window.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]}), "hour"))
+def bucket_starts(start: datetime, end: datetime, interval: Interval) -> list[datetime]:
+    """The hours or days (Beijing time) from the one holding `start` to the one holding `end`."""
     first = local(start).replace(minute=0, second=0, microsecond=0)
-    hours = int((end - first).total_seconds() // 3600) + 1
-    starts = [first + timedelta(hours=h) for h in range(hours)]
-    return [TrendPoint(s, totals.get(s, 0), negatives.get(s, 0)) for s in starts]
+    if interval == "day":
+        first = first.replace(hour=0)
+        return [first + timedelta(days=d) for d in range((local(end).date() - first.date()).days + 1)]
+    return [first + timedelta(hours=h) for h in range(int((end - first).total_seconds() // 3600) + 1)]
+
+
+def trend(index: Index, query: SearchQuery, start: datetime, end: datetime, interval: Interval = "hour"
+          ) -> list[TrendPoint]:
+    """Posts and negative posts per hour or day from `start` to `end`, empty buckets included."""
+    window = query.model_copy(update={"since": start, "until": end, "limit": 0, "offset": 0})
+    totals = dict(index.histogram(window, interval))
+    negatives = dict(index.histogram(window.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]}), interval))
+    return [TrendPoint(s, totals.get(s, 0), negatives.get(s, 0)) for s in bucket_starts(start, end, interval)]
 
 
 def alert_detail(alert: Alert, index: Index, policies: dict[str, Policy], now: datetime) -> dict[str, Any]:
@@ -119,7 +129,7 @@ def alert_detail(alert: Alert, index: Index, policies: dict[str, Policy], now: d
     timeline: list[TrendPoint] = []
     if query is not None:
         start = max(alert.fired_at - timedelta(hours=24), now - timedelta(hours=TIMELINE_HOURS))
-        timeline = hourly_trend(index, query, start, now)
+        timeline = trend(index, query, start, now)
     linked = alert.evidence.get("policy")
     policy = policies.get(linked["id"]) if linked else None
     effect = measure_effect(index, alert, now)
@@ -181,7 +191,7 @@ def event_view(index: Index, event: Event, policies: dict[str, Policy], start: d
         "policies": [{"id": pid, "title": policies[pid].title if pid in policies else pid} for pid in event.policies],
         "representative": representative,
         "timeline": [{"start": p.start, "posts": p.total, "negative": p.negative}
-                     for p in hourly_trend(index, SearchQuery(events=[event.id]), start, min(end, datetime.now(SHANGHAI)))],
+                     for p in trend(index, SearchQuery(events=[event.id]), start, min(end, datetime.now(SHANGHAI)))],
     }
 
 
@@ -243,7 +253,8 @@ def report_path(folder: Path, name: str) -> Path | None:
 
 
 def sources_health(sources: Sequence[Source], health: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
-    """Every source with its last crawl: blind ones first, then those with problems, then by name."""
+    """Every source with its last crawl: blind ones first, then those with problems, those never crawled,
+    the healthy ones; by name within each."""
     runs = {run.source: run for run in health}
     configured = {s.name: s for s in sources}
     rows = []
@@ -263,11 +274,11 @@ def sources_health(sources: Sequence[Source], health: Sequence[Any], now: dateti
         rows.append({
             "name": name, "title": source.title if source and source.title else name,
             "kind": kind, "kind_label": source_kind_name(str(kind)), "enabled": source.enabled if source else None,
-            "last_crawl": run.finished_at if run else None, "items": run.items if run else None,
+            "last_crawl": run.finished_at if run else None, "item_count": run.items if run else None,
             "new_items": run.new_items if run else None, "silent_runs": run.silent_runs if run else None,
             "problems": [{"reason": r, "count": c} for r, c in problems], "state": state, "state_label": label,
         })
-    order = {"blind": 0, "never": 1, "warning": 2, "ok": 3}
+    order = {"blind": 0, "warning": 1, "never": 2, "ok": 3}
     return sorted(rows, key=lambda r: order[r["state"]])
 
 

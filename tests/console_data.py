@@ -107,12 +107,17 @@ def build(data_dir: Path, now: datetime | None = None, report: bool = True) -> C
 
 
 def fire_another(settings: Settings, now: datetime | None = None) -> Alert:
-    """A second incident's alert, fired while the console is open."""
+    """A second incident's alert, with its posts indexed, fired while the console is open."""
     now = now or datetime.now(SHANGHAI)
+    posts = [make_post(f"保障性租赁住房摇号结果有内定嫌疑，申请了两年都没排上（{n}）", platform="weibo", sentiment="negative",
+                       policies=[OTHER_POLICY], places=["开发区"], at=now - timedelta(minutes=7 * n + 1),
+                       source="weibo-heze") for n in range(8)]
+    with open_index(settings) as index:
+        index.upsert(posts)
     service = AlertService.from_settings(settings)
     try:
         [alert] = service.process([], [make_signal(OTHER_POLICY, label="保障性租赁住房", count=120, negative=80,
-                                                   at=now)], now=now)
+                                                   at=now, post_ids=[p.id for p in posts])], now=now)
     finally:
         service.store.close()
     return alert
