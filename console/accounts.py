@@ -302,3 +302,38 @@ class AccountStore:
 def open_accounts(data_dir: Path) -> AccountStore:
     """The embedded account store: <data_dir>/console.sqlite3."""
     return AccountStore(Path(data_dir) / "console.sqlite3")
+
+
+DEMO_ACTOR = "yuqing demo"
+
+
+def demo_accounts(data_dir: Path) -> Path:
+    """One account per role for the demo (demo-officer, demo-analyst, demo-leader, demo-admin), each with a
+    random password written to <data_dir>/demo-accounts.txt, readable by its owner only. A second run keeps
+    the accounts and the file; an account whose password is not in the file gets a new one."""
+    listing = Path(data_dir) / "demo-accounts.txt"
+    saved: dict[str, str] = {}
+    if listing.exists():
+        for line in listing.read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0].startswith("demo-"):
+                saved[parts[0]] = parts[2]
+    store = open_accounts(data_dir)
+    lines = []
+    try:
+        for role in Role:
+            name = f"demo-{role.value}"
+            password = saved.get(name)
+            if store.get(name) is None:
+                password = password or secrets.token_urlsafe(12)
+                store.add(name, role, password, actor=DEMO_ACTOR)
+            elif password is None:
+                password = secrets.token_urlsafe(12)
+                store.set_password(name, password, actor=DEMO_ACTOR)
+            lines.append(f"{name}\t{ROLE_NAMES[role]}\t{password}")
+    finally:
+        store.close()
+    listing.touch(mode=0o600, exist_ok=True)
+    listing.chmod(0o600)
+    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return listing
