@@ -328,3 +328,42 @@ def test_users_command_reads_the_password_from_stdin(tmp_path, monkeypatch, caps
     accounts = open_accounts(Path(tmp_path))
     assert accounts.get("孙敏").disabled
     accounts.close()
+
+
+def test_search_facets_count_what_they_narrow_to(app, data):
+    analyst = client(app, Role.ANALYST)
+    everything = analyst.get("/api/search", params={"q": "老旧小区"}).json()
+    weibo = next(v for v in everything["facets"]["platform"]["values"] if v["value"] == "weibo")
+    narrowed = analyst.get(weibo["link"].replace("/search", "/api/search")).json()
+    assert narrowed["total"] == weibo["count"] < everything["total"]
+    assert {hit["platform"] for hit in narrowed["hits"]} == {"weibo"}
+    assert all("<mark>老旧小区</mark>" in hit["snippet"] for hit in narrowed["hits"])
+    assert everything["pages"] == 2 and everything["next"].endswith("page=2")
+
+
+def test_snippets_escape_what_people_wrote(tmp_path):
+    from alerts.testing import make_post
+    from search import open_index
+
+    built = build(tmp_path, report=False)
+    with open_index(built.settings) as index:
+        index.upsert([make_post('停水了<script>alert("x")</script><b>停水</b>', platform="forum")])
+    application = create_app(built.settings)
+    with TestClient(application):
+        page = client(application, Role.ANALYST).get("/search", params={"q": "停水"}).text
+        assert "<script>alert" not in page and "&lt;script&gt;" in page
+        assert "<mark>停水</mark>" in page
+
+
+def test_trend_bars_and_words_narrow_the_search(app, data):
+    analyst = client(app, Role.ANALYST)
+    trends = analyst.get("/api/trends", params={"q": "老旧小区", "by": "hour"}).json()
+    busiest = max(trends["buckets"], key=lambda b: b["posts"])
+    narrowed = analyst.get(busiest["link"].replace("/search", "/api/search")).json()
+    assert narrowed["total"] == busiest["posts"] > 0
+    assert trends["total"] == sum(b["posts"] for b in trends["buckets"])
+    assert trends["events"][0]["label"] == "化肥厂家属院 停工 老旧小区"
+    place = trends["places"][0]
+    assert place["value"] == "牡丹区" and "place=" in place["link"]
+    page = analyst.get("/trends", params={"q": "老旧小区"}).text
+    assert page.count("<a xlink:href=\"/search?") >= 2  # bars are links
