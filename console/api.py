@@ -79,6 +79,12 @@ def alert(request: Request, alert_id: str, session: Reader, index: IndexDep) -> 
     return {**detail, "history": views.audit_view(console.alerts.store.history(alert_id))}
 
 
+@router.get("/alerts/{alert_id}/state", summary="One alert's status and clocks, without the evidence (cheap to poll)")
+def alert_state(request: Request, alert_id: str, session: Reader) -> dict[str, Any]:
+    console = _console(request)
+    return views.alert_row(console.alerts.get(alert_id), console.now())
+
+
 def _row(console: Console, alert: Any) -> dict[str, Any]:
     return views.alert_row(alert, console.now())
 

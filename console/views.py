@@ -3,6 +3,7 @@ folder. Plain data (dicts of plain values and datetimes): the pages render it, t
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
@@ -211,39 +212,66 @@ def find_event(index: Index, event_id: str) -> Event | None:
 
 # --- reports -----------------------------------------------------------------------------------
 
-REPORT_FILE = re.compile(r"^(?P<kind>[\w\-]+?)-(?P<day>\d{4}-\d{2}-\d{2})(?P<rest>[\w\-]*)\.(?P<ext>html|docx|pdf|md)$")
-REPORT_KINDS = {"yuqing-daily": "舆情日报", "yuqing-weekly": "舆情周报", "yuqing-event": "事件专报"}
+REPORT_STEM = re.compile(r"^(?P<kind>yuqing-(?:daily|weekly|event))-(?P<rest>[\w\-.]+)$")
+REPORT_KINDS = {"yuqing-daily": "舆情日报", "yuqing-weekly": "舆情周报", "yuqing-event": "舆情专报"}
 FORMAT_ORDER = ("html", "pdf", "docx", "md")
 FORMAT_NAMES = {"html": "网页", "pdf": "PDF", "docx": "Word", "md": "Markdown"}
+DAY_IN_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _report_stem(name: str) -> tuple[re.Match[str], str] | None:
+    """The name's (kind match, format) when it is a report file the console lists, else None."""
+    stem, _, ext = name.rpartition(".")
+    match = REPORT_STEM.match(stem)
+    return (match, ext) if match and ext in FORMAT_ORDER else None
+
+
+def _report_title(folder: Path, stem: str, kind: str, rest: str) -> str:
+    """The title the report's manifest records (weekly and special reports name their week or incident),
+    else the kind's name with what the file name says."""
+    manifest = folder / f"{stem}.manifest.json"
+    if manifest.is_file():
+        try:
+            title = json.loads(manifest.read_text(encoding="utf-8")).get("title")
+        except (OSError, ValueError, AttributeError):
+            title = None
+        if isinstance(title, str) and title:
+            return title
+    return REPORT_KINDS[kind] if kind == "yuqing-daily" else f"{REPORT_KINDS[kind]} {rest}"
 
 
 def report_files(folder: Path) -> list[dict[str, Any]]:
-    """The briefings on disk by day, newest first: [{day, reports: [{kind, title, files: {ext: name}}]}]."""
-    by_day: dict[str, dict[str, dict[str, Any]]] = {}
+    """The briefings on disk by day, newest first: [{day, reports: [{kind, title, files: {format: name}}]}].
+    A report is listed under the day its name gives, else the day it was written (Beijing time)."""
     if not folder.is_dir():
         return []
+    reports: dict[str, dict[str, Any]] = {}
     for path in folder.iterdir():
-        match = REPORT_FILE.match(path.name)
-        if not match or not path.is_file():
+        found = _report_stem(path.name)
+        if found is None or not path.is_file():
             continue
-        kind = match["kind"]
-        stem = f"{kind}-{match['day']}{match['rest']}"
-        entry = by_day.setdefault(match["day"], {}).setdefault(stem, {
-            "kind": kind, "title": REPORT_KINDS.get(kind, kind) + (match["rest"].replace("-", " ") or ""),
-            "files": {}})
-        entry["files"][match["ext"]] = path.name
-    days = []
-    for day in sorted(by_day, reverse=True):
-        reports = sorted(by_day[day].values(), key=lambda r: (r["kind"] != "yuqing-daily", r["kind"]))
-        for report in reports:
-            report["files"] = {ext: report["files"][ext] for ext in FORMAT_ORDER if ext in report["files"]}
-        days.append({"day": day, "reports": reports})
-    return days
+        match, ext = found
+        entry = reports.setdefault(match.group(0), {"kind": match["kind"], "stem": match.group(0), "files": {},
+                                                    "written": 0.0})
+        entry["files"][ext] = path.name
+        entry["written"] = max(entry["written"], path.stat().st_mtime)
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for entry in reports.values():
+        rest = entry["stem"].removeprefix(entry["kind"] + "-")
+        in_name = DAY_IN_NAME.search(rest)
+        day = in_name.group(0) if in_name else f"{datetime.fromtimestamp(entry['written'], SHANGHAI):%Y-%m-%d}"
+        by_day.setdefault(day, []).append({
+            "kind": entry["kind"], "title": _report_title(folder, entry["stem"], entry["kind"], rest),
+            "files": {ext: entry["files"][ext] for ext in FORMAT_ORDER if ext in entry["files"]},
+            "written": datetime.fromtimestamp(entry["written"], SHANGHAI)})
+    order = list(REPORT_KINDS)
+    return [{"day": day, "reports": sorted(by_day[day], key=lambda r: (order.index(r["kind"]), r["title"]))}
+            for day in sorted(by_day, reverse=True)]
 
 
 def report_path(folder: Path, name: str) -> Path | None:
     """The report file of this name in the folder, or None: only names the listing shows are served."""
-    if not REPORT_FILE.match(name):
+    if Path(name).name != name or _report_stem(name) is None:
         return None
     path = folder / name
     return path if path.is_file() else None

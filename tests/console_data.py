@@ -121,3 +121,15 @@ def fire_another(settings: Settings, now: datetime | None = None) -> Alert:
     finally:
         service.store.close()
     return alert
+
+
+def worsen(settings: Settings, now: datetime | None = None) -> Alert:
+    """The second incident grows: the alert worker updates its open alert."""
+    now = now or datetime.now(SHANGHAI)
+    service = AlertService.from_settings(settings)
+    try:
+        [alert] = service.process([], [make_signal(OTHER_POLICY, label="保障性租赁住房", count=200, negative=150,
+                                                   at=now)], now=now)
+    finally:
+        service.store.close()
+    return alert

@@ -5,6 +5,7 @@ actions land in the alert audit log under the officer's name."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from console.accounts import (
 from console.app import create_app
 from console.security import Guard
 from tests.console_data import EVENT, PASSWORD, USERS, build, cheap_hashing, fire_another
+from yuqing.schema import SHANGHAI
 
 PUBLIC = {("GET", "/login"), ("POST", "/login")}
 SPARE_USER = "临时用户"
@@ -367,3 +369,31 @@ def test_trend_bars_and_words_narrow_the_search(app, data):
     assert place["value"] == "牡丹区" and "place=" in place["link"]
     page = analyst.get("/trends", params={"q": "老旧小区"}).text
     assert page.count("<a xlink:href=\"/search?") >= 2  # bars are links
+
+
+def test_report_listing_takes_every_kind_and_format_the_reports_folder_holds(tmp_path):
+    import json
+    import os
+
+    from console.views import report_files, report_path
+
+    for name in ("yuqing-daily-2026-12-05.html", "yuqing-daily-2026-12-05.md", "yuqing-daily-2026-12-05.docx",
+                 "yuqing-daily-2026-12-05.pdf", "yuqing-weekly-2026-W49.html", "yuqing-weekly-2026-W49.pdf",
+                 "yuqing-event-E-huafeichang.docx", "yuqing-daily-2026-12-06.html.part", "notes.txt"):
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    (tmp_path / "yuqing-weekly-2026-W49.manifest.json").write_text(
+        json.dumps({"title": "舆情周报（2026年第49周）"}, ensure_ascii=False), encoding="utf-8")
+    written = datetime(2026, 12, 7, 9, 0, tzinfo=SHANGHAI).timestamp()
+    for name in ("yuqing-weekly-2026-W49.html", "yuqing-weekly-2026-W49.pdf", "yuqing-event-E-huafeichang.docx"):
+        os.utime(tmp_path / name, (written, written))
+    days = report_files(tmp_path)
+    assert [d["day"] for d in days] == ["2026-12-07", "2026-12-05"]
+    weekly, special = days[0]["reports"]
+    assert weekly["title"] == "舆情周报（2026年第49周）" and list(weekly["files"]) == ["html", "pdf"]
+    assert special["title"] == "舆情专报 E-huafeichang" and list(special["files"]) == ["docx"]
+    [daily] = days[1]["reports"]
+    assert list(daily["files"]) == ["html", "pdf", "docx", "md"]
+    assert report_path(tmp_path, "yuqing-daily-2026-12-05.pdf") is not None
+    for refused in ("notes.txt", "yuqing-daily-2026-12-06.html.part", "yuqing-weekly-2026-W49.manifest.json",
+                    "../yuqing-daily-2026-12-05.pdf"):
+        assert report_path(tmp_path, refused) is None

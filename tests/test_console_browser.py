@@ -18,7 +18,7 @@ import pytest
 
 from console.accounts import Role
 from console.app import create_app
-from tests.console_data import PASSWORD, USERS, build, cheap_hashing, fire_another
+from tests.console_data import PASSWORD, USERS, build, cheap_hashing, fire_another, worsen
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "var" / "screenshots"
@@ -109,10 +109,15 @@ def test_officer_takes_a_new_alert_from_fired_to_closed(site, browser):
     assert "保障性租赁住房摇号" in evidence.first.inner_text() and "原文" in evidence.first.inner_text()
     assert page.locator("#alert-clocks .clock[data-due]").count() == 2
     shot(page, "03-alert-detail")
+    assert worsen(data.settings).updates == 1  # the alert worker updates it while the officer reads
+    page.locator(".notice.changed").wait_for(timeout=8_000)
+    assert "刷新查看" in page.locator(".notice.changed").inner_text()
+    page.click(".notice.changed a")
+    page.wait_for_load_state()
 
     page.click("#ack")
     page.wait_for_load_state()
-    assert "已确认" in page.locator(".notice").inner_text()
+    assert "已确认" in page.locator(".notice:not(.changed)").inner_text()
     assert page.locator("#alert-status").inner_text() == "已确认"
     page.select_option("#respond-form select[name=kind]", "新闻发布会")
     page.fill("#respond-form input[name=link]", "https://www.heze.gov.cn/fbh/2026-12-06.html")

@@ -49,11 +49,30 @@ async function refresh(body) {
   }
 }
 
+// An alert's page tells when someone else changed the alert (or a worker updated it) since it was drawn.
+async function watch(banner) {
+  try {
+    const reply = await fetch(banner.dataset.watch, { credentials: "same-origin", redirect: "manual" });
+    if (reply.status !== 200) return;
+    const state = await reply.json();
+    if (Date.parse(state.updated_at) !== Date.parse(banner.dataset.updated)) {
+      banner.querySelector("[data-what]").textContent = `现为${state.status_label}，${state.posts}条相关信息`;
+      banner.hidden = false;
+    }
+  } catch (error) {
+    // the next round tries again
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   tick();
   setInterval(tick, 1000);
   document.querySelectorAll("[data-live-src]").forEach((body) => {
     const seconds = Math.max(parseFloat(body.dataset.poll) || 5, 0.5);
     setInterval(() => refresh(body), seconds * 1000);
+  });
+  document.querySelectorAll("[data-watch]").forEach((banner) => {
+    const seconds = Math.max(parseFloat(banner.dataset.poll) || 5, 0.5) * 2;
+    setInterval(() => watch(banner), seconds * 1000);
   });
 });
