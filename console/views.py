@@ -315,12 +315,11 @@ def audit_view(history: Sequence[AuditEntry]) -> list[dict[str, Any]]:
     new post) is one line with its count."""
     lines: list[dict[str, Any]] = []
     for entry in history:
-        last = lines[-1] if lines else None
-        same = last and (last["actor"], last["action"], last["from"], last["to"]) == (
-            entry.actor, entry.action, entry.from_status, entry.to_status)
-        if same and entry.action in ("updated", "notified"):
-            last["times"] += 1
-            last["last_at"] = entry.at
+        if lines and entry.action in ("updated", "notified") and (
+                lines[-1]["actor"], lines[-1]["action"], lines[-1]["from"], lines[-1]["to"]) == (
+                entry.actor, entry.action, entry.from_status, entry.to_status):
+            lines[-1]["times"] += 1
+            lines[-1]["last_at"] = entry.at
             continue
         lines.append({"at": entry.at, "last_at": entry.at, "actor": entry.actor, "action": entry.action,
                       "from": entry.from_status, "to": entry.to_status, "details": entry.details, "times": 1,

@@ -397,3 +397,37 @@ def test_report_listing_takes_every_kind_and_format_the_reports_folder_holds(tmp
     for refused in ("notes.txt", "yuqing-daily-2026-12-06.html.part", "yuqing-weekly-2026-W49.manifest.json",
                     "../yuqing-daily-2026-12-05.pdf"):
         assert report_path(tmp_path, refused) is None
+
+
+def test_console_command_serves_the_login_page_and_says_when_the_port_is_taken(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    env = {**os.environ, "YUQING_DATA_DIR": str(tmp_path)}
+    env.pop("YUQING_CONFIG", None)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "yuqing.cli.main", "console", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/alerts") as reply:  # redirected to the login
+                    assert reply.status == 200 and "/login" in reply.url and "登录" in reply.read().decode()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stderr
+                time.sleep(0.2)
+        taken = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert taken.returncode == 2 and "Traceback" not in taken.stderr
+        assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr and len(taken.stderr.strip().splitlines()) == 1
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=30)
+    assert "yuqing users add" in out  # no account yet: it says how to make the first one
