@@ -188,3 +188,18 @@ def test_leader_opens_the_latest_briefing(site, browser):
     assert page.locator("tbody tr").first.locator(".health").inner_text() == "失明"
     shot(page, "11-sources")
     page.context.close()
+
+
+def test_admin_adds_an_account_in_the_page(site, browser):
+    _, base = site
+    page = log_in(browser, base, Role.ADMIN, "/users")
+    assert page.url.endswith("/users")
+    page.fill("form[action='/users'] input[name=name]", "赵宣传")
+    page.select_option("form[action='/users'] select[name=role]", "officer")
+    page.fill("form[action='/users'] input[name=password]", "一个足够长的口令2026")
+    page.click("form[action='/users'] button[type=submit]")
+    page.wait_for_load_state()
+    assert "已添加用户 赵宣传" in page.locator(".notice").inner_text()
+    assert "赵宣传" in page.locator("table.users").inner_text()
+    shot(page, "12-users")
+    page.context.close()
