@@ -75,7 +75,7 @@ def alerts(request: Request, session: Reader, view: str = "open") -> list[dict[s
 @router.get("/alerts/{alert_id}", summary="One alert: evidence posts, timeline, policy, findings, effect, audit log")
 def alert(request: Request, alert_id: str, session: Reader, index: IndexDep) -> dict[str, Any]:
     console = _console(request)
-    detail = views.alert_detail(console.alerts.get(alert_id), index, console.policies, console.now())
+    detail = views.alert_detail(console.alerts.get(alert_id), index, console.names, console.now())
     return {**detail, "history": views.audit_view(console.alerts.store.history(alert_id))}
 
 
@@ -118,7 +118,7 @@ def close(request: Request, alert_id: str, body: Closing, session: Worker) -> di
 @router.get("/events", summary="The events of a day (Beijing time; default today), largest first")
 def events(request: Request, session: Reader, index: IndexDep, day: date | None = None) -> list[dict[str, Any]]:
     console = _console(request)
-    return views.events_of_day(index, day or console.now().date(), console.policies)
+    return views.events_of_day(index, day or console.now().date(), console.names)
 
 
 @router.get("/events/{event_id}", summary="One event: title, timeline, platforms, posts, places, policies")
@@ -126,20 +126,20 @@ def event(request: Request, event_id: str, session: Reader, index: IndexDep) -> 
     found = views.find_event(index, event_id)
     if found is None:
         raise views.NotFound(f"没有编号为 {event_id} 的事件")
-    return views.event_view(index, found, _console(request).policies, *views.event_span(found))
+    return views.event_view(index, found, _console(request).names, *views.event_span(found))
 
 
 @router.get("/search", summary="Posts matching a query, a page at a time, with facet counts and snippets")
 def search(request: Request, session: Reader, index: IndexDep,
            filters: Annotated[explore.Filters, Query()]) -> dict[str, Any]:
-    return explore.search(index, filters)
+    return explore.search(index, filters, _console(request).names)
 
 
 @router.get("/trends", summary="Volume and sentiment over time, top keywords, events, places, sources, policies")
 def trends(request: Request, session: Reader, index: IndexDep,
            filters: Annotated[explore.Filters, Query()]) -> dict[str, Any]:
     console = _console(request)
-    return explore.trends(index, filters, console.policies, console.now())
+    return explore.trends(index, filters, console.names, console.now())
 
 
 @router.get("/reports", summary="The briefings on disk by day, with their file names per format")

@@ -30,7 +30,7 @@ from search import open_index
 from search.base import Index, SearchBackendError
 from yuqing.config import Settings
 from yuqing.config.datafiles import Source, load_policies, load_sources
-from yuqing.schema import SHANGHAI, Policy
+from yuqing.schema import SHANGHAI
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -42,7 +42,7 @@ class Console:
     settings: Settings
     accounts: AccountStore
     alerts: AlertService
-    policies: dict[str, Policy]
+    names: views.Names
     sources: list[Source]
     poll_seconds: float = 5.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(SHANGHAI))
@@ -63,9 +63,10 @@ class Console:
 def console_from_settings(settings: Settings, poll_seconds: float = 5.0) -> Console:
     policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
     sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
+    names = views.Names(policies={p.id: p for p in policies}, sources={s.name: s.title for s in sources if s.title})
     return Console(settings=settings, accounts=open_accounts(settings.data_dir),
-                   alerts=AlertService.from_settings(settings), policies={p.id: p for p in policies},
-                   sources=sources, poll_seconds=poll_seconds)
+                   alerts=AlertService.from_settings(settings), names=names, sources=sources,
+                   poll_seconds=poll_seconds)
 
 
 def templates() -> Environment:

@@ -12,10 +12,10 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field
 
-from console.views import BadInput, event_title, local, post_view, trend
+from console.views import BadInput, Names, event_title, local, post_view, trend
 from reports.labels import platform_name, sentiment_name
 from search.base import Index, SearchQuery
-from yuqing.schema import SHANGHAI, Policy, SentimentLabel
+from yuqing.schema import SHANGHAI, SentimentLabel
 
 PAGE_SIZE = 20
 SNIPPET_CHARS = 160
@@ -101,13 +101,13 @@ def highlight(text: str, words: list[str], width: int = SNIPPET_CHARS) -> str:
     return "".join(out)
 
 
-def facet_counts(index: Index, filters: Filters) -> dict[str, dict[str, Any]]:
+def facet_counts(index: Index, filters: Filters, names: Names) -> dict[str, dict[str, Any]]:
     """Counts per platform, source and sentiment among the matches (each facet counted without its own
     selection, so the other values stay visible to switch to)."""
     facets = {}
     for name, (field, title) in FACETS.items():
         counts = index.counts_by(field, filters.model_copy(update={name: []}).query(limit=0))
-        label = {"platform": platform_name, "sentiment": sentiment_name}.get(name, lambda v: v)
+        label = {"platform": platform_name, "sentiment": sentiment_name, "source": names.source}[name]
         facets[name] = {"title": title, "values": [
             {"value": value, "label": label(value), "count": count, "on": value in filters.chosen(name),
              "link": filters.link("/search", **filters.toggling(name, value))}
@@ -115,14 +115,15 @@ def facet_counts(index: Index, filters: Filters) -> dict[str, dict[str, Any]]:
     return facets
 
 
-def search(index: Index, filters: Filters) -> dict[str, Any]:
+def search(index: Index, filters: Filters, names: Names) -> dict[str, Any]:
     result = index.search(filters.query(offset=(filters.page - 1) * PAGE_SIZE))
     words = [w for w in filters.q.split() if not w.startswith("-")]
-    hits = [{**post_view(post), "snippet": highlight(post_view(post)["text"], words)} for post in result.hits]
+    shown = [post_view(post, names) for post in result.hits]
+    hits = [{**view, "snippet": highlight(view["text"], words)} for view in shown]
     pages = max(1, -(-result.total // PAGE_SIZE))
     return {
         "total": result.total, "page": filters.page, "pages": pages, "hits": hits,
-        "facets": facet_counts(index, filters),
+        "facets": facet_counts(index, filters, names),
         "previous": filters.link("/search", page=filters.page - 1) if filters.page > 1 else None,
         "next": filters.link("/search", page=filters.page + 1) if filters.page < pages else None,
         "chosen": [{"name": name, "value": value, "link": filters.link("/search", **filters.removing(name, value))}
@@ -130,7 +131,7 @@ def search(index: Index, filters: Filters) -> dict[str, Any]:
     }
 
 
-def trends(index: Index, filters: Filters, policies: dict[str, Policy], now: datetime) -> dict[str, Any]:
+def trends(index: Index, filters: Filters, names: Names, now: datetime) -> dict[str, Any]:
     """Volume and sentiment per hour or day, and what the matches are about: top keywords, events, places,
     sources and policies. Every bar and word links to the search narrowed to it."""
     since, until = filters.bounds()
@@ -148,7 +149,7 @@ def trends(index: Index, filters: Filters, policies: dict[str, Policy], now: dat
     for name in ("platform", "source"):
         field = FACETS[name][0]
         totals, negatives = index.counts_by(field, window), index.counts_by(field, negative)
-        label = platform_name if name == "platform" else str
+        label = platform_name if name == "platform" else names.source
         breakdown[name] = [{"value": v, "label": label(v), "posts": n, "negative": negatives.get(v, 0),
                             "link": filters.link("/search", **filters.adding(name, v))}
                            for v, n in list(totals.items())[:10]]
@@ -172,7 +173,7 @@ def trends(index: Index, filters: Filters, policies: dict[str, Policy], now: dat
                    for e, n in events.most_common(10)],
         "places": [{"value": p, "count": n, "link": filters.link("/search", **filters.adding("place", p))}
                    for p, n in places.most_common(12)],
-        "policies": [{"value": p, "label": policies[p].title if p in policies else p, "count": n,
+        "policies": [{"value": p, "label": names.policy(p), "count": n,
                       "link": filters.link("/search", **filters.adding("policy", p))}
                      for p, n in policy_ids.most_common(10)],
     }

@@ -120,7 +120,7 @@ def alerts_rows(request: Request, session: Reader, view: str = "open") -> Respon
 def alert_page(request: Request, alert_id: str, session: Reader, index: IndexDep, done: str | None = None) -> Response:
     console = _console(request)
     alert = console.alerts.get(alert_id)
-    detail = views.alert_detail(alert, index, console.policies, console.now())
+    detail = views.alert_detail(alert, index, console.names, console.now())
     history = views.audit_view(console.alerts.store.history(alert_id))
     return render(request, "alert.html.j2", a=detail, history=history, kinds=RESPONSE_KINDS,
                   notice=ACTION_DONE.get(done or ""), can_act=session.user.can(Permission.WORK_ALERTS),
@@ -175,7 +175,7 @@ def close(request: Request, alert_id: str, session: Worker, reason: Annotated[st
 def events_page(request: Request, session: Reader, index: IndexDep, day: date | None = None) -> Response:
     console = _console(request)
     shown = day or console.now().date()
-    events = views.events_of_day(index, shown, console.policies)
+    events = views.events_of_day(index, shown, console.names)
     return render(request, "events.html.j2", day=shown, events=events, sparkline=_sparkline)
 
 
@@ -190,7 +190,7 @@ def event_page(request: Request, event_id: str, session: Reader, index: IndexDep
     event = views.find_event(index, event_id)
     if event is None:
         raise views.NotFound(f"没有编号为 {event_id} 的事件")
-    detail = views.event_view(index, event, console.policies, *views.event_span(event))
+    detail = views.event_view(index, event, console.names, *views.event_span(event))
     return render(request, "event.html.j2", e=detail,
                   timeline_svg=_timeline_svg(detail["timeline"], "event", "事件时间线：每小时信息量与负面信息"))
 
@@ -226,7 +226,7 @@ def sources_page(request: Request, session: Reader, index: IndexDep) -> Response
 @router.get("/search", response_class=HTMLResponse)
 def search_page(request: Request, session: Reader, index: IndexDep,
                 filters: Annotated[explore.Filters, Query()]) -> Response:
-    found = explore.search(index, filters)
+    found = explore.search(index, filters, _console(request).names)
     return render(request, "search.html.j2", f=filters, r=found, trends_link=filters.link("/trends"))
 
 
@@ -234,7 +234,7 @@ def search_page(request: Request, session: Reader, index: IndexDep,
 def trends_page(request: Request, session: Reader, index: IndexDep,
                 filters: Annotated[explore.Filters, Query()]) -> Response:
     console = _console(request)
-    found = explore.trends(index, filters, console.policies, console.now())
+    found = explore.trends(index, filters, console.names, console.now())
     return render(request, "trends.html.j2", f=filters, t=found, charts=_trend_charts(found),
                   search_link=filters.link("/search"))
 

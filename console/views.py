@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from alerts.effect import measure_effect, subject_query
+from alerts.engine import refer_to_policy
 from alerts.labels import STATUS_LABELS
+from alerts.service import SYSTEM
 from alerts.store import AuditEntry
 from reports.briefing import TrendPoint, deadline_state
 from reports.labels import platform_name, problem_name, sentiment_name, source_kind_name, subject_name
@@ -39,6 +42,21 @@ def parse_local_time(value: str) -> datetime:
         return aware(datetime.fromisoformat(value))
     except ValueError as exc:
         raise BadInput(f"时间格式应为 2026-12-06T09:30 (got {value!r})") from exc
+
+
+@dataclass(frozen=True)
+class Names:
+    """What ids are called: a policy by its registry entry, a source by its title in the sources file."""
+
+    policies: dict[str, Policy] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def policy(self, policy_id: str) -> str:
+        found = self.policies.get(policy_id)
+        return found.title if found else policy_id
+
+    def source(self, name: str) -> str:
+        return self.sources.get(name, name)
 
 
 def local(moment: datetime) -> datetime:
@@ -92,12 +110,13 @@ def alert_rows(alerts: Iterable[Alert], now: datetime) -> list[dict[str, Any]]:
     return sort_for_officers([alert_row(alert, now) for alert in alerts])
 
 
-def post_view(post: EnrichedPost) -> dict[str, Any]:
+def post_view(post: EnrichedPost, names: Names) -> dict[str, Any]:
     """A post as the console shows it: masked text only, never the raw text."""
     text = " ".join((post.masked_text or post.text).split())
     label = post.sentiment.label.value if post.sentiment else None
     return {
         "id": post.id, "title": post.title, "text": text, "url": post.url, "source": post.source,
+        "source_title": names.source(post.source),
         "platform": post.platform.value, "platform_label": platform_name(post.platform.value),
         "when": post.when, "sentiment": label, "sentiment_label": sentiment_name(label or "unknown"),
         "event_id": post.event_id, "places": post.places, "policies": [p.id for p in post.policies],
@@ -123,18 +142,22 @@ def trend(index: Index, query: SearchQuery, start: datetime, end: datetime, inte
     return [TrendPoint(s, totals.get(s, 0), negatives.get(s, 0)) for s in bucket_starts(start, end, interval)]
 
 
-def alert_detail(alert: Alert, index: Index, policies: dict[str, Policy], now: datetime) -> dict[str, Any]:
-    """Everything the alert page shows but the audit history: evidence posts, timeline, policy, findings, effect."""
-    evidence = [post for pid in reversed(alert.post_ids[-EVIDENCE_SHOWN:]) if (post := index.get(pid))]
+def alert_detail(alert: Alert, index: Index, names: Names, now: datetime) -> dict[str, Any]:
+    """Everything the alert page shows but the audit history: evidence posts (newest first), timeline, policy,
+    findings, effect."""
+    found = [post for pid in alert.post_ids if (post := index.get(pid))]
+    evidence = sorted(found, key=lambda post: post.when, reverse=True)[:EVIDENCE_SHOWN]
     query = subject_query(alert)
     timeline: list[TrendPoint] = []
     if query is not None:
         start = max(alert.fired_at - timedelta(hours=24), now - timedelta(hours=TIMELINE_HOURS))
         timeline = trend(index, query, start, now)
     linked = alert.evidence.get("policy")
-    policy = policies.get(linked["id"]) if linked else None
+    policy = names.policies.get(linked["id"]) if linked else None
     effect = measure_effect(index, alert, now)
-    findings = [{"rule": name, "rule_title": c.get("rule_title"), "title": c.get("title"), "summary": c.get("summary"),
+    # Findings name the alert's policy as 该政策, as the CLI does: the title above names it already.
+    findings = [{"rule": name, "rule_title": c.get("rule_title"), "title": refer_to_policy(c.get("title", ""), linked),
+                 "summary": refer_to_policy(c.get("summary") or "", linked),
                  "level": c.get("level"), "magnitude": c.get("magnitude"),
                  "at": datetime.fromisoformat(c["at"]) if c.get("at") else None}
                 for name, c in alert.evidence.get("rules", {}).items()]
@@ -142,8 +165,8 @@ def alert_detail(alert: Alert, index: Index, policies: dict[str, Policy], now: d
     return {
         **alert_row(alert, now),
         "summary": alert.summary,
-        "evidence": [post_view(post) for post in evidence],
-        "evidence_missing": min(len(alert.post_ids), EVIDENCE_SHOWN) - len(evidence),
+        "evidence": [post_view(post, names) for post in evidence],
+        "evidence_missing": len(alert.post_ids) - len(found),
         "timeline": [{"start": p.start, "posts": p.total, "negative": p.negative,
                       "negative_share": round(p.negative / p.total, 3) if p.total else None} for p in timeline],
         "policy": {"id": linked["id"], "title": linked["title"], "doc_number": linked.get("doc_number"),
@@ -167,7 +190,7 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def events_of_day(index: Index, day: date, policies: dict[str, Policy], limit: int = 30) -> list[dict[str, Any]]:
+def events_of_day(index: Index, day: date, names: Names, limit: int = 30) -> list[dict[str, Any]]:
     """The events seen on `day` (Beijing time), largest first, each with its hours, posts, places and policies."""
     start, end = day_bounds(day)
     seen = [e for e in index.events(since=start, limit=500) if e.first_seen < end]
@@ -176,12 +199,12 @@ def events_of_day(index: Index, day: date, policies: dict[str, Policy], limit: i
         today = index.search(SearchQuery(events=[event.id], since=start, until=end, limit=0)).total
         rows.append((today, event))
     rows.sort(key=lambda r: (r[0], r[1].size), reverse=True)
-    return [event_view(index, event, policies, start, end, today) for today, event in rows[:limit]]
+    return [event_view(index, event, names, start, end, today) for today, event in rows[:limit]]
 
 
-def event_view(index: Index, event: Event, policies: dict[str, Policy], start: datetime, end: datetime,
+def event_view(index: Index, event: Event, names: Names, start: datetime, end: datetime,
                today: int | None = None) -> dict[str, Any]:
-    representative = [post_view(p) for pid in event.representative_posts[:5] if (p := index.get(pid))]
+    representative = [post_view(p, names) for pid in event.representative_posts[:5] if (p := index.get(pid))]
     return {
         "id": event.id, "title": event_title(event), "label": event.label, "keywords": event.keywords,
         "first_seen": event.first_seen, "last_seen": event.last_seen, "size": event.size, "today": today,
@@ -189,7 +212,7 @@ def event_view(index: Index, event: Event, policies: dict[str, Policy], start: d
                       for k, v in sorted(event.platforms.items(), key=lambda kv: -kv[1])],
         "sentiment": {sentiment_name(k): v for k, v in event.sentiment_mix.items()},
         "places": event.places,
-        "policies": [{"id": pid, "title": policies[pid].title if pid in policies else pid} for pid in event.policies],
+        "policies": [{"id": pid, "title": names.policy(pid)} for pid in event.policies],
         "representative": representative,
         "timeline": [{"start": p.start, "posts": p.total, "negative": p.negative}
                      for p in trend(index, SearchQuery(events=[event.id]), start, min(end, datetime.now(SHANGHAI)))],
@@ -321,7 +344,8 @@ def audit_view(history: Sequence[AuditEntry]) -> list[dict[str, Any]]:
             lines[-1]["times"] += 1
             lines[-1]["last_at"] = entry.at
             continue
-        lines.append({"at": entry.at, "last_at": entry.at, "actor": entry.actor, "action": entry.action,
+        lines.append({"at": entry.at, "last_at": entry.at, "actor": entry.actor,
+                      "actor_label": "系统" if entry.actor == SYSTEM else entry.actor, "action": entry.action,
                       "from": entry.from_status, "to": entry.to_status, "details": entry.details, "times": 1,
                       "from_label": STATUS_LABELS.get(AlertStatus(entry.from_status)) if entry.from_status else None,
                       "to_label": STATUS_LABELS[AlertStatus(entry.to_status)]})
