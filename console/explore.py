@@ -1,10 +1,8 @@
-"""What analysts see: a search with facets, highlighted snippets and paging, and the trends of any query.
-Links narrow: a facet value, a bar or a word adds itself to the query."""
+"""What analysts see: a search in the query language of `search.query` with facets, snippets, sort and
+paging, and the trends of any query. Links narrow: a facet value, a bar or a word adds itself to the query."""
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any, Literal
@@ -12,38 +10,47 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field
 
-from console.views import BadInput, Names, event_title, local, post_view, trend
+from console.views import BadInput, Names, bucket_starts, event_title, local, post_view
 from reports.labels import platform_name, sentiment_name
-from search.base import Index, SearchQuery
+from search.base import Facets, FacetValue, Index, SearchQuery, SnippetPart, Sort
+from search.query import QueryError
 from yuqing.schema import SHANGHAI, SentimentLabel
 
 PAGE_SIZE = 20
-SNIPPET_CHARS = 160
-TREND_SAMPLE = 1000  # newest matches read to rank keywords, events, places and policies
-FACETS: dict[str, tuple[Literal["platform", "source", "sentiment"], str]] = {
-    "platform": ("platform", "平台"), "source": ("source", "来源"), "sentiment": ("sentiment", "情感倾向"),
-}
+MAX_PAGE = 10_000 // PAGE_SIZE  # Elasticsearch pages by offset up to 10,000 hits
+SORTS: dict[str, str] = {"newest": "最新发布", "relevance": "最相关", "reach": "传播最广"}
+# Facets of the search page: (facet of the index, query parameter that narrows to a value, heading).
+SEARCH_FACETS: tuple[tuple[str, str, str], ...] = (
+    ("platforms", "platform", "平台"), ("sentiments", "sentiment", "情感倾向"), ("sources", "source", "来源"),
+    ("places", "place", "地域"), ("policies", "policy", "政策"), ("events", "event", "事件"),
+    ("departments", "department", "部门"),
+)
+NARROWING = ("platform", "source", "sentiment", "place", "policy", "event", "department")
 
 
 class Filters(BaseModel):
     """The query string of the search and trends pages (and of /api/search, /api/trends)."""
 
-    q: str = Field(default="", max_length=500, description="words to find (every word must match)")
+    q: str = Field(default="", max_length=500, description="the query language: words, OR, \"phrases\", -words, "
+                                                           "field:value filters, since:/until:")
     platform: list[str] = Field(default_factory=list)
     source: list[str] = Field(default_factory=list)
     sentiment: list[SentimentLabel] = Field(default_factory=list)
     place: list[str] = Field(default_factory=list)
     policy: list[str] = Field(default_factory=list)
     event: list[str] = Field(default_factory=list)
+    department: list[str] = Field(default_factory=list)
     since: str = Field(default="", description="a day (2026-12-06) or an ISO time; from its start")
     until: str = Field(default="", description="a day (included) or an ISO time (excluded)")
-    page: int = Field(default=1, ge=1, le=500)
+    sort: Sort = "newest"
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
     by: Literal["hour", "day"] = "day"
 
     def params(self, **changes: Any) -> dict[str, Any]:
         """These filters as query parameters, with some changed; the page goes back to 1 unless given."""
         values = {**self.model_dump(mode="json", exclude_defaults=True), "page": 1, **changes}
-        return {k: v for k, v in values.items() if v not in (None, "", []) and (k, v) != ("page", 1)}
+        return {k: v for k, v in values.items() if v not in (None, "", []) and (k, v) not in (("page", 1),
+                                                                                                ("sort", "newest"))}
 
     def link(self, path: str, **changes: Any) -> str:
         params = self.params(**changes)
@@ -59,17 +66,21 @@ class Filters(BaseModel):
     def removing(self, name: str, value: str) -> dict[str, Any]:
         return {name: [v for v in self.chosen(name) if v != value]}
 
-    def toggling(self, name: str, value: str) -> dict[str, Any]:
-        return self.removing(name, value) if value in self.chosen(name) else self.adding(name, value)
-
     def bounds(self) -> tuple[datetime | None, datetime | None]:
         return _bound(self.since, end=False), _bound(self.until, end=True)
 
-    def query(self, limit: int = PAGE_SIZE, offset: int = 0) -> SearchQuery:
+    def query(self, limit: int = PAGE_SIZE, offset: int = 0, **changes: Any) -> SearchQuery:
         since, until = self.bounds()
-        return SearchQuery(text=self.q.strip() or None, platforms=self.platform, sources=self.source,
-                           sentiments=self.sentiment, places=self.place, policies=self.policy, events=self.event,
-                           since=since, until=until, limit=limit, offset=offset)
+        query = SearchQuery(text=self.q.strip() or None, platforms=self.platform, sources=self.source,
+                            sentiments=self.sentiment, places=self.place, policies=self.policy, events=self.event,
+                            departments=self.department, since=since, until=until, sort=self.sort, limit=limit,
+                            offset=offset)
+        query = query.model_copy(update=changes) if changes else query
+        try:
+            query.parsed()
+        except QueryError as exc:
+            raise BadInput(str(exc)) from exc
+        return query
 
 
 def _bound(value: str, end: bool) -> datetime | None:
@@ -84,96 +95,84 @@ def _bound(value: str, end: bool) -> datetime | None:
     return moment + timedelta(days=1) if end and len(value) == 10 else moment
 
 
-def highlight(text: str, words: list[str], width: int = SNIPPET_CHARS) -> str:
-    """HTML: a piece of `text` around the first word found, every word in <mark>; the text is escaped."""
-    lowered = text.lower()
-    first = min((i for w in words if (i := lowered.find(w.lower())) >= 0), default=0)
-    start = max(0, first - width // 4)
-    piece = text[start:start + width]
-    out = ["…" if start else ""]
-    last = 0
-    if words:
-        pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
-        for match in pattern.finditer(piece):
-            out += [escape(piece[last:match.start()]), f"<mark>{escape(match.group())}</mark>"]
-            last = match.end()
-    out += [escape(piece[last:]), "…" if start + width < len(text) else ""]
-    return "".join(out)
+def snippet_html(parts: list[SnippetPart]) -> str:
+    """The index's snippet as HTML: its text escaped, the words the query asked for in <mark>."""
+    return "".join(f"<mark>{escape(p.text)}</mark>" if p.match else escape(p.text) for p in parts)
 
 
-def facet_counts(index: Index, filters: Filters, names: Names) -> dict[str, dict[str, Any]]:
-    """Counts per platform, source and sentiment among the matches (each facet counted without its own
-    selection, so the other values stay visible to switch to)."""
-    facets = {}
-    for name, (field, title) in FACETS.items():
-        counts = index.counts_by(field, filters.model_copy(update={name: []}).query(limit=0))
-        label = {"platform": platform_name, "sentiment": sentiment_name, "source": names.source}[name]
-        facets[name] = {"title": title, "values": [
-            {"value": value, "label": label(value), "count": count, "on": value in filters.chosen(name),
-             "link": filters.link("/search", **filters.toggling(name, value))}
-            for value, count in counts.items()]}
-    return facets
+def _labeller(facet: str, names: Names, events: dict[str, str]) -> Any:
+    return {"platforms": platform_name, "sentiments": sentiment_name, "sources": names.source,
+            "policies": names.policy, "events": lambda e: events.get(e, e)}.get(facet, str)
+
+
+def _event_titles(index: Index, since: datetime | None) -> dict[str, str]:
+    return {e.id: event_title(e) for e in index.events(since=since, limit=1000)}
 
 
 def search(index: Index, filters: Filters, names: Names) -> dict[str, Any]:
-    result = index.search(filters.query(offset=(filters.page - 1) * PAGE_SIZE))
-    words = [w for w in filters.q.split() if not w.startswith("-")]
-    shown = [post_view(post, names) for post in result.hits]
-    hits = [{**view, "snippet": highlight(view["text"], words)} for view in shown]
-    pages = max(1, -(-result.total // PAGE_SIZE))
+    query = filters.query(offset=(filters.page - 1) * PAGE_SIZE)
+    result = index.search(query)
+    hits = [{**post_view(hit.post, names), "snippet": snippet_html(hit.snippet)} for hit in result.results]
+    found = index.facets(query.model_copy(update={"limit": 0, "offset": 0}), [f for f, _, _ in SEARCH_FACETS])
+    events = _event_titles(index, None) if found.values.get("events") else {}
+    facets = {}
+    for facet, param, title in SEARCH_FACETS:
+        label = _labeller(facet, names, events)
+        chosen = filters.chosen(param)
+        values = [{"value": v.value, "label": label(v.value), "count": v.count, "on": v.value in chosen,
+                   "link": filters.link("/search", **(filters.removing(param, v.value) if v.value in chosen
+                                                      else filters.adding(param, v.value)))}
+                  for v in found.values.get(facet, [])]
+        facets[param] = {"title": title, "values": values}
+    pages = min(MAX_PAGE, max(1, -(-result.total // PAGE_SIZE)))
     return {
-        "total": result.total, "page": filters.page, "pages": pages, "hits": hits,
-        "facets": facet_counts(index, filters, names),
+        "total": result.total, "page": filters.page, "pages": pages, "hits": hits, "facets": facets,
+        "sort": filters.sort, "sorts": {key: {"label": label, "link": filters.link("/search", sort=key)}
+                                        for key, label in SORTS.items()},
         "previous": filters.link("/search", page=filters.page - 1) if filters.page > 1 else None,
         "next": filters.link("/search", page=filters.page + 1) if filters.page < pages else None,
-        "chosen": [{"name": name, "value": value, "link": filters.link("/search", **filters.removing(name, value))}
-                   for name in ("place", "policy", "event") for value in filters.chosen(name)],
     }
 
 
 def trends(index: Index, filters: Filters, names: Names, now: datetime) -> dict[str, Any]:
-    """Volume and sentiment per hour or day, and what the matches are about: top keywords, events, places,
-    sources and policies. Every bar and word links to the search narrowed to it."""
+    """Volume and sentiment per hour or day, and what the matches are about: top and emerging keywords,
+    events, places, policies, departments, platforms and sources. Every bar and word narrows the search."""
     since, until = filters.bounds()
     end = min(until, now) if until else now
     start = since or end - (timedelta(days=14) if filters.by == "day" else timedelta(hours=48))
-    query = filters.query(limit=0)
-    points = trend(index, query, start, end, filters.by)
+    window = filters.query(limit=0, since=start, until=end)
+    about: Facets = index.facets(window, ["keywords", "emerging", "events", "places", "policies", "departments",
+                                          "platforms", "sources", "sentiments"], by=filters.by, size=12)
+    angry = index.facets(window.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]}),
+                         ["platforms", "sources"], by=filters.by, size=50)
+    counted = {b.start: b for b in about.buckets}
     step = timedelta(days=1) if filters.by == "day" else timedelta(hours=1)
-    buckets = [{"start": p.start, "posts": p.total, "negative": p.negative,
-                "link": filters.link("/search", since=p.start.isoformat(), until=(p.start + step).isoformat())}
-               for p in points]
-    window = query.model_copy(update={"since": start, "until": end})
-    negative = window.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]})
-    breakdown: dict[str, list[dict[str, Any]]] = {}
-    for name in ("platform", "source"):
-        field = FACETS[name][0]
-        totals, negatives = index.counts_by(field, window), index.counts_by(field, negative)
-        label = platform_name if name == "platform" else names.source
-        breakdown[name] = [{"value": v, "label": label(v), "posts": n, "negative": negatives.get(v, 0),
-                            "link": filters.link("/search", **filters.adding(name, v))}
-                           for v, n in list(totals.items())[:10]]
-    sample = index.search(window.model_copy(update={"limit": TREND_SAMPLE})).hits
-    keywords, events, places, policy_ids = Counter[str](), Counter[str](), Counter[str](), Counter[str]()
-    for post in sample:
-        keywords.update(post.keywords)
-        places.update(post.places)
-        policy_ids.update(p.id for p in post.policies)
-        if post.event_id:
-            events[post.event_id] += 1
-    titles = {e.id: event_title(e) for e in index.events(since=start, limit=1000)}
+    buckets = []
+    for moment in bucket_starts(start, end, filters.by):
+        bucket = counted.get(moment)
+        buckets.append({"start": moment, "posts": bucket.count if bucket else 0,
+                        "negative": bucket.sentiment.get("negative", 0) if bucket else 0,
+                        "link": filters.link("/search", since=moment.isoformat(), until=(moment + step).isoformat())})
+    events = _event_titles(index, start)
+
+    def ranked(facet: str, param: str | None, negatives: list[FacetValue] | None = None) -> list[dict[str, Any]]:
+        label = _labeller(facet, names, events)
+        negative = {v.value: v.count for v in negatives or []}
+        return [{"value": v.value, "label": label(v.value), "count": v.count, "negative": negative.get(v.value, 0),
+                 "link": (f"/events/{v.value}" if facet == "events" else
+                          filters.link("/search", **filters.adding(param, v.value)) if param else
+                          filters.link("/search", q=f"{filters.q} {v.value}".strip()))}
+                for v in about.values.get(facet, [])]
+
     return {
         "since": local(start), "until": local(end), "by": filters.by, "buckets": buckets,
-        "total": sum(p.total for p in points), "negative": sum(p.negative for p in points),
-        "sentiment": {k: v for k, v in index.counts_by("sentiment", window).items()},
-        "platforms": breakdown["platform"], "sources": breakdown["source"], "sampled": len(sample),
-        "keywords": [{"value": w, "count": n, "link": filters.link("/search", q=f"{filters.q} {w}".strip())}
-                     for w, n in keywords.most_common(30)],
-        "events": [{"value": e, "label": titles.get(e, e), "count": n, "link": f"/events/{e}"}
-                   for e, n in events.most_common(10)],
-        "places": [{"value": p, "count": n, "link": filters.link("/search", **filters.adding("place", p))}
-                   for p, n in places.most_common(12)],
-        "policies": [{"value": p, "label": names.policy(p), "count": n,
-                      "link": filters.link("/search", **filters.adding("policy", p))}
-                     for p, n in policy_ids.most_common(10)],
+        "total": about.total, "negative": sum(b["negative"] for b in buckets),
+        "sentiment": {v.value: v.count for v in about.values.get("sentiments", [])},
+        "platforms": ranked("platforms", "platform", angry.values.get("platforms")),
+        "sources": ranked("sources", "source", angry.values.get("sources")),
+        "keywords": ranked("keywords", None), "events": ranked("events", "event"),
+        "places": ranked("places", "place"), "policies": ranked("policies", "policy"),
+        "departments": ranked("departments", "department"),
+        "emerging": [{"value": e.value, "count": e.count, "ratio": round(e.ratio, 1),
+                      "link": filters.link("/search", q=f"{filters.q} {e.value}".strip())} for e in about.emerging],
     }

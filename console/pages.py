@@ -226,8 +226,13 @@ def sources_page(request: Request, session: Reader, index: IndexDep) -> Response
 @router.get("/search", response_class=HTMLResponse)
 def search_page(request: Request, session: Reader, index: IndexDep,
                 filters: Annotated[explore.Filters, Query()]) -> Response:
-    found = explore.search(index, filters, _console(request).names)
-    return render(request, "search.html.j2", f=filters, r=found, trends_link=filters.link("/trends"))
+    try:
+        found = explore.search(index, filters, _console(request).names)
+    except views.BadInput as exc:  # a malformed query is shown under the box, to be corrected there
+        return render(request, "search.html.j2", status_code=400, f=filters, r=None, error=str(exc),
+                      trends_link=filters.link("/trends"), sorts=explore.SORTS)
+    return render(request, "search.html.j2", f=filters, r=found, error=None, trends_link=filters.link("/trends"),
+                  sorts=explore.SORTS)
 
 
 @router.get("/trends", response_class=HTMLResponse)
@@ -246,7 +251,7 @@ def _trend_charts(found: dict) -> dict[str, Markup | None]:
     def bars(rows: list[dict], key: str, name: str) -> Markup | None:
         if not rows:
             return None
-        return Markup(bar_chart([(r["label"], r["posts"], r["negative"]) for r in rows], key=key, name=name,
+        return Markup(bar_chart([(r["label"], r["count"], r["negative"]) for r in rows], key=key, name=name,
                                 urls=[r["link"] for r in rows]))
 
     return {

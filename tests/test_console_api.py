@@ -431,3 +431,16 @@ def test_console_command_serves_the_login_page_and_says_when_the_port_is_taken(t
         server.terminate()
         out, _ = server.communicate(timeout=30)
     assert "yuqing users add" in out  # no account yet: it says how to make the first one
+
+
+def test_search_speaks_the_query_language_and_explains_a_malformed_query(app, data):
+    analyst = client(app, Role.ANALYST)
+    typed = analyst.get("/api/search", params={"q": "老旧小区 platform:微博 -改造进度"}).json()
+    assert typed["total"] > 0 and {hit["platform"] for hit in typed["hits"]} == {"weibo"}
+    assert all("改造进度" not in hit["text"] for hit in typed["hits"])
+    by_reach = analyst.get("/api/search", params={"q": "老旧小区", "sort": "reach"}).json()
+    assert by_reach["sort"] == "reach" and by_reach["total"] == 36
+    broken = analyst.get("/api/search", params={"q": "(老旧小区"})
+    assert broken.status_code == 400 and "查询语句第" in broken.json()["detail"]
+    page = analyst.get("/search", params={"q": "(老旧小区"})
+    assert page.status_code == 400 and "查询语句第" in page.text and 'value="(老旧小区"' in page.text
