@@ -304,8 +304,8 @@ def report_path(folder: Path, name: str) -> Path | None:
 
 
 def sources_health(sources: Sequence[Source], health: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
-    """Every source with its last crawl: blind ones first, then those with problems, those never crawled,
-    the healthy ones; by name within each."""
+    """Every source with its last crawl: blind ones first, then those with problems, the healthy ones, and
+    those never crawled (by name within each; disabled ones last)."""
     runs = {run.source: run for run in health}
     configured = {s.name: s for s in sources}
     rows = []
@@ -329,8 +329,8 @@ def sources_health(sources: Sequence[Source], health: Sequence[Any], now: dateti
             "new_items": run.new_items if run else None, "silent_runs": run.silent_runs if run else None,
             "problems": [{"reason": r, "count": c} for r, c in problems], "state": state, "state_label": label,
         })
-    order = {"blind": 0, "warning": 1, "never": 2, "ok": 3}
-    return sorted(rows, key=lambda r: order[r["state"]])
+    order = {"blind": 0, "warning": 1, "ok": 2, "never": 3}
+    return sorted(rows, key=lambda r: (r["enabled"] is False, order[r["state"]]))
 
 
 def audit_view(history: Sequence[AuditEntry]) -> list[dict[str, Any]]:

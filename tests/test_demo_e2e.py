@@ -102,3 +102,31 @@ def test_demo_makes_one_account_per_role_and_says_how_to_open_the_console(demo_r
             assert accounts.authenticate(name, password, "test").role == role  # the second run kept them
     finally:
         accounts.close()
+
+
+def test_an_officer_takes_the_demo_alert_from_fired_to_closed_in_the_console(demo_runs):
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from console.app import create_app
+    from yuqing.config import load_settings
+
+    data_dir, *_ = demo_runs
+    passwords = dict(line.split("\t")[::2] for line in (data_dir / "demo-accounts.txt").read_text().splitlines())
+    with TestClient(create_app(load_settings(None, data_dir=str(data_dir)))) as browser:
+        form = browser.get("/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        browser.post("/login", data={"name": "demo-officer", "password": passwords["demo-officer"],
+                                     "csrf_token": token})
+        [alert] = [a for a in browser.get("/api/alerts").json() if "老旧小区" in a["title"]]
+        page = browser.get(f"/alerts/{alert['id']}")
+        assert page.status_code == 200 and "化肥厂家属院" in page.text  # its evidence posts
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        for action, form_data in (("acknowledge", {}), ("assign", {"department": "市住建局"}),
+                                  ("respond", {"kind": "发布权威信息", "link": "https://www.heze.gov.cn/1"}),
+                                  ("close", {"reason": "已回应"})):
+            reply = browser.post(f"/alerts/{alert['id']}/{action}", data={"csrf_token": csrf, **form_data})
+            assert reply.status_code == 200, (action, reply.text[:300])
+        closed = browser.get(f"/api/alerts/{alert['id']}").json()
+        assert closed["status"] == "closed" and closed["closed_by"] == "demo-officer"
