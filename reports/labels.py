@@ -39,6 +39,9 @@ SUBJECT_NAMES: dict[str, str] = {
     "source": "信息源",
     "department": "部门",
     "document": "政策文件",
+    "author": "作者",
+    "platform": "平台",
+    "sentiment": "情感倾向",
 }
 
 SOURCE_KIND_NAMES: dict[str, str] = {

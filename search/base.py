@@ -65,6 +65,10 @@ FacetName = Literal["keywords", "emerging", "events", "places", "policies", "dep
                     "platforms", "sentiments"]
 FACET_NAMES: tuple[FacetName, ...] = ("keywords", "emerging", "events", "places", "policies", "departments",
                                       "sources", "authors", "platforms", "sentiments")
+# The kind of value each facet counts ("emerging" counts keywords, see `Index.facets`).
+FACET_KINDS: dict[str, str] = {"keywords": "keyword", "events": "event", "places": "place", "policies": "policy",
+                               "departments": "department", "sources": "source", "authors": "author",
+                               "platforms": "platform", "sentiments": "sentiment"}
 
 
 # `size` that asks `Index.facets` for every value of a facet.
@@ -199,6 +203,25 @@ class Facets(BaseModel):
     day: datetime | None = None
 
 
+STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+SENTIMENT_ORDER = ("positive", "neutral", "negative", "unknown")
+
+
+def fill_buckets(mixes: dict[datetime, dict[str, int]], by: Interval) -> list[Bucket]:
+    """Buckets from the first to the last start in `mixes` (start -> sentiment -> count), the empty
+    ones included, oldest first. Asia/Shanghai has no daylight saving, so buckets are fixed steps."""
+    if not mixes:
+        return []
+    moment, last = min(mixes), max(mixes)
+    buckets = []
+    while moment <= last:
+        found = mixes.get(moment, {})
+        mix = {label: found[label] for label in SENTIMENT_ORDER if found.get(label)}
+        buckets.append(Bucket(start=moment, count=sum(mix.values()), sentiment=mix))
+        moment += STEP[by]
+    return buckets
+
+
 def body_text(post: EnrichedPost) -> str:
     """What full-text search looks in: the title and the (masked) text."""
     return f"{post.title or ''}\n{post.masked_text or post.text}"
@@ -257,16 +280,17 @@ class Index(abc.ABC):
         """One page of matches in `query.sort` order, with snippets; `total` counts every match.
         Raises `QueryError` for malformed query text, `SearchBackendError` when the index fails."""
 
+    @abc.abstractmethod
     def count(self, query: SearchQuery) -> int:
         """How many posts match (exact, however many)."""
-        raise NotImplementedError(f"{type(self).__name__}.count is being written (issue 11)")
 
+    @abc.abstractmethod
     def scan(self, query: SearchQuery) -> Iterator[EnrichedPost]:
         """Every match, newest first (ties by id), streamed in pages: keyset paging on SQLite,
         search_after on Elasticsearch, so nothing is capped at 10,000. `limit`, `offset` and
         `sort` are ignored; `after` starts after that cursor."""
-        raise NotImplementedError(f"{type(self).__name__}.scan is being written (issue 11)")
 
+    @abc.abstractmethod
     def facets(self, query: SearchQuery, names: Sequence[FacetName] = FACET_NAMES, by: Interval = "day",
                size: int = 10) -> Facets:
         """Trends for any query: matches per hour/day with their sentiment mix, and the top `size`
@@ -274,7 +298,6 @@ class Index(abc.ABC):
         authors, platforms, sentiments) among the matches. "emerging": keywords of the matches on
         the last day (the Shanghai day of `query.until`, else of now) against the 7 days before,
         whatever the query's own since."""
-        raise NotImplementedError(f"{type(self).__name__}.facets is being written (issue 11)")
 
     def histogram(self, query: SearchQuery, interval: Interval = "hour") -> list[tuple[datetime, int]]:
         """Matches per hour or day (Asia/Shanghai buckets), oldest first, empty buckets left out."""

@@ -31,7 +31,6 @@ from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
 from search.base import (
     FACET_NAMES,
-    Bucket,
     BulkWriteError,
     DocumentFailure,
     EmergingValue,
@@ -46,6 +45,7 @@ from search.base import (
     SearchResult,
     body_text,
     emerging_day,
+    fill_buckets,
     rank_emerging,
     reach,
     without_time,
@@ -436,7 +436,7 @@ class ElasticIndex(Index):
         parsed = query.parsed()
         aggs: dict[str, Any] = {"buckets": {
             "date_histogram": {"field": "when", "calendar_interval": {"hour": "1h", "day": "1d"}[by],
-                               "time_zone": "Asia/Shanghai", "min_doc_count": 0},
+                               "time_zone": "Asia/Shanghai", "min_doc_count": 1},
             "aggs": {"sentiment": {"terms": {"field": "sentiment.label", "missing": "unknown", "size": 4}}}}}
         for name in names:
             if name in FACET_FIELDS:
@@ -449,11 +449,10 @@ class ElasticIndex(Index):
             body = self.client.search(index=self.posts_index, query=compile_query(parsed), size=0, aggs=aggs,
                                       track_total_hits=True).body
         found = body["aggregations"]
-        buckets = [Bucket(start=datetime.fromtimestamp(b["key"] / 1000, UTC), count=b["doc_count"],
-                          sentiment={s["key"]: s["doc_count"] for s in b["sentiment"]["buckets"]})
-                   for b in found["buckets"]["buckets"]]
-        while buckets and not buckets[-1].count:  # min_doc_count 0 fills gaps only; be sure of the ends
-            buckets.pop()
+        # Empty buckets are filled here: min_doc_count 0 over years of hours would pass search.max_buckets.
+        buckets = fill_buckets({datetime.fromtimestamp(b["key"] / 1000, UTC):
+                                {s["key"]: s["doc_count"] for s in b["sentiment"]["buckets"]}
+                                for b in found["buckets"]["buckets"]}, by)
         values = {name: [FacetValue(value=str(b["key"]), count=b["doc_count"]) for b in found[name]["buckets"]]
                   for name in names if name in FACET_FIELDS}
         facets = Facets(total=body["hits"]["total"]["value"], by=by, buckets=buckets, values=values)

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from search.base import (
+    FACET_KINDS,
     FACET_NAMES,
-    Bucket,
     EmergingValue,
     FacetName,
     Facets,
@@ -43,6 +43,7 @@ from search.base import (
     SearchResult,
     body_text,
     emerging_day,
+    fill_buckets,
     rank_emerging,
     reach,
     without_time,
@@ -89,10 +90,6 @@ HOUR, DAY = 3600, 86400
 LEVELS = {"hour": 0, "day": 1}
 UNIT = {0: HOUR, 1: DAY}
 
-# Facet names and the tag kinds they count.
-KIND_OF: dict[str, str] = {"keywords": "keyword", "events": "event", "places": "place", "policies": "policy",
-                           "departments": "department", "sources": "source", "authors": "author",
-                           "platforms": "platform", "sentiments": "sentiment"}
 ROWID_KINDS = ("platform", "sentiment")  # read from the row id, not from post_tags
 FILTER_KINDS = {"platform", "source", "author", "sentiment", "place", "policy", "department", "event"}
 PAGE = 1000  # rows per page of `scan`
@@ -627,33 +624,25 @@ class SqliteIndex(Index):
         plan = compile_query(parsed)
         level = LEVELS[by]
         per_bucket = self._time_buckets(plan, level)
-        buckets = self._fill(per_bucket, level)
+        mixes: dict[datetime, dict[str, int]] = defaultdict(dict)
+        for (bucket, label), n in per_bucket.items():
+            if n:
+                mixes[_bucket_start(bucket, level)][label] = n
+        buckets = fill_buckets(mixes, by)
         total = sum(b.count for b in buckets)
-        kinds = [KIND_OF[n] for n in names if n in KIND_OF]
+        kinds = [FACET_KINDS[n] for n in names if n in FACET_KINDS]
         counts = self._tag_counts(plan, kinds)
         grouped: dict[str, list[FacetValue]] = defaultdict(list)
         for tid, n in counts.items():
             kind, value = self._tag(tid)
             if n > 0:
                 grouped[kind].append(FacetValue(value=value, count=n))
-        values = {name: sorted(grouped.get(KIND_OF[name], []), key=lambda v: (-v.count, v.value))[:size]
-                  for name in names if name in KIND_OF}
+        values = {name: sorted(grouped.get(FACET_KINDS[name], []), key=lambda v: (-v.count, v.value))[:size]
+                  for name in names if name in FACET_KINDS}
         facets = Facets(total=total, by=by, buckets=buckets, values=values)
         if "emerging" in names:
             facets.day, facets.emerging = self._emerging(parsed, size)
         return facets
-
-    @staticmethod
-    def _fill(per_bucket: Counter[tuple[int, str]], level: int) -> list[Bucket]:
-        if not per_bucket:
-            return []
-        first = min(b for b, _ in per_bucket)
-        last = max(b for b, _ in per_bucket)
-        buckets = []
-        for bucket in range(first, last + 1):
-            mix = {label: per_bucket[(bucket, label)] for label in SENTIMENT_CODES if per_bucket[(bucket, label)]}
-            buckets.append(Bucket(start=_bucket_start(bucket, level), count=sum(mix.values()), sentiment=mix))
-        return buckets
 
     def _emerging(self, parsed: Query, size: int) -> tuple[datetime, list[EmergingValue]]:
         day = emerging_day(parsed)

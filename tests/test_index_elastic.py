@@ -336,7 +336,7 @@ def test_histogram_uses_shanghai_calendar_buckets(es, index):
     assert sent["size"] == 0
     assert sent["aggs"] == {"buckets": {
         "date_histogram": {"field": "when", "calendar_interval": "1d", "time_zone": "Asia/Shanghai",
-                           "min_doc_count": 0},
+                           "min_doc_count": 1},
         "aggs": {"sentiment": {"terms": {"field": "sentiment.label", "missing": "unknown", "size": 4}}}}}
     assert days == [(datetime(2022, 6, 2, tzinfo=SHANGHAI), 2), (datetime(2022, 6, 4, tzinfo=SHANGHAI), 1)]
     index.histogram(SearchQuery(), "hour")
