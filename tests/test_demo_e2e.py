@@ -129,6 +129,8 @@ def test_an_officer_takes_the_demo_alert_from_fired_to_closed_in_the_console(dem
             assert reply.status_code == 200, (action, reply.text[:300])
         closed = browser.get(f"/api/alerts/{alert['id']}").json()
         assert closed["status"] == "closed" and closed["closed_by"] == "demo-officer"
+
+
 def test_analysts_find_every_post_that_says_it(demo_runs):
     """Every demo post whose title or text contains 老旧小区, hashtags included, is found; the
     count is checked against a direct substring scan of the indexed documents."""
