@@ -176,7 +176,8 @@ def events_page(request: Request, session: Reader, index: IndexDep, day: date | 
     console = _console(request)
     shown = day or console.now().date()
     events = views.events_of_day(index, shown, console.names)
-    return render(request, "events.html.j2", day=shown, events=events, sparkline=_sparkline)
+    latest = None if events else views.latest_event_day(index)
+    return render(request, "events.html.j2", day=shown, events=events, sparkline=_sparkline, latest=latest)
 
 
 def _sparkline(event: dict) -> Markup:

@@ -219,6 +219,12 @@ def event_view(index: Index, event: Event, names: Names, start: datetime, end: d
     }
 
 
+def latest_event_day(index: Index) -> date | None:
+    """The last day (Beijing time) an event was seen, to offer when the day asked for has none."""
+    newest = index.events(limit=1)
+    return local(newest[0].last_seen).date() if newest else None
+
+
 EVENT_SPAN = timedelta(hours=72)
 
 

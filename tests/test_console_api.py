@@ -444,3 +444,9 @@ def test_search_speaks_the_query_language_and_explains_a_malformed_query(app, da
     assert broken.status_code == 400 and "查询语句第" in broken.json()["detail"]
     page = analyst.get("/search", params={"q": "(老旧小区"})
     assert page.status_code == 400 and "查询语句第" in page.text and 'value="(老旧小区"' in page.text
+
+
+def test_a_day_without_events_points_to_the_last_day_with_some(app, data):
+    page = client(app, Role.ANALYST).get("/events", params={"day": "2020-01-01"}).text
+    today = data.now.date()
+    assert "这一天没有事件" in page and f'href="/events?day={today.isoformat()}"' in page
