@@ -450,3 +450,21 @@ def test_a_day_without_events_points_to_the_last_day_with_some(app, data):
     page = client(app, Role.ANALYST).get("/events", params={"day": "2020-01-01"}).text
     today = data.now.date()
     assert "这一天没有事件" in page and f'href="/events?day={today.isoformat()}"' in page
+
+
+def test_a_fresh_installation_shows_empty_pages_not_errors(tmp_path):
+    from yuqing.config import load_settings
+
+    settings = load_settings(None, data_dir=str(tmp_path))
+    accounts = open_accounts(settings.data_dir)
+    accounts.add(USERS[Role.ADMIN], Role.ADMIN, PASSWORD, actor="test")
+    accounts.close()
+    application = create_app(settings)
+    with TestClient(application):
+        admin = client(application, Role.ADMIN)
+        for path in ("/alerts", "/alerts?view=closed", "/search", "/trends", "/events", "/reports", "/sources",
+                     "/users", "/api/alerts", "/api/search", "/api/trends", "/api/events", "/api/reports"):
+            reply = admin.get(path)
+            assert reply.status_code == 200, (path, reply.text[:300])
+        assert "暂无待处置的预警" in admin.get("/alerts").text
+        assert "还没有报告" in admin.get("/reports").text
