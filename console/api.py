@@ -105,8 +105,8 @@ def assign(request: Request, alert_id: str, body: Assignment, session: Worker) -
 def respond(request: Request, alert_id: str, body: Response, session: Worker) -> dict[str, Any]:
     console = _console(request)
     at = aware(body.at) if body.at else console.now()
-    return _row(console, console.alerts.respond(alert_id, body.kind, session.user.name, link=body.link,
-                                                note=body.note, now=at))
+    return _row(console, console.alerts.respond(alert_id, body.kind, session.user.name,
+                                                link=views.web_link(body.link), note=body.note, now=at))
 
 
 @router.post("/alerts/{alert_id}/close", summary="Close the alert")

@@ -157,7 +157,7 @@ def respond(request: Request, alert_id: str, session: Worker, kind: Annotated[Re
             note: Annotated[str, Form()] = "") -> Response:
     console = _console(request)
     when = views.parse_local_time(at) if at else console.now()
-    console.alerts.respond(alert_id, kind, session.user.name, link=link.strip() or None, note=note.strip() or None,
+    console.alerts.respond(alert_id, kind, session.user.name, link=views.web_link(link), note=note.strip() or None,
                            now=when)
     return _after(alert_id, "responded")
 

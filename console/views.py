@@ -59,6 +59,16 @@ class Names:
         return self.sources.get(name, name)
 
 
+def web_link(value: str | None) -> str | None:
+    """A link an officer records (where the response was published): http(s) only, since pages link to it."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not re.match(r"^https?://[^\s/]+", value, re.IGNORECASE):
+        raise BadInput(f"回应链接应以 http:// 或 https:// 开头 (got {value!r})")
+    return value
+
+
 def local(moment: datetime) -> datetime:
     return moment.astimezone(SHANGHAI)
 

@@ -208,6 +208,9 @@ def test_officer_works_an_alert_and_the_audit_log_names_them(tmp_path):
         alert_id = built.alert.id
         assert officer.post(f"/alerts/{alert_id}/acknowledge", data={"csrf_token": token}).status_code == 200
         officer.post(f"/alerts/{alert_id}/assign", data={"csrf_token": token, "department": "市住建局"})
+        script = officer.post(f"/api/alerts/{alert_id}/respond", headers={"X-CSRF-Token": token},
+                              json={"kind": "发布权威信息", "link": "javascript:alert(1)"})
+        assert script.status_code == 400 and "http" in script.json()["detail"]
         api = officer.post(f"/api/alerts/{alert_id}/respond", headers={"X-CSRF-Token": token},
                            json={"kind": "发布权威信息", "link": "https://gov.example.cn/hf/1"})
         assert api.status_code == 200 and api.json()["status"] == "responded"
