@@ -153,6 +153,14 @@ def sources(request: Request, session: Reader, index: IndexDep) -> list[dict[str
     return views.sources_health(console.sources, index.crawl_health(), console.now())
 
 
+@router.get("/rules", summary="The alert rules in force, the response clocks per level, the planned silences")
+def rules(request: Request, session: Reader) -> dict[str, Any]:
+    console = _console(request)
+    shown = views.rules_view(console.alerts.config, console.settings.rules_file)
+    # Where the file lives on the server is for the administrators who edit it.
+    return shown if session.user.can(Permission.ADMINISTER) else {**shown, "file": None}
+
+
 @router.get("/users", summary="Accounts (administrators only)")
 def users(request: Request, session: Admin) -> list[dict[str, Any]]:
     return [_user(u) for u in _console(request).accounts.users()]

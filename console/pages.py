@@ -265,6 +265,12 @@ def _trend_charts(found: dict) -> dict[str, Markup | None]:
     }
 
 
+@router.get("/rules", response_class=HTMLResponse)
+def rules_page(request: Request, session: Reader) -> Response:
+    console = _console(request)
+    return render(request, "rules.html.j2", r=views.rules_view(console.alerts.config, console.settings.rules_file))
+
+
 # --- accounts ----------------------------------------------------------------------------------
 
 

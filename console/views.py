@@ -11,6 +11,8 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from alerts.config import AlertConfig
+from alerts.durations import human_duration
 from alerts.effect import measure_effect, subject_query
 from alerts.engine import refer_to_policy
 from alerts.labels import STATUS_LABELS
@@ -314,6 +316,26 @@ def report_path(folder: Path, name: str) -> Path | None:
         return None
     path = folder / name
     return path if path.is_file() else None
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+
+def rules_view(config: AlertConfig, rules_file: Path) -> dict[str, Any]:
+    """The alert rules in force, their response clocks per level and the planned silences."""
+    return {
+        "file": str(rules_file),
+        "rules": [{"name": r.name, "type": r.type, "enabled": r.enabled, "level": r.level.value,
+                   "levels": {level.value: threshold for level, threshold in r.levels.items()},
+                   "cooldown": human_duration(config.cooldown_of(r)), "clocks": r.deadlines,
+                   "channels": config.channels_of(r), "escalate_to": config.escalation_of(r)}
+                  for r in config.rules],
+        "deadlines": [{"level": level.value, "clocks": [{"name": d.name, "within": human_duration(d.within),
+                                                          "met_by": [k.value for k in d.met_by]} for d in clocks]}
+                      for level, clocks in sorted(config.deadlines.items(), key=lambda kv: -kv[0].rank)],
+        "silences": [{"rule": s.rule, "subject": s.subject, "start": s.start, "end": s.end, "reason": s.reason}
+                     for s in config.silences],
+    }
 
 
 # --- sources -----------------------------------------------------------------------------------

@@ -471,3 +471,12 @@ def test_a_fresh_installation_shows_empty_pages_not_errors(tmp_path):
             assert reply.status_code == 200, (path, reply.text[:300])
         assert "暂无待处置的预警" in admin.get("/alerts").text
         assert "还没有报告" in admin.get("/reports").text
+
+
+def test_rules_page_shows_the_rules_in_force_and_their_clocks(app, data):
+    rules = client(app, Role.OFFICER).get("/api/rules").json()
+    assert "政策负面舆情上升" in [r["name"] for r in rules["rules"]]
+    [major] = [d for d in rules["deadlines"] if d["level"] == "重大"]
+    assert [(c["name"], c["within"]) for c in major["clocks"]] == [("发布权威信息", "5小时"), ("新闻发布会", "24小时")]
+    page = client(app, Role.OFFICER).get("/rules").text
+    assert "规则由管理员维护" in page and "5小时内发布权威信息" in page

@@ -187,6 +187,9 @@ def test_leader_opens_the_latest_briefing(site, browser):
     page.goto(base + "/sources")
     assert page.locator("tbody tr").first.locator(".health").inner_text() == "失明"
     shot(page, "11-sources")
+    page.goto(base + "/rules")
+    assert "政策负面舆情上升" in page.locator("table.rules").inner_text()
+    shot(page, "13-rules")
     page.context.close()
 
 
