@@ -8,7 +8,7 @@ static files (stylesheet and script, no data) answer without a session.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -149,7 +149,7 @@ def create_app(settings: Settings, *, poll_seconds: float = 5.0, console: Consol
     shared = console or console_from_settings(settings, poll_seconds)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202 - FastAPI's lifespan protocol
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         shared.close()
 

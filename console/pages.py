@@ -49,7 +49,7 @@ def _safe_next(target: str | None) -> str | None:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: str | None = None, error: str | None = None) -> Response:  # noqa: A002
+def login_page(request: Request, next: str | None = None, error: str | None = None) -> Response:
     # The login form has its own CSRF token (double submit: cookie and field), since there is no session yet.
     token = secrets.token_urlsafe(32)
     response = render(request, "login.html.j2", status_code=401 if error else 200, next=_safe_next(next) or "",
@@ -61,7 +61,7 @@ def login_page(request: Request, next: str | None = None, error: str | None = No
 
 @router.post("/login")
 def login(request: Request, name: Annotated[str, Form()], password: Annotated[str, Form()],
-          csrf_token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:  # noqa: A002
+          csrf_token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:
     if not tokens_match(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
         return login_page(request, next, "登录页面已过期，请重新输入")
     accounts: AccountStore = request.app.state.accounts
