@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from console.views import BadInput, Names, bucket_starts, event_title, local, post_view
 from reports.labels import platform_name, sentiment_name
-from search.base import Facets, FacetValue, Index, SearchQuery, SnippetPart, Sort
+from search.base import FacetName, Facets, FacetValue, Index, SearchQuery, SnippetPart, Sort
 from search.query import QueryError
 from yuqing.schema import SHANGHAI, SentimentLabel
 
@@ -20,7 +20,7 @@ PAGE_SIZE = 20
 MAX_PAGE = 10_000 // PAGE_SIZE  # Elasticsearch pages by offset up to 10,000 hits
 SORTS: dict[str, str] = {"newest": "最新发布", "relevance": "最相关", "reach": "传播最广"}
 # Facets of the search page: (facet of the index, query parameter that narrows to a value, heading).
-SEARCH_FACETS: tuple[tuple[str, str, str], ...] = (
+SEARCH_FACETS: tuple[tuple[FacetName, str, str], ...] = (
     ("platforms", "platform", "平台"), ("sentiments", "sentiment", "情感倾向"), ("sources", "source", "来源"),
     ("places", "place", "地域"), ("policies", "policy", "政策"), ("events", "event", "事件"),
     ("departments", "department", "部门"),
