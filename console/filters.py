@@ -12,7 +12,7 @@ from yuqing.schema import SHANGHAI, ResponseKind
 
 AUDIT_ACTIONS = {
     "fired": "触发", "updated": "更新", "level_raised": "升级", "escalated": "时限提醒", "notified": "已通知",
-    "acknowledged": "确认", "assigned": "交办", "responded": "记录回应", "closed": "关闭",
+    "acknowledged": "签收", "assigned": "交办", "responded": "记录回应", "closed": "办结",
 }
 LEVEL_CLASSES = {"一般": "general", "较大": "large", "重大": "major", "特别重大": "extraordinary"}
 RESPONSE_KINDS = [kind.value for kind in ResponseKind]

@@ -31,7 +31,7 @@ from yuqing.schema import ResponseKind
 router = APIRouter(include_in_schema=False)
 
 HOME = {Role.OFFICER: "/alerts", Role.ANALYST: "/search", Role.LEADER: "/reports", Role.ADMIN: "/alerts"}
-ACTION_DONE = {"acknowledged": "已确认", "assigned": "已交办", "responded": "已记录回应", "closed": "已关闭预警"}
+ACTION_DONE = {"acknowledged": "已签收", "assigned": "已交办", "responded": "已记录回应", "closed": "已办结"}
 
 
 def _console(request: Request) -> Console:

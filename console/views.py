@@ -15,11 +15,17 @@ from alerts.config import AlertConfig
 from alerts.durations import human_duration
 from alerts.effect import measure_effect, subject_query
 from alerts.engine import refer_to_policy
-from alerts.labels import STATUS_LABELS
 from alerts.service import SYSTEM
 from alerts.store import AuditEntry
 from reports.briefing import TrendPoint, deadline_state
-from reports.labels import platform_name, problem_name, sentiment_name, source_kind_name, subject_name
+from reports.labels import (
+    platform_name,
+    problem_name,
+    sentiment_name,
+    source_kind_name,
+    status_name,
+    subject_name,
+)
 from search.base import Index, Interval, SearchQuery
 from yuqing.config.datafiles import Source
 from yuqing.schema import SHANGHAI, Alert, AlertStatus, EnrichedPost, Event, Policy, SentimentLabel, aware
@@ -100,7 +106,7 @@ def alert_row(alert: Alert, now: datetime) -> dict[str, Any]:
     running = [c for c in clocks if c["running"]]
     return {
         "id": alert.id, "title": alert.title, "level": alert.level.value, "level_rank": alert.level.rank,
-        "status": alert.status.value, "status_label": STATUS_LABELS[alert.status],
+        "status": alert.status.value, "status_label": status_name(alert.status.value),
         "rule": alert.rule, "subject_kind": alert.subject_kind, "subject_label": subject_name(alert.subject_kind),
         "subject_id": alert.subject_id,
         "subject_shown": alert.subject_kind in READABLE_SUBJECTS and bool(alert.subject_id), "fired_at": alert.fired_at, "updated_at": alert.updated_at,
@@ -385,6 +391,6 @@ def audit_view(history: Sequence[AuditEntry]) -> list[dict[str, Any]]:
         lines.append({"at": entry.at, "last_at": entry.at, "actor": entry.actor,
                       "actor_label": "系统" if entry.actor == SYSTEM else entry.actor, "action": entry.action,
                       "from": entry.from_status, "to": entry.to_status, "details": entry.details, "times": 1,
-                      "from_label": STATUS_LABELS.get(AlertStatus(entry.from_status)) if entry.from_status else None,
-                      "to_label": STATUS_LABELS[AlertStatus(entry.to_status)]})
+                      "from_label": status_name(entry.from_status) if entry.from_status else None,
+                      "to_label": status_name(entry.to_status)})
     return lines[::-1]

@@ -117,8 +117,8 @@ def test_officer_takes_a_new_alert_from_fired_to_closed(site, browser):
 
     page.click("#ack")
     page.wait_for_load_state()
-    assert "已确认" in page.locator(".notice:not(.changed)").inner_text()
-    assert page.locator("#alert-status").inner_text() == "已确认"
+    assert "已签收" in page.locator(".notice:not(.changed)").inner_text()
+    assert page.locator("#alert-status").inner_text() == "已签收"
     page.select_option("#respond-form select[name=kind]", "新闻发布会")
     page.fill("#respond-form input[name=link]", "https://www.heze.gov.cn/fbh/2026-12-06.html")
     page.click("#respond")
@@ -136,9 +136,9 @@ def test_officer_takes_a_new_alert_from_fired_to_closed(site, browser):
     page.fill("input[name=reason]", "已召开新闻发布会，舆情平息")
     page.click("#close")
     page.wait_for_load_state()
-    assert page.locator("#alert-status").inner_text() == "已关闭"
+    assert page.locator("#alert-status").inner_text() == "已办结"
     audit = page.locator("ol.audit").inner_text()
-    for action in ("确认", "记录回应", "关闭"):
+    for action in ("签收", "记录回应", "办结"):
         assert action in audit and USERS[Role.OFFICER] in audit
     shot(page, "05-alert-closed")
     page.context.close()
