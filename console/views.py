@@ -31,6 +31,7 @@ from yuqing.config.datafiles import Source
 from yuqing.schema import SHANGHAI, Alert, AlertStatus, EnrichedPost, Event, Policy, SentimentLabel, aware
 
 EVIDENCE_SHOWN = 30
+EVIDENCE_READ = 120  # ids looked up per page view (one request each on Elasticsearch)
 # Subjects whose id is the name people use (a policy or an event id is not: the title names those).
 READABLE_SUBJECTS = ("place", "keyword", "source", "department")
 TIMELINE_HOURS = 48
@@ -163,7 +164,9 @@ def trend(index: Index, query: SearchQuery, start: datetime, end: datetime, inte
 def alert_detail(alert: Alert, index: Index, names: Names, now: datetime) -> dict[str, Any]:
     """Everything the alert page shows but the audit history: evidence posts (newest first), timeline, policy,
     findings, effect."""
-    found = [post for pid in alert.post_ids if (post := index.get(pid))]
+    # The store appends ids as posts arrive: the last ones read are the newest, whatever the crawl order.
+    read = alert.post_ids[-EVIDENCE_READ:]
+    found = [post for pid in read if (post := index.get(pid))]
     evidence = sorted(found, key=lambda post: post.when, reverse=True)[:EVIDENCE_SHOWN]
     query = subject_query(alert)
     timeline: list[TrendPoint] = []
@@ -184,7 +187,7 @@ def alert_detail(alert: Alert, index: Index, names: Names, now: datetime) -> dic
         **alert_row(alert, now),
         "summary": alert.summary,
         "evidence": [post_view(post, names) for post in evidence],
-        "evidence_missing": len(alert.post_ids) - len(found),
+        "evidence_missing": len(read) - len(found),
         "timeline": [{"start": p.start, "posts": p.total, "negative": p.negative,
                       "negative_share": round(p.negative / p.total, 3) if p.total else None} for p in timeline],
         "policy": {"id": linked["id"], "title": linked["title"], "doc_number": linked.get("doc_number"),
