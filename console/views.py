@@ -164,7 +164,7 @@ def trend(index: Index, query: SearchQuery, start: datetime, end: datetime, inte
 def alert_detail(alert: Alert, index: Index, names: Names, now: datetime) -> dict[str, Any]:
     """Everything the alert page shows but the audit history: evidence posts (newest first), timeline, policy,
     findings, effect."""
-    # The store appends ids as posts arrive: the last ones read are the newest, whatever the crawl order.
+    # Ids are appended as posts arrive, so the last ones are the latest news; they are then shown by time.
     read = alert.post_ids[-EVIDENCE_READ:]
     found = [post for pid in read if (post := index.get(pid))]
     evidence = sorted(found, key=lambda post: post.when, reverse=True)[:EVIDENCE_SHOWN]
