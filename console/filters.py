@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote as url_quote
-from urllib.parse import urlencode
 
-from reports.labels import duration, percent, platform_name, sentiment_name
+from reports import labels
 from yuqing.schema import SHANGHAI, ResponseKind
 
 AUDIT_ACTIONS = {
@@ -19,13 +17,9 @@ RESPONSE_KINDS = [kind.value for kind in ResponseKind]
 
 
 def clock(moment: datetime | str | None, with_date: bool = True) -> str:
-    """`12月6日 09:05` on Beijing time; a dash for no moment."""
-    if moment is None or moment == "":
-        return "—"
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    moment = moment.astimezone(SHANGHAI)
-    return f"{moment.month}月{moment.day}日 {moment:%H:%M}" if with_date else f"{moment:%H:%M}"
+    """The briefing's `12月6日 09:05` (Beijing time), also for the ISO strings of the effect figures."""
+    return labels.clock(datetime.fromisoformat(moment) if isinstance(moment, str) and moment else moment or None,
+                        with_date=with_date)
 
 
 def iso(moment: datetime | None) -> str:
@@ -41,16 +35,7 @@ def quote(value: str) -> str:
     return url_quote(value, safe="/")
 
 
-def query_string(params: dict[str, Any], **changes: Any) -> str:
-    """The current query parameters with some changed (None removes one), as `?a=1&b=2`."""
-    merged = {**params, **changes}
-    pairs = [(k, v) for k, v in merged.items() if v not in (None, "", [])]
-    flat = [(k, item) for k, v in pairs for item in (v if isinstance(v, list) else [v])]
-    return "?" + urlencode(flat) if flat else "?"
-
-
 ALL = {
-    "clock": clock, "iso": iso, "local_input": local_input, "quote": quote, "duration": duration, "percent": percent,
-    "platform": platform_name, "sentiment": sentiment_name, "audit_action": lambda a: AUDIT_ACTIONS.get(a, a),
-    "level_class": lambda level: LEVEL_CLASSES.get(level, "general"), "query_string": query_string,
+    "clock": clock, "iso": iso, "local_input": local_input, "quote": quote, "duration": labels.duration, "percent": labels.percent,
+    "audit_action": lambda a: AUDIT_ACTIONS.get(a, a), "level_class": lambda level: LEVEL_CLASSES.get(level, "general"),
 }
