@@ -19,6 +19,7 @@ from alerts.service import SYSTEM
 from alerts.store import AuditEntry
 from reports.briefing import TrendPoint, deadline_state
 from reports.labels import (
+    local,
     platform_name,
     problem_name,
     sentiment_name,
@@ -76,10 +77,6 @@ def web_link(value: str | None) -> str | None:
     if not re.match(r"^https?://[^\s/]+", value, re.IGNORECASE):
         raise BadInput(f"回应链接应以 http:// 或 https:// 开头 (got {value!r})")
     return value
-
-
-def local(moment: datetime) -> datetime:
-    return moment.astimezone(SHANGHAI)
 
 
 def event_title(event: Event) -> str:
