@@ -89,14 +89,13 @@ def event_title(event: Event) -> str:
 
 def deadline_view(alert: Alert, now: datetime) -> list[dict[str, Any]]:
     """Each clock with its state at `now`: met, met_late, overdue or pending (a closed alert's clocks stop)."""
-    views = []
+    clocks = []
     for deadline in alert.deadlines:
-        state = deadline_state(deadline, alert.fired_at, now)
-        running = state.state in ("pending", "overdue") and alert.status != AlertStatus.CLOSED
-        views.append({"name": deadline.name, "due_at": deadline.due_at, "met_at": deadline.met_at,
-                      "state": state.state if running or deadline.met_at else "stopped", "running": running,
-                      "hours": round(state.allowed.total_seconds() / 3600, 1) if state.allowed else None})
-    return views
+        state = deadline_state(deadline, alert.fired_at, now).state
+        running = state in ("pending", "overdue") and alert.status != AlertStatus.CLOSED
+        clocks.append({"name": deadline.name, "due_at": deadline.due_at, "met_at": deadline.met_at,
+                       "state": state if running or deadline.met_at else "stopped", "running": running})
+    return clocks
 
 
 def alert_row(alert: Alert, now: datetime) -> dict[str, Any]:
@@ -107,7 +106,8 @@ def alert_row(alert: Alert, now: datetime) -> dict[str, Any]:
         "status": alert.status.value, "status_label": status_name(alert.status.value),
         "rule": alert.rule, "subject_kind": alert.subject_kind, "subject_label": subject_name(alert.subject_kind),
         "subject_id": alert.subject_id,
-        "subject_shown": alert.subject_kind in READABLE_SUBJECTS and bool(alert.subject_id), "fired_at": alert.fired_at, "updated_at": alert.updated_at,
+        "subject_shown": alert.subject_kind in READABLE_SUBJECTS and bool(alert.subject_id),
+        "fired_at": alert.fired_at, "updated_at": alert.updated_at,
         "posts": len(alert.post_ids), "updates": alert.updates, "assigned_to": alert.assigned_to,
         "acknowledged_by": alert.acknowledged_by, "deadlines": clocks,
         "overdue": any(c["state"] == "overdue" for c in running),
