@@ -118,7 +118,7 @@ def close(request: Request, alert_id: str, body: Closing, session: Worker) -> di
 @router.get("/events", summary="The events of a day (Beijing time; default today), largest first")
 def events(request: Request, session: Reader, index: IndexDep, day: date | None = None) -> list[dict[str, Any]]:
     console = _console(request)
-    return views.events_of_day(index, day or console.now().date(), console.names)
+    return views.events_of_day(index, day or console.now().date(), console.names, console.now())
 
 
 @router.get("/events/{event_id}", summary="One event: title, timeline, platforms, posts, places, policies")

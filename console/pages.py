@@ -175,7 +175,7 @@ def close(request: Request, alert_id: str, session: Worker, reason: Annotated[st
 def events_page(request: Request, session: Reader, index: IndexDep, day: date | None = None) -> Response:
     console = _console(request)
     shown = day or console.now().date()
-    events = views.events_of_day(index, shown, console.names)
+    events = views.events_of_day(index, shown, console.names, console.now())
     latest = None if events else views.latest_event_day(index)
     return render(request, "events.html.j2", day=shown, events=events, sparkline=_sparkline, latest=latest)
 

@@ -208,16 +208,14 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def events_of_day(index: Index, day: date, names: Names, limit: int = 30) -> list[dict[str, Any]]:
-    """The events seen on `day` (Beijing time), largest first, each with its hours, posts, places and policies."""
+def events_of_day(index: Index, day: date, names: Names, now: datetime, limit: int = 30) -> list[dict[str, Any]]:
+    """The events seen on `day` (Beijing time), busiest that day first, each with its hours up to `now`, posts,
+    places and policies."""
     start, end = day_bounds(day)
     seen = [e for e in index.events(since=start, limit=500) if e.first_seen < end]
-    rows = []
-    for event in seen:
-        today = index.search(SearchQuery(events=[event.id], since=start, until=end, limit=0)).total
-        rows.append((today, event))
+    rows = [(index.count(SearchQuery(events=[e.id], since=start, until=end)), e) for e in seen]
     rows.sort(key=lambda r: (r[0], r[1].size), reverse=True)
-    return [event_view(index, event, names, start, end, today) for today, event in rows[:limit]]
+    return [event_view(index, event, names, start, min(end, now), today) for today, event in rows[:limit]]
 
 
 def event_view(index: Index, event: Event, names: Names, start: datetime, end: datetime,
@@ -233,7 +231,7 @@ def event_view(index: Index, event: Event, names: Names, start: datetime, end: d
         "policies": [{"id": pid, "title": names.policy(pid)} for pid in event.policies],
         "representative": representative,
         "timeline": [{"start": p.start, "posts": p.total, "negative": p.negative}
-                     for p in trend(index, SearchQuery(events=[event.id]), start, min(end, datetime.now(SHANGHAI)))],
+                     for p in trend(index, SearchQuery(events=[event.id]), start, end)],
     }
 
 
