@@ -25,7 +25,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from transport.sqlite_log import connect
+from stores.sqlite import connect
 
 
 class Role(StrEnum):
@@ -150,7 +150,7 @@ class AccountStore:
         self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
         self._lock = threading.Lock()
         try:
-            self._conn = connect(self.path)
+            self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
             self._conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise AccountError(f"无法打开账户库 {self.path}: {exc}") from exc

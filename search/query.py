@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from reports.labels import PLATFORM_NAMES, SENTIMENT_NAMES
 from search.ngrams import query_tokens
 from yuqing.schema import SHANGHAI, Platform, SentimentLabel
 from yuqing.schema import now as current_time
+from yuqing.schema.names import PLATFORM_NAMES, SENTIMENT_NAMES
 
 FieldName = Literal["platform", "source", "author", "sentiment", "place", "policy", "department", "event",
                     "since", "until"]

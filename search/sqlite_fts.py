@@ -51,7 +51,7 @@ from search.base import (
 from search.ngrams import index_tokens, query_tokens
 from search.query import And, Filter, Node, Not, Or, Query, Text, TimeRange
 from search.snippet import snippet
-from transport.sqlite_log import connect
+from stores.sqlite import connect
 from yuqing.schema import CrawlHealth, EnrichedPost, Event, Platform
 
 SCHEMA_VERSION = 2
@@ -325,7 +325,7 @@ class SqliteIndex(Index):
         self._tids: dict[tuple[str, str], int] = {}
         self._tag_of: dict[int, tuple[str, str]] = {}
         try:
-            self._conn = connect(self.path)
+            self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
             self._conn.execute("PRAGMA cache_size=-65536")
             self._conn.execute("PRAGMA mmap_size=268435456")
             old_docs = self._old_documents()

@@ -15,10 +15,10 @@ import pytest
 
 pytest.importorskip("osmem_server", reason="osmem-server is not installed (pip install -e '.[dev]')")
 
-from search.elastic import ElasticIndex  # noqa: E402
-from tests import index_suite  # noqa: E402
-from tests.index_suite import *  # noqa: E402,F403 - the shared checks, run here against osmem-server
-from yuqing.config.settings import ElasticsearchSettings  # noqa: E402
+from search.elastic import ElasticIndex
+from tests import index_suite
+from tests.index_suite import *  # noqa: F403 - the shared checks, run here against osmem-server
+from yuqing.config.settings import ElasticsearchSettings
 
 
 @pytest.fixture

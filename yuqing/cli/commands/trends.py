@@ -9,12 +9,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from reports.labels import SENTIMENT_NAMES, platform_name, sentiment_name, subject_name
+from reports.labels import platform_name, sentiment_name, subject_name
 from search import FACET_NAMES, Bucket, Facets, QueryError, SearchBackendError, SearchQuery, open_index
 from search.base import FACET_KINDS
 from yuqing.cli.commands.search import QUERY_HELP, fit, quiet_client, user_error
 from yuqing.cli.common import print_json, settings_from
 from yuqing.schema import SHANGHAI
+from yuqing.schema.names import SENTIMENT_NAMES
 
 SENTIMENTS = ("positive", "neutral", "negative", "unknown")
 EMERGING_TITLE = "新兴关键词（当日对比前 7 日）"
