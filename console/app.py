@@ -55,8 +55,7 @@ class Console:
         return open_index(self.settings)
 
     def close(self) -> None:
-        # Only the store: AlertService.close() would save this process's (empty) rule memory over the worker's.
-        self.alerts.store.close()
+        self.alerts.close()  # not the rules' writer: releases the store, leaves the worker's rule memory alone
         self.accounts.close()
 
 
