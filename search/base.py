@@ -11,11 +11,11 @@ import abc
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Self
+from typing import Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from search.query import And, Filter, Node, Or, Query, TimeRange, parse_query
+from search.query import And, FieldName, Filter, Node, Or, Query, QueryError, TimeRange, parse_query
 from yuqing.errors import BackendUnavailable
 from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event, SentimentLabel
 
@@ -100,10 +100,11 @@ class SearchQuery(BaseModel):
     -exclusions, parentheses, field filters, since:/until:) ANDed with the structured filters below,
     which callers that build queries in code use. Every list filter matches any of its values.
 
-    `sort`: newest first (ties by id), relevance (best match first, then newest) or reach
-    (reposts + comments + likes, highest first, then newest). `after` continues a listing after
-    the `SearchHit.cursor` of the last hit seen (keyset paging, any depth, all sorts); `offset` is
-    for small page numbers only (Elasticsearch refuses offset + limit past 10,000).
+    `sort`: newest first (posts of the same second in an order fixed by each backend), relevance
+    (best match first, then newest) or reach (reposts + comments + likes, highest first, then
+    newest). `after` continues a listing after the `SearchHit.cursor` of the last hit seen (keyset
+    paging, any depth, all sorts); `offset` is for small page numbers only (Elasticsearch refuses
+    offset + limit past 10,000).
     `now` is the moment relative times (`since:7d`) count back from (default: the current time).
     """
 
@@ -136,7 +137,7 @@ class SearchQuery(BaseModel):
                              ("policy", self.policies), ("department", self.departments),
                              ("event", self.events)):
             if values:
-                alternatives = tuple(Filter(name, v) for v in values)  # type: ignore[arg-type]
+                alternatives = tuple(Filter(cast(FieldName, name), v) for v in values)
                 extra.append(alternatives[0] if len(alternatives) == 1 else Or(alternatives))
         if self.since or self.until:
             extra.append(TimeRange(self.since, self.until))
@@ -242,6 +243,11 @@ def fill_buckets(mixes: dict[datetime, dict[str, int]], by: Interval) -> list[Bu
     return buckets
 
 
+def bad_cursor(after: str) -> QueryError:
+    """A paging cursor that this index did not hand out (edited, or from the other backend)."""
+    return QueryError(after, 0, "翻页标记无效，请从第一页重新搜索")
+
+
 def body_text(post: EnrichedPost) -> str:
     """What full-text search looks in: the title and the (masked) text."""
     return f"{post.title or ''}\n{post.masked_text or post.text}"
@@ -306,7 +312,7 @@ class Index(abc.ABC):
 
     @abc.abstractmethod
     def scan(self, query: SearchQuery) -> Iterator[EnrichedPost]:
-        """Every match, newest first (ties by id), streamed in pages: keyset paging on SQLite,
+        """Every match, newest first (as `sort="newest"`), streamed in pages: keyset paging on SQLite,
         search_after on Elasticsearch, so nothing is capped at 10,000. `limit`, `offset` and
         `sort` are ignored; `after` starts after that cursor."""
 
@@ -326,7 +332,8 @@ class Index(abc.ABC):
     def counts_by(self, field: Literal["platform", "source", "sentiment"], query: SearchQuery | None = None
                   ) -> dict[str, int]:
         """Matches per platform, source or sentiment (`unknown` for posts without one), most first."""
-        name: FacetName = {"platform": "platforms", "source": "sources", "sentiment": "sentiments"}[field]  # type: ignore[assignment]
+        names: dict[str, FacetName] = {"platform": "platforms", "source": "sources", "sentiment": "sentiments"}
+        name = names[field]
         found = self.facets(query or SearchQuery(), (name,), size=COUNT_ALL)
         return {v.value: v.count for v in found.values[name]}
 

@@ -44,6 +44,7 @@ from search.base import (
     SearchQuery,
     SearchRefused,
     SearchResult,
+    bad_cursor,
     body_text,
     emerging_day,
     fill_buckets,
@@ -100,7 +101,7 @@ class PlainJsonNode(Urllib3HttpNode):
     (`application/vnd.elasticsearch+json; compatible-with=8`), which OpenSearch-compatible servers
     refuse."""
 
-    def perform_request(self, method: str, target: str, body: bytes | None = None,  # type: ignore[override]
+    def perform_request(self, method: str, target: str, body: bytes | None = None,
                         headers: Any = None, request_timeout: Any = DEFAULT) -> Any:
         if headers is not None:
             headers = headers.copy()
@@ -192,6 +193,17 @@ def query_dsl(query: SearchQuery) -> dict[str, Any]:
     return compile_query(query.parsed())
 
 
+def _search_after(after: str) -> list[Any]:
+    """The sort values of a cursor this index handed out."""
+    try:
+        values = json.loads(after)
+    except ValueError:
+        raise bad_cursor(after) from None
+    if not isinstance(values, list) or not values:
+        raise bad_cursor(after)
+    return values
+
+
 def _reason(error: Any) -> str:
     """`type: reason` from an Elasticsearch error object (or whatever it sent instead)."""
     if isinstance(error, dict):
@@ -232,8 +244,8 @@ class ElasticIndex(Index):
         # 429 is left to the bulk helper, which backs off and resends only the rejected documents.
         self.client = Elasticsearch(settings.url, verify_certs=settings.verify_certs, request_timeout=request_timeout,
                                     max_retries=max_retries, retry_on_status=(502, 503, 504),
-                                    retry_on_timeout=True, **auth,
-                                    **({"node_class": PlainJsonNode} if plain_json else {}))
+                                    retry_on_timeout=True, node_class=PlainJsonNode if plain_json else DEFAULT,
+                                    **auth)
 
     # -- errors ---------------------------------------------------------------------------------
 
@@ -378,7 +390,7 @@ class ElasticIndex(Index):
     def search(self, query: SearchQuery) -> SearchResult:
         parsed = query.parsed()
         sort = SORTS[query.sort if query.sort != "relevance" or parsed.texts() else "newest"]
-        extra: dict[str, Any] = {"search_after": json.loads(query.after)} if query.after else {}
+        extra: dict[str, Any] = {"search_after": _search_after(query.after)} if query.after else {}
         if query.sort == "relevance":
             extra["track_scores"] = True
         with self._calls("searching posts"):
@@ -412,7 +424,7 @@ class ElasticIndex(Index):
 
     def scan(self, query: SearchQuery) -> Iterator[EnrichedPost]:
         dsl = query_dsl(query)
-        after: list[Any] | None = json.loads(query.after) if query.after else None
+        after: list[Any] | None = _search_after(query.after) if query.after else None
         pit = self._open_pit()
         try:
             while True:
@@ -456,7 +468,7 @@ class ElasticIndex(Index):
         buckets = fill_buckets({datetime.fromtimestamp(b["key"] / 1000, UTC):
                                 {s["key"]: s["doc_count"] for s in b["sentiment"]["buckets"]}
                                 for b in found["buckets"]["buckets"]}, by)
-        values = {name: [FacetValue(value=str(b["key"]), count=b["doc_count"]) for b in found[name]["buckets"]]
+        values: dict[str, list[FacetValue]] = {name: [FacetValue(value=str(b["key"]), count=b["doc_count"]) for b in found[name]["buckets"]]
                   for name in names if name in FACET_FIELDS}
         facets = Facets(total=body["hits"]["total"]["value"], by=by, buckets=buckets, values=values)
         if "emerging" in names:

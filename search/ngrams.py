@@ -5,10 +5,11 @@ hashtag #牡丹区老旧小区改造#, 停水 in 停水通知) is then missed wh
 differently from the query. So the indexes do not rely on segmentation: every run of Chinese
 characters is stored as its overlapping character pairs (老旧 旧小 小区 区改 改造 造 for 老旧小区改造,
 the run's last character alone at the end), and a query word is matched as the phrase of its own
-pairs. A post is found exactly when the word is a substring of its title or text, ignoring case,
-full-width forms and punctuation between runs. Letters and digits form whole lowercased words
-(`5G` matches `5g` but not `5gh`). A single Chinese character at the end of a query word is
-matched as a prefix, so 水 finds 停水 and 水管.
+pairs. A post is found exactly when the word is a substring of its title or text, ignoring case
+and full-width forms; where the query word has punctuation or a space, any punctuation or space
+of the text matches it. Letters and digits form whole lowercased words (`5G` matches `5g` but
+not `5gh`). A single Chinese character at the end of a query word is matched as a prefix, so 水
+finds 停水 and 水管.
 
 SQLite FTS5 stores these tokens under its `ascii` tokenizer and Elasticsearch under a whitespace
 analyzer, so both backends find the same posts.

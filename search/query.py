@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
 from search.ngrams import query_tokens
 from yuqing.schema import SHANGHAI, Platform, SentimentLabel
@@ -322,7 +322,7 @@ class _Parser:
         if name in ("since", "until"):
             moment = self.moment(token, exclusive_day=name == "until")
             return TimeRange(since=moment) if name == "since" else TimeRange(until=moment)
-        return Filter(name, value)  # type: ignore[arg-type] - name is one of FIELDS
+        return Filter(cast(FieldName, name), value)  # the tokenizer let only FIELDS through
 
     def moment(self, token: _Token, *, exclusive_day: bool) -> datetime:
         value = token.value.strip()

@@ -22,13 +22,14 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from search.base import (
+    EMERGING_MIN,
     FACET_KINDS,
     FACET_NAMES,
     EmergingValue,
@@ -41,6 +42,7 @@ from search.base import (
     SearchHit,
     SearchQuery,
     SearchResult,
+    bad_cursor,
     body_text,
     emerging_day,
     fill_buckets,
@@ -193,10 +195,12 @@ class Plan:
 
     def source(self, before: int | None = None) -> tuple[str, list[Any]]:
         """SQL selecting the matching row ids as `rid` (only those below `before`, when given)."""
+        args: list[Any] = []
         if self.match is not None:
-            col, sql, args = "fts.rowid", "SELECT fts.rowid AS rid FROM fts WHERE fts MATCH ?", [self.match]
+            col, sql = "fts.rowid", "SELECT fts.rowid AS rid FROM fts WHERE fts MATCH ?"
+            args.append(self.match)
         else:
-            col, sql, args = "posts.rid", "SELECT posts.rid AS rid FROM posts WHERE 1", []
+            col, sql = "posts.rid", "SELECT posts.rid AS rid FROM posts WHERE 1"
         if self.lo is not None:
             sql += f" AND {col} >= ?"
             args.append(self.lo)
@@ -257,9 +261,45 @@ def compile_query(query: Query) -> Plan:
             plan.args.extend(args)
         else:
             searchable.append(child)
+    # A platform or sentiment filter beside other conditions is read from the row id: walking the
+    # doclist of `platform:weibo` (most posts) to intersect it would cost more than the words.
+    in_rowid = [(child, found) for child in searchable if (found := _rowid_filter(child)) is not None]
+    if len(in_rowid) < len(searchable):
+        for _, (pred, args) in in_rowid:
+            plan.preds.append(pred)
+            plan.args.extend(args)
+        searchable = [c for c in searchable if all(c is not child for child, _ in in_rowid)]
     if searchable:
         plan.match = _fts(searchable[0] if len(searchable) == 1 else And(tuple(searchable)))
     return plan
+
+
+def _rowid_filter(node: Node) -> tuple[str, list[Any]] | None:
+    """`platform:`/`sentiment:` (or an OR of them on one field) as a predicate on the row id's bits."""
+    alternatives = node.children if isinstance(node, Or) else (node,)
+    if not all(isinstance(a, Filter) and a.name in ROWID_KINDS for a in alternatives):
+        return None
+    names = {a.name for a in alternatives if isinstance(a, Filter)}
+    if len(names) != 1:
+        return None
+    name = names.pop()
+    shift, mask, codes = ((PLATFORM_SHIFT, 7, PLATFORM_CODES) if name == "platform"
+                          else (SENTIMENT_SHIFT, 3, SENTIMENT_CODES))
+    if any(a.value not in codes for a in alternatives if isinstance(a, Filter)):
+        return None  # a value no post can have: its tag token matches nothing
+    values = [codes[a.value] for a in alternatives if isinstance(a, Filter)]
+    return f"(({{rid}} >> {shift}) & {mask}) IN ({','.join('?' * len(values))})", values
+
+
+def _cursor(after: str, *types: Callable[[str], Any]) -> list[Any]:
+    """The values of a cursor this index handed out (`value:row id` or `row id`)."""
+    parts = after.split(":")
+    try:
+        if len(parts) != len(types):
+            raise ValueError(after)
+        return [kind(part) for kind, part in zip(types, parts, strict=True)]
+    except ValueError:
+        raise bad_cursor(after) from None
 
 
 # -- time buckets ------------------------------------------------------------------------------
@@ -295,19 +335,16 @@ def _split(since: int, until: int, coarsest: int) -> Pieces:
     if first_hour >= end_hour:
         pieces.raw.append((since, until))
         return pieces
-    hour_from, hour_to = first_hour, end_hour
-    if coarsest == 1:
-        first_day = -(-first_hour // 24)
-        end_day = end_hour // 24
-        if first_day < end_day:
-            pieces.days = (first_day, end_day)
-            if first_hour < first_day * 24:
-                pieces.hours.append((first_hour, first_day * 24))
-            if end_day * 24 < end_hour:
-                pieces.hours.append((end_day * 24, end_hour))
-            hour_from = hour_to = None  # type: ignore[assignment]
-    if hour_from is not None:
-        pieces.hours.append((hour_from, hour_to))
+    first_day = -(-first_hour // 24)
+    end_day = end_hour // 24
+    if coarsest == 1 and first_day < end_day:
+        pieces.days = (first_day, end_day)
+        if first_hour < first_day * 24:
+            pieces.hours.append((first_hour, first_day * 24))
+        if end_day * 24 < end_hour:
+            pieces.hours.append((end_day * 24, end_hour))
+    else:
+        pieces.hours.append((first_hour, end_hour))
     start_whole = first_hour * HOUR - OFFSET
     end_whole = end_hour * HOUR - OFFSET
     if since < start_whole:
@@ -330,6 +367,9 @@ class SqliteIndex(Index):
             self._conn.execute("PRAGMA mmap_size=268435456")
             old_docs = self._old_documents()
             self._conn.executescript(SCHEMA)
+            # Relevance is BM25 over the text only: filter tokens match every hit alike.
+            if not self._conn.execute("SELECT 1 FROM fts_config WHERE k = 'rank'").fetchone():
+                self._conn.execute("INSERT INTO fts (fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)')")
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise SearchBackendError(f"cannot open the embedded index at {self.path}: {exc}") from exc
@@ -362,12 +402,8 @@ class SqliteIndex(Index):
         return tid
 
     def _tag(self, tid: int) -> tuple[str, str]:
-        tag = self._tag_of.get(tid)
-        if tag is None:
-            kind, value = self._conn.execute("SELECT kind, value FROM tags WHERE tid=?", (tid,)).fetchone()
-            tag = self._tag_of[tid] = (kind, value)
-            self._tids[tag] = tid
-        return tag
+        self._values([tid])
+        return self._tag_of[tid]
 
     def _fts_row(self, post: EnrichedPost, tags: list[tuple[str, str]]) -> tuple[str, str]:
         tokens = [ALL_TOKEN] + [tag_token(k, v) for k, v in tags if k in FILTER_KINDS]
@@ -473,35 +509,36 @@ class SqliteIndex(Index):
             found.update((rid, EnrichedPost.model_validate_json(doc)) for rid, doc in rows)
         return found
 
-    def _page(self, plan: Plan, query: SearchQuery) -> list[tuple[int, float | None, str]]:
-        """(row id, score, cursor) of one page in the query's order."""
+    def _page(self, plan: Plan, query: SearchQuery, ranked: bool) -> list[tuple[int, float | None, str]]:
+        """(row id, score, cursor) of one page in the query's order; `ranked`: the query has words
+        to rank by (without, relevance is newest first, as on Elasticsearch)."""
         source, args = plan.source()
         limit = [query.limit, query.offset]
-        if query.sort == "relevance" and plan.match is not None:
+        if query.sort == "relevance" and plan.match is not None and ranked:
             sql = source.replace("SELECT fts.rowid AS rid", "SELECT fts.rowid AS rid, fts.rank AS score", 1)
             if query.after:
-                score, rid = query.after.split(":")
+                last_score, last_rid = _cursor(query.after, float, int)
                 sql += " AND (fts.rank > ? OR (fts.rank = ? AND fts.rowid < ?))"
-                args = [*args, float(score), float(score), int(rid)]
+                args = [*args, last_score, last_score, last_rid]
             rows = self._rows(f"{sql} ORDER BY fts.rank, fts.rowid DESC LIMIT ? OFFSET ?", [*args, *limit])
             return [(rid, -score, f"{score!r}:{rid}") for rid, score in rows]
         if query.sort == "reach":
             sql = f"SELECT m.rid, p.reach FROM ({source}) m JOIN posts p ON p.rid = m.rid"
             if query.after:
-                value, rid = (int(v) for v in query.after.split(":"))
+                last_reach, reach_rid = _cursor(query.after, int, int)
                 sql += " WHERE p.reach < ? OR (p.reach = ? AND m.rid < ?)"
-                args = [*args, value, value, rid]
+                args = [*args, last_reach, last_reach, reach_rid]
             rows = self._rows(f"{sql} ORDER BY p.reach DESC, m.rid DESC LIMIT ? OFFSET ?", [*args, *limit])
             return [(rid, None, f"{value}:{rid}") for rid, value in rows]
         if query.after:
-            source, args = plan.source(before=int(query.after))
+            source, args = plan.source(before=_cursor(query.after, int)[0])
         rows = self._rows(f"{source} ORDER BY rid DESC LIMIT ? OFFSET ?", [*args, *limit])
         return [(rid, None, str(rid)) for (rid,) in rows]
 
     def search(self, query: SearchQuery) -> SearchResult:
         parsed = query.parsed()
         plan = compile_query(parsed)
-        page = self._page(plan, query) if query.limit else []
+        page = self._page(plan, query, bool(parsed.texts())) if query.limit else []
         docs = self._docs([rid for rid, _, _ in page])
         texts = parsed.texts()
         results = [SearchHit(post=docs[rid], snippet=snippet(docs[rid], texts), score=score, cursor=cursor)
@@ -519,7 +556,7 @@ class SqliteIndex(Index):
 
     def scan(self, query: SearchQuery) -> Iterator[EnrichedPost]:
         plan = compile_query(query.parsed())
-        after = int(query.after) if query.after else None
+        after = _cursor(query.after, int)[0] if query.after else None
         while True:
             source, args = plan.source(before=after)
             rids = [r[0] for r in self._rows(f"{source} ORDER BY rid DESC LIMIT ?", [*args, self.scan_page])]
@@ -532,13 +569,20 @@ class SqliteIndex(Index):
     # -- facets ---------------------------------------------------------------------------------
 
     def _span(self, plan: Plan) -> tuple[int, int] | None:
-        """[first, last + 1) seconds of the posts within the plan's own row-id range."""
+        """[since, until) seconds covering the posts within the plan's row-id range: its own bounds,
+        widened to whole days where no post lies beyond them, so that the aggregates answer."""
         lo, hi = plan.lo or 0, plan.hi or (1 << 62)
         first = self._rows("SELECT min(rid) FROM posts WHERE rid >= ? AND rid < ?", (lo, hi))[0][0]
         if first is None:
             return None
         last = self._rows("SELECT max(rid) FROM posts WHERE rid >= ? AND rid < ?", (lo, hi))[0][0]
-        return first >> SECOND_SHIFT, (last >> SECOND_SHIFT) + 1
+        since = (((first >> SECOND_SHIFT) + OFFSET) // DAY) * DAY - OFFSET
+        until = (((last >> SECOND_SHIFT) + OFFSET) // DAY + 1) * DAY - OFFSET
+        if plan.lo is not None:
+            since = max(since, plan.lo >> SECOND_SHIFT)
+        if plan.hi is not None:
+            until = min(until, plan.hi >> SECOND_SHIFT)
+        return since, until
 
     def _agg_rows(self, kinds: Sequence[str], level: int, buckets: tuple[int, int], per_bucket: bool
                   ) -> list[tuple[int, int, int]]:
@@ -552,45 +596,57 @@ class SqliteIndex(Index):
                    "AND bucket < ? GROUP BY tid")
         return self._rows(sql, [*kinds, level, *buckets])
 
-    def _raw_tags(self, plan: Plan, kinds: Sequence[str]) -> Counter[int]:
-        """Counts per tag id of `kinds` among the plan's matches, read match by match."""
-        counts: Counter[int] = Counter()
+    def _raw_tags(self, plan: Plan, kind: str) -> Counter[int]:
+        """Counts per tag id of one kind among the plan's matches, read match by match."""
         source, args = plan.source()
-        tag_kinds = [k for k in kinds if k not in ROWID_KINDS]
-        if tag_kinds:
-            marks = ",".join("?" * len(tag_kinds))
-            rows = self._rows(
-                f"SELECT pt.tid, count(*) FROM ({source}) m JOIN post_tags pt ON pt.rid = m.rid "
-                f"JOIN tags t ON t.tid = pt.tid AND t.kind IN ({marks}) GROUP BY pt.tid", [*args, *tag_kinds])
-            counts.update(dict(rows))
-        for kind, shift, names in (("platform", PLATFORM_SHIFT, PLATFORM_OF_CODE),
-                                   ("sentiment", SENTIMENT_SHIFT, SENTIMENT_OF_CODE)):
-            if kind in kinds:
-                mask = 7 if kind == "platform" else 3
-                for code, n in self._rows(f"SELECT (rid >> {shift}) & {mask}, count(*) FROM ({source}) GROUP BY 1",
-                                          args):
-                    counts[self._tid(kind, names[code])] += n
-        return counts
+        if kind in ROWID_KINDS:
+            shift, mask, names = ((PLATFORM_SHIFT, 7, PLATFORM_OF_CODE) if kind == "platform"
+                                  else (SENTIMENT_SHIFT, 3, SENTIMENT_OF_CODE))
+            rows = self._rows(f"SELECT (rid >> {shift}) & {mask}, count(*) FROM ({source}) GROUP BY 1", args)
+            return Counter({self._tid(kind, names[code]): n for code, n in rows})
+        return Counter(dict(self._rows(
+            f"SELECT pt.tid, count(*) FROM ({source}) m JOIN post_tags pt ON pt.rid = m.rid "
+            "JOIN tags t ON t.tid = pt.tid AND t.kind = ? GROUP BY pt.tid", [*args, kind])))
 
-    def _tag_counts(self, plan: Plan, kinds: Sequence[str]) -> Counter[int]:
-        """Counts per tag id of `kinds` among the plan's matches: from the aggregates when the plan
-        is a plain time range, else match by match."""
-        if not kinds:
-            return Counter()
+    def _tag_counts(self, plan: Plan, kind: str) -> Counter[int]:
+        """Counts per tag id of one kind among the plan's matches: from the aggregates when the
+        plan is a plain time range, else match by match."""
         if not plan.plain:
-            return self._raw_tags(plan, kinds)
+            return self._raw_tags(plan, kind)
         span = self._span(plan)
         counts: Counter[int] = Counter()
         if span is None:
             return counts
         pieces = _split(*span, coarsest=1)
         if pieces.days:
-            counts.update({tid: n for _, tid, n in self._agg_rows(kinds, 1, pieces.days, per_bucket=False)})
+            counts.update({tid: n for _, tid, n in self._agg_rows([kind], 1, pieces.days, per_bucket=False)})
         for hours in pieces.hours:
-            counts.update({tid: n for _, tid, n in self._agg_rows(kinds, 0, hours, per_bucket=False)})
+            counts.update({tid: n for _, tid, n in self._agg_rows([kind], 0, hours, per_bucket=False)})
         for since, until in pieces.raw:
-            counts.update(self._raw_tags(plan.bounded(since, until), kinds))
+            counts.update(self._raw_tags(plan.bounded(since, until), kind))
         return counts
+
+    def _values(self, tids: Iterable[int]) -> dict[int, str]:
+        """The values of tag ids, read once per process."""
+        tids = list(tids)
+        missing = [tid for tid in set(tids) if tid not in self._tag_of]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            for tid, kind, value in self._rows(
+                    f"SELECT tid, kind, value FROM tags WHERE tid IN ({','.join('?' * len(chunk))})", chunk):
+                self._tag_of[tid] = (kind, value)
+                self._tids[(kind, value)] = tid
+        return {tid: self._tag_of[tid][1] for tid in tids}
+
+    def _top(self, counts: Counter[int], size: int) -> list[FacetValue]:
+        """The `size` most frequent values, ties by value; only the candidates' names are read."""
+        ranked = [(tid, n) for tid, n in counts.most_common() if n > 0]
+        if len(ranked) > size:
+            threshold = ranked[size - 1][1] if size else ranked[0][1] + 1
+            ranked = [(tid, n) for tid, n in ranked if n >= threshold]
+        names = self._values(tid for tid, _ in ranked)
+        ranked.sort(key=lambda item: (-item[1], names[item[0]]))
+        return [FacetValue(value=names[tid], count=n) for tid, n in ranked[:size]]
 
     def _time_buckets(self, plan: Plan, level: int) -> Counter[tuple[int, str]]:
         """(bucket, sentiment) -> matches."""
@@ -630,14 +686,7 @@ class SqliteIndex(Index):
                 mixes[_bucket_start(bucket, level)][label] = n
         buckets = fill_buckets(mixes, by)
         total = sum(b.count for b in buckets)
-        kinds = [FACET_KINDS[n] for n in names if n in FACET_KINDS]
-        counts = self._tag_counts(plan, kinds)
-        grouped: dict[str, list[FacetValue]] = defaultdict(list)
-        for tid, n in counts.items():
-            kind, value = self._tag(tid)
-            if n > 0:
-                grouped[kind].append(FacetValue(value=value, count=n))
-        values = {name: sorted(grouped.get(FACET_KINDS[name], []), key=lambda v: (-v.count, v.value))[:size]
+        values: dict[str, list[FacetValue]] = {name: self._top(self._tag_counts(plan, FACET_KINDS[name]), size)
                   for name in names if name in FACET_KINDS}
         facets = Facets(total=total, by=by, buckets=buckets, values=values)
         if "emerging" in names:
@@ -648,13 +697,12 @@ class SqliteIndex(Index):
         day = emerging_day(parsed)
         day_start = int(day.timestamp())
         window = compile_query(without_time(parsed))
-        today = self._tag_counts(window.bounded(day_start, day_start + DAY), ["keyword"])
-        before = self._tag_counts(window.bounded(day_start - 7 * DAY, day_start), ["keyword"])
-
-        def named(counts: Counter[int]) -> dict[str, int]:
-            return {self._tag(tid)[1]: n for tid, n in counts.items() if n > 0}
-
-        return day, rank_emerging(named(today), named(before), size)
+        today = self._tag_counts(window.bounded(day_start, day_start + DAY), "keyword")
+        candidates = {tid: n for tid, n in today.items() if n >= EMERGING_MIN}
+        before = self._tag_counts(window.bounded(day_start - 7 * DAY, day_start), "keyword")
+        names = self._values(candidates)
+        return day, rank_emerging({names[tid]: n for tid, n in candidates.items()},
+                                  {names[tid]: before[tid] for tid in candidates if before[tid] > 0}, size)
 
     # -- events and crawl health ------------------------------------------------------------------
 

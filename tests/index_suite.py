@@ -96,6 +96,8 @@ def test_chinese_full_text(index, text, expected):
     (SearchQuery(events=["ev-2"]), {4}),
     (SearchQuery(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=27)), {2, 3}),
     (SearchQuery(text="老旧小区", sentiments=["positive"]), {4}),
+    (SearchQuery(text="老旧小区", platforms=["weibo", "news"], sentiments=["negative", "neutral"]), {1}),
+    (SearchQuery(text="老旧小区", platforms=["twitter"]), set()),  # a platform no post has
     (SearchQuery(text="老旧小区 -楼道"), {1}),
     (SearchQuery(text="(消费季 OR 租赁) -点赞"), {3}),
     (SearchQuery(text='"老旧 小区" platform:微博 sentiment:正面'), {4}),
@@ -138,6 +140,12 @@ def test_malformed_query_is_refused_with_its_position(index):
     with pytest.raises(QueryError) as caught:
         index.search(SearchQuery(text="老旧小区 (停水 OR"))
     assert caught.value.position == 9 and "OR 后面缺少内容" in str(caught.value)
+
+
+@pytest.mark.parametrize("after", ["not-a-cursor", "1:2:3", "[]"])
+def test_a_cursor_it_did_not_hand_out_is_a_query_error(index, after):
+    with pytest.raises(QueryError, match="翻页标记无效"):
+        index.search(SearchQuery(after=after))
 
 
 def test_events_upsert_and_merged_are_hidden(index):

@@ -13,11 +13,11 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from reports.labels import platform_name, sentiment_name
 from search import QueryError, SearchBackendError, SearchHit, SearchQuery, open_index
 from search.base import reach
 from yuqing.cli.common import print_json, settings_from
 from yuqing.schema import SHANGHAI
+from yuqing.schema.names import platform_name, sentiment_name
 
 QUERY_HELP = ('words are ANDed; OR, "exact phrase", -exclusion, (parentheses); filters platform: source: '
               "author: sentiment: place: policy: department: event: since: until: (2026-11-30, 24h, 7d)")

@@ -9,13 +9,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from reports.labels import platform_name, sentiment_name, subject_name
+from reports.labels import subject_name
 from search import FACET_NAMES, Bucket, Facets, QueryError, SearchBackendError, SearchQuery, open_index
 from search.base import FACET_KINDS
 from yuqing.cli.commands.search import QUERY_HELP, fit, quiet_client, user_error
 from yuqing.cli.common import print_json, settings_from
 from yuqing.schema import SHANGHAI
-from yuqing.schema.names import SENTIMENT_NAMES
+from yuqing.schema.names import SENTIMENT_NAMES, platform_name, sentiment_name
 
 SENTIMENTS = ("positive", "neutral", "negative", "unknown")
 EMERGING_TITLE = "新兴关键词（当日对比前 7 日）"
@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="facet to show, repeatable: " + ", ".join(FACET_NAMES) + " (default: all)")
     parser.add_argument("--top", type=int, default=10, metavar="N", help="values per facet (default 10)")
     parser.add_argument("--json", action="store_true", help="one JSON object")
-    parser.add_argument("--chart", metavar="FILE", type=Path, help="write the chart to FILE.svg or FILE.png")
+    parser.add_argument("--chart", metavar="FILE", type=Path,
+                        help=f"write the sentiment chart of the latest {CHART_BUCKETS} buckets to FILE.svg or FILE.png")
     parser.set_defaults(func=run)
 
 
