@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from search.query import And, FieldName, Filter, Node, Or, Query, QueryError, TimeRange, parse_query
 from yuqing.errors import BackendUnavailable
-from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event, SentimentLabel
+from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event, ReprintLink, SentimentLabel
 
 Interval = Literal["hour", "day"]
 
@@ -336,6 +336,11 @@ class Index(abc.ABC):
         name = names[field]
         found = self.facets(query or SearchQuery(), (name,), size=COUNT_ALL)
         return {v.value: v.count for v in found.values[name]}
+
+    @abc.abstractmethod
+    def relink(self, links: Iterable[ReprintLink]) -> int:
+        """Mark indexed posts as copies (`reprint_of`, extra 转载自) of an original found after them.
+        Returns how many were updated; a post not indexed is left alone."""
 
     @abc.abstractmethod
     def upsert_events(self, events: Iterable[Event]) -> int: ...

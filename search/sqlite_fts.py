@@ -54,7 +54,7 @@ from search.ngrams import index_tokens, query_tokens
 from search.query import And, Filter, Node, Not, Or, Query, Text, TimeRange
 from search.snippet import snippet
 from stores.sqlite import connect
-from yuqing.schema import CrawlHealth, EnrichedPost, Event, Platform
+from yuqing.schema import REPRINT_OF, CrawlHealth, EnrichedPost, Event, Platform, ReprintLink
 
 SCHEMA_VERSION = 2
 
@@ -705,6 +705,15 @@ class SqliteIndex(Index):
                                   {names[tid]: before[tid] for tid in candidates if before[tid] > 0}, size)
 
     # -- events and crawl health ------------------------------------------------------------------
+
+    def relink(self, links: Iterable[ReprintLink]) -> int:
+        rows = [(link.reprint_of, link.reprint_of, link.post_id) for link in links]
+        if not rows:
+            return 0
+        # Whether a post is a copy is neither searched nor counted: only its document changes.
+        return self._transaction("write to the embedded index", lambda: self._conn.executemany(
+            f"UPDATE docs SET doc=json_set(doc, '$.reprint_of', ?, '$.extra.\"{REPRINT_OF}\"', ?) "
+            "WHERE rid = (SELECT rid FROM posts WHERE id=?)", rows).rowcount)
 
     def upsert_events(self, events: Iterable[Event]) -> int:
         events = list(events)

@@ -22,7 +22,17 @@ import pytest
 from search.base import COUNT_ALL, FACET_NAMES, SearchQuery, body_text, reach
 from search.ngrams import needle, normalize
 from search.query import And, Filter, Node, Not, Or, QueryError, Text, TimeRange
-from yuqing.schema import SHANGHAI, Author, EnrichedPost, Event, Metrics, PolicyLink, Sentiment
+from yuqing.schema import (
+    REPRINT_OF,
+    SHANGHAI,
+    Author,
+    EnrichedPost,
+    Event,
+    Metrics,
+    PolicyLink,
+    ReprintLink,
+    Sentiment,
+)
 
 T0 = datetime(2022, 6, 2, 9, 0, tzinfo=SHANGHAI)
 
@@ -168,6 +178,17 @@ def test_posts_of_a_merged_event_follow_it_along_a_chain_of_merges(index):
     assert index.search(SearchQuery(events=["ev-1"])).total == 0
     assert {index.get(p.id).event_id for p in found} == {"ev-2"}  # the stored post says so too
     assert {v.value: v.count for v in index.facets(SearchQuery(), ["events"]).values["events"]} == {"ev-2": 2}
+
+
+def test_a_copy_found_after_it_was_indexed_is_relinked_to_its_original(index):
+    copy, original = SEED[2], SEED[0]
+    assert index.relink([ReprintLink(post_id=copy.id, reprint_of=original.id),
+                         ReprintLink(post_id="weibo:not-indexed", reprint_of=original.id)]) == 1
+    stored = index.get(copy.id)
+    assert stored.reprint_of == original.id and stored.extra[REPRINT_OF] == original.id
+    assert index.get(original.id).reprint_of is None
+    assert index.search(SearchQuery(text="消费季")).hits[0].reprint_of == original.id
+    assert index.count(SearchQuery(text="消费季")) == 1  # its place in searches and counts is unchanged
 
 
 # -- CORPUS: generated posts against a reference evaluation -----------------------------------
