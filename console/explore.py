@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, Field
 
-from console.views import BadInput, Names, bucket_starts, event_title, local, post_view
+from console.views import BadInput, Names, bucket_starts, local, post_view
 from reports.labels import platform_name, sentiment_name
 from search.base import FacetName, Facets, FacetValue, Index, SearchQuery, SnippetPart, Sort
 from search.query import QueryError
@@ -106,7 +106,7 @@ def _labeller(facet: str, names: Names, events: dict[str, str]) -> Any:
 
 
 def _event_titles(index: Index, since: datetime | None) -> dict[str, str]:
-    return {e.id: event_title(e) for e in index.events(since=since, limit=1000)}
+    return {e.id: e.headline for e in index.events(since=since, limit=1000)}
 
 
 def search(index: Index, filters: Filters, names: Names) -> dict[str, Any]:

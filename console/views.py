@@ -79,11 +79,6 @@ def web_link(value: str | None) -> str | None:
     return value
 
 
-def event_title(event: Event) -> str:
-    """The event's readable title when analysis gives one, else its keyword label."""
-    return getattr(event, "title", None) or event.label
-
-
 # --- alerts ------------------------------------------------------------------------------------
 
 
@@ -222,7 +217,7 @@ def event_view(index: Index, event: Event, names: Names, start: datetime, end: d
                today: int | None = None) -> dict[str, Any]:
     representative = [post_view(p, names) for pid in event.representative_posts[:5] if (p := index.get(pid))]
     return {
-        "id": event.id, "title": event_title(event), "label": event.label, "keywords": event.keywords,
+        "id": event.id, "title": event.headline, "label": event.label, "keywords": event.keywords,
         "first_seen": event.first_seen, "last_seen": event.last_seen, "size": event.size, "today": today,
         "platforms": [{"platform": k, "label": platform_name(k), "posts": v}
                       for k, v in sorted(event.platforms.items(), key=lambda kv: -kv[1])],

@@ -74,7 +74,7 @@ def build(data_dir: Path, now: datetime | None = None, report: bool = True) -> C
     with open_index(settings) as index:
         index.upsert(posts)
         index.upsert_events([Event(
-            id=EVENT, label="化肥厂家属院 停工 老旧小区", keywords=["化肥厂家属院", "停工", "老旧小区改造"],
+            id=EVENT, label="化肥厂家属院 停工 老旧小区", title="化肥厂家属院改造停工三个月", keywords=["化肥厂家属院", "停工", "老旧小区改造"],
             first_seen=posts[-1].when, last_seen=posts[0].when, size=len(posts),
             platforms={"weibo": 9, "forum": 9, "news": 9, "board": 9}, places=["牡丹区"],
             sentiment_mix={"negative": 24, "neutral": 12}, policies=[POLICY],

@@ -287,7 +287,8 @@ def test_sources_page_puts_blind_sources_first_with_named_problems(app, data):
 def test_events_page_shows_the_days_events(app, data):
     events = client(app, Role.ANALYST).get("/api/events").json()
     [event] = [e for e in events if e["id"] == EVENT]
-    assert event["title"] == "化肥厂家属院 停工 老旧小区" and event["today"] > 0
+    assert event["title"] == "化肥厂家属院改造停工三个月" and event["label"] == "化肥厂家属院 停工 老旧小区"
+    assert event["today"] > 0
     assert event["policies"][0]["title"].startswith("菏泽市人民政府办公室关于印发菏泽市2022年城镇老旧小区")
     assert len(event["representative"]) == 3
 
@@ -367,7 +368,7 @@ def test_trend_bars_and_words_narrow_the_search(app, data):
     narrowed = analyst.get(busiest["link"].replace("/search", "/api/search")).json()
     assert narrowed["total"] == busiest["posts"] > 0
     assert trends["total"] == sum(b["posts"] for b in trends["buckets"])
-    assert trends["events"][0]["label"] == "化肥厂家属院 停工 老旧小区"
+    assert trends["events"][0]["label"] == "化肥厂家属院改造停工三个月"
     place = trends["places"][0]
     assert place["value"] == "牡丹区" and "place=" in place["link"]
     page = analyst.get("/trends", params={"q": "老旧小区"}).text
