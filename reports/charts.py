@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import cache
 from html import escape
@@ -26,6 +26,7 @@ import matplotlib
 matplotlib.use("Agg")  # reports are written headless; never open a window
 
 from matplotlib import font_manager
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -99,18 +100,27 @@ def _svg(figure: Figure, key: str, name: str) -> str:
     markup = re.sub(r'(\sid="|href="#|url\(#)', lambda m: f"{m.group(1)}{key}-", markup)
     # Scale with the page (and the A4 printout) instead of a fixed point size.
     markup = re.sub(r'<svg([^>]*?) width="[^"]+" height="[^"]+"', r"<svg\1", markup, count=1)
+    # Bar links narrow the page they are on; matplotlib would open each in a new window.
+    markup = markup.replace(' target="_blank"', "")
     return markup.replace("<svg", f'<svg class="chart" role="img" aria-label="{escape(name)}"', 1)
 
 
-def volume_chart(points: Sequence[TrendPoint], *, interval: str, key: str, name: str, png: bool = False
-                 ) -> str | bytes:
-    """Bars of all posts per hour or day with the negative ones overlaid in red."""
+def _link(bars: Iterable[Artist], urls: Sequence[str] | None) -> None:
+    """Make each bar a link (the console narrows its search to what a bar counts)."""
+    for bar, url in zip(bars, urls or (), strict=False):
+        bar.set_url(url)
+
+
+def volume_chart(points: Sequence[TrendPoint], *, interval: str, key: str, name: str, png: bool = False,
+                 urls: Sequence[str] | None = None) -> str | bytes:
+    """Bars of all posts per hour or day with the negative ones overlaid in red; `urls`, one per point, make
+    the bars links (SVG only)."""
     with _style(key):
         figure = Figure(figsize=(WIDTH_INCHES, 2.3))
         axes = figure.add_subplot()
         xs = range(len(points))
-        axes.bar(xs, [p.total for p in points], color=BLUE, width=0.75)
-        axes.bar(xs, [p.negative for p in points], color=RED, width=0.75)
+        _link(axes.bar(xs, [p.total for p in points], color=BLUE, width=0.75), urls)
+        _link(axes.bar(xs, [p.negative for p in points], color=RED, width=0.75), urls)
         step = 3 if interval == "hour" else 1
         axes.set_xticks(list(xs)[::step])
         axes.set_xticklabels([_tick(p, interval) for p in points][::step])
@@ -147,9 +157,12 @@ def sentiment_chart(counts: dict[str, int], labels: dict[str, str], *, key: str,
         return _output(figure, key, name, png)
 
 
-def bar_chart(rows: Sequence[tuple[str, int, int]], *, key: str, name: str, png: bool = False) -> str | bytes:
-    """Horizontal bars (label, total, negative), largest on top, negative part in red."""
+def bar_chart(rows: Sequence[tuple[str, int, int]], *, key: str, name: str, png: bool = False,
+              urls: Sequence[str] | None = None) -> str | bytes:
+    """Horizontal bars (label, total, negative), largest on top, negative part in red; `urls`, one per row,
+    make the bars links (SVG only)."""
     rows = list(rows)[::-1]
+    urls = list(urls)[::-1] if urls else None
     longest = max((len(label) for label, _, _ in rows), default=1)
     height = 0.55 + 0.28 * len(rows)
     with _style(key):
@@ -157,8 +170,8 @@ def bar_chart(rows: Sequence[tuple[str, int, int]], *, key: str, name: str, png:
         axes = figure.add_subplot()
         ys = range(len(rows))
         totals = [total for _, total, _ in rows]
-        axes.barh(ys, totals, color=BLUE, height=0.62)
-        axes.barh(ys, [negative for _, _, negative in rows], color=RED, height=0.62)
+        _link(axes.barh(ys, totals, color=BLUE, height=0.62), urls)
+        _link(axes.barh(ys, [negative for _, _, negative in rows], color=RED, height=0.62), urls)
         axes.set_yticks(list(ys))
         axes.set_yticklabels([label for label, _, _ in rows])
         peak = max(totals, default=0) or 1
