@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast lint typecheck bench clean browser
+.PHONY: demo test test-fast lint typecheck bench clean browser postgres
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,18 @@ browser:
 	      || echo "could not install chromium: the browser tests will be skipped"; \
 	  else echo "chromium is not installed: the browser tests will be skipped"; fi; }
 
+# The state-store tests start Debian's PostgreSQL server themselves (a private cluster under /tmp). As
+# root, install it when it is missing; otherwise those tests skip and say why.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's postgresql for the state-store tests"; \
+	    { apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends postgresql >/dev/null; } \
+	      || echo "could not install postgresql: the PostgreSQL state-store tests will be skipped"; \
+	  else echo "postgresql is not installed: the PostgreSQL state-store tests will be skipped"; fi; }
+
 # The gates first (lint, types: configuration in pyproject.toml), then the tests.
-test: lint typecheck browser
+test: lint typecheck browser postgres
 	$(BIN)/python -m pytest -q
 
 # Everything but the tests marked slow (subprocess crawls, brokers, browsers).

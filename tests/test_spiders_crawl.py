@@ -156,9 +156,9 @@ def test_a_parser_exception_is_counted_not_fatal(tmp_path):
     from spiders.base import CrawlContext
     from spiders.middleware import CountSpiderErrors
     from spiders.news import ListingParams, NewsSpider
-    from spiders.seen import SeenStore
+    from stores.seen import SqliteSeenStore
 
-    context = CrawlContext(settings=settings_for(tmp_path), seen=SeenStore(tmp_path / "seen.sqlite3"),
+    context = CrawlContext(settings=settings_for(tmp_path), seen=SqliteSeenStore(tmp_path / "seen.sqlite3"),
                            publisher=Publisher(None, tmp_path / "spool.jsonl"))
     spider = NewsSpider(source=Source(name="s", kind="news", params={"start_urls": ["http://x.cn/"]}),
                         params=ListingParams(start_urls=["http://x.cn/"]), context=context)

@@ -1,0 +1,170 @@
+"""The state store's contract, on SQLite (embedded) and on a real PostgreSQL (scale-out) alike: the
+crawler's seen-store and the burst counts, opened through the settings as the stages open them.
+Then what only the PostgreSQL side has: `yuqing state setup`, the schema check, the password's path."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from analysis.bursts import BurstTracker
+from stores import postgres
+from stores.seen import PostgresSeenStore
+from stores.state import open_burst_memory, open_seen_store
+from tests.test_analysis_bursts import NOW, WAGES, by_subject, quiet_then_burst
+from yuqing.cli.main import main
+from yuqing.config import ConfigError, Settings, load_settings
+from yuqing.config.settings import PostgresSettings
+from yuqing.errors import BackendUnavailable
+
+DAY = 86400.0
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def settings(request, tmp_path) -> Settings:
+    """Settings of an empty state store of each kind (PostgreSQL: migrated, as after `yuqing state setup`)."""
+    if request.param == "embedded":
+        return load_settings(None, data_dir=tmp_path)
+    database = request.getfixturevalue("postgres_settings")
+    postgres.setup(database)
+    return load_settings(None, data_dir=tmp_path, state="postgres", postgres=database)
+
+
+def test_pages_are_not_fetched_again_unless_within_the_revisit_window(settings):
+    seen = open_seen_store(settings)
+    url = "http://x.cn/news/t1.html"
+    assert seen.should_fetch("s", url)
+    seen.mark_fetched("s", url, now=1000.0)
+    assert not seen.should_fetch("s", url, now=1000.0 + 60)
+    assert not seen.should_fetch("s", "HTTP://X.CN/news/t1.html#top", now=1060.0)  # canonical URL
+    assert seen.should_fetch("other-source", url)
+    # weibo/board kinds revisit: within the window yes, after it no; a refetch keeps the first sighting
+    assert seen.should_fetch("s", url, revisit_days=3, now=1000.0 + 2 * DAY)
+    seen.mark_fetched("s", url, now=1000.0 + 2 * DAY)
+    assert not seen.should_fetch("s", url, revisit_days=3, now=1000.0 + 4 * DAY)
+    seen.close()
+
+
+def test_content_changes_are_told_apart(settings):
+    seen = open_seen_store(settings)
+    assert seen.is_new_content("s", "news:1", "a") == (True, False)
+    seen.mark_published("s", "news:1", "a", "text-a")
+    assert seen.is_new_content("s", "news:1", "a") == (False, False)
+    assert seen.is_new_content("s", "news:1", "b") == (False, True)
+    assert seen.same_text_elsewhere("s", "news:2", "text-a")
+    assert not seen.same_text_elsewhere("s", "news:1", "text-a")
+    assert not seen.same_text_elsewhere("other-source", "news:2", "text-a")
+    seen.mark_published("s", "news:1", "b", "text-b")  # republished with new content: replaced
+    assert seen.is_new_content("s", "news:1", "b") == (False, False)
+    assert not seen.same_text_elsewhere("s", "news:2", "text-a")
+    seen.close()
+
+
+def test_silent_runs_count_up_and_reset(settings):
+    seen = open_seen_store(settings)
+    assert [seen.record_run("s", n) for n in (0, 0, 3, 0)] == [1, 2, 0, 1]
+    assert seen.record_run("other-source", 0) == 1
+    seen.close()
+
+
+def test_the_first_note_is_kept(settings):
+    seen = open_seen_store(settings)
+    assert seen.note("s", "time:1") is None
+    assert seen.first_note("s", "time:1", "2026-12-01T08:00") == "2026-12-01T08:00"
+    assert seen.first_note("s", "time:1", "2026-12-01") == "2026-12-01T08:00"
+    assert seen.note("s", "time:1") == "2026-12-01T08:00"
+    assert seen.note("other-source", "time:1") is None
+    seen.close()
+
+
+def test_two_crawlers_share_what_they_have_seen(settings):
+    first, second = open_seen_store(settings), open_seen_store(settings)
+    first.mark_fetched("s", "http://x.cn/a.html", now=1000.0)
+    first.mark_published("s", "news:1", "a", "text-a", now=1000.0)
+    assert not second.should_fetch("s", "http://x.cn/a.html")
+    assert second.is_new_content("s", "news:1", "a") == (False, False)
+    first.close()
+    second.close()
+    assert not open_seen_store(settings).should_fetch("s", "http://x.cn/a.html")  # and after a restart
+
+
+def test_burst_memory_keeps_what_was_saved_and_replaces_it_whole(settings):
+    memory = open_burst_memory(settings)
+    assert list(memory.load()) == []
+    records = [("place", "牡丹区", {"label": "牡丹区", "buckets": {}, "recent": []}),
+               ("keyword", "拖欠工资", {"label": "拖欠工资", "buckets": {"100": [3, 1], "99": [1, 0]},
+                                        "recent": [[100, "weibo:1"]]})]
+    memory.save(records)
+    assert list(open_burst_memory(settings).load()) == records  # in the order saved
+    memory.save(records[1:])
+    assert list(open_burst_memory(settings).load()) == records[1:]
+
+
+def test_burst_counts_survive_a_restart(settings):
+    tracker = BurstTracker([WAGES], memory=open_burst_memory(settings))
+    quiet_then_burst(tracker, burst=10)
+    before = tracker.signals(NOW)
+    tracker.close()
+    restored = BurstTracker([WAGES], memory=open_burst_memory(settings))
+    assert [s.model_dump(exclude={"computed_at"}) for s in restored.signals(NOW)] == [
+        s.model_dump(exclude={"computed_at"}) for s in before
+    ]
+    quiet_then_burst(restored, burst=10)  # the same posts again after the restart: not counted twice
+    assert by_subject(restored.signals(NOW))[("keyword", "拖欠工资")].count == 10
+
+
+# -- PostgreSQL only -----------------------------------------------------------------------------
+
+
+def _state_environment(monkeypatch, database: PostgresSettings, tmp_path) -> None:
+    assert database.password is not None
+    monkeypatch.setenv("YUQING_STATE", "postgres")
+    monkeypatch.setenv("YUQING_POSTGRES__URL", database.url)
+    monkeypatch.setenv("YUQING_POSTGRES__PASSWORD", database.password.get_secret_value())
+    monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("YUQING_CONFIG", raising=False)
+
+
+def test_state_setup_applies_each_migration_once(postgres_settings, monkeypatch, tmp_path, capsys):
+    _state_environment(monkeypatch, postgres_settings, tmp_path)
+    assert main(["state", "setup"]) == 0
+    first = capsys.readouterr().out
+    assert all(f"{m.version:04d} {m.name}: applied" in first for m in postgres.migrations())
+    assert main(["state", "setup"]) == 0  # idempotent: nothing applied the second time
+    second = capsys.readouterr().out
+    assert "applied" not in second and "up to date" in second
+    assert postgres_settings.password.get_secret_value() not in first + second
+    # what the settings chose is what the stages open
+    settings = load_settings(None)
+    assert isinstance(open_seen_store(settings), PostgresSeenStore)
+
+
+def test_a_store_on_a_database_never_set_up_says_to_run_state_setup(postgres_settings, monkeypatch, tmp_path):
+    with pytest.raises(ConfigError, match="yuqing state setup"):
+        PostgresSeenStore(postgres_settings)
+    _state_environment(monkeypatch, postgres_settings, tmp_path)
+    # as the crawl opens it, through the settings
+    with pytest.raises(ConfigError, match="migration 0001 is missing"):
+        open_seen_store(load_settings(None))
+
+
+def test_a_wrong_password_is_reported_without_the_password(postgres_settings):
+    wrong = postgres_settings.model_copy(update={"password": SecretStr("not-the-password-42")})
+    with pytest.raises(BackendUnavailable) as error:
+        postgres.setup(wrong)
+    assert "not-the-password-42" not in str(error.value)
+    assert "password authentication failed" in str(error.value)
+
+
+def test_the_password_comes_from_the_environment_only_and_is_never_shown(monkeypatch):
+    with pytest.raises(ConfigError, match="YUQING_POSTGRES__PASSWORD"):
+        load_settings(None, postgres={"url": "postgresql://yuqing:secret@db:5432/yuqing"})
+    with pytest.raises(ConfigError, match="YUQING_POSTGRES__PASSWORD"):
+        load_settings(None, postgres={"url": "host=db dbname=yuqing password=secret"})
+    monkeypatch.setenv("YUQING_STATE", "postgres")
+    monkeypatch.setenv("YUQING_POSTGRES__PASSWORD", "s3cret-from-env")
+    settings = load_settings(None)
+    assert settings.state == "postgres"
+    assert settings.postgres.password is not None
+    assert settings.postgres.password.get_secret_value() == "s3cret-from-env"
+    assert "s3cret-from-env" not in repr(settings) + str(settings.masked())
