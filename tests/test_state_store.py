@@ -168,3 +168,47 @@ def test_the_password_comes_from_the_environment_only_and_is_never_shown(monkeyp
     assert settings.postgres.password is not None
     assert settings.postgres.password.get_secret_value() == "s3cret-from-env"
     assert "s3cret-from-env" not in repr(settings) + str(settings.masked())
+
+
+# -- the alert worker's memory: the embedded alert store and the PostgreSQL state alike -----------------
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def worker_memory(request, tmp_path):
+    if request.param == "embedded":
+        from alerts.store import SqliteAlertStore
+
+        store = SqliteAlertStore(tmp_path / "alerts.sqlite3")
+        yield store
+        store.close()
+        return
+    from alerts.postgres_memory import PostgresWorkerMemory
+
+    database = request.getfixturevalue("postgres_settings")
+    postgres.setup(database)
+    yield PostgresWorkerMemory(database)
+
+
+def test_worker_memory_is_replaced_whole_with_its_offsets(worker_memory):
+    from alerts.store import WorkerMemory
+
+    assert worker_memory.load_memory("log-a") == WorkerMemory(log="log-a", bursts=[])
+    bursts = [("place", "牡丹区", {"label": "牡丹区", "buckets": {"7": [1, 0]}, "recent": []}),
+              ("keyword", "拖欠工资", {"label": "拖欠工资", "buckets": {}, "recent": [[7, "weibo:1"]]})]
+    worker_memory.save_memory(WorkerMemory({"rule-a": '{"window": [1, 2]}', "rule-b": "{}"}, bursts,
+                                           {("posts", 0): 10, ("posts", 1): 4}, "log-a"))
+    saved = worker_memory.load_memory("log-a")
+    assert saved.rules == {"rule-a": '{"window": [1, 2]}', "rule-b": "{}"}
+    assert list(saved.bursts) == bursts  # in the order saved: the tracker reports signals in it
+    assert saved.offsets == {("posts", 0): 10, ("posts", 1): 4}
+    # the next checkpoint: rules and bursts replaced whole, offsets advanced and never moved back
+    worker_memory.save_memory(WorkerMemory({"rule-b": '{"n": 1}'}, bursts[1:], {("posts", 0): 12, ("posts", 1): 3},
+                                           "log-a"))
+    saved = worker_memory.load_memory("log-a")
+    assert saved.rules == {"rule-b": '{"n": 1}'}
+    assert list(saved.bursts) == bursts[1:]
+    assert saved.offsets == {("posts", 0): 12, ("posts", 1): 4}
+    assert worker_memory.load_memory("another-log").offsets == {}  # offsets are of one log
+    worker_memory.save_memory(WorkerMemory({}, [], {("posts", 0): 1}, "another-log"))  # a new log starts again
+    assert worker_memory.load_memory("another-log").offsets == {("posts", 0): 1}
+    assert worker_memory.load_memory("log-a").offsets == {} and worker_memory.load_memory("log-a").rules == {}
