@@ -58,8 +58,9 @@ def connect(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.
         return psycopg.connect(settings.url, password=password, autocommit=autocommit,
                                connect_timeout=settings.connect_timeout)
     except psycopg.OperationalError as exc:
-        # libpq's message names the host and the reason, never the password.
-        raise BackendUnavailable(f"{describe(settings)}: {str(exc).strip()}") from exc
+        # libpq's message names the host and the reason, never the password; its lines joined into one.
+        reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise BackendUnavailable(f"{describe(settings)}: {reason}") from exc
 
 
 def setup(settings: PostgresSettings) -> list[Migration]:

@@ -157,10 +157,14 @@ def test_a_wrong_password_is_reported_without_the_password(postgres_settings):
 
 
 def test_the_password_comes_from_the_environment_only_and_is_never_shown(monkeypatch):
-    with pytest.raises(ConfigError, match="YUQING_POSTGRES__PASSWORD"):
-        load_settings(None, postgres={"url": "postgresql://yuqing:secret@db:5432/yuqing"})
-    with pytest.raises(ConfigError, match="YUQING_POSTGRES__PASSWORD"):
-        load_settings(None, postgres={"url": "host=db dbname=yuqing password=secret"})
+    for url in ("postgresql://yuqing:pw-in-url-42@db:5432/yuqing", "host=db dbname=yuqing password=pw-in-url-42"):
+        with pytest.raises(ConfigError, match="YUQING_POSTGRES__PASSWORD") as error:
+            load_settings(None, postgres={"url": url})
+        assert "pw-in-url-42" not in error.value.message  # the refused URL is shown with its password masked
+        assert "db" in error.value.message
+    with pytest.raises(ConfigError) as error:
+        load_settings(None, postgres={"password": ["pw-in-a-list-42"]})  # not a string: refused, not echoed
+    assert "postgres.password" in error.value.message and "pw-in-a-list-42" not in error.value.message
     monkeypatch.setenv("YUQING_STATE", "postgres")
     monkeypatch.setenv("YUQING_POSTGRES__PASSWORD", "s3cret-from-env")
     settings = load_settings(None)
@@ -212,3 +216,15 @@ def test_worker_memory_is_replaced_whole_with_its_offsets(worker_memory):
     worker_memory.save_memory(WorkerMemory({}, [], {("posts", 0): 1}, "another-log"))  # a new log starts again
     assert worker_memory.load_memory("another-log").offsets == {("posts", 0): 1}
     assert worker_memory.load_memory("log-a").offsets == {} and worker_memory.load_memory("log-a").rules == {}
+
+
+def test_an_unreachable_database_is_one_line_and_exit_code_1(monkeypatch, tmp_path, capsys):
+    from tests.kafka_broker import free_port
+
+    closed = PostgresSettings(url=f"postgresql://yuqing@127.0.0.1:{free_port()}/yuqing",
+                              password=SecretStr("s3cret-unreachable"), connect_timeout=2)
+    _state_environment(monkeypatch, closed, tmp_path)
+    assert main(["state", "setup"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("服务不可用 (backend unavailable): PostgreSQL 127.0.0.1:")
+    assert "\n" not in error and "Traceback" not in error and "s3cret-unreachable" not in error
