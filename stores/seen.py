@@ -133,14 +133,14 @@ class SqliteSeenStore(SeenStore):
         )
 
     def record_run(self, source: str, items: int, now: float | None = None) -> int:
-        row = self._db.execute("SELECT silent_runs FROM runs WHERE source = ?", (source,)).fetchone()
-        silent = 0 if items else (row[0] if row else 0) + 1
-        self._db.execute(
-            "INSERT INTO runs (source, silent_runs, last_run) VALUES (?, ?, ?) "
-            "ON CONFLICT (source) DO UPDATE SET silent_runs = excluded.silent_runs, last_run = excluded.last_run",
-            (source, silent, now or time.time()),
-        )
-        return silent
+        # One statement: two crawlers recording runs of a source at once both count.
+        row = self._db.execute(
+            "INSERT INTO runs (source, silent_runs, last_run) VALUES (:source, :first, :now) "
+            "ON CONFLICT (source) DO UPDATE SET last_run = excluded.last_run, silent_runs = "
+            "CASE WHEN :items > 0 THEN 0 ELSE runs.silent_runs + 1 END RETURNING silent_runs",
+            {"source": source, "first": 0 if items else 1, "items": items, "now": now or time.time()},
+        ).fetchone()
+        return int(row[0])
 
     def first_note(self, source: str, key: str, value: str) -> str:
         self._db.execute("INSERT OR IGNORE INTO notes (source, key, value) VALUES (?, ?, ?)", (source, key, value))

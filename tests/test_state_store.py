@@ -4,6 +4,9 @@ Then what only the PostgreSQL side has: `yuqing state setup`, the schema check, 
 
 from __future__ import annotations
 
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from pydantic import SecretStr
 
@@ -65,6 +68,27 @@ def test_silent_runs_count_up_and_reset(settings):
     assert [seen.record_run("s", n) for n in (0, 0, 3, 0)] == [1, 2, 0, 1]
     assert seen.record_run("other-source", 0) == 1
     seen.close()
+
+
+def test_runs_recorded_by_two_crawlers_at_once_all_count(settings):
+    """Two crawl processes (here: two stores in two threads, switching often) recording silent runs of one source."""
+    runs = 1000
+
+    def crawler(_: int) -> list[int]:
+        seen = open_seen_store(settings)  # its own connection, in its own thread
+        try:
+            return [seen.record_run("s", 0) for _ in range(runs)]
+        finally:
+            seen.close()
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads interleave between any two statements
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            counts = [count for result in pool.map(crawler, range(2)) for count in result]
+    finally:
+        sys.setswitchinterval(previous)
+    assert sorted(counts) == list(range(1, 2 * runs + 1))  # each run counted once, none lost
 
 
 def test_the_first_note_is_kept(settings):
