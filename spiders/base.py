@@ -27,7 +27,7 @@ from twisted.python.failure import Failure
 
 from spiders.extract import ExtractionPool
 from spiders.parsing import decode_page, page_problem
-from spiders.seen import SeenStore
+from stores.seen import SeenStore
 from yuqing.config import Settings
 from yuqing.config.datafiles import Source
 from yuqing.schema import Platform, now

@@ -24,7 +24,8 @@ from spiders.base import CrawlContext, Publishing, SourceStats
 from spiders.extract import ExtractionPool
 from spiders.news import ArticleSpider
 from spiders.registry import Kind, resolve
-from spiders.seen import SeenStore
+from stores.seen import SeenStore
+from stores.state import open_seen_store
 from transport import CRAWL_HEALTH
 from yuqing.config import ConfigError, Settings
 from yuqing.config.datafiles import Source
@@ -32,7 +33,6 @@ from yuqing.schema import CrawlHealth, now
 
 log = logging.getLogger(__name__)
 
-SEEN_FILE = "crawl-seen.sqlite3"
 # The extraction pool is awaited through asyncio futures: the asyncio reactor is required.
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 VERSION = "0.1"
@@ -137,7 +137,7 @@ def crawl(settings: Settings, sources: Iterable[Source], wiring: CrawlWiring,
     resolved = resolve_sources(sources)
     if not resolved:
         return []
-    seen = SeenStore(settings.path(SEEN_FILE))
+    seen = open_seen_store(settings)
     publisher = wiring.open_publisher(settings)
     context = CrawlContext(settings=settings, seen=seen, publisher=publisher,
                            extractor=ExtractionPool(extract_workers))

@@ -17,7 +17,7 @@ from pipelines import (
 )
 from spiders.base import CrawlContext
 from spiders.news import ListingParams, NewsSpider
-from spiders.seen import SeenStore
+from stores.seen import SqliteSeenStore
 from transport import RAW_POSTS, TransportError, dead_letter
 from transport.sqlite_log import SqliteTransport
 from yuqing.config import load_settings
@@ -49,7 +49,7 @@ def make_spider(tmp_path):
         settings = load_settings(None, data_dir=tmp_path)
         if transport is None:
             transport = SqliteTransport(tmp_path / "transport.sqlite3")
-        context = CrawlContext(settings=settings, seen=SeenStore(tmp_path / "seen.sqlite3"),
+        context = CrawlContext(settings=settings, seen=SqliteSeenStore(tmp_path / "seen.sqlite3"),
                                publisher=Publisher(transport, tmp_path / "spool.jsonl"))
         source = Source(name="heze-news", kind="news", params={"start_urls": ["http://x.cn/"]})
         return NewsSpider(source=source, params=ListingParams(start_urls=["http://x.cn/"]), context=context)

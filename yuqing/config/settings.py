@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from yuqing.config.datafiles import read_yaml_mapping
@@ -62,6 +62,30 @@ class KibanaSettings(BaseModel):
     password: SecretStr | None = None
 
 
+class PostgresSettings(BaseModel):
+    """The shared state database of the scale-out path (`state: postgres`)."""
+
+    # A libpq URL or key=value string without a password: e.g. postgresql://yuqing@db:5432/yuqing.
+    url: str = "postgresql://yuqing@127.0.0.1:5432/yuqing"
+    # From the environment only (YUQING_POSTGRES__PASSWORD), so it is in no file and never printed.
+    password: SecretStr | None = None
+    connect_timeout: int = Field(default=10, ge=1, description="seconds")
+
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_url(cls, url: str) -> str:
+        from psycopg.conninfo import conninfo_to_dict
+        from psycopg.errors import ProgrammingError
+
+        try:
+            parts = conninfo_to_dict(url)
+        except ProgrammingError as exc:
+            raise ValueError(f"not a PostgreSQL connection URL: {exc}") from None
+        if "password" in parts:
+            raise ValueError("the password goes in YUQING_POSTGRES__PASSWORD, not in the URL")
+        return url
+
+
 class CrawlSettings(BaseModel):
     contact: str = "https://github.com/yuqing-project/yuqing"
     obey_robots: bool = True
@@ -86,7 +110,8 @@ class ReportDeliverySettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Everything Yuqing can be told. Switching to scale-out is `transport: kafka` and `index: elasticsearch`."""
+    """Everything Yuqing can be told. Switching to scale-out is `transport: kafka`, `index: elasticsearch`
+    and `state: postgres`."""
 
     model_config = SettingsConfigDict(
         env_prefix="YUQING_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -97,6 +122,9 @@ class Settings(BaseSettings):
     transport: Literal["embedded", "kafka"] = "embedded"
     index: Literal["embedded", "elasticsearch"] = "embedded"
     alert_store: Literal["embedded"] = "embedded"
+    # Where the stages keep their state (the crawler's seen-store, the burst counts): SQLite files in
+    # data_dir, or the PostgreSQL database that replicas on several machines share.
+    state: Literal["embedded", "postgres"] = "embedded"
 
     sources_file: Path = DEFAULT_DATA / "sources.yaml"
     policies_file: Path = DEFAULT_DATA / "policies.yaml"
@@ -111,6 +139,7 @@ class Settings(BaseSettings):
     kibana: KibanaSettings = Field(default_factory=KibanaSettings)
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
     report_delivery: ReportDeliverySettings = Field(default_factory=ReportDeliverySettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
 
     # Filled from the YAML file by `load_settings`; not an environment variable.
     config_file: Path | None = None
