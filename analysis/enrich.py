@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from analysis.events import ACTIVE_FOR, EventClusterer, Fingerprint, PostTraits, anchors_of
 from analysis.gazetteer import Gazetteer
 from analysis.keywords import candidate_words, rank_candidates
 from analysis.policies import PolicyRegistry, policy_from_post
-from analysis.privacy import mask_personal_data
+from analysis.privacy import mask_author_name, mask_metadata, mask_personal_data
 from analysis.segment import add_terms, display_form, fast_words, segment_post
 from analysis.sentiment import classify
 from analysis.state import StateStore
@@ -40,18 +39,6 @@ KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
 FLUSH_EVERY = 500
 PRUNE_EVERY = timedelta(hours=1)
-
-
-def _masked(value: Any) -> Any:
-    """Metadata with personal data masked in every text value (a board's 回复内容 may hold a phone
-    number); links are left alone, since masking digits would break them."""
-    if isinstance(value, str):
-        return value if value.startswith(("http://", "https://")) else mask_personal_data(value)
-    if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item) for item in value]
-    return value
 
 
 class Analyzer:
@@ -116,6 +103,10 @@ class Analyzer:
             self.register_policy(policy)
         masked = mask_personal_data(post.text)
         title = mask_personal_data(post.title) if post.title else post.title
+        author = post.author
+        author_name = mask_author_name(author.name, post.platform.value, verified=author.verified)
+        if author_name != author.name:
+            post = post.model_copy(update={"author": author.model_copy(update={"name": author_name})})
         segmented = segment_post(masked)
         title_words = fast_words(title) if title else []
         all_words = title_words + segmented.all_words
@@ -132,7 +123,7 @@ class Analyzer:
 
         reprint_of, event_id = self._event(post, masked, candidates, weighted, places,
                                            sentiment.label.value, [link.id for link in links])
-        extra = _masked(post.extra)
+        extra = mask_metadata(post.extra)
         if reprint_of:
             extra[REPRINT_OF] = reprint_of
         # Every value below is already validated (the post) or built from schema types:

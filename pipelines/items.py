@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from scrapy.exceptions import DropItem
 
-from analysis.privacy import mask_personal_data
+from analysis.privacy import mask_author_name, mask_metadata, mask_personal_data
 from spiders.base import YuqingSpider
 from spiders.parsing import clean_inline, clean_text, parse_datetime, to_halfwidth_alnum
 from transport import RAW_POSTS, dead_letter
@@ -55,28 +55,15 @@ def normalise_post(post: Post) -> Post:
     return post.model_copy(update=changes)
 
 
-def _mask_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_personal_data(value)
-    if isinstance(value, list):
-        return [_mask_value(v) for v in value]
-    if isinstance(value, dict):
-        # Link targets stay as they are: masking digits inside a URL would break it.
-        return {k: (v if k == "url" else _mask_value(v)) for k, v in value.items()}
-    return value
-
-
-# Extra values that are identifiers of public documents, never personal data.
-_UNMASKED_EXTRA = {"索引号", "发文字号", "成文日期", "发布日期", "回复时间", "政策解读"}
-
-
 def mask_post(post: Post) -> Post:
-    """Personal data masked in the title, text and free-text extra values (pure, idempotent)."""
-    extra = {k: (v if k in _UNMASKED_EXTRA else _mask_value(v)) for k, v in post.extra.items()}
+    """Personal data masked in the title, text, author name and free-text extra values (pure, idempotent)."""
+    author = post.author
+    name = mask_author_name(author.name, post.platform.value, verified=author.verified)
     return post.model_copy(update={
         "title": mask_personal_data(post.title) if post.title else post.title,
         "text": mask_personal_data(post.text),
-        "extra": extra,
+        "author": author.model_copy(update={"name": name}) if name != author.name else author,
+        "extra": mask_metadata(post.extra),
     })
 
 

@@ -161,3 +161,12 @@ def test_a_corrupt_spool_line_is_kept_aside_not_lost(tmp_path):
     assert not spool.exists()
     assert spool.with_suffix(".bad").read_text(encoding="utf-8").startswith('{"topic": "posts.raw", "ke')
     transport.close()
+
+
+def test_mask_post_masks_personal_data_in_the_author_field():
+    board = Post(url="http://x.cn/b", platform="board", source="s", text="路灯坏了", author={"name": "李建国"})
+    assert mask_post(board).author.name == "李**"
+    weibo = Post(url="http://x.cn/w", platform="weibo", source="s", text="路灯坏了", author={"name": "13812345678"})
+    assert mask_post(weibo).author.name == "138****5678"
+    outlet = Post(url="http://x.cn/n", platform="news", source="s", text="路灯坏了", author={"name": "菏泽日报"})
+    assert mask_post(outlet).author.name == "菏泽日报"
