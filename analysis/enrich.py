@@ -98,7 +98,9 @@ class Analyzer:
     # -- enrichment -------------------------------------------------------------------------
     def enrich(self, post: Post) -> EnrichedPost:
         """Mask, then sentiment, keywords, places, policies, departments, reprint and event.
-        A crawled policy document also joins the registry, so later posts can link to it."""
+        A crawled policy document also joins the registry, so later posts can link to it.
+        Raises RefusedPost for a post whose times are outside the sane window."""
+        post.check_times()
         if (policy := policy_from_post(post)) is not None:
             self.register_policy(policy)
         masked = mask_personal_data(post.text)

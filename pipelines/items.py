@@ -20,24 +20,22 @@ from analysis.privacy import mask_author_name, mask_metadata, mask_personal_data
 from spiders.base import YuqingSpider
 from spiders.parsing import clean_inline, clean_text, parse_datetime, to_halfwidth_alnum
 from transport import RAW_POSTS, dead_letter
-from yuqing.schema import Post, now
+from yuqing.schema import Post, time_in_range
 
 log = logging.getLogger(__name__)
 
 # Post.extra values under these keys are dates; they are stored as YYYY-MM-DD.
 _DATE_KEYS = ("成文日期", "发布日期", "回复时间")
-# How far in the future a published time may lie before it is called a parse error (clock skew).
-_FUTURE_SLACK_SECONDS = 86400
 
 
 def normalise_post(post: Post) -> Post:
     """Whitespace collapsed, full-width letters and digits made ASCII, extra dates as ISO dates,
-    a published time in the future dropped (it was misread)."""
+    a published time outside the sane window (in the future, or year 1) dropped: it was misread."""
     changes: dict[str, Any] = {
         "title": clean_inline(to_halfwidth_alnum(post.title)) or None if post.title else None,
         "text": clean_text(to_halfwidth_alnum(post.text)),
     }
-    if post.published_at and (post.published_at - now()).total_seconds() > _FUTURE_SLACK_SECONDS:
+    if post.published_at and not time_in_range(post.published_at):
         changes["published_at"] = None
     extra = dict(post.extra)
     for key, value in extra.items():

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from search.base import BulkWriteError, Index
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
-from workers.runner import BatchResult, Stage, run_per_message
+from workers.runner import BatchResult, PoisonMessage, Stage, run_per_message
 from yuqing.config import Settings
-from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, now
+from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, RefusedPost, now
 
 if TYPE_CHECKING:
     from alerts.service import AlertService
@@ -32,7 +32,10 @@ class AnalyzeStage(Stage):
         self.analyzer = analyzer
 
     def _enrich(self, message: Message) -> EnrichedPost:
-        return self.analyzer.enrich(Post.model_validate(message.value))
+        try:
+            return self.analyzer.enrich(Post.model_validate(message.value))
+        except RefusedPost as exc:
+            raise PoisonMessage(str(exc), reason=exc.reason) from exc
 
     def process(self, messages: list[Message]) -> BatchResult:
         enriched, result = run_per_message(messages, self._enrich)
