@@ -28,7 +28,8 @@ def open_transport(settings: Settings) -> Transport:
     if settings.transport == "embedded":
         from transport.sqlite_log import SqliteTransport
 
-        return SqliteTransport(settings.path("transport.sqlite3"))
+        return SqliteTransport(settings.path("transport.sqlite3"),
+                               retention_seconds=settings.embedded_log.retention_hours * 3600)
     if settings.transport == "kafka":
         from transport.kafka import KafkaTransport
 

@@ -93,6 +93,11 @@ class Transport(abc.ABC):
     def stats(self) -> list[TopicStats]:
         """Message counts and per-group lag for every topic that has messages or offsets."""
 
+    def prune(self) -> int:
+        """Free what retention allows and return how many messages went; a broker that applies
+        its own retention (Kafka's `retention.ms`) has nothing to do here."""
+        return 0
+
     def close(self) -> None:
         """Release connections."""
 

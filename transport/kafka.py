@@ -138,7 +138,8 @@ class KafkaTransport(Transport):
             with self.broker_errors(f"create topic {name}"):
                 try:
                     self.admin.create_topics(
-                        [NewTopic(name, self.settings.partitions, BROKER_DEFAULT_REPLICATION)],
+                        [NewTopic(name, self.settings.partitions, BROKER_DEFAULT_REPLICATION,
+                                  topic_configs={"retention.ms": str(int(self.settings.retention_hours * 3_600_000))})],
                         timeout_ms=int(self.request_timeout * 1000),
                     )
                     log.info("created Kafka topic %s with %d partitions", name, self.settings.partitions)

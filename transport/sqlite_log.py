@@ -57,11 +57,17 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+# Rows deleted per transaction while pruning, so appends never wait long behind a prune.
+PRUNE_CHUNK = 5000
+
+
 class SqliteTransport(Transport):
-    def __init__(self, path: Path, partitions: int = 4, session_timeout: float = 10.0) -> None:
+    def __init__(self, path: Path, partitions: int = 4, session_timeout: float = 10.0,
+                 retention_seconds: float = 7 * 86400) -> None:
         self.path = Path(path)
         self.partitions = partitions
         self.session_timeout = session_timeout
+        self.retention_seconds = retention_seconds
         try:
             self._conn = connect(self.path)
             self._conn.executescript(SCHEMA)
@@ -126,6 +132,40 @@ class SqliteTransport(Transport):
                 end - parts.get(part, 0) for (t, part), end in ends.items() if t == topic
             )
         return [TopicStats(topic, counts.get(topic, 0), lag[topic]) for topic in sorted(lag)]
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete messages older than the retention that every group reading their topic has committed.
+
+        The newest message of a partition always stays: the next offset is counted from it. Topics no
+        group has read (dead letters) are kept whole.
+        """
+        cutoff = (time.time() if now is None else now) - self.retention_seconds
+        conn = self._conn
+        committed: dict[str, dict[str, dict[int, int]]] = {}
+        for grp, topic, part, offset in conn.execute("SELECT grp, topic, partition, committed FROM offsets"):
+            committed.setdefault(topic, {}).setdefault(grp, {})[part] = offset
+        ends = conn.execute("SELECT topic, partition, MAX(offset) FROM messages GROUP BY topic, partition").fetchall()
+        freed = 0
+        try:
+            for topic, part, newest in ends:
+                groups = committed.get(topic)
+                if not groups:
+                    continue
+                floor = min(min(parts.get(part, 0) for parts in groups.values()), newest)
+                while True:
+                    with _immediate(conn):
+                        deleted = conn.execute(
+                            "DELETE FROM messages WHERE topic=? AND partition=? AND offset IN ("
+                            " SELECT offset FROM messages WHERE topic=? AND partition=? AND offset<? AND ts<?"
+                            " ORDER BY offset LIMIT ?)",
+                            (topic, part, topic, part, floor, cutoff, PRUNE_CHUNK),
+                        ).rowcount
+                    freed += deleted
+                    if deleted < PRUNE_CHUNK:
+                        break
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot prune the embedded log {self.path}: {exc}") from exc
+        return freed
 
     def close(self) -> None:
         self._conn.close()

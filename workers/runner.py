@@ -101,11 +101,16 @@ def _close_quietly(consumer: Consumer | None) -> None:
             log.warning("could not leave the consumer group cleanly: %s", exc)
 
 
+# How often a worker lets the transport free what retention allows (a no-op on Kafka).
+PRUNE_INTERVAL = 600.0
+
+
 class Worker:
     """Runs one stage against a transport until stopped (or until idle, for batch jobs and tests)."""
 
     def __init__(self, transport: Transport, stage: Stage, *, batch_size: int = 200, max_retries: int = 3,
-                 poll_timeout: float = 0.5, backoff_max: float = 30.0) -> None:
+                 poll_timeout: float = 0.5, backoff_max: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.transport = transport
         self.stage = stage
         self.batch_size = batch_size
@@ -114,6 +119,8 @@ class Worker:
         self.backoff_max = backoff_max
         self.outcomes: Counter[str] = Counter()
         self._stopping = False
+        self._clock = clock
+        self._next_prune = clock()
 
     def stop(self, *_: object) -> None:
         self._stopping = True
@@ -141,6 +148,7 @@ class Worker:
                     self._settle(batch, self.stage.process(batch))
                     consumer.commit(batch)
                     backoff = 0.5
+                    self._maybe_prune()
                 except BACKEND_DOWN as exc:
                     # Keep the batch: a new consumer resumes from the committed offset.
                     log.warning("%s: backend unavailable (%s); retrying in %.1fs", self.stage.name, exc, backoff)
@@ -154,6 +162,15 @@ class Worker:
             _close_quietly(consumer)
             self.stage.close()
         return self.outcomes
+
+    def _maybe_prune(self) -> None:
+        if self._clock() < self._next_prune:
+            return
+        self._next_prune = self._clock() + PRUNE_INTERVAL
+        freed = self.transport.prune()
+        if freed:
+            log.info("%s: freed %d messages past retention", self.stage.name, freed)
+            self.outcomes["pruned"] += freed
 
     def _settle(self, batch: list[Message], result: BatchResult) -> None:
         for index, message in enumerate(batch):
