@@ -7,7 +7,9 @@ failure belong to the outbox, so a channel can be tested with one local server a
 from __future__ import annotations
 
 import json
+import logging
 import os
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from alerts.labels import STATUS_LABELS
+from yuqing.redact import redact, remember_secret
 from yuqing.schema import SHANGHAI, Alert
+
+log = logging.getLogger(__name__)
 
 # Notification kinds, with the words a press officer reads first.
 KIND_LABELS = {
@@ -156,6 +161,26 @@ class Channel(Generic[Options]):
         self.context = context
         self._session = context.session
 
+    def secret(self, variable: str | None, what: str) -> str | None:
+        """A secret from the environment (see `secret_from_env`), remembered so that no error or
+        log line ever shows it (`yuqing.redact`)."""
+        value = secret_from_env(self.context.environ, variable, what)
+        if value:
+            remember_secret(value)
+        return value
+
+    def deliver(self, notification: Notification) -> None:
+        """`send`, with every failure a ChannelError whose message is redacted: what the outbox
+        stores and the log shows can never carry a token. The original exception is not chained,
+        since a logged traceback would print its message."""
+        try:
+            self.send(notification)
+        except ChannelError as exc:
+            raise ChannelError(redact(str(exc))) from None
+        except Exception as exc:  # a bug in rendering: the notification stays queued, the bug is logged
+            log.error("channel %s crashed:\n%s", self.name, redact("".join(traceback.format_exception(exc))))
+            raise ChannelError(redact(f"{self.name}: {type(exc).__name__}: {exc}")) from None
+
     @property
     def session(self) -> requests.Session:
         if self._session is None:
@@ -163,6 +188,7 @@ class Channel(Generic[Options]):
         return self._session
 
     def send(self, notification: Notification) -> None:
+        """Deliver one notification or raise ChannelError. Callers use `deliver`, which redacts."""
         raise NotImplementedError
 
     def post(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> requests.Response:

@@ -22,7 +22,6 @@ from alerts.channels.base import (
     render_lines,
     render_plain,
     render_title,
-    secret_from_env,
 )
 
 _HTML = Environment(autoescape=True).from_string("""<!doctype html>
@@ -83,11 +82,10 @@ class EmailChannel(Channel[EmailOptions]):
 
     def send(self, notification: Notification) -> None:
         opts = self.options
-        environ = self.context.environ
-        extra = secret_from_env(environ, opts.recipients_env, "e-mail recipients") or ""
+        extra = self.secret(opts.recipients_env, "e-mail recipients") or ""
         recipients = opts.recipients + [r.strip() for r in extra.split(",") if r.strip()]
-        username = secret_from_env(environ, opts.username_env, "SMTP user")
-        password = secret_from_env(environ, opts.password_env, "SMTP password")
+        username = self.secret(opts.username_env, "SMTP user")
+        password = self.secret(opts.password_env, "SMTP password")
         try:
             smtp_class = smtplib.SMTP_SSL if opts.ssl else smtplib.SMTP
             with smtp_class(opts.host, opts.port, timeout=opts.timeout) as smtp:

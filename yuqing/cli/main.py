@@ -18,6 +18,7 @@ import yuqing.cli.commands
 from search.base import SearchBackendError
 from transport.base import TransportError
 from yuqing.config import ConfigError
+from yuqing.redact import redact, redact_logs
 
 
 def command_modules() -> list[str]:
@@ -43,13 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact_logs()
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         return exc.exit_code
     except (TransportError, SearchBackendError) as exc:
-        print(f"服务不可用 (backend unavailable): {exc}", file=sys.stderr)
+        print(f"服务不可用 (backend unavailable): {redact(str(exc))}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader (e.g. `| head`) has gone: not an error of ours.
