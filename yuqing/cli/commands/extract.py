@@ -47,13 +47,16 @@ def read_page(page: str, args: argparse.Namespace) -> tuple[bytes, str | None, s
 
 
 def run(args: argparse.Namespace) -> int:
-    from spiders.extract import extract_article
+    from spiders.extract import bounded_html, extract_article
     from spiders.gov_policy import policy_document
     from spiders.parsing import decode_page, page_problem
 
     body, content_type, url = read_page(args.page, args)
     html, encoding = decode_page(body, content_type)
+    html, truncated = bounded_html(html)  # every parse below sees the page within the limits
     article = extract_article(html, url)
+    if truncated and not article.problem:
+        article.problem = "huge_page_truncated"
     result: dict[str, Any] = {"url": url, "encoding": encoding, **article.as_dict(),
                               "problem": page_problem(html) or article.problem}
     document = policy_document(html, url or "", article)
