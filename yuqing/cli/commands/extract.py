@@ -47,11 +47,22 @@ def read_page(page: str, args: argparse.Namespace) -> tuple[bytes, str | None, s
 
 
 def run(args: argparse.Namespace) -> int:
+    body, content_type, url = read_page(args.page, args)
+    result = extract_page(body, content_type, url)
+    if args.json:
+        print_json(result)
+    else:
+        print_article(result)
+    return 0 if result["text"] and result["problem"] in (None, "huge_page_truncated") else 1
+
+
+def extract_page(body: bytes, content_type: str | None, url: str | None) -> dict[str, Any]:
+    """What the command shows for one page: decoded, cut to the page limits before any parse,
+    extracted, checked for walls, and read for a 政府信息公开 metadata table."""
     from spiders.extract import bounded_html, extract_article
     from spiders.gov_policy import policy_document
     from spiders.parsing import decode_page, page_problem
 
-    body, content_type, url = read_page(args.page, args)
     html, encoding = decode_page(body, content_type)
     html, truncated = bounded_html(html)  # every parse below sees the page within the limits
     article = extract_article(html, url)
@@ -66,11 +77,7 @@ def run(args: argparse.Namespace) -> int:
         published = document["published_at"]
         result["published_at"] = published.isoformat() if published else None
         result["author"] = result["author"] or document["author"]["name"]
-    if args.json:
-        print_json(result)
-    else:
-        print_article(result)
-    return 0 if article.text and result["problem"] in (None, "huge_page_truncated") else 1
+    return result
 
 
 def print_article(result: dict[str, Any]) -> None:
