@@ -7,19 +7,29 @@ reads those words.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
+from typing import Protocol
 
-from analysis.events import ACTIVE_FOR, EventClusterer, Fingerprint, PostTraits, anchors_of
+from analysis.events import (
+    ACTIVE_FOR,
+    MIN_REPRINT_CHARS,
+    EventClusterer,
+    EventState,
+    Fingerprint,
+    PostTraits,
+    anchors_of,
+)
 from analysis.gazetteer import Gazetteer
 from analysis.keywords import candidate_words, rank_candidates
 from analysis.policies import PolicyRegistry, policy_from_post
 from analysis.privacy import mask_author_name, mask_metadata, mask_personal_data
 from analysis.segment import add_terms, display_form, fast_words, segment_post
 from analysis.sentiment import classify
-from analysis.state import StateStore
 from analysis.text import strip_markup
+from analysis.titles import headline_of
 from yuqing.config.datafiles import Watchlist
 from yuqing.schema import (
     BOARD_PLACE,
@@ -31,30 +41,76 @@ from yuqing.schema import (
     Policy,
     PolicyLink,
     Post,
+    ReprintLink,
 )
 
-__all__ = ["Analyzer", "policy_from_post"]
+__all__ = ["Analyzer", "AnalyzerMemory", "policy_from_post"]
 
 KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
 FLUSH_EVERY = 500
 PRUNE_EVERY = timedelta(hours=1)
+AUTHOR_CACHE_SIZE = 50_000
+
+
+# A reprint's credit line (（来源：菏城新闻网）, 责任编辑：王某) is not what it copies: left out of its fingerprint.
+_CREDIT_LABELS = ("来源", "稿源", "转自", "转载自", "原标题", "编辑", "作者")
+_CREDIT = re.compile(r"[（(【\[]?\s*(?:来源|稿源|转自|转载自|原标题|责任编辑|编辑|作者)\s*[:：][^）)】\]\n，。；]{1,30}[）)】\]]?")
+
+
+def _reprint_features(text: str, candidates: Sequence[str]) -> tuple[Sequence[str], list[str]]:
+    """What a post's fingerprint and its lead's are made of, credit lines left out. The lead is the
+    first paragraph long enough to be copied on its own; a post of one paragraph has none."""
+    features: Sequence[str] = candidates
+    if any(label in text for label in _CREDIT_LABELS) and (credits := _CREDIT.findall(text)):
+        credited = Counter(candidate_words(fast_words(" ".join(credits))))
+        features = []
+        for word in candidates:
+            if credited[word] > 0:
+                credited[word] -= 1
+            else:
+                features.append(word)
+    if "\n" not in text.strip():
+        return features, []
+    paragraphs = [strip_markup(_CREDIT.sub("", line)) for line in text.split("\n")]
+    paragraphs = [line for line in paragraphs if line]
+    lead = next((line for line in paragraphs if len(line) >= MIN_REPRINT_CHARS), None)
+    if len(paragraphs) < 2 or lead is None:
+        return features, []
+    return features, candidate_words(fast_words(lead))
+
+
+# (post id, when, event id, reprint_of, fingerprint) of an analysed post, as the memory keeps it.
+AssignedPost = tuple[str, datetime, str | None, str | None, Fingerprint | None]
+
+
+class AnalyzerMemory(Protocol):
+    """Where the analyzer keeps events, analysed posts and crawled policies across restarts
+    (`stores.analysis_state.AnalysisStateStore`)."""
+
+    def save(self, events: Iterable[EventState], posts: Iterable[AssignedPost], policies: Iterable[Policy]) -> None: ...
+    def policies(self) -> list[Policy]: ...
+    def newest(self) -> datetime | None: ...
+    def events_since(self, since: datetime) -> list[EventState]: ...
+    def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None: ...
+    def posts_since(self, since: datetime) -> list[AssignedPost]: ...
+    def close(self) -> None: ...
 
 
 class Analyzer:
-    """Enriches posts; remembers events, reprints and crawled policies across restarts (state_path)."""
+    """Enriches posts; remembers events, reprints and crawled policies across restarts in `memory`."""
 
     def __init__(
         self,
         policies: Sequence[Policy],
         watchlists: Sequence[Watchlist],
-        gazetteer_path: Path,
-        state_path: Path | None = None,
+        gazetteer: Gazetteer,
+        memory: AnalyzerMemory | None = None,
     ) -> None:
-        self.gazetteer = Gazetteer.load(gazetteer_path)
+        self.gazetteer = gazetteer
         # Watched terms become single tokens, so they can be keywords and event terms.
         add_terms(term for w in watchlists for term in (*w.terms, *w.context))
-        self.store = StateStore(state_path) if state_path is not None else None
+        self.store = memory
         stored = self.store.policies() if self.store else []
         self.registry = PolicyRegistry([*policies, *stored])
         self.clusterer = EventClusterer()
@@ -62,20 +118,14 @@ class Analyzer:
         self._assigned: dict[str, tuple[str | None, str | None, datetime]] = {}
         self._newest: datetime | None = None
         self._pruned_at: datetime | None = None
-        self._pending_posts: list[tuple[str, datetime, str | None, str | None, Fingerprint | None]] = []
+        self._pending_posts: list[AssignedPost] = []
         self._pending_policies: list[Policy] = []
+        self._relinked: list[ReprintLink] = []
+        self._author_place_cache: dict[str, list[str]] = {}
         if self.store is not None:
             self._restore(self.store)
 
-    @classmethod
-    def from_settings(cls, settings) -> Analyzer:  # noqa: ANN001 - config.Settings
-        from yuqing.config.datafiles import load_policies, load_watchlists
-
-        policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
-        watchlists = load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []
-        return cls(policies, watchlists, settings.gazetteer_file, settings.path("analysis.sqlite3"))
-
-    def _restore(self, store: StateStore) -> None:
+    def _restore(self, store: AnalyzerMemory) -> None:
         newest = store.newest()
         if newest is None:
             return
@@ -117,8 +167,11 @@ class Analyzer:
         candidates = candidate_words(segmented.all_words)
         # A title's words count twice: it says what the post is about.
         weighted = rank_candidates(candidate_words(title_words) * 2 + candidates, KEYWORDS_PER_POST)
-        hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or ""), post.author.name or ""]
+        # Where it happened: the text, the title, a board's 地点, the issuing office. Where the author
+        # lives (a screen name such as 曹县汉服小姐姐) is kept apart: reports and alerts use the first.
+        hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
         places = self.gazetteer.resolve(all_words, hints)
+        author_places = self._author_places(post.author.name) if post.author.name else []
         full_text = f"{title or ''}\n{masked}"
         links = self.registry.link(full_text, all_words)
         departments = self._departments(post, links, all_words)
@@ -138,18 +191,28 @@ class Analyzer:
             sentiment=sentiment,
             keywords=[display_form(word) for word, _ in weighted],
             places=places,
+            author_places=author_places,
             policies=links,
             departments=departments,
             event_id=event_id,
             reprint_of=reprint_of,
         )
 
+    def _author_places(self, name: str) -> list[str]:
+        """Places an author's name holds (曹县汉服小姐姐 → 曹县); the same accounts post again and again."""
+        places = self._author_place_cache.get(name)
+        if places is None:
+            if len(self._author_place_cache) >= AUTHOR_CACHE_SIZE:
+                self._author_place_cache.clear()
+            places = self._author_place_cache[name] = self.gazetteer.resolve((), [name])
+        return list(places)
+
     def _departments(self, post: Post, links: Sequence[PolicyLink], all_words: Sequence[str]) -> list[str]:
         """From the linked policies' issuers and a board's reply unit first, then from the text.
         A unit the gazetteer does not know is kept as written (masked, like all text)."""
         found: list[str] = []
         from_policies = [self.registry.get(link.id) for link in links]
-        names = [p.department for p in from_policies if p is not None and p.department]
+        names: list[str | None] = [p.department for p in from_policies if p is not None and p.department]
         names.append(post.extra.get(BOARD_REPLY_UNIT))
         for name in names:
             unknown = mask_personal_data(name.strip()) if isinstance(name, str) else None
@@ -172,7 +235,8 @@ class Analyzer:
             return known[1], known[0]
         when = post.when
         self._newest = max(self._newest, when) if self._newest else when
-        reprint_of = self.clusterer.reprint(post.id, when, strip_markup(masked), candidates)
+        plain = strip_markup(masked)
+        reprint_of = self.clusterer.reprint(post.id, when, plain, *_reprint_features(masked, candidates))
         areas = sorted({self._area(p) for p in places} - {self.gazetteer.city})
         metrics = post.metrics
         # A title or a board's 地点 often names the estate the text only calls 我们小区.
@@ -184,13 +248,33 @@ class Analyzer:
             anchors=anchors_of(f"{title} {masked}", [*fast_words(title), *candidates]),
             replies_to=[post.reply_to] if post.reply_to else [], thread=post.url.partition("#")[0],
             author_anchors=anchors_of("", fast_words(post.author.name)) if post.author.name else [],
+            headline=headline_of(mask_personal_data(post.title) if post.title else None, masked),
         )
         event_id = self.clusterer.assign(traits, reprint_of)
         self._assigned[post.id] = (event_id, reprint_of, when)
         self._pending_posts.append((post.id, when, event_id, reprint_of, self.clusterer.reprints.by_id.get(post.id)))
+        for copy_id, original_id in self.clusterer.take_relinked():
+            self._relink(copy_id, original_id)
         if len(self._pending_posts) >= FLUSH_EVERY:
             self.flush()
         return reprint_of, event_id
+
+    def _relink(self, copy_id: str, original_id: str) -> None:
+        """A post analysed before turned out to copy one that arrived later: remember it and tell the index."""
+        known = self._assigned.get(copy_id)
+        if known is None and self.store is not None:
+            known = self.store.assigned(copy_id)
+        if known is None:
+            return
+        event_id, _, when = known
+        self._assigned[copy_id] = (event_id, original_id, when)
+        self._pending_posts.append((copy_id, when, event_id, original_id, self.clusterer.reprints.by_id.get(copy_id)))
+        self._relinked.append(ReprintLink(post_id=copy_id, reprint_of=original_id))
+
+    def take_relinked(self) -> list[ReprintLink]:
+        """Posts already handed out that are now known to be copies: what the index must update."""
+        relinked, self._relinked = self._relinked, []
+        return relinked
 
     def _area(self, place: str) -> str:
         """The district, county or zone a place lies in (the city itself for the city)."""

@@ -38,8 +38,8 @@ from itertools import repeat
 from pathlib import Path
 from types import SimpleNamespace
 
-from analysis.cache import kept_table
 from analysis.segment import segment_post
+from analysis.tables import kept_table
 from analysis.text import EMOTICON
 from yuqing.schema import Sentiment, SentimentLabel
 
@@ -164,13 +164,14 @@ class SentimentModel:
                  kept: bool = False) -> None:
         self.calibration = Calibration.load(calibration_file)
         stored = Path(f"{model_file}.3")  # SnowNLP's Bayes.save appends ".3" on Python 3
+        self.ratios: dict[str, float]
         if not kept:  # models being trained and measured are not worth keeping
             self.ratios = self._ratios(stored)
             return
         # Computing 120,000 ratios costs about 0.2 s per process; the shipped model's table is kept
         # between processes, under the digest of the model's bytes and the emoticon weight used.
         key = f"{hashlib.sha1(stored.read_bytes()).hexdigest()}|{self.calibration.emoticon_weight!r}"
-        self.ratios: dict[str, float] = kept_table(
+        self.ratios = kept_table(
             "sentiment", key, lambda: self._ratios(stored), lambda value: isinstance(value, dict) and bool(value))
 
     def _ratios(self, stored: Path) -> dict[str, float]:

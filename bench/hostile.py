@@ -47,7 +47,7 @@ def measure(items: Iterable[tuple[str, bytes]], handle: Callable[[bytes], object
         error = ""
         try:
             handle(data)
-        except Exception as exc:  # noqa: BLE001 - counted and shown, the bench goes on
+        except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:120]
         rows.append((kind, time.perf_counter() - started, peak_mb() - before, error))
         del data
@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from analysis.enrich import Analyzer
+    from workers.build import load_gazetteer
     from yuqing.config.settings import DEFAULT_DATA
     from yuqing.schema import Post
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     page_baseline = min(t for _, t, _, _ in measure([("ordinary", ordinary)] * 5, extract_page))
     pages_ok = report("pages through extract", measure(hostile_pages(args.pages), extract_page), page_baseline)
 
-    analyzer = Analyzer([], [], DEFAULT_DATA / "gazetteer.yaml")
+    analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
     handle = analyze_line(analyzer)
     analyzer.enrich(Post(url="urn:warm", platform="other", source="bench", text="热身"))
     ordinary_lines = [("ordinary", json.dumps({"id": f"o{n}", "text": f"郓城县第{n}次停水了，物业不管"}).encode())

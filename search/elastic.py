@@ -34,10 +34,12 @@ from search.base import (
     Interval,
     SearchBackendError,
     SearchQuery,
+    SearchRefused,
     SearchResult,
+    refused_for_good,
 )
 from yuqing.config.settings import ElasticsearchSettings
-from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
+from yuqing.schema import REPRINT_OF, SHANGHAI, CrawlHealth, EnrichedPost, Event, ReprintLink
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -175,9 +177,10 @@ class ElasticIndex(Index):
             hint = ""
             if exc.status_code in (401, 403):
                 hint = " (check YUQING_ELASTICSEARCH__API_KEY or YUQING_ELASTICSEARCH__USERNAME/PASSWORD)"
-            raise SearchBackendError(
-                f"{doing}: Elasticsearch at {self.settings.url} answered {exc.status_code} "
-                f"{_reason(error)}{hint}") from exc
+            message = f"{doing}: Elasticsearch at {self.settings.url} answered {exc.status_code} {_reason(error)}{hint}"
+            if refused_for_good(exc.status_code):
+                raise SearchRefused(message, exc.status_code, _reason(error)) from exc
+            raise SearchBackendError(message) from exc
         except elastic_transport.TransportError as exc:
             raise SearchBackendError(
                 f"{doing}: Elasticsearch at {self.settings.url} is unreachable ({type(exc).__name__}: "
@@ -258,6 +261,18 @@ class ElasticIndex(Index):
     def upsert(self, posts: Iterable[EnrichedPost]) -> int:
         return self._bulk(self.posts_index, ({"_id": p.id, "_source": post_document(p)} for p in posts))
 
+    def relink(self, links: Iterable[ReprintLink]) -> int:
+        try:
+            return self._bulk(self.posts_index, (
+                {"_op_type": "update", "_id": link.post_id,
+                 "doc": {"reprint_of": link.reprint_of, "extra": {REPRINT_OF: link.reprint_of}}}
+                for link in links))
+        except BulkWriteError as exc:  # a copy that is not indexed (yet) has nothing to update
+            missing = [f for f in exc.failures if f.status == 404]
+            if len(missing) < len(exc.failures):
+                raise
+            return exc.written
+
     def upsert_events(self, events: Iterable[Event]) -> int:
         events = list(events)
         written = self._bulk(self.events_index, ({"_id": e.id, "_source": e.model_dump(mode="json")} for e in events))
@@ -326,7 +341,7 @@ class ElasticIndex(Index):
         """Up to `limit` documents in `sort` order, paging with search_after past the result window."""
         after: list[Any] | None = None
         while limit > 0:
-            extra = {"search_after": after} if after is not None else {}
+            extra: dict[str, Any] = {"search_after": after} if after is not None else {}
             with self._calls(f"reading {index}"):
                 hits = self.client.search(index=index, query=query, sort=sort, size=min(limit, self.page_size),
                                           **extra).body["hits"]["hits"]

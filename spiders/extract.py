@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -30,7 +30,17 @@ import trafilatura
 from lxml import etree
 from trafilatura.settings import use_config
 
-from spiders.parsing import clean_inline, clean_text, find_published_at, parse_datetime
+from spiders.parsing import (
+    DateHints,
+    ParsedDate,
+    clean_inline,
+    clean_text,
+    find_published,
+    parse_date,
+    parse_datetime,
+    url_years,
+)
+from yuqing.schema import SHANGHAI
 
 # Limits that keep one hostile page from holding a crawl or filling memory: a 20 MB page took
 # 18-60 s and gigabytes, a tag with 100k attributes over ten minutes (libxml2 compares every
@@ -45,6 +55,7 @@ _HUGE_TAG = re.compile(rf"<([A-Za-z][A-Za-z0-9:-]{{0,40}})[^<>]{{{MAX_TAG_CHARS}
 class Article:
     title: str | None = None
     published_at: datetime | None = None
+    published_year_inferred: bool = False  # the page showed the day without a year (see DateHints)
     author: str | None = None
     source_name: str | None = None  # 来源: the outlet the article credits
     text: str = ""
@@ -72,6 +83,12 @@ _DATE_META = ("article:published_time", "og:release_date", "pubdate", "publishda
               "firstpublishedtime", "publishtime", "dc.date", "dc.date.issued", "dc.date.created",
               "datepublished", "release_date", "og:published_time")
 _JSON_LD_DATE = re.compile(r'"date(?:Published|Created)"\s*:\s*"([^"]{8,40})"')
+# Dates in scripts: "time": "2019-12-29 22:31:02", "pubDate": "2019-10-08"; and a publication
+# timestamp in seconds (WeChat's var ct = "1581517074", publish_time, createTime ...).
+_SCRIPT_DATE = re.compile(r'"\w*(?:[tT]ime|[dD]ate)\w*"\s*:\s*"((?:19|20)\d{2}-\d{1,2}-\d{1,2}[^"]{0,15})"')
+_PUBLISH_STAMP = re.compile(
+    r"\b(?:ct|publish_?time|publishTime|pub_?time|pubTime|create_?time|createTime|ptime)[\"']?\s*[=:]\s*[\"']?"
+    r"(1\d{9})(?!\d)")
 _TITLE_META = ("og:title", "articletitle", "twitter:title", "title")
 _SOURCE_META = ("contentsource", "source", "og:site_name", "article:publisher")
 _AUTHOR_META = ("author", "article:author", "dc.creator")
@@ -135,6 +152,27 @@ def _structured_date(tree: lxml.html.HtmlElement, json_ld: list[str]) -> datetim
         found = parse_datetime(element.get("datetime") or "")
         if found:
             return found
+    return None
+
+
+def _date_hints(tree: lxml.html.HtmlElement, scripts: str, url: str | None) -> DateHints:
+    """The page's full dates outside its visible text (meta tags, <time>, scripts) and its URL's years."""
+    values = [meta.get("content") or "" for meta in tree.iter("meta")]
+    values += [element.get("datetime") or "" for element in tree.iter("time")]
+    values += _SCRIPT_DATE.findall(scripts)
+    dates = [d.moment for d in map(parse_date, values) if d and not d.year_inferred and not d.relative]
+    dates += [datetime.fromtimestamp(int(stamp), SHANGHAI) for stamp in _PUBLISH_STAMP.findall(scripts)]
+    canonical = [link.get("href") for link in tree.iter("link") if (link.get("rel") or "").lower() == "canonical"]
+    urls = [url, _meta(tree, ("og:url",)), *canonical]
+    return DateHints(dates=tuple(dates), url_years=tuple(y for u in urls for y in url_years(u)))
+
+
+def _publish_stamp(scripts: str, now: datetime) -> datetime | None:
+    """A publication timestamp a script sets (WeChat's var ct = "1581517074"), if plausible."""
+    for stamp in _PUBLISH_STAMP.findall(scripts):
+        moment = datetime.fromtimestamp(int(stamp), SHANGHAI)
+        if moment <= now + timedelta(days=1):
+            return moment
     return None
 
 
@@ -273,16 +311,19 @@ def time_limit(seconds: float) -> Iterator[None]:
 
 
 def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
-                    selectors: Selectors | None = None) -> Article:
+                    selectors: Selectors | None = None, now: datetime | None = None) -> Article:
     """Everything `yuqing extract` shows for one page. Never raises on bad HTML: empty fields.
     A page over the limits is cut (problem huge_page_truncated); an extraction over its time
-    limit gives an empty article (problem extract_timeout)."""
+    limit gives an empty article (problem extract_timeout).
+
+    `now` is the crawl time: a date shown without a year, or relative (昨天), is resolved against
+    it and the page's other dates, never after it."""
     truncated = False
     if isinstance(html, str):
         html, truncated = bounded_html(html)
     try:
         with time_limit(EXTRACT_SECONDS):
-            article = _extract(html, url, selectors or Selectors())
+            article = _extract(html, url, selectors or Selectors(), now)
     except ExtractionTimeout:
         return Article(problem="extract_timeout")
     except RecursionError:  # nesting deeper than Python's stack, in a library's recursive walk
@@ -292,7 +333,8 @@ def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
     return article
 
 
-def _extract(html: str | lxml.html.HtmlElement, url: str | None, selectors: Selectors) -> Article:
+def _extract(html: str | lxml.html.HtmlElement, url: str | None, selectors: Selectors,
+             now: datetime | None) -> Article:
     if isinstance(html, str):
         try:
             tree = lxml.html.document_fromstring(html)
@@ -301,16 +343,24 @@ def _extract(html: str | lxml.html.HtmlElement, url: str | None, selectors: Sele
     else:
         tree = html
     json_ld = _json_ld(tree)
+    scripts = "\n".join(script.text for script in tree.iter("script") if script.text)
+    now = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
+    hints = _date_hints(tree, scripts, url)
     etree.strip_elements(tree, "script", "style", with_tail=False)
     raw_text = clean_inline(" ".join(_VISIBLE_TEXT(tree)))
     title = _select_text(tree, selectors.title) or _title(tree)
     header = _header_text(tree, title, raw_text)
 
-    published = parse_datetime(_select_text(tree, selectors.date) or "")
-    if published is None:
-        published = parse_datetime(_meta(tree, _DATE_META) or "") or _structured_date(tree, json_ld)
-    if published is None:
-        published = find_published_at(header) or find_published_at(raw_text[:3000])
+    found: ParsedDate | None = parse_date(_select_text(tree, selectors.date) or "", now, hints)
+    if found is None:
+        structured = parse_datetime(_meta(tree, _DATE_META) or "") or _structured_date(tree, json_ld)
+        found = ParsedDate(structured) if structured else None
+    if found is None:
+        found = find_published(header, now, hints) or find_published(raw_text[:3000], now, hints)
+    if found is None or found.relative or found.year_inferred:
+        # "昨天" or "10-08" on the page; a script that sets the publication time knows it exactly.
+        stamp = _publish_stamp(scripts, now)
+        found = ParsedDate(stamp) if stamp else found
 
     source_match = _SOURCE_LABEL.search(header)
     source_name = _select_text(tree, selectors.source) or (source_match.group(1) if source_match else None)
@@ -321,8 +371,9 @@ def _extract(html: str | lxml.html.HtmlElement, url: str | None, selectors: Sele
         author = _clean_name(author_match.group(1))
 
     text = _select_text(tree, selectors.text) or _main_text(tree, html if isinstance(html, str) else None, url)
-    return Article(title=title, published_at=published, author=author, source_name=source_name,
-                   text=clean_text(text))
+    return Article(title=title, published_at=found.moment if found else None,
+                   published_year_inferred=bool(found and found.year_inferred), author=author,
+                   source_name=source_name, text=clean_text(text))
 
 
 def _ready() -> None:

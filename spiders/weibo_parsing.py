@@ -18,7 +18,7 @@ import lxml.html
 from pydantic import ValidationError
 
 from spiders.html_text import element_text
-from spiders.social_time import parse_social_time
+from spiders.social_time import is_year_less, parse_social_time
 from yuqing.schema import Author, Metrics, Platform, Post, post_id_for
 
 # Search containers: type 1 is 综合 (popular first), type 61 is 实时 (newest first). The
@@ -129,7 +129,9 @@ def parse_container(data: dict[str, Any]) -> ContainerPage:
             mblog = inner.get("mblog") if isinstance(inner, dict) else None
             if isinstance(mblog, dict):
                 page.mblogs.append(mblog)
-    info = payload.get("cardlistInfo") if isinstance(payload.get("cardlistInfo"), dict) else {}
+    info = payload.get("cardlistInfo")
+    if not isinstance(info, dict):
+        info = {}
     page.since_id = str(info["since_id"]) if info.get("since_id") else None
     page.next_page = info["page"] if isinstance(info.get("page"), int) else None
     # cardlistInfo.page is the next page's number, null on the last page.
@@ -197,7 +199,9 @@ def mblog_to_post(
     ident = weibo_id(mblog)
     if not ident:
         raise WeiboResponseError("unexpected_shape", "mblog without id")
-    user = mblog.get("user") if isinstance(mblog.get("user"), dict) else {}
+    user = mblog.get("user")
+    if not isinstance(user, dict):
+        user = {}
     retweeted = mblog.get("retweeted_status")
     extra: dict[str, Any] = {}
     if mblog.get("bid"):
@@ -229,6 +233,7 @@ def mblog_to_post(
             ),
             text=text,
             published_at=parse_social_time(str(mblog.get("created_at") or ""), now),
+            published_year_inferred=is_year_less(str(mblog.get("created_at") or "")),
             fetched_at=now,
             metrics=Metrics(
                 reposts=parse_count(mblog.get("reposts_count")) or 0,

@@ -50,7 +50,8 @@ def test_upsert_is_idempotent(index):
     assert index.search(SearchQuery(text="更新")).total == 1
 
 
-@pytest.mark.parametrize("text,expected", [
+# Queries and the seed posts they find; tests/test_index_elastic.py checks Elasticsearch's query finds the same.
+FULL_TEXT_CASES = [
     ("老旧小区改造", {1, 4}),
     ("小区", {1, 4}),
     ("停工", {1}),
@@ -58,7 +59,10 @@ def test_upsert_is_idempotent(index):
     ("开放月", {5}),  # title is searchable
     ("高铁", set()),
     ('停工"(*', {1}),  # user input is never FTS syntax
-])
+]
+
+
+@pytest.mark.parametrize("text,expected", FULL_TEXT_CASES)
 def test_chinese_full_text(index, text, expected):
     hits = index.search(SearchQuery(text=text, limit=50)).hits
     assert {int(h.url.rsplit("/", 1)[1]) for h in hits} == expected
@@ -114,3 +118,15 @@ def test_posts_of_a_merged_event_follow_it_along_a_chain_of_merges(index):
     assert sorted(p.text[:4] for p in found) == ["牡丹区老", "老旧小区"]
     assert index.search(SearchQuery(events=["ev-1"])).total == 0
     assert {index.get(p.id).event_id for p in found} == {"ev-2"}  # the stored post says so too
+
+
+def test_a_copy_found_after_it_was_indexed_is_relinked_to_its_original(index):
+    from yuqing.schema import REPRINT_OF, ReprintLink
+
+    copy, original = SEED[2], SEED[0]
+    assert index.relink([ReprintLink(post_id=copy.id, reprint_of=original.id),
+                         ReprintLink(post_id="weibo:not-indexed", reprint_of=original.id)]) == 1
+    stored = index.get(copy.id)
+    assert stored.reprint_of == original.id and stored.extra[REPRINT_OF] == original.id
+    assert index.get(original.id).reprint_of is None
+    assert index.search(SearchQuery(text="消费季")).hits[0].reprint_of == original.id

@@ -117,3 +117,10 @@ def test_a_data_dir_that_is_a_file_is_a_config_error(tmp_path, data_dir):
                           cwd=ROOT, env={**os.environ, "YUQING_DATA_DIR": str(tmp_path / data_dir)})
     assert proc.returncode == 2
     assert "data_dir" in proc.stderr and "not a directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_help_says_where_the_data_directory_is_by_default():
+    from yuqing.cli.main import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "$YUQING_DATA_DIR" in text and "var/ beside the settings file" in text and "./var" in text

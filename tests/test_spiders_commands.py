@@ -83,6 +83,7 @@ def test_sources_check_names_the_bad_entry_and_key(tmp_path, capsys, entry, name
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # a crawl in a child process
 def test_crawl_command_prints_a_summary(fixture_server, tmp_path):
     base, _ = fixture_server(FIXTURES / "rss")
     sources = tmp_path / "sources.yaml"
@@ -117,7 +118,7 @@ def local_site():
     bomb = gzip.compress(b"\0" * 30_000_000, compresslevel=9)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the http.server API
+        def do_GET(self):
             if self.path == "/bomb.html":
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html")

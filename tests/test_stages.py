@@ -70,7 +70,9 @@ def raw(post_id, published_at):
 @pytest.mark.parametrize("bad_date", ["0001-01-01T00:00:00", "9999-12-31T23:59:59", "1000-01-01T00:00:00"])
 def test_a_post_dated_outside_the_sane_window_is_refused_and_its_neighbours_pass(tmp_path, bad_date):
     from analysis.enrich import Analyzer
+    from stores.analysis_state import AnalysisStateStore
     from transport.base import RAW_POSTS
+    from workers.build import load_gazetteer
     from workers.stages import AnalyzeStage
     from yuqing.config.settings import DEFAULT_DATA
 
@@ -82,7 +84,8 @@ def test_a_post_dated_outside_the_sane_window_is_refused_and_its_neighbours_pass
     transport.publish_many(RAW_POSTS, [(v["id"], v) for v in values])
     runs = []
     for _ in range(2):  # a restart must not stumble over the refused post again
-        analyzer = Analyzer([], [], DEFAULT_DATA / "gazetteer.yaml", tmp_path / "analysis.sqlite3")
+        analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"),
+                            AnalysisStateStore(tmp_path / "analysis.sqlite3"))
         worker = Worker(transport, AnalyzeStage(transport, analyzer), batch_size=1, poll_timeout=0.05)
         runs.append(worker.run(until_idle=True))
     first, restarted = runs
@@ -93,3 +96,30 @@ def test_a_post_dated_outside_the_sane_window_is_refused_and_its_neighbours_pass
     assert topics[RAW_POSTS + ".dlq"] == 1
     assert topics[ENRICHED_POSTS] == 3
     transport.close()
+
+
+def test_alerts_name_an_event_by_its_headline_title(transport, tmp_path):
+    from datetime import timedelta
+
+    from alerts.config import parse_alert_config
+    from alerts.service import AlertService
+    from alerts.store import SqliteAlertStore
+    from analysis.bursts import BurstTracker
+    from transport.base import EVENTS
+    from workers.stages import AlertStage
+    from yuqing.schema import Event, now
+
+    moment = now()
+    event = Event(id="evt-1", label="化肥厂家属院 停工 牡丹区", title="化肥厂家属院改造停工数月",
+                  first_seen=moment, last_seen=moment, size=12)
+    transport.publish(EVENTS, event.model_dump(mode="json"), key=event.id)
+    transport.publish_many(ENRICHED_POSTS, [
+        (f"weibo:{n}", EnrichedPost(url=f"https://m.weibo.cn/status/{n}", platform="weibo", source="s", text="停工",
+                                    published_at=moment - timedelta(minutes=n), event_id="evt-1").model_dump(mode="json"))
+        for n in range(12)])
+    service = AlertService(parse_alert_config({"channels": [{"name": "local_file", "type": "file"}], "rules": []}),
+                           SqliteAlertStore(tmp_path / "alerts.sqlite3"), {}, rules_writer=True)
+    stage = AlertStage(service, BurstTracker([], min_count=1), deliver=False, checkpoint_every=0)
+    Worker(transport, stage, poll_timeout=0.05).run(until_idle=True)
+    labels = {s.label for s in stage.bursts.signals(now()) if s.subject_kind == "event"}
+    assert labels == {"化肥厂家属院改造停工数月"}

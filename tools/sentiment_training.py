@@ -159,12 +159,12 @@ def _neutral_band(scores: Sequence[float], truth: Sequence[str]) -> tuple[float,
 
 def _runtime_vocabulary() -> None:
     """Segment as the analyzer does: with the default gazetteer's and watchlists' terms in the dictionary."""
-    from analysis.gazetteer import Gazetteer
     from analysis.segment import add_terms
+    from workers.build import load_gazetteer
     from yuqing.config.datafiles import load_watchlists
     from yuqing.config.settings import DEFAULT_DATA
 
-    Gazetteer.load(DEFAULT_DATA / "gazetteer.yaml")
+    load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
     add_terms(t for w in load_watchlists(DEFAULT_DATA / "watchlists.yaml") for t in (*w.terms, *w.context))
 
 
@@ -360,11 +360,14 @@ def cross_set(directory: Path) -> dict[str, float]:
                 segmented = segment_post(text)
                 return model.log_odds(segmented.own, segmented.quoted)
 
+            def positive(text: str, score: Callable[[str], float] = log_odds) -> float:
+                return 1.0 if score(text) >= 0 else 0.0
+
             for name, _, emoticons in measured_variants([left_out]):
                 splits = load_data_set(directory, left_out, emoticons=emoticons)
                 posts = [p for split in splits.values() for p in split if p.polarity != "neutral"]
                 scores = measure([p.text for p in posts], [p.polarity == "pos" for p in posts],
-                                 lambda t, score=log_odds: 1.0 if score(t) >= 0 else 0.0)
+                                 positive)
                 results[name] = round(scores.accuracy, 4)
     as_files_are = [v for k, v in results.items() if not k.endswith(WITHOUT_EMOTICONS)]
     without = [results.get(k + WITHOUT_EMOTICONS, v) for k, v in results.items() if not k.endswith(WITHOUT_EMOTICONS)]

@@ -1,25 +1,25 @@
 """The analyzer's memory in SQLite: events, recent posts' fingerprints, crawled policies.
 
-Written in batches (`flush`), read once at start-up, so event ids, reprint links and the policy
-registry survive a restart.
+Written in batches (the analyzer's `flush`), read once at start-up, so event ids, reprint links and
+the policy registry survive a restart. `analysis.enrich.AnalyzerMemory` is the interface it fills.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 from analysis.events import EventState, Fingerprint
+from stores.sqlite import connect
 from yuqing.schema import Policy
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, last_seen TEXT NOT NULL, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS posts (
     id TEXT PRIMARY KEY, at TEXT NOT NULL, event_id TEXT, reprint_of TEXT,
-    fingerprint INTEGER, original TEXT
+    fingerprint INTEGER, original TEXT, lead INTEGER
 );
 CREATE INDEX IF NOT EXISTS posts_at ON posts (at);
 CREATE TABLE IF NOT EXISTS policies (id TEXT PRIMARY KEY, policy TEXT NOT NULL);
@@ -35,15 +35,14 @@ def _unsigned(value: int) -> int:
     return value + (1 << 64) if value < 0 else value
 
 
-class StateStore:
+class AnalysisStateStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path)
-        # A write-ahead log without an fsync per batch: a power cut may lose the last batches of
-        # state, a process crash loses nothing that was committed.
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db = connect(path)
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(posts)")}
+        if "lead" not in columns:  # state written before first paragraphs were fingerprinted
+            with self.db:
+                self.db.execute("ALTER TABLE posts ADD COLUMN lead INTEGER")
 
     def save(
         self,
@@ -58,10 +57,12 @@ class StateStore:
                 [(e.id, e.last_seen.isoformat(), json.dumps(e.to_json(), ensure_ascii=False)) for e in events],
             )
             self.db.executemany(
-                "INSERT OR REPLACE INTO posts VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO posts (id, at, event_id, reprint_of, fingerprint, original, lead)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (pid, at.isoformat(), event_id, reprint_of,
-                     _signed(fp.value) if fp else None, fp.original if fp else None)
+                     _signed(fp.value) if fp else None, fp.original if fp else None,
+                     _signed(fp.lead) if fp and fp.lead is not None else None)
                     for pid, at, event_id, reprint_of, fp in posts
                 ],
             )
@@ -89,14 +90,16 @@ class StateStore:
 
     def posts_since(self, since: datetime) -> list[tuple[str, datetime, str | None, str | None, Fingerprint | None]]:
         rows = []
-        for pid, at, event_id, reprint_of, value, original in self.db.execute(
-            "SELECT id, at, event_id, reprint_of, fingerprint, original FROM posts"
+        for pid, at, event_id, reprint_of, value, original, lead in self.db.execute(
+            "SELECT id, at, event_id, reprint_of, fingerprint, original, lead FROM posts"
         ):
             when = datetime.fromisoformat(at)
             if when < since:
                 continue
             fingerprint = (
-                Fingerprint(pid, _unsigned(value), when, original or pid, event_id) if value is not None else None
+                Fingerprint(pid, _unsigned(value), when, original or pid, event_id,
+                            _unsigned(lead) if lead is not None else None)
+                if value is not None else None
             )
             rows.append((pid, when, event_id, reprint_of, fingerprint))
         return rows
