@@ -234,12 +234,13 @@ class YuqingSpider(scrapy.Spider):
         return text
 
     def json(self, response: Response) -> Any | None:
-        """The JSON body; None, counted as 'bad_json', when it does not parse."""
+        """The JSON body; None, counted as 'bad_json', when it does not parse (or nests deeper than
+        the parser's stack)."""
         text, _ = decode_page(response.body, (response.headers.get("Content-Type") or b"").decode("latin-1"),
                               self.params.encoding)
         try:
             return json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             self.problem("bad_json", response.url, str(exc)[:120])
             return None
 

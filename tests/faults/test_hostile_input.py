@@ -174,3 +174,20 @@ def test_yuqing_analyze_goes_on_through_hostile_lines(tmp_path, capsys, monkeypa
     assert len(written) + len(reported) == len(lines)  # every line either written or named on stderr
     assert elapsed < SECONDS_PER_ITEM * 10
     print(f"\nhostile lines: {len(written)} written, {len(reported)} skipped by number, {elapsed:.1f} s in all")
+
+
+def test_an_api_answer_nested_too_deeply_is_counted_as_bad_json(tmp_path):
+    transport = SqliteTransport(tmp_path / "log.sqlite3")
+    spider = _spider(NewsSpider, ListingParams(start_urls=["http://x.cn/"]), tmp_path, transport)
+    url = "http://x.cn/api.json"
+    response = HtmlResponse(url, body=b"[" * 100_000 + b"]" * 100_000, request=Request(url))
+    assert spider.json(response) is None
+    assert spider.stats_row.problems["bad_json"] == 1
+    transport.close()
+
+
+def test_a_weibo_api_answer_nested_too_deeply_is_broken_json():
+    from spiders.weibo_parsing import WeiboResponseError, decode_api_json
+
+    with pytest.raises(WeiboResponseError, match="nested too deeply"):
+        decode_api_json(b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
