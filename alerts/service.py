@@ -201,18 +201,16 @@ class AlertService:
                 self.store.release(ids, now)  # over the channel's rate: due again next round
                 continue
             try:
+                # `deliver` turns every failure, a bug in rendering included, into a ChannelError with
+                # the channel's secrets redacted: the log and the outbox never see a token.
                 if is_report:  # the same report queued again is sent once, as last written
-                    channel.send_report(ReportMail.from_json(group[-1].message))
+                    channel.deliver(ReportMail.from_json(group[-1].message))
                 else:
-                    channel.send(Notification.from_json(fold_messages([item.message for item in group])))
-            except Exception as exc:
-                if isinstance(exc, ChannelError):
-                    log.warning("delivery to %s failed (attempt %d): %s", name, group[-1].attempts + 1, exc)
-                else:
-                    log.exception("delivery to %s crashed", name)
-                error = str(exc) if isinstance(exc, ChannelError) else f"{type(exc).__name__}: {exc}"
+                    channel.deliver(Notification.from_json(fold_messages([item.message for item in group])))
+            except ChannelError as exc:
+                log.warning("delivery to %s failed (attempt %d): %s", name, group[-1].attempts + 1, exc)
                 retry_at = self._retry_at(group[-1].attempts + 1, now)
-                self.store.mark_failed(group[-1].id, error, retry_at)
+                self.store.mark_failed(group[-1].id, str(exc), retry_at)
                 self.store.release(ids[:-1], retry_at)
                 # A channel that just failed is not tried again this round: the others wait, untried.
                 self.store.release([i for later in groups[position + 1:] for i in (x.id for x in later)], now)

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from analysis.events import (
     ACTIVE_FOR,
@@ -25,7 +25,7 @@ from analysis.events import (
 from analysis.gazetteer import Gazetteer
 from analysis.keywords import candidate_words, rank_candidates
 from analysis.policies import PolicyRegistry, policy_from_post
-from analysis.privacy import mask_personal_data
+from analysis.privacy import mask_author_name, mask_metadata, mask_personal_data
 from analysis.segment import add_terms, display_form, fast_words, segment_post
 from analysis.sentiment import classify
 from analysis.text import strip_markup
@@ -78,18 +78,6 @@ def _reprint_features(text: str, candidates: Sequence[str]) -> tuple[Sequence[st
     if len(paragraphs) < 2 or lead is None:
         return features, []
     return features, candidate_words(fast_words(lead))
-
-
-def _masked(value: Any) -> Any:
-    """Metadata with personal data masked in every text value (a board's 回复内容 may hold a phone
-    number); links are left alone, since masking digits would break them."""
-    if isinstance(value, str):
-        return value if value.startswith(("http://", "https://")) else mask_personal_data(value)
-    if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item) for item in value]
-    return value
 
 
 # (post id, when, event id, reprint_of, fingerprint) of an analysed post, as the memory keeps it.
@@ -160,11 +148,17 @@ class Analyzer:
     # -- enrichment -------------------------------------------------------------------------
     def enrich(self, post: Post) -> EnrichedPost:
         """Mask, then sentiment, keywords, places, policies, departments, reprint and event.
-        A crawled policy document also joins the registry, so later posts can link to it."""
+        A crawled policy document also joins the registry, so later posts can link to it.
+        Raises RefusedPost for a post whose times are outside the sane window."""
+        post.check_times()
         if (policy := policy_from_post(post)) is not None:
             self.register_policy(policy)
         masked = mask_personal_data(post.text)
         title = mask_personal_data(post.title) if post.title else post.title
+        author = post.author
+        author_name = mask_author_name(author.name, post.platform.value, verified=author.verified)
+        if author_name != author.name:
+            post = post.model_copy(update={"author": author.model_copy(update={"name": author_name})})
         segmented = segment_post(masked)
         title_words = fast_words(title) if title else []
         all_words = title_words + segmented.all_words
@@ -184,7 +178,7 @@ class Analyzer:
 
         reprint_of, event_id = self._event(post, masked, candidates, weighted, places,
                                            sentiment.label.value, [link.id for link in links])
-        extra = _masked(post.extra)
+        extra = mask_metadata(post.extra)
         if reprint_of:
             extra[REPRINT_OF] = reprint_of
         # Every value below is already validated (the post) or built from schema types:

@@ -40,6 +40,8 @@ CRAWL_PROBLEM_NAMES: dict[str, str] = {
     "no_items_on_list": "列表页无条目",
     "no_metadata_table": "缺少公开信息元数据",
     "huge_page_truncated": "页面过大已截断",
+    "extract_timeout": "正文提取超时",
+    "too_deeply_nested": "页面嵌套过深",
     "bad_feed": "订阅源格式错误",
     "bad_json": "接口数据格式错误",
     "unexpected_shape": "接口数据结构异常",

@@ -22,6 +22,7 @@ from typing import Any
 
 from spiders.base import CrawlContext, Publishing, SourceStats
 from spiders.extract import ExtractionPool
+from spiders.fetch import DOWNLOAD_MAXSIZE, DOWNLOAD_TIMEOUT, DOWNLOAD_WARNSIZE
 from spiders.news import ArticleSpider
 from spiders.registry import Kind, resolve
 from stores.seen import SeenStore
@@ -76,9 +77,9 @@ def scrapy_settings(settings: Settings, source: Source, item_pipelines: Mapping[
             "spiders.middleware.MetaRefreshWhenPresent": 580,
         },
         "SPIDER_MIDDLEWARES": {"spiders.middleware.CountSpiderErrors": 50},
-        "DOWNLOAD_TIMEOUT": 30,
-        "DOWNLOAD_MAXSIZE": 20 * 1024 * 1024,
-        "DOWNLOAD_WARNSIZE": 5 * 1024 * 1024,
+        "DOWNLOAD_TIMEOUT": DOWNLOAD_TIMEOUT,
+        "DOWNLOAD_MAXSIZE": DOWNLOAD_MAXSIZE,
+        "DOWNLOAD_WARNSIZE": DOWNLOAD_WARNSIZE,
         "ITEM_PIPELINES": dict(item_pipelines),
         "TELNETCONSOLE_ENABLED": False,
         # Scrapy's check for `return value` in generator callbacks reads their source code for

@@ -77,3 +77,18 @@ def test_from_settings_uses_the_data_files(tmp_path: Path) -> None:
     finally:
         analyzer.close()
     assert (tmp_path / "analysis.sqlite3").exists()
+
+
+@pytest.mark.parametrize(("platform", "name", "shown"), [
+    ("board", "李建国", "李**"),
+    ("weibo", "13812345678", "138****5678"),
+    ("board", "王女士", "王女士"),
+    ("weibo", "菏泽发布", "菏泽发布"),
+])
+def test_author_names_are_masked_like_the_text(analyzer: Analyzer, platform: str, name: str, shown: str) -> None:
+    post = Post(url=f"https://x.org/{platform}/{len(name)}", platform=platform, source="s", text="楼道灯坏了",
+                author={"name": name})
+    enriched = analyzer.enrich(post)
+    assert enriched.author.name == shown
+    if shown != name:
+        assert name not in enriched.model_dump_json()

@@ -164,6 +164,21 @@ def test_a_corrupt_spool_line_is_kept_aside_not_lost(tmp_path):
     transport.close()
 
 
+def test_mask_post_masks_personal_data_in_the_author_field():
+    board = Post(url="http://x.cn/b", platform="board", source="s", text="路灯坏了", author={"name": "李建国"})
+    assert mask_post(board).author.name == "李**"
+    weibo = Post(url="http://x.cn/w", platform="weibo", source="s", text="路灯坏了", author={"name": "13812345678"})
+    assert mask_post(weibo).author.name == "138****5678"
+    outlet = Post(url="http://x.cn/n", platform="news", source="s", text="路灯坏了", author={"name": "菏泽日报"})
+    assert mask_post(outlet).author.name == "菏泽日报"
+
+
+@pytest.mark.parametrize("misread", ["0001-01-01T00:00:00", "1899-12-31T00:00:00", "9999-12-31T23:59:59"])
+def test_normalise_drops_a_published_time_outside_the_sane_window(misread):
+    post = Post(url="http://x.cn/a", platform="news", source="s", published_at=misread)
+    assert normalise_post(post).published_at is None
+
+
 class BufferingTransport:
     """Takes messages into a client buffer, like Kafka's producer; `flush` confirms or, when `down`, loses them."""
 

@@ -7,7 +7,9 @@ failure belong to the outbox, so a channel can be tested with one local server a
 from __future__ import annotations
 
 import json
+import logging
 import os
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from yuqing.redact import redact, remember_secret
 from yuqing.schema import SHANGHAI, Alert
 from yuqing.schema.names import STATUS_NAMES
+
+log = logging.getLogger(__name__)
 
 # Notification kinds, with the words a press officer reads first.
 KIND_LABELS = {
@@ -180,6 +185,29 @@ class Channel(Generic[Options]):
         self.context = context
         self._session = context.session
 
+    def secret(self, variable: str | None, what: str) -> str | None:
+        """A secret from the environment (see `secret_from_env`), remembered so that no error or
+        log line ever shows it (`yuqing.redact`)."""
+        value = secret_from_env(self.context.environ, variable, what)
+        if value:
+            remember_secret(value)
+        return value
+
+    def deliver(self, message: Notification | ReportMail) -> None:
+        """`send` (or `send_report`), with every failure a ChannelError whose message is redacted: what
+        the outbox stores and the log shows can never carry a token. The original exception is not
+        chained, since a logged traceback would print its message."""
+        try:
+            if isinstance(message, ReportMail):
+                self.send_report(message)
+            else:
+                self.send(message)
+        except ChannelError as exc:
+            raise ChannelError(redact(str(exc))) from None
+        except Exception as exc:  # a bug in rendering: the notification stays queued, the bug is logged
+            log.error("channel %s crashed:\n%s", self.name, redact("".join(traceback.format_exception(exc))))
+            raise ChannelError(redact(f"{self.name}: {type(exc).__name__}: {exc}")) from None
+
     @property
     def session(self) -> requests.Session:
         if self._session is None:
@@ -187,6 +215,7 @@ class Channel(Generic[Options]):
         return self._session
 
     def send(self, notification: Notification) -> None:
+        """Deliver one notification or raise ChannelError. Callers use `deliver`, which redacts."""
         raise NotImplementedError
 
     def send_report(self, report: ReportMail) -> None:

@@ -26,7 +26,6 @@ from alerts.channels.base import (
     render_lines,
     render_plain,
     render_title,
-    secret_from_env,
 )
 
 _HTML = Environment(autoescape=True).from_string("""<!doctype html>
@@ -104,7 +103,7 @@ class EmailChannel(Channel[EmailOptions]):
         return message
 
     def _recipients(self) -> list[str]:
-        extra = secret_from_env(self.context.environ, self.options.recipients_env, "e-mail recipients") or ""
+        extra = self.secret(self.options.recipients_env, "e-mail recipients") or ""
         return self.options.recipients + [r.strip() for r in extra.split(",") if r.strip()]
 
     def send(self, notification: Notification) -> None:
@@ -117,9 +116,8 @@ class EmailChannel(Channel[EmailOptions]):
 
     def _deliver(self, message: EmailMessage) -> None:
         opts = self.options
-        environ = self.context.environ
-        username = secret_from_env(environ, opts.username_env, "SMTP user")
-        password = secret_from_env(environ, opts.password_env, "SMTP password")
+        username = self.secret(opts.username_env, "SMTP user")
+        password = self.secret(opts.password_env, "SMTP password")
         try:
             smtp_class = smtplib.SMTP_SSL if opts.ssl else smtplib.SMTP
             with smtp_class(opts.host, opts.port, timeout=opts.timeout) as smtp:

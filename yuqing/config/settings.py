@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from yuqing.config.datafiles import read_yaml_mapping
-from yuqing.config.errors import from_validation_error
+from yuqing.config.errors import ConfigError, from_validation_error
 
 DEFAULT_DATA = Path(__file__).resolve().parent / "data"
 
@@ -160,9 +160,24 @@ class Settings(BaseSettings):
     def reports_path(self) -> Path:
         return self.report_dir or self.data_dir / "reports"
 
+    @field_validator("data_dir")
+    @classmethod
+    def _a_directory(cls, data_dir: Path) -> Path:
+        # Checked here, so a mistake is one clear line (exit 2) and not a traceback from a mkdir.
+        for part in (data_dir, *data_dir.parents):
+            if part.exists():
+                if not part.is_dir():
+                    raise ValueError(f"{part} exists and is not a directory")
+                break
+        return data_dir
+
     def path(self, name: str) -> Path:
         """A file under the data directory, created on first use."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(self.config_file or "environment (YUQING_*)", "data_dir",
+                              f"a directory Yuqing can create and write ({exc.strerror}: {self.data_dir})") from exc
         return self.data_dir / name
 
     def masked(self) -> dict[str, Any]:
