@@ -7,7 +7,7 @@ reads those words.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -120,14 +120,16 @@ class Analyzer:
         title_words = fast_words(title) if title else []
         all_words = title_words + segmented.all_words
 
-        sentiment = classify(title_words + segmented.own, segmented.quoted)
+        full_text = f"{title or ''}\n{masked}"
+        links = self.registry.link(full_text, all_words)
+        # The stance toward the departments and policies the post names, not toward a contractor it
+        # also complains about (see analysis/sentiment.py).
+        sentiment = classify(title_words + segmented.own, segmented.quoted, self._stance_targets(all_words, links))
         candidates = candidate_words(segmented.all_words)
         # A title's words count twice: it says what the post is about.
         weighted = rank_candidates(candidate_words(title_words) * 2 + candidates, KEYWORDS_PER_POST)
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or ""), post.author.name or ""]
         places = self.gazetteer.resolve(all_words, hints)
-        full_text = f"{title or ''}\n{masked}"
-        links = self.registry.link(full_text, all_words)
         departments = self._departments(post, links, all_words)
 
         reprint_of, event_id = self._event(post, masked, candidates, weighted, places,
@@ -150,6 +152,14 @@ class Analyzer:
             event_id=event_id,
             reprint_of=reprint_of,
         )
+
+    def _stance_targets(self, words: Sequence[str], links: Sequence[PolicyLink]) -> Iterator[str]:
+        """How the post names the departments and linked policies it may be about. Lazy: sentiment
+        reads it only for a post that also names another party."""
+        yield from (word for word in words if self.gazetteer.department_of(word))
+        for link in links:
+            if (policy := self.registry.get(link.id)) is not None:
+                yield from (policy.title, *policy.aliases, *policy.keywords)
 
     def _departments(self, post: Post, links: Sequence[PolicyLink], all_words: Sequence[str]) -> list[str]:
         """From the linked policies' issuers and a board's reply unit first, then from the text.

@@ -387,19 +387,27 @@ class SentimentModel:
         whether it has a tone).
         """
         bayes, weights = self.bayes, self.weights
-        if not quoted and _OPENING_MARKS.isdisjoint(own) and _OTHER_PARTY.search("".join(own)) is None:
-            tokens = tone_features(own)  # every token weighs 1: the common case, quickly
+        own = without_quotations(own)
+        if _OTHER_PARTY.search("".join(own)) is None:  # every own token weighs 1: the common case, quickly
+            tokens = tone_features(own)
             polarity = sum(map(bayes.get, tokens, repeat(0.0, len(tokens))))
             distinct = dict.fromkeys(tokens)
             linear = sum(map(weights.get, distinct, repeat(0j, len(distinct))))
-            norm = math.sqrt(len(distinct)) or 1.0
+            squares = float(len(distinct))
+            if quoted:
+                quoted_weight = self.calibration.quoted_weight
+                chain = tone_features(quoted, char_bigrams=False)
+                polarity += quoted_weight * sum(map(bayes.get, chain, repeat(0.0, len(chain))))
+                chain_only = [t for t in dict.fromkeys(chain) if t not in distinct]
+                linear += quoted_weight * sum(map(weights.get, chain_only, repeat(0j, len(chain_only))))
+                squares += quoted_weight * quoted_weight * len(chain_only)
         else:
             groups = weighted_tokens(own, quoted, targets, quoted_weight=self.calibration.quoted_weight)
             polarity = sum(weight * sum(map(bayes.get, tokens, repeat(0.0, len(tokens)))) for tokens, weight in groups)
             presence = token_presence(groups)
             linear = sum(weights.get(f, 0j) * w for f, w in presence.items())
-            norm = math.sqrt(sum(w * w for w in presence.values())) or 1.0
-        return self.polarity_bias + polarity + linear.real, self.neutral_bias + linear.imag / norm
+            squares = sum(w * w for w in presence.values())
+        return self.polarity_bias + polarity + linear.real, self.neutral_bias + linear.imag / (math.sqrt(squares) or 1.0)
 
     def score(self, log_odds: float) -> float:
         return self.calibration.probability(log_odds)
