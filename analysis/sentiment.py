@@ -85,7 +85,9 @@ OTHER_PARTY_TERMS = (
     "施工方", "施工队", "施工单位", "承包商", "承包方", "包工头", "开发商", "物业", "商家", "店家", "老板", "中介", "房东",
     "厂家", "工厂", "黑心", "司机", "骗子",
 )
-OTHER_PARTY_WEIGHT = 0.2
+# A tenth: a complaint about the contractor still tips a post whose praise of the office is faint, but
+# no longer outweighs clear praise (tests/test_analysis_sentiment.py has examples).
+OTHER_PARTY_WEIGHT = 0.1
 
 
 # What a token is to the classifier, decided once per distinct token.

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from analysis.enrich import Analyzer
+from analysis.sentiment import classify_text
 from yuqing.config import load_settings
 from yuqing.config.datafiles import load_watchlists
 from yuqing.config.settings import DEFAULT_DATA
@@ -76,3 +77,14 @@ def test_from_settings_uses_the_data_files(tmp_path: Path) -> None:
     finally:
         analyzer.close()
     assert (tmp_path / "analysis.sqlite3").exists()
+
+
+def test_sentiment_is_toward_the_department_the_post_names(analyzer: Analyzer) -> None:
+    """水务集团 is a name of 市水务局 in the gazetteer, not a generic office word: only the analyzer,
+    which finds the department, can tell sentiment that the praise is of the office and the
+    complaint of the contractor."""
+    text = "水务集团的师傅抢修很及时，半夜就恢复供水了，谢谢你们！施工队挖断水管，太不负责了，害得全小区停水一天"
+    assert classify_text(text).label == SentimentLabel.NEGATIVE  # the words on their own
+    enriched = analyzer.enrich(Post(id="stance", url="urn:stance", platform="weibo", source="t", text=text))
+    assert enriched.departments == ["市水务局"]
+    assert enriched.sentiment is not None and enriched.sentiment.label == SentimentLabel.POSITIVE
