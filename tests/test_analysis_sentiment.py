@@ -24,6 +24,7 @@ from analysis.sentiment import (
     write_linear_heads,
 )
 from tools.sentiment_data import DATA_SETS, DataSet, file_digest, load_data_set, split_of
+from tools.sentiment_eval import news_rows
 from tools.sentiment_training import (
     EMOTICON_LABELLED_COUNT,
     SEED_PSEUDO_COUNT,
@@ -31,6 +32,7 @@ from tools.sentiment_training import (
     measure,
     measured_variants,
     seed_lexicon,
+    three_way,
     train_bayes,
     training_documents,
     weighted_fitting_posts,
@@ -198,6 +200,25 @@ def test_accuracy_floors_on_held_out_shared_data(name: str, data_set: DataSet, e
     if floor["weibo"]:
         # SnowNLP's default was measured on the same posts when the floors were pinned.
         assert scores.accuracy >= floor["snownlp_default_accuracy"] + 0.08
+    if "three_way_macro_f1_floor" in floor:
+        posts = load_data_set(SHARED, data_set, emoticons=emoticons)["test"]
+        labelled = three_way(posts, lambda t: (classify_text(t).label.value, classify_text(t).probability or 0.0))
+        assert labelled is not None
+        assert labelled.macro_f1 >= floor["three_way_macro_f1_floor"]
+        assert labelled.neutral_f1 >= floor["neutral_f1_floor"]
+        assert labelled.label_probability_error <= 0.08
+
+
+@needs_shared
+def test_factual_news_is_seldom_called_negative() -> None:
+    """Hand-labelled factual headlines and real news pages (tools/sentiment_labels), and every
+    held-out THUCNews headline: at most a fifth called negative (issue 14), and no worse than pinned."""
+    rows = news_rows(SHARED.parent, lambda t: classify_text(t).label.value)
+    assert len(rows) == 3 or not (SHARED.parent / "html").is_dir()
+    for row in rows:
+        ceiling = FLOORS[f"news: {row.set}"]["negative_share_ceiling"]
+        assert ceiling <= 0.2
+        assert row.negative_share <= ceiling, row
 
 
 @needs_shared
