@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean browser
+.PHONY: demo test test-fast lint typecheck bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,11 +32,19 @@ browser:
 	      || echo "could not install chromium: the browser tests will be skipped"; \
 	  else echo "chromium is not installed: the browser tests will be skipped"; fi; }
 
-test: $(VENV)/.dev browser
+# The gates first (lint, types: configuration in pyproject.toml), then the tests.
+test: lint typecheck browser
 	$(BIN)/python -m pytest -q
+
+# Everything but the tests marked slow (subprocess crawls, brokers, browsers).
+test-fast: lint typecheck
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench

@@ -50,6 +50,7 @@ class ChannelSpec(_Strict):
     name: str = Field(min_length=1, pattern=r"^[\w\-.]+$")
     type: str
     rate_per_minute: int | None = Field(default=None, ge=1, description="default: the channel type's limit")
+    concurrency: int = Field(default=1, ge=1, le=16, description="sends to this channel in flight at once")
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -101,6 +102,15 @@ class RetrySpec(_Strict):
     max: Duration = timedelta(minutes=5)
 
 
+class DeliverySpec(_Strict):
+    """When notifications go out: a new alert group waits `settle` (the first crawl of an incident brings
+    several findings within seconds: one message with all of them, not five), and later messages about one
+    alert reach one channel at most once per `min_interval`, what came in between folded into one."""
+
+    settle: Duration = timedelta(seconds=60)
+    min_interval: Duration = timedelta(minutes=5)
+
+
 class AlertConfig(_Strict):
     defaults: Defaults = Field(default_factory=Defaults)
     deadlines: dict[AlertLevel, list[DeadlineSpec]] = Field(default_factory=default_deadlines)
@@ -111,6 +121,7 @@ class AlertConfig(_Strict):
     # A first crawl or a catch-up reads weeks of history: what a post said long ago is not news to page anyone with.
     stale_after: Duration = timedelta(hours=48)
     retry: RetrySpec = Field(default_factory=RetrySpec)
+    delivery: DeliverySpec = Field(default_factory=DeliverySpec)
     silences: list[SilenceSpec] = Field(default_factory=list)
     channels: list[ChannelSpec] = Field(default_factory=lambda: [ChannelSpec(name="local_file", type="file")])
     rules: list[RuleSpec] = Field(default_factory=list)
@@ -197,6 +208,10 @@ def build_channels(config: AlertConfig, context: ChannelContext) -> dict[str, Ch
         channels[spec.name] = channel_class(spec.name, channel_class.options_model.model_validate(spec.options),
                                             context)
     return channels
+
+
+def channel_spec(config: AlertConfig, channel_name: str) -> ChannelSpec | None:
+    return next((c for c in config.channels if c.name == channel_name), None)
 
 
 def rate_limit(config: AlertConfig, channel_name: str) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from search.base import Index, SearchQuery
 from yuqing.schema import Alert, SentimentLabel
@@ -68,7 +69,7 @@ def subject_query(alert: Alert) -> SearchQuery | None:
     subject = alert.subject_id
     if not subject:
         return None
-    by_kind = {
+    by_kind: dict[str, dict[str, Any]] = {
         "policy": {"policies": [subject]}, "event": {"events": [subject]}, "place": {"places": [subject]},
         "source": {"sources": [subject]}, "keyword": {"text": subject}, "department": {"text": subject},
     }

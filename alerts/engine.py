@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pickle
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from alerts.config import AlertConfig, RuleSpec, build_rules
 from alerts.rules import Finding, Rule
@@ -57,8 +57,9 @@ class Outcome:
     action: str = "updated"
 
 
-# Raised when the rules' pickled memory changes shape (2: SubjectWindow keeps a time-ordered list).
-RULE_MEMORY_FORMAT = 2
+# Raised when the rules' memory changes shape (2: SubjectWindow keeps a time-ordered list; 3: JSON, not pickle).
+RULE_MEMORY_FORMAT = 3
+LINKS_KEY = "links"
 
 
 def subject_key(finding: Finding) -> str:
@@ -98,6 +99,18 @@ class SubjectLinks:
         subjects += [f"place:{place}" for place in dict.fromkeys(places)]
         for subject in subjects:
             self._counts.setdefault(subject, Counter())[top_policy] += 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"top": list(self._top.items()),
+                "counts": {subject: list(counts.items()) for subject, counts in self._counts.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], remember: int = 200_000) -> SubjectLinks:
+        links = cls(remember)
+        links._top = OrderedDict((post_id, policy) for post_id, policy in data["top"])
+        links._counts = {subject: Counter(dict((policy, n) for policy, n in counts))
+                         for subject, counts in data["counts"].items()}
+        return links
 
     @staticmethod
     def _majority(counts: Counter[str | None]) -> str | None:
@@ -144,22 +157,27 @@ class AlertEngine:
             keys.append(f"rule:{spec.name}:{digest}")
         return keys
 
-    def snapshot(self) -> dict[str, bytes]:
-        """The rules' memory and the learnt policy links, to persist between runs."""
-        states = {key: pickle.dumps(rule) for key, (_, rule) in zip(self._state_keys(), self.rules, strict=True)}
-        states["links"] = pickle.dumps(self.links)
+    def snapshot(self) -> dict[str, str]:
+        """The rules' memory and the learnt policy links as JSON text, one entry per rule, to persist between runs."""
+        states = {key: json.dumps(rule.memory(), ensure_ascii=False)
+                  for key, (_, rule) in zip(self._state_keys(), self.rules, strict=True)}
+        states[LINKS_KEY] = json.dumps(self.links.to_json(), ensure_ascii=False)
         return states
 
-    def restore(self, states: dict[str, bytes]) -> None:
-        """Take back what `snapshot` saved; rules whose options changed start afresh.
-
-        The blobs come only from this installation's own store, written by `snapshot`.
-        """
-        for index, key in enumerate(self._state_keys()):
+    def restore(self, states: Mapping[str, str]) -> None:
+        """Take back what `snapshot` saved; rules whose options changed (another key) start afresh, and so
+        does a rule whose memory cannot be read back (it is logged)."""
+        for key, (spec, rule) in zip(self._state_keys(), self.rules, strict=True):
             if key in states:
-                self.rules[index] = (self.rules[index][0], pickle.loads(states[key]))
-        if "links" in states:
-            self.links = pickle.loads(states["links"])
+                try:
+                    rule.recall(json.loads(states[key]))
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("rule %s: stored memory unreadable (%s); starting afresh", spec.name, exc)
+        if LINKS_KEY in states:
+            try:
+                self.links = SubjectLinks.from_json(json.loads(states[LINKS_KEY]))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("stored policy links unreadable (%s); starting afresh", exc)
 
     def evaluate(self, posts: Iterable[EnrichedPost], signals: Iterable[BurstSignal],
                  health: Iterable[CrawlHealth], now: datetime) -> list[tuple[RuleSpec, Finding]]:
@@ -171,7 +189,8 @@ class AlertEngine:
             self.links.observe(post)
         findings: list[tuple[RuleSpec, Finding]] = []
         for spec, rule in self.rules:
-            calls = [(rule.on_post, post) for post in posts] + [(rule.on_signal, signal) for signal in signals]
+            calls: list[tuple[Callable[[Any], list[Finding]], Any]] = [(rule.on_post, post) for post in posts]
+            calls += [(rule.on_signal, signal) for signal in signals]
             calls += [(rule.on_health, record) for record in health] + [(rule.on_tick, now)]
             for feed, item in calls:
                 try:

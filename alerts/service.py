@@ -9,7 +9,6 @@ office did. All state lives in the store, so several workers and officers can sh
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -20,7 +19,7 @@ from alerts.channels import Channel, ChannelContext, ChannelError, Notification
 from alerts.config import AlertConfig, build_channels, load_alert_config, rate_limit
 from alerts.effect import ResponseEffect, measure_effect
 from alerts.engine import AlertEngine, Outcome
-from alerts.store import AlertStore, Change, SqliteAlertStore, StoreConflict, Stored
+from alerts.store import AlertStore, Change, OutboxItem, SqliteAlertStore, StoreConflict, Stored
 from search.base import Index
 from yuqing.config import ConfigError, Settings
 from yuqing.config.datafiles import load_policies
@@ -32,7 +31,6 @@ OPEN_STATUSES = tuple(s for s in AlertStatus if s != AlertStatus.CLOSED)
 SYSTEM = "yuqing"
 CONFLICT_RETRIES = 8
 RATE_WINDOW = timedelta(minutes=1)
-STATE_EVERY = 60.0  # seconds between snapshots of the rules' memory
 # Delivered notifications are kept this long; the audit keeps for good which channels each change notified.
 SENT_KEPT = timedelta(days=30)
 
@@ -46,33 +44,54 @@ class AlertNotFound(LookupError):
         super().__init__(f"没有编号为 {alert_id} 的预警 (no such alert)")
 
 
-def open_alert_store(settings: Settings) -> AlertStore:
+# The kind a folded message takes: the first one an office gets about an alert is always "new alert".
+_KIND_PRIORITY = ("fired", "level_raised", "deadline_missed", "deadline_warning", "updated")
+
+
+def fold_messages(messages: list[dict]) -> dict:
+    """Several queued notifications about one alert as one: the alert as it is now (the latest), the
+    weightiest kind, and every distinct note."""
+    kinds = [message["kind"] for message in messages]
+    kind = min(kinds, key=lambda k: _KIND_PRIORITY.index(k) if k in _KIND_PRIORITY else len(_KIND_PRIORITY))
+    notes = list(dict.fromkeys(message.get("note", "") for message in messages if message.get("note")))
+    return {**messages[-1], "kind": kind, "note": "；".join(notes)}
+
+
+def open_alert_store(settings: Settings, read_only: bool = False) -> AlertStore:
     """The store the settings ask for (`alert_store`); the embedded one is <data_dir>/alerts.sqlite3."""
     if settings.alert_store == "embedded":
-        return SqliteAlertStore(settings.data_dir / "alerts.sqlite3")
+        return SqliteAlertStore(settings.data_dir / "alerts.sqlite3", read_only=read_only)
     raise ConfigError(settings.config_file or "environment (YUQING_ALERT_STORE)", "alert_store",
                       f"alert store {settings.alert_store!r} is not available; use 'embedded'")
 
 
 class AlertService:
+    """`rules_writer`: this service owns the rules' memory (the alert worker): it loads it, and `save_state`
+    and `close` write it. Every other user (the CLI, reports) leaves it alone, so nothing it does can put an
+    older memory back over the worker's."""
+
     def __init__(self, config: AlertConfig, store: AlertStore, channels: dict[str, Channel],
-                 index: Index | None = None, policies: Iterable[Policy] = ()) -> None:
+                 index: Index | None = None, policies: Iterable[Policy] = (), *, rules_writer: bool = True) -> None:
         self.config = config
         self.store = store
         self.channels = channels
         self.index = index
+        self.rules_writer = rules_writer
         self.engine = AlertEngine(config, {policy.id: policy for policy in policies})
-        self.engine.restore(store.load_state())
-        self._state_saved = time.monotonic()
+        if rules_writer:
+            self.engine.restore(store.load_state())
 
     @classmethod
-    def from_settings(cls, settings: Settings, rules_file: Path | None = None,
-                      index: Index | None = None) -> AlertService:
+    def from_settings(cls, settings: Settings, rules_file: Path | None = None, index: Index | None = None, *,
+                      rules_writer: bool = False, read_only: bool = False) -> AlertService:
+        """A service over the configured store: the alert worker passes `rules_writer=True`; commands that
+        only show alerts pass `read_only=True` (a view that cannot write anything)."""
         config = load_alert_config(rules_file or settings.rules_file)
         channels = build_channels(config, ChannelContext(data_dir=settings.data_dir))
         # The registry names each policy's document and 政策解读 in alerts; a fresh install may have none yet.
         policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
-        return cls(config, open_alert_store(settings), channels, index, policies)
+        return cls(config, open_alert_store(settings, read_only=read_only), channels, index, policies,
+                   rules_writer=rules_writer and not read_only)
 
     # --- rules to alerts -------------------------------------------------------------------
 
@@ -106,14 +125,13 @@ class AlertService:
                 break
             else:
                 log.warning("gave up updating group %s after %d conflicts", key, CONFLICT_RETRIES)
-        if time.monotonic() - self._state_saved >= STATE_EVERY:
-            self.save_state()
         return list(changed.values())
 
     def save_state(self) -> None:
-        """Persist the rules' memory (done every minute of processing and on close)."""
+        """Persist the rules' memory (the alert worker saves it with its checkpoints, see `workers.stages.AlertStage`)."""
+        if not self.rules_writer:
+            raise RuntimeError("only the alert worker's service writes the rules' memory")
         self.store.save_state(self.engine.snapshot())
-        self._state_saved = time.monotonic()
 
     def check_deadlines(self, now: datetime | None = None) -> list[Alert]:
         """Escalate alerts whose clocks passed `warn_at` of their span or their due time."""
@@ -143,45 +161,74 @@ class AlertService:
         return now + delay
 
     def deliver_pending(self, now: datetime | None = None, limit: int = 200) -> int:
-        """Send the due notifications; failures stay in the outbox with a later retry time. Returns how many were sent."""
+        """One round over every channel with due notifications, one channel after the other (the CLI and
+        tests; the alert worker drains each channel in its own lane, see `alerts.delivery`). Returns how many
+        messages were sent."""
         now = now or datetime.now().astimezone()
-        budget: dict[str, int | None] = {}
-        failing: set[str] = set()  # a channel that just failed is not tried again this round
-        delivered = 0
-        for item in self.store.due(now, limit):
-            if item.channel in failing:
-                continue
-            channel = self.channels.get(item.channel)
-            if channel is None:
-                self.store.mark_failed(item.id, f"channel {item.channel!r} is not defined in the rules file",
+        channels = dict.fromkeys([*self.channels, *(item.channel for item in self.store.due(now, limit))])
+        return sum(self.deliver_channel(name, now, limit) for name in channels)
+
+    def deliver_channel(self, name: str, now: datetime | None = None, limit: int = 200) -> int:
+        """Send this channel's due notifications: per alert, what is due is folded into one message (the
+        latest state); an alert's first message waits the settle window after it fired, later ones keep
+        `min_interval` apart. A failure stops the round for this channel (the rest wait for the next), and
+        stays in the outbox with a later retry time. Returns how many messages were sent."""
+        now = now or datetime.now().astimezone()
+        channel = self.channels.get(name)
+        timeout = channel.options.timeout if channel is not None else 0.0
+        # Held while a send may still be running (a request and its quick retries), then due again.
+        items = self.store.claim(name, now, now + timedelta(seconds=4 * timeout + 30), limit)
+        if channel is None:
+            for item in items:
+                self.store.mark_failed(item.id, f"channel {name!r} is not defined in the rules file",
                                        now + self.config.retry.max)
+            return 0
+        per_minute = rate_limit(self.config, name)
+        budget = None if per_minute is None else per_minute - self.store.sent_since(name, now - RATE_WINDOW)
+        by_alert: dict[str, list[OutboxItem]] = {}
+        for item in items:
+            by_alert.setdefault(item.alert_id, []).append(item)
+        delivered = 0
+        groups = list(by_alert.values())
+        for position, group in enumerate(groups):
+            ids = [item.id for item in group]
+            wait_until = self._not_before(name, group)
+            if wait_until is not None and wait_until > now:
+                self.store.release(ids, wait_until)
                 continue
-            if item.channel not in budget:
-                limit_per_minute = rate_limit(self.config, item.channel)
-                budget[item.channel] = (None if limit_per_minute is None else
-                                        limit_per_minute - self.store.sent_since(item.channel, now - RATE_WINDOW))
-            left = budget[item.channel]
-            if left is not None and left <= 0:
-                continue  # over the channel's rate: stays due for the next round
+            if budget is not None and budget <= 0:
+                self.store.release(ids, now)  # over the channel's rate: due again next round
+                continue
             try:
-                channel.send(Notification.from_json(item.message))
-            except ChannelError as exc:
-                log.warning("delivery %d to %s failed (attempt %d): %s", item.id, item.channel, item.attempts + 1, exc)
-                self.store.mark_failed(item.id, str(exc), self._retry_at(item.attempts + 1, now))
-                failing.add(item.channel)
-                continue
-            except Exception as exc:  # a bug in rendering must not lose the notification either
-                log.exception("delivery %d to %s crashed", item.id, item.channel)
-                self.store.mark_failed(item.id, f"{type(exc).__name__}: {exc}", self._retry_at(item.attempts + 1, now))
-                continue
-            self.store.mark_sent(item.id, now)
+                channel.send(Notification.from_json(fold_messages([item.message for item in group])))
+            except Exception as exc:
+                if isinstance(exc, ChannelError):
+                    log.warning("delivery to %s failed (attempt %d): %s", name, group[-1].attempts + 1, exc)
+                else:
+                    log.exception("delivery to %s crashed", name)
+                error = str(exc) if isinstance(exc, ChannelError) else f"{type(exc).__name__}: {exc}"
+                retry_at = self._retry_at(group[-1].attempts + 1, now)
+                self.store.mark_failed(group[-1].id, error, retry_at)
+                self.store.release(ids[:-1], retry_at)
+                # A channel that just failed is not tried again this round: the others wait, untried.
+                self.store.release([i for later in groups[position + 1:] for i in (x.id for x in later)], now)
+                break
+            self.store.mark_sent(group[-1].id, now, folded=ids[:-1])
             delivered += 1
-            if left is not None:
-                budget[item.channel] = left - 1
-            self._mark_notified(item.alert_id, now)
+            if budget is not None:
+                budget -= 1
+            self._mark_notified(group[-1].alert_id, now)
         if delivered:
             self.store.forget_sent(now - SENT_KEPT)
         return delivered
+
+    def _not_before(self, channel: str, group: list[OutboxItem]) -> datetime | None:
+        """The earliest time the next message about this alert may reach the channel."""
+        last = self.store.last_sent(group[0].alert_id, channel)
+        if last is not None:
+            return last + self.config.delivery.min_interval
+        fired_at = datetime.fromisoformat(group[-1].message["alert"]["fired_at"])
+        return fired_at + self.config.delivery.settle
 
     def _mark_notified(self, alert_id: str, now: datetime) -> None:
         # Already past 'fired' (notified before, or acknowledged before the message arrived): nothing to do.
@@ -244,6 +291,10 @@ class AlertService:
         return measure_effect(self.index, self.get(alert_id), now or datetime.now().astimezone())
 
     def close(self) -> None:
-        """Save the rules' memory and release the store (the index belongs to whoever passed it in)."""
-        self.save_state()
-        self.store.close()
+        """Save the rules' memory (its writer only) and release the store (the index belongs to whoever
+        passed it in)."""
+        try:
+            if self.rules_writer:
+                self.save_state()
+        finally:
+            self.store.close()

@@ -13,13 +13,14 @@ import abc
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
+from stores.sqlite import connect
 from yuqing.schema import Alert, AlertStatus
 
 
@@ -63,6 +64,18 @@ class OutboxItem:
 
 
 @dataclass(frozen=True)
+class WorkerMemory:
+    """Everything the alert worker remembers, saved in one transaction: the rules' memory (JSON text per
+    rule), the burst counts, and per (topic, partition) the next offset they include, so that after a kill a
+    redelivered message below it is skipped instead of counted twice."""
+
+    rules: Mapping[str, str] = field(default_factory=dict)
+    bursts: Sequence[tuple[str, str, dict[str, Any]]] = ()
+    offsets: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    log: str = ""  # the transport the offsets are of (`Transport.identity()`)
+
+
+@dataclass(frozen=True)
 class Change:
     """What is written with an alert: who did what, and the notifications (channel, message) it causes."""
 
@@ -100,10 +113,24 @@ class AlertStore(abc.ABC):
         """Unsent notifications whose next attempt is due, oldest first."""
 
     @abc.abstractmethod
-    def mark_sent(self, item_id: int, now: datetime) -> None: ...
+    def claim(self, channel: str, now: datetime, until: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Take this channel's due notifications (oldest first) for one sender: they are not due again
+        before `until` unless marked or released, so two senders never hold the same one."""
+
+    @abc.abstractmethod
+    def release(self, item_ids: Sequence[int], at: datetime) -> None:
+        """Claimed notifications that were not tried: due again at `at` (attempts unchanged)."""
+
+    @abc.abstractmethod
+    def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
+        """`item_id` was delivered; `folded` notifications were delivered with it in one message (dropped)."""
 
     @abc.abstractmethod
     def mark_failed(self, item_id: int, error: str, retry_at: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def last_sent(self, alert_id: str, channel: str) -> datetime | None:
+        """When a notification about this alert last reached this channel."""
 
     @abc.abstractmethod
     def sent_since(self, channel: str, since: datetime) -> int:
@@ -117,11 +144,20 @@ class AlertStore(abc.ABC):
         """Drop notifications delivered before `before` (the audit keeps which channels were notified)."""
 
     @abc.abstractmethod
-    def save_state(self, states: dict[str, bytes]) -> None:
-        """Keep the rules' memory (windows, waiting messages) so a restarted worker goes on where it was."""
+    def save_state(self, states: Mapping[str, str]) -> None:
+        """Keep the rules' memory (JSON text per rule: windows, waiting messages) so a restarted worker goes on
+        where it was; entries not in `states` are dropped. Only the alert worker writes it."""
 
     @abc.abstractmethod
-    def load_state(self) -> dict[str, bytes]: ...
+    def load_state(self) -> dict[str, str]: ...
+
+    @abc.abstractmethod
+    def save_memory(self, memory: WorkerMemory) -> None:
+        """Replace the alert worker's memory (rules, bursts) and advance its offsets, all at once."""
+
+    @abc.abstractmethod
+    def load_memory(self, log: str) -> WorkerMemory:
+        """The alert worker's memory, with the offsets it saved for this log (none for another log)."""
 
     def close(self) -> None:
         """Release connections."""
@@ -146,7 +182,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (sent_at, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (channel, sent_at);
+CREATE INDEX IF NOT EXISTS outbox_by_alert ON outbox (alert_id, channel);
+-- The rules' memory, JSON per rule (format 3 on; a BLOB row is an older pickle and is never read).
 CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, blob BLOB NOT NULL, saved_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS burst_state (kind TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL,
+                                        PRIMARY KEY (kind, id));
+-- Offsets belong to one log (transport.identity()): a new log starts at offset 0 again.
+CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+                                           next_offset INTEGER NOT NULL, PRIMARY KEY (log, topic, partition));
 """
 
 
@@ -154,27 +197,36 @@ def _ts(value: datetime) -> float:
     return value.timestamp()
 
 
+@overload
+def _dt(value: float) -> datetime: ...
+@overload
+def _dt(value: None) -> None: ...
 def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 class SqliteAlertStore(AlertStore):
-    def __init__(self, path: Path) -> None:
+    """The embedded store. `read_only=True` opens a view that cannot write (SQLite refuses), for commands
+    that only show alerts: they can never put old state back over what the worker wrote."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(SCHEMA)
+            if read_only and not self.path.exists():
+                SqliteAlertStore(self.path).close()  # a fresh installation: an empty store to look at
+            self._conn = connect(self.path, autocommit=True, shared_between_threads=True, read_only=read_only)
+            if not read_only:
+                self._conn.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the alert store at {self.path}: {exc}") from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One transaction that takes the write lock at once, so a read-check-write cannot interleave."""
+        if self.read_only:
+            raise StoreError(f"the alert store at {self.path} was opened read-only")
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -273,10 +325,30 @@ class SqliteAlertStore(AlertStore):
                           "ORDER BY id LIMIT ?", (_ts(now), limit))
         return [self._item(row) for row in rows]
 
-    def mark_sent(self, item_id: int, now: datetime) -> None:
+    def claim(self, channel: str, now: datetime, until: datetime, limit: int = 100) -> list[OutboxItem]:
+        with self._write() as conn:
+            rows = conn.execute(
+                f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE sent_at IS NULL AND channel = ? "
+                "AND next_attempt_at <= ? ORDER BY id LIMIT ?", (channel, _ts(now), limit)).fetchall()
+            conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
+                             [(_ts(until), row[0]) for row in rows])
+        return [self._item(row) for row in rows]
+
+    def release(self, item_ids: Sequence[int], at: datetime) -> None:
+        if item_ids:
+            with self._write() as conn:
+                conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND sent_at IS NULL",
+                                 [(_ts(at), item_id) for item_id in item_ids])
+
+    def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
         with self._write() as conn:
             conn.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
                          (_ts(now), item_id))
+            conn.executemany("DELETE FROM outbox WHERE id = ? AND sent_at IS NULL", [(i,) for i in folded])
+
+    def last_sent(self, alert_id: str, channel: str) -> datetime | None:
+        return _dt(self._read("SELECT MAX(sent_at) FROM outbox WHERE alert_id = ? AND channel = ?",
+                              (alert_id, channel))[0][0])
 
     def mark_failed(self, item_id: int, error: str, retry_at: datetime) -> None:
         with self._write() as conn:
@@ -303,14 +375,37 @@ class SqliteAlertStore(AlertStore):
             return conn.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
                                 (_ts(before),)).rowcount
 
-    def save_state(self, states: dict[str, bytes]) -> None:
-        with self._write() as conn:
-            conn.execute("DELETE FROM rule_state")
-            conn.executemany("INSERT INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
-                             [(key, blob, datetime.now(UTC).timestamp()) for key, blob in states.items()])
+    @staticmethod
+    def _replace_rules(conn: sqlite3.Connection, states: Mapping[str, str]) -> None:
+        conn.execute(f"DELETE FROM rule_state WHERE key NOT IN ({','.join('?' * len(states))})", list(states))
+        conn.executemany("INSERT OR REPLACE INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
+                         [(key, text, datetime.now(UTC).timestamp()) for key, text in states.items()])
 
-    def load_state(self) -> dict[str, bytes]:
-        return dict(self._read("SELECT key, blob FROM rule_state"))
+    def save_state(self, states: Mapping[str, str]) -> None:
+        with self._write() as conn:
+            self._replace_rules(conn, states)
+
+    def load_state(self) -> dict[str, str]:
+        return {key: text for key, text in self._read("SELECT key, blob FROM rule_state") if isinstance(text, str)}
+
+    def save_memory(self, memory: WorkerMemory) -> None:
+        with self._write() as conn:
+            self._replace_rules(conn, memory.rules)
+            conn.execute("DELETE FROM burst_state")
+            conn.executemany("INSERT INTO burst_state (kind, id, state) VALUES (?, ?, ?)",
+                             [(kind, sid, json.dumps(data, ensure_ascii=False)) for kind, sid, data in memory.bursts])
+            conn.execute("DELETE FROM memory_offsets WHERE log != ?", (memory.log,))
+            conn.executemany(
+                "INSERT INTO memory_offsets (log, topic, partition, next_offset) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (log, topic, partition) DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)",
+                [(memory.log, topic, part, offset) for (topic, part), offset in memory.offsets.items()])
+
+    def load_memory(self, log: str) -> WorkerMemory:
+        bursts = [(kind, sid, json.loads(state)) for kind, sid, state in
+                  self._read("SELECT kind, id, state FROM burst_state")]
+        offsets = {(topic, part): offset for topic, part, offset in
+                   self._read("SELECT topic, partition, next_offset FROM memory_offsets WHERE log = ?", (log,))}
+        return WorkerMemory(self.load_state(), bursts, offsets, log)
 
     def close(self) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ def _local(value: datetime | None) -> str:
 
 def _require_open(alert: Alert) -> None:
     if alert.status == AlertStatus.CLOSED:
-        raise WorkflowError(f"预警 {alert.id} 已于 {_local(alert.closed_at)} 由 {alert.closed_by} 关闭")
+        raise WorkflowError(f"预警 {alert.id} 已于 {_local(alert.closed_at)} 由 {alert.closed_by} 办结")
 
 
 def _acknowledged(alert: Alert, who: str, at: datetime) -> dict:
@@ -40,7 +40,7 @@ def mark_notified(alert: Alert, at: datetime) -> Alert:
 def acknowledge(alert: Alert, who: str, at: datetime) -> Alert:
     _require_open(alert)
     if alert.acknowledged_at is not None:
-        raise WorkflowError(f"预警 {alert.id} 已由 {alert.acknowledged_by} 于 {_local(alert.acknowledged_at)} 确认")
+        raise WorkflowError(f"预警 {alert.id} 已由 {alert.acknowledged_by} 于 {_local(alert.acknowledged_at)} 签收")
     status = AlertStatus.ACKNOWLEDGED if alert.status in (AlertStatus.FIRED, AlertStatus.NOTIFIED) else alert.status
     return alert.model_copy(update={"status": status, "updated_at": at, **_acknowledged(alert, who, at)})
 

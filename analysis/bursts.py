@@ -6,22 +6,18 @@ before it, the last day against the 14 before it) a subject with at least `min_c
 posts yields a `BurstSignal`: recent count and negative share beside the baseline's rate and
 negative share. Alert rules read the signals and decide; nothing is judged here.
 
-State survives restarts in SQLite (`state_path`): `signals()` saves it at most once a minute and
-`close()` at the end; a new tracker loads it. Without a state path, `rebuild(posts)` from the
-index restores it just as well.
+State survives restarts in the `BurstMemory` handed in (`stores.bursts.BurstStore`): `signals()`
+saves it at most once a minute and `close()` at the end; a new tracker loads it.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any, Protocol
 
 from analysis.gazetteer import Gazetteer
 from yuqing.config.datafiles import Watchlist
@@ -93,6 +89,17 @@ class WatchlistMatcher:
         return found
 
 
+# (subject kind, subject id, the subject's counts as JSON-able data): what the memory keeps.
+SubjectRecord = tuple[str, str, dict[str, Any]]
+
+
+class BurstMemory(Protocol):
+    """Where the counts are kept between runs; `save` replaces everything saved before."""
+
+    def save(self, subjects: Iterable[SubjectRecord]) -> None: ...
+    def load(self) -> Iterable[SubjectRecord]: ...
+
+
 class BurstTracker:
     """Volume and negative share per subject, against a baseline, as `BurstSignal`s."""
 
@@ -103,7 +110,7 @@ class BurstTracker:
         *,
         min_count: int = MIN_COUNT,
         gazetteer: Gazetteer | None = None,
-        state_path: Path | None = None,
+        memory: BurstMemory | None = None,
         policies: Sequence[Policy] = (),
     ) -> None:
         self.windows = tuple(windows)
@@ -111,26 +118,15 @@ class BurstTracker:
         self.policy_titles = {p.id: p.title for p in policies}
         self.min_count = min_count
         self.matcher = WatchlistMatcher(watchlists, gazetteer)
-        self.state_path = state_path
+        self.memory = memory
         self._subjects: dict[tuple[str, str], _Subject] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         # Event labels as the clusterer last named them; a post only knows its own keywords.
         self._event_labels: OrderedDict[str, str] = OrderedDict()
         self._horizon = max(w.recent + w.baseline for w in self.windows)
         self._saved_at = time.monotonic()
-        if state_path is not None and state_path.exists():
-            self._load(state_path)
-
-    @classmethod
-    def from_settings(cls, settings) -> BurstTracker:  # noqa: ANN001 - config.Settings, imported lazily
-        from yuqing.config.datafiles import load_policies, load_watchlists
-
-        return cls(
-            load_watchlists(settings.watchlists_file),
-            gazetteer=Gazetteer.load(settings.gazetteer_file),
-            state_path=settings.path("bursts.sqlite3"),
-            policies=load_policies(settings.policies_file) if settings.policies_file.exists() else (),
-        )
+        if memory is not None:
+            self._load(memory)
 
     def subjects_of(self, post: EnrichedPost) -> list[tuple[str, str, str]]:
         """(kind, id, label) of every subject a post counts for."""
@@ -173,17 +169,12 @@ class BurstTracker:
             subject.recent.append((bucket, post.id))
             subject.last_bucket = max(subject.last_bucket, bucket)
 
-    def rebuild(self, posts: Iterable[EnrichedPost]) -> None:
-        """Restore the counts from posts already analysed (e.g. read back from the index)."""
-        for post in posts:
-            self.add(post)
-
     def signals(self, now: datetime) -> list[BurstSignal]:
         """A signal per subject and window with at least `min_count` posts in the recent window.
 
-        With a state file, the counts are also saved here at most once a minute, so a worker that
+        With a memory, the counts are also saved here at most once a minute, so a worker that
         is killed without `close()` restarts with its baseline."""
-        if self.state_path is not None and time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS:
+        if self.memory is not None and time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS:
             self.save()
         now_bucket = _bucket(now)
         oldest = now_bucket - int(self._horizon.total_seconds()) // BUCKET_SECONDS
@@ -237,34 +228,32 @@ class BurstTracker:
         )
 
     # -- persistence ------------------------------------------------------------------------
+    def records(self) -> list[SubjectRecord]:
+        """The counts as JSON-able records (what a memory keeps)."""
+        return [(kind, sid, {"label": s.label, "buckets": s.buckets, "recent": list(s.recent)})
+                for (kind, sid), s in self._subjects.items()]
+
     def save(self) -> None:
-        """Write the counts to the state file (whole, in one transaction)."""
-        if self.state_path is None:
+        """Hand the counts to the memory (whole: it replaces what it held)."""
+        if self.memory is None:
             return
         self._saved_at = time.monotonic()
-        with closing(sqlite3.connect(self.state_path)) as db, db:
-            db.execute("CREATE TABLE IF NOT EXISTS subjects (kind TEXT, id TEXT, state TEXT, PRIMARY KEY (kind, id))")
-            db.execute("DELETE FROM subjects")
-            db.executemany(
-                "INSERT INTO subjects VALUES (?, ?, ?)",
-                [
-                    (kind, sid, json.dumps({"label": s.label, "buckets": s.buckets, "recent": list(s.recent)},
-                                           ensure_ascii=False))
-                    for (kind, sid), s in self._subjects.items()
-                ],
-            )
+        self.memory.save(self.records())
 
-    def _load(self, path: Path) -> None:
-        with closing(sqlite3.connect(path)) as db:
-            db.execute("CREATE TABLE IF NOT EXISTS subjects (kind TEXT, id TEXT, state TEXT, PRIMARY KEY (kind, id))")
-            for kind, sid, state in db.execute("SELECT kind, id, state FROM subjects"):
-                data = json.loads(state)
-                subject = _Subject(label=data["label"])
-                subject.buckets = {int(b): list(c) for b, c in data["buckets"].items()}
-                subject.recent.extend((int(b), str(p)) for b, p in data["recent"])
-                subject.last_bucket = max(subject.buckets, default=0)
-                self._subjects[(kind, sid)] = subject
-                self._seen.update((pid, None) for _, pid in subject.recent)
+    def _load(self, memory: BurstMemory) -> None:
+        self.restore(memory.load())
+
+    def restore(self, records: Iterable[SubjectRecord]) -> None:
+        """Take back what `records` returned, replacing the counts held now."""
+        self._subjects.clear()
+        self._seen.clear()
+        for kind, sid, data in records:
+            subject = _Subject(label=data["label"])
+            subject.buckets = {int(b): list(c) for b, c in data["buckets"].items()}
+            subject.recent.extend((int(b), str(p)) for b, p in data["recent"])
+            subject.last_bucket = max(subject.buckets, default=0)
+            self._subjects[(kind, sid)] = subject
+            self._seen.update((pid, None) for _, pid in subject.recent)
 
     def close(self) -> None:
         self.save()

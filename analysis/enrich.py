@@ -7,19 +7,17 @@ reads those words.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from analysis.events import ACTIVE_FOR, EventClusterer, Fingerprint, PostTraits, anchors_of
+from analysis.events import ACTIVE_FOR, EventClusterer, EventState, Fingerprint, PostTraits, anchors_of
 from analysis.gazetteer import Gazetteer
 from analysis.keywords import candidate_words, rank_candidates
 from analysis.policies import PolicyRegistry, policy_from_post
 from analysis.privacy import mask_personal_data
 from analysis.segment import add_terms, display_form, fast_words, segment_post
 from analysis.sentiment import classify
-from analysis.state import StateStore
 from analysis.text import strip_markup
 from yuqing.config.datafiles import Watchlist
 from yuqing.schema import (
@@ -34,7 +32,7 @@ from yuqing.schema import (
     Post,
 )
 
-__all__ = ["Analyzer", "policy_from_post"]
+__all__ = ["Analyzer", "AnalyzerMemory", "policy_from_post"]
 
 KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
@@ -54,20 +52,37 @@ def _masked(value: Any) -> Any:
     return value
 
 
+# (post id, when, event id, reprint_of, fingerprint) of an analysed post, as the memory keeps it.
+AssignedPost = tuple[str, datetime, str | None, str | None, Fingerprint | None]
+
+
+class AnalyzerMemory(Protocol):
+    """Where the analyzer keeps events, analysed posts and crawled policies across restarts
+    (`stores.analysis_state.AnalysisStateStore`)."""
+
+    def save(self, events: Iterable[EventState], posts: Iterable[AssignedPost], policies: Iterable[Policy]) -> None: ...
+    def policies(self) -> list[Policy]: ...
+    def newest(self) -> datetime | None: ...
+    def events_since(self, since: datetime) -> list[EventState]: ...
+    def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None: ...
+    def posts_since(self, since: datetime) -> list[AssignedPost]: ...
+    def close(self) -> None: ...
+
+
 class Analyzer:
-    """Enriches posts; remembers events, reprints and crawled policies across restarts (state_path)."""
+    """Enriches posts; remembers events, reprints and crawled policies across restarts in `memory`."""
 
     def __init__(
         self,
         policies: Sequence[Policy],
         watchlists: Sequence[Watchlist],
-        gazetteer_path: Path,
-        state_path: Path | None = None,
+        gazetteer: Gazetteer,
+        memory: AnalyzerMemory | None = None,
     ) -> None:
-        self.gazetteer = Gazetteer.load(gazetteer_path)
+        self.gazetteer = gazetteer
         # Watched terms become single tokens, so they can be keywords and event terms.
         add_terms(term for w in watchlists for term in (*w.terms, *w.context))
-        self.store = StateStore(state_path) if state_path is not None else None
+        self.store = memory
         stored = self.store.policies() if self.store else []
         self.registry = PolicyRegistry([*policies, *stored])
         self.clusterer = EventClusterer()
@@ -75,20 +90,12 @@ class Analyzer:
         self._assigned: dict[str, tuple[str | None, str | None, datetime]] = {}
         self._newest: datetime | None = None
         self._pruned_at: datetime | None = None
-        self._pending_posts: list[tuple[str, datetime, str | None, str | None, Fingerprint | None]] = []
+        self._pending_posts: list[AssignedPost] = []
         self._pending_policies: list[Policy] = []
         if self.store is not None:
             self._restore(self.store)
 
-    @classmethod
-    def from_settings(cls, settings) -> Analyzer:  # noqa: ANN001 - config.Settings
-        from yuqing.config.datafiles import load_policies, load_watchlists
-
-        policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
-        watchlists = load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []
-        return cls(policies, watchlists, settings.gazetteer_file, settings.path("analysis.sqlite3"))
-
-    def _restore(self, store: StateStore) -> None:
+    def _restore(self, store: AnalyzerMemory) -> None:
         newest = store.newest()
         if newest is None:
             return
@@ -166,7 +173,7 @@ class Analyzer:
         A unit the gazetteer does not know is kept as written (masked, like all text)."""
         found: list[str] = []
         from_policies = [self.registry.get(link.id) for link in links]
-        names = [p.department for p in from_policies if p is not None and p.department]
+        names: list[str | None] = [p.department for p in from_policies if p is not None and p.department]
         names.append(post.extra.get(BOARD_REPLY_UNIT))
         for name in names:
             unknown = mask_personal_data(name.strip()) if isinstance(name, str) else None

@@ -12,8 +12,9 @@ or a named neighbourhood such as 化肥厂家属院) counts as at least that clo
 districts it names: replies naming the place are the incident even when their words differ. A repost,
 reply or comment joins the event of the post it answers (or of the page it sits on), like a reprint; one
 crawled before its original waits in an event of its own, folded into the original's when it arrives.
-A short standalone post with no thread, no anchor and fewer than two keywords ("顶", "同问") opens no
-event. Event ids derive from the first post's id, so they are stable across restarts and runs.
+A post with no thread, no anchor and no keyword ("顶", "同问") opens no event; one keyword is enough
+(many short "又停水了" posts are an event). Event ids derive from the first post's id, so they are
+stable across restarts and runs.
 
 Candidates come from capped postings (term or anchor -> the events that most recently took a post with
 it), and idle events leave memory through a time-ordered queue: the cost per post does not grow with
@@ -383,7 +384,7 @@ class EventClusterer:
         cached = self._centroids.get(event.id)
         if cached is None or event.size > cached[0] * 1.1:
             centroid = event.centroid
-            top = dict(centroid) if len(centroid) <= CENTROID_TERMS else dict(centroid.most_common(CENTROID_TERMS))
+            top: dict[str, float] = dict(centroid) if len(centroid) <= CENTROID_TERMS else dict(centroid.most_common(CENTROID_TERMS))
             cached = (event.size, top, _norm(top))
             self._centroids[event.id] = cached
         return cached[1], cached[2]

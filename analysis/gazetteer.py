@@ -1,4 +1,5 @@
-"""Places and departments of the monitored city, read from one data file (yuqing/config/data/gazetteer.yaml).
+"""Places and departments of the monitored city, from one data file (yuqing/config/data/gazetteer.yaml,
+read by `yuqing.config.datafiles.load_gazetteer_file`).
 
 Another city is a different file, not different code. Names become single jieba tokens, so
 finding them in a post is a set look-up per word: no scan of the text per name.
@@ -8,41 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from analysis.segment import add_terms, fast_words
-from yuqing.config.datafiles import read_yaml_mapping
-from yuqing.config.errors import from_validation_error
-
-
-class _Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PlaceEntry(_Entry):
-    name: str = Field(min_length=1)
-    level: str = "town"
-    aliases: list[str] = Field(default_factory=list)
-    places: list[PlaceEntry] = Field(default_factory=list)
-
-
-class CityEntry(PlaceEntry):
-    level: str = "city"
-    province: str | None = None
-
-
-class DepartmentEntry(_Entry):
-    name: str = Field(min_length=1, description="short name shown to users, e.g. 市住建局")
-    full_name: str | None = None
-    aliases: list[str] = Field(default_factory=list)
-    topics: list[str] = Field(default_factory=list, description="words that make a post this department's business")
-
-
-class GazetteerFile(_Entry):
-    city: CityEntry
-    departments: list[DepartmentEntry] = Field(default_factory=list)
+from yuqing.config.datafiles import GazetteerFile, PlaceEntry
 
 
 @dataclass(frozen=True)
@@ -86,14 +55,6 @@ class Gazetteer:
         visit(entry)
         for child in entry.places:
             Gazetteer._walk(child, visit)
-
-    @classmethod
-    def load(cls, path: Path) -> Gazetteer:
-        """Read and validate the gazetteer file; a problem names the file and the key."""
-        try:
-            return cls(GazetteerFile.model_validate(read_yaml_mapping(path)))
-        except ValidationError as exc:
-            raise from_validation_error(path, exc) from exc
 
     def lineage(self, key: str) -> list[str]:
         """The place and its ancestors, the city last: 青菏街道 → [青菏街道, 曹县, 菏泽市]."""

@@ -75,7 +75,8 @@ def parse_date(value: object) -> datetime | None:
     if not match:
         return None
     try:
-        return aware(datetime(*(int(part) for part in match.groups())))
+        year, month, day = (int(part) for part in match.groups())
+        return aware(datetime(year, month, day))
     except ValueError:
         return None
 

@@ -16,18 +16,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from analysis.cache import kept_table
+from analysis.tables import kept_table
 from analysis.text import split_weibo
 
+if TYPE_CHECKING:
+    from jieba import Tokenizer
 
-def _import_jieba():  # noqa: ANN202 - the jieba module
+
+def _import_jieba() -> ModuleType:
     # jieba imports pkg_resources (about 0.1 s of start-up) only to open its own data files, and
     # opens them by path when that import fails; so the import is made to fail, for jieba alone.
     if "pkg_resources" in sys.modules:
         import jieba
         return jieba
-    sys.modules["pkg_resources"] = None  # type: ignore[assignment] - makes `import pkg_resources` fail
+    sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # makes `import pkg_resources` fail
     try:
         import jieba
     finally:
@@ -44,14 +49,14 @@ jieba.setLogLevel(logging.WARNING)
 
 def _dictionary_key() -> str:
     """What jieba's prefix dictionary is built from: an upgrade or another dictionary builds a new one."""
-    source = Path(jieba.__file__).resolve().parent / jieba.DEFAULT_DICT_NAME
+    source = Path(str(jieba.__file__)).resolve().parent / jieba.DEFAULT_DICT_NAME
     stat = source.stat()
     return f"{jieba.__version__}|{source}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
 def _prefix_dictionary() -> tuple[dict[str, int], int]:
     """jieba's prefix dictionary (word or prefix -> count) and total count, as `Tokenizer.initialize`
-    builds them, but kept by `analysis.cache`: jieba reads its own cache through `marshal.load(file)`,
+    builds them, but kept by the table keeper: jieba reads its own cache through `marshal.load(file)`,
     three times slower than `marshal.loads` of the file's bytes (about 0.7 s against 0.22 s per process)."""
     return kept_table(
         "jieba", _dictionary_key(),
@@ -61,7 +66,7 @@ def _prefix_dictionary() -> tuple[dict[str, int], int]:
     )
 
 
-def _new_tokenizer(*, user_dict: bool) -> jieba.Tokenizer:
+def _new_tokenizer(*, user_dict: bool) -> Tokenizer:
     tok = jieba.Tokenizer()
     # What `initialize` sets, from the faster cache (each tokenizer gets its own dictionary).
     tok.FREQ, tok.total = _prefix_dictionary()
@@ -72,13 +77,13 @@ def _new_tokenizer(*, user_dict: bool) -> jieba.Tokenizer:
 
 
 @lru_cache(maxsize=1)
-def tokenizer() -> jieba.Tokenizer:
+def tokenizer() -> Tokenizer:
     """A jieba tokenizer with our user dictionary, loaded lazily once per process."""
     return _new_tokenizer(user_dict=True)
 
 
 @lru_cache(maxsize=1)
-def analysis_tokenizer() -> jieba.Tokenizer:
+def analysis_tokenizer() -> Tokenizer:
     """The analysis path's own tokenizer: our user dictionary plus the terms analysis adds at run
     time (place and department names, watched terms, policy keywords). It is kept apart from
     `tokenizer()` so the full-text index segments texts and queries the same way whatever data
@@ -111,14 +116,14 @@ _fragment_scores_total: list[float] = [0.0]
 _SINGLE_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
-def _fragment_table(tok: jieba.Tokenizer) -> dict[str, float]:
+def _fragment_table(tok: Tokenizer) -> dict[str, float]:
     if _fragment_scores_total[0] != tok.total:
         _fragment_scores.clear()
         _fragment_scores_total[0] = tok.total
     return _fragment_scores
 
 
-def _route(tok: jieba.Tokenizer, block: str) -> list[str]:
+def _route(tok: Tokenizer, block: str) -> list[str]:
     """jieba's HMM-off cut of one block of CJK/alphanumeric text, computed in one pass.
 
     The same dictionary, the same best-route rule (highest log-probability, the longer word on a tie),
@@ -240,7 +245,7 @@ def words(text: str, *, hmm: bool = True) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _plain_tokenizer() -> jieba.Tokenizer:
+def _plain_tokenizer() -> Tokenizer:
     return _new_tokenizer(user_dict=False)
 
 

@@ -43,8 +43,8 @@ from itertools import repeat
 from pathlib import Path
 from types import SimpleNamespace
 
-from analysis.cache import kept_table
 from analysis.segment import segment_post
+from analysis.tables import kept_table
 from analysis.text import EMOTICON
 from yuqing.schema import Sentiment, SentimentLabel
 
@@ -234,7 +234,10 @@ def weighted_tokens(own: Sequence[str], quoted: Sequence[str] = (), targets: Ite
     own = without_quotations(own)
     groups = [(tone_features(quoted, char_bigrams=False), quoted_weight)] if quoted else []
     clauses = clause_weights(own, targets) if own else None
-    groups += [(tone_features(clause), weight) for clause, weight in clauses or [(own, 1.0)]]
+    if clauses is None:
+        groups.append((tone_features(own), 1.0))
+    else:
+        groups += [(tone_features(clause), weight) for clause, weight in clauses]
     return groups
 
 

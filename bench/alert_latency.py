@@ -30,11 +30,12 @@ import yaml
 
 from alerts.service import AlertService
 from alerts.testing import make_post
+from analysis.bursts import BurstTracker
 from transport import ENRICHED_POSTS, open_transport
 from workers.runner import Worker
 from workers.stages import AlertStage
 from yuqing.config import ConfigError, load_settings
-from yuqing.schema import BurstSignal, EnrichedPost
+from yuqing.config.datafiles import load_watchlists
 
 TARGET_P95 = 5.0  # seconds, from the issue
 
@@ -49,7 +50,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if time.time() < receiver.up_at:
                     receiver.refused += 1
@@ -72,26 +73,6 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-class NoSignals:
-    """Stands in for analysis.bursts.BurstTracker where that package is not installed: no burst signals."""
-
-    def add(self, post: EnrichedPost) -> None:
-        pass
-
-    def signals(self, moment: datetime) -> list[BurstSignal]:
-        return []
-
-
-def burst_tracker(settings):
-    try:
-        from analysis.bursts import BurstTracker
-    except ImportError:
-        return NoSignals(), "off (analysis.bursts not installed)"
-    from yuqing.config.datafiles import load_watchlists
-
-    return BurstTracker(load_watchlists(settings.watchlists_file)), "on (analysis.bursts.BurstTracker)"
 
 
 def write_rules(path: Path, url: str) -> None:
@@ -187,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = load_settings(**overrides)
             interval = 1.0 / args.rate
             base = baseline(settings, min(args.incidents, 200), interval)
-            tracker, signals_note = burst_tracker(settings)
+            tracker = BurstTracker(load_watchlists(settings.watchlists_file))
             worker_transport = open_transport(settings)
         except ConfigError as exc:
             print(exc.message, file=sys.stderr)
@@ -231,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
     latencies = [receiver.arrivals[k] - sent[k] for k in sent if k in receiver.arrivals]
     lost = len(sent) - len(latencies)
-    print(f"transport: {settings.transport}; burst signals: {signals_note}; "
+    print(f"transport: {settings.transport}; burst signals: on (analysis.bursts.BurstTracker); "
           f"{args.incidents} incidents + {args.incidents * args.background} ordinary posts at {args.rate:g}/s")
     print(f"worker ready (consumer group joined) {ready_after[0]:.1f} s after start; the stream began then")
     if args.down:

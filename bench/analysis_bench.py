@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = (REPO / ".." / "shared" / "data" / "sentiment").resolve()
@@ -163,7 +164,7 @@ def end_to_end(folder: Path, large_lines: int) -> None:
           f"large file at {large / real:.2f}x the rate of the real posts (flat: >= 1.0)")
 
 
-def rate(items: Sequence, work: Callable[[object], object]) -> float:
+def rate(items: Sequence[Any], work: Callable[[Any], object]) -> float:
     """Items per second of this process's CPU time: other jobs on a shared machine do not count."""
     started = time.process_time()
     for item in items:
@@ -176,9 +177,13 @@ STARTUP_SCRIPT = """
 from yuqing.config.datafiles import load_policies, load_watchlists
 from yuqing.config.settings import DEFAULT_DATA
 from analysis.enrich import Analyzer
+from analysis.tables import use_keeper
+from stores.tables import PrivateTableCache
+from workers.build import load_gazetteer
 from yuqing.schema import Post
+use_keeper(PrivateTableCache())  # as the yuqing command does
 analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
-                    DEFAULT_DATA / "gazetteer.yaml")
+                    load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
 analyzer.enrich(Post(id="p", url="urn:p", platform="weibo", source="bench", text="市住建局回应老旧小区改造漏水问题"))
 """
 
@@ -208,6 +213,8 @@ def main() -> None:
     from analysis.enrich import Analyzer
     from analysis.segment import _block_cache, tokenizer
     from analysis.sentiment import classify_text
+    from stores.analysis_state import AnalysisStateStore
+    from workers.build import load_gazetteer
     from yuqing.config.datafiles import load_watchlists
     from yuqing.config.settings import DEFAULT_DATA
     from yuqing.schema import Post, now
@@ -228,7 +235,7 @@ def main() -> None:
     # 2. The whole enrich step against jieba's default mode alone.
     watchlists_file = DEFAULT_DATA / "watchlists.yaml"
     watchlists = load_watchlists(watchlists_file) if watchlists_file.exists() else []
-    analyzer = Analyzer([], watchlists, DEFAULT_DATA / "gazetteer.yaml")
+    analyzer = Analyzer([], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
     start = now() - timedelta(days=2)
     posts = [
         Post(id=f"bench:{i}", url=f"urn:bench:{i}", platform="weibo", source="bench", text=text,
@@ -246,7 +253,8 @@ def main() -> None:
 
     # As the analyze worker runs it: batches of 100, events handed over (and state written) per batch.
     with tempfile.TemporaryDirectory() as folder:
-        worker = Analyzer([], watchlists, DEFAULT_DATA / "gazetteer.yaml", Path(folder) / "analysis.sqlite3")
+        worker = Analyzer([], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"),
+                          AnalysisStateStore(Path(folder) / "analysis.sqlite3"))
         _block_cache.clear()
         started = time.process_time()
         for first in range(0, len(posts), 100):
@@ -264,7 +272,7 @@ def main() -> None:
         # other jobs on a shared machine slow single rounds, the median is steadier.
         long_rates, long_jieba = [], []
         for _ in range(3):
-            fresh = Analyzer([], watchlists, DEFAULT_DATA / "gazetteer.yaml")
+            fresh = Analyzer([], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
             _block_cache.clear()
             long_rates.append(rate(long_posts, fresh.enrich))
             fresh.close()

@@ -19,6 +19,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from bench.real_pages import html_files, name_of
 
@@ -40,7 +41,7 @@ def serve(pages: dict[str, bytes], list_page: bytes) -> tuple[ThreadingHTTPServe
     hits: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             body = list_page if self.path == "/list.html" else pages.get(self.path)
             if body is None:
                 self.send_error(404)
@@ -61,7 +62,7 @@ def serve(pages: dict[str, bytes], list_page: bytes) -> tuple[ThreadingHTTPServe
     return server, hits
 
 
-def baseline(files: list[Path], **options: object) -> tuple[float, float]:
+def baseline(files: list[Path], **options: Any) -> tuple[float, float]:
     """(pages per wall second, pages per CPU second) of trafilatura alone, sequentially here."""
     import trafilatura
 
@@ -80,7 +81,7 @@ def children_cpu() -> float:
 
 
 def main() -> None:
-    from spiders.runner import crawl_in_subprocess
+    from workers.crawl import crawl_in_subprocess
     from yuqing.config import load_settings
     from yuqing.config.datafiles import Source
 

@@ -95,8 +95,7 @@ def main() -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), BulkSink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    host, port = server.server_address[:2]
-    elastic = ElasticIndex(ElasticsearchSettings(url=f"http://{host}:{port}"))
+    elastic = ElasticIndex(ElasticsearchSettings(url=f"http://127.0.0.1:{server.server_address[1]}"))
     try:
         elapsed = min(timed(lambda: elastic.upsert(posts)) for _ in range(args.repeat))
     finally:

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import lxml.html
 import trafilatura
@@ -76,7 +77,7 @@ def ours(html: str) -> Result:
 
 def plain_trafilatura(html: str) -> Result:
     started = time.perf_counter()
-    document = trafilatura.bare_extraction(html, with_metadata=True, as_dict=True) or {}
+    document: Any = trafilatura.bare_extraction(html, with_metadata=True, as_dict=True) or {}
     seconds = time.perf_counter() - started
     return Result(document.get("title"), document.get("date"), document.get("text") or "", seconds)
 

@@ -11,9 +11,9 @@ from pipelines.items import (
     mask_post,
     normalise_post,
 )
-from pipelines.publish import SPOOL_FILE, Publisher
+from pipelines.publish import SPOOL_FILE, Publisher, open_publisher
 
 __all__ = [
     "ITEM_PIPELINES", "SPOOL_FILE", "DedupePipeline", "MaskPipeline", "NormalisePipeline", "Publisher",
-    "PublishPipeline", "ValidatePipeline", "content_hash", "mask_post", "normalise_post",
+    "PublishPipeline", "ValidatePipeline", "content_hash", "mask_post", "normalise_post", "open_publisher",
 ]

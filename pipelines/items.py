@@ -168,16 +168,22 @@ class DedupePipeline(YuqingPipeline):
 
 
 class PublishPipeline(YuqingPipeline):
-    """RAW_POSTS, key = post id; spooled locally when the transport is down. Marks the page seen."""
+    """RAW_POSTS, key = post id; spooled locally when the transport is down. The page is marked seen only
+    once the post is safe (confirmed by the transport or spooled): a crawl that dies before then fetches
+    it again next time instead of skipping a post that never arrived."""
 
     def process_item(self, item: Post) -> Post:
         spider = self.spider
-        published = spider.context.publisher.publish(RAW_POSTS, item.model_dump(mode="json"), key=item.id)
-        if not published:
-            spider.stats_row.spooled += 1
-        seen = spider.context.seen
-        seen.mark_published(spider.source.name, item.id, content_hash(item), text_fingerprint(item))
-        seen.mark_fetched(spider.source.name, item.url)
+        source, seen = spider.source.name, spider.context.seen
+        fingerprints = (content_hash(item), text_fingerprint(item))
+
+        def safe(spooled: bool) -> None:
+            if spooled:
+                spider.stats_row.spooled += 1
+            seen.mark_published(source, item.id, *fingerprints)
+            seen.mark_fetched(source, item.url)
+
+        spider.context.publisher.publish(RAW_POSTS, item.model_dump(mode="json"), key=item.id, on_safe=safe)
         return item
 
 

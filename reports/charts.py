@@ -16,15 +16,16 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from html import escape
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # reports are written headless; never open a window
 
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from reports.briefing import TrendPoint  # noqa: E402
+from reports.briefing import TrendPoint
 
 BLUE = "#2f5d9e"
 RED = "#c0392b"
@@ -39,7 +40,7 @@ WIDTH_INCHES = 6.8
 
 @contextmanager
 def _style(name: str) -> Iterator[None]:
-    rc = {
+    rc: dict[Any, Any] = {  # matplotlib types the keys as a Literal of every rc name
         "svg.fonttype": "none",
         # Element ids derive from the salt: one salt per chart keeps ids unique within the page
         # and the output the same from run to run.

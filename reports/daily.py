@@ -38,7 +38,7 @@ def build_daily_report(
 
     `day` defaults to today in Beijing time; `now` (default: the clock) cuts a day that is not over.
     `effects` maps alert ids to the alert store's response-effect figures
-    (`AlertService.effect(id).as_dict()`); alerts without them show their responses only.
+    (`AlertQueries.effect(alert).as_dict()`); alerts without them show their responses only.
     """
     window = ReportWindow.for_day(day, now)
     briefing = gather_briefing(index, alerts=alerts, policies=policies, health=health, window=window,
@@ -64,14 +64,14 @@ def _write(path: Path, text: str) -> None:
 def load_alert_state(settings: Settings, index: Index) -> tuple[list[Alert], dict[str, dict[str, Any]]]:
     """Every alert in the store (the report keeps those that concern its day) and the measured
     effect of each response, from the alert store."""
-    from alerts.service import AlertService
+    from alerts.queries import AlertQueries
 
-    service = AlertService.from_settings(settings, index=index)
+    queries = AlertQueries.from_settings(settings, index=index)
     try:
-        alerts = service.store.alerts()
-        effects = {a.id: effect.as_dict() for a in alerts if a.responses and (effect := service.effect(a.id))}
+        alerts = queries.alerts()
+        effects = {a.id: effect.as_dict() for a in alerts if a.responses and (effect := queries.effect(a))}
     finally:
-        service.close()
+        queries.close()
     return alerts, effects
 
 

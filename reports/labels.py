@@ -1,35 +1,17 @@
-"""Chinese wording a leader reads in the briefing: names of platforms, tones, alert states, durations."""
+"""Chinese wording a leader reads in the briefing: subjects, crawl problems, times and durations.
+
+The names of platforms, tones, alert states and source kinds are the project's own
+(`yuqing.schema.names`), re-exported here for the templates."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from yuqing.schema import SHANGHAI, AlertStatus, Platform, SentimentLabel
-
-PLATFORM_NAMES: dict[str, str] = {
-    Platform.NEWS: "新闻网站",
-    Platform.GOV: "政府网站",
-    Platform.WEIBO: "微博",
-    Platform.BOARD: "留言板",
-    Platform.FORUM: "论坛",
-    Platform.OTHER: "其他",
-}
-
-SENTIMENT_NAMES: dict[str, str] = {
-    SentimentLabel.POSITIVE: "正面",
-    SentimentLabel.NEUTRAL: "中性",
-    SentimentLabel.NEGATIVE: "负面",
-    "unknown": "未研判",
-}
-
-STATUS_NAMES: dict[str, str] = {
-    AlertStatus.FIRED: "已触发",
-    AlertStatus.NOTIFIED: "已通知",
-    AlertStatus.ACKNOWLEDGED: "已签收",
-    AlertStatus.ASSIGNED: "已交办",
-    AlertStatus.RESPONDED: "已回应",
-    AlertStatus.CLOSED: "已办结",
-}
+from yuqing.schema import SHANGHAI
+from yuqing.schema.names import platform_name as platform_name
+from yuqing.schema.names import sentiment_name as sentiment_name
+from yuqing.schema.names import source_kind_name as source_kind_name
+from yuqing.schema.names import status_name as status_name
 
 SUBJECT_NAMES: dict[str, str] = {
     "policy": "政策",
@@ -39,15 +21,6 @@ SUBJECT_NAMES: dict[str, str] = {
     "source": "信息源",
     "department": "部门",
     "document": "政策文件",
-}
-
-SOURCE_KIND_NAMES: dict[str, str] = {
-    "rss": "订阅源",
-    "news": "新闻网站",
-    "gov_policy": "政府信息公开",
-    "weibo": "微博",
-    "board": "留言板",
-    "forum": "论坛",
 }
 
 # Reasons the spiders count in CrawlHealth.problems; http_<status> is worded generically.
@@ -83,24 +56,8 @@ CRAWL_PROBLEM_NAMES: dict[str, str] = {
 }
 
 
-def platform_name(platform: str) -> str:
-    return PLATFORM_NAMES.get(platform, platform)
-
-
-def sentiment_name(label: str) -> str:
-    return SENTIMENT_NAMES.get(label, label)
-
-
-def status_name(status: str) -> str:
-    return STATUS_NAMES.get(status, status)
-
-
 def subject_name(kind: str | None) -> str:
     return SUBJECT_NAMES.get(kind or "", kind or "")
-
-
-def source_kind_name(kind: str) -> str:
-    return SOURCE_KIND_NAMES.get(kind, kind)
 
 
 def problem_name(reason: str) -> str:

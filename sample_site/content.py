@@ -312,8 +312,11 @@ class SiteContent:
             ("policy page", [d.path for d in self.policies]),
             ("interpretation page", [i.path for i in self.interpretations]),
         ):
-            seen: set = set()
-            problems += [f"duplicate {label} {v!r}" for v in values if v in seen or seen.add(v)]
+            seen: set[object] = set()
+            for value in values:
+                if value in seen:
+                    problems.append(f"duplicate {label} {value!r}")
+                seen.add(value)
         if problems:
             raise ConfigError(
                 self.content_dir, "", "sample site content is inconsistent: " + "; ".join(problems)

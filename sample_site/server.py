@@ -447,13 +447,13 @@ class _Handler(BaseHTTPRequestHandler):
         if with_body:
             self.wfile.write(response.body)
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         self._respond(with_body=True)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._respond(with_body=False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's signature)
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("sample site: " + format, *args)
 
 
@@ -465,9 +465,11 @@ class _Server(ThreadingHTTPServer):
 class SampleSite:
     """The demo city's web sources on loopback; `start()` returns the base URL."""
 
-    def __init__(self, content_dir: Path = CONTENT_DIR, host: str = "127.0.0.1") -> None:
+    def __init__(self, content_dir: Path = CONTENT_DIR, host: str = "127.0.0.1",
+                 clock: Callable[[], datetime] = lambda: datetime.now(SHANGHAI)) -> None:
         self.content_dir = content_dir
         self.host = host
+        self.clock = clock  # "now" for the content's relative times ("3 hours ago")
         self.content: SiteContent | None = None
         self.pages: Pages
         self._server: _Server | None = None
@@ -480,10 +482,10 @@ class SampleSite:
         return f"http://{self.host}:{self._server.server_address[1]}"
 
     def start(self, port: int = 0) -> str:
-        """Load the content against the current time and serve it from a daemon thread."""
+        """Load the content against the clock's time and serve it from a daemon thread."""
         if self._server is not None:
             return self.base_url
-        self.content = SiteContent(datetime.now(SHANGHAI), self.content_dir)
+        self.content = SiteContent(self.clock(), self.content_dir)
         self.pages = Pages(self.content)
         self._server = _Server((self.host, port), _Handler)
         self._server.site = self

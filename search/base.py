@@ -10,17 +10,37 @@ import abc
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from yuqing.errors import BackendUnavailable
 from yuqing.schema import CrawlHealth, EnrichedPost, Event, SentimentLabel
 
 Interval = Literal["hour", "day"]
 
 
-class SearchBackendError(RuntimeError):
+class SearchBackendError(BackendUnavailable):
     """The index is unreachable or refused a request; callers keep their items and retry."""
+
+
+class SearchRefused(SearchBackendError):
+    """The index refused a request for good: a 4xx other than 429 (a script it cannot run, a mapping
+    conflict). Sending it again never passes, so the items it concerns go to the dead-letter topic with
+    `reason` instead of holding up the stage. (401/403 and a missing index are set-up problems: those wait.)"""
+
+    def __init__(self, message: str, status: int, reason: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+# 4xx answers that a fix of the installation (credentials, `yuqing index setup`) or time makes pass.
+_PASSING_4XX = (401, 403, 404, 408, 409, 429)
+
+
+def refused_for_good(status: int) -> bool:
+    return 400 <= status < 500 and status not in _PASSING_4XX
 
 
 @dataclass(frozen=True)
@@ -119,7 +139,7 @@ class Index(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
-    def __enter__(self) -> Index:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

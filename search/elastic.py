@@ -34,7 +34,9 @@ from search.base import (
     Interval,
     SearchBackendError,
     SearchQuery,
+    SearchRefused,
     SearchResult,
+    refused_for_good,
 )
 from yuqing.config.settings import ElasticsearchSettings
 from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
@@ -175,9 +177,10 @@ class ElasticIndex(Index):
             hint = ""
             if exc.status_code in (401, 403):
                 hint = " (check YUQING_ELASTICSEARCH__API_KEY or YUQING_ELASTICSEARCH__USERNAME/PASSWORD)"
-            raise SearchBackendError(
-                f"{doing}: Elasticsearch at {self.settings.url} answered {exc.status_code} "
-                f"{_reason(error)}{hint}") from exc
+            message = f"{doing}: Elasticsearch at {self.settings.url} answered {exc.status_code} {_reason(error)}{hint}"
+            if refused_for_good(exc.status_code):
+                raise SearchRefused(message, exc.status_code, _reason(error)) from exc
+            raise SearchBackendError(message) from exc
         except elastic_transport.TransportError as exc:
             raise SearchBackendError(
                 f"{doing}: Elasticsearch at {self.settings.url} is unreachable ({type(exc).__name__}: "
@@ -326,7 +329,7 @@ class ElasticIndex(Index):
         """Up to `limit` documents in `sort` order, paging with search_after past the result window."""
         after: list[Any] | None = None
         while limit > 0:
-            extra = {"search_after": after} if after is not None else {}
+            extra: dict[str, Any] = {"search_after": after} if after is not None else {}
             with self._calls(f"reading {index}"):
                 hits = self.client.search(index=index, query=query, sort=sort, size=min(limit, self.page_size),
                                           **extra).body["hits"]["hits"]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from analysis.segment import plain_words, search_terms
 from search.base import Index, Interval, SearchBackendError, SearchQuery, SearchResult
-from transport.sqlite_log import connect
+from stores.sqlite import connect
 from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
 
 SCHEMA = """
@@ -52,7 +52,7 @@ class SqliteIndex(Index):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
-            self._conn = connect(self.path)
+            self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
             self._conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise SearchBackendError(f"cannot open the embedded index at {self.path}: {exc}") from exc

@@ -11,6 +11,7 @@
 - `spiders.extract`: `extract_article(html, url, selectors) -> Article` and the `ExtractionPool`.
 - `spiders.parsing`: pure helpers (`decode_page`, `parse_datetime`, `find_published_at`,
   `url_allowed`, `page_problem`, ...).
-- `spiders.runner`: `crawl(settings, sources) -> list[CrawlHealth]` (once per process: Scrapy's
-  reactor cannot restart) and `crawl_in_subprocess(...)` for repeated runs in one program.
+- `spiders.runner`: `crawl(settings, sources, wiring) -> list[CrawlHealth]` (once per process:
+  Scrapy's reactor cannot restart) and `crawl_in_subprocess(...)` for repeated runs in one program;
+  the item pipelines and the publisher are handed in (`workers.crawl` wires the project's own).
 """

@@ -15,7 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import scrapy
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,13 +62,26 @@ class SourceStats:
     finished_at: datetime | None = None
 
 
+class Publishing(Protocol):
+    """Where the crawl's items go (`pipelines.publish.Publisher`, handed in by whoever starts the crawl)."""
+
+    spool_path: Path
+
+    def publish(self, topic: str, value: dict[str, Any], key: str | None = None,
+                on_safe: Callable[[bool], None] | None = None) -> bool: ...
+    def replay(self) -> bool: ...
+    def flush(self) -> bool: ...
+    def pending(self) -> int: ...
+    def close(self) -> None: ...
+
+
 @dataclass
 class CrawlContext:
     """What all spiders and pipelines of one crawl share. Built by `spiders.runner`."""
 
     settings: Settings
     seen: SeenStore
-    publisher: Any  # pipelines.publish.Publisher; Any avoids an import cycle
+    publisher: Publishing
     extractor: ExtractionPool = field(default_factory=lambda: ExtractionPool(workers=0))
     stats: dict[str, SourceStats] = field(default_factory=dict)
 
@@ -77,7 +91,7 @@ class CrawlContext:
 
 def classify_failure(failure: Failure) -> str:
     """A short reason for a failed request: http_404, http_5xx, forbidden, timeout, network, ..."""
-    if failure.check(HttpError):
+    if isinstance(failure.value, HttpError):
         status = failure.value.response.status
         if status >= 500:
             return "http_5xx"
@@ -103,7 +117,7 @@ class YuqingSpider(scrapy.Spider):
     """Base of every kind. Subclasses set `kind`, `platform`, `params_model` and implement `start`."""
 
     kind: ClassVar[str] = ""
-    platform: ClassVar[Platform] = Platform.OTHER
+    platform: Platform = Platform.OTHER  # a kind's own, or a source's (rss sets it per feed)
     params_model: ClassVar[type[KindParams]] = KindParams
     # Kinds whose items change after publication (weibo metrics, board replies) revisit them
     # within settings.crawl.revisit_days; articles and documents are fetched once.
@@ -194,7 +208,7 @@ class YuqingSpider(scrapy.Spider):
         if not response.body:
             self.problem("empty_page", response.url)
             return None
-        text, _ = decode_page(response.body, response.headers.get("Content-Type", b"").decode("latin-1"),
+        text, _ = decode_page(response.body, (response.headers.get("Content-Type") or b"").decode("latin-1"),
                               self.params.encoding)
         reason = page_problem(text, min_chars)
         if reason:
@@ -204,7 +218,7 @@ class YuqingSpider(scrapy.Spider):
 
     def json(self, response: Response) -> Any | None:
         """The JSON body; None, counted as 'bad_json', when it does not parse."""
-        text, _ = decode_page(response.body, response.headers.get("Content-Type", b"").decode("latin-1"),
+        text, _ = decode_page(response.body, (response.headers.get("Content-Type") or b"").decode("latin-1"),
                               self.params.encoding)
         try:
             return json.loads(text)

@@ -86,7 +86,7 @@ class ForumSpider(YuqingSpider):
         yield self._post(thread, forum, text or None, when)
 
     def thread_failed(self, failure: Failure) -> Iterator[Post]:
-        request = failure.request
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on an errback's failure
         self.problem(classify_failure(failure), request.url, str(failure.value)[:200])
         yield self._post(request.meta["thread"], request.meta["forum"])
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import overload
 
 from cssselect import SelectorError
 from lxml import html as lxml_html
@@ -44,6 +45,10 @@ def element_text(element: lxml_html.HtmlElement) -> str:
 _CSS = HTMLTranslator()
 
 
+@overload
+def check_css(value: str) -> str: ...
+@overload
+def check_css(value: str | None) -> str | None: ...
 def check_css(value: str | None) -> str | None:
     """`value` unchanged when it is a valid CSS selector (parsel pseudo-elements allowed)."""
     if value is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.http import Request, Response
-from scrapy.logformatter import LogFormatter
+from scrapy.logformatter import LogFormatter, LogFormatterResult
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.task import deferLater
 
@@ -39,10 +39,13 @@ class BackoffRetryMiddleware(RetryMiddleware):
                 await maybe_deferred_to_future(deferLater(reactor, delay, lambda: None))
         return result
 
-    async def process_response(self, request: Request, response: Response) -> Request | Response:
+    # Scrapy (>= 2.14) awaits coroutine middleware methods and no longer passes the spider.
+    async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
         return await self._later(super().process_response(request, response), request)
 
-    async def process_exception(self, request: Request, exception: Exception) -> Request | Response | None:
+    async def process_exception(  # type: ignore[override]
+        self, request: Request, exception: Exception
+    ) -> Request | Response | None:
         result = super().process_exception(request, exception)
         return None if result is None else await self._later(result, request)
 
@@ -59,7 +62,7 @@ class MetaRefreshWhenPresent(MetaRefreshMiddleware):
     Pages with NUL bytes near the top (UTF-16) always go to Scrapy. (A 'refresh' spelled with
     character entities, which Scrapy would decode, is not looked for.)"""
 
-    def process_response(self, request: Request, response: Response) -> Request | Response:
+    def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
         head = response.body[:_META_REFRESH_BYTES]
         if b"\x00" not in head and b"refresh" not in head.lower():
             return response
@@ -70,14 +73,14 @@ class PrivateLogFormatter(LogFormatter):
     """Scrapy's log lines without item contents: a dropped or failed item still holds the raw,
     unmasked text, and personal data must not reach the logs."""
 
-    def dropped(self, item: Any, exception: BaseException, response: Any, spider: Any = None) -> dict[str, Any]:
+    def dropped(self, item: Any, exception: BaseException, response: Any, spider: Any = None) -> LogFormatterResult:
         return {"level": logging.DEBUG, "msg": "Dropped: %(exception)s", "args": {"exception": exception}}
 
-    def item_error(self, item: Any, exception: BaseException, response: Any, spider: Any = None) -> dict[str, Any]:
+    def item_error(self, item: Any, exception: BaseException, response: Any, spider: Any = None) -> LogFormatterResult:
         url = item.get("url") if isinstance(item, dict) else getattr(item, "url", "")
         return {"level": logging.ERROR, "msg": "Error processing item %(url)s", "args": {"url": url}}
 
-    def scraped(self, item: Any, response: Any, spider: Any = None) -> dict[str, Any]:
+    def scraped(self, item: Any, response: Any, spider: Any = None) -> LogFormatterResult:
         url = getattr(item, "url", None) or (item.get("url") if isinstance(item, dict) else "")
         return {"level": logging.DEBUG, "msg": "Scraped %(url)s", "args": {"url": url}}
 

@@ -1,13 +1,13 @@
 """Kinds of source by name: each kind is a spider class plus the pydantic model of its params.
 
-A kind module registers itself on import with `@register_kind`. `resolve(source)` validates a
+The kinds are those named in `yuqing.schema.names.SOURCE_KIND_NAMES`; kind `k` is the spider class
+that `spiders/<k>.py` registers on import with `@register_kind("k")`. `resolve(source)` validates a
 source's params against its kind's model and raises `ConfigError` naming the entry and key.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +17,7 @@ from pydantic import ValidationError
 from spiders.base import KindParams, YuqingSpider
 from yuqing.config.datafiles import Source
 from yuqing.config.errors import ConfigError, from_validation_error
-
-# Modules that define kinds; the ones not present in this checkout are skipped.
-KIND_MODULES = ("spiders.rss", "spiders.news", "spiders.gov_policy", "spiders.weibo", "spiders.board",
-                "spiders.forum")
+from yuqing.schema.names import SOURCE_KIND_NAMES
 
 
 @dataclass(frozen=True)
@@ -38,6 +35,9 @@ SpiderClass = type[YuqingSpider]
 def register_kind(name: str) -> Callable[[SpiderClass], SpiderClass]:
     """Class decorator: register a spider class (with its `params_model`) as kind `name`."""
 
+    if name not in SOURCE_KIND_NAMES:
+        raise ValueError(f"source kind {name!r} is not named in yuqing.schema.names.SOURCE_KIND_NAMES")
+
     def decorate(spider: SpiderClass) -> SpiderClass:
         spider.kind = name
         KINDS[name] = Kind(name=name, spider=spider, params=spider.params_model)
@@ -47,10 +47,9 @@ def register_kind(name: str) -> Callable[[SpiderClass], SpiderClass]:
 
 
 def load_kinds() -> dict[str, Kind]:
-    """Import every kind module present; returns the registry."""
-    for module in KIND_MODULES:
-        if importlib.util.find_spec(module):
-            importlib.import_module(module)
+    """Import the module of every kind; returns the registry."""
+    for kind in SOURCE_KIND_NAMES:
+        importlib.import_module(f"spiders.{kind}")
     return KINDS
 
 

@@ -146,7 +146,7 @@ class RssSpider(ArticleSpider):
             self.problem("empty_page", response.url)
             return
         # Decoded first (GBK feeds often declare nothing), then handed to lxml as clean UTF-8.
-        text, _ = decode_page(response.body, response.headers.get("Content-Type", b"").decode("latin-1"),
+        text, _ = decode_page(response.body, (response.headers.get("Content-Type") or b"").decode("latin-1"),
                               self.params.encoding)
         try:
             entries = parse_feed(_XML_DECLARATION.sub("", text, count=1).strip().encode("utf-8"), response.url)

@@ -1,9 +1,11 @@
 """Run sources through their spiders and the item pipelines into the transport.
 
-`crawl(settings, sources)` runs every enabled source once and returns one `CrawlHealth` per
-source (also published to the CRAWL_HEALTH topic). Scrapy's Twisted reactor can start only once
+`crawl(settings, sources, wiring)` runs every enabled source once and returns one `CrawlHealth`
+per source (also published to the CRAWL_HEALTH topic). Scrapy's Twisted reactor can start only once
 per process, so `crawl` is usable ONCE per process; for repeated runs in one program call
 `crawl_in_subprocess`, which runs `crawl` in a fresh child process and returns the same result.
+The item pipelines and the publisher are handed in (`CrawlWiring`; `workers.crawl` wires the
+project's own), so the spiders never import the pipelines.
 """
 
 from __future__ import annotations
@@ -12,18 +14,18 @@ import gc
 import logging
 import multiprocessing
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pipelines import ITEM_PIPELINES, SPOOL_FILE, Publisher
-from spiders.base import CrawlContext, SourceStats
+from spiders.base import CrawlContext, Publishing, SourceStats
 from spiders.extract import ExtractionPool
 from spiders.news import ArticleSpider
 from spiders.registry import Kind, resolve
 from spiders.seen import SeenStore
-from transport import CRAWL_HEALTH, TransportError, open_transport
+from transport import CRAWL_HEALTH
 from yuqing.config import ConfigError, Settings
 from yuqing.config.datafiles import Source
 from yuqing.schema import CrawlHealth, now
@@ -36,12 +38,21 @@ ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 VERSION = "0.1"
 
 
+@dataclass(frozen=True)
+class CrawlWiring:
+    """What a crawl hands its items to: Scrapy's ITEM_PIPELINES (dotted paths and their order) and a
+    factory of the publisher. Module-level functions only, so a wiring reaches a child process."""
+
+    item_pipelines: Mapping[str, int]
+    open_publisher: Callable[[Settings], Publishing]
+
+
 def user_agent(settings: Settings) -> str:
     """Names Yuqing and how to reach its operators, as polite crawlers do."""
     return f"Yuqing/{VERSION} (public-opinion monitor; +{settings.crawl.contact})"
 
 
-def scrapy_settings(settings: Settings, source: Source) -> dict[str, Any]:
+def scrapy_settings(settings: Settings, source: Source, item_pipelines: Mapping[str, int]) -> dict[str, Any]:
     """Scrapy settings for one source: polite by default, robots switchable per source."""
     crawl = settings.crawl
     obey = crawl.obey_robots if source.obey_robots is None else source.obey_robots
@@ -68,7 +79,7 @@ def scrapy_settings(settings: Settings, source: Source) -> dict[str, Any]:
         "DOWNLOAD_TIMEOUT": 30,
         "DOWNLOAD_MAXSIZE": 20 * 1024 * 1024,
         "DOWNLOAD_WARNSIZE": 5 * 1024 * 1024,
-        "ITEM_PIPELINES": ITEM_PIPELINES,
+        "ITEM_PIPELINES": dict(item_pipelines),
         "TELNETCONSOLE_ENABLED": False,
         # Scrapy's check for `return value` in generator callbacks reads their source code for
         # every response of these per-source spider classes: about 1 ms a page, for a lint.
@@ -115,7 +126,8 @@ def resolve_sources(sources: Iterable[Source], file: str = "sources") -> list[tu
     return [(source, *resolve(source, file)) for source in sources if source.enabled]
 
 
-def crawl(settings: Settings, sources: Iterable[Source], extract_workers: int | None = None) -> list[CrawlHealth]:
+def crawl(settings: Settings, sources: Iterable[Source], wiring: CrawlWiring,
+          extract_workers: int | None = None) -> list[CrawlHealth]:
     """Crawl the enabled `sources` once; ONCE per process (Scrapy's reactor cannot restart).
 
     Article extraction runs in `extract_workers` processes (default: one per CPU; 0: inline).
@@ -126,12 +138,7 @@ def crawl(settings: Settings, sources: Iterable[Source], extract_workers: int | 
     if not resolved:
         return []
     seen = SeenStore(settings.path(SEEN_FILE))
-    try:
-        transport = open_transport(settings)
-    except TransportError as exc:
-        log.warning("transport unavailable (%s): items are spooled and sent on the next run", exc)
-        transport = None
-    publisher = Publisher(transport, settings.path(SPOOL_FILE))
+    publisher = wiring.open_publisher(settings)
     context = CrawlContext(settings=settings, seen=seen, publisher=publisher,
                            extractor=ExtractionPool(extract_workers))
     if any(issubclass(kind.spider, ArticleSpider) for _, kind, _ in resolved):
@@ -152,7 +159,7 @@ def crawl(settings: Settings, sources: Iterable[Source], extract_workers: int | 
             logging.getLogger(name).addFilter(_without_traceback)
     for source, kind, params in resolved:
         # Per-source settings (robots switch) ride on a subclass: Scrapy reads them from the class.
-        spider = type(kind.spider.__name__, (kind.spider,), {"custom_settings": scrapy_settings(settings, source)})
+        spider = type(kind.spider.__name__, (kind.spider,), {"custom_settings": scrapy_settings(settings, source, wiring.item_pipelines)})
         process.crawl(spider, source=source, params=params, context=context)
     # What is loaded by now (Scrapy, Twisted, pydantic, the settings) lives as long as the process:
     # frozen, it is out of the cyclic collector's sight, and the full collections the crawl's
@@ -163,6 +170,7 @@ def crawl(settings: Settings, sources: Iterable[Source], extract_workers: int | 
     finally:
         gc.unfreeze()
         context.extractor.close()
+    publisher.flush()  # the last posts are confirmed (or spooled) and marked seen before health is counted
 
     healths = [_health(source, context.stats_for(source.name), seen, settings, started_at)
                for source, _, _ in resolved]
@@ -173,18 +181,18 @@ def crawl(settings: Settings, sources: Iterable[Source], extract_workers: int | 
     if spooled:
         log.warning("transport down: %d message(s) wait in %s and are sent on the next run",
                     spooled, publisher.spool_path)
-    if transport is not None:
-        transport.close()
+    publisher.close()
     seen.close()
     return healths
 
 
-def _crawl_as_json(settings: Settings, sources: list[Source], extract_workers: int | None) -> list[dict[str, Any]]:
+def _crawl_as_json(settings: Settings, sources: list[Source], wiring: CrawlWiring,
+                   extract_workers: int | None) -> list[dict[str, Any]]:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    return [health.model_dump(mode="json") for health in crawl(settings, sources, extract_workers)]
+    return [health.model_dump(mode="json") for health in crawl(settings, sources, wiring, extract_workers)]
 
 
-def crawl_in_subprocess(settings: Settings, sources: Iterable[Source],
+def crawl_in_subprocess(settings: Settings, sources: Iterable[Source], wiring: CrawlWiring,
                         extract_workers: int | None = None) -> list[CrawlHealth]:
     """`crawl` in a fresh child process, so a program (or a test) can crawl any number of times."""
     sources = list(sources)
@@ -192,7 +200,7 @@ def crawl_in_subprocess(settings: Settings, sources: Iterable[Source],
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         try:
-            rows = pool.submit(_crawl_as_json, settings, sources, extract_workers).result()
+            rows = pool.submit(_crawl_as_json, settings, sources, wiring, extract_workers).result()
         except ConfigError:
             raise
         except Exception as exc:  # the child's traceback is in its stderr

@@ -9,10 +9,10 @@ source's consecutive silent runs for the crawl-health signal.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
+from stores.sqlite import connect
 from yuqing.schema import canonical_url
 
 _DAY = 86400.0
@@ -38,12 +38,9 @@ class SeenStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
         # Durable across a crash of the process; a power cut may forget the last pages, which are
         # then fetched once more: cheap, against an fsync per page in the crawl's only thread.
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = connect(self.path, autocommit=True)
         self._db.executescript(_SCHEMA)
 
     def should_fetch(self, source: str, url: str, revisit_days: float | None = None,

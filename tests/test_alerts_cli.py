@@ -64,7 +64,7 @@ def test_ack_assign_respond_close_and_show(fired: str, capsys: pytest.CaptureFix
     assert run(["alerts", "list"]) == 0
     assert "没有预警" in capsys.readouterr().out
     assert run(["alerts", "list", "--all"]) == 0
-    assert "已关闭" in capsys.readouterr().out
+    assert "已办结" in capsys.readouterr().out
     assert run(["alerts", "show", "20991231-nothere"]) == 1
 
 

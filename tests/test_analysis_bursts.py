@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from analysis.bursts import BurstTracker, Window
-from analysis.gazetteer import Gazetteer
+from stores.bursts import BurstStore
+from workers.build import burst_tracker_from_settings, load_gazetteer
 from yuqing.config.datafiles import Watchlist
 from yuqing.config.settings import DEFAULT_DATA
 from yuqing.schema import EnrichedPost, Policy, PolicyLink, Sentiment
@@ -71,11 +72,11 @@ def test_policy_signals_are_labelled_with_the_title() -> None:
 def test_settings_build_a_tracker_that_keeps_its_state(tmp_path: Path) -> None:
     from yuqing.config import load_settings
 
-    tracker = BurstTracker.from_settings(load_settings(data_dir=tmp_path))
+    tracker = burst_tracker_from_settings(load_settings(data_dir=tmp_path))
     quiet_then_burst(tracker, burst=10)
     tracker.close()
     assert (tmp_path / "bursts.sqlite3").exists()
-    again = BurstTracker.from_settings(load_settings(data_dir=tmp_path))
+    again = burst_tracker_from_settings(load_settings(data_dir=tmp_path))
     assert ("event", "evt-wages") in by_subject(again.signals(NOW))
 
 
@@ -100,11 +101,11 @@ def test_redelivered_posts_count_once() -> None:
 
 def test_counts_survive_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "bursts.sqlite3"
-    tracker = BurstTracker([WAGES], state_path=state)
+    tracker = BurstTracker([WAGES], memory=BurstStore(state))
     quiet_then_burst(tracker, burst=10)
     before = tracker.signals(NOW)
     tracker.close()
-    restored = BurstTracker([WAGES], state_path=state)
+    restored = BurstTracker([WAGES], memory=BurstStore(state))
     assert [s.model_dump(exclude={"computed_at"}) for s in restored.signals(NOW)] == [
         s.model_dump(exclude={"computed_at"}) for s in before
     ]
@@ -122,7 +123,7 @@ def test_counts_survive_a_restart(tmp_path: Path) -> None:
     ],
 )
 def test_watchlists_need_context_and_place(text: str, places: list[str], matched: bool) -> None:
-    tracker = BurstTracker([LEAKS], gazetteer=Gazetteer.load(DEFAULT_DATA / "gazetteer.yaml"))
+    tracker = BurstTracker([LEAKS], gazetteer=load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
     post = enriched(1, NOW, text, places=places)
     assert (("keyword", "老旧小区漏水", "老旧小区漏水") in tracker.subjects_of(post)) is matched
 
@@ -132,10 +133,10 @@ def test_signals_save_the_state_so_a_killed_worker_keeps_its_baseline(tmp_path: 
 
     monkeypatch.setattr(analysis.bursts, "SAVE_EVERY_SECONDS", 0.0)
     state = tmp_path / "bursts.sqlite3"
-    tracker = BurstTracker([WAGES], state_path=state)
+    tracker = BurstTracker([WAGES], memory=BurstStore(state))
     quiet_then_burst(tracker, burst=10)
     tracker.signals(NOW)  # no close(): the process dies after this
-    assert by_subject(BurstTracker([WAGES], state_path=state).signals(NOW))[("keyword", "拖欠工资")].count == 10
+    assert by_subject(BurstTracker([WAGES], memory=BurstStore(state)).signals(NOW))[("keyword", "拖欠工资")].count == 10
 
 
 def test_an_event_signal_carries_the_events_own_label() -> None:

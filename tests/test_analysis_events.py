@@ -12,6 +12,8 @@ import pytest
 import analysis.events as events_module
 from analysis.enrich import Analyzer
 from analysis.events import EventClusterer, PostTraits, anchors_of, simhash
+from stores.analysis_state import AnalysisStateStore
+from workers.build import load_gazetteer
 from yuqing.config.datafiles import load_policies, load_watchlists
 from yuqing.config.settings import DEFAULT_DATA
 from yuqing.schema import BOARD_PLACE, SHANGHAI, EnrichedPost, Policy, Post
@@ -50,7 +52,7 @@ STREAM = [
 @pytest.fixture()
 def analyzer(tmp_path: Path) -> Analyzer:
     analyzer = Analyzer([RENOVATION], load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
-                        DEFAULT_DATA / "gazetteer.yaml", tmp_path / "analysis.sqlite3")
+                        load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(tmp_path / "analysis.sqlite3"))
     yield analyzer
     analyzer.close()
 
@@ -93,11 +95,11 @@ def test_two_events_on_one_policy_stay_apart(analyzer: Analyzer) -> None:
 def test_event_ids_survive_a_restart_and_redelivery_counts_once(tmp_path: Path) -> None:
     state = tmp_path / "analysis.sqlite3"
     watchlists = load_watchlists(DEFAULT_DATA / "watchlists.yaml")
-    first = Analyzer([RENOVATION], watchlists, DEFAULT_DATA / "gazetteer.yaml", state)
+    first = Analyzer([RENOVATION], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
     out = run(first, STREAM)
     first.close()
 
-    second = Analyzer([RENOVATION], watchlists, DEFAULT_DATA / "gazetteer.yaml", state)
+    second = Analyzer([RENOVATION], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
     again = second.enrich(STREAM[0])  # redelivered after the restart
     later = second.enrich(post(10, 240, "牡丹区何楼街道幸福小区老旧小区改造漏水的事，返修了吗？还在漏水"))
     copy = second.enrich(post(11, 260, "转载 " + ARTICLE, platform="news", title="转：小区改造后漏水"))
@@ -111,10 +113,10 @@ def test_event_ids_survive_a_restart_and_redelivery_counts_once(tmp_path: Path) 
 
 def test_crawled_policies_survive_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "analysis.sqlite3"
-    first = Analyzer([], [], DEFAULT_DATA / "gazetteer.yaml", state)
+    first = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
     first.register_policy(RENOVATION)
     first.close()
-    second = Analyzer([], [], DEFAULT_DATA / "gazetteer.yaml", state)
+    second = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
     linked = second.enrich(post(1, 0, "菏政办发〔2023〕12号说的屋面防水怎么还漏"))
     second.close()
     assert [link.id for link in linked.policies] == [RENOVATION.id]
@@ -172,11 +174,11 @@ def test_simhash_matches_a_plain_bit_count(monkeypatch: pytest.MonkeyPatch, lane
 
 def test_events_handed_to_the_index_are_already_persisted(tmp_path: Path) -> None:
     state = tmp_path / "analysis.sqlite3"
-    first = Analyzer([RENOVATION], [], DEFAULT_DATA / "gazetteer.yaml", state)
+    first = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
     out = run(first, STREAM[:2])
     assert first.changed_events()
     # The process dies here, without close(): a restart still knows the event.
-    second = Analyzer([RENOVATION], [], DEFAULT_DATA / "gazetteer.yaml", state)
+    second = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
     follow_up = second.enrich(post(12, 40, "牡丹区何楼街道幸福小区老旧小区改造后漏水，三楼也开始漏了"))
     second.close()
     assert follow_up.event_id == out[1].event_id
@@ -249,10 +251,10 @@ def test_one_incident_stays_one_event_across_platforms_places_and_replies(shippe
 def test_an_anchor_is_remembered_across_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "analysis.sqlite3"
     policies = load_policies(DEFAULT_DATA / "policies.yaml")
-    first = Analyzer(policies, [], DEFAULT_DATA / "gazetteer.yaml", state)
+    first = Analyzer(policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
     opened = first.enrich(INCIDENT[0])
     first.close()
-    second = Analyzer(policies, [], DEFAULT_DATA / "gazetteer.yaml", state)
+    second = Analyzer(policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
     later = second.enrich(INCIDENT[3])  # shares only the estate's name
     second.close()
     assert later.event_id == opened.event_id

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.gazetteer import Gazetteer
 from analysis.keywords import candidate_words, idf_table, keywords, stopwords
 from analysis.segment import segment_post
+from workers.build import load_gazetteer
 from yuqing.config.settings import DEFAULT_DATA
 
 
 @pytest.fixture(scope="module", autouse=True)
 def runtime_vocabulary() -> None:
     """Place names are single tokens once the gazetteer is loaded, as in the analyzer."""
-    Gazetteer.load(DEFAULT_DATA / "gazetteer.yaml")
+    load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
 
 
 def keywords_of(text: str, top_k: int = 8) -> list[str]:

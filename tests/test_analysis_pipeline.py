@@ -9,6 +9,7 @@ import pytest
 
 from analysis.enrich import Analyzer
 from analysis.sentiment import classify_text
+from workers.build import analyzer_from_settings, load_gazetteer
 from yuqing.config import load_settings
 from yuqing.config.datafiles import load_watchlists
 from yuqing.config.settings import DEFAULT_DATA
@@ -17,7 +18,7 @@ from yuqing.schema import BOARD_PLACE, BOARD_REPLY_UNIT, Post, SentimentLabel
 
 @pytest.fixture(scope="module")
 def analyzer() -> Analyzer:
-    analyzer = Analyzer([], load_watchlists(DEFAULT_DATA / "watchlists.yaml"), DEFAULT_DATA / "gazetteer.yaml")
+    analyzer = Analyzer([], load_watchlists(DEFAULT_DATA / "watchlists.yaml"), load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
     yield analyzer
     analyzer.close()
 
@@ -70,7 +71,7 @@ def test_every_field_is_filled(analyzer: Analyzer) -> None:
 
 def test_from_settings_uses_the_data_files(tmp_path: Path) -> None:
     settings = load_settings(data_dir=tmp_path, policies_file=tmp_path / "none.yaml")
-    analyzer = Analyzer.from_settings(settings)
+    analyzer = analyzer_from_settings(settings, settings.path("analysis.sqlite3"))
     try:
         enriched = analyzer.enrich(Post(url="https://x.org/1", platform="weibo", source="w", text="郓城县拖欠工资"))
         assert enriched.places == ["郓城县"]

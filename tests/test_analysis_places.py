@@ -8,13 +8,14 @@ import pytest
 
 from analysis.gazetteer import Gazetteer
 from analysis.segment import segment_post
+from workers.build import load_gazetteer
 from yuqing.config import ConfigError
 from yuqing.config.settings import DEFAULT_DATA
 
 
 @pytest.fixture(scope="module")
 def gazetteer() -> Gazetteer:
-    return Gazetteer.load(DEFAULT_DATA / "gazetteer.yaml")
+    return load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
 
 
 @pytest.mark.parametrize(
@@ -75,7 +76,7 @@ def test_another_city_is_a_data_change(tmp_path: Path) -> None:
         "departments:\n  - {name: 市水务局, aliases: [水务局], topics: [停水]}\n",
         encoding="utf-8",
     )
-    other = Gazetteer.load(path)
+    other = load_gazetteer(path)
     words = segment_post("兰山区银雀山街道又停水了").all_words
     assert other.resolve(words) == ["银雀山街道"]
     assert other.departments(words) == ["市水务局"]
@@ -85,5 +86,5 @@ def test_bad_gazetteer_file_names_the_key(tmp_path: Path) -> None:
     path = tmp_path / "gazetteer.yaml"
     path.write_text("city:\n  name: 菏泽市\n  places:\n    - level: county\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        Gazetteer.load(path)
+        load_gazetteer(path)
     assert "places[0].name" in caught.value.message

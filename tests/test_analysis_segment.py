@@ -51,22 +51,22 @@ def test_punctuated_slogans_become_one_token() -> None:
 
 
 def test_prefix_dictionary_cache_matches_jieba_and_survives_a_broken_file(tmp_path, monkeypatch) -> None:
-    import tempfile
-
     import jieba
 
+    import analysis.tables
     from analysis import segment
-    from analysis.cache import cache_file
+    from stores.tables import PrivateTableCache
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    keeper = PrivateTableCache(tmp_path)
+    monkeypatch.setattr(analysis.tables, "_keeper", keeper)
     reference = jieba.Tokenizer()
     reference.initialize()
     built = segment._prefix_dictionary()  # no cache yet: built from jieba's dictionary file, then written
-    cache = cache_file("jieba", segment._dictionary_key())
-    assert cache.parent == tmp_path and cache.exists()
+    cache = keeper.path_of("jieba", segment._dictionary_key())
+    assert cache is not None and cache.parent == tmp_path and cache.exists()
     assert built == (reference.FREQ, reference.total)
     assert segment._prefix_dictionary() == built  # read back from the cache
     cache.write_bytes(b"\x00not marshal")
     assert segment._prefix_dictionary() == built  # a broken cache is rebuilt, not trusted
     assert segment._prefix_dictionary() == built
-    assert [p.name for p in tmp_path.glob("yuqing-*")] == [cache.name]  # no temporary file left behind
+    assert [p.name for p in tmp_path.iterdir()] == [cache.name]  # no temporary file left behind

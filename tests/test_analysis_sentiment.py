@@ -344,17 +344,18 @@ def test_seed_words_reach_the_model_and_keep_their_tone() -> None:
 
 
 def test_the_shipped_models_ratio_table_is_kept_between_processes(tmp_path: Path, monkeypatch) -> None:
-    import tempfile
+    import analysis.tables
+    from stores.tables import PrivateTableCache
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(analysis.tables, "_keeper", PrivateTableCache(tmp_path))
     computed = SentimentModel()
     first = SentimentModel(kept=True)  # nothing kept yet: computed, then written
-    [kept_file] = tmp_path.glob("yuqing-sentiment-*")
+    [kept_file] = tmp_path.glob("sentiment-*")
     assert (first.bayes, first.weights) == (computed.bayes, computed.weights)
     kept_file.write_bytes(b"\x00broken")
     assert SentimentModel(kept=True).weights == computed.weights  # a broken file is rebuilt, not trusted
     assert SentimentModel(kept=True).weights == computed.weights  # and now read back
-    assert [p.name for p in tmp_path.glob("yuqing-*")] == [kept_file.name]
+    assert [p.name for p in tmp_path.iterdir()] == [kept_file.name]  # no temporary file left behind
 
 
 def test_linear_heads_survive_their_compact_file(tmp_path: Path) -> None:

@@ -251,7 +251,7 @@ def test_text_is_segmented_like_the_index_and_every_word_must_match(es, index, t
     assert sent["query"]["bool"]["filter"] == [{"terms": {"sentiment.label": ["positive"]}}]
 
 
-@pytest.mark.parametrize("case", next(m for m in embedded.test_chinese_full_text.pytestmark if m.name == "parametrize").args[1])
+@pytest.mark.parametrize("case", embedded.FULL_TEXT_CASES)
 def test_query_words_are_tokens_of_exactly_the_posts_the_embedded_index_finds(case):
     """What Elasticsearch's whitespace+lowercase analyzer and an `and` match query do, applied to the
     documents and queries this module builds: the same posts match as in the embedded index."""
@@ -418,3 +418,31 @@ def test_open_index_takes_credentials_from_the_environment(es, monkeypatch):
         assert ix.counts_by("platform") == {"weibo": 3, "news": 1, "gov": 1}
     assert es.requests[0].headers["authorization"] == "Basic " + base64.b64encode(
         b"yuqing_writer:s3cret-from-env").decode()
+
+
+def test_a_refusal_that_will_never_pass_sends_its_items_to_the_dead_letter_topic(es, index, tmp_path):
+    """A 400 to the event merge (a server that cannot run the script) is not an outage: the merged event goes
+    to the dead-letter topic with the server's reason, everything else is written, and the stage moves on."""
+    from transport import EVENTS, dead_letter
+    from transport.sqlite_log import SqliteTransport
+    from workers.runner import ERROR_HEADER, Worker
+    from workers.stages import IndexStage
+
+    events = f"/{INDEX}-events"
+    es.route("HEAD", events, Reply(200))
+    es.route("PUT", f"{events}/_bulk", recorded("bulk_all_updated"))
+    es.route("POST", f"/{INDEX}/_update_by_query", recorded("update_by_query_script_refused_400"))
+    transport = SqliteTransport(tmp_path / "transport.sqlite3")
+    merged = Event(id="ev-2", label="停工", first_seen=T0, last_seen=T0, size=1, merged_into="ev-1")
+    kept = Event(id="ev-1", label="停工", first_seen=T0, last_seen=T0, size=9)
+    for event in (merged, kept):
+        transport.publish(EVENTS, event.model_dump(mode="json"), key=event.id)
+    outcomes = Worker(transport, IndexStage(index), poll_timeout=0.05, backoff_max=1.0).run(until_idle=True)
+    assert outcomes["quarantined"] == 1 and outcomes["processed"] == 1 and not outcomes["backend_down"]
+    with transport.consumer("check", [dead_letter(EVENTS)]) as consumer:
+        [dead] = consumer.poll(10, timeout=0.2)
+    assert dead.value["id"] == "ev-2"
+    assert "answered 400 illegal_argument_exception: script_lang not supported [painless]" in dead.headers[ERROR_HEADER]
+    *_, alone = es.sent("PUT", f"{events}/_bulk")  # then one by one: only the refused one is held back
+    assert [action["index"]["_id"] for action, _ in bulk_pairs(alone)] == ["ev-1"]
+    transport.close()

@@ -102,6 +102,7 @@ def test_exact_duplicates_are_dropped_within_and_across_runs(make_spider):
     with pytest.raises(DropItem):  # same text under another URL (a mobile copy)
         run_pipelines(spider, {**raw_item(spider), "url": "http://x.cn/news/t20220602_1_m.html"})
     assert spider.stats_row.unchanged == 2
+    spider.context.publisher.flush()  # the run ends with its posts confirmed
     # A later run: unchanged content is not published again, changed content is.
     later = make_spider()
     with pytest.raises(DropItem):
@@ -161,3 +162,59 @@ def test_a_corrupt_spool_line_is_kept_aside_not_lost(tmp_path):
     assert not spool.exists()
     assert spool.with_suffix(".bad").read_text(encoding="utf-8").startswith('{"topic": "posts.raw", "ke')
     transport.close()
+
+
+class BufferingTransport:
+    """Takes messages into a client buffer, like Kafka's producer; `flush` confirms or, when `down`, loses them."""
+
+    def __init__(self, path):
+        self.log = SqliteTransport(path)
+        self.buffer = []
+        self.down = False
+
+    def publish(self, topic, value, key=None, headers=None):
+        self.buffer.append((topic, value, key))
+
+    def flush(self):
+        buffered, self.buffer = self.buffer, []
+        if self.down:
+            raise TransportError("3 message(s) were not delivered; first error: KafkaTimeoutError")
+        for topic, value, key in buffered:
+            self.log.publish(topic, value, key=key)
+
+
+def test_a_post_is_marked_seen_only_once_the_transport_confirmed_it(make_spider, tmp_path):
+    transport = BufferingTransport(tmp_path / "transport.sqlite3")
+    spider = make_spider(transport=transport)
+    post = run_pipelines(spider, raw_item(spider))
+    seen = spider.context.seen
+    assert seen.is_new_content("heze-news", post.id, "any") == (True, False)  # handed over, not confirmed
+    assert spider.context.publisher.flush()
+    assert seen.is_new_content("heze-news", post.id, "any") == (False, True)
+    assert len(read_topic(tmp_path / "transport.sqlite3", RAW_POSTS)) == 1
+
+
+def test_posts_the_broker_never_confirmed_are_spooled_and_replayed(make_spider, tmp_path):
+    transport = BufferingTransport(tmp_path / "transport.sqlite3")
+    spider = make_spider(transport=transport)
+    run_pipelines(spider, raw_item(spider))
+    run_pipelines(spider, raw_item(spider, url="http://x.cn/2", title="另一篇", text="另一篇的正文内容。"))
+    transport.down = True  # the broker went away: the client's buffered messages expire
+    assert not spider.context.publisher.flush()
+    assert spider.context.publisher.pending() == 2
+    assert spider.stats_row.spooled == 2
+    # The next run replays them: nothing lost, although a later crawl would skip them as seen.
+    up = make_spider()
+    assert up.context.publisher.replay()
+    titles = sorted(m.value["title"] for m in read_topic(tmp_path / "transport.sqlite3", RAW_POSTS))
+    assert titles == sorted(["牡丹区改造老旧小区", "另一篇"])
+
+
+def test_replay_keeps_the_spool_until_the_transport_confirmed_it(tmp_path):
+    spool = tmp_path / "spool.jsonl"
+    spool.write_text('{"topic": "posts.raw", "key": "a", "value": {"n": 1}}\n'
+                     '{"topic": "posts.raw", "key": "b", "value": {"n": 2}}\n', encoding="utf-8")
+    transport = BufferingTransport(tmp_path / "t.sqlite3")
+    transport.down = True
+    assert not Publisher(transport, spool).replay()
+    assert Publisher(None, spool).pending() == 2

@@ -72,3 +72,10 @@ def test_cli_reports_config_error_with_exit_code_2_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "bad.yaml" in proc.stderr and "index" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_help_says_where_the_data_directory_is_by_default():
+    from yuqing.cli.main import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "$YUQING_DATA_DIR" in text and "var/ beside the settings file" in text and "./var" in text

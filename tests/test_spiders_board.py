@@ -30,6 +30,7 @@ def latest(values: list[dict]) -> dict[str, Post]:
     return {value["id"]: Post.model_validate(value) for value in values}
 
 
+@pytest.mark.slow  # a crawl in a child process
 def test_message_answered_later_is_published_again_within_the_window(tmp_path: Path) -> None:
     with RouteServer().running() as server:
         serve_board(server)
@@ -55,6 +56,7 @@ def test_message_answered_later_is_published_again_within_the_window(tmp_path: P
         assert server.fetched("/board/list_1.html") == 3  # listings are always read
 
 
+@pytest.mark.slow  # a crawl in a child process
 def test_listing_pages_lead_to_messages_and_unanswered_ones_are_watched(tmp_path: Path) -> None:
     with RouteServer().running() as server:
         serve_board(server)
@@ -87,6 +89,7 @@ def test_listing_pages_lead_to_messages_and_unanswered_ones_are_watched(tmp_path
         assert [v["extra"][BOARD_ANSWERED] for v in versions] == [False, True]
 
 
+@pytest.mark.slow  # a crawl in a child process
 def test_broken_pages_are_counted(tmp_path: Path) -> None:
     with RouteServer().running() as server:
         serve_board(server)

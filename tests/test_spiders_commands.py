@@ -76,6 +76,7 @@ def test_sources_check_names_the_bad_entry_and_key(tmp_path, capsys, entry, name
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # a crawl in a child process
 def test_crawl_command_prints_a_summary(fixture_server, tmp_path):
     base, _ = fixture_server(FIXTURES / "rss")
     sources = tmp_path / "sources.yaml"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from spiders.runner import crawl_in_subprocess
 from transport import CRAWL_HEALTH, RAW_POSTS
 from transport.sqlite_log import SqliteTransport
+from workers.crawl import crawl_in_subprocess
 from yuqing.config import load_settings
 from yuqing.config.datafiles import Source
 

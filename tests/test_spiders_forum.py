@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from spiders import forum_parsing as fp
 from tests.social_crawl import Answer, RouteServer, crawl, crawl_settings, published
 from yuqing.config.datafiles import Source
@@ -17,6 +19,7 @@ def forum_source(server: RouteServer, **params: object) -> Source:
     return Source(name="tieba-test", kind="forum", params={"start_urls": [server.url("/f?kw=test")], **params})
 
 
+@pytest.mark.slow  # a crawl in a child process
 def test_thread_list_and_first_posts(tmp_path: Path) -> None:
     with RouteServer().running() as server:
         server.routes["/f?kw=test"] = Answer.file(FIXTURES / "tieba_list_served.html")
@@ -46,6 +49,7 @@ def test_thread_list_and_first_posts(tmp_path: Path) -> None:
     assert second.items == 0 and second.problems == {}
 
 
+@pytest.mark.slow  # a crawl in a child process
 def test_list_only_mode_and_pagination(tmp_path: Path) -> None:
     with RouteServer().running() as server:
         server.routes["/f?kw=test"] = Answer.file(FIXTURES / "tieba_list.html")

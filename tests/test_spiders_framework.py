@@ -59,12 +59,12 @@ def test_resolve_validates_params_against_the_kind():
 def test_scrapy_settings_are_polite_and_switchable_per_source(tmp_path):
     settings = load_settings(None, data_dir=tmp_path)
     settings.crawl.contact = "mailto:press@heze.gov.cn"
-    polite = scrapy_settings(settings, Source(name="a", kind="news"))
+    polite = scrapy_settings(settings, Source(name="a", kind="news"), {})
     assert "Yuqing" in polite["USER_AGENT"] and "mailto:press@heze.gov.cn" in polite["USER_AGENT"]
     assert polite["ROBOTSTXT_OBEY"] is True and polite["AUTOTHROTTLE_ENABLED"] is True
     assert polite["CONCURRENT_REQUESTS_PER_DOMAIN"] == settings.crawl.concurrency_per_domain
     assert polite["RETRY_TIMES"] >= 1 and 503 in polite["RETRY_HTTP_CODES"]
-    assert scrapy_settings(settings, Source(name="b", kind="news", obey_robots=False))["ROBOTSTXT_OBEY"] is False
+    assert scrapy_settings(settings, Source(name="b", kind="news", obey_robots=False), {})["ROBOTSTXT_OBEY"] is False
 
 
 def test_backoff_doubles():

@@ -45,6 +45,7 @@ def by_id(values: list[dict]) -> dict[str, Post]:
     return {value["id"]: Post.model_validate(value) for value in values}
 
 
+@pytest.mark.slow  # a crawl in a child process
 def test_search_and_timeline_yield_complete_posts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("YUQING_CRAWL__WEIBO_COOKIE", "SUB=test-cookie; SUBP=0033")
     with RouteServer().running() as server:
@@ -91,6 +92,7 @@ def test_search_and_timeline_yield_complete_posts(tmp_path: Path, monkeypatch: p
     assert all(post.platform == "weibo" and post.source == "weibo-test" for post in posts.values())
 
 
+@pytest.mark.slow  # a crawl in a child process
 def test_api_error_shapes_are_counted_and_lose_nothing(tmp_path: Path) -> None:
     with RouteServer().running() as server:
         server.routes[search(server, "登录跳转", 1)] = Answer(
@@ -129,6 +131,7 @@ def test_api_error_shapes_are_counted_and_lose_nothing(tmp_path: Path) -> None:
     assert truncated.text.endswith("目前已开工118个...")
 
 
+@pytest.mark.slow  # a crawl in a child process
 def test_posts_are_revisited_within_the_window_only(tmp_path: Path) -> None:
     page1 = (FIXTURES / "search_page1.json").read_text(encoding="utf-8")
     with RouteServer().running() as server:

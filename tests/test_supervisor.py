@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -85,3 +86,34 @@ def test_stop_ends_every_process():
     assert len(processes) == 3
     supervisor.stop(grace=5)
     assert all(process.poll() is not None for process in processes)
+
+
+def test_sigterm_stops_the_supervisor_and_every_child(tmp_path: Path):
+    import os
+    import signal
+    import subprocess
+
+    pids = tmp_path / "pids"
+    child = [sys.executable, "-c", f"import os, time; open({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n'); "
+                                   "time.sleep(120)"]
+    script = ("from workers.supervisor import Supervisor\n"
+              f"Supervisor({{'analyze-1': {child!r}, 'alert-1': {child!r}}}, {child!r}, 1e9, say=print).run(tick=0.1)\n")
+    supervisor = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[1])
+    try:
+        deadline = time.monotonic() + 30
+        while (not pids.exists() or len(pids.read_text().split()) < 3) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        children = [int(pid) for pid in pids.read_text().split()]
+        assert len(children) == 3
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=30) == 0
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+    for pid in children:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError(f"child {pid} outlived the supervisor")

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -126,7 +127,7 @@ def _decode(path: Path) -> str:
     raise DataFileError(path, "is neither UTF-8 nor GB18030 text")
 
 
-def _field(names: list[str], wanted: tuple[str, ...]) -> str | None:
+def _field(names: Sequence[str], wanted: tuple[str, ...]) -> str | None:
     lowered = {name.strip().lower(): name for name in names}
     return next((lowered[w] for w in wanted if w in lowered), None)
 

@@ -176,12 +176,12 @@ def training_documents(
 
 def _runtime_vocabulary() -> None:
     """Segment as the analyzer does: with the default gazetteer's and watchlists' terms in the dictionary."""
-    from analysis.gazetteer import Gazetteer
     from analysis.segment import add_terms
+    from workers.build import load_gazetteer
     from yuqing.config.datafiles import load_watchlists
     from yuqing.config.settings import DEFAULT_DATA
 
-    Gazetteer.load(DEFAULT_DATA / "gazetteer.yaml")
+    load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
     add_terms(t for w in load_watchlists(DEFAULT_DATA / "watchlists.yaml") for t in (*w.terms, *w.context))
 
 
@@ -338,7 +338,10 @@ def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path
     regression: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as folder:
         for fold in range(FOLDS):
-            model = data.fit(Path(folder), f"fold{fold}", lambda text, fold=fold: _fold_of(text) != fold)
+            def outside(text: str, fold: int = fold) -> bool:
+                return _fold_of(text) != fold
+
+            model = data.fit(Path(folder), f"fold{fold}", outside)
             # The same models with the Bayes ratios at full weight: the difference is the Bayes part.
             with_bayes = SentimentModel(Path(folder) / f"fold{fold}.marshal",
                                         _provisional_calibration(Path(folder), 1.0), Path(folder) / f"fold{fold}.linear.gz")

@@ -28,11 +28,15 @@ def open_transport(settings: Settings) -> Transport:
     if settings.transport == "embedded":
         from transport.sqlite_log import SqliteTransport
 
-        return SqliteTransport(settings.path("transport.sqlite3"))
+        return SqliteTransport(settings.path("transport.sqlite3"),
+                               retention_seconds=settings.embedded_log.retention_hours * 3600,
+                               session_timeout=settings.embedded_log.session_timeout)
     if settings.transport == "kafka":
         from transport.kafka import KafkaTransport
 
-        return KafkaTransport(settings.kafka)
+        kafka = settings.kafka
+        return KafkaTransport(kafka, session_timeout=kafka.session_timeout,
+                              heartbeat_interval=kafka.heartbeat_interval, max_poll_interval=kafka.max_poll_interval)
     raise ConfigError(
         settings.config_file or "environment (YUQING_TRANSPORT)", "transport",
         f"transport {settings.transport!r} is not available; use 'embedded' or 'kafka'",

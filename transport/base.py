@@ -7,9 +7,11 @@ Stage code sees `Message` values (JSON-able dicts), never a queue library. Two i
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from yuqing.errors import BackendUnavailable
 
 # Topic names, defined once. A Kafka deployment prefixes them (settings.kafka.topic_prefix).
 RAW_POSTS = "posts.raw"
@@ -25,7 +27,7 @@ def dead_letter(topic: str) -> str:
     return topic + DEAD_LETTER_SUFFIX
 
 
-class TransportError(RuntimeError):
+class TransportError(BackendUnavailable):
     """The transport is unreachable or refused an operation; callers keep their items and retry."""
 
 
@@ -87,11 +89,29 @@ class Transport(abc.ABC):
         """Block until everything published so far is durable."""
 
     @abc.abstractmethod
+    def identity(self) -> str:
+        """Names this log for good: offsets saved against it mean nothing in another (a new log starts at 0)."""
+
+    @abc.abstractmethod
     def consumer(self, group: str, topics: Iterable[str], member: str | None = None) -> Consumer: ...
 
     @abc.abstractmethod
-    def stats(self) -> list[TopicStats]:
-        """Message counts and per-group lag for every topic that has messages or offsets."""
+    def read(self, topic: str, limit: int = 100) -> list[Message]:
+        """The oldest `limit` messages of a topic, outside any consumer group (nothing is committed): for
+        looking at dead letters."""
+
+    @abc.abstractmethod
+    def stats(self, expected: Mapping[str, Iterable[str]] | None = None) -> list[TopicStats]:
+        """Message counts and per-group lag for every topic that has messages or offsets, read from the
+        partitions' first/next and committed offsets (never by reading messages).
+
+        `expected` maps consumer groups to the topics they read: such a group gets a lag on each of its
+        topics even before it has joined or committed anything (all of the topic is waiting then)."""
+
+    def prune(self) -> int:
+        """Free what retention allows and return how many messages went; a broker that applies
+        its own retention (Kafka's `retention.ms`) has nothing to do here."""
+        return 0
 
     def close(self) -> None:
         """Release connections."""

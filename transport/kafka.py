@@ -16,7 +16,7 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -123,6 +123,12 @@ class KafkaTransport(Transport):
                 self._admin = KafkaAdminClient(**self.client_config())
         return self._admin
 
+    def identity(self) -> str:
+        """The cluster's id and the topic prefix."""
+        with self.broker_errors("describe the cluster"):
+            cluster = self.admin.describe_cluster()
+        return f"kafka:{cluster.get('cluster_id') or self.settings.bootstrap_servers}:{self.prefix}"
+
     def full_name(self, topic: str) -> str:
         return self.prefix + topic
 
@@ -138,7 +144,8 @@ class KafkaTransport(Transport):
             with self.broker_errors(f"create topic {name}"):
                 try:
                     self.admin.create_topics(
-                        [NewTopic(name, self.settings.partitions, BROKER_DEFAULT_REPLICATION)],
+                        [NewTopic(name, self.settings.partitions, BROKER_DEFAULT_REPLICATION,
+                                  topic_configs={"retention.ms": str(int(self.settings.retention_hours * 3_600_000))})],
                         timeout_ms=int(self.request_timeout * 1000),
                     )
                     log.info("created Kafka topic %s with %d partitions", name, self.settings.partitions)
@@ -182,9 +189,43 @@ class KafkaTransport(Transport):
         self.ensure_topics(topics)
         return KafkaTopicConsumer(self, group, topics, member)
 
+    def read(self, topic: str, limit: int = 100) -> list[Message]:
+        """Partitions assigned by hand (no group): from each partition's start up to its end when asked."""
+        name = self.full_name(topic)
+        with self.broker_errors(f"read {name}"):
+            if name not in self.admin.list_topics():
+                return []
+            reader = KafkaConsumer(**self.client_config(), enable_auto_commit=False)
+            try:
+                partitions = [TopicPartition(name, part) for part in reader.partitions_for_topic(name) or ()]
+                ends = reader.end_offsets(partitions)
+                reader.assign(partitions)
+                reader.seek_to_beginning(*partitions)
+                messages: list[Message] = []
+                deadline = time.monotonic() + self.request_timeout
+                while len(messages) < limit and time.monotonic() < deadline and any(
+                        reader.position(tp) < ends[tp] for tp in partitions):
+                    for tp, records in reader.poll(timeout_ms=500, max_records=limit - len(messages)).items():
+                        for record in records:
+                            headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or []}
+                            try:
+                                value = json.loads(record.value)
+                            except ValueError:
+                                value = None
+                            if not isinstance(value, dict):
+                                value = {"raw_base64": base64.b64encode(record.value or b"").decode("ascii")}
+                            key = record.key.decode("utf-8", "replace") if record.key is not None else None
+                            messages.append(Message(topic, tp.partition, record.offset, value, key, headers,
+                                                    record.timestamp / 1000.0))
+            finally:
+                reader.close()
+        return sorted(messages, key=lambda m: (m.timestamp, m.partition, m.offset))[:limit]
+
     # -- statistics -----------------------------------------------------------------------------
 
-    def stats(self) -> list[TopicStats]:
+    def stats(self, expected: Mapping[str, Iterable[str]] | None = None) -> list[TopicStats]:
+        waiting_for = {self.full_name(topic): [grp for grp, topics in (expected or {}).items() if topic in topics]
+                       for topic in {t for topics in (expected or {}).values() for t in topics}}
         with self.broker_errors("read topic statistics"):
             names = sorted(t for t in self.admin.list_topics() if t.startswith(self.prefix))
             if not names:
@@ -205,6 +246,8 @@ class KafkaTransport(Transport):
                 mine = {tp: meta.offset for tp, meta in offsets.items() if tp.topic == name and meta.offset >= 0}
                 if mine:
                     lag[group] = sum(max(ends[tp] - mine.get(tp, starts[tp]), 0) for tp in parts)
+            for group in waiting_for.get(name, []):  # not joined yet: it will start at the beginning
+                lag.setdefault(group, sum(ends[tp] - starts[tp] for tp in parts))
             messages = sum(ends[tp] - starts[tp] for tp in parts)
             result.append(TopicStats(self.short_name(name), messages, lag))
         return result

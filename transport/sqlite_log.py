@@ -15,10 +15,11 @@ import sqlite3
 import time
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from stores.sqlite import connect
 from transport.base import Consumer, Message, TopicStats, Transport, TransportError
 
 SCHEMA = """
@@ -34,6 +35,7 @@ CREATE TABLE IF NOT EXISTS offsets (
 CREATE TABLE IF NOT EXISTS members (
     grp TEXT NOT NULL, member TEXT NOT NULL, seen REAL NOT NULL, PRIMARY KEY (grp, member)
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
     grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
     member TEXT NOT NULL, expires REAL NOT NULL, PRIMARY KEY (grp, topic, partition)
@@ -48,22 +50,19 @@ def partition_for(key: str | None, partitions: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % partitions
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
-    return conn
+# Rows deleted per transaction while pruning, so appends never wait long behind a prune.
+PRUNE_CHUNK = 5000
 
 
 class SqliteTransport(Transport):
-    def __init__(self, path: Path, partitions: int = 4, session_timeout: float = 10.0) -> None:
+    def __init__(self, path: Path, partitions: int = 4, session_timeout: float = 10.0,
+                 retention_seconds: float = 7 * 86400) -> None:
         self.path = Path(path)
         self.partitions = partitions
         self.session_timeout = session_timeout
+        self.retention_seconds = retention_seconds
         try:
-            self._conn = connect(self.path)
+            self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
             self._conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise TransportError(f"cannot open the embedded log at {self.path}: {exc}") from exc
@@ -73,7 +72,7 @@ class SqliteTransport(Transport):
         self._append(topic, [(key, value, headers or {})])
 
     def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
-        batch = [(key, value, {}) for key, value in values]
+        batch: list[tuple[str | None, dict[str, Any], dict[str, str]]] = [(key, value, {}) for key, value in values]
         self._append(topic, batch)
         return len(batch)
 
@@ -102,30 +101,98 @@ class SqliteTransport(Transport):
         except sqlite3.Error as exc:
             raise TransportError(f"cannot append to {topic} in {self.path}: {exc}") from exc
 
+    def identity(self) -> str:
+        """A random id given to the log file when it is created."""
+        try:
+            with _immediate(self._conn) as conn:
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('log_id', ?)", (uuid.uuid4().hex,))
+                return str(conn.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot read the identity of {self.path}: {exc}") from exc
+
     def consumer(self, group: str, topics: Iterable[str], member: str | None = None) -> SqliteConsumer:
         return SqliteConsumer(self, group, list(topics), member)
 
-    def stats(self) -> list[TopicStats]:
+    def read(self, topic: str, limit: int = 100) -> list[Message]:
+        try:
+            rows = self._conn.execute(
+                "SELECT partition, offset, key, value, headers, ts FROM messages WHERE topic=? "
+                "ORDER BY ts, partition, offset LIMIT ?", (topic, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot read {topic} from {self.path}: {exc}") from exc
+        return [Message(topic, part, offset, json.loads(value), key, json.loads(headers), ts)
+                for part, offset, key, value, headers, ts in rows]
+
+    def _topics(self) -> list[str]:
+        """Every topic with messages, one index probe per topic (a skip-scan, not a scan of the log)."""
+        rows = self._conn.execute(
+            "WITH RECURSIVE t(name) AS (SELECT MIN(topic) FROM messages UNION ALL "
+            "SELECT (SELECT MIN(topic) FROM messages WHERE topic > t.name) FROM t WHERE t.name IS NOT NULL) "
+            "SELECT name FROM t WHERE name IS NOT NULL").fetchall()
+        return [row[0] for row in rows]
+
+    def _bounds(self, topic: str) -> dict[int, tuple[int, int]]:
+        """Per partition with messages: (first offset, next offset)."""
+        bounds = {}
+        for part in range(self.partitions):
+            where = "FROM messages WHERE topic=? AND partition=?"
+            (first,) = self._conn.execute(f"SELECT MIN(offset) {where}", (topic, part)).fetchone()
+            if first is not None:
+                (last,) = self._conn.execute(f"SELECT MAX(offset) {where}", (topic, part)).fetchone()
+                bounds[part] = (first, last + 1)
+        return bounds
+
+    def stats(self, expected: Mapping[str, Iterable[str]] | None = None) -> list[TopicStats]:
+        try:
+            committed: dict[str, dict[str, dict[int, int]]] = {}
+            for grp, topic, part, offset in self._conn.execute("SELECT grp, topic, partition, committed FROM offsets"):
+                committed.setdefault(topic, {}).setdefault(grp, {})[part] = offset
+            for grp, topics in (expected or {}).items():
+                for topic in topics:
+                    committed.setdefault(topic, {}).setdefault(grp, {})
+            result = []
+            for topic in sorted(set(self._topics()) | set(committed)):
+                bounds = self._bounds(topic)
+                lag = {grp: sum(end - max(parts.get(part, first), first) for part, (first, end) in bounds.items())
+                       for grp, parts in committed.get(topic, {}).items()}
+                result.append(TopicStats(topic, sum(end - first for first, end in bounds.values()), lag))
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot read the offsets of {self.path}: {exc}") from exc
+        return result
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete messages older than the retention that every group reading their topic has committed.
+
+        The newest message of a partition always stays: the next offset is counted from it. Topics no
+        group has read (dead letters) are kept whole.
+        """
+        cutoff = (time.time() if now is None else now) - self.retention_seconds
         conn = self._conn
-        ends = {
-            (topic, part): end
-            for topic, part, end in conn.execute(
-                "SELECT topic, partition, MAX(offset) + 1 FROM messages GROUP BY topic, partition"
-            )
-        }
-        counts: dict[str, int] = {}
-        for (topic, _part), end in ends.items():
-            counts[topic] = counts.get(topic, 0) + end
-        lag: dict[str, dict[str, int]] = {topic: {} for topic in counts}
-        committed: dict[tuple[str, str], dict[int, int]] = {}
+        committed: dict[str, dict[str, dict[int, int]]] = {}
         for grp, topic, part, offset in conn.execute("SELECT grp, topic, partition, committed FROM offsets"):
-            committed.setdefault((grp, topic), {})[part] = offset
-            lag.setdefault(topic, {})
-        for (grp, topic), parts in committed.items():
-            lag[topic][grp] = sum(
-                end - parts.get(part, 0) for (t, part), end in ends.items() if t == topic
-            )
-        return [TopicStats(topic, counts.get(topic, 0), lag[topic]) for topic in sorted(lag)]
+            committed.setdefault(topic, {}).setdefault(grp, {})[part] = offset
+        ends = conn.execute("SELECT topic, partition, MAX(offset) FROM messages GROUP BY topic, partition").fetchall()
+        freed = 0
+        try:
+            for topic, part, newest in ends:
+                groups = committed.get(topic)
+                if not groups:
+                    continue
+                floor = min(min(parts.get(part, 0) for parts in groups.values()), newest)
+                while True:
+                    with _immediate(conn):
+                        deleted = conn.execute(
+                            "DELETE FROM messages WHERE topic=? AND partition=? AND offset IN ("
+                            " SELECT offset FROM messages WHERE topic=? AND partition=? AND offset<? AND ts<?"
+                            " ORDER BY offset LIMIT ?)",
+                            (topic, part, topic, part, floor, cutoff, PRUNE_CHUNK),
+                        ).rowcount
+                    freed += deleted
+                    if deleted < PRUNE_CHUNK:
+                        break
+        except sqlite3.Error as exc:
+            raise TransportError(f"cannot prune the embedded log {self.path}: {exc}") from exc
+        return freed
 
     def close(self) -> None:
         self._conn.close()
@@ -151,7 +218,7 @@ class SqliteConsumer(Consumer):
         self.group = group
         self.topics = topics
         self.member = member or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._conn = connect(transport.path)
+        self._conn = connect(transport.path, autocommit=True, shared_between_threads=True)
         self._positions: dict[tuple[str, int], int] = {}
         self._owned: set[tuple[str, int]] = set()
 

@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from search.base import SearchBackendError
-from transport.base import Consumer, Message, Transport, TransportError, dead_letter
+from transport.base import Consumer, Message, Transport, dead_letter
+from yuqing.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class PoisonMessage(Exception):
 
 
 # Failures of the systems a stage writes to: the batch is kept and tried again later.
-BACKEND_DOWN: tuple[type[Exception], ...] = (TransportError, SearchBackendError, ConnectionError, TimeoutError)
+BACKEND_DOWN: tuple[type[Exception], ...] = (BackendUnavailable, ConnectionError, TimeoutError)
 
 
 @dataclass
@@ -45,6 +45,11 @@ class BatchResult:
     poison: dict[int, Exception] = field(default_factory=dict)
 
 
+def group_of(stage_name: str) -> str:
+    """The consumer group of a stage: its workers share the work."""
+    return f"yuqing-{stage_name}"
+
+
 class Stage(abc.ABC):
     """One pipeline step: a consumer group over some topics, and what it does with a batch."""
 
@@ -53,7 +58,7 @@ class Stage(abc.ABC):
 
     @property
     def group(self) -> str:
-        return f"yuqing-{self.name}"
+        return group_of(self.name)
 
     @abc.abstractmethod
     def process(self, messages: list[Message]) -> BatchResult:
@@ -61,6 +66,15 @@ class Stage(abc.ABC):
 
     def idle(self) -> None:
         """Called when a poll returns nothing: time-driven work (deadlines, deliveries) goes here."""
+
+    def committable(self, processed: list[Message]) -> list[Message]:
+        """The messages that may be committed now: by default those just processed. A stage that keeps
+        state holds them back until it saves that state together with their offsets (`checkpoint`)."""
+        return processed
+
+    def checkpoint(self) -> list[Message]:
+        """Save what is held back and return the messages it covers (on a clean stop)."""
+        return []
 
     def close(self) -> None:
         """Flush and persist state."""
@@ -81,7 +95,7 @@ def run_per_message(messages: list[Message], handle: Callable[[Message], Any]) -
             raise
         except (PoisonMessage, ValidationError) as exc:
             result.poison[index] = exc
-        except Exception as exc:  # noqa: BLE001 - any other failure is retried a bounded number of times
+        except Exception as exc:  # any other failure is retried a bounded number of times
             log.exception("stage failed on %s@%s:%s", message.topic, message.partition, message.offset)
             result.failed[index] = exc
     return outputs, result
@@ -96,11 +110,16 @@ def _close_quietly(consumer: Consumer | None) -> None:
             log.warning("could not leave the consumer group cleanly: %s", exc)
 
 
+# How often a worker lets the transport free what retention allows (a no-op on Kafka).
+PRUNE_INTERVAL = 600.0
+
+
 class Worker:
     """Runs one stage against a transport until stopped (or until idle, for batch jobs and tests)."""
 
     def __init__(self, transport: Transport, stage: Stage, *, batch_size: int = 200, max_retries: int = 3,
-                 poll_timeout: float = 0.5, backoff_max: float = 30.0) -> None:
+                 poll_timeout: float = 0.5, backoff_max: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.transport = transport
         self.stage = stage
         self.batch_size = batch_size
@@ -109,6 +128,8 @@ class Worker:
         self.backoff_max = backoff_max
         self.outcomes: Counter[str] = Counter()
         self._stopping = False
+        self._clock = clock
+        self._next_prune = clock()
 
     def stop(self, *_: object) -> None:
         self._stopping = True
@@ -128,27 +149,45 @@ class Worker:
                     batch = consumer.poll(self.batch_size, self.poll_timeout)
                     if not batch:
                         self.stage.idle()
+                        consumer.commit(self.stage.committable([]))
                         empty += 1
                         if until_idle and empty >= idle_polls:
                             break
                         continue
                     empty = 0
                     self._settle(batch, self.stage.process(batch))
-                    consumer.commit(batch)
+                    consumer.commit(self.stage.committable(batch))
                     backoff = 0.5
+                    self._maybe_prune()
                 except BACKEND_DOWN as exc:
                     # Keep the batch: a new consumer resumes from the committed offset.
                     log.warning("%s: backend unavailable (%s); retrying in %.1fs", self.stage.name, exc, backoff)
                     self.outcomes["backend_down"] += 1
-                    consumer = _close_quietly(consumer)
+                    _close_quietly(consumer)
+                    consumer = None
                     time.sleep(backoff)
                     backoff = min(backoff * 2, self.backoff_max)
                     if until_idle and backoff >= self.backoff_max:
                         raise  # a batch job reports the outage instead of waiting forever
         finally:
-            _close_quietly(consumer)
-            self.stage.close()
+            try:
+                if consumer is not None:
+                    consumer.commit(self.stage.checkpoint())
+            except BACKEND_DOWN as exc:  # what it covers is delivered again and skipped by the stage
+                log.warning("%s: could not commit on the way out: %s", self.stage.name, exc)
+            finally:
+                _close_quietly(consumer)
+                self.stage.close()
         return self.outcomes
+
+    def _maybe_prune(self) -> None:
+        if self._clock() < self._next_prune:
+            return
+        self._next_prune = self._clock() + PRUNE_INTERVAL
+        freed = self.transport.prune()
+        if freed:
+            log.info("%s: freed %d messages past retention", self.stage.name, freed)
+            self.outcomes["pruned"] += freed
 
     def _settle(self, batch: list[Message], result: BatchResult) -> None:
         for index, message in enumerate(batch):

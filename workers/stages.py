@@ -6,12 +6,15 @@ Each stage adapts messages to the schema and hands them to the package that does
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from search.base import BulkWriteError, Index
+from alerts.store import WorkerMemory
+from search.base import BulkWriteError, Index, SearchRefused
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
-from workers.runner import BatchResult, Stage, run_per_message
+from workers.runner import BatchResult, Stage, group_of, run_per_message
 from yuqing.config import Settings
 from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, now
 
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from analysis.enrich import Analyzer
 
 STAGE_NAMES = ("analyze", "index", "alert")
+CHECKPOINT_EVERY = 2.0  # seconds between saves of the alert worker's memory (its messages are committed then)
 
 
 class AnalyzeStage(Stage):
@@ -46,7 +50,8 @@ class AnalyzeStage(Stage):
 
 
 def _decode(message: Message) -> EnrichedPost | Event | CrawlHealth:
-    model = {EVENTS: Event, CRAWL_HEALTH: CrawlHealth}.get(message.topic, EnrichedPost)
+    models: dict[str, type[EnrichedPost] | type[Event] | type[CrawlHealth]] = {EVENTS: Event, CRAWL_HEALTH: CrawlHealth}
+    model = models.get(message.topic, EnrichedPost)
     return model.model_validate(message.value)
 
 
@@ -61,8 +66,9 @@ class IndexStage(Stage):
         decoded, result = run_per_message(messages, _decode)
         # Later versions of one event in the batch win: keep the last by id.
         events = {item.id: item for item in decoded if isinstance(item, Event)}
+        posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         try:
-            self.index.upsert(item for item in decoded if isinstance(item, EnrichedPost))
+            self._write(posts, self.index.upsert, messages, ENRICHED_POSTS, "id", result)
         except BulkWriteError as exc:
             if exc.retryable:
                 raise
@@ -71,24 +77,71 @@ class IndexStage(Stage):
             for position, message in enumerate(messages):
                 if message.topic == ENRICHED_POSTS and message.value.get("id") in refused:
                     result.poison[position] = exc
-        self.index.upsert_events(events.values())
-        self.index.record_health(item for item in decoded if isinstance(item, CrawlHealth))
+        self._write(list(events.values()), self.index.upsert_events, messages, EVENTS, "id", result)
+        health = [item for item in decoded if isinstance(item, CrawlHealth)]
+        self._write(health, self.index.record_health, messages, CRAWL_HEALTH, "source", result)
         return result
+
+    @staticmethod
+    def _write(items: Sequence[EnrichedPost | Event | CrawlHealth], write: Callable[[Sequence], object],
+               messages: list[Message], topic: str, id_field: str, result: BatchResult) -> None:
+        """Write the items; when the index refuses the request for good, write them one by one so that
+        only those it refuses go to the dead-letter topic, with the server's reason (writes are by id:
+        writing one again is harmless)."""
+        try:
+            write(items)
+        except SearchRefused:
+            for item in items:
+                try:
+                    write([item])
+                except SearchRefused as exc:
+                    item_id = getattr(item, id_field)
+                    for position, message in enumerate(messages):
+                        if message.topic == topic and message.value.get(id_field) == item_id:
+                            result.poison[position] = exc
 
     def close(self) -> None:
         self.index.close()
 
 
 class AlertStage(Stage):
+    """Feeds the rules; notifications are sent by the service's delivery lanes, apart from this loop, so a
+    dead endpoint never holds up rule evaluation or a shutdown.
+
+    The rules' memory and the burst counts are saved in one transaction with the next offset of every
+    partition they include (a checkpoint, every `checkpoint_every` seconds and on a clean stop), and only
+    then are those messages committed. Killed at any moment, the worker restarts from its last checkpoint:
+    messages after it are delivered again and counted once; those it already includes (killed between the
+    checkpoint and the commit) are skipped."""
+
     name = "alert"
     topics = (ENRICHED_POSTS, EVENTS, CRAWL_HEALTH)
 
-    def __init__(self, service: AlertService, bursts: BurstTracker) -> None:
+    def __init__(self, service: AlertService, bursts: BurstTracker, deliver: bool = True, log: str = "",
+                 checkpoint_every: float = CHECKPOINT_EVERY) -> None:
+        from alerts.delivery import Dispatcher
+
         self.service = service
         self.bursts = bursts
+        self.dispatcher = Dispatcher(service) if deliver else None
+        self.log = log
+        self.checkpoint_every = checkpoint_every
+        memory = service.store.load_memory(log)
+        if memory.bursts:
+            bursts.restore(memory.bursts)
+        self._counted: dict[tuple[str, int], int] = dict(memory.offsets)  # next offset the memory includes
+        self._held: list[Message] = []
+        self._checkpointed_at = time.monotonic()
 
     def process(self, messages: list[Message]) -> BatchResult:
-        decoded, result = run_per_message(messages, _decode)
+        counted = self._counted
+        fresh = [position for position, m in enumerate(messages) if m.offset >= counted.get((m.topic, m.partition), 0)]
+        for message in messages:
+            key = (message.topic, message.partition)
+            counted[key] = max(counted.get(key, 0), message.offset + 1)
+        decoded, found = run_per_message([messages[position] for position in fresh], _decode)
+        result = BatchResult(failed={fresh[i]: error for i, error in found.failed.items()},
+                             poison={fresh[i]: error for i, error in found.poison.items()})
         posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         health = [item for item in decoded if isinstance(item, CrawlHealth)]
         for event in (item for item in decoded if isinstance(item, Event)):
@@ -97,32 +150,56 @@ class AlertStage(Stage):
             self.bursts.add(post)
         moment = now()
         self.service.process(posts, self.bursts.signals(moment), health, moment)
-        self.service.deliver_pending(moment)
+        self._start_delivery()
         return result
 
     def idle(self) -> None:
         moment: datetime = now()
         self.service.check_deadlines(moment)
-        self.service.deliver_pending(moment)
+        self._start_delivery()
+
+    def committable(self, processed: list[Message]) -> list[Message]:
+        self._held += processed
+        if self._held and time.monotonic() - self._checkpointed_at >= self.checkpoint_every:
+            return self.checkpoint()
+        return []
+
+    def checkpoint(self) -> list[Message]:
+        self.service.store.save_memory(WorkerMemory(self.service.engine.snapshot(), self.bursts.records(),
+                                                    dict(self._counted), self.log))
+        self._checkpointed_at = time.monotonic()
+        held, self._held = self._held, []
+        return held
+
+    def _start_delivery(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.start()
 
     def close(self) -> None:
-        self.bursts.close()
-        self.service.close()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        self.service.store.close()  # the memory was saved by the last checkpoint
+
+
+def stage_groups() -> dict[str, tuple[str, ...]]:
+    """Each stage's consumer group and the topics it reads (for lag before a worker has joined)."""
+    return {group_of(stage.name): stage.topics for stage in (AnalyzeStage, IndexStage, AlertStage)}
 
 
 def build_stage(name: str, settings: Settings, transport: Transport) -> Stage:
     """The stage called `name`, with its dependencies built from the settings."""
     if name == "analyze":
-        from analysis.enrich import Analyzer
+        from workers.build import ANALYSIS_STATE_FILE, analyzer_from_settings
 
-        return AnalyzeStage(transport, Analyzer.from_settings(settings))
+        return AnalyzeStage(transport, analyzer_from_settings(settings, settings.path(ANALYSIS_STATE_FILE)))
     if name == "index":
         from search import open_index
 
         return IndexStage(open_index(settings))
     if name == "alert":
         from alerts.service import AlertService
-        from analysis.bursts import BurstTracker
+        from workers.build import burst_tracker_from_settings
 
-        return AlertStage(AlertService.from_settings(settings), BurstTracker.from_settings(settings))
+        return AlertStage(AlertService.from_settings(settings, rules_writer=True),
+                          burst_tracker_from_settings(settings, own_memory=False), log=transport.identity())
     raise ValueError(f"unknown stage {name!r}; expected one of {', '.join(STAGE_NAMES)}")

@@ -9,7 +9,9 @@ for the previous day is written once a day at `report_at` (Beijing time).
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -96,15 +98,21 @@ class Supervisor:
             self._report = subprocess.Popen(self.report(wall - timedelta(days=1)))
 
     def run(self, *, tick: float = 2.0, until: Callable[[], bool] = lambda: False) -> None:
-        """Step every `tick` seconds until `until()` is true or Ctrl-C; then stop every process."""
+        """Step every `tick` seconds until `until()` is true, Ctrl-C or SIGTERM (a service manager stopping
+        `yuqing run`); then stop every process, so no worker is left behind to run twice after a restart."""
+        stopping = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         try:
-            while not until():
+            while not until() and not stopping.is_set():
                 self.step()
-                time.sleep(tick)
+                stopping.wait(tick)
         except KeyboardInterrupt:
             pass
         finally:
-            self.stop()
+            try:
+                self.stop()
+            finally:
+                signal.signal(signal.SIGTERM, previous)
 
     def running(self) -> Sequence[subprocess.Popen]:
         return [p for p in (*(w.process for w in self.managed), self._crawl, self._report) if p is not None]

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from alerts.labels import STATUS_LABELS
 from yuqing.schema import SHANGHAI, Alert
+from yuqing.schema.names import STATUS_NAMES
 
 # Notification kinds, with the words a press officer reads first.
 KIND_LABELS = {
@@ -89,7 +89,7 @@ def render_lines(notification: Notification) -> list[tuple[str, str]]:
     for deadline in alert.deadlines:
         state = f"已于{_local(deadline.met_at)}完成" if deadline.met_at else f"截止{_local(deadline.due_at)}"
         lines.append((deadline.name, state))
-    lines.append(("状态", STATUS_LABELS[alert.status]))
+    lines.append(("状态", STATUS_NAMES[alert.status]))
     lines.append(("编号", alert.id))
     return lines
 

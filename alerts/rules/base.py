@@ -74,6 +74,27 @@ class Rule(Generic[Options]):
         """Time-driven checks (something left undone for N days); called once per batch."""
         return []
 
+    def memory(self) -> dict[str, Any]:
+        """What the rule remembers, as JSON-able data, so a restarted worker goes on where it was."""
+        return {}
+
+    def recall(self, memory: dict[str, Any]) -> None:
+        """Take back what `memory` returned (of a rule with the same type and options)."""
+
+
+class WindowRule(Rule[Options]):
+    """A rule whose memory is one `SubjectWindow` over `options.window`."""
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.window = SubjectWindow(options.window)  # type: ignore[attr-defined]
+
+    def memory(self) -> dict[str, Any]:
+        return {"window": self.window.to_json()}
+
+    def recall(self, memory: dict[str, Any]) -> None:
+        self.window = SubjectWindow.from_json(self.window.span, memory["window"])
+
 
 class SubjectWindow:
     """Recent items per subject inside a sliding time window, each item counted once by id.
@@ -115,6 +136,19 @@ class SubjectWindow:
 
     def count(self, subject: str) -> int:
         return len(self._items.get(subject, ()))
+
+    def to_json(self) -> dict[str, list[list[Any]]]:
+        return {subject: [[at.isoformat(), item_id, value] for at, item_id, value in items]
+                for subject, items in self._items.items() if items}
+
+    @classmethod
+    def from_json(cls, span: timedelta, data: dict[str, list[list[Any]]]) -> SubjectWindow:
+        window = cls(span)
+        for subject, items in data.items():
+            # JSON turns tuples into lists; values are compared only when (time, id) tie, which never happens.
+            window._items[subject] = [(datetime.fromisoformat(at), item_id, value) for at, item_id, value in items]
+            window._ids[subject] = {item_id for _, item_id, _ in items}
+        return window
 
 
 def is_negative(post: EnrichedPost) -> bool:

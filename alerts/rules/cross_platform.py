@@ -7,7 +7,7 @@ from datetime import timedelta
 from pydantic import Field
 
 from alerts.durations import Duration, human_duration
-from alerts.rules.base import Finding, Rule, RuleOptions, SubjectWindow, is_negative
+from alerts.rules.base import Finding, RuleOptions, WindowRule, is_negative
 from yuqing.schema import EnrichedPost
 
 
@@ -17,13 +17,9 @@ class CrossPlatformOptions(RuleOptions):
     negative_only: bool = Field(default=False, description="count only negative posts")
 
 
-class CrossPlatformRule(Rule[CrossPlatformOptions]):
+class CrossPlatformRule(WindowRule[CrossPlatformOptions]):
     type_name = "cross_platform"
     options_model = CrossPlatformOptions
-
-    def __init__(self, options: CrossPlatformOptions) -> None:
-        super().__init__(options)
-        self.window = SubjectWindow(options.window)
 
     def on_post(self, post: EnrichedPost) -> list[Finding]:
         if post.event_id is None or (self.options.negative_only and not is_negative(post)):

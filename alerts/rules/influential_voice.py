@@ -8,7 +8,7 @@ from datetime import timedelta
 from pydantic import Field
 
 from alerts.durations import Duration
-from alerts.rules.base import Finding, Rule, RuleOptions, SubjectWindow, is_negative, linked_policies
+from alerts.rules.base import Finding, RuleOptions, WindowRule, is_negative, linked_policies
 from yuqing.schema import EnrichedPost
 
 # Words in a verification reason that mark a media or government account (新浪微博's 认证 text).
@@ -23,13 +23,9 @@ class InfluentialVoiceOptions(RuleOptions):
     window: Duration = timedelta(hours=24)
 
 
-class InfluentialVoiceRule(Rule[InfluentialVoiceOptions]):
+class InfluentialVoiceRule(WindowRule[InfluentialVoiceOptions]):
     type_name = "influential_voice"
     options_model = InfluentialVoiceOptions
-
-    def __init__(self, options: InfluentialVoiceOptions) -> None:
-        super().__init__(options)
-        self.window = SubjectWindow(options.window)
 
     def _why_influential(self, post: EnrichedPost) -> str | None:
         author = post.author

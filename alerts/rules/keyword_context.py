@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from alerts.durations import Duration, human_duration
-from alerts.rules.base import Finding, Rule, RuleOptions, SubjectWindow, linked_policies, post_text
+from alerts.rules.base import Finding, RuleOptions, WindowRule, linked_policies, post_text
 from yuqing.schema import EnrichedPost
 
 
@@ -53,13 +53,9 @@ def near_matches(text: str, terms: list[str], context: list[str], distance: int)
     return found
 
 
-class KeywordContextRule(Rule[KeywordContextOptions]):
+class KeywordContextRule(WindowRule[KeywordContextOptions]):
     type_name = "keyword_context"
     options_model = KeywordContextOptions
-
-    def __init__(self, options: KeywordContextOptions) -> None:
-        super().__init__(options)
-        self.window = SubjectWindow(options.window)
 
     def _subjects(self, post: EnrichedPost, text: str, term: str) -> list[tuple[str, str]]:
         opts = self.options

@@ -7,6 +7,7 @@ arrives (before or after it) linked to the same policy or naming the document's 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import Field
 
@@ -37,6 +38,16 @@ class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
         self._pending: dict[str, EnrichedPost] = {}
         self._interpretations: list[tuple[set[str], str]] = []  # (policy ids, title + text)
         self._reported_days: dict[str, int] = {}  # whole days overdue last reported, per document
+
+    def memory(self) -> dict[str, Any]:
+        return {"pending": {doc_id: doc.model_dump(mode="json") for doc_id, doc in self._pending.items()},
+                "interpretations": [[sorted(ids), text] for ids, text in self._interpretations],
+                "reported_days": self._reported_days}
+
+    def recall(self, memory: dict[str, Any]) -> None:
+        self._pending = {doc_id: EnrichedPost.model_validate(doc) for doc_id, doc in memory["pending"].items()}
+        self._interpretations = [(set(ids), text) for ids, text in memory["interpretations"]]
+        self._reported_days = dict(memory["reported_days"])
 
     def _interprets(self, document: EnrichedPost, policy_ids: set[str], text: str) -> bool:
         if policy_ids & {link.id for link in document.policies}:

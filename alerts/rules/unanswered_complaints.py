@@ -4,7 +4,7 @@ N days, or piling up. A message seen again with an answer (boards are revisited)
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -29,6 +29,17 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         super().__init__(options)
         self._waiting: dict[str, tuple[tuple[str, str], datetime]] = {}  # post id -> (subject, since)
         self._last_reported: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def memory(self) -> dict[str, Any]:
+        return {"waiting": {post_id: [list(subject), since.isoformat()]
+                            for post_id, (subject, since) in self._waiting.items()},
+                "last_reported": [[*subject, *figures] for subject, figures in self._last_reported.items()]}
+
+    def recall(self, memory: dict[str, Any]) -> None:
+        self._waiting = {post_id: ((kind, subject_id), datetime.fromisoformat(since))
+                         for post_id, ((kind, subject_id), since) in memory["waiting"].items()}
+        self._last_reported = {(kind, subject_id): (waiting, overdue)
+                               for kind, subject_id, waiting, overdue in memory["last_reported"]}
 
     def _subject(self, post: EnrichedPost) -> tuple[str, str] | None:
         place = post.extra.get(BOARD_PLACE) or (post.places[0] if post.places else None)

@@ -15,9 +15,10 @@ import pkgutil
 import sys
 
 import yuqing.cli.commands
-from search.base import SearchBackendError
-from transport.base import TransportError
+from analysis.tables import use_keeper
+from stores.tables import PrivateTableCache
 from yuqing.config import ConfigError
+from yuqing.errors import BackendUnavailable
 
 
 def command_modules() -> list[str]:
@@ -29,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yuqing",
         description="舆情监测与回应 Yuqing: crawl, analyse, index, alert and brief on public opinion.",
+        epilog="数据目录 data directory (logs, index, alerts, state, reports): data_dir in the settings file or "
+               "$YUQING_DATA_DIR; by default var/ beside the settings file, or ./var in the working directory "
+               "when there is none.",
     )
     parser.add_argument("--config", metavar="FILE", help="YAML settings file (default: $YUQING_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
@@ -43,12 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every command that segments or classifies keeps its derived tables in the user's private cache.
+    use_keeper(PrivateTableCache())
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(exc.message, file=sys.stderr)
         return exc.exit_code
-    except (TransportError, SearchBackendError) as exc:
+    except BackendUnavailable as exc:
         print(f"服务不可用 (backend unavailable): {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

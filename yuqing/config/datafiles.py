@@ -1,4 +1,4 @@
-"""The data files users edit: sources, policies, watchlists (alert rules live with `alerts/`).
+"""The data files users edit: sources, policies, watchlists, the gazetteer (alert rules live with `alerts/`).
 
 Each file is YAML with one top-level key holding a list; every entry is validated and a problem
 is reported once, naming the file, the entry and the key.
@@ -7,20 +7,30 @@ is reported once, naming the file, the entry and the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from yuqing.config.errors import ConfigError, from_validation_error
 from yuqing.schema import Policy
+from yuqing.schema.names import SOURCE_KIND_NAMES
 
 # libyaml's parser when PyYAML was built with it: the same safe subset, several times faster.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Model = TypeVar("Model", bound=BaseModel)
 
-SourceKind = Literal["rss", "news", "gov_policy", "weibo", "board", "forum"]
+
+
+def _known_kind(kind: str) -> str:
+    if kind not in SOURCE_KIND_NAMES:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(map(repr, SOURCE_KIND_NAMES))}")
+    return kind
+
+
+# A kind registered in `yuqing.schema.names.SOURCE_KIND_NAMES`.
+SourceKind = Annotated[str, AfterValidator(_known_kind)]
 
 
 class Source(BaseModel):
@@ -53,6 +63,34 @@ class Watchlist(BaseModel):
         if any(not t.strip() for t in terms):
             raise ValueError("terms must not be blank")
         return terms
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlaceEntry(_Entry):
+    name: str = Field(min_length=1)
+    level: str = "town"
+    aliases: list[str] = Field(default_factory=list)
+    places: list[PlaceEntry] = Field(default_factory=list)
+
+
+class CityEntry(PlaceEntry):
+    level: str = "city"
+    province: str | None = None
+
+
+class DepartmentEntry(_Entry):
+    name: str = Field(min_length=1, description="short name shown to users, e.g. 市住建局")
+    full_name: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list, description="words that make a post this department's business")
+
+
+class GazetteerFile(_Entry):
+    city: CityEntry
+    departments: list[DepartmentEntry] = Field(default_factory=list)
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -112,3 +150,11 @@ def load_policies(path: Path) -> list[Policy]:
 
 def load_watchlists(path: Path) -> list[Watchlist]:
     return load_list(path, "watchlists", Watchlist)
+
+
+def load_gazetteer_file(path: Path) -> GazetteerFile:
+    """Read and validate the gazetteer file; a problem names the file and the key."""
+    try:
+        return GazetteerFile.model_validate(read_yaml_mapping(path))
+    except ValidationError as exc:
+        raise from_validation_error(path, exc) from exc

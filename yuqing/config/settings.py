@@ -28,6 +28,21 @@ class KafkaSettings(BaseModel):
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    # retention.ms of the topics Yuqing creates: a stopped stage can catch up after a week's outage.
+    retention_hours: float = Field(default=168, gt=0)
+    # Seconds. A killed worker's partitions pass to the others after `session_timeout`; a member that
+    # spends longer than `max_poll_interval` on one batch is taken out of its group.
+    session_timeout: float = Field(default=30.0, gt=0)
+    heartbeat_interval: float = Field(default=3.0, gt=0)
+    max_poll_interval: float = Field(default=300.0, gt=0)
+
+
+class EmbeddedLogSettings(BaseModel):
+    # A message is freed once every group that reads its topic has committed past it and it is
+    # older than this; topics no group reads (dead letters) are kept until replayed or removed by hand.
+    retention_hours: float = Field(default=168, gt=0)
+    # Seconds after which a killed worker's partitions pass to another member of its group.
+    session_timeout: float = Field(default=10.0, gt=0)
 
 
 class ElasticsearchSettings(BaseModel):
@@ -79,6 +94,7 @@ class Settings(BaseSettings):
     report_dir: Path | None = None
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    embedded_log: EmbeddedLogSettings = Field(default_factory=EmbeddedLogSettings)
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     kibana: KibanaSettings = Field(default_factory=KibanaSettings)
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)

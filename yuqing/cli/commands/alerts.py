@@ -12,10 +12,10 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
-from alerts.labels import STATUS_LABELS
 from yuqing.cli.common import print_json, settings_from
 from yuqing.config import ConfigError, Settings
 from yuqing.schema import SHANGHAI, Alert, AlertStatus, ResponseKind, aware
+from yuqing.schema.names import STATUS_NAMES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -117,7 +117,7 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
     """What `list --json` gives per alert: level in Chinese, the next deadline, the status."""
     return {
         "id": alert.id, "level": alert.level.value, "status": alert.status.value,
-        "status_label": STATUS_LABELS[alert.status], "title": alert.title, "rule": alert.rule,
+        "status_label": STATUS_NAMES[alert.status], "title": alert.title, "rule": alert.rule,
         "subject": f"{alert.subject_kind}:{alert.subject_id}" if alert.subject_id else None,
         "fired_at": alert.fired_at.isoformat(), "updated_at": alert.updated_at.isoformat(),
         "deadline": next_deadline(alert),
@@ -127,7 +127,7 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _service(settings: Settings, with_index: bool = False):
+def _service(settings: Settings, with_index: bool = False, read_only: bool = False):
     from alerts.service import AlertService
 
     index = None
@@ -135,11 +135,11 @@ def _service(settings: Settings, with_index: bool = False):
         from search import open_index
 
         index = open_index(settings)
-    return AlertService.from_settings(settings, index=index)
+    return AlertService.from_settings(settings, index=index, read_only=read_only)
 
 
 def run_list(args: argparse.Namespace) -> int:
-    service = _service(settings_from(args))
+    service = _service(settings_from(args), read_only=True)
     try:
         if args.status:
             alerts = service.store.alerts([AlertStatus(s) for s in args.status])
@@ -156,14 +156,14 @@ def run_list(args: argparse.Namespace) -> int:
     for alert in alerts:
         deadline = next_deadline(alert)
         due = f"  {deadline['name']}截止 {_local(datetime.fromisoformat(deadline['due_at']))}" if deadline else ""
-        print(f"{alert.id}  [{alert.level.value}] {STATUS_LABELS[alert.status]}{due}\n    {alert.title}")
+        print(f"{alert.id}  [{alert.level.value}] {STATUS_NAMES[alert.status]}{due}\n    {alert.title}")
     return 0
 
 
 def _print_alert(alert: Alert) -> None:
     from alerts.engine import refer_to_policy
 
-    print(f"{alert.id}  [{alert.level.value}] {STATUS_LABELS[alert.status]}")
+    print(f"{alert.id}  [{alert.level.value}] {STATUS_NAMES[alert.status]}")
     print(f"  {alert.title}")
     if alert.summary:
         print(f"  {alert.summary}")
@@ -177,20 +177,20 @@ def _print_alert(alert: Alert) -> None:
             "已超时" if deadline.missed_at else "进行中")
         print(f"  时限 {deadline.name}: {_local(deadline.due_at)}  {state}")
     if alert.acknowledged_by:
-        print(f"  确认 acknowledged: {alert.acknowledged_by} {_local(alert.acknowledged_at)}")
+        print(f"  签收 acknowledged: {alert.acknowledged_by} {_local(alert.acknowledged_at)}")
     if alert.assigned_to:
         print(f"  交办 assigned: {alert.assigned_to} {_local(alert.assigned_at)}")
     for response in alert.responses:
         print(f"  回应 response: {response.kind.value} {_local(response.at)} {response.by or ''} {response.link or ''}")
     if alert.closed_at:
-        print(f"  关闭 closed: {alert.closed_by} {_local(alert.closed_at)}")
+        print(f"  办结 closed: {alert.closed_by} {_local(alert.closed_at)}")
     print(f"  相关信息 posts: {len(alert.post_ids)}")
 
 
 def run_show(args: argparse.Namespace) -> int:
     from alerts.service import AlertNotFound
 
-    service = _service(settings_from(args), with_index=True)
+    service = _service(settings_from(args), with_index=True, read_only=True)
     try:
         try:
             alert = service.get(args.alert_id)
@@ -241,7 +241,7 @@ def _transition(args: argparse.Namespace, action) -> int:
         return 1
     finally:
         service.close()
-    print(f"{alert.id}  [{alert.level.value}] {STATUS_LABELS[alert.status]}  {alert.title}")
+    print(f"{alert.id}  [{alert.level.value}] {STATUS_NAMES[alert.status]}  {alert.title}")
     return 0
 
 
@@ -276,15 +276,11 @@ def run_deliver(args: argparse.Namespace) -> int:
 
 
 def _signal_source(settings: Settings):
-    """Burst signals computed from the saved posts, as the alert worker does, when analysis provides them."""
-    try:
-        from analysis.bursts import BurstTracker
-    except ImportError:
-        return None
-    from yuqing.config.datafiles import load_watchlists
+    """Burst signals computed from the saved posts, as the alert worker does."""
+    from analysis.bursts import BurstTracker
+    from workers.build import configured_watchlists
 
-    watchlists = load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []
-    return BurstTracker(watchlists)  # no state_path: a dry run must not touch the worker's state
+    return BurstTracker(configured_watchlists(settings))  # no memory: a dry run must not touch the worker's state
 
 
 def run_test_rule(args: argparse.Namespace) -> int:

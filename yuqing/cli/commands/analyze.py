@@ -23,7 +23,6 @@ from pydantic import ValidationError
 
 from yuqing.cli.common import settings_from
 from yuqing.config import ConfigError
-from yuqing.config.datafiles import load_policies, load_watchlists
 from yuqing.schema import Post
 
 # Fields a bare {"id", "text"} line lacks, filled so it is a valid Post.
@@ -109,12 +108,9 @@ def _lines(args: argparse.Namespace) -> Iterator[bytes]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis.enrich import Analyzer
+    from workers.build import analyzer_from_settings
 
-    settings = settings_from(args)
-    policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
-    watchlists = load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []
-    analyzer = Analyzer(policies, watchlists, settings.gazetteer_file, args.state)
+    analyzer = analyzer_from_settings(settings_from(args), args.state)
     young, older, oldest = gc.get_threshold()
     gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), older, oldest)
     bad = written = 0

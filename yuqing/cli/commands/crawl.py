@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipelines import SPOOL_FILE, Publisher
-    from spiders.runner import crawl, resolve_sources
+    from spiders.runner import resolve_sources
+    from workers.crawl import crawl
     from yuqing.config.datafiles import load_sources
 
     settings = settings_from(args)

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from alerts.service import AlertService
     from reports.daily import write_daily_report
     from sample_site import SampleSite, sources_for
-    from spiders.runner import crawl
+    from workers.crawl import crawl
 
     # The demo is our own loopback site: no politeness delay needed.
     settings = settings_from(args)
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     step("生成舆情日报 writing the daily briefing")
     report = write_daily_report(settings, sources=sources)
-    service = AlertService.from_settings(settings)
+    service = AlertService.from_settings(settings, read_only=True)
     try:
         alerts = service.open_alerts()
     finally:

@@ -9,6 +9,7 @@ from typing import Any
 from search import open_index
 from transport import open_transport
 from transport.base import DEAD_LETTER_SUFFIX
+from workers.stages import stage_groups
 from yuqing.cli.common import print_json, settings_from
 from yuqing.config import Settings
 from yuqing.schema import SHANGHAI
@@ -26,12 +27,12 @@ def collect(settings: Settings) -> dict[str, Any]:
     from alerts.service import AlertService
 
     with open_transport(settings) as transport:
-        topics = transport.stats()
+        topics = transport.stats(expected=stage_groups())
     with open_index(settings) as index:
         platforms = index.counts_by("platform")
         events = len(index.events(limit=1_000_000))
         health = index.crawl_health()
-    service = AlertService.from_settings(settings)
+    service = AlertService.from_settings(settings, read_only=True)
     try:
         open_alerts = service.open_alerts()
     finally:

@@ -1,18 +1,18 @@
 """The analyzer's memory in SQLite: events, recent posts' fingerprints, crawled policies.
 
-Written in batches (`flush`), read once at start-up, so event ids, reprint links and the policy
-registry survive a restart.
+Written in batches (the analyzer's `flush`), read once at start-up, so event ids, reprint links and
+the policy registry survive a restart. `analysis.enrich.AnalyzerMemory` is the interface it fills.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 from analysis.events import EventState, Fingerprint
+from stores.sqlite import connect
 from yuqing.schema import Policy
 
 SCHEMA = """
@@ -35,14 +35,9 @@ def _unsigned(value: int) -> int:
     return value + (1 << 64) if value < 0 else value
 
 
-class StateStore:
+class AnalysisStateStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path)
-        # A write-ahead log without an fsync per batch: a power cut may lose the last batches of
-        # state, a process crash loses nothing that was committed.
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db = connect(path)
         self.db.executescript(SCHEMA)
 
     def save(

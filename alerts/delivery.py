@@ -1,0 +1,55 @@
+"""Delivery apart from rule evaluation: the outbox is drained by lanes, `concurrency` threads per channel,
+so a channel whose endpoint hangs or refuses holds up only its own lane; the others, and the rules, go on.
+
+Every lane claims its notifications in the store before sending (`AlertStore.claim`), so lanes, and
+several alert workers, never send the same one. Stopping is prompt: lanes are told to stop and are
+waited for only `grace` seconds; a send still hanging then dies with the process and its notification,
+still unsent in the store, is claimed again once its claim lapses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+from alerts.config import channel_spec
+from alerts.service import AlertService
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, service: AlertService, poll: float = 1.0) -> None:
+        self.service = service
+        self.poll = poll
+        self._stop = threading.Event()
+        self._lanes: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """One lane per channel and unit of its concurrency; does nothing when already started."""
+        if self._lanes:
+            return
+        for name in self.service.channels:
+            spec = channel_spec(self.service.config, name)
+            for number in range(spec.concurrency if spec is not None else 1):
+                lane = threading.Thread(target=self._drain, args=(name,), name=f"deliver-{name}-{number + 1}",
+                                        daemon=True)
+                lane.start()
+                self._lanes.append(lane)
+
+    def _drain(self, channel: str) -> None:
+        while not self._stop.is_set():
+            try:
+                sent = self.service.deliver_channel(channel, datetime.now().astimezone())
+            except Exception:  # a store hiccup must not end the lane; the notification stays in the outbox
+                log.exception("delivery lane %s failed; retrying", channel)
+                sent = 0
+            if not sent:
+                self._stop.wait(self.poll)
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Ask the lanes to stop and wait at most `grace` seconds for all of them together."""
+        self._stop.set()
+        for lane in self._lanes:
+            lane.join(timeout=grace / max(len(self._lanes), 1))

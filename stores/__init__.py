@@ -1,0 +1,12 @@
+"""Stores: the files and databases the stages keep between runs, at the edge of the pure packages.
+
+- `sqlite.connect`: the one way a store opens SQLite (write-ahead log, busy timeout, synchronous
+  level, foreign keys), used by the transport log, the index, the alert store, the analyzer's
+  state, the burst counts and the crawler's seen-store.
+- `analysis_state.AnalysisStateStore`: the analyzer's events, fingerprints and crawled policies.
+- `bursts.BurstStore`: the burst tracker's counts.
+- `tables.PrivateTableCache`: derived tables (jieba's dictionary, the sentiment ratios) kept between
+  processes in a private directory whose owner is checked.
+
+`analysis/` never opens these itself: a worker or a command builds them and hands them in.
+"""

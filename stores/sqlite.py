@@ -1,0 +1,48 @@
+"""The one way a store opens SQLite.
+
+Every store runs in write-ahead-log mode (readers never block the writer), waits up to
+`BUSY_TIMEOUT_SECONDS` for another process's write lock instead of failing at once, and enforces
+foreign keys. `synchronous=NORMAL` skips the fsync per commit: a process crash loses nothing
+committed, a power cut may lose the last commits (a store whose loss costs more asks for FULL).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+BUSY_TIMEOUT_SECONDS = 30.0
+Synchronous = Literal["OFF", "NORMAL", "FULL"]
+
+
+def connect(
+    path: Path | str,
+    *,
+    autocommit: bool = False,
+    shared_between_threads: bool = False,
+    synchronous: Synchronous = "NORMAL",
+    read_only: bool = False,
+) -> sqlite3.Connection:
+    """Open (and create, with its folder) the database at `path`.
+
+    `autocommit`: every statement commits unless the caller issues BEGIN itself; otherwise Python's
+    sqlite3 opens a transaction before the first write and `with connection:` commits it.
+    `shared_between_threads`: the caller serialises access itself (a lock, or one thread at a time).
+    `read_only`: a view of an existing database that SQLite refuses to write through (for readers that must
+    never put anything back); the database's journal mode is left as its writers set it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro" if read_only else path,
+        uri=read_only,
+        timeout=BUSY_TIMEOUT_SECONDS,
+        isolation_level=None if autocommit else "DEFERRED",  # what Python's default "" means
+        check_same_thread=not shared_between_threads,
+    )
+    if not read_only:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn

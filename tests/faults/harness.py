@@ -1,0 +1,320 @@
+"""Fault runs, shared by the fault suite (short) and `bench/faults.py` (long).
+
+`kill_run`: the three workers (`yuqing worker analyze|index|alert`) run as real processes over a stream of
+posts with known incidents, on the embedded log or on Kafka; a killer sends `kill -9` to a random worker at
+random moments and starts it again at once, while the stream is being published. Afterwards the run is
+judged from the outside: every post indexed once, every expected alert group fired once at its level,
+no notification delivered twice (a healthy webhook records what arrives).
+
+`outage_crawl`: the sample site crawled into Kafka while the broker stops answering (SIGSTOP) for longer
+than the client's timeouts; then a second crawl (which replays the spool first). Every item the crawl
+took must be in the topic afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search.base import SearchQuery
+from tests.faults.endpoints import Endpoint
+from transport import RAW_POSTS, open_transport
+from workers.stages import STAGE_NAMES, stage_groups
+from yuqing.config import Settings, load_settings
+from yuqing.schema import SHANGHAI, Post
+
+ROOT = Path(__file__).resolve().parents[2]
+RULE_NAME = "拆迁上访"
+# Posts of an incident within the window: this many make the alert 较大, this many 重大.
+LEVELS = {"较大": 8, "重大": 15}
+MIN_POSTS = 3
+PLATFORMS = ("weibo", "news", "forum", "board")
+
+
+@dataclass(frozen=True)
+class Incident:
+    place: str
+    posts: int
+
+    @property
+    def level(self) -> str | None:
+        """The level its alert must end at; None when it stays below the rule's threshold."""
+        if self.posts < MIN_POSTS:
+            return None
+        return next((name for name, at in sorted(LEVELS.items(), key=lambda kv: -kv[1]) if self.posts >= at), "一般")
+
+
+def incidents_for(scale: int) -> list[Incident]:
+    """Incidents of every level, one below the threshold; `scale` multiplies the quiet posts, not these."""
+    return [Incident("东关村", 3), Incident("西关村", 9), Incident("南关村", 16), Incident("北关村", 5),
+            Incident("王庄村", 2), Incident("李楼村", 12)]
+
+
+def make_stream(posts: int, seed: int = 7) -> tuple[list[Post], list[Incident]]:
+    """`posts` raw posts: the incidents' posts (拆迁 near 上访/维权, naming the village) mixed at random
+    into quiet posts (no term, or 拆迁 with no complaint near it), all within the last hours."""
+    rng = random.Random(seed)
+    incidents = incidents_for(posts)
+    start = datetime.now(SHANGHAI) - timedelta(hours=3)
+    texts: list[str] = []
+    for incident in incidents:
+        texts += [f"{incident.place}拆迁户第{n}次集体上访维权，补偿款至今未到位，编号{incident.place}{n}"
+                  for n in range(incident.posts)]
+    quiet = max(posts - len(texts), 0)
+    for n in range(quiet):
+        texts.append(f"地铁三号线拆迁改造工程进展顺利，今日完成第{n}段施工" if n % 3 == 0 else
+                     f"今天天气晴好，市民公园游客{n}人，秩序井然")
+    rng.shuffle(texts)
+    stream = []
+    for n, text in enumerate(texts):
+        platform = PLATFORMS[n % len(PLATFORMS)]
+        at = start + timedelta(seconds=int(n * 10_000 / max(len(texts), 1)))
+        stream.append(Post(url=f"https://{platform}.example.cn/fault/{n}", platform=platform,
+                           source=f"{platform}-fault", title=None, text=text, published_at=at, fetched_at=at))
+    return stream, incidents
+
+
+def rules_file(path: Path, hook_url: str, incidents: list[Incident]) -> Path:
+    rules = {
+        "defaults": {"channels": ["hook"], "escalate_to": [], "cooldown": "6h"},
+        "delivery": {"settle": "1s", "min_interval": "2s"},
+        "channels": [{"name": "hook", "type": "webhook", "options": {"url": hook_url, "timeout": 5}}],
+        "rules": [{"name": RULE_NAME, "type": "keyword_context", "level": "一般", "levels": LEVELS,
+                   "deadlines": False,
+                   "options": {"terms": ["拆迁"], "context": ["上访", "维权"], "group_by": "place",
+                               "places": [i.place for i in incidents], "min_posts": MIN_POSTS, "window": "24h"}}],
+    }
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Figures:
+    """What a fault run is judged by."""
+
+    transport: str
+    kills: int = 0
+    posts_sent: int = 0
+    posts_indexed: int = 0
+    posts_lost: int = 0
+    posts_duplicated: int = 0
+    groups_expected: int = 0
+    groups_fired: int = 0
+    groups_missing: int = 0
+    groups_doubled: int = 0
+    wrong_levels: list[str] = field(default_factory=list)
+    notifications_twice: int = 0
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        return [
+            f"[{self.transport}] kill -9: {self.kills}, {self.seconds:.0f} s",
+            f"  posts sent {self.posts_sent}, indexed {self.posts_indexed}, lost {self.posts_lost}, "
+            f"duplicated {self.posts_duplicated}",
+            f"  alert groups expected {self.groups_expected}, fired {self.groups_fired}, "
+            f"missing {self.groups_missing}, doubled {self.groups_doubled}"
+            + (f", wrong level: {', '.join(self.wrong_levels)}" if self.wrong_levels else ""),
+            f"  notifications sent twice {self.notifications_twice}",
+        ]
+
+    @property
+    def clean(self) -> bool:
+        return not (self.posts_lost or self.posts_duplicated or self.groups_missing or self.groups_doubled
+                    or self.wrong_levels or self.notifications_twice)
+
+
+def settings_with(env: dict[str, str]) -> Settings:
+    """The settings the workers see with `env`, read in this process without keeping `env` in it."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        return load_settings(None)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def worker_env(settings_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YUQING_")}
+    return {**env, **settings_env, "PYTHONUNBUFFERED": "1"}
+
+
+class Workers:
+    """The three stage processes, started again at once when killed (what `yuqing run` does, minus back-off)."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.started_at: dict[str, float] = {}
+
+    def start(self, stage: str) -> None:
+        log = (self.log_dir / f"{stage}.log").open("ab")
+        self.processes[stage] = subprocess.Popen(
+            [sys.executable, "-m", "yuqing.cli.main", "worker", stage, "--batch-size", "100"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.started_at[stage] = time.monotonic()
+
+    def start_all(self) -> None:
+        for stage in STAGE_NAMES:
+            self.start(stage)
+
+    def kill(self, stage: str) -> None:
+        process = self.processes[stage]
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        self.start(stage)
+
+    def tend(self) -> None:
+        for stage, process in self.processes.items():
+            if process.poll() is not None:
+                self.start(stage)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait(done: Callable[[], bool], timeout: float, workers: Workers, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s; logs in {workers.log_dir}")
+        workers.tend()
+        time.sleep(0.5)
+
+
+def _committed(settings: Settings, stage: str) -> bool:
+    """True once the stage's group has committed anything."""
+    with open_transport(settings) as transport:
+        stats = transport.stats(expected=stage_groups())
+    group = f"yuqing-{stage}"
+    return any(group in stat.lag and stat.lag[group] < stat.messages for stat in stats)
+
+
+def _drained(settings: Settings) -> bool:
+    from alerts.service import open_alert_store
+
+    with open_transport(settings) as transport:
+        lagging = any(sum(stat.lag.values()) for stat in transport.stats(expected=stage_groups())
+                      if not stat.topic.endswith(".dlq"))
+    if lagging:
+        return False
+    store = open_alert_store(settings, read_only=True)
+    try:
+        return not store.outbox(pending_only=True)
+    finally:
+        store.close()
+
+
+def kill_run(data_dir: Path, *, posts: int, kills: int, settings_env: dict[str, str] | None = None,
+             transport_name: str = "embedded", seed: int = 1, min_gap: float = 1.0, max_gap: float = 4.0,
+             warmup: float = 3.0,
+             drain_timeout: float = 300.0, say: Callable[[str], None] = lambda _: None) -> Figures:
+    """Publish `posts` in chunks while `kills` random `kill -9`s hit the workers; then judge."""
+    started = time.monotonic()
+    rng = random.Random(seed)
+    hook = Endpoint("healthy")
+    stream, incidents = make_stream(posts, seed)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {"YUQING_DATA_DIR": str(data_dir),
+           "YUQING_RULES_FILE": str(rules_file(data_dir / "rules.yaml", hook.url, incidents)),
+           "YUQING_EMBEDDED_LOG__SESSION_TIMEOUT": "3", **(settings_env or {})}
+    settings = settings_with(env)
+    workers = Workers(worker_env(env), data_dir)
+    figures = Figures(transport_name, posts_sent=len(stream))
+    try:
+        workers.start_all()
+        # The stream comes in pieces, one before the first kill and one after each: every kill hits workers
+        # with work behind and ahead of them (a worker killed once everything is done proves nothing).
+        size = max(-(-len(stream) // (kills + 1)), 1)
+        chunks = [stream[i:i + size] for i in range(0, len(stream), size)]
+        order = list(STAGE_NAMES)  # every worker in turn, in a shuffled order each round
+        rng.shuffle(order)
+        with open_transport(settings) as transport:
+            def publish_next() -> None:
+                if chunks:
+                    transport.publish_many(RAW_POSTS, [(p.id, p.model_dump(mode="json")) for p in chunks.pop(0)])
+
+            publish_next()
+            _wait(lambda: _committed(settings, "alert"), drain_timeout, workers, "the pipeline to warm up")
+            while figures.kills < kills:
+                victim = order[figures.kills % len(order)]
+                # At a random moment of its work, once it has started up (imports, models) and got going.
+                pause_until = max(time.monotonic() + rng.uniform(min_gap, max_gap),
+                                  workers.started_at[victim] + warmup)
+                while time.monotonic() < pause_until:
+                    workers.tend()
+                    time.sleep(0.1)
+                workers.kill(victim)
+                figures.kills += 1
+                say(f"kill -9 {victim} ({figures.kills}/{kills})")
+                if figures.kills % len(order) == 0:
+                    rng.shuffle(order)
+                publish_next()
+            while chunks:
+                publish_next()
+        _wait(lambda: _drained(settings), drain_timeout, workers, "the workers to drain")
+    finally:
+        workers.stop()
+        hook.close()
+    judge(settings, stream, incidents, hook, figures)
+    figures.seconds = time.monotonic() - started
+    return figures
+
+
+def judge(settings: Settings, stream: list[Post], incidents: list[Incident], hook: Endpoint,
+          figures: Figures) -> None:
+    from alerts.service import open_alert_store
+    from search import open_index
+
+    with open_index(settings) as index:
+        present = [post.id for post in stream if index.get(post.id) is not None]
+        total = index.search(SearchQuery(limit=0)).total
+    figures.posts_indexed = len(present)
+    figures.posts_lost = len(stream) - len(present)
+    figures.posts_duplicated = max(total - len(present), 0)
+    expected = {f"place:{i.place}": i.level for i in incidents if i.level is not None}
+    store = open_alert_store(settings, read_only=True)
+    try:
+        alerts = store.alerts()
+    finally:
+        store.close()
+    by_group = Counter(alert.group_key for alert in alerts)
+    figures.groups_expected = len(expected)
+    figures.groups_fired = len(set(by_group) & set(expected))
+    figures.groups_missing = len(set(expected) - set(by_group))
+    figures.groups_doubled = sum(1 for key, n in by_group.items() if n > 1) + len(set(by_group) - set(expected))
+    figures.wrong_levels = [f"{a.group_key}: {a.level.value} (expected {expected[a.group_key]})"
+                            for a in alerts if a.group_key in expected and a.level.value != expected[a.group_key]]
+    figures.notifications_twice = _sent_twice(hook.received)
+
+
+def _sent_twice(received: list[tuple[float, dict[str, Any]]]) -> int:
+    """Notifications that arrived more than once: the same alert in the same state with the same kind, or a
+    second "new alert" message for one alert."""
+    same = Counter((body["alert"]["id"], body["kind"], body["alert"]["updates"], body["alert"]["level"])
+                   for _, body in received)
+    fired = Counter(body["alert"]["id"] for _, body in received if body["kind"] == "fired")
+    return sum(n - 1 for n in same.values() if n > 1) + sum(n - 1 for n in fired.values() if n > 1)

@@ -1,0 +1,75 @@
+"""The layout the README promises: stages import downward only, analysis stays pure, no import cycles."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("yuqing", "stores", "spiders", "pipelines", "transport", "analysis", "workers", "search", "alerts",
+            "reports", "dashboards", "console", "sample_site", "tools")
+# What pure analysis code never imports: files, databases, sockets and the settings are the edge's business.
+IMPURE = ("sqlite3", "socket", "requests", "urllib.request", "http", "tempfile", "shutil", "subprocess",
+          "yuqing.config.settings", "stores", "workers", "transport", "search", "alerts", "reports")
+
+
+def imports_of(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def under(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def test_analysis_imports_nothing_that_opens_files_databases_or_settings() -> None:
+    found = [(str(path.relative_to(ROOT)), module) for path in modules("analysis") for module in imports_of(path)
+             if any(under(module, banned) for banned in IMPURE)]
+    assert found == []
+
+
+@pytest.mark.parametrize(("package", "forbidden"), [
+    ("spiders", "pipelines"),  # the crawl's pipelines and publisher are handed in (workers/crawl.py)
+    ("reports", "alerts.service"),  # readers use alerts.queries, which writes nothing
+])
+def test_a_stage_does_not_import_what_is_wired_to_it(package: str, forbidden: str) -> None:
+    assert [str(p.relative_to(ROOT)) for p in modules(package) if any(under(m, forbidden) for m in imports_of(p))] == []
+
+
+def test_the_worker_loop_knows_no_backend() -> None:
+    imported = set(imports_of(ROOT / "workers" / "runner.py"))
+    assert not {m for m in imported if under(m, "search") or under(m, "transport.kafka") or under(m, "transport.sqlite_log")}
+
+
+def unit_of(module: str) -> str | None:
+    """The package a module belongs to; the glue in `yuqing/` counts as its parts (schema, config, cli, ...)."""
+    parts = module.split(".")
+    if parts[0] not in PACKAGES:
+        return None
+    return ".".join(parts[:2]) if parts[0] == "yuqing" and len(parts) > 1 else parts[0]
+
+
+def test_no_import_cycles_between_packages() -> None:
+    edges: dict[str, set[str]] = {}
+    for package in PACKAGES:
+        for path in modules(package):
+            source = unit_of(".".join(path.relative_to(ROOT).with_suffix("").parts))
+            assert source is not None
+            targets = edges.setdefault(source, set())
+            targets.update(t for m in imports_of(path) if (t := unit_of(m)) is not None and t != source)
+
+    def reaches(start: str, goal: str, seen: frozenset[str]) -> bool:
+        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})) for nxt in edges.get(start, ()))
+
+    cycles = sorted((a, b) for a, targets in edges.items() for b in targets if reaches(b, a, frozenset({b})))
+    assert cycles == []

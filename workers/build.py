@@ -1,0 +1,49 @@
+"""The analysis objects a worker or a command runs, built from the settings: the data files read, the
+stores opened and handed in. `analysis/` itself reads no settings and opens no file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analysis.bursts import BurstTracker
+from analysis.enrich import Analyzer
+from analysis.gazetteer import Gazetteer
+from stores.analysis_state import AnalysisStateStore
+from stores.bursts import BurstStore
+from yuqing.config import Settings
+from yuqing.config.datafiles import Watchlist, load_gazetteer_file, load_policies, load_watchlists
+from yuqing.schema import Policy
+
+ANALYSIS_STATE_FILE = "analysis.sqlite3"
+BURSTS_FILE = "bursts.sqlite3"
+
+
+def load_gazetteer(path: Path) -> Gazetteer:
+    return Gazetteer(load_gazetteer_file(path))
+
+
+def configured_policies(settings: Settings) -> list[Policy]:
+    return load_policies(settings.policies_file) if settings.policies_file.exists() else []
+
+
+def configured_watchlists(settings: Settings) -> list[Watchlist]:
+    return load_watchlists(settings.watchlists_file) if settings.watchlists_file.exists() else []
+
+
+def analyzer_from_settings(settings: Settings, state_file: Path | None) -> Analyzer:
+    """The configured analyzer; it remembers events across runs in `state_file` when one is given."""
+    return Analyzer(
+        configured_policies(settings), configured_watchlists(settings), load_gazetteer(settings.gazetteer_file),
+        AnalysisStateStore(state_file) if state_file is not None else None,
+    )
+
+
+def burst_tracker_from_settings(settings: Settings, own_memory: bool = True) -> BurstTracker:
+    """The configured tracker; with `own_memory` its counts are kept in their own file in the data directory,
+    without, whoever runs it keeps them (the alert worker: with its rules' memory and offsets)."""
+    return BurstTracker(
+        load_watchlists(settings.watchlists_file),
+        gazetteer=load_gazetteer(settings.gazetteer_file),
+        memory=BurstStore(settings.path(BURSTS_FILE)) if own_memory else None,
+        policies=configured_policies(settings),
+    )
