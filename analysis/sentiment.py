@@ -334,6 +334,15 @@ def read_linear_heads(path: Path) -> LinearHeads:
     return LinearHeads(tables[0], tables[1], *packed["bias"])
 
 
+def table_key(model_file: Path, linear_file: Path | None, calibration: Calibration) -> str:
+    """What the kept tables are derived from: the digest of the model files' bytes and the weights
+    used to combine them."""
+    digest = hashlib.sha1(Path(f"{model_file}.3").read_bytes())
+    if linear_file is not None and linear_file.exists():
+        digest.update(linear_file.read_bytes())
+    return f"{digest.hexdigest()}|{calibration.emoticon_weight!r}|{calibration.nb_weight!r}"
+
+
 class SentimentModel:
     """The trained Bayes table and the two regressions, and their calibration."""
 
@@ -357,13 +366,15 @@ class SentimentModel:
             self.bayes, self.weights, self.polarity_bias, self.neutral_bias = build()
             return
         # Building the tables costs about 0.3 s per process; the shipped model's are kept between
-        # processes, under the digest of the model files and the weights used to combine them.
-        digest = hashlib.sha1(stored.read_bytes())
-        if linear_file is not None and linear_file.exists():
-            digest.update(linear_file.read_bytes())
-        key = f"{digest.hexdigest()}|{self.calibration.emoticon_weight!r}|{nb_weight!r}"
+        # processes (where the process's table keeper can), under `table_key`.
         self.bayes, self.weights, self.polarity_bias, self.neutral_bias = kept_table(
-            "sentiment", key, build, lambda v: isinstance(v, tuple) and len(v) == 4 and isinstance(v[1], dict))
+            "sentiment", table_key(model_file, linear_file, self.calibration), build,
+            lambda v: isinstance(v, tuple) and len(v) == 4 and isinstance(v[1], dict))
+
+    @property
+    def tables(self) -> tuple[dict[str, float], dict[str, complex], float, float]:
+        """What the model reads, as it is kept between processes."""
+        return self.bayes, self.weights, self.polarity_bias, self.neutral_bias
 
     def _ratios(self, stored: Path) -> dict[str, float]:
         """Per-word log-likelihood ratio of positive to negative, from SnowNLP's Bayes.save format
