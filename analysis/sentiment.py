@@ -12,8 +12,10 @@ Two parts, both linear in the post's tokens (words, negated words, Weibo emotico
   post whose neutral logit passes `neutral_threshold` (the value with the best cross-fitted
   three-way macro-F1) is neutral; its calibrated probability of having no tone comes from a curve
   fitted the same way. `Sentiment.probability` is the calibrated probability of the label given.
-Both regressions read each token once and divide by the square root of the number of distinct
-tokens, so a long article is not pushed to an extreme by its length alone.
+Both parts read every occurrence of a token, and both regressions' weights and the Bayes ratios
+(times `nb_weight`) sit in one table of complex numbers (polarity + neutral * 1j), so classifying
+is one look-up per token, as fast as the Bayes model alone was. The neutral logit is divided by the
+square root of the number of tokens, so a long article is not pushed to an extreme by its length.
 
 Weibo emoticon codes ([哈哈] [泪] [怒] [赞]) are whole tokens whose Bayes ratios count
 `emoticon_weight` times: an emoticon is the author's own choice of tone.
@@ -241,14 +243,16 @@ def weighted_tokens(own: Sequence[str], quoted: Sequence[str] = (), targets: Ite
     return groups
 
 
-def token_presence(groups: Iterable[tuple[list[str], float]]) -> dict[str, float]:
-    """Each distinct token with the largest weight it has in the post: what the regressions read."""
-    presence: dict[str, float] = {}
+def token_counts(groups: Iterable[tuple[list[str], float]]) -> tuple[dict[str, float], float]:
+    """What the regressions read: each token with the sum of its occurrences' weights, and the sum
+    of the squared weights of all occurrences (the square of what the neutral logit is divided by)."""
+    counts: dict[str, float] = {}
+    squares = 0.0
     for tokens, weight in groups:
+        squares += weight * weight * len(tokens)
         for token in tokens:
-            if presence.get(token, 0.0) < weight:
-                presence[token] = weight
-    return presence
+            counts[token] = counts.get(token, 0.0) + weight
+    return counts, squares
 
 
 @dataclass(frozen=True)
@@ -352,29 +356,29 @@ class SentimentModel:
         stored = Path(f"{model_file}.3")  # SnowNLP's Bayes.save appends ".3" on Python 3
         nb_weight = self.calibration.nb_weight
 
-        def build() -> tuple[dict[str, float], dict[str, complex], float, float]:
+        def build() -> tuple[dict[str, complex], float, float]:
             heads = read_linear_heads(linear_file) if linear_file is not None and linear_file.exists() else None
             heads = heads or LinearHeads({}, {})
-            bayes = {t: nb_weight * ratio for t, ratio in self._ratios(stored).items()} if nb_weight else {}
-            # One look-up per distinct token gives both regressions: polarity as the real part, neutral
-            # as the imaginary part.
-            weights = {t: complex(heads.polarity.get(t, 0.0), heads.neutral.get(t, 0.0))
-                       for t in heads.polarity.keys() | heads.neutral.keys()}
-            return bayes, weights, heads.polarity_bias, heads.neutral_bias
+            ratios = self._ratios(stored) if nb_weight else {}
+            # One look-up per token gives both logits: the polarity weight (the regression's plus the
+            # Bayes share of the token's ratio) as the real part, the neutral weight as the imaginary.
+            weights = {t: complex(heads.polarity.get(t, 0.0) + nb_weight * ratios.get(t, 0.0), heads.neutral.get(t, 0.0))
+                       for t in heads.polarity.keys() | heads.neutral.keys() | ratios.keys()}
+            return weights, heads.polarity_bias, heads.neutral_bias
 
         if not kept:  # models being trained and measured are not worth keeping
-            self.bayes, self.weights, self.polarity_bias, self.neutral_bias = build()
+            self.weights, self.polarity_bias, self.neutral_bias = build()
             return
-        # Building the tables costs about 0.3 s per process; the shipped model's are kept between
+        # Building the table costs about 0.3 s per process; the shipped model's is kept between
         # processes (where the process's table keeper can), under `table_key`.
-        self.bayes, self.weights, self.polarity_bias, self.neutral_bias = kept_table(
+        self.weights, self.polarity_bias, self.neutral_bias = kept_table(
             "sentiment", table_key(model_file, linear_file, self.calibration), build,
-            lambda v: isinstance(v, tuple) and len(v) == 4 and isinstance(v[1], dict))
+            lambda v: isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], dict))
 
     @property
-    def tables(self) -> tuple[dict[str, float], dict[str, complex], float, float]:
+    def tables(self) -> tuple[dict[str, complex], float, float]:
         """What the model reads, as it is kept between processes."""
-        return self.bayes, self.weights, self.polarity_bias, self.neutral_bias
+        return self.weights, self.polarity_bias, self.neutral_bias
 
     def _ratios(self, stored: Path) -> dict[str, float]:
         """Per-word log-likelihood ratio of positive to negative, from SnowNLP's Bayes.save format
@@ -395,35 +399,25 @@ class SentimentModel:
         return ratios
 
     def logits(self, own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> tuple[float, float]:
-        """(polarity logit, neutral logit) of a post's own and quoted words.
-
-        Polarity: the Bayes share of every token's ratio (each time it occurs) plus the regression's
-        weight of every distinct token. Neutral: the regression's weights of the distinct tokens,
-        divided by the square root of their number (so an article's length alone does not decide
-        whether it has a tone).
-        """
-        bayes, weights = self.bayes, self.weights
+        """(polarity logit, neutral logit) of a post's own and quoted words: sums of the weights of
+        every token occurrence, the neutral one divided by the square root of the number of
+        occurrences (so an article's length alone does not decide whether it has a tone)."""
+        weights = self.weights
         own = without_quotations(own)
         if _OTHER_PARTY.search("".join(own)) is None:  # every own token weighs 1: the common case, quickly
             tokens = tone_features(own)
-            polarity = sum(map(bayes.get, tokens, repeat(0.0, len(tokens))))
-            distinct = dict.fromkeys(tokens)
-            linear = sum(map(weights.get, distinct, repeat(0j, len(distinct))))
-            squares = float(len(distinct))
+            linear = sum(map(weights.get, tokens, repeat(0j, len(tokens))))
+            squares = float(len(tokens))
             if quoted:
                 quoted_weight = self.calibration.quoted_weight
                 chain = tone_features(quoted, char_bigrams=False)
-                polarity += quoted_weight * sum(map(bayes.get, chain, repeat(0.0, len(chain))))
-                chain_only = [t for t in dict.fromkeys(chain) if t not in distinct]
-                linear += quoted_weight * sum(map(weights.get, chain_only, repeat(0j, len(chain_only))))
-                squares += quoted_weight * quoted_weight * len(chain_only)
+                linear += quoted_weight * sum(map(weights.get, chain, repeat(0j, len(chain))))
+                squares += quoted_weight * quoted_weight * len(chain)
         else:
             groups = weighted_tokens(own, quoted, targets, quoted_weight=self.calibration.quoted_weight)
-            polarity = sum(weight * sum(map(bayes.get, tokens, repeat(0.0, len(tokens)))) for tokens, weight in groups)
-            presence = token_presence(groups)
-            linear = sum(weights.get(f, 0j) * w for f, w in presence.items())
-            squares = sum(w * w for w in presence.values())
-        return self.polarity_bias + polarity + linear.real, self.neutral_bias + linear.imag / (math.sqrt(squares) or 1.0)
+            linear = sum(weight * sum(map(weights.get, tokens, repeat(0j, len(tokens)))) for tokens, weight in groups)
+            squares = sum(weight * weight * len(tokens) for tokens, weight in groups)
+        return self.polarity_bias + linear.real, self.neutral_bias + linear.imag / (math.sqrt(squares) or 1.0)
 
     def score(self, log_odds: float) -> float:
         return self.calibration.probability(log_odds)

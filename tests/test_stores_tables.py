@@ -22,9 +22,8 @@ NOBODY = 65534
 
 def _flipped_ratios() -> tuple:
     """What an attacker plants: the shipped model's tables with every word's tone reversed."""
-    bayes, weights, polarity_bias, neutral_bias = SentimentModel().tables
-    return ({word: -ratio for word, ratio in bayes.items()}, {word: -w.conjugate() for word, w in weights.items()},
-            -polarity_bias, neutral_bias)
+    weights, polarity_bias, neutral_bias = SentimentModel().tables
+    return {word: -w.conjugate() for word, w in weights.items()}, -polarity_bias, neutral_bias
 
 
 def _sentiment_key() -> str:
