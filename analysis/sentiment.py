@@ -9,9 +9,9 @@ Two parts, both linear in the post's tokens (words, negated words, Weibo emotico
   the logit changes sign, so calibration never moves a decision.
 - Tone or none (neutral): a second logistic regression, trained on the posts SMP2020 labels neutral
   and on news headlines (THUCNews, what a factual report reads like) against the emotional posts. A
-  post whose neutral logit passes `neutral_threshold` (the value with the best cross-fitted
-  three-way macro-F1) is neutral; its calibrated probability of having no tone comes from a curve
-  fitted the same way. `Sentiment.probability` is the calibrated probability of the label given.
+  post whose neutral logit passes `neutral_threshold`, or whose score is within `neutral_band` of 0.5
+  (too close to call), is neutral; both chosen together for the best cross-fitted three-way
+  macro-F1. Its calibrated probability of having no tone comes from a curve fitted the same way. `Sentiment.probability` is the calibrated probability of the label given.
 Both parts read every occurrence of a token, and both regressions' weights and the Bayes ratios
 (times `nb_weight`) sit in one table of complex numbers (polarity + neutral * 1j), so classifying
 is one look-up per token, as fast as the Bayes model alone was. The neutral logit is divided by the
@@ -261,6 +261,7 @@ class Calibration:
     curve_y: tuple[float, ...]  # probability of positive at each
     quoted_weight: float
     neutral_threshold: float = math.inf  # neutral logit above which a post is neutral
+    neutral_band: float = 0.0  # a score within this of 0.5 is too close to call: neutral
     neutral_x: tuple[float, ...] = ()  # neutral logit, increasing
     neutral_y: tuple[float, ...] = ()  # probability of no tone at each
     emoticon_weight: float = 1.0
@@ -273,7 +274,8 @@ class Calibration:
         neutral = data.get("neutral_curve") or []
         nx, ny = zip(*neutral, strict=True) if neutral else ((), ())
         return cls(curve_x=tuple(xs), curve_y=tuple(ys), quoted_weight=data["quoted_weight"],
-                   neutral_threshold=data.get("neutral_threshold", math.inf), neutral_x=tuple(nx),
+                   neutral_threshold=data.get("neutral_threshold", math.inf),
+                   neutral_band=data.get("neutral_band", 0.0), neutral_x=tuple(nx),
                    neutral_y=tuple(ny), emoticon_weight=data.get("emoticon_weight", 1.0),
                    nb_weight=data.get("nb_weight", 1.0))
 
@@ -426,7 +428,7 @@ class SentimentModel:
         """The label and its calibrated probability from the two logits."""
         score = self.score(polarity_logit)
         no_tone = self.calibration.neutral_probability(neutral_logit)
-        if neutral_logit > self.calibration.neutral_threshold:
+        if neutral_logit > self.calibration.neutral_threshold or abs(score - 0.5) < self.calibration.neutral_band:
             label, probability = SentimentLabel.NEUTRAL, no_tone
         elif polarity_logit >= 0:
             label, probability = SentimentLabel.POSITIVE, (1 - no_tone) * score

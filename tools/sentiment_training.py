@@ -111,6 +111,8 @@ MIN_WEIGHT = 0.02
 # Candidate shares of the Bayes log-odds in the polarity logit, and neutral thresholds (logits).
 NB_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 NEUTRAL_THRESHOLDS = tuple(round(x, 2) for x in np.arange(-1.5, 2.01, 0.05))
+# Candidate half-widths of the band around a score of 0.5 where polarity is too close to call: neutral.
+NEUTRAL_BANDS = (0.0, 0.05, 0.1, 0.15, 0.2)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -379,17 +381,20 @@ def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path
                                                       for p in data.posts)]
     groups = [[p for p in data.posts if sets_of[p.text] == name] for name in labelling]
 
-    def three_way(threshold: float) -> float:
-        scores = []
-        for posts in groups:
-            texts = [p.text for p in posts]
-            neutral = np.array([regression[t][1] for t in texts]) > threshold
-            predicted = np.where(neutral, "neutral", np.where(logit(texts, nb_weight) >= 0, "pos", "neg"))
-            scores.append(f1_score([p.polarity for p in posts], predicted, average="macro",
-                                   labels=["pos", "neg", "neutral"]))
-        return float(np.mean(scores))
+    # Per file labelling neutral posts: truth, neutral logits and calibrated scores (out of fold).
+    scored = [([p.polarity for p in posts], np.array([regression[p.text][1] for p in posts]),
+               curve.predict(logit([p.text for p in posts], nb_weight))) for posts in groups]
 
-    threshold = max(NEUTRAL_THRESHOLDS, key=three_way)
+    def three_way(choice: tuple[float, float]) -> float:
+        """Mean macro-F1 with neutral above `threshold`, or where the score is within `band` of 0.5."""
+        threshold, band = choice
+        return float(np.mean([
+            f1_score(truth, np.where((neutral > threshold) | (np.abs(score - 0.5) < band), "neutral",
+                                     np.where(score >= 0.5, "pos", "neg")),
+                     average="macro", labels=["pos", "neg", "neutral"])
+            for truth, neutral, score in scored]))
+
+    threshold, band = max(((t, b) for t in NEUTRAL_THRESHOLDS for b in NEUTRAL_BANDS), key=three_way)
     with_neutral = [p for posts in groups for p in posts]
     neutral_curve = IsotonicRegression(out_of_bounds="clip", y_min=0.001, y_max=0.999)
     neutral_curve.fit([regression[p.text][1] for p in with_neutral], [p.polarity == "neutral" for p in with_neutral])
@@ -408,7 +413,8 @@ def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path
         "nb_weight": nb_weight,
         "nb_weight_mean_balanced_accuracy": round(mean_accuracy(nb_weight), 4),
         "neutral_threshold": threshold,
-        "neutral_threshold_macro_f1": round(three_way(threshold), 4),
+        "neutral_band": band,
+        "neutral_threshold_macro_f1": round(three_way((threshold, band)), 4),
         "neutral_curve": neutral_points,
         "trained_on": {d.file: file_digest(directory / d.file) for d in TRAINING_SETS},
         "headlines": {NEWS_HEADLINES_FILE: file_digest(shared_topics_dir(directory) / NEWS_HEADLINES_FILE),
