@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -163,7 +163,11 @@ class Analyzer:
         title_words = fast_words(title) if title else []
         all_words = title_words + segmented.all_words
 
-        sentiment = classify(title_words + segmented.own, segmented.quoted)
+        full_text = f"{title or ''}\n{masked}"
+        links = self.registry.link(full_text, all_words)
+        # The stance toward the departments and policies the post names, not toward a contractor it
+        # also complains about (see analysis/sentiment.py).
+        sentiment = classify(title_words + segmented.own, segmented.quoted, self._stance_targets(all_words, links))
         candidates = candidate_words(segmented.all_words)
         # A title's words count twice: it says what the post is about.
         weighted = rank_candidates(candidate_words(title_words) * 2 + candidates, KEYWORDS_PER_POST)
@@ -172,8 +176,6 @@ class Analyzer:
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
         places = self.gazetteer.resolve(all_words, hints)
         author_places = self._author_places(post.author.name) if post.author.name else []
-        full_text = f"{title or ''}\n{masked}"
-        links = self.registry.link(full_text, all_words)
         departments = self._departments(post, links, all_words)
 
         reprint_of, event_id = self._event(post, masked, candidates, weighted, places,
@@ -197,6 +199,14 @@ class Analyzer:
             event_id=event_id,
             reprint_of=reprint_of,
         )
+
+    def _stance_targets(self, words: Sequence[str], links: Sequence[PolicyLink]) -> Iterator[str]:
+        """How the post names the departments and linked policies it may be about. Lazy: sentiment
+        reads it only for a post that also names another party."""
+        yield from (word for word in words if self.gazetteer.department_of(word))
+        for link in links:
+            if (policy := self.registry.get(link.id)) is not None:
+                yield from (policy.title, *policy.aliases, *policy.keywords)
 
     def _author_places(self, name: str) -> list[str]:
         """Places an author's name holds (曹县汉服小姐姐 → 曹县); the same accounts post again and again."""

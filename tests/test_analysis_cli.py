@@ -39,7 +39,7 @@ def test_analyze_file_writes_enriched_lines_and_reports_bad_ones(tmp_path: Path,
     assert [row["id"] for row in rows] == ["a1", "a3"]
     for row in rows:
         assert row.keys() >= FIELDS
-        assert set(row["sentiment"]) == {"score", "label"}
+        assert set(row["sentiment"]) == {"score", "label", "probability"}
         assert row["text"] == row["masked_text"]
     assert "13812345678" not in captured.out
     assert rows[0]["places"] == ["曹县"] and rows[0]["sentiment"]["label"] == "negative"

@@ -145,8 +145,9 @@ class SentimentLabel(StrEnum):
 
 
 class Sentiment(_Model):
-    score: float = Field(ge=0.0, le=1.0, description="calibrated probability of positive")
+    score: float = Field(ge=0.0, le=1.0, description="calibrated probability of positive, were the post polar")
     label: SentimentLabel
+    probability: float | None = Field(default=None, ge=0.0, le=1.0, description="calibrated probability of the label")
 
 
 class PolicyLink(_Model):
