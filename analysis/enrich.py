@@ -7,6 +7,7 @@ reads those words.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -38,6 +39,10 @@ KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
 FLUSH_EVERY = 500
 PRUNE_EVERY = timedelta(hours=1)
+# ... or after this many posts, whatever their times: a backlog drained partition by partition (or an
+# outage's catch-up) brings posts older than the newest one, so the newest post's time alone would never
+# move and memory would grow with the backlog.
+PRUNE_EVERY_POSTS = 2_000
 
 
 def _masked(value: Any) -> Any:
@@ -66,6 +71,7 @@ class AnalyzerMemory(Protocol):
     def events_since(self, since: datetime) -> list[EventState]: ...
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None: ...
     def posts_since(self, since: datetime) -> list[AssignedPost]: ...
+    def forget_before(self, cutoff: datetime) -> None: ...
     def close(self) -> None: ...
 
 
@@ -88,8 +94,11 @@ class Analyzer:
         self.clusterer = EventClusterer()
         # post id -> (event id, reprint_of, when): a post seen again keeps what it was given.
         self._assigned: dict[str, tuple[str | None, str | None, datetime]] = {}
+        self._assigned_queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
+        # The watermark: the newest post's time. Memory keeps what a post of that time could still join.
         self._newest: datetime | None = None
         self._pruned_at: datetime | None = None
+        self._since_prune = 0
         self._pending_posts: list[AssignedPost] = []
         self._pending_policies: list[Policy] = []
         if self.store is not None:
@@ -105,7 +114,7 @@ class Analyzer:
                                [(pid, event_id, at) for pid, at, event_id, *_ in posts if event_id])
         for pid, at, event_id, reprint_of, _fp in posts:
             if event_id:
-                self._assigned[pid] = (event_id, reprint_of, at)
+                self._remember(pid, (event_id, reprint_of, at))
         self._newest = newest
 
     # -- policies ---------------------------------------------------------------------------
@@ -180,7 +189,7 @@ class Analyzer:
         places: Sequence[str], sentiment: str, policies: Sequence[str],
     ) -> tuple[str | None, str | None]:
         known = self._assigned.get(post.id)
-        if known is None and self.store is not None:  # older than what memory keeps: a re-crawl of last month
+        if known is None and self.store is not None:  # older than memory keeps, still in the store's window
             known = self.store.assigned(post.id)
         if known is not None:  # a re-crawl or a redelivery: same event, counted once
             return known[1], known[0]
@@ -200,11 +209,16 @@ class Analyzer:
             author_anchors=anchors_of("", fast_words(post.author.name)) if post.author.name else [],
         )
         event_id = self.clusterer.assign(traits, reprint_of)
-        self._assigned[post.id] = (event_id, reprint_of, when)
+        self._remember(post.id, (event_id, reprint_of, when))
+        self._since_prune += 1
         self._pending_posts.append((post.id, when, event_id, reprint_of, self.clusterer.reprints.by_id.get(post.id)))
         if len(self._pending_posts) >= FLUSH_EVERY:
             self.flush()
         return reprint_of, event_id
+
+    def _remember(self, post_id: str, assigned: tuple[str | None, str | None, datetime]) -> None:
+        self._assigned[post_id] = assigned
+        heapq.heappush(self._assigned_queue, (assigned[2], post_id))
 
     def _area(self, place: str) -> str:
         """The district, county or zone a place lies in (the city itself for the city)."""
@@ -232,15 +246,29 @@ class Analyzer:
         self._forget_old()
 
     def _forget_old(self) -> None:
-        """Drop from memory what can no longer be joined (it stays in the store). A full pass over
-        memory, so at most once per hour of post time, not once per batch."""
-        if self._newest is None or (self._pruned_at and self._newest - self._pruned_at < PRUNE_EVERY):
+        """Drop from memory what a post of the watermark's time can no longer join (the store keeps it for
+        as long as the windows need it). Costs what is forgotten, so it runs after every hour of watermark
+        or every PRUNE_EVERY_POSTS posts, whichever comes first."""
+        newest = self._newest
+        if newest is None:
             return
-        self._pruned_at = self._newest
-        self.clusterer.prune(self._newest)
-        cutoff = self._newest - ACTIVE_FOR
-        for post_id in [p for p, (_, _, when) in self._assigned.items() if when < cutoff]:
-            del self._assigned[post_id]
+        if self._since_prune < PRUNE_EVERY_POSTS and self._pruned_at and newest - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at, self._since_prune = newest, 0
+        self.clusterer.prune(newest)
+        cutoff = newest - ACTIVE_FOR
+        queue = self._assigned_queue
+        while queue and queue[0][0] < cutoff:
+            _, post_id = heapq.heappop(queue)
+            known = self._assigned.get(post_id)
+            if known is not None and known[2] < cutoff:
+                del self._assigned[post_id]
+        if self.store is not None:
+            self.store.forget_before(cutoff)
+
+    def held(self) -> dict[str, int]:
+        """How much the analyzer holds in memory: posts, fingerprints, events and thread keys."""
+        return {"posts": len(self._assigned), **self.clusterer.held()}
 
     def close(self) -> None:
         """Persist everything; the analyzer must not be used afterwards."""

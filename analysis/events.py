@@ -622,6 +622,11 @@ class EventClusterer:
                     del table[key]
         return idle
 
+    def held(self) -> dict[str, int]:
+        """How much is held in memory (what `prune` bounds)."""
+        return {"fingerprints": len(self.reprints.by_id), "events": len(self.events),
+                "threads": len(self._threads) + len(self._waiting)}
+
     def restore(
         self, events: Iterable[EventState], fingerprints: Iterable[Fingerprint],
         posts: Iterable[tuple[str, str, datetime]] = (),
