@@ -8,6 +8,7 @@ reads those words.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -43,6 +44,12 @@ PRUNE_EVERY = timedelta(hours=1)
 # outage's catch-up) brings posts older than the newest one, so the newest post's time alone would never
 # move and memory would grow with the backlog.
 PRUNE_EVERY_POSTS = 2_000
+# An event is published again when what a reader sees of it changes: its label, top keywords, places, policies,
+# representatives or merge, the hour it was last seen, or its size (every post up to EXACT_SIZE, then each
+# growth by a tenth), not for every post it takes.
+EXACT_SIZE = 20
+SIZE_STEP = 1.1
+TOP_KEYWORDS = 5
 
 
 def _masked(value: Any) -> Any:
@@ -55,6 +62,15 @@ def _masked(value: Any) -> Any:
     if isinstance(value, list):
         return [_masked(item) for item in value]
     return value
+
+
+def _substance(event: Event) -> tuple[Any, ...]:
+    """What of an event is worth a new message (see EXACT_SIZE)."""
+    size = event.size if event.size <= EXACT_SIZE else EXACT_SIZE + int(math.log(event.size / EXACT_SIZE, SIZE_STEP))
+    # The keywords' order below the top few moves with every post of near-equal words: not a change a reader sees.
+    return (event.label, frozenset(event.keywords[:TOP_KEYWORDS]), tuple(event.places), tuple(event.policies),
+            tuple(event.representative_posts), event.merged_into, event.first_seen,
+            event.last_seen.replace(minute=0, second=0, microsecond=0), size)
 
 
 # (post id, when, event id, reprint_of, fingerprint) of an analysed post, as the memory keeps it.
@@ -99,6 +115,7 @@ class Analyzer:
         self._newest: datetime | None = None
         self._pruned_at: datetime | None = None
         self._since_prune = 0
+        self._published: dict[str, tuple[Any, ...]] = {}  # event id -> its substance when last handed out
         self._pending_posts: list[AssignedPost] = []
         self._pending_policies: list[Policy] = []
         if self.store is not None:
@@ -227,13 +244,20 @@ class Analyzer:
 
     # -- events and state -------------------------------------------------------------------
     def changed_events(self) -> list[Event]:
-        """Events created or updated since the last call: what the index must upsert.
+        """Events created or changed in substance (`_substance`) since the last call: what the index must
+        upsert, once per batch however many of its posts an event took.
 
         State is written first, so what goes to the index is also in the state store: a crash
         after the batch is committed loses no event."""
         if self._pending_posts or self._pending_policies or self.clusterer.unsaved:
             self.flush()
-        return self.clusterer.take_changed()
+        changed = []
+        for event in self.clusterer.take_changed():
+            substance = _substance(event)
+            if self._published.get(event.id) != substance:
+                self._published[event.id] = substance
+                changed.append(event)
+        return changed
 
     def flush(self) -> None:
         """Write what changed since the last flush to the state store."""
@@ -255,7 +279,8 @@ class Analyzer:
         if self._since_prune < PRUNE_EVERY_POSTS and self._pruned_at and newest - self._pruned_at < PRUNE_EVERY:
             return
         self._pruned_at, self._since_prune = newest, 0
-        self.clusterer.prune(newest)
+        for event_id in self.clusterer.prune(newest):
+            self._published.pop(event_id, None)
         cutoff = newest - ACTIVE_FOR
         queue = self._assigned_queue
         while queue and queue[0][0] < cutoff:

@@ -70,3 +70,24 @@ def test_draining_a_backlog_partition_by_partition_keeps_memory_and_state_bounde
     last = backlog(random.Random(7))[-1][-1]
     assert again.enrich(last).event_id is not None
     again.close()
+
+
+def test_an_event_is_published_once_per_change_of_substance_not_per_post() -> None:
+    analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
+    rng = random.Random(3)
+    published: list[tuple[int, int]] = []  # (posts so far, size published)
+    event_id = None
+    for n in range(400):  # one incident, trickling in: a batch of one post every 20 seconds
+        text = f"牡丹区幸福小区楼顶漏水{''.join(rng.choices(WORDS, k=6))}"
+        post = Post(id=f"weibo:{n}", url=f"https://example.org/weibo/{n}", platform="weibo", source="weibo_source",
+                    text=text, published_at=START + timedelta(seconds=20 * n))
+        event_id = event_id or analyzer.enrich(post).event_id
+        if n:
+            analyzer.enrich(post)
+        published += [(n + 1, e.size) for e in analyzer.changed_events() if e.id == event_id]
+    assert published[0] == (1, 1)  # a new event goes out at once
+    assert len(published) < 400 / 4  # was one message per post
+    # Small events go out at every post; larger ones when they grow by a tenth, so the index is never far behind.
+    assert [size for _, size in published[:20]] == list(range(1, 21))
+    posts, size = published[-1]
+    assert size >= 400 / 1.1 - 1
