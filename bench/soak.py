@@ -9,7 +9,8 @@ them), at full speed. The log's retention runs on simulated time: a message is f
 has committed it and its retention (7 days by default) of simulated days has passed.
 
 Per day it prints the data directory's size per post (all of it: log, index, analyzer state, alert
-store), each stage's resident memory now and at its peak, and the analyze+index throughput. After the
+store), each stage's resident memory now and at its peak, the analyze+index throughput (posts per CPU second
+of the two stages) and the event messages the analyze stage sent per post. After the
 run: the analyzer's start time (a new analyzer on the state the run left), `yuqing status`'s time, and
 the daily report's time on the last day, with an exactness check: the report's totals, sentiment,
 platforms, places and unanswered board messages against counts made by paging through every one of the
@@ -35,7 +36,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from transport.base import RAW_POSTS, Message, Transport
+from transport.base import EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, Stage
 from yuqing.schema import BOARD_ANSWERED, BOARD_PLACE, SHANGHAI, Platform, Post, SentimentLabel
 
@@ -155,7 +156,8 @@ def memory_mb() -> tuple[float, float]:
 
 
 def serve_stage(name: str, overrides: dict[str, Any], conn: Connection) -> None:
-    """Child process: build the stage once, drain the log whenever asked, answer (seconds, messages, memory)."""
+    """Child process: build the stage once, drain the log whenever asked, answer (CPU seconds, messages,
+    memory). CPU time, not wall time: other work on a shared machine does not count."""
     from transport import open_transport
     from workers.runner import Worker
     from workers.stages import build_stage
@@ -166,9 +168,9 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection) -> None:
     stage = build_stage(name, settings, transport)
     kept = KeptOpen(stage)
     while conn.recv() == "drain":
-        began = time.perf_counter()
+        began = time.process_time()
         outcomes = Worker(transport, kept, batch_size=500, poll_timeout=0.2).run(until_idle=True, idle_polls=1)
-        conn.send((time.perf_counter() - began, sum(outcomes.values()), *memory_mb()))
+        conn.send((time.process_time() - began, sum(outcomes.values()), *memory_mb()))
     stage.close()
     transport.close()
     conn.send("closed")
@@ -256,6 +258,11 @@ def start_stages(overrides: dict[str, Any]) -> dict[str, tuple[Any, Connection]]
     return children
 
 
+def event_messages(transport: Transport) -> int:
+    """Messages the log holds on the events topic."""
+    return sum(t.messages for t in transport.stats() if t.topic == EVENTS)
+
+
 def publish(transport: Transport, posts: Iterator[Post]) -> int:
     count = 0
     chunk: list[tuple[str, dict[str, Any]]] = []
@@ -294,7 +301,8 @@ def main() -> int:
     published_at: list[float] = []  # wall-clock time each simulated day's posts went into the log
     total = 0
     print(f"soak: {args.days} days x {args.per_day} posts in {workdir}")
-    print("day  posts      disk KB/post  " + "  ".join(f"{s} MB (peak)" for s in STAGES) + "  analyze+index posts/s")
+    print("day  posts      disk KB/post  " + "  ".join(f"{s} MB (peak)" for s in STAGES)
+          + "  analyze+index posts/CPU s  event messages/post")
     try:
         with open_transport(settings) as transport:
             if not isinstance(transport, SqliteTransport):
@@ -305,20 +313,23 @@ def main() -> int:
                 total += publish(transport, stream.day(number, start))
                 published_at.append(time.time())
                 busy = {}
+                events_before = event_messages(transport)
                 for name in STAGES:  # analyze first: the others read what it writes
                     _, conn = children[name]
                     conn.send("drain")
                     seconds, _messages, rss, peak = conn.recv()
                     busy[name] = (seconds, rss, peak)
                     peaks[name] = max(peaks[name], peak)
+                    if name == "analyze":
+                        events_sent = event_messages(transport) - events_before
                 # Retention on simulated time: what was published `retention` of simulated days ago may go.
                 expired_day = number - round(retention / timedelta(days=1))
                 if expired_day >= 0:
                     transport.prune(now=published_at[expired_day] + retention.total_seconds() + 1)
                 rate = args.per_day / max(busy["analyze"][0] + busy["index"][0], 1e-9)
                 memory = "  ".join(f"{busy[s][1]:8.0f} ({busy[s][2]:5.0f})" for s in STAGES)
-                print(f"{number + 1:3d}  {total:9d}  {disk_bytes(workdir) / total / 1024:12.2f}  {memory}  {rate:8.0f}",
-                      flush=True)
+                print(f"{number + 1:3d}  {total:9d}  {disk_bytes(workdir) / total / 1024:12.2f}  {memory}  {rate:8.0f}"
+                      f"  {events_sent / args.per_day:.2f}", flush=True)
     finally:
         for _process, conn in children.values():
             conn.send("stop")
