@@ -7,7 +7,7 @@ finding them in a post is a set look-up per word: no scan of the text per name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from analysis.segment import add_terms, fast_words
@@ -51,7 +51,7 @@ class Gazetteer:
         add_terms([*self._by_name, *self._departments, *self._topics])
 
     @staticmethod
-    def _walk(entry: PlaceEntry, visit) -> None:
+    def _walk(entry: PlaceEntry, visit: Callable[[PlaceEntry], object]) -> None:
         visit(entry)
         for child in entry.places:
             Gazetteer._walk(child, visit)
