@@ -108,7 +108,8 @@ class Analyzer:
         stored = self.store.policies() if self.store else []
         self.registry = PolicyRegistry([*policies, *stored])
         self.clusterer = EventClusterer()
-        # post id -> (event id, reprint_of, when): a post seen again keeps what it was given.
+        # post id -> (event id, reprint_of, when): a post seen again keeps what it was given. With a store,
+        # only the posts not yet written to it: the store answers for the others (one indexed read a post).
         self._assigned: dict[str, tuple[str | None, str | None, datetime]] = {}
         self._assigned_queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
         # The watermark: the newest post's time. Memory keeps what a post of that time could still join.
@@ -129,9 +130,6 @@ class Analyzer:
         posts = store.posts_since(since)
         self.clusterer.restore(store.events_since(since), [fp for *_, fp in posts if fp is not None],
                                [(pid, event_id, at) for pid, at, event_id, *_ in posts if event_id])
-        for pid, at, event_id, reprint_of, _fp in posts:
-            if event_id:
-                self._remember(pid, (event_id, reprint_of, at))
         self._newest = newest
 
     # -- policies ---------------------------------------------------------------------------
@@ -264,6 +262,8 @@ class Analyzer:
         if self.store is not None:
             events = [self.clusterer.events[eid] for eid in self.clusterer.unsaved if eid in self.clusterer.events]
             self.store.save(events, self._pending_posts, self._pending_policies)
+            self._assigned.clear()
+            self._assigned_queue.clear()
         self._pending_posts.clear()
         self._pending_policies.clear()
         self.clusterer.unsaved.clear()
