@@ -150,7 +150,7 @@ def _bands(fingerprint: int) -> list[tuple[int, int]]:
     return [(band, (fingerprint >> (band * width)) & mask) for band in range(BANDS)]
 
 
-@dataclass
+@dataclass(slots=True)
 class Fingerprint:
     post_id: str
     value: int
