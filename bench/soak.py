@@ -10,7 +10,7 @@ has committed it and its retention (7 days by default) of simulated days has pas
 
 Per day it prints the data directory's size per post (all of it: log, index, analyzer state, alert
 store), each stage's resident memory now and at its peak, the analyze+index throughput (posts per CPU second
-of the two stages) and the event messages the analyze stage sent per post. After the
+of the two stages), the event messages the analyze stage sent per post and the messages the log holds. After the
 run: the analyzer's start time (a new analyzer on the state the run left), `yuqing status`'s time, and
 the daily report's time on the last day, with an exactness check: the report's totals, sentiment,
 platforms, places and unanswered board messages against counts made by paging through every one of the
@@ -258,9 +258,9 @@ def start_stages(overrides: dict[str, Any]) -> dict[str, tuple[Any, Connection]]
     return children
 
 
-def event_messages(transport: Transport) -> int:
-    """Messages the log holds on the events topic."""
-    return sum(t.messages for t in transport.stats() if t.topic == EVENTS)
+def held_messages(transport: Transport, topic: str | None = None) -> int:
+    """Messages the log holds (on one topic, or on all)."""
+    return sum(t.messages for t in transport.stats() if topic in (None, t.topic))
 
 
 def publish(transport: Transport, posts: Iterator[Post]) -> int:
@@ -302,7 +302,7 @@ def main() -> int:
     total = 0
     print(f"soak: {args.days} days x {args.per_day} posts in {workdir}")
     print("day  posts      disk KB/post  " + "  ".join(f"{s} MB (peak)" for s in STAGES)
-          + "  analyze+index posts/CPU s  event messages/post")
+          + "  analyze+index posts/CPU s  event messages/post  log holds")
     try:
         with open_transport(settings) as transport:
             if not isinstance(transport, SqliteTransport):
@@ -311,9 +311,8 @@ def main() -> int:
                 day = first_day + timedelta(days=number)
                 start = datetime.combine(day, datetime.min.time(), SHANGHAI)
                 total += publish(transport, stream.day(number, start))
-                published_at.append(time.time())
                 busy = {}
-                events_before = event_messages(transport)
+                events_before = held_messages(transport, EVENTS)
                 for name in STAGES:  # analyze first: the others read what it writes
                     _, conn = children[name]
                     conn.send("drain")
@@ -321,7 +320,8 @@ def main() -> int:
                     busy[name] = (seconds, rss, peak)
                     peaks[name] = max(peaks[name], peak)
                     if name == "analyze":
-                        events_sent = event_messages(transport) - events_before
+                        events_sent = held_messages(transport, EVENTS) - events_before
+                published_at.append(time.time())  # the day's raw posts, enriched posts and events are in
                 # Retention on simulated time: what was published `retention` of simulated days ago may go.
                 expired_day = number - round(retention / timedelta(days=1))
                 if expired_day >= 0:
@@ -329,7 +329,7 @@ def main() -> int:
                 rate = args.per_day / max(busy["analyze"][0] + busy["index"][0], 1e-9)
                 memory = "  ".join(f"{busy[s][1]:8.0f} ({busy[s][2]:5.0f})" for s in STAGES)
                 print(f"{number + 1:3d}  {total:9d}  {disk_bytes(workdir) / total / 1024:12.2f}  {memory}  {rate:8.0f}"
-                      f"  {events_sent / args.per_day:.2f}", flush=True)
+                      f"  {events_sent / args.per_day:19.2f}  {held_messages(transport):9d}", flush=True)
     finally:
         for _process, conn in children.values():
             conn.send("stop")
