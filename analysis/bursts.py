@@ -141,7 +141,7 @@ class BurstTracker:
         return subjects
 
     def name_event(self, event_id: str, label: str) -> None:
-        """Take an event's label (its top keywords over all its posts) for its signals."""
+        """Take an event's name for its signals: its headline title, else its label (top keywords of all its posts)."""
         self._event_labels[event_id] = label
         self._event_labels.move_to_end(event_id)
         if len(self._event_labels) > SEEN_POSTS:

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from analysis.events import ACTIVE_FOR, EventClusterer, EventState, Fingerprint, PostTraits, anchors_of
+from analysis.events import (
+    ACTIVE_FOR,
+    MIN_REPRINT_CHARS,
+    EventClusterer,
+    EventState,
+    Fingerprint,
+    PostTraits,
+    anchors_of,
+)
 from analysis.gazetteer import Gazetteer
 from analysis.keywords import candidate_words, rank_candidates
 from analysis.policies import PolicyRegistry, policy_from_post
@@ -21,6 +31,7 @@ from analysis.privacy import mask_personal_data
 from analysis.segment import add_terms, display_form, fast_words, segment_post
 from analysis.sentiment import classify
 from analysis.text import strip_markup
+from analysis.titles import headline_of
 from yuqing.config.datafiles import Watchlist
 from yuqing.schema import (
     BOARD_PLACE,
@@ -32,6 +43,7 @@ from yuqing.schema import (
     Policy,
     PolicyLink,
     Post,
+    ReprintLink,
 )
 
 __all__ = ["Analyzer", "AnalyzerMemory", "policy_from_post"]
@@ -44,12 +56,40 @@ PRUNE_EVERY = timedelta(hours=1)
 # outage's catch-up) brings posts older than the newest one, so the newest post's time alone would never
 # move and memory would grow with the backlog.
 PRUNE_EVERY_POSTS = 2_000
-# An event is published again when what a reader sees of it changes: its label, top keywords, places, policies,
-# representatives or merge, the hour it was last seen, or its size (every post up to EXACT_SIZE, then each
+# An event is published again when what a reader sees of it changes: its label, title, top keywords, places,
+# policies, representatives or merge, the hour it was last seen, or its size (every post up to EXACT_SIZE, then each
 # growth by a tenth), not for every post it takes.
 EXACT_SIZE = 20
 SIZE_STEP = 1.1
 TOP_KEYWORDS = 5
+AUTHOR_CACHE_SIZE = 50_000
+
+
+# A reprint's credit line (（来源：菏城新闻网）, 责任编辑：王某) is not what it copies: left out of its fingerprint.
+_CREDIT_LABELS = ("来源", "稿源", "转自", "转载自", "原标题", "编辑", "作者")
+_CREDIT = re.compile(r"[（(【\[]?\s*(?:来源|稿源|转自|转载自|原标题|责任编辑|编辑|作者)\s*[:：][^）)】\]\n，。；]{1,30}[）)】\]]?")
+
+
+def _reprint_features(text: str, candidates: Sequence[str]) -> tuple[Sequence[str], list[str]]:
+    """What a post's fingerprint and its lead's are made of, credit lines left out. The lead is the
+    first paragraph long enough to be copied on its own; a post of one paragraph has none."""
+    features: Sequence[str] = candidates
+    if any(label in text for label in _CREDIT_LABELS) and (credits := _CREDIT.findall(text)):
+        credited = Counter(candidate_words(fast_words(" ".join(credits))))
+        features = []
+        for word in candidates:
+            if credited[word] > 0:
+                credited[word] -= 1
+            else:
+                features.append(word)
+    if "\n" not in text.strip():
+        return features, []
+    paragraphs = [strip_markup(_CREDIT.sub("", line)) for line in text.split("\n")]
+    paragraphs = [line for line in paragraphs if line]
+    lead = next((line for line in paragraphs if len(line) >= MIN_REPRINT_CHARS), None)
+    if len(paragraphs) < 2 or lead is None:
+        return features, []
+    return features, candidate_words(fast_words(lead))
 
 
 def _masked(value: Any) -> Any:
@@ -68,7 +108,7 @@ def _substance(event: Event) -> tuple[Any, ...]:
     """What of an event is worth a new message (see EXACT_SIZE)."""
     size = event.size if event.size <= EXACT_SIZE else EXACT_SIZE + int(math.log(event.size / EXACT_SIZE, SIZE_STEP))
     # The keywords' order below the top few moves with every post of near-equal words: not a change a reader sees.
-    return (event.label, frozenset(event.keywords[:TOP_KEYWORDS]), tuple(event.places), tuple(event.policies),
+    return (event.label, event.title, frozenset(event.keywords[:TOP_KEYWORDS]), tuple(event.places), tuple(event.policies),
             tuple(event.representative_posts), event.merged_into, event.first_seen,
             event.last_seen.replace(minute=0, second=0, microsecond=0), size)
 
@@ -119,6 +159,8 @@ class Analyzer:
         self._published: dict[str, tuple[Any, ...]] = {}  # event id -> its substance when last handed out
         self._pending_posts: list[AssignedPost] = []
         self._pending_policies: list[Policy] = []
+        self._relinked: list[ReprintLink] = []
+        self._author_place_cache: dict[str, list[str]] = {}
         if self.store is not None:
             self._restore(self.store)
 
@@ -155,8 +197,11 @@ class Analyzer:
         candidates = candidate_words(segmented.all_words)
         # A title's words count twice: it says what the post is about.
         weighted = rank_candidates(candidate_words(title_words) * 2 + candidates, KEYWORDS_PER_POST)
-        hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or ""), post.author.name or ""]
+        # Where it happened: the text, the title, a board's 地点, the issuing office. Where the author
+        # lives (a screen name such as 曹县汉服小姐姐) is kept apart: reports and alerts use the first.
+        hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
         places = self.gazetteer.resolve(all_words, hints)
+        author_places = self._author_places(post.author.name) if post.author.name else []
         full_text = f"{title or ''}\n{masked}"
         links = self.registry.link(full_text, all_words)
         departments = self._departments(post, links, all_words)
@@ -176,11 +221,21 @@ class Analyzer:
             sentiment=sentiment,
             keywords=[display_form(word) for word, _ in weighted],
             places=places,
+            author_places=author_places,
             policies=links,
             departments=departments,
             event_id=event_id,
             reprint_of=reprint_of,
         )
+
+    def _author_places(self, name: str) -> list[str]:
+        """Places an author's name holds (曹县汉服小姐姐 → 曹县); the same accounts post again and again."""
+        places = self._author_place_cache.get(name)
+        if places is None:
+            if len(self._author_place_cache) >= AUTHOR_CACHE_SIZE:
+                self._author_place_cache.clear()
+            places = self._author_place_cache[name] = self.gazetteer.resolve((), [name])
+        return list(places)
 
     def _departments(self, post: Post, links: Sequence[PolicyLink], all_words: Sequence[str]) -> list[str]:
         """From the linked policies' issuers and a board's reply unit first, then from the text.
@@ -210,7 +265,8 @@ class Analyzer:
             return known[1], known[0]
         when = post.when
         self._newest = max(self._newest, when) if self._newest else when
-        reprint_of = self.clusterer.reprint(post.id, when, strip_markup(masked), candidates)
+        plain = strip_markup(masked)
+        reprint_of = self.clusterer.reprint(post.id, when, plain, *_reprint_features(masked, candidates))
         areas = sorted({self._area(p) for p in places} - {self.gazetteer.city})
         metrics = post.metrics
         # A title or a board's 地点 often names the estate the text only calls 我们小区.
@@ -222,11 +278,14 @@ class Analyzer:
             anchors=anchors_of(f"{title} {masked}", [*fast_words(title), *candidates]),
             replies_to=[post.reply_to] if post.reply_to else [], thread=post.url.partition("#")[0],
             author_anchors=anchors_of("", fast_words(post.author.name)) if post.author.name else [],
+            headline=headline_of(mask_personal_data(post.title) if post.title else None, masked),
         )
         event_id = self.clusterer.assign(traits, reprint_of)
         self._remember(post.id, (event_id, reprint_of, when))
         self._since_prune += 1
         self._pending_posts.append((post.id, when, event_id, reprint_of, self.clusterer.reprints.by_id.get(post.id)))
+        for copy_id, original_id in self.clusterer.take_relinked():
+            self._relink(copy_id, original_id)
         if len(self._pending_posts) >= FLUSH_EVERY:
             self.flush()
         return reprint_of, event_id
@@ -234,6 +293,23 @@ class Analyzer:
     def _remember(self, post_id: str, assigned: tuple[str | None, str | None, datetime]) -> None:
         self._assigned[post_id] = assigned
         heapq.heappush(self._assigned_queue, (assigned[2], post_id))
+
+    def _relink(self, copy_id: str, original_id: str) -> None:
+        """A post analysed before turned out to copy one that arrived later: remember it and tell the index."""
+        known = self._assigned.get(copy_id)
+        if known is None and self.store is not None:
+            known = self.store.assigned(copy_id)
+        if known is None:
+            return
+        event_id, _, when = known
+        self._remember(copy_id, (event_id, original_id, when))
+        self._pending_posts.append((copy_id, when, event_id, original_id, self.clusterer.reprints.by_id.get(copy_id)))
+        self._relinked.append(ReprintLink(post_id=copy_id, reprint_of=original_id))
+
+    def take_relinked(self) -> list[ReprintLink]:
+        """Posts already handed out that are now known to be copies: what the index must update."""
+        relinked, self._relinked = self._relinked, []
+        return relinked
 
     def _area(self, place: str) -> str:
         """The district, county or zone a place lies in (the city itself for the city)."""

@@ -2,8 +2,11 @@
 
 A 转载 copy (same text, maybe a different headline, a source line, a few words changed) is
 found by SimHash: 64-bit fingerprints within 3 bits of each other, looked up through four
-16-bit bands (two fingerprints within 3 bits agree exactly on at least one band). A copy is
-linked to the earliest original and joins its event without moving it.
+16-bit bands (two fingerprints within 3 bits agree exactly on at least one band). A post of several
+paragraphs also has its first paragraph fingerprinted: a weibo that copies an article's lead is
+its copy too. A copy is linked to the earliest original and joins its event without moving it.
+Crawl order is not publication order: when the original arrives after its copies, the copies are
+re-linked to it (`take_relinked`) and the original joins their event.
 
 Other posts join the active event whose keyword centroid is most similar (cosine), unless
 the two name different districts; a post close to two events (similarity of at least 0.5 to
@@ -33,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from analysis.titles import Headline, HeadlineKind, composed_title
 from yuqing.schema import Event
 
 FINGERPRINT_BITS = 64
@@ -55,6 +59,10 @@ MIN_EVENT_TERMS = 1
 ACTIVE_FOR = timedelta(days=7)
 REPRESENTATIVES = 5
 LABEL_TERMS = 3
+# Title candidates an event keeps (the best by score), and how much better than the shown title
+# another must score to replace it: a title does not flip back and forth as posts join.
+HEADLINES_KEPT = 6
+TITLE_KEEP_SHARE = 0.8
 # A shared anchor makes a post at least this similar to an event: enough to join it, and to merge
 # two events that both carry the anchor.
 ANCHOR_SIMILARITY = MERGE_SIMILARITY
@@ -157,6 +165,7 @@ class Fingerprint:
     when: datetime
     original: str  # the earliest original's id (its own id when it is the original)
     event_id: str | None
+    lead: int | None = None  # SimHash of the first paragraph, for a post of several paragraphs
 
 
 class ReprintDetector:
@@ -166,6 +175,8 @@ class ReprintDetector:
         self.keep_for = keep_for
         self.by_id: dict[str, Fingerprint] = {}
         self._bands: dict[tuple[int, int], set[str]] = {}
+        self._lead_bands: dict[tuple[int, int], set[str]] = {}
+        self._copies: dict[str, set[str]] = {}  # original id -> ids of the posts linked to it
         self._queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
 
     def add(self, fingerprint: Fingerprint) -> None:
@@ -173,18 +184,29 @@ class ReprintDetector:
         heapq.heappush(self._queue, (fingerprint.when, fingerprint.post_id))
         for band in _bands(fingerprint.value):
             self._bands.setdefault(band, set()).add(fingerprint.post_id)
+        if fingerprint.lead is not None:
+            for band in _bands(fingerprint.lead):
+                self._lead_bands.setdefault(band, set()).add(fingerprint.post_id)
+        if fingerprint.original != fingerprint.post_id:
+            self._copies.setdefault(fingerprint.original, set()).add(fingerprint.post_id)
 
-    def original_of(self, value: int) -> Fingerprint | None:
-        """The earliest original of the known posts within 3 bits of `value`, if any."""
-        found: Fingerprint | None = None
+    def _near(self, value: int, bands: dict[tuple[int, int], set[str]], lead: bool) -> Iterable[Fingerprint]:
         for band in _bands(value):
-            for post_id in self._bands.get(band, ()):
+            for post_id in bands.get(band, ()):
                 other = self.by_id[post_id]
-                if (other.value ^ value).bit_count() <= MAX_REPRINT_DISTANCE:
-                    original = self._original(other)
-                    if found is None or original.when < found.when:
-                        found = original
-        return found
+                compared = other.lead if lead else other.value
+                if compared is not None and (compared ^ value).bit_count() <= MAX_REPRINT_DISTANCE:
+                    yield other
+
+    def original_of(self, value: int, lead: int | None = None) -> Fingerprint | None:
+        """The earliest original of the known posts within 3 bits of `value`, if any: posts with the
+        same text, posts whose first paragraph is this text, and (given `lead`, this post's first
+        paragraph) posts that copied only that paragraph."""
+        near = [*self._near(value, self._bands, lead=False), *self._near(value, self._lead_bands, lead=True)]
+        if lead is not None:
+            near += self._near(lead, self._bands, lead=False)
+        originals = [self._original(other) for other in near]
+        return min(originals, key=lambda fp: (fp.when, fp.post_id), default=None)
 
     def _original(self, fingerprint: Fingerprint) -> Fingerprint:
         # An original can later turn out to copy an older post that arrived late: follow the links.
@@ -195,6 +217,15 @@ class ReprintDetector:
             fingerprint = nxt
         return fingerprint
 
+    def adopt(self, former: Fingerprint, original: Fingerprint) -> list[Fingerprint]:
+        """`original` (published earlier, arrived later) is what `former` and its copies copy:
+        link them all to it and return them."""
+        moved = [former, *(self.by_id[c] for c in sorted(self._copies.pop(former.post_id, ())) if c in self.by_id)]
+        for fingerprint in moved:
+            fingerprint.original = original.post_id
+        self._copies.setdefault(original.post_id, set()).update(fp.post_id for fp in moved)
+        return moved
+
     def prune(self, now: datetime) -> None:
         cutoff = now - self.keep_for
         while self._queue and self._queue[0][0] < cutoff:
@@ -203,12 +234,14 @@ class ReprintDetector:
             if fingerprint is None or fingerprint.when >= cutoff:
                 continue
             del self.by_id[post_id]
-            for band in _bands(fingerprint.value):
-                members = self._bands.get(band)
-                if members is not None:
-                    members.discard(post_id)
-                    if not members:
-                        del self._bands[band]
+            self._copies.pop(post_id, None)
+            for table, value in ((self._bands, fingerprint.value), (self._lead_bands, fingerprint.lead)):
+                for band in _bands(value) if value is not None else ():
+                    members = table.get(band)
+                    if members is not None:
+                        members.discard(post_id)
+                        if not members:
+                            del table[band]
 
 
 @dataclass
@@ -220,6 +253,7 @@ class EventState:
     last_seen: datetime
     centroid: Counter[str] = field(default_factory=Counter)
     size: int = 0
+    reprints: int = 0  # of size, posts linked to an original (see ReprintDetector)
     platforms: Counter[str] = field(default_factory=Counter)
     places: Counter[str] = field(default_factory=Counter)
     areas: Counter[str] = field(default_factory=Counter)
@@ -231,6 +265,44 @@ class EventState:
     # (engagement, post id) of the most-engaged posts, the first post always kept apart.
     engaged: list[tuple[int, str]] = field(default_factory=list)
     merged_into: str | None = None
+    headlines: list[Headline] = field(default_factory=list)
+    title: str | None = None  # the title last shown: kept while it stays nearly the best
+
+    def add_headlines(self, headlines: Iterable[Headline]) -> None:
+        """Take title candidates, keeping the best few (and the one shown); pruned once twice as
+        many have gathered, so a big event does not rank them for every post it takes."""
+        known = {h.text for h in self.headlines}
+        for headline in headlines:
+            if headline.text not in known:
+                known.add(headline.text)
+                self.headlines.append(headline)
+        if len(self.headlines) > 2 * HEADLINES_KEPT:
+            centroid, norm = self._title_centroid()
+            ranked = sorted(self.headlines, key=lambda h: (h.text != self.title, -h.score(centroid, norm), h.text))
+            self.headlines = ranked[:HEADLINES_KEPT]
+
+    def _title_centroid(self) -> tuple[dict[str, float], float]:
+        top = {term: float(weight) for term, weight in self.centroid.most_common(CENTROID_TERMS)}
+        return top, _norm(top)
+
+    def choose_title(self, keywords: Sequence[str], named: str | None) -> str | None:
+        """The best-scoring candidate (see analysis.titles); the shown one stays unless another
+        scores clearly higher. Without candidates: the estate or place and the action."""
+        if not self.headlines:
+            return composed_title(named, [p for p, _ in self.places.most_common(3)], keywords)
+        centroid, norm = self._title_centroid()
+        scores = {h.text: h.score(centroid, norm) for h in self.headlines}
+        best = max(sorted(scores), key=scores.__getitem__)
+        if self.title in scores and scores[self.title] >= TITLE_KEEP_SHARE * scores[best]:
+            return self.title
+        return best
+
+    def where(self) -> list[str]:
+        """Where it happened: the estates or villages it names (at least two posts, or all of a
+        small event, name them), then the gazetteer's places, most named first."""
+        quorum = min(2, self.size)
+        estates = [a for a, n in self.anchors.most_common() if n >= quorum and not a.startswith("#")]
+        return [*estates[:2], *(p for p, _ in self.places.most_common(5))][:5]
 
     def to_event(self) -> Event:
         keywords = [term for term, _ in self.centroid.most_common(10)]
@@ -240,15 +312,18 @@ class EventState:
         label = [named] if named else []
         label += [term for term in keywords if term != named][: LABEL_TERMS - len(label)]
         representatives = [self.first_post] + [pid for _, pid in self.engaged if pid != self.first_post]
+        self.title = self.choose_title(keywords, named)
         return Event(
             id=self.id,
             label=" ".join(label) or self.id,
+            title=self.title,
             keywords=keywords,
             first_seen=self.first_seen,
             last_seen=self.last_seen,
             size=self.size,
+            reprints=self.reprints,
             platforms=dict(self.platforms),
-            places=[p for p, _ in self.places.most_common(5)],
+            places=self.where(),
             sentiment_mix=dict(self.sentiment),
             policies=[p for p, _ in self.policies.most_common(5)],
             representative_posts=representatives[:REPRESENTATIVES],
@@ -258,11 +333,12 @@ class EventState:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "first_seen": self.first_seen.isoformat(), "last_seen": self.last_seen.isoformat(),
-            "centroid": dict(self.centroid), "size": self.size, "platforms": dict(self.platforms),
+            "centroid": dict(self.centroid), "size": self.size, "reprints": self.reprints, "platforms": dict(self.platforms),
             "places": dict(self.places), "areas": dict(self.areas), "sentiment": dict(self.sentiment),
             "policies": dict(self.policies), "anchors": dict(self.anchors), "residents": dict(self.residents),
             "first_post": self.first_post,
             "engaged": [list(item) for item in self.engaged], "merged_into": self.merged_into,
+            "headlines": [h.to_json() for h in self.headlines], "title": self.title,
         }
 
     @classmethod
@@ -270,11 +346,12 @@ class EventState:
         counters = ("centroid", "platforms", "places", "areas", "sentiment", "policies")
         return cls(
             id=data["id"], first_seen=datetime.fromisoformat(data["first_seen"]),
-            last_seen=datetime.fromisoformat(data["last_seen"]), size=data["size"],
+            last_seen=datetime.fromisoformat(data["last_seen"]), size=data["size"], reprints=data.get("reprints", 0),
             first_post=data["first_post"], engaged=[(int(e), str(p)) for e, p in data["engaged"]],
             merged_into=data.get("merged_into"), **{name: Counter(data[name]) for name in counters},
             # State saved before anchors or residents existed has none.
             anchors=Counter(data.get("anchors", {})), residents=Counter(data.get("residents", {})),
+            headlines=[Headline.from_json(h) for h in data.get("headlines", [])], title=data.get("title"),
         )
 
 
@@ -297,6 +374,7 @@ class PostTraits:
     # Named estates in the author's name (化肥厂家属院老王): a resident, whose posts on what an event
     # with that anchor is about join it even without naming the place.
     author_anchors: Sequence[str] = ()
+    headline: tuple[str, HeadlineKind] | None = None  # the post's title candidate (analysis.titles)
 
 
 def event_id_for(post_id: str) -> str:
@@ -360,24 +438,42 @@ class EventClusterer:
         self.unsaved: set[str] = set()  # since the last save: to be persisted
         # event id -> (size when computed, top terms, their norm): a big event's centroid moves slowly.
         self._centroids: dict[str, tuple[int, dict[str, float], float]] = {}
+        self._relinked: list[tuple[str, str]] = []  # (copy, original) not yet taken
+        # a late original -> (the event of the post thought original before it, the events of all its copies)
+        self._late_originals: dict[str, tuple[str | None, set[str]]] = {}
 
     # -- reprints ---------------------------------------------------------------------------
-    def reprint(self, post_id: str, when: datetime, text: str, features: Sequence[str]) -> str | None:
-        """The id of the earliest original this post copies, or None; remembers the post either way."""
+    def reprint(self, post_id: str, when: datetime, text: str, features: Sequence[str],
+                lead_features: Sequence[str] = ()) -> str | None:
+        """The id of the earliest original this post copies, or None; remembers the post either way.
+        `lead_features` are those of the post's first paragraph when it has several.
+
+        A post older than the original known so far is the original: that one and its copies are
+        re-linked to it (see `take_relinked`), and the post will join their event."""
         if len(text) < MIN_REPRINT_CHARS or len(features) < MIN_REPRINT_FEATURES:
             return None
         value = simhash(features)
+        lead = simhash(lead_features) if len(lead_features) >= MIN_REPRINT_FEATURES else None
         known = self.reprints.by_id.get(post_id)
         if known is not None:  # the same post again (a re-crawl): keep what was decided
             return None if known.original == post_id else known.original
-        original = self.reprints.original_of(value)
-        if original is not None and original.when <= when:
-            self.reprints.add(Fingerprint(post_id, value, when, original.post_id, original.event_id))
+        original = self.reprints.original_of(value, lead)
+        if original is not None and (original.when, original.post_id) <= (when, post_id):
+            self.reprints.add(Fingerprint(post_id, value, when, original.post_id, original.event_id, lead))
             return original.post_id
-        self.reprints.add(Fingerprint(post_id, value, when, post_id, None))
+        fingerprint = Fingerprint(post_id, value, when, post_id, None, lead)
+        self.reprints.add(fingerprint)
         if original is not None:  # this post is older than the one thought original: it becomes the original
-            original.original = post_id
+            moved = self.reprints.adopt(original, fingerprint)
+            self._relinked += [(copy.post_id, post_id) for copy in moved]
+            # Only the former original is a new copy: the others were counted as copies already.
+            self._late_originals[post_id] = (original.event_id, {c.event_id for c in moved if c.event_id})
         return None
+
+    def take_relinked(self) -> list[tuple[str, str]]:
+        """(copy id, original id) of copies re-linked since the last call: their original arrived late."""
+        relinked, self._relinked = self._relinked, []
+        return relinked
 
     # -- clustering -------------------------------------------------------------------------
     def _centroid(self, event: EventState) -> tuple[dict[str, float], float]:
@@ -458,6 +554,13 @@ class EventClusterer:
         people posting "又停水了" is an event however short each post is."""
         vector = {term: weight for term, weight in post.keywords}
         replies = self._replies_waiting_for(post)
+        former, copies = self._late_originals.pop(post.id, (None, set()))
+        if former and (counted := self._resolve(former)):
+            counted.reprints += 1
+            self.changed.add(counted.id)
+            self.unsaved.add(counted.id)
+        # An original that arrived after its copies joins their event, as a post joins its replies'.
+        replies += [e for e in map(self._resolve, sorted(copies)) if e is not None and e not in replies]
         event: EventState | None = None
         if reprint_of is not None:
             original = self.reprints.by_id.get(reprint_of)
@@ -487,6 +590,8 @@ class EventClusterer:
             self.events[event.id] = event
             heapq.heappush(self._idle_queue, (event.last_seen, event.id))
         self._add(event, post, vector)
+        if reprint_of is not None:
+            event.reprints += 1
         self._remember_thread(post, event)
         fingerprint = self.reprints.by_id.get(post.id)
         if fingerprint is not None:
@@ -551,6 +656,8 @@ class EventClusterer:
         event.residents.update(post.author_anchors)
         for anchor in post.author_anchors:
             self._by_resident.add(anchor, event.id)
+        if post.headline is not None:
+            event.add_headlines([Headline(post.headline[0], post.headline[1], dict(post.keywords))])
         if len(event.engaged) < REPRESENTATIVES or post.engagement > event.engaged[-1][0]:
             event.engaged = sorted([*event.engaged, (post.engagement, post.id)], key=lambda item: -item[0])
             event.engaged = event.engaged[:REPRESENTATIVES]
@@ -568,12 +675,14 @@ class EventClusterer:
         if (gone.size, keep.first_seen) > (keep.size, gone.first_seen):
             keep, gone = gone, keep
         keep.size += gone.size
+        keep.reprints += gone.reprints
         if gone.first_seen < keep.first_seen:
             keep.first_seen, keep.first_post = gone.first_seen, gone.first_post
         keep.last_seen = max(keep.last_seen, gone.last_seen)
         for name in ("centroid", "platforms", "places", "areas", "sentiment", "policies", "anchors", "residents"):
             getattr(keep, name).update(getattr(gone, name))
         keep.engaged = sorted(keep.engaged + gone.engaged, key=lambda item: -item[0])[:REPRESENTATIVES]
+        keep.add_headlines(gone.headlines)
         gone.merged_into = keep.id
         for postings, keys in self._keys_of(gone):
             for key in keys:

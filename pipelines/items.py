@@ -81,8 +81,9 @@ def mask_post(post: Post) -> Post:
 
 
 def content_hash(post: Post) -> str:
-    """A hash of everything a reader would notice changed: not fetched_at."""
-    data = post.model_dump(mode="json", exclude={"fetched_at"})
+    """A hash of everything a reader would notice changed: not fetched_at, nor whether the year of
+    its date was inferred (a weibo's 昨天 10:31 shown as 12-05 a day later is the same post)."""
+    data = post.model_dump(mode="json", exclude={"fetched_at", "published_year_inferred"})
     return hashlib.sha1(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 

@@ -15,7 +15,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field
 
 from yuqing.errors import BackendUnavailable
-from yuqing.schema import CrawlHealth, EnrichedPost, Event, SentimentLabel
+from yuqing.schema import CrawlHealth, EnrichedPost, Event, ReprintLink, SentimentLabel
 
 Interval = Literal["hour", "day"]
 
@@ -120,6 +120,11 @@ class Index(abc.ABC):
     @abc.abstractmethod
     def counts_by(self, field: Literal["platform", "source", "sentiment"], query: SearchQuery | None = None
                   ) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    def relink(self, links: Iterable[ReprintLink]) -> int:
+        """Mark indexed posts as copies (`reprint_of`, extra 转载自) of an original found after them.
+        Returns how many were updated; a post not indexed is left alone."""
 
     @abc.abstractmethod
     def upsert_events(self, events: Iterable[Event]) -> int: ...

@@ -39,7 +39,7 @@ from search.base import (
     refused_for_good,
 )
 from yuqing.config.settings import ElasticsearchSettings
-from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
+from yuqing.schema import REPRINT_OF, SHANGHAI, CrawlHealth, EnrichedPost, Event, ReprintLink
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -260,6 +260,18 @@ class ElasticIndex(Index):
 
     def upsert(self, posts: Iterable[EnrichedPost]) -> int:
         return self._bulk(self.posts_index, ({"_id": p.id, "_source": post_document(p)} for p in posts))
+
+    def relink(self, links: Iterable[ReprintLink]) -> int:
+        try:
+            return self._bulk(self.posts_index, (
+                {"_op_type": "update", "_id": link.post_id,
+                 "doc": {"reprint_of": link.reprint_of, "extra": {REPRINT_OF: link.reprint_of}}}
+                for link in links))
+        except BulkWriteError as exc:  # a copy that is not indexed (yet) has nothing to update
+            missing = [f for f in exc.failures if f.status == 404]
+            if len(missing) < len(exc.failures):
+                raise
+            return exc.written
 
     def upsert_events(self, events: Iterable[Event]) -> int:
         events = list(events)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from analysis.segment import plain_words, search_terms
 from search.base import Index, Interval, SearchBackendError, SearchQuery, SearchResult
 from stores.sqlite import connect
-from yuqing.schema import SHANGHAI, CrawlHealth, EnrichedPost, Event
+from yuqing.schema import REPRINT_OF, SHANGHAI, CrawlHealth, EnrichedPost, Event, ReprintLink
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
@@ -144,6 +144,19 @@ class SqliteIndex(Index):
             f"SELECT COALESCE({field}, 'unknown'), COUNT(*) FROM posts{where} GROUP BY 1 ORDER BY 2 DESC", args
         )
         return dict(rows.fetchall())
+
+    def relink(self, links: Iterable[ReprintLink]) -> int:
+        rows = [(link.reprint_of, link.reprint_of, link.post_id) for link in links]
+        if not rows:
+            return 0
+        try:
+            with self._conn:
+                updated = self._conn.executemany(
+                    f"UPDATE posts SET doc=json_set(doc, '$.reprint_of', ?, '$.extra.\"{REPRINT_OF}\"', ?) WHERE id=?",
+                    rows)
+        except sqlite3.Error as exc:
+            raise SearchBackendError(f"cannot write to the embedded index {self.path}: {exc}") from exc
+        return updated.rowcount
 
     def upsert_events(self, events: Iterable[Event]) -> int:
         events = list(events)

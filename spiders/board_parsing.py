@@ -17,7 +17,7 @@ from parsel import Selector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from spiders.html_text import check_css, selected_hrefs, selected_text
-from spiders.social_time import parse_social_time
+from spiders.social_time import is_year_less, parse_social_time
 from yuqing.schema import (
     BOARD_ANSWERED,
     BOARD_ANSWERED_AT,
@@ -118,6 +118,7 @@ def parse_message(html: str, url: str, selectors: BoardSelectors, *, source: str
         title=title or None,
         text=text,
         published_at=_time(page, selectors.time_selector, now),
+        published_year_inferred=is_year_less(_time_text(page, selectors.time_selector)),
         fetched_at=now,
         extra=extra,
     )
@@ -137,9 +138,14 @@ def _field(page: Selector, selector: str | None) -> str | None:
     return value or None
 
 
-def _time(page: Selector, selector: str | None, now: datetime) -> datetime | None:
+def _time_text(page: Selector, selector: str | None) -> str | None:
     value = _field(page, selector)
     if not value:
         return None
     match = _DATETIME.search(value)
-    return parse_social_time(match.group(0) if match else value, now)
+    return match.group(0) if match else value
+
+
+def _time(page: Selector, selector: str | None, now: datetime) -> datetime | None:
+    value = _time_text(page, selector)
+    return parse_social_time(value, now) if value else None

@@ -16,7 +16,7 @@ import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import lxml.html
@@ -24,13 +24,24 @@ import trafilatura
 from lxml import etree
 from trafilatura.settings import use_config
 
-from spiders.parsing import clean_inline, clean_text, find_published_at, parse_datetime
+from spiders.parsing import (
+    DateHints,
+    ParsedDate,
+    clean_inline,
+    clean_text,
+    find_published,
+    parse_date,
+    parse_datetime,
+    url_years,
+)
+from yuqing.schema import SHANGHAI
 
 
 @dataclass
 class Article:
     title: str | None = None
     published_at: datetime | None = None
+    published_year_inferred: bool = False  # the page showed the day without a year (see DateHints)
     author: str | None = None
     source_name: str | None = None  # 来源: the outlet the article credits
     text: str = ""
@@ -57,6 +68,12 @@ _DATE_META = ("article:published_time", "og:release_date", "pubdate", "publishda
               "firstpublishedtime", "publishtime", "dc.date", "dc.date.issued", "dc.date.created",
               "datepublished", "release_date", "og:published_time")
 _JSON_LD_DATE = re.compile(r'"date(?:Published|Created)"\s*:\s*"([^"]{8,40})"')
+# Dates in scripts: "time": "2019-12-29 22:31:02", "pubDate": "2019-10-08"; and a publication
+# timestamp in seconds (WeChat's var ct = "1581517074", publish_time, createTime ...).
+_SCRIPT_DATE = re.compile(r'"\w*(?:[tT]ime|[dD]ate)\w*"\s*:\s*"((?:19|20)\d{2}-\d{1,2}-\d{1,2}[^"]{0,15})"')
+_PUBLISH_STAMP = re.compile(
+    r"\b(?:ct|publish_?time|publishTime|pub_?time|pubTime|create_?time|createTime|ptime)[\"']?\s*[=:]\s*[\"']?"
+    r"(1\d{9})(?!\d)")
 _TITLE_META = ("og:title", "articletitle", "twitter:title", "title")
 _SOURCE_META = ("contentsource", "source", "og:site_name", "article:publisher")
 _AUTHOR_META = ("author", "article:author", "dc.creator")
@@ -120,6 +137,27 @@ def _structured_date(tree: lxml.html.HtmlElement, json_ld: list[str]) -> datetim
         found = parse_datetime(element.get("datetime") or "")
         if found:
             return found
+    return None
+
+
+def _date_hints(tree: lxml.html.HtmlElement, scripts: str, url: str | None) -> DateHints:
+    """The page's full dates outside its visible text (meta tags, <time>, scripts) and its URL's years."""
+    values = [meta.get("content") or "" for meta in tree.iter("meta")]
+    values += [element.get("datetime") or "" for element in tree.iter("time")]
+    values += _SCRIPT_DATE.findall(scripts)
+    dates = [d.moment for d in map(parse_date, values) if d and not d.year_inferred and not d.relative]
+    dates += [datetime.fromtimestamp(int(stamp), SHANGHAI) for stamp in _PUBLISH_STAMP.findall(scripts)]
+    canonical = [link.get("href") for link in tree.iter("link") if (link.get("rel") or "").lower() == "canonical"]
+    urls = [url, _meta(tree, ("og:url",)), *canonical]
+    return DateHints(dates=tuple(dates), url_years=tuple(y for u in urls for y in url_years(u)))
+
+
+def _publish_stamp(scripts: str, now: datetime) -> datetime | None:
+    """A publication timestamp a script sets (WeChat's var ct = "1581517074"), if plausible."""
+    for stamp in _PUBLISH_STAMP.findall(scripts):
+        moment = datetime.fromtimestamp(int(stamp), SHANGHAI)
+        if moment <= now + timedelta(days=1):
+            return moment
     return None
 
 
@@ -216,8 +254,11 @@ def _main_text(tree: lxml.html.HtmlElement, html: str | None, url: str | None) -
 
 
 def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
-                    selectors: Selectors | None = None) -> Article:
-    """Everything `yuqing extract` shows for one page. Never raises on bad HTML: empty fields."""
+                    selectors: Selectors | None = None, now: datetime | None = None) -> Article:
+    """Everything `yuqing extract` shows for one page. Never raises on bad HTML: empty fields.
+
+    `now` is the crawl time: a date shown without a year, or relative (昨天), is resolved against
+    it and the page's other dates, never after it."""
     selectors = selectors or Selectors()
     if isinstance(html, str):
         try:
@@ -227,16 +268,24 @@ def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
     else:
         tree = html
     json_ld = _json_ld(tree)
+    scripts = "\n".join(script.text for script in tree.iter("script") if script.text)
+    now = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
+    hints = _date_hints(tree, scripts, url)
     etree.strip_elements(tree, "script", "style", with_tail=False)
     raw_text = clean_inline(" ".join(_VISIBLE_TEXT(tree)))
     title = _select_text(tree, selectors.title) or _title(tree)
     header = _header_text(tree, title, raw_text)
 
-    published = parse_datetime(_select_text(tree, selectors.date) or "")
-    if published is None:
-        published = parse_datetime(_meta(tree, _DATE_META) or "") or _structured_date(tree, json_ld)
-    if published is None:
-        published = find_published_at(header) or find_published_at(raw_text[:3000])
+    found: ParsedDate | None = parse_date(_select_text(tree, selectors.date) or "", now, hints)
+    if found is None:
+        structured = parse_datetime(_meta(tree, _DATE_META) or "") or _structured_date(tree, json_ld)
+        found = ParsedDate(structured) if structured else None
+    if found is None:
+        found = find_published(header, now, hints) or find_published(raw_text[:3000], now, hints)
+    if found is None or found.relative or found.year_inferred:
+        # "昨天" or "10-08" on the page; a script that sets the publication time knows it exactly.
+        stamp = _publish_stamp(scripts, now)
+        found = ParsedDate(stamp) if stamp else found
 
     source_match = _SOURCE_LABEL.search(header)
     source_name = _select_text(tree, selectors.source) or (source_match.group(1) if source_match else None)
@@ -247,8 +296,9 @@ def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
         author = _clean_name(author_match.group(1))
 
     text = _select_text(tree, selectors.text) or _main_text(tree, html if isinstance(html, str) else None, url)
-    return Article(title=title, published_at=published, author=author, source_name=source_name,
-                   text=clean_text(text))
+    return Article(title=title, published_at=found.moment if found else None,
+                   published_year_inferred=bool(found and found.year_inferred), author=author,
+                   source_name=source_name, text=clean_text(text))
 
 
 def _ready() -> None:

@@ -19,7 +19,7 @@ from parsel import Selector
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from spiders.html_text import check_css, element_text, selected_hrefs, selected_text
-from spiders.social_time import parse_social_time
+from spiders.social_time import is_year_less, parse_social_time
 from yuqing.schema import Author, Metrics, Platform, Post, post_id_for
 
 FORUM_NAME = "forum"  # Post.extra: the forum (吧) a thread is in
@@ -79,6 +79,7 @@ class ThreadSummary:
     abstract: str
     created: datetime | None
     last_reply: datetime | None
+    created_year_inferred: bool = False  # the list showed the day without its year (12-05)
 
 
 def parse_thread_list(
@@ -116,6 +117,7 @@ def _summary(item: Selector, url: str, now: datetime, selectors: ForumSelectors)
         abstract=selected_text(item, selectors.abstract_selector),
         created=parse_social_time(_first(item, selectors.created_selector), now),
         last_reply=parse_social_time(_first(item, selectors.last_reply_selector), now),
+        created_year_inferred=is_year_less(_first(item, selectors.created_selector)),
     )
 
 
@@ -183,6 +185,7 @@ def thread_to_post(
         title=thread.title,
         text=first_post or thread.abstract or thread.title,
         published_at=first_post_at or thread.created,
+        published_year_inferred=first_post_at is None and thread.created_year_inferred,
         fetched_at=now,
         metrics=Metrics(comments=thread.replies),
         extra=extra,

@@ -154,5 +154,6 @@ def policy_document(html: str, url: str, article: Article) -> dict[str, Any]:
     if published is None or (article.published_at and article.published_at.date() == published.date()):
         published = article.published_at or published
     return {"title": title, "text": article.text, "published_at": published,
+            "published_year_inferred": published is article.published_at and article.published_year_inferred,
             "author": {"name": table.get(GOV_ISSUER) or article.source_name}, "extra": extra}
 

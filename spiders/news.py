@@ -139,6 +139,7 @@ def article_fields(article: Article) -> dict[str, Any]:
     """Post fields from an extracted article."""
     extra = {NEWS_OUTLET: article.source_name} if article.source_name else {}
     return {"title": article.title, "text": article.text, "published_at": article.published_at,
+            "published_year_inferred": article.published_year_inferred,
             "author": {"name": article.author or article.source_name}, "extra": extra}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
@@ -102,11 +103,14 @@ _FULL_DATE = re.compile(
 _TWO_DIGIT_YEAR = re.compile(
     r"(?<![\d-])(?P<y>\d{2})-(?P<m>1[0-2]|0[1-9])-(?P<d>3[01]|[12]\d|0[1-9])\s+(?P<H>[01]?\d|2[0-3])[:：](?P<M>[0-5]\d)"
 )
-_COMPACT_DATE = re.compile(r"(?<!\d)(?P<y>(?:19|20)\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])(?!\d)")
+# Not inside an identifier: "B2-20181004" is a licence number.
+_COMPACT_DATE = re.compile(r"(?<![\dA-Za-z-])(?P<y>(?:19|20)\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])(?!\d)")
 _CN_NUMERAL_DATE = re.compile(r"([〇零一二三四五六七八九]{4})年([一二三四五六七八九十]{1,2})月([一二三四五六七八九十]{1,3})日")
 _SHORT_DATE = re.compile(
     r"(?<![\d-])(?P<m>1[0-2]|0?[1-9])\s*[-/月]\s*(?P<d>3[01]|[12]\d|0?[1-9])\s*日?\s+(?P<H>[01]?\d|2[0-3])[:：](?P<M>[0-5]\d)"
 )
+# A labelled day without a year or a time: "发布时间：10-08".
+_LABELLED_MONTH_DAY = re.compile(r"^\s*(?P<m>1[0-2]|0?[1-9])\s*[-/月]\s*(?P<d>3[01]|[12]\d|0?[1-9])(?![\d:：])\s*日?")
 _RELATIVE = re.compile(r"(\d+)\s*(秒|分钟|小时|天)前")
 _DAY_WORDS = re.compile(r"(今天|昨天|前天)\s*(?:(\d{1,2})[:：](\d{2}))?")
 
@@ -133,11 +137,72 @@ def _build(year: int, month: int, day: int, hour: int = 0, minute: int = 0, seco
         return None
 
 
-def parse_datetime(text: str, now: datetime | None = None) -> datetime | None:
+@dataclass(frozen=True)
+class DateHints:
+    """What a page says about the year of a date it shows without one ("10-08 12:00"): the full
+    dates in its metadata and scripts (dateUpdate, "time": ...) and the years in its URL."""
+
+    dates: tuple[datetime, ...] = ()
+    url_years: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedDate:
+    moment: datetime
+    year_inferred: bool = False  # the text gave no year: it was resolved (see `year_for`)
+    relative: bool = False  # 3小时前, 昨天: counted from `now`, right only when read when it was shown
+
+
+_URL_YEAR = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?:[-/_]?(?:0[1-9]|1[0-2]))?(?:[-/_]?(?:0[1-9]|[12]\d|3[01]))?(?!\d)")
+
+
+def url_years(url: str | None) -> tuple[int, ...]:
+    """Years a URL's path names (/2019/10/08/, /201910/t20191008_1.html, art_2019-10-08): the host is left out."""
+    if not url:
+        return ()
+    path = urlsplit(url).path
+    return tuple(dict.fromkeys(int(m.group(1)) for m in _URL_YEAR.finditer(path)))
+
+
+# A page's own full date this close after a day it shows without a year (its metadata's update
+# time, the server's clock) gives that day its year.
+NEAR_DATE = timedelta(days=7)
+
+
+def year_for(month: int, day: int, now: datetime, hints: DateHints | None = None) -> int:
+    """The year of a month and day shown without one, never after `now` (the crawl time).
+
+    A full date of the page on that day or within a week after it gives the year (its metadata
+    often repeats the day with its year, or the time it was served); else a year in its URL; else
+    the latest such day not after `now`. Older dates on the page (related articles) say nothing:
+    a page shows them whatever its own year."""
+    hints = hints or DateHints()
+    latest = now + timedelta(days=1)  # a page's clock may run a little ahead of ours
+    near = []
+    for known in (d.astimezone(SHANGHAI) for d in hints.dates if d <= latest):
+        for year in (known.year, known.year - 1):
+            shown = _build(year, month, day, 0, 0)
+            if shown is not None and shown - timedelta(days=1) <= known <= shown + NEAR_DATE:
+                near.append(year)
+    if near:
+        return max(near)
+    for year in sorted(hints.url_years, reverse=True):
+        candidate = _build(year, month, day)
+        if candidate is not None and candidate <= latest:
+            return year
+    year = now.year
+    candidate = _build(year, month, day)
+    while year > now.year - 4 and (candidate is None or candidate > latest):
+        year -= 1  # 12-31 read on 1 January is last year's; 02-29 waits for a leap year
+        candidate = _build(year, month, day)
+    return year
+
+
+def parse_date(text: str, now: datetime | None = None, hints: DateHints | None = None) -> ParsedDate | None:
     """The first date (and time) in `text`, in any common Chinese form, as Asia/Shanghai time.
 
     Handles 2022年06月02日, 2022-06-02 10:31(:05), 2022/6/2, 2022.06.02, 20220602,
-    二〇二二年六月二日, 18-03-08 23:16, 06-02 10:31 (this year), 3分钟前, 昨天 10:31.
+    二〇二二年六月二日, 18-03-08 23:16, 06-02 10:31 (year from `year_for`), 3分钟前, 昨天 10:31.
     """
     if not text:
         return None
@@ -145,51 +210,71 @@ def parse_datetime(text: str, now: datetime | None = None) -> datetime | None:
     match = _FULL_DATE.search(text)
     if match:
         parts = match.groupdict()
-        return _build(int(parts["y"]), int(parts["m"]), int(parts["d"]),
-                      int(parts["H"] or 0), int(parts["M"] or 0), int(parts["S"] or 0))
+        return _parsed(_build(int(parts["y"]), int(parts["m"]), int(parts["d"]),
+                              int(parts["H"] or 0), int(parts["M"] or 0), int(parts["S"] or 0)))
     match = _CN_NUMERAL_DATE.search(text)
     if match:
-        return _build(_cn_number(match.group(1)), _cn_number(match.group(2)), _cn_number(match.group(3)))
+        return _parsed(_build(_cn_number(match.group(1)), _cn_number(match.group(2)), _cn_number(match.group(3))))
     match = _COMPACT_DATE.search(text)
     if match:
-        return _build(int(match.group("y")), int(match.group("m")), int(match.group("d")))
+        return _parsed(_build(int(match.group("y")), int(match.group("m")), int(match.group("d"))))
     match = _TWO_DIGIT_YEAR.search(text)
     if match:
-        return _build(2000 + int(match.group("y")), int(match.group("m")), int(match.group("d")),
-                      int(match.group("H")), int(match.group("M")))
+        return _parsed(_build(2000 + int(match.group("y")), int(match.group("m")), int(match.group("d")),
+                              int(match.group("H")), int(match.group("M"))))
     now = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
     match = _SHORT_DATE.search(text)
     if match:
-        parsed = _build(now.year, int(match.group("m")), int(match.group("d")),
-                        int(match.group("H")), int(match.group("M")))
-        # "12-31 23:00" read on 1 January belongs to last year.
-        if parsed and parsed > now + timedelta(days=1):
-            parsed = parsed.replace(year=now.year - 1)
-        return parsed
+        month, day = int(match.group("m")), int(match.group("d"))
+        return _parsed(_build(year_for(month, day, now, hints), month, day,
+                              int(match.group("H")), int(match.group("M"))), year_inferred=True)
     match = _RELATIVE.search(text)
     if match:
         amount, unit = int(match.group(1)), match.group(2)
         step = {"秒": timedelta(seconds=1), "分钟": timedelta(minutes=1), "小时": timedelta(hours=1),
                 "天": timedelta(days=1)}[unit]
-        return (now - amount * step).replace(microsecond=0)
+        return ParsedDate((now - amount * step).replace(microsecond=0), relative=True)
     match = _DAY_WORDS.search(text)
     if match:
         back = {"今天": 0, "昨天": 1, "前天": 2}[match.group(1)]
-        day = now - timedelta(days=back)
+        shown = now - timedelta(days=back)
         hour, minute = int(match.group(2) or 0), int(match.group(3) or 0)
-        return _build(day.year, day.month, day.day, hour, minute)
+        moment = _build(shown.year, shown.month, shown.day, hour, minute)
+        return ParsedDate(moment, relative=True) if moment else None
     return None
 
 
-def find_published_at(text: str, now: datetime | None = None) -> datetime | None:
-    """The publication time a page states: a labelled one (发布时间：…) first, else the first date."""
+def _parsed(moment: datetime | None, year_inferred: bool = False) -> ParsedDate | None:
+    return ParsedDate(moment, year_inferred) if moment is not None else None
+
+
+def parse_datetime(text: str, now: datetime | None = None, hints: DateHints | None = None) -> datetime | None:
+    """`parse_date`'s moment alone."""
+    parsed = parse_date(text, now, hints)
+    return parsed.moment if parsed else None
+
+
+def find_published(text: str, now: datetime | None = None, hints: DateHints | None = None) -> ParsedDate | None:
+    """The publication time a page states: a labelled one (发布时间：…, even a bare 10-08) first,
+    else the first date."""
     if not text:
         return None
     for match in _LABELLED.finditer(text):
-        found = parse_datetime(match.group("value"), now)
+        value = match.group("value")
+        found = parse_date(value, now, hints)
+        if found is None and (bare := _LABELLED_MONTH_DAY.match(value)):
+            month, day = int(bare.group("m")), int(bare.group("d"))
+            reference = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
+            found = _parsed(_build(year_for(month, day, reference, hints), month, day), year_inferred=True)
         if found:
             return found
-    return parse_datetime(text, now)
+    return parse_date(text, now, hints)
+
+
+def find_published_at(text: str, now: datetime | None = None, hints: DateHints | None = None) -> datetime | None:
+    """`find_published`'s moment alone."""
+    found = find_published(text, now, hints)
+    return found.moment if found else None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,6 +32,12 @@ def is_relative_time(text: str | None) -> bool:
     return value == "刚刚" or bool(_AGO.match(value) or _DAY_WORD.match(value))
 
 
+def is_year_less(text: str | None) -> bool:
+    """True for a date shown without its year (06-07, 6月7日 10:31): its year was inferred."""
+    value = re.split(r"\s+来自|\s+发布于", (text or "").strip())[0].strip()
+    return bool(_MONTH_DAY.match(value))
+
+
 def parse_social_time(text: str | None, now: datetime) -> datetime | None:
     """The moment a post time string names, timezone-aware; None when the text is not a time.
 

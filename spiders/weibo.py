@@ -205,6 +205,9 @@ class WeiboSpider(YuqingSpider):
         seen, key = self.context.seen, f"published_at:{post.id}"
         if is_relative_time(mblog.get("created_at")):
             first = seen.first_note(self.source.name, key, post.published_at.isoformat())
-        else:
-            first = seen.note(self.source.name, key) or post.published_at.isoformat()
-        return post.model_copy(update={"published_at": datetime.fromisoformat(first)})
+            return post.model_copy(update={"published_at": datetime.fromisoformat(first)})
+        noted = seen.note(self.source.name, key)
+        if noted is None:
+            return post
+        # First seen as 昨天 10:31, now as 06-07: the noted time is kept, and its year was never guessed.
+        return post.model_copy(update={"published_at": datetime.fromisoformat(noted), "published_year_inferred": False})

@@ -18,7 +18,7 @@ import lxml.html
 from pydantic import ValidationError
 
 from spiders.html_text import element_text
-from spiders.social_time import parse_social_time
+from spiders.social_time import is_year_less, parse_social_time
 from yuqing.schema import Author, Metrics, Platform, Post, post_id_for
 
 # Search containers: type 1 is 综合 (popular first), type 61 is 实时 (newest first). The
@@ -233,6 +233,7 @@ def mblog_to_post(
             ),
             text=text,
             published_at=parse_social_time(str(mblog.get("created_at") or ""), now),
+            published_year_inferred=is_year_less(str(mblog.get("created_at") or "")),
             fetched_at=now,
             metrics=Metrics(
                 reposts=parse_count(mblog.get("reposts_count")) or 0,

@@ -21,7 +21,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, last_seen TEXT NOT NULL, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS posts (
     id TEXT PRIMARY KEY, at TEXT NOT NULL, event_id TEXT, reprint_of TEXT,
-    fingerprint INTEGER, original TEXT
+    fingerprint INTEGER, original TEXT, lead INTEGER
 );
 CREATE INDEX IF NOT EXISTS posts_at ON posts (at);
 CREATE INDEX IF NOT EXISTS events_last_seen ON events (last_seen);
@@ -54,6 +54,10 @@ class AnalysisStateStore:
     def __init__(self, path: Path) -> None:
         self.db = connect(path)
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(posts)")}
+        if "lead" not in columns:  # state written before first paragraphs were fingerprinted
+            with self.db:
+                self.db.execute("ALTER TABLE posts ADD COLUMN lead INTEGER")
 
     def save(
         self,
@@ -68,10 +72,12 @@ class AnalysisStateStore:
                 [(e.id, e.last_seen.isoformat(), json.dumps(e.to_json(), ensure_ascii=False)) for e in events],
             )
             self.db.executemany(
-                "INSERT OR REPLACE INTO posts VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO posts (id, at, event_id, reprint_of, fingerprint, original, lead)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (pid, at.isoformat(), event_id, reprint_of,
-                     _signed(fp.value) if fp else None, fp.original if fp else None)
+                     _signed(fp.value) if fp else None, fp.original if fp else None,
+                     _signed(fp.lead) if fp and fp.lead is not None else None)
                     for pid, at, event_id, reprint_of, fp in posts
                 ],
             )
@@ -104,14 +110,17 @@ class AnalysisStateStore:
 
     def posts_since(self, since: datetime) -> list[tuple[str, datetime, str | None, str | None, Fingerprint | None]]:
         rows = []
-        for pid, at, event_id, reprint_of, value, original in self.db.execute(
-            "SELECT id, at, event_id, reprint_of, fingerprint, original FROM posts WHERE at >= ?", (_text_floor(since),)
+        for pid, at, event_id, reprint_of, value, original, lead in self.db.execute(
+            "SELECT id, at, event_id, reprint_of, fingerprint, original, lead FROM posts WHERE at >= ?",
+            (_text_floor(since),),
         ):
             when = datetime.fromisoformat(at)
             if when < since:
                 continue
             fingerprint = (
-                Fingerprint(pid, _unsigned(value), when, original or pid, event_id) if value is not None else None
+                Fingerprint(pid, _unsigned(value), when, original or pid, event_id,
+                            _unsigned(lead) if lead is not None else None)
+                if value is not None else None
             )
             rows.append((pid, when, event_id, reprint_of, fingerprint))
         return rows

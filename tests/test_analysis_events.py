@@ -71,6 +71,68 @@ def test_reprints_link_to_the_earliest_original_and_join_its_event(analyzer: Ana
     assert out[1].reprint_of is None and out[2].reprint_of is None  # similar, but not copies
 
 
+def test_copies_crawled_before_their_original_are_relinked_when_it_arrives(tmp_path: Path) -> None:
+    state = tmp_path / "analysis.sqlite3"
+    first = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    copies = [first.enrich(STREAM[6]), first.enrich(STREAM[4])]  # news 7, then 5: both published after news 4
+    assert [c.reprint_of for c in copies] == [None, None]
+    # 5 is older than 7: 7 is its copy, until 4 arrives.
+    assert [(link.post_id, link.reprint_of) for link in first.take_relinked()] == [("news:7", "news:5")]
+    original = first.enrich(STREAM[3])
+    assert original.reprint_of is None
+    assert sorted((link.post_id, link.reprint_of) for link in first.take_relinked()) == [
+        ("news:5", "news:4"), ("news:7", "news:4")]
+    assert first.take_relinked() == []  # taken once
+    events = {e.id: e for e in first.changed_events() if not e.merged_into}
+    assert len(events) == 1
+    (event,) = events.values()
+    assert event.size == 3 and event.reprints == 2  # one original plus two reprints
+    assert original.event_id == event.id
+    first.close()
+    second = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    assert second.enrich(STREAM[6]).reprint_of == "news:4"  # a re-crawl of the copy keeps the new link
+    second.close()
+
+
+def test_a_weibo_copying_an_articles_first_paragraph_is_its_reprint_in_either_order(tmp_path: Path) -> None:
+    lead, rest = ARTICLE.split("记者实地走访发现")
+    article = post(20, 0, f"{lead}\n记者实地走访发现{rest}", platform="news", title="幸福小区改造后屋顶漏水")
+    weibo = post(21, 30, f"{lead}（来源：菏泽日报）")
+    for order in ([article, weibo], [weibo, article]):
+        analyzer = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
+        out = {p.id: analyzer.enrich(p) for p in order}
+        relinked = {link.post_id: link.reprint_of for link in analyzer.take_relinked()}
+        assert (out[weibo.id].reprint_of or relinked.get(weibo.id)) == article.id
+        assert out[article.id].reprint_of is None
+        assert out[weibo.id].event_id == out[article.id].event_id
+        analyzer.close()
+
+
+def test_an_articles_first_paragraph_is_remembered_across_a_restart(tmp_path: Path) -> None:
+    lead, rest = ARTICLE.split("记者实地走访发现")
+    gazetteer = load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
+    first = Analyzer([RENOVATION], [], gazetteer, AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+    first.enrich(post(20, 0, f"{lead}\n记者实地走访发现{rest}", platform="news", title="幸福小区改造后屋顶漏水"))
+    first.close()
+    second = Analyzer([RENOVATION], [], gazetteer, AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+    assert second.enrich(post(21, 30, f"{lead}（来源：菏泽日报）")).reprint_of == "news:20"
+    second.close()
+
+
+def test_state_written_before_leads_were_kept_still_opens(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "analysis.sqlite3")
+    old.executescript("CREATE TABLE posts (id TEXT PRIMARY KEY, at TEXT NOT NULL, event_id TEXT, reprint_of TEXT,"
+                      " fingerprint INTEGER, original TEXT);"
+                      "INSERT INTO posts VALUES ('news:1', '2026-06-01T09:00:00+08:00', 'evt-1', NULL, 5, 'news:1');")
+    old.close()
+    store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    [(post_id, _, _, _, fingerprint)] = store.posts_since(START.replace(tzinfo=SHANGHAI))
+    assert post_id == "news:1" and fingerprint is not None and fingerprint.lead is None
+    store.close()
+
+
 def test_two_events_on_one_policy_stay_apart(analyzer: Analyzer) -> None:
     out = run(analyzer, STREAM)
     leak = {out[i].event_id for i in (1, 2, 4, 5, 7)}

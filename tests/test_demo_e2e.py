@@ -6,6 +6,7 @@ process) in a fresh data directory, then checks the alert, the report and that n
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -84,3 +85,75 @@ def test_personal_data_never_reaches_the_index(demo_runs):
 
     assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", docs), "a mobile number reached the index"
     assert not re.search(r"(?<!\d)\d{17}[\dXx](?!\d)", docs), "an ID-card number reached the index"
+
+
+def _first_crawl(data_dir: Path) -> list[dict]:
+    """The raw posts of the demo's crawl, once each, in the order they were crawled."""
+    from transport.base import RAW_POSTS
+    from transport.sqlite_log import SqliteTransport
+
+    transport = SqliteTransport(data_dir / "transport.sqlite3")
+    with transport.consumer("test-crawl-orders", [RAW_POSTS]) as consumer:
+        values = [m.value for m in sorted(consumer.poll(5000, timeout=0.5), key=lambda m: m.timestamp)]
+    transport.close()
+    return list({value["id"]: value for value in reversed(values)}.values())[::-1]
+
+
+def _by_source_reversed(posts: list[dict]) -> list[dict]:
+    sources = list(dict.fromkeys(p["source"] for p in posts))[::-1]
+    return sorted(posts, key=lambda p: sources.index(p["source"]))  # each source's own order kept
+
+
+CRAWL_ORDERS = {
+    "newest first": lambda posts: sorted(posts, key=lambda p: (p.get("published_at") or "", p["id"]), reverse=True),
+    "sources reversed": _by_source_reversed,
+    "interleaved": lambda posts: random.Random(7).sample(posts, len(posts)),
+}
+
+
+def _analyse_and_index(posts: list[dict], data_dir: Path) -> tuple[list, list]:
+    from search.base import SearchQuery
+    from search.sqlite_fts import SqliteIndex
+    from transport.base import RAW_POSTS
+    from transport.sqlite_log import SqliteTransport
+    from workers.build import analyzer_from_settings
+    from workers.runner import Worker
+    from workers.stages import AnalyzeStage, IndexStage
+    from yuqing.config import load_settings
+
+    settings = load_settings(None, data_dir=data_dir)
+    transport = SqliteTransport(data_dir / "transport.sqlite3")
+    transport.publish_many(RAW_POSTS, [(p["id"], p) for p in posts])
+    analyzer = analyzer_from_settings(settings, data_dir / "analysis.sqlite3")
+    Worker(transport, AnalyzeStage(transport, analyzer), poll_timeout=0.05).run(until_idle=True)
+    Worker(transport, IndexStage(SqliteIndex(data_dir / "index.sqlite3")), poll_timeout=0.05).run(until_idle=True)
+    transport.close()
+    with SqliteIndex(data_dir / "index.sqlite3") as index:
+        return index.events(limit=1000), index.search(SearchQuery(limit=1000)).hits
+
+
+def test_any_crawl_order_links_the_same_reprints_and_makes_the_same_events(demo_runs, tmp_path):
+    data_dir, first, *_ = demo_runs
+    assert first.returncode == 0, first.stderr[-3000:]
+    crawled = _first_crawl(data_dir)
+    assert len(crawled) == 161
+    outcomes = {}
+    for name, order in CRAWL_ORDERS.items():
+        events, posts = _analyse_and_index(order(crawled), tmp_path / name.replace(" ", "-"))
+        url = {p.id: p.url.rsplit("/", 1)[-1] for p in posts}
+        reprints = sorted((url[p.id], url[p.reprint_of]) for p in posts if p.reprint_of)
+        incident = max(events, key=lambda e: e.size)
+        assert all(e.title and len(e.title) <= 20 for e in events), [e.label for e in events if not e.title]
+        outcomes[name] = (len(events), reprints, incident.size, incident.reprints, incident.title, incident.places)
+    counts, reprints, *_ = zip(*outcomes.values(), strict=True)
+    assert len(set(counts)) == 1, outcomes
+    assert len(set(map(tuple, reprints))) == 1, outcomes
+    copies = dict(reprints[0])
+    # The paper's verbatim copy of the portal's article, and 菏泽身边事's copy of the report's lead.
+    assert copies["2102.html"] == "content_1102.html"
+    assert any(target == "2108.html" for target in copies.values())
+    for size, reprinted, title, places in (o[2:] for o in outcomes.values()):
+        assert reprinted >= 1 and size > 40
+        assert title and len(title) <= 20 and "化肥厂家属院" in title
+        assert "化肥厂家属院" in places and ("牡丹区" in places or "西城街道" in places)
+        assert not {"曹县", "单县"} & set(places)

@@ -218,6 +218,23 @@ def test_a_merged_event_moves_its_posts_to_the_event_it_joined(es, index):
                                          "params": {"into": "ev-1"}}}
 
 
+def test_a_copy_found_late_is_relinked_by_a_partial_update_and_a_missing_one_is_skipped(es, index):
+    from yuqing.schema import ReprintLink
+
+    es.route("HEAD", f"/{INDEX}", Reply(200))
+    es.route("PUT", f"/{INDEX}/_bulk", Reply(200, {"errors": True, "took": 2, "items": [
+        {"update": {"_index": INDEX, "_id": "weibo:4801", "_version": 2, "result": "updated", "status": 200}},
+        {"update": {"_index": INDEX, "_id": "weibo:gone", "status": 404,
+                    "error": {"type": "document_missing_exception", "reason": "[weibo:gone]: document missing"}}},
+    ]}))
+    links = [ReprintLink(post_id="weibo:4801", reprint_of="news:hzrb-0602"),
+             ReprintLink(post_id="weibo:gone", reprint_of="news:hzrb-0602")]
+    assert index.relink(links) == 1
+    pairs = bulk_pairs(es.sent("PUT", f"/{INDEX}/_bulk")[0])
+    assert pairs[0] == ({"update": {"_id": "weibo:4801"}},
+                        {"doc": {"reprint_of": "news:hzrb-0602", "extra": {"转载自": "news:hzrb-0602"}}})
+
+
 # -- reads -------------------------------------------------------------------------------------------
 
 

@@ -118,3 +118,15 @@ def test_posts_of_a_merged_event_follow_it_along_a_chain_of_merges(index):
     assert sorted(p.text[:4] for p in found) == ["牡丹区老", "老旧小区"]
     assert index.search(SearchQuery(events=["ev-1"])).total == 0
     assert {index.get(p.id).event_id for p in found} == {"ev-2"}  # the stored post says so too
+
+
+def test_a_copy_found_after_it_was_indexed_is_relinked_to_its_original(index):
+    from yuqing.schema import REPRINT_OF, ReprintLink
+
+    copy, original = SEED[2], SEED[0]
+    assert index.relink([ReprintLink(post_id=copy.id, reprint_of=original.id),
+                         ReprintLink(post_id="weibo:not-indexed", reprint_of=original.id)]) == 1
+    stored = index.get(copy.id)
+    assert stored.reprint_of == original.id and stored.extra[REPRINT_OF] == original.id
+    assert index.get(original.id).reprint_of is None
+    assert index.search(SearchQuery(text="消费季")).hits[0].reprint_of == original.id

@@ -180,6 +180,14 @@ def test_mblog_becomes_a_post_with_author_metrics_and_region() -> None:
     assert post.reply_to is None
 
 
+@pytest.mark.parametrize(("created_at", "inferred"), [("06-07", True), ("2023-06-07", False), ("3小时前", False)])
+def test_a_weibo_dated_without_its_year_says_so(created_at: str, inferred: bool) -> None:
+    mblog = {**weibo_parsing.parse_container(load_json("search_page1.json")).mblogs[0], "created_at": created_at}
+    post = weibo_parsing.mblog_to_post(mblog, source="weibo-test", api_base="https://m.weibo.cn", now=NOW)
+    assert post.published_year_inferred is inferred
+    assert post.published_at <= NOW
+
+
 def test_truncated_mblog_takes_the_long_text() -> None:
     mblog = weibo_parsing.parse_container(load_json("search_page1.json")).mblogs[1]
     assert weibo_parsing.is_truncated(mblog)
@@ -328,6 +336,15 @@ def test_unanswered_board_message() -> None:
     assert BOARD_REPLY_UNIT not in post.extra
 
 
+def test_a_board_message_dated_without_its_year_says_so() -> None:
+    assert parse_board("message_1001.html").published_year_inferred is False
+    html = board_page("message_1001.html").replace("留言时间：2024-05-20 09:15:00", "留言时间：05-20 09:15")
+    post = board_parsing.parse_message(html, "http://board.example/board/1001", BOARD_SELECTORS,
+                                       source="board-test", now=NOW)
+    assert post.published_year_inferred is True
+    assert post.published_at is not None and post.published_at <= NOW
+
+
 @pytest.mark.parametrize(
     ("name", "unit", "answered_at"),
     [
@@ -398,6 +415,10 @@ def test_tieba_thread_list(name: str) -> None:
     assert threads[2].last_reply == bj(2020, 8, 1, 16, 9)
     assert threads[4].title == "#明星来了#更新最新贴吧APP，领取限定头像挂饰！"
     assert threads[4].replies == 2196
+    # "1-9" on the list has no year (inferred); "11:51" is today.
+    assert threads[4].created == bj(2020, 1, 9) and threads[4].created_year_inferred
+    assert not threads[2].created_year_inferred
+    assert forum_parsing.thread_to_post(threads[4], source="tieba-test", now=TIEBA_NOW).published_year_inferred
 
 
 def test_tieba_first_post_and_post() -> None:

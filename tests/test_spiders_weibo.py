@@ -132,6 +132,25 @@ def test_api_error_shapes_are_counted_and_lose_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # a crawl in a child process
+def test_a_time_first_seen_relative_keeps_its_year_when_shown_as_a_bare_date(tmp_path: Path) -> None:
+    page1 = (FIXTURES / "search_page1.json").read_text(encoding="utf-8")
+    with RouteServer().running() as server:
+        server.routes[search(server, KEYWORD, 1)] = Answer(page1.encode(), content_type="application/json")
+        server.routes[extend(server, "5001000000000002")] = Answer.file(FIXTURES / "extend_5001000000000002.json")
+        source = weibo_source(server, keywords=[KEYWORD], max_pages=1)
+        settings = crawl_settings(tmp_path, revisit_days=3)
+        crawl(settings, source)
+        # A day later the post shows 06-07-style and new counts: it is sent again, with the time first seen.
+        later = (page1.replace('"reposts_count": "1.5万"', '"reposts_count": "1.6万"')
+                 .replace('"昨天 10:31"', f'"{(now() - timedelta(days=1)).astimezone(SHANGHAI):%m-%d}"'))
+        server.routes[search(server, KEYWORD, 1)].body = later.encode()
+        crawl(settings, source)
+        versions = [p for p in published(settings) if p["id"] == "weibo:5001000000000002"]
+    assert len(versions) == 2
+    assert versions[0]["published_at"] == versions[1]["published_at"]
+    assert [v["published_year_inferred"] for v in versions] == [False, False]
+
+
 def test_posts_are_revisited_within_the_window_only(tmp_path: Path) -> None:
     page1 = (FIXTURES / "search_page1.json").read_text(encoding="utf-8")
     with RouteServer().running() as server:

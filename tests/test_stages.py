@@ -60,3 +60,30 @@ def test_rejections_that_may_pass_later_are_retried(transport, tmp_path, monkeyp
     assert outcomes["backend_down"] >= 1 and outcomes["quarantined"] == 0
     check = SqliteIndex(tmp_path / "ix.sqlite3")
     assert all(check.get(p.id) for p in items)
+
+
+def test_alerts_name_an_event_by_its_headline_title(transport, tmp_path):
+    from datetime import timedelta
+
+    from alerts.config import parse_alert_config
+    from alerts.service import AlertService
+    from alerts.store import SqliteAlertStore
+    from analysis.bursts import BurstTracker
+    from transport.base import EVENTS
+    from workers.stages import AlertStage
+    from yuqing.schema import Event, now
+
+    moment = now()
+    event = Event(id="evt-1", label="化肥厂家属院 停工 牡丹区", title="化肥厂家属院改造停工数月",
+                  first_seen=moment, last_seen=moment, size=12)
+    transport.publish(EVENTS, event.model_dump(mode="json"), key=event.id)
+    transport.publish_many(ENRICHED_POSTS, [
+        (f"weibo:{n}", EnrichedPost(url=f"https://m.weibo.cn/status/{n}", platform="weibo", source="s", text="停工",
+                                    published_at=moment - timedelta(minutes=n), event_id="evt-1").model_dump(mode="json"))
+        for n in range(12)])
+    service = AlertService(parse_alert_config({"channels": [{"name": "local_file", "type": "file"}], "rules": []}),
+                           SqliteAlertStore(tmp_path / "alerts.sqlite3"), {}, rules_writer=True)
+    stage = AlertStage(service, BurstTracker([], min_count=1), deliver=False, checkpoint_every=0)
+    Worker(transport, stage, poll_timeout=0.05).run(until_idle=True)
+    labels = {s.label for s in stage.bursts.signals(now()) if s.subject_kind == "event"}
+    assert labels == {"化肥厂家属院改造停工数月"}

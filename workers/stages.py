@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from alerts.store import WorkerMemory
@@ -16,7 +16,7 @@ from search.base import BulkWriteError, Index, SearchRefused
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, Stage, group_of, run_per_message
 from yuqing.config import Settings
-from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, now
+from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, ReprintLink, aware, now
 
 if TYPE_CHECKING:
     from alerts.service import AlertService
@@ -39,8 +39,17 @@ class AnalyzeStage(Stage):
         return self.analyzer.enrich(Post.model_validate(message.value))
 
     def process(self, messages: list[Message]) -> BatchResult:
-        enriched, result = run_per_message(messages, self._enrich)
+        # Crawl order is not publication order: a batch is analysed oldest first, so what arrives
+        # together (a whole crawl, in the demo) makes the same events in whatever order it was crawled.
+        order = sorted(range(len(messages)), key=lambda i: _publication_key(messages[i]))
+        enriched, in_order = run_per_message([messages[i] for i in order], self._enrich)
+        result = BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
+                             poison={order[i]: e for i, e in in_order.poison.items()})
         self.transport.publish_many(ENRICHED_POSTS, [(p.id, p.model_dump(mode="json")) for p in enriched])
+        # Copies analysed before their original arrived: keyed by the copy's id, so each update follows
+        # the copy itself on its partition.
+        relinked = self.analyzer.take_relinked()
+        self.transport.publish_many(ENRICHED_POSTS, [(link.post_id, link.model_dump(mode="json")) for link in relinked])
         events = self.analyzer.changed_events()
         self.transport.publish_many(EVENTS, [(e.id, e.model_dump(mode="json")) for e in events])
         return result
@@ -49,10 +58,27 @@ class AnalyzeStage(Stage):
         self.analyzer.close()
 
 
-def _decode(message: Message) -> EnrichedPost | Event | CrawlHealth:
-    models: dict[str, type[EnrichedPost] | type[Event] | type[CrawlHealth]] = {EVENTS: Event, CRAWL_HEALTH: CrawlHealth}
-    model = models.get(message.topic, EnrichedPost)
-    return model.model_validate(message.value)
+def _publication_key(message: Message) -> tuple[str, str]:
+    """When a raw post was published (else fetched), as UTC text that sorts in time order; a value
+    that is no post sorts last and fails in `_enrich` as before."""
+    value = message.value if isinstance(message.value, dict) else {}
+    for name in ("published_at", "fetched_at"):
+        try:
+            moment = datetime.fromisoformat(str(value.get(name)))
+        except ValueError:
+            continue
+        return aware(moment).astimezone(UTC).isoformat(), str(value.get("id") or value.get("url") or "")
+    return "~", ""
+
+
+def _decode(message: Message) -> EnrichedPost | ReprintLink | Event | CrawlHealth:
+    if message.topic == EVENTS:
+        return Event.model_validate(message.value)
+    if message.topic == CRAWL_HEALTH:
+        return CrawlHealth.model_validate(message.value)
+    if isinstance(message.value, dict) and "post_id" in message.value:
+        return ReprintLink.model_validate(message.value)  # a copy re-linked to an original that arrived after it
+    return EnrichedPost.model_validate(message.value)
 
 
 class IndexStage(Stage):
@@ -67,23 +93,26 @@ class IndexStage(Stage):
         # Later versions of one event in the batch win: keep the last by id.
         events = {item.id: item for item in decoded if isinstance(item, Event)}
         posts = [item for item in decoded if isinstance(item, EnrichedPost)]
-        try:
-            self._write(posts, self.index.upsert, messages, ENRICHED_POSTS, "id", result)
-        except BulkWriteError as exc:
-            if exc.retryable:
-                raise
-            # Documents the index refuses for good go to the dead-letter topic; the rest were written.
-            refused = set(exc.failed_ids)
-            for position, message in enumerate(messages):
-                if message.topic == ENRICHED_POSTS and message.value.get("id") in refused:
-                    result.poison[position] = exc
+        links = [item for item in decoded if isinstance(item, ReprintLink)]
+        # Posts first: a copy and its re-link in one batch are written in that order.
+        for items, write, id_field in ((posts, self.index.upsert, "id"), (links, self.index.relink, "post_id")):
+            try:
+                self._write(items, write, messages, ENRICHED_POSTS, id_field, result)
+            except BulkWriteError as exc:
+                if exc.retryable:
+                    raise
+                # Documents the index refuses for good go to the dead-letter topic; the rest were written.
+                refused = set(exc.failed_ids)
+                for position, message in enumerate(messages):
+                    if message.topic == ENRICHED_POSTS and message.value.get(id_field) in refused:
+                        result.poison[position] = exc
         self._write(list(events.values()), self.index.upsert_events, messages, EVENTS, "id", result)
         health = [item for item in decoded if isinstance(item, CrawlHealth)]
         self._write(health, self.index.record_health, messages, CRAWL_HEALTH, "source", result)
         return result
 
     @staticmethod
-    def _write(items: Sequence[EnrichedPost | Event | CrawlHealth], write: Callable[[Sequence], object],
+    def _write(items: Sequence[EnrichedPost | ReprintLink | Event | CrawlHealth], write: Callable[[Sequence], object],
                messages: list[Message], topic: str, id_field: str, result: BatchResult) -> None:
         """Write the items; when the index refuses the request for good, write them one by one so that
         only those it refuses go to the dead-letter topic, with the server's reason (writes are by id:
@@ -145,7 +174,7 @@ class AlertStage(Stage):
         posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         health = [item for item in decoded if isinstance(item, CrawlHealth)]
         for event in (item for item in decoded if isinstance(item, Event)):
-            self.bursts.name_event(event.id, event.label)
+            self.bursts.name_event(event.id, event.headline)
         for post in posts:
             self.bursts.add(post)
         moment = now()

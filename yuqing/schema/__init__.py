@@ -83,6 +83,9 @@ class Post(_Model):
     title: str | None = None
     text: str = ""
     published_at: datetime | None = None
+    # True when the page gave a date without a year (a bare "10-08") and the year was inferred
+    # from the page's other dates, its URL or the crawl time.
+    published_year_inferred: bool = False
     fetched_at: datetime = Field(default_factory=now)
     metrics: Metrics = Field(default_factory=Metrics)
     reply_to: str | None = None
@@ -129,7 +132,10 @@ class EnrichedPost(Post):
     masked_text: str = ""
     sentiment: Sentiment | None = None
     keywords: list[str] = Field(default_factory=list)
+    # Where it happened (text, title, a board's 地点, the issuing office): what reports and alerts use.
     places: list[str] = Field(default_factory=list)
+    # Where the author is from (a profile or screen name such as 曹县汉服小姐姐): kept apart from `places`.
+    author_places: list[str] = Field(default_factory=list)
     policies: list[PolicyLink] = Field(default_factory=list)
     departments: list[str] = Field(default_factory=list)
     event_id: str | None = None
@@ -138,6 +144,14 @@ class EnrichedPost(Post):
     @classmethod
     def from_post(cls, post: Post, **analysis: Any) -> EnrichedPost:
         return cls(**post.model_dump(), **analysis)
+
+
+class ReprintLink(_Model):
+    """A post found to be a copy after it was analysed: its original (earliest published) arrived later.
+    The index sets the post's `reprint_of` to `reprint_of`."""
+
+    post_id: str
+    reprint_of: str
 
 
 class Validity(StrEnum):
@@ -172,17 +186,25 @@ class Event(_Model):
     """Posts about one happening, clustered online; the id survives restarts."""
 
     id: str
-    label: str
+    label: str  # the event's keywords joined: what search matches
+    # A headline a person would write (at most 20 characters): what reports, alerts and the console show.
+    title: str | None = None
     keywords: list[str] = Field(default_factory=list)
     first_seen: datetime
     last_seen: datetime
     size: int = 0
+    reprints: int = Field(default=0, ge=0, description="of `size`, copies (转载) of another post of the event")
     platforms: dict[str, int] = Field(default_factory=dict)
     places: list[str] = Field(default_factory=list)
     sentiment_mix: dict[str, int] = Field(default_factory=dict)
     policies: list[str] = Field(default_factory=list)
     representative_posts: list[str] = Field(default_factory=list)
     merged_into: str | None = None
+
+    @property
+    def headline(self) -> str:
+        """What a reader sees: the title, else the keyword label."""
+        return self.title or self.label
 
 
 class AlertLevel(StrEnum):
