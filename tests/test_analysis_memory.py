@@ -91,3 +91,25 @@ def test_an_event_is_published_once_per_change_of_substance_not_per_post() -> No
     assert [size for _, size in published[:20]] == list(range(1, 21))
     posts, size = published[-1]
     assert size >= 400 / 1.1 - 1
+
+
+def test_the_state_store_reads_and_forgets_by_instant_whatever_the_offset(tmp_path: Path) -> None:
+    from datetime import UTC
+
+    store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    cutoff = datetime(2026, 3, 10, 12, 0, tzinfo=SHANGHAI)
+    # Times stored as they came: Beijing time, UTC, and naive (Beijing) text, on both sides of the cutoff.
+    times = {
+        "before-shanghai": cutoff - timedelta(minutes=1),
+        "after-shanghai": cutoff + timedelta(minutes=1),
+        "before-utc": (cutoff - timedelta(minutes=1)).astimezone(UTC),
+        "after-utc": (cutoff + timedelta(minutes=1)).astimezone(UTC),
+        "long-before-utc": (cutoff - timedelta(days=3)).astimezone(UTC),
+    }
+    store.save([], [(pid, when, None, None, None) for pid, when in times.items()], [])
+    assert {pid for pid, *_ in store.posts_since(cutoff)} == {"after-shanghai", "after-utc"}
+    store.forget_before(cutoff)
+    kept = {row[0] for row in store.db.execute("SELECT id FROM posts")}
+    # Nothing at or after the cutoff is forgotten; what is far older is.
+    assert {"after-shanghai", "after-utc"} <= kept and "long-before-utc" not in kept
+    store.close()
