@@ -7,11 +7,13 @@ reads those words.
 
 from __future__ import annotations
 
+import heapq
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from analysis.events import (
     ACTIVE_FOR,
@@ -50,6 +52,16 @@ KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
 FLUSH_EVERY = 500
 PRUNE_EVERY = timedelta(hours=1)
+# ... or after this many posts, whatever their times: a backlog drained partition by partition (or an
+# outage's catch-up) brings posts older than the newest one, so the newest post's time alone would never
+# move and memory would grow with the backlog.
+PRUNE_EVERY_POSTS = 2_000
+# An event is published again when what a reader sees of it changes: its label, title, top keywords, places,
+# policies, representatives or merge, the hour it was last seen, or its size (every post up to EXACT_SIZE, then each
+# growth by a tenth), not for every post it takes.
+EXACT_SIZE = 20
+SIZE_STEP = 1.1
+TOP_KEYWORDS = 5
 AUTHOR_CACHE_SIZE = 50_000
 
 
@@ -80,6 +92,15 @@ def _reprint_features(text: str, candidates: Sequence[str]) -> tuple[Sequence[st
     return features, candidate_words(fast_words(lead))
 
 
+def _substance(event: Event) -> tuple[Any, ...]:
+    """What of an event is worth a new message (see EXACT_SIZE)."""
+    size = event.size if event.size <= EXACT_SIZE else EXACT_SIZE + int(math.log(event.size / EXACT_SIZE, SIZE_STEP))
+    # The keywords' order below the top few moves with every post of near-equal words: not a change a reader sees.
+    return (event.label, event.title, frozenset(event.keywords[:TOP_KEYWORDS]), tuple(event.places), tuple(event.policies),
+            tuple(event.representative_posts), event.merged_into, event.first_seen,
+            event.last_seen.replace(minute=0, second=0, microsecond=0), size)
+
+
 # (post id, when, event id, reprint_of, fingerprint) of an analysed post, as the memory keeps it.
 AssignedPost = tuple[str, datetime, str | None, str | None, Fingerprint | None]
 
@@ -94,6 +115,7 @@ class AnalyzerMemory(Protocol):
     def events_since(self, since: datetime) -> list[EventState]: ...
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None: ...
     def posts_since(self, since: datetime) -> list[AssignedPost]: ...
+    def forget_before(self, cutoff: datetime) -> None: ...
     def close(self) -> None: ...
 
 
@@ -114,10 +136,15 @@ class Analyzer:
         stored = self.store.policies() if self.store else []
         self.registry = PolicyRegistry([*policies, *stored])
         self.clusterer = EventClusterer()
-        # post id -> (event id, reprint_of, when): a post seen again keeps what it was given.
+        # post id -> (event id, reprint_of, when): a post seen again keeps what it was given. With a store,
+        # only the posts not yet written to it: the store answers for the others (one indexed read a post).
         self._assigned: dict[str, tuple[str | None, str | None, datetime]] = {}
+        self._assigned_queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
+        # The watermark: the newest post's time. Memory keeps what a post of that time could still join.
         self._newest: datetime | None = None
         self._pruned_at: datetime | None = None
+        self._since_prune = 0
+        self._published: dict[str, tuple[Any, ...]] = {}  # event id -> its substance when last handed out
         self._pending_posts: list[AssignedPost] = []
         self._pending_policies: list[Policy] = []
         self._relinked: list[ReprintLink] = []
@@ -133,9 +160,6 @@ class Analyzer:
         posts = store.posts_since(since)
         self.clusterer.restore(store.events_since(since), [fp for *_, fp in posts if fp is not None],
                                [(pid, event_id, at) for pid, at, event_id, *_ in posts if event_id])
-        for pid, at, event_id, reprint_of, _fp in posts:
-            if event_id:
-                self._assigned[pid] = (event_id, reprint_of, at)
         self._newest = newest
 
     # -- policies ---------------------------------------------------------------------------
@@ -239,7 +263,7 @@ class Analyzer:
         places: Sequence[str], sentiment: str, policies: Sequence[str],
     ) -> tuple[str | None, str | None]:
         known = self._assigned.get(post.id)
-        if known is None and self.store is not None:  # older than what memory keeps: a re-crawl of last month
+        if known is None and self.store is not None:  # older than memory keeps, still in the store's window
             known = self.store.assigned(post.id)
         if known is not None:  # a re-crawl or a redelivery: same event, counted once
             return known[1], known[0]
@@ -261,13 +285,18 @@ class Analyzer:
             headline=headline_of(mask_personal_data(post.title) if post.title else None, masked),
         )
         event_id = self.clusterer.assign(traits, reprint_of)
-        self._assigned[post.id] = (event_id, reprint_of, when)
+        self._remember(post.id, (event_id, reprint_of, when))
+        self._since_prune += 1
         self._pending_posts.append((post.id, when, event_id, reprint_of, self.clusterer.reprints.by_id.get(post.id)))
         for copy_id, original_id in self.clusterer.take_relinked():
             self._relink(copy_id, original_id)
         if len(self._pending_posts) >= FLUSH_EVERY:
             self.flush()
         return reprint_of, event_id
+
+    def _remember(self, post_id: str, assigned: tuple[str | None, str | None, datetime]) -> None:
+        self._assigned[post_id] = assigned
+        heapq.heappush(self._assigned_queue, (assigned[2], post_id))
 
     def _relink(self, copy_id: str, original_id: str) -> None:
         """A post analysed before turned out to copy one that arrived later: remember it and tell the index."""
@@ -277,7 +306,7 @@ class Analyzer:
         if known is None:
             return
         event_id, _, when = known
-        self._assigned[copy_id] = (event_id, original_id, when)
+        self._remember(copy_id, (event_id, original_id, when))
         self._pending_posts.append((copy_id, when, event_id, original_id, self.clusterer.reprints.by_id.get(copy_id)))
         self._relinked.append(ReprintLink(post_id=copy_id, reprint_of=original_id))
 
@@ -293,34 +322,58 @@ class Analyzer:
 
     # -- events and state -------------------------------------------------------------------
     def changed_events(self) -> list[Event]:
-        """Events created or updated since the last call: what the index must upsert.
+        """Events created or changed in substance (`_substance`) since the last call: what the index must
+        upsert, once per batch however many of its posts an event took.
 
         State is written first, so what goes to the index is also in the state store: a crash
         after the batch is committed loses no event."""
         if self._pending_posts or self._pending_policies or self.clusterer.unsaved:
             self.flush()
-        return self.clusterer.take_changed()
+        changed = []
+        for event in self.clusterer.take_changed():
+            substance = _substance(event)
+            if self._published.get(event.id) != substance:
+                self._published[event.id] = substance
+                changed.append(event)
+        return changed
 
     def flush(self) -> None:
         """Write what changed since the last flush to the state store."""
         if self.store is not None:
             events = [self.clusterer.events[eid] for eid in self.clusterer.unsaved if eid in self.clusterer.events]
             self.store.save(events, self._pending_posts, self._pending_policies)
+            self._assigned.clear()
+            self._assigned_queue.clear()
         self._pending_posts.clear()
         self._pending_policies.clear()
         self.clusterer.unsaved.clear()
         self._forget_old()
 
     def _forget_old(self) -> None:
-        """Drop from memory what can no longer be joined (it stays in the store). A full pass over
-        memory, so at most once per hour of post time, not once per batch."""
-        if self._newest is None or (self._pruned_at and self._newest - self._pruned_at < PRUNE_EVERY):
+        """Drop from memory what a post of the watermark's time can no longer join (the store keeps it for
+        as long as the windows need it). Costs what is forgotten, so it runs after every hour of watermark
+        or every PRUNE_EVERY_POSTS posts, whichever comes first."""
+        newest = self._newest
+        if newest is None:
             return
-        self._pruned_at = self._newest
-        self.clusterer.prune(self._newest)
-        cutoff = self._newest - ACTIVE_FOR
-        for post_id in [p for p, (_, _, when) in self._assigned.items() if when < cutoff]:
-            del self._assigned[post_id]
+        if self._since_prune < PRUNE_EVERY_POSTS and self._pruned_at and newest - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at, self._since_prune = newest, 0
+        for event_id in self.clusterer.prune(newest):
+            self._published.pop(event_id, None)
+        cutoff = newest - ACTIVE_FOR
+        queue = self._assigned_queue
+        while queue and queue[0][0] < cutoff:
+            _, post_id = heapq.heappop(queue)
+            known = self._assigned.get(post_id)
+            if known is not None and known[2] < cutoff:
+                del self._assigned[post_id]
+        if self.store is not None:
+            self.store.forget_before(cutoff)
+
+    def held(self) -> dict[str, int]:
+        """How much the analyzer holds in memory: posts, fingerprints, events and thread keys."""
+        return {"posts": len(self._assigned), **self.clusterer.held()}
 
     def close(self) -> None:
         """Persist everything; the analyzer must not be used afterwards."""
