@@ -38,7 +38,7 @@ from pipelines import (
 from spiders.base import CrawlContext
 from spiders.gov_policy import GovPolicyParams, GovPolicySpider
 from spiders.news import ListingParams, NewsSpider
-from spiders.seen import SeenStore
+from stores.seen import SqliteSeenStore
 from transport.sqlite_log import SqliteTransport
 from yuqing.cli.main import build_parser, main
 from yuqing.config import load_settings
@@ -83,7 +83,7 @@ def test_extract_gives_no_traceback_on_hostile_pages(pages, tmp_path):
 
 def _spider(kind: type, params: object, tmp_path: Path, transport: SqliteTransport):
     settings = load_settings(None, data_dir=tmp_path)
-    context = CrawlContext(settings=settings, seen=SeenStore(tmp_path / f"seen-{kind.__name__}.sqlite3"),
+    context = CrawlContext(settings=settings, seen=SqliteSeenStore(tmp_path / f"seen-{kind.__name__}.sqlite3"),
                            publisher=Publisher(transport, tmp_path / "spool.jsonl"))
     source = Source(name=f"hostile-{kind.__name__.lower()}", kind="news", params={"start_urls": ["http://x.cn/"]})
     spider = kind(source=source, params=params, context=context)
