@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast lint typecheck bench clean browser
+.PHONY: demo test test-fast lint typecheck bench clean report-deps test-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,21 +19,35 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@ $(VENV)/.app
 
-demo: $(VENV)/.app
+demo: $(VENV)/.app report-deps
 	$(BIN)/yuqing demo
 
-# Browser tests drive Debian's chromium through Playwright (no browser download). As root, install it
-# when it is missing; otherwise those tests skip and say why.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Debian packages, installed when missing and make runs as root (otherwise the tests that need them skip and
+# say why; reports fall back to the faces the machine has):
+# - reports in Word and PDF: Chinese faces (songti/heiti-style Noto CJK), pango for WeasyPrint's PDF;
+# - tests: chromium (Playwright drives it; never a downloaded browser), pdftotext, the PostgreSQL server the
+#   state-store tests start on a private port, docker-compose to validate docker-compose.yml.
+REPORT_PACKAGES := fonts-noto-cjk fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0
+TEST_PACKAGES := $(REPORT_PACKAGES) chromium poppler-utils postgresql docker-compose
+define install_missing
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's chromium for the browser tests"; \
-	    { apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei >/dev/null; } \
-	      || echo "could not install chromium: the browser tests will be skipped"; \
-	  else echo "chromium is not installed: the browser tests will be skipped"; fi; }
+	    echo "installing Debian packages:" $$missing; \
+	    { apt-get update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $$missing >/dev/null; } \
+	      || echo "could not install $$missing: what needs them is skipped or falls back"; \
+	  else echo "not installed: $$missing (run make as root to install them): what needs them is skipped or falls back"; fi; \
+	fi
+endef
+
+report-deps:
+	$(call install_missing,$(REPORT_PACKAGES))
+
+test-deps:
+	$(call install_missing,$(TEST_PACKAGES))
 
 # The gates first (lint, types: configuration in pyproject.toml), then the tests.
-test: lint typecheck browser
+test: lint typecheck test-deps
 	$(BIN)/python -m pytest -q
 
 # Everything but the tests marked slow (subprocess crawls, brokers, browsers).

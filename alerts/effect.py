@@ -1,5 +1,6 @@
 """Did the response work? The subject's volume and negative share in the 24 hours before the
-response against the hours after it (up to 24), read from the search index."""
+response against the hours after it (up to 24), read from the search index. No verdict is given
+until the hours after the response are enough to judge: an hour with no post says nothing yet."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from search.base import Index, SearchQuery
 from yuqing.schema import Alert, SentimentLabel
 
 SPAN = timedelta(hours=24)
+# Fewer hours than this after the response give no verdict: people have not read it yet, and a
+# quiet first hour is the normal state of most subjects, not a sign that the response worked.
+JUDGED_AFTER = timedelta(hours=3)
+WAITING = "尚待观察"
 
 
 @dataclass(frozen=True)
@@ -40,9 +45,12 @@ class ResponseEffect:
 
     @property
     def verdict(self) -> str:
-        """回应见效 when the anger or the noise clearly fell, 仍在发酵 when either grew, else 变化不明显."""
+        """回应见效 when the anger or the noise clearly fell, 仍在发酵 when either grew, else 变化不明显;
+        尚待观察 until JUDGED_AFTER has passed since the response."""
         before, after = self.before, self.after
-        if after.hours <= 0 or (before.total == 0 and after.total == 0):
+        if after.hours < JUDGED_AFTER.total_seconds() / 3600:
+            return WAITING
+        if before.total == 0 and after.total == 0:
             return "暂无数据"
         share_change = after.negative_share - before.negative_share
         rate_ratio = after.per_hour / before.per_hour if before.per_hour else float("inf")
@@ -60,6 +68,7 @@ class ResponseEffect:
             "after": {"posts": self.after.total, "negative": self.after.negative,
                       "negative_share": round(self.after.negative_share, 3), "hours": round(self.after.hours, 2)},
             "verdict": self.verdict,
+            "judged_at": (self.responded_at + JUDGED_AFTER).isoformat(),
             "complete": self.complete,
         }
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from alerts import workflow
-from alerts.channels import Channel, ChannelContext, ChannelError, Notification
+from alerts.channels import Channel, ChannelContext, ChannelError, Notification, ReportMail
 from alerts.config import AlertConfig, build_channels, load_alert_config, rate_limit
 from alerts.effect import ResponseEffect, measure_effect
 from alerts.engine import AlertEngine, Outcome
@@ -192,7 +192,8 @@ class AlertService:
         groups = list(by_alert.values())
         for position, group in enumerate(groups):
             ids = [item.id for item in group]
-            wait_until = self._not_before(name, group)
+            is_report = group[-1].message.get("kind") == ReportMail.KIND
+            wait_until = None if is_report else self._not_before(name, group)
             if wait_until is not None and wait_until > now:
                 self.store.release(ids, wait_until)
                 continue
@@ -200,15 +201,16 @@ class AlertService:
                 self.store.release(ids, now)  # over the channel's rate: due again next round
                 continue
             try:
-                channel.send(Notification.from_json(fold_messages([item.message for item in group])))
-            except Exception as exc:
-                if isinstance(exc, ChannelError):
-                    log.warning("delivery to %s failed (attempt %d): %s", name, group[-1].attempts + 1, exc)
+                # `deliver` turns every failure, a bug in rendering included, into a ChannelError with
+                # the channel's secrets redacted: the log and the outbox never see a token.
+                if is_report:  # the same report queued again is sent once, as last written
+                    channel.deliver(ReportMail.from_json(group[-1].message))
                 else:
-                    log.exception("delivery to %s crashed", name)
-                error = str(exc) if isinstance(exc, ChannelError) else f"{type(exc).__name__}: {exc}"
+                    channel.deliver(Notification.from_json(fold_messages([item.message for item in group])))
+            except ChannelError as exc:
+                log.warning("delivery to %s failed (attempt %d): %s", name, group[-1].attempts + 1, exc)
                 retry_at = self._retry_at(group[-1].attempts + 1, now)
-                self.store.mark_failed(group[-1].id, error, retry_at)
+                self.store.mark_failed(group[-1].id, str(exc), retry_at)
                 self.store.release(ids[:-1], retry_at)
                 # A channel that just failed is not tried again this round: the others wait, untried.
                 self.store.release([i for later in groups[position + 1:] for i in (x.id for x in later)], now)
@@ -217,7 +219,8 @@ class AlertService:
             delivered += 1
             if budget is not None:
                 budget -= 1
-            self._mark_notified(group[-1].alert_id, now)
+            if not is_report:
+                self._mark_notified(group[-1].alert_id, now)
         if delivered:
             self.store.forget_sent(now - SENT_KEPT)
         return delivered

@@ -141,6 +141,10 @@ class AlertStore(abc.ABC):
     def history(self, alert_id: str) -> list[AuditEntry]: ...
 
     @abc.abstractmethod
+    def enqueue(self, key: str, channel: str, message: dict[str, Any], now: datetime) -> int:
+        """Queue a message about no alert (a report to send); `key` names what it is about. Returns its id."""
+
+    @abc.abstractmethod
     def due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
         """Unsent notifications whose next attempt is due, oldest first."""
 
@@ -360,6 +364,13 @@ class SqliteAlertStore(AlertStore):
     def _item(row: tuple) -> OutboxItem:
         return OutboxItem(row[0], row[1], row[2], json.loads(row[3]), _dt(row[4]), row[5], _dt(row[6]),
                           _dt(row[7]), row[8])
+
+    def enqueue(self, key: str, channel: str, message: dict[str, Any], now: datetime) -> int:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO outbox (alert_id, channel, message, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
+                (key, channel, json.dumps(message, ensure_ascii=False), _ts(now), _ts(now)))
+            return int(cursor.lastrowid or 0)
 
     def due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
         rows = self._read(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ? "

@@ -6,7 +6,7 @@ before it, the last day against the 14 before it) a subject with at least `min_c
 posts yields a `BurstSignal`: recent count and negative share beside the baseline's rate and
 negative share. Alert rules read the signals and decide; nothing is judged here.
 
-State survives restarts in the `BurstMemory` handed in (`stores.bursts.BurstStore`): `signals()`
+State survives restarts in the `BurstMemory` handed in (`stores.state.open_burst_memory`): `signals()`
 saves it at most once a minute and `close()` at the end; a new tracker loads it.
 """
 

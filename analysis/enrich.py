@@ -7,9 +7,11 @@ reads those words.
 
 from __future__ import annotations
 
+import heapq
+import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -25,7 +27,7 @@ from analysis.events import (
 from analysis.gazetteer import Gazetteer
 from analysis.keywords import candidate_words, rank_candidates
 from analysis.policies import PolicyRegistry, policy_from_post
-from analysis.privacy import mask_personal_data
+from analysis.privacy import mask_author_name, mask_metadata, mask_personal_data
 from analysis.segment import add_terms, display_form, fast_words, segment_post
 from analysis.sentiment import classify
 from analysis.text import strip_markup
@@ -50,6 +52,16 @@ KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
 FLUSH_EVERY = 500
 PRUNE_EVERY = timedelta(hours=1)
+# ... or after this many posts, whatever their times: a backlog drained partition by partition (or an
+# outage's catch-up) brings posts older than the newest one, so the newest post's time alone would never
+# move and memory would grow with the backlog.
+PRUNE_EVERY_POSTS = 2_000
+# An event is published again when what a reader sees of it changes: its label, title, top keywords, places,
+# policies, representatives or merge, the hour it was last seen, or its size (every post up to EXACT_SIZE, then each
+# growth by a tenth), not for every post it takes.
+EXACT_SIZE = 20
+SIZE_STEP = 1.1
+TOP_KEYWORDS = 5
 AUTHOR_CACHE_SIZE = 50_000
 
 
@@ -80,16 +92,13 @@ def _reprint_features(text: str, candidates: Sequence[str]) -> tuple[Sequence[st
     return features, candidate_words(fast_words(lead))
 
 
-def _masked(value: Any) -> Any:
-    """Metadata with personal data masked in every text value (a board's 回复内容 may hold a phone
-    number); links are left alone, since masking digits would break them."""
-    if isinstance(value, str):
-        return value if value.startswith(("http://", "https://")) else mask_personal_data(value)
-    if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item) for item in value]
-    return value
+def _substance(event: Event) -> tuple[Any, ...]:
+    """What of an event is worth a new message (see EXACT_SIZE)."""
+    size = event.size if event.size <= EXACT_SIZE else EXACT_SIZE + int(math.log(event.size / EXACT_SIZE, SIZE_STEP))
+    # The keywords' order below the top few moves with every post of near-equal words: not a change a reader sees.
+    return (event.label, event.title, frozenset(event.keywords[:TOP_KEYWORDS]), tuple(event.places), tuple(event.policies),
+            tuple(event.representative_posts), event.merged_into, event.first_seen,
+            event.last_seen.replace(minute=0, second=0, microsecond=0), size)
 
 
 # (post id, when, event id, reprint_of, fingerprint) of an analysed post, as the memory keeps it.
@@ -106,6 +115,7 @@ class AnalyzerMemory(Protocol):
     def events_since(self, since: datetime) -> list[EventState]: ...
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None: ...
     def posts_since(self, since: datetime) -> list[AssignedPost]: ...
+    def forget_before(self, cutoff: datetime) -> None: ...
     def close(self) -> None: ...
 
 
@@ -126,10 +136,15 @@ class Analyzer:
         stored = self.store.policies() if self.store else []
         self.registry = PolicyRegistry([*policies, *stored])
         self.clusterer = EventClusterer()
-        # post id -> (event id, reprint_of, when): a post seen again keeps what it was given.
+        # post id -> (event id, reprint_of, when): a post seen again keeps what it was given. With a store,
+        # only the posts not yet written to it: the store answers for the others (one indexed read a post).
         self._assigned: dict[str, tuple[str | None, str | None, datetime]] = {}
+        self._assigned_queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
+        # The watermark: the newest post's time. Memory keeps what a post of that time could still join.
         self._newest: datetime | None = None
         self._pruned_at: datetime | None = None
+        self._since_prune = 0
+        self._published: dict[str, tuple[Any, ...]] = {}  # event id -> its substance when last handed out
         self._pending_posts: list[AssignedPost] = []
         self._pending_policies: list[Policy] = []
         self._relinked: list[ReprintLink] = []
@@ -145,9 +160,6 @@ class Analyzer:
         posts = store.posts_since(since)
         self.clusterer.restore(store.events_since(since), [fp for *_, fp in posts if fp is not None],
                                [(pid, event_id, at) for pid, at, event_id, *_ in posts if event_id])
-        for pid, at, event_id, reprint_of, _fp in posts:
-            if event_id:
-                self._assigned[pid] = (event_id, reprint_of, at)
         self._newest = newest
 
     # -- policies ---------------------------------------------------------------------------
@@ -160,16 +172,26 @@ class Analyzer:
     # -- enrichment -------------------------------------------------------------------------
     def enrich(self, post: Post) -> EnrichedPost:
         """Mask, then sentiment, keywords, places, policies, departments, reprint and event.
-        A crawled policy document also joins the registry, so later posts can link to it."""
+        A crawled policy document also joins the registry, so later posts can link to it.
+        Raises RefusedPost for a post whose times are outside the sane window."""
+        post.check_times()
         if (policy := policy_from_post(post)) is not None:
             self.register_policy(policy)
         masked = mask_personal_data(post.text)
         title = mask_personal_data(post.title) if post.title else post.title
+        author = post.author
+        author_name = mask_author_name(author.name, post.platform.value, verified=author.verified)
+        if author_name != author.name:
+            post = post.model_copy(update={"author": author.model_copy(update={"name": author_name})})
         segmented = segment_post(masked)
         title_words = fast_words(title) if title else []
         all_words = title_words + segmented.all_words
 
-        sentiment = classify(title_words + segmented.own, segmented.quoted)
+        full_text = f"{title or ''}\n{masked}"
+        links = self.registry.link(full_text, all_words)
+        # The stance toward the departments and policies the post names, not toward a contractor it
+        # also complains about (see analysis/sentiment.py).
+        sentiment = classify(title_words + segmented.own, segmented.quoted, self._stance_targets(all_words, links))
         candidates = candidate_words(segmented.all_words)
         # A title's words count twice: it says what the post is about.
         weighted = rank_candidates(candidate_words(title_words) * 2 + candidates, KEYWORDS_PER_POST)
@@ -178,13 +200,11 @@ class Analyzer:
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
         places = self.gazetteer.resolve(all_words, hints)
         author_places = self._author_places(post.author.name) if post.author.name else []
-        full_text = f"{title or ''}\n{masked}"
-        links = self.registry.link(full_text, all_words)
         departments = self._departments(post, links, all_words)
 
         reprint_of, event_id = self._event(post, masked, candidates, weighted, places,
                                            sentiment.label.value, [link.id for link in links])
-        extra = _masked(post.extra)
+        extra = mask_metadata(post.extra)
         if reprint_of:
             extra[REPRINT_OF] = reprint_of
         # Every value below is already validated (the post) or built from schema types:
@@ -203,6 +223,14 @@ class Analyzer:
             event_id=event_id,
             reprint_of=reprint_of,
         )
+
+    def _stance_targets(self, words: Sequence[str], links: Sequence[PolicyLink]) -> Iterator[str]:
+        """How the post names the departments and linked policies it may be about. Lazy: sentiment
+        reads it only for a post that also names another party."""
+        yield from (word for word in words if self.gazetteer.department_of(word))
+        for link in links:
+            if (policy := self.registry.get(link.id)) is not None:
+                yield from (policy.title, *policy.aliases, *policy.keywords)
 
     def _author_places(self, name: str) -> list[str]:
         """Places an author's name holds (曹县汉服小姐姐 → 曹县); the same accounts post again and again."""
@@ -235,7 +263,7 @@ class Analyzer:
         places: Sequence[str], sentiment: str, policies: Sequence[str],
     ) -> tuple[str | None, str | None]:
         known = self._assigned.get(post.id)
-        if known is None and self.store is not None:  # older than what memory keeps: a re-crawl of last month
+        if known is None and self.store is not None:  # older than memory keeps, still in the store's window
             known = self.store.assigned(post.id)
         if known is not None:  # a re-crawl or a redelivery: same event, counted once
             return known[1], known[0]
@@ -257,13 +285,18 @@ class Analyzer:
             headline=headline_of(mask_personal_data(post.title) if post.title else None, masked),
         )
         event_id = self.clusterer.assign(traits, reprint_of)
-        self._assigned[post.id] = (event_id, reprint_of, when)
+        self._remember(post.id, (event_id, reprint_of, when))
+        self._since_prune += 1
         self._pending_posts.append((post.id, when, event_id, reprint_of, self.clusterer.reprints.by_id.get(post.id)))
         for copy_id, original_id in self.clusterer.take_relinked():
             self._relink(copy_id, original_id)
         if len(self._pending_posts) >= FLUSH_EVERY:
             self.flush()
         return reprint_of, event_id
+
+    def _remember(self, post_id: str, assigned: tuple[str | None, str | None, datetime]) -> None:
+        self._assigned[post_id] = assigned
+        heapq.heappush(self._assigned_queue, (assigned[2], post_id))
 
     def _relink(self, copy_id: str, original_id: str) -> None:
         """A post analysed before turned out to copy one that arrived later: remember it and tell the index."""
@@ -273,7 +306,7 @@ class Analyzer:
         if known is None:
             return
         event_id, _, when = known
-        self._assigned[copy_id] = (event_id, original_id, when)
+        self._remember(copy_id, (event_id, original_id, when))
         self._pending_posts.append((copy_id, when, event_id, original_id, self.clusterer.reprints.by_id.get(copy_id)))
         self._relinked.append(ReprintLink(post_id=copy_id, reprint_of=original_id))
 
@@ -289,34 +322,58 @@ class Analyzer:
 
     # -- events and state -------------------------------------------------------------------
     def changed_events(self) -> list[Event]:
-        """Events created or updated since the last call: what the index must upsert.
+        """Events created or changed in substance (`_substance`) since the last call: what the index must
+        upsert, once per batch however many of its posts an event took.
 
         State is written first, so what goes to the index is also in the state store: a crash
         after the batch is committed loses no event."""
         if self._pending_posts or self._pending_policies or self.clusterer.unsaved:
             self.flush()
-        return self.clusterer.take_changed()
+        changed = []
+        for event in self.clusterer.take_changed():
+            substance = _substance(event)
+            if self._published.get(event.id) != substance:
+                self._published[event.id] = substance
+                changed.append(event)
+        return changed
 
     def flush(self) -> None:
         """Write what changed since the last flush to the state store."""
         if self.store is not None:
             events = [self.clusterer.events[eid] for eid in self.clusterer.unsaved if eid in self.clusterer.events]
             self.store.save(events, self._pending_posts, self._pending_policies)
+            self._assigned.clear()
+            self._assigned_queue.clear()
         self._pending_posts.clear()
         self._pending_policies.clear()
         self.clusterer.unsaved.clear()
         self._forget_old()
 
     def _forget_old(self) -> None:
-        """Drop from memory what can no longer be joined (it stays in the store). A full pass over
-        memory, so at most once per hour of post time, not once per batch."""
-        if self._newest is None or (self._pruned_at and self._newest - self._pruned_at < PRUNE_EVERY):
+        """Drop from memory what a post of the watermark's time can no longer join (the store keeps it for
+        as long as the windows need it). Costs what is forgotten, so it runs after every hour of watermark
+        or every PRUNE_EVERY_POSTS posts, whichever comes first."""
+        newest = self._newest
+        if newest is None:
             return
-        self._pruned_at = self._newest
-        self.clusterer.prune(self._newest)
-        cutoff = self._newest - ACTIVE_FOR
-        for post_id in [p for p, (_, _, when) in self._assigned.items() if when < cutoff]:
-            del self._assigned[post_id]
+        if self._since_prune < PRUNE_EVERY_POSTS and self._pruned_at and newest - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at, self._since_prune = newest, 0
+        for event_id in self.clusterer.prune(newest):
+            self._published.pop(event_id, None)
+        cutoff = newest - ACTIVE_FOR
+        queue = self._assigned_queue
+        while queue and queue[0][0] < cutoff:
+            _, post_id = heapq.heappop(queue)
+            known = self._assigned.get(post_id)
+            if known is not None and known[2] < cutoff:
+                del self._assigned[post_id]
+        if self.store is not None:
+            self.store.forget_before(cutoff)
+
+    def held(self) -> dict[str, int]:
+        """How much the analyzer holds in memory: posts, fingerprints, events and thread keys."""
+        return {"posts": len(self._assigned), **self.clusterer.held()}
 
     def close(self) -> None:
         """Persist everything; the analyzer must not be used afterwards."""

@@ -158,7 +158,7 @@ def _bands(fingerprint: int) -> list[tuple[int, int]]:
     return [(band, (fingerprint >> (band * width)) & mask) for band in range(BANDS)]
 
 
-@dataclass
+@dataclass(slots=True)
 class Fingerprint:
     post_id: str
     value: int
@@ -730,6 +730,11 @@ class EventClusterer:
                 if entry is not None and entry[1] < cutoff:
                     del table[key]
         return idle
+
+    def held(self) -> dict[str, int]:
+        """How much is held in memory (what `prune` bounds)."""
+        return {"fingerprints": len(self.reprints.by_id), "events": len(self.events),
+                "threads": len(self._threads) + len(self._waiting)}
 
     def restore(
         self, events: Iterable[EventState], fingerprints: Iterable[Fingerprint],

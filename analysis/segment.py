@@ -86,8 +86,7 @@ def tokenizer() -> Tokenizer:
 def analysis_tokenizer() -> Tokenizer:
     """The analysis path's own tokenizer: our user dictionary plus the terms analysis adds at run
     time (place and department names, watched terms, policy keywords). It is kept apart from
-    `tokenizer()` so the full-text index segments texts and queries the same way whatever data
-    files are loaded."""
+    `tokenizer()` so `words()` cuts a text the same way whatever data files are loaded."""
     return _new_tokenizer(user_dict=True)
 
 
@@ -242,27 +241,6 @@ def display_form(word: str) -> str:
 def words(text: str, *, hmm: bool = True) -> list[str]:
     """Words of `text` in order, without whitespace tokens."""
     return [w for w in tokenizer().lcut(text, HMM=hmm) if w.strip()]
-
-
-@lru_cache(maxsize=1)
-def _plain_tokenizer() -> Tokenizer:
-    return _new_tokenizer(user_dict=False)
-
-
-def plain_words(text: str) -> list[str]:
-    """Words as jieba finds them without our dictionary or added terms: the same in every process,
-    so the index matches queries with them."""
-    return [w for w in _plain_tokenizer().lcut(text) if w.strip()]
-
-
-def search_terms(text: str) -> list[str]:
-    """What the full-text index stores: words, their shorter parts (jieba's search mode), and the
-    words jieba finds without our user dictionary, so that a query for 老旧小区 still matches a
-    text where the dictionary made 老旧小区改造 one word."""
-    terms = [w for w in tokenizer().lcut_for_search(text) if w.strip()]
-    known = set(terms)
-    terms.extend(w for w in plain_words(text) if w not in known)
-    return terms
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,31 @@
-"""Sentiment of a post: SnowNLP's Naive Bayes, retrained on Weibo posts, fed jieba words.
+"""Sentiment of a post, three ways (positive, neutral, negative), from the jieba words every step shares.
 
-SnowNLP's own `SnowNLP(text).sentiments` segments with a slow pure-Python model and was
-trained on shopping reviews. Here the same classifier (snownlp.classification.bayes.Bayes) is
-trained on labelled Weibo posts, each file's two classes weighted equally (see
-tools/sentiment_training.py), and reads words that jieba already produced for every other step.
-Words the model never saw in training add nothing. Its per-word log-likelihood ratios are read
-once into one table, so classifying is a sum of dictionary look-ups.
+Two parts, both linear in the post's tokens (words, negated words, Weibo emoticons, character bigrams):
+- Polarity (positive or negative): SnowNLP's Naive Bayes (snownlp.classification.bayes.Bayes),
+  retrained on labelled Weibo posts, plus a logistic regression over the same tokens; the sum of the
+  regression's logit and `nb_weight` times the Bayes log-odds is mapped through a monotone curve
+  fitted on cross-fitted scores. That is `Sentiment.score`: a calibrated probability that the post is
+  positive, assuming positive and negative posts are equally common; the curve is held at 0.5 where
+  the logit changes sign, so calibration never moves a decision.
+- Tone or none (neutral): a second logistic regression, trained on the posts SMP2020 labels neutral
+  and on news headlines (THUCNews, what a factual report reads like) against the emotional posts. A
+  post whose neutral logit passes `neutral_threshold`, or whose score is within `neutral_band` of 0.5
+  (too close to call), is neutral; both chosen together for the best cross-fitted three-way
+  macro-F1. Its calibrated probability of having no tone comes from a curve fitted the same way. `Sentiment.probability` is the calibrated probability of the label given.
+Both parts read every occurrence of a token, and both regressions' weights and the Bayes ratios
+(times `nb_weight`) sit in one table of complex numbers (polarity + neutral * 1j), so classifying
+is one look-up per token, as fast as the Bayes model alone was. The neutral logit is divided by the
+square root of the number of tokens, so a long article is not pushed to an extreme by its length.
 
-Weibo emoticon codes ([哈哈] [泪] [怒] [赞]) are whole tokens whose ratios count `emoticon_weight`
-times (4 now): an emoticon is the author's own choice of tone, and among the dozens of words and
-bigrams of a post its single token was otherwise outvoted. On held-out weibo_senti_100k posts with
-their emoticons this gave 0.92 balanced accuracy instead of 0.83, and cost no other set more than
-0.6 points (tools/sentiment_training.py has the measurements).
+Weibo emoticon codes ([哈哈] [泪] [怒] [赞]) are whole tokens whose Bayes ratios count
+`emoticon_weight` times: an emoticon is the author's own choice of tone.
 
-The score is a calibrated probability that the post is positive, assuming positive and
-negative posts are equally common: the Naive Bayes log-odds without the class prior, mapped
-through a monotone curve fitted on cross-fitted scores (isotonic regression with balanced
-weights). The curve is held at 0.5 where the log-odds change sign, so calibration never moves
-a decision: Platt scaling (one slope) left an expected calibration error of 0.084 on held-out
-posts, the curve about 0.02 (0.015 for the class-balanced model), at the same accuracy. Posts in
-the neutral band are neutral; the band (0.28-0.72 now) is the symmetric one with the best three-way
-macro-F1 on cross-fitted scores of the training posts of the files that label neutral posts.
+What the author quotes is not the author's stance: the repost chain counts `quoted_weight`, text in
+《》 (titles of documents, books) and long quotations in “” (a notice quoted before a complaint) do not
+count at all. When a post names both the office a press officer answers for (a department, a
+linked policy, 政府, 街道办 ...) and another party (a contractor, the 物业, a shop), the clauses about the
+other party count `OTHER_PARTY_WEIGHT`: "感谢街道办及时协调，施工队天天半夜施工" is praise of the office.
+Training and the measurements are in tools/sentiment_training.py.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import hashlib
 import json
 import marshal
 import math
+import re
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -46,6 +53,7 @@ from yuqing.schema import Sentiment, SentimentLabel
 DATA = Path(__file__).resolve().parent / "data"
 # SnowNLP's Bayes.save/load append ".3" to this name on Python 3.
 MODEL_FILE = DATA / "sentiment.marshal"
+LINEAR_FILE = DATA / "sentiment_linear.bin.gz"
 CALIBRATION_FILE = DATA / "sentiment_calibration.json"
 
 NEGATORS = frozenset(
@@ -59,6 +67,29 @@ CLAUSE_ENDS = frozenset("，。！？!?,.;；")
 # A negator flips the tone of the next two words of its clause: "不 是 很 满意" -> "!很", "!满意".
 NEGATION_REACH = 2
 NEGATED = "!"
+
+# Quoted text is not the author's stance: a title in 《》 never, a quotation in “” or 「」 once it is a
+# sentence (this many characters or more; a short “智商感人” in scare quotes is the author's irony).
+TITLE_MARKS = ("《", "》")
+QUOTATION_MARKS = {"“": "”", "「": "」"}
+QUOTATION_MIN_CHARS = 8
+_OPENING_MARKS = frozenset([TITLE_MARKS[0], *QUOTATION_MARKS])
+
+# The office a press officer answers for, however a post names it; departments and linked policies
+# found by the analyzer are added per post (see `classify`).
+OFFICE_TERMS = (
+    "政府", "街道办", "街道", "办事处", "社区", "居委会", "村委会", "管委会", "城管", "派出所", "民警", "警察", "公安",
+    "部门", "有关部门", "相关部门", "领导", "书记", "市长", "区长", "县长", "镇长", "工作人员", "热线", "12345", "官方",
+    "住建局", "教育局", "卫健委", "环保局", "交警", "执法",
+)
+# Other parties a complaint is often about: a clause about one of them says little about the office.
+OTHER_PARTY_TERMS = (
+    "施工方", "施工队", "施工单位", "承包商", "承包方", "包工头", "开发商", "物业", "商家", "店家", "老板", "中介", "房东",
+    "厂家", "工厂", "黑心", "司机", "骗子",
+)
+# A tenth: a complaint about the contractor still tips a post whose praise of the office is faint, but
+# no longer outweighs clear praise (tests/test_analysis_sentiment.py has examples).
+OTHER_PARTY_WEIGHT = 0.1
 
 
 # What a token is to the classifier, decided once per distinct token.
@@ -90,6 +121,32 @@ def _kind_of(raw: str) -> tuple[str, int, bool]:
 def is_emoticon(token: str) -> bool:
     """Whether a classifier token is a Weibo emoticon code such as [泪]."""
     return token.startswith("[") and EMOTICON.fullmatch(token) is not None
+
+
+def without_quotations(words: Sequence[str]) -> Sequence[str]:
+    """The words outside 《titles》 and outside quotations in “” or 「」 of QUOTATION_MIN_CHARS or more.
+
+    An unclosed mark quotes nothing: the words after it stay.
+    """
+    if _OPENING_MARKS.isdisjoint(words):
+        return words
+    kept: list[str] = []
+    index, size = 0, len(words)
+    while index < size:
+        word = words[index]
+        closing = TITLE_MARKS[1] if word == TITLE_MARKS[0] else QUOTATION_MARKS.get(word)
+        if closing is not None:
+            try:
+                end = words.index(closing, index + 1)
+            except ValueError:
+                end = -1
+            if end > 0 and (closing == TITLE_MARKS[1]
+                            or sum(map(len, words[index + 1 : end])) >= QUOTATION_MIN_CHARS):
+                index = end + 1
+                continue
+        kept.append(word)
+        index += 1
+    return kept
 
 
 def tone_features(words: Iterable[str], *, char_bigrams: bool = True) -> list[str]:
@@ -124,60 +181,211 @@ def tone_features(words: Iterable[str], *, char_bigrams: bool = True) -> list[st
     return features
 
 
+def _terms_pattern(terms: Iterable[str]) -> re.Pattern[str]:
+    return re.compile("|".join(map(re.escape, sorted(set(terms), key=len, reverse=True))))
+
+
+_OTHER_PARTY = _terms_pattern(OTHER_PARTY_TERMS)
+_OFFICE = _terms_pattern(OFFICE_TERMS)
+
+
+def clause_weights(words: Sequence[str], targets: Iterable[str] = ()) -> list[tuple[list[str], float]] | None:
+    """The post's clauses with the weight of each in the author's stance toward the office, or None
+    when every clause counts the same (the post does not name both the office and another party).
+
+    A clause naming the office (OFFICE_TERMS, or a target: the post's departments and linked policies)
+    is about the office; one naming another party only is about that party and weighs
+    OTHER_PARTY_WEIGHT; a clause naming neither is about whoever the clause before was about.
+    """
+    text = "".join(words)
+    if _OTHER_PARTY.search(text) is None:
+        return None
+    wanted = [t for t in targets if t]
+    office = _terms_pattern([*OFFICE_TERMS, *wanted]) if wanted else _OFFICE
+    if office.search(text) is None:
+        return None
+    clauses: list[tuple[list[str], float]] = []
+    current: list[str] = []
+    weight = 1.0
+
+    def close() -> None:
+        nonlocal weight
+        if not current:
+            return
+        clause = "".join(current)
+        if office.search(clause):
+            weight = 1.0
+        elif _OTHER_PARTY.search(clause):
+            weight = OTHER_PARTY_WEIGHT
+        clauses.append((list(current), weight))
+        current.clear()
+
+    for word in words:
+        current.append(word)
+        if word in CLAUSE_ENDS:
+            close()
+    close()
+    return clauses
+
+
+def weighted_tokens(own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = (), *,
+                    quoted_weight: float) -> list[tuple[list[str], float]]:
+    """The tokens the model reads, in groups with their weight in the author's stance: the repost
+    chain `quoted_weight`, the author's own words (quotations left out) 1, or clause by clause when
+    the post is about the office and another party (see `clause_weights`)."""
+    own = without_quotations(own)
+    groups = [(tone_features(quoted, char_bigrams=False), quoted_weight)] if quoted else []
+    clauses = clause_weights(own, targets) if own else None
+    if clauses is None:
+        groups.append((tone_features(own), 1.0))
+    else:
+        groups += [(tone_features(clause), weight) for clause, weight in clauses]
+    return groups
+
+
+def token_counts(groups: Iterable[tuple[list[str], float]]) -> tuple[dict[str, float], float]:
+    """What the regressions read: each token with the sum of its occurrences' weights, and the sum
+    of the squared weights of all occurrences (the square of what the neutral logit is divided by)."""
+    counts: dict[str, float] = {}
+    squares = 0.0
+    for tokens, weight in groups:
+        squares += weight * weight * len(tokens)
+        for token in tokens:
+            counts[token] = counts.get(token, 0.0) + weight
+    return counts, squares
+
+
 @dataclass(frozen=True)
 class Calibration:
-    curve_x: tuple[float, ...]  # log-odds, increasing
+    curve_x: tuple[float, ...]  # polarity logit, increasing
     curve_y: tuple[float, ...]  # probability of positive at each
     quoted_weight: float
-    neutral_low: float
-    neutral_high: float
+    neutral_threshold: float = math.inf  # neutral logit above which a post is neutral
+    neutral_band: float = 0.0  # a score within this of 0.5 is too close to call: neutral
+    neutral_x: tuple[float, ...] = ()  # neutral logit, increasing
+    neutral_y: tuple[float, ...] = ()  # probability of no tone at each
     emoticon_weight: float = 1.0
+    nb_weight: float = 1.0  # the Bayes log-odds' share of the polarity logit
 
     @classmethod
     def load(cls, path: Path) -> Calibration:
         data = json.loads(path.read_text(encoding="utf-8"))
-        low, high = data["neutral_band"]
         xs, ys = zip(*data["curve"], strict=True) if data["curve"] else ((), ())
+        neutral = data.get("neutral_curve") or []
+        nx, ny = zip(*neutral, strict=True) if neutral else ((), ())
         return cls(curve_x=tuple(xs), curve_y=tuple(ys), quoted_weight=data["quoted_weight"],
-                   neutral_low=low, neutral_high=high, emoticon_weight=data.get("emoticon_weight", 1.0))
+                   neutral_threshold=data.get("neutral_threshold", math.inf),
+                   neutral_band=data.get("neutral_band", 0.0), neutral_x=tuple(nx),
+                   neutral_y=tuple(ny), emoticon_weight=data.get("emoticon_weight", 1.0),
+                   nb_weight=data.get("nb_weight", 1.0))
 
     def probability(self, log_odds: float) -> float:
-        xs, ys = self.curve_x, self.curve_y
-        if not xs:  # no curve fitted yet (during training): the plain logistic
-            return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, log_odds))))
-        i = bisect_right(xs, log_odds)
-        if i == 0:
-            p = ys[0]
-        elif i == len(xs):
-            p = ys[-1]
-        else:
-            x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
-            p = y0 + (y1 - y0) * (log_odds - x0) / (x1 - x0) if x1 > x0 else y1
-        # The sign of the log-odds decides, as in the Naive Bayes model itself.
+        p = _interpolate(self.curve_x, self.curve_y, log_odds)
+        # The sign of the logit decides, as in the models themselves.
         return min(p, 0.4999) if log_odds < 0 else max(p, 0.5)
+
+    def neutral_probability(self, logit: float) -> float:
+        return _interpolate(self.neutral_x, self.neutral_y, logit)
+
+
+def _interpolate(xs: Sequence[float], ys: Sequence[float], x: float) -> float:
+    """The fitted monotone curve at x; the plain logistic where none is fitted yet (during training)."""
+    if not xs:
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, x))))
+    i = bisect_right(xs, x)
+    if i == 0:
+        return ys[0]
+    if i == len(xs):
+        return ys[-1]
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 > x0 else y1
+
+
+@dataclass(frozen=True)
+class LinearHeads:
+    """The two logistic regressions: per-token weights of the polarity and the neutral logit, and biases."""
+
+    polarity: dict[str, float]
+    neutral: dict[str, float]
+    polarity_bias: float = 0.0
+    neutral_bias: float = 0.0
+
+
+def write_linear_heads(heads: LinearHeads, path: Path) -> None:
+    """Tokens and weights, weights as 16-bit integers of one scale: a tenth of the size of a pickle."""
+    tokens = sorted(heads.polarity.keys() | heads.neutral.keys())
+    largest = max((abs(w) for table in (heads.polarity, heads.neutral) for w in table.values()), default=1.0)
+    scale = largest / 32767 or 1.0
+    packed = {
+        "tokens": "\n".join(tokens),
+        "polarity": array("h", [round(heads.polarity.get(t, 0.0) / scale) for t in tokens]).tobytes(),
+        "neutral": array("h", [round(heads.neutral.get(t, 0.0) / scale) for t in tokens]).tobytes(),
+        "scale": scale,
+        "bias": [heads.polarity_bias, heads.neutral_bias],
+    }
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
+        handle.write(marshal.dumps(packed))
+
+
+def read_linear_heads(path: Path) -> LinearHeads:
+    with gzip.open(path, "rb") as handle:
+        packed = marshal.loads(handle.read())
+    tokens = packed["tokens"].split("\n") if packed["tokens"] else []
+    scale = packed["scale"]
+    tables = []
+    for name in ("polarity", "neutral"):
+        weights = array("h")
+        weights.frombytes(packed[name])
+        tables.append({t: w * scale for t, w in zip(tokens, weights, strict=True) if w})
+    return LinearHeads(tables[0], tables[1], *packed["bias"])
+
+
+def table_key(model_file: Path, linear_file: Path | None, calibration: Calibration) -> str:
+    """What the kept tables are derived from: the digest of the model files' bytes and the weights
+    used to combine them."""
+    digest = hashlib.sha1(Path(f"{model_file}.3").read_bytes())
+    if linear_file is not None and linear_file.exists():
+        digest.update(linear_file.read_bytes())
+    return f"{digest.hexdigest()}|{calibration.emoticon_weight!r}|{calibration.nb_weight!r}"
 
 
 class SentimentModel:
-    """A trained SnowNLP Bayes model read into a log-likelihood-ratio table, plus its calibration."""
+    """The trained Bayes table and the two regressions, and their calibration."""
 
-    def __init__(self, model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE, *,
-                 kept: bool = False) -> None:
+    def __init__(self, model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE,
+                 linear_file: Path | None = LINEAR_FILE, *, kept: bool = False) -> None:
         self.calibration = Calibration.load(calibration_file)
         stored = Path(f"{model_file}.3")  # SnowNLP's Bayes.save appends ".3" on Python 3
-        self.ratios: dict[str, float]
+        nb_weight = self.calibration.nb_weight
+
+        def build() -> tuple[dict[str, complex], float, float]:
+            heads = read_linear_heads(linear_file) if linear_file is not None and linear_file.exists() else None
+            heads = heads or LinearHeads({}, {})
+            ratios = self._ratios(stored) if nb_weight else {}
+            # One look-up per token gives both logits: the polarity weight (the regression's plus the
+            # Bayes share of the token's ratio) as the real part, the neutral weight as the imaginary.
+            weights = {t: complex(heads.polarity.get(t, 0.0) + nb_weight * ratios.get(t, 0.0), heads.neutral.get(t, 0.0))
+                       for t in heads.polarity.keys() | heads.neutral.keys() | ratios.keys()}
+            return weights, heads.polarity_bias, heads.neutral_bias
+
         if not kept:  # models being trained and measured are not worth keeping
-            self.ratios = self._ratios(stored)
+            self.weights, self.polarity_bias, self.neutral_bias = build()
             return
-        # Computing 120,000 ratios costs about 0.2 s per process; the shipped model's table is kept
-        # between processes, under the digest of the model's bytes and the emoticon weight used.
-        key = f"{hashlib.sha1(stored.read_bytes()).hexdigest()}|{self.calibration.emoticon_weight!r}"
-        self.ratios = kept_table(
-            "sentiment", key, lambda: self._ratios(stored), lambda value: isinstance(value, dict) and bool(value))
+        # Building the table costs about 0.3 s per process; the shipped model's is kept between
+        # processes (where the process's table keeper can), under `table_key`.
+        self.weights, self.polarity_bias, self.neutral_bias = kept_table(
+            "sentiment", table_key(model_file, linear_file, self.calibration), build,
+            lambda v: isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], dict))
+
+    @property
+    def tables(self) -> tuple[dict[str, complex], float, float]:
+        """What the model reads, as it is kept between processes."""
+        return self.weights, self.polarity_bias, self.neutral_bias
 
     def _ratios(self, stored: Path) -> dict[str, float]:
         """Per-word log-likelihood ratio of positive to negative, from SnowNLP's Bayes.save format
         (gzip of marshal), read without importing the snownlp package, whose __init__ loads its own
-        segmenter and tagger (~3 s CPU)."""
+        segmenter and tagger (~3 s CPU). Emoticons' ratios count `emoticon_weight` times."""
         with gzip.open(stored, "rb") as handle:
             classes = marshal.loads(handle.read())["d"]
         pos, neg = SimpleNamespace(**classes["pos"]), SimpleNamespace(**classes["neg"])
@@ -192,30 +400,44 @@ class SentimentModel:
             ratios[word] = ratio * emoticon_weight if is_emoticon(word) else ratio
         return ratios
 
-    def log_odds(self, own: Sequence[str], quoted: Sequence[str] = ()) -> float:
-        """Naive Bayes log-odds of positive (no class prior) of the author's and the quoted words."""
-        ratios = self.ratios
-        own_features = tone_features(own)
-        total = sum(map(ratios.get, own_features, repeat(0.0, len(own_features))))
-        if quoted:
-            quoted_features = tone_features(quoted, char_bigrams=False)
-            quoted_sum = sum(map(ratios.get, quoted_features, repeat(0.0, len(quoted_features))))
-            total += self.calibration.quoted_weight * quoted_sum
-        return total
+    def logits(self, own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> tuple[float, float]:
+        """(polarity logit, neutral logit) of a post's own and quoted words: sums of the weights of
+        every token occurrence, the neutral one divided by the square root of the number of
+        occurrences (so an article's length alone does not decide whether it has a tone)."""
+        weights = self.weights
+        own = without_quotations(own)
+        if _OTHER_PARTY.search("".join(own)) is None:  # every own token weighs 1: the common case, quickly
+            tokens = tone_features(own)
+            linear = sum(map(weights.get, tokens, repeat(0j, len(tokens))))
+            squares = float(len(tokens))
+            if quoted:
+                quoted_weight = self.calibration.quoted_weight
+                chain = tone_features(quoted, char_bigrams=False)
+                linear += quoted_weight * sum(map(weights.get, chain, repeat(0j, len(chain))))
+                squares += quoted_weight * quoted_weight * len(chain)
+        else:
+            groups = weighted_tokens(own, quoted, targets, quoted_weight=self.calibration.quoted_weight)
+            linear = sum(weight * sum(map(weights.get, tokens, repeat(0j, len(tokens)))) for tokens, weight in groups)
+            squares = sum(weight * weight * len(tokens) for tokens, weight in groups)
+        return self.polarity_bias + linear.real, self.neutral_bias + linear.imag / (math.sqrt(squares) or 1.0)
 
     def score(self, log_odds: float) -> float:
         return self.calibration.probability(log_odds)
 
-    def label(self, score: float) -> SentimentLabel:
-        if score < self.calibration.neutral_low:
-            return SentimentLabel.NEGATIVE
-        if score > self.calibration.neutral_high:
-            return SentimentLabel.POSITIVE
-        return SentimentLabel.NEUTRAL
+    def sentiment(self, polarity_logit: float, neutral_logit: float) -> Sentiment:
+        """The label and its calibrated probability from the two logits."""
+        score = self.score(polarity_logit)
+        no_tone = self.calibration.neutral_probability(neutral_logit)
+        if neutral_logit > self.calibration.neutral_threshold or abs(score - 0.5) < self.calibration.neutral_band:
+            label, probability = SentimentLabel.NEUTRAL, no_tone
+        elif polarity_logit >= 0:
+            label, probability = SentimentLabel.POSITIVE, (1 - no_tone) * score
+        else:
+            label, probability = SentimentLabel.NEGATIVE, (1 - no_tone) * (1 - score)
+        return Sentiment(score=round(score, 4), label=label, probability=round(probability, 4))
 
-    def classify(self, own: Sequence[str], quoted: Sequence[str] = ()) -> Sentiment:
-        score = self.score(self.log_odds(own, quoted))
-        return Sentiment(score=round(score, 4), label=self.label(score))
+    def classify(self, own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> Sentiment:
+        return self.sentiment(*self.logits(own, quoted, targets))
 
 
 @lru_cache(maxsize=1)
@@ -224,12 +446,15 @@ def default_model() -> SentimentModel:
     return SentimentModel(kept=True)
 
 
-def classify(words: Sequence[str], quoted: Sequence[str] = ()) -> Sentiment:
-    """Sentiment of a post from its jieba words (HMM off, emoticon codes as tokens) and its quoted words."""
-    return default_model().classify(words, quoted)
+def classify(words: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> Sentiment:
+    """Sentiment of a post from its jieba words (HMM off, emoticon codes as tokens) and its quoted words.
+
+    `targets`: names of the departments and policies the post is about, beyond OFFICE_TERMS.
+    """
+    return default_model().classify(words, quoted, targets)
 
 
-def classify_text(text: str) -> Sentiment:
+def classify_text(text: str, targets: Iterable[str] = ()) -> Sentiment:
     """Sentiment of a raw post: segments it (author's words and repost chain) and classifies."""
     segmented = segment_post(text)
-    return classify(segmented.own, segmented.quoted)
+    return classify(segmented.own, segmented.quoted, targets)

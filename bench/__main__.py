@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HELPERS = {"real_pages"}  # modules the benchmarks share, not benchmarks themselves
+HELPERS = {"real_pages", "hostile_inputs"}  # modules the benchmarks share, not benchmarks themselves
 
 
 def benchmarks() -> list[str]:

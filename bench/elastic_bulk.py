@@ -81,9 +81,6 @@ def main() -> None:
     if not DATA.exists():
         raise SystemExit(f"needs the shared data: {DATA} is missing")
     posts = load_posts(args.posts)
-    # Warm jieba's dictionaries once so neither run pays the load.
-    from analysis.segment import search_terms, words
-    search_terms("预热"), words("预热")
 
     def embedded_run() -> None:
         with tempfile.TemporaryDirectory() as tmp:

@@ -16,28 +16,26 @@ from typing import Any
 from pydantic import ValidationError
 from scrapy.exceptions import DropItem
 
-from analysis.privacy import mask_personal_data
+from analysis.privacy import mask_author_name, mask_metadata, mask_personal_data
 from spiders.base import YuqingSpider
 from spiders.parsing import clean_inline, clean_text, parse_datetime, to_halfwidth_alnum
 from transport import RAW_POSTS, dead_letter
-from yuqing.schema import Post, now
+from yuqing.schema import Post, time_in_range
 
 log = logging.getLogger(__name__)
 
 # Post.extra values under these keys are dates; they are stored as YYYY-MM-DD.
 _DATE_KEYS = ("成文日期", "发布日期", "回复时间")
-# How far in the future a published time may lie before it is called a parse error (clock skew).
-_FUTURE_SLACK_SECONDS = 86400
 
 
 def normalise_post(post: Post) -> Post:
     """Whitespace collapsed, full-width letters and digits made ASCII, extra dates as ISO dates,
-    a published time in the future dropped (it was misread)."""
+    a published time outside the sane window (in the future, or year 1) dropped: it was misread."""
     changes: dict[str, Any] = {
         "title": clean_inline(to_halfwidth_alnum(post.title)) or None if post.title else None,
         "text": clean_text(to_halfwidth_alnum(post.text)),
     }
-    if post.published_at and (post.published_at - now()).total_seconds() > _FUTURE_SLACK_SECONDS:
+    if post.published_at and not time_in_range(post.published_at):
         changes["published_at"] = None
     extra = dict(post.extra)
     for key, value in extra.items():
@@ -55,28 +53,15 @@ def normalise_post(post: Post) -> Post:
     return post.model_copy(update=changes)
 
 
-def _mask_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_personal_data(value)
-    if isinstance(value, list):
-        return [_mask_value(v) for v in value]
-    if isinstance(value, dict):
-        # Link targets stay as they are: masking digits inside a URL would break it.
-        return {k: (v if k == "url" else _mask_value(v)) for k, v in value.items()}
-    return value
-
-
-# Extra values that are identifiers of public documents, never personal data.
-_UNMASKED_EXTRA = {"索引号", "发文字号", "成文日期", "发布日期", "回复时间", "政策解读"}
-
-
 def mask_post(post: Post) -> Post:
-    """Personal data masked in the title, text and free-text extra values (pure, idempotent)."""
-    extra = {k: (v if k in _UNMASKED_EXTRA else _mask_value(v)) for k, v in post.extra.items()}
+    """Personal data masked in the title, text, author name and free-text extra values (pure, idempotent)."""
+    author = post.author
+    name = mask_author_name(author.name, post.platform.value, verified=author.verified)
     return post.model_copy(update={
         "title": mask_personal_data(post.title) if post.title else post.title,
         "text": mask_personal_data(post.text),
-        "extra": extra,
+        "author": author.model_copy(update={"name": name}) if name != author.name else author,
+        "extra": mask_metadata(post.extra),
     })
 
 

@@ -96,12 +96,12 @@ def volume_surge(briefing: DailyBriefing) -> Iterable[Advice]:
 
 def spreading_negative_events(briefing: DailyBriefing) -> Iterable[Advice]:
     for item in briefing.events:
-        platforms = [p for p, n in item.event.platforms.items() if n]
+        platforms = [p for p, n in item.platforms.items() if n]
         share = item.negative_share
         if (item.today >= EVENT_MIN_POSTS and len(platforms) >= SPREAD_PLATFORMS and share is not None
                 and share >= EVENT_NEGATIVE_SHARE):
             where = "、".join(platform_name(p) for p in platforms)
-            yield Advice(IMPORTANT, f"事件“{item.event.label}”已在{where}等{len(platforms)}个平台传播，"
+            yield Advice(IMPORTANT, f"事件“{item.event.headline}”已在{where}等{len(platforms)}个平台传播，"
                                     f"负面占比{percent(share)}，建议相关部门及时回应、澄清事实。")
 
 

@@ -1,20 +1,20 @@
 """What the daily briefing says, gathered from the index, the alerts and the crawl health.
 
-`gather_briefing` is the only place that reads the index; everything after it (advice, charts,
-templates) works on the plain `DailyBriefing` it returns, so it can be tested without a server.
+`gather_briefing` is the only place that reads the index, and it reads it through a `Ledger` that keeps
+every figure with its query for the report's manifest; everything after it (advice, charts, templates)
+works on the plain `DailyBriefing` it returns, so it can be tested without a server.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from reports.figures import Ledger
 from search.base import Index, Interval, SearchQuery
 from yuqing.schema import (
-    BOARD_ANSWERED,
     SHANGHAI,
     Alert,
     AlertLevel,
@@ -24,7 +24,6 @@ from yuqing.schema import (
     Deadline,
     EnrichedPost,
     Event,
-    Platform,
     Policy,
     SentimentLabel,
     aware,
@@ -39,9 +38,6 @@ POSTS_PER_EVENT = 3
 EXCERPT_CHARS = 90
 # A source whose last crawl finished this long before the cutoff is reported as stale.
 STALE_AFTER = timedelta(hours=24)
-# Reading a day's posts page by page (for places and board replies) stops here; the report says so.
-SCAN_CAP = 50_000
-SCAN_PAGE = 1_000
 
 
 @dataclass(frozen=True)
@@ -133,6 +129,9 @@ class EventSummary:
     event: Event
     today: int
     negative_today: int
+    total: int  # every post of the event up to the cutoff
+    platforms: dict[str, int]  # of those posts, most first
+    sentiment: dict[str, int]
     policies: list[str]  # titles
     posts: list[PostRef]
 
@@ -287,8 +286,6 @@ class DailyBriefing:
     alerts: list[AlertSummary]
     sources: list[SourceHealth]
     unanswered_board: int  # board messages of the day not yet answered
-    scanned: int  # posts read one by one for places and board replies
-    scan_capped: bool  # fewer posts read than the day holds: places and board replies are a sample
     policy_titles: dict[str, str] = field(default_factory=dict)
     source_titles: dict[str, str] = field(default_factory=dict)
 
@@ -300,23 +297,20 @@ class DailyBriefing:
         return self.source_titles.get(name, name)
 
 
-def _count(index: Index, query: SearchQuery) -> int:
-    return index.search(query.model_copy(update={"limit": 0, "offset": 0})).total
-
-
-def _between(start: datetime, until: datetime, **filters: object) -> SearchQuery:
+def between(start: datetime, until: datetime, **filters: object) -> SearchQuery:
     return SearchQuery(since=start, until=until, limit=0, **filters)
 
 
-def _negative(query: SearchQuery) -> SearchQuery:
+def negative_only(query: SearchQuery) -> SearchQuery:
     return query.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]})
 
 
-def _trend(index: Index, query: SearchQuery, interval: Interval, starts: list[datetime]) -> list[TrendPoint]:
-    """Counts per bucket with empty buckets filled in, since the index leaves them out."""
-    totals = dict(index.histogram(query, interval))
-    negatives = dict(index.histogram(_negative(query), interval))
-    return [TrendPoint(s, totals.get(s, 0), negatives.get(s, 0)) for s in starts]
+def trend(ledger: Ledger, key: str, query: SearchQuery, interval: Interval, starts: list[datetime]
+          ) -> list[TrendPoint]:
+    """Counts per bucket, empty buckets filled in, all posts and the negative ones."""
+    totals = ledger.histogram(f"{key}.total", query, interval, starts)
+    negatives = ledger.histogram(f"{key}.negative", negative_only(query), interval, starts)
+    return [TrendPoint(s, t, n) for s, t, n in zip(starts, totals, negatives, strict=True)]
 
 
 def _hour_starts(cutoff: datetime) -> list[datetime]:
@@ -330,21 +324,9 @@ def _day_starts(window: ReportWindow) -> list[datetime]:
             for d in range(TREND_DAYS - 1, -1, -1)]
 
 
-def scan(index: Index, query: SearchQuery) -> Iterator[EnrichedPost]:
-    """Every post matching the query, page by page, at most SCAN_CAP."""
-    offset = 0
-    while offset < SCAN_CAP:
-        page = index.search(query.model_copy(update={"limit": SCAN_PAGE, "offset": offset})).hits
-        yield from page
-        if len(page) < SCAN_PAGE:
-            return
-        offset += SCAN_PAGE
-
-
-def alerts_of_the_day(alerts: Sequence[Alert], window: ReportWindow) -> list[Alert]:
-    """Alerts live during the day: fired before the cutoff and not closed before the day began."""
-    return [a for a in alerts
-            if a.fired_at < window.cutoff and (a.closed_at is None or a.closed_at >= window.start)]
+def alerts_between(alerts: Sequence[Alert], start: datetime, cutoff: datetime) -> list[Alert]:
+    """Alerts live during a span: fired before the cutoff and not closed before the span began."""
+    return [a for a in alerts if a.fired_at < cutoff and (a.closed_at is None or a.closed_at >= start)]
 
 
 def subject_label(alert: Alert, policy_titles: Mapping[str, str], event_labels: Mapping[str, str]) -> str | None:
@@ -359,13 +341,48 @@ def subject_label(alert: Alert, policy_titles: Mapping[str, str], event_labels: 
     return subject if alert.subject_kind in ("place", "keyword", "department", "source") else None
 
 
-def summarise_alert(alert: Alert, window: ReportWindow, subject: str | None,
+def summarise_alert(alert: Alert, cutoff: datetime, subject: str | None,
                     effect: ResponseEffect | None) -> AlertSummary:
-    deadlines = [deadline_state(d, alert.fired_at, window.cutoff) for d in alert.deadlines]
-    responses = [r for r in alert.responses if r.at < window.cutoff]
-    if effect is not None and effect.responded_at >= window.cutoff:
+    """The alert as it stood at the cutoff: its clocks, the responses made by then and their effect."""
+    # A clock started after the cutoff (an escalation the next day) did not exist yet.
+    deadlines = [deadline_state(d, alert.fired_at, cutoff) for d in alert.deadlines
+                 if d.started_at is None or d.started_at < cutoff]
+    responses = [r for r in alert.responses if r.at < cutoff]
+    if effect is not None and effect.responded_at >= cutoff:
         effect = None
     return AlertSummary(alert, subject, deadlines, responses, effect)
+
+
+def summarise_alerts(alerts: Sequence[Alert], start: datetime, cutoff: datetime,
+                     subject: Callable[[Alert], str | None], ledger: Ledger,
+                     effects: Mapping[str, Mapping[str, Any]] | None = None) -> list[AlertSummary]:
+    """The alerts live during the span, as they stood at its cutoff, overdue and open ones first; what the
+    report states about each is noted in the ledger.
+
+    `effects` maps an alert id to its response-effect figures (see `ResponseEffect`)."""
+    effect_of = {alert_id: ResponseEffect.from_mapping(data) for alert_id, data in (effects or {}).items() if data}
+    summaries = sorted((summarise_alert(a, cutoff, subject(a), effect_of.get(a.id))
+                        for a in alerts_between(alerts, start, cutoff)), key=_alert_order)
+    for summary in summaries:
+        ledger.note_alert(summary.alert.id, cutoff, stated_state(summary))
+    return summaries
+
+
+def _minutes(span: timedelta | None) -> int | None:
+    return None if span is None else int(span.total_seconds() // 60)
+
+
+def stated_state(summary: AlertSummary) -> dict[str, Any]:
+    """What a report states about an alert at its cutoff: each clock's state with how late or how much
+    time was left (minutes), and how many responses had been made; what `verify` checks."""
+    return {"clocks": [[d.deadline.name, d.state, _minutes(d.late_by), _minutes(d.remaining)]
+                       for d in summary.deadlines],
+            "responses": len(summary.responses)}
+
+
+def alert_state_at(alert: Alert, cutoff: datetime) -> dict[str, Any]:
+    """`stated_state` of an alert as read from the store now, at a past cutoff."""
+    return stated_state(summarise_alert(alert, cutoff, None, None))
 
 
 def _alert_order(summary: AlertSummary) -> tuple:
@@ -381,95 +398,112 @@ def gather_briefing(
     window: ReportWindow,
     effects: Mapping[str, Mapping[str, Any]] | None = None,
     source_titles: Mapping[str, str] | None = None,
+    ledger: Ledger | None = None,
 ) -> DailyBriefing:
     """Read everything the briefing for `window` says.
 
-    `effects` maps an alert id to its response-effect figures (see `ResponseEffect`).
+    `effects` maps an alert id to its response-effect figures (see `ResponseEffect`). The figures
+    are recorded in `ledger` (a fresh one over `index` when not given).
     """
+    ledger = ledger or Ledger(index)
     start, cutoff = window.start, window.cutoff
-    today = _between(start, cutoff)
-    yesterday = _between(start - timedelta(days=1), cutoff - timedelta(days=1))
-    overview = Overview(
-        total=_count(index, today), previous=_count(index, yesterday),
-        sentiment=index.counts_by("sentiment", today), platforms=index.counts_by("platform", today),
-        negative_platforms=index.counts_by("platform", _negative(today)), sources=index.counts_by("source", today),
-    )
+    today = between(start, cutoff)
+    overview = overview_of(ledger, "day", today, between(start - timedelta(days=1), cutoff - timedelta(days=1)))
     hour_starts = _hour_starts(cutoff)
-    hourly = _trend(index, _between(hour_starts[0], cutoff), "hour", hour_starts)
+    hourly = trend(ledger, "hourly", between(hour_starts[0], cutoff), "hour", hour_starts)
     day_starts = _day_starts(window)
-    daily = _trend(index, _between(day_starts[0], cutoff), "day", day_starts)
+    daily = trend(ledger, "daily", between(day_starts[0], cutoff), "day", day_starts)
 
     titles = {p.id: p.title for p in policies}
-    recent_events = [e for e in index.events(since=window.start - timedelta(days=TREND_DAYS), limit=1000)
-                     if e.first_seen < cutoff]
-    events = _top_events(index, recent_events, window, titles)
-    attention = [_policy_attention(index, p, window, day_starts) for p in policies]
+    recent_events = recent(index, window.start - timedelta(days=TREND_DAYS), cutoff)
+    events = top_events(ledger, recent_events, window.start, cutoff, titles, TOP_EVENTS)
+    attention = [_policy_attention(ledger, p, window, day_starts) for p in policies]
     mentioned = sorted((a for a in attention if sum(a.daily)), key=lambda a: (-a.mentions, -a.negative, -sum(a.daily)))
+    tallied = ledger.tally("day.tally", today)
 
-    places: Counter[str] = Counter()
-    negative_places: Counter[str] = Counter()
-    unanswered = scanned = 0
-    for post in scan(index, today):
-        scanned += 1
-        places.update(set(post.places))
-        if post.sentiment and post.sentiment.label == SentimentLabel.NEGATIVE:
-            negative_places.update(set(post.places))
-        if post.platform == Platform.BOARD and post.extra.get(BOARD_ANSWERED) is False:
-            unanswered += 1
-
-    effect_of = {alert_id: ResponseEffect.from_mapping(data) for alert_id, data in (effects or {}).items() if data}
-    event_labels = {e.id: e.label for e in recent_events}
-    summaries = sorted(
-        (summarise_alert(a, window, subject_label(a, titles, event_labels), effect_of.get(a.id))
-         for a in alerts_of_the_day(alerts, window)),
-        key=_alert_order,
-    )
+    event_labels = {e.id: e.headline for e in recent_events}
+    summaries = summarise_alerts(alerts, start, cutoff, lambda a: subject_label(a, titles, event_labels), ledger,
+                                 effects)
 
     titles_of_sources = dict(source_titles or {})
-    sources = sorted(
-        (SourceHealth(h, titles_of_sources.get(h.source, h.source), cutoff - h.finished_at > STALE_AFTER,
-                      overview.sources.get(h.source, 0)) for h in health),
-        key=lambda s: (not s.health.blind, not s.stale, s.health.source),
-    )
     return DailyBriefing(
         window=window, overview=overview, hourly=hourly, daily=daily, events=events,
         policies=mentioned[:TOP_POLICIES], quiet_policies=len(attention) - len(mentioned),
         unlisted_policies=max(0, len(mentioned) - TOP_POLICIES),
-        places=[PlaceCount(p, n, negative_places[p]) for p, n in places.most_common()],
-        alerts=summaries, sources=sources, unanswered_board=unanswered, scanned=scanned,
-        scan_capped=scanned < overview.total, policy_titles=titles, source_titles=titles_of_sources,
+        places=places_of(tallied), alerts=summaries,
+        sources=source_health(health, titles_of_sources, cutoff, overview.sources),
+        unanswered_board=tallied["unanswered_board"], policy_titles=titles, source_titles=titles_of_sources,
     )
 
 
-def _top_events(index: Index, events: Sequence[Event], window: ReportWindow, titles: Mapping[str, str]
-                ) -> list[EventSummary]:
-    """The events with the most posts today; ties go to the angrier one."""
+def overview_of(ledger: Ledger, key: str, span: SearchQuery, before: SearchQuery) -> Overview:
+    """Volume, tone, platforms and sources of a span, against the span `before` it."""
+    return Overview(
+        total=ledger.count(f"{key}.total", span), previous=ledger.count(f"{key}.previous", before),
+        sentiment=ledger.counts_by(f"{key}.sentiment", "sentiment", span),
+        platforms=ledger.counts_by(f"{key}.platforms", "platform", span),
+        negative_platforms=ledger.counts_by(f"{key}.negative_platforms", "platform", negative_only(span)),
+        sources=ledger.counts_by(f"{key}.sources", "source", span),
+    )
+
+
+def places_of(tallied: Mapping[str, Any]) -> list[PlaceCount]:
+    return [PlaceCount(place, n, negative) for place, n, negative in tallied["places"]]
+
+
+def source_health(health: Sequence[CrawlHealth], titles: Mapping[str, str], cutoff: datetime,
+                  posts: Mapping[str, int]) -> list[SourceHealth]:
+    """Each source's last crawl, blind and stale ones first."""
+    return sorted(
+        (SourceHealth(h, titles.get(h.source, h.source), cutoff - h.finished_at > STALE_AFTER, posts.get(h.source, 0))
+         for h in health),
+        key=lambda s: (not s.health.blind, not s.stale, s.health.source),
+    )
+
+
+def recent(index: Index, since: datetime, cutoff: datetime) -> list[Event]:
+    """Events seen since `since` that had begun by the cutoff."""
+    return [e for e in index.events(since=since, limit=1000) if e.first_seen < cutoff]
+
+
+def top_events(ledger: Ledger, events: Sequence[Event], start: datetime, cutoff: datetime,
+               titles: Mapping[str, str], limit: int) -> list[EventSummary]:
+    """The events with the most posts between start and cutoff; ties go to the angrier one."""
     candidates = []
     for event in events:
-        if event.last_seen < window.start or event.size < MIN_EVENT_POSTS:
+        if event.last_seen < start:
             continue
-        query = _between(window.start, window.cutoff, events=[event.id])
-        today = _count(index, query)
-        if today:
-            candidates.append((event, query, today, _count(index, _negative(query))))
+        query = between(start, cutoff, events=[event.id])
+        key = f"event.{event.id}"
+        span = ledger.count(f"{key}.span", query)
+        if not span:
+            continue
+        total = ledger.count(f"{key}.total", between(event.first_seen, cutoff, events=[event.id]))
+        if total >= MIN_EVENT_POSTS:
+            candidates.append((event, query, span, ledger.count(f"{key}.negative_span", negative_only(query)), total))
     candidates.sort(key=lambda c: (-c[2], -c[3], c[0].id))
     summaries = []
-    for event, query, today, negative in candidates[:TOP_EVENTS]:
-        posts = [p for p in (index.get(pid) for pid in event.representative_posts[:POSTS_PER_EVENT]) if p]
+    for event, query, span, negative, total in candidates[:limit]:
+        whole = between(event.first_seen, cutoff, events=[event.id])
+        posts = [p for p in (ledger.get(pid) for pid in event.representative_posts[:POSTS_PER_EVENT]) if p]
         if not posts:
-            posts = index.search(query.model_copy(update={"limit": POSTS_PER_EVENT})).hits
+            posts = ledger.first(query, POSTS_PER_EVENT)
         summaries.append(EventSummary(
-            event=event, today=today, negative_today=negative,
+            event=event, today=span, negative_today=negative, total=total,
+            platforms=ledger.counts_by(f"event.{event.id}.platforms", "platform", whole),
+            sentiment=ledger.counts_by(f"event.{event.id}.sentiment", "sentiment", whole),
             policies=[titles.get(pid, pid) for pid in event.policies], posts=[PostRef.of(p) for p in posts],
         ))
     return summaries
 
 
-def _policy_attention(index: Index, policy: Policy, window: ReportWindow, day_starts: list[datetime]
+def _policy_attention(ledger: Ledger, policy: Policy, window: ReportWindow, day_starts: list[datetime]
                       ) -> PolicyAttention:
-    today = _between(window.start, window.cutoff, policies=[policy.id])
-    per_day = dict(index.histogram(_between(day_starts[0], window.cutoff, policies=[policy.id]), "day"))
+    today = between(window.start, window.cutoff, policies=[policy.id])
+    key = f"policy.{policy.id}"
     return PolicyAttention(
-        policy=policy, mentions=_count(index, today), negative=_count(index, _negative(today)),
-        daily=[per_day.get(s, 0) for s in day_starts],
+        policy=policy, mentions=ledger.count(f"{key}.mentions", today),
+        negative=ledger.count(f"{key}.negative", negative_only(today)),
+        daily=ledger.histogram(f"{key}.daily", between(day_starts[0], window.cutoff, policies=[policy.id]), "day",
+                               day_starts),
     )

@@ -1,11 +1,13 @@
 """The briefing's charts as inline SVG, drawn by matplotlib.
 
-Text stays text (`svg.fonttype: none`): no CJK font ships with matplotlib and none may be
+Each chart is SVG for HTML and PDF, or PNG (`png=True`) for Word, which cannot show SVG everywhere.
+In SVG, text stays text (`svg.fonttype: none`): no CJK font ships with matplotlib and none may be
 downloaded, so the reader's browser draws the Chinese labels with its own fonts (the family list
 below names the usual ones on Windows, macOS and Linux desktops). Matplotlib lays the labels out
 with DejaVu metrics, which lack CJK glyphs, so Chinese labels are only ever anchored by their end
 or middle (`text-anchor`) and margins are reserved from their length, never measured. Legends are
-drawn in HTML beside the chart for the same reason.
+drawn in HTML beside the chart for the same reason. A PNG is drawn here, with the CJK face the
+machine has (Debian's fonts-noto-cjk or WenQuanYi; boxes where it has none).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from functools import cache
 from html import escape
 from typing import Any
 
@@ -22,6 +25,8 @@ import matplotlib
 
 matplotlib.use("Agg")  # reports are written headless; never open a window
 
+from matplotlib import font_manager
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -32,10 +37,13 @@ RED = "#c0392b"
 GREY = "#9aa5b1"
 GREEN = "#2e8b57"
 SENTIMENT_COLOURS = {"positive": GREEN, "neutral": GREY, "negative": RED, "unknown": "#d5dbe1"}
+# A .ttc collection is read at its first face: Debian's Noto Sans CJK file shows as "Noto Sans CJK JP".
 CJK_FONTS = ["Microsoft YaHei", "PingFang SC", "Hiragino Sans GB", "Noto Sans CJK SC", "Source Han Sans SC",
-             "WenQuanYi Micro Hei", "SimHei", "DejaVu Sans"]
+             "WenQuanYi Micro Hei", "SimHei", "Noto Sans CJK JP", "DejaVu Sans"]
+CJK_FILE_MARKS = ("cjk", "wqy", "wenquanyi", "sourcehan", "droidsansfallback", "simhei", "msyh")
 FONT_SIZE = 9.0
 WIDTH_INCHES = 6.8
+PNG_DPI = 160
 
 
 @contextmanager
@@ -59,6 +67,26 @@ def _style(name: str) -> Iterator[None]:
         yield
 
 
+@cache
+def _register_cjk_faces() -> None:
+    """Matplotlib keeps its list of fonts in a per-user cache and misses faces installed after it was
+    built (fonts-noto-cjk installed by `make report-deps` on a machine that drew charts before)."""
+    known = {entry.fname for entry in font_manager.fontManager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known and any(mark in path.lower() for mark in CJK_FILE_MARKS):
+            with suppress(OSError, RuntimeError):  # an unreadable font file is skipped, not fatal
+                font_manager.fontManager.addfont(path)
+
+
+def _output(figure: Figure, key: str, name: str, png: bool) -> str | bytes:
+    if not png:
+        return _svg(figure, key, name)
+    _register_cjk_faces()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
 def _svg(figure: Figure, key: str, name: str) -> str:
     """The figure as an `<svg>` element to paste into HTML (no XML prolog, no fixed pixel size).
 
@@ -72,17 +100,27 @@ def _svg(figure: Figure, key: str, name: str) -> str:
     markup = re.sub(r'(\sid="|href="#|url\(#)', lambda m: f"{m.group(1)}{key}-", markup)
     # Scale with the page (and the A4 printout) instead of a fixed point size.
     markup = re.sub(r'<svg([^>]*?) width="[^"]+" height="[^"]+"', r"<svg\1", markup, count=1)
+    # Bar links narrow the page they are on; matplotlib would open each in a new window.
+    markup = markup.replace(' target="_blank"', "")
     return markup.replace("<svg", f'<svg class="chart" role="img" aria-label="{escape(name)}"', 1)
 
 
-def volume_chart(points: Sequence[TrendPoint], *, interval: str, key: str, name: str) -> str:
-    """Bars of all posts per hour or day with the negative ones overlaid in red."""
+def _link(bars: Iterable[Artist], urls: Sequence[str] | None) -> None:
+    """Make each bar a link (the console narrows its search to what a bar counts)."""
+    for bar, url in zip(bars, urls or (), strict=False):
+        bar.set_url(url)
+
+
+def volume_chart(points: Sequence[TrendPoint], *, interval: str, key: str, name: str, png: bool = False,
+                 urls: Sequence[str] | None = None) -> str | bytes:
+    """Bars of all posts per hour or day with the negative ones overlaid in red; `urls`, one per point, make
+    the bars links (SVG only)."""
     with _style(key):
         figure = Figure(figsize=(WIDTH_INCHES, 2.3))
         axes = figure.add_subplot()
         xs = range(len(points))
-        axes.bar(xs, [p.total for p in points], color=BLUE, width=0.75)
-        axes.bar(xs, [p.negative for p in points], color=RED, width=0.75)
+        _link(axes.bar(xs, [p.total for p in points], color=BLUE, width=0.75), urls)
+        _link(axes.bar(xs, [p.negative for p in points], color=RED, width=0.75), urls)
         step = 3 if interval == "hour" else 1
         axes.set_xticks(list(xs)[::step])
         axes.set_xticklabels([_tick(p, interval) for p in points][::step])
@@ -93,14 +131,15 @@ def volume_chart(points: Sequence[TrendPoint], *, interval: str, key: str, name:
         axes.grid(axis="y", color="#e3e7eb", linewidth=0.6)
         axes.set_axisbelow(True)
         figure.subplots_adjust(left=0.07, right=0.99, top=0.95, bottom=0.14)
-        return _svg(figure, key, name)
+        return _output(figure, key, name, png)
 
 
 def _tick(point: TrendPoint, interval: str) -> str:
     return f"{point.start:%H}:00" if interval == "hour" else f"{point.start.month}/{point.start.day}"
 
 
-def sentiment_chart(counts: dict[str, int], labels: dict[str, str], *, key: str, name: str) -> str:
+def sentiment_chart(counts: dict[str, int], labels: dict[str, str], *, key: str, name: str, png: bool = False
+                    ) -> str | bytes:
     """A ring of positive, neutral and negative shares, each labelled with its name and percentage."""
     order = [k for k in ("positive", "neutral", "negative", "unknown") if counts.get(k)]
     total = sum(counts[k] for k in order)
@@ -115,12 +154,15 @@ def sentiment_chart(counts: dict[str, int], labels: dict[str, str], *, key: str,
         axes.text(0, 0, str(total), ha="center", va="center", fontsize=13, color="#2b333b")
         axes.set_aspect("equal")
         figure.subplots_adjust(left=0.2, right=0.8, top=0.9, bottom=0.1)
-        return _svg(figure, key, name)
+        return _output(figure, key, name, png)
 
 
-def bar_chart(rows: Sequence[tuple[str, int, int]], *, key: str, name: str) -> str:
-    """Horizontal bars (label, total, negative), largest on top, negative part in red."""
+def bar_chart(rows: Sequence[tuple[str, int, int]], *, key: str, name: str, png: bool = False,
+              urls: Sequence[str] | None = None) -> str | bytes:
+    """Horizontal bars (label, total, negative), largest on top, negative part in red; `urls`, one per row,
+    make the bars links (SVG only)."""
     rows = list(rows)[::-1]
+    urls = list(urls)[::-1] if urls else None
     longest = max((len(label) for label, _, _ in rows), default=1)
     height = 0.55 + 0.28 * len(rows)
     with _style(key):
@@ -128,8 +170,8 @@ def bar_chart(rows: Sequence[tuple[str, int, int]], *, key: str, name: str) -> s
         axes = figure.add_subplot()
         ys = range(len(rows))
         totals = [total for _, total, _ in rows]
-        axes.barh(ys, totals, color=BLUE, height=0.62)
-        axes.barh(ys, [negative for _, _, negative in rows], color=RED, height=0.62)
+        _link(axes.barh(ys, totals, color=BLUE, height=0.62), urls)
+        _link(axes.barh(ys, [negative for _, _, negative in rows], color=RED, height=0.62), urls)
         axes.set_yticks(list(ys))
         axes.set_yticklabels([label for label, _, _ in rows])
         peak = max(totals, default=0) or 1
@@ -143,7 +185,7 @@ def bar_chart(rows: Sequence[tuple[str, int, int]], *, key: str, name: str) -> s
         label_inches = longest * FONT_SIZE / 72 + 0.12
         figure.subplots_adjust(left=min(0.5, label_inches / (WIDTH_INCHES / 2)), right=0.98,
                                top=1 - 0.1 / height, bottom=0.1 / height)
-        return _svg(figure, key, name)
+        return _output(figure, key, name, png)
 
 
 def sparkline(values: Sequence[int], *, key: str, name: str) -> str:

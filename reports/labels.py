@@ -6,6 +6,7 @@ The names of platforms, tones, alert states and source kinds are the project's o
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from yuqing.schema import SHANGHAI
 from yuqing.schema.names import platform_name as platform_name
@@ -21,6 +22,9 @@ SUBJECT_NAMES: dict[str, str] = {
     "source": "信息源",
     "department": "部门",
     "document": "政策文件",
+    "author": "作者",
+    "platform": "平台",
+    "sentiment": "情感倾向",
 }
 
 # Reasons the spiders count in CrawlHealth.problems; http_<status> is worded generically.
@@ -36,6 +40,8 @@ CRAWL_PROBLEM_NAMES: dict[str, str] = {
     "no_items_on_list": "列表页无条目",
     "no_metadata_table": "缺少公开信息元数据",
     "huge_page_truncated": "页面过大已截断",
+    "extract_timeout": "正文提取超时",
+    "too_deeply_nested": "页面嵌套过深",
     "bad_feed": "订阅源格式错误",
     "bad_json": "接口数据格式错误",
     "unexpected_shape": "接口数据结构异常",
@@ -110,3 +116,26 @@ def change(ratio: float | None) -> str:
     if abs(ratio) < 0.0005:
         return "持平"
     return f"{'增加' if ratio > 0 else '减少'}{abs(ratio) * 100:.1f}%"
+
+
+CHINESE_DIGITS = "零一二三四五六七八九"
+
+
+def chinese_number(n: int) -> str:
+    """1 -> 一, 12 -> 十二, 20 -> 二十: the numbering of （一）（二） items, up to 99."""
+    tens, units = divmod(n, 10)
+    if not tens:
+        return CHINESE_DIGITS[units]
+    return f"{CHINESE_DIGITS[tens] if tens > 1 else ''}十{CHINESE_DIGITS[units] if units else ''}"
+
+
+def source_state(source: Any) -> str:
+    """A source's crawl state in words (`reports.briefing.SourceHealth`)."""
+    health = source.health
+    if health.blind:
+        return f"盲区（连续{health.silent_runs}次无数据）"
+    if source.stale:
+        return "超过24小时未采集"
+    if health.silent_runs:
+        return f"连续{health.silent_runs}次无数据"
+    return "正常"

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from search.base import Index, SearchBackendError, SearchQuery, SearchResult
+from search.base import (
+    FACET_NAMES,
+    Bucket,
+    EmergingValue,
+    FacetName,
+    Facets,
+    FacetValue,
+    Index,
+    SearchBackendError,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+    Sort,
+)
+from search.query import Query, QueryError, parse_query
 from yuqing.config import ConfigError, Settings
 
-__all__ = ["Index", "SearchBackendError", "SearchQuery", "SearchResult", "open_index"]
+__all__ = ["FACET_NAMES", "Bucket", "EmergingValue", "FacetName", "FacetValue", "Facets", "Index", "Query",
+           "QueryError", "SearchBackendError", "SearchHit", "SearchQuery", "SearchResult", "Sort", "open_index",
+           "parse_query"]
 
 
 def open_index(settings: Settings) -> Index:

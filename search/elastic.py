@@ -1,10 +1,11 @@
 """Scale-out index: Elasticsearch 8 behind the same `Index` interface as the embedded one.
 
 Chinese full text: a stock cluster has no Chinese word segmenter (smartcn and ik are plugins that
-hosted clusters may not allow, and they would split words differently from the rest of Yuqing).
-So each post carries `search_text`: its title and text segmented by jieba with our user dictionary,
-exactly as the embedded index stores them, under a whitespace analyzer; queries are segmented the
-same way and every word must match. Both backends therefore find the same posts.
+hosted clusters may not allow, and they would split words differently from the embedded index).
+So each post carries `search_text`: its title and text as the character bigrams of
+`search.ngrams`, exactly the tokens the embedded index stores, under a whitespace analyzer; a
+query word is a `match_phrase` of its own bigrams. Both backends therefore find the same posts.
+The same syntax tree (`search.query`) is compiled to a bool query here and to FTS5 there.
 
 Three indices, named from `settings.elasticsearch.index`: posts (`<index>`), events
 (`<index>-events`) and crawl health (`<index>-crawl-health`, one document per source). Their
@@ -16,30 +17,47 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import elastic_transport
+from elastic_transport import Urllib3HttpNode
+from elastic_transport.client_utils import DEFAULT
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, helpers
 
-from analysis.segment import plain_words, search_terms
 from search.base import (
+    FACET_NAMES,
     BulkWriteError,
     DocumentFailure,
+    EmergingValue,
+    FacetName,
+    Facets,
+    FacetValue,
     Index,
     Interval,
     SearchBackendError,
+    SearchHit,
     SearchQuery,
     SearchRefused,
     SearchResult,
+    bad_cursor,
+    body_text,
+    emerging_day,
+    fill_buckets,
+    rank_emerging,
+    reach,
     refused_for_good,
+    without_time,
 )
+from search.ngrams import index_tokens, query_tokens
+from search.query import Filter, Node, Not, Or, Query, Text, TimeRange
+from search.snippet import snippet
 from yuqing.config.settings import ElasticsearchSettings
-from yuqing.schema import REPRINT_OF, SHANGHAI, CrawlHealth, EnrichedPost, Event, ReprintLink
+from yuqing.schema import REPRINT_OF, CrawlHealth, EnrichedPost, Event, ReprintLink
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -58,12 +76,39 @@ class _RetryWithoutTraceback(logging.Filter):
 logging.getLogger("elastic_transport.transport").addFilter(_RetryWithoutTraceback())
 
 # Fields the index adds to a post's JSON; they are dropped again when a post is read back.
-DERIVED_FIELDS = ("when", "search_text")
+DERIVED_FIELDS = ("when", "search_text", "reach")
 
 # Elasticsearch's default `index.max_result_window`: deeper pages need `search_after`.
 MAX_WINDOW = 10_000
 
-_COUNT_FIELDS = {"platform": "platform", "source": "source", "sentiment": "sentiment.label"}
+# The keyword field of each filter and of each facet.
+FILTER_FIELDS = {"platform": "platform", "source": "source", "author": "author.name", "sentiment": "sentiment.label",
+                 "place": "places", "policy": "policies.id", "department": "departments", "event": "event_id"}
+FACET_FIELDS = {"keywords": "keywords", "events": "event_id", "places": "places", "policies": "policies.id",
+                "departments": "departments", "sources": "source", "authors": "author.name", "platforms": "platform",
+                "sentiments": "sentiment.label"}
+SORTS: dict[str, list[Any]] = {
+    "newest": [{"when": "desc"}, {"id": "asc"}],
+    "relevance": ["_score", {"when": "desc"}, {"id": "asc"}],
+    "reach": [{"reach": "desc"}, {"when": "desc"}, {"id": "asc"}],
+}
+SCAN_PAGE = 1000
+EMERGING_CANDIDATES = 10_000  # distinct keywords of a day considered for `emerging`
+
+
+class PlainJsonNode(Urllib3HttpNode):
+    """Sends `application/json` where the ES 8 client writes its compatibility media type
+    (`application/vnd.elasticsearch+json; compatible-with=8`), which OpenSearch-compatible servers
+    refuse."""
+
+    def perform_request(self, method: str, target: str, body: bytes | None = None,
+                        headers: Any = None, request_timeout: Any = DEFAULT) -> Any:
+        if headers is not None:
+            headers = headers.copy()
+            for name in ("content-type", "accept"):
+                if name in headers:
+                    headers[name] = headers[name].replace("vnd.elasticsearch+", "").split(";")[0].strip()
+        return super().perform_request(method, target, body=body, headers=headers, request_timeout=request_timeout)
 
 
 @dataclass(frozen=True)
@@ -81,10 +126,12 @@ def load_template(kind: Literal["posts", "events", "crawl_health"]) -> dict[str,
 
 
 def post_document(post: EnrichedPost) -> dict[str, Any]:
-    """The indexed form of a post: its JSON plus the time it counts at and its segmented text."""
+    """The indexed form of a post: its JSON plus the second it counts at (whole seconds, as the
+    embedded index keeps it), its bigram tokens and its reach."""
     doc = post.model_dump(mode="json")
-    doc["when"] = post.when.isoformat()
-    doc["search_text"] = " ".join(search_terms(f"{post.title or ''}\n{post.masked_text or post.text}"))
+    doc["when"] = post.when.replace(microsecond=0).isoformat()
+    doc["search_text"] = " ".join(index_tokens(body_text(post)))
+    doc["reach"] = reach(post)
     return doc
 
 
@@ -92,31 +139,69 @@ def post_from_document(source: dict[str, Any]) -> EnrichedPost:
     return EnrichedPost.model_validate({k: v for k, v in source.items() if k not in DERIVED_FIELDS})
 
 
+def _text_dsl(node: Text) -> dict[str, Any]:
+    found = query_tokens(node.value)
+    if found.prefix and len(found.tokens) == 1:
+        return {"prefix": {"search_text": found.tokens[0]}}
+    kind = "match_phrase_prefix" if found.prefix else "match_phrase"
+    return {kind: {"search_text": {"query": " ".join(found.tokens)}}}
+
+
+def _time_dsl(node: TimeRange) -> dict[str, Any]:
+    bounds: dict[str, str] = {}
+    if node.since:
+        bounds["gte"] = node.since.isoformat()
+    if node.until:
+        bounds["lt"] = node.until.isoformat()
+    return {"range": {"when": bounds}}
+
+
+def _node_dsl(node: Node) -> dict[str, Any]:
+    if isinstance(node, Text):
+        return _text_dsl(node)
+    if isinstance(node, Filter):
+        return {"term": {FILTER_FIELDS[node.name]: node.value}}
+    if isinstance(node, TimeRange):
+        return _time_dsl(node)
+    if isinstance(node, Not):
+        return {"bool": {"must_not": [_node_dsl(node.child)]}}
+    if isinstance(node, Or):
+        return {"bool": {"should": [_node_dsl(c) for c in node.children], "minimum_should_match": 1}}
+    # And: words score (must), conditions only filter, exclusions go to must_not.
+    must, filters, must_not = [], [], []
+    for child in node.children:
+        if isinstance(child, Not):
+            must_not.append(_node_dsl(child.child))
+        elif isinstance(child, Filter | TimeRange):
+            filters.append(_node_dsl(child))
+        else:
+            must.append(_node_dsl(child))
+    found: dict[str, Any] = {}
+    for key, clauses in (("must", must), ("filter", filters), ("must_not", must_not)):
+        if clauses:
+            found[key] = clauses
+    return {"bool": found}
+
+
+def compile_query(query: Query) -> dict[str, Any]:
+    """The Elasticsearch query of a parsed query."""
+    return {"match_all": {}} if query.root is None else _node_dsl(query.root)
+
+
 def query_dsl(query: SearchQuery) -> dict[str, Any]:
-    """The bool query for a `SearchQuery`: the words in `must`, every other condition a filter."""
-    must: list[dict[str, Any]] = []
-    filters: list[dict[str, Any]] = []
-    # The same words as the embedded index; punctuation-only tokens are dropped, so user input
-    # is never query syntax (a match query does not parse operators anyway).
-    terms = [w for w in plain_words(query.text or "") if any(ch.isalnum() for ch in w)]
-    if terms:
-        must.append({"match": {"search_text": {"query": " ".join(terms), "operator": "and"}}})
-    if query.since or query.until:
-        bounds: dict[str, str] = {}
-        if query.since:
-            bounds["gte"] = query.since.isoformat()
-        if query.until:
-            bounds["lt"] = query.until.isoformat()
-        filters.append({"range": {"when": bounds}})
-    for field, values in (("platform", query.platforms), ("source", query.sources),
-                          ("sentiment.label", [s.value for s in query.sentiments]),
-                          ("places", query.places), ("policies.id", query.policies),
-                          ("event_id", query.events)):
-        if values:
-            filters.append({"terms": {field: list(values)}})
-    if not must and not filters:
-        return {"match_all": {}}
-    return {"bool": {"must": must, "filter": filters}}
+    """The Elasticsearch query of a `SearchQuery` (text and structured filters)."""
+    return compile_query(query.parsed())
+
+
+def _search_after(after: str) -> list[Any]:
+    """The sort values of a cursor this index handed out."""
+    try:
+        values = json.loads(after)
+    except ValueError:
+        raise bad_cursor(after) from None
+    if not isinstance(values, list) or not values:
+        raise bad_cursor(after)
+    return values
 
 
 def _reason(error: Any) -> str:
@@ -132,12 +217,14 @@ class ElasticIndex(Index):
     """The `Index` on an Elasticsearch 8 cluster. Connects lazily: constructing it sends nothing."""
 
     page_size = MAX_WINDOW  # documents per request when reading events or crawl health
+    scan_page = SCAN_PAGE  # documents per request of `scan`
 
     def __init__(self, settings: ElasticsearchSettings, *, request_timeout: float = 30.0, max_retries: int = 2, bulk_retries: int = 5,
                  initial_backoff: float = 2.0, max_backoff: float = 60.0, chunk_size: int = 500,
-                 refresh: Literal["false", "true", "wait_for"] = "false") -> None:
+                 refresh: Literal["false", "true", "wait_for"] = "false", plain_json: bool = False) -> None:
         """`refresh="wait_for"` makes each write visible to the next search (tests, small
-        deployments); the default lets Elasticsearch refresh on its own schedule (about 1 s)."""
+        deployments); the default lets Elasticsearch refresh on its own schedule (about 1 s).
+        `plain_json` sends `application/json` for OpenSearch-compatible servers (see `PlainJsonNode`)."""
         self.settings = settings
         self.refresh = refresh
         self.posts_index = settings.index
@@ -157,7 +244,8 @@ class ElasticIndex(Index):
         # 429 is left to the bulk helper, which backs off and resends only the rejected documents.
         self.client = Elasticsearch(settings.url, verify_certs=settings.verify_certs, request_timeout=request_timeout,
                                     max_retries=max_retries, retry_on_status=(502, 503, 504),
-                                    retry_on_timeout=True, **auth)
+                                    retry_on_timeout=True, node_class=PlainJsonNode if plain_json else DEFAULT,
+                                    **auth)
 
     # -- errors ---------------------------------------------------------------------------------
 
@@ -312,29 +400,109 @@ class ElasticIndex(Index):
                 raise
 
     def search(self, query: SearchQuery) -> SearchResult:
+        parsed = query.parsed()
+        sort = SORTS[query.sort if query.sort != "relevance" or parsed.texts() else "newest"]
+        extra: dict[str, Any] = {"search_after": _search_after(query.after)} if query.after else {}
+        if query.sort == "relevance":
+            extra["track_scores"] = True
         with self._calls("searching posts"):
             body = self.client.search(
-                index=self.posts_index, query=query_dsl(query), sort=[{"when": "desc"}, {"id": "asc"}],
-                from_=query.offset, size=query.limit, track_total_hits=True).body
-        return SearchResult(total=body["hits"]["total"]["value"],
-                            hits=[post_from_document(h["_source"]) for h in body["hits"]["hits"]])
+                index=self.posts_index, query=compile_query(parsed), sort=sort, from_=query.offset,
+                size=query.limit, track_total_hits=True, **extra).body
+        texts = parsed.texts()
+        results = []
+        for hit in body["hits"]["hits"]:
+            post = post_from_document(hit["_source"])
+            results.append(SearchHit(post=post, snippet=snippet(post, texts), score=hit.get("_score"),
+                                     cursor=json.dumps(hit["sort"], ensure_ascii=False)))
+        return SearchResult(total=body["hits"]["total"]["value"], hits=[r.post for r in results], results=results)
 
-    def histogram(self, query: SearchQuery, interval: Interval = "hour") -> list[tuple[datetime, int]]:
-        aggs = {"volume": {"date_histogram": {
-            "field": "when", "calendar_interval": {"hour": "1h", "day": "1d"}[interval],
-            "time_zone": "Asia/Shanghai", "min_doc_count": 1}}}
-        with self._calls("counting posts over time"):
-            body = self.client.search(index=self.posts_index, query=query_dsl(query), size=0, aggs=aggs).body
-        return [(datetime.fromtimestamp(b["key"] / 1000, SHANGHAI), b["doc_count"])
-                for b in body["aggregations"]["volume"]["buckets"]]
+    def count(self, query: SearchQuery) -> int:
+        with self._calls("counting posts"):
+            return int(self.client.count(index=self.posts_index, query=query_dsl(query)).body["count"])
 
-    def counts_by(self, field: Literal["platform", "source", "sentiment"], query: SearchQuery | None = None
-                  ) -> dict[str, int]:
-        aggs = {"counts": {"terms": {"field": _COUNT_FIELDS[field], "size": MAX_WINDOW, "missing": "unknown"}}}
-        with self._calls(f"counting posts by {field}"):
-            body = self.client.search(index=self.posts_index, query=query_dsl(query or SearchQuery()),
-                                      size=0, aggs=aggs).body
-        return {b["key"]: b["doc_count"] for b in body["aggregations"]["counts"]["buckets"]}
+    def _open_pit(self) -> str | None:
+        """A point in time over the posts index, or None where the server has no `_pit`
+        (OpenSearch-compatible servers): the scan then pages the live index."""
+        try:
+            with self._calls("opening a point in time"):
+                return str(self.client.open_point_in_time(index=self.posts_index, keep_alive="2m").body["id"])
+        except SearchBackendError as exc:
+            if isinstance(exc.__cause__, ApiError) and exc.__cause__.status_code in (400, 404, 405):
+                if "index_not_found" in str(exc.__cause__.body):
+                    raise
+                return None
+            raise
+
+    def scan(self, query: SearchQuery) -> Iterator[EnrichedPost]:
+        dsl = query_dsl(query)
+        after: list[Any] | None = _search_after(query.after) if query.after else None
+        pit = self._open_pit()
+        try:
+            while True:
+                where: dict[str, Any] = ({"pit": {"id": pit, "keep_alive": "2m"}} if pit
+                                         else {"index": self.posts_index})
+                if after is not None:
+                    where["search_after"] = after
+                with self._calls("reading every match"):
+                    body = self.client.search(query=dsl, sort=SORTS["newest"], size=self.scan_page,
+                                              track_total_hits=False, **where).body
+                pit = body.get("pit_id", pit)
+                hits = body["hits"]["hits"]
+                yield from (post_from_document(h["_source"]) for h in hits)
+                if len(hits) < self.scan_page:
+                    return
+                after = hits[-1]["sort"]
+        finally:
+            if pit:
+                with self._calls("closing the point in time"):
+                    self.client.options(ignore_status=404).close_point_in_time(id=pit)
+
+    def facets(self, query: SearchQuery, names: Sequence[FacetName] = FACET_NAMES, by: Interval = "day",
+               size: int = 10) -> Facets:
+        parsed = query.parsed()
+        aggs: dict[str, Any] = {"buckets": {
+            "date_histogram": {"field": "when", "calendar_interval": {"hour": "1h", "day": "1d"}[by],
+                               "time_zone": "Asia/Shanghai", "min_doc_count": 1},
+            "aggs": {"sentiment": {"terms": {"field": "sentiment.label", "missing": "unknown", "size": 4}}}}}
+        for name in names:
+            if name in FACET_FIELDS:
+                terms: dict[str, Any] = {"field": FACET_FIELDS[name], "size": size, "shard_size": max(size * 10, 1000),
+                                         "order": [{"_count": "desc"}, {"_key": "asc"}]}
+                if name == "sentiments":
+                    terms["missing"] = "unknown"
+                aggs[name] = {"terms": terms}
+        with self._calls("computing facets"):
+            body = self.client.search(index=self.posts_index, query=compile_query(parsed), size=0, aggs=aggs,
+                                      track_total_hits=True).body
+        found = body["aggregations"]
+        # Empty buckets are filled here: min_doc_count 0 over years of hours would pass search.max_buckets.
+        buckets = fill_buckets({datetime.fromtimestamp(b["key"] / 1000, UTC):
+                                {s["key"]: s["doc_count"] for s in b["sentiment"]["buckets"]}
+                                for b in found["buckets"]["buckets"]}, by)
+        values: dict[str, list[FacetValue]] = {name: [FacetValue(value=str(b["key"]), count=b["doc_count"]) for b in found[name]["buckets"]]
+                  for name in names if name in FACET_FIELDS}
+        facets = Facets(total=body["hits"]["total"]["value"], by=by, buckets=buckets, values=values)
+        if "emerging" in names:
+            facets.day, facets.emerging = self._emerging(parsed, size)
+        return facets
+
+    def _emerging(self, parsed: Query, size: int) -> tuple[datetime, list[EmergingValue]]:
+        day = emerging_day(parsed)
+        windows = {"today": (day, day + timedelta(days=1)), "before": (day - timedelta(days=7), day)}
+        aggs = {name: {"filter": {"range": {"when": {"gte": start.isoformat(), "lt": end.isoformat()}}},
+                       "aggs": {"keywords": {"terms": {"field": "keywords", "size": EMERGING_CANDIDATES}}}}
+                for name, (start, end) in windows.items()}
+        base = compile_query(without_time(parsed))
+        dsl = {"bool": {"must": [base], "filter": [{"range": {"when": {"gte": windows["before"][0].isoformat(),
+                                                                          "lt": windows["today"][1].isoformat()}}}]}}
+        with self._calls("finding emerging keywords"):
+            found = self.client.search(index=self.posts_index, query=dsl, size=0, aggs=aggs).body["aggregations"]
+
+        def counts(name: str) -> dict[str, int]:
+            return {b["key"]: b["doc_count"] for b in found[name]["keywords"]["buckets"]}
+
+        return day, rank_emerging(counts("today"), counts("before"), size)
 
     def _sorted_sources(self, index: str, query: dict[str, Any], sort: list[dict[str, str]],
                         limit: int) -> Iterator[dict[str, Any]]:

@@ -1,36 +1,74 @@
-"""Embedded index: SQLite FTS5 over jieba-segmented text.
+"""Embedded index: SQLite FTS5 over character bigrams (see `search.ngrams`), built for analysts'
+queries on a million posts.
 
-FTS5's own tokenizers cannot split Chinese into words, so we store the text already segmented
-(words separated by spaces) and segment queries the same way; each query word must match.
+Layout, and why:
+- A post's row id is its time: `rid = seconds << 30 | sentiment << 28 | platform << 25 | seq`.
+  Newest-first listings walk the full-text index backwards by row id and stop after one page;
+  since/until are row-id ranges; trend buckets, the sentiment mix and platform counts of any
+  query are computed from the matching row ids alone, without reading a row.
+- `fts` (contentless) holds two columns: `body`, the title and text as bigram tokens, and `tags`,
+  one opaque token per filterable value (platform, source, author, sentiment, place, policy,
+  department, event) plus `tall` on every post. A whole query (words, phrases, OR, exclusions,
+  field filters) is therefore one FTS5 MATCH expression.
+- `posts` (row id, post id, reach) is narrow; the JSON documents live apart in `docs` and are read
+  for the page of hits only.
+- `post_tags` (row id, tag id) gives the facet values of any set of matches; `agg` keeps counts
+  per tag and per hour and day, so trends and facets of a time range without other conditions
+  are sums over at most a few hundred rows plus the posts of its partial hours.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
-from collections.abc import Iterable
-from datetime import datetime
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from analysis.segment import plain_words, search_terms
-from search.base import Index, Interval, SearchBackendError, SearchQuery, SearchResult
+from search.base import (
+    EMERGING_MIN,
+    FACET_KINDS,
+    FACET_NAMES,
+    EmergingValue,
+    FacetName,
+    Facets,
+    FacetValue,
+    Index,
+    Interval,
+    SearchBackendError,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+    bad_cursor,
+    body_text,
+    emerging_day,
+    fill_buckets,
+    rank_emerging,
+    reach,
+    without_time,
+)
+from search.ngrams import index_tokens, query_tokens
+from search.query import And, Filter, Node, Not, Or, Query, Text, TimeRange
+from search.snippet import snippet
 from stores.sqlite import connect
-from yuqing.schema import REPRINT_OF, SHANGHAI, CrawlHealth, EnrichedPost, Event, ReprintLink
+from yuqing.schema import REPRINT_OF, CrawlHealth, EnrichedPost, Event, Platform, ReprintLink
+
+SCHEMA_VERSION = 2
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS posts (
-    rid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    platform TEXT NOT NULL, source TEXT NOT NULL, sentiment TEXT, event_id TEXT,
-    ts REAL NOT NULL,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS posts_ts ON posts (ts);
-CREATE INDEX IF NOT EXISTS posts_event ON posts (event_id);
-CREATE TABLE IF NOT EXISTS post_tags (
-    rid INTEGER NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, value, rid)
-) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5 (body, tokenize = 'unicode61');
+CREATE TABLE IF NOT EXISTS posts (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, reach INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS docs (rid INTEGER PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tags (tid INTEGER PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL,
+                                 UNIQUE (kind, value));
+CREATE TABLE IF NOT EXISTS post_tags (rid INTEGER NOT NULL, tid INTEGER NOT NULL, PRIMARY KEY (rid, tid))
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agg (kind TEXT NOT NULL, level INTEGER NOT NULL, bucket INTEGER NOT NULL,
+                                tid INTEGER NOT NULL, n INTEGER NOT NULL,
+                                PRIMARY KEY (kind, level, bucket, tid)) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (body, tags, content = '', tokenize = 'ascii');
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY, last_seen REAL NOT NULL, merged INTEGER NOT NULL, doc TEXT NOT NULL
 );
@@ -39,138 +77,657 @@ CREATE TABLE IF NOT EXISTS crawl_health (
 );
 """
 
-_BUCKET = {"hour": "%Y-%m-%dT%H:00:00", "day": "%Y-%m-%dT00:00:00"}
+# Row id layout (see the module docstring).
+SECOND_SHIFT = 30
+SENTIMENT_SHIFT = 28
+PLATFORM_SHIFT = 25
+SEQ_LIMIT = 1 << PLATFORM_SHIFT
+SENTIMENT_CODES = {"unknown": 0, "positive": 1, "neutral": 2, "negative": 3}
+SENTIMENT_OF_CODE = {code: label for label, code in SENTIMENT_CODES.items()}
+PLATFORM_CODES = {p.value: code for code, p in enumerate(Platform)}
+PLATFORM_OF_CODE = {code: p for p, code in PLATFORM_CODES.items()}
+
+OFFSET = 8 * 3600  # Asia/Shanghai is UTC+8 all year
+HOUR, DAY = 3600, 86400
+LEVELS = {"hour": 0, "day": 1}
+UNIT = {0: HOUR, 1: DAY}
+
+ROWID_KINDS = ("platform", "sentiment")  # read from the row id, not from post_tags
+FILTER_KINDS = {"platform", "source", "author", "sentiment", "place", "policy", "department", "event"}
+PAGE = 1000  # rows per page of `scan`
 
 
-def _fts_query(text: str) -> str:
-    """Each word becomes a quoted FTS5 string, so user input can never be FTS syntax."""
-    terms = [w for w in plain_words(text) if any(ch.isalnum() for ch in w)]
-    return " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
+def tag_token(kind: str, value: str) -> str:
+    """The FTS token of one filter value: opaque, so any value is one ASCII token."""
+    return "t" + hashlib.blake2b(f"{kind}\x00{value}".encode(), digest_size=8).hexdigest()
+
+
+ALL_TOKEN = "tall"
+
+
+def post_tags(post: EnrichedPost) -> list[tuple[str, str]]:
+    """Every (kind, value) a post is counted and filtered under, each once."""
+    tags = [("platform", post.platform.value),
+            ("sentiment", post.sentiment.label.value if post.sentiment else "unknown"),
+            ("source", post.source)]
+    if post.author.name:
+        tags.append(("author", post.author.name))
+    tags += [("place", p) for p in post.places] + [("policy", p.id) for p in post.policies]
+    tags += [("department", d) for d in post.departments] + [("keyword", k) for k in post.keywords]
+    if post.event_id:
+        tags.append(("event", post.event_id))
+    return list(dict.fromkeys(tags))
+
+
+def _second(moment: datetime) -> int:
+    return max(0, int(moment.timestamp() // 1))
+
+
+def _ceil_second(moment: datetime) -> int:
+    stamp = moment.timestamp()
+    return max(0, int(-(-stamp // 1)))
+
+
+# -- compiling a query -----------------------------------------------------------------------
+
+
+def _fts_text(node: Text) -> str:
+    found = query_tokens(node.value)
+    phrase = '"' + " ".join(found.tokens) + '"'
+    return f"body : {phrase}" + (" *" if found.prefix else "")
+
+
+def _has_time(node: Node) -> bool:
+    if isinstance(node, TimeRange):
+        return True
+    if isinstance(node, Not):
+        return _has_time(node.child)
+    if isinstance(node, And | Or):
+        return any(_has_time(c) for c in node.children)
+    return False
+
+
+def _fts(node: Node) -> str:
+    """One FTS5 expression for a node without time bounds."""
+    if isinstance(node, Text):
+        return _fts_text(node)
+    if isinstance(node, Filter):
+        return f"tags : {tag_token(node.name, node.value)}"
+    if isinstance(node, Not):
+        return f"(tags : {ALL_TOKEN} NOT ({_fts(node.child)}))"
+    if isinstance(node, Or):
+        return "(" + " OR ".join(f"({_fts(c)})" for c in node.children) + ")"
+    if isinstance(node, And):
+        positive = [c for c in node.children if not isinstance(c, Not)]
+        negative = [c.child for c in node.children if isinstance(c, Not)]
+        expr = " AND ".join(f"({_fts(c)})" for c in positive) if positive else f"tags : {ALL_TOKEN}"
+        for child in negative:
+            expr = f"({expr}) NOT ({_fts(child)})"
+        return f"({expr})"
+    raise TypeError(f"cannot search for {node!r}")
+
+
+@dataclass
+class Plan:
+    """A query as SQL: an FTS5 expression, a row-id range, and predicates for what FTS cannot say
+    (time bounds inside OR or NOT), written over `{rid}`."""
+
+    match: str | None = None
+    lo: int | None = None  # first row id
+    hi: int | None = None  # row ids below this
+    preds: list[str] = field(default_factory=list)
+    args: list[Any] = field(default_factory=list)
+
+    @property
+    def plain(self) -> bool:
+        """No condition but time: counts come from the aggregates."""
+        return self.match is None and not self.preds
+
+    def bounded(self, since: int | None, until: int | None) -> Plan:
+        """The same conditions within [since, until) seconds (intersected with its own range)."""
+        lo = None if since is None else since << SECOND_SHIFT
+        hi = None if until is None else until << SECOND_SHIFT
+        if self.lo is not None:
+            lo = self.lo if lo is None else max(lo, self.lo)
+        if self.hi is not None:
+            hi = self.hi if hi is None else min(hi, self.hi)
+        return Plan(self.match, lo, hi, list(self.preds), list(self.args))
+
+    def source(self, before: int | None = None) -> tuple[str, list[Any]]:
+        """SQL selecting the matching row ids as `rid` (only those below `before`, when given)."""
+        args: list[Any] = []
+        if self.match is not None:
+            col, sql = "fts.rowid", "SELECT fts.rowid AS rid FROM fts WHERE fts MATCH ?"
+            args.append(self.match)
+        else:
+            col, sql = "posts.rid", "SELECT posts.rid AS rid FROM posts WHERE 1"
+        if self.lo is not None:
+            sql += f" AND {col} >= ?"
+            args.append(self.lo)
+        if self.hi is not None:
+            sql += f" AND {col} < ?"
+            args.append(self.hi)
+        if before is not None:
+            sql += f" AND {col} < ?"
+            args.append(before)
+        for pred in self.preds:
+            sql += " AND " + pred.format(rid=col)
+        return sql, args + self.args
+
+
+def _time_sql(node: TimeRange) -> tuple[str, list[Any]]:
+    parts, args = [], []
+    if node.since:
+        parts.append("{rid} >= ?")
+        args.append(_ceil_second(node.since) << SECOND_SHIFT)
+    if node.until:
+        parts.append("{rid} < ?")
+        args.append(_ceil_second(node.until) << SECOND_SHIFT)
+    return "(" + (" AND ".join(parts) or "1") + ")", args
+
+
+def _sql(node: Node) -> tuple[str, list[Any]]:
+    """A predicate over `{rid}` for any node (used only where time bounds are nested)."""
+    if isinstance(node, TimeRange):
+        return _time_sql(node)
+    if not _has_time(node):
+        return "{rid} IN (SELECT rowid FROM fts WHERE fts MATCH ?)", [_fts(node)]
+    if isinstance(node, Not):
+        inner, args = _sql(node.child)
+        return f"NOT ({inner})", args
+    assert isinstance(node, And | Or)
+    compiled = [_sql(c) for c in node.children]
+    joiner = " AND " if isinstance(node, And) else " OR "
+    return "(" + joiner.join(s for s, _ in compiled) + ")", [a for _, args in compiled for a in args]
+
+
+def compile_query(query: Query) -> Plan:
+    plan = Plan()
+    if query.root is None:
+        return plan
+    children = query.root.children if isinstance(query.root, And) else (query.root,)
+    searchable: list[Node] = []
+    for child in children:
+        if isinstance(child, TimeRange):
+            if child.since:
+                lo = _ceil_second(child.since) << SECOND_SHIFT
+                plan.lo = lo if plan.lo is None else max(plan.lo, lo)
+            if child.until:
+                hi = _ceil_second(child.until) << SECOND_SHIFT
+                plan.hi = hi if plan.hi is None else min(plan.hi, hi)
+        elif _has_time(child):
+            pred, args = _sql(child)
+            plan.preds.append(pred)
+            plan.args.extend(args)
+        else:
+            searchable.append(child)
+    # A platform or sentiment filter beside other conditions is read from the row id: walking the
+    # doclist of `platform:weibo` (most posts) to intersect it would cost more than the words.
+    in_rowid = [(child, found) for child in searchable if (found := _rowid_filter(child)) is not None]
+    if len(in_rowid) < len(searchable):
+        for _, (pred, args) in in_rowid:
+            plan.preds.append(pred)
+            plan.args.extend(args)
+        searchable = [c for c in searchable if all(c is not child for child, _ in in_rowid)]
+    if searchable:
+        plan.match = _fts(searchable[0] if len(searchable) == 1 else And(tuple(searchable)))
+    return plan
+
+
+def _rowid_filter(node: Node) -> tuple[str, list[Any]] | None:
+    """`platform:`/`sentiment:` (or an OR of them on one field) as a predicate on the row id's bits."""
+    alternatives = node.children if isinstance(node, Or) else (node,)
+    if not all(isinstance(a, Filter) and a.name in ROWID_KINDS for a in alternatives):
+        return None
+    names = {a.name for a in alternatives if isinstance(a, Filter)}
+    if len(names) != 1:
+        return None
+    name = names.pop()
+    shift, mask, codes = ((PLATFORM_SHIFT, 7, PLATFORM_CODES) if name == "platform"
+                          else (SENTIMENT_SHIFT, 3, SENTIMENT_CODES))
+    if any(a.value not in codes for a in alternatives if isinstance(a, Filter)):
+        return None  # a value no post can have: its tag token matches nothing
+    values = [codes[a.value] for a in alternatives if isinstance(a, Filter)]
+    return f"(({{rid}} >> {shift}) & {mask}) IN ({','.join('?' * len(values))})", values
+
+
+def _cursor(after: str, *types: Callable[[str], Any]) -> list[Any]:
+    """The values of a cursor this index handed out (`value:row id` or `row id`)."""
+    parts = after.split(":")
+    try:
+        if len(parts) != len(types):
+            raise ValueError(after)
+        return [kind(part) for kind, part in zip(types, parts, strict=True)]
+    except ValueError:
+        raise bad_cursor(after) from None
+
+
+# -- time buckets ------------------------------------------------------------------------------
+
+
+def _bucket_of(second: int, level: int) -> int:
+    return (second + OFFSET) // UNIT[level]
+
+
+def _bucket_start(bucket: int, level: int) -> datetime:
+    return datetime.fromtimestamp(bucket * UNIT[level] - OFFSET, UTC)
+
+
+def _bucket_sql(level: int) -> str:
+    return f"((rid >> {SECOND_SHIFT}) + {OFFSET}) / {UNIT[level]}"
+
+
+@dataclass
+class Pieces:
+    """[since, until) seconds split into whole days, whole hours and the seconds left over."""
+
+    days: tuple[int, int] | None = None  # bucket range [a, b)
+    hours: list[tuple[int, int]] = field(default_factory=list)
+    raw: list[tuple[int, int]] = field(default_factory=list)  # second ranges
+
+
+def _split(since: int, until: int, coarsest: int) -> Pieces:
+    pieces = Pieces()
+    if until <= since:
+        return pieces
+    first_hour = -(-(since + OFFSET) // HOUR)  # first whole hour bucket
+    end_hour = (until + OFFSET) // HOUR
+    if first_hour >= end_hour:
+        pieces.raw.append((since, until))
+        return pieces
+    first_day = -(-first_hour // 24)
+    end_day = end_hour // 24
+    if coarsest == 1 and first_day < end_day:
+        pieces.days = (first_day, end_day)
+        if first_hour < first_day * 24:
+            pieces.hours.append((first_hour, first_day * 24))
+        if end_day * 24 < end_hour:
+            pieces.hours.append((end_day * 24, end_hour))
+    else:
+        pieces.hours.append((first_hour, end_hour))
+    start_whole = first_hour * HOUR - OFFSET
+    end_whole = end_hour * HOUR - OFFSET
+    if since < start_whole:
+        pieces.raw.append((since, start_whole))
+    if end_whole < until:
+        pieces.raw.append((end_whole, until))
+    return pieces
 
 
 class SqliteIndex(Index):
+    scan_page = PAGE  # rows per page of `scan`
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._tids: dict[tuple[str, str], int] = {}
+        self._tag_of: dict[int, tuple[str, str]] = {}
         try:
             self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
+            self._conn.execute("PRAGMA cache_size=-65536")
+            self._conn.execute("PRAGMA mmap_size=268435456")
+            old_docs = self._old_documents()
             self._conn.executescript(SCHEMA)
+            # Relevance is BM25 over the text only: filter tokens match every hit alike.
+            if not self._conn.execute("SELECT 1 FROM fts_config WHERE k = 'rank'").fetchone():
+                self._conn.execute("INSERT INTO fts (fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)')")
+            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise SearchBackendError(f"cannot open the embedded index at {self.path}: {exc}") from exc
+        if old_docs:
+            self.upsert(EnrichedPost.model_validate_json(doc) for doc in old_docs)
 
-    def upsert(self, posts: Iterable[EnrichedPost]) -> int:
+    def _old_documents(self) -> list[str]:
+        """Posts of an index written before the bigram layout; its tables are dropped and the posts
+        are indexed again (events and crawl health keep their tables)."""
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        columns = [r[1] for r in self._conn.execute("PRAGMA table_info(posts)")]
+        if version >= SCHEMA_VERSION or "doc" not in columns:
+            return []
+        docs = [r[0] for r in self._conn.execute("SELECT doc FROM posts")]
+        self._conn.executescript("DROP TABLE IF EXISTS posts_fts; DROP TABLE IF EXISTS post_tags; "
+                                 "DROP TABLE IF EXISTS posts;")
+        return docs
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _tid(self, kind: str, value: str) -> int:
+        key = (kind, value)
+        tid = self._tids.get(key)
+        if tid is None:
+            row = self._conn.execute("SELECT tid FROM tags WHERE kind=? AND value=?", key).fetchone()
+            if row is None:
+                row = (self._conn.execute("INSERT INTO tags (kind, value) VALUES (?, ?)", key).lastrowid,)
+            tid = self._tids[key] = row[0]
+            self._tag_of[tid] = key
+        return tid
+
+    def _tag(self, tid: int) -> tuple[str, str]:
+        self._values([tid])
+        return self._tag_of[tid]
+
+    def _fts_row(self, post: EnrichedPost, tags: list[tuple[str, str]]) -> tuple[str, str]:
+        tokens = [ALL_TOKEN] + [tag_token(k, v) for k, v in tags if k in FILTER_KINDS]
+        return " ".join(index_tokens(body_text(post))), " ".join(tokens)
+
+    def _count(self, deltas: Counter[tuple[str, int, int, int]], rid: int, tids: list[tuple[str, int]],
+               sign: int) -> None:
+        second = rid >> SECOND_SHIFT
+        for level in (0, 1):
+            bucket = _bucket_of(second, level)
+            for kind, tid in tids:
+                deltas[(kind, level, bucket, tid)] += sign
+
+    def _remove(self, rid: int, deltas: Counter[tuple[str, int, int, int]]) -> EnrichedPost:
+        conn = self._conn
+        post = EnrichedPost.model_validate_json(conn.execute("SELECT doc FROM docs WHERE rid=?", (rid,)).fetchone()[0])
+        tags = post_tags(post)
+        body, tag_tokens = self._fts_row(post, tags)
+        conn.execute("INSERT INTO fts (fts, rowid, body, tags) VALUES ('delete', ?, ?, ?)", (rid, body, tag_tokens))
+        self._count(deltas, rid, [(k, self._tid(k, v)) for k, v in tags], -1)
+        conn.execute("DELETE FROM post_tags WHERE rid=?", (rid,))
+        conn.execute("DELETE FROM docs WHERE rid=?", (rid,))
+        conn.execute("DELETE FROM posts WHERE rid=?", (rid,))
+        return post
+
+    def _new_rid(self, post: EnrichedPost, seqs: dict[int, int]) -> int:
+        prefix = ((_second(post.when) << SECOND_SHIFT)
+                  | (SENTIMENT_CODES[post.sentiment.label.value if post.sentiment else "unknown"] << SENTIMENT_SHIFT)
+                  | (PLATFORM_CODES[post.platform.value] << PLATFORM_SHIFT))
+        seq = seqs.get(prefix)
+        if seq is None:
+            top = self._conn.execute("SELECT max(rid) FROM posts WHERE rid >= ? AND rid < ?",
+                                     (prefix, prefix + SEQ_LIMIT)).fetchone()[0]
+            seq = 0 if top is None else top - prefix + 1
+        if seq >= SEQ_LIMIT:
+            raise SearchBackendError(f"more than {SEQ_LIMIT} posts in one second on one platform: {post.id}")
+        seqs[prefix] = seq + 1
+        return prefix | seq
+
+    def _write(self, posts: Iterable[EnrichedPost]) -> int:
+        conn = self._conn
+        deltas: Counter[tuple[str, int, int, int]] = Counter()
+        seqs: dict[int, int] = {}
         count = 0
+        for post in posts:
+            old = conn.execute("SELECT rid FROM posts WHERE id=?", (post.id,)).fetchone()
+            if old:
+                self._remove(old[0], deltas)
+                seqs.clear()  # the removed row may have been the highest of its second
+            rid = self._new_rid(post, seqs)
+            tags = post_tags(post)
+            tids = [(k, self._tid(k, v)) for k, v in tags]
+            conn.execute("INSERT INTO posts VALUES (?, ?, ?)", (rid, post.id, reach(post)))
+            conn.execute("INSERT INTO docs VALUES (?, ?)", (rid, post.model_dump_json()))
+            conn.execute("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", (rid, *self._fts_row(post, tags)))
+            conn.executemany("INSERT INTO post_tags VALUES (?, ?)",
+                             [(rid, tid) for kind, tid in tids if kind not in ROWID_KINDS])
+            self._count(deltas, rid, tids, 1)
+            count += 1
+        changed = [(*key, n) for key, n in deltas.items() if n]
+        conn.executemany("INSERT INTO agg VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, level, bucket, tid) "
+                         "DO UPDATE SET n = n + excluded.n", changed)
+        conn.executemany("DELETE FROM agg WHERE kind=? AND level=? AND bucket=? AND tid=? AND n <= 0",
+                         [key for key, n in deltas.items() if n < 0])
+        return count
+
+    def _transaction(self, doing: str, work: Any) -> Any:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for post in posts:
-                old = conn.execute("SELECT rid FROM posts WHERE id=?", (post.id,)).fetchone()
-                if old:
-                    conn.execute("DELETE FROM posts_fts WHERE rowid=?", old)
-                    conn.execute("DELETE FROM post_tags WHERE rid=?", old)
-                    conn.execute("DELETE FROM posts WHERE rid=?", old)
-                cur = conn.execute(
-                    "INSERT INTO posts (id, platform, source, sentiment, event_id, ts, doc) VALUES (?,?,?,?,?,?,?)",
-                    (post.id, post.platform.value, post.source,
-                     post.sentiment.label.value if post.sentiment else None, post.event_id,
-                     post.when.timestamp(), post.model_dump_json()),
-                )
-                rid = cur.lastrowid
-                body = " ".join(search_terms(f"{post.title or ''}\n{post.masked_text or post.text}"))
-                conn.execute("INSERT INTO posts_fts (rowid, body) VALUES (?, ?)", (rid, body))
-                tags = [("place", p) for p in post.places] + [("policy", p.id) for p in post.policies]
-                conn.executemany("INSERT OR IGNORE INTO post_tags VALUES (?, ?, ?)",
-                                 [(rid, kind, value) for kind, value in tags])
-                count += 1
+            try:
+                result = work()
+            except BaseException:
+                conn.execute("ROLLBACK")
+                self._tids.clear()  # tags inserted by the rolled-back work are gone
+                self._tag_of.clear()
+                raise
             conn.execute("COMMIT")
+            return result
         except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            raise SearchBackendError(f"cannot write to the embedded index {self.path}: {exc}") from exc
-        return count
+            raise SearchBackendError(f"cannot {doing} {self.path}: {exc}") from exc
+
+    def upsert(self, posts: Iterable[EnrichedPost]) -> int:
+        return self._transaction("write to the embedded index", lambda: self._write(posts))
 
     def get(self, post_id: str) -> EnrichedPost | None:
-        row = self._conn.execute("SELECT doc FROM posts WHERE id=?", (post_id,)).fetchone()
+        row = self._conn.execute("SELECT doc FROM docs JOIN posts USING (rid) WHERE posts.id=?", (post_id,)).fetchone()
         return EnrichedPost.model_validate_json(row[0]) if row else None
 
-    def _where(self, query: SearchQuery) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        args: list[Any] = []
-        if query.text and (match := _fts_query(query.text)):
-            clauses.append("posts.rid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)")
-            args.append(match)
-        if query.since:
-            clauses.append("posts.ts >= ?")
-            args.append(query.since.timestamp())
-        if query.until:
-            clauses.append("posts.ts < ?")
-            args.append(query.until.timestamp())
-        for column, values in (("platform", query.platforms), ("source", query.sources),
-                               ("sentiment", [s.value for s in query.sentiments]),
-                               ("event_id", query.events)):
-            if values:
-                clauses.append(f"posts.{column} IN ({','.join('?' * len(values))})")
-                args.extend(values)
-        for kind, values in (("place", query.places), ("policy", query.policies)):
-            if values:
-                clauses.append(
-                    f"posts.rid IN (SELECT rid FROM post_tags WHERE kind=? AND value IN ({','.join('?' * len(values))}))"
-                )
-                args.extend([kind, *values])
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _rows(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise SearchBackendError(f"cannot read the embedded index {self.path}: {exc}") from exc
+
+    def _docs(self, rids: list[int]) -> dict[int, EnrichedPost]:
+        found: dict[int, EnrichedPost] = {}
+        for start in range(0, len(rids), 500):
+            chunk = rids[start:start + 500]
+            rows = self._rows(f"SELECT rid, doc FROM docs WHERE rid IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((rid, EnrichedPost.model_validate_json(doc)) for rid, doc in rows)
+        return found
+
+    def _page(self, plan: Plan, query: SearchQuery, ranked: bool) -> list[tuple[int, float | None, str]]:
+        """(row id, score, cursor) of one page in the query's order; `ranked`: the query has words
+        to rank by (without, relevance is newest first, as on Elasticsearch)."""
+        source, args = plan.source()
+        limit = [query.limit, query.offset]
+        if query.sort == "relevance" and plan.match is not None and ranked:
+            sql = source.replace("SELECT fts.rowid AS rid", "SELECT fts.rowid AS rid, fts.rank AS score", 1)
+            if query.after:
+                last_score, last_rid = _cursor(query.after, float, int)
+                sql += " AND (fts.rank > ? OR (fts.rank = ? AND fts.rowid < ?))"
+                args = [*args, last_score, last_score, last_rid]
+            rows = self._rows(f"{sql} ORDER BY fts.rank, fts.rowid DESC LIMIT ? OFFSET ?", [*args, *limit])
+            return [(rid, -score, f"{score!r}:{rid}") for rid, score in rows]
+        if query.sort == "reach":
+            sql = f"SELECT m.rid, p.reach FROM ({source}) m JOIN posts p ON p.rid = m.rid"
+            if query.after:
+                last_reach, reach_rid = _cursor(query.after, int, int)
+                sql += " WHERE p.reach < ? OR (p.reach = ? AND m.rid < ?)"
+                args = [*args, last_reach, last_reach, reach_rid]
+            rows = self._rows(f"{sql} ORDER BY p.reach DESC, m.rid DESC LIMIT ? OFFSET ?", [*args, *limit])
+            return [(rid, None, f"{value}:{rid}") for rid, value in rows]
+        if query.after:
+            source, args = plan.source(before=_cursor(query.after, int)[0])
+        rows = self._rows(f"{source} ORDER BY rid DESC LIMIT ? OFFSET ?", [*args, *limit])
+        return [(rid, None, str(rid)) for (rid,) in rows]
 
     def search(self, query: SearchQuery) -> SearchResult:
-        where, args = self._where(query)
-        total = self._conn.execute(f"SELECT COUNT(*) FROM posts{where}", args).fetchone()[0]
-        rows = self._conn.execute(
-            f"SELECT doc FROM posts{where} ORDER BY ts DESC, id LIMIT ? OFFSET ?",
-            [*args, query.limit, query.offset],
-        ).fetchall()
-        return SearchResult(total=total, hits=[EnrichedPost.model_validate_json(r[0]) for r in rows])
+        parsed = query.parsed()
+        plan = compile_query(parsed)
+        page = self._page(plan, query, bool(parsed.texts())) if query.limit else []
+        docs = self._docs([rid for rid, _, _ in page])
+        texts = parsed.texts()
+        results = [SearchHit(post=docs[rid], snippet=snippet(docs[rid], texts), score=score, cursor=cursor)
+                   for rid, score, cursor in page if rid in docs]
+        return SearchResult(total=self._plan_count(plan), hits=[r.post for r in results], results=results)
 
-    def histogram(self, query: SearchQuery, interval: Interval = "hour") -> list[tuple[datetime, int]]:
-        where, args = self._where(query)
-        buckets: dict[datetime, int] = {}
-        for (ts,) in self._conn.execute(f"SELECT ts FROM posts{where}", args):
-            local = datetime.fromtimestamp(ts, SHANGHAI)
-            start = local.replace(minute=0, second=0, microsecond=0)
-            if interval == "day":
-                start = start.replace(hour=0)
-            buckets[start] = buckets.get(start, 0) + 1
-        return sorted(buckets.items())
+    def count(self, query: SearchQuery) -> int:
+        return self._plan_count(compile_query(query.parsed()))
 
-    def counts_by(self, field: Literal["platform", "source", "sentiment"], query: SearchQuery | None = None
-                  ) -> dict[str, int]:
-        where, args = self._where(query or SearchQuery())
-        rows = self._conn.execute(
-            f"SELECT COALESCE({field}, 'unknown'), COUNT(*) FROM posts{where} GROUP BY 1 ORDER BY 2 DESC", args
-        )
-        return dict(rows.fetchall())
+    def _plan_count(self, plan: Plan) -> int:
+        if plan.plain:
+            return sum(self._time_buckets(plan, 1).values())
+        source, args = plan.source()
+        return self._rows(f"SELECT count(*) FROM ({source})", args)[0][0]
+
+    def scan(self, query: SearchQuery) -> Iterator[EnrichedPost]:
+        plan = compile_query(query.parsed())
+        after = _cursor(query.after, int)[0] if query.after else None
+        while True:
+            source, args = plan.source(before=after)
+            rids = [r[0] for r in self._rows(f"{source} ORDER BY rid DESC LIMIT ?", [*args, self.scan_page])]
+            docs = self._docs(rids)
+            yield from (docs[rid] for rid in rids if rid in docs)
+            if len(rids) < self.scan_page:
+                return
+            after = rids[-1]
+
+    # -- facets ---------------------------------------------------------------------------------
+
+    def _span(self, plan: Plan) -> tuple[int, int] | None:
+        """[since, until) seconds covering the posts within the plan's row-id range: its own bounds,
+        widened to whole days where no post lies beyond them, so that the aggregates answer."""
+        lo, hi = plan.lo or 0, plan.hi or (1 << 62)
+        first = self._rows("SELECT min(rid) FROM posts WHERE rid >= ? AND rid < ?", (lo, hi))[0][0]
+        if first is None:
+            return None
+        last = self._rows("SELECT max(rid) FROM posts WHERE rid >= ? AND rid < ?", (lo, hi))[0][0]
+        since = (((first >> SECOND_SHIFT) + OFFSET) // DAY) * DAY - OFFSET
+        until = (((last >> SECOND_SHIFT) + OFFSET) // DAY + 1) * DAY - OFFSET
+        if plan.lo is not None:
+            since = max(since, plan.lo >> SECOND_SHIFT)
+        if plan.hi is not None:
+            until = min(until, plan.hi >> SECOND_SHIFT)
+        return since, until
+
+    def _agg_rows(self, kinds: Sequence[str], level: int, buckets: tuple[int, int], per_bucket: bool
+                  ) -> list[tuple[int, int, int]]:
+        """(bucket or 0, tid, n) from the aggregates of `kinds` over bucket range [a, b)."""
+        marks = ",".join("?" * len(kinds))
+        if per_bucket:
+            sql = (f"SELECT bucket, tid, n FROM agg WHERE kind IN ({marks}) AND level=? AND bucket >= ? "
+                   "AND bucket < ?")
+        else:
+            sql = (f"SELECT 0, tid, sum(n) FROM agg WHERE kind IN ({marks}) AND level=? AND bucket >= ? "
+                   "AND bucket < ? GROUP BY tid")
+        return self._rows(sql, [*kinds, level, *buckets])
+
+    def _raw_tags(self, plan: Plan, kind: str) -> Counter[int]:
+        """Counts per tag id of one kind among the plan's matches, read match by match."""
+        source, args = plan.source()
+        if kind in ROWID_KINDS:
+            shift, mask, names = ((PLATFORM_SHIFT, 7, PLATFORM_OF_CODE) if kind == "platform"
+                                  else (SENTIMENT_SHIFT, 3, SENTIMENT_OF_CODE))
+            rows = self._rows(f"SELECT (rid >> {shift}) & {mask}, count(*) FROM ({source}) GROUP BY 1", args)
+            return Counter({self._tid(kind, names[code]): n for code, n in rows})
+        return Counter(dict(self._rows(
+            f"SELECT pt.tid, count(*) FROM ({source}) m JOIN post_tags pt ON pt.rid = m.rid "
+            "JOIN tags t ON t.tid = pt.tid AND t.kind = ? GROUP BY pt.tid", [*args, kind])))
+
+    def _tag_counts(self, plan: Plan, kind: str) -> Counter[int]:
+        """Counts per tag id of one kind among the plan's matches: from the aggregates when the
+        plan is a plain time range, else match by match."""
+        if not plan.plain:
+            return self._raw_tags(plan, kind)
+        span = self._span(plan)
+        counts: Counter[int] = Counter()
+        if span is None:
+            return counts
+        pieces = _split(*span, coarsest=1)
+        if pieces.days:
+            counts.update({tid: n for _, tid, n in self._agg_rows([kind], 1, pieces.days, per_bucket=False)})
+        for hours in pieces.hours:
+            counts.update({tid: n for _, tid, n in self._agg_rows([kind], 0, hours, per_bucket=False)})
+        for since, until in pieces.raw:
+            counts.update(self._raw_tags(plan.bounded(since, until), kind))
+        return counts
+
+    def _values(self, tids: Iterable[int]) -> dict[int, str]:
+        """The values of tag ids, read once per process."""
+        tids = list(tids)
+        missing = [tid for tid in set(tids) if tid not in self._tag_of]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start:start + 500]
+            for tid, kind, value in self._rows(
+                    f"SELECT tid, kind, value FROM tags WHERE tid IN ({','.join('?' * len(chunk))})", chunk):
+                self._tag_of[tid] = (kind, value)
+                self._tids[(kind, value)] = tid
+        return {tid: self._tag_of[tid][1] for tid in tids}
+
+    def _top(self, counts: Counter[int], size: int) -> list[FacetValue]:
+        """The `size` most frequent values, ties by value; only the candidates' names are read."""
+        ranked = [(tid, n) for tid, n in counts.most_common() if n > 0]
+        if len(ranked) > size:
+            threshold = ranked[size - 1][1] if size else ranked[0][1] + 1
+            ranked = [(tid, n) for tid, n in ranked if n >= threshold]
+        names = self._values(tid for tid, _ in ranked)
+        ranked.sort(key=lambda item: (-item[1], names[item[0]]))
+        return [FacetValue(value=names[tid], count=n) for tid, n in ranked[:size]]
+
+    def _time_buckets(self, plan: Plan, level: int) -> Counter[tuple[int, str]]:
+        """(bucket, sentiment) -> matches."""
+        result: Counter[tuple[int, str]] = Counter()
+        if plan.plain:
+            span = self._span(plan)
+            if span is None:
+                return result
+            pieces = _split(*span, coarsest=level)
+            if pieces.days:
+                for bucket, tid, n in self._agg_rows(["sentiment"], 1, pieces.days, per_bucket=True):
+                    result[(bucket, self._tag(tid)[1])] += n
+            for hours in pieces.hours:
+                for bucket, tid, n in self._agg_rows(["sentiment"], 0, hours, per_bucket=True):
+                    bucket = bucket if level == 0 else bucket // 24
+                    result[(bucket, self._tag(tid)[1])] += n
+            raw = [plan.bounded(since, until) for since, until in pieces.raw]
+        else:
+            raw = [plan]
+        for part in raw:
+            source, args = part.source()
+            rows = self._rows(f"SELECT {_bucket_sql(level)}, (rid >> {SENTIMENT_SHIFT}) & 3, count(*) "
+                              f"FROM ({source}) GROUP BY 1, 2", args)
+            for bucket, code, n in rows:
+                result[(bucket, SENTIMENT_OF_CODE[code])] += n
+        return result
+
+    def facets(self, query: SearchQuery, names: Sequence[FacetName] = FACET_NAMES, by: Interval = "day",
+               size: int = 10) -> Facets:
+        parsed = query.parsed()
+        plan = compile_query(parsed)
+        level = LEVELS[by]
+        per_bucket = self._time_buckets(plan, level)
+        mixes: dict[datetime, dict[str, int]] = defaultdict(dict)
+        for (bucket, label), n in per_bucket.items():
+            if n:
+                mixes[_bucket_start(bucket, level)][label] = n
+        buckets = fill_buckets(mixes, by)
+        total = sum(b.count for b in buckets)
+        values: dict[str, list[FacetValue]] = {name: self._top(self._tag_counts(plan, FACET_KINDS[name]), size)
+                  for name in names if name in FACET_KINDS}
+        facets = Facets(total=total, by=by, buckets=buckets, values=values)
+        if "emerging" in names:
+            facets.day, facets.emerging = self._emerging(parsed, size)
+        return facets
+
+    def _emerging(self, parsed: Query, size: int) -> tuple[datetime, list[EmergingValue]]:
+        day = emerging_day(parsed)
+        day_start = int(day.timestamp())
+        window = compile_query(without_time(parsed))
+        today = self._tag_counts(window.bounded(day_start, day_start + DAY), "keyword")
+        candidates = {tid: n for tid, n in today.items() if n >= EMERGING_MIN}
+        before = self._tag_counts(window.bounded(day_start - 7 * DAY, day_start), "keyword")
+        names = self._values(candidates)
+        return day, rank_emerging({names[tid]: n for tid, n in candidates.items()},
+                                  {names[tid]: before[tid] for tid in candidates if before[tid] > 0}, size)
+
+    # -- events and crawl health ------------------------------------------------------------------
 
     def relink(self, links: Iterable[ReprintLink]) -> int:
         rows = [(link.reprint_of, link.reprint_of, link.post_id) for link in links]
         if not rows:
             return 0
-        try:
-            with self._conn:
-                updated = self._conn.executemany(
-                    f"UPDATE posts SET doc=json_set(doc, '$.reprint_of', ?, '$.extra.\"{REPRINT_OF}\"', ?) WHERE id=?",
-                    rows)
-        except sqlite3.Error as exc:
-            raise SearchBackendError(f"cannot write to the embedded index {self.path}: {exc}") from exc
-        return updated.rowcount
+        # Whether a post is a copy is neither searched nor counted: only its document changes.
+        return self._transaction("write to the embedded index", lambda: self._conn.executemany(
+            f"UPDATE docs SET doc=json_set(doc, '$.reprint_of', ?, '$.extra.\"{REPRINT_OF}\"', ?) "
+            "WHERE rid = (SELECT rid FROM posts WHERE id=?)", rows).rowcount)
 
     def upsert_events(self, events: Iterable[Event]) -> int:
         events = list(events)
         rows = [(e.id, e.last_seen.timestamp(), int(e.merged_into is not None), e.model_dump_json())
                 for e in events]
-        try:
-            with self._conn:
-                self._conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)", rows)
-                for event in events:
-                    if event.merged_into:
-                        self._retag(event.id, self._surviving(event.merged_into))
-        except sqlite3.Error as exc:
-            raise SearchBackendError(f"cannot write events to {self.path}: {exc}") from exc
-        return len(rows)
+
+        def work() -> int:
+            self._conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)", rows)
+            for event in events:
+                if event.merged_into:
+                    self._retag(event.id, self._surviving(event.merged_into))
+            return len(rows)
+
+        return self._transaction("write events to", work)
 
     def _surviving(self, event_id: str) -> str:
         """The event that `event_id` ended up in, following merges recorded so far."""
@@ -185,8 +742,11 @@ class SqliteIndex(Index):
 
     def _retag(self, merged: str, into: str) -> None:
         """Posts indexed under a merged-away event belong to the event it was merged into."""
-        self._conn.execute("UPDATE posts SET event_id=?, doc=json_set(doc, '$.event_id', ?) WHERE event_id=?",
-                           (into, into, merged))
+        rids = [r[0] for r in self._conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?",
+                                                 (f"tags : {tag_token('event', merged)}",))]
+        if rids:
+            docs = self._docs(rids)
+            self._write(post.model_copy(update={"event_id": into}) for post in docs.values())
 
     def events(self, since: datetime | None = None, limit: int = 100) -> list[Event]:
         rows = self._conn.execute(

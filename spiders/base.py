@@ -16,23 +16,36 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Annotated, Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 import scrapy
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from scrapy import signals
 from scrapy.http import Request, Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from spiders.extract import ExtractionPool
+from spiders.extract import ExtractionPool, bounded_html
 from spiders.parsing import decode_page, page_problem
-from spiders.seen import SeenStore
+from stores.seen import SeenStore
 from yuqing.config import Settings
 from yuqing.config.datafiles import Source
 from yuqing.schema import Platform, now
 
 log = logging.getLogger(__name__)
+
+
+def check_http_url(url: str) -> str:
+    """An absolute http(s) URL with a host: a source must never make the crawler read a local
+    file (file:///etc/passwd) or speak another protocol."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL with a host: {url!r}")
+    return url
+
+
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 
 
 class KindParams(BaseModel):
@@ -203,13 +216,17 @@ class YuqingSpider(scrapy.Spider):
     # ---- responses -------------------------------------------------------------------------
 
     def html(self, response: Response, min_chars: int = 20) -> str | None:
-        """The page decoded (charset sniffed, GBK safe); None, with a counted reason, when it is
-        empty, a login wall or a captcha."""
+        """The page decoded (charset sniffed, GBK safe) and within the page limits (a longer page
+        is cut, counted as huge_page_truncated); None, with a counted reason, when it is empty,
+        a login wall or a captcha."""
         if not response.body:
             self.problem("empty_page", response.url)
             return None
         text, _ = decode_page(response.body, (response.headers.get("Content-Type") or b"").decode("latin-1"),
                               self.params.encoding)
+        text, truncated = bounded_html(text)
+        if truncated:
+            self.problem("huge_page_truncated", response.url)
         reason = page_problem(text, min_chars)
         if reason:
             self.problem(reason, response.url)
@@ -217,12 +234,13 @@ class YuqingSpider(scrapy.Spider):
         return text
 
     def json(self, response: Response) -> Any | None:
-        """The JSON body; None, counted as 'bad_json', when it does not parse."""
+        """The JSON body; None, counted as 'bad_json', when it does not parse (or nests deeper than
+        the parser's stack)."""
         text, _ = decode_page(response.body, (response.headers.get("Content-Type") or b"").decode("latin-1"),
                               self.params.encoding)
         try:
             return json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             self.problem("bad_json", response.url, str(exc)[:120])
             return None
 

@@ -14,9 +14,15 @@ import gc
 import multiprocessing
 import os
 import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from types import FrameType
 from typing import Any
 
 import lxml.html
@@ -36,6 +42,14 @@ from spiders.parsing import (
 )
 from yuqing.schema import SHANGHAI
 
+# Limits that keep one hostile page from holding a crawl or filling memory: a 20 MB page took
+# 18-60 s and gigabytes, a tag with 100k attributes over ten minutes (libxml2 compares every
+# attribute with all before it). Real article pages are a few hundred kB and extract in 50 ms.
+MAX_PAGE_CHARS = 1_000_000  # the rest of a longer page is cut off (counted: huge_page_truncated)
+MAX_TAG_CHARS = 10_000  # a start tag longer than this keeps its name and loses its attributes
+EXTRACT_SECONDS = 3.0  # wall time for one page's extraction (counted: extract_timeout)
+_HUGE_TAG = re.compile(rf"<([A-Za-z][A-Za-z0-9:-]{{0,40}})[^<>]{{{MAX_TAG_CHARS},}}>")
+
 
 @dataclass
 class Article:
@@ -46,6 +60,7 @@ class Article:
     source_name: str | None = None  # 来源: the outlet the article credits
     text: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None  # a limit the page hit: huge_page_truncated or extract_timeout
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -253,13 +268,73 @@ def _main_text(tree: lxml.html.HtmlElement, html: str | None, url: str | None) -
     return text
 
 
+def bounded_html(html: str) -> tuple[str, bool]:
+    """The page within the limits: monstrous tags without their attributes, then cut at
+    MAX_PAGE_CHARS; and whether it had to be cut. One linear pass, whatever the page holds."""
+    if len(html) > MAX_TAG_CHARS:
+        html = _HUGE_TAG.sub(r"<\1>", html)
+    truncated = len(html) > MAX_PAGE_CHARS
+    return (html[:MAX_PAGE_CHARS] if truncated else html), truncated
+
+
+class ExtractionTimeout(BaseException):
+    """Raised inside an extraction that ran past its time limit. A BaseException, so the broad
+    `except Exception` of a library in between cannot swallow it."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise ExtractionTimeout in the code of the block once `seconds` have passed (a real-time
+    timer; C code such as one lxml parse finishes first). Only in the main thread, where signals
+    arrive; an outer timer (a test runner's) is re-armed with what is left of it afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    outer_delay, _ = signal.getitimer(signal.ITIMER_REAL)
+    if outer_delay and outer_delay <= seconds:  # the outer timer fires first anyway
+        yield
+        return
+
+    def expire(_signum: int, _frame: FrameType | None) -> None:
+        raise ExtractionTimeout(f"extraction took more than {seconds} s")
+
+    outer_handler = signal.signal(signal.SIGALRM, expire)
+    started = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, outer_handler)
+        if outer_delay:
+            signal.setitimer(signal.ITIMER_REAL, max(outer_delay - (time.monotonic() - started), 0.001))
+
+
 def extract_article(html: str | lxml.html.HtmlElement, url: str | None = None,
                     selectors: Selectors | None = None, now: datetime | None = None) -> Article:
     """Everything `yuqing extract` shows for one page. Never raises on bad HTML: empty fields.
+    A page over the limits is cut (problem huge_page_truncated); an extraction over its time
+    limit gives an empty article (problem extract_timeout).
 
     `now` is the crawl time: a date shown without a year, or relative (昨天), is resolved against
     it and the page's other dates, never after it."""
-    selectors = selectors or Selectors()
+    truncated = False
+    if isinstance(html, str):
+        html, truncated = bounded_html(html)
+    try:
+        with time_limit(EXTRACT_SECONDS):
+            article = _extract(html, url, selectors or Selectors(), now)
+    except ExtractionTimeout:
+        return Article(problem="extract_timeout")
+    except RecursionError:  # nesting deeper than Python's stack, in a library's recursive walk
+        return Article(problem="too_deeply_nested")
+    if truncated:
+        article.problem = "huge_page_truncated"
+    return article
+
+
+def _extract(html: str | lxml.html.HtmlElement, url: str | None, selectors: Selectors,
+             now: datetime | None) -> Article:
     if isinstance(html, str):
         try:
             tree = lxml.html.document_fromstring(html)

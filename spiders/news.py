@@ -19,15 +19,11 @@ from typing import Any
 from pydantic import Field, field_validator
 from scrapy.http import Request, Response
 
-from spiders.base import KindParams, YuqingSpider
+from spiders.base import HttpUrl, KindParams, YuqingSpider, check_http_url
 from spiders.extract import Article, Selectors
 from spiders.listing import item_links, next_page, template_pages
 from spiders.registry import register_kind
 from yuqing.schema import Platform
-
-# Pages this large are truncated before extraction: no article needs more, and lxml on a
-# 20 MB page stalls the crawl.
-MAX_HTML_CHARS = 3_000_000
 
 
 class ExtractionParams(KindParams):
@@ -46,7 +42,7 @@ class ExtractionParams(KindParams):
 
 
 class ListingParams(ExtractionParams):
-    start_urls: list[str] = Field(min_length=1, description="list pages")
+    start_urls: list[HttpUrl] = Field(min_length=1, description="list pages")
     item_allow: list[str] = Field(default_factory=list, description="regexes article URLs must match")
     item_deny: list[str] = Field(default_factory=list, description="regexes article URLs must not match")
     list_css: str | None = Field(default=None, description="the page region holding the list")
@@ -56,20 +52,12 @@ class ListingParams(ExtractionParams):
         default=None, description="numbered list pages, e.g. 'https://x/index_{page}.html'")
     first_template_page: int = 1
 
-    @field_validator("start_urls")
-    @classmethod
-    def _http_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"not an http(s) URL: {url!r}")
-        return urls
-
     @field_validator("page_url_template")
     @classmethod
     def _has_page_slot(cls, template: str | None) -> str | None:
         if template is not None and "{page}" not in template:
             raise ValueError("must contain {page}")
-        return template
+        return check_http_url(template) if template is not None else None
 
 
 class ArticleSpider(YuqingSpider):
@@ -82,12 +70,13 @@ class ArticleSpider(YuqingSpider):
         html = self.html(response)
         if html is None:
             return None
-        if len(html) > MAX_HTML_CHARS:
-            self.problem("huge_page_truncated", response.url)
-            html = html[:MAX_HTML_CHARS]
         article = await self.context.extractor.extract(html, response.url, self.params.selectors)
-        if not article.text:
+        # A limit the extraction hit is its reason; `html` already counted a truncation.
+        if article.problem and article.problem != "huge_page_truncated":
+            self.problem(article.problem, response.url)
+        elif not article.text:
             self.problem("no_text", response.url)
+        if not article.text:
             return None
         return html, article
 

@@ -23,6 +23,7 @@ from lxml import etree
 from pydantic import Field
 from scrapy.http import Request, Response
 
+from spiders.base import HttpUrl
 from spiders.news import ArticleSpider, ExtractionParams, article_fields
 from spiders.parsing import absolute, clean_inline, clean_text, decode_page, parse_datetime, url_allowed
 from spiders.registry import register_kind
@@ -119,7 +120,7 @@ def parse_feed(body: bytes, base_url: str) -> list[FeedEntry]:
 
 
 class RssParams(ExtractionParams):
-    feed_urls: list[str] = Field(min_length=1)
+    feed_urls: list[HttpUrl] = Field(min_length=1)
     # A feed is how articles arrive, not where they were published: its entries count as the site's.
     platform: Literal[Platform.NEWS, Platform.GOV] = Field(
         default=Platform.NEWS, description="news for a newspaper or portal's news, gov for a government site")

@@ -22,9 +22,11 @@ from typing import Any
 
 from spiders.base import CrawlContext, Publishing, SourceStats
 from spiders.extract import ExtractionPool
+from spiders.fetch import DOWNLOAD_MAXSIZE, DOWNLOAD_TIMEOUT, DOWNLOAD_WARNSIZE
 from spiders.news import ArticleSpider
 from spiders.registry import Kind, resolve
-from spiders.seen import SeenStore
+from stores.seen import SeenStore
+from stores.state import open_seen_store
 from transport import CRAWL_HEALTH
 from yuqing.config import ConfigError, Settings
 from yuqing.config.datafiles import Source
@@ -32,7 +34,6 @@ from yuqing.schema import CrawlHealth, now
 
 log = logging.getLogger(__name__)
 
-SEEN_FILE = "crawl-seen.sqlite3"
 # The extraction pool is awaited through asyncio futures: the asyncio reactor is required.
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 VERSION = "0.1"
@@ -76,9 +77,9 @@ def scrapy_settings(settings: Settings, source: Source, item_pipelines: Mapping[
             "spiders.middleware.MetaRefreshWhenPresent": 580,
         },
         "SPIDER_MIDDLEWARES": {"spiders.middleware.CountSpiderErrors": 50},
-        "DOWNLOAD_TIMEOUT": 30,
-        "DOWNLOAD_MAXSIZE": 20 * 1024 * 1024,
-        "DOWNLOAD_WARNSIZE": 5 * 1024 * 1024,
+        "DOWNLOAD_TIMEOUT": DOWNLOAD_TIMEOUT,
+        "DOWNLOAD_MAXSIZE": DOWNLOAD_MAXSIZE,
+        "DOWNLOAD_WARNSIZE": DOWNLOAD_WARNSIZE,
         "ITEM_PIPELINES": dict(item_pipelines),
         "TELNETCONSOLE_ENABLED": False,
         # Scrapy's check for `return value` in generator callbacks reads their source code for
@@ -137,7 +138,7 @@ def crawl(settings: Settings, sources: Iterable[Source], wiring: CrawlWiring,
     resolved = resolve_sources(sources)
     if not resolved:
         return []
-    seen = SeenStore(settings.path(SEEN_FILE))
+    seen = open_seen_store(settings)
     publisher = wiring.open_publisher(settings)
     context = CrawlContext(settings=settings, seen=seen, publisher=publisher,
                            extractor=ExtractionPool(extract_workers))

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from spiders.base import KindParams
-
-
-def check_http_url(url: str) -> str:
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"not an http(s) URL: {url!r}")
-    return url
+from spiders.base import HttpUrl, KindParams
 
 
 class StartPagesParams(KindParams):
-    start_urls: list[str] = Field(min_length=1, description="listing pages")
+    start_urls: list[HttpUrl] = Field(min_length=1, description="listing pages")
     max_pages: int = Field(default=3, ge=1, description="listing pages per start URL, the first included")
-
-    @field_validator("start_urls")
-    @classmethod
-    def _http_urls(cls, urls: list[str]) -> list[str]:
-        return [check_http_url(url) for url in urls]

@@ -30,9 +30,8 @@ from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
 from spiders import weibo_parsing as wp
-from spiders.base import KindParams, YuqingSpider, classify_failure
+from spiders.base import KindParams, YuqingSpider, check_http_url, classify_failure
 from spiders.registry import register_kind
-from spiders.social_params import check_http_url
 from spiders.social_time import is_relative_time
 from yuqing.schema import Platform, Post, now
 

@@ -100,6 +100,8 @@ def decode_api_json(body: bytes, url: str = "") -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise WeiboResponseError("broken_json", f"{exc.msg} at char {exc.pos}") from exc
+    except RecursionError as exc:
+        raise WeiboResponseError("broken_json", "nested too deeply") from exc
     if not isinstance(data, dict):
         raise WeiboResponseError("broken_json", f"expected a JSON object, got {type(data).__name__}")
     # Asked for JSON without a login it insists on, the API answers {"ok": -100, "url": <passport>}.

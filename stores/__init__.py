@@ -4,7 +4,9 @@
   level, foreign keys), used by the transport log, the index, the alert store, the analyzer's
   state, the burst counts and the crawler's seen-store.
 - `analysis_state.AnalysisStateStore`: the analyzer's events, fingerprints and crawled policies.
-- `bursts.BurstStore`: the burst tracker's counts.
+- `bursts`: the burst tracker's counts; `seen`: the crawler's seen-store. Each is an interface with a SQLite
+  implementation (embedded) and a PostgreSQL one (scale-out); `state.open_*` picks one by `state` in the
+  settings. `postgres.connect` opens the state database, `postgres.setup` applies `migrations/*.sql`.
 - `tables.PrivateTableCache`: derived tables (jieba's dictionary, the sentiment ratios) kept between
   processes in a private directory whose owner is checked.
 

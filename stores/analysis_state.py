@@ -2,13 +2,15 @@
 
 Written in batches (the analyzer's `flush`), read once at start-up, so event ids, reprint links and
 the policy registry survive a restart. `analysis.enrich.AnalyzerMemory` is the interface it fills.
+Posts and events are kept while the analyzer's windows can still use them (`forget_before`), so the
+file and the start-up read stay the size of one window, whatever the history.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from analysis.events import EventState, Fingerprint
@@ -22,6 +24,7 @@ CREATE TABLE IF NOT EXISTS posts (
     fingerprint INTEGER, original TEXT, lead INTEGER
 );
 CREATE INDEX IF NOT EXISTS posts_at ON posts (at);
+CREATE INDEX IF NOT EXISTS events_last_seen ON events (last_seen);
 CREATE TABLE IF NOT EXISTS policies (id TEXT PRIMARY KEY, policy TEXT NOT NULL);
 """
 
@@ -33,6 +36,18 @@ def _signed(value: int) -> int:
 
 def _unsigned(value: int) -> int:
     return value + (1 << 64) if value < 0 else value
+
+
+# Times are stored as ISO text with the offset they came with; the texts of one instant differ by less than
+# two days (offsets run from -12:00 to +14:00), so a range read with this margin through the index, then
+# compared as datetimes, is exact.
+OFFSET_MARGIN = timedelta(days=2)
+
+
+def _text_floor(when: datetime) -> str:
+    """ISO text below the text of every time at or after `when`, whatever its offset, and above the text of
+    none earlier than `when - OFFSET_MARGIN`."""
+    return (when - OFFSET_MARGIN).replace(tzinfo=None).isoformat()
 
 
 class AnalysisStateStore:
@@ -76,11 +91,16 @@ class AnalysisStateStore:
 
     def newest(self) -> datetime | None:
         row = self.db.execute("SELECT MAX(last_seen) FROM events").fetchone()
-        return datetime.fromisoformat(row[0]) if row and row[0] else None
+        if not row or not row[0]:
+            return None
+        latest = datetime.fromisoformat(row[0])
+        rows = self.db.execute("SELECT last_seen FROM events WHERE last_seen >= ?", (_text_floor(latest),))
+        return max(datetime.fromisoformat(at) for at, in rows)
 
     def events_since(self, since: datetime) -> list[EventState]:
         # Stored times may carry different UTC offsets, so they are compared as datetimes, not strings.
-        states = [EventState.from_json(json.loads(row[0])) for row in self.db.execute("SELECT state FROM events")]
+        rows = self.db.execute("SELECT state FROM events WHERE last_seen >= ?", (_text_floor(since),))
+        states = [EventState.from_json(json.loads(row[0])) for row in rows]
         return [s for s in states if s.last_seen >= since]
 
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None:
@@ -91,7 +111,8 @@ class AnalysisStateStore:
     def posts_since(self, since: datetime) -> list[tuple[str, datetime, str | None, str | None, Fingerprint | None]]:
         rows = []
         for pid, at, event_id, reprint_of, value, original, lead in self.db.execute(
-            "SELECT id, at, event_id, reprint_of, fingerprint, original, lead FROM posts"
+            "SELECT id, at, event_id, reprint_of, fingerprint, original, lead FROM posts WHERE at >= ?",
+            (_text_floor(since),),
         ):
             when = datetime.fromisoformat(at)
             if when < since:
@@ -103,6 +124,13 @@ class AnalysisStateStore:
             )
             rows.append((pid, when, event_id, reprint_of, fingerprint))
         return rows
+
+    def forget_before(self, cutoff: datetime) -> None:
+        """Delete posts and events older than `cutoff` (those within OFFSET_MARGIN of it stay a little longer)."""
+        floor = _text_floor(cutoff)
+        with self.db:
+            self.db.execute("DELETE FROM posts WHERE at < ?", (floor,))
+            self.db.execute("DELETE FROM events WHERE last_seen < ?", (floor,))
 
     def close(self) -> None:
         self.db.close()

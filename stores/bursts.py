@@ -1,4 +1,5 @@
-"""The burst tracker's counts in SQLite: one row per subject, its buckets as JSON, replaced whole."""
+"""The burst tracker's counts (`analysis.bursts.BurstMemory`): one row per subject, its buckets as JSON,
+replaced whole. In a SQLite file (embedded) or the PostgreSQL state database (scale-out)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ from collections.abc import Iterable
 from contextlib import closing
 from pathlib import Path
 
+from psycopg.types.json import Json
+
 from analysis.bursts import SubjectRecord
+from stores import postgres
 from stores.sqlite import connect
+from yuqing.config.settings import PostgresSettings
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS subjects (kind TEXT, id TEXT, state TEXT, PRIMARY KEY (kind, id))"
 
 
-class BurstStore:
-    """`analysis.bursts.BurstMemory` in a file; each call opens and closes it (a save a minute)."""
+class SqliteBurstStore:
+    """`analysis.bursts.BurstMemory` in a file; each call opens and closes it (a save a minute). Subjects are
+    loaded in the order they were saved, the order the tracker reports their signals in."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -33,4 +39,28 @@ class BurstStore:
             return []
         with closing(connect(self.path)) as db:
             db.execute(SCHEMA)
-            return [(kind, sid, json.loads(state)) for kind, sid, state in db.execute("SELECT kind, id, state FROM subjects")]
+            return [(kind, sid, json.loads(state)) for kind, sid, state in db.execute("SELECT kind, id, state FROM subjects ORDER BY rowid")]
+
+
+class PostgresBurstStore:
+    """`analysis.bursts.BurstMemory` in table `burst_subjects` (migration 0002); a connection per call,
+    as the file store opens its file per call."""
+
+    SCHEMA_VERSION = 2
+
+    def __init__(self, settings: PostgresSettings) -> None:
+        self.settings = settings
+        with closing(postgres.connect(settings)) as db:
+            postgres.require_schema(db, settings, self.SCHEMA_VERSION)
+
+    def save(self, subjects: Iterable[SubjectRecord]) -> None:
+        with closing(postgres.connect(self.settings)) as db, db.transaction(), db.cursor() as cursor:
+            cursor.execute("DELETE FROM burst_subjects")
+            cursor.executemany("INSERT INTO burst_subjects (kind, id, position, state) VALUES (%s, %s, %s, %s)",
+                               [(kind, sid, position, Json(data))
+                                for position, (kind, sid, data) in enumerate(subjects)])
+
+    def load(self) -> list[SubjectRecord]:
+        with closing(postgres.connect(self.settings)) as db:
+            rows = db.execute("SELECT kind, id, state FROM burst_subjects ORDER BY position").fetchall()
+        return [(kind, sid, state) for kind, sid, state in rows]

@@ -107,3 +107,32 @@ def broker(tansu: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ob
     running = TansuBroker(tansu, tmp_path_factory.mktemp("tansu") / "broker.log").start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """One PostgreSQL server for the session (tests/postgres_server.py), or a skip saying why there is none."""
+    from tests.postgres_server import PostgresServer, server_account, server_binaries
+
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
+    account = server_account()
+    if account is None:
+        pytest.skip("running as root with no unprivileged account (postgres, nobody) to run PostgreSQL as")
+    server = PostgresServer(binaries, account)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def postgres_settings(postgres_server):
+    """Settings of an empty state database (its tables dropped), shared by the session's server."""
+    import psycopg
+
+    settings = postgres_server.settings()
+    with psycopg.connect(settings.url, password=settings.password.get_secret_value(), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    return settings

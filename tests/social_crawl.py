@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from spiders.runner import SEEN_FILE
+from stores.state import SEEN_FILE
 from transport import RAW_POSTS, open_transport
 from workers.crawl import crawl_in_subprocess
 from yuqing.config import Settings, load_settings

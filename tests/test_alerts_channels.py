@@ -27,6 +27,7 @@ from alerts.config import build_channels, parse_alert_config
 from alerts.service import SENT_KEPT, AlertService
 from alerts.store import SqliteAlertStore
 from alerts.testing import T0, make_post
+from yuqing.redact import RedactingFilter
 from yuqing.schema import Alert, AlertLevel, AlertStatus, Deadline
 
 
@@ -325,3 +326,64 @@ def test_a_failing_channel_is_tried_once_per_round(server: Recorder, tmp_path: P
     assert service.deliver_pending(T0) == 0
     assert len(server.requests) == 1  # the other four wait for the next round instead of timing out in turn
     assert sorted(item.attempts for item in service.store.outbox(pending_only=True)) == [0, 0, 0, 0, 1]
+
+
+# --- secrets never reach a log or the alert database ------------------------------------------------
+
+SECRETS = {"DD_TOKEN": "dd0token0a1b2c3d4e5f", "DD_SECRET": "SECdd0signing0secret", "WX_KEY": "wx0key0693axxx6-7aoc",
+           "FS_HOOK": "fs0hook0token0aaaa0bbbb", "FS_SECRET": "fs0signing0secret", "HOOK_KEY": "hook0key0zzzz9999"}
+
+
+class EchoingServer(Recorder):
+    """A receiver that fails and, as some do, echoes the request line (tokens included) in its error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        handler = self.server.RequestHandlerClass
+
+        def do_post(handler_self) -> None:
+            handler_self.rfile.read(int(handler_self.headers.get("Content-Length", 0)))
+            data = json.dumps({"error": f"bad request {handler_self.path}"}).encode()
+            handler_self.send_response(500)
+            handler_self.send_header("Content-Length", str(len(data)))
+            handler_self.end_headers()
+            handler_self.wfile.write(data)
+
+        handler.do_POST = do_post
+
+
+@pytest.mark.parametrize("reachable", [True, False])
+def test_failed_deliveries_write_no_secret_to_the_log_or_the_database(tmp_path: Path, caplog, reachable: bool):
+    server = EchoingServer()
+    base = server.url if reachable else "http://127.0.0.1:9"
+    environ = {
+        "DD_URL": f"{base}/robot/send?access_token={SECRETS['DD_TOKEN']}", "DD_SECRET": SECRETS["DD_SECRET"],
+        "WX_URL": f"{base}/cgi-bin/webhook/send?key={SECRETS['WX_KEY']}",
+        "FS_URL": f"{base}/open-apis/bot/v2/hook/{SECRETS['FS_HOOK']}", "FS_SECRET": SECRETS["FS_SECRET"],
+        "HOOK_URL": f"{base}/hook?key={SECRETS['HOOK_KEY']}",
+    }
+    channels = [{"name": "dd", "type": "dingtalk", "options": {"url_env": "DD_URL", "secret_env": "DD_SECRET"}},
+                {"name": "wx", "type": "wecom", "options": {"url_env": "WX_URL"}},
+                {"name": "fs", "type": "feishu", "options": {"url_env": "FS_URL", "secret_env": "FS_SECRET"}},
+                {"name": "hook", "type": "webhook", "options": {"url_env": "HOOK_URL", "timeout": 2}}]
+    config = parse_alert_config({
+        "defaults": {"channels": [c["name"] for c in channels]}, "channels": channels,
+        "delivery": {"settle": "0s", "min_interval": "0s"},
+        "rules": [{"name": "拆迁", "type": "keyword_context",
+                   "options": {"terms": ["拆迁"], "context": ["上访"], "min_posts": 1}}],
+    })
+    context = ChannelContext(tmp_path, environ=environ, session=requests.Session())
+    service = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"), build_channels(config, context))
+    try:
+        fire(service, ["东关村"])
+        caplog.handler.addFilter(RedactingFilter())  # as `yuqing` puts on its log handlers
+        with caplog.at_level("DEBUG"):  # urllib3 logs each request line at DEBUG
+            assert service.deliver_pending(T0) == 0
+        written = caplog.text + (tmp_path / "alerts.sqlite3").read_bytes().decode("utf-8", "replace")
+        errors = [item.last_error for item in service.store.outbox(pending_only=True)]
+        assert len(errors) == 4 and all(errors)
+        for name, secret in SECRETS.items():
+            assert secret not in written, f"{name} leaked"
+        assert "sign=" not in written or "sign=***" in written
+    finally:
+        server.close()

@@ -9,7 +9,7 @@ import pytest
 from alerts.queries import AlertQueries
 from alerts.service import AlertService, open_alert_store
 from alerts.testing import T0, make_signal
-from reports.daily import load_alert_state
+from reports.inputs import read_alerts
 from search.sqlite_fts import SqliteIndex
 from yuqing.config import Settings, load_settings
 
@@ -29,7 +29,7 @@ def test_the_daily_report_leaves_the_rules_memory_alone(settings: Settings) -> N
     store.close()
     index = SqliteIndex(settings.path("index.sqlite3"))
     try:
-        alerts, effects = load_alert_state(settings, index)
+        alerts, effects = read_alerts(settings, index)
     finally:
         index.close()
     assert (alerts, effects) == ([], {})

@@ -216,3 +216,22 @@ def test_effect_compares_the_24_hours_before_and_after_the_response(tmp_path: Pa
 ])
 def test_effect_verdicts(before: WindowFigures, after: WindowFigures, verdict: str):
     assert ResponseEffect(T0, before, after).verdict == verdict
+
+
+def test_no_verdict_until_there_are_hours_after_the_response_to_judge(tmp_path: Path):
+    # A subject that was loud and angry before the response, and nothing indexed since: in the
+    # first minutes that is not evidence the response worked (it was declared 回应见效 at 0.0 hours).
+    index = SqliteIndex(tmp_path / "index.sqlite3")
+    responded_at = T0 + timedelta(hours=30)
+    index.upsert([make_post(f"供暖费涨价不合理{n}", policies=["P-heat"], at=responded_at - timedelta(hours=n % 20 + 1),
+                            sentiment="negative") for n in range(30)])
+    service = make_service(tmp_path, index)
+    alert = fire(service, at=T0 + timedelta(hours=29))
+    service.respond(alert.id, ResponseKind.INTERPRETATION, "李强", now=responded_at)
+    for hours_after in (0, 1, 2.9):
+        effect = service.effect(alert.id, now=responded_at + timedelta(hours=hours_after))
+        assert effect is not None and effect.verdict == "尚待观察", hours_after
+        assert effect.as_dict()["verdict"] == "尚待观察"
+    judged = service.effect(alert.id, now=responded_at + timedelta(hours=3))
+    assert judged.verdict == "回应见效"  # three quiet hours after thirty angry posts
+    assert judged.as_dict()["judged_at"] == (responded_at + timedelta(hours=3)).isoformat()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analysis.bursts import BurstTracker, Window
-from stores.bursts import BurstStore
+from stores.bursts import SqliteBurstStore
 from workers.build import burst_tracker_from_settings, load_gazetteer
 from yuqing.config.datafiles import Watchlist
 from yuqing.config.settings import DEFAULT_DATA
@@ -101,11 +101,11 @@ def test_redelivered_posts_count_once() -> None:
 
 def test_counts_survive_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "bursts.sqlite3"
-    tracker = BurstTracker([WAGES], memory=BurstStore(state))
+    tracker = BurstTracker([WAGES], memory=SqliteBurstStore(state))
     quiet_then_burst(tracker, burst=10)
     before = tracker.signals(NOW)
     tracker.close()
-    restored = BurstTracker([WAGES], memory=BurstStore(state))
+    restored = BurstTracker([WAGES], memory=SqliteBurstStore(state))
     assert [s.model_dump(exclude={"computed_at"}) for s in restored.signals(NOW)] == [
         s.model_dump(exclude={"computed_at"}) for s in before
     ]
@@ -133,10 +133,10 @@ def test_signals_save_the_state_so_a_killed_worker_keeps_its_baseline(tmp_path: 
 
     monkeypatch.setattr(analysis.bursts, "SAVE_EVERY_SECONDS", 0.0)
     state = tmp_path / "bursts.sqlite3"
-    tracker = BurstTracker([WAGES], memory=BurstStore(state))
+    tracker = BurstTracker([WAGES], memory=SqliteBurstStore(state))
     quiet_then_burst(tracker, burst=10)
     tracker.signals(NOW)  # no close(): the process dies after this
-    assert by_subject(BurstTracker([WAGES], memory=BurstStore(state)).signals(NOW))[("keyword", "拖欠工资")].count == 10
+    assert by_subject(BurstTracker([WAGES], memory=SqliteBurstStore(state)).signals(NOW))[("keyword", "拖欠工资")].count == 10
 
 
 def test_an_event_signal_carries_the_events_own_label() -> None:

@@ -39,7 +39,7 @@ def test_analyze_file_writes_enriched_lines_and_reports_bad_ones(tmp_path: Path,
     assert [row["id"] for row in rows] == ["a1", "a3"]
     for row in rows:
         assert row.keys() >= FIELDS
-        assert set(row["sentiment"]) == {"score", "label"}
+        assert set(row["sentiment"]) == {"score", "label", "probability"}
         assert row["text"] == row["masked_text"]
     assert "13812345678" not in captured.out
     assert rows[0]["places"] == ["曹县"] and rows[0]["sentiment"]["label"] == "negative"
@@ -129,3 +129,28 @@ def test_analyze_on_stdin_writes_each_line_as_soon_as_it_is_done(tmp_path: Path)
     finally:
         process.stdin.close()
         process.wait(timeout=60)
+
+
+def test_analyze_skips_hostile_lines_by_number_and_goes_on(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path / "var"))
+    good = [json.dumps({"id": f"ok{i}", "text": f"郓城县第{i}次停水了"}, ensure_ascii=False).encode() for i in range(4)]
+    hostile = {
+        2: b"[" * 100_000 + b"]" * 100_000,  # nested deeper than any parser's stack
+        3: b'{"id": "s", "text": "\\ud800 lone surrogate"}',
+        5: b'{"id": "d0", "text": "x", "published_at": "0001-01-01T00:00:00"}',
+        6: b'{"id": "d9", "text": "x", "published_at": "9999-12-31T23:59:59"}',
+        7: b'{"id": "deep", "text": "x", "extra": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5000 + b"}",
+        8: b"{bad",
+        10: json.dumps({"id": "big", "text": "长" * 2_000_000}).encode(),
+    }
+    lines = [good[0], hostile[2], hostile[3], good[1], hostile[5], hostile[6], hostile[7], hostile[8], good[2],
+             hostile[10], good[3]]
+    source = write_lines(tmp_path / "hostile.jsonl", lines)
+    assert main(["analyze", "--no-progress", str(source)]) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["id"] for line in captured.out.splitlines()] == ["ok0", "ok1", "ok2", "ok3"]
+    for number in hostile:
+        assert f"line {number} skipped" in captured.err
+    assert "Traceback" not in captured.err
+    assert "date_out_of_range" in captured.err
+    assert "analysed 4, skipped 7" in captured.err

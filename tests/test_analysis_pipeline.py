@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from analysis.enrich import Analyzer
+from analysis.sentiment import classify_text
 from workers.build import analyzer_from_settings, load_gazetteer
 from yuqing.config import load_settings
 from yuqing.config.datafiles import load_watchlists
@@ -77,3 +78,29 @@ def test_from_settings_uses_the_data_files(tmp_path: Path) -> None:
     finally:
         analyzer.close()
     assert (tmp_path / "analysis.sqlite3").exists()
+
+
+@pytest.mark.parametrize(("platform", "name", "shown"), [
+    ("board", "李建国", "李**"),
+    ("weibo", "13812345678", "138****5678"),
+    ("board", "王女士", "王女士"),
+    ("weibo", "菏泽发布", "菏泽发布"),
+])
+def test_author_names_are_masked_like_the_text(analyzer: Analyzer, platform: str, name: str, shown: str) -> None:
+    post = Post(url=f"https://x.org/{platform}/{len(name)}", platform=platform, source="s", text="楼道灯坏了",
+                author={"name": name})
+    enriched = analyzer.enrich(post)
+    assert enriched.author.name == shown
+    if shown != name:
+        assert name not in enriched.model_dump_json()
+
+
+def test_sentiment_is_toward_the_department_the_post_names(analyzer: Analyzer) -> None:
+    """水务集团 is a name of 市水务局 in the gazetteer, not a generic office word: only the analyzer,
+    which finds the department, can tell sentiment that the praise is of the office and the
+    complaint of the contractor."""
+    text = "水务集团的师傅抢修很及时，半夜就恢复供水了，谢谢你们！施工队挖断水管，太不负责了，害得全小区停水一天"
+    assert classify_text(text).label == SentimentLabel.NEGATIVE  # the words on their own
+    enriched = analyzer.enrich(Post(id="stance", url="urn:stance", platform="weibo", source="t", text=text))
+    assert enriched.departments == ["市水务局"]
+    assert enriched.sentiment is not None and enriched.sentiment.label == SentimentLabel.POSITIVE

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -77,14 +78,84 @@ def test_second_run_adds_nothing(demo_runs):
 
 def test_personal_data_never_reaches_the_index(demo_runs):
     data_dir, *_ = demo_runs
-    import sqlite3
-
     conn = sqlite3.connect(data_dir / "index.sqlite3")
-    docs = "\n".join(row[0] for row in conn.execute("SELECT doc FROM posts"))
+    docs = "\n".join(row[0] for row in conn.execute("SELECT doc FROM docs"))
     import re
 
     assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", docs), "a mobile number reached the index"
     assert not re.search(r"(?<!\d)\d{17}[\dXx](?!\d)", docs), "an ID-card number reached the index"
+
+
+def test_demo_makes_one_account_per_role_and_says_how_to_open_the_console(demo_runs):
+    from console.accounts import Role, open_accounts
+
+    data_dir, first, _, second, _ = demo_runs
+    assert "yuqing console" in first.stdout and "http://127.0.0.1:8620/" in first.stdout
+    listing = data_dir / "demo-accounts.txt"
+    assert oct(listing.stat().st_mode & 0o777) == "0o600"
+    rows = [line.split("\t") for line in listing.read_text(encoding="utf-8").splitlines()]
+    assert [name for name, _, _ in rows] == [f"demo-{role.value}" for role in Role]
+    assert all(password not in first.stdout + second.stdout for _, _, password in rows)  # only in the file
+    accounts = open_accounts(data_dir)
+    try:
+        for (name, _, password), role in zip(rows, Role, strict=True):
+            assert accounts.authenticate(name, password, "test").role == role  # the second run kept them
+    finally:
+        accounts.close()
+
+
+def test_an_officer_takes_the_demo_alert_from_fired_to_closed_in_the_console(demo_runs):
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from console.app import create_app
+    from yuqing.config import load_settings
+
+    data_dir, *_ = demo_runs
+    passwords = dict(line.split("\t")[::2] for line in (data_dir / "demo-accounts.txt").read_text().splitlines())
+    with TestClient(create_app(load_settings(None, data_dir=str(data_dir)))) as browser:
+        form = browser.get("/login").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        browser.post("/login", data={"name": "demo-officer", "password": passwords["demo-officer"],
+                                     "csrf_token": token})
+        [alert] = [a for a in browser.get("/api/alerts").json() if "老旧小区" in a["title"]]
+        page = browser.get(f"/alerts/{alert['id']}")
+        assert page.status_code == 200 and "化肥厂家属院" in page.text  # its evidence posts
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        for action, form_data in (("acknowledge", {}), ("assign", {"department": "市住建局"}),
+                                  ("respond", {"kind": "发布权威信息", "link": "https://www.heze.gov.cn/1"}),
+                                  ("close", {"reason": "已回应"})):
+            reply = browser.post(f"/alerts/{alert['id']}/{action}", data={"csrf_token": csrf, **form_data})
+            assert reply.status_code == 200, (action, reply.text[:300])
+        closed = browser.get(f"/api/alerts/{alert['id']}").json()
+        assert closed["status"] == "closed" and closed["closed_by"] == "demo-officer"
+
+
+def test_analysts_find_every_post_that_says_it(demo_runs):
+    """Every demo post whose title or text contains 老旧小区, hashtags included, is found; the
+    count is checked against a direct substring scan of the indexed documents."""
+    data_dir, *_ = demo_runs
+    env = {**os.environ, "YUQING_DATA_DIR": str(data_dir)}
+    env.pop("YUQING_CONFIG", None)
+    docs = [json.loads(row[0]) for row in
+            sqlite3.connect(data_dir / "index.sqlite3").execute("SELECT doc FROM docs")]
+
+    def says(doc, word):
+        return word in (doc["title"] or "") + "\n" + (doc["masked_text"] or doc["text"])
+
+    saying = {d["id"] for d in docs if says(d, "老旧小区")}
+    assert any("#" in d["text"] and says(d, "老旧小区") for d in docs), "the demo has hashtag posts"
+    found = yuqing("search", "老旧小区", "--json", "--limit", "10000", env=env)
+    assert found.returncode == 0, found.stderr
+    assert {h["id"] for h in json.loads(found.stdout)["hits"]} == saying
+    narrowed = yuqing("search", "老旧小区 -表扬 platform:weibo", "--json", "--limit", "10000", env=env)
+    want = {d["id"] for d in docs if d["id"] in saying and d["platform"] == "weibo" and not says(d, "表扬")}
+    assert json.loads(narrowed.stdout)["total"] == len(want) and want
+    assert {h["id"] for h in json.loads(narrowed.stdout)["hits"]} == want
+    trend = yuqing("trends", "老旧小区", "--by", "day", "--json", env=env)
+    assert trend.returncode == 0, trend.stderr
+    assert sum(b["count"] for b in json.loads(trend.stdout)["buckets"]) == len(saying)
 
 
 def _first_crawl(data_dir: Path) -> list[dict]:

@@ -4,8 +4,8 @@ Set YUQING_ES_URL (credentials as usual: YUQING_ELASTICSEARCH__API_KEY or __USER
 and, for the dashboards, YUQING_KIBANA_URL (YUQING_KIBANA__API_KEY...). Each run works in indices
 of its own (`yuqing-test-<random>`) and deletes them afterwards.
 
-The checks of tests/test_index_embedded.py are imported, not rewritten, so both backends answer
-to the same expectations; pytest runs them here with this module's `index` fixture.
+The shared checks of tests/index_suite.py are imported, not rewritten, so every backend answers
+to the same expectations; pytest runs them here with this module's `empty_index` fixture.
 """
 
 import os
@@ -18,17 +18,8 @@ import requests
 from dashboards.kibana import KibanaClient, load_saved_objects
 from search.base import SearchQuery
 from search.elastic import ElasticIndex
-from tests.test_index_embedded import (  # noqa: F401 - collected here against Elasticsearch
-    SEED,
-    T0,
-    post,
-    test_chinese_full_text,
-    test_events_upsert_and_merged_are_hidden,
-    test_every_filter,
-    test_histogram_and_counts,
-    test_newest_first_with_paging,
-    test_upsert_is_idempotent,
-)
+from tests.index_suite import *  # noqa: F403 - the shared checks, run here against Elasticsearch
+from tests.index_suite import SEED, T0
 from yuqing.config import load_settings
 from yuqing.schema import CrawlHealth, Event
 
@@ -52,12 +43,6 @@ def empty_index():
         ix.client.options(ignore_status=404).indices.delete(index=name)
         ix.client.options(ignore_status=404).indices.delete_index_template(name=name)
     ix.close()
-
-
-@pytest.fixture
-def index(empty_index):
-    assert empty_index.upsert(SEED) == len(SEED)
-    return empty_index
 
 
 def test_setup_twice_changes_nothing(index):

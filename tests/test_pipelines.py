@@ -17,7 +17,7 @@ from pipelines import (
 )
 from spiders.base import CrawlContext
 from spiders.news import ListingParams, NewsSpider
-from spiders.seen import SeenStore
+from stores.seen import SqliteSeenStore
 from transport import RAW_POSTS, TransportError, dead_letter
 from transport.sqlite_log import SqliteTransport
 from yuqing.config import load_settings
@@ -49,7 +49,7 @@ def make_spider(tmp_path):
         settings = load_settings(None, data_dir=tmp_path)
         if transport is None:
             transport = SqliteTransport(tmp_path / "transport.sqlite3")
-        context = CrawlContext(settings=settings, seen=SeenStore(tmp_path / "seen.sqlite3"),
+        context = CrawlContext(settings=settings, seen=SqliteSeenStore(tmp_path / "seen.sqlite3"),
                                publisher=Publisher(transport, tmp_path / "spool.jsonl"))
         source = Source(name="heze-news", kind="news", params={"start_urls": ["http://x.cn/"]})
         return NewsSpider(source=source, params=ListingParams(start_urls=["http://x.cn/"]), context=context)
@@ -162,6 +162,21 @@ def test_a_corrupt_spool_line_is_kept_aside_not_lost(tmp_path):
     assert not spool.exists()
     assert spool.with_suffix(".bad").read_text(encoding="utf-8").startswith('{"topic": "posts.raw", "ke')
     transport.close()
+
+
+def test_mask_post_masks_personal_data_in_the_author_field():
+    board = Post(url="http://x.cn/b", platform="board", source="s", text="路灯坏了", author={"name": "李建国"})
+    assert mask_post(board).author.name == "李**"
+    weibo = Post(url="http://x.cn/w", platform="weibo", source="s", text="路灯坏了", author={"name": "13812345678"})
+    assert mask_post(weibo).author.name == "138****5678"
+    outlet = Post(url="http://x.cn/n", platform="news", source="s", text="路灯坏了", author={"name": "菏泽日报"})
+    assert mask_post(outlet).author.name == "菏泽日报"
+
+
+@pytest.mark.parametrize("misread", ["0001-01-01T00:00:00", "1899-12-31T00:00:00", "9999-12-31T23:59:59"])
+def test_normalise_drops_a_published_time_outside_the_sane_window(misread):
+    post = Post(url="http://x.cn/a", platform="news", source="s", published_at=misread)
+    assert normalise_post(post).published_at is None
 
 
 class BufferingTransport:

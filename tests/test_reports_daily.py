@@ -371,7 +371,7 @@ def test_cli_writes_the_report(tmp_path, monkeypatch, factory, main):
         ix.record_health(health())
     out = tmp_path / "out"
     # The day before the factory's "today": a whole past day whenever the test runs.
-    assert main(["report", "daily", "--date", "2026-11-25", "--out", str(out)]) == 0
+    assert main(["report", "daily", "--date", "2026-11-25", "--format", "html", "--out", str(out)]) == 0
     html = (out / "yuqing-daily-2026-11-25.html").read_text(encoding="utf-8")
     assert (out / "yuqing-daily-2026-11-25.md").exists()
     day_total = sum(1 for p in factory.posts if START - timedelta(days=1) <= p.when < START)
@@ -435,13 +435,14 @@ def test_policy_table_lists_the_most_mentioned_only(index, monkeypatch):
     assert (b.unlisted_policies, b.quiet_policies) == (1, 1)
 
 
-def test_a_huge_day_is_sampled_and_says_so(index, tmp_path, monkeypatch):
-    monkeypatch.setattr("reports.briefing.SCAN_PAGE", 10)
-    monkeypatch.setattr("reports.briefing.SCAN_CAP", 30)
-    path = build_daily_report(index, alerts=[], policies=POLICIES, health=[], day=DAY, now=NOW, out_dir=tmp_path)
-    html = path.read_text(encoding="utf-8")
-    assert "地域分布与留言回复统计基于前30条信息" in html
-    assert "共监测到相关信息<strong>71</strong>条" in html  # the totals still count everything
+def test_places_and_unanswered_messages_are_counted_over_every_post(index, factory):
+    b = gather_briefing(index, alerts=[], policies=POLICIES, health=[], window=ReportWindow.for_day(DAY, NOW))
+    posts = today_posts(factory)
+    places = {place: sum(place in p.places for p in posts) for p in posts for place in p.places}
+    assert {p.place: p.count for p in b.places} == places and places["牡丹区"] == 61
+    assert {p.place: p.negative for p in b.places} == {
+        place: sum(place in p.places and p.sentiment.label == "negative" for p in posts) for place in places}
+    assert b.unanswered_board == sum(p.extra.get(BOARD_ANSWERED) is False for p in posts) == 16
 
 
 def test_platforms_with_their_negative_posts(index, factory):

@@ -118,8 +118,7 @@ def briefing(total: int = 0, previous: int = 0) -> DailyBriefing:
     overview = Overview(total=total, previous=previous, sentiment={"neutral": total} if total else {},
                         platforms={"weibo": total} if total else {}, negative_platforms={}, sources={})
     return DailyBriefing(window=window, overview=overview, hourly=[], daily=[], events=[], policies=[],
-                         quiet_policies=0, unlisted_policies=0, places=[], alerts=[], sources=[], unanswered_board=0, scanned=total,
-                         scan_capped=False)
+                         quiet_policies=0, unlisted_policies=0, places=[], alerts=[], sources=[], unanswered_board=0)
 
 
 def test_calm_and_silent_days_get_one_line_each():
@@ -176,3 +175,32 @@ def test_every_crawl_problem_a_spider_counts_has_a_chinese_name():
     assert len(counted) > 15
     assert sorted(counted - CRAWL_PROBLEM_NAMES.keys()) == []
     assert problem_name("http_404") == "网站返回 404 错误" and problem_name("closed_shutdown") == "采集中止（shutdown）"
+
+
+def test_word_charts_find_a_chinese_face_installed_after_matplotlib_listed_its_fonts():
+    import shutil
+    import subprocess
+
+    from matplotlib import font_manager
+
+    from reports import charts
+
+    fc_list = shutil.which("fc-list")
+    if fc_list is None or not subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True).stdout.strip():
+        pytest.skip("no Chinese font installed (make report-deps installs fonts-noto-cjk)")
+    charts.bar_chart([("牡丹区", 3, 1)], key="t", name="地域", png=True)
+    face = font_manager.findfont(font_manager.FontProperties(family=charts.CJK_FONTS), fallback_to_default=False)
+    assert "dejavu" not in face.lower()
+
+
+def test_a_clock_started_after_the_cutoff_is_not_in_a_report_on_the_day_before():
+    from reports.briefing import summarise_alert
+    from yuqing.schema import Alert, AlertLevel
+
+    fired = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)
+    later = fired + timedelta(days=1)  # a clock an escalation started the next day
+    alert = Alert(id="a", rule="r", rule_type="negative_surge", group_key="g", title="t", level=AlertLevel.LARGE,
+                  fired_at=fired, deadlines=[Deadline(name="发布权威信息", started_at=fired, due_at=fired + timedelta(hours=5)),
+                                             Deadline(name="召开新闻发布会", started_at=later, due_at=later + timedelta(hours=24))])
+    summary = summarise_alert(alert, datetime(2026, 11, 27, 0, 0, tzinfo=SHANGHAI), None, None)
+    assert [d.deadline.name for d in summary.deadlines] == ["发布权威信息"]

@@ -82,6 +82,12 @@ def test_eval_command_on_a_foreign_folder(tmp_path: Path, capsys: pytest.Capture
     assert all(r["scope"] == ALL_ROWS and r["left_out_trained"] == 0 for r in rows.values())
     assert rows["emotions"]["ours_three_way_macro_f1"] is not None
     assert rows["binary"]["ours_three_way_macro_f1"] is None
+    # Where neutral posts are labelled: their F1 and how far the label's stated probability is off.
+    assert 0.0 < rows["emotions"]["ours_neutral_f1"] <= 1.0
+    assert 0.0 <= rows["emotions"]["ours_label_probability_error"] < 0.3
+    assert rows["binary"]["ours_neutral_f1"] is None
+    assert report["summary"]["ours_mean_three_way_macro_f1"] == rows["emotions"]["ours_three_way_macro_f1"]
+    assert report["news"] == []  # no shared/data/topics or html beside a foreign folder
     # Real Weibo posts the model never saw: clearly better than SnowNLP's default, as on our own sets.
     summary = report["summary"]
     assert summary["ours_mean_accuracy"] >= 0.72

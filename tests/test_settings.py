@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,50 @@ def test_cli_reports_config_error_with_exit_code_2_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "bad.yaml" in proc.stderr and "index" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def billion_laughs(levels: int = 9) -> str:
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("where", "tail"), [
+    ("settings", "crawl:\n  contact: *l9\n"),
+    ("sources", "sources:\n  - name: a\n    kind: news\n    params:\n      start_urls: [http://x.cn/]\n      huge: *l9\n"),
+])
+@pytest.mark.timeout(60)
+def test_a_yaml_alias_bomb_is_refused_with_a_clear_message(tmp_path, where, tail):
+    path = tmp_path / f"{where}.yaml"
+    path.write_text(billion_laughs() + tail, encoding="utf-8")
+    command = ["--config", str(path), "status"] if where == "settings" else ["sources", "check", str(path)]
+    proc = subprocess.run([sys.executable, "-m", "yuqing.cli.main", *command], capture_output=True, text=True,
+                          cwd=ROOT, timeout=50)
+    assert proc.returncode == 2
+    assert f"{where}.yaml" in proc.stderr and "YAML aliases expand" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_yaml_alias_that_refers_to_itself_is_refused(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text("watchlists: &w\n  - {name: a, terms: *w}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="YAML alias refers to itself"):
+        load_watchlists(path)
+
+
+def test_modest_aliases_still_work(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text("common: &terms [拆迁, 强拆]\nwatchlists:\n  - {name: a, terms: *terms}\n  - {name: b, terms: *terms}\n",
+                    encoding="utf-8")
+    assert [w.terms for w in load_watchlists(path)] == [["拆迁", "强拆"]] * 2
+
+
+@pytest.mark.parametrize("data_dir", ["a_file", "a_file/below"])
+def test_a_data_dir_that_is_a_file_is_a_config_error(tmp_path, data_dir):
+    (tmp_path / "a_file").write_text("not a directory", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "yuqing.cli.main", "status"], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "YUQING_DATA_DIR": str(tmp_path / data_dir)})
+    assert proc.returncode == 2
+    assert "data_dir" in proc.stderr and "not a directory" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_help_says_where_the_data_directory_is_by_default():

@@ -63,6 +63,13 @@ def test_sources_check_json_shows_resolved_params(tmp_path, capsys):
     ("  - name: a\n    kind: news\n    params:\n      start_urls: [ftp://x.cn/]\n", "sources (a).params.start_urls"),
     ("  - name: a\n    kind: news\n    params:\n      start_url: [http://x.cn/]\n", "sources (a).params"),
     ("  - name: a\n    kind: rss\n    params:\n      feed_urls: []\n", "sources (a).params.feed_urls"),
+    ("  - name: a\n    kind: rss\n    params:\n      feed_urls: ['file:///etc/passwd']\n",
+     "sources (a).params.feed_urls[0]"),
+    ("  - name: a\n    kind: rss\n    params:\n      feed_urls: ['http:/etc/passwd']\n", "sources (a).params.feed_urls[0]"),
+    ("  - name: a\n    kind: board\n    params:\n      start_urls: ['file:///etc/passwd']\n",
+     "sources (a).params.start_urls[0]"),
+    ("  - name: a\n    kind: news\n    params:\n      start_urls: [http://x.cn/]\n      page_url_template: 'file:///{page}'\n",
+     "sources (a).params.page_url_template"),
     ("  - name: a\n    kind: telegram\n", "sources[0] (a).kind"),
     ("  - name: b\n    kind: news\n    params:\n      start_urls: [http://x.cn/]\n      page_url_template: http://x.cn/p.html\n",
      "page_url_template"),
@@ -98,3 +105,71 @@ def test_crawl_command_prints_a_summary(fixture_server, tmp_path):
     unknown = subprocess.run([sys.executable, "-m", "yuqing.cli.main", "crawl", "--sources", str(sources),
                               "--source", "nope"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert unknown.returncode == 2 and "no source named nope" in unknown.stderr
+
+
+@pytest.fixture
+def local_site():
+    """A local server: an article, a gzip bomb (30 MB of zeros in 30 kB), a redirect back to itself."""
+    import gzip
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    article = (FIXTURES / "news/news/202206/t20220601_1002.html").read_bytes()
+    bomb = gzip.compress(b"\0" * 30_000_000, compresslevel=9)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/bomb.html":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Encoding", "gzip")
+                self.send_header("Content-Length", str(len(bomb)))
+                self.end_headers()
+                self.wfile.write(bomb)
+                return
+            if self.path == "/moved":
+                self.send_response(302)
+                self.send_header("Location", "/article.html")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(article)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_extract_url_refuses_loopback_addresses_unless_allowed(local_site, capsys):
+    assert main(["extract", f"{local_site}/article.html"]) == 2
+    err = capsys.readouterr().err
+    assert "internal address (127.0.0.1)" in err and "--allow-private" in err and "Traceback" not in err
+    assert main(["extract", "--allow-private", f"{local_site}/moved"]) == 0
+    assert "菏泽市区部分路段6月起实行单向通行" in capsys.readouterr().out
+
+
+def test_extract_url_stops_a_gzip_bomb_at_the_crawlers_size_limit(local_site, capsys):
+    assert main(["extract", "--allow-private", f"{local_site}/bomb.html"]) == 2
+    assert "larger than the crawler's limit of 20 MB once decompressed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("address", "internal"), [
+    ("127.0.0.1", True), ("10.1.2.3", True), ("192.168.1.1", True), ("169.254.169.254", True), ("::1", True),
+    ("0.0.0.0", True), ("::ffff:127.0.0.1", True), ("100.64.0.1", True), ("93.184.216.34", False),
+    ("2606:4700::6810:84e5", False),
+])
+def test_internal_addresses_are_told_apart(monkeypatch, address, internal):
+    import socket
+
+    from spiders.fetch import internal_address
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(family, socket.SOCK_STREAM, 6, "", (address, 80))])
+    assert (internal_address("http://site.example/") is not None) is internal

@@ -2,6 +2,7 @@
 hand-checked truth (bench/data/extraction_truth.yaml). The real pages are GPL/MIT test material of
 other projects: they are read in place, not copied; those tests skip when ../shared is absent."""
 
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -117,6 +118,55 @@ def test_the_pool_extracts_what_inline_extraction_does():
         pool.close()
     assert pooled == extract_article(html, "http://x.cn/a.html")
     assert asyncio.run(ExtractionPool(workers=0).extract(html)) == extract_article(html)
+
+
+ARTICLE_P = "<p>菏泽市牡丹区老旧小区改造工程今日全面开工，涉及居民楼32栋，改造将于年底前完成。</p>"
+
+
+def test_a_tag_with_100k_attributes_is_parsed_in_bounded_time():
+    # libxml2 checks every attribute against all before it: 100k of them took over ten minutes.
+    attributes = " ".join(f"a{i}='{i}'" for i in range(100_000))
+    html = f"<html><head><title>改造开工</title></head><body><div {attributes}>{ARTICLE_P * 5}</div></body></html>"
+    started = time.monotonic()
+    article = extract_article(html)
+    assert time.monotonic() - started < 20
+    assert "老旧小区改造" in article.text and article.problem is None
+
+
+def test_a_20_mb_page_is_cut_to_the_page_limit():
+    # The article, then 20 MB of padding: what is cut is never looked at.
+    html = ("<html><head><title>改造开工</title></head><body>" + ARTICLE_P * 5 + "<script>"
+            + "var padding = 1;\n" * 1_200_000 + "</script></body></html>")
+    started = time.monotonic()
+    article = extract_article(html)
+    assert time.monotonic() - started < 20
+    assert article.problem == "huge_page_truncated"
+    assert "老旧小区改造" in article.text
+
+
+def test_extraction_stops_at_its_time_limit(monkeypatch):
+    monkeypatch.setattr("spiders.extract.EXTRACT_SECONDS", 0.05)
+    html = "<html><body>" + "<span>字</span>" * 40_000 + ARTICLE_P + "</body></html>"
+    started = time.monotonic()
+    article = extract_article(html)
+    assert time.monotonic() - started < 2
+    assert article.problem == "extract_timeout" and article.text == ""
+
+
+def test_the_time_limit_leaves_an_outer_alarm_armed():
+    import signal
+
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30)
+        extract_article(f"<html><body>{ARTICLE_P}</body></html>")
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 25 < remaining <= 30
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not fired
 
 
 # -- a day shown without its year ------------------------------------------------------------------

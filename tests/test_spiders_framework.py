@@ -1,43 +1,12 @@
-"""The framework pieces the kinds share: seen-store, kind registry, per-source Scrapy settings, backoff."""
+"""The framework pieces the kinds share: kind registry, per-source Scrapy settings, backoff."""
 
 import pytest
 
 from spiders.middleware import backoff_delay
 from spiders.registry import load_kinds, resolve
 from spiders.runner import scrapy_settings
-from spiders.seen import SeenStore
 from yuqing.config import ConfigError, load_settings
 from yuqing.config.datafiles import Source
-
-DAY = 86400.0
-
-
-def test_seen_pages_are_not_fetched_again_unless_within_the_revisit_window(tmp_path):
-    seen = SeenStore(tmp_path / "seen.sqlite3")
-    url = "http://x.cn/news/t1.html"
-    assert seen.should_fetch("s", url)
-    seen.mark_fetched("s", url, now=1000.0)
-    assert not seen.should_fetch("s", url, now=1000.0 + 60)
-    assert not seen.should_fetch("s", "HTTP://X.CN/news/t1.html#top", now=1060.0)  # canonical URL
-    assert seen.should_fetch("other-source", url)
-    # weibo/board kinds revisit: within the window yes, after it no
-    assert seen.should_fetch("s", url, revisit_days=3, now=1000.0 + 2 * DAY)
-    assert not seen.should_fetch("s", url, revisit_days=3, now=1000.0 + 4 * DAY)
-
-
-def test_content_changes_are_told_apart(tmp_path):
-    seen = SeenStore(tmp_path / "seen.sqlite3")
-    assert seen.is_new_content("s", "news:1", "a") == (True, False)
-    seen.mark_published("s", "news:1", "a", "text-a")
-    assert seen.is_new_content("s", "news:1", "a") == (False, False)
-    assert seen.is_new_content("s", "news:1", "b") == (False, True)
-    assert seen.same_text_elsewhere("s", "news:2", "text-a")
-    assert not seen.same_text_elsewhere("s", "news:1", "text-a")
-
-
-def test_silent_runs_count_up_and_reset(tmp_path):
-    seen = SeenStore(tmp_path / "seen.sqlite3")
-    assert [seen.record_run("s", n) for n in (0, 0, 3, 0)] == [1, 2, 0, 1]
 
 
 def test_every_web_kind_is_registered_with_its_params_model():

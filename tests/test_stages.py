@@ -62,6 +62,42 @@ def test_rejections_that_may_pass_later_are_retried(transport, tmp_path, monkeyp
     assert all(check.get(p.id) for p in items)
 
 
+def raw(post_id, published_at):
+    return {"id": post_id, "url": f"https://weibo.com/{post_id}", "platform": "weibo", "source": "s",
+            "text": f"郓城县停水了 {post_id}", "published_at": published_at}
+
+
+@pytest.mark.parametrize("bad_date", ["0001-01-01T00:00:00", "9999-12-31T23:59:59", "1000-01-01T00:00:00"])
+def test_a_post_dated_outside_the_sane_window_is_refused_and_its_neighbours_pass(tmp_path, bad_date):
+    from analysis.enrich import Analyzer
+    from stores.analysis_state import AnalysisStateStore
+    from transport.base import RAW_POSTS
+    from workers.build import load_gazetteer
+    from workers.stages import AnalyzeStage
+    from yuqing.config.settings import DEFAULT_DATA
+
+    # The bad post first, in one partition: it would become the analyzer's newest time, which
+    # every later step reads.
+    transport = SqliteTransport(tmp_path / "log.sqlite3", partitions=1)
+    values = [raw("bad", bad_date), raw("w1", "2026-11-20T10:00:00"), raw("w2", "2026-11-20T10:05:00"),
+              raw("w3", "2026-11-20T10:06:00")]
+    transport.publish_many(RAW_POSTS, [(v["id"], v) for v in values])
+    runs = []
+    for _ in range(2):  # a restart must not stumble over the refused post again
+        analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"),
+                            AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+        worker = Worker(transport, AnalyzeStage(transport, analyzer), batch_size=1, poll_timeout=0.05)
+        runs.append(worker.run(until_idle=True))
+    first, restarted = runs
+    assert first["processed"] == 3 and first["quarantined"] == 1
+    assert first["refused:date_out_of_range"] == 1
+    assert restarted["processed"] == restarted["quarantined"] == 0
+    topics = {s.topic: s.messages for s in transport.stats()}
+    assert topics[RAW_POSTS + ".dlq"] == 1
+    assert topics[ENRICHED_POSTS] == 3
+    transport.close()
+
+
 def test_alerts_name_an_event_by_its_headline_title(transport, tmp_path):
     from datetime import timedelta
 

@@ -269,3 +269,44 @@ def text_key(text: str) -> str:
 def file_digest(path: Path) -> str:
     """sha256 of a data file: floors measured on it are only valid for these exact bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def shared_topics_dir(sentiment_dir: Path) -> Path:
+    """shared/data/topics, beside shared/data/sentiment."""
+    return sentiment_dir.parent / "topics"
+
+
+NEWS_HEADLINES_FILE = "thucnews_titles_dev.txt"
+
+
+def news_headlines(topics_dir: Path, split: Split) -> list[str]:
+    """THUCNews headlines of one split (by the same hash as the posts), every class.
+
+    They train the neutral part as what a factual report reads like; the test split is only measured.
+    """
+    path = topics_dir / NEWS_HEADLINES_FILE
+    titles = [line.rsplit("\t", 1)[0].strip() for line in _decode(path).splitlines() if "\t" in line]
+    return [t for t in dict.fromkeys(titles) if t and split_of(t) == split]
+
+
+LABELS_DIR = Path(__file__).resolve().parent / "sentiment_labels"
+
+
+@dataclass(frozen=True)
+class LabelledNews:
+    """A hand-labelled news headline or page (tools/sentiment_labels/README.md says how)."""
+
+    name: str  # the headline, or the page's path under shared/data/html
+    polarity: Polarity
+    factual: bool  # a report of facts, not an opinion piece, a feature or an advertisement
+
+
+def hand_labelled(file_name: str) -> list[LabelledNews]:
+    """Rows of one of our hand-labelled files: name, label (positive/neutral/negative), factual yes/no, a note."""
+    rows = []
+    names = {"positive": "pos", "negative": "neg", "neutral": "neutral"}
+    for line in (LABELS_DIR / file_name).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, label, factual = line.split("\t")[:3]
+            rows.append(LabelledNews(name, names[label], factual == "yes"))  # type: ignore[arg-type]
+    return rows

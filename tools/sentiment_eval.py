@@ -29,7 +29,7 @@ from tools.sentiment_data import (
     read_rows,
     text_key,
 )
-from tools.sentiment_training import WITHOUT_EMOTICONS, Scores, measure, three_way_macro_f1, trained_texts
+from tools.sentiment_training import WITHOUT_EMOTICONS, Scores, measure, three_way, trained_texts
 
 HELD_OUT = "held-out 20%"
 ALL_ROWS = "all rows"
@@ -147,6 +147,8 @@ class EvalRow:
     ours: Scores
     snownlp: Scores
     ours_three_way_macro_f1: float | None
+    ours_neutral_f1: float | None = None
+    ours_label_probability_error: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -173,14 +175,15 @@ def _reporting(score: Callable[[str], float], total: int, progress: Callable[[st
 def evaluate(
     sets: Sequence[EvalSet],
     ours: Callable[[str], float],
-    ours_label: Callable[[str], str],
+    ours_label: Callable[[str], tuple[str, float]],
     snownlp: Callable[[str], float],
     *,
     limit: int = 0,
     progress: Callable[[str], None] = lambda _: None,
 ) -> tuple[list[EvalRow], dict]:
-    """Both models on every set's polar posts (at most `limit` each), our three-way macro-F1 where
-    a set labels neutral posts, and the summary: Weibo means and the throughput ratio."""
+    """Both models on every set's polar posts (at most `limit` each), our three-way figures where a
+    set labels neutral posts (`ours_label` gives a text's label and its probability), and the
+    summary: Weibo means and the throughput ratio."""
     rows = []
     for eval_set in sets:
         polar = spread_sample(eval_set.polar, limit)
@@ -192,9 +195,11 @@ def evaluate(
                                                "trained on)")
         ours_scores = measure(texts, truth, ours)
         snow_scores = measure(texts, truth, _reporting(snownlp, len(texts), progress))
-        three_way = three_way_macro_f1(spread_sample(eval_set.posts, limit), ours_label)
+        labelled = three_way(spread_sample(eval_set.posts, limit), ours_label)
         rows.append(EvalRow(eval_set.name, eval_set.file.name, eval_set.scope, eval_set.weibo, eval_set.emoticons,
-                            len(texts), eval_set.left_out_trained, ours_scores, snow_scores, three_way))
+                            len(texts), eval_set.left_out_trained, ours_scores, snow_scores,
+                            labelled.macro_f1 if labelled else None, labelled.neutral_f1 if labelled else None,
+                            labelled.label_probability_error if labelled else None))
     return rows, summarize(rows)
 
 
@@ -218,7 +223,63 @@ def summarize(rows: Sequence[EvalRow]) -> dict:
         "speedup": sum(r.posts / r.snownlp.posts_per_second for r in rows)
         / max(sum(r.posts / r.ours.posts_per_second for r in rows), 1e-9),
     }
+    labelling = [r for r in weibo if r.ours_three_way_macro_f1 is not None]
+    if labelling:
+        summary["ours_mean_three_way_macro_f1"] = mean(labelling, lambda r: r.ours_three_way_macro_f1 or 0.0)
+        summary["ours_mean_neutral_f1"] = mean(labelling, lambda r: r.ours_neutral_f1 or 0.0)
     if without:
         summary["ours_mean_accuracy" + WITHOUT_EMOTICONS] = mean(stripped, lambda r: r.ours.accuracy)
         summary["snownlp_mean_accuracy" + WITHOUT_EMOTICONS] = mean(stripped, lambda r: r.snownlp.accuracy)
     return summary
+
+
+@dataclass(frozen=True)
+class NewsRow:
+    """Our labels on one set of real news: how many factual reports are called negative."""
+
+    set: str
+    factual_reports: int
+    negative_share: float  # of the factual reports
+    neutral_share: float
+    by_class: dict[str, float] | None = None  # negative share per THUCNews class
+
+
+def _shares(labels: Sequence[str]) -> tuple[float, float]:
+    return (sum(label == "negative" for label in labels) / len(labels),
+            sum(label == "neutral" for label in labels) / len(labels)) if labels else (0.0, 0.0)
+
+
+def news_rows(shared_data: Path, label: Callable[[str], str]) -> list[NewsRow]:
+    """Factual news called negative, on what of shared/data is there: our hand-labelled headlines and
+    pages (those we marked factual and neutral: tools/sentiment_labels/), and every THUCNews headline
+    of the test split (never trained on), by class."""
+    from tools.sentiment_data import hand_labelled, news_headlines, shared_topics_dir
+
+    rows = []
+    topics = shared_topics_dir(shared_data / "sentiment")
+    if (topics / "thucnews_titles_dev.txt").exists():
+        headlines = [h.name for h in hand_labelled("news_headlines.tsv") if h.factual and h.polarity == "neutral"]
+        labels = [label(h) for h in headlines]
+        rows.append(NewsRow("hand-labelled factual headlines", len(labels), *_shares(labels)))
+        classes = (topics / "thucnews_titles_classes.txt").read_text(encoding="utf-8").split()
+        class_of = {t.strip(): classes[int(c)] for t, _, c in
+                    (line.rpartition("\t") for line in (topics / "thucnews_titles_dev.txt").read_text(
+                        encoding="utf-8").splitlines()) if c.strip().isdigit()}
+        test = news_headlines(topics, "test")
+        labels = [label(t) for t in test]
+        by_class = {name: _shares([lab for t, lab in zip(test, labels, strict=True) if class_of.get(t) == name])[0]
+                    for name in classes}
+        rows.append(NewsRow("THUCNews test-split headlines (all)", len(labels), *_shares(labels),
+                            {k: round(v, 4) for k, v in by_class.items()}))
+    html = shared_data / "html"
+    if html.is_dir():
+        from spiders.extract import extract_article
+        from spiders.parsing import decode_page
+
+        labels = []
+        for page in hand_labelled("news_pages.tsv"):
+            if page.factual and page.polarity == "neutral" and (html / page.name).exists():
+                article = extract_article(decode_page((html / page.name).read_bytes())[0])
+                labels.append(label(f"{article.title or ''}\n{article.text or ''}"))
+        rows.append(NewsRow("hand-labelled factual news pages", len(labels), *_shares(labels)))
+    return rows

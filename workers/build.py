@@ -9,13 +9,12 @@ from analysis.bursts import BurstTracker
 from analysis.enrich import Analyzer
 from analysis.gazetteer import Gazetteer
 from stores.analysis_state import AnalysisStateStore
-from stores.bursts import BurstStore
+from stores.state import open_burst_memory
 from yuqing.config import Settings
 from yuqing.config.datafiles import Watchlist, load_gazetteer_file, load_policies, load_watchlists
 from yuqing.schema import Policy
 
 ANALYSIS_STATE_FILE = "analysis.sqlite3"
-BURSTS_FILE = "bursts.sqlite3"
 
 
 def load_gazetteer(path: Path) -> Gazetteer:
@@ -39,11 +38,11 @@ def analyzer_from_settings(settings: Settings, state_file: Path | None) -> Analy
 
 
 def burst_tracker_from_settings(settings: Settings, own_memory: bool = True) -> BurstTracker:
-    """The configured tracker; with `own_memory` its counts are kept in their own file in the data directory,
+    """The configured tracker; with `own_memory` its counts are kept in the state store (`state` in the settings),
     without, whoever runs it keeps them (the alert worker: with its rules' memory and offsets)."""
     return BurstTracker(
         load_watchlists(settings.watchlists_file),
         gazetteer=load_gazetteer(settings.gazetteer_file),
-        memory=BurstStore(settings.path(BURSTS_FILE)) if own_memory else None,
+        memory=open_burst_memory(settings) if own_memory else None,
         policies=configured_policies(settings),
     )

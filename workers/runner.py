@@ -30,7 +30,12 @@ ERROR_HEADER = "yuqing-error"
 
 
 class PoisonMessage(Exception):
-    """Raised by a stage for a message that can never succeed: it is quarantined at once."""
+    """Raised by a stage for a message that can never succeed: it is quarantined at once, and
+    counted as ``refused:<reason>`` too when the stage names a reason."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 # Failures of the systems a stage writes to: the batch is kept and tried again later.
@@ -210,3 +215,5 @@ class Worker:
         log.warning("%s: quarantined %s@%s:%s: %s", self.stage.name, message.topic, message.partition,
                     message.offset, error)
         self.outcomes["quarantined"] += 1
+        if isinstance(error, PoisonMessage) and error.reason:
+            self.outcomes[f"refused:{error.reason}"] += 1

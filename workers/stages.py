@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from alerts.store import MemoryTaken, MemoryWriter, WorkerMemory
 from search.base import BulkWriteError, Index, SearchRefused
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
-from workers.runner import BatchResult, Stage, group_of, run_per_message
+from workers.runner import BatchResult, PoisonMessage, Stage, group_of, run_per_message
 from yuqing.config import Settings
-from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, ReprintLink, aware, now
+from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, RefusedPost, ReprintLink, aware, now
 
 if TYPE_CHECKING:
     from alerts.service import AlertService
@@ -43,7 +43,10 @@ class AnalyzeStage(Stage):
         self.analyzer = analyzer
 
     def _enrich(self, message: Message) -> EnrichedPost:
-        return self.analyzer.enrich(Post.model_validate(message.value))
+        try:
+            return self.analyzer.enrich(Post.model_validate(message.value))
+        except RefusedPost as exc:
+            raise PoisonMessage(str(exc), reason=exc.reason) from exc
 
     def process(self, messages: list[Message]) -> BatchResult:
         # Crawl order is not publication order: a batch is analysed oldest first, so what arrives
@@ -71,10 +74,10 @@ def _publication_key(message: Message) -> tuple[str, str]:
     value = message.value if isinstance(message.value, dict) else {}
     for name in ("published_at", "fetched_at"):
         try:
-            moment = datetime.fromisoformat(str(value.get(name)))
-        except ValueError:
+            moment = aware(datetime.fromisoformat(str(value.get(name)))).astimezone(UTC)
+        except (ValueError, OverflowError):  # no time, or one at the ends of the calendar (refused later)
             continue
-        return aware(moment).astimezone(UTC).isoformat(), str(value.get("id") or value.get("url") or "")
+        return moment.isoformat(), str(value.get("id") or value.get("url") or "")
     return "~", ""
 
 

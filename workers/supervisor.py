@@ -4,7 +4,8 @@ A worker that exits is started again after a back-off that doubles while it keep
 (1 s, 2 s, 4 s ... up to `backoff_max`), so a bad configuration does not spin the machine, and that
 resets once it has stayed up for a minute. Crawls run one at a time: the next one starts `crawl_every`
 seconds after the previous one started, or as soon as it ends if it took longer. The daily briefing
-for the previous day is written once a day at `report_at` (Beijing time).
+for the previous day is written once a day at `report_at` (Beijing time), and on Mondays the weekly
+report for the week before after it; report commands run one at a time.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Supervisor:
     crawl_every: float
     report: Callable[[datetime], list[str]] | None = None  # argv writing the report of a given day
     report_at: clock_time = clock_time(8, 0)
+    weekly: Callable[[datetime], list[str]] | None = None  # argv writing the report of the week before a Monday
     backoff_max: float = 60.0
     say: Callable[[str], None] = print
     managed: list[ManagedProcess] = field(init=False)
@@ -49,6 +51,7 @@ class Supervisor:
     _next_crawl: float = field(init=False, default=0.0)
     _report: subprocess.Popen | None = field(init=False, default=None)
     _reported_day: str | None = field(init=False, default=None)
+    _report_queue: list[list[str]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.managed = [ManagedProcess(name, argv) for name, argv in self.workers.items()]
@@ -93,9 +96,13 @@ class Supervisor:
             self._report = None
         # Started after the day's report time, yesterday's report is written at once; before it, at the time.
         day = (wall - timedelta(days=1)).date().isoformat()
-        if wall.time() >= self.report_at and self._reported_day != day and self._report is None:
+        if wall.time() >= self.report_at and self._reported_day != day:
             self._reported_day = day
-            self._report = subprocess.Popen(self.report(wall - timedelta(days=1)))
+            self._report_queue.append(self.report(wall - timedelta(days=1)))
+            if self.weekly is not None and wall.weekday() == 0:
+                self._report_queue.append(self.weekly(wall))
+        if self._report is None and self._report_queue:
+            self._report = subprocess.Popen(self._report_queue.pop(0))
 
     def run(self, *, tick: float = 2.0, until: Callable[[], bool] = lambda: False) -> None:
         """Step every `tick` seconds until `until()` is true, Ctrl-C or SIGTERM (a service manager stopping

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerts.channels.base import Channel, ChannelContext, ChannelError, Notification
+from alerts.channels.base import Channel, ChannelContext, ChannelError, Notification, ReportMail
 from alerts.channels.dingtalk import DingTalkChannel
 from alerts.channels.email import EmailChannel
 from alerts.channels.feishu import FeishuChannel
@@ -15,4 +15,4 @@ CHANNEL_TYPES: dict[str, type[Channel]] = {
     for channel in (WebhookChannel, DingTalkChannel, WeComChannel, FeishuChannel, EmailChannel, FileChannel)
 }
 
-__all__ = ["CHANNEL_TYPES", "Channel", "ChannelContext", "ChannelError", "Notification"]
+__all__ = ["CHANNEL_TYPES", "Channel", "ChannelContext", "ChannelError", "Notification", "ReportMail"]

@@ -7,7 +7,9 @@ failure belong to the outbox, so a channel can be tested with one local server a
 from __future__ import annotations
 
 import json
+import logging
 import os
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from yuqing.redact import redact, remember_secret
 from yuqing.schema import SHANGHAI, Alert
 from yuqing.schema.names import STATUS_NAMES
+
+log = logging.getLogger(__name__)
 
 # Notification kinds, with the words a press officer reads first.
 KIND_LABELS = {
@@ -58,6 +63,30 @@ class Notification:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Notification:
         return cls(kind=data["kind"], note=data.get("note", ""), alert=Alert.model_validate(data["alert"]))
+
+
+@dataclass(frozen=True)
+class ReportMail:
+    """A written report to send (the daily or weekly briefing): subject, a few lines of text, the files to
+    attach, and the addresses to send it to (none: the channel's own recipients). It waits in the same
+    outbox as alert notifications, so a mail server that is down delays it and loses nothing."""
+
+    KIND: ClassVar[str] = "report"
+
+    title: str
+    text: str
+    files: list[str]
+    recipients: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.KIND, "report": {"title": self.title, "text": self.text, "files": self.files,
+                                              "recipients": self.recipients}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ReportMail:
+        report = data["report"]
+        return cls(title=report["title"], text=report["text"], files=list(report["files"]),
+                   recipients=list(report.get("recipients", [])))
 
 
 @dataclass
@@ -156,6 +185,29 @@ class Channel(Generic[Options]):
         self.context = context
         self._session = context.session
 
+    def secret(self, variable: str | None, what: str) -> str | None:
+        """A secret from the environment (see `secret_from_env`), remembered so that no error or
+        log line ever shows it (`yuqing.redact`)."""
+        value = secret_from_env(self.context.environ, variable, what)
+        if value:
+            remember_secret(value)
+        return value
+
+    def deliver(self, message: Notification | ReportMail) -> None:
+        """`send` (or `send_report`), with every failure a ChannelError whose message is redacted: what
+        the outbox stores and the log shows can never carry a token. The original exception is not
+        chained, since a logged traceback would print its message."""
+        try:
+            if isinstance(message, ReportMail):
+                self.send_report(message)
+            else:
+                self.send(message)
+        except ChannelError as exc:
+            raise ChannelError(redact(str(exc))) from None
+        except Exception as exc:  # a bug in rendering: the notification stays queued, the bug is logged
+            log.error("channel %s crashed:\n%s", self.name, redact("".join(traceback.format_exception(exc))))
+            raise ChannelError(redact(f"{self.name}: {type(exc).__name__}: {exc}")) from None
+
     @property
     def session(self) -> requests.Session:
         if self._session is None:
@@ -163,7 +215,13 @@ class Channel(Generic[Options]):
         return self._session
 
     def send(self, notification: Notification) -> None:
+        """Deliver one notification or raise ChannelError. Callers use `deliver`, which redacts."""
         raise NotImplementedError
+
+    def send_report(self, report: ReportMail) -> None:
+        """Send a written report with its files; only channels that can carry attachments can."""
+        raise ChannelError(f"{self.name}: a {self.type_name} channel cannot send report files; name an e-mail "
+                           "channel in the settings' report_delivery.channel")
 
     def post(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> requests.Response:
         """POST a JSON body; any transport error or non-2xx answer is a ChannelError."""

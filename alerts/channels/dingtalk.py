@@ -20,7 +20,6 @@ from alerts.channels.base import (
     json_body,
     render_markdown,
     render_title,
-    secret_from_env,
 )
 
 
@@ -41,10 +40,9 @@ class DingTalkChannel(Channel[DingTalkOptions]):
     default_rate_per_minute = 20
 
     def send(self, notification: Notification) -> None:
-        environ = self.context.environ
-        url = str(secret_from_env(environ, self.options.url_env, "DingTalk robot URL"))
-        secret = str(secret_from_env(environ, self.options.secret_env, "DingTalk signing secret"))
-        mobiles = secret_from_env(environ, self.options.at_mobiles_env, "DingTalk @ mobiles") or ""
+        url = str(self.secret(self.options.url_env, "DingTalk robot URL"))
+        secret = str(self.secret(self.options.secret_env, "DingTalk signing secret"))
+        mobiles = self.secret(self.options.at_mobiles_env, "DingTalk @ mobiles") or ""
         timestamp = str(int(time.time() * 1000))
         at_mobiles = [m.strip() for m in mobiles.split(",") if m.strip()]
         # The robot only notifies an @-ed member whose number also appears in the markdown text.

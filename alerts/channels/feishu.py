@@ -17,7 +17,6 @@ from alerts.channels.base import (
     Notification,
     json_body,
     render_plain,
-    secret_from_env,
 )
 
 
@@ -37,9 +36,8 @@ class FeishuChannel(Channel[FeishuOptions]):
     default_rate_per_minute = 100
 
     def send(self, notification: Notification) -> None:
-        environ = self.context.environ
-        url = str(secret_from_env(environ, self.options.url_env, "Feishu bot URL"))
-        secret = str(secret_from_env(environ, self.options.secret_env, "Feishu signing secret"))
+        url = str(self.secret(self.options.url_env, "Feishu bot URL"))
+        secret = str(self.secret(self.options.secret_env, "Feishu signing secret"))
         timestamp = str(int(time.time()))
         payload = {
             "timestamp": timestamp,

@@ -20,7 +20,6 @@ from alerts.channels.base import (
     json_body,
     render_plain,
     render_title,
-    secret_from_env,
 )
 
 
@@ -56,11 +55,10 @@ class WebhookChannel(Channel[WebhookOptions]):
         }
 
     def send(self, notification: Notification) -> None:
-        environ = self.context.environ
-        url = self.options.url or secret_from_env(environ, self.options.url_env, "webhook URL")
+        url = self.options.url or self.secret(self.options.url_env, "webhook URL")
         body = json_body(self.payload(notification))
         headers = {"X-Yuqing-Event": notification.kind}
-        secret = secret_from_env(environ, self.options.secret_env, "webhook signing secret")
+        secret = self.secret(self.options.secret_env, "webhook signing secret")
         if secret:
             timestamp = str(int(time.time()))
             headers["X-Yuqing-Timestamp"] = timestamp

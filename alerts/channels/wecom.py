@@ -8,7 +8,6 @@ from alerts.channels.base import (
     Notification,
     json_body,
     render_markdown,
-    secret_from_env,
 )
 
 WECOM_MARKDOWN_LIMIT = 4096  # bytes the robot accepts in markdown.content
@@ -31,7 +30,7 @@ class WeComChannel(Channel[WeComOptions]):
     default_rate_per_minute = 20
 
     def send(self, notification: Notification) -> None:
-        url = str(secret_from_env(self.context.environ, self.options.url_env, "WeCom robot URL"))
+        url = str(self.secret(self.options.url_env, "WeCom robot URL"))
         payload = {"msgtype": "markdown",
                    "markdown": {"content": _fit(render_markdown(notification), WECOM_MARKDOWN_LIMIT)}}
         self.robot_result(self.post(url, json_body(payload)), "errcode", "errmsg")

@@ -19,6 +19,7 @@ from analysis.tables import use_keeper
 from stores.tables import PrivateTableCache
 from yuqing.config import ConfigError
 from yuqing.errors import BackendUnavailable
+from yuqing.redact import redact, redact_logs
 
 
 def command_modules() -> list[str]:
@@ -42,11 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Run one command; a caller that runs many (a test suite) may pass the parser it built once."""
+    args = (parser or build_parser()).parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact_logs()
     # Every command that segments or classifies keeps its derived tables in the user's private cache.
     use_keeper(PrivateTableCache())
     try:
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.message, file=sys.stderr)
         return exc.exit_code
     except BackendUnavailable as exc:
-        print(f"服务不可用 (backend unavailable): {exc}", file=sys.stderr)
+        print(f"服务不可用 (backend unavailable): {redact(str(exc))}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader (e.g. `| head`) has gone: not an error of ours.

@@ -65,6 +65,40 @@ class Watchlist(BaseModel):
         return terms
 
 
+# Values a data file may hold once its aliases are expanded. The biggest real file (a city's
+# policies) holds tens of thousands; nine levels of nine aliases ("billion laughs") hold 387
+# million, which would hang whatever walks them next.
+MAX_EXPANDED_VALUES = 1_000_000
+
+
+def _expanded_size(data: Any, path: Path) -> int:
+    """How many values `data` holds with every alias expanded, computed once per shared node;
+    ConfigError past MAX_EXPANDED_VALUES or for an alias that contains itself."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise ConfigError(path, "", "a YAML alias refers to itself (an endless structure)")
+        open_nodes.add(key)
+        total = 1
+        for item in (node.values() if isinstance(node, dict) else node):
+            total += size(item)
+            if total > MAX_EXPANDED_VALUES:
+                raise ConfigError(path, "", f"YAML aliases expand to more than {MAX_EXPANDED_VALUES:,} values "
+                                            "(an alias bomb?); write the values out instead")
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(data)
+
+
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -94,7 +128,8 @@ class GazetteerFile(_Entry):
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping; errors name the file and line."""
+    """Read a YAML file that must hold a mapping; errors name the file and line. A file whose
+    aliases expand beyond MAX_EXPANDED_VALUES, or loop, is refused before anything walks it."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -103,10 +138,13 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         raise ConfigError(path, "", "file is not UTF-8 text") from exc
     try:
         data = yaml.load(text, Loader=SAFE_LOADER)
+        _expanded_size(data, path)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else ""
         raise ConfigError(path, where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from exc
+    except RecursionError as exc:
+        raise ConfigError(path, "", "nested too deeply") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):

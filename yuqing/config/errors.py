@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -34,6 +35,18 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
+# Keys whose values are never echoed in a message, and credentials inside a URL or a key=value string.
+_SECRET_KEYS = ("password", "api_key", "cookie", "secret", "token")
+_CREDENTIALS = re.compile(r"(://[^:/@\s]*:)[^@\s]*@|(password\s*=\s*)[^\s'\"]+", re.IGNORECASE)
+
+
+def _shown(loc: tuple[int | str, ...], value: object) -> str:
+    """`value` as a message may show it: a secret's hidden, a URL's password masked."""
+    if any(isinstance(part, str) and any(key in part.lower() for key in _SECRET_KEYS) for part in loc):
+        return "'**********'"
+    return _CREDENTIALS.sub(lambda m: f"{m[1]}**********@" if m[1] else f"{m[2]}**********", repr(value))
+
+
 def from_validation_error(source: str | Path, error: ValidationError, prefix: str = "") -> ConfigError:
     """Turn pydantic's report into one message naming the key and what is expected."""
     first = error.errors()[0]
@@ -43,7 +56,7 @@ def from_validation_error(source: str | Path, error: ValidationError, prefix: st
     more = len(error.errors()) - 1
     expected = first["msg"]
     if "input" in first and first["type"] != "missing":
-        expected += f" (got {first['input']!r})"
+        expected += f" (got {_shown(tuple(first['loc']), first['input'])})"
     if more:
         expected += f"; and {more} more problem{'s' if more > 1 else ''}"
     return ConfigError(source, where, expected)

@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from yuqing.config.datafiles import read_yaml_mapping
-from yuqing.config.errors import from_validation_error
+from yuqing.config.errors import ConfigError, from_validation_error
 
 DEFAULT_DATA = Path(__file__).resolve().parent / "data"
 
@@ -65,6 +65,30 @@ class KibanaSettings(BaseModel):
     password: SecretStr | None = None
 
 
+class PostgresSettings(BaseModel):
+    """The shared state database of the scale-out path (`state: postgres`)."""
+
+    # A libpq URL or key=value string without a password: e.g. postgresql://yuqing@db:5432/yuqing.
+    url: str = "postgresql://yuqing@127.0.0.1:5432/yuqing"
+    # From the environment only (YUQING_POSTGRES__PASSWORD), so it is in no file and never printed.
+    password: SecretStr | None = None
+    connect_timeout: int = Field(default=10, ge=1, description="seconds")
+
+    @field_validator("url")
+    @classmethod
+    def _no_password_in_url(cls, url: str) -> str:
+        from psycopg.conninfo import conninfo_to_dict
+        from psycopg.errors import ProgrammingError
+
+        try:
+            parts = conninfo_to_dict(url)
+        except ProgrammingError as exc:
+            raise ValueError(f"not a PostgreSQL connection URL: {exc}") from None
+        if "password" in parts:
+            raise ValueError("the password goes in YUQING_POSTGRES__PASSWORD, not in the URL")
+        return url
+
+
 class CrawlSettings(BaseModel):
     contact: str = "https://github.com/yuqing-project/yuqing"
     obey_robots: bool = True
@@ -76,8 +100,21 @@ class CrawlSettings(BaseModel):
     weibo_cookie: SecretStr | None = None
 
 
+DEFAULT_ATTACHMENTS: tuple[Literal["docx", "pdf", "html"], ...] = ("docx", "pdf")
+
+
+class ReportDeliverySettings(BaseModel):
+    """Where `yuqing run` sends the daily and weekly briefings it writes: an e-mail channel of the rules
+    file (its server and sender), to `recipients` (empty: the channel's own), with these files attached."""
+
+    channel: str | None = None  # None: reports are written, not sent
+    recipients: list[str] = Field(default_factory=list)
+    attach: list[Literal["docx", "pdf", "html"]] = Field(default_factory=lambda: list(DEFAULT_ATTACHMENTS))
+
+
 class Settings(BaseSettings):
-    """Everything Yuqing can be told. Switching to scale-out is `transport: kafka` and `index: elasticsearch`."""
+    """Everything Yuqing can be told. Switching to scale-out is `transport: kafka`, `index: elasticsearch`
+    and `state: postgres`."""
 
     model_config = SettingsConfigDict(
         env_prefix="YUQING_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
@@ -88,6 +125,9 @@ class Settings(BaseSettings):
     transport: Literal["embedded", "kafka"] = "embedded"
     index: Literal["embedded", "elasticsearch"] = "embedded"
     alert_store: Literal["embedded"] = "embedded"
+    # Where the stages keep their state (the crawler's seen-store, the burst counts): SQLite files in
+    # data_dir, or the PostgreSQL database that replicas on several machines share.
+    state: Literal["embedded", "postgres"] = "embedded"
 
     sources_file: Path = DEFAULT_DATA / "sources.yaml"
     policies_file: Path = DEFAULT_DATA / "policies.yaml"
@@ -101,6 +141,8 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
     kibana: KibanaSettings = Field(default_factory=KibanaSettings)
     crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    report_delivery: ReportDeliverySettings = Field(default_factory=ReportDeliverySettings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
 
     # Filled from the YAML file by `load_settings`; not an environment variable.
     config_file: Path | None = None
@@ -121,9 +163,24 @@ class Settings(BaseSettings):
     def reports_path(self) -> Path:
         return self.report_dir or self.data_dir / "reports"
 
+    @field_validator("data_dir")
+    @classmethod
+    def _a_directory(cls, data_dir: Path) -> Path:
+        # Checked here, so a mistake is one clear line (exit 2) and not a traceback from a mkdir.
+        for part in (data_dir, *data_dir.parents):
+            if part.exists():
+                if not part.is_dir():
+                    raise ValueError(f"{part} exists and is not a directory")
+                break
+        return data_dir
+
     def path(self, name: str) -> Path:
         """A file under the data directory, created on first use."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(self.config_file or "environment (YUQING_*)", "data_dir",
+                              f"a directory Yuqing can create and write ({exc.strerror}: {self.data_dir})") from exc
         return self.data_dir / name
 
     def masked(self) -> dict[str, Any]:

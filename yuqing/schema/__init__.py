@@ -8,7 +8,7 @@ press officer must act on.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -42,6 +42,26 @@ def post_id_for(platform: str, url: str, platform_id: str | None = None) -> str:
         return f"{platform}:{platform_id}"
     digest = hashlib.sha1(canonical_url(url).encode("utf-8")).hexdigest()[:20]
     return f"{platform}:{digest}"
+
+
+# The times a post may carry. Earlier is a misread date (year 1, a zero field); later than a day
+# ahead is a misread or a wrong clock. Either breaks every window computed from it (a year-1 time
+# minus a week overflows), so such a post is refused, or its published time dropped by the crawl.
+EARLIEST_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(days=1)
+
+
+class RefusedPost(ValueError):
+    """A post that can never be analysed as it is; `reason` is the counted name of why."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def time_in_range(value: datetime, at: datetime | None = None) -> bool:
+    """Whether `value` lies in the sane window: from EARLIEST_TIME to a day after `at` (now)."""
+    return EARLIEST_TIME <= value <= (at or now()) + FUTURE_SLACK
 
 
 class Platform(StrEnum):
@@ -109,6 +129,14 @@ class Post(_Model):
         """The time the post counts at: its publication time, else when we fetched it."""
         return self.published_at or self.fetched_at
 
+    def check_times(self, at: datetime | None = None) -> None:
+        """Raise RefusedPost('date_out_of_range') when a time of the post is outside the sane window."""
+        for name in ("published_at", "fetched_at"):
+            value = getattr(self, name)
+            if value is not None and not time_in_range(value, at):
+                raise RefusedPost("date_out_of_range", f"{name} {value.isoformat()} is not between "
+                                                       f"{EARLIEST_TIME.date()} and tomorrow")
+
 
 class SentimentLabel(StrEnum):
     POSITIVE = "positive"
@@ -117,8 +145,9 @@ class SentimentLabel(StrEnum):
 
 
 class Sentiment(_Model):
-    score: float = Field(ge=0.0, le=1.0, description="calibrated probability of positive")
+    score: float = Field(ge=0.0, le=1.0, description="calibrated probability of positive, were the post polar")
     label: SentimentLabel
+    probability: float | None = Field(default=None, ge=0.0, le=1.0, description="calibrated probability of the label")
 
 
 class PolicyLink(_Model):

@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -33,6 +34,11 @@ PROGRESS_EVERY = 200
 # growing heap (segmentation caches, event state) that the default of 700 makes the collector walk
 # again and again: 5-10% of a long run. Cycles are still collected, in fewer, bigger batches.
 GC_YOUNG_THRESHOLD = 20_000
+# A longer line is no post (a Weibo long-form post is ~20 kB, a long policy document ~300 kB): it
+# is skipped unread, so one line can neither exhaust memory nor hold the stream for minutes.
+MAX_LINE_BYTES = 1 << 20
+# A \uD800-\uDFFF escape: a lone one decodes to a string that cannot be written out as UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,6 +70,13 @@ def post_from_line(line: str | bytes) -> InputLine:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"不是合法的 JSON (invalid JSON: {exc.msg} at column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise ValueError("JSON 嵌套过深 (JSON nested too deeply)") from exc
+    if _SURROGATE_ESCAPE.search(line):  # rare: pairs are fine, a lone half is not
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("含有孤立的 UTF-16 代理项 (a lone surrogate escape such as \\ud800)") from exc
     if not isinstance(data, dict):
         raise ValueError("应为 JSON 对象 (expected a JSON object)")
     given_id, text = data.get("id"), data.get("text", data.get("content"))
@@ -83,28 +96,47 @@ def post_from_line(line: str | bytes) -> InputLine:
         raise ValueError(f"字段 {where} 无效 (invalid field {where}: {first['msg']})") from exc
 
 
-def _lines(args: argparse.Namespace) -> Iterator[bytes]:
+def bounded_lines(handle: IO[bytes]) -> Iterator[bytes | None]:
+    """The lines of a binary stream; None in place of a line longer than MAX_LINE_BYTES, which is
+    skipped without being held in memory."""
+    while chunk := handle.readline(MAX_LINE_BYTES + 1):
+        if len(chunk) <= MAX_LINE_BYTES or chunk.endswith(b"\n"):
+            yield chunk
+            continue
+        while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+            pass
+        yield None
+
+
+def _lines(args: argparse.Namespace) -> Iterator[bytes | None]:
     if args.file is None:
-        yield from sys.stdin.buffer
+        yield from bounded_lines(sys.stdin.buffer)
         return
-    if not args.file.exists():
+    if not args.file.is_file():
         raise ConfigError(args.file, "", "input file not found")
     with args.file.open("rb") as handle:
         if args.no_progress:
-            yield from handle
+            yield from bounded_lines(handle)
             return
         from tqdm import tqdm
 
         with tqdm(total=args.file.stat().st_size, unit="B", unit_scale=True, desc="分析 analyze",
                   file=sys.stderr) as bar:
             done = 0  # bytes read since the bar last moved: it moves once per PROGRESS_EVERY lines
-            for number, raw in enumerate(handle, start=1):
-                done += len(raw)
+            for number, raw in enumerate(bounded_lines(handle), start=1):
+                done += len(raw) if raw is not None else MAX_LINE_BYTES
                 if number % PROGRESS_EVERY == 0:
                     bar.update(done)
                     done = 0
                 yield raw
             bar.update(done)
+
+
+def _output_line(enriched: Post, echoed: dict[str, Any]) -> str:
+    if echoed:
+        return json.dumps({**enriched.model_dump(mode="json"), **echoed}, ensure_ascii=False,
+                          separators=(",", ":")) + "\n"
+    return enriched.model_dump_json() + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,25 +149,22 @@ def run(args: argparse.Namespace) -> int:
     out, from_stdin = sys.stdout, args.file is None
     try:
         for number, line in enumerate(_lines(args), start=1):
-            if not line.strip():
+            if line is not None and not line.strip():
                 continue
             try:
+                if line is None:
+                    raise ValueError(f"行太长 (line longer than {MAX_LINE_BYTES} bytes)")
                 post, echoed = post_from_line(line)
-            except ValueError as exc:
+                output = _output_line(analyzer.enrich(post), echoed)
+            except (ValueError, RecursionError) as exc:  # RefusedPost is a ValueError: a bad line, said why
                 bad += 1
                 print(f"第 {number} 行已跳过 (line {number} skipped): {exc}", file=sys.stderr)
                 continue
-            try:
-                enriched = analyzer.enrich(post)
             except Exception as exc:  # one post's failure must not end the stream
                 bad += 1
                 print(f"第 {number} 行分析失败 (line {number} failed): {exc!r}", file=sys.stderr)
                 continue
-            if echoed:
-                out.write(json.dumps({**enriched.model_dump(mode="json"), **echoed}, ensure_ascii=False,
-                                     separators=(",", ":")) + "\n")
-            else:
-                out.write(enriched.model_dump_json() + "\n")
+            out.write(output)
             written += 1
             if from_stdin:  # a live stream (tail -f | yuqing analyze): each line out as soon as it is done
                 out.flush()

@@ -13,6 +13,7 @@ from search import SearchQuery, open_index
 from transport import open_transport
 from workers.runner import Worker
 from workers.stages import STAGE_NAMES, build_stage
+from yuqing.cli.commands.console import DEFAULT_PORT as CONSOLE_PORT
 from yuqing.cli.common import settings_from
 from yuqing.config import ConfigError, Settings
 
@@ -48,6 +49,7 @@ def run_stages(settings: Settings) -> dict[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     from alerts.service import AlertService
+    from console.accounts import demo_accounts
     from reports.daily import write_daily_report
     from sample_site import SampleSite, sources_for
     from workers.crawl import crawl
@@ -94,5 +96,14 @@ def run(args: argparse.Namespace) -> int:
     for alert in alerts:
         print(f"  [{alert.level.value}] {alert.title}")
     print(f"日报 report: {report}")
+    listing = demo_accounts(settings.data_dir)
     print(f"({time.monotonic() - started:.0f} s)")
+    print()
+    print("打开控制台 open the console on this data:")
+    config = f" --config {settings.config_file}" if settings.config_file else ""
+    print(f"  yuqing{config} console        然后访问 then browse http://127.0.0.1:{CONSOLE_PORT}/")
+    print(f"  演示账户 demo accounts (用户名 角色 密码 name role password) in {listing}:")
+    for line in listing.read_text(encoding="utf-8").splitlines():
+        name, role, _ = line.split("\t")
+        print(f"    {name}  {role}")
     return 0

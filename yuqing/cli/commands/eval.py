@@ -7,7 +7,10 @@ the shipped model was trained on is measured on its held-out test split, any oth
 rows (minus posts whose text the model was trained on). Both models score the same posts in the
 same run; it prints balanced accuracy at 0.5, macro-F1, the share called positive, throughput
 (posts per CPU second), the gain over SnowNLP, our three-way macro-F1 where a file labels neutral
-posts, and the means over the Weibo files.
+posts (with its neutral F1 and how well the label's probability is calibrated), the means over the
+Weibo files, and, when shared/data/topics and shared/data/html sit beside the folder and no --sets
+are chosen, the share of factual news reports called negative (hand-labelled headlines and pages,
+and every THUCNews headline of the held-out split).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ import argparse
 import json
 import sys
 import unicodedata
+from dataclasses import asdict
 from pathlib import Path
 
 from yuqing.config import ConfigError
+from yuqing.schema import Sentiment
 
 SETS_HELP = "comma-separated data set names: file names without suffix (default: every labelled file)"
 
@@ -35,6 +40,10 @@ FOOTNOTES = (
 def _display_width(text: str) -> int:
     """Columns a terminal gives the text: CJK characters take two."""
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _label_and_probability(sentiment: Sentiment) -> tuple[str, float]:
+    return sentiment.label.value, sentiment.probability if sentiment.probability is not None else 0.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,7 +63,7 @@ def run_sentiment(args: argparse.Namespace) -> int:
 
     from analysis.sentiment import classify_text
     from tools.sentiment_data import DataFileError, shared_sentiment_dir
-    from tools.sentiment_eval import evaluate, evaluation_sets, labelled_files
+    from tools.sentiment_eval import evaluate, evaluation_sets, labelled_files, news_rows
     from tools.sentiment_training import REPO_ROOT, WITHOUT_EMOTICONS
 
     directory = args.data or shared_sentiment_dir(REPO_ROOT)
@@ -73,16 +82,18 @@ def run_sentiment(args: argparse.Namespace) -> int:
         rows, summary = evaluate(
             sets,
             lambda t: classify_text(t).score,
-            lambda t: classify_text(t).label.value,
+            lambda t: _label_and_probability(classify_text(t)),
             lambda t: SnowNLP(t).sentiments,
             limit=args.limit,
             progress=lambda line: print(line, file=sys.stderr),
         )
+        news = [] if wanted else news_rows(directory.parent, lambda t: classify_text(t).label.value)
     except DataFileError as error:
         raise ConfigError(error.path, "", error.problem) from error
 
     if args.json:
-        print(json.dumps({"sets": [r.as_dict() for r in rows], "summary": summary}, ensure_ascii=False, indent=1))
+        print(json.dumps({"sets": [r.as_dict() for r in rows], "summary": summary,
+                          "news": [asdict(n) for n in news]}, ensure_ascii=False, indent=1))
         return 0
     width = max(26, *(_display_width(r.set) + 2 for r in rows))
     print(f"{'data set':<{width}}{'scope':<14}{'posts':>6} | {'ours acc':>8}{'F1':>7}{'pos%':>6}{'posts/s':>9} | "
@@ -96,7 +107,16 @@ def run_sentiment(args: argparse.Namespace) -> int:
     for r in rows:
         if r.ours_three_way_macro_f1 is not None:
             print(f"{r.set}: three-way (positive/neutral/negative) macro-F1 of ours "
-                  f"{r.ours_three_way_macro_f1:.3f} on all its measured posts")
+                  f"{r.ours_three_way_macro_f1:.3f}, neutral F1 {r.ours_neutral_f1:.3f}, calibration error of "
+                  f"the label's probability {r.ours_label_probability_error:.3f}, on all its measured posts")
+    if "ours_mean_three_way_macro_f1" in summary:
+        print(f"Weibo sets labelling neutral posts, mean three-way macro-F1 {summary['ours_mean_three_way_macro_f1']:.3f}, "
+              f"mean neutral F1 {summary['ours_mean_neutral_f1']:.3f}")
+    for n in news:
+        classes = (" (by class: " + ", ".join(f"{k} {v * 100:.0f}%" for k, v in n.by_class.items()) + ")"
+                   if n.by_class else "")
+        print(f"news, {n.set}: {n.factual_reports} reports, {n.negative_share * 100:.1f}% called negative, "
+              f"{n.neutral_share * 100:.1f}% neutral{classes}")
     over = "Weibo sets" if summary["mean_over"] == "weibo" else "All sets (none is Weibo)"
     print(f"{over} as the files are, mean balanced accuracy: ours {summary['ours_mean_accuracy']:.3f}, "
           f"SnowNLP default {summary['snownlp_mean_accuracy']:.3f}; smallest gain "

@@ -24,23 +24,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("page", metavar="FILE_OR_URL", help="a saved HTML file, or an http(s) URL to fetch")
     parser.add_argument("--url", help="the page's URL, for a local file (resolves relative links)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--allow-private", action="store_true",
+                        help="also fetch loopback and intranet addresses (a local test site); refused by default")
     parser.set_defaults(func=run)
 
 
 def read_page(page: str, args: argparse.Namespace) -> tuple[bytes, str | None, str | None]:
-    """(body, content type, URL) of a local file or a fetched URL."""
+    """(body, content type, URL) of a local file or a URL fetched under the crawler's limits."""
     if page.startswith(("http://", "https://")):
-        import requests
-
+        from spiders.fetch import FetchError, fetch_page
         from spiders.runner import user_agent
 
         try:
-            response = requests.get(page, timeout=30, headers={"User-Agent": user_agent(settings_from(args))})
-        except requests.RequestException as exc:
-            raise ConfigError(page, "", f"cannot fetch the page ({exc})") from exc
-        if response.status_code >= 400:
-            raise ConfigError(page, "", f"the server answered HTTP {response.status_code}")
-        return response.content, response.headers.get("Content-Type"), response.url
+            fetched = fetch_page(page, user_agent=user_agent(settings_from(args)), allow_internal=args.allow_private)
+        except FetchError as exc:
+            raise ConfigError(page, "", str(exc)) from exc
+        return fetched.body, fetched.content_type, fetched.url
     path = Path(page)
     if not path.is_file():
         raise ConfigError(path, "", "file not found (give a saved HTML file or an http(s) URL)")
@@ -48,14 +47,29 @@ def read_page(page: str, args: argparse.Namespace) -> tuple[bytes, str | None, s
 
 
 def run(args: argparse.Namespace) -> int:
-    from spiders.extract import extract_article
+    body, content_type, url = read_page(args.page, args)
+    result = extract_page(body, content_type, url)
+    if args.json:
+        print_json(result)
+    else:
+        print_article(result)
+    return 0 if result["text"] and result["problem"] in (None, "huge_page_truncated") else 1
+
+
+def extract_page(body: bytes, content_type: str | None, url: str | None) -> dict[str, Any]:
+    """What the command shows for one page: decoded, cut to the page limits before any parse,
+    extracted, checked for walls, and read for a 政府信息公开 metadata table."""
+    from spiders.extract import bounded_html, extract_article
     from spiders.gov_policy import policy_document
     from spiders.parsing import decode_page, page_problem
 
-    body, content_type, url = read_page(args.page, args)
     html, encoding = decode_page(body, content_type)
+    html, truncated = bounded_html(html)  # every parse below sees the page within the limits
     article = extract_article(html, url)
-    result: dict[str, Any] = {"url": url, "encoding": encoding, "problem": page_problem(html), **article.as_dict()}
+    if truncated and not article.problem:
+        article.problem = "huge_page_truncated"
+    result: dict[str, Any] = {"url": url, "encoding": encoding, **article.as_dict(),
+                              "problem": page_problem(html) or article.problem}
     document = policy_document(html, url or "", article)
     if document["extra"]:
         # A 政府信息公开 page: its metadata table is what the gov_policy kind stores.
@@ -63,11 +77,7 @@ def run(args: argparse.Namespace) -> int:
         published = document["published_at"]
         result["published_at"] = published.isoformat() if published else None
         result["author"] = result["author"] or document["author"]["name"]
-    if args.json:
-        print_json(result)
-    else:
-        print_article(result)
-    return 0 if article.text and not result["problem"] else 1
+    return result
 
 
 def print_article(result: dict[str, Any]) -> None:

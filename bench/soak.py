@@ -1,0 +1,365 @@
+"""Months of running, time compressed: N simulated days of M posts each through the embedded stages.
+
+    python -m bench.soak [--days 30] [--per-day 100000] [--partitions 4] [--seed 1]
+
+Each simulated day's posts (realistic platforms, places, incidents that draw many posts over a few days,
+reprints of the day's news, board messages answered or not) are published to the embedded log, then the
+analyze, index and alert stages drain it, each in its own long-lived process (as `yuqing run` starts
+them), at full speed. The log's retention runs on simulated time: a message is freed once every group
+has committed it and its retention (7 days by default) of simulated days has passed.
+
+Per day it prints the data directory's size per post (all of it: log, index, analyzer state, alert
+store), each stage's resident memory now and at its peak, the analyze+index throughput (posts per CPU second
+of the two stages), the event messages the analyze stage sent per post and the messages the log holds. After the
+run: the analyzer's start time (a new analyzer on the state the run left), `yuqing status`'s time, and
+the daily report's time on the last day, with an exactness check: the report's totals, sentiment,
+platforms, places and unanswered board messages against counts made by paging through every one of the
+day's posts in the index. Text comes from ../shared/data (Weibo posts and THUCNews headlines) when
+present, else from the sample site's content. The last line reads
+
+    soak: disk <KB> KB/post, peak <MB> MB, start <s> s, status <s> s, report exact <yes|no>
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing
+import random
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from transport.base import EVENTS, RAW_POSTS, Message, Transport
+from workers.runner import BatchResult, Stage
+from yuqing.schema import BOARD_ANSWERED, BOARD_PLACE, SHANGHAI, Platform, Post, SentimentLabel
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+STAGES = ("analyze", "index", "alert")
+PLATFORM_SHARE = {Platform.WEIBO: 60, Platform.NEWS: 15, Platform.BOARD: 10, Platform.FORUM: 10, Platform.GOV: 5}
+PLACES = ["牡丹区", "定陶区", "曹县", "单县", "成武县", "巨野县", "郓城县", "鄄城县", "东明县", "何楼街道", "南城街道"]
+SUBJECTS = ["老旧小区改造", "楼顶漏水", "供暖不热", "物业乱收费", "学校招生", "医保报销", "道路施工扰民", "拆迁补偿",
+            "公交线路调整", "停水", "垃圾清运", "噪音扰民", "农民工工资", "燃气涨价"]
+ESTATES = ["幸福", "化肥厂", "锦绣", "阳光", "和平", "丹阳", "东方", "牡丹", "长安", "金色"]
+INCIDENT_SHARE = 0.35
+REPRINT_SHARE = 0.10
+PUBLISH_CHUNK = 5_000
+
+
+# -- text -------------------------------------------------------------------------------------
+
+def load_texts() -> tuple[list[str], list[str]]:
+    """(short posts, headlines): real ones from ../shared/data, else the sample site's pages."""
+    posts_file = SHARED / "sentiment" / "weibo_senti_100k_subset.csv"
+    titles_file = SHARED / "topics" / "thucnews_titles_dev.txt"
+    if posts_file.exists() and titles_file.exists():
+        with posts_file.open(encoding="utf-8-sig") as handle:
+            posts = [row["review"].strip() for row in csv.DictReader(handle) if row.get("review")]
+        titles = [line.split("\t")[0].strip() for line in titles_file.read_text(encoding="utf-8").splitlines()]
+        print(f"text: {len(posts)} Weibo posts and {len(titles)} headlines from {SHARED}")
+        return posts, [t for t in titles if t]
+    from sample_site.content import SiteContent
+
+    content = SiteContent(datetime.now(SHANGHAI))
+    posts = [p.text for p in content.posts] + [m.text for m in content.messages]
+    titles = [a.title for a in content.news] + [m.title for m in content.messages]
+    print(f"text: {len(posts)} passages and {len(titles)} titles from the sample site ({SHARED} is absent)")
+    return posts, titles
+
+
+class Stream:
+    """A city's posts, day by day: incidents that run a few days, reprints of the day's news, chatter."""
+
+    def __init__(self, per_day: int, rng: random.Random) -> None:
+        self.per_day = per_day
+        self.rng = rng
+        self.chatter, self.headlines = load_texts()
+        self.platforms = list(PLATFORM_SHARE)
+        self.weights = list(PLATFORM_SHARE.values())
+        self.incidents: list[tuple[int, str, str, str]] = []  # (last day, place, estate, subject)
+
+    def _incident(self, day: int) -> tuple[str, str, str]:
+        rng = self.rng
+        self.incidents = [i for i in self.incidents if i[0] >= day]
+        wanted = max(3, self.per_day // 400)
+        while len(self.incidents) < wanted:
+            estate = f"{rng.choice(ESTATES)}{rng.choice(['小区', '家属院', '花园', '新村'])}"
+            self.incidents.append((day + rng.randint(0, 4), rng.choice(PLACES), estate, rng.choice(SUBJECTS)))
+        _, place, estate, subject = rng.choice(self.incidents)
+        return place, estate, subject
+
+    def day(self, number: int, start: datetime) -> Iterator[Post]:
+        rng = self.rng
+        news: list[tuple[str, str]] = []
+        seconds = sorted(rng.randrange(86_400) for _ in range(self.per_day))
+        for n, second in enumerate(seconds):
+            platform = rng.choices(self.platforms, self.weights)[0]
+            when = start + timedelta(seconds=second)
+            title: str | None = None
+            extra: dict[str, Any] = {}
+            roll = rng.random()
+            if roll < INCIDENT_SHARE:
+                place, estate, subject = self._incident(number)
+                text = f"{place}{estate}{subject}，{rng.choice(self.chatter)}"
+            elif roll < INCIDENT_SHARE + REPRINT_SHARE and news:
+                title, text = rng.choice(news)
+                text = f"{text}（来源：{rng.choice(['菏泽日报', '牡丹晚报', '菏泽新闻网'])}）"
+            else:
+                text = f"{rng.choice(self.chatter)} {rng.choice(PLACES)}{rng.choice(SUBJECTS)}"
+            if platform in (Platform.NEWS, Platform.GOV):
+                title = title or rng.choice(self.headlines)
+                text = f"{text}。{rng.choice(self.headlines)}，{rng.choice(self.chatter)}"
+                news.append((title, text))
+                del news[:-50]
+            elif platform == Platform.BOARD:
+                title = f"关于{rng.choice(SUBJECTS)}的问题"
+                extra = {BOARD_PLACE: rng.choice(PLACES), BOARD_ANSWERED: rng.random() < 0.6}
+            url = f"https://{platform.value}.example.cn/d{number}/{n}"
+            yield Post(id=f"{platform.value}:d{number}n{n}", url=url, platform=platform, source=f"{platform.value}_heze",
+                       title=title, text=text, published_at=when, extra=extra)
+
+
+# -- stages in their own processes -------------------------------------------------------------
+
+class KeptOpen(Stage):
+    """A stage that outlives each drain: the worker's closing at the end of a drain is deferred to the end."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+        self.name = stage.name
+        self.topics = stage.topics
+
+    def process(self, messages: list[Message]) -> BatchResult:
+        return self.stage.process(messages)
+
+    def idle(self) -> None:
+        self.stage.idle()
+
+    def committable(self, processed: list[Message]) -> list[Message]:
+        return self.stage.committable(processed)
+
+    def checkpoint(self) -> list[Message]:
+        return self.stage.checkpoint()
+
+
+def memory_mb() -> tuple[float, float]:
+    """(resident now, peak resident) of this process in MB."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def serve_stage(name: str, overrides: dict[str, Any], conn: Connection) -> None:
+    """Child process: build the stage once, drain the log whenever asked, answer (CPU seconds, messages,
+    memory). CPU time, not wall time: other work on a shared machine does not count."""
+    from transport import open_transport
+    from workers.runner import Worker
+    from workers.stages import build_stage
+    from yuqing.config import Settings
+
+    settings = Settings(**overrides)
+    transport = open_transport(settings)
+    stage = build_stage(name, settings, transport)
+    kept = KeptOpen(stage)
+    while conn.recv() == "drain":
+        began = time.process_time()
+        outcomes = Worker(transport, kept, batch_size=500, poll_timeout=0.2).run(until_idle=True, idle_polls=1)
+        conn.send((time.process_time() - began, sum(outcomes.values()), *memory_mb()))
+    stage.close()
+    transport.close()
+    conn.send("closed")
+
+
+# -- the report and its exactness ----------------------------------------------------------------
+
+def direct_counts(index: Any, since: datetime, until: datetime) -> dict[str, Any]:
+    """Counts made by paging through every post of [since, until) in the index."""
+    from search.base import SearchQuery
+
+    total = 0
+    sentiment: Counter[str] = Counter()
+    platforms: Counter[str] = Counter()
+    places: Counter[str] = Counter()
+    negative_places: Counter[str] = Counter()
+    unanswered = 0
+    seen: set[str] = set()
+    page = 5_000
+    offset = 0
+    while True:
+        hits = index.search(SearchQuery(since=since, until=until, limit=page, offset=offset)).hits
+        for post in hits:
+            if post.id in seen:
+                continue
+            seen.add(post.id)
+            total += 1
+            label = post.sentiment.label.value if post.sentiment else None
+            if label:
+                sentiment[label] += 1
+            platforms[post.platform.value] += 1
+            places.update(set(post.places))
+            if label == SentimentLabel.NEGATIVE.value:
+                negative_places.update(set(post.places))
+            if post.platform == Platform.BOARD and post.extra.get(BOARD_ANSWERED) is False:
+                unanswered += 1
+        if len(hits) < page:
+            break
+        offset += page
+    return {"total": total, "sentiment": dict(sentiment), "platforms": dict(platforms),
+            "places": {p: (n, negative_places[p]) for p, n in places.items()}, "unanswered": unanswered}
+
+
+def report_figures(briefing: Any) -> dict[str, Any]:
+    overview = briefing.overview
+    return {"total": overview.total, "sentiment": dict(overview.sentiment), "platforms": dict(overview.platforms),
+            "places": {p.place: (p.count, p.negative) for p in briefing.places},
+            "unanswered": briefing.unanswered_board}
+
+
+def time_report(settings: Any, day: date) -> tuple[float, bool, list[str]]:
+    """Seconds to write the day's report; whether its figures equal the direct counts; which differ."""
+    from reports.briefing import ReportWindow, gather_briefing
+    from reports.daily import write_daily_report
+    from search import open_index
+    from workers.build import configured_policies
+
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), SHANGHAI) - timedelta(seconds=1)
+    began = time.perf_counter()
+    write_daily_report(settings, day=day, notice=lambda _: None)
+    seconds = time.perf_counter() - began
+    window = ReportWindow.for_day(day, end)
+    with open_index(settings) as index:
+        briefing = gather_briefing(index, alerts=[], policies=configured_policies(settings), health=[], window=window)
+        direct = direct_counts(index, window.start, window.cutoff)
+    figures = report_figures(briefing)
+    differ = [name for name in figures if figures[name] != direct[name]]
+    return seconds, not differ, differ
+
+
+# -- the run ----------------------------------------------------------------------------------------
+
+def disk_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def start_stages(overrides: dict[str, Any]) -> dict[str, tuple[Any, Connection]]:
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter each, like `yuqing run`'s workers
+    children = {}
+    for name in STAGES:
+        parent, child = context.Pipe()
+        process = context.Process(target=serve_stage, args=(name, overrides, child), name=f"soak-{name}")
+        process.start()
+        children[name] = (process, parent)
+    return children
+
+
+def held_messages(transport: Transport, topic: str | None = None) -> int:
+    """Messages the log holds (on one topic, or on all)."""
+    return sum(t.messages for t in transport.stats() if topic in (None, t.topic))
+
+
+def publish(transport: Transport, posts: Iterator[Post]) -> int:
+    count = 0
+    chunk: list[tuple[str, dict[str, Any]]] = []
+    for post in posts:
+        chunk.append((post.id, post.model_dump(mode="json")))
+        if len(chunk) >= PUBLISH_CHUNK:
+            count += transport.publish_many(RAW_POSTS, chunk) or len(chunk)
+            chunk = []
+    if chunk:
+        count += transport.publish_many(RAW_POSTS, chunk) or len(chunk)
+    return count
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--per-day", type=int, default=100_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", type=Path, help="run in this directory and keep it (default: a temporary one)")
+    args = parser.parse_args()
+
+    from transport import open_transport
+    from transport.sqlite_log import SqliteTransport
+    from yuqing.config import Settings
+
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="yuqing-soak-"))
+    overrides: dict[str, Any] = {"data_dir": workdir}
+    settings = Settings(**overrides)
+    retention = timedelta(hours=settings.embedded_log.retention_hours)
+    stream = Stream(args.per_day, random.Random(args.seed))
+    # The last simulated day is yesterday (Beijing time): every post is in the past when the report is cut.
+    first_day = datetime.now(SHANGHAI).date() - timedelta(days=args.days)
+    children = start_stages(overrides)
+    peaks = dict.fromkeys(STAGES, 0.0)
+    published_at: list[float] = []  # wall-clock time each simulated day's posts went into the log
+    total = 0
+    print(f"soak: {args.days} days x {args.per_day} posts in {workdir}")
+    print("day  posts      disk KB/post  " + "  ".join(f"{s} MB (peak)" for s in STAGES)
+          + "  analyze+index posts/CPU s  event messages/post  log holds")
+    try:
+        with open_transport(settings) as transport:
+            if not isinstance(transport, SqliteTransport):
+                raise SystemExit("soak: runs on the embedded log only (transport: embedded)")
+            for number in range(args.days):
+                day = first_day + timedelta(days=number)
+                start = datetime.combine(day, datetime.min.time(), SHANGHAI)
+                total += publish(transport, stream.day(number, start))
+                busy = {}
+                events_before = held_messages(transport, EVENTS)
+                for name in STAGES:  # analyze first: the others read what it writes
+                    _, conn = children[name]
+                    conn.send("drain")
+                    seconds, _messages, rss, peak = conn.recv()
+                    busy[name] = (seconds, rss, peak)
+                    peaks[name] = max(peaks[name], peak)
+                    if name == "analyze":
+                        events_sent = held_messages(transport, EVENTS) - events_before
+                published_at.append(time.time())  # the day's raw posts, enriched posts and events are in
+                # Retention on simulated time: what was published `retention` of simulated days ago may go.
+                expired_day = number - round(retention / timedelta(days=1))
+                if expired_day >= 0:
+                    transport.prune(now=published_at[expired_day] + retention.total_seconds() + 1)
+                rate = args.per_day / max(busy["analyze"][0] + busy["index"][0], 1e-9)
+                memory = "  ".join(f"{busy[s][1]:8.0f} ({busy[s][2]:5.0f})" for s in STAGES)
+                print(f"{number + 1:3d}  {total:9d}  {disk_bytes(workdir) / total / 1024:12.2f}  {memory}  {rate:8.0f}"
+                      f"  {events_sent / args.per_day:19.2f}  {held_messages(transport):9d}", flush=True)
+    finally:
+        for _process, conn in children.values():
+            conn.send("stop")
+        for process, conn in children.values():
+            conn.recv()
+            process.join()
+
+    from workers.build import ANALYSIS_STATE_FILE, analyzer_from_settings
+    from yuqing.cli.commands.status import collect
+
+    began, began_cpu = time.perf_counter(), time.process_time()
+    analyzer = analyzer_from_settings(settings, settings.path(ANALYSIS_STATE_FILE))
+    start_seconds, start_cpu = time.perf_counter() - began, time.process_time() - began_cpu
+    held = analyzer.held()
+    analyzer.close()
+    began = time.perf_counter()
+    collect(settings)
+    status_seconds = time.perf_counter() - began
+    report_seconds, exact, differ = time_report(settings, first_day + timedelta(days=args.days - 1))
+    disk = disk_bytes(workdir) / total / 1024
+    print(f"analyzer start {start_seconds:.2f} s ({start_cpu:.2f} s CPU; holds {held}); status {status_seconds:.2f} s; "
+          f"last day's report {report_seconds:.2f} s" + (f"; figures that differ: {', '.join(differ)}" if differ else ""))
+    files = sorted(((f.stat().st_size, f.relative_to(workdir)) for f in workdir.rglob("*") if f.is_file()), reverse=True)
+    print("largest files: " + ", ".join(f"{path} {size / 1e6:.1f} MB" for size, path in files[:5]))
+    if args.keep is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"soak: disk {disk:.2f} KB/post, peak {max(peaks.values()):.0f} MB, start {start_seconds:.2f} s, "
+          f"status {status_seconds:.2f} s, report exact {'yes' if exact else 'no'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""The query language: what each piece of syntax means, and where a malformed query is wrong."""
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from search.ngrams import index_tokens, query_tokens
+from search.query import And, Filter, Not, Or, QueryError, Text, TimeRange, parse_query
+from yuqing.schema import SHANGHAI
+
+NOW = datetime(2026, 12, 6, 10, 30, tzinfo=SHANGHAI)
+
+
+def root(text):
+    return parse_query(text, now=NOW).root
+
+
+def test_words_and_or_phrases_exclusions_and_groups():
+    assert root("老旧小区 停工") == And((Text("老旧小区"), Text("停工")))
+    assert root("停水 OR 停电 小区") == Or((Text("停水"), And((Text("停电"), Text("小区")))))
+    assert root('"供水  公司" -表扬') == And((Text("供水 公司", phrase=True), Not(Text("表扬"))))
+    assert root("（停水 OR 停电） “老旧 小区”") == And((Or((Text("停水"), Text("停电"))), Text("老旧 小区", phrase=True)))
+    assert root("-(a OR b)") == Not(Or((Text("a"), Text("b"))))
+    assert root("or 或") == And((Text("or"), Text("或")))  # only upper-case OR is an operator
+    assert root("") is None and root("   ") is None
+
+
+def test_field_filters_take_english_or_chinese_names():
+    assert root("platform:微博 sentiment:负面") == And((Filter("platform", "weibo"), Filter("sentiment", "negative")))
+    assert root("PLATFORM:News") == Filter("platform", "news")
+    assert root('author:"民生 热线"') == Filter("author", "民生 热线")
+    assert root("place：牡丹区 policy:hz-lxxq department:市住建局 event:evt-1 source:hzrb") == And((
+        Filter("place", "牡丹区"), Filter("policy", "hz-lxxq"), Filter("department", "市住建局"),
+        Filter("event", "evt-1"), Filter("source", "hzrb")))
+    assert root("时间:10点") == Text("时间:10点")  # not a field name: a word like any other
+
+
+def test_times_absolute_relative_and_until_includes_its_day():
+    assert root("since:24h") == TimeRange(since=NOW - timedelta(hours=24))
+    assert root("since:7d") == TimeRange(since=NOW - timedelta(days=7))
+    assert root("since:30m") == TimeRange(since=NOW - timedelta(minutes=30))
+    assert root("since:2026-11-30") == TimeRange(since=datetime(2026, 11, 30, tzinfo=SHANGHAI))
+    assert root("until:2026-11-30") == TimeRange(until=datetime(2026, 12, 1, tzinfo=SHANGHAI))
+    assert root("until:2026-11-30T08:00") == TimeRange(until=datetime(2026, 11, 30, 8, tzinfo=SHANGHAI))
+    query = parse_query("since:2026-11-01 小区 until:2026-11-30 since:2026-11-05", now=NOW)
+    assert query.time_range() == TimeRange(datetime(2026, 11, 5, tzinfo=SHANGHAI), datetime(2026, 12, 1, tzinfo=SHANGHAI))
+
+
+def test_texts_are_the_words_asked_for_not_the_excluded_ones():
+    query = parse_query('老旧小区 -表扬 (停水 OR "供水 公司") -(-改造)', now=NOW)
+    assert query.texts() == [Text("老旧小区"), Text("停水"), Text("供水 公司", phrase=True), Text("改造")]
+
+
+@pytest.mark.parametrize("text,position,message", [
+    ("老旧小区 (停水 OR", 9, "OR 后面缺少内容"),
+    ("OR 停水", 0, "OR 前面缺少内容"),
+    ("(停水", 0, "左括号没有闭合"),
+    ("停水)", 2, "多了一个右括号"),
+    ("()", 0, "括号里是空的"),
+    ('停水 "供水', 3, "引号没有闭合"),
+    ('""', 0, "引号里是空的"),
+    ("停水 - 停电", 3, "减号后面缺少要排除的词"),
+    ("停水 -", 3, "减号后面缺少要排除的词"),
+    ("colour:red", 0, "没有“colour”这个字段"),
+    ("platform:twitter", 0, "没有“twitter”这个平台"),
+    ("sentiment:angry", 0, "没有“angry”这种情感倾向"),
+    ("since:yesterday", 0, "无法识别的时间“yesterday”"),
+    ("停水 platform:", 12, "“platform:”后面缺少取值"),
+    ("停水 #！", 3, "“#！”里没有可检索的文字或数字"),
+])
+def test_malformed_queries_say_where_in_chinese(text, position, message):
+    with pytest.raises(QueryError) as caught:
+        parse_query(text, now=NOW)
+    assert caught.value.position == position
+    assert message in str(caught.value)
+    assert str(caught.value).startswith(f"查询语句第 {position + 1} 个字符处有误：")
+
+
+@pytest.mark.parametrize("word,text,found", [
+    ("老旧小区", "#牡丹区老旧小区改造#进展缓慢", True),  # inside a hashtag
+    ("小区改造", "老旧小区改造", True),  # across the dictionary's word boundaries
+    ("老旧小区-改造", "老旧小区，改造", True),  # any punctuation matches any punctuation
+    ("老旧小区改造", "老旧小区，改造", False),  # but is never skipped over
+    ("老旧小区改造", "老旧小区加装电梯", False),
+    ("水", "停水通知", True),  # one character: a prefix of the pairs
+    ("通知", "停水通知", True),  # at the end of a run
+    ("5G", "5g基站", True),
+    ("ＡＢＣ", "abc小区", True),  # full-width and case folded
+    ("5", "5g基站", False),  # letters and digits are whole words
+])
+def test_a_word_is_found_when_it_is_a_substring(word, text, found):
+    wanted = query_tokens(word)
+    tokens = index_tokens(text)
+    n = len(wanted.tokens)
+
+    def matches(at: int) -> bool:
+        window = tokens[at:at + n]
+        if len(window) < n:
+            return False
+        *head, last = wanted.tokens
+        return window[:-1] == head and (window[-1].startswith(last) if wanted.prefix else window[-1] == last)
+
+    assert any(matches(i) for i in range(len(tokens))) is found

@@ -1,0 +1,254 @@
+"""The state store's contract, on SQLite (embedded) and on a real PostgreSQL (scale-out) alike: the
+crawler's seen-store and the burst counts, opened through the settings as the stages open them.
+Then what only the PostgreSQL side has: `yuqing state setup`, the schema check, the password's path."""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from pydantic import SecretStr
+
+from analysis.bursts import BurstTracker
+from stores import postgres
+from stores.seen import PostgresSeenStore
+from stores.state import open_burst_memory, open_seen_store
+from tests.test_analysis_bursts import NOW, WAGES, by_subject, quiet_then_burst
+from yuqing.cli.main import main
+from yuqing.config import ConfigError, Settings, load_settings
+from yuqing.config.settings import PostgresSettings
+from yuqing.errors import BackendUnavailable
+
+DAY = 86400.0
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def settings(request, tmp_path) -> Settings:
+    """Settings of an empty state store of each kind (PostgreSQL: migrated, as after `yuqing state setup`)."""
+    if request.param == "embedded":
+        return load_settings(None, data_dir=tmp_path)
+    database = request.getfixturevalue("postgres_settings")
+    postgres.setup(database)
+    return load_settings(None, data_dir=tmp_path, state="postgres", postgres=database)
+
+
+def test_pages_are_not_fetched_again_unless_within_the_revisit_window(settings):
+    seen = open_seen_store(settings)
+    url = "http://x.cn/news/t1.html"
+    assert seen.should_fetch("s", url)
+    seen.mark_fetched("s", url, now=1000.0)
+    assert not seen.should_fetch("s", url, now=1000.0 + 60)
+    assert not seen.should_fetch("s", "HTTP://X.CN/news/t1.html#top", now=1060.0)  # canonical URL
+    assert seen.should_fetch("other-source", url)
+    # weibo/board kinds revisit: within the window yes, after it no; a refetch keeps the first sighting
+    assert seen.should_fetch("s", url, revisit_days=3, now=1000.0 + 2 * DAY)
+    seen.mark_fetched("s", url, now=1000.0 + 2 * DAY)
+    assert not seen.should_fetch("s", url, revisit_days=3, now=1000.0 + 4 * DAY)
+    seen.close()
+
+
+def test_content_changes_are_told_apart(settings):
+    seen = open_seen_store(settings)
+    assert seen.is_new_content("s", "news:1", "a") == (True, False)
+    seen.mark_published("s", "news:1", "a", "text-a")
+    assert seen.is_new_content("s", "news:1", "a") == (False, False)
+    assert seen.is_new_content("s", "news:1", "b") == (False, True)
+    assert seen.same_text_elsewhere("s", "news:2", "text-a")
+    assert not seen.same_text_elsewhere("s", "news:1", "text-a")
+    assert not seen.same_text_elsewhere("other-source", "news:2", "text-a")
+    seen.mark_published("s", "news:1", "b", "text-b")  # republished with new content: replaced
+    assert seen.is_new_content("s", "news:1", "b") == (False, False)
+    assert not seen.same_text_elsewhere("s", "news:2", "text-a")
+    seen.close()
+
+
+def test_silent_runs_count_up_and_reset(settings):
+    seen = open_seen_store(settings)
+    assert [seen.record_run("s", n) for n in (0, 0, 3, 0)] == [1, 2, 0, 1]
+    assert seen.record_run("other-source", 0) == 1
+    seen.close()
+
+
+def test_runs_recorded_by_two_crawlers_at_once_all_count(settings):
+    """Two crawl processes (here: two stores in two threads, switching often) recording silent runs of one source."""
+    runs = 1000
+
+    def crawler(_: int) -> list[int]:
+        seen = open_seen_store(settings)  # its own connection, in its own thread
+        try:
+            return [seen.record_run("s", 0) for _ in range(runs)]
+        finally:
+            seen.close()
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads interleave between any two statements
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            counts = [count for result in pool.map(crawler, range(2)) for count in result]
+    finally:
+        sys.setswitchinterval(previous)
+    assert sorted(counts) == list(range(1, 2 * runs + 1))  # each run counted once, none lost
+
+
+def test_the_first_note_is_kept(settings):
+    seen = open_seen_store(settings)
+    assert seen.note("s", "time:1") is None
+    assert seen.first_note("s", "time:1", "2026-12-01T08:00") == "2026-12-01T08:00"
+    assert seen.first_note("s", "time:1", "2026-12-01") == "2026-12-01T08:00"
+    assert seen.note("s", "time:1") == "2026-12-01T08:00"
+    assert seen.note("other-source", "time:1") is None
+    seen.close()
+
+
+def test_two_crawlers_share_what_they_have_seen(settings):
+    first, second = open_seen_store(settings), open_seen_store(settings)
+    first.mark_fetched("s", "http://x.cn/a.html", now=1000.0)
+    first.mark_published("s", "news:1", "a", "text-a", now=1000.0)
+    assert not second.should_fetch("s", "http://x.cn/a.html")
+    assert second.is_new_content("s", "news:1", "a") == (False, False)
+    first.close()
+    second.close()
+    assert not open_seen_store(settings).should_fetch("s", "http://x.cn/a.html")  # and after a restart
+
+
+def test_burst_memory_keeps_what_was_saved_and_replaces_it_whole(settings):
+    memory = open_burst_memory(settings)
+    assert list(memory.load()) == []
+    records = [("place", "牡丹区", {"label": "牡丹区", "buckets": {}, "recent": []}),
+               ("keyword", "拖欠工资", {"label": "拖欠工资", "buckets": {"100": [3, 1], "99": [1, 0]},
+                                        "recent": [[100, "weibo:1"]]})]
+    memory.save(records)
+    assert list(open_burst_memory(settings).load()) == records  # in the order saved
+    memory.save(records[1:])
+    assert list(open_burst_memory(settings).load()) == records[1:]
+
+
+def test_burst_counts_survive_a_restart(settings):
+    tracker = BurstTracker([WAGES], memory=open_burst_memory(settings))
+    quiet_then_burst(tracker, burst=10)
+    before = tracker.signals(NOW)
+    tracker.close()
+    restored = BurstTracker([WAGES], memory=open_burst_memory(settings))
+    assert [s.model_dump(exclude={"computed_at"}) for s in restored.signals(NOW)] == [
+        s.model_dump(exclude={"computed_at"}) for s in before
+    ]
+    quiet_then_burst(restored, burst=10)  # the same posts again after the restart: not counted twice
+    assert by_subject(restored.signals(NOW))[("keyword", "拖欠工资")].count == 10
+
+
+# -- PostgreSQL only -----------------------------------------------------------------------------
+
+
+def _state_environment(monkeypatch, database: PostgresSettings, tmp_path) -> None:
+    assert database.password is not None
+    monkeypatch.setenv("YUQING_STATE", "postgres")
+    monkeypatch.setenv("YUQING_POSTGRES__URL", database.url)
+    monkeypatch.setenv("YUQING_POSTGRES__PASSWORD", database.password.get_secret_value())
+    monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("YUQING_CONFIG", raising=False)
+
+
+def test_state_setup_applies_each_migration_once(postgres_settings, monkeypatch, tmp_path, capsys):
+    _state_environment(monkeypatch, postgres_settings, tmp_path)
+    assert main(["state", "setup"]) == 0
+    first = capsys.readouterr().out
+    assert all(f"{m.version:04d} {m.name}: applied" in first for m in postgres.migrations())
+    assert main(["state", "setup"]) == 0  # idempotent: nothing applied the second time
+    second = capsys.readouterr().out
+    assert "applied" not in second and "up to date" in second
+    assert postgres_settings.password.get_secret_value() not in first + second
+    # what the settings chose is what the stages open
+    settings = load_settings(None)
+    assert isinstance(open_seen_store(settings), PostgresSeenStore)
+
+
+def test_a_store_on_a_database_never_set_up_says_to_run_state_setup(postgres_settings, monkeypatch, tmp_path):
+    with pytest.raises(ConfigError, match="yuqing state setup"):
+        PostgresSeenStore(postgres_settings)
+    _state_environment(monkeypatch, postgres_settings, tmp_path)
+    # as the crawl opens it, through the settings
+    with pytest.raises(ConfigError, match="migration 0001 is missing"):
+        open_seen_store(load_settings(None))
+
+
+def test_a_wrong_password_is_reported_without_the_password(postgres_settings):
+    wrong = postgres_settings.model_copy(update={"password": SecretStr("not-the-password-42")})
+    with pytest.raises(BackendUnavailable) as error:
+        postgres.setup(wrong)
+    assert "not-the-password-42" not in str(error.value)
+    assert "password authentication failed" in str(error.value)
+
+
+def test_the_password_comes_from_the_environment_only_and_is_never_shown(monkeypatch):
+    for url in ("postgresql://yuqing:pw-in-url-42@db:5432/yuqing", "host=db dbname=yuqing password=pw-in-url-42"):
+        with pytest.raises(ConfigError, match="YUQING_POSTGRES__PASSWORD") as error:
+            load_settings(None, postgres={"url": url})
+        assert "pw-in-url-42" not in error.value.message  # the refused URL is shown with its password masked
+        assert "db" in error.value.message
+    with pytest.raises(ConfigError) as error:
+        load_settings(None, postgres={"password": ["pw-in-a-list-42"]})  # not a string: refused, not echoed
+    assert "postgres.password" in error.value.message and "pw-in-a-list-42" not in error.value.message
+    monkeypatch.setenv("YUQING_STATE", "postgres")
+    monkeypatch.setenv("YUQING_POSTGRES__PASSWORD", "s3cret-from-env")
+    settings = load_settings(None)
+    assert settings.state == "postgres"
+    assert settings.postgres.password is not None
+    assert settings.postgres.password.get_secret_value() == "s3cret-from-env"
+    assert "s3cret-from-env" not in repr(settings) + str(settings.masked())
+
+
+# -- the alert worker's memory: the embedded alert store and the PostgreSQL state alike -----------------
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def worker_memory(request, tmp_path):
+    if request.param == "embedded":
+        from alerts.store import SqliteAlertStore
+
+        store = SqliteAlertStore(tmp_path / "alerts.sqlite3")
+        yield store
+        store.close()
+        return
+    from alerts.postgres_memory import PostgresWorkerMemory
+
+    database = request.getfixturevalue("postgres_settings")
+    postgres.setup(database)
+    yield PostgresWorkerMemory(database)
+
+
+def test_worker_memory_is_replaced_whole_with_its_offsets(worker_memory):
+    from alerts.store import WorkerMemory
+
+    assert worker_memory.load_memory("log-a") == WorkerMemory(log="log-a", bursts=[])
+    bursts = [("place", "牡丹区", {"label": "牡丹区", "buckets": {"7": [1, 0]}, "recent": []}),
+              ("keyword", "拖欠工资", {"label": "拖欠工资", "buckets": {}, "recent": [[7, "weibo:1"]]})]
+    worker_memory.save_memory(WorkerMemory({"rule-a": '{"window": [1, 2]}', "rule-b": "{}"}, bursts,
+                                           {("posts", 0): 10, ("posts", 1): 4}, "log-a"))
+    saved = worker_memory.load_memory("log-a")
+    assert saved.rules == {"rule-a": '{"window": [1, 2]}', "rule-b": "{}"}
+    assert list(saved.bursts) == bursts  # in the order saved: the tracker reports signals in it
+    assert saved.offsets == {("posts", 0): 10, ("posts", 1): 4}
+    # the next checkpoint: rules and bursts replaced whole, offsets advanced and never moved back
+    worker_memory.save_memory(WorkerMemory({"rule-b": '{"n": 1}'}, bursts[1:], {("posts", 0): 12, ("posts", 1): 3},
+                                           "log-a"))
+    saved = worker_memory.load_memory("log-a")
+    assert saved.rules == {"rule-b": '{"n": 1}'}
+    assert list(saved.bursts) == bursts[1:]
+    assert saved.offsets == {("posts", 0): 12, ("posts", 1): 4}
+    assert worker_memory.load_memory("another-log").offsets == {}  # offsets are of one log
+    worker_memory.save_memory(WorkerMemory({}, [], {("posts", 0): 1}, "another-log"))  # a new log starts again
+    assert worker_memory.load_memory("another-log").offsets == {("posts", 0): 1}
+    assert worker_memory.load_memory("log-a").offsets == {} and worker_memory.load_memory("log-a").rules == {}
+
+
+def test_an_unreachable_database_is_one_line_and_exit_code_1(monkeypatch, tmp_path, capsys):
+    from tests.kafka_broker import free_port
+
+    closed = PostgresSettings(url=f"postgresql://yuqing@127.0.0.1:{free_port()}/yuqing",
+                              password=SecretStr("s3cret-unreachable"), connect_timeout=2)
+    _state_environment(monkeypatch, closed, tmp_path)
+    assert main(["state", "setup"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("服务不可用 (backend unavailable): PostgreSQL 127.0.0.1:")
+    assert "\n" not in error and "Traceback" not in error and "s3cret-unreachable" not in error
