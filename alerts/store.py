@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
-from stores.sqlite import connect
+from stores.sqlite import connect, write_transaction
 from yuqing.schema import Alert, AlertStatus
 
 
@@ -272,14 +272,8 @@ class SqliteAlertStore(AlertStore):
         """One transaction that takes the write lock at once, so a read-check-write cannot interleave."""
         if self.read_only:
             raise StoreError(f"the alert store at {self.path} was opened read-only")
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with write_transaction(self._conn, self._lock) as conn:
+            yield conn
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:

@@ -25,7 +25,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from stores.sqlite import connect
+from stores.sqlite import connect, write_transaction
 
 
 class Role(StrEnum):
@@ -157,14 +157,8 @@ class AccountStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with write_transaction(self._conn, self._lock) as conn:
+            yield conn
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple]:
         with self._lock:

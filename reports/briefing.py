@@ -40,8 +40,32 @@ EXCERPT_CHARS = 90
 STALE_AFTER = timedelta(hours=24)
 
 
+class CutAtNow:
+    """A span reported on (a day, a week) and the moment the report is cut at: subclasses give `start`,
+    `end` and `now`."""
+
+    now: datetime
+
+    @property
+    def start(self) -> datetime:
+        raise NotImplementedError
+
+    @property
+    def end(self) -> datetime:
+        raise NotImplementedError
+
+    @property
+    def cutoff(self) -> datetime:
+        """The end of the span, or now when the span is not over yet."""
+        return max(self.start, min(self.end, self.now))
+
+    @property
+    def partial(self) -> bool:
+        return self.cutoff < self.end
+
+
 @dataclass(frozen=True)
-class ReportWindow:
+class ReportWindow(CutAtNow):
     """The day reported on (Beijing time) and the moment the report is cut at."""
 
     day: date
@@ -54,15 +78,6 @@ class ReportWindow:
     @property
     def end(self) -> datetime:
         return self.start + timedelta(days=1)
-
-    @property
-    def cutoff(self) -> datetime:
-        """The end of the day, or now when the day is not over yet."""
-        return max(self.start, min(self.end, self.now))
-
-    @property
-    def partial(self) -> bool:
-        return self.cutoff < self.end
 
     @classmethod
     def for_day(cls, day: date | None, now: datetime | None) -> ReportWindow:

@@ -14,6 +14,7 @@ from typing import Any
 from reports import charts, labels
 from reports.briefing import (
     AlertSummary,
+    CutAtNow,
     EventSummary,
     Overview,
     PlaceCount,
@@ -50,7 +51,7 @@ WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$")
 
 
 @dataclass(frozen=True)
-class Week:
+class Week(CutAtNow):
     year: int
     number: int
     now: datetime
@@ -62,14 +63,6 @@ class Week:
     @property
     def end(self) -> datetime:
         return self.start + timedelta(days=7)
-
-    @property
-    def cutoff(self) -> datetime:
-        return max(self.start, min(self.end, self.now))
-
-    @property
-    def partial(self) -> bool:
-        return self.cutoff < self.end
 
     @property
     def name(self) -> str:
