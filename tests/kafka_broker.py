@@ -7,6 +7,7 @@ tansu keeps everything in memory by default, starts in milliseconds and speaks t
 from __future__ import annotations
 
 import importlib.util
+import os
 import signal
 import socket
 import subprocess
@@ -80,6 +81,13 @@ class TansuBroker:
     def resume(self) -> None:
         if self._process is not None:
             self._process.send_signal(signal.SIGCONT)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the broker has used so far (Linux /proc)."""
+        if self._process is None:
+            return 0.0
+        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self._process is None:

@@ -108,6 +108,20 @@ class CopyStage(Stage):
         return result
 
 
+def test_stats_count_a_topic_created_by_another_client_since_the_last_look(kafka, broker):
+    """`yuqing status` keeps one offsets reader: a topic a worker creates later must be counted, not crash it."""
+    fill(kafka, 3)
+    assert stats_of(kafka)["posts.raw"].messages == 3
+    other = make_transport(broker.bootstrap)
+    other.prefix = kafka.prefix  # the same deployment, another process
+    try:
+        other.publish_many("events", [("e1", {"id": "e1"}), ("e2", {"id": "e2"})])
+    finally:
+        other.close()
+    stats = stats_of(kafka)
+    assert stats["events"].messages == 2 and stats["posts.raw"].messages == 3
+
+
 def test_worker_runs_a_stage_over_kafka(kafka):
     kafka.publish_many("in", [(str(i), {"i": i}) for i in range(5)])
     kafka.publish("in", {"i": 99, "poison": True}, key="p")

@@ -262,6 +262,10 @@ class KafkaTransport(Transport):
         if self._offsets_reader is None:
             self._offsets_reader = KafkaConsumer(**self.client_config(), enable_auto_commit=False)
         reader = self._offsets_reader
+        # The reader's metadata must know every topic: kafka-python leaves a partition it does not know out
+        # of its offset listing (a topic created since the reader started: a KeyError otherwise).
+        for topic in {tp.topic for tp in partitions}:
+            reader.partitions_for_topic(topic)
         timeout_ms = int(self.request_timeout * 1000)
         starts = reader.beginning_offsets(partitions, timeout_ms=timeout_ms)
         listed = reader.end_offsets(partitions, timeout_ms=timeout_ms)
