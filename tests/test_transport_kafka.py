@@ -10,12 +10,14 @@ import time
 import uuid
 
 import pytest
+from kafka.errors import InvalidSessionTimeoutError
 
 from tests.kafka_broker import TansuBroker, free_port, make_transport, unique
 from transport import TransportError, open_transport
 from transport.kafka import UNDECODABLE_HEADER, KafkaTransport
 from workers.runner import PoisonMessage, Stage, Worker, run_per_message
 from yuqing.config import load_settings
+from yuqing.config.settings import KafkaSettings
 
 pytestmark = pytest.mark.kafka
 
@@ -120,6 +122,14 @@ def test_stats_count_a_topic_created_by_another_client_since_the_last_look(kafka
         other.close()
     stats = stats_of(kafka)
     assert stats["events"].messages == 2 and stats["posts.raw"].messages == 3
+
+
+def test_a_refused_session_timeout_names_the_settings_to_change():
+    """Kafka refuses session timeouts under its group.min.session.timeout.ms (6 s unless lowered)."""
+    transport = KafkaTransport(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    refused = pytest.raises(TransportError, match=r"4 s: lower its group.min.session.timeout.ms or raise kafka.session")
+    with refused, transport.broker_errors("join consumer group g"):
+        raise InvalidSessionTimeoutError("session timeout 4000 out of range")
 
 
 def test_worker_runs_a_stage_over_kafka(kafka):

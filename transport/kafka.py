@@ -29,7 +29,7 @@ from kafka import (
     TopicPartition,
 )
 from kafka.admin import NewTopic
-from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, InvalidSessionTimeoutError, KafkaError, TopicAlreadyExistsError
 
 from transport.base import Consumer, Message, TopicStats, Transport, TransportError, dead_letter
 from yuqing.config.settings import KafkaSettings
@@ -45,26 +45,25 @@ BROKER_DEFAULT_REPLICATION = -1
 class KafkaTransport(Transport):
     """Topics on a Kafka cluster. Clients connect lazily; broker failures raise `TransportError`.
 
-    The timeouts are seconds. The defaults suit production; tests against a local broker shorten
-    `session_timeout`, `heartbeat_interval` and `max_poll_interval` so that group joins and
-    rebalances finish in seconds (the group coordinator waits up to `max_poll_interval` for
-    members to rejoin). A consumer's first poll waits up to `join_timeout` for its group join, so
-    an empty poll means "nothing new", never "not a member yet".
+    The timeouts are seconds; those not given come from the settings. Tests against a local broker
+    shorten `max_poll_interval` so that rebalances finish in seconds (Kafka's group coordinator waits
+    up to `max_poll_interval` for members to rejoin). A consumer's first poll waits up to
+    `join_timeout` for its group join, so an empty poll means "nothing new", never "not a member yet".
     """
 
-    def __init__(self, settings: KafkaSettings, *, client_id: str = "yuqing", session_timeout: float = 30.0,
-                 heartbeat_interval: float = 3.0, max_poll_interval: float = 300.0,
+    def __init__(self, settings: KafkaSettings, *, client_id: str = "yuqing", session_timeout: float | None = None,
+                 heartbeat_interval: float | None = None, max_poll_interval: float | None = None,
                  join_timeout: float = 60.0, connect_timeout: float = 10.0,
-                 request_timeout: float = 30.0) -> None:
+                 request_timeout: float | None = None) -> None:
         self.settings = settings
         self.prefix = settings.topic_prefix
         self.client_id = client_id
-        self.session_timeout = session_timeout
-        self.heartbeat_interval = heartbeat_interval
-        self.max_poll_interval = max_poll_interval
+        self.session_timeout = session_timeout or settings.session_timeout
+        self.heartbeat_interval = heartbeat_interval or settings.heartbeat_interval
+        self.max_poll_interval = max_poll_interval or settings.max_poll_interval
         self.join_timeout = join_timeout
         self.connect_timeout = connect_timeout
-        self.request_timeout = request_timeout
+        self.request_timeout = request_timeout or settings.request_timeout
         self._producer: KafkaProducer | None = None
         self._admin: KafkaAdminClient | None = None
         self._offsets_reader: KafkaConsumer | None = None
@@ -97,8 +96,12 @@ class KafkaTransport(Transport):
         except TransportError:
             raise
         except KafkaError as exc:
+            hint = ""
+            if isinstance(exc, InvalidSessionTimeoutError):
+                hint = (f" (the broker refuses a session timeout of {self.session_timeout:g} s: lower its "
+                        "group.min.session.timeout.ms or raise kafka.session_timeout)")
             raise TransportError(
-                f"Kafka at {self.settings.bootstrap_servers}: cannot {action}: {type(exc).__name__}: {exc}"
+                f"Kafka at {self.settings.bootstrap_servers}: cannot {action}: {type(exc).__name__}: {exc}{hint}"
             ) from exc
 
     @property
