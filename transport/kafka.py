@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 UNDECODABLE_HEADER = "yuqing-undecodable"
 # Let the broker apply its default.replication.factor (CreateTopics v4+, Kafka 2.4+).
 BROKER_DEFAULT_REPLICATION = -1
+PRODUCER_LINGER_MS = 50
+PRODUCER_BATCH_BYTES = 512 * 1024  # under the default max.request.size (1 MiB) and the broker's message.max.bytes
 
 
 class KafkaTransport(Transport):
@@ -110,10 +112,15 @@ class KafkaTransport(Transport):
             with self.broker_errors("connect the producer"):
                 # Idempotence is kafka-python's default (retries cannot duplicate or reorder); it is
                 # switched off, with a warning, only against brokers older than 0.11.
+                # Large batches and a long linger: every stage flushes before it commits (and
+                # `publish_many` flushes), which sends at once whatever waits; in between, records
+                # collect into one batch per partition instead of a new batch (and a wake-up of the
+                # sender thread, a socket write) every few records.
                 self._producer = KafkaProducer(
                     **self.client_config(),
                     acks="all",
-                    linger_ms=5,
+                    linger_ms=PRODUCER_LINGER_MS,
+                    batch_size=PRODUCER_BATCH_BYTES,
                     max_block_ms=int(self.request_timeout * 1000),
                     delivery_timeout_ms=int(max(self.request_timeout * 2, 1) * 1000),
                 )
