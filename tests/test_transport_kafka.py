@@ -6,15 +6,18 @@ started for the session (tests/conftest.py). Group joins are the slow part (~3 s
 """
 
 import contextlib
+import json
 import time
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from kafka.errors import InvalidSessionTimeoutError
 
 from tests.kafka_broker import TansuBroker, free_port, make_transport, unique
 from transport import TransportError, open_transport
-from transport.kafka import UNDECODABLE_HEADER, KafkaTransport
+from transport.kafka import UNDECODABLE_HEADER, KafkaTransport, encode
 from workers.runner import PoisonMessage, Stage, Worker, run_per_message
 from yuqing.config import load_settings
 from yuqing.config.settings import KafkaSettings
@@ -130,6 +133,14 @@ def test_a_refused_session_timeout_names_the_settings_to_change():
     refused = pytest.raises(TransportError, match=r"4 s: lower its group.min.session.timeout.ms or raise kafka.session")
     with refused, transport.broker_errors("join consumer group g"):
         raise InvalidSessionTimeoutError("session timeout 4000 out of range")
+
+
+def test_values_are_written_as_the_json_module_would_write_them():
+    """UTF-8 text, keys that are not strings as strings, datetimes and other objects as their str()."""
+    value = {"text": "政务公开", "n": 1, "share": 0.5, 7: "seven", "at": datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+             "nothing": None, "path": Path("/tmp/x")}
+    assert json.loads(encode(value)) == json.loads(json.dumps(value, ensure_ascii=False, default=str))
+    assert "政务公开".encode() in encode(value)
 
 
 def test_worker_runs_a_stage_over_kafka(kafka):

@@ -13,13 +13,13 @@ N partitions keeps at most N members of one group busy; each group reads every m
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 from kafka import (
     ConsumerRebalanceListener,
     KafkaAdminClient,
@@ -42,6 +42,15 @@ UNDECODABLE_HEADER = "yuqing-undecodable"
 BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
 PRODUCER_BATCH_BYTES = 512 * 1024  # under the default max.request.size (1 MiB) and the broker's message.max.bytes
+
+
+# What `json.dumps(value, ensure_ascii=False, default=str)` wrote, at a fraction of the CPU: UTF-8, keys that
+# are not strings as strings, and anything else (datetimes too) as its str().
+ENCODE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def encode(value: dict[str, Any]) -> bytes:
+    return orjson.dumps(value, default=str, option=ENCODE_OPTIONS)
 
 
 class KafkaTransport(Transport):
@@ -168,7 +177,7 @@ class KafkaTransport(Transport):
     def publish(self, topic: str, value: dict[str, Any], key: str | None = None,
                 headers: dict[str, str] | None = None) -> None:
         self.ensure_topics([topic])
-        payload = json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+        payload = encode(value)
         record_headers = [(name, text.encode("utf-8")) for name, text in (headers or {}).items()]
         with self.broker_errors(f"publish to {self.full_name(topic)}"):
             future = self.producer.send(
@@ -219,7 +228,7 @@ class KafkaTransport(Transport):
                         for record in records:
                             headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or []}
                             try:
-                                value = json.loads(record.value)
+                                value = orjson.loads(record.value)
                             except ValueError:
                                 value = None
                             if not isinstance(value, dict):
@@ -400,7 +409,7 @@ class KafkaTopicConsumer(Consumer):
         key = record.key.decode("utf-8", "replace") if record.key is not None else None
         headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers or []}
         try:
-            value = json.loads(record.value)
+            value = orjson.loads(record.value)
             if not isinstance(value, dict):
                 raise ValueError(f"expected a JSON object, got {type(value).__name__}")
         except (ValueError, TypeError) as exc:
