@@ -73,3 +73,33 @@ def test_no_import_cycles_between_packages() -> None:
 
     cycles = sorted((a, b) for a, targets in edges.items() for b in targets if reaches(b, a, frozenset({b})))
     assert cycles == []
+
+
+def imported_tests(path: Path) -> list[str]:
+    """What a test module takes of other modules' tests: `from tests.x import *`, a `test_*` function or
+    `Test*` class by name, or one reached through an imported tests module (`suite.test_x(...)`)."""
+    found: list[str] = []
+    modules_bound: set[str] = set()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and under(node.module, "tests"):
+            for alias in node.names:
+                if alias.name == "*" or alias.name.startswith(("test_", "Test")):
+                    found.append(f"from {node.module} import {alias.name}")
+                elif node.module == "tests":
+                    modules_bound.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            modules_bound.update(alias.asname or alias.name for alias in node.names if under(alias.name, "tests"))
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr.startswith(("test_", "Test"))
+                and ast.unparse(node.value) in modules_bound):
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_no_test_module_imports_the_tests_of_another() -> None:
+    """Shared checks are a base class the backend's module subclasses (tests/index_suite.py), or a
+    parametrised fixture: a test imported by name runs twice, or under the wrong module's fixtures."""
+    found = {str(path.relative_to(ROOT)): taken for path in sorted((ROOT / "tests").rglob("test_*.py"))
+             if (taken := imported_tests(path))}
+    assert found == {}
