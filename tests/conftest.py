@@ -136,3 +136,29 @@ def postgres_settings(postgres_server):
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
     return settings
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def open_alert_store(request, tmp_path):
+    """Opens the alert store of each kind (empty at first): each call is another process's connection to the
+    same store, as a second worker or officer has. Whatever was opened is closed after the test."""
+    from alerts.store import AlertStore, SqliteAlertStore
+
+    opened: list[AlertStore] = []
+    if request.param == "embedded":
+        def opener() -> AlertStore:
+            opened.append(SqliteAlertStore(tmp_path / "alerts.sqlite3"))
+            return opened[-1]
+    else:
+        from alerts.postgres_store import PostgresAlertStore
+        from stores import postgres
+
+        database = request.getfixturevalue("postgres_settings")
+        postgres.setup(database)
+
+        def opener() -> AlertStore:
+            opened.append(PostgresAlertStore(database))
+            return opened[-1]
+    yield opener
+    for store in opened:
+        store.close()

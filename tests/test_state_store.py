@@ -210,11 +210,13 @@ def worker_memory(request, tmp_path):
         yield store
         store.close()
         return
-    from alerts.postgres_memory import PostgresWorkerMemory
+    from alerts.postgres_store import PostgresAlertStore
 
     database = request.getfixturevalue("postgres_settings")
     postgres.setup(database)
-    yield PostgresWorkerMemory(database)
+    store = PostgresAlertStore(database)
+    yield store
+    store.close()
 
 
 def test_worker_memory_is_replaced_whole_with_its_offsets(worker_memory):
@@ -252,3 +254,22 @@ def test_an_unreachable_database_is_one_line_and_exit_code_1(monkeypatch, tmp_pa
     error = capsys.readouterr().err.strip()
     assert error.startswith("服务不可用 (backend unavailable): PostgreSQL 127.0.0.1:")
     assert "\n" not in error and "Traceback" not in error and "s3cret-unreachable" not in error
+
+
+def test_the_settings_choose_the_alert_store_and_a_read_only_view_cannot_write(settings):
+    from alerts.service import open_alert_store
+    from alerts.store import Change, StoreError
+    from alerts.testing import T0
+    from yuqing.schema import Alert, AlertLevel, AlertStatus
+
+    alert = Alert(id="A-1", group_key="policy:P-heat", rule="负面上升", rule_type="negative_surge", level=AlertLevel.LARGE,
+                  status=AlertStatus.FIRED, title="供暖", fired_at=T0, updated_at=T0)
+    store = open_alert_store(settings)
+    store.insert(alert, Change("yuqing", "fired"), T0)
+    view = open_alert_store(settings, read_only=True)
+    assert type(view) is type(store) and [a.id for a in view.alerts()] == ["A-1"]  # the same store
+    with pytest.raises(StoreError):
+        view.update(alert.model_copy(update={"status": AlertStatus.CLOSED}), 1, Change("王科长", "close"), T0)
+    assert store.get("A-1").version == 1
+    view.close()
+    store.close()
