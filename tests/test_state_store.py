@@ -273,3 +273,37 @@ def test_the_settings_choose_the_alert_store_and_a_read_only_view_cannot_write(s
     assert store.get("A-1").version == 1
     view.close()
     store.close()
+
+
+def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, tmp_path):
+    from collections import Counter
+    from datetime import datetime, timedelta
+
+    from analysis.events import EventState, Fingerprint
+    from stores.state import open_analysis_state
+    from yuqing.schema import SHANGHAI, Policy
+
+    at = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI)
+    event = EventState("evt-1", at, at + timedelta(hours=2), Counter({"漏水": 2.0}), size=2, reprints=1,
+                       platforms=Counter({"news": 1, "weibo": 1}), first_post="news:1")
+    high = (1 << 64) - 5  # a fingerprint above the signed 64-bit range
+    posts = [("news:1", at, "evt-1", None, Fingerprint("news:1", high, at, "news:1", "evt-1", lead=1 << 63)),
+             ("weibo:2", at + timedelta(hours=2), "evt-1", "news:1", None)]
+    memory = open_analysis_state(settings, tmp_path / "analysis.sqlite3")
+    memory.save([event], posts, [Policy(id="P-heat", title="城区供暖管理办法")])
+    memory.close()
+
+    standby = open_analysis_state(settings, tmp_path / "analysis.sqlite3")  # a restart, or a standby taking over
+    assert standby.newest() == event.last_seen
+    [restored] = standby.events_since(at)
+    assert restored.to_json() == event.to_json()
+    assert standby.posts_since(at) == posts and standby.posts_since(at + timedelta(hours=1)) == posts[1:]
+    assert standby.assigned("weibo:2") == ("evt-1", "news:1", at + timedelta(hours=2))
+    assert standby.assigned("weibo:3") is None
+    assert [p.id for p in standby.policies()] == ["P-heat"]
+    moved = event.to_json() | {"size": 3}
+    standby.save([EventState.from_json(moved)], [], [])  # a changed event replaces the one stored
+    assert [e.size for e in standby.events_since(at)] == [3]
+    standby.forget_before(at + timedelta(days=5))
+    assert standby.posts_since(at - timedelta(days=30)) == [] and standby.events_since(at - timedelta(days=30)) == []
+    standby.close()
