@@ -134,6 +134,7 @@ def postgres_settings(postgres_server):
     settings = postgres_server.settings()
     with psycopg.connect(settings.url, password=settings.password.get_secret_value(), autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS console CASCADE")
         conn.execute("CREATE SCHEMA public")
     return settings
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
@@ -38,7 +37,7 @@ def _cheap_hashing():
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     built = build(tmp_path_factory.mktemp("console"))
-    accounts = open_accounts(built.settings.data_dir)
+    accounts = open_accounts(built.settings)
     accounts.add(SPARE_USER, Role.ANALYST, PASSWORD, actor="test")
     accounts.close()
     return built
@@ -318,6 +317,7 @@ def test_users_command_reads_the_password_from_stdin(tmp_path, monkeypatch, caps
     import io
 
     from yuqing.cli.main import main
+    from yuqing.config import load_settings
 
     monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("YUQING_CONFIG", raising=False)
@@ -331,7 +331,7 @@ def test_users_command_reads_the_password_from_stdin(tmp_path, monkeypatch, caps
     listed = capsys.readouterr().out
     assert '"name": "孙敏"' in listed and '"disabled": true' in listed
     assert main(["users", "passwd", "没有这人"]) == 2
-    accounts = open_accounts(Path(tmp_path))
+    accounts = open_accounts(load_settings(None, data_dir=tmp_path))
     assert accounts.get("孙敏").disabled
     accounts.close()
 
@@ -460,7 +460,7 @@ def test_a_fresh_installation_shows_empty_pages_not_errors(tmp_path):
     from yuqing.config import load_settings
 
     settings = load_settings(None, data_dir=str(tmp_path))
-    accounts = open_accounts(settings.data_dir)
+    accounts = open_accounts(settings)
     accounts.add(USERS[Role.ADMIN], Role.ADMIN, PASSWORD, actor="test")
     accounts.close()
     application = create_app(settings)
