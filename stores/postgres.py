@@ -123,6 +123,11 @@ class Database:
             cursor = conn.execute(statement.encode(), params)
             return cursor.fetchall() if cursor.description is not None else []
 
+    def row(self, statement: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of one statement in a transaction of its own, or None."""
+        rows = self.rows(statement, params)
+        return rows[0] if rows else None
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
