@@ -11,9 +11,8 @@ from analysis.enrich import Analyzer
 from analysis.gazetteer import Gazetteer
 from analysis.language import Language
 from analysis.segment import Segmenter
-from stores.analysis_state import AnalysisStateStore
 from stores.language import load_keyword_table, load_segmenter, load_sentiment_model
-from stores.state import open_burst_memory
+from stores.state import open_analysis_state, open_burst_memory
 from stores.tables import process_keeper
 from yuqing.config import Settings
 from yuqing.config.datafiles import Watchlist, load_gazetteer_file, load_policies, load_watchlists
@@ -49,12 +48,13 @@ def configured_watchlists(settings: Settings) -> list[Watchlist]:
 
 
 def analyzer_from_settings(settings: Settings, state_file: Path | None) -> Analyzer:
-    """The configured analyzer; it remembers events across runs in `state_file` when one is given."""
+    """The configured analyzer; when `state_file` is given it remembers events across runs, in that file or (with
+    `state: postgres`) in the shared state database."""
     language = shipped_language()
     return Analyzer(
         language, configured_policies(settings), configured_watchlists(settings),
         load_gazetteer(settings.gazetteer_file, language.segmenter),
-        AnalysisStateStore(state_file) if state_file is not None else None,
+        open_analysis_state(settings, state_file) if state_file is not None else None,
     )
 
 
