@@ -1,26 +1,27 @@
 """Pipeline throughput over the two transports, in one run: posts per second from the raw topic through
-the analyze stage and the index stage, on the embedded log (the baseline) and on Kafka (a tansu broker)
-with one and with two analyze replicas; and how long a worker takes to join its consumer group.
+the stage that reads it (`analyze`; `enrich`, with `events` beside it, once the stage is split) and the
+index stage, on the embedded log (the baseline) and on Kafka (a tansu broker) with one and with two
+replicas of that stage; and how long a worker takes to join its consumer group.
 
     python -m bench.transport                       # 5,000 posts; embedded, kafka x1, kafka x2
     python -m bench.transport --posts 1000 --only kafka-1
 
 The posts (real Weibo posts of shared/data/sentiment, each with its own suffix; without shared/, the
 test fixture's) are published before the workers start, so the workers meet a full backlog. Each worker
-is a real `yuqing worker analyze|index` process (on Kafka, each analyze replica with a data folder of its
-own, as on machines of their own; the embedded log is a file that its workers share). A watcher reads the groups' committed offsets (the transport's `stats`, as
+is a real `yuqing worker STAGE` process (on Kafka, each replica with a data folder of its own, as on
+machines of their own; the embedded log is a file that its workers share). A watcher reads the groups' committed offsets (the transport's `stats`, as
 `yuqing status` does) every half second. Printed for each pipeline:
 
-- steady: posts/s from the index group's first commit until both groups have committed everything
+- steady: posts/s from the index group's first commit until every group has committed everything
   (the start-up of the processes and the group joins are left out);
 - overall: posts/s from the workers' start to the end (everything included);
 - CPU: seconds of CPU per 1,000 posts over the steady part, of each stage's processes and of the broker;
-  on a shared machine this moves less than wall-clock rates, and the busiest stage's share gives the
+  on a shared machine this moves less than wall-clock rates, and the busiest process's share gives the
   rate that a core per process would allow.
 
 Join: a consumer with the pipeline's settings joins a fresh group on its own (`alone`), then a second
 one joins beside it while the first keeps polling (`second`: until both hold partitions). Target:
-Kafka >= 2,000 posts/s steady through analyze and index, joins under 3 s. The machine's load average is
+Kafka >= 2,000 posts/s steady, joins under 3 s. The machine's load average is
 printed beside each figure: it is shared, and the figures move with it.
 """
 
@@ -46,7 +47,7 @@ from tests.kafka_broker import TansuBroker, tansu_binary, unique
 from transport import RAW_POSTS, Transport, open_transport
 from transport.kafka import KafkaTransport
 from workers.runner import group_of
-from workers.stages import stage_groups
+from workers.stages import STAGE_NAMES, stage_groups
 from yuqing.config import Settings
 from yuqing.schema import SHANGHAI, Post
 
@@ -54,6 +55,9 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_POSTS_PER_SECOND = 2000.0
 TARGET_JOIN_SECONDS = 3.0
 PIPELINES = ("embedded", "kafka-1", "kafka-2")
+# The stage that reads the raw posts and scales with partitions, and those that run once beside it.
+SCALED = "enrich" if "enrich" in STAGE_NAMES else "analyze"
+SINGLE = tuple(name for name in ("events", "index") if name in STAGE_NAMES)
 
 
 def make_posts(count: int) -> list[Post]:
@@ -73,7 +77,8 @@ class Figures:
     posts: int
     steady: float = 0.0  # posts/s
     overall: float = 0.0
-    cpu_per_1000: dict[str, float] = field(default_factory=dict)  # analyze, index, broker
+    cpu_per_1000: dict[str, float] = field(default_factory=dict)  # per stage (all its replicas), and the broker
+    replicas: int = 1
     indexed: int = 0
     load_during: str = ""
 
@@ -84,7 +89,8 @@ class Figures:
     @property
     def capacity(self) -> float:
         """Posts/s if each process had a core of its own: what the busiest stage's CPU per post allows."""
-        busiest = max(seconds for part, seconds in self.cpu_per_1000.items() if part != "broker")
+        busiest = max(seconds / (self.replicas if part == SCALED else 1)
+                      for part, seconds in self.cpu_per_1000.items() if part != "broker")
         return 1000 / busiest
 
     def line(self) -> str:
@@ -139,14 +145,19 @@ class Stages:
                 process.wait()
 
 
-def committed(transport: Transport, posts: int) -> tuple[int, int]:
-    """Posts the analyze group has committed on the raw topic, and messages the index group has still to do."""
+def progress(transport: Transport, posts: int) -> tuple[int, int, bool]:
+    """Raw posts the scaled stage has committed, messages the index group has committed, and whether every
+    group of the pipeline has committed everything."""
     stats = {s.topic: s for s in transport.stats(expected=stage_groups())}
     raw = stats.get(RAW_POSTS)
-    analyzed = posts - raw.lag.get(group_of("analyze"), posts) if raw else 0
+    scaled = posts - raw.lag.get(group_of(SCALED), posts) if raw else 0
+    reads = stage_groups()
     index_group = group_of("index")
-    index_lag = sum(s.lag.get(index_group, 0) for s in stats.values() if not s.topic.endswith(".dlq"))
-    return analyzed, index_lag
+    indexed = sum(s.messages - s.lag.get(index_group, s.messages) for s in stats.values()
+                  if s.topic in reads[index_group])
+    pending = sum(s.lag.get(group_of(stage), 0) for stage in (SCALED, *SINGLE) for s in stats.values()
+                  if s.topic in reads[group_of(stage)])
+    return scaled, indexed, scaled >= posts and pending == 0
 
 
 def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: list[Post], replicas: int,
@@ -154,7 +165,7 @@ def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: lis
     root.mkdir(parents=True)
     env = {**settings_env, "YUQING_DATA_DIR": str(root / "index")}
     settings = settings_with(env)
-    figures = Figures(name, len(posts))
+    figures = Figures(name, len(posts), replicas=replicas)
     with open_transport(settings) as transport:
         transport.publish_many(RAW_POSTS, [(p.id, p.model_dump(mode="json")) for p in posts])
         transport.flush()
@@ -163,23 +174,24 @@ def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: lis
         started = time.monotonic()
         first: tuple[float, int, dict[str, float]] | None = None  # when the index group first committed, how far, CPU then
         try:
-            stages.start("index", root / "index")
+            # The embedded log is a file in the data folder: its workers must share that folder.
+            shared = settings.transport == "embedded"
+            for stage in SINGLE:
+                stages.start(stage, root / ("index" if shared or stage == "index" else stage))
             for replica in range(replicas):
-                # The embedded log is a file in the data folder: its workers must share that folder.
-                shared = settings.transport == "embedded"
-                stages.start("analyze", root / ("index" if shared else f"analyze-{replica}"))
+                stages.start(SCALED, root / ("index" if shared else f"{SCALED}-{replica}"))
             deadline = started + timeout
             while True:
                 time.sleep(0.5)
                 stages.check()
-                analyzed, index_lag = committed(transport, len(posts))
+                scaled, indexed_messages, done = progress(transport, len(posts))
                 now = time.monotonic()
-                if first is None and analyzed and index_lag < analyzed:
-                    first = (now, analyzed - index_lag, cpu())
-                if analyzed >= len(posts) and index_lag == 0:
+                if first is None and indexed_messages:
+                    first = (now, scaled, cpu())
+                if done:
                     break
                 if now > deadline:
-                    raise TimeoutError(f"{name}: {analyzed} of {len(posts)} analysed after {timeout:.0f} s; "
+                    raise TimeoutError(f"{name}: {scaled} of {len(posts)} through {SCALED} after {timeout:.0f} s; "
                                        f"logs in {root}")
             ended, cpu_at_end = time.monotonic(), cpu()
             figures.load_during = load()
@@ -278,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if broker is not None:
                 broker.stop()
-    print("\nposts/s through analyze and index (steady; overall includes start-up and joins):")
+    print(f"\nposts/s through {' and '.join((SCALED, *SINGLE))} (steady; overall includes start-up and joins):")
     for figures in results:
         print(figures.line())
     baseline = next((f for f in results if f.name == "embedded"), None)
