@@ -76,6 +76,20 @@ def test_first_poll_of_an_empty_topic_returns_once_joined(broker, group):
         transport.close()
 
 
+def test_a_worker_with_the_default_settings_holds_its_partitions_after_its_first_poll(broker, group):
+    """The first poll waits at most one session timeout for the join (tansu holds a forming group for half of
+    it) and comes back with the member holding every partition and the messages waiting there."""
+    settings = KafkaSettings(bootstrap_servers=broker.bootstrap, partitions=4, topic_prefix=unique("t") + ".")
+    transport = KafkaTransport(settings, join_timeout=settings.session_timeout)
+    try:
+        fill(transport, 12)
+        with transport.consumer(group, ["posts.raw"]) as consumer:
+            assert len(consumer.poll(100, 0.5)) > 0
+            assert consumer.assigned() == {("posts.raw", partition) for partition in range(4)}
+    finally:
+        transport.close()
+
+
 def test_undecodable_record_goes_to_dead_letter_and_does_not_block(kafka, group):
     kafka.publish("posts.raw", {"i": 1}, key="same")
     kafka.producer.send(kafka.full_name("posts.raw"), value=b"\xff not json", key=b"same")
