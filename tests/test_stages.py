@@ -123,3 +123,20 @@ def test_alerts_name_an_event_by_its_headline_title(transport, tmp_path):
     Worker(transport, stage, poll_timeout=0.05).run(until_idle=True)
     labels = {s.label for s in stage.bursts.signals(now()) if s.subject_kind == "event"}
     assert labels == {"化肥厂家属院改造停工数月"}
+
+
+def test_the_index_stage_deletes_the_posts_past_its_retention_and_keeps_the_rest(transport, tmp_path):
+    from datetime import timedelta
+
+    from yuqing.schema import now
+
+    moment = now()
+    old, recent = (EnrichedPost(url=f"https://news.example.cn/{name}.html", platform="news", source="s", text=name,
+                                published_at=moment - age) for name, age in (("old", timedelta(days=40)),
+                                                                             ("recent", timedelta(days=20))))
+    index = SqliteIndex(tmp_path / "ix.sqlite3")
+    index.upsert([old])  # indexed earlier, before the office set a retention
+    transport.publish_many(ENRICHED_POSTS, [(p.id, p.model_dump(mode="json")) for p in (recent,)])
+    Worker(transport, IndexStage(index, retention=timedelta(days=30)), poll_timeout=0.05).run(until_idle=True)
+    with SqliteIndex(tmp_path / "ix.sqlite3") as check:  # the worker closed its stage's index
+        assert check.get(old.id) is None and check.get(recent.id) == recent
