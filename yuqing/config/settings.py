@@ -127,9 +127,9 @@ class Settings(BaseSettings):
     # Posts published longer ago than this are deleted from the index by the index worker (every hour);
     # None keeps them for ever. `yuqing index prune --before DATE` deletes once, by hand.
     index_retention_days: float | None = Field(default=None, gt=0)
-    alert_store: Literal["embedded"] = "embedded"
-    # Where the stages keep their state (the crawler's seen-store, the burst counts): SQLite files in
-    # data_dir, or the PostgreSQL database that replicas on several machines share.
+    # Where the stages keep their state (the crawler's seen-store, the burst counts, the alert workflow and the
+    # rules' memory, events and reprints, console accounts): SQLite files in data_dir, or the PostgreSQL database
+    # that replicas on several machines share.
     state: Literal["embedded", "postgres"] = "embedded"
 
     sources_file: Path = DEFAULT_DATA / "sources.yaml"
