@@ -8,7 +8,7 @@ chosen by `settings.index`.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Self, cast
@@ -360,10 +360,10 @@ class Index(abc.ABC):
     def upsert_events(self, events: Iterable[Event]) -> int: ...
 
     @abc.abstractmethod
-    def prune(self, before: datetime) -> int:
+    def prune(self, before: datetime, progress: Callable[[int], None] | None = None) -> int:
         """Delete every post that counts at a moment before `before` (its `when`, to the second, as
         since/until filter it), with its text, tags and its share of every count and facet.
-        Returns how many posts were deleted."""
+        Returns how many posts were deleted; `progress` hears the count so far while it works."""
 
     @abc.abstractmethod
     def events(self, since: datetime | None = None, limit: int = 100) -> list[Event]:

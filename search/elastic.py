@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -365,7 +365,8 @@ class ElasticIndex(Index):
                 raise
             return exc.written
 
-    def prune(self, before: datetime) -> int:
+    def prune(self, before: datetime, progress: Callable[[int], None] | None = None) -> int:
+        # One request: Elasticsearch deletes in its own batches and answers when done.
         with self._calls(f"deleting posts before {before.isoformat()}"):
             # Months of posts take longer than one search: the request may run for minutes.
             body = self.client.options(request_timeout=PRUNE_TIMEOUT).delete_by_query(

@@ -494,7 +494,7 @@ class SqliteIndex(Index):
         self._conn.executemany("DELETE FROM agg WHERE kind=? AND level=? AND bucket=? AND tid=? AND n <= 0",
                                [key for key, n in deltas.items() if n < 0])
 
-    def prune(self, before: datetime) -> int:
+    def prune(self, before: datetime, progress: Callable[[int], None] | None = None) -> int:
         below = _ceil_second(before) << SECOND_SHIFT
 
         def chunk() -> int:
@@ -509,6 +509,8 @@ class SqliteIndex(Index):
         while True:  # in chunks: other writers and readers are not held up for the whole deletion
             deleted = self._transaction("delete old posts from", chunk)
             removed += deleted
+            if progress is not None and deleted:
+                progress(removed)
             if deleted < PRUNE_CHUNK:
                 return removed
 

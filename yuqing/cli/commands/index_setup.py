@@ -11,6 +11,7 @@ for offices that must not keep posts past a period (`index_retention_days` does 
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime, timedelta
 
 from yuqing.cli.common import settings_from
@@ -54,8 +55,12 @@ def run_prune(args: argparse.Namespace) -> int:
     from search import open_index
 
     before = parse_before(args.before)
+
+    def progress(removed: int) -> None:
+        print(f"已删除 {removed} 条…", file=sys.stderr, flush=True)
+
     with open_index(settings_from(args)) as index:
-        removed = index.prune(before)
+        removed = index.prune(before, progress)
     print(f"已删除 {removed} 条 {args.before} 之前发布的帖子 (deleted {removed} posts published before {args.before})")
     return 0
 
