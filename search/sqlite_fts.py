@@ -785,12 +785,31 @@ class SqliteIndex(Index):
             seen.add(event_id)
 
     def _retag(self, merged: str, into: str) -> None:
-        """Posts indexed under a merged-away event belong to the event it was merged into."""
-        rids = [r[0] for r in self._conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?",
-                                                 (f"tags : {tag_token('event', merged)}",))]
-        if rids:
-            docs = self._docs(rids)
-            self._write(post.model_copy(update={"event_id": into}) for post in docs.values())
+        """Posts indexed under a merged-away event belong to the event it was merged into. Only their
+        event changes: each keeps its row id and text, so its words are tokenised once, for the
+        full-text row that is replaced, and its document, tags and counts are edited in place."""
+        conn = self._conn
+        rids = [r[0] for r in conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?",
+                                           (f"tags : {tag_token('event', merged)}",))]
+        if not rids:
+            return
+        old_tid, new_tid = self._tid("event", merged), self._tid("event", into)
+        deltas: Counter[tuple[str, int, int, int]] = Counter()
+        gone, added = [], []
+        for rid, post in self._docs(rids).items():
+            body, old_tags = self._fts_row(post, post_tags(post))
+            gone.append((rid, body, old_tags))
+            added.append((rid, body, self._fts_row(post, post_tags(post.model_copy(update={"event_id": into})))[1]))
+            self._count(deltas, rid, [("event", old_tid)], -1)
+            self._count(deltas, rid, [("event", new_tid)], 1)
+        conn.executemany("INSERT INTO fts (fts, rowid, body, tags) VALUES ('delete', ?, ?, ?)", gone)
+        conn.executemany("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", added)
+        moved = [(rid,) for rid, *_ in added]
+        conn.executemany("UPDATE docs SET doc = json_set(doc, '$.event_id', ?) WHERE rid = ?",
+                         [(into, rid) for (rid,) in moved])
+        conn.executemany("UPDATE post_tags SET tid = ? WHERE rid = ? AND tid = ?",
+                         [(new_tid, rid, old_tid) for (rid,) in moved])
+        self._apply(deltas)
 
     def events(self, since: datetime | None = None, limit: int = 100) -> list[Event]:
         rows = self._conn.execute(

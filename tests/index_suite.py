@@ -319,6 +319,8 @@ class IndexSuite:
         assert index.search(SearchQuery(events=["ev-1"])).total == 0
         assert {index.get(p.id).event_id for p in found} == {"ev-2"}  # the stored post says so too
         assert {v.value: v.count for v in index.facets(SearchQuery(), ["events"]).values["events"]} == {"ev-2": 2}
+        worded = index.facets(SearchQuery(text="老旧小区"), ["events"]).values["events"]  # counted match by match
+        assert {v.value: v.count for v in worded} == {"ev-2": 2}
 
     def test_a_copy_found_after_it_was_indexed_is_relinked_to_its_original(self, index):
         copy, original = SEED[2], SEED[0]
