@@ -9,6 +9,8 @@ file and the start-up read stay the size of one window, whatever the history.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,6 +28,9 @@ CREATE TABLE IF NOT EXISTS posts (
 CREATE INDEX IF NOT EXISTS posts_at ON posts (at);
 CREATE INDEX IF NOT EXISTS events_last_seen ON events (last_seen);
 CREATE TABLE IF NOT EXISTS policies (id TEXT PRIMARY KEY, policy TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS saves (
+    id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL
+);
 """
 
 
@@ -64,9 +69,13 @@ class AnalysisStateStore:
         events: Iterable[EventState],
         posts: Iterable[tuple[str, datetime, str | None, str | None, Fingerprint | None]],
         policies: Iterable[Policy],
-    ) -> None:
-        """Write changed events, newly analysed posts and new policies in one transaction."""
+    ) -> int:
+        """Write changed events, newly analysed posts and new policies in one transaction; returns the count
+        of saves, this one included (and the process that made it is noted: the active events worker)."""
         with self.db:
+            self.db.execute(
+                "INSERT INTO saves VALUES (1, 1, ?, ?) ON CONFLICT (id) DO UPDATE "
+                "SET count = count + 1, host = excluded.host, pid = excluded.pid", (socket.gethostname(), os.getpid()))
             self.db.executemany(
                 "INSERT OR REPLACE INTO events VALUES (?, ?, ?)",
                 [(e.id, e.last_seen.isoformat(), json.dumps(e.to_json(), ensure_ascii=False)) for e in events],
@@ -85,6 +94,16 @@ class AnalysisStateStore:
                 "INSERT OR REPLACE INTO policies VALUES (?, ?)",
                 [(p.id, p.model_dump_json()) for p in policies],
             )
+            return int(self.db.execute("SELECT count FROM saves").fetchone()[0])
+
+    def saves(self) -> int:
+        row = self.db.execute("SELECT count FROM saves").fetchone()
+        return int(row[0]) if row else 0
+
+    def last_writer(self) -> tuple[str, int] | None:
+        """(host, pid) of the process that saved last."""
+        row = self.db.execute("SELECT host, pid FROM saves").fetchone()
+        return (str(row[0]), int(row[1])) if row else None
 
     def policies(self) -> list[Policy]:
         return [Policy.model_validate_json(row[0]) for row in self.db.execute("SELECT policy FROM policies")]

@@ -189,14 +189,15 @@ def _analyse_and_index(posts: list[dict], data_dir: Path) -> tuple[list, list]:
     from transport.sqlite_log import SqliteTransport
     from workers.build import analyzer_from_settings
     from workers.runner import Worker
-    from workers.stages import AnalyzeStage, IndexStage
+    from workers.stages import EnrichStage, EventsStage, IndexStage
     from yuqing.config import load_settings
 
     settings = load_settings(None, data_dir=data_dir)
     transport = SqliteTransport(data_dir / "transport.sqlite3")
     transport.publish_many(RAW_POSTS, [(p["id"], p) for p in posts])
     analyzer = analyzer_from_settings(settings, data_dir / "analysis.sqlite3")
-    Worker(transport, AnalyzeStage(transport, analyzer), poll_timeout=0.05).run(until_idle=True)
+    Worker(transport, EnrichStage(transport, analyzer.enricher), poll_timeout=0.05).run(until_idle=True)
+    Worker(transport, EventsStage(transport, analyzer), poll_timeout=0.05).run(until_idle=True)
     Worker(transport, IndexStage(SqliteIndex(data_dir / "index.sqlite3")), poll_timeout=0.05).run(until_idle=True)
     transport.close()
     with SqliteIndex(data_dir / "index.sqlite3") as index:

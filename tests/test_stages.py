@@ -73,7 +73,7 @@ def test_a_post_dated_outside_the_sane_window_is_refused_and_its_neighbours_pass
     from stores.analysis_state import AnalysisStateStore
     from transport.base import RAW_POSTS
     from workers.build import load_gazetteer
-    from workers.stages import AnalyzeStage
+    from workers.stages import EnrichStage, EventsStage
     from yuqing.config.settings import DEFAULT_DATA
 
     # The bad post first, in one partition: it would become the analyzer's newest time, which
@@ -86,8 +86,9 @@ def test_a_post_dated_outside_the_sane_window_is_refused_and_its_neighbours_pass
     for _ in range(2):  # a restart must not stumble over the refused post again
         analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"),
                             AnalysisStateStore(tmp_path / "analysis.sqlite3"))
-        worker = Worker(transport, AnalyzeStage(transport, analyzer), batch_size=1, poll_timeout=0.05)
+        worker = Worker(transport, EnrichStage(transport, analyzer.enricher), batch_size=1, poll_timeout=0.05)
         runs.append(worker.run(until_idle=True))
+        Worker(transport, EventsStage(transport, analyzer), poll_timeout=0.05).run(until_idle=True)
     first, restarted = runs
     assert first["processed"] == 3 and first["quarantined"] == 1
     assert first["refused:date_out_of_range"] == 1

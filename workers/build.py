@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.bursts import BurstTracker
-from analysis.enrich import Analyzer
+from analysis.enrich import Analyzer, Enricher
 from analysis.gazetteer import Gazetteer
 from stores.analysis_state import AnalysisStateStore
 from stores.state import open_burst_memory
@@ -46,3 +46,21 @@ def burst_tracker_from_settings(settings: Settings, own_memory: bool = True) -> 
         memory=open_burst_memory(settings) if own_memory else None,
         policies=configured_policies(settings),
     )
+
+
+def enricher_from_settings(settings: Settings) -> Enricher:
+    """The configured enricher, knowing the configured policies and those crawled so far."""
+    return Enricher([*configured_policies(settings), *stored_policies(settings)], configured_watchlists(settings),
+                    load_gazetteer(settings.gazetteer_file))
+
+
+def stored_policies(settings: Settings) -> list[Policy]:
+    """The policy documents crawled so far, as the events stage keeps them."""
+    path = settings.path(ANALYSIS_STATE_FILE)
+    if not path.exists():
+        return []
+    store = AnalysisStateStore(path)
+    try:
+        return store.policies()
+    finally:
+        store.close()
