@@ -58,7 +58,12 @@ def fold_messages(messages: list[dict]) -> dict:
 
 
 def open_alert_store(settings: Settings, read_only: bool = False) -> AlertStore:
-    """The store the settings ask for (`alert_store`); the embedded one is <data_dir>/alerts.sqlite3."""
+    """The store the settings ask for: with `state: postgres` the shared state database, else `alert_store`
+    (the embedded one is <data_dir>/alerts.sqlite3)."""
+    if settings.state == "postgres":
+        from alerts.postgres_store import PostgresAlertStore
+
+        return PostgresAlertStore(settings.postgres, read_only=read_only)
     if settings.alert_store == "embedded":
         return SqliteAlertStore(settings.data_dir / "alerts.sqlite3", read_only=read_only)
     raise ConfigError(settings.config_file or "environment (YUQING_ALERT_STORE)", "alert_store",

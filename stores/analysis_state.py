@@ -1,4 +1,5 @@
-"""The analyzer's memory in SQLite: events, recent posts' fingerprints, crawled policies.
+"""The analyzer's memory: events, recent posts' fingerprints, crawled policies. In SQLite (`AnalysisStateStore`,
+embedded) or the PostgreSQL state database (`PostgresAnalysisState`, scale-out: a standby takes over from it).
 
 Written in batches (the analyzer's `flush`), read once at start-up, so event ids, reprint links and
 the policy registry survive a restart. `analysis.enrich.AnalyzerMemory` is the interface it fills.
@@ -14,10 +15,16 @@ import socket
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from analysis.events import EventState, Fingerprint
+from stores import postgres
 from stores.sqlite import connect
+from yuqing.config.settings import PostgresSettings
 from yuqing.schema import Policy
+
+if TYPE_CHECKING:  # the analyzer's module: not loaded only to name the row type
+    from analysis.enrich import AssignedPost
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, last_seen TEXT NOT NULL, state TEXT NOT NULL);
@@ -35,7 +42,8 @@ CREATE TABLE IF NOT EXISTS saves (
 
 
 def _signed(value: int) -> int:
-    """SQLite integers are signed 64-bit: store a 64-bit fingerprint as its two's complement."""
+    """SQLite integers (and PostgreSQL bigints) are signed 64-bit: store a 64-bit fingerprint as its two's
+    complement."""
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
@@ -55,6 +63,21 @@ def _text_floor(when: datetime) -> str:
     return (when - OFFSET_MARGIN).replace(tzinfo=None).isoformat()
 
 
+def _stored_post(post: AssignedPost) -> tuple:
+    """A post's row: (id, at, event_id, reprint_of, fingerprint, original, lead)."""
+    pid, at, event_id, reprint_of, fp = post
+    return (pid, at, event_id, reprint_of, _signed(fp.value) if fp else None, fp.original if fp else None,
+            _signed(fp.lead) if fp and fp.lead is not None else None)
+
+
+def _assigned_post(pid: str, when: datetime, event_id: str | None, reprint_of: str | None, value: int | None,
+                   original: str | None, lead: int | None) -> AssignedPost:
+    fingerprint = (Fingerprint(pid, _unsigned(value), when, original or pid, event_id,
+                               _unsigned(lead) if lead is not None else None)
+                   if value is not None else None)
+    return pid, when, event_id, reprint_of, fingerprint
+
+
 class AnalysisStateStore:
     def __init__(self, path: Path) -> None:
         self.db = connect(path)
@@ -67,7 +90,7 @@ class AnalysisStateStore:
     def save(
         self,
         events: Iterable[EventState],
-        posts: Iterable[tuple[str, datetime, str | None, str | None, Fingerprint | None]],
+        posts: Iterable[AssignedPost],
         policies: Iterable[Policy],
     ) -> int:
         """Write changed events, newly analysed posts and new policies in one transaction; returns the count
@@ -83,12 +106,7 @@ class AnalysisStateStore:
             self.db.executemany(
                 "INSERT OR REPLACE INTO posts (id, at, event_id, reprint_of, fingerprint, original, lead)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (pid, at.isoformat(), event_id, reprint_of,
-                     _signed(fp.value) if fp else None, fp.original if fp else None,
-                     _signed(fp.lead) if fp and fp.lead is not None else None)
-                    for pid, at, event_id, reprint_of, fp in posts
-                ],
+                [(pid, at.isoformat(), *rest) for pid, at, *rest in map(_stored_post, posts)],
             )
             self.db.executemany(
                 "INSERT OR REPLACE INTO policies VALUES (?, ?)",
@@ -127,21 +145,15 @@ class AnalysisStateStore:
         row = self.db.execute("SELECT event_id, reprint_of, at FROM posts WHERE id = ?", (post_id,)).fetchone()
         return (row[0], row[1], datetime.fromisoformat(row[2])) if row else None
 
-    def posts_since(self, since: datetime) -> list[tuple[str, datetime, str | None, str | None, Fingerprint | None]]:
+    def posts_since(self, since: datetime) -> list[AssignedPost]:
         rows = []
-        for pid, at, event_id, reprint_of, value, original, lead in self.db.execute(
+        for pid, at, *rest in self.db.execute(
             "SELECT id, at, event_id, reprint_of, fingerprint, original, lead FROM posts WHERE at >= ?",
             (_text_floor(since),),
         ):
             when = datetime.fromisoformat(at)
-            if when < since:
-                continue
-            fingerprint = (
-                Fingerprint(pid, _unsigned(value), when, original or pid, event_id,
-                            _unsigned(lead) if lead is not None else None)
-                if value is not None else None
-            )
-            rows.append((pid, when, event_id, reprint_of, fingerprint))
+            if when >= since:
+                rows.append(_assigned_post(pid, when, *rest))
         return rows
 
     def forget_before(self, cutoff: datetime) -> None:
@@ -154,3 +166,64 @@ class AnalysisStateStore:
     def close(self) -> None:
         self.db.close()
 
+
+
+class PostgresAnalysisState:
+    """The analyzer's memory in tables `analysis_*` (migration 0005), the same contract as the SQLite file: the
+    active analyzer writes it batch by batch, a standby that takes over reads the window it needs at start."""
+
+    SCHEMA_VERSION = 5
+
+    def __init__(self, settings: PostgresSettings) -> None:
+        self._db = postgres.Database(settings, self.SCHEMA_VERSION)
+
+    def save(self, events: Iterable[EventState], posts: Iterable[AssignedPost], policies: Iterable[Policy]) -> None:
+        """Write changed events, newly analysed posts and new policies in one transaction."""
+        with self._db.transaction() as conn, conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO analysis_events (id, last_seen, state) VALUES (%s, %s, %s) ON CONFLICT (id) "
+                "DO UPDATE SET last_seen = excluded.last_seen, state = excluded.state",
+                [(e.id, e.last_seen, json.dumps(e.to_json(), ensure_ascii=False)) for e in events])
+            cursor.executemany(
+                "INSERT INTO analysis_posts (id, at, event_id, reprint_of, fingerprint, original, lead) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET at = excluded.at, "
+                "event_id = excluded.event_id, reprint_of = excluded.reprint_of, "
+                "fingerprint = excluded.fingerprint, original = excluded.original, lead = excluded.lead",
+                [_stored_post(post) for post in posts])
+            cursor.executemany(
+                "INSERT INTO analysis_policies (id, policy) VALUES (%s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET policy = excluded.policy",
+                [(p.id, p.model_dump_json()) for p in policies])
+
+    def policies(self) -> list[Policy]:
+        return [Policy.model_validate_json(text) for text, in self._db.rows("SELECT policy FROM analysis_policies")]
+
+    def newest(self) -> datetime | None:
+        [(latest,)] = self._db.rows("SELECT MAX(last_seen) FROM analysis_events")
+        return latest
+
+    def events_since(self, since: datetime) -> list[EventState]:
+        return [EventState.from_json(json.loads(text)) for text, in self._db.rows(
+            "SELECT state FROM analysis_events WHERE last_seen >= %s", (since,))]
+
+    def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None:
+        """(event id, reprint_of, when) of a post analysed before, or None."""
+        rows = self._db.rows("SELECT event_id, reprint_of, at FROM analysis_posts WHERE id = %s", (post_id,))
+        if not rows:
+            return None
+        event_id, reprint_of, when = rows[0]
+        return event_id, reprint_of, when
+
+    def posts_since(self, since: datetime) -> list[AssignedPost]:
+        return [_assigned_post(*row) for row in self._db.rows(
+            "SELECT id, at, event_id, reprint_of, fingerprint, original, lead FROM analysis_posts WHERE at >= %s",
+            (since,))]
+
+    def forget_before(self, cutoff: datetime) -> None:
+        """Delete posts and events older than `cutoff`."""
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM analysis_posts WHERE at < %s", (cutoff,))
+            conn.execute("DELETE FROM analysis_events WHERE last_seen < %s", (cutoff,))
+
+    def close(self) -> None:
+        self._db.close()

@@ -71,9 +71,8 @@ def test_reprints_link_to_the_earliest_original_and_join_its_event(analyzer: Ana
     assert out[1].reprint_of is None and out[2].reprint_of is None  # similar, but not copies
 
 
-def test_copies_crawled_before_their_original_are_relinked_when_it_arrives(tmp_path: Path) -> None:
-    state = tmp_path / "analysis.sqlite3"
-    first = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+def test_copies_crawled_before_their_original_are_relinked_when_it_arrives(open_analysis_state) -> None:
+    first = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), open_analysis_state())
     copies = [first.enrich(STREAM[6]), first.enrich(STREAM[4])]  # news 7, then 5: both published after news 4
     assert [c.reprint_of for c in copies] == [None, None]
     # 5 is older than 7: 7 is its copy, until 4 arrives.
@@ -89,7 +88,7 @@ def test_copies_crawled_before_their_original_are_relinked_when_it_arrives(tmp_p
     assert event.size == 3 and event.reprints == 2  # one original plus two reprints
     assert original.event_id == event.id
     first.close()
-    second = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    second = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), open_analysis_state())
     assert second.enrich(STREAM[6]).reprint_of == "news:4"  # a re-crawl of the copy keeps the new link
     second.close()
 
@@ -108,13 +107,13 @@ def test_a_weibo_copying_an_articles_first_paragraph_is_its_reprint_in_either_or
         analyzer.close()
 
 
-def test_an_articles_first_paragraph_is_remembered_across_a_restart(tmp_path: Path) -> None:
+def test_an_articles_first_paragraph_is_remembered_across_a_restart(open_analysis_state) -> None:
     lead, rest = ARTICLE.split("记者实地走访发现")
     gazetteer = load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
-    first = Analyzer([RENOVATION], [], gazetteer, AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+    first = Analyzer([RENOVATION], [], gazetteer, open_analysis_state())
     first.enrich(post(20, 0, f"{lead}\n记者实地走访发现{rest}", platform="news", title="幸福小区改造后屋顶漏水"))
     first.close()
-    second = Analyzer([RENOVATION], [], gazetteer, AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+    second = Analyzer([RENOVATION], [], gazetteer, open_analysis_state())
     assert second.enrich(post(21, 30, f"{lead}（来源：菏泽日报）")).reprint_of == "news:20"
     second.close()
 

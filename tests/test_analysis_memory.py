@@ -93,10 +93,10 @@ def test_an_event_is_published_once_per_change_of_substance_not_per_post() -> No
     assert size >= 400 / 1.1 - 1
 
 
-def test_the_state_store_reads_and_forgets_by_instant_whatever_the_offset(tmp_path: Path) -> None:
+def test_the_state_store_reads_and_forgets_by_instant_whatever_the_offset(open_analysis_state) -> None:
     from datetime import UTC
 
-    store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    store = open_analysis_state()
     cutoff = datetime(2026, 3, 10, 12, 0, tzinfo=SHANGHAI)
     # Times stored as they came: Beijing time, UTC, and naive (Beijing) text, on both sides of the cutoff.
     times = {
@@ -109,7 +109,7 @@ def test_the_state_store_reads_and_forgets_by_instant_whatever_the_offset(tmp_pa
     store.save([], [(pid, when, None, None, None) for pid, when in times.items()], [])
     assert {pid for pid, *_ in store.posts_since(cutoff)} == {"after-shanghai", "after-utc"}
     store.forget_before(cutoff)
-    kept = {row[0] for row in store.db.execute("SELECT id FROM posts")}
+    kept = {pid for pid, *_ in store.posts_since(cutoff - timedelta(days=30))}
     # Nothing at or after the cutoff is forgotten; what is far older is.
     assert {"after-shanghai", "after-utc"} <= kept and "long-before-utc" not in kept
     store.close()

@@ -210,11 +210,13 @@ def worker_memory(request, tmp_path):
         yield store
         store.close()
         return
-    from alerts.postgres_memory import PostgresWorkerMemory
+    from alerts.postgres_store import PostgresAlertStore
 
     database = request.getfixturevalue("postgres_settings")
     postgres.setup(database)
-    yield PostgresWorkerMemory(database)
+    store = PostgresAlertStore(database)
+    yield store
+    store.close()
 
 
 def test_worker_memory_is_replaced_whole_with_its_offsets(worker_memory):
@@ -252,3 +254,56 @@ def test_an_unreachable_database_is_one_line_and_exit_code_1(monkeypatch, tmp_pa
     error = capsys.readouterr().err.strip()
     assert error.startswith("服务不可用 (backend unavailable): PostgreSQL 127.0.0.1:")
     assert "\n" not in error and "Traceback" not in error and "s3cret-unreachable" not in error
+
+
+def test_the_settings_choose_the_alert_store_and_a_read_only_view_cannot_write(settings):
+    from alerts.service import open_alert_store
+    from alerts.store import Change, StoreError
+    from alerts.testing import T0
+    from yuqing.schema import Alert, AlertLevel, AlertStatus
+
+    alert = Alert(id="A-1", group_key="policy:P-heat", rule="负面上升", rule_type="negative_surge", level=AlertLevel.LARGE,
+                  status=AlertStatus.FIRED, title="供暖", fired_at=T0, updated_at=T0)
+    store = open_alert_store(settings)
+    store.insert(alert, Change("yuqing", "fired"), T0)
+    view = open_alert_store(settings, read_only=True)
+    assert type(view) is type(store) and [a.id for a in view.alerts()] == ["A-1"]  # the same store
+    with pytest.raises(StoreError):
+        view.update(alert.model_copy(update={"status": AlertStatus.CLOSED}), 1, Change("王科长", "close"), T0)
+    assert store.get("A-1").version == 1
+    view.close()
+    store.close()
+
+
+def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, tmp_path):
+    from collections import Counter
+    from datetime import datetime, timedelta
+
+    from analysis.events import EventState, Fingerprint
+    from stores.state import open_analysis_state
+    from yuqing.schema import SHANGHAI, Policy
+
+    at = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI)
+    event = EventState("evt-1", at, at + timedelta(hours=2), Counter({"漏水": 2.0}), size=2, reprints=1,
+                       platforms=Counter({"news": 1, "weibo": 1}), first_post="news:1")
+    high = (1 << 64) - 5  # a fingerprint above the signed 64-bit range
+    posts = [("news:1", at, "evt-1", None, Fingerprint("news:1", high, at, "news:1", "evt-1", lead=1 << 63)),
+             ("weibo:2", at + timedelta(hours=2), "evt-1", "news:1", None)]
+    memory = open_analysis_state(settings, tmp_path / "analysis.sqlite3")
+    memory.save([event], posts, [Policy(id="P-heat", title="城区供暖管理办法")])
+    memory.close()
+
+    standby = open_analysis_state(settings, tmp_path / "analysis.sqlite3")  # a restart, or a standby taking over
+    assert standby.newest() == event.last_seen
+    [restored] = standby.events_since(at)
+    assert restored.to_json() == event.to_json()
+    assert standby.posts_since(at) == posts and standby.posts_since(at + timedelta(hours=1)) == posts[1:]
+    assert standby.assigned("weibo:2") == ("evt-1", "news:1", at + timedelta(hours=2))
+    assert standby.assigned("weibo:3") is None
+    assert [p.id for p in standby.policies()] == ["P-heat"]
+    moved = event.to_json() | {"size": 3}
+    standby.save([EventState.from_json(moved)], [], [])  # a changed event replaces the one stored
+    assert [e.size for e in standby.events_since(at)] == [3]
+    standby.forget_before(at + timedelta(days=5))
+    assert standby.posts_since(at - timedelta(days=30)) == [] and standby.events_since(at - timedelta(days=30)) == []
+    standby.close()

@@ -8,8 +8,7 @@ from pathlib import Path
 from analysis.bursts import BurstTracker
 from analysis.enrich import Analyzer, Enricher
 from analysis.gazetteer import Gazetteer
-from stores.analysis_state import AnalysisStateStore
-from stores.state import open_burst_memory
+from stores.state import open_analysis_state, open_burst_memory
 from yuqing.config import Settings
 from yuqing.config.datafiles import Watchlist, load_gazetteer_file, load_policies, load_watchlists
 from yuqing.schema import Policy
@@ -30,10 +29,11 @@ def configured_watchlists(settings: Settings) -> list[Watchlist]:
 
 
 def analyzer_from_settings(settings: Settings, state_file: Path | None) -> Analyzer:
-    """The configured analyzer; it remembers events across runs in `state_file` when one is given."""
+    """The configured analyzer; when `state_file` is given it remembers events across runs, in that file or (with
+    `state: postgres`) in the shared state database."""
     return Analyzer(
         configured_policies(settings), configured_watchlists(settings), load_gazetteer(settings.gazetteer_file),
-        AnalysisStateStore(state_file) if state_file is not None else None,
+        open_analysis_state(settings, state_file) if state_file is not None else None,
     )
 
 
