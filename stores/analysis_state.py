@@ -172,14 +172,22 @@ class PostgresAnalysisState:
     """The analyzer's memory in tables `analysis_*` (migration 0005), the same contract as the SQLite file: the
     active analyzer writes it batch by batch, a standby that takes over reads the window it needs at start."""
 
-    SCHEMA_VERSION = 5
+    SCHEMA_VERSION = 6
 
     def __init__(self, settings: PostgresSettings) -> None:
         self._db = postgres.Database(settings, self.SCHEMA_VERSION)
 
-    def save(self, events: Iterable[EventState], posts: Iterable[AssignedPost], policies: Iterable[Policy]) -> None:
-        """Write changed events, newly analysed posts and new policies in one transaction."""
+    def save(self, events: Iterable[EventState], posts: Iterable[AssignedPost], policies: Iterable[Policy]) -> int:
+        """Write changed events, newly analysed posts and new policies in one transaction; returns the count of
+        saves, this one included (and the process that made it is noted: the active events worker)."""
         with self._db.transaction() as conn, conn.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO analysis_saves VALUES (1, 1, %s, %s) ON CONFLICT (id) DO UPDATE "
+                "SET count = analysis_saves.count + 1, host = excluded.host, pid = excluded.pid RETURNING count",
+                (socket.gethostname(), os.getpid()))
+            row = cursor.fetchone()
+            assert row is not None  # RETURNING gives the row written
+            count = int(row[0])
             cursor.executemany(
                 "INSERT INTO analysis_events (id, last_seen, state) VALUES (%s, %s, %s) ON CONFLICT (id) "
                 "DO UPDATE SET last_seen = excluded.last_seen, state = excluded.state",
@@ -194,6 +202,16 @@ class PostgresAnalysisState:
                 "INSERT INTO analysis_policies (id, policy) VALUES (%s, %s) "
                 "ON CONFLICT (id) DO UPDATE SET policy = excluded.policy",
                 [(p.id, p.model_dump_json()) for p in policies])
+        return count
+
+    def saves(self) -> int:
+        rows = self._db.rows("SELECT count FROM analysis_saves")
+        return int(rows[0][0]) if rows else 0
+
+    def last_writer(self) -> tuple[str, int] | None:
+        """(host, pid) of the process that saved last."""
+        rows = self._db.rows("SELECT host, pid FROM analysis_saves")
+        return (str(rows[0][0]), int(rows[0][1])) if rows else None
 
     def policies(self) -> list[Policy]:
         return [Policy.model_validate_json(text) for text, in self._db.rows("SELECT policy FROM analysis_policies")]

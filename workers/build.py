@@ -57,9 +57,9 @@ def enricher_from_settings(settings: Settings) -> Enricher:
 def stored_policies(settings: Settings) -> list[Policy]:
     """The policy documents crawled so far, as the events stage keeps them."""
     path = settings.path(ANALYSIS_STATE_FILE)
-    if not path.exists():
+    if settings.state != "postgres" and not path.exists():
         return []
-    store = AnalysisStateStore(path)
+    store = open_analysis_state(settings, path)
     try:
         return store.policies()
     finally:
