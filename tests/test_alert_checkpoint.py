@@ -95,7 +95,9 @@ def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path
     gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True).stdout)
     killed = worker(MemoryWriter(host, gone, "killed"))  # holds the memory ... and its process is gone
+    assert killed.service.store.memory_holder() == MemoryWriter(host, gone, "killed")
     replacement = worker(MemoryWriter(host, os.getpid(), "replacement"))  # taken over at once, no lease wait
+    assert replacement.service.store.memory_holder() == MemoryWriter(host, os.getpid(), "replacement")
     with pytest.raises(MemoryTaken, match=f"pid {os.getpid()}"):
         worker(MemoryWriter(host, os.getpid(), "second"))  # the replacement is alive: no second writer
     with pytest.raises(MemoryTaken):
