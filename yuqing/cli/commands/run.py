@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--interval", type=float, default=20.0, help="minutes between crawls (default 20)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes for the enrich and index stages (default 1); the events and alert stages "
-                             "run one each: they keep state with one writer")
+                             "run one each: they keep state with one writer (0: no workers, they run elsewhere)")
     parser.add_argument("--report-at", type=_clock, default=time(8, 0), metavar="HH:MM",
                         help="Beijing time to write the previous day's daily report (default 08:00)")
     parser.add_argument("--no-report", action="store_true", help="do not write daily and weekly reports")
@@ -46,9 +46,10 @@ def _yuqing(args: argparse.Namespace, *command: str) -> list[str]:
 
 def worker_commands(args: argparse.Namespace) -> dict[str, list[str]]:
     """The worker processes to keep up: `--workers` of the enrich and index stages, one each of the stages that
-    keep state (events, alert: one writer each; on one machine the supervisor's restart is their standby)."""
-    return {f"{stage}-{n + 1}": _yuqing(args, "worker", stage)
-            for stage in STAGE_NAMES for n in range(1 if stage in STATEFUL_STAGES else args.workers)}
+    keep state (events, alert: one writer each; on one machine the supervisor's restart is their standby); none
+    with `--workers 0` (the workers run as services of their own)."""
+    return {f"{stage}-{n + 1}": _yuqing(args, "worker", stage) for stage in STAGE_NAMES
+            for n in range(min(args.workers, 1) if stage in STATEFUL_STAGES else args.workers)}
 
 
 def run(args: argparse.Namespace) -> int:
