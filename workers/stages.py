@@ -228,6 +228,9 @@ class AlertStage(Stage):
         self._held_until = time.monotonic()
         self._hold()
         memory = service.store.load_memory(log)
+        # The rules' part as of the hold too: the service read it when it was built, which may have been before
+        # the writer this one replaces saved for the last time (a standby built just before the active one died).
+        service.engine.restore(memory.rules)
         if memory.bursts:
             bursts.restore(memory.bursts)
         self._counted: dict[tuple[str, int], int] = dict(memory.offsets)  # next offset the memory includes
