@@ -26,11 +26,9 @@ from analysis.events import (
     anchors_of,
 )
 from analysis.gazetteer import Gazetteer
-from analysis.keywords import candidate_words, rank_candidates
+from analysis.language import Language
 from analysis.policies import PolicyRegistry, policy_from_post
 from analysis.privacy import mask_author_name, mask_metadata, mask_personal_data
-from analysis.segment import add_terms, display_form, fast_words, segment_post
-from analysis.sentiment import classify
 from analysis.text import strip_markup
 from analysis.titles import HeadlineKind, headline_of
 from yuqing.config.datafiles import Watchlist
@@ -71,9 +69,10 @@ _CREDIT_LABELS = ("来源", "稿源", "转自", "转载自", "原标题", "编�
 _CREDIT = re.compile(r"[（(【\[]?\s*(?:来源|稿源|转自|转载自|原标题|责任编辑|编辑|作者)\s*[:：][^）)】\]\n，。；]{1,30}[）)】\]]?")
 
 
-def _reprint_features(text: str, candidates: Sequence[str]) -> tuple[Sequence[str], list[str]]:
+def _reprint_features(language: Language, text: str, candidates: Sequence[str]) -> tuple[Sequence[str], list[str]]:
     """What a post's fingerprint and its lead's are made of, credit lines left out. The lead is the
     first paragraph long enough to be copied on its own; a post of one paragraph has none."""
+    candidate_words, fast_words = language.keywords.candidate_words, language.segmenter.fast_words
     features: Sequence[str] = candidates
     if any(label in text for label in _CREDIT_LABELS) and (credits := _CREDIT.findall(text)):
         credited = Counter(candidate_words(fast_words(" ".join(credits))))
@@ -178,13 +177,18 @@ class Annotated:
 
 class Enricher:
     """The part of the analysis that needs no memory of other posts: masking, sentiment, keywords, places,
-    departments and policy links. Its only state is the policy registry, which crawled policy documents join."""
+    departments and policy links, with `language` (whose segmenter the gazetteer's names were added to). Its only
+    state is the policy registry, which crawled policy documents join."""
 
-    def __init__(self, policies: Iterable[Policy], watchlists: Sequence[Watchlist], gazetteer: Gazetteer) -> None:
+    def __init__(self, language: Language, policies: Iterable[Policy], watchlists: Sequence[Watchlist],
+                 gazetteer: Gazetteer) -> None:
+        if gazetteer.segmenter is not language.segmenter:
+            raise ValueError("the gazetteer's names must be tokens of the segmenter the analyzer reads posts with")
+        self.language = language
         self.gazetteer = gazetteer
         # Watched terms become single tokens, so they can be keywords and event terms.
-        add_terms(term for w in watchlists for term in (*w.terms, *w.context))
-        self.registry = PolicyRegistry(policies)
+        language.segmenter.add_terms(term for w in watchlists for term in (*w.terms, *w.context))
+        self.registry = PolicyRegistry(language, policies)
         self._author_place_cache: dict[str, list[str]] = {}
 
     def learn_policies(self, policies: Iterable[Policy]) -> None:
@@ -198,7 +202,7 @@ class Enricher:
         A crawled policy document also joins the registry, so later posts can link to it.
         Raises RefusedPost for a post whose times are outside the sane window."""
         post.check_times()
-        policy = policy_from_post(post)
+        policy = policy_from_post(post, self.language)
         if policy is not None:
             policy = self.registry.add(policy)
         masked = mask_personal_data(post.text)
@@ -207,18 +211,21 @@ class Enricher:
         author_name = mask_author_name(author.name, post.platform.value, verified=author.verified)
         if author_name != author.name:
             post = post.model_copy(update={"author": author.model_copy(update={"name": author_name})})
-        segmented = segment_post(masked)
-        title_words = fast_words(title) if title else []
+        segmenter, keyword_table = self.language.segmenter, self.language.keywords
+        segmented = segmenter.segment_post(masked)
+        title_words = segmenter.fast_words(title) if title else []
         all_words = title_words + segmented.all_words
 
         full_text = f"{title or ''}\n{masked}"
         links = self.registry.link(full_text, all_words)
         # The stance toward the departments and policies the post names, not toward a contractor it
         # also complains about (see analysis/sentiment.py).
-        sentiment = classify(title_words + segmented.own, segmented.quoted, self._stance_targets(all_words, links))
-        candidates = candidate_words(segmented.all_words)
+        sentiment = self.language.sentiment.classify(title_words + segmented.own, segmented.quoted,
+                                                     self._stance_targets(all_words, links))
+        candidates = keyword_table.candidate_words(segmented.all_words)
         # A title's words count twice: it says what the post is about.
-        weighted = rank_candidates(candidate_words(title_words) * 2 + candidates, KEYWORDS_PER_POST)
+        weighted = keyword_table.rank_candidates(keyword_table.candidate_words(title_words) * 2 + candidates,
+                                                 KEYWORDS_PER_POST)
         # Where it happened: the text, the title, a board's 地点, the issuing office. Where the author
         # lives (a screen name such as 曹县汉服小姐姐) is kept apart: reports and alerts use the first.
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
@@ -235,7 +242,7 @@ class Enricher:
             **fields,
             masked_text=masked,
             sentiment=sentiment,
-            keywords=[display_form(word) for word, _ in weighted],
+            keywords=[segmenter.display_form(word) for word, _ in weighted],
             places=places,
             author_places=author_places,
             policies=links,
@@ -245,7 +252,8 @@ class Enricher:
 
     def _clues(self, post: Post, masked: str, candidates: Sequence[str], weighted: Sequence[tuple[str, float]],
                places: Sequence[str]) -> EventClues:
-        features, lead = _reprint_features(masked, candidates)
+        fast_words = self.language.segmenter.fast_words
+        features, lead = _reprint_features(self.language, masked, candidates)
         # A title or a board's 地点 often names the estate the text only calls 我们小区.
         title = mask_personal_data(" ".join(filter(None, (post.title, str(post.extra.get(BOARD_PLACE) or "")))))
         return EventClues(
@@ -297,12 +305,13 @@ class Enricher:
 
 
 class Analyzer:
-    """Enriches posts (`Enricher`) and puts them into events and reprint chains; remembers events, reprints and
+    """Enriches posts (`Enricher`, with `language`) and puts them into events and reprint chains; remembers events, reprints and
     crawled policies across restarts in `memory`. `enrich` does both steps; a pipeline split across processes
     runs `Enricher.annotate` in any number of workers and `assign` in the one that keeps the memory."""
 
     def __init__(
         self,
+        language: Language,
         policies: Sequence[Policy],
         watchlists: Sequence[Watchlist],
         gazetteer: Gazetteer,
@@ -310,7 +319,7 @@ class Analyzer:
     ) -> None:
         self.store = memory
         stored = self.store.policies() if self.store else []
-        self.enricher = Enricher([*policies, *stored], watchlists, gazetteer)
+        self.enricher = Enricher(language, [*policies, *stored], watchlists, gazetteer)
         self.clusterer = EventClusterer()
         # post id -> (event id, reprint_of, when): a post seen again keeps what it was given. With a store,
         # only the posts not yet written to it: the store answers for the others (one indexed read a post).

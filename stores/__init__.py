@@ -9,6 +9,8 @@
   settings. `postgres.connect` opens the state database, `postgres.setup` applies `migrations/*.sql`.
 - `tables.PrivateTableCache`: derived tables (jieba's dictionary, the sentiment ratios) kept between
   processes in a private directory whose owner is checked.
+- `language.load_language`: the segmenter, keyword table and sentiment model, read from the files
+  shipped in `analysis/data/` (derived tables through the process's table keeper).
 
 `analysis/` never opens these itself: a worker or a command builds them and hands them in.
 """

@@ -169,10 +169,10 @@ class AnalysisStateStore:
 
 
 class PostgresAnalysisState:
-    """The analyzer's memory in tables `analysis_*` (migration 0005), the same contract as the SQLite file: the
+    """The analyzer's memory in tables `analysis_*` (migrations 0005 and 0007), the same contract as the SQLite file: the
     active analyzer writes it batch by batch, a standby that takes over reads the window it needs at start."""
 
-    SCHEMA_VERSION = 6
+    SCHEMA_VERSION = 7
 
     def __init__(self, settings: PostgresSettings) -> None:
         self._db = postgres.Database(settings, self.SCHEMA_VERSION)

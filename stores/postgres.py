@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from yuqing.config import ConfigError
@@ -77,11 +78,14 @@ class Database:
     A server that stops or restarts under a running stage is an outage, not a fault: the transaction it cut
     off is rolled back and raised as BackendUnavailable (the stage keeps its batch and tries again later), and
     the next transaction opens a fresh connection. `read_only`: every transaction is read-only (PostgreSQL
-    refuses writes), for views that must never put anything back."""
+    refuses writes), for views that must never put anything back. `search_path`: the PostgreSQL schema a store's
+    unqualified table names are in (before `public`), for a store whose tables share names with another's."""
 
-    def __init__(self, settings: PostgresSettings, schema_version: int, *, read_only: bool = False) -> None:
+    def __init__(self, settings: PostgresSettings, schema_version: int, *, read_only: bool = False,
+                 search_path: str | None = None) -> None:
         self.settings = settings
         self.read_only = read_only
+        self.search_path = search_path
         self._lock = threading.RLock()
         self._conn: psycopg.Connection | None = None
         try:
@@ -92,8 +96,12 @@ class Database:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = connect(self.settings)
-            self._conn.read_only = self.read_only
+            conn = connect(self.settings)
+            if self.search_path:
+                conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self.search_path)))
+                conn.commit()
+            conn.read_only = self.read_only
+            self._conn = conn
         return self._conn
 
     @contextmanager
@@ -109,11 +117,16 @@ class Database:
                     conn.close()
                 raise _unavailable(self.settings, exc) from exc
 
-    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+    def rows(self, statement: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """One statement in a transaction of its own; its rows (none for a statement that returns none)."""
         with self.transaction() as conn:
-            cursor = conn.execute(sql.encode(), params)
+            cursor = conn.execute(statement.encode(), params)
             return cursor.fetchall() if cursor.description is not None else []
+
+    def row(self, statement: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of one statement in a transaction of its own, or None."""
+        rows = self.rows(statement, params)
+        return rows[0] if rows else None
 
     def close(self) -> None:
         with self._lock:

@@ -78,12 +78,14 @@ def shipped_analyzer(tmp_path: Path):
     """An Analyzer with the shipped policies, watchlists and gazetteer, its state in a temporary file."""
     from analysis.enrich import Analyzer
     from stores.analysis_state import AnalysisStateStore
-    from workers.build import load_gazetteer
+    from workers.build import load_gazetteer, shipped_language, shipped_segmenter
     from yuqing.config.datafiles import load_policies, load_watchlists
     from yuqing.config.settings import DEFAULT_DATA
 
-    analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
-                        load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+    analyzer = Analyzer(shipped_language(), load_policies(DEFAULT_DATA / "policies.yaml"),
+                        load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
+                        load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()),
+                        AnalysisStateStore(tmp_path / "analysis.sqlite3"))
     yield analyzer
     analyzer.close()
 
@@ -134,6 +136,7 @@ def postgres_settings(postgres_server):
     settings = postgres_server.settings()
     with psycopg.connect(settings.url, password=settings.password.get_secret_value(), autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS console CASCADE")
         conn.execute("CREATE SCHEMA public")
     return settings
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from analysis.enrich import Analyzer
 from analysis.events import ACTIVE_FOR
 from stores.analysis_state import AnalysisStateStore
-from workers.build import load_gazetteer
+from workers.build import load_gazetteer, shipped_language, shipped_segmenter
 from yuqing.config.settings import DEFAULT_DATA
 from yuqing.schema import SHANGHAI, Post
 
@@ -38,7 +38,7 @@ def backlog(rng: random.Random) -> list[list[Post]]:
 
 def test_draining_a_backlog_partition_by_partition_keeps_memory_and_state_bounded(tmp_path: Path) -> None:
     state = tmp_path / "analysis.sqlite3"
-    analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     # What one window holds when fed live: every partition's posts of the last ACTIVE_FOR. The bound leaves
     # room for the posts taken between two prunes; holding the backlog (20,000 posts) breaks it.
     window = POSTS * (ACTIVE_FOR / timedelta(days=DAYS))
@@ -65,7 +65,7 @@ def test_draining_a_backlog_partition_by_partition_keeps_memory_and_state_bounde
     assert kept_posts <= bound and kept_events <= bound, (kept_posts, kept_events, bound)
 
     # A restart reads that window and knows the posts in it.
-    again = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    again = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     assert window / 2 < again.held()["fingerprints"] <= bound
     last = backlog(random.Random(7))[-1][-1]
     assert again.enrich(last).event_id is not None
@@ -73,7 +73,7 @@ def test_draining_a_backlog_partition_by_partition_keeps_memory_and_state_bounde
 
 
 def test_an_event_is_published_once_per_change_of_substance_not_per_post() -> None:
-    analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
+    analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()))
     rng = random.Random(3)
     published: list[tuple[int, int]] = []  # (posts so far, size published)
     event_id = None

@@ -338,3 +338,86 @@ def test_a_standby_events_worker_takes_over_from_the_shared_state(settings, tmp_
     later = standby.enrich(post(7, 7, incident.format(7)))
     assert later.event_id == first[0].event_id is not None
     standby.close()
+
+
+# -- the console's accounts ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def accounts(settings):
+    from console.accounts import open_accounts
+    from tests.console_data import cheap_hashing
+
+    with cheap_hashing():
+        store = open_accounts(settings)
+        yield store
+        store.close()
+
+
+def test_accounts_log_in_lock_out_and_keep_an_account_log(accounts):
+    from datetime import UTC, datetime, timedelta
+
+    from console.accounts import LOCK_WINDOW, MAX_FAILURES_PER_ACCOUNT, AccountError, LoginRefused, Role
+
+    now = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    accounts.add("王科长", Role.OFFICER, "口令足够长的密码abc", actor="admin", now=now)
+    with pytest.raises(AccountError, match="已存在"):
+        accounts.add("王科长", Role.LEADER, "另一个足够长的密码0123", actor="admin", now=now)
+    assert [(u.name, u.role, u.disabled) for u in accounts.users()] == [("王科长", Role.OFFICER, False)]
+    assert accounts.authenticate("王科长", "口令足够长的密码abc", "10.0.0.1", now=now).role == Role.OFFICER
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        with pytest.raises(LoginRefused, match="用户名或密码错误"):
+            accounts.authenticate("王科长", "wrong-password", "10.0.0.2", now=now)
+    with pytest.raises(LoginRefused, match="次数过多"):  # locked: even the right password is refused
+        accounts.authenticate("王科长", "口令足够长的密码abc", "10.0.0.1", now=now)
+    later = now + LOCK_WINDOW + timedelta(seconds=1)
+    assert accounts.authenticate("王科长", "口令足够长的密码abc", "10.0.0.1", now=later).name == "王科长"
+    accounts.set_disabled("王科长", True, actor="admin", now=later)
+    with pytest.raises(LoginRefused, match="停用"):
+        accounts.authenticate("王科长", "口令足够长的密码abc", "10.0.0.1", now=later)
+    assert accounts.get("王科长").disabled
+    assert [entry["action"] for entry in accounts.history()] == ["disable", "add"]
+
+
+def test_sessions_are_shared_by_every_console_and_end_with_a_new_password(accounts, settings):
+    from datetime import UTC, datetime, timedelta
+
+    from console.accounts import SESSION_LIFETIME, Role, open_accounts
+
+    now = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    user = accounts.add("李强", Role.ANALYST, "口令足够长的密码abc", actor="admin", now=now)
+    token, session = accounts.start_session(user, now=now)
+    other_console = open_accounts(settings)  # another replica behind the same address
+    try:
+        seen = other_console.session(token, now=now + timedelta(hours=1))
+        assert seen is not None and seen.user.name == "李强" and seen.csrf_token == session.csrf_token
+        assert other_console.session("forged-token", now=now) is None
+        assert other_console.session(token, now=now + SESSION_LIFETIME + timedelta(seconds=1)) is None  # expired
+        second, _ = other_console.start_session(user, now=now)
+        other_console.end_session(second)  # logged out on one console: out on all
+        assert accounts.session(second, now=now) is None
+        accounts.set_password("李强", "新的足够长的密码xyz", actor="admin", now=now)
+        assert other_console.session(token, now=now) is None  # whoever knew the old password is logged out
+    finally:
+        other_console.close()
+
+
+def test_with_state_postgres_no_store_keeps_a_file_on_this_machine(settings, tmp_path):
+    """What a standby on another machine could not see: with `state: postgres` every store is in the database."""
+    from alerts.service import open_alert_store
+    from console.accounts import open_accounts
+    from stores.state import open_analysis_state
+    from tests.console_data import cheap_hashing
+
+    with cheap_hashing():
+        stores = [open_seen_store(settings), open_alert_store(settings), open_accounts(settings),
+                  open_analysis_state(settings, settings.path("analysis.sqlite3"))]
+    open_burst_memory(settings).save([("keyword", "拖欠工资", {"label": "拖欠工资", "buckets": {}, "recent": []})])
+    for store in stores:
+        store.close()
+    files = sorted(path.name for path in settings.data_dir.rglob("*") if path.is_file())
+    if settings.state == "postgres":
+        assert files == []
+    else:
+        assert {"crawl-seen.sqlite3", "alerts.sqlite3", "console.sqlite3", "analysis.sqlite3",
+                "bursts.sqlite3"} <= set(files)

@@ -11,7 +11,7 @@ from stores.analysis_state import AnalysisStateStore
 from tests.test_analysis_events import ARTICLE, RENOVATION, START, post
 from transport.base import ANNOTATED_POSTS, ENRICHED_POSTS, RAW_POSTS
 from transport.sqlite_log import SqliteTransport
-from workers.build import load_gazetteer
+from workers.build import load_gazetteer, shipped_language, shipped_segmenter
 from workers.runner import Worker
 from workers.stages import EnrichStage, EventsStage
 from yuqing.config.settings import DEFAULT_DATA
@@ -21,7 +21,8 @@ INCIDENT = "牡丹区何楼街道幸福小区拆迁户第{n}次集体上访维�
 
 
 def analyzer(state: Path) -> Analyzer:
-    return Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    return Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()),
+                    AnalysisStateStore(state))
 
 
 def test_a_standby_carries_on_the_active_workers_events(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ import pytest
 
 from stores import postgres
 from tests.faults.harness import kill_run
+from tests.kafka_broker import TansuBroker
+from yuqing.config.settings import PostgresSettings
 
 pytestmark = pytest.mark.faults
 
@@ -20,9 +22,10 @@ SESSION_TIMEOUT = 6
 RESTART_AFTER = SESSION_TIMEOUT + 4.0
 
 
-def scale_out_env(bootstrap: str, database) -> dict[str, str]:
+def scale_out_env(bootstrap: str, database: PostgresSettings) -> dict[str, str]:
     """Settings of the workers: Kafka with short session timeouts (a dead member's partitions move within
     seconds) and the shared PostgreSQL state."""
+    assert database.password is not None  # the test server's
     return {"YUQING_TRANSPORT": "kafka", "YUQING_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
             "YUQING_KAFKA__TOPIC_PREFIX": f"failover-{uuid.uuid4().hex[:6]}.",
             "YUQING_KAFKA__SESSION_TIMEOUT": str(SESSION_TIMEOUT), "YUQING_KAFKA__HEARTBEAT_INTERVAL": "0.5",
@@ -31,8 +34,8 @@ def scale_out_env(bootstrap: str, database) -> dict[str, str]:
             "YUQING_POSTGRES__PASSWORD": database.password.get_secret_value()}
 
 
-def test_killing_the_active_replica_of_every_stage_loses_and_doubles_nothing(tmp_path: Path, broker,
-                                                                             postgres_settings):
+def test_killing_the_active_replica_of_every_stage_loses_and_doubles_nothing(
+        tmp_path: Path, broker: TansuBroker, postgres_settings: PostgresSettings) -> None:
     postgres.setup(postgres_settings)
     # A killed replica comes back after the session timeout: the standby has taken over by then.
     figures = kill_run(tmp_path / "var", posts=400, kills=8, replicas=2, restart_after=RESTART_AFTER,
