@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alerts.store import MemoryTaken, MemoryWriter, WorkerMemory
 from search.base import BulkWriteError, Index, SearchRefused
@@ -76,7 +76,7 @@ class EnrichStage(Stage):
             self._refreshed_at = time.monotonic()
         # Crawl order is not publication order: a batch is analysed oldest first, so what arrives
         # together (a whole crawl, in the demo) makes the same events in whatever order it was crawled.
-        order = _oldest_first(messages)
+        order = _oldest_first(messages, lambda value: value)
         annotated, in_order = run_per_message([messages[i] for i in order], self._annotate)
         self.transport.publish_many(ANNOTATED_POSTS, [(a.post.id, a.to_json()) for a in annotated])
         return BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
@@ -102,7 +102,7 @@ class EventsStage(Stage):
 
         self.analyzer.catch_up()
         # Several enrich workers interleave their batches: oldest first again.
-        order = sorted(range(len(messages)), key=lambda i: _publication_key(messages[i].value.get("post")))
+        order = _oldest_first(messages, lambda value: value.get("post"))
         enriched, in_order = run_per_message(
             [messages[i] for i in order], lambda message: self.analyzer.assign(Annotated.from_json(message.value)))
         result = BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
@@ -122,8 +122,9 @@ class EventsStage(Stage):
         self.analyzer.close()
 
 
-def _oldest_first(messages: list[Message]) -> list[int]:
-    return sorted(range(len(messages)), key=lambda i: _publication_key(messages[i].value))
+def _oldest_first(messages: list[Message], post_of: Callable[[dict[str, Any]], object]) -> list[int]:
+    """Positions of the messages in the order their posts (`post_of` a message's value) were published."""
+    return sorted(range(len(messages)), key=lambda i: _publication_key(post_of(messages[i].value)))
 
 
 def _publication_key(post: object) -> tuple[str, str]:
