@@ -155,7 +155,7 @@ def _decode(message: Message) -> EnrichedPost | ReprintLink | Event | CrawlHealt
 
 
 class IndexStage(Stage):
-    """Writes what the analyze stage found to the index; with a `retention`, also deletes the posts
+    """Writes what the events stage found to the index; with a `retention`, also deletes the posts
     published longer ago than that, at start and every `prune_every` seconds."""
 
     name = "index"
