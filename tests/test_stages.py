@@ -157,7 +157,7 @@ def test_every_change_of_substance_reaches_the_index_and_the_alert_stage_in_fewe
     from analysis.enrich import Analyzer, _substance
     from transport.base import EVENTS, RAW_POSTS
     from workers.build import load_gazetteer, shipped_language, shipped_segmenter
-    from workers.stages import AlertStage, AnalyzeStage
+    from workers.stages import AlertStage, EnrichStage, EventsStage
     from yuqing.config.settings import DEFAULT_DATA
     from yuqing.schema import Post, now
 
@@ -170,7 +170,8 @@ def test_every_change_of_substance_reaches_the_index_and_the_alert_stage_in_fewe
                  published_at=start + timedelta(seconds=30 * n)) for n in range(400)]
     transport.publish_many(RAW_POSTS, [(p.id, p.model_dump(mode="json")) for p in raws])
     analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()))
-    Worker(transport, AnalyzeStage(transport, analyzer), batch_size=40, poll_timeout=0.05).run(until_idle=True)
+    Worker(transport, EnrichStage(transport, analyzer.enricher), batch_size=40, poll_timeout=0.05).run(until_idle=True)
+    Worker(transport, EventsStage(transport, analyzer), batch_size=40, poll_timeout=0.05).run(until_idle=True)
     sent = sum(s.messages for s in transport.stats() if s.topic == EVENTS)
     final = {e.id: e for e in (state.to_event() for state in analyzer.clusterer.events.values())}
     assert final and 0 < sent < len(raws) / 2
