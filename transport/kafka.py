@@ -31,7 +31,15 @@ from kafka import (
 from kafka.admin import NewTopic
 from kafka.errors import CommitFailedError, InvalidSessionTimeoutError, KafkaError, TopicAlreadyExistsError
 
-from transport.base import Consumer, Message, TopicStats, Transport, TransportError, dead_letter
+from transport.base import (
+    Consumer,
+    Message,
+    TopicStats,
+    Transport,
+    TransportError,
+    dead_letter,
+    partitions_of,
+)
 from yuqing.config.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -160,14 +168,15 @@ class KafkaTransport(Transport):
             if topic in self._known_topics:
                 continue
             name = self.full_name(topic)
+            partitions = partitions_of(topic, self.settings.partitions)
             with self.broker_errors(f"create topic {name}"):
                 try:
                     self.admin.create_topics(
-                        [NewTopic(name, self.settings.partitions, BROKER_DEFAULT_REPLICATION,
+                        [NewTopic(name, partitions, BROKER_DEFAULT_REPLICATION,
                                   topic_configs={"retention.ms": str(int(self.settings.retention_hours * 3_600_000))})],
                         timeout_ms=int(self.request_timeout * 1000),
                     )
-                    log.info("created Kafka topic %s with %d partitions", name, self.settings.partitions)
+                    log.info("created Kafka topic %s with %d partitions", name, partitions)
                 except TopicAlreadyExistsError:
                     pass
             self._known_topics.add(topic)
