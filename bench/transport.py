@@ -1,7 +1,6 @@
 """Pipeline throughput over the two transports, in one run: posts per second from the raw topic through
-the stage that reads it (`analyze`; `enrich`, with `events` beside it, once the stage is split) and the
-index stage, on the embedded log (the baseline) and on Kafka (a tansu broker) with one and with two
-replicas of that stage; and how long a worker takes to join its consumer group.
+the enrich, events and index stages, on the embedded log (the baseline) and on Kafka (a tansu broker) with
+one and with two replicas of enrich; and how long a worker takes to join its consumer group.
 
     python -m bench.transport                       # 5,000 posts; embedded, kafka x1, kafka x2
     python -m bench.transport --posts 1000 --only kafka-1
@@ -47,7 +46,7 @@ from tests.kafka_broker import TansuBroker, tansu_binary, unique
 from transport import RAW_POSTS, Transport, open_transport
 from transport.kafka import KafkaTransport
 from workers.runner import group_of
-from workers.stages import STAGE_NAMES, stage_groups
+from workers.stages import stage_groups
 from yuqing.config import Settings
 from yuqing.schema import SHANGHAI, Post
 
@@ -56,8 +55,8 @@ TARGET_POSTS_PER_SECOND = 2000.0
 TARGET_JOIN_SECONDS = 3.0
 PIPELINES = ("embedded", "kafka-1", "kafka-2")
 # The stage that reads the raw posts and scales with partitions, and those that run once beside it.
-SCALED = "enrich" if "enrich" in STAGE_NAMES else "analyze"
-SINGLE = tuple(name for name in ("events", "index") if name in STAGE_NAMES)
+SCALED = "enrich"  # the stage started once per replica
+SINGLE = ("events", "index")
 
 
 def make_posts(count: int) -> list[Post]:
@@ -87,18 +86,20 @@ class Figures:
         return sum(self.cpu_per_1000.values())
 
     @property
-    def capacity(self) -> float:
-        """Posts/s if each process had a core of its own: what the busiest stage's CPU per post allows."""
-        busiest = max(seconds / (self.replicas if part == SCALED else 1)
-                      for part, seconds in self.cpu_per_1000.items() if part != "broker")
-        return 1000 / busiest
+    def capacity(self) -> float | None:
+        """Posts/s if each process had a core of its own: what the busiest stage's CPU per post allows (None
+        when the steady part was too short to take a CPU sample)."""
+        busiest = max((seconds / (self.replicas if part == SCALED else 1)
+                       for part, seconds in self.cpu_per_1000.items() if part != "broker"), default=0.0)
+        return 1000 / busiest if busiest > 0 else None
 
     def line(self) -> str:
         parts = " + ".join(f"{part} {seconds:.2f}" for part, seconds in self.cpu_per_1000.items())
         return (f"  {self.name:<10} steady {self.steady:6.0f} posts/s   overall {self.overall:6.0f} posts/s   "
                 f"indexed {self.indexed}/{self.posts}   ({self.load_during})\n"
                 f"  {'':<10} CPU s/1000 posts: {parts} = {self.cpu_total:.2f}   "
-                f"a core per process would allow {self.capacity:.0f} posts/s")
+                + (f"a core per process would allow {self.capacity:.0f} posts/s" if self.capacity is not None
+                   else "steady part too short to sample CPU: run more posts"))
 
 
 def process_cpu(pid: int) -> float:
