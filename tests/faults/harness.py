@@ -13,6 +13,7 @@ took must be in the topic afterwards.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -120,6 +121,10 @@ class Figures:
     notifications_missing: int = 0  # alerts fired whose "fired" notification never arrived
     incidents_split: list[str] = field(default_factory=list)  # incidents whose posts went into several events
     killed: list[str] = field(default_factory=list)  # the replicas killed, in order
+    # Kills of a stateful stage's active replica after which a standby was seen writing the shared state (or
+    # holding the alert memory) before the killed one came back; and those kills in all.
+    takeovers: dict[str, int] = field(default_factory=dict)
+    stateful_kills: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -132,7 +137,10 @@ class Figures:
             + (f", wrong level: {', '.join(self.wrong_levels)}" if self.wrong_levels else ""),
             f"  notifications sent twice {self.notifications_twice}, never sent {self.notifications_missing}",
             f"  incidents split over several events: {', '.join(self.incidents_split) or 'none'}",
-            *([f"  killed in turn: {' '.join(self.killed)}"] if self.replicas > 1 else []),
+            *([f"  killed in turn: {' '.join(self.killed)}",
+               "  a standby took over after: " + ", ".join(
+                   f"{stage} {self.takeovers.get(stage, 0)} of {kills} kill(s)"
+                   for stage, kills in self.stateful_kills.items())] if self.replicas > 1 else []),
         ]
 
     @property
@@ -246,6 +254,24 @@ def active_replica(settings: Settings, workers: Workers, stage: str, rng: random
     return workers.named(holder.pid) if holder else None
 
 
+def _standby_took_over(settings: Settings, workers: Workers, stage: str, victim: str, timeout: float) -> bool:
+    """Keep the killed replica down until another one of its stage is seen doing its work (it wrote the shared
+    state, or holds the alert memory), then let it come back as planned; False when none did within `timeout`.
+    Without this hold a restarted replica can be given the work back before the standby got to it."""
+    comes_back_at = workers.start_after[victim]
+    workers.start_after[victim] = math.inf
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if active_replica(settings, workers, stage, random.Random()) not in (None, victim):
+                return True
+            workers.tend()
+            time.sleep(0.2)
+        return False
+    finally:
+        workers.start_after[victim] = comes_back_at
+
+
 def _wait(done: Callable[[], bool], timeout: float, workers: Workers, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not done():
@@ -332,6 +358,10 @@ def kill_run(data_dir: Path, *, posts: int, kills: int, settings_env: dict[str, 
                 if figures.kills % len(order) == 0:
                     rng.shuffle(order)
                 publish_next()
+                if stage in STATEFUL_STAGES and len(workers.replicas_of(stage)) > 1:
+                    figures.stateful_kills[stage] = figures.stateful_kills.get(stage, 0) + 1
+                    if _standby_took_over(settings, workers, stage, victim, drain_timeout):
+                        figures.takeovers[stage] = figures.takeovers.get(stage, 0) + 1
             while chunks:
                 publish_next()
         _wait(lambda: _drained(settings), drain_timeout, workers, "the workers to drain")
