@@ -76,8 +76,6 @@ PLACE_SUFFIXES = ("家属院", "家属楼", "小区", "社区", "新村", "花�
 GENERIC_QUALIFIERS = frozenset({"老旧", "居民", "整个", "我们", "你们", "他们", "这个", "那个", "附近", "周边",
                                 "城中", "新建", "商品房", "回迁", "安置", "农村", "城市", "乡村", "美丽"})
 
-_hash_cache: dict[str, int] = {}
-
 
 def anchors_of(text: str, words: Iterable[str]) -> list[str]:
     """Distinctive anchors of a post: its #topics# and the named estates or villages among its words."""
@@ -93,12 +91,8 @@ def anchors_of(text: str, words: Iterable[str]) -> list[str]:
 
 
 def _feature_hash(feature: str) -> int:
-    value = _hash_cache.get(feature)
-    if value is None:
-        value = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
-        if len(_hash_cache) < 500_000:
-            _hash_cache[feature] = value
-    return value
+    # Not cached: a word's hash is needed again only once its spread form (cached below) was dropped.
+    return int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 # SimHash votes are counted in one big integer: bit i of a feature's hash becomes 1 in the i-th
