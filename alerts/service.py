@@ -21,7 +21,7 @@ from alerts.effect import ResponseEffect, measure_effect
 from alerts.engine import AlertEngine, Outcome
 from alerts.store import AlertStore, Change, OutboxItem, SqliteAlertStore, StoreConflict, Stored
 from search.base import Index
-from yuqing.config import ConfigError, Settings
+from yuqing.config import Settings
 from yuqing.config.datafiles import load_policies
 from yuqing.schema import Alert, AlertStatus, BurstSignal, CrawlHealth, EnrichedPost, Policy, ResponseKind
 
@@ -58,11 +58,13 @@ def fold_messages(messages: list[dict]) -> dict:
 
 
 def open_alert_store(settings: Settings, read_only: bool = False) -> AlertStore:
-    """The store the settings ask for (`alert_store`); the embedded one is <data_dir>/alerts.sqlite3."""
-    if settings.alert_store == "embedded":
-        return SqliteAlertStore(settings.data_dir / "alerts.sqlite3", read_only=read_only)
-    raise ConfigError(settings.config_file or "environment (YUQING_ALERT_STORE)", "alert_store",
-                      f"alert store {settings.alert_store!r} is not available; use 'embedded'")
+    """The store `state` in the settings asks for: the shared state database (`postgres`), or the embedded
+    <data_dir>/alerts.sqlite3."""
+    if settings.state == "postgres":
+        from alerts.postgres_store import PostgresAlertStore
+
+        return PostgresAlertStore(settings.postgres, read_only=read_only)
+    return SqliteAlertStore(settings.data_dir / "alerts.sqlite3", read_only=read_only)
 
 
 class AlertService:

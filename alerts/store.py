@@ -95,6 +95,13 @@ def _gone(writer: MemoryWriter) -> bool:
     return False
 
 
+def refuse_live_holder(holder: MemoryWriter | None, expires: float, writer: MemoryWriter, now: datetime) -> None:
+    """MemoryTaken unless `writer` may write the memory: nobody else holds it, or the holder's lease ran out
+    or its process is gone."""
+    if holder is not None and holder.token != writer.token and expires > now.timestamp() and not _gone(holder):
+        raise MemoryTaken(f"另一个预警进程正在写规则记忆 (the rules' memory is written by {holder})")
+
+
 @dataclass(frozen=True)
 class WorkerMemory:
     """Everything the alert worker remembers, saved in one transaction: the rules' memory (JSON text per
@@ -115,6 +122,15 @@ class Change:
     action: str
     details: dict[str, Any] = field(default_factory=dict)
     notifications: Sequence[tuple[str, dict[str, Any]]] = ()
+
+
+def audit_details(change: Change) -> str:
+    """The audit entry's details as JSON text, with the channels the change notified: kept after the delivered
+    messages themselves are dropped from the outbox."""
+    details = change.details
+    if change.notifications:
+        details = {**details, "notified": [channel for channel, _ in change.notifications]}
+    return json.dumps(details, ensure_ascii=False, default=str)
 
 
 class AlertStore(abc.ABC):
@@ -238,7 +254,7 @@ CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NUL
 """
 
 
-def _ts(value: datetime) -> float:
+def epoch(value: datetime) -> float:
     return value.timestamp()
 
 
@@ -248,6 +264,25 @@ def _dt(value: float) -> datetime: ...
 def _dt(value: None) -> None: ...
 def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def stored_row(row: tuple) -> Stored:
+    """(doc, version) as stored."""
+    return Stored(Alert.model_validate_json(row[0]), row[1])
+
+
+OUTBOX_COLUMNS = "id, alert_id, channel, message, created_at, attempts, next_attempt_at, sent_at, last_error"
+
+
+def outbox_row(row: tuple) -> OutboxItem:
+    """A row of OUTBOX_COLUMNS, times in epoch seconds."""
+    return OutboxItem(row[0], row[1], row[2], json.loads(row[3]), _dt(row[4]), row[5], _dt(row[6]),
+                      _dt(row[7]), row[8])
+
+
+def audit_row(row: tuple) -> AuditEntry:
+    """(alert_id, at, actor, action, from_status, to_status, details) as stored."""
+    return AuditEntry(row[0], _dt(row[1]), row[2], row[3], row[4], row[5], json.loads(row[6]))
 
 
 class SqliteAlertStore(AlertStore):
@@ -279,32 +314,25 @@ class SqliteAlertStore(AlertStore):
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
-    @staticmethod
-    def _stored(row: tuple) -> Stored:
-        return Stored(Alert.model_validate_json(row[0]), row[1])
-
     def get(self, alert_id: str) -> Stored | None:
         rows = self._read("SELECT doc, version FROM alerts WHERE id = ?", (alert_id,))
-        return self._stored(rows[0]) if rows else None
+        return stored_row(rows[0]) if rows else None
 
     def latest_in_group(self, group_key: str) -> Stored | None:
         rows = self._read("SELECT doc, version FROM alerts WHERE group_key = ? "
                           "ORDER BY is_open DESC, fired_at DESC LIMIT 1", (group_key,))
-        return self._stored(rows[0]) if rows else None
+        return stored_row(rows[0]) if rows else None
 
     def _record(self, conn: sqlite3.Connection, alert: Alert, from_status: str | None, change: Change,
                 now: datetime) -> None:
-        details = change.details
-        if change.notifications:  # kept after the delivered messages themselves are dropped from the outbox
-            details = {**details, "notified": [channel for channel, _ in change.notifications]}
         conn.execute(
             "INSERT INTO audit (alert_id, at, actor, action, from_status, to_status, details) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (alert.id, _ts(now), change.actor, change.action, from_status, alert.status.value,
-             json.dumps(details, ensure_ascii=False, default=str)))
+            (alert.id, epoch(now), change.actor, change.action, from_status, alert.status.value,
+             audit_details(change)))
         conn.executemany(
             "INSERT INTO outbox (alert_id, channel, message, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
-            [(alert.id, channel, json.dumps(message, ensure_ascii=False), _ts(now), _ts(now))
+            [(alert.id, channel, json.dumps(message, ensure_ascii=False), epoch(now), epoch(now))
              for channel, message in change.notifications])
 
     def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
@@ -314,7 +342,7 @@ class SqliteAlertStore(AlertStore):
                     "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
                     "VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
                     (alert.id, alert.group_key, int(alert.status != AlertStatus.CLOSED), alert.status.value,
-                     _ts(alert.fired_at), _ts(alert.updated_at), alert.model_dump_json()))
+                     epoch(alert.fired_at), epoch(alert.updated_at), alert.model_dump_json()))
                 self._record(conn, alert, None, change, now)
         except sqlite3.IntegrityError as exc:
             raise StoreConflict(f"group {alert.group_key} already has an open alert (or id {alert.id} exists)") from exc
@@ -331,7 +359,7 @@ class SqliteAlertStore(AlertStore):
                 conn.execute(
                     "UPDATE alerts SET is_open = ?, status = ?, updated_at = ?, version = version + 1, doc = ? "
                     "WHERE id = ?",
-                    (int(alert.status != AlertStatus.CLOSED), alert.status.value, _ts(alert.updated_at),
+                    (int(alert.status != AlertStatus.CLOSED), alert.status.value, epoch(alert.updated_at),
                      alert.model_dump_json(), alert.id))
                 self._record(conn, alert, row[0], change, now)
         except sqlite3.Error as exc:
@@ -345,55 +373,48 @@ class SqliteAlertStore(AlertStore):
         where = f"WHERE status IN ({','.join('?' * len(wanted))})" if wanted else ""
         rows = self._read(f"SELECT doc, version FROM alerts {where} ORDER BY fired_at DESC LIMIT ?",
                           [*(wanted or []), limit])
-        return [self._stored(row).alert for row in rows]
+        return [stored_row(row).alert for row in rows]
 
     def history(self, alert_id: str) -> list[AuditEntry]:
         rows = self._read("SELECT alert_id, at, actor, action, from_status, to_status, details FROM audit "
                           "WHERE alert_id = ? ORDER BY seq", (alert_id,))
-        return [AuditEntry(r[0], _dt(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
-
-    _OUTBOX_COLUMNS = "id, alert_id, channel, message, created_at, attempts, next_attempt_at, sent_at, last_error"
-
-    @staticmethod
-    def _item(row: tuple) -> OutboxItem:
-        return OutboxItem(row[0], row[1], row[2], json.loads(row[3]), _dt(row[4]), row[5], _dt(row[6]),
-                          _dt(row[7]), row[8])
+        return [audit_row(row) for row in rows]
 
     def enqueue(self, key: str, channel: str, message: dict[str, Any], now: datetime) -> int:
         with self._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO outbox (alert_id, channel, message, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
-                (key, channel, json.dumps(message, ensure_ascii=False), _ts(now), _ts(now)))
+                (key, channel, json.dumps(message, ensure_ascii=False), epoch(now), epoch(now)))
             return int(cursor.lastrowid or 0)
 
     def due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        rows = self._read(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ? "
-                          "ORDER BY id LIMIT ?", (_ts(now), limit))
-        return [self._item(row) for row in rows]
+        rows = self._read(f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ? "
+                          "ORDER BY id LIMIT ?", (epoch(now), limit))
+        return [outbox_row(row) for row in rows]
 
     def claim(self, channel: str, now: datetime, until: datetime, limit: int = 100) -> list[OutboxItem]:
         # Most rounds find nothing due: a read first, so idle lanes never take the write lock.
         if not self._read("SELECT 1 FROM outbox WHERE sent_at IS NULL AND channel = ? AND next_attempt_at <= ? "
-                          "LIMIT 1", (channel, _ts(now))):
+                          "LIMIT 1", (channel, epoch(now))):
             return []
         with self._write() as conn:
             rows = conn.execute(
-                f"SELECT {self._OUTBOX_COLUMNS} FROM outbox WHERE sent_at IS NULL AND channel = ? "
-                "AND next_attempt_at <= ? ORDER BY id LIMIT ?", (channel, _ts(now), limit)).fetchall()
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE sent_at IS NULL AND channel = ? "
+                "AND next_attempt_at <= ? ORDER BY id LIMIT ?", (channel, epoch(now), limit)).fetchall()
             conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
-                             [(_ts(until), row[0]) for row in rows])
-        return [self._item(row) for row in rows]
+                             [(epoch(until), row[0]) for row in rows])
+        return [outbox_row(row) for row in rows]
 
     def release(self, item_ids: Sequence[int], at: datetime) -> None:
         if item_ids:
             with self._write() as conn:
                 conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND sent_at IS NULL",
-                                 [(_ts(at), item_id) for item_id in item_ids])
+                                 [(epoch(at), item_id) for item_id in item_ids])
 
     def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
         with self._write() as conn:
             conn.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
-                         (_ts(now), item_id))
+                         (epoch(now), item_id))
             conn.executemany("DELETE FROM outbox WHERE id = ? AND sent_at IS NULL", [(i,) for i in folded])
 
     def last_sent(self, alert_id: str, channel: str) -> datetime | None:
@@ -403,11 +424,11 @@ class SqliteAlertStore(AlertStore):
     def mark_failed(self, item_id: int, error: str, retry_at: datetime) -> None:
         with self._write() as conn:
             conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
-                         "WHERE id = ?", (error[:1000], _ts(retry_at), item_id))
+                         "WHERE id = ?", (error[:1000], epoch(retry_at), item_id))
 
     def sent_since(self, channel: str, since: datetime) -> int:
         return self._read("SELECT COUNT(*) FROM outbox WHERE channel = ? AND sent_at >= ?",
-                          (channel, _ts(since)))[0][0]
+                          (channel, epoch(since)))[0][0]
 
     def outbox(self, alert_id: str | None = None, pending_only: bool = False) -> list[OutboxItem]:
         clauses, params = [], []
@@ -417,13 +438,13 @@ class SqliteAlertStore(AlertStore):
         if pending_only:
             clauses.append("sent_at IS NULL")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._read(f"SELECT {self._OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id", params)
-        return [self._item(row) for row in rows]
+        rows = self._read(f"SELECT {OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id", params)
+        return [outbox_row(row) for row in rows]
 
     def forget_sent(self, before: datetime) -> int:
         with self._write() as conn:
             return conn.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
-                                (_ts(before),)).rowcount
+                                (epoch(before),)).rowcount
 
     @staticmethod
     def _replace_rules(conn: sqlite3.Connection, states: Mapping[str, str]) -> None:
@@ -441,12 +462,9 @@ class SqliteAlertStore(AlertStore):
     @staticmethod
     def _hold(conn: sqlite3.Connection, writer: MemoryWriter, until: datetime, now: datetime) -> None:
         row = conn.execute("SELECT host, pid, token, expires FROM memory_writer WHERE id = 1").fetchone()
-        if row is not None and row[2] != writer.token and row[3] > _ts(now):
-            holder = MemoryWriter(row[0], row[1], row[2])
-            if not _gone(holder):
-                raise MemoryTaken(f"另一个预警进程正在写规则记忆 (the rules' memory is written by {holder})")
+        refuse_live_holder(MemoryWriter(*row[:3]) if row else None, row[3] if row else 0.0, writer, now)
         conn.execute("INSERT OR REPLACE INTO memory_writer (id, host, pid, token, expires) VALUES (1, ?, ?, ?, ?)",
-                     (writer.host, writer.pid, writer.token, _ts(until)))
+                     (writer.host, writer.pid, writer.token, epoch(until)))
 
     def hold_memory(self, writer: MemoryWriter, until: datetime, now: datetime) -> None:
         with self._write() as conn:

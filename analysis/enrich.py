@@ -26,11 +26,9 @@ from analysis.events import (
     anchors_of,
 )
 from analysis.gazetteer import Gazetteer
-from analysis.keywords import candidate_words, rank_candidates
+from analysis.language import Language
 from analysis.policies import PolicyRegistry, policy_from_post
 from analysis.privacy import mask_author_name, mask_metadata, mask_personal_data
-from analysis.segment import add_terms, display_form, fast_words, segment_post
-from analysis.sentiment import classify
 from analysis.text import strip_markup
 from analysis.titles import headline_of
 from yuqing.config.datafiles import Watchlist
@@ -71,9 +69,10 @@ _CREDIT_LABELS = ("来源", "稿源", "转自", "转载自", "原标题", "编�
 _CREDIT = re.compile(r"[（(【\[]?\s*(?:来源|稿源|转自|转载自|原标题|责任编辑|编辑|作者)\s*[:：][^）)】\]\n，。；]{1,30}[）)】\]]?")
 
 
-def _reprint_features(text: str, candidates: Sequence[str]) -> tuple[Sequence[str], list[str]]:
+def _reprint_features(language: Language, text: str, candidates: Sequence[str]) -> tuple[Sequence[str], list[str]]:
     """What a post's fingerprint and its lead's are made of, credit lines left out. The lead is the
     first paragraph long enough to be copied on its own; a post of one paragraph has none."""
+    candidate_words, fast_words = language.keywords.candidate_words, language.segmenter.fast_words
     features: Sequence[str] = candidates
     if any(label in text for label in _CREDIT_LABELS) and (credits := _CREDIT.findall(text)):
         credited = Counter(candidate_words(fast_words(" ".join(credits))))
@@ -120,21 +119,26 @@ class AnalyzerMemory(ClusterMemory, Protocol):
 
 
 class Analyzer:
-    """Enriches posts; remembers events, reprints and crawled policies across restarts in `memory`."""
+    """Enriches posts with `language` (whose segmenter the gazetteer's names were added to); remembers
+    events, reprints and crawled policies across restarts in `memory`."""
 
     def __init__(
         self,
+        language: Language,
         policies: Sequence[Policy],
         watchlists: Sequence[Watchlist],
         gazetteer: Gazetteer,
         memory: AnalyzerMemory | None = None,
     ) -> None:
+        if gazetteer.segmenter is not language.segmenter:
+            raise ValueError("the gazetteer's names must be tokens of the segmenter the analyzer reads posts with")
+        self.language = language
         self.gazetteer = gazetteer
         # Watched terms become single tokens, so they can be keywords and event terms.
-        add_terms(term for w in watchlists for term in (*w.terms, *w.context))
+        language.segmenter.add_terms(term for w in watchlists for term in (*w.terms, *w.context))
         self.store = memory
         stored = self.store.policies() if self.store else []
-        self.registry = PolicyRegistry([*policies, *stored])
+        self.registry = PolicyRegistry(language, [*policies, *stored])
         self.clusterer = EventClusterer(memory)
         # post id -> (event id, reprint_of, when): a post seen again keeps what it was given. With a store,
         # only the posts not yet written to it: the store answers for the others (one indexed read a post).
@@ -175,7 +179,7 @@ class Analyzer:
         A crawled policy document also joins the registry, so later posts can link to it.
         Raises RefusedPost for a post whose times are outside the sane window."""
         post.check_times()
-        if (policy := policy_from_post(post)) is not None:
+        if (policy := policy_from_post(post, self.language)) is not None:
             self.register_policy(policy)
         masked = mask_personal_data(post.text)
         title = mask_personal_data(post.title) if post.title else post.title
@@ -183,18 +187,20 @@ class Analyzer:
         author_name = mask_author_name(author.name, post.platform.value, verified=author.verified)
         if author_name != author.name:
             post = post.model_copy(update={"author": author.model_copy(update={"name": author_name})})
-        segmented = segment_post(masked)
-        title_words = fast_words(title) if title else []
+        segmenter, keyword_table = self.language.segmenter, self.language.keywords
+        segmented = segmenter.segment_post(masked)
+        title_words = segmenter.fast_words(title) if title else []
         all_words = title_words + segmented.all_words
 
         full_text = f"{title or ''}\n{masked}"
         links = self.registry.link(full_text, all_words)
         # The stance toward the departments and policies the post names, not toward a contractor it
         # also complains about (see analysis/sentiment.py).
-        sentiment = classify(title_words + segmented.own, segmented.quoted, self._stance_targets(all_words, links))
-        candidates = candidate_words(segmented.all_words)
+        sentiment = self.language.sentiment.classify(title_words + segmented.own, segmented.quoted, self._stance_targets(all_words, links))
+        candidates = keyword_table.candidate_words(segmented.all_words)
         # A title's words count twice: it says what the post is about.
-        weighted = rank_candidates(candidate_words(title_words) * 2 + candidates, KEYWORDS_PER_POST)
+        weighted = keyword_table.rank_candidates(keyword_table.candidate_words(title_words) * 2 + candidates,
+                                                KEYWORDS_PER_POST)
         # Where it happened: the text, the title, a board's 地点, the issuing office. Where the author
         # lives (a screen name such as 曹县汉服小姐姐) is kept apart: reports and alerts use the first.
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
@@ -215,7 +221,7 @@ class Analyzer:
             **fields,
             masked_text=masked,
             sentiment=sentiment,
-            keywords=[display_form(word) for word, _ in weighted],
+            keywords=[segmenter.display_form(word) for word, _ in weighted],
             places=places,
             author_places=author_places,
             policies=links,
@@ -262,6 +268,7 @@ class Analyzer:
         self, post: Post, masked: str, candidates: Sequence[str], weighted: Sequence[tuple[str, float]],
         places: Sequence[str], sentiment: str, policies: Sequence[str],
     ) -> tuple[str | None, str | None]:
+        fast_words = self.language.segmenter.fast_words
         known = self._assigned.get(post.id)
         if known is None and self.store is not None:  # older than memory keeps, still in the store's window
             known = self.store.assigned(post.id)
@@ -270,7 +277,7 @@ class Analyzer:
         when = post.when
         self._newest = max(self._newest, when) if self._newest else when
         plain = strip_markup(masked)
-        reprint_of = self.clusterer.reprint(post.id, when, plain, *_reprint_features(masked, candidates))
+        reprint_of = self.clusterer.reprint(post.id, when, plain, *_reprint_features(self.language, masked, candidates))
         areas = sorted({self._area(p) for p in places} - {self.gazetteer.city})
         metrics = post.metrics
         thread = post.url.partition("#")[0]

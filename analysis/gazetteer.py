@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from analysis.segment import add_terms, fast_words
+from analysis.segment import Segmenter
 from yuqing.config.datafiles import GazetteerFile, PlaceEntry
 
 
@@ -23,9 +23,11 @@ class Place:
 
 
 class Gazetteer:
-    """Resolves place mentions to the most specific places, and department mentions to short names."""
+    """Resolves place mentions to the most specific places, and department mentions to short names.
+    Its names become single tokens of `segmenter`, which must be the one that segments the posts."""
 
-    def __init__(self, data: GazetteerFile) -> None:
+    def __init__(self, data: GazetteerFile, segmenter: Segmenter) -> None:
+        self.segmenter = segmenter
         self.places: dict[str, Place] = {}
         self._by_name: dict[str, list[str]] = {}
         entries: list[tuple[PlaceEntry, str | None]] = [(data.city, None)]
@@ -48,7 +50,7 @@ class Gazetteer:
                 self._departments[name] = dept.name
             for topic in dept.topics:
                 self._topics.setdefault(topic, []).append(dept.name)
-        add_terms([*self._by_name, *self._departments, *self._topics])
+        segmenter.add_terms([*self._by_name, *self._departments, *self._topics])
 
     @staticmethod
     def _walk(entry: PlaceEntry, visit: Callable[[PlaceEntry], object]) -> None:
@@ -78,7 +80,7 @@ class Gazetteer:
         segmented here and count like mentions. A name shared by two places is settled by another
         mention of one of their districts, otherwise by the district or city they share.
         """
-        hint_words = [w for hint in hints if hint for w in fast_words(hint)]
+        hint_words = [w for hint in hints if hint for w in self.segmenter.fast_words(hint)]
         mentioned: list[list[str]] = []
         seen: set[str] = set()
         words = (*post_words, *hint_words)

@@ -2,48 +2,18 @@
 
 The IDF comes from real news, Weibo and government text (tools/build_idf.py); a word that
 corpus never saw counts as rare. Stopwords drop function words and the set phrases of
-government writing (加强, 推进, 落实) that would otherwise top every list.
+government writing (加强, 推进, 落实) that would otherwise top every list. Both are read from the
+shipped files at the edge (`stores.language`) and handed in as a `KeywordTable`.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from itertools import compress
 from operator import itemgetter
-from pathlib import Path
 
-from analysis.segment import display_form
-
-DATA = Path(__file__).resolve().parent / "data"
-IDF_FILE = DATA / "idf.txt"
-STOPWORDS_FILE = DATA / "stopwords.txt"
-
-
-@lru_cache(maxsize=1)
-def stopwords() -> frozenset[str]:
-    found: set[str] = set()
-    for line in STOPWORDS_FILE.read_text(encoding="utf-8").splitlines():
-        if not line.startswith("#"):
-            found.update(line.split())
-    return frozenset(found)
-
-
-@lru_cache(maxsize=1)
-def idf_table() -> tuple[dict[str, float], float]:
-    """Word → IDF, and the IDF of a word the corpus never saw (that of a single document)."""
-    table: dict[str, float] = {}
-    documents = 1
-    if IDF_FILE.exists():
-        for line in IDF_FILE.read_text(encoding="utf-8").splitlines():
-            if line.startswith("# documents"):
-                documents = int(line.split()[-1])
-            elif line and not line.startswith("#"):
-                word, value = line.rsplit(" ", 1)
-                table[word] = float(value)
-    return table, math.log(documents)
+JUDGED_WORDS_SIZE = 1_000_000
 
 
 def _is_candidate(word: str, stop: frozenset[str]) -> bool:
@@ -55,43 +25,46 @@ def _is_candidate(word: str, stop: frozenset[str]) -> bool:
     return any(ch.isalpha() for ch in word)
 
 
-# Word -> whether it may be a keyword, for the words already judged: a post's words are looked up
-# and filtered with C-level map() and compress(), no Python loop once its words are known.
-_judged: dict[str, bool] = {}
-JUDGED_WORDS_SIZE = 1_000_000
+class KeywordTable:
+    """Which words may be keywords (`stopwords` never), and how rare each is (`idf`; `unseen_idf` for a
+    word the corpus never saw: that of a single document)."""
 
+    def __init__(self, stopwords: frozenset[str], idf: dict[str, float], unseen_idf: float) -> None:
+        self.stopwords = stopwords
+        self.idf = idf
+        self.unseen_idf = unseen_idf
+        # Word -> whether it may be a keyword, for the words already judged: a post's words are looked up
+        # and filtered with C-level map() and compress(), no Python loop once its words are known.
+        self._judged: dict[str, bool] = {}
 
-def candidate_words(words: Iterable[str]) -> list[str]:
-    """The words that may be keywords, in order."""
-    words = words if isinstance(words, (list, tuple)) else list(words)
-    if len(_judged) >= JUDGED_WORDS_SIZE:
-        _judged.clear()
-    verdicts = list(map(_judged.get, words))
-    if None in verdicts:
-        stop = stopwords()
-        for position, word in enumerate(words):
-            if verdicts[position] is None:
-                verdicts[position] = _judged[word] = _is_candidate(word, stop)
-    return list(compress(words, verdicts))
+    def idf_of(self, word: str) -> float:
+        return self.idf.get(word, self.unseen_idf)
 
+    def candidate_words(self, words: Iterable[str]) -> list[str]:
+        """The words that may be keywords, in order."""
+        words = words if isinstance(words, (list, tuple)) else list(words)
+        judged = self._judged
+        if len(judged) >= JUDGED_WORDS_SIZE:
+            judged.clear()
+        verdicts = list(map(judged.get, words))
+        if None in verdicts:
+            stop = self.stopwords
+            for position, word in enumerate(words):
+                if verdicts[position] is None:
+                    verdicts[position] = judged[word] = _is_candidate(word, stop)
+        return list(compress(words, verdicts))
 
-def weighted_keywords(words: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:
-    """(word, tf-idf) of the best `top_k` keywords, highest first; ties keep first mention first."""
-    return rank_candidates(candidate_words(words), top_k)
+    def weighted_keywords(self, words: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:
+        """(word, tf-idf) of the best `top_k` keywords, highest first; ties keep first mention first."""
+        return self.rank_candidates(self.candidate_words(words), top_k)
 
-
-def rank_candidates(candidates: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:
-    """`weighted_keywords` for words already filtered by `candidate_words`."""
-    if not candidates:
-        return []
-    table, unseen = idf_table()
-    counts = Counter(candidates)
-    total = len(candidates)
-    scored = [(word, count / total * table.get(word, unseen)) for word, count in counts.items()]
-    scored.sort(key=itemgetter(1), reverse=True)  # stable: ties keep first mention first
-    return scored[:top_k]
-
-
-def keywords(words: Sequence[str], top_k: int = 8) -> list[str]:
-    """The best `top_k` keywords of a post's words, in their written form."""
-    return [display_form(word) for word, _ in weighted_keywords(words, top_k)]
+    def rank_candidates(self, candidates: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:
+        """`weighted_keywords` for words already filtered by `candidate_words`."""
+        if not candidates:
+            return []
+        table, unseen = self.idf, self.unseen_idf
+        counts = Counter(candidates)
+        total = len(candidates)
+        scored = [(word, count / total * table.get(word, unseen)) for word, count in counts.items()]
+        scored.sort(key=itemgetter(1), reverse=True)  # stable: ties keep first mention first
+        return scored[:top_k]

@@ -12,8 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from analysis.keywords import candidate_words, idf_table, weighted_keywords
-from analysis.segment import add_terms, fast_words
+from analysis.language import Language
 from yuqing.schema import (
     GOV_DOC_NUMBER,
     GOV_INTERPRETATION,
@@ -92,7 +91,7 @@ def _validity(value: object) -> Validity:
     return Validity.UNKNOWN
 
 
-def policy_from_post(post: Post) -> Policy | None:
+def policy_from_post(post: Post, language: Language) -> Policy | None:
     """A crawled government document as a registry entry; None for other posts and for 政策解读 pages."""
     extra = post.extra
     if post.platform is not Platform.GOV or extra.get(GOV_IS_INTERPRETATION) or not post.title:
@@ -100,7 +99,7 @@ def policy_from_post(post: Post) -> Policy | None:
     doc_number = normal_doc_number(str(extra.get(GOV_DOC_NUMBER) or "")) or (extra.get(GOV_DOC_NUMBER) or None)
     if doc_number is None and GOV_VALIDITY not in extra:
         return None  # a news item on a government portal, not a policy document
-    title_words = fast_words(post.title)
+    title_words = language.segmenter.fast_words(post.title)
     return Policy(
         id=post.id,
         title=post.title.strip(),
@@ -109,7 +108,7 @@ def policy_from_post(post: Post) -> Policy | None:
         written_at=parse_date(extra.get(GOV_WRITTEN)),
         published_at=parse_date(extra.get(GOV_PUBLISHED)) or post.published_at,
         validity=_validity(extra.get(GOV_VALIDITY)),
-        keywords=[w for w, _ in weighted_keywords(title_words, 6)],
+        keywords=[w for w, _ in language.keywords.weighted_keywords(title_words, 6)],
         url=post.url,
         interpretation_url=extra.get(GOV_INTERPRETATION) or None,
     )
@@ -123,9 +122,12 @@ class _Phrase:
 
 
 class PolicyRegistry:
-    """The policies posts can be linked to, indexed for linking."""
+    """The policies posts can be linked to, indexed for linking: their names and keywords become single
+    tokens of `language`'s segmenter, which must be the one that segments the posts."""
 
-    def __init__(self, policies: Iterable[Policy] = ()) -> None:
+    def __init__(self, language: Language, policies: Iterable[Policy] = ()) -> None:
+        self.segmenter = language.segmenter
+        self.keywords = language.keywords
         self.policies: dict[str, Policy] = {}
         self._by_number: dict[str, str] = {}
         self._by_title: dict[str, str] = {}
@@ -150,7 +152,7 @@ class PolicyRegistry:
             missing = {k: v for k, v in policy.model_dump(exclude={"id"}).items() if v and not getattr(known, k)}
             policy = known.model_copy(update=missing)
         self.policies[policy.id] = policy
-        add_terms([*policy.keywords, *policy.aliases])
+        self.segmenter.add_terms([*policy.keywords, *policy.aliases])
         if number:
             self._by_number[number] = policy.id
         self._by_title[_normal_title(policy.title)] = policy.id
@@ -160,23 +162,22 @@ class PolicyRegistry:
         return policy
 
     def _index_phrase(self, phrase: _Phrase) -> None:
-        phrase_words = fast_words(phrase.text)
+        phrase_words = self.segmenter.fast_words(phrase.text)
         if not phrase_words:
             return
-        table, unseen = idf_table()
         # The rarest word of the phrase: a post that contains the phrase contains it too.
-        anchor = max(phrase_words, key=lambda w: table.get(w, unseen))
+        anchor = max(phrase_words, key=self.keywords.idf_of)
         bucket = self._phrases_by_anchor.setdefault(anchor, [])
         if phrase not in bucket:
             bucket.append(phrase)
 
     def _index_keywords(self, policy: Policy) -> None:
         # Keywords the registry states are what the policy is about; the title's are a fallback.
-        table, unseen = idf_table()
-        terms = set(candidate_words(policy.keywords)) or {
-            w for w, _ in weighted_keywords(fast_words(policy.title), 6)
+        keywords = self.keywords
+        terms = set(keywords.candidate_words(policy.keywords)) or {
+            w for w, _ in keywords.weighted_keywords(self.segmenter.fast_words(policy.title), 6)
         }
-        weights = {t: table.get(t, unseen) for t in terms}
+        weights = {t: keywords.idf_of(t) for t in terms}
         self._keywords[policy.id] = weights
         for term in weights:
             self._by_keyword.setdefault(term, set()).add(policy.id)

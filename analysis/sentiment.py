@@ -25,36 +25,22 @@ What the author quotes is not the author's stance: the repost chain counts `quot
 count at all. When a post names both the office a press officer answers for (a department, a
 linked policy, 政府, 街道办 ...) and another party (a contractor, the 物业, a shop), the clauses about the
 other party count `OTHER_PARTY_WEIGHT`: "感谢街道办及时协调，施工队天天半夜施工" is praise of the office.
-Training and the measurements are in tools/sentiment_training.py.
+Training and the measurements are in tools/sentiment_training.py; the model files are read at the edge
+(`stores.language`) and handed in.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
-import marshal
 import math
 import re
-from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import repeat
-from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
-from analysis.segment import segment_post
-from analysis.tables import kept_table
 from analysis.text import EMOTICON
 from yuqing.schema import Sentiment, SentimentLabel
-
-DATA = Path(__file__).resolve().parent / "data"
-# SnowNLP's Bayes.save/load append ".3" to this name on Python 3.
-MODEL_FILE = DATA / "sentiment.marshal"
-LINEAR_FILE = DATA / "sentiment_linear.bin.gz"
-CALIBRATION_FILE = DATA / "sentiment_calibration.json"
 
 NEGATORS = frozenset(
     ["不", "没", "没有", "别", "无", "非", "未", "不是", "不要", "不会", "不能", "不该", "并不", "绝不", "毫不", "从不", "从未", "不太", "不够", "难以", "不用", "甭", "勿", "莫", "不再"]
@@ -268,8 +254,8 @@ class Calibration:
     nb_weight: float = 1.0  # the Bayes log-odds' share of the polarity logit
 
     @classmethod
-    def load(cls, path: Path) -> Calibration:
-        data = json.loads(path.read_text(encoding="utf-8"))
+    def from_dict(cls, data: Mapping[str, Any]) -> Calibration:
+        """From the calibration file's JSON object (tools/sentiment_training.py writes it)."""
         xs, ys = zip(*data["curve"], strict=True) if data["curve"] else ((), ())
         neutral = data.get("neutral_curve") or []
         nx, ny = zip(*neutral, strict=True) if neutral else ((), ())
@@ -311,94 +297,53 @@ class LinearHeads:
     neutral_bias: float = 0.0
 
 
-def write_linear_heads(heads: LinearHeads, path: Path) -> None:
-    """Tokens and weights, weights as 16-bit integers of one scale: a tenth of the size of a pickle."""
-    tokens = sorted(heads.polarity.keys() | heads.neutral.keys())
-    largest = max((abs(w) for table in (heads.polarity, heads.neutral) for w in table.values()), default=1.0)
-    scale = largest / 32767 or 1.0
-    packed = {
-        "tokens": "\n".join(tokens),
-        "polarity": array("h", [round(heads.polarity.get(t, 0.0) / scale) for t in tokens]).tobytes(),
-        "neutral": array("h", [round(heads.neutral.get(t, 0.0) / scale) for t in tokens]).tobytes(),
-        "scale": scale,
-        "bias": [heads.polarity_bias, heads.neutral_bias],
-    }
-    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
-        handle.write(marshal.dumps(packed))
+# What the model reads: per token, the polarity weight (the regression's plus `nb_weight` times the
+# Bayes ratio) as the real part and the neutral weight as the imaginary; the polarity and neutral biases.
+ModelTables = tuple[dict[str, complex], float, float]
 
 
-def read_linear_heads(path: Path) -> LinearHeads:
-    with gzip.open(path, "rb") as handle:
-        packed = marshal.loads(handle.read())
-    tokens = packed["tokens"].split("\n") if packed["tokens"] else []
-    scale = packed["scale"]
-    tables = []
-    for name in ("polarity", "neutral"):
-        weights = array("h")
-        weights.frombytes(packed[name])
-        tables.append({t: w * scale for t, w in zip(tokens, weights, strict=True) if w})
-    return LinearHeads(tables[0], tables[1], *packed["bias"])
+def bayes_ratios(classes: Mapping[str, Any], emoticon_weight: float) -> dict[str, float]:
+    """Per-word log-likelihood ratio of positive to negative, from the classes of SnowNLP's Bayes.save
+    format (its "d": {"pos": {"d": counts, "total": n}, "neg": ...}). Emoticons' ratios count
+    `emoticon_weight` times."""
+    pos, neg = classes["pos"], classes["neg"]
+    pos_counts, neg_counts = pos["d"], neg["d"]
+    log_pos_total, log_neg_total = math.log(pos["total"]), math.log(neg["total"])
+    # A word never seen in training is no evidence either way, so it adds nothing. (SnowNLP's
+    # AddOneProb would give it a count of 1 in each class, i.e. log(neg total / pos total): a pull
+    # toward the class with fewer tokens that grows with the post's length.)
+    ratios: dict[str, float] = {}
+    for word in pos_counts.keys() | neg_counts.keys():
+        ratio = (math.log(pos_counts.get(word, 1)) - log_pos_total - math.log(neg_counts.get(word, 1))
+                 + log_neg_total)
+        ratios[word] = ratio * emoticon_weight if is_emoticon(word) else ratio
+    return ratios
 
 
-def table_key(model_file: Path, linear_file: Path | None, calibration: Calibration) -> str:
-    """What the kept tables are derived from: the digest of the model files' bytes and the weights
-    used to combine them."""
-    digest = hashlib.sha1(Path(f"{model_file}.3").read_bytes())
-    if linear_file is not None and linear_file.exists():
-        digest.update(linear_file.read_bytes())
-    return f"{digest.hexdigest()}|{calibration.emoticon_weight!r}|{calibration.nb_weight!r}"
+def model_tables(calibration: Calibration, heads: LinearHeads | None, bayes: Mapping[str, Any] | None) -> ModelTables:
+    """The one table of complex weights and the two biases, from the regressions and the Bayes classes
+    (either may be missing, e.g. while training)."""
+    heads = heads or LinearHeads({}, {})
+    nb_weight = calibration.nb_weight
+    ratios = bayes_ratios(bayes, calibration.emoticon_weight) if bayes is not None and nb_weight else {}
+    # One look-up per token gives both logits: the polarity weight (the regression's plus the
+    # Bayes share of the token's ratio) as the real part, the neutral weight as the imaginary.
+    weights = {t: complex(heads.polarity.get(t, 0.0) + nb_weight * ratios.get(t, 0.0), heads.neutral.get(t, 0.0))
+               for t in heads.polarity.keys() | heads.neutral.keys() | ratios.keys()}
+    return weights, heads.polarity_bias, heads.neutral_bias
 
 
 class SentimentModel:
     """The trained Bayes table and the two regressions, and their calibration."""
 
-    def __init__(self, model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE,
-                 linear_file: Path | None = LINEAR_FILE, *, kept: bool = False) -> None:
-        self.calibration = Calibration.load(calibration_file)
-        stored = Path(f"{model_file}.3")  # SnowNLP's Bayes.save appends ".3" on Python 3
-        nb_weight = self.calibration.nb_weight
-
-        def build() -> tuple[dict[str, complex], float, float]:
-            heads = read_linear_heads(linear_file) if linear_file is not None and linear_file.exists() else None
-            heads = heads or LinearHeads({}, {})
-            ratios = self._ratios(stored) if nb_weight else {}
-            # One look-up per token gives both logits: the polarity weight (the regression's plus the
-            # Bayes share of the token's ratio) as the real part, the neutral weight as the imaginary.
-            weights = {t: complex(heads.polarity.get(t, 0.0) + nb_weight * ratios.get(t, 0.0), heads.neutral.get(t, 0.0))
-                       for t in heads.polarity.keys() | heads.neutral.keys() | ratios.keys()}
-            return weights, heads.polarity_bias, heads.neutral_bias
-
-        if not kept:  # models being trained and measured are not worth keeping
-            self.weights, self.polarity_bias, self.neutral_bias = build()
-            return
-        # Building the table costs about 0.3 s per process; the shipped model's is kept between
-        # processes (where the process's table keeper can), under `table_key`.
-        self.weights, self.polarity_bias, self.neutral_bias = kept_table(
-            "sentiment", table_key(model_file, linear_file, self.calibration), build,
-            lambda v: isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], dict))
+    def __init__(self, calibration: Calibration, tables: ModelTables) -> None:
+        self.calibration = calibration
+        self.weights, self.polarity_bias, self.neutral_bias = tables
 
     @property
-    def tables(self) -> tuple[dict[str, complex], float, float]:
+    def tables(self) -> ModelTables:
         """What the model reads, as it is kept between processes."""
         return self.weights, self.polarity_bias, self.neutral_bias
-
-    def _ratios(self, stored: Path) -> dict[str, float]:
-        """Per-word log-likelihood ratio of positive to negative, from SnowNLP's Bayes.save format
-        (gzip of marshal), read without importing the snownlp package, whose __init__ loads its own
-        segmenter and tagger (~3 s CPU). Emoticons' ratios count `emoticon_weight` times."""
-        with gzip.open(stored, "rb") as handle:
-            classes = marshal.loads(handle.read())["d"]
-        pos, neg = SimpleNamespace(**classes["pos"]), SimpleNamespace(**classes["neg"])
-        log_pos_total, log_neg_total = math.log(pos.total), math.log(neg.total)
-        # A word never seen in training is no evidence either way, so it adds nothing. (SnowNLP's
-        # AddOneProb would give it a count of 1 in each class, i.e. log(neg total / pos total): a pull
-        # toward the class with fewer tokens that grows with the post's length.)
-        emoticon_weight = self.calibration.emoticon_weight
-        ratios: dict[str, float] = {}
-        for word in pos.d.keys() | neg.d.keys():
-            ratio = math.log(pos.d.get(word, 1)) - log_pos_total - math.log(neg.d.get(word, 1)) + log_neg_total
-            ratios[word] = ratio * emoticon_weight if is_emoticon(word) else ratio
-        return ratios
 
     def logits(self, own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> tuple[float, float]:
         """(polarity logit, neutral logit) of a post's own and quoted words: sums of the weights of
@@ -438,23 +383,3 @@ class SentimentModel:
 
     def classify(self, own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> Sentiment:
         return self.sentiment(*self.logits(own, quoted, targets))
-
-
-@lru_cache(maxsize=1)
-def default_model() -> SentimentModel:
-    """The shipped model, loaded once per process on first use."""
-    return SentimentModel(kept=True)
-
-
-def classify(words: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> Sentiment:
-    """Sentiment of a post from its jieba words (HMM off, emoticon codes as tokens) and its quoted words.
-
-    `targets`: names of the departments and policies the post is about, beyond OFFICE_TERMS.
-    """
-    return default_model().classify(words, quoted, targets)
-
-
-def classify_text(text: str, targets: Iterable[str] = ()) -> Sentiment:
-    """Sentiment of a raw post: segments it (author's words and repost chain) and classifies."""
-    segmented = segment_post(text)
-    return classify(segmented.own, segmented.quoted, targets)

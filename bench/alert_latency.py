@@ -32,9 +32,10 @@ from alerts.service import AlertService
 from alerts.testing import make_post
 from analysis.bursts import BurstTracker
 from transport import ENRICHED_POSTS, open_transport
-from workers.runner import Worker
+from transport.base import Message
+from workers.runner import BatchResult, Worker
 from workers.stages import AlertStage
-from yuqing.config import ConfigError, load_settings
+from yuqing.config import ConfigError, Settings, load_settings
 from yuqing.config.datafiles import load_watchlists
 
 TARGET_P95 = 5.0  # seconds, from the issue
@@ -90,11 +91,11 @@ def write_rules(path: Path, url: str) -> None:
 class ReadyAlertStage(AlertStage):
     """The alert stage, telling when its worker first got past a poll, i.e. has joined its group."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, service: AlertService, bursts: BurstTracker) -> None:
+        super().__init__(service, bursts)
         self.ready = threading.Event()
 
-    def process(self, messages):
+    def process(self, messages: list[Message]) -> BatchResult:
         self.ready.set()
         return super().process(messages)
 
@@ -108,7 +109,7 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def baseline(settings, messages: int, interval: float) -> list[float]:
+def baseline(settings: Settings, messages: int, interval: float) -> list[float]:
     """Transport alone: publish → poll by a consumer in another thread, with the worker's poll timeout."""
     topic = "bench.baseline"
     received: dict[str, float] = {}

@@ -177,13 +177,14 @@ STARTUP_SCRIPT = """
 from yuqing.config.datafiles import load_policies, load_watchlists
 from yuqing.config.settings import DEFAULT_DATA
 from analysis.enrich import Analyzer
-from analysis.tables import use_keeper
-from stores.tables import PrivateTableCache
-from workers.build import load_gazetteer
+from stores.tables import PrivateTableCache, use_keeper
+from workers.build import load_gazetteer, shipped_language
 from yuqing.schema import Post
 use_keeper(PrivateTableCache())  # as the yuqing command does
-analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
-                    load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
+language = shipped_language()
+analyzer = Analyzer(language, load_policies(DEFAULT_DATA / "policies.yaml"),
+                    load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
+                    load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", language.segmenter))
 analyzer.enrich(Post(id="p", url="urn:p", platform="weibo", source="bench", text="市住建局回应老旧小区改造漏水问题"))
 """
 
@@ -211,14 +212,17 @@ def main() -> None:
     from snownlp import SnowNLP
 
     from analysis.enrich import Analyzer
-    from analysis.segment import _block_cache, tokenizer
-    from analysis.sentiment import classify_text
     from stores.analysis_state import AnalysisStateStore
-    from workers.build import load_gazetteer
+    from stores.language import jieba_tokenizer
+    from stores.tables import PrivateTableCache, use_keeper
+    from workers.build import load_gazetteer, shipped_language
     from yuqing.config.datafiles import load_watchlists
     from yuqing.config.settings import DEFAULT_DATA
     from yuqing.schema import Post, now
 
+    use_keeper(PrivateTableCache())  # as the yuqing command does
+    language = shipped_language()
+    segmenter, classify_text = language.segmenter, language.classify_text
     texts = weibo_texts(args.posts)
     chars = sum(map(len, texts)) / len(texts)
     print(f"{len(texts)} Weibo posts, {chars:.0f} characters on average")
@@ -235,16 +239,16 @@ def main() -> None:
     # 2. The whole enrich step against jieba's default mode alone.
     watchlists_file = DEFAULT_DATA / "watchlists.yaml"
     watchlists = load_watchlists(watchlists_file) if watchlists_file.exists() else []
-    analyzer = Analyzer([], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
+    analyzer = Analyzer(language, [], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", segmenter))
     start = now() - timedelta(days=2)
     posts = [
         Post(id=f"bench:{i}", url=f"urn:bench:{i}", platform="weibo", source="bench", text=text,
              published_at=start + timedelta(seconds=20 * i))
         for i, text in enumerate(texts)
     ]
-    tok = tokenizer()
+    tok = jieba_tokenizer()  # jieba with our user dictionary, none of the analysis terms
     jieba_default = rate(texts, tok.lcut)
-    _block_cache.clear()  # no head start from the sentiment measurement above
+    segmenter.forget_blocks()  # no head start from the sentiment measurement above
     enrich = rate(posts, analyzer.enrich)
     events = len(analyzer.changed_events())
     analyzer.close()
@@ -253,9 +257,9 @@ def main() -> None:
 
     # As the analyze worker runs it: batches of 100, events handed over (and state written) per batch.
     with tempfile.TemporaryDirectory() as folder:
-        worker = Analyzer([], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"),
+        worker = Analyzer(language, [], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", segmenter),
                           AnalysisStateStore(Path(folder) / "analysis.sqlite3"))
-        _block_cache.clear()
+        segmenter.forget_blocks()
         started = time.process_time()
         for first in range(0, len(posts), 100):
             for item in posts[first : first + 100]:
@@ -272,8 +276,8 @@ def main() -> None:
         # other jobs on a shared machine slow single rounds, the median is steadier.
         long_rates, long_jieba = [], []
         for _ in range(3):
-            fresh = Analyzer([], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
-            _block_cache.clear()
+            fresh = Analyzer(language, [], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", segmenter))
+            segmenter.forget_blocks()
             long_rates.append(rate(long_posts, fresh.enrich))
             fresh.close()
             long_jieba.append(rate([p.text for p in long_posts], tok.lcut))

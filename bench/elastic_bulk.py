@@ -16,6 +16,7 @@ import json
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -67,7 +68,7 @@ def load_posts(limit: int) -> list[EnrichedPost]:
                          published_at=start - timedelta(minutes=n)) for n, row in enumerate(rows)]
 
 
-def timed(run) -> float:
+def timed(run: Callable[[], object]) -> float:
     began = time.perf_counter()
     run()
     return time.perf_counter() - began

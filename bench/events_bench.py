@@ -60,13 +60,14 @@ class Prepared:
 
 
 def prepare(texts: Sequence[str]) -> list[Prepared]:
-    from analysis.keywords import candidate_words, rank_candidates
-    from analysis.segment import segment_post
+    from workers.build import shipped_language
 
+    language = shipped_language()
     prepared = []
     for text in texts:
-        candidates = candidate_words(segment_post(text).all_words)
-        prepared.append(Prepared(text, candidates, rank_candidates(candidates, 8), anchors_of(text, candidates)))
+        candidates = language.keywords.candidate_words(language.segmenter.segment_post(text).all_words)
+        prepared.append(Prepared(text, candidates, language.keywords.rank_candidates(candidates, 8),
+                                 anchors_of(text, candidates)))
     return prepared
 
 

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from analysis.enrich import Analyzer
-    from workers.build import load_gazetteer
+    from workers.build import load_gazetteer, shipped_language
     from yuqing.config.settings import DEFAULT_DATA
     from yuqing.schema import Post
 
@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     page_baseline = min(t for _, t, _, _ in measure([("ordinary", ordinary)] * 5, extract_page))
     pages_ok = report("pages through extract", measure(hostile_pages(args.pages), extract_page), page_baseline)
 
-    analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
+    language = shipped_language()
+    analyzer = Analyzer(language, [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", language.segmenter))
     handle = analyze_line(analyzer)
     analyzer.enrich(Post(url="urn:warm", platform="other", source="bench", text="热身"))
     ordinary_lines = [("ordinary", json.dumps({"id": f"o{n}", "text": f"郓城县第{n}次停水了，物业不管"}).encode())

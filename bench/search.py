@@ -30,15 +30,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from analysis.segment import words
 from search.base import SearchQuery, body_text
 from search.ngrams import index_tokens, query_tokens
 from search.sqlite_fts import SqliteIndex
+from stores.language import jieba_tokenizer
 from yuqing.config.datafiles import load_policies
 from yuqing.schema import (
     SHANGHAI,
@@ -108,9 +109,19 @@ class Pool:
     authors: list[str]
 
 
+@cache
+def _tokenizer() -> Any:
+    return jieba_tokenizer()
+
+
+def words(text: str) -> list[str]:
+    """jieba's HMM-off words of `text` with our user dictionary, without whitespace tokens."""
+    return [w for w in _tokenizer().lcut(text, HMM=False) if w.strip()]
+
+
 def make_pool(rng: random.Random, shared: Path) -> Pool:
     texts, titles = real_texts(shared)
-    keywords = [[w for w in dict.fromkeys(words(t, hmm=False)) if len(w) >= 2 and w.isalnum()][:5] for t in texts]
+    keywords = [[w for w in dict.fromkeys(words(t)) if len(w) >= 2 and w.isalnum()][:5] for t in texts]
     policies = [(p.id, p.keywords or [p.title[:8]]) for p in load_policies(CONFIG / "policies.yaml")]
     authors = list({rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.randint(1, 2))) + rng.choice(["", "", "说", "呀"])
                     for _ in range(30_000)})
@@ -251,7 +262,7 @@ def pick_words(pool: Pool, rng: random.Random) -> dict[str, str]:
     rare = next(w for w in reversed(ranked) if frequency[w] == 1)
     pair, phrase = "", ""
     for text in rng.sample(pool.texts, len(pool.texts)):
-        cut = [w for w in words(text, hmm=False) if w.strip()]
+        cut = [w for w in words(text) if w.strip()]
         known = [w for w in cut if w in frequency and frequency[w] >= middling]
         if not pair and len(set(known)) >= 2:
             pair = " ".join(list(dict.fromkeys(known))[:2])

@@ -1,4 +1,6 @@
-"""Console accounts: users and their roles, login sessions, failed logins. One SQLite file under the data dir.
+"""Console accounts: users and their roles, login sessions, failed logins. One SQLite file under the data dir
+(embedded), or schema `console` of the PostgreSQL state database (`state: postgres`), so every console replica
+knows the same users and sessions.
 
 Passwords are hashed with Argon2id (argon2-cffi). A session is a random token the browser keeps in a
 cookie; only its SHA-256 is stored, so a copy of the database opens no session. Each session has its own
@@ -14,18 +16,22 @@ import secrets
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from stores import postgres
 from stores.sqlite import connect, write_transaction
+from yuqing.config import Settings
+from yuqing.config.settings import PostgresSettings
 
 
 class Role(StrEnum):
@@ -65,6 +71,7 @@ LOCK_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_CLIENT = 20  # one address guessing many account names
 
+# The embedded tables; migration 0006 makes the same ones in PostgreSQL (schema `console`).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
@@ -142,27 +149,94 @@ def default_hasher() -> PasswordHasher:
     return PasswordHasher()
 
 
+class _Statements(Protocol):
+    """A transaction's connection: statements written with `?` placeholders."""
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Any: ...
+
+
+class AccountTables(Protocol):
+    """Where the account tables are: transactions, reads, and the error a duplicate key raises."""
+
+    where: str
+    duplicate: type[Exception]
+
+    def write(self) -> AbstractContextManager[_Statements]: ...
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+    def close(self) -> None: ...
+
+
+class SqliteAccountTables:
+    """The embedded tables: one SQLite file shared by the console's threads and the `users` command."""
+
+    duplicate: type[Exception] = sqlite3.IntegrityError
+
+    def __init__(self, path: Path) -> None:
+        self.where = str(path)
+        self._lock = threading.Lock()
+        try:
+            self._conn = connect(path, autocommit=True, shared_between_threads=True)
+            self._conn.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise AccountError(f"无法打开账户库 {path}: {exc}") from exc
+
+    def write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._conn, self._lock)
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class _Qmark:
+    """A PostgreSQL connection that takes the statements' `?` placeholders (the account SQL has no other `?`
+    or `%`)."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> psycopg.Cursor:
+        return self._conn.execute(sql.replace("?", "%s").encode(), params)
+
+
+class PostgresAccountTables:
+    """The tables in schema `console` of the state database (migration 0006), shared by every console."""
+
+    SCHEMA_VERSION = 6
+    duplicate: type[Exception] = psycopg.errors.UniqueViolation
+
+    def __init__(self, settings: PostgresSettings) -> None:
+        self.where = postgres.describe(settings)
+        self._db = postgres.Database(settings, self.SCHEMA_VERSION, search_path="console")
+
+    @contextmanager
+    def write(self) -> Iterator[_Qmark]:
+        with self._db.transaction() as conn:
+            yield _Qmark(conn)
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self._db.rows(sql.replace("?", "%s"), params)
+
+    def close(self) -> None:
+        self._db.close()
+
+
 class AccountStore:
-    def __init__(self, path: Path, hasher: PasswordHasher | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, tables: AccountTables, hasher: PasswordHasher | None = None) -> None:
+        self.tables = tables
         self._hasher = hasher or default_hasher()
         # Verified against when the account does not exist, so a wrong name costs as long as a wrong password.
         self._decoy = self._hasher.hash(secrets.token_urlsafe(16))
-        self._lock = threading.Lock()
-        try:
-            self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
-            self._conn.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise AccountError(f"无法打开账户库 {self.path}: {exc}") from exc
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with write_transaction(self._conn, self._lock) as conn:
-            yield conn
+    def _write(self) -> AbstractContextManager[_Statements]:
+        return self.tables.write()
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        return self.tables.read(sql, params)
 
     @staticmethod
     def _user(row: tuple) -> User:
@@ -186,7 +260,7 @@ class AccountStore:
                 conn.execute("INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
                              (name, role.value, password_hash, _ts(now)))
                 self._log(conn, now, actor, "add", name, {"role": role.value})
-        except sqlite3.IntegrityError as exc:
+        except self.tables.duplicate as exc:
             raise AccountError(f"用户 {name} 已存在 (account exists)") from exc
         return User(name, role, False, now)
 
@@ -206,7 +280,7 @@ class AccountStore:
             raise AccountError("不能停用自己的账户 (an administrator cannot disable their own account)")
         now = now or datetime.now(UTC)
         with self._write() as conn:
-            if conn.execute("UPDATE users SET disabled = ? WHERE name = ?", (int(disabled), name)).rowcount == 0:
+            if conn.execute("UPDATE users SET disabled = ? WHERE name = ?", (disabled, name)).rowcount == 0:
                 raise AccountError(f"没有用户 {name} (no such account)")
             if disabled:
                 conn.execute("DELETE FROM sessions WHERE name = ?", (name,))
@@ -219,28 +293,27 @@ class AccountStore:
                  "details": json.loads(r[4])} for r in rows]
 
     @staticmethod
-    def _log(conn: sqlite3.Connection, now: datetime, actor: str, action: str, target: str,
+    def _log(conn: _Statements, now: datetime, actor: str, action: str, target: str,
              details: dict[str, Any]) -> None:
         conn.execute("INSERT INTO account_log (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)",
                      (_ts(now), actor, action, target, json.dumps(details, ensure_ascii=False)))
 
     # --- logging in ------------------------------------------------------------------------
 
-    def _locked(self, conn: sqlite3.Connection, name: str, client: str, now: datetime) -> bool:
-        since = _ts(now - LOCK_WINDOW)
-        by_name = conn.execute("SELECT COUNT(*) FROM login_failures WHERE name = ? AND at > ?", (name, since))
-        by_client = conn.execute("SELECT COUNT(*) FROM login_failures WHERE client = ? AND at > ?", (client, since))
-        return by_name.fetchone()[0] >= MAX_FAILURES_PER_ACCOUNT or by_client.fetchone()[0] >= MAX_FAILURES_PER_CLIENT
+    def _locked(self, name: str, client: str, now: datetime) -> bool:
+        [(by_name, by_client)] = self._read(
+            "SELECT COUNT(*) FILTER (WHERE name = ?), COUNT(*) FILTER (WHERE client = ?) FROM login_failures "
+            "WHERE at > ?", (name, client, _ts(now - LOCK_WINDOW)))
+        return by_name >= MAX_FAILURES_PER_ACCOUNT or by_client >= MAX_FAILURES_PER_CLIENT
 
     def authenticate(self, name: str, password: str, client: str, now: datetime | None = None) -> User:
         """The user whose password this is; LoginRefused otherwise (the same words for a wrong name or password)."""
         now = now or datetime.now(UTC)
         name = unicodedata.normalize("NFC", name.strip())
-        with self._lock:
-            if self._locked(self._conn, name, client, now):
-                raise LoginRefused(f"登录失败次数过多，请{LOCK_WINDOW.seconds // 60}分钟后再试")
-            row = self._conn.execute("SELECT name, role, disabled, created_at, password_hash FROM users "
-                                     "WHERE name = ?", (name,)).fetchone()
+        if self._locked(name, client, now):
+            raise LoginRefused(f"登录失败次数过多，请{LOCK_WINDOW.seconds // 60}分钟后再试")
+        rows = self._read("SELECT name, role, disabled, created_at, password_hash FROM users WHERE name = ?", (name,))
+        row = rows[0] if rows else None
         try:
             self._hasher.verify(row[4] if row else self._decoy, password)
             verified = row is not None
@@ -277,7 +350,7 @@ class AccountStore:
         now = now or datetime.now(UTC)
         rows = self._read(
             "SELECT u.name, u.role, u.disabled, u.created_at, s.csrf_token, s.expires_at FROM sessions s "
-            "JOIN users u ON u.name = s.name WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0",
+            "JOIN users u ON u.name = s.name WHERE s.token_hash = ? AND s.expires_at > ? AND NOT u.disabled",
             (_digest(token), _ts(now)))
         if not rows:
             return None
@@ -289,30 +362,32 @@ class AccountStore:
             conn.execute("DELETE FROM sessions WHERE token_hash = ?", (_digest(token),))
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.tables.close()
 
 
-def open_accounts(data_dir: Path) -> AccountStore:
-    """The embedded account store: <data_dir>/console.sqlite3."""
-    return AccountStore(Path(data_dir) / "console.sqlite3")
+def open_accounts(settings: Settings) -> AccountStore:
+    """The account store the settings ask for: the state database with `state: postgres`, else
+    <data_dir>/console.sqlite3."""
+    if settings.state == "postgres":
+        return AccountStore(PostgresAccountTables(settings.postgres))
+    return AccountStore(SqliteAccountTables(settings.data_dir / "console.sqlite3"))
 
 
 DEMO_ACTOR = "yuqing demo"
 
 
-def demo_accounts(data_dir: Path) -> Path:
+def demo_accounts(settings: Settings) -> Path:
     """One account per role for the demo (demo-officer, demo-analyst, demo-leader, demo-admin), each with a
     random password written to <data_dir>/demo-accounts.txt, readable by its owner only. A second run keeps
     the accounts and the file; an account whose password is not in the file gets a new one."""
-    listing = Path(data_dir) / "demo-accounts.txt"
+    listing = settings.data_dir / "demo-accounts.txt"
     saved: dict[str, str] = {}
     if listing.exists():
         for line in listing.read_text(encoding="utf-8").splitlines():
             parts = line.split()
             if len(parts) == 3 and parts[0].startswith("demo-"):
                 saved[parts[0]] = parts[2]
-    store = open_accounts(data_dir)
+    store = open_accounts(settings)
     lines = []
     try:
         for role in Role:

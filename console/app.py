@@ -63,7 +63,7 @@ def console_from_settings(settings: Settings, poll_seconds: float = 5.0) -> Cons
     policies = load_policies(settings.policies_file) if settings.policies_file.exists() else []
     sources = load_sources(settings.sources_file) if settings.sources_file.exists() else []
     names = views.Names(policies={p.id: p for p in policies}, sources={s.name: s.title for s in sources if s.title})
-    return Console(settings=settings, accounts=open_accounts(settings.data_dir),
+    return Console(settings=settings, accounts=open_accounts(settings),
                    alerts=AlertService.from_settings(settings), names=names, sources=sources,
                    poll_seconds=poll_seconds)
 

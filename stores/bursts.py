@@ -43,24 +43,23 @@ class SqliteBurstStore:
 
 
 class PostgresBurstStore:
-    """`analysis.bursts.BurstMemory` in table `burst_subjects` (migration 0002); a connection per call,
-    as the file store opens its file per call."""
+    """`analysis.bursts.BurstMemory` in table `burst_subjects` (migration 0002)."""
 
     SCHEMA_VERSION = 2
 
     def __init__(self, settings: PostgresSettings) -> None:
-        self.settings = settings
-        with closing(postgres.connect(settings)) as db:
-            postgres.require_schema(db, settings, self.SCHEMA_VERSION)
+        self._db = postgres.Database(settings, self.SCHEMA_VERSION)
 
     def save(self, subjects: Iterable[SubjectRecord]) -> None:
-        with closing(postgres.connect(self.settings)) as db, db.transaction(), db.cursor() as cursor:
+        with self._db.transaction() as db, db.cursor() as cursor:
             cursor.execute("DELETE FROM burst_subjects")
             cursor.executemany("INSERT INTO burst_subjects (kind, id, position, state) VALUES (%s, %s, %s, %s)",
                                [(kind, sid, position, Json(data))
                                 for position, (kind, sid, data) in enumerate(subjects)])
 
     def load(self) -> list[SubjectRecord]:
-        with closing(postgres.connect(self.settings)) as db:
-            rows = db.execute("SELECT kind, id, state FROM burst_subjects ORDER BY position").fetchall()
+        rows = self._db.rows("SELECT kind, id, state FROM burst_subjects ORDER BY position")
         return [(kind, sid, state) for kind, sid, state in rows]
+
+    def close(self) -> None:
+        self._db.close()

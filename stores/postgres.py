@@ -12,10 +12,15 @@ never inside a URL that could be printed.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from yuqing.config import ConfigError
@@ -51,6 +56,12 @@ def describe(settings: PostgresSettings) -> str:
     return f"PostgreSQL {parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
 
 
+def _unavailable(settings: PostgresSettings, exc: psycopg.Error) -> BackendUnavailable:
+    # libpq's message names the host and the reason, never the password; its lines joined into one.
+    reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return BackendUnavailable(f"{describe(settings)}: {reason}")
+
+
 def connect(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.Connection:
     """A connection to the state database; BackendUnavailable when it cannot be reached or refuses us."""
     password = settings.password.get_secret_value() if settings.password else None
@@ -58,9 +69,69 @@ def connect(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.
         return psycopg.connect(settings.url, password=password, autocommit=autocommit,
                                connect_timeout=settings.connect_timeout)
     except psycopg.OperationalError as exc:
-        # libpq's message names the host and the reason, never the password; its lines joined into one.
-        reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        raise BackendUnavailable(f"{describe(settings)}: {reason}") from exc
+        raise _unavailable(settings, exc) from exc
+
+
+class Database:
+    """A store's one connection to the state database, shared by its threads one transaction at a time.
+
+    A server that stops or restarts under a running stage is an outage, not a fault: the transaction it cut
+    off is rolled back and raised as BackendUnavailable (the stage keeps its batch and tries again later), and
+    the next transaction opens a fresh connection. `read_only`: every transaction is read-only (PostgreSQL
+    refuses writes), for views that must never put anything back. `search_path`: the PostgreSQL schema a store's
+    unqualified table names are in (before `public`), for a store whose tables share names with another's."""
+
+    def __init__(self, settings: PostgresSettings, schema_version: int, *, read_only: bool = False,
+                 search_path: str | None = None) -> None:
+        self.settings = settings
+        self.read_only = read_only
+        self.search_path = search_path
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection | None = None
+        try:
+            require_schema(self._connection(), settings, schema_version)
+        except BaseException:
+            self.close()
+            raise
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            conn = connect(self.settings)
+            if self.search_path:
+                conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(self.search_path)))
+                conn.commit()
+            conn.read_only = self.read_only
+            self._conn = conn
+        return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """One transaction, committed when the block ends, rolled back when it raises."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn.transaction():
+                    yield conn
+            except psycopg.OperationalError as exc:
+                if conn.broken:
+                    conn.close()
+                raise _unavailable(self.settings, exc) from exc
+
+    def rows(self, statement: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """One statement in a transaction of its own; its rows (none for a statement that returns none)."""
+        with self.transaction() as conn:
+            cursor = conn.execute(statement.encode(), params)
+            return cursor.fetchall() if cursor.description is not None else []
+
+    def row(self, statement: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of one statement in a transaction of its own, or None."""
+        rows = self.rows(statement, params)
+        return rows[0] if rows else None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
 
 
 def setup(settings: PostgresSettings) -> list[Migration]:

@@ -160,47 +160,42 @@ class PostgresSeenStore(SeenStore):
     SCHEMA_VERSION = 1
 
     def __init__(self, settings: PostgresSettings) -> None:
-        # Autocommit, like the SQLite store: a page marked is marked for every crawler at once.
-        self._db = postgres.connect(settings, autocommit=True)
-        try:
-            postgres.require_schema(self._db, settings, self.SCHEMA_VERSION)
-        except BaseException:
-            self._db.close()
-            raise
+        # Each statement its own transaction, like the SQLite store: a page marked is marked for every crawler.
+        self._db = postgres.Database(settings, self.SCHEMA_VERSION)
 
     def should_fetch(self, source: str, url: str, revisit_days: float | None = None,
                      now: float | None = None) -> bool:
-        row = self._db.execute(
+        row = self._db.row(
             "SELECT first_seen FROM seen_pages WHERE source = %s AND url = %s", (source, canonical_url(url))
-        ).fetchone()
+        )
         return row is None or _fresh(row[0], revisit_days, now)
 
     def mark_fetched(self, source: str, url: str, now: float | None = None) -> None:
         stamp = now or time.time()
-        self._db.execute(
+        self._db.rows(
             "INSERT INTO seen_pages (source, url, first_seen, last_fetched) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (source, url) DO UPDATE SET last_fetched = excluded.last_fetched",
             (source, canonical_url(url), stamp, stamp),
         )
 
     def is_new_content(self, source: str, post_id: str, content_hash: str) -> tuple[bool, bool]:
-        row = self._db.execute(
+        row = self._db.row(
             "SELECT content_hash FROM seen_contents WHERE source = %s AND post_id = %s", (source, post_id)
-        ).fetchone()
+        )
         if row is None:
             return True, False
         return False, row[0] != content_hash
 
     def same_text_elsewhere(self, source: str, post_id: str, text_hash: str) -> bool:
-        row = self._db.execute(
+        row = self._db.row(
             "SELECT 1 FROM seen_contents WHERE source = %s AND text_hash = %s AND post_id != %s LIMIT 1",
             (source, text_hash, post_id),
-        ).fetchone()
+        )
         return row is not None
 
     def mark_published(self, source: str, post_id: str, content_hash: str, text_hash: str = "",
                        now: float | None = None) -> None:
-        self._db.execute(
+        self._db.rows(
             "INSERT INTO seen_contents (source, post_id, content_hash, published, text_hash) "
             "VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (source, post_id) DO UPDATE SET content_hash = excluded.content_hash, "
@@ -210,23 +205,22 @@ class PostgresSeenStore(SeenStore):
 
     def record_run(self, source: str, items: int, now: float | None = None) -> int:
         # One statement: two crawlers recording runs of a source at once both count.
-        row = self._db.execute(
+        row = self._db.row(
             "INSERT INTO seen_runs (source, silent_runs, last_run) VALUES (%(source)s, %(first)s, %(now)s) "
             "ON CONFLICT (source) DO UPDATE SET last_run = excluded.last_run, silent_runs = "
             "CASE WHEN %(items)s > 0 THEN 0 ELSE seen_runs.silent_runs + 1 END RETURNING silent_runs",
             {"source": source, "first": 0 if items else 1, "items": items, "now": now or time.time()},
-        ).fetchone()
+        )
         assert row is not None  # INSERT ... RETURNING always returns the row
         return int(row[0])
 
     def first_note(self, source: str, key: str, value: str) -> str:
-        self._db.execute("INSERT INTO seen_notes (source, key, value) VALUES (%s, %s, %s) "
-                         "ON CONFLICT (source, key) DO NOTHING", (source, key, value))
+        self._db.rows("INSERT INTO seen_notes (source, key, value) VALUES (%s, %s, %s) "
+                      "ON CONFLICT (source, key) DO NOTHING", (source, key, value))
         return self.note(source, key) or value
 
     def note(self, source: str, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM seen_notes WHERE source = %s AND key = %s",
-                               (source, key)).fetchone()
+        row = self._db.row("SELECT value FROM seen_notes WHERE source = %s AND key = %s", (source, key))
         return row[0] if row else None
 
     def close(self) -> None:

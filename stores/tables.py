@@ -1,4 +1,5 @@
-"""Derived tables kept between processes in a private cache directory (`analysis.tables.TableKeeper`).
+"""Derived tables kept between processes: a `TableKeeper`, and `PrivateTableCache`, which keeps them
+in a private cache directory.
 
 A table (jieba's prefix dictionary, the sentiment model's log-likelihood ratios) is built once and
 kept as a marshal file, named after a digest of what it derives from; `marshal.loads` of the bytes
@@ -9,6 +10,10 @@ own (`$XDG_CACHE_HOME/yuqing` or `~/.cache/yuqing`, created 0700, never a shared
 can be guessed and a file planted), owned by the user and closed to others, and each file is a
 regular file owned by the user and writable by nobody else. Anything else is ignored and rebuilt;
 a directory that belongs to someone else is not used at all.
+
+Building a table costs a fraction of a second per process. Without a keeper (`BuildEachTime`, the
+default), each process builds its tables itself; the `yuqing` command chooses `PrivateTableCache`
+for its process (`use_keeper`).
 """
 
 from __future__ import annotations
@@ -22,12 +27,40 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Permission bits that would let someone other than the owner change a file or a directory's entries.
 _WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
+
+
+class TableKeeper(Protocol):
+    def kept_table(self, name: str, key: str, build: Callable[[], T], valid: Callable[[object], bool]) -> T:
+        """Table `name` derived from inputs described by `key`: a kept copy that passes `valid`,
+        else `build()` (kept for next time if the keeper can)."""
+        ...
+
+
+class BuildEachTime:
+    """Keeps nothing: every process builds its tables."""
+
+    def kept_table(self, name: str, key: str, build: Callable[[], T], valid: Callable[[object], bool]) -> T:
+        return build()
+
+
+_process_keeper: TableKeeper = BuildEachTime()
+
+
+def use_keeper(keeper: TableKeeper) -> None:
+    """Keep this process's tables with `keeper` from now on (tables already built stay)."""
+    global _process_keeper
+    _process_keeper = keeper
+
+
+def process_keeper() -> TableKeeper:
+    """The keeper this process's entry point chose (`use_keeper`); by default none."""
+    return _process_keeper
 
 
 def default_directory() -> Path | None:

@@ -78,12 +78,14 @@ def shipped_analyzer(tmp_path: Path):
     """An Analyzer with the shipped policies, watchlists and gazetteer, its state in a temporary file."""
     from analysis.enrich import Analyzer
     from stores.analysis_state import AnalysisStateStore
-    from workers.build import load_gazetteer
+    from workers.build import load_gazetteer, shipped_language, shipped_segmenter
     from yuqing.config.datafiles import load_policies, load_watchlists
     from yuqing.config.settings import DEFAULT_DATA
 
-    analyzer = Analyzer(load_policies(DEFAULT_DATA / "policies.yaml"), load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
-                        load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+    analyzer = Analyzer(shipped_language(), load_policies(DEFAULT_DATA / "policies.yaml"),
+                        load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
+                        load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()),
+                        AnalysisStateStore(tmp_path / "analysis.sqlite3"))
     yield analyzer
     analyzer.close()
 
@@ -134,5 +136,47 @@ def postgres_settings(postgres_server):
     settings = postgres_server.settings()
     with psycopg.connect(settings.url, password=settings.password.get_secret_value(), autocommit=True) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS console CASCADE")
         conn.execute("CREATE SCHEMA public")
     return settings
+
+
+
+def _opener(request, embedded, scale_out):
+    """Yields a function that opens a store of the parametrised kind (`embedded()`, or `scale_out(database)` on
+    a freshly set-up PostgreSQL): each call another process's connection to the same, at first empty, store.
+    Whatever was opened is closed after the test."""
+    opened = []
+    if request.param == "postgres":
+        from stores import postgres
+
+        database = request.getfixturevalue("postgres_settings")
+        postgres.setup(database)
+
+        def opener():
+            opened.append(scale_out(database))
+            return opened[-1]
+    else:
+        def opener():
+            opened.append(embedded())
+            return opened[-1]
+    yield opener
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def open_alert_store(request, tmp_path):
+    """Opens the alert store of each kind, as a second worker or officer does."""
+    from alerts.postgres_store import PostgresAlertStore
+    from alerts.store import SqliteAlertStore
+
+    yield from _opener(request, lambda: SqliteAlertStore(tmp_path / "alerts.sqlite3"), PostgresAlertStore)
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def open_analysis_state(request, tmp_path):
+    """Opens the analyzer's memory of each kind, as a restarted or standby analyzer does."""
+    from stores.analysis_state import AnalysisStateStore, PostgresAnalysisState
+
+    yield from _opener(request, lambda: AnalysisStateStore(tmp_path / "analysis.sqlite3"), PostgresAnalysisState)

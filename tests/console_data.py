@@ -97,7 +97,7 @@ def build(data_dir: Path, now: datetime | None = None, report: bool = True) -> C
         from reports.daily import write_daily_report
 
         write_daily_report(settings, formats=("html",), notice=lambda *_: None)  # Word and PDF: tested in reports
-    accounts = open_accounts(settings.data_dir)
+    accounts = open_accounts(settings)
     try:
         for role, name in USERS.items():
             accounts.add(name, role, PASSWORD, actor="test")

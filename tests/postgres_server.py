@@ -71,19 +71,27 @@ class PostgresServer:
         for path in (self.root, password_file):
             os.chown(path, self.account.pw_uid, self.account.pw_gid)
         self.root.chmod(0o700)
-        steps = [
-            ("initdb", "-D", str(self.data), "-U", USER, f"--pwfile={password_file}", "--auth-local=trust",
-             "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync"),
-            ("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30", "start", "-o",
-             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-             "-c synchronous_commit=off -c full_page_writes=off"),
-        ]
-        for step in steps:
-            result = self._run(*step)
-            if result.returncode != 0:
-                log = self.log.read_text() if self.log.exists() else ""
-                raise RuntimeError(f"{step[0]} failed: {result.stderr.strip()} {log[-2000:]}")
+        self._step("initdb", "-D", str(self.data), "-U", USER, f"--pwfile={password_file}", "--auth-local=trust",
+                   "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync")
         password_file.unlink()
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server (again, after `halt`) on its port, with its data."""
+        self._step("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30", "start", "-o",
+                   f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off")
+
+    def halt(self) -> None:
+        """Stop the server as a restart does: every client's connection is cut; its data stays (a clean stop:
+        this cluster commits without waiting for its log, so an immediate one could lose the last commits)."""
+        self._step("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def _step(self, *args: str) -> None:
+        result = self._run(*args)
+        if result.returncode != 0:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise RuntimeError(f"{args[0]} failed: {result.stderr.strip()} {log[-2000:]}")
 
     def settings(self, database: str = "postgres") -> PostgresSettings:
         return PostgresSettings(url=f"postgresql://{USER}@127.0.0.1:{self.port}/{database}",

@@ -3,12 +3,13 @@ committed: killed at any moment it loses nothing, and a redelivered message is n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from alerts.config import parse_alert_config
 from alerts.service import AlertService
-from alerts.store import SqliteAlertStore
+from alerts.store import AlertStore
 from alerts.testing import make_post
 from analysis.bursts import BurstTracker
 from transport import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS
@@ -21,10 +22,10 @@ RULES = {"channels": [{"name": "local_file", "type": "file"}],
 TOPICS = [ENRICHED_POSTS, EVENTS, CRAWL_HEALTH]
 
 
-def start_worker(tmp_path: Path, log: SqliteTransport) -> AlertStage:
+def start_worker(open_store: Callable[[], AlertStore], log: SqliteTransport) -> AlertStage:
     """A fresh alert worker process: everything it knows comes from the store."""
     config = parse_alert_config(RULES)
-    service = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"), {}, rules_writer=True)
+    service = AlertService(config, open_store(), {}, rules_writer=True)
     return AlertStage(service, BurstTracker([], min_count=1), deliver=False, log=log.identity(), checkpoint_every=0)
 
 
@@ -34,7 +35,7 @@ def counted(stage: AlertStage) -> int:
     return max((s.count for s in signals if (s.subject_kind, s.subject_id) == ("event", "E-1")), default=0)
 
 
-def test_a_kill_at_any_moment_loses_nothing_and_counts_nothing_twice(tmp_path: Path):
+def test_a_kill_at_any_moment_loses_nothing_and_counts_nothing_twice(tmp_path: Path, open_alert_store):
     log = SqliteTransport(tmp_path / "transport.sqlite3")
     start = datetime.now(SHANGHAI) - timedelta(minutes=30)
     for n in range(12):
@@ -42,7 +43,7 @@ def test_a_kill_at_any_moment_loses_nothing_and_counts_nothing_twice(tmp_path: P
                          at=start + timedelta(minutes=n))
         log.publish(ENRICHED_POSTS, post.model_dump(mode="json"), key="E-1")  # one partition, in order
 
-    first = start_worker(tmp_path, log)
+    first = start_worker(open_alert_store, log)
     consumer = log.consumer("yuqing-alert", TOPICS)
     batch = consumer.poll(4, 0.2)
     first.process(batch)
@@ -50,7 +51,7 @@ def test_a_kill_at_any_moment_loses_nothing_and_counts_nothing_twice(tmp_path: P
     first.process(consumer.poll(4, 0.2))  # ... and killed before the next checkpoint
     consumer.close()  # its uncommitted messages go back to the group
 
-    second = start_worker(tmp_path, log)
+    second = start_worker(open_alert_store, log)
     assert counted(second) == 4  # what the checkpoint held; the next 4 were never saved
     consumer = log.consumer("yuqing-alert", TOPICS)
     batch = consumer.poll(8, 0.2)
@@ -60,7 +61,7 @@ def test_a_kill_at_any_moment_loses_nothing_and_counts_nothing_twice(tmp_path: P
     second.checkpoint()  # saved ... and killed before the commit
     consumer.close()
 
-    third = start_worker(tmp_path, log)
+    third = start_worker(open_alert_store, log)
     consumer = log.consumer("yuqing-alert", TOPICS)
     again = consumer.poll(100, 0.2)
     assert len(again) == 8  # delivered again: the commit never happened
@@ -73,7 +74,7 @@ def test_a_kill_at_any_moment_loses_nothing_and_counts_nothing_twice(tmp_path: P
     log.close()
 
 
-def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path: Path):
+def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path: Path, open_alert_store):
     import os
     import socket
     import subprocess
@@ -87,7 +88,7 @@ def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path
     config = parse_alert_config(RULES)
 
     def worker(writer: MemoryWriter) -> AlertStage:
-        service = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"), {}, rules_writer=True)
+        service = AlertService(config, open_alert_store(), {}, rules_writer=True)
         return AlertStage(service, BurstTracker([]), deliver=False, log=log.identity(), writer=writer)
 
     host = socket.gethostname()
@@ -103,14 +104,14 @@ def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path
     log.close()
 
 
-def test_a_cleanly_stopped_writer_hands_over_at_once(tmp_path: Path):
+def test_a_cleanly_stopped_writer_hands_over_at_once(tmp_path: Path, open_alert_store):
     from alerts.store import MemoryWriter
 
     log = SqliteTransport(tmp_path / "transport.sqlite3")
     config = parse_alert_config(RULES)
 
     def worker(writer: MemoryWriter) -> AlertStage:
-        service = AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"), {}, rules_writer=True)
+        service = AlertService(config, open_alert_store(), {}, rules_writer=True)
         return AlertStage(service, BurstTracker([]), deliver=False, log=log.identity(), writer=writer)
 
     worker(MemoryWriter("other-host", 1, "stopping")).close()  # on another host: no pid to look at

@@ -4,13 +4,15 @@ a channel at most once per minimum interval, folded into one message."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 from alerts.channels import ChannelContext
 from alerts.config import build_channels, parse_alert_config
 from alerts.service import AlertService
-from alerts.store import SqliteAlertStore
+from alerts.store import AlertStore
 from alerts.testing import T0, make_post, make_signal
 
 RULES = {
@@ -24,9 +26,9 @@ RULES = {
 }
 
 
-def make_service(tmp_path: Path, **delivery: str) -> AlertService:
+def make_service(open_store: Callable[[], AlertStore], tmp_path: Path, **delivery: str) -> AlertService:
     config = parse_alert_config({**RULES, **({"delivery": delivery} if delivery else {})})
-    return AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"),
+    return AlertService(config, open_store(),
                         build_channels(config, ChannelContext(tmp_path)))
 
 
@@ -43,8 +45,8 @@ def fresh_crawl(service: AlertService, start=T0) -> None:
     service.process([], [make_signal("P-old", count=60, negative=40)], now=start + timedelta(seconds=6))
 
 
-def test_a_fresh_crawl_sends_one_message_per_channel_after_the_settle_window(tmp_path: Path):
-    service = make_service(tmp_path)  # defaults: settle 60 s
+def test_a_fresh_crawl_sends_one_message_per_channel_after_the_settle_window(tmp_path: Path, open_alert_store):
+    service = make_service(open_alert_store, tmp_path)  # defaults: settle 60 s
     fresh_crawl(service)
     assert len(service.store.outbox(pending_only=True)) >= 3
     assert service.deliver_pending(T0 + timedelta(seconds=10)) == 0  # still settling
@@ -55,8 +57,8 @@ def test_a_fresh_crawl_sends_one_message_per_channel_after_the_settle_window(tmp
     assert service.store.outbox(pending_only=True) == []
 
 
-def test_later_updates_keep_the_minimum_interval_and_are_folded(tmp_path: Path):
-    service = make_service(tmp_path, settle="0s", min_interval="5m")
+def test_later_updates_keep_the_minimum_interval_and_are_folded(tmp_path: Path, open_alert_store):
+    service = make_service(open_alert_store, tmp_path, settle="0s", min_interval="5m")
     service.process([], [make_signal("P-old", count=20, negative=12)], now=T0)
     assert service.deliver_pending(T0) == 1
     for minute in (1, 2, 3):  # a level rise and updates while the office already knows
@@ -70,3 +72,23 @@ def test_later_updates_keep_the_minimum_interval_and_are_folded(tmp_path: Path):
     assert (first["kind"], second["kind"]) == ("fired", "level_raised")
     assert "级别由一般升为较大" in second["note"]
     assert service.store.outbox(pending_only=True) == []
+
+
+def test_two_notifiers_draining_the_outbox_at_once_send_each_message_once(open_alert_store):
+    """Two senders (their own connections, as on two machines) claim and send the same channel's outbox at
+    once, in small batches: each notification is taken by exactly one of them (PostgreSQL: SKIP LOCKED)."""
+    office = open_alert_store()
+    queued = [office.enqueue(f"report-{n}", "duty", {"n": n}, T0) for n in range(300)]
+
+    def notifier(_: int) -> list[int]:
+        store, taken = open_alert_store(), []
+        while batch := store.claim("duty", T0, until=T0 + timedelta(minutes=5), limit=3):
+            for item in batch:
+                store.mark_sent(item.id, T0)
+                taken.append(item.id)
+        return taken
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(notifier, range(2))
+    assert sorted(first + second) == queued  # all sent, none twice
+    assert first and second  # both drained: neither waited for the other to finish

@@ -20,11 +20,20 @@ from yuqing.config import load_settings
 from yuqing.schema import BOARD_ANSWERED
 
 
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+@pytest.fixture(params=["embedded", "postgres"])
+def settings(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The settings the commands read from the environment: the embedded store, or a set-up PostgreSQL."""
     monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path / "var"))
-    for name in ("YUQING_CONFIG", "YUQING_RULES_FILE", "YUQING_TRANSPORT", "YUQING_SEARCH_BACKEND"):
+    for name in ("YUQING_CONFIG", "YUQING_RULES_FILE", "YUQING_TRANSPORT", "YUQING_SEARCH_BACKEND", "YUQING_STATE"):
         monkeypatch.delenv(name, raising=False)
+    if request.param == "postgres":
+        from stores import postgres
+
+        database = request.getfixturevalue("postgres_settings")
+        postgres.setup(database)
+        monkeypatch.setenv("YUQING_STATE", "postgres")
+        monkeypatch.setenv("YUQING_POSTGRES__URL", database.url)
+        monkeypatch.setenv("YUQING_POSTGRES__PASSWORD", database.password.get_secret_value())
     return load_settings()
 
 
@@ -36,7 +45,13 @@ def run(module, argv: list[str]) -> int:
     return args.func(args)
 
 
-def stored_memory(settings) -> list[tuple[str, object, float]]:
+def stored_memory(settings) -> list[tuple[str, object, object]]:
+    """The rules' memory as stored, with when each entry was written, read past the store."""
+    if settings.state == "postgres":
+        from stores import postgres
+
+        with postgres.connect(settings.postgres) as db:
+            return sorted(db.execute("SELECT key, state, saved_at FROM alert_rule_memory").fetchall())
     with sqlite3.connect(settings.data_dir / "alerts.sqlite3") as db:
         return sorted(db.execute("SELECT key, blob, saved_at FROM rule_state"))
 

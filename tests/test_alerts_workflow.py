@@ -4,6 +4,7 @@ deadlines met by responses and escalated at 80 % and when missed, and the before
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from alerts.channels import ChannelContext
 from alerts.config import build_channels, parse_alert_config
 from alerts.effect import ResponseEffect, WindowFigures
 from alerts.service import AlertNotFound, AlertService
-from alerts.store import SqliteAlertStore
+from alerts.store import AlertStore
 from alerts.testing import T0, make_post, make_signal
 from alerts.workflow import WorkflowError
 from search.sqlite_fts import SqliteIndex
@@ -26,10 +27,11 @@ RULES = {
 }
 
 
-def make_service(tmp_path: Path, index: SqliteIndex | None = None) -> AlertService:
+def make_service(open_store: Callable[[], AlertStore], tmp_path: Path,
+                 index: SqliteIndex | None = None) -> AlertService:
     config = parse_alert_config(RULES)
     config.channels[1].options["path"] = str(tmp_path / "leader.jsonl")
-    return AlertService(config, SqliteAlertStore(tmp_path / "alerts.sqlite3"),
+    return AlertService(config, open_store(),
                         build_channels(config, ChannelContext(tmp_path)), index)
 
 
@@ -38,8 +40,8 @@ def fire(service: AlertService, negative: int = 20, at=T0, subject: str = "P-hea
     return alert
 
 
-def test_full_workflow_with_audit_log(tmp_path: Path):
-    service = make_service(tmp_path)
+def test_full_workflow_with_audit_log(tmp_path: Path, open_alert_store):
+    service = make_service(open_alert_store, tmp_path)
     alert = fire(service)
     assert alert.status == AlertStatus.FIRED and alert.level == AlertLevel.LARGE
     assert [d.name for d in alert.deadlines] == ["回应"]
@@ -69,8 +71,8 @@ def test_full_workflow_with_audit_log(tmp_path: Path):
     assert history[5].details == {"reason": "舆情平息"}
 
 
-def test_transitions_that_make_no_sense_are_refused(tmp_path: Path):
-    service = make_service(tmp_path)
+def test_transitions_that_make_no_sense_are_refused(tmp_path: Path, open_alert_store):
+    service = make_service(open_alert_store, tmp_path)
     alert = fire(service)
     service.acknowledge(alert.id, "张敏", now=T0)
     with pytest.raises(WorkflowError, match="已由 张敏 于 2026-11-02 09:00:00 签收"):
@@ -121,10 +123,10 @@ def acknowledge_together(services: list[AlertService], alert_id: str) -> dict[st
     return outcomes
 
 
-def test_two_officers_acknowledging_at_once_one_wins(tmp_path: Path):
-    first = make_service(tmp_path)
+def test_two_officers_acknowledging_at_once_one_wins(tmp_path: Path, open_alert_store):
+    first = make_service(open_alert_store, tmp_path)
     alert = fire(first)
-    second = make_service(tmp_path)  # another process: its own connection to the same store
+    second = make_service(open_alert_store, tmp_path)  # another process: its own connection to the same store
     outcomes = acknowledge_together([first, second], alert.id)
     winners = [name for name, outcome in outcomes.items() if outcome == "won"]
     assert len(winners) == 1
@@ -134,8 +136,8 @@ def test_two_officers_acknowledging_at_once_one_wins(tmp_path: Path):
     assert [h.action for h in first.store.history(alert.id)].count("acknowledged") == 1
 
 
-def test_many_concurrent_acknowledgements_still_one_winner(tmp_path: Path):
-    services = [make_service(tmp_path) for _ in range(6)]
+def test_many_concurrent_acknowledgements_still_one_winner(tmp_path: Path, open_alert_store):
+    services = [make_service(open_alert_store, tmp_path) for _ in range(6)]
     alert = fire(services[0])
     outcomes = acknowledge_together(services, alert.id)
     winners = [name for name, outcome in outcomes.items() if outcome == "won"]
@@ -143,8 +145,8 @@ def test_many_concurrent_acknowledgements_still_one_winner(tmp_path: Path):
     assert services[0].get(alert.id).acknowledged_by == winners[0]
 
 
-def test_level_rise_starts_the_major_clocks_and_responses_meet_them(tmp_path: Path):
-    service = make_service(tmp_path)
+def test_level_rise_starts_the_major_clocks_and_responses_meet_them(tmp_path: Path, open_alert_store):
+    service = make_service(open_alert_store, tmp_path)
     alert = fire(service, negative=20)
     raised = fire(service, negative=80, at=T0 + timedelta(hours=1))
     assert raised.id == alert.id and raised.level == AlertLevel.MAJOR
@@ -157,8 +159,8 @@ def test_level_rise_starts_the_major_clocks_and_responses_meet_them(tmp_path: Pa
     assert [d.met_at is not None for d in after_press.deadlines] == [True, True]
 
 
-def test_deadline_escalates_at_80_percent_and_when_missed_once_each(tmp_path: Path):
-    service = make_service(tmp_path)
+def test_deadline_escalates_at_80_percent_and_when_missed_once_each(tmp_path: Path, open_alert_store):
+    service = make_service(open_alert_store, tmp_path)
     alert = fire(service, negative=80)  # 重大 at once: 5 h and 24 h clocks
     assert service.check_deadlines(T0 + timedelta(hours=3)) == []
     [warned] = service.check_deadlines(T0 + timedelta(hours=4))  # 80 % of 5 h
@@ -174,8 +176,8 @@ def test_deadline_escalates_at_80_percent_and_when_missed_once_each(tmp_path: Pa
     assert "剩余1.0小时" in service.store.outbox(alert.id)[1].message["note"]
 
 
-def test_closed_alert_is_not_escalated_and_the_group_reopens_only_after_the_cooldown(tmp_path: Path):
-    service = make_service(tmp_path)
+def test_closed_alert_is_not_escalated_and_the_group_reopens_only_after_the_cooldown(tmp_path: Path, open_alert_store):
+    service = make_service(open_alert_store, tmp_path)
     alert = fire(service)
     service.close_alert(alert.id, "张敏", now=T0 + timedelta(hours=1))
     assert service.check_deadlines(T0 + timedelta(days=5)) == []
@@ -184,7 +186,7 @@ def test_closed_alert_is_not_escalated_and_the_group_reopens_only_after_the_cool
     assert again.id != alert.id and again.status == AlertStatus.FIRED
 
 
-def test_effect_compares_the_24_hours_before_and_after_the_response(tmp_path: Path):
+def test_effect_compares_the_24_hours_before_and_after_the_response(tmp_path: Path, open_alert_store):
     index = SqliteIndex(tmp_path / "index.sqlite3")
     responded_at = T0 + timedelta(hours=30)
     before = [make_post(f"供暖费涨价不合理{n}", policies=["P-heat"], at=responded_at - timedelta(hours=n % 20 + 1),
@@ -194,7 +196,7 @@ def test_effect_compares_the_24_hours_before_and_after_the_response(tmp_path: Pa
     older = [make_post("很久以前", policies=["P-heat"], at=responded_at - timedelta(hours=30), sentiment="negative")]
     other = [make_post("别的政策", policies=["P-bus"], at=responded_at, sentiment="negative")]
     index.upsert(before + after + older + other)
-    service = make_service(tmp_path, index)
+    service = make_service(open_alert_store, tmp_path, index)
     alert = fire(service, at=T0 + timedelta(hours=29))
     service.respond(alert.id, ResponseKind.INTERPRETATION, "李强", now=responded_at)
     effect = service.effect(alert.id, now=responded_at + timedelta(hours=26))
@@ -218,14 +220,14 @@ def test_effect_verdicts(before: WindowFigures, after: WindowFigures, verdict: s
     assert ResponseEffect(T0, before, after).verdict == verdict
 
 
-def test_no_verdict_until_there_are_hours_after_the_response_to_judge(tmp_path: Path):
+def test_no_verdict_until_there_are_hours_after_the_response_to_judge(tmp_path: Path, open_alert_store):
     # A subject that was loud and angry before the response, and nothing indexed since: in the
     # first minutes that is not evidence the response worked (it was declared 回应见效 at 0.0 hours).
     index = SqliteIndex(tmp_path / "index.sqlite3")
     responded_at = T0 + timedelta(hours=30)
     index.upsert([make_post(f"供暖费涨价不合理{n}", policies=["P-heat"], at=responded_at - timedelta(hours=n % 20 + 1),
                             sentiment="negative") for n in range(30)])
-    service = make_service(tmp_path, index)
+    service = make_service(open_alert_store, tmp_path, index)
     alert = fire(service, at=T0 + timedelta(hours=29))
     service.respond(alert.id, ResponseKind.INTERPRETATION, "李强", now=responded_at)
     for hours_after in (0, 1, 2.9):

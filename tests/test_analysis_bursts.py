@@ -9,7 +9,7 @@ import pytest
 
 from analysis.bursts import BurstTracker, Window
 from stores.bursts import SqliteBurstStore
-from workers.build import burst_tracker_from_settings, load_gazetteer
+from workers.build import burst_tracker_from_settings, load_gazetteer, shipped_segmenter
 from yuqing.config.datafiles import Watchlist
 from yuqing.config.settings import DEFAULT_DATA
 from yuqing.schema import EnrichedPost, Policy, PolicyLink, Sentiment
@@ -123,7 +123,7 @@ def test_counts_survive_a_restart(tmp_path: Path) -> None:
     ],
 )
 def test_watchlists_need_context_and_place(text: str, places: list[str], matched: bool) -> None:
-    tracker = BurstTracker([LEAKS], gazetteer=load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
+    tracker = BurstTracker([LEAKS], gazetteer=load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()))
     post = enriched(1, NOW, text, places=places)
     assert (("keyword", "老旧小区漏水", "老旧小区漏水") in tracker.subjects_of(post)) is matched
 

@@ -13,7 +13,7 @@ import analysis.events as events_module
 from analysis.enrich import Analyzer
 from analysis.events import EventClusterer, PostTraits, anchors_of, simhash
 from stores.analysis_state import AnalysisStateStore
-from workers.build import load_gazetteer
+from workers.build import load_gazetteer, shipped_language, shipped_segmenter
 from yuqing.config.datafiles import load_policies, load_watchlists
 from yuqing.config.settings import DEFAULT_DATA
 from yuqing.schema import BOARD_PLACE, SHANGHAI, EnrichedPost, Policy, Post
@@ -51,8 +51,8 @@ STREAM = [
 
 @pytest.fixture()
 def analyzer(tmp_path: Path) -> Analyzer:
-    analyzer = Analyzer([RENOVATION], load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
-                        load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+    analyzer = Analyzer(shipped_language(), [RENOVATION], load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
+                        load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(tmp_path / "analysis.sqlite3"))
     yield analyzer
     analyzer.close()
 
@@ -71,9 +71,8 @@ def test_reprints_link_to_the_earliest_original_and_join_its_event(analyzer: Ana
     assert out[1].reprint_of is None and out[2].reprint_of is None  # similar, but not copies
 
 
-def test_copies_crawled_before_their_original_are_relinked_when_it_arrives(tmp_path: Path) -> None:
-    state = tmp_path / "analysis.sqlite3"
-    first = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+def test_copies_crawled_before_their_original_are_relinked_when_it_arrives(open_analysis_state) -> None:
+    first = Analyzer(shipped_language(), [RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), open_analysis_state())
     copies = [first.enrich(STREAM[6]), first.enrich(STREAM[4])]  # news 7, then 5: both published after news 4
     assert [c.reprint_of for c in copies] == [None, None]
     # 5 is older than 7: 7 is its copy, until 4 arrives.
@@ -89,7 +88,7 @@ def test_copies_crawled_before_their_original_are_relinked_when_it_arrives(tmp_p
     assert event.size == 3 and event.reprints == 2  # one original plus two reprints
     assert original.event_id == event.id
     first.close()
-    second = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    second = Analyzer(shipped_language(), [RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), open_analysis_state())
     assert second.enrich(STREAM[6]).reprint_of == "news:4"  # a re-crawl of the copy keeps the new link
     second.close()
 
@@ -99,7 +98,7 @@ def test_a_weibo_copying_an_articles_first_paragraph_is_its_reprint_in_either_or
     article = post(20, 0, f"{lead}\n记者实地走访发现{rest}", platform="news", title="幸福小区改造后屋顶漏水")
     weibo = post(21, 30, f"{lead}（来源：菏泽日报）")
     for order in ([article, weibo], [weibo, article]):
-        analyzer = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
+        analyzer = Analyzer(shipped_language(), [RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()))
         out = {p.id: analyzer.enrich(p) for p in order}
         relinked = {link.post_id: link.reprint_of for link in analyzer.take_relinked()}
         assert (out[weibo.id].reprint_of or relinked.get(weibo.id)) == article.id
@@ -108,13 +107,13 @@ def test_a_weibo_copying_an_articles_first_paragraph_is_its_reprint_in_either_or
         analyzer.close()
 
 
-def test_an_articles_first_paragraph_is_remembered_across_a_restart(tmp_path: Path) -> None:
+def test_an_articles_first_paragraph_is_remembered_across_a_restart(open_analysis_state) -> None:
     lead, rest = ARTICLE.split("记者实地走访发现")
-    gazetteer = load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
-    first = Analyzer([RENOVATION], [], gazetteer, AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+    gazetteer = load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter())
+    first = Analyzer(shipped_language(), [RENOVATION], [], gazetteer, open_analysis_state())
     first.enrich(post(20, 0, f"{lead}\n记者实地走访发现{rest}", platform="news", title="幸福小区改造后屋顶漏水"))
     first.close()
-    second = Analyzer([RENOVATION], [], gazetteer, AnalysisStateStore(tmp_path / "analysis.sqlite3"))
+    second = Analyzer(shipped_language(), [RENOVATION], [], gazetteer, open_analysis_state())
     assert second.enrich(post(21, 30, f"{lead}（来源：菏泽日报）")).reprint_of == "news:20"
     second.close()
 
@@ -131,6 +130,7 @@ def test_state_written_before_leads_were_kept_still_opens(tmp_path: Path) -> Non
     fingerprint = store.fingerprint("news:1")
     assert fingerprint is not None and fingerprint.lead is None and fingerprint.event_id == "evt-1"
     assert store.thread("news:1", START.replace(tzinfo=SHANGHAI)) == ("evt-1", fingerprint.when)
+    assert store.fingerprints_banded([(0, 5)], []) == [fingerprint]
     store.close()
 
 
@@ -158,11 +158,11 @@ def test_two_events_on_one_policy_stay_apart(analyzer: Analyzer) -> None:
 def test_event_ids_survive_a_restart_and_redelivery_counts_once(tmp_path: Path) -> None:
     state = tmp_path / "analysis.sqlite3"
     watchlists = load_watchlists(DEFAULT_DATA / "watchlists.yaml")
-    first = Analyzer([RENOVATION], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    first = Analyzer(shipped_language(), [RENOVATION], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     out = run(first, STREAM)
     first.close()
 
-    second = Analyzer([RENOVATION], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    second = Analyzer(shipped_language(), [RENOVATION], watchlists, load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     again = second.enrich(STREAM[0])  # redelivered after the restart
     later = second.enrich(post(10, 240, "牡丹区何楼街道幸福小区老旧小区改造漏水的事，返修了吗？还在漏水"))
     copy = second.enrich(post(11, 260, "转载 " + ARTICLE, platform="news", title="转：小区改造后漏水"))
@@ -176,10 +176,10 @@ def test_event_ids_survive_a_restart_and_redelivery_counts_once(tmp_path: Path) 
 
 def test_crawled_policies_survive_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "analysis.sqlite3"
-    first = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    first = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     first.register_policy(RENOVATION)
     first.close()
-    second = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    second = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     linked = second.enrich(post(1, 0, "菏政办发〔2023〕12号说的屋面防水怎么还漏"))
     second.close()
     assert [link.id for link in linked.policies] == [RENOVATION.id]
@@ -237,11 +237,11 @@ def test_simhash_matches_a_plain_bit_count(monkeypatch: pytest.MonkeyPatch, lane
 
 def test_events_handed_to_the_index_are_already_persisted(tmp_path: Path) -> None:
     state = tmp_path / "analysis.sqlite3"
-    first = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    first = Analyzer(shipped_language(), [RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     out = run(first, STREAM[:2])
     assert first.changed_events()
     # The process dies here, without close(): a restart still knows the event.
-    second = Analyzer([RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    second = Analyzer(shipped_language(), [RENOVATION], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     follow_up = second.enrich(post(12, 40, "牡丹区何楼街道幸福小区老旧小区改造后漏水，三楼也开始漏了"))
     second.close()
     assert follow_up.event_id == out[1].event_id
@@ -314,10 +314,10 @@ def test_one_incident_stays_one_event_across_platforms_places_and_replies(shippe
 def test_an_anchor_is_remembered_across_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "analysis.sqlite3"
     policies = load_policies(DEFAULT_DATA / "policies.yaml")
-    first = Analyzer(policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    first = Analyzer(shipped_language(), policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     opened = first.enrich(INCIDENT[0])
     first.close()
-    second = Analyzer(policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    second = Analyzer(shipped_language(), policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     later = second.enrich(INCIDENT[3])  # shares only the estate's name
     second.close()
     assert later.event_id == opened.event_id

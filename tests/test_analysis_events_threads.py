@@ -12,7 +12,7 @@ import pytest
 from analysis.enrich import Analyzer
 from analysis.events import ACTIVE_FOR, POSTINGS_PER_KEY, SCORED_CANDIDATES, EventClusterer, PostTraits
 from stores.analysis_state import AnalysisStateStore
-from workers.build import load_gazetteer
+from workers.build import load_gazetteer, shipped_language, shipped_segmenter
 from yuqing.config.datafiles import load_policies
 from yuqing.config.settings import DEFAULT_DATA
 from yuqing.schema import Post
@@ -113,10 +113,10 @@ def test_an_old_document_does_not_join_a_new_incident(analyzer: Analyzer) -> Non
 def test_event_ids_and_threads_survive_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "analysis.sqlite3"
     policies = load_policies(DEFAULT_DATA / "policies.yaml")
-    first = Analyzer(policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    first = Analyzer(shipped_language(), policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     original = first.enrich(weibo(1, 0, ESTATE))
     first.close()
-    second = Analyzer(policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    second = Analyzer(shipped_language(), policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     reply = second.enrich(weibo(2, 60, "顶", reply_to=1))
     second.close()
     assert reply.event_id == original.event_id
@@ -185,10 +185,10 @@ def test_a_post_older_than_the_window_is_counted_once_after_a_restart(tmp_path: 
     policies = load_policies(DEFAULT_DATA / "policies.yaml")
     old_complaint = weibo(1, 0, "化肥厂家属院改造工程停工很长时间了，院内道路挖开后一直没有回填，水管漏水", platform="board")
     today = [weibo(2 + i, int(ACTIVE_FOR.total_seconds() // 60) + 6 * 60 + i, ESTATE + f"{i}") for i in range(3)]
-    first = Analyzer(policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    first = Analyzer(shipped_language(), policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     out = {p.id: first.enrich(p) for p in [old_complaint, *today]}
     first.close()
-    second = Analyzer(policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"), AnalysisStateStore(state))
+    second = Analyzer(shipped_language(), policies, [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), AnalysisStateStore(state))
     again = {p.id: second.enrich(p) for p in [old_complaint, *today]}  # the next crawl sees them all again
     changed = second.changed_events()
     second.close()

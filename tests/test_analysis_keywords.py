@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.keywords import candidate_words, idf_table, keywords, stopwords
-from analysis.segment import segment_post
-from workers.build import load_gazetteer
+from workers.build import load_gazetteer, shipped_language, shipped_segmenter
 from yuqing.config.settings import DEFAULT_DATA
 
 
 @pytest.fixture(scope="module", autouse=True)
 def runtime_vocabulary() -> None:
     """Place names are single tokens once the gazetteer is loaded, as in the analyzer."""
-    load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
+    load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter())
 
 
 def keywords_of(text: str, top_k: int = 8) -> list[str]:
-    return keywords(segment_post(text).all_words, top_k)
+    language = shipped_language()
+    return language.keywords_of(language.segmenter.segment_post(text).all_words, top_k)
 
 
 @pytest.mark.parametrize(
@@ -44,7 +43,7 @@ def test_public_affairs_terms_are_keywords(text: str, expected: list[str]) -> No
     ],
 )
 def test_stopwords_and_noise_never_surface(text: str) -> None:
-    stop = stopwords()
+    stop = shipped_language().keywords.stopwords
     for word in keywords_of(text):
         assert word not in stop
         assert not word.startswith("[")
@@ -53,20 +52,20 @@ def test_stopwords_and_noise_never_surface(text: str) -> None:
 
 def test_rarer_words_outrank_common_ones() -> None:
     # 疫情 is frequent in the IDF corpus (Weibo 2020); a district name is rarer there.
-    table, unseen = idf_table()
+    table, unseen = shipped_language().keywords.idf, shipped_language().keywords.unseen_idf
     assert table["疫情"] < table.get("郓城县", unseen)
     found = keywords_of("疫情期间郓城县的疫情防控")
     assert found.index("郓城县") < found.index("疫情")
 
 
 def test_idf_comes_from_a_real_corpus() -> None:
-    table, unseen = idf_table()
+    table, unseen = shipped_language().keywords.idf, shipped_language().keywords.unseen_idf
     assert len(table) > 10_000
     assert unseen > max(table.values()) - 1e-9
 
 
 def test_candidates_drop_single_characters_numbers_and_emoticons() -> None:
-    assert candidate_words(["的", "我", "2023", "[怒]", "，", "政务公开", "abc", "哈哈哈哈"]) == ["政务公开", "abc"]
+    assert shipped_language().keywords.candidate_words(["的", "我", "2023", "[怒]", "，", "政务公开", "abc", "哈哈哈哈"]) == ["政务公开", "abc"]
 
 
 def test_top_k_is_respected_and_order_is_stable() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from analysis.enrich import FLUSH_EVERY, Analyzer
 from analysis.events import ACTIVE_FOR, EVENTS_HELD
 from stores.analysis_state import AnalysisStateStore
-from workers.build import load_gazetteer
+from workers.build import load_gazetteer, shipped_language, shipped_segmenter
 from yuqing.config.settings import DEFAULT_DATA
 from yuqing.schema import SHANGHAI, Post
 
@@ -40,7 +40,7 @@ def backlog(rng: random.Random) -> list[list[Post]]:
 
 
 def analyzer_on(state: Path | None, events_held: int = EVENTS_HELD) -> Analyzer:
-    analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"),
+    analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()),
                         AnalysisStateStore(state) if state is not None else None)
     analyzer.clusterer.events_held = events_held
     return analyzer
@@ -143,7 +143,7 @@ def test_what_is_read_back_from_the_store_gives_the_events_that_holding_it_gave(
 
 
 def test_an_event_is_published_once_per_change_of_substance_not_per_post() -> None:
-    analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
+    analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()))
     rng = random.Random(3)
     published: list[tuple[int, int]] = []  # (posts so far, size published)
     event_id = None
@@ -163,10 +163,10 @@ def test_an_event_is_published_once_per_change_of_substance_not_per_post() -> No
     assert size >= 400 / 1.1 - 1
 
 
-def test_the_state_store_reads_and_forgets_by_instant_whatever_the_offset(tmp_path: Path) -> None:
+def test_the_state_store_reads_and_forgets_by_instant_whatever_the_offset(open_analysis_state) -> None:
     from datetime import UTC
 
-    store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    store = open_analysis_state()
     cutoff = datetime(2026, 3, 10, 12, 0, tzinfo=SHANGHAI)
     # Times stored as they came: Beijing time, UTC, and naive (Beijing) text, on both sides of the cutoff.
     times = {
@@ -179,7 +179,7 @@ def test_the_state_store_reads_and_forgets_by_instant_whatever_the_offset(tmp_pa
     store.save([], [(pid, when, "evt-1", None, None, pid) for pid, when in times.items()], [])
     assert {pid for pid in times if store.thread(pid, cutoff)} == {"after-shanghai", "after-utc"}
     store.forget_before(cutoff)
-    kept = {row[0] for row in store.db.execute("SELECT id FROM posts")}
+    kept = {pid for pid in times if store.assigned(pid)}
     # Nothing at or after the cutoff is forgotten; what is far older is.
     assert {"after-shanghai", "after-utc"} <= kept and "long-before-utc" not in kept
     store.close()

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from analysis.enrich import Analyzer
-from analysis.sentiment import classify_text
-from workers.build import analyzer_from_settings, load_gazetteer
+from workers.build import analyzer_from_settings, load_gazetteer, shipped_language, shipped_segmenter
 from yuqing.config import load_settings
 from yuqing.config.datafiles import load_watchlists
 from yuqing.config.settings import DEFAULT_DATA
@@ -18,7 +17,8 @@ from yuqing.schema import BOARD_PLACE, BOARD_REPLY_UNIT, Post, SentimentLabel
 
 @pytest.fixture(scope="module")
 def analyzer() -> Analyzer:
-    analyzer = Analyzer([], load_watchlists(DEFAULT_DATA / "watchlists.yaml"), load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
+    analyzer = Analyzer(shipped_language(), [], load_watchlists(DEFAULT_DATA / "watchlists.yaml"),
+                        load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()))
     yield analyzer
     analyzer.close()
 
@@ -100,7 +100,7 @@ def test_sentiment_is_toward_the_department_the_post_names(analyzer: Analyzer) -
     which finds the department, can tell sentiment that the praise is of the office and the
     complaint of the contractor."""
     text = "水务集团的师傅抢修很及时，半夜就恢复供水了，谢谢你们！施工队挖断水管，太不负责了，害得全小区停水一天"
-    assert classify_text(text).label == SentimentLabel.NEGATIVE  # the words on their own
+    assert shipped_language().classify_text(text).label == SentimentLabel.NEGATIVE  # the words on their own
     enriched = analyzer.enrich(Post(id="stance", url="urn:stance", platform="weibo", source="t", text=text))
     assert enriched.departments == ["市水务局"]
     assert enriched.sentiment is not None and enriched.sentiment.label == SentimentLabel.POSITIVE

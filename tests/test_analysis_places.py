@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 
 from analysis.gazetteer import Gazetteer
-from analysis.segment import segment_post
-from workers.build import load_gazetteer
+from workers.build import load_gazetteer, shipped_segmenter
 from yuqing.config import ConfigError
 from yuqing.config.settings import DEFAULT_DATA
 
 
 @pytest.fixture(scope="module")
 def gazetteer() -> Gazetteer:
-    return load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
+    return load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter())
 
 
 @pytest.mark.parametrize(
@@ -41,7 +40,7 @@ def gazetteer() -> Gazetteer:
 )
 def test_resolves_to_most_specific_place(gazetteer: Gazetteer, text: str, hints: list[str],
                                          expected: list[str]) -> None:
-    assert gazetteer.resolve(segment_post(text).all_words, hints) == expected
+    assert gazetteer.resolve(shipped_segmenter().segment_post(text).all_words, hints) == expected
 
 
 def test_lineage_runs_up_to_the_city(gazetteer: Gazetteer) -> None:
@@ -59,7 +58,7 @@ def test_lineage_runs_up_to_the_city(gazetteer: Gazetteer) -> None:
     ],
 )
 def test_departments_from_names_and_topics(gazetteer: Gazetteer, text: str, expected: list[str]) -> None:
-    assert gazetteer.departments(segment_post(text).all_words) == expected
+    assert gazetteer.departments(shipped_segmenter().segment_post(text).all_words) == expected
 
 
 def test_department_full_names_map_to_short_names(gazetteer: Gazetteer) -> None:
@@ -76,8 +75,8 @@ def test_another_city_is_a_data_change(tmp_path: Path) -> None:
         "departments:\n  - {name: 市水务局, aliases: [水务局], topics: [停水]}\n",
         encoding="utf-8",
     )
-    other = load_gazetteer(path)
-    words = segment_post("兰山区银雀山街道又停水了").all_words
+    other = load_gazetteer(path, shipped_segmenter())
+    words = shipped_segmenter().segment_post("兰山区银雀山街道又停水了").all_words
     assert other.resolve(words) == ["银雀山街道"]
     assert other.departments(words) == ["市水务局"]
 
@@ -86,5 +85,5 @@ def test_bad_gazetteer_file_names_the_key(tmp_path: Path) -> None:
     path = tmp_path / "gazetteer.yaml"
     path.write_text("city:\n  name: 菏泽市\n  places:\n    - level: county\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        load_gazetteer(path)
+        load_gazetteer(path, shipped_segmenter())
     assert "places[0].name" in caught.value.message

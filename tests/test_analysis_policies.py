@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from analysis.policies import PolicyRegistry, normal_doc_number, policy_from_post
-from analysis.segment import segment_post
+from workers.build import shipped_language, shipped_segmenter
 from yuqing.schema import (
     GOV_DOC_NUMBER,
     GOV_INTERPRETATION,
@@ -46,11 +46,11 @@ SCHOOLS = Policy(
 
 @pytest.fixture(scope="module")
 def registry() -> PolicyRegistry:
-    return PolicyRegistry([RENOVATION, RENTAL, SCHOOLS])
+    return PolicyRegistry(shipped_language(), [RENOVATION, RENTAL, SCHOOLS])
 
 
 def linked(registry: PolicyRegistry, text: str) -> list[tuple[str, float]]:
-    return [(link.id, link.score) for link in registry.link(text, segment_post(text).all_words)]
+    return [(link.id, link.score) for link in registry.link(text, shipped_segmenter().segment_post(text).all_words)]
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_crawled_policy_document_becomes_a_registry_entry() -> None:
         GOV_DOC_NUMBER: "菏政办字[2024]8号", GOV_ISSUER: "菏泽市人民政府办公室", GOV_WRITTEN: "2024年02月26日",
         GOV_PUBLISHED: "2024-03-01", GOV_VALIDITY: "现行有效", GOV_INTERPRETATION: "http://www.heze.gov.cn/jd/1.html",
     })
-    policy = policy_from_post(post)
+    policy = policy_from_post(post, shipped_language())
     assert policy is not None
     assert policy.id == post.id
     assert policy.doc_number == "菏政办字〔2024〕8号"
@@ -130,7 +130,7 @@ def test_crawled_policy_document_becomes_a_registry_entry() -> None:
     assert policy.validity is Validity.CURRENT
     assert policy.interpretation_url == "http://www.heze.gov.cn/jd/1.html"
     assert "城市更新" in policy.keywords
-    registry = PolicyRegistry()
+    registry = PolicyRegistry(shipped_language())
     registry.add(policy)
     assert linked(registry, "菏政办字〔2024〕8号来了")[0][0] == post.id
 
@@ -142,20 +142,20 @@ def test_crawled_policy_document_becomes_a_registry_entry() -> None:
      ({GOV_DOC_NUMBER: "菏政发〔2010〕3号"}, Validity.UNKNOWN)],
 )
 def test_validity_is_read_from_the_portal(extra: dict, validity: Validity) -> None:
-    policy = policy_from_post(gov_post(**extra))
+    policy = policy_from_post(gov_post(**extra), shipped_language())
     assert policy is not None and policy.validity is validity
 
 
 def test_interpretations_and_other_posts_are_not_policies() -> None:
-    assert policy_from_post(gov_post(**{GOV_IS_INTERPRETATION: True, GOV_DOC_NUMBER: "菏政发〔2010〕1号"})) is None
-    assert policy_from_post(gov_post()) is None  # news on a government portal: no 文号, no 有效性
+    assert policy_from_post(gov_post(**{GOV_IS_INTERPRETATION: True, GOV_DOC_NUMBER: "菏政发〔2010〕1号"}), shipped_language()) is None
+    assert policy_from_post(gov_post(), shipped_language()) is None  # news on a government portal: no 文号, no 有效性
     weibo = Post(url="https://weibo.com/1/2", platform="weibo", source="weibo", text="菏政发〔2022〕5号")
-    assert policy_from_post(weibo) is None
+    assert policy_from_post(weibo, shipped_language()) is None
 
 
 def test_same_document_from_the_file_and_the_crawl_is_one_entry() -> None:
-    registry = PolicyRegistry([RENTAL])
-    crawled = policy_from_post(gov_post(**{GOV_DOC_NUMBER: "菏政发〔2022〕5号", GOV_VALIDITY: "现行有效"}))
+    registry = PolicyRegistry(shipped_language(), [RENTAL])
+    crawled = policy_from_post(gov_post(**{GOV_DOC_NUMBER: "菏政发〔2022〕5号", GOV_VALIDITY: "现行有效"}), shipped_language())
     assert crawled is not None
     merged = registry.add(crawled)
     assert merged.id == RENTAL.id

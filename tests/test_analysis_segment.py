@@ -7,13 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from analysis.segment import add_terms, analysis_tokenizer, fast_words, join_phrases, segment_post
+from analysis.segment import Segmenter
+from stores.language import jieba_tokenizer, load_segmenter, user_dictionary_terms
+from workers.build import shipped_segmenter
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "analysis" / "weibo_sample.jsonl"
 
 
-def jieba_words(text: str) -> list[str]:
-    return [w for w in analysis_tokenizer().lcut(text, HMM=False) if w.strip()]
+@pytest.fixture(scope="module")
+def segmenter() -> Segmenter:
+    """A segmenter of its own: the terms a test adds reach no other test."""
+    return load_segmenter()
+
+
+def jieba_words(segmenter: Segmenter, text: str) -> list[str]:
+    return [w for w in segmenter.tokenizer.lcut(text, HMM=False) if w.strip()]
 
 
 TRICKY = [
@@ -24,49 +32,54 @@ TRICKY = [
 
 
 @pytest.mark.parametrize("text", TRICKY)
-def test_fast_words_equal_jieba_on_tricky_text(text: str) -> None:
-    assert fast_words(text) == jieba_words(text)
+def test_fast_words_equal_jieba_on_tricky_text(segmenter: Segmenter, text: str) -> None:
+    assert segmenter.fast_words(text) == jieba_words(segmenter, text)
 
 
-def test_fast_words_equal_jieba_on_real_posts_and_after_new_terms() -> None:
+def test_fast_words_equal_jieba_on_real_posts_and_after_new_terms(segmenter: Segmenter) -> None:
     texts = [json.loads(line)["text"] for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line]
-    assert all(fast_words(t) == jieba_words(t) for t in texts)
+    assert all(segmenter.fast_words(t) == jieba_words(segmenter, t) for t in texts)
     text = "幸福小区西门的核酸检测点位排长队"
-    assert "幸福小区西门" not in fast_words(text)  # its blocks and fragments are now cached
-    add_terms(["幸福小区西门", "核酸检测点位"])  # the dictionary grows: cached blocks must not go stale
-    assert fast_words(text) == jieba_words(text)
-    assert "幸福小区西门" in fast_words(text)
+    assert "幸福小区西门" not in segmenter.fast_words(text)  # its blocks and fragments are now cached
+    segmenter.add_terms(["幸福小区西门", "核酸检测点位"])  # the dictionary grows: cached blocks must not go stale
+    assert segmenter.fast_words(text) == jieba_words(segmenter, text)
+    assert "幸福小区西门" in segmenter.fast_words(text)
+    assert "幸福小区西门" not in shipped_segmenter().fast_words(text)  # another segmenter's terms are its own
 
 
 def test_repost_chain_and_emoticons() -> None:
-    post = segment_post("说得对[赞]//@市民甲:拖欠工资[怒]//@市民乙:谁来管管")
+    post = shipped_segmenter().segment_post("说得对[赞]//@市民甲:拖欠工资[怒]//@市民乙:谁来管管")
     assert "".join(post.own[:-1]) == "说得对" and post.own[-1] == "[赞]"
     assert "".join(post.quoted) == "拖欠工资谁来管管[怒]"
     assert "拖欠工资" in post.quoted
 
 
 def test_punctuated_slogans_become_one_token() -> None:
-    assert join_phrases("推行双随机、一公开监管") == "推行双随机一公开监管"
-    assert "双随机一公开" in segment_post("推行双随机、一公开监管").own
+    segmenter = shipped_segmenter()
+    assert "双随机、一公开" in user_dictionary_terms()
+    assert segmenter.join_phrases("推行双随机、一公开监管") == "推行双随机一公开监管"
+    assert "双随机一公开" in segmenter.segment_post("推行双随机、一公开监管").own
+    assert segmenter.display_form("双随机一公开") == "双随机、一公开"
 
 
-def test_prefix_dictionary_cache_matches_jieba_and_survives_a_broken_file(tmp_path, monkeypatch) -> None:
+def test_prefix_dictionary_cache_matches_jieba_and_survives_a_broken_file(tmp_path) -> None:
     import jieba
 
-    import analysis.tables
-    from analysis import segment
+    from stores import language
     from stores.tables import PrivateTableCache
 
     keeper = PrivateTableCache(tmp_path)
-    monkeypatch.setattr(analysis.tables, "_keeper", keeper)
     reference = jieba.Tokenizer()
     reference.initialize()
-    built = segment._prefix_dictionary()  # no cache yet: built from jieba's dictionary file, then written
-    cache = keeper.path_of("jieba", segment._dictionary_key())
+    built = language.prefix_dictionary(keeper)  # no cache yet: built from jieba's dictionary file, then written
+    cache = keeper.path_of("jieba", language.dictionary_key())
     assert cache is not None and cache.parent == tmp_path and cache.exists()
     assert built == (reference.FREQ, reference.total)
-    assert segment._prefix_dictionary() == built  # read back from the cache
+    assert language.prefix_dictionary(keeper) == built  # read back from the cache
     cache.write_bytes(b"\x00not marshal")
-    assert segment._prefix_dictionary() == built  # a broken cache is rebuilt, not trusted
-    assert segment._prefix_dictionary() == built
+    assert language.prefix_dictionary(keeper) == built  # a broken cache is rebuilt, not trusted
+    assert language.prefix_dictionary(keeper) == built
     assert [p.name for p in tmp_path.iterdir()] == [cache.name]  # no temporary file left behind
+    kept = jieba_tokenizer(keeper)  # and a tokenizer built from it cuts as jieba does with our dictionary
+    reference.load_userdict(str(language.USER_DICT))
+    assert kept.lcut("菏泽市老旧小区改造", HMM=False) == reference.lcut("菏泽市老旧小区改造", HMM=False)

@@ -8,22 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.segment import segment_post
 from analysis.sentiment import (
-    MODEL_FILE,
     OTHER_PARTY_WEIGHT,
     LinearHeads,
-    SentimentModel,
-    classify,
-    classify_text,
     clause_weights,
-    default_model,
     is_emoticon,
-    read_linear_heads,
     tone_features,
     without_quotations,
-    write_linear_heads,
 )
+from stores.language import MODEL_FILE, load_sentiment_model, read_linear_heads, write_linear_heads
 from tools.sentiment_data import DATA_SETS, DataSet, file_digest, load_data_set, split_of
 from tools.sentiment_eval import news_rows
 from tools.sentiment_training import (
@@ -39,6 +32,7 @@ from tools.sentiment_training import (
     training_documents,
     weighted_fitting_posts,
 )
+from workers.build import shipped_language, shipped_segmenter
 from yuqing.schema import SentimentLabel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,17 +60,17 @@ needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="shared/data/senti
     ],
 )
 def test_clear_posts_get_their_label(text: str, label: SentimentLabel) -> None:
-    assert classify_text(text).label == label
+    assert shipped_language().classify_text(text).label == label
 
 
 def test_label_follows_the_two_logits_and_its_probability_is_given() -> None:
-    model = default_model()
+    model = shipped_language().sentiment
     calibration = model.calibration
     assert calibration.neutral_x and calibration.curve_x and calibration.nb_weight > 0.0
     for text in ("", "今天", "[怒]", "好" * 500, "差" * 500, "市政府召开常务会议研究部署下半年工作", "气死了，垃圾"):
-        segmented = segment_post(text)
+        segmented = shipped_segmenter().segment_post(text)
         polarity, neutral = model.logits(segmented.own, segmented.quoted)
-        sentiment = classify_text(text)
+        sentiment = shipped_language().classify_text(text)
         assert 0.0 <= sentiment.score <= 1.0 and sentiment.probability is not None
         if neutral > calibration.neutral_threshold:
             assert sentiment.label == SentimentLabel.NEUTRAL
@@ -96,41 +90,41 @@ def test_label_follows_the_two_logits_and_its_probability_is_given() -> None:
     ],
 )
 def test_official_notices_and_factual_reports_are_neutral(text: str) -> None:
-    assert classify_text(text).label == SentimentLabel.NEUTRAL
+    assert shipped_language().classify_text(text).label == SentimentLabel.NEUTRAL
 
 
 def test_negation_marks_the_words_it_governs() -> None:
     assert tone_features(["不", "满意", "，", "满意"], char_bigrams=False) == ["不", "!满意", "，", "满意"]
-    assert classify_text("服务态度不满意").score < classify_text("服务态度满意").score
+    assert shipped_language().classify_text("服务态度不满意").score < shipped_language().classify_text("服务态度满意").score
 
 
 @pytest.mark.parametrize(("emoticon", "direction"), [("[怒]", -1), ("[泪]", -1), ("[赞]", 1), ("[心]", 1)])
 def test_weibo_emoticons_are_tokens_that_move_the_score(emoticon: str, direction: int) -> None:
     base = "今天去办了社保卡"
-    assert emoticon in segment_post(base + emoticon).own
-    model = default_model()
+    assert emoticon in shipped_segmenter().segment_post(base + emoticon).own
+    model = shipped_language().sentiment
     # The calibrated score is a step curve; the polarity logit shows every token's pull.
-    moved = model.logits(segment_post(base + emoticon).own)[0] - model.logits(segment_post(base).own)[0]
+    moved = model.logits(shipped_segmenter().segment_post(base + emoticon).own)[0] - model.logits(shipped_segmenter().segment_post(base).own)[0]
     assert moved * direction > 0
 
 
 def test_reposted_chain_counts_less_than_the_authors_own_words() -> None:
-    own_first = classify_text("太好了，终于解决了，谢谢！//@路人甲:气死了，垃圾，骗子，投诉无门")
-    chain_only = classify_text("转发//@路人甲:气死了，垃圾，骗子，投诉无门")
+    own_first = shipped_language().classify_text("太好了，终于解决了，谢谢！//@路人甲:气死了，垃圾，骗子，投诉无门")
+    chain_only = shipped_language().classify_text("转发//@路人甲:气死了，垃圾，骗子，投诉无门")
     assert own_first.score > chain_only.score
-    segmented = segment_post("太好了//@路人甲:垃圾")
+    segmented = shipped_segmenter().segment_post("太好了//@路人甲:垃圾")
     assert "垃圾" in segmented.quoted and "垃圾" not in segmented.own
 
 
 def test_quoted_titles_and_long_quotations_are_not_the_authors_stance() -> None:
     complaint = "说好的今天来水，到现在还没水，气死了"
     quoting = "“因管网抢修顺利完成，全市恢复正常供水，感谢广大市民的理解与支持”" + complaint
-    assert classify_text(quoting).score == classify_text(complaint).score
+    assert shipped_language().classify_text(quoting).score == shipped_language().classify_text(complaint).score
     titled = "《关于表彰先进集体和优秀个人的决定》" + complaint
-    assert classify_text(titled).score == classify_text(complaint).score
+    assert shipped_language().classify_text(titled).score == shipped_language().classify_text(complaint).score
     # Scare quotes of a few characters are the author's own irony and still count.
-    model = default_model()
-    assert model.logits(segment_post("这就是所谓的“为民服务”").own) != model.logits(segment_post("这就是所谓的").own)
+    model = shipped_language().sentiment
+    assert model.logits(shipped_segmenter().segment_post("这就是所谓的“为民服务”").own) != model.logits(shipped_segmenter().segment_post("这就是所谓的").own)
     assert without_quotations(["“", "好", "”", "差"]) == ["“", "好", "”", "差"]
     assert without_quotations(["《", "方案", "》", "差"]) == ["差"]
     assert without_quotations(["《", "没有", "结束"]) == ["《", "没有", "结束"]
@@ -149,7 +143,7 @@ def test_quoted_titles_and_long_quotations_are_not_the_authors_stance() -> None:
 )
 def test_stance_is_toward_the_office_the_post_is_about(text: str, targets: tuple[str, ...],
                                                       label: SentimentLabel, runtime_vocabulary: None) -> None:
-    assert classify_text(text, targets).label == label
+    assert shipped_language().classify_text(text, targets).label == label
 
 
 def test_a_strong_complaint_about_another_party_weighs_less_beside_praise_of_the_office(
@@ -158,29 +152,29 @@ def test_a_strong_complaint_about_another_party_weighs_less_beside_praise_of_the
     post (the praise is faint), but counts a tenth, so the post is far less negative than the complaint."""
     complaint = "物业真是垃圾，拖了三个月都不修，太气人了"
     praise = "市住建局的同志很负责，当天就来现场查看。"
-    assert classify_text(complaint).score < 0.1
-    assert classify_text(praise + complaint, ["市住建局"]).score > classify_text(complaint).score + 0.25
+    assert shipped_language().classify_text(complaint).score < 0.1
+    assert shipped_language().classify_text(praise + complaint, ["市住建局"]).score > shipped_language().classify_text(complaint).score + 0.25
 
 
 def test_clauses_about_another_party_weigh_less_only_when_the_office_is_named() -> None:
     complaint = "施工队太不负责了，天天半夜施工，吵得睡不着"
-    alone = segment_post(complaint).own
+    alone = shipped_segmenter().segment_post(complaint).own
     assert clause_weights(alone) is None  # no office named: the complaint is the post's stance
-    assert classify_text(complaint).label == SentimentLabel.NEGATIVE
-    praised = segment_post("感谢街道办及时协调，" + complaint).own
+    assert shipped_language().classify_text(complaint).label == SentimentLabel.NEGATIVE
+    praised = shipped_segmenter().segment_post("感谢街道办及时协调，" + complaint).own
     weights = clause_weights(praised)
     assert weights is not None
     assert [w for _, w in weights] == [1.0, OTHER_PARTY_WEIGHT, OTHER_PARTY_WEIGHT, OTHER_PARTY_WEIGHT]
     # A department the analyzer found counts as the office too.
-    named = segment_post("城投集团回复很及时，物业天天推诿").own
+    named = shipped_segmenter().segment_post("城投集团回复很及时，物业天天推诿").own
     assert clause_weights(named) is None
     assert [w for _, w in clause_weights(named, ["城投集团"]) or []] == [1.0, OTHER_PARTY_WEIGHT]
 
 
 def test_classify_takes_words_already_segmented() -> None:
     text = "物业不作为，小区漏水三个月没人修[怒]"
-    segmented = segment_post(text)
-    assert classify(segmented.own, segmented.quoted) == classify_text(text)
+    segmented = shipped_segmenter().segment_post(text)
+    assert shipped_language().sentiment.classify(segmented.own, segmented.quoted) == shipped_language().classify_text(text)
 
 
 def test_splits_are_decided_by_text_alone() -> None:
@@ -196,7 +190,7 @@ def test_fixture_sample_is_mostly_right() -> None:
     items = [json.loads(line) for line in lines if line]
     items = [(i["text"], polar[i["label"]]) for i in items if i["label"] in polar]
     texts, truth = zip(*items, strict=True)
-    assert measure(texts, truth, lambda t: classify_text(t).score).accuracy >= 0.75
+    assert measure(texts, truth, lambda t: shipped_language().classify_text(t).score).accuracy >= 0.75
 
 
 @needs_shared
@@ -208,7 +202,7 @@ def test_accuracy_floors_on_held_out_shared_data(name: str, data_set: DataSet, e
         f"{data_set.file} changed: retrain and re-pin (python -m tools.sentiment_training --pin-floors)"
     )
     texts, truth = held_out(SHARED, data_set, emoticons=emoticons)
-    scores = measure(texts, truth, lambda t: classify_text(t).score)
+    scores = measure(texts, truth, lambda t: shipped_language().classify_text(t).score)
     assert scores.accuracy >= floor["accuracy_floor"]
     assert scores.macro_f1 >= floor["macro_f1_floor"]
     if floor["weibo"]:
@@ -216,7 +210,7 @@ def test_accuracy_floors_on_held_out_shared_data(name: str, data_set: DataSet, e
         assert scores.accuracy >= floor["snownlp_default_accuracy"] + 0.08
     if "three_way_macro_f1_floor" in floor:
         posts = load_data_set(SHARED, data_set, emoticons=emoticons)["test"]
-        labelled = three_way(posts, lambda t: (classify_text(t).label.value, classify_text(t).probability or 0.0))
+        labelled = three_way(posts, lambda t: (shipped_language().classify_text(t).label.value, shipped_language().classify_text(t).probability or 0.0))
         assert labelled is not None
         assert labelled.macro_f1 >= floor["three_way_macro_f1_floor"]
         assert labelled.neutral_f1 >= floor["neutral_f1_floor"]
@@ -227,7 +221,7 @@ def test_accuracy_floors_on_held_out_shared_data(name: str, data_set: DataSet, e
 def test_factual_news_is_seldom_called_negative() -> None:
     """Hand-labelled factual headlines and real news pages (tools/sentiment_labels), and every
     held-out THUCNews headline: at most a fifth called negative (issue 14), and no worse than pinned."""
-    rows = news_rows(SHARED.parent, lambda t: classify_text(t).label.value)
+    rows = news_rows(SHARED.parent, lambda t: shipped_language().classify_text(t).label.value)
     assert len(rows) == 3 or not (SHARED.parent / "html").is_dir()
     for row in rows:
         ceiling = FLOORS[f"news: {row.set}"]["negative_share_ceiling"]
@@ -243,7 +237,7 @@ def test_weibo_mean_accuracy_and_calibration() -> None:
     truth_all: list[bool] = []
     for data_set in weibo:
         texts, truth = held_out(SHARED, data_set)
-        scores = [classify_text(t).score for t in texts]
+        scores = [shipped_language().classify_text(t).score for t in texts]
         predicted = np.array(scores) >= 0.5
         actual = np.array(truth)
         accuracies.append((predicted[actual].mean() + (~predicted[~actual]).mean()) / 2)
@@ -273,8 +267,8 @@ def test_training_and_test_splits_do_not_overlap() -> None:
 
 
 def test_words_never_seen_in_training_add_nothing() -> None:
-    model = default_model()
-    words = segment_post("感谢工作人员").own
+    model = shipped_language().sentiment
+    words = shipped_segmenter().segment_post("感谢工作人员").own
     unseen = "ꙮꙭꙮꙭ"  # Old Cyrillic letters: no Weibo post in training has them, nor their bigrams
     assert model.logits([unseen]) == (model.polarity_bias, model.neutral_bias)
     assert model.logits([*words, unseen])[0] == pytest.approx(model.logits(words)[0])
@@ -310,11 +304,11 @@ def test_emoticons_weigh_as_the_calibration_file_says(tmp_path: Path) -> None:
         calibration = tmp_path / f"c{weight}.json"
         calibration.write_text(json.dumps({"curve": [], "quoted_weight": 0.5, "nb_weight": 1.0,
                                            "emoticon_weight": weight}), encoding="utf-8")
-        models[weight] = SentimentModel(tmp_path / "m.marshal", calibration, None)
+        models[weight] = load_sentiment_model(tmp_path / "m.marshal", calibration, None)
     for token in ("[哈哈]", "[怒]"):
         assert models[4.0].logits([token])[0] == pytest.approx(4 * models[1.0].logits([token])[0])
     assert models[4.0].logits(["满意"])[0] == pytest.approx(models[1.0].logits(["满意"])[0])
-    assert default_model().calibration.emoticon_weight > 1
+    assert shipped_language().sentiment.calibration.emoticon_weight > 1
 
 
 @pytest.mark.parametrize(
@@ -327,8 +321,8 @@ def test_emoticons_weigh_as_the_calibration_file_says(tmp_path: Path) -> None:
 )
 def test_one_emoticon_does_not_outweigh_clear_words(text: str) -> None:
     """Sarcastic [哈哈] on a complaint, relieved tears on good news: the words decide."""
-    words_only = classify_text(text.split("[")[0])
-    with_emoticon = classify_text(text)
+    words_only = shipped_language().classify_text(text.split("[")[0])
+    with_emoticon = shipped_language().classify_text(text)
     assert with_emoticon.label == words_only.label != SentimentLabel.NEUTRAL
 
 
@@ -339,7 +333,7 @@ def test_emoticon_labelled_files_train_their_emoticons_at_a_reduced_weight(tmp_p
     (tmp_path / "senti.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     weighted = weighted_fitting_posts(tmp_path, [DataSet("senti", "senti.csv", emoticon_labelled=True)])
     assert {w.emoticon_count for w in weighted} == {EMOTICON_LABELLED_COUNT}
-    documents = list(training_documents(weighted[:1], lambda t: tone_features(segment_post(t).own)))
+    documents = list(training_documents(weighted[:1], lambda t: tone_features(shipped_segmenter().segment_post(t).own)))
     words, emoticons = documents[0], documents[1]
     assert not any(map(is_emoticon, words[0])) and all(map(is_emoticon, emoticons[0]))
     assert emoticons[2] == pytest.approx(words[2] * EMOTICON_LABELLED_COUNT)
@@ -352,25 +346,24 @@ def test_seed_words_reach_the_model_and_keep_their_tone(tmp_path: Path) -> None:
     (data plus pseudo-counts) gives every one of them its tone."""
     calibration = tmp_path / "bayes_only.json"
     calibration.write_text(json.dumps({"curve": [], "quoted_weight": 0.5, "nb_weight": 1.0}), encoding="utf-8")
-    bayes = SentimentModel(MODEL_FILE, calibration, None)
+    bayes = load_sentiment_model(MODEL_FILE, calibration, None)
     for word, polarity in seed_lexicon():
-        features = tone_features(segment_post(word).own)
+        features = tone_features(shipped_segmenter().segment_post(word).own)
         assert word in features
         assert (bayes.weights[word].real > 0) == (polarity == "pos"), word
 
 
-def test_the_shipped_models_ratio_table_is_kept_between_processes(tmp_path: Path, monkeypatch) -> None:
-    import analysis.tables
+def test_the_shipped_models_ratio_table_is_kept_between_processes(tmp_path: Path) -> None:
     from stores.tables import PrivateTableCache
 
-    monkeypatch.setattr(analysis.tables, "_keeper", PrivateTableCache(tmp_path))
-    computed = SentimentModel()
-    first = SentimentModel(kept=True)  # nothing kept yet: computed, then written
+    keeper = PrivateTableCache(tmp_path)
+    computed = load_sentiment_model()
+    first = load_sentiment_model(keeper=keeper)  # nothing kept yet: computed, then written
     [kept_file] = tmp_path.glob("sentiment-*")
     assert first.tables == computed.tables
     kept_file.write_bytes(b"\x00broken")
-    assert SentimentModel(kept=True).weights == computed.weights  # a broken file is rebuilt, not trusted
-    assert SentimentModel(kept=True).weights == computed.weights  # and now read back
+    assert load_sentiment_model(keeper=keeper).weights == computed.weights  # a broken file is rebuilt, not trusted
+    assert load_sentiment_model(keeper=keeper).weights == computed.weights  # and now read back
     assert [p.name for p in tmp_path.iterdir()] == [kept_file.name]  # no temporary file left behind
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from fastapi.routing import APIRoute
@@ -21,7 +20,7 @@ from console.accounts import (
     open_accounts,
 )
 from console.app import create_app
-from console.security import Guard
+from console.security import SESSION_COOKIE, Guard
 from tests.console_data import EVENT, PASSWORD, USERS, build, cheap_hashing, fire_another
 from yuqing.schema import SHANGHAI
 
@@ -38,7 +37,7 @@ def _cheap_hashing():
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     built = build(tmp_path_factory.mktemp("console"))
-    accounts = open_accounts(built.settings.data_dir)
+    accounts = open_accounts(built.settings)
     accounts.add(SPARE_USER, Role.ANALYST, PASSWORD, actor="test")
     accounts.close()
     return built
@@ -318,6 +317,7 @@ def test_users_command_reads_the_password_from_stdin(tmp_path, monkeypatch, caps
     import io
 
     from yuqing.cli.main import main
+    from yuqing.config import load_settings
 
     monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("YUQING_CONFIG", raising=False)
@@ -331,7 +331,7 @@ def test_users_command_reads_the_password_from_stdin(tmp_path, monkeypatch, caps
     listed = capsys.readouterr().out
     assert '"name": "孙敏"' in listed and '"disabled": true' in listed
     assert main(["users", "passwd", "没有这人"]) == 2
-    accounts = open_accounts(Path(tmp_path))
+    accounts = open_accounts(load_settings(None, data_dir=tmp_path))
     assert accounts.get("孙敏").disabled
     accounts.close()
 
@@ -460,7 +460,7 @@ def test_a_fresh_installation_shows_empty_pages_not_errors(tmp_path):
     from yuqing.config import load_settings
 
     settings = load_settings(None, data_dir=str(tmp_path))
-    accounts = open_accounts(settings.data_dir)
+    accounts = open_accounts(settings)
     accounts.add(USERS[Role.ADMIN], Role.ADMIN, PASSWORD, actor="test")
     accounts.close()
     application = create_app(settings)
@@ -481,3 +481,27 @@ def test_rules_page_shows_the_rules_in_force_and_their_clocks(app, data):
     assert [(c["name"], c["within"]) for c in major["clocks"]] == [("发布权威信息", "5小时"), ("新闻发布会", "24小时")]
     page = client(app, Role.OFFICER).get("/rules").text
     assert "规则由管理员维护" in page and "5小时内发布权威信息" in page
+
+
+def test_two_consoles_on_the_postgres_state_share_logins_and_logouts(tmp_path, postgres_settings):
+    """Two console replicas behind one address, each with its own data directory: a login on one is a session on
+    the other, and a logout on either ends it on both."""
+    from stores import postgres
+    from yuqing.config import load_settings
+
+    postgres.setup(postgres_settings)
+    first, second = (load_settings(None, data_dir=tmp_path / name, state="postgres", postgres=postgres_settings)
+                     for name in ("a", "b"))
+    accounts = open_accounts(first)
+    accounts.add(USERS[Role.ANALYST], Role.ANALYST, PASSWORD, actor="test")
+    accounts.close()
+    one, other = create_app(first), create_app(second)
+    with TestClient(one), TestClient(other):
+        browser = client(one, Role.ANALYST)
+        replica = TestClient(other, cookies={SESSION_COOKIE: browser.cookies[SESSION_COOKIE]})
+        me = replica.get("/api/me").json()
+        assert me["name"] == USERS[Role.ANALYST] and me["csrf_token"] == csrf(browser)  # the same session
+        logout = replica.post("/logout", headers={"X-CSRF-Token": me["csrf_token"]}, follow_redirects=False)
+        assert logout.status_code == 303
+        assert browser.get("/api/me").status_code == 401
+    assert not (tmp_path / "a" / "console.sqlite3").exists() and not (tmp_path / "b" / "console.sqlite3").exists()

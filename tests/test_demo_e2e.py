@@ -88,6 +88,7 @@ def test_personal_data_never_reaches_the_index(demo_runs):
 
 def test_demo_makes_one_account_per_role_and_says_how_to_open_the_console(demo_runs):
     from console.accounts import Role, open_accounts
+    from yuqing.config import load_settings
 
     data_dir, first, _, second, _ = demo_runs
     assert "yuqing console" in first.stdout and "http://127.0.0.1:8620/" in first.stdout
@@ -96,7 +97,7 @@ def test_demo_makes_one_account_per_role_and_says_how_to_open_the_console(demo_r
     rows = [line.split("\t") for line in listing.read_text(encoding="utf-8").splitlines()]
     assert [name for name, _, _ in rows] == [f"demo-{role.value}" for role in Role]
     assert all(password not in first.stdout + second.stdout for _, _, password in rows)  # only in the file
-    accounts = open_accounts(data_dir)
+    accounts = open_accounts(load_settings(None, data_dir=data_dir))
     try:
         for (name, _, password), role in zip(rows, Role, strict=True):
             assert accounts.authenticate(name, password, "test").role == role  # the second run kept them

@@ -7,8 +7,7 @@ import pytest
 
 from search.base import SearchQuery
 from search.sqlite_fts import SqliteIndex
-from tests.index_suite import *  # noqa: F403 - the shared checks, run here against SQLite
-from tests.index_suite import CORPUS, SEED, expected
+from tests.index_suite import CORPUS, SEED, IndexSuite, expected
 
 
 @pytest.fixture
@@ -16,6 +15,10 @@ def empty_index(tmp_path):
     ix = SqliteIndex(tmp_path / "index.sqlite3")
     yield ix
     ix.close()
+
+
+class TestSqliteIndex(IndexSuite):
+    """The shared checks against SQLite (`empty_index` above)."""
 
 
 def test_an_index_of_the_previous_layout_is_rebuilt_on_open(tmp_path):

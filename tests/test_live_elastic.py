@@ -4,8 +4,9 @@ Set YUQING_ES_URL (credentials as usual: YUQING_ELASTICSEARCH__API_KEY or __USER
 and, for the dashboards, YUQING_KIBANA_URL (YUQING_KIBANA__API_KEY...). Each run works in indices
 of its own (`yuqing-test-<random>`) and deletes them afterwards.
 
-The shared checks of tests/index_suite.py are imported, not rewritten, so every backend answers
-to the same expectations; pytest runs them here with this module's `empty_index` fixture.
+`TestLiveElastic` runs the shared checks of tests/index_suite.py (its base class), so every backend
+answers to the same expectations, with this module's `empty_index` fixture; and what only a live
+cluster shows.
 """
 
 import os
@@ -18,8 +19,7 @@ import requests
 from dashboards.kibana import KibanaClient, load_saved_objects
 from search.base import SearchQuery
 from search.elastic import ElasticIndex
-from tests.index_suite import *  # noqa: F403 - the shared checks, run here against Elasticsearch
-from tests.index_suite import SEED, T0
+from tests.index_suite import SEED, T0, IndexSuite
 from yuqing.config import load_settings
 from yuqing.schema import CrawlHealth, Event
 
@@ -27,7 +27,6 @@ ES_URL = os.environ.get("YUQING_ES_URL")
 KIBANA_URL = os.environ.get("YUQING_KIBANA_URL")
 
 pytestmark = pytest.mark.live
-
 
 
 @pytest.fixture
@@ -45,32 +44,32 @@ def empty_index():
     ix.close()
 
 
-def test_setup_twice_changes_nothing(index):
-    assert [s.created for s in index.setup()] == [False, False, False]
-    assert index.search(SearchQuery()).total == len(SEED)
+class TestLiveElastic(IndexSuite):
+    """The shared checks, and what only a live cluster shows."""
 
+    def test_setup_twice_changes_nothing(self, index):
+        assert [s.created for s in index.setup()] == [False, False, False]
+        assert index.search(SearchQuery()).total == len(SEED)
 
-def test_get_and_missing_post(index):
-    assert index.get(SEED[0].id) == SEED[0]
-    assert index.get("weibo:does-not-exist") is None
+    def test_get_and_missing_post(self, index):
+        assert index.get(SEED[0].id) == SEED[0]
+        assert index.get("weibo:does-not-exist") is None
 
+    def test_latest_crawl_run_wins_even_when_it_arrived_first(self, index):
+        def run(hours, items):
+            return CrawlHealth(source="hzrb", kind="news", started_at=T0 + timedelta(hours=hours),
+                               finished_at=T0 + timedelta(hours=hours), items=items)
+        index.record_health([run(5, 7)])
+        index.record_health([run(2, 1)])  # older, delivered late
+        assert [(h.source, h.items) for h in index.crawl_health()] == [("hzrb", 7)]
 
-def test_latest_crawl_run_wins_even_when_it_arrived_first(index):
-    def run(hours, items):
-        return CrawlHealth(source="hzrb", kind="news", started_at=T0 + timedelta(hours=hours),
-                           finished_at=T0 + timedelta(hours=hours), items=items)
-    index.record_health([run(5, 7)])
-    index.record_health([run(2, 1)])  # older, delivered late
-    assert [(h.source, h.items) for h in index.crawl_health()] == [("hzrb", 7)]
-
-
-def test_events_page_past_one_request(index):
-    events = [Event(id=f"ev-{n}", label=f"事件{n}", first_seen=T0, last_seen=T0 + timedelta(minutes=n), size=n)
-              for n in range(7)]
-    index.upsert_events(events)
-    index.page_size = 3
-    assert [e.id for e in index.events(limit=100)] == [f"ev-{n}" for n in reversed(range(7))]
-    assert len(index.events(limit=5)) == 5
+    def test_events_page_past_one_request(self, index):
+        events = [Event(id=f"ev-{n}", label=f"事件{n}", first_seen=T0, last_seen=T0 + timedelta(minutes=n), size=n)
+                  for n in range(7)]
+        index.upsert_events(events)
+        index.page_size = 3
+        assert [e.id for e in index.events(limit=100)] == [f"ev-{n}" for n in reversed(range(7))]
+        assert len(index.events(limit=5)) == 5
 
 
 @pytest.mark.skipif(not KIBANA_URL, reason="set YUQING_KIBANA_URL to run the import against a live Kibana")

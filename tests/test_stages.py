@@ -72,7 +72,7 @@ def test_a_post_dated_outside_the_sane_window_is_refused_and_its_neighbours_pass
     from analysis.enrich import Analyzer
     from stores.analysis_state import AnalysisStateStore
     from transport.base import RAW_POSTS
-    from workers.build import load_gazetteer
+    from workers.build import load_gazetteer, shipped_language, shipped_segmenter
     from workers.stages import AnalyzeStage
     from yuqing.config.settings import DEFAULT_DATA
 
@@ -84,7 +84,7 @@ def test_a_post_dated_outside_the_sane_window_is_refused_and_its_neighbours_pass
     transport.publish_many(RAW_POSTS, [(v["id"], v) for v in values])
     runs = []
     for _ in range(2):  # a restart must not stumble over the refused post again
-        analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"),
+        analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()),
                             AnalysisStateStore(tmp_path / "analysis.sqlite3"))
         worker = Worker(transport, AnalyzeStage(transport, analyzer), batch_size=1, poll_timeout=0.05)
         runs.append(worker.run(until_idle=True))

@@ -210,11 +210,13 @@ def worker_memory(request, tmp_path):
         yield store
         store.close()
         return
-    from alerts.postgres_memory import PostgresWorkerMemory
+    from alerts.postgres_store import PostgresAlertStore
 
     database = request.getfixturevalue("postgres_settings")
     postgres.setup(database)
-    yield PostgresWorkerMemory(database)
+    store = PostgresAlertStore(database)
+    yield store
+    store.close()
 
 
 def test_worker_memory_is_replaced_whole_with_its_offsets(worker_memory):
@@ -252,3 +254,152 @@ def test_an_unreachable_database_is_one_line_and_exit_code_1(monkeypatch, tmp_pa
     error = capsys.readouterr().err.strip()
     assert error.startswith("服务不可用 (backend unavailable): PostgreSQL 127.0.0.1:")
     assert "\n" not in error and "Traceback" not in error and "s3cret-unreachable" not in error
+
+
+def test_the_settings_choose_the_alert_store_and_a_read_only_view_cannot_write(settings):
+    from alerts.service import open_alert_store
+    from alerts.store import Change, StoreError
+    from alerts.testing import T0
+    from yuqing.schema import Alert, AlertLevel, AlertStatus
+
+    alert = Alert(id="A-1", group_key="policy:P-heat", rule="负面上升", rule_type="negative_surge", level=AlertLevel.LARGE,
+                  status=AlertStatus.FIRED, title="供暖", fired_at=T0, updated_at=T0)
+    store = open_alert_store(settings)
+    store.insert(alert, Change("yuqing", "fired"), T0)
+    view = open_alert_store(settings, read_only=True)
+    assert type(view) is type(store) and [a.id for a in view.alerts()] == ["A-1"]  # the same store
+    with pytest.raises(StoreError):
+        view.update(alert.model_copy(update={"status": AlertStatus.CLOSED}), 1, Change("王科长", "close"), T0)
+    assert store.get("A-1").version == 1
+    view.close()
+    store.close()
+
+
+def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, tmp_path):
+    from collections import Counter
+    from datetime import datetime, timedelta
+
+    from analysis.events import EventState, Fingerprint
+    from stores.state import open_analysis_state
+    from yuqing.schema import SHANGHAI, Policy
+
+    at = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI)
+    event = EventState("evt-1", at, at + timedelta(hours=2), Counter({"漏水": 2.0}), size=2, reprints=1,
+                       platforms=Counter({"news": 1, "weibo": 1}), first_post="news:1")
+    high = (1 << 64) - 5  # a fingerprint above the signed 64-bit range
+    stored = Fingerprint("news:1", high, at, "news:1", "evt-1", lead=1 << 63)
+    copy = Fingerprint("weibo:2", high ^ 1, at + timedelta(hours=2), "news:1", "evt-1")
+    posts = [("news:1", at, "evt-1", None, stored, "https://news.example.cn/1"),
+             ("weibo:2", at + timedelta(hours=2), "evt-1", "news:1", copy, "https://weibo.example.cn/2")]
+    memory = open_analysis_state(settings, tmp_path / "analysis.sqlite3")
+    memory.save([event], posts, [Policy(id="P-heat", title="城区供暖管理办法")])
+    memory.close()
+
+    standby = open_analysis_state(settings, tmp_path / "analysis.sqlite3")  # a restart, or a standby taking over
+    assert standby.newest() == event.last_seen
+    [restored] = standby.latest_events(10)
+    assert restored.to_json() == event.to_json() == standby.event("evt-1").to_json()
+    # Read back by id, by a shared band (the value's or the first paragraph's), as an original's copies.
+    assert standby.fingerprint("news:1") == stored and standby.fingerprint("weibo:9") is None
+    by_id = sorted(standby.fingerprints_banded([(3, (high >> 48) & 0xFFFF)], []), key=lambda fp: fp.post_id)
+    assert by_id == [stored, copy]
+    assert standby.fingerprints_banded([], [(3, 1 << 15)]) == [stored]
+    assert standby.fingerprints_banded([(0, (high & 0xFFFF) ^ 1)], [(3, 0)]) == [copy]
+    assert standby.copies_of("news:1") == [copy]
+    # A thread's event: by the post's id, or the first post saved on its page, while in the window.
+    assert standby.thread("news:1", at) == ("evt-1", at)
+    assert standby.thread("https://weibo.example.cn/2", at) == ("evt-1", at + timedelta(hours=2))
+    assert standby.thread("https://weibo.example.cn/2", at + timedelta(hours=3)) is None
+    assert standby.assigned("weibo:2") == ("evt-1", "news:1", at + timedelta(hours=2))
+    assert standby.assigned("weibo:3") is None
+    assert [p.id for p in standby.policies()] == ["P-heat"]
+    moved = event.to_json() | {"size": 3}
+    standby.save([EventState.from_json(moved)], [], [])  # a changed event replaces the one stored
+    assert standby.event("evt-1").size == 3
+    standby.forget_before(at + timedelta(days=5))
+    assert standby.assigned("news:1") is None and standby.fingerprint("news:1") is None
+    assert standby.latest_events(10) == [] and standby.event("evt-1") is None
+    standby.close()
+
+
+# -- the console's accounts ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def accounts(settings):
+    from console.accounts import open_accounts
+    from tests.console_data import cheap_hashing
+
+    with cheap_hashing():
+        store = open_accounts(settings)
+        yield store
+        store.close()
+
+
+def test_accounts_log_in_lock_out_and_keep_an_account_log(accounts):
+    from datetime import UTC, datetime, timedelta
+
+    from console.accounts import LOCK_WINDOW, MAX_FAILURES_PER_ACCOUNT, AccountError, LoginRefused, Role
+
+    now = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    accounts.add("王科长", Role.OFFICER, "口令足够长的密码abc", actor="admin", now=now)
+    with pytest.raises(AccountError, match="已存在"):
+        accounts.add("王科长", Role.LEADER, "另一个足够长的密码0123", actor="admin", now=now)
+    assert [(u.name, u.role, u.disabled) for u in accounts.users()] == [("王科长", Role.OFFICER, False)]
+    assert accounts.authenticate("王科长", "口令足够长的密码abc", "10.0.0.1", now=now).role == Role.OFFICER
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        with pytest.raises(LoginRefused, match="用户名或密码错误"):
+            accounts.authenticate("王科长", "wrong-password", "10.0.0.2", now=now)
+    with pytest.raises(LoginRefused, match="次数过多"):  # locked: even the right password is refused
+        accounts.authenticate("王科长", "口令足够长的密码abc", "10.0.0.1", now=now)
+    later = now + LOCK_WINDOW + timedelta(seconds=1)
+    assert accounts.authenticate("王科长", "口令足够长的密码abc", "10.0.0.1", now=later).name == "王科长"
+    accounts.set_disabled("王科长", True, actor="admin", now=later)
+    with pytest.raises(LoginRefused, match="停用"):
+        accounts.authenticate("王科长", "口令足够长的密码abc", "10.0.0.1", now=later)
+    assert accounts.get("王科长").disabled
+    assert [entry["action"] for entry in accounts.history()] == ["disable", "add"]
+
+
+def test_sessions_are_shared_by_every_console_and_end_with_a_new_password(accounts, settings):
+    from datetime import UTC, datetime, timedelta
+
+    from console.accounts import SESSION_LIFETIME, Role, open_accounts
+
+    now = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    user = accounts.add("李强", Role.ANALYST, "口令足够长的密码abc", actor="admin", now=now)
+    token, session = accounts.start_session(user, now=now)
+    other_console = open_accounts(settings)  # another replica behind the same address
+    try:
+        seen = other_console.session(token, now=now + timedelta(hours=1))
+        assert seen is not None and seen.user.name == "李强" and seen.csrf_token == session.csrf_token
+        assert other_console.session("forged-token", now=now) is None
+        assert other_console.session(token, now=now + SESSION_LIFETIME + timedelta(seconds=1)) is None  # expired
+        second, _ = other_console.start_session(user, now=now)
+        other_console.end_session(second)  # logged out on one console: out on all
+        assert accounts.session(second, now=now) is None
+        accounts.set_password("李强", "新的足够长的密码xyz", actor="admin", now=now)
+        assert other_console.session(token, now=now) is None  # whoever knew the old password is logged out
+    finally:
+        other_console.close()
+
+
+def test_with_state_postgres_no_store_keeps_a_file_on_this_machine(settings, tmp_path):
+    """What a standby on another machine could not see: with `state: postgres` every store is in the database."""
+    from alerts.service import open_alert_store
+    from console.accounts import open_accounts
+    from stores.state import open_analysis_state
+    from tests.console_data import cheap_hashing
+
+    with cheap_hashing():
+        stores = [open_seen_store(settings), open_alert_store(settings), open_accounts(settings),
+                  open_analysis_state(settings, settings.path("analysis.sqlite3"))]
+    open_burst_memory(settings).save([("keyword", "拖欠工资", {"label": "拖欠工资", "buckets": {}, "recent": []})])
+    for store in stores:
+        store.close()
+    files = sorted(path.name for path in settings.data_dir.rglob("*") if path.is_file())
+    if settings.state == "postgres":
+        assert files == []
+    else:
+        assert {"crawl-seen.sqlite3", "alerts.sqlite3", "console.sqlite3", "analysis.sqlite3",
+                "bursts.sqlite3"} <= set(files)

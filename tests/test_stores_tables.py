@@ -12,8 +12,14 @@ from pathlib import Path
 
 import pytest
 
-import analysis.tables
-from analysis.sentiment import LINEAR_FILE, MODEL_FILE, SentimentModel, table_key
+from stores.language import (
+    CALIBRATION_FILE,
+    LINEAR_FILE,
+    MODEL_FILE,
+    load_sentiment_model,
+    read_calibration,
+    table_key,
+)
 from stores.tables import PrivateTableCache
 
 COMPLAINT = "小区停水三天了，物业不管，投诉也没人理，太气人了"
@@ -22,12 +28,12 @@ NOBODY = 65534
 
 def _flipped_ratios() -> tuple:
     """What an attacker plants: the shipped model's tables with every word's tone reversed."""
-    weights, polarity_bias, neutral_bias = SentimentModel().tables
+    weights, polarity_bias, neutral_bias = load_sentiment_model().tables
     return {word: -w.conjugate() for word, w in weights.items()}, -polarity_bias, neutral_bias
 
 
 def _sentiment_key() -> str:
-    return table_key(MODEL_FILE, LINEAR_FILE, SentimentModel().calibration)
+    return table_key(MODEL_FILE, LINEAR_FILE, read_calibration(CALIBRATION_FILE))
 
 
 def _plant(path: Path, value: object, *, mode: int = 0o644, owner: int | None = None) -> None:
@@ -67,18 +73,16 @@ def stat_mode(path: Path) -> int:
 
 
 @pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PrivateTableCache:
-    keeper = PrivateTableCache(tmp_path / "cache")
-    monkeypatch.setattr(analysis.tables, "_keeper", keeper)
-    return keeper
+def cache(tmp_path: Path) -> PrivateTableCache:
+    return PrivateTableCache(tmp_path / "cache")
 
 
 def test_a_table_others_could_write_is_rebuilt(cache: PrivateTableCache) -> None:
     path = cache.path_of("sentiment", _sentiment_key())
     assert path is not None
     _plant(path, _flipped_ratios(), mode=0o666)  # the user's own file, but writable by anyone
-    computed = SentimentModel().tables
-    assert SentimentModel(kept=True).tables == computed
+    computed = load_sentiment_model().tables
+    assert load_sentiment_model(keeper=cache).tables == computed
     assert stat_mode(path) == 0o600  # replaced by a private file
 
 
@@ -87,7 +91,7 @@ def test_a_table_owned_by_someone_else_is_rebuilt(cache: PrivateTableCache) -> N
     path = cache.path_of("sentiment", _sentiment_key())
     assert path is not None
     _plant(path, _flipped_ratios(), mode=0o600, owner=NOBODY)
-    assert SentimentModel(kept=True).tables == SentimentModel().tables
+    assert load_sentiment_model(keeper=cache).tables == load_sentiment_model().tables
 
 
 def test_a_symlink_to_a_planted_table_is_not_followed(cache: PrivateTableCache, tmp_path: Path) -> None:
@@ -95,7 +99,7 @@ def test_a_symlink_to_a_planted_table_is_not_followed(cache: PrivateTableCache, 
     assert path is not None
     _plant(tmp_path / "elsewhere.marshal", _flipped_ratios(), mode=0o600)
     path.symlink_to(tmp_path / "elsewhere.marshal")
-    assert SentimentModel(kept=True).tables == SentimentModel().tables
+    assert load_sentiment_model(keeper=cache).tables == load_sentiment_model().tables
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a directory owned by another user needs root")

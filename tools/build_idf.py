@@ -18,9 +18,9 @@ from pathlib import Path
 
 import lxml.html
 
-from analysis.keywords import IDF_FILE, candidate_words
-from analysis.segment import segment_post
+from stores.language import IDF_FILE
 from tools.sentiment_data import DATA_SETS, read_rows
+from workers.build import shipped_language
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = (REPO_ROOT / ".." / "shared" / "data").resolve()
@@ -52,9 +52,10 @@ def documents(shared: Path, extra: list[Path]) -> Iterator[str]:
 def build(shared: Path, extra: list[Path], out: Path = IDF_FILE) -> int:
     frequency: Counter[str] = Counter()
     count = 0
+    language = shipped_language()
     for text in documents(shared, extra):
         count += 1
-        frequency.update(set(candidate_words(segment_post(text).all_words)))
+        frequency.update(set(language.keywords.candidate_words(language.segmenter.segment_post(text).all_words)))
     lines = [f"# documents {count}"]
     for word, df in sorted(frequency.items(), key=lambda item: (-item[1], item[0])):
         if df >= MIN_DOCUMENTS:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from analysis.sentiment import CALIBRATION_FILE
+from stores.language import CALIBRATION_FILE
 from tools.sentiment_data import (
     DATA_SETS,
     LABELLED_SUFFIXES,

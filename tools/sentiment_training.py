@@ -62,17 +62,20 @@ from sklearn.metrics import f1_score
 from snownlp.sentiment import Sentiment as SnowSentiment
 from snownlp.utils.frequency import AddOneProb
 
-from analysis.segment import SegmentedPost, segment_post
+from analysis.segment import SegmentedPost
 from analysis.sentiment import (
-    CALIBRATION_FILE,
-    LINEAR_FILE,
-    MODEL_FILE,
     LinearHeads,
     SentimentModel,
     is_emoticon,
     token_counts,
     tone_features,
     weighted_tokens,
+)
+from stores.language import (
+    CALIBRATION_FILE,
+    LINEAR_FILE,
+    MODEL_FILE,
+    load_sentiment_model,
     write_linear_heads,
 )
 from tools.sentiment_data import (
@@ -87,6 +90,7 @@ from tools.sentiment_data import (
     shared_topics_dir,
     text_key,
 )
+from workers.build import shipped_language, shipped_segmenter
 
 # Reposted words count half: the author's own words say more about the author's tone.
 QUOTED_WEIGHT = 0.5
@@ -178,15 +182,20 @@ def training_documents(
         yield [word], polarity, SEED_PSEUDO_COUNT
 
 
+def segment_post(text: str) -> SegmentedPost:
+    """A post segmented by the process's segmenter (`_runtime_vocabulary` gives it the analyzer's terms)."""
+    return shipped_segmenter().segment_post(text)
+
+
 def _runtime_vocabulary() -> None:
     """Segment as the analyzer does: with the default gazetteer's and watchlists' terms in the dictionary."""
-    from analysis.segment import add_terms
     from workers.build import load_gazetteer
     from yuqing.config.datafiles import load_watchlists
     from yuqing.config.settings import DEFAULT_DATA
 
-    load_gazetteer(DEFAULT_DATA / "gazetteer.yaml")
-    add_terms(t for w in load_watchlists(DEFAULT_DATA / "watchlists.yaml") for t in (*w.terms, *w.context))
+    segmenter = shipped_segmenter()
+    load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", segmenter)
+    segmenter.add_terms(t for w in load_watchlists(DEFAULT_DATA / "watchlists.yaml") for t in (*w.terms, *w.context))
 
 
 def _fold_of(text: str) -> int:
@@ -318,8 +327,8 @@ class TrainingData:
             + [(tokens, True, HEADLINE_WEIGHT) for title, tokens in self.headlines.items() if keep(title)],
         )
         write_linear_heads(heads, folder / f"{name}.linear.gz")
-        return SentimentModel(folder / f"{name}.marshal", calibration or _provisional_calibration(folder),
-                              folder / f"{name}.linear.gz")
+        return load_sentiment_model(folder / f"{name}.marshal", calibration or _provisional_calibration(folder),
+                                    folder / f"{name}.linear.gz")
 
 
 def _balanced_accuracy(truth: np.ndarray, positive: np.ndarray) -> float:
@@ -348,8 +357,8 @@ def train(directory: Path, model_file: Path = MODEL_FILE, calibration_file: Path
 
             model = data.fit(Path(folder), f"fold{fold}", outside)
             # The same models with the Bayes ratios at full weight: the difference is the Bayes part.
-            with_bayes = SentimentModel(Path(folder) / f"fold{fold}.marshal",
-                                        _provisional_calibration(Path(folder), 1.0), Path(folder) / f"fold{fold}.linear.gz")
+            with_bayes = load_sentiment_model(Path(folder) / f"fold{fold}.marshal", _provisional_calibration(Path(folder), 1.0),
+                                              Path(folder) / f"fold{fold}.linear.gz")
             for post in data.posts:
                 if _fold_of(post.text) == fold:
                     segmented = segment_post(post.text)
@@ -555,7 +564,7 @@ def pin_floors(directory: Path, out: Path = FLOORS_FILE) -> dict:
     """Measure the shipped model (and SnowNLP's default, for reference) on every test split; write floors."""
     from snownlp import SnowNLP
 
-    from analysis.sentiment import classify_text
+    classify_text = shipped_language().classify_text
 
     floors: dict[str, dict] = {}
     for name, data_set, emoticons in measured_variants():

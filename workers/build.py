@@ -3,13 +3,17 @@ stores opened and handed in. `analysis/` itself reads no settings and opens no f
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from analysis.bursts import BurstTracker
 from analysis.enrich import Analyzer
 from analysis.gazetteer import Gazetteer
-from stores.analysis_state import AnalysisStateStore
-from stores.state import open_burst_memory
+from analysis.language import Language
+from analysis.segment import Segmenter
+from stores.language import load_keyword_table, load_segmenter, load_sentiment_model
+from stores.state import open_analysis_state, open_burst_memory
+from stores.tables import process_keeper
 from yuqing.config import Settings
 from yuqing.config.datafiles import Watchlist, load_gazetteer_file, load_policies, load_watchlists
 from yuqing.schema import Policy
@@ -17,8 +21,22 @@ from yuqing.schema import Policy
 ANALYSIS_STATE_FILE = "analysis.sqlite3"
 
 
-def load_gazetteer(path: Path) -> Gazetteer:
-    return Gazetteer(load_gazetteer_file(path))
+@cache
+def shipped_segmenter() -> Segmenter:
+    """The process's segmenter: one, because the terms every gazetteer, watchlist and policy adds to
+    it are then tokens wherever the process segments (the analyzer, its gazetteer, the burst tracker's)."""
+    return load_segmenter(process_keeper())
+
+
+@cache
+def shipped_language() -> Language:
+    """The process's segmenter, keyword table and sentiment model, loaded once on first use; derived
+    tables through the table keeper the entry point chose (`stores.tables.use_keeper`)."""
+    return Language(shipped_segmenter(), load_keyword_table(), load_sentiment_model(keeper=process_keeper()))
+
+
+def load_gazetteer(path: Path, segmenter: Segmenter) -> Gazetteer:
+    return Gazetteer(load_gazetteer_file(path), segmenter)
 
 
 def configured_policies(settings: Settings) -> list[Policy]:
@@ -30,10 +48,13 @@ def configured_watchlists(settings: Settings) -> list[Watchlist]:
 
 
 def analyzer_from_settings(settings: Settings, state_file: Path | None) -> Analyzer:
-    """The configured analyzer; it remembers events across runs in `state_file` when one is given."""
+    """The configured analyzer; when `state_file` is given it remembers events across runs, in that file or (with
+    `state: postgres`) in the shared state database."""
+    language = shipped_language()
     return Analyzer(
-        configured_policies(settings), configured_watchlists(settings), load_gazetteer(settings.gazetteer_file),
-        AnalysisStateStore(state_file) if state_file is not None else None,
+        language, configured_policies(settings), configured_watchlists(settings),
+        load_gazetteer(settings.gazetteer_file, language.segmenter),
+        open_analysis_state(settings, state_file) if state_file is not None else None,
     )
 
 
@@ -42,7 +63,7 @@ def burst_tracker_from_settings(settings: Settings, own_memory: bool = True) -> 
     without, whoever runs it keeps them (the alert worker: with its rules' memory and offsets)."""
     return BurstTracker(
         load_watchlists(settings.watchlists_file),
-        gazetteer=load_gazetteer(settings.gazetteer_file),
+        gazetteer=load_gazetteer(settings.gazetteer_file, shipped_segmenter()),
         memory=open_burst_memory(settings) if own_memory else None,
         policies=configured_policies(settings),
     )

@@ -17,7 +17,7 @@ import pytest
 
 from analysis.enrich import Analyzer
 from pipelines.items import mask_post, normalise_post
-from workers.build import load_gazetteer
+from workers.build import load_gazetteer, shipped_language, shipped_segmenter
 from yuqing.cli.main import main
 from yuqing.config.settings import DEFAULT_DATA
 from yuqing.schema import Post
@@ -220,7 +220,7 @@ def test_the_crawl_pipeline_leaks_nothing(corpus: Corpus) -> None:
 
 @pytest.fixture(scope="module")
 def analyzer() -> Analyzer:
-    analyzer = Analyzer([], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml"))
+    analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()))
     yield analyzer
     analyzer.close()
 

@@ -15,8 +15,7 @@ import pkgutil
 import sys
 
 import yuqing.cli.commands
-from analysis.tables import use_keeper
-from stores.tables import PrivateTableCache
+from stores.tables import PrivateTableCache, use_keeper
 from yuqing.config import ConfigError
 from yuqing.errors import BackendUnavailable
 from yuqing.redact import redact, redact_logs

@@ -124,9 +124,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
     transport: Literal["embedded", "kafka"] = "embedded"
     index: Literal["embedded", "elasticsearch"] = "embedded"
-    alert_store: Literal["embedded"] = "embedded"
-    # Where the stages keep their state (the crawler's seen-store, the burst counts): SQLite files in
-    # data_dir, or the PostgreSQL database that replicas on several machines share.
+    # Where the stages keep their state (the crawler's seen-store, the burst counts, the alert workflow and the
+    # rules' memory, events and reprints, console accounts): SQLite files in data_dir, or the PostgreSQL database
+    # that replicas on several machines share.
     state: Literal["embedded", "postgres"] = "embedded"
 
     sources_file: Path = DEFAULT_DATA / "sources.yaml"

@@ -10,12 +10,16 @@ from collections.abc import Callable
 from datetime import datetime
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yuqing.cli.common import print_json, settings_from
 from yuqing.config import ConfigError, Settings
 from yuqing.schema import SHANGHAI, Alert, AlertStatus, ResponseKind, aware
 from yuqing.schema.names import STATUS_NAMES
+
+if TYPE_CHECKING:
+    from alerts.service import AlertService
+    from analysis.bursts import BurstTracker
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -127,7 +131,7 @@ def alert_summary(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _service(settings: Settings, with_index: bool = False, read_only: bool = False):
+def _service(settings: Settings, with_index: bool = False, read_only: bool = False) -> AlertService:
     from alerts.service import AlertService
 
     index = None
@@ -229,7 +233,7 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _transition(args: argparse.Namespace, action) -> int:
+def _transition(args: argparse.Namespace, action: Callable[[AlertService], Alert]) -> int:
     from alerts.service import AlertNotFound
     from alerts.workflow import WorkflowError
 
@@ -275,7 +279,7 @@ def run_deliver(args: argparse.Namespace) -> int:
     return 0
 
 
-def _signal_source(settings: Settings):
+def _signal_source(settings: Settings) -> BurstTracker:
     """Burst signals computed from the saved posts, as the alert worker does."""
     from analysis.bursts import BurstTracker
     from workers.build import configured_watchlists

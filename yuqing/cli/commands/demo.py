@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     for alert in alerts:
         print(f"  [{alert.level.value}] {alert.title}")
     print(f"日报 report: {report}")
-    listing = demo_accounts(settings.data_dir)
+    listing = demo_accounts(settings)
     print(f"({time.monotonic() - started:.0f} s)")
     print()
     print("打开控制台 open the console on this data:")

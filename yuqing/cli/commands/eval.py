@@ -61,10 +61,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_sentiment(args: argparse.Namespace) -> int:
     from snownlp import SnowNLP
 
-    from analysis.sentiment import classify_text
     from tools.sentiment_data import DataFileError, shared_sentiment_dir
     from tools.sentiment_eval import evaluate, evaluation_sets, labelled_files, news_rows
     from tools.sentiment_training import REPO_ROOT, WITHOUT_EMOTICONS
+    from workers.build import shipped_language
 
     directory = args.data or shared_sentiment_dir(REPO_ROOT)
     if not directory.exists():
@@ -77,6 +77,7 @@ def run_sentiment(args: argparse.Namespace) -> int:
             print(f"跳过 {skipped.name}: no JSON and no header with a text and a label column", file=sys.stderr)
         sets = evaluation_sets(directory, wanted)
         # Load both models before any clock starts.
+        classify_text = shipped_language().classify_text
         classify_text("预热")
         SnowNLP("预热").sentiments  # noqa: B018 - the property loads SnowNLP's model
         rows, summary = evaluate(

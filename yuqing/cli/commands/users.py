@@ -67,7 +67,7 @@ def _with_accounts(action: Callable[[argparse.Namespace, AccountStore], int]) ->
 
         settings = settings_from(args)
         try:
-            accounts = open_accounts(settings.data_dir)
+            accounts = open_accounts(settings)
         except AccountError as exc:
             print(exc, file=sys.stderr)
             return 2

@@ -1,0 +1,248 @@
+"""The alert store in the PostgreSQL state database (`state: postgres`, migrations 0003 and 0004), shared by
+every replica: the same contract as the embedded `SqliteAlertStore`.
+
+Compare-and-set works as there: an update locks the alert's row (`FOR UPDATE`) and checks its version, and a
+second open alert in a group is refused by a unique index. Senders claim the outbox with
+`FOR UPDATE SKIP LOCKED`: two notifiers draining it at once each take rows the other has not, and a claimed row
+is not due again before its claim runs out, so no message is sent twice. One writer holds the alert worker's
+memory, checked under an advisory lock so two workers starting at once cannot both take it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Json
+
+from alerts.store import (
+    OUTBOX_COLUMNS,
+    AlertStore,
+    AuditEntry,
+    Change,
+    MemoryWriter,
+    OutboxItem,
+    StoreConflict,
+    Stored,
+    StoreError,
+    WorkerMemory,
+    audit_details,
+    audit_row,
+    epoch,
+    outbox_row,
+    refuse_live_holder,
+    stored_row,
+)
+from stores import postgres
+from yuqing.config.settings import PostgresSettings
+from yuqing.schema import Alert, AlertStatus
+
+# pg_advisory_xact_lock key of the memory's writer: any constant the alert workers share.
+_WRITER_LOCK = 0x7975_616C_6572  # "yualer"
+
+
+class PostgresAlertStore(AlertStore):
+    """`read_only=True`: every transaction is read-only, for commands that only show alerts."""
+
+    SCHEMA_VERSION = 4
+
+    def __init__(self, settings: PostgresSettings, read_only: bool = False) -> None:
+        self.read_only = read_only
+        self._db = postgres.Database(settings, self.SCHEMA_VERSION, read_only=read_only)
+
+    def _write(self) -> AbstractContextManager[psycopg.Connection]:
+        if self.read_only:
+            raise StoreError(f"the alert store in {postgres.describe(self._db.settings)} was opened read-only")
+        return self._db.transaction()
+
+    def get(self, alert_id: str) -> Stored | None:
+        rows = self._db.rows("SELECT doc, version FROM alerts WHERE id = %s", (alert_id,))
+        return stored_row(rows[0]) if rows else None
+
+    def latest_in_group(self, group_key: str) -> Stored | None:
+        rows = self._db.rows("SELECT doc, version FROM alerts WHERE group_key = %s "
+                             "ORDER BY is_open DESC, fired_at DESC LIMIT 1", (group_key,))
+        return stored_row(rows[0]) if rows else None
+
+    @staticmethod
+    def _record(conn: psycopg.Connection, alert: Alert, from_status: str | None, change: Change,
+                now: datetime) -> None:
+        conn.execute("INSERT INTO alert_audit (alert_id, at, actor, action, from_status, to_status, details) "
+                     "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                     (alert.id, epoch(now), change.actor, change.action, from_status, alert.status.value,
+                      audit_details(change)))
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO alert_outbox (alert_id, channel, message, created_at, next_attempt_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                [(alert.id, channel, json.dumps(message, ensure_ascii=False), epoch(now), epoch(now))
+                 for channel, message in change.notifications])
+
+    def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, 1, %s)",
+                    (alert.id, alert.group_key, alert.status != AlertStatus.CLOSED, alert.status.value,
+                     epoch(alert.fired_at), epoch(alert.updated_at), alert.model_dump_json()))
+                self._record(conn, alert, None, change, now)
+        except psycopg.errors.UniqueViolation as exc:
+            raise StoreConflict(f"group {alert.group_key} already has an open alert (or id {alert.id} exists)") from exc
+        return Stored(alert, 1)
+
+    def update(self, alert: Alert, expected_version: int, change: Change, now: datetime) -> Stored:
+        try:
+            with self._write() as conn:
+                row = conn.execute("SELECT status, version FROM alerts WHERE id = %s FOR UPDATE",
+                                   (alert.id,)).fetchone()
+                if row is None or row[1] != expected_version:
+                    raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
+                conn.execute("UPDATE alerts SET is_open = %s, status = %s, updated_at = %s, version = version + 1, "
+                             "doc = %s WHERE id = %s",
+                             (alert.status != AlertStatus.CLOSED, alert.status.value, epoch(alert.updated_at),
+                              alert.model_dump_json(), alert.id))
+                self._record(conn, alert, row[0], change, now)
+        except psycopg.errors.UniqueViolation as exc:  # reopened while another alert of its group is open
+            raise StoreConflict(f"group {alert.group_key} already has an open alert") from exc
+        return Stored(alert, expected_version + 1)
+
+    def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int = 1000) -> list[Alert]:
+        if statuses is None:
+            rows = self._db.rows("SELECT doc, version FROM alerts ORDER BY fired_at DESC LIMIT %s", (limit,))
+        else:
+            rows = self._db.rows("SELECT doc, version FROM alerts WHERE status = ANY(%s) "
+                                 "ORDER BY fired_at DESC LIMIT %s", ([s.value for s in statuses], limit))
+        return [stored_row(row).alert for row in rows]
+
+    def history(self, alert_id: str) -> list[AuditEntry]:
+        return [audit_row(row) for row in self._db.rows(
+            "SELECT alert_id, at, actor, action, from_status, to_status, details FROM alert_audit "
+            "WHERE alert_id = %s ORDER BY seq", (alert_id,))]
+
+    def enqueue(self, key: str, channel: str, message: dict[str, Any], now: datetime) -> int:
+        with self._write() as conn:
+            row = conn.execute("INSERT INTO alert_outbox (alert_id, channel, message, created_at, next_attempt_at) "
+                               "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                               (key, channel, json.dumps(message, ensure_ascii=False), epoch(now),
+                                epoch(now))).fetchone()
+        assert row is not None  # INSERT ... RETURNING always returns the row
+        return int(row[0])
+
+    def due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        return [outbox_row(row) for row in self._db.rows(
+            f"SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE sent_at IS NULL AND next_attempt_at <= %s "
+            "ORDER BY id LIMIT %s", (epoch(now), limit))]
+
+    def claim(self, channel: str, now: datetime, until: datetime, limit: int = 100) -> list[OutboxItem]:
+        # Rows another sender is claiming right now are skipped, not waited for: it is taking them.
+        taken = ", ".join(f"taken.{column.strip()}" for column in OUTBOX_COLUMNS.split(","))
+        with self._write() as conn:
+            rows = conn.execute(
+                f"WITH taken AS (SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE sent_at IS NULL AND channel = %s "
+                "AND next_attempt_at <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "UPDATE alert_outbox SET next_attempt_at = %s FROM taken WHERE alert_outbox.id = taken.id "
+                f"RETURNING {taken}", (channel, epoch(now), limit, epoch(until))).fetchall()
+        return sorted((outbox_row(row) for row in rows), key=lambda item: item.id)
+
+    def release(self, item_ids: Sequence[int], at: datetime) -> None:
+        if item_ids:
+            with self._write() as conn:
+                conn.execute("UPDATE alert_outbox SET next_attempt_at = %s WHERE id = ANY(%s) AND sent_at IS NULL",
+                             (epoch(at), list(item_ids)))
+
+    def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE alert_outbox SET sent_at = %s, attempts = attempts + 1, last_error = NULL "
+                         "WHERE id = %s", (epoch(now), item_id))
+            conn.execute("DELETE FROM alert_outbox WHERE id = ANY(%s) AND sent_at IS NULL", (list(folded),))
+
+    def mark_failed(self, item_id: int, error: str, retry_at: datetime) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE alert_outbox SET attempts = attempts + 1, last_error = %s, next_attempt_at = %s "
+                         "WHERE id = %s", (error[:1000], epoch(retry_at), item_id))
+
+    def last_sent(self, alert_id: str, channel: str) -> datetime | None:
+        [(sent,)] = self._db.rows("SELECT MAX(sent_at) FROM alert_outbox WHERE alert_id = %s AND channel = %s",
+                                  (alert_id, channel))
+        return None if sent is None else datetime.fromtimestamp(sent, UTC)
+
+    def sent_since(self, channel: str, since: datetime) -> int:
+        [(count,)] = self._db.rows("SELECT COUNT(*) FROM alert_outbox WHERE channel = %s AND sent_at >= %s",
+                                   (channel, epoch(since)))
+        return int(count)
+
+    def outbox(self, alert_id: str | None = None, pending_only: bool = False) -> list[OutboxItem]:
+        return [outbox_row(row) for row in self._db.rows(
+            f"SELECT {OUTBOX_COLUMNS} FROM alert_outbox WHERE (%(alert)s::text IS NULL OR alert_id = %(alert)s) "
+            "AND (NOT %(pending)s OR sent_at IS NULL) ORDER BY id", {"alert": alert_id, "pending": pending_only})]
+
+    def forget_sent(self, before: datetime) -> int:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM alert_outbox WHERE sent_at IS NOT NULL AND sent_at < %s",
+                                (epoch(before),)).rowcount
+
+    @staticmethod
+    def _replace_rules(conn: psycopg.Connection, states: Mapping[str, str]) -> None:
+        conn.execute("DELETE FROM alert_rule_memory WHERE NOT (key = ANY(%s))", (list(states),))
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO alert_rule_memory (key, state, saved_at) VALUES (%s, %s, now()) "
+                "ON CONFLICT (key) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
+                list(states.items()))
+
+    def save_state(self, states: Mapping[str, str]) -> None:
+        with self._write() as conn:
+            self._replace_rules(conn, states)
+
+    def load_state(self) -> dict[str, str]:
+        return dict(self._db.rows("SELECT key, state FROM alert_rule_memory"))
+
+    @staticmethod
+    def _hold(conn: psycopg.Connection, writer: MemoryWriter, until: datetime, now: datetime) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITER_LOCK,))
+        row = conn.execute("SELECT host, pid, token, expires FROM alert_memory_writer WHERE id = 1").fetchone()
+        refuse_live_holder(MemoryWriter(*row[:3]) if row else None, row[3] if row else 0.0, writer, now)
+        conn.execute("INSERT INTO alert_memory_writer (id, host, pid, token, expires) VALUES (1, %s, %s, %s, %s) "
+                     "ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, "
+                     "token = excluded.token, expires = excluded.expires",
+                     (writer.host, writer.pid, writer.token, epoch(until)))
+
+    def hold_memory(self, writer: MemoryWriter, until: datetime, now: datetime) -> None:
+        with self._write() as conn:
+            self._hold(conn, writer, until, now)
+
+    def save_memory(self, memory: WorkerMemory, writer: MemoryWriter | None = None,
+                    until: datetime | None = None) -> None:
+        with self._write() as conn, conn.cursor() as cursor:
+            if writer is not None:
+                now = datetime.now(UTC)
+                self._hold(conn, writer, until or now, now)
+            self._replace_rules(conn, memory.rules)
+            cursor.execute("DELETE FROM alert_burst_memory")
+            cursor.executemany(
+                "INSERT INTO alert_burst_memory (kind, id, position, state) VALUES (%s, %s, %s, %s)",
+                [(kind, sid, position, Json(data)) for position, (kind, sid, data) in enumerate(memory.bursts)])
+            cursor.execute("DELETE FROM alert_memory_offsets WHERE log != %s", (memory.log,))
+            cursor.executemany(
+                "INSERT INTO alert_memory_offsets (log, topic, partition, next_offset) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (log, topic, partition) DO UPDATE "
+                "SET next_offset = GREATEST(alert_memory_offsets.next_offset, excluded.next_offset)",
+                [(memory.log, topic, part, offset) for (topic, part), offset in memory.offsets.items()])
+
+    def load_memory(self, log: str) -> WorkerMemory:
+        with self._db.transaction() as conn:  # one snapshot: the rules, bursts and offsets of one save
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            rules = dict(conn.execute("SELECT key, state FROM alert_rule_memory").fetchall())
+            bursts = conn.execute("SELECT kind, id, state FROM alert_burst_memory ORDER BY position").fetchall()
+            offsets = conn.execute("SELECT topic, partition, next_offset FROM alert_memory_offsets WHERE log = %s",
+                                   (log,)).fetchall()
+        return WorkerMemory(rules, [(kind, sid, state) for kind, sid, state in bursts],
+                            {(topic, part): offset for topic, part, offset in offsets}, log)
+
+    def close(self) -> None:
+        self._db.close()

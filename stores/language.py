@@ -1,0 +1,177 @@
+"""The language resources analysis reads text with, read from the files shipped in `analysis/data/`:
+jieba with its dictionary and our user dictionary, the stopwords and IDF table, and the sentiment
+model (SnowNLP-format Bayes table, the two regressions, the calibration).
+
+Tables derived from them (jieba's prefix dictionary, the sentiment model's weights) go through a
+`stores.tables.TableKeeper`, which may keep them between processes. `workers.build` loads them once
+per process and hands them to analysis, which opens none of these files itself.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import marshal
+import math
+from array import array
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import analysis
+from analysis.keywords import KeywordTable
+from analysis.segment import Segmenter, jieba
+from analysis.sentiment import Calibration, LinearHeads, ModelTables, SentimentModel, model_tables
+from stores.tables import BuildEachTime, TableKeeper
+
+if TYPE_CHECKING:
+    from jieba import Tokenizer
+
+DATA = Path(analysis.__file__).resolve().parent / "data"
+USER_DICT = DATA / "user_dict.txt"
+STOPWORDS_FILE = DATA / "stopwords.txt"
+IDF_FILE = DATA / "idf.txt"
+# SnowNLP's Bayes.save/load append ".3" to this name on Python 3.
+MODEL_FILE = DATA / "sentiment.marshal"
+LINEAR_FILE = DATA / "sentiment_linear.bin.gz"
+CALIBRATION_FILE = DATA / "sentiment_calibration.json"
+
+jieba.setLogLevel(logging.WARNING)
+
+
+# -- jieba ------------------------------------------------------------------------------------
+
+def dictionary_key() -> str:
+    """What jieba's prefix dictionary is built from: an upgrade or another dictionary builds a new one."""
+    source = Path(str(jieba.__file__)).resolve().parent / jieba.DEFAULT_DICT_NAME
+    stat = source.stat()
+    return f"{jieba.__version__}|{source}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def prefix_dictionary(keeper: TableKeeper) -> tuple[dict[str, int], int]:
+    """jieba's prefix dictionary (word or prefix -> count) and total count, as `Tokenizer.initialize`
+    builds them, but kept by the table keeper: jieba reads its own cache through `marshal.load(file)`,
+    three times slower than `marshal.loads` of the file's bytes (about 0.7 s against 0.22 s per process)."""
+    return keeper.kept_table(
+        "jieba", dictionary_key(),
+        lambda: jieba.Tokenizer.gen_pfdict(jieba.Tokenizer().get_dict_file()),
+        lambda value: isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], dict)
+        and isinstance(value[1], int),
+    )
+
+
+def jieba_tokenizer(keeper: TableKeeper | None = None) -> Tokenizer:
+    """A jieba tokenizer with jieba's dictionary and our user dictionary, with a dictionary of its own;
+    the prefix dictionary through `keeper` (default: built)."""
+    tok = jieba.Tokenizer()
+    # What `initialize` sets, from the faster cache.
+    tok.FREQ, tok.total = prefix_dictionary(keeper or BuildEachTime())
+    tok.initialized = True
+    if USER_DICT.exists():
+        tok.load_userdict(str(USER_DICT))
+    return tok
+
+
+def user_dictionary_terms(path: Path = USER_DICT) -> list[str]:
+    """The terms of a jieba user dictionary (a term, then optionally its count and part of speech)."""
+    if not path.exists():
+        return []
+    return [line.split(" ")[0] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def load_segmenter(keeper: TableKeeper | None = None) -> Segmenter:
+    return Segmenter(jieba_tokenizer(keeper), user_dictionary_terms())
+
+
+# -- keywords ---------------------------------------------------------------------------------
+
+def load_keyword_table(stopwords_file: Path = STOPWORDS_FILE, idf_file: Path = IDF_FILE) -> KeywordTable:
+    """Stopwords (words split by whitespace, `#` comment lines) and the IDF file (`word idf` lines after a
+    `# documents N` header; tools/build_idf.py writes it). Without an IDF file every word is unseen."""
+    stopwords: set[str] = set()
+    for line in stopwords_file.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            stopwords.update(line.split())
+    idf: dict[str, float] = {}
+    documents = 1
+    if idf_file.exists():
+        for line in idf_file.read_text(encoding="utf-8").splitlines():
+            if line.startswith("# documents"):
+                documents = int(line.split()[-1])
+            elif line and not line.startswith("#"):
+                word, value = line.rsplit(" ", 1)
+                idf[word] = float(value)
+    # A word the corpus never saw weighs as one of a single document.
+    return KeywordTable(frozenset(stopwords), idf, math.log(documents))
+
+
+# -- sentiment --------------------------------------------------------------------------------
+
+def read_calibration(path: Path) -> Calibration:
+    return Calibration.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def write_linear_heads(heads: LinearHeads, path: Path) -> None:
+    """Tokens and weights, weights as 16-bit integers of one scale: a tenth of the size of a pickle."""
+    tokens = sorted(heads.polarity.keys() | heads.neutral.keys())
+    largest = max((abs(w) for table in (heads.polarity, heads.neutral) for w in table.values()), default=1.0)
+    scale = largest / 32767 or 1.0
+    packed = {
+        "tokens": "\n".join(tokens),
+        "polarity": array("h", [round(heads.polarity.get(t, 0.0) / scale) for t in tokens]).tobytes(),
+        "neutral": array("h", [round(heads.neutral.get(t, 0.0) / scale) for t in tokens]).tobytes(),
+        "scale": scale,
+        "bias": [heads.polarity_bias, heads.neutral_bias],
+    }
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
+        handle.write(marshal.dumps(packed))
+
+
+def read_linear_heads(path: Path) -> LinearHeads:
+    with gzip.open(path, "rb") as handle:
+        packed = marshal.loads(handle.read())
+    tokens = packed["tokens"].split("\n") if packed["tokens"] else []
+    scale = packed["scale"]
+    tables = []
+    for name in ("polarity", "neutral"):
+        weights = array("h")
+        weights.frombytes(packed[name])
+        tables.append({t: w * scale for t, w in zip(tokens, weights, strict=True) if w})
+    return LinearHeads(tables[0], tables[1], *packed["bias"])
+
+
+def read_bayes_classes(model_file: Path) -> dict[str, Any]:
+    """The classes of a Bayes model in SnowNLP's Bayes.save format (gzip of marshal), read without
+    importing the snownlp package, whose __init__ loads its own segmenter and tagger (~3 s CPU)."""
+    with gzip.open(Path(f"{model_file}.3"), "rb") as handle:
+        classes: dict[str, Any] = marshal.loads(handle.read())["d"]
+    return classes
+
+
+def table_key(model_file: Path, linear_file: Path | None, calibration: Calibration) -> str:
+    """What the kept tables are derived from: the digest of the model files' bytes and the weights
+    used to combine them."""
+    digest = hashlib.sha1(Path(f"{model_file}.3").read_bytes())
+    if linear_file is not None and linear_file.exists():
+        digest.update(linear_file.read_bytes())
+    return f"{digest.hexdigest()}|{calibration.emoticon_weight!r}|{calibration.nb_weight!r}"
+
+
+def load_sentiment_model(model_file: Path = MODEL_FILE, calibration_file: Path = CALIBRATION_FILE,
+                         linear_file: Path | None = LINEAR_FILE, keeper: TableKeeper | None = None) -> SentimentModel:
+    """The Bayes table and the two regressions with their calibration. With a `keeper` (the shipped model)
+    the combined table, about 0.3 s of work per process, may be kept between processes under `table_key`;
+    without one (models being trained and measured, not worth keeping) it is built."""
+    calibration = read_calibration(calibration_file)
+
+    def build() -> ModelTables:
+        heads = read_linear_heads(linear_file) if linear_file is not None and linear_file.exists() else None
+        bayes = read_bayes_classes(model_file) if calibration.nb_weight else None
+        return model_tables(calibration, heads, bayes)
+
+    if keeper is None:
+        return SentimentModel(calibration, build())
+    return SentimentModel(calibration, keeper.kept_table(
+        "sentiment", table_key(model_file, linear_file, calibration), build,
+        lambda v: isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], dict)))
