@@ -1,6 +1,7 @@
 """The analyze stage's memory and start with its windows full: N simulated days of M posts through one analyzer.
 
-    python -m bench.analyzer_window [--days 8] [--per-day 30000] [--seed 1] [--without-baseline] [--keep DIR]
+    python -m bench.analyzer_window [--days 8] [--per-day 30000] [--seed 1] [--without-baseline] [--replicate K]
+                                    [--keep DIR]
 
 The posts are bench.soak's (a city's incidents, reprints of the day's news, board messages, chatter), in
 batches of 500 analysed as the analyze stage does (oldest first, then the batch's changed events). Each
@@ -12,10 +13,13 @@ analyzer runs in a fresh process of its own, so its peak resident memory is its 
   not yet saved and the events joined last (analysis.events.EVENTS_HELD).
 
 Per day it prints each one's resident memory now and at its peak and its CPU milliseconds per post; after the
-run, the time a new analyzer takes to start on the state left (with the events it holds), once the window
-(7 days) is full. The last line reads
+run, the time a new analyzer takes to start on the state left (with the events it holds), against the time it
+takes only to read back and decode every post and event of the window (what a start used to do, before building
+anything from them). `--replicate K` first copies the window's posts and events K times more under new ids, same
+times (a full week at K+1 times the volume, without analysing it) to time both on it. The last line reads
 
-    analyzer-window: peak <MB> MB (baseline <MB> MB, x<ratio>), CPU <ms> ms/post (baseline <ms>, x<ratio>), start <s> s
+    analyzer-window: peak <MB> MB (baseline <MB> MB, x<ratio>), CPU <ms> ms/post (baseline <ms>, x<ratio>),
+    start <s> s (window read <s> s) on <N> posts
 """
 
 from __future__ import annotations
@@ -85,12 +89,46 @@ def run(days: int, per_day: int, seed: int, workdir: Path, with_store: bool) -> 
     return rows
 
 
+def replicate(state: Path, copies: int) -> None:
+    """Copy every post and event `copies` times under new ids (same times, same states otherwise)."""
+    import sqlite3
+
+    db = sqlite3.connect(state)
+    with db:
+        for copy in range(1, copies + 1):
+            db.execute("INSERT INTO posts SELECT id || ':' || ?, at, event_id || ':' || ?, reprint_of, fingerprint,"
+                       " original, lead, thread FROM posts WHERE id NOT LIKE '%:%:%'", (copy, copy))
+            db.execute("INSERT INTO events SELECT id || ':' || ?, last_seen, state FROM events WHERE id NOT LIKE '%:%'",
+                       (copy,))
+    db.close()
+
+
+def window_read(state: Path) -> tuple[float, int]:
+    """(seconds, posts) to read back and decode every post and event of the window."""
+    import json
+    import sqlite3
+
+    from analysis.events import EventState
+
+    began = time.perf_counter()
+    db = sqlite3.connect(state)
+    posts = [(pid, datetime.fromisoformat(at), *rest) for pid, at, *rest in db.execute("SELECT * FROM posts")]
+    events = [EventState.from_json(json.loads(text)) for text, in db.execute("SELECT state FROM events")]
+    db.close()
+    del events
+    return time.perf_counter() - began, len(posts)
+
+
 def timed_start(workdir: Path) -> tuple[float, float, dict[str, int]]:
-    """(seconds, CPU seconds, what it holds) of a new analyzer starting on the state in `workdir`."""
-    from workers.build import ANALYSIS_STATE_FILE, analyzer_from_settings
+    """(seconds, CPU seconds, what it holds) of a new analyzer starting on the state in `workdir`. The language
+    models (the same whatever the history) are loaded first, and timed apart."""
+    from workers.build import ANALYSIS_STATE_FILE, analyzer_from_settings, shipped_language
     from yuqing.config import Settings
 
     settings = Settings(data_dir=workdir)
+    began, began_cpu = time.perf_counter(), time.process_time()
+    shipped_language()
+    print(f"language models loaded in {time.perf_counter() - began:.2f} s ({time.process_time() - began_cpu:.2f} s CPU)")
     began, began_cpu = time.perf_counter(), time.process_time()
     analyzer = analyzer_from_settings(settings, settings.path(ANALYSIS_STATE_FILE))
     seconds, cpu = time.perf_counter() - began, time.process_time() - began_cpu
@@ -106,6 +144,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--without-baseline", action="store_true",
                         help="skip the analyzer holding everything (it needs about 3 KB a post of the window)")
+    parser.add_argument("--replicate", type=int, default=0, metavar="K",
+                        help="copy the window's posts and events K times more before timing the start")
     parser.add_argument("--keep", type=Path, help="keep the store in this directory (default: a temporary one)")
     args = parser.parse_args()
 
@@ -113,9 +153,17 @@ def main() -> int:
     print(f"analyzer-window: {args.days} days x {args.per_day} posts; state in {workdir}")
     baseline = [] if args.without_baseline else run(args.days, args.per_day, args.seed, workdir, with_store=False)
     measured = run(args.days, args.per_day, args.seed, workdir, with_store=True)
+    from workers.build import ANALYSIS_STATE_FILE
+    from yuqing.config import Settings
+
+    state = Settings(data_dir=workdir).path(ANALYSIS_STATE_FILE)
+    if args.replicate:
+        replicate(state, args.replicate)
+    read_seconds, window_posts = window_read(state)
     start_seconds, start_cpu, held = timed_start(workdir)
-    store_mb = sum(f.stat().st_size for f in workdir.rglob("*") if f.is_file()) / 1e6
-    print(f"start on the state left ({store_mb:.0f} MB): {start_seconds:.2f} s ({start_cpu:.2f} s CPU), holds {held}")
+    store_mb = state.stat().st_size / 1e6
+    print(f"start on the state left ({window_posts} posts, {store_mb:.0f} MB): {start_seconds:.2f} s"
+          f" ({start_cpu:.2f} s CPU), holds {held}; reading the window back: {read_seconds:.2f} s")
     if args.keep is None:
         shutil.rmtree(workdir, ignore_errors=True)
     peak = max(row[3] for row in measured)
@@ -128,7 +176,7 @@ def main() -> int:
         line += f" (baseline {base_cpu:.2f}, x{cpu / base_cpu:.2f})"
     else:
         line += f", CPU {cpu:.2f} ms/post"
-    print(f"{line}, start {start_seconds:.2f} s")
+    print(f"{line}, start {start_seconds:.2f} s (window read {read_seconds:.2f} s) on {window_posts} posts")
     return 0
 
 
