@@ -497,6 +497,7 @@ class EventClusterer:
         # post id or thread key -> (event id, when); and a post not seen yet -> the events of posts
         # that answer it (a repost crawled before its original), to be joined when it arrives.
         self._threads: dict[str, tuple[str, datetime]] = {}
+        self._saved_threads: dict[str, tuple[str, datetime] | None] = {}  # what the memory said since the last save
         self._waiting: dict[str, tuple[set[str], datetime]] = {}
         self._thread_queue: list[tuple[datetime, str]] = []
         self.changed: set[str] = set()  # since the last take_changed(): to be indexed
@@ -678,10 +679,13 @@ class EventClusterer:
         return [found[event_id] for event_id in sorted(found)]
 
     def _thread(self, key: str) -> tuple[str, datetime] | None:
-        """(event id, when) of a post id or thread key, held or saved, while in the window."""
+        """(event id, when) of a post id or thread key, held or saved, while in the window. What the memory
+        said is kept until the next save: a post asks for its page's key twice (to join, to be remembered)."""
         known = self._threads.get(key)
         if known is None and self.memory is not None:
-            known = self.memory.thread(key, self.reprints.cutoff)
+            if key not in self._saved_threads:
+                self._saved_threads[key] = self.memory.thread(key, self.reprints.cutoff)
+            known = self._saved_threads[key]
         return known
 
     def _remember_thread(self, post: PostTraits, event: EventState) -> None:
@@ -839,6 +843,7 @@ class EventClusterer:
         if self.memory is None:
             return
         self._threads.clear()
+        self._saved_threads.clear()
         self._thread_queue = [(when, key) for key, (_, when) in self._waiting.items()]
         heapq.heapify(self._thread_queue)
         excess = len(self.events) - self.events_held
