@@ -98,8 +98,8 @@ def replicate(state: Path, copies: int) -> None:
         for copy in range(1, copies + 1):
             db.execute("INSERT INTO posts SELECT id || ':' || ?, at, event_id || ':' || ?, reprint_of, fingerprint,"
                        " original, lead, thread FROM posts WHERE id NOT LIKE '%:%:%'", (copy, copy))
-            db.execute("INSERT INTO events SELECT id || ':' || ?, last_seen, state FROM events WHERE id NOT LIKE '%:%'",
-                       (copy,))
+            db.execute("INSERT INTO events SELECT id || ':' || ?1, last_seen, json_set(state, '$.id', id || ':' || ?1)"
+                       " FROM events WHERE id NOT LIKE '%:%'", (copy,))
     db.close()
 
 
