@@ -487,13 +487,14 @@ class EventClusterer:
         self.events_held = events_held
         # Held events, least recently joined first (with a memory, the first leave when it is full).
         self.events: dict[str, EventState] = {}
-        self._evicted: set[str] = set()  # events saved and let go while still in the window
+        self._evicted: dict[str, datetime] = {}  # events saved and let go while in the window -> last seen
         self.reprints = ReprintDetector(memory=memory)
         self._by_term = Postings()
         self._by_anchor = Postings()
         self._by_resident = Postings()
         # (last seen when queued, event id): idle events leave memory oldest first, without a full pass.
         self._idle_queue: list[tuple[datetime, str]] = []
+        self._queued: set[str] = set()  # events with an entry in it: one each, however often read back
         # post id or thread key -> (event id, when); and a post not seen yet -> the events of posts
         # that answer it (a repost crawled before its original), to be joined when it arrives.
         self._threads: dict[str, tuple[str, datetime]] = {}
@@ -654,7 +655,7 @@ class EventClusterer:
                 return None
             event = EventState(id=event_id_for(post.id), first_seen=post.when, last_seen=post.when, first_post=post.id)
             self.events[event.id] = event
-            heapq.heappush(self._idle_queue, (event.last_seen, event.id))
+            self._queue_idle(event.last_seen, event.id)
         self._add(event, post, vector)
         if reprint_of is not None:
             event.reprints += 1
@@ -723,9 +724,14 @@ class EventClusterer:
 
     def _hold(self, event: EventState) -> None:
         """Hold an event read back (postings already name it, or will as it takes posts)."""
-        self._evicted.discard(event.id)
+        self._evicted.pop(event.id, None)
         self.events[event.id] = event
-        heapq.heappush(self._idle_queue, (event.last_seen, event.id))
+        self._queue_idle(event.last_seen, event.id)
+
+    def _queue_idle(self, last_seen: datetime, event_id: str) -> None:
+        if event_id not in self._queued:
+            self._queued.add(event_id)
+            heapq.heappush(self._idle_queue, (last_seen, event_id))
 
     def _add(self, event: EventState, post: PostTraits, vector: dict[str, float]) -> None:
         self.events[event.id] = self.events.pop(event.id)  # the most recently joined: let go last
@@ -804,18 +810,18 @@ class EventClusterer:
         idle, kept = [], []
         while self._idle_queue and self._idle_queue[0][0] < cutoff:
             _, event_id = heapq.heappop(self._idle_queue)
+            self._queued.discard(event_id)
             event = self.events.get(event_id)
             if event is None and self.memory is not None and event_id in self._evicted:
-                event = self.memory.event(event_id)  # let go: read back to find where it is posted
-                if event is None or event.last_seen >= cutoff:
-                    if event is not None:
-                        heapq.heappush(self._idle_queue, (event.last_seen, event_id))
+                if self._evicted[event_id] >= cutoff:  # let go after it took posts since it was queued
+                    self._queue_idle(self._evicted[event_id], event_id)
                     continue
-                self._evicted.discard(event_id)
+                del self._evicted[event_id]
+                event = self.memory.event(event_id)  # read back to find where it is posted
             if event is None:
                 continue
             if event.last_seen >= cutoff:  # it took posts since it was queued
-                heapq.heappush(self._idle_queue, (event.last_seen, event_id))
+                self._queue_idle(event.last_seen, event_id)
             elif event_id in self.changed or event_id in self.unsaved:
                 kept.append((event.last_seen, event_id))  # forgotten once persisted
             else:
@@ -825,8 +831,8 @@ class EventClusterer:
                 for postings, keys in self._keys_of(event):
                     for key in keys:
                         postings.discard(key, event_id)
-        for item in kept:
-            heapq.heappush(self._idle_queue, item)
+        for last_seen, event_id in kept:
+            self._queue_idle(last_seen, event_id)
         while self._thread_queue and self._thread_queue[0][0] < cutoff:
             _, key = heapq.heappop(self._thread_queue)
             for table in (self._threads, self._waiting):
@@ -854,9 +860,8 @@ class EventClusterer:
             if event_id not in self.changed:
                 letting_go.append(event_id)
         for event_id in letting_go:
-            del self.events[event_id]
+            self._evicted[event_id] = self.events.pop(event_id).last_seen
             self._centroids.pop(event_id, None)
-            self._evicted.add(event_id)
 
     def resume(self, since: datetime) -> None:
         """Start from the memory: hold the events joined most recently (their words find them again, so
@@ -879,7 +884,7 @@ class EventClusterer:
         """Take back persisted events, fingerprints and (post id, event id, when) of recent posts."""
         for event in events:
             self.events[event.id] = event
-            heapq.heappush(self._idle_queue, (event.last_seen, event.id))
+            self._queue_idle(event.last_seen, event.id)
             if not event.merged_into:
                 for postings, keys in self._keys_of(event):
                     for key in keys:
