@@ -46,13 +46,19 @@ report-deps:
 test-deps:
 	$(call install_missing,$(TEST_PACKAGES))
 
+# The suite runs in parallel (pytest-xdist), one worker more than there are cores: a good part of it waits on
+# brokers, subprocess crawls and servers rather than computing. Each test file stays on one worker, so its
+# module fixtures (servers, demo runs) are built once; tests/conftest.py sends the longest files out first.
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
+
 # The gates first (lint, types: configuration in pyproject.toml), then the tests.
 test: lint typecheck test-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 # Everything but the tests marked slow (subprocess crawls, brokers, browsers).
 test-fast: lint typecheck
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) -m "not slow"
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -8,7 +8,7 @@ chosen by `settings.index`.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Self, cast
@@ -253,6 +253,20 @@ def body_text(post: EnrichedPost) -> str:
     return f"{post.title or ''}\n{post.masked_text or post.text}"
 
 
+def without_text_copy(post: EnrichedPost) -> set[str]:
+    """The fields an index leaves out of a post it stores, so that its text is kept once:
+    `masked_text`, which repeats `text` on every analysed post (the text is masked before anything
+    else sees it). `with_text_copy` puts it back."""
+    return {"masked_text"} if post.masked_text == post.text else set()
+
+
+def with_text_copy(post: EnrichedPost) -> EnrichedPost:
+    """A post read back from an index, with the `masked_text` that `without_text_copy` left out."""
+    if "masked_text" not in post.model_fields_set:
+        post.masked_text = post.text
+    return post
+
+
 def reach(post: EnrichedPost) -> int:
     """How far a post went: reposts + comments + likes (views are not counted by every platform)."""
     return post.metrics.reposts + post.metrics.comments + post.metrics.likes
@@ -346,8 +360,18 @@ class Index(abc.ABC):
     def upsert_events(self, events: Iterable[Event]) -> int: ...
 
     @abc.abstractmethod
+    def prune(self, before: datetime, progress: Callable[[int], None] | None = None) -> int:
+        """Delete every post that counts at a moment before `before` (its `when`, to the second, as
+        since/until filter it), with its text, tags and its share of every count and facet.
+        Returns how many posts were deleted; `progress` hears the count so far while it works."""
+
+    @abc.abstractmethod
     def events(self, since: datetime | None = None, limit: int = 100) -> list[Event]:
         """Events, most recently seen first; merged-away events are left out."""
+
+    @abc.abstractmethod
+    def event_count(self) -> int:
+        """How many events `events` lists when nothing limits it (merged-away events left out)."""
 
     @abc.abstractmethod
     def record_health(self, runs: Iterable[CrawlHealth]) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,6 +51,8 @@ from search.base import (
     rank_emerging,
     reach,
     refused_for_good,
+    with_text_copy,
+    without_text_copy,
     without_time,
 )
 from search.ngrams import index_tokens, query_tokens
@@ -93,6 +95,8 @@ SORTS: dict[str, list[Any]] = {
     "reach": [{"reach": "desc"}, {"when": "desc"}, {"id": "asc"}],
 }
 SCAN_PAGE = 1000
+PRUNE_TIMEOUT = 3600.0  # seconds `prune` waits for Elasticsearch to delete
+MERGED_AWAY = {"exists": {"field": "merged_into"}}  # events merged into another
 EMERGING_CANDIDATES = 10_000  # distinct keywords of a day considered for `emerging`
 
 
@@ -126,9 +130,9 @@ def load_template(kind: Literal["posts", "events", "crawl_health"]) -> dict[str,
 
 
 def post_document(post: EnrichedPost) -> dict[str, Any]:
-    """The indexed form of a post: its JSON plus the second it counts at (whole seconds, as the
-    embedded index keeps it), its bigram tokens and its reach."""
-    doc = post.model_dump(mode="json")
+    """The indexed form of a post: its JSON (the text once, `without_text_copy`) plus the second it
+    counts at (whole seconds, as the embedded index keeps it), its bigram tokens and its reach."""
+    doc = post.model_dump(mode="json", exclude=without_text_copy(post))
     doc["when"] = post.when.replace(microsecond=0).isoformat()
     doc["search_text"] = " ".join(index_tokens(body_text(post)))
     doc["reach"] = reach(post)
@@ -136,7 +140,7 @@ def post_document(post: EnrichedPost) -> dict[str, Any]:
 
 
 def post_from_document(source: dict[str, Any]) -> EnrichedPost:
-    return EnrichedPost.model_validate({k: v for k, v in source.items() if k not in DERIVED_FIELDS})
+    return with_text_copy(EnrichedPost.model_validate({k: v for k, v in source.items() if k not in DERIVED_FIELDS}))
 
 
 def _text_dsl(node: Text) -> dict[str, Any]:
@@ -361,6 +365,15 @@ class ElasticIndex(Index):
                 raise
             return exc.written
 
+    def prune(self, before: datetime, progress: Callable[[int], None] | None = None) -> int:
+        # One request: Elasticsearch deletes in its own batches and answers when done.
+        with self._calls(f"deleting posts before {before.isoformat()}"):
+            # Months of posts take longer than one search: the request may run for minutes.
+            body = self.client.options(request_timeout=PRUNE_TIMEOUT).delete_by_query(
+                index=self.posts_index, query=_time_dsl(TimeRange(None, before)), conflicts="proceed",
+                refresh=True).body
+        return int(body["deleted"])
+
     def upsert_events(self, events: Iterable[Event]) -> int:
         events = list(events)
         written = self._bulk(self.events_index, ({"_id": e.id, "_source": e.model_dump(mode="json")} for e in events))
@@ -520,11 +533,15 @@ class ElasticIndex(Index):
             after = hits[-1]["sort"]
 
     def events(self, since: datetime | None = None, limit: int = 100) -> list[Event]:
-        query: dict[str, Any] = {"bool": {"must_not": [{"exists": {"field": "merged_into"}}]}}
+        query: dict[str, Any] = {"bool": {"must_not": [MERGED_AWAY]}}
         if since:
             query["bool"]["filter"] = [{"range": {"last_seen": {"gte": since.isoformat()}}}]
         sort = [{"last_seen": "desc"}, {"id": "asc"}]
         return [Event.model_validate(s) for s in self._sorted_sources(self.events_index, query, sort, limit)]
+
+    def event_count(self) -> int:
+        with self._calls("counting events"):
+            return int(self.client.count(index=self.events_index, query={"bool": {"must_not": [MERGED_AWAY]}}).body["count"])
 
     def crawl_health(self) -> list[CrawlHealth]:
         sources = self._sorted_sources(self.health_index, {"match_all": {}}, [{"source": "asc"}], 1_000_000)

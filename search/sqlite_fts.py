@@ -11,7 +11,8 @@ Layout, and why:
   department, event) plus `tall` on every post. A whole query (words, phrases, OR, exclusions,
   field filters) is therefore one FTS5 MATCH expression.
 - `posts` (row id, post id, reach) is narrow; the JSON documents live apart in `docs` and are read
-  for the page of hits only.
+  for the page of hits only. A document holds the text once (`without_text_copy`); the full-text
+  index is contentless, so it keeps tokens, not the text.
 - `post_tags` (row id, tag id) gives the facet values of any set of matches; `agg` keeps counts
   per tag and per hour and day, so trends and facets of a time range without other conditions
   are sums over at most a few hundred rows plus the posts of its partial hours.
@@ -48,6 +49,8 @@ from search.base import (
     fill_buckets,
     rank_emerging,
     reach,
+    with_text_copy,
+    without_text_copy,
     without_time,
 )
 from search.ngrams import index_tokens, query_tokens
@@ -95,6 +98,7 @@ UNIT = {0: HOUR, 1: DAY}
 ROWID_KINDS = ("platform", "sentiment")  # read from the row id, not from post_tags
 FILTER_KINDS = {"platform", "source", "author", "sentiment", "place", "policy", "department", "event"}
 PAGE = 1000  # rows per page of `scan`
+PRUNE_CHUNK = 2000  # posts deleted per transaction by `prune`
 
 
 def tag_token(kind: str, value: str) -> str:
@@ -117,6 +121,10 @@ def post_tags(post: EnrichedPost) -> list[tuple[str, str]]:
     if post.event_id:
         tags.append(("event", post.event_id))
     return list(dict.fromkeys(tags))
+
+
+def _post(doc: str) -> EnrichedPost:
+    return with_text_copy(EnrichedPost.model_validate_json(doc))
 
 
 def _second(moment: datetime) -> int:
@@ -374,7 +382,7 @@ class SqliteIndex(Index):
         except sqlite3.Error as exc:
             raise SearchBackendError(f"cannot open the embedded index at {self.path}: {exc}") from exc
         if old_docs:
-            self.upsert(EnrichedPost.model_validate_json(doc) for doc in old_docs)
+            self.upsert(_post(doc) for doc in old_docs)
 
     def _old_documents(self) -> list[str]:
         """Posts of an index written before the bigram layout; its tables are dropped and the posts
@@ -394,9 +402,11 @@ class SqliteIndex(Index):
         key = (kind, value)
         tid = self._tids.get(key)
         if tid is None:
-            row = self._conn.execute("SELECT tid FROM tags WHERE kind=? AND value=?", key).fetchone()
+            # Most values this process has not seen yet are new to the index too (keywords): insert first.
+            row = self._conn.execute("INSERT INTO tags (kind, value) VALUES (?, ?) ON CONFLICT DO NOTHING "
+                                     "RETURNING tid", key).fetchone()
             if row is None:
-                row = (self._conn.execute("INSERT INTO tags (kind, value) VALUES (?, ?)", key).lastrowid,)
+                row = self._conn.execute("SELECT tid FROM tags WHERE kind=? AND value=?", key).fetchone()
             tid = self._tids[key] = row[0]
             self._tag_of[tid] = key
         return tid
@@ -417,17 +427,20 @@ class SqliteIndex(Index):
             for kind, tid in tids:
                 deltas[(kind, level, bucket, tid)] += sign
 
-    def _remove(self, rid: int, deltas: Counter[tuple[str, int, int, int]]) -> EnrichedPost:
+    def _remove(self, rids: Sequence[int], deltas: Counter[tuple[str, int, int, int]]) -> None:
+        """Delete these rows: a contentless full-text index forgets a row only when given the tokens it
+        was indexed with, so each document is read and tokenised again."""
         conn = self._conn
-        post = EnrichedPost.model_validate_json(conn.execute("SELECT doc FROM docs WHERE rid=?", (rid,)).fetchone()[0])
-        tags = post_tags(post)
-        body, tag_tokens = self._fts_row(post, tags)
-        conn.execute("INSERT INTO fts (fts, rowid, body, tags) VALUES ('delete', ?, ?, ?)", (rid, body, tag_tokens))
-        self._count(deltas, rid, [(k, self._tid(k, v)) for k, v in tags], -1)
-        conn.execute("DELETE FROM post_tags WHERE rid=?", (rid,))
-        conn.execute("DELETE FROM docs WHERE rid=?", (rid,))
-        conn.execute("DELETE FROM posts WHERE rid=?", (rid,))
-        return post
+        rows = []
+        for rid, post in self._docs(list(rids)).items():
+            tags = post_tags(post)
+            rows.append((rid, *self._fts_row(post, tags)))
+            self._count(deltas, rid, [(k, self._tid(k, v)) for k, v in tags], -1)
+        conn.executemany("INSERT INTO fts (fts, rowid, body, tags) VALUES ('delete', ?, ?, ?)", rows)
+        gone = [(rid,) for rid in rids]
+        conn.executemany("DELETE FROM post_tags WHERE rid=?", gone)
+        conn.executemany("DELETE FROM docs WHERE rid=?", gone)
+        conn.executemany("DELETE FROM posts WHERE rid=?", gone)
 
     def _new_rid(self, post: EnrichedPost, seqs: dict[int, int]) -> int:
         prefix = ((_second(post.when) << SECOND_SHIFT)
@@ -445,30 +458,61 @@ class SqliteIndex(Index):
 
     def _write(self, posts: Iterable[EnrichedPost]) -> int:
         conn = self._conn
+        given = list(posts)
+        latest = {post.id: post for post in given}  # a post twice in one batch: its last version stands
         deltas: Counter[tuple[str, int, int, int]] = Counter()
+        ids = list(latest)
+        old: list[int] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            old += [r[0] for r in conn.execute(f"SELECT rid FROM posts WHERE id IN ({','.join('?' * len(chunk))})",
+                                               chunk)]
+        self._remove(old, deltas)
         seqs: dict[int, int] = {}
-        count = 0
-        for post in posts:
-            old = conn.execute("SELECT rid FROM posts WHERE id=?", (post.id,)).fetchone()
-            if old:
-                self._remove(old[0], deltas)
-                seqs.clear()  # the removed row may have been the highest of its second
+        rows, docs, texts, tag_rows = [], [], [], []
+        for post in latest.values():
             rid = self._new_rid(post, seqs)
             tags = post_tags(post)
             tids = [(k, self._tid(k, v)) for k, v in tags]
-            conn.execute("INSERT INTO posts VALUES (?, ?, ?)", (rid, post.id, reach(post)))
-            conn.execute("INSERT INTO docs VALUES (?, ?)", (rid, post.model_dump_json()))
-            conn.execute("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", (rid, *self._fts_row(post, tags)))
-            conn.executemany("INSERT INTO post_tags VALUES (?, ?)",
-                             [(rid, tid) for kind, tid in tids if kind not in ROWID_KINDS])
+            rows.append((rid, post.id, reach(post)))
+            docs.append((rid, post.model_dump_json(exclude=without_text_copy(post))))
+            texts.append((rid, *self._fts_row(post, tags)))
+            tag_rows += [(rid, tid) for kind, tid in tids if kind not in ROWID_KINDS]
             self._count(deltas, rid, tids, 1)
-            count += 1
+        conn.executemany("INSERT INTO posts VALUES (?, ?, ?)", rows)
+        conn.executemany("INSERT INTO docs VALUES (?, ?)", docs)
+        conn.executemany("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", texts)
+        conn.executemany("INSERT INTO post_tags VALUES (?, ?)", tag_rows)
+        self._apply(deltas)
+        return len(given)
+
+    def _apply(self, deltas: Counter[tuple[str, int, int, int]]) -> None:
+        """Add the count changes to the aggregates; a count that reaches 0 is removed."""
         changed = [(*key, n) for key, n in deltas.items() if n]
-        conn.executemany("INSERT INTO agg VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, level, bucket, tid) "
-                         "DO UPDATE SET n = n + excluded.n", changed)
-        conn.executemany("DELETE FROM agg WHERE kind=? AND level=? AND bucket=? AND tid=? AND n <= 0",
-                         [key for key, n in deltas.items() if n < 0])
-        return count
+        self._conn.executemany("INSERT INTO agg VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, level, bucket, tid) "
+                               "DO UPDATE SET n = n + excluded.n", changed)
+        self._conn.executemany("DELETE FROM agg WHERE kind=? AND level=? AND bucket=? AND tid=? AND n <= 0",
+                               [key for key, n in deltas.items() if n < 0])
+
+    def prune(self, before: datetime, progress: Callable[[int], None] | None = None) -> int:
+        below = _ceil_second(before) << SECOND_SHIFT
+
+        def chunk() -> int:
+            rids = [r[0] for r in self._conn.execute("SELECT rid FROM posts WHERE rid < ? ORDER BY rid LIMIT ?",
+                                                     (below, PRUNE_CHUNK))]
+            deltas: Counter[tuple[str, int, int, int]] = Counter()
+            self._remove(rids, deltas)
+            self._apply(deltas)
+            return len(rids)
+
+        removed = 0
+        while True:  # in chunks: other writers and readers are not held up for the whole deletion
+            deleted = self._transaction("delete old posts from", chunk)
+            removed += deleted
+            if progress is not None and deleted:
+                progress(removed)
+            if deleted < PRUNE_CHUNK:
+                return removed
 
     def _transaction(self, doing: str, work: Any) -> Any:
         conn = self._conn
@@ -491,7 +535,7 @@ class SqliteIndex(Index):
 
     def get(self, post_id: str) -> EnrichedPost | None:
         row = self._conn.execute("SELECT doc FROM docs JOIN posts USING (rid) WHERE posts.id=?", (post_id,)).fetchone()
-        return EnrichedPost.model_validate_json(row[0]) if row else None
+        return _post(row[0]) if row else None
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -506,7 +550,7 @@ class SqliteIndex(Index):
         for start in range(0, len(rids), 500):
             chunk = rids[start:start + 500]
             rows = self._rows(f"SELECT rid, doc FROM docs WHERE rid IN ({','.join('?' * len(chunk))})", chunk)
-            found.update((rid, EnrichedPost.model_validate_json(doc)) for rid, doc in rows)
+            found.update((rid, _post(doc)) for rid, doc in rows)
         return found
 
     def _page(self, plan: Plan, query: SearchQuery, ranked: bool) -> list[tuple[int, float | None, str]]:
@@ -741,12 +785,31 @@ class SqliteIndex(Index):
             seen.add(event_id)
 
     def _retag(self, merged: str, into: str) -> None:
-        """Posts indexed under a merged-away event belong to the event it was merged into."""
-        rids = [r[0] for r in self._conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?",
-                                                 (f"tags : {tag_token('event', merged)}",))]
-        if rids:
-            docs = self._docs(rids)
-            self._write(post.model_copy(update={"event_id": into}) for post in docs.values())
+        """Posts indexed under a merged-away event belong to the event it was merged into. Only their
+        event changes: each keeps its row id and text, so its words are tokenised once, for the
+        full-text row that is replaced, and its document, tags and counts are edited in place."""
+        conn = self._conn
+        rids = [r[0] for r in conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?",
+                                           (f"tags : {tag_token('event', merged)}",))]
+        if not rids:
+            return
+        old_tid, new_tid = self._tid("event", merged), self._tid("event", into)
+        deltas: Counter[tuple[str, int, int, int]] = Counter()
+        gone, added = [], []
+        for rid, post in self._docs(rids).items():
+            body, old_tags = self._fts_row(post, post_tags(post))
+            gone.append((rid, body, old_tags))
+            added.append((rid, body, self._fts_row(post, post_tags(post.model_copy(update={"event_id": into})))[1]))
+            self._count(deltas, rid, [("event", old_tid)], -1)
+            self._count(deltas, rid, [("event", new_tid)], 1)
+        conn.executemany("INSERT INTO fts (fts, rowid, body, tags) VALUES ('delete', ?, ?, ?)", gone)
+        conn.executemany("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", added)
+        moved = [(rid,) for rid, *_ in added]
+        conn.executemany("UPDATE docs SET doc = json_set(doc, '$.event_id', ?) WHERE rid = ?",
+                         [(into, rid) for (rid,) in moved])
+        conn.executemany("UPDATE post_tags SET tid = ? WHERE rid = ? AND tid = ?",
+                         [(new_tid, rid, old_tid) for (rid,) in moved])
+        self._apply(deltas)
 
     def events(self, since: datetime | None = None, limit: int = 100) -> list[Event]:
         rows = self._conn.execute(
@@ -754,6 +817,9 @@ class SqliteIndex(Index):
             (since.timestamp() if since else 0, limit),
         )
         return [Event.model_validate_json(r[0]) for r in rows]
+
+    def event_count(self) -> int:
+        return int(self._rows("SELECT count(*) FROM events WHERE merged=0", ())[0][0])
 
     def record_health(self, runs: Iterable[CrawlHealth]) -> int:
         rows = [(r.source, r.finished_at.timestamp(), r.model_dump_json()) for r in runs]

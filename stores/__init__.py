@@ -6,7 +6,10 @@
 - `analysis_state`: the analyzer's events, fingerprints and crawled policies (SQLite and PostgreSQL).
 - `bursts`: the burst tracker's counts; `seen`: the crawler's seen-store. Each is an interface with a SQLite
   implementation (embedded) and a PostgreSQL one (scale-out); `state.open_*` picks one by `state` in the
-  settings. `postgres.connect` opens the state database, `postgres.setup` applies `migrations/*.sql`.
+  settings. `postgres.Database` is a store's connection to the state database (a lost server is
+  BackendUnavailable, and it reconnects), `postgres.setup` applies `migrations/*.sql`. The alert store
+  (`alerts.store`, `alerts.postgres_store`) and the console's accounts (`console.accounts`) have their
+  PostgreSQL twins beside them, on the same `Database` and migrations.
 - `tables.PrivateTableCache`: derived tables (jieba's dictionary, the sentiment ratios) kept between
   processes in a private directory whose owner is checked.
 - `language.load_language`: the segmenter, keyword table and sentiment model, read from the files

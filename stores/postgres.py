@@ -72,6 +72,12 @@ def connect(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.
         raise _unavailable(settings, exc) from exc
 
 
+# SQLSTATE classes that mean "not now" rather than "never": a connection exception, operator intervention (a
+# shutdown or restart, a cancelled statement), insufficient resources (too many connections), a transaction rolled
+# back (deadlock, serialization failure).
+_NOT_NOW = ("08", "57", "53", "40")
+
+
 class Database:
     """A store's one connection to the state database, shared by its threads one transaction at a time.
 
@@ -112,9 +118,11 @@ class Database:
             try:
                 with conn.transaction():
                     yield conn
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 if conn.broken:
                     conn.close()
+                elif (exc.sqlstate or "")[:2] not in _NOT_NOW:
+                    raise  # a fault of the statement or the data: trying again would not help
                 raise _unavailable(self.settings, exc) from exc
 
     def rows(self, statement: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:

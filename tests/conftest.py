@@ -45,6 +45,17 @@ class FixtureHandler(SimpleHTTPRequestHandler):
         pass
 
 
+LONG_RUNNING = ("faults", "slow", "kafka")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files with long-running tests (fault runs, subprocess crawls, brokers) first, otherwise in file order:
+    run in parallel (`make test`, pytest-xdist), they start at once instead of being the last work of one worker.
+    A file's tests stay together, so its module fixtures are built once."""
+    long_files = {item.path for item in items if any(item.get_closest_marker(name) for name in LONG_RUNNING)}
+    items.sort(key=lambda item: item.path not in long_files)
+
+
 @pytest.fixture
 def fixture_server() -> Iterator[Callable[[Path], tuple[str, list[str]]]]:
     """`serve(directory) -> (base_url, hits)`: an HTTP server on 127.0.0.1 for the test's duration."""

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -67,9 +68,10 @@ def incident_posts(now: datetime, count: int = 36) -> list[EnrichedPost]:
     return posts
 
 
-def build(data_dir: Path, now: datetime | None = None, report: bool = True) -> ConsoleData:
+def build(data_dir: Path, now: datetime | None = None, report: bool = True, **state: Any) -> ConsoleData:
+    """A console's data in `data_dir`; `state`: settings of the state store (e.g. state="postgres", postgres=...)."""
     now = now or datetime.now(SHANGHAI)
-    settings = load_settings(None, data_dir=str(data_dir))
+    settings = load_settings(None, data_dir=str(data_dir), **state)
     posts = incident_posts(now)
     with open_index(settings) as index:
         index.upsert(posts)

@@ -14,6 +14,7 @@ any index.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -188,6 +189,9 @@ FACET_QUERIES = [
     SearchQuery(text="policy:hz-lxxq", since=datetime(2022, 6, 6, 12, tzinfo=SHANGHAI)),
 ]
 
+# Not aligned to any hour: the hours and the day it cuts are partly kept.
+PRUNE_AT = datetime(2022, 6, 6, 13, 27, 41, tzinfo=SHANGHAI)
+
 
 class IndexSuite:
     """The checks. A backend's module subclasses this (`class TestSqliteIndex(IndexSuite)`) and provides
@@ -285,6 +289,23 @@ class IndexSuite:
         index.upsert_events([e1, e2])
         index.upsert_events([e2.model_copy(update={"merged_into": "ev-1"})])
         assert [e.id for e in index.events()] == ["ev-1"]
+        assert index.event_count() == 1
+
+    def test_event_count_counts_every_event_listed(self, index):
+        events = [Event(id=f"ev-{n}", label="停工", first_seen=T0, last_seen=T0 + timedelta(minutes=n), size=1)
+                  for n in range(150)]  # more than `events` lists by default
+        assert index.event_count() == 0
+        index.upsert_events(events)
+        index.upsert_events(events[:10])  # an event upserted again is still one event
+        assert index.event_count() == 150 == len(index.events(limit=1000))
+
+    def test_a_post_reads_back_as_written_whether_or_not_its_masked_text_repeats_its_text(self, empty_index):
+        same = post(7, "电话138****5678，小区停水三天了")
+        apart = same.model_copy(update={"id": "weibo:apart", "url": "https://m.weibo.cn/status/8", "masked_text": ""})
+        empty_index.upsert([same, apart])
+        assert empty_index.get(same.id) == same
+        assert empty_index.get(apart.id) == apart
+        assert [p.masked_text for p in empty_index.search(SearchQuery(text="停水")).hits] == ["", same.text]
 
     def test_posts_of_a_merged_event_follow_it_along_a_chain_of_merges(self, index):
         def event(event_id, merged_into=None):
@@ -298,6 +319,8 @@ class IndexSuite:
         assert index.search(SearchQuery(events=["ev-1"])).total == 0
         assert {index.get(p.id).event_id for p in found} == {"ev-2"}  # the stored post says so too
         assert {v.value: v.count for v in index.facets(SearchQuery(), ["events"]).values["events"]} == {"ev-2": 2}
+        worded = index.facets(SearchQuery(text="老旧小区"), ["events"]).values["events"]  # counted match by match
+        assert {v.value: v.count for v in worded} == {"ev-2": 2}
 
     def test_a_copy_found_after_it_was_indexed_is_relinked_to_its_original(self, index):
         copy, original = SEED[2], SEED[0]
@@ -388,3 +411,23 @@ class IndexSuite:
         again = corpus.facets(SearchQuery(text="since:2022-06-11", now=END + timedelta(days=3),
                                           until=END), ["emerging"])
         assert again.emerging == found.emerging
+
+    def test_prune_deletes_the_posts_before_a_moment_and_every_count_stays_exact(self, corpus):
+        gone = [p for p in CORPUS if p.when < PRUNE_AT]
+        assert 0 < len(gone) < len(CORPUS)
+        assert corpus.prune(PRUNE_AT) == len(gone)
+        assert corpus.prune(PRUNE_AT) == 0  # nothing left to delete
+        assert corpus.get(gone[0].id) is None
+        for query in [*QUERIES, *FACET_QUERIES]:
+            kept = [p for p in expected(query) if p.when >= PRUNE_AT]
+            assert corpus.count(query) == len(kept), query
+            assert [p.id for p in corpus.scan(query)] == [p.id for p in kept], query
+        for query, by in itertools.product(FACET_QUERIES, ("hour", "day")):
+            buckets, values = _reference_facets([p for p in expected(query) if p.when >= PRUNE_AT], by)
+            found = corpus.facets(query, [n for n in FACET_NAMES if n != "emerging"], by=by, size=COUNT_ALL)
+            assert [(b.start, b.count, b.sentiment) for b in found.buckets] == buckets
+            for name, want in values.items():
+                assert [(v.value, v.count) for v in found.values[name]] == want, name
+        # A post indexed again after the cut is counted once more, as any new post.
+        corpus.upsert([gone[0]])
+        assert corpus.count(SearchQuery()) == len(CORPUS) - len(gone) + 1

@@ -50,6 +50,18 @@ def app(data):
         yield application
 
 
+@pytest.fixture(params=["embedded", "postgres"])
+def state(request) -> dict:
+    """What `build` puts in the settings for each state store: nothing (SQLite files), or a set-up PostgreSQL."""
+    if request.param == "embedded":
+        return {}
+    from stores import postgres
+
+    database = request.getfixturevalue("postgres_settings")
+    postgres.setup(database)
+    return {"state": "postgres", "postgres": database}
+
+
 def client(app, role: Role | None = None, https: bool = False) -> TestClient:
     browser = TestClient(app, base_url="https://testserver" if https else "http://testserver")
     if role is not None:
@@ -178,8 +190,8 @@ def test_each_role_lands_on_its_own_page(app):
         assert login(client(app), USERS[role]).headers["location"] == home
 
 
-def test_login_locks_after_repeated_failures(tmp_path):
-    built = build(tmp_path, report=False)
+def test_login_locks_after_repeated_failures(tmp_path, state):
+    built = build(tmp_path, report=False, **state)
     application = create_app(built.settings)
     with TestClient(application):
         browser = client(application)
@@ -195,8 +207,8 @@ def test_login_locks_after_repeated_failures(tmp_path):
         assert "登录失败次数过多" in login(browser, USERS[Role.LEADER]).text
 
 
-def test_officer_works_an_alert_and_the_audit_log_names_them(tmp_path):
-    built = build(tmp_path, report=False)
+def test_officer_works_an_alert_and_the_audit_log_names_them(tmp_path, state):
+    built = build(tmp_path, report=False, **state)
     application = create_app(built.settings)
     with TestClient(application):
         analyst = client(application, Role.ANALYST)
@@ -292,8 +304,8 @@ def test_events_page_shows_the_days_events(app, data):
     assert len(event["representative"]) == 3
 
 
-def test_admin_manages_accounts_and_others_cannot(tmp_path):
-    built = build(tmp_path, report=False)
+def test_admin_manages_accounts_and_others_cannot(tmp_path, state):
+    built = build(tmp_path, report=False, **state)
     application = create_app(built.settings)
     with TestClient(application):
         admin = client(application, Role.ADMIN)

@@ -299,6 +299,22 @@ def test_count_is_one_count_request(es, index):
     assert es.sent("POST", f"/{INDEX}/_count")[0].json() == {"query": {"term": {"platform": "weibo"}}}
 
 
+def test_prune_deletes_by_query_the_posts_before_the_moment(es, index):
+    es.route("POST", f"/{INDEX}/_delete_by_query", recorded("delete_by_query"))
+    assert index.prune(datetime(2022, 6, 1, tzinfo=SHANGHAI)) == 1120
+    sent = es.sent("POST", f"/{INDEX}/_delete_by_query")[0]
+    assert sent.json() == {"query": {"range": {"when": {"lt": "2022-06-01T00:00:00+08:00"}}}}
+    assert sent.query == {"conflicts": ["proceed"], "refresh": ["true"]}
+
+
+def test_event_count_is_one_count_request_without_merged_events(es, index):
+    es.route("POST", f"/{INDEX}-events/_count", Reply(200, {"count": 17, "_shards": {
+        "total": 1, "successful": 1, "skipped": 0, "failed": 0}}))
+    assert index.event_count() == 17
+    assert es.sent("POST", f"/{INDEX}-events/_count")[0].json() == {
+        "query": {"bool": {"must_not": [{"exists": {"field": "merged_into"}}]}}}
+
+
 def test_scan_reads_every_match_through_a_point_in_time(es, index):
     page = recorded("search_two_hits")
     es.route("POST", f"/{INDEX}/_pit", Reply(200, {"id": "pit-1"}))

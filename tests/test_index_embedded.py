@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+from datetime import timedelta
 
 import pytest
 
@@ -57,3 +58,14 @@ def test_aggregates_stay_exact_when_posts_are_replaced(empty_index):
     assert json.loads(empty_index._conn.execute("SELECT doc FROM docs LIMIT 1").fetchone()[0])["id"]
     assert empty_index.count(SearchQuery(places=["郓城县"])) == 40
     assert len(expected(SearchQuery())) == len(CORPUS)
+
+
+def test_prune_works_in_chunks_and_reports_its_progress(empty_index, monkeypatch):
+    monkeypatch.setattr("search.sqlite_fts.PRUNE_CHUNK", 50)
+    empty_index.upsert(CORPUS)
+    cut = max(p.when for p in CORPUS) + timedelta(seconds=1)
+    heard = []
+    assert empty_index.prune(cut, heard.append) == len(CORPUS)
+    assert heard == [50, 100, 150, 200, 240]
+    assert empty_index.count(SearchQuery()) == 0
+    assert empty_index.facets(SearchQuery(), ["places", "keywords"]).values == {"places": [], "keywords": []}

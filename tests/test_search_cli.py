@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from search.base import SearchQuery
 from search.sqlite_fts import SqliteIndex
 from tests.index_suite import SEED
 from tests.recorded_http import unused_loopback_url
@@ -85,3 +86,21 @@ def test_trends_text_folds_runs_of_empty_buckets(data_dir, capsys):
 def test_trends_rejects_a_chart_of_another_kind(data_dir, capsys):
     assert main(["trends", "--chart", "trend.pdf"]) == 2
     assert "--chart" in capsys.readouterr().err
+
+
+def test_index_prune_deletes_the_posts_before_the_day_and_says_how_many(data_dir, capsys):
+    assert main(["index", "prune", "--before", "2022-06-03"]) == 0
+    assert capsys.readouterr().out.strip() == ("已删除 2 条 2022-06-03 之前发布的帖子 "
+                                               "(deleted 2 posts published before 2022-06-03)")
+    with SqliteIndex(load_settings().path("index.sqlite3")) as index:
+        assert sorted(p.id for p in index.scan(SearchQuery())) == sorted(p.id for p in SEED[2:])
+
+
+@pytest.mark.parametrize("value,says", [("2022-06-31", "YYYY-MM-DD"), ("昨天", "YYYY-MM-DD"),
+                                        ("2999-01-01", "future")])
+def test_index_prune_refuses_a_bad_or_future_date_in_one_line(data_dir, capsys, value, says):
+    assert main(["index", "prune", "--before", value]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1 and says in captured.err
+    with SqliteIndex(load_settings().path("index.sqlite3")) as index:
+        assert index.count(SearchQuery()) == len(SEED)  # nothing deleted

@@ -123,3 +123,70 @@ def test_alerts_name_an_event_by_its_headline_title(transport, tmp_path):
     Worker(transport, stage, poll_timeout=0.05).run(until_idle=True)
     labels = {s.label for s in stage.bursts.signals(now()) if s.subject_kind == "event"}
     assert labels == {"化肥厂家属院改造停工数月"}
+
+
+def test_the_index_stage_deletes_the_posts_past_its_retention_and_keeps_the_rest(transport, tmp_path):
+    from datetime import timedelta
+
+    from yuqing.schema import now
+
+    moment = now()
+    old, recent = (EnrichedPost(url=f"https://news.example.cn/{name}.html", platform="news", source="s", text=name,
+                                published_at=moment - age) for name, age in (("old", timedelta(days=40)),
+                                                                             ("recent", timedelta(days=20))))
+    index = SqliteIndex(tmp_path / "ix.sqlite3")
+    index.upsert([old])  # indexed earlier, before the office set a retention
+    transport.publish_many(ENRICHED_POSTS, [(p.id, p.model_dump(mode="json")) for p in (recent,)])
+    Worker(transport, IndexStage(index, retention=timedelta(days=30)), poll_timeout=0.05).run(until_idle=True)
+    with SqliteIndex(tmp_path / "ix.sqlite3") as check:  # the worker closed its stage's index
+        assert check.get(old.id) is None and check.get(recent.id) == recent
+
+
+def test_every_change_of_substance_reaches_the_index_and_the_alert_stage_in_fewer_messages_than_posts(transport,
+                                                                                                       tmp_path):
+    """Events go out once per batch and change of substance, not per post; what the index and the alert
+    stage end with is still each event as the analyzer last left it."""
+    import random
+    from datetime import timedelta
+
+    from alerts.config import parse_alert_config
+    from alerts.service import AlertService
+    from alerts.store import SqliteAlertStore
+    from analysis.bursts import BurstTracker
+    from analysis.enrich import Analyzer, _substance
+    from transport.base import EVENTS, RAW_POSTS
+    from workers.build import load_gazetteer, shipped_language, shipped_segmenter
+    from workers.stages import AlertStage, AnalyzeStage
+    from yuqing.config.settings import DEFAULT_DATA
+    from yuqing.schema import Post, now
+
+    rng = random.Random(5)
+    start = now() - timedelta(hours=6)
+    incidents = ["牡丹区幸福小区楼顶漏水", "曹县锦绣花园停水三天", "单县阳光新村供暖不热", "定陶区化肥厂家属院拆迁补偿"]
+    words = ["居民", "反映", "投诉", "回复", "部门", "处理", "希望", "尽快", "解决", "社区", "多次", "物业"]
+    raws = [Post(id=f"weibo:{n}", url=f"https://m.weibo.cn/status/{n}", platform="weibo", source="s",
+                 text=f"{rng.choice(incidents)}，{''.join(rng.choices(words, k=6))}",
+                 published_at=start + timedelta(seconds=30 * n)) for n in range(400)]
+    transport.publish_many(RAW_POSTS, [(p.id, p.model_dump(mode="json")) for p in raws])
+    analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()))
+    Worker(transport, AnalyzeStage(transport, analyzer), batch_size=40, poll_timeout=0.05).run(until_idle=True)
+    sent = sum(s.messages for s in transport.stats() if s.topic == EVENTS)
+    final = {e.id: e for e in (state.to_event() for state in analyzer.clusterer.events.values())}
+    assert final and 0 < sent < len(raws) / 2
+
+    index = SqliteIndex(tmp_path / "ix.sqlite3")
+    Worker(transport, IndexStage(index), poll_timeout=0.05).run(until_idle=True)
+    service = AlertService(parse_alert_config({"channels": [{"name": "local_file", "type": "file"}], "rules": []}),
+                           SqliteAlertStore(tmp_path / "alerts.sqlite3"), {}, rules_writer=True)
+    alert = AlertStage(service, BurstTracker([], min_count=1), deliver=False, checkpoint_every=0)
+    Worker(transport, alert, poll_timeout=0.05).run(until_idle=True)
+
+    with SqliteIndex(tmp_path / "ix.sqlite3") as check:
+        indexed = {e.id: e for e in check.events(limit=1000)}
+        assert check.event_count() == len(indexed)
+    live = {eid: e for eid, e in final.items() if not e.merged_into}
+    assert indexed.keys() == live.keys()
+    assert {eid: _substance(e) for eid, e in indexed.items()} == {eid: _substance(e) for eid, e in live.items()}
+    probe = EnrichedPost(url="https://m.weibo.cn/status/probe", platform="weibo", source="s", text="")
+    named = {eid: alert.bursts.subjects_of(probe.model_copy(update={"event_id": eid}))[0][2] for eid in live}
+    assert named == {eid: e.headline for eid, e in live.items()}

@@ -109,3 +109,14 @@ def test_the_alert_worker_waits_out_a_restart_and_loses_nothing(postgres_server,
     assert alert.group_key == "event:E-1"
     restarted.close()
     log.close()
+
+
+def test_a_faulty_statement_is_a_fault_not_an_outage(settings):
+    """Retrying would never help it: it is raised as the database's own error, and the connection goes on."""
+    import psycopg
+
+    database = postgres.Database(settings.postgres, 1)
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        database.rows("SELECT * FROM no_such_table")
+    assert database.row("SELECT 1") == (1,)
+    database.close()

@@ -6,6 +6,7 @@ Each stage adapts messages to the schema and hands them to the package that does
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from alerts.store import MemoryTaken, MemoryWriter, WorkerMemory
-from search.base import BulkWriteError, Index, SearchRefused
+from search.base import BulkWriteError, Index, SearchBackendError, SearchRefused
 from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, PoisonMessage, Stage, group_of, run_per_message
 from yuqing.config import Settings
@@ -32,6 +33,9 @@ STAGE_NAMES = ("analyze", "index", "alert")
 # on this host is known dead at once, one on another host after this.
 WRITER_LEASE = 30.0
 CHECKPOINT_EVERY = 2.0  # seconds between saves of the alert worker's memory (its messages are committed then)
+PRUNE_EVERY = 3600.0  # seconds between two deletions of the posts past the index's retention
+
+log = logging.getLogger(__name__)
 
 
 class AnalyzeStage(Stage):
@@ -92,13 +96,37 @@ def _decode(message: Message) -> EnrichedPost | ReprintLink | Event | CrawlHealt
 
 
 class IndexStage(Stage):
+    """Writes what the analyze stage found to the index; with a `retention`, also deletes the posts
+    published longer ago than that, at start and every `prune_every` seconds."""
+
     name = "index"
     topics = (ENRICHED_POSTS, EVENTS, CRAWL_HEALTH)
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Index, retention: timedelta | None = None, prune_every: float = PRUNE_EVERY) -> None:
         self.index = index
+        self.retention = retention
+        self.prune_every = prune_every
+        self._pruned_at: float | None = None
+
+    def _prune(self) -> None:
+        if self.retention is None:
+            return
+        if self._pruned_at is not None and time.monotonic() - self._pruned_at < self.prune_every:
+            return
+        self._pruned_at = time.monotonic()
+        try:
+            removed = self.index.prune(now() - self.retention)
+        except SearchBackendError as exc:  # writing goes on; the next round deletes them
+            log.warning("index: could not delete the posts past the retention: %s", exc)
+            return
+        if removed:
+            log.info("index: deleted %d posts older than %s", removed, self.retention)
+
+    def idle(self) -> None:
+        self._prune()
 
     def process(self, messages: list[Message]) -> BatchResult:
+        self._prune()
         decoded, result = run_per_message(messages, _decode)
         # Later versions of one event in the batch win: keep the last by id.
         events = {item.id: item for item in decoded if isinstance(item, Event)}
@@ -252,7 +280,8 @@ def build_stage(name: str, settings: Settings, transport: Transport) -> Stage:
     if name == "index":
         from search import open_index
 
-        return IndexStage(open_index(settings))
+        retention = timedelta(days=settings.index_retention_days) if settings.index_retention_days else None
+        return IndexStage(open_index(settings), retention)
     if name == "alert":
         from alerts.service import AlertService
         from workers.build import burst_tracker_from_settings

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
     transport: Literal["embedded", "kafka"] = "embedded"
     index: Literal["embedded", "elasticsearch"] = "embedded"
+    # Posts published longer ago than this are deleted from the index by the index worker (every hour);
+    # None keeps them for ever. `yuqing index prune --before DATE` deletes once, by hand.
+    index_retention_days: float | None = Field(default=None, gt=0)
     # Where the stages keep their state (the crawler's seen-store, the burst counts, the alert workflow and the
     # rules' memory, events and reprints, console accounts): SQLite files in data_dir, or the PostgreSQL database
     # that replicas on several machines share.

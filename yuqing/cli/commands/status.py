@@ -30,7 +30,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         topics = transport.stats(expected=stage_groups())
     with open_index(settings) as index:
         platforms = index.counts_by("platform")
-        events = len(index.events(limit=1_000_000))
+        events = index.event_count()
         health = index.crawl_health()
     service = AlertService.from_settings(settings, read_only=True)
     try:
