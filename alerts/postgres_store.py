@@ -212,6 +212,10 @@ class PostgresAlertStore(AlertStore):
                      "token = excluded.token, expires = excluded.expires",
                      (writer.host, writer.pid, writer.token, epoch(until)))
 
+    def memory_holder(self) -> MemoryWriter | None:
+        rows = self._db.rows("SELECT host, pid, token FROM alert_memory_writer WHERE id = 1")
+        return MemoryWriter(*rows[0]) if rows else None
+
     def hold_memory(self, writer: MemoryWriter, until: datetime, now: datetime) -> None:
         with self._write() as conn:
             self._hold(conn, writer, until, now)

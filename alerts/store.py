@@ -209,6 +209,10 @@ class AlertStore(abc.ABC):
         writer holds it and is alive."""
 
     @abc.abstractmethod
+    def memory_holder(self) -> MemoryWriter | None:
+        """The alert worker that last held the memory (alive or not): the active one, while it lives."""
+
+    @abc.abstractmethod
     def save_memory(self, memory: WorkerMemory, writer: MemoryWriter | None = None,
                     until: datetime | None = None) -> None:
         """Replace the alert worker's memory (rules, bursts) and advance its offsets, all at once; with a
@@ -469,6 +473,10 @@ class SqliteAlertStore(AlertStore):
     def hold_memory(self, writer: MemoryWriter, until: datetime, now: datetime) -> None:
         with self._write() as conn:
             self._hold(conn, writer, until, now)
+
+    def memory_holder(self) -> MemoryWriter | None:
+        rows = self._read("SELECT host, pid, token FROM memory_writer WHERE id = 1")
+        return MemoryWriter(*rows[0]) if rows else None
 
     def save_memory(self, memory: WorkerMemory, writer: MemoryWriter | None = None,
                     until: datetime | None = None) -> None:

@@ -12,6 +12,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -30,7 +31,7 @@ from analysis.language import Language
 from analysis.policies import PolicyRegistry, policy_from_post
 from analysis.privacy import mask_author_name, mask_metadata, mask_personal_data
 from analysis.text import strip_markup
-from analysis.titles import headline_of
+from analysis.titles import HeadlineKind, headline_of
 from yuqing.config.datafiles import Watchlist
 from yuqing.schema import (
     BOARD_PLACE,
@@ -45,7 +46,7 @@ from yuqing.schema import (
     ReprintLink,
 )
 
-__all__ = ["Analyzer", "AnalyzerMemory", "policy_from_post"]
+__all__ = ["Analyzer", "AnalyzerMemory", "Annotated", "Enricher", "EventClues", "policy_from_post"]
 
 KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
@@ -110,7 +111,15 @@ class AnalyzerMemory(ClusterMemory, Protocol):
     """Where the analyzer keeps events, analysed posts and crawled policies across restarts, and reads
     back what its windows need but memory does not hold (`stores.analysis_state.AnalysisStateStore`)."""
 
-    def save(self, events: Iterable[EventState], posts: Iterable[AssignedPost], policies: Iterable[Policy]) -> None: ...
+    def save(self, events: Iterable[EventState], posts: Iterable[AssignedPost], policies: Iterable[Policy]) -> int:
+        """Write in one transaction; returns the store's count of saves, this one included."""
+        ...
+
+    def saves(self) -> int:
+        """How many saves the store has had: another count than the last one an analyzer saw means another
+        analyzer wrote in between."""
+        ...
+
     def policies(self) -> list[Policy]: ...
     def newest(self) -> datetime | None: ...
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None: ...
@@ -118,69 +127,84 @@ class AnalyzerMemory(ClusterMemory, Protocol):
     def close(self) -> None: ...
 
 
-class Analyzer:
-    """Enriches posts with `language` (whose segmenter the gazetteer's names were added to); remembers
-    events, reprints and crawled policies across restarts in `memory`."""
+@dataclass(frozen=True)
+class EventClues:
+    """What events and reprints need of a post besides its `EnrichedPost`: found with the post's words by the
+    enrich step, where the text is segmented, so the events step never segments again."""
 
-    def __init__(
-        self,
-        language: Language,
-        policies: Sequence[Policy],
-        watchlists: Sequence[Watchlist],
-        gazetteer: Gazetteer,
-        memory: AnalyzerMemory | None = None,
-    ) -> None:
+    keywords: list[tuple[str, float]]  # (term, tf-idf weight), best first
+    areas: list[str]  # districts and counties its places lie in
+    anchors: list[str]
+    author_anchors: list[str]
+    headline: tuple[str, HeadlineKind] | None
+    features: list[str]  # what its reprint fingerprint is made of (credit lines left out)
+    lead: list[str]  # the same of its first paragraph, when it has several
+
+    def to_json(self) -> dict[str, Any]:
+        return {"keywords": [[term, weight] for term, weight in self.keywords], "areas": self.areas,
+                "anchors": self.anchors, "author_anchors": self.author_anchors,
+                "headline": [self.headline[0], int(self.headline[1])] if self.headline else None,
+                "features": self.features, "lead": self.lead}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EventClues:
+        headline = data.get("headline")
+        return cls([(str(term), float(weight)) for term, weight in data["keywords"]], list(data["areas"]),
+                   list(data["anchors"]), list(data["author_anchors"]),
+                   (str(headline[0]), HeadlineKind(headline[1])) if headline else None,
+                   list(data["features"]), list(data["lead"]))
+
+
+@dataclass(frozen=True)
+class Annotated:
+    """A post through the enrich step: everything but its event and reprint link, which the events step adds."""
+
+    post: EnrichedPost
+    clues: EventClues
+    policy: Policy | None = None  # the policy document the post is, as registered (kept by the events step)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"post": self.post.model_dump(mode="json"), "clues": self.clues.to_json(),
+                "policy": self.policy.model_dump(mode="json") if self.policy else None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Annotated:
+        """Raises pydantic's ValidationError (or KeyError) for a value that is no annotated post."""
+        policy = data.get("policy")
+        return cls(EnrichedPost.model_validate(data["post"]), EventClues.from_json(data["clues"]),
+                   Policy.model_validate(policy) if policy else None)
+
+
+class Enricher:
+    """The part of the analysis that needs no memory of other posts: masking, sentiment, keywords, places,
+    departments and policy links, with `language` (whose segmenter the gazetteer's names were added to). Its only
+    state is the policy registry, which crawled policy documents join."""
+
+    def __init__(self, language: Language, policies: Iterable[Policy], watchlists: Sequence[Watchlist],
+                 gazetteer: Gazetteer) -> None:
         if gazetteer.segmenter is not language.segmenter:
             raise ValueError("the gazetteer's names must be tokens of the segmenter the analyzer reads posts with")
         self.language = language
         self.gazetteer = gazetteer
         # Watched terms become single tokens, so they can be keywords and event terms.
         language.segmenter.add_terms(term for w in watchlists for term in (*w.terms, *w.context))
-        self.store = memory
-        stored = self.store.policies() if self.store else []
-        self.registry = PolicyRegistry(language, [*policies, *stored])
-        self.clusterer = EventClusterer(memory)
-        # post id -> (event id, reprint_of, when): a post seen again keeps what it was given. With a store,
-        # only the posts not yet written to it: the store answers for the others (one indexed read a post).
-        self._assigned: dict[str, tuple[str | None, str | None, datetime]] = {}
-        self._assigned_queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
-        # The watermark: the newest post's time. Memory keeps what a post of that time could still join.
-        self._newest: datetime | None = None
-        self._pruned_at: datetime | None = None
-        self._since_prune = 0
-        # event id -> hash of its substance when last handed out: a few bytes, not the substance, for a week of events
-        self._published: dict[str, int] = {}
-        self._pending_posts: list[AssignedPost] = []
-        self._pending_policies: list[Policy] = []
-        self._relinked: list[ReprintLink] = []
+        self.registry = PolicyRegistry(language, policies)
         self._author_place_cache: dict[str, list[str]] = {}
-        if self.store is not None:
-            self._restore(self.store)
 
-    def _restore(self, store: AnalyzerMemory) -> None:
-        """Start where the last run stopped, reading only the events it joined last: the store answers
-        for the rest of the window when a post needs it, so starting takes as long after a month as after a day."""
-        newest = store.newest()
-        if newest is None:
-            return
-        self.clusterer.resume(newest - ACTIVE_FOR)
-        self._newest = newest
+    def learn_policies(self, policies: Iterable[Policy]) -> None:
+        """Add policies registered elsewhere (by another enrich worker's posts) that this one does not know."""
+        for policy in policies:
+            if self.registry.get(policy.id) is None:
+                self.registry.add(policy)
 
-    # -- policies ---------------------------------------------------------------------------
-    def register_policy(self, policy: Policy) -> Policy:
-        """Add a crawled policy document to the registry (kept across restarts)."""
-        stored = self.registry.add(policy)
-        self._pending_policies.append(stored)
-        return stored
-
-    # -- enrichment -------------------------------------------------------------------------
-    def enrich(self, post: Post) -> EnrichedPost:
-        """Mask, then sentiment, keywords, places, policies, departments, reprint and event.
+    def annotate(self, post: Post) -> Annotated:
+        """Mask, then sentiment, keywords, places, policies, departments, and the clues for events.
         A crawled policy document also joins the registry, so later posts can link to it.
         Raises RefusedPost for a post whose times are outside the sane window."""
         post.check_times()
-        if (policy := policy_from_post(post, self.language)) is not None:
-            self.register_policy(policy)
+        policy = policy_from_post(post, self.language)
+        if policy is not None:
+            policy = self.registry.add(policy)
         masked = mask_personal_data(post.text)
         title = mask_personal_data(post.title) if post.title else post.title
         author = post.author
@@ -196,28 +220,25 @@ class Analyzer:
         links = self.registry.link(full_text, all_words)
         # The stance toward the departments and policies the post names, not toward a contractor it
         # also complains about (see analysis/sentiment.py).
-        sentiment = self.language.sentiment.classify(title_words + segmented.own, segmented.quoted, self._stance_targets(all_words, links))
+        sentiment = self.language.sentiment.classify(title_words + segmented.own, segmented.quoted,
+                                                     self._stance_targets(all_words, links))
         candidates = keyword_table.candidate_words(segmented.all_words)
         # A title's words count twice: it says what the post is about.
         weighted = keyword_table.rank_candidates(keyword_table.candidate_words(title_words) * 2 + candidates,
-                                                KEYWORDS_PER_POST)
+                                                 KEYWORDS_PER_POST)
         # Where it happened: the text, the title, a board's 地点, the issuing office. Where the author
         # lives (a screen name such as 曹县汉服小姐姐) is kept apart: reports and alerts use the first.
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
         places = self.gazetteer.resolve(all_words, hints)
         author_places = self._author_places(post.author.name) if post.author.name else []
         departments = self._departments(post, links, all_words)
+        clues = self._clues(post, masked, candidates, weighted, places)
 
-        reprint_of, event_id = self._event(post, masked, candidates, weighted, places,
-                                           sentiment.label.value, [link.id for link in links])
-        extra = mask_metadata(post.extra)
-        if reprint_of:
-            extra[REPRINT_OF] = reprint_of
         # Every value below is already validated (the post) or built from schema types:
         # constructing without a second validation pass saves a fifth of the time per post.
         fields = dict(iter(post))  # field by field: dict(post) would first probe the model for .keys()
-        fields.update(title=title, text=masked, extra=extra)
-        return EnrichedPost.model_construct(
+        fields.update(title=title, text=masked, extra=mask_metadata(post.extra))
+        enriched = EnrichedPost.model_construct(
             **fields,
             masked_text=masked,
             sentiment=sentiment,
@@ -226,8 +247,21 @@ class Analyzer:
             author_places=author_places,
             policies=links,
             departments=departments,
-            event_id=event_id,
-            reprint_of=reprint_of,
+        )
+        return Annotated(enriched, clues, policy)
+
+    def _clues(self, post: Post, masked: str, candidates: Sequence[str], weighted: Sequence[tuple[str, float]],
+               places: Sequence[str]) -> EventClues:
+        fast_words = self.language.segmenter.fast_words
+        features, lead = _reprint_features(self.language, masked, candidates)
+        # A title or a board's 地点 often names the estate the text only calls 我们小区.
+        title = mask_personal_data(" ".join(filter(None, (post.title, str(post.extra.get(BOARD_PLACE) or "")))))
+        return EventClues(
+            keywords=list(weighted), areas=sorted({self._area(p) for p in places} - {self.gazetteer.city}),
+            anchors=anchors_of(f"{title} {masked}", [*fast_words(title), *candidates]),
+            author_anchors=anchors_of("", fast_words(post.author.name)) if post.author.name else [],
+            headline=headline_of(mask_personal_data(post.title) if post.title else None, masked),
+            features=list(features), lead=lead,
         )
 
     def _stance_targets(self, words: Sequence[str], links: Sequence[PolicyLink]) -> Iterator[str]:
@@ -264,11 +298,97 @@ class Analyzer:
                 found.append(short)
         return found
 
-    def _event(
-        self, post: Post, masked: str, candidates: Sequence[str], weighted: Sequence[tuple[str, float]],
-        places: Sequence[str], sentiment: str, policies: Sequence[str],
-    ) -> tuple[str | None, str | None]:
-        fast_words = self.language.segmenter.fast_words
+    def _area(self, place: str) -> str:
+        """The district, county or zone a place lies in (the city itself for the city)."""
+        lineage = self.gazetteer.lineage(place)
+        return lineage[-2] if len(lineage) >= 2 else lineage[-1]
+
+
+class Analyzer:
+    """Enriches posts (`Enricher`, with `language`) and puts them into events and reprint chains; remembers events, reprints and
+    crawled policies across restarts in `memory`. `enrich` does both steps; a pipeline split across processes
+    runs `Enricher.annotate` in any number of workers and `assign` in the one that keeps the memory."""
+
+    def __init__(
+        self,
+        language: Language,
+        policies: Sequence[Policy],
+        watchlists: Sequence[Watchlist],
+        gazetteer: Gazetteer,
+        memory: AnalyzerMemory | None = None,
+    ) -> None:
+        self.store = memory
+        stored = self.store.policies() if self.store else []
+        self.enricher = Enricher(language, [*policies, *stored], watchlists, gazetteer)
+        self.clusterer = EventClusterer(memory)
+        # post id -> (event id, reprint_of, when): a post seen again keeps what it was given. With a store,
+        # only the posts not yet written to it: the store answers for the others (one indexed read a post).
+        self._assigned: dict[str, tuple[str | None, str | None, datetime]] = {}
+        self._assigned_queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
+        # The watermark: the newest post's time. Memory keeps what a post of that time could still join.
+        self._newest: datetime | None = None
+        self._pruned_at: datetime | None = None
+        self._since_prune = 0
+        # event id -> hash of its substance when last handed out: a few bytes, not the substance, for a week of events
+        self._published: dict[str, int] = {}
+        self._pending_posts: list[AssignedPost] = []
+        self._pending_policies: list[Policy] = []
+        self._relinked: list[ReprintLink] = []
+        self._saves = 0  # the store's save count as of this analyzer's last read or write
+        if self.store is not None:
+            self._restore(self.store)
+
+    def _restore(self, store: AnalyzerMemory) -> None:
+        """Start where the last save left off, reading only the events joined last: the store answers for the
+        rest of the window when a post needs it, so starting takes as long after a month as after a day."""
+        self._saves = store.saves()
+        newest = store.newest()
+        if newest is None:
+            return
+        self.clusterer.resume(newest - ACTIVE_FOR)
+        self._newest = newest
+
+    def catch_up(self) -> None:
+        """Start again from the store when another analyzer has written to it since this one last did: a
+        standby that takes over from an active worker carries on from the active one's last save."""
+        if self.store is None or self.store.saves() == self._saves:
+            return
+        self.clusterer = EventClusterer(self.store)
+        self._assigned.clear()
+        self._assigned_queue.clear()
+        self._newest = self._pruned_at = None
+        self._since_prune = 0
+        self._published.clear()
+        self._pending_posts.clear()
+        self._pending_policies.clear()
+        self._relinked.clear()
+        self._restore(self.store)
+
+    # -- policies ---------------------------------------------------------------------------
+    def register_policy(self, policy: Policy) -> Policy:
+        """Add a crawled policy document to the registry (kept across restarts)."""
+        stored = self.enricher.registry.add(policy)
+        self._pending_policies.append(stored)
+        return stored
+
+    # -- enrichment -------------------------------------------------------------------------
+    def enrich(self, post: Post) -> EnrichedPost:
+        """Mask, then sentiment, keywords, places, policies, departments, reprint and event.
+        Raises RefusedPost for a post whose times are outside the sane window."""
+        return self.assign(self.enricher.annotate(post))
+
+    def assign(self, annotated: Annotated) -> EnrichedPost:
+        """The annotated post with its reprint link and event (a post seen before keeps what it was given)."""
+        if annotated.policy is not None:
+            self._pending_policies.append(annotated.policy)
+        post = annotated.post
+        reprint_of, event_id = self._event(post, annotated.clues)
+        if reprint_of is None and event_id is None:
+            return post
+        extra = {**post.extra, REPRINT_OF: reprint_of} if reprint_of else post.extra
+        return post.model_copy(update={"event_id": event_id, "reprint_of": reprint_of, "extra": extra})
+
+    def _event(self, post: EnrichedPost, clues: EventClues) -> tuple[str | None, str | None]:
         known = self._assigned.get(post.id)
         if known is None and self.store is not None:  # older than memory keeps, still in the store's window
             known = self.store.assigned(post.id)
@@ -276,21 +396,16 @@ class Analyzer:
             return known[1], known[0]
         when = post.when
         self._newest = max(self._newest, when) if self._newest else when
-        plain = strip_markup(masked)
-        reprint_of = self.clusterer.reprint(post.id, when, plain, *_reprint_features(self.language, masked, candidates))
-        areas = sorted({self._area(p) for p in places} - {self.gazetteer.city})
+        reprint_of = self.clusterer.reprint(post.id, when, strip_markup(post.text), clues.features, clues.lead)
         metrics = post.metrics
         thread = post.url.partition("#")[0]
-        # A title or a board's 地点 often names the estate the text only calls 我们小区.
-        title = mask_personal_data(" ".join(filter(None, (post.title, str(post.extra.get(BOARD_PLACE) or "")))))
         traits = PostTraits(
-            id=post.id, when=when, keywords=weighted, platform=post.platform.value, places=places,
-            areas=areas, sentiment=sentiment, policies=policies,
+            id=post.id, when=when, keywords=clues.keywords, platform=post.platform.value, places=post.places,
+            areas=clues.areas, sentiment=post.sentiment.label.value if post.sentiment else None,
+            policies=[link.id for link in post.policies],
             engagement=metrics.reposts + metrics.comments + metrics.likes,
-            anchors=anchors_of(f"{title} {masked}", [*fast_words(title), *candidates]),
-            replies_to=[post.reply_to] if post.reply_to else [], thread=thread,
-            author_anchors=anchors_of("", fast_words(post.author.name)) if post.author.name else [],
-            headline=headline_of(mask_personal_data(post.title) if post.title else None, masked),
+            anchors=clues.anchors, replies_to=[post.reply_to] if post.reply_to else [],
+            thread=thread, author_anchors=clues.author_anchors, headline=clues.headline,
         )
         event_id = self.clusterer.assign(traits, reprint_of)
         self._remember(post.id, (event_id, reprint_of, when))
@@ -325,11 +440,6 @@ class Analyzer:
         relinked, self._relinked = self._relinked, []
         return relinked
 
-    def _area(self, place: str) -> str:
-        """The district, county or zone a place lies in (the city itself for the city)."""
-        lineage = self.gazetteer.lineage(place)
-        return lineage[-2] if len(lineage) >= 2 else lineage[-1]
-
     # -- events and state -------------------------------------------------------------------
     def changed_events(self) -> list[Event]:
         """Events created or changed in substance (`_substance`) since the last call: what the index must
@@ -351,7 +461,7 @@ class Analyzer:
         """Write what changed since the last flush to the state store."""
         if self.store is not None:
             events = [self.clusterer.events[eid] for eid in self.clusterer.unsaved if eid in self.clusterer.events]
-            self.store.save(events, self._pending_posts, self._pending_policies)
+            self._saves = self.store.save(events, self._pending_posts, self._pending_policies)
             self._assigned.clear()
             self._assigned_queue.clear()
         self._pending_posts.clear()

@@ -4,13 +4,13 @@
 
 Each simulated day's posts (realistic platforms, places, incidents that draw many posts over a few days,
 reprints of the day's news, board messages answered or not) are published to the embedded log, then the
-analyze, index and alert stages drain it, each in its own long-lived process (as `yuqing run` starts
+enrich, events, index and alert stages drain it, each in its own long-lived process (as `yuqing run` starts
 them), at full speed. The log's retention runs on simulated time: a message is freed once every group
 has committed it and its retention (7 days by default) of simulated days has passed.
 
 Per day it prints the data directory's size per post (all of it: log, index, analyzer state, alert
-store), each stage's resident memory now and at its peak, the analyze+index throughput (posts per CPU second
-of the two stages), the event messages the analyze stage sent per post and the messages the log holds. After the
+store), each stage's resident memory now and at its peak, the enrich+events+index throughput (posts per CPU second
+of the three stages), the event messages the events stage sent per post and the messages the log holds. After the
 run: the analyzer's start time (a new analyzer on the state the run left), `yuqing status`'s time, and
 the daily report's time on the last day, with an exactness check: the report's totals, sentiment,
 platforms, places and unanswered board messages against counts made by paging through every one of the
@@ -42,7 +42,7 @@ from yuqing.schema import BOARD_ANSWERED, BOARD_PLACE, SHANGHAI, Platform, Post,
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
-STAGES = ("analyze", "index", "alert")
+STAGES = ("enrich", "events", "index", "alert")
 PLATFORM_SHARE = {Platform.WEIBO: 60, Platform.NEWS: 15, Platform.BOARD: 10, Platform.FORUM: 10, Platform.GOV: 5}
 PLACES = ["牡丹区", "定陶区", "曹县", "单县", "成武县", "巨野县", "郓城县", "鄄城县", "东明县", "何楼街道", "南城街道"]
 SUBJECTS = ["老旧小区改造", "楼顶漏水", "供暖不热", "物业乱收费", "学校招生", "医保报销", "道路施工扰民", "拆迁补偿",
@@ -302,7 +302,7 @@ def main() -> int:
     total = 0
     print(f"soak: {args.days} days x {args.per_day} posts in {workdir}")
     print("day  posts      disk KB/post  " + "  ".join(f"{s} MB (peak)" for s in STAGES)
-          + "  analyze+index posts/CPU s  event messages/post  log holds")
+          + "  enrich+events+index posts/CPU s  event messages/post  log holds")
     try:
         with open_transport(settings) as transport:
             if not isinstance(transport, SqliteTransport):
@@ -313,20 +313,20 @@ def main() -> int:
                 total += publish(transport, stream.day(number, start))
                 busy = {}
                 events_before = held_messages(transport, EVENTS)
-                for name in STAGES:  # analyze first: the others read what it writes
+                for name in STAGES:  # in pipeline order: each reads what the one before wrote
                     _, conn = children[name]
                     conn.send("drain")
                     seconds, _messages, rss, peak = conn.recv()
                     busy[name] = (seconds, rss, peak)
                     peaks[name] = max(peaks[name], peak)
-                    if name == "analyze":
+                    if name == "events":
                         events_sent = held_messages(transport, EVENTS) - events_before
                 published_at.append(time.time())  # the day's raw posts, enriched posts and events are in
                 # Retention on simulated time: what was published `retention` of simulated days ago may go.
                 expired_day = number - round(retention / timedelta(days=1))
                 if expired_day >= 0:
                     transport.prune(now=published_at[expired_day] + retention.total_seconds() + 1)
-                rate = args.per_day / max(busy["analyze"][0] + busy["index"][0], 1e-9)
+                rate = args.per_day / max(busy["enrich"][0] + busy["events"][0] + busy["index"][0], 1e-9)
                 memory = "  ".join(f"{busy[s][1]:8.0f} ({busy[s][2]:5.0f})" for s in STAGES)
                 print(f"{number + 1:3d}  {total:9d}  {disk_bytes(workdir) / total / 1024:12.2f}  {memory}  {rate:8.0f}"
                       f"  {events_sent / args.per_day:19.2f}  {held_messages(transport):9d}", flush=True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,10 +39,13 @@ CREATE TABLE IF NOT EXISTS posts (
 CREATE INDEX IF NOT EXISTS posts_at ON posts (at);
 CREATE INDEX IF NOT EXISTS events_last_seen ON events (last_seen);
 CREATE TABLE IF NOT EXISTS policies (id TEXT PRIMARY KEY, policy TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS saves (
+    id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL
+);
 """
 # Read back by the analyzer: a thread's first post, the copies of an original, and the fingerprints sharing a
 # band with a post's (analysis.events: two within 3 bits agree on at least one of four 16-bit bands). The same
-# expressions in PostgreSQL (migration 0007) and in SQLite: `>>` keeps the sign, the mask keeps the band.
+# expressions in PostgreSQL (migration 0008) and in SQLite: `>>` keeps the sign, the mask keeps the band.
 BAND_WIDTH = FINGERPRINT_BITS // BANDS
 
 
@@ -137,9 +142,13 @@ class AnalysisStateStore:
         events: Iterable[EventState],
         posts: Iterable[AssignedPost],
         policies: Iterable[Policy],
-    ) -> None:
-        """Write changed events, newly analysed posts and new policies in one transaction."""
+    ) -> int:
+        """Write changed events, newly analysed posts and new policies in one transaction; returns the count
+        of saves, this one included (and the process that made it is noted: the active events worker)."""
         with self.db:
+            self.db.execute(
+                "INSERT INTO saves VALUES (1, 1, ?, ?) ON CONFLICT (id) DO UPDATE "
+                "SET count = count + 1, host = excluded.host, pid = excluded.pid", (socket.gethostname(), os.getpid()))
             self.db.executemany(
                 "INSERT OR REPLACE INTO events VALUES (?, ?, ?)",
                 [(e.id, e.last_seen.isoformat(), json.dumps(e.to_json(), ensure_ascii=False)) for e in events],
@@ -152,6 +161,16 @@ class AnalysisStateStore:
                 "INSERT OR REPLACE INTO policies VALUES (?, ?)",
                 [(p.id, p.model_dump_json()) for p in policies],
             )
+            return int(self.db.execute("SELECT count FROM saves").fetchone()[0])
+
+    def saves(self) -> int:
+        row = self.db.execute("SELECT count FROM saves").fetchone()
+        return int(row[0]) if row else 0
+
+    def last_writer(self) -> tuple[str, int] | None:
+        """(host, pid) of the process that saved last."""
+        row = self.db.execute("SELECT host, pid FROM saves").fetchone()
+        return (str(row[0]), int(row[1])) if row else None
 
     def policies(self) -> list[Policy]:
         return [Policy.model_validate_json(row[0]) for row in self.db.execute("SELECT policy FROM policies")]
@@ -217,17 +236,25 @@ class AnalysisStateStore:
 
 
 class PostgresAnalysisState:
-    """The analyzer's memory in tables `analysis_*` (migration 0005), the same contract as the SQLite file: the
+    """The analyzer's memory in tables `analysis_*` (migrations 0005, 0007, 0008), the same contract as the SQLite file: the
     active analyzer writes it batch by batch, a standby that takes over reads the window it needs at start."""
 
-    SCHEMA_VERSION = 7  # 0005 made the tables, 0007 what the analyzer reads back by
+    SCHEMA_VERSION = 8  # 0005 made the tables, 0007 the save count, 0008 what the analyzer reads back by
 
     def __init__(self, settings: PostgresSettings) -> None:
         self._db = postgres.Database(settings, self.SCHEMA_VERSION)
 
-    def save(self, events: Iterable[EventState], posts: Iterable[AssignedPost], policies: Iterable[Policy]) -> None:
-        """Write changed events, newly analysed posts and new policies in one transaction."""
+    def save(self, events: Iterable[EventState], posts: Iterable[AssignedPost], policies: Iterable[Policy]) -> int:
+        """Write changed events, newly analysed posts and new policies in one transaction; returns the count of
+        saves, this one included (and the process that made it is noted: the active events worker)."""
         with self._db.transaction() as conn, conn.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO analysis_saves VALUES (1, 1, %s, %s) ON CONFLICT (id) DO UPDATE "
+                "SET count = analysis_saves.count + 1, host = excluded.host, pid = excluded.pid RETURNING count",
+                (socket.gethostname(), os.getpid()))
+            row = cursor.fetchone()
+            assert row is not None  # RETURNING gives the row written
+            count = int(row[0])
             cursor.executemany(
                 "INSERT INTO analysis_events (id, last_seen, state) VALUES (%s, %s, %s) ON CONFLICT (id) "
                 "DO UPDATE SET last_seen = excluded.last_seen, state = excluded.state",
@@ -238,6 +265,16 @@ class PostgresAnalysisState:
                 "INSERT INTO analysis_policies (id, policy) VALUES (%s, %s) "
                 "ON CONFLICT (id) DO UPDATE SET policy = excluded.policy",
                 [(p.id, p.model_dump_json()) for p in policies])
+        return count
+
+    def saves(self) -> int:
+        rows = self._db.rows("SELECT count FROM analysis_saves")
+        return int(rows[0][0]) if rows else 0
+
+    def last_writer(self) -> tuple[str, int] | None:
+        """(host, pid) of the process that saved last."""
+        rows = self._db.rows("SELECT host, pid FROM analysis_saves")
+        return (str(rows[0][0]), int(rows[0][1])) if rows else None
 
     def policies(self) -> list[Policy]:
         return [Policy.model_validate_json(text) for text, in self._db.rows("SELECT policy FROM analysis_policies")]

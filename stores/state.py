@@ -5,16 +5,12 @@ machines, `yuqing state setup` first)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from analysis.bursts import BurstMemory
 from stores.analysis_state import AnalysisStateStore, PostgresAnalysisState
 from stores.bursts import PostgresBurstStore, SqliteBurstStore
 from stores.seen import PostgresSeenStore, SeenStore, SqliteSeenStore
 from yuqing.config import Settings
-
-if TYPE_CHECKING:  # the analyzer's module: not loaded only to name the interface
-    from analysis.enrich import AnalyzerMemory
 
 SEEN_FILE = "crawl-seen.sqlite3"
 BURSTS_FILE = "bursts.sqlite3"
@@ -34,7 +30,7 @@ def open_burst_memory(settings: Settings) -> BurstMemory:
     return SqliteBurstStore(settings.path(BURSTS_FILE))
 
 
-def open_analysis_state(settings: Settings, state_file: Path) -> AnalyzerMemory:
+def open_analysis_state(settings: Settings, state_file: Path) -> AnalysisStateStore | PostgresAnalysisState:
     """The analyzer's memory of events, reprints and crawled policies: `state_file` when embedded."""
     if settings.state == "postgres":
         return PostgresAnalysisState(settings.postgres)

@@ -95,7 +95,9 @@ def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path
     gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True).stdout)
     killed = worker(MemoryWriter(host, gone, "killed"))  # holds the memory ... and its process is gone
+    assert killed.service.store.memory_holder() == MemoryWriter(host, gone, "killed")
     replacement = worker(MemoryWriter(host, os.getpid(), "replacement"))  # taken over at once, no lease wait
+    assert replacement.service.store.memory_holder() == MemoryWriter(host, os.getpid(), "replacement")
     with pytest.raises(MemoryTaken, match=f"pid {os.getpid()}"):
         worker(MemoryWriter(host, os.getpid(), "second"))  # the replacement is alive: no second writer
     with pytest.raises(MemoryTaken):
@@ -116,4 +118,33 @@ def test_a_cleanly_stopped_writer_hands_over_at_once(tmp_path: Path, open_alert_
 
     worker(MemoryWriter("other-host", 1, "stopping")).close()  # on another host: no pid to look at
     worker(MemoryWriter("this-host", 2, "next")).close()  # not kept waiting for the 30 s lease
+    log.close()
+
+
+def test_a_standby_built_before_the_last_checkpoint_starts_from_that_checkpoint(tmp_path: Path, open_alert_store):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from alerts.store import MemoryWriter
+
+    log = SqliteTransport(tmp_path / "transport.sqlite3")
+    config = parse_alert_config(RULES)
+    host = socket.gethostname()
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    active = AlertStage(AlertService(config, open_alert_store(), {}, rules_writer=True), BurstTracker([]),
+                        deliver=False, log=log.identity(), writer=MemoryWriter(host, gone, "active"))
+    # The standby builds its service (reading the rules' memory) while the active worker is still at work ...
+    standby_service = AlertService(config, open_alert_store(), {}, rules_writer=True)
+    moment = datetime.now(SHANGHAI)
+    posts = [make_post("小区停水", platform=platform, event="E-1", at=moment - timedelta(minutes=n), post_id=f"p{n}")
+             for n, platform in enumerate(("weibo", "news"))]
+    active.service.process(posts, [], [], moment)
+    active.checkpoint()  # ... which saves once more, then dies (its pid is gone): the standby takes the memory
+    assert standby_service.engine.snapshot() != active.service.engine.snapshot()  # what it read is stale
+    standby = AlertStage(standby_service, BurstTracker([]), deliver=False, log=log.identity(),
+                         writer=MemoryWriter(host, os.getpid(), "standby"))
+    assert standby.service.engine.snapshot() == active.service.engine.snapshot()
     log.close()

@@ -200,14 +200,15 @@ def _analyse_and_index(posts: list[dict], data_dir: Path) -> tuple[list, list]:
     from transport.sqlite_log import SqliteTransport
     from workers.build import analyzer_from_settings
     from workers.runner import Worker
-    from workers.stages import AnalyzeStage, IndexStage
+    from workers.stages import EnrichStage, EventsStage, IndexStage
     from yuqing.config import load_settings
 
     settings = load_settings(None, data_dir=data_dir)
     transport = SqliteTransport(data_dir / "transport.sqlite3")
     transport.publish_many(RAW_POSTS, [(p["id"], p) for p in posts])
     analyzer = analyzer_from_settings(settings, data_dir / "analysis.sqlite3")
-    Worker(transport, AnalyzeStage(transport, analyzer), poll_timeout=0.05).run(until_idle=True)
+    Worker(transport, EnrichStage(transport, analyzer.enricher), poll_timeout=0.05).run(until_idle=True)
+    Worker(transport, EventsStage(transport, analyzer), poll_timeout=0.05).run(until_idle=True)
     Worker(transport, IndexStage(SqliteIndex(data_dir / "index.sqlite3")), poll_timeout=0.05).run(until_idle=True)
     transport.close()
     with SqliteIndex(data_dir / "index.sqlite3") as index:
@@ -239,3 +240,81 @@ def test_any_crawl_order_links_the_same_reprints_and_makes_the_same_events(demo_
         assert title and len(title) <= 20 and "化肥厂家属院" in title
         assert "化肥厂家属院" in places and ("牡丹区" in places or "西城街道" in places)
         assert not {"曹县", "单县"} & set(places)
+
+
+def _outcome(data_dir: Path) -> tuple[list, list, list]:
+    """Events (all but the merged), each post's event (the one it was merged into, if it was) and original, and
+    the alerts (group, level, title)."""
+    from alerts.service import open_alert_store
+    from search import open_index
+    from search.base import SearchQuery
+    from yuqing.config import load_settings
+
+    settings = load_settings(None, data_dir=data_dir)
+    with open_index(settings) as index:
+        events = sorted((e.id, e.size, e.reprints, e.title, tuple(e.places)) for e in index.events(limit=1000)
+                        if not e.merged_into)
+        hits = index.search(SearchQuery(limit=1000)).hits
+    with sqlite3.connect(data_dir / "index.sqlite3") as db:
+        merged = dict(db.execute("SELECT id, json_extract(doc, '$.merged_into') FROM events WHERE merged = 1"))
+
+    def surviving(event_id: str | None) -> str | None:
+        while event_id in merged:
+            event_id = merged[event_id]
+        return event_id
+
+    posts = sorted((p.id, surviving(p.event_id), p.reprint_of) for p in hits)
+    store = open_alert_store(settings, read_only=True)
+    try:  # every alert, whatever its status: another test of the module closes the demo's
+        alerts = sorted((a.group_key, a.level.value, a.title) for a in store.alerts())
+    finally:
+        store.close()
+    return events, posts, alerts
+
+
+@pytest.mark.kafka
+def test_two_enrich_replicas_on_kafka_make_the_demos_events_and_alert(demo_runs, broker, tmp_path):
+    import signal
+    import time
+    import uuid
+
+    from tests.faults.harness import settings_with, worker_env
+    from transport import RAW_POSTS, open_transport
+    from workers.stages import stage_groups
+    from yuqing.cli.commands.demo import run_stages
+
+    data_dir, first, *_ = demo_runs
+    assert first.returncode == 0, first.stderr[-3000:]
+    crawled = _first_crawl(data_dir)
+    kafka = {"YUQING_DATA_DIR": str(tmp_path), "YUQING_TRANSPORT": "kafka",
+             "YUQING_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap, "YUQING_KAFKA__PARTITIONS": "4",
+             "YUQING_KAFKA__TOPIC_PREFIX": f"demo-{uuid.uuid4().hex[:6]}.", "YUQING_KAFKA__SESSION_TIMEOUT": "6",
+             "YUQING_KAFKA__HEARTBEAT_INTERVAL": "0.5", "YUQING_KAFKA__MAX_POLL_INTERVAL": "20"}
+    settings = settings_with(kafka)
+    replicas = [subprocess.Popen([sys.executable, "-m", "yuqing.cli.main", "worker", "enrich"], cwd=ROOT,
+                                 env=worker_env(kafka), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                for _ in range(2)]
+    try:
+        with open_transport(settings) as transport:
+            # The crawl arrives over half a minute, as a crawl does: both replicas have joined the group long before
+            # it ends, and share the partitions from then on.
+            pieces = [crawled[n::10] for n in range(10)]
+            for piece in pieces:
+                transport.publish_many(RAW_POSTS, [(p["id"], p) for p in piece])
+                time.sleep(3)
+            deadline = time.monotonic() + 120
+            while any(stat.lag.get("yuqing-enrich") for stat in transport.stats(expected=stage_groups())
+                      if stat.topic == RAW_POSTS):
+                assert time.monotonic() < deadline, "the enrich replicas did not drain the raw posts"
+                time.sleep(1)
+    finally:
+        for replica in replicas:
+            replica.send_signal(signal.SIGTERM)
+        summaries = [replica.communicate(timeout=60)[0] for replica in replicas]
+    shares = [int(summary.split("processed=")[1].split(",")[0].split()[0]) for summary in summaries]
+    assert all(share > 0 for share in shares) and sum(shares) >= len(crawled), summaries  # both did part of it
+    processed = run_stages(settings)  # events, index and alert (enrich finds nothing left)
+    assert processed["enrich"] == 0 and processed["events"] >= len(crawled)
+    events, posts, alerts = _outcome(tmp_path)
+    assert (events, posts, alerts) == _outcome(data_dir)
+    assert alerts and any("老旧小区" in title for *_, title in alerts)

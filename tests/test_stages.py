@@ -73,7 +73,7 @@ def test_a_post_dated_outside_the_sane_window_is_refused_and_its_neighbours_pass
     from stores.analysis_state import AnalysisStateStore
     from transport.base import RAW_POSTS
     from workers.build import load_gazetteer, shipped_language, shipped_segmenter
-    from workers.stages import AnalyzeStage
+    from workers.stages import EnrichStage, EventsStage
     from yuqing.config.settings import DEFAULT_DATA
 
     # The bad post first, in one partition: it would become the analyzer's newest time, which
@@ -86,8 +86,9 @@ def test_a_post_dated_outside_the_sane_window_is_refused_and_its_neighbours_pass
     for _ in range(2):  # a restart must not stumble over the refused post again
         analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()),
                             AnalysisStateStore(tmp_path / "analysis.sqlite3"))
-        worker = Worker(transport, AnalyzeStage(transport, analyzer), batch_size=1, poll_timeout=0.05)
+        worker = Worker(transport, EnrichStage(transport, analyzer.enricher), batch_size=1, poll_timeout=0.05)
         runs.append(worker.run(until_idle=True))
+        Worker(transport, EventsStage(transport, analyzer), poll_timeout=0.05).run(until_idle=True)
     first, restarted = runs
     assert first["processed"] == 3 and first["quarantined"] == 1
     assert first["refused:date_out_of_range"] == 1
@@ -156,7 +157,7 @@ def test_every_change_of_substance_reaches_the_index_and_the_alert_stage_in_fewe
     from analysis.enrich import Analyzer, _substance
     from transport.base import EVENTS, RAW_POSTS
     from workers.build import load_gazetteer, shipped_language, shipped_segmenter
-    from workers.stages import AlertStage, AnalyzeStage
+    from workers.stages import AlertStage, EnrichStage, EventsStage
     from yuqing.config.settings import DEFAULT_DATA
     from yuqing.schema import Post, now
 
@@ -169,7 +170,8 @@ def test_every_change_of_substance_reaches_the_index_and_the_alert_stage_in_fewe
                  published_at=start + timedelta(seconds=30 * n)) for n in range(400)]
     transport.publish_many(RAW_POSTS, [(p.id, p.model_dump(mode="json")) for p in raws])
     analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()))
-    Worker(transport, AnalyzeStage(transport, analyzer), batch_size=40, poll_timeout=0.05).run(until_idle=True)
+    Worker(transport, EnrichStage(transport, analyzer.enricher), batch_size=40, poll_timeout=0.05).run(until_idle=True)
+    Worker(transport, EventsStage(transport, analyzer), batch_size=40, poll_timeout=0.05).run(until_idle=True)
     sent = sum(s.messages for s in transport.stats() if s.topic == EVENTS)
     final = {e.id: e for e in (state.to_event() for state in analyzer.clusterer.events.values())}
     assert final and 0 < sent < len(raws) / 2

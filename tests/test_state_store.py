@@ -322,6 +322,37 @@ def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, t
     standby.close()
 
 
+def test_the_analysis_state_counts_its_saves_and_names_the_last_writer(settings, tmp_path):
+    import os
+    import socket
+
+    from stores.state import open_analysis_state
+
+    active = open_analysis_state(settings, tmp_path / "analysis.sqlite3")
+    standby = open_analysis_state(settings, tmp_path / "analysis.sqlite3")
+    assert standby.saves() == 0
+    assert active.save([], [], []) == 1 and active.save([], [], []) == 2
+    assert standby.saves() == 2  # another count than the standby last saw: it reads the state again
+    assert standby.last_writer() == (socket.gethostname(), os.getpid())
+    active.close()
+    standby.close()
+
+
+def test_a_standby_events_worker_takes_over_from_the_shared_state(settings, tmp_path):
+    from tests.test_analysis_events import post
+    from workers.build import analyzer_from_settings
+
+    incident = "牡丹区何楼街道幸福小区拆迁户第{}次集体上访维权，补偿款至今未到位"
+    standby = analyzer_from_settings(settings, tmp_path / "analysis.sqlite3")
+    active = analyzer_from_settings(settings, tmp_path / "analysis.sqlite3")
+    first = [active.enrich(post(n, n, incident.format(n))) for n in range(3)]
+    active.changed_events()  # saved as after each batch; then killed
+    standby.catch_up()
+    later = standby.enrich(post(7, 7, incident.format(7)))
+    assert later.event_id == first[0].event_id is not None
+    standby.close()
+
+
 # -- the console's accounts ----------------------------------------------------------------------------
 
 

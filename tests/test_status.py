@@ -21,4 +21,4 @@ def test_status_counts_waiting_posts_before_any_worker_joined(tmp_path: Path, mo
         transport.publish(RAW_POSTS, {"n": n}, key=f"k{n}")
     transport.close()
     data = status_command.collect(settings)
-    assert data["lag"]["posts.raw"] == {"yuqing-analyze": 26}  # nobody has joined: all 26 wait, not 0
+    assert data["lag"]["posts.raw"] == {"yuqing-enrich": 26}  # nobody has joined: all 26 wait, not 0

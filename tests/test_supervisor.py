@@ -128,4 +128,6 @@ def test_yuqing_run_starts_one_alert_worker_whatever_workers_says():
     parser.add_argument("--config")
     run.register(parser.add_subparsers())
     names = sorted(run.worker_commands(parser.parse_args(["run", "--workers", "3"])))
-    assert names == ["alert-1", "analyze-1", "analyze-2", "analyze-3", "index-1", "index-2", "index-3"]
+    assert names == ["alert-1", "enrich-1", "enrich-2", "enrich-3", "events-1", "index-1", "index-2", "index-3"]
+    # The workers run as services of their own (docker-compose.yml): the scheduler starts none.
+    assert run.worker_commands(parser.parse_args(["run", "--workers", "0"])) == {}

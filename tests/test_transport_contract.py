@@ -52,7 +52,7 @@ def _open(spec: tuple[str, str, str]) -> Transport:
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "kafka":
         transport: Transport = make_transport(request.getfixturevalue("broker").bootstrap)
-        chosen = Backend("kafka", transport, poll_wait=0.5, session_timeout=FAST_GROUPS["session_timeout"])
+        chosen = Backend("kafka", transport, poll_wait=0.5, session_timeout=KafkaSettings().session_timeout)
     else:
         transport = SqliteTransport(tmp_path / "log.sqlite3", partitions=4, session_timeout=EMBEDDED_SESSION)
         chosen = Backend("embedded", transport, poll_wait=0.05, session_timeout=EMBEDDED_SESSION)

@@ -6,16 +6,21 @@ started for the session (tests/conftest.py). Group joins are the slow part (~3 s
 """
 
 import contextlib
+import json
 import time
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from kafka.errors import InvalidSessionTimeoutError
 
 from tests.kafka_broker import TansuBroker, free_port, make_transport, unique
 from transport import TransportError, open_transport
-from transport.kafka import UNDECODABLE_HEADER, KafkaTransport
+from transport.kafka import UNDECODABLE_HEADER, KafkaTransport, encode
 from workers.runner import PoisonMessage, Stage, Worker, run_per_message
 from yuqing.config import load_settings
+from yuqing.config.settings import KafkaSettings
 
 pytestmark = pytest.mark.kafka
 
@@ -71,6 +76,20 @@ def test_first_poll_of_an_empty_topic_returns_once_joined(broker, group):
         transport.close()
 
 
+def test_a_worker_with_the_default_settings_holds_its_partitions_after_its_first_poll(broker, group):
+    """The first poll waits at most one session timeout for the join (tansu holds a forming group for half of
+    it) and comes back with the member holding every partition and the messages waiting there."""
+    settings = KafkaSettings(bootstrap_servers=broker.bootstrap, partitions=4, topic_prefix=unique("t") + ".")
+    transport = KafkaTransport(settings, join_timeout=settings.session_timeout)
+    try:
+        fill(transport, 12)
+        with transport.consumer(group, ["posts.raw"]) as consumer:
+            assert len(consumer.poll(100, 0.5)) > 0
+            assert consumer.assigned() == {("posts.raw", partition) for partition in range(4)}
+    finally:
+        transport.close()
+
+
 def test_undecodable_record_goes_to_dead_letter_and_does_not_block(kafka, group):
     kafka.publish("posts.raw", {"i": 1}, key="same")
     kafka.producer.send(kafka.full_name("posts.raw"), value=b"\xff not json", key=b"same")
@@ -106,6 +125,36 @@ class CopyStage(Stage):
     def process(self, messages):
         _, result = run_per_message(messages, self.handle)
         return result
+
+
+def test_stats_count_a_topic_created_by_another_client_since_the_last_look(kafka, broker):
+    """`yuqing status` keeps one offsets reader: a topic a worker creates later must be counted, not crash it."""
+    fill(kafka, 3)
+    assert stats_of(kafka)["posts.raw"].messages == 3
+    other = make_transport(broker.bootstrap)
+    other.prefix = kafka.prefix  # the same deployment, another process
+    try:
+        other.publish_many("events", [("e1", {"id": "e1"}), ("e2", {"id": "e2"})])
+    finally:
+        other.close()
+    stats = stats_of(kafka)
+    assert stats["events"].messages == 2 and stats["posts.raw"].messages == 3
+
+
+def test_a_refused_session_timeout_names_the_settings_to_change():
+    """Kafka refuses session timeouts under its group.min.session.timeout.ms (6 s unless lowered)."""
+    transport = KafkaTransport(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    refused = pytest.raises(TransportError, match=r"4 s: lower its group.min.session.timeout.ms or raise kafka.session")
+    with refused, transport.broker_errors("join consumer group g"):
+        raise InvalidSessionTimeoutError("session timeout 4000 out of range")
+
+
+def test_values_are_written_as_the_json_module_would_write_them():
+    """UTF-8 text, keys that are not strings as strings, datetimes and other objects as their str()."""
+    value = {"text": "政务公开", "n": 1, "share": 0.5, 7: "seven", "at": datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+             "nothing": None, "path": Path("/tmp/x")}
+    assert json.loads(encode(value)) == json.loads(json.dumps(value, ensure_ascii=False, default=str))
+    assert "政务公开".encode() in encode(value)
 
 
 def test_worker_runs_a_stage_over_kafka(kafka):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from transport.base import (
     ALL_TOPICS,
+    ANNOTATED_POSTS,
     CRAWL_HEALTH,
     ENRICHED_POSTS,
     EVENTS,
@@ -18,7 +19,7 @@ from transport.base import (
 from yuqing.config import ConfigError, Settings
 
 __all__ = [
-    "ALL_TOPICS", "CRAWL_HEALTH", "ENRICHED_POSTS", "EVENTS", "RAW_POSTS", "Consumer", "Message", "TopicStats",
+    "ALL_TOPICS", "ANNOTATED_POSTS", "CRAWL_HEALTH", "ENRICHED_POSTS", "EVENTS", "RAW_POSTS", "Consumer", "Message", "TopicStats",
     "Transport", "TransportError", "dead_letter", "open_transport",
 ]
 

@@ -15,11 +15,22 @@ from yuqing.errors import BackendUnavailable
 
 # Topic names, defined once. A Kafka deployment prefixes them (settings.kafka.topic_prefix).
 RAW_POSTS = "posts.raw"
+# Posts enriched (masked, sentiment, keywords, places, policies) but not yet put into events: between the
+# stateless enrich stage and the stateful events stage.
+ANNOTATED_POSTS = "posts.annotated"
 ENRICHED_POSTS = "posts.enriched"
 EVENTS = "events"
 CRAWL_HEALTH = "crawl.health"
 DEAD_LETTER_SUFFIX = ".dlq"
-ALL_TOPICS = (RAW_POSTS, ENRICHED_POSTS, EVENTS, CRAWL_HEALTH)
+ALL_TOPICS = (RAW_POSTS, ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS, CRAWL_HEALTH)
+# Topics read by a stage that keeps state: one partition, so that one member of the group holds it (the
+# active one) and the others stand by until the group gives it to them.
+SINGLE_PARTITION = frozenset({ANNOTATED_POSTS})
+
+
+def partitions_of(topic: str, configured: int) -> int:
+    """How many partitions `topic` (unprefixed) has: one for the stateful stages' input, else `configured`."""
+    return 1 if topic in SINGLE_PARTITION else configured
 
 
 def dead_letter(topic: str) -> str:

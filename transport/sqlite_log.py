@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from stores.sqlite import connect
-from transport.base import Consumer, Message, TopicStats, Transport, TransportError
+from transport.base import Consumer, Message, TopicStats, Transport, TransportError, partitions_of
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -84,7 +84,7 @@ class SqliteTransport(Transport):
             with _immediate(self._conn) as conn:
                 next_offsets: dict[int, int] = {}
                 for key, value, headers in batch:
-                    part = partition_for(key, self.partitions)
+                    part = partition_for(key, partitions_of(topic, self.partitions))
                     if part not in next_offsets:
                         row = conn.execute(
                             "SELECT COALESCE(MAX(offset) + 1, 0) FROM messages WHERE topic=? AND partition=?",
@@ -134,7 +134,7 @@ class SqliteTransport(Transport):
     def _bounds(self, topic: str) -> dict[int, tuple[int, int]]:
         """Per partition with messages: (first offset, next offset)."""
         bounds = {}
-        for part in range(self.partitions):
+        for part in range(partitions_of(topic, self.partitions)):
             where = "FROM messages WHERE topic=? AND partition=?"
             (first,) = self._conn.execute(f"SELECT MIN(offset) {where}", (topic, part)).fetchone()
             if first is not None:
@@ -230,7 +230,7 @@ class SqliteConsumer(Consumer):
             conn.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", (self.group, self.member, now))
             conn.execute("DELETE FROM members WHERE grp=? AND seen < ?", (self.group, now - timeout))
             live = conn.execute("SELECT COUNT(*) FROM members WHERE grp=?", (self.group,)).fetchone()[0]
-            all_parts = [(t, p) for t in self.topics for p in range(self.transport.partitions)]
+            all_parts = [(t, p) for t in self.topics for p in range(partitions_of(t, self.transport.partitions))]
             share = math.ceil(len(all_parts) / max(live, 1))
             leases = {
                 (t, p): (m, exp)

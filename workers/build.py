@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 
 from analysis.bursts import BurstTracker
-from analysis.enrich import Analyzer
+from analysis.enrich import Analyzer, Enricher
 from analysis.gazetteer import Gazetteer
 from analysis.language import Language
 from analysis.segment import Segmenter
@@ -67,3 +67,22 @@ def burst_tracker_from_settings(settings: Settings, own_memory: bool = True) -> 
         memory=open_burst_memory(settings) if own_memory else None,
         policies=configured_policies(settings),
     )
+
+
+def enricher_from_settings(settings: Settings) -> Enricher:
+    """The configured enricher, knowing the configured policies and those crawled so far."""
+    language = shipped_language()
+    return Enricher(language, [*configured_policies(settings), *stored_policies(settings)],
+                    configured_watchlists(settings), load_gazetteer(settings.gazetteer_file, language.segmenter))
+
+
+def stored_policies(settings: Settings) -> list[Policy]:
+    """The policy documents crawled so far, as the events stage keeps them."""
+    path = settings.path(ANALYSIS_STATE_FILE)
+    if settings.state != "postgres" and not path.exists():
+        return []
+    store = open_analysis_state(settings, path)
+    try:
+        return store.policies()
+    finally:
+        store.close()

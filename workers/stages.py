@@ -1,4 +1,4 @@
-"""The three stages after the crawl: analyze (raw → enriched + events), index, alert.
+"""The stages after the crawl: enrich (raw → annotated), events (annotated → enriched + events), index, alert.
 
 Each stage adapts messages to the schema and hands them to the package that does the work
 (`analysis`, `search`, `alerts`); none of them knows which transport or index is configured.
@@ -14,21 +14,32 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from alerts.store import MemoryTaken, MemoryWriter, WorkerMemory
 from search.base import BulkWriteError, Index, SearchBackendError, SearchRefused
-from transport.base import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
+from transport.base import (
+    ANNOTATED_POSTS,
+    CRAWL_HEALTH,
+    ENRICHED_POSTS,
+    EVENTS,
+    RAW_POSTS,
+    Message,
+    Transport,
+)
 from workers.runner import BatchResult, PoisonMessage, Stage, group_of, run_per_message
 from yuqing.config import Settings
-from yuqing.schema import CrawlHealth, EnrichedPost, Event, Post, RefusedPost, ReprintLink, aware, now
+from yuqing.schema import CrawlHealth, EnrichedPost, Event, Policy, Post, RefusedPost, ReprintLink, aware, now
 
 if TYPE_CHECKING:
     from alerts.service import AlertService
     from analysis.bursts import BurstTracker
-    from analysis.enrich import Analyzer
+    from analysis.enrich import Analyzer, Annotated, Enricher
 
-STAGE_NAMES = ("analyze", "index", "alert")
+STAGE_NAMES = ("enrich", "events", "index", "alert")
+# Stages that keep state: one active worker, the others stand by (see EventsStage and AlertStage).
+STATEFUL_STAGES = ("events", "alert")
+POLICY_REFRESH = 30.0  # seconds between an enrich worker's reads of the crawled policies
 # Seconds a writer's hold on the memory lasts unless renewed (by a checkpoint, or while idle); a writer killed
 # on this host is known dead at once, one on another host after this.
 WRITER_LEASE = 30.0
@@ -38,33 +49,76 @@ PRUNE_EVERY = 3600.0  # seconds between two deletions of the posts past the inde
 log = logging.getLogger(__name__)
 
 
-class AnalyzeStage(Stage):
-    name = "analyze"
+class EnrichStage(Stage):
+    """Raw posts → annotated posts: masking, sentiment, keywords, places, policy links (the expensive part). It
+    remembers nothing of other posts, so it scales with the raw topic's partitions: start as many as there are.
+
+    Its one piece of shared knowledge, the policy documents crawled so far, is read from the analysis state
+    (written by the events stage) at start and every `policy_refresh` seconds; a document this worker enriches
+    itself is known to it at once."""
+
+    name = "enrich"
     topics = (RAW_POSTS,)
+
+    def __init__(self, transport: Transport, enricher: Enricher,
+                 policies: Callable[[], list[Policy]] | None = None, policy_refresh: float = POLICY_REFRESH) -> None:
+        self.transport = transport
+        self.enricher = enricher
+        self.policies = policies
+        self.policy_refresh = policy_refresh
+        self._refreshed_at = time.monotonic()
+
+    def _annotate(self, message: Message) -> Annotated:
+        try:
+            return self.enricher.annotate(Post.model_validate(message.value))
+        except RefusedPost as exc:
+            raise PoisonMessage(str(exc), reason=exc.reason) from exc
+
+    def process(self, messages: list[Message]) -> BatchResult:
+        if self.policies is not None and time.monotonic() - self._refreshed_at >= self.policy_refresh:
+            self.enricher.learn_policies(self.policies())
+            self._refreshed_at = time.monotonic()
+        # Crawl order is not publication order: a batch is analysed oldest first, so what arrives
+        # together (a whole crawl, in the demo) makes the same events in whatever order it was crawled.
+        order = _oldest_first(messages, lambda value: value)
+        annotated, in_order = run_per_message([messages[i] for i in order], self._annotate)
+        self.transport.publish_many(ANNOTATED_POSTS, [(a.post.id, a.to_json()) for a in annotated])
+        return BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
+                           poison={order[i]: e for i, e in in_order.poison.items()})
+
+
+class EventsStage(Stage):
+    """Annotated posts → enriched posts with their reprint links and events. It keeps the memory of events, so
+    one worker is active: the annotated topic has one partition, which the group gives to one member; the
+    others stand by. The memory is saved (in the analysis state) before anything is published or committed,
+    so a standby given the partition carries on from it (`Analyzer.catch_up`): what the dead worker had not
+    committed is delivered again and keeps the event it was given."""
+
+    name = "events"
+    topics = (ANNOTATED_POSTS,)
 
     def __init__(self, transport: Transport, analyzer: Analyzer) -> None:
         self.transport = transport
         self.analyzer = analyzer
 
-    def _enrich(self, message: Message) -> EnrichedPost:
-        try:
-            return self.analyzer.enrich(Post.model_validate(message.value))
-        except RefusedPost as exc:
-            raise PoisonMessage(str(exc), reason=exc.reason) from exc
-
     def process(self, messages: list[Message]) -> BatchResult:
-        # Crawl order is not publication order: a batch is analysed oldest first, so what arrives
-        # together (a whole crawl, in the demo) makes the same events in whatever order it was crawled.
-        order = sorted(range(len(messages)), key=lambda i: _publication_key(messages[i]))
-        enriched, in_order = run_per_message([messages[i] for i in order], self._enrich)
+        from analysis.enrich import Annotated
+
+        self.analyzer.catch_up()
+        # Several enrich workers interleave their batches: oldest first again.
+        order = _oldest_first(messages, lambda value: value.get("post"))
+        enriched, in_order = run_per_message(
+            [messages[i] for i in order], lambda message: self.analyzer.assign(Annotated.from_json(message.value)))
         result = BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
                              poison={order[i]: e for i, e in in_order.poison.items()})
+        # Saved first (changed_events writes the memory), then published: a standby never publishes an event
+        # that the memory it starts from does not hold.
+        events = self.analyzer.changed_events()
         self.transport.publish_many(ENRICHED_POSTS, [(p.id, p.model_dump(mode="json")) for p in enriched])
         # Copies analysed before their original arrived: keyed by the copy's id, so each update follows
         # the copy itself on its partition.
         relinked = self.analyzer.take_relinked()
         self.transport.publish_many(ENRICHED_POSTS, [(link.post_id, link.model_dump(mode="json")) for link in relinked])
-        events = self.analyzer.changed_events()
         self.transport.publish_many(EVENTS, [(e.id, e.model_dump(mode="json")) for e in events])
         return result
 
@@ -72,10 +126,15 @@ class AnalyzeStage(Stage):
         self.analyzer.close()
 
 
-def _publication_key(message: Message) -> tuple[str, str]:
-    """When a raw post was published (else fetched), as UTC text that sorts in time order; a value
-    that is no post sorts last and fails in `_enrich` as before."""
-    value = message.value if isinstance(message.value, dict) else {}
+def _oldest_first(messages: list[Message], post_of: Callable[[dict[str, Any]], object]) -> list[int]:
+    """Positions of the messages in the order their posts (`post_of` a message's value) were published."""
+    return sorted(range(len(messages)), key=lambda i: _publication_key(post_of(messages[i].value)))
+
+
+def _publication_key(post: object) -> tuple[str, str]:
+    """When a post (as JSON) was published (else fetched), as UTC text that sorts in time order; a value
+    that is no post sorts last and fails where it is read."""
+    value = post if isinstance(post, dict) else {}
     for name in ("published_at", "fetched_at"):
         try:
             moment = aware(datetime.fromisoformat(str(value.get(name)))).astimezone(UTC)
@@ -96,7 +155,7 @@ def _decode(message: Message) -> EnrichedPost | ReprintLink | Event | CrawlHealt
 
 
 class IndexStage(Stage):
-    """Writes what the analyze stage found to the index; with a `retention`, also deletes the posts
+    """Writes what the events stage found to the index; with a `retention`, also deletes the posts
     published longer ago than that, at start and every `prune_every` seconds."""
 
     name = "index"
@@ -198,6 +257,9 @@ class AlertStage(Stage):
         self._held_until = time.monotonic()
         self._hold()
         memory = service.store.load_memory(log)
+        # The rules' part as of the hold too: the service read it when it was built, which may have been before
+        # the writer this one replaces saved for the last time (a standby built just before the active one died).
+        service.engine.restore(memory.rules)
         if memory.bursts:
             bursts.restore(memory.bursts)
         self._counted: dict[tuple[str, int], int] = dict(memory.offsets)  # next offset the memory includes
@@ -268,15 +330,19 @@ class AlertStage(Stage):
 
 def stage_groups() -> dict[str, tuple[str, ...]]:
     """Each stage's consumer group and the topics it reads (for lag before a worker has joined)."""
-    return {group_of(stage.name): stage.topics for stage in (AnalyzeStage, IndexStage, AlertStage)}
+    return {group_of(stage.name): stage.topics for stage in (EnrichStage, EventsStage, IndexStage, AlertStage)}
 
 
 def build_stage(name: str, settings: Settings, transport: Transport) -> Stage:
     """The stage called `name`, with its dependencies built from the settings."""
-    if name == "analyze":
+    if name == "enrich":
+        from workers.build import enricher_from_settings, stored_policies
+
+        return EnrichStage(transport, enricher_from_settings(settings), lambda: stored_policies(settings))
+    if name == "events":
         from workers.build import ANALYSIS_STATE_FILE, analyzer_from_settings
 
-        return AnalyzeStage(transport, analyzer_from_settings(settings, settings.path(ANALYSIS_STATE_FILE)))
+        return EventsStage(transport, analyzer_from_settings(settings, settings.path(ANALYSIS_STATE_FILE)))
     if name == "index":
         from search import open_index
 

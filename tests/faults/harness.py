@@ -13,6 +13,7 @@ took must be in the topic afterwards.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -31,7 +32,7 @@ import yaml
 from search.base import SearchQuery
 from tests.faults.endpoints import Endpoint
 from transport import RAW_POSTS, open_transport
-from workers.stages import STAGE_NAMES, stage_groups
+from workers.stages import STAGE_NAMES, STATEFUL_STAGES, stage_groups
 from yuqing.config import Settings, load_settings
 from yuqing.schema import SHANGHAI, Post
 
@@ -105,6 +106,7 @@ class Figures:
     """What a fault run is judged by."""
 
     transport: str
+    replicas: int = 1
     kills: int = 0
     posts_sent: int = 0
     posts_indexed: int = 0
@@ -116,23 +118,36 @@ class Figures:
     groups_doubled: int = 0
     wrong_levels: list[str] = field(default_factory=list)
     notifications_twice: int = 0
+    notifications_missing: int = 0  # alerts fired whose "fired" notification never arrived
+    incidents_split: list[str] = field(default_factory=list)  # incidents whose posts went into several events
+    killed: list[str] = field(default_factory=list)  # the replicas killed, in order
+    # Kills of a stateful stage's active replica after which a standby was seen writing the shared state (or
+    # holding the alert memory) before the killed one came back; and those kills in all.
+    takeovers: dict[str, int] = field(default_factory=dict)
+    stateful_kills: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
         return [
-            f"[{self.transport}] kill -9: {self.kills}, {self.seconds:.0f} s",
+            f"[{self.transport}] {self.replicas} replica(s) of every stage; kill -9: {self.kills}, {self.seconds:.0f} s",
             f"  posts sent {self.posts_sent}, indexed {self.posts_indexed}, lost {self.posts_lost}, "
             f"duplicated {self.posts_duplicated}",
             f"  alert groups expected {self.groups_expected}, fired {self.groups_fired}, "
             f"missing {self.groups_missing}, doubled {self.groups_doubled}"
             + (f", wrong level: {', '.join(self.wrong_levels)}" if self.wrong_levels else ""),
-            f"  notifications sent twice {self.notifications_twice}",
+            f"  notifications sent twice {self.notifications_twice}, never sent {self.notifications_missing}",
+            f"  incidents split over several events: {', '.join(self.incidents_split) or 'none'}",
+            *([f"  killed in turn: {' '.join(self.killed)}",
+               "  a standby took over after: " + ", ".join(
+                   f"{stage} {self.takeovers.get(stage, 0)} of {kills} kill(s)"
+                   for stage, kills in self.stateful_kills.items())] if self.replicas > 1 else []),
         ]
 
     @property
     def clean(self) -> bool:
         return not (self.posts_lost or self.posts_duplicated or self.groups_missing or self.groups_doubled
-                    or self.wrong_levels or self.notifications_twice)
+                    or self.wrong_levels or self.notifications_twice or self.notifications_missing
+                    or self.incidents_split)
 
 
 def settings_with(env: dict[str, str]) -> Settings:
@@ -155,35 +170,52 @@ def worker_env(settings_env: dict[str, str]) -> dict[str, str]:
 
 
 class Workers:
-    """The three stage processes, started again at once when killed (what `yuqing run` does, minus back-off)."""
+    """`replicas` processes of every stage (`enrich-1`, `enrich-2`, ...), each started again at once when it dies
+    (what `yuqing run` or Compose's restart policy does, minus back-off)."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, replicas: int = 1) -> None:
         self.env = env
         self.log_dir = log_dir
+        self.names = [f"{stage}-{n + 1}" for stage in STAGE_NAMES for n in range(replicas)]
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.started_at: dict[str, float] = {}
+        self.start_after: dict[str, float] = {}  # a killed replica comes back then, not before
 
-    def start(self, stage: str) -> None:
-        log = (self.log_dir / f"{stage}.log").open("ab")
-        self.processes[stage] = subprocess.Popen(
-            [sys.executable, "-m", "yuqing.cli.main", "worker", stage, "--batch-size", "100"],
+    @staticmethod
+    def stage_of(name: str) -> str:
+        return name.rsplit("-", 1)[0]
+
+    def replicas_of(self, stage: str) -> list[str]:
+        return [name for name in self.names if self.stage_of(name) == stage]
+
+    def start(self, name: str) -> None:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "yuqing.cli.main", "worker", self.stage_of(name), "--batch-size", "100"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.started_at[stage] = time.monotonic()
+        self.started_at[name] = time.monotonic()
 
     def start_all(self) -> None:
-        for stage in STAGE_NAMES:
-            self.start(stage)
+        for name in self.names:
+            self.start(name)
 
-    def kill(self, stage: str) -> None:
-        process = self.processes[stage]
+    def named(self, pid: int) -> str | None:
+        """The live replica with process id `pid`."""
+        return next((name for name, p in self.processes.items() if p.pid == pid and p.poll() is None), None)
+
+    def kill(self, name: str, restart_after: float = 0.0) -> None:
+        """`kill -9`, started again after `restart_after` seconds (a machine that takes a while to come back:
+        its stage's standby must take over in the meantime)."""
+        process = self.processes[name]
         process.send_signal(signal.SIGKILL)
         process.wait()
-        self.start(stage)
+        self.start_after[name] = time.monotonic() + restart_after
+        self.tend()
 
     def tend(self) -> None:
-        for stage, process in self.processes.items():
-            if process.poll() is not None:
-                self.start(stage)
+        for name, process in list(self.processes.items()):
+            if process.poll() is not None and time.monotonic() >= self.start_after.get(name, 0.0):
+                self.start(name)
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -194,6 +226,50 @@ class Workers:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def active_replica(settings: Settings, workers: Workers, stage: str, rng: random.Random) -> str | None:
+    """The replica of `stage` doing its work: for the stages that keep state, the one that wrote the state last
+    (None while it is dead and no standby has written yet: a takeover under way); for the others any of them."""
+    replicas = workers.replicas_of(stage)
+    if len(replicas) == 1 or stage not in STATEFUL_STAGES:
+        return rng.choice(replicas)
+    if stage == "events":
+        from stores.state import open_analysis_state
+        from workers.build import ANALYSIS_STATE_FILE
+
+        memory = open_analysis_state(settings, settings.path(ANALYSIS_STATE_FILE))
+        try:
+            writer = memory.last_writer()
+        finally:
+            memory.close()
+        return workers.named(writer[1]) if writer else None
+    from alerts.service import open_alert_store
+
+    store = open_alert_store(settings, read_only=True)
+    try:
+        holder = store.memory_holder()
+    finally:
+        store.close()
+    return workers.named(holder.pid) if holder else None
+
+
+def _standby_took_over(settings: Settings, workers: Workers, stage: str, victim: str, timeout: float) -> bool:
+    """Keep the killed replica down until another one of its stage is seen doing its work (it wrote the shared
+    state, or holds the alert memory), then let it come back as planned; False when none did within `timeout`.
+    Without this hold a restarted replica can be given the work back before the standby got to it."""
+    comes_back_at = workers.start_after[victim]
+    workers.start_after[victim] = math.inf
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if active_replica(settings, workers, stage, random.Random()) not in (None, victim):
+                return True
+            workers.tend()
+            time.sleep(0.2)
+        return False
+    finally:
+        workers.start_after[victim] = comes_back_at
 
 
 def _wait(done: Callable[[], bool], timeout: float, workers: Workers, what: str) -> None:
@@ -230,9 +306,11 @@ def _drained(settings: Settings) -> bool:
 
 def kill_run(data_dir: Path, *, posts: int, kills: int, settings_env: dict[str, str] | None = None,
              transport_name: str = "embedded", seed: int = 1, min_gap: float = 1.0, max_gap: float = 4.0,
-             warmup: float = 3.0,
+             warmup: float = 3.0, replicas: int = 1, restart_after: float = 0.0,
              drain_timeout: float = 300.0, say: Callable[[str], None] = lambda _: None) -> Figures:
-    """Publish `posts` in chunks while `kills` random `kill -9`s hit the workers; then judge."""
+    """Publish `posts` in chunks while `kills` random `kill -9`s hit the workers (with `replicas` of every stage,
+    the active one of the stage: the others stand by or share the work), each started again `restart_after`
+    seconds later; then judge."""
     started = time.monotonic()
     rng = random.Random(seed)
     hook = Endpoint("healthy")
@@ -242,8 +320,8 @@ def kill_run(data_dir: Path, *, posts: int, kills: int, settings_env: dict[str, 
            "YUQING_RULES_FILE": str(rules_file(data_dir / "rules.yaml", hook.url, incidents)),
            "YUQING_EMBEDDED_LOG__SESSION_TIMEOUT": "3", **(settings_env or {})}
     settings = settings_with(env)
-    workers = Workers(worker_env(env), data_dir)
-    figures = Figures(transport_name, posts_sent=len(stream))
+    workers = Workers(worker_env(env), data_dir, replicas)
+    figures = Figures(transport_name, posts_sent=len(stream), replicas=replicas)
     try:
         workers.start_all()
         # The stream comes in pieces, one before the first kill and one after each: every kill hits workers
@@ -260,19 +338,30 @@ def kill_run(data_dir: Path, *, posts: int, kills: int, settings_env: dict[str, 
             publish_next()
             _wait(lambda: _committed(settings, "alert"), drain_timeout, workers, "the pipeline to warm up")
             while figures.kills < kills:
-                victim = order[figures.kills % len(order)]
+                stage = order[figures.kills % len(order)]
                 # At a random moment of its work, once it has started up (imports, models) and got going.
-                pause_until = max(time.monotonic() + rng.uniform(min_gap, max_gap),
-                                  workers.started_at[victim] + warmup)
-                while time.monotonic() < pause_until:
+                pause_until = given_work_at = time.monotonic() + rng.uniform(min_gap, max_gap)
+                while True:
                     workers.tend()
-                    time.sleep(0.1)
-                workers.kill(victim)
+                    if time.monotonic() >= pause_until:
+                        victim = active_replica(settings, workers, stage, rng)
+                        if victim is not None and time.monotonic() >= workers.started_at[victim] + warmup:
+                            break
+                        if victim is None and time.monotonic() - given_work_at > 10:
+                            publish_next()  # a standby takes over the state when it has work to do
+                            given_work_at = time.monotonic()
+                    time.sleep(0.2)
+                workers.kill(victim, restart_after)
+                figures.killed.append(victim)
                 figures.kills += 1
                 say(f"kill -9 {victim} ({figures.kills}/{kills})")
                 if figures.kills % len(order) == 0:
                     rng.shuffle(order)
                 publish_next()
+                if stage in STATEFUL_STAGES and len(workers.replicas_of(stage)) > 1:
+                    figures.stateful_kills[stage] = figures.stateful_kills.get(stage, 0) + 1
+                    if _standby_took_over(settings, workers, stage, victim, drain_timeout):
+                        figures.takeovers[stage] = figures.takeovers.get(stage, 0) + 1
             while chunks:
                 publish_next()
         _wait(lambda: _drained(settings), drain_timeout, workers, "the workers to drain")
@@ -290,8 +379,14 @@ def judge(settings: Settings, stream: list[Post], incidents: list[Incident], hoo
     from search import open_index
 
     with open_index(settings) as index:
-        present = [post.id for post in stream if index.get(post.id) is not None]
+        indexed = {post.id: index.get(post.id) for post in stream}
         total = index.search(SearchQuery(limit=0)).total
+    present = [post_id for post_id, found in indexed.items() if found is not None]
+    for incident in incidents:
+        events = {found.event_id for post, found in zip(stream, indexed.values(), strict=True)
+                  if found is not None and post.text.startswith(incident.place + "拆迁户")}
+        if len(events) > 1:
+            figures.incidents_split.append(f"{incident.place}: {len(events)} events")
     figures.posts_indexed = len(present)
     figures.posts_lost = len(stream) - len(present)
     figures.posts_duplicated = max(total - len(present), 0)
@@ -309,6 +404,8 @@ def judge(settings: Settings, stream: list[Post], incidents: list[Incident], hoo
     figures.wrong_levels = [f"{a.group_key}: {a.level.value} (expected {expected[a.group_key]})"
                             for a in alerts if a.group_key in expected and a.level.value != expected[a.group_key]]
     figures.notifications_twice = _sent_twice(hook.received)
+    notified = {body["alert"]["id"] for _, body in hook.received if body["kind"] == "fired"}
+    figures.notifications_missing = len({a.id for a in alerts} - notified)
 
 
 def _sent_twice(received: list[tuple[float, dict[str, Any]]]) -> int:

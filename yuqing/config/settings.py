@@ -31,9 +31,12 @@ class KafkaSettings(BaseModel):
     # retention.ms of the topics Yuqing creates: a stopped stage can catch up after a week's outage.
     retention_hours: float = Field(default=168, gt=0)
     # Seconds. A killed worker's partitions pass to the others after `session_timeout`; a member that
-    # spends longer than `max_poll_interval` on one batch is taken out of its group.
-    session_timeout: float = Field(default=30.0, gt=0)
-    heartbeat_interval: float = Field(default=3.0, gt=0)
+    # spends longer than `max_poll_interval` on one batch is taken out of its group. Short, so that a
+    # worker joins in seconds: a forming group waits for more members for half the session timeout on
+    # tansu (and for group.initial.rebalance.delay.ms on Kafka). Kafka refuses a session timeout below
+    # its group.min.session.timeout.ms (6 s unless set lower, as docker-compose.yml does).
+    session_timeout: float = Field(default=4.0, gt=0)
+    heartbeat_interval: float = Field(default=1.0, gt=0)
     max_poll_interval: float = Field(default=300.0, gt=0)
     # How long a request (a publish's acknowledgement, a flush waits twice this) may take before the
     # broker counts as away: the crawl then spools what it has not confirmed.

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         indexed = index.search(SearchQuery(limit=0)).total
 
     print()
-    print(f"采集 crawled: {crawled} items this run; 分析 analysed: {processed['analyze']}; "
+    print(f"采集 crawled: {crawled} items this run; 分析 analysed: {processed['enrich']}; "
           f"索引 indexed in total: {indexed}")
     print(f"预警 alerts: {len(alerts)}")
     for alert in alerts:

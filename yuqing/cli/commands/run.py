@@ -8,7 +8,7 @@ import argparse
 import sys
 from datetime import datetime, time
 
-from workers.stages import STAGE_NAMES
+from workers.stages import STAGE_NAMES, STATEFUL_STAGES
 from workers.supervisor import Supervisor
 from yuqing.cli.common import settings_from
 
@@ -16,7 +16,7 @@ from yuqing.cli.common import settings_from
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "run", help="monitor continuously: workers up, crawl every N minutes, daily report every morning",
-        description="Start one process per stage (analyze, index, alert), restart any that exits (with a "
+        description="Start one process per stage (enrich, events, index, alert), restart any that exits (with a "
                     "growing back-off), crawl the sources file every --interval minutes, each crawl in its own "
                     "process, and write the previous day's 舆情日报 at --report-at (and last week's 舆情周报 on "
                     "Mondays), e-mailed with their Word and PDF files when the settings name report_delivery.channel. "
@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--interval", type=float, default=20.0, help="minutes between crawls (default 20)")
     parser.add_argument("--workers", type=int, default=1,
-                        help="processes for the analyze and index stages (default 1); the alert stage runs one: "
-                             "the rules' memory has one writer")
+                        help="processes for the enrich and index stages (default 1); the events and alert stages "
+                             "run one each: they keep state with one writer (0: no workers, they run elsewhere)")
     parser.add_argument("--report-at", type=_clock, default=time(8, 0), metavar="HH:MM",
                         help="Beijing time to write the previous day's daily report (default 08:00)")
     parser.add_argument("--no-report", action="store_true", help="do not write daily and weekly reports")
@@ -45,10 +45,11 @@ def _yuqing(args: argparse.Namespace, *command: str) -> list[str]:
 
 
 def worker_commands(args: argparse.Namespace) -> dict[str, list[str]]:
-    """The worker processes to keep up: `--workers` of the analyze and index stages, one alert worker (the
-    rules' memory and the burst counts have one writer)."""
-    return {f"{stage}-{n + 1}": _yuqing(args, "worker", stage)
-            for stage in STAGE_NAMES for n in range(1 if stage == "alert" else args.workers)}
+    """The worker processes to keep up: `--workers` of the enrich and index stages, one each of the stages that
+    keep state (events, alert: one writer each; on one machine the supervisor's restart is their standby); none
+    with `--workers 0` (the workers run as services of their own)."""
+    return {f"{stage}-{n + 1}": _yuqing(args, "worker", stage) for stage in STAGE_NAMES
+            for n in range(min(args.workers, 1) if stage in STATEFUL_STAGES else args.workers)}
 
 
 def run(args: argparse.Namespace) -> int:

