@@ -141,7 +141,8 @@ class EventClues:
     lead: list[str]  # the same of its first paragraph, when it has several
 
     def to_json(self) -> dict[str, Any]:
-        return {"keywords": [[term, weight] for term, weight in self.keywords], "areas": self.areas,
+        # The (term, weight) pairs as they are: JSON writes a tuple as an array.
+        return {"keywords": self.keywords, "areas": self.areas,
                 "anchors": self.anchors, "author_anchors": self.author_anchors,
                 "headline": [self.headline[0], int(self.headline[1])] if self.headline else None,
                 "features": self.features, "lead": self.lead}
@@ -232,7 +233,7 @@ class Enricher:
         places = self.gazetteer.resolve(all_words, hints)
         author_places = self._author_places(post.author.name) if post.author.name else []
         departments = self._departments(post, links, all_words)
-        clues = self._clues(post, masked, candidates, weighted, places)
+        clues = self._clues(post, masked, title, title_words, candidates, weighted, places)
 
         # Every value below is already validated (the post) or built from schema types:
         # constructing without a second validation pass saves a fifth of the time per post.
@@ -250,17 +251,23 @@ class Enricher:
         )
         return Annotated(enriched, clues, policy)
 
-    def _clues(self, post: Post, masked: str, candidates: Sequence[str], weighted: Sequence[tuple[str, float]],
-               places: Sequence[str]) -> EventClues:
+    def _clues(self, post: Post, masked: str, title: str | None, title_words: list[str], candidates: Sequence[str],
+               weighted: Sequence[tuple[str, float]], places: Sequence[str]) -> EventClues:
+        """`title` and `title_words`: the post's title masked and its words (the title is masked and split once)."""
         fast_words = self.language.segmenter.fast_words
         features, lead = _reprint_features(self.language, masked, candidates)
         # A title or a board's 地点 often names the estate the text only calls 我们小区.
-        title = mask_personal_data(" ".join(filter(None, (post.title, str(post.extra.get(BOARD_PLACE) or "")))))
+        board_place = str(post.extra.get(BOARD_PLACE) or "")
+        if board_place:
+            place_title = mask_personal_data(" ".join(filter(None, (post.title, board_place))))
+            place_title_words = fast_words(place_title)
+        else:
+            place_title, place_title_words = title or "", title_words
         return EventClues(
             keywords=list(weighted), areas=sorted({self._area(p) for p in places} - {self.gazetteer.city}),
-            anchors=anchors_of(f"{title} {masked}", [*fast_words(title), *candidates]),
+            anchors=anchors_of(f"{place_title} {masked}", [*place_title_words, *candidates]),
             author_anchors=anchors_of("", fast_words(post.author.name)) if post.author.name else [],
-            headline=headline_of(mask_personal_data(post.title) if post.title else None, masked),
+            headline=headline_of(title or None, masked),
             features=list(features), lead=lead,
         )
 
