@@ -122,6 +122,7 @@ class AnalyzerMemory(Protocol):
     def newest(self) -> datetime | None: ...
     def events_since(self, since: datetime) -> list[EventState]: ...
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None: ...
+    def assigned_many(self, post_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, datetime]]: ...
     def posts_since(self, since: datetime) -> list[AssignedPost]: ...
     def forget_before(self, cutoff: datetime) -> None: ...
     def close(self) -> None: ...
@@ -340,6 +341,9 @@ class Analyzer:
         self._pending_posts: list[AssignedPost] = []
         self._pending_policies: list[Policy] = []
         self._relinked: list[ReprintLink] = []
+        # What the store knew of a batch's posts when it was read (`recall`); good until the next flush writes to it.
+        self._recalled: dict[str, tuple[str | None, str | None, datetime]] = {}
+        self._recalled_ids: set[str] = set()
         self._saves = 0  # the store's save count as of this analyzer's last read or write
         if self.store is not None:
             self._restore(self.store)
@@ -369,6 +373,7 @@ class Analyzer:
         self._pending_posts.clear()
         self._pending_policies.clear()
         self._relinked.clear()
+        self._forget_recalled()
         self._restore(self.store)
 
     # -- policies ---------------------------------------------------------------------------
@@ -395,10 +400,31 @@ class Analyzer:
         extra = {**post.extra, REPRINT_OF: reprint_of} if reprint_of else post.extra
         return post.model_copy(update={"event_id": event_id, "reprint_of": reprint_of, "extra": extra})
 
+    def recall(self, post_ids: Iterable[str]) -> None:
+        """Read what the store holds of these posts (a batch's) at once, so that assigning them asks it nothing
+        more: one read a batch instead of one a post."""
+        if self.store is None:
+            return
+        ids = [post_id for post_id in dict.fromkeys(post_ids) if post_id not in self._assigned]
+        self._recalled = self.store.assigned_many(ids)
+        self._recalled_ids = set(ids)
+
+    def _forget_recalled(self) -> None:
+        self._recalled = {}
+        self._recalled_ids = set()
+
+    def _known(self, post_id: str) -> tuple[str | None, str | None, datetime] | None:
+        """(event id, reprint_of, when) of a post analysed before: in memory, else in the store (older than memory
+        keeps, still in the store's window)."""
+        known = self._assigned.get(post_id)
+        if known is not None or self.store is None:
+            return known
+        if post_id in self._recalled_ids:
+            return self._recalled.get(post_id)
+        return self.store.assigned(post_id)
+
     def _event(self, post: EnrichedPost, clues: EventClues) -> tuple[str | None, str | None]:
-        known = self._assigned.get(post.id)
-        if known is None and self.store is not None:  # older than memory keeps, still in the store's window
-            known = self.store.assigned(post.id)
+        known = self._known(post.id)
         if known is not None:  # a re-crawl or a redelivery: same event, counted once
             return known[1], known[0]
         when = post.when
@@ -429,9 +455,7 @@ class Analyzer:
 
     def _relink(self, copy_id: str, original_id: str) -> None:
         """A post analysed before turned out to copy one that arrived later: remember it and tell the index."""
-        known = self._assigned.get(copy_id)
-        if known is None and self.store is not None:
-            known = self.store.assigned(copy_id)
+        known = self._known(copy_id)
         if known is None:
             return
         event_id, _, when = known
@@ -466,6 +490,7 @@ class Analyzer:
         if self.store is not None:
             events = [self.clusterer.events[eid] for eid in self.clusterer.unsaved if eid in self.clusterer.events]
             self._saves = self.store.save(events, self._pending_posts, self._pending_policies)
+            self._forget_recalled()  # the store has changed since it was read
             self._assigned.clear()
             self._assigned_queue.clear()
         self._pending_posts.clear()

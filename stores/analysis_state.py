@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -55,6 +55,7 @@ def _unsigned(value: int) -> int:
 # two days (offsets run from -12:00 to +14:00), so a range read with this margin through the index, then
 # compared as datetimes, is exact.
 OFFSET_MARGIN = timedelta(days=2)
+LOOKUP_CHUNK = 500  # post ids per read of `assigned_many` (SQLite allows 32,766 parameters a statement)
 
 
 def _text_floor(when: datetime) -> str:
@@ -145,6 +146,16 @@ class AnalysisStateStore:
         row = self.db.execute("SELECT event_id, reprint_of, at FROM posts WHERE id = ?", (post_id,)).fetchone()
         return (row[0], row[1], datetime.fromisoformat(row[2])) if row else None
 
+    def assigned_many(self, post_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, datetime]]:
+        """`assigned` of many posts in a few reads: post id -> (event id, reprint_of, when), for those analysed before."""
+        found = {}
+        for start in range(0, len(post_ids), LOOKUP_CHUNK):
+            chunk = post_ids[start:start + LOOKUP_CHUNK]
+            for pid, event_id, reprint_of, at in self.db.execute(
+                    f"SELECT id, event_id, reprint_of, at FROM posts WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+                found[pid] = (event_id, reprint_of, datetime.fromisoformat(at))
+        return found
+
     def posts_since(self, since: datetime) -> list[AssignedPost]:
         rows = []
         for pid, at, *rest in self.db.execute(
@@ -231,6 +242,13 @@ class PostgresAnalysisState:
             return None
         event_id, reprint_of, when = rows[0]
         return event_id, reprint_of, when
+
+    def assigned_many(self, post_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, datetime]]:
+        """`assigned` of many posts in one read: post id -> (event id, reprint_of, when), for those analysed before."""
+        if not post_ids:
+            return {}
+        return {pid: (event_id, reprint_of, when) for pid, event_id, reprint_of, when in self._db.rows(
+            "SELECT id, event_id, reprint_of, at FROM analysis_posts WHERE id = ANY(%s)", (list(post_ids),))}
 
     def posts_since(self, since: datetime) -> list[AssignedPost]:
         return [_assigned_post(*row) for row in self._db.rows(
