@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from analysis.events import (
     ACTIVE_FOR,
     MIN_REPRINT_CHARS,
+    ClusterMemory,
     EventClusterer,
     EventState,
     Fingerprint,
@@ -101,13 +102,14 @@ def _substance(event: Event) -> tuple[Any, ...]:
             event.last_seen.replace(minute=0, second=0, microsecond=0), size)
 
 
-# (post id, when, event id, reprint_of, fingerprint) of an analysed post, as the memory keeps it.
-AssignedPost = tuple[str, datetime, str | None, str | None, Fingerprint | None]
+# (post id, when, event id, reprint_of, fingerprint, thread key) of an analysed post, as the memory keeps it;
+# the thread key is None when only the reprint link changed.
+AssignedPost = tuple[str, datetime, str | None, str | None, Fingerprint | None, str | None]
 
 
-class AnalyzerMemory(Protocol):
-    """Where the analyzer keeps events, analysed posts and crawled policies across restarts
-    (`stores.analysis_state.AnalysisStateStore`)."""
+class AnalyzerMemory(ClusterMemory, Protocol):
+    """Where the analyzer keeps events, analysed posts and crawled policies across restarts, and reads
+    back what its windows need but memory does not hold (`stores.analysis_state.AnalysisStateStore`)."""
 
     def save(self, events: Iterable[EventState], posts: Iterable[AssignedPost], policies: Iterable[Policy]) -> int:
         """Write in one transaction; returns the store's count of saves, this one included."""
@@ -120,10 +122,8 @@ class AnalyzerMemory(Protocol):
 
     def policies(self) -> list[Policy]: ...
     def newest(self) -> datetime | None: ...
-    def events_since(self, since: datetime) -> list[EventState]: ...
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None: ...
     def assigned_many(self, post_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, datetime]]: ...
-    def posts_since(self, since: datetime) -> list[AssignedPost]: ...
     def forget_before(self, cutoff: datetime) -> None: ...
     def close(self) -> None: ...
 
@@ -328,7 +328,7 @@ class Analyzer:
         self.store = memory
         stored = self.store.policies() if self.store else []
         self.enricher = Enricher(language, [*policies, *stored], watchlists, gazetteer)
-        self.clusterer = EventClusterer()
+        self.clusterer = EventClusterer(memory)
         # post id -> (event id, reprint_of, when): a post seen again keeps what it was given. With a store,
         # only the posts not yet written to it: the store answers for the others (one indexed read a post).
         self._assigned: dict[str, tuple[str | None, str | None, datetime]] = {}
@@ -337,7 +337,8 @@ class Analyzer:
         self._newest: datetime | None = None
         self._pruned_at: datetime | None = None
         self._since_prune = 0
-        self._published: dict[str, tuple[Any, ...]] = {}  # event id -> its substance when last handed out
+        # event id -> hash of its substance when last handed out: a few bytes, not the substance, for a week of events
+        self._published: dict[str, int] = {}
         self._pending_posts: list[AssignedPost] = []
         self._pending_policies: list[Policy] = []
         self._relinked: list[ReprintLink] = []
@@ -349,14 +350,13 @@ class Analyzer:
             self._restore(self.store)
 
     def _restore(self, store: AnalyzerMemory) -> None:
+        """Start where the last save left off, reading only the events joined last: the store answers for the
+        rest of the window when a post needs it, so starting takes as long after a month as after a day."""
         self._saves = store.saves()
         newest = store.newest()
         if newest is None:
             return
-        since = newest - ACTIVE_FOR
-        posts = store.posts_since(since)
-        self.clusterer.restore(store.events_since(since), [fp for *_, fp in posts if fp is not None],
-                               [(pid, event_id, at) for pid, at, event_id, *_ in posts if event_id])
+        self.clusterer.resume(newest - ACTIVE_FOR)
         self._newest = newest
 
     def catch_up(self) -> None:
@@ -364,7 +364,7 @@ class Analyzer:
         standby that takes over from an active worker carries on from the active one's last save."""
         if self.store is None or self.store.saves() == self._saves:
             return
-        self.clusterer = EventClusterer()
+        self.clusterer = EventClusterer(self.store)
         self._assigned.clear()
         self._assigned_queue.clear()
         self._newest = self._pruned_at = None
@@ -431,18 +431,20 @@ class Analyzer:
         self._newest = max(self._newest, when) if self._newest else when
         reprint_of = self.clusterer.reprint(post.id, when, strip_markup(post.text), clues.features, clues.lead)
         metrics = post.metrics
+        thread = post.url.partition("#")[0]
         traits = PostTraits(
             id=post.id, when=when, keywords=clues.keywords, platform=post.platform.value, places=post.places,
             areas=clues.areas, sentiment=post.sentiment.label.value if post.sentiment else None,
             policies=[link.id for link in post.policies],
             engagement=metrics.reposts + metrics.comments + metrics.likes,
             anchors=clues.anchors, replies_to=[post.reply_to] if post.reply_to else [],
-            thread=post.url.partition("#")[0], author_anchors=clues.author_anchors, headline=clues.headline,
+            thread=thread, author_anchors=clues.author_anchors, headline=clues.headline,
         )
         event_id = self.clusterer.assign(traits, reprint_of)
         self._remember(post.id, (event_id, reprint_of, when))
         self._since_prune += 1
-        self._pending_posts.append((post.id, when, event_id, reprint_of, self.clusterer.reprints.by_id.get(post.id)))
+        self._pending_posts.append(
+            (post.id, when, event_id, reprint_of, self.clusterer.reprints.by_id.get(post.id), thread))
         for copy_id, original_id in self.clusterer.take_relinked():
             self._relink(copy_id, original_id)
         if len(self._pending_posts) >= FLUSH_EVERY:
@@ -460,7 +462,8 @@ class Analyzer:
             return
         event_id, _, when = known
         self._remember(copy_id, (event_id, original_id, when))
-        self._pending_posts.append((copy_id, when, event_id, original_id, self.clusterer.reprints.by_id.get(copy_id)))
+        fingerprint = self.clusterer.reprints.by_id.get(copy_id)
+        self._pending_posts.append((copy_id, when, event_id, original_id, fingerprint, None))
         self._relinked.append(ReprintLink(post_id=copy_id, reprint_of=original_id))
 
     def take_relinked(self) -> list[ReprintLink]:
@@ -479,7 +482,7 @@ class Analyzer:
             self.flush()
         changed = []
         for event in self.clusterer.take_changed():
-            substance = _substance(event)
+            substance = hash(_substance(event))
             if self._published.get(event.id) != substance:
                 self._published[event.id] = substance
                 changed.append(event)
@@ -495,7 +498,7 @@ class Analyzer:
             self._assigned_queue.clear()
         self._pending_posts.clear()
         self._pending_policies.clear()
-        self.clusterer.unsaved.clear()
+        self.clusterer.saved()
         self._forget_old()
 
     def _forget_old(self) -> None:

@@ -30,11 +30,11 @@ import hashlib
 import heapq
 import math
 import re
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from analysis.titles import Headline, HeadlineKind, composed_title
 from yuqing.schema import Event
@@ -57,6 +57,9 @@ SCORED_CANDIDATES = 8
 # A post opens an event only with this many keywords, an anchor or a thread to hold it together.
 MIN_EVENT_TERMS = 1
 ACTIVE_FOR = timedelta(days=7)
+# Events held in memory when a store keeps the others (EventClusterer's `memory`): about 5 KB each. The
+# events a post joins are mostly ones joined within hours; one older is read back from the store.
+EVENTS_HELD = 10_000
 REPRESENTATIVES = 5
 LABEL_TERMS = 3
 # Title candidates an event keeps (the best by score), and how much better than the shown title
@@ -73,8 +76,6 @@ PLACE_SUFFIXES = ("家属院", "家属楼", "小区", "社区", "新村", "花�
 GENERIC_QUALIFIERS = frozenset({"老旧", "居民", "整个", "我们", "你们", "他们", "这个", "那个", "附近", "周边",
                                 "城中", "新建", "商品房", "回迁", "安置", "农村", "城市", "乡村", "美丽"})
 
-_hash_cache: dict[str, int] = {}
-
 
 def anchors_of(text: str, words: Iterable[str]) -> list[str]:
     """Distinctive anchors of a post: its #topics# and the named estates or villages among its words."""
@@ -90,12 +91,8 @@ def anchors_of(text: str, words: Iterable[str]) -> list[str]:
 
 
 def _feature_hash(feature: str) -> int:
-    value = _hash_cache.get(feature)
-    if value is None:
-        value = int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
-        if len(_hash_cache) < 500_000:
-            _hash_cache[feature] = value
-    return value
+    # Not cached: a word's hash is needed again only once its spread form (cached below) was dropped.
+    return int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 # SimHash votes are counted in one big integer: bit i of a feature's hash becomes 1 in the i-th
@@ -168,11 +165,32 @@ class Fingerprint:
     lead: int | None = None  # SimHash of the first paragraph, for a post of several paragraphs
 
 
-class ReprintDetector:
-    """Remembers fingerprints of recent posts and finds the original a new post copies."""
+class ClusterMemory(Protocol):
+    """Where the clusterer reads back what it handed over to be saved and no longer holds
+    (`stores.analysis_state`): analysed posts' fingerprints and threads, and events. A city's week is
+    too much to hold, and a restart would have to read all of it. What it returns may be older than
+    the clusterer's window: the clusterer filters by time."""
 
-    def __init__(self, keep_for: timedelta = ACTIVE_FOR) -> None:
+    def event(self, event_id: str) -> EventState | None: ...
+    def latest_events(self, limit: int) -> list[EventState]: ...
+    def fingerprint(self, post_id: str) -> Fingerprint | None: ...
+    def fingerprints_banded(
+        self, value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]]
+    ) -> list[Fingerprint]: ...
+    def copies_of(self, post_id: str) -> list[Fingerprint]: ...
+    def thread(self, key: str, since: datetime | None) -> tuple[str, datetime] | None: ...
+
+
+class ReprintDetector:
+    """Remembers fingerprints of recent posts and finds the original a new post copies.
+
+    With a `memory`, it holds only the fingerprints not yet saved (`saved` forgets the others) and
+    asks the memory for the rest: one indexed read a post, whatever the window holds."""
+
+    def __init__(self, keep_for: timedelta = ACTIVE_FOR, memory: ClusterMemory | None = None) -> None:
         self.keep_for = keep_for
+        self.memory = memory
+        self.cutoff: datetime | None = None  # fingerprints older than this are forgotten (see `prune`)
         self.by_id: dict[str, Fingerprint] = {}
         self._bands: dict[tuple[int, int], set[str]] = {}
         self._lead_bands: dict[tuple[int, int], set[str]] = {}
@@ -190,28 +208,49 @@ class ReprintDetector:
         if fingerprint.original != fingerprint.post_id:
             self._copies.setdefault(fingerprint.original, set()).add(fingerprint.post_id)
 
-    def _near(self, value: int, bands: dict[tuple[int, int], set[str]], lead: bool) -> Iterable[Fingerprint]:
+    def _kept(self, fingerprint: Fingerprint | None) -> Fingerprint | None:
+        """A fingerprint read from the memory, as held if it is held, or None once older than the window."""
+        if fingerprint is None:
+            return None
+        held = self.by_id.get(fingerprint.post_id)
+        if held is not None:
+            return held
+        return fingerprint if self.cutoff is None or fingerprint.when >= self.cutoff else None
+
+    def get(self, post_id: str) -> Fingerprint | None:
+        held = self.by_id.get(post_id)
+        if held is None and self.memory is not None:
+            return self._kept(self.memory.fingerprint(post_id))
+        return held
+
+    def _held_near(self, value: int, bands: dict[tuple[int, int], set[str]]) -> Iterable[Fingerprint]:
         for band in _bands(value):
             for post_id in bands.get(band, ()):
-                other = self.by_id[post_id]
-                compared = other.lead if lead else other.value
-                if compared is not None and (compared ^ value).bit_count() <= MAX_REPRINT_DISTANCE:
-                    yield other
+                yield self.by_id[post_id]
 
     def original_of(self, value: int, lead: int | None = None) -> Fingerprint | None:
         """The earliest original of the known posts within 3 bits of `value`, if any: posts with the
         same text, posts whose first paragraph is this text, and (given `lead`, this post's first
         paragraph) posts that copied only that paragraph."""
-        near = [*self._near(value, self._bands, lead=False), *self._near(value, self._lead_bands, lead=True)]
+        by_value = [*self._held_near(value, self._bands)]
+        by_lead = [*self._held_near(value, self._lead_bands)]
         if lead is not None:
-            near += self._near(lead, self._bands, lead=False)
+            by_value += self._held_near(lead, self._bands)
+        if self.memory is not None:
+            stored = self.memory.fingerprints_banded(_bands(value) + (_bands(lead) if lead is not None else []),
+                                                     _bands(value))
+            kept = [fp for fp in map(self._kept, stored) if fp is not None and fp.post_id not in self.by_id]
+            by_value += kept
+            by_lead += [fp for fp in kept if fp.lead is not None]
+        near = [other for other in by_value if _close(other.value, value) or _close(other.value, lead)]
+        near += [other for other in by_lead if _close(other.lead, value)]
         originals = [self._original(other) for other in near]
         return min(originals, key=lambda fp: (fp.when, fp.post_id), default=None)
 
     def _original(self, fingerprint: Fingerprint) -> Fingerprint:
         # An original can later turn out to copy an older post that arrived late: follow the links.
         for _ in range(8):
-            nxt = self.by_id.get(fingerprint.original)
+            nxt = self.get(fingerprint.original) if fingerprint.original != fingerprint.post_id else None
             if nxt is None or nxt is fingerprint:
                 break
             fingerprint = nxt
@@ -219,15 +258,29 @@ class ReprintDetector:
 
     def adopt(self, former: Fingerprint, original: Fingerprint) -> list[Fingerprint]:
         """`original` (published earlier, arrived later) is what `former` and its copies copy:
-        link them all to it and return them."""
-        moved = [former, *(self.by_id[c] for c in sorted(self._copies.pop(former.post_id, ())) if c in self.by_id)]
+        link them all to it and return them (held until saved)."""
+        copies = {c: self.by_id[c] for c in self._copies.pop(former.post_id, ()) if c in self.by_id}
+        if self.memory is not None:
+            stored = map(self._kept, self.memory.copies_of(former.post_id))
+            copies.update({fp.post_id: fp for fp in stored
+                           if fp is not None and fp.post_id not in copies and fp.post_id != former.post_id})
+        moved = [former, *(copies[c] for c in sorted(copies))]
         for fingerprint in moved:
             fingerprint.original = original.post_id
+            if fingerprint.post_id not in self.by_id:  # read from the memory: held until saved again
+                self.add(fingerprint)
         self._copies.setdefault(original.post_id, set()).update(fp.post_id for fp in moved)
         return moved
 
+    def saved(self) -> None:
+        """Everything held was saved: with a memory, forget it (the memory answers from now on)."""
+        if self.memory is not None:
+            for held in (self.by_id, self._bands, self._lead_bands, self._copies):
+                held.clear()
+            self._queue.clear()
+
     def prune(self, now: datetime) -> None:
-        cutoff = now - self.keep_for
+        cutoff = self.cutoff = now - self.keep_for
         while self._queue and self._queue[0][0] < cutoff:
             _, post_id = heapq.heappop(self._queue)
             fingerprint = self.by_id.get(post_id)
@@ -242,6 +295,10 @@ class ReprintDetector:
                         members.discard(post_id)
                         if not members:
                             del table[band]
+
+
+def _close(compared: int | None, value: int | None) -> bool:
+    return compared is not None and value is not None and (compared ^ value).bit_count() <= MAX_REPRINT_DISTANCE
 
 
 @dataclass
@@ -390,48 +447,58 @@ class Postings:
 
     Each list is capped: a word hundreds of events use (菏泽, 疫情) points at the latest few only,
     so finding a post's candidates costs the same with a hundred events open or a hundred thousand,
-    and an event that stopped growing drops out of the lists as newer ones arrive."""
+    and an event that stopped growing drops out of the lists as newer ones arrive. Plain lists: a
+    city's vocabulary makes hundreds of thousands of them, and a few dozen ids are searched in C."""
 
     def __init__(self, per_key: int = POSTINGS_PER_KEY) -> None:
         self.per_key = per_key
-        self._lists: dict[str, OrderedDict[str, None]] = {}
+        self._lists: dict[str, list[str]] = {}
 
     def add(self, key: str, event_id: str) -> None:
         events = self._lists.get(key)
         if events is None:
-            events = self._lists[key] = OrderedDict()
-        elif event_id in events:
-            events.move_to_end(event_id)
+            self._lists[key] = [event_id]
             return
-        events[event_id] = None
+        if event_id in events:
+            events.remove(event_id)
+        events.append(event_id)
         if len(events) > self.per_key:
-            events.popitem(last=False)
+            del events[0]
 
     def get(self, key: str) -> Iterable[str]:
         return self._lists.get(key, ())
 
     def discard(self, key: str, event_id: str) -> None:
         events = self._lists.get(key)
-        if events is not None:
-            events.pop(event_id, None)
+        if events is not None and event_id in events:
+            events.remove(event_id)
             if not events:
                 del self._lists[key]
 
 
 class EventClusterer:
-    """Online clustering of posts into events, with reprints attached to their original's event."""
+    """Online clustering of posts into events, with reprints attached to their original's event.
 
-    def __init__(self) -> None:
+    With a `memory` (see ClusterMemory), what was saved leaves memory: fingerprints and threads at once,
+    events beyond the `events_held` most recently joined; they are read back when a post needs them."""
+
+    def __init__(self, memory: ClusterMemory | None = None, events_held: int = EVENTS_HELD) -> None:
+        self.memory = memory
+        self.events_held = events_held
+        # Held events, least recently joined first (with a memory, the first leave when it is full).
         self.events: dict[str, EventState] = {}
-        self.reprints = ReprintDetector()
+        self._evicted: dict[str, datetime] = {}  # events saved and let go while in the window -> last seen
+        self.reprints = ReprintDetector(memory=memory)
         self._by_term = Postings()
         self._by_anchor = Postings()
         self._by_resident = Postings()
         # (last seen when queued, event id): idle events leave memory oldest first, without a full pass.
         self._idle_queue: list[tuple[datetime, str]] = []
+        self._queued: set[str] = set()  # events with an entry in it: one each, however often read back
         # post id or thread key -> (event id, when); and a post not seen yet -> the events of posts
         # that answer it (a repost crawled before its original), to be joined when it arrives.
         self._threads: dict[str, tuple[str, datetime]] = {}
+        self._saved_threads: dict[str, tuple[str, datetime] | None] = {}  # what the memory said since the last save
         self._waiting: dict[str, tuple[set[str], datetime]] = {}
         self._thread_queue: list[tuple[datetime, str]] = []
         self.changed: set[str] = set()  # since the last take_changed(): to be indexed
@@ -454,7 +521,7 @@ class EventClusterer:
             return None
         value = simhash(features)
         lead = simhash(lead_features) if len(lead_features) >= MIN_REPRINT_FEATURES else None
-        known = self.reprints.by_id.get(post_id)
+        known = self.reprints.get(post_id)
         if known is not None:  # the same post again (a re-crawl): keep what was decided
             return None if known.original == post_id else known.original
         original = self.reprints.original_of(value, lead)
@@ -532,7 +599,7 @@ class EventClusterer:
         residents.update(event_id for anchor in post.anchors for event_id in self._by_resident.get(anchor))
         scored = []
         for event_id in best + sorted((close | residents) - set(best)):
-            event = self.events.get(event_id)
+            event = self._event(event_id)
             if event is None or not self._open(event, post.when):
                 continue
             similarity = self._similarity(vector, event, vector_norm)
@@ -563,7 +630,7 @@ class EventClusterer:
         replies += [e for e in map(self._resolve, sorted(copies)) if e is not None and e not in replies]
         event: EventState | None = None
         if reprint_of is not None:
-            original = self.reprints.by_id.get(reprint_of)
+            original = self.reprints.get(reprint_of)
             if original is not None and original.event_id:
                 event = self._resolve(original.event_id)
         if event is None:  # a repost, reply or comment stays in its thread
@@ -575,7 +642,7 @@ class EventClusterer:
         elif vector or post.anchors or replies:
             # A reply whose post has not arrived yet (crawl order is not publication order) waits for
             # it in an event of its own, or its anchor's: its few words would pick a thread at random.
-            waiting = any(parent not in self._threads for parent in post.replies_to)
+            waiting = any(self._thread(parent) is None for parent in post.replies_to)
             candidates = self._candidates(post, vector, replies, by_words=not waiting)
             if candidates:
                 best_similarity, event = candidates[0]
@@ -588,7 +655,7 @@ class EventClusterer:
                 return None
             event = EventState(id=event_id_for(post.id), first_seen=post.when, last_seen=post.when, first_post=post.id)
             self.events[event.id] = event
-            heapq.heappush(self._idle_queue, (event.last_seen, event.id))
+            self._queue_idle(event.last_seen, event.id)
         self._add(event, post, vector)
         if reprint_of is not None:
             event.reprints += 1
@@ -600,7 +667,7 @@ class EventClusterer:
 
     def _thread_event(self, post: PostTraits) -> EventState | None:
         for key in (*post.replies_to, post.thread):
-            known = self._threads.get(key) if key else None
+            known = self._thread(key) if key else None
             event = self._resolve(known[0]) if known else None
             if event is not None:
                 return event
@@ -612,26 +679,62 @@ class EventClusterer:
         found = {event.id: event for event in map(self._resolve, sorted(waiting[0]) if waiting else ()) if event}
         return [found[event_id] for event_id in sorted(found)]
 
+    def _thread(self, key: str) -> tuple[str, datetime] | None:
+        """(event id, when) of a post id or thread key, held or saved, while in the window. What the memory
+        said is kept until the next save: a post asks for its page's key twice (to join, to be remembered)."""
+        known = self._threads.get(key)
+        if known is None and self.memory is not None:
+            if key not in self._saved_threads:
+                self._saved_threads[key] = self.memory.thread(key, self.reprints.cutoff)
+            known = self._saved_threads[key]
+        return known
+
     def _remember_thread(self, post: PostTraits, event: EventState) -> None:
         self._threads[post.id] = (event.id, post.when)
         heapq.heappush(self._thread_queue, (post.when, post.id))
-        if post.thread and post.thread not in self._threads:
+        if post.thread and self._thread(post.thread) is None:
             self._threads[post.thread] = (event.id, post.when)
             heapq.heappush(self._thread_queue, (post.when, post.thread))
         for parent in post.replies_to:
-            if parent not in self._threads:
+            if self._thread(parent) is None:
                 events, _ = self._waiting.get(parent, (set(), post.when))
                 events.add(event.id)
                 self._waiting[parent] = (events, post.when)
                 heapq.heappush(self._thread_queue, (post.when, parent))
 
     def _resolve(self, event_id: str) -> EventState | None:
-        event = self.events.get(event_id)
+        event = self._event(event_id)
         while event is not None and event.merged_into:
-            event = self.events.get(event.merged_into)
+            event = self._event(event.merged_into)
         return event
 
+    def _event(self, event_id: str) -> EventState | None:
+        """A held event, else one read back from the memory while it can still be joined (as if held)."""
+        event = self.events.get(event_id)
+        if event is None and self.memory is not None:
+            event = self.memory.event(event_id)
+            # One let go is held again whatever its age (it was held until pruned); one saved before a
+            # restart, or pruned since, only while a post could still join it.
+            cutoff = self.reprints.cutoff
+            if event is not None and (event_id in self._evicted or cutoff is None or event.last_seen >= cutoff):
+                self._hold(event)
+            else:
+                event = None
+        return event
+
+    def _hold(self, event: EventState) -> None:
+        """Hold an event read back (postings already name it, or will as it takes posts)."""
+        self._evicted.pop(event.id, None)
+        self.events[event.id] = event
+        self._queue_idle(event.last_seen, event.id)
+
+    def _queue_idle(self, last_seen: datetime, event_id: str) -> None:
+        if event_id not in self._queued:
+            self._queued.add(event_id)
+            heapq.heappush(self._idle_queue, (last_seen, event_id))
+
     def _add(self, event: EventState, post: PostTraits, vector: dict[str, float]) -> None:
+        self.events[event.id] = self.events.pop(event.id)  # the most recently joined: let go last
         event.size += 1
         if post.when < event.first_seen:
             event.first_seen, event.first_post = post.when, post.id
@@ -707,22 +810,29 @@ class EventClusterer:
         idle, kept = [], []
         while self._idle_queue and self._idle_queue[0][0] < cutoff:
             _, event_id = heapq.heappop(self._idle_queue)
+            self._queued.discard(event_id)
             event = self.events.get(event_id)
+            if event is None and self.memory is not None and event_id in self._evicted:
+                if self._evicted[event_id] >= cutoff:  # let go after it took posts since it was queued
+                    self._queue_idle(self._evicted[event_id], event_id)
+                    continue
+                del self._evicted[event_id]
+                event = self.memory.event(event_id)  # read back to find where it is posted
             if event is None:
                 continue
             if event.last_seen >= cutoff:  # it took posts since it was queued
-                heapq.heappush(self._idle_queue, (event.last_seen, event_id))
+                self._queue_idle(event.last_seen, event_id)
             elif event_id in self.changed or event_id in self.unsaved:
                 kept.append((event.last_seen, event_id))  # forgotten once persisted
             else:
                 idle.append(event_id)
-                del self.events[event_id]
+                self.events.pop(event_id, None)
                 self._centroids.pop(event_id, None)
                 for postings, keys in self._keys_of(event):
                     for key in keys:
                         postings.discard(key, event_id)
-        for item in kept:
-            heapq.heappush(self._idle_queue, item)
+        for last_seen, event_id in kept:
+            self._queue_idle(last_seen, event_id)
         while self._thread_queue and self._thread_queue[0][0] < cutoff:
             _, key = heapq.heappop(self._thread_queue)
             for table in (self._threads, self._waiting):
@@ -730,6 +840,37 @@ class EventClusterer:
                 if entry is not None and entry[1] < cutoff:
                     del table[key]
         return idle
+
+    def saved(self) -> None:
+        """Everything handed over was saved: with a memory, let go of the fingerprints and threads, and of
+        the events joined least recently beyond `events_held` (none waiting to be taken)."""
+        self.unsaved.clear()
+        self.reprints.saved()
+        if self.memory is None:
+            return
+        self._threads.clear()
+        self._saved_threads.clear()
+        self._thread_queue = [(when, key) for key, (_, when) in self._waiting.items()]
+        heapq.heapify(self._thread_queue)
+        excess = len(self.events) - self.events_held
+        letting_go: list[str] = []
+        for event_id in self.events if excess > 0 else ():
+            if len(letting_go) >= excess:
+                break
+            if event_id not in self.changed:
+                letting_go.append(event_id)
+        for event_id in letting_go:
+            self._evicted[event_id] = self.events.pop(event_id).last_seen
+            self._centroids.pop(event_id, None)
+
+    def resume(self, since: datetime) -> None:
+        """Start from the memory: hold the events joined most recently (their words find them again, so
+        the postings are as they were), read the rest back when a post needs them."""
+        if self.memory is None:
+            return
+        self.reprints.cutoff = since
+        latest = [event for event in self.memory.latest_events(self.events_held) if event.last_seen >= since]
+        self.restore(reversed(latest), [])
 
     def held(self) -> dict[str, int]:
         """How much is held in memory (what `prune` bounds)."""
@@ -743,7 +884,7 @@ class EventClusterer:
         """Take back persisted events, fingerprints and (post id, event id, when) of recent posts."""
         for event in events:
             self.events[event.id] = event
-            heapq.heappush(self._idle_queue, (event.last_seen, event.id))
+            self._queue_idle(event.last_seen, event.id)
             if not event.merged_into:
                 for postings, keys in self._keys_of(event):
                     for key in keys:

@@ -1,14 +1,18 @@
-"""The analyzer's memory: events, recent posts' fingerprints, crawled policies. In SQLite (`AnalysisStateStore`,
-embedded) or the PostgreSQL state database (`PostgresAnalysisState`, scale-out: a standby takes over from it).
+"""The analyzer's memory: events, recent posts' fingerprints and threads, crawled policies. In SQLite
+(`AnalysisStateStore`, embedded) or the PostgreSQL state database (`PostgresAnalysisState`, scale-out: a standby
+takes over from it).
 
-Written in batches (the analyzer's `flush`), read once at start-up, so event ids, reprint links and
-the policy registry survive a restart. `analysis.enrich.AnalyzerMemory` is the interface it fills.
-Posts and events are kept while the analyzer's windows can still use them (`forget_before`), so the
-file and the start-up read stay the size of one window, whatever the history.
+Written in batches (the analyzer's `flush`), so event ids, reprint links and the policy registry survive a
+restart; read back by indexed lookups when a post needs what the analyzer no longer holds (an older event, the
+fingerprints sharing a band with the post's, the event of the thread it answers), and at start-up only for the
+events joined last. `analysis.enrich.AnalyzerMemory` is the interface it fills. Posts and events are kept while
+the analyzer's windows can still use them (`forget_before`), so the store stays the size of one window, whatever
+the history.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -17,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from analysis.events import EventState, Fingerprint
+from analysis.events import BANDS, FINGERPRINT_BITS, EventState, Fingerprint
 from stores import postgres
 from stores.sqlite import connect
 from yuqing.config.settings import PostgresSettings
@@ -30,7 +34,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, last_seen TEXT NOT NULL, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS posts (
     id TEXT PRIMARY KEY, at TEXT NOT NULL, event_id TEXT, reprint_of TEXT,
-    fingerprint INTEGER, original TEXT, lead INTEGER
+    fingerprint INTEGER, original TEXT, lead INTEGER, thread INTEGER
 );
 CREATE INDEX IF NOT EXISTS posts_at ON posts (at);
 CREATE INDEX IF NOT EXISTS events_last_seen ON events (last_seen);
@@ -39,6 +43,31 @@ CREATE TABLE IF NOT EXISTS saves (
     id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL
 );
 """
+# Read back by the analyzer: a thread's first post, the copies of an original, and the fingerprints sharing a
+# band with a post's (analysis.events: two within 3 bits agree on at least one of four 16-bit bands). The same
+# expressions in PostgreSQL (migration 0008) and in SQLite: `>>` keeps the sign, the mask keeps the band.
+BAND_WIDTH = FINGERPRINT_BITS // BANDS
+
+
+def band_of(column: str, band: int) -> str:
+    return f"(({column} >> {band * BAND_WIDTH}) & {(1 << BAND_WIDTH) - 1})"
+
+
+SQLITE_LOOKUP_INDEXES = "\n".join([
+    "CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread) WHERE thread IS NOT NULL;",
+    "CREATE INDEX IF NOT EXISTS posts_original ON posts (original) WHERE original IS NOT NULL;",
+    *(f"CREATE INDEX IF NOT EXISTS posts_{column}_band{band} ON posts ({band_of(column, band)})"
+      f" WHERE {column} IS NOT NULL;" for column in ("fingerprint", "lead") for band in range(BANDS)),
+])
+FINGERPRINT_COLUMNS = "id, at, event_id, fingerprint, original, lead"
+
+
+def _banded(value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]],
+            placeholder: str) -> tuple[str, list[int]]:
+    """The WHERE clause (each term one partial index's) and parameters of `fingerprints_banded`."""
+    terms = [(f"({column} IS NOT NULL AND {band_of(column, band)} = {placeholder})", value)
+             for column, bands in (("fingerprint", value_bands), ("lead", lead_bands)) for band, value in bands]
+    return " OR ".join(term for term, _ in terms) or "FALSE", [value for _, value in terms]
 
 
 def _signed(value: int) -> int:
@@ -49,6 +78,12 @@ def _signed(value: int) -> int:
 
 def _unsigned(value: int) -> int:
     return value + (1 << 64) if value < 0 else value
+
+
+def _thread_key(key: str) -> int:
+    """A thread key (a page's address) as a signed 64-bit hash: a small index, and among a week's few million
+    keys a collision is a one in a million million chance."""
+    return _signed(int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little"))
 
 
 # Times are stored as ISO text with the offset they came with; the texts of one instant differ by less than
@@ -65,18 +100,32 @@ def _text_floor(when: datetime) -> str:
 
 
 def _stored_post(post: AssignedPost) -> tuple:
-    """A post's row: (id, at, event_id, reprint_of, fingerprint, original, lead)."""
-    pid, at, event_id, reprint_of, fp = post
+    """A post's row: (id, at, event_id, reprint_of, fingerprint, original, lead, thread)."""
+    pid, at, event_id, reprint_of, fp, thread = post
     return (pid, at, event_id, reprint_of, _signed(fp.value) if fp else None, fp.original if fp else None,
-            _signed(fp.lead) if fp and fp.lead is not None else None)
+            _signed(fp.lead) if fp and fp.lead is not None else None, _thread_key(thread) if thread else None)
 
 
-def _assigned_post(pid: str, when: datetime, event_id: str | None, reprint_of: str | None, value: int | None,
-                   original: str | None, lead: int | None) -> AssignedPost:
-    fingerprint = (Fingerprint(pid, _unsigned(value), when, original or pid, event_id,
-                               _unsigned(lead) if lead is not None else None)
-                   if value is not None else None)
-    return pid, when, event_id, reprint_of, fingerprint
+def _fingerprint(pid: str, when: datetime, event_id: str | None, value: int | None, original: str | None,
+                 lead: int | None) -> Fingerprint | None:
+    if value is None:
+        return None
+    return Fingerprint(pid, _unsigned(value), when, original or pid, event_id,
+                       _unsigned(lead) if lead is not None else None)
+
+
+def _first_in_window(rows: Iterable[tuple[str, datetime]], since: datetime | None) -> tuple[str, datetime] | None:
+    return next(((event_id, when) for event_id, when in rows if since is None or when >= since), None)
+
+
+# A post saved again (its reprint link changed) keeps its row and its place in the order posts were saved, so a
+# thread's first post stays first; a re-save without a thread key keeps the one it had.
+UPSERT_POST = (
+    "INSERT INTO {table} (id, at, event_id, reprint_of, fingerprint, original, lead, thread) VALUES ({values}) "
+    "ON CONFLICT (id) DO UPDATE SET at = excluded.at, event_id = excluded.event_id, reprint_of = excluded.reprint_of, "
+    "fingerprint = excluded.fingerprint, original = excluded.original, lead = excluded.lead, "
+    "thread = COALESCE(excluded.thread, {table}.thread)"
+)
 
 
 class AnalysisStateStore:
@@ -84,9 +133,10 @@ class AnalysisStateStore:
         self.db = connect(path)
         self.db.executescript(SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(posts)")}
-        if "lead" not in columns:  # state written before first paragraphs were fingerprinted
-            with self.db:
-                self.db.execute("ALTER TABLE posts ADD COLUMN lead INTEGER")
+        with self.db:  # state written before first paragraphs were fingerprinted, or threads kept
+            for column in sorted({"lead", "thread"} - columns):
+                self.db.execute(f"ALTER TABLE posts ADD COLUMN {column} INTEGER")
+        self.db.executescript(SQLITE_LOOKUP_INDEXES)
 
     def save(
         self,
@@ -105,8 +155,7 @@ class AnalysisStateStore:
                 [(e.id, e.last_seen.isoformat(), json.dumps(e.to_json(), ensure_ascii=False)) for e in events],
             )
             self.db.executemany(
-                "INSERT OR REPLACE INTO posts (id, at, event_id, reprint_of, fingerprint, original, lead)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                UPSERT_POST.format(table="posts", values=", ".join("?" * 8)),
                 [(pid, at.isoformat(), *rest) for pid, at, *rest in map(_stored_post, posts)],
             )
             self.db.executemany(
@@ -135,11 +184,14 @@ class AnalysisStateStore:
         rows = self.db.execute("SELECT last_seen FROM events WHERE last_seen >= ?", (_text_floor(latest),))
         return max(datetime.fromisoformat(at) for at, in rows)
 
-    def events_since(self, since: datetime) -> list[EventState]:
-        # Stored times may carry different UTC offsets, so they are compared as datetimes, not strings.
-        rows = self.db.execute("SELECT state FROM events WHERE last_seen >= ?", (_text_floor(since),))
-        states = [EventState.from_json(json.loads(row[0])) for row in rows]
-        return [s for s in states if s.last_seen >= since]
+    def latest_events(self, limit: int) -> list[EventState]:
+        """The `limit` events seen last, the last first."""
+        rows = self.db.execute("SELECT state FROM events ORDER BY last_seen DESC LIMIT ?", (limit,))
+        return [EventState.from_json(json.loads(text)) for text, in rows]
+
+    def event(self, event_id: str) -> EventState | None:
+        row = self.db.execute("SELECT state FROM events WHERE id = ?", (event_id,)).fetchone()
+        return EventState.from_json(json.loads(row[0])) if row else None
 
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None:
         """(event id, reprint_of, when) of a post analysed before, or None."""
@@ -156,16 +208,31 @@ class AnalysisStateStore:
                 found[pid] = (event_id, reprint_of, datetime.fromisoformat(at))
         return found
 
-    def posts_since(self, since: datetime) -> list[AssignedPost]:
-        rows = []
-        for pid, at, *rest in self.db.execute(
-            "SELECT id, at, event_id, reprint_of, fingerprint, original, lead FROM posts WHERE at >= ?",
-            (_text_floor(since),),
-        ):
-            when = datetime.fromisoformat(at)
-            if when >= since:
-                rows.append(_assigned_post(pid, when, *rest))
-        return rows
+    def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
+        rows = self.db.execute(f"SELECT {FINGERPRINT_COLUMNS} FROM posts WHERE {where}", params)
+        found = (_fingerprint(pid, datetime.fromisoformat(at), *rest) for pid, at, *rest in rows)
+        return [fp for fp in found if fp is not None]
+
+    def fingerprint(self, post_id: str) -> Fingerprint | None:
+        return next(iter(self._fingerprints("id = ?", (post_id,))), None)
+
+    def fingerprints_banded(
+        self, value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]]
+    ) -> list[Fingerprint]:
+        """Fingerprints whose value's band b is v for one (b, v) of `value_bands`, or whose first paragraph's
+        is for one of `lead_bands`."""
+        return self._fingerprints(*_banded(value_bands, lead_bands, "?"))
+
+    def copies_of(self, post_id: str) -> list[Fingerprint]:
+        return self._fingerprints("original = ? AND id != ?", (post_id, post_id))
+
+    def thread(self, key: str, since: datetime | None) -> tuple[str, datetime] | None:
+        """(event id, when) of the post with this id, else of the first saved post of this thread, at or after
+        `since`."""
+        row = self.db.execute("SELECT event_id, at FROM posts WHERE id = ? AND event_id IS NOT NULL", (key,)).fetchone()
+        rows = [row] if row else self.db.execute(  # read lazily: the first in the window ends it
+            "SELECT event_id, at FROM posts WHERE thread = ? AND event_id IS NOT NULL ORDER BY rowid", (_thread_key(key),))
+        return _first_in_window(((event_id, datetime.fromisoformat(at)) for event_id, at in rows), since)
 
     def forget_before(self, cutoff: datetime) -> None:
         """Delete posts and events older than `cutoff` (those within OFFSET_MARGIN of it stay a little longer)."""
@@ -180,10 +247,10 @@ class AnalysisStateStore:
 
 
 class PostgresAnalysisState:
-    """The analyzer's memory in tables `analysis_*` (migrations 0005 and 0007), the same contract as the SQLite file: the
+    """The analyzer's memory in tables `analysis_*` (migrations 0005, 0007, 0008), the same contract as the SQLite file: the
     active analyzer writes it batch by batch, a standby that takes over reads the window it needs at start."""
 
-    SCHEMA_VERSION = 7
+    SCHEMA_VERSION = 8  # 0005 made the tables, 0007 the save count, 0008 what the analyzer reads back by
 
     def __init__(self, settings: PostgresSettings) -> None:
         self._db = postgres.Database(settings, self.SCHEMA_VERSION)
@@ -203,12 +270,8 @@ class PostgresAnalysisState:
                 "INSERT INTO analysis_events (id, last_seen, state) VALUES (%s, %s, %s) ON CONFLICT (id) "
                 "DO UPDATE SET last_seen = excluded.last_seen, state = excluded.state",
                 [(e.id, e.last_seen, json.dumps(e.to_json(), ensure_ascii=False)) for e in events])
-            cursor.executemany(
-                "INSERT INTO analysis_posts (id, at, event_id, reprint_of, fingerprint, original, lead) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET at = excluded.at, "
-                "event_id = excluded.event_id, reprint_of = excluded.reprint_of, "
-                "fingerprint = excluded.fingerprint, original = excluded.original, lead = excluded.lead",
-                [_stored_post(post) for post in posts])
+            cursor.executemany(UPSERT_POST.format(table="analysis_posts", values=", ".join(["%s"] * 8)),
+                               [_stored_post(post) for post in posts])
             cursor.executemany(
                 "INSERT INTO analysis_policies (id, policy) VALUES (%s, %s) "
                 "ON CONFLICT (id) DO UPDATE SET policy = excluded.policy",
@@ -231,9 +294,14 @@ class PostgresAnalysisState:
         [(latest,)] = self._db.rows("SELECT MAX(last_seen) FROM analysis_events")
         return latest
 
-    def events_since(self, since: datetime) -> list[EventState]:
+    def latest_events(self, limit: int) -> list[EventState]:
+        """The `limit` events seen last, the last first."""
         return [EventState.from_json(json.loads(text)) for text, in self._db.rows(
-            "SELECT state FROM analysis_events WHERE last_seen >= %s", (since,))]
+            "SELECT state FROM analysis_events ORDER BY last_seen DESC LIMIT %s", (limit,))]
+
+    def event(self, event_id: str) -> EventState | None:
+        rows = self._db.rows("SELECT state FROM analysis_events WHERE id = %s", (event_id,))
+        return EventState.from_json(json.loads(rows[0][0])) if rows else None
 
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None:
         """(event id, reprint_of, when) of a post analysed before, or None."""
@@ -250,10 +318,32 @@ class PostgresAnalysisState:
         return {pid: (event_id, reprint_of, when) for pid, event_id, reprint_of, when in self._db.rows(
             "SELECT id, event_id, reprint_of, at FROM analysis_posts WHERE id = ANY(%s)", (list(post_ids),))}
 
-    def posts_since(self, since: datetime) -> list[AssignedPost]:
-        return [_assigned_post(*row) for row in self._db.rows(
-            "SELECT id, at, event_id, reprint_of, fingerprint, original, lead FROM analysis_posts WHERE at >= %s",
-            (since,))]
+    def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
+        rows = self._db.rows(f"SELECT {FINGERPRINT_COLUMNS} FROM analysis_posts WHERE {where}", params)
+        return [fp for fp in (_fingerprint(*row) for row in rows) if fp is not None]
+
+    def fingerprint(self, post_id: str) -> Fingerprint | None:
+        return next(iter(self._fingerprints("id = %s", (post_id,))), None)
+
+    def fingerprints_banded(
+        self, value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]]
+    ) -> list[Fingerprint]:
+        """Fingerprints whose value's band b is v for one (b, v) of `value_bands`, or whose first paragraph's
+        is for one of `lead_bands`."""
+        return self._fingerprints(*_banded(value_bands, lead_bands, "%s"))
+
+    def copies_of(self, post_id: str) -> list[Fingerprint]:
+        return self._fingerprints("original = %s AND id != %s", (post_id, post_id))
+
+    def thread(self, key: str, since: datetime | None) -> tuple[str, datetime] | None:
+        """(event id, when) of the post with this id, else of the first saved post of this thread, at or after
+        `since`."""
+        rows = self._db.rows("SELECT event_id, at FROM analysis_posts WHERE id = %s AND event_id IS NOT NULL", (key,))
+        if not rows:
+            rows = self._db.rows(
+                "SELECT event_id, at FROM analysis_posts WHERE thread = %s AND event_id IS NOT NULL"
+                " AND (%s::timestamptz IS NULL OR at >= %s) ORDER BY saved LIMIT 1", (_thread_key(key), since, since))
+        return _first_in_window(rows, since)
 
     def forget_before(self, cutoff: datetime) -> None:
         """Delete posts and events older than `cutoff`."""

@@ -127,8 +127,10 @@ def test_state_written_before_leads_were_kept_still_opens(tmp_path: Path) -> Non
                       "INSERT INTO posts VALUES ('news:1', '2026-06-01T09:00:00+08:00', 'evt-1', NULL, 5, 'news:1');")
     old.close()
     store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
-    [(post_id, _, _, _, fingerprint)] = store.posts_since(START.replace(tzinfo=SHANGHAI))
-    assert post_id == "news:1" and fingerprint is not None and fingerprint.lead is None
+    fingerprint = store.fingerprint("news:1")
+    assert fingerprint is not None and fingerprint.lead is None and fingerprint.event_id == "evt-1"
+    assert store.thread("news:1", START.replace(tzinfo=SHANGHAI)) == ("evt-1", fingerprint.when)
+    assert store.fingerprints_banded([(0, 5)], []) == [fingerprint]
     store.close()
 
 

@@ -7,6 +7,7 @@ process) in a fresh data directory, then checks the alert, the report and that n
 import json
 import os
 import random
+import re
 import socket
 import sqlite3
 import subprocess
@@ -76,9 +77,14 @@ def test_second_run_adds_nothing(demo_runs):
     assert counts1 == counts2
 
 
+# Post and event ids made from a hash: hex digits, whose runs can look like a phone or ID-card number (which
+# made the check below fail now and then, as the sample site's port, and so every URL's hash, changes per run).
+HASH_ID = re.compile(r"[a-z]+:[0-9a-f]{20}|evt-[0-9a-f]{12}")
+
+
 def _texts(value: object) -> list[str]:
     if isinstance(value, str):
-        return [value]
+        return [] if HASH_ID.fullmatch(value) else [value]
     if isinstance(value, dict):
         value = list(value.keys()) + list(value.values())
     return [text for item in value for text in _texts(item)] if isinstance(value, list) else []
@@ -90,8 +96,6 @@ def test_personal_data_never_reaches_the_index(demo_runs):
     # What a reader sees: every text in the documents (scores and counts are numbers, and a float's digits can
     # look like an ID-card number).
     docs = "\n".join(text for row in conn.execute("SELECT doc FROM docs") for text in _texts(json.loads(row[0])))
-    import re
-
     assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", docs), "a mobile number reached the index"
     assert not re.search(r"(?<!\d)\d{17}[\dXx](?!\d)", docs), "an ID-card number reached the index"
 
@@ -116,8 +120,6 @@ def test_demo_makes_one_account_per_role_and_says_how_to_open_the_console(demo_r
 
 
 def test_an_officer_takes_the_demo_alert_from_fired_to_closed_in_the_console(demo_runs):
-    import re
-
     from fastapi.testclient import TestClient
 
     from console.app import create_app

@@ -165,3 +165,12 @@ def test_no_test_module_imports_the_tests_of_another() -> None:
     found = {str(path.relative_to(ROOT)): taken for path in sorted((ROOT / "tests").rglob("test_*.py"))
              if (taken := imported_tests(path))}
     assert found == {}
+
+
+def test_every_migration_has_a_version_of_its_own() -> None:
+    """Two branches can each add `NNNN_*.sql` with the same number; `yuqing state setup` records one version once,
+    so the second file would never be applied (or the setup would fail)."""
+    from stores.postgres import migrations
+
+    versions = [migration.version for migration in migrations()]
+    assert versions == list(range(1, len(versions) + 1))

@@ -47,14 +47,14 @@ def test_every_store_says_backend_unavailable_while_the_server_is_down_and_carri
         accounts = open_accounts(settings)
     alerts.insert(an_alert("A-1", "policy:P-heat"), Change("yuqing", "fired"), T0)
     seen.mark_fetched("s", "http://x.cn/a.html", now=1000.0)
-    memory.save([], [("news:1", T0, None, None, None)], [])
+    memory.save([], [("news:1", T0, None, None, None, None)], [])
     bursts.save([("keyword", "拖欠工资", {"label": "拖欠工资", "buckets": {}, "recent": []})])
     accounts.add("王科长", Role.OFFICER, "口令足够长的密码abc", actor="admin")
 
     postgres_server.halt()
     try:
         down = [lambda: alerts.get("A-1"), lambda: alerts.insert(an_alert("A-2", "policy:P-b"), Change("y", "f"), T0),
-                lambda: seen.should_fetch("s", "http://x.cn/b.html"), lambda: memory.posts_since(T0),
+                lambda: seen.should_fetch("s", "http://x.cn/b.html"), lambda: memory.assigned("news:1"),
                 lambda: bursts.load(), lambda: accounts.get("王科长")]
         for operation in down:
             with pytest.raises(BackendUnavailable) as error:
@@ -69,7 +69,7 @@ def test_every_store_says_backend_unavailable_while_the_server_is_down_and_carri
     assert alerts.get("A-1").version == 1 and alerts.get("A-2") is None  # the refused insert wrote nothing
     alerts.insert(an_alert("A-2", "policy:P-b"), Change("yuqing", "fired"), T0)
     assert not seen.should_fetch("s", "http://x.cn/a.html", now=1060.0)
-    assert [pid for pid, *_ in memory.posts_since(T0)] == ["news:1"]
+    assert memory.assigned("news:1") == (None, None, T0)
     assert [kind for kind, _, _ in bursts.load()] == ["keyword"]
     assert accounts.get("王科长").role == Role.OFFICER
     for store in (alerts, seen, memory, bursts, accounts):

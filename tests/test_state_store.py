@@ -287,17 +287,29 @@ def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, t
     event = EventState("evt-1", at, at + timedelta(hours=2), Counter({"漏水": 2.0}), size=2, reprints=1,
                        platforms=Counter({"news": 1, "weibo": 1}), first_post="news:1")
     high = (1 << 64) - 5  # a fingerprint above the signed 64-bit range
-    posts = [("news:1", at, "evt-1", None, Fingerprint("news:1", high, at, "news:1", "evt-1", lead=1 << 63)),
-             ("weibo:2", at + timedelta(hours=2), "evt-1", "news:1", None)]
+    stored = Fingerprint("news:1", high, at, "news:1", "evt-1", lead=1 << 63)
+    copy = Fingerprint("weibo:2", high ^ 1, at + timedelta(hours=2), "news:1", "evt-1")
+    posts = [("news:1", at, "evt-1", None, stored, "https://news.example.cn/1"),
+             ("weibo:2", at + timedelta(hours=2), "evt-1", "news:1", copy, "https://weibo.example.cn/2")]
     memory = open_analysis_state(settings, tmp_path / "analysis.sqlite3")
     memory.save([event], posts, [Policy(id="P-heat", title="城区供暖管理办法")])
     memory.close()
 
     standby = open_analysis_state(settings, tmp_path / "analysis.sqlite3")  # a restart, or a standby taking over
     assert standby.newest() == event.last_seen
-    [restored] = standby.events_since(at)
-    assert restored.to_json() == event.to_json()
-    assert standby.posts_since(at) == posts and standby.posts_since(at + timedelta(hours=1)) == posts[1:]
+    [restored] = standby.latest_events(10)
+    assert restored.to_json() == event.to_json() == standby.event("evt-1").to_json()
+    # Read back by id, by a shared band (the value's or the first paragraph's), as an original's copies.
+    assert standby.fingerprint("news:1") == stored and standby.fingerprint("weibo:9") is None
+    by_id = sorted(standby.fingerprints_banded([(3, (high >> 48) & 0xFFFF)], []), key=lambda fp: fp.post_id)
+    assert by_id == [stored, copy]
+    assert standby.fingerprints_banded([], [(3, 1 << 15)]) == [stored]
+    assert standby.fingerprints_banded([(0, (high & 0xFFFF) ^ 1)], [(3, 0)]) == [copy]
+    assert standby.copies_of("news:1") == [copy]
+    # A thread's event: by the post's id, or the first post saved on its page, while in the window.
+    assert standby.thread("news:1", at) == ("evt-1", at)
+    assert standby.thread("https://weibo.example.cn/2", at) == ("evt-1", at + timedelta(hours=2))
+    assert standby.thread("https://weibo.example.cn/2", at + timedelta(hours=3)) is None
     assert standby.assigned("weibo:2") == ("evt-1", "news:1", at + timedelta(hours=2))
     assert standby.assigned("weibo:3") is None
     # A batch's posts in one read: those analysed before, none for a post never seen.
@@ -307,9 +319,10 @@ def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, t
     assert [p.id for p in standby.policies()] == ["P-heat"]
     moved = event.to_json() | {"size": 3}
     standby.save([EventState.from_json(moved)], [], [])  # a changed event replaces the one stored
-    assert [e.size for e in standby.events_since(at)] == [3]
+    assert standby.event("evt-1").size == 3
     standby.forget_before(at + timedelta(days=5))
-    assert standby.posts_since(at - timedelta(days=30)) == [] and standby.events_since(at - timedelta(days=30)) == []
+    assert standby.assigned("news:1") is None and standby.fingerprint("news:1") is None
+    assert standby.latest_events(10) == [] and standby.event("evt-1") is None
     standby.close()
 
 
