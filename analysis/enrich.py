@@ -123,6 +123,7 @@ class AnalyzerMemory(ClusterMemory, Protocol):
     def policies(self) -> list[Policy]: ...
     def newest(self) -> datetime | None: ...
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None: ...
+    def assigned_many(self, post_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, datetime]]: ...
     def forget_before(self, cutoff: datetime) -> None: ...
     def close(self) -> None: ...
 
@@ -141,7 +142,8 @@ class EventClues:
     lead: list[str]  # the same of its first paragraph, when it has several
 
     def to_json(self) -> dict[str, Any]:
-        return {"keywords": [[term, weight] for term, weight in self.keywords], "areas": self.areas,
+        # The (term, weight) pairs as they are: JSON writes a tuple as an array.
+        return {"keywords": self.keywords, "areas": self.areas,
                 "anchors": self.anchors, "author_anchors": self.author_anchors,
                 "headline": [self.headline[0], int(self.headline[1])] if self.headline else None,
                 "features": self.features, "lead": self.lead}
@@ -232,7 +234,7 @@ class Enricher:
         places = self.gazetteer.resolve(all_words, hints)
         author_places = self._author_places(post.author.name) if post.author.name else []
         departments = self._departments(post, links, all_words)
-        clues = self._clues(post, masked, candidates, weighted, places)
+        clues = self._clues(post, masked, title, title_words, candidates, weighted, places)
 
         # Every value below is already validated (the post) or built from schema types:
         # constructing without a second validation pass saves a fifth of the time per post.
@@ -250,17 +252,23 @@ class Enricher:
         )
         return Annotated(enriched, clues, policy)
 
-    def _clues(self, post: Post, masked: str, candidates: Sequence[str], weighted: Sequence[tuple[str, float]],
-               places: Sequence[str]) -> EventClues:
+    def _clues(self, post: Post, masked: str, title: str | None, title_words: list[str], candidates: Sequence[str],
+               weighted: Sequence[tuple[str, float]], places: Sequence[str]) -> EventClues:
+        """`title` and `title_words`: the post's title masked and its words (the title is masked and split once)."""
         fast_words = self.language.segmenter.fast_words
         features, lead = _reprint_features(self.language, masked, candidates)
         # A title or a board's 地点 often names the estate the text only calls 我们小区.
-        title = mask_personal_data(" ".join(filter(None, (post.title, str(post.extra.get(BOARD_PLACE) or "")))))
+        board_place = str(post.extra.get(BOARD_PLACE) or "")
+        if board_place:
+            place_title = mask_personal_data(" ".join(filter(None, (post.title, board_place))))
+            place_title_words = fast_words(place_title)
+        else:
+            place_title, place_title_words = title or "", title_words
         return EventClues(
             keywords=list(weighted), areas=sorted({self._area(p) for p in places} - {self.gazetteer.city}),
-            anchors=anchors_of(f"{title} {masked}", [*fast_words(title), *candidates]),
+            anchors=anchors_of(f"{place_title} {masked}", [*place_title_words, *candidates]),
             author_anchors=anchors_of("", fast_words(post.author.name)) if post.author.name else [],
-            headline=headline_of(mask_personal_data(post.title) if post.title else None, masked),
+            headline=headline_of(title or None, masked),
             features=list(features), lead=lead,
         )
 
@@ -334,6 +342,9 @@ class Analyzer:
         self._pending_posts: list[AssignedPost] = []
         self._pending_policies: list[Policy] = []
         self._relinked: list[ReprintLink] = []
+        # What the store knew of a batch's posts when it was read (`recall`); good until the next flush writes to it.
+        self._recalled: dict[str, tuple[str | None, str | None, datetime]] = {}
+        self._recalled_ids: set[str] = set()
         self._saves = 0  # the store's save count as of this analyzer's last read or write
         if self.store is not None:
             self._restore(self.store)
@@ -362,6 +373,7 @@ class Analyzer:
         self._pending_posts.clear()
         self._pending_policies.clear()
         self._relinked.clear()
+        self._forget_recalled()
         self._restore(self.store)
 
     # -- policies ---------------------------------------------------------------------------
@@ -388,10 +400,31 @@ class Analyzer:
         extra = {**post.extra, REPRINT_OF: reprint_of} if reprint_of else post.extra
         return post.model_copy(update={"event_id": event_id, "reprint_of": reprint_of, "extra": extra})
 
+    def recall(self, post_ids: Iterable[str]) -> None:
+        """Read what the store holds of these posts (a batch's) at once, so that assigning them asks it nothing
+        more: one read a batch instead of one a post."""
+        if self.store is None:
+            return
+        ids = [post_id for post_id in dict.fromkeys(post_ids) if post_id not in self._assigned]
+        self._recalled = self.store.assigned_many(ids)
+        self._recalled_ids = set(ids)
+
+    def _forget_recalled(self) -> None:
+        self._recalled = {}
+        self._recalled_ids = set()
+
+    def _known(self, post_id: str) -> tuple[str | None, str | None, datetime] | None:
+        """(event id, reprint_of, when) of a post analysed before: in memory, else in the store (older than memory
+        keeps, still in the store's window)."""
+        known = self._assigned.get(post_id)
+        if known is not None or self.store is None:
+            return known
+        if post_id in self._recalled_ids:
+            return self._recalled.get(post_id)
+        return self.store.assigned(post_id)
+
     def _event(self, post: EnrichedPost, clues: EventClues) -> tuple[str | None, str | None]:
-        known = self._assigned.get(post.id)
-        if known is None and self.store is not None:  # older than memory keeps, still in the store's window
-            known = self.store.assigned(post.id)
+        known = self._known(post.id)
         if known is not None:  # a re-crawl or a redelivery: same event, counted once
             return known[1], known[0]
         when = post.when
@@ -424,9 +457,7 @@ class Analyzer:
 
     def _relink(self, copy_id: str, original_id: str) -> None:
         """A post analysed before turned out to copy one that arrived later: remember it and tell the index."""
-        known = self._assigned.get(copy_id)
-        if known is None and self.store is not None:
-            known = self.store.assigned(copy_id)
+        known = self._known(copy_id)
         if known is None:
             return
         event_id, _, when = known
@@ -462,6 +493,7 @@ class Analyzer:
         if self.store is not None:
             events = [self.clusterer.events[eid] for eid in self.clusterer.unsaved if eid in self.clusterer.events]
             self._saves = self.store.save(events, self._pending_posts, self._pending_policies)
+            self._forget_recalled()  # the store has changed since it was read
             self._assigned.clear()
             self._assigned_queue.clear()
         self._pending_posts.clear()

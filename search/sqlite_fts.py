@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,7 @@ PRUNE_CHUNK = 2000  # posts deleted per transaction by `prune`
 TAG_CACHE = 100_000
 
 
+@lru_cache(maxsize=1 << 16)  # every post is written with a dozen tags, mostly the same places, sources, keywords
 def tag_token(kind: str, value: str) -> str:
     """The FTS token of one filter value: opaque, so any value is one ASCII token."""
     return "t" + hashlib.blake2b(f"{kind}\x00{value}".encode(), digest_size=8).hexdigest()

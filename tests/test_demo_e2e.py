@@ -5,38 +5,22 @@ process) in a fresh data directory, then checks the alert, the report and that n
 """
 
 import json
-import os
 import random
 import re
-import socket
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.demo_data import demo_env, first_crawl, free_port, yuqing
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def yuqing(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "yuqing.cli.main", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def demo_runs(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "YUQING_DATA_DIR": str(data_dir)}
-    env.pop("YUQING_CONFIG", None)
+    env = demo_env(data_dir)
     port = str(free_port())
     first = yuqing("demo", "--port", port, env=env)
     status1 = yuqing("status", "--json", env=env)
@@ -149,8 +133,7 @@ def test_analysts_find_every_post_that_says_it(demo_runs):
     """Every demo post whose title or text contains 老旧小区, hashtags included, is found; the
     count is checked against a direct substring scan of the indexed documents."""
     data_dir, *_ = demo_runs
-    env = {**os.environ, "YUQING_DATA_DIR": str(data_dir)}
-    env.pop("YUQING_CONFIG", None)
+    env = demo_env(data_dir)
     docs = [json.loads(row[0]) for row in
             sqlite3.connect(data_dir / "index.sqlite3").execute("SELECT doc FROM docs")]
 
@@ -169,18 +152,6 @@ def test_analysts_find_every_post_that_says_it(demo_runs):
     trend = yuqing("trends", "老旧小区", "--by", "day", "--json", env=env)
     assert trend.returncode == 0, trend.stderr
     assert sum(b["count"] for b in json.loads(trend.stdout)["buckets"]) == len(saying)
-
-
-def _first_crawl(data_dir: Path) -> list[dict]:
-    """The raw posts of the demo's crawl, once each, in the order they were crawled."""
-    from transport.base import RAW_POSTS
-    from transport.sqlite_log import SqliteTransport
-
-    transport = SqliteTransport(data_dir / "transport.sqlite3")
-    with transport.consumer("test-crawl-orders", [RAW_POSTS]) as consumer:
-        values = [m.value for m in sorted(consumer.poll(5000, timeout=0.5), key=lambda m: m.timestamp)]
-    transport.close()
-    return list({value["id"]: value for value in reversed(values)}.values())[::-1]
 
 
 def _by_source_reversed(posts: list[dict]) -> list[dict]:
@@ -220,7 +191,7 @@ def _analyse_and_index(posts: list[dict], data_dir: Path) -> tuple[list, list]:
 def test_any_crawl_order_links_the_same_reprints_and_makes_the_same_events(demo_runs, tmp_path):
     data_dir, first, *_ = demo_runs
     assert first.returncode == 0, first.stderr[-3000:]
-    crawled = _first_crawl(data_dir)
+    crawled = first_crawl(data_dir)
     assert len(crawled) == 161
     outcomes = {}
     for name, order in CRAWL_ORDERS.items():
@@ -242,81 +213,3 @@ def test_any_crawl_order_links_the_same_reprints_and_makes_the_same_events(demo_
         assert title and len(title) <= 20 and "化肥厂家属院" in title
         assert "化肥厂家属院" in places and ("牡丹区" in places or "西城街道" in places)
         assert not {"曹县", "单县"} & set(places)
-
-
-def _outcome(data_dir: Path) -> tuple[list, list, list]:
-    """Events (all but the merged), each post's event (the one it was merged into, if it was) and original, and
-    the alerts (group, level, title)."""
-    from alerts.service import open_alert_store
-    from search import open_index
-    from search.base import SearchQuery
-    from yuqing.config import load_settings
-
-    settings = load_settings(None, data_dir=data_dir)
-    with open_index(settings) as index:
-        events = sorted((e.id, e.size, e.reprints, e.title, tuple(e.places)) for e in index.events(limit=1000)
-                        if not e.merged_into)
-        hits = index.search(SearchQuery(limit=1000)).hits
-    with sqlite3.connect(data_dir / "index.sqlite3") as db:
-        merged = dict(db.execute("SELECT id, json_extract(doc, '$.merged_into') FROM events WHERE merged = 1"))
-
-    def surviving(event_id: str | None) -> str | None:
-        while event_id in merged:
-            event_id = merged[event_id]
-        return event_id
-
-    posts = sorted((p.id, surviving(p.event_id), p.reprint_of) for p in hits)
-    store = open_alert_store(settings, read_only=True)
-    try:  # every alert, whatever its status: another test of the module closes the demo's
-        alerts = sorted((a.group_key, a.level.value, a.title) for a in store.alerts())
-    finally:
-        store.close()
-    return events, posts, alerts
-
-
-@pytest.mark.kafka
-def test_two_enrich_replicas_on_kafka_make_the_demos_events_and_alert(demo_runs, broker, tmp_path):
-    import signal
-    import time
-    import uuid
-
-    from tests.faults.harness import settings_with, worker_env
-    from transport import RAW_POSTS, open_transport
-    from workers.stages import stage_groups
-    from yuqing.cli.commands.demo import run_stages
-
-    data_dir, first, *_ = demo_runs
-    assert first.returncode == 0, first.stderr[-3000:]
-    crawled = _first_crawl(data_dir)
-    kafka = {"YUQING_DATA_DIR": str(tmp_path), "YUQING_TRANSPORT": "kafka",
-             "YUQING_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap, "YUQING_KAFKA__PARTITIONS": "4",
-             "YUQING_KAFKA__TOPIC_PREFIX": f"demo-{uuid.uuid4().hex[:6]}.", "YUQING_KAFKA__SESSION_TIMEOUT": "6",
-             "YUQING_KAFKA__HEARTBEAT_INTERVAL": "0.5", "YUQING_KAFKA__MAX_POLL_INTERVAL": "20"}
-    settings = settings_with(kafka)
-    replicas = [subprocess.Popen([sys.executable, "-m", "yuqing.cli.main", "worker", "enrich"], cwd=ROOT,
-                                 env=worker_env(kafka), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-                for _ in range(2)]
-    try:
-        with open_transport(settings) as transport:
-            # The crawl arrives over half a minute, as a crawl does: both replicas have joined the group long before
-            # it ends, and share the partitions from then on.
-            pieces = [crawled[n::10] for n in range(10)]
-            for piece in pieces:
-                transport.publish_many(RAW_POSTS, [(p["id"], p) for p in piece])
-                time.sleep(3)
-            deadline = time.monotonic() + 120
-            while any(stat.lag.get("yuqing-enrich") for stat in transport.stats(expected=stage_groups())
-                      if stat.topic == RAW_POSTS):
-                assert time.monotonic() < deadline, "the enrich replicas did not drain the raw posts"
-                time.sleep(1)
-    finally:
-        for replica in replicas:
-            replica.send_signal(signal.SIGTERM)
-        summaries = [replica.communicate(timeout=60)[0] for replica in replicas]
-    shares = [int(summary.split("processed=")[1].split(",")[0].split()[0]) for summary in summaries]
-    assert all(share > 0 for share in shares) and sum(shares) >= len(crawled), summaries  # both did part of it
-    processed = run_stages(settings)  # events, index and alert (enrich finds nothing left)
-    assert processed["enrich"] == 0 and processed["events"] >= len(crawled)
-    events, posts, alerts = _outcome(tmp_path)
-    assert (events, posts, alerts) == _outcome(data_dir)
-    assert alerts and any("老旧小区" in title for *_, title in alerts)

@@ -312,6 +312,10 @@ def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, t
     assert standby.thread("https://weibo.example.cn/2", at + timedelta(hours=3)) is None
     assert standby.assigned("weibo:2") == ("evt-1", "news:1", at + timedelta(hours=2))
     assert standby.assigned("weibo:3") is None
+    # A batch's posts in one read: those analysed before, none for a post never seen.
+    assert standby.assigned_many(["weibo:2", "weibo:3", "news:1"]) == {
+        "weibo:2": ("evt-1", "news:1", at + timedelta(hours=2)), "news:1": ("evt-1", None, at)}
+    assert standby.assigned_many([]) == {}
     assert [p.id for p in standby.policies()] == ["P-heat"]
     moved = event.to_json() | {"size": 3}
     standby.save([EventState.from_json(moved)], [], [])  # a changed event replaces the one stored

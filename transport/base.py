@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from yuqing.errors import BackendUnavailable
 
 # Topic names, defined once. A Kafka deployment prefixes them (settings.kafka.topic_prefix).
@@ -26,6 +28,15 @@ ALL_TOPICS = (RAW_POSTS, ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS, CRAWL_HEALTH)
 # Topics read by a stage that keeps state: one partition, so that one member of the group holds it (the
 # active one) and the others stand by until the group gives it to them.
 SINGLE_PARTITION = frozenset({ANNOTATED_POSTS})
+
+
+# What `json.dumps(value, ensure_ascii=False, default=str)` wrote, at a fraction of the CPU: UTF-8, keys that
+# are not strings as strings, and anything else (datetimes too) as its str(). Both transports write values so.
+ENCODE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def encode(value: Any) -> bytes:
+    return orjson.dumps(value, default=str, option=ENCODE_OPTIONS)
 
 
 def partitions_of(topic: str, configured: int) -> int:

@@ -38,6 +38,7 @@ from transport.base import (
     Transport,
     TransportError,
     dead_letter,
+    encode,
     partitions_of,
 )
 from yuqing.config.settings import KafkaSettings
@@ -50,15 +51,6 @@ UNDECODABLE_HEADER = "yuqing-undecodable"
 BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
 PRODUCER_BATCH_BYTES = 512 * 1024  # under the default max.request.size (1 MiB) and the broker's message.max.bytes
-
-
-# What `json.dumps(value, ensure_ascii=False, default=str)` wrote, at a fraction of the CPU: UTF-8, keys that
-# are not strings as strings, and anything else (datetimes too) as its str().
-ENCODE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
-
-
-def encode(value: dict[str, Any]) -> bytes:
-    return orjson.dumps(value, default=str, option=ENCODE_OPTIONS)
 
 
 class KafkaTransport(Transport):

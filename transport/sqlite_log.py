@@ -8,7 +8,6 @@ partitions over and resumes from the committed offset, so uncommitted work is de
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sqlite3
@@ -19,8 +18,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from stores.sqlite import connect
-from transport.base import Consumer, Message, TopicStats, Transport, TransportError, partitions_of
+from transport.base import Consumer, Message, TopicStats, Transport, TransportError, encode, partitions_of
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -81,23 +82,23 @@ class SqliteTransport(Transport):
             return
         now = time.time()
         try:
+            # Encoded before the write lock is taken: other processes wait only for the inserts.
+            encoded = [(key, encode(value).decode(), encode(headers).decode()) for key, value, headers in batch]
+            partitions = partitions_of(topic, self.partitions)
             with _immediate(self._conn) as conn:
                 next_offsets: dict[int, int] = {}
-                for key, value, headers in batch:
-                    part = partition_for(key, partitions_of(topic, self.partitions))
+                rows = []
+                for key, value_text, headers_text in encoded:
+                    part = partition_for(key, partitions)
                     if part not in next_offsets:
                         row = conn.execute(
                             "SELECT COALESCE(MAX(offset) + 1, 0) FROM messages WHERE topic=? AND partition=?",
                             (topic, part),
                         ).fetchone()
                         next_offsets[part] = row[0]
-                    conn.execute(
-                        "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (topic, part, next_offsets[part], key,
-                         json.dumps(value, ensure_ascii=False, default=str),
-                         json.dumps(headers, ensure_ascii=False), now),
-                    )
+                    rows.append((topic, part, next_offsets[part], key, value_text, headers_text, now))
                     next_offsets[part] += 1
+                conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.Error as exc:
             raise TransportError(f"cannot append to {topic} in {self.path}: {exc}") from exc
 
@@ -120,7 +121,7 @@ class SqliteTransport(Transport):
                 "ORDER BY ts, partition, offset LIMIT ?", (topic, limit)).fetchall()
         except sqlite3.Error as exc:
             raise TransportError(f"cannot read {topic} from {self.path}: {exc}") from exc
-        return [Message(topic, part, offset, json.loads(value), key, json.loads(headers), ts)
+        return [Message(topic, part, offset, orjson.loads(value), key, orjson.loads(headers), ts)
                 for part, offset, key, value, headers, ts in rows]
 
     def _topics(self) -> list[str]:
@@ -288,7 +289,7 @@ class SqliteConsumer(Consumer):
                 (topic, part, self._positions[(topic, part)], max_messages - len(batch)),
             ).fetchall()
             for offset, key, value, headers, ts in rows:
-                batch.append(Message(topic, part, offset, json.loads(value), key, json.loads(headers), ts))
+                batch.append(Message(topic, part, offset, orjson.loads(value), key, orjson.loads(headers), ts))
             if rows:
                 self._positions[(topic, part)] = rows[-1][0] + 1
         return batch

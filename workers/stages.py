@@ -107,6 +107,9 @@ class EventsStage(Stage):
         self.analyzer.catch_up()
         # Several enrich workers interleave their batches: oldest first again.
         order = _oldest_first(messages, lambda value: value.get("post"))
+        # What the memory's store knows of the batch's posts (redeliveries, re-crawls), read at once.
+        self.analyzer.recall(post["id"] for m in messages
+                             if isinstance(post := m.value.get("post"), dict) and isinstance(post.get("id"), str))
         enriched, in_order = run_per_message(
             [messages[i] for i in order], lambda message: self.analyzer.assign(Annotated.from_json(message.value)))
         result = BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
