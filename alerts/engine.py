@@ -83,10 +83,13 @@ class SubjectLinks:
     far mostly link one policy is that policy's too. Everything else keeps its own subject.
     """
 
-    def __init__(self, remember: int = 200_000) -> None:
-        self.remember = remember
+    def __init__(self, remember: int = 200_000, subjects: int = 50_000) -> None:
+        self.remember = remember  # posts whose strongest link is kept
+        self.subjects = subjects  # events and places whose counts are kept
         self._top: OrderedDict[str, str | None] = OrderedDict()
-        self._counts: dict[str, Counter[str | None]] = {}
+        # Per event or place, most recently posted about last: new events keep coming for as long as the worker
+        # runs, so past `subjects` the longest quiet is forgotten (a post about it again starts its counts anew).
+        self._counts: OrderedDict[str, Counter[str | None]] = OrderedDict()
 
     def observe(self, post: EnrichedPost) -> None:
         top_policy = max(post.policies, key=lambda link: link.score).id if post.policies else None
@@ -99,17 +102,20 @@ class SubjectLinks:
         subjects += [f"place:{place}" for place in dict.fromkeys(places)]
         for subject in subjects:
             self._counts.setdefault(subject, Counter())[top_policy] += 1
+            self._counts.move_to_end(subject)
+        while len(self._counts) > self.subjects:
+            self._counts.popitem(last=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"top": list(self._top.items()),
                 "counts": {subject: list(counts.items()) for subject, counts in self._counts.items()}}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], remember: int = 200_000) -> SubjectLinks:
-        links = cls(remember)
+    def from_json(cls, data: dict[str, Any], remember: int = 200_000, subjects: int = 50_000) -> SubjectLinks:
+        links = cls(remember, subjects)
         links._top = OrderedDict((post_id, policy) for post_id, policy in data["top"])
-        links._counts = {subject: Counter(dict((policy, n) for policy, n in counts))
-                         for subject, counts in data["counts"].items()}
+        links._counts = OrderedDict((subject, Counter(dict((policy, n) for policy, n in counts)))
+                                    for subject, counts in data["counts"].items())
         return links
 
     @staticmethod

@@ -13,7 +13,7 @@ saves it at most once a minute and `close()` at the end; a new tracker loads it.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +40,7 @@ MIN_COUNT = 5
 # A quiet baseline is taken as at least one post per window, so 5 posts after silence read as 5x.
 RATE_FLOOR = 1.0
 RECENT_IDS = 20
+RECENT_KEPT = RECENT_IDS * 5
 SEEN_POSTS = 200_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SAVE_EVERY_SECONDS = 60.0
@@ -54,7 +55,9 @@ def _bucket(when: datetime) -> int:
 class _Subject:
     label: str
     buckets: dict[int, list[int]] = field(default_factory=dict)  # bucket -> [posts, negative posts]
-    recent: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=RECENT_IDS * 5))
+    # The last RECENT_KEPT (bucket, post id), oldest first. A list, not a deque: most subjects (events) see one
+    # post or a few, an empty deque alone takes about 600 bytes, and the 15-day horizon holds every event of it.
+    recent: list[tuple[int, str]] = field(default_factory=list)
     last_bucket: int = 0
 
 
@@ -167,6 +170,8 @@ class BurstTracker:
             counts[0] += 1
             counts[1] += negative
             subject.recent.append((bucket, post.id))
+            if len(subject.recent) > RECENT_KEPT:
+                del subject.recent[0]
             subject.last_bucket = max(subject.last_bucket, bucket)
 
     def signals(self, now: datetime) -> list[BurstSignal]:
@@ -250,7 +255,7 @@ class BurstTracker:
         for kind, sid, data in records:
             subject = _Subject(label=data["label"])
             subject.buckets = {int(b): list(c) for b, c in data["buckets"].items()}
-            subject.recent.extend((int(b), str(p)) for b, p in data["recent"])
+            subject.recent = [(int(b), str(p)) for b, p in data["recent"]][-RECENT_KEPT:]
             subject.last_bucket = max(subject.buckets, default=0)
             self._subjects[(kind, sid)] = subject
             self._seen.update((pid, None) for _, pid in subject.recent)

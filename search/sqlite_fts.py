@@ -100,6 +100,9 @@ ROWID_KINDS = ("platform", "sentiment")  # read from the row id, not from post_t
 FILTER_KINDS = {"platform", "source", "author", "sentiment", "place", "policy", "department", "event"}
 PAGE = 1000  # rows per page of `scan`
 PRUNE_CHUNK = 2000  # posts deleted per transaction by `prune`
+# Tag ids kept in memory. New events and keywords keep coming for as long as the index runs, so past this
+# many the cache starts afresh (the tags table answers; the busy tags come back within a batch).
+TAG_CACHE = 100_000
 
 
 @lru_cache(maxsize=1 << 16)  # every post is written with a dozen tags, mostly the same places, sources, keywords
@@ -409,13 +412,19 @@ class SqliteIndex(Index):
                                      "RETURNING tid", key).fetchone()
             if row is None:
                 row = self._conn.execute("SELECT tid FROM tags WHERE kind=? AND value=?", key).fetchone()
-            tid = self._tids[key] = row[0]
-            self._tag_of[tid] = key
+            tid = row[0]
+            self._remember(tid, key)
         return tid
 
+    def _remember(self, tid: int, key: tuple[str, str]) -> None:
+        if len(self._tag_of) >= TAG_CACHE:
+            self._tids.clear()
+            self._tag_of.clear()
+        self._tids[key] = tid
+        self._tag_of[tid] = key
+
     def _tag(self, tid: int) -> tuple[str, str]:
-        self._values([tid])
-        return self._tag_of[tid]
+        return self._tags([tid])[tid]
 
     def _fts_row(self, post: EnrichedPost, tags: list[tuple[str, str]]) -> tuple[str, str]:
         tokens = [ALL_TOKEN] + [tag_token(k, v) for k, v in tags if k in FILTER_KINDS]
@@ -672,17 +681,23 @@ class SqliteIndex(Index):
             counts.update(self._raw_tags(plan.bounded(since, until), kind))
         return counts
 
-    def _values(self, tids: Iterable[int]) -> dict[int, str]:
-        """The values of tag ids, read once per process."""
-        tids = list(tids)
-        missing = [tid for tid in set(tids) if tid not in self._tag_of]
+    def _tags(self, tids: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """(kind, value) of tag ids, from the cache or else read."""
+        found = {tid: self._tag_of[tid] for tid in set(tids) if tid in self._tag_of}
+        missing = [tid for tid in set(tids) if tid not in found]
         for start in range(0, len(missing), 500):
             chunk = missing[start:start + 500]
             for tid, kind, value in self._rows(
                     f"SELECT tid, kind, value FROM tags WHERE tid IN ({','.join('?' * len(chunk))})", chunk):
-                self._tag_of[tid] = (kind, value)
-                self._tids[(kind, value)] = tid
-        return {tid: self._tag_of[tid][1] for tid in tids}
+                found[tid] = (kind, value)
+                self._remember(tid, (kind, value))
+        return found
+
+    def _values(self, tids: Iterable[int]) -> dict[int, str]:
+        """The values of tag ids."""
+        tids = list(tids)
+        found = self._tags(tids)
+        return {tid: found[tid][1] for tid in tids}
 
     def _top(self, counts: Counter[int], size: int) -> list[FacetValue]:
         """The `size` most frequent values, ties by value; only the candidates' names are read."""

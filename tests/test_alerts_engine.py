@@ -3,11 +3,14 @@ missing interpretation named; events and places of one policy join that policy's
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 from alerts.channels import ChannelContext
 from alerts.config import build_channels, parse_alert_config
+from alerts.engine import SubjectLinks
+from alerts.rules import Finding
 from alerts.service import AlertService
 from alerts.store import SqliteAlertStore
 from alerts.testing import T0, make_post, make_signal
@@ -157,3 +160,20 @@ def test_a_rule_that_fails_on_an_item_does_not_stop_the_others(tmp_path: Path, m
     [alert] = service.process(posts, [make_signal("P-old", count=30, negative=15)], now=T0)
     assert set(alert.evidence["rules"]) == {"负面上升"}
     assert "rule 权威账号 (influential_voice) failed" in caplog.text
+
+
+def test_policy_links_keep_counts_for_a_bounded_number_of_events(tmp_path: Path):
+    """New events keep coming for as long as the alert worker runs; the learnt links keep counts for the
+    most recently posted-about ones only, so the memory (and each checkpoint of it) stops growing."""
+    links = SubjectLinks(subjects=25)
+    for day in range(30):
+        links.observe(make_post("化肥厂家属院改造停工", policies=["P-old"], event="E-hf"))
+        for n in range(20):  # the day's other events, each met once
+            links.observe(make_post(f"演唱会{day}-{n}", event=f"E-{day}-{n}"))
+        assert len(links.to_json()["counts"]) <= 25
+    kept = SubjectLinks.from_json(json.loads(json.dumps(links.to_json())), subjects=25)
+    finding = Finding(subject_kind="event", subject_id="E-hf", title="", at=T0, magnitude=1)
+    assert kept.resolve(finding).subject_id == "P-old"  # posted about every day: still known
+    assert "event:E-0-0" not in kept.to_json()["counts"]  # met once a month ago: forgotten
+    kept.observe(make_post("演唱会", event="E-new"))
+    assert len(kept.to_json()["counts"]) <= 25

@@ -12,7 +12,7 @@ import pytest
 from alerts.channels import ChannelContext
 from alerts.config import build_channels, parse_alert_config
 from alerts.rules import RULE_TYPES
-from alerts.rules.base import SubjectWindow
+from alerts.rules.base import LATENESS, SubjectWindow
 from alerts.service import AlertService
 from alerts.store import SqliteAlertStore
 from alerts.testing import T0, make_health, make_post, make_signal
@@ -313,3 +313,21 @@ def test_subject_window_ends_at_the_newest_item_whatever_the_arrival_order():
     assert not window.add("e", today, "a", "weibo")  # a redelivery
     assert window.add("e", today + timedelta(hours=1), "f", "forum")
     assert window.ids("e") == ("a", "f", "d")  # in time order
+
+
+def test_subject_window_forgets_subjects_quiet_for_longer_than_the_window_and_the_lateness():
+    """Events come and go for as long as the worker runs: a window must not keep the last item of every event
+    it ever saw. A subject quiet for less than the window and `LATENESS` still meets its earlier items."""
+    window = SubjectWindow(timedelta(hours=6))
+    start = datetime(2026, 11, 1, tzinfo=SHANGHAI)
+    for day in range(30):
+        for n in range(50):  # the day's events, each met once
+            window.add(f"e{day}-{n}", start + timedelta(days=day, minutes=n), f"p{day}-{n}")
+        assert len(window.to_json()) <= 50 * (LATENESS.days + 2)
+    last = start + timedelta(days=29, minutes=49)
+    assert "e29-0" in window.to_json() and "e0-0" not in window.to_json()
+    # An item late by a day still meets its subject's item within the window.
+    late = start + timedelta(days=28, minutes=30)
+    assert window.add("e28-10", late, "late")
+    assert window.ids("e28-10") == ("p28-10", "late")
+    assert last - late < LATENESS

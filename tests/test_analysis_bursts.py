@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.bursts import BurstTracker, Window
+from analysis.bursts import RECENT_IDS, RECENT_KEPT, BurstTracker, Window
 from stores.bursts import SqliteBurstStore
 from workers.build import burst_tracker_from_settings, load_gazetteer, shipped_segmenter
 from yuqing.config.datafiles import Watchlist
@@ -150,3 +150,20 @@ def test_an_event_signal_carries_the_events_own_label() -> None:
     fresh.name_event("evt-wages", "欠薪 工地 讨薪")  # named before its first post arrives
     quiet_then_burst(fresh, burst=10)
     assert by_subject(fresh.signals(NOW))[("event", "evt-wages")].label == "欠薪 工地 讨薪"
+
+
+def test_a_subject_keeps_only_its_latest_post_ids_through_a_restart() -> None:
+    """Each subject keeps the last RECENT_KEPT post ids (a signal names the last RECENT_IDS of its window), also
+    after its counts are saved and taken back."""
+    tracker = BurstTracker([])
+    for n in range(RECENT_KEPT * 3):
+        tracker.add(enriched(n, NOW - timedelta(minutes=50) + timedelta(seconds=n), "某事", event_id="evt-big"))
+    [(_, _, data)] = tracker.records()
+    assert [pid for _, pid in data["recent"]] == [f"weibo:{n}" for n in range(RECENT_KEPT * 2, RECENT_KEPT * 3)]
+    restored = BurstTracker([])
+    restored.restore(tracker.records())
+    signal = by_subject(restored.signals(NOW))[("event", "evt-big")]
+    assert signal.count == RECENT_KEPT * 3
+    assert signal.post_ids == [f"weibo:{n}" for n in range(RECENT_KEPT * 3 - RECENT_IDS, RECENT_KEPT * 3)]
+    restored.add(enriched(RECENT_KEPT * 3, NOW - timedelta(minutes=1), "某事", event_id="evt-big"))
+    assert len(restored.records()[0][2]["recent"]) == RECENT_KEPT

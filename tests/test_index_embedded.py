@@ -69,3 +69,17 @@ def test_prune_works_in_chunks_and_reports_its_progress(empty_index, monkeypatch
     assert heard == [50, 100, 150, 200, 240]
     assert empty_index.count(SearchQuery()) == 0
     assert empty_index.facets(SearchQuery(), ["places", "keywords"]).values == {"places": [], "keywords": []}
+
+
+def test_the_tag_cache_stays_bounded_while_new_events_and_keywords_keep_coming(empty_index, monkeypatch):
+    """Every event and keyword is a tag; a process that indexes for months must not keep every tag id it
+    ever wrote. Past the bound the cache starts afresh, and the facets read back from the tags table."""
+    monkeypatch.setattr("search.sqlite_fts.TAG_CACHE", 50)
+    for start in range(0, len(CORPUS), 20):  # a batch per "day", each with events and keywords of its own
+        empty_index.upsert(p.model_copy(update={"event_id": f"e{p.id}", "keywords": [f"k{p.id}", "小区"]})
+                           for p in CORPUS[start:start + 20])
+        assert len(empty_index._tids) <= 50
+        assert len(empty_index._tag_of) <= 50
+    keywords = empty_index.facets(SearchQuery(), ["keywords"], size=3).values["keywords"]
+    assert keywords[0].value == "小区" and keywords[0].count == len(CORPUS)
+    assert empty_index.count(SearchQuery(events=[f"e{CORPUS[7].id}"])) == 1

@@ -96,6 +96,12 @@ class WindowRule(Rule[Options]):
         self.window = SubjectWindow.from_json(self.window.span, memory["window"])
 
 
+# How late an item may arrive behind the newest one of any subject and still meet its subject's earlier items:
+# a subject whose newest item is older than the newest of all by its window and this much is forgotten (the
+# subjects are events, places and policies; new events keep coming for as long as the worker runs).
+LATENESS = timedelta(days=7)
+
+
 class SubjectWindow:
     """Recent items per subject inside a sliding time window, each item counted once by id.
 
@@ -107,6 +113,8 @@ class SubjectWindow:
         self.span = span
         self._items: dict[str, list[tuple[datetime, str, Any]]] = {}
         self._ids: dict[str, set[str]] = {}
+        self._newest: datetime | None = None  # of all subjects
+        self._swept: datetime | None = None  # the newest time when quiet subjects were last forgotten
 
     def add(self, subject: str, at: datetime, item_id: str, value: Any = None) -> bool:
         """Record an item; False when this id is already in the subject's window (a redelivery) or the
@@ -119,7 +127,20 @@ class SubjectWindow:
         insort(items, (at, item_id, value))
         ids.add(item_id)
         self._expire(subject)
+        if self._newest is None or at > self._newest:
+            self._newest = at
+            self._forget_quiet(at)
         return True
+
+    def _forget_quiet(self, newest: datetime) -> None:
+        """Drop the subjects quiet for longer than the window and `LATENESS`, at most once per window of time."""
+        if self._swept is not None and newest - self._swept < self.span:
+            return
+        self._swept = newest
+        cutoff = newest - self.span - LATENESS
+        for subject in [s for s, items in self._items.items() if items[-1][0] < cutoff]:
+            del self._items[subject]
+            del self._ids[subject]
 
     def _expire(self, subject: str) -> None:
         items = self._items[subject]
@@ -148,6 +169,7 @@ class SubjectWindow:
             # JSON turns tuples into lists; values are compared only when (time, id) tie, which never happens.
             window._items[subject] = [(datetime.fromisoformat(at), item_id, value) for at, item_id, value in items]
             window._ids[subject] = {item_id for _, item_id, _ in items}
+        window._newest = max((items[-1][0] for items in window._items.values()), default=None)
         return window
 
 
