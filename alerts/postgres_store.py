@@ -30,10 +30,11 @@ from alerts.store import (
     Stored,
     StoreError,
     WorkerMemory,
-    audit_details,
     audit_row,
+    audit_values,
     epoch,
     outbox_row,
+    outbox_values,
     refuse_live_holder,
     stored_row,
 )
@@ -72,15 +73,11 @@ class PostgresAlertStore(AlertStore):
     def _record(conn: psycopg.Connection, alert: Alert, from_status: str | None, change: Change,
                 now: datetime) -> None:
         conn.execute("INSERT INTO alert_audit (alert_id, at, actor, action, from_status, to_status, details) "
-                     "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                     (alert.id, epoch(now), change.actor, change.action, from_status, alert.status.value,
-                      audit_details(change)))
+                     "VALUES (%s, %s, %s, %s, %s, %s, %s)", audit_values(alert, from_status, change, now))
         with conn.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO alert_outbox (alert_id, channel, message, created_at, next_attempt_at) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                [(alert.id, channel, json.dumps(message, ensure_ascii=False), epoch(now), epoch(now))
-                 for channel, message in change.notifications])
+                "VALUES (%s, %s, %s, %s, %s)", outbox_values(alert, change, now))
 
     def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
         try:

@@ -124,13 +124,21 @@ class Change:
     notifications: Sequence[tuple[str, dict[str, Any]]] = ()
 
 
-def audit_details(change: Change) -> str:
-    """The audit entry's details as JSON text, with the channels the change notified: kept after the delivered
-    messages themselves are dropped from the outbox."""
+def audit_values(alert: Alert, from_status: str | None, change: Change, now: datetime) -> tuple[object, ...]:
+    """The audit row of a change (alert_id, at, actor, action, from_status, to_status, details), on either store.
+    Its details name the channels the change notified: kept after the delivered messages themselves are dropped
+    from the outbox."""
     details = change.details
     if change.notifications:
         details = {**details, "notified": [channel for channel, _ in change.notifications]}
-    return json.dumps(details, ensure_ascii=False, default=str)
+    return (alert.id, epoch(now), change.actor, change.action, from_status, alert.status.value,
+            json.dumps(details, ensure_ascii=False, default=str))
+
+
+def outbox_values(alert: Alert, change: Change, now: datetime) -> list[tuple[object, ...]]:
+    """The outbox rows of a change's notifications (alert_id, channel, message, created_at, next_attempt_at)."""
+    return [(alert.id, channel, json.dumps(message, ensure_ascii=False), epoch(now), epoch(now))
+            for channel, message in change.notifications]
 
 
 class AlertStore(abc.ABC):
@@ -329,15 +337,11 @@ class SqliteAlertStore(AlertStore):
 
     def _record(self, conn: sqlite3.Connection, alert: Alert, from_status: str | None, change: Change,
                 now: datetime) -> None:
-        conn.execute(
-            "INSERT INTO audit (alert_id, at, actor, action, from_status, to_status, details) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (alert.id, epoch(now), change.actor, change.action, from_status, alert.status.value,
-             audit_details(change)))
+        conn.execute("INSERT INTO audit (alert_id, at, actor, action, from_status, to_status, details) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", audit_values(alert, from_status, change, now))
         conn.executemany(
             "INSERT INTO outbox (alert_id, channel, message, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
-            [(alert.id, channel, json.dumps(message, ensure_ascii=False), epoch(now), epoch(now))
-             for channel, message in change.notifications])
+            outbox_values(alert, change, now))
 
     def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
         try:

@@ -135,7 +135,32 @@ def _event_text(event: EventState) -> str:
     return orjson.dumps(event.to_json()).decode()
 
 
-class AnalysisStateStore:
+class _FingerprintLookups:
+    """The fingerprint lookups both stores answer alike, written once over the driver's parameter marker; each
+    store reads the rows (`_fingerprints`)."""
+
+    MARK: str  # how the driver marks a query parameter
+
+    def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
+        raise NotImplementedError
+
+    def fingerprint(self, post_id: str) -> Fingerprint | None:
+        return next(iter(self._fingerprints(f"id = {self.MARK}", (post_id,))), None)
+
+    def fingerprints_banded(
+        self, value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]]
+    ) -> list[Fingerprint]:
+        """Fingerprints whose value's band b is v for one (b, v) of `value_bands`, or whose first paragraph's
+        is for one of `lead_bands`."""
+        return self._fingerprints(*_banded(value_bands, lead_bands, self.MARK))
+
+    def copies_of(self, post_id: str) -> list[Fingerprint]:
+        return self._fingerprints(f"original = {self.MARK} AND id != {self.MARK}", (post_id, post_id))
+
+
+class AnalysisStateStore(_FingerprintLookups):
+    MARK = "?"
+
     def __init__(self, path: Path) -> None:
         self.db = connect(path)
         self.db.executescript(SCHEMA)
@@ -220,19 +245,6 @@ class AnalysisStateStore:
         found = (_fingerprint(pid, datetime.fromisoformat(at), *rest) for pid, at, *rest in rows)
         return [fp for fp in found if fp is not None]
 
-    def fingerprint(self, post_id: str) -> Fingerprint | None:
-        return next(iter(self._fingerprints("id = ?", (post_id,))), None)
-
-    def fingerprints_banded(
-        self, value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]]
-    ) -> list[Fingerprint]:
-        """Fingerprints whose value's band b is v for one (b, v) of `value_bands`, or whose first paragraph's
-        is for one of `lead_bands`."""
-        return self._fingerprints(*_banded(value_bands, lead_bands, "?"))
-
-    def copies_of(self, post_id: str) -> list[Fingerprint]:
-        return self._fingerprints("original = ? AND id != ?", (post_id, post_id))
-
     def thread(self, key: str, since: datetime | None) -> tuple[str, datetime] | None:
         """(event id, when) of the post with this id, else of the first saved post of this thread, at or after
         `since`."""
@@ -253,9 +265,11 @@ class AnalysisStateStore:
 
 
 
-class PostgresAnalysisState:
+class PostgresAnalysisState(_FingerprintLookups):
     """The analyzer's memory in tables `analysis_*` (migrations 0005, 0007, 0008), the same contract as the SQLite file: the
     active analyzer writes it batch by batch, a standby that takes over reads the window it needs at start."""
+
+    MARK = "%s"
 
     SCHEMA_VERSION = 8  # 0005 made the tables, 0007 the save count, 0008 what the analyzer reads back by
 
@@ -328,19 +342,6 @@ class PostgresAnalysisState:
     def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
         rows = self._db.rows(f"SELECT {FINGERPRINT_COLUMNS} FROM analysis_posts WHERE {where}", params)
         return [fp for fp in (_fingerprint(*row) for row in rows) if fp is not None]
-
-    def fingerprint(self, post_id: str) -> Fingerprint | None:
-        return next(iter(self._fingerprints("id = %s", (post_id,))), None)
-
-    def fingerprints_banded(
-        self, value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]]
-    ) -> list[Fingerprint]:
-        """Fingerprints whose value's band b is v for one (b, v) of `value_bands`, or whose first paragraph's
-        is for one of `lead_bands`."""
-        return self._fingerprints(*_banded(value_bands, lead_bands, "%s"))
-
-    def copies_of(self, post_id: str) -> list[Fingerprint]:
-        return self._fingerprints("original = %s AND id != %s", (post_id, post_id))
 
     def thread(self, key: str, since: datetime | None) -> tuple[str, datetime] | None:
         """(event id, when) of the post with this id, else of the first saved post of this thread, at or after
