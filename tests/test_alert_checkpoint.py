@@ -3,13 +3,19 @@ committed: killed at any moment it loses nothing, and a redelivered message is n
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from alerts.config import parse_alert_config
 from alerts.service import AlertService
-from alerts.store import AlertStore
+from alerts.store import AlertStore, MemoryTaken, MemoryWriter
 from alerts.testing import make_post
 from analysis.bursts import BurstTracker
 from transport import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS
@@ -33,6 +39,19 @@ def counted(stage: AlertStage) -> int:
     """Posts the burst counts hold for the incident's event."""
     signals = stage.bursts.signals(datetime.now(SHANGHAI))
     return max((s.count for s in signals if (s.subject_kind, s.subject_id) == ("event", "E-1")), default=0)
+
+
+def writing_worker(open_store: Callable[[], AlertStore], log: SqliteTransport, writer: MemoryWriter,
+                   service: AlertService | None = None) -> AlertStage:
+    """An alert worker that writes the rules' memory as `writer` (with `service`, one built earlier)."""
+    service = service or AlertService(parse_alert_config(RULES), open_store(), {}, rules_writer=True)
+    return AlertStage(service, BurstTracker([]), deliver=False, log=log.identity(), writer=writer)
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited."""
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
 
 
 def test_a_kill_at_any_moment_loses_nothing_and_counts_nothing_twice(tmp_path: Path, open_alert_store):
@@ -75,25 +94,13 @@ def test_a_kill_at_any_moment_loses_nothing_and_counts_nothing_twice(tmp_path: P
 
 
 def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path: Path, open_alert_store):
-    import os
-    import socket
-    import subprocess
-    import sys
-
-    import pytest
-
-    from alerts.store import MemoryTaken, MemoryWriter
-
     log = SqliteTransport(tmp_path / "transport.sqlite3")
-    config = parse_alert_config(RULES)
 
     def worker(writer: MemoryWriter) -> AlertStage:
-        service = AlertService(config, open_alert_store(), {}, rules_writer=True)
-        return AlertStage(service, BurstTracker([]), deliver=False, log=log.identity(), writer=writer)
+        return writing_worker(open_alert_store, log, writer)
 
     host = socket.gethostname()
-    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout)
+    gone = dead_pid()
     killed = worker(MemoryWriter(host, gone, "killed"))  # holds the memory ... and its process is gone
     assert killed.service.store.memory_holder() == MemoryWriter(host, gone, "killed")
     replacement = worker(MemoryWriter(host, os.getpid(), "replacement"))  # taken over at once, no lease wait
@@ -107,14 +114,10 @@ def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path
 
 
 def test_a_cleanly_stopped_writer_hands_over_at_once(tmp_path: Path, open_alert_store):
-    from alerts.store import MemoryWriter
-
     log = SqliteTransport(tmp_path / "transport.sqlite3")
-    config = parse_alert_config(RULES)
 
     def worker(writer: MemoryWriter) -> AlertStage:
-        service = AlertService(config, open_alert_store(), {}, rules_writer=True)
-        return AlertStage(service, BurstTracker([]), deliver=False, log=log.identity(), writer=writer)
+        return writing_worker(open_alert_store, log, writer)
 
     worker(MemoryWriter("other-host", 1, "stopping")).close()  # on another host: no pid to look at
     worker(MemoryWriter("this-host", 2, "next")).close()  # not kept waiting for the 30 s lease
@@ -122,29 +125,17 @@ def test_a_cleanly_stopped_writer_hands_over_at_once(tmp_path: Path, open_alert_
 
 
 def test_a_standby_built_before_the_last_checkpoint_starts_from_that_checkpoint(tmp_path: Path, open_alert_store):
-    import os
-    import socket
-    import subprocess
-    import sys
-
-    from alerts.store import MemoryWriter
-
     log = SqliteTransport(tmp_path / "transport.sqlite3")
-    config = parse_alert_config(RULES)
     host = socket.gethostname()
-    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True).stdout)
-    active = AlertStage(AlertService(config, open_alert_store(), {}, rules_writer=True), BurstTracker([]),
-                        deliver=False, log=log.identity(), writer=MemoryWriter(host, gone, "active"))
+    active = writing_worker(open_alert_store, log, MemoryWriter(host, dead_pid(), "active"))
     # The standby builds its service (reading the rules' memory) while the active worker is still at work ...
-    standby_service = AlertService(config, open_alert_store(), {}, rules_writer=True)
+    standby_service = AlertService(parse_alert_config(RULES), open_alert_store(), {}, rules_writer=True)
     moment = datetime.now(SHANGHAI)
     posts = [make_post("小区停水", platform=platform, event="E-1", at=moment - timedelta(minutes=n), post_id=f"p{n}")
              for n, platform in enumerate(("weibo", "news"))]
     active.service.process(posts, [], [], moment)
     active.checkpoint()  # ... which saves once more, then dies (its pid is gone): the standby takes the memory
     assert standby_service.engine.snapshot() != active.service.engine.snapshot()  # what it read is stale
-    standby = AlertStage(standby_service, BurstTracker([]), deliver=False, log=log.identity(),
-                         writer=MemoryWriter(host, os.getpid(), "standby"))
+    standby = writing_worker(open_alert_store, log, MemoryWriter(host, os.getpid(), "standby"), standby_service)
     assert standby.service.engine.snapshot() == active.service.engine.snapshot()
     log.close()

