@@ -73,3 +73,21 @@ def test_sentiment_logits_are_the_trained_definitions_on_all_shared_text() -> No
             if not all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) for a, b in zip(found, defined, strict=True)):
                 mismatched.append((text, targets, found, defined))
     assert not mismatched, f"{len(mismatched)} texts differ, e.g. {mismatched[0]}"
+
+
+def test_the_enriched_post_is_built_as_model_construct_builds_it() -> None:
+    from analysis.enrich import LEFT_TO_EVENTS, _enriched_post
+    from yuqing.schema import EnrichedPost, Post, Sentiment, SentimentLabel
+
+    post = Post(url="https://weibo.example.cn/1", platform="weibo", source="weibo", title="标题", text="正文",
+                extra={"地点": "曹县"})
+    analysis = {"masked_text": "正文", "sentiment": Sentiment(score=0.5, label=SentimentLabel.NEUTRAL),
+                "keywords": ["正文"], "places": ["曹县"], "author_places": [], "policies": [], "departments": []}
+    # Every field is named or left to the events step: a field added to the schema must be added here too.
+    assert set(EnrichedPost.model_fields) == set(Post.model_fields) | set(analysis) | set(LEFT_TO_EVENTS)
+    built = _enriched_post(dict(post.__dict__), **analysis)
+    constructed = EnrichedPost.model_construct(**dict(iter(post)), **analysis)
+    assert built == constructed
+    assert built.model_fields_set == constructed.model_fields_set
+    assert built.model_dump_json() == constructed.model_dump_json()
+    assert list(built.__dict__) == list(constructed.__dict__)
