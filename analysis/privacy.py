@@ -235,6 +235,7 @@ def _mask_dashed_room(match: re.Match[str]) -> str:
 # text once, before any rule, suffices.
 _DIGIT = re.compile(r"\d")  # the rules' \d: any Unicode decimal digit
 _LATIN = re.compile(r"[A-Za-z]")
+_DIGIT_OR_LATIN = re.compile(r"[\dA-Za-z]")
 _EMAIL_DOMAIN = re.compile(r"@[A-Za-z0-9-]++\.")  # a mention (@菏泽发布) has none
 _TEN_DIGITS = re.compile(r"\d(?:\D*+\d){9}")  # ID numbers, cards, mobiles (11) and landlines (10) have as many
 _QQ_LABEL = re.compile(r"[Qq扣企][Qq扣鹅]")  # QQ, qq, 扣扣, 企鹅
@@ -269,6 +270,8 @@ def mask_personal_data(text: str) -> str:
     if not text:
         return text
     text = _FULLWIDTH_RUN.sub(lambda run: run.group().translate(_FULLWIDTH), text)
+    if "@" not in text and _DIGIT_OR_LATIN.search(text) is None:  # what every rule needs one of
+        return text
     found: dict[re.Pattern[str], bool] = {}  # each pattern of the needs searched once, on first need
     for pattern, replace, needs in _RULES:
         for need in needs:
