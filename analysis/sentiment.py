@@ -403,24 +403,24 @@ class SentimentModel:
         (a clause), and clauses recur (reposts, stock phrases, templates): each run's sum is cached, and only the
         bigrams that touch a character between runs (punctuation) are looked up one by one."""
         pieces = _RUN.split(text)  # between runs, a run, between runs, ..., between runs
-        sums, bigram_sum = self._run_sums, _bigram_sum
-        weights = self.weights
+        sums, weights = self._run_sums, self.weights
         total = 0j
+        edges: list[str] = []  # the bigrams that touch a character between runs
         last = len(pieces) - 1
         for index in range(0, last + 1, 2):
             between = pieces[index]
             if between:  # with the run's last character before and the next run's first after
                 edge = f"{pieces[index - 1][-1] if index else ''}{between}{pieces[index + 1][0] if index < last else ''}"
-                total += bigram_sum(weights, edge)
+                edges += [edge[i : i + 2] for i in range(len(edge) - 1)]
             if index < last:
                 run = pieces[index + 1]
                 run_sum = sums.get(run)
                 if run_sum is None:
                     if len(sums) >= RUN_CACHE_SIZE:
                         sums.clear()
-                    run_sum = sums[run] = bigram_sum(weights, run)
+                    run_sum = sums[run] = _bigram_sum(weights, run)
                 total += run_sum
-        return total
+        return sum(map(weights.get, edges, repeat(0j, len(edges))), total)
 
     @property
     def tables(self) -> ModelTables:
