@@ -477,11 +477,13 @@ class Analyzer:
         upsert, once per batch however many of its posts an event took.
 
         State is written first, so what goes to the index is also in the state store: a crash
-        after the batch is committed loses no event."""
+        after the batch is committed loses no event. The events are taken before it is written, as taking
+        them chooses their titles."""
+        events = self.clusterer.take_changed()
         if self._pending_posts or self._pending_policies or self.clusterer.unsaved:
             self.flush()
         changed = []
-        for event in self.clusterer.take_changed():
+        for event in events:
             substance = hash(_substance(event))
             if self._published.get(event.id) != substance:
                 self._published[event.id] = substance

@@ -797,8 +797,16 @@ class EventClusterer:
 
     # -- bookkeeping ------------------------------------------------------------------------
     def take_changed(self) -> list[Event]:
-        """Events created or updated since the last call."""
-        events = [self.events[event_id].to_event() for event_id in sorted(self.changed)]
+        """Events created or updated since the last call. The title shown is part of an event's state (it stays
+        while nearly the best): an event whose title changed is to be saved again, or one let go and read back
+        would choose another."""
+        events = []
+        for event_id in sorted(self.changed):
+            state = self.events[event_id]
+            shown = state.title
+            events.append(state.to_event())
+            if state.title != shown:
+                self.unsaved.add(event_id)
         self.changed.clear()
         return events
 
