@@ -400,14 +400,16 @@ class Analyzer:
         extra = {**post.extra, REPRINT_OF: reprint_of} if reprint_of else post.extra
         return post.model_copy(update={"event_id": event_id, "reprint_of": reprint_of, "extra": extra})
 
-    def recall(self, post_ids: Iterable[str]) -> None:
-        """Read what the store holds of these posts (a batch's) at once, so that assigning them asks it nothing
-        more: one read a batch instead of one a post."""
+    def recall(self, post_ids: Iterable[str], thread_keys: Iterable[str] = ()) -> None:
+        """Read what the store holds of these posts (a batch's) and of the threads they are in or answer (their
+        pages' addresses, the posts they answer) at once, so that assigning them asks it little more: a few
+        reads a batch instead of several a post."""
         if self.store is None:
             return
         ids = [post_id for post_id in dict.fromkeys(post_ids) if post_id not in self._assigned]
         self._recalled = self.store.assigned_many(ids)
         self._recalled_ids = set(ids)
+        self.clusterer.recall(ids, list(thread_keys))
 
     def _forget_recalled(self) -> None:
         self._recalled = {}

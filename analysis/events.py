@@ -179,6 +179,9 @@ class ClusterMemory(Protocol):
     ) -> list[Fingerprint]: ...
     def copies_of(self, post_id: str) -> list[Fingerprint]: ...
     def thread(self, key: str, since: datetime | None) -> tuple[str, datetime] | None: ...
+    # `fingerprint` and `thread` of a batch's posts in a few reads (see EventClusterer.recall).
+    def fingerprints_of(self, post_ids: Sequence[str]) -> dict[str, Fingerprint]: ...
+    def threads(self, keys: Sequence[str], since: datetime | None) -> dict[str, tuple[str, datetime]]: ...
 
 
 class ReprintDetector:
@@ -196,6 +199,17 @@ class ReprintDetector:
         self._lead_bands: dict[tuple[int, int], set[str]] = {}
         self._copies: dict[str, set[str]] = {}  # original id -> ids of the posts linked to it
         self._queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
+        # What the memory said of a batch's posts (`recall`): good until the next save changes it.
+        self._recalled: dict[str, Fingerprint] = {}
+        self._recalled_ids: set[str] = set()
+
+    def recall(self, post_ids: Sequence[str]) -> None:
+        """Read the memory's fingerprints of these posts (a batch's) at once: `get` asks it nothing more for them
+        until the next save."""
+        if self.memory is not None:
+            wanted = [post_id for post_id in post_ids if post_id not in self.by_id]
+            self._recalled = self.memory.fingerprints_of(wanted)
+            self._recalled_ids = set(wanted)
 
     def add(self, fingerprint: Fingerprint) -> None:
         self.by_id[fingerprint.post_id] = fingerprint
@@ -220,6 +234,8 @@ class ReprintDetector:
     def get(self, post_id: str) -> Fingerprint | None:
         held = self.by_id.get(post_id)
         if held is None and self.memory is not None:
+            if post_id in self._recalled_ids:
+                return self._kept(self._recalled.get(post_id))
             return self._kept(self.memory.fingerprint(post_id))
         return held
 
@@ -275,8 +291,9 @@ class ReprintDetector:
     def saved(self) -> None:
         """Everything held was saved: with a memory, forget it (the memory answers from now on)."""
         if self.memory is not None:
-            for held in (self.by_id, self._bands, self._lead_bands, self._copies):
+            for held in (self.by_id, self._bands, self._lead_bands, self._copies, self._recalled):
                 held.clear()
+            self._recalled_ids.clear()
             self._queue.clear()
 
     def prune(self, now: datetime) -> None:
@@ -678,6 +695,17 @@ class EventClusterer:
         waiting = self._waiting.pop(post.id, None)
         found = {event.id: event for event in map(self._resolve, sorted(waiting[0]) if waiting else ()) if event}
         return [found[event_id] for event_id in sorted(found)]
+
+    def recall(self, post_ids: Sequence[str], thread_keys: Sequence[str]) -> None:
+        """Read what the memory knows of a batch's posts and of the threads they are in or answer, at once: one
+        read a batch, not several a post. Good until the next save (`saved` forgets it), as the memory's answers
+        are: it changes only when saved to, and the window's start (the memory's filter) only after a save."""
+        if self.memory is None:
+            return
+        self.reprints.recall(post_ids)
+        unknown = [key for key in dict.fromkeys(thread_keys) if key not in self._threads and key not in self._saved_threads]
+        found = self.memory.threads(unknown, self.reprints.cutoff)
+        self._saved_threads.update({key: found.get(key) for key in unknown})
 
     def _thread(self, key: str) -> tuple[str, datetime] | None:
         """(event id, when) of a post id or thread key, held or saved, while in the window. What the memory

@@ -107,9 +107,12 @@ class EventsStage(Stage):
         self.analyzer.catch_up()
         # Several enrich workers interleave their batches: oldest first again.
         order = _oldest_first(messages, lambda value: value.get("post"))
-        # What the memory's store knows of the batch's posts (redeliveries, re-crawls), read at once.
-        self.analyzer.recall(post["id"] for m in messages
-                             if isinstance(post := m.value.get("post"), dict) and isinstance(post.get("id"), str))
+        # What the memory's store knows of the batch's posts (redeliveries, re-crawls) and of the threads they are
+        # in or answer (their pages, without the #floor, and the posts they answer), read at once.
+        posts = [post for m in messages if isinstance(post := m.value.get("post"), dict)]
+        self.analyzer.recall([post["id"] for post in posts if isinstance(post.get("id"), str)],
+                             [key for post in posts for key in (str(post.get("url") or "").partition("#")[0],
+                                                                post.get("reply_to")) if key and isinstance(key, str)])
         enriched, in_order = run_per_message(
             [messages[i] for i in order], lambda message: self.analyzer.assign(Annotated.from_json(message.value)))
         result = BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
