@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 from analysis.events import (
@@ -25,6 +26,7 @@ from analysis.events import (
     Fingerprint,
     PostTraits,
     anchors_of,
+    reprint_simhashes,
 )
 from analysis.gazetteer import Gazetteer
 from analysis.language import Language
@@ -102,6 +104,11 @@ def _substance(event: Event) -> tuple[Any, ...]:
             event.last_seen.replace(minute=0, second=0, microsecond=0), size)
 
 
+def _thread_of(post: EnrichedPost) -> str:
+    """What every post of the post's thread shares: its page's address, without the #floor."""
+    return post.url.partition("#")[0]
+
+
 # (post id, when, event id, reprint_of, fingerprint, thread key) of an analysed post, as the memory keeps it;
 # the thread key is None when only the reprint link changed.
 AssignedPost = tuple[str, datetime, str | None, str | None, Fingerprint | None, str | None]
@@ -140,6 +147,12 @@ class EventClues:
     headline: tuple[str, HeadlineKind] | None
     features: list[str]  # what its reprint fingerprint is made of (credit lines left out)
     lead: list[str]  # the same of its first paragraph, when it has several
+
+    @cached_property
+    def simhashes(self) -> tuple[int | None, int | None]:
+        """The SimHashes of `features` and `lead` (`reprint_simhashes`): computed once, though a batch's are
+        needed before its posts are assigned (`Analyzer.recall`)."""
+        return reprint_simhashes(self.features, self.lead)
 
     def to_json(self) -> dict[str, Any]:
         # The (term, weight) pairs as they are: JSON writes a tuple as an array.
@@ -400,16 +413,18 @@ class Analyzer:
         extra = {**post.extra, REPRINT_OF: reprint_of} if reprint_of else post.extra
         return post.model_copy(update={"event_id": event_id, "reprint_of": reprint_of, "extra": extra})
 
-    def recall(self, post_ids: Iterable[str], thread_keys: Iterable[str] = ()) -> None:
-        """Read what the store holds of these posts (a batch's) and of the threads they are in or answer (their
-        pages' addresses, the posts they answer) at once, so that assigning them asks it little more: a few
+    def recall(self, batch: Sequence[Annotated]) -> None:
+        """Read what the store holds of a batch's posts, of the posts they may copy and of the threads they are in
+        or answer (their pages, the posts they answer) at once, so that assigning them asks it little more: a few
         reads a batch instead of several a post."""
         if self.store is None:
             return
-        ids = [post_id for post_id in dict.fromkeys(post_ids) if post_id not in self._assigned]
+        ids = [post_id for post_id in dict.fromkeys(a.post.id for a in batch) if post_id not in self._assigned]
         self._recalled = self.store.assigned_many(ids)
         self._recalled_ids = set(ids)
-        self.clusterer.recall(ids, list(thread_keys))
+        simhashes = [(value, lead) for value, lead in (a.clues.simhashes for a in batch) if value is not None]
+        thread_keys = [key for a in batch for key in (_thread_of(a.post), a.post.reply_to) if key]
+        self.clusterer.recall(ids, simhashes, thread_keys)
 
     def _forget_recalled(self) -> None:
         self._recalled = {}
@@ -431,9 +446,11 @@ class Analyzer:
             return known[1], known[0]
         when = post.when
         self._newest = max(self._newest, when) if self._newest else when
-        reprint_of = self.clusterer.reprint(post.id, when, strip_markup(post.text), clues.features, clues.lead)
+        value, lead = clues.simhashes
+        text = strip_markup(post.text) if value is not None else ""  # a post too short to be a copy needs none
+        reprint_of = self.clusterer.reprint_hashed(post.id, when, text, value, lead)
         metrics = post.metrics
-        thread = post.url.partition("#")[0]
+        thread = _thread_of(post)
         traits = PostTraits(
             id=post.id, when=when, keywords=clues.keywords, platform=post.platform.value, places=post.places,
             areas=clues.areas, sentiment=post.sentiment.label.value if post.sentiment else None,

@@ -149,6 +149,13 @@ def simhash(features: Sequence[str]) -> int:
     return int.from_bytes(_majority_bits(features).to_bytes(8, "little"), "big")
 
 
+def reprint_simhashes(features: Sequence[str], lead_features: Sequence[str] = ()) -> tuple[int | None, int | None]:
+    """A post's SimHash and its first paragraph's (`lead_features`, when it has several), each None when made of
+    too few features to tell a copy from a stock phrase."""
+    value = simhash(features) if len(features) >= MIN_REPRINT_FEATURES else None
+    return value, simhash(lead_features) if len(lead_features) >= MIN_REPRINT_FEATURES else None
+
+
 def _bands(fingerprint: int) -> list[tuple[int, int]]:
     width = FINGERPRINT_BITS // BANDS
     mask = (1 << width) - 1
@@ -199,17 +206,42 @@ class ReprintDetector:
         self._lead_bands: dict[tuple[int, int], set[str]] = {}
         self._copies: dict[str, set[str]] = {}  # original id -> ids of the posts linked to it
         self._queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
-        # What the memory said of a batch's posts (`recall`): good until the next save changes it.
+        # What the memory said of a batch's posts (`recall`): good until the next save changes it. Banded:
+        # (column, band, band value) -> the fingerprints stored with it, "value" or "lead" the column.
         self._recalled: dict[str, Fingerprint] = {}
         self._recalled_ids: set[str] = set()
+        self._recalled_bands: dict[tuple[str, int, int], list[Fingerprint]] = {}
 
-    def recall(self, post_ids: Sequence[str]) -> None:
-        """Read the memory's fingerprints of these posts (a batch's) at once: `get` asks it nothing more for them
-        until the next save."""
-        if self.memory is not None:
-            wanted = [post_id for post_id in post_ids if post_id not in self.by_id]
-            self._recalled = self.memory.fingerprints_of(wanted)
-            self._recalled_ids = set(wanted)
+    def recall(self, post_ids: Sequence[str], simhashes: Iterable[tuple[int, int | None]]) -> None:
+        """Read at once what the memory holds of a batch's posts (their ids, and the (value, lead) of their
+        fingerprints): `get` and `original_of` ask it nothing more for them until the next save. A post's copies
+        among the batch's earlier posts are held, so the memory need not have them."""
+        if self.memory is None:
+            return
+        wanted = [post_id for post_id in post_ids if post_id not in self.by_id]
+        self._recalled = self.memory.fingerprints_of(wanted)
+        self._recalled_ids = set(wanted)
+        value_bands: set[tuple[int, int]] = set()
+        lead_bands: set[tuple[int, int]] = set()
+        for value, lead in simhashes:
+            value_bands.update(_bands(value) + (_bands(lead) if lead is not None else []))
+            lead_bands.update(_bands(value))
+        asked = [("value", band) for band in value_bands] + [("lead", band) for band in lead_bands]
+        self._recalled_bands = {(column, *band): [] for column, band in asked}
+        for fingerprint in self.memory.fingerprints_banded(sorted(value_bands), sorted(lead_bands)):
+            for column, hashed in (("value", fingerprint.value), ("lead", fingerprint.lead)):
+                for band in _bands(hashed) if hashed is not None else ():
+                    found = self._recalled_bands.get((column, *band))
+                    if found is not None:
+                        found.append(fingerprint)
+
+    def _stored_near(self, value_bands: list[tuple[int, int]], lead_bands: list[tuple[int, int]]) -> list[Fingerprint]:
+        """What `memory.fingerprints_banded` answers, from what was recalled when it has all of it."""
+        assert self.memory is not None
+        keys = [("value", *band) for band in value_bands] + [("lead", *band) for band in lead_bands]
+        if not all(key in self._recalled_bands for key in keys):
+            return self.memory.fingerprints_banded(value_bands, lead_bands)
+        return list({fp.post_id: fp for key in keys for fp in self._recalled_bands[key]}.values())
 
     def add(self, fingerprint: Fingerprint) -> None:
         self.by_id[fingerprint.post_id] = fingerprint
@@ -253,8 +285,7 @@ class ReprintDetector:
         if lead is not None:
             by_value += self._held_near(lead, self._bands)
         if self.memory is not None:
-            stored = self.memory.fingerprints_banded(_bands(value) + (_bands(lead) if lead is not None else []),
-                                                     _bands(value))
+            stored = self._stored_near(_bands(value) + (_bands(lead) if lead is not None else []), _bands(value))
             kept = [fp for fp in map(self._kept, stored) if fp is not None and fp.post_id not in self.by_id]
             by_value += kept
             by_lead += [fp for fp in kept if fp.lead is not None]
@@ -291,7 +322,7 @@ class ReprintDetector:
     def saved(self) -> None:
         """Everything held was saved: with a memory, forget it (the memory answers from now on)."""
         if self.memory is not None:
-            for held in (self.by_id, self._bands, self._lead_bands, self._copies, self._recalled):
+            for held in (self.by_id, self._bands, self._lead_bands, self._copies, self._recalled, self._recalled_bands):
                 held.clear()
             self._recalled_ids.clear()
             self._queue.clear()
@@ -534,10 +565,12 @@ class EventClusterer:
 
         A post older than the original known so far is the original: that one and its copies are
         re-linked to it (see `take_relinked`), and the post will join their event."""
-        if len(text) < MIN_REPRINT_CHARS or len(features) < MIN_REPRINT_FEATURES:
+        return self.reprint_hashed(post_id, when, text, *reprint_simhashes(features, lead_features))
+
+    def reprint_hashed(self, post_id: str, when: datetime, text: str, value: int | None, lead: int | None) -> str | None:
+        """`reprint` of a post whose SimHashes are known (`reprint_simhashes`)."""
+        if len(text) < MIN_REPRINT_CHARS or value is None:
             return None
-        value = simhash(features)
-        lead = simhash(lead_features) if len(lead_features) >= MIN_REPRINT_FEATURES else None
         known = self.reprints.get(post_id)
         if known is not None:  # the same post again (a re-crawl): keep what was decided
             return None if known.original == post_id else known.original
@@ -696,13 +729,15 @@ class EventClusterer:
         found = {event.id: event for event in map(self._resolve, sorted(waiting[0]) if waiting else ()) if event}
         return [found[event_id] for event_id in sorted(found)]
 
-    def recall(self, post_ids: Sequence[str], thread_keys: Sequence[str]) -> None:
-        """Read what the memory knows of a batch's posts and of the threads they are in or answer, at once: one
-        read a batch, not several a post. Good until the next save (`saved` forgets it), as the memory's answers
-        are: it changes only when saved to, and the window's start (the memory's filter) only after a save."""
+    def recall(self, post_ids: Sequence[str], simhashes: Iterable[tuple[int, int | None]],
+               thread_keys: Sequence[str]) -> None:
+        """Read what the memory knows of a batch's posts (their ids and fingerprints' (value, lead)) and of the
+        threads they are in or answer, at once: a few reads a batch, not several a post. Good until the next save
+        (`saved` forgets it), as the memory's answers are: it changes only when saved to, and the window's start
+        (the memory's filter) only after a save."""
         if self.memory is None:
             return
-        self.reprints.recall(post_ids)
+        self.reprints.recall(post_ids, simhashes)
         unknown = [key for key in dict.fromkeys(thread_keys) if key not in self._threads and key not in self._saved_threads]
         found = self.memory.threads(unknown, self.reprints.cutoff)
         self._saved_threads.update({key: found.get(key) for key in unknown})

@@ -65,10 +65,16 @@ FINGERPRINT_COLUMNS = "id, at, event_id, fingerprint, original, lead"
 
 def _banded(value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]],
             placeholder: str) -> tuple[str, list[int]]:
-    """The WHERE clause (each term one partial index's) and parameters of `fingerprints_banded`."""
-    terms = [(f"({column} IS NOT NULL AND {band_of(column, band)} = {placeholder})", value)
-             for column, bands in (("fingerprint", value_bands), ("lead", lead_bands)) for band, value in bands]
-    return " OR ".join(term for term, _ in terms) or "FALSE", [value for _, value in terms]
+    """The WHERE clause (each term one partial index's, all the values asked of that band in one list: a batch's
+    posts ask for thousands) and parameters of `fingerprints_banded`."""
+    terms, params = [], []
+    for column, bands in (("fingerprint", value_bands), ("lead", lead_bands)):
+        for band in range(BANDS):
+            values = sorted({value for asked, value in bands if asked == band})
+            if values:
+                terms.append(f"({column} IS NOT NULL AND {band_of(column, band)} IN ({', '.join([placeholder] * len(values))}))")
+                params += values
+    return " OR ".join(terms) or "FALSE", params
 
 
 def _signed(value: int) -> int:

@@ -136,6 +136,27 @@ def test_the_events_stage_gives_what_it_gave_when_the_golden_file_was_written(tm
     _compare(stage_outputs(tmp_path), golden)
 
 
+def test_an_unreadable_message_is_refused_at_its_place_in_the_batch_and_the_others_are_assigned(tmp_path: Path) -> None:
+    from workers.stages import build_stage
+    from yuqing.config import Settings
+
+    settings = Settings(data_dir=tmp_path)
+    transport = Recorder()
+    enrich, events = (build_stage(name, settings, cast(Transport, transport)) for name in ("enrich", "events"))
+    raw = [Post(id=f"weibo:{n}", url=f"https://weibo.example.cn/{n}", platform="weibo", source="weibo_heze",
+                text=f"牡丹区幸福小区停水三天了，物业不管第{n}次", published_at=FIRST_DAY + timedelta(minutes=n))
+           for n in range(2)]
+    enrich.process([Message("raw", 0, n, post.model_dump(mode="json")) for n, post in enumerate(raw)])
+    first, second = (value for _, value in transport.take())
+    unreadable = {"post": {"id": "weibo:9"}, "clues": {}}  # sorted last (no time), refused where it was
+    result = events.process([Message(ANNOTATED_POSTS, 0, n, value) for n, value in enumerate([second, unreadable, first])])
+    assert set(result.poison) == {1} and not result.failed
+    assigned = {value["id"]: value["event_id"] for topic, value in transport.take() if topic == ENRICHED_POSTS}
+    assert set(assigned) == {"weibo:0", "weibo:1"} and assigned["weibo:0"] == assigned["weibo:1"] is not None
+    enrich.close()
+    events.close()
+
+
 if __name__ == "__main__":
     import tempfile
 
