@@ -206,11 +206,14 @@ class ReprintDetector:
         self._lead_bands: dict[tuple[int, int], set[str]] = {}
         self._copies: dict[str, set[str]] = {}  # original id -> ids of the posts linked to it
         self._queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
-        # What the memory said of a batch's posts (`recall`): good until the next save changes it. Banded:
-        # (column, band, band value) -> the fingerprints stored with it, "value" or "lead" the column.
+        # What the memory said of a batch's posts (`recall`): good until the next save changes it. Banded: the
+        # (band, band value) asked of the fingerprints' values and of their leads, and the fingerprints found.
         self._recalled: dict[str, Fingerprint] = {}
         self._recalled_ids: set[str] = set()
-        self._recalled_bands: dict[tuple[str, int, int], list[Fingerprint]] = {}
+        self._asked_bands: set[tuple[int, int]] = set()
+        self._asked_lead_bands: set[tuple[int, int]] = set()
+        self._recalled_bands: dict[tuple[int, int], list[Fingerprint]] = {}
+        self._recalled_lead_bands: dict[tuple[int, int], list[Fingerprint]] = {}
 
     def recall(self, post_ids: Sequence[str], simhashes: Iterable[tuple[int, int | None]]) -> None:
         """Read at once what the memory holds of a batch's posts (their ids, and the (value, lead) of their
@@ -221,27 +224,28 @@ class ReprintDetector:
         wanted = [post_id for post_id in post_ids if post_id not in self.by_id]
         self._recalled = self.memory.fingerprints_of(wanted)
         self._recalled_ids = set(wanted)
-        value_bands: set[tuple[int, int]] = set()
-        lead_bands: set[tuple[int, int]] = set()
+        value_bands, lead_bands = self._asked_bands, self._asked_lead_bands = set(), set()
         for value, lead in simhashes:
-            value_bands.update(_bands(value) + (_bands(lead) if lead is not None else []))
+            value_bands.update(_bands(value))
+            if lead is not None:
+                value_bands.update(_bands(lead))
             lead_bands.update(_bands(value))
-        asked = [("value", band) for band in value_bands] + [("lead", band) for band in lead_bands]
-        self._recalled_bands = {(column, *band): [] for column, band in asked}
+        self._recalled_bands, self._recalled_lead_bands = {}, {}
         for fingerprint in self.memory.fingerprints_banded(sorted(value_bands), sorted(lead_bands)):
-            for column, hashed in (("value", fingerprint.value), ("lead", fingerprint.lead)):
+            for hashed, asked, found in ((fingerprint.value, value_bands, self._recalled_bands),
+                                         (fingerprint.lead, lead_bands, self._recalled_lead_bands)):
                 for band in _bands(hashed) if hashed is not None else ():
-                    found = self._recalled_bands.get((column, *band))
-                    if found is not None:
-                        found.append(fingerprint)
+                    if band in asked:
+                        found.setdefault(band, []).append(fingerprint)
 
     def _stored_near(self, value_bands: list[tuple[int, int]], lead_bands: list[tuple[int, int]]) -> list[Fingerprint]:
-        """What `memory.fingerprints_banded` answers, from what was recalled when it has all of it."""
+        """What `memory.fingerprints_banded` answers, from what was recalled when it was all asked."""
         assert self.memory is not None
-        keys = [("value", *band) for band in value_bands] + [("lead", *band) for band in lead_bands]
-        if not all(key in self._recalled_bands for key in keys):
+        if not (self._asked_bands.issuperset(value_bands) and self._asked_lead_bands.issuperset(lead_bands)):
             return self.memory.fingerprints_banded(value_bands, lead_bands)
-        return list({fp.post_id: fp for key in keys for fp in self._recalled_bands[key]}.values())
+        found = [fp for band in value_bands for fp in self._recalled_bands.get(band, ())]
+        found += [fp for band in lead_bands for fp in self._recalled_lead_bands.get(band, ())]
+        return list({fp.post_id: fp for fp in found}.values())
 
     def add(self, fingerprint: Fingerprint) -> None:
         self.by_id[fingerprint.post_id] = fingerprint
@@ -322,9 +326,11 @@ class ReprintDetector:
     def saved(self) -> None:
         """Everything held was saved: with a memory, forget it (the memory answers from now on)."""
         if self.memory is not None:
-            for held in (self.by_id, self._bands, self._lead_bands, self._copies, self._recalled, self._recalled_bands):
+            for held in (self.by_id, self._bands, self._lead_bands, self._copies, self._recalled, self._recalled_bands,
+                         self._recalled_lead_bands):
                 held.clear()
-            self._recalled_ids.clear()
+            for asked in (self._recalled_ids, self._asked_bands, self._asked_lead_bands):
+                asked.clear()
             self._queue.clear()
 
     def prune(self, now: datetime) -> None:
@@ -386,16 +392,18 @@ class EventState:
             ranked = sorted(self.headlines, key=lambda h: (h.text != self.title, -h.score(centroid, norm), h.text))
             self.headlines = ranked[:HEADLINES_KEPT]
 
-    def _title_centroid(self) -> tuple[dict[str, float], float]:
-        top = {term: float(weight) for term, weight in self.centroid.most_common(CENTROID_TERMS)}
+    def _title_centroid(self, top_terms: Sequence[tuple[str, float]] | None = None) -> tuple[dict[str, float], float]:
+        """The centroid's CENTROID_TERMS top terms and their norm (`top_terms`: those terms, when known)."""
+        top = {term: float(weight) for term, weight in top_terms or self.centroid.most_common(CENTROID_TERMS)}
         return top, _norm(top)
 
-    def choose_title(self, keywords: Sequence[str], named: str | None) -> str | None:
+    def choose_title(self, keywords: Sequence[str], named: str | None,
+                     top_terms: Sequence[tuple[str, float]] | None = None) -> str | None:
         """The best-scoring candidate (see analysis.titles); the shown one stays unless another
         scores clearly higher. Without candidates: the estate or place and the action."""
         if not self.headlines:
             return composed_title(named, [p for p, _ in self.places.most_common(3)], keywords)
-        centroid, norm = self._title_centroid()
+        centroid, norm = self._title_centroid(top_terms)
         scores = {h.text: h.score(centroid, norm) for h in self.headlines}
         best = max(sorted(scores), key=scores.__getitem__)
         if self.title in scores and scores[self.title] >= TITLE_KEEP_SHARE * scores[best]:
@@ -410,14 +418,16 @@ class EventState:
         return [*estates[:2], *(p for p, _ in self.places.most_common(5))][:5]
 
     def to_event(self) -> Event:
-        keywords = [term for term, _ in self.centroid.most_common(10)]
+        # Counter.most_common is a stable sort: its first 10 of the top CENTROID_TERMS are its top 10.
+        top_terms = self.centroid.most_common(CENTROID_TERMS)
+        keywords = [term for term, _ in top_terms[:10]]
         # A named estate among the event's keywords says best what it is about, ahead of the
         # words of its many short replies (老人家, 复工).
         named = next((anchor for anchor, _ in self.anchors.most_common() if anchor in keywords), None)
         label = [named] if named else []
         label += [term for term in keywords if term != named][: LABEL_TERMS - len(label)]
         representatives = [self.first_post] + [pid for _, pid in self.engaged if pid != self.first_post]
-        self.title = self.choose_title(keywords, named)
+        self.title = self.choose_title(keywords, named, top_terms)
         return Event(
             id=self.id,
             label=" ".join(label) or self.id,
@@ -610,10 +620,11 @@ class EventClusterer:
         return dot / ((vector_norm or _norm(vector)) * centroid_norm)
 
     @staticmethod
-    def _open(event: EventState, when: datetime) -> bool:
-        """Can a post of this time still join the event? Not long after it went quiet, nor long
-        before it began (a policy document from 2022 is no part of a 2026 complaint)."""
-        return not event.merged_into and event.first_seen - ACTIVE_FOR <= when <= event.last_seen + ACTIVE_FOR
+    def _open(event: EventState, earliest_seen: datetime, latest_seen: datetime) -> bool:
+        """Can a post still join the event? Not long after it went quiet, nor long before it began (a policy
+        document from 2022 is no part of a 2026 complaint). The post's time - and + ACTIVE_FOR are given, computed
+        once for its few candidates."""
+        return not event.merged_into and event.first_seen <= latest_seen and earliest_seen <= event.last_seen
 
     def _candidate_ids(
         self, post: PostTraits, vector: dict[str, float], vector_norm: float
@@ -648,9 +659,10 @@ class EventClusterer:
         residents = {event_id for anchor in post.author_anchors for event_id in self._by_anchor.get(anchor)}
         residents.update(event_id for anchor in post.anchors for event_id in self._by_resident.get(anchor))
         scored = []
+        earliest_seen, latest_seen = post.when - ACTIVE_FOR, post.when + ACTIVE_FOR
         for event_id in best + sorted((close | residents) - set(best)):
             event = self._event(event_id)
-            if event is None or not self._open(event, post.when):
+            if event is None or not self._open(event, earliest_seen, latest_seen):
                 continue
             similarity = self._similarity(vector, event, vector_norm)
             # The same named place, topic or thread: other districts named are context.
