@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -358,6 +358,7 @@ class Analyzer:
         # What the store knew of a batch's posts when it was read (`recall`); good until the next flush writes to it.
         self._recalled: dict[str, tuple[str | None, str | None, datetime]] = {}
         self._recalled_ids: set[str] = set()
+        self._batch_left: deque[Annotated] = deque()  # of the batch recalled, the posts not assigned yet
         self._saves = 0  # the store's save count as of this analyzer's last read or write
         if self.store is not None:
             self._restore(self.store)
@@ -387,6 +388,7 @@ class Analyzer:
         self._pending_policies.clear()
         self._relinked.clear()
         self._forget_recalled()
+        self._batch_left.clear()
         self._restore(self.store)
 
     # -- policies ---------------------------------------------------------------------------
@@ -406,6 +408,8 @@ class Analyzer:
         """The annotated post with its reprint link and event (a post seen before keeps what it was given)."""
         if annotated.policy is not None:
             self._pending_policies.append(annotated.policy)
+        if self._batch_left and self._batch_left[0] is annotated:
+            self._batch_left.popleft()
         post = annotated.post
         reprint_of, event_id = self._event(post, annotated.clues)
         if reprint_of is None and event_id is None:
@@ -415,10 +419,16 @@ class Analyzer:
 
     def recall(self, batch: Sequence[Annotated]) -> None:
         """Read what the store holds of a batch's posts, of the posts they may copy and of the threads they are in
-        or answer (their pages, the posts they answer) at once, so that assigning them asks it little more: a few
-        reads a batch instead of several a post."""
+        or answer (their pages, the posts they answer) at once, so that assigning them (in this order) asks it
+        little more: a few reads a batch instead of several a post. A save in the middle of the batch reads it
+        again for the posts left."""
         if self.store is None:
             return
+        self._batch_left = deque(batch)
+        self._recall(batch)
+
+    def _recall(self, batch: Sequence[Annotated]) -> None:
+        assert self.store is not None
         ids = [post_id for post_id in dict.fromkeys(a.post.id for a in batch) if post_id not in self._assigned]
         self._recalled = self.store.assigned_many(ids)
         self._recalled_ids = set(ids)
@@ -521,6 +531,8 @@ class Analyzer:
         self._pending_policies.clear()
         self.clusterer.saved()
         self._forget_old()
+        if self._batch_left:  # saved in the middle of a batch: what the store said of the rest has changed
+            self._recall(self._batch_left)
 
     def _forget_old(self) -> None:
         """Drop from memory what a post of the watermark's time can no longer join (the store keeps it for

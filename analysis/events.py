@@ -208,8 +208,7 @@ class ReprintDetector:
         self._queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
         # What the memory said of a batch's posts (`recall`): good until the next save changes it. Banded: the
         # (band, band value) asked of the fingerprints' values and of their leads, and the fingerprints found.
-        self._recalled: dict[str, Fingerprint] = {}
-        self._recalled_ids: set[str] = set()
+        self._recalled: dict[str, Fingerprint | None] = {}  # post id -> what the memory said of it
         self._asked_bands: set[tuple[int, int]] = set()
         self._asked_lead_bands: set[tuple[int, int]] = set()
         self._recalled_bands: dict[tuple[int, int], list[Fingerprint]] = {}
@@ -217,13 +216,12 @@ class ReprintDetector:
 
     def recall(self, post_ids: Sequence[str], simhashes: Iterable[tuple[int, int | None]]) -> None:
         """Read at once what the memory holds of a batch's posts (their ids, and the (value, lead) of their
-        fingerprints): `get` and `original_of` ask it nothing more for them until the next save. A post's copies
-        among the batch's earlier posts are held, so the memory need not have them."""
+        fingerprints), of the posts near them and of those posts' originals: `get` and `original_of` ask it
+        little more for them until the next save. A post's copies among the batch's earlier posts are held, so
+        the memory need not have them."""
         if self.memory is None:
             return
-        wanted = [post_id for post_id in post_ids if post_id not in self.by_id]
-        self._recalled = self.memory.fingerprints_of(wanted)
-        self._recalled_ids = set(wanted)
+        self._recall_by_id([post_id for post_id in post_ids if post_id not in self.by_id])
         value_bands, lead_bands = self._asked_bands, self._asked_lead_bands = set(), set()
         for value, lead in simhashes:
             value_bands.update(_bands(value))
@@ -231,12 +229,20 @@ class ReprintDetector:
                 value_bands.update(_bands(lead))
             lead_bands.update(_bands(value))
         self._recalled_bands, self._recalled_lead_bands = {}, {}
-        for fingerprint in self.memory.fingerprints_banded(sorted(value_bands), sorted(lead_bands)):
+        near = self.memory.fingerprints_banded(sorted(value_bands), sorted(lead_bands))
+        self._recalled.update((fingerprint.post_id, fingerprint) for fingerprint in near)
+        self._recall_by_id([*dict.fromkeys(fp.original for fp in near if fp.original not in self._recalled)])
+        for fingerprint in near:
             for hashed, asked, found in ((fingerprint.value, value_bands, self._recalled_bands),
                                          (fingerprint.lead, lead_bands, self._recalled_lead_bands)):
                 for band in _bands(hashed) if hashed is not None else ():
                     if band in asked:
                         found.setdefault(band, []).append(fingerprint)
+
+    def _recall_by_id(self, post_ids: list[str]) -> None:
+        assert self.memory is not None
+        self._recalled.update(dict.fromkeys(post_ids))
+        self._recalled.update(self.memory.fingerprints_of(post_ids))
 
     def _stored_near(self, value_bands: list[tuple[int, int]], lead_bands: list[tuple[int, int]]) -> list[Fingerprint]:
         """What `memory.fingerprints_banded` answers, from what was recalled when it was all asked."""
@@ -270,9 +276,9 @@ class ReprintDetector:
     def get(self, post_id: str) -> Fingerprint | None:
         held = self.by_id.get(post_id)
         if held is None and self.memory is not None:
-            if post_id in self._recalled_ids:
-                return self._kept(self._recalled.get(post_id))
-            return self._kept(self.memory.fingerprint(post_id))
+            if post_id not in self._recalled:  # the memory's answer holds until the next save
+                self._recalled[post_id] = self.memory.fingerprint(post_id)
+            return self._kept(self._recalled[post_id])
         return held
 
     def _held_near(self, value: int, bands: dict[tuple[int, int], set[str]]) -> Iterable[Fingerprint]:
@@ -329,7 +335,7 @@ class ReprintDetector:
             for held in (self.by_id, self._bands, self._lead_bands, self._copies, self._recalled, self._recalled_bands,
                          self._recalled_lead_bands):
                 held.clear()
-            for asked in (self._recalled_ids, self._asked_bands, self._asked_lead_bands):
+            for asked in (self._asked_bands, self._asked_lead_bands):
                 asked.clear()
             self._queue.clear()
 
