@@ -107,13 +107,19 @@ class EventsStage(Stage):
         self.analyzer.catch_up()
         # Several enrich workers interleave their batches: oldest first again.
         order = _oldest_first(messages, lambda value: value.get("post"))
-        # What the memory's store knows of the batch's posts (redeliveries, re-crawls), read at once.
-        self.analyzer.recall(post["id"] for m in messages
-                             if isinstance(post := m.value.get("post"), dict) and isinstance(post.get("id"), str))
-        enriched, in_order = run_per_message(
-            [messages[i] for i in order], lambda message: self.analyzer.assign(Annotated.from_json(message.value)))
-        result = BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
-                             poison={order[i]: e for i, e in in_order.poison.items()})
+        ordered = [messages[i] for i in order]
+        decoded, unreadable = run_per_message(ordered, lambda message: Annotated.from_json(message.value))
+        refused = unreadable.poison.keys() | unreadable.failed.keys()
+        readable = [position for position in range(len(ordered)) if position not in refused]
+        # What the memory's store knows of the batch's posts (redeliveries, re-crawls, the posts they may copy, the
+        # threads they are in), read at once.
+        self.analyzer.recall(decoded)
+        annotated = iter(decoded)  # one a readable message, in their order: run_per_message calls this once for each
+        enriched, assigned = run_per_message([ordered[position] for position in readable],
+                                             lambda _: self.analyzer.assign(next(annotated)))
+        result = BatchResult(
+            failed={order[p]: e for p, e in unreadable.failed.items()} | {order[readable[p]]: e for p, e in assigned.failed.items()},
+            poison={order[p]: e for p, e in unreadable.poison.items()} | {order[readable[p]]: e for p, e in assigned.poison.items()})
         # Saved first (changed_events writes the memory), then published: a standby never publishes an event
         # that the memory it starts from does not hold.
         events = self.analyzer.changed_events()
