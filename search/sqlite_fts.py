@@ -105,6 +105,11 @@ PRUNE_CHUNK = 2000  # posts deleted per transaction by `prune`
 # Tag ids kept in memory. New events and keywords keep coming for as long as the index runs, so past this
 # many the cache starts afresh (the tags table answers; the busy tags come back within a batch).
 TAG_CACHE = 100_000
+BODY_CACHE = 8192  # texts whose tokens are kept (about 2 KB each)
+# Memory of a connection: SQLite's page cache fills up to its size and stays full, and every page read through
+# a memory map counts in the process's resident memory, so both are what the index stage's memory levels off at.
+PAGE_CACHE_KIB = 65536
+MMAP_BYTES = 268435456
 
 
 @lru_cache(maxsize=1 << 16)  # every post is written with a dozen tags, mostly the same places, sources, keywords
@@ -128,6 +133,13 @@ def post_tags(post: EnrichedPost) -> list[tuple[str, str]]:
     if post.event_id:
         tags.append(("event", post.event_id))
     return list(dict.fromkeys(tags))
+
+
+@lru_cache(maxsize=BODY_CACHE)
+def _body_tokens(body: str) -> str:
+    """The `body` column of a post's full-text row. The last texts' are kept: a post is tokenised again when its
+    event is merged into another, mostly soon after it was indexed, and reprints repeat a text."""
+    return " ".join(index_tokens(body))
 
 
 def _fts_tags(tags: list[tuple[str, str]]) -> str:
@@ -398,8 +410,8 @@ class SqliteIndex(Index):
         self._writing = False  # inside `writing`
         try:
             self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
-            self._conn.execute("PRAGMA cache_size=-65536")
-            self._conn.execute("PRAGMA mmap_size=268435456")
+            self._conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+            self._conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             old_docs = self._old_documents()
             self._conn.executescript(SCHEMA)
             # Relevance is BM25 over the text only: filter tokens match every hit alike.
@@ -470,7 +482,7 @@ class SqliteIndex(Index):
         return found
 
     def _fts_row(self, post: EnrichedPost, tags: list[tuple[str, str]]) -> tuple[str, str]:
-        return " ".join(index_tokens(body_text(post))), _fts_tags(tags)
+        return _body_tokens(body_text(post)), _fts_tags(tags)
 
     def _remove(self, rids: Sequence[int], changes: CountChanges) -> None:
         """Delete these rows: a contentless full-text index forgets a row only when given the tokens it
@@ -891,9 +903,10 @@ class SqliteIndex(Index):
             if merged not in moves:
                 continue
             survivor = moves[merged]
-            body, old_tags = self._fts_row(post, post_tags(post))
+            tags = post_tags(post)
+            body, old_tags = self._fts_row(post, tags)
             gone.append((rid, body, old_tags))
-            added.append((rid, body, _fts_tags(post_tags(post.model_copy(update={"event_id": survivor})))))
+            added.append((rid, body, _fts_tags([(kind, survivor if kind == "event" else value) for kind, value in tags])))
             changes.remove(rid, [tids[("event", merged)]])
             changes.add(rid, [tids[("event", survivor)]])
             docs.append((survivor, rid))
