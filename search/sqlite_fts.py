@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -897,7 +898,7 @@ class SqliteIndex(Index):
             return
         tids = self._tids_of(("event", event) for move in moves.items() for event in move)
         changes = CountChanges()
-        gone, added, docs, tag_rows = [], [], [], []
+        replaced, docs, tag_rows = [], [], []
         for rid, post in self._docs(rids).items():
             merged = post.event_id
             if merged not in moves:
@@ -905,14 +906,17 @@ class SqliteIndex(Index):
             survivor = moves[merged]
             tags = post_tags(post)
             body, old_tags = self._fts_row(post, tags)
-            gone.append((rid, body, old_tags))
-            added.append((rid, body, _fts_tags([(kind, survivor if kind == "event" else value) for kind, value in tags])))
+            replaced.append((rid, "delete", body, old_tags))
+            replaced.append((rid, None, body, _fts_tags([(kind, survivor if kind == "event" else value)
+                                                         for kind, value in tags])))
             changes.remove(rid, [tids[("event", merged)]])
             changes.add(rid, [tids[("event", survivor)]])
             docs.append((survivor, rid))
             tag_rows.append((tids[("event", survivor)], rid, tids[("event", merged)]))
-        conn.executemany("INSERT INTO fts (fts, rowid, body, tags) VALUES ('delete', ?, ?, ?)", sorted(gone))
-        conn.executemany("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", sorted(added))
+        # Each row deleted, then written again, in row id order: one pass that FTS5 keeps in memory (a NULL command
+        # is an insert); all deletions first, then all insertions, would write out a segment in between.
+        replaced.sort(key=itemgetter(0))  # stable: a row's deletion stays before its insertion
+        conn.executemany("INSERT INTO fts (rowid, fts, body, tags) VALUES (?, ?, ?, ?)", replaced)
         conn.executemany("UPDATE docs SET doc = json_set(doc, '$.event_id', ?) WHERE rid = ?", docs)
         conn.executemany("UPDATE post_tags SET tid = ? WHERE rid = ? AND tid = ?", tag_rows)
         self._apply(changes)
