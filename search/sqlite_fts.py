@@ -898,7 +898,8 @@ class SqliteIndex(Index):
             return
         tids = self._tids_of(("event", event) for move in moves.items() for event in move)
         changes = CountChanges()
-        replaced, docs, tag_rows = [], [], []
+        replaced: list[tuple[int, str | None, str, str]] = []  # (row id, FTS5 command, body, tags)
+        docs, tag_rows = [], []
         for rid, post in self._docs(rids).items():
             merged = post.event_id
             if merged not in moves:
