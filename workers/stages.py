@@ -200,21 +200,22 @@ class IndexStage(Stage):
         events = {item.id: item for item in decoded if isinstance(item, Event)}
         posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         links = [item for item in decoded if isinstance(item, ReprintLink)]
-        # Posts first: a copy and its re-link in one batch are written in that order.
-        for items, write, id_field in ((posts, self.index.upsert, "id"), (links, self.index.relink, "post_id")):
-            try:
-                self._write(items, write, messages, ENRICHED_POSTS, id_field, result)
-            except BulkWriteError as exc:
-                if exc.retryable:
-                    raise
-                # Documents the index refuses for good go to the dead-letter topic; the rest were written.
-                refused = set(exc.failed_ids)
-                for position, message in enumerate(messages):
-                    if message.topic == ENRICHED_POSTS and message.value.get(id_field) in refused:
-                        result.poison[position] = exc
-        self._write(list(events.values()), self.index.upsert_events, messages, EVENTS, "id", result)
         health = [item for item in decoded if isinstance(item, CrawlHealth)]
-        self._write(health, self.index.record_health, messages, CRAWL_HEALTH, "source", result)
+        with self.index.writing():  # the embedded index commits the batch once
+            # Posts first: a copy and its re-link in one batch are written in that order.
+            for items, write, id_field in ((posts, self.index.upsert, "id"), (links, self.index.relink, "post_id")):
+                try:
+                    self._write(items, write, messages, ENRICHED_POSTS, id_field, result)
+                except BulkWriteError as exc:
+                    if exc.retryable:
+                        raise
+                    # Documents the index refuses for good go to the dead-letter topic; the rest were written.
+                    refused = set(exc.failed_ids)
+                    for position, message in enumerate(messages):
+                        if message.topic == ENRICHED_POSTS and message.value.get(id_field) in refused:
+                            result.poison[position] = exc
+            self._write(list(events.values()), self.index.upsert_events, messages, EVENTS, "id", result)
+            self._write(health, self.index.record_health, messages, CRAWL_HEALTH, "source", result)
         return result
 
     @staticmethod
