@@ -190,6 +190,27 @@ class Annotated:
                    Policy.model_validate(policy) if policy else None)
 
 
+# The fields of an EnrichedPost that the enrich step leaves unset, and their defaults: the events step sets them.
+LEFT_TO_EVENTS = {"event_id": None, "reprint_of": None}
+
+
+def _enriched_post(post_fields: dict[str, Any], **analysis: Any) -> EnrichedPost:
+    """`EnrichedPost.model_construct(**post_fields, **analysis)` for values that name every field but those of
+    LEFT_TO_EVENTS, in the model's order: the same model (same fields set), a fifth of the cost. Every value is
+    already validated (the post) or built from schema types, so no validation pass is needed, and model_construct
+    would spend its time looking up each field's aliases and defaults, known here."""
+    post_fields.update(analysis)
+    fields_set = set(post_fields)
+    post_fields.update(LEFT_TO_EVENTS)
+    enriched = EnrichedPost.__new__(EnrichedPost)
+    # What model_construct sets (pydantic's own copies set the same four attributes).
+    object.__setattr__(enriched, "__dict__", post_fields)
+    object.__setattr__(enriched, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(enriched, "__pydantic_extra__", None)
+    object.__setattr__(enriched, "__pydantic_private__", None)
+    return enriched
+
+
 class Enricher:
     """The part of the analysis that needs no memory of other posts: masking, sentiment, keywords, places,
     departments and policy links, with `language` (whose segmenter the gazetteer's names were added to). Its only
@@ -249,12 +270,10 @@ class Enricher:
         departments = self._departments(post, links, all_words)
         clues = self._clues(post, masked, title, title_words, candidates, weighted, places)
 
-        # Every value below is already validated (the post) or built from schema types:
-        # constructing without a second validation pass saves a fifth of the time per post.
-        fields = dict(iter(post))  # field by field: dict(post) would first probe the model for .keys()
+        fields = dict(post.__dict__)  # a Post's fields (it allows no extra ones), in their order
         fields.update(title=title, text=masked, extra=mask_metadata(post.extra))
-        enriched = EnrichedPost.model_construct(
-            **fields,
+        enriched = _enriched_post(
+            fields,
             masked_text=masked,
             sentiment=sentiment,
             keywords=[segmenter.display_form(word) for word, _ in weighted],

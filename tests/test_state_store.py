@@ -244,6 +244,24 @@ def test_worker_memory_is_replaced_whole_with_its_offsets(worker_memory):
     assert worker_memory.load_memory("log-a").offsets == {} and worker_memory.load_memory("log-a").rules == {}
 
 
+
+def test_worker_memory_saves_only_the_burst_subjects_that_changed(worker_memory):
+    """A checkpoint with `forgotten` updates the subjects it names in place, adds new ones after the others and
+    deletes the forgotten: the saved order (the order signals are reported in) stays that of the tracker."""
+    from alerts.store import WorkerMemory
+
+    def subject(sid: str, posts: int) -> tuple[str, str, dict]:
+        return ("event", sid, {"label": sid, "buckets": {"7": [posts, 0]}, "recent": []})
+
+    worker_memory.save_memory(WorkerMemory({}, [subject("a", 1), subject("b", 1), subject("c", 1)], {}, "log-a"))
+    worker_memory.save_memory(WorkerMemory({}, [subject("b", 2), subject("d", 1), subject("a", 5)], {}, "log-a",
+                                           forgotten=[("event", "c")]))
+    assert list(worker_memory.load_memory("log-a").bursts) == [subject("a", 5), subject("b", 2), subject("d", 1)]
+    worker_memory.save_memory(WorkerMemory({}, [subject("c", 1)], {}, "log-a", forgotten=[("event", "a")]))
+    assert list(worker_memory.load_memory("log-a").bursts) == [subject("b", 2), subject("d", 1), subject("c", 1)]
+    worker_memory.save_memory(WorkerMemory({}, [subject("e", 1)], {}, "log-a"))  # no `forgotten`: replaced whole
+    assert list(worker_memory.load_memory("log-a").bursts) == [subject("e", 1)]
+
 def test_an_unreachable_database_is_one_line_and_exit_code_1(monkeypatch, tmp_path, capsys):
     from tests.kafka_broker import free_port
 
