@@ -157,6 +157,33 @@ def test_an_unreadable_message_is_refused_at_its_place_in_the_batch_and_the_othe
     events.close()
 
 
+def test_the_collector_is_paused_for_a_batch_only(tmp_path: Path) -> None:
+    import gc
+
+    from workers.stages import EventsStage
+
+    class FailingAnalyzer:
+        paused: bool | None = None
+
+        def catch_up(self) -> None:
+            self.paused = not gc.isenabled()
+            raise ConnectionError("the state store is down")
+
+    analyzer = FailingAnalyzer()
+    stage = EventsStage(cast(Transport, Recorder()), analyzer)  # type: ignore[arg-type]
+    assert gc.isenabled()
+    with pytest.raises(ConnectionError):
+        stage.process([])
+    assert analyzer.paused and gc.isenabled()
+    gc.disable()  # a process that runs without the collector keeps it off
+    try:
+        with pytest.raises(ConnectionError):
+            stage.process([])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 if __name__ == "__main__":
     import tempfile
 
