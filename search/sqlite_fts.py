@@ -520,9 +520,9 @@ class SqliteIndex(Index):
         return rids
 
     def _write(self, posts: Iterable[EnrichedPost]) -> int:
-        """Full-text rows are written (and deleted) in row id order: FTS5 keeps a transaction's new tokens in
-        memory only while row ids rise, and writes them out as a segment whenever one falls (a batch in
-        arrival order cost ~1.6 times as much)."""
+        """Index the posts, replacing those indexed before. Full-text rows are written (and deleted) in row id
+        order: FTS5 keeps a transaction's new tokens in memory only while row ids rise, and writes them out as a
+        segment whenever one falls (rows in arrival order cost ~1.6 times as much)."""
         conn = self._conn
         given = list(posts)
         latest = list({post.id: post for post in given}.values())  # a post twice in one batch: its last version stands
@@ -892,7 +892,7 @@ class SqliteIndex(Index):
         docs, tag_rows = [], []
         for rid, post in self._docs(rids).items():
             merged = post.event_id
-            if merged not in moves:
+            if merged not in moves:  # matched by a token alone: its document says otherwise
                 continue
             survivor = moves[merged]
             tags = post_tags(post)
