@@ -52,8 +52,8 @@ class PassThrough(Stage):
         self.transport = transport
 
     def process(self, messages: list[Message]) -> BatchResult:
-        posts, result = run_per_message(messages, lambda m: EnrichedPost.from_post(Post.model_validate(m.value)))
-        self.transport.publish_many(ENRICHED_POSTS, [(p.id, p.model_dump(mode="json")) for p in posts])
+        posts, result = run_per_message(messages, lambda m: EnrichedPost.from_post(Post.model_validate_json(m.data)))
+        self.transport.publish_many(ENRICHED_POSTS, [(p.id, p.to_json()) for p in posts])
         return result
 
 
@@ -64,7 +64,7 @@ class ReadOnly(Stage):
     topics = (ENRICHED_POSTS, EVENTS)
 
     def process(self, messages: list[Message]) -> BatchResult:
-        return run_per_message(messages, lambda m: EnrichedPost.model_validate(m.value))[1]
+        return run_per_message(messages, lambda m: EnrichedPost.from_json(m.data))[1]
 
 
 def drain(transport: Transport, stage: Stage, profile: bool) -> tuple[float, float, str]:

@@ -16,12 +16,20 @@ import uuid
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from stores.sqlite import connect
-from transport.base import Consumer, Message, TopicStats, Transport, TransportError, encode, partitions_of
+from transport.base import (
+    Consumer,
+    Message,
+    TopicStats,
+    Transport,
+    TransportError,
+    Value,
+    encode,
+    partitions_of,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -51,6 +59,17 @@ def partition_for(key: str | None, partitions: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % partitions
 
 
+# A message's value read as the UTF-8 bytes of its JSON, as stored: not decoded into a str that a stage would only
+# encode again to validate it.
+VALUE_BYTES = "CAST(value AS BLOB)"
+# The headers of almost every message: written and read without a JSON round trip.
+NO_HEADERS = "{}"
+
+
+def _headers(text: str) -> dict[str, str]:
+    return {} if text == NO_HEADERS else orjson.loads(text)
+
+
 # Rows deleted per transaction while pruning, so appends never wait long behind a prune.
 PRUNE_CHUNK = 5000
 
@@ -68,22 +87,24 @@ class SqliteTransport(Transport):
         except sqlite3.Error as exc:
             raise TransportError(f"cannot open the embedded log at {self.path}: {exc}") from exc
 
-    def publish(self, topic: str, value: dict[str, Any], key: str | None = None,
+    def publish(self, topic: str, value: Value, key: str | None = None,
                 headers: dict[str, str] | None = None) -> None:
         self._append(topic, [(key, value, headers or {})])
 
-    def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
-        batch: list[tuple[str | None, dict[str, Any], dict[str, str]]] = [(key, value, {}) for key, value in values]
+    def publish_many(self, topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
+        batch: list[tuple[str | None, Value, dict[str, str]]] = [(key, value, {}) for key, value in values]
         self._append(topic, batch)
         return len(batch)
 
-    def _append(self, topic: str, batch: list[tuple[str | None, dict[str, Any], dict[str, str]]]) -> None:
+    def _append(self, topic: str, batch: list[tuple[str | None, Value, dict[str, str]]]) -> None:
         if not batch:
             return
         now = time.time()
         try:
-            # Encoded before the write lock is taken: other processes wait only for the inserts.
-            encoded = [(key, encode(value).decode(), encode(headers).decode()) for key, value, headers in batch]
+            # Encoded before the write lock is taken: other processes wait only for the inserts. Values are
+            # inserted as bytes and stored as TEXT (the CAST in the INSERT), so the log stays readable JSON.
+            encoded = [(key, encode(value), NO_HEADERS if not headers else encode(headers).decode())
+                       for key, value, headers in batch]
             partitions = partitions_of(topic, self.partitions)
             with _immediate(self._conn) as conn:
                 next_offsets: dict[int, int] = {}
@@ -98,7 +119,7 @@ class SqliteTransport(Transport):
                         next_offsets[part] = row[0]
                     rows.append((topic, part, next_offsets[part], key, value_text, headers_text, now))
                     next_offsets[part] += 1
-                conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, CAST(? AS TEXT), ?, ?)", rows)
         except sqlite3.Error as exc:
             raise TransportError(f"cannot append to {topic} in {self.path}: {exc}") from exc
 
@@ -117,11 +138,11 @@ class SqliteTransport(Transport):
     def read(self, topic: str, limit: int = 100) -> list[Message]:
         try:
             rows = self._conn.execute(
-                "SELECT partition, offset, key, value, headers, ts FROM messages WHERE topic=? "
+                f"SELECT partition, offset, key, {VALUE_BYTES}, headers, ts FROM messages WHERE topic=? "
                 "ORDER BY ts, partition, offset LIMIT ?", (topic, limit)).fetchall()
         except sqlite3.Error as exc:
             raise TransportError(f"cannot read {topic} from {self.path}: {exc}") from exc
-        return [Message(topic, part, offset, orjson.loads(value), key, orjson.loads(headers), ts)
+        return [Message(topic, part, offset, value, key, _headers(headers), ts)
                 for part, offset, key, value, headers, ts in rows]
 
     def _topics(self) -> list[str]:
@@ -284,12 +305,12 @@ class SqliteConsumer(Consumer):
             if len(batch) >= max_messages:
                 break
             rows = self._conn.execute(
-                "SELECT offset, key, value, headers, ts FROM messages "
+                f"SELECT offset, key, {VALUE_BYTES}, headers, ts FROM messages "
                 "WHERE topic=? AND partition=? AND offset>=? ORDER BY offset LIMIT ?",
                 (topic, part, self._positions[(topic, part)], max_messages - len(batch)),
             ).fetchall()
-            for offset, key, value, headers, ts in rows:
-                batch.append(Message(topic, part, offset, orjson.loads(value), key, orjson.loads(headers), ts))
+            batch.extend(Message(topic, part, offset, value, key, _headers(headers), ts)
+                         for offset, key, value, headers, ts in rows)
             if rows:
                 self._positions[(topic, part)] = rows[-1][0] + 1
         return batch
