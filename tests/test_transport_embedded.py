@@ -34,3 +34,22 @@ def test_a_group_that_has_not_joined_yet_lags_by_the_whole_log(log):
     assert stats["posts.raw"].lag == {"yuqing-analyze": 12}  # nobody joined: all 12 wait, not 0
     assert stats["posts.raw"].messages == 12
     assert "events" not in stats or stats["events"].lag == {"yuqing-index": 0}
+
+
+def test_a_new_log_has_pages_that_hold_a_post_and_an_old_log_keeps_its_own(tmp_path) -> None:
+    import sqlite3
+
+    from transport.sqlite_log import PAGE_SIZE
+
+    post = {"text": "市民反映小区停水三天无人处理" * 60}  # ~2.5 KB: spilled into an overflow page of its own with 4 KiB pages
+    fresh = SqliteTransport(tmp_path / "new.sqlite3")
+    fresh.publish("posts.raw", post, key="a")
+    assert fresh._conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    assert fresh.read("posts.raw")[0].value == post
+    fresh.close()
+    sqlite3.connect(tmp_path / "old.sqlite3").execute("CREATE TABLE before_the_change (x)").connection.close()
+    old = SqliteTransport(tmp_path / "old.sqlite3")
+    old.publish("posts.raw", post, key="a")
+    assert old._conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert old.read("posts.raw")[0].value == post
+    old.close()

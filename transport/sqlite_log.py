@@ -59,6 +59,12 @@ def partition_for(key: str | None, partitions: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % partitions
 
 
+# The page size of a new log. A message lives in the leaves of the (topic, partition, offset) b-tree, where a row
+# longer than about a quarter of a page spills into an overflow page of its own; with SQLite's default of 4 KiB
+# that is every post longer than ~1 KB (most of them, as annotated or enriched). With 16 KiB pages a row of up to
+# ~4 KB stays in its leaf: on a bench.soak stream the log took 2.8 KB per message instead of 4.2 KB, and appending
+# one 7 us of CPU instead of 13 (a log created before keeps its pages).
+PAGE_SIZE = 16384
 # A message's value read as the UTF-8 bytes of its JSON, as stored: not decoded into a str that a stage would only
 # encode again to validate it.
 VALUE_BYTES = "CAST(value AS BLOB)"
@@ -82,7 +88,7 @@ class SqliteTransport(Transport):
         self.session_timeout = session_timeout
         self.retention_seconds = retention_seconds
         try:
-            self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
+            self._conn = connect(self.path, autocommit=True, shared_between_threads=True, page_size=PAGE_SIZE)
             self._conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise TransportError(f"cannot open the embedded log at {self.path}: {exc}") from exc
