@@ -422,7 +422,7 @@ class KafkaTopicConsumer(Consumer):
         headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers or []}
         message = Message(topic, record.partition, record.offset, record.value or b"", key, headers,
                           record.timestamp / 1000.0)
-        problem = _undecodable(message)
+        problem = _plainly_no_object(message.data)
         if problem:
             reason = f"{topic}@{record.partition}:{record.offset} is not a JSON object: {problem}"
             log.warning("quarantining undecodable record %s", reason)
@@ -462,6 +462,16 @@ class KafkaTopicConsumer(Consumer):
         """Leave the group without committing, so other members take our partitions at once."""
         with self.transport.broker_errors(f"leave consumer group {self.group}"):
             self._consumer.close(autocommit=False)
+
+
+def _plainly_no_object(data: bytes) -> str:
+    """Why a record's value is plainly no JSON object ('' when it looks like one). Only its ends are looked at:
+    decoding it here would parse every value twice, as the stage validates it from its JSON; a value that only
+    looks like an object fails that validation and goes to the dead-letter topic from the worker, with the reason."""
+    body = data.strip()
+    if body[:1] != b"{" or body[-1:] != b"}":
+        return f"expected a JSON object, got {body[:40]!r}"
+    return ""
 
 
 def _undecodable(message: Message) -> str:
