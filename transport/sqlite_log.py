@@ -249,10 +249,29 @@ class SqliteConsumer(Consumer):
         self._conn = connect(transport.path, autocommit=True, shared_between_threads=True)
         self._positions: dict[tuple[str, int], int] = {}
         self._owned: set[tuple[str, int]] = set()
+        # What the last rebalance found: when, how many members were live, the share each holds.
+        self._rebalanced_at = -math.inf
+        self._live = 0
+        self._share = 0
+
+    def _settled(self, now: float) -> bool:
+        """Whether the last rebalance still holds, read without taking the write lock: this member's heartbeat
+        and leases were renewed less than a third of the session timeout ago, it holds its share, and the group
+        has as many live members (one that joins, leaves or dies changes the count: then all rebalance)."""
+        timeout = self.transport.session_timeout
+        if now - self._rebalanced_at >= timeout / 3 or len(self._owned) < self._share:
+            return False
+        (live,) = self._conn.execute("SELECT COUNT(*) FROM members WHERE grp=? AND seen >= ?",
+                                     (self.group, now - timeout)).fetchone()
+        return bool(live == self._live)
 
     def _rebalance(self) -> None:
-        """Heartbeat, then hold a fair share of partitions: ceil(partitions / live members)."""
+        """Heartbeat, then hold a fair share of partitions: ceil(partitions / live members). Done when the last
+        one no longer holds (`_settled`), not at every poll: each is a write transaction, which the stages'
+        appends and commits would wait for."""
         now = time.time()
+        if self._settled(now):
+            return
         timeout = self.transport.session_timeout
         with _immediate(self._conn) as conn:
             conn.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", (self.group, self.member, now))
@@ -290,6 +309,7 @@ class SqliteConsumer(Consumer):
             for tp in self._owned - owned:
                 self._positions.pop(tp, None)
             self._owned = owned
+            self._rebalanced_at, self._live, self._share = now, live, share
 
     def poll(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
         deadline = time.monotonic() + timeout
