@@ -11,7 +11,7 @@ Layout, and why:
   department, event) plus `tall` on every post. A whole query (words, phrases, OR, exclusions,
   field filters) is therefore one FTS5 MATCH expression.
 - `posts` (row id, post id, reach) is narrow; the JSON documents live apart in `docs` and are read
-  for the page of hits only. A document holds the text once (`without_text_copy`); the full-text
+  for the page of hits only. A document holds the text once (`EnrichedPost.text_copy`); the full-text
   index is contentless, so it keeps tokens, not the text.
 - `post_tags` (row id, tag id) gives the facet values of any set of matches; `agg` keeps counts
   per tag and per hour and day, so trends and facets of a time range without other conditions
@@ -53,8 +53,6 @@ from search.base import (
     fill_buckets,
     rank_emerging,
     reach,
-    with_text_copy,
-    without_text_copy,
     without_time,
 )
 from search.ngrams import index_tokens, query_tokens
@@ -152,7 +150,7 @@ def _fts_tags(tags: list[tuple[str, str]]) -> str:
 
 
 def _post(doc: str) -> EnrichedPost:
-    return with_text_copy(EnrichedPost.model_validate_json(doc))
+    return EnrichedPost.from_json(doc)
 
 
 def _second(moment: datetime) -> int:
@@ -539,7 +537,7 @@ class SqliteIndex(Index):
         rows, docs, texts, tag_rows = [], [], [], []
         for rid, post, tags in zip(self._new_rids(latest), latest, tags_of, strict=True):
             rows.append((rid, post.id, reach(post)))
-            docs.append((rid, post.model_dump_json(exclude=without_text_copy(post))))
+            docs.append((rid, post.model_dump_json(exclude=post.text_copy())))
             texts.append((rid, *self._fts_row(post, tags)))
             tag_rows += [(rid, tids[key]) for key in tags if key[0] not in ROWID_KINDS]
             changes.add(rid, [tids[key] for key in tags])
