@@ -268,6 +268,8 @@ class BurstTracker:
                 continue
             if subject.forget_before(oldest):
                 self._changed[key] = None
+            if sum(subject.counts[1::3]) < self.min_count:
+                continue  # fewer posts in all than a signal needs (most events): no window can have enough
             for window in self.windows:
                 signal = self._signal(key, subject, window, now, now_bucket)
                 if signal is not None:
