@@ -328,6 +328,13 @@ def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, t
     assert standby.thread("news:1", at) == ("evt-1", at)
     assert standby.thread("https://weibo.example.cn/2", at) == ("evt-1", at + timedelta(hours=2))
     assert standby.thread("https://weibo.example.cn/2", at + timedelta(hours=3)) is None
+    # The same of a batch's posts and threads, a few reads for all: a post's own row decides alone.
+    keys = ["news:1", "https://weibo.example.cn/2", "https://weibo.example.cn/9", "weibo:9"]
+    assert standby.threads(keys, at) == {"news:1": ("evt-1", at), keys[1]: ("evt-1", at + timedelta(hours=2))}
+    assert standby.threads(keys, at + timedelta(hours=1)) == {keys[1]: ("evt-1", at + timedelta(hours=2))}
+    assert standby.threads(keys, at + timedelta(hours=3)) == {} and standby.threads([], None) == {}
+    assert standby.fingerprints_of(["news:1", "weibo:2", "weibo:9"]) == {"news:1": stored, "weibo:2": copy}
+    assert standby.fingerprints_of([]) == {}
     assert standby.assigned("weibo:2") == ("evt-1", "news:1", at + timedelta(hours=2))
     assert standby.assigned("weibo:3") is None
     # A batch's posts in one read: those analysed before, none for a post never seen.

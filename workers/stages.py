@@ -108,13 +108,19 @@ class EventsStage(Stage):
         self.analyzer.catch_up()
         # Several enrich workers interleave their batches: oldest first again.
         order = _oldest_first(messages, lambda value: value.get("post"))
-        # What the memory's store knows of the batch's posts (redeliveries, re-crawls), read at once.
-        self.analyzer.recall(post["id"] for m in messages
-                             if isinstance(post := m.value.get("post"), dict) and isinstance(post.get("id"), str))
-        enriched, in_order = run_per_message(
-            [messages[i] for i in order], lambda message: self.analyzer.assign(Annotated.from_json(message.value)))
-        result = BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
-                             poison={order[i]: e for i, e in in_order.poison.items()})
+        ordered = [messages[i] for i in order]
+        decoded, unreadable = run_per_message(ordered, lambda message: Annotated.from_json(message.value))
+        refused = unreadable.poison.keys() | unreadable.failed.keys()
+        readable = [position for position in range(len(ordered)) if position not in refused]
+        # What the memory's store knows of the batch's posts (redeliveries, re-crawls, the posts they may copy, the
+        # threads they are in), read at once.
+        self.analyzer.recall(decoded)
+        annotated = iter(decoded)  # one a readable message, in their order: run_per_message calls this once for each
+        enriched, assigned = run_per_message([ordered[position] for position in readable],
+                                             lambda _: self.analyzer.assign(next(annotated)))
+        result = BatchResult(
+            failed={order[p]: e for p, e in unreadable.failed.items()} | {order[readable[p]]: e for p, e in assigned.failed.items()},
+            poison={order[p]: e for p, e in unreadable.poison.items()} | {order[readable[p]]: e for p, e in assigned.poison.items()})
         # Saved first (changed_events writes the memory), then published: a standby never publishes an event
         # that the memory it starts from does not hold.
         events = self.analyzer.changed_events()
@@ -195,21 +201,22 @@ class IndexStage(Stage):
         events = {item.id: item for item in decoded if isinstance(item, Event)}
         posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         links = [item for item in decoded if isinstance(item, ReprintLink)]
-        # Posts first: a copy and its re-link in one batch are written in that order.
-        for items, write, id_field in ((posts, self.index.upsert, "id"), (links, self.index.relink, "post_id")):
-            try:
-                self._write(items, write, messages, ENRICHED_POSTS, id_field, result)
-            except BulkWriteError as exc:
-                if exc.retryable:
-                    raise
-                # Documents the index refuses for good go to the dead-letter topic; the rest were written.
-                refused = set(exc.failed_ids)
-                for position, message in enumerate(messages):
-                    if message.topic == ENRICHED_POSTS and message.value.get(id_field) in refused:
-                        result.poison[position] = exc
-        self._write(list(events.values()), self.index.upsert_events, messages, EVENTS, "id", result)
         health = [item for item in decoded if isinstance(item, CrawlHealth)]
-        self._write(health, self.index.record_health, messages, CRAWL_HEALTH, "source", result)
+        with self.index.writing():  # the embedded index commits the batch once
+            # Posts first: a copy and its re-link in one batch are written in that order.
+            for items, write, id_field in ((posts, self.index.upsert, "id"), (links, self.index.relink, "post_id")):
+                try:
+                    self._write(items, write, messages, ENRICHED_POSTS, id_field, result)
+                except BulkWriteError as exc:
+                    if exc.retryable:
+                        raise
+                    # Documents the index refuses for good go to the dead-letter topic; the rest were written.
+                    refused = set(exc.failed_ids)
+                    for position, message in enumerate(messages):
+                        if message.topic == ENRICHED_POSTS and message.value.get(id_field) in refused:
+                            result.poison[position] = exc
+            self._write(list(events.values()), self.index.upsert_events, messages, EVENTS, "id", result)
+            self._write(health, self.index.record_health, messages, CRAWL_HEALTH, "source", result)
         return result
 
     @staticmethod
