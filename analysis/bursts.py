@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from array import array
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -281,14 +282,13 @@ class BurstTracker:
     ) -> BurstSignal | None:
         recent_start = now_bucket - int(window.recent.total_seconds()) // BUCKET_SECONDS
         base_start = recent_start - int(window.baseline.total_seconds()) // BUCKET_SECONDS
-        count = negative = base_count = base_negative = 0
-        for bucket, posts, bad in subject.buckets():
-            if recent_start < bucket <= now_bucket:
-                count += posts
-                negative += bad
-            elif base_start < bucket <= recent_start:
-                base_count += posts
-                base_negative += bad
+        # The buckets are in order: the baseline's and the recent window's are two runs, summed in C (a place or
+        # a department has a bucket every 5 minutes of 15 days, read for every batch).
+        counts = subject.counts
+        buckets = counts[::3]
+        first, middle, last = (3 * bisect_right(buckets, edge) for edge in (base_start, recent_start, now_bucket))
+        base_count, base_negative = sum(counts[first + 1:middle:3]), sum(counts[first + 2:middle:3])
+        count, negative = sum(counts[middle + 1:last:3]), sum(counts[middle + 2:last:3])
         if count < self.min_count:
             return None
         rate = base_count * (window.recent / window.baseline)
