@@ -82,11 +82,6 @@ class _Subject:
             counts[at + 3:at + 3] = array("q", (bucket, 1, negative))
         self.last_bucket = max(self.last_bucket, bucket)
 
-    def buckets(self) -> Iterator[tuple[int, int, int]]:
-        """(bucket, posts, negative posts), oldest first."""
-        counts = self.counts
-        return ((counts[at], counts[at + 1], counts[at + 2]) for at in range(0, len(counts), 3))
-
     def forget_before(self, bucket: int) -> bool:
         """Drop the buckets before `bucket`; whether there were any."""
         counts = self.counts
@@ -109,14 +104,17 @@ class _Subject:
         return zip(self.recent[::2], self.recent[1::2], strict=True)
 
     def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "buckets": {bucket: [posts, bad] for bucket, posts, bad in self.buckets()},
-                "recent": [list(pair) for pair in self.recent_ids()]}
+        # The counts as they are held, flat: a place has a bucket per 5 minutes of 15 days, saved at every checkpoint
+        return {"label": self.label, "counts": self.counts.tolist(), "recent": [list(pair) for pair in self.recent_ids()]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> _Subject:
         subject = cls(data["label"])
-        for bucket, (posts, bad) in sorted((int(b), c) for b, c in data["buckets"].items()):
-            subject.counts.extend((bucket, posts, bad))
+        if "counts" in data:
+            subject.counts.extend(data["counts"])
+        else:  # saved before the counts were kept flat: {bucket: [posts, negative posts]}
+            for bucket, (posts, bad) in sorted((int(b), c) for b, c in data["buckets"].items()):
+                subject.counts.extend((bucket, posts, bad))
         for bucket, post_id in data["recent"][-RECENT_KEPT:]:
             subject.remember(int(bucket), str(post_id))
         subject.last_bucket = subject.counts[-3] if subject.counts else 0
