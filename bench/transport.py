@@ -260,6 +260,8 @@ class PolledMember(threading.Thread):
         super().__init__(name=name, daemon=True)
         self.transport, self.group, self.topic = transport, group, topic
         self.holds: frozenset[tuple[str, int]] = frozenset()
+        # When the group gave it what it holds (a poll that brings nothing new returns a slice later).
+        self.joined_at = 0.0
         self.failure: BaseException | None = None
         self._stopping = threading.Event()
 
@@ -269,7 +271,7 @@ class PolledMember(threading.Thread):
             try:
                 while not self._stopping.is_set():
                     consumer.commit(consumer.poll(100, 0.5))
-                    self.holds = frozenset(consumer.assigned())
+                    self.joined_at, self.holds = consumer.joined_at or 0.0, frozenset(consumer.assigned())
             finally:
                 consumer.close()
         except BaseException as exc:  # reported by the thread that waits on this member
@@ -281,8 +283,8 @@ class PolledMember(threading.Thread):
 
 
 def split_between(members: list[PolledMember], partitions: int, limit: float = 60.0) -> float:
-    """When every member first held some of the `partitions` and together all of them (polling every 5 ms);
-    an error if a member failed or `limit` passed."""
+    """When the last member joined once every member holds some of the `partitions` and together all of them
+    (looked at every 5 ms); an error if a member failed or `limit` passed."""
     give_up = time.monotonic() + limit
     while not (all(m.holds for m in members) and len(frozenset().union(*(m.holds for m in members))) == partitions):
         failed = next((m.failure for m in members if m.failure is not None), None)
@@ -291,7 +293,7 @@ def split_between(members: list[PolledMember], partitions: int, limit: float = 6
         if time.monotonic() > give_up:
             raise TimeoutError(f"the group did not settle within {limit:.0f} s")
         time.sleep(0.005)
-    return time.monotonic()
+    return max(m.joined_at for m in members)
 
 
 def joins(settings: Settings, rounds: int) -> list[tuple[float, float]]:
@@ -409,9 +411,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(cost_lines[-1], flush=True)
                 if name == "kafka-1":  # an embedded member takes its partitions on its first poll
                     measured = joins(settings, args.join_rounds)
+                    slow = sum(max(round_) >= TARGET_JOIN_SECONDS for round_ in measured)
                     join_lines.append(f"  kafka      alone: {spread([a for a, _ in measured])}; second member: "
-                                      f"{spread([b for _, b in measured])}; {len(measured)} rounds, "
-                                      f"target < {TARGET_JOIN_SECONDS:.0f} s   ({load()})")
+                                      f"{spread([b for _, b in measured])}; {slow} of {len(measured)} rounds "
+                                      f"not under the target of {TARGET_JOIN_SECONDS:.0f} s   ({load()})")
                     print(join_lines[-1], flush=True)
         finally:
             if broker is not None:

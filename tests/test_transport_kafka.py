@@ -143,7 +143,7 @@ def test_stats_count_a_topic_created_by_another_client_since_the_last_look(kafka
 
 def test_a_refused_session_timeout_names_the_settings_to_change():
     """Kafka refuses session timeouts under its group.min.session.timeout.ms (6 s unless lowered)."""
-    transport = KafkaTransport(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    transport = KafkaTransport(KafkaSettings(bootstrap_servers="127.0.0.1:1", session_timeout=4.0))
     refused = pytest.raises(TransportError, match=r"4 s: lower its group.min.session.timeout.ms or raise kafka.session")
     with refused, transport.broker_errors("join consumer group g"):
         raise InvalidSessionTimeoutError("session timeout 4000 out of range")
