@@ -390,6 +390,8 @@ class KafkaTopicConsumer(Consumer):
         batch: list[Message] = []
         with self.transport.broker_errors(f"poll for group {self.group}"):
             while True:
+                if max_messages >= 1:  # a poll that only keeps the membership alive does not wait for the join
+                    self._finish_join()
                 give_up = self._give_up_at(deadline, timeout) if max_messages >= 1 else deadline
                 # In slices of at most `timeout`: kafka-python's poll keeps waiting for records after the
                 # join completes, so one long call would hold an empty topic's first poll for `join_timeout`.
@@ -411,6 +413,18 @@ class KafkaTopicConsumer(Consumer):
                         self._delivered_to[tp] = record.offset + 1
                 if batch or time.monotonic() >= give_up:
                     return batch
+
+    def _finish_join(self) -> None:
+        """Wait for the member's first group join in one call, up to what is left of `join_timeout` (a poll for
+        messages waits that long for it anyway). kafka-python's poll stops waiting for its join when its own timeout
+        ends and, if the join completes before the next poll, throws the result away and sends a new JoinGroup
+        (kafka-python 3.0.12): a whole extra rebalance. Short polls made that likely on tansu, which answers a
+        new member on a one-second grid that they lined up with (about one second member's join in 30 took
+        3 s). A rejoin is still waited for in the caller's slices: other members polled by the same thread
+        must rejoin too."""
+        coordinator = self._consumer._coordinator
+        if self.joined_at is None and coordinator.need_rejoin():
+            coordinator.poll(timeout_ms=int(max(self._join_deadline - time.monotonic(), 0.0) * 1000))
 
     def _give_up_at(self, deadline: float, timeout: float) -> float:
         """The poll deadline, extended while the group join is pending and renewed after a (re)join."""
