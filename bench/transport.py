@@ -71,7 +71,8 @@ SCALED = "enrich"  # the stage started once per replica
 SINGLE = ("events", "index")
 # kafka-python's INFO line for every (re)join, and its and the transport's warnings for a lost membership.
 JOINED = re.compile(r"Successfully joined group")
-LOST = re.compile(r"Heartbeat failed|lost membership|rebalanced before commit|not recognized")
+LOST = re.compile(r"Heartbeat failed|Heartbeat session expired|poll timeout has expired|lost membership"
+                  r"|rebalanced before commit|not recognized")
 
 
 def make_posts(count: int) -> list[Post]:
