@@ -224,10 +224,16 @@ class PostgresAlertStore(AlertStore):
                 now = datetime.now(UTC)
                 self._hold(conn, writer, until or now, now)
             self._replace_rules(conn, memory.rules)
-            cursor.execute("DELETE FROM alert_burst_memory")
+            if memory.forgotten is None:
+                cursor.execute("DELETE FROM alert_burst_memory")
+            else:
+                cursor.executemany("DELETE FROM alert_burst_memory WHERE kind = %s AND id = %s", memory.forgotten)
+            (first,) = cursor.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM alert_burst_memory").fetchone() or (0,)
+            # An update keeps the row's position (the order subjects are loaded in); a new subject goes last.
             cursor.executemany(
-                "INSERT INTO alert_burst_memory (kind, id, position, state) VALUES (%s, %s, %s, %s)",
-                [(kind, sid, position, Json(data)) for position, (kind, sid, data) in enumerate(memory.bursts)])
+                "INSERT INTO alert_burst_memory (kind, id, position, state) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state",
+                [(kind, sid, first + n, Json(data)) for n, (kind, sid, data) in enumerate(memory.bursts)])
             cursor.execute("DELETE FROM alert_memory_offsets WHERE log != %s", (memory.log,))
             cursor.executemany(
                 "INSERT INTO alert_memory_offsets (log, topic, partition, next_offset) VALUES (%s, %s, %s, %s) "

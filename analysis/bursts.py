@@ -13,9 +13,10 @@ saves it at most once a minute and `close()` at the end; a new tracker loads it.
 from __future__ import annotations
 
 import time
+from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -42,6 +43,10 @@ RATE_FLOOR = 1.0
 RECENT_IDS = 20
 RECENT_KEPT = RECENT_IDS * 5
 SEEN_POSTS = 200_000
+# Event names held for events not counted yet: the name and the first post come on different topics, a few
+# batches apart at most.
+PENDING_NAMES = 20_000
+NO_POSTS = ()  # the recent posts of a subject with none in any recent window (one shared empty tuple)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SAVE_EVERY_SECONDS = 60.0
 
@@ -51,14 +56,70 @@ def _bucket(when: datetime) -> int:
     return int((aware(when) - EPOCH).total_seconds()) // BUCKET_SECONDS
 
 
-@dataclass
 class _Subject:
-    label: str
-    buckets: dict[int, list[int]] = field(default_factory=dict)  # bucket -> [posts, negative posts]
-    # The last RECENT_KEPT (bucket, post id), oldest first. A list, not a deque: most subjects (events) see one
-    # post or a few, an empty deque alone takes about 600 bytes, and the 15-day horizon holds every event of it.
-    recent: list[tuple[int, str]] = field(default_factory=list)
-    last_bucket: int = 0
+    """One subject's counts, compact: most subjects are events of one post or a few, and the 15-day horizon holds
+    every one of them (a dict of bucket lists and a list of tuples took ~830 bytes for a one-post event)."""
+
+    __slots__ = ("label", "counts", "recent", "last_bucket")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.counts = array("q")  # (bucket, posts, negative posts) triples, oldest bucket first
+        # bucket, post id, bucket, post id, ...: the last RECENT_KEPT posts, oldest first (a list once there are any)
+        self.recent: Any = NO_POSTS
+        self.last_bucket = 0
+
+    def count(self, bucket: int, negative: int) -> None:
+        counts = self.counts
+        at = len(counts) - 3
+        while at >= 0 and counts[at] > bucket:  # posts come mostly in time order: the search starts at the end
+            at -= 3
+        if at >= 0 and counts[at] == bucket:
+            counts[at + 1] += 1
+            counts[at + 2] += negative
+        else:
+            counts[at + 3:at + 3] = array("q", (bucket, 1, negative))
+        self.last_bucket = max(self.last_bucket, bucket)
+
+    def buckets(self) -> Iterator[tuple[int, int, int]]:
+        """(bucket, posts, negative posts), oldest first."""
+        counts = self.counts
+        return ((counts[at], counts[at + 1], counts[at + 2]) for at in range(0, len(counts), 3))
+
+    def forget_before(self, bucket: int) -> bool:
+        """Drop the buckets before `bucket`; whether there were any."""
+        counts = self.counts
+        stale = 0
+        while stale < len(counts) and counts[stale] < bucket:
+            stale += 3
+        del counts[:stale]
+        return stale > 0
+
+    def remember(self, bucket: int, post_id: str) -> None:
+        if not self.recent:
+            self.recent = [bucket, post_id]
+            return
+        self.recent += (bucket, post_id)
+        if len(self.recent) > 2 * RECENT_KEPT:
+            del self.recent[:2]
+
+    def recent_ids(self) -> Iterator[tuple[int, str]]:
+        """(bucket, post id) of the last RECENT_KEPT posts, oldest first."""
+        return zip(self.recent[::2], self.recent[1::2], strict=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "buckets": {bucket: [posts, bad] for bucket, posts, bad in self.buckets()},
+                "recent": [list(pair) for pair in self.recent_ids()]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _Subject:
+        subject = cls(data["label"])
+        for bucket, (posts, bad) in sorted((int(b), c) for b, c in data["buckets"].items()):
+            subject.counts.extend((bucket, posts, bad))
+        for bucket, post_id in data["recent"][-RECENT_KEPT:]:
+            subject.remember(int(bucket), str(post_id))
+        subject.last_bucket = subject.counts[-3] if subject.counts else 0
+        return subject
 
 
 class WatchlistMatcher:
@@ -124,8 +185,12 @@ class BurstTracker:
         self.memory = memory
         self._subjects: dict[tuple[str, str], _Subject] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
-        # Event labels as the clusterer last named them; a post only knows its own keywords.
+        # Names of events the clusterer named before their first post arrived (the two come on different topics);
+        # a counted event keeps its name with its counts, and a post only knows its own keywords.
         self._event_labels: OrderedDict[str, str] = OrderedDict()
+        # What changed since `changes()` was last called: subjects counted or pruned, and subjects forgotten.
+        self._changed: dict[tuple[str, str], None] = {}
+        self._dropped: set[tuple[str, str]] = set()
         self._horizon = max(w.recent + w.baseline for w in self.windows)
         self._saved_at = time.monotonic()
         if memory is not None:
@@ -135,7 +200,9 @@ class BurstTracker:
         """(kind, id, label) of every subject a post counts for."""
         subjects = []
         if post.event_id:
-            label = self._event_labels.get(post.event_id) or " ".join(post.keywords[:3]) or post.event_id
+            counted = self._subjects.get(("event", post.event_id))
+            label = (counted.label if counted else self._event_labels.get(post.event_id)) \
+                or " ".join(post.keywords[:3]) or post.event_id
             subjects.append(("event", post.event_id, label))
         subjects += [("policy", link.id, self.policy_titles.get(link.id, link.id)) for link in post.policies]
         subjects += [("department", name, name) for name in post.departments]
@@ -145,13 +212,16 @@ class BurstTracker:
 
     def name_event(self, event_id: str, label: str) -> None:
         """Take an event's name for its signals: its headline title, else its label (top keywords of all its posts)."""
-        self._event_labels[event_id] = label
-        self._event_labels.move_to_end(event_id)
-        if len(self._event_labels) > SEEN_POSTS:
-            self._event_labels.popitem(last=False)
         subject = self._subjects.get(("event", event_id))
         if subject is not None:
-            subject.label = label
+            if subject.label != label:
+                subject.label = label
+                self._changed[("event", event_id)] = None
+            return
+        self._event_labels[event_id] = label
+        self._event_labels.move_to_end(event_id)
+        if len(self._event_labels) > PENDING_NAMES:
+            self._event_labels.popitem(last=False)
 
     def add(self, post: EnrichedPost) -> None:
         """Count a post once (a redelivered post is ignored)."""
@@ -163,16 +233,15 @@ class BurstTracker:
         bucket = _bucket(post.when)
         negative = int(post.sentiment is not None and post.sentiment.label == SentimentLabel.NEGATIVE)
         for kind, subject_id, label in self.subjects_of(post):
-            subject = self._subjects.get((kind, subject_id))
+            key = (kind, subject_id)
+            subject = self._subjects.get(key)
             if subject is None:
-                subject = self._subjects[(kind, subject_id)] = _Subject(label=label)
-            counts = subject.buckets.setdefault(bucket, [0, 0])
-            counts[0] += 1
-            counts[1] += negative
-            subject.recent.append((bucket, post.id))
-            if len(subject.recent) > RECENT_KEPT:
-                del subject.recent[0]
-            subject.last_bucket = max(subject.last_bucket, bucket)
+                subject = self._subjects[key] = _Subject(label)
+                if kind == "event":
+                    self._event_labels.pop(subject_id, None)  # the subject carries its name from now on
+            subject.count(bucket, negative)
+            subject.remember(bucket, post.id)
+            self._changed[key] = None
 
     def signals(self, now: datetime) -> list[BurstSignal]:
         """A signal per subject and window with at least `min_count` posts in the recent window.
@@ -189,11 +258,16 @@ class BurstTracker:
             subject = self._subjects[key]
             if subject.last_bucket < oldest:
                 del self._subjects[key]
+                self._changed.pop(key, None)
+                self._dropped.add(key)
                 continue
             if subject.last_bucket <= now_bucket - longest:
-                continue  # nothing recent in any window
-            for stale in [b for b in subject.buckets if b < oldest]:
-                del subject.buckets[stale]
+                if subject.recent:  # nothing recent in any window: its post ids can never be named again
+                    subject.recent = NO_POSTS
+                    self._changed[key] = None
+                continue
+            if subject.forget_before(oldest):
+                self._changed[key] = None
             for window in self.windows:
                 signal = self._signal(key, subject, window, now, now_bucket)
                 if signal is not None:
@@ -206,7 +280,7 @@ class BurstTracker:
         recent_start = now_bucket - int(window.recent.total_seconds()) // BUCKET_SECONDS
         base_start = recent_start - int(window.baseline.total_seconds()) // BUCKET_SECONDS
         count = negative = base_count = base_negative = 0
-        for bucket, (posts, bad) in subject.buckets.items():
+        for bucket, posts, bad in subject.buckets():
             if recent_start < bucket <= now_bucket:
                 count += posts
                 negative += bad
@@ -216,7 +290,7 @@ class BurstTracker:
         if count < self.min_count:
             return None
         rate = base_count * (window.recent / window.baseline)
-        ids = [pid for bucket, pid in subject.recent if recent_start < bucket <= now_bucket][-RECENT_IDS:]
+        ids = [pid for bucket, pid in subject.recent_ids() if recent_start < bucket <= now_bucket][-RECENT_IDS:]
         return BurstSignal(
             subject_kind=key[0],
             subject_id=key[1],
@@ -235,8 +309,19 @@ class BurstTracker:
     # -- persistence ------------------------------------------------------------------------
     def records(self) -> list[SubjectRecord]:
         """The counts as JSON-able records (what a memory keeps)."""
-        return [(kind, sid, {"label": s.label, "buckets": s.buckets, "recent": list(s.recent)})
-                for (kind, sid), s in self._subjects.items()]
+        return [(kind, sid, subject.to_json()) for (kind, sid), subject in self._subjects.items()]
+
+    def changes(self) -> tuple[list[SubjectRecord], list[tuple[str, str]]]:
+        """What changed since the last `changes_saved()` (or since the tracker was built or restored): the records
+        of the subjects counted, renamed or pruned (new ones in the order they were made), and the (kind, id) of
+        those forgotten. Saved over what was saved before, they give what `records()` gives, at a cost that
+        follows the change, not the counts held."""
+        subjects = self._subjects
+        return [(kind, sid, subjects[(kind, sid)].to_json()) for kind, sid in self._changed], sorted(self._dropped)
+
+    def changes_saved(self) -> None:
+        """The last `changes()` are kept: the next ones start from here."""
+        self._changed, self._dropped = {}, set()
 
     def save(self) -> None:
         """Hand the counts to the memory (whole: it replaces what it held)."""
@@ -252,13 +337,10 @@ class BurstTracker:
         """Take back what `records` returned, replacing the counts held now."""
         self._subjects.clear()
         self._seen.clear()
+        self._changed, self._dropped = {}, set()
         for kind, sid, data in records:
-            subject = _Subject(label=data["label"])
-            subject.buckets = {int(b): list(c) for b, c in data["buckets"].items()}
-            subject.recent = [(int(b), str(p)) for b, p in data["recent"]][-RECENT_KEPT:]
-            subject.last_bucket = max(subject.buckets, default=0)
-            self._subjects[(kind, sid)] = subject
-            self._seen.update((pid, None) for _, pid in subject.recent)
+            subject = self._subjects[(kind, sid)] = _Subject.from_json(data)
+            self._seen.update((pid, None) for _, pid in subject.recent_ids())
 
     def close(self) -> None:
         self.save()

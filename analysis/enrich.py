@@ -10,10 +10,11 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol
 
 from analysis.events import (
@@ -25,6 +26,7 @@ from analysis.events import (
     Fingerprint,
     PostTraits,
     anchors_of,
+    reprint_simhashes,
 )
 from analysis.gazetteer import Gazetteer
 from analysis.language import Language
@@ -102,6 +104,11 @@ def _substance(event: Event) -> tuple[Any, ...]:
             event.last_seen.replace(minute=0, second=0, microsecond=0), size)
 
 
+def _thread_of(post: EnrichedPost) -> str:
+    """What every post of the post's thread shares: its page's address, without the #floor."""
+    return post.url.partition("#")[0]
+
+
 # (post id, when, event id, reprint_of, fingerprint, thread key) of an analysed post, as the memory keeps it;
 # the thread key is None when only the reprint link changed.
 AssignedPost = tuple[str, datetime, str | None, str | None, Fingerprint | None, str | None]
@@ -141,6 +148,12 @@ class EventClues:
     features: list[str]  # what its reprint fingerprint is made of (credit lines left out)
     lead: list[str]  # the same of its first paragraph, when it has several
 
+    @cached_property
+    def simhashes(self) -> tuple[int | None, int | None]:
+        """The SimHashes of `features` and `lead` (`reprint_simhashes`): computed once, though a batch's are
+        needed before its posts are assigned (`Analyzer.recall`)."""
+        return reprint_simhashes(self.features, self.lead)
+
     def to_json(self) -> dict[str, Any]:
         # The (term, weight) pairs as they are: JSON writes a tuple as an array.
         return {"keywords": self.keywords, "areas": self.areas,
@@ -175,6 +188,27 @@ class Annotated:
         policy = data.get("policy")
         return cls(EnrichedPost.model_validate(data["post"]), EventClues.from_json(data["clues"]),
                    Policy.model_validate(policy) if policy else None)
+
+
+# The fields of an EnrichedPost that the enrich step leaves unset, and their defaults: the events step sets them.
+LEFT_TO_EVENTS = {"event_id": None, "reprint_of": None}
+
+
+def _enriched_post(post_fields: dict[str, Any], **analysis: Any) -> EnrichedPost:
+    """`EnrichedPost.model_construct(**post_fields, **analysis)` for values that name every field but those of
+    LEFT_TO_EVENTS, in the model's order: the same model (same fields set), a fifth of the cost. Every value is
+    already validated (the post) or built from schema types, so no validation pass is needed, and model_construct
+    would spend its time looking up each field's aliases and defaults, known here."""
+    post_fields.update(analysis)
+    fields_set = set(post_fields)
+    post_fields.update(LEFT_TO_EVENTS)
+    enriched = EnrichedPost.__new__(EnrichedPost)
+    # What model_construct sets (pydantic's own copies set the same four attributes).
+    object.__setattr__(enriched, "__dict__", post_fields)
+    object.__setattr__(enriched, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(enriched, "__pydantic_extra__", None)
+    object.__setattr__(enriched, "__pydantic_private__", None)
+    return enriched
 
 
 class Enricher:
@@ -236,12 +270,10 @@ class Enricher:
         departments = self._departments(post, links, all_words)
         clues = self._clues(post, masked, title, title_words, candidates, weighted, places)
 
-        # Every value below is already validated (the post) or built from schema types:
-        # constructing without a second validation pass saves a fifth of the time per post.
-        fields = dict(iter(post))  # field by field: dict(post) would first probe the model for .keys()
+        fields = dict(post.__dict__)  # a Post's fields (it allows no extra ones), in their order
         fields.update(title=title, text=masked, extra=mask_metadata(post.extra))
-        enriched = EnrichedPost.model_construct(
-            **fields,
+        enriched = _enriched_post(
+            fields,
             masked_text=masked,
             sentiment=sentiment,
             keywords=[segmenter.display_form(word) for word, _ in weighted],
@@ -345,6 +377,7 @@ class Analyzer:
         # What the store knew of a batch's posts when it was read (`recall`); good until the next flush writes to it.
         self._recalled: dict[str, tuple[str | None, str | None, datetime]] = {}
         self._recalled_ids: set[str] = set()
+        self._batch_left: deque[Annotated] = deque()  # of the batch recalled, the posts not assigned yet
         self._saves = 0  # the store's save count as of this analyzer's last read or write
         if self.store is not None:
             self._restore(self.store)
@@ -374,6 +407,7 @@ class Analyzer:
         self._pending_policies.clear()
         self._relinked.clear()
         self._forget_recalled()
+        self._batch_left.clear()
         self._restore(self.store)
 
     # -- policies ---------------------------------------------------------------------------
@@ -393,6 +427,8 @@ class Analyzer:
         """The annotated post with its reprint link and event (a post seen before keeps what it was given)."""
         if annotated.policy is not None:
             self._pending_policies.append(annotated.policy)
+        if self._batch_left and self._batch_left[0] is annotated:
+            self._batch_left.popleft()
         post = annotated.post
         reprint_of, event_id = self._event(post, annotated.clues)
         if reprint_of is None and event_id is None:
@@ -400,14 +436,24 @@ class Analyzer:
         extra = {**post.extra, REPRINT_OF: reprint_of} if reprint_of else post.extra
         return post.model_copy(update={"event_id": event_id, "reprint_of": reprint_of, "extra": extra})
 
-    def recall(self, post_ids: Iterable[str]) -> None:
-        """Read what the store holds of these posts (a batch's) at once, so that assigning them asks it nothing
-        more: one read a batch instead of one a post."""
+    def recall(self, batch: Sequence[Annotated]) -> None:
+        """Read what the store holds of a batch's posts, of the posts they may copy and of the threads they are in
+        or answer (their pages, the posts they answer) at once, so that assigning them (in this order) asks it
+        little more: a few reads a batch instead of several a post. A save in the middle of the batch reads it
+        again for the posts left."""
         if self.store is None:
             return
-        ids = [post_id for post_id in dict.fromkeys(post_ids) if post_id not in self._assigned]
+        self._batch_left = deque(batch)
+        self._recall(batch)
+
+    def _recall(self, batch: Sequence[Annotated]) -> None:
+        assert self.store is not None
+        ids = [post_id for post_id in dict.fromkeys(a.post.id for a in batch) if post_id not in self._assigned]
         self._recalled = self.store.assigned_many(ids)
         self._recalled_ids = set(ids)
+        simhashes = [(value, lead) for value, lead in (a.clues.simhashes for a in batch) if value is not None]
+        thread_keys = [key for a in batch for key in (_thread_of(a.post), a.post.reply_to) if key]
+        self.clusterer.recall(ids, simhashes, thread_keys)
 
     def _forget_recalled(self) -> None:
         self._recalled = {}
@@ -429,9 +475,11 @@ class Analyzer:
             return known[1], known[0]
         when = post.when
         self._newest = max(self._newest, when) if self._newest else when
-        reprint_of = self.clusterer.reprint(post.id, when, strip_markup(post.text), clues.features, clues.lead)
+        value, lead = clues.simhashes
+        text = strip_markup(post.text) if value is not None else ""  # a post too short to be a copy needs none
+        reprint_of = self.clusterer.reprint_hashed(post.id, when, text, value, lead)
         metrics = post.metrics
-        thread = post.url.partition("#")[0]
+        thread = _thread_of(post)
         traits = PostTraits(
             id=post.id, when=when, keywords=clues.keywords, platform=post.platform.value, places=post.places,
             areas=clues.areas, sentiment=post.sentiment.label.value if post.sentiment else None,
@@ -477,11 +525,13 @@ class Analyzer:
         upsert, once per batch however many of its posts an event took.
 
         State is written first, so what goes to the index is also in the state store: a crash
-        after the batch is committed loses no event."""
+        after the batch is committed loses no event. The events are taken before it is written, as taking
+        them chooses their titles."""
+        events = self.clusterer.take_changed()
         if self._pending_posts or self._pending_policies or self.clusterer.unsaved:
             self.flush()
         changed = []
-        for event in self.clusterer.take_changed():
+        for event in events:
             substance = hash(_substance(event))
             if self._published.get(event.id) != substance:
                 self._published[event.id] = substance
@@ -500,6 +550,8 @@ class Analyzer:
         self._pending_policies.clear()
         self.clusterer.saved()
         self._forget_old()
+        if self._batch_left:  # saved in the middle of a batch: what the store said of the rest has changed
+            self._recall(self._batch_left)
 
     def _forget_old(self) -> None:
         """Drop from memory what a post of the watermark's time can no longer join (the store keeps it for

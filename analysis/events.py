@@ -149,6 +149,13 @@ def simhash(features: Sequence[str]) -> int:
     return int.from_bytes(_majority_bits(features).to_bytes(8, "little"), "big")
 
 
+def reprint_simhashes(features: Sequence[str], lead_features: Sequence[str] = ()) -> tuple[int | None, int | None]:
+    """A post's SimHash and its first paragraph's (`lead_features`, when it has several), each None when made of
+    too few features to tell a copy from a stock phrase."""
+    value = simhash(features) if len(features) >= MIN_REPRINT_FEATURES else None
+    return value, simhash(lead_features) if len(lead_features) >= MIN_REPRINT_FEATURES else None
+
+
 def _bands(fingerprint: int) -> list[tuple[int, int]]:
     width = FINGERPRINT_BITS // BANDS
     mask = (1 << width) - 1
@@ -179,6 +186,9 @@ class ClusterMemory(Protocol):
     ) -> list[Fingerprint]: ...
     def copies_of(self, post_id: str) -> list[Fingerprint]: ...
     def thread(self, key: str, since: datetime | None) -> tuple[str, datetime] | None: ...
+    # `fingerprint` and `thread` of a batch's posts in a few reads (see EventClusterer.recall).
+    def fingerprints_of(self, post_ids: Sequence[str]) -> dict[str, Fingerprint]: ...
+    def threads(self, keys: Sequence[str], since: datetime | None) -> dict[str, tuple[str, datetime]]: ...
 
 
 class ReprintDetector:
@@ -196,6 +206,52 @@ class ReprintDetector:
         self._lead_bands: dict[tuple[int, int], set[str]] = {}
         self._copies: dict[str, set[str]] = {}  # original id -> ids of the posts linked to it
         self._queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
+        # What the memory said of a batch's posts (`recall`): good until the next save changes it. Banded: the
+        # (band, band value) asked of the fingerprints' values and of their leads, and the fingerprints found.
+        self._recalled: dict[str, Fingerprint | None] = {}  # post id -> what the memory said of it
+        self._asked_bands: set[tuple[int, int]] = set()
+        self._asked_lead_bands: set[tuple[int, int]] = set()
+        self._recalled_bands: dict[tuple[int, int], list[Fingerprint]] = {}
+        self._recalled_lead_bands: dict[tuple[int, int], list[Fingerprint]] = {}
+
+    def recall(self, post_ids: Sequence[str], simhashes: Iterable[tuple[int, int | None]]) -> None:
+        """Read at once what the memory holds of a batch's posts (their ids, and the (value, lead) of their
+        fingerprints), of the posts near them and of those posts' originals: `get` and `original_of` ask it
+        little more for them until the next save. A post's copies among the batch's earlier posts are held, so
+        the memory need not have them."""
+        if self.memory is None:
+            return
+        self._recall_by_id([post_id for post_id in post_ids if post_id not in self.by_id])
+        value_bands, lead_bands = self._asked_bands, self._asked_lead_bands = set(), set()
+        for value, lead in simhashes:
+            value_bands.update(_bands(value))
+            if lead is not None:
+                value_bands.update(_bands(lead))
+            lead_bands.update(_bands(value))
+        self._recalled_bands, self._recalled_lead_bands = {}, {}
+        near = self.memory.fingerprints_banded(sorted(value_bands), sorted(lead_bands))
+        self._recalled.update((fingerprint.post_id, fingerprint) for fingerprint in near)
+        self._recall_by_id([*dict.fromkeys(fp.original for fp in near if fp.original not in self._recalled)])
+        for fingerprint in near:
+            for hashed, asked, found in ((fingerprint.value, value_bands, self._recalled_bands),
+                                         (fingerprint.lead, lead_bands, self._recalled_lead_bands)):
+                for band in _bands(hashed) if hashed is not None else ():
+                    if band in asked:
+                        found.setdefault(band, []).append(fingerprint)
+
+    def _recall_by_id(self, post_ids: list[str]) -> None:
+        assert self.memory is not None
+        self._recalled.update(dict.fromkeys(post_ids))
+        self._recalled.update(self.memory.fingerprints_of(post_ids))
+
+    def _stored_near(self, value_bands: list[tuple[int, int]], lead_bands: list[tuple[int, int]]) -> list[Fingerprint]:
+        """What `memory.fingerprints_banded` answers, from what was recalled when it was all asked."""
+        assert self.memory is not None
+        if not (self._asked_bands.issuperset(value_bands) and self._asked_lead_bands.issuperset(lead_bands)):
+            return self.memory.fingerprints_banded(value_bands, lead_bands)
+        found = [fp for band in value_bands for fp in self._recalled_bands.get(band, ())]
+        found += [fp for band in lead_bands for fp in self._recalled_lead_bands.get(band, ())]
+        return list({fp.post_id: fp for fp in found}.values())
 
     def add(self, fingerprint: Fingerprint) -> None:
         self.by_id[fingerprint.post_id] = fingerprint
@@ -220,7 +276,9 @@ class ReprintDetector:
     def get(self, post_id: str) -> Fingerprint | None:
         held = self.by_id.get(post_id)
         if held is None and self.memory is not None:
-            return self._kept(self.memory.fingerprint(post_id))
+            if post_id not in self._recalled:  # the memory's answer holds until the next save
+                self._recalled[post_id] = self.memory.fingerprint(post_id)
+            return self._kept(self._recalled[post_id])
         return held
 
     def _held_near(self, value: int, bands: dict[tuple[int, int], set[str]]) -> Iterable[Fingerprint]:
@@ -237,8 +295,7 @@ class ReprintDetector:
         if lead is not None:
             by_value += self._held_near(lead, self._bands)
         if self.memory is not None:
-            stored = self.memory.fingerprints_banded(_bands(value) + (_bands(lead) if lead is not None else []),
-                                                     _bands(value))
+            stored = self._stored_near(_bands(value) + (_bands(lead) if lead is not None else []), _bands(value))
             kept = [fp for fp in map(self._kept, stored) if fp is not None and fp.post_id not in self.by_id]
             by_value += kept
             by_lead += [fp for fp in kept if fp.lead is not None]
@@ -275,8 +332,11 @@ class ReprintDetector:
     def saved(self) -> None:
         """Everything held was saved: with a memory, forget it (the memory answers from now on)."""
         if self.memory is not None:
-            for held in (self.by_id, self._bands, self._lead_bands, self._copies):
+            for held in (self.by_id, self._bands, self._lead_bands, self._copies, self._recalled, self._recalled_bands,
+                         self._recalled_lead_bands):
                 held.clear()
+            for asked in (self._asked_bands, self._asked_lead_bands):
+                asked.clear()
             self._queue.clear()
 
     def prune(self, now: datetime) -> None:
@@ -338,16 +398,18 @@ class EventState:
             ranked = sorted(self.headlines, key=lambda h: (h.text != self.title, -h.score(centroid, norm), h.text))
             self.headlines = ranked[:HEADLINES_KEPT]
 
-    def _title_centroid(self) -> tuple[dict[str, float], float]:
-        top = {term: float(weight) for term, weight in self.centroid.most_common(CENTROID_TERMS)}
+    def _title_centroid(self, top_terms: Sequence[tuple[str, float]] | None = None) -> tuple[dict[str, float], float]:
+        """The centroid's CENTROID_TERMS top terms and their norm (`top_terms`: those terms, when known)."""
+        top = {term: float(weight) for term, weight in top_terms or self.centroid.most_common(CENTROID_TERMS)}
         return top, _norm(top)
 
-    def choose_title(self, keywords: Sequence[str], named: str | None) -> str | None:
+    def choose_title(self, keywords: Sequence[str], named: str | None,
+                     top_terms: Sequence[tuple[str, float]] | None = None) -> str | None:
         """The best-scoring candidate (see analysis.titles); the shown one stays unless another
         scores clearly higher. Without candidates: the estate or place and the action."""
         if not self.headlines:
             return composed_title(named, [p for p, _ in self.places.most_common(3)], keywords)
-        centroid, norm = self._title_centroid()
+        centroid, norm = self._title_centroid(top_terms)
         scores = {h.text: h.score(centroid, norm) for h in self.headlines}
         best = max(sorted(scores), key=scores.__getitem__)
         if self.title in scores and scores[self.title] >= TITLE_KEEP_SHARE * scores[best]:
@@ -362,14 +424,16 @@ class EventState:
         return [*estates[:2], *(p for p, _ in self.places.most_common(5))][:5]
 
     def to_event(self) -> Event:
-        keywords = [term for term, _ in self.centroid.most_common(10)]
+        # Counter.most_common is a stable sort: its first 10 of the top CENTROID_TERMS are its top 10.
+        top_terms = self.centroid.most_common(CENTROID_TERMS)
+        keywords = [term for term, _ in top_terms[:10]]
         # A named estate among the event's keywords says best what it is about, ahead of the
         # words of its many short replies (老人家, 复工).
         named = next((anchor for anchor, _ in self.anchors.most_common() if anchor in keywords), None)
         label = [named] if named else []
         label += [term for term in keywords if term != named][: LABEL_TERMS - len(label)]
         representatives = [self.first_post] + [pid for _, pid in self.engaged if pid != self.first_post]
-        self.title = self.choose_title(keywords, named)
+        self.title = self.choose_title(keywords, named, top_terms)
         return Event(
             id=self.id,
             label=" ".join(label) or self.id,
@@ -517,10 +581,12 @@ class EventClusterer:
 
         A post older than the original known so far is the original: that one and its copies are
         re-linked to it (see `take_relinked`), and the post will join their event."""
-        if len(text) < MIN_REPRINT_CHARS or len(features) < MIN_REPRINT_FEATURES:
+        return self.reprint_hashed(post_id, when, text, *reprint_simhashes(features, lead_features))
+
+    def reprint_hashed(self, post_id: str, when: datetime, text: str, value: int | None, lead: int | None) -> str | None:
+        """`reprint` of a post whose SimHashes are known (`reprint_simhashes`)."""
+        if len(text) < MIN_REPRINT_CHARS or value is None:
             return None
-        value = simhash(features)
-        lead = simhash(lead_features) if len(lead_features) >= MIN_REPRINT_FEATURES else None
         known = self.reprints.get(post_id)
         if known is not None:  # the same post again (a re-crawl): keep what was decided
             return None if known.original == post_id else known.original
@@ -560,10 +626,11 @@ class EventClusterer:
         return dot / ((vector_norm or _norm(vector)) * centroid_norm)
 
     @staticmethod
-    def _open(event: EventState, when: datetime) -> bool:
-        """Can a post of this time still join the event? Not long after it went quiet, nor long
-        before it began (a policy document from 2022 is no part of a 2026 complaint)."""
-        return not event.merged_into and event.first_seen - ACTIVE_FOR <= when <= event.last_seen + ACTIVE_FOR
+    def _open(event: EventState, earliest_seen: datetime, latest_seen: datetime) -> bool:
+        """Can a post still join the event? Not long after it went quiet, nor long before it began (a policy
+        document from 2022 is no part of a 2026 complaint). The post's time - and + ACTIVE_FOR are given, computed
+        once for its few candidates."""
+        return not event.merged_into and event.first_seen <= latest_seen and earliest_seen <= event.last_seen
 
     def _candidate_ids(
         self, post: PostTraits, vector: dict[str, float], vector_norm: float
@@ -598,9 +665,10 @@ class EventClusterer:
         residents = {event_id for anchor in post.author_anchors for event_id in self._by_anchor.get(anchor)}
         residents.update(event_id for anchor in post.anchors for event_id in self._by_resident.get(anchor))
         scored = []
+        earliest_seen, latest_seen = post.when - ACTIVE_FOR, post.when + ACTIVE_FOR
         for event_id in best + sorted((close | residents) - set(best)):
             event = self._event(event_id)
-            if event is None or not self._open(event, post.when):
+            if event is None or not self._open(event, earliest_seen, latest_seen):
                 continue
             similarity = self._similarity(vector, event, vector_norm)
             # The same named place, topic or thread: other districts named are context.
@@ -678,6 +746,19 @@ class EventClusterer:
         waiting = self._waiting.pop(post.id, None)
         found = {event.id: event for event in map(self._resolve, sorted(waiting[0]) if waiting else ()) if event}
         return [found[event_id] for event_id in sorted(found)]
+
+    def recall(self, post_ids: Sequence[str], simhashes: Iterable[tuple[int, int | None]],
+               thread_keys: Sequence[str]) -> None:
+        """Read what the memory knows of a batch's posts (their ids and fingerprints' (value, lead)) and of the
+        threads they are in or answer, at once: a few reads a batch, not several a post. Good until the next save
+        (`saved` forgets it), as the memory's answers are: it changes only when saved to, and the window's start
+        (the memory's filter) only after a save."""
+        if self.memory is None:
+            return
+        self.reprints.recall(post_ids, simhashes)
+        unknown = [key for key in dict.fromkeys(thread_keys) if key not in self._threads and key not in self._saved_threads]
+        found = self.memory.threads(unknown, self.reprints.cutoff)
+        self._saved_threads.update({key: found.get(key) for key in unknown})
 
     def _thread(self, key: str) -> tuple[str, datetime] | None:
         """(event id, when) of a post id or thread key, held or saved, while in the window. What the memory
@@ -797,8 +878,16 @@ class EventClusterer:
 
     # -- bookkeeping ------------------------------------------------------------------------
     def take_changed(self) -> list[Event]:
-        """Events created or updated since the last call."""
-        events = [self.events[event_id].to_event() for event_id in sorted(self.changed)]
+        """Events created or updated since the last call. The title shown is part of an event's state (it stays
+        while nearly the best): an event whose title changed is to be saved again, or one let go and read back
+        would choose another."""
+        events = []
+        for event_id in sorted(self.changed):
+            state = self.events[event_id]
+            shown = state.title
+            events.append(state.to_event())
+            if state.title != shown:
+                self.unsaved.add(event_id)
         self.changed.clear()
         return events
 

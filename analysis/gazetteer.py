@@ -81,14 +81,10 @@ class Gazetteer:
         mention of one of their districts, otherwise by the district or city they share.
         """
         hint_words = [w for hint in hints if hint for w in self.segmenter.fast_words(hint)]
-        mentioned: list[list[str]] = []
-        seen: set[str] = set()
         words = (*post_words, *hint_words)
-        names = self._by_name.keys() & set(words)  # usually empty: then no loop in Python
-        for word in words if names else ():
-            if word in names and word not in seen:
-                seen.add(word)
-                mentioned.append(self._by_name[word])
+        # The few names among the words (set intersection, in C), in order of first mention (index, in C).
+        names = sorted(self._by_name.keys() & set(words), key=words.index)
+        mentioned = [self._by_name[name] for name in names]
         chosen: list[str] = [keys[0] for keys in mentioned if len(keys) == 1]
         context = set(chosen)
         for keys in mentioned:
@@ -114,10 +110,9 @@ class Gazetteer:
         topical: list[str] = []
         post_words = post_words if isinstance(post_words, (list, tuple)) else list(post_words)
         unique = set(post_words)
-        # Most posts name no department: two set intersections tell, without a loop in Python.
-        if not (self._departments.keys() & unique or self._topics.keys() & unique):
-            return []
-        for word in post_words:
+        # The few words that name a department or a topic (set intersections, in C), in order of first mention.
+        found = sorted(self._departments.keys() & unique | self._topics.keys() & unique, key=post_words.index)
+        for word in found:
             dept = self._departments.get(word)
             if dept and dept not in named:
                 named.append(dept)

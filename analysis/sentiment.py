@@ -81,6 +81,7 @@ OTHER_PARTY_WEIGHT = 0.1
 # What a token is to the classifier, decided once per distinct token.
 _PLAIN, _SKIPPED, _NEGATOR, _EMOTICON, _BLANK = range(5)
 _token_kinds: dict[str, tuple[str, int, bool]] = {}
+KNOWN_TOKENS_SIZE = 1_000_000
 
 
 def _kind_of(raw: str) -> tuple[str, int, bool]:
@@ -99,7 +100,7 @@ def _kind_of(raw: str) -> tuple[str, int, bool]:
         else:
             kind = _PLAIN
         info = (word, kind, word in CLAUSE_ENDS)
-        if len(_token_kinds) < 1_000_000:
+        if len(_token_kinds) < KNOWN_TOKENS_SIZE:
             _token_kinds[raw] = info
     return info
 
@@ -165,6 +166,17 @@ def tone_features(words: Iterable[str], *, char_bigrams: bool = True) -> list[st
         joined = "".join(chars).replace(" ", "")
         features.extend([joined[i : i + 2] for i in range(len(joined) - 1)])
     return features
+
+
+# Runs of letters and digits, two or more: see `SentimentModel._bigram_sum`.
+_RUN = re.compile(r"([\u4e00-\u9fffA-Za-z0-9]{2,})")
+RUN_CACHE_SIZE = 300_000
+
+
+def _bigram_sum(weights: Mapping[str, complex], text: str) -> complex:
+    """The sum of the weights of the character bigrams of `text`, one look-up each."""
+    bigrams = [text[i : i + 2] for i in range(len(text) - 1)]
+    return sum(map(weights.get, bigrams, repeat(0j, len(bigrams))), 0j)
 
 
 def _terms_pattern(terms: Iterable[str]) -> re.Pattern[str]:
@@ -339,6 +351,76 @@ class SentimentModel:
     def __init__(self, calibration: Calibration, tables: ModelTables) -> None:
         self.calibration = calibration
         self.weights, self.polarity_bias, self.neutral_bias = tables
+        # Per raw token: what it is to the classifier (`_kind_of`) and the weights of the word as a feature, plain
+        # and negated, so that `_feature_sum` reads each of a post's words with one look-up.
+        self._known_tokens: dict[str, tuple[str, int, bool, complex, complex]] = {}
+        self._run_sums: dict[str, complex] = {}  # see `_bigram_sum`
+
+    def _token(self, raw: str) -> tuple[str, int, bool, complex, complex]:
+        word, kind, clause_end = _kind_of(raw)
+        info = (word, kind, clause_end, self.weights.get(word, 0j), self.weights.get(NEGATED + word, 0j))
+        if len(self._known_tokens) < KNOWN_TOKENS_SIZE:
+            self._known_tokens[raw] = info
+        return info
+
+    def _feature_sum(self, words: Sequence[str], *, char_bigrams: bool = True) -> tuple[complex, int]:
+        """The sum of the weights of `tone_features(words, char_bigrams=...)`, added in the same order, and their
+        number, without making the features: the same walk as `tone_features` (which stays the definition,
+        what training reads; tests/test_analysis_golden.py holds the two equal on all shared text), with each
+        word's kind and weights from one look-up instead of three."""
+        known, token = self._known_tokens, self._token
+        linear = 0j
+        count = 0
+        chars: list[str] = []
+        reach = 0
+        for raw in words:
+            word, kind, clause_end, plain, negated = known.get(raw) or token(raw)
+            if kind == _BLANK:
+                continue
+            if kind != _EMOTICON:
+                chars.append(word)
+            if clause_end:
+                reach = 0
+            if kind == _SKIPPED:
+                continue
+            count += 1
+            if kind == _NEGATOR:
+                reach = NEGATION_REACH
+                linear += plain
+            elif reach and kind == _PLAIN:
+                linear += negated
+                reach -= 1
+            else:
+                linear += plain
+        if char_bigrams:
+            joined = "".join(chars).replace(" ", "")
+            linear += self._bigram_sum(joined)
+            count += max(0, len(joined) - 1)
+        return linear, count
+
+    def _bigram_sum(self, text: str) -> complex:
+        """The sum of the weights of the character bigrams of `text`. Most lie inside a run of letters or digits
+        (a clause), and clauses recur (reposts, stock phrases, templates): each run's sum is cached, and only the
+        bigrams that touch a character between runs (punctuation) are looked up one by one."""
+        pieces = _RUN.split(text)  # between runs, a run, between runs, ..., between runs
+        sums, weights = self._run_sums, self.weights
+        total = 0j
+        edges: list[str] = []  # the bigrams that touch a character between runs
+        last = len(pieces) - 1
+        for index in range(0, last + 1, 2):
+            between = pieces[index]
+            if between:  # with the run's last character before and the next run's first after
+                edge = f"{pieces[index - 1][-1] if index else ''}{between}{pieces[index + 1][0] if index < last else ''}"
+                edges += [edge[i : i + 2] for i in range(len(edge) - 1)]
+            if index < last:
+                run = pieces[index + 1]
+                run_sum = sums.get(run)
+                if run_sum is None:
+                    if len(sums) >= RUN_CACHE_SIZE:
+                        sums.clear()
+                    run_sum = sums[run] = _bigram_sum(weights, run)
+                total += run_sum
+        return sum(map(weights.get, edges, repeat(0j, len(edges))), total)
 
     @property
     def tables(self) -> ModelTables:
@@ -352,14 +434,13 @@ class SentimentModel:
         weights = self.weights
         own = without_quotations(own)
         if _OTHER_PARTY.search("".join(own)) is None:  # every own token weighs 1: the common case, quickly
-            tokens = tone_features(own)
-            linear = sum(map(weights.get, tokens, repeat(0j, len(tokens))))
-            squares = float(len(tokens))
+            linear, count = self._feature_sum(own)
+            squares = float(count)
             if quoted:
                 quoted_weight = self.calibration.quoted_weight
-                chain = tone_features(quoted, char_bigrams=False)
-                linear += quoted_weight * sum(map(weights.get, chain, repeat(0j, len(chain))))
-                squares += quoted_weight * quoted_weight * len(chain)
+                chain, chain_count = self._feature_sum(quoted, char_bigrams=False)
+                linear += quoted_weight * chain
+                squares += quoted_weight * quoted_weight * chain_count
         else:
             groups = weighted_tokens(own, quoted, targets, quoted_weight=self.calibration.quoted_weight)
             linear = sum(weight * sum(map(weights.get, tokens, repeat(0j, len(tokens)))) for tokens, weight in groups)

@@ -83,7 +83,8 @@ class ExhaustiveClusterer(EventClusterer):
         self, post: PostTraits, vector: dict[str, float], vector_norm: float
     ) -> tuple[list[str], set[str]]:
         _, anchored = super()._candidate_ids(post, vector, vector_norm)
-        return [eid for eid, event in self.events.items() if self._open(event, post.when)], anchored
+        earliest_seen, latest_seen = post.when - ACTIVE_FOR, post.when + ACTIVE_FOR
+        return [eid for eid, event in self.events.items() if self._open(event, earliest_seen, latest_seen)], anchored
 
 
 class Feeder:

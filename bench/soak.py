@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import multiprocessing
 import random
 import shutil
@@ -156,8 +157,9 @@ def memory_mb() -> tuple[float, float]:
 
 
 def serve_stage(name: str, overrides: dict[str, Any], conn: Connection) -> None:
-    """Child process: build the stage once, drain the log whenever asked, answer (CPU seconds, messages,
-    memory). CPU time, not wall time: other work on a shared machine does not count."""
+    """Child process: build the stage once, drain the log whenever sent the simulated time, answer (CPU seconds,
+    messages, memory). CPU time, not wall time: other work on a shared machine does not count."""
+    import workers.stages
     from transport import open_transport
     from workers.runner import Worker
     from workers.stages import build_stage
@@ -165,9 +167,15 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection) -> None:
 
     settings = Settings(**overrides)
     transport = open_transport(settings)
+    simulated = [datetime.now(SHANGHAI)]
+    if name == "alert":
+        # The alert stage lives on the simulated days: its bursts' 15-day horizon, its rules' ticks and its
+        # deadlines advance with them, as they would with the clock over 30 real days.
+        workers.stages.now = lambda: simulated[0]
     stage = build_stage(name, settings, transport)
     kept = KeptOpen(stage)
-    while conn.recv() == "drain":
+    while (order := conn.recv()) != "stop":
+        simulated[0] = order
         began = time.process_time()
         outcomes = Worker(transport, kept, batch_size=500, poll_timeout=0.2).run(until_idle=True, idle_polls=1)
         conn.send((time.process_time() - began, sum(outcomes.values()), *memory_mb()))
@@ -258,6 +266,12 @@ def start_stages(overrides: dict[str, Any]) -> dict[str, tuple[Any, Connection]]
     return children
 
 
+def slice_end_of(day_start: datetime, when: datetime, slices: int) -> datetime:
+    """The end of the part of the day (of `slices` equal parts) that `when` falls in."""
+    length = timedelta(days=1) / slices
+    return day_start + length * ((when - day_start) // length + 1)
+
+
 def held_messages(transport: Transport, topic: str | None = None) -> int:
     """Messages the log holds (on one topic, or on all)."""
     return sum(t.messages for t in transport.stats() if topic in (None, t.topic))
@@ -282,6 +296,7 @@ def main() -> int:
     parser.add_argument("--per-day", type=int, default=100_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--slices", type=int, default=4, help="drains a day (the stages see the day come in parts)")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it (default: a temporary one)")
     args = parser.parse_args()
 
@@ -310,17 +325,21 @@ def main() -> int:
             for number in range(args.days):
                 day = first_day + timedelta(days=number)
                 start = datetime.combine(day, datetime.min.time(), SHANGHAI)
-                total += publish(transport, stream.day(number, start))
-                busy = {}
-                events_before = held_messages(transport, EVENTS)
-                for name in STAGES:  # in pipeline order: each reads what the one before wrote
-                    _, conn = children[name]
-                    conn.send("drain")
-                    seconds, _messages, rss, peak = conn.recv()
-                    busy[name] = (seconds, rss, peak)
-                    peaks[name] = max(peaks[name], peak)
-                    if name == "events":
-                        events_sent = held_messages(transport, EVENTS) - events_before
+                busy = dict.fromkeys(STAGES, (0.0, 0.0, 0.0))
+                events_sent = 0
+                # The day in slices, each drained at its end (the clock of the alert stage): posts come all day.
+                for slice_end, posts in itertools.groupby(stream.day(number, start),
+                                                          key=lambda post: slice_end_of(start, post.when, args.slices)):
+                    total += publish(transport, posts)
+                    events_before = held_messages(transport, EVENTS)
+                    for name in STAGES:  # in pipeline order: each reads what the one before wrote
+                        _, conn = children[name]
+                        conn.send(slice_end)
+                        seconds, _messages, rss, peak = conn.recv()
+                        busy[name] = (busy[name][0] + seconds, rss, peak)
+                        peaks[name] = max(peaks[name], peak)
+                        if name == "events":
+                            events_sent += held_messages(transport, EVENTS) - events_before
                 published_at.append(time.time())  # the day's raw posts, enriched posts and events are in
                 # Retention on simulated time: what was published `retention` of simulated days ago may go.
                 expired_day = number - round(retention / timedelta(days=1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Self, cast
@@ -358,6 +359,11 @@ class Index(abc.ABC):
 
     @abc.abstractmethod
     def upsert_events(self, events: Iterable[Event]) -> int: ...
+
+    def writing(self) -> AbstractContextManager[None]:
+        """A scope whose writes the index may apply together (the embedded index: one transaction, all or
+        nothing); by default each write is applied when it is made."""
+        return nullcontext()
 
     @abc.abstractmethod
     def prune(self, before: datetime, progress: Callable[[int], None] | None = None) -> int:

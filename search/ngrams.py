@@ -40,10 +40,9 @@ def _pairs(run: str) -> list[str]:
 def index_tokens(text: str) -> list[str]:
     """The tokens stored for a text, in order."""
     tokens: list[str] = []
-    for match in _RUNS.finditer(normalize(text)):
-        han, word = match.groups()
+    for han, word in _RUNS.findall(normalize(text)):  # findall: no match object per run
         if han:
-            tokens.extend(_pairs(han))
+            tokens += _pairs(han)
             tokens.append(han[-1])
         else:
             tokens.append(word)

@@ -21,12 +21,15 @@ Layout, and why:
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +106,13 @@ PRUNE_CHUNK = 2000  # posts deleted per transaction by `prune`
 # Tag ids kept in memory. New events and keywords keep coming for as long as the index runs, so past this
 # many the cache starts afresh (the tags table answers; the busy tags come back within a batch).
 TAG_CACHE = 100_000
+BODY_CACHE = 8192  # texts whose tokens are kept (about 2 KB each)
+# Memory of a connection: SQLite's page cache fills up to its size and stays full, and every page read through a
+# memory map counts in the process's resident memory, so together they set where the index stage's memory levels
+# off (at 64 MiB and 256 MiB it climbed towards 400 MB). Queries on 100,000 posts took the same CPU either way
+# (57 against 58 ms per round of eight searches and facets): the operating system caches the file anyway.
+PAGE_CACHE_KIB = 16384
+MMAP_BYTES = 0
 
 
 @lru_cache(maxsize=1 << 16)  # every post is written with a dozen tags, mostly the same places, sources, keywords
@@ -126,6 +136,18 @@ def post_tags(post: EnrichedPost) -> list[tuple[str, str]]:
     if post.event_id:
         tags.append(("event", post.event_id))
     return list(dict.fromkeys(tags))
+
+
+@lru_cache(maxsize=BODY_CACHE)
+def _body_tokens(body: str) -> str:
+    """The `body` column of a post's full-text row. The last texts' are kept: a post is tokenised again when its
+    event is merged into another, mostly soon after it was indexed, and reprints repeat a text."""
+    return " ".join(index_tokens(body))
+
+
+def _fts_tags(tags: list[tuple[str, str]]) -> str:
+    """The `tags` column of a post's full-text row: `tall` and the tokens of its filter values."""
+    return " ".join([ALL_TOKEN] + [tag_token(k, v) for k, v in tags if k in FILTER_KINDS])
 
 
 def _post(doc: str) -> EnrichedPost:
@@ -367,6 +389,20 @@ def _split(since: int, until: int, coarsest: int) -> Pieces:
     return pieces
 
 
+class CountChanges:
+    """What a transaction changes in the aggregates: posts added or removed per hour and tag id. A day's change
+    is the sum of its hours' (summed when applied), so each post is counted once, not once per level."""
+
+    def __init__(self) -> None:
+        self.by_hour: defaultdict[int, Counter[int]] = defaultdict(Counter)
+
+    def add(self, rid: int, tids: list[int]) -> None:
+        self.by_hour[_bucket_of(rid >> SECOND_SHIFT, 0)].update(tids)
+
+    def remove(self, rid: int, tids: list[int]) -> None:
+        self.by_hour[_bucket_of(rid >> SECOND_SHIFT, 0)].subtract(tids)
+
+
 class SqliteIndex(Index):
     scan_page = PAGE  # rows per page of `scan`
 
@@ -374,10 +410,11 @@ class SqliteIndex(Index):
         self.path = Path(path)
         self._tids: dict[tuple[str, str], int] = {}
         self._tag_of: dict[int, tuple[str, str]] = {}
+        self._writing = False  # inside `writing`
         try:
             self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
-            self._conn.execute("PRAGMA cache_size=-65536")
-            self._conn.execute("PRAGMA mmap_size=268435456")
+            self._conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
+            self._conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             old_docs = self._old_documents()
             self._conn.executescript(SCHEMA)
             # Relevance is BM25 over the text only: filter tokens match every hit alike.
@@ -426,84 +463,117 @@ class SqliteIndex(Index):
     def _tag(self, tid: int) -> tuple[str, str]:
         return self._tags([tid])[tid]
 
+    def _tids_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Tag ids of many (kind, value) at once: those not cached are inserted and read in two statements."""
+        found: dict[tuple[str, str], int] = {}
+        missing = []
+        for key in dict.fromkeys(keys):
+            tid = self._tids.get(key)
+            if tid is None:
+                missing.append(key)
+            else:
+                found[key] = tid
+        if missing:
+            wanted = json.dumps(missing, ensure_ascii=False)
+            self._conn.execute("INSERT INTO tags (kind, value) SELECT value ->> 0, value ->> 1 FROM json_each(?) "
+                               "WHERE true ON CONFLICT DO NOTHING", (wanted,))
+            for tid, kind, value in self._conn.execute(
+                    "SELECT tid, kind, value FROM tags WHERE (kind, value) IN "
+                    "(SELECT value ->> 0, value ->> 1 FROM json_each(?))", (wanted,)):
+                found[(kind, value)] = tid
+                self._remember(tid, (kind, value))
+        return found
+
     def _fts_row(self, post: EnrichedPost, tags: list[tuple[str, str]]) -> tuple[str, str]:
-        tokens = [ALL_TOKEN] + [tag_token(k, v) for k, v in tags if k in FILTER_KINDS]
-        return " ".join(index_tokens(body_text(post))), " ".join(tokens)
+        return _body_tokens(body_text(post)), _fts_tags(tags)
 
-    def _count(self, deltas: Counter[tuple[str, int, int, int]], rid: int, tids: list[tuple[str, int]],
-               sign: int) -> None:
-        second = rid >> SECOND_SHIFT
-        for level in (0, 1):
-            bucket = _bucket_of(second, level)
-            for kind, tid in tids:
-                deltas[(kind, level, bucket, tid)] += sign
-
-    def _remove(self, rids: Sequence[int], deltas: Counter[tuple[str, int, int, int]]) -> None:
+    def _remove(self, rids: Sequence[int], changes: CountChanges) -> None:
         """Delete these rows: a contentless full-text index forgets a row only when given the tokens it
         was indexed with, so each document is read and tokenised again."""
         conn = self._conn
+        posts = self._docs(list(rids))
+        tags_of = {rid: post_tags(post) for rid, post in posts.items()}
+        tids = self._tids_of(key for tags in tags_of.values() for key in tags)
         rows = []
-        for rid, post in self._docs(list(rids)).items():
-            tags = post_tags(post)
+        for rid, post in posts.items():
+            tags = tags_of[rid]
             rows.append((rid, *self._fts_row(post, tags)))
-            self._count(deltas, rid, [(k, self._tid(k, v)) for k, v in tags], -1)
-        conn.executemany("INSERT INTO fts (fts, rowid, body, tags) VALUES ('delete', ?, ?, ?)", rows)
+            changes.remove(rid, [tids[key] for key in tags])
+        conn.executemany("INSERT INTO fts (fts, rowid, body, tags) VALUES ('delete', ?, ?, ?)", sorted(rows))
         gone = [(rid,) for rid in rids]
         conn.executemany("DELETE FROM post_tags WHERE rid=?", gone)
         conn.executemany("DELETE FROM docs WHERE rid=?", gone)
         conn.executemany("DELETE FROM posts WHERE rid=?", gone)
 
-    def _new_rid(self, post: EnrichedPost, seqs: dict[int, int]) -> int:
-        prefix = ((_second(post.when) << SECOND_SHIFT)
-                  | (SENTIMENT_CODES[post.sentiment.label.value if post.sentiment else "unknown"] << SENTIMENT_SHIFT)
-                  | (PLATFORM_CODES[post.platform.value] << PLATFORM_SHIFT))
-        seq = seqs.get(prefix)
-        if seq is None:
-            top = self._conn.execute("SELECT max(rid) FROM posts WHERE rid >= ? AND rid < ?",
-                                     (prefix, prefix + SEQ_LIMIT)).fetchone()[0]
-            seq = 0 if top is None else top - prefix + 1
-        if seq >= SEQ_LIMIT:
-            raise SearchBackendError(f"more than {SEQ_LIMIT} posts in one second on one platform: {post.id}")
-        seqs[prefix] = seq + 1
-        return prefix | seq
+    def _new_rids(self, posts: Sequence[EnrichedPost]) -> list[int]:
+        """Row ids for new posts, in order: each after the highest of its second, sentiment and platform (one
+        statement reads the highest of every such prefix of the batch)."""
+        prefixes = [(_second(post.when) << SECOND_SHIFT)
+                    | (SENTIMENT_CODES[post.sentiment.label.value if post.sentiment else "unknown"] << SENTIMENT_SHIFT)
+                    | (PLATFORM_CODES[post.platform.value] << PLATFORM_SHIFT) for post in posts]
+        next_seq = {prefix: 0 if top is None else top - prefix + 1 for prefix, top in self._conn.execute(
+            "SELECT value, (SELECT max(rid) FROM posts WHERE rid >= value AND rid < value + ?) FROM json_each(?)",
+            (SEQ_LIMIT, json.dumps(list(set(prefixes)))))}
+        rids = []
+        for post, prefix in zip(posts, prefixes, strict=True):
+            seq = next_seq[prefix]
+            if seq >= SEQ_LIMIT:
+                raise SearchBackendError(f"more than {SEQ_LIMIT} posts in one second on one platform: {post.id}")
+            next_seq[prefix] = seq + 1
+            rids.append(prefix | seq)
+        return rids
 
     def _write(self, posts: Iterable[EnrichedPost]) -> int:
+        """Full-text rows are written (and deleted) in row id order: FTS5 keeps a transaction's new tokens in
+        memory only while row ids rise, and writes them out as a segment whenever one falls (a batch in
+        arrival order cost ~1.6 times as much)."""
         conn = self._conn
         given = list(posts)
-        latest = {post.id: post for post in given}  # a post twice in one batch: its last version stands
-        deltas: Counter[tuple[str, int, int, int]] = Counter()
-        ids = list(latest)
+        latest = list({post.id: post for post in given}.values())  # a post twice in one batch: its last version stands
+        changes = CountChanges()
+        ids = [post.id for post in latest]
         old: list[int] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             old += [r[0] for r in conn.execute(f"SELECT rid FROM posts WHERE id IN ({','.join('?' * len(chunk))})",
                                                chunk)]
-        self._remove(old, deltas)
-        seqs: dict[int, int] = {}
+        self._remove(old, changes)
+        tags_of = [post_tags(post) for post in latest]
+        tids = self._tids_of(key for tags in tags_of for key in tags)
         rows, docs, texts, tag_rows = [], [], [], []
-        for post in latest.values():
-            rid = self._new_rid(post, seqs)
-            tags = post_tags(post)
-            tids = [(k, self._tid(k, v)) for k, v in tags]
+        for rid, post, tags in zip(self._new_rids(latest), latest, tags_of, strict=True):
             rows.append((rid, post.id, reach(post)))
             docs.append((rid, post.model_dump_json(exclude=without_text_copy(post))))
             texts.append((rid, *self._fts_row(post, tags)))
-            tag_rows += [(rid, tid) for kind, tid in tids if kind not in ROWID_KINDS]
-            self._count(deltas, rid, tids, 1)
+            tag_rows += [(rid, tids[key]) for key in tags if key[0] not in ROWID_KINDS]
+            changes.add(rid, [tids[key] for key in tags])
         conn.executemany("INSERT INTO posts VALUES (?, ?, ?)", rows)
         conn.executemany("INSERT INTO docs VALUES (?, ?)", docs)
-        conn.executemany("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", texts)
+        conn.executemany("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", sorted(texts))
         conn.executemany("INSERT INTO post_tags VALUES (?, ?)", tag_rows)
-        self._apply(deltas)
+        self._apply(changes)
         return len(given)
 
-    def _apply(self, deltas: Counter[tuple[str, int, int, int]]) -> None:
-        """Add the count changes to the aggregates; a count that reaches 0 is removed."""
-        changed = [(*key, n) for key, n in deltas.items() if n]
+    def _apply(self, changes: CountChanges) -> None:
+        """Add the count changes to the aggregates, per hour and per day; a count that reaches 0 is removed."""
+        kinds = self._tags({tid for counts in changes.by_hour.values() for tid in counts})
+        per_day: Counter[tuple[int, int]] = Counter()
+        rows, fallen = [], []
+        for hour, counts in changes.by_hour.items():
+            for tid, n in counts.items():
+                per_day[(hour // 24, tid)] += n
+                if n:
+                    rows.append((kinds[tid][0], 0, hour, tid, n))
+                if n < 0:
+                    fallen.append((kinds[tid][0], 0, hour, tid))
+        for (day, tid), n in per_day.items():
+            if n:
+                rows.append((kinds[tid][0], 1, day, tid, n))
+            if n < 0:
+                fallen.append((kinds[tid][0], 1, day, tid))
         self._conn.executemany("INSERT INTO agg VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, level, bucket, tid) "
-                               "DO UPDATE SET n = n + excluded.n", changed)
-        self._conn.executemany("DELETE FROM agg WHERE kind=? AND level=? AND bucket=? AND tid=? AND n <= 0",
-                               [key for key, n in deltas.items() if n < 0])
+                               "DO UPDATE SET n = n + excluded.n", rows)
+        self._conn.executemany("DELETE FROM agg WHERE kind=? AND level=? AND bucket=? AND tid=? AND n <= 0", fallen)
 
     def prune(self, before: datetime, progress: Callable[[int], None] | None = None) -> int:
         below = _ceil_second(before) << SECOND_SHIFT
@@ -511,9 +581,9 @@ class SqliteIndex(Index):
         def chunk() -> int:
             rids = [r[0] for r in self._conn.execute("SELECT rid FROM posts WHERE rid < ? ORDER BY rid LIMIT ?",
                                                      (below, PRUNE_CHUNK))]
-            deltas: Counter[tuple[str, int, int, int]] = Counter()
-            self._remove(rids, deltas)
-            self._apply(deltas)
+            changes = CountChanges()
+            self._remove(rids, changes)
+            self._apply(changes)
             return len(rids)
 
         removed = 0
@@ -525,21 +595,37 @@ class SqliteIndex(Index):
             if deleted < PRUNE_CHUNK:
                 return removed
 
-    def _transaction(self, doing: str, work: Any) -> Any:
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The writes made inside are one transaction: the full-text index writes one new segment at each
+        commit (and merges segments as they pile up), so a batch of posts, re-links and events is cheaper
+        committed once. Writes inside it commit with it, or are all rolled back."""
+        if self._writing:
+            yield
+            return
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self._writing = True
             try:
-                result = work()
+                yield
             except BaseException:
                 conn.execute("ROLLBACK")
                 self._tids.clear()  # tags inserted by the rolled-back work are gone
                 self._tag_of.clear()
                 raise
+            finally:
+                self._writing = False
             conn.execute("COMMIT")
-            return result
         except sqlite3.Error as exc:
-            raise SearchBackendError(f"cannot {doing} {self.path}: {exc}") from exc
+            raise SearchBackendError(f"cannot write to {self.path}: {exc}") from exc
+
+    def _transaction(self, doing: str, work: Callable[[], Any]) -> Any:
+        with self.writing():
+            try:
+                return work()
+            except sqlite3.Error as exc:
+                raise SearchBackendError(f"cannot {doing} {self.path}: {exc}") from exc
 
     def upsert(self, posts: Iterable[EnrichedPost]) -> int:
         return self._transaction("write to the embedded index", lambda: self._write(posts))
@@ -783,9 +869,7 @@ class SqliteIndex(Index):
 
         def work() -> int:
             self._conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)", rows)
-            for event in events:
-                if event.merged_into:
-                    self._retag(event.id, self._surviving(event.merged_into))
+            self._retag({e.id: self._surviving(e.merged_into) for e in events if e.merged_into})
             return len(rows)
 
         return self._transaction("write events to", work)
@@ -801,32 +885,44 @@ class SqliteIndex(Index):
             event_id = row[0]
             seen.add(event_id)
 
-    def _retag(self, merged: str, into: str) -> None:
-        """Posts indexed under a merged-away event belong to the event it was merged into. Only their
-        event changes: each keeps its row id and text, so its words are tokenised once, for the
-        full-text row that is replaced, and its document, tags and counts are edited in place."""
+    def _retag(self, into: dict[str, str]) -> None:
+        """Posts indexed under merged-away events belong to the events they were merged into (`into`: merged
+        event -> surviving one). Only their event changes: each keeps its row id and text, so its words are
+        tokenised once, for the full-text row that is replaced, and its document, tags and counts are edited
+        in place. All the batch's merges are read and written together."""
+        moves = {merged: survivor for merged, survivor in into.items() if survivor != merged}
+        if not moves:
+            return
         conn = self._conn
-        rids = [r[0] for r in conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?",
-                                           (f"tags : {tag_token('event', merged)}",))]
+        rids = [r[0] for r in conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", (
+            "tags : (" + " OR ".join(tag_token("event", merged) for merged in moves) + ")",))]
         if not rids:
             return
-        old_tid, new_tid = self._tid("event", merged), self._tid("event", into)
-        deltas: Counter[tuple[str, int, int, int]] = Counter()
-        gone, added = [], []
+        tids = self._tids_of(("event", event) for move in moves.items() for event in move)
+        changes = CountChanges()
+        replaced: list[tuple[int, str | None, str, str]] = []  # (row id, FTS5 command, body, tags)
+        docs, tag_rows = [], []
         for rid, post in self._docs(rids).items():
-            body, old_tags = self._fts_row(post, post_tags(post))
-            gone.append((rid, body, old_tags))
-            added.append((rid, body, self._fts_row(post, post_tags(post.model_copy(update={"event_id": into})))[1]))
-            self._count(deltas, rid, [("event", old_tid)], -1)
-            self._count(deltas, rid, [("event", new_tid)], 1)
-        conn.executemany("INSERT INTO fts (fts, rowid, body, tags) VALUES ('delete', ?, ?, ?)", gone)
-        conn.executemany("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", added)
-        moved = [(rid,) for rid, *_ in added]
-        conn.executemany("UPDATE docs SET doc = json_set(doc, '$.event_id', ?) WHERE rid = ?",
-                         [(into, rid) for (rid,) in moved])
-        conn.executemany("UPDATE post_tags SET tid = ? WHERE rid = ? AND tid = ?",
-                         [(new_tid, rid, old_tid) for (rid,) in moved])
-        self._apply(deltas)
+            merged = post.event_id
+            if merged not in moves:
+                continue
+            survivor = moves[merged]
+            tags = post_tags(post)
+            body, old_tags = self._fts_row(post, tags)
+            replaced.append((rid, "delete", body, old_tags))
+            replaced.append((rid, None, body, _fts_tags([(kind, survivor if kind == "event" else value)
+                                                         for kind, value in tags])))
+            changes.remove(rid, [tids[("event", merged)]])
+            changes.add(rid, [tids[("event", survivor)]])
+            docs.append((survivor, rid))
+            tag_rows.append((tids[("event", survivor)], rid, tids[("event", merged)]))
+        # Each row deleted, then written again, in row id order: one pass that FTS5 keeps in memory (a NULL command
+        # is an insert); all deletions first, then all insertions, would write out a segment in between.
+        replaced.sort(key=itemgetter(0))  # stable: a row's deletion stays before its insertion
+        conn.executemany("INSERT INTO fts (rowid, fts, body, tags) VALUES (?, ?, ?, ?)", replaced)
+        conn.executemany("UPDATE docs SET doc = json_set(doc, '$.event_id', ?) WHERE rid = ?", docs)
+        conn.executemany("UPDATE post_tags SET tid = ? WHERE rid = ? AND tid = ?", tag_rows)
+        self._apply(changes)
 
     def events(self, since: datetime | None = None, limit: int = 100) -> list[Event]:
         rows = self._conn.execute(
@@ -840,15 +936,9 @@ class SqliteIndex(Index):
 
     def record_health(self, runs: Iterable[CrawlHealth]) -> int:
         rows = [(r.source, r.finished_at.timestamp(), r.model_dump_json()) for r in runs]
-        try:
-            with self._conn:
-                self._conn.executemany(
-                    "INSERT INTO crawl_health VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
-                    "finished=excluded.finished, doc=excluded.doc WHERE excluded.finished >= finished",
-                    rows,
-                )
-        except sqlite3.Error as exc:
-            raise SearchBackendError(f"cannot write crawl health to {self.path}: {exc}") from exc
+        self._transaction("write crawl health to", lambda: self._conn.executemany(
+            "INSERT INTO crawl_health VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+            "finished=excluded.finished, doc=excluded.doc WHERE excluded.finished >= finished", rows))
         return len(rows)
 
     def crawl_health(self) -> list[CrawlHealth]:

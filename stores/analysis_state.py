@@ -65,10 +65,16 @@ FINGERPRINT_COLUMNS = "id, at, event_id, fingerprint, original, lead"
 
 def _banded(value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]],
             placeholder: str) -> tuple[str, list[int]]:
-    """The WHERE clause (each term one partial index's) and parameters of `fingerprints_banded`."""
-    terms = [(f"({column} IS NOT NULL AND {band_of(column, band)} = {placeholder})", value)
-             for column, bands in (("fingerprint", value_bands), ("lead", lead_bands)) for band, value in bands]
-    return " OR ".join(term for term, _ in terms) or "FALSE", [value for _, value in terms]
+    """The WHERE clause (each term one partial index's, all the values asked of that band in one list: a batch's
+    posts ask for thousands) and parameters of `fingerprints_banded`."""
+    terms, params = [], []
+    for column, bands in (("fingerprint", value_bands), ("lead", lead_bands)):
+        for band in range(BANDS):
+            values = sorted({value for asked, value in bands if asked == band})
+            if values:
+                terms.append(f"({column} IS NOT NULL AND {band_of(column, band)} IN ({', '.join([placeholder] * len(values))}))")
+                params += values
+    return " OR ".join(terms) or "FALSE", params
 
 
 def _signed(value: int) -> int:
@@ -119,6 +125,18 @@ def _first_in_window(rows: Iterable[tuple[str, datetime]], since: datetime | Non
     return next(((event_id, when) for event_id, when in rows if since is None or when >= since), None)
 
 
+def _threads_found(keys: Sequence[str], by_id: dict[str, tuple[str, datetime]],
+                   first_by_hash: dict[int, tuple[str, datetime]], since: datetime | None) -> dict[str, tuple[str, datetime]]:
+    """`thread` of each key from a batch's rows: the post with the key as its id decides alone (in the window or
+    not), else the first post of the thread in the window."""
+    found = {}
+    for key in keys:
+        answer = _first_in_window([by_id[key]], since) if key in by_id else first_by_hash.get(_thread_key(key))
+        if answer is not None:
+            found[key] = answer
+    return found
+
+
 # A post saved again (its reprint link changed) keeps its row and its place in the order posts were saved, so a
 # thread's first post stays first; a re-save without a thread key keeps the one it had.
 UPSERT_POST = (
@@ -156,6 +174,14 @@ class _FingerprintLookups:
 
     def copies_of(self, post_id: str) -> list[Fingerprint]:
         return self._fingerprints(f"original = {self.MARK} AND id != {self.MARK}", (post_id, post_id))
+
+    def fingerprints_of(self, post_ids: Sequence[str]) -> dict[str, Fingerprint]:
+        """`fingerprint` of many posts in a few reads: post id -> fingerprint, for those that have one."""
+        found: dict[str, Fingerprint] = {}
+        for start in range(0, len(post_ids), LOOKUP_CHUNK):
+            chunk = post_ids[start:start + LOOKUP_CHUNK]
+            found.update((fp.post_id, fp) for fp in self._fingerprints(f"id IN ({', '.join([self.MARK] * len(chunk))})", chunk))
+        return found
 
 
 class AnalysisStateStore(_FingerprintLookups):
@@ -252,6 +278,25 @@ class AnalysisStateStore(_FingerprintLookups):
         rows = [row] if row else self.db.execute(  # read lazily: the first in the window ends it
             "SELECT event_id, at FROM posts WHERE thread = ? AND event_id IS NOT NULL ORDER BY rowid", (_thread_key(key),))
         return _first_in_window(((event_id, datetime.fromisoformat(at)) for event_id, at in rows), since)
+
+    def threads(self, keys: Sequence[str], since: datetime | None) -> dict[str, tuple[str, datetime]]:
+        """`thread` of many keys in a few reads: key -> (event id, when), for those with an answer."""
+        by_id: dict[str, tuple[str, datetime]] = {}
+        first_by_hash: dict[int, tuple[str, datetime]] = {}
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = keys[start:start + LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for key, event_id, at in self.db.execute(
+                    f"SELECT id, event_id, at FROM posts WHERE id IN ({marks}) AND event_id IS NOT NULL", chunk):
+                by_id[key] = (event_id, datetime.fromisoformat(at))
+            hashes = [_thread_key(key) for key in chunk if key not in by_id]
+            rows = self.db.execute(f"SELECT thread, event_id, at FROM posts WHERE thread IN ({','.join('?' * len(hashes))})"
+                                   " AND event_id IS NOT NULL ORDER BY rowid", hashes)
+            for thread, event_id, at in rows:
+                when = datetime.fromisoformat(at)
+                if thread not in first_by_hash and (since is None or when >= since):
+                    first_by_hash[thread] = (event_id, when)
+        return _threads_found(keys, by_id, first_by_hash, since)
 
     def forget_before(self, cutoff: datetime) -> None:
         """Delete posts and events older than `cutoff` (those within OFFSET_MARGIN of it stay a little longer)."""
@@ -352,6 +397,19 @@ class PostgresAnalysisState(_FingerprintLookups):
                 "SELECT event_id, at FROM analysis_posts WHERE thread = %s AND event_id IS NOT NULL"
                 " AND (%s::timestamptz IS NULL OR at >= %s) ORDER BY saved LIMIT 1", (_thread_key(key), since, since))
         return _first_in_window(rows, since)
+
+    def threads(self, keys: Sequence[str], since: datetime | None) -> dict[str, tuple[str, datetime]]:
+        """`thread` of many keys in two reads: key -> (event id, when), for those with an answer."""
+        if not keys:
+            return {}
+        by_id = {key: (event_id, at) for key, event_id, at in self._db.rows(
+            "SELECT id, event_id, at FROM analysis_posts WHERE id = ANY(%s) AND event_id IS NOT NULL", (list(keys),))}
+        hashes = [_thread_key(key) for key in keys if key not in by_id]
+        first_by_hash = {thread: (event_id, at) for thread, event_id, at in self._db.rows(
+            "SELECT DISTINCT ON (thread) thread, event_id, at FROM analysis_posts WHERE thread = ANY(%s)"
+            " AND event_id IS NOT NULL AND (%s::timestamptz IS NULL OR at >= %s) ORDER BY thread, saved",
+            (hashes, since, since))}
+        return _threads_found(keys, by_id, first_by_hash, since)
 
     def forget_before(self, cutoff: datetime) -> None:
         """Delete posts and events older than `cutoff`."""

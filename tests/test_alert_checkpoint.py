@@ -93,6 +93,57 @@ def test_a_kill_at_any_moment_loses_nothing_and_counts_nothing_twice(tmp_path: P
     log.close()
 
 
+
+def test_a_checkpoint_writes_the_burst_subjects_that_changed_and_a_restart_has_them_all(tmp_path: Path,
+                                                                                       open_alert_store):
+    """The memory of a city's 15 days (hundreds of thousands of events) is not rewritten every 2 seconds: a
+    checkpoint saves the subjects its posts touched; a restarted worker still gets every subject back."""
+    log = SqliteTransport(tmp_path / "transport.sqlite3")
+    start = datetime.now(SHANGHAI) - timedelta(minutes=30)
+    for n in range(200):
+        log.publish(ENRICHED_POSTS, make_post(f"各不相干的事{n}", event=f"E-{n}", at=start).model_dump(mode="json"))
+    log.publish(ENRICHED_POSTS, make_post("又一条", event="E-7", at=start + timedelta(minutes=1)).model_dump(mode="json"))
+    first = start_worker(open_alert_store, log)
+    written: list[int] = []
+    save = first.service.store.save_memory
+    first.service.store.save_memory = lambda memory, *args: (written.append(len(memory.bursts)),  # type: ignore
+                                                             save(memory, *args))[1]
+    consumer = log.consumer("yuqing-alert", TOPICS)
+    for size in (200, 1):
+        batch = consumer.poll(size, 0.2)
+        first.process(batch)
+        first.checkpoint()
+        consumer.commit(batch)
+    assert written == [200, 1]
+    consumer.close()
+    second = start_worker(open_alert_store, log)
+    assert {s.subject_id: s.count for s in second.bursts.signals(datetime.now(SHANGHAI))} == \
+        {f"E-{n}": 2 if n == 7 else 1 for n in range(200)}
+    log.close()
+
+
+def test_checkpoints_come_less_often_when_they_cost_more(tmp_path: Path, open_alert_store, monkeypatch):
+    """The rules' memory is still saved whole: a checkpoint that took C seconds of CPU is followed by the next one
+    no sooner than CHECKPOINT_SHARE * C later, so saving never takes over the worker."""
+    import workers.stages as stages
+
+    log = SqliteTransport(tmp_path / "transport.sqlite3")
+    log.publish(ENRICHED_POSTS, make_post("一条", event="E-1").model_dump(mode="json"))
+    worker = start_worker(open_alert_store, log)  # checkpoint_every=0: every batch, while checkpoints are cheap
+    clock = [1000.0]
+    monkeypatch.setattr(stages.time, "monotonic", lambda: clock[0])
+    consumer = log.consumer("yuqing-alert", TOPICS)
+    batch = consumer.poll(1, 0.2)
+    worker.process(batch)
+    worker._checkpoint_cost = 0.5  # as if the last checkpoint had taken half a second of CPU
+    worker._checkpointed_at = clock[0]
+    clock[0] += 4.9
+    assert worker.committable(batch) == []
+    clock[0] += 0.1
+    assert worker.committable([]) == batch
+    consumer.close()
+    log.close()
+
 def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path: Path, open_alert_store):
     log = SqliteTransport(tmp_path / "transport.sqlite3")
 

@@ -161,6 +161,23 @@ def test_unanswered_complaints_forgets_a_message_seen_again_with_an_answer_and_f
     assert (finding.subject_id, finding.magnitude, finding.evidence["overdue"]) == ("西城", 3, 0)
 
 
+
+def test_unanswered_complaints_forget_a_message_waiting_longer_than_forget_after_days():
+    """The waiting messages are a bounded stretch, not every message a board ever left unanswered: one waiting
+    longer than `forget_after_days` leaves the counts, and is not taken back when the board shows it again."""
+    rule = rule_of("unanswered_complaints", max_days=5, pile_up=10, group_by="place", forget_after_days=20)
+    rule.on_post(board("供暖不热", T0, post_id="board:old"))
+    rule.on_post(board("路灯坏了", T0 + timedelta(days=10), post_id="board:new"))
+    [finding] = rule.on_tick(T0 + timedelta(days=19))
+    assert finding.evidence["unanswered"] == 2
+    [finding] = rule.on_tick(T0 + timedelta(days=21))
+    assert (finding.evidence["unanswered"], finding.post_ids) == (1, ("board:new",))
+    rule.on_post(board("供暖不热", T0, post_id="board:old"))  # the board revisited, still unanswered
+    assert rule.on_tick(T0 + timedelta(days=21, hours=1)) == []  # nothing changed
+    assert list(rule.memory()["waiting"]) == ["board:new"]
+    with pytest.raises(ValueError, match="forget_after_days"):
+        rule_of("unanswered_complaints", max_days=5, forget_after_days=5)
+
 # --- policy without interpretation ---------------------------------------------------------------
 
 def gov_doc(title: str, at: datetime = T0, **extra):

@@ -167,3 +167,54 @@ def test_a_subject_keeps_only_its_latest_post_ids_through_a_restart() -> None:
     assert signal.post_ids == [f"weibo:{n}" for n in range(RECENT_KEPT * 3 - RECENT_IDS, RECENT_KEPT * 3)]
     restored.add(enriched(RECENT_KEPT * 3, NOW - timedelta(minutes=1), "某事", event_id="evt-big"))
     assert len(restored.records()[0][2]["recent"]) == RECENT_KEPT
+
+
+def test_changes_saved_over_the_last_save_give_the_whole_counts() -> None:
+    """A checkpoint writes what changed (subjects counted, renamed, pruned, forgotten), not all it holds; saved over
+    the previous records, the changes give exactly the records of now, in their order."""
+    tracker = BurstTracker([], min_count=1)
+    for n in range(30):
+        tracker.add(enriched(n, NOW - timedelta(days=20) + timedelta(minutes=n), "旧事", event_id=f"evt-old-{n % 3}"))
+    tracker.add(enriched(99, NOW - timedelta(hours=2), "新事", event_id="evt-kept"))
+    saved = {(kind, sid): data for kind, sid, data in tracker.records()}
+    tracker.changes_saved()
+    tracker.add(enriched(100, NOW - timedelta(minutes=30), "新事", event_id="evt-kept"))
+    tracker.add(enriched(101, NOW - timedelta(minutes=20), "另一件事", event_id="evt-new"))
+    tracker.name_event("evt-kept", "新 事")
+    tracker.signals(NOW)  # the 20-day-old events leave the 15-day horizon
+    changed, forgotten = tracker.changes()
+    assert [sid for _, sid, _ in changed] == ["evt-kept", "evt-new"]
+    assert forgotten == [("event", f"evt-old-{n}") for n in range(3)]
+    for key in forgotten:
+        del saved[key]
+    saved.update({(kind, sid): data for kind, sid, data in changed})
+    assert [(kind, sid, data) for (kind, sid), data in saved.items()] == tracker.records()
+    tracker.changes_saved()
+    assert tracker.changes() == ([], [])
+
+
+def test_a_quiet_subject_keeps_its_counts_and_not_its_post_ids() -> None:
+    """Past the longest recent window a subject's post ids can never be named in a signal again: it keeps only
+    its counts (the baseline of a later burst), a few hundred bytes for an event of one post."""
+    import gc
+    import tracemalloc
+
+    tracker = BurstTracker([])
+    events = 5_000
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(events):
+            tracker.add(enriched(n, NOW - timedelta(days=3, seconds=n), "某事", event_id=f"evt-{n:06d}",
+                                 keywords=["老旧小区", "漏水", "牡丹区"]))
+        tracker.signals(NOW)
+        tracker.changes_saved()
+        gc.collect()
+        per_event = (tracemalloc.get_traced_memory()[0] - before) / events
+    finally:
+        tracemalloc.stop()
+    [(_, _, data)] = [record for record in tracker.records() if record[1] == "evt-000001"]
+    assert data["recent"] == [] and sum(posts for posts, _ in data["buckets"].values()) == 1
+    # ~600 bytes here (the post id the dedup map keeps, the event's id and label included); ~950 as dict and tuples
+    assert per_event < 700

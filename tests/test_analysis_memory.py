@@ -183,3 +183,22 @@ def test_the_state_store_reads_and_forgets_by_instant_whatever_the_offset(open_a
     # Nothing at or after the cutoff is forgotten; what is far older is.
     assert {"after-shanghai", "after-utc"} <= kept and "long-before-utc" not in kept
     store.close()
+
+
+def test_the_title_an_event_is_published_with_is_saved_with_it(tmp_path: Path) -> None:
+    # The shown title stays while nearly the best: an event let go and read back must know which one it was.
+    analyzer = analyzer_on(tmp_path / "analysis.sqlite3")
+    rng = random.Random(5)
+    published = []
+    for start in range(0, 300, 50):
+        for n in range(start, start + 50):
+            title = f"{rng.choice(PLACES)}{rng.choice(SUBJECTS)}问题"
+            analyzer.enrich(Post(id=f"news:{n}", url=f"https://example.org/news/{n}", platform="news",
+                                 source="news_source", title=title, text=f"{title}，{''.join(rng.choices(WORDS, k=20))}",
+                                 published_at=START + timedelta(minutes=n)))
+        published += analyzer.changed_events()
+    assert analyzer.store is not None and len(published) > 20
+    assert all(event.title for event in published)
+    latest = {event.id: event.title for event in published}
+    assert {event_id: analyzer.store.event(event_id).title for event_id in latest} == latest  # type: ignore[union-attr]
+    analyzer.close()

@@ -9,6 +9,7 @@ import pytest
 from search.base import SearchQuery
 from search.sqlite_fts import SqliteIndex
 from tests.index_suite import CORPUS, SEED, IndexSuite, expected
+from yuqing.schema import Event
 
 
 @pytest.fixture
@@ -83,3 +84,22 @@ def test_the_tag_cache_stays_bounded_while_new_events_and_keywords_keep_coming(e
     keywords = empty_index.facets(SearchQuery(), ["keywords"], size=3).values["keywords"]
     assert keywords[0].value == "小区" and keywords[0].count == len(CORPUS)
     assert empty_index.count(SearchQuery(events=[f"e{CORPUS[7].id}"])) == 1
+
+
+def test_writes_inside_writing_are_committed_together_or_not_at_all(tmp_path):
+    """The index stage writes a batch's posts, re-links and events inside `writing`: another connection sees
+    none of them until the end, and a failure part-way leaves nothing of the batch behind."""
+    path = tmp_path / "index.sqlite3"
+    with SqliteIndex(path) as index, SqliteIndex(path) as reader:
+        with index.writing():
+            index.upsert(CORPUS[:10])
+            index.upsert_events([Event(id="ev-a", label="改造", first_seen=CORPUS[0].when, last_seen=CORPUS[0].when)])
+            assert reader.count(SearchQuery()) == 0 and reader.event_count() == 0
+        assert reader.count(SearchQuery()) == 10 and reader.event_count() == 1
+        with pytest.raises(RuntimeError), index.writing():
+            index.upsert(CORPUS[10:20])
+            raise RuntimeError("the events could not be written")
+        assert reader.count(SearchQuery()) == index.count(SearchQuery()) == 10
+        assert reader.get(CORPUS[15].id) is None
+        index.upsert(CORPUS[10:20])  # the batch again, as the worker redelivers it
+        assert reader.count(SearchQuery()) == 20

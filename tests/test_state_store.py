@@ -244,6 +244,24 @@ def test_worker_memory_is_replaced_whole_with_its_offsets(worker_memory):
     assert worker_memory.load_memory("log-a").offsets == {} and worker_memory.load_memory("log-a").rules == {}
 
 
+
+def test_worker_memory_saves_only_the_burst_subjects_that_changed(worker_memory):
+    """A checkpoint with `forgotten` updates the subjects it names in place, adds new ones after the others and
+    deletes the forgotten: the saved order (the order signals are reported in) stays that of the tracker."""
+    from alerts.store import WorkerMemory
+
+    def subject(sid: str, posts: int) -> tuple[str, str, dict]:
+        return ("event", sid, {"label": sid, "buckets": {"7": [posts, 0]}, "recent": []})
+
+    worker_memory.save_memory(WorkerMemory({}, [subject("a", 1), subject("b", 1), subject("c", 1)], {}, "log-a"))
+    worker_memory.save_memory(WorkerMemory({}, [subject("b", 2), subject("d", 1), subject("a", 5)], {}, "log-a",
+                                           forgotten=[("event", "c")]))
+    assert list(worker_memory.load_memory("log-a").bursts) == [subject("a", 5), subject("b", 2), subject("d", 1)]
+    worker_memory.save_memory(WorkerMemory({}, [subject("c", 1)], {}, "log-a", forgotten=[("event", "a")]))
+    assert list(worker_memory.load_memory("log-a").bursts) == [subject("b", 2), subject("d", 1), subject("c", 1)]
+    worker_memory.save_memory(WorkerMemory({}, [subject("e", 1)], {}, "log-a"))  # no `forgotten`: replaced whole
+    assert list(worker_memory.load_memory("log-a").bursts) == [subject("e", 1)]
+
 def test_an_unreachable_database_is_one_line_and_exit_code_1(monkeypatch, tmp_path, capsys):
     from tests.kafka_broker import free_port
 
@@ -310,6 +328,13 @@ def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, t
     assert standby.thread("news:1", at) == ("evt-1", at)
     assert standby.thread("https://weibo.example.cn/2", at) == ("evt-1", at + timedelta(hours=2))
     assert standby.thread("https://weibo.example.cn/2", at + timedelta(hours=3)) is None
+    # The same of a batch's posts and threads, a few reads for all: a post's own row decides alone.
+    keys = ["news:1", "https://weibo.example.cn/2", "https://weibo.example.cn/9", "weibo:9"]
+    assert standby.threads(keys, at) == {"news:1": ("evt-1", at), keys[1]: ("evt-1", at + timedelta(hours=2))}
+    assert standby.threads(keys, at + timedelta(hours=1)) == {keys[1]: ("evt-1", at + timedelta(hours=2))}
+    assert standby.threads(keys, at + timedelta(hours=3)) == {} and standby.threads([], None) == {}
+    assert standby.fingerprints_of(["news:1", "weibo:2", "weibo:9"]) == {"news:1": stored, "weibo:2": copy}
+    assert standby.fingerprints_of([]) == {}
     assert standby.assigned("weibo:2") == ("evt-1", "news:1", at + timedelta(hours=2))
     assert standby.assigned("weibo:3") is None
     # A batch's posts in one read: those analysed before, none for a post never seen.

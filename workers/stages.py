@@ -43,7 +43,8 @@ POLICY_REFRESH = 30.0  # seconds between an enrich worker's reads of the crawled
 # Seconds a writer's hold on the memory lasts unless renewed (by a checkpoint, or while idle); a writer killed
 # on this host is known dead at once, one on another host after this.
 WRITER_LEASE = 30.0
-CHECKPOINT_EVERY = 2.0  # seconds between saves of the alert worker's memory (its messages are committed then)
+CHECKPOINT_EVERY = 2.0  # seconds between saves of the alert worker's memory (its messages are committed then)...
+CHECKPOINT_SHARE = 10  # ...or this many times the CPU time the last save took, if longer
 PRUNE_EVERY = 3600.0  # seconds between two deletions of the posts past the index's retention
 
 log = logging.getLogger(__name__)
@@ -107,13 +108,19 @@ class EventsStage(Stage):
         self.analyzer.catch_up()
         # Several enrich workers interleave their batches: oldest first again.
         order = _oldest_first(messages, lambda value: value.get("post"))
-        # What the memory's store knows of the batch's posts (redeliveries, re-crawls), read at once.
-        self.analyzer.recall(post["id"] for m in messages
-                             if isinstance(post := m.value.get("post"), dict) and isinstance(post.get("id"), str))
-        enriched, in_order = run_per_message(
-            [messages[i] for i in order], lambda message: self.analyzer.assign(Annotated.from_json(message.value)))
-        result = BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
-                             poison={order[i]: e for i, e in in_order.poison.items()})
+        ordered = [messages[i] for i in order]
+        decoded, unreadable = run_per_message(ordered, lambda message: Annotated.from_json(message.value))
+        refused = unreadable.poison.keys() | unreadable.failed.keys()
+        readable = [position for position in range(len(ordered)) if position not in refused]
+        # What the memory's store knows of the batch's posts (redeliveries, re-crawls, the posts they may copy, the
+        # threads they are in), read at once.
+        self.analyzer.recall(decoded)
+        annotated = iter(decoded)  # one a readable message, in their order: run_per_message calls this once for each
+        enriched, assigned = run_per_message([ordered[position] for position in readable],
+                                             lambda _: self.analyzer.assign(next(annotated)))
+        result = BatchResult(
+            failed={order[p]: e for p, e in unreadable.failed.items()} | {order[readable[p]]: e for p, e in assigned.failed.items()},
+            poison={order[p]: e for p, e in unreadable.poison.items()} | {order[readable[p]]: e for p, e in assigned.poison.items()})
         # Saved first (changed_events writes the memory), then published: a standby never publishes an event
         # that the memory it starts from does not hold.
         events = self.analyzer.changed_events()
@@ -194,21 +201,22 @@ class IndexStage(Stage):
         events = {item.id: item for item in decoded if isinstance(item, Event)}
         posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         links = [item for item in decoded if isinstance(item, ReprintLink)]
-        # Posts first: a copy and its re-link in one batch are written in that order.
-        for items, write, id_field in ((posts, self.index.upsert, "id"), (links, self.index.relink, "post_id")):
-            try:
-                self._write(items, write, messages, ENRICHED_POSTS, id_field, result)
-            except BulkWriteError as exc:
-                if exc.retryable:
-                    raise
-                # Documents the index refuses for good go to the dead-letter topic; the rest were written.
-                refused = set(exc.failed_ids)
-                for position, message in enumerate(messages):
-                    if message.topic == ENRICHED_POSTS and message.value.get(id_field) in refused:
-                        result.poison[position] = exc
-        self._write(list(events.values()), self.index.upsert_events, messages, EVENTS, "id", result)
         health = [item for item in decoded if isinstance(item, CrawlHealth)]
-        self._write(health, self.index.record_health, messages, CRAWL_HEALTH, "source", result)
+        with self.index.writing():  # the embedded index commits the batch once
+            # Posts first: a copy and its re-link in one batch are written in that order.
+            for items, write, id_field in ((posts, self.index.upsert, "id"), (links, self.index.relink, "post_id")):
+                try:
+                    self._write(items, write, messages, ENRICHED_POSTS, id_field, result)
+                except BulkWriteError as exc:
+                    if exc.retryable:
+                        raise
+                    # Documents the index refuses for good go to the dead-letter topic; the rest were written.
+                    refused = set(exc.failed_ids)
+                    for position, message in enumerate(messages):
+                        if message.topic == ENRICHED_POSTS and message.value.get(id_field) in refused:
+                            result.poison[position] = exc
+            self._write(list(events.values()), self.index.upsert_events, messages, EVENTS, "id", result)
+            self._write(health, self.index.record_health, messages, CRAWL_HEALTH, "source", result)
         return result
 
     @staticmethod
@@ -268,6 +276,7 @@ class AlertStage(Stage):
         self._counted: dict[tuple[str, int], int] = dict(memory.offsets)  # next offset the memory includes
         self._held: list[Message] = []
         self._checkpointed_at = time.monotonic()
+        self._checkpoint_cost = 0.0  # CPU seconds the last checkpoint took
 
     def process(self, messages: list[Message]) -> BatchResult:
         counted = self._counted
@@ -304,14 +313,21 @@ class AlertStage(Stage):
 
     def committable(self, processed: list[Message]) -> list[Message]:
         self._held += processed
-        if self._held and time.monotonic() - self._checkpointed_at >= self.checkpoint_every:
+        # The rules' memory is saved whole: as it grows, checkpoints come less often, so that they take at most
+        # 1/CHECKPOINT_SHARE of the worker's time (the messages wait for their commit a little longer).
+        every = max(self.checkpoint_every, CHECKPOINT_SHARE * self._checkpoint_cost)
+        if self._held and time.monotonic() - self._checkpointed_at >= every:
             return self.checkpoint()
         return []
 
     def checkpoint(self) -> list[Message]:
+        began = time.process_time()
+        changed, forgotten = self.bursts.changes()  # the burst counts: only what changed since the last checkpoint
         self.service.store.save_memory(
-            WorkerMemory(self.service.engine.snapshot(), self.bursts.records(), dict(self._counted), self.log),
+            WorkerMemory(self.service.engine.snapshot(), changed, dict(self._counted), self.log, forgotten),
             self.writer, now() + timedelta(seconds=WRITER_LEASE))
+        self.bursts.changes_saved()
+        self._checkpoint_cost = time.process_time() - began
         self._checkpointed_at = time.monotonic()
         self._held_until = self._checkpointed_at + WRITER_LEASE
         held, self._held = self._held, []

@@ -1,12 +1,14 @@
 """Unanswered complaints: 留言板 messages about one policy or place left unanswered longer than
-N days, or piling up. A message seen again with an answer (boards are revisited) leaves the count."""
+N days, or piling up. A message seen again with an answer (boards are revisited) leaves the count, and so
+does one unanswered for longer than `forget_after_days` (reported overdue all that while; a board that has not
+answered in a month has closed the thread), so the rule's memory holds a bounded stretch of messages."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from alerts.rules.base import Finding, Rule, RuleOptions, linked_policies
 from yuqing.schema import BOARD_ANSWERED, BOARD_CATEGORY, BOARD_PLACE, EnrichedPost, Platform
@@ -19,6 +21,13 @@ class UnansweredComplaintsOptions(RuleOptions):
     group_by: Literal["policy", "place"] = "policy"
     min_policy_score: float = Field(default=0.0, ge=0)
     categories: list[str] = Field(default_factory=list, description="only these 分类 (empty: all)")
+    forget_after_days: float = Field(default=30.0, gt=0, description="a message waiting longer leaves the counts")
+
+    @model_validator(mode="after")
+    def _forgets_after_it_is_overdue(self) -> UnansweredComplaintsOptions:
+        if self.forget_after_days <= self.max_days:
+            raise ValueError("forget_after_days must be longer than max_days (else nothing is ever overdue)")
+        return self
 
 
 class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
@@ -29,6 +38,7 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         super().__init__(options)
         self._waiting: dict[str, tuple[tuple[str, str], datetime]] = {}  # post id -> (subject, since)
         self._last_reported: dict[tuple[str, str], tuple[int, int]] = {}
+        self._latest_tick: datetime | None = None
 
     def memory(self) -> dict[str, Any]:
         return {"waiting": {post_id: [list(subject), since.isoformat()]
@@ -59,12 +69,20 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
             self._waiting.pop(post.id, None)
             return []
         subject = self._subject(post)
-        if subject is not None:
+        forgotten = self._latest_tick is not None and self._latest_tick - post.when > self._forget_after
+        if subject is not None and not forgotten:  # a board revisited shows its month-old messages again
             self._waiting.setdefault(post.id, (subject, post.when))
         return []
 
+    @property
+    def _forget_after(self) -> timedelta:
+        return timedelta(days=self.options.forget_after_days)
+
     def on_tick(self, now: datetime) -> list[Finding]:
         limit = timedelta(days=self.options.max_days)
+        self._latest_tick = max(now, self._latest_tick or now)
+        for post_id in [p for p, (_, since) in self._waiting.items() if now - since > self._forget_after]:
+            del self._waiting[post_id]
         by_subject: dict[tuple[str, str], list[tuple[str, datetime]]] = {}
         for post_id, (subject, since) in self._waiting.items():
             by_subject.setdefault(subject, []).append((post_id, since))
