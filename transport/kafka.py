@@ -425,9 +425,9 @@ class KafkaTopicConsumer(Consumer):
         messages waits that long for it anyway). kafka-python's poll stops waiting for its join when its own timeout
         ends and, if the join completes before the next poll, throws the result away and sends a new JoinGroup
         (kafka-python 3.0.12): a whole extra rebalance. Short polls made that likely on tansu, which answers a
-        new member on a one-second grid that they lined up with (about one second member's join in 30 took
-        3 s). A rejoin is still waited for in the caller's slices: other members polled by the same thread
-        must rejoin too."""
+        new member on a one-second grid that they lined up with (a traced 3 s join of a second member was this
+        instead of 2 s). A rejoin is still waited for in the caller's slices: other members polled by the same
+        thread must rejoin too."""
         coordinator = self._consumer._coordinator
         if self.joined_at is None and coordinator.need_rejoin():
             coordinator.poll(timeout_ms=int(max(self._join_deadline - time.monotonic(), 0.0) * 1000))
