@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from alerts.channels import CHANNEL_TYPES, Channel, ChannelContext
 from alerts.durations import Duration
 from alerts.rules import RULE_TYPES, Rule
+from alerts.rules.base import WindowRule
 from yuqing.config.datafiles import read_yaml_mapping
 from yuqing.config.errors import ConfigError, from_validation_error
 from yuqing.schema import AlertLevel, ResponseKind, aware
@@ -193,11 +194,16 @@ def load_alert_config(path: Path | str) -> AlertConfig:
 
 def build_rules(config: AlertConfig) -> list[tuple[RuleSpec, Rule]]:
     """A fresh state machine for every enabled rule."""
-    built = []
+    built: list[tuple[RuleSpec, Rule]] = []
     for spec in config.rules:
         if spec.enabled:
             rule_class = RULE_TYPES[spec.type]
-            built.append((spec, rule_class(rule_class.options_model.model_validate(spec.options))))
+            rule = rule_class(rule_class.options_model.model_validate(spec.options))
+            if isinstance(rule, WindowRule):
+                # An item later than `stale_after` raises no alert: its window need not wait longer for it (a
+                # subject quiet for longer than its window and that is forgotten).
+                rule.window.lateness = config.stale_after
+            built.append((spec, rule))
     return built
 
 

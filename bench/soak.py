@@ -1,12 +1,14 @@
 """Months of running, time compressed: N simulated days of M posts each through the embedded stages.
 
-    python -m bench.soak [--days 30] [--per-day 100000] [--partitions 4] [--seed 1]
+    python -m bench.soak [--days 30] [--per-day 100000] [--slices 4] [--partitions 4] [--seed 1] [--keep DIR]
 
 Each simulated day's posts (realistic platforms, places, incidents that draw many posts over a few days,
-reprints of the day's news, board messages answered or not) are published to the embedded log, then the
-enrich, events, index and alert stages drain it, each in its own long-lived process (as `yuqing run` starts
-them), at full speed. The log's retention runs on simulated time: a message is freed once every group
-has committed it and its retention (7 days by default) of simulated days has passed.
+reprints of the day's news, board messages answered or not) are published to the embedded log in `--slices`
+parts, and after each part the enrich, events, index and alert stages drain it, each in its own long-lived
+process (as `yuqing run` starts them), at full speed. The alert stage's clock is the end of the part (its
+bursts' horizon, rules' ticks, stale findings and deadlines follow the simulated days). The log's retention
+runs on simulated time: a message is freed once every group has committed it and its retention (7 days by
+default) of simulated days has passed. The run checks first that the disk it will need is free.
 
 Per day it prints the data directory's size per post (all of it: log, index, analyzer state, alert
 store), each stage's resident memory now and at its peak, the enrich+events+index throughput (posts per CPU second
@@ -28,6 +30,7 @@ import itertools
 import multiprocessing
 import random
 import shutil
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -37,7 +40,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from transport.base import EVENTS, RAW_POSTS, Message, Transport
+from transport.base import EVENTS, RAW_POSTS, Message, Transport, Value
 from workers.runner import BatchResult, Stage
 from yuqing.schema import BOARD_ANSWERED, BOARD_PLACE, SHANGHAI, Platform, Post, SentimentLabel
 
@@ -52,6 +55,11 @@ ESTATES = ["幸福", "化肥厂", "锦绣", "阳光", "和平", "丹阳", "东�
 INCIDENT_SHARE = 0.35
 REPRINT_SHARE = 0.10
 PUBLISH_CHUNK = 5_000
+WEEK = 7  # memory may grow while the windows fill (a week); flat after
+# Disk a post takes (measured: 9,000 posts over 3 days): in the log while retained (raw, annotated, enriched
+# and event messages, ~10 KB) and in the index for good (~3 KB). The run checks it fits before it starts.
+LOG_KB_PER_POST = 10
+INDEX_KB_PER_POST = 3
 
 
 # -- text -------------------------------------------------------------------------------------
@@ -279,9 +287,9 @@ def held_messages(transport: Transport, topic: str | None = None) -> int:
 
 def publish(transport: Transport, posts: Iterator[Post]) -> int:
     count = 0
-    chunk: list[tuple[str, dict[str, Any]]] = []
+    chunk: list[tuple[str | None, Value]] = []
     for post in posts:
-        chunk.append((post.id, post.model_dump(mode="json")))
+        chunk.append((post.id, post.to_json()))
         if len(chunk) >= PUBLISH_CHUNK:
             count += transport.publish_many(RAW_POSTS, chunk) or len(chunk)
             chunk = []
@@ -308,11 +316,21 @@ def main() -> int:
     overrides: dict[str, Any] = {"data_dir": workdir}
     settings = Settings(**overrides)
     retention = timedelta(hours=settings.embedded_log.retention_hours)
+    retained_days = min(args.days, retention / timedelta(days=1) + 1)
+    needed = args.per_day * (retained_days * LOG_KB_PER_POST + args.days * INDEX_KB_PER_POST) * 1024 * 1.25
+    free = shutil.disk_usage(workdir).free
+    if free < needed:
+        print(f"soak: needs about {needed / 1e9:.0f} GB in {workdir}, {free / 1e9:.0f} GB free "
+              "(use --keep DIR elsewhere, or fewer --days or --per-day)", file=sys.stderr)
+        if args.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return 2
     stream = Stream(args.per_day, random.Random(args.seed))
     # The last simulated day is yesterday (Beijing time): every post is in the past when the report is cut.
     first_day = datetime.now(SHANGHAI).date() - timedelta(days=args.days)
     children = start_stages(overrides)
     peaks = dict.fromkeys(STAGES, 0.0)
+    week_peaks: dict[str, float] = {}  # each stage's peak at the end of the first week
     published_at: list[float] = []  # wall-clock time each simulated day's posts went into the log
     total = 0
     print(f"soak: {args.days} days x {args.per_day} posts in {workdir}")
@@ -347,6 +365,8 @@ def main() -> int:
                     transport.prune(now=published_at[expired_day] + retention.total_seconds() + 1)
                 rate = args.per_day / max(busy["enrich"][0] + busy["events"][0] + busy["index"][0], 1e-9)
                 memory = "  ".join(f"{busy[s][1]:8.0f} ({busy[s][2]:5.0f})" for s in STAGES)
+                if number + 1 == WEEK:
+                    week_peaks = dict(peaks)
                 print(f"{number + 1:3d}  {total:9d}  {disk_bytes(workdir) / total / 1024:12.2f}  {memory}  {rate:8.0f}"
                       f"  {events_sent / args.per_day:19.2f}  {held_messages(transport):9d}", flush=True)
     finally:
@@ -364,13 +384,17 @@ def main() -> int:
     start_seconds, start_cpu = time.perf_counter() - began, time.process_time() - began_cpu
     held = analyzer.held()
     analyzer.close()
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     collect(settings)
-    status_seconds = time.perf_counter() - began
+    status_seconds, status_cpu = time.perf_counter() - began, time.process_time() - began_cpu
     report_seconds, exact, differ = time_report(settings, first_day + timedelta(days=args.days - 1))
     disk = disk_bytes(workdir) / total / 1024
-    print(f"analyzer start {start_seconds:.2f} s ({start_cpu:.2f} s CPU; holds {held}); status {status_seconds:.2f} s; "
+    print(f"analyzer start {start_seconds:.2f} s ({start_cpu:.2f} s CPU; holds {held}); "
+          f"status {status_seconds:.2f} s ({status_cpu:.2f} s CPU); "
           f"last day's report {report_seconds:.2f} s" + (f"; figures that differ: {', '.join(differ)}" if differ else ""))
+    if week_peaks:
+        print(f"peak memory after day {WEEK} and after day {args.days}: "
+              + ", ".join(f"{name} {week_peaks[name]:.0f} -> {peaks[name]:.0f} MB" for name in STAGES))
     files = sorted(((f.stat().st_size, f.relative_to(workdir)) for f in workdir.rglob("*") if f.is_file()), reverse=True)
     print("largest files: " + ", ".join(f"{path} {size / 1e6:.1f} MB" for size, path in files[:5]))
     if args.keep is None:

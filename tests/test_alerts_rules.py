@@ -348,3 +348,20 @@ def test_subject_window_forgets_subjects_quiet_for_longer_than_the_window_and_th
     assert window.add("e28-10", late, "late")
     assert window.ids("e28-10") == ("p28-10", "late")
     assert last - late < LATENESS
+
+
+def test_windows_of_a_rules_file_wait_for_late_items_as_long_as_they_may_raise_an_alert():
+    """An item older than `stale_after` raises no alert, so a window built from the rules file forgets a subject
+    quiet for longer than the window and `stale_after` (not a week: a city's events of a week were ~170,000)."""
+    from alerts.config import build_rules
+
+    config = parse_alert_config({"stale_after": "12h", "channels": [{"name": "local_file", "type": "file"}],
+                                 "rules": [{"name": "跨平台扩散", "type": "cross_platform", "options": {"window": "6h"}}]})
+    [(_, rule)] = build_rules(config)
+    start = datetime(2026, 11, 1, tzinfo=SHANGHAI)
+    for hour in range(0, 48, 2):
+        rule.on_post(make_post("某事", event=f"E-{hour}", at=start + timedelta(hours=hour)))
+    kept = sorted(int(subject.split("-")[1]) for subject in rule.memory()["window"])
+    assert kept[0] >= 46 - 6 - 12 - 6  # quiet for the window and stale_after, swept once per window of time
+    rule.recall(rule.memory())
+    assert rule.window.lateness == timedelta(hours=12)  # and after a restart

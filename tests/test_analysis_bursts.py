@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.bursts import RECENT_IDS, RECENT_KEPT, BurstTracker, Window
+from analysis.bursts import RECENT_IDS, RECENT_KEPT, BurstTracker, Window, _bucket
 from stores.bursts import SqliteBurstStore
 from workers.build import burst_tracker_from_settings, load_gazetteer, shipped_segmenter
 from yuqing.config.datafiles import Watchlist
@@ -193,6 +193,14 @@ def test_changes_saved_over_the_last_save_give_the_whole_counts() -> None:
     assert tracker.changes() == ([], [])
 
 
+def test_counts_saved_as_buckets_before_they_were_kept_flat_are_taken_back() -> None:
+    tracker = BurstTracker([], min_count=1)
+    tracker.restore([("event", "evt-1", {"label": "某事", "buckets": {str(_bucket(NOW)): [3, 1],
+                                                                     str(_bucket(NOW) - 1): [2, 0]}, "recent": []})])
+    [signal] = by_subject(tracker.signals(NOW)).values()
+    assert (signal.count, signal.negative) == (5, 1)
+    assert tracker.records()[0][2]["counts"] == [_bucket(NOW) - 1, 2, 0, _bucket(NOW), 3, 1]
+
 def test_a_quiet_subject_keeps_its_counts_and_not_its_post_ids() -> None:
     """Past the longest recent window a subject's post ids can never be named in a signal again: it keeps only
     its counts (the baseline of a later burst), a few hundred bytes for an event of one post."""
@@ -215,6 +223,6 @@ def test_a_quiet_subject_keeps_its_counts_and_not_its_post_ids() -> None:
     finally:
         tracemalloc.stop()
     [(_, _, data)] = [record for record in tracker.records() if record[1] == "evt-000001"]
-    assert data["recent"] == [] and sum(posts for posts, _ in data["buckets"].values()) == 1
+    assert data["recent"] == [] and data["counts"][1::3] == [1]
     # ~600 bytes here (the post id the dedup map keeps, the event's id and label included); ~950 as dict and tuples
     assert per_event < 700

@@ -93,12 +93,13 @@ class WindowRule(Rule[Options]):
         return {"window": self.window.to_json()}
 
     def recall(self, memory: dict[str, Any]) -> None:
-        self.window = SubjectWindow.from_json(self.window.span, memory["window"])
+        self.window = SubjectWindow.from_json(self.window.span, memory["window"], self.window.lateness)
 
 
 # How late an item may arrive behind the newest one of any subject and still meet its subject's earlier items:
 # a subject whose newest item is older than the newest of all by its window and this much is forgotten (the
-# subjects are events, places and policies; new events keep coming for as long as the worker runs).
+# subjects are events, places and policies; new events keep coming for as long as the worker runs). The rules
+# built from a rules file take its `stale_after` instead: a later item raises no alert anyway.
 LATENESS = timedelta(days=7)
 
 
@@ -109,8 +110,9 @@ class SubjectWindow:
     message after today's weibo), so the window always ends at the newest item seen.
     """
 
-    def __init__(self, span: timedelta) -> None:
+    def __init__(self, span: timedelta, lateness: timedelta = LATENESS) -> None:
         self.span = span
+        self.lateness = lateness
         self._items: dict[str, list[tuple[datetime, str, Any]]] = {}
         self._ids: dict[str, set[str]] = {}
         self._newest: datetime | None = None  # of all subjects
@@ -133,11 +135,11 @@ class SubjectWindow:
         return True
 
     def _forget_quiet(self, newest: datetime) -> None:
-        """Drop the subjects quiet for longer than the window and `LATENESS`, at most once per window of time."""
+        """Drop the subjects quiet for longer than the window and the lateness, at most once per window of time."""
         if self._swept is not None and newest - self._swept < self.span:
             return
         self._swept = newest
-        cutoff = newest - self.span - LATENESS
+        cutoff = newest - self.span - self.lateness
         for subject in [s for s, items in self._items.items() if items[-1][0] < cutoff]:
             del self._items[subject]
             del self._ids[subject]
@@ -163,8 +165,9 @@ class SubjectWindow:
                 for subject, items in self._items.items() if items}
 
     @classmethod
-    def from_json(cls, span: timedelta, data: dict[str, list[list[Any]]]) -> SubjectWindow:
-        window = cls(span)
+    def from_json(cls, span: timedelta, data: dict[str, list[list[Any]]],
+                  lateness: timedelta = LATENESS) -> SubjectWindow:
+        window = cls(span, lateness)
         for subject, items in data.items():
             # JSON turns tuples into lists; values are compared only when (time, id) tie, which never happens.
             window._items[subject] = [(datetime.fromisoformat(at), item_id, value) for at, item_id, value in items]
