@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
 
+from pydantic import TypeAdapter
+
 from analysis.events import (
     ACTIVE_FOR,
     MIN_REPRINT_CHARS,
@@ -154,21 +156,6 @@ class EventClues:
         needed before its posts are assigned (`Analyzer.recall`)."""
         return reprint_simhashes(self.features, self.lead)
 
-    def to_json(self) -> dict[str, Any]:
-        # The (term, weight) pairs as they are: JSON writes a tuple as an array.
-        return {"keywords": self.keywords, "areas": self.areas,
-                "anchors": self.anchors, "author_anchors": self.author_anchors,
-                "headline": [self.headline[0], int(self.headline[1])] if self.headline else None,
-                "features": self.features, "lead": self.lead}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> EventClues:
-        headline = data.get("headline")
-        return cls([(str(term), float(weight)) for term, weight in data["keywords"]], list(data["areas"]),
-                   list(data["anchors"]), list(data["author_anchors"]),
-                   (str(headline[0]), HeadlineKind(headline[1])) if headline else None,
-                   list(data["features"]), list(data["lead"]))
-
 
 @dataclass(frozen=True)
 class Annotated:
@@ -178,16 +165,22 @@ class Annotated:
     clues: EventClues
     policy: Policy | None = None  # the policy document the post is, as registered (kept by the events step)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"post": self.post.model_dump(mode="json"), "clues": self.clues.to_json(),
-                "policy": self.policy.model_dump(mode="json") if self.policy else None}
+    def to_json(self) -> bytes:
+        """As the enrich stage sends it to the events stage: JSON straight to bytes, the post's text once (see
+        `EnrichedPost.to_json`); the clues' (term, weight) pairs and headline as arrays."""
+        return _ANNOTATED_JSON.dump_json(self, exclude={"post": self.post.text_copy()})
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Annotated:
-        """Raises pydantic's ValidationError (or KeyError) for a value that is no annotated post."""
-        policy = data.get("policy")
-        return cls(EnrichedPost.model_validate(data["post"]), EventClues.from_json(data["clues"]),
-                   Policy.model_validate(policy) if policy else None)
+    def from_json(cls, data: bytes | str) -> Annotated:
+        """Validated in one pass over the JSON: raises pydantic's ValidationError for a value that is no
+        annotated post, or no JSON."""
+        annotated = _ANNOTATED_JSON.validate_json(data)
+        annotated.post.with_text_copy()
+        return annotated
+
+
+# Validates and writes an Annotated, with its post, clues and policy, straight from and to JSON.
+_ANNOTATED_JSON = TypeAdapter(Annotated)
 
 
 # The fields of an EnrichedPost that the enrich step leaves unset, and their defaults: the events step sets them.

@@ -81,7 +81,6 @@ OTHER_PARTY_WEIGHT = 0.1
 # What a token is to the classifier, decided once per distinct token.
 _PLAIN, _SKIPPED, _NEGATOR, _EMOTICON, _BLANK = range(5)
 _token_kinds: dict[str, tuple[str, int, bool]] = {}
-KNOWN_TOKENS_SIZE = 1_000_000
 
 
 def _kind_of(raw: str) -> tuple[str, int, bool]:
@@ -100,7 +99,7 @@ def _kind_of(raw: str) -> tuple[str, int, bool]:
         else:
             kind = _PLAIN
         info = (word, kind, word in CLAUSE_ENDS)
-        if len(_token_kinds) < KNOWN_TOKENS_SIZE:
+        if len(_token_kinds) < 1_000_000:
             _token_kinds[raw] = info
     return info
 
@@ -170,7 +169,9 @@ def tone_features(words: Iterable[str], *, char_bigrams: bool = True) -> list[st
 
 # Runs of letters and digits, two or more: see `SentimentModel._bigram_sum`.
 _RUN = re.compile(r"([\u4e00-\u9fffA-Za-z0-9]{2,})")
-RUN_CACHE_SIZE = 300_000
+# Entries the model's caches hold at most (see `SentimentModel._token` and `_bigram_sum`).
+KNOWN_TOKENS_SIZE = 200_000
+RUN_CACHE_SIZE = 200_000
 
 
 def _bigram_sum(weights: Mapping[str, complex], text: str) -> complex:
@@ -359,8 +360,9 @@ class SentimentModel:
     def _token(self, raw: str) -> tuple[str, int, bool, complex, complex]:
         word, kind, clause_end = _kind_of(raw)
         info = (word, kind, clause_end, self.weights.get(word, 0j), self.weights.get(NEGATED + word, 0j))
-        if len(self._known_tokens) < KNOWN_TOKENS_SIZE:
-            self._known_tokens[raw] = info
+        if len(self._known_tokens) >= KNOWN_TOKENS_SIZE:  # a few tens of MB at most; the words in use come back
+            self._known_tokens.clear()
+        self._known_tokens[raw] = info
         return info
 
     def _feature_sum(self, words: Sequence[str], *, char_bigrams: bool = True) -> tuple[complex, int]:

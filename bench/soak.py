@@ -40,7 +40,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from transport.base import EVENTS, RAW_POSTS, Message, Transport
+from transport.base import EVENTS, RAW_POSTS, Message, Transport, Value
 from workers.runner import BatchResult, Stage
 from yuqing.schema import BOARD_ANSWERED, BOARD_PLACE, SHANGHAI, Platform, Post, SentimentLabel
 
@@ -287,9 +287,9 @@ def held_messages(transport: Transport, topic: str | None = None) -> int:
 
 def publish(transport: Transport, posts: Iterator[Post]) -> int:
     count = 0
-    chunk: list[tuple[str, dict[str, Any]]] = []
+    chunk: list[tuple[str | None, Value]] = []
     for post in posts:
-        chunk.append((post.id, post.model_dump(mode="json")))
+        chunk.append((post.id, post.to_json()))
         if len(chunk) >= PUBLISH_CHUNK:
             count += transport.publish_many(RAW_POSTS, chunk) or len(chunk)
             chunk = []

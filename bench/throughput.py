@@ -1,22 +1,36 @@
 """Posts per second through the analysis (enrich and events stages) and the index stage on the embedded path
-(SQLite log, SQLite index).
+(SQLite log, SQLite index), on this machine.
 
-    python -m bench.throughput [--posts 20000] [--warmup 2000] [--days 2] [--seed 1] [--profile]
+    python -m bench.throughput [--posts 20000] [--warmup 2000] [--days 2] [--seed 1] [--workers N]
+                               [--per-stage] [--profile]
 
 A realistic stream (`bench.soak.Stream`: platforms, places, incidents drawing many posts over a few
-days, reprints of the day's news, board messages) is published to a fresh embedded log. Then the two
-stages run one after the other in this process, as `yuqing run`'s workers run them (`Worker`, batches of
-500, commits, the analyzer's state store, the index's transactions), and each drains the log. The first
-`--warmup` posts of the stream go through both stages untimed: a worker that has run for a while has its
-models and tables loaded and its event window filled, and it is that worker's pace that must keep up. The
-figure is posts per CPU second of the two stages together over the `--posts` that follow: CPU time, so
-other work on the shared machine does not count; wall time is printed beside it.
+days, reprints of the day's news, board messages) is published to a fresh embedded log, and measured
+twice, each time beside a baseline measured in the same run on the same posts: a read-parse-write pass
+with no analysis (a stage that validates each raw post and publishes it unchanged as an enriched post,
+then a stage that reads and validates the enriched posts without writing an index). It is the floor
+the stages stand on (the log, JSON and the schema), so the ratio says what the analysis and the index
+cost on top of it, whatever the machine.
 
-The baseline, measured in the same run on the same posts, is a read-parse-write pass with no analysis:
-a stage that validates each raw post and publishes it unchanged as an enriched post, then a stage that
-reads and validates the enriched posts without writing an index. It is the floor the two stages stand
-on (the log, JSON and the schema), so the ratio says what the analysis and the index cost on top of it,
-whatever the machine. `--profile` prints each stage's top functions (cProfile, cumulative time).
+1. Per stage, in CPU: the stages run one after the other in this process, as `yuqing run`'s workers
+   run them (`Worker`, batches of 500, commits, the analyzer's state store, the index's transactions),
+   each draining the log. The first `--warmup` posts go through untimed: a worker that has run for a
+   while has its models and tables loaded and its event window filled, and it is that worker's pace
+   that must keep up. Printed: CPU ms per post of each stage, and posts per CPU second of them all.
+   CPU time, so other work on the shared machine hardly moves it. `--per-stage` stops here (quick: what
+   a change to one stage moves); `--profile` adds each stage's top functions (cProfile).
+2. On this machine (what issue 15 asks, and what TARGET applies to): the stages run concurrently as
+   separate processes, exactly as `yuqing run --workers N` starts them (`yuqing worker enrich` x N,
+   `events` x 1, `index` x N; the alert worker, which `yuqing run` also starts, is left out: it is not
+   part of analyze+index). They first drain the warm-up posts; then the timed posts are published at
+   once, as a backlog, to the idle-polling workers, and the clock runs from that publication to the
+   moment every stage has committed its last message (the last post indexed). Printed: posts/s wall,
+   and each stage's CPU ms per post in its own processes. The baseline's two stages run the same way.
+   Wall time counts everything else the machine does: run it on an idle machine (the load average is
+   printed beside the figure).
+
+The last line reads `throughput: <rate> posts/s analyze+index, baseline <rate> posts/s, ratio <r>` with the
+on-this-machine rates (CPU figures after them).
 """
 
 from __future__ import annotations
@@ -24,22 +38,32 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 from bench.soak import KeptOpen, Stream, publish
+from bench.transport import process_cpu
 from transport.base import ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
-from workers.runner import BatchResult, Stage, Worker, run_per_message
+from workers.runner import BatchResult, Stage, Worker, group_of, run_per_message, steady_heap
 from yuqing.schema import SHANGHAI, EnrichedPost, Post
 
-TARGET = 3_000  # posts per CPU second the two stages must sustain (issue 15)
-BATCH = 500
+TARGET = 3_000  # posts per second (wall) the analyze and index stages must sustain on this machine (issue 15)
+BATCH = 500  # the in-process drains' batches
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("enrich", "events", "index")
+BASELINE_STAGES = ("baseline-analyze", "baseline-index")
+WATCH_EVERY = 0.05  # seconds between two reads of the groups' committed offsets while the processes run
 
 
 class PassThrough(Stage):
@@ -52,8 +76,8 @@ class PassThrough(Stage):
         self.transport = transport
 
     def process(self, messages: list[Message]) -> BatchResult:
-        posts, result = run_per_message(messages, lambda m: EnrichedPost.from_post(Post.model_validate(m.value)))
-        self.transport.publish_many(ENRICHED_POSTS, [(p.id, p.model_dump(mode="json")) for p in posts])
+        posts, result = run_per_message(messages, lambda m: EnrichedPost.from_post(Post.model_validate_json(m.data)))
+        self.transport.publish_many(ENRICHED_POSTS, [(p.id, p.to_json()) for p in posts])
         return result
 
 
@@ -64,7 +88,35 @@ class ReadOnly(Stage):
     topics = (ENRICHED_POSTS, EVENTS)
 
     def process(self, messages: list[Message]) -> BatchResult:
-        return run_per_message(messages, lambda m: EnrichedPost.model_validate(m.value))[1]
+        return run_per_message(messages, lambda m: EnrichedPost.from_json(m.data))[1]
+
+
+def baseline_stage(name: str, transport: Transport) -> Stage:
+    return PassThrough(transport) if name == "baseline-analyze" else ReadOnly()
+
+
+@dataclass
+class Figures:
+    """One pipeline's run: CPU seconds per stage (all its processes) over the timed posts, and wall seconds."""
+
+    posts: int
+    cpu: dict[str, float] = field(default_factory=dict)
+    wall: float = 0.0
+    events: int = 0
+    index_bytes: int = 0
+    load: str = ""
+    profiles: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cpu_rate(self) -> float:
+        return self.posts / sum(self.cpu.values())
+
+    @property
+    def wall_rate(self) -> float:
+        return self.posts / self.wall
+
+    def per_stage(self) -> str:
+        return ", ".join(f"{stage} {seconds * 1000 / self.posts:.3f}" for stage, seconds in self.cpu.items())
 
 
 def drain(transport: Transport, stage: Stage, profile: bool) -> tuple[float, float, str]:
@@ -85,78 +137,195 @@ def drain(transport: Transport, stage: Stage, profile: bool) -> tuple[float, flo
     return cpu, wall, text
 
 
-def run(workdir: Path, warmup: list[Post], posts: list[Post], baseline: bool, profile: bool) -> dict[str, Any]:
-    """Publish the posts to a fresh log in `workdir` and drain them through the two stages (the warm-up
-    posts first, untimed)."""
+def events_published(transport: Transport) -> int:
+    return sum(t.messages for t in transport.stats() if t.topic == EVENTS)
+
+
+def one_after_another(workdir: Path, warmup: list[Post], posts: list[Post], baseline: bool,
+                      profile: bool) -> Figures:
+    """Publish the posts to a fresh log in `workdir` and drain them through the stages in this process, one after
+    the other (the warm-up posts first, untimed)."""
     from transport import open_transport
     from workers.stages import build_stage
     from yuqing.config import Settings
 
     settings = Settings(data_dir=workdir)
+    figures = Figures(len(posts))
     with open_transport(settings) as transport:
-        # The analysis: enrich, then events (what one analyze stage did before they were split).
-        analysis = [PassThrough(transport)] if baseline else [build_stage(name, settings, transport)
-                                                              for name in ("enrich", "events")]
-        index = ReadOnly() if baseline else build_stage("index", settings, transport)
-        publish(transport, iter(warmup))
-        for stage in (*analysis, index):
-            drain(transport, stage, profile=False)
-        publish(transport, iter(posts))
-        events_before = sum(t.messages for t in transport.stats() if t.topic == EVENTS)
-        drained = [drain(transport, stage, profile) for stage in analysis]
-        analyze_cpu, analyze_wall = sum(cpu for cpu, _, _ in drained), sum(wall for _, wall, _ in drained)
-        analyze_profile = "\n".join(text for _, _, text in drained)
-        events = sum(t.messages for t in transport.stats() if t.topic == EVENTS) - events_before
-        index_cpu, index_wall, index_profile = drain(transport, index, profile)
-        for stage in (*analysis, index):
+        stages = ([baseline_stage(name, transport) for name in BASELINE_STAGES] if baseline
+                  else [build_stage(name, settings, transport) for name in STAGES])
+        with steady_heap():  # as `yuqing worker` runs its stage
+            publish(transport, iter(warmup))
+            for stage in stages:
+                drain(transport, stage, profile=False)
+            publish(transport, iter(posts))
+            events_before = events_published(transport)
+            for stage in stages:
+                cpu, wall, figures.profiles[stage.name] = drain(transport, stage, profile)
+                figures.cpu[stage.name] = cpu
+                figures.wall += wall
+            figures.events = events_published(transport) - events_before
+        for stage in stages:
             stage.close()
     index_file = workdir / "index.sqlite3"
-    return {"analyze": analyze_cpu, "index": index_cpu, "wall": analyze_wall + index_wall, "events": events,
-            "index_bytes": index_file.stat().st_size if index_file.exists() else 0,
-            "profiles": {"analyze": analyze_profile, "index": index_profile}}
+    figures.index_bytes = index_file.stat().st_size if index_file.exists() else 0
+    return figures
+
+
+def stage_commands(workers: int, baseline: bool) -> dict[str, list[str]]:
+    """Each process to start (named `stage-n`) and its command: `yuqing run`'s own for the stages."""
+    if baseline:
+        return {f"{name}-1": [sys.executable, "-m", "bench.throughput", "--serve", name] for name in BASELINE_STAGES}
+    from yuqing.cli.commands.run import worker_commands
+
+    return {name: argv for name, argv in worker_commands(argparse.Namespace(config=None, workers=workers)).items()
+            if name.rsplit("-", 1)[0] in STAGES}
+
+
+def caught_up(transport: Transport, groups: dict[str, tuple[str, ...]]) -> bool:
+    """Whether every group has committed every message of the topics it reads."""
+    return all(stats.lag.get(group, 0) == 0 for stats in transport.stats(expected=groups)
+               for group, topics in groups.items() if stats.topic in topics)
+
+
+def concurrently(workdir: Path, warmup: list[Post], posts: list[Post], baseline: bool, workers: int,
+                 timeout: float) -> Figures:
+    """The stages as separate processes on a fresh log in `workdir`: warmed up on `warmup`, then timed from the
+    publication of `posts` to the moment every stage has committed them."""
+    from transport import open_transport
+    from workers.stages import stage_groups
+    from yuqing.config import Settings
+
+    groups: dict[str, tuple[str, ...]] = (
+        {group_of(stage.name): stage.topics for stage in (PassThrough, ReadOnly)} if baseline
+              else {group: topics for group, topics in stage_groups().items() if group != group_of("alert")})
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("YUQING_")},
+           "YUQING_DATA_DIR": str(workdir), "PYTHONUNBUFFERED": "1"}
+    figures = Figures(len(posts))
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    with open_transport(Settings(data_dir=workdir)) as transport:
+        publish(transport, iter(warmup))
+        try:
+            for name, argv in stage_commands(workers, baseline).items():
+                with (workdir / f"{name}.log").open("ab") as log:
+                    processes[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+            def wait_until_caught_up() -> None:
+                deadline = time.monotonic() + timeout
+                while not caught_up(transport, groups):
+                    for name, process in processes.items():
+                        if process.poll() is not None:
+                            raise RuntimeError(f"{name} exited with {process.returncode}; see {workdir / name}.log")
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the stages did not drain the log in {timeout:.0f} s; logs in {workdir}")
+                    time.sleep(WATCH_EVERY)
+
+            wait_until_caught_up()  # the warm-up: models loaded, windows filled
+            events_before = events_published(transport)
+            cpu_before = {name: process_cpu(process.pid) for name, process in processes.items()}
+            publish(transport, iter(posts))  # one transaction: the whole backlog appears at once
+            began = time.perf_counter()
+            wait_until_caught_up()
+            figures.wall = time.perf_counter() - began
+            figures.load = f"load average {os.getloadavg()[0]:.2f}"
+            for name, process in processes.items():
+                stage = name.rsplit("-", 1)[0]
+                figures.cpu[stage] = figures.cpu.get(stage, 0.0) + process_cpu(process.pid) - cpu_before[name]
+            figures.events = events_published(transport) - events_before
+        finally:
+            for process in processes.values():
+                process.terminate()
+            for process in processes.values():
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+    figures.cpu = {stage: figures.cpu[stage] for stage in (*BASELINE_STAGES, *STAGES) if stage in figures.cpu}
+    return figures
+
+
+def serve(name: str) -> int:
+    """Run one baseline stage as a worker process until SIGTERM, as `yuqing worker` runs a stage."""
+    from transport import open_transport
+    from yuqing.config import load_settings
+
+    with open_transport(load_settings(None)) as transport, steady_heap():
+        Worker(transport, baseline_stage(name, transport)).run()
+    return 0
+
+
+def stream_posts(total: int, days: int, seed: int) -> list[Post]:
+    stream = Stream(max(1, total // days), random.Random(seed))
+    first_day = datetime.now(SHANGHAI).date() - timedelta(days=days)
+    return [post for number in range(days) for post in stream.day(
+        number, datetime.combine(first_day + timedelta(days=number), datetime.min.time(), SHANGHAI))]
+
+
+def in_temporary_folder(name: str, measure: Callable[[Path], Figures]) -> Figures:
+    workdir = Path(tempfile.mkdtemp(prefix=f"yuqing-throughput-{name}-"))
+    try:
+        return measure(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=20_000, help="posts timed")
-    parser.add_argument("--warmup", type=int, default=2_000, help="posts through both stages before the timing")
+    parser.add_argument("--warmup", type=int, default=2_000, help="posts through the stages before the timing")
     parser.add_argument("--days", type=int, default=2, help="simulated days the posts are spread over")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="as `yuqing run --workers`: processes of the enrich and index stages (default 1)")
+    parser.add_argument("--per-stage", action="store_true",
+                        help="only the per-stage CPU figures (stages one after another), not the concurrent run")
     parser.add_argument("--profile", action="store_true", help="print each stage's top functions (cProfile)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds the concurrent stages may take")
+    parser.add_argument("--serve", choices=BASELINE_STAGES, help=argparse.SUPPRESS)  # a baseline worker process
     args = parser.parse_args()
+    if args.serve:
+        return serve(args.serve)
 
-    stream = Stream(max(1, (args.warmup + args.posts) // args.days), random.Random(args.seed))
-    first_day = datetime.now(SHANGHAI).date() - timedelta(days=args.days)
-    stream_posts = [post for number in range(args.days) for post in stream.day(
-        number, datetime.combine(first_day + timedelta(days=number), datetime.min.time(), SHANGHAI))]
-    warmup, posts = stream_posts[:args.warmup], stream_posts[args.warmup:]
-    print(f"throughput: {len(posts)} posts timed after {len(warmup)} untimed, over {args.days} simulated days, "
-          f"batches of {BATCH}")
-    figures = {}
-    for name, baseline in (("baseline", True), ("stages", False)):
-        workdir = Path(tempfile.mkdtemp(prefix=f"yuqing-throughput-{name}-"))
-        try:
-            figures[name] = run(workdir, warmup, posts, baseline, args.profile and not baseline)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+    stream = stream_posts(args.warmup + args.posts, args.days, args.seed)
+    warmup, posts = stream[:args.warmup], stream[args.warmup:]
     n = len(posts)
-    for name, label in (("baseline", "read-parse-write baseline (no analysis, no index)"),
-                        ("stages", "enrich + events + index stages")):
-        found = figures[name]
-        cpu = found["analyze"] + found["index"]
-        print(f"{label}: {n / cpu:8.0f} posts/CPU s (analyze {found['analyze']:.2f} s, index {found['index']:.2f} s "
-              f"CPU; {found['wall']:.2f} s wall)")
-    stages = figures["stages"]
-    print(f"event messages per post: {stages['events'] / n:.3f}; "
-          f"index {stages['index_bytes'] / (n + len(warmup)):.0f} bytes/post")
+    print(f"throughput: {n} posts timed after {len(warmup)} untimed, over {args.days} simulated days; "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start", flush=True)
+
+    print(f"\n1. one stage after another in this process (batches of {BATCH}): CPU ms per post")
+    serial = {name: in_temporary_folder(name, partial(one_after_another, warmup=warmup, posts=posts, baseline=baseline,
+                                                      profile=args.profile and not baseline))
+              for name, baseline in (("baseline", True), ("stages", False))}
+    for name, label in (("baseline", "read-parse-write baseline"), ("stages", "enrich + events + index")):
+        found = serial[name]
+        print(f"   {label:<26} {found.cpu_rate:7.0f} posts/CPU s   ({found.per_stage()} ms/post)", flush=True)
+    stages = serial["stages"]
+    print(f"   event messages per post: {stages.events / n:.3f}; "
+          f"index {stages.index_bytes / (n + len(warmup)):.0f} bytes/post")
     if args.profile:
-        for stage in ("analyze", "index"):
-            print(f"\n--- profile of the {stage} stage ---\n{stages['profiles'][stage]}")
-    rate = n / (stages["analyze"] + stages["index"])
-    base = n / (figures["baseline"]["analyze"] + figures["baseline"]["index"])
+        for stage, text in stages.profiles.items():
+            print(f"\n--- profile of the {stage} stage ---\n{text}")
+    cpu_rate, cpu_base = stages.cpu_rate, serial["baseline"].cpu_rate
+    if args.per_stage:
+        print(f"throughput: {cpu_rate:.0f} posts/CPU s analyze+index, baseline {cpu_base:.0f} posts/CPU s, "
+              f"ratio {cpu_rate / cpu_base:.2f} (per stage only: run without --per-stage for the figure on this "
+              f"machine and its {TARGET} posts/s target)")
+        return 0
+
+    print(f"\n2. on this machine: the stages as concurrent processes, as `yuqing run --workers {args.workers}` "
+          "starts them (alert left out); posts/s wall, CPU ms per post in each stage's processes", flush=True)
+    machine = {name: in_temporary_folder(f"{name}-processes", partial(
+        concurrently, warmup=warmup, posts=posts, baseline=baseline, workers=args.workers, timeout=args.timeout))
+        for name, baseline in (("baseline", True), ("stages", False))}
+    for name, label in (("baseline", "read-parse-write baseline"), ("stages", "enrich + events + index")):
+        found = machine[name]
+        print(f"   {label:<26} {found.wall_rate:7.0f} posts/s   ({found.wall:.2f} s wall; {found.per_stage()} "
+              f"ms/post CPU; {found.load} at the end)", flush=True)
+    rate, base = machine["stages"].wall_rate, machine["baseline"].wall_rate
     verdict = "meets" if rate >= TARGET else "below"
     print(f"throughput: {rate:.0f} posts/s analyze+index, baseline {base:.0f} posts/s, ratio {rate / base:.2f} "
-          f"({verdict} the {TARGET} posts/s target)")
+          f"({verdict} the {TARGET} posts/s target); CPU {cpu_rate:.0f} posts/CPU s, baseline {cpu_base:.0f}")
     return 0
 
 

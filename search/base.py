@@ -254,20 +254,6 @@ def body_text(post: EnrichedPost) -> str:
     return f"{post.title or ''}\n{post.masked_text or post.text}"
 
 
-def without_text_copy(post: EnrichedPost) -> set[str]:
-    """The fields an index leaves out of a post it stores, so that its text is kept once:
-    `masked_text`, which repeats `text` on every analysed post (the text is masked before anything
-    else sees it). `with_text_copy` puts it back."""
-    return {"masked_text"} if post.masked_text == post.text else set()
-
-
-def with_text_copy(post: EnrichedPost) -> EnrichedPost:
-    """A post read back from an index, with the `masked_text` that `without_text_copy` left out."""
-    if "masked_text" not in post.model_fields_set:
-        post.masked_text = post.text
-    return post
-
-
 def reach(post: EnrichedPost) -> int:
     """How far a post went: reposts + comments + likes (views are not counted by every platform)."""
     return post.metrics.reposts + post.metrics.comments + post.metrics.likes

@@ -51,8 +51,6 @@ from search.base import (
     rank_emerging,
     reach,
     refused_for_good,
-    with_text_copy,
-    without_text_copy,
     without_time,
 )
 from search.ngrams import index_tokens, query_tokens
@@ -130,9 +128,9 @@ def load_template(kind: Literal["posts", "events", "crawl_health"]) -> dict[str,
 
 
 def post_document(post: EnrichedPost) -> dict[str, Any]:
-    """The indexed form of a post: its JSON (the text once, `without_text_copy`) plus the second it
+    """The indexed form of a post: its JSON (the text once, `EnrichedPost.text_copy`) plus the second it
     counts at (whole seconds, as the embedded index keeps it), its bigram tokens and its reach."""
-    doc = post.model_dump(mode="json", exclude=without_text_copy(post))
+    doc = post.model_dump(mode="json", exclude=post.text_copy())
     doc["when"] = post.when.replace(microsecond=0).isoformat()
     doc["search_text"] = " ".join(index_tokens(body_text(post)))
     doc["reach"] = reach(post)
@@ -140,7 +138,7 @@ def post_document(post: EnrichedPost) -> dict[str, Any]:
 
 
 def post_from_document(source: dict[str, Any]) -> EnrichedPost:
-    return with_text_copy(EnrichedPost.model_validate({k: v for k, v in source.items() if k not in DERIVED_FIELDS}))
+    return EnrichedPost.model_validate({k: v for k, v in source.items() if k not in DERIVED_FIELDS}).with_text_copy()
 
 
 def _text_dsl(node: Text) -> dict[str, Any]:

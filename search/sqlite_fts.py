@@ -11,7 +11,7 @@ Layout, and why:
   department, event) plus `tall` on every post. A whole query (words, phrases, OR, exclusions,
   field filters) is therefore one FTS5 MATCH expression.
 - `posts` (row id, post id, reach) is narrow; the JSON documents live apart in `docs` and are read
-  for the page of hits only. A document holds the text once (`without_text_copy`); the full-text
+  for the page of hits only. A document holds the text once (`EnrichedPost.text_copy`); the full-text
   index is contentless, so it keeps tokens, not the text.
 - `post_tags` (row id, tag id) gives the facet values of any set of matches; `agg` keeps counts
   per tag and per hour and day, so trends and facets of a time range without other conditions
@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from search.base import (
     EMERGING_MIN,
@@ -53,8 +53,6 @@ from search.base import (
     fill_buckets,
     rank_emerging,
     reach,
-    with_text_copy,
-    without_text_copy,
     without_time,
 )
 from search.ngrams import index_tokens, query_tokens
@@ -109,10 +107,11 @@ TAG_CACHE = 100_000
 BODY_CACHE = 8192  # texts whose tokens are kept (about 2 KB each)
 # Memory of a connection: SQLite's page cache fills up to its size and stays full, and every page read through a
 # memory map counts in the process's resident memory, so together they set where the index stage's memory levels
-# off (at 64 MiB and 256 MiB it climbed towards 400 MB). Queries on 100,000 posts took the same CPU either way
-# (57 against 58 ms per round of eight searches and facets): the operating system caches the file anyway.
+# off (at 64 MiB and 256 MiB it climbed towards 400 MB). Queries on 100,000 posts took about the same CPU with
+# 16 MiB and no map (57-59 ms per round of eight searches and facets, against 56-58 ms): the operating system
+# caches the file anyway. Writing a small index reads its pages ~5 % cheaper through a map, hence a small one.
 PAGE_CACHE_KIB = 16384
-MMAP_BYTES = 0
+MMAP_BYTES = 64 << 20
 
 
 @lru_cache(maxsize=1 << 16)  # every post is written with a dozen tags, mostly the same places, sources, keywords
@@ -151,7 +150,7 @@ def _fts_tags(tags: list[tuple[str, str]]) -> str:
 
 
 def _post(doc: str) -> EnrichedPost:
-    return with_text_copy(EnrichedPost.model_validate_json(doc))
+    return EnrichedPost.from_json(doc)
 
 
 def _second(moment: datetime) -> int:
@@ -465,14 +464,9 @@ class SqliteIndex(Index):
 
     def _tids_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """Tag ids of many (kind, value) at once: those not cached are inserted and read in two statements."""
-        found: dict[tuple[str, str], int] = {}
-        missing = []
-        for key in dict.fromkeys(keys):
-            tid = self._tids.get(key)
-            if tid is None:
-                missing.append(key)
-            else:
-                found[key] = tid
+        distinct = list(dict.fromkeys(keys))
+        found = dict(zip(distinct, map(self._tids.get, distinct), strict=True))  # looked up in C: a batch has thousands
+        missing = [key for key, tid in found.items() if tid is None]
         if missing:
             wanted = json.dumps(missing, ensure_ascii=False)
             self._conn.execute("INSERT INTO tags (kind, value) SELECT value ->> 0, value ->> 1 FROM json_each(?) "
@@ -482,7 +476,7 @@ class SqliteIndex(Index):
                     "(SELECT value ->> 0, value ->> 1 FROM json_each(?))", (wanted,)):
                 found[(kind, value)] = tid
                 self._remember(tid, (kind, value))
-        return found
+        return cast(dict[tuple[str, str], int], found)  # every key has its id now
 
     def _fts_row(self, post: EnrichedPost, tags: list[tuple[str, str]]) -> tuple[str, str]:
         return _body_tokens(body_text(post)), _fts_tags(tags)
@@ -524,9 +518,9 @@ class SqliteIndex(Index):
         return rids
 
     def _write(self, posts: Iterable[EnrichedPost]) -> int:
-        """Full-text rows are written (and deleted) in row id order: FTS5 keeps a transaction's new tokens in
-        memory only while row ids rise, and writes them out as a segment whenever one falls (a batch in
-        arrival order cost ~1.6 times as much)."""
+        """Index the posts, replacing those indexed before. Full-text rows are written (and deleted) in row id
+        order: FTS5 keeps a transaction's new tokens in memory only while row ids rise, and writes them out as a
+        segment whenever one falls (rows in arrival order cost ~1.6 times as much)."""
         conn = self._conn
         given = list(posts)
         latest = list({post.id: post for post in given}.values())  # a post twice in one batch: its last version stands
@@ -543,7 +537,7 @@ class SqliteIndex(Index):
         rows, docs, texts, tag_rows = [], [], [], []
         for rid, post, tags in zip(self._new_rids(latest), latest, tags_of, strict=True):
             rows.append((rid, post.id, reach(post)))
-            docs.append((rid, post.model_dump_json(exclude=without_text_copy(post))))
+            docs.append((rid, post.model_dump_json(exclude=post.text_copy())))
             texts.append((rid, *self._fts_row(post, tags)))
             tag_rows += [(rid, tids[key]) for key in tags if key[0] not in ROWID_KINDS]
             changes.add(rid, [tids[key] for key in tags])
@@ -557,22 +551,14 @@ class SqliteIndex(Index):
     def _apply(self, changes: CountChanges) -> None:
         """Add the count changes to the aggregates, per hour and per day; a count that reaches 0 is removed."""
         kinds = self._tags({tid for counts in changes.by_hour.values() for tid in counts})
-        per_day: Counter[tuple[int, int]] = Counter()
-        rows, fallen = [], []
+        by_day: defaultdict[int, Counter[int]] = defaultdict(Counter)
         for hour, counts in changes.by_hour.items():
-            for tid, n in counts.items():
-                per_day[(hour // 24, tid)] += n
-                if n:
-                    rows.append((kinds[tid][0], 0, hour, tid, n))
-                if n < 0:
-                    fallen.append((kinds[tid][0], 0, hour, tid))
-        for (day, tid), n in per_day.items():
-            if n:
-                rows.append((kinds[tid][0], 1, day, tid, n))
-            if n < 0:
-                fallen.append((kinds[tid][0], 1, day, tid))
+            by_day[hour // 24].update(counts)
+        changed = [(kinds[tid][0], level, bucket, tid, n) for level, by_bucket in ((0, changes.by_hour), (1, by_day))
+                   for bucket, counts in by_bucket.items() for tid, n in counts.items() if n]
+        fallen = [row[:4] for row in changed if row[4] < 0]
         self._conn.executemany("INSERT INTO agg VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, level, bucket, tid) "
-                               "DO UPDATE SET n = n + excluded.n", rows)
+                               "DO UPDATE SET n = n + excluded.n", changed)
         self._conn.executemany("DELETE FROM agg WHERE kind=? AND level=? AND bucket=? AND tid=? AND n <= 0", fallen)
 
     def prune(self, before: datetime, progress: Callable[[int], None] | None = None) -> int:
@@ -904,7 +890,7 @@ class SqliteIndex(Index):
         docs, tag_rows = [], []
         for rid, post in self._docs(rids).items():
             merged = post.event_id
-            if merged not in moves:
+            if merged not in moves:  # matched by a token alone: its document says otherwise
                 continue
             survivor = moves[merged]
             tags = post_tags(post)

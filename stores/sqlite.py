@@ -26,6 +26,7 @@ def connect(
     shared_between_threads: bool = False,
     synchronous: Synchronous = "NORMAL",
     read_only: bool = False,
+    page_size: int | None = None,
 ) -> sqlite3.Connection:
     """Open (and create, with its folder) the database at `path`.
 
@@ -33,7 +34,8 @@ def connect(
     sqlite3 opens a transaction before the first write and `with connection:` commits it.
     `shared_between_threads`: the caller serialises access itself (a lock, or one thread at a time).
     `read_only`: a view of an existing database that SQLite refuses to write through (for readers that must
-    never put anything back); the database's journal mode is left as its writers set it."""
+    never put anything back); the database's journal mode is left as its writers set it.
+    `page_size`: the page size of a database created now (one that exists keeps its own)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(
@@ -43,6 +45,8 @@ def connect(
         isolation_level=None if autocommit else "DEFERRED",  # what Python's default "" means
         check_same_thread=not shared_between_threads,
     )
+    if page_size is not None:  # before WAL mode is set: that writes the first page, which fixes the size
+        conn.execute(f"PRAGMA page_size={int(page_size)}")
     if not read_only:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")

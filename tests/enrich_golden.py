@@ -126,7 +126,11 @@ def fresh_enricher() -> Enricher:
 def annotated_lines() -> Iterator[dict[str, Any]]:
     enricher = fresh_enricher()
     for post in stream():
-        yield json.loads(json.dumps(enricher.annotate(post).to_json(), ensure_ascii=False))
+        annotated = enricher.annotate(post)
+        line = json.loads(annotated.to_json())
+        # Every field of the post, `masked_text` too (the message leaves it out when it repeats `text`).
+        line["post"] = json.loads(annotated.post.model_dump_json())
+        yield line
 
 
 def read_golden() -> list[dict[str, Any]]:

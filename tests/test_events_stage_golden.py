@@ -20,7 +20,7 @@ from typing import Any, cast
 import orjson
 import pytest
 
-from transport.base import ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS, Message, Transport
+from transport.base import ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS, Message, Transport, Value, encode
 from yuqing.schema import SHANGHAI, Post
 
 GOLDEN = Path(__file__).parent / "data" / "events_stage_golden.json"
@@ -32,17 +32,18 @@ FIRST_DAY = datetime(2026, 3, 1, tzinfo=SHANGHAI)
 
 
 class Recorder:
-    """A transport that keeps what is published, in order (the enrich and events stages only publish)."""
+    """A transport that keeps what is published, in order, as it would be sent (the enrich and events stages only
+    publish)."""
 
     def __init__(self) -> None:
-        self.published: list[tuple[str, dict[str, Any]]] = []
+        self.published: list[tuple[str, bytes]] = []
 
-    def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
-        batch = [(topic, value) for _, value in values]
+    def publish_many(self, topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
+        batch = [(topic, encode(value)) for _, value in values]
         self.published += batch
         return len(batch)
 
-    def take(self) -> list[tuple[str, dict[str, Any]]]:
+    def take(self) -> list[tuple[str, bytes]]:
         taken, self.published = self.published, []
         return taken
 
@@ -89,12 +90,13 @@ def stage_outputs(workdir: Path) -> dict[str, Any]:
                            "merged": 0}
     event_ids: set[str] = set()
     for start in range(0, len(posts), BATCH):
-        raw = [Message("raw", 0, n, post.model_dump(mode="json")) for n, post in enumerate(posts[start:start + BATCH])]
+        raw = [Message("raw", 0, n, post.to_json()) for n, post in enumerate(posts[start:start + BATCH])]
         enrich.process(raw)
         annotated = [Message(ANNOTATED_POSTS, 0, n, value) for n, (_, value) in enumerate(transport.take())]
         events.process(annotated)
         assigned, relinked, messages = [], [], []
-        for topic, value in transport.take():
+        for topic, data in transport.take():
+            value = orjson.loads(data)
             if topic == EVENTS:
                 messages.append(value)
             elif topic == ENRICHED_POSTS and "post_id" in value:
@@ -146,15 +148,43 @@ def test_an_unreadable_message_is_refused_at_its_place_in_the_batch_and_the_othe
     raw = [Post(id=f"weibo:{n}", url=f"https://weibo.example.cn/{n}", platform="weibo", source="weibo_heze",
                 text=f"牡丹区幸福小区停水三天了，物业不管第{n}次", published_at=FIRST_DAY + timedelta(minutes=n))
            for n in range(2)]
-    enrich.process([Message("raw", 0, n, post.model_dump(mode="json")) for n, post in enumerate(raw)])
+    enrich.process([Message("raw", 0, n, post.to_json()) for n, post in enumerate(raw)])
     first, second = (value for _, value in transport.take())
-    unreadable = {"post": {"id": "weibo:9"}, "clues": {}}  # sorted last (no time), refused where it was
+    unreadable = encode({"post": {"id": "weibo:9"}, "clues": {}})  # refused where it was
     result = events.process([Message(ANNOTATED_POSTS, 0, n, value) for n, value in enumerate([second, unreadable, first])])
     assert set(result.poison) == {1} and not result.failed
-    assigned = {value["id"]: value["event_id"] for topic, value in transport.take() if topic == ENRICHED_POSTS}
+    assigned = {value["id"]: value["event_id"] for topic, data in transport.take() if topic == ENRICHED_POSTS
+                for value in [orjson.loads(data)]}
     assert set(assigned) == {"weibo:0", "weibo:1"} and assigned["weibo:0"] == assigned["weibo:1"] is not None
     enrich.close()
     events.close()
+
+
+def test_the_collector_is_paused_for_a_batch_only(tmp_path: Path) -> None:
+    import gc
+
+    from workers.stages import EventsStage
+
+    class FailingAnalyzer:
+        paused: bool | None = None
+
+        def catch_up(self) -> None:
+            self.paused = not gc.isenabled()
+            raise ConnectionError("the state store is down")
+
+    analyzer = FailingAnalyzer()
+    stage = EventsStage(cast(Transport, Recorder()), analyzer)  # type: ignore[arg-type]
+    assert gc.isenabled()
+    with pytest.raises(ConnectionError):
+        stage.process([])
+    assert analyzer.paused and gc.isenabled()
+    gc.disable()  # a process that runs without the collector keeps it off
+    try:
+        with pytest.raises(ConnectionError):
+            stage.process([])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 if __name__ == "__main__":

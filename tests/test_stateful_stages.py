@@ -77,7 +77,7 @@ def test_enrich_then_events_make_what_one_analyzer_makes(tmp_path: Path) -> None
     split = analyzer(tmp_path / "split.sqlite3")
     Worker(transport, EnrichStage(transport, split.enricher), poll_timeout=0.05).run(until_idle=True)
     annotated = transport.read(ANNOTATED_POSTS)
-    assert all(Annotated.from_json(m.value).post.event_id is None for m in annotated)  # no memory used there
+    assert all(Annotated.from_json(m.data).post.event_id is None for m in annotated)  # no memory used there
     Worker(transport, EventsStage(transport, split), poll_timeout=0.05).run(until_idle=True)
     piped = {m.value["id"]: EnrichedPost.model_validate(m.value) for m in transport.read(ENRICHED_POSTS)}
     whole = analyzer(tmp_path / "whole.sqlite3")
@@ -97,7 +97,7 @@ def test_an_enrich_worker_learns_policies_another_worker_crawled(tmp_path: Path)
     transport.publish(RAW_POSTS, asking.model_dump(mode="json"), key=asking.id)
     Worker(transport, stage, poll_timeout=0.05).run(until_idle=True)
     (message,) = transport.read(ANNOTATED_POSTS)
-    assert [link.id for link in Annotated.from_json(message.value).post.policies] == [RENOVATION.id]
+    assert [link.id for link in Annotated.from_json(message.data).post.policies] == [RENOVATION.id]
     transport.close()
 
 

@@ -34,3 +34,53 @@ def test_a_group_that_has_not_joined_yet_lags_by_the_whole_log(log):
     assert stats["posts.raw"].lag == {"yuqing-analyze": 12}  # nobody joined: all 12 wait, not 0
     assert stats["posts.raw"].messages == 12
     assert "events" not in stats or stats["events"].lag == {"yuqing-index": 0}
+
+
+def test_a_new_log_has_pages_that_hold_a_post_and_an_old_log_keeps_its_own(tmp_path) -> None:
+    import sqlite3
+
+    from transport.sqlite_log import PAGE_SIZE
+
+    post = {"text": "市民反映小区停水三天无人处理" * 60}  # ~2.5 KB: spilled into an overflow page of its own with 4 KiB pages
+    fresh = SqliteTransport(tmp_path / "new.sqlite3")
+    fresh.publish("posts.raw", post, key="a")
+    assert fresh._conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE
+    assert fresh.read("posts.raw")[0].value == post
+    fresh.close()
+    sqlite3.connect(tmp_path / "old.sqlite3").execute("CREATE TABLE before_the_change (x)").connection.close()
+    old = SqliteTransport(tmp_path / "old.sqlite3")
+    old.publish("posts.raw", post, key="a")
+    assert old._conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert old.read("posts.raw")[0].value == post
+    old.close()
+
+
+def test_a_settled_member_polls_without_the_write_lock_and_rebalances_when_the_group_changes(tmp_path) -> None:
+    """Every poll used to renew the member's heartbeat and leases in a write transaction, which appends and commits
+    of the other stages waited for; it does so only when the group changed or a third of the session is over."""
+    import sqlite3
+    import time
+
+    from transport.sqlite_log import SqliteTransport
+
+    log = SqliteTransport(tmp_path / "log.sqlite3", partitions=4, session_timeout=30.0)
+    fill(log, 40)
+    first = log.consumer("g", ["posts.raw"], member="first")
+    assert len(first.poll(10, 0.1)) == 10
+    heartbeat = log._conn.execute("SELECT seen FROM members WHERE member='first'").fetchone()
+    writer = sqlite3.connect(log.path, timeout=0.5, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process in the middle of an append
+    started = time.monotonic()
+    assert len(first.poll(10, 0.1)) == 10  # without waiting for the write lock (30 s)
+    assert time.monotonic() - started < 5
+    writer.execute("ROLLBACK")
+    assert log._conn.execute("SELECT seen FROM members WHERE member='first'").fetchone() == heartbeat
+    second = log.consumer("g", ["posts.raw"], member="second")
+    second.poll(10, 0.1)  # joins: the first gives back half its partitions at its next poll, the second takes them
+    first.poll(10, 0.1)
+    second.poll(10, 0.1)
+    held = dict(log._conn.execute("SELECT member, COUNT(*) FROM leases GROUP BY member").fetchall())
+    assert held == {"first": 2, "second": 2}
+    first.close()
+    second.close()
+    log.close()

@@ -107,6 +107,28 @@ def test_undecodable_record_goes_to_dead_letter_and_does_not_block(kafka, group)
     assert "not a JSON object" in quarantined.headers[UNDECODABLE_HEADER]
 
 
+def test_a_record_that_only_looks_like_an_object_goes_to_dead_letter_from_the_worker(kafka, group):
+    """The consumer looks at a value's ends only (the stage parses it once, validating it); what is not JSON inside
+    fails that validation and the worker quarantines it with pydantic's reason, its bytes in base64."""
+    from yuqing.schema import CrawlHealth
+
+    class HealthStage(Stage):
+        name = f"health-{uuid.uuid4().hex[:6]}"
+        topics = ("crawl.health",)
+
+        def process(self, messages):
+            return run_per_message(messages, lambda m: CrawlHealth.model_validate_json(m.data))[1]
+
+    kafka.producer.send(kafka.full_name("crawl.health"), value=b'{"source": "a", \xff}', key=b"a")
+    kafka.flush()
+    outcomes = Worker(kafka, HealthStage(), poll_timeout=1.0).run(until_idle=True, idle_polls=3)
+    assert outcomes["quarantined"] == 1
+    with kafka.consumer(group, ["crawl.health.dlq"]) as consumer:
+        (quarantined,) = drain(consumer, 1)
+    assert quarantined.value == {"raw_base64": "eyJzb3VyY2UiOiAiYSIsIP99"}
+    assert "Invalid JSON" in quarantined.headers["yuqing-error"]
+
+
 class CopyStage(Stage):
     """Trivial stage: copies each message to the `out` topic; `poison` values are refused."""
 

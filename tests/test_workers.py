@@ -111,3 +111,16 @@ def test_transport_down_at_commit_redelivers_instead_of_stopping(transport, monk
     assert sorted(stage.seen) == [0, 0, 1, 1, 2, 2]  # at least once: the uncommitted batch came again
     assert outcomes["backend_down"] == 1
     assert stats_of(transport)["in"].lag == {"yuqing-test": 0}
+
+
+def test_a_long_run_keeps_what_is_loaded_out_of_the_collectors_sight_and_restores_it_after() -> None:
+    import gc
+
+    from workers.runner import GC_YOUNG_THRESHOLD, steady_heap
+
+    before, frozen_before = gc.get_threshold(), gc.get_freeze_count()
+    loaded = [{"model": n} for n in range(1000)]
+    with steady_heap():
+        assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
+        assert gc.get_freeze_count() >= frozen_before + len(loaded)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

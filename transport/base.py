@@ -1,14 +1,19 @@
 """The transport interface: named topics, consumer groups, committed offsets (at-least-once).
 
-Stage code sees `Message` values (JSON-able dicts), never a queue library. Two implementations:
+Stage code sees `Message`s, never a queue library: a message holds its value as the JSON the log keeps, which a
+stage validates straight into its schema type (`Message.data`), or reads as a dict (`Message.value`). A stage
+publishes dicts, or values it encoded itself (`bytes` of a JSON object: a schema type's serializer writes them
+without building a dict first). Two implementations:
 `transport.sqlite_log` (embedded default) and Kafka (scale-out), chosen by `settings.transport`.
 """
 
 from __future__ import annotations
 
 import abc
+import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -35,8 +40,20 @@ SINGLE_PARTITION = frozenset({ANNOTATED_POSTS})
 ENCODE_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
+# What `publish` takes: a JSON-able dict, or the JSON of an object already encoded (kept as it is).
+Value = dict[str, Any] | bytes
+
+
 def encode(value: Any) -> bytes:
+    """A value's JSON: pre-encoded bytes as they are, anything else written with orjson."""
+    if isinstance(value, bytes):
+        return value
     return orjson.dumps(value, default=str, option=ENCODE_OPTIONS)
+
+
+def undecodable_value(data: bytes) -> dict[str, str]:
+    """A value that is no JSON object, as a dead-letter topic keeps it: its bytes in base64."""
+    return {"raw_base64": base64.b64encode(data).decode("ascii")}
 
 
 def partitions_of(topic: str, configured: int) -> int:
@@ -58,10 +75,20 @@ class Message:
     topic: str
     partition: int
     offset: int
-    value: dict[str, Any]
+    # The value's JSON (an object), as the log holds it. Stages validate it into their schema types in one pass
+    # (`Model.model_validate_json`) rather than through a dict; it is also what a retry or a dead letter re-publishes.
+    data: bytes
     key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     timestamp: float = 0.0
+
+    @cached_property
+    def value(self) -> dict[str, Any]:
+        """The value as a dict, decoded on first use (raises ValueError when `data` is not a JSON object)."""
+        value = orjson.loads(self.data)
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+        return value
 
 
 @dataclass(frozen=True)
@@ -95,11 +122,11 @@ class Consumer(abc.ABC):
 
 class Transport(abc.ABC):
     @abc.abstractmethod
-    def publish(self, topic: str, value: dict[str, Any], key: str | None = None,
+    def publish(self, topic: str, value: Value, key: str | None = None,
                 headers: dict[str, str] | None = None) -> None:
         """Append one message; messages with the same key keep their order."""
 
-    def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
+    def publish_many(self, topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
         count = 0
         for key, value in values:
             self.publish(topic, value, key=key)

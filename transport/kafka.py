@@ -12,14 +12,13 @@ N partitions keeps at most N members of one group busy; each group reads every m
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
-import orjson
 from kafka import (
     ConsumerRebalanceListener,
     KafkaAdminClient,
@@ -37,9 +36,11 @@ from transport.base import (
     TopicStats,
     Transport,
     TransportError,
+    Value,
     dead_letter,
     encode,
     partitions_of,
+    undecodable_value,
 )
 from yuqing.config.settings import KafkaSettings
 
@@ -175,14 +176,14 @@ class KafkaTransport(Transport):
 
     # -- producing ------------------------------------------------------------------------------
 
-    def publish(self, topic: str, value: dict[str, Any], key: str | None = None,
+    def publish(self, topic: str, value: Value, key: str | None = None,
                 headers: dict[str, str] | None = None) -> None:
         self.ensure_topics([topic])
         record_headers = [(name, text.encode("utf-8")) for name, text in (headers or {}).items()]
         with self.broker_errors(f"publish to {self.full_name(topic)}"):
             self._send(self.full_name(topic), key, value, record_headers)
 
-    def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
+    def publish_many(self, topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
         """As `Transport.publish_many` (flushed when it returns), with the checks done once for the batch."""
         self.ensure_topics([topic])
         name = self.full_name(topic)
@@ -194,7 +195,7 @@ class KafkaTransport(Transport):
         self.flush()
         return count
 
-    def _send(self, full_topic: str, key: str | None, value: dict[str, Any],
+    def _send(self, full_topic: str, key: str | None, value: Value,
               headers: list[tuple[str, bytes]]) -> None:
         future = self.producer.send(full_topic, value=encode(value),
                                     key=key.encode("utf-8") if key is not None else None, headers=headers)
@@ -241,15 +242,12 @@ class KafkaTransport(Transport):
                     for tp, records in reader.poll(timeout_ms=500, max_records=limit - len(messages)).items():
                         for record in records:
                             headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or []}
-                            try:
-                                value = orjson.loads(record.value)
-                            except ValueError:
-                                value = None
-                            if not isinstance(value, dict):
-                                value = {"raw_base64": base64.b64encode(record.value or b"").decode("ascii")}
                             key = record.key.decode("utf-8", "replace") if record.key is not None else None
-                            messages.append(Message(topic, tp.partition, record.offset, value, key, headers,
-                                                    record.timestamp / 1000.0))
+                            message = Message(topic, tp.partition, record.offset, record.value or b"", key, headers,
+                                              record.timestamp / 1000.0)
+                            if _undecodable(message):
+                                message = replace(message, data=encode(undecodable_value(message.data)))
+                            messages.append(message)
             finally:
                 reader.close()
         return sorted(messages, key=lambda m: (m.timestamp, m.partition, m.offset))[:limit]
@@ -422,18 +420,16 @@ class KafkaTopicConsumer(Consumer):
         topic = self.transport.short_name(record.topic)
         key = record.key.decode("utf-8", "replace") if record.key is not None else None
         headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers or []}
-        try:
-            value = orjson.loads(record.value)
-            if not isinstance(value, dict):
-                raise ValueError(f"expected a JSON object, got {type(value).__name__}")
-        except (ValueError, TypeError) as exc:
-            reason = f"{topic}@{record.partition}:{record.offset} is not a JSON object: {exc}"
+        message = Message(topic, record.partition, record.offset, record.value or b"", key, headers,
+                          record.timestamp / 1000.0)
+        problem = _plainly_no_object(message.data)
+        if problem:
+            reason = f"{topic}@{record.partition}:{record.offset} is not a JSON object: {problem}"
             log.warning("quarantining undecodable record %s", reason)
-            raw = base64.b64encode(record.value or b"").decode("ascii")
-            self.transport.publish(dead_letter(topic), {"raw_base64": raw}, key=key,
+            self.transport.publish(dead_letter(topic), undecodable_value(message.data), key=key,
                                    headers={**headers, UNDECODABLE_HEADER: reason[:2000]})
             return None
-        return Message(topic, record.partition, record.offset, value, key, headers, record.timestamp / 1000.0)
+        return message
 
     def commit(self, messages: Iterable[Message]) -> None:
         upto: dict[TopicPartition, int] = {}
@@ -466,6 +462,25 @@ class KafkaTopicConsumer(Consumer):
         """Leave the group without committing, so other members take our partitions at once."""
         with self.transport.broker_errors(f"leave consumer group {self.group}"):
             self._consumer.close(autocommit=False)
+
+
+def _plainly_no_object(data: bytes) -> str:
+    """Why a record's value is plainly no JSON object ('' when it looks like one). Only its ends are looked at:
+    decoding it here would parse every value twice, as the stage validates it from its JSON; a value that only
+    looks like an object fails that validation and goes to the dead-letter topic from the worker, with the reason."""
+    body = data.strip()
+    if body[:1] != b"{" or body[-1:] != b"}":
+        return f"expected a JSON object, got {body[:40]!r}"
+    return ""
+
+
+def _undecodable(message: Message) -> str:
+    """Why the record's value is no JSON object ('' when it is one; the decoded dict is kept in the message)."""
+    try:
+        message.value  # noqa: B018 (decoded for the check, and cached for the stage)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return ""
 
 
 class _ForgetRevoked(ConsumerRebalanceListener):

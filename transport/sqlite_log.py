@@ -16,12 +16,20 @@ import uuid
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from stores.sqlite import connect
-from transport.base import Consumer, Message, TopicStats, Transport, TransportError, encode, partitions_of
+from transport.base import (
+    Consumer,
+    Message,
+    TopicStats,
+    Transport,
+    TransportError,
+    Value,
+    encode,
+    partitions_of,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -51,6 +59,23 @@ def partition_for(key: str | None, partitions: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % partitions
 
 
+# The page size of a new log. A message lives in the leaves of the (topic, partition, offset) b-tree, where a row
+# longer than about a quarter of a page spills into an overflow page of its own; with SQLite's default of 4 KiB
+# that is every post longer than ~1 KB (most of them, as annotated or enriched). With 16 KiB pages a row of up to
+# ~4 KB stays in its leaf: on a bench.soak stream the log took 2.8 KB per message instead of 4.2 KB, and appending
+# one 7 us of CPU instead of 13 (a log created before keeps its pages).
+PAGE_SIZE = 16384
+# A message's value read as the UTF-8 bytes of its JSON, as stored: not decoded into a str that a stage would only
+# encode again to validate it.
+VALUE_BYTES = "CAST(value AS BLOB)"
+# The headers of almost every message: written and read without a JSON round trip.
+NO_HEADERS = "{}"
+
+
+def _headers(text: str) -> dict[str, str]:
+    return {} if text == NO_HEADERS else orjson.loads(text)
+
+
 # Rows deleted per transaction while pruning, so appends never wait long behind a prune.
 PRUNE_CHUNK = 5000
 
@@ -63,27 +88,29 @@ class SqliteTransport(Transport):
         self.session_timeout = session_timeout
         self.retention_seconds = retention_seconds
         try:
-            self._conn = connect(self.path, autocommit=True, shared_between_threads=True)
+            self._conn = connect(self.path, autocommit=True, shared_between_threads=True, page_size=PAGE_SIZE)
             self._conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise TransportError(f"cannot open the embedded log at {self.path}: {exc}") from exc
 
-    def publish(self, topic: str, value: dict[str, Any], key: str | None = None,
+    def publish(self, topic: str, value: Value, key: str | None = None,
                 headers: dict[str, str] | None = None) -> None:
         self._append(topic, [(key, value, headers or {})])
 
-    def publish_many(self, topic: str, values: Iterable[tuple[str | None, dict[str, Any]]]) -> int:
-        batch: list[tuple[str | None, dict[str, Any], dict[str, str]]] = [(key, value, {}) for key, value in values]
+    def publish_many(self, topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
+        batch: list[tuple[str | None, Value, dict[str, str]]] = [(key, value, {}) for key, value in values]
         self._append(topic, batch)
         return len(batch)
 
-    def _append(self, topic: str, batch: list[tuple[str | None, dict[str, Any], dict[str, str]]]) -> None:
+    def _append(self, topic: str, batch: list[tuple[str | None, Value, dict[str, str]]]) -> None:
         if not batch:
             return
         now = time.time()
         try:
-            # Encoded before the write lock is taken: other processes wait only for the inserts.
-            encoded = [(key, encode(value).decode(), encode(headers).decode()) for key, value, headers in batch]
+            # Encoded before the write lock is taken: other processes wait only for the inserts. Values are
+            # inserted as bytes and stored as TEXT (the CAST in the INSERT), so the log stays readable JSON.
+            encoded = [(key, encode(value), NO_HEADERS if not headers else encode(headers).decode())
+                       for key, value, headers in batch]
             partitions = partitions_of(topic, self.partitions)
             with _immediate(self._conn) as conn:
                 next_offsets: dict[int, int] = {}
@@ -98,7 +125,7 @@ class SqliteTransport(Transport):
                         next_offsets[part] = row[0]
                     rows.append((topic, part, next_offsets[part], key, value_text, headers_text, now))
                     next_offsets[part] += 1
-                conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, CAST(? AS TEXT), ?, ?)", rows)
         except sqlite3.Error as exc:
             raise TransportError(f"cannot append to {topic} in {self.path}: {exc}") from exc
 
@@ -117,11 +144,11 @@ class SqliteTransport(Transport):
     def read(self, topic: str, limit: int = 100) -> list[Message]:
         try:
             rows = self._conn.execute(
-                "SELECT partition, offset, key, value, headers, ts FROM messages WHERE topic=? "
+                f"SELECT partition, offset, key, {VALUE_BYTES}, headers, ts FROM messages WHERE topic=? "
                 "ORDER BY ts, partition, offset LIMIT ?", (topic, limit)).fetchall()
         except sqlite3.Error as exc:
             raise TransportError(f"cannot read {topic} from {self.path}: {exc}") from exc
-        return [Message(topic, part, offset, orjson.loads(value), key, orjson.loads(headers), ts)
+        return [Message(topic, part, offset, value, key, _headers(headers), ts)
                 for part, offset, key, value, headers, ts in rows]
 
     def _topics(self) -> list[str]:
@@ -222,10 +249,29 @@ class SqliteConsumer(Consumer):
         self._conn = connect(transport.path, autocommit=True, shared_between_threads=True)
         self._positions: dict[tuple[str, int], int] = {}
         self._owned: set[tuple[str, int]] = set()
+        # What the last rebalance found: when, how many members were live, the share each holds.
+        self._rebalanced_at = -math.inf
+        self._live = 0
+        self._share = 0
+
+    def _settled(self, now: float) -> bool:
+        """Whether the last rebalance still holds, read without taking the write lock: this member's heartbeat
+        and leases were renewed less than a third of the session timeout ago, it holds its share, and the group
+        has as many live members (one that joins, leaves or dies changes the count: then all rebalance)."""
+        timeout = self.transport.session_timeout
+        if now - self._rebalanced_at >= timeout / 3 or len(self._owned) < self._share:
+            return False
+        (live,) = self._conn.execute("SELECT COUNT(*) FROM members WHERE grp=? AND seen >= ?",
+                                     (self.group, now - timeout)).fetchone()
+        return bool(live == self._live)
 
     def _rebalance(self) -> None:
-        """Heartbeat, then hold a fair share of partitions: ceil(partitions / live members)."""
+        """Heartbeat, then hold a fair share of partitions: ceil(partitions / live members). Done when the last
+        one no longer holds (`_settled`), not at every poll: each is a write transaction, which the stages'
+        appends and commits would wait for."""
         now = time.time()
+        if self._settled(now):
+            return
         timeout = self.transport.session_timeout
         with _immediate(self._conn) as conn:
             conn.execute("INSERT OR REPLACE INTO members VALUES (?, ?, ?)", (self.group, self.member, now))
@@ -263,6 +309,7 @@ class SqliteConsumer(Consumer):
             for tp in self._owned - owned:
                 self._positions.pop(tp, None)
             self._owned = owned
+            self._rebalanced_at, self._live, self._share = now, live, share
 
     def poll(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
         deadline = time.monotonic() + timeout
@@ -284,12 +331,12 @@ class SqliteConsumer(Consumer):
             if len(batch) >= max_messages:
                 break
             rows = self._conn.execute(
-                "SELECT offset, key, value, headers, ts FROM messages "
+                f"SELECT offset, key, {VALUE_BYTES}, headers, ts FROM messages "
                 "WHERE topic=? AND partition=? AND offset>=? ORDER BY offset LIMIT ?",
                 (topic, part, self._positions[(topic, part)], max_messages - len(batch)),
             ).fetchall()
-            for offset, key, value, headers, ts in rows:
-                batch.append(Message(topic, part, offset, orjson.loads(value), key, orjson.loads(headers), ts))
+            batch.extend(Message(topic, part, offset, value, key, _headers(headers), ts)
+                         for offset, key, value, headers, ts in rows)
             if rows:
                 self._positions[(topic, part)] = rows[-1][0] + 1
         return batch

@@ -6,6 +6,7 @@ Each stage adapts messages to the schema and hands them to the package that does
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -13,8 +14,8 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 from alerts.store import MemoryTaken, MemoryWriter, WorkerMemory
 from search.base import BulkWriteError, Index, SearchBackendError, SearchRefused
@@ -27,9 +28,9 @@ from transport.base import (
     Message,
     Transport,
 )
-from workers.runner import BatchResult, PoisonMessage, Stage, group_of, run_per_message
+from workers.runner import BatchResult, PoisonMessage, Stage, group_of, run_per_item, run_per_message
 from yuqing.config import Settings
-from yuqing.schema import CrawlHealth, EnrichedPost, Event, Policy, Post, RefusedPost, ReprintLink, aware, now
+from yuqing.schema import CrawlHealth, EnrichedPost, Event, Policy, Post, RefusedPost, ReprintLink, now
 
 if TYPE_CHECKING:
     from alerts.service import AlertService
@@ -48,6 +49,8 @@ CHECKPOINT_SHARE = 10  # ...or this many times the CPU time the last save took, 
 PRUNE_EVERY = 3600.0  # seconds between two deletions of the posts past the index's retention
 
 log = logging.getLogger(__name__)
+
+D = TypeVar("D")
 
 
 class EnrichStage(Stage):
@@ -69,9 +72,9 @@ class EnrichStage(Stage):
         self.policy_refresh = policy_refresh
         self._refreshed_at = time.monotonic()
 
-    def _annotate(self, message: Message) -> Annotated:
+    def _annotate(self, post: Post) -> Annotated:
         try:
-            return self.enricher.annotate(Post.model_validate(message.value))
+            return self.enricher.annotate(post)
         except RefusedPost as exc:
             raise PoisonMessage(str(exc), reason=exc.reason) from exc
 
@@ -79,13 +82,13 @@ class EnrichStage(Stage):
         if self.policies is not None and time.monotonic() - self._refreshed_at >= self.policy_refresh:
             self.enricher.learn_policies(self.policies())
             self._refreshed_at = time.monotonic()
+        posts, result = _decoded_oldest_first(messages, lambda message: Post.model_validate_json(message.data),
+                                              lambda post: post)
         # Crawl order is not publication order: a batch is analysed oldest first, so what arrives
         # together (a whole crawl, in the demo) makes the same events in whatever order it was crawled.
-        order = _oldest_first(messages, lambda value: value)
-        annotated, in_order = run_per_message([messages[i] for i in order], self._annotate)
+        annotated, _ = run_per_item(messages, posts, self._annotate, result)
         self.transport.publish_many(ANNOTATED_POSTS, [(a.post.id, a.to_json()) for a in annotated])
-        return BatchResult(failed={order[i]: e for i, e in in_order.failed.items()},
-                           poison={order[i]: e for i, e in in_order.poison.items()})
+        return result
 
 
 class EventsStage(Stage):
@@ -103,65 +106,71 @@ class EventsStage(Stage):
         self.analyzer = analyzer
 
     def process(self, messages: list[Message]) -> BatchResult:
+        # The batch's posts live until it is published: collected while it runs, they would survive into the
+        # oldest generation and set off full collections over the whole memory of events. Collected once after.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._process(messages)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _process(self, messages: list[Message]) -> BatchResult:
         from analysis.enrich import Annotated
 
         self.analyzer.catch_up()
         # Several enrich workers interleave their batches: oldest first again.
-        order = _oldest_first(messages, lambda value: value.get("post"))
-        ordered = [messages[i] for i in order]
-        decoded, unreadable = run_per_message(ordered, lambda message: Annotated.from_json(message.value))
-        refused = unreadable.poison.keys() | unreadable.failed.keys()
-        readable = [position for position in range(len(ordered)) if position not in refused]
+        annotated, result = _decoded_oldest_first(messages, lambda message: Annotated.from_json(message.data),
+                                                  lambda annotated: annotated.post)
         # What the memory's store knows of the batch's posts (redeliveries, re-crawls, the posts they may copy, the
         # threads they are in), read at once.
-        self.analyzer.recall(decoded)
-        annotated = iter(decoded)  # one a readable message, in their order: run_per_message calls this once for each
-        enriched, assigned = run_per_message([ordered[position] for position in readable],
-                                             lambda _: self.analyzer.assign(next(annotated)))
-        result = BatchResult(
-            failed={order[p]: e for p, e in unreadable.failed.items()} | {order[readable[p]]: e for p, e in assigned.failed.items()},
-            poison={order[p]: e for p, e in unreadable.poison.items()} | {order[readable[p]]: e for p, e in assigned.poison.items()})
+        self.analyzer.recall([a for _, a in annotated])
+        enriched, _ = run_per_item(messages, annotated, self.analyzer.assign, result)
         # Saved first (changed_events writes the memory), then published: a standby never publishes an event
         # that the memory it starts from does not hold.
         events = self.analyzer.changed_events()
-        self.transport.publish_many(ENRICHED_POSTS, [(p.id, p.model_dump(mode="json")) for p in enriched])
+        self.transport.publish_many(ENRICHED_POSTS, [(p.id, p.to_json()) for p in enriched])
         # Copies analysed before their original arrived: keyed by the copy's id, so each update follows
         # the copy itself on its partition.
         relinked = self.analyzer.take_relinked()
-        self.transport.publish_many(ENRICHED_POSTS, [(link.post_id, link.model_dump(mode="json")) for link in relinked])
-        self.transport.publish_many(EVENTS, [(e.id, e.model_dump(mode="json")) for e in events])
+        self.transport.publish_many(ENRICHED_POSTS, [(link.post_id, link.to_json()) for link in relinked])
+        self.transport.publish_many(EVENTS, [(e.id, e.to_json()) for e in events])
         return result
 
     def close(self) -> None:
         self.analyzer.close()
 
 
-def _oldest_first(messages: list[Message], post_of: Callable[[dict[str, Any]], object]) -> list[int]:
-    """Positions of the messages in the order their posts (`post_of` a message's value) were published."""
-    return sorted(range(len(messages)), key=lambda i: _publication_key(post_of(messages[i].value)))
+def _decoded_oldest_first(messages: list[Message], decode: Callable[[Message], D],
+                          post_of: Callable[[D], Post]) -> tuple[list[tuple[int, D]], BatchResult]:
+    """The messages' values (`decode`: a value that is not one is the result's poison), each with its message's
+    position in the batch, in the order their posts (`post_of` a value) were published, else fetched."""
+    decoded, result = run_per_message(messages, decode)
+    valid = [position for position in range(len(messages))
+             if position not in result.poison and position not in result.failed]
+    return sorted(zip(valid, decoded, strict=True), key=lambda item: _publication_key(post_of(item[1]))), result
 
 
-def _publication_key(post: object) -> tuple[str, str]:
-    """When a post (as JSON) was published (else fetched), as UTC text that sorts in time order; a value
-    that is no post sorts last and fails where it is read."""
-    value = post if isinstance(post, dict) else {}
-    for name in ("published_at", "fetched_at"):
-        try:
-            moment = aware(datetime.fromisoformat(str(value.get(name)))).astimezone(UTC)
-        except (ValueError, OverflowError):  # no time, or one at the ends of the calendar (refused later)
-            continue
-        return moment.isoformat(), str(value.get("id") or value.get("url") or "")
-    return "~", ""
+def _publication_key(post: Post) -> tuple[datetime, str]:
+    """When a post was published (else fetched), and its id for posts of the same moment: a time order, since
+    the times are aware (a post's are)."""
+    return post.when, post.id
+
+
+# How a re-link's JSON starts, as the events stage writes it (its first field; a post has no such field): told apart
+# from a post without decoding the value twice.
+REPRINT_LINK_START = b'{"post_id":'
 
 
 def _decode(message: Message) -> EnrichedPost | ReprintLink | Event | CrawlHealth:
     if message.topic == EVENTS:
-        return Event.model_validate(message.value)
+        return Event.model_validate_json(message.data)
     if message.topic == CRAWL_HEALTH:
-        return CrawlHealth.model_validate(message.value)
-    if isinstance(message.value, dict) and "post_id" in message.value:
-        return ReprintLink.model_validate(message.value)  # a copy re-linked to an original that arrived after it
-    return EnrichedPost.model_validate(message.value)
+        return CrawlHealth.model_validate_json(message.data)
+    if message.data.startswith(REPRINT_LINK_START):
+        return ReprintLink.model_validate_json(message.data)  # a copy re-linked to an original that arrived after it
+    return EnrichedPost.from_json(message.data)
 
 
 class IndexStage(Stage):

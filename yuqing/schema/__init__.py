@@ -76,6 +76,10 @@ class Platform(StrEnum):
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
+    def to_json(self) -> bytes:
+        """The JSON of `model_dump_json`, as bytes and without a str made first: what the stages send."""
+        return self.__pydantic_serializer__.to_json(self)
+
 
 class Author(_Model):
     name: str | None = None
@@ -173,6 +177,28 @@ class EnrichedPost(Post):
     @classmethod
     def from_post(cls, post: Post, **analysis: Any) -> EnrichedPost:
         return cls(**post.model_dump(), **analysis)
+
+    def text_copy(self) -> set[str]:
+        """The field that only repeats another: `masked_text` when it equals `text` (always, once the enrich step
+        masked the text before anything else saw it). Left out of what is sent or stored, so the text is kept once;
+        `with_text_copy` puts it back."""
+        return {"masked_text"} if self.masked_text == self.text else set()
+
+    def with_text_copy(self) -> EnrichedPost:
+        """The post, with the `masked_text` that `text_copy` left out of what it was read from put back."""
+        if "masked_text" not in self.model_fields_set:
+            self.masked_text = self.text
+        return self
+
+    def to_json(self) -> bytes:
+        """The post as one stage sends it to another: its text once."""
+        return self.__pydantic_serializer__.to_json(self, exclude=self.text_copy())
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> EnrichedPost:
+        """A post sent with `to_json` (or a whole one), validated in one pass over the JSON: raises pydantic's
+        ValidationError for a value that is no enriched post, or no JSON."""
+        return cls.model_validate_json(data).with_text_copy()
 
 
 class ReprintLink(_Model):

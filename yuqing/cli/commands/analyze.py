@@ -22,6 +22,7 @@ from typing import IO, Any, NamedTuple
 
 from pydantic import ValidationError
 
+from workers.runner import GC_YOUNG_THRESHOLD
 from yuqing.cli.common import settings_from
 from yuqing.config import ConfigError
 from yuqing.schema import Post
@@ -30,10 +31,6 @@ from yuqing.schema import Post
 DEFAULTS = {"platform": "other", "source": "analyze"}
 POST_FIELDS = frozenset(Post.model_fields)
 PROGRESS_EVERY = 200
-# Objects allocated before Python's young-generation collection runs. The analyzer keeps a large,
-# growing heap (segmentation caches, event state) that the default of 700 makes the collector walk
-# again and again: 5-10% of a long run. Cycles are still collected, in fewer, bigger batches.
-GC_YOUNG_THRESHOLD = 20_000
 # A longer line is no post (a Weibo long-form post is ~20 kB, a long policy document ~300 kB): it
 # is skipped unread, so one line can neither exhaust memory nor hold the stream for minutes.
 MAX_LINE_BYTES = 1 << 20

@@ -7,7 +7,7 @@ import sys
 import time
 
 from transport import open_transport
-from workers.runner import Worker
+from workers.runner import Worker, steady_heap
 from workers.stages import STAGE_NAMES, build_stage
 from yuqing.cli.common import settings_from
 
@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"[{args.stage}] 待命 standing by: {exc}", file=sys.stderr, flush=True)
                     standing_by = True
                 time.sleep(STANDBY_POLL)
-        outcomes = Worker(transport, stage, batch_size=args.batch_size).run(until_idle=args.until_idle)
+        with steady_heap():
+            outcomes = Worker(transport, stage, batch_size=args.batch_size).run(until_idle=args.until_idle)
     summary = ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())) or "nothing to do"
     print(f"[{args.stage}] {summary}")
     return 0
