@@ -126,6 +126,7 @@ class Figures:
     takeovers: dict[str, int] = field(default_factory=dict)
     stateful_kills: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    dead_letters: dict[str, int] = field(default_factory=dict)  # messages set aside per dead-letter topic
 
     def lines(self) -> list[str]:
         return [
@@ -137,6 +138,7 @@ class Figures:
             + (f", wrong level: {', '.join(self.wrong_levels)}" if self.wrong_levels else ""),
             f"  notifications sent twice {self.notifications_twice}, never sent {self.notifications_missing}",
             f"  incidents split over several events: {', '.join(self.incidents_split) or 'none'}",
+            "  dead-lettered: " + (", ".join(f"{topic} {n}" for topic, n in self.dead_letters.items()) or "none"),
             *([f"  killed in turn: {' '.join(self.killed)}",
                "  a standby took over after: " + ", ".join(
                    f"{stage} {self.takeovers.get(stage, 0)} of {kills} kill(s)"
@@ -388,6 +390,9 @@ def judge(settings: Settings, stream: list[Post], incidents: list[Incident], hoo
         if len(events) > 1:
             figures.incidents_split.append(f"{incident.place}: {len(events)} events")
     figures.posts_indexed = len(present)
+    with open_transport(settings) as transport:  # where lost posts may be: set aside by a stage
+        figures.dead_letters = {stat.topic: stat.messages for stat in transport.stats()
+                                if stat.topic.endswith(".dlq") and stat.messages}
     figures.posts_lost = len(stream) - len(present)
     figures.posts_duplicated = max(total - len(present), 0)
     expected = {f"place:{i.place}": i.level for i in incidents if i.level is not None}
