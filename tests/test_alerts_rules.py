@@ -180,6 +180,15 @@ def test_unanswered_complaints_forget_a_message_waiting_longer_than_forget_after
     with pytest.raises(ValueError, match="forget_after_days"):
         rule_of("unanswered_complaints", max_days=5, forget_after_days=5)
 
+def test_unanswered_complaints_count_again_when_the_clock_goes_back():
+    """A tick earlier than the last (a clock set back) counts overdue what is overdue at that time."""
+    rule = rule_of("unanswered_complaints", max_days=5, pile_up=1, group_by="place")
+    rule.on_post(board("供暖不热", T0))
+    overdue = [[finding.evidence["overdue"] for finding in rule.on_tick(T0 + timedelta(days=days))]
+               for days in (7, 3, 7)]
+    assert overdue == [[1], [0], [1]]
+
+
 def _expected_unanswered(seen: list[tuple[str, str, datetime, bool]], now: datetime, forget_after: timedelta,
                          max_days: float, pile_up: int) -> dict[str, tuple[int, int]]:
     """What the unanswered rule should count at `now`, worked out afresh from every message seen so far
