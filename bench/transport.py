@@ -11,27 +11,38 @@ is a real `yuqing worker STAGE` process (on Kafka, each replica with a data fold
 machines of their own; the embedded log is a file that its workers share). A watcher reads the groups' committed offsets (the transport's `stats`, as
 `yuqing status` does) every half second. Printed for each pipeline:
 
-- steady: posts/s from the index group's first commit until every group has committed everything
-  (the start-up of the processes and the group joins are left out);
+- steady: posts/s from the enrich group's first commit (the processes started, the groups joined) until
+  every group has committed everything;
 - overall: posts/s from the workers' start to the end (everything included);
 - CPU: seconds of CPU per 1,000 posts over the steady part, of each stage's processes and of the broker;
   on a shared machine this moves less than wall-clock rates, and the busiest process's share gives the
-  rate that a core per process would allow.
+  rate that a core per process would allow;
+- joins: how often each stage's members joined their group (from the workers' logs), and how many times a
+  member lost its membership (a heartbeat refused, a commit after a rebalance): start-up needs one join per
+  member (two for the first of two replicas), anything more is a rebalance the settings caused.
+
+Transport alone: the CPU seconds per 1,000 posts that publishing the posts (`publish_many`) and reading them
+back in a consumer group (polls of `--batch-size`, each committed) cost this process, on each transport (on
+Kafka, the broker's beside it): what the transport adds to every stage it sits between.
 
 Join: a consumer with the pipeline's settings joins a fresh group on its own (`alone`), then a second
-one joins beside it while the first keeps polling (`second`: until both hold partitions). Target:
-Kafka >= 2,000 posts/s steady, joins under 3 s. The machine's load average is
-printed beside each figure: it is shared, and the figures move with it.
+one joins beside it while the first keeps polling (`second`: until the partitions are split between them).
+Each member is polled by a thread of its own, as each worker process polls its own consumer; `--join-rounds`
+rounds. Target: Kafka >= 2,000 posts/s steady, joins under 3 s. The machine's load average is printed beside
+each figure: it is shared, and the figures move with it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -44,6 +55,7 @@ from bench.analysis_bench import repeated, weibo_texts
 from tests.faults.harness import settings_with, worker_env
 from tests.kafka_broker import TansuBroker, tansu_binary, unique
 from transport import RAW_POSTS, Transport, open_transport
+from transport.base import Consumer
 from transport.kafka import KafkaTransport
 from workers.runner import group_of
 from workers.stages import stage_groups
@@ -57,6 +69,10 @@ PIPELINES = ("embedded", "kafka-1", "kafka-2")
 # The stage that reads the raw posts and scales with partitions, and those that run once beside it.
 SCALED = "enrich"  # the stage started once per replica
 SINGLE = ("events", "index")
+# kafka-python's INFO line for every (re)join, and its and the transport's warnings for a lost membership.
+JOINED = re.compile(r"Successfully joined group")
+LOST = re.compile(r"Heartbeat failed|Heartbeat session expired|poll timeout has expired|lost membership"
+                  r"|rebalanced before commit|not recognized")
 
 
 def make_posts(count: int) -> list[Post]:
@@ -80,6 +96,8 @@ class Figures:
     replicas: int = 1
     indexed: int = 0
     load_during: str = ""
+    joins: dict[str, int] = field(default_factory=dict)  # per stage, all its members' (re)joins
+    lost: int = 0  # memberships lost during the run
 
     @property
     def cpu_total(self) -> float:
@@ -99,7 +117,9 @@ class Figures:
                 f"indexed {self.indexed}/{self.posts}   ({self.load_during})\n"
                 f"  {'':<10} CPU s/1000 posts: {parts} = {self.cpu_total:.2f}   "
                 + (f"a core per process would allow {self.capacity:.0f} posts/s" if self.capacity is not None
-                   else "steady part too short to sample CPU: run more posts"))
+                   else "steady part too short to sample CPU: run more posts")
+                + (f"\n  {'':<10} group joins: {', '.join(f'{stage} {n}' for stage, n in self.joins.items())}; "
+                   f"memberships lost: {self.lost}" if self.joins else ""))
 
 
 def process_cpu(pid: int) -> float:
@@ -125,9 +145,20 @@ class Stages:
     def start(self, stage: str, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{stage}-{len(self.processes)}.log").open("ab")
+        # -v: kafka-python's INFO lines say when a member joins or loses its group (a few per run).
         self.processes.append((stage, subprocess.Popen(
-            [sys.executable, "-m", "yuqing.cli.main", "worker", stage, "--batch-size", str(self.batch_size)],
+            [sys.executable, "-m", "yuqing.cli.main", "-v", "worker", stage, "--batch-size", str(self.batch_size)],
             cwd=ROOT, env={**self.env, "YUQING_DATA_DIR": str(data_dir)}, stdout=log, stderr=subprocess.STDOUT)))
+
+    def group_events(self) -> tuple[dict[str, int], int]:
+        """(Re)joins per stage and memberships lost, from the workers' logs."""
+        joins: dict[str, int] = {}
+        lost = 0
+        for number, (stage, _) in enumerate(self.processes):
+            text = (self.log_dir / f"{stage}-{number}.log").read_text(encoding="utf-8", errors="replace")
+            joins[stage] = joins.get(stage, 0) + len(JOINED.findall(text))
+            lost += len(LOST.findall(text))
+        return joins, lost
 
     def check(self) -> None:
         for _, process in self.processes:
@@ -173,7 +204,7 @@ def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: lis
         stages = Stages(worker_env(env), root, batch_size)
         cpu = lambda: {**stages.cpu(), "broker": broker_cpu() if broker_cpu else 0.0}  # noqa: E731
         started = time.monotonic()
-        first: tuple[float, int, dict[str, float]] | None = None  # when the index group first committed, how far, CPU then
+        first: tuple[float, int, dict[str, float]] | None = None  # when the enrich group first committed, how far, CPU then
         try:
             # The embedded log is a file in the data folder: its workers must share that folder.
             shared = settings.transport == "embedded"
@@ -187,7 +218,7 @@ def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: lis
                 stages.check()
                 scaled, indexed_messages, done = progress(transport, len(posts))
                 now = time.monotonic()
-                if first is None and indexed_messages:
+                if first is None and scaled:
                     first = (now, scaled, cpu())
                 if done:
                     break
@@ -198,6 +229,8 @@ def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: lis
             figures.load_during = load()
         finally:
             stages.stop()
+        if settings.transport == "kafka":
+            figures.joins, figures.lost = stages.group_events()
     assert first is not None
     first_at, done_at_first, cpu_at_first = first
     steady_posts = max(len(posts) - done_at_first, 1)
@@ -220,31 +253,114 @@ def indexed(settings: Settings) -> int:
         index.close()
 
 
-def joins(settings: Settings) -> tuple[float, float]:
-    """Seconds for a lone member to get its partitions, then for a second to join it (until both hold some)."""
+class PolledMember(threading.Thread):
+    """A group member polled by a thread of its own, as a worker process polls its consumer (a thread that
+    polled two members in turn would leave one unpolled while the other waits, which a worker never does)."""
+
+    def __init__(self, transport: KafkaTransport, group: str, topic: str, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self.transport, self.group, self.topic = transport, group, topic
+        self.holds: frozenset[tuple[str, int]] = frozenset()
+        # When the group gave it what it holds (a poll that brings nothing new returns a slice later).
+        self.joined_at = 0.0
+        self.failure: BaseException | None = None
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            consumer = self.transport.consumer(self.group, [self.topic], member=self.name)
+            try:
+                while not self._stopping.is_set():
+                    consumer.commit(consumer.poll(100, 0.5))
+                    self.joined_at, self.holds = consumer.joined_at or 0.0, frozenset(consumer.assigned())
+            finally:
+                consumer.close()
+        except BaseException as exc:  # reported by the thread that waits on this member
+            self.failure = exc
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
+
+
+def split_between(members: list[PolledMember], partitions: int, limit: float = 60.0) -> float:
+    """When the last member joined once every member holds some of the `partitions` and together all of them
+    (looked at every 5 ms); an error if a member failed or `limit` passed."""
+    give_up = time.monotonic() + limit
+    while not (all(m.holds for m in members) and len(frozenset().union(*(m.holds for m in members))) == partitions):
+        failed = next((m.failure for m in members if m.failure is not None), None)
+        if failed is not None:
+            raise RuntimeError(f"a joining member failed: {failed}") from failed
+        if time.monotonic() > give_up:
+            raise TimeoutError(f"the group did not settle within {limit:.0f} s")
+        time.sleep(0.005)
+    return max(m.joined_at for m in members)
+
+
+def joins(settings: Settings, rounds: int) -> list[tuple[float, float]]:
+    """Per round, seconds for a lone member to hold every partition, then for a second member to join it
+    (until the partitions are split between the two)."""
     topic = "bench.join"
-    group = unique("bench-join")
+    results = []
     with open_transport(settings) as opened:
         transport = cast(KafkaTransport, opened)
         transport.publish_many(topic, [(f"k{n}", {"n": n}) for n in range(20)])
-        started = time.monotonic()
-        first = transport.consumer(group, [topic], member="first")
-        try:
-            while not first.assigned():
-                first.poll(0, 0.05)
-            alone = time.monotonic() - started
+        everything = transport.settings.partitions
+        for _ in range(rounds):
+            group = unique("bench-join")
+            first = PolledMember(transport, group, topic, "first")
             started = time.monotonic()
-            second = transport.consumer(group, [topic], member="second")
+            first.start()
+            second: PolledMember | None = None
             try:
-                while not (first.assigned() and second.assigned()):
-                    first.poll(0, 0.05)
-                    second.poll(0, 0.05)
-                beside = time.monotonic() - started
+                alone = split_between([first], everything) - started
+                second = PolledMember(transport, group, topic, "second")
+                started = time.monotonic()
+                second.start()
+                beside = split_between([first, second], everything) - started
             finally:
-                second.close()
-        finally:
-            first.close()
-    return alone, beside
+                for member in (second, first):
+                    if member is not None:
+                        member.stop()
+            results.append((alone, beside))
+    return results
+
+
+def spread(values: list[float]) -> str:
+    ordered = sorted(values)
+    return f"median {statistics.median(ordered):4.2f} s, max {ordered[-1]:4.2f} s (min {ordered[0]:4.2f})"
+
+
+def transport_cost(transport: Transport, posts: list[Post], batch_size: int,
+                   broker_cpu: Callable[[], float] | None) -> dict[str, float]:
+    """CPU seconds per 1,000 posts this process spends publishing the posts and reading them back in a consumer
+    group (each poll committed), after the group join; and the broker's over both."""
+    topic = f"bench.cost.{uuid.uuid4().hex[:6]}"
+    values = [(p.id, p.model_dump(mode="json")) for p in posts]
+    broker_before = broker_cpu() if broker_cpu else 0.0
+    before = time.process_time()
+    transport.publish_many(topic, values)
+    published = time.process_time()
+    consumer: Consumer = transport.consumer(unique("bench-cost"), [topic])
+    try:
+        # Counted from the first batch on: the group join before it is no per-post cost.
+        first = consumer.poll(batch_size, 30.0)
+        consumer.commit(first)
+        started, read = time.process_time(), len(first)
+        while read < len(values):
+            batch = consumer.poll(batch_size, 5.0)
+            if not batch:
+                raise RuntimeError(f"only {read} of {len(values)} posts came back")
+            consumer.commit(batch)
+            read += len(batch)
+        consumed = time.process_time()
+    finally:
+        consumer.close()
+    cost = {"produce": (published - before) * 1000 / len(values),
+            "consume+commit": (consumed - started) * 1000 / max(len(values) - len(first), 1)}
+    if broker_cpu:
+        cost["broker"] = (broker_cpu() - broker_before) * 1000 / len(values)
+    return cost
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=200, help="the workers' --batch-size (default 200)")
     parser.add_argument("--only", choices=PIPELINES, action="append", help="run only this pipeline (repeatable)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a pipeline may take")
+    parser.add_argument("--join-rounds", type=int, default=10, help="group joins measured (default 10)")
     args = parser.parse_args(argv)
     chosen = args.only or list(PIPELINES)
     binary = tansu_binary()
@@ -265,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     results: list[Figures] = []
     join_lines: list[str] = []
+    cost_lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="yuqing-bench-transport-") as tmp:
         root = Path(tmp)
         broker = TansuBroker(binary, root / "broker.log").start() if binary and chosen != ["embedded"] else None
@@ -283,10 +401,21 @@ def main(argv: list[str] | None = None) -> int:
                                        args.batch_size, broker_cpu, args.timeout)
                 print(figures.line(), flush=True)
                 results.append(figures)
+                if name == "kafka-2":
+                    continue  # the transport's own cost and the joins do not depend on the replicas
+                settings = settings_with({**env, "YUQING_DATA_DIR": str(root / name / "index")})
+                with open_transport(settings) as transport:
+                    cost = transport_cost(transport, posts, args.batch_size, broker_cpu)
+                cost_lines.append(f"  {name.split('-')[0]:<10} " + " + ".join(f"{part} {seconds:.3f}"
+                                                                           for part, seconds in cost.items())
+                                  + f" = {sum(cost.values()):.3f} CPU s/1000 posts   ({load()})")
+                print(cost_lines[-1], flush=True)
                 if name == "kafka-1":  # an embedded member takes its partitions on its first poll
-                    alone, beside = joins(settings_with({**env, "YUQING_DATA_DIR": str(root / name / "index")}))
-                    join_lines.append(f"  kafka      alone {alone:5.2f} s   second member {beside:5.2f} s   "
-                                      f"target < {TARGET_JOIN_SECONDS:.0f} s   ({load()})")
+                    measured = joins(settings, args.join_rounds)
+                    slow = sum(max(round_) >= TARGET_JOIN_SECONDS for round_ in measured)
+                    join_lines.append(f"  kafka      alone: {spread([a for a, _ in measured])}; second member: "
+                                      f"{spread([b for _, b in measured])}; {slow} of {len(measured)} rounds "
+                                      f"not under the target of {TARGET_JOIN_SECONDS:.0f} s   ({load()})")
                     print(join_lines[-1], flush=True)
         finally:
             if broker is not None:
@@ -300,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
             if figures is not baseline:
                 print(f"  {figures.name}: {figures.steady / baseline.steady:.2f}x the embedded steady rate, "
                       f"{figures.cpu_total / max(baseline.cpu_total, 1e-9):.2f}x its CPU per post")
+    print("the transport alone (publish_many, then polls of the batch size, each committed):")
+    print("\n".join(cost_lines))
     print("group joins:")
     print("\n".join(join_lines))
     kafka = [f for f in results if f.name.startswith("kafka")]

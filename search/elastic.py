@@ -95,6 +95,7 @@ SORTS: dict[str, list[Any]] = {
 SCAN_PAGE = 1000
 PRUNE_TIMEOUT = 3600.0  # seconds `prune` waits for Elasticsearch to delete
 MERGED_AWAY = {"exists": {"field": "merged_into"}}  # events merged into another
+MERGE_HOPS = 10  # merges followed from a post's event to the one it ended up in (a chain is rarely over 2)
 EMERGING_CANDIDATES = 10_000  # distinct keywords of a day considered for `emerging`
 
 
@@ -349,7 +350,34 @@ class ElasticIndex(Index):
         return written
 
     def upsert(self, posts: Iterable[EnrichedPost]) -> int:
-        return self._bulk(self.posts_index, ({"_id": p.id, "_source": post_document(p)} for p in posts))
+        posts = list(posts)
+        if not posts:
+            return 0
+        self._require(self.posts_index)
+        # The index stage reads posts and events from two topics: a merge can be written before a post the
+        # events stage had put in the merged-away event.
+        survivors = self._surviving({post.event_id for post in posts if post.event_id})
+        return self._bulk(self.posts_index, (
+            {"_id": p.id, "_source": post_document(
+                p.model_copy(update={"event_id": survivors[p.event_id]}) if p.event_id in survivors else p)}
+            for p in posts))
+
+    def _surviving(self, event_ids: set[str]) -> dict[str, str]:
+        """Of these events, those merged away so far and the events they ended up in (merges followed along
+        their chain, at most MERGE_HOPS of them)."""
+        survivors: dict[str, str] = {}
+        reached = {event_id: event_id for event_id in event_ids}  # each event and where its merges lead so far
+        for _ in range(MERGE_HOPS):
+            if not reached:
+                break
+            with self._calls("reading the events posts belong to"):
+                docs = self.client.mget(index=self.events_index, ids=sorted(set(reached.values())),
+                                        source_includes=["merged_into"]).body["docs"]
+            into = {doc["_id"]: doc["_source"]["merged_into"] for doc in docs
+                    if doc.get("found") and doc["_source"].get("merged_into")}
+            reached = {event_id: into[at] for event_id, at in reached.items() if at in into}
+            survivors.update(reached)
+        return survivors
 
     def relink(self, links: Iterable[ReprintLink]) -> int:
         try:

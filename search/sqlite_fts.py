@@ -523,7 +523,8 @@ class SqliteIndex(Index):
         segment whenever one falls (rows in arrival order cost ~1.6 times as much)."""
         conn = self._conn
         given = list(posts)
-        latest = list({post.id: post for post in given}.values())  # a post twice in one batch: its last version stands
+        # A post twice in one batch: its last version stands.
+        latest = self._under_surviving_events(list({post.id: post for post in given}.values()))
         changes = CountChanges()
         ids = [post.id for post in latest]
         old: list[int] = []
@@ -859,6 +860,18 @@ class SqliteIndex(Index):
             return len(rows)
 
         return self._transaction("write events to", work)
+
+    def _under_surviving_events(self, posts: list[EnrichedPost]) -> list[EnrichedPost]:
+        """The posts, each under the event its event ended up in: the index stage reads posts and events from two
+        topics, so a merge can be written before a post the events stage had put in the merged-away event."""
+        wanted = json.dumps(list({post.event_id for post in posts if post.event_id}), ensure_ascii=False)
+        merged = [row[0] for row in self._conn.execute(
+            "SELECT id FROM events WHERE merged=1 AND id IN (SELECT value FROM json_each(?))", (wanted,))]
+        if not merged:
+            return posts
+        survivors = {event_id: self._surviving(event_id) for event_id in merged}
+        return [post.model_copy(update={"event_id": survivors[post.event_id]}) if post.event_id in survivors else post
+                for post in posts]
 
     def _surviving(self, event_id: str) -> str:
         """The event that `event_id` ended up in, following merges recorded so far."""

@@ -322,6 +322,24 @@ class IndexSuite:
         worded = index.facets(SearchQuery(text="老旧小区"), ["events"]).values["events"]  # counted match by match
         assert {v.value: v.count for v in worded} == {"ev-2": 2}
 
+    def test_a_post_arriving_after_its_event_was_merged_away_is_indexed_under_the_survivor(self, empty_index):
+        # The index stage reads posts and events from two topics: after a backlog, an event's merge can be
+        # written before a post the events stage had put in it.
+        def event(event_id, merged_into=None):
+            return Event(id=event_id, label="停工", first_seen=T0, last_seen=T0, size=1, merged_into=merged_into)
+
+        empty_index.upsert_events([event("ev-2"), event("ev-9", merged_into="ev-2")])
+        empty_index.upsert_events([event("ev-1", merged_into="ev-9")])
+        late = post(21, "牡丹区老旧小区改造又停工了", event="ev-1")
+        on_its_own = post(22, "曹县消费季开幕", event="ev-7")  # an event the index has not seen yet stays as it is
+        empty_index.upsert([late, on_its_own])
+        assert empty_index.get(late.id).event_id == "ev-2"
+        assert empty_index.get(on_its_own.id).event_id == "ev-7"
+        assert empty_index.search(SearchQuery(events=["ev-2"])).total == 1
+        assert empty_index.search(SearchQuery(events=["ev-1"])).total == 0
+        assert {v.value: v.count for v in empty_index.facets(SearchQuery(), ["events"]).values["events"]} == {
+            "ev-2": 1, "ev-7": 1}
+
     def test_a_copy_found_after_it_was_indexed_is_relinked_to_its_original(self, index):
         copy, original = SEED[2], SEED[0]
         assert index.relink([ReprintLink(post_id=copy.id, reprint_of=original.id),

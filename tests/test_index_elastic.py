@@ -67,6 +67,8 @@ def es():
 def index(es):
     settings = ElasticsearchSettings(url=es.url, index=INDEX, api_key=SecretStr("VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="))
     ix = ElasticIndex(settings, initial_backoff=0.01, max_backoff=0.05)
+    # Posts are written under the events their events were merged into: none of them was, unless a test says so.
+    es.route("POST", f"/{INDEX}-events/_mget", Reply(200, {"docs": []}))
     yield ix
     ix.close()
 
@@ -103,6 +105,23 @@ def test_upsert_sends_one_bulk_with_post_ids_and_bigram_text(es, index):
     assert pairs[2][1]["search_text"].startswith("市政 政府 府开 开放 放月 月 ")  # the title is searchable
     # The index is checked once per process, not before every write.
     assert len(es.sent("HEAD", f"/{INDEX}")) == 1
+
+
+def test_a_post_whose_event_was_merged_away_is_written_under_the_event_it_ended_up_in(es, index):
+    es.route("HEAD", f"/{INDEX}", Reply(200))
+    es.route("PUT", f"/{INDEX}/_bulk", recorded("bulk_all_created"))
+
+    def merged(event_id: str, into: str | None) -> Reply:
+        return Reply(200, {"docs": [{"_index": f"{INDEX}-events", "_id": event_id, "found": True,
+                                     "_source": {"merged_into": into} if into else {}}]})
+
+    es.route("POST", f"/{INDEX}-events/_mget", merged("ev-1", "ev-9"), merged("ev-9", "ev-2"), merged("ev-2", None))
+    index.upsert(POSTS)
+    asked = es.sent("POST", f"/{INDEX}-events/_mget")
+    assert [request.json()["ids"] for request in asked] == [["ev-1"], ["ev-9"], ["ev-2"]]
+    assert asked[0].query["_source_includes"] == ["merged_into"]
+    docs = [doc for _, doc in bulk_pairs(es.sent("PUT", f"/{INDEX}/_bulk")[0])]
+    assert [doc.get("event_id") for doc in docs] == ["ev-2", None, None]
 
 
 def test_partial_bulk_failure_names_the_failed_document(es, index):

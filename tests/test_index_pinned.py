@@ -9,7 +9,8 @@ others (some along chains), copies re-linked to their originals, and a prune at 
 `tests/data/index_pinned.json` holds each table's row count and a SHA-256 of its rows in a canonical form: tag
 ids are replaced by their (kind, value), which is what they stand for, and the contentless full-text table is
 read through `fts5vocab` (every token of every row with its column and position). It was written by the index
-of main at 168a710; regenerate it (`python -m tests.test_index_pinned`) only when the index's layout changes on
+of main at 168a710, and written again when a post arriving after its event's merge came to be indexed under
+the surviving event (the stream has such posts); regenerate it (`python -m tests.test_index_pinned`) only when the index's layout changes on
 purpose, and say so in the commit.
 """
 

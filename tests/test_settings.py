@@ -37,6 +37,7 @@ def test_secrets_are_masked_when_shown(monkeypatch):
     ("transport: rabbit\n", "transport", "'embedded' or 'kafka'"),
     ("crawl:\n  concurrency_per_domain: 0\n", "crawl.concurrency_per_domain", "greater than or equal to 1"),
     ("colour: red\n", "colour", "Extra inputs are not permitted"),
+    ("kafka:\n  session_timeout: 1\n", "kafka", "heartbeat_interval (0.5 s) must be at most a third of"),
     ("transport: [\n", "line", "not valid YAML"),
     ("- a\n- b\n", "", "mapping"),
 ])

@@ -52,6 +52,11 @@ UNDECODABLE_HEADER = "yuqing-undecodable"
 BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
 PRODUCER_BATCH_BYTES = 512 * 1024  # under the default max.request.size (1 MiB) and the broker's message.max.bytes
+# How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). A member learns that
+# its group is rebalancing from a heartbeat but rejoins only when its poll gets past the fetch it waits on, and
+# tansu holds the rejoin for a second: with 500 ms on top of a 0.5 s heartbeat, a second member waited a whole
+# extra second every few dozen joins. A fetch that finds records returns at once either way.
+FETCH_MAX_WAIT_MS = 250
 
 
 class KafkaTransport(Transport):
@@ -357,6 +362,7 @@ class KafkaTopicConsumer(Consumer):
                 session_timeout_ms=int(transport.session_timeout * 1000),
                 heartbeat_interval_ms=int(transport.heartbeat_interval * 1000),
                 max_poll_interval_ms=int(transport.max_poll_interval * 1000),
+                fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             )
             self._consumer.subscribe([transport.full_name(t) for t in topics], listener=_ForgetRevoked(self))
         # Per partition: offsets delivered as Messages and not yet committed, the offset after the last
@@ -388,6 +394,8 @@ class KafkaTopicConsumer(Consumer):
         batch: list[Message] = []
         with self.transport.broker_errors(f"poll for group {self.group}"):
             while True:
+                if max_messages >= 1:  # a poll that only keeps the membership alive does not wait for the join
+                    self._finish_join()
                 give_up = self._give_up_at(deadline, timeout) if max_messages >= 1 else deadline
                 # In slices of at most `timeout`: kafka-python's poll keeps waiting for records after the
                 # join completes, so one long call would hold an empty topic's first poll for `join_timeout`.
@@ -409,6 +417,18 @@ class KafkaTopicConsumer(Consumer):
                         self._delivered_to[tp] = record.offset + 1
                 if batch or time.monotonic() >= give_up:
                     return batch
+
+    def _finish_join(self) -> None:
+        """Wait for the member's first group join in one call, up to what is left of `join_timeout` (a poll for
+        messages waits that long for it anyway). kafka-python's poll stops waiting for its join when its own timeout
+        ends and, if the join completes before the next poll, throws the result away and sends a new JoinGroup
+        (kafka-python 3.0.12): a whole extra rebalance. Short polls made that likely on tansu, which answers a
+        new member on a one-second grid that they lined up with (a traced 3 s join of a second member was this
+        instead of 2 s). A rejoin is still waited for in the caller's slices: other members polled by the same
+        thread must rejoin too."""
+        coordinator = self._consumer._coordinator
+        if self.joined_at is None and coordinator.need_rejoin():
+            coordinator.poll(timeout_ms=int(max(self._join_deadline - time.monotonic(), 0.0) * 1000))
 
     def _give_up_at(self, deadline: float, timeout: float) -> float:
         """The poll deadline, extended while the group join is pending and renewed after a (re)join."""

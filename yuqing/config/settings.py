@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from yuqing.config.datafiles import read_yaml_mapping
@@ -32,15 +32,26 @@ class KafkaSettings(BaseModel):
     retention_hours: float = Field(default=168, gt=0)
     # Seconds. A killed worker's partitions pass to the others after `session_timeout`; a member that
     # spends longer than `max_poll_interval` on one batch is taken out of its group. Short, so that a
-    # worker joins in seconds: a forming group waits for more members for half the session timeout on
-    # tansu (and for group.initial.rebalance.delay.ms on Kafka). Kafka refuses a session timeout below
-    # its group.min.session.timeout.ms (6 s unless set lower, as docker-compose.yml does).
-    session_timeout: float = Field(default=4.0, gt=0)
-    heartbeat_interval: float = Field(default=1.0, gt=0)
+    # worker joins in seconds: tansu answers a JoinGroup once it has held it for half the session
+    # timeout, checked once a second (2 s: held 1 s; 3 or 4 s: held 2 s), and a live member rejoins only
+    # after a heartbeat tells it of the rebalance, so a second worker waits about one heartbeat and two
+    # holds (Kafka waits group.initial.rebalance.delay.ms instead). Three heartbeats per session at least
+    # (the check below), so one late heartbeat does not cost a member its partitions. Kafka refuses a
+    # session timeout below its group.min.session.timeout.ms (6 s unless set lower, as
+    # docker-compose.yml does).
+    session_timeout: float = Field(default=2.0, gt=0)
+    heartbeat_interval: float = Field(default=0.5, gt=0)
     max_poll_interval: float = Field(default=300.0, gt=0)
     # How long a request (a publish's acknowledgement, a flush waits twice this) may take before the
     # broker counts as away: the crawl then spools what it has not confirmed.
     request_timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _heartbeats_fit_in_a_session(self) -> KafkaSettings:
+        if self.heartbeat_interval * 3 > self.session_timeout:
+            raise ValueError(f"kafka.heartbeat_interval ({self.heartbeat_interval:g} s) must be at most a third of "
+                             f"kafka.session_timeout ({self.session_timeout:g} s)")
+        return self
 
 
 class EmbeddedLogSettings(BaseModel):
