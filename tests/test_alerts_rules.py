@@ -3,6 +3,8 @@ store, a repeated trigger groups into one alert, cools down, and escalates its l
 
 from __future__ import annotations
 
+import json
+import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -177,6 +179,70 @@ def test_unanswered_complaints_forget_a_message_waiting_longer_than_forget_after
     assert list(rule.memory()["waiting"]) == ["board:new"]
     with pytest.raises(ValueError, match="forget_after_days"):
         rule_of("unanswered_complaints", max_days=5, forget_after_days=5)
+
+def test_unanswered_complaints_count_again_when_the_clock_goes_back():
+    """A tick earlier than the last (a clock set back) counts overdue what is overdue at that time."""
+    rule = rule_of("unanswered_complaints", max_days=5, pile_up=1, group_by="place")
+    rule.on_post(board("供暖不热", T0))
+    overdue = [[finding.evidence["overdue"] for finding in rule.on_tick(T0 + timedelta(days=days))]
+               for days in (7, 3, 7)]
+    assert overdue == [[1], [0], [1]]
+
+
+def _expected_unanswered(seen: list[tuple[str, str, datetime, bool]], now: datetime, forget_after: timedelta,
+                         max_days: float, pile_up: int) -> dict[str, tuple[int, int]]:
+    """What the unanswered rule should count at `now`, worked out afresh from every message seen so far
+    (id, place, published, answered; in arrival order): a message waits from its first unanswered sighting
+    until seen answered or forgotten."""
+    waiting: dict[str, tuple[str, datetime]] = {}
+    for post_id, place, when, answered in seen:
+        if answered:
+            waiting.pop(post_id, None)
+        elif post_id not in waiting and now - when <= forget_after:
+            waiting[post_id] = (place, when)
+    figures: dict[str, tuple[int, int]] = {}
+    for place, when in waiting.values():
+        count, overdue = figures.get(place, (0, 0))
+        figures[place] = (count + 1, overdue + (now - when > timedelta(days=max_days)))
+    return {place: (count, overdue) for place, (count, overdue) in figures.items() if overdue or count >= pile_up}
+
+
+def test_unanswered_complaints_on_forty_days_of_a_city_s_boards_count_what_a_fresh_count_finds():
+    """Six boards over forty days (a message every half hour, 40 % answered on first sight, revisits of older
+    messages answered or not, a restart from memory every eight days): after every tick, each place's last
+    reported (unanswered, overdue) equals a count done afresh from every message seen, and a place is reported
+    again exactly when its figures changed."""
+    rng = random.Random(7)
+    places = ["东关村", "西城", "南湖", "北岗", "开发区", "牡丹区"]
+    options = {"max_days": 5, "pile_up": 40, "group_by": "place", "forget_after_days": 20}
+    rule = rule_of("unanswered_complaints", **options)
+    seen: list[tuple[str, str, datetime, bool]] = []
+    reported: dict[str, tuple[int, int]] = {}
+    findings = 0
+    for step in range(40 * 48):
+        now = T0 + timedelta(minutes=30 * step)
+        if seen and rng.random() < 0.3:  # a board revisited: an older message shown again
+            post_id, place, when, _ = rng.choice(seen)
+            answered = rng.random() < 0.5
+        else:
+            post_id, place, when, answered = f"board:{step}", rng.choice(places), now, rng.random() < 0.4
+        seen.append((post_id, place, when, answered))
+        rule.on_post(board("留言", when, answered=answered, place=place, post_id=post_id))
+        if step % 6 == 5:
+            for finding in rule.on_tick(now):
+                figures = (finding.evidence["unanswered"], finding.evidence["overdue"])
+                assert reported.get(finding.subject_id) != figures  # reported again only when changed
+                assert finding.magnitude == len(finding.post_ids) == figures[0]
+                reported[finding.subject_id] = figures
+                findings += 1
+            expected = _expected_unanswered(seen, now, timedelta(days=20), max_days=5, pile_up=40)
+            assert {place: reported[place] for place in expected} == expected
+        if step % (8 * 48) == 8 * 48 - 1:  # a restart: a new rule takes back the memory
+            memory = json.loads(json.dumps(rule.memory()))
+            rule = rule_of("unanswered_complaints", **options)
+            rule.recall(memory)
+    assert findings > 100
+
 
 # --- policy without interpretation ---------------------------------------------------------------
 
