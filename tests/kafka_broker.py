@@ -110,6 +110,14 @@ def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
+def names_of_its_own(kind: str) -> dict[str, str]:
+    """Settings (as environment variables) that give a run on the session's broker topics and consumer groups
+    of its own: the stages' groups are named after the stages, so without a group prefix the workers of one
+    test would join the groups of the one before (whose killed members the broker may still count)."""
+    prefix = unique(kind) + "."
+    return {"YUQING_KAFKA__TOPIC_PREFIX": prefix, "YUQING_KAFKA__GROUP_PREFIX": prefix}
+
+
 def make_transport(bootstrap: str, partitions: int = 4, **overrides: Any) -> KafkaTransport:
     """A Kafka transport on fresh topics of its own (a unique prefix) with fast group timings."""
     settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=partitions, topic_prefix=unique("test") + ".")

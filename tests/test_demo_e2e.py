@@ -294,9 +294,9 @@ def _stop(replica: subprocess.Popen, then_settle: bool) -> str:
 @pytest.mark.kafka
 def test_two_enrich_replicas_on_kafka_make_the_demos_events_and_alert(demo_runs, broker, tmp_path):
     import time
-    import uuid
 
     from tests.faults.harness import settings_with, worker_env
+    from tests.kafka_broker import names_of_its_own
     from transport import RAW_POSTS, open_transport
     from workers.stages import stage_groups
     from yuqing.cli.commands.demo import run_stages
@@ -306,7 +306,7 @@ def test_two_enrich_replicas_on_kafka_make_the_demos_events_and_alert(demo_runs,
     crawled = _first_crawl(data_dir)
     kafka = {"YUQING_DATA_DIR": str(tmp_path), "YUQING_TRANSPORT": "kafka",
              "YUQING_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap, "YUQING_KAFKA__PARTITIONS": "4",
-             "YUQING_KAFKA__TOPIC_PREFIX": f"demo-{uuid.uuid4().hex[:6]}.", "YUQING_KAFKA__SESSION_TIMEOUT": "6",
+             **names_of_its_own("demo"), "YUQING_KAFKA__SESSION_TIMEOUT": "6",
              "YUQING_KAFKA__HEARTBEAT_INTERVAL": "0.5", "YUQING_KAFKA__MAX_POLL_INTERVAL": "20"}
     settings = settings_with(kafka)
     replicas = [subprocess.Popen([sys.executable, "-m", "yuqing.cli.main", "worker", "enrich"], cwd=ROOT,

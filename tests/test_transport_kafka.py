@@ -259,3 +259,21 @@ def test_settings_select_kafka_and_keep_the_password_secret(monkeypatch, tmp_pat
     assert config["bootstrap_servers"] == ["k1:9092", "k2:9092"]
     assert config["sasl_plain_password"] == "s3cret"
     assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.masked())
+
+
+def test_a_group_prefix_gives_a_deployment_consumer_groups_of_its_own(broker):
+    """Two deployments on one cluster (different topic prefixes) each run a stage named "index": with a group
+    prefix each has a group of its own on the broker, and `stats` reports its lag under the stage's name."""
+    prefix = unique("deployment") + "."
+    settings = KafkaSettings(bootstrap_servers=broker.bootstrap, partitions=2, topic_prefix=prefix,
+                             group_prefix=prefix)
+    transport = KafkaTransport(settings, join_timeout=settings.session_timeout * 5)
+    try:
+        fill(transport, 6)
+        with transport.consumer("index", ["posts.raw"]) as consumer:
+            consumer.commit(drain(consumer, 6)[:6])
+        assert prefix + "index" in {group["group_id"] for group in transport.admin.list_groups()}
+        stats = {s.topic: s for s in transport.stats(expected={"index": ["posts.raw"]})}
+        assert stats["posts.raw"].lag == {"index": 0}
+    finally:
+        transport.close()

@@ -74,6 +74,7 @@ class KafkaTransport(Transport):
                  request_timeout: float | None = None) -> None:
         self.settings = settings
         self.prefix = settings.topic_prefix
+        self.group_prefix = settings.group_prefix
         self.client_id = client_id
         self.session_timeout = session_timeout or settings.session_timeout
         self.heartbeat_interval = heartbeat_interval or settings.heartbeat_interval
@@ -272,8 +273,9 @@ class KafkaTransport(Transport):
                 for part in desc["partitions"]
             ]
             starts, ends = self._partition_bounds(partitions)
-            groups = [g["group_id"] for g in self.admin.list_groups()]
-            committed = self.admin.list_group_offsets(groups) if groups else {}
+            groups = [g["group_id"] for g in self.admin.list_groups() if g["group_id"].startswith(self.group_prefix)]
+            committed = {group[len(self.group_prefix):]: offsets for group, offsets in
+                         (self.admin.list_group_offsets(groups) if groups else {}).items()}
         result = []
         for name in names:
             parts = [tp for tp in partitions if tp.topic == name]
@@ -356,7 +358,7 @@ class KafkaTopicConsumer(Consumer):
         with transport.broker_errors(f"join consumer group {group}"):
             self._consumer = KafkaConsumer(
                 **{**transport.client_config(), "client_id": client_id},
-                group_id=group,
+                group_id=transport.group_prefix + group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 session_timeout_ms=int(transport.session_timeout * 1000),

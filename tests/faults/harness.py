@@ -31,6 +31,7 @@ import yaml
 
 from search.base import SearchQuery
 from tests.faults.endpoints import Endpoint
+from tests.kafka_broker import names_of_its_own
 from transport import RAW_POSTS, open_transport
 from workers.stages import STAGE_NAMES, STATEFUL_STAGES, stage_groups
 from yuqing.config import Settings, load_settings
@@ -466,7 +467,7 @@ def outage_crawl(data_dir: Path, broker: Any, *, outage: float, after_posts: int
 
         kafka_env = {"YUQING_DATA_DIR": str(data_dir / "kafka"), "YUQING_TRANSPORT": "kafka",
                      "YUQING_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-                     "YUQING_KAFKA__TOPIC_PREFIX": f"outage-{random.randrange(16**6):06x}."}
+                     **names_of_its_own("outage")}
         # Short client timeouts, so the outage outlasts them; the crawls after it run with the defaults.
         kafka = settings_with({**kafka_env, "YUQING_KAFKA__REQUEST_TIMEOUT": "3"})
         kafka.crawl.download_delay = 0.0

@@ -5,14 +5,13 @@ alert group each, every notification sent once (`bench/failover.py` runs the lon
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 from stores import postgres
 from tests.faults.harness import kill_run
-from tests.kafka_broker import TansuBroker
+from tests.kafka_broker import TansuBroker, names_of_its_own
 from yuqing.config.settings import PostgresSettings
 
 pytestmark = pytest.mark.faults
@@ -27,7 +26,7 @@ def scale_out_env(bootstrap: str, database: PostgresSettings) -> dict[str, str]:
     seconds) and the shared PostgreSQL state."""
     assert database.password is not None  # the test server's
     return {"YUQING_TRANSPORT": "kafka", "YUQING_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-            "YUQING_KAFKA__TOPIC_PREFIX": f"failover-{uuid.uuid4().hex[:6]}.",
+            **names_of_its_own("failover"),
             "YUQING_KAFKA__SESSION_TIMEOUT": str(SESSION_TIMEOUT), "YUQING_KAFKA__HEARTBEAT_INTERVAL": "0.5",
             "YUQING_KAFKA__MAX_POLL_INTERVAL": "20",
             "YUQING_STATE": "postgres", "YUQING_POSTGRES__URL": database.url,

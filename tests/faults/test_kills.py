@@ -4,13 +4,12 @@ notification delivered twice."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.faults.harness import kill_run
-from tests.kafka_broker import TansuBroker
+from tests.kafka_broker import TansuBroker, names_of_its_own
 
 pytestmark = pytest.mark.faults
 
@@ -27,7 +26,7 @@ def test_kill_9_on_the_embedded_log_loses_and_doubles_nothing(tmp_path: Path):
 
 def test_kill_9_on_kafka_loses_and_doubles_nothing(tmp_path: Path, broker: TansuBroker):
     kafka = {"YUQING_TRANSPORT": "kafka", "YUQING_KAFKA__BOOTSTRAP_SERVERS": broker.bootstrap,
-             "YUQING_KAFKA__TOPIC_PREFIX": f"fault-{uuid.uuid4().hex[:6]}.",
+             **names_of_its_own("fault"),
              "YUQING_KAFKA__SESSION_TIMEOUT": "6", "YUQING_KAFKA__HEARTBEAT_INTERVAL": "0.5",
              "YUQING_KAFKA__MAX_POLL_INTERVAL": "20"}
     figures = kill_run(tmp_path / "var", posts=200, kills=3, settings_env=kafka, transport_name="kafka",

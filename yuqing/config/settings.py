@@ -23,6 +23,9 @@ DEFAULT_DATA = Path(__file__).resolve().parent / "data"
 class KafkaSettings(BaseModel):
     bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = "yuqing."
+    # Put before every consumer group's name (the stages' groups are named after the stages): deployments, or
+    # test runs, that share one cluster under different topic prefixes then keep groups of their own.
+    group_prefix: str = ""
     partitions: int = Field(default=3, ge=1)
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
