@@ -56,6 +56,16 @@ def undecodable_value(data: bytes) -> dict[str, str]:
     return {"raw_base64": base64.b64encode(data).decode("ascii")}
 
 
+def value_as_sent(message: Message) -> Value:
+    """The message's value as it came, for a dead-letter topic or a reader: its JSON, or its bytes in base64 when
+    it is no JSON object (what `yuqing dlq` can show either way)."""
+    try:
+        message.value  # noqa: B018 (decoded only to check it; cached for whoever reads it next)
+    except (ValueError, TypeError):
+        return undecodable_value(message.data)
+    return message.data
+
+
 def partitions_of(topic: str, configured: int) -> int:
     """How many partitions `topic` (unprefixed) has: one for the stateful stages' input, else `configured`."""
     return 1 if topic in SINGLE_PARTITION else configured

@@ -41,6 +41,7 @@ from transport.base import (
     encode,
     partitions_of,
     undecodable_value,
+    value_as_sent,
 )
 from yuqing.config.settings import KafkaSettings
 
@@ -251,9 +252,7 @@ class KafkaTransport(Transport):
                             key = record.key.decode("utf-8", "replace") if record.key is not None else None
                             message = Message(topic, tp.partition, record.offset, record.value or b"", key, headers,
                                               record.timestamp / 1000.0)
-                            if _undecodable(message):
-                                message = replace(message, data=encode(undecodable_value(message.data)))
-                            messages.append(message)
+                            messages.append(replace(message, data=encode(value_as_sent(message))))
             finally:
                 reader.close()
         return sorted(messages, key=lambda m: (m.timestamp, m.partition, m.offset))[:limit]
@@ -493,15 +492,6 @@ def _plainly_no_object(data: bytes) -> str:
     body = data.strip()
     if body[:1] != b"{" or body[-1:] != b"}":
         return f"expected a JSON object, got {body[:40]!r}"
-    return ""
-
-
-def _undecodable(message: Message) -> str:
-    """Why the record's value is no JSON object ('' when it is one; the decoded dict is kept in the message)."""
-    try:
-        message.value  # noqa: B018 (decoded for the check, and cached for the stage)
-    except (ValueError, TypeError) as exc:
-        return str(exc)
     return ""
 
 

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from transport.base import Consumer, Message, Transport, Value, dead_letter, undecodable_value
+from transport.base import Consumer, Message, Transport, dead_letter, value_as_sent
 from yuqing.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
@@ -155,16 +155,6 @@ def steady_heap() -> Iterator[None]:
 PRUNE_INTERVAL = 600.0
 
 
-def _as_sent(message: Message) -> Value:
-    """The message's value as it came, for a dead-letter topic: its JSON, or its bytes in base64 when it is no JSON
-    object (what `yuqing dlq` can show either way)."""
-    try:
-        message.value  # noqa: B018 (decoded only to check it)
-    except ValueError:
-        return undecodable_value(message.data)
-    return message.data
-
-
 class Worker:
     """Runs one stage against a transport until stopped (or until idle, for batch jobs and tests)."""
 
@@ -257,7 +247,7 @@ class Worker:
 
     def _quarantine(self, message: Message, error: Exception) -> None:
         headers = {**message.headers, ERROR_HEADER: f"{type(error).__name__}: {error}"[:2000]}
-        self.transport.publish(dead_letter(message.topic), _as_sent(message), key=message.key, headers=headers)
+        self.transport.publish(dead_letter(message.topic), value_as_sent(message), key=message.key, headers=headers)
         log.warning("%s: quarantined %s@%s:%s: %s", self.stage.name, message.topic, message.partition,
                     message.offset, error)
         self.outcomes["quarantined"] += 1
