@@ -1,9 +1,11 @@
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from yuqing.schema import (
+    EARLIEST_TIME,
+    FUTURE_SLACK,
     SHANGHAI,
     Alert,
     AlertLevel,
@@ -14,9 +16,11 @@ from yuqing.schema import (
     Platform,
     Policy,
     Post,
+    RefusedPost,
     Sentiment,
     canonical_url,
     post_id_for,
+    time_in_range,
 )
 
 
@@ -88,3 +92,16 @@ def test_other_models_round_trip(model, data):
 def test_alert_levels_are_ordered():
     assert [lvl.rank for lvl in AlertLevel] == [0, 1, 2, 3]
     assert AlertLevel("特别重大") is AlertLevel.EXTRAORDINARY
+
+
+def test_the_sane_window_of_times_is_exact_at_both_ends_in_any_zone():
+    at = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+    assert time_in_range(EARLIEST_TIME, at)
+    assert not time_in_range(EARLIEST_TIME - timedelta(microseconds=1), at)
+    assert time_in_range((at + FUTURE_SLACK).astimezone(SHANGHAI), at)  # the same instant, written in Shanghai time
+    assert not time_in_range(at + FUTURE_SLACK + timedelta(microseconds=1), at)
+    assert not time_in_range(datetime(1, 1, 1, tzinfo=UTC), at)
+    assert not time_in_range(datetime(9999, 12, 31, 23, 59, 59, tzinfo=SHANGHAI), at)
+    make_post(published_at=datetime(2022, 6, 2, 10, 31)).check_times(at)
+    with pytest.raises(RefusedPost, match="date_out_of_range"):
+        make_post(published_at=at + timedelta(days=2)).check_times(at)

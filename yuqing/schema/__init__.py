@@ -59,9 +59,15 @@ class RefusedPost(ValueError):
         self.reason = reason
 
 
+_EARLIEST_TIMESTAMP = EARLIEST_TIME.timestamp()
+_FUTURE_SLACK_SECONDS = FUTURE_SLACK.total_seconds()
+
+
 def time_in_range(value: datetime, at: datetime | None = None) -> bool:
-    """Whether `value` lies in the sane window: from EARLIEST_TIME to a day after `at` (now)."""
-    return EARLIEST_TIME <= value <= (at or now()) + FUTURE_SLACK
+    """Whether `value` (timezone-aware) lies in the sane window: from EARLIEST_TIME to a day after `at` (now)."""
+    # Compared as POSIX seconds: one UTC-offset look-up per time, where each comparison of aware times in two
+    # zones looks up both (the enrich step checks every post's two times).
+    return _EARLIEST_TIMESTAMP <= value.timestamp() <= (at or now()).timestamp() + _FUTURE_SLACK_SECONDS
 
 
 class Platform(StrEnum):
@@ -135,6 +141,7 @@ class Post(_Model):
 
     def check_times(self, at: datetime | None = None) -> None:
         """Raise RefusedPost('date_out_of_range') when a time of the post is outside the sane window."""
+        at = at or now()
         for name in ("published_at", "fetched_at"):
             value = getattr(self, name)
             if value is not None and not time_in_range(value, at):
