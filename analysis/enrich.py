@@ -371,6 +371,7 @@ class Analyzer:
         self._recalled: dict[str, tuple[str | None, str | None, datetime]] = {}
         self._recalled_ids: set[str] = set()
         self._batch_left: deque[Annotated] = deque()  # of the batch recalled, the posts not assigned yet
+        self._batch_open = False  # a batch was recalled and its end (`changed_events`) is to come
         self._saves = 0  # the store's save count as of this analyzer's last read or write
         if self.store is not None:
             self._restore(self.store)
@@ -401,6 +402,7 @@ class Analyzer:
         self._relinked.clear()
         self._forget_recalled()
         self._batch_left.clear()
+        self._batch_open = False
         self._restore(self.store)
 
     # -- policies ---------------------------------------------------------------------------
@@ -437,6 +439,7 @@ class Analyzer:
         if self.store is None:
             return
         self._batch_left = deque(batch)
+        self._batch_open = True
         self._recall(batch)
 
     def _recall(self, batch: Sequence[Annotated]) -> None:
@@ -488,9 +491,17 @@ class Analyzer:
             (post.id, when, event_id, reprint_of, self.clusterer.reprints.by_id.get(post.id), thread))
         for copy_id, original_id in self.clusterer.take_relinked():
             self._relink(copy_id, original_id)
-        if len(self._pending_posts) >= FLUSH_EVERY:
+        if self._save_due():
             self.flush()
         return reprint_of, event_id
+
+    def _save_due(self) -> bool:
+        """Whether to write state now: every FLUSH_EVERY posts, so a crash loses little. A recalled batch is written
+        at its end (`changed_events`, before it is committed), so in one only while more than FLUSH_EVERY of it wait:
+        a batch of up to twice FLUSH_EVERY posts is written once, not once more for its last few posts and the
+        titles its events then choose."""
+        pending = len(self._pending_posts)
+        return pending >= FLUSH_EVERY and (not self._batch_open or pending + len(self._batch_left) > 2 * FLUSH_EVERY)
 
     def _remember(self, post_id: str, assigned: tuple[str | None, str | None, datetime]) -> None:
         self._assigned[post_id] = assigned
@@ -520,6 +531,7 @@ class Analyzer:
         State is written first, so what goes to the index is also in the state store: a crash
         after the batch is committed loses no event. The events are taken before it is written, as taking
         them chooses their titles."""
+        self._batch_open = False
         events = self.clusterer.take_changed()
         if self._pending_posts or self._pending_policies or self.clusterer.unsaved:
             self.flush()

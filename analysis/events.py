@@ -519,18 +519,36 @@ class Postings:
         self._lists: dict[str, list[str]] = {}
 
     def add(self, key: str, event_id: str) -> None:
-        events = self._lists.get(key)
-        if events is None:
-            self._lists[key] = [event_id]
-            return
-        if event_id in events:
-            events.remove(event_id)
-        events.append(event_id)
-        if len(events) > self.per_key:
-            del events[0]
+        self.add_all((key,), event_id)
+
+    def add_all(self, keys: Iterable[str], event_id: str) -> None:
+        """`add` the event under each key."""
+        lists, per_key = self._lists, self.per_key
+        for key in keys:
+            events = lists.get(key)
+            if events is None:
+                lists[key] = [event_id]
+                continue
+            if event_id in events:
+                events.remove(event_id)
+            events.append(event_id)
+            if len(events) > per_key:
+                del events[0]
 
     def get(self, key: str) -> Iterable[str]:
         return self._lists.get(key, ())
+
+    def shared(self, weights: dict[str, float]) -> dict[str, float]:
+        """Event id -> the sum of the squared weights of the keys it is posted under (in the order of `weights`)."""
+        found: dict[str, float] = {}
+        found_get, lists_get = found.get, self._lists.get
+        for key, weight in weights.items():
+            events = lists_get(key)
+            if events:
+                squared = weight * weight
+                for event_id in events:
+                    found[event_id] = found_get(event_id, 0.0) + squared
+        return found
 
     def discard(self, key: str, event_id: str) -> None:
         events = self._lists.get(key)
@@ -622,7 +640,8 @@ class EventClusterer:
         if not vector:
             return 0.0
         centroid, centroid_norm = self._centroid(event)
-        dot = sum([weight * centroid.get(term, 0.0) for term, weight in vector.items()])
+        weight_of = centroid.get
+        dot = sum([weight * weight_of(term, 0.0) for term, weight in vector.items()])
         return dot / ((vector_norm or _norm(vector)) * centroid_norm)
 
     @staticmethod
@@ -637,11 +656,7 @@ class EventClusterer:
     ) -> tuple[list[str], set[str]]:
         """The events sharing the most keyword weight with the post (to be scored), and those sharing
         an anchor with it. Only the capped postings of the post's own terms are read."""
-        shared: dict[str, float] = {}  # event id -> squared weight of the post's terms it has
-        for term, weight in vector.items():
-            squared = weight * weight
-            for event_id in self._by_term.get(term):
-                shared[event_id] = shared.get(event_id, 0.0) + squared
+        shared = self._by_term.shared(vector)  # event id -> squared weight of the post's terms it has
         # Cosine similarity is at most |shared part of the post| / |post| (Cauchy-Schwarz): an event
         # sharing only a common word cannot reach JOIN_SIMILARITY and is not scored at all.
         floor = (JOIN_SIMILARITY * vector_norm) ** 2
@@ -666,19 +681,19 @@ class EventClusterer:
         residents.update(event_id for anchor in post.anchors for event_id in self._by_resident.get(anchor))
         scored = []
         earliest_seen, latest_seen = post.when - ACTIVE_FOR, post.when + ACTIVE_FOR
-        for event_id in best + sorted((close | residents) - set(best)):
-            event = self._event(event_id)
+        areas = frozenset(post.areas)
+        held = self.events.get
+        for event_id in best + sorted((close | residents) - set(best)) if close or residents else best:
+            event = held(event_id) or self._event(event_id)
             if event is None or not self._open(event, earliest_seen, latest_seen):
                 continue
+            # Scored whether or not it can be joined: scoring caches the centroid as of the event's size (`_centroid`).
             similarity = self._similarity(vector, event, vector_norm)
             # The same named place, topic or thread: other districts named are context.
             if event_id in close or (event_id in residents and similarity > 0):
                 scored.append((max(ANCHOR_SIMILARITY, similarity), event))
-                continue
-            if post.areas and event.areas and not set(post.areas) & set(event.areas):
-                continue  # the same complaint in two districts is two events
-            if similarity >= JOIN_SIMILARITY:
-                scored.append((similarity, event))
+            elif similarity >= JOIN_SIMILARITY and not (areas and event.areas and areas.isdisjoint(event.areas)):
+                scored.append((similarity, event))  # the same complaint in two districts is two events
         scored.sort(key=lambda item: (-item[0], item[1].first_seen, item[1].id))
         return scored
 
@@ -824,29 +839,29 @@ class EventClusterer:
         # "三号楼也一样" several times the weight of a long report's words, and a thread's short
         # replies must not outweigh what the thread is about.
         scale = len(vector) / (sum(vector.values()) or 1.0)
-        event.centroid.update({term: weight * scale for term, weight in vector.items()})
+        centroid = event.centroid
+        weight_of = centroid.get
+        for term, weight in vector.items():  # Counter.update's sums, without its checks of the argument's type
+            centroid[term] = weight * scale + weight_of(term, 0)
         if len(event.centroid) > 2 * CENTROID_KEPT:
             # A big event's rare terms never reach its top terms: keep memory and state bounded.
             event.centroid = Counter(dict(event.centroid.most_common(CENTROID_KEPT)))
         event.platforms[post.platform] += 1
-        event.places.update(post.places)
-        event.areas.update(post.areas)
+        # Most posts name no place, policy or anchor: Counter.update costs even when given nothing.
+        for counts, found in ((event.places, post.places), (event.areas, post.areas), (event.policies, post.policies),
+                              (event.anchors, post.anchors), (event.residents, post.author_anchors)):
+            if found:
+                counts.update(found)
         if post.sentiment:
             event.sentiment[post.sentiment] += 1
-        event.policies.update(post.policies)
-        event.anchors.update(post.anchors)
-        for anchor in post.anchors:
-            self._by_anchor.add(anchor, event.id)
-        event.residents.update(post.author_anchors)
-        for anchor in post.author_anchors:
-            self._by_resident.add(anchor, event.id)
+        self._by_anchor.add_all(post.anchors, event.id)
+        self._by_resident.add_all(post.author_anchors, event.id)
         if post.headline is not None:
             event.add_headlines([Headline(post.headline[0], post.headline[1], dict(post.keywords))])
         if len(event.engaged) < REPRESENTATIVES or post.engagement > event.engaged[-1][0]:
             event.engaged = sorted([*event.engaged, (post.engagement, post.id)], key=lambda item: -item[0])
             event.engaged = event.engaged[:REPRESENTATIVES]
-        for term in vector:
-            self._by_term.add(term, event.id)
+        self._by_term.add_all(vector, event.id)
         self.changed.add(event.id)
         self.unsaved.add(event.id)
 
