@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from analysis.titles import Headline, HeadlineKind, composed_title
 from yuqing.schema import Event
@@ -839,7 +839,7 @@ class EventClusterer:
         # "三号楼也一样" several times the weight of a long report's words, and a thread's short
         # replies must not outweigh what the thread is about.
         scale = len(vector) / (sum(vector.values()) or 1.0)
-        centroid = event.centroid
+        centroid = cast(dict[str, float], event.centroid)  # a Counter of weights, not counts
         weight_of = centroid.get
         for term, weight in vector.items():  # Counter.update's sums, without its checks of the argument's type
             centroid[term] = weight * scale + weight_of(term, 0)
