@@ -384,6 +384,28 @@ class EventState:
     merged_into: str | None = None
     headlines: list[Headline] = field(default_factory=list)
     title: str | None = None  # the title last shown: kept while it stays nearly the best
+    # (size, top terms, their norm) as last taken to score posts against (see `terms_scored`).
+    scored_terms: tuple[int, dict[str, float], float] | None = None
+
+    def terms_scored(self) -> tuple[dict[str, float], float]:
+        """The top terms posts are scored against, and their norm: taken again only once the event grew by a tenth
+        (a big event's centroid moves slowly)."""
+        if self._terms_due():
+            top: dict[str, float] = dict(self.centroid) if len(self.centroid) <= CENTROID_TERMS else dict(self.centroid.most_common(CENTROID_TERMS))
+            self.scored_terms = (self.size, top, _norm(top))
+        assert self.scored_terms is not None
+        return self.scored_terms[1], self.scored_terms[2]
+
+    def _terms_due(self) -> bool:
+        return self.scored_terms is None or self.size > self.scored_terms[0] * 1.1
+
+    def _terms_to_save(self) -> tuple[int, dict[str, float]] | None:
+        """What of `scored_terms` an event let go must take back to be scored as if it had been held: nothing when
+        they are due to be taken again (from the centroid it saves), or were taken at its present size (from the
+        same centroid); only a big event's terms, taken before its last few posts, are saved."""
+        if self.scored_terms is None or self._terms_due() or self.scored_terms[0] == self.size:
+            return None
+        return self.scored_terms[0], self.scored_terms[1]
 
     def add_headlines(self, headlines: Iterable[Headline]) -> None:
         """Take title candidates, keeping the best few (and the one shown); pruned once twice as
@@ -460,6 +482,7 @@ class EventState:
             "first_post": self.first_post,
             "engaged": [list(item) for item in self.engaged], "merged_into": self.merged_into,
             "headlines": [h.to_json() for h in self.headlines], "title": self.title,
+            "scored_terms": self._terms_to_save(),
         }
 
     @classmethod
@@ -473,7 +496,18 @@ class EventState:
             # State saved before anchors or residents existed has none.
             anchors=Counter(data.get("anchors", {})), residents=Counter(data.get("residents", {})),
             headlines=[Headline.from_json(h) for h in data.get("headlines", [])], title=data.get("title"),
+            scored_terms=_scored_terms(data.get("scored_terms")),
         )
+
+
+def _scored_terms(saved: tuple[int, dict[str, float]] | None) -> tuple[int, dict[str, float], float] | None:
+    """EventState.scored_terms as saved (without the norm: it is the same sum of the same floats again).
+    State saved before the terms were kept has none: they are taken again at the next post scored."""
+    if saved is None:
+        return None
+    size, top = saved
+    top = {str(term): float(weight) for term, weight in top.items()}
+    return int(size), top, _norm(top)
 
 
 @dataclass(frozen=True)
@@ -585,8 +619,6 @@ class EventClusterer:
         self._thread_queue: list[tuple[datetime, str]] = []
         self.changed: set[str] = set()  # since the last take_changed(): to be indexed
         self.unsaved: set[str] = set()  # since the last save: to be persisted
-        # event id -> (size when computed, top terms, their norm): a big event's centroid moves slowly.
-        self._centroids: dict[str, tuple[int, dict[str, float], float]] = {}
         self._relinked: list[tuple[str, str]] = []  # (copy, original) not yet taken
         # a late original -> (the event of the post thought original before it, the events of all its copies)
         self._late_originals: dict[str, tuple[str | None, set[str]]] = {}
@@ -627,19 +659,10 @@ class EventClusterer:
         return relinked
 
     # -- clustering -------------------------------------------------------------------------
-    def _centroid(self, event: EventState) -> tuple[dict[str, float], float]:
-        cached = self._centroids.get(event.id)
-        if cached is None or event.size > cached[0] * 1.1:
-            centroid = event.centroid
-            top: dict[str, float] = dict(centroid) if len(centroid) <= CENTROID_TERMS else dict(centroid.most_common(CENTROID_TERMS))
-            cached = (event.size, top, _norm(top))
-            self._centroids[event.id] = cached
-        return cached[1], cached[2]
-
     def _similarity(self, vector: dict[str, float], event: EventState, vector_norm: float | None = None) -> float:
         if not vector:
             return 0.0
-        centroid, centroid_norm = self._centroid(event)
+        centroid, centroid_norm = event.terms_scored()
         weight_of = centroid.get
         dot = sum([weight * weight_of(term, 0.0) for term, weight in vector.items()])
         return dot / ((vector_norm or _norm(vector)) * centroid_norm)
@@ -931,7 +954,6 @@ class EventClusterer:
             else:
                 idle.append(event_id)
                 self.events.pop(event_id, None)
-                self._centroids.pop(event_id, None)
                 for postings, keys in self._keys_of(event):
                     for key in keys:
                         postings.discard(key, event_id)
@@ -965,7 +987,6 @@ class EventClusterer:
                 letting_go.append(event_id)
         for event_id in letting_go:
             self._evicted[event_id] = self.events.pop(event_id).last_seen
-            self._centroids.pop(event_id, None)
 
     def resume(self, since: datetime) -> None:
         """Start from the memory: hold the events joined most recently (their words find them again, so
