@@ -28,6 +28,7 @@ from analysis.events import (
     Fingerprint,
     PostTraits,
     anchors_of,
+    in_shared_zone,
     reprint_simhashes,
 )
 from analysis.gazetteer import Gazetteer
@@ -469,7 +470,7 @@ class Analyzer:
         known = self._known(post.id)
         if known is not None:  # a re-crawl or a redelivery: same event, counted once
             return known[1], known[0]
-        when = post.when
+        when = in_shared_zone(post.when)
         self._newest = max(self._newest, when) if self._newest else when
         value, lead = clues.simhashes
         text = strip_markup(post.text) if value is not None else ""  # a post too short to be a copy needs none

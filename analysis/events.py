@@ -33,7 +33,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, cast
 
 from analysis.titles import Headline, HeadlineKind, composed_title
@@ -75,6 +75,26 @@ _HASHTAG = re.compile(r"#([^#\s]{2,40})#")
 PLACE_SUFFIXES = ("家属院", "家属楼", "小区", "社区", "新村", "花园", "宿舍", "大院", "村")
 GENERIC_QUALIFIERS = frozenset({"老旧", "居民", "整个", "我们", "你们", "他们", "这个", "那个", "附近", "周边",
                                 "城中", "新建", "商品房", "回迁", "安置", "农村", "城市", "乡村", "美丽"})
+
+
+# One tzinfo object per UTC offset (see `in_shared_zone`).
+_ZONES: dict[timedelta, timezone] = {}
+
+
+def in_shared_zone(when: datetime) -> datetime:
+    """`when` (the same instant, at the same offset: written the same) with the one tzinfo object of its fixed offset.
+    CPython compares two aware datetimes sharing their tzinfo object as naive ones, others by asking both for their
+    offset, some twenty times slower; times parsed from JSON or read from a store each have an object of their own,
+    and the clusterer compares times in every heap, window and candidate test. A named zone's time (its offset may
+    change with the date) is left as it is."""
+    zone = when.tzinfo
+    offset = zone.utcoffset(None) if zone is not None else None
+    if offset is None:
+        return when
+    shared = _ZONES.get(offset)
+    if shared is None:
+        shared = _ZONES[offset] = timezone(offset)
+    return when if zone is shared else when.replace(tzinfo=shared)
 
 
 def anchors_of(text: str, words: Iterable[str]) -> list[str]:
@@ -489,8 +509,8 @@ class EventState:
     def from_json(cls, data: dict[str, Any]) -> EventState:
         counters = ("centroid", "platforms", "places", "areas", "sentiment", "policies")
         return cls(
-            id=data["id"], first_seen=datetime.fromisoformat(data["first_seen"]),
-            last_seen=datetime.fromisoformat(data["last_seen"]), size=data["size"], reprints=data.get("reprints", 0),
+            id=data["id"], first_seen=in_shared_zone(datetime.fromisoformat(data["first_seen"])),
+            last_seen=in_shared_zone(datetime.fromisoformat(data["last_seen"])), size=data["size"], reprints=data.get("reprints", 0),
             first_post=data["first_post"], engaged=[(int(e), str(p)) for e, p in data["engaged"]],
             merged_into=data.get("merged_into"), **{name: Counter(data[name]) for name in counters},
             # State saved before anchors or residents existed has none.
