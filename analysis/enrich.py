@@ -196,9 +196,14 @@ def _enriched_post(post_fields: dict[str, Any], **analysis: Any) -> EnrichedPost
     post_fields.update(analysis)
     fields_set = set(post_fields)
     post_fields.update(LEFT_TO_EVENTS)
+    return _assembled(post_fields, fields_set)
+
+
+def _assembled(fields: dict[str, Any], fields_set: set[str]) -> EnrichedPost:
+    """The EnrichedPost of these (valid) values of all its fields, those given of them `fields_set`: what
+    model_construct sets (pydantic's own copies set the same four attributes), without its look-ups."""
     enriched = EnrichedPost.__new__(EnrichedPost)
-    # What model_construct sets (pydantic's own copies set the same four attributes).
-    object.__setattr__(enriched, "__dict__", post_fields)
+    object.__setattr__(enriched, "__dict__", fields)
     object.__setattr__(enriched, "__pydantic_fields_set__", fields_set)
     object.__setattr__(enriched, "__pydantic_extra__", None)
     object.__setattr__(enriched, "__pydantic_private__", None)
@@ -430,7 +435,9 @@ class Analyzer:
         if reprint_of is None and event_id is None:
             return post
         extra = {**post.extra, REPRINT_OF: reprint_of} if reprint_of else post.extra
-        return post.model_copy(update={"event_id": event_id, "reprint_of": reprint_of, "extra": extra})
+        # post.model_copy(update=...) without its generic steps (an EnrichedPost has no extra or private values).
+        assigned = {"event_id": event_id, "reprint_of": reprint_of, "extra": extra}
+        return _assembled({**post.__dict__, **assigned}, post.model_fields_set | assigned.keys())
 
     def recall(self, batch: Sequence[Annotated]) -> None:
         """Read what the store holds of a batch's posts, of the posts they may copy and of the threads they are in
