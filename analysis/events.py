@@ -713,10 +713,12 @@ class EventClusterer:
         # Cosine similarity is at most |shared part of the post| / |post| (Cauchy-Schwarz): an event
         # sharing only a common word cannot reach JOIN_SIMILARITY and is not scored at all.
         floor = (JOIN_SIMILARITY * vector_norm) ** 2
-        # Ties broken by id: the same stream gives the same events in every process.
-        ranked = sorted([(-weight, event_id) for event_id, weight in shared.items() if weight >= floor])
+        # Ties broken by id: the same stream gives the same events in every process. Sorted by id, then (a stable
+        # sort) by weight: no (weight, id) pair to build and compare for each.
+        ranked = sorted([event_id for event_id, weight in shared.items() if weight >= floor])
+        ranked.sort(key=shared.__getitem__, reverse=True)
         anchored = {event_id for anchor in post.anchors for event_id in self._by_anchor.get(anchor)}
-        return [event_id for _, event_id in ranked[:SCORED_CANDIDATES]], anchored
+        return ranked[:SCORED_CANDIDATES], anchored
 
     def _candidates(
         self, post: PostTraits, vector: dict[str, float], threads: Sequence[EventState] = (), by_words: bool = True,
@@ -755,7 +757,7 @@ class EventClusterer:
         return the event id; None for a post with nothing to hold an event together (no thread, no
         anchor, no keyword) that joins no event: "顶", "同问", "转发微博". One keyword is enough: many
         people posting "又停水了" is an event however short each post is."""
-        vector = {term: weight for term, weight in post.keywords}
+        vector = dict(post.keywords)
         replies = self._replies_waiting_for(post)
         former, copies = self._late_originals.pop(post.id, (None, set()))
         if former and (counted := self._resolve(former)):
