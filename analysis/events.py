@@ -184,10 +184,12 @@ def most_common(counts: Counter[str], n: int) -> list[tuple[str, Any]]:
     return sorted(counts.items(), key=itemgetter(1), reverse=True)[:n]
 
 
+_BAND_SHIFTS = tuple((band, band * (FINGERPRINT_BITS // BANDS)) for band in range(BANDS))
+_BAND_MASK = (1 << (FINGERPRINT_BITS // BANDS)) - 1
+
+
 def _bands(fingerprint: int) -> list[tuple[int, int]]:
-    width = FINGERPRINT_BITS // BANDS
-    mask = (1 << width) - 1
-    return [(band, (fingerprint >> (band * width)) & mask) for band in range(BANDS)]
+    return [(band, fingerprint >> shift & _BAND_MASK) for band, shift in _BAND_SHIFTS]
 
 
 @dataclass(slots=True)
@@ -309,21 +311,22 @@ class ReprintDetector:
             return self._kept(self._recalled[post_id])
         return held
 
-    def _held_near(self, value: int, bands: dict[tuple[int, int], set[str]]) -> Iterable[Fingerprint]:
-        for band in _bands(value):
-            for post_id in bands.get(band, ()):
-                yield self.by_id[post_id]
+    def _held_near(self, value_bands: list[tuple[int, int]], bands: dict[tuple[int, int], set[str]]) -> list[Fingerprint]:
+        by_id = self.by_id
+        return [by_id[post_id] for band in value_bands for post_id in bands.get(band, ())]
 
     def original_of(self, value: int, lead: int | None = None) -> Fingerprint | None:
         """The earliest original of the known posts within 3 bits of `value`, if any: posts with the
         same text, posts whose first paragraph is this text, and (given `lead`, this post's first
         paragraph) posts that copied only that paragraph."""
-        by_value = [*self._held_near(value, self._bands)]
-        by_lead = [*self._held_near(value, self._lead_bands)]
-        if lead is not None:
-            by_value += self._held_near(lead, self._bands)
+        value_bands = _bands(value)
+        lead_bands = _bands(lead) if lead is not None else []
+        by_value = self._held_near(value_bands, self._bands)
+        by_lead = self._held_near(value_bands, self._lead_bands)
+        if lead_bands:
+            by_value += self._held_near(lead_bands, self._bands)
         if self.memory is not None:
-            stored = self._stored_near(_bands(value) + (_bands(lead) if lead is not None else []), _bands(value))
+            stored = self._stored_near(value_bands + lead_bands, value_bands)
             kept = [fp for fp in map(self._kept, stored) if fp is not None and fp.post_id not in self.by_id]
             by_value += kept
             by_lead += [fp for fp in kept if fp.lead is not None]
