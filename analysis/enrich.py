@@ -485,8 +485,9 @@ class Analyzer:
         metrics = post.metrics
         thread = _thread_of(post)
         traits = PostTraits(
-            id=post.id, when=when, keywords=clues.keywords, platform=post.platform.value, places=post.places,
-            areas=clues.areas, sentiment=post.sentiment.label.value if post.sentiment else None,
+            # str() of these StrEnums is their value, without the enum's value property (two Python calls each).
+            id=post.id, when=when, keywords=clues.keywords, platform=str(post.platform), places=post.places,
+            areas=clues.areas, sentiment=str(post.sentiment.label) if post.sentiment else None,
             policies=[link.id for link in post.policies],
             engagement=metrics.reposts + metrics.comments + metrics.likes,
             anchors=clues.anchors, replies_to=[post.reply_to] if post.reply_to else [],
