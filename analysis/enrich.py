@@ -28,6 +28,7 @@ from analysis.events import (
     Fingerprint,
     PostTraits,
     anchors_of,
+    in_shared_zone,
     reprint_simhashes,
 )
 from analysis.gazetteer import Gazetteer
@@ -195,9 +196,14 @@ def _enriched_post(post_fields: dict[str, Any], **analysis: Any) -> EnrichedPost
     post_fields.update(analysis)
     fields_set = set(post_fields)
     post_fields.update(LEFT_TO_EVENTS)
+    return _assembled(post_fields, fields_set)
+
+
+def _assembled(fields: dict[str, Any], fields_set: set[str]) -> EnrichedPost:
+    """The EnrichedPost of these (valid) values of all its fields, those given of them `fields_set`: what
+    model_construct sets (pydantic's own copies set the same four attributes), without its look-ups."""
     enriched = EnrichedPost.__new__(EnrichedPost)
-    # What model_construct sets (pydantic's own copies set the same four attributes).
-    object.__setattr__(enriched, "__dict__", post_fields)
+    object.__setattr__(enriched, "__dict__", fields)
     object.__setattr__(enriched, "__pydantic_fields_set__", fields_set)
     object.__setattr__(enriched, "__pydantic_extra__", None)
     object.__setattr__(enriched, "__pydantic_private__", None)
@@ -371,6 +377,7 @@ class Analyzer:
         self._recalled: dict[str, tuple[str | None, str | None, datetime]] = {}
         self._recalled_ids: set[str] = set()
         self._batch_left: deque[Annotated] = deque()  # of the batch recalled, the posts not assigned yet
+        self._batch_open = False  # a batch was recalled and its end (`changed_events`) is to come
         self._saves = 0  # the store's save count as of this analyzer's last read or write
         if self.store is not None:
             self._restore(self.store)
@@ -401,6 +408,7 @@ class Analyzer:
         self._relinked.clear()
         self._forget_recalled()
         self._batch_left.clear()
+        self._batch_open = False
         self._restore(self.store)
 
     # -- policies ---------------------------------------------------------------------------
@@ -427,7 +435,9 @@ class Analyzer:
         if reprint_of is None and event_id is None:
             return post
         extra = {**post.extra, REPRINT_OF: reprint_of} if reprint_of else post.extra
-        return post.model_copy(update={"event_id": event_id, "reprint_of": reprint_of, "extra": extra})
+        # post.model_copy(update=...) without its generic steps (an EnrichedPost has no extra or private values).
+        assigned = {"event_id": event_id, "reprint_of": reprint_of, "extra": extra}
+        return _assembled({**post.__dict__, **assigned}, post.model_fields_set | assigned.keys())
 
     def recall(self, batch: Sequence[Annotated]) -> None:
         """Read what the store holds of a batch's posts, of the posts they may copy and of the threads they are in
@@ -437,6 +447,7 @@ class Analyzer:
         if self.store is None:
             return
         self._batch_left = deque(batch)
+        self._batch_open = True
         self._recall(batch)
 
     def _recall(self, batch: Sequence[Annotated]) -> None:
@@ -466,7 +477,7 @@ class Analyzer:
         known = self._known(post.id)
         if known is not None:  # a re-crawl or a redelivery: same event, counted once
             return known[1], known[0]
-        when = post.when
+        when = in_shared_zone(post.when)
         self._newest = max(self._newest, when) if self._newest else when
         value, lead = clues.simhashes
         text = strip_markup(post.text) if value is not None else ""  # a post too short to be a copy needs none
@@ -474,8 +485,9 @@ class Analyzer:
         metrics = post.metrics
         thread = _thread_of(post)
         traits = PostTraits(
-            id=post.id, when=when, keywords=clues.keywords, platform=post.platform.value, places=post.places,
-            areas=clues.areas, sentiment=post.sentiment.label.value if post.sentiment else None,
+            # str() of these StrEnums is their value, without the enum's value property (two Python calls each).
+            id=post.id, when=when, keywords=clues.keywords, platform=str(post.platform), places=post.places,
+            areas=clues.areas, sentiment=str(post.sentiment.label) if post.sentiment else None,
             policies=[link.id for link in post.policies],
             engagement=metrics.reposts + metrics.comments + metrics.likes,
             anchors=clues.anchors, replies_to=[post.reply_to] if post.reply_to else [],
@@ -488,9 +500,17 @@ class Analyzer:
             (post.id, when, event_id, reprint_of, self.clusterer.reprints.by_id.get(post.id), thread))
         for copy_id, original_id in self.clusterer.take_relinked():
             self._relink(copy_id, original_id)
-        if len(self._pending_posts) >= FLUSH_EVERY:
+        if self._save_due():
             self.flush()
         return reprint_of, event_id
+
+    def _save_due(self) -> bool:
+        """Whether to write state now: every FLUSH_EVERY posts, so a crash loses little. A recalled batch is written
+        at its end (`changed_events`, before it is committed), so in one only while more than FLUSH_EVERY of it wait:
+        a batch of up to twice FLUSH_EVERY posts is written once, not once more for its last few posts and the
+        titles its events then choose."""
+        pending = len(self._pending_posts)
+        return pending >= FLUSH_EVERY and (not self._batch_open or pending + len(self._batch_left) > 2 * FLUSH_EVERY)
 
     def _remember(self, post_id: str, assigned: tuple[str | None, str | None, datetime]) -> None:
         self._assigned[post_id] = assigned
@@ -520,6 +540,7 @@ class Analyzer:
         State is written first, so what goes to the index is also in the state store: a crash
         after the batch is committed loses no event. The events are taken before it is written, as taking
         them chooses their titles."""
+        self._batch_open = False
         events = self.clusterer.take_changed()
         if self._pending_posts or self._pending_policies or self.clusterer.unsaved:
             self.flush()

@@ -33,8 +33,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta, timezone
+from operator import itemgetter
+from typing import Any, Protocol, cast
 
 from analysis.titles import Headline, HeadlineKind, composed_title
 from yuqing.schema import Event
@@ -75,6 +76,26 @@ _HASHTAG = re.compile(r"#([^#\s]{2,40})#")
 PLACE_SUFFIXES = ("家属院", "家属楼", "小区", "社区", "新村", "花园", "宿舍", "大院", "村")
 GENERIC_QUALIFIERS = frozenset({"老旧", "居民", "整个", "我们", "你们", "他们", "这个", "那个", "附近", "周边",
                                 "城中", "新建", "商品房", "回迁", "安置", "农村", "城市", "乡村", "美丽"})
+
+
+# One tzinfo object per UTC offset (see `in_shared_zone`).
+_ZONES: dict[timedelta, timezone] = {}
+
+
+def in_shared_zone(when: datetime) -> datetime:
+    """`when` (the same instant, at the same offset: written the same) with the one tzinfo object of its fixed offset.
+    CPython compares two aware datetimes sharing their tzinfo object as naive ones, others by asking both for their
+    offset, some twenty times slower; times parsed from JSON or read from a store each have an object of their own,
+    and the clusterer compares times in every heap, window and candidate test. A named zone's time (its offset may
+    change with the date) is left as it is."""
+    zone = when.tzinfo
+    offset = zone.utcoffset(None) if zone is not None else None
+    if offset is None:
+        return when
+    shared = _ZONES.get(offset)
+    if shared is None:
+        shared = _ZONES[offset] = timezone(offset)
+    return when if zone is shared else when.replace(tzinfo=shared)
 
 
 def anchors_of(text: str, words: Iterable[str]) -> list[str]:
@@ -156,10 +177,19 @@ def reprint_simhashes(features: Sequence[str], lead_features: Sequence[str] = ()
     return value, simhash(lead_features) if len(lead_features) >= MIN_REPRINT_FEATURES else None
 
 
+def most_common(counts: Counter[str], n: int) -> list[tuple[str, Any]]:
+    """`counts.most_common(n)`, in the same order (the highest first, ties in the order the keys were added: a stable
+    sort, which is what heapq.nlargest amounts to) with one C sort instead of nlargest's loop in Python: a tenth of the
+    time over a centroid's hundred terms."""
+    return sorted(counts.items(), key=itemgetter(1), reverse=True)[:n]
+
+
+_BAND_SHIFTS = tuple((band, band * (FINGERPRINT_BITS // BANDS)) for band in range(BANDS))
+_BAND_MASK = (1 << (FINGERPRINT_BITS // BANDS)) - 1
+
+
 def _bands(fingerprint: int) -> list[tuple[int, int]]:
-    width = FINGERPRINT_BITS // BANDS
-    mask = (1 << width) - 1
-    return [(band, (fingerprint >> (band * width)) & mask) for band in range(BANDS)]
+    return [(band, fingerprint >> shift & _BAND_MASK) for band, shift in _BAND_SHIFTS]
 
 
 @dataclass(slots=True)
@@ -281,21 +311,22 @@ class ReprintDetector:
             return self._kept(self._recalled[post_id])
         return held
 
-    def _held_near(self, value: int, bands: dict[tuple[int, int], set[str]]) -> Iterable[Fingerprint]:
-        for band in _bands(value):
-            for post_id in bands.get(band, ()):
-                yield self.by_id[post_id]
+    def _held_near(self, value_bands: list[tuple[int, int]], bands: dict[tuple[int, int], set[str]]) -> list[Fingerprint]:
+        by_id = self.by_id
+        return [by_id[post_id] for band in value_bands for post_id in bands.get(band, ())]
 
     def original_of(self, value: int, lead: int | None = None) -> Fingerprint | None:
         """The earliest original of the known posts within 3 bits of `value`, if any: posts with the
         same text, posts whose first paragraph is this text, and (given `lead`, this post's first
         paragraph) posts that copied only that paragraph."""
-        by_value = [*self._held_near(value, self._bands)]
-        by_lead = [*self._held_near(value, self._lead_bands)]
-        if lead is not None:
-            by_value += self._held_near(lead, self._bands)
+        value_bands = _bands(value)
+        lead_bands = _bands(lead) if lead is not None else []
+        by_value = self._held_near(value_bands, self._bands)
+        by_lead = self._held_near(value_bands, self._lead_bands)
+        if lead_bands:
+            by_value += self._held_near(lead_bands, self._bands)
         if self.memory is not None:
-            stored = self._stored_near(_bands(value) + (_bands(lead) if lead is not None else []), _bands(value))
+            stored = self._stored_near(value_bands + lead_bands, value_bands)
             kept = [fp for fp in map(self._kept, stored) if fp is not None and fp.post_id not in self.by_id]
             by_value += kept
             by_lead += [fp for fp in kept if fp.lead is not None]
@@ -384,6 +415,28 @@ class EventState:
     merged_into: str | None = None
     headlines: list[Headline] = field(default_factory=list)
     title: str | None = None  # the title last shown: kept while it stays nearly the best
+    # (size, top terms, their norm) as last taken to score posts against (see `terms_scored`).
+    scored_terms: tuple[int, dict[str, float], float] | None = None
+
+    def terms_scored(self) -> tuple[dict[str, float], float]:
+        """The top terms posts are scored against, and their norm: taken again only once the event grew by a tenth
+        (a big event's centroid moves slowly)."""
+        if self._terms_due():
+            top: dict[str, float] = dict(self.centroid) if len(self.centroid) <= CENTROID_TERMS else dict(most_common(self.centroid, CENTROID_TERMS))
+            self.scored_terms = (self.size, top, _norm(top))
+        assert self.scored_terms is not None
+        return self.scored_terms[1], self.scored_terms[2]
+
+    def _terms_due(self) -> bool:
+        return self.scored_terms is None or self.size > self.scored_terms[0] * 1.1
+
+    def _terms_to_save(self) -> tuple[int, dict[str, float]] | None:
+        """What of `scored_terms` an event let go must take back to be scored as if it had been held: nothing when
+        they are due to be taken again (from the centroid it saves), or were taken at its present size (from the
+        same centroid); only a big event's terms, taken before its last few posts, are saved."""
+        if self.scored_terms is None or self._terms_due() or self.scored_terms[0] == self.size:
+            return None
+        return self.scored_terms[0], self.scored_terms[1]
 
     def add_headlines(self, headlines: Iterable[Headline]) -> None:
         """Take title candidates, keeping the best few (and the one shown); pruned once twice as
@@ -400,7 +453,7 @@ class EventState:
 
     def _title_centroid(self, top_terms: Sequence[tuple[str, float]] | None = None) -> tuple[dict[str, float], float]:
         """The centroid's CENTROID_TERMS top terms and their norm (`top_terms`: those terms, when known)."""
-        top = {term: float(weight) for term, weight in top_terms or self.centroid.most_common(CENTROID_TERMS)}
+        top = {term: float(weight) for term, weight in top_terms or most_common(self.centroid, CENTROID_TERMS)}
         return top, _norm(top)
 
     def choose_title(self, keywords: Sequence[str], named: str | None,
@@ -424,8 +477,8 @@ class EventState:
         return [*estates[:2], *(p for p, _ in self.places.most_common(5))][:5]
 
     def to_event(self) -> Event:
-        # Counter.most_common is a stable sort: its first 10 of the top CENTROID_TERMS are its top 10.
-        top_terms = self.centroid.most_common(CENTROID_TERMS)
+        # A stable sort: its first 10 of the top CENTROID_TERMS are its top 10.
+        top_terms = most_common(self.centroid, CENTROID_TERMS)
         keywords = [term for term, _ in top_terms[:10]]
         # A named estate among the event's keywords says best what it is about, ahead of the
         # words of its many short replies (老人家, 复工).
@@ -452,28 +505,42 @@ class EventState:
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The state as JSON values, for a JSON writer to write (not a copy: the Counters are dicts, the engaged
+        pairs tuples, both written as they are; a store writes every event that took a post, every batch)."""
         return {
             "id": self.id, "first_seen": self.first_seen.isoformat(), "last_seen": self.last_seen.isoformat(),
-            "centroid": dict(self.centroid), "size": self.size, "reprints": self.reprints, "platforms": dict(self.platforms),
-            "places": dict(self.places), "areas": dict(self.areas), "sentiment": dict(self.sentiment),
-            "policies": dict(self.policies), "anchors": dict(self.anchors), "residents": dict(self.residents),
+            "centroid": self.centroid, "size": self.size, "reprints": self.reprints, "platforms": self.platforms,
+            "places": self.places, "areas": self.areas, "sentiment": self.sentiment,
+            "policies": self.policies, "anchors": self.anchors, "residents": self.residents,
             "first_post": self.first_post,
-            "engaged": [list(item) for item in self.engaged], "merged_into": self.merged_into,
+            "engaged": self.engaged, "merged_into": self.merged_into,
             "headlines": [h.to_json() for h in self.headlines], "title": self.title,
+            "scored_terms": self._terms_to_save(),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EventState:
         counters = ("centroid", "platforms", "places", "areas", "sentiment", "policies")
         return cls(
-            id=data["id"], first_seen=datetime.fromisoformat(data["first_seen"]),
-            last_seen=datetime.fromisoformat(data["last_seen"]), size=data["size"], reprints=data.get("reprints", 0),
+            id=data["id"], first_seen=in_shared_zone(datetime.fromisoformat(data["first_seen"])),
+            last_seen=in_shared_zone(datetime.fromisoformat(data["last_seen"])), size=data["size"], reprints=data.get("reprints", 0),
             first_post=data["first_post"], engaged=[(int(e), str(p)) for e, p in data["engaged"]],
             merged_into=data.get("merged_into"), **{name: Counter(data[name]) for name in counters},
             # State saved before anchors or residents existed has none.
             anchors=Counter(data.get("anchors", {})), residents=Counter(data.get("residents", {})),
             headlines=[Headline.from_json(h) for h in data.get("headlines", [])], title=data.get("title"),
+            scored_terms=_scored_terms(data.get("scored_terms")),
         )
+
+
+def _scored_terms(saved: tuple[int, dict[str, float]] | None) -> tuple[int, dict[str, float], float] | None:
+    """EventState.scored_terms as saved (without the norm: it is the same sum of the same floats again).
+    State saved before the terms were kept has none: they are taken again at the next post scored."""
+    if saved is None:
+        return None
+    size, top = saved
+    top = {str(term): float(weight) for term, weight in top.items()}
+    return int(size), top, _norm(top)
 
 
 @dataclass(frozen=True)
@@ -519,18 +586,36 @@ class Postings:
         self._lists: dict[str, list[str]] = {}
 
     def add(self, key: str, event_id: str) -> None:
-        events = self._lists.get(key)
-        if events is None:
-            self._lists[key] = [event_id]
-            return
-        if event_id in events:
-            events.remove(event_id)
-        events.append(event_id)
-        if len(events) > self.per_key:
-            del events[0]
+        self.add_all((key,), event_id)
+
+    def add_all(self, keys: Iterable[str], event_id: str) -> None:
+        """`add` the event under each key."""
+        lists, per_key = self._lists, self.per_key
+        for key in keys:
+            events = lists.get(key)
+            if events is None:
+                lists[key] = [event_id]
+                continue
+            if event_id in events:
+                events.remove(event_id)
+            events.append(event_id)
+            if len(events) > per_key:
+                del events[0]
 
     def get(self, key: str) -> Iterable[str]:
         return self._lists.get(key, ())
+
+    def shared(self, weights: dict[str, float]) -> dict[str, float]:
+        """Event id -> the sum of the squared weights of the keys it is posted under (in the order of `weights`)."""
+        found: dict[str, float] = {}
+        found_get, lists_get = found.get, self._lists.get
+        for key, weight in weights.items():
+            events = lists_get(key)
+            if events:
+                squared = weight * weight
+                for event_id in events:
+                    found[event_id] = found_get(event_id, 0.0) + squared
+        return found
 
     def discard(self, key: str, event_id: str) -> None:
         events = self._lists.get(key)
@@ -567,8 +652,6 @@ class EventClusterer:
         self._thread_queue: list[tuple[datetime, str]] = []
         self.changed: set[str] = set()  # since the last take_changed(): to be indexed
         self.unsaved: set[str] = set()  # since the last save: to be persisted
-        # event id -> (size when computed, top terms, their norm): a big event's centroid moves slowly.
-        self._centroids: dict[str, tuple[int, dict[str, float], float]] = {}
         self._relinked: list[tuple[str, str]] = []  # (copy, original) not yet taken
         # a late original -> (the event of the post thought original before it, the events of all its copies)
         self._late_originals: dict[str, tuple[str | None, set[str]]] = {}
@@ -609,20 +692,12 @@ class EventClusterer:
         return relinked
 
     # -- clustering -------------------------------------------------------------------------
-    def _centroid(self, event: EventState) -> tuple[dict[str, float], float]:
-        cached = self._centroids.get(event.id)
-        if cached is None or event.size > cached[0] * 1.1:
-            centroid = event.centroid
-            top: dict[str, float] = dict(centroid) if len(centroid) <= CENTROID_TERMS else dict(centroid.most_common(CENTROID_TERMS))
-            cached = (event.size, top, _norm(top))
-            self._centroids[event.id] = cached
-        return cached[1], cached[2]
-
     def _similarity(self, vector: dict[str, float], event: EventState, vector_norm: float | None = None) -> float:
         if not vector:
             return 0.0
-        centroid, centroid_norm = self._centroid(event)
-        dot = sum([weight * centroid.get(term, 0.0) for term, weight in vector.items()])
+        centroid, centroid_norm = event.terms_scored()
+        weight_of = centroid.get
+        dot = sum([weight * weight_of(term, 0.0) for term, weight in vector.items()])
         return dot / ((vector_norm or _norm(vector)) * centroid_norm)
 
     @staticmethod
@@ -637,18 +712,16 @@ class EventClusterer:
     ) -> tuple[list[str], set[str]]:
         """The events sharing the most keyword weight with the post (to be scored), and those sharing
         an anchor with it. Only the capped postings of the post's own terms are read."""
-        shared: dict[str, float] = {}  # event id -> squared weight of the post's terms it has
-        for term, weight in vector.items():
-            squared = weight * weight
-            for event_id in self._by_term.get(term):
-                shared[event_id] = shared.get(event_id, 0.0) + squared
+        shared = self._by_term.shared(vector)  # event id -> squared weight of the post's terms it has
         # Cosine similarity is at most |shared part of the post| / |post| (Cauchy-Schwarz): an event
         # sharing only a common word cannot reach JOIN_SIMILARITY and is not scored at all.
         floor = (JOIN_SIMILARITY * vector_norm) ** 2
-        # Ties broken by id: the same stream gives the same events in every process.
-        ranked = sorted([(-weight, event_id) for event_id, weight in shared.items() if weight >= floor])
+        # Ties broken by id: the same stream gives the same events in every process. Sorted by id, then (a stable
+        # sort) by weight: no (weight, id) pair to build and compare for each.
+        ranked = sorted([event_id for event_id, weight in shared.items() if weight >= floor])
+        ranked.sort(key=shared.__getitem__, reverse=True)
         anchored = {event_id for anchor in post.anchors for event_id in self._by_anchor.get(anchor)}
-        return [event_id for _, event_id in ranked[:SCORED_CANDIDATES]], anchored
+        return ranked[:SCORED_CANDIDATES], anchored
 
     def _candidates(
         self, post: PostTraits, vector: dict[str, float], threads: Sequence[EventState] = (), by_words: bool = True,
@@ -666,19 +739,19 @@ class EventClusterer:
         residents.update(event_id for anchor in post.anchors for event_id in self._by_resident.get(anchor))
         scored = []
         earliest_seen, latest_seen = post.when - ACTIVE_FOR, post.when + ACTIVE_FOR
-        for event_id in best + sorted((close | residents) - set(best)):
-            event = self._event(event_id)
+        areas = frozenset(post.areas)
+        held = self.events.get
+        for event_id in best + sorted((close | residents) - set(best)) if close or residents else best:
+            event = held(event_id) or self._event(event_id)
             if event is None or not self._open(event, earliest_seen, latest_seen):
                 continue
+            # Scored whether or not it can be joined: scoring caches the centroid as of the event's size (`_centroid`).
             similarity = self._similarity(vector, event, vector_norm)
             # The same named place, topic or thread: other districts named are context.
             if event_id in close or (event_id in residents and similarity > 0):
                 scored.append((max(ANCHOR_SIMILARITY, similarity), event))
-                continue
-            if post.areas and event.areas and not set(post.areas) & set(event.areas):
-                continue  # the same complaint in two districts is two events
-            if similarity >= JOIN_SIMILARITY:
-                scored.append((similarity, event))
+            elif similarity >= JOIN_SIMILARITY and not (areas and event.areas and areas.isdisjoint(event.areas)):
+                scored.append((similarity, event))  # the same complaint in two districts is two events
         scored.sort(key=lambda item: (-item[0], item[1].first_seen, item[1].id))
         return scored
 
@@ -687,7 +760,7 @@ class EventClusterer:
         return the event id; None for a post with nothing to hold an event together (no thread, no
         anchor, no keyword) that joins no event: "顶", "同问", "转发微博". One keyword is enough: many
         people posting "又停水了" is an event however short each post is."""
-        vector = {term: weight for term, weight in post.keywords}
+        vector = dict(post.keywords)
         replies = self._replies_waiting_for(post)
         former, copies = self._late_originals.pop(post.id, (None, set()))
         if former and (counted := self._resolve(former)):
@@ -824,29 +897,29 @@ class EventClusterer:
         # "三号楼也一样" several times the weight of a long report's words, and a thread's short
         # replies must not outweigh what the thread is about.
         scale = len(vector) / (sum(vector.values()) or 1.0)
-        event.centroid.update({term: weight * scale for term, weight in vector.items()})
+        centroid = cast(dict[str, float], event.centroid)  # a Counter of weights, not counts
+        weight_of = centroid.get
+        for term, weight in vector.items():  # Counter.update's sums, without its checks of the argument's type
+            centroid[term] = weight * scale + weight_of(term, 0)
         if len(event.centroid) > 2 * CENTROID_KEPT:
             # A big event's rare terms never reach its top terms: keep memory and state bounded.
-            event.centroid = Counter(dict(event.centroid.most_common(CENTROID_KEPT)))
+            event.centroid = Counter(dict(most_common(event.centroid, CENTROID_KEPT)))
         event.platforms[post.platform] += 1
-        event.places.update(post.places)
-        event.areas.update(post.areas)
+        # Most posts name no place, policy or anchor: Counter.update costs even when given nothing.
+        for counts, found in ((event.places, post.places), (event.areas, post.areas), (event.policies, post.policies),
+                              (event.anchors, post.anchors), (event.residents, post.author_anchors)):
+            if found:
+                counts.update(found)
         if post.sentiment:
             event.sentiment[post.sentiment] += 1
-        event.policies.update(post.policies)
-        event.anchors.update(post.anchors)
-        for anchor in post.anchors:
-            self._by_anchor.add(anchor, event.id)
-        event.residents.update(post.author_anchors)
-        for anchor in post.author_anchors:
-            self._by_resident.add(anchor, event.id)
+        self._by_anchor.add_all(post.anchors, event.id)
+        self._by_resident.add_all(post.author_anchors, event.id)
         if post.headline is not None:
             event.add_headlines([Headline(post.headline[0], post.headline[1], dict(post.keywords))])
         if len(event.engaged) < REPRESENTATIVES or post.engagement > event.engaged[-1][0]:
             event.engaged = sorted([*event.engaged, (post.engagement, post.id)], key=lambda item: -item[0])
             event.engaged = event.engaged[:REPRESENTATIVES]
-        for term in vector:
-            self._by_term.add(term, event.id)
+        self._by_term.add_all(vector, event.id)
         self.changed.add(event.id)
         self.unsaved.add(event.id)
 
@@ -916,7 +989,6 @@ class EventClusterer:
             else:
                 idle.append(event_id)
                 self.events.pop(event_id, None)
-                self._centroids.pop(event_id, None)
                 for postings, keys in self._keys_of(event):
                     for key in keys:
                         postings.discard(key, event_id)
@@ -950,7 +1022,6 @@ class EventClusterer:
                 letting_go.append(event_id)
         for event_id in letting_go:
             self._evicted[event_id] = self.events.pop(event_id).last_seen
-            self._centroids.pop(event_id, None)
 
     def resume(self, since: datetime) -> None:
         """Start from the memory: hold the events joined most recently (their words find them again, so

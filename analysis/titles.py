@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 from typing import Any
 
 MAX_TITLE_CHARS = 20
@@ -141,10 +142,14 @@ class Headline:
     kind: HeadlineKind
     terms: dict[str, float]
 
+    @cached_property
+    def _norm(self) -> float:
+        """Of its terms, which do not change: an event's candidates are scored again at every post it takes."""
+        return sum(w * w for w in self.terms.values()) ** 0.5 or 1.0
+
     def score(self, centroid: Mapping[str, float], centroid_norm: float) -> float:
         """Kind weight times (a little plus) the cosine of the post's keywords with the event's."""
-        norm = sum(w * w for w in self.terms.values()) ** 0.5 or 1.0
-        cosine = sum(w * centroid.get(t, 0.0) for t, w in self.terms.items()) / (norm * (centroid_norm or 1.0))
+        cosine = sum(w * centroid.get(t, 0.0) for t, w in self.terms.items()) / (self._norm * (centroid_norm or 1.0))
         return KIND_WEIGHT[self.kind] * (0.2 + cosine)
 
     def to_json(self) -> list[object]:

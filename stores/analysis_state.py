@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from analysis.events import BANDS, FINGERPRINT_BITS, EventState, Fingerprint
+from analysis.events import BANDS, FINGERPRINT_BITS, EventState, Fingerprint, in_shared_zone
 from stores import postgres
 from stores.sqlite import connect
 from yuqing.config.settings import PostgresSettings
@@ -100,6 +100,11 @@ OFFSET_MARGIN = timedelta(days=2)
 LOOKUP_CHUNK = 500  # post ids per read of `assigned_many` (SQLite allows 32,766 parameters a statement)
 
 
+def _time(text: str) -> datetime:
+    """A time as stored, as the analyzer compares it (`in_shared_zone`)."""
+    return in_shared_zone(datetime.fromisoformat(text))
+
+
 def _text_floor(when: datetime) -> str:
     """ISO text below the text of every time at or after `when`, whatever its offset, and above the text of
     none earlier than `when - OFFSET_MARGIN`."""
@@ -117,7 +122,7 @@ def _fingerprint(pid: str, when: datetime, event_id: str | None, value: int | No
                  lead: int | None) -> Fingerprint | None:
     if value is None:
         return None
-    return Fingerprint(pid, _unsigned(value), when, original or pid, event_id,
+    return Fingerprint(pid, _unsigned(value), in_shared_zone(when), original or pid, event_id,
                        _unsigned(lead) if lead is not None else None)
 
 
@@ -254,7 +259,7 @@ class AnalysisStateStore(_FingerprintLookups):
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None:
         """(event id, reprint_of, when) of a post analysed before, or None."""
         row = self.db.execute("SELECT event_id, reprint_of, at FROM posts WHERE id = ?", (post_id,)).fetchone()
-        return (row[0], row[1], datetime.fromisoformat(row[2])) if row else None
+        return (row[0], row[1], _time(row[2])) if row else None
 
     def assigned_many(self, post_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, datetime]]:
         """`assigned` of many posts in a few reads: post id -> (event id, reprint_of, when), for those analysed before."""
@@ -263,7 +268,7 @@ class AnalysisStateStore(_FingerprintLookups):
             chunk = post_ids[start:start + LOOKUP_CHUNK]
             for pid, event_id, reprint_of, at in self.db.execute(
                     f"SELECT id, event_id, reprint_of, at FROM posts WHERE id IN ({','.join('?' * len(chunk))})", chunk):
-                found[pid] = (event_id, reprint_of, datetime.fromisoformat(at))
+                found[pid] = (event_id, reprint_of, _time(at))
         return found
 
     def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
@@ -277,7 +282,7 @@ class AnalysisStateStore(_FingerprintLookups):
         row = self.db.execute("SELECT event_id, at FROM posts WHERE id = ? AND event_id IS NOT NULL", (key,)).fetchone()
         rows = [row] if row else self.db.execute(  # read lazily: the first in the window ends it
             "SELECT event_id, at FROM posts WHERE thread = ? AND event_id IS NOT NULL ORDER BY rowid", (_thread_key(key),))
-        return _first_in_window(((event_id, datetime.fromisoformat(at)) for event_id, at in rows), since)
+        return _first_in_window(((event_id, _time(at)) for event_id, at in rows), since)
 
     def threads(self, keys: Sequence[str], since: datetime | None) -> dict[str, tuple[str, datetime]]:
         """`thread` of many keys in a few reads: key -> (event id, when), for those with an answer."""
@@ -288,12 +293,12 @@ class AnalysisStateStore(_FingerprintLookups):
             marks = ",".join("?" * len(chunk))
             for key, event_id, at in self.db.execute(
                     f"SELECT id, event_id, at FROM posts WHERE id IN ({marks}) AND event_id IS NOT NULL", chunk):
-                by_id[key] = (event_id, datetime.fromisoformat(at))
+                by_id[key] = (event_id, _time(at))
             hashes = [_thread_key(key) for key in chunk if key not in by_id]
             rows = self.db.execute(f"SELECT thread, event_id, at FROM posts WHERE thread IN ({','.join('?' * len(hashes))})"
                                    " AND event_id IS NOT NULL ORDER BY rowid", hashes)
             for thread, event_id, at in rows:
-                when = datetime.fromisoformat(at)
+                when = _time(at)
                 if thread not in first_by_hash and (since is None or when >= since):
                     first_by_hash[thread] = (event_id, when)
         return _threads_found(keys, by_id, first_by_hash, since)

@@ -11,7 +11,7 @@ import pytest
 
 import analysis.events as events_module
 from analysis.enrich import Analyzer
-from analysis.events import EventClusterer, PostTraits, anchors_of, simhash
+from analysis.events import EventClusterer, PostTraits, anchors_of, in_shared_zone, simhash
 from stores.analysis_state import AnalysisStateStore
 from workers.build import load_gazetteer, shipped_language, shipped_segmenter
 from yuqing.config.datafiles import load_policies, load_watchlists
@@ -328,3 +328,17 @@ def test_anchors_are_topics_and_named_estates_not_categories() -> None:
     words = ["牡丹区", "老旧小区", "改造", "化肥厂家属院", "幸福小区", "居民小区", "小区"]
     assert anchors_of(text, words) == ["#牡丹区一老旧小区改造停工数月#", "化肥厂家属院", "幸福小区"]
     assert anchors_of("转发微博", ["转发", "微博"]) == []
+
+
+@pytest.mark.parametrize("text", ["2026-03-01T09:00:00+08:00", "2026-03-01T09:00:00.250000+05:30", "2026-03-01T01:00:00Z"])
+def test_times_in_a_shared_zone_are_the_same_instants_written_the_same(text: str) -> None:
+    parsed = [Post.model_validate_json(f'{{"url": "urn:{n}", "platform": "weibo", "source": "s", "published_at": "{text}"}}')
+              .when for n in range(2)]
+    shared = [in_shared_zone(when) for when in parsed]
+    # Parsed times each have a zone object of their own; shared, CPython compares them as naive times.
+    assert shared[0].tzinfo is shared[1].tzinfo
+    assert shared[0] == parsed[0] and shared[0].isoformat() == parsed[0].isoformat()
+    assert Post(url="urn:x", platform="weibo", source="s", published_at=shared[0], fetched_at=shared[0]).to_json() == \
+        Post(url="urn:x", platform="weibo", source="s", published_at=parsed[0], fetched_at=parsed[0]).to_json()
+    named = datetime(1988, 7, 1, 9, 0, tzinfo=SHANGHAI)  # a named zone's offset depends on the date (DST then)
+    assert in_shared_zone(named) is named and in_shared_zone(datetime(2026, 3, 1)).tzinfo is None

@@ -229,3 +229,28 @@ def test_restored_events_merged_or_not_leave_memory_when_idle() -> None:
     second.unsaved.clear()
     assert sorted(second.prune(START + ACTIVE_FOR + timedelta(hours=1))) == sorted([a, b])
     assert second.events == {}
+
+
+def test_an_event_let_go_and_read_back_is_scored_as_when_it_was_held(open_analysis_state) -> None:
+    # A big event's top terms are taken again only once it grew by a tenth (`EventClusterer._centroid`): an event let
+    # go and read back from the store must be scored with the terms it had when held, or the events a post joins would
+    # depend on what memory happened to hold (events_held, a restart, a standby taking over).
+    store = open_analysis_state()
+    held, let_go = EventClusterer(), EventClusterer(store, events_held=1)
+    words = ["停水", "小区", "物业", "居民"]
+    posts = [traits(n, n, words) for n in range(10)]  # each scores the event: its top terms taken at size 10
+    posts.append(traits(10, 10, [*words, "维修", "水管", "爆裂", "抢修"]))  # joins within a tenth: terms kept
+    posts.append(traits(11, 11, ["学校", "招生", "报名", "家长"]))  # another event: the first is let go
+    for post in posts:
+        for clusterer in (held, let_go):
+            clusterer.assign(post)
+            if clusterer is let_go:  # as the analyzer saves a batch
+                clusterer.take_changed()
+                store.save([clusterer.events[e] for e in clusterer.unsaved], [], [])
+                clusterer.saved()
+    event_id = next(iter(held.events))
+    assert event_id not in let_go.events  # let go: read back below
+    probe = {"停水": 1.0, "维修": 1.0}
+    read_back = let_go._resolve(event_id)
+    assert read_back is not None and read_back.size == held.events[event_id].size == 11
+    assert let_go._similarity(probe, read_back) == held._similarity(probe, held.events[event_id])

@@ -114,3 +114,31 @@ def test_a_policy_document_is_kept_by_the_events_stage(tmp_path: Path) -> None:
     stored = AnalysisStateStore(state)
     assert [p.id for p in stored.policies()] == [document.id]
     stored.close()
+
+
+def test_a_batch_is_written_to_the_state_once_however_many_posts_up_to_twice_flush_every(tmp_path: Path) -> None:
+    from analysis.enrich import FLUSH_EVERY
+
+    store_path = tmp_path / "analysis.sqlite3"
+    one = analyzer(store_path)
+    assert one.store is not None
+    for size in (FLUSH_EVERY, 2 * FLUSH_EVERY):  # a batch of FLUSH_EVERY was written twice: at its last post, then
+        # once more for the titles its events chose when taken
+        batch = [one.enricher.annotate(post(size + n, size + n, INCIDENT.format(n=n % 40), title=f"拆迁补偿第{n % 40}次"))
+                 for n in range(size)]  # each batch later than the one before: no copy's original arrives late
+        saves = one.store.saves()
+        one.recall(batch)
+        for annotated in batch:
+            one.assign(annotated)
+        assert one.changed_events()
+        assert one.store.saves() == saves + 1
+    # Bigger than that, it is written as it goes: what waits to be written stays bounded.
+    batch = [one.enricher.annotate(post(10_000 + n, 10_000 + n, INCIDENT.format(n=n))) for n in range(2 * FLUSH_EVERY + 1)]
+    saves = one.store.saves()
+    one.recall(batch)
+    for annotated in batch:
+        one.assign(annotated)
+        assert len(one._pending_posts) <= 2 * FLUSH_EVERY
+    one.changed_events()
+    assert one.store.saves() == saves + 2
+    one.close()
