@@ -62,6 +62,29 @@ def test_the_producer_waits_for_every_replica_and_is_idempotent(kafka):
     assert kafka.producer.config["acks"] == -1 and kafka.producer.config["enable_idempotence"]
 
 
+def test_the_producer_rests_after_publishing_to_a_topic_it_did_not_know_at_start(kafka):
+    """kafka-python 3.0.12 learns the topics that exist when its producer starts, but tracks only those first
+    published to later: the first such topic (a dead-letter topic, after a quarantine) drops the others from its
+    metadata, and from then on its sender thread finds batches for partitions without a leader, asks for
+    metadata and loops again, without pause (a third of a core, for good). Every topic published to is tracked."""
+    kafka.publish("known.at.start", {"i": 1})
+    kafka.ensure_topics(["created.later"])  # after the producer read the cluster's topics
+    kafka.publish("created.later", {"i": 2})
+    kafka.flush()
+    sender = kafka.producer._sender
+    rounds = []
+    run_once = sender.run_once
+
+    def counted():
+        rounds.append(time.monotonic())
+        run_once()
+
+    sender.run_once = counted
+    time.sleep(0.5)
+    sender.run_once = run_once
+    assert len(rounds) < 50, f"the idle producer's sender looped {len(rounds)} times in half a second"
+
+
 def test_first_poll_of_an_empty_topic_returns_once_joined(broker, group):
     """An idle stage (deadlines, deliveries) must get control back after the join, not after join_timeout."""
     transport = make_transport(broker.bootstrap, join_timeout=60.0)

@@ -87,6 +87,7 @@ class KafkaTransport(Transport):
         self._admin: KafkaAdminClient | None = None
         self._offsets_reader: KafkaConsumer | None = None
         self._known_topics: set[str] = set()
+        self._tracked_topics: set[str] = set()  # in the producer's metadata (see `_track`)
         self._send_failures: list[Exception] = []
 
     # -- connections ----------------------------------------------------------------------------
@@ -186,6 +187,7 @@ class KafkaTransport(Transport):
     def publish(self, topic: str, value: Value, key: str | None = None,
                 headers: dict[str, str] | None = None) -> None:
         self.ensure_topics([topic])
+        self._track(topic)
         record_headers = [(name, text.encode("utf-8")) for name, text in (headers or {}).items()]
         with self.broker_errors(f"publish to {self.full_name(topic)}"):
             self._send(self.full_name(topic), key, value, record_headers)
@@ -193,6 +195,7 @@ class KafkaTransport(Transport):
     def publish_many(self, topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
         """As `Transport.publish_many` (flushed when it returns), with the checks done once for the batch."""
         self.ensure_topics([topic])
+        self._track(topic)
         name = self.full_name(topic)
         count = 0
         with self.broker_errors(f"publish to {name}"):
@@ -201,6 +204,19 @@ class KafkaTransport(Transport):
                 count += 1
         self.flush()
         return count
+
+    def _track(self, topic: str) -> None:
+        """Have the producer keep `topic` in its metadata, before its first record goes out.
+
+        kafka-python (3.0.12) knows the topics that exist when the producer starts without tracking them: the
+        first topic it meets later (a dead-letter topic after a quarantine, crawl.health) becomes the only one
+        its metadata asks for, the others' leaders are forgotten, and its sender thread, finding (empty) batches
+        for partitions without a leader, asks for metadata and loops again without pause, for good. Each topic
+        published to is tracked (through the sender, which adds it from its own thread) so none is forgotten."""
+        if topic in self._tracked_topics:
+            return
+        self.producer._sender.add_topic(self.full_name(topic))
+        self._tracked_topics.add(topic)
 
     def _send(self, full_topic: str, key: str | None, value: Value,
               headers: list[tuple[str, bytes]]) -> None:
@@ -339,6 +355,7 @@ class KafkaTransport(Transport):
                 if client is not None:
                     client.close()
             self._producer = self._offsets_reader = self._admin = None
+            self._tracked_topics.clear()
 
 
 class KafkaTopicConsumer(Consumer):
