@@ -1,4 +1,7 @@
-"""Kafka transport (scale-out): the `Transport` interface over kafka-python.
+"""Kafka transport (scale-out): the `Transport` interface over two maintained clients. Records are produced
+with confluent-kafka (librdkafka, in C: a record costs it a tenth of what kafka-python's pure-Python producer
+spends on it, and the pipeline's stages publish one to three records per post); consumer groups, the admin client
+and offsets are kafka-python's.
 
 Topics are `settings.topic_prefix + name` and are created on first use with `settings.partitions`
 partitions. Values are JSON, keys choose the partition (same key, same partition, same order), and
@@ -19,11 +22,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import confluent_kafka
 from kafka import (
     ConsumerRebalanceListener,
     KafkaAdminClient,
     KafkaConsumer,
-    KafkaProducer,
     OffsetAndMetadata,
     TopicPartition,
 )
@@ -52,7 +55,6 @@ UNDECODABLE_HEADER = "yuqing-undecodable"
 # Let the broker apply its default.replication.factor (CreateTopics v4+, Kafka 2.4+).
 BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
-PRODUCER_BATCH_BYTES = 512 * 1024  # under the default max.request.size (1 MiB) and the broker's message.max.bytes
 # How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). A member learns that
 # its group is rebalancing from a heartbeat but rejoins only when its poll gets past the fetch it waits on, and
 # tansu holds the rejoin for a second: with 500 ms on top of a 0.5 s heartbeat, a second member waited a whole
@@ -83,11 +85,10 @@ class KafkaTransport(Transport):
         self.join_timeout = join_timeout
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout or settings.request_timeout
-        self._producer: KafkaProducer | None = None
+        self._producer: confluent_kafka.Producer | None = None
         self._admin: KafkaAdminClient | None = None
         self._offsets_reader: KafkaConsumer | None = None
         self._known_topics: set[str] = set()
-        self._tracked_topics: set[str] = set()  # in the producer's metadata (see `_track`)
         self._send_failures: list[Exception] = []
 
     # -- connections ----------------------------------------------------------------------------
@@ -124,24 +125,45 @@ class KafkaTransport(Transport):
                 f"Kafka at {self.settings.bootstrap_servers}: cannot {action}: {type(exc).__name__}: {exc}{hint}"
             ) from exc
 
+    def producer_config(self) -> dict[str, Any]:
+        """The producer's settings (librdkafka's names): the connection's, and how records are delivered."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.settings.bootstrap_servers,
+            "client.id": self.client_id,
+            "security.protocol": self.settings.security_protocol,
+            "socket.connection.setup.timeout.ms": int(self.connect_timeout * 1000),
+            "request.timeout.ms": int(self.request_timeout * 1000),
+            # Written once each (retries cannot duplicate or reorder), confirmed by every in-sync replica.
+            "enable.idempotence": True,
+            "acks": "all",
+            # A record that is not confirmed by then fails, and `flush` says so (the crawl spools it).
+            "message.timeout.ms": int(max(self.request_timeout * 2, 1) * 1000),
+            # Records collect into one batch per partition between flushes: every stage flushes before it
+            # commits (and `publish_many` flushes), which sends at once whatever waits.
+            "linger.ms": PRODUCER_LINGER_MS,
+            # The same partition for a key as Kafka's Java clients and kafka-python choose (murmur2), so that
+            # a key's records stay in order whichever client wrote them, before and after an upgrade.
+            "partitioner": "murmur2_random",
+            # Delivery reports only for records that failed: nothing to hand to Python for each one delivered.
+            "delivery.report.only.error": True,
+            "logger": log,
+        }
+        if self.settings.sasl_mechanism:
+            config["sasl.mechanism"] = self.settings.sasl_mechanism
+            config["sasl.username"] = self.settings.sasl_username
+            if self.settings.sasl_password is not None:
+                config["sasl.password"] = self.settings.sasl_password.get_secret_value()
+        return config
+
     @property
-    def producer(self) -> KafkaProducer:
+    def producer(self) -> confluent_kafka.Producer:
+        """Connects in the background: a broker that cannot be reached shows in `flush`, which fails."""
         if self._producer is None:
-            with self.broker_errors("connect the producer"):
-                # Idempotence is kafka-python's default (retries cannot duplicate or reorder); it is
-                # switched off, with a warning, only against brokers older than 0.11.
-                # Large batches and a long linger: every stage flushes before it commits (and
-                # `publish_many` flushes), which sends at once whatever waits; in between, records
-                # collect into one batch per partition instead of a new batch (and a wake-up of the
-                # sender thread, a socket write) every few records.
-                self._producer = KafkaProducer(
-                    **self.client_config(),
-                    acks="all",
-                    linger_ms=PRODUCER_LINGER_MS,
-                    batch_size=PRODUCER_BATCH_BYTES,
-                    max_block_ms=int(self.request_timeout * 1000),
-                    delivery_timeout_ms=int(max(self.request_timeout * 2, 1) * 1000),
-                )
+            try:
+                self._producer = confluent_kafka.Producer(self.producer_config())
+            except confluent_kafka.KafkaException as exc:
+                raise TransportError(f"Kafka at {self.settings.bootstrap_servers}: cannot create the producer: "
+                                     f"{exc}") from exc
         return self._producer
 
     @property
@@ -187,15 +209,14 @@ class KafkaTransport(Transport):
     def publish(self, topic: str, value: Value, key: str | None = None,
                 headers: dict[str, str] | None = None) -> None:
         self.ensure_topics([topic])
-        self._track(topic)
-        record_headers = [(name, text.encode("utf-8")) for name, text in (headers or {}).items()]
+        record_headers: list[tuple[str, str | bytes | None]] = [(name, text.encode("utf-8"))
+                                                                 for name, text in (headers or {}).items()]
         with self.broker_errors(f"publish to {self.full_name(topic)}"):
             self._send(self.full_name(topic), key, value, record_headers)
 
     def publish_many(self, topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
         """As `Transport.publish_many` (flushed when it returns), with the checks done once for the batch."""
         self.ensure_topics([topic])
-        self._track(topic)
         name = self.full_name(topic)
         count = 0
         with self.broker_errors(f"publish to {name}"):
@@ -205,32 +226,31 @@ class KafkaTransport(Transport):
         self.flush()
         return count
 
-    def _track(self, topic: str) -> None:
-        """Have the producer keep `topic` in its metadata, before its first record goes out.
-
-        kafka-python (3.0.12) knows the topics that exist when the producer starts without tracking them: the
-        first topic it meets later (a dead-letter topic after a quarantine, crawl.health) becomes the only one
-        its metadata asks for, the others' leaders are forgotten, and its sender thread, finding (empty) batches
-        for partitions without a leader, asks for metadata and loops again without pause, for good. Each topic
-        published to is tracked (through the sender, which adds it from its own thread) so none is forgotten."""
-        if topic in self._tracked_topics:
-            return
-        self.producer._sender.add_topic(self.full_name(topic))
-        self._tracked_topics.add(topic)
-
     def _send(self, full_topic: str, key: str | None, value: Value,
-              headers: list[tuple[str, bytes]]) -> None:
-        future = self.producer.send(full_topic, value=encode(value),
-                                    key=key.encode("utf-8") if key is not None else None, headers=headers)
-        # Delivery failures surface asynchronously; `flush` reports them.
-        future.add_errback(self._send_failures.append)
+              headers: list[tuple[str, str | bytes | None]]) -> None:
+        try:
+            self.producer.produce(full_topic, encode(value), key.encode("utf-8") if key is not None else None,
+                                  headers=headers or None, on_delivery=self._delivered)
+        except BufferError as exc:  # the client's queue is full: the broker has not confirmed for a while
+            raise TransportError(f"Kafka at {self.settings.bootstrap_servers}: cannot publish to {full_topic}: "
+                                 f"the producer's queue is full ({exc})") from exc
+        except confluent_kafka.KafkaException as exc:
+            raise TransportError(f"Kafka at {self.settings.bootstrap_servers}: cannot publish to {full_topic}: "
+                                 f"{exc}") from exc
+
+    def _delivered(self, error: confluent_kafka.KafkaError | None, _record: object) -> None:
+        """Called from `flush` for each record that failed (only those: `delivery.report.only.error`)."""
+        if error is not None:
+            self._send_failures.append(confluent_kafka.KafkaException(error))
 
     def flush(self) -> None:
         """Wait until the broker acknowledged (acks=all) everything published; raise if any was refused."""
         if self._producer is None:
             return
-        with self.broker_errors("flush published messages"):
-            self._producer.flush(timeout=self.request_timeout * 2)
+        waiting = self._producer.flush(self.request_timeout * 2)
+        if waiting:
+            raise TransportError(f"Kafka at {self.settings.bootstrap_servers}: {waiting} message(s) were not "
+                                 f"confirmed within {self.request_timeout * 2:g} s")
         if self._send_failures:
             failures, self._send_failures = self._send_failures, []
             first = failures[0]
@@ -340,22 +360,21 @@ class KafkaTransport(Transport):
         return starts, ends
 
     def close(self) -> None:
-        """Flush, then release the clients. The producer waits at most `request_timeout` for what it still
-        holds (its close would wait for ever after an outage): a caller that needed those messages learnt
-        from the failed flush that they were not confirmed (the crawl spools them)."""
+        """Flush, then release the clients. What the producer still holds after a failed flush is dropped, not
+        waited for again: a caller that needed those messages learnt from the flush that they were not
+        confirmed (the crawl spools them)."""
         try:
             self.flush()
         finally:
             if self._producer is not None:
-                try:
-                    self._producer.close(timeout=self.request_timeout)
-                except KafkaError as exc:
-                    log.warning("Kafka producer closed with messages unconfirmed: %s", exc)
+                self._producer.purge()
+                self._producer.flush(0)  # serves the purged records' reports, which nobody reads any more
+                self._producer.close()
+                self._send_failures.clear()
             for client in (self._offsets_reader, self._admin):
                 if client is not None:
                     client.close()
             self._producer = self._offsets_reader = self._admin = None
-            self._tracked_topics.clear()
 
 
 class KafkaTopicConsumer(Consumer):
