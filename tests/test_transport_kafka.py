@@ -119,27 +119,6 @@ def test_a_worker_with_the_default_settings_holds_its_partitions_after_its_first
         transport.close()
 
 
-def test_a_pending_join_is_awaited_in_one_wait_not_in_poll_slices(kafka, group):
-    """kafka-python 3.0.12 throws a join away when it completes between two of its polls and sends a new
-    JoinGroup (a whole extra rebalance); short polls lined up with tansu's one-second answers and lost about one
-    join in 30. So a poll waits for a pending join once, with the join's budget, before it fetches."""
-    fill(kafka, 1)
-    with kafka.consumer(group, ["posts.raw"]) as consumer:
-        coordinator = consumer._consumer._coordinator
-        waits = []
-        wait = coordinator.poll
-
-        def recorded(timeout_ms=None):
-            waits.append((coordinator.need_rejoin(), timeout_ms))
-            return wait(timeout_ms=timeout_ms)
-
-        coordinator.poll = recorded
-        assert len(consumer.poll(10, 0.05)) == 1
-    joining = [timeout_ms for pending, timeout_ms in waits if pending]
-    assert len(joining) == 1, f"the join was waited for in {len(joining)} slices: {joining}"
-    assert joining[0] > 1000, "waited with the poll's 50 ms, not the join's budget"
-
-
 def test_undecodable_record_goes_to_dead_letter_and_does_not_block(kafka, group):
     kafka.publish("posts.raw", {"i": 1}, key="same")
     kafka.producer.produce(kafka.full_name("posts.raw"), b"\xff not json", b"same")

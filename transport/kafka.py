@@ -1,7 +1,7 @@
-"""Kafka transport (scale-out): the `Transport` interface over two maintained clients. Records are produced
-with confluent-kafka (librdkafka, in C: a record costs it a tenth of what kafka-python's pure-Python producer
-spends on it, and the pipeline's stages publish one to three records per post); consumer groups, the admin client
-and offsets are kafka-python's.
+"""Kafka transport (scale-out): the `Transport` interface over two maintained clients. Records are produced and
+consumed in groups with confluent-kafka (librdkafka, in C: a record costs it a tenth of what kafka-python's
+pure-Python clients spend on it, and a post passes through the stages as three to six records); the admin
+client and the offsets read for statistics are kafka-python's.
 
 Topics are `settings.topic_prefix + name` and are created on first use with `settings.partitions`
 partitions. Values are JSON, keys choose the partition (same key, same partition, same order), and
@@ -20,18 +20,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import confluent_kafka
-from kafka import (
-    ConsumerRebalanceListener,
-    KafkaAdminClient,
-    KafkaConsumer,
-    OffsetAndMetadata,
-    TopicPartition,
-)
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import CommitFailedError, InvalidSessionTimeoutError, KafkaError, TopicAlreadyExistsError
+from kafka.errors import InvalidSessionTimeoutError, KafkaError, TopicAlreadyExistsError
 
 from transport.base import (
     Consumer,
@@ -55,11 +49,15 @@ UNDECODABLE_HEADER = "yuqing-undecodable"
 # Let the broker apply its default.replication.factor (CreateTopics v4+, Kafka 2.4+).
 BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
-# How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). A member learns that
-# its group is rebalancing from a heartbeat but rejoins only when its poll gets past the fetch it waits on, and
-# tansu holds the rejoin for a second: with 500 ms on top of a 0.5 s heartbeat, a second member waited a whole
-# extra second every few dozen joins. A fetch that finds records returns at once either way.
+# How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms); a fetch that finds
+# records returns at once either way.
 FETCH_MAX_WAIT_MS = 250
+# What a consumer fetches ahead of the stage, per consumer (librdkafka's default is 64 MiB): a few batches.
+PREFETCH_KIB = 8 * 1024
+# Commit failures that mean the group rebalanced and the partitions went to another member, which resumes from
+# the last committed offset: the work is redelivered, not lost.
+REBALANCED = frozenset({confluent_kafka.KafkaError.REBALANCE_IN_PROGRESS, confluent_kafka.KafkaError.ILLEGAL_GENERATION,
+                        confluent_kafka.KafkaError.UNKNOWN_MEMBER_ID, confluent_kafka.KafkaError._ASSIGNMENT_LOST})
 
 
 class KafkaTransport(Transport):
@@ -111,27 +109,42 @@ class KafkaTransport(Transport):
 
     @contextmanager
     def broker_errors(self, action: str) -> Iterator[None]:
-        """Turn kafka-python failures into `TransportError` naming the bootstrap servers."""
+        """Turn the clients' failures into `TransportError` naming the bootstrap servers."""
         try:
             yield
         except TransportError:
             raise
-        except KafkaError as exc:
+        except (KafkaError, confluent_kafka.KafkaException) as exc:
             hint = ""
-            if isinstance(exc, InvalidSessionTimeoutError):
+            if isinstance(exc, InvalidSessionTimeoutError) or (
+                    isinstance(exc, confluent_kafka.KafkaException)
+                    and exc.args[0].code() == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT):
                 hint = (f" (the broker refuses a session timeout of {self.session_timeout:g} s: lower its "
                         "group.min.session.timeout.ms or raise kafka.session_timeout)")
             raise TransportError(
                 f"Kafka at {self.settings.bootstrap_servers}: cannot {action}: {type(exc).__name__}: {exc}{hint}"
             ) from exc
 
-    def producer_config(self) -> dict[str, Any]:
-        """The producer's settings (librdkafka's names): the connection's, and how records are delivered."""
+    def librdkafka_config(self, client_id: str) -> dict[str, Any]:
+        """Connection settings of confluent-kafka's producer and consumers (librdkafka's names)."""
         config: dict[str, Any] = {
             "bootstrap.servers": self.settings.bootstrap_servers,
-            "client.id": self.client_id,
+            "client.id": client_id,
             "security.protocol": self.settings.security_protocol,
             "socket.connection.setup.timeout.ms": int(self.connect_timeout * 1000),
+            "logger": log,
+        }
+        if self.settings.sasl_mechanism:
+            config["sasl.mechanism"] = self.settings.sasl_mechanism
+            config["sasl.username"] = self.settings.sasl_username
+            if self.settings.sasl_password is not None:
+                config["sasl.password"] = self.settings.sasl_password.get_secret_value()
+        return config
+
+    def producer_config(self) -> dict[str, Any]:
+        """The producer's settings: the connection's, and how records are delivered."""
+        return {
+            **self.librdkafka_config(self.client_id),
             "request.timeout.ms": int(self.request_timeout * 1000),
             # Written once each (retries cannot duplicate or reorder), confirmed by every in-sync replica.
             "enable.idempotence": True,
@@ -146,14 +159,21 @@ class KafkaTransport(Transport):
             "partitioner": "murmur2_random",
             # Delivery reports only for records that failed: nothing to hand to Python for each one delivered.
             "delivery.report.only.error": True,
-            "logger": log,
         }
-        if self.settings.sasl_mechanism:
-            config["sasl.mechanism"] = self.settings.sasl_mechanism
-            config["sasl.username"] = self.settings.sasl_username
-            if self.settings.sasl_password is not None:
-                config["sasl.password"] = self.settings.sasl_password.get_secret_value()
-        return config
+
+    def consumer_config(self, group: str, client_id: str) -> dict[str, Any]:
+        """A group member's settings: offsets move only when the stage commits (`KafkaTopicConsumer.commit`)."""
+        return {
+            **self.librdkafka_config(client_id),
+            "group.id": self.group_prefix + group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": int(self.session_timeout * 1000),
+            "heartbeat.interval.ms": int(self.heartbeat_interval * 1000),
+            "max.poll.interval.ms": int(self.max_poll_interval * 1000),
+            "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
+            "queued.max.messages.kbytes": PREFETCH_KIB,
+        }
 
     @property
     def producer(self) -> confluent_kafka.Producer:
@@ -391,35 +411,32 @@ class KafkaTopicConsumer(Consumer):
         self.topics = topics
         client_id = f"{transport.client_id}-{member}" if member else transport.client_id
         with transport.broker_errors(f"join consumer group {group}"):
-            self._consumer = KafkaConsumer(
-                **{**transport.client_config(), "client_id": client_id},
-                group_id=transport.group_prefix + group,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                session_timeout_ms=int(transport.session_timeout * 1000),
-                heartbeat_interval_ms=int(transport.heartbeat_interval * 1000),
-                max_poll_interval_ms=int(transport.max_poll_interval * 1000),
-                fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-            )
-            self._consumer.subscribe([transport.full_name(t) for t in topics], listener=_ForgetRevoked(self))
-        # Per partition: offsets delivered as Messages and not yet committed, the offset after the last
+            self._consumer = confluent_kafka.Consumer(transport.consumer_config(group, client_id))
+            self._consumer.subscribe([transport.full_name(t) for t in topics], on_assign=self._on_assign,
+                                     on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        # Per (topic, partition): offsets delivered as Messages and not yet committed, the offset after the last
         # record delivered or quarantined, and the offset last committed (or resumed from).
-        self._outstanding: dict[TopicPartition, list[int]] = {}
-        self._delivered_to: dict[TopicPartition, int] = {}
-        self._committed: dict[TopicPartition, int] = {}
+        self._outstanding: dict[tuple[str, int], list[int]] = {}
+        self._delivered_to: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
         self._join_deadline = time.monotonic() + transport.join_timeout
-        # Set by the rebalance listener on every (re)join, even when no partition came our way.
+        # Set on every (re)join, even when no partition came our way (the group's callbacks run in `poll`).
         self.joined_at: float | None = None
+
+    def _on_assign(self, _consumer: object, partitions: list[confluent_kafka.TopicPartition]) -> None:
+        # Newly assigned partitions start from the group's committed offset; nothing to prepare.
+        self.joined_at = time.monotonic()
+
+    def _on_revoke(self, _consumer: object, partitions: list[confluent_kafka.TopicPartition]) -> None:
+        for tp in partitions:
+            self._outstanding.pop((tp.topic, tp.partition), None)
+            self._delivered_to.pop((tp.topic, tp.partition), None)
+            self._committed.pop((tp.topic, tp.partition), None)
 
     def assigned(self) -> set[tuple[str, int]]:
         """The (topic, partition) pairs the group currently gives this member."""
-        return {(self.transport.short_name(tp.topic), tp.partition) for tp in self._consumer.assignment()}
-
-    def forget(self, partitions: Iterable[TopicPartition]) -> None:
-        for tp in partitions:
-            self._outstanding.pop(tp, None)
-            self._delivered_to.pop(tp, None)
-            self._committed.pop(tp, None)
+        with self.transport.broker_errors(f"read the assignment in group {self.group}"):
+            return {(self.transport.short_name(tp.topic), tp.partition) for tp in self._consumer.assignment()}
 
     def poll(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
         """Up to `max_messages` messages; `max_messages=0` only keeps the membership alive.
@@ -431,41 +448,31 @@ class KafkaTopicConsumer(Consumer):
         batch: list[Message] = []
         with self.transport.broker_errors(f"poll for group {self.group}"):
             while True:
-                if max_messages >= 1:  # a poll that only keeps the membership alive does not wait for the join
-                    self._finish_join()
                 give_up = self._give_up_at(deadline, timeout) if max_messages >= 1 else deadline
-                # In slices of at most `timeout`: kafka-python's poll keeps waiting for records after the
-                # join completes, so one long call would hold an empty topic's first poll for `join_timeout`.
+                # In slices of at most `timeout`: a join completed in the call does not end it.
                 wait = min(give_up - time.monotonic(), timeout)
-                records = self._consumer.poll(timeout_ms=int(max(wait, 0.0) * 1000),
-                                              max_records=max(max_messages - len(batch), 1))
+                records = self._consumer.consume(max(max_messages - len(batch), 1), max(wait, 0.0))
                 if max_messages < 1:
-                    for tp, recs in records.items():  # nothing was asked for: hand these out next time
-                        self._consumer.seek(tp, recs[0].offset)
+                    for record in records:  # nothing was asked for: hand these out next time
+                        if record.error() is None:
+                            (topic, partition), offset = _place(record)
+                            self._consumer.seek(confluent_kafka.TopicPartition(topic, partition, offset))
                     return []
-                for tp, recs in records.items():
+                for record in records:
+                    error = record.error()
+                    if error is not None:
+                        self._report(error)
+                        continue
+                    tp, offset = _place(record)
                     # Delivery resumes at the group's committed offset: nothing before it needs a commit.
-                    self._committed.setdefault(tp, recs[0].offset)
-                    for record in recs:
-                        message = self._message(record)
-                        if message is not None:
-                            batch.append(message)
-                            self._outstanding.setdefault(tp, []).append(record.offset)
-                        self._delivered_to[tp] = record.offset + 1
+                    self._committed.setdefault(tp, offset)
+                    message = self._message(record)
+                    if message is not None:
+                        batch.append(message)
+                        self._outstanding.setdefault(tp, []).append(offset)
+                    self._delivered_to[tp] = offset + 1
                 if batch or time.monotonic() >= give_up:
                     return batch
-
-    def _finish_join(self) -> None:
-        """Wait for the member's first group join in one call, up to what is left of `join_timeout` (a poll for
-        messages waits that long for it anyway). kafka-python's poll stops waiting for its join when its own timeout
-        ends and, if the join completes before the next poll, throws the result away and sends a new JoinGroup
-        (kafka-python 3.0.12): a whole extra rebalance. Short polls made that likely on tansu, which answers a
-        new member on a one-second grid that they lined up with (a traced 3 s join of a second member was this
-        instead of 2 s). A rejoin is still waited for in the caller's slices: other members polled by the same
-        thread must rejoin too."""
-        coordinator = self._consumer._coordinator
-        if self.joined_at is None and coordinator.need_rejoin():
-            coordinator.poll(timeout_ms=int(max(self._join_deadline - time.monotonic(), 0.0) * 1000))
 
     def _give_up_at(self, deadline: float, timeout: float) -> float:
         """The poll deadline, extended while the group join is pending and renewed after a (re)join."""
@@ -473,25 +480,35 @@ class KafkaTopicConsumer(Consumer):
             return max(deadline, self._join_deadline)
         return max(deadline, self.joined_at + timeout)
 
-    def _message(self, record: Any) -> Message | None:
-        topic = self.transport.short_name(record.topic)
-        key = record.key.decode("utf-8", "replace") if record.key is not None else None
-        headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers or []}
-        message = Message(topic, record.partition, record.offset, record.value or b"", key, headers,
-                          record.timestamp / 1000.0)
-        problem = _plainly_no_object(message.data)
+    def _report(self, error: confluent_kafka.KafkaError) -> None:
+        """An error the client hands out in place of a record: raised when it ends the membership, else logged
+        (the client retries by itself: a broker away for a moment, a leader moving)."""
+        if error.fatal() or error.code() == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT:
+            raise confluent_kafka.KafkaException(error)
+        log.warning("Kafka consumer in group %s: %s", self.group, error)
+
+    def _message(self, record: confluent_kafka.Message) -> Message | None:
+        """The record as a Message, or None when it went to the dead-letter topic."""
+        (full_topic, partition), offset = _place(record)
+        topic = self.transport.short_name(full_topic)
+        raw_key = record.key()
+        key = raw_key.decode("utf-8", "replace") if raw_key is not None else None
+        received = cast(list[tuple[str, bytes | None]], record.headers() or [])  # a list as received, never a dict
+        headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in received}
+        data = record.value() or b""
+        problem = _plainly_no_object(data)
         if problem:
-            reason = f"{topic}@{record.partition}:{record.offset} is not a JSON object: {problem}"
+            reason = f"{topic}@{partition}:{offset} is not a JSON object: {problem}"
             log.warning("quarantining undecodable record %s", reason)
-            self.transport.publish(dead_letter(topic), undecodable_value(message.data), key=key,
+            self.transport.publish(dead_letter(topic), undecodable_value(data), key=key,
                                    headers={**headers, UNDECODABLE_HEADER: reason[:2000]})
             return None
-        return message
+        return Message(topic, partition, offset, data, key, headers, record.timestamp()[1] / 1000.0)
 
     def commit(self, messages: Iterable[Message]) -> None:
-        upto: dict[TopicPartition, int] = {}
+        upto: dict[tuple[str, int], int] = {}
         for msg in messages:
-            tp = TopicPartition(self.transport.full_name(msg.topic), msg.partition)
+            tp = (self.transport.full_name(msg.topic), msg.partition)
             upto[tp] = max(upto.get(tp, -1), msg.offset)
         for tp, last in upto.items():
             self._outstanding[tp] = [offset for offset in self._outstanding.get(tp, []) if offset > last]
@@ -505,20 +522,30 @@ class KafkaTopicConsumer(Consumer):
         if not offsets:
             return
         self.transport.flush()  # outputs first: an offset must never get ahead of what it produced
-        with self.transport.broker_errors(f"commit offsets for group {self.group}"):
-            try:
-                self._consumer.commit({tp: OffsetAndMetadata(pos, "", -1) for tp, pos in offsets.items()})
-            except CommitFailedError as exc:
-                # The group rebalanced and our partitions went to another member, which resumes
-                # from the last committed offset: the work is redelivered, not lost.
+        try:
+            results = self._consumer.commit(offsets=[confluent_kafka.TopicPartition(topic, partition, position)
+                                                     for (topic, partition), position in offsets.items()],
+                                            asynchronous=False)
+            refused = [tp.error for tp in results or () if tp.error is not None]
+            if refused:
+                raise confluent_kafka.KafkaException(refused[0])
+        except confluent_kafka.KafkaException as exc:
+            if exc.args[0].code() in REBALANCED:
                 log.warning("group %s rebalanced before commit; messages will be redelivered: %s", self.group, exc)
                 return
+            with self.transport.broker_errors(f"commit offsets for group {self.group}"):
+                raise
         self._committed.update(offsets)
 
     def close(self) -> None:
         """Leave the group without committing, so other members take our partitions at once."""
         with self.transport.broker_errors(f"leave consumer group {self.group}"):
-            self._consumer.close(autocommit=False)
+            self._consumer.close()
+
+
+def _place(record: confluent_kafka.Message) -> tuple[tuple[str, int], int]:
+    """A record's (topic, partition) and offset, which every record has (only an error event has none)."""
+    return cast(tuple[tuple[str, int], int], ((record.topic(), record.partition()), record.offset()))
 
 
 def _plainly_no_object(data: bytes) -> str:
@@ -529,17 +556,3 @@ def _plainly_no_object(data: bytes) -> str:
     if body[:1] != b"{" or body[-1:] != b"}":
         return f"expected a JSON object, got {body[:40]!r}"
     return ""
-
-
-class _ForgetRevoked(ConsumerRebalanceListener):
-    """Notes the group join and drops bookkeeping for partitions this member no longer owns."""
-
-    def __init__(self, owner: KafkaTopicConsumer) -> None:
-        self.owner = owner
-
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        self.owner.forget(revoked)
-
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        # Newly assigned partitions start from the group's committed offset; nothing to prepare.
-        self.owner.joined_at = time.monotonic()
