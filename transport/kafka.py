@@ -92,7 +92,7 @@ class KafkaTransport(Transport):
     # -- connections ----------------------------------------------------------------------------
 
     def client_config(self) -> dict[str, Any]:
-        """Connection settings shared by the producer, consumers and the admin client."""
+        """Connection settings of kafka-python's clients: the admin client and the offsets reader."""
         config: dict[str, Any] = {
             "bootstrap_servers": [s.strip() for s in self.settings.bootstrap_servers.split(",") if s.strip()],
             "client_id": self.client_id,
