@@ -413,7 +413,7 @@ class KafkaTopicConsumer(Consumer):
         with transport.broker_errors(f"join consumer group {group}"):
             self._consumer = confluent_kafka.Consumer(transport.consumer_config(group, client_id))
             self._consumer.subscribe([transport.full_name(t) for t in topics], on_assign=self._on_assign,
-                                     on_revoke=self._on_revoke, on_lost=self._on_revoke)
+                                     on_revoke=self._on_revoke, on_lost=self._on_lost)
         # Per (topic, partition): offsets delivered as Messages and not yet committed, the offset after the last
         # record delivered or quarantined, and the offset last committed (or resumed from).
         self._outstanding: dict[tuple[str, int], list[int]] = {}
@@ -426,6 +426,12 @@ class KafkaTopicConsumer(Consumer):
     def _on_assign(self, _consumer: object, partitions: list[confluent_kafka.TopicPartition]) -> None:
         # Newly assigned partitions start from the group's committed offset; nothing to prepare.
         self.joined_at = time.monotonic()
+        log.info("joined group %s with %d partition(s)", self.group, len(partitions))
+
+    def _on_lost(self, consumer: object, partitions: list[confluent_kafka.TopicPartition]) -> None:
+        log.warning("lost membership of group %s (no heartbeat or poll in time): %d partition(s) go to others",
+                    self.group, len(partitions))
+        self._on_revoke(consumer, partitions)
 
     def _on_revoke(self, _consumer: object, partitions: list[confluent_kafka.TopicPartition]) -> None:
         for tp in partitions:
