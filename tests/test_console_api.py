@@ -325,14 +325,23 @@ def test_admin_manages_accounts_and_others_cannot(tmp_path, state):
         assert self_disable.status_code == 400
 
 
-def test_users_command_reads_the_password_from_stdin(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("state", ["embedded", "postgres"])
+def test_users_command_reads_the_password_from_stdin(state, request, tmp_path, monkeypatch, capsys):
+    """On either state store: on PostgreSQL after `yuqing state setup`, as the scale-out README says."""
     import io
 
     from yuqing.cli.main import main
     from yuqing.config import load_settings
 
     monkeypatch.setenv("YUQING_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("YUQING_CONFIG", raising=False)
+    for name in ("YUQING_CONFIG", "YUQING_STATE"):
+        monkeypatch.delenv(name, raising=False)
+    if state == "postgres":
+        database = request.getfixturevalue("postgres_settings")
+        monkeypatch.setenv("YUQING_STATE", "postgres")
+        monkeypatch.setenv("YUQING_POSTGRES__URL", database.url)
+        monkeypatch.setenv("YUQING_POSTGRES__PASSWORD", database.password.get_secret_value())
+        assert main(["state", "setup"]) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("口令足够长的密码abc\n"))
     assert main(["users", "add", "孙敏", "--role", "officer"]) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
@@ -343,9 +352,13 @@ def test_users_command_reads_the_password_from_stdin(tmp_path, monkeypatch, caps
     listed = capsys.readouterr().out
     assert '"name": "孙敏"' in listed and '"disabled": true' in listed
     assert main(["users", "passwd", "没有这人"]) == 2
-    accounts = open_accounts(load_settings(None, data_dir=tmp_path))
+    settings = load_settings(None, data_dir=tmp_path)
+    assert settings.state == state
+    accounts = open_accounts(settings)
     assert accounts.get("孙敏").disabled
     accounts.close()
+    if state == "postgres":
+        assert not (tmp_path / "console.sqlite3").exists(), "the accounts went to a file beside the database"
 
 
 def test_search_facets_count_what_they_narrow_to(app, data):
