@@ -24,8 +24,8 @@ present, else from the sample site's content. The last line reads
     soak: disk <KB> KB/post, peak <MB> MB, start <s> s, status <s> s, report exact <yes|no>
 
 where <KB> is what the data directory grows by per post once retention holds the log steady: its growth from the
-end of the first day on which the log freed messages to the end of the run, over the posts of those days (the
-whole directory per post when the run ends before the log frees anything: it then holds every message).
+end of the first day on which the log freed messages to the end of the last day, over the posts of those days (the
+whole directory per post at the end of the last day when the log never freed anything: it then holds every message).
 """
 
 from __future__ import annotations
@@ -339,7 +339,7 @@ def main() -> int:
     week_peaks: dict[str, float] = {}  # each stage's peak at the end of the first week
     drained: list[tuple[datetime, float]] = []  # each part's simulated end and the wall-clock time it was drained
     steady: tuple[int, int] | None = None  # (posts, disk bytes) at the end of the first day the log freed messages
-    total = 0
+    total = disk = 0
     print(f"soak: {args.days} days x {args.per_day} posts in {workdir}")
     print("day  posts      disk KB/post  day's MB/100k posts  " + "  ".join(f"{s} MB (peak)" for s in STAGES)
           + "  enrich+events+index posts/CPU s  event messages/post  log holds")
@@ -400,7 +400,7 @@ def main() -> int:
     collect(settings)
     status_seconds, status_cpu = time.perf_counter() - began, time.process_time() - began_cpu
     report_seconds, exact, differ = time_report(settings, first_day + timedelta(days=args.days - 1))
-    disk = disk_bytes(workdir)
+    # Both ends measured alike: at the end of a day, the stages running (their write-ahead logs as they are then).
     if steady is not None and total > steady[0]:
         disk_per_post = (disk - steady[1]) / (total - steady[0]) / 1024
         print(f"disk grew {disk_per_post:.2f} KB/post after day {round(steady[0] / args.per_day)}, when the log's "
