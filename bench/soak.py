@@ -320,6 +320,7 @@ def main() -> int:
     from yuqing.config import Settings
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="yuqing-soak-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     overrides: dict[str, Any] = {"data_dir": workdir}
     settings = Settings(**overrides)
     retention = timedelta(hours=settings.embedded_log.retention_hours)
