@@ -25,7 +25,8 @@ cost on top of it, whatever the machine.
    part of analyze+index). They first drain the warm-up posts; then the timed posts are published at
    once, as a backlog, to the idle-polling workers, and the clock runs from that publication to the
    moment every stage has committed its last message (the last post indexed). Printed: posts/s wall,
-   and each stage's CPU ms per post in its own processes. The baseline's two stages run the same way.
+   each stage's CPU ms per post in its own processes, the share of the wall time each stage was on a CPU and
+   the share of the cores they used together. The baseline's two stages run the same way.
    Wall time counts everything else the machine does: run it on an idle machine (the load average is
    printed beside the figure).
 
@@ -114,6 +115,12 @@ class Figures:
     @property
     def wall_rate(self) -> float:
         return self.posts / self.wall
+
+    def busy(self) -> str:
+        """How the wall time went: the share of it each stage's processes were on a CPU, and the share of the
+        machine's cores all of them used (what is missing is time a stage waited: for input, a lock, a CPU)."""
+        shares = ", ".join(f"{stage} {seconds / self.wall:.0%}" for stage, seconds in self.cpu.items())
+        return f"busy {shares}; {sum(self.cpu.values()) / (self.wall * (os.cpu_count() or 1)):.0%} of the cores"
 
     def per_stage(self) -> str:
         return ", ".join(f"{stage} {seconds * 1000 / self.posts:.3f}" for stage, seconds in self.cpu.items())
@@ -321,7 +328,7 @@ def main() -> int:
     for name, label in (("baseline", "read-parse-write baseline"), ("stages", "enrich + events + index")):
         found = machine[name]
         print(f"   {label:<26} {found.wall_rate:7.0f} posts/s   ({found.wall:.2f} s wall; {found.per_stage()} "
-              f"ms/post CPU; {found.load} at the end)", flush=True)
+              f"ms/post CPU; {found.busy()}; {found.load} at the end)", flush=True)
     rate, base = machine["stages"].wall_rate, machine["baseline"].wall_rate
     verdict = "meets" if rate >= TARGET else "below"
     print(f"throughput: {rate:.0f} posts/s analyze+index, baseline {base:.0f} posts/s, ratio {rate / base:.2f} "

@@ -84,3 +84,30 @@ def test_a_settled_member_polls_without_the_write_lock_and_rebalances_when_the_g
     first.close()
     second.close()
     log.close()
+
+
+def test_an_idle_poll_wakes_for_a_message_and_keeps_its_heartbeat_while_it_waits(tmp_path) -> None:
+    """An idle poll sleeps until another connection commits: it must still renew its membership every third of the
+    session (or the group would count it dead and hand its partitions on), and see what is published meanwhile."""
+    import threading
+    import time
+
+    from transport.sqlite_log import SqliteTransport
+
+    log = SqliteTransport(tmp_path / "log.sqlite3", partitions=1, session_timeout=0.6)
+    consumer = log.consumer("g", ["posts.raw"], member="waiting")
+    began = time.time()
+    assert consumer.poll(10, 1.5) == []
+    (seen,) = log._conn.execute("SELECT seen FROM members WHERE member='waiting'").fetchone()
+    assert seen >= began + 1.0, "renewed while it waited, not only when the poll began"
+    publisher = SqliteTransport(log.path, partitions=1)
+    later = threading.Timer(0.2, lambda: fill(publisher, 1))
+    later.start()
+    started = time.monotonic()
+    [message] = consumer.poll(10, 30.0)
+    assert message.value == {"i": 0}
+    assert time.monotonic() - started < 15, "woken by the publication, not by the end of its 30 s"
+    later.join()
+    consumer.close()
+    publisher.close()
+    log.close()

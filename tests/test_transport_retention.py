@@ -88,3 +88,18 @@ def test_workers_prune_as_they_go(tmp_path):
     assert outcomes["pruned"] == 49
     assert rows(log, "in") == 1
     log.close()
+
+
+def test_a_group_that_joined_keeps_what_it_has_not_committed(tmp_path):
+    """A group used to count for retention only once it had committed: one that had joined but not committed yet
+    (a stage's first batch still running, an alert worker before its first checkpoint) lost its backlog."""
+    log = SqliteTransport(tmp_path / "log.sqlite3", partitions=1, retention_seconds=0)
+    log.publish_many("posts.raw", [(None, {"i": i}) for i in range(10)])
+    assert len(read_all(log, "fast", "posts.raw")) == 10
+    with log.consumer("late", ["posts.raw"]) as late:
+        assert len(late.poll(3, 0.05)) == 3  # joined, nothing committed yet
+        assert log.prune(now=time.time() + 1) == 0
+        late.commit(late.poll(100, 0.05))
+    assert log.prune(now=time.time() + 1) == 9, "once it has committed, all but the newest go"
+    log.close()
+

@@ -58,9 +58,11 @@ class KafkaSettings(BaseModel):
 
 
 class EmbeddedLogSettings(BaseModel):
-    # A message is freed once every group that reads its topic has committed past it and it is
-    # older than this; topics no group reads (dead letters) are kept until replayed or removed by hand.
-    retention_hours: float = Field(default=168, gt=0)
+    # A message is freed once every group that reads its topic (has joined it) has committed past it and it
+    # is older than this; topics no group reads (dead letters) are kept until replayed or removed by hand.
+    # Short, unlike Kafka's week: what a stopped stage has not committed is kept whatever its age, so the
+    # time only keeps what every stage is done with (the last hour's traffic, to look at).
+    retention_hours: float = Field(default=1, gt=0)
     # Seconds after which a killed worker's partitions pass to another member of its group.
     session_timeout: float = Field(default=10.0, gt=0)
 

@@ -7,7 +7,7 @@ import sys
 import time
 
 from transport import open_transport
-from workers.runner import Worker, steady_heap
+from workers.runner import BATCH_SIZE, Worker, steady_heap
 from workers.stages import STAGE_NAMES, build_stage
 from yuqing.cli.common import settings_from
 
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("stage", choices=STAGE_NAMES)
     parser.add_argument("--until-idle", action="store_true",
                         help="stop when there is nothing left to do (batch mode) instead of running forever")
-    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.set_defaults(func=run)
 
 
