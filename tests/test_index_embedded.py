@@ -9,7 +9,7 @@ import pytest
 from search.base import SearchQuery
 from search.sqlite_fts import SqliteIndex
 from tests.index_suite import CORPUS, SEED, IndexSuite, expected
-from yuqing.schema import Event
+from yuqing.schema import Event, ReprintLink
 
 
 @pytest.fixture
@@ -43,6 +43,25 @@ def test_an_index_of_the_previous_layout_is_rebuilt_on_open(tmp_path):
         assert ix.get(SEED[2].id) == SEED[2]
     tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
     assert "posts_fts" not in tables
+
+
+def test_documents_leave_out_their_defaults_and_read_back_as_written(empty_index):
+    """A document keeps the fields that differ from their defaults (nulls, zeros and empty lists are most of the
+    rest); it reads back as the post written, a masked text left empty beside a text included (it is no copy of
+    the text). Documents of the earlier form, with every field, read back alike, and a re-link edits both."""
+    unmasked = SEED[1].model_copy(update={"masked_text": ""})
+    empty_index.upsert([SEED[0], unmasked])
+    stored = {json.loads(doc)["id"]: json.loads(doc) for (doc,) in empty_index._conn.execute("SELECT doc FROM docs")}
+    assert "reply_to" not in stored[SEED[0].id] and "metrics" not in stored[SEED[0].id]
+    assert "masked_text" not in stored[SEED[0].id] and stored[unmasked.id]["masked_text"] == ""
+    assert empty_index.get(SEED[0].id) == SEED[0] and empty_index.get(unmasked.id) == unmasked
+    empty_index._conn.execute("UPDATE docs SET doc = ? WHERE doc LIKE ?",
+                              (SEED[0].model_dump_json(exclude=SEED[0].text_copy()), f'%"{SEED[0].id}"%'))
+    empty_index.relink([ReprintLink(post_id=SEED[0].id, reprint_of=unmasked.id),
+                        ReprintLink(post_id=unmasked.id, reprint_of=SEED[0].id)])
+    assert empty_index.get(SEED[0].id).reprint_of == unmasked.id
+    assert empty_index.get(unmasked.id).extra == {"转载自": SEED[0].id}
+    assert empty_index.get(unmasked.id).model_copy(update={"reprint_of": None, "extra": {}}) == unmasked
 
 
 def test_aggregates_stay_exact_when_posts_are_replaced(empty_index):
