@@ -867,7 +867,9 @@ class SqliteIndex(Index):
 
         def work() -> int:
             self._conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)", rows)
-            self._retag({e.id: self._surviving(e.merged_into) for e in events if e.merged_into})
+            merged = {e.id: e.merged_into for e in events if e.merged_into}
+            survivors = self._survivors(merged.values())
+            self._retag({event_id: survivors[into] for event_id, into in merged.items()})
             return len(rows)
 
         return self._transaction("write events to", work)
@@ -880,20 +882,31 @@ class SqliteIndex(Index):
             "SELECT id FROM events WHERE merged=1 AND id IN (SELECT value FROM json_each(?))", (wanted,))]
         if not merged:
             return posts
-        survivors = {event_id: self._surviving(event_id) for event_id in merged}
+        survivors = self._survivors(merged)
         return [post.model_copy(update={"event_id": survivors[post.event_id]}) if post.event_id in survivors else post
                 for post in posts]
 
-    def _surviving(self, event_id: str) -> str:
-        """The event that `event_id` ended up in, following merges recorded so far."""
-        seen = {event_id}
-        while True:
-            row = self._conn.execute("SELECT json_extract(doc, '$.merged_into') FROM events WHERE id=? AND merged=1",
-                                     (event_id,)).fetchone()
-            if row is None or row[0] in seen:
-                return event_id
-            event_id = row[0]
-            seen.add(event_id)
+    def _survivors(self, event_ids: Iterable[str]) -> dict[str, str]:
+        """The event each of `event_ids` ended up in (itself when it was not merged), following the merges recorded
+        so far: the next step of every chain is read in one statement."""
+        into: dict[str, str] = {}  # merged event -> the event it was merged into
+        read: set[str] = set()
+        step = set(event_ids)
+        while step:
+            read |= step
+            rows = self._conn.execute("SELECT id, json_extract(doc, '$.merged_into') FROM events WHERE merged=1 AND "
+                                      "id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(step)),)).fetchall()
+            into.update(rows)
+            step = {target for _, target in rows if target not in read}
+
+        def surviving(event_id: str) -> str:
+            seen = {event_id}
+            while (target := into.get(event_id)) is not None and target not in seen:
+                event_id = target
+                seen.add(target)
+            return event_id
+
+        return {event_id: surviving(event_id) for event_id in read}
 
     def _retag(self, into: dict[str, str]) -> None:
         """Posts indexed under merged-away events belong to the events they were merged into (`into`: merged

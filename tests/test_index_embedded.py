@@ -122,3 +122,15 @@ def test_writes_inside_writing_are_committed_together_or_not_at_all(tmp_path):
         assert reader.get(CORPUS[15].id) is None
         index.upsert(CORPUS[10:20])  # the batch again, as the worker redelivers it
         assert reader.count(SearchQuery()) == 20
+
+
+def test_merges_that_come_back_round_end_at_the_last_event_before_the_loop(empty_index):
+    """Merges recorded out of order can form a loop (ev-a into ev-b, later ev-b into ev-a): following them stops
+    where the next event was met already, so a post of ev-a goes to ev-b and one of ev-c (merged into ev-a) to ev-b."""
+    def event(event_id, merged_into):
+        return Event(id=event_id, label="停工", first_seen=SEED[0].when, last_seen=SEED[0].when, size=1,
+                     merged_into=merged_into)
+
+    empty_index.upsert_events([event("ev-a", "ev-b"), event("ev-b", "ev-a"), event("ev-c", "ev-a")])
+    empty_index.upsert([SEED[0].model_copy(update={"event_id": "ev-a"}), SEED[1].model_copy(update={"event_id": "ev-c"})])
+    assert {empty_index.get(SEED[0].id).event_id, empty_index.get(SEED[1].id).event_id} == {"ev-b"}
