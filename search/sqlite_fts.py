@@ -154,13 +154,20 @@ def _post(doc: str) -> EnrichedPost:
     return EnrichedPost.from_json(doc)
 
 
-def _document(post: EnrichedPost) -> str:
-    """The JSON a post is stored as: without the fields that hold their defaults (nulls, zeros, empty lists: a
-    quarter of a document), which read back as they were. An empty masked text beside a text is the exception,
-    kept: read back without it, `with_text_copy` would take it for the text left out as a copy."""
+def _document(post: EnrichedPost) -> bytes:
+    """The JSON a post is stored as (UTF-8, which SQLite keeps as it is: `AS_TEXT`): without the fields that hold
+    their defaults (nulls, zeros, empty lists: a quarter of a document), which read back as they were. An empty
+    masked text beside a text is the exception, kept: read back without it, `with_text_copy` would take it for the
+    text left out as a copy."""
+    serialize = post.__pydantic_serializer__.to_json
     if post.masked_text == "" and post.text:
-        return post.model_dump_json(exclude=post.text_copy())
-    return post.model_dump_json(exclude=post.text_copy(), exclude_defaults=True)
+        return serialize(post, exclude=post.text_copy())
+    return serialize(post, exclude=post.text_copy(), exclude_defaults=True)
+
+
+# JSON made by pydantic comes as UTF-8 bytes: bound as they are and stored as text (what the JSON functions read),
+# rather than decoded into a str that the driver encodes again.
+AS_TEXT = "CAST(? AS TEXT)"
 
 
 def _second(moment: datetime) -> int:
@@ -554,7 +561,7 @@ class SqliteIndex(Index):
             tag_rows += [(rid, tids[key]) for key in tags if key[0] not in ROWID_KINDS]
             changes.add(rid, [tids[key] for key in tags])
         conn.executemany("INSERT INTO posts VALUES (?, ?, ?)", rows)
-        conn.executemany("INSERT INTO docs VALUES (?, ?)", docs)
+        conn.executemany(f"INSERT INTO docs VALUES (?, {AS_TEXT})", docs)
         conn.executemany("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", texts)
         conn.executemany("INSERT INTO post_tags VALUES (?, ?)", tag_rows)
         self._apply(changes)
@@ -862,11 +869,10 @@ class SqliteIndex(Index):
 
     def upsert_events(self, events: Iterable[Event]) -> int:
         events = list(events)
-        rows = [(e.id, e.last_seen.timestamp(), int(e.merged_into is not None), e.model_dump_json())
-                for e in events]
+        rows = [(e.id, e.last_seen.timestamp(), int(e.merged_into is not None), e.to_json()) for e in events]
 
         def work() -> int:
-            self._conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)", rows)
+            self._conn.executemany(f"INSERT OR REPLACE INTO events VALUES (?, ?, ?, {AS_TEXT})", rows)
             merged = {e.id: e.merged_into for e in events if e.merged_into}
             survivors = self._survivors(merged.values())
             self._retag({event_id: survivors[into] for event_id, into in merged.items()})

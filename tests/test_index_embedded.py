@@ -55,6 +55,7 @@ def test_documents_leave_out_their_defaults_and_read_back_as_written(empty_index
     assert "reply_to" not in stored[SEED[0].id] and "metrics" not in stored[SEED[0].id]
     assert "masked_text" not in stored[SEED[0].id] and stored[unmasked.id]["masked_text"] == ""
     assert empty_index.get(SEED[0].id) == SEED[0] and empty_index.get(unmasked.id) == unmasked
+    assert empty_index._conn.execute("SELECT DISTINCT typeof(doc) FROM docs").fetchall() == [("text",)]
     empty_index._conn.execute("UPDATE docs SET doc = ? WHERE doc LIKE ?",
                               (SEED[0].model_dump_json(exclude=SEED[0].text_copy()), f'%"{SEED[0].id}"%'))
     empty_index.relink([ReprintLink(post_id=SEED[0].id, reprint_of=unmasked.id),
