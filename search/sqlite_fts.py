@@ -872,7 +872,9 @@ class SqliteIndex(Index):
         rows = [(e.id, e.last_seen.timestamp(), int(e.merged_into is not None), e.to_json()) for e in events]
 
         def work() -> int:
-            self._conn.executemany(f"INSERT OR REPLACE INTO events VALUES (?, ?, ?, {AS_TEXT})", rows)
+            # Updated in place: a replaced row would be deleted and written anew, leaving its old space unused.
+            self._conn.executemany(f"INSERT INTO events VALUES (?, ?, ?, {AS_TEXT}) ON CONFLICT (id) DO UPDATE SET "
+                                   "last_seen=excluded.last_seen, merged=excluded.merged, doc=excluded.doc", rows)
             merged = {e.id: e.merged_into for e in events if e.merged_into}
             survivors = self._survivors(merged.values())
             self._retag({event_id: survivors[into] for event_id, into in merged.items()})
