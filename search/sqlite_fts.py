@@ -11,8 +11,9 @@ Layout, and why:
   department, event) plus `tall` on every post. A whole query (words, phrases, OR, exclusions,
   field filters) is therefore one FTS5 MATCH expression.
 - `posts` (row id, post id, reach) is narrow; the JSON documents live apart in `docs` and are read
-  for the page of hits only. A document holds the text once (`EnrichedPost.text_copy`); the full-text
-  index is contentless, so it keeps tokens, not the text.
+  for the page of hits only. A document holds the text once (`EnrichedPost.text_copy`) and only the fields
+  that differ from their defaults (`_document`); the full-text index is contentless, so it keeps tokens, not
+  the text.
 - `post_tags` (row id, tag id) gives the facet values of any set of matches; `agg` keeps counts
   per tag and per hour and day, so trends and facets of a time range without other conditions
   are sums over at most a few hundred rows plus the posts of its partial hours.
@@ -151,6 +152,22 @@ def _fts_tags(tags: list[tuple[str, str]]) -> str:
 
 def _post(doc: str) -> EnrichedPost:
     return EnrichedPost.from_json(doc)
+
+
+def _document(post: EnrichedPost) -> bytes:
+    """The JSON a post is stored as (UTF-8, which SQLite keeps as it is: `AS_TEXT`): without the fields that hold
+    their defaults (nulls, zeros, empty lists: a quarter of a document), which read back as they were. An empty
+    masked text beside a text is the exception, kept: read back without it, `with_text_copy` would take it for the
+    text left out as a copy."""
+    serialize = post.__pydantic_serializer__.to_json
+    if post.masked_text == "" and post.text:
+        return serialize(post, exclude=post.text_copy())
+    return serialize(post, exclude=post.text_copy(), exclude_defaults=True)
+
+
+# JSON made by pydantic comes as UTF-8 bytes: bound as they are and stored as text (what the JSON functions read),
+# rather than decoded into a str that the driver encodes again.
+AS_TEXT = "CAST(? AS TEXT)"
 
 
 def _second(moment: datetime) -> int:
@@ -518,9 +535,10 @@ class SqliteIndex(Index):
         return rids
 
     def _write(self, posts: Iterable[EnrichedPost]) -> int:
-        """Index the posts, replacing those indexed before. Full-text rows are written (and deleted) in row id
+        """Index the posts, replacing those indexed before. Rows are written (and full-text rows deleted) in row id
         order: FTS5 keeps a transaction's new tokens in memory only while row ids rise, and writes them out as a
-        segment whenever one falls (rows in arrival order cost ~1.6 times as much)."""
+        segment whenever one falls (rows in arrival order cost ~1.6 times as much); the tables' B-trees are
+        appended to rather than split in the middle, which leaves their pages fuller."""
         conn = self._conn
         given = list(posts)
         # A post twice in one batch: its last version stands.
@@ -536,15 +554,15 @@ class SqliteIndex(Index):
         tags_of = [post_tags(post) for post in latest]
         tids = self._tids_of(key for tags in tags_of for key in tags)
         rows, docs, texts, tag_rows = [], [], [], []
-        for rid, post, tags in zip(self._new_rids(latest), latest, tags_of, strict=True):
+        for rid, post, tags in sorted(zip(self._new_rids(latest), latest, tags_of, strict=True), key=itemgetter(0)):
             rows.append((rid, post.id, reach(post)))
-            docs.append((rid, post.model_dump_json(exclude=post.text_copy())))
+            docs.append((rid, _document(post)))
             texts.append((rid, *self._fts_row(post, tags)))
             tag_rows += [(rid, tids[key]) for key in tags if key[0] not in ROWID_KINDS]
             changes.add(rid, [tids[key] for key in tags])
         conn.executemany("INSERT INTO posts VALUES (?, ?, ?)", rows)
-        conn.executemany("INSERT INTO docs VALUES (?, ?)", docs)
-        conn.executemany("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", sorted(texts))
+        conn.executemany(f"INSERT INTO docs VALUES (?, {AS_TEXT})", docs)
+        conn.executemany("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", texts)
         conn.executemany("INSERT INTO post_tags VALUES (?, ?)", tag_rows)
         self._apply(changes)
         return len(given)
@@ -851,12 +869,15 @@ class SqliteIndex(Index):
 
     def upsert_events(self, events: Iterable[Event]) -> int:
         events = list(events)
-        rows = [(e.id, e.last_seen.timestamp(), int(e.merged_into is not None), e.model_dump_json())
-                for e in events]
+        rows = [(e.id, e.last_seen.timestamp(), int(e.merged_into is not None), e.to_json()) for e in events]
 
         def work() -> int:
-            self._conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?)", rows)
-            self._retag({e.id: self._surviving(e.merged_into) for e in events if e.merged_into})
+            # Updated in place: a replaced row would be deleted and written anew, leaving its old space unused.
+            self._conn.executemany(f"INSERT INTO events VALUES (?, ?, ?, {AS_TEXT}) ON CONFLICT (id) DO UPDATE SET "
+                                   "last_seen=excluded.last_seen, merged=excluded.merged, doc=excluded.doc", rows)
+            merged = {e.id: e.merged_into for e in events if e.merged_into}
+            survivors = self._survivors(merged.values())
+            self._retag({event_id: survivors[into] for event_id, into in merged.items()})
             return len(rows)
 
         return self._transaction("write events to", work)
@@ -869,20 +890,31 @@ class SqliteIndex(Index):
             "SELECT id FROM events WHERE merged=1 AND id IN (SELECT value FROM json_each(?))", (wanted,))]
         if not merged:
             return posts
-        survivors = {event_id: self._surviving(event_id) for event_id in merged}
+        survivors = self._survivors(merged)
         return [post.model_copy(update={"event_id": survivors[post.event_id]}) if post.event_id in survivors else post
                 for post in posts]
 
-    def _surviving(self, event_id: str) -> str:
-        """The event that `event_id` ended up in, following merges recorded so far."""
-        seen = {event_id}
-        while True:
-            row = self._conn.execute("SELECT json_extract(doc, '$.merged_into') FROM events WHERE id=? AND merged=1",
-                                     (event_id,)).fetchone()
-            if row is None or row[0] in seen:
-                return event_id
-            event_id = row[0]
-            seen.add(event_id)
+    def _survivors(self, event_ids: Iterable[str]) -> dict[str, str]:
+        """The event each of `event_ids` ended up in (itself when it was not merged), following the merges recorded
+        so far: the next step of every chain is read in one statement."""
+        into: dict[str, str] = {}  # merged event -> the event it was merged into
+        read: set[str] = set()
+        step = set(event_ids)
+        while step:
+            read |= step
+            rows = self._conn.execute("SELECT id, json_extract(doc, '$.merged_into') FROM events WHERE merged=1 AND "
+                                      "id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(step)),)).fetchall()
+            into.update(rows)
+            step = {target for _, target in rows if target not in read}
+
+        def surviving(event_id: str) -> str:
+            seen = {event_id}
+            while (target := into.get(event_id)) is not None and target not in seen:
+                event_id = target
+                seen.add(target)
+            return event_id
+
+        return {event_id: surviving(event_id) for event_id in read}
 
     def _retag(self, into: dict[str, str]) -> None:
         """Posts indexed under merged-away events belong to the events they were merged into (`into`: merged

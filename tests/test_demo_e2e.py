@@ -148,10 +148,13 @@ def test_an_officer_takes_the_demo_alert_from_fired_to_closed_in_the_console(dem
 def test_analysts_find_every_post_that_says_it(demo_runs):
     """Every demo post whose title or text contains 老旧小区, hashtags included, is found; the
     count is checked against a direct substring scan of the indexed documents."""
+    from yuqing.schema import EnrichedPost
+
     data_dir, *_ = demo_runs
     env = {**os.environ, "YUQING_DATA_DIR": str(data_dir)}
     env.pop("YUQING_CONFIG", None)
-    docs = [json.loads(row[0]) for row in
+    # The documents as the posts they stand for (a stored document leaves out the fields that hold their defaults).
+    docs = [EnrichedPost.from_json(row[0]).model_dump(mode="json") for row in
             sqlite3.connect(data_dir / "index.sqlite3").execute("SELECT doc FROM docs")]
 
     def says(doc, word):

@@ -9,7 +9,7 @@ import pytest
 from search.base import SearchQuery
 from search.sqlite_fts import SqliteIndex
 from tests.index_suite import CORPUS, SEED, IndexSuite, expected
-from yuqing.schema import Event
+from yuqing.schema import Event, ReprintLink
 
 
 @pytest.fixture
@@ -43,6 +43,26 @@ def test_an_index_of_the_previous_layout_is_rebuilt_on_open(tmp_path):
         assert ix.get(SEED[2].id) == SEED[2]
     tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}
     assert "posts_fts" not in tables
+
+
+def test_documents_leave_out_their_defaults_and_read_back_as_written(empty_index):
+    """A document keeps the fields that differ from their defaults (nulls, zeros and empty lists are most of the
+    rest); it reads back as the post written, a masked text left empty beside a text included (it is no copy of
+    the text). Documents of the earlier form, with every field, read back alike, and a re-link edits both."""
+    unmasked = SEED[1].model_copy(update={"masked_text": ""})
+    empty_index.upsert([SEED[0], unmasked])
+    stored = {json.loads(doc)["id"]: json.loads(doc) for (doc,) in empty_index._conn.execute("SELECT doc FROM docs")}
+    assert "reply_to" not in stored[SEED[0].id] and "metrics" not in stored[SEED[0].id]
+    assert "masked_text" not in stored[SEED[0].id] and stored[unmasked.id]["masked_text"] == ""
+    assert empty_index.get(SEED[0].id) == SEED[0] and empty_index.get(unmasked.id) == unmasked
+    assert empty_index._conn.execute("SELECT DISTINCT typeof(doc) FROM docs").fetchall() == [("text",)]
+    empty_index._conn.execute("UPDATE docs SET doc = ? WHERE doc LIKE ?",
+                              (SEED[0].model_dump_json(exclude=SEED[0].text_copy()), f'%"{SEED[0].id}"%'))
+    empty_index.relink([ReprintLink(post_id=SEED[0].id, reprint_of=unmasked.id),
+                        ReprintLink(post_id=unmasked.id, reprint_of=SEED[0].id)])
+    assert empty_index.get(SEED[0].id).reprint_of == unmasked.id
+    assert empty_index.get(unmasked.id).extra == {"转载自": SEED[0].id}
+    assert empty_index.get(unmasked.id).model_copy(update={"reprint_of": None, "extra": {}}) == unmasked
 
 
 def test_aggregates_stay_exact_when_posts_are_replaced(empty_index):
@@ -103,3 +123,15 @@ def test_writes_inside_writing_are_committed_together_or_not_at_all(tmp_path):
         assert reader.get(CORPUS[15].id) is None
         index.upsert(CORPUS[10:20])  # the batch again, as the worker redelivers it
         assert reader.count(SearchQuery()) == 20
+
+
+def test_merges_that_come_back_round_end_at_the_last_event_before_the_loop(empty_index):
+    """Merges recorded out of order can form a loop (ev-a into ev-b, later ev-b into ev-a): following them stops
+    where the next event was met already, so a post of ev-a goes to ev-b and one of ev-c (merged into ev-a) to ev-b."""
+    def event(event_id, merged_into):
+        return Event(id=event_id, label="停工", first_seen=SEED[0].when, last_seen=SEED[0].when, size=1,
+                     merged_into=merged_into)
+
+    empty_index.upsert_events([event("ev-a", "ev-b"), event("ev-b", "ev-a"), event("ev-c", "ev-a")])
+    empty_index.upsert([SEED[0].model_copy(update={"event_id": "ev-a"}), SEED[1].model_copy(update={"event_id": "ev-c"})])
+    assert {empty_index.get(SEED[0].id).event_id, empty_index.get(SEED[1].id).event_id} == {"ev-b"}

@@ -7,8 +7,9 @@ events, posts in the same second on one platform, re-crawled posts whose analysi
 others (some along chains), copies re-linked to their originals, and a prune at the end.
 
 `tests/data/index_pinned.json` holds each table's row count and a SHA-256 of its rows in a canonical form: tag
-ids are replaced by their (kind, value), which is what they stand for, and the contentless full-text table is
-read through `fts5vocab` (every token of every row with its column and position). It was written by the index
+ids are replaced by their (kind, value), which is what they stand for, a document by the post it reads back as
+(written with every field, as the index wrote documents until they left out their defaults), and the contentless
+full-text table is read through `fts5vocab` (every token of every row with its column and position). It was written by the index
 of main at 168a710, and written again when a post arriving after its event's merge came to be indexed under
 the surviving event (the stream has such posts); regenerate it (`python -m tests.test_index_pinned`) only when the index's layout changes on
 purpose, and say so in the commit.
@@ -127,7 +128,14 @@ def dump(index: SqliteIndex) -> dict[str, list[Any]]:
         "fts": "SELECT term, doc, col, offset FROM temp.fts_tokens",
         "events": "SELECT id, last_seen, merged, doc FROM events",
     }
-    return {table: sorted(conn.execute(sql).fetchall()) for table, sql in queries.items()}
+    tables = {table: sorted(conn.execute(sql).fetchall()) for table, sql in queries.items()}
+    tables["docs"] = [(rid, _every_field(doc)) for rid, doc in tables["docs"]]
+    return tables
+
+
+def _every_field(doc: str) -> str:
+    post = EnrichedPost.from_json(doc)
+    return post.model_dump_json(exclude=post.text_copy())
 
 
 def digest(tables: dict[str, list[Any]]) -> dict[str, list[Any]]:

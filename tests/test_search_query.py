@@ -4,7 +4,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from search.ngrams import index_tokens, query_tokens
+from search import ngrams
+from search.ngrams import index_tokens, normalize, query_tokens
 from search.query import And, Filter, Not, Or, QueryError, Text, TimeRange, parse_query
 from yuqing.schema import SHANGHAI
 
@@ -101,3 +102,22 @@ def test_a_word_is_found_when_it_is_a_substring(word, text, found):
         return window[:-1] == head and (window[-1].startswith(last) if wanted.prefix else window[-1] == last)
 
     assert any(matches(i) for i in range(len(tokens))) is found
+
+
+def _tokens_of_the_whole_normalisation(text: str) -> list[str]:
+    """The tokens as `index_tokens` made them before it turned full-width punctuation into spaces first."""
+    return [han_pair_or_word for han, word in ngrams._RUNS.findall(normalize(text))
+            for han_pair_or_word in ([*ngrams._pairs(han), han[-1]] if han else [word])]
+
+
+def test_punctuation_made_spaces_before_normalising_leaves_the_tokens_as_they_were() -> None:
+    """Every character the tokeniser turns into a space before NFKC, beside letters, digits, Chinese, full-width
+    letters and the marks that compose with ASCII punctuation (= and U+0338 make ≠), gives the tokens it gave when
+    the whole text was normalised."""
+    replaced = [chr(c) for c in range(0x110000) if ngrams._SEPARATORS_TO_NORMALIZE.fullmatch(chr(c))]
+    assert "，" in replaced and "…" in replaced and "\u3000" in replaced and len(replaced) == 34
+    neighbours = ["a", "Ｂ", "5", "停水", "\u0338", "\u0301", "_", " ", "①", "ǅ"]
+    texts = [f"{before}{char}{after}" for char in replaced for before in neighbours for after in neighbours]
+    texts += ["牡丹区老旧小区，改造！５Ｇ基站……已开通（试运行）～ＡＢＣ＿ｄｅｆ＝\u0338＜\u0338x"]
+    for text in texts:
+        assert index_tokens(text) == _tokens_of_the_whole_normalisation(text), text
