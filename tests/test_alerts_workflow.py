@@ -186,6 +186,39 @@ def test_closed_alert_is_not_escalated_and_the_group_reopens_only_after_the_cool
     assert again.id != alert.id and again.status == AlertStatus.FIRED
 
 
+def test_findings_on_a_group_read_its_alert_once_and_still_see_what_an_officer_did(tmp_path: Path,
+                                                                                  open_alert_store, monkeypatch):
+    """The worker keeps each group's latest alert as it wrote it (a read and parse of the alert per finding was a
+    third of its time); an officer's change, made elsewhere, raises the version and is read at the next write."""
+    worker = make_service(open_alert_store, tmp_path)
+    officer = make_service(open_alert_store, tmp_path)
+    reads: list[str] = []
+    read = worker.store.latest_in_group
+    monkeypatch.setattr(worker.store, "latest_in_group", lambda key: reads.append(key) or read(key))
+    alert = fire(worker)
+    for minutes in (10, 20, 30):
+        [same] = worker.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(minutes=minutes))
+        assert same.id == alert.id and same.updates == minutes // 10
+    assert reads == ["policy:P-heat"]  # once, when the group was new
+    officer.acknowledge(alert.id, "张敏", now=T0 + timedelta(minutes=35))
+    [same] = worker.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(minutes=40))
+    assert same.status == AlertStatus.ACKNOWLEDGED and same.acknowledged_by == "张敏" and same.updates == 4
+    officer.close_alert(alert.id, "张敏", now=T0 + timedelta(hours=1))
+    assert worker.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(hours=2)) == []
+    assert worker.store.get(alert.id).alert.status == AlertStatus.CLOSED  # closed by the officer: left as it is
+    [again] = worker.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(hours=8))
+    assert again.id != alert.id and again.status == AlertStatus.FIRED
+
+
+def test_the_groups_kept_by_the_worker_are_those_with_a_finding_lately(tmp_path: Path, open_alert_store):
+    worker = make_service(open_alert_store, tmp_path)
+    for day in range(5):  # a new subject every day: the groups kept do not pile up
+        fire(worker, at=T0 + timedelta(days=day), subject=f"P-{day}")
+        assert set(worker._groups) == {f"policy:P-{day}"}
+    worker.process([], [], now=T0 + timedelta(days=5))
+    assert worker._groups == {}
+
+
 def test_effect_compares_the_24_hours_before_and_after_the_response(tmp_path: Path, open_alert_store):
     index = SqliteIndex(tmp_path / "index.sqlite3")
     responded_at = T0 + timedelta(hours=30)
