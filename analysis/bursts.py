@@ -43,7 +43,11 @@ MIN_COUNT = 5
 RATE_FLOOR = 1.0
 RECENT_IDS = 20
 RECENT_KEPT = RECENT_IDS * 5
-SEEN_POSTS = 200_000
+# A post delivered again (a board revisited, a re-crawl) within this much of the tracker's clock (the time given
+# to `signals`) is counted once, whatever the volume; the ids are kept in generations of an eighth of it, each
+# dropped whole (they were the 200,000 latest posts: two days at a city's volume, months in a quiet county).
+SEEN_KEPT = timedelta(days=2)
+SEEN_GENERATIONS = 8
 # Event names held for events not counted yet: the name and the first post come on different topics, a few
 # batches apart at most.
 PENDING_NAMES = 20_000
@@ -183,7 +187,8 @@ class BurstTracker:
         self.matcher = WatchlistMatcher(watchlists, gazetteer)
         self.memory = memory
         self._subjects: dict[tuple[str, str], _Subject] = {}
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        # (start, ids of the posts counted from then on), oldest first; the clock's start before it is first given
+        self._seen: list[tuple[datetime, set[str]]] = [(EPOCH, set())]
         # Names of events the clusterer named before their first post arrived (the two come on different topics);
         # a counted event keeps its name with its counts, and a post only knows its own keywords.
         self._event_labels: OrderedDict[str, str] = OrderedDict()
@@ -224,11 +229,9 @@ class BurstTracker:
 
     def add(self, post: EnrichedPost) -> None:
         """Count a post once (a redelivered post is ignored)."""
-        if post.id in self._seen:
+        if any(post.id in ids for _, ids in self._seen):
             return
-        self._seen[post.id] = None
-        if len(self._seen) > SEEN_POSTS:
-            self._seen.popitem(last=False)
+        self._seen[-1][1].add(post.id)
         bucket = _bucket(post.when)
         negative = int(post.sentiment is not None and post.sentiment.label == SentimentLabel.NEGATIVE)
         for kind, subject_id, label in self.subjects_of(post):
@@ -249,6 +252,7 @@ class BurstTracker:
         is killed without `close()` restarts with its baseline."""
         if self.memory is not None and time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS:
             self.save()
+        self._advance_seen(now)
         now_bucket = _bucket(now)
         oldest = now_bucket - int(self._horizon.total_seconds()) // BUCKET_SECONDS
         longest = max(int(w.recent.total_seconds()) // BUCKET_SECONDS for w in self.windows)
@@ -274,6 +278,14 @@ class BurstTracker:
                 if signal is not None:
                     found.append(signal)
         return found
+
+    def _advance_seen(self, now: datetime) -> None:
+        now, seen = aware(now), self._seen
+        if now - seen[-1][0] >= SEEN_KEPT / SEEN_GENERATIONS:
+            seen.append((now, set()))
+        # A generation's posts were counted before the next one started: SEEN_KEPT after that, all of them go.
+        while len(seen) > 1 and now - seen[1][0] >= SEEN_KEPT:
+            del seen[0]
 
     def _signal(
         self, key: tuple[str, str], subject: _Subject, window: Window, now: datetime, now_bucket: int
@@ -336,11 +348,11 @@ class BurstTracker:
     def restore(self, records: Iterable[SubjectRecord]) -> None:
         """Take back what `records` returned, replacing the counts held now."""
         self._subjects.clear()
-        self._seen.clear()
+        self._seen = [(EPOCH, set())]
         self._changed, self._dropped = {}, set()
         for kind, sid, data in records:
             subject = self._subjects[(kind, sid)] = _Subject.from_json(data)
-            self._seen.update((pid, None) for _, pid in subject.recent_ids())
+            self._seen[-1][1].update(pid for _, pid in subject.recent_ids())
 
     def close(self) -> None:
         self.save()

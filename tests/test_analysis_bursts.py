@@ -226,3 +226,21 @@ def test_a_quiet_subject_keeps_its_counts_and_not_its_post_ids() -> None:
     assert data["recent"] == [] and data["counts"][1::3] == [1]
     # ~600 bytes here (the post id the dedup map keeps, the event's id and label included); ~950 as dict and tuples
     assert per_event < 700
+
+
+def test_a_post_delivered_again_within_two_days_is_counted_once_and_older_ids_are_let_go() -> None:
+    """The ids that keep a post from being counted twice are those of the last SEEN_KEPT of the clock, whatever
+    the volume (they were the 200,000 latest: two days at a city's volume, months in a quiet county)."""
+    tracker = BurstTracker([])
+    for day in range(10):
+        now = NOW + timedelta(days=day)
+        for n in range(50):
+            tracker.add(enriched(day * 1000 + n, now - timedelta(minutes=30), "某事", event_id=f"evt-{day}"))
+        tracker.add(enriched(day * 1000, now - timedelta(minutes=30), "某事", event_id=f"evt-{day}"))  # again
+        if day:
+            tracker.add(enriched((day - 1) * 1000, now - timedelta(days=1), "某事", event_id=f"evt-{day - 1}"))
+        tracker.signals(now)
+        assert sum(len(ids) for _, ids in tracker._seen) <= 50 * 3  # two days' posts, and the generation begun
+    posts = {sid: sum(data["counts"][1::3]) for _, sid, data in tracker.records()}
+    assert posts["evt-9"] == 50
+    assert posts["evt-8"] == 50  # its first post, delivered again a day later: counted once
