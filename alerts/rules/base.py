@@ -89,6 +89,10 @@ class WindowRule(Rule[Options]):
         super().__init__(options)
         self.window = SubjectWindow(options.window)  # type: ignore[attr-defined]
 
+    def on_tick(self, now: datetime) -> list[Finding]:
+        self.window.advance(now)
+        return []
+
     def memory(self) -> dict[str, Any]:
         return {"window": self.window.to_json()}
 
@@ -133,6 +137,12 @@ class SubjectWindow:
             self._newest = at
             self._forget_quiet(at)
         return True
+
+    def advance(self, now: datetime) -> None:
+        """The clock says it is `now`: subjects quiet for longer than the window and the lateness by then are
+        forgotten, even when no newer item comes (a backlog of old posts, a quiet night) to move the window."""
+        if self._newest is None or now > self._newest:
+            self._forget_quiet(now)
 
     def _forget_quiet(self, newest: datetime) -> None:
         """Drop the subjects quiet for longer than the window and the lateness, at most once per window of time."""
