@@ -103,6 +103,19 @@ class _Subject:
         if len(self.recent) > 2 * RECENT_KEPT:
             del self.recent[:2]
 
+    def last_ids_between(self, after: int, until: int) -> list[str]:
+        """The last RECENT_IDS post ids of buckets after `after` up to `until`, oldest first: read from the newest
+        back, as far as needed (a signal per window and batch reads them)."""
+        recent = self.recent
+        ids: list[str] = []
+        for at in range(len(recent) - 2, -1, -2):
+            if after < recent[at] <= until:
+                ids.append(recent[at + 1])
+                if len(ids) == RECENT_IDS:
+                    break
+        ids.reverse()
+        return ids
+
     def recent_ids(self) -> Iterator[tuple[int, str]]:
         """(bucket, post id) of the last RECENT_KEPT posts, oldest first."""
         return zip(self.recent[::2], self.recent[1::2], strict=True)
@@ -302,7 +315,7 @@ class BurstTracker:
         if count < self.min_count:
             return None
         rate = base_count * (window.recent / window.baseline)
-        ids = [pid for bucket, pid in subject.recent_ids() if recent_start < bucket <= now_bucket][-RECENT_IDS:]
+        ids = subject.last_ids_between(recent_start, now_bucket)
         return BurstSignal(
             subject_kind=key[0],
             subject_id=key[1],

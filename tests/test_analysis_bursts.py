@@ -244,3 +244,18 @@ def test_a_post_delivered_again_within_two_days_is_counted_once_and_older_ids_ar
     posts = {sid: sum(data["counts"][1::3]) for _, sid, data in tracker.records()}
     assert posts["evt-9"] == 50
     assert posts["evt-8"] == 50  # its first post, delivered again a day later: counted once
+
+
+def test_a_signal_names_the_last_post_ids_of_its_window_read_from_the_newest_back() -> None:
+    import random
+
+    from analysis.bursts import _Subject
+
+    rng = random.Random(7)
+    for _ in range(200):
+        subject = _Subject("某事")
+        for n in range(rng.randrange(0, RECENT_KEPT * 2)):
+            subject.remember(rng.randrange(100, 130), f"p{n}")  # buckets out of order, as posts arrive
+        after, until = sorted(rng.sample(range(95, 135), 2))
+        every = [pid for bucket, pid in subject.recent_ids() if after < bucket <= until]
+        assert subject.last_ids_between(after, until) == every[-RECENT_IDS:]
