@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from alerts.config import AlertConfig, RuleSpec, build_rules
 from alerts.rules import Finding, Rule
 from alerts.rules.base import policy_name
@@ -80,6 +82,11 @@ def _unique(names: Iterable[str]) -> tuple[str, ...]:
 LINK_GENERATIONS = 8
 # A policy's share among the links: the same few policy ids over and over, held once.
 _POLICY_IDS: dict[str, str] = {}
+
+
+def _moment(value: datetime | str) -> datetime:
+    """A time in memory as given back: read from JSON (ISO 8601) or as it was held."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def _policy_id(policy: str | None) -> str | None:
@@ -159,8 +166,8 @@ class SubjectLinks:
         return Counter()
 
     def to_json(self) -> dict[str, Any]:
-        return {"generations": [[generation.start.isoformat(), list(generation.top.items()),
-                                 {subject: list(counts) for subject, counts in generation.counts.items()}]
+        """The links as they are held (orjson writes the datetimes, dicts and tuples as JSON)."""
+        return {"generations": [[generation.start, generation.top, generation.counts]
                                 for generation in self._generations]}
 
     @classmethod
@@ -172,7 +179,7 @@ class SubjectLinks:
                                       for subject, counts in data["counts"].items()}]]}
         for start, top, counts in data["generations"]:
             links._generations.append(_LinkGeneration(
-                datetime.fromisoformat(start), {post_id: _policy_id(policy) for post_id, policy in top},
+                _moment(start), {post_id: _policy_id(policy) for post_id, policy in dict(top).items()},
                 {subject: tuple(_policy_id(x) if at % 2 == 0 else x for at, x in enumerate(flat))
                  for subject, flat in counts.items()}))
         return links
@@ -223,10 +230,12 @@ class AlertEngine:
         return keys
 
     def snapshot(self) -> dict[str, str]:
-        """The rules' memory and the learnt policy links as JSON text, one entry per rule, to persist between runs."""
-        states = {key: json.dumps(rule.memory(), ensure_ascii=False)
+        """The rules' memory and the learnt policy links as JSON text, one entry per rule, to persist between runs.
+        Written by orjson (in C, datetimes in ISO 8601 as they are held): the windows and links of a city's two
+        days are a few hundred thousand items, written at every checkpoint."""
+        states = {key: orjson.dumps(rule.memory()).decode()
                   for key, (_, rule) in zip(self._state_keys(), self.rules, strict=True)}
-        states[LINKS_KEY] = json.dumps(self.links.to_json(), ensure_ascii=False)
+        states[LINKS_KEY] = orjson.dumps(self.links.to_json()).decode()
         return states
 
     def restore(self, states: Mapping[str, str]) -> None:
@@ -235,12 +244,12 @@ class AlertEngine:
         for key, (spec, rule) in zip(self._state_keys(), self.rules, strict=True):
             if key in states:
                 try:
-                    rule.recall(json.loads(states[key]))
+                    rule.recall(orjson.loads(states[key]))
                 except (ValueError, KeyError, TypeError) as exc:
                     log.warning("rule %s: stored memory unreadable (%s); starting afresh", spec.name, exc)
         if LINKS_KEY in states:
             try:
-                self.links = SubjectLinks.from_json(json.loads(states[LINKS_KEY]), self.config.stale_after)
+                self.links = SubjectLinks.from_json(orjson.loads(states[LINKS_KEY]), self.config.stale_after)
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("stored policy links unreadable (%s); starting afresh", exc)
 

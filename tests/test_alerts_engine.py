@@ -3,9 +3,10 @@ missing interpretation named; events and places of one policy join that policy's
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
+
+import orjson
 
 from alerts.channels import ChannelContext
 from alerts.config import build_channels, parse_alert_config
@@ -177,7 +178,7 @@ def test_policy_links_keep_posts_and_events_for_a_bounded_time(tmp_path: Path):
         held = links.to_json()["generations"]
         assert sum(len(counts) for _, _, counts in held) <= 1 + 20 * 3  # the last three days' at most
         assert sum(len(top) for _, top, _ in held) <= 21 * 3
-    restored = SubjectLinks.from_json(json.loads(json.dumps(links.to_json())), kept)
+    restored = SubjectLinks.from_json(orjson.loads(orjson.dumps(links.to_json())), kept)  # as the engine saves
     finding = Finding(subject_kind="event", subject_id="E-hf", title="", at=now, magnitude=1)
     assert restored.resolve(finding).subject_id == "P-old"  # posted about every day: still known
     assert not restored._counts_of("event:E-0-0")  # met once a month ago: forgotten

@@ -170,17 +170,19 @@ class SubjectWindow:
     def count(self, subject: str) -> int:
         return len(self._items.get(subject, ()))
 
-    def to_json(self) -> dict[str, list[list[Any]]]:
-        return {subject: [[at.isoformat(), item_id, value] for at, item_id, value in items]
-                for subject, items in self._items.items() if items}
+    def to_json(self) -> dict[str, list[tuple[datetime, str, Any]]]:
+        """The items as they are held, (time, id, value) per subject: what the engine writes with orjson (times in
+        ISO 8601), `from_json` reads back."""
+        return {subject: items for subject, items in self._items.items() if items}
 
     @classmethod
-    def from_json(cls, span: timedelta, data: dict[str, list[list[Any]]],
+    def from_json(cls, span: timedelta, data: dict[str, list[Any]],
                   lateness: timedelta = LATENESS) -> SubjectWindow:
         window = cls(span, lateness)
         for subject, items in data.items():
             # JSON turns tuples into lists; values are compared only when (time, id) tie, which never happens.
-            window._items[subject] = [(datetime.fromisoformat(at), item_id, value) for at, item_id, value in items]
+            window._items[subject] = [(at if isinstance(at, datetime) else datetime.fromisoformat(at), item_id, value)
+                                      for at, item_id, value in items]
             window._ids[subject] = {item_id for _, item_id, _ in items}
         window._newest = max((items[-1][0] for items in window._items.values()), default=None)
         return window
