@@ -200,6 +200,13 @@ class BurstTracker:
         self.matcher = WatchlistMatcher(watchlists, gazetteer)
         self.memory = memory
         self._subjects: dict[tuple[str, str], _Subject] = {}
+        # The subjects `signals` looks at: all but those with no post in any recent window (most, at a city's volume:
+        # the 15-day horizon holds every event of a fortnight), in the order of `_subjects` (the signals' order) once
+        # `_lively_in_order`. A quiet one waits under its last bucket until it is past the horizon or posted again.
+        self._lively: dict[tuple[str, str], None] = {}
+        self._lively_in_order = True
+        self._quiet: dict[int, list[tuple[str, str]]] = {}
+        self._now_bucket: int | None = None  # of the last `signals`
         # (start, ids of the posts counted from then on), oldest first; the clock's start before it is first given
         self._seen: list[tuple[datetime, set[str]]] = [(EPOCH, set())]
         # Names of events the clusterer named before their first post arrived (the two come on different topics);
@@ -254,6 +261,9 @@ class BurstTracker:
                 subject = self._subjects[key] = _Subject(label)
                 if kind == "event":
                     self._event_labels.pop(subject_id, None)  # the subject carries its name from now on
+            elif key not in self._lively:
+                self._lively_in_order = False  # a quiet subject posted again: among the others where it was
+            self._lively[key] = None
             subject.count(bucket, negative)
             subject.remember(bucket, post.id)
             self._changed[key] = None
@@ -269,18 +279,28 @@ class BurstTracker:
         now_bucket = _bucket(now)
         oldest = now_bucket - int(self._horizon.total_seconds()) // BUCKET_SECONDS
         longest = max(int(w.recent.total_seconds()) // BUCKET_SECONDS for w in self.windows)
+        if self._now_bucket is not None and now_bucket < self._now_bucket:
+            self._lively = dict.fromkeys(self._subjects)  # the clock went back: quiet ones may not be by this time
+        elif not self._lively_in_order:
+            self._lively = {key: None for key in self._subjects if key in self._lively}
+        self._lively_in_order, self._now_bucket = True, now_bucket
+        for bucket in [bucket for bucket in self._quiet if bucket < oldest]:
+            for key in self._quiet.pop(bucket):
+                quiet = self._subjects.get(key)  # else forgotten already; or posted again since (and lively)
+                if quiet is not None and key not in self._lively and quiet.last_bucket < oldest:
+                    self._forget(key)
         found: list[BurstSignal] = []
-        for key in list(self._subjects):
+        for key in list(self._lively):
             subject = self._subjects[key]
             if subject.last_bucket < oldest:
-                del self._subjects[key]
-                self._changed.pop(key, None)
-                self._dropped.add(key)
+                self._forget(key)
                 continue
             if subject.last_bucket <= now_bucket - longest:
                 if subject.recent:  # nothing recent in any window: its post ids can never be named again
                     subject.recent = NO_POSTS
                     self._changed[key] = None
+                del self._lively[key]
+                self._quiet.setdefault(subject.last_bucket, []).append(key)
                 continue
             if subject.forget_before(oldest):
                 self._changed[key] = None
@@ -291,6 +311,12 @@ class BurstTracker:
                 if signal is not None:
                     found.append(signal)
         return found
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        del self._subjects[key]
+        self._lively.pop(key, None)
+        self._changed.pop(key, None)
+        self._dropped.add(key)
 
     def _advance_seen(self, now: datetime) -> None:
         now, seen = aware(now), self._seen
@@ -361,10 +387,12 @@ class BurstTracker:
     def restore(self, records: Iterable[SubjectRecord]) -> None:
         """Take back what `records` returned, replacing the counts held now."""
         self._subjects.clear()
+        self._lively, self._lively_in_order, self._quiet, self._now_bucket = {}, True, {}, None
         self._seen = [(EPOCH, set())]
         self._changed, self._dropped = {}, set()
         for kind, sid, data in records:
             subject = self._subjects[(kind, sid)] = _Subject.from_json(data)
+            self._lively[(kind, sid)] = None
             self._seen[-1][1].update(pid for _, pid in subject.recent_ids())
 
     def close(self) -> None:
