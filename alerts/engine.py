@@ -380,6 +380,20 @@ class AlertEngine:
             return Outcome(alert, notices=(Notice("updated", _unique(self.config.channels_of(spec)), note),))
         return Outcome(alert)
 
+    def next_deadline_check(self, alert: Alert) -> datetime | None:
+        """When `check_deadlines` will next find something to escalate on this alert (None: never, as it is)."""
+        if alert.status == AlertStatus.CLOSED:
+            return None
+        moments = []
+        for deadline in alert.deadlines:
+            if deadline.met_at is None:
+                start = deadline.started_at or alert.fired_at
+                if deadline.missed_at is None:
+                    moments.append(deadline.due_at)
+                if deadline.warned_at is None:
+                    moments.append(start + (deadline.due_at - start) * self.config.warn_at)
+        return min(moments, default=None)
+
     def check_deadlines(self, alert: Alert, now: datetime) -> Outcome | None:
         """Escalate open clocks past `warn_at` of their span or past due, once each."""
         if alert.status == AlertStatus.CLOSED:

@@ -90,6 +90,10 @@ class AlertService:
         # group key -> (its latest alert as stored, or None: the group has none; the time of its last finding)
         self._groups: dict[str, tuple[Stored | None, datetime]] = {}
         self._groups_swept: datetime | None = None
+        # Open alerts with a clock still running: id -> (when a deadline check will next find something, when it
+        # fired; epoch seconds). Read from the store at the first check, then kept by this service's writes: others
+        # only meet clocks (an officer's response), and a look then finds nothing to do.
+        self._clocks: dict[str, tuple[float, float]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, rules_file: Path | None = None, index: Index | None = None, *,
@@ -133,6 +137,7 @@ class AlertService:
                     self._groups.pop(key, None)
                     continue  # someone else touched the group: read again and re-decide
                 self._groups[key] = (stored, now)
+                self._schedule(stored.alert)
                 changed[outcome.alert.id] = outcome.alert
                 break
             else:
@@ -162,19 +167,40 @@ class AlertService:
         self.store.save_state(self.engine.snapshot())
 
     def check_deadlines(self, now: datetime | None = None) -> list[Alert]:
-        """Escalate alerts whose clocks passed `warn_at` of their span or their due time."""
+        """Escalate alerts whose clocks passed `warn_at` of their span or their due time (newest first). Only
+        those whose time has come are read: the worker checks at every idle poll, and a city's open alerts are
+        thousands (it read and parsed the newest 1,000 each time, and never looked at older ones)."""
         now = now or datetime.now().astimezone()
+        if self._clocks is None:
+            self._clocks = {}
+            for alert in self.store.alerts(OPEN_STATUSES, limit=None):
+                self._schedule(alert)
+        due = sorted(((fired, alert_id) for alert_id, (at, fired) in list(self._clocks.items())
+                      if at <= now.timestamp()), reverse=True)  # a copy: a delivery lane may reschedule meanwhile
         escalated = []
-        for alert in self.open_alerts():
-            if self.engine.check_deadlines(alert, now) is None:
-                continue
+        for _, alert_id in due:
             try:
-                stored = self._transition(alert.id, lambda a: self._deadline_outcome(a, now), "escalated", SYSTEM,
+                stored = self._transition(alert_id, lambda a: self._deadline_outcome(a, now), "escalated", SYSTEM,
                                           now, notify=True)
-            except _NothingToDo:
+            except (_NothingToDo, AlertNotFound):
+                fresh = self.store.get(alert_id)  # met or escalated elsewhere: its next look is later, or never
+                if fresh is None:
+                    self._clocks.pop(alert_id, None)
+                else:
+                    self._schedule(fresh.alert)
                 continue
             escalated.append(stored.alert)
         return escalated
+
+    def _schedule(self, alert: Alert) -> None:
+        """Note when the alert's clocks next need a look (once the open alerts were read)."""
+        if self._clocks is None:
+            return
+        at = self.engine.next_deadline_check(alert)
+        if at is None:
+            self._clocks.pop(alert.id, None)
+        else:
+            self._clocks[alert.id] = (at.timestamp(), alert.fired_at.timestamp())
 
     def _deadline_outcome(self, alert: Alert, now: datetime) -> Outcome:
         outcome = self.engine.check_deadlines(alert, now)
@@ -286,6 +312,7 @@ class AlertService:
             # The copy `process` keeps is older now: dropped, it is read again at the group's next finding (this
             # may run in a delivery lane's thread: one atomic removal, and a stale copy would only meet a conflict).
             self._groups.pop(changed.alert.group_key, None)
+            self._schedule(changed.alert)
             return changed
         raise StoreConflict(f"alert {alert_id} keeps changing; try again")
 

@@ -176,6 +176,24 @@ def test_deadline_escalates_at_80_percent_and_when_missed_once_each(tmp_path: Pa
     assert "剩余1.0小时" in service.store.outbox(alert.id)[1].message["note"]
 
 
+def test_deadlines_of_every_open_alert_are_checked_however_many_are_open(tmp_path: Path, open_alert_store):
+    """A city's volume opens more than a thousand alerts a day: the check looked at the newest 1,000 open ones only
+    (and read and parsed them all at every idle poll), so older clocks never warned. An officer's response met
+    elsewhere, or a check made by another process, leaves nothing for the worker to do, and it does nothing."""
+    worker = make_service(open_alert_store, tmp_path)
+    officer = make_service(open_alert_store, tmp_path)
+    first = fire(worker, negative=80, subject="P-first")  # 重大: 5 h and 24 h clocks
+    assert worker.check_deadlines(T0 + timedelta(minutes=1)) == []
+    signals = [make_signal(f"P-{n}", count=160, negative=80, at=T0 + timedelta(minutes=2)) for n in range(1_000)]
+    assert len(worker.process([], signals, now=T0 + timedelta(minutes=2))) == 1_000
+    second = fire(worker, negative=80, at=T0 + timedelta(minutes=3), subject="P-second")
+    officer.respond(second.id, ResponseKind.PRESS_CONFERENCE, "李强", now=T0 + timedelta(hours=1))
+    warned = worker.check_deadlines(T0 + timedelta(hours=4, minutes=3))  # 80 % of 5 h, for every one of them
+    assert len(warned) == 1_001 and warned[-1].id == first.id  # newest first, the oldest last
+    assert second.id not in {alert.id for alert in warned}
+    assert worker.check_deadlines(T0 + timedelta(hours=4, minutes=30)) == []
+
+
 def test_closed_alert_is_not_escalated_and_the_group_reopens_only_after_the_cooldown(tmp_path: Path, open_alert_store):
     service = make_service(open_alert_store, tmp_path)
     alert = fire(service)
