@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from alerts.config import AlertConfig, RuleSpec, build_rules
 from alerts.rules import Finding, Rule
@@ -75,47 +77,111 @@ def _unique(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+# The learnt links are kept in this many generations, each of this share of the time they are kept: a generation
+# is dropped whole once its newest entry is that old (no per-entry clock, no sweep over the entries).
+LINK_GENERATIONS = 8
+# A policy's share among the links: the same few policy ids over and over, held once.
+_POLICY_IDS: dict[str, str] = {}
+
+
+def _moment(value: datetime | str) -> datetime:
+    """A time in memory as given back: read from JSON (ISO 8601) or as it was held."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def _policy_id(policy: str | None) -> str | None:
+    return None if policy is None else _POLICY_IDS.setdefault(policy, policy)
+
+
+@dataclass
+class _LinkGeneration:
+    """What was observed from `start` on, until the next generation started."""
+
+    start: datetime
+    top: dict[str, str | None] = field(default_factory=dict)  # post id -> its strongest policy link
+    # event or place -> its posts' strongest links as (policy, posts, policy, posts, ...): most have one pair
+    counts: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+
 class SubjectLinks:
     """Which policy a finding is really about, learnt from the posts that carry policy links.
 
     A finding whose posts mostly have one policy as their strongest link is about that policy (a
     signal on a secondary policy, an event, a watched keyword); an event or place whose posts so
     far mostly link one policy is that policy's too. Everything else keeps its own subject.
+
+    Posts, and events and places, are remembered for `kept` of the clock after they were last posted (the
+    engine's `stale_after`: a finding about older posts raises no alert), whatever the volume: new posts and
+    events keep coming for as long as the worker runs.
     """
 
-    def __init__(self, remember: int = 200_000, subjects: int = 50_000) -> None:
-        self.remember = remember  # posts whose strongest link is kept
-        self.subjects = subjects  # events and places whose counts are kept
-        self._top: OrderedDict[str, str | None] = OrderedDict()
-        # Per event or place, most recently posted about last: new events keep coming for as long as the worker
-        # runs, so past `subjects` the longest quiet is forgotten (a post about it again starts its counts anew).
-        self._counts: OrderedDict[str, Counter[str | None]] = OrderedDict()
+    def __init__(self, kept: timedelta = timedelta(hours=48)) -> None:
+        self.kept = kept
+        self._generations: list[_LinkGeneration] = []  # oldest first
 
-    def observe(self, post: EnrichedPost) -> None:
-        top_policy = max(post.policies, key=lambda link: link.score).id if post.policies else None
-        self._top[post.id] = top_policy
-        self._top.move_to_end(post.id)
-        while len(self._top) > self.remember:
-            self._top.popitem(last=False)
+    def _current(self, now: datetime) -> _LinkGeneration:
+        generations = self._generations
+        if not generations or now - generations[-1].start >= self.kept / LINK_GENERATIONS:
+            generations.append(_LinkGeneration(now))
+        # A generation's entries were last seen before the next one started: past `kept` from then, all go.
+        while len(generations) > 1 and now - generations[1].start >= self.kept:
+            del generations[0]
+        return generations[-1]
+
+    def observe(self, post: EnrichedPost, now: datetime) -> None:
+        current = self._current(now)
+        top_policy = _policy_id(max(post.policies, key=lambda link: link.score).id) if post.policies else None
+        current.top[post.id] = top_policy
         subjects = [f"event:{post.event_id}"] if post.event_id else []
         places = [*post.places, *([str(post.extra[BOARD_PLACE])] if post.extra.get(BOARD_PLACE) else [])]
         subjects += [f"place:{place}" for place in dict.fromkeys(places)]
         for subject in subjects:
-            self._counts.setdefault(subject, Counter())[top_policy] += 1
-            self._counts.move_to_end(subject)
-        while len(self._counts) > self.subjects:
-            self._counts.popitem(last=False)
+            counts = self._take(subject)
+            for at in range(0, len(counts), 2):
+                if counts[at] == top_policy:
+                    current.counts[subject] = (*counts[:at + 1], counts[at + 1] + 1, *counts[at + 2:])
+                    break
+            else:
+                current.counts[subject] = (*counts, top_policy, 1)
+
+    def _take(self, subject: str) -> tuple[Any, ...]:
+        """A subject's counts, taken out of the generation that holds them (they move to the current one)."""
+        for generation in reversed(self._generations):
+            counts = generation.counts.pop(subject, None)
+            if counts is not None:
+                return counts
+        return ()
+
+    def _top_of(self, post_id: str) -> tuple[bool, str | None]:
+        for generation in reversed(self._generations):
+            if post_id in generation.top:
+                return True, generation.top[post_id]
+        return False, None
+
+    def _counts_of(self, subject: str) -> Counter[str | None]:
+        for generation in reversed(self._generations):
+            counts = generation.counts.get(subject)
+            if counts is not None:
+                return Counter(dict(zip(counts[::2], counts[1::2], strict=True)))
+        return Counter()
 
     def to_json(self) -> dict[str, Any]:
-        return {"top": list(self._top.items()),
-                "counts": {subject: list(counts.items()) for subject, counts in self._counts.items()}}
+        """The links as they are held (orjson writes the datetimes, dicts and tuples as JSON)."""
+        return {"generations": [[generation.start, generation.top, generation.counts]
+                                for generation in self._generations]}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], remember: int = 200_000, subjects: int = 50_000) -> SubjectLinks:
-        links = cls(remember, subjects)
-        links._top = OrderedDict((post_id, policy) for post_id, policy in data["top"])
-        links._counts = OrderedDict((subject, Counter(dict((policy, n) for policy, n in counts)))
-                                    for subject, counts in data["counts"].items())
+    def from_json(cls, data: dict[str, Any], kept: timedelta = timedelta(hours=48)) -> SubjectLinks:
+        links = cls(kept)
+        if "generations" not in data:  # saved before links were kept by time: one generation, as old as can be
+            data = {"generations": [[datetime.min.replace(tzinfo=UTC).isoformat(), data["top"],
+                                     {subject: [x for pair in counts for x in pair]
+                                      for subject, counts in data["counts"].items()}]]}
+        for start, top, counts in data["generations"]:
+            links._generations.append(_LinkGeneration(
+                _moment(start), {post_id: _policy_id(policy) for post_id, policy in dict(top).items()},
+                {subject: tuple(_policy_id(x) if at % 2 == 0 else x for at, x in enumerate(flat))
+                 for subject, flat in counts.items()}))
         return links
 
     @staticmethod
@@ -130,10 +196,10 @@ class SubjectLinks:
     def resolve(self, finding: Finding) -> Finding:
         if finding.subject_kind in ("source", "document"):
             return finding
-        known = Counter(self._top[post_id] for post_id in finding.post_ids if post_id in self._top)
-        policy = self._majority(known)
+        tops = [self._top_of(post_id) for post_id in finding.post_ids]
+        policy = self._majority(Counter(top for known, top in tops if known))
         if policy is None and finding.subject_kind in ("event", "place"):
-            policy = self._majority(self._counts.get(subject_key(finding), Counter()))
+            policy = self._majority(self._counts_of(subject_key(finding)))
         if policy is None or (finding.subject_kind, finding.subject_id) == ("policy", policy):
             return finding
         via = f"{finding.subject_kind}:{finding.subject_id}"
@@ -145,7 +211,7 @@ class AlertEngine:
         self.config = config
         self.policies = dict(policies or {})
         self.rules: list[tuple[RuleSpec, Rule]] = build_rules(config)
-        self.links = SubjectLinks()
+        self.links = SubjectLinks(config.stale_after)
 
     def group_key(self, spec: RuleSpec, finding: Finding) -> str:
         """The group a finding belongs to: its subject, or with `grouping: rule` its rule and subject."""
@@ -164,10 +230,12 @@ class AlertEngine:
         return keys
 
     def snapshot(self) -> dict[str, str]:
-        """The rules' memory and the learnt policy links as JSON text, one entry per rule, to persist between runs."""
-        states = {key: json.dumps(rule.memory(), ensure_ascii=False)
+        """The rules' memory and the learnt policy links as JSON text, one entry per rule, to persist between runs.
+        Written by orjson (in C, datetimes in ISO 8601 as they are held): the windows and links of a city's two
+        days are a few hundred thousand items, written at every checkpoint."""
+        states = {key: orjson.dumps(rule.memory()).decode()
                   for key, (_, rule) in zip(self._state_keys(), self.rules, strict=True)}
-        states[LINKS_KEY] = json.dumps(self.links.to_json(), ensure_ascii=False)
+        states[LINKS_KEY] = orjson.dumps(self.links.to_json()).decode()
         return states
 
     def restore(self, states: Mapping[str, str]) -> None:
@@ -176,12 +244,12 @@ class AlertEngine:
         for key, (spec, rule) in zip(self._state_keys(), self.rules, strict=True):
             if key in states:
                 try:
-                    rule.recall(json.loads(states[key]))
+                    rule.recall(orjson.loads(states[key]))
                 except (ValueError, KeyError, TypeError) as exc:
                     log.warning("rule %s: stored memory unreadable (%s); starting afresh", spec.name, exc)
         if LINKS_KEY in states:
             try:
-                self.links = SubjectLinks.from_json(json.loads(states[LINKS_KEY]))
+                self.links = SubjectLinks.from_json(orjson.loads(states[LINKS_KEY]), self.config.stale_after)
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("stored policy links unreadable (%s); starting afresh", exc)
 
@@ -192,12 +260,15 @@ class AlertEngine:
         and those inside a silence window are dropped."""
         posts, signals, health = list(posts), list(signals), list(health)
         for post in posts:
-            self.links.observe(post)
+            self.links.observe(post, now)
         findings: list[tuple[RuleSpec, Finding]] = []
         for spec, rule in self.rules:
-            calls: list[tuple[Callable[[Any], list[Finding]], Any]] = [(rule.on_post, post) for post in posts]
-            calls += [(rule.on_signal, signal) for signal in signals]
-            calls += [(rule.on_health, record) for record in health] + [(rule.on_tick, now)]
+            # Only the feeds the rule reads: the base's find nothing, and a batch brings thousands of signals.
+            calls: list[tuple[Callable[[Any], list[Finding]], Any]] = []
+            for hook, items in (("on_post", posts), ("on_signal", signals), ("on_health", health), ("on_tick", [now])):
+                feed = getattr(rule, hook)
+                if getattr(feed, "__func__", None) is not getattr(Rule, hook):
+                    calls += [(feed, item) for item in items]
             for feed, item in calls:
                 try:
                     findings += [(spec, f) for f in feed(item)]
@@ -308,6 +379,20 @@ class AlertEngine:
             note = f"新增触发规则：{spec.name}" if joined else f"持续发酵：已更新{alert.updates}次"
             return Outcome(alert, notices=(Notice("updated", _unique(self.config.channels_of(spec)), note),))
         return Outcome(alert)
+
+    def next_deadline_check(self, alert: Alert) -> datetime | None:
+        """When `check_deadlines` will next find something to escalate on this alert (None: never, as it is)."""
+        if alert.status == AlertStatus.CLOSED:
+            return None
+        moments = []
+        for deadline in alert.deadlines:
+            if deadline.met_at is None:
+                start = deadline.started_at or alert.fired_at
+                if deadline.missed_at is None:
+                    moments.append(deadline.due_at)
+                if deadline.warned_at is None:
+                    moments.append(start + (deadline.due_at - start) * self.config.warn_at)
+        return min(moments, default=None)
 
     def check_deadlines(self, alert: Alert, now: datetime) -> Outcome | None:
         """Escalate open clocks past `warn_at` of their span or past due, once each."""

@@ -108,7 +108,8 @@ class PostgresAlertStore(AlertStore):
             raise StoreConflict(f"group {alert.group_key} already has an open alert") from exc
         return Stored(alert, expected_version + 1)
 
-    def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int = 1000) -> list[Alert]:
+    def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
+        # LIMIT NULL: no limit
         if statuses is None:
             rows = self._db.rows("SELECT doc, version FROM alerts ORDER BY fired_at DESC LIMIT %s", (limit,))
         else:

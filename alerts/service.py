@@ -33,6 +33,11 @@ CONFLICT_RETRIES = 8
 RATE_WINDOW = timedelta(minutes=1)
 # Delivered notifications are kept this long; the audit keeps for good which channels each change notified.
 SENT_KEPT = timedelta(days=30)
+# A group's latest alert, as this service last read or wrote it, is kept this long (of the clock `process` is
+# given) after the group's last finding: a finding on a group seen lately costs no read and parse of the alert
+# (a third of the alert worker's time). Anything else that changes the alert (an officer, a deadline, a delivery)
+# raises its version, so the next write from here meets StoreConflict and reads the alert afresh.
+GROUP_KEPT = timedelta(hours=1)
 
 
 class _NothingToDo(Exception):
@@ -82,6 +87,13 @@ class AlertService:
         self.engine = AlertEngine(config, {policy.id: policy for policy in policies})
         if rules_writer:
             self.engine.restore(store.load_state())
+        # group key -> (its latest alert as stored, or None: the group has none; the time of its last finding)
+        self._groups: dict[str, tuple[Stored | None, datetime]] = {}
+        self._groups_swept: datetime | None = None
+        # Open alerts with a clock still running: id -> (when a deadline check will next find something, when it
+        # fired; epoch seconds). Read from the store at the first check, then kept by this service's writes: others
+        # only meet clocks (an officer's response), and a look then finds nothing to do.
+        self._clocks: dict[str, tuple[float, float]] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, rules_file: Path | None = None, index: Index | None = None, *,
@@ -109,7 +121,7 @@ class AlertService:
         for spec, finding in self.engine.evaluate(posts, signals, health, now):
             key = self.engine.group_key(spec, finding)
             for _ in range(CONFLICT_RETRIES):
-                existing = self.store.latest_in_group(key)
+                existing = self._latest_in_group(key, now)
                 outcome = self.engine.merge(spec, finding, existing.alert if existing else None, now)
                 if outcome is None:
                     break
@@ -117,17 +129,36 @@ class AlertService:
                                 self._notifications(outcome))
                 try:
                     if outcome.created:
-                        self.store.insert(outcome.alert, change, now)
+                        stored = self.store.insert(outcome.alert, change, now)
                     else:
                         assert existing is not None
-                        self.store.update(outcome.alert, existing.version, change, now)
+                        stored = self.store.update(outcome.alert, existing.version, change, now)
                 except StoreConflict:
-                    continue  # another worker touched the group: read again and re-decide
+                    self._groups.pop(key, None)
+                    continue  # someone else touched the group: read again and re-decide
+                self._groups[key] = (stored, now)
+                self._schedule(stored.alert)
                 changed[outcome.alert.id] = outcome.alert
                 break
             else:
                 log.warning("gave up updating group %s after %d conflicts", key, CONFLICT_RETRIES)
+        self._forget_quiet_groups(now)
         return list(changed.values())
+
+    def _latest_in_group(self, key: str, now: datetime) -> Stored | None:
+        """The group's open alert, else its most recent closed one: as last read or written here, else read."""
+        kept = self._groups.get(key)
+        latest = kept[0] if kept is not None else self.store.latest_in_group(key)
+        self._groups[key] = (latest, now)
+        return latest
+
+    def _forget_quiet_groups(self, now: datetime) -> None:
+        """Drop the groups without a finding for GROUP_KEPT, at most once per GROUP_KEPT."""
+        if self._groups_swept is not None and now - self._groups_swept < GROUP_KEPT:
+            return
+        self._groups_swept = now
+        for key in [key for key, (_, last) in self._groups.items() if now - last >= GROUP_KEPT]:
+            del self._groups[key]
 
     def save_state(self) -> None:
         """Persist the rules' memory (the alert worker saves it with its checkpoints, see `workers.stages.AlertStage`)."""
@@ -136,19 +167,40 @@ class AlertService:
         self.store.save_state(self.engine.snapshot())
 
     def check_deadlines(self, now: datetime | None = None) -> list[Alert]:
-        """Escalate alerts whose clocks passed `warn_at` of their span or their due time."""
+        """Escalate alerts whose clocks passed `warn_at` of their span or their due time (newest first). Only
+        those whose time has come are read: the worker checks at every idle poll, and a city's open alerts are
+        thousands (it read and parsed the newest 1,000 each time, and never looked at older ones)."""
         now = now or datetime.now().astimezone()
+        if self._clocks is None:
+            self._clocks = {}
+            for alert in self.store.alerts(OPEN_STATUSES, limit=None):
+                self._schedule(alert)
+        due = sorted(((fired, alert_id) for alert_id, (at, fired) in list(self._clocks.items())
+                      if at <= now.timestamp()), reverse=True)  # a copy: a delivery lane may reschedule meanwhile
         escalated = []
-        for alert in self.open_alerts():
-            if self.engine.check_deadlines(alert, now) is None:
-                continue
+        for _, alert_id in due:
             try:
-                stored = self._transition(alert.id, lambda a: self._deadline_outcome(a, now), "escalated", SYSTEM,
+                stored = self._transition(alert_id, lambda a: self._deadline_outcome(a, now), "escalated", SYSTEM,
                                           now, notify=True)
-            except _NothingToDo:
+            except (_NothingToDo, AlertNotFound):
+                fresh = self.store.get(alert_id)  # met or escalated elsewhere: its next look is later, or never
+                if fresh is None:
+                    self._clocks.pop(alert_id, None)
+                else:
+                    self._schedule(fresh.alert)
                 continue
             escalated.append(stored.alert)
         return escalated
+
+    def _schedule(self, alert: Alert) -> None:
+        """Note when the alert's clocks next need a look (once the open alerts were read)."""
+        if self._clocks is None:
+            return
+        at = self.engine.next_deadline_check(alert)
+        if at is None:
+            self._clocks.pop(alert.id, None)
+        else:
+            self._clocks[alert.id] = (at.timestamp(), alert.fired_at.timestamp())
 
     def _deadline_outcome(self, alert: Alert, now: datetime) -> Outcome:
         outcome = self.engine.check_deadlines(alert, now)
@@ -253,10 +305,15 @@ class AlertService:
             outcome = result if isinstance(result, Outcome) else Outcome(result)
             notifications = self._notifications(outcome) if notify else []
             try:
-                return self.store.update(outcome.alert, stored.version,
-                                         Change(actor, action, details or {}, notifications), now)
+                changed = self.store.update(outcome.alert, stored.version,
+                                            Change(actor, action, details or {}, notifications), now)
             except StoreConflict:
                 continue
+            # The copy `process` keeps is older now: dropped, it is read again at the group's next finding (this
+            # may run in a delivery lane's thread: one atomic removal, and a stale copy would only meet a conflict).
+            self._groups.pop(changed.alert.group_key, None)
+            self._schedule(changed.alert)
+            return changed
         raise StoreConflict(f"alert {alert_id} keeps changing; try again")
 
     def get(self, alert_id: str) -> Alert:

@@ -162,8 +162,8 @@ class AlertStore(abc.ABC):
         """Replace the alert if nobody changed it since `expected_version`; else StoreConflict."""
 
     @abc.abstractmethod
-    def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int = 1000) -> list[Alert]:
-        """Alerts, newest first, optionally only those in the given statuses."""
+    def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
+        """Alerts, newest first, optionally only those in the given statuses; `limit=None`: all of them."""
 
     @abc.abstractmethod
     def history(self, alert_id: str) -> list[AuditEntry]: ...
@@ -378,13 +378,13 @@ class SqliteAlertStore(AlertStore):
             raise StoreError(f"alert store write failed: {exc}") from exc
         return Stored(alert, expected_version + 1)
 
-    def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int = 1000) -> list[Alert]:
+    def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         wanted = [s.value for s in statuses] if statuses is not None else None
         if wanted is not None and not wanted:
             return []
         where = f"WHERE status IN ({','.join('?' * len(wanted))})" if wanted else ""
         rows = self._read(f"SELECT doc, version FROM alerts {where} ORDER BY fired_at DESC LIMIT ?",
-                          [*(wanted or []), limit])
+                          [*(wanted or []), -1 if limit is None else limit])  # SQLite: -1, no limit
         return [stored_row(row).alert for row in rows]
 
     def history(self, alert_id: str) -> list[AuditEntry]:

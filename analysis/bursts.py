@@ -43,7 +43,11 @@ MIN_COUNT = 5
 RATE_FLOOR = 1.0
 RECENT_IDS = 20
 RECENT_KEPT = RECENT_IDS * 5
-SEEN_POSTS = 200_000
+# A post delivered again (a board revisited, a re-crawl) within this much of the tracker's clock (the time given
+# to `signals`) is counted once, whatever the volume; the ids are kept in generations of an eighth of it, each
+# dropped whole (they were the 200,000 latest posts: two days at a city's volume, months in a quiet county).
+SEEN_KEPT = timedelta(days=2)
+SEEN_GENERATIONS = 8
 # Event names held for events not counted yet: the name and the first post come on different topics, a few
 # batches apart at most.
 PENDING_NAMES = 20_000
@@ -98,6 +102,19 @@ class _Subject:
         self.recent += (bucket, post_id)
         if len(self.recent) > 2 * RECENT_KEPT:
             del self.recent[:2]
+
+    def last_ids_between(self, after: int, until: int) -> list[str]:
+        """The last RECENT_IDS post ids of buckets after `after` up to `until`, oldest first: read from the newest
+        back, as far as needed (a signal per window and batch reads them)."""
+        recent = self.recent
+        ids: list[str] = []
+        for at in range(len(recent) - 2, -1, -2):
+            if after < recent[at] <= until:
+                ids.append(recent[at + 1])
+                if len(ids) == RECENT_IDS:
+                    break
+        ids.reverse()
+        return ids
 
     def recent_ids(self) -> Iterator[tuple[int, str]]:
         """(bucket, post id) of the last RECENT_KEPT posts, oldest first."""
@@ -183,7 +200,15 @@ class BurstTracker:
         self.matcher = WatchlistMatcher(watchlists, gazetteer)
         self.memory = memory
         self._subjects: dict[tuple[str, str], _Subject] = {}
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        # The subjects `signals` looks at: all but those with no post in any recent window (most, at a city's volume:
+        # the 15-day horizon holds every event of a fortnight), in the order of `_subjects` (the signals' order) once
+        # `_lively_in_order`. A quiet one waits under its last bucket until it is past the horizon or posted again.
+        self._lively: dict[tuple[str, str], None] = {}
+        self._lively_in_order = True
+        self._quiet: dict[int, list[tuple[str, str]]] = {}
+        self._now_bucket: int | None = None  # of the last `signals`
+        # (start, ids of the posts counted from then on), oldest first; the clock's start before it is first given
+        self._seen: list[tuple[datetime, set[str]]] = [(EPOCH, set())]
         # Names of events the clusterer named before their first post arrived (the two come on different topics);
         # a counted event keeps its name with its counts, and a post only knows its own keywords.
         self._event_labels: OrderedDict[str, str] = OrderedDict()
@@ -224,11 +249,9 @@ class BurstTracker:
 
     def add(self, post: EnrichedPost) -> None:
         """Count a post once (a redelivered post is ignored)."""
-        if post.id in self._seen:
+        if any(post.id in ids for _, ids in self._seen):
             return
-        self._seen[post.id] = None
-        if len(self._seen) > SEEN_POSTS:
-            self._seen.popitem(last=False)
+        self._seen[-1][1].add(post.id)
         bucket = _bucket(post.when)
         negative = int(post.sentiment is not None and post.sentiment.label == SentimentLabel.NEGATIVE)
         for kind, subject_id, label in self.subjects_of(post):
@@ -238,6 +261,9 @@ class BurstTracker:
                 subject = self._subjects[key] = _Subject(label)
                 if kind == "event":
                     self._event_labels.pop(subject_id, None)  # the subject carries its name from now on
+            elif key not in self._lively:
+                self._lively_in_order = False  # a quiet subject posted again: among the others where it was
+            self._lively[key] = None
             subject.count(bucket, negative)
             subject.remember(bucket, post.id)
             self._changed[key] = None
@@ -249,21 +275,32 @@ class BurstTracker:
         is killed without `close()` restarts with its baseline."""
         if self.memory is not None and time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS:
             self.save()
+        self._advance_seen(now)
         now_bucket = _bucket(now)
         oldest = now_bucket - int(self._horizon.total_seconds()) // BUCKET_SECONDS
         longest = max(int(w.recent.total_seconds()) // BUCKET_SECONDS for w in self.windows)
+        if self._now_bucket is not None and now_bucket < self._now_bucket:
+            self._lively = dict.fromkeys(self._subjects)  # the clock went back: quiet ones may not be by this time
+        elif not self._lively_in_order:
+            self._lively = {key: None for key in self._subjects if key in self._lively}
+        self._lively_in_order, self._now_bucket = True, now_bucket
+        for bucket in [bucket for bucket in self._quiet if bucket < oldest]:
+            for key in self._quiet.pop(bucket):
+                quiet = self._subjects.get(key)  # else forgotten already; or posted again since (and lively)
+                if quiet is not None and key not in self._lively and quiet.last_bucket < oldest:
+                    self._forget(key)
         found: list[BurstSignal] = []
-        for key in list(self._subjects):
+        for key in list(self._lively):
             subject = self._subjects[key]
             if subject.last_bucket < oldest:
-                del self._subjects[key]
-                self._changed.pop(key, None)
-                self._dropped.add(key)
+                self._forget(key)
                 continue
             if subject.last_bucket <= now_bucket - longest:
                 if subject.recent:  # nothing recent in any window: its post ids can never be named again
                     subject.recent = NO_POSTS
                     self._changed[key] = None
+                del self._lively[key]
+                self._quiet.setdefault(subject.last_bucket, []).append(key)
                 continue
             if subject.forget_before(oldest):
                 self._changed[key] = None
@@ -274,6 +311,20 @@ class BurstTracker:
                 if signal is not None:
                     found.append(signal)
         return found
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        del self._subjects[key]
+        self._lively.pop(key, None)
+        self._changed.pop(key, None)
+        self._dropped.add(key)
+
+    def _advance_seen(self, now: datetime) -> None:
+        now, seen = aware(now), self._seen
+        if now - seen[-1][0] >= SEEN_KEPT / SEEN_GENERATIONS:
+            seen.append((now, set()))
+        # A generation's posts were counted before the next one started: SEEN_KEPT after that, all of them go.
+        while len(seen) > 1 and now - seen[1][0] >= SEEN_KEPT:
+            del seen[0]
 
     def _signal(
         self, key: tuple[str, str], subject: _Subject, window: Window, now: datetime, now_bucket: int
@@ -290,7 +341,7 @@ class BurstTracker:
         if count < self.min_count:
             return None
         rate = base_count * (window.recent / window.baseline)
-        ids = [pid for bucket, pid in subject.recent_ids() if recent_start < bucket <= now_bucket][-RECENT_IDS:]
+        ids = subject.last_ids_between(recent_start, now_bucket)
         return BurstSignal(
             subject_kind=key[0],
             subject_id=key[1],
@@ -336,11 +387,13 @@ class BurstTracker:
     def restore(self, records: Iterable[SubjectRecord]) -> None:
         """Take back what `records` returned, replacing the counts held now."""
         self._subjects.clear()
-        self._seen.clear()
+        self._lively, self._lively_in_order, self._quiet, self._now_bucket = {}, True, {}, None
+        self._seen = [(EPOCH, set())]
         self._changed, self._dropped = {}, set()
         for kind, sid, data in records:
             subject = self._subjects[(kind, sid)] = _Subject.from_json(data)
-            self._seen.update((pid, None) for _, pid in subject.recent_ids())
+            self._lively[(kind, sid)] = None
+            self._seen[-1][1].update(pid for _, pid in subject.recent_ids())
 
     def close(self) -> None:
         self.save()

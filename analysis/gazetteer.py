@@ -24,9 +24,11 @@ class Place:
 
 class Gazetteer:
     """Resolves place mentions to the most specific places, and department mentions to short names.
-    Its names become single tokens of `segmenter`, which must be the one that segments the posts."""
+    Its names become single tokens of `segmenter`, which must be the one that segments the posts. Without a
+    segmenter it knows the places and their lineage only (all the burst tracker asks: it never reads words, and
+    a segmenter's dictionary is ~70 MB of the alert worker's memory)."""
 
-    def __init__(self, data: GazetteerFile, segmenter: Segmenter) -> None:
+    def __init__(self, data: GazetteerFile, segmenter: Segmenter | None) -> None:
         self.segmenter = segmenter
         self.places: dict[str, Place] = {}
         self._by_name: dict[str, list[str]] = {}
@@ -50,7 +52,8 @@ class Gazetteer:
                 self._departments[name] = dept.name
             for topic in dept.topics:
                 self._topics.setdefault(topic, []).append(dept.name)
-        segmenter.add_terms([*self._by_name, *self._departments, *self._topics])
+        if segmenter is not None:
+            segmenter.add_terms([*self._by_name, *self._departments, *self._topics])
 
     @staticmethod
     def _walk(entry: PlaceEntry, visit: Callable[[PlaceEntry], object]) -> None:
@@ -80,7 +83,10 @@ class Gazetteer:
         segmented here and count like mentions. A name shared by two places is settled by another
         mention of one of their districts, otherwise by the district or city they share.
         """
-        hint_words = [w for hint in hints if hint for w in self.segmenter.fast_words(hint)]
+        segmenter = self.segmenter
+        if segmenter is None:
+            raise ValueError("a gazetteer built without a segmenter knows the places' lineage only")
+        hint_words = [w for hint in hints if hint for w in segmenter.fast_words(hint)]
         words = (*post_words, *hint_words)
         # The few names among the words (set intersection, in C), in order of first mention (index, in C).
         names = sorted(self._by_name.keys() & set(words), key=words.index)

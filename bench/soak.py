@@ -15,7 +15,8 @@ Per day it prints the data directory's size per post (all of it: log, index, ana
 store), what it grew by that day per 100,000 posts (flat once the log's retention frees as much as comes in),
 each stage's resident memory now and at its peak, the enrich+events+index throughput (posts per CPU second
 of the three stages), the event messages the events stage sent per post and the messages the log holds. After the
-run: the analyzer's start time (a new analyzer on the state the run left), `yuqing status`'s time, and
+run: each stage's CPU seconds (what the run's time goes to: the stages drain one after the other), the
+analyzer's start time (a new analyzer on the state the run left), `yuqing status`'s time, and
 the daily report's time on the last day, with an exactness check: the report's totals, sentiment,
 platforms, places and unanswered board messages against counts made by paging through every one of the
 day's posts in the index. Text comes from ../shared/data (Weibo posts and THUCNews headlines) when
@@ -338,6 +339,7 @@ def main() -> int:
     first_day = datetime.now(SHANGHAI).date() - timedelta(days=args.days)
     children = start_stages(overrides)
     peaks = dict.fromkeys(STAGES, 0.0)
+    cpu = dict.fromkeys(STAGES, 0.0)  # each stage's CPU seconds over the run: where the run's time goes
     week_peaks: dict[str, float] = {}  # each stage's peak at the end of the first week
     drained: list[tuple[datetime, float]] = []  # each part's simulated end and the wall-clock time it was drained
     steady: tuple[int, int] | None = None  # (posts, disk bytes) at the end of the first day the log freed messages
@@ -365,6 +367,7 @@ def main() -> int:
                         conn.send(slice_end)
                         seconds, _messages, rss, peak = conn.recv()
                         busy[name] = (busy[name][0] + seconds, rss, peak)
+                        cpu[name] += seconds
                         peaks[name] = max(peaks[name], peak)
                         if name == "events":
                             events_sent += held_messages(transport, EVENTS) - events_before
@@ -412,6 +415,8 @@ def main() -> int:
     print(f"analyzer start {start_seconds:.2f} s ({start_cpu:.2f} s CPU; holds {held}); "
           f"status {status_seconds:.2f} s ({status_cpu:.2f} s CPU); "
           f"last day's report {report_seconds:.2f} s" + (f"; figures that differ: {', '.join(differ)}" if differ else ""))
+    print(f"CPU over the run ({total} posts): " + ", ".join(
+        f"{name} {cpu[name]:.0f} s ({cpu[name] * 1000 / max(total, 1):.2f} ms/post)" for name in STAGES))
     if week_peaks:
         print(f"peak memory after day {WEEK} and after day {args.days}: "
               + ", ".join(f"{name} {week_peaks[name]:.0f} -> {peaks[name]:.0f} MB" for name in STAGES))

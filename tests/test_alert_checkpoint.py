@@ -144,6 +144,36 @@ def test_checkpoints_come_less_often_when_they_cost_more(tmp_path: Path, open_al
     consumer.close()
     log.close()
 
+def test_checkpoints_while_busy_take_their_share_of_the_workers_cpu_not_of_the_clock(tmp_path: Path,
+                                                                                      open_alert_store, monkeypatch):
+    """On a busy machine ten seconds of the clock may be one of the worker's CPU: a checkpoint that took half a
+    second waits for five of the worker's CPU seconds while it works (they took half its CPU), and comes at the
+    first empty poll."""
+    import workers.stages as stages
+
+    log = SqliteTransport(tmp_path / "transport.sqlite3")
+    log.publish(ENRICHED_POSTS, make_post("一条", event="E-1").model_dump(mode="json"))
+    worker = start_worker(open_alert_store, log)
+    clock, cpu = [1000.0], [50.0]
+    monkeypatch.setattr(stages.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(stages.time, "process_time", lambda: cpu[0])
+    consumer = log.consumer("yuqing-alert", TOPICS)
+    batch = consumer.poll(1, 0.2)
+    worker.process(batch)
+    worker._checkpoint_cost, worker._checkpointed_at, worker._checkpointed_cpu = 0.5, clock[0], cpu[0]
+    clock[0] += 10
+    cpu[0] += 1
+    assert worker.committable(batch) == []  # busy: 1 s of CPU since the last
+    cpu[0] += 4
+    assert worker.committable([]) == batch
+    worker._checkpoint_cost = 0.5  # (the frozen CPU clock measured that one as free)
+    clock[0] += 10
+    assert worker.committable(batch) == []  # busy again, and no CPU spent since
+    assert worker.committable([]) == batch  # idle: saves whatever the CPU
+    consumer.close()
+    log.close()
+
+
 def test_the_memory_has_one_writer_and_a_killed_one_is_replaced_at_once(tmp_path: Path, open_alert_store):
     log = SqliteTransport(tmp_path / "transport.sqlite3")
 

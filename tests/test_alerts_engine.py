@@ -3,9 +3,10 @@ missing interpretation named; events and places of one policy join that policy's
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
+
+import orjson
 
 from alerts.channels import ChannelContext
 from alerts.config import build_channels, parse_alert_config
@@ -162,18 +163,38 @@ def test_a_rule_that_fails_on_an_item_does_not_stop_the_others(tmp_path: Path, m
     assert "rule 权威账号 (influential_voice) failed" in caplog.text
 
 
-def test_policy_links_keep_counts_for_a_bounded_number_of_events(tmp_path: Path):
-    """New events keep coming for as long as the alert worker runs; the learnt links keep counts for the
-    most recently posted-about ones only, so the memory (and each checkpoint of it) stops growing."""
-    links = SubjectLinks(subjects=25)
+def test_policy_links_keep_posts_and_events_for_a_bounded_time(tmp_path: Path):
+    """New posts and events keep coming for as long as the alert worker runs; the learnt links keep those posted
+    about within `kept` of the clock (whatever the volume), so the memory (and each checkpoint of it) stops
+    growing. They kept the 200,000 most recent posts and 50,000 subjects: two days at a city's volume, months
+    in a quiet county."""
+    kept = timedelta(hours=48)
+    links = SubjectLinks(kept)
     for day in range(30):
-        links.observe(make_post("化肥厂家属院改造停工", policies=["P-old"], event="E-hf"))
+        now = T0 + timedelta(days=day)
+        links.observe(make_post("化肥厂家属院改造停工", policies=["P-old"], event="E-hf", at=now), now)
         for n in range(20):  # the day's other events, each met once
-            links.observe(make_post(f"演唱会{day}-{n}", event=f"E-{day}-{n}"))
-        assert len(links.to_json()["counts"]) <= 25
-    kept = SubjectLinks.from_json(json.loads(json.dumps(links.to_json())), subjects=25)
-    finding = Finding(subject_kind="event", subject_id="E-hf", title="", at=T0, magnitude=1)
-    assert kept.resolve(finding).subject_id == "P-old"  # posted about every day: still known
-    assert "event:E-0-0" not in kept.to_json()["counts"]  # met once a month ago: forgotten
-    kept.observe(make_post("演唱会", event="E-new"))
-    assert len(kept.to_json()["counts"]) <= 25
+            links.observe(make_post(f"演唱会{day}-{n}", event=f"E-{day}-{n}", at=now), now)
+        held = links.to_json()["generations"]
+        assert sum(len(counts) for _, _, counts in held) <= 1 + 20 * 3  # the last three days' at most
+        assert sum(len(top) for _, top, _ in held) <= 21 * 3
+    restored = SubjectLinks.from_json(orjson.loads(orjson.dumps(links.to_json())), kept)  # as the engine saves
+    finding = Finding(subject_kind="event", subject_id="E-hf", title="", at=now, magnitude=1)
+    assert restored.resolve(finding).subject_id == "P-old"  # posted about every day: still known
+    assert not restored._counts_of("event:E-0-0")  # met once a month ago: forgotten
+    assert restored._counts_of("event:E-29-0")
+
+
+def test_policy_links_saved_before_they_were_kept_by_time_are_taken_back():
+    top = [["p1", "P-old"], ["p2", "P-old"], ["p3", None]]
+    links = SubjectLinks.from_json({"top": top, "counts": {"event:E-hf": [["P-old", 3], [None, 1]]}})
+    finding = Finding(subject_kind="event", subject_id="E-hf", title="", at=T0, magnitude=1, post_ids=("p3",))
+    assert links.resolve(finding).subject_id == "P-old"  # by the event's counts (3 of 4)
+    finding = Finding(subject_kind="keyword", subject_id="拆迁", title="", at=T0, magnitude=1,
+                      post_ids=("p1", "p2", "p3"))
+    assert links.resolve(finding).subject_id == "P-old"  # by the posts' own links (2 of 3)
+    links.observe(make_post("新帖", event="E-new", at=T0), T0)
+    links.observe(make_post("新帖", event="E-new2", at=T0 + timedelta(hours=47)), T0 + timedelta(hours=47))
+    assert links._top_of("p1") == (True, "P-old")  # the restart's generation goes `kept` after the next began
+    links.observe(make_post("新帖", event="E-new3", at=T0 + timedelta(hours=49)), T0 + timedelta(hours=49))
+    assert links._top_of("p1") == (False, None)

@@ -431,3 +431,22 @@ def test_windows_of_a_rules_file_wait_for_late_items_as_long_as_they_may_raise_a
     assert kept[0] >= 46 - 6 - 12 - 6  # quiet for the window and stale_after, swept once per window of time
     rule.recall(rule.memory())
     assert rule.window.lateness == timedelta(hours=12)  # and after a restart
+
+
+def test_subject_window_forgets_by_the_clock_when_no_newer_item_comes():
+    """A backlog of old posts, or a quiet stretch, must not keep the window's subjects: the rules' tick advances
+    it by the clock (it advanced only when a newer item came)."""
+    from alerts.config import build_rules
+
+    config = parse_alert_config({"stale_after": "12h", "channels": [{"name": "local_file", "type": "file"}],
+                                 "rules": [{"name": "跨平台扩散", "type": "cross_platform", "options": {"window": "6h"}}]})
+    [(_, rule)] = build_rules(config)
+    start = datetime(2026, 11, 1, tzinfo=SHANGHAI)
+    for n in range(100):
+        rule.on_post(make_post("某事", event=f"E-{n}", at=start + timedelta(minutes=n)))
+    rule.on_tick(start + timedelta(hours=10))
+    assert len(rule.memory()["window"]) == 100  # quiet for less than the window and stale_after
+    rule.on_tick(start + timedelta(hours=20))
+    assert rule.memory()["window"] == {}
+    assert rule.on_post(make_post("某事", event="E-1", at=start + timedelta(hours=20))) == []
+    assert len(rule.window.ids("E-1")) == 1  # starts afresh

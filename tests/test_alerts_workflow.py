@@ -176,6 +176,24 @@ def test_deadline_escalates_at_80_percent_and_when_missed_once_each(tmp_path: Pa
     assert "剩余1.0小时" in service.store.outbox(alert.id)[1].message["note"]
 
 
+def test_deadlines_of_every_open_alert_are_checked_however_many_are_open(tmp_path: Path, open_alert_store):
+    """A city's volume opens more than a thousand alerts a day: the check looked at the newest 1,000 open ones only
+    (and read and parsed them all at every idle poll), so older clocks never warned. An officer's response met
+    elsewhere, or a check made by another process, leaves nothing for the worker to do, and it does nothing."""
+    worker = make_service(open_alert_store, tmp_path)
+    officer = make_service(open_alert_store, tmp_path)
+    first = fire(worker, negative=80, subject="P-first")  # 重大: 5 h and 24 h clocks
+    assert worker.check_deadlines(T0 + timedelta(minutes=1)) == []
+    signals = [make_signal(f"P-{n}", count=160, negative=80, at=T0 + timedelta(minutes=2)) for n in range(1_000)]
+    assert len(worker.process([], signals, now=T0 + timedelta(minutes=2))) == 1_000
+    second = fire(worker, negative=80, at=T0 + timedelta(minutes=3), subject="P-second")
+    officer.respond(second.id, ResponseKind.PRESS_CONFERENCE, "李强", now=T0 + timedelta(hours=1))
+    warned = worker.check_deadlines(T0 + timedelta(hours=4, minutes=3))  # 80 % of 5 h, for every one of them
+    assert len(warned) == 1_001 and warned[-1].id == first.id  # newest first, the oldest last
+    assert second.id not in {alert.id for alert in warned}
+    assert worker.check_deadlines(T0 + timedelta(hours=4, minutes=30)) == []
+
+
 def test_closed_alert_is_not_escalated_and_the_group_reopens_only_after_the_cooldown(tmp_path: Path, open_alert_store):
     service = make_service(open_alert_store, tmp_path)
     alert = fire(service)
@@ -184,6 +202,39 @@ def test_closed_alert_is_not_escalated_and_the_group_reopens_only_after_the_cool
     assert service.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(hours=2)) == []
     [again] = service.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(hours=8))
     assert again.id != alert.id and again.status == AlertStatus.FIRED
+
+
+def test_findings_on_a_group_read_its_alert_once_and_still_see_what_an_officer_did(tmp_path: Path,
+                                                                                  open_alert_store, monkeypatch):
+    """The worker keeps each group's latest alert as it wrote it (a read and parse of the alert per finding was a
+    third of its time); an officer's change, made elsewhere, raises the version and is read at the next write."""
+    worker = make_service(open_alert_store, tmp_path)
+    officer = make_service(open_alert_store, tmp_path)
+    reads: list[str] = []
+    read = worker.store.latest_in_group
+    monkeypatch.setattr(worker.store, "latest_in_group", lambda key: reads.append(key) or read(key))
+    alert = fire(worker)
+    for minutes in (10, 20, 30):
+        [same] = worker.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(minutes=minutes))
+        assert same.id == alert.id and same.updates == minutes // 10
+    assert reads == ["policy:P-heat"]  # once, when the group was new
+    officer.acknowledge(alert.id, "张敏", now=T0 + timedelta(minutes=35))
+    [same] = worker.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(minutes=40))
+    assert same.status == AlertStatus.ACKNOWLEDGED and same.acknowledged_by == "张敏" and same.updates == 4
+    officer.close_alert(alert.id, "张敏", now=T0 + timedelta(hours=1))
+    assert worker.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(hours=2)) == []
+    assert worker.store.get(alert.id).alert.status == AlertStatus.CLOSED  # closed by the officer: left as it is
+    [again] = worker.process([], [make_signal("P-heat", count=40, negative=20)], now=T0 + timedelta(hours=8))
+    assert again.id != alert.id and again.status == AlertStatus.FIRED
+
+
+def test_the_groups_kept_by_the_worker_are_those_with_a_finding_lately(tmp_path: Path, open_alert_store):
+    worker = make_service(open_alert_store, tmp_path)
+    for day in range(5):  # a new subject every day: the groups kept do not pile up
+        fire(worker, at=T0 + timedelta(days=day), subject=f"P-{day}")
+        assert set(worker._groups) == {f"policy:P-{day}"}
+    worker.process([], [], now=T0 + timedelta(days=5))
+    assert worker._groups == {}
 
 
 def test_effect_compares_the_24_hours_before_and_after_the_response(tmp_path: Path, open_alert_store):

@@ -226,3 +226,64 @@ def test_a_quiet_subject_keeps_its_counts_and_not_its_post_ids() -> None:
     assert data["recent"] == [] and data["counts"][1::3] == [1]
     # ~600 bytes here (the post id the dedup map keeps, the event's id and label included); ~950 as dict and tuples
     assert per_event < 700
+
+
+def test_a_post_delivered_again_within_two_days_is_counted_once_and_older_ids_are_let_go() -> None:
+    """The ids that keep a post from being counted twice are those of the last SEEN_KEPT of the clock, whatever
+    the volume (they were the 200,000 latest: two days at a city's volume, months in a quiet county)."""
+    tracker = BurstTracker([])
+    for day in range(10):
+        now = NOW + timedelta(days=day)
+        for n in range(50):
+            tracker.add(enriched(day * 1000 + n, now - timedelta(minutes=30), "某事", event_id=f"evt-{day}"))
+        tracker.add(enriched(day * 1000, now - timedelta(minutes=30), "某事", event_id=f"evt-{day}"))  # again
+        if day:
+            tracker.add(enriched((day - 1) * 1000, now - timedelta(days=1), "某事", event_id=f"evt-{day - 1}"))
+        tracker.signals(now)
+        assert sum(len(ids) for _, ids in tracker._seen) <= 50 * 3  # two days' posts, and the generation begun
+    posts = {sid: sum(data["counts"][1::3]) for _, sid, data in tracker.records()}
+    assert posts["evt-9"] == 50
+    assert posts["evt-8"] == 50  # its first post, delivered again a day later: counted once
+
+
+def test_a_signal_names_the_last_post_ids_of_its_window_read_from_the_newest_back() -> None:
+    import random
+
+    from analysis.bursts import _Subject
+
+    rng = random.Random(7)
+    for _ in range(200):
+        subject = _Subject("某事")
+        for n in range(rng.randrange(0, RECENT_KEPT * 2)):
+            subject.remember(rng.randrange(100, 130), f"p{n}")  # buckets out of order, as posts arrive
+        after, until = sorted(rng.sample(range(95, 135), 2))
+        every = [pid for bucket, pid in subject.recent_ids() if after < bucket <= until]
+        assert subject.last_ids_between(after, until) == every[-RECENT_IDS:]
+
+
+def test_quiet_subjects_wait_aside_until_posted_again_or_past_the_horizon() -> None:
+    """A city's fortnight holds hundreds of thousands of events, nearly all quiet: `signals` (every batch) looks at
+    those with a post in a recent window only; a quiet one is forgotten once past the horizon, as before, and one
+    posted again signals in its place among the others (the order the subjects came in)."""
+    tracker = BurstTracker([])
+    n = 0
+    for day in range(20):
+        now = NOW + timedelta(days=day)
+        for event in range(30):  # the day's events, each met once
+            n += 1
+            tracker.add(enriched(n, now - timedelta(minutes=10), "某事", event_id=f"evt-{day}-{event}"))
+        if day >= 10:  # a loud event from day 10 on
+            for _ in range(6):
+                n += 1
+                tracker.add(enriched(n, now - timedelta(minutes=20), "某事", event_id="evt-loud"))
+        if day == 17:  # quiet since day 5, posted again
+            for _ in range(6):
+                n += 1
+                tracker.add(enriched(n, now - timedelta(minutes=20), "某事", event_id="evt-5-0"))
+        signals = tracker.signals(now)
+        assert len(tracker._lively) <= 30 + 2  # the day's own events, and the loud ones
+        held = {sid for _, sid, _ in tracker.records()}
+        assert {sid for sid in held if sid.count("-") == 2} == \
+            {f"evt-{d}-{e}" for d in range(max(0, day - 14), day + 1) for e in range(30)}  # past 15 days: gone
+        events = [s.subject_id for s in signals if s.window == "1h/12h"]
+        assert events == (["evt-5-0", "evt-loud"] if day == 17 else ["evt-loud"] if day >= 10 else [])

@@ -35,7 +35,7 @@ def shipped_language() -> Language:
     return Language(shipped_segmenter(), load_keyword_table(), load_sentiment_model(keeper=process_keeper()))
 
 
-def load_gazetteer(path: Path, segmenter: Segmenter) -> Gazetteer:
+def load_gazetteer(path: Path, segmenter: Segmenter | None) -> Gazetteer:
     return Gazetteer(load_gazetteer_file(path), segmenter)
 
 
@@ -63,7 +63,7 @@ def burst_tracker_from_settings(settings: Settings, own_memory: bool = True) -> 
     without, whoever runs it keeps them (the alert worker: with its rules' memory and offsets)."""
     return BurstTracker(
         load_watchlists(settings.watchlists_file),
-        gazetteer=load_gazetteer(settings.gazetteer_file, shipped_segmenter()),
+        gazetteer=load_gazetteer(settings.gazetteer_file, None),  # places' lineage only: no words read
         memory=open_burst_memory(settings) if own_memory else None,
         policies=configured_policies(settings),
     )

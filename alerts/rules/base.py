@@ -89,6 +89,10 @@ class WindowRule(Rule[Options]):
         super().__init__(options)
         self.window = SubjectWindow(options.window)  # type: ignore[attr-defined]
 
+    def on_tick(self, now: datetime) -> list[Finding]:
+        self.window.advance(now)
+        return []
+
     def memory(self) -> dict[str, Any]:
         return {"window": self.window.to_json()}
 
@@ -134,6 +138,12 @@ class SubjectWindow:
             self._forget_quiet(at)
         return True
 
+    def advance(self, now: datetime) -> None:
+        """The clock says it is `now`: subjects quiet for longer than the window and the lateness by then are
+        forgotten, even when no newer item comes (a backlog of old posts, a quiet night) to move the window."""
+        if self._newest is None or now > self._newest:
+            self._forget_quiet(now)
+
     def _forget_quiet(self, newest: datetime) -> None:
         """Drop the subjects quiet for longer than the window and the lateness, at most once per window of time."""
         if self._swept is not None and newest - self._swept < self.span:
@@ -160,17 +170,19 @@ class SubjectWindow:
     def count(self, subject: str) -> int:
         return len(self._items.get(subject, ()))
 
-    def to_json(self) -> dict[str, list[list[Any]]]:
-        return {subject: [[at.isoformat(), item_id, value] for at, item_id, value in items]
-                for subject, items in self._items.items() if items}
+    def to_json(self) -> dict[str, list[tuple[datetime, str, Any]]]:
+        """The items as they are held, (time, id, value) per subject: what the engine writes with orjson (times in
+        ISO 8601), `from_json` reads back."""
+        return {subject: items for subject, items in self._items.items() if items}
 
     @classmethod
-    def from_json(cls, span: timedelta, data: dict[str, list[list[Any]]],
+    def from_json(cls, span: timedelta, data: dict[str, list[Any]],
                   lateness: timedelta = LATENESS) -> SubjectWindow:
         window = cls(span, lateness)
         for subject, items in data.items():
             # JSON turns tuples into lists; values are compared only when (time, id) tie, which never happens.
-            window._items[subject] = [(datetime.fromisoformat(at), item_id, value) for at, item_id, value in items]
+            window._items[subject] = [(at if isinstance(at, datetime) else datetime.fromisoformat(at), item_id, value)
+                                      for at, item_id, value in items]
             window._ids[subject] = {item_id for _, item_id, _ in items}
         window._newest = max((items[-1][0] for items in window._items.values()), default=None)
         return window
