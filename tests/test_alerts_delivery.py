@@ -4,6 +4,7 @@ a channel at most once per minimum interval, folded into one message."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -80,9 +81,15 @@ def test_two_notifiers_draining_the_outbox_at_once_send_each_message_once(open_a
     office = open_alert_store()
     queued = [office.enqueue(f"report-{n}", "duty", {"n": n}, T0) for n in range(300)]
 
+    # Each sender holds its first batch until the other has taken one too: a store that kept one sender out
+    # until the other had drained the outbox would leave them both waiting here.
+    both_have_a_batch = threading.Barrier(2, timeout=30)
+
     def notifier(_: int) -> list[int]:
         store, taken = open_alert_store(), []
         while batch := store.claim("duty", T0, until=T0 + timedelta(minutes=5), limit=3):
+            if not taken:
+                both_have_a_batch.wait()
             for item in batch:
                 store.mark_sent(item.id, T0)
                 taken.append(item.id)
@@ -91,4 +98,4 @@ def test_two_notifiers_draining_the_outbox_at_once_send_each_message_once(open_a
     with ThreadPoolExecutor(2) as pool:
         first, second = pool.map(notifier, range(2))
     assert sorted(first + second) == queued  # all sent, none twice
-    assert first and second  # both drained: neither waited for the other to finish
+    assert first and second  # both drained at once
