@@ -14,9 +14,10 @@ will need is free.
 Per day it prints the data directory's size per post (all of it: log, index, analyzer state, alert
 store), what it grew by that day per 100,000 posts (flat once the log's retention frees as much as comes in),
 each stage's resident memory now and at its peak, the enrich+events+index throughput (posts per CPU second
-of the three stages), the event messages the events stage sent per post and the messages the log holds. After the
-run: each stage's CPU seconds (what the run's time goes to: the stages drain one after the other), the
-analyzer's start time (a new analyzer on the state the run left), `yuqing status`'s time, and
+of the three stages; then each stage's CPU milliseconds per post, to tell which one grows with history), the
+event messages the events stage sent per post and the messages the log holds. After the run: each stage's CPU
+seconds (what the run's time goes to: the stages drain one after the other), the analyzer's start time (a new
+analyzer on the state the run left), `yuqing status`'s time, and
 the daily report's time on the last day, with an exactness check: the report's totals, sentiment,
 platforms, places and unanswered board messages against counts made by paging through every one of the
 day's posts in the index. Text comes from ../shared/data (Weibo posts and THUCNews headlines) when
@@ -346,7 +347,7 @@ def main() -> int:
     total = disk = 0
     print(f"soak: {args.days} days x {args.per_day} posts in {workdir}")
     print("day  posts      disk KB/post  day's MB/100k posts  " + "  ".join(f"{s} MB (peak)" for s in STAGES)
-          + "  enrich+events+index posts/CPU s  event messages/post  log holds")
+          + "  enrich+events+index posts/CPU s (ms CPU/post: enrich events index alert)  event messages/post  log holds")
     try:
         with open_transport(settings) as transport:
             if not isinstance(transport, SqliteTransport):
@@ -381,10 +382,12 @@ def main() -> int:
                     steady = (total, disk)
                 rate = args.per_day / max(busy["enrich"][0] + busy["events"][0] + busy["index"][0], 1e-9)
                 memory = "  ".join(f"{busy[s][1]:8.0f} ({busy[s][2]:5.0f})" for s in STAGES)
+                # Each stage's own cost, so that a rate falling with history points at the stage that grows.
+                stage_ms = " ".join(f"{busy[s][0] / args.per_day * 1000:.3f}" for s in STAGES)
                 if number + 1 == WEEK:
                     week_peaks = dict(peaks)
                 print(f"{number + 1:3d}  {total:9d}  {disk / total / 1024:12.2f}  "
-                      f"{(disk - disk_before) / args.per_day * 100_000 / 1e6:19.1f}  {memory}  {rate:8.0f}"
+                      f"{(disk - disk_before) / args.per_day * 100_000 / 1e6:19.1f}  {memory}  {rate:8.0f} ({stage_ms})"
                       f"  {events_sent / args.per_day:19.2f}  {held_messages(transport):9d}", flush=True)
     finally:
         for _process, conn in children.values():
