@@ -92,7 +92,10 @@ def test_eval_sentiment_prints_ours_beside_snownlp(capsys) -> None:
     assert row["set"] == "smp2020_usual_eval" and row["posts"] == 40
     for model in ("ours", "snownlp"):
         assert {"accuracy", "macro_f1", "positive_share", "posts_per_second"} <= row[model].keys()
-    assert report["summary"]["speedup"] > 1
+    # The summary's speed-up is the two models' CPU on the same posts (what it is on 40 posts, warm-up included,
+    # depends on the machine: bench figures, not a test's).
+    assert report["summary"]["speedup"] == pytest.approx(
+        row["ours"]["posts_per_second"] / row["snownlp"]["posts_per_second"], rel=1e-6)
 
 
 def test_eval_sentiment_without_data_is_a_clear_error(tmp_path: Path, capsys) -> None:
