@@ -1,7 +1,4 @@
-"""Kafka transport (scale-out): the `Transport` interface over two maintained clients. Records are produced and
-consumed in groups with confluent-kafka (librdkafka, in C: a record costs it a tenth of what kafka-python's
-pure-Python clients spend on it, and a post passes through the stages as three to six records); the admin
-client and the offsets read for statistics are kafka-python's.
+"""Kafka transport (scale-out): the `Transport` interface over kafka-python.
 
 Topics are `settings.topic_prefix + name` and are created on first use with `settings.partitions`
 partitions. Values are JSON, keys choose the partition (same key, same partition, same order), and
@@ -20,12 +17,18 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
-import confluent_kafka
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import (
+    ConsumerRebalanceListener,
+    KafkaAdminClient,
+    KafkaConsumer,
+    KafkaProducer,
+    OffsetAndMetadata,
+    TopicPartition,
+)
 from kafka.admin import NewTopic
-from kafka.errors import InvalidSessionTimeoutError, KafkaError, TopicAlreadyExistsError
+from kafka.errors import CommitFailedError, InvalidSessionTimeoutError, KafkaError, TopicAlreadyExistsError
 
 from transport.base import (
     Consumer,
@@ -49,15 +52,12 @@ UNDECODABLE_HEADER = "yuqing-undecodable"
 # Let the broker apply its default.replication.factor (CreateTopics v4+, Kafka 2.4+).
 BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
-# How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms); a fetch that finds
-# records returns at once either way.
+PRODUCER_BATCH_BYTES = 512 * 1024  # under the default max.request.size (1 MiB) and the broker's message.max.bytes
+# How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). A member learns that
+# its group is rebalancing from a heartbeat but rejoins only when its poll gets past the fetch it waits on, and
+# tansu holds the rejoin for a second: with 500 ms on top of a 0.5 s heartbeat, a second member waited a whole
+# extra second every few dozen joins. A fetch that finds records returns at once either way.
 FETCH_MAX_WAIT_MS = 250
-# What a consumer fetches ahead of the stage, per consumer (librdkafka's default is 64 MiB): a few batches.
-PREFETCH_KIB = 8 * 1024
-# Commit failures that mean the group rebalanced and the partitions went to another member, which resumes from
-# the last committed offset: the work is redelivered, not lost.
-REBALANCED = frozenset({confluent_kafka.KafkaError.REBALANCE_IN_PROGRESS, confluent_kafka.KafkaError.ILLEGAL_GENERATION,
-                        confluent_kafka.KafkaError.UNKNOWN_MEMBER_ID, confluent_kafka.KafkaError._ASSIGNMENT_LOST})
 
 
 class KafkaTransport(Transport):
@@ -83,7 +83,7 @@ class KafkaTransport(Transport):
         self.join_timeout = join_timeout
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout or settings.request_timeout
-        self._producer: confluent_kafka.Producer | None = None
+        self._producer: KafkaProducer | None = None
         self._admin: KafkaAdminClient | None = None
         self._offsets_reader: KafkaConsumer | None = None
         self._known_topics: set[str] = set()
@@ -92,7 +92,7 @@ class KafkaTransport(Transport):
     # -- connections ----------------------------------------------------------------------------
 
     def client_config(self) -> dict[str, Any]:
-        """Connection settings of kafka-python's clients: the admin client and the offsets reader."""
+        """Connection settings shared by the producer, consumers and the admin client."""
         config: dict[str, Any] = {
             "bootstrap_servers": [s.strip() for s in self.settings.bootstrap_servers.split(",") if s.strip()],
             "client_id": self.client_id,
@@ -109,81 +109,38 @@ class KafkaTransport(Transport):
 
     @contextmanager
     def broker_errors(self, action: str) -> Iterator[None]:
-        """Turn the clients' failures into `TransportError` naming the bootstrap servers."""
+        """Turn kafka-python failures into `TransportError` naming the bootstrap servers."""
         try:
             yield
         except TransportError:
             raise
-        except (KafkaError, confluent_kafka.KafkaException) as exc:
+        except KafkaError as exc:
             hint = ""
-            if isinstance(exc, InvalidSessionTimeoutError) or (
-                    isinstance(exc, confluent_kafka.KafkaException)
-                    and exc.args[0].code() == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT):
+            if isinstance(exc, InvalidSessionTimeoutError):
                 hint = (f" (the broker refuses a session timeout of {self.session_timeout:g} s: lower its "
                         "group.min.session.timeout.ms or raise kafka.session_timeout)")
             raise TransportError(
                 f"Kafka at {self.settings.bootstrap_servers}: cannot {action}: {type(exc).__name__}: {exc}{hint}"
             ) from exc
 
-    def librdkafka_config(self, client_id: str) -> dict[str, Any]:
-        """Connection settings of confluent-kafka's producer and consumers (librdkafka's names)."""
-        config: dict[str, Any] = {
-            "bootstrap.servers": self.settings.bootstrap_servers,
-            "client.id": client_id,
-            "security.protocol": self.settings.security_protocol,
-            "socket.connection.setup.timeout.ms": int(self.connect_timeout * 1000),
-            "logger": log,
-        }
-        if self.settings.sasl_mechanism:
-            config["sasl.mechanism"] = self.settings.sasl_mechanism
-            config["sasl.username"] = self.settings.sasl_username
-            if self.settings.sasl_password is not None:
-                config["sasl.password"] = self.settings.sasl_password.get_secret_value()
-        return config
-
-    def producer_config(self) -> dict[str, Any]:
-        """The producer's settings: the connection's, and how records are delivered."""
-        return {
-            **self.librdkafka_config(self.client_id),
-            "request.timeout.ms": int(self.request_timeout * 1000),
-            # Written once each (retries cannot duplicate or reorder), confirmed by every in-sync replica.
-            "enable.idempotence": True,
-            "acks": "all",
-            # A record that is not confirmed by then fails, and `flush` says so (the crawl spools it).
-            "message.timeout.ms": int(max(self.request_timeout * 2, 1) * 1000),
-            # Records collect into one batch per partition between flushes: every stage flushes before it
-            # commits (and `publish_many` flushes), which sends at once whatever waits.
-            "linger.ms": PRODUCER_LINGER_MS,
-            # The same partition for a key as Kafka's Java clients and kafka-python choose (murmur2), so that
-            # a key's records stay in order whichever client wrote them, before and after an upgrade.
-            "partitioner": "murmur2_random",
-            # Delivery reports only for records that failed: nothing to hand to Python for each one delivered.
-            "delivery.report.only.error": True,
-        }
-
-    def consumer_config(self, group: str, client_id: str) -> dict[str, Any]:
-        """A group member's settings: offsets move only when the stage commits (`KafkaTopicConsumer.commit`)."""
-        return {
-            **self.librdkafka_config(client_id),
-            "group.id": self.group_prefix + group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": int(self.session_timeout * 1000),
-            "heartbeat.interval.ms": int(self.heartbeat_interval * 1000),
-            "max.poll.interval.ms": int(self.max_poll_interval * 1000),
-            "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
-            "queued.max.messages.kbytes": PREFETCH_KIB,
-        }
-
     @property
-    def producer(self) -> confluent_kafka.Producer:
-        """Connects in the background: a broker that cannot be reached shows in `flush`, which fails."""
+    def producer(self) -> KafkaProducer:
         if self._producer is None:
-            try:
-                self._producer = confluent_kafka.Producer(self.producer_config())
-            except confluent_kafka.KafkaException as exc:
-                raise TransportError(f"Kafka at {self.settings.bootstrap_servers}: cannot create the producer: "
-                                     f"{exc}") from exc
+            with self.broker_errors("connect the producer"):
+                # Idempotence is kafka-python's default (retries cannot duplicate or reorder); it is
+                # switched off, with a warning, only against brokers older than 0.11.
+                # Large batches and a long linger: every stage flushes before it commits (and
+                # `publish_many` flushes), which sends at once whatever waits; in between, records
+                # collect into one batch per partition instead of a new batch (and a wake-up of the
+                # sender thread, a socket write) every few records.
+                self._producer = KafkaProducer(
+                    **self.client_config(),
+                    acks="all",
+                    linger_ms=PRODUCER_LINGER_MS,
+                    batch_size=PRODUCER_BATCH_BYTES,
+                    max_block_ms=int(self.request_timeout * 1000),
+                    delivery_timeout_ms=int(max(self.request_timeout * 2, 1) * 1000),
+                )
         return self._producer
 
     @property
@@ -229,8 +186,7 @@ class KafkaTransport(Transport):
     def publish(self, topic: str, value: Value, key: str | None = None,
                 headers: dict[str, str] | None = None) -> None:
         self.ensure_topics([topic])
-        record_headers: list[tuple[str, str | bytes | None]] = [(name, text.encode("utf-8"))
-                                                                 for name, text in (headers or {}).items()]
+        record_headers = [(name, text.encode("utf-8")) for name, text in (headers or {}).items()]
         with self.broker_errors(f"publish to {self.full_name(topic)}"):
             self._send(self.full_name(topic), key, value, record_headers)
 
@@ -247,30 +203,18 @@ class KafkaTransport(Transport):
         return count
 
     def _send(self, full_topic: str, key: str | None, value: Value,
-              headers: list[tuple[str, str | bytes | None]]) -> None:
-        try:
-            self.producer.produce(full_topic, encode(value), key.encode("utf-8") if key is not None else None,
-                                  headers=headers or None, on_delivery=self._delivered)
-        except BufferError as exc:  # the client's queue is full: the broker has not confirmed for a while
-            raise TransportError(f"Kafka at {self.settings.bootstrap_servers}: cannot publish to {full_topic}: "
-                                 f"the producer's queue is full ({exc})") from exc
-        except confluent_kafka.KafkaException as exc:
-            raise TransportError(f"Kafka at {self.settings.bootstrap_servers}: cannot publish to {full_topic}: "
-                                 f"{exc}") from exc
-
-    def _delivered(self, error: confluent_kafka.KafkaError | None, _record: object) -> None:
-        """Called from `flush` for each record that failed (only those: `delivery.report.only.error`)."""
-        if error is not None:
-            self._send_failures.append(confluent_kafka.KafkaException(error))
+              headers: list[tuple[str, bytes]]) -> None:
+        future = self.producer.send(full_topic, value=encode(value),
+                                    key=key.encode("utf-8") if key is not None else None, headers=headers)
+        # Delivery failures surface asynchronously; `flush` reports them.
+        future.add_errback(self._send_failures.append)
 
     def flush(self) -> None:
         """Wait until the broker acknowledged (acks=all) everything published; raise if any was refused."""
         if self._producer is None:
             return
-        waiting = self._producer.flush(self.request_timeout * 2)
-        if waiting:
-            raise TransportError(f"Kafka at {self.settings.bootstrap_servers}: {waiting} message(s) were not "
-                                 f"confirmed within {self.request_timeout * 2:g} s")
+        with self.broker_errors("flush published messages"):
+            self._producer.flush(timeout=self.request_timeout * 2)
         if self._send_failures:
             failures, self._send_failures = self._send_failures, []
             first = failures[0]
@@ -380,17 +324,17 @@ class KafkaTransport(Transport):
         return starts, ends
 
     def close(self) -> None:
-        """Flush, then release the clients. What the producer still holds after a failed flush is dropped, not
-        waited for again: a caller that needed those messages learnt from the flush that they were not
-        confirmed (the crawl spools them)."""
+        """Flush, then release the clients. The producer waits at most `request_timeout` for what it still
+        holds (its close would wait for ever after an outage): a caller that needed those messages learnt
+        from the failed flush that they were not confirmed (the crawl spools them)."""
         try:
             self.flush()
         finally:
             if self._producer is not None:
-                self._producer.purge()
-                self._producer.flush(0)  # serves the purged records' reports, which nobody reads any more
-                self._producer.close()
-                self._send_failures.clear()
+                try:
+                    self._producer.close(timeout=self.request_timeout)
+                except KafkaError as exc:
+                    log.warning("Kafka producer closed with messages unconfirmed: %s", exc)
             for client in (self._offsets_reader, self._admin):
                 if client is not None:
                     client.close()
@@ -411,38 +355,35 @@ class KafkaTopicConsumer(Consumer):
         self.topics = topics
         client_id = f"{transport.client_id}-{member}" if member else transport.client_id
         with transport.broker_errors(f"join consumer group {group}"):
-            self._consumer = confluent_kafka.Consumer(transport.consumer_config(group, client_id))
-            self._consumer.subscribe([transport.full_name(t) for t in topics], on_assign=self._on_assign,
-                                     on_revoke=self._on_revoke, on_lost=self._on_lost)
-        # Per (topic, partition): offsets delivered as Messages and not yet committed, the offset after the last
+            self._consumer = KafkaConsumer(
+                **{**transport.client_config(), "client_id": client_id},
+                group_id=transport.group_prefix + group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                session_timeout_ms=int(transport.session_timeout * 1000),
+                heartbeat_interval_ms=int(transport.heartbeat_interval * 1000),
+                max_poll_interval_ms=int(transport.max_poll_interval * 1000),
+                fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            )
+            self._consumer.subscribe([transport.full_name(t) for t in topics], listener=_ForgetRevoked(self))
+        # Per partition: offsets delivered as Messages and not yet committed, the offset after the last
         # record delivered or quarantined, and the offset last committed (or resumed from).
-        self._outstanding: dict[tuple[str, int], list[int]] = {}
-        self._delivered_to: dict[tuple[str, int], int] = {}
-        self._committed: dict[tuple[str, int], int] = {}
+        self._outstanding: dict[TopicPartition, list[int]] = {}
+        self._delivered_to: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
         self._join_deadline = time.monotonic() + transport.join_timeout
-        # Set on every (re)join, even when no partition came our way (the group's callbacks run in `poll`).
+        # Set by the rebalance listener on every (re)join, even when no partition came our way.
         self.joined_at: float | None = None
-
-    def _on_assign(self, _consumer: object, partitions: list[confluent_kafka.TopicPartition]) -> None:
-        # Newly assigned partitions start from the group's committed offset; nothing to prepare.
-        self.joined_at = time.monotonic()
-        log.info("joined group %s with %d partition(s)", self.group, len(partitions))
-
-    def _on_lost(self, consumer: object, partitions: list[confluent_kafka.TopicPartition]) -> None:
-        log.warning("lost membership of group %s (no heartbeat or poll in time): %d partition(s) go to others",
-                    self.group, len(partitions))
-        self._on_revoke(consumer, partitions)
-
-    def _on_revoke(self, _consumer: object, partitions: list[confluent_kafka.TopicPartition]) -> None:
-        for tp in partitions:
-            self._outstanding.pop((tp.topic, tp.partition), None)
-            self._delivered_to.pop((tp.topic, tp.partition), None)
-            self._committed.pop((tp.topic, tp.partition), None)
 
     def assigned(self) -> set[tuple[str, int]]:
         """The (topic, partition) pairs the group currently gives this member."""
-        with self.transport.broker_errors(f"read the assignment in group {self.group}"):
-            return {(self.transport.short_name(tp.topic), tp.partition) for tp in self._consumer.assignment()}
+        return {(self.transport.short_name(tp.topic), tp.partition) for tp in self._consumer.assignment()}
+
+    def forget(self, partitions: Iterable[TopicPartition]) -> None:
+        for tp in partitions:
+            self._outstanding.pop(tp, None)
+            self._delivered_to.pop(tp, None)
+            self._committed.pop(tp, None)
 
     def poll(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
         """Up to `max_messages` messages; `max_messages=0` only keeps the membership alive.
@@ -454,31 +395,41 @@ class KafkaTopicConsumer(Consumer):
         batch: list[Message] = []
         with self.transport.broker_errors(f"poll for group {self.group}"):
             while True:
+                if max_messages >= 1:  # a poll that only keeps the membership alive does not wait for the join
+                    self._finish_join()
                 give_up = self._give_up_at(deadline, timeout) if max_messages >= 1 else deadline
-                # In slices of at most `timeout`: a join completed in the call does not end it.
+                # In slices of at most `timeout`: kafka-python's poll keeps waiting for records after the
+                # join completes, so one long call would hold an empty topic's first poll for `join_timeout`.
                 wait = min(give_up - time.monotonic(), timeout)
-                records = self._consumer.consume(max(max_messages - len(batch), 1), max(wait, 0.0))
+                records = self._consumer.poll(timeout_ms=int(max(wait, 0.0) * 1000),
+                                              max_records=max(max_messages - len(batch), 1))
                 if max_messages < 1:
-                    for record in records:  # nothing was asked for: hand these out next time
-                        if record.error() is None:
-                            (topic, partition), offset = _place(record)
-                            self._consumer.seek(confluent_kafka.TopicPartition(topic, partition, offset))
+                    for tp, recs in records.items():  # nothing was asked for: hand these out next time
+                        self._consumer.seek(tp, recs[0].offset)
                     return []
-                for record in records:
-                    error = record.error()
-                    if error is not None:
-                        self._report(error)
-                        continue
-                    tp, offset = _place(record)
+                for tp, recs in records.items():
                     # Delivery resumes at the group's committed offset: nothing before it needs a commit.
-                    self._committed.setdefault(tp, offset)
-                    message = self._message(record)
-                    if message is not None:
-                        batch.append(message)
-                        self._outstanding.setdefault(tp, []).append(offset)
-                    self._delivered_to[tp] = offset + 1
+                    self._committed.setdefault(tp, recs[0].offset)
+                    for record in recs:
+                        message = self._message(record)
+                        if message is not None:
+                            batch.append(message)
+                            self._outstanding.setdefault(tp, []).append(record.offset)
+                        self._delivered_to[tp] = record.offset + 1
                 if batch or time.monotonic() >= give_up:
                     return batch
+
+    def _finish_join(self) -> None:
+        """Wait for the member's first group join in one call, up to what is left of `join_timeout` (a poll for
+        messages waits that long for it anyway). kafka-python's poll stops waiting for its join when its own timeout
+        ends and, if the join completes before the next poll, throws the result away and sends a new JoinGroup
+        (kafka-python 3.0.12): a whole extra rebalance. Short polls made that likely on tansu, which answers a
+        new member on a one-second grid that they lined up with (a traced 3 s join of a second member was this
+        instead of 2 s). A rejoin is still waited for in the caller's slices: other members polled by the same
+        thread must rejoin too."""
+        coordinator = self._consumer._coordinator
+        if self.joined_at is None and coordinator.need_rejoin():
+            coordinator.poll(timeout_ms=int(max(self._join_deadline - time.monotonic(), 0.0) * 1000))
 
     def _give_up_at(self, deadline: float, timeout: float) -> float:
         """The poll deadline, extended while the group join is pending and renewed after a (re)join."""
@@ -486,35 +437,25 @@ class KafkaTopicConsumer(Consumer):
             return max(deadline, self._join_deadline)
         return max(deadline, self.joined_at + timeout)
 
-    def _report(self, error: confluent_kafka.KafkaError) -> None:
-        """An error the client hands out in place of a record: raised when it ends the membership, else logged
-        (the client retries by itself: a broker away for a moment, a leader moving)."""
-        if error.fatal() or error.code() == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT:
-            raise confluent_kafka.KafkaException(error)
-        log.warning("Kafka consumer in group %s: %s", self.group, error)
-
-    def _message(self, record: confluent_kafka.Message) -> Message | None:
-        """The record as a Message, or None when it went to the dead-letter topic."""
-        (full_topic, partition), offset = _place(record)
-        topic = self.transport.short_name(full_topic)
-        raw_key = record.key()
-        key = raw_key.decode("utf-8", "replace") if raw_key is not None else None
-        received = cast(list[tuple[str, bytes | None]], record.headers() or [])  # a list as received, never a dict
-        headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in received}
-        data = record.value() or b""
-        problem = _plainly_no_object(data)
+    def _message(self, record: Any) -> Message | None:
+        topic = self.transport.short_name(record.topic)
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers or []}
+        message = Message(topic, record.partition, record.offset, record.value or b"", key, headers,
+                          record.timestamp / 1000.0)
+        problem = _plainly_no_object(message.data)
         if problem:
-            reason = f"{topic}@{partition}:{offset} is not a JSON object: {problem}"
+            reason = f"{topic}@{record.partition}:{record.offset} is not a JSON object: {problem}"
             log.warning("quarantining undecodable record %s", reason)
-            self.transport.publish(dead_letter(topic), undecodable_value(data), key=key,
+            self.transport.publish(dead_letter(topic), undecodable_value(message.data), key=key,
                                    headers={**headers, UNDECODABLE_HEADER: reason[:2000]})
             return None
-        return Message(topic, partition, offset, data, key, headers, record.timestamp()[1] / 1000.0)
+        return message
 
     def commit(self, messages: Iterable[Message]) -> None:
-        upto: dict[tuple[str, int], int] = {}
+        upto: dict[TopicPartition, int] = {}
         for msg in messages:
-            tp = (self.transport.full_name(msg.topic), msg.partition)
+            tp = TopicPartition(self.transport.full_name(msg.topic), msg.partition)
             upto[tp] = max(upto.get(tp, -1), msg.offset)
         for tp, last in upto.items():
             self._outstanding[tp] = [offset for offset in self._outstanding.get(tp, []) if offset > last]
@@ -528,30 +469,20 @@ class KafkaTopicConsumer(Consumer):
         if not offsets:
             return
         self.transport.flush()  # outputs first: an offset must never get ahead of what it produced
-        try:
-            results = self._consumer.commit(offsets=[confluent_kafka.TopicPartition(topic, partition, position)
-                                                     for (topic, partition), position in offsets.items()],
-                                            asynchronous=False)
-            refused = [tp.error for tp in results or () if tp.error is not None]
-            if refused:
-                raise confluent_kafka.KafkaException(refused[0])
-        except confluent_kafka.KafkaException as exc:
-            if exc.args[0].code() in REBALANCED:
+        with self.transport.broker_errors(f"commit offsets for group {self.group}"):
+            try:
+                self._consumer.commit({tp: OffsetAndMetadata(pos, "", -1) for tp, pos in offsets.items()})
+            except CommitFailedError as exc:
+                # The group rebalanced and our partitions went to another member, which resumes
+                # from the last committed offset: the work is redelivered, not lost.
                 log.warning("group %s rebalanced before commit; messages will be redelivered: %s", self.group, exc)
                 return
-            with self.transport.broker_errors(f"commit offsets for group {self.group}"):
-                raise
         self._committed.update(offsets)
 
     def close(self) -> None:
         """Leave the group without committing, so other members take our partitions at once."""
         with self.transport.broker_errors(f"leave consumer group {self.group}"):
-            self._consumer.close()
-
-
-def _place(record: confluent_kafka.Message) -> tuple[tuple[str, int], int]:
-    """A record's (topic, partition) and offset, which every record has (only an error event has none)."""
-    return cast(tuple[tuple[str, int], int], ((record.topic(), record.partition()), record.offset()))
+            self._consumer.close(autocommit=False)
 
 
 def _plainly_no_object(data: bytes) -> str:
@@ -562,3 +493,17 @@ def _plainly_no_object(data: bytes) -> str:
     if body[:1] != b"{" or body[-1:] != b"}":
         return f"expected a JSON object, got {body[:40]!r}"
     return ""
+
+
+class _ForgetRevoked(ConsumerRebalanceListener):
+    """Notes the group join and drops bookkeeping for partitions this member no longer owns."""
+
+    def __init__(self, owner: KafkaTopicConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.owner.forget(revoked)
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        # Newly assigned partitions start from the group's committed offset; nothing to prepare.
+        self.owner.joined_at = time.monotonic()
