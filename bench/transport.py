@@ -74,9 +74,10 @@ PIPELINES = ("embedded", "kafka-1", "kafka-2")
 # The stage that reads the raw posts and scales with partitions, and those that run once beside it.
 SCALED = "enrich"  # the stage started once per replica
 SINGLE = ("events", "index")
-# The transport's INFO line for every (re)join, and its warnings for a lost membership.
-JOINED = re.compile(r"joined group")
-LOST = re.compile(r"lost membership|rebalanced before commit")
+# kafka-python's INFO line for every (re)join, and its and the transport's warnings for a lost membership.
+JOINED = re.compile(r"Successfully joined group")
+LOST = re.compile(r"Heartbeat failed|Heartbeat session expired|poll timeout has expired|lost membership"
+                  r"|rebalanced before commit|not recognized")
 
 
 def make_posts(count: int) -> list[Post]:
