@@ -6,13 +6,16 @@ skips without them): every platform, sentiments, places, keywords new and old, p
 events, posts in the same second on one platform, re-crawled posts whose analysis changed, events merged into
 others (some along chains), copies re-linked to their originals, and a prune at the end.
 
-`tests/data/index_pinned.json` holds each table's row count and a SHA-256 of its rows in a canonical form: tag
-ids are replaced by their (kind, value), which is what they stand for, a document by the post it reads back as
-(written with every field, as the index wrote documents until they left out their defaults), and the contentless
-full-text table is read through `fts5vocab` (every token of every row with its column and position). It was written by the index
-of main at 168a710, and written again when a post arriving after its event's merge came to be indexed under
-the surviving event (the stream has such posts); regenerate it (`python -m tests.test_index_pinned`) only when the index's layout changes on
-purpose, and say so in the commit.
+`tests/data/index_pinned.json` holds each table's row count and a SHA-256 of its rows in a canonical form that
+does not depend on how rows are numbered or documents stored: row ids are replaced by the ids of the posts they
+hold, tag ids by their (kind, value), which is what they stand for, the documents by the posts the index reads
+back, newest first (which pins the order of posts in the same second too), each written with every field (as the
+index wrote documents until they left out their defaults), and the contentless full-text table is read through
+`fts5vocab` (every token of every row with its column and position). It was written by the index of main at
+168a710, written again when a post arriving after its event's merge came to be indexed under the surviving event
+(the stream has such posts), and written again in this canonical form by the index of main at 115f6da, whose row
+ids were times; the index with dense row ids and compressed documents writes the same. Regenerate it
+(`python -m tests.test_index_pinned`) only when what the index holds changes on purpose, and say so in the commit.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from search.base import SearchQuery
 from search.sqlite_fts import SqliteIndex
 from yuqing.schema import (
     SHANGHAI,
@@ -120,22 +124,16 @@ def dump(index: SqliteIndex) -> dict[str, list[Any]]:
     conn = index._conn
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_tokens USING fts5vocab(main, fts, instance)")
     queries = {
-        "posts": "SELECT rid, id, reach FROM posts",
-        "docs": "SELECT rid, doc FROM docs",
+        "posts": "SELECT id, reach FROM posts",
         "tags": "SELECT kind, value FROM tags",
-        "post_tags": "SELECT rid, kind, value FROM post_tags JOIN tags USING (tid)",
+        "post_tags": "SELECT p.id, kind, value FROM post_tags JOIN posts p USING (rid) JOIN tags USING (tid)",
         "agg": "SELECT agg.kind, level, bucket, tags.kind, value, n FROM agg JOIN tags USING (tid)",
-        "fts": "SELECT term, doc, col, offset FROM temp.fts_tokens",
+        "fts": "SELECT term, p.id, col, offset FROM temp.fts_tokens JOIN posts p ON p.rid = doc",
         "events": "SELECT id, last_seen, merged, doc FROM events",
     }
     tables = {table: sorted(conn.execute(sql).fetchall()) for table, sql in queries.items()}
-    tables["docs"] = [(rid, _every_field(doc)) for rid, doc in tables["docs"]]
+    tables["docs"] = [(post.id, post.model_dump_json(exclude=post.text_copy())) for post in index.scan(SearchQuery())]
     return tables
-
-
-def _every_field(doc: str) -> str:
-    post = EnrichedPost.from_json(doc)
-    return post.model_dump_json(exclude=post.text_copy())
 
 
 def digest(tables: dict[str, list[Any]]) -> dict[str, list[Any]]:
