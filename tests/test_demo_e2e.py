@@ -92,10 +92,12 @@ def _texts(value: object) -> list[str]:
 
 def test_personal_data_never_reaches_the_index(demo_runs):
     data_dir, *_ = demo_runs
-    conn = sqlite3.connect(data_dir / "index.sqlite3")
-    # What a reader sees: every text in the documents (scores and counts are numbers, and a float's digits can
-    # look like an ID-card number).
-    docs = "\n".join(text for row in conn.execute("SELECT doc FROM docs") for text in _texts(json.loads(row[0])))
+    from search.sqlite_fts import SqliteIndex
+
+    # What a reader sees: every text in the documents as stored (scores and counts are numbers, and a float's digits
+    # can look like an ID-card number).
+    with SqliteIndex(data_dir / "index.sqlite3") as index:
+        docs = "\n".join(text for doc in index.stored_documents() for text in _texts(json.loads(doc)))
     assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", docs), "a mobile number reached the index"
     assert not re.search(r"(?<!\d)\d{17}[\dXx](?!\d)", docs), "an ID-card number reached the index"
 
@@ -154,8 +156,10 @@ def test_analysts_find_every_post_that_says_it(demo_runs):
     env = {**os.environ, "YUQING_DATA_DIR": str(data_dir)}
     env.pop("YUQING_CONFIG", None)
     # The documents as the posts they stand for (a stored document leaves out the fields that hold their defaults).
-    docs = [EnrichedPost.from_json(row[0]).model_dump(mode="json") for row in
-            sqlite3.connect(data_dir / "index.sqlite3").execute("SELECT doc FROM docs")]
+    from search.sqlite_fts import SqliteIndex
+
+    with SqliteIndex(data_dir / "index.sqlite3") as index:
+        docs = [EnrichedPost.from_json(doc).model_dump(mode="json") for doc in index.stored_documents()]
 
     def says(doc, word):
         return word in (doc["title"] or "") + "\n" + (doc.get("masked_text") or doc["text"])

@@ -1,14 +1,18 @@
 """The embedded index (SQLite FTS5): the shared behaviour suite, plus what only SQLite has."""
 
 import json
+import random
 import sqlite3
+import zlib
+from collections import Counter
 from datetime import timedelta
 
 import pytest
 
-from search.base import SearchQuery
+from search import sqlite_fts
+from search.base import SearchBackendError, SearchQuery, body_text, reach
 from search.sqlite_fts import SqliteIndex
-from tests.index_suite import CORPUS, SEED, IndexSuite, expected
+from tests.index_suite import CORPUS, END, FACET_QUERIES, QUERIES, SEED, T0, IndexSuite, expected
 from yuqing.schema import Event, ReprintLink
 
 
@@ -51,18 +55,146 @@ def test_documents_leave_out_their_defaults_and_read_back_as_written(empty_index
     the text). Documents of the earlier form, with every field, read back alike, and a re-link edits both."""
     unmasked = SEED[1].model_copy(update={"masked_text": ""})
     empty_index.upsert([SEED[0], unmasked])
-    stored = {json.loads(doc)["id"]: json.loads(doc) for (doc,) in empty_index._conn.execute("SELECT doc FROM docs")}
+    stored = {json.loads(doc)["id"]: json.loads(doc) for doc in empty_index.stored_documents()}
     assert "reply_to" not in stored[SEED[0].id] and "metrics" not in stored[SEED[0].id]
     assert "masked_text" not in stored[SEED[0].id] and stored[unmasked.id]["masked_text"] == ""
     assert empty_index.get(SEED[0].id) == SEED[0] and empty_index.get(unmasked.id) == unmasked
-    assert empty_index._conn.execute("SELECT DISTINCT typeof(doc) FROM docs").fetchall() == [("text",)]
-    empty_index._conn.execute("UPDATE docs SET doc = ? WHERE doc LIKE ?",
-                              (SEED[0].model_dump_json(exclude=SEED[0].text_copy()), f'%"{SEED[0].id}"%'))
+    every_field = SEED[0].model_dump_json(exclude=SEED[0].text_copy()).encode()
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, empty_index._documents.dictionary)
+    empty_index._conn.execute("UPDATE docs SET doc = ? WHERE rid = (SELECT rid FROM posts WHERE id = ?)",
+                              (packer.compress(every_field) + packer.flush(), SEED[0].id))
     empty_index.relink([ReprintLink(post_id=SEED[0].id, reprint_of=unmasked.id),
                         ReprintLink(post_id=unmasked.id, reprint_of=SEED[0].id)])
     assert empty_index.get(SEED[0].id).reprint_of == unmasked.id
     assert empty_index.get(unmasked.id).extra == {"转载自": SEED[0].id}
     assert empty_index.get(unmasked.id).model_copy(update={"reprint_of": None, "extra": {}}) == unmasked
+
+
+def test_documents_are_compressed_with_the_dictionary_their_index_was_created_with(tmp_path, monkeypatch):
+    """Documents are kept deflated with a preset dictionary of what documents have in common, under half their
+    JSON's size for these posts; the dictionary is kept in the index, so an index stays readable by a version of
+    Yuqing whose dictionary for new indexes is another."""
+    path = tmp_path / "index.sqlite3"
+    with SqliteIndex(path) as index:
+        index.upsert(CORPUS)
+        stored = index._conn.execute("SELECT sum(length(doc)), count(*) FROM docs").fetchone()
+        assert index._conn.execute("SELECT DISTINCT typeof(doc) FROM docs").fetchall() == [("blob",)]
+        documents = list(index.stored_documents())
+    as_json = sum(len(doc) for doc in documents)
+    assert stored[1] == len(documents) == len(CORPUS) and stored[0] < as_json / 2
+    assert sorted(json.loads(doc)["id"] for doc in documents) == sorted(p.id for p in CORPUS)
+    monkeypatch.setattr("search.sqlite_fts._dictionary", lambda: b'{"id":"another dictionary"}')
+    with SqliteIndex(path) as index:
+        assert [index.get(p.id) for p in CORPUS] == CORPUS
+        assert index.count(SearchQuery(text="老旧小区")) == len(expected(SearchQuery(text="老旧小区")))
+
+
+# The layout of 115f6da and before (user_version 2): row ids made of times, JSON documents.
+LAYOUT_2 = """
+CREATE TABLE posts (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, reach INTEGER NOT NULL);
+CREATE TABLE docs (rid INTEGER PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE tags (tid INTEGER PRIMARY KEY, kind TEXT NOT NULL, value TEXT NOT NULL, UNIQUE (kind, value));
+CREATE TABLE post_tags (rid INTEGER NOT NULL, tid INTEGER NOT NULL, PRIMARY KEY (rid, tid)) WITHOUT ROWID;
+CREATE TABLE agg (kind TEXT NOT NULL, level INTEGER NOT NULL, bucket INTEGER NOT NULL, tid INTEGER NOT NULL,
+                  n INTEGER NOT NULL, PRIMARY KEY (kind, level, bucket, tid)) WITHOUT ROWID;
+CREATE VIRTUAL TABLE fts USING fts5 (body, tags, content = '', tokenize = 'ascii');
+CREATE TABLE events (id TEXT PRIMARY KEY, last_seen REAL NOT NULL, merged INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE crawl_health (source TEXT PRIMARY KEY, finished REAL NOT NULL, doc TEXT NOT NULL);
+PRAGMA user_version = 2;
+"""
+
+
+def _write_layout_2(path, posts, events):
+    """An index as 115f6da wrote it: each post under a row id made of its time, sentiment, platform and a sequence
+    number, its JSON document, full-text row, tags and counts; and the events."""
+    conn = sqlite3.connect(path)
+    conn.executescript(LAYOUT_2)
+    tids, counts = {}, Counter()
+    for seq, post in enumerate(sorted(posts, key=lambda p: p.when)):
+        label = post.sentiment.label.value if post.sentiment else "unknown"
+        rid = (int(post.when.timestamp()) << 30 | sqlite_fts.SENTIMENT_CODES[label] << 28
+               | sqlite_fts.PLATFORM_CODES[post.platform.value] << 25 | seq)
+        tags = sqlite_fts.post_tags(post)
+        conn.execute("INSERT INTO posts VALUES (?, ?, ?)", (rid, post.id, reach(post)))
+        conn.execute("INSERT INTO docs VALUES (?, ?)", (rid, sqlite_fts._document(post).decode()))
+        conn.execute("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)",
+                     (rid, sqlite_fts._body_tokens(body_text(post)), sqlite_fts._fts_tags(tags)))
+        for tag in tags:
+            tids.setdefault(tag, len(tids) + 1)
+            if tag[0] not in ("platform", "sentiment"):
+                conn.execute("INSERT INTO post_tags VALUES (?, ?)", (rid, tids[tag]))
+            hour = (int(post.when.timestamp()) + 8 * 3600) // 3600
+            counts[(tag[0], 0, hour, tids[tag])] += 1
+            counts[(tag[0], 1, hour // 24, tids[tag])] += 1
+    conn.executemany("INSERT INTO tags VALUES (?, ?, ?)", [(tid, kind, value) for (kind, value), tid in tids.items()])
+    conn.executemany("INSERT INTO agg VALUES (?, ?, ?, ?, ?)", [(*key, n) for key, n in counts.items()])
+    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [
+        (e.id, e.last_seen.timestamp(), int(e.merged_into is not None), e.to_json()) for e in events])
+    conn.commit()
+    conn.close()
+
+
+def _answers(index):
+    """What analysts and reports read: pages of every sort with their cursors, counts, facets, events."""
+    found = []
+    for query in QUERIES:
+        for sort in ("newest", "relevance", "reach"):
+            result = index.search(query.model_copy(update={"sort": sort, "limit": 15}))
+            found.append((result.total, [(h.post, h.cursor) for h in result.results]))
+    for query in FACET_QUERIES:
+        found.append(index.facets(query.model_copy(update={"now": END}), by="hour"))
+    return found, list(index.scan(SearchQuery())), index.events(limit=1000)
+
+
+def test_an_index_of_layout_2_is_migrated_and_answers_as_a_new_one_would(tmp_path):
+    """An index written before row ids were dense (and documents compressed) is rebuilt from its documents when
+    first opened: the same posts, pages, cursors, counts, facets and events as an index written anew, and
+    nothing of the earlier tables left."""
+    events = [Event(id="ev-a", label="停水", first_seen=T0, last_seen=T0, size=3),
+              Event(id="ev-b", label="改造", first_seen=T0, last_seen=T0, merged_into="ev-a")]
+    _write_layout_2(tmp_path / "old.sqlite3", CORPUS, events)
+    with SqliteIndex(tmp_path / "old.sqlite3") as migrated, SqliteIndex(tmp_path / "new.sqlite3") as fresh:
+        fresh.upsert(sorted(CORPUS, key=lambda p: p.when))
+        fresh.upsert_events(events)
+        assert _answers(migrated) == _answers(fresh)
+        assert migrated.count(SearchQuery()) == len(CORPUS) and migrated.event_count() == 1
+    conn = sqlite3.connect(tmp_path / "old.sqlite3")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_fts.SCHEMA_VERSION
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'earlier%'")} == set()
+    assert conn.execute("SELECT count(*) FROM agg WHERE n <= 0").fetchone()[0] == 0
+
+
+def test_an_index_of_a_newer_layout_is_refused_not_rewritten(tmp_path):
+    path = tmp_path / "index.sqlite3"
+    with SqliteIndex(path) as index:
+        index.upsert(SEED)
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version={sqlite_fts.SCHEMA_VERSION + 1}")
+    with pytest.raises(SearchBackendError, match="newer Yuqing"):
+        SqliteIndex(path)
+
+
+def test_newest_first_is_exact_whatever_order_posts_arrive_in(tmp_path, monkeypatch):
+    """Row ids follow the order posts are written in, times do not: a live stream, then a backlog of older posts,
+    then posts dated ahead. Pages, cursors and scans (read a window of time at a time) still list every match
+    newest first, within time ranges too."""
+    monkeypatch.setattr(SqliteIndex, "scan_page", 7)
+    ordered = sorted(CORPUS, key=lambda p: p.when)
+    arrivals = ordered[120:200] + ordered[:120] + ordered[200:]
+    random.Random(4).shuffle(arrivals[200:])
+    with SqliteIndex(tmp_path / "index.sqlite3") as index:
+        for start in range(0, len(arrivals), 30):
+            index.upsert(arrivals[start:start + 30])
+        for query in QUERIES + FACET_QUERIES[1:]:
+            want = [p.when for p in expected(query)]
+            assert [p.when for p in index.scan(query)] == want, query
+            paged, after = [], None
+            while page := index.search(query.model_copy(update={"limit": 9, "after": after})).results:
+                paged += [hit.post.when for hit in page]
+                after = page[-1].cursor
+            assert paged == want, query
+            offset = index.search(query.model_copy(update={"limit": 5, "offset": 6}))
+            assert [p.when for p in offset.hits] == want[6:11] and offset.total == len(want)
 
 
 def test_aggregates_stay_exact_when_posts_are_replaced(empty_index):
@@ -76,7 +208,7 @@ def test_aggregates_stay_exact_when_posts_are_replaced(empty_index):
     assert {v.value: v.count for v in everything.values["places"]}["郓城县"] == 40
     rows = empty_index._conn.execute("SELECT count(*) FROM agg WHERE n <= 0").fetchone()[0]
     assert rows == 0
-    assert json.loads(empty_index._conn.execute("SELECT doc FROM docs LIMIT 1").fetchone()[0])["id"]
+    assert json.loads(next(empty_index.stored_documents()))["id"]
     assert empty_index.count(SearchQuery(places=["郓城县"])) == 40
     assert len(expected(SearchQuery())) == len(CORPUS)
 
