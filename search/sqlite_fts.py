@@ -132,6 +132,7 @@ KEY_KINDS = ("platform", "sentiment")  # read from the time key, not from post_t
 FILTER_KINDS = {"platform", "source", "author", "sentiment", "place", "policy", "department", "event"}
 PAGE = 1000  # rows per page of `scan`
 PRUNE_CHUNK = 2000  # posts deleted per transaction by `prune`
+UPGRADE_TOLD = 100_000  # posts between two progress lines of an upgrade
 # Tag ids kept in memory. New events and keywords keep coming for as long as the index runs, so past this
 # many the cache starts afresh (the tags table answers; the busy tags come back within a batch).
 TAG_CACHE = 100_000
@@ -483,13 +484,24 @@ class SqliteIndex(Index):
             self._conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
             self._conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             with self.writing():
-                self._open()
+                upgraded = self._open()
         except sqlite3.Error as exc:
             raise SearchBackendError(f"cannot open the embedded index at {self.path}: {exc}") from exc
+        if upgraded:
+            self._give_back_space()
 
-    def _open(self) -> None:
+    def _give_back_space(self) -> None:
+        """Shrink the file by what the earlier layout's tables took beyond the new ones' (about half of it). When
+        another process holds the file it stays as it is: new posts fill the free pages first."""
+        try:
+            self._conn.execute("VACUUM")
+        except sqlite3.Error as exc:
+            log.warning("检索索引 %s 已升级，但未能释放多余空间（%s）：新信息会先用这些空间", self.path, exc)
+
+    def _open(self) -> bool:
         """Create the tables, or bring an index of an earlier layout to this one (in the transaction of `writing`:
-        another process opening it meanwhile waits, and an interrupted upgrade leaves the earlier layout whole)."""
+        another process opening it meanwhile waits, and an interrupted upgrade leaves the earlier layout whole).
+        Returns whether it brought an earlier layout up."""
         conn = self._conn
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -510,6 +522,7 @@ class SqliteIndex(Index):
         if earlier:
             self._index_again(old_documents)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        return earlier
 
     def _set_aside(self, columns: set[str]) -> str:
         """Move an earlier layout's posts and documents aside and drop what is rebuilt from them (the full-text
@@ -528,15 +541,17 @@ class SqliteIndex(Index):
     def _index_again(self, old_documents: str) -> None:
         """Index the posts set aside by `_set_aside` anew, oldest first (layout 2's row ids were times, so the
         new row ids follow time), a page at a time, then drop their tables."""
-        began, done, last = time.process_time(), 0, -1
-        log.warning("正在把检索索引 %s 升级到新格式（每 10 万条约需 1 分钟）…", self.path)
+        began, done, last = time.monotonic(), 0, -1
+        log.warning("正在把检索索引 %s 升级到新格式，其间其他进程等待……", self.path)
         while rows := self._conn.execute(old_documents, (last, PAGE)).fetchall():
             self._write(EnrichedPost.from_json(doc) for _, doc in rows)
             done += len(rows)
             last = rows[-1][0]
+            if done % UPGRADE_TOLD == 0:
+                log.warning("检索索引升级中：已处理 %d 条信息", done)
         for table in ("earlier_posts", "earlier_docs"):
             self._conn.execute(f"DROP TABLE IF EXISTS {table}")
-        log.warning("检索索引已升级：%d 条信息，用时 %.1f 秒（CPU）", done, time.process_time() - began)
+        log.warning("检索索引已升级：%d 条信息，用时 %.0f 秒", done, time.monotonic() - began)
 
     # -- writes ---------------------------------------------------------------------------------
 

@@ -149,7 +149,7 @@ def _answers(index):
 def test_an_index_of_layout_2_is_migrated_and_answers_as_a_new_one_would(tmp_path):
     """An index written before row ids were dense (and documents compressed) is rebuilt from its documents when
     first opened: the same posts, pages, cursors, counts, facets and events as an index written anew, and
-    nothing of the earlier tables left."""
+    nothing of the earlier tables left, not even their space."""
     events = [Event(id="ev-a", label="停水", first_seen=T0, last_seen=T0, size=3),
               Event(id="ev-b", label="改造", first_seen=T0, last_seen=T0, merged_into="ev-a")]
     _write_layout_2(tmp_path / "old.sqlite3", CORPUS, events)
@@ -162,6 +162,7 @@ def test_an_index_of_layout_2_is_migrated_and_answers_as_a_new_one_would(tmp_pat
     assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_fts.SCHEMA_VERSION
     assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'earlier%'")} == set()
     assert conn.execute("SELECT count(*) FROM agg WHERE n <= 0").fetchone()[0] == 0
+    assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0  # the earlier tables' pages given back
 
 
 def test_an_index_of_a_newer_layout_is_refused_not_rewritten(tmp_path):

@@ -226,8 +226,8 @@ def test_verify_catches_a_deleted_post_and_a_late_one(out, index_file, tmp_path,
     shutil.copy(index_file, copy)
     manifest_file, manifest = load_manifest(out / f"{STEMS['event']}.html")
     quoted = manifest["posts"][0]["id"]
-    with sqlite3.connect(copy) as conn:  # the index has no deletion: take the stored post out by hand
-        assert conn.execute("DELETE FROM posts WHERE id = ?", (quoted,)).rowcount == 1
+    with sqlite3.connect(copy) as conn:  # a post that can no longer be read: its stored document taken out by hand
+        assert conn.execute("DELETE FROM docs WHERE rid = (SELECT rid FROM posts WHERE id = ?)", (quoted,)).rowcount == 1
     with SqliteIndex(copy) as ix:
         assert ix.get(quoted) is None
         _, differences = verify(ix, manifest_file, manifest)
