@@ -638,37 +638,42 @@ class SqliteIndex(Index):
         return keys
 
     def _write(self, posts: Iterable[EnrichedPost]) -> int:
-        """Index the posts, replacing those indexed before. New rows take the next row ids, in time order within
-        the batch: FTS5 keeps a transaction's new tokens in memory only while row ids rise (deleted rows, older,
-        come first), and the tables' B-trees are appended to rather than split in the middle, which leaves their
-        pages full."""
+        """Index the posts, replacing those indexed before. A post indexed again keeps its row id (so the span of
+        its hour stays where the hour was written, however late it is crawled again); new posts take the next row
+        ids, in time order within the batch. Rows are written in row id order: FTS5 keeps a transaction's new
+        tokens in memory only while row ids rise, and the tables' B-trees are appended to rather than split in the
+        middle, which leaves their pages full."""
         conn = self._conn
         given = list(posts)
         # A post twice in one batch: its last version stands.
         latest = self._under_surviving_events(list({post.id: post for post in given}.values()))
         changes = CountChanges()
         ids = [post.id for post in latest]
-        old: list[int] = []
+        kept: dict[str, int] = {}  # post id -> row id, of the posts indexed before
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            old += [r[0] for r in conn.execute(f"SELECT rid FROM posts WHERE id IN ({','.join('?' * len(chunk))})",
-                                               chunk)]
-        self._remove(old, changes)
+            kept.update(conn.execute(f"SELECT id, rid FROM posts WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        next_rid = conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM posts").fetchone()[0]  # before any is removed
+        self._remove(list(kept.values()), changes)
         tags_of = [post_tags(post) for post in latest]
         tids = self._tids_of(key for tags in tags_of for key in tags)
-        first = conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM posts").fetchone()[0]
         rows, docs, texts, tag_rows = [], [], [], []
         spans: dict[int, tuple[int, int]] = {}  # hour -> (first, last) row id
         pack = self._documents.pack
-        timed = sorted(zip(self._new_keys(latest), latest, tags_of, strict=True), key=itemgetter(0))
-        for rid, (key, post, tags) in enumerate(timed, start=first):
+        for key, post, tags in sorted(zip(self._new_keys(latest), latest, tags_of, strict=True), key=itemgetter(0)):
+            rid = kept.get(post.id)
+            if rid is None:
+                rid, next_rid = next_rid, next_rid + 1
             rows.append((rid, key, post.id, reach(post)))
             docs.append((rid, pack(post)))
             texts.append((rid, *self._fts_row(post, tags)))
             tag_rows += [(rid, tids[tag]) for tag in tags if tag[0] not in KEY_KINDS]
             changes.add(key, [tids[tag] for tag in tags])
             hour = (key >> SECOND_SHIFT) // HOUR
-            spans[hour] = (spans.get(hour, (rid, rid))[0], rid)
+            lo, hi = spans.get(hour, (rid, rid))
+            spans[hour] = (min(lo, rid), max(hi, rid))
+        for table in (rows, docs, texts, tag_rows):
+            table.sort(key=itemgetter(0))
         conn.executemany("INSERT INTO posts VALUES (?, ?, ?, ?)", rows)
         conn.executemany("INSERT INTO docs VALUES (?, ?)", docs)
         conn.executemany("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)", texts)

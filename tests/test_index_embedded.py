@@ -268,3 +268,21 @@ def test_merges_that_come_back_round_end_at_the_last_event_before_the_loop(empty
     empty_index.upsert_events([event("ev-a", "ev-b"), event("ev-b", "ev-a"), event("ev-c", "ev-a")])
     empty_index.upsert([SEED[0].model_copy(update={"event_id": "ev-a"}), SEED[1].model_copy(update={"event_id": "ev-c"})])
     assert {empty_index.get(SEED[0].id).event_id, empty_index.get(SEED[1].id).event_id} == {"ev-b"}
+
+
+def test_a_post_indexed_again_keeps_its_row_id_and_its_hour_its_span(empty_index):
+    """Re-crawled posts (new counts, another sentiment) are written again under the row id they had: the row ids of
+    their hour stay together, so a time range's full-text matches are still looked for among few rows."""
+    ordered = sorted(CORPUS, key=lambda p: p.when)
+    empty_index.upsert(ordered[:200])
+    empty_index.upsert(ordered[200:])
+    rid_of = dict(empty_index._conn.execute("SELECT id, rid FROM posts"))
+    spans = empty_index._conn.execute("SELECT * FROM spans").fetchall()
+    again = [p.model_copy(update={"sentiment": None, "metrics": p.metrics.model_copy(update={"likes": 999})})
+             for p in ordered[:30]]
+    empty_index.upsert(again)
+    assert dict(empty_index._conn.execute("SELECT id, rid FROM posts")) == rid_of
+    assert empty_index._conn.execute("SELECT * FROM spans").fetchall() == spans
+    assert [empty_index.get(p.id) for p in again] == again
+    assert empty_index.count(SearchQuery(sentiments=["positive"])) == sum(
+        p.sentiment is not None and p.sentiment.label == "positive" for p in ordered[30:])
