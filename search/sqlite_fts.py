@@ -218,10 +218,11 @@ def _dictionary() -> bytes:
 
 
 class Documents:
-    """Posts as `docs` keeps them: their JSON (`_document`) deflated with a preset dictionary (`_dictionary`), a
-    document of the soak's posts in 380 bytes instead of 730 (raw deflate, no header: 540). The dictionary is read
-    from the index, where it was written as the index was created, so its documents stay readable whatever later
-    versions would write there."""
+    """Posts as `docs` keeps them: their JSON (`_document`) deflated with a preset dictionary (`_dictionary`): a
+    document of the soak's posts in 396 bytes on average instead of 725 (deflated without a dictionary: 535), for
+    about 25 microseconds of CPU (level 1 saves 4 and costs 15 bytes). The dictionary is read from the index, where
+    it was written as the index was created, so its documents stay readable whatever later versions would write
+    there."""
 
     def __init__(self, dictionary: bytes) -> None:
         self.dictionary = dictionary
@@ -816,7 +817,7 @@ class SqliteIndex(Index):
                 sql += " AND fts.rowid >= ? AND fts.rowid <= ?"
                 args += self._rid_range(plan.lo, plan.hi)
         else:
-            return "SELECT fts.rowid AS rid FROM fts WHERE fts MATCH ?", [plan.match, *plan.args]
+            return "SELECT fts.rowid AS rid FROM fts WHERE fts MATCH ?", [plan.match]
         if plan.lo is not None:
             sql += " AND posts.key >= ?"
             args.append(plan.lo)
