@@ -93,6 +93,23 @@ def test_the_producer_rests_after_a_stage_quarantines_a_message(kafka):
     assert rounds < 50, f"the idle producer's sender looped {rounds} times in half a second"
 
 
+def test_a_flush_waits_for_the_producer_only_when_something_was_handed_over_since_the_last(kafka):
+    """Every record published is confirmed before `flush` returns; one with nothing new to confirm (a stage's commit
+    right after its publish_many) returns without waking the producer's sender thread."""
+    kafka.publish("t", {"i": 1}, key="a")
+    waited = []
+    producer_flush = kafka.producer.flush
+    kafka.producer.flush = lambda timeout=None: waited.append(timeout) or producer_flush(timeout)
+    kafka.flush()
+    kafka.flush()
+    assert len(waited) == 1
+    kafka.publish_many("t", [])
+    assert len(waited) == 1
+    kafka.publish("t", {"i": 2}, key="b")
+    kafka.flush()
+    assert len(waited) == 2
+
+
 def test_first_poll_of_an_empty_topic_returns_once_joined(broker, group):
     """An idle stage (deadlines, deliveries) must get control back after the join, not after join_timeout."""
     transport = make_transport(broker.bootstrap, join_timeout=60.0)
