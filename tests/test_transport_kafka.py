@@ -232,6 +232,27 @@ def test_stats_count_a_topic_created_by_another_client_since_the_last_look(kafka
     assert stats["events"].messages == 2 and stats["posts.raw"].messages == 3
 
 
+def test_stats_count_topics_another_client_created_together_since_the_last_look(kafka, broker):
+    """A worker's producer creates every topic a stage may publish to when it starts, most of them left empty. The
+    offsets reader learnt the new topics for one look at a time (a metadata refresh while it listed the offsets
+    asked for the topics of the look before only, and the partitions of the others went missing: a KeyError)."""
+    crawler, worker = make_transport(broker.bootstrap), make_transport(broker.bootstrap)
+    crawler.prefix = worker.prefix = kafka.prefix  # the same deployment, other processes
+    try:
+        crawler.ensure_topics(["posts.raw"])
+        fill(crawler, 3)
+        assert stats_of(kafka)["posts.raw"].messages == 3
+        worker.ensure_topics(["crawl.health", "events", "posts.raw.dlq"])
+        worker.publish("crawl.health", {"source": "s"}, key="s")
+        worker.flush()
+        for _ in range(3):
+            stats = stats_of(kafka)
+            assert stats["crawl.health"].messages == 1 and stats["posts.raw"].messages == 3
+    finally:
+        crawler.close()
+        worker.close()
+
+
 def test_a_refused_session_timeout_names_the_settings_to_change():
     """Kafka refuses session timeouts under its group.min.session.timeout.ms (6 s unless lowered)."""
     transport = KafkaTransport(KafkaSettings(bootstrap_servers="127.0.0.1:1", session_timeout=4.0))

@@ -364,7 +364,10 @@ class KafkaTransport(Transport):
             self._offsets_reader = KafkaConsumer(**self.client_config(), enable_auto_commit=False)
         reader = self._offsets_reader
         # The reader's metadata must know every topic: kafka-python leaves a partition it does not know out
-        # of its offset listing (a topic created since the reader started: a KeyError otherwise).
+        # of its offset listing (a topic created since the reader started: a KeyError otherwise). Assigned first, the
+        # look's topics are also the ones a metadata refresh asks for while the offsets are listed: kafka-python
+        # (3.0.12) refreshes for the topics last assigned (the previous look's non-empty ones) and forgets the others.
+        reader.assign(partitions)
         for topic in {tp.topic for tp in partitions}:
             reader.partitions_for_topic(topic)
         timeout_ms = int(self.request_timeout * 1000)
