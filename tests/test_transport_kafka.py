@@ -16,7 +16,7 @@ import pytest
 from kafka.errors import InvalidSessionTimeoutError
 
 from tests.kafka_broker import TansuBroker, free_port, make_transport, unique
-from transport import TransportError, open_transport
+from transport import ANNOTATED_POSTS, RAW_POSTS, TransportError, dead_letter, open_transport
 from transport.kafka import UNDECODABLE_HEADER, KafkaTransport, encode
 from workers.runner import PoisonMessage, Stage, Worker, run_per_message
 from yuqing.config import load_settings
@@ -60,6 +60,54 @@ def stats_of(transport):
 def test_the_producer_waits_for_every_replica_and_is_idempotent(kafka):
     kafka.publish("t", {"i": 1}, key="a")
     assert kafka.producer.config["acks"] == -1 and kafka.producer.config["enable_idempotence"]
+
+
+def sender_rounds(transport, seconds=0.5):
+    """How many times the producer's sender thread runs in `seconds` (an idle one waits for work)."""
+    sender = transport.producer._sender
+    rounds = []
+    run_once = sender.run_once
+
+    def counted():
+        rounds.append(time.monotonic())
+        run_once()
+
+    sender.run_once = counted
+    try:
+        time.sleep(seconds)
+    finally:
+        sender.run_once = run_once
+    return len(rounds)
+
+
+def test_the_producer_rests_after_a_stage_quarantines_a_message(kafka):
+    """kafka-python 3.0.12 learns the topics that exist when its producer starts, but tracks only those it first
+    meets later: the first such topic (a dead-letter topic, after a quarantine) drops the others from its metadata,
+    and from then on its sender thread finds batches for partitions without a leader, asks for metadata and loops
+    again, without pause (a third of a core, for good). The stages' topics and their dead-letter topics all exist
+    before the producer starts, so it meets none later."""
+    kafka.publish_many(ANNOTATED_POSTS, [("a", {"i": 1})])
+    kafka.publish(dead_letter(RAW_POSTS), {"raw_base64": ""}, key="b")
+    kafka.flush()
+    rounds = sender_rounds(kafka)
+    assert rounds < 50, f"the idle producer's sender looped {rounds} times in half a second"
+
+
+def test_a_flush_waits_for_the_producer_only_when_something_was_handed_over_since_the_last(kafka):
+    """Every record published is confirmed before `flush` returns; one with nothing new to confirm (a stage's commit
+    right after its publish_many) returns without waking the producer's sender thread."""
+    kafka.publish("t", {"i": 1}, key="a")
+    waited = []
+    producer_flush = kafka.producer.flush
+    kafka.producer.flush = lambda timeout=None: waited.append(timeout) or producer_flush(timeout)
+    kafka.flush()
+    kafka.flush()
+    assert len(waited) == 1
+    kafka.publish_many("t", [])
+    assert len(waited) == 1
+    kafka.publish("t", {"i": 2}, key="b")
+    kafka.flush()
+    assert len(waited) == 2
 
 
 def test_first_poll_of_an_empty_topic_returns_once_joined(broker, group):
@@ -182,6 +230,27 @@ def test_stats_count_a_topic_created_by_another_client_since_the_last_look(kafka
         other.close()
     stats = stats_of(kafka)
     assert stats["events"].messages == 2 and stats["posts.raw"].messages == 3
+
+
+def test_stats_count_topics_another_client_created_together_since_the_last_look(kafka, broker):
+    """A worker's producer creates every topic a stage may publish to when it starts, most of them left empty. The
+    offsets reader learnt the new topics for one look at a time (a metadata refresh while it listed the offsets
+    asked for the topics of the look before only, and the partitions of the others went missing: a KeyError)."""
+    crawler, worker = make_transport(broker.bootstrap), make_transport(broker.bootstrap)
+    crawler.prefix = worker.prefix = kafka.prefix  # the same deployment, other processes
+    try:
+        crawler.ensure_topics(["posts.raw"])
+        fill(crawler, 3)
+        assert stats_of(kafka)["posts.raw"].messages == 3
+        worker.ensure_topics(["crawl.health", "events", "posts.raw.dlq"])
+        worker.publish("crawl.health", {"source": "s"}, key="s")
+        worker.flush()
+        for _ in range(3):
+            stats = stats_of(kafka)
+            assert stats["crawl.health"].messages == 1 and stats["posts.raw"].messages == 3
+    finally:
+        crawler.close()
+        worker.close()
 
 
 def test_a_refused_session_timeout_names_the_settings_to_change():

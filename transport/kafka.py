@@ -13,6 +13,7 @@ N partitions keeps at most N members of one group busy; each group reads every m
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -29,8 +30,10 @@ from kafka import (
 )
 from kafka.admin import NewTopic
 from kafka.errors import CommitFailedError, InvalidSessionTimeoutError, KafkaError, TopicAlreadyExistsError
+from kafka.partitioner import DefaultPartitioner, Partitioner
 
 from transport.base import (
+    ALL_TOPICS,
     Consumer,
     Message,
     TopicStats,
@@ -58,6 +61,50 @@ PRODUCER_BATCH_BYTES = 512 * 1024  # under the default max.request.size (1 MiB) 
 # tansu holds the rejoin for a second: with 500 ms on top of a 0.5 s heartbeat, a second member waited a whole
 # extra second every few dozen joins. A fetch that finds records returns at once either way.
 FETCH_MAX_WAIT_MS = 250
+# What the stages publish to: their topics, and the dead-letter topics of those (a retry goes back to its own topic).
+STAGE_TOPICS = (*ALL_TOPICS, *(dead_letter(topic) for topic in ALL_TOPICS))
+
+
+class KeyHashPartitioner(Partitioner):
+    """Kafka's default partitioner, at a fraction of kafka-python's CPU: a keyed record goes to partition
+    murmur2(key) mod the partition count, as with the Java client and kafka-python's `DefaultPartitioner` (the same
+    partition for every key), so a topic written before keeps each key's records in order. kafka-python's spends
+    about a third of a `send` (each call builds the cluster's set of topics, sorts the partitions and hashes the key
+    byte by byte); here the key is hashed a word at a time, and a topic of one partition is not hashed for at all.
+    A record without a key is left to the default partitioner (a random available partition)."""
+
+    def __init__(self) -> None:
+        self.keyless = DefaultPartitioner()
+
+    def partition(self, topic: str, key: Any, serialized_key: bytes | None, value: Any, serialized_value: Any,
+                  cluster: Any) -> int:
+        partitions = cluster.partitions_for_topic(topic)
+        if serialized_key is None or not partitions:
+            return int(self.keyless.partition(topic, key, serialized_key, value, serialized_value, cluster))
+        if len(partitions) == 1:
+            return int(next(iter(partitions)))
+        return int(sorted(partitions)[(murmur2(serialized_key) & 0x7FFFFFFF) % len(partitions)])
+
+
+MURMUR2_SEED = 0x9747B28C
+MURMUR2_MULTIPLIER = 0x5BD1E995
+UINT32 = 0xFFFFFFFF
+
+
+def murmur2(data: bytes) -> int:
+    """MurmurHash2 of `data` as Kafka's Java client computes it for keys (`Utils.murmur2`), as an unsigned 32-bit
+    number: the key's little-endian 32-bit words unpacked at once (in C), then mixed."""
+    length = len(data)
+    words = length >> 2
+    hashed = MURMUR2_SEED ^ length
+    for word in struct.unpack_from(f"<{words}I", data):
+        word = (word * MURMUR2_MULTIPLIER) & UINT32
+        word = ((word ^ (word >> 24)) * MURMUR2_MULTIPLIER) & UINT32
+        hashed = ((hashed * MURMUR2_MULTIPLIER) & UINT32) ^ word
+    if length & 3:
+        hashed = ((hashed ^ int.from_bytes(data[words << 2:], "little")) * MURMUR2_MULTIPLIER) & UINT32
+    hashed = ((hashed ^ (hashed >> 13)) * MURMUR2_MULTIPLIER) & UINT32
+    return hashed ^ (hashed >> 15)
 
 
 class KafkaTransport(Transport):
@@ -88,6 +135,8 @@ class KafkaTransport(Transport):
         self._offsets_reader: KafkaConsumer | None = None
         self._known_topics: set[str] = set()
         self._send_failures: list[Exception] = []
+        # Records handed to the producer, and how many of them a flush has seen acknowledged (or refused).
+        self._handed_over = self._confirmed = 0
 
     # -- connections ----------------------------------------------------------------------------
 
@@ -126,6 +175,12 @@ class KafkaTransport(Transport):
     @property
     def producer(self) -> KafkaProducer:
         if self._producer is None:
+            # kafka-python (3.0.12) learns the topics that exist when its producer starts without tracking them; the
+            # first topic it meets later (a dead-letter topic, after a quarantine) becomes the only one its metadata
+            # asks for, the others' leaders are forgotten, and its sender thread, finding batches for partitions
+            # without a leader, asks for metadata and loops again without pause (a third of a core, for good).
+            # Every topic a stage may publish to exists before the producer starts, so it meets none later.
+            self.ensure_topics(STAGE_TOPICS)
             with self.broker_errors("connect the producer"):
                 # Idempotence is kafka-python's default (retries cannot duplicate or reorder); it is
                 # switched off, with a warning, only against brokers older than 0.11.
@@ -136,6 +191,7 @@ class KafkaTransport(Transport):
                 self._producer = KafkaProducer(
                     **self.client_config(),
                     acks="all",
+                    partitioner=KeyHashPartitioner(),
                     linger_ms=PRODUCER_LINGER_MS,
                     batch_size=PRODUCER_BATCH_BYTES,
                     max_block_ms=int(self.request_timeout * 1000),
@@ -204,6 +260,7 @@ class KafkaTransport(Transport):
 
     def _send(self, full_topic: str, key: str | None, value: Value,
               headers: list[tuple[str, bytes]]) -> None:
+        self._handed_over += 1  # before the send: counting one too many costs a flush, never a lost confirmation
         future = self.producer.send(full_topic, value=encode(value),
                                     key=key.encode("utf-8") if key is not None else None, headers=headers)
         # Delivery failures surface asynchronously; `flush` reports them.
@@ -213,8 +270,13 @@ class KafkaTransport(Transport):
         """Wait until the broker acknowledged (acks=all) everything published; raise if any was refused."""
         if self._producer is None:
             return
-        with self.broker_errors("flush published messages"):
-            self._producer.flush(timeout=self.request_timeout * 2)
+        handed_over = self._handed_over
+        # A stage flushes after each publish_many and again before it commits: when nothing was handed over since
+        # the last flush, the producer's flush would only wake its sender thread (and the GIL's handover) to find so.
+        if handed_over != self._confirmed:
+            with self.broker_errors("flush published messages"):
+                self._producer.flush(timeout=self.request_timeout * 2)
+            self._confirmed = handed_over
         if self._send_failures:
             failures, self._send_failures = self._send_failures, []
             first = failures[0]
@@ -285,6 +347,8 @@ class KafkaTransport(Transport):
                     lag[group] = sum(max(ends[tp] - mine.get(tp, starts[tp]), 0) for tp in parts)
             for group in waiting_for.get(name, []):  # not joined yet: it will start at the beginning
                 lag.setdefault(group, sum(ends[tp] - starts[tp] for tp in parts))
+            if not lag and not any(ends[tp] for tp in parts):
+                continue  # never written to and read by no group (a dead-letter topic made in advance)
             messages = sum(ends[tp] - starts[tp] for tp in parts)
             result.append(TopicStats(self.short_name(name), messages, lag))
         return result
@@ -300,7 +364,10 @@ class KafkaTransport(Transport):
             self._offsets_reader = KafkaConsumer(**self.client_config(), enable_auto_commit=False)
         reader = self._offsets_reader
         # The reader's metadata must know every topic: kafka-python leaves a partition it does not know out
-        # of its offset listing (a topic created since the reader started: a KeyError otherwise).
+        # of its offset listing (a topic created since the reader started: a KeyError otherwise). Assigned first, the
+        # look's topics are also the ones a metadata refresh asks for while the offsets are listed: kafka-python
+        # (3.0.12) refreshes for the topics last assigned (the previous look's non-empty ones) and forgets the others.
+        reader.assign(partitions)
         for topic in {tp.topic for tp in partitions}:
             reader.partitions_for_topic(topic)
         timeout_ms = int(self.request_timeout * 1000)
@@ -371,6 +438,7 @@ class KafkaTopicConsumer(Consumer):
         self._outstanding: dict[TopicPartition, list[int]] = {}
         self._delivered_to: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
+        self._short_names: dict[str, str] = {}  # a record's (prefixed) topic, as the stages name it
         self._join_deadline = time.monotonic() + transport.join_timeout
         # Set by the rebalance listener on every (re)join, even when no partition came our way.
         self.joined_at: float | None = None
@@ -410,12 +478,13 @@ class KafkaTopicConsumer(Consumer):
                 for tp, recs in records.items():
                     # Delivery resumes at the group's committed offset: nothing before it needs a commit.
                     self._committed.setdefault(tp, recs[0].offset)
+                    outstanding = self._outstanding.setdefault(tp, [])
                     for record in recs:
                         message = self._message(record)
                         if message is not None:
                             batch.append(message)
-                            self._outstanding.setdefault(tp, []).append(record.offset)
-                        self._delivered_to[tp] = record.offset + 1
+                            outstanding.append(record.offset)
+                    self._delivered_to[tp] = recs[-1].offset + 1
                 if batch or time.monotonic() >= give_up:
                     return batch
 
@@ -438,9 +507,12 @@ class KafkaTopicConsumer(Consumer):
         return max(deadline, self.joined_at + timeout)
 
     def _message(self, record: Any) -> Message | None:
-        topic = self.transport.short_name(record.topic)
+        topic = self._short_names.get(record.topic)
+        if topic is None:
+            topic = self._short_names[record.topic] = self.transport.short_name(record.topic)
         key = record.key.decode("utf-8", "replace") if record.key is not None else None
-        headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers or []}
+        headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers} \
+            if record.headers else {}
         message = Message(topic, record.partition, record.offset, record.value or b"", key, headers,
                           record.timestamp / 1000.0)
         problem = _plainly_no_object(message.data)
@@ -453,11 +525,13 @@ class KafkaTopicConsumer(Consumer):
         return message
 
     def commit(self, messages: Iterable[Message]) -> None:
-        upto: dict[TopicPartition, int] = {}
+        last_offsets: dict[tuple[str, int], int] = {}
         for msg in messages:
-            tp = TopicPartition(self.transport.full_name(msg.topic), msg.partition)
-            upto[tp] = max(upto.get(tp, -1), msg.offset)
-        for tp, last in upto.items():
+            where = (msg.topic, msg.partition)
+            if msg.offset > last_offsets.get(where, -1):
+                last_offsets[where] = msg.offset
+        for (topic, partition), last in last_offsets.items():
+            tp = TopicPartition(self.transport.full_name(topic), partition)
             self._outstanding[tp] = [offset for offset in self._outstanding.get(tp, []) if offset > last]
         # A partition may go as far as its first delivered-but-uncommitted message.
         offsets = {}
@@ -489,6 +563,8 @@ def _plainly_no_object(data: bytes) -> str:
     """Why a record's value is plainly no JSON object ('' when it looks like one). Only its ends are looked at:
     decoding it here would parse every value twice, as the stage validates it from its JSON; a value that only
     looks like an object fails that validation and goes to the dead-letter topic from the worker, with the reason."""
+    if data[:1] == b"{" and data[-1:] == b"}":
+        return ""  # as every value the stages write: no copy without its blanks needed
     body = data.strip()
     if body[:1] != b"{" or body[-1:] != b"}":
         return f"expected a JSON object, got {body[:40]!r}"
