@@ -4,7 +4,7 @@ takes over from it).
 
 Written in batches (the analyzer's `flush`), so event ids, reprint links and the policy registry survive a
 restart; read back by indexed lookups when a post needs what the analyzer no longer holds (an older event, the
-fingerprints sharing a band with the post's, the event of the thread it answers), and at start-up only for the
+fingerprints sharing a key with the post's, the event of the thread it answers), and at start-up only for the
 events joined last. `analysis.enrich.AnalyzerMemory` is the interface it fills. Posts and events are kept while
 the analyzer's windows can still use them (`forget_before`), so the store stays the size of one window, whatever
 the history.
@@ -15,14 +15,14 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
 
-from analysis.events import BANDS, FINGERPRINT_BITS, EventState, Fingerprint, in_shared_zone
+from analysis.events import KEY_PAIRS, EventState, Fingerprint, in_shared_zone
 from stores import postgres
 from stores.sqlite import connect
 from yuqing.config.settings import PostgresSettings
@@ -45,36 +45,53 @@ CREATE TABLE IF NOT EXISTS saves (
 );
 """
 # Read back by the analyzer: a thread's first post, the copies of an original, and the fingerprints sharing a
-# band with a post's (analysis.events: two within 3 bits agree on at least one of four 16-bit bands). The same
-# expressions in PostgreSQL (migration 0008) and in SQLite: `>>` keeps the sign, the mask keeps the band.
-BAND_WIDTH = FINGERPRINT_BITS // BANDS
+# key with a post's (analysis.events.fingerprint_keys: two within 3 bits share one of ten pairs of blocks of
+# bits). The same expressions in PostgreSQL (migration 0009) and in SQLite: `>>` keeps the sign, the masks keep
+# the blocks.
+FINGERPRINT_COLUMNS = ("fingerprint", "lead")
 
 
-def band_of(column: str, band: int) -> str:
-    return f"(({column} >> {band * BAND_WIDTH}) & {(1 << BAND_WIDTH) - 1})"
+def key_of(column: str, pair: int) -> str:
+    """SQL of a fingerprint column's key of KEY_PAIRS[pair], as `fingerprint_keys` computes it."""
+    (low_shift, low_width), (high_shift, high_width) = KEY_PAIRS[pair]
+    return (f"((({column} >> {low_shift}) & {(1 << low_width) - 1})"
+            f" | ((({column} >> {high_shift}) & {(1 << high_width) - 1}) << {low_width}))")
 
 
 SQLITE_LOOKUP_INDEXES = "\n".join([
     "CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread) WHERE thread IS NOT NULL;",
     "CREATE INDEX IF NOT EXISTS posts_original ON posts (original) WHERE original IS NOT NULL;",
-    *(f"CREATE INDEX IF NOT EXISTS posts_{column}_band{band} ON posts ({band_of(column, band)})"
-      f" WHERE {column} IS NOT NULL;" for column in ("fingerprint", "lead") for band in range(BANDS)),
+    *(f"CREATE INDEX IF NOT EXISTS posts_{column}_key{pair} ON posts ({key_of(column, pair)})"
+      f" WHERE {column} IS NOT NULL;" for column in FINGERPRINT_COLUMNS for pair in range(len(KEY_PAIRS))),
 ])
-FINGERPRINT_COLUMNS = "id, at, event_id, fingerprint, original, lead"
+# State written before the keys: looked up by 16-bit bands, in indexes the keys replace.
+SQLITE_BAND_INDEXES = [f"posts_{column}_band{band}" for column in FINGERPRINT_COLUMNS for band in range(4)]
+FINGERPRINT_ROW = "id, at, event_id, fingerprint, original, lead"
+# Keys asked of a store in one statement: a batch of 500 posts asks up to 15,000, SQLite allows 32,766
+# parameters a statement, and a bigger batch is asked in parts.
+KEYS_PER_READ = 16_000
 
 
-def _banded(value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]],
-            placeholder: str) -> tuple[str, list[int]]:
-    """The WHERE clause (each term one partial index's, all the values asked of that band in one list: a batch's
-    posts ask for thousands) and parameters of `fingerprints_banded`."""
-    terms, params = [], []
-    for column, bands in (("fingerprint", value_bands), ("lead", lead_bands)):
-        for band in range(BANDS):
-            values = sorted({value for asked, value in bands if asked == band})
-            if values:
-                terms.append(f"({column} IS NOT NULL AND {band_of(column, band)} IN ({', '.join([placeholder] * len(values))}))")
-                params += values
-    return " OR ".join(terms) or "FALSE", params
+def _keyed(value_keys: Sequence[tuple[int, int]], lead_keys: Sequence[tuple[int, int]],
+           placeholder: str) -> Iterator[tuple[str, list[int]]]:
+    """The WHERE clauses (each term one partial index's, all the keys asked of that pair in one list: a batch's
+    posts ask for thousands) and parameters of `fingerprints_keyed`, in statements of at most KEYS_PER_READ."""
+    terms: list[tuple[str, list[int]]] = []
+    for column, keys in (("fingerprint", value_keys), ("lead", lead_keys)):
+        for pair in range(len(KEY_PAIRS)):
+            values = sorted({key for asked, key in keys if asked == pair})
+            for start in range(0, len(values), KEYS_PER_READ):
+                terms.append((f"({column} IS NOT NULL AND {key_of(column, pair)} IN ", values[start:start + KEYS_PER_READ]))
+    statement: list[str] = []
+    params: list[int] = []
+    for term, values in terms:
+        if statement and len(params) + len(values) > KEYS_PER_READ:
+            yield " OR ".join(statement), params
+            statement, params = [], []
+        statement.append(f"{term}({', '.join([placeholder] * len(values))}))")
+        params += values
+    if statement:
+        yield " OR ".join(statement), params
 
 
 def _signed(value: int) -> int:
@@ -170,12 +187,15 @@ class _FingerprintLookups:
     def fingerprint(self, post_id: str) -> Fingerprint | None:
         return next(iter(self._fingerprints(f"id = {self.MARK}", (post_id,))), None)
 
-    def fingerprints_banded(
-        self, value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]]
+    def fingerprints_keyed(
+        self, value_keys: Sequence[tuple[int, int]], lead_keys: Sequence[tuple[int, int]]
     ) -> list[Fingerprint]:
-        """Fingerprints whose value's band b is v for one (b, v) of `value_bands`, or whose first paragraph's
-        is for one of `lead_bands`."""
-        return self._fingerprints(*_banded(value_bands, lead_bands, self.MARK))
+        """Fingerprints whose value's key of pair p is k for one (p, k) of `value_keys`, or whose first
+        paragraph's is for one of `lead_keys`."""
+        found: dict[str, Fingerprint] = {}
+        for where, params in _keyed(value_keys, lead_keys, self.MARK):
+            found.update((fp.post_id, fp) for fp in self._fingerprints(where, params))
+        return list(found.values())
 
     def copies_of(self, post_id: str) -> list[Fingerprint]:
         return self._fingerprints(f"original = {self.MARK} AND id != {self.MARK}", (post_id, post_id))
@@ -199,7 +219,8 @@ class AnalysisStateStore(_FingerprintLookups):
         with self.db:  # state written before first paragraphs were fingerprinted, or threads kept
             for column in sorted({"lead", "thread"} - columns):
                 self.db.execute(f"ALTER TABLE posts ADD COLUMN {column} INTEGER")
-        self.db.executescript(SQLITE_LOOKUP_INDEXES)
+        self.db.executescript(SQLITE_LOOKUP_INDEXES)  # on state written before the keys, built from its fingerprints
+        self.db.executescript("".join(f"DROP INDEX IF EXISTS {index};" for index in SQLITE_BAND_INDEXES))
 
     def save(
         self,
@@ -272,7 +293,7 @@ class AnalysisStateStore(_FingerprintLookups):
         return found
 
     def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
-        rows = self.db.execute(f"SELECT {FINGERPRINT_COLUMNS} FROM posts WHERE {where}", params)
+        rows = self.db.execute(f"SELECT {FINGERPRINT_ROW} FROM posts WHERE {where}", params)
         found = (_fingerprint(pid, datetime.fromisoformat(at), *rest) for pid, at, *rest in rows)
         return [fp for fp in found if fp is not None]
 
@@ -316,12 +337,12 @@ class AnalysisStateStore(_FingerprintLookups):
 
 
 class PostgresAnalysisState(_FingerprintLookups):
-    """The analyzer's memory in tables `analysis_*` (migrations 0005, 0007, 0008), the same contract as the SQLite file: the
+    """The analyzer's memory in tables `analysis_*` (migrations 0005, 0007-0009), the same contract as the SQLite file: the
     active analyzer writes it batch by batch, a standby that takes over reads the window it needs at start."""
 
     MARK = "%s"
 
-    SCHEMA_VERSION = 8  # 0005 made the tables, 0007 the save count, 0008 what the analyzer reads back by
+    SCHEMA_VERSION = 9  # 0005 made the tables, 0007 the save count, 0008 and 0009 what the analyzer reads back by
 
     def __init__(self, settings: PostgresSettings) -> None:
         self._db = postgres.Database(settings, self.SCHEMA_VERSION)
@@ -390,7 +411,7 @@ class PostgresAnalysisState(_FingerprintLookups):
             "SELECT id, event_id, reprint_of, at FROM analysis_posts WHERE id = ANY(%s)", (list(post_ids),))}
 
     def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
-        rows = self._db.rows(f"SELECT {FINGERPRINT_COLUMNS} FROM analysis_posts WHERE {where}", params)
+        rows = self._db.rows(f"SELECT {FINGERPRINT_ROW} FROM analysis_posts WHERE {where}", params)
         return [fp for fp in (_fingerprint(*row) for row in rows) if fp is not None]
 
     def thread(self, key: str, since: datetime | None) -> tuple[str, datetime] | None:
