@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,31 +67,23 @@ SQLITE_LOOKUP_INDEXES = "\n".join([
 # State written before the keys: looked up by 16-bit bands, in indexes the keys replace.
 SQLITE_BAND_INDEXES = [f"posts_{column}_band{band}" for column in FINGERPRINT_COLUMNS for band in range(4)]
 FINGERPRINT_ROW = "id, at, event_id, fingerprint, original, lead"
-# Keys asked of a store in one statement: a batch of 500 posts asks up to 15,000, SQLite allows 32,766
-# parameters a statement, and a bigger batch is asked in parts.
-KEYS_PER_READ = 16_000
 
 
-def _keyed(value_keys: Sequence[tuple[int, int]], lead_keys: Sequence[tuple[int, int]],
-           placeholder: str) -> Iterator[tuple[str, list[int]]]:
-    """The WHERE clauses (each term one partial index's, all the keys asked of that pair in one list: a batch's
-    posts ask for thousands) and parameters of `fingerprints_keyed`, in statements of at most KEYS_PER_READ."""
-    terms: list[tuple[str, list[int]]] = []
-    for column, keys in (("fingerprint", value_keys), ("lead", lead_keys)):
-        for pair in range(len(KEY_PAIRS)):
-            values = sorted({key for asked, key in keys if asked == pair})
-            for start in range(0, len(values), KEYS_PER_READ):
-                terms.append((f"({column} IS NOT NULL AND {key_of(column, pair)} IN ", values[start:start + KEYS_PER_READ]))
-    statement: list[str] = []
-    params: list[int] = []
-    for term, values in terms:
-        if statement and len(params) + len(values) > KEYS_PER_READ:
-            yield " OR ".join(statement), params
-            statement, params = [], []
-        statement.append(f"{term}({', '.join([placeholder] * len(values))}))")
-        params += values
-    if statement:
-        yield " OR ".join(statement), params
+def _keyed(any_of: str) -> str:
+    """The WHERE clause of `fingerprints_keyed`: a term for each partial index, the keys asked of its pair one
+    list parameter matched by `any_of`. One text, however many keys a batch asks: SQLite keeps the last 128
+    statements it prepared, and one of a batch's thousands of parameters in the text holds near a megabyte
+    (the events stage grew by 100 MB so)."""
+    return " OR ".join(f"({column} IS NOT NULL AND {key_of(column, pair)} {any_of})"
+                       for column in FINGERPRINT_COLUMNS for pair in range(len(KEY_PAIRS)))
+
+
+def _by_pair(keys: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """The keys asked of each pair, in the order of KEY_PAIRS."""
+    by_pair: list[set[int]] = [set() for _ in KEY_PAIRS]
+    for pair, key in keys:
+        by_pair[pair].add(key)
+    return [sorted(keys_of_pair) for keys_of_pair in by_pair]
 
 
 def _signed(value: int) -> int:
@@ -180,8 +172,13 @@ class _FingerprintLookups:
     store reads the rows (`_fingerprints`)."""
 
     MARK: str  # how the driver marks a query parameter
+    ANY_OF: str  # how it matches any of a list given as one parameter (`_listed`)
 
     def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _listed(values: list[int]) -> object:
         raise NotImplementedError
 
     def fingerprint(self, post_id: str) -> Fingerprint | None:
@@ -192,10 +189,9 @@ class _FingerprintLookups:
     ) -> list[Fingerprint]:
         """Fingerprints whose value's key of pair p is k for one (p, k) of `value_keys`, or whose first
         paragraph's is for one of `lead_keys`."""
-        found: dict[str, Fingerprint] = {}
-        for where, params in _keyed(value_keys, lead_keys, self.MARK):
-            found.update((fp.post_id, fp) for fp in self._fingerprints(where, params))
-        return list(found.values())
+        if not value_keys and not lead_keys:
+            return []
+        return self._fingerprints(_keyed(self.ANY_OF), [self._listed(keys) for keys in (*_by_pair(value_keys), *_by_pair(lead_keys))])
 
     def copies_of(self, post_id: str) -> list[Fingerprint]:
         return self._fingerprints(f"original = {self.MARK} AND id != {self.MARK}", (post_id, post_id))
@@ -211,6 +207,11 @@ class _FingerprintLookups:
 
 class AnalysisStateStore(_FingerprintLookups):
     MARK = "?"
+    ANY_OF = "IN (SELECT value FROM json_each(?))"
+
+    @staticmethod
+    def _listed(values: list[int]) -> str:
+        return orjson.dumps(values).decode()
 
     def __init__(self, path: Path) -> None:
         self.db = connect(path)
@@ -341,6 +342,11 @@ class PostgresAnalysisState(_FingerprintLookups):
     active analyzer writes it batch by batch, a standby that takes over reads the window it needs at start."""
 
     MARK = "%s"
+    ANY_OF = "= ANY(%s::bigint[])"
+
+    @staticmethod
+    def _listed(values: list[int]) -> list[int]:
+        return values
 
     SCHEMA_VERSION = 9  # 0005 made the tables, 0007 the save count, 0008 and 0009 what the analyzer reads back by
 

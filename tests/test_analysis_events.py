@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from analysis.events import (
     FINGERPRINT_BITS,
     KEY_BLOCKS,
     EventClusterer,
+    Fingerprint,
     PostTraits,
     anchors_of,
     fingerprint_keys,
@@ -164,6 +166,23 @@ def test_state_looked_up_by_bands_opens_with_keys_built_from_its_fingerprints(tm
     indexes = {name for name, in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert not any("band" in name for name in indexes)  # the keys replace them: their upkeep would be waste
     assert {f"posts_{column}_key{pair}" for column in ("fingerprint", "lead") for pair in range(10)} <= indexes
+    store.close()
+
+
+def test_a_key_lookup_is_one_statement_whatever_a_batch_asks(tmp_path: Path) -> None:
+    """SQLite keeps the last 128 statements it prepared, each the size of its text: a text with a batch's
+    thousands of keys in it, another each batch, held 100 MB in the events stage."""
+    statements: list[tuple[str, int]] = []
+
+    class Watched(AnalysisStateStore):
+        def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
+            statements.append((where, len(params)))
+            return super()._fingerprints(where, params)
+
+    store = Watched(tmp_path / "analysis.sqlite3")
+    store.fingerprints_keyed(fingerprint_keys(1), [])
+    store.fingerprints_keyed([key for value in range(2, 2000) for key in fingerprint_keys(value)], fingerprint_keys(3))
+    assert len(statements) == 2 and statements[0] == statements[1]
     store.close()
 
 
