@@ -1,8 +1,8 @@
 """Reprints and events: near-duplicate detection with SimHash, then online clustering.
 
 A 转载 copy (same text, maybe a different headline, a source line, a few words changed) is
-found by SimHash: 64-bit fingerprints within 3 bits of each other, looked up through four
-16-bit bands (two fingerprints within 3 bits agree exactly on at least one band). A post of several
+found by SimHash: 64-bit fingerprints within 3 bits of each other, looked up by keys made of two of
+five blocks of bits (two fingerprints within 3 bits agree exactly on at least two blocks). A post of several
 paragraphs also has its first paragraph fingerprinted: a weibo that copies an article's lead is
 its copy too. A copy is linked to the earliest original and joins its event without moving it.
 Crawl order is not publication order: when the original arrives after its copies, the copies are
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import math
 import re
 from collections import Counter
@@ -41,8 +42,18 @@ from analysis.titles import Headline, HeadlineKind, composed_title
 from yuqing.schema import Event
 
 FINGERPRINT_BITS = 64
-BANDS = 4
 MAX_REPRINT_DISTANCE = 3
+# Near copies are looked up by keys. The 64 bits are cut into five blocks of 13, 13, 13, 13 and 12 bits (the
+# lowest first): two fingerprints within 3 bits differ in at most three blocks, so agree on at least two, and
+# each pair of blocks (ten pairs: a 25- or 26-bit key each) is a key. Every near copy shares a key with the
+# post; an unrelated fingerprint shares one by chance with odds of about 2 in 10 million, so the rows a lookup
+# reads back stay few however many a week's window holds (four 16-bit bands, one of which near copies share,
+# had odds of 6 in 100,000: 29 rows a post at a week of 100,000 posts a day; bench/band_recall.py).
+KEY_BLOCKS = (13, 13, 13, 13, 12)
+_BLOCKS = tuple((sum(KEY_BLOCKS[:n]), width) for n, width in enumerate(KEY_BLOCKS))  # (shift, width) of each
+# ((shift, width) of the low block, (shift, width) of the high block) of each key: the key is the low block's
+# bits, then the high block's above them.
+KEY_PAIRS = tuple(itertools.combinations(_BLOCKS, 2))
 # Below this many characters a "copy" is usually a stock phrase (转发微博, 支持), not a reprint.
 MIN_REPRINT_CHARS = 30
 MIN_REPRINT_FEATURES = 8
@@ -184,12 +195,14 @@ def most_common(counts: Counter[str], n: int) -> list[tuple[str, Any]]:
     return sorted(counts.items(), key=itemgetter(1), reverse=True)[:n]
 
 
-_BAND_SHIFTS = tuple((band, band * (FINGERPRINT_BITS // BANDS)) for band in range(BANDS))
-_BAND_MASK = (1 << (FINGERPRINT_BITS // BANDS)) - 1
+_KEY_PARTS = tuple((pair, low_shift, (1 << low_width) - 1, high_shift, (1 << high_width) - 1, low_width)
+                   for pair, ((low_shift, low_width), (high_shift, high_width)) in enumerate(KEY_PAIRS))
 
 
-def _bands(fingerprint: int) -> list[tuple[int, int]]:
-    return [(band, fingerprint >> shift & _BAND_MASK) for band, shift in _BAND_SHIFTS]
+def fingerprint_keys(fingerprint: int) -> list[tuple[int, int]]:
+    """(pair, key) of each of KEY_PAIRS: what a fingerprint is looked up by."""
+    return [(pair, fingerprint >> low_shift & low_mask | (fingerprint >> high_shift & high_mask) << low_width)
+            for pair, low_shift, low_mask, high_shift, high_mask, low_width in _KEY_PARTS]
 
 
 @dataclass(slots=True)
@@ -211,8 +224,8 @@ class ClusterMemory(Protocol):
     def event(self, event_id: str) -> EventState | None: ...
     def latest_events(self, limit: int) -> list[EventState]: ...
     def fingerprint(self, post_id: str) -> Fingerprint | None: ...
-    def fingerprints_banded(
-        self, value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]]
+    def fingerprints_keyed(
+        self, value_keys: Sequence[tuple[int, int]], lead_keys: Sequence[tuple[int, int]]
     ) -> list[Fingerprint]: ...
     def copies_of(self, post_id: str) -> list[Fingerprint]: ...
     def thread(self, key: str, since: datetime | None) -> tuple[str, datetime] | None: ...
@@ -232,17 +245,17 @@ class ReprintDetector:
         self.memory = memory
         self.cutoff: datetime | None = None  # fingerprints older than this are forgotten (see `prune`)
         self.by_id: dict[str, Fingerprint] = {}
-        self._bands: dict[tuple[int, int], set[str]] = {}
-        self._lead_bands: dict[tuple[int, int], set[str]] = {}
+        self._by_key: dict[tuple[int, int], set[str]] = {}
+        self._by_lead_key: dict[tuple[int, int], set[str]] = {}
         self._copies: dict[str, set[str]] = {}  # original id -> ids of the posts linked to it
         self._queue: list[tuple[datetime, str]] = []  # (when, post id), oldest first: what to forget next
-        # What the memory said of a batch's posts (`recall`): good until the next save changes it. Banded: the
-        # (band, band value) asked of the fingerprints' values and of their leads, and the fingerprints found.
+        # What the memory said of a batch's posts (`recall`): good until the next save changes it. Keyed: the
+        # (pair, key) asked of the fingerprints' values and of their leads, and the fingerprints found.
         self._recalled: dict[str, Fingerprint | None] = {}  # post id -> what the memory said of it
-        self._asked_bands: set[tuple[int, int]] = set()
-        self._asked_lead_bands: set[tuple[int, int]] = set()
-        self._recalled_bands: dict[tuple[int, int], list[Fingerprint]] = {}
-        self._recalled_lead_bands: dict[tuple[int, int], list[Fingerprint]] = {}
+        self._asked_keys: set[tuple[int, int]] = set()
+        self._asked_lead_keys: set[tuple[int, int]] = set()
+        self._recalled_keys: dict[tuple[int, int], list[Fingerprint]] = {}
+        self._recalled_lead_keys: dict[tuple[int, int], list[Fingerprint]] = {}
 
     def recall(self, post_ids: Sequence[str], simhashes: Iterable[tuple[int, int | None]]) -> None:
         """Read at once what the memory holds of a batch's posts (their ids, and the (value, lead) of their
@@ -252,45 +265,45 @@ class ReprintDetector:
         if self.memory is None:
             return
         self._recall_by_id([post_id for post_id in post_ids if post_id not in self.by_id])
-        value_bands, lead_bands = self._asked_bands, self._asked_lead_bands = set(), set()
+        value_keys, lead_keys = self._asked_keys, self._asked_lead_keys = set(), set()
         for value, lead in simhashes:
-            value_bands.update(_bands(value))
+            value_keys.update(fingerprint_keys(value))
             if lead is not None:
-                value_bands.update(_bands(lead))
-            lead_bands.update(_bands(value))
-        self._recalled_bands, self._recalled_lead_bands = {}, {}
-        near = self.memory.fingerprints_banded(sorted(value_bands), sorted(lead_bands))
+                value_keys.update(fingerprint_keys(lead))
+            lead_keys.update(fingerprint_keys(value))
+        self._recalled_keys, self._recalled_lead_keys = {}, {}
+        near = self.memory.fingerprints_keyed(sorted(value_keys), sorted(lead_keys))
         self._recalled.update((fingerprint.post_id, fingerprint) for fingerprint in near)
         self._recall_by_id([*dict.fromkeys(fp.original for fp in near if fp.original not in self._recalled)])
         for fingerprint in near:
-            for hashed, asked, found in ((fingerprint.value, value_bands, self._recalled_bands),
-                                         (fingerprint.lead, lead_bands, self._recalled_lead_bands)):
-                for band in _bands(hashed) if hashed is not None else ():
-                    if band in asked:
-                        found.setdefault(band, []).append(fingerprint)
+            for hashed, asked, found in ((fingerprint.value, value_keys, self._recalled_keys),
+                                         (fingerprint.lead, lead_keys, self._recalled_lead_keys)):
+                for key in fingerprint_keys(hashed) if hashed is not None else ():
+                    if key in asked:
+                        found.setdefault(key, []).append(fingerprint)
 
     def _recall_by_id(self, post_ids: list[str]) -> None:
         assert self.memory is not None
         self._recalled.update(dict.fromkeys(post_ids))
         self._recalled.update(self.memory.fingerprints_of(post_ids))
 
-    def _stored_near(self, value_bands: list[tuple[int, int]], lead_bands: list[tuple[int, int]]) -> list[Fingerprint]:
-        """What `memory.fingerprints_banded` answers, from what was recalled when it was all asked."""
+    def _stored_near(self, value_keys: list[tuple[int, int]], lead_keys: list[tuple[int, int]]) -> list[Fingerprint]:
+        """What `memory.fingerprints_keyed` answers, from what was recalled when it was all asked."""
         assert self.memory is not None
-        if not (self._asked_bands.issuperset(value_bands) and self._asked_lead_bands.issuperset(lead_bands)):
-            return self.memory.fingerprints_banded(value_bands, lead_bands)
-        found = [fp for band in value_bands for fp in self._recalled_bands.get(band, ())]
-        found += [fp for band in lead_bands for fp in self._recalled_lead_bands.get(band, ())]
+        if not (self._asked_keys.issuperset(value_keys) and self._asked_lead_keys.issuperset(lead_keys)):
+            return self.memory.fingerprints_keyed(value_keys, lead_keys)
+        found = [fp for key in value_keys for fp in self._recalled_keys.get(key, ())]
+        found += [fp for key in lead_keys for fp in self._recalled_lead_keys.get(key, ())]
         return list({fp.post_id: fp for fp in found}.values())
 
     def add(self, fingerprint: Fingerprint) -> None:
         self.by_id[fingerprint.post_id] = fingerprint
         heapq.heappush(self._queue, (fingerprint.when, fingerprint.post_id))
-        for band in _bands(fingerprint.value):
-            self._bands.setdefault(band, set()).add(fingerprint.post_id)
+        for key in fingerprint_keys(fingerprint.value):
+            self._by_key.setdefault(key, set()).add(fingerprint.post_id)
         if fingerprint.lead is not None:
-            for band in _bands(fingerprint.lead):
-                self._lead_bands.setdefault(band, set()).add(fingerprint.post_id)
+            for key in fingerprint_keys(fingerprint.lead):
+                self._by_lead_key.setdefault(key, set()).add(fingerprint.post_id)
         if fingerprint.original != fingerprint.post_id:
             self._copies.setdefault(fingerprint.original, set()).add(fingerprint.post_id)
 
@@ -311,22 +324,22 @@ class ReprintDetector:
             return self._kept(self._recalled[post_id])
         return held
 
-    def _held_near(self, value_bands: list[tuple[int, int]], bands: dict[tuple[int, int], set[str]]) -> list[Fingerprint]:
+    def _held_near(self, value_keys: list[tuple[int, int]], keys: dict[tuple[int, int], set[str]]) -> list[Fingerprint]:
         by_id = self.by_id
-        return [by_id[post_id] for band in value_bands for post_id in bands.get(band, ())]
+        return [by_id[post_id] for key in value_keys for post_id in keys.get(key, ())]
 
     def original_of(self, value: int, lead: int | None = None) -> Fingerprint | None:
         """The earliest original of the known posts within 3 bits of `value`, if any: posts with the
         same text, posts whose first paragraph is this text, and (given `lead`, this post's first
         paragraph) posts that copied only that paragraph."""
-        value_bands = _bands(value)
-        lead_bands = _bands(lead) if lead is not None else []
-        by_value = self._held_near(value_bands, self._bands)
-        by_lead = self._held_near(value_bands, self._lead_bands)
-        if lead_bands:
-            by_value += self._held_near(lead_bands, self._bands)
+        value_keys = fingerprint_keys(value)
+        lead_keys = fingerprint_keys(lead) if lead is not None else []
+        by_value = self._held_near(value_keys, self._by_key)
+        by_lead = self._held_near(value_keys, self._by_lead_key)
+        if lead_keys:
+            by_value += self._held_near(lead_keys, self._by_key)
         if self.memory is not None:
-            stored = self._stored_near(value_bands + lead_bands, value_bands)
+            stored = self._stored_near(value_keys + lead_keys, value_keys)
             kept = [fp for fp in map(self._kept, stored) if fp is not None and fp.post_id not in self.by_id]
             by_value += kept
             by_lead += [fp for fp in kept if fp.lead is not None]
@@ -363,10 +376,10 @@ class ReprintDetector:
     def saved(self) -> None:
         """Everything held was saved: with a memory, forget it (the memory answers from now on)."""
         if self.memory is not None:
-            for held in (self.by_id, self._bands, self._lead_bands, self._copies, self._recalled, self._recalled_bands,
-                         self._recalled_lead_bands):
+            for held in (self.by_id, self._by_key, self._by_lead_key, self._copies, self._recalled, self._recalled_keys,
+                         self._recalled_lead_keys):
                 held.clear()
-            for asked in (self._asked_bands, self._asked_lead_bands):
+            for asked in (self._asked_keys, self._asked_lead_keys):
                 asked.clear()
             self._queue.clear()
 
@@ -379,13 +392,13 @@ class ReprintDetector:
                 continue
             del self.by_id[post_id]
             self._copies.pop(post_id, None)
-            for table, value in ((self._bands, fingerprint.value), (self._lead_bands, fingerprint.lead)):
-                for band in _bands(value) if value is not None else ():
-                    members = table.get(band)
+            for table, value in ((self._by_key, fingerprint.value), (self._by_lead_key, fingerprint.lead)):
+                for key in fingerprint_keys(value) if value is not None else ():
+                    members = table.get(key)
                     if members is not None:
                         members.discard(post_id)
                         if not members:
-                            del table[band]
+                            del table[key]
 
 
 def _close(compared: int | None, value: int | None) -> bool:

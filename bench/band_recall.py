@@ -2,22 +2,26 @@
 
     python -m bench.band_recall [--stored 10000,70000,200000,480000] [--batches 4] [--seed 1]
 
-The events stage asks its state store, once a batch, for every fingerprint sharing one of the four 16-bit
-bands of a batch post's fingerprint (`ReprintDetector.recall`, `fingerprints_banded`): two fingerprints within
-3 bits share at least one band, but so does any stored fingerprint by chance, with odds of 4 in 65,536. The
-store holds a window (a week) of posts, so the rows each post reads back grow with the posts a week brings:
-at 100,000 posts a day, about 480,000 with a fingerprint (bench.soak: seven in ten posts have one).
+The events stage asks its state store, once a batch, for every fingerprint sharing a key with a batch post's
+fingerprint (`ReprintDetector.recall`, `fingerprints_keyed`; analysis.events: ten keys, each two of five
+blocks of bits): two fingerprints within 3 bits share at least one key, but so does any stored fingerprint by
+chance, with odds of about 2 in 10 million (with the four 16-bit bands keys replaced, 4 in 65,536). The store
+holds a window (a week) of posts, so the rows each post reads back grow with the posts a week brings: at
+100,000 posts a day, about 480,000 with a fingerprint (bench.soak: seven in ten posts have one).
 
 The store is filled with random fingerprints up to each size of `--stored` in turn, and batches of 500 random
 fingerprints (none within 3 bits of a stored one but by a one in 10^14 chance: every row read is one the
-clusterer then drops) are recalled against it. Per size it prints the band rows read back per post and the
-recall's CPU milliseconds per post, and its ratio to the first size (the baseline, measured in the same run).
+clusterer then drops) are recalled against it. Per size it prints the key rows read back per post and the
+recall's CPU milliseconds per post, and its ratio to the first size (the baseline, measured in the same run);
+then what the other side of the lookup costs, keeping the keys' indexes: the CPU milliseconds (user and
+system: the pages written) per post of saving 2,000 more in saves of 500, as the analyzer flushes.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import shutil
 import tempfile
 import time
@@ -25,41 +29,45 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from analysis.enrich import FLUSH_EVERY
 from analysis.events import Fingerprint, ReprintDetector
 from stores.analysis_state import AnalysisStateStore
 from yuqing.schema import SHANGHAI
 
 BATCH = 500
-SAVE_CHUNK = 50_000  # posts a save writes, as the analyzer's flushes would over a day
+SAVE_CHUNK = 50_000  # posts a save writes while filling the store, as the analyzer's flushes would over a day
+SAVES_MEASURED = 4  # saves of FLUSH_EVERY posts timed at each size
 
 
 class CountingStore(AnalysisStateStore):
-    """The SQLite state store, counting the fingerprints its band lookups answer."""
+    """The SQLite state store, counting the fingerprints its key lookups answer."""
 
-    banded_rows = 0
+    keyed_rows = 0
 
-    def fingerprints_banded(
-        self, value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]]
+    def fingerprints_keyed(
+        self, value_keys: Sequence[tuple[int, int]], lead_keys: Sequence[tuple[int, int]]
     ) -> list[Fingerprint]:
-        found = super().fingerprints_banded(value_bands, lead_bands)
-        self.banded_rows += len(found)
+        found = super().fingerprints_keyed(value_keys, lead_keys)
+        self.keyed_rows += len(found)
         return found
 
 
-def fill(store: CountingStore, first: int, last: int, rng: random.Random, start: datetime) -> None:
-    """Save posts number first..last-1 with random fingerprints (each its own original, in one event)."""
-    for chunk in range(first, last, SAVE_CHUNK):
+def fill(store: CountingStore, first: int, last: int, rng: random.Random, start: datetime,
+         chunk_size: int = SAVE_CHUNK) -> None:
+    """Save posts number first..last-1 with random fingerprints (each its own original, in one event), in saves of
+    `chunk_size`."""
+    for chunk in range(first, last, chunk_size):
         posts = []
-        for n in range(chunk, min(chunk + SAVE_CHUNK, last)):
+        for n in range(chunk, min(chunk + chunk_size, last)):
             when = start + timedelta(seconds=n)
             posts.append((f"p{n}", when, "e1", None, Fingerprint(f"p{n}", rng.getrandbits(64), when, f"p{n}", "e1"), None))
         store.save([], posts, [])
 
 
 def recall_cost(store: CountingStore, batches: int, rng: random.Random) -> tuple[float, float]:
-    """(CPU milliseconds, band rows read back) per post, over `batches` batches of random fingerprints."""
+    """(CPU milliseconds, key rows read back) per post, over `batches` batches of random fingerprints."""
     cpu = 0.0
-    store.banded_rows = 0
+    store.keyed_rows = 0
     for batch in range(batches):
         detector = ReprintDetector(memory=store)
         ids = [f"q{batch}-{n}" for n in range(BATCH)]
@@ -68,7 +76,17 @@ def recall_cost(store: CountingStore, batches: int, rng: random.Random) -> tuple
         detector.recall(ids, hashes)
         cpu += time.process_time() - began
     posts = batches * BATCH
-    return cpu / posts * 1000, store.banded_rows / posts
+    return cpu / posts * 1000, store.keyed_rows / posts
+
+
+def save_cost(store: CountingStore, first: int, rng: random.Random, start: datetime) -> float:
+    """CPU milliseconds (user and system) per post of saving posts `first`.. in SAVES_MEASURED saves of
+    FLUSH_EVERY."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    fill(store, first, first + SAVES_MEASURED * FLUSH_EVERY, rng, start, FLUSH_EVERY)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return seconds / (SAVES_MEASURED * FLUSH_EVERY) * 1000
 
 
 def main() -> int:
@@ -90,11 +108,13 @@ def main() -> int:
         held = 0
         for size in sizes:
             fill(store, held, size, rng, start)
-            held = size
             ms, rows = recall_cost(store, args.batches, rng)
+            saving = save_cost(store, size, rng, start)
+            held = size + SAVES_MEASURED * FLUSH_EVERY
             baseline = baseline or ms
-            print(f"band-recall: {size:8d} stored: {rows:6.1f} band rows/post, {ms:.3f} ms CPU/post "
-                  f"(x{ms / baseline:.2f} the {sizes[0]}-fingerprint baseline)", flush=True)
+            print(f"band-recall: {size:8d} stored: {rows:6.1f} key rows/post, {ms:.3f} ms CPU/post "
+                  f"(x{ms / baseline:.2f} the {sizes[0]}-fingerprint baseline); saving {saving:.3f} ms CPU/post",
+                  flush=True)
     finally:
         store.close()
         shutil.rmtree(workdir, ignore_errors=True)

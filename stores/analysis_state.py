@@ -4,7 +4,7 @@ takes over from it).
 
 Written in batches (the analyzer's `flush`), so event ids, reprint links and the policy registry survive a
 restart; read back by indexed lookups when a post needs what the analyzer no longer holds (an older event, the
-fingerprints sharing a band with the post's, the event of the thread it answers), and at start-up only for the
+fingerprints sharing a key with the post's, the event of the thread it answers), and at start-up only for the
 events joined last. `analysis.enrich.AnalyzerMemory` is the interface it fills. Posts and events are kept while
 the analyzer's windows can still use them (`forget_before`), so the store stays the size of one window, whatever
 the history.
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from analysis.events import BANDS, FINGERPRINT_BITS, EventState, Fingerprint, in_shared_zone
+from analysis.events import KEY_PAIRS, EventState, Fingerprint, in_shared_zone
 from stores import postgres
 from stores.sqlite import connect
 from yuqing.config.settings import PostgresSettings
@@ -45,36 +45,45 @@ CREATE TABLE IF NOT EXISTS saves (
 );
 """
 # Read back by the analyzer: a thread's first post, the copies of an original, and the fingerprints sharing a
-# band with a post's (analysis.events: two within 3 bits agree on at least one of four 16-bit bands). The same
-# expressions in PostgreSQL (migration 0008) and in SQLite: `>>` keeps the sign, the mask keeps the band.
-BAND_WIDTH = FINGERPRINT_BITS // BANDS
+# key with a post's (analysis.events.fingerprint_keys: two within 3 bits share one of ten pairs of blocks of
+# bits). The same expressions in PostgreSQL (migration 0009) and in SQLite: `>>` keeps the sign, the masks keep
+# the blocks.
+FINGERPRINT_COLUMNS = ("fingerprint", "lead")
 
 
-def band_of(column: str, band: int) -> str:
-    return f"(({column} >> {band * BAND_WIDTH}) & {(1 << BAND_WIDTH) - 1})"
+def key_of(column: str, pair: int) -> str:
+    """SQL of a fingerprint column's key of KEY_PAIRS[pair], as `fingerprint_keys` computes it."""
+    (low_shift, low_width), (high_shift, high_width) = KEY_PAIRS[pair]
+    return (f"((({column} >> {low_shift}) & {(1 << low_width) - 1})"
+            f" | ((({column} >> {high_shift}) & {(1 << high_width) - 1}) << {low_width}))")
 
 
 SQLITE_LOOKUP_INDEXES = "\n".join([
     "CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread) WHERE thread IS NOT NULL;",
     "CREATE INDEX IF NOT EXISTS posts_original ON posts (original) WHERE original IS NOT NULL;",
-    *(f"CREATE INDEX IF NOT EXISTS posts_{column}_band{band} ON posts ({band_of(column, band)})"
-      f" WHERE {column} IS NOT NULL;" for column in ("fingerprint", "lead") for band in range(BANDS)),
+    *(f"CREATE INDEX IF NOT EXISTS posts_{column}_key{pair} ON posts ({key_of(column, pair)})"
+      f" WHERE {column} IS NOT NULL;" for column in FINGERPRINT_COLUMNS for pair in range(len(KEY_PAIRS))),
 ])
-FINGERPRINT_COLUMNS = "id, at, event_id, fingerprint, original, lead"
+# State written before the keys: looked up by 16-bit bands, in indexes the keys replace.
+SQLITE_BAND_INDEXES = [f"posts_{column}_band{band}" for column in FINGERPRINT_COLUMNS for band in range(4)]
+FINGERPRINT_ROW = "id, at, event_id, fingerprint, original, lead"
 
 
-def _banded(value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]],
-            placeholder: str) -> tuple[str, list[int]]:
-    """The WHERE clause (each term one partial index's, all the values asked of that band in one list: a batch's
-    posts ask for thousands) and parameters of `fingerprints_banded`."""
-    terms, params = [], []
-    for column, bands in (("fingerprint", value_bands), ("lead", lead_bands)):
-        for band in range(BANDS):
-            values = sorted({value for asked, value in bands if asked == band})
-            if values:
-                terms.append(f"({column} IS NOT NULL AND {band_of(column, band)} IN ({', '.join([placeholder] * len(values))}))")
-                params += values
-    return " OR ".join(terms) or "FALSE", params
+def _keyed(any_of: str) -> str:
+    """The WHERE clause of `fingerprints_keyed`: a term for each partial index, the keys asked of its pair one
+    list parameter matched by `any_of`. One text, however many keys a batch asks: SQLite keeps the last 128
+    statements it prepared, and one with a batch's thousands of parameters written into its text holds near a
+    megabyte (with a new text each batch, 130 batches grew a process from 55 to 151 MB)."""
+    return " OR ".join(f"({column} IS NOT NULL AND {key_of(column, pair)} {any_of})"
+                       for column in FINGERPRINT_COLUMNS for pair in range(len(KEY_PAIRS)))
+
+
+def _by_pair(keys: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """The keys asked of each pair, in the order of KEY_PAIRS."""
+    by_pair: list[set[int]] = [set() for _ in KEY_PAIRS]
+    for pair, key in keys:
+        by_pair[pair].add(key)
+    return [sorted(keys_of_pair) for keys_of_pair in by_pair]
 
 
 def _signed(value: int) -> int:
@@ -163,19 +172,27 @@ class _FingerprintLookups:
     store reads the rows (`_fingerprints`)."""
 
     MARK: str  # how the driver marks a query parameter
+    ANY_OF: str  # how it matches any of a list given as one parameter (`_listed`)
 
     def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _listed(values: list[int]) -> object:
         raise NotImplementedError
 
     def fingerprint(self, post_id: str) -> Fingerprint | None:
         return next(iter(self._fingerprints(f"id = {self.MARK}", (post_id,))), None)
 
-    def fingerprints_banded(
-        self, value_bands: Sequence[tuple[int, int]], lead_bands: Sequence[tuple[int, int]]
+    def fingerprints_keyed(
+        self, value_keys: Sequence[tuple[int, int]], lead_keys: Sequence[tuple[int, int]]
     ) -> list[Fingerprint]:
-        """Fingerprints whose value's band b is v for one (b, v) of `value_bands`, or whose first paragraph's
-        is for one of `lead_bands`."""
-        return self._fingerprints(*_banded(value_bands, lead_bands, self.MARK))
+        """Fingerprints whose value's key of pair p is k for one (p, k) of `value_keys`, or whose first
+        paragraph's is for one of `lead_keys`."""
+        if not value_keys and not lead_keys:
+            return []
+        asked = [*_by_pair(value_keys), *_by_pair(lead_keys)]  # in the order of _keyed's terms
+        return self._fingerprints(_keyed(self.ANY_OF), [self._listed(keys) for keys in asked])
 
     def copies_of(self, post_id: str) -> list[Fingerprint]:
         return self._fingerprints(f"original = {self.MARK} AND id != {self.MARK}", (post_id, post_id))
@@ -191,6 +208,11 @@ class _FingerprintLookups:
 
 class AnalysisStateStore(_FingerprintLookups):
     MARK = "?"
+    ANY_OF = "IN (SELECT value FROM json_each(?))"
+
+    @staticmethod
+    def _listed(values: list[int]) -> str:
+        return orjson.dumps(values).decode()
 
     def __init__(self, path: Path) -> None:
         self.db = connect(path)
@@ -199,7 +221,8 @@ class AnalysisStateStore(_FingerprintLookups):
         with self.db:  # state written before first paragraphs were fingerprinted, or threads kept
             for column in sorted({"lead", "thread"} - columns):
                 self.db.execute(f"ALTER TABLE posts ADD COLUMN {column} INTEGER")
-        self.db.executescript(SQLITE_LOOKUP_INDEXES)
+        self.db.executescript(SQLITE_LOOKUP_INDEXES)  # on state written before the keys, built from its fingerprints
+        self.db.executescript("".join(f"DROP INDEX IF EXISTS {index};" for index in SQLITE_BAND_INDEXES))
 
     def save(
         self,
@@ -272,7 +295,7 @@ class AnalysisStateStore(_FingerprintLookups):
         return found
 
     def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
-        rows = self.db.execute(f"SELECT {FINGERPRINT_COLUMNS} FROM posts WHERE {where}", params)
+        rows = self.db.execute(f"SELECT {FINGERPRINT_ROW} FROM posts WHERE {where}", params)
         found = (_fingerprint(pid, datetime.fromisoformat(at), *rest) for pid, at, *rest in rows)
         return [fp for fp in found if fp is not None]
 
@@ -316,12 +339,17 @@ class AnalysisStateStore(_FingerprintLookups):
 
 
 class PostgresAnalysisState(_FingerprintLookups):
-    """The analyzer's memory in tables `analysis_*` (migrations 0005, 0007, 0008), the same contract as the SQLite file: the
+    """The analyzer's memory in tables `analysis_*` (migrations 0005, 0007-0009), the same contract as the SQLite file: the
     active analyzer writes it batch by batch, a standby that takes over reads the window it needs at start."""
 
     MARK = "%s"
+    ANY_OF = "= ANY(%s::bigint[])"
 
-    SCHEMA_VERSION = 8  # 0005 made the tables, 0007 the save count, 0008 what the analyzer reads back by
+    @staticmethod
+    def _listed(values: list[int]) -> list[int]:
+        return values
+
+    SCHEMA_VERSION = 9  # 0005 made the tables, 0007 the save count, 0008 and 0009 what the analyzer reads back by
 
     def __init__(self, settings: PostgresSettings) -> None:
         self._db = postgres.Database(settings, self.SCHEMA_VERSION)
@@ -390,7 +418,7 @@ class PostgresAnalysisState(_FingerprintLookups):
             "SELECT id, event_id, reprint_of, at FROM analysis_posts WHERE id = ANY(%s)", (list(post_ids),))}
 
     def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
-        rows = self._db.rows(f"SELECT {FINGERPRINT_COLUMNS} FROM analysis_posts WHERE {where}", params)
+        rows = self._db.rows(f"SELECT {FINGERPRINT_ROW} FROM analysis_posts WHERE {where}", params)
         return [fp for fp in (_fingerprint(*row) for row in rows) if fp is not None]
 
     def thread(self, key: str, since: datetime | None) -> tuple[str, datetime] | None:

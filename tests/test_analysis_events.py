@@ -4,6 +4,8 @@ stay apart, ids survive a restart, merges fold the smaller event into the larger
 from __future__ import annotations
 
 import hashlib
+import itertools
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +13,17 @@ import pytest
 
 import analysis.events as events_module
 from analysis.enrich import Analyzer
-from analysis.events import EventClusterer, PostTraits, anchors_of, in_shared_zone, simhash
+from analysis.events import (
+    FINGERPRINT_BITS,
+    KEY_BLOCKS,
+    EventClusterer,
+    Fingerprint,
+    PostTraits,
+    anchors_of,
+    fingerprint_keys,
+    in_shared_zone,
+    simhash,
+)
 from stores.analysis_state import AnalysisStateStore
 from workers.build import load_gazetteer, shipped_language, shipped_segmenter
 from yuqing.config.datafiles import load_policies, load_watchlists
@@ -130,8 +142,67 @@ def test_state_written_before_leads_were_kept_still_opens(tmp_path: Path) -> Non
     fingerprint = store.fingerprint("news:1")
     assert fingerprint is not None and fingerprint.lead is None and fingerprint.event_id == "evt-1"
     assert store.thread("news:1", START.replace(tzinfo=SHANGHAI)) == ("evt-1", fingerprint.when)
-    assert store.fingerprints_banded([(0, 5)], []) == [fingerprint]
+    assert store.fingerprints_keyed(fingerprint_keys(5), []) == [fingerprint]
     store.close()
+
+
+def test_state_looked_up_by_bands_opens_with_keys_built_from_its_fingerprints(tmp_path: Path) -> None:
+    import sqlite3
+
+    from stores.analysis_state import SCHEMA
+
+    old = sqlite3.connect(tmp_path / "analysis.sqlite3")  # as the analyzer wrote it when it looked up 16-bit bands
+    old.executescript(SCHEMA + "".join(
+        f"CREATE INDEX posts_{column}_band{band} ON posts ((({column} >> {band * 16}) & 65535)) WHERE {column} IS NOT NULL;"
+        for column in ("fingerprint", "lead") for band in range(4)))
+    old.execute("INSERT INTO posts VALUES ('news:1', '2026-06-01T09:00:00+08:00', 'evt-1', NULL, -5, 'news:1', 9, NULL)")
+    old.commit()
+    old.close()
+    store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    fingerprint = store.fingerprint("news:1")
+    assert fingerprint is not None and fingerprint.value == (1 << 64) - 5 and fingerprint.lead == 9
+    assert store.fingerprints_keyed(fingerprint_keys(fingerprint.value ^ 0b111), []) == [fingerprint]
+    assert store.fingerprints_keyed([], fingerprint_keys(9 ^ (1 << 63))) == [fingerprint]
+    indexes = {name for name, in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert not any("band" in name for name in indexes)  # the keys replace them: their upkeep would be waste
+    assert {f"posts_{column}_key{pair}" for column in ("fingerprint", "lead") for pair in range(10)} <= indexes
+    store.close()
+
+
+def test_a_key_lookup_is_one_statement_whatever_a_batch_asks(tmp_path: Path) -> None:
+    """SQLite keeps the last 128 statements it prepared, each the size of its text: a text with a batch's
+    thousands of keys in it, another each batch, held 100 MB in the events stage."""
+    statements: list[tuple[str, int]] = []
+
+    class Watched(AnalysisStateStore):
+        def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
+            statements.append((where, len(params)))
+            return super()._fingerprints(where, params)
+
+    store = Watched(tmp_path / "analysis.sqlite3")
+    store.fingerprints_keyed(fingerprint_keys(1), [])
+    store.fingerprints_keyed([key for value in range(2, 2000) for key in fingerprint_keys(value)], fingerprint_keys(3))
+    assert len(statements) == 2 and statements[0] == statements[1]
+    store.close()
+
+
+def test_two_fingerprints_within_3_bits_share_a_key_and_far_ones_seldom_do() -> None:
+    import random
+
+    assert sum(KEY_BLOCKS) == FINGERPRINT_BITS
+    rng = random.Random(5)
+    for _ in range(2000):
+        value = rng.getrandbits(64)
+        near = value
+        for bit in rng.sample(range(64), 3):
+            near ^= 1 << bit
+        assert set(fingerprint_keys(value)) & set(fingerprint_keys(near))
+    for first, second in itertools.combinations(range(64), 2):  # every pair of bits, across every block's edge
+        value = rng.getrandbits(64)
+        assert set(fingerprint_keys(value)) & set(fingerprint_keys(value ^ 1 << first ^ 1 << second))
+    strangers = [rng.getrandbits(64) for _ in range(2000)]
+    shared = sum(bool(set(fingerprint_keys(a)) & set(fingerprint_keys(b))) for a, b in itertools.pairwise(strangers))
+    assert shared == 0  # odds of about 2 in 10 million a pair
 
 
 def test_two_events_on_one_policy_stay_apart(analyzer: Analyzer) -> None:

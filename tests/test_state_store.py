@@ -297,7 +297,7 @@ def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, t
     from collections import Counter
     from datetime import datetime, timedelta
 
-    from analysis.events import EventState, Fingerprint
+    from analysis.events import EventState, Fingerprint, fingerprint_keys
     from stores.state import open_analysis_state
     from yuqing.schema import SHANGHAI, Policy
 
@@ -317,12 +317,13 @@ def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, t
     assert standby.newest() == event.last_seen
     [restored] = standby.latest_events(10)
     assert restored.to_json() == event.to_json() == standby.event("evt-1").to_json()
-    # Read back by id, by a shared band (the value's or the first paragraph's), as an original's copies.
+    # Read back by id, by a shared key (the value's or the first paragraph's), as an original's copies.
     assert standby.fingerprint("news:1") == stored and standby.fingerprint("weibo:9") is None
-    by_id = sorted(standby.fingerprints_banded([(3, (high >> 48) & 0xFFFF)], []), key=lambda fp: fp.post_id)
+    top_blocks = fingerprint_keys(high)[-1]  # the copy differs in bit 0 only
+    by_id = sorted(standby.fingerprints_keyed([top_blocks], []), key=lambda fp: fp.post_id)
     assert by_id == [stored, copy]
-    assert standby.fingerprints_banded([], [(3, 1 << 15)]) == [stored]
-    assert standby.fingerprints_banded([(0, (high & 0xFFFF) ^ 1)], [(3, 0)]) == [copy]
+    assert standby.fingerprints_keyed([], [fingerprint_keys(1 << 63)[-1]]) == [stored]
+    assert standby.fingerprints_keyed([fingerprint_keys(high ^ 1)[0]], [fingerprint_keys(0)[-1]]) == [copy]
     assert standby.copies_of("news:1") == [copy]
     # A thread's event: by the post's id, or the first post saved on its page, while in the window.
     assert standby.thread("news:1", at) == ("evt-1", at)
@@ -349,6 +350,68 @@ def test_the_analyzers_memory_keeps_events_fingerprints_and_policies(settings, t
     assert standby.assigned("news:1") is None and standby.fingerprint("news:1") is None
     assert standby.latest_events(10) == [] and standby.event("evt-1") is None
     standby.close()
+
+
+def _within_3_bits(value: int, rng) -> int:
+    """`value` with 0 to 3 of its 64 bits flipped."""
+    for bit in rng.sample(range(64), rng.randint(0, 3)):
+        value ^= 1 << bit
+    return value
+
+
+def test_every_fingerprint_within_3_bits_of_a_post_is_found_by_its_keys(settings, tmp_path):
+    import random
+    from datetime import datetime
+
+    from analysis.events import Fingerprint, fingerprint_keys
+    from stores.state import open_analysis_state
+    from yuqing.schema import SHANGHAI
+
+    rng = random.Random(3)
+    at = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI)
+    stored = [Fingerprint(f"news:{n}", rng.getrandbits(64), at, f"news:{n}", "evt-1",
+                          lead=rng.getrandbits(64) if n % 2 else None) for n in range(150)]
+    memory = open_analysis_state(settings, tmp_path / "analysis.sqlite3")
+    memory.save([], [(fp.post_id, at, "evt-1", None, fp, None) for fp in stored], [])
+    for fp in stored:  # half the values at or above 2**63: stored as negative numbers, keyed as the analyzer keys them
+        near = fingerprint_keys(_within_3_bits(fp.value, rng))
+        assert fp in memory.fingerprints_keyed(near, [])
+        if fp.lead is not None:
+            assert fp in memory.fingerprints_keyed([], fingerprint_keys(_within_3_bits(fp.lead, rng)))
+    assert memory.fingerprints_keyed([], []) == []
+    memory.close()
+
+
+def test_key_lookups_read_indexes_not_the_whole_table(settings, tmp_path):
+    """The keys' SQL (stores.analysis_state.key_of) is what the indexes were made of, in SQLite and in
+    migration 0009: a week's lookups must not scan every stored post."""
+    import sqlite3
+
+    import psycopg
+
+    from analysis.events import fingerprint_keys
+    from stores.analysis_state import AnalysisStateStore, PostgresAnalysisState, _by_pair, _keyed
+    from stores.state import open_analysis_state
+
+    open_analysis_state(settings, tmp_path / "analysis.sqlite3").close()
+    asked = _by_pair(fingerprint_keys(0xDEAD_BEEF_0123_4567)) * 2  # of the values and of the first paragraphs
+    if settings.state == "postgres":
+        where = _keyed(PostgresAnalysisState.ANY_OF)
+        password = settings.postgres.password.get_secret_value() if settings.postgres.password else None
+        with psycopg.connect(settings.postgres.url, password=password) as conn:
+            conn.execute("SET enable_seqscan = off")  # on an empty table the planner would rather scan it
+            plan = [line for line, in conn.execute(f"EXPLAIN SELECT id FROM analysis_posts WHERE {where}".encode(), asked)]
+        used = {index for index in (line.split(" on ")[-1].split()[0] for line in plan if "Index Scan on" in line)}
+        assert not any("Seq Scan" in line for line in plan), plan
+    else:
+        where = _keyed(AnalysisStateStore.ANY_OF)
+        listed = [AnalysisStateStore._listed(keys) for keys in asked]
+        with sqlite3.connect(tmp_path / "analysis.sqlite3") as conn:
+            plan = [row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT id FROM posts WHERE {where}", listed)]
+        used = {line.split(" USING INDEX ")[-1].split()[0] for line in plan if "USING INDEX" in line}
+        assert not any(line.startswith("SCAN posts") for line in plan), plan
+    prefix = "analysis_posts_" if settings.state == "postgres" else "posts_"
+    assert used == {f"{prefix}{column}_key{pair}" for column in ("fingerprint", "lead") for pair in range(10)}
 
 
 def test_the_analysis_state_counts_its_saves_and_names_the_last_writer(settings, tmp_path):
