@@ -51,8 +51,9 @@ REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_POSTS = 10_000  # posts the analyzer enriches for the fill; the rest repeat them
 BATCH = 5_000  # posts per write
 WINDOW_DAYS = 7  # the analyzer's state keeps this many days (analysis.events.ACTIVE_FOR)
-# Alerts raised a day: a bench.soak run raised 988 in the first 12 hours of 100,000 posts a day, most updated
-# again and again (85 audit rows each); the status reads no audit row, so each alert here has a few.
+# Alerts raised a day: a bench.soak run raised 1,205 in its first 18 simulated hours of 100,000 posts a day (about
+# 1,600 a day; 2,000 here), most of them updated again and again (70 audit rows each); the status reads no audit
+# row, so each alert here has a few.
 ALERTS_PER_DAY = 2_000
 AUDITED = ("notified", "updated", "updated", "level_raised")
 RETAINED_POSTS = 25_000  # a quarter of a day: what bench.soak's log holds between two drains

@@ -8,7 +8,8 @@ import pytest
 
 from search.base import SearchQuery
 from search.sqlite_fts import SqliteIndex
-from tests.index_suite import CORPUS, SEED, IndexSuite, expected
+from tests.index_suite import CORPUS, SEED, T0, IndexSuite, expected
+from tests.sqlite_plans import full_scans, plans_of
 from yuqing.schema import Event, ReprintLink
 
 
@@ -135,3 +136,13 @@ def test_merges_that_come_back_round_end_at_the_last_event_before_the_loop(empty
     empty_index.upsert_events([event("ev-a", "ev-b"), event("ev-b", "ev-a"), event("ev-c", "ev-a")])
     empty_index.upsert([SEED[0].model_copy(update={"event_id": "ev-a"}), SEED[1].model_copy(update={"event_id": "ev-c"})])
     assert {empty_index.get(SEED[0].id).event_id, empty_index.get(SEED[1].id).event_id} == {"ev-b"}
+
+
+def test_the_live_events_and_their_count_are_read_without_a_look_at_every_event_ever_indexed(empty_index):
+    """A month of a city's events is hundreds of thousands, most merged away or long quiet: `yuqing status` counts
+    the live ones and the console lists those seen last through an index, not by reading every event's row."""
+    empty_index.upsert_events([Event(id=f"ev-{n}", label="停工", first_seen=T0, last_seen=T0 + timedelta(minutes=n),
+                                     size=1, merged_into="ev-0" if n % 3 else None) for n in range(30)])
+    plans = plans_of(empty_index._conn, lambda: (empty_index.event_count(), empty_index.events(since=T0, limit=5)))
+    assert len(plans) == 2 and not full_scans(plans, "events"), plans
+    assert all(any("live_events" in step for step in steps) for steps in plans.values()), plans
