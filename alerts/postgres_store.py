@@ -117,6 +117,13 @@ class PostgresAlertStore(AlertStore):
                                  "ORDER BY fired_at DESC LIMIT %s", ([s.value for s in statuses], limit))
         return [stored_row(row).alert for row in rows]
 
+    def count(self, statuses: Iterable[AlertStatus] | None = None) -> int:
+        if statuses is None:
+            rows = self._db.rows("SELECT count(*) FROM alerts")
+        else:
+            rows = self._db.rows("SELECT count(*) FROM alerts WHERE status = ANY(%s)", ([s.value for s in statuses],))
+        return int(rows[0][0])
+
     def history(self, alert_id: str) -> list[AuditEntry]:
         return [audit_row(row) for row in self._db.rows(
             "SELECT alert_id, at, actor, action, from_status, to_status, details FROM alert_audit "

@@ -323,7 +323,12 @@ class AlertService:
         return stored.alert
 
     def open_alerts(self) -> list[Alert]:
+        """The newest open alerts (the store's page of them)."""
         return self.store.alerts(OPEN_STATUSES)
+
+    def open_count(self) -> int:
+        """How many alerts are open: all of them, however many `open_alerts` lists."""
+        return self.store.count(OPEN_STATUSES)
 
     def acknowledge(self, alert_id: str, who: str, now: datetime | None = None) -> Alert:
         now = now or datetime.now().astimezone()

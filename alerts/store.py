@@ -166,6 +166,10 @@ class AlertStore(abc.ABC):
         """Alerts, newest first, optionally only those in the given statuses; `limit=None`: all of them."""
 
     @abc.abstractmethod
+    def count(self, statuses: Iterable[AlertStatus] | None = None) -> int:
+        """How many alerts there are (in the given statuses): all of them, where `alerts` lists a page."""
+
+    @abc.abstractmethod
     def history(self, alert_id: str) -> list[AuditEntry]: ...
 
     @abc.abstractmethod
@@ -245,6 +249,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_alert_per_group ON alerts (group_key) WHERE is_open = 1;
 CREATE INDEX IF NOT EXISTS alerts_by_group ON alerts (group_key, fired_at);
+-- The open (or closed) alerts newest first, and their count, without reading the alerts of months past.
+CREATE INDEX IF NOT EXISTS alerts_by_openness ON alerts (is_open, fired_at);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL, at REAL NOT NULL, actor TEXT NOT NULL,
     action TEXT NOT NULL, from_status TEXT, to_status TEXT NOT NULL, details TEXT NOT NULL
@@ -299,6 +305,20 @@ def outbox_row(row: tuple) -> OutboxItem:
 def audit_row(row: tuple) -> AuditEntry:
     """(alert_id, at, actor, action, from_status, to_status, details) as stored."""
     return AuditEntry(row[0], _dt(row[1]), row[2], row[3], row[4], row[5], json.loads(row[6]))
+
+
+def _in_statuses(statuses: Iterable[AlertStatus] | None) -> tuple[str, list[object]]:
+    """The condition (and its parameters) of alerts in `statuses` (None: any). All the open ones, or the closed
+    ones, by `is_open`, which `alerts_by_openness` finds: the open alerts, newest first, are then read without a
+    look at the closed ones that pile up over months."""
+    if statuses is None:
+        return "1", []
+    wanted = sorted({status.value for status in statuses})
+    if wanted == sorted(status.value for status in AlertStatus if status != AlertStatus.CLOSED):
+        return "is_open = 1", []
+    if wanted == [AlertStatus.CLOSED.value]:
+        return "is_open = 0", []
+    return f"status IN ({','.join('?' * len(wanted))})", list(wanted)
 
 
 class SqliteAlertStore(AlertStore):
@@ -379,13 +399,14 @@ class SqliteAlertStore(AlertStore):
         return Stored(alert, expected_version + 1)
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
-        wanted = [s.value for s in statuses] if statuses is not None else None
-        if wanted is not None and not wanted:
-            return []
-        where = f"WHERE status IN ({','.join('?' * len(wanted))})" if wanted else ""
-        rows = self._read(f"SELECT doc, version FROM alerts {where} ORDER BY fired_at DESC LIMIT ?",
-                          [*(wanted or []), -1 if limit is None else limit])  # SQLite: -1, no limit
+        where, params = _in_statuses(statuses)
+        rows = self._read(f"SELECT doc, version FROM alerts WHERE {where} ORDER BY fired_at DESC LIMIT ?",
+                          [*params, -1 if limit is None else limit])  # SQLite: -1, no limit
         return [stored_row(row).alert for row in rows]
+
+    def count(self, statuses: Iterable[AlertStatus] | None = None) -> int:
+        where, params = _in_statuses(statuses)
+        return int(self._read(f"SELECT count(*) FROM alerts WHERE {where}", params)[0][0])
 
     def history(self, alert_id: str) -> list[AuditEntry]:
         rows = self._read("SELECT alert_id, at, actor, action, from_status, to_status, details FROM audit "

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from alerts.service import AlertService
-from alerts.store import StoreError
+from alerts.service import OPEN_STATUSES, AlertService
+from alerts.store import Change, SqliteAlertStore, StoreError
 from alerts.testing import T0, make_post, make_signal
+from tests.sqlite_plans import full_scans, plans_of
 from yuqing.cli.commands import alerts as alerts_command
 from yuqing.cli.commands import status as status_command
 from yuqing.config import load_settings
-from yuqing.schema import BOARD_ANSWERED
+from yuqing.schema import BOARD_ANSWERED, Alert, AlertStatus
 
 
 @pytest.fixture(params=["embedded", "postgres"])
@@ -129,3 +130,36 @@ def test_every_rules_memory_survives_the_round_trip_through_json(settings):
     restored.restore(saved)
     assert restored.snapshot() == saved
 
+
+
+def test_status_counts_every_open_alert_not_only_the_page_it_lists(settings):
+    """A city's open alerts are thousands: the count is theirs, the list (a page, newest first) the newest 1,000."""
+    store = AlertService.from_settings(settings).store
+    for n in range(1_002):
+        fired = T0 + timedelta(minutes=n)
+        store.insert(Alert(id=f"a{n}", rule="r", rule_type="burst", group_key=f"g{n}", title=f"第{n}条",
+                           fired_at=fired, updated_at=fired), Change("system", "fired"), fired)
+    closed = Alert(id="done", rule="r", rule_type="burst", group_key="g-done", title="已处理", fired_at=T0,
+                   updated_at=T0, status=AlertStatus.CLOSED)
+    store.insert(closed, Change("王科长", "closed"), T0)
+    store.close()
+    status = status_command.collect(settings)
+    assert status["counts"]["open_alerts"] == 1_002
+    listed = [alert["id"] for alert in status["open_alerts"]]
+    assert listed == [f"a{n}" for n in range(1_001, 1, -1)]
+
+
+def test_the_open_alerts_and_their_count_are_read_without_a_look_at_the_closed_ones(tmp_path: Path):
+    """Alerts closed over months are most of the store: the open ones, newest first, and their count come from an
+    index (the embedded store; PostgreSQL's alerts_by_time serves the list)."""
+    store = SqliteAlertStore(tmp_path / "alerts.sqlite3")
+    for n, status in enumerate([AlertStatus.CLOSED] * 5 + [AlertStatus.FIRED, AlertStatus.ASSIGNED]):
+        fired = T0 + timedelta(minutes=n)
+        store.insert(Alert(id=f"a{n}", rule="r", rule_type="burst", group_key=f"g{n}", title="标题", status=status,
+                           fired_at=fired, updated_at=fired), Change("system", "fired"), fired)
+    plans = plans_of(store._conn, lambda: (store.alerts(OPEN_STATUSES), store.count(OPEN_STATUSES)))
+    assert len(plans) == 2 and not full_scans(plans, "alerts"), plans
+    assert [a.id for a in store.alerts(OPEN_STATUSES)] == ["a6", "a5"] and store.count(OPEN_STATUSES) == 2
+    assert store.count([AlertStatus.CLOSED]) == 5 and store.count() == 7 and store.count([AlertStatus.FIRED]) == 1
+    assert [a.id for a in store.alerts([AlertStatus.CLOSED], limit=2)] == ["a4", "a3"]
+    store.close()

@@ -13,6 +13,7 @@ from search import sqlite_fts
 from search.base import SearchBackendError, SearchQuery, body_text, reach
 from search.sqlite_fts import SqliteIndex
 from tests.index_suite import CORPUS, END, FACET_QUERIES, QUERIES, SEED, T0, IndexSuite, expected
+from tests.sqlite_plans import full_scans, plans_of
 from yuqing.schema import Event, ReprintLink
 
 
@@ -286,3 +287,13 @@ def test_a_post_indexed_again_keeps_its_row_id_and_its_hour_its_span(empty_index
     assert [empty_index.get(p.id) for p in again] == again
     assert empty_index.count(SearchQuery(sentiments=["positive"])) == sum(
         p.sentiment is not None and p.sentiment.label == "positive" for p in ordered[30:])
+
+
+def test_the_live_events_and_their_count_are_read_without_a_look_at_every_event_ever_indexed(empty_index):
+    """A month of a city's events is hundreds of thousands, most merged away or long quiet: `yuqing status` counts
+    the live ones and the console lists those seen last through an index, not by reading every event's row."""
+    empty_index.upsert_events([Event(id=f"ev-{n}", label="停工", first_seen=T0, last_seen=T0 + timedelta(minutes=n),
+                                     size=1, merged_into="ev-0" if n % 3 else None) for n in range(30)])
+    plans = plans_of(empty_index._conn, lambda: (empty_index.event_count(), empty_index.events(since=T0, limit=5)))
+    assert len(plans) == 2 and not full_scans(plans, "events"), plans
+    assert all(any("live_events" in step for step in steps) for steps in plans.values()), plans

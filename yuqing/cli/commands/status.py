@@ -35,6 +35,7 @@ def collect(settings: Settings) -> dict[str, Any]:
     service = AlertService.from_settings(settings, read_only=True)
     try:
         open_alerts = service.open_alerts()
+        open_count = service.open_count()
     finally:
         service.close()
     return {
@@ -42,7 +43,7 @@ def collect(settings: Settings) -> dict[str, Any]:
             "posts_indexed": sum(platforms.values()),
             "posts_by_platform": platforms,
             "events": events,
-            "open_alerts": len(open_alerts),
+            "open_alerts": open_count,
             "dead_letters": {t.topic: t.messages for t in topics if t.topic.endswith(DEAD_LETTER_SUFFIX)},
         },
         "lag": {t.topic: t.lag for t in topics if not t.topic.endswith(DEAD_LETTER_SUFFIX)},

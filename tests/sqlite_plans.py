@@ -1,0 +1,24 @@
+"""What SQLite plans for the statements a piece of code runs: for tests that a read stays on an index as the
+history a store keeps grows (how much that saves is bench.startup's to measure)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+
+def plans_of(conn: sqlite3.Connection, work: Callable[[], object]) -> dict[str, list[str]]:
+    """Each statement `work` runs on `conn` (as run, its values bound) -> the steps of its query plan."""
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        work()
+    finally:
+        conn.set_trace_callback(None)
+    return {sql: [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")] for sql in statements}
+
+
+def full_scans(plans: dict[str, list[str]], table: str) -> list[str]:
+    """The statements that read every row of `table` (a SCAN not through an index)."""
+    return [sql for sql, steps in plans.items()
+            if any((step + " ").startswith(f"SCAN {table} ") and "INDEX" not in step for step in steps)]
