@@ -270,7 +270,9 @@ class AlertStage(Stage):
 
         self.service = service
         self.bursts = bursts
-        self.dispatcher = Dispatcher(service) if deliver else None
+        # The lanes send on the stage's clock (looked up at each send: bench.soak runs the stage on simulated days):
+        # when a message goes out, and when it leaves the outbox, follow the clock the alerts are raised by.
+        self.dispatcher = Dispatcher(service, clock=lambda: now()) if deliver else None
         self.log = log
         self.checkpoint_every = checkpoint_every
         # With a writer, this worker holds the memory (one writer; MemoryTaken while another live one does).
