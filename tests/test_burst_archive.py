@@ -136,3 +136,41 @@ def test_a_store_saved_before_the_subjects_had_their_columns_gets_them(tmp_path:
     assert [data["position"] for _, _, data in store.saved_subjects([("event", "evt-1"), ("event", "nope")])] == [2]
     assert store.next_position() == 4
     store.close()
+
+
+def test_the_migration_gives_the_subjects_saved_before_their_columns(postgres_settings):
+    """A PostgreSQL state database with burst subjects saved by an earlier version: the migration that adds their
+    columns fills their last bucket and quietness from their JSON, and they keep their positions."""
+    import psycopg
+    from psycopg.types.json import Json
+
+    from alerts.postgres_store import PostgresAlertStore
+    from stores import postgres
+
+    [columns] = [m for m in postgres.migrations() if m.name == "alert_burst_archive"]
+    bucket = _bucket(START)
+    old = [("place", "曹县", {"label": "曹县", "counts": [bucket - 2, 1, 0, bucket, 2, 1], "recent": [[bucket, "w:1"]]}),
+           ("event", "evt-1", {"label": "某事", "counts": [bucket - 900, 1, 0], "recent": []}),
+           ("event", "evt-2", {"label": "旧事", "buckets": {str(bucket - 5): [1, 0]}, "recent": []})]
+    password = postgres_settings.password.get_secret_value()
+    with psycopg.connect(postgres_settings.url, password=password, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+                     "applied_at timestamptz NOT NULL DEFAULT now())")
+        for migration in postgres.migrations():
+            if migration.version < columns.version:
+                conn.execute(migration.path.read_text(encoding="utf-8").encode())
+                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                             (migration.version, migration.name))
+        with conn.cursor() as cursor:
+            cursor.executemany("INSERT INTO alert_burst_memory (kind, id, position, state) VALUES (%s, %s, %s, %s)",
+                               [(kind, sid, position, Json(data)) for position, (kind, sid, data) in enumerate(old)])
+    assert postgres.setup(postgres_settings)[0] == columns
+    store = PostgresAlertStore(postgres_settings)
+    try:
+        assert store.load_memory(LOG).bursts == [("place", "曹县", {**old[0][2], "position": 0})]
+        assert store.quiet_subjects_after(bucket - 10) == [("event", "evt-2", {**old[2][2], "position": 2})]
+        assert store.quiet_subjects_after(bucket - 1000) == [("event", "evt-1", {**old[1][2], "position": 1}),
+                                                             ("event", "evt-2", {**old[2][2], "position": 2})]
+        assert store.next_position() == 3
+    finally:
+        store.close()
