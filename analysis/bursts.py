@@ -255,11 +255,15 @@ class BurstTracker:
             label = (counted.label if counted else self._event_labels.get(post.event_id)) \
                 or " ".join(post.keywords[:3]) or post.event_id
             subjects.append(("event", post.event_id, label))
-        subjects += [("policy", link.id, self.policy_titles.get(link.id, link.id)) for link in post.policies]
-        subjects += [("department", name, name) for name in post.departments]
-        subjects += [("place", name, name) for name in post.places]
+        subjects += self._named_subjects_of(post)
         subjects += [("keyword", w.name, w.name) for w in self.matcher.matches(post)]
         return subjects
+
+    def _named_subjects_of(self, post: EnrichedPost) -> list[tuple[str, str, str]]:
+        """The policies, departments and places a post counts for: named in it, no text read."""
+        return [*(("policy", link.id, self.policy_titles.get(link.id, link.id)) for link in post.policies),
+                *(("department", name, name) for name in post.departments),
+                *(("place", name, name) for name in post.places)]
 
     def name_event(self, event_id: str, label: str) -> None:
         """Take an event's name for its signals: its headline title, else its label (top keywords of all its posts)."""
@@ -356,16 +360,17 @@ class BurstTracker:
         return dict.fromkeys(sorted(keys, key=lambda key: subjects[key].position))
 
     def take_back(self, posts: Sequence[EnrichedPost], event_ids: Sequence[str], now: datetime) -> None:
-        """Bring back from the archive, in one look, every subject that naming these events, counting these posts
-        and `signals(now)` will read: then they read nothing from it (a store that is down fails the batch here,
-        before anything is counted)."""
+        """Bring back from the archive, in one look, every subject that `name_event` for these events, `add` for these
+        posts and `signals(now)` will read: then they read nothing from it (a store that is down fails the batch
+        here, before anything is counted). Every watchlist's, rather than match the posts' text twice: they are few."""
         if self.archive is None:
             return
         if self._now_bucket is None or _bucket(now) < self._now_bucket:
             self._take_back_lively(_bucket(now))
         wanted = [("event", event_id) for event_id in event_ids]
         wanted += [("event", post.event_id) for post in posts if post.event_id]
-        wanted += [(kind, sid) for post in posts for kind, sid, _ in self.subjects_of(post) if kind != "event"]
+        wanted += [(kind, sid) for post in posts for kind, sid, _ in self._named_subjects_of(post)]
+        wanted += [("keyword", watchlist.name) for watchlist in self.matcher.watchlists]
         self._absent = set()
         missing = [key for key in dict.fromkeys(wanted) if key not in self._subjects]
         self._absent = set(missing) - set(self._take_back(missing))
@@ -378,7 +383,8 @@ class BurstTracker:
         return self._take_back_records(self.archive.saved_subjects(missing)) if missing else {}
 
     def _take_back_lively(self, now_bucket: int) -> None:
-        """Those waiting in the archive that have a post in a recent window by `now_bucket` (once for it)."""
+        """Those waiting in the archive that have a post in a recent window by `now_bucket` (once until `signals`
+        has run at it: `take_back` may have done it for the batch)."""
         if self.archive is not None and self._lively_taken_back != now_bucket:
             longest = max(int(w.recent.total_seconds()) // BUCKET_SECONDS for w in self.windows)
             self._take_back_records(self.archive.quiet_subjects_after(now_bucket - longest))
@@ -458,7 +464,7 @@ class BurstTracker:
         as they are now: they leave memory."""
         self._changed, self._dropped = {}, set()
         if self.archive is not None:
-            self._absent = set()  # the archive has every subject held now
+            self._absent = set()  # what was made since it was looked in is saved there now, and may be set aside
             for keys in self._quiet.values():
                 for key in keys:
                     if key not in self._lively:
