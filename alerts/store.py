@@ -142,11 +142,15 @@ def audit_values(alert: Alert, from_status: str | None, change: Change, now: dat
             json.dumps(details, ensure_ascii=False, default=str))
 
 
-def burst_values(kind: str, subject_id: str, data: dict[str, Any]) -> tuple[str, str, str, int, int | None, bool]:
-    """A burst subject's row on either store (kind, id, state as JSON, position, last bucket, quiet): the columns
-    beside its JSON find and order the subjects without reading it (see `analysis.bursts.BurstArchive`)."""
-    return (kind, subject_id, json.dumps(data, ensure_ascii=False), data["position"], last_bucket_of(data),
-            not data["recent"])
+def burst_rows(records: Sequence[tuple[str, str, dict[str, Any]]],
+               first: int) -> list[tuple[str, str, str, int, int | None, bool]]:
+    """Burst subjects' rows on either store (kind, id, state as JSON, position, last bucket, quiet): the columns
+    beside the JSON find and order the subjects without reading it (see `analysis.bursts.BurstArchive`). A record
+    without a position of its own takes the next from `first` on (after every subject saved). On a row that exists
+    only the state, last bucket and quietness are written: a subject keeps its position (forgotten, it is deleted
+    first, and made again it is new)."""
+    return [(kind, sid, json.dumps(data, ensure_ascii=False), data.get("position", first + n), last_bucket_of(data),
+             not data["recent"]) for n, (kind, sid, data) in enumerate(records)]
 
 
 def last_bucket_of(data: dict[str, Any]) -> int | None:
@@ -248,11 +252,11 @@ class AlertStore(abc.ABC):
         `writer`, only while it holds the memory (its hold renewed until `until`), else MemoryTaken."""
 
     @abc.abstractmethod
-    def load_memory(self, log: str) -> WorkerMemory:
-        """The alert worker's memory, with the offsets it saved for this log (none for another log); of the burst
-        subjects, those that are not quiet: the quiet ones wait in the store (`BurstArchive`, below)."""
+    def load_memory(self, log: str, quiet_subjects: bool = True) -> WorkerMemory:
+        """The alert worker's memory, with the offsets it saved for this log (none for another log); without
+        `quiet_subjects`, the burst subjects that are not quiet only (the others wait: `BurstArchive`, below)."""
 
-    # The burst subjects as saved: `analysis.bursts.BurstArchive`. Each record's data has its position.
+    # The burst subjects as saved: `analysis.bursts.BurstArchive`.
     @abc.abstractmethod
     def saved_subjects(self, keys: Sequence[tuple[str, str]]) -> list[tuple[str, str, dict[str, Any]]]: ...
 
@@ -349,18 +353,18 @@ class SqliteAlertStore(AlertStore):
             raise StoreError(f"cannot open the alert store at {self.path}: {exc}") from exc
 
     def _add_burst_columns(self) -> None:
-        """A store written before the burst subjects had their columns gets them, filled from their JSON (position:
-        the order they were saved in)."""
+        """A store written before the burst subjects had their columns gets them, filled from their JSON, and each
+        subject its position (the order they were saved in), in its JSON too: the tracker reads it there."""
         columns = {row[1] for row in self._conn.execute("PRAGMA table_info(burst_state)")}
         if "position" not in columns:
             with self._write() as conn:
                 for column in ("position INTEGER", "last_bucket INTEGER", "quiet INTEGER"):
                     conn.execute(f"ALTER TABLE burst_state ADD COLUMN {column}")
-                rows = conn.execute("SELECT rowid, kind, id, state FROM burst_state").fetchall()
+                records = [(kind, sid, {**json.loads(state), "position": rowid}) for rowid, kind, sid, state
+                           in conn.execute("SELECT rowid, kind, id, state FROM burst_state ORDER BY rowid")]
                 conn.executemany(
-                    "UPDATE burst_state SET position = ?, last_bucket = ?, quiet = ? WHERE kind = ? AND id = ?",
-                    [(rowid, last_bucket_of(data), not data["recent"], kind, sid)
-                     for rowid, kind, sid, data in ((r[0], r[1], r[2], json.loads(r[3])) for r in rows)])
+                    "UPDATE burst_state SET state = ?, position = ?, last_bucket = ?, quiet = ? WHERE kind = ? AND id = ?",
+                    [(*row[2:], *row[:2]) for row in burst_rows(records, 0)])
         self._conn.execute("CREATE INDEX IF NOT EXISTS burst_state_by_last ON burst_state (last_bucket)")
 
     @contextmanager
@@ -544,10 +548,11 @@ class SqliteAlertStore(AlertStore):
                 conn.executemany("DELETE FROM burst_state WHERE kind = ? AND id = ?", memory.forgotten)
             if memory.forgotten_before is not None:
                 conn.execute("DELETE FROM burst_state WHERE last_bucket < ?", (memory.forgotten_before,))
+            (first,) = conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state").fetchone()
             conn.executemany("INSERT INTO burst_state (kind, id, state, position, last_bucket, quiet) "
                              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, "
-                             "position = excluded.position, last_bucket = excluded.last_bucket, quiet = excluded.quiet",
-                             [burst_values(*record) for record in memory.bursts])
+                             "last_bucket = excluded.last_bucket, quiet = excluded.quiet",
+                             burst_rows(memory.bursts, first))
             conn.execute("DELETE FROM memory_offsets WHERE log != ?", (memory.log,))
             conn.executemany(
                 "INSERT INTO memory_offsets (log, topic, partition, next_offset) VALUES (?, ?, ?, ?) "
@@ -556,12 +561,11 @@ class SqliteAlertStore(AlertStore):
 
     @staticmethod
     def _bursts(rows: Iterable[tuple]) -> list[tuple[str, str, dict[str, Any]]]:
-        """Records of (kind, id, state, position) rows."""
-        return [(kind, sid, {**json.loads(state), "position": position}) for kind, sid, state, position in rows]
+        return [(kind, sid, json.loads(state)) for kind, sid, state in rows]
 
-    def load_memory(self, log: str) -> WorkerMemory:
-        bursts = self._bursts(self._read("SELECT kind, id, state, position FROM burst_state WHERE NOT quiet "
-                                         "ORDER BY position"))
+    def load_memory(self, log: str, quiet_subjects: bool = True) -> WorkerMemory:
+        bursts = self._bursts(self._read("SELECT kind, id, state FROM burst_state WHERE ? OR NOT quiet "
+                                         "ORDER BY position", (quiet_subjects,)))
         offsets = {(topic, part): offset for topic, part, offset in
                    self._read("SELECT topic, partition, next_offset FROM memory_offsets WHERE log = ?", (log,))}
         return WorkerMemory(self.load_state(), bursts, offsets, log)
@@ -569,10 +573,10 @@ class SqliteAlertStore(AlertStore):
     def saved_subjects(self, keys: Sequence[tuple[str, str]]) -> list[tuple[str, str, dict[str, Any]]]:
         with self._lock:
             return self._bursts(row for key in keys for row in self._conn.execute(
-                "SELECT kind, id, state, position FROM burst_state WHERE kind = ? AND id = ?", key))
+                "SELECT kind, id, state FROM burst_state WHERE kind = ? AND id = ?", key))
 
     def quiet_subjects_after(self, bucket: int) -> list[tuple[str, str, dict[str, Any]]]:
-        return self._bursts(self._read("SELECT kind, id, state, position FROM burst_state "
+        return self._bursts(self._read("SELECT kind, id, state FROM burst_state "
                                        "WHERE quiet AND last_bucket > ? ORDER BY position", (bucket,)))
 
     def next_position(self) -> int:

@@ -279,7 +279,7 @@ class AlertStage(Stage):
         self.writer = writer
         self._held_until = time.monotonic()
         self._hold()
-        memory = service.store.load_memory(log)
+        memory = service.store.load_memory(log, quiet_subjects=False)
         # The rules' part as of the hold too: the service read it when it was built, which may have been before
         # the writer this one replaces saved for the last time (a standby built just before the active one died).
         service.engine.restore(memory.rules)
