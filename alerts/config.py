@@ -103,13 +103,26 @@ class RetrySpec(_Strict):
     max: Duration = timedelta(minutes=5)
 
 
+# Delivered messages are dropped from the outbox this long after they went out, unless the rules file says otherwise.
+SENT_KEPT = timedelta(days=7)
+
+
 class DeliverySpec(_Strict):
     """When notifications go out: a new alert group waits `settle` (the first crawl of an incident brings
     several findings within seconds: one message with all of them, not five), and later messages about one
-    alert reach one channel at most once per `min_interval`, what came in between folded into one."""
+    alert reach one channel at most once per `min_interval`, what came in between folded into one. A delivered
+    message stays in the outbox for `sent_kept` (the audit keeps for good which channels each change notified):
+    an alert's next message is spaced from it, so never less than `min_interval`."""
 
     settle: Duration = timedelta(seconds=60)
     min_interval: Duration = timedelta(minutes=5)
+    sent_kept: Duration = SENT_KEPT
+
+    @model_validator(mode="after")
+    def _sent_kept_spans_min_interval(self) -> DeliverySpec:
+        if self.sent_kept < self.min_interval:
+            raise ValueError(f"sent_kept ({self.sent_kept}) must be at least min_interval ({self.min_interval})")
+        return self
 
 
 class AlertConfig(_Strict):

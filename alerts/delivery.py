@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 
 from alerts.config import channel_spec
@@ -20,9 +21,13 @@ log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, service: AlertService, poll: float = 1.0) -> None:
+    """`clock`: the time the lanes send at (that of the worker they serve)."""
+
+    def __init__(self, service: AlertService, poll: float = 1.0,
+                 clock: Callable[[], datetime] = lambda: datetime.now().astimezone()) -> None:
         self.service = service
         self.poll = poll
+        self.clock = clock
         self._stop = threading.Event()
         self._lanes: list[threading.Thread] = []
 
@@ -41,7 +46,7 @@ class Dispatcher:
     def _drain(self, channel: str) -> None:
         while not self._stop.is_set():
             try:
-                sent = self.service.deliver_channel(channel, datetime.now().astimezone())
+                sent = self.service.deliver_channel(channel, self.clock())
             except Exception:  # a store hiccup must not end the lane; the notification stays in the outbox
                 log.exception("delivery lane %s failed; retrying", channel)
                 sent = 0

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Json
 
 from alerts.store import (
     OUTBOX_COLUMNS,
@@ -32,6 +31,7 @@ from alerts.store import (
     WorkerMemory,
     audit_row,
     audit_values,
+    burst_rows,
     epoch,
     outbox_row,
     outbox_values,
@@ -49,7 +49,7 @@ _WRITER_LOCK = 0x7975_616C_6572  # "yualer"
 class PostgresAlertStore(AlertStore):
     """`read_only=True`: every transaction is read-only, for commands that only show alerts."""
 
-    SCHEMA_VERSION = 4
+    SCHEMA_VERSION = 9  # 0004 made the tables, 0009 the burst subjects' columns
 
     def __init__(self, settings: PostgresSettings, read_only: bool = False) -> None:
         self.read_only = read_only
@@ -236,12 +236,13 @@ class PostgresAlertStore(AlertStore):
                 cursor.execute("DELETE FROM alert_burst_memory")
             else:
                 cursor.executemany("DELETE FROM alert_burst_memory WHERE kind = %s AND id = %s", memory.forgotten)
+            if memory.forgotten_before is not None:
+                cursor.execute("DELETE FROM alert_burst_memory WHERE last_bucket < %s", (memory.forgotten_before,))
             (first,) = cursor.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM alert_burst_memory").fetchone() or (0,)
-            # An update keeps the row's position (the order subjects are loaded in); a new subject goes last.
             cursor.executemany(
-                "INSERT INTO alert_burst_memory (kind, id, position, state) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state",
-                [(kind, sid, first + n, Json(data)) for n, (kind, sid, data) in enumerate(memory.bursts)])
+                "INSERT INTO alert_burst_memory (kind, id, state, position, last_bucket, quiet) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, "
+                "last_bucket = excluded.last_bucket, quiet = excluded.quiet", burst_rows(memory.bursts, first))
             cursor.execute("DELETE FROM alert_memory_offsets WHERE log != %s", (memory.log,))
             cursor.executemany(
                 "INSERT INTO alert_memory_offsets (log, topic, partition, next_offset) VALUES (%s, %s, %s, %s) "
@@ -249,15 +250,31 @@ class PostgresAlertStore(AlertStore):
                 "SET next_offset = GREATEST(alert_memory_offsets.next_offset, excluded.next_offset)",
                 [(memory.log, topic, part, offset) for (topic, part), offset in memory.offsets.items()])
 
-    def load_memory(self, log: str) -> WorkerMemory:
+    def load_memory(self, log: str, quiet_subjects: bool = True) -> WorkerMemory:
         with self._db.transaction() as conn:  # one snapshot: the rules, bursts and offsets of one save
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             rules = dict(conn.execute("SELECT key, state FROM alert_rule_memory").fetchall())
-            bursts = conn.execute("SELECT kind, id, state FROM alert_burst_memory ORDER BY position").fetchall()
+            bursts = conn.execute("SELECT kind, id, state FROM alert_burst_memory WHERE %s OR NOT quiet "
+                                  "ORDER BY position", (quiet_subjects,)).fetchall()
             offsets = conn.execute("SELECT topic, partition, next_offset FROM alert_memory_offsets WHERE log = %s",
                                    (log,)).fetchall()
         return WorkerMemory(rules, [(kind, sid, state) for kind, sid, state in bursts],
                             {(topic, part): offset for topic, part, offset in offsets}, log)
+
+    def saved_subjects(self, keys: Sequence[tuple[str, str]]) -> list[tuple[str, str, dict[str, Any]]]:
+        return [(kind, sid, state) for kind, sid, state in self._db.rows(
+            "SELECT kind, id, state FROM alert_burst_memory "
+            "WHERE (kind, id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+            ([kind for kind, _ in keys], [sid for _, sid in keys]))]
+
+    def quiet_subjects_after(self, bucket: int) -> list[tuple[str, str, dict[str, Any]]]:
+        return [(kind, sid, state) for kind, sid, state in self._db.rows(
+            "SELECT kind, id, state FROM alert_burst_memory WHERE quiet AND last_bucket > %s ORDER BY position",
+            (bucket,))]
+
+    def next_position(self) -> int:
+        [(position,)] = self._db.rows("SELECT COALESCE(MAX(position) + 1, 0) FROM alert_burst_memory")
+        return int(position)
 
     def close(self) -> None:
         self._db.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from alerts import workflow
 from alerts.channels import Channel, ChannelContext, ChannelError, Notification, ReportMail
+from alerts.config import SENT_KEPT as SENT_KEPT  # the default retention of delivered messages, said here too
 from alerts.config import AlertConfig, build_channels, load_alert_config, rate_limit
 from alerts.effect import ResponseEffect, measure_effect
 from alerts.engine import AlertEngine, Outcome
@@ -31,8 +32,9 @@ OPEN_STATUSES = tuple(s for s in AlertStatus if s != AlertStatus.CLOSED)
 SYSTEM = "yuqing"
 CONFLICT_RETRIES = 8
 RATE_WINDOW = timedelta(minutes=1)
-# Delivered notifications are kept this long; the audit keeps for good which channels each change notified.
-SENT_KEPT = timedelta(days=30)
+# Delivered messages past their retention (`delivery.sent_kept`) are dropped at most this often: each time is a
+# scan of the outbox's delivered rows.
+FORGET_SENT_EVERY = timedelta(hours=1)
 # A group's latest alert, as this service last read or wrote it, is kept this long (of the clock `process` is
 # given) after the group's last finding: a finding on a group seen lately costs no read and parse of the alert
 # (a third of the alert worker's time). Anything else that changes the alert (an officer, a deadline, a delivery)
@@ -94,6 +96,7 @@ class AlertService:
         # fired; epoch seconds). Read from the store at the first check, then kept by this service's writes: others
         # only meet clocks (an officer's response), and a look then finds nothing to do.
         self._clocks: dict[str, tuple[float, float]] | None = None
+        self._sent_forgotten_at: datetime | None = None  # when delivered messages were last dropped
 
     @classmethod
     def from_settings(cls, settings: Settings, rules_file: Path | None = None, index: Index | None = None, *,
@@ -276,8 +279,15 @@ class AlertService:
             if not is_report:
                 self._mark_notified(group[-1].alert_id, now)
         if delivered:
-            self.store.forget_sent(now - SENT_KEPT)
+            self._forget_sent(now)
         return delivered
+
+    def _forget_sent(self, now: datetime) -> None:
+        """Drop the messages delivered longer ago than `delivery.sent_kept`, at most every FORGET_SENT_EVERY (lanes
+        in several threads may both do it now and then: the second finds nothing to drop)."""
+        if self._sent_forgotten_at is None or abs(now - self._sent_forgotten_at) >= FORGET_SENT_EVERY:
+            self._sent_forgotten_at = now
+            self.store.forget_sent(now - self.config.delivery.sent_kept)
 
     def _not_before(self, channel: str, group: list[OutboxItem]) -> datetime | None:
         """The earliest time the next message about this alert may reach the channel."""

@@ -116,6 +116,9 @@ class WorkerMemory:
     # the last save (new ones in the order they were made, after those saved) and these (kind, id) were forgotten:
     # a checkpoint then costs what changed, not the hundreds of thousands of subjects a city's 15 days hold.
     forgotten: Sequence[tuple[str, str]] | None = None
+    # The subjects whose last bucket is before this one are forgotten too: past the horizon, whether the worker
+    # held them or let them wait in the store (`BurstTracker.forgotten_before`).
+    forgotten_before: int | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,24 @@ def audit_values(alert: Alert, from_status: str | None, change: Change, now: dat
         details = {**details, "notified": [channel for channel, _ in change.notifications]}
     return (alert.id, epoch(now), change.actor, change.action, from_status, alert.status.value,
             json.dumps(details, ensure_ascii=False, default=str))
+
+
+def burst_rows(records: Sequence[tuple[str, str, dict[str, Any]]],
+               first: int) -> list[tuple[str, str, str, int, int | None, bool]]:
+    """Burst subjects' rows on either store (kind, id, state as JSON, position, last bucket, quiet): the columns
+    beside the JSON find and order the subjects without reading it (see `analysis.bursts.BurstArchive`). A record
+    without a position of its own takes the next from `first` on (after every subject saved). On a row that exists
+    only the state, last bucket and quietness are written: a subject keeps its position (forgotten, it is deleted
+    first, and made again it is new)."""
+    return [(kind, sid, json.dumps(data, ensure_ascii=False), data.get("position", first + n), last_bucket_of(data),
+             not data["recent"]) for n, (kind, sid, data) in enumerate(records)]
+
+
+def last_bucket_of(data: dict[str, Any]) -> int | None:
+    """A burst record's last bucket (None: it has none)."""
+    if "counts" in data:
+        return data["counts"][-3] if data["counts"] else None
+    return max(map(int, data["buckets"]), default=None)  # saved before the counts were kept flat
 
 
 def outbox_values(alert: Alert, change: Change, now: datetime) -> list[tuple[object, ...]]:
@@ -235,8 +256,19 @@ class AlertStore(abc.ABC):
         `writer`, only while it holds the memory (its hold renewed until `until`), else MemoryTaken."""
 
     @abc.abstractmethod
-    def load_memory(self, log: str) -> WorkerMemory:
-        """The alert worker's memory, with the offsets it saved for this log (none for another log)."""
+    def load_memory(self, log: str, quiet_subjects: bool = True) -> WorkerMemory:
+        """The alert worker's memory, with the offsets it saved for this log (none for another log); without
+        `quiet_subjects`, the burst subjects that are not quiet only (the others wait: `BurstArchive`, below)."""
+
+    # The burst subjects as saved: `analysis.bursts.BurstArchive`.
+    @abc.abstractmethod
+    def saved_subjects(self, keys: Sequence[tuple[str, str]]) -> list[tuple[str, str, dict[str, Any]]]: ...
+
+    @abc.abstractmethod
+    def quiet_subjects_after(self, bucket: int) -> list[tuple[str, str, dict[str, Any]]]: ...
+
+    @abc.abstractmethod
+    def next_position(self) -> int: ...
 
     def close(self) -> None:
         """Release connections."""
@@ -269,6 +301,7 @@ CREATE TABLE IF NOT EXISTS rule_state (key TEXT PRIMARY KEY, blob BLOB NOT NULL,
 CREATE TABLE IF NOT EXISTS memory_writer (id INTEGER PRIMARY KEY CHECK (id = 1), host TEXT NOT NULL,
                                           pid INTEGER NOT NULL, token TEXT NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS burst_state (kind TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL,
+                                        position INTEGER, last_bucket INTEGER, quiet INTEGER,
                                         PRIMARY KEY (kind, id));
 -- Offsets belong to one log (transport.identity()): a new log starts at offset 0 again.
 CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
@@ -335,8 +368,24 @@ class SqliteAlertStore(AlertStore):
             self._conn = connect(self.path, autocommit=True, shared_between_threads=True, read_only=read_only)
             if not read_only:
                 self._conn.executescript(SCHEMA)
+                self._add_burst_columns()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the alert store at {self.path}: {exc}") from exc
+
+    def _add_burst_columns(self) -> None:
+        """A store written before the burst subjects had their columns gets them, filled from their JSON, and each
+        subject its position (the order they were saved in), in its JSON too: the tracker reads it there."""
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(burst_state)")}
+        if "position" not in columns:
+            with self._write() as conn:
+                for column in ("position INTEGER", "last_bucket INTEGER", "quiet INTEGER"):
+                    conn.execute(f"ALTER TABLE burst_state ADD COLUMN {column}")
+                records = [(kind, sid, {**json.loads(state), "position": rowid}) for rowid, kind, sid, state
+                           in conn.execute("SELECT rowid, kind, id, state FROM burst_state ORDER BY rowid")]
+                conn.executemany(
+                    "UPDATE burst_state SET state = ?, position = ?, last_bucket = ?, quiet = ? WHERE kind = ? AND id = ?",
+                    [(*row[2:], *row[:2]) for row in burst_rows(records, 0)])
+        self._conn.execute("CREATE INDEX IF NOT EXISTS burst_state_by_last ON burst_state (last_bucket)")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -518,22 +567,41 @@ class SqliteAlertStore(AlertStore):
                 conn.execute("DELETE FROM burst_state")
             else:
                 conn.executemany("DELETE FROM burst_state WHERE kind = ? AND id = ?", memory.forgotten)
-            # An update keeps the row (and its rowid: the order subjects are loaded in); a new subject goes last.
-            conn.executemany("INSERT INTO burst_state (kind, id, state) VALUES (?, ?, ?) "
-                             "ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state",
-                             [(kind, sid, json.dumps(data, ensure_ascii=False)) for kind, sid, data in memory.bursts])
+            if memory.forgotten_before is not None:
+                conn.execute("DELETE FROM burst_state WHERE last_bucket < ?", (memory.forgotten_before,))
+            (first,) = conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state").fetchone()
+            conn.executemany("INSERT INTO burst_state (kind, id, state, position, last_bucket, quiet) "
+                             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, "
+                             "last_bucket = excluded.last_bucket, quiet = excluded.quiet",
+                             burst_rows(memory.bursts, first))
             conn.execute("DELETE FROM memory_offsets WHERE log != ?", (memory.log,))
             conn.executemany(
                 "INSERT INTO memory_offsets (log, topic, partition, next_offset) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (log, topic, partition) DO UPDATE SET next_offset = MAX(next_offset, excluded.next_offset)",
                 [(memory.log, topic, part, offset) for (topic, part), offset in memory.offsets.items()])
 
-    def load_memory(self, log: str) -> WorkerMemory:
-        bursts = [(kind, sid, json.loads(state)) for kind, sid, state in
-                  self._read("SELECT kind, id, state FROM burst_state ORDER BY rowid")]
+    @staticmethod
+    def _bursts(rows: Iterable[tuple]) -> list[tuple[str, str, dict[str, Any]]]:
+        return [(kind, sid, json.loads(state)) for kind, sid, state in rows]
+
+    def load_memory(self, log: str, quiet_subjects: bool = True) -> WorkerMemory:
+        bursts = self._bursts(self._read("SELECT kind, id, state FROM burst_state WHERE ? OR NOT quiet "
+                                         "ORDER BY position", (quiet_subjects,)))
         offsets = {(topic, part): offset for topic, part, offset in
                    self._read("SELECT topic, partition, next_offset FROM memory_offsets WHERE log = ?", (log,))}
         return WorkerMemory(self.load_state(), bursts, offsets, log)
+
+    def saved_subjects(self, keys: Sequence[tuple[str, str]]) -> list[tuple[str, str, dict[str, Any]]]:
+        with self._lock:
+            return self._bursts(row for key in keys for row in self._conn.execute(
+                "SELECT kind, id, state FROM burst_state WHERE kind = ? AND id = ?", key))
+
+    def quiet_subjects_after(self, bucket: int) -> list[tuple[str, str, dict[str, Any]]]:
+        return self._bursts(self._read("SELECT kind, id, state FROM burst_state "
+                                       "WHERE quiet AND last_bucket > ? ORDER BY position", (bucket,)))
+
+    def next_position(self) -> int:
+        return self._read("SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state")[0][0]
 
     def close(self) -> None:
         with self._lock:

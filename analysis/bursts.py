@@ -7,7 +7,9 @@ posts yields a `BurstSignal`: recent count and negative share beside the baselin
 negative share. Alert rules read the signals and decide; nothing is judged here.
 
 State survives restarts in the `BurstMemory` handed in (`stores.state.open_burst_memory`): `signals()`
-saves it at most once a minute and `close()` at the end; a new tracker loads it.
+saves it at most once a minute and `close()` at the end; a new tracker loads it. The alert worker saves the
+changes at its checkpoints instead, and hands in its store as a `BurstArchive`: then the subjects with no post
+in any recent window wait there, not in memory, until posted again.
 """
 
 from __future__ import annotations
@@ -65,14 +67,14 @@ class _Subject:
     """One subject's counts, compact: most subjects are events of one post or a few, and the 15-day horizon holds
     every one of them (a dict of bucket lists and a list of tuples took ~830 bytes for a one-post event)."""
 
-    __slots__ = ("label", "counts", "recent", "last_bucket")
+    __slots__ = ("label", "counts", "recent", "position")
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, position: int = 0) -> None:
         self.label = label
+        self.position = position  # the order subjects were made in: the order their signals come in
         self.counts = array("q")  # (bucket, posts, negative posts) triples, oldest bucket first
         # bucket, post id, bucket, post id, ...: the last RECENT_KEPT posts, oldest first (a list once there are any)
         self.recent: Any = NO_POSTS
-        self.last_bucket = 0
 
     def count(self, bucket: int, negative: int) -> None:
         counts = self.counts
@@ -84,7 +86,11 @@ class _Subject:
             counts[at + 2] += negative
         else:
             counts[at + 3:at + 3] = array("q", (bucket, 1, negative))
-        self.last_bucket = max(self.last_bucket, bucket)
+
+    @property
+    def last_bucket(self) -> int:
+        # The buckets are in order, and a subject held has one at least (it is forgotten before its last goes).
+        return self.counts[-3] if self.counts else 0
 
     def forget_before(self, bucket: int) -> bool:
         """Drop the buckets before `bucket`; whether there were any."""
@@ -122,11 +128,13 @@ class _Subject:
 
     def to_json(self) -> dict[str, Any]:
         # The counts as they are held, flat: a place has a bucket per 5 minutes of 15 days, saved at every checkpoint
-        return {"label": self.label, "counts": self.counts.tolist(), "recent": [list(pair) for pair in self.recent_ids()]}
+        return {"label": self.label, "counts": self.counts.tolist(), "recent": [list(pair) for pair in self.recent_ids()],
+                "position": self.position}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> _Subject:
-        subject = cls(data["label"])
+    def from_json(cls, data: dict[str, Any], position: int) -> _Subject:
+        """A subject from its record; `position` when the record has none (saved before subjects kept theirs)."""
+        subject = cls(data["label"], data.get("position", position))
         if "counts" in data:
             subject.counts.extend(data["counts"])
         else:  # saved before the counts were kept flat: {bucket: [posts, negative posts]}
@@ -134,7 +142,6 @@ class _Subject:
                 subject.counts.extend((bucket, posts, bad))
         for bucket, post_id in data["recent"][-RECENT_KEPT:]:
             subject.remember(int(bucket), str(post_id))
-        subject.last_bucket = subject.counts[-3] if subject.counts else 0
         return subject
 
 
@@ -180,6 +187,20 @@ class BurstMemory(Protocol):
     def load(self) -> Iterable[SubjectRecord]: ...
 
 
+class BurstArchive(Protocol):
+    """Every subject as the tracker's `changes` were last saved (the alert worker's store, at its checkpoints), each
+    with its position, last bucket and whether it is quiet (no post ids kept: nothing in any recent window)."""
+
+    def saved_subjects(self, keys: Sequence[tuple[str, str]]) -> list[SubjectRecord]:
+        """The records of these subjects that are saved (the others are not)."""
+
+    def quiet_subjects_after(self, bucket: int) -> list[SubjectRecord]:
+        """The records of the quiet subjects whose last bucket is after `bucket`, by position."""
+
+    def next_position(self) -> int:
+        """A position after every saved subject's."""
+
+
 class BurstTracker:
     """Volume and negative share per subject, against a baseline, as `BurstSignal`s."""
 
@@ -199,14 +220,20 @@ class BurstTracker:
         self.min_count = min_count
         self.matcher = WatchlistMatcher(watchlists, gazetteer)
         self.memory = memory
+        # With an archive (`keep_quiet_in`), quiet subjects wait there once saved, not in memory.
+        self.archive: BurstArchive | None = None
+        self._absent: set[tuple[str, str]] = set()  # not in the archive when `take_back` last looked
+        self._lively_taken_back: int | None = None  # the clock's bucket the archive's lively ones were taken back at
         self._subjects: dict[tuple[str, str], _Subject] = {}
+        self._next_position = 0
         # The subjects `signals` looks at: all but those with no post in any recent window (most, at a city's volume:
-        # the 15-day horizon holds every event of a fortnight), in the order of `_subjects` (the signals' order) once
+        # the 15-day horizon holds every event of a fortnight), by position (the signals' order) once
         # `_lively_in_order`. A quiet one waits under its last bucket until it is past the horizon or posted again.
         self._lively: dict[tuple[str, str], None] = {}
         self._lively_in_order = True
         self._quiet: dict[int, list[tuple[str, str]]] = {}
         self._now_bucket: int | None = None  # of the last `signals`
+        self._oldest: int | None = None  # the horizon's first bucket at the last `signals`: before it, forgotten
         # (start, ids of the posts counted from then on), oldest first; the clock's start before it is first given
         self._seen: list[tuple[datetime, set[str]]] = [(EPOCH, set())]
         # Names of events the clusterer named before their first post arrived (the two come on different topics);
@@ -228,15 +255,20 @@ class BurstTracker:
             label = (counted.label if counted else self._event_labels.get(post.event_id)) \
                 or " ".join(post.keywords[:3]) or post.event_id
             subjects.append(("event", post.event_id, label))
-        subjects += [("policy", link.id, self.policy_titles.get(link.id, link.id)) for link in post.policies]
-        subjects += [("department", name, name) for name in post.departments]
-        subjects += [("place", name, name) for name in post.places]
+        subjects += self._named_subjects_of(post)
         subjects += [("keyword", w.name, w.name) for w in self.matcher.matches(post)]
         return subjects
 
+    def _named_subjects_of(self, post: EnrichedPost) -> list[tuple[str, str, str]]:
+        """The policies, departments and places a post counts for: named in it, no text read."""
+        return [*(("policy", link.id, self.policy_titles.get(link.id, link.id)) for link in post.policies),
+                *(("department", name, name) for name in post.departments),
+                *(("place", name, name) for name in post.places)]
+
     def name_event(self, event_id: str, label: str) -> None:
         """Take an event's name for its signals: its headline title, else its label (top keywords of all its posts)."""
-        subject = self._subjects.get(("event", event_id))
+        subject = self._subjects.get(("event", event_id)) or self._take_back([("event", event_id)]).get(
+            ("event", event_id))
         if subject is not None:
             if subject.label != label:
                 subject.label = label
@@ -251,14 +283,20 @@ class BurstTracker:
         """Count a post once (a redelivered post is ignored)."""
         if any(post.id in ids for _, ids in self._seen):
             return
-        self._seen[-1][1].add(post.id)
+        if self.archive is not None and post.event_id:
+            self._take_back([("event", post.event_id)])  # first: a counted event's posts carry its name
+        subjects = self.subjects_of(post)
+        if self.archive is not None:
+            self._take_back([(kind, subject_id) for kind, subject_id, _ in subjects if kind != "event"])
+        self._seen[-1][1].add(post.id)  # after the archive was read: should that fail, the post is counted later
         bucket = _bucket(post.when)
         negative = int(post.sentiment is not None and post.sentiment.label == SentimentLabel.NEGATIVE)
-        for kind, subject_id, label in self.subjects_of(post):
+        for kind, subject_id, label in subjects:
             key = (kind, subject_id)
             subject = self._subjects.get(key)
             if subject is None:
-                subject = self._subjects[key] = _Subject(label)
+                subject = self._subjects[key] = _Subject(label, self._next_position)
+                self._next_position += 1
                 if kind == "event":
                     self._event_labels.pop(subject_id, None)  # the subject carries its name from now on
             elif key not in self._lively:
@@ -279,11 +317,16 @@ class BurstTracker:
         now_bucket = _bucket(now)
         oldest = now_bucket - int(self._horizon.total_seconds()) // BUCKET_SECONDS
         longest = max(int(w.recent.total_seconds()) // BUCKET_SECONDS for w in self.windows)
-        if self._now_bucket is not None and now_bucket < self._now_bucket:
-            self._lively = dict.fromkeys(self._subjects)  # the clock went back: quiet ones may not be by this time
+        if self._now_bucket is None or now_bucket < self._now_bucket:
+            # The clock is first given, or went back: every subject held is looked at, and those waiting in the
+            # archive that have a post in a recent window by this time are taken back.
+            self._take_back_lively(now_bucket)
+            self._lively = self._by_position(self._subjects)
         elif not self._lively_in_order:
-            self._lively = {key: None for key in self._subjects if key in self._lively}
-        self._lively_in_order, self._now_bucket = True, now_bucket
+            self._lively = self._by_position(self._lively)
+        self._lively_in_order, self._now_bucket, self._lively_taken_back = True, now_bucket, None
+        # Never back with the clock: what was forgotten stays so (in memory as in the archive).
+        self._oldest = oldest if self._oldest is None else max(self._oldest, oldest)
         for bucket in [bucket for bucket in self._quiet if bucket < oldest]:
             for key in self._quiet.pop(bucket):
                 quiet = self._subjects.get(key)  # else forgotten already; or posted again since (and lively)
@@ -311,6 +354,52 @@ class BurstTracker:
                 if signal is not None:
                     found.append(signal)
         return found
+
+    def _by_position(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], None]:
+        subjects = self._subjects
+        return dict.fromkeys(sorted(keys, key=lambda key: subjects[key].position))
+
+    def take_back(self, posts: Sequence[EnrichedPost], event_ids: Sequence[str], now: datetime) -> None:
+        """Bring back from the archive, in one look, every subject that `name_event` for these events, `add` for these
+        posts and `signals(now)` will read: then they read nothing from it (a store that is down fails the batch
+        here, before anything is counted). Every watchlist's, rather than match the posts' text twice: they are few."""
+        if self.archive is None:
+            return
+        if self._now_bucket is None or _bucket(now) < self._now_bucket:
+            self._take_back_lively(_bucket(now))
+        wanted = [("event", event_id) for event_id in event_ids]
+        wanted += [("event", post.event_id) for post in posts if post.event_id]
+        wanted += [(kind, sid) for post in posts for kind, sid, _ in self._named_subjects_of(post)]
+        wanted += [("keyword", watchlist.name) for watchlist in self.matcher.watchlists]
+        self._absent = set()
+        missing = [key for key in dict.fromkeys(wanted) if key not in self._subjects]
+        self._absent = set(missing) - set(self._take_back(missing))
+
+    def _take_back(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], _Subject]:
+        """The subjects of `keys` that wait in the archive, back in memory (quiet: `add` makes them lively)."""
+        if self.archive is None:
+            return {}
+        missing = [key for key in keys if key not in self._subjects and key not in self._absent]
+        return self._take_back_records(self.archive.saved_subjects(missing)) if missing else {}
+
+    def _take_back_lively(self, now_bucket: int) -> None:
+        """Those waiting in the archive that have a post in a recent window by `now_bucket` (once until `signals`
+        has run at it: `take_back` may have done it for the batch)."""
+        if self.archive is not None and self._lively_taken_back != now_bucket:
+            longest = max(int(w.recent.total_seconds()) // BUCKET_SECONDS for w in self.windows)
+            self._take_back_records(self.archive.quiet_subjects_after(now_bucket - longest))
+            self._lively_taken_back = now_bucket
+
+    def _take_back_records(self, records: Iterable[SubjectRecord]) -> dict[tuple[str, str], _Subject]:
+        """Subjects from the archive, held as quiet ones (those past the horizon are forgotten: the next checkpoint
+        deletes them, as it would had they been held)."""
+        taken = {}
+        for kind, sid, data in records:
+            key, subject = (kind, sid), _Subject.from_json(data, self._next_position)
+            if key not in self._subjects and (self._oldest is None or subject.last_bucket >= self._oldest):
+                taken[key] = self._subjects[key] = subject
+                self._quiet.setdefault(subject.last_bucket, []).append(key)
+        return taken
 
     def _forget(self, key: tuple[str, str]) -> None:
         del self._subjects[key]
@@ -371,8 +460,25 @@ class BurstTracker:
         return [(kind, sid, subjects[(kind, sid)].to_json()) for kind, sid in self._changed], sorted(self._dropped)
 
     def changes_saved(self) -> None:
-        """The last `changes()` are kept: the next ones start from here."""
+        """The last `changes()` are kept: the next ones start from here. With an archive, it holds the quiet subjects
+        as they are now: they leave memory."""
         self._changed, self._dropped = {}, set()
+        if self.archive is not None:
+            self._absent = set()  # what was made since it was looked in is saved there now, and may be set aside
+            for keys in self._quiet.values():
+                for key in keys:
+                    if key not in self._lively:
+                        self._subjects.pop(key, None)
+            self._quiet = {}
+
+    def forgotten_before(self) -> int | None:
+        """The bucket before which a subject's last post leaves it forgotten (None before the clock is given)."""
+        return self._oldest
+
+    def keep_quiet_in(self, archive: BurstArchive) -> None:
+        """Let quiet subjects wait in `archive` once their changes are saved there (see `BurstArchive`)."""
+        self.archive = archive
+        self._next_position = max(self._next_position, archive.next_position())
 
     def save(self) -> None:
         """Hand the counts to the memory (whole: it replaces what it held)."""
@@ -387,11 +493,13 @@ class BurstTracker:
     def restore(self, records: Iterable[SubjectRecord]) -> None:
         """Take back what `records` returned, replacing the counts held now."""
         self._subjects.clear()
-        self._lively, self._lively_in_order, self._quiet, self._now_bucket = {}, True, {}, None
+        self._lively, self._lively_in_order, self._quiet, self._now_bucket, self._oldest = {}, True, {}, None, None
+        self._absent, self._lively_taken_back = set(), None
         self._seen = [(EPOCH, set())]
         self._changed, self._dropped = {}, set()
         for kind, sid, data in records:
-            subject = self._subjects[(kind, sid)] = _Subject.from_json(data)
+            subject = self._subjects[(kind, sid)] = _Subject.from_json(data, self._next_position)
+            self._next_position = max(self._next_position, subject.position + 1)
             self._lively[(kind, sid)] = None
             self._seen[-1][1].update(pid for _, pid in subject.recent_ids())
 

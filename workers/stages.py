@@ -270,19 +270,24 @@ class AlertStage(Stage):
 
         self.service = service
         self.bursts = bursts
-        self.dispatcher = Dispatcher(service) if deliver else None
+        # The lanes send on the stage's clock (looked up at each send: bench.soak runs the stage on simulated days):
+        # when a message goes out, and when it leaves the outbox, follow the clock the alerts are raised by.
+        self.dispatcher = Dispatcher(service, clock=lambda: now()) if deliver else None
         self.log = log
         self.checkpoint_every = checkpoint_every
         # With a writer, this worker holds the memory (one writer; MemoryTaken while another live one does).
         self.writer = writer
         self._held_until = time.monotonic()
         self._hold()
-        memory = service.store.load_memory(log)
+        memory = service.store.load_memory(log, quiet_subjects=False)
         # The rules' part as of the hold too: the service read it when it was built, which may have been before
         # the writer this one replaces saved for the last time (a standby built just before the active one died).
         service.engine.restore(memory.rules)
         if memory.bursts:
             bursts.restore(memory.bursts)
+        # The quiet burst subjects (most of a city's fortnight of events) wait in the store once a checkpoint has
+        # saved them, and come back when posted again: the worker holds those of the last day, not of 15.
+        bursts.keep_quiet_in(service.store)
         self._counted: dict[tuple[str, int], int] = dict(memory.offsets)  # next offset the memory includes
         self._held: list[Message] = []
         self._checkpointed_at = time.monotonic()
@@ -292,19 +297,23 @@ class AlertStage(Stage):
     def process(self, messages: list[Message]) -> BatchResult:
         counted = self._counted
         fresh = [position for position, m in enumerate(messages) if m.offset >= counted.get((m.topic, m.partition), 0)]
-        for message in messages:
-            key = (message.topic, message.partition)
-            counted[key] = max(counted.get(key, 0), message.offset + 1)
         decoded, found = run_per_message([messages[position] for position in fresh], _decode)
         result = BatchResult(failed={fresh[i]: error for i, error in found.failed.items()},
                              poison={fresh[i]: error for i, error in found.poison.items()})
         posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         health = [item for item in decoded if isinstance(item, CrawlHealth)]
-        for event in (item for item in decoded if isinstance(item, Event)):
+        events = [item for item in decoded if isinstance(item, Event)]
+        moment = now()
+        # The quiet burst subjects the batch touches, back from the store before anything is counted: a store that
+        # is down fails the batch here, and it comes again whole.
+        self.bursts.take_back(posts, [event.id for event in events], moment)
+        for message in messages:
+            key = (message.topic, message.partition)
+            counted[key] = max(counted.get(key, 0), message.offset + 1)
+        for event in events:
             self.bursts.name_event(event.id, event.headline)
         for post in posts:
             self.bursts.add(post)
-        moment = now()
         self.service.process(posts, self.bursts.signals(moment), health, moment)
         self._start_delivery()
         return result
@@ -339,7 +348,8 @@ class AlertStage(Stage):
         began = time.process_time()
         changed, forgotten = self.bursts.changes()  # the burst counts: only what changed since the last checkpoint
         self.service.store.save_memory(
-            WorkerMemory(self.service.engine.snapshot(), changed, dict(self._counted), self.log, forgotten),
+            WorkerMemory(self.service.engine.snapshot(), changed, dict(self._counted), self.log, forgotten,
+                         self.bursts.forgotten_before()),
             self.writer, now() + timedelta(seconds=WRITER_LEASE))
         self.bursts.changes_saved()
         self._checkpointed_cpu = time.process_time()

@@ -1,0 +1,175 @@
+"""The alert worker's quiet burst subjects wait in its store, not in its memory (`analysis.bursts.BurstArchive`):
+the worker holds the subjects with a post in a recent window, and its signals are those of a tracker that holds
+every subject of the 15-day horizon, through checkpoints, restarts, renames and a clock that goes back."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from alerts.store import AlertStore, SqliteAlertStore, WorkerMemory
+from analysis.bursts import BurstTracker, _bucket
+from yuqing.schema import EnrichedPost, PolicyLink, Sentiment
+
+START = datetime(2026, 6, 1, tzinfo=UTC)
+LOG = "log-1"
+
+
+def post(n: int, when: datetime, event: str, negative: bool = False, **fields) -> EnrichedPost:
+    label = "negative" if negative else "positive"
+    return EnrichedPost(id=f"weibo:{n}", url=f"https://weibo.com/{n}", platform="weibo", source="weibo", text="某事",
+                        published_at=when, sentiment=Sentiment(score=0.1 if negative else 0.9, label=label),
+                        event_id=event, keywords=["老旧小区", "漏水"], **fields)
+
+
+def checkpoint(tracker: BurstTracker, store: AlertStore) -> None:
+    """What `workers.stages.AlertStage.checkpoint` saves of the burst counts."""
+    changed, forgotten = tracker.changes()
+    store.save_memory(WorkerMemory({}, changed, {}, LOG, forgotten, tracker.forgotten_before()))
+    tracker.changes_saved()
+
+
+def restarted(store: AlertStore) -> BurstTracker:
+    """A new worker's tracker, as `AlertStage` builds it from the store."""
+    tracker = BurstTracker([], min_count=3)
+    memory = store.load_memory(LOG, quiet_subjects=False)
+    if memory.bursts:
+        tracker.restore(memory.bursts)
+    tracker.keep_quiet_in(store)
+    return tracker
+
+
+def saved(store: AlertStore) -> dict[tuple[str, str], dict]:
+    """Every burst subject in the store."""
+    return {(kind, sid): data for kind, sid, data in store.load_memory(LOG).bursts}
+
+
+def test_quiet_subjects_wait_in_the_store_and_the_signals_stay_the_same(open_alert_store: Callable[[], AlertStore]):
+    """20 days of events (most met once, some posted again days later, one past the horizon, some renamed while
+    quiet, posts delivered twice), a restart on day 9 and the clock going back two days for a batch: the same
+    signals, batch after batch, as a tracker that keeps every subject in memory, in the order the subjects came in;
+    after each checkpoint (every other batch) the worker's tracker holds only the subjects with a post in a recent
+    window, and the store holds what the other holds."""
+    rng = random.Random(5)
+    store = open_alert_store()
+    held = BurstTracker([], min_count=3)  # every subject in memory, as before
+    archived = restarted(store)
+    came_in: dict[tuple[str, str], int] = {}  # the order subjects were first counted in
+    n = 0
+    for day in range(20):
+        for batch in range(4):
+            now = START + timedelta(days=day, hours=6 * batch + 5)
+            if (day, batch) == (12, 2):
+                now -= timedelta(days=2)  # the machine's clock set back for a while
+            posts = []
+            for _ in range(rng.randrange(10, 30)):  # the batch's new events, most met once
+                n += 1
+                posts.append(post(n, now - timedelta(minutes=rng.randrange(0, 300)), f"evt-{n}",
+                                  negative=rng.random() < 0.3, places=rng.sample(["牡丹区", "曹县", "单县"], 1)))
+            for _ in range(rng.randrange(0, 8)):  # earlier events posted again, some of them quiet for days
+                n += 1
+                posts.append(post(n, now - timedelta(minutes=rng.randrange(0, 120)), f"evt-{rng.randrange(1, n)}",
+                                  negative=rng.random() < 0.5, policies=[PolicyLink(id="p-1", score=0.7)]))
+            if (day, batch) == (5, 0):
+                revived = posts[0].event_id
+            if (day, batch) in ((1, 0), (16, 1)):  # an event met again just past the horizon starts afresh
+                came_in.pop(("event", "evt-returning"), None)
+                for _ in range(4):
+                    n += 1
+                    posts.append(post(n, now - timedelta(minutes=30), "evt-returning", negative=True))
+            if (day, batch) == (17, 1):  # an event quiet for 12 days, posted again after a new loud one
+                for event_id in ("evt-loud", revived):
+                    for _ in range(4):
+                        n += 1
+                        posts.append(post(n, now - timedelta(minutes=30), event_id, negative=True))
+            posts.append(posts[rng.randrange(len(posts))])  # delivered twice
+            renamed = [f"evt-{rng.randrange(1, n)}" for _ in range(3)] + [f"evt-unseen-{day}-{batch}"]
+            if day % 2:  # as the alert stage does; on even days `name_event` and `add` read the store themselves
+                archived.take_back(posts, renamed, now)
+            for tracker in (held, archived):
+                for event_id in renamed:
+                    tracker.name_event(event_id, f"{event_id} 的标题")
+                for item in posts:
+                    tracker.add(item)
+            for item in posts:
+                for kind, sid, _ in held.subjects_of(item):
+                    came_in.setdefault((kind, sid), len(came_in))
+            signals = held.signals(now)
+            assert archived.signals(now) == signals
+            order = [came_in[(s.subject_kind, s.subject_id)] for s in signals]
+            assert order == sorted(order)
+            if (day, batch) == (17, 1):
+                assert [s.subject_id for s in signals if s.subject_kind == "event"][:4] == [revived] * 2 + ["evt-loud"] * 2
+            if batch % 2:
+                checkpoint(archived, store)
+                held.changes_saved()
+                assert set(archived._subjects) == set(held._lively)
+        if day == 8:  # both restart: the one from its records, the other from the store
+            records = held.records()
+            held = BurstTracker([], min_count=3)
+            held.restore(records)
+            archived = restarted(open_alert_store())
+    assert len(held.records()) > 10 * len(archived._subjects)
+    assert saved(store) == {(kind, sid): data for kind, sid, data in held.records()}
+
+
+def test_a_store_saved_before_the_subjects_had_their_columns_gets_them(tmp_path: Path):
+    """An alert store written by an earlier version: its burst subjects get their position (the order they were
+    saved in), last bucket and quietness; the lively ones are loaded, the quiet ones wait."""
+    path = tmp_path / "alerts.sqlite3"
+    bucket = _bucket(START)
+    old = [("place", "曹县", {"label": "曹县", "counts": [bucket - 2, 1, 0, bucket, 2, 1], "recent": [[bucket, "w:1"]]}),
+           ("event", "evt-1", {"label": "某事", "counts": [bucket - 900, 1, 0], "recent": []}),
+           ("event", "evt-2", {"label": "旧事", "buckets": {str(bucket - 5): [1, 0]}, "recent": []})]
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE burst_state (kind TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, "
+                   "PRIMARY KEY (kind, id))")
+        db.executemany("INSERT INTO burst_state VALUES (?, ?, ?)", [(k, i, json.dumps(d)) for k, i, d in old])
+    store = SqliteAlertStore(path)
+    assert store.load_memory(LOG, quiet_subjects=False).bursts == [("place", "曹县", {**old[0][2], "position": 1})]
+    assert store.quiet_subjects_after(bucket - 10) == [("event", "evt-2", {**old[2][2], "position": 3})]
+    assert [data["position"] for _, _, data in store.saved_subjects([("event", "evt-1"), ("event", "nope")])] == [2]
+    assert store.next_position() == 4
+    store.close()
+
+
+def test_the_migration_gives_the_subjects_saved_before_their_columns(postgres_settings):
+    """A PostgreSQL state database with burst subjects saved by an earlier version: the migration that adds their
+    columns fills their last bucket and quietness from their JSON, and they keep their positions."""
+    import psycopg
+    from psycopg.types.json import Json
+
+    from alerts.postgres_store import PostgresAlertStore
+    from stores import postgres
+
+    [columns] = [m for m in postgres.migrations() if m.name == "alert_burst_archive"]
+    bucket = _bucket(START)
+    old = [("place", "曹县", {"label": "曹县", "counts": [bucket - 2, 1, 0, bucket, 2, 1], "recent": [[bucket, "w:1"]]}),
+           ("event", "evt-1", {"label": "某事", "counts": [bucket - 900, 1, 0], "recent": []}),
+           ("event", "evt-2", {"label": "旧事", "buckets": {str(bucket - 5): [1, 0]}, "recent": []})]
+    password = postgres_settings.password.get_secret_value()
+    with psycopg.connect(postgres_settings.url, password=password, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+                     "applied_at timestamptz NOT NULL DEFAULT now())")
+        for migration in postgres.migrations():
+            if migration.version < columns.version:
+                conn.execute(migration.path.read_text(encoding="utf-8").encode())
+                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                             (migration.version, migration.name))
+        with conn.cursor() as cursor:
+            cursor.executemany("INSERT INTO alert_burst_memory (kind, id, position, state) VALUES (%s, %s, %s, %s)",
+                               [(kind, sid, position, Json(data)) for position, (kind, sid, data) in enumerate(old)])
+    assert postgres.setup(postgres_settings)[0] == columns
+    store = PostgresAlertStore(postgres_settings)
+    try:
+        assert store.load_memory(LOG, quiet_subjects=False).bursts == [("place", "曹县", {**old[0][2], "position": 0})]
+        assert store.quiet_subjects_after(bucket - 10) == [("event", "evt-2", {**old[2][2], "position": 2})]
+        assert store.quiet_subjects_after(bucket - 1000) == [("event", "evt-1", {**old[1][2], "position": 1}),
+                                                             ("event", "evt-2", {**old[2][2], "position": 2})]
+        assert store.next_position() == 3
+    finally:
+        store.close()
