@@ -49,7 +49,7 @@ _WRITER_LOCK = 0x7975_616C_6572  # "yualer"
 class PostgresAlertStore(AlertStore):
     """`read_only=True`: every transaction is read-only, for commands that only show alerts."""
 
-    SCHEMA_VERSION = 9  # 0004 made the tables, 0009 the burst subjects' columns
+    SCHEMA_VERSION = 10  # 0004 made the tables, 0010 the burst subjects' columns
 
     def __init__(self, settings: PostgresSettings, read_only: bool = False) -> None:
         self.read_only = read_only
