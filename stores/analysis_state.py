@@ -106,7 +106,6 @@ def _thread_key(key: str) -> int:
 # two days (offsets run from -12:00 to +14:00), so a range read with this margin through the index, then
 # compared as datetimes, is exact.
 OFFSET_MARGIN = timedelta(days=2)
-LOOKUP_CHUNK = 500  # post ids per read of `assigned_many` (SQLite allows 32,766 parameters a statement)
 
 
 def _time(text: str) -> datetime:
@@ -172,13 +171,14 @@ class _FingerprintLookups:
     store reads the rows (`_fingerprints`)."""
 
     MARK: str  # how the driver marks a query parameter
-    ANY_OF: str  # how it matches any of a list given as one parameter (`_listed`)
+    ANY_OF: str  # how it matches any of a list of keys given as one parameter (`_listed`)
+    ANY_ID_OF: str  # the same for a list of post ids
 
     def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
         raise NotImplementedError
 
     @staticmethod
-    def _listed(values: list[int]) -> object:
+    def _listed(values: Sequence[int] | Sequence[str]) -> object:
         raise NotImplementedError
 
     def fingerprint(self, post_id: str) -> Fingerprint | None:
@@ -199,19 +199,15 @@ class _FingerprintLookups:
 
     def fingerprints_of(self, post_ids: Sequence[str]) -> dict[str, Fingerprint]:
         """`fingerprint` of many posts in a few reads: post id -> fingerprint, for those that have one."""
-        found: dict[str, Fingerprint] = {}
-        for start in range(0, len(post_ids), LOOKUP_CHUNK):
-            chunk = post_ids[start:start + LOOKUP_CHUNK]
-            found.update((fp.post_id, fp) for fp in self._fingerprints(f"id IN ({', '.join([self.MARK] * len(chunk))})", chunk))
-        return found
+        return {fp.post_id: fp for fp in self._fingerprints(f"id {self.ANY_ID_OF}", (self._listed(post_ids),))}
 
 
 class AnalysisStateStore(_FingerprintLookups):
     MARK = "?"
-    ANY_OF = "IN (SELECT value FROM json_each(?))"
+    ANY_OF = ANY_ID_OF = "IN (SELECT value FROM json_each(?))"  # one statement text whatever the list's length
 
     @staticmethod
-    def _listed(values: list[int]) -> str:
+    def _listed(values: Sequence[int] | Sequence[str]) -> str:
         return orjson.dumps(values).decode()
 
     def __init__(self, path: Path) -> None:
@@ -286,13 +282,8 @@ class AnalysisStateStore(_FingerprintLookups):
 
     def assigned_many(self, post_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, datetime]]:
         """`assigned` of many posts in a few reads: post id -> (event id, reprint_of, when), for those analysed before."""
-        found = {}
-        for start in range(0, len(post_ids), LOOKUP_CHUNK):
-            chunk = post_ids[start:start + LOOKUP_CHUNK]
-            for pid, event_id, reprint_of, at in self.db.execute(
-                    f"SELECT id, event_id, reprint_of, at FROM posts WHERE id IN ({','.join('?' * len(chunk))})", chunk):
-                found[pid] = (event_id, reprint_of, _time(at))
-        return found
+        return {pid: (event_id, reprint_of, _time(at)) for pid, event_id, reprint_of, at in self.db.execute(
+            f"SELECT id, event_id, reprint_of, at FROM posts WHERE id {self.ANY_OF}", (self._listed(post_ids),))}
 
     def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
         rows = self.db.execute(f"SELECT {FINGERPRINT_ROW} FROM posts WHERE {where}", params)
@@ -311,19 +302,16 @@ class AnalysisStateStore(_FingerprintLookups):
         """`thread` of many keys in a few reads: key -> (event id, when), for those with an answer."""
         by_id: dict[str, tuple[str, datetime]] = {}
         first_by_hash: dict[int, tuple[str, datetime]] = {}
-        for start in range(0, len(keys), LOOKUP_CHUNK):
-            chunk = keys[start:start + LOOKUP_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for key, event_id, at in self.db.execute(
-                    f"SELECT id, event_id, at FROM posts WHERE id IN ({marks}) AND event_id IS NOT NULL", chunk):
-                by_id[key] = (event_id, _time(at))
-            hashes = [_thread_key(key) for key in chunk if key not in by_id]
-            rows = self.db.execute(f"SELECT thread, event_id, at FROM posts WHERE thread IN ({','.join('?' * len(hashes))})"
-                                   " AND event_id IS NOT NULL ORDER BY rowid", hashes)
-            for thread, event_id, at in rows:
-                when = _time(at)
-                if thread not in first_by_hash and (since is None or when >= since):
-                    first_by_hash[thread] = (event_id, when)
+        for key, event_id, at in self.db.execute(
+                f"SELECT id, event_id, at FROM posts WHERE id {self.ANY_OF} AND event_id IS NOT NULL", (self._listed(keys),)):
+            by_id[key] = (event_id, _time(at))
+        hashes = [_thread_key(key) for key in keys if key not in by_id]
+        rows = self.db.execute(f"SELECT thread, event_id, at FROM posts WHERE thread {self.ANY_OF}"
+                               " AND event_id IS NOT NULL ORDER BY rowid", (self._listed(hashes),))
+        for thread, event_id, at in rows:
+            when = _time(at)
+            if thread not in first_by_hash and (since is None or when >= since):
+                first_by_hash[thread] = (event_id, when)
         return _threads_found(keys, by_id, first_by_hash, since)
 
     def forget_before(self, cutoff: datetime) -> None:
@@ -344,10 +332,11 @@ class PostgresAnalysisState(_FingerprintLookups):
 
     MARK = "%s"
     ANY_OF = "= ANY(%s::bigint[])"
+    ANY_ID_OF = "= ANY(%s)"
 
     @staticmethod
-    def _listed(values: list[int]) -> list[int]:
-        return values
+    def _listed(values: Sequence[int] | Sequence[str]) -> object:
+        return list(values)
 
     SCHEMA_VERSION = 9  # 0005 made the tables, 0007 the save count, 0008 and 0009 what the analyzer reads back by
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -184,6 +185,32 @@ def test_a_key_lookup_is_one_statement_whatever_a_batch_asks(tmp_path: Path) -> 
     store.fingerprints_keyed([key for value in range(2, 2000) for key in fingerprint_keys(value)], fingerprint_keys(3))
     assert len(statements) == 2 and statements[0] == statements[1]
     store.close()
+
+
+def test_the_batch_lookups_by_post_id_are_one_statement_text_whatever_a_batch_asks(tmp_path: Path) -> None:
+    """The same for `assigned_many`, `fingerprints_of` and `threads`: a text with one mark per id, one length per
+    batch size, filled SQLite's cache of prepared statements with up to 128 texts of 500 marks."""
+    texts: set[str] = set()
+
+    store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    connection = store.db
+
+    class Recording:
+        def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+            texts.add(sql)
+            return connection.execute(sql, params)
+
+    store.db = Recording()  # type: ignore[assignment]
+    asked: list[set[str]] = []
+    for size in (1, 7, 600):
+        texts.clear()
+        ids = [f"weibo:{n}" for n in range(size)]
+        store.assigned_many(ids)
+        store.fingerprints_of(ids)
+        store.threads(ids, None)
+        asked.append({text for text in texts if "FROM posts" in text})
+    assert len(asked[0]) == 4 and asked[0] == asked[1] == asked[2], asked
+    connection.close()
 
 
 def test_two_fingerprints_within_3_bits_share_a_key_and_far_ones_seldom_do() -> None:
