@@ -16,7 +16,6 @@ from pathlib import Path
 
 from alerts import workflow
 from alerts.channels import Channel, ChannelContext, ChannelError, Notification, ReportMail
-from alerts.config import SENT_KEPT as SENT_KEPT  # the default retention of delivered messages, said here too
 from alerts.config import AlertConfig, build_channels, load_alert_config, rate_limit
 from alerts.effect import ResponseEffect, measure_effect
 from alerts.engine import AlertEngine, Outcome

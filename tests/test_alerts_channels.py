@@ -23,8 +23,8 @@ import requests
 
 from alerts.channels import CHANNEL_TYPES, ChannelContext, ChannelError, Notification
 from alerts.channels.base import http_session
-from alerts.config import build_channels, parse_alert_config
-from alerts.service import SENT_KEPT, AlertService
+from alerts.config import SENT_KEPT, build_channels, parse_alert_config
+from alerts.service import AlertService
 from alerts.store import SqliteAlertStore
 from alerts.testing import T0, make_post
 from yuqing.redact import RedactingFilter
