@@ -36,6 +36,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import repeat
 from typing import Any
 
@@ -185,7 +186,13 @@ def _terms_pattern(terms: Iterable[str]) -> re.Pattern[str]:
 
 
 _OTHER_PARTY = _terms_pattern(OTHER_PARTY_TERMS)
-_OFFICE = _terms_pattern(OFFICE_TERMS)
+
+
+@lru_cache(maxsize=4096)
+def _office_pattern(targets: tuple[str, ...]) -> re.Pattern[str]:
+    """The office's names and a post's targets as one pattern: built once per set of targets (the same
+    departments and policies come back), as escaping and compiling them costs more than the search."""
+    return _terms_pattern([*OFFICE_TERMS, *targets])
 
 
 def clause_weights(words: Sequence[str], targets: Iterable[str] = ()) -> list[tuple[list[str], float]] | None:
@@ -199,8 +206,7 @@ def clause_weights(words: Sequence[str], targets: Iterable[str] = ()) -> list[tu
     text = "".join(words)
     if _OTHER_PARTY.search(text) is None:
         return None
-    wanted = [t for t in targets if t]
-    office = _terms_pattern([*OFFICE_TERMS, *wanted]) if wanted else _OFFICE
+    office = _office_pattern(tuple(t for t in targets if t))
     if office.search(text) is None:
         return None
     clauses: list[tuple[list[str], float]] = []
@@ -433,20 +439,20 @@ class SentimentModel:
         """(polarity logit, neutral logit) of a post's own and quoted words: sums of the weights of
         every token occurrence, the neutral one divided by the square root of the number of
         occurrences (so an article's length alone does not decide whether it has a tone)."""
-        weights = self.weights
         own = without_quotations(own)
-        if _OTHER_PARTY.search("".join(own)) is None:  # every own token weighs 1: the common case, quickly
-            linear, count = self._feature_sum(own)
-            squares = float(count)
-            if quoted:
-                quoted_weight = self.calibration.quoted_weight
-                chain, chain_count = self._feature_sum(quoted, char_bigrams=False)
-                linear += quoted_weight * chain
-                squares += quoted_weight * quoted_weight * chain_count
-        else:
-            groups = weighted_tokens(own, quoted, targets, quoted_weight=self.calibration.quoted_weight)
-            linear = sum(weight * sum(map(weights.get, tokens, repeat(0j, len(tokens)))) for tokens, weight in groups)
-            squares = sum(weight * weight * len(tokens) for tokens, weight in groups)
+        # The groups of `weighted_tokens`, each summed by `_feature_sum` without making its tokens: the author's
+        # words (weight 1, the common case) or their clauses, then the repost chain.
+        clauses = clause_weights(own, targets) if own else None
+        linear, squares = 0j, 0.0
+        for words, weight in clauses or [(own, 1.0)]:
+            group_sum, count = self._feature_sum(words)
+            linear += weight * group_sum
+            squares += weight * weight * count
+        if quoted:
+            quoted_weight = self.calibration.quoted_weight
+            chain, chain_count = self._feature_sum(quoted, char_bigrams=False)
+            linear += quoted_weight * chain
+            squares += quoted_weight * quoted_weight * chain_count
         return self.polarity_bias + linear.real, self.neutral_bias + linear.imag / (math.sqrt(squares) or 1.0)
 
     def score(self, log_odds: float) -> float:
