@@ -443,8 +443,9 @@ class SentimentModel:
         # The groups of `weighted_tokens`, each summed by `_feature_sum` without making its tokens: the author's
         # words (weight 1, the common case) or their clauses, then the repost chain.
         clauses = clause_weights(own, targets) if own else None
+        groups: Sequence[tuple[Sequence[str], float]] = clauses or [(own, 1.0)]
         linear, squares = 0j, 0.0
-        for words, weight in clauses or [(own, 1.0)]:
+        for words, weight in groups:
             group_sum, count = self._feature_sum(words)
             linear += weight * group_sum
             squares += weight * weight * count
