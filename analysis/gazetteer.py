@@ -88,8 +88,9 @@ class Gazetteer:
             raise ValueError("a gazetteer built without a segmenter knows the places' lineage only")
         hint_words = [w for hint in hints if hint for w in segmenter.fast_words(hint)]
         words = (*post_words, *hint_words)
-        # The few names among the words (set intersection, in C), in order of first mention (index, in C).
-        names = sorted(self._by_name.keys() & set(words), key=words.index)
+        # The few names among the words (one pass over them, in C: a set of them costs more than it saves), in order
+        # of first mention (index, in C).
+        names = sorted(self._by_name.keys() & words, key=words.index)
         mentioned = [self._by_name[name] for name in names]
         chosen: list[str] = [keys[0] for keys in mentioned if len(keys) == 1]
         context = set(chosen)
@@ -115,9 +116,8 @@ class Gazetteer:
         named: list[str] = []
         topical: list[str] = []
         post_words = post_words if isinstance(post_words, (list, tuple)) else list(post_words)
-        unique = set(post_words)
-        # The few words that name a department or a topic (set intersections, in C), in order of first mention.
-        found = sorted(self._departments.keys() & unique | self._topics.keys() & unique, key=post_words.index)
+        # The few words that name a department or a topic (passes over the words, in C), in order of first mention.
+        found = sorted(self._departments.keys() & post_words | self._topics.keys() & post_words, key=post_words.index)
         for word in found:
             dept = self._departments.get(word)
             if dept and dept not in named:

@@ -202,21 +202,22 @@ class PolicyRegistry:
             policy_id = self._by_title.get(title)
             if policy_id:
                 note(policy_id, TITLE_SCORE)
-        unique_words = set(post_words)
-        # Set intersections find the few words that matter in one C-level pass over the post's words.
-        anchors = self._phrases_by_anchor.keys() & unique_words
+        # The few words that matter, each found in one C-level pass over the post's words (a set of them costs
+        # more than it saves): anchors of phrases, then keywords of policies.
+        anchors = self._phrases_by_anchor.keys() & post_words
         compact = _normal_title(text) if anchors else ""
         for word in anchors:
             for phrase in self._phrases_by_anchor[word]:
                 if phrase.text in compact:
                     note(phrase.policy_id, phrase.score)
+        keywords = self._by_keyword.keys() & post_words
         candidates: set[str] = set()
-        for word in self._by_keyword.keys() & unique_words:
+        for word in keywords:
             candidates |= self._by_keyword[word]
         for policy_id in candidates:
             weights = self._keywords[policy_id]
             total = sum(weights.values())
-            covered = sum(weight for term, weight in weights.items() if term in unique_words)
+            covered = sum(weight for term, weight in weights.items() if term in keywords)
             if total and covered / total >= KEYWORD_MIN_SHARE:
                 note(policy_id, KEYWORD_SCALE * covered / total)
 
