@@ -224,7 +224,9 @@ class Enricher:
         # Watched terms become single tokens, so they can be keywords and event terms.
         language.segmenter.add_terms(term for w in watchlists for term in (*w.terms, *w.context))
         self.registry = PolicyRegistry(language, policies)
-        self._author_place_cache: dict[str, list[str]] = {}
+        # Author name -> (its places, its anchors), as of the segmenter's `dictionary_changes` below.
+        self._authors: dict[str, tuple[list[str], list[str]]] = {}
+        self._authors_dictionary = language.segmenter.dictionary_changes
 
     def learn_policies(self, policies: Iterable[Policy]) -> None:
         """Add policies registered elsewhere (by another enrich worker's posts) that this one does not know."""
@@ -265,9 +267,9 @@ class Enricher:
         # lives (a screen name such as 曹县汉服小姐姐) is kept apart: reports and alerts use the first.
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
         places = self.gazetteer.resolve(all_words, hints)
-        author_places = self._author_places(post.author.name) if post.author.name else []
+        author_places, author_anchors = self._author(post.author.name) if post.author.name else ([], [])
         departments = self._departments(post, links, all_words)
-        clues = self._clues(post, masked, title, title_words, candidates, weighted, places)
+        clues = self._clues(post, masked, title, title_words, candidates, weighted, places, author_anchors)
 
         fields = dict(post.__dict__)  # a Post's fields (it allows no extra ones), in their order
         fields.update(title=title, text=masked, extra=mask_metadata(post.extra))
@@ -277,14 +279,14 @@ class Enricher:
             sentiment=sentiment,
             keywords=[segmenter.display_form(word) for word, _ in weighted],
             places=places,
-            author_places=author_places,
+            author_places=list(author_places),
             policies=links,
             departments=departments,
         )
         return Annotated(enriched, clues, policy)
 
     def _clues(self, post: Post, masked: str, title: str | None, title_words: list[str], candidates: Sequence[str],
-               weighted: Sequence[tuple[str, float]], places: Sequence[str]) -> EventClues:
+               weighted: Sequence[tuple[str, float]], places: Sequence[str], author_anchors: list[str]) -> EventClues:
         """`title` and `title_words`: the post's title masked and its words (the title is masked and split once)."""
         fast_words = self.language.segmenter.fast_words
         features, lead = _reprint_features(self.language, masked, candidates)
@@ -298,7 +300,7 @@ class Enricher:
         return EventClues(
             keywords=list(weighted), areas=sorted({self._area(p) for p in places} - {self.gazetteer.city}),
             anchors=anchors_of(f"{place_title} {masked}", [*place_title_words, *candidates]),
-            author_anchors=anchors_of("", fast_words(post.author.name)) if post.author.name else [],
+            author_anchors=list(author_anchors),
             headline=headline_of(title or None, masked),
             features=list(features), lead=lead,
         )
@@ -311,14 +313,19 @@ class Enricher:
             if (policy := self.registry.get(link.id)) is not None:
                 yield from (policy.title, *policy.aliases, *policy.keywords)
 
-    def _author_places(self, name: str) -> list[str]:
-        """Places an author's name holds (曹县汉服小姐姐 → 曹县); the same accounts post again and again."""
-        places = self._author_place_cache.get(name)
-        if places is None:
-            if len(self._author_place_cache) >= AUTHOR_CACHE_SIZE:
-                self._author_place_cache.clear()
-            places = self._author_place_cache[name] = self.gazetteer.resolve((), [name])
-        return list(places)
+    def _author(self, name: str) -> tuple[list[str], list[str]]:
+        """The places an author's name holds (曹县汉服小姐姐 → 曹县) and its anchors (for events), found once per name:
+        the same accounts post again and again. Found again once the segmenter's dictionary has changed, which may
+        split the name otherwise (a policy's keyword 曹县汉服 would leave no 曹县 in it)."""
+        segmenter = self.language.segmenter
+        if len(self._authors) >= AUTHOR_CACHE_SIZE or self._authors_dictionary != segmenter.dictionary_changes:
+            self._authors.clear()
+            self._authors_dictionary = segmenter.dictionary_changes
+        found = self._authors.get(name)
+        if found is None:
+            found = self._authors[name] = (self.gazetteer.resolve((), [name]),
+                                           anchors_of("", segmenter.fast_words(name)))
+        return found
 
     def _departments(self, post: Post, links: Sequence[PolicyLink], all_words: Sequence[str]) -> list[str]:
         """From the linked policies' issuers and a board's reply unit first, then from the text.

@@ -133,6 +133,8 @@ class Segmenter:
         # See `_route`; emptied when the dictionary grows (add_terms changes the total).
         self._fragment_scores: dict[str, float] = {}
         self._fragment_scores_total = float(tokenizer.total)
+        # How many times terms were added: words of a text kept elsewhere are stale once this moves.
+        self.dictionary_changes = 0
 
     def add_terms(self, terms: Iterable[str]) -> None:
         """Make each term one analysis token from now on: names of places, departments, policies."""
@@ -144,6 +146,7 @@ class Segmenter:
                 tok.add_word(term)
                 added = True
         if added:
+            self.dictionary_changes += 1
             self._block_cache.clear()
             self._fragment_scores.clear()
 

@@ -87,3 +87,24 @@ def test_places_are_where_it_happened_and_the_authors_home_is_kept_apart(shipped
     assert event.places[0] == "化肥厂家属院"
     assert "牡丹区" in event.places or "西城街道" in event.places
     assert not {"曹县", "单县"} & set(event.places)
+
+
+def test_an_authors_places_are_found_again_once_the_dictionary_has_grown() -> None:
+    # Author names are looked up once per name; a policy learned later whose keyword runs across the county's name
+    # (曹县汉服) splits the name otherwise, and a post then gets what a freshly started worker would give it.
+    from tests.enrich_golden import fresh_enricher
+    from yuqing.schema import Policy
+
+    enricher = fresh_enricher()
+
+    def by_the_same_author(n: int) -> Post:
+        return Post(id=f"weibo:{360 + n}", url=f"https://example.org/weibo/{360 + n}", platform="weibo",
+                    source="weibo_source", author=Author(name="曹县汉服小姐姐"), published_at=START,
+                    text="今天去看了灯会，人很多")
+
+    assert enricher.annotate(by_the_same_author(0)).post.author_places == ["曹县"]
+    enricher.learn_policies([Policy(id="policy:hanfu", title="关于扶持汉服产业发展的意见", keywords=["曹县汉服"])])
+    found = enricher.annotate(by_the_same_author(1)).post.author_places
+    fresh = fresh_enricher()
+    fresh.learn_policies([Policy(id="policy:hanfu", title="关于扶持汉服产业发展的意见", keywords=["曹县汉服"])])
+    assert found == fresh.annotate(by_the_same_author(1)).post.author_places == []
