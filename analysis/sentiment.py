@@ -186,12 +186,14 @@ def _terms_pattern(terms: Iterable[str]) -> re.Pattern[str]:
 
 
 _OTHER_PARTY = _terms_pattern(OTHER_PARTY_TERMS)
+# Patterns of the office's names with a post's targets kept compiled (as many as `re` keeps of its own).
+OFFICE_PATTERNS_KEPT = 512
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=OFFICE_PATTERNS_KEPT)
 def _office_pattern(targets: tuple[str, ...]) -> re.Pattern[str]:
-    """The office's names and a post's targets as one pattern: built once per set of targets (the same
-    departments and policies come back), as escaping and compiling them costs more than the search."""
+    """The office's names and a post's targets (sorted, each once) as one pattern: built once per set of targets
+    (the same departments and policies come back), as escaping and compiling them costs more than the search."""
     return _terms_pattern([*OFFICE_TERMS, *targets])
 
 
@@ -206,7 +208,7 @@ def clause_weights(words: Sequence[str], targets: Iterable[str] = ()) -> list[tu
     text = "".join(words)
     if _OTHER_PARTY.search(text) is None:
         return None
-    office = _office_pattern(tuple(t for t in targets if t))
+    office = _office_pattern(tuple(sorted({t for t in targets if t})))
     if office.search(text) is None:
         return None
     clauses: list[tuple[list[str], float]] = []
