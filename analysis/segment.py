@@ -196,7 +196,8 @@ class Segmenter:
 
     def segment_post(self, text: str) -> SegmentedPost:
         """Split a post at its repost chain and segment both parts (HMM off)."""
-        parts = split_weibo(self.join_phrases(text))
+        # Segmenting drops whitespace (`fast_words`): the parts' runs of it need not be made one space first.
+        parts = split_weibo(self.join_phrases(text), tidy_spaces=False)
         own = self.fast_words(parts.own) + parts.own_emoticons
         quoted = (self.fast_words(parts.chain) + parts.chain_emoticons if parts.chain
                   else list(parts.chain_emoticons))

@@ -30,7 +30,7 @@ class WeiboText:
     chain_emoticons: list[str] = field(default_factory=list)
 
 
-def _clean(text: str) -> tuple[str, list[str]]:
+def _clean(text: str, tidy_spaces: bool = True) -> tuple[str, list[str]]:
     # Each pattern needs a character most posts lack ("[", "@", a link's start): a substring test
     # is far cheaper than the pattern's scan of the whole post.
     emoticons: list[str] = []
@@ -41,16 +41,19 @@ def _clean(text: str) -> tuple[str, list[str]]:
         text = URL.sub(" ", text)
     if "@" in text:
         text = MENTION.sub(" ", text)
-    return " ".join(text.split()), emoticons  # whitespace runs as one space, none at either end
+    if tidy_spaces:
+        text = " ".join(text.split())  # whitespace runs as one space, none at either end
+    return text, emoticons
 
 
-def split_weibo(text: str) -> WeiboText:
-    """Split a post at its first repost mark: the author's words come before it."""
+def split_weibo(text: str, tidy_spaces: bool = True) -> WeiboText:
+    """Split a post at its first repost mark: the author's words come before it. Without `tidy_spaces`, both parts
+    keep the whitespace of the text and of what was taken out (for a reader that drops whitespace anyway)."""
     parts = REPOST_MARK.split(text, maxsplit=1) if "@" in text else [text]
-    own, own_emo = _clean(parts[0])
+    own, own_emo = _clean(parts[0], tidy_spaces)
     if len(parts) == 1:
         return WeiboText(own=own, own_emoticons=own_emo)
-    chain, chain_emo = _clean(REPOST_MARK.sub(" ", parts[1]))
+    chain, chain_emo = _clean(REPOST_MARK.sub(" ", parts[1]), tidy_spaces)
     return WeiboText(own=own, chain=chain, own_emoticons=own_emo, chain_emoticons=chain_emo)
 
 

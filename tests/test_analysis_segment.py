@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from analysis.segment import Segmenter
+from analysis.text import split_weibo
 from stores.language import jieba_tokenizer, load_segmenter, user_dictionary_terms
 from workers.build import shipped_segmenter
 
@@ -83,3 +84,15 @@ def test_prefix_dictionary_cache_matches_jieba_and_survives_a_broken_file(tmp_pa
     kept = jieba_tokenizer(keeper)  # and a tokenizer built from it cuts as jieba does with our dictionary
     reference.load_userdict(str(language.USER_DICT))
     assert kept.lcut("菏泽市老旧小区改造", HMM=False) == reference.lcut("菏泽市老旧小区改造", HMM=False)
+
+
+@pytest.mark.parametrize("text", [
+    "  路灯  坏了\u3000三个月 ", "[怒]  没人管  //@菏泽发布:  已转交\t相关部门 [赞] ", "回复@小王:  好的\n\n谢谢",
+    "看 https://t.cn/abc  这个  通知", "//@甲:  \u3000 ", "\n\t ",
+])
+def test_a_post_is_segmented_as_its_parts_with_tidied_spaces_would_be(segmenter: Segmenter, text: str) -> None:
+    # segment_post leaves the parts' whitespace as it is: segmenting drops it anyway.
+    tidied = split_weibo(segmenter.join_phrases(text))
+    segmented = segmenter.segment_post(text)
+    assert segmented.own == segmenter.fast_words(tidied.own) + tidied.own_emoticons
+    assert segmented.quoted == (segmenter.fast_words(tidied.chain) if tidied.chain else []) + tidied.chain_emoticons
