@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 import sqlite3
 import time
@@ -43,6 +42,8 @@ from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
+
+import orjson
 
 from search.base import (
     EMERGING_MIN,
@@ -197,6 +198,17 @@ def _document(post: EnrichedPost) -> bytes:
     if post.masked_text == "" and post.text:
         return serialize(post, exclude=post.text_copy())
     return serialize(post, exclude=post.text_copy(), exclude_defaults=True)
+
+
+# Many values asked at once: one JSON list parameter, read by json_each. One statement text whatever the list's
+# length: a text with one mark per value (one per length, up to a batch's 500) fills SQLite's cache of prepared
+# statements, each holding its plan, with texts that are seldom used again.
+ANY_OF = "IN (SELECT value FROM json_each(?))"
+
+
+def _listed(values: Iterable[object]) -> str:
+    """The values as the JSON list parameter of ANY_OF (as text: SQLite reads a blob as its binary JSON)."""
+    return orjson.dumps(list(values)).decode()
 
 
 # JSON made by pydantic comes as UTF-8 bytes: bound as they are and stored as text (what the JSON functions read),
@@ -592,7 +604,7 @@ class SqliteIndex(Index):
         found = dict(zip(distinct, map(self._tids.get, distinct), strict=True))  # looked up in C: a batch has thousands
         missing = [key for key, tid in found.items() if tid is None]
         if missing:
-            wanted = json.dumps(missing, ensure_ascii=False)
+            wanted = _listed(missing)
             self._conn.execute("INSERT INTO tags (kind, value) SELECT value ->> 0, value ->> 1 FROM json_each(?) "
                                "WHERE true ON CONFLICT DO NOTHING", (wanted,))
             for tid, kind, value in self._conn.execute(
@@ -631,7 +643,7 @@ class SqliteIndex(Index):
                     | (PLATFORM_CODES[post.platform.value] << PLATFORM_SHIFT) for post in posts]
         next_seq = {prefix: 0 if top is None else top - prefix + 1 for prefix, top in self._conn.execute(
             "SELECT value, (SELECT max(key) FROM posts WHERE key >= value AND key < value + ?) FROM json_each(?)",
-            (SEQ_LIMIT, json.dumps(list(set(prefixes)))))}
+            (SEQ_LIMIT, _listed(set(prefixes))))}
         keys = []
         for post, prefix in zip(posts, prefixes, strict=True):
             seq = next_seq[prefix]
@@ -652,11 +664,9 @@ class SqliteIndex(Index):
         # A post twice in one batch: its last version stands.
         latest = self._under_surviving_events(list({post.id: post for post in given}.values()))
         changes = CountChanges()
-        ids = [post.id for post in latest]
-        kept: dict[str, int] = {}  # post id -> row id, of the posts indexed before
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            kept.update(conn.execute(f"SELECT id, rid FROM posts WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        # post id -> row id, of the posts indexed before
+        kept: dict[str, int] = dict(conn.execute(f"SELECT id, rid FROM posts WHERE id {ANY_OF}",
+                                                 (_listed(post.id for post in latest),)))
         next_rid = conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM posts").fetchone()[0]  # before any is removed
         self._remove(list(kept.values()), changes)
         tags_of = [post_tags(post) for post in latest]
@@ -777,23 +787,13 @@ class SqliteIndex(Index):
 
     def _stored(self, rids: list[int]) -> dict[int, tuple[int, EnrichedPost]]:
         """Row id -> (time key, post) of these rows."""
-        found: dict[int, tuple[int, EnrichedPost]] = {}
         post = self._documents.post
-        for start in range(0, len(rids), 500):
-            chunk = rids[start:start + 500]
-            rows = self._rows("SELECT rid, key, doc FROM posts JOIN docs USING (rid) "
-                              f"WHERE rid IN ({','.join('?' * len(chunk))})", chunk)
-            found.update((rid, (key, post(doc))) for rid, key, doc in rows)
-        return found
+        rows = self._rows(f"SELECT rid, key, doc FROM posts JOIN docs USING (rid) WHERE rid {ANY_OF}", (_listed(rids),))
+        return {rid: (key, post(doc)) for rid, key, doc in rows}
 
     def _docs(self, rids: list[int]) -> dict[int, EnrichedPost]:
-        found: dict[int, EnrichedPost] = {}
         post = self._documents.post
-        for start in range(0, len(rids), 500):
-            chunk = rids[start:start + 500]
-            rows = self._rows(f"SELECT rid, doc FROM docs WHERE rid IN ({','.join('?' * len(chunk))})", chunk)
-            found.update((rid, post(doc)) for rid, doc in rows)
-        return found
+        return {rid: post(doc) for rid, doc in self._rows(f"SELECT rid, doc FROM docs WHERE rid {ANY_OF}", (_listed(rids),))}
 
     def _rid_range(self, lo: int | None, hi: int | None) -> tuple[int, int]:
         """First and last row id of the posts with time keys in [lo, hi) (and maybe of others: the hours' spans)."""
@@ -978,10 +978,8 @@ class SqliteIndex(Index):
         """(kind, value) of tag ids, from the cache or else read."""
         found = {tid: self._tag_of[tid] for tid in set(tids) if tid in self._tag_of}
         missing = [tid for tid in set(tids) if tid not in found]
-        for start in range(0, len(missing), 500):
-            chunk = missing[start:start + 500]
-            for tid, kind, value in self._rows(
-                    f"SELECT tid, kind, value FROM tags WHERE tid IN ({','.join('?' * len(chunk))})", chunk):
+        if missing:
+            for tid, kind, value in self._rows(f"SELECT tid, kind, value FROM tags WHERE tid {ANY_OF}", (_listed(missing),)):
                 found[tid] = (kind, value)
                 self._remember(tid, (kind, value))
         return found
@@ -1067,8 +1065,8 @@ class SqliteIndex(Index):
 
         def work() -> int:
             # Whether a post is a copy is neither searched nor counted: only its document changes.
-            ids = list({link.post_id for link in links})
-            rid_of = dict(self._rows(f"SELECT id, rid FROM posts WHERE id IN ({','.join('?' * len(ids))})", ids))
+            rid_of = dict(self._rows(f"SELECT id, rid FROM posts WHERE id {ANY_OF}",
+                                     (_listed({link.post_id for link in links}),)))
             posts = self._docs(list(rid_of.values()))
             for link in links:
                 if (rid := rid_of.get(link.post_id)) is not None:
@@ -1099,9 +1097,8 @@ class SqliteIndex(Index):
     def _under_surviving_events(self, posts: list[EnrichedPost]) -> list[EnrichedPost]:
         """The posts, each under the event its event ended up in: the index stage reads posts and events from two
         topics, so a merge can be written before a post the events stage had put in the merged-away event."""
-        wanted = json.dumps(list({post.event_id for post in posts if post.event_id}), ensure_ascii=False)
-        merged = [row[0] for row in self._conn.execute(
-            "SELECT id FROM events WHERE merged=1 AND id IN (SELECT value FROM json_each(?))", (wanted,))]
+        wanted = _listed({post.event_id for post in posts if post.event_id})
+        merged = [row[0] for row in self._conn.execute(f"SELECT id FROM events WHERE merged=1 AND id {ANY_OF}", (wanted,))]
         if not merged:
             return posts
         survivors = self._survivors(merged)
@@ -1117,7 +1114,7 @@ class SqliteIndex(Index):
         while step:
             read |= step
             rows = self._conn.execute("SELECT id, json_extract(doc, '$.merged_into') FROM events WHERE merged=1 AND "
-                                      "id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(step)),)).fetchall()
+                                      f"id {ANY_OF}", (_listed(sorted(step)),)).fetchall()
             into.update(rows)
             step = {target for _, target in rows if target not in read}
 

@@ -232,8 +232,11 @@ class AnalysisStateStore(_FingerprintLookups):
             self.db.execute(
                 "INSERT INTO saves VALUES (1, 1, ?, ?) ON CONFLICT (id) DO UPDATE "
                 "SET count = count + 1, host = excluded.host, pid = excluded.pid", (socket.gethostname(), os.getpid()))
+            # Updated in place: a replaced row is deleted and written anew under a new row id, at the table's end,
+            # and the space it had is left free in its page (most of a batch's events took a post before).
             self.db.executemany(
-                "INSERT OR REPLACE INTO events VALUES (?, ?, ?)",
+                "INSERT INTO events VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, "
+                "state = excluded.state",
                 [(e.id, e.last_seen.isoformat(), _event_text(e)) for e in events],
             )
             self.db.executemany(

@@ -202,3 +202,22 @@ def test_the_title_an_event_is_published_with_is_saved_with_it(tmp_path: Path) -
     latest = {event.id: event.title for event in published}
     assert {event_id: analyzer.store.event(event_id).title for event_id in latest} == latest  # type: ignore[union-attr]
     analyzer.close()
+
+
+def test_an_event_saved_again_is_updated_in_place(tmp_path: Path) -> None:
+    """Most of a batch's saved events took a post before: their rows are updated where they are (a row replaced
+    is deleted and written anew at the table's end, its old space left free), and read back as saved last."""
+    from collections import Counter
+
+    from analysis.events import EventState
+
+    store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    event = EventState("evt-1", START, START, Counter({"漏水": 1.0}), size=1, first_post="news:1")
+    store.save([event, EventState("evt-2", START, START, size=1, first_post="news:2")], [], [])
+    row_ids = dict(store.db.execute("SELECT id, rowid FROM events"))
+    event.size, event.last_seen = 2, START + timedelta(hours=1)
+    store.save([event], [], [])
+    assert dict(store.db.execute("SELECT id, rowid FROM events")) == row_ids
+    assert store.event("evt-1").to_json() == event.to_json()  # type: ignore[union-attr]
+    assert store.newest() == event.last_seen
+    store.close()

@@ -2,6 +2,7 @@
 
 import json
 import random
+import re
 import sqlite3
 import zlib
 from collections import Counter
@@ -14,7 +15,7 @@ from search.base import SearchBackendError, SearchQuery, body_text, reach
 from search.sqlite_fts import SqliteIndex
 from tests.index_suite import CORPUS, END, FACET_QUERIES, QUERIES, SEED, T0, IndexSuite, expected
 from tests.sqlite_plans import full_scans, plans_of
-from yuqing.schema import Event, ReprintLink
+from yuqing.schema import EnrichedPost, Event, ReprintLink
 
 
 @pytest.fixture
@@ -297,3 +298,23 @@ def test_the_live_events_and_their_count_are_read_without_a_look_at_every_event_
     plans = plans_of(empty_index._conn, lambda: (empty_index.event_count(), empty_index.events(since=T0, limit=5)))
     assert len(plans) == 2 and not full_scans(plans, "events"), plans
     assert all(any("live_events" in step for step in steps) for steps in plans.values()), plans
+
+
+def test_a_batch_asks_for_its_rows_in_statements_of_one_text_whatever_its_size(tmp_path):
+    """Posts indexed again, their stored documents and re-links look their rows up by one JSON list parameter: a
+    text with one mark per id (one length per batch size, up to 500 marks) filled SQLite's cache of prepared
+    statements with texts seldom used again."""
+    def texts_of(size):
+        posts = [EnrichedPost(url=f"https://news.example.cn/{size}-{n}.html", platform="news", source="s",
+                              text=f"第{n}条 停水通知") for n in range(size)]
+        with SqliteIndex(tmp_path / f"index-{size}.sqlite3") as index:
+            index.upsert(posts)
+            statements = []
+            index._conn.set_trace_callback(statements.append)
+            index.upsert(posts)  # indexed again: the rows they had are read and replaced
+            index.relink([ReprintLink(post_id=p.id, reprint_of=posts[0].id) for p in posts])
+            index._conn.set_trace_callback(None)
+        # As prepared: the values the trace shows bound put back as marks.
+        return {re.sub(r"-?\b\d+\b", "?", re.sub(r"'(?:[^']|'')*'", "?", sql)) for sql in statements}
+
+    assert texts_of(1) == texts_of(7) == texts_of(600)

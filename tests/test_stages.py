@@ -192,3 +192,23 @@ def test_every_change_of_substance_reaches_the_index_and_the_alert_stage_in_fewe
     probe = EnrichedPost(url="https://m.weibo.cn/status/probe", platform="weibo", source="s", text="")
     named = {eid: alert.bursts.subjects_of(probe.model_copy(update={"event_id": eid}))[0][2] for eid in live}
     assert named == {eid: e.headline for eid, e in live.items()}
+
+
+def test_the_index_stage_writes_a_batch_with_the_collector_paused_and_restores_it(transport, tmp_path):
+    import gc
+
+    class WatchedIndex(SqliteIndex):
+        collecting: list[bool] = []
+
+        def upsert(self, posts):
+            self.collecting.append(gc.isenabled())
+            return super().upsert(posts)
+
+    items = posts(3)
+    transport.publish_many(ENRICHED_POSTS, [(p.id, p.to_json()) for p in items])
+    index = WatchedIndex(tmp_path / "ix.sqlite3")
+    assert gc.isenabled()
+    outcomes = Worker(transport, IndexStage(index), poll_timeout=0.05).run(until_idle=True)
+    assert outcomes["processed"] == 3
+    assert WatchedIndex.collecting and not any(WatchedIndex.collecting)
+    assert gc.isenabled()

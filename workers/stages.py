@@ -6,7 +6,6 @@ Each stage adapts messages to the schema and hands them to the package that does
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import socket
@@ -29,7 +28,15 @@ from transport.base import (
     Message,
     Transport,
 )
-from workers.runner import BatchResult, PoisonMessage, Stage, group_of, run_per_item, run_per_message
+from workers.runner import (
+    BatchResult,
+    PoisonMessage,
+    Stage,
+    collector_paused,
+    group_of,
+    run_per_item,
+    run_per_message,
+)
 from yuqing.config import Settings
 from yuqing.schema import CrawlHealth, EnrichedPost, Event, Policy, Post, RefusedPost, ReprintLink, now
 
@@ -107,15 +114,8 @@ class EventsStage(Stage):
         self.analyzer = analyzer
 
     def process(self, messages: list[Message]) -> BatchResult:
-        # The batch's posts live until it is published: collected while it runs, they would survive into the
-        # oldest generation and set off full collections over the whole memory of events. Collected once after.
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with collector_paused():
             return self._process(messages)
-        finally:
-            if enabled:
-                gc.enable()
 
     def _process(self, messages: list[Message]) -> BatchResult:
         from analysis.enrich import Annotated
@@ -206,6 +206,10 @@ class IndexStage(Stage):
 
     def process(self, messages: list[Message]) -> BatchResult:
         self._prune()
+        with collector_paused():
+            return self._process(messages)
+
+    def _process(self, messages: list[Message]) -> BatchResult:
         decoded, result = run_per_message(messages, _decode)
         # Later versions of one event in the batch win: keep the last by id.
         events = {item.id: item for item in decoded if isinstance(item, Event)}
