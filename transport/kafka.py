@@ -46,6 +46,7 @@ from transport.base import (
     ALL_TOPICS,
     ANNOTATED_POSTS,
     ENRICHED_POSTS,
+    EVENTS,
     Consumer,
     Message,
     TopicStats,
@@ -75,9 +76,10 @@ PRODUCER_BATCH_BYTES = 512 * 1024  # under the default max.request.size (1 MiB) 
 FETCH_MAX_WAIT_MS = 250
 # What the stages publish to: their topics, and the dead-letter topics of those (a retry goes back to its own topic).
 STAGE_TOPICS = (*ALL_TOPICS, *(dead_letter(topic) for topic in ALL_TOPICS))
-# The topics one stage writes a batch of posts to for the next (see the module's description). Not the raw posts,
-# whose counts people read (`yuqing status`: how many posts wait), nor the events and dead letters (few records).
-BUNDLED_TOPICS = frozenset({ANNOTATED_POSTS, ENRICHED_POSTS})
+# The topics a stage writes a batch to for the next (see the module's description): the posts, and the events (the
+# events stage publishes an event again each time it changes, nearly one for every post). Not the raw posts, whose
+# counts people read (`yuqing status`: how many posts wait), nor the dead letters (published one at a time).
+BUNDLED_TOPICS = frozenset({ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS})
 # A bundle's one header: the keys of its messages (a JSON array, in order); its value is their values, each a JSON
 # object written without a line break (as orjson and pydantic write them), joined by one. A value with a line break
 # in it is published as a record of its own, in its place.
