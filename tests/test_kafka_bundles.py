@@ -113,6 +113,8 @@ def test_a_bundle_that_does_not_hold_what_its_header_says_goes_to_the_dead_lette
         (quarantined,) = drain(consumer, 1)
     assert quarantined.value == {"raw_base64": "eyJuIjogMX0KeyJuIjogMn0="}
     assert "a bundle of 2 values" in quarantined.headers[UNDECODABLE_HEADER]
+    read = kafka.read(ANNOTATED_POSTS, 10)  # as `yuqing dlq` reads a topic: the broken bundle whole, as its bytes
+    assert [m.value for m in read] == [{"n": 0}, {"raw_base64": "eyJuIjogMX0KeyJuIjogMn0="}, {"n": 3}]
 
 
 def test_a_message_of_a_bundle_that_is_no_json_object_goes_to_the_dead_letter_topic_alone(kafka):

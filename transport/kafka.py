@@ -85,8 +85,8 @@ BUNDLED_TOPICS = frozenset({ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS})
 # in it is published as a record of its own, in its place.
 BUNDLE_HEADER = "yuqing-bundle"
 BUNDLE_SEPARATOR = b"\n"
-# Values per bundle, at most: well under the producer's largest request (1 MiB by default), which refuses a record
-# larger than itself.
+# A bundle is sent once its values reach this many bytes: it stays well under the producer's largest request (1 MiB
+# by default), which refuses a larger record.
 BUNDLE_BYTES = 256 * 1024
 
 
@@ -380,8 +380,12 @@ class KafkaTransport(Transport):
                         reader.position(tp) < ends[tp] for tp in partitions):
                     for records in reader.poll(timeout_ms=500, max_records=limit - len(messages)).values():
                         for record in records:
-                            messages.extend(replace(message, data=encode(value_as_sent(message)))
-                                            for message in messages_of(record, topic))
+                            try:
+                                held = messages_of(record, topic)
+                            except ValueError:  # a broken bundle: shown whole, as its bytes
+                                held = [Message(topic, record.partition, record.offset, record.value or b"",
+                                                timestamp=record.timestamp / 1000.0)]
+                            messages.extend(replace(message, data=encode(value_as_sent(message))) for message in held)
             finally:
                 reader.close()
         return sorted(messages, key=lambda m: (m.timestamp, m.partition, m.offset))[:limit]
