@@ -30,6 +30,10 @@ Transport alone: the CPU seconds per 1,000 posts that publishing the posts (`pub
 back in a consumer group (polls of `--batch-size`, each committed) cost this process, on each transport (on
 Kafka, the broker's beside it): what the transport adds to every stage it sits between.
 
+Idle: what a member that finds nothing costs by the second (a worker's polls of half a second, each committed, with
+the producer it publishes with), in % of a core, on each transport (on Kafka, the broker's beside it): heartbeats and
+empty fetches. A pipeline pays it per second, so it weighs more per post the slower the run.
+
 Join: a consumer with the pipeline's settings joins a fresh group on its own (`alone`), then a second
 one joins beside it while the first keeps polling (`second`: until the partitions are split between them).
 Each member is polled by a thread of its own, as each worker process polls its own consumer; `--join-rounds`
@@ -433,6 +437,30 @@ def transport_cost(transport: Transport, posts: list[Post], batch_size: int,
     return cost
 
 
+IDLE_SECONDS = 5.0
+
+
+def idle_cost(transport: Transport, broker_cpu: Callable[[], float] | None,
+              seconds: float = IDLE_SECONDS) -> dict[str, float]:
+    """% of a core that a member of a group with nothing to read costs this process (polled as a worker polls, each
+    poll committed, beside a producer that has published), and the broker's over the same time."""
+    topic = f"bench.idle.{uuid.uuid4().hex[:6]}"
+    transport.publish_many(topic, [("k", {"n": 0})])
+    consumer: Consumer = transport.consumer(unique("bench-idle"), [topic])
+    try:
+        consumer.commit(consumer.poll(200, 30.0))  # joined, and the one message read
+        broker_before, before, started = broker_cpu() if broker_cpu else 0.0, time.process_time(), time.monotonic()
+        while time.monotonic() - started < seconds:
+            consumer.commit(consumer.poll(200, 0.5))
+        elapsed = time.monotonic() - started
+        cost = {"member": (time.process_time() - before) * 100 / elapsed}
+        if broker_cpu:
+            cost["broker"] = (broker_cpu() - broker_before) * 100 / elapsed
+    finally:
+        consumer.close()
+    return cost
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.transport", description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=5000)
@@ -455,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Figures] = []
     join_lines: list[str] = []
     cost_lines: list[str] = []
+    idle_lines: list[str] = []
     alone: dict[str, dict[str, float]] = {}  # per transport, per stage: CPU s/1000 posts
     with tempfile.TemporaryDirectory(prefix="yuqing-bench-transport-") as tmp:
         root = Path(tmp)
@@ -483,6 +512,12 @@ def main(argv: list[str] | None = None) -> int:
                                                                            for part, seconds in cost.items())
                                   + f" = {sum(cost.values()):.3f} CPU s/1000 posts   ({load()})")
                 print(cost_lines[-1], flush=True)
+                with open_transport(settings) as transport:
+                    idle = idle_cost(transport, broker_cpu)
+                idle_lines.append(f"  {name.split('-')[0]:<10} " + " + ".join(f"{part} {share:.2f} %"
+                                                                            for part, share in idle.items())
+                                  + f" of a core   ({load()})")
+                print(idle_lines[-1], flush=True)
                 if name == "kafka-1":  # an embedded member takes its partitions on its first poll
                     measured = joins(settings, args.join_rounds)
                     slow = sum(max(round_) >= TARGET_JOIN_SECONDS for round_ in measured)
@@ -519,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
                   + f"   = {sum(gaps.values()):+.3f}")
     print("the transport alone (publish_many, then polls of the batch size, each committed):")
     print("\n".join(cost_lines))
+    print(f"a member with nothing to read, by the second (polls of 0.5 s, each committed; {IDLE_SECONDS:.0f} s):")
+    print("\n".join(idle_lines))
     print("group joins:")
     print("\n".join(join_lines))
     kafka = [f for f in results if f.name.startswith("kafka")]

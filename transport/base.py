@@ -91,6 +91,9 @@ class Message:
     key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     timestamp: float = 0.0
+    # The message's place in its record when a record holds several (a Kafka bundle: `transport.kafka`), else 0:
+    # messages of one record share its offset, and (offset, part) orders them in their partition.
+    part: int = 0
 
     @cached_property
     def value(self) -> dict[str, Any]:
@@ -114,7 +117,8 @@ class Consumer(abc.ABC):
 
     @abc.abstractmethod
     def poll(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
-        """Up to `max_messages` new messages, waiting at most `timeout` seconds for the first."""
+        """Up to `max_messages` new messages, waiting at most `timeout` seconds for the first. A record that holds
+        several messages (a Kafka bundle) is delivered whole, even when it alone holds more than `max_messages`."""
 
     @abc.abstractmethod
     def commit(self, messages: Iterable[Message]) -> None:

@@ -8,6 +8,14 @@ so a stage's output is durable before its input counts as done (at-least-once).
 
 Workers scale by partitions: every member of a consumer group owns some partitions, so a topic with
 N partitions keeps at most N members of one group busy; each group reads every message once.
+
+Between the stages (`BUNDLED_TOPICS`), `publish_many` packs the messages bound for one partition into one Kafka
+record, a bundle: kafka-python spends tens of microseconds of Python on every record it sends or fetches, and the
+broker works per record too, which made the Kafka hops cost the pipeline more than the stages' own work. A bundle
+keeps the guarantees of one record per message: its messages go to the partition their keys choose, in order; a
+poll delivers a bundle whole; a consumer commits a bundle's offset only once every message in it is committed
+(until then a crash delivers the whole bundle again, as it would the messages one by one). What changes is what
+one offset counts: `stats` gives those topics' sizes and lags in records, each holding up to a batch of messages.
 """
 
 from __future__ import annotations
@@ -15,11 +23,13 @@ from __future__ import annotations
 import logging
 import struct
 import time
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from kafka import (
     ConsumerRebalanceListener,
     KafkaAdminClient,
@@ -34,6 +44,9 @@ from kafka.partitioner import DefaultPartitioner, Partitioner
 
 from transport.base import (
     ALL_TOPICS,
+    ANNOTATED_POSTS,
+    ENRICHED_POSTS,
+    EVENTS,
     Consumer,
     Message,
     TopicStats,
@@ -63,6 +76,18 @@ PRODUCER_BATCH_BYTES = 512 * 1024  # under the default max.request.size (1 MiB) 
 FETCH_MAX_WAIT_MS = 250
 # What the stages publish to: their topics, and the dead-letter topics of those (a retry goes back to its own topic).
 STAGE_TOPICS = (*ALL_TOPICS, *(dead_letter(topic) for topic in ALL_TOPICS))
+# The topics a stage writes a batch to for the next (see the module's description): the posts, and the events (the
+# events stage publishes an event again each time it changes, nearly one for every post). Not the raw posts, whose
+# counts people read (`yuqing status`: how many posts wait), nor the dead letters (published one at a time).
+BUNDLED_TOPICS = frozenset({ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS})
+# A bundle's one header: the keys of its messages (a JSON array, in order); its value is their values, each a JSON
+# object written without a line break (as orjson and pydantic write them), joined by one. A value with a line break
+# in it is published as a record of its own, in its place.
+BUNDLE_HEADER = "yuqing-bundle"
+BUNDLE_SEPARATOR = b"\n"
+# A bundle is sent once its values reach this many bytes: it stays well under the producer's largest request (1 MiB
+# by default), which refuses a larger record.
+BUNDLE_BYTES = 256 * 1024
 
 
 class KeyHashPartitioner(Partitioner):
@@ -81,9 +106,14 @@ class KeyHashPartitioner(Partitioner):
         partitions = cluster.partitions_for_topic(topic)
         if serialized_key is None or not partitions:
             return int(self.keyless.partition(topic, key, serialized_key, value, serialized_value, cluster))
-        if len(partitions) == 1:
-            return int(next(iter(partitions)))
-        return int(sorted(partitions)[(murmur2(serialized_key) & 0x7FFFFFFF) % len(partitions)])
+        return partition_for_key(serialized_key, partitions)
+
+
+def partition_for_key(serialized_key: bytes, partitions: set[int]) -> int:
+    """The partition of a topic with these `partitions` that Kafka's default partitioner gives a record's key."""
+    if len(partitions) == 1:
+        return int(next(iter(partitions)))
+    return int(sorted(partitions)[(murmur2(serialized_key) & 0x7FFFFFFF) % len(partitions)])
 
 
 MURMUR2_SEED = 0x9747B28C
@@ -252,16 +282,56 @@ class KafkaTransport(Transport):
         name = self.full_name(topic)
         count = 0
         with self.broker_errors(f"publish to {name}"):
-            for key, value in values:
-                self._send(name, key, value, [])
-                count += 1
+            if topic in BUNDLED_TOPICS:
+                count = self._send_bundled(name, values)
+            else:
+                for key, value in values:
+                    self._send(name, key, value, [])
+                    count += 1
         self.flush()
         return count
 
+    def _send_bundled(self, full_topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
+        """Send the values as bundles, one per partition (more when it outgrows `BUNDLE_BYTES`), each value in the
+        partition its key chooses; a value without a key, or with a line break in it, goes as a record of its own."""
+        partitions = self.producer.partitions_for(full_topic)
+        waiting: dict[int, list[tuple[str, bytes]]] = defaultdict(list)  # per partition: the bundle being filled
+        sizes: dict[int, int] = defaultdict(int)
+        count = 0
+        for key, value in values:
+            count += 1
+            data = encode(value)
+            if key is None:
+                self._send(full_topic, None, data, [])  # no key, no order to keep: the default partitioner's
+                continue
+            partition = partition_for_key(key.encode("utf-8"), partitions)
+            if BUNDLE_SEPARATOR in data:
+                self._send_bundle(full_topic, partition, waiting.pop(partition, []))  # what came before it first
+                sizes[partition] = 0
+                self._send(full_topic, key, data, [])
+                continue
+            waiting[partition].append((key, data))
+            sizes[partition] += len(data)
+            if sizes[partition] >= BUNDLE_BYTES:
+                self._send_bundle(full_topic, partition, waiting.pop(partition))
+                sizes[partition] = 0
+        for partition, bundle in waiting.items():
+            self._send_bundle(full_topic, partition, bundle)
+        return count
+
+    def _send_bundle(self, full_topic: str, partition: int, bundle: list[tuple[str, bytes]]) -> None:
+        if len(bundle) == 1:  # a record as any other (the key chooses the same partition)
+            key, data = bundle[0]
+            self._send(full_topic, key, data, [])
+        elif bundle:
+            keys = orjson.dumps([key for key, _ in bundle])
+            self._send(full_topic, None, BUNDLE_SEPARATOR.join(data for _, data in bundle), [(BUNDLE_HEADER, keys)],
+                       partition=partition)
+
     def _send(self, full_topic: str, key: str | None, value: Value,
-              headers: list[tuple[str, bytes]]) -> None:
+              headers: list[tuple[str, bytes]], partition: int | None = None) -> None:
         self._handed_over += 1  # before the send: counting one too many costs a flush, never a lost confirmation
-        future = self.producer.send(full_topic, value=encode(value),
+        future = self.producer.send(full_topic, value=encode(value), partition=partition,
                                     key=key.encode("utf-8") if key is not None else None, headers=headers)
         # Delivery failures surface asynchronously; `flush` reports them.
         future.add_errback(self._send_failures.append)
@@ -308,13 +378,14 @@ class KafkaTransport(Transport):
                 deadline = time.monotonic() + self.request_timeout
                 while len(messages) < limit and time.monotonic() < deadline and any(
                         reader.position(tp) < ends[tp] for tp in partitions):
-                    for tp, records in reader.poll(timeout_ms=500, max_records=limit - len(messages)).items():
+                    for records in reader.poll(timeout_ms=500, max_records=limit - len(messages)).values():
                         for record in records:
-                            headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers or []}
-                            key = record.key.decode("utf-8", "replace") if record.key is not None else None
-                            message = Message(topic, tp.partition, record.offset, record.value or b"", key, headers,
-                                              record.timestamp / 1000.0)
-                            messages.append(replace(message, data=encode(value_as_sent(message))))
+                            try:
+                                held = messages_of(record, topic)
+                            except ValueError:  # a broken bundle: shown whole, as its bytes
+                                held = [Message(topic, record.partition, record.offset, record.value or b"",
+                                                timestamp=record.timestamp / 1000.0)]
+                            messages.extend(replace(message, data=encode(value_as_sent(message))) for message in held)
             finally:
                 reader.close()
         return sorted(messages, key=lambda m: (m.timestamp, m.partition, m.offset))[:limit]
@@ -433,12 +504,14 @@ class KafkaTopicConsumer(Consumer):
                 fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
             )
             self._consumer.subscribe([transport.full_name(t) for t in topics], listener=_ForgetRevoked(self))
-        # Per partition: offsets delivered as Messages and not yet committed, the offset after the last
-        # record delivered or quarantined, and the offset last committed (or resumed from).
-        self._outstanding: dict[TopicPartition, list[int]] = {}
+        # Per partition: the (offset, part) of each message delivered and not yet committed, the offset after the
+        # last record delivered or quarantined, and the offset last committed (or resumed from).
+        self._outstanding: dict[TopicPartition, list[tuple[int, int]]] = {}
         self._delivered_to: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._short_names: dict[str, str] = {}  # a record's (prefixed) topic, as the stages name it
+        # Records fetched and not yet delivered: those of a bundled topic beyond what the batch had room for.
+        self._fetched: deque[tuple[TopicPartition, Any]] = deque()
         self._join_deadline = time.monotonic() + transport.join_timeout
         # Set by the rebalance listener on every (re)join, even when no partition came our way.
         self.joined_at: float | None = None
@@ -448,10 +521,13 @@ class KafkaTopicConsumer(Consumer):
         return {(self.transport.short_name(tp.topic), tp.partition) for tp in self._consumer.assignment()}
 
     def forget(self, partitions: Iterable[TopicPartition]) -> None:
-        for tp in partitions:
+        gone = set(partitions)
+        for tp in gone:
             self._outstanding.pop(tp, None)
             self._delivered_to.pop(tp, None)
             self._committed.pop(tp, None)
+        # The partitions' next owner starts from their committed offsets: what was fetched here is not delivered.
+        self._fetched = deque(item for item in self._fetched if item[0] not in gone)
 
     def poll(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
         """Up to `max_messages` messages; `max_messages=0` only keeps the membership alive.
@@ -465,10 +541,14 @@ class KafkaTopicConsumer(Consumer):
             while True:
                 if max_messages >= 1:  # a poll that only keeps the membership alive does not wait for the join
                     self._finish_join()
+                    self._deliver_fetched(batch, max_messages)
                 give_up = self._give_up_at(deadline, timeout) if max_messages >= 1 else deadline
                 # In slices of at most `timeout`: kafka-python's poll keeps waiting for records after the
-                # join completes, so one long call would hold an empty topic's first poll for `join_timeout`.
-                wait = min(give_up - time.monotonic(), timeout)
+                # join completes, so one long call would hold an empty topic's first poll for `join_timeout`. Once
+                # the batch holds something, only what kafka-python has at hand is added to it. It is called on every
+                # poll, full batch or not: it is what keeps the member in its group (max_poll_interval).
+                wait = 0.0 if batch else min(give_up - time.monotonic(), timeout)
+                # Up to a record per message the batch has room for: a bundle's messages beyond it wait in `_fetched`.
                 records = self._consumer.poll(timeout_ms=int(max(wait, 0.0) * 1000),
                                               max_records=max(max_messages - len(batch), 1))
                 if max_messages < 1:
@@ -478,15 +558,37 @@ class KafkaTopicConsumer(Consumer):
                 for tp, recs in records.items():
                     # Delivery resumes at the group's committed offset: nothing before it needs a commit.
                     self._committed.setdefault(tp, recs[0].offset)
-                    outstanding = self._outstanding.setdefault(tp, [])
-                    for record in recs:
-                        message = self._message(record)
-                        if message is not None:
-                            batch.append(message)
-                            outstanding.append(record.offset)
-                    self._delivered_to[tp] = recs[-1].offset + 1
+                    self._fetched.extend((tp, record) for record in recs)
+                self._deliver_fetched(batch, max_messages)
                 if batch or time.monotonic() >= give_up:
                     return batch
+
+    def _deliver_fetched(self, batch: list[Message], max_messages: int) -> None:
+        """Move fetched records' messages into `batch`, oldest first, as long as each record fits whole (a first one
+        always does); the others wait for the next poll."""
+        fetched = self._fetched
+        while fetched and len(batch) < max_messages:
+            tp, record = fetched[0]
+            topic = self._short_names.get(record.topic)
+            if topic is None:
+                topic = self._short_names[record.topic] = self.transport.short_name(record.topic)
+            try:
+                messages = messages_of(record, topic)
+            except ValueError as exc:  # a bundle that does not hold what its header says: quarantined whole
+                self._quarantine(Message(topic, record.partition, record.offset, record.value or b""), str(exc))
+                messages = []
+            if batch and len(batch) + len(messages) > max_messages:
+                return
+            fetched.popleft()
+            outstanding = self._outstanding.setdefault(tp, [])
+            for message in messages:
+                problem = _plainly_no_object(message.data)
+                if problem:
+                    self._quarantine(message, f"not a JSON object: {problem}")
+                else:
+                    batch.append(message)
+                    outstanding.append((message.offset, message.part))
+            self._delivered_to[tp] = record.offset + 1
 
     def _finish_join(self) -> None:
         """Wait for the member's first group join in one call, up to what is left of `join_timeout` (a poll for
@@ -506,38 +608,28 @@ class KafkaTopicConsumer(Consumer):
             return max(deadline, self._join_deadline)
         return max(deadline, self.joined_at + timeout)
 
-    def _message(self, record: Any) -> Message | None:
-        topic = self._short_names.get(record.topic)
-        if topic is None:
-            topic = self._short_names[record.topic] = self.transport.short_name(record.topic)
-        key = record.key.decode("utf-8", "replace") if record.key is not None else None
-        headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers} \
-            if record.headers else {}
-        message = Message(topic, record.partition, record.offset, record.value or b"", key, headers,
-                          record.timestamp / 1000.0)
-        problem = _plainly_no_object(message.data)
-        if problem:
-            reason = f"{topic}@{record.partition}:{record.offset} is not a JSON object: {problem}"
-            log.warning("quarantining undecodable record %s", reason)
-            self.transport.publish(dead_letter(topic), undecodable_value(message.data), key=key,
-                                   headers={**headers, UNDECODABLE_HEADER: reason[:2000]})
-            return None
-        return message
+    def _quarantine(self, message: Message, problem: str) -> None:
+        part = f" (message {message.part} of its bundle)" if message.part else ""
+        reason = f"{message.topic}@{message.partition}:{message.offset}{part} is {problem}"
+        log.warning("quarantining undecodable record %s", reason)
+        self.transport.publish(dead_letter(message.topic), undecodable_value(message.data), key=message.key,
+                               headers={**message.headers, UNDECODABLE_HEADER: reason[:2000]})
 
     def commit(self, messages: Iterable[Message]) -> None:
-        last_offsets: dict[tuple[str, int], int] = {}
+        last_positions: dict[tuple[str, int], tuple[int, int]] = {}
         for msg in messages:
-            where = (msg.topic, msg.partition)
-            if msg.offset > last_offsets.get(where, -1):
-                last_offsets[where] = msg.offset
-        for (topic, partition), last in last_offsets.items():
+            where, place = (msg.topic, msg.partition), (msg.offset, msg.part)
+            if place > last_positions.get(where, (-1, 0)):
+                last_positions[where] = place
+        for (topic, partition), last in last_positions.items():
             tp = TopicPartition(self.transport.full_name(topic), partition)
-            self._outstanding[tp] = [offset for offset in self._outstanding.get(tp, []) if offset > last]
-        # A partition may go as far as its first delivered-but-uncommitted message.
+            self._outstanding[tp] = [place for place in self._outstanding.get(tp, []) if place > last]
+        # A partition may go as far as the record of its first delivered-but-uncommitted message: a bundle counts
+        # as done only once all its messages are.
         offsets = {}
         for tp, delivered_to in self._delivered_to.items():
             pending = self._outstanding.get(tp)
-            position = pending[0] if pending else delivered_to
+            position = pending[0][0] if pending else delivered_to
             if position > self._committed[tp]:
                 offsets[tp] = position
         if not offsets:
@@ -557,6 +649,27 @@ class KafkaTopicConsumer(Consumer):
         """Leave the group without committing, so other members take our partitions at once."""
         with self.transport.broker_errors(f"leave consumer group {self.group}"):
             self._consumer.close(autocommit=False)
+
+
+def messages_of(record: Any, topic: str) -> list[Message]:
+    """The messages a fetched record holds: the record itself, or a bundle's (raises ValueError when a bundle's
+    header does not name a key for each of its values)."""
+    headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers} \
+        if record.headers else {}
+    timestamp = record.timestamp / 1000.0
+    keys_json = headers.pop(BUNDLE_HEADER, None)
+    if keys_json is None:
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        return [Message(topic, record.partition, record.offset, record.value or b"", key, headers, timestamp)]
+    values = (record.value or b"").split(BUNDLE_SEPARATOR)
+    try:
+        keys = orjson.loads(keys_json)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"a bundle whose keys are unreadable ({exc})") from exc
+    if not isinstance(keys, list) or len(keys) != len(values) or not all(isinstance(key, str) for key in keys):
+        raise ValueError(f"a bundle of {len(values)} values whose header names no key for each: {keys_json[:80]!r}")
+    return [Message(topic, record.partition, record.offset, data, key, dict(headers), timestamp, part)
+            for part, (key, data) in enumerate(zip(keys, values, strict=True))]
 
 
 def _plainly_no_object(data: bytes) -> str:
