@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
+import orjson
+
 from stores.sqlite import connect, write_transaction
 from yuqing.schema import Alert, AlertStatus
 
@@ -149,7 +151,9 @@ def burst_rows(records: Sequence[tuple[str, str, dict[str, Any]]],
     without a position of its own takes the next from `first` on (after every subject saved). On a row that exists
     only the state, last bucket and quietness are written: a subject keeps its position (forgotten, it is deleted
     first, and made again it is new)."""
-    return [(kind, sid, json.dumps(data, ensure_ascii=False), data.get("position", first + n), last_bucket_of(data),
+    # orjson: a place's record holds a bucket per 5 minutes of 15 days, written whenever it changed (a checkpoint's
+    # main cost with the json module).
+    return [(kind, sid, orjson.dumps(data).decode(), data.get("position", first + n), last_bucket_of(data),
              not data["recent"]) for n, (kind, sid, data) in enumerate(records)]
 
 
