@@ -128,8 +128,9 @@ class AlertService:
                 outcome = self.engine.merge(spec, finding, existing.alert if existing else None, now)
                 if outcome is None:
                     break
-                change = Change(SYSTEM, outcome.action, {"magnitude": finding.magnitude},
-                                self._notifications(outcome))
+                notifications = self._notifications(outcome)
+                change = Change(SYSTEM, outcome.action, {"magnitude": finding.magnitude}, notifications,
+                                folds=outcome.action == "updated" and not notifications)
                 try:
                     if outcome.created:
                         stored = self.store.insert(outcome.alert, change, now)
