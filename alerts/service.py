@@ -161,8 +161,11 @@ class AlertService:
         if self._groups_swept is not None and now - self._groups_swept < GROUP_KEPT:
             return
         self._groups_swept = now
-        for key in [key for key, (_, last) in self._groups.items() if now - last >= GROUP_KEPT]:
-            del self._groups[key]
+        # A copy first (one call in C, which no other thread interrupts): a delivery lane drops a group's copy
+        # (`_transition`) meanwhile, and iterating the dict itself then failed the batch and killed the worker.
+        for key, (_, last) in list(self._groups.items()):
+            if now - last >= GROUP_KEPT:
+                self._groups.pop(key, None)
 
     def save_state(self) -> None:
         """Persist the rules' memory (the alert worker saves it with its checkpoints, see `workers.stages.AlertStage`)."""

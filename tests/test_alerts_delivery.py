@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from alerts.channels import ChannelContext
 from alerts.config import build_channels, parse_alert_config
-from alerts.service import AlertService
+from alerts.service import GROUP_KEPT, AlertService
 from alerts.store import AlertStore
 from alerts.testing import T0, make_post, make_signal
 
@@ -177,3 +178,36 @@ def test_a_send_that_outlives_the_stop_ends_its_lane_with_one_line_and_the_messa
                                          "claim lapses")]
     assert all(r.exc_info is None for r in caplog.records)
     assert open_alert_store().outbox(pending_only=True)
+
+
+def test_the_worker_forgets_quiet_groups_while_a_delivery_lane_drops_one(tmp_path: Path, open_alert_store):
+    """A lane that changes an alert drops its group's kept copy (`_transition`) while the worker's thread sweeps the
+    quiet groups: the sweep must not fail (it raised 'dictionary changed size during iteration' in a soak, and the
+    alert worker died)."""
+    service = make_service(open_alert_store, tmp_path)
+    moment = T0
+    for n in range(5000):
+        service._groups[f"place:{n}"] = (None, moment)
+    done = threading.Event()
+
+    def lane() -> None:  # what `_transition` does to the kept copies, over and over
+        n = 0
+        while not done.is_set():
+            key = f"place:{n % 5000}"
+            service._groups.pop(key, None)
+            service._groups[key] = (None, moment)
+            n += 1
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can: the race shows in a few sweeps
+    other = threading.Thread(target=lane)
+    other.start()
+    try:
+        until = time.monotonic() + 2  # sweeps for 2 seconds: the race showed within the first in most runs
+        while time.monotonic() < until:
+            moment += GROUP_KEPT  # each sweep an hour later: it forgets every group, the lane keeps adding them back
+            service._forget_quiet_groups(moment)
+    finally:
+        done.set()
+        other.join()
+        sys.setswitchinterval(switch)
