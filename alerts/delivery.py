@@ -2,15 +2,17 @@
 so a channel whose endpoint hangs or refuses holds up only its own lane; the others, and the rules, go on.
 
 Every lane claims its notifications in the store before sending (`AlertStore.claim`), so lanes, and
-several alert workers, never send the same one. Stopping is prompt: lanes are told to stop and are
-waited for only `grace` seconds; a send still hanging then dies with the process and its notification,
-still unsent in the store, is claimed again once its claim lapses.
+several alert workers, never send the same one. Stopping is prompt: a lane told to stop ends its round after
+the message it is sending (the rest of its claim is released), and lanes are waited for only `grace` seconds; a
+send still hanging then dies with the process and its notification, still unsent in the store, is claimed again
+once its claim lapses.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -46,9 +48,13 @@ class Dispatcher:
     def _drain(self, channel: str) -> None:
         while not self._stop.is_set():
             try:
-                sent = self.service.deliver_channel(channel, self.clock())
-            except Exception:  # a store hiccup must not end the lane; the notification stays in the outbox
-                log.exception("delivery lane %s failed; retrying", channel)
+                sent = self.service.deliver_channel(channel, self.clock(), stop=self._stop)
+            except Exception:
+                if self._stop.is_set():  # a send that outlived the grace: the store is closed under it
+                    log.warning("delivery lane %s stopped mid-send; its message is sent again after its claim lapses",
+                                channel)
+                    return
+                log.exception("delivery lane %s failed; retrying", channel)  # a store hiccup must not end the lane
                 sent = 0
             if not sent:
                 self._stop.wait(self.poll)
@@ -56,5 +62,6 @@ class Dispatcher:
     def stop(self, grace: float = 2.0) -> None:
         """Ask the lanes to stop and wait at most `grace` seconds for all of them together."""
         self._stop.set()
+        deadline = time.monotonic() + grace
         for lane in self._lanes:
-            lane.join(timeout=grace / max(len(self._lanes), 1))
+            lane.join(timeout=max(deadline - time.monotonic(), 0.0))

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -152,11 +152,20 @@ class SubjectLinks:
                 return counts
         return ()
 
-    def _top_of(self, post_id: str) -> tuple[bool, str | None]:
+    def _tops_of(self, post_ids: Sequence[str]) -> Counter[str | None]:
+        """The strongest links of those of these posts that are known (observed within `kept`; each by its newest
+        observation), counted in the order the posts come. Found by set intersections, in C: a finding may name a
+        month of board messages, most of them too old to be known."""
+        known: dict[str, str | None] = {}
+        remaining = set(post_ids)
         for generation in reversed(self._generations):
-            if post_id in generation.top:
-                return True, generation.top[post_id]
-        return False, None
+            if not remaining:
+                break
+            found = generation.top.keys() & remaining
+            remaining -= found
+            for post_id in found:
+                known[post_id] = generation.top[post_id]
+        return Counter(known[post_id] for post_id in post_ids if post_id in known)
 
     def _counts_of(self, subject: str) -> Counter[str | None]:
         for generation in reversed(self._generations):
@@ -196,8 +205,7 @@ class SubjectLinks:
     def resolve(self, finding: Finding) -> Finding:
         if finding.subject_kind in ("source", "document"):
             return finding
-        tops = [self._top_of(post_id) for post_id in finding.post_ids]
-        policy = self._majority(Counter(top for known, top in tops if known))
+        policy = self._majority(self._tops_of(finding.post_ids))
         if policy is None and finding.subject_kind in ("event", "place"):
             policy = self._majority(self._counts_of(subject_key(finding)))
         if policy is None or (finding.subject_kind, finding.subject_id) == ("policy", policy):

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from alerts.store import (
+    LAST_AUDIT_ROW,
     OUTBOX_COLUMNS,
     AlertStore,
     AuditEntry,
@@ -33,6 +34,7 @@ from alerts.store import (
     audit_values,
     burst_rows,
     epoch,
+    folded_details,
     outbox_row,
     outbox_values,
     refuse_live_holder,
@@ -72,6 +74,13 @@ class PostgresAlertStore(AlertStore):
     @staticmethod
     def _record(conn: psycopg.Connection, alert: Alert, from_status: str | None, change: Change,
                 now: datetime) -> None:
+        last = conn.execute(LAST_AUDIT_ROW.format(table="alert_audit", mark="%s"), (alert.id,)).fetchone() \
+            if change.folds else None
+        folded = folded_details(last, alert, from_status, change, now)
+        if folded is not None:
+            assert last is not None
+            conn.execute("UPDATE alert_audit SET details = %s WHERE seq = %s", (folded, last[0]))
+            return
         conn.execute("INSERT INTO alert_audit (alert_id, at, actor, action, from_status, to_status, details) "
                      "VALUES (%s, %s, %s, %s, %s, %s, %s)", audit_values(alert, from_status, change, now))
         with conn.cursor() as cursor:

@@ -9,6 +9,7 @@ office did. All state lives in the store, so several workers and officers can sh
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -127,8 +128,9 @@ class AlertService:
                 outcome = self.engine.merge(spec, finding, existing.alert if existing else None, now)
                 if outcome is None:
                     break
-                change = Change(SYSTEM, outcome.action, {"magnitude": finding.magnitude},
-                                self._notifications(outcome))
+                notifications = self._notifications(outcome)
+                change = Change(SYSTEM, outcome.action, {"magnitude": finding.magnitude}, notifications,
+                                folds=outcome.action == "updated" and not notifications)
                 try:
                     if outcome.created:
                         stored = self.store.insert(outcome.alert, change, now)
@@ -159,8 +161,11 @@ class AlertService:
         if self._groups_swept is not None and now - self._groups_swept < GROUP_KEPT:
             return
         self._groups_swept = now
-        for key in [key for key, (_, last) in self._groups.items() if now - last >= GROUP_KEPT]:
-            del self._groups[key]
+        # A copy first (one call in C, which no other thread interrupts): a delivery lane drops a group's copy
+        # (`_transition`) meanwhile, and iterating the dict itself then failed the batch and killed the worker.
+        for key, (_, last) in list(self._groups.items()):
+            if now - last >= GROUP_KEPT:
+                self._groups.pop(key, None)
 
     def save_state(self) -> None:
         """Persist the rules' memory (the alert worker saves it with its checkpoints, see `workers.stages.AlertStage`)."""
@@ -224,11 +229,13 @@ class AlertService:
         channels = dict.fromkeys([*self.channels, *(item.channel for item in self.store.due(now, limit))])
         return sum(self.deliver_channel(name, now, limit) for name in channels)
 
-    def deliver_channel(self, name: str, now: datetime | None = None, limit: int = 200) -> int:
+    def deliver_channel(self, name: str, now: datetime | None = None, limit: int = 200,
+                        stop: threading.Event | None = None) -> int:
         """Send this channel's due notifications: per alert, what is due is folded into one message (the
         latest state); an alert's first message waits the settle window after it fired, later ones keep
         `min_interval` apart. A failure stops the round for this channel (the rest wait for the next), and
-        stays in the outbox with a later retry time. Returns how many messages were sent."""
+        stays in the outbox with a later retry time. Once `stop` is set, the round ends after the message being
+        sent: the rest are released, due at once for the next sender. Returns how many messages were sent."""
         now = now or datetime.now().astimezone()
         channel = self.channels.get(name)
         timeout = channel.options.timeout if channel is not None else 0.0
@@ -247,6 +254,9 @@ class AlertService:
         delivered = 0
         groups = list(by_alert.values())
         for position, group in enumerate(groups):
+            if stop is not None and stop.is_set():
+                self.store.release([item.id for later in groups[position:] for item in later], now)
+                break
             ids = [item.id for item in group]
             is_report = group[-1].message.get("kind") == ReportMail.KIND
             wait_until = None if is_report else self._not_before(name, group)

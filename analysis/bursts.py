@@ -347,10 +347,15 @@ class BurstTracker:
                 continue
             if subject.forget_before(oldest):
                 self._changed[key] = None
-            if sum(subject.counts[1::3]) < self.min_count:
-                continue  # fewer posts in all than a signal needs (most events): no window can have enough
+            # The buckets are in order: each window's runs are found by bisection and summed in C (a place or a
+            # department has a bucket every 5 minutes of 15 days, read for every batch).
+            buckets = subject.counts[::3]
+            # Fewer posts in the longest recent window than a signal needs (most subjects, at any time: a count over
+            # the whole horizon let more through each day it filled): no window can have enough.
+            if sum(subject.counts[3 * bisect_right(buckets, now_bucket - longest) + 1::3]) < self.min_count:
+                continue
             for window in self.windows:
-                signal = self._signal(key, subject, window, now, now_bucket)
+                signal = self._signal(key, subject, buckets, window, now, now_bucket)
                 if signal is not None:
                     found.append(signal)
         return found
@@ -416,14 +421,12 @@ class BurstTracker:
             del seen[0]
 
     def _signal(
-        self, key: tuple[str, str], subject: _Subject, window: Window, now: datetime, now_bucket: int
+        self, key: tuple[str, str], subject: _Subject, buckets: array, window: Window, now: datetime, now_bucket: int
     ) -> BurstSignal | None:
+        """The subject's signal in `window`, if it has enough recent posts (`buckets`: its counts' buckets)."""
         recent_start = now_bucket - int(window.recent.total_seconds()) // BUCKET_SECONDS
         base_start = recent_start - int(window.baseline.total_seconds()) // BUCKET_SECONDS
-        # The buckets are in order: the baseline's and the recent window's are two runs, summed in C (a place or
-        # a department has a bucket every 5 minutes of 15 days, read for every batch).
         counts = subject.counts
-        buckets = counts[::3]
         first, middle, last = (3 * bisect_right(buckets, edge) for edge in (base_start, recent_start, now_bucket))
         base_count, base_negative = sum(counts[first + 1:middle:3]), sum(counts[first + 2:middle:3])
         count, negative = sum(counts[middle + 1:last:3]), sum(counts[middle + 2:last:3])

@@ -375,15 +375,16 @@ def audit_view(history: Sequence[AuditEntry]) -> list[dict[str, Any]]:
     new post) is one line with its count."""
     lines: list[dict[str, Any]] = []
     for entry in history:
+        last_at = entry.last_at or entry.at  # the store keeps a run of quiet updates as one entry already
         if lines and entry.action in ("updated", "notified") and (
                 lines[-1]["actor"], lines[-1]["action"], lines[-1]["from"], lines[-1]["to"]) == (
                 entry.actor, entry.action, entry.from_status, entry.to_status):
-            lines[-1]["times"] += 1
-            lines[-1]["last_at"] = entry.at
+            lines[-1]["times"] += entry.times
+            lines[-1]["last_at"] = last_at
             continue
-        lines.append({"at": entry.at, "last_at": entry.at, "actor": entry.actor,
+        lines.append({"at": entry.at, "last_at": last_at, "actor": entry.actor,
                       "actor_label": "系统" if entry.actor == SYSTEM else entry.actor, "action": entry.action,
-                      "from": entry.from_status, "to": entry.to_status, "details": entry.details, "times": 1,
+                      "from": entry.from_status, "to": entry.to_status, "details": entry.details, "times": entry.times,
                       "from_label": status_name(entry.from_status) if entry.from_status else None,
                       "to_label": status_name(entry.to_status)})
     return lines[::-1]

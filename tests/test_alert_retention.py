@@ -76,3 +76,30 @@ def test_the_delivery_lanes_send_on_the_alert_stages_clock(tmp_path: Path, monke
         assert item.sent_at == simulated
     finally:
         stage.close()
+
+
+def test_a_run_of_quiet_updates_is_one_audit_entry_between_the_entries_of_substance(
+        open_alert_store: Callable[[], AlertStore], tmp_path: Path):
+    """A busy incident updates its alert at every batch: the audit keeps each run of updates that notify nobody and
+    leave the status as one entry (its count, first and last time, latest magnitude), and every other entry (the
+    officer's, those that notify) as it was, in order."""
+    service = service_over(open_alert_store(), tmp_path)  # cooldown 6h (the default): quiet in between
+    minute = timedelta(minutes=1)
+    for n in range(4):
+        fire(service, "东关村", T0 + n * minute)
+    [alert] = service.store.alerts()
+    service.acknowledge(alert.id, "张敏", now=T0 + 5 * minute)
+    for n in range(6, 9):
+        fire(service, "东关村", T0 + n * minute)
+    fire(service, "东关村", T0 + timedelta(hours=7))  # past the cooldown: the office is told again
+    fire(service, "东关村", T0 + timedelta(hours=7) + minute)
+    history = open_alert_store().history(alert.id)  # as another reader sees it
+    assert [(h.actor, h.action, h.to_status, h.times, h.at, h.last_at, h.details.get("magnitude"))
+            for h in history] == [
+        ("yuqing", "fired", "fired", 1, T0, None, 1),
+        ("yuqing", "updated", "fired", 3, T0 + minute, T0 + 3 * minute, 4),
+        ("张敏", "acknowledged", "acknowledged", 1, T0 + 5 * minute, None, None),
+        ("yuqing", "updated", "acknowledged", 3, T0 + 6 * minute, T0 + 8 * minute, 7),
+        ("yuqing", "updated", "acknowledged", 1, T0 + timedelta(hours=7), None, 8),
+        ("yuqing", "updated", "acknowledged", 1, T0 + timedelta(hours=7) + minute, None, 9)]
+    assert history[4].details["notified"] == ["local_file"]

@@ -387,3 +387,20 @@ def test_failed_deliveries_write_no_secret_to_the_log_or_the_database(tmp_path: 
         assert "sign=" not in written or "sign=***" in written
     finally:
         server.close()
+
+
+def test_file_channel_rotates_at_max_mb_and_keeps_backups_files(tmp_path: Path):
+    log = channel("file", {"max_mb": 0.01, "backups": 2}, tmp_path, {})  # rotated at 10,000 bytes
+    line_size = 0
+    for _ in range(40):
+        log.send(sample_notification("updated"))  # lines of one size
+        line_size = line_size or (tmp_path / "outbox" / "notifications.jsonl").stat().st_size
+    outbox = tmp_path / "outbox"
+    assert sorted(path.name for path in outbox.iterdir()) == [
+        "notifications.jsonl", "notifications.jsonl.1", "notifications.jsonl.2"]
+    per_file = 10_000 // line_size
+    sizes = {path.name: path.stat().st_size for path in outbox.iterdir()}
+    assert sizes["notifications.jsonl.1"] == sizes["notifications.jsonl.2"] == per_file * line_size
+    assert sizes["notifications.jsonl"] == (40 % per_file or per_file) * line_size  # the newest lines
+    for path in outbox.iterdir():  # whole lines only: each file reads on its own
+        assert all(json.loads(line)["kind"] == "updated" for line in path.read_text(encoding="utf-8").splitlines())

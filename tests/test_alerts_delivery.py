@@ -4,15 +4,18 @@ a channel at most once per minimum interval, folded into one message."""
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from alerts.channels import ChannelContext
 from alerts.config import build_channels, parse_alert_config
-from alerts.service import AlertService
+from alerts.service import GROUP_KEPT, AlertService
 from alerts.store import AlertStore
 from alerts.testing import T0, make_post, make_signal
 
@@ -99,3 +102,112 @@ def test_two_notifiers_draining_the_outbox_at_once_send_each_message_once(open_a
         first, second = pool.map(notifier, range(2))
     assert sorted(first + second) == queued  # all sent, none twice
     assert first and second  # both drained at once
+
+
+def test_closing_the_alert_stage_waits_for_a_lane_mid_round_and_leaves_nothing_sent_but_unmarked(
+        tmp_path: Path, open_alert_store, caplog):
+    """A lane with a long round to send (a slow channel, a busy machine) is stopped between two messages: the
+    store is closed after it ended, not under it (a lane writing to the closed store logged a traceback, and a
+    message it had just sent stayed unmarked, to be sent again by the next worker)."""
+    from analysis.bursts import BurstTracker
+    from workers.stages import AlertStage
+
+    service = make_service(open_alert_store, tmp_path, settle="0s")
+    service.process([make_post("寒心", sentiment="negative", policies=[f"P-{n}"], followers=10**6)
+                     for n in range(30)], now=T0)
+    channel = service.channels["duty"]
+    first_sent = threading.Event()
+    send = channel.send
+
+    def slow_send(notification) -> None:
+        send(notification)
+        first_sent.set()
+        time.sleep(0.15)  # 30 messages: longer than the stop's grace
+
+    channel.send = slow_send  # type: ignore[method-assign]
+    stage = AlertStage(service, BurstTracker([]), checkpoint_every=0)
+    stage.idle()  # starts the lanes
+    assert first_sent.wait(10)
+    with caplog.at_level(logging.WARNING, logger="alerts.delivery"):
+        stage.close()
+        for lane in [t for t in threading.enumerate() if t.name.startswith("deliver-")]:
+            lane.join(10)
+    assert [r.getMessage() for r in caplog.records if r.name == "alerts.delivery"] == []
+    store = open_alert_store()
+    marked = [item for item in store.outbox() if item.sent_at is not None]
+    assert marked and len(sent(tmp_path)) == len(marked)
+    # The rest of the lane's claim was released: due at once for the next worker, not held until the claim lapses.
+    pending = store.outbox(pending_only=True)
+    assert pending and store.due(datetime.now().astimezone(), limit=1000) == pending
+
+
+def test_a_send_that_outlives_the_stop_ends_its_lane_with_one_line_and_the_message_waits_in_the_outbox(
+        tmp_path: Path, caplog):
+    """A send still hanging when the worker's grace runs out finds the embedded store closed once it returns (a
+    PostgreSQL store connects again): its lane ends with a warning (no traceback), and the message stays unsent
+    in the store, for the next worker."""
+    from alerts.store import SqliteAlertStore
+    from analysis.bursts import BurstTracker
+    from workers.stages import AlertStage
+
+    def open_alert_store() -> SqliteAlertStore:
+        return SqliteAlertStore(tmp_path / "alerts.sqlite3")
+
+    service = make_service(open_alert_store, tmp_path, settle="0s")
+    service.process([make_post("寒心", sentiment="negative", policies=["P-1"], followers=10**6)], now=T0)
+    channel = service.channels["duty"]
+    hanging, let_go = threading.Event(), threading.Event()
+    send = channel.send
+
+    def hanging_send(notification) -> None:
+        hanging.set()
+        let_go.wait(10)
+        send(notification)
+
+    channel.send = hanging_send  # type: ignore[method-assign]
+    stage = AlertStage(service, BurstTracker([]), checkpoint_every=0)
+    stage.idle()
+    assert hanging.wait(10)
+    with caplog.at_level(logging.WARNING, logger="alerts.delivery"):
+        stage.close()  # waits its grace (2 s), then closes the store
+        let_go.set()
+        for lane in [t for t in threading.enumerate() if t.name.startswith("deliver-")]:
+            lane.join(10)
+    records = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "alerts.delivery"]
+    assert records == [(logging.WARNING, "delivery lane duty stopped mid-send; its message is sent again after its "
+                                         "claim lapses")]
+    assert all(r.exc_info is None for r in caplog.records)
+    assert open_alert_store().outbox(pending_only=True)
+
+
+def test_the_worker_forgets_quiet_groups_while_a_delivery_lane_drops_one(tmp_path: Path, open_alert_store):
+    """A lane that changes an alert drops its group's kept copy (`_transition`) while the worker's thread sweeps the
+    quiet groups: the sweep must not fail (it raised 'dictionary changed size during iteration' in a soak, and the
+    alert worker died)."""
+    service = make_service(open_alert_store, tmp_path)
+    moment = T0
+    for n in range(5000):
+        service._groups[f"place:{n}"] = (None, moment)
+    done = threading.Event()
+
+    def lane() -> None:  # what `_transition` does to the kept copies, over and over
+        n = 0
+        while not done.is_set():
+            key = f"place:{n % 5000}"
+            service._groups.pop(key, None)
+            service._groups[key] = (None, moment)
+            n += 1
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can: the race shows in a few sweeps
+    other = threading.Thread(target=lane)
+    other.start()
+    try:
+        until = time.monotonic() + 2  # sweeps for 2 seconds: the race showed within the first in most runs
+        while time.monotonic() < until:
+            moment += GROUP_KEPT  # each sweep an hour later: it forgets every group, the lane keeps adding them back
+            service._forget_quiet_groups(moment)
+    finally:
+        done.set()
+        other.join()
+        sys.setswitchinterval(switch)

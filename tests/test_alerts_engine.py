@@ -195,6 +195,6 @@ def test_policy_links_saved_before_they_were_kept_by_time_are_taken_back():
     assert links.resolve(finding).subject_id == "P-old"  # by the posts' own links (2 of 3)
     links.observe(make_post("新帖", event="E-new", at=T0), T0)
     links.observe(make_post("新帖", event="E-new2", at=T0 + timedelta(hours=47)), T0 + timedelta(hours=47))
-    assert links._top_of("p1") == (True, "P-old")  # the restart's generation goes `kept` after the next began
+    assert links._tops_of(["p1"]) == {"P-old": 1}  # the restart's generation goes `kept` after the next began
     links.observe(make_post("新帖", event="E-new3", at=T0 + timedelta(hours=49)), T0 + timedelta(hours=49))
-    assert links._top_of("p1") == (False, None)
+    assert links._tops_of(["p1"]) == {}

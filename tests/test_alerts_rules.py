@@ -3,12 +3,12 @@ store, a repeated trigger groups into one alert, cools down, and escalates its l
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from alerts.channels import ChannelContext
@@ -238,7 +238,7 @@ def test_unanswered_complaints_on_forty_days_of_a_city_s_boards_count_what_a_fre
             expected = _expected_unanswered(seen, now, timedelta(days=20), max_days=5, pile_up=40)
             assert {place: reported[place] for place in expected} == expected
         if step % (8 * 48) == 8 * 48 - 1:  # a restart: a new rule takes back the memory
-            memory = json.loads(json.dumps(rule.memory()))
+            memory = orjson.loads(orjson.dumps(rule.memory()))  # as the engine saves it
             rule = rule_of("unanswered_complaints", **options)
             rule.recall(memory)
     assert findings > 100

@@ -75,7 +75,8 @@ class Rule(Generic[Options]):
         return []
 
     def memory(self) -> dict[str, Any]:
-        """What the rule remembers, as JSON-able data, so a restarted worker goes on where it was."""
+        """What the rule remembers, as data the engine writes as JSON with orjson (which also writes datetimes, in ISO
+        8601, and tuples), so a restarted worker goes on where it was."""
         return {}
 
     def recall(self, memory: dict[str, Any]) -> None:

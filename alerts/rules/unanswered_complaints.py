@@ -56,8 +56,8 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         self._last_tick: datetime | None = None
 
     def memory(self) -> dict[str, Any]:
-        return {"waiting": {post_id: [list(subject), since.isoformat()]
-                            for post_id, (subject, since, _, _) in self._waiting.items()},
+        # A month of messages at every checkpoint: the engine's orjson writes the subjects and times (in ISO 8601).
+        return {"waiting": {post_id: (subject, since) for post_id, (subject, since, _, _) in self._waiting.items()},
                 "last_reported": [[*subject, *figures] for subject, figures in self._last_reported.items()]}
 
     def recall(self, memory: dict[str, Any]) -> None:
@@ -168,7 +168,7 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
                 subject_kind=kind, subject_id=subject_id, at=now, magnitude=len(waiting),
                 title=f"{subject_id}：{len(waiting)}条留言未回复，其中{overdue}条超过{self.options.max_days:g}天",
                 summary=f"最早一条留言于{oldest:%Y-%m-%d %H:%M}发布，至今未见回复。",
-                post_ids=tuple(post_id for post_id, _ in sorted(waiting.items(), key=lambda item: item[1])),
+                post_ids=tuple(sorted(waiting, key=waiting.__getitem__)),  # oldest first; a month of them
                 evidence={"unanswered": len(waiting), "overdue": overdue, "oldest": oldest.isoformat()},
             ))
         return findings

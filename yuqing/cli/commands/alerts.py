@@ -211,7 +211,8 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json({**alert.model_dump(mode="json"),
                     "history": [{"at": h.at.isoformat(), "actor": h.actor, "action": h.action,
-                                 "from": h.from_status, "to": h.to_status, "details": h.details} for h in history],
+                                 "from": h.from_status, "to": h.to_status, "details": h.details, "times": h.times,
+                                 "last_at": (h.last_at or h.at).isoformat()} for h in history],
                     "undelivered": len(pending), "effect": effect.as_dict() if effect else None})
         return 0
     _print_alert(alert)
@@ -227,8 +228,8 @@ def run_show(args: argparse.Namespace) -> int:
     print("  处置记录 history:")
     # A busy incident updates its alert on every new post: one line per run of identical entries.
     for (when, actor, action, before, after), run in groupby(
-            (_local(e.at), e.actor, e.action, e.from_status or "—", e.to_status) for e in history):
-        times = sum(1 for _ in run)
+            history, key=lambda e: (_local(e.at), e.actor, e.action, e.from_status or "—", e.to_status)):
+        times = sum(e.times for e in run)  # the store keeps a run of quiet updates as one entry already
         print(f"    {when}  {actor}: {action} ({before} → {after})" + (f" ×{times}" if times > 1 else ""))
     return 0
 
