@@ -1,6 +1,7 @@
 """Months of running, time compressed: N simulated days of M posts each through the embedded stages.
 
     python -m bench.soak [--days 30] [--per-day 100000] [--slices 4] [--partitions 4] [--seed 1] [--keep DIR]
+                         [--profile DIR]
 
 Each simulated day's posts (realistic platforms, places, incidents that draw many posts over a few days,
 reprints of the day's news, board messages answered or not) are published to the embedded log in `--slices`
@@ -28,11 +29,16 @@ present, else from the sample site's content. The last line reads
 where <KB> is what the data directory grows by per post once retention holds the log steady: its growth from the
 end of the first day on which the log freed messages to the end of the last day, over the posts of those days (the
 whole directory per post at the end of the last day when the log never freed anything: it then holds every message).
+
+With `--profile DIR`, the alert stage (the one whose CPU per post grows with the day's volume) writes a cProfile of
+each simulated day, in CPU time, to DIR/alert-<day>.prof (read with `python -m pstats`): the alert column then
+includes the profiler's own cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import csv
 import itertools
 import multiprocessing
@@ -55,6 +61,7 @@ from yuqing.schema import BOARD_ANSWERED, BOARD_PLACE, SHANGHAI, Platform, Post,
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 STAGES = ("enrich", "events", "index", "alert")
+PROFILED_STAGE = "alert"  # by --profile
 PLATFORM_SHARE = {Platform.WEIBO: 60, Platform.NEWS: 15, Platform.BOARD: 10, Platform.FORUM: 10, Platform.GOV: 5}
 PLACES = ["牡丹区", "定陶区", "曹县", "单县", "成武县", "巨野县", "郓城县", "鄄城县", "东明县", "何楼街道", "南城街道"]
 SUBJECTS = ["老旧小区改造", "楼顶漏水", "供暖不热", "物业乱收费", "学校招生", "医保报销", "道路施工扰民", "拆迁补偿",
@@ -173,9 +180,15 @@ def memory_mb() -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def serve_stage(name: str, overrides: dict[str, Any], conn: Connection) -> None:
+def day_of(slice_end: datetime) -> date:
+    """The simulated day a part belongs to: the last part ends at the next midnight."""
+    return (slice_end - timedelta(microseconds=1)).date()
+
+
+def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, profile_dir: Path | None = None) -> None:
     """Child process: build the stage once, drain the log whenever sent the simulated time, answer (CPU seconds,
-    messages, memory). CPU time, not wall time: other work on a shared machine does not count."""
+    messages, memory). CPU time, not wall time: other work on a shared machine does not count. With `profile_dir`,
+    each simulated day's drains are profiled (in CPU time) into one file there."""
     import workers.stages
     from transport import open_transport
     from workers.runner import Worker
@@ -191,10 +204,18 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection) -> None:
         workers.stages.now = lambda: simulated[0]
     stage = build_stage(name, settings, transport)
     kept = KeptOpen(stage)
+    profiler: cProfile.Profile | None = None
     while (order := conn.recv()) != "stop":
+        if profile_dir is not None and (profiler is None or day_of(order) != day_of(simulated[0])):
+            profiler = cProfile.Profile(time.process_time)
         simulated[0] = order
         began = time.process_time()
-        outcomes = Worker(transport, kept, batch_size=500, poll_timeout=0.2).run(until_idle=True, idle_polls=1)
+        worker = Worker(transport, kept, batch_size=500, poll_timeout=0.2)
+        if profiler is None or profile_dir is None:
+            outcomes = worker.run(until_idle=True, idle_polls=1)
+        else:
+            outcomes = profiler.runcall(worker.run, until_idle=True, idle_polls=1)
+            profiler.dump_stats(profile_dir / f"{name}-{day_of(order)}.prof")  # the day so far
         conn.send((time.process_time() - began, sum(outcomes.values()), *memory_mb()))
     stage.close()
     transport.close()
@@ -272,12 +293,13 @@ def disk_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def start_stages(overrides: dict[str, Any]) -> dict[str, tuple[Any, Connection]]:
+def start_stages(overrides: dict[str, Any], profile_dir: Path | None) -> dict[str, tuple[Any, Connection]]:
     context = multiprocessing.get_context("spawn")  # a fresh interpreter each, like `yuqing run`'s workers
     children = {}
     for name in STAGES:
         parent, child = context.Pipe()
-        process = context.Process(target=serve_stage, args=(name, overrides, child), name=f"soak-{name}")
+        profiled = profile_dir if name == PROFILED_STAGE else None
+        process = context.Process(target=serve_stage, args=(name, overrides, child, profiled), name=f"soak-{name}")
         process.start()
         children[name] = (process, parent)
     return children
@@ -315,6 +337,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--slices", type=int, default=4, help="drains a day (the stages see the day come in parts)")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it (default: a temporary one)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help=f"write a CPU profile of the {PROFILED_STAGE} stage per simulated day here")
     args = parser.parse_args()
 
     from transport import open_transport
@@ -338,7 +362,9 @@ def main() -> int:
     stream = Stream(args.per_day, random.Random(args.seed))
     # The last simulated day is yesterday (Beijing time): every post is in the past when the report is cut.
     first_day = datetime.now(SHANGHAI).date() - timedelta(days=args.days)
-    children = start_stages(overrides)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    children = start_stages(overrides, args.profile)
     peaks = dict.fromkeys(STAGES, 0.0)
     cpu = dict.fromkeys(STAGES, 0.0)  # each stage's CPU seconds over the run: where the run's time goes
     week_peaks: dict[str, float] = {}  # each stage's peak at the end of the first week

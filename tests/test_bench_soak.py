@@ -12,3 +12,15 @@ def test_a_keep_folder_that_does_not_exist_yet_is_made(tmp_path, monkeypatch, ca
     assert soak.main() == 2, "refused by the free-disk check, before any stage starts"
     assert folder.is_dir()
     assert "needs about" in capsys.readouterr().err
+
+
+def test_the_last_part_of_a_day_is_profiled_with_that_day():
+    from datetime import datetime, timedelta
+
+    from bench.soak import day_of, slice_end_of
+    from yuqing.schema import SHANGHAI
+
+    start = datetime(2026, 12, 3, tzinfo=SHANGHAI)
+    ends = {slice_end_of(start, start + timedelta(hours=hour), 4) for hour in range(24)}
+    assert max(ends) == datetime(2026, 12, 4, tzinfo=SHANGHAI), "the last part ends at the next midnight"
+    assert {day_of(end) for end in ends} == {start.date()}
