@@ -19,7 +19,6 @@ from typing import Any
 import psycopg
 
 from alerts.store import (
-    LAST_AUDIT_ROW,
     OUTBOX_COLUMNS,
     AlertStore,
     AuditEntry,
@@ -34,7 +33,7 @@ from alerts.store import (
     audit_values,
     burst_rows,
     epoch,
-    folded_details,
+    fold_into_last_row,
     outbox_row,
     outbox_values,
     refuse_live_holder,
@@ -74,12 +73,7 @@ class PostgresAlertStore(AlertStore):
     @staticmethod
     def _record(conn: psycopg.Connection, alert: Alert, from_status: str | None, change: Change,
                 now: datetime) -> None:
-        last = conn.execute(LAST_AUDIT_ROW.format(table="alert_audit", mark="%s"), (alert.id,)).fetchone() \
-            if change.folds else None
-        folded = folded_details(last, alert, from_status, change, now)
-        if folded is not None:
-            assert last is not None
-            conn.execute("UPDATE alert_audit SET details = %s WHERE seq = %s", (folded, last[0]))
+        if fold_into_last_row(conn.execute, "alert_audit", "%s", alert, from_status, change, now):
             return
         conn.execute("INSERT INTO alert_audit (alert_id, at, actor, action, from_status, to_status, details) "
                      "VALUES (%s, %s, %s, %s, %s, %s, %s)", audit_values(alert, from_status, change, now))

@@ -15,7 +15,7 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -159,6 +159,19 @@ def audit_values(alert: Alert, from_status: str | None, change: Change, now: dat
 # The alert's last audit row, as `folded_details` reads it (either store; `{table}` is its audit table).
 LAST_AUDIT_ROW = "SELECT seq, actor, action, from_status, to_status, details FROM {table} WHERE alert_id = {mark} " \
                  "ORDER BY seq DESC LIMIT 1"
+
+
+def fold_into_last_row(execute: Callable[[str, Sequence[Any]], Any], table: str, mark: str, alert: Alert,
+                       from_status: str | None, change: Change, now: datetime) -> bool:
+    """Fold `change` into the alert's last audit row when `folded_details` allows it (either store: `execute` is its
+    connection's, `table` its audit table, `mark` its parameter mark); False: the change takes a row of its own."""
+    last = execute(LAST_AUDIT_ROW.format(table=table, mark=mark), (alert.id,)).fetchone() if change.folds else None
+    folded = folded_details(last, alert, from_status, change, now)
+    if folded is None:
+        return False
+    assert last is not None
+    execute(f"UPDATE {table} SET details = {mark} WHERE seq = {mark}", (folded, last[0]))
+    return True
 
 
 def folded_details(last: tuple | None, alert: Alert, from_status: str | None, change: Change,
@@ -450,12 +463,7 @@ class SqliteAlertStore(AlertStore):
 
     def _record(self, conn: sqlite3.Connection, alert: Alert, from_status: str | None, change: Change,
                 now: datetime) -> None:
-        last = conn.execute(LAST_AUDIT_ROW.format(table="audit", mark="?"), (alert.id,)).fetchone() \
-            if change.folds else None
-        folded = folded_details(last, alert, from_status, change, now)
-        if folded is not None:
-            assert last is not None
-            conn.execute("UPDATE audit SET details = ? WHERE seq = ?", (folded, last[0]))
+        if fold_into_last_row(conn.execute, "audit", "?", alert, from_status, change, now):
             return
         conn.execute("INSERT INTO audit (alert_id, at, actor, action, from_status, to_status, details) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?)", audit_values(alert, from_status, change, now))
