@@ -62,9 +62,8 @@ def test_documents_leave_out_their_defaults_and_read_back_as_written(empty_index
     assert "masked_text" not in stored[SEED[0].id] and stored[unmasked.id]["masked_text"] == ""
     assert empty_index.get(SEED[0].id) == SEED[0] and empty_index.get(unmasked.id) == unmasked
     every_field = SEED[0].model_dump_json(exclude=SEED[0].text_copy()).encode()
-    packer = zlib.compressobj(6, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, empty_index._documents.dictionary)
     empty_index._conn.execute("UPDATE docs SET doc = ? WHERE rid = (SELECT rid FROM posts WHERE id = ?)",
-                              (packer.compress(every_field) + packer.flush(), SEED[0].id))
+                              (_deflated(empty_index, every_field), SEED[0].id))
     empty_index.relink([ReprintLink(post_id=SEED[0].id, reprint_of=unmasked.id),
                         ReprintLink(post_id=unmasked.id, reprint_of=SEED[0].id)])
     assert empty_index.get(SEED[0].id).reprint_of == unmasked.id
@@ -72,8 +71,48 @@ def test_documents_leave_out_their_defaults_and_read_back_as_written(empty_index
     assert empty_index.get(unmasked.id).model_copy(update={"reprint_of": None, "extra": {}}) == unmasked
 
 
+def _deflated(index, document):
+    """A document's JSON as the index wrote it before Zstandard (layout 3 at first): deflated at level 6 with the
+    index's dictionary."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15, 8, zlib.Z_DEFAULT_STRATEGY, index._documents.dictionary)
+    return packer.compress(document) + packer.flush()
+
+
+def test_documents_deflated_before_zstandard_still_read_search_relink_and_prune(tmp_path):
+    """New documents are Zstandard frames; an index whose documents were deflated by the earlier code reads them
+    back as the posts they stand for, finds them, re-links them (written again as frames), indexes them again
+    (the full-text row is deleted with the tokens read from the old document) and prunes them."""
+    path = tmp_path / "index.sqlite3"
+    with SqliteIndex(path) as index:
+        index.upsert(CORPUS)
+        blobs = [blob for (blob,) in index._conn.execute("SELECT doc FROM docs")]
+        assert blobs and all(blob.startswith(sqlite_fts.ZSTD_MAGIC) for blob in blobs)
+        index._conn.executemany("UPDATE docs SET doc = ? WHERE rid = (SELECT rid FROM posts WHERE id = ?)",
+                                [(_deflated(index, sqlite_fts._document(post)), post.id) for post in CORPUS])
+    with SqliteIndex(path) as index:
+        assert not any(blob.startswith(sqlite_fts.ZSTD_MAGIC) for (blob,) in index._conn.execute("SELECT doc FROM docs"))
+        assert [index.get(post.id) for post in CORPUS] == CORPUS
+        query = SearchQuery(text="老旧小区", limit=500)
+        assert sorted(p.id for p in index.search(query).hits) == sorted(p.id for p in expected(query))
+        first, second = CORPUS[0], CORPUS[1]
+        index.relink([ReprintLink(post_id=first.id, reprint_of=second.id)])
+        assert index.get(first.id).reprint_of == second.id
+        changed = second.model_copy(update={"text": "全新的正文", "masked_text": "全新的正文"})
+        index.upsert([changed])
+        assert index.get(changed.id) == changed
+        assert index.count(SearchQuery(text="全新")) == 1
+        rewritten = dict(index._conn.execute(
+            "SELECT id, doc FROM docs JOIN posts USING (rid) WHERE id IN (?, ?)", (first.id, second.id)))
+        assert all(blob.startswith(sqlite_fts.ZSTD_MAGIC) for blob in rewritten.values())
+        assert index.prune(END + timedelta(days=1)) == len(CORPUS)
+        assert index.count(SearchQuery()) == 0
+        # Each full-text row was deleted with the tokens it was written with: none is left behind.
+        index._conn.execute("CREATE VIRTUAL TABLE temp.tokens USING fts5vocab(main, fts, row)")
+        assert index._conn.execute("SELECT count(*) FROM temp.tokens").fetchone()[0] == 0
+
+
 def test_documents_are_compressed_with_the_dictionary_their_index_was_created_with(tmp_path, monkeypatch):
-    """Documents are kept deflated with a preset dictionary of what documents have in common, under half their
+    """Documents are kept compressed with a preset dictionary of what documents have in common, under half their
     JSON's size for these posts; the dictionary is kept in the index, so an index stays readable by a version of
     Yuqing whose dictionary for new indexes is another."""
     path = tmp_path / "index.sqlite3"
