@@ -426,6 +426,35 @@ def test_embedded_key_lookups_read_the_rows_found_not_the_whole_table(tmp_path):
     memory.close()
 
 
+def test_embedded_copies_are_read_through_an_index_of_copies_only(tmp_path):
+    """An original's `original` is itself: the index `copies_of` reads through holds the copies alone, and state
+    written with the index of every post's original opens without it."""
+    import sqlite3
+    from datetime import datetime, timedelta
+
+    from analysis.events import Fingerprint
+    from stores.analysis_state import SCHEMA, AnalysisStateStore
+    from tests.sqlite_plans import full_scans, plans_of
+    from yuqing.schema import SHANGHAI
+
+    old = sqlite3.connect(tmp_path / "analysis.sqlite3")
+    old.executescript(SCHEMA + "CREATE INDEX posts_original ON posts (original) WHERE original IS NOT NULL;")
+    old.close()
+    at = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI)
+    original = Fingerprint("news:1", 5, at, "news:1", "evt-1")
+    copies = [Fingerprint(f"weibo:{n}", 5 ^ n, at + timedelta(hours=n), "news:1", "evt-1") for n in (2, 3)]
+    memory = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    memory.save([], [(fp.post_id, fp.when, "evt-1", None, fp, None) for fp in (original, *copies)], [])
+    plans = plans_of(memory.db, lambda: memory.copies_of("news:1"))
+    assert not full_scans(plans, "posts"), plans
+    assert sorted(memory.copies_of("news:1"), key=lambda fp: fp.post_id) == copies
+    assert memory.copies_of("weibo:2") == []
+    indexed = dict(memory.db.execute("SELECT name, (SELECT count(*) FROM posts INDEXED BY posts_copies"
+                                     " WHERE original != id) FROM sqlite_master WHERE type = 'index'"))
+    assert "posts_original" not in indexed and indexed["posts_copies"] == 2
+    memory.close()
+
+
 def test_the_analysis_state_counts_its_saves_and_names_the_last_writer(settings, tmp_path):
     import os
     import socket
