@@ -10,7 +10,8 @@ analyzer runs in a fresh process of its own, so its peak resident memory is its 
 - the baseline holds everything its windows need in memory (no store), as the analyzer did before it let
   its store answer for what was saved;
 - the measured one keeps its state in the store, as `yuqing run` does, and holds the fingerprints and threads
-  not yet saved and the events joined last (analysis.events.EVENTS_HELD).
+  not yet saved, the events joined last (analysis.events.EVENTS_HELD) and the keys of the window's fingerprints
+  (stores.fingerprint_map: 8 bytes each, ten a fingerprint).
 
 Per day it prints each one's resident memory now and at its peak and its CPU milliseconds per post; after the
 run, the time a new analyzer takes to start on the state left (with the events it holds), against the time it

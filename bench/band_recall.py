@@ -13,8 +13,9 @@ The store is filled with random fingerprints up to each size of `--stored` in tu
 fingerprints (none within 3 bits of a stored one but by a one in 10^14 chance: every row read is one the
 clusterer then drops) are recalled against it. Per size it prints the key rows read back per post and the
 recall's CPU milliseconds per post, and its ratio to the first size (the baseline, measured in the same run);
-then what the other side of the lookup costs, keeping the keys' indexes: the CPU milliseconds (user and
-system: the pages written) per post of saving 2,000 more in saves of 500, as the analyzer flushes.
+then what the other side of the lookup costs, keeping the keys up (the SQLite file holds them in memory:
+stores.fingerprint_map): the CPU milliseconds (user and system: the pages written) per post of saving 2,000 more
+in saves of 500, as the analyzer flushes. The first lookup reads the keys stored (once a process).
 """
 
 from __future__ import annotations

@@ -17,13 +17,17 @@ import os
 import socket
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
-from analysis.events import KEY_PAIRS, EventState, Fingerprint, in_shared_zone
+from analysis.events import KEY_PAIRS, EventState, Fingerprint, fingerprint_keys, in_shared_zone
 from stores import postgres
+from stores.fingerprint_map import FingerprintMap
 from stores.sqlite import connect
 from yuqing.config.settings import PostgresSettings
 from yuqing.schema import Policy
@@ -46,32 +50,38 @@ CREATE TABLE IF NOT EXISTS saves (
 """
 # Read back by the analyzer: a thread's first post, the copies of an original, and the fingerprints sharing a
 # key with a post's (analysis.events.fingerprint_keys: two within 3 bits share one of ten pairs of blocks of
-# bits). The same expressions in PostgreSQL (migration 0009) and in SQLite: `>>` keeps the sign, the masks keep
-# the blocks.
+# bits). PostgreSQL finds the keys in expression indexes (migration 0009); the SQLite file in memory
+# (stores.fingerprint_map: its indexes of them cost most of a save once the window held a few days).
 FINGERPRINT_COLUMNS = ("fingerprint", "lead")
 
 
 def key_of(column: str, pair: int) -> str:
-    """SQL of a fingerprint column's key of KEY_PAIRS[pair], as `fingerprint_keys` computes it."""
+    """SQL of a fingerprint column's key of KEY_PAIRS[pair], as `fingerprint_keys` computes it (`>>` keeps the
+    sign, the masks keep the blocks)."""
     (low_shift, low_width), (high_shift, high_width) = KEY_PAIRS[pair]
     return (f"((({column} >> {low_shift}) & {(1 << low_width) - 1})"
             f" | ((({column} >> {high_shift}) & {(1 << high_width) - 1}) << {low_width}))")
 
 
-SQLITE_LOOKUP_INDEXES = "\n".join([
-    "CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread) WHERE thread IS NOT NULL;",
-    "CREATE INDEX IF NOT EXISTS posts_original ON posts (original) WHERE original IS NOT NULL;",
-    *(f"CREATE INDEX IF NOT EXISTS posts_{column}_key{pair} ON posts ({key_of(column, pair)})"
-      f" WHERE {column} IS NOT NULL;" for column in FINGERPRINT_COLUMNS for pair in range(len(KEY_PAIRS))),
-])
-# State written before the keys: looked up by 16-bit bands, in indexes the keys replace.
-SQLITE_BAND_INDEXES = [f"posts_{column}_band{band}" for column in FINGERPRINT_COLUMNS for band in range(4)]
+# `copies_of` reads only copies: an original (its own `original`: three in four of the posts with a fingerprint on
+# bench.soak's stream) has no entry to keep up in the index of copies.
+SQLITE_LOOKUP_INDEXES = """
+CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread) WHERE thread IS NOT NULL;
+CREATE INDEX IF NOT EXISTS posts_copies ON posts (original) WHERE original != id;
+"""
+# Indexes of state written before: of every post's original, of the keys (now held in memory), and before them of
+# 16-bit bands.
+SQLITE_FORMER_INDEXES = [
+    "posts_original",
+    *(f"posts_{column}_key{pair}" for column in FINGERPRINT_COLUMNS for pair in range(len(KEY_PAIRS))),
+    *(f"posts_{column}_band{band}" for column in FINGERPRINT_COLUMNS for band in range(4)),
+]
 FINGERPRINT_ROW = "id, at, event_id, fingerprint, original, lead"
 
 
 def _keyed(any_of: str) -> str:
-    """The WHERE clause of `fingerprints_keyed`: a term for each partial index, the keys asked of its pair one
-    list parameter matched by `any_of`. One text, however many keys a batch asks: SQLite keeps the last 128
+    """The WHERE clause of PostgreSQL's `fingerprints_keyed`: a term for each partial index, the keys asked of its
+    pair one list parameter matched by `any_of`. One text, however many keys a batch asks: SQLite keeps the last 128
     statements it prepared, and one with a batch's thousands of parameters written into its text holds near a
     megabyte (with a new text each batch, 130 batches grew a process from 55 to 151 MB)."""
     return " OR ".join(f"({column} IS NOT NULL AND {key_of(column, pair)} {any_of})"
@@ -184,18 +194,9 @@ class _FingerprintLookups:
     def fingerprint(self, post_id: str) -> Fingerprint | None:
         return next(iter(self._fingerprints(f"id = {self.MARK}", (post_id,))), None)
 
-    def fingerprints_keyed(
-        self, value_keys: Sequence[tuple[int, int]], lead_keys: Sequence[tuple[int, int]]
-    ) -> list[Fingerprint]:
-        """Fingerprints whose value's key of pair p is k for one (p, k) of `value_keys`, or whose first
-        paragraph's is for one of `lead_keys`."""
-        if not value_keys and not lead_keys:
-            return []
-        asked = [*_by_pair(value_keys), *_by_pair(lead_keys)]  # in the order of _keyed's terms
-        return self._fingerprints(_keyed(self.ANY_OF), [self._listed(keys) for keys in asked])
-
     def copies_of(self, post_id: str) -> list[Fingerprint]:
-        return self._fingerprints(f"original = {self.MARK} AND id != {self.MARK}", (post_id, post_id))
+        # `original != id` as the SQLite index of copies is written, so that its planner reads through it.
+        return self._fingerprints(f"original = {self.MARK} AND original != id", (post_id,))
 
     def fingerprints_of(self, post_ids: Sequence[str]) -> dict[str, Fingerprint]:
         """`fingerprint` of many posts in a few reads: post id -> fingerprint, for those that have one."""
@@ -217,8 +218,12 @@ class AnalysisStateStore(_FingerprintLookups):
         with self.db:  # state written before first paragraphs were fingerprinted, or threads kept
             for column in sorted({"lead", "thread"} - columns):
                 self.db.execute(f"ALTER TABLE posts ADD COLUMN {column} INTEGER")
-        self.db.executescript(SQLITE_LOOKUP_INDEXES)  # on state written before the keys, built from its fingerprints
-        self.db.executescript("".join(f"DROP INDEX IF EXISTS {index};" for index in SQLITE_BAND_INDEXES))
+        self.db.executescript(SQLITE_LOOKUP_INDEXES)
+        self.db.executescript("".join(f"DROP INDEX IF EXISTS {index};" for index in SQLITE_FORMER_INDEXES))
+        # Built at the first key lookup, from the table; again when another process has saved since this one last
+        # did (a standby taking over), as this one's map does not hold what that one wrote.
+        self._keys: FingerprintMap | None = None
+        self._keys_as_of = 0  # the count of saves the map holds the rows of
 
     def save(
         self,
@@ -239,15 +244,59 @@ class AnalysisStateStore(_FingerprintLookups):
                 "state = excluded.state",
                 [(e.id, e.last_seen.isoformat(), _event_text(e)) for e in events],
             )
-            self.db.executemany(
-                UPSERT_POST.format(table="posts", values=", ".join("?" * 8)),
-                [(pid, at.isoformat(), *rest) for pid, at, *rest in map(_stored_post, posts)],
-            )
+            rows = [(pid, at.isoformat(), *rest) for pid, at, *rest in map(_stored_post, posts)]
+            self.db.executemany(UPSERT_POST.format(table="posts", values=", ".join("?" * 8)), rows)
             self.db.executemany(
                 "INSERT OR REPLACE INTO policies VALUES (?, ?)",
                 [(p.id, p.model_dump_json()) for p in policies],
             )
-            return int(self.db.execute("SELECT count FROM saves").fetchone()[0])
+            count = int(self.db.execute("SELECT count FROM saves").fetchone()[0])
+            fingerprinted = [row for row in rows if row[4] is not None] if self._keys is not None else []
+            row_ids = dict(self.db.execute(f"SELECT id, rowid FROM posts WHERE id {self.ANY_OF}",
+                                           (self._listed([row[0] for row in fingerprinted]),))) if fingerprinted else {}
+        if self._keys is not None:
+            if count != self._keys_as_of + 1:  # another process saved in between: its rows are not in the map
+                self._keys = None
+            else:
+                self._key_rows(self._keys, [(row_ids[row[0]], row[4], row[6]) for row in fingerprinted])
+                self._keys_as_of = count
+        return count
+
+    @staticmethod
+    def _key_rows(keys: FingerprintMap, rows: Sequence[tuple[int, int, int | None]]) -> None:
+        """Put (row id, fingerprint, lead) of posts, as stored, in the map."""
+        keys.add(0, [row_id for row_id, _, _ in rows], [value for _, value, _ in rows])
+        leads = [(row_id, lead) for row_id, _, lead in rows if lead is not None]
+        keys.add(1, [row_id for row_id, _ in leads], [lead for _, lead in leads])
+
+    def _key_map(self) -> FingerprintMap:
+        """The map of the posts' keys, as of the last save."""
+        saves = self.saves()  # read before the rows: a save in between makes the next lookup build it again
+        if self._keys is None or saves != self._keys_as_of:
+            self._keys = FingerprintMap([self._stored_keys(column) for column in FINGERPRINT_COLUMNS])
+            self._keys_as_of = saves
+        return self._keys
+
+    def _stored_keys(self, column: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(row ids, values) of the column's fingerprints stored."""
+        rows = self.db.execute(f"SELECT rowid, {column} FROM posts WHERE {column} IS NOT NULL")
+        stored = np.fromiter(chain.from_iterable(rows), dtype=np.int64).reshape(-1, 2)
+        return stored[:, 0].copy(), stored[:, 1].copy()
+
+    def fingerprints_keyed(
+        self, value_keys: Sequence[tuple[int, int]], lead_keys: Sequence[tuple[int, int]]
+    ) -> list[Fingerprint]:
+        """Fingerprints whose value's key of pair p is k for one (p, k) of `value_keys`, or whose first
+        paragraph's is for one of `lead_keys`: the rows the map names, read back and checked (it may name a row
+        deleted or rewritten since)."""
+        if not value_keys and not lead_keys:
+            return []
+        keys = self._key_map()
+        row_ids = keys.rows_keyed(0, value_keys) | keys.rows_keyed(1, lead_keys)
+        asked_of_values, asked_of_leads = set(value_keys), set(lead_keys)
+        return [fp for fp in self._fingerprints(f"rowid {self.ANY_OF}", (self._listed(sorted(row_ids)),))
+                if not asked_of_values.isdisjoint(fingerprint_keys(fp.value))
+                or (fp.lead is not None and not asked_of_leads.isdisjoint(fingerprint_keys(fp.lead)))]
 
     def saves(self) -> int:
         row = self.db.execute("SELECT count FROM saves").fetchone()
@@ -321,8 +370,10 @@ class AnalysisStateStore(_FingerprintLookups):
         """Delete posts and events older than `cutoff` (those within OFFSET_MARGIN of it stay a little longer)."""
         floor = _text_floor(cutoff)
         with self.db:
-            self.db.execute("DELETE FROM posts WHERE at < ?", (floor,))
+            deleted = self.db.execute("DELETE FROM posts WHERE at < ? RETURNING rowid", (floor,)).fetchall()
             self.db.execute("DELETE FROM events WHERE last_seen < ?", (floor,))
+        if self._keys is not None:
+            self._keys.forget(row_id for row_id, in deleted)
 
     def close(self) -> None:
         self.db.close()
@@ -408,6 +459,16 @@ class PostgresAnalysisState(_FingerprintLookups):
             return {}
         return {pid: (event_id, reprint_of, when) for pid, event_id, reprint_of, when in self._db.rows(
             "SELECT id, event_id, reprint_of, at FROM analysis_posts WHERE id = ANY(%s)", (list(post_ids),))}
+
+    def fingerprints_keyed(
+        self, value_keys: Sequence[tuple[int, int]], lead_keys: Sequence[tuple[int, int]]
+    ) -> list[Fingerprint]:
+        """Fingerprints whose value's key of pair p is k for one (p, k) of `value_keys`, or whose first
+        paragraph's is for one of `lead_keys`."""
+        if not value_keys and not lead_keys:
+            return []
+        asked = [*_by_pair(value_keys), *_by_pair(lead_keys)]  # in the order of _keyed's terms
+        return self._fingerprints(_keyed(self.ANY_OF), [self._listed(keys) for keys in asked])
 
     def _fingerprints(self, where: str, params: Sequence[object]) -> list[Fingerprint]:
         rows = self._db.rows(f"SELECT {FINGERPRINT_ROW} FROM analysis_posts WHERE {where}", params)

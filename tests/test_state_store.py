@@ -382,36 +382,77 @@ def test_every_fingerprint_within_3_bits_of_a_post_is_found_by_its_keys(settings
     memory.close()
 
 
-def test_key_lookups_read_indexes_not_the_whole_table(settings, tmp_path):
-    """The keys' SQL (stores.analysis_state.key_of) is what the indexes were made of, in SQLite and in
-    migration 0009: a week's lookups must not scan every stored post."""
-    import sqlite3
-
+def test_key_lookups_read_indexes_not_the_whole_table(postgres_settings, tmp_path):
+    """The keys' SQL (stores.analysis_state.key_of) is what migration 0009's indexes were made of: a week's lookups
+    must not scan every stored post."""
     import psycopg
 
     from analysis.events import fingerprint_keys
-    from stores.analysis_state import AnalysisStateStore, PostgresAnalysisState, _by_pair, _keyed
+    from stores.analysis_state import PostgresAnalysisState, _by_pair, _keyed
     from stores.state import open_analysis_state
 
+    postgres.setup(postgres_settings)
+    settings = load_settings(None, data_dir=tmp_path, state="postgres", postgres=postgres_settings)
     open_analysis_state(settings, tmp_path / "analysis.sqlite3").close()
     asked = _by_pair(fingerprint_keys(0xDEAD_BEEF_0123_4567)) * 2  # of the values and of the first paragraphs
-    if settings.state == "postgres":
-        where = _keyed(PostgresAnalysisState.ANY_OF)
-        password = settings.postgres.password.get_secret_value() if settings.postgres.password else None
-        with psycopg.connect(settings.postgres.url, password=password) as conn:
-            conn.execute("SET enable_seqscan = off")  # on an empty table the planner would rather scan it
-            plan = [line for line, in conn.execute(f"EXPLAIN SELECT id FROM analysis_posts WHERE {where}".encode(), asked)]
-        used = {index for index in (line.split(" on ")[-1].split()[0] for line in plan if "Index Scan on" in line)}
-        assert not any("Seq Scan" in line for line in plan), plan
-    else:
-        where = _keyed(AnalysisStateStore.ANY_OF)
-        listed = [AnalysisStateStore._listed(keys) for keys in asked]
-        with sqlite3.connect(tmp_path / "analysis.sqlite3") as conn:
-            plan = [row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT id FROM posts WHERE {where}", listed)]
-        used = {line.split(" USING INDEX ")[-1].split()[0] for line in plan if "USING INDEX" in line}
-        assert not any(line.startswith("SCAN posts") for line in plan), plan
-    prefix = "analysis_posts_" if settings.state == "postgres" else "posts_"
-    assert used == {f"{prefix}{column}_key{pair}" for column in ("fingerprint", "lead") for pair in range(10)}
+    where = _keyed(PostgresAnalysisState.ANY_OF)
+    password = settings.postgres.password.get_secret_value() if settings.postgres.password else None
+    with psycopg.connect(settings.postgres.url, password=password) as conn:
+        conn.execute("SET enable_seqscan = off")  # on an empty table the planner would rather scan it
+        plan = [line for line, in conn.execute(f"EXPLAIN SELECT id FROM analysis_posts WHERE {where}".encode(), asked)]
+    used = {index for index in (line.split(" on ")[-1].split()[0] for line in plan if "Index Scan on" in line)}
+    assert not any("Seq Scan" in line for line in plan), plan
+    assert used == {f"analysis_posts_{column}_key{pair}" for column in ("fingerprint", "lead") for pair in range(10)}
+
+
+def test_embedded_key_lookups_read_the_rows_found_not_the_whole_table(tmp_path):
+    """The SQLite file's keys are held in memory (stores.fingerprint_map), read from the table once: the lookups
+    after it read the rows they find by row id."""
+    from datetime import datetime
+
+    from analysis.events import Fingerprint, fingerprint_keys
+    from stores.analysis_state import AnalysisStateStore
+    from tests.sqlite_plans import full_scans, plans_of
+    from yuqing.schema import SHANGHAI
+
+    at = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI)
+    stored = Fingerprint("news:1", 0xDEAD_BEEF_0123_4567, at, "news:1", "evt-1", lead=5)
+    memory = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    memory.save([], [(stored.post_id, at, "evt-1", None, stored, None)], [])
+    assert memory.fingerprints_keyed(fingerprint_keys(stored.value), []) == [stored]  # the map is read here
+    plans = plans_of(memory.db, lambda: memory.fingerprints_keyed(fingerprint_keys(stored.value ^ 1),
+                                                                   fingerprint_keys(4)))
+    assert not full_scans(plans, "posts"), plans
+    memory.close()
+
+
+def test_embedded_copies_are_read_through_an_index_of_copies_only(tmp_path):
+    """An original's `original` is itself: the index `copies_of` reads through holds the copies alone, and state
+    written with the index of every post's original opens without it."""
+    import sqlite3
+    from datetime import datetime, timedelta
+
+    from analysis.events import Fingerprint
+    from stores.analysis_state import SCHEMA, AnalysisStateStore
+    from tests.sqlite_plans import full_scans, plans_of
+    from yuqing.schema import SHANGHAI
+
+    old = sqlite3.connect(tmp_path / "analysis.sqlite3")
+    old.executescript(SCHEMA + "CREATE INDEX posts_original ON posts (original) WHERE original IS NOT NULL;")
+    old.close()
+    at = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI)
+    original = Fingerprint("news:1", 5, at, "news:1", "evt-1")
+    copies = [Fingerprint(f"weibo:{n}", 5 ^ n, at + timedelta(hours=n), "news:1", "evt-1") for n in (2, 3)]
+    memory = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    memory.save([], [(fp.post_id, fp.when, "evt-1", None, fp, None) for fp in (original, *copies)], [])
+    plans = plans_of(memory.db, lambda: memory.copies_of("news:1"))
+    assert not full_scans(plans, "posts"), plans
+    assert sorted(memory.copies_of("news:1"), key=lambda fp: fp.post_id) == copies
+    assert memory.copies_of("weibo:2") == []
+    indexed = dict(memory.db.execute("SELECT name, (SELECT count(*) FROM posts INDEXED BY posts_copies"
+                                     " WHERE original != id) FROM sqlite_master WHERE type = 'index'"))
+    assert "posts_original" not in indexed and indexed["posts_copies"] == 2
+    memory.close()
 
 
 def test_the_analysis_state_counts_its_saves_and_names_the_last_writer(settings, tmp_path):

@@ -1,0 +1,96 @@
+"""stores.fingerprint_map and the embedded analysis state's key lookups through it: every stored fingerprint sharing a
+key asked is found, through saves, merges, deletions and another process's saves."""
+
+import random
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from analysis.events import Fingerprint, fingerprint_keys
+from stores import fingerprint_map
+from stores.analysis_state import AnalysisStateStore, _signed
+from stores.fingerprint_map import FingerprintMap, key_arrays
+from yuqing.schema import SHANGHAI
+
+AT = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI)
+
+
+def test_the_keys_of_many_fingerprints_are_those_of_each():
+    import numpy as np
+
+    rng = random.Random(5)
+    values = [rng.getrandbits(64) for _ in range(200)] + [0, (1 << 64) - 1, 1 << 63]
+    arrays = key_arrays(np.array(values, dtype=np.uint64))
+    assert [[(pair, int(keys[n])) for pair, keys in enumerate(arrays)] for n in range(len(values))] == [
+        fingerprint_keys(value) for value in values]
+
+
+def test_rows_are_found_by_any_of_their_keys_across_merges_and_until_forgotten(monkeypatch):
+    monkeypatch.setattr(fingerprint_map, "FRESH_MIN", 40)  # a merge every few adds
+    rng = random.Random(7)
+    values = {row: rng.getrandbits(64) for row in range(1, 301)}
+    leads = {row: rng.getrandbits(64) for row in range(1, 301, 3)}
+    keys = FingerprintMap()
+    for first in range(1, 301, 25):  # saves of 25 posts
+        rows = range(first, first + 25)
+        keys.add(0, list(rows), [_signed(values[row]) for row in rows])
+        led = [row for row in rows if row in leads]
+        keys.add(1, led, [_signed(leads[row]) for row in led])
+    for row, value in values.items():
+        assert row in keys.rows_keyed(0, fingerprint_keys(value)[3:4])
+        assert row not in keys.rows_keyed(1, fingerprint_keys(value))  # a text's keys are not its lead's
+    for row, lead in leads.items():
+        assert row in keys.rows_keyed(1, fingerprint_keys(lead)[7:8])
+    keys.forget(range(1, 101))
+    keys.add(0, [301], [_signed(values[1])])  # SQLite may give the next row a deleted one's id: not here, 301
+    keys.add(0, [100], [_signed(values[2])])  # ...but here: row 100's keys are now those of value 2
+    for _ in range(3):  # merges take the forgotten rows out, not the row that took a forgotten id
+        keys.add(0, list(range(400, 420)), [_signed(rng.getrandbits(64)) for _ in range(20)])
+    assert keys.rows_keyed(0, fingerprint_keys(values[1])) == {301}
+    assert keys.rows_keyed(0, fingerprint_keys(values[2])) == {100}
+    assert keys.rows_keyed(0, fingerprint_keys(values[150])) == {150}
+    assert keys.rows_keyed(0, []) == set()
+    with pytest.raises(ValueError, match="row id"):  # beyond what an entry keeps: refused, not cut
+        keys.add(0, [1 << fingerprint_map.ROW_BITS], [5])
+    # Rows 101-300, 301, 100 and three adds of 20; the leads of rows 101-300; and row 100's former value and lead,
+    # kept with the id (the store reads the row back and checks its keys).
+    assert keys.entries() == 10 * (200 + 2 + 60) + 10 * len([row for row in leads if row > 100]) + 10 * 2
+    assert keys.rows_keyed(0, fingerprint_keys(values[100])) == {100}
+
+
+def _saved(store: AnalysisStateStore, number: int, value: int, hours: float = 0) -> Fingerprint:
+    when = AT + timedelta(hours=hours)
+    fingerprint = Fingerprint(f"news:{number}", value, when, f"news:{number}", "evt-1")
+    store.save([], [(fingerprint.post_id, when, "evt-1", None, fingerprint, None)], [])
+    return fingerprint
+
+
+def test_a_store_finds_what_another_process_saved_since_its_keys_were_read(tmp_path: Path):
+    """A standby opened the state and read its keys; the active worker saved more before the standby took over."""
+    rng = random.Random(2)
+    active, standby = AnalysisStateStore(tmp_path / "analysis.sqlite3"), AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    first = _saved(active, 1, rng.getrandbits(64))
+    assert standby.fingerprints_keyed(fingerprint_keys(first.value), []) == [first]
+    second = _saved(active, 2, rng.getrandbits(64))
+    assert standby.fingerprints_keyed(fingerprint_keys(second.value), []) == [second]
+    third = _saved(standby, 3, second.value ^ 0b101)  # the standby, now active, keeps its map up by its saves
+    assert active.fingerprints_keyed(fingerprint_keys(second.value), []) == [second, third]
+    fourth = _saved(active, 4, first.value ^ 1)  # and reads the table again when the other saved in between
+    assert standby.fingerprints_keyed(fingerprint_keys(first.value), []) == [first, fourth]
+    active.close()
+    standby.close()
+
+
+def test_a_post_deleted_or_saved_again_with_another_fingerprint_is_found_by_what_the_table_holds(tmp_path: Path):
+    rng = random.Random(4)
+    store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    old = _saved(store, 1, rng.getrandbits(64), hours=-200)
+    kept = _saved(store, 2, rng.getrandbits(64))
+    assert store.fingerprints_keyed(fingerprint_keys(old.value), []) == [old]  # the keys are read
+    store.forget_before(AT - timedelta(days=3))
+    assert store.fingerprints_keyed(fingerprint_keys(old.value), []) == []
+    moved = _saved(store, 2, kept.value ^ (1 << 64) - 1)  # every block differs: no key of the old value left
+    assert store.fingerprints_keyed(fingerprint_keys(kept.value), []) == []
+    assert store.fingerprints_keyed(fingerprint_keys(moved.value), []) == [moved]
+    store.close()
