@@ -124,3 +124,40 @@ def test_a_long_run_keeps_what_is_loaded_out_of_the_collectors_sight_and_restore
         assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
         assert gc.get_freeze_count() >= frozen_before + len(loaded)
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+class BatchSizes(RecordingStage):
+    """Records the size of each batch; publishes `more` after its first empty poll."""
+
+    def __init__(self, transport, more):
+        super().__init__()
+        self.transport, self.more, self.sizes = transport, more, []
+
+    def process(self, messages):
+        self.sizes.append(len(messages))
+        return super().process(messages)
+
+    def idle(self):
+        if self.more:
+            self.transport.publish_many("in", self.more)
+            self.more = []
+            self.sizes.append("idle")
+
+
+def test_a_worker_starts_a_backlog_with_a_small_batch_and_doubles_it_up_to_its_batch_size(tmp_path):
+    """So that the stage after it gets work after a small batch, not after a whole one (the pipeline fills sooner):
+    at the start, and again after an empty poll."""
+    transport = SqliteTransport(tmp_path / "log.sqlite3", partitions=1)
+    transport.publish_many("in", [(None, {"i": i}) for i in range(1300)])
+    stage = BatchSizes(transport, more=[(None, {"i": i}) for i in range(1300, 1400)])
+    outcomes = Worker(transport, stage, batch_size=300, first_batch=50, poll_timeout=0.05).run(until_idle=True)
+    assert stage.sizes == [50, 100, 200, 300, 300, 300, 50, "idle", 50, 50]
+    assert outcomes["processed"] == 1400 and sorted(stage.seen) == list(range(1400))
+    transport.close()
+
+
+def test_without_a_first_batch_every_poll_takes_the_batch_size(transport):
+    transport.publish_many("in", [(None, {"i": i}) for i in range(700)])
+    stage = BatchSizes(transport, more=[])
+    Worker(transport, stage, batch_size=300, poll_timeout=0.05).run(until_idle=True)
+    assert stage.sizes == [300, 300, 100]

@@ -7,7 +7,7 @@ import sys
 import time
 
 from transport import open_transport
-from workers.runner import BATCH_SIZE, Worker, steady_heap
+from workers.runner import BATCH_SIZE, FIRST_BATCH, Worker, steady_heap
 from workers.stages import STAGE_NAMES, build_stage
 from yuqing.cli.common import settings_from
 
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
                     standing_by = True
                 time.sleep(STANDBY_POLL)
         with steady_heap():
-            outcomes = Worker(transport, stage, batch_size=args.batch_size).run(until_idle=args.until_idle)
+            outcomes = Worker(transport, stage, batch_size=args.batch_size,
+                              first_batch=FIRST_BATCH).run(until_idle=args.until_idle)
     summary = ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())) or "nothing to do"
     print(f"[{args.stage}] {summary}")
     return 0
