@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -153,6 +153,21 @@ class Figures:
             upstream_first = self.first_commit.get(stage, 0.0)
         return lines
 
+    def idle_cores(self) -> float:
+        """The share of the cores' time over the run when fewer of the stages' processes were ready to run (on a CPU
+        or waiting for one) than there are cores: time a core would have stood idle on an otherwise idle machine,
+        whatever the machine did meanwhile. From the timeline's intervals, within which it is averaged: a floor."""
+        cores = os.cpu_count() or 1
+        idle = 0.0
+        then, spent_then = 0.0, {stage: (0.0, 0.0) for stage in self.cpu}
+        for moment in sorted(self.timeline):
+            spent = self.timeline[moment]
+            if moment > then:
+                ready = sum(cpu + wait - sum(spent_then[stage]) for stage, (cpu, wait) in spent.items())
+                idle += max(0.0, cores * (moment - then) - ready)
+            then, spent_then = moment, spent
+        return idle / (cores * self.wall)
+
     def per_stage(self) -> str:
         return ", ".join(f"{stage} {seconds * 1000 / self.posts:.3f}" for stage, seconds in self.cpu.items())
 
@@ -241,65 +256,66 @@ def stage_commands(workers: int, baseline: bool) -> dict[str, list[str]]:
 
 
 def scheduled(pid: int) -> tuple[float, float]:
-    """What the kernel counted for a live process, in seconds: time on a CPU (all its threads, those ended too: from
-    /proc/PID/stat), and time its threads were ready to run but waited for a CPU (the machine's other work, or the
-    pipeline's other stages: from each live thread's /proc/PID/task/TID/schedstat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    on_cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    ready = 0
+    """What the kernel counted for a live process's threads (Linux /proc/PID/task/TID/schedstat), in seconds: time
+    on a CPU, and time ready to run but waiting for a CPU (for the machine's other work, or the pipeline's other
+    stages). In nanoseconds, not clock ticks: an interval between two commits is a few ticks long. Threads that
+    ended are not counted; the stages' processes keep theirs."""
+    on_cpu = ready = 0
     for thread in Path(f"/proc/{pid}/task").iterdir():
         with suppress(FileNotFoundError):  # a thread that ended meanwhile
-            ready += int((thread / "schedstat").read_text().split()[1])
-    return on_cpu, ready / 1e9
+            ran, waited, _slices = (thread / "schedstat").read_text().split()
+            on_cpu, ready = on_cpu + int(ran), ready + int(waited)
+    return on_cpu / 1e9, ready / 1e9
 
 
 class Progress:
-    """The groups' committed messages, looked at whenever something was committed to the log (SQLite's
-    data_version, read every WATCH_EVERY seconds: a look at the offsets only then, so that watching takes little
-    of the CPU the stages share), until every group has committed every message of the topics it reads."""
+    """The groups' progress on the log, looked at whenever something was committed to it (SQLite's data_version,
+    read every WATCH_EVERY seconds: the offsets are read only then, so that watching takes little of the CPU the
+    stages share)."""
 
     def __init__(self, transport: Transport, log_file: Path, groups: dict[str, tuple[str, ...]]) -> None:
         from stores.sqlite import connect
 
         self.transport, self.groups = transport, groups
         self._log = connect(log_file, read_only=True)
-        self._version = -1
 
     def close(self) -> None:
         self._log.close()
 
-    def committed(self) -> dict[str, int] | None:
-        """Each group's committed messages (every message of its topics less its lag: nothing is pruned within a
-        run), when the log changed since the last look; None when it did not."""
-        (version,) = self._log.execute("PRAGMA data_version").fetchone()
-        if version == self._version:
-            return None
-        self._version = version
-        stats = self.transport.stats(expected=self.groups)
-        return {group: sum(s.messages - s.lag.get(group, 0) for s in stats if s.topic in topics)
-                for group, topics in self.groups.items()}
-
-    def caught_up(self) -> bool:
-        return all(stats.lag.get(group, 0) == 0 for stats in self.transport.stats(expected=self.groups)
-                   for group, topics in self.groups.items() if stats.topic in topics)
-
-    def watch(self, processes: dict[str, subprocess.Popen[bytes]], timeout: float, workdir: Path,
-              seen: Callable[[float, dict[str, int]], None] = lambda _moment, _committed: None) -> dict[str, int]:
-        """Wait until every group has caught up and return their committed counts then; `seen` is given the moment
-        (perf_counter) and the committed counts at each change."""
+    def changes(self, processes: dict[str, subprocess.Popen[bytes]], timeout: float, workdir: Path) -> Iterator[float]:
+        """The moment (perf_counter) of each change to the log, for as long as the caller asks, while the processes
+        run and for at most `timeout` seconds."""
         deadline = time.monotonic() + timeout
+        seen_version = -1
         while True:
-            committed = self.committed()
-            if committed is not None:
-                seen(time.perf_counter(), committed)
-                if self.caught_up():
-                    return committed
+            (version,) = self._log.execute("PRAGMA data_version").fetchone()
+            if version != seen_version:
+                seen_version = version
+                yield time.perf_counter()
             for name, process in processes.items():
                 if process.poll() is not None:
                     raise RuntimeError(f"{name} exited with {process.returncode}; see {workdir / name}.log")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the stages did not drain the log in {timeout:.0f} s; logs in {workdir}")
             time.sleep(WATCH_EVERY)
+
+    def committed(self) -> tuple[dict[str, int], bool]:
+        """Each group's committed messages (every message of its topics less its lag: nothing is pruned within a
+        run), and whether every group has committed every message of the topics it reads."""
+        stats = self.transport.stats(expected=self.groups)
+        counts = {group: sum(s.messages - s.lag.get(group, 0) for s in stats if s.topic in topics)
+                  for group, topics in self.groups.items()}
+        return counts, all(s.lag.get(group, 0) == 0 for s in stats for group, topics in self.groups.items()
+                           if s.topic in topics)
+
+    def until_caught_up(self, processes: dict[str, subprocess.Popen[bytes]], timeout: float,
+                        workdir: Path) -> dict[str, int]:
+        """Wait until every group has caught up; their committed messages then."""
+        for _moment in self.changes(processes, timeout, workdir):
+            counts, caught_up = self.committed()
+            if caught_up:
+                return counts
+        raise AssertionError("changes() ends only by raising")
 
 
 def concurrently(workdir: Path, warmup: list[Post], posts: list[Post], baseline: bool, workers: int,
@@ -325,7 +341,7 @@ def concurrently(workdir: Path, warmup: list[Post], posts: list[Post], baseline:
             for name, argv in stage_commands(workers, baseline).items():
                 with (workdir / f"{name}.log").open("ab") as log:
                     processes[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-            latest = progress.watch(processes, timeout, workdir)  # the warm-up: models loaded, windows filled
+            latest = progress.until_caught_up(processes, timeout, workdir)  # the warm-up: models loaded, windows filled
             events_before = events_published(transport)
             before = {name: scheduled(process.pid) for name, process in processes.items()}
 
@@ -343,19 +359,21 @@ def concurrently(workdir: Path, warmup: list[Post], posts: list[Post], baseline:
             transport.publish_many(RAW_POSTS, [(post.id, post.to_json()) for post in posts])
             began = time.perf_counter()
             stage_of = {group_of(stage): stage for stage in (*BASELINE_STAGES, *STAGES)}
-
-            def seen(moment: float, committed: dict[str, int]) -> None:
-                figures.timeline[moment - began] = spent()
-                for group, count in committed.items():
+            for moment in progress.changes(processes, timeout, workdir):
+                # The processes' times at the moment the change was seen, before the offsets are read.
+                at, taken = moment - began, spent()
+                figures.timeline[at] = taken
+                counts, caught_up = progress.committed()
+                for group, count in counts.items():
                     if count > latest[group]:
-                        figures.first_commit.setdefault(stage_of[group], moment - began)
-                        figures.last_commit[stage_of[group]] = moment - began
-                latest.update(committed)
-
-            progress.watch(processes, timeout, workdir, seen)
-            figures.wall = time.perf_counter() - began
+                        figures.first_commit.setdefault(stage_of[group], at)
+                        figures.last_commit[stage_of[group]] = at
+                latest = counts
+                if caught_up:
+                    figures.wall = at
+                    break
             figures.load = f"load average {os.getloadavg()[0]:.2f}"
-            for stage, (on_cpu, ready) in spent().items():
+            for stage, (on_cpu, ready) in taken.items():
                 figures.cpu[stage], figures.ready[stage] = on_cpu, ready
                 figures.processes[stage] = sum(1 for name in processes if name.rsplit("-", 1)[0] == stage)
             figures.events = events_published(transport) - events_before
@@ -453,6 +471,7 @@ def main() -> int:
               f"ms/post CPU; {found.busy()}; {found.load} at the end)", flush=True)
         for line in found.waits():
             print(f"      {line}")
+        print(f"      fewer stages ready to run than cores: {found.idle_cores():.1%} of the cores' time")
     rate, base = machine["stages"].wall_rate, machine["baseline"].wall_rate
     verdict = "meets" if rate >= TARGET else "below"
     print(f"throughput: {rate:.0f} posts/s analyze+index, baseline {base:.0f} posts/s, ratio {rate / base:.2f} "
