@@ -16,19 +16,25 @@ cost on top of it, whatever the machine.
    run them (`Worker`, batches of 500, commits, the analyzer's state store, the index's transactions),
    each draining the log. The first `--warmup` posts go through untimed: a worker that has run for a
    while has its models and tables loaded and its event window filled, and it is that worker's pace
-   that must keep up. Printed: CPU ms per post of each stage, and posts per CPU second of them all.
-   CPU time, so other work on the shared machine hardly moves it. `--per-stage` stops here (quick: what
+   that must keep up. Printed: CPU ms per post of each stage, and posts per CPU second of them all, and
+   the time each stage waited for the disk or a lock (its wall time less its time on a CPU and waiting
+   for one, from the kernel's counts). CPU time, so other work on the shared machine hardly moves it. `--per-stage` stops here (quick: what
    a change to one stage moves); `--profile` adds each stage's top functions (cProfile).
 2. On this machine (what issue 15 asks, and what TARGET applies to): the stages run concurrently as
    separate processes, exactly as `yuqing run --workers N` starts them (`yuqing worker enrich` x N,
    `events` x 1, `index` x N; the alert worker, which `yuqing run` also starts, is left out: it is not
    part of analyze+index). They first drain the warm-up posts; then the timed posts are published at
-   once, as a backlog, to the idle-polling workers, and the clock runs from that publication to the
-   moment every stage has committed its last message (the last post indexed). Printed: posts/s wall,
-   each stage's CPU ms per post in its own processes, the share of the wall time each stage was on a CPU and
-   the share of the cores they used together. The baseline's two stages run the same way.
+   once (one transaction), as a backlog, to the idle workers, and the clock runs from that publication to
+   the moment every stage has committed its last message (the last post indexed: seen within WATCH_EVERY).
+   Printed: posts/s wall, each stage's CPU ms per post in its own processes, the share of the wall time
+   each stage was on a CPU and the share of the cores they used together; then, per stage, the share of
+   the wall time it was on a CPU, ready to run but waiting for a CPU, and waiting for anything else
+   (input, a lock, the disk), that last wait again counted only while the stage had work (from the first
+   commit of the stage before it to its own last: the pipeline's fill and drain left out), and when it
+   first committed; and the share of the cores' time when fewer stages were ready to run than there are
+   cores (what the pipeline itself left idle). The baseline's two stages run the same way.
    Wall time counts everything else the machine does: run it on an idle machine (the load average is
-   printed beside the figure).
+   printed beside the figure). On a busy one, the CPU per post and the waits are the figures to compare.
 
 The last line reads `throughput: <rate> posts/s analyze+index, baseline <rate> posts/s, ratio <r>` with the
 on-this-machine rates (CPU figures after them).
@@ -358,6 +364,9 @@ def concurrently(workdir: Path, warmup: list[Post], posts: list[Post], baseline:
             # One transaction, so the whole backlog appears at once, and the clock starts when it has.
             transport.publish_many(RAW_POSTS, [(post.id, post.to_json()) for post in posts])
             began = time.perf_counter()
+            # What the stages did before the clock started (woken by the publication while this process had not yet
+            # read the clock) counts in their CPU per post, not in their waits.
+            figures.timeline[0.0] = spent()
             stage_of = {group_of(stage): stage for stage in (*BASELINE_STAGES, *STAGES)}
             for moment in progress.changes(processes, timeout, workdir):
                 # The processes' times at the moment the change was seen, before the offsets are read.
