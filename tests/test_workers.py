@@ -161,3 +161,39 @@ def test_without_a_first_batch_every_poll_takes_the_batch_size(transport):
     stage = BatchSizes(transport, more=[])
     Worker(transport, stage, batch_size=300, poll_timeout=0.05).run(until_idle=True)
     assert stage.sizes == [300, 300, 100]
+
+
+def test_a_lingering_worker_takes_what_comes_soon_after_into_the_same_batch(transport):
+    """A stage that publishes one batch in several commits (the events stage: posts, re-links, events) is read in one
+    batch by a worker that lingers, not in one batch per commit (each costs the index stage its transaction)."""
+    import threading
+
+    transport.publish_many("in", [(None, {"i": i}) for i in range(3)])
+    later = threading.Timer(0.2, lambda: transport.publish_many("in", [(None, {"i": i}) for i in range(3, 5)]))
+    later.start()
+    stage = BatchSizes(transport, more=[])
+    Worker(transport, stage, batch_size=5, linger=30.0, poll_timeout=0.05).run(until_idle=True)
+    later.join()
+    assert stage.sizes == [5] and sorted(stage.seen) == [0, 1, 2, 3, 4]
+
+
+def test_yuqing_worker_starts_a_backlog_small_only_where_the_crawls_feed_it_and_reads_the_events_stage_whole(
+        transport):
+    from transport import ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS, RAW_POSTS
+    from workers.runner import BATCH_SIZE, FIRST_BATCH, FOLLOWER_BATCH_SIZE, FOLLOWER_LINGER
+    from yuqing.cli.commands.worker import worker
+
+    def reading(*topics):
+        stage = RecordingStage()
+        stage.topics = topics
+        return stage
+
+    crawled = worker(transport, reading(RAW_POSTS), None)
+    assert (crawled.batch_size, crawled.first_batch, crawled.linger) == (BATCH_SIZE, FIRST_BATCH, 0.0)
+    annotated = worker(transport, reading(ANNOTATED_POSTS), None)
+    assert (annotated.batch_size, annotated.first_batch, annotated.linger) == (BATCH_SIZE, BATCH_SIZE, 0.0)
+    follower = worker(transport, reading(ENRICHED_POSTS, EVENTS), None)
+    assert (follower.batch_size, follower.first_batch, follower.linger) == (
+        FOLLOWER_BATCH_SIZE, FOLLOWER_BATCH_SIZE, FOLLOWER_LINGER)
+    assert FOLLOWER_BATCH_SIZE >= 1.5 * BATCH_SIZE  # one batch of the events stage's output, whole
+    assert worker(transport, reading(ENRICHED_POSTS), 7).batch_size == 7  # --batch-size wins
