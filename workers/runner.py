@@ -176,15 +176,15 @@ BATCH_SIZE = 500
 # What `yuqing worker` takes in its first poll after an empty one (and at its start) from the topic the crawls feed,
 # doubled at each batch up to its batch size. The stages of `yuqing run` are idle when a crawl's posts arrive: with a
 # first batch of BATCH_SIZE the events stage waited for enrich's first 500 posts, and the index stage for those 500
-# through the events stage too, while a core stood idle (in bench.throughput part 2, on a loaded machine, the events
-# stage's first commit came 0.5-1.7 s after the backlog, the index stage's 1.7-2.8 s). Not for the stages after
-# it: they take what the stage before them wrote, and a smaller batch would only split it (each batch costs the
-# events and the index stage about 10 ms of CPU: bench.throughput part 1 at 200 and 500 messages a batch).
+# through the events stage too, while a core stood idle (in bench.throughput part 2, on a loaded machine, the
+# events stage's first commit came 0.8-1.9 s after the backlog, the index stage's 1.2-3.0 s; 0.3-0.5 s and 0.4-0.7 s
+# with this). Not for the stages after it: they take what the stage before them wrote, and a smaller batch would
+# only split it (a batch costs the events and the index stage about 10 ms of CPU: part 1 at 200 and 500 a batch).
 FIRST_BATCH = 100
 # What the stages reading the events stage's output take at most in one poll, and how long they wait for the rest
 # of a batch of it. The events stage writes about 1.5 messages per post it reads (the post, the events it changed,
 # re-links), in three commits: the index stage, woken by the first, took each of its batches in two or three (57
-# batches for 31 in bench.throughput part 2), at about 10 ms of CPU each.
+# batches for 31 in bench.throughput part 2; 23 for 19 with these), at about 10 ms of CPU each.
 FOLLOWER_BATCH_SIZE = 2 * BATCH_SIZE
 FOLLOWER_LINGER = 0.02
 
