@@ -16,19 +16,25 @@ cost on top of it, whatever the machine.
    run them (`Worker`, batches of 500, commits, the analyzer's state store, the index's transactions),
    each draining the log. The first `--warmup` posts go through untimed: a worker that has run for a
    while has its models and tables loaded and its event window filled, and it is that worker's pace
-   that must keep up. Printed: CPU ms per post of each stage, and posts per CPU second of them all.
-   CPU time, so other work on the shared machine hardly moves it. `--per-stage` stops here (quick: what
+   that must keep up. Printed: CPU ms per post of each stage, and posts per CPU second of them all, and
+   the time each stage waited for the disk or a lock (its wall time less its time on a CPU and waiting
+   for one, from the kernel's counts). CPU time, so other work on the shared machine hardly moves it. `--per-stage` stops here (quick: what
    a change to one stage moves); `--profile` adds each stage's top functions (cProfile).
 2. On this machine (what issue 15 asks, and what TARGET applies to): the stages run concurrently as
    separate processes, exactly as `yuqing run --workers N` starts them (`yuqing worker enrich` x N,
    `events` x 1, `index` x N; the alert worker, which `yuqing run` also starts, is left out: it is not
    part of analyze+index). They first drain the warm-up posts; then the timed posts are published at
-   once, as a backlog, to the idle-polling workers, and the clock runs from that publication to the
-   moment every stage has committed its last message (the last post indexed). Printed: posts/s wall,
-   each stage's CPU ms per post in its own processes, the share of the wall time each stage was on a CPU and
-   the share of the cores they used together. The baseline's two stages run the same way.
+   once (one transaction), as a backlog, to the idle workers, and the clock runs from that publication to
+   the moment every stage has committed its last message (the last post indexed: seen within WATCH_EVERY).
+   Printed: posts/s wall, each stage's CPU ms per post in its own processes, the share of the wall time
+   each stage was on a CPU and the share of the cores they used together; then, per stage, the share of
+   the wall time it was on a CPU, ready to run but waiting for a CPU, and waiting for anything else
+   (input, a lock, the disk), that last wait again counted only while the stage had work (from the first
+   commit of the stage before it to its own last: the pipeline's fill and drain left out), and when it
+   first committed; and the share of the cores' time when fewer stages were ready to run than there are
+   cores (what the pipeline itself left idle). The baseline's two stages run the same way.
    Wall time counts everything else the machine does: run it on an idle machine (the load average is
-   printed beside the figure).
+   printed beside the figure). On a busy one, the CPU per post and the waits are the figures to compare.
 
 The last line reads `throughput: <rate> posts/s analyze+index, baseline <rate> posts/s, ratio <r>` with the
 on-this-machine rates (CPU figures after them).
@@ -47,14 +53,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 from bench.soak import KeptOpen, Stream, publish
-from bench.transport import process_cpu
 from transport.base import ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, Stage, Worker, group_of, run_per_message, steady_heap
 from yuqing.schema import SHANGHAI, EnrichedPost, Post
@@ -64,7 +70,7 @@ BATCH = 500  # the in-process drains' batches
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("enrich", "events", "index")
 BASELINE_STAGES = ("baseline-analyze", "baseline-index")
-WATCH_EVERY = 0.05  # seconds between two reads of the groups' committed offsets while the processes run
+WATCH_EVERY = 0.002  # seconds between two looks at the log's change counter while the processes run
 
 
 class PassThrough(Stage):
@@ -107,6 +113,16 @@ class Figures:
     index_bytes: int = 0
     load: str = ""
     profiles: dict[str, str] = field(default_factory=dict)
+    # Concurrent runs only, per stage: seconds its processes were ready to run but waited for a CPU, how many
+    # processes it had, and when (seconds from the start) it committed for the first and the last time.
+    ready: dict[str, float] = field(default_factory=dict)
+    processes: dict[str, int] = field(default_factory=dict)
+    first_commit: dict[str, float] = field(default_factory=dict)
+    last_commit: dict[str, float] = field(default_factory=dict)
+    # Serial runs only: seconds each stage waited for anything but a CPU (the disk, a lock) while it had work.
+    waited: dict[str, float] = field(default_factory=dict)
+    # At each moment the log changed (seconds from the start): each stage's seconds on a CPU and waiting for one.
+    timeline: dict[float, dict[str, tuple[float, float]]] = field(default_factory=dict)
 
     @property
     def cpu_rate(self) -> float:
@@ -122,26 +138,82 @@ class Figures:
         shares = ", ".join(f"{stage} {seconds / self.wall:.0%}" for stage, seconds in self.cpu.items())
         return f"busy {shares}; {sum(self.cpu.values()) / (self.wall * (os.cpu_count() or 1)):.0%} of the cores"
 
+    def waits(self) -> list[str]:
+        """Where each stage's wall time went: on a CPU; ready to run but waiting for one (the cores were busy with
+        its other stages or the machine's other work); waiting for anything else (input from the stage before,
+        the log's write lock, the disk). Then the same wait while it had work: from the first commit of the stage
+        before it (the start, for the first) to its own last commit, not counting the pipeline's fill and drain."""
+        lines = []
+        upstream_first = 0.0
+        for stage, on_cpu in self.cpu.items():
+            ready = self.ready[stage]
+            other = self.processes[stage] * self.wall - on_cpu - ready
+            start, end = upstream_first, self.last_commit.get(stage, self.wall)
+            cpu_then, ready_then = self.timeline.get(start, {}).get(stage, (0.0, 0.0))
+            cpu_end, ready_end = self.timeline.get(end, {}).get(stage, (on_cpu, ready))
+            other_with_work = self.processes[stage] * (end - start) - (cpu_end - cpu_then) - (ready_end - ready_then)
+            lines.append(f"{stage}: on a CPU {on_cpu / self.wall:.0%}, waiting for a CPU {ready / self.wall:.0%}, "
+                         f"for input, locks or disk {other / self.wall:.0%}, of which {other_with_work:.3f} s "
+                         f"({other_with_work * 1000 / self.posts:.3f} ms/post) while it had work "
+                         f"({start:.2f}-{end:.2f} s); first commit at {self.first_commit.get(stage, 0.0):.2f} s")
+            upstream_first = self.first_commit.get(stage, 0.0)
+        return lines
+
+    def idle_cores(self) -> float:
+        """The share of the cores' time over the run when fewer of the stages' processes were ready to run (on a CPU
+        or waiting for one) than there are cores: time a core would have stood idle on an otherwise idle machine,
+        whatever the machine did meanwhile. From the timeline's intervals, within which it is averaged: a floor."""
+        cores = os.cpu_count() or 1
+        idle = 0.0
+        then, spent_then = 0.0, {stage: (0.0, 0.0) for stage in self.cpu}
+        for moment in sorted(self.timeline):
+            spent = self.timeline[moment]
+            if moment > then:
+                ready = sum(cpu + wait - sum(spent_then[stage]) for stage, (cpu, wait) in spent.items())
+                idle += max(0.0, cores * (moment - then) - ready)
+            then, spent_then = moment, spent
+        return idle / (cores * self.wall)
+
     def per_stage(self) -> str:
         return ", ".join(f"{stage} {seconds * 1000 / self.posts:.3f}" for stage, seconds in self.cpu.items())
 
+    def per_stage_waits(self) -> str:
+        return ", ".join(f"{stage} {seconds * 1000 / self.posts:.3f}" for stage, seconds in self.waited.items())
+
+
+class Drained(KeptOpen):
+    """A stage drained in this process: notes when its worker first found nothing left (polled in vain)."""
+
+    def __init__(self, stage: Stage) -> None:
+        super().__init__(stage)
+        self.empty_since: float | None = None
+
+    def idle(self) -> None:
+        if self.empty_since is None:
+            self.empty_since = time.perf_counter()
+        super().idle()
+
 
 def drain(transport: Transport, stage: Stage, profile: bool) -> tuple[float, float, str]:
-    """(CPU seconds, wall seconds, profile text) for the stage to empty its topics."""
+    """(CPU seconds, seconds the stage waited for anything but a CPU (the disk, a lock), profile text) for the stage
+    to empty its topics. From the kernel's counts for this process, up to the worker's first empty poll."""
     profiler = cProfile.Profile() if profile else None
-    began, began_wall = time.process_time(), time.perf_counter()
+    drained = Drained(stage)
+    began = time.perf_counter()
+    cpu_then, ready_then = scheduled(os.getpid())
     if profiler:
         profiler.enable()
-    Worker(transport, KeptOpen(stage), batch_size=BATCH, poll_timeout=0.05).run(until_idle=True, idle_polls=1)
+    Worker(transport, drained, batch_size=BATCH, poll_timeout=0.05).run(until_idle=True, idle_polls=1)
     if profiler:
         profiler.disable()
-    cpu, wall = time.process_time() - began, time.perf_counter() - began_wall
+    on_cpu, ready = scheduled(os.getpid())
+    wall = (drained.empty_since or time.perf_counter()) - began
     text = ""
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
         text = out.getvalue()
-    return cpu, wall, text
+    return on_cpu - cpu_then, max(0.0, wall - (on_cpu - cpu_then) - (ready - ready_then)), text
 
 
 def events_published(transport: Transport) -> int:
@@ -168,9 +240,9 @@ def one_after_another(workdir: Path, warmup: list[Post], posts: list[Post], base
             publish(transport, iter(posts))
             events_before = events_published(transport)
             for stage in stages:
-                cpu, wall, figures.profiles[stage.name] = drain(transport, stage, profile)
+                cpu, waited, figures.profiles[stage.name] = drain(transport, stage, profile)
                 figures.cpu[stage.name] = cpu
-                figures.wall += wall
+                figures.waited[stage.name] = waited
             figures.events = events_published(transport) - events_before
         for stage in stages:
             stage.close()
@@ -189,10 +261,67 @@ def stage_commands(workers: int, baseline: bool) -> dict[str, list[str]]:
             if name.rsplit("-", 1)[0] in STAGES}
 
 
-def caught_up(transport: Transport, groups: dict[str, tuple[str, ...]]) -> bool:
-    """Whether every group has committed every message of the topics it reads."""
-    return all(stats.lag.get(group, 0) == 0 for stats in transport.stats(expected=groups)
-               for group, topics in groups.items() if stats.topic in topics)
+def scheduled(pid: int) -> tuple[float, float]:
+    """What the kernel counted for a live process's threads (Linux /proc/PID/task/TID/schedstat), in seconds: time
+    on a CPU, and time ready to run but waiting for a CPU (for the machine's other work, or the pipeline's other
+    stages). In nanoseconds, not clock ticks: an interval between two commits is a few ticks long. Threads that
+    ended are not counted; the stages' processes keep theirs."""
+    on_cpu = ready = 0
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        with suppress(FileNotFoundError):  # a thread that ended meanwhile
+            ran, waited, _slices = (thread / "schedstat").read_text().split()
+            on_cpu, ready = on_cpu + int(ran), ready + int(waited)
+    return on_cpu / 1e9, ready / 1e9
+
+
+class Progress:
+    """The groups' progress on the log, looked at whenever something was committed to it (SQLite's data_version,
+    read every WATCH_EVERY seconds: the offsets are read only then, so that watching takes little of the CPU the
+    stages share)."""
+
+    def __init__(self, transport: Transport, log_file: Path, groups: dict[str, tuple[str, ...]]) -> None:
+        from stores.sqlite import connect
+
+        self.transport, self.groups = transport, groups
+        self._log = connect(log_file, read_only=True)
+
+    def close(self) -> None:
+        self._log.close()
+
+    def changes(self, processes: dict[str, subprocess.Popen[bytes]], timeout: float, workdir: Path) -> Iterator[float]:
+        """The moment (perf_counter) of each change to the log, for as long as the caller asks, while the processes
+        run and for at most `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        seen_version = -1
+        while True:
+            (version,) = self._log.execute("PRAGMA data_version").fetchone()
+            if version != seen_version:
+                seen_version = version
+                yield time.perf_counter()
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}; see {workdir / name}.log")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the stages did not drain the log in {timeout:.0f} s; logs in {workdir}")
+            time.sleep(WATCH_EVERY)
+
+    def committed(self) -> tuple[dict[str, int], bool]:
+        """Each group's committed messages (every message of its topics less its lag: nothing is pruned within a
+        run), and whether every group has committed every message of the topics it reads."""
+        stats = self.transport.stats(expected=self.groups)
+        counts = {group: sum(s.messages - s.lag.get(group, 0) for s in stats if s.topic in topics)
+                  for group, topics in self.groups.items()}
+        return counts, all(s.lag.get(group, 0) == 0 for s in stats for group, topics in self.groups.items()
+                           if s.topic in topics)
+
+    def until_caught_up(self, processes: dict[str, subprocess.Popen[bytes]], timeout: float,
+                        workdir: Path) -> dict[str, int]:
+        """Wait until every group has caught up; their committed messages then."""
+        for _moment in self.changes(processes, timeout, workdir):
+            counts, caught_up = self.committed()
+            if caught_up:
+                return counts
+        raise AssertionError("changes() ends only by raising")
 
 
 def concurrently(workdir: Path, warmup: list[Post], posts: list[Post], baseline: bool, workers: int,
@@ -210,36 +339,55 @@ def concurrently(workdir: Path, warmup: list[Post], posts: list[Post], baseline:
            "YUQING_DATA_DIR": str(workdir), "PYTHONUNBUFFERED": "1"}
     figures = Figures(len(posts))
     processes: dict[str, subprocess.Popen[bytes]] = {}
-    with open_transport(Settings(data_dir=workdir)) as transport:
+    settings = Settings(data_dir=workdir)
+    with open_transport(settings) as transport:
         publish(transport, iter(warmup))
+        progress = Progress(transport, settings.path("transport.sqlite3"), groups)
         try:
             for name, argv in stage_commands(workers, baseline).items():
                 with (workdir / f"{name}.log").open("ab") as log:
                     processes[name] = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-            def wait_until_caught_up() -> None:
-                deadline = time.monotonic() + timeout
-                while not caught_up(transport, groups):
-                    for name, process in processes.items():
-                        if process.poll() is not None:
-                            raise RuntimeError(f"{name} exited with {process.returncode}; see {workdir / name}.log")
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"the stages did not drain the log in {timeout:.0f} s; logs in {workdir}")
-                    time.sleep(WATCH_EVERY)
-
-            wait_until_caught_up()  # the warm-up: models loaded, windows filled
+            latest = progress.until_caught_up(processes, timeout, workdir)  # the warm-up: models loaded, windows filled
             events_before = events_published(transport)
-            cpu_before = {name: process_cpu(process.pid) for name, process in processes.items()}
-            publish(transport, iter(posts))  # one transaction: the whole backlog appears at once
+            before = {name: scheduled(process.pid) for name, process in processes.items()}
+
+            def spent() -> dict[str, tuple[float, float]]:
+                """Per stage, its processes' seconds on a CPU and waiting for one since `before`."""
+                totals: dict[str, tuple[float, float]] = {}
+                for name, process in processes.items():
+                    stage = name.rsplit("-", 1)[0]
+                    (on_cpu, ready), (cpu_then, ready_then) = scheduled(process.pid), before[name]
+                    so_far = totals.get(stage, (0.0, 0.0))
+                    totals[stage] = (so_far[0] + on_cpu - cpu_then, so_far[1] + ready - ready_then)
+                return totals
+
+            # One transaction, so the whole backlog appears at once, and the clock starts when it has.
+            transport.publish_many(RAW_POSTS, [(post.id, post.to_json()) for post in posts])
             began = time.perf_counter()
-            wait_until_caught_up()
-            figures.wall = time.perf_counter() - began
+            # What the stages did before the clock started (woken by the publication while this process had not yet
+            # read the clock) counts in their CPU per post, not in their waits.
+            figures.timeline[0.0] = spent()
+            stage_of = {group_of(stage): stage for stage in (*BASELINE_STAGES, *STAGES)}
+            for moment in progress.changes(processes, timeout, workdir):
+                # The processes' times at the moment the change was seen, before the offsets are read.
+                at, taken = moment - began, spent()
+                figures.timeline[at] = taken
+                counts, caught_up = progress.committed()
+                for group, count in counts.items():
+                    if count > latest[group]:
+                        figures.first_commit.setdefault(stage_of[group], at)
+                        figures.last_commit[stage_of[group]] = at
+                latest = counts
+                if caught_up:
+                    figures.wall = at
+                    break
             figures.load = f"load average {os.getloadavg()[0]:.2f}"
-            for name, process in processes.items():
-                stage = name.rsplit("-", 1)[0]
-                figures.cpu[stage] = figures.cpu.get(stage, 0.0) + process_cpu(process.pid) - cpu_before[name]
+            for stage, (on_cpu, ready) in taken.items():
+                figures.cpu[stage], figures.ready[stage] = on_cpu, ready
+                figures.processes[stage] = sum(1 for name in processes if name.rsplit("-", 1)[0] == stage)
             figures.events = events_published(transport) - events_before
         finally:
+            progress.close()
             for process in processes.values():
                 process.terminate()
             for process in processes.values():
@@ -306,7 +454,8 @@ def main() -> int:
               for name, baseline in (("baseline", True), ("stages", False))}
     for name, label in (("baseline", "read-parse-write baseline"), ("stages", "enrich + events + index")):
         found = serial[name]
-        print(f"   {label:<26} {found.cpu_rate:7.0f} posts/CPU s   ({found.per_stage()} ms/post)", flush=True)
+        print(f"   {label:<26} {found.cpu_rate:7.0f} posts/CPU s   ({found.per_stage()} ms/post; waited for disk "
+              f"or locks {found.per_stage_waits()} ms/post)", flush=True)
     stages = serial["stages"]
     print(f"   event messages per post: {stages.events / n:.3f}; "
           f"index {stages.index_bytes / (n + len(warmup)):.0f} bytes/post")
@@ -329,6 +478,9 @@ def main() -> int:
         found = machine[name]
         print(f"   {label:<26} {found.wall_rate:7.0f} posts/s   ({found.wall:.2f} s wall; {found.per_stage()} "
               f"ms/post CPU; {found.busy()}; {found.load} at the end)", flush=True)
+        for line in found.waits():
+            print(f"      {line}")
+        print(f"      fewer stages ready to run than cores: {found.idle_cores():.1%} of the cores' time")
     rate, base = machine["stages"].wall_rate, machine["baseline"].wall_rate
     verdict = "meets" if rate >= TARGET else "below"
     print(f"throughput: {rate:.0f} posts/s analyze+index, baseline {base:.0f} posts/s, ratio {rate / base:.2f} "

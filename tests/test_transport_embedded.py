@@ -111,3 +111,32 @@ def test_an_idle_poll_wakes_for_a_message_and_keeps_its_heartbeat_while_it_waits
     consumer.close()
     publisher.close()
     log.close()
+
+
+def test_a_waiting_member_is_woken_by_a_publish_to_its_partitions_not_by_its_next_look(tmp_path, monkeypatch) -> None:
+    """The stage after another starts on its batch when it is published, not up to WAKE_INTERVAL_MAX later: here
+    the looks are 20 s apart, and the member is woken at once by the publish to the partition it holds. A publish
+    to a partition no one waits on, or to a member that is gone, wakes no one and does not fail."""
+    import threading
+    import time
+
+    import transport.sqlite_log as sqlite_log
+
+    monkeypatch.setattr(sqlite_log, "WAKE_INTERVAL_MIN", 20.0)
+    monkeypatch.setattr(sqlite_log, "WAKE_INTERVAL_MAX", 20.0)
+    log = SqliteTransport(tmp_path / "log.sqlite3", partitions=1, session_timeout=120.0)
+    # A member whose process died: its lease is still there, its socket is not.
+    log._conn.execute("INSERT INTO leases VALUES ('other', 'events', 0, 'gone', ?)", (time.time() + 100,))
+    consumer = log.consumer("g", ["posts.raw"], member="waiting")
+    assert consumer.poll(10, 0.0) == []  # joined: it holds the partition
+    publisher = SqliteTransport(log.path, partitions=1)
+    later = threading.Timer(0.3, lambda: (fill(publisher, 1, topic="events"), fill(publisher, 1)))
+    later.start()
+    started = time.monotonic()
+    [message] = consumer.poll(10, 60.0)
+    assert message.value == {"i": 0} and message.topic == "posts.raw"
+    assert time.monotonic() - started < 15, "woken by the publish, not by its next look 20 s on"
+    later.join()
+    consumer.close()
+    publisher.close()
+    log.close()

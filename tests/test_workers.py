@@ -124,3 +124,76 @@ def test_a_long_run_keeps_what_is_loaded_out_of_the_collectors_sight_and_restore
         assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
         assert gc.get_freeze_count() >= frozen_before + len(loaded)
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+class BatchSizes(RecordingStage):
+    """Records the size of each batch; publishes `more` after its first empty poll."""
+
+    def __init__(self, transport, more):
+        super().__init__()
+        self.transport, self.more, self.sizes = transport, more, []
+
+    def process(self, messages):
+        self.sizes.append(len(messages))
+        return super().process(messages)
+
+    def idle(self):
+        if self.more:
+            self.transport.publish_many("in", self.more)
+            self.more = []
+            self.sizes.append("idle")
+
+
+def test_a_worker_starts_a_backlog_with_a_small_batch_and_doubles_it_up_to_its_batch_size(tmp_path):
+    """So that the stage after it gets work after a small batch, not after a whole one (the pipeline fills sooner):
+    at the start, and again after an empty poll."""
+    transport = SqliteTransport(tmp_path / "log.sqlite3", partitions=1)
+    transport.publish_many("in", [(None, {"i": i}) for i in range(1300)])
+    stage = BatchSizes(transport, more=[(None, {"i": i}) for i in range(1300, 1400)])
+    outcomes = Worker(transport, stage, batch_size=300, first_batch=50, poll_timeout=0.05).run(until_idle=True)
+    assert stage.sizes == [50, 100, 200, 300, 300, 300, 50, "idle", 50, 50]
+    assert outcomes["processed"] == 1400 and sorted(stage.seen) == list(range(1400))
+    transport.close()
+
+
+def test_without_a_first_batch_every_poll_takes_the_batch_size(transport):
+    transport.publish_many("in", [(None, {"i": i}) for i in range(700)])
+    stage = BatchSizes(transport, more=[])
+    Worker(transport, stage, batch_size=300, poll_timeout=0.05).run(until_idle=True)
+    assert stage.sizes == [300, 300, 100]
+
+
+def test_a_lingering_worker_takes_what_comes_soon_after_into_the_same_batch(transport):
+    """A stage that publishes one batch in several commits (the events stage: posts, re-links, events) is read in one
+    batch by a worker that lingers, not in one batch per commit (each costs the index stage its transaction)."""
+    import threading
+
+    transport.publish_many("in", [(None, {"i": i}) for i in range(3)])
+    later = threading.Timer(0.2, lambda: transport.publish_many("in", [(None, {"i": i}) for i in range(3, 5)]))
+    later.start()
+    stage = BatchSizes(transport, more=[])
+    Worker(transport, stage, batch_size=5, linger=30.0, poll_timeout=0.05).run(until_idle=True)
+    later.join()
+    assert stage.sizes == [5] and sorted(stage.seen) == [0, 1, 2, 3, 4]
+
+
+def test_yuqing_worker_starts_a_backlog_small_only_where_the_crawls_feed_it_and_reads_the_events_stage_whole(
+        transport):
+    from transport import ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS, RAW_POSTS
+    from workers.runner import BATCH_SIZE, FIRST_BATCH, FOLLOWER_BATCH_SIZE, FOLLOWER_LINGER
+    from yuqing.cli.commands.worker import worker
+
+    def reading(*topics):
+        stage = RecordingStage()
+        stage.topics = topics
+        return stage
+
+    crawled = worker(transport, reading(RAW_POSTS), None)
+    assert (crawled.batch_size, crawled.first_batch, crawled.linger) == (BATCH_SIZE, FIRST_BATCH, 0.0)
+    annotated = worker(transport, reading(ANNOTATED_POSTS), None)
+    assert (annotated.batch_size, annotated.first_batch, annotated.linger) == (BATCH_SIZE, BATCH_SIZE, 0.0)
+    follower = worker(transport, reading(ENRICHED_POSTS, EVENTS), None)
+    assert (follower.batch_size, follower.first_batch, follower.linger) == (
+        FOLLOWER_BATCH_SIZE, FOLLOWER_BATCH_SIZE, FOLLOWER_LINGER)
+    assert FOLLOWER_BATCH_SIZE >= 1.5 * BATCH_SIZE  # one batch of the events stage's output, whole
+    assert worker(transport, reading(ENRICHED_POSTS), 7).batch_size == 7  # --batch-size wins

@@ -8,13 +8,17 @@ partitions over and resumes from the committed offset, so uncommitted work is de
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import select
+import socket
 import sqlite3
 import time
 import uuid
 import zlib
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from pathlib import Path
 
 import orjson
@@ -80,8 +84,33 @@ def _headers(text: str) -> dict[str, str]:
 PRUNE_CHUNK = 5000
 # Seconds an idle consumer sleeps between two looks at the log's change counter: from the first, doubling up to the
 # second. An idle worker spends about 0.5 % of a core looking so (0.2 % when it slept up to 250 ms between fetches).
+# Where it can be woken (`wake_addresses`), a publish wakes it at once, and the looks are what it falls back on.
 WAKE_INTERVAL_MIN = 0.001
 WAKE_INTERVAL_MAX = 0.02
+
+
+def wake_addresses(log: Path) -> str:
+    """How the members waiting for messages of the log at `log` are woken: each on a datagram socket in Linux's
+    abstract namespace (no file to clean up after a killed worker), at this prefix followed by its name. A publisher
+    sends one byte there after each commit of messages to the partitions the member holds: without it, the stage
+    after another noticed a batch only at its next look, up to WAKE_INTERVAL_MAX later, while a core could stand
+    idle."""
+    return f"\0yuqing-{hashlib.sha1(str(log.resolve()).encode(), usedforsecurity=False).hexdigest()[:16]}-"
+
+
+def _wake_socket(address: str) -> socket.socket | None:
+    """A member's socket to be woken through, or None where there is none (not Linux): it looks, as before."""
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    except (AttributeError, OSError):
+        return None
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        return None
+    sock.setblocking(False)
+    return sock
 
 
 class SqliteTransport(Transport):
@@ -96,6 +125,8 @@ class SqliteTransport(Transport):
             self._conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise TransportError(f"cannot open the embedded log at {self.path}: {exc}") from exc
+        self.wake_addresses = wake_addresses(self.path)
+        self._waker: socket.socket | None = None  # sends the wake-ups, made for the first
 
     def publish(self, topic: str, value: Value, key: str | None = None,
                 headers: dict[str, str] | None = None) -> None:
@@ -130,8 +161,27 @@ class SqliteTransport(Transport):
                     rows.append((topic, part, next_offsets[part], key, value_text, headers_text, now))
                     next_offsets[part] += 1
                 conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, CAST(? AS TEXT), ?, ?)", rows)
+                holders = [member for (member,) in conn.execute(
+                    "SELECT DISTINCT member FROM leases WHERE topic=? AND partition IN "
+                    f"({', '.join('?' * len(next_offsets))})", (topic, *next_offsets))]
         except sqlite3.Error as exc:
             raise TransportError(f"cannot append to {topic} in {self.path}: {exc}") from exc
+        self._wake(holders)
+
+    def _wake(self, members: list[str]) -> None:
+        """Wake these members if they wait (`wake_addresses`); one that is gone, or has a wake-up pending, is left."""
+        if not members:
+            return
+        if self._waker is None:
+            try:
+                self._waker = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            except (AttributeError, OSError):
+                return
+            self._waker.setblocking(False)
+        for member in members:
+            # No such socket (a member that ended), or its queue of wake-ups is full: nothing to wake.
+            with suppress(OSError):
+                self._waker.sendto(b"!", self.wake_addresses + member)
 
     def identity(self) -> str:
         """A random id given to the log file when it is created."""
@@ -231,6 +281,8 @@ class SqliteTransport(Transport):
         return freed
 
     def close(self) -> None:
+        if self._waker is not None:
+            self._waker.close()
         self._conn.close()
 
 
@@ -255,6 +307,7 @@ class SqliteConsumer(Consumer):
         self.topics = topics
         self.member = member or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._conn = connect(transport.path, autocommit=True, shared_between_threads=True)
+        self._wake = _wake_socket(transport.wake_addresses + self.member)
         self._positions: dict[tuple[str, int], int] = {}
         self._owned: set[tuple[str, int]] = set()
         # What the last rebalance found: when, how many members were live, the share each holds.
@@ -342,17 +395,30 @@ class SqliteConsumer(Consumer):
     def _wait_for_change(self, version: int, deadline: float) -> None:
         """Sleep until another connection commits to the log, the deadline passes, or the heartbeat is due.
 
-        A look costs one read of the log's change counter, not a query of the messages, so an idle consumer can
-        look often: a stage sees the batch the stage before it just published within WAKE_INTERVAL_MAX (it slept
-        up to 250 ms between fetches before, which left the stages downstream of a new backlog idle)."""
+        A publish to a partition this member holds wakes it at once (`wake_addresses`). Besides, it looks: a look
+        costs one read of the log's change counter, not a query of the messages, so an idle consumer can look
+        often; it sees any commit within WAKE_INTERVAL_MAX (it slept up to 250 ms between fetches before, which
+        left the stages downstream of a new backlog idle)."""
         until_heartbeat = self._rebalanced_at + self.transport.session_timeout / 3 - time.time()
         until = min(deadline, time.monotonic() + until_heartbeat)
         delay = WAKE_INTERVAL_MIN
         while (left := until - time.monotonic()) > 0:
-            time.sleep(min(delay, left))
+            if self._wake is None:
+                time.sleep(min(delay, left))
+            elif select.select([self._wake], [], [], min(delay, left))[0]:
+                self._drain_wake_ups()
             if self._log_version() != version:
                 return
             delay = min(delay * 2, WAKE_INTERVAL_MAX)
+
+    def _drain_wake_ups(self) -> None:
+        """Read the wake-ups that came (those sent while this member worked too): one look answers them all."""
+        assert self._wake is not None
+        while True:
+            try:
+                self._wake.recv(64)
+            except BlockingIOError:
+                return
 
     def _fetch(self, max_messages: int) -> list[Message]:
         batch: list[Message] = []
@@ -401,4 +467,6 @@ class SqliteConsumer(Consumer):
                 conn.execute("DELETE FROM leases WHERE grp=? AND member=?", (self.group, self.member))
                 conn.execute("DELETE FROM members WHERE grp=? AND member=?", (self.group, self.member))
         finally:
+            if self._wake is not None:
+                self._wake.close()
             self._conn.close()

@@ -173,17 +173,37 @@ PRUNE_INTERVAL = 600.0
 # a tenth less CPU per post and the events stage a twentieth (bench.throughput part 2, compared alternately); a
 # batch of 500 posts still passes through a stage in about 0.15 s.
 BATCH_SIZE = 500
+# What `yuqing worker` takes in its first poll after an empty one (and at its start) from the topic the crawls feed,
+# doubled at each batch up to its batch size. The stages of `yuqing run` are idle when a crawl's posts arrive: with a
+# first batch of BATCH_SIZE the events stage waited for enrich's first 500 posts, and the index stage for those 500
+# through the events stage too, while a core stood idle (in bench.throughput part 2, on a loaded machine, the
+# events stage's first commit came 0.8-1.9 s after the backlog, the index stage's 1.2-3.0 s; 0.3-0.5 s and 0.4-0.7 s
+# with this). Not for the stages after it: they take what the stage before them wrote, and a smaller batch would
+# only split it (a batch costs the events and the index stage about 10 ms of CPU: part 1 at 200 and 500 a batch).
+FIRST_BATCH = 100
+# What the stages reading the events stage's output take at most in one poll, and how long they wait for the rest
+# of a batch of it. The events stage writes about 1.5 messages per post it reads (the post, the events it changed,
+# re-links), in three commits: the index stage, woken by the first, took each of its batches in two or three (57
+# batches for 31 in bench.throughput part 2; 23 for 19 with these), at about 10 ms of CPU each.
+FOLLOWER_BATCH_SIZE = 2 * BATCH_SIZE
+FOLLOWER_LINGER = 0.02
 
 
 class Worker:
     """Runs one stage against a transport until stopped (or until idle, for batch jobs and tests)."""
 
-    def __init__(self, transport: Transport, stage: Stage, *, batch_size: int = BATCH_SIZE, max_retries: int = 3,
-                 poll_timeout: float = 0.5, backoff_max: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, transport: Transport, stage: Stage, *, batch_size: int = BATCH_SIZE,
+                 first_batch: int | None = None, linger: float = 0.0, max_retries: int = 3, poll_timeout: float = 0.5,
+                 backoff_max: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        """`first_batch`: take at most this many messages after an empty poll (and at the start), then twice as
+        many at each batch up to `batch_size` (FIRST_BATCH explains why); None: `batch_size` at every poll.
+        `linger`: once a poll has brought a batch that is not full, take what more comes for so many seconds
+        (FOLLOWER_LINGER explains why)."""
         self.transport = transport
         self.stage = stage
         self.batch_size = batch_size
+        self.first_batch = batch_size if first_batch is None else min(first_batch, batch_size)
+        self.linger = linger
         self.max_retries = max_retries
         self.poll_timeout = poll_timeout
         self.backoff_max = backoff_max
@@ -202,13 +222,17 @@ class Worker:
         consumer: Consumer | None = None
         empty = 0
         backoff = 0.5
+        limit = self.first_batch
         try:
             while not self._stopping:
                 try:
                     if consumer is None:
                         consumer = self.transport.consumer(self.stage.group, self.stage.topics)
-                    batch = consumer.poll(self.batch_size, self.poll_timeout)
+                    batch = consumer.poll(limit, self.poll_timeout)
+                    if batch and self.linger:
+                        batch = self._gathered(consumer, batch, limit)
                     if not batch:
+                        limit = self.first_batch
                         self.stage.idle()
                         consumer.commit(self.stage.committable([]))
                         empty += 1
@@ -216,6 +240,7 @@ class Worker:
                             break
                         continue
                     empty = 0
+                    limit = min(limit * 2, self.batch_size)
                     self._settle(batch, self.stage.process(batch))
                     consumer.commit(self.stage.committable(batch))
                     backoff = 0.5
@@ -240,6 +265,16 @@ class Worker:
                 _close_quietly(consumer)
                 self.stage.close()
         return self.outcomes
+
+    def _gathered(self, consumer: Consumer, batch: list[Message], limit: int) -> list[Message]:
+        """The batch, with what else comes within `linger` seconds while it has room."""
+        deadline = time.monotonic() + self.linger
+        while len(batch) < limit and (left := deadline - time.monotonic()) > 0:
+            more = consumer.poll(limit - len(batch), left)
+            if not more:
+                break
+            batch = batch + more
+        return batch
 
     def _maybe_prune(self) -> None:
         if self._clock() < self._next_prune:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from transport import open_transport
-from workers.runner import BATCH_SIZE, Worker, steady_heap
+from transport import ENRICHED_POSTS, RAW_POSTS, open_transport
+from workers.runner import BATCH_SIZE, FIRST_BATCH, FOLLOWER_BATCH_SIZE, FOLLOWER_LINGER, Worker, steady_heap
 from workers.stages import STAGE_NAMES, build_stage
 from yuqing.cli.common import settings_from
+
+if TYPE_CHECKING:
+    from transport import Transport
+    from workers.runner import Stage
 
 # Seconds between a standby alert worker's tries to take over the rules' memory (a writer killed on this host
 # is known dead at once; one on another host when its lease runs out).
@@ -26,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("stage", choices=STAGE_NAMES)
     parser.add_argument("--until-idle", action="store_true",
                         help="stop when there is nothing left to do (batch mode) instead of running forever")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--batch-size", type=int,
+                        help=f"messages a batch takes at most (default {BATCH_SIZE}; {FOLLOWER_BATCH_SIZE} for the "
+                             "stages that read the events stage's output: index, alert)")
     parser.set_defaults(func=run)
 
 
@@ -49,7 +56,16 @@ def run(args: argparse.Namespace) -> int:
                     standing_by = True
                 time.sleep(STANDBY_POLL)
         with steady_heap():
-            outcomes = Worker(transport, stage, batch_size=args.batch_size).run(until_idle=args.until_idle)
+            outcomes = worker(transport, stage, args.batch_size).run(until_idle=args.until_idle)
     summary = ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())) or "nothing to do"
     print(f"[{args.stage}] {summary}")
     return 0
+
+
+def worker(transport: Transport, stage: Stage, batch_size: int | None) -> Worker:
+    """The stage's worker as `yuqing run` wants it: the stage the crawls feed starts a backlog with a small batch
+    (FIRST_BATCH); those that read the events stage's output take one of its batches whole (FOLLOWER_BATCH_SIZE)."""
+    if ENRICHED_POSTS in stage.topics:
+        return Worker(transport, stage, batch_size=batch_size or FOLLOWER_BATCH_SIZE, linger=FOLLOWER_LINGER)
+    return Worker(transport, stage, batch_size=batch_size or BATCH_SIZE,
+                  first_batch=FIRST_BATCH if RAW_POSTS in stage.topics else None)
