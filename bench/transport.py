@@ -16,7 +16,9 @@ machines of their own; the embedded log is a file that its workers share). A wat
 - overall: posts/s from the workers' start to the end (everything included);
 - CPU: seconds of CPU per 1,000 posts over the steady part, of each stage's processes and of the broker;
   on a shared machine this moves less than wall-clock rates, and the busiest process's share gives the
-  rate that a core per process would allow;
+  rate that a core per process would allow; and the part of each stage's CPU spent outside its processes' main
+  threads: on Kafka, the client's own threads (kafka-python's network thread, with the fetches and heartbeats,
+  and its producer's sender thread), which the embedded log does not have;
 - joins: how often each stage's members joined their group (from the workers' logs), and how many times a
   member lost its membership (a heartbeat refused, a commit after a rebalance): start-up needs one join per
   member (two for the first of two replicas), anything more is a rebalance the settings caused.
@@ -75,6 +77,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_POSTS_PER_SECOND = 2000.0
 TARGET_JOIN_SECONDS = 3.0
 PIPELINES = ("embedded", "kafka-1", "kafka-2")
+# Marks, in a pipeline's CPU snapshots, the seconds of a stage's threads other than its processes' main ones.
+OTHER_THREADS = "other threads of "
 # The stage that reads the raw posts and scales with partitions, and those that run once beside it.
 SCALED = "enrich"  # the stage started once per replica
 SINGLE = ("events", "index")
@@ -102,6 +106,9 @@ class Figures:
     steady: float = 0.0  # posts/s
     overall: float = 0.0
     cpu_per_1000: dict[str, float] = field(default_factory=dict)  # per stage (all its replicas), and the broker
+    # Per stage, the part of its CPU spent outside its processes' main threads: on Kafka the client's own threads
+    # (kafka-python's network thread, which sends the fetches and heartbeats, and its producer's sender thread).
+    other_threads_per_1000: dict[str, float] = field(default_factory=dict)
     replicas: int = 1
     indexed: int = 0
     load_during: str = ""
@@ -127,13 +134,30 @@ class Figures:
                 f"  {'':<10} CPU s/1000 posts: {parts} = {self.cpu_total:.2f}   "
                 + (f"a core per process would allow {self.capacity:.0f} posts/s" if self.capacity is not None
                    else "steady part too short to sample CPU: run more posts")
+                + (f"\n  {'':<10} of which outside the stages' main threads (the Kafka client's threads): "
+                   + " + ".join(f"{stage} {seconds:.2f}" for stage, seconds in self.other_threads_per_1000.items())
+                   + f" = {sum(self.other_threads_per_1000.values()):.2f}" if any(self.other_threads_per_1000.values())
+                   else "")
                 + (f"\n  {'':<10} group joins: {', '.join(f'{stage} {n}' for stage, n in self.joins.items())}; "
                    f"memberships lost: {self.lost}" if self.joins else ""))
 
 
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) a live process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return stat_cpu(Path(f"/proc/{pid}/stat"))
+
+
+def other_threads_cpu(pid: int) -> float:
+    """CPU seconds a live process's threads other than its main one have used so far (Linux /proc)."""
+    return sum(stat_cpu(task / "stat") for task in Path(f"/proc/{pid}/task").iterdir() if task.name != str(pid))
+
+
+def stat_cpu(stat: Path) -> float:
+    """User + system CPU seconds from a /proc stat file (of a process, or of one of its threads)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # a thread that ended since its folder was listed
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -144,11 +168,11 @@ class Stages:
         self.env, self.log_dir, self.batch_size = env, log_dir, batch_size
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def cpu(self) -> dict[str, float]:
-        """CPU seconds so far of each stage's processes."""
+    def cpu(self, of: Callable[[int], float] = process_cpu) -> dict[str, float]:
+        """CPU seconds so far of each stage's processes (`of` a process id: all of it by default)."""
         spent: dict[str, float] = {}
         for stage, process in self.processes:
-            spent[stage] = spent.get(stage, 0.0) + process_cpu(process.pid)
+            spent[stage] = spent.get(stage, 0.0) + of(process.pid)
         return spent
 
     def start(self, stage: str, data_dir: Path) -> None:
@@ -225,7 +249,8 @@ def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: lis
         transport.publish_many(RAW_POSTS, [(p.id, p.model_dump(mode="json")) for p in posts])
         transport.flush()
         stages = Stages(worker_env(env), root, batch_size)
-        cpu = lambda: {**stages.cpu(), "broker": broker_cpu() if broker_cpu else 0.0}  # noqa: E731
+        cpu = lambda: {**stages.cpu(), "broker": broker_cpu() if broker_cpu else 0.0,  # noqa: E731
+                       **{OTHER_THREADS + stage: spent for stage, spent in stages.cpu(other_threads_cpu).items()}}
         started = time.monotonic()
         first: tuple[float, int, dict[str, float]] | None = None  # when the enrich group first committed, how far, CPU then
         try:
@@ -260,8 +285,11 @@ def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: lis
     steady_posts = max(len(posts) - done_at_first, 1)
     figures.steady = steady_posts / max(ended - first_at, 1e-9)
     figures.overall = len(posts) / (ended - started)
-    figures.cpu_per_1000 = {part: (cpu_at_end[part] - cpu_at_first[part]) * 1000 / steady_posts
-                            for part in cpu_at_end if cpu_at_end[part]}
+    per_1000 = {part: (cpu_at_end[part] - cpu_at_first[part]) * 1000 / steady_posts for part in cpu_at_end}
+    figures.cpu_per_1000 = {part: seconds for part, seconds in per_1000.items()
+                            if cpu_at_end[part] and not part.startswith(OTHER_THREADS)}
+    figures.other_threads_per_1000 = {part.removeprefix(OTHER_THREADS): seconds for part, seconds in per_1000.items()
+                                      if part.startswith(OTHER_THREADS)}
     figures.indexed = indexed(settings)
     return figures
 
