@@ -68,7 +68,7 @@ from tests.kafka_broker import TansuBroker, tansu_binary, unique
 from transport import RAW_POSTS, Transport, open_transport
 from transport.base import Consumer
 from transport.kafka import KafkaTransport
-from workers.runner import group_of
+from workers.runner import BATCH_SIZE, group_of
 from workers.stages import stage_groups
 from yuqing.config import Settings
 from yuqing.schema import SHANGHAI, Post
@@ -492,7 +492,8 @@ def idle_cost(transport: Transport, broker_cpu: Callable[[], float] | None,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.transport", description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=5000)
-    parser.add_argument("--batch-size", type=int, default=200, help="the workers' --batch-size (default 200)")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                        help=f"the workers' --batch-size (default {BATCH_SIZE}, as yuqing worker and yuqing run)")
     parser.add_argument("--only", choices=PIPELINES, action="append", help="run only this pipeline (repeatable)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a pipeline may take")
     parser.add_argument("--join-rounds", type=int, default=10, help="group joins measured (default 10)")
