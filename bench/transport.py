@@ -17,8 +17,8 @@ machines of their own; the embedded log is a file that its workers share). A wat
 - CPU: seconds of CPU per 1,000 posts over the steady part, of each stage's processes and of the broker;
   on a shared machine this moves less than wall-clock rates, and the busiest process's share gives the
   rate that a core per process would allow; and the part of each stage's CPU spent outside its processes' main
-  threads: on Kafka, the client's own threads (kafka-python's network thread, with the fetches and heartbeats,
-  and its producer's sender thread), which the embedded log does not have;
+  threads: on Kafka, the client's own threads (librdkafka's, which fetch, send and keep the membership), which the
+  embedded log does not have;
 - joins: how often each stage's members joined their group (from the workers' logs), and how many times a
   member lost its membership (a heartbeat refused, a commit after a rebalance): start-up needs one join per
   member (two for the first of two replicas), anything more is a rebalance the settings caused.
@@ -106,7 +106,7 @@ class Figures:
     overall: float = 0.0
     cpu_per_1000: dict[str, float] = field(default_factory=dict)  # per stage (all its replicas), and the broker
     # Per stage, the part of its CPU spent outside its processes' main threads: on Kafka the client's own threads
-    # (kafka-python's network thread, which sends the fetches and heartbeats, and its producer's sender thread).
+    # (librdkafka's, which fetch, send and keep the membership).
     other_threads_per_1000: dict[str, float] = field(default_factory=dict)
     replicas: int = 1
     indexed: int = 0
@@ -133,10 +133,9 @@ class Figures:
                 f"  {'':<10} CPU s/1000 posts: {parts} = {self.cpu_total:.2f}   "
                 + (f"a core per process would allow {self.capacity:.0f} posts/s" if self.capacity is not None
                    else "steady part too short to sample CPU: run more posts")
-                + (f"\n  {'':<10} of which outside the stages' main threads (the Kafka client's threads): "
+                + (f"\n  {'':<10} of which outside the stages' main threads (on Kafka, the client's threads): "
                    + " + ".join(f"{stage} {seconds:.2f}" for stage, seconds in self.other_threads_per_1000.items())
-                   + f" = {sum(self.other_threads_per_1000.values()):.2f}" if any(self.other_threads_per_1000.values())
-                   else "")
+                   + f" = {sum(self.other_threads_per_1000.values()):.2f}" if self.other_threads_per_1000 else "")
                 + (f"\n  {'':<10} group joins: {', '.join(f'{stage} {n}' for stage, n in self.joins.items())}; "
                    f"memberships lost: {self.lost}" if self.joins else ""))
 
