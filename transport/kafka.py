@@ -62,10 +62,10 @@ UNDECODABLE_HEADER = "yuqing-undecodable"
 # Let the broker apply its default.replication.factor (CreateTopics v4+, Kafka 2.4+).
 BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
-# How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). A member learns that
-# its group is rebalancing from a heartbeat but rejoins only when its poll gets past the fetch it waits on, and
-# tansu holds the rejoin for a second: with 500 ms on top of a 0.5 s heartbeat, a second member waited a whole
-# extra second every few dozen joins. A fetch that finds records returns at once either way.
+# How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). tansu hands over records
+# that arrive during a held fetch late, the later the longer the hold (4-68 ms at 250 ms, 270-430 ms at 1,000: see
+# the README), and with kafka-python, the client before, a member rejoined its group only once its poll got past the
+# fetch it waited on (with 500 ms, a second member waited a whole extra tansu second every few dozen joins).
 FETCH_MAX_WAIT_MS = 250
 # How long a poll waits at least for records after its member (re)joined its group (see `_give_up_at`).
 FIRST_FETCH_SECONDS = 1.0
@@ -180,7 +180,7 @@ class KafkaTransport(Transport):
             hint = ""
             if isinstance(exc, InvalidSessionTimeoutError) or (
                     isinstance(exc, confluent_kafka.KafkaException)
-                    and exc.args[0].code() == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT):
+                    and error_code(exc) == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT):
                 hint = (f" (the broker refuses a session timeout of {self.session_timeout:g} s: lower its "
                         "group.min.session.timeout.ms or raise kafka.session_timeout)")
             raise TransportError(
@@ -688,7 +688,7 @@ class KafkaTopicConsumer(Consumer):
             if refused:
                 raise confluent_kafka.KafkaException(refused[0])
         except confluent_kafka.KafkaException as exc:
-            if exc.args[0].code() in REBALANCED:
+            if error_code(exc) in REBALANCED:
                 # The group rebalanced and our partitions went to another member, which resumes from the last
                 # committed offset: the work is redelivered, not lost.
                 log.warning("group %s rebalanced before commit; messages will be redelivered: %s", self.group, exc)
@@ -719,6 +719,12 @@ class Record:
         self.headers = cast(list[tuple[str, bytes | None]], record.headers() or [])
         self.timestamp: int = record.timestamp()[1]
         self.place = (self.topic, self.partition)
+
+
+def error_code(exc: confluent_kafka.KafkaException) -> int | None:
+    """The librdkafka error code of a confluent-kafka exception (None when it carries a message only)."""
+    error = exc.args[0] if exc.args else None
+    return int(error.code()) if isinstance(error, confluent_kafka.KafkaError) else None
 
 
 def messages_of(record: Any, topic: str) -> list[Message]:
