@@ -16,7 +16,9 @@ machines of their own; the embedded log is a file that its workers share). A wat
 - overall: posts/s from the workers' start to the end (everything included);
 - CPU: seconds of CPU per 1,000 posts over the steady part, of each stage's processes and of the broker;
   on a shared machine this moves less than wall-clock rates, and the busiest process's share gives the
-  rate that a core per process would allow;
+  rate that a core per process would allow; and the part of each stage's CPU spent outside its processes' main
+  threads: on Kafka, the client's own threads (librdkafka's, which fetch, send and keep the membership), which the
+  embedded log does not have;
 - joins: how often each stage's members joined their group (from the workers' logs), and how many times a
   member lost its membership (a heartbeat refused, a commit after a rebalance): start-up needs one join per
   member (two for the first of two replicas), anything more is a rebalance the settings caused.
@@ -66,7 +68,7 @@ from tests.kafka_broker import TansuBroker, tansu_binary, unique
 from transport import RAW_POSTS, Transport, open_transport
 from transport.base import Consumer
 from transport.kafka import KafkaTransport
-from workers.runner import group_of
+from workers.runner import BATCH_SIZE, group_of
 from workers.stages import stage_groups
 from yuqing.config import Settings
 from yuqing.schema import SHANGHAI, Post
@@ -75,13 +77,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_POSTS_PER_SECOND = 2000.0
 TARGET_JOIN_SECONDS = 3.0
 PIPELINES = ("embedded", "kafka-1", "kafka-2")
+# Marks, in a pipeline's CPU snapshots, the seconds of a stage's threads other than its processes' main ones.
+OTHER_THREADS = "other threads of "
 # The stage that reads the raw posts and scales with partitions, and those that run once beside it.
 SCALED = "enrich"  # the stage started once per replica
 SINGLE = ("events", "index")
-# kafka-python's INFO line for every (re)join, and its and the transport's warnings for a lost membership.
-JOINED = re.compile(r"Successfully joined group")
-LOST = re.compile(r"Heartbeat failed|Heartbeat session expired|poll timeout has expired|lost membership"
-                  r"|rebalanced before commit|not recognized")
+# The transport's INFO line for every (re)join, and its and librdkafka's warnings for a lost membership.
+JOINED = re.compile(r"joined group \S+ with \d+ partition")
+LOST = re.compile(r"lost its partitions|rebalanced before commit|session timed out|max\.poll\.interval|UNKNOWN_MEMBER")
 
 
 def make_posts(count: int) -> list[Post]:
@@ -102,6 +105,9 @@ class Figures:
     steady: float = 0.0  # posts/s
     overall: float = 0.0
     cpu_per_1000: dict[str, float] = field(default_factory=dict)  # per stage (all its replicas), and the broker
+    # Per stage, the part of its CPU spent outside its processes' main threads: on Kafka the client's own threads
+    # (librdkafka's, which fetch, send and keep the membership).
+    other_threads_per_1000: dict[str, float] = field(default_factory=dict)
     replicas: int = 1
     indexed: int = 0
     load_during: str = ""
@@ -127,13 +133,29 @@ class Figures:
                 f"  {'':<10} CPU s/1000 posts: {parts} = {self.cpu_total:.2f}   "
                 + (f"a core per process would allow {self.capacity:.0f} posts/s" if self.capacity is not None
                    else "steady part too short to sample CPU: run more posts")
+                + (f"\n  {'':<10} of which outside the stages' main threads (on Kafka, the client's threads): "
+                   + " + ".join(f"{stage} {seconds:.2f}" for stage, seconds in self.other_threads_per_1000.items())
+                   + f" = {sum(self.other_threads_per_1000.values()):.2f}" if self.other_threads_per_1000 else "")
                 + (f"\n  {'':<10} group joins: {', '.join(f'{stage} {n}' for stage, n in self.joins.items())}; "
                    f"memberships lost: {self.lost}" if self.joins else ""))
 
 
 def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) a live process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return stat_cpu(Path(f"/proc/{pid}/stat"))
+
+
+def other_threads_cpu(pid: int) -> float:
+    """CPU seconds a live process's threads other than its main one have used so far (Linux /proc)."""
+    return sum(stat_cpu(task / "stat") for task in Path(f"/proc/{pid}/task").iterdir() if task.name != str(pid))
+
+
+def stat_cpu(stat: Path) -> float:
+    """User + system CPU seconds from a /proc stat file (of a process, or of one of its threads)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # a thread that ended since its folder was listed
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -144,17 +166,17 @@ class Stages:
         self.env, self.log_dir, self.batch_size = env, log_dir, batch_size
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def cpu(self) -> dict[str, float]:
-        """CPU seconds so far of each stage's processes."""
+    def cpu(self, of: Callable[[int], float] = process_cpu) -> dict[str, float]:
+        """CPU seconds so far of each stage's processes (`of` a process id: all of it by default)."""
         spent: dict[str, float] = {}
         for stage, process in self.processes:
-            spent[stage] = spent.get(stage, 0.0) + process_cpu(process.pid)
+            spent[stage] = spent.get(stage, 0.0) + of(process.pid)
         return spent
 
     def start(self, stage: str, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{stage}-{len(self.processes)}.log").open("ab")
-        # -v: kafka-python's INFO lines say when a member joins or loses its group (a few per run).
+        # -v: the transport's INFO lines say when a member joins its group (a few per run).
         self.processes.append((stage, subprocess.Popen(
             [sys.executable, "-m", "yuqing.cli.main", "-v", "worker", stage, "--batch-size", str(self.batch_size)],
             cwd=ROOT, env={**self.env, "YUQING_DATA_DIR": str(data_dir)}, stdout=log, stderr=subprocess.STDOUT)))
@@ -225,7 +247,8 @@ def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: lis
         transport.publish_many(RAW_POSTS, [(p.id, p.model_dump(mode="json")) for p in posts])
         transport.flush()
         stages = Stages(worker_env(env), root, batch_size)
-        cpu = lambda: {**stages.cpu(), "broker": broker_cpu() if broker_cpu else 0.0}  # noqa: E731
+        cpu = lambda: {**stages.cpu(), "broker": broker_cpu() if broker_cpu else 0.0,  # noqa: E731
+                       **{OTHER_THREADS + stage: spent for stage, spent in stages.cpu(other_threads_cpu).items()}}
         started = time.monotonic()
         first: tuple[float, int, dict[str, float]] | None = None  # when the enrich group first committed, how far, CPU then
         try:
@@ -260,8 +283,11 @@ def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: lis
     steady_posts = max(len(posts) - done_at_first, 1)
     figures.steady = steady_posts / max(ended - first_at, 1e-9)
     figures.overall = len(posts) / (ended - started)
-    figures.cpu_per_1000 = {part: (cpu_at_end[part] - cpu_at_first[part]) * 1000 / steady_posts
-                            for part in cpu_at_end if cpu_at_end[part]}
+    per_1000 = {part: (cpu_at_end[part] - cpu_at_first[part]) * 1000 / steady_posts for part in cpu_at_end}
+    figures.cpu_per_1000 = {part: seconds for part, seconds in per_1000.items()
+                            if cpu_at_end[part] and not part.startswith(OTHER_THREADS)}
+    figures.other_threads_per_1000 = {part.removeprefix(OTHER_THREADS): seconds for part, seconds in per_1000.items()
+                                      if part.startswith(OTHER_THREADS)}
     figures.indexed = indexed(settings)
     return figures
 
@@ -464,7 +490,8 @@ def idle_cost(transport: Transport, broker_cpu: Callable[[], float] | None,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.transport", description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=5000)
-    parser.add_argument("--batch-size", type=int, default=200, help="the workers' --batch-size (default 200)")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                        help=f"the workers' --batch-size (default {BATCH_SIZE}, as yuqing worker and yuqing run)")
     parser.add_argument("--only", choices=PIPELINES, action="append", help="run only this pipeline (repeatable)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a pipeline may take")
     parser.add_argument("--join-rounds", type=int, default=10, help="group joins measured (default 10)")

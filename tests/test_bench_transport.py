@@ -1,6 +1,10 @@
 """bench.transport decides when a pipeline is done from the groups' committed offsets: not too early."""
 
-from bench.transport import finished, progress
+import subprocess
+import sys
+import textwrap
+
+from bench.transport import finished, other_threads_cpu, process_cpu, progress
 from transport import ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS, RAW_POSTS
 from transport.base import TopicStats
 from workers.runner import group_of
@@ -34,3 +38,39 @@ def test_a_look_that_read_the_ends_before_the_last_publish_does_not_end_the_run(
     assert not finished(first, second)
     assert not finished(second, third)
     assert finished(third, fourth)
+
+
+def test_the_cpu_of_a_process_s_other_threads_leaves_its_main_thread_out():
+    """What the bench prints as the Kafka client's threads is the CPU of every thread but the main one: a process
+    whose main thread spins and whose other thread sleeps has (next to) none; its other thread spinning, most."""
+    spinner = textwrap.dedent("""
+        import sys, threading, time
+        def spin(seconds):
+            until = time.thread_time() + seconds
+            while time.thread_time() < until:
+                pass
+        spun = threading.Event()
+        def other():  # stays alive: an ended thread's CPU is no longer listed apart
+            if sys.argv[1] == "thread":
+                spin(0.3)
+            spun.set()
+            time.sleep(30)
+        threading.Thread(target=other, daemon=True).start()
+        if sys.argv[1] == "main":
+            spin(0.3)
+        spun.wait()
+        print("done", flush=True)
+        time.sleep(30)
+    """)
+
+    spent = {}
+    for where in ("main", "thread"):
+        with subprocess.Popen([sys.executable, "-c", spinner, where], stdout=subprocess.PIPE, text=True) as process:
+            try:
+                assert process.stdout is not None and process.stdout.readline() == "done\n"
+                spent[where] = (process_cpu(process.pid), other_threads_cpu(process.pid))
+            finally:
+                process.kill()
+    (main_total, main_others), (thread_total, thread_others) = spent["main"], spent["thread"]
+    assert main_total >= 0.25 and main_others < 0.05
+    assert thread_others >= 0.25 and thread_total >= thread_others

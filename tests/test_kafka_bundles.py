@@ -101,7 +101,7 @@ def test_a_value_with_a_line_break_goes_as_a_record_of_its_own_in_its_place(kafk
 def test_a_bundle_that_does_not_hold_what_its_header_says_goes_to_the_dead_letter_topic_whole(kafka):
     topic = kafka.full_name(ANNOTATED_POSTS)
     kafka.publish(ANNOTATED_POSTS, {"n": 0}, key="a")
-    kafka.producer.send(topic, value=b'{"n": 1}\n{"n": 2}', headers=[(BUNDLE_HEADER, orjson.dumps(["only-one"]))])
+    kafka.producer.produce(topic, b'{"n": 1}\n{"n": 2}', headers=[(BUNDLE_HEADER, orjson.dumps(["only-one"]))])
     kafka.publish(ANNOTATED_POSTS, {"n": 3}, key="a")
     kafka.flush()
     group = unique("g")
@@ -119,8 +119,8 @@ def test_a_bundle_that_does_not_hold_what_its_header_says_goes_to_the_dead_lette
 
 def test_a_message_of_a_bundle_that_is_no_json_object_goes_to_the_dead_letter_topic_alone(kafka):
     topic = kafka.full_name(ENRICHED_POSTS)
-    kafka.producer.send(topic, value=b'{"n": 0}\nnot json\n{"n": 2}', partition=0,
-                        headers=[(BUNDLE_HEADER, orjson.dumps(["a", "b", "c"]))])
+    kafka.producer.produce(topic, b'{"n": 0}\nnot json\n{"n": 2}', partition=0,
+                           headers=[(BUNDLE_HEADER, orjson.dumps(["a", "b", "c"]))])
     kafka.flush()
     with kafka.consumer(unique("g"), [ENRICHED_POSTS]) as consumer:
         got = drain(consumer, 2)

@@ -1,12 +1,15 @@
-"""The Kafka producer's partitioner: every keyed record lands where Kafka's default partitioner (the Java client's,
-and kafka-python's) puts it, so records written before and after keep each key's order."""
+"""Where a keyed record goes: a bundle to the partition Kafka's default partitioner (the Java client's, kafka-python's,
+librdkafka's murmur2_random) gives its keys, as every record published alone does, so records written before and
+after keep each key's order."""
 
 import random
 
+import pytest
 from kafka.partitioner import DefaultPartitioner
 from kafka.partitioner import murmur2 as kafka_python_murmur2
 
-from transport.kafka import KeyHashPartitioner, murmur2
+from tests.kafka_broker import make_transport, unique
+from transport.kafka import murmur2, partition_for_key
 
 # Kafka's own test vectors (clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java), signed as in Java.
 JAVA_MURMUR2 = {
@@ -54,14 +57,31 @@ def test_murmur2_equals_kafka_pythons_for_keys_of_every_length():
 
 def test_every_key_goes_to_the_default_partitioners_partition():
     cluster = Cluster({"one": 1, "three": 3, "four": 4, "twelve": 12})
-    ours, default = KeyHashPartitioner(), DefaultPartitioner()
-    for topic in cluster.partitions:
+    default = DefaultPartitioner()
+    for topic, count in cluster.partitions.items():
         for key in keys():
-            assert ours.partition(topic, None, key, None, None, cluster) == \
+            assert partition_for_key(key, set(range(count))) == \
                 default.partition(topic, None, key, None, None, cluster), (topic, key)
 
 
-def test_a_record_without_a_key_goes_to_some_partition_of_its_topic():
-    cluster = Cluster({"four": 4})
-    chosen = {KeyHashPartitioner().partition("four", None, None, None, None, cluster) for _ in range(200)}
-    assert chosen <= {0, 1, 2, 3} and len(chosen) > 1
+@pytest.mark.kafka
+def test_the_producer_puts_a_keyed_record_where_a_bundle_of_its_key_goes(broker):
+    """Records published alone go where the producer's partitioner (librdkafka's) puts them, bundles where
+    partition_for_key says: the two must agree, or a key's messages would be split between partitions."""
+    kafka = make_transport(broker.bootstrap, partitions=12)
+    try:
+        sent = [f"weibo:{n:020x}" for n in range(0, 6000, 37)] + ["事件:上海"]
+        for key in sent:
+            kafka.publish("posts.raw", {"key": key}, key=key)
+        kafka.flush()
+        with kafka.consumer(unique("g"), ["posts.raw"]) as consumer:
+            landed: dict[str, int] = {}
+            for _ in range(60):
+                batch = consumer.poll(1000, 0.5)
+                landed.update((message.key, message.partition) for message in batch if message.key)
+                consumer.commit(batch)
+                if len(landed) == len(sent):
+                    break
+        assert landed == {key: partition_for_key(key.encode("utf-8"), set(range(12))) for key in sent}
+    finally:
+        kafka.close()

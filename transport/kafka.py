@@ -1,4 +1,5 @@
-"""Kafka transport (scale-out): the `Transport` interface over kafka-python.
+"""Kafka transport (scale-out): the `Transport` interface over confluent-kafka (librdkafka, in C) for producing and
+consumer groups, and kafka-python for the admin client, the statistics and `read`.
 
 Topics are `settings.topic_prefix + name` and are created on first use with `settings.partitions`
 partitions. Values are JSON, keys choose the partition (same key, same partition, same order), and
@@ -10,8 +11,8 @@ Workers scale by partitions: every member of a consumer group owns some partitio
 N partitions keeps at most N members of one group busy; each group reads every message once.
 
 Between the stages (`BUNDLED_TOPICS`), `publish_many` packs the messages bound for one partition into one Kafka
-record, a bundle: kafka-python spends tens of microseconds of Python on every record it sends or fetches, and the
-broker works per record too, which made the Kafka hops cost the pipeline more than the stages' own work. A bundle
+record, a bundle: a client spends time on every record it sends or fetches (kafka-python, the client before, tens of
+microseconds of Python), and the broker works per record too. A bundle
 keeps the guarantees of one record per message: its messages go to the partition their keys choose, in order; a
 poll delivers a bundle whole; a consumer commits a bundle's offset only once every message in it is committed
 (until then a crash delivers the whole bundle again, as it would the messages one by one). What changes is what
@@ -27,20 +28,13 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
+import confluent_kafka
 import orjson
-from kafka import (
-    ConsumerRebalanceListener,
-    KafkaAdminClient,
-    KafkaConsumer,
-    KafkaProducer,
-    OffsetAndMetadata,
-    TopicPartition,
-)
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import CommitFailedError, InvalidSessionTimeoutError, KafkaError, TopicAlreadyExistsError
-from kafka.partitioner import DefaultPartitioner, Partitioner
+from kafka.errors import InvalidSessionTimeoutError, KafkaError, TopicAlreadyExistsError
 
 from transport.base import (
     ALL_TOPICS,
@@ -68,12 +62,19 @@ UNDECODABLE_HEADER = "yuqing-undecodable"
 # Let the broker apply its default.replication.factor (CreateTopics v4+, Kafka 2.4+).
 BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
-PRODUCER_BATCH_BYTES = 512 * 1024  # under the default max.request.size (1 MiB) and the broker's message.max.bytes
-# How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). A member learns that
-# its group is rebalancing from a heartbeat but rejoins only when its poll gets past the fetch it waits on, and
-# tansu holds the rejoin for a second: with 500 ms on top of a 0.5 s heartbeat, a second member waited a whole
-# extra second every few dozen joins. A fetch that finds records returns at once either way.
+# How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). tansu hands over records
+# that arrive during a held fetch late, the later the longer the hold (4-68 ms at 250 ms, 270-430 ms at 1,000: see
+# the README), and with kafka-python, the client before, a member rejoined its group only once its poll got past the
+# fetch it waited on (with 500 ms, a second member waited a whole extra tansu second every few dozen joins).
 FETCH_MAX_WAIT_MS = 250
+# How long a poll waits at least for records after its member (re)joined its group (see `_give_up_at`).
+FIRST_FETCH_SECONDS = 1.0
+# What a consumer fetches ahead of the stage (librdkafka's default is 64 MiB): a few batches.
+PREFETCH_KIB = 8 * 1024
+# Commit failures that mean the group rebalanced and the partitions went to another member, which resumes from
+# the last committed offset: the work is redelivered, not lost.
+REBALANCED = frozenset({confluent_kafka.KafkaError.REBALANCE_IN_PROGRESS, confluent_kafka.KafkaError.ILLEGAL_GENERATION,
+                        confluent_kafka.KafkaError.UNKNOWN_MEMBER_ID, confluent_kafka.KafkaError._ASSIGNMENT_LOST})
 # What the stages publish to: their topics, and the dead-letter topics of those (a retry goes back to its own topic).
 STAGE_TOPICS = (*ALL_TOPICS, *(dead_letter(topic) for topic in ALL_TOPICS))
 # The topics a stage writes a batch to for the next (see the module's description): the posts, and the events (the
@@ -90,27 +91,9 @@ BUNDLE_SEPARATOR = b"\n"
 BUNDLE_BYTES = 256 * 1024
 
 
-class KeyHashPartitioner(Partitioner):
-    """Kafka's default partitioner, at a fraction of kafka-python's CPU: a keyed record goes to partition
-    murmur2(key) mod the partition count, as with the Java client and kafka-python's `DefaultPartitioner` (the same
-    partition for every key), so a topic written before keeps each key's records in order. kafka-python's spends
-    about a third of a `send` (each call builds the cluster's set of topics, sorts the partitions and hashes the key
-    byte by byte); here the key is hashed a word at a time, and a topic of one partition is not hashed for at all.
-    A record without a key is left to the default partitioner (a random available partition)."""
-
-    def __init__(self) -> None:
-        self.keyless = DefaultPartitioner()
-
-    def partition(self, topic: str, key: Any, serialized_key: bytes | None, value: Any, serialized_value: Any,
-                  cluster: Any) -> int:
-        partitions = cluster.partitions_for_topic(topic)
-        if serialized_key is None or not partitions:
-            return int(self.keyless.partition(topic, key, serialized_key, value, serialized_value, cluster))
-        return partition_for_key(serialized_key, partitions)
-
-
 def partition_for_key(serialized_key: bytes, partitions: set[int]) -> int:
-    """The partition of a topic with these `partitions` that Kafka's default partitioner gives a record's key."""
+    """The partition of a topic with these `partitions` that Kafka's default partitioner (the Java client's,
+    kafka-python's, librdkafka's `murmur2_random`) gives a record's key: a bundle goes where its keys would."""
     if len(partitions) == 1:
         return int(next(iter(partitions)))
     return int(sorted(partitions)[(murmur2(serialized_key) & 0x7FFFFFFF) % len(partitions)])
@@ -160,18 +143,17 @@ class KafkaTransport(Transport):
         self.join_timeout = join_timeout
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout or settings.request_timeout
-        self._producer: KafkaProducer | None = None
+        self._producer: confluent_kafka.Producer | None = None
+        self._partitions: dict[str, set[int]] = {}  # per (prefixed) topic written as bundles
         self._admin: KafkaAdminClient | None = None
         self._offsets_reader: KafkaConsumer | None = None
         self._known_topics: set[str] = set()
         self._send_failures: list[Exception] = []
-        # Records handed to the producer, and how many of them a flush has seen acknowledged (or refused).
-        self._handed_over = self._confirmed = 0
 
     # -- connections ----------------------------------------------------------------------------
 
     def client_config(self) -> dict[str, Any]:
-        """Connection settings shared by the producer, consumers and the admin client."""
+        """Connection settings of kafka-python's clients: the admin client and the statistics' offsets reader."""
         config: dict[str, Any] = {
             "bootstrap_servers": [s.strip() for s in self.settings.bootstrap_servers.split(",") if s.strip()],
             "client_id": self.client_id,
@@ -188,45 +170,82 @@ class KafkaTransport(Transport):
 
     @contextmanager
     def broker_errors(self, action: str) -> Iterator[None]:
-        """Turn kafka-python failures into `TransportError` naming the bootstrap servers."""
+        """Turn the clients' failures into `TransportError` naming the bootstrap servers."""
         try:
             yield
         except TransportError:
             raise
-        except KafkaError as exc:
+        except (KafkaError, confluent_kafka.KafkaException, BufferError) as exc:
+            # BufferError: the producer's queue is full, the broker has not confirmed anything for a while.
             hint = ""
-            if isinstance(exc, InvalidSessionTimeoutError):
+            if isinstance(exc, InvalidSessionTimeoutError) or (
+                    isinstance(exc, confluent_kafka.KafkaException)
+                    and error_code(exc) == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT):
                 hint = (f" (the broker refuses a session timeout of {self.session_timeout:g} s: lower its "
                         "group.min.session.timeout.ms or raise kafka.session_timeout)")
             raise TransportError(
                 f"Kafka at {self.settings.bootstrap_servers}: cannot {action}: {type(exc).__name__}: {exc}{hint}"
             ) from exc
 
+    def librdkafka_config(self, client_id: str) -> dict[str, Any]:
+        """Connection settings of confluent-kafka's producer and consumers (librdkafka's names)."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.settings.bootstrap_servers,
+            "client.id": client_id,
+            "security.protocol": self.settings.security_protocol,
+            "socket.connection.setup.timeout.ms": int(self.connect_timeout * 1000),
+            "logger": log,
+        }
+        if self.settings.sasl_mechanism:
+            config["sasl.mechanism"] = self.settings.sasl_mechanism
+            config["sasl.username"] = self.settings.sasl_username
+            if self.settings.sasl_password is not None:
+                config["sasl.password"] = self.settings.sasl_password.get_secret_value()
+        return config
+
+    def producer_config(self) -> dict[str, Any]:
+        """The producer's settings: the connection's, and how records are delivered."""
+        return {
+            **self.librdkafka_config(self.client_id),
+            "request.timeout.ms": int(self.request_timeout * 1000),
+            # Written once each (retries cannot duplicate or reorder), confirmed by every in-sync replica.
+            "enable.idempotence": True,
+            "acks": "all",
+            # A record that is not confirmed by then fails, and `flush` says so (the crawl spools it).
+            "message.timeout.ms": int(max(self.request_timeout * 2, 1) * 1000),
+            # Records collect into one batch per partition between flushes: every stage flushes before it commits
+            # (and `publish_many` flushes), which sends at once whatever waits.
+            "linger.ms": PRODUCER_LINGER_MS,
+            # Kafka's default partitioner for a keyed record (murmur2, as the Java client and kafka-python): a key's
+            # records stay on their partition, in order, whichever client wrote them.
+            "partitioner": "murmur2_random",
+            # Delivery reports only for records that failed: nothing to hand to Python for each one delivered.
+            "delivery.report.only.error": True,
+        }
+
+    def consumer_config(self, group: str, client_id: str) -> dict[str, Any]:
+        """A group member's settings: offsets move only when the stage commits (`KafkaTopicConsumer.commit`)."""
+        return {
+            **self.librdkafka_config(client_id),
+            "group.id": self.group_prefix + group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": int(self.session_timeout * 1000),
+            "heartbeat.interval.ms": int(self.heartbeat_interval * 1000),
+            "max.poll.interval.ms": int(self.max_poll_interval * 1000),
+            "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
+            "queued.max.messages.kbytes": PREFETCH_KIB,
+        }
+
     @property
-    def producer(self) -> KafkaProducer:
+    def producer(self) -> confluent_kafka.Producer:
+        """Connects in the background: a broker that cannot be reached shows in `flush`, which fails."""
         if self._producer is None:
-            # kafka-python (3.0.12) learns the topics that exist when its producer starts without tracking them; the
-            # first topic it meets later (a dead-letter topic, after a quarantine) becomes the only one its metadata
-            # asks for, the others' leaders are forgotten, and its sender thread, finding batches for partitions
-            # without a leader, asks for metadata and loops again without pause (a third of a core, for good).
-            # Every topic a stage may publish to exists before the producer starts, so it meets none later.
+            # Every topic a stage may publish to exists first: a record for a topic the broker does not know
+            # would wait in the producer until its delivery timeout.
             self.ensure_topics(STAGE_TOPICS)
-            with self.broker_errors("connect the producer"):
-                # Idempotence is kafka-python's default (retries cannot duplicate or reorder); it is
-                # switched off, with a warning, only against brokers older than 0.11.
-                # Large batches and a long linger: every stage flushes before it commits (and
-                # `publish_many` flushes), which sends at once whatever waits; in between, records
-                # collect into one batch per partition instead of a new batch (and a wake-up of the
-                # sender thread, a socket write) every few records.
-                self._producer = KafkaProducer(
-                    **self.client_config(),
-                    acks="all",
-                    partitioner=KeyHashPartitioner(),
-                    linger_ms=PRODUCER_LINGER_MS,
-                    batch_size=PRODUCER_BATCH_BYTES,
-                    max_block_ms=int(self.request_timeout * 1000),
-                    delivery_timeout_ms=int(max(self.request_timeout * 2, 1) * 1000),
-                )
+            with self.broker_errors("create the producer"):
+                self._producer = confluent_kafka.Producer(self.producer_config())
         return self._producer
 
     @property
@@ -294,7 +313,7 @@ class KafkaTransport(Transport):
     def _send_bundled(self, full_topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
         """Send the values as bundles, one per partition (more when it outgrows `BUNDLE_BYTES`), each value in the
         partition its key chooses; a value without a key, or with a line break in it, goes as a record of its own."""
-        partitions = self.producer.partitions_for(full_topic)
+        partitions = self._partitions_of(full_topic)
         waiting: dict[int, list[tuple[str, bytes]]] = defaultdict(list)  # per partition: the bundle being filled
         sizes: dict[int, int] = defaultdict(int)
         count = 0
@@ -328,25 +347,39 @@ class KafkaTransport(Transport):
             self._send(full_topic, None, BUNDLE_SEPARATOR.join(data for _, data in bundle), [(BUNDLE_HEADER, keys)],
                        partition=partition)
 
+    def _partitions_of(self, full_topic: str) -> set[int]:
+        """The topic's partitions, asked of the broker once (a topic's partitions are only ever added to, by hand;
+        a worker started since then splits its keys over the new count, as Kafka's clients do)."""
+        partitions = self._partitions.get(full_topic)
+        if partitions is None:
+            described = self.producer.list_topics(full_topic, timeout=self.request_timeout).topics[full_topic]
+            if described.error is not None:
+                raise confluent_kafka.KafkaException(described.error)
+            partitions = self._partitions[full_topic] = set(described.partitions)
+        return partitions
+
     def _send(self, full_topic: str, key: str | None, value: Value,
               headers: list[tuple[str, bytes]], partition: int | None = None) -> None:
-        self._handed_over += 1  # before the send: counting one too many costs a flush, never a lost confirmation
-        future = self.producer.send(full_topic, value=encode(value), partition=partition,
-                                    key=key.encode("utf-8") if key is not None else None, headers=headers)
-        # Delivery failures surface asynchronously; `flush` reports them.
-        future.add_errback(self._send_failures.append)
+        options: dict[str, Any] = {"on_delivery": self._delivered}
+        if headers:
+            options["headers"] = headers
+        if partition is not None:
+            options["partition"] = partition
+        self.producer.produce(full_topic, encode(value), key.encode("utf-8") if key is not None else None, **options)
+
+    def _delivered(self, error: confluent_kafka.KafkaError | None, _record: object) -> None:
+        """Called from `flush` for each record that failed (only those: `delivery.report.only.error`)."""
+        if error is not None:
+            self._send_failures.append(confluent_kafka.KafkaException(error))
 
     def flush(self) -> None:
         """Wait until the broker acknowledged (acks=all) everything published; raise if any was refused."""
         if self._producer is None:
             return
-        handed_over = self._handed_over
-        # A stage flushes after each publish_many and again before it commits: when nothing was handed over since
-        # the last flush, the producer's flush would only wake its sender thread (and the GIL's handover) to find so.
-        if handed_over != self._confirmed:
-            with self.broker_errors("flush published messages"):
-                self._producer.flush(timeout=self.request_timeout * 2)
-            self._confirmed = handed_over
+        waiting = self._producer.flush(self.request_timeout * 2)
+        if waiting:
+            raise TransportError(f"Kafka at {self.settings.bootstrap_servers}: {waiting} message(s) were not "
+                                 f"confirmed within {self.request_timeout * 2:g} s")
         if self._send_failures:
             failures, self._send_failures = self._send_failures, []
             first = failures[0]
@@ -462,17 +495,16 @@ class KafkaTransport(Transport):
         return starts, ends
 
     def close(self) -> None:
-        """Flush, then release the clients. The producer waits at most `request_timeout` for what it still
-        holds (its close would wait for ever after an outage): a caller that needed those messages learnt
-        from the failed flush that they were not confirmed (the crawl spools them)."""
+        """Flush, then release the clients. What the producer still holds after a failed flush is dropped, not
+        waited for again: a caller that needed those messages learnt from the flush that they were not
+        confirmed (the crawl spools them)."""
         try:
             self.flush()
         finally:
             if self._producer is not None:
-                try:
-                    self._producer.close(timeout=self.request_timeout)
-                except KafkaError as exc:
-                    log.warning("Kafka producer closed with messages unconfirmed: %s", exc)
+                self._producer.purge()
+                self._producer.flush(0)  # serves the purged records' reports, which nobody reads any more
+                self._send_failures.clear()
             for client in (self._offsets_reader, self._admin):
                 if client is not None:
                     client.close()
@@ -493,41 +525,43 @@ class KafkaTopicConsumer(Consumer):
         self.topics = topics
         client_id = f"{transport.client_id}-{member}" if member else transport.client_id
         with transport.broker_errors(f"join consumer group {group}"):
-            self._consumer = KafkaConsumer(
-                **{**transport.client_config(), "client_id": client_id},
-                group_id=transport.group_prefix + group,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                session_timeout_ms=int(transport.session_timeout * 1000),
-                heartbeat_interval_ms=int(transport.heartbeat_interval * 1000),
-                max_poll_interval_ms=int(transport.max_poll_interval * 1000),
-                fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-            )
-            self._consumer.subscribe([transport.full_name(t) for t in topics], listener=_ForgetRevoked(self))
-        # Per partition: the (offset, part) of each message delivered and not yet committed, the offset after the
-        # last record delivered or quarantined, and the offset last committed (or resumed from).
-        self._outstanding: dict[TopicPartition, list[tuple[int, int]]] = {}
-        self._delivered_to: dict[TopicPartition, int] = {}
-        self._committed: dict[TopicPartition, int] = {}
+            self._consumer = confluent_kafka.Consumer(transport.consumer_config(group, client_id))
+            self._consumer.subscribe([transport.full_name(t) for t in topics], on_assign=self._on_assign,
+                                     on_revoke=self._on_revoke, on_lost=self._on_lost)
+        # Per (topic, partition): the (offset, part) of each message delivered and not yet committed, the offset
+        # after the last record delivered or quarantined, and the offset last committed (or resumed from).
+        self._outstanding: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        self._delivered_to: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
         self._short_names: dict[str, str] = {}  # a record's (prefixed) topic, as the stages name it
         # Records fetched and not yet delivered: those of a bundled topic beyond what the batch had room for.
-        self._fetched: deque[tuple[TopicPartition, Any]] = deque()
+        self._fetched: deque[Record] = deque()
         self._join_deadline = time.monotonic() + transport.join_timeout
-        # Set by the rebalance listener on every (re)join, even when no partition came our way.
+        # Set on every (re)join, even when no partition came our way (the group's callbacks run in `poll`).
         self.joined_at: float | None = None
 
-    def assigned(self) -> set[tuple[str, int]]:
-        """The (topic, partition) pairs the group currently gives this member."""
-        return {(self.transport.short_name(tp.topic), tp.partition) for tp in self._consumer.assignment()}
+    def _on_assign(self, _consumer: object, partitions: list[confluent_kafka.TopicPartition]) -> None:
+        # Newly assigned partitions start from the group's committed offset; nothing to prepare.
+        log.info("joined group %s with %d partition(s)", self.group, len(partitions))
+        self.joined_at = time.monotonic()
 
-    def forget(self, partitions: Iterable[TopicPartition]) -> None:
-        gone = set(partitions)
+    def _on_revoke(self, _consumer: object, partitions: list[confluent_kafka.TopicPartition]) -> None:
+        gone = {(tp.topic, tp.partition) for tp in partitions}
         for tp in gone:
             self._outstanding.pop(tp, None)
             self._delivered_to.pop(tp, None)
             self._committed.pop(tp, None)
         # The partitions' next owner starts from their committed offsets: what was fetched here is not delivered.
-        self._fetched = deque(item for item in self._fetched if item[0] not in gone)
+        self._fetched = deque(record for record in self._fetched if record.place not in gone)
+
+    def _on_lost(self, consumer: object, partitions: list[confluent_kafka.TopicPartition]) -> None:
+        log.warning("group %s: this member lost its partitions (its session expired)", self.group)
+        self._on_revoke(consumer, partitions)
+
+    def assigned(self) -> set[tuple[str, int]]:
+        """The (topic, partition) pairs the group currently gives this member."""
+        with self.transport.broker_errors(f"read the assignment in group {self.group}"):
+            return {(self.transport.short_name(tp.topic), tp.partition) for tp in self._consumer.assignment()}
 
     def poll(self, max_messages: int = 100, timeout: float = 1.0) -> list[Message]:
         """Up to `max_messages` messages; `max_messages=0` only keeps the membership alive.
@@ -539,36 +573,50 @@ class KafkaTopicConsumer(Consumer):
         batch: list[Message] = []
         with self.transport.broker_errors(f"poll for group {self.group}"):
             while True:
-                if max_messages >= 1:  # a poll that only keeps the membership alive does not wait for the join
-                    self._finish_join()
+                if max_messages >= 1:
                     self._deliver_fetched(batch, max_messages)
                 give_up = self._give_up_at(deadline, timeout) if max_messages >= 1 else deadline
-                # In slices of at most `timeout`: kafka-python's poll keeps waiting for records after the
-                # join completes, so one long call would hold an empty topic's first poll for `join_timeout`. Once
-                # the batch holds something, only what kafka-python has at hand is added to it. It is called on every
-                # poll, full batch or not: it is what keeps the member in its group (max_poll_interval).
+                # In slices of at most `timeout`: a join completed in the call does not end it. Once the batch holds
+                # something, only what the client has at hand is added to it. Called on every poll, full batch or
+                # not: it is what keeps the member in its group (max.poll.interval.ms).
                 wait = 0.0 if batch else min(give_up - time.monotonic(), timeout)
-                # Up to a record per message the batch has room for: a bundle's messages beyond it wait in `_fetched`.
-                records = self._consumer.poll(timeout_ms=int(max(wait, 0.0) * 1000),
-                                              max_records=max(max_messages - len(batch), 1))
+                # One record waited for, then those already there: librdkafka's consume(n, timeout) returns only
+                # once n records are there or the timeout has passed, which would hold every poll of a stage with
+                # less than a batch waiting for the whole timeout (the client tried before did so).
+                records = self._consumer.consume(1, max(wait, 0.0))
+                room = max_messages - len(batch) - 1
+                if records and room > 0:
+                    records += self._consumer.consume(room, 0)
                 if max_messages < 1:
-                    for tp, recs in records.items():  # nothing was asked for: hand these out next time
-                        self._consumer.seek(tp, recs[0].offset)
+                    self._hand_out_again(records)
                     return []
-                for tp, recs in records.items():
+                for record in records:
+                    error = record.error()
+                    if error is not None:
+                        self._report(error)
+                        continue
+                    fetched = Record(record)
                     # Delivery resumes at the group's committed offset: nothing before it needs a commit.
-                    self._committed.setdefault(tp, recs[0].offset)
-                    self._fetched.extend((tp, record) for record in recs)
+                    self._committed.setdefault(fetched.place, fetched.offset)
+                    self._fetched.append(fetched)
                 self._deliver_fetched(batch, max_messages)
                 if batch or time.monotonic() >= give_up:
                     return batch
+
+    def _hand_out_again(self, records: list[confluent_kafka.Message]) -> None:
+        """Nothing was asked for: each partition's first record of these is delivered next time."""
+        firsts: dict[tuple[str, int], int] = {}
+        for fetched in (Record(record) for record in records if record.error() is None):
+            firsts.setdefault(fetched.place, fetched.offset)
+        for (topic, partition), offset in firsts.items():
+            self._consumer.seek(confluent_kafka.TopicPartition(topic, partition, offset))
 
     def _deliver_fetched(self, batch: list[Message], max_messages: int) -> None:
         """Move fetched records' messages into `batch`, oldest first, as long as each record fits whole (a first one
         always does); the others wait for the next poll."""
         fetched = self._fetched
         while fetched and len(batch) < max_messages:
-            tp, record = fetched[0]
+            record = fetched[0]
             topic = self._short_names.get(record.topic)
             if topic is None:
                 topic = self._short_names[record.topic] = self.transport.short_name(record.topic)
@@ -580,7 +628,7 @@ class KafkaTopicConsumer(Consumer):
             if batch and len(batch) + len(messages) > max_messages:
                 return
             fetched.popleft()
-            outstanding = self._outstanding.setdefault(tp, [])
+            outstanding = self._outstanding.setdefault(record.place, [])
             for message in messages:
                 problem = _plainly_no_object(message.data)
                 if problem:
@@ -588,25 +636,22 @@ class KafkaTopicConsumer(Consumer):
                 else:
                     batch.append(message)
                     outstanding.append((message.offset, message.part))
-            self._delivered_to[tp] = record.offset + 1
-
-    def _finish_join(self) -> None:
-        """Wait for the member's first group join in one call, up to what is left of `join_timeout` (a poll for
-        messages waits that long for it anyway). kafka-python's poll stops waiting for its join when its own timeout
-        ends and, if the join completes before the next poll, throws the result away and sends a new JoinGroup
-        (kafka-python 3.0.12): a whole extra rebalance. Short polls made that likely on tansu, which answers a
-        new member on a one-second grid that they lined up with (a traced 3 s join of a second member was this
-        instead of 2 s). A rejoin is still waited for in the caller's slices: other members polled by the same
-        thread must rejoin too."""
-        coordinator = self._consumer._coordinator
-        if self.joined_at is None and coordinator.need_rejoin():
-            coordinator.poll(timeout_ms=int(max(self._join_deadline - time.monotonic(), 0.0) * 1000))
+            self._delivered_to[record.place] = record.offset + 1
 
     def _give_up_at(self, deadline: float, timeout: float) -> float:
-        """The poll deadline, extended while the group join is pending and renewed after a (re)join."""
+        """The poll deadline, extended while the group join is pending and renewed after a (re)join, by at least
+        `FIRST_FETCH_SECONDS`: after an assignment librdkafka asks the group's committed offsets before it fetches
+        (a first poll of 0.5 s came back empty on a loaded machine with the records waiting)."""
         if self.joined_at is None:
             return max(deadline, self._join_deadline)
-        return max(deadline, self.joined_at + timeout)
+        return max(deadline, self.joined_at + max(timeout, FIRST_FETCH_SECONDS))
+
+    def _report(self, error: confluent_kafka.KafkaError) -> None:
+        """An error the client hands out in place of a record: raised when it ends the membership, else logged
+        (the client retries by itself: a broker away for a moment, a leader moving)."""
+        if error.fatal() or error.code() == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT:
+            raise confluent_kafka.KafkaException(error)
+        log.warning("Kafka consumer in group %s: %s", self.group, error)
 
     def _quarantine(self, message: Message, problem: str) -> None:
         part = f" (message {message.part} of its bundle)" if message.part else ""
@@ -622,7 +667,7 @@ class KafkaTopicConsumer(Consumer):
             if place > last_positions.get(where, (-1, 0)):
                 last_positions[where] = place
         for (topic, partition), last in last_positions.items():
-            tp = TopicPartition(self.transport.full_name(topic), partition)
+            tp = (self.transport.full_name(topic), partition)
             self._outstanding[tp] = [place for place in self._outstanding.get(tp, []) if place > last]
         # A partition may go as far as the record of its first delivered-but-uncommitted message: a bundle counts
         # as done only once all its messages are.
@@ -635,20 +680,51 @@ class KafkaTopicConsumer(Consumer):
         if not offsets:
             return
         self.transport.flush()  # outputs first: an offset must never get ahead of what it produced
-        with self.transport.broker_errors(f"commit offsets for group {self.group}"):
-            try:
-                self._consumer.commit({tp: OffsetAndMetadata(pos, "", -1) for tp, pos in offsets.items()})
-            except CommitFailedError as exc:
-                # The group rebalanced and our partitions went to another member, which resumes
-                # from the last committed offset: the work is redelivered, not lost.
+        try:
+            results = self._consumer.commit(offsets=[confluent_kafka.TopicPartition(topic, partition, position)
+                                                     for (topic, partition), position in offsets.items()],
+                                            asynchronous=False)
+            refused = [tp.error for tp in results or () if tp.error is not None]
+            if refused:
+                raise confluent_kafka.KafkaException(refused[0])
+        except confluent_kafka.KafkaException as exc:
+            if error_code(exc) in REBALANCED:
+                # The group rebalanced and our partitions went to another member, which resumes from the last
+                # committed offset: the work is redelivered, not lost.
                 log.warning("group %s rebalanced before commit; messages will be redelivered: %s", self.group, exc)
                 return
+            with self.transport.broker_errors(f"commit offsets for group {self.group}"):
+                raise
         self._committed.update(offsets)
 
     def close(self) -> None:
         """Leave the group without committing, so other members take our partitions at once."""
         with self.transport.broker_errors(f"leave consumer group {self.group}"):
-            self._consumer.close(autocommit=False)
+            self._consumer.close()
+
+
+class Record:
+    """A record confluent-kafka fetched, with the fields `messages_of` reads (as kafka-python's records have them)."""
+
+    __slots__ = ("topic", "partition", "offset", "key", "value", "headers", "timestamp", "place")
+
+    def __init__(self, record: confluent_kafka.Message) -> None:
+        # A fetched record has its topic, partition and offset (only an error event lacks them), and its headers
+        # as a list of what was received (a dict only when given one to send).
+        self.topic = cast(str, record.topic())
+        self.partition = cast(int, record.partition())
+        self.offset = cast(int, record.offset())
+        self.key: bytes | None = record.key()
+        self.value: bytes | None = record.value()
+        self.headers = cast(list[tuple[str, bytes | None]], record.headers() or [])
+        self.timestamp: int = record.timestamp()[1]
+        self.place = (self.topic, self.partition)
+
+
+def error_code(exc: confluent_kafka.KafkaException) -> int | None:
+    """The librdkafka error code of a confluent-kafka exception (None when it carries a message only)."""
+    error = exc.args[0] if exc.args else None
+    return int(error.code()) if isinstance(error, confluent_kafka.KafkaError) else None
 
 
 def messages_of(record: Any, topic: str) -> list[Message]:
@@ -682,17 +758,3 @@ def _plainly_no_object(data: bytes) -> str:
     if body[:1] != b"{" or body[-1:] != b"}":
         return f"expected a JSON object, got {body[:40]!r}"
     return ""
-
-
-class _ForgetRevoked(ConsumerRebalanceListener):
-    """Notes the group join and drops bookkeeping for partitions this member no longer owns."""
-
-    def __init__(self, owner: KafkaTopicConsumer) -> None:
-        self.owner = owner
-
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        self.owner.forget(revoked)
-
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        # Newly assigned partitions start from the group's committed offset; nothing to prepare.
-        self.owner.joined_at = time.monotonic()
