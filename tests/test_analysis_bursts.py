@@ -128,6 +128,21 @@ def test_watchlists_need_context_and_place(text: str, places: list[str], matched
     assert (("keyword", "老旧小区漏水", "老旧小区漏水") in tracker.subjects_of(post)) is matched
 
 
+@pytest.mark.parametrize(
+    ("text", "matched"),
+    [
+        ("说好的1+1补贴（维权）呢", True),
+        ("说好的11补贴维权呢", False),  # the terms are words, not patterns
+        ("说好的1+1补贴呢", False),  # no context word
+        ("(维权)1+1", True),
+    ],
+)
+def test_watchlist_terms_and_context_are_found_as_written(text: str, matched: bool) -> None:
+    subsidy = Watchlist(name="补贴", terms=["1+1", "补.贴"], context=["（维权）", "(维权)"])
+    post = enriched(1, NOW, text)
+    assert (("keyword", "补贴", "补贴") in BurstTracker([subsidy]).subjects_of(post)) is matched
+
+
 def test_signals_save_the_state_so_a_killed_worker_keeps_its_baseline(tmp_path: Path, monkeypatch) -> None:
     import analysis.bursts
 
