@@ -54,6 +54,7 @@ SEEN_GENERATIONS = 8
 # Event names held for events not counted yet: the name and the first post come on different topics, a few
 # batches apart at most.
 PENDING_NAMES = 20_000
+COUNTS_TYPE = "i"  # a subject's counts (see `_Subject`)
 NO_POSTS = ()  # the recent posts of a subject with none in any recent window (one shared empty tuple)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SAVE_EVERY_SECONDS = 60.0
@@ -77,7 +78,9 @@ class _Subject:
     def __init__(self, label: str, position: int = 0) -> None:
         self._label = label
         self.position = position  # the order subjects were made in: the order their signals come in
-        self.counts = array("q")  # (bucket, posts, negative posts) triples, oldest bucket first
+        # (bucket, posts, negative posts) triples, oldest bucket first, in 32 bits (a bucket is 6 million now, 840
+        # million on the last day a datetime can be): a busy place or policy holds one per 5 minutes of 15 days.
+        self.counts = array(COUNTS_TYPE)
         # bucket, post id, bucket, post id, ...: the last RECENT_KEPT posts, oldest first (a list once there are any)
         self.recent: Any = NO_POSTS
         # What `BurstTracker.signals` found for this subject, and the clock's buckets it holds for: a post counted or
@@ -103,7 +106,7 @@ class _Subject:
             counts[at + 1] += 1
             counts[at + 2] += negative
         else:
-            counts[at + 3:at + 3] = array("q", (bucket, 1, negative))
+            counts[at + 3:at + 3] = array(COUNTS_TYPE, (bucket, 1, negative))
 
     @property
     def last_bucket(self) -> int:

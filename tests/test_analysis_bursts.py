@@ -302,3 +302,14 @@ def test_quiet_subjects_wait_aside_until_posted_again_or_past_the_horizon() -> N
             {f"evt-{d}-{e}" for d in range(max(0, day - 14), day + 1) for e in range(30)}  # past 15 days: gone
         events = [s.subject_id for s in signals if s.window == "1h/12h"]
         assert events == (["evt-5-0", "evt-loud"] if day == 17 else ["evt-loud"] if day >= 10 else [])
+
+
+def test_a_busy_subjects_fortnight_of_buckets_is_held_in_twelve_bytes_a_bucket_whatever_the_date() -> None:
+    tracker = BurstTracker([])
+    start = NOW - timedelta(days=15)
+    for n in range(15 * 288):
+        tracker.add(enriched(n, start + timedelta(minutes=5 * n), "某事", places=["牡丹区"]))
+    tracker.add(enriched(-1, datetime(9999, 12, 31, 23, 59, tzinfo=UTC), "某事", places=["牡丹区"]))  # a page's typo
+    counts = tracker._subjects[("place", "牡丹区")].counts
+    assert len(counts) == 3 * (15 * 288 + 1) and counts.itemsize * len(counts) == 12 * (15 * 288 + 1)
+    assert counts[-3] == _bucket(datetime(9999, 12, 31, 23, 59, tzinfo=UTC))
