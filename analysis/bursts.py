@@ -56,6 +56,7 @@ SEEN_GENERATIONS = 8
 PENDING_NAMES = 20_000
 COUNTS_TYPE = "i"  # a subject's counts (see `_Subject`)
 NO_POSTS = ()  # the recent posts of a subject with none in any recent window (one shared empty tuple)
+NO_SIGNALS: tuple[BurstSignal, ...] = ()  # what most subjects' evaluation finds (one shared empty tuple)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SAVE_EVERY_SECONDS = 60.0
 
@@ -174,7 +175,7 @@ class _Evaluation:
 
     since: int
     until: int
-    signals: list[BurstSignal]
+    signals: Sequence[BurstSignal]
 
 
 def _any_of(words: Sequence[str]) -> re.Pattern[str]:
@@ -414,7 +415,7 @@ class BurstTracker:
                     signal = self._signal(key, subject, buckets, window, stamp, now_bucket)
                     if signal is not None:
                         signals.append(signal)
-            subject.evaluated = _Evaluation(now_bucket, self._next_edge(buckets, now_bucket), signals)
+            subject.evaluated = _Evaluation(now_bucket, self._next_edge(buckets, now_bucket), signals or NO_SIGNALS)
             found += signals
         return found
 
