@@ -14,6 +14,7 @@ in any recent window wait there, not in memory, until posted again.
 
 from __future__ import annotations
 
+import re
 import time
 from array import array
 from bisect import bisect_right
@@ -53,9 +54,15 @@ SEEN_GENERATIONS = 8
 # Event names held for events not counted yet: the name and the first post come on different topics, a few
 # batches apart at most.
 PENDING_NAMES = 20_000
+COUNTS_TYPE = "i"  # a subject's counts (see `_Subject`)
 NO_POSTS = ()  # the recent posts of a subject with none in any recent window (one shared empty tuple)
+NO_SIGNALS: tuple[BurstSignal, ...] = ()  # what most subjects' evaluation finds (one shared empty tuple)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SAVE_EVERY_SECONDS = 60.0
+
+
+def _buckets_in(span: timedelta) -> int:
+    return int(span.total_seconds()) // BUCKET_SECONDS
 
 
 def _bucket(when: datetime) -> int:
@@ -67,16 +74,31 @@ class _Subject:
     """One subject's counts, compact: most subjects are events of one post or a few, and the 15-day horizon holds
     every one of them (a dict of bucket lists and a list of tuples took ~830 bytes for a one-post event)."""
 
-    __slots__ = ("label", "counts", "recent", "position")
+    __slots__ = ("_label", "counts", "recent", "position", "evaluated")
 
     def __init__(self, label: str, position: int = 0) -> None:
-        self.label = label
+        self._label = label
         self.position = position  # the order subjects were made in: the order their signals come in
-        self.counts = array("q")  # (bucket, posts, negative posts) triples, oldest bucket first
+        # (bucket, posts, negative posts) triples, oldest bucket first, in 32 bits (a bucket is 6 million now, 840
+        # million on the last day a datetime can be): a busy place or policy holds one per 5 minutes of 15 days.
+        self.counts = array(COUNTS_TYPE)
         # bucket, post id, bucket, post id, ...: the last RECENT_KEPT posts, oldest first (a list once there are any)
         self.recent: Any = NO_POSTS
+        # What `BurstTracker.signals` found for this subject, and the clock's buckets it holds for: a post counted or
+        # a new name drops it.
+        self.evaluated: _Evaluation | None = None
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    @label.setter
+    def label(self, label: str) -> None:
+        self._label = label
+        self.evaluated = None
 
     def count(self, bucket: int, negative: int) -> None:
+        self.evaluated = None
         counts = self.counts
         at = len(counts) - 3
         while at >= 0 and counts[at] > bucket:  # posts come mostly in time order: the search starts at the end
@@ -85,7 +107,7 @@ class _Subject:
             counts[at + 1] += 1
             counts[at + 2] += negative
         else:
-            counts[at + 3:at + 3] = array("q", (bucket, 1, negative))
+            counts[at + 3:at + 3] = array(COUNTS_TYPE, (bucket, 1, negative))
 
     @property
     def last_bucket(self) -> int:
@@ -145,12 +167,32 @@ class _Subject:
         return subject
 
 
+@dataclass(slots=True)
+class _Evaluation:
+    """A subject's signals as found with the clock in bucket `since`, the same at every bucket before `until` (the
+    first at which one of its buckets crosses an edge of a window, of the horizon or of the subject's quietness)
+    for as long as no post is counted for it and it keeps its name; only the time they were computed at moves on."""
+
+    since: int
+    until: int
+    signals: Sequence[BurstSignal]
+
+
+def _any_of(words: Sequence[str]) -> re.Pattern[str]:
+    """A pattern found in a text when any of the words is in it."""
+    return re.compile("|".join(map(re.escape, words)))
+
+
 class WatchlistMatcher:
     """Which watchlists a post matches: a term, and a context word, place or policy when the list names any."""
 
     def __init__(self, watchlists: Sequence[Watchlist], gazetteer: Gazetteer | None = None) -> None:
         self.watchlists = list(watchlists)
         self.gazetteer = gazetteer
+        # Each list's terms, and its context words, as one pattern searched in C: every post is read for every list
+        # (a test of each word in turn in Python took twice as long).
+        self._patterns = [(_any_of(watchlist.terms), _any_of(watchlist.context) if watchlist.context else None)
+                          for watchlist in self.watchlists]
 
     def _areas(self, places: Iterable[str]) -> set[str]:
         if self.gazetteer is None:
@@ -161,10 +203,8 @@ class WatchlistMatcher:
         text = f"{post.title or ''} {post.text}"
         areas: set[str] | None = None
         found = []
-        for watchlist in self.watchlists:
-            if not any(term in text for term in watchlist.terms):
-                continue
-            if watchlist.context and not any(word in text for word in watchlist.context):
+        for watchlist, (terms, context) in zip(self.watchlists, self._patterns, strict=True):
+            if not terms.search(text) or (context is not None and not context.search(text)):
                 continue
             if watchlist.places:
                 areas = self._areas(post.places) if areas is None else areas
@@ -243,6 +283,9 @@ class BurstTracker:
         self._changed: dict[tuple[str, str], None] = {}
         self._dropped: set[tuple[str, str]] = set()
         self._horizon = max(w.recent + w.baseline for w in self.windows)
+        # How many buckets after a bucket the clock brings it across an edge (see `_next_edge`).
+        self._edge_offsets = sorted({0, _buckets_in(self._horizon) + 1, *(_buckets_in(w.recent) for w in self.windows),
+                                     *(_buckets_in(w.recent) + _buckets_in(w.baseline) for w in self.windows)})
         self._saved_at = time.monotonic()
         if memory is not None:
             self._load(memory)
@@ -309,14 +352,18 @@ class BurstTracker:
     def signals(self, now: datetime) -> list[BurstSignal]:
         """A signal per subject and window with at least `min_count` posts in the recent window.
 
+        A subject is worked out again only when a post was counted for it, it was renamed, or the clock has brought one
+        of its buckets across an edge since it last was (see `_next_edge`): the others' signals are those found then,
+        stamped with `now` (at a city's volume, most subjects with a post in the last day get none in a given batch).
+
         With a memory, the counts are also saved here at most once a minute, so a worker that
         is killed without `close()` restarts with its baseline."""
         if self.memory is not None and time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS:
             self.save()
         self._advance_seen(now)
         now_bucket = _bucket(now)
-        oldest = now_bucket - int(self._horizon.total_seconds()) // BUCKET_SECONDS
-        longest = max(int(w.recent.total_seconds()) // BUCKET_SECONDS for w in self.windows)
+        oldest = now_bucket - _buckets_in(self._horizon)
+        longest = max(_buckets_in(w.recent) for w in self.windows)
         if self._now_bucket is None or now_bucket < self._now_bucket:
             # The clock is first given, or went back: every subject held is looked at, and those waiting in the
             # archive that have a post in a recent window by this time are taken back.
@@ -333,8 +380,18 @@ class BurstTracker:
                 if quiet is not None and key not in self._lively and quiet.last_bucket < oldest:
                     self._forget(key)
         found: list[BurstSignal] = []
+        stamp = aware(now)
         for key in list(self._lively):
             subject = self._subjects[key]
+            evaluated = subject.evaluated
+            if evaluated is not None and evaluated.since <= now_bucket < evaluated.until:
+                # Most subjects at any batch: no post since they were looked at, and no edge crossed since.
+                if evaluated.signals and evaluated.signals[0].computed_at is not stamp:
+                    evaluated.signals = [signal.model_copy(update={"computed_at": stamp})
+                                         for signal in evaluated.signals]
+                found += evaluated.signals
+                continue
+            subject.evaluated = None
             if subject.last_bucket < oldest:
                 self._forget(key)
                 continue
@@ -350,15 +407,26 @@ class BurstTracker:
             # The buckets are in order: each window's runs are found by bisection and summed in C (a place or a
             # department has a bucket every 5 minutes of 15 days, read for every batch).
             buckets = subject.counts[::3]
+            signals: list[BurstSignal] = []
             # Fewer posts in the longest recent window than a signal needs (most subjects, at any time: a count over
             # the whole horizon let more through each day it filled): no window can have enough.
-            if sum(subject.counts[3 * bisect_right(buckets, now_bucket - longest) + 1::3]) < self.min_count:
-                continue
-            for window in self.windows:
-                signal = self._signal(key, subject, buckets, window, now, now_bucket)
-                if signal is not None:
-                    found.append(signal)
+            if sum(subject.counts[3 * bisect_right(buckets, now_bucket - longest) + 1::3]) >= self.min_count:
+                for window in self.windows:
+                    signal = self._signal(key, subject, buckets, window, stamp, now_bucket)
+                    if signal is not None:
+                        signals.append(signal)
+            subject.evaluated = _Evaluation(now_bucket, self._next_edge(buckets, now_bucket), signals or NO_SIGNALS)
+            found += signals
         return found
+
+    def _next_edge(self, buckets: array, now_bucket: int) -> int:
+        """The first bucket after `now_bucket` at which the clock brings one of these buckets (a subject's, in order)
+        across an edge: into a window's recent part (a post from the future), out of it into the baseline, out of the
+        baseline, out of the longest recent window (the prefilter, and the subject's quietness when it is its last),
+        or past the horizon. Nothing `signals` finds for the subject changes before, but the time it was computed."""
+        edges = [buckets[at] + offset for offset in self._edge_offsets
+                 if (at := bisect_right(buckets, now_bucket - offset)) < len(buckets)]
+        return min(edges, default=now_bucket + 1)
 
     def _by_position(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], None]:
         subjects = self._subjects
@@ -391,7 +459,7 @@ class BurstTracker:
         """Those waiting in the archive that have a post in a recent window by `now_bucket` (once until `signals`
         has run at it: `take_back` may have done it for the batch)."""
         if self.archive is not None and self._lively_taken_back != now_bucket:
-            longest = max(int(w.recent.total_seconds()) // BUCKET_SECONDS for w in self.windows)
+            longest = max(_buckets_in(w.recent) for w in self.windows)
             self._take_back_records(self.archive.quiet_subjects_after(now_bucket - longest))
             self._lively_taken_back = now_bucket
 
@@ -424,8 +492,8 @@ class BurstTracker:
         self, key: tuple[str, str], subject: _Subject, buckets: array, window: Window, now: datetime, now_bucket: int
     ) -> BurstSignal | None:
         """The subject's signal in `window`, if it has enough recent posts (`buckets`: its counts' buckets)."""
-        recent_start = now_bucket - int(window.recent.total_seconds()) // BUCKET_SECONDS
-        base_start = recent_start - int(window.baseline.total_seconds()) // BUCKET_SECONDS
+        recent_start = now_bucket - _buckets_in(window.recent)
+        base_start = recent_start - _buckets_in(window.baseline)
         counts = subject.counts
         first, middle, last = (3 * bisect_right(buckets, edge) for edge in (base_start, recent_start, now_bucket))
         base_count, base_negative = sum(counts[first + 1:middle:3]), sum(counts[first + 2:middle:3])

@@ -128,6 +128,21 @@ def test_watchlists_need_context_and_place(text: str, places: list[str], matched
     assert (("keyword", "老旧小区漏水", "老旧小区漏水") in tracker.subjects_of(post)) is matched
 
 
+@pytest.mark.parametrize(
+    ("text", "matched"),
+    [
+        ("说好的1+1补贴（维权）呢", True),
+        ("说好的11补贴维权呢", False),  # the terms are words, not patterns
+        ("说好的1+1补贴呢", False),  # no context word
+        ("(维权)1+1", True),
+    ],
+)
+def test_watchlist_terms_and_context_are_found_as_written(text: str, matched: bool) -> None:
+    subsidy = Watchlist(name="补贴", terms=["1+1", "补.贴"], context=["（维权）", "(维权)"])
+    post = enriched(1, NOW, text)
+    assert (("keyword", "补贴", "补贴") in BurstTracker([subsidy]).subjects_of(post)) is matched
+
+
 def test_signals_save_the_state_so_a_killed_worker_keeps_its_baseline(tmp_path: Path, monkeypatch) -> None:
     import analysis.bursts
 
@@ -287,3 +302,14 @@ def test_quiet_subjects_wait_aside_until_posted_again_or_past_the_horizon() -> N
             {f"evt-{d}-{e}" for d in range(max(0, day - 14), day + 1) for e in range(30)}  # past 15 days: gone
         events = [s.subject_id for s in signals if s.window == "1h/12h"]
         assert events == (["evt-5-0", "evt-loud"] if day == 17 else ["evt-loud"] if day >= 10 else [])
+
+
+def test_a_busy_subjects_fortnight_of_buckets_is_held_in_twelve_bytes_a_bucket_whatever_the_date() -> None:
+    tracker = BurstTracker([])
+    start = NOW - timedelta(days=15)
+    for n in range(15 * 288):
+        tracker.add(enriched(n, start + timedelta(minutes=5 * n), "某事", places=["牡丹区"]))
+    tracker.add(enriched(-1, datetime(9999, 12, 31, 23, 59, tzinfo=UTC), "某事", places=["牡丹区"]))  # a page's typo
+    counts = tracker._subjects[("place", "牡丹区")].counts
+    assert len(counts) == 3 * (15 * 288 + 1) and counts.itemsize * len(counts) == 12 * (15 * 288 + 1)
+    assert counts[-3] == _bucket(datetime(9999, 12, 31, 23, 59, tzinfo=UTC))

@@ -279,7 +279,11 @@ class AlertLevel(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(AlertLevel).index(self)
+        return _LEVEL_RANKS[self]
+
+
+# Looked up, not searched for: the alert engine compares levels several times per finding.
+_LEVEL_RANKS = {level: rank for rank, level in enumerate(AlertLevel)}
 
 
 class AlertStatus(StrEnum):
