@@ -18,6 +18,9 @@ from yuqing.schema import AlertLevel
 URGENT, IMPORTANT, ROUTINE = 0, 1, 2
 PRIORITY_NAMES = {URGENT: "紧急", IMPORTANT: "重要", ROUTINE: "一般"}
 
+# A briefing shows this many suggestions, most urgent first, and counts the rest (a backlog of overdue
+# alerts yields one suggestion per late clock: thousands).
+LISTED_ADVICE = 15
 DUE_SOON = timedelta(hours=6)
 POLICY_MIN_MENTIONS = 10
 POLICY_NEGATIVE_SHARE = 0.4

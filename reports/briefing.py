@@ -34,6 +34,9 @@ TOP_EVENTS = 5
 # A lone post is not yet an event worth a leader's attention (analysis.events keeps it apart anyway).
 MIN_EVENT_POSTS = 2
 TOP_POLICIES = 20
+# A briefing lists this many alerts, most urgent first, and counts the rest: a backlog of thousands of
+# open alerts made a 2,000-page daily report nobody reads (the console's alert page lists them all).
+LISTED_ALERTS = 20
 POSTS_PER_EVENT = 3
 EXCERPT_CHARS = 90
 # A source whose last crawl finished this long before the cutoff is reported as stale.
@@ -307,6 +310,15 @@ class DailyBriefing:
     @property
     def empty(self) -> bool:
         return self.overview.total == 0
+
+    @property
+    def listed_alerts(self) -> list[AlertSummary]:
+        """The alerts the briefing shows one by one: the most urgent `LISTED_ALERTS`."""
+        return self.alerts[:LISTED_ALERTS]
+
+    @property
+    def unlisted_alerts(self) -> int:
+        return len(self.alerts) - len(self.listed_alerts)
 
     def source_title(self, name: str) -> str:
         return self.source_titles.get(name, name)

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from reports import labels
-from reports.advice import Advice, recommend
+from reports.advice import LISTED_ADVICE, Advice, recommend
 from reports.briefing import AlertSummary, DailyBriefing, ReportWindow, gather_briefing
 from reports.document import Chart, Document, Heading, Paragraph, red, strong
 from reports.figures import Ledger
 from reports.inputs import read_inputs
 from reports.output import FORMATS, write_report, write_text
 from reports.render import draw_charts, print_css, render_html, render_markdown
-from reports.wording import alert_rows, clock_state, daily_lead, number, quote
+from reports.wording import alert_table, clock_state, daily_lead, number, quote, unlisted_advice
 from search import open_index
 from search.base import Index
 from yuqing.config import Settings
@@ -113,9 +113,7 @@ def daily_document(b: DailyBriefing, advice: Sequence[Advice], generated_at: dat
 
     d.add(Heading("四、预警与处置"))
     if b.alerts:
-        d.table(["级别", "预警", "状态", "处置时限", "签收"], alert_rows(b.alerts),
-                flagged=[n for n, s in enumerate(b.alerts) if s.overdue and s.is_open])
-        for s in b.alerts:
+        for s in alert_table(d, b.alerts):
             if s.needs_detail:
                 _alert_detail(d, s)
     else:
@@ -131,8 +129,10 @@ def daily_document(b: DailyBriefing, advice: Sequence[Advice], generated_at: dat
     d.add(Heading("六、信息来源与采集情况"))
     _sources(d, b)
     d.add(Heading("七、研判建议"))
-    for n, a in enumerate(advice, 1):
+    for n, a in enumerate(advice[:LISTED_ADVICE], 1):
         d.para(f"{n}. ", strong(f"【{a.priority_name}】"), a.text)
+    if len(advice) > LISTED_ADVICE:
+        d.para(unlisted_advice(len(advice) - LISTED_ADVICE), note=True)
     return d
 
 

@@ -9,10 +9,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from reports import charts, labels
-from reports.advice import STILL_GROWING, WORKED, Advice
+from reports.advice import LISTED_ADVICE, STILL_GROWING, WORKED, Advice
 from reports.briefing import DailyBriefing
 from reports.document import Document
-from reports.wording import daily_lead, next_clock
+from reports.wording import daily_lead, next_clock, unlisted_advice, unlisted_alerts
 
 TOP_PLACES = 12
 TOP_PLATFORMS = 8
@@ -66,6 +66,7 @@ def _environment(autoescape: bool) -> Environment:
         subject=labels.subject_name, problem=labels.problem_name, source_kind=labels.source_kind_name, cn_date=labels.chinese_date,
         number=lambda n: f"{n:,}", next_clock=next_clock,
     )
+    env.globals.update(listed_advice=LISTED_ADVICE, unlisted_advice=unlisted_advice, unlisted_alerts=unlisted_alerts)
     return env
 
 

@@ -31,7 +31,7 @@ from reports.inputs import read_inputs
 from reports.output import FORMATS, write_report
 from reports.periodic import bars, chart, clock_tally
 from reports.render import render_document
-from reports.wording import alert_rows, clock_state, number, quote
+from reports.wording import alert_table, clock_state, number, quote
 from search import open_index
 from search.base import Index, Interval
 from yuqing.config import Settings
@@ -324,9 +324,7 @@ def special_document(r: SpecialReport, generated_at: datetime) -> Document:
     d.add(Heading("四、预警与回应情况"))
     if r.alerts:
         d.para(f"涉及预警{len(r.alerts)}条，{clock_tally(r.alerts).words()}。")
-        d.table(["级别", "预警", "状态", "处置时限", "签收"], alert_rows(r.alerts),
-                flagged=[n for n, s in enumerate(r.alerts) if s.overdue and s.is_open])
-        for s in r.alerts:
+        for s in alert_table(d, r.alerts):
             if s.deadlines:
                 d.table(["处置时限", "截止时间", "完成情况"],
                         [[c.deadline.name, labels.clock(c.deadline.due_at), clock_state(c)] for c in s.deadlines],

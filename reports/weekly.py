@@ -37,7 +37,7 @@ from reports.inputs import read_inputs
 from reports.output import FORMATS, write_report
 from reports.periodic import ClockTally, bars, chart, clock_tally
 from reports.render import render_document
-from reports.wording import alert_rows, number, quote
+from reports.wording import alert_table, number, quote
 from search import open_index
 from search.base import Index
 from yuqing.config import ConfigError, Settings
@@ -257,8 +257,7 @@ def weekly_document(r: WeeklyReport, generated_at: datetime) -> Document:
     d.add(Heading("四、预警与处置"))
     if r.alerts:
         d.para(f"本周涉及预警{len(r.alerts)}条，{r.clocks.words()}。")
-        d.table(["级别", "预警", "状态", "处置时限", "签收"], alert_rows(r.alerts),
-                flagged=[n for n, s in enumerate(r.alerts) if s.overdue and s.is_open])
+        alert_table(d, r.alerts)
     else:
         d.para("本周无预警。")
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from reports import labels
-from reports.briefing import AlertSummary, DailyBriefing, DeadlineState, PostRef
-from reports.document import Quote, Text, red, strong
+from reports.briefing import LISTED_ALERTS, AlertSummary, DailyBriefing, DeadlineState, PostRef
+from reports.document import Document, Quote, Text, red, strong
 
 
 def number(n: int) -> str:
@@ -69,6 +69,30 @@ def alert_rows(summaries: Sequence[AlertSummary]) -> list[list[str]]:
     """级别, 预警, 状态, 处置时限, 签收: one line per alert."""
     return [[s.alert.level.value, s.alert.title, labels.status_name(s.alert.status), next_clock(s),
              s.alert.acknowledged_by or "未签收"] for s in summaries]
+
+
+ALERT_PAGE = "控制台“预警处置”页"  # console/templates/alerts.html.j2: every alert, with filters
+
+
+def unlisted_alerts(count: int) -> str:
+    """The line under a shortened alert list."""
+    return f"另有 {number(count)} 条预警未列出，完整列表见{ALERT_PAGE}。"
+
+
+def unlisted_advice(count: int) -> str:
+    """The line under a shortened list of suggestions."""
+    return f"另有 {number(count)} 条建议未列出（以上按紧急程度排列）；涉及预警的事项见{ALERT_PAGE}。"
+
+
+def alert_table(d: Document, alerts: Sequence[AlertSummary]) -> Sequence[AlertSummary]:
+    """The 级别…签收 table of the first `LISTED_ALERTS` alerts (given most urgent first), then a line counting
+    the rest; returns the alerts listed."""
+    listed = alerts[:LISTED_ALERTS]
+    d.table(["级别", "预警", "状态", "处置时限", "签收"], alert_rows(listed),
+            flagged=[n for n, s in enumerate(listed) if s.overdue and s.is_open])
+    if len(alerts) > len(listed):
+        d.para(unlisted_alerts(len(alerts) - len(listed)), note=True)
+    return listed
 
 
 def quote(post: PostRef, source_title: str, label: str | None = None) -> Quote:

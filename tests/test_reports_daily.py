@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 import yuqing.cli.main
-from reports.briefing import ReportWindow, gather_briefing
-from reports.daily import build_daily_report
+from reports.advice import LISTED_ADVICE, recommend
+from reports.briefing import LISTED_ALERTS, DailyBriefing, ReportWindow, gather_briefing
+from reports.daily import build_daily_report, daily_document
+from reports.document import Table
 from search.sqlite_fts import SqliteIndex
 from yuqing.schema import (
     BOARD_ANSWERED,
@@ -466,3 +468,80 @@ def test_a_lone_post_is_not_a_hot_event(tmp_path):
         ix.upsert_events([lone, pair])
         b = gather_briefing(ix, alerts=[], policies=[], health=[], window=ReportWindow.for_day(DAY, NOW))
     assert [item.event.id for item in b.events] == ["ev-pair"]
+
+
+BACKLOG = 60  # well over the listed alerts, as in an office that has fallen behind
+
+
+def backlog() -> list[Alert]:
+    """`BACKLOG` open, overdue, unacknowledged major alerts: each calls for two urgent suggestions."""
+    def late(i: int) -> Alert:
+        fired = START - timedelta(hours=1 + i)
+        return Alert(id=f"a-backlog-{i}", rule="r", rule_type="negative_surge", group_key=f"backlog:{i}",
+                     title=f"积压预警{i:03d}", level=AlertLevel.MAJOR, fired_at=fired, status=AlertStatus.NOTIFIED,
+                     deadlines=[Deadline(name="发布权威信息", started_at=fired, due_at=fired + timedelta(hours=2))])
+    return alerts() + [late(i) for i in range(BACKLOG)]
+
+
+@pytest.fixture(scope="module")
+def backlog_dir(index, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("backlog")
+    build_daily_report(index, alerts=backlog(), policies=POLICIES, health=health(), day=DAY, now=NOW, out_dir=out)
+    return out
+
+
+def backlog_briefing(index) -> DailyBriefing:
+    return gather_briefing(index, alerts=backlog(), policies=POLICIES, health=health(),
+                           window=ReportWindow.for_day(DAY, NOW))
+
+
+def test_a_backlog_of_alerts_lists_the_most_urgent_and_counts_every_one(index, backlog_dir):
+    live = len(backlog()) - 1  # the alert closed last week is not in the day's report
+    overdue = BACKLOG + 1  # and the fixture's major alert
+    html = (backlog_dir / "yuqing-daily-2026-11-26.html").read_text(encoding="utf-8")
+    alerts_html = section(html, "alerts")
+    rows = alerts_html.split("<tbody>")[1].split("</tbody>")[0].count("<tr")
+    assert rows == LISTED_ALERTS
+    assert f"另有 {live - LISTED_ALERTS} 条预警未列出，完整列表见控制台“预警处置”页。" in alerts_html
+    # The listed ones are the overdue ones; the answered alert is counted but not listed.
+    assert "保租房留言待回复" not in alerts_html
+    assert alerts_html.count("<article") <= LISTED_ALERTS
+    # Counts over every alert, not over the listed ones.
+    assert f'<div class="stat-value">{live}</div><div class="stat-label">预警</div>' in html
+    assert f"超时未处置 {overdue} 条" in html
+    lead = html.split('<section class="stats">')[0]
+    assert f"在办预警{live}条" in lead and f"{overdue}条已超过处置时限" in lead
+
+    markdown = (backlog_dir / "yuqing-daily-2026-11-26.md").read_text(encoding="utf-8")
+    listed_md = markdown.split("## 四、预警与处置")[1].split("## 五")[0]
+    assert len(re.findall(r"^- 【", listed_md, re.M)) == LISTED_ALERTS
+    assert f"另有 {live - LISTED_ALERTS} 条预警未列出" in listed_md
+
+    word = daily_document(backlog_briefing(index), recommend(backlog_briefing(index)), NOW)
+    [table] = [t for t in word.blocks if isinstance(t, Table) and t.head[:2] == ("级别", "预警")]
+    assert len(table.rows) == LISTED_ALERTS and len(table.flagged) == LISTED_ALERTS
+    assert f"另有 {live - LISTED_ALERTS} 条预警未列出" in word.text()
+    assert f"预警{live}条" in word.text()
+
+
+def test_a_backlog_of_suggestions_lists_the_most_urgent_and_counts_the_rest(index, backlog_dir):
+    advice = recommend(backlog_briefing(index))
+    assert len(advice) > 2 * BACKLOG  # late and unacknowledged, for every backlog alert
+    unlisted = f"另有 {len(advice) - LISTED_ADVICE} 条建议未列出"
+    html = (backlog_dir / "yuqing-daily-2026-11-26.html").read_text(encoding="utf-8")
+    advice_html = section(html, "advice")
+    assert advice_html.count("<li>") == LISTED_ADVICE
+    assert advice_html.count("紧急</span>") == LISTED_ADVICE  # the most urgent first
+    assert unlisted in advice_html and "控制台“预警处置”页" in advice_html
+
+    markdown = (backlog_dir / "yuqing-daily-2026-11-26.md").read_text(encoding="utf-8")
+    advice_md = markdown.split("## 七、研判建议")[1]
+    assert len(re.findall(r"^\d+\. 【紧急】", advice_md, re.M)) == LISTED_ADVICE
+    assert f"{LISTED_ADVICE + 1}. " not in advice_md and unlisted in advice_md
+
+    word = daily_document(backlog_briefing(index), advice, NOW).text()
+    assert f"{LISTED_ADVICE}. 【紧急】" in word and f"{LISTED_ADVICE + 1}. " not in word and unlisted in word
+
+
+def test_a_short_list_has_no_line_about_more(report):
+    assert "未列出" not in section(report, "alerts") and "未列出" not in section(report, "advice")

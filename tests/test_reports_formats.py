@@ -19,12 +19,13 @@ from docx import Document as open_docx
 
 import yuqing.cli.main
 from alerts.store import Change, SqliteAlertStore
+from reports.briefing import LISTED_ALERTS
 from reports.daily import build_daily_report
 from reports.figures import load_manifest, verify
 from reports.special import LEAD_MAX, build_special_report
 from reports.weekly import Week, build_weekly_report
 from search.sqlite_fts import SqliteIndex
-from tests.test_reports_daily import DAY, NOW, POLICIES, START, Factory, alerts, events, health
+from tests.test_reports_daily import DAY, NOW, POLICIES, START, Factory, alerts, backlog, events, health
 from yuqing.schema import BOARD_ANSWERED, SHANGHAI
 
 WEEK_START = datetime(2026, 11, 23, tzinfo=SHANGHAI)  # the Monday of DAY's ISO week, 2026-W48
@@ -306,3 +307,14 @@ def test_an_empty_week_is_a_short_correct_report(tmp_path):
     assert "2026年第48周（11月23日—11月29日）<strong>未监测到相关信息</strong>（上周0条）" in text
     assert "本周未发现重点舆情事件" in text and "本周无预警" in text and "暂无采集记录" in text
     assert manifest.name == "yuqing-weekly-2026-W48.manifest.json"
+
+
+def test_a_weekly_report_over_a_backlog_lists_the_most_urgent_alerts_and_counts_them_all(index, tmp_path):
+    [html, _] = build_weekly_report(index, Week.parse("2026-W48", WEEK_NOW), alerts=backlog(), policies=POLICIES,
+                                    health=health(), out_dir=tmp_path, formats=("html",))
+    text = html.read_text(encoding="utf-8")
+    live = len(backlog()) - 1  # the alert closed on the 22nd, before the week, is not in it
+    shown = text.split("四、预警与处置")[1].split("五、地域分布")[0]
+    assert shown.split("<tbody>")[1].split("</tbody>")[0].count("<tr") == LISTED_ALERTS
+    assert f"本周涉及预警{live}条，处置时限{live}项：按时完成1项、超时未完成{live - 1}项。" in shown
+    assert f"另有 {live - LISTED_ALERTS} 条预警未列出，完整列表见控制台“预警处置”页。" in shown
