@@ -140,3 +140,49 @@ def test_a_waiting_member_is_woken_by_a_publish_to_its_partitions_not_by_its_nex
     consumer.close()
     publisher.close()
     log.close()
+
+
+def test_what_is_published_together_reaches_the_consumers_in_one_commit_as_the_block_ends(tmp_path) -> None:
+    """A worker's batch (the events stage's posts, re-links and events) is appended in one transaction: the stage
+    after it never sees part of it, and is woken once. Publishes of an inner block wait for the outer one; those of
+    another thread go at once."""
+    import threading
+
+    log = SqliteTransport(tmp_path / "log.sqlite3", partitions=1)
+    reader = SqliteTransport(log.path, partitions=1)
+    consumer = reader.consumer("g", ["posts.enriched", "events"])
+    assert consumer.poll(10, 0.0) == []
+    statements: list[str] = []
+    log._conn.set_trace_callback(statements.append)
+    woken: list[list[str]] = []
+    real_wake = log._wake
+    log._wake = lambda members: (woken.append(sorted(members)), real_wake(members))  # type: ignore[method-assign]
+    with log.published_together():
+        log.publish_many("posts.enriched", [("a", {"n": 1}), ("b", {"n": 2})])
+        with log.published_together():
+            log.publish("events", {"n": 3}, key="e")
+        log.publish_many("posts.enriched", [("a", {"n": 4})])
+        elsewhere = threading.Thread(target=lambda: log.publish("posts.raw", {"n": 0}, key="x"))
+        elsewhere.start()
+        elsewhere.join()
+        # Another thread's publish went at once; the block's wait.
+        assert [(s.topic, s.messages) for s in reader.stats() if s.messages] == [("posts.raw", 1)]
+        assert consumer.poll(10, 0.0) == []
+    batch = consumer.poll(10, 0.0)
+    assert sorted((m.topic, m.value["n"]) for m in batch) == [("events", 3), ("posts.enriched", 1),
+                                                               ("posts.enriched", 2), ("posts.enriched", 4)]
+    assert [m.value["n"] for m in batch if m.topic == "posts.enriched"] == [1, 2, 4]  # in the order published
+    assert statements.count("COMMIT") == 2  # the other thread's append, then the block's
+    assert woken[-1] == [consumer.member]
+    consumer.close()
+    reader.close()
+    log.close()
+
+
+def test_what_a_failing_block_published_is_not_appended(log) -> None:
+    with pytest.raises(RuntimeError), log.published_together():
+        log.publish_many("posts.enriched", [("a", {"n": 1})])
+        raise RuntimeError("the batch failed")
+    assert log.stats() == []
+    log.publish("posts.enriched", {"n": 2}, key="a")  # and what comes after goes as before
+    assert [m.value for m in log.read("posts.enriched")] == [{"n": 2}]

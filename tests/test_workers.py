@@ -91,6 +91,36 @@ def test_backend_that_stays_down_raises_in_batch_mode_and_commits_nothing(transp
     assert stats_of(transport)["in"].lag.get("yuqing-test", 1) == 1
 
 
+class PublishingStage(RecordingStage):
+    """Publishes each message's value to `out`, one message at a time; its backend is down after the first."""
+
+    def __init__(self, transport, backend_down_times=0):
+        super().__init__(backend_down_times=backend_down_times)
+        self.transport = transport
+
+    def process(self, messages):
+        for message in messages:
+            self.transport.publish("out", message.value, key=message.key)
+            if self.backend_down_times:
+                self.backend_down_times -= 1
+                raise SearchBackendError("index is down")
+        return super().process(messages)
+
+
+def test_a_batch_reaches_the_next_stage_whole_and_once_even_when_it_failed_half_way(transport, monkeypatch):
+    """What a stage publishes while its batch fails is not appended: the batch comes again and publishes again, so
+    the next stage sees each output once (it saw the first output twice when each publish was appended at once)."""
+    monkeypatch.setattr("workers.runner.time.sleep", lambda s: None)
+    transport.publish_many("in", [("k", {"i": i}) for i in range(3)])
+    consumer = transport.consumer("next", ["out"])
+    consumer.poll(10, 0.0)
+    outcomes = Worker(transport, PublishingStage(transport, backend_down_times=1), poll_timeout=0.05).run(
+        until_idle=True)
+    assert outcomes["backend_down"] == 1 and outcomes["processed"] == 3
+    assert [m.value["i"] for m in consumer.poll(10, 0.0)] == [0, 1, 2]
+    consumer.close()
+
+
 def test_transport_down_at_commit_redelivers_instead_of_stopping(transport, monkeypatch):
     from transport.base import TransportError
     from transport.sqlite_log import SqliteConsumer
@@ -193,7 +223,12 @@ def test_yuqing_worker_starts_a_backlog_small_only_where_the_crawls_feed_it_and_
     annotated = worker(transport, reading(ANNOTATED_POSTS), None)
     assert (annotated.batch_size, annotated.first_batch, annotated.linger) == (BATCH_SIZE, BATCH_SIZE, 0.0)
     follower = worker(transport, reading(ENRICHED_POSTS, EVENTS), None)
+    # The embedded log appends each batch of the events stage in one commit: nothing to linger for.
     assert (follower.batch_size, follower.first_batch, follower.linger) == (
-        FOLLOWER_BATCH_SIZE, FOLLOWER_BATCH_SIZE, FOLLOWER_LINGER)
+        FOLLOWER_BATCH_SIZE, FOLLOWER_BATCH_SIZE, 0.0)
+    apart = SqliteTransport(transport.path)
+    apart.publishes_together = False  # as Kafka: the events stage's three topics come in pieces
+    assert worker(apart, reading(ENRICHED_POSTS, EVENTS), None).linger == FOLLOWER_LINGER
+    apart.close()
     assert FOLLOWER_BATCH_SIZE >= 1.5 * BATCH_SIZE  # one batch of the events stage's output, whole
     assert worker(transport, reading(ENRICHED_POSTS), 7).batch_size == 7  # --batch-size wins

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import abc
 import base64
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -150,6 +151,17 @@ class Transport(abc.ABC):
 
     def flush(self) -> None:
         """Block until everything published so far is durable."""
+
+    # Whether `published_together` holds what is published in it and appends it in one commit.
+    publishes_together = False
+
+    @contextmanager
+    def published_together(self) -> Iterator[None]:
+        """What this thread publishes within (a worker's batch: the stage's output, its retries and dead letters)
+        reaches the consumers in one piece as the block ends, and not at all when it raises (the batch is delivered
+        again and publishes again), where the transport can (`publishes_together`); elsewhere each publish goes at
+        once, as outside."""
+        yield
 
     @abc.abstractmethod
     def identity(self) -> str:

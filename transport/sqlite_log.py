@@ -14,11 +14,12 @@ import os
 import select
 import socket
 import sqlite3
+import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Mapping
-from contextlib import suppress
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import orjson
@@ -113,7 +114,13 @@ def _wake_socket(address: str) -> socket.socket | None:
     return sock
 
 
+# A message to append: its key, value and headers.
+Outgoing = tuple[str | None, Value, dict[str, str]]
+
+
 class SqliteTransport(Transport):
+    publishes_together = True
+
     def __init__(self, path: Path, partitions: int = 4, session_timeout: float = 10.0,
                  retention_seconds: float = 7 * 86400) -> None:
         self.path = Path(path)
@@ -127,48 +134,78 @@ class SqliteTransport(Transport):
             raise TransportError(f"cannot open the embedded log at {self.path}: {exc}") from exc
         self.wake_addresses = wake_addresses(self.path)
         self._waker: socket.socket | None = None  # sends the wake-ups, made for the first
+        self._held = threading.local()  # per thread: what `published_together` holds, while it does
 
     def publish(self, topic: str, value: Value, key: str | None = None,
                 headers: dict[str, str] | None = None) -> None:
         self._append(topic, [(key, value, headers or {})])
 
     def publish_many(self, topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
-        batch: list[tuple[str | None, Value, dict[str, str]]] = [(key, value, {}) for key, value in values]
+        batch: list[Outgoing] = [(key, value, {}) for key, value in values]
         self._append(topic, batch)
         return len(batch)
 
-    def _append(self, topic: str, batch: list[tuple[str | None, Value, dict[str, str]]]) -> None:
-        if not batch:
+    @contextmanager
+    def published_together(self) -> Iterator[None]:
+        """What this thread publishes within is held, and appended in one transaction as the block ends: the stage
+        after a worker's sees its batch's output whole, at once (the events stage publishes posts, re-links and
+        events: three commits, each a wake-up of the index stage, which lingered for the rest), and a batch that
+        fails publishes nothing. Within another such block, the outer one appends."""
+        if getattr(self._held, "appends", None) is not None:
+            yield
+            return
+        held: list[tuple[str, list[Outgoing]]] = []
+        self._held.appends = held
+        try:
+            yield
+        finally:
+            self._held.appends = None
+        self._append_all(held)
+
+    def _append(self, topic: str, batch: list[Outgoing]) -> None:
+        held = getattr(self._held, "appends", None)
+        if held is not None:
+            held.append((topic, batch))
+        else:
+            self._append_all([(topic, batch)])
+
+    def _append_all(self, appends: list[tuple[str, list[Outgoing]]]) -> None:
+        """Append each topic's messages in one transaction, then wake the members that hold their partitions."""
+        appends = [(topic, batch) for topic, batch in appends if batch]
+        if not appends:
             return
         now = time.time()
         try:
             # Encoded before the write lock is taken: other processes wait only for the inserts. Values are
             # inserted as bytes and stored as TEXT (the CAST in the INSERT), so the log stays readable JSON.
-            encoded = [(key, encode(value), NO_HEADERS if not headers else encode(headers).decode())
-                       for key, value, headers in batch]
-            partitions = partitions_of(topic, self.partitions)
+            encoded = [(topic, [(key, encode(value), NO_HEADERS if not headers else encode(headers).decode())
+                                for key, value, headers in batch]) for topic, batch in appends]
             with _immediate(self._conn) as conn:
-                next_offsets: dict[int, int] = {}
+                next_offsets: dict[tuple[str, int], int] = {}
                 rows = []
-                for key, value_text, headers_text in encoded:
-                    part = partition_for(key, partitions)
-                    if part not in next_offsets:
-                        row = conn.execute(
-                            "SELECT COALESCE(MAX(offset) + 1, 0) FROM messages WHERE topic=? AND partition=?",
-                            (topic, part),
-                        ).fetchone()
-                        next_offsets[part] = row[0]
-                    rows.append((topic, part, next_offsets[part], key, value_text, headers_text, now))
-                    next_offsets[part] += 1
+                for topic, messages in encoded:
+                    partitions = partitions_of(topic, self.partitions)
+                    for key, value_text, headers_text in messages:
+                        place = (topic, partition_for(key, partitions))
+                        if place not in next_offsets:
+                            row = conn.execute(
+                                "SELECT COALESCE(MAX(offset) + 1, 0) FROM messages WHERE topic=? AND partition=?",
+                                place).fetchone()
+                            next_offsets[place] = row[0]
+                        rows.append((*place, next_offsets[place], key, value_text, headers_text, now))
+                        next_offsets[place] += 1
                 conn.executemany("INSERT INTO messages VALUES (?, ?, ?, ?, CAST(? AS TEXT), ?, ?)", rows)
-                holders = [member for (member,) in conn.execute(
-                    "SELECT DISTINCT member FROM leases WHERE topic=? AND partition IN "
-                    f"({', '.join('?' * len(next_offsets))})", (topic, *next_offsets))]
+                holders: set[str] = set()
+                for topic in dict.fromkeys(topic for topic, _ in next_offsets):
+                    parts = [part for written, part in next_offsets if written == topic]
+                    holders.update(member for (member,) in conn.execute(
+                        f"SELECT DISTINCT member FROM leases WHERE topic=? AND partition IN ({', '.join('?' * len(parts))})",
+                        (topic, *parts)))
         except sqlite3.Error as exc:
-            raise TransportError(f"cannot append to {topic} in {self.path}: {exc}") from exc
+            raise TransportError(f"cannot append to {', '.join(t for t, _ in appends)} in {self.path}: {exc}") from exc
         self._wake(holders)
 
-    def _wake(self, members: list[str]) -> None:
+    def _wake(self, members: Iterable[str]) -> None:
         """Wake these members if they wait (`wake_addresses`); one that is gone, or has a wake-up pending, is left."""
         if not members:
             return

@@ -181,10 +181,12 @@ BATCH_SIZE = 500
 # with this). Not for the stages after it: they take what the stage before them wrote, and a smaller batch would
 # only split it (a batch costs the events and the index stage about 10 ms of CPU: part 1 at 200 and 500 a batch).
 FIRST_BATCH = 100
-# What the stages reading the events stage's output take at most in one poll, and how long they wait for the rest
-# of a batch of it. The events stage writes about 1.5 messages per post it reads (the post, the events it changed,
-# re-links), in three commits: the index stage, woken by the first, took each of its batches in two or three (57
-# batches for 31 in bench.throughput part 2; 23 for 19 with these), at about 10 ms of CPU each.
+# What the stages reading the events stage's output take at most in one poll, and, where the transport publishes
+# each of the events stage's batches in several pieces (Kafka: not `Transport.publishes_together`), how long they
+# wait for the rest of one. The events stage writes about 1.5 messages per post it reads (the post, the events it
+# changed, re-links), to three topics: the index stage, woken by the first, took each of its batches in two or three
+# when the embedded log committed them apart (57 batches for 31 in bench.throughput part 2; 23 for 19 lingering),
+# at about 10 ms of CPU each; it now commits them together, and a linger would only hold each batch back.
 FOLLOWER_BATCH_SIZE = 2 * BATCH_SIZE
 FOLLOWER_LINGER = 0.02
 
@@ -241,7 +243,10 @@ class Worker:
                         continue
                     empty = 0
                     limit = min(limit * 2, self.batch_size)
-                    self._settle(batch, self.stage.process(batch))
+                    # The batch's output, retries and dead letters reach the next stage in one piece, before the
+                    # batch is committed.
+                    with self.transport.published_together():
+                        self._settle(batch, self.stage.process(batch))
                     consumer.commit(self.stage.committable(batch))
                     backoff = 0.5
                     self._maybe_prune()

@@ -64,8 +64,10 @@ def run(args: argparse.Namespace) -> int:
 
 def worker(transport: Transport, stage: Stage, batch_size: int | None) -> Worker:
     """The stage's worker as `yuqing run` wants it: the stage the crawls feed starts a backlog with a small batch
-    (FIRST_BATCH); those that read the events stage's output take one of its batches whole (FOLLOWER_BATCH_SIZE)."""
+    (FIRST_BATCH); those that read the events stage's output take one of its batches whole (FOLLOWER_BATCH_SIZE),
+    lingering for its pieces where the transport publishes them apart (FOLLOWER_LINGER)."""
     if ENRICHED_POSTS in stage.topics:
-        return Worker(transport, stage, batch_size=batch_size or FOLLOWER_BATCH_SIZE, linger=FOLLOWER_LINGER)
+        linger = 0.0 if transport.publishes_together else FOLLOWER_LINGER
+        return Worker(transport, stage, batch_size=batch_size or FOLLOWER_BATCH_SIZE, linger=linger)
     return Worker(transport, stage, batch_size=batch_size or BATCH_SIZE,
                   first_batch=FIRST_BATCH if RAW_POSTS in stage.topics else None)
