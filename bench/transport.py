@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import signal
 import statistics
@@ -66,7 +67,7 @@ from bench.analysis_bench import repeated, weibo_texts
 from tests.faults.harness import settings_with, worker_env
 from tests.kafka_broker import TansuBroker, tansu_binary, unique
 from transport import RAW_POSTS, Transport, open_transport
-from transport.base import Consumer
+from transport.base import Consumer, Message
 from transport.kafka import KafkaTransport
 from workers.runner import BATCH_SIZE, group_of
 from workers.stages import stage_groups
@@ -426,9 +427,11 @@ def joins(settings: Settings, rounds: int) -> list[tuple[float, float]]:
     return results
 
 
-def spread(values: list[float]) -> str:
-    ordered = sorted(values)
-    return f"median {statistics.median(ordered):4.2f} s, max {ordered[-1]:4.2f} s (min {ordered[0]:4.2f})"
+def spread(seconds: list[float], in_milliseconds: bool = False) -> str:
+    scale, unit, digits = (1000, "ms", 1) if in_milliseconds else (1, "s", 2)
+    ordered = [value * scale for value in sorted(seconds)]
+    return (f"median {statistics.median(ordered):4.{digits}f} {unit}, max {ordered[-1]:4.{digits}f} {unit} "
+            f"(min {ordered[0]:4.{digits}f})")
 
 
 def transport_cost(transport: Transport, posts: list[Post], batch_size: int,
@@ -461,6 +464,43 @@ def transport_cost(transport: Transport, posts: list[Post], batch_size: int,
     if broker_cpu:
         cost["broker"] = (broker_cpu() - broker_before) * 1000 / len(values)
     return cost
+
+
+HAND_OFF_ROUNDS = 20
+
+
+def hand_offs(settings: Settings, rounds: int = HAND_OFF_ROUNDS) -> list[float]:
+    """Seconds from the start of a publish (as a stage publishes its output: `publish_many`, which flushes) to the
+    poll of a member waiting for it returning it, once per round; the publisher is a transport of its own, as the
+    stage before is a process of its own. Published at a random moment of the member's wait, as a stage's output
+    comes: a broker that looks for new records at points within a held fetch hands them over later."""
+    topic = f"bench.hand-off.{uuid.uuid4().hex[:6]}"
+    delays = []
+    with open_transport(settings) as reader, open_transport(settings) as writer:
+        writer.publish_many(topic, [("k", {"n": 0})])
+        consumer: Consumer = reader.consumer(unique("bench-hand-off"), [topic])
+        try:
+            consumer.commit(consumer.poll(BATCH_SIZE, 30.0))  # joined, and the first message read
+            for n in range(1, rounds + 1):
+                published: list[float] = []
+
+                def publish_later(n: int = n, published: list[float] = published) -> None:
+                    time.sleep(random.uniform(0.05, 0.3))
+                    published.append(time.monotonic())
+                    writer.publish_many(topic, [("k", {"n": n})])
+
+                publisher = threading.Thread(target=publish_later)
+                publisher.start()
+                batch: list[Message] = []
+                while not batch:
+                    batch = consumer.poll(BATCH_SIZE, 0.5)  # as a worker polls
+                received = time.monotonic()
+                publisher.join()
+                consumer.commit(batch)
+                delays.append(received - published[0])
+        finally:
+            consumer.close()
+    return delays
 
 
 IDLE_SECONDS = 5.0
@@ -511,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     join_lines: list[str] = []
     cost_lines: list[str] = []
     idle_lines: list[str] = []
+    hand_off_lines: list[str] = []
     alone: dict[str, dict[str, float]] = {}  # per transport, per stage: CPU s/1000 posts
     with tempfile.TemporaryDirectory(prefix="yuqing-bench-transport-") as tmp:
         root = Path(tmp)
@@ -545,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                             for part, share in idle.items())
                                   + f" of a core   ({load()})")
                 print(idle_lines[-1], flush=True)
+                delays = hand_offs(settings)
+                hand_off_lines.append(f"  {name.split('-')[0]:<10} {spread(delays, in_milliseconds=True)}   ({load()})")
+                print(hand_off_lines[-1], flush=True)
                 if name == "kafka-1":  # an embedded member takes its partitions on its first poll
                     measured = joins(settings, args.join_rounds)
                     slow = sum(max(round_) >= TARGET_JOIN_SECONDS for round_ in measured)
@@ -583,6 +627,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(cost_lines))
     print(f"a member with nothing to read, by the second (polls of 0.5 s, each committed; {IDLE_SECONDS:.0f} s):")
     print("\n".join(idle_lines))
+    print(f"hand-off: a message published while a member waits, until its poll returns it ({HAND_OFF_ROUNDS} rounds):")
+    print("\n".join(hand_off_lines))
     print("group joins:")
     print("\n".join(join_lines))
     kafka = [f for f in results if f.name.startswith("kafka")]
