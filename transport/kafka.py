@@ -401,7 +401,7 @@ class KafkaTransport(Transport):
                 messages: list[Message] = []
                 deadline = time.monotonic() + self.request_timeout
                 while waiting and len(messages) < limit and time.monotonic() < deadline:
-                    for fetched in reader.consume(limit - len(messages), 0.5):
+                    for fetched in arrived(reader, limit - len(messages), 0.5):
                         if (error := fetched.error()) is not None:
                             report(error, "reader")
                             continue
@@ -486,8 +486,8 @@ class KafkaTransport(Transport):
         waiting = set(nonempty)
         deadline = time.monotonic() + self.request_timeout
         try:
-            while waiting and time.monotonic() < deadline:
-                for fetched in reader.consume(len(waiting) * 100, 0.2):
+            while waiting and (left := deadline - time.monotonic()) > 0:
+                for fetched in arrived(reader, 1000, left):
                     if (error := fetched.error()) is not None:
                         report(error, "offsets reader")
                         continue
@@ -593,13 +593,7 @@ class KafkaTopicConsumer(Consumer):
                 # something, only what the client has at hand is added to it. Called on every poll, full batch or
                 # not: it is what keeps the member in its group (max.poll.interval.ms).
                 wait = 0.0 if batch else min(give_up - time.monotonic(), timeout)
-                # One record waited for, then those already there: librdkafka's consume(n, timeout) returns only
-                # once n records are there or the timeout has passed, which would hold every poll of a stage with
-                # less than a batch waiting for the whole timeout (the client tried before did so).
-                records = self._consumer.consume(1, max(wait, 0.0))
-                room = max_messages - len(batch) - 1
-                if records and room > 0:
-                    records += self._consumer.consume(room, 0)
+                records = arrived(self._consumer, max(max_messages - len(batch), 1), max(wait, 0.0))
                 if max_messages < 1:
                     self._hand_out_again(records)
                     return []
@@ -725,6 +719,16 @@ class Record:
         self.headers = cast(list[tuple[str, bytes | None]], record.headers() or [])
         self.timestamp: int = record.timestamp()[1]
         self.place = (self.topic, self.partition)
+
+
+def arrived(consumer: confluent_kafka.Consumer, most: int, timeout: float) -> list[confluent_kafka.Message]:
+    """Up to `most` records: one waited for up to `timeout`, then those the client already holds. librdkafka's
+    consume(n, timeout) returns only once n records are there or the timeout has passed, which would hold every poll
+    of a stage with less than a batch waiting for the whole timeout (the client tried before did so)."""
+    records = consumer.consume(1, timeout)
+    if records and most > 1:
+        records += consumer.consume(most - 1, 0)
+    return records
 
 
 def report(error: confluent_kafka.KafkaError, client: str) -> None:
