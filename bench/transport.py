@@ -66,7 +66,7 @@ from typing import cast
 from bench.analysis_bench import repeated, weibo_texts
 from tests.faults.harness import settings_with, worker_env
 from tests.kafka_broker import TansuBroker, tansu_binary, unique
-from transport import RAW_POSTS, Transport, open_transport
+from transport import ANNOTATED_POSTS, RAW_POSTS, Transport, open_transport
 from transport.base import Consumer, Message
 from transport.kafka import KafkaTransport
 from workers.runner import BATCH_SIZE, group_of
@@ -470,11 +470,12 @@ HAND_OFF_ROUNDS = 20
 
 
 def hand_offs(settings: Settings, rounds: int = HAND_OFF_ROUNDS) -> list[float]:
-    """Seconds from the start of a publish (as a stage publishes its output: `publish_many`, which flushes) to the
-    poll of a member waiting for it returning it, once per round; the publisher is a transport of its own, as the
-    stage before is a process of its own. Published at a random moment of the member's wait, as a stage's output
-    comes: a broker that looks for new records at points within a held fetch hands them over later."""
-    topic = f"bench.hand-off.{uuid.uuid4().hex[:6]}"
+    """Seconds from the start of a publish to the topic enrich writes for events (as a stage publishes its output:
+    `publish_many`, which flushes) to the poll of a member waiting for it returning it, once per round; the publisher
+    is a transport of its own, as the stage before is a process of its own. Published at a random moment of the
+    member's wait, as a stage's output comes: a broker that looks for new records at points within a held fetch
+    hands them over later. The settings' topics must be empty (a data folder, a topic prefix of its own)."""
+    topic = ANNOTATED_POSTS
     delays = []
     with open_transport(settings) as reader, open_transport(settings) as writer:
         writer.publish_many(topic, [("k", {"n": 0})])
@@ -586,7 +587,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                             for part, share in idle.items())
                                   + f" of a core   ({load()})")
                 print(idle_lines[-1], flush=True)
-                delays = hand_offs(settings)
+                (root / f"{name}-hand-off").mkdir()
+                delays = hand_offs(settings_with({**env, "YUQING_DATA_DIR": str(root / f"{name}-hand-off"),
+                                                  "YUQING_KAFKA__TOPIC_PREFIX": f"hand-off-{uuid.uuid4().hex[:6]}."}))
                 hand_off_lines.append(f"  {name.split('-')[0]:<10} {spread(delays, in_milliseconds=True)}   ({load()})")
                 print(hand_off_lines[-1], flush=True)
                 if name == "kafka-1":  # an embedded member takes its partitions on its first poll

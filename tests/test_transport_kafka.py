@@ -309,3 +309,19 @@ def test_the_identity_names_the_cluster_and_the_prefix(kafka, broker):
         assert other.identity() == kafka.identity()
     finally:
         other.close()
+
+
+def test_fetches_are_held_briefly_only_where_a_stage_waits_on_another():
+    """tansu hands over a record published during a held fetch up to about half the hold later: between the stages
+    the hold is short; the stage the crawls feed (and a reader of dead letters) keeps the longer, cheaper one."""
+    from transport.kafka import FETCH_MAX_WAIT_MS, HAND_OFF_FETCH_MAX_WAIT_MS
+    from workers.stages import stage_groups
+
+    transport = KafkaTransport(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    held = {group: transport.consumer_config(group, "c", topics)["fetch.wait.max.ms"]
+            for group, topics in stage_groups().items()}
+    assert held == {"yuqing-enrich": FETCH_MAX_WAIT_MS, "yuqing-events": HAND_OFF_FETCH_MAX_WAIT_MS,
+                    "yuqing-index": HAND_OFF_FETCH_MAX_WAIT_MS, "yuqing-alert": HAND_OFF_FETCH_MAX_WAIT_MS}
+    assert transport.consumer_config("replay", "c", [dead_letter(ANNOTATED_POSTS)])["fetch.wait.max.ms"] == \
+        FETCH_MAX_WAIT_MS
+    assert HAND_OFF_FETCH_MAX_WAIT_MS < FETCH_MAX_WAIT_MS

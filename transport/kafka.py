@@ -62,10 +62,13 @@ BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
 # How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). Kafka answers a held fetch
 # as soon as records arrive; tansu looks for them at points within the hold, and a record published while a fetch
-# waits reached the member 1-123 ms later with 250 ms (median 42), 1-26 ms with 50 and 1-17 ms with 20 (median 4.5):
-# a delay at every hand-off between the stages, during which the stage after waits idle. Held 20 ms, an idle member
-# fetches about 50 times a second: 0.7 % of a core, and 3.3 % of tansu's (0.2 % and 0.8 % with 250 ms).
-FETCH_MAX_WAIT_MS = 20
+# waits reached the member 1-123 ms later with 250 ms (median 42), 1-26 ms with 50 and 1-17 ms with 20 (median 4.5).
+# Between the stages (what they publish for each other: BUNDLED_TOPICS) that is a delay at every hand-off, during
+# which the stage after waits idle: there fetches are held 20 ms, and an idle member fetches about 50 times a second,
+# 0.7 % of a core and 3.3 % of tansu's (0.2 % and 0.8 % with 250 ms). The stage the crawls feed has no stage before
+# it to wait on, nor does a reader of dead letters: 250 ms.
+FETCH_MAX_WAIT_MS = 250
+HAND_OFF_FETCH_MAX_WAIT_MS = 20
 # How long a poll waits at least for records after its member (re)joined its group (see `_give_up_at`).
 FIRST_FETCH_SECONDS = 1.0
 # What a consumer fetches ahead of the stage (librdkafka's default is 64 MiB): a few batches.
@@ -205,8 +208,9 @@ class KafkaTransport(Transport):
             "delivery.report.only.error": True,
         }
 
-    def consumer_config(self, group: str, client_id: str) -> dict[str, Any]:
-        """A group member's settings: offsets move only when the stage commits (`KafkaTopicConsumer.commit`)."""
+    def consumer_config(self, group: str, client_id: str, topics: Iterable[str]) -> dict[str, Any]:
+        """A group member's settings: offsets move only when the stage commits (`KafkaTopicConsumer.commit`), and
+        fetches are held briefly where it waits on another stage (`HAND_OFF_FETCH_MAX_WAIT_MS`)."""
         return {
             **self.client_config(client_id),
             "group.id": self.group_prefix + group,
@@ -215,7 +219,7 @@ class KafkaTransport(Transport):
             "session.timeout.ms": int(self.session_timeout * 1000),
             "heartbeat.interval.ms": int(self.heartbeat_interval * 1000),
             "max.poll.interval.ms": int(self.max_poll_interval * 1000),
-            "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
+            "fetch.wait.max.ms": HAND_OFF_FETCH_MAX_WAIT_MS if BUNDLED_TOPICS.intersection(topics) else FETCH_MAX_WAIT_MS,
             "queued.max.messages.kbytes": PREFETCH_KIB,
         }
 
@@ -420,11 +424,11 @@ class KafkaTransport(Transport):
 
     def _reader(self, role: str) -> confluent_kafka.Consumer:
         """A consumer of partitions assigned by hand: it joins no group and commits nothing (librdkafka wants a
-        group id all the same)."""
+        group id all the same). It waits for records it knows are there: its fetches are held briefly."""
         return confluent_kafka.Consumer({**self.client_config(f"{self.client_id}-{role}"),
                                          "group.id": f"{self.group_prefix}yuqing-{role}",
                                          "enable.auto.commit": False, "enable.auto.offset.store": False,
-                                         "fetch.wait.max.ms": FETCH_MAX_WAIT_MS})
+                                         "fetch.wait.max.ms": HAND_OFF_FETCH_MAX_WAIT_MS})
 
     # -- statistics -----------------------------------------------------------------------------
 
@@ -538,7 +542,7 @@ class KafkaTopicConsumer(Consumer):
         self.topics = topics
         client_id = f"{transport.client_id}-{member}" if member else transport.client_id
         with transport.broker_errors(f"join consumer group {group}"):
-            self._consumer = confluent_kafka.Consumer(transport.consumer_config(group, client_id))
+            self._consumer = confluent_kafka.Consumer(transport.consumer_config(group, client_id, topics))
             self._consumer.subscribe([transport.full_name(t) for t in topics], on_assign=self._on_assign,
                                      on_revoke=self._on_revoke, on_lost=self._on_lost)
         # Per (topic, partition): the (offset, part) of each message delivered and not yet committed, the offset
