@@ -474,14 +474,17 @@ def hand_offs(settings: Settings, rounds: int = HAND_OFF_ROUNDS) -> list[float]:
     `publish_many`, which flushes) to the poll of a member waiting for it returning it, once per round; the publisher
     is a transport of its own, as the stage before is a process of its own. Published at a random moment of the
     member's wait, as a stage's output comes: a broker that looks for new records at points within a held fetch
-    hands them over later. The settings' topics must be empty (a data folder, a topic prefix of its own)."""
+    hands them over later. What the topic holds already is read first."""
     topic = ANNOTATED_POSTS
     delays = []
     with open_transport(settings) as reader, open_transport(settings) as writer:
         writer.publish_many(topic, [("k", {"n": 0})])
         consumer: Consumer = reader.consumer(unique("bench-hand-off"), [topic])
         try:
-            consumer.commit(consumer.poll(BATCH_SIZE, 30.0))  # joined, and the first message read
+            batch: list[Message] = consumer.poll(BATCH_SIZE, 30.0)  # joined
+            while batch:
+                consumer.commit(batch)
+                batch = consumer.poll(BATCH_SIZE, 0.5)
             for n in range(1, rounds + 1):
                 published: list[float] = []
 
@@ -492,7 +495,7 @@ def hand_offs(settings: Settings, rounds: int = HAND_OFF_ROUNDS) -> list[float]:
 
                 publisher = threading.Thread(target=publish_later)
                 publisher.start()
-                batch: list[Message] = []
+                batch = []
                 while not batch:
                     batch = consumer.poll(BATCH_SIZE, 0.5)  # as a worker polls
                 received = time.monotonic()
@@ -507,11 +510,10 @@ def hand_offs(settings: Settings, rounds: int = HAND_OFF_ROUNDS) -> list[float]:
 IDLE_SECONDS = 5.0
 
 
-def idle_cost(transport: Transport, broker_cpu: Callable[[], float] | None,
+def idle_cost(transport: Transport, topic: str, broker_cpu: Callable[[], float] | None,
               seconds: float = IDLE_SECONDS) -> dict[str, float]:
-    """% of a core that a member of a group with nothing to read costs this process (polled as a worker polls, each
-    poll committed, beside a producer that has published), and the broker's over the same time."""
-    topic = f"bench.idle.{uuid.uuid4().hex[:6]}"
+    """% of a core that a member of a group with nothing to read on `topic` costs this process (polled as a worker
+    polls, each poll committed, beside a producer that has published), and the broker's over the same time."""
     transport.publish_many(topic, [("k", {"n": 0})])
     consumer: Consumer = transport.consumer(unique("bench-idle"), [topic])
     try:
@@ -581,15 +583,17 @@ def main(argv: list[str] | None = None) -> int:
                                                                            for part, seconds in cost.items())
                                   + f" = {sum(cost.values()):.3f} CPU s/1000 posts   ({load()})")
                 print(cost_lines[-1], flush=True)
-                with open_transport(settings) as transport:
-                    idle = idle_cost(transport, broker_cpu)
-                idle_lines.append(f"  {name.split('-')[0]:<10} " + " + ".join(f"{part} {share:.2f} %"
-                                                                            for part, share in idle.items())
-                                  + f" of a core   ({load()})")
-                print(idle_lines[-1], flush=True)
-                (root / f"{name}-hand-off").mkdir()
-                delays = hand_offs(settings_with({**env, "YUQING_DATA_DIR": str(root / f"{name}-hand-off"),
-                                                  "YUQING_KAFKA__TOPIC_PREFIX": f"hand-off-{uuid.uuid4().hex[:6]}."}))
+                # Members on topics of their own: what the crawls feed enrich, and what enrich writes for events.
+                (root / f"{name}-members").mkdir()
+                members = settings_with({**env, "YUQING_DATA_DIR": str(root / f"{name}-members"),
+                                         "YUQING_KAFKA__TOPIC_PREFIX": f"members-{uuid.uuid4().hex[:6]}."})
+                with open_transport(members) as transport:
+                    for topic in (RAW_POSTS, ANNOTATED_POSTS):
+                        idle = idle_cost(transport, topic, broker_cpu)
+                        idle_lines.append(f"  {name.split('-')[0]:<10} {topic:<16} " + " + ".join(
+                            f"{part} {share:.2f} %" for part, share in idle.items()) + f" of a core   ({load()})")
+                        print(idle_lines[-1], flush=True)
+                delays = hand_offs(members)
                 hand_off_lines.append(f"  {name.split('-')[0]:<10} {spread(delays, in_milliseconds=True)}   ({load()})")
                 print(hand_off_lines[-1], flush=True)
                 if name == "kafka-1":  # an embedded member takes its partitions on its first poll
@@ -628,7 +632,8 @@ def main(argv: list[str] | None = None) -> int:
                   + f"   = {sum(gaps.values()):+.3f}")
     print("the transport alone (publish_many, then polls of the batch size, each committed):")
     print("\n".join(cost_lines))
-    print(f"a member with nothing to read, by the second (polls of 0.5 s, each committed; {IDLE_SECONDS:.0f} s):")
+    print(f"a member with nothing to read, by the second (polls of 0.5 s, each committed; {IDLE_SECONDS:.0f} s), on the "
+          "topic the crawls feed and on one a stage writes for the next:")
     print("\n".join(idle_lines))
     print(f"hand-off: a message published while a member waits, until its poll returns it ({HAND_OFF_ROUNDS} rounds):")
     print("\n".join(hand_off_lines))
