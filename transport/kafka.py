@@ -32,7 +32,7 @@ from typing import Any, cast
 
 import confluent_kafka
 import orjson
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic, OffsetSpec
 
 from transport.base import (
     ALL_TOPICS,
@@ -242,8 +242,8 @@ class KafkaTransport(Transport):
                 self._admin = AdminClient(self.client_config())
         return self._admin
 
-    def _cluster(self) -> Any:
-        """The cluster's metadata (confluent-kafka's ClusterMetadata: its id, its topics and their partitions)."""
+    def _cluster(self) -> ClusterMetadata:
+        """The cluster's metadata: its id, its topics and their partitions."""
         return self.admin.list_topics(timeout=self.request_timeout)
 
     def identity(self) -> str:
