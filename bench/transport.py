@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import signal
 import statistics
@@ -65,8 +66,8 @@ from typing import cast
 from bench.analysis_bench import repeated, weibo_texts
 from tests.faults.harness import settings_with, worker_env
 from tests.kafka_broker import TansuBroker, tansu_binary, unique
-from transport import RAW_POSTS, Transport, open_transport
-from transport.base import Consumer
+from transport import ANNOTATED_POSTS, RAW_POSTS, Transport, open_transport
+from transport.base import Consumer, Message
 from transport.kafka import KafkaTransport
 from workers.runner import BATCH_SIZE, group_of
 from workers.stages import stage_groups
@@ -426,9 +427,11 @@ def joins(settings: Settings, rounds: int) -> list[tuple[float, float]]:
     return results
 
 
-def spread(values: list[float]) -> str:
-    ordered = sorted(values)
-    return f"median {statistics.median(ordered):4.2f} s, max {ordered[-1]:4.2f} s (min {ordered[0]:4.2f})"
+def spread(seconds: list[float], in_milliseconds: bool = False) -> str:
+    scale, unit, digits = (1000, "ms", 1) if in_milliseconds else (1, "s", 2)
+    ordered = [value * scale for value in sorted(seconds)]
+    return (f"median {statistics.median(ordered):4.{digits}f} {unit}, max {ordered[-1]:4.{digits}f} {unit} "
+            f"(min {ordered[0]:4.{digits}f})")
 
 
 def transport_cost(transport: Transport, posts: list[Post], batch_size: int,
@@ -463,14 +466,54 @@ def transport_cost(transport: Transport, posts: list[Post], batch_size: int,
     return cost
 
 
+HAND_OFF_ROUNDS = 20
+
+
+def hand_offs(settings: Settings, rounds: int = HAND_OFF_ROUNDS) -> list[float]:
+    """Seconds from the start of a publish to the topic enrich writes for events (as a stage publishes its output:
+    `publish_many`, which flushes) to the poll of a member waiting for it returning it, once per round; the publisher
+    is a transport of its own, as the stage before is a process of its own. Published at a random moment of the
+    member's wait, as a stage's output comes: a broker that looks for new records at points within a held fetch
+    hands them over later. What the topic holds already is read first."""
+    topic = ANNOTATED_POSTS
+    delays = []
+    with open_transport(settings) as reader, open_transport(settings) as writer:
+        writer.publish_many(topic, [("k", {"n": 0})])
+        consumer: Consumer = reader.consumer(unique("bench-hand-off"), [topic])
+        try:
+            batch: list[Message] = consumer.poll(BATCH_SIZE, 30.0)  # joined
+            while batch:
+                consumer.commit(batch)
+                batch = consumer.poll(BATCH_SIZE, 0.5)
+            for n in range(1, rounds + 1):
+                published: list[float] = []
+
+                def publish_later(n: int = n, published: list[float] = published) -> None:
+                    time.sleep(random.uniform(0.05, 0.3))
+                    published.append(time.monotonic())
+                    writer.publish_many(topic, [("k", {"n": n})])
+
+                publisher = threading.Thread(target=publish_later)
+                publisher.start()
+                batch = []
+                while not batch:
+                    batch = consumer.poll(BATCH_SIZE, 0.5)  # as a worker polls
+                received = time.monotonic()
+                publisher.join()
+                consumer.commit(batch)
+                delays.append(received - published[0])
+        finally:
+            consumer.close()
+    return delays
+
+
 IDLE_SECONDS = 5.0
 
 
-def idle_cost(transport: Transport, broker_cpu: Callable[[], float] | None,
+def idle_cost(transport: Transport, topic: str, broker_cpu: Callable[[], float] | None,
               seconds: float = IDLE_SECONDS) -> dict[str, float]:
-    """% of a core that a member of a group with nothing to read costs this process (polled as a worker polls, each
-    poll committed, beside a producer that has published), and the broker's over the same time."""
-    topic = f"bench.idle.{uuid.uuid4().hex[:6]}"
+    """% of a core that a member of a group with nothing to read on `topic` costs this process (polled as a worker
+    polls, each poll committed, beside a producer that has published), and the broker's over the same time."""
     transport.publish_many(topic, [("k", {"n": 0})])
     consumer: Consumer = transport.consumer(unique("bench-idle"), [topic])
     try:
@@ -511,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     join_lines: list[str] = []
     cost_lines: list[str] = []
     idle_lines: list[str] = []
+    hand_off_lines: list[str] = []
     alone: dict[str, dict[str, float]] = {}  # per transport, per stage: CPU s/1000 posts
     with tempfile.TemporaryDirectory(prefix="yuqing-bench-transport-") as tmp:
         root = Path(tmp)
@@ -539,12 +583,19 @@ def main(argv: list[str] | None = None) -> int:
                                                                            for part, seconds in cost.items())
                                   + f" = {sum(cost.values()):.3f} CPU s/1000 posts   ({load()})")
                 print(cost_lines[-1], flush=True)
-                with open_transport(settings) as transport:
-                    idle = idle_cost(transport, broker_cpu)
-                idle_lines.append(f"  {name.split('-')[0]:<10} " + " + ".join(f"{part} {share:.2f} %"
-                                                                            for part, share in idle.items())
-                                  + f" of a core   ({load()})")
-                print(idle_lines[-1], flush=True)
+                # Members on topics of their own: what the crawls feed enrich, and what enrich writes for events.
+                (root / f"{name}-members").mkdir()
+                members = settings_with({**env, "YUQING_DATA_DIR": str(root / f"{name}-members"),
+                                         "YUQING_KAFKA__TOPIC_PREFIX": f"members-{uuid.uuid4().hex[:6]}."})
+                with open_transport(members) as transport:
+                    for topic in (RAW_POSTS, ANNOTATED_POSTS):
+                        idle = idle_cost(transport, topic, broker_cpu)
+                        idle_lines.append(f"  {name.split('-')[0]:<10} {topic:<16} " + " + ".join(
+                            f"{part} {share:.2f} %" for part, share in idle.items()) + f" of a core   ({load()})")
+                        print(idle_lines[-1], flush=True)
+                delays = hand_offs(members)
+                hand_off_lines.append(f"  {name.split('-')[0]:<10} {spread(delays, in_milliseconds=True)}   ({load()})")
+                print(hand_off_lines[-1], flush=True)
                 if name == "kafka-1":  # an embedded member takes its partitions on its first poll
                     measured = joins(settings, args.join_rounds)
                     slow = sum(max(round_) >= TARGET_JOIN_SECONDS for round_ in measured)
@@ -581,8 +632,11 @@ def main(argv: list[str] | None = None) -> int:
                   + f"   = {sum(gaps.values()):+.3f}")
     print("the transport alone (publish_many, then polls of the batch size, each committed):")
     print("\n".join(cost_lines))
-    print(f"a member with nothing to read, by the second (polls of 0.5 s, each committed; {IDLE_SECONDS:.0f} s):")
+    print(f"a member with nothing to read, by the second (polls of 0.5 s, each committed; {IDLE_SECONDS:.0f} s), on the "
+          "topic the crawls feed and on one a stage writes for the next:")
     print("\n".join(idle_lines))
+    print(f"hand-off: a message published while a member waits, until its poll returns it ({HAND_OFF_ROUNDS} rounds):")
+    print("\n".join(hand_off_lines))
     print("group joins:")
     print("\n".join(join_lines))
     kafka = [f for f in results if f.name.startswith("kafka")]

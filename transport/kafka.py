@@ -1,5 +1,5 @@
-"""Kafka transport (scale-out): the `Transport` interface over confluent-kafka (librdkafka, in C) for producing and
-consumer groups, and kafka-python for the admin client, the statistics and `read`.
+"""Kafka transport (scale-out): the `Transport` interface over confluent-kafka (librdkafka, in C): its producer, its
+consumer groups, its admin client (topics, groups, offsets) and a consumer of no group for the statistics and `read`.
 
 Topics are `settings.topic_prefix + name` and are created on first use with `settings.partitions`
 partitions. Values are JSON, keys choose the partition (same key, same partition, same order), and
@@ -32,9 +32,7 @@ from typing import Any, cast
 
 import confluent_kafka
 import orjson
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import InvalidSessionTimeoutError, KafkaError, TopicAlreadyExistsError
+from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic, OffsetSpec
 
 from transport.base import (
     ALL_TOPICS,
@@ -62,11 +60,15 @@ UNDECODABLE_HEADER = "yuqing-undecodable"
 # Let the broker apply its default.replication.factor (CreateTopics v4+, Kafka 2.4+).
 BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
-# How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). tansu hands over records
-# that arrive during a held fetch late, the later the longer the hold (4-68 ms at 250 ms, 270-430 ms at 1,000: see
-# the README), and with kafka-python, the client before, a member rejoined its group only once its poll got past the
-# fetch it waited on (with 500 ms, a second member waited a whole extra tansu second every few dozen joins).
+# How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). Kafka answers a held fetch
+# as soon as records arrive; tansu looks for them at points within the hold, and a record published while a fetch
+# waits reached the member 1-123 ms later with 250 ms (median 42), 1-26 ms with 50 and 1-17 ms with 20 (median 4.5).
+# Between the stages (what they publish for each other: BUNDLED_TOPICS) that is a delay at every hand-off, during
+# which the stage after waits idle: there fetches are held 20 ms, and an idle member fetches about 50 times a second,
+# 0.7 % of a core and 3.3 % of tansu's (0.2 % and 0.8 % with 250 ms). The stage the crawls feed has no stage before
+# it to wait on, nor does a reader of dead letters: 250 ms.
 FETCH_MAX_WAIT_MS = 250
+HAND_OFF_FETCH_MAX_WAIT_MS = 20
 # How long a poll waits at least for records after its member (re)joined its group (see `_give_up_at`).
 FIRST_FETCH_SECONDS = 1.0
 # What a consumer fetches ahead of the stage (librdkafka's default is 64 MiB): a few batches.
@@ -145,28 +147,12 @@ class KafkaTransport(Transport):
         self.request_timeout = request_timeout or settings.request_timeout
         self._producer: confluent_kafka.Producer | None = None
         self._partitions: dict[str, set[int]] = {}  # per (prefixed) topic written as bundles
-        self._admin: KafkaAdminClient | None = None
-        self._offsets_reader: KafkaConsumer | None = None
+        self._admin: AdminClient | None = None
+        self._offsets_reader: confluent_kafka.Consumer | None = None
         self._known_topics: set[str] = set()
         self._send_failures: list[Exception] = []
 
     # -- connections ----------------------------------------------------------------------------
-
-    def client_config(self) -> dict[str, Any]:
-        """Connection settings of kafka-python's clients: the admin client and the statistics' offsets reader."""
-        config: dict[str, Any] = {
-            "bootstrap_servers": [s.strip() for s in self.settings.bootstrap_servers.split(",") if s.strip()],
-            "client_id": self.client_id,
-            "security_protocol": self.settings.security_protocol,
-            "bootstrap_timeout_ms": int(self.connect_timeout * 1000),
-            "request_timeout_ms": int(self.request_timeout * 1000),
-        }
-        if self.settings.sasl_mechanism:
-            config["sasl_mechanism"] = self.settings.sasl_mechanism
-            config["sasl_plain_username"] = self.settings.sasl_username
-            if self.settings.sasl_password is not None:
-                config["sasl_plain_password"] = self.settings.sasl_password.get_secret_value()
-        return config
 
     @contextmanager
     def broker_errors(self, action: str) -> Iterator[None]:
@@ -175,23 +161,22 @@ class KafkaTransport(Transport):
             yield
         except TransportError:
             raise
-        except (KafkaError, confluent_kafka.KafkaException, BufferError) as exc:
+        except (confluent_kafka.KafkaException, BufferError) as exc:
             # BufferError: the producer's queue is full, the broker has not confirmed anything for a while.
             hint = ""
-            if isinstance(exc, InvalidSessionTimeoutError) or (
-                    isinstance(exc, confluent_kafka.KafkaException)
-                    and error_code(exc) == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT):
+            if isinstance(exc, confluent_kafka.KafkaException) and \
+                    error_code(exc) == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT:
                 hint = (f" (the broker refuses a session timeout of {self.session_timeout:g} s: lower its "
                         "group.min.session.timeout.ms or raise kafka.session_timeout)")
             raise TransportError(
                 f"Kafka at {self.settings.bootstrap_servers}: cannot {action}: {type(exc).__name__}: {exc}{hint}"
             ) from exc
 
-    def librdkafka_config(self, client_id: str) -> dict[str, Any]:
-        """Connection settings of confluent-kafka's producer and consumers (librdkafka's names)."""
+    def client_config(self, client_id: str | None = None) -> dict[str, Any]:
+        """Connection settings of every client (librdkafka's names)."""
         config: dict[str, Any] = {
             "bootstrap.servers": self.settings.bootstrap_servers,
-            "client.id": client_id,
+            "client.id": client_id or self.client_id,
             "security.protocol": self.settings.security_protocol,
             "socket.connection.setup.timeout.ms": int(self.connect_timeout * 1000),
             "logger": log,
@@ -206,7 +191,7 @@ class KafkaTransport(Transport):
     def producer_config(self) -> dict[str, Any]:
         """The producer's settings: the connection's, and how records are delivered."""
         return {
-            **self.librdkafka_config(self.client_id),
+            **self.client_config(),
             "request.timeout.ms": int(self.request_timeout * 1000),
             # Written once each (retries cannot duplicate or reorder), confirmed by every in-sync replica.
             "enable.idempotence": True,
@@ -223,17 +208,18 @@ class KafkaTransport(Transport):
             "delivery.report.only.error": True,
         }
 
-    def consumer_config(self, group: str, client_id: str) -> dict[str, Any]:
-        """A group member's settings: offsets move only when the stage commits (`KafkaTopicConsumer.commit`)."""
+    def consumer_config(self, group: str, client_id: str, topics: Iterable[str]) -> dict[str, Any]:
+        """A group member's settings: offsets move only when the stage commits (`KafkaTopicConsumer.commit`), and
+        fetches are held briefly where it waits on another stage (`HAND_OFF_FETCH_MAX_WAIT_MS`)."""
         return {
-            **self.librdkafka_config(client_id),
+            **self.client_config(client_id),
             "group.id": self.group_prefix + group,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "session.timeout.ms": int(self.session_timeout * 1000),
             "heartbeat.interval.ms": int(self.heartbeat_interval * 1000),
             "max.poll.interval.ms": int(self.max_poll_interval * 1000),
-            "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
+            "fetch.wait.max.ms": HAND_OFF_FETCH_MAX_WAIT_MS if BUNDLED_TOPICS.intersection(topics) else FETCH_MAX_WAIT_MS,
             "queued.max.messages.kbytes": PREFETCH_KIB,
         }
 
@@ -249,17 +235,22 @@ class KafkaTransport(Transport):
         return self._producer
 
     @property
-    def admin(self) -> KafkaAdminClient:
+    def admin(self) -> AdminClient:
+        """Connects in the background: a broker that cannot be reached shows in the first request, which fails."""
         if self._admin is None:
-            with self.broker_errors("connect the admin client"):
-                self._admin = KafkaAdminClient(**self.client_config())
+            with self.broker_errors("create the admin client"):
+                self._admin = AdminClient(self.client_config())
         return self._admin
+
+    def _cluster(self) -> ClusterMetadata:
+        """The cluster's metadata: its id, its topics and their partitions."""
+        return self.admin.list_topics(timeout=self.request_timeout)
 
     def identity(self) -> str:
         """The cluster's id and the topic prefix."""
         with self.broker_errors("describe the cluster"):
-            cluster = self.admin.describe_cluster()
-        return f"kafka:{cluster.get('cluster_id') or self.settings.bootstrap_servers}:{self.prefix}"
+            cluster_id = self._cluster().cluster_id
+        return f"kafka:{cluster_id or self.settings.bootstrap_servers}:{self.prefix}"
 
     def full_name(self, topic: str) -> str:
         return self.prefix + topic
@@ -275,15 +266,17 @@ class KafkaTransport(Transport):
             name = self.full_name(topic)
             partitions = partitions_of(topic, self.settings.partitions)
             with self.broker_errors(f"create topic {name}"):
+                created = self.admin.create_topics(
+                    [NewTopic(name, partitions, BROKER_DEFAULT_REPLICATION,
+                              config={"retention.ms": str(int(self.settings.retention_hours * 3_600_000))})],
+                    request_timeout=self.request_timeout,
+                )[name]
                 try:
-                    self.admin.create_topics(
-                        [NewTopic(name, partitions, BROKER_DEFAULT_REPLICATION,
-                                  topic_configs={"retention.ms": str(int(self.settings.retention_hours * 3_600_000))})],
-                        timeout_ms=int(self.request_timeout * 1000),
-                    )
+                    created.result()
                     log.info("created Kafka topic %s with %d partitions", name, partitions)
-                except TopicAlreadyExistsError:
-                    pass
+                except confluent_kafka.KafkaException as exc:
+                    if error_code(exc) != confluent_kafka.KafkaError.TOPIC_ALREADY_EXISTS:
+                        raise
             self._known_topics.add(topic)
 
     # -- producing ------------------------------------------------------------------------------
@@ -399,29 +392,43 @@ class KafkaTransport(Transport):
         """Partitions assigned by hand (no group): from each partition's start up to its end when asked."""
         name = self.full_name(topic)
         with self.broker_errors(f"read {name}"):
-            if name not in self.admin.list_topics():
+            described = self._cluster().topics.get(name)
+            if described is None:
                 return []
-            reader = KafkaConsumer(**self.client_config(), enable_auto_commit=False)
+            places = [(name, partition) for partition in described.partitions]
+            starts, ends = self._partition_bounds(places)
+            reader = self._reader("reader")
             try:
-                partitions = [TopicPartition(name, part) for part in reader.partitions_for_topic(name) or ()]
-                ends = reader.end_offsets(partitions)
-                reader.assign(partitions)
-                reader.seek_to_beginning(*partitions)
+                reader.assign([confluent_kafka.TopicPartition(topic_, part, starts[topic_, part])
+                               for topic_, part in places])
+                waiting = {place for place in places if ends[place] > starts[place]}
                 messages: list[Message] = []
                 deadline = time.monotonic() + self.request_timeout
-                while len(messages) < limit and time.monotonic() < deadline and any(
-                        reader.position(tp) < ends[tp] for tp in partitions):
-                    for records in reader.poll(timeout_ms=500, max_records=limit - len(messages)).values():
-                        for record in records:
-                            try:
-                                held = messages_of(record, topic)
-                            except ValueError:  # a broken bundle: shown whole, as its bytes
-                                held = [Message(topic, record.partition, record.offset, record.value or b"",
-                                                timestamp=record.timestamp / 1000.0)]
-                            messages.extend(replace(message, data=encode(value_as_sent(message))) for message in held)
+                while waiting and len(messages) < limit and time.monotonic() < deadline:
+                    for fetched in arrived(reader, limit - len(messages), 0.5):
+                        if (error := fetched.error()) is not None:
+                            report(error, "reader")
+                            continue
+                        record = Record(fetched)
+                        if record.offset + 1 >= ends[record.place]:
+                            waiting.discard(record.place)
+                        try:
+                            held = messages_of(record, topic)
+                        except ValueError:  # a broken bundle: shown whole, as its bytes
+                            held = [Message(topic, record.partition, record.offset, record.value or b"",
+                                            timestamp=record.timestamp / 1000.0)]
+                        messages.extend(replace(message, data=encode(value_as_sent(message))) for message in held)
             finally:
                 reader.close()
         return sorted(messages, key=lambda m: (m.timestamp, m.partition, m.offset))[:limit]
+
+    def _reader(self, role: str) -> confluent_kafka.Consumer:
+        """A consumer of partitions assigned by hand: it joins no group and commits nothing (librdkafka wants a
+        group id all the same). It waits for records it knows are there: its fetches are held briefly."""
+        return confluent_kafka.Consumer({**self.client_config(f"{self.client_id}-{role}"),
+                                         "group.id": f"{self.group_prefix}yuqing-{role}",
+                                         "enable.auto.commit": False, "enable.auto.offset.store": False,
+                                         "fetch.wait.max.ms": HAND_OFF_FETCH_MAX_WAIT_MS})
 
     # -- statistics -----------------------------------------------------------------------------
 
@@ -429,70 +436,80 @@ class KafkaTransport(Transport):
         waiting_for = {self.full_name(topic): [grp for grp, topics in (expected or {}).items() if topic in topics]
                        for topic in {t for topics in (expected or {}).values() for t in topics}}
         with self.broker_errors("read topic statistics"):
-            names = sorted(t for t in self.admin.list_topics() if t.startswith(self.prefix))
+            described = self._cluster().topics
+            names = sorted(t for t in described if t.startswith(self.prefix))
             if not names:
                 return []
-            partitions = [
-                TopicPartition(desc["name"], part["partition_index"])
-                for desc in self.admin.describe_topics(names)
-                for part in desc["partitions"]
-            ]
-            starts, ends = self._partition_bounds(partitions)
-            groups = [g["group_id"] for g in self.admin.list_groups() if g["group_id"].startswith(self.group_prefix)]
-            committed = {group[len(self.group_prefix):]: offsets for group, offsets in
-                         (self.admin.list_group_offsets(groups) if groups else {}).items()}
+            places = [(name, partition) for name in names for partition in sorted(described[name].partitions)]
+            starts, ends = self._partition_bounds(places)
+            listed = self.admin.list_consumer_groups(request_timeout=self.request_timeout).result().valid
+            # One group a request: librdkafka's ListConsumerGroupOffsets takes no more.
+            committed = {
+                group[len(self.group_prefix):]: self._committed_offsets(group)
+                for group in sorted(g.group_id for g in listed if g.group_id.startswith(self.group_prefix))
+            }
         result = []
         for name in names:
-            parts = [tp for tp in partitions if tp.topic == name]
+            parts = [place for place in places if place[0] == name]
             lag: dict[str, int] = {}
             for group, offsets in committed.items():
-                mine = {tp: meta.offset for tp, meta in offsets.items() if tp.topic == name and meta.offset >= 0}
+                mine = {place: offset for place, offset in offsets.items() if place[0] == name}
                 if mine:
-                    lag[group] = sum(max(ends[tp] - mine.get(tp, starts[tp]), 0) for tp in parts)
+                    lag[group] = sum(max(ends[place] - mine.get(place, starts[place]), 0) for place in parts)
             for group in waiting_for.get(name, []):  # not joined yet: it will start at the beginning
-                lag.setdefault(group, sum(ends[tp] - starts[tp] for tp in parts))
-            if not lag and not any(ends[tp] for tp in parts):
+                lag.setdefault(group, sum(ends[place] - starts[place] for place in parts))
+            if not lag and not any(ends[place] for place in parts):
                 continue  # never written to and read by no group (a dead-letter topic made in advance)
-            messages = sum(ends[tp] - starts[tp] for tp in parts)
+            messages = sum(ends[place] - starts[place] for place in parts)
             result.append(TopicStats(self.short_name(name), messages, lag))
         return result
 
-    def _partition_bounds(self, partitions: list[TopicPartition]) -> tuple[dict[TopicPartition, int],
-                                                                           dict[TopicPartition, int]]:
-        """First and next offsets per partition.
+    def _committed_offsets(self, group: str) -> dict[tuple[str, int], int]:
+        """The offsets `group` committed, per (prefixed topic, partition)."""
+        asked = confluent_kafka.ConsumerGroupTopicPartitions(group)
+        answer = self.admin.list_consumer_group_offsets([asked], request_timeout=self.request_timeout)[group].result()
+        return {(tp.topic, tp.partition): tp.offset for tp in answer.topic_partitions or () if tp.offset >= 0}
+
+    def _partition_bounds(self, places: list[tuple[str, int]]) -> tuple[dict[tuple[str, int], int],
+                                                                         dict[tuple[str, int], int]]:
+        """First and next offsets per (prefixed topic, partition).
 
         The end offset is the high watermark of a fetch at the last record, not only ListOffsets:
         some brokers (tansu 0.6) answer ListOffsets(latest) with the last *batch's* base offset + 1.
         """
+        starts = self._listed_offsets(places, OffsetSpec.earliest())
+        ends = self._listed_offsets(places, OffsetSpec.latest())
+        nonempty = [place for place in places if ends[place] > starts[place]]
+        if not nonempty:
+            return starts, ends
         if self._offsets_reader is None:
-            self._offsets_reader = KafkaConsumer(**self.client_config(), enable_auto_commit=False)
+            self._offsets_reader = self._reader("offsets-reader")
         reader = self._offsets_reader
-        # The reader's metadata must know every topic: kafka-python leaves a partition it does not know out
-        # of its offset listing (a topic created since the reader started: a KeyError otherwise). Assigned first, the
-        # look's topics are also the ones a metadata refresh asks for while the offsets are listed: kafka-python
-        # (3.0.12) refreshes for the topics last assigned (the previous look's non-empty ones) and forgets the others.
-        reader.assign(partitions)
-        for topic in {tp.topic for tp in partitions}:
-            reader.partitions_for_topic(topic)
-        timeout_ms = int(self.request_timeout * 1000)
-        starts = reader.beginning_offsets(partitions, timeout_ms=timeout_ms)
-        listed = reader.end_offsets(partitions, timeout_ms=timeout_ms)
-        nonempty = [tp for tp in partitions if listed[tp] > starts[tp]]
-        ends = dict(listed)
-        reader.assign(nonempty)
-        for tp in nonempty:
-            reader.seek(tp, listed[tp] - 1)
-        deadline = time.monotonic() + self.request_timeout
+        reader.assign([confluent_kafka.TopicPartition(topic, partition, ends[topic, partition] - 1)
+                       for topic, partition in nonempty])
         waiting = set(nonempty)
-        while waiting and time.monotonic() < deadline:
-            reader.poll(timeout_ms=200, max_records=1)
-            for tp in list(waiting):
-                high = reader.highwater(tp)
-                if high is not None:
-                    ends[tp] = max(ends[tp], high)
-                    waiting.discard(tp)
-        reader.assign([])
+        deadline = time.monotonic() + self.request_timeout
+        try:
+            while waiting and (left := deadline - time.monotonic()) > 0:
+                for fetched in arrived(reader, 1000, left):
+                    if (error := fetched.error()) is not None:
+                        report(error, "offsets reader")
+                        continue
+                    place = (cast(str, fetched.topic()), cast(int, fetched.partition()))
+                    if place in waiting:
+                        # Read once a record of this assignment came: the fetch that brought it set the mark.
+                        _, high = reader.get_watermark_offsets(confluent_kafka.TopicPartition(*place), cached=True)
+                        ends[place] = max(ends[place], high)
+                        waiting.discard(place)
+        finally:
+            reader.unassign()
         return starts, ends
+
+    def _listed_offsets(self, places: list[tuple[str, int]], spec: OffsetSpec) -> dict[tuple[str, int], int]:
+        """The broker's offsets of one kind (ListOffsets) for the partitions, in one request."""
+        asked = {confluent_kafka.TopicPartition(topic, partition): spec for topic, partition in places}
+        answers = self.admin.list_offsets(asked, request_timeout=self.request_timeout)
+        return {(tp.topic, tp.partition): answer.result().offset for tp, answer in answers.items()}
 
     def close(self) -> None:
         """Flush, then release the clients. What the producer still holds after a failed flush is dropped, not
@@ -505,9 +522,9 @@ class KafkaTransport(Transport):
                 self._producer.purge()
                 self._producer.flush(0)  # serves the purged records' reports, which nobody reads any more
                 self._send_failures.clear()
-            for client in (self._offsets_reader, self._admin):
-                if client is not None:
-                    client.close()
+            if self._offsets_reader is not None:
+                self._offsets_reader.close()
+            # The admin client has no close: its threads end with the last reference to it.
             self._producer = self._offsets_reader = self._admin = None
 
 
@@ -525,7 +542,7 @@ class KafkaTopicConsumer(Consumer):
         self.topics = topics
         client_id = f"{transport.client_id}-{member}" if member else transport.client_id
         with transport.broker_errors(f"join consumer group {group}"):
-            self._consumer = confluent_kafka.Consumer(transport.consumer_config(group, client_id))
+            self._consumer = confluent_kafka.Consumer(transport.consumer_config(group, client_id, topics))
             self._consumer.subscribe([transport.full_name(t) for t in topics], on_assign=self._on_assign,
                                      on_revoke=self._on_revoke, on_lost=self._on_lost)
         # Per (topic, partition): the (offset, part) of each message delivered and not yet committed, the offset
@@ -580,20 +597,14 @@ class KafkaTopicConsumer(Consumer):
                 # something, only what the client has at hand is added to it. Called on every poll, full batch or
                 # not: it is what keeps the member in its group (max.poll.interval.ms).
                 wait = 0.0 if batch else min(give_up - time.monotonic(), timeout)
-                # One record waited for, then those already there: librdkafka's consume(n, timeout) returns only
-                # once n records are there or the timeout has passed, which would hold every poll of a stage with
-                # less than a batch waiting for the whole timeout (the client tried before did so).
-                records = self._consumer.consume(1, max(wait, 0.0))
-                room = max_messages - len(batch) - 1
-                if records and room > 0:
-                    records += self._consumer.consume(room, 0)
+                records = arrived(self._consumer, max(max_messages - len(batch), 1), max(wait, 0.0))
                 if max_messages < 1:
                     self._hand_out_again(records)
                     return []
                 for record in records:
                     error = record.error()
                     if error is not None:
-                        self._report(error)
+                        report(error, f"consumer in group {self.group}")
                         continue
                     fetched = Record(record)
                     # Delivery resumes at the group's committed offset: nothing before it needs a commit.
@@ -646,13 +657,6 @@ class KafkaTopicConsumer(Consumer):
             return max(deadline, self._join_deadline)
         return max(deadline, self.joined_at + max(timeout, FIRST_FETCH_SECONDS))
 
-    def _report(self, error: confluent_kafka.KafkaError) -> None:
-        """An error the client hands out in place of a record: raised when it ends the membership, else logged
-        (the client retries by itself: a broker away for a moment, a leader moving)."""
-        if error.fatal() or error.code() == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT:
-            raise confluent_kafka.KafkaException(error)
-        log.warning("Kafka consumer in group %s: %s", self.group, error)
-
     def _quarantine(self, message: Message, problem: str) -> None:
         part = f" (message {message.part} of its bundle)" if message.part else ""
         reason = f"{message.topic}@{message.partition}:{message.offset}{part} is {problem}"
@@ -704,7 +708,7 @@ class KafkaTopicConsumer(Consumer):
 
 
 class Record:
-    """A record confluent-kafka fetched, with the fields `messages_of` reads (as kafka-python's records have them)."""
+    """A record confluent-kafka fetched, with the fields `messages_of` reads."""
 
     __slots__ = ("topic", "partition", "offset", "key", "value", "headers", "timestamp", "place")
 
@@ -721,13 +725,31 @@ class Record:
         self.place = (self.topic, self.partition)
 
 
+def arrived(consumer: confluent_kafka.Consumer, most: int, timeout: float) -> list[confluent_kafka.Message]:
+    """Up to `most` records: one waited for up to `timeout`, then those the client already holds. librdkafka's
+    consume(n, timeout) returns only once n records are there or the timeout has passed, which would hold every poll
+    of a stage with less than a batch waiting for the whole timeout (the client tried before did so)."""
+    records = consumer.consume(1, timeout)
+    if records and most > 1:
+        records += consumer.consume(most - 1, 0)
+    return records
+
+
+def report(error: confluent_kafka.KafkaError, client: str) -> None:
+    """An error a consumer hands out in place of a record: raised when it ends the client (or its membership), else
+    logged (the client retries by itself: a broker away for a moment, a leader moving)."""
+    if error.fatal() or error.code() == confluent_kafka.KafkaError.INVALID_SESSION_TIMEOUT:
+        raise confluent_kafka.KafkaException(error)
+    log.warning("Kafka %s: %s", client, error)
+
+
 def error_code(exc: confluent_kafka.KafkaException) -> int | None:
     """The librdkafka error code of a confluent-kafka exception (None when it carries a message only)."""
     error = exc.args[0] if exc.args else None
     return int(error.code()) if isinstance(error, confluent_kafka.KafkaError) else None
 
 
-def messages_of(record: Any, topic: str) -> list[Message]:
+def messages_of(record: Record, topic: str) -> list[Message]:
     """The messages a fetched record holds: the record itself, or a bundle's (raises ValueError when a bundle's
     header does not name a key for each of its values)."""
     headers = {name: (raw or b"").decode("utf-8", "replace") for name, raw in record.headers} \
