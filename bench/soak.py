@@ -183,6 +183,12 @@ def memory_kib() -> dict[str, int]:
             if value.endswith(" kB")}
 
 
+def memory_mb() -> tuple[float, float]:
+    """(resident now, peak resident) of this process in MB."""
+    fields = memory_kib()
+    return fields["VmRSS"] / 1024, fields["VmHWM"] / 1024
+
+
 class MemoryWatch:
     """The peak of this process's anonymous memory (its heap: Python objects, SQLite's page caches, malloc's free
     lists), sampled every `every` seconds in a thread. The kernel keeps the peak of the resident memory (VmHWM)
