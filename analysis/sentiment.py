@@ -100,8 +100,11 @@ def _kind_of(raw: str) -> tuple[str, int, bool]:
         else:
             kind = _PLAIN
         info = (word, kind, word in CLAUSE_ENDS)
-        if len(_token_kinds) < 1_000_000:
-            _token_kinds[raw] = info
+        # New words never stop coming (names, numbers, slang): bounded like the model's own cache of tokens, which
+        # fills within days, not at a million entries (~180 MB) after months.
+        if len(_token_kinds) >= KNOWN_TOKENS_SIZE:
+            _token_kinds.clear()
+        _token_kinds[raw] = info
     return info
 
 
@@ -172,7 +175,9 @@ def tone_features(words: Iterable[str], *, char_bigrams: bool = True) -> list[st
 _RUN = re.compile(r"([\u4e00-\u9fffA-Za-z0-9]{2,})")
 # Entries the model's caches hold at most (see `SentimentModel._token` and `_bigram_sum`).
 KNOWN_TOKENS_SIZE = 200_000
-RUN_CACHE_SIZE = 200_000
+# Runs are clauses, mostly new text: the ones that come back (reposts, stock phrases) come back within days. At
+# 200,000 (~37 MB) the cache took weeks to fill at 25,000 posts a day (bench.soak), its memory growing all along.
+RUN_CACHE_SIZE = 50_000
 
 
 def _bigram_sum(weights: Mapping[str, complex], text: str) -> complex:

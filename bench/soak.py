@@ -14,7 +14,8 @@ will need is free.
 
 Per day it prints the data directory's size per post (all of it: log, index, analyzer state, alert
 store), what it grew by that day per 100,000 posts (flat once the log's retention frees as much as comes in),
-each stage's resident memory now and at its peak, the enrich+events+index throughput (posts per CPU second
+each stage's resident memory now and at its peak, and the peak of its anonymous memory (the resident memory less the
+pages of files it maps, which the kernel can drop: shared libraries, the index's SQLite memory map), the enrich+events+index throughput (posts per CPU second
 of the three stages; then each stage's CPU milliseconds per post, to tell which one grows with history), the
 event messages the events stage sent per post and the messages the log holds. After the run: each stage's CPU
 seconds (what the run's time goes to: the stages drain one after the other), the analyzer's start time (a new
@@ -46,6 +47,7 @@ import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -174,10 +176,45 @@ class KeptOpen(Stage):
         return self.stage.checkpoint()
 
 
+def memory_kib() -> dict[str, int]:
+    """This process's memory figures from the kernel (VmRSS, VmHWM, RssAnon, RssFile, ...), in KiB."""
+    lines = Path("/proc/self/status").read_text().splitlines()
+    return {name: int(value.split()[0]) for name, _, value in (line.partition(":") for line in lines)
+            if value.endswith(" kB")}
+
+
 def memory_mb() -> tuple[float, float]:
     """(resident now, peak resident) of this process in MB."""
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+    fields = memory_kib()
+    return fields["VmRSS"] / 1024, fields["VmHWM"] / 1024
+
+
+class MemoryWatch:
+    """The peak of this process's anonymous memory (its heap: Python objects, SQLite's page caches, malloc's free
+    lists), sampled every `every` seconds in a thread. The kernel keeps the peak of the resident memory (VmHWM)
+    but not of its parts, and the resident memory also counts file pages the process maps (shared libraries, and
+    the index's SQLite memory map: pages of the page cache the kernel can drop whenever it needs them), so the two
+    tell apart memory a stage holds from file pages it reads."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        self.peak_anonymous = memory_kib()["RssAnon"]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(every,), name="memory-watch", daemon=True)
+        self._thread.start()
+
+    def _sample(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self.peak_anonymous = max(self.peak_anonymous, memory_kib()["RssAnon"])
+
+    def figures_mb(self) -> tuple[float, float, float, float]:
+        """(resident now, peak resident, anonymous now, peak anonymous) in MB."""
+        now = memory_kib()
+        self.peak_anonymous = max(self.peak_anonymous, now["RssAnon"])
+        return now["VmRSS"] / 1024, now["VmHWM"] / 1024, now["RssAnon"] / 1024, self.peak_anonymous / 1024
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def day_of(slice_end: datetime) -> date:
@@ -187,7 +224,7 @@ def day_of(slice_end: datetime) -> date:
 
 def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, profile_dir: Path | None = None) -> None:
     """Child process: build the stage once, drain the log whenever sent the simulated time, answer (CPU seconds,
-    messages, memory). CPU time, not wall time: other work on a shared machine does not count. With `profile_dir`,
+    messages, memory: `MemoryWatch.figures_mb`). CPU time, not wall time: other work on a shared machine does not count. With `profile_dir`,
     each simulated day's drains are profiled (in CPU time) into one file there."""
     import workers.stages
     from transport import open_transport
@@ -204,6 +241,7 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, profile_
         workers.stages.now = lambda: simulated[0]
     stage = build_stage(name, settings, transport)
     kept = KeptOpen(stage)
+    watch = MemoryWatch()
     profiler: cProfile.Profile | None = None
     while (order := conn.recv()) != "stop":
         if profile_dir is not None and (profiler is None or day_of(order) != day_of(simulated[0])):
@@ -216,7 +254,8 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, profile_
         else:
             outcomes = profiler.runcall(worker.run, until_idle=True, idle_polls=1)
             profiler.dump_stats(profile_dir / f"{name}-{day_of(order)}.prof")  # the day so far
-        conn.send((time.process_time() - began, sum(outcomes.values()), *memory_mb()))
+        conn.send((time.process_time() - began, sum(outcomes.values()), *watch.figures_mb()))
+    watch.stop()
     stage.close()
     transport.close()
     conn.send("closed")
@@ -365,14 +404,15 @@ def main() -> int:
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     children = start_stages(overrides, args.profile)
-    peaks = dict.fromkeys(STAGES, 0.0)
+    peaks = dict.fromkeys(STAGES, 0.0)  # resident
+    anonymous_peaks = dict.fromkeys(STAGES, 0.0)  # anonymous: what the resident peaks hold beyond mapped file pages
     cpu = dict.fromkeys(STAGES, 0.0)  # each stage's CPU seconds over the run: where the run's time goes
-    week_peaks: dict[str, float] = {}  # each stage's peak at the end of the first week
+    week_peaks: dict[str, tuple[float, float]] = {}  # each stage's peaks (resident, anonymous) at the end of day WEEK
     drained: list[tuple[datetime, float]] = []  # each part's simulated end and the wall-clock time it was drained
     steady: tuple[int, int] | None = None  # (posts, disk bytes) at the end of the first day the log freed messages
     total = disk = 0
     print(f"soak: {args.days} days x {args.per_day} posts in {workdir}")
-    print("day  posts      disk KB/post  day's MB/100k posts  " + "  ".join(f"{s} MB (peak)" for s in STAGES)
+    print("day  posts      disk KB/post  day's MB/100k posts  " + "  ".join(f"{s} MB (peak; anon peak)" for s in STAGES)
           + "  enrich+events+index posts/CPU s (ms CPU/post: enrich events index alert)  event messages/post  log holds")
     try:
         with open_transport(settings) as transport:
@@ -381,7 +421,8 @@ def main() -> int:
             for number in range(args.days):
                 day = first_day + timedelta(days=number)
                 start = datetime.combine(day, datetime.min.time(), SHANGHAI)
-                busy = dict.fromkeys(STAGES, (0.0, 0.0, 0.0))
+                busy = dict.fromkeys(STAGES, 0.0)  # CPU seconds
+                memory: dict[str, tuple[float, float, float, float]] = {}  # MemoryWatch.figures_mb at the day's end
                 events_sent = freed = 0
                 disk_before = disk_bytes(workdir)
                 # The day in slices, each drained at its end (the clock of the alert stage): posts come all day.
@@ -392,10 +433,12 @@ def main() -> int:
                     for name in STAGES:  # in pipeline order: each reads what the one before wrote
                         _, conn = children[name]
                         conn.send(slice_end)
-                        seconds, _messages, rss, peak = conn.recv()
-                        busy[name] = (busy[name][0] + seconds, rss, peak)
+                        seconds, _messages, rss, peak, anonymous, anonymous_peak = conn.recv()
+                        busy[name] += seconds
+                        memory[name] = (rss, peak, anonymous, anonymous_peak)
                         cpu[name] += seconds
                         peaks[name] = max(peaks[name], peak)
+                        anonymous_peaks[name] = max(anonymous_peaks[name], anonymous_peak)
                         if name == "events":
                             events_sent += held_messages(transport, EVENTS) - events_before
                     drained.append((slice_end, time.time()))
@@ -406,14 +449,15 @@ def main() -> int:
                 disk = disk_bytes(workdir)
                 if freed and steady is None:
                     steady = (total, disk)
-                rate = args.per_day / max(busy["enrich"][0] + busy["events"][0] + busy["index"][0], 1e-9)
-                memory = "  ".join(f"{busy[s][1]:8.0f} ({busy[s][2]:5.0f})" for s in STAGES)
+                rate = args.per_day / max(busy["enrich"] + busy["events"] + busy["index"], 1e-9)
+                memory_columns = "  ".join(f"{memory[s][0]:8.0f} ({memory[s][1]:5.0f}; {memory[s][3]:5.0f})"
+                                           for s in STAGES)
                 # Each stage's own cost, so that a rate falling with history points at the stage that grows.
-                stage_ms = " ".join(f"{busy[s][0] / args.per_day * 1000:.3f}" for s in STAGES)
+                stage_ms = " ".join(f"{busy[s] / args.per_day * 1000:.3f}" for s in STAGES)
                 if number + 1 == WEEK:
-                    week_peaks = dict(peaks)
+                    week_peaks = {s: (peaks[s], anonymous_peaks[s]) for s in STAGES}
                 print(f"{number + 1:3d}  {total:9d}  {disk / total / 1024:12.2f}  "
-                      f"{(disk - disk_before) / args.per_day * 100_000 / 1e6:19.1f}  {memory}  {rate:8.0f} ({stage_ms})"
+                      f"{(disk - disk_before) / args.per_day * 100_000 / 1e6:19.1f}  {memory_columns}  {rate:8.0f} ({stage_ms})"
                       f"  {events_sent / args.per_day:19.2f}  {held_messages(transport):9d}", flush=True)
     finally:
         for _process, conn in children.values():
@@ -448,7 +492,10 @@ def main() -> int:
         f"{name} {cpu[name]:.0f} s ({cpu[name] * 1000 / max(total, 1):.2f} ms/post)" for name in STAGES))
     if week_peaks:
         print(f"peak memory after day {WEEK} and after day {args.days}: "
-              + ", ".join(f"{name} {week_peaks[name]:.0f} -> {peaks[name]:.0f} MB" for name in STAGES))
+              + ", ".join(f"{name} {week_peaks[name][0]:.0f} -> {peaks[name]:.0f} MB" for name in STAGES))
+        print(f"peak anonymous memory (resident without mapped files: the memory a stage holds) after day {WEEK} "
+              f"and after day {args.days}: "
+              + ", ".join(f"{name} {week_peaks[name][1]:.0f} -> {anonymous_peaks[name]:.0f} MB" for name in STAGES))
     files = sorted(((f.stat().st_size, f.relative_to(workdir)) for f in workdir.rglob("*") if f.is_file()), reverse=True)
     print("largest files: " + ", ".join(f"{path} {size / 1e6:.1f} MB" for size, path in files[:5]))
     if args.keep is None:

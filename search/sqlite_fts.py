@@ -143,8 +143,10 @@ FEW_MATCHES = 300
 PRUNE_CHUNK = 2000  # posts deleted per transaction by `prune`
 UPGRADE_TOLD = 100_000  # posts between two progress lines of an upgrade
 # Tag ids kept in memory. New events and keywords keep coming for as long as the index runs, so past this
-# many the cache starts afresh (the tags table answers; the busy tags come back within a batch).
-TAG_CACHE = 100_000
+# many the cache starts afresh (the tags table answers; the busy tags come back within a batch). Small enough to fill
+# within days: at 100,000, with about one new event or keyword a post, it filled after weeks at 25,000 posts a day, the
+# stage's memory growing all along.
+TAG_CACHE = 20_000
 BODY_CACHE = 8192  # texts whose tokens are kept (about 2 KB each)
 # Memory of a connection: SQLite's page cache fills up to its size and stays full, and every page read through a
 # memory map counts in the process's resident memory, so together they set where the index stage's memory levels
@@ -155,7 +157,9 @@ PAGE_CACHE_KIB = 16384
 MMAP_BYTES = 64 << 20
 
 
-@lru_cache(maxsize=1 << 16)  # every post is written with a dozen tags, mostly the same places, sources, keywords
+# Every post is written with a dozen tags, mostly the same places and sources, and its event, which comes back for a
+# day or so: room for a day's events, not a fortnight's (an entry takes ~125 bytes besides its value).
+@lru_cache(maxsize=1 << 13)
 def tag_token(kind: str, value: str) -> str:
     """The FTS token of one filter value: opaque, so any value is one ASCII token."""
     return "t" + hashlib.blake2b(f"{kind}\x00{value}".encode(), digest_size=8).hexdigest()

@@ -380,3 +380,16 @@ def test_shipped_model_files_stay_small() -> None:
     data = REPO / "analysis" / "data"
     sizes = [(data / name).stat().st_size for name in ("sentiment.marshal.3", "sentiment_linear.bin.gz")]
     assert sum(sizes) < 3_000_000
+
+
+def test_the_token_kinds_cache_is_bounded_like_the_models_own(monkeypatch) -> None:
+    """New words never stop coming: what tone_features learnt of each token was kept up to a million entries
+    (~180 MB, filled after weeks of a city's posts), five times the model's own cache of tokens."""
+    import analysis.sentiment as sentiment
+
+    monkeypatch.setattr(sentiment, "KNOWN_TOKENS_SIZE", 100)
+    monkeypatch.setattr(sentiment, "_token_kinds", {})
+    words = [f"新词{n}" for n in range(1_000)]
+    features = tone_features(words, char_bigrams=False)
+    assert features == words, "plain words are their own features, whatever the cache holds"
+    assert len(sentiment._token_kinds) <= 100
