@@ -218,8 +218,9 @@ AS_TEXT = "CAST(? AS TEXT)"
 
 
 # Zstandard's level for documents, and the first bytes of each of its frames. A negative level leaves the literals
-# (most of a document: its Chinese text) without Huffman coding: on the bench's stream 461 bytes a document instead of
-# 449 at level 1 (the index +0.8 %), packed in half the CPU (3.4 instead of 6.9 microseconds) and read back in half (1.1 instead of 2.1).
+# (most of a document: its Chinese text) without Huffman coding: on the bench's stream 461 bytes a document instead
+# of 449 at level 1 (the index +0.8 %), packed in half the CPU (3.4 instead of 6.9 microseconds) and read back in
+# half (1.1 instead of 2.1).
 PACK_LEVEL = -1
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
