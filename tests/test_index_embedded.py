@@ -111,6 +111,30 @@ def test_documents_deflated_before_zstandard_still_read_search_relink_and_prune(
         assert index._conn.execute("SELECT count(*) FROM temp.tokens").fetchone()[0] == 0
 
 
+def test_documents_packed_at_the_earlier_zstandard_level_still_read(tmp_path, monkeypatch):
+    """Documents are packed at PACK_LEVEL now (no Huffman coding of the text); those packed at level 1 before read
+    back as the posts they stand for, and are found, beside new ones."""
+    path = tmp_path / "index.sqlite3"
+    # The levels pack short or repetitive documents alike: a long text of the corpus's characters in random order.
+    characters = sorted({char for post in CORPUS for char in post.text})
+    long_text = "".join(random.Random(1).choices(characters, k=600))
+    long_post = CORPUS[0].model_copy(update={"id": "weibo:long", "text": long_text, "masked_text": long_text})
+    old, new = [long_post, *CORPUS[: len(CORPUS) // 2]], CORPUS[len(CORPUS) // 2:]
+    monkeypatch.setattr("search.sqlite_fts.PACK_LEVEL", 1)
+    with SqliteIndex(path) as index:
+        index.upsert(old)
+        packed_at_1 = dict(index._conn.execute("SELECT id, doc FROM docs JOIN posts USING (rid)"))
+    monkeypatch.undo()
+    with SqliteIndex(path) as index:
+        index.upsert(new)
+        stored = dict(index._conn.execute("SELECT id, doc FROM docs JOIN posts USING (rid)"))
+        assert all(stored[post.id] == packed_at_1[post.id] for post in old)
+        assert index._documents.pack(long_post) != packed_at_1[long_post.id]  # the levels differ
+        assert [index.get(post.id) for post in [*old, *new]] == [*old, *new]
+        query = SearchQuery(text="老旧小区", limit=500)
+        assert sorted(p.id for p in index.search(query).hits) == sorted(p.id for p in expected(query))
+
+
 def test_documents_are_compressed_with_the_dictionary_their_index_was_created_with(tmp_path, monkeypatch):
     """Documents are kept compressed with a preset dictionary of what documents have in common, under half their
     JSON's size for these posts; the dictionary is kept in the index, so an index stays readable by a version of
