@@ -407,6 +407,11 @@ class ElasticIndex(Index):
         for event in events:
             if event.merged_into:
                 merges.setdefault(event.merged_into, []).append(event.id)
+        if merges:
+            # update_by_query finds posts by a search, which sees only what a refresh made visible: posts
+            # written in this batch or the last second would stay under the merged-away event.
+            with self._calls("making the posts written so far visible before moving them"):
+                self.client.indices.refresh(index=self.posts_index)
         for into, merged in merges.items():
             # Posts indexed under a merged-away event belong to the event it was merged into.
             with self._calls(f"moving the posts of events {', '.join(merged)} to {into}"):

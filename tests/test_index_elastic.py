@@ -227,9 +227,13 @@ def test_a_merged_event_moves_its_posts_to_the_event_it_joined(es, index):
     es.route("HEAD", events, Reply(200))
     es.route("PUT", f"{events}/_bulk", recorded("bulk_all_updated"))
     es.route("POST", f"/{INDEX}/_update_by_query", recorded("update_by_query"))
+    es.route("POST", f"/{INDEX}/_refresh", Reply(200, {"_shards": {"total": 2, "successful": 1, "failed": 0}}))
     merged = [Event(id=f"ev-{n}", label="停工", first_seen=T0, last_seen=T0, size=1, merged_into="ev-1")
               for n in (2, 3)]
     index.upsert_events([*merged, Event(id="ev-1", label="停工", first_seen=T0, last_seen=T0, size=9)])
+    # The move searches the posts: those written since the last refresh (this batch's) must be visible to it.
+    paths = [r.path for r in es.requests if r.method == "POST"]
+    assert paths.index(f"/{INDEX}/_refresh") < paths.index(f"/{INDEX}/_update_by_query")
     [request] = es.sent("POST", f"/{INDEX}/_update_by_query")
     assert request.json() == {"conflicts": "proceed", "query": {"terms": {"event_id": ["ev-2", "ev-3"]}},
                               "script": {"lang": "painless", "source": "ctx._source.event_id = params.into",
@@ -535,6 +539,7 @@ def test_a_refusal_that_will_never_pass_sends_its_items_to_the_dead_letter_topic
     es.route("HEAD", events, Reply(200))
     es.route("PUT", f"{events}/_bulk", recorded("bulk_all_updated"))
     es.route("POST", f"/{INDEX}/_update_by_query", recorded("update_by_query_script_refused_400"))
+    es.route("POST", f"/{INDEX}/_refresh", Reply(200, {"_shards": {"total": 2, "successful": 1, "failed": 0}}))
     transport = SqliteTransport(tmp_path / "transport.sqlite3")
     merged = Event(id="ev-2", label="停工", first_seen=T0, last_seen=T0, size=1, merged_into="ev-1")
     kept = Event(id="ev-1", label="停工", first_seen=T0, last_seen=T0, size=9)
