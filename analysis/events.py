@@ -26,6 +26,7 @@ the number of events (bench/events_bench.py).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import itertools
@@ -199,10 +200,19 @@ _KEY_PARTS = tuple((pair, low_shift, (1 << low_width) - 1, high_shift, (1 << hig
                    for pair, ((low_shift, low_width), (high_shift, high_width)) in enumerate(KEY_PAIRS))
 
 
-def fingerprint_keys(fingerprint: int) -> list[tuple[int, int]]:
+# Fingerprints whose keys are kept (about 1 KB each: 4 MB). A fingerprint's keys are asked for again and again: a
+# batch's are computed for its read (`ReprintDetector.recall`), again for each post's look-up and when it is held;
+# the rows read back are checked by theirs and sorted by them; copies of one story share one fingerprint, read back
+# at each of its next copies. Three calls in four were for a fingerprint seen before on bench.throughput's stream,
+# seven in ten on bench.events_history's 7-day state (eight in ten with 65,536 kept).
+KEYS_CACHED = 4096
+
+
+@functools.lru_cache(maxsize=KEYS_CACHED)
+def fingerprint_keys(fingerprint: int) -> tuple[tuple[int, int], ...]:
     """(pair, key) of each of KEY_PAIRS: what a fingerprint is looked up by."""
-    return [(pair, fingerprint >> low_shift & low_mask | (fingerprint >> high_shift & high_mask) << low_width)
-            for pair, low_shift, low_mask, high_shift, high_mask, low_width in _KEY_PARTS]
+    return tuple([(pair, fingerprint >> low_shift & low_mask | (fingerprint >> high_shift & high_mask) << low_width)
+                  for pair, low_shift, low_mask, high_shift, high_mask, low_width in _KEY_PARTS])
 
 
 @dataclass(slots=True)
@@ -265,7 +275,9 @@ class ReprintDetector:
         if self.memory is None:
             return
         self._recall_by_id([post_id for post_id in post_ids if post_id not in self.by_id])
-        value_keys, lead_keys = self._asked_keys, self._asked_lead_keys = set(), set()
+        value_keys: set[tuple[int, int]] = set()
+        lead_keys: set[tuple[int, int]] = set()
+        self._asked_keys, self._asked_lead_keys = value_keys, lead_keys
         for value, lead in simhashes:
             value_keys.update(fingerprint_keys(value))
             if lead is not None:
@@ -287,7 +299,7 @@ class ReprintDetector:
         self._recalled.update(dict.fromkeys(post_ids))
         self._recalled.update(self.memory.fingerprints_of(post_ids))
 
-    def _stored_near(self, value_keys: list[tuple[int, int]], lead_keys: list[tuple[int, int]]) -> list[Fingerprint]:
+    def _stored_near(self, value_keys: Sequence[tuple[int, int]], lead_keys: Sequence[tuple[int, int]]) -> list[Fingerprint]:
         """What `memory.fingerprints_keyed` answers, from what was recalled when it was all asked."""
         assert self.memory is not None
         if not (self._asked_keys.issuperset(value_keys) and self._asked_lead_keys.issuperset(lead_keys)):
@@ -324,7 +336,7 @@ class ReprintDetector:
             return self._kept(self._recalled[post_id])
         return held
 
-    def _held_near(self, value_keys: list[tuple[int, int]], keys: dict[tuple[int, int], set[str]]) -> list[Fingerprint]:
+    def _held_near(self, value_keys: Sequence[tuple[int, int]], keys: dict[tuple[int, int], set[str]]) -> list[Fingerprint]:
         by_id = self.by_id
         return [by_id[post_id] for key in value_keys for post_id in keys.get(key, ())]
 
@@ -333,7 +345,7 @@ class ReprintDetector:
         same text, posts whose first paragraph is this text, and (given `lead`, this post's first
         paragraph) posts that copied only that paragraph."""
         value_keys = fingerprint_keys(value)
-        lead_keys = fingerprint_keys(lead) if lead is not None else []
+        lead_keys = fingerprint_keys(lead) if lead is not None else ()
         by_value = self._held_near(value_keys, self._by_key)
         by_lead = self._held_near(value_keys, self._by_lead_key)
         if lead_keys:
