@@ -487,6 +487,8 @@ class EventState:
         scores clearly higher. Without candidates: the estate or place and the action."""
         if not self.headlines:
             return composed_title(named, [p for p, _ in self.places.most_common(3)], keywords)
+        if len(self.headlines) == 1:  # the best, whatever its score (most events taken, the small ones, have one)
+            return self.headlines[0].text
         centroid, norm = self._title_centroid(top_terms)
         scores = {h.text: h.score(centroid, norm) for h in self.headlines}
         best = max(sorted(scores), key=scores.__getitem__)
@@ -568,9 +570,11 @@ def _scored_terms(saved: tuple[int, dict[str, float]] | None) -> tuple[int, dict
     return int(size), top, _norm(top)
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass sets each of its fields through object.__setattr__, and one is made per post
+# (3.6 us against 5.5 us for its fourteen fields).
+@dataclass(slots=True)
 class PostTraits:
-    """What clustering needs of an enriched post."""
+    """What clustering needs of an enriched post (read, never changed)."""
 
     id: str
     when: datetime
@@ -610,11 +614,8 @@ class Postings:
         self.per_key = per_key
         self._lists: dict[str, list[str]] = {}
 
-    def add(self, key: str, event_id: str) -> None:
-        self.add_all((key,), event_id)
-
     def add_all(self, keys: Iterable[str], event_id: str) -> None:
-        """`add` the event under each key."""
+        """Put the event last (the most recent) in each key's list, the list's first one out when it is full."""
         lists, per_key = self._lists, self.per_key
         for key in keys:
             events = lists.get(key)
@@ -642,12 +643,15 @@ class Postings:
                     found[event_id] = found_get(event_id, 0.0) + squared
         return found
 
-    def discard(self, key: str, event_id: str) -> None:
-        events = self._lists.get(key)
-        if events is not None and event_id in events:
-            events.remove(event_id)
-            if not events:
-                del self._lists[key]
+    def discard_all(self, keys: Iterable[str], event_id: str) -> None:
+        """Take the event out of each key's list (an event merged or forgotten: every term of its centroid)."""
+        lists = self._lists
+        for key in keys:
+            events = lists.get(key)
+            if events is not None and event_id in events:
+                events.remove(event_id)
+                if not events:
+                    del lists[key]
 
 
 class EventClusterer:
@@ -966,10 +970,10 @@ class EventClusterer:
         keep.engaged = sorted(keep.engaged + gone.engaged, key=lambda item: -item[0])[:REPRESENTATIVES]
         keep.add_headlines(gone.headlines)
         gone.merged_into = keep.id
+        # Key by key the lists are apart: all taken out, then all put in, is taking out and putting in each.
         for postings, keys in self._keys_of(gone):
-            for key in keys:
-                postings.discard(key, gone.id)
-                postings.add(key, keep.id)
+            postings.discard_all(keys, gone.id)
+            postings.add_all(keys, keep.id)
         self.changed.update({keep.id, gone.id})
         self.unsaved.update({keep.id, gone.id})
         return keep
@@ -1015,8 +1019,7 @@ class EventClusterer:
                 idle.append(event_id)
                 self.events.pop(event_id, None)
                 for postings, keys in self._keys_of(event):
-                    for key in keys:
-                        postings.discard(key, event_id)
+                    postings.discard_all(keys, event_id)
         for last_seen, event_id in kept:
             self._queue_idle(last_seen, event_id)
         while self._thread_queue and self._thread_queue[0][0] < cutoff:
@@ -1072,8 +1075,7 @@ class EventClusterer:
             self._queue_idle(event.last_seen, event.id)
             if not event.merged_into:
                 for postings, keys in self._keys_of(event):
-                    for key in keys:
-                        postings.add(key, event.id)
+                    postings.add_all(keys, event.id)
         for fingerprint in fingerprints:
             self.reprints.add(fingerprint)
         for post_id, event_id, when in posts:
