@@ -284,15 +284,16 @@ class ReprintDetector:
                 value_keys.update(fingerprint_keys(lead))
             lead_keys.update(fingerprint_keys(value))
         self._recalled_keys, self._recalled_lead_keys = {}, {}
-        near = self.memory.fingerprints_keyed(sorted(value_keys), sorted(lead_keys))
+        # In no particular order (a store finds the rows of each key however they are asked): sorting a batch's
+        # ten thousand keys took a fiftieth of the stage's time.
+        near = self.memory.fingerprints_keyed(list(value_keys), list(lead_keys))
         self._recalled.update((fingerprint.post_id, fingerprint) for fingerprint in near)
         self._recall_by_id([*dict.fromkeys(fp.original for fp in near if fp.original not in self._recalled)])
         for fingerprint in near:
             for hashed, asked, found in ((fingerprint.value, value_keys, self._recalled_keys),
                                          (fingerprint.lead, lead_keys, self._recalled_lead_keys)):
-                for key in fingerprint_keys(hashed) if hashed is not None else ():
-                    if key in asked:
-                        found.setdefault(key, []).append(fingerprint)
+                for key in asked.intersection(fingerprint_keys(hashed)) if hashed is not None else ():
+                    found.setdefault(key, []).append(fingerprint)
 
     def _recall_by_id(self, post_ids: list[str]) -> None:
         assert self.memory is not None
