@@ -12,6 +12,7 @@ the history.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import socket
@@ -106,6 +107,8 @@ def _unsigned(value: int) -> int:
     return value + (1 << 64) if value < 0 else value
 
 
+# A batch's thread keys are hashed to be read (`threads`), then again to be saved with its posts.
+@functools.lru_cache(maxsize=2048)
 def _thread_key(key: str) -> int:
     """A thread key (a page's address) as a signed 64-bit hash: a small index, and among a week's few million
     keys a collision is a one in a million million chance."""

@@ -23,7 +23,7 @@ def test_the_keys_of_many_fingerprints_are_those_of_each():
     values = [rng.getrandbits(64) for _ in range(200)] + [0, (1 << 64) - 1, 1 << 63]
     arrays = key_arrays(np.array(values, dtype=np.uint64))
     assert [[(pair, int(keys[n])) for pair, keys in enumerate(arrays)] for n in range(len(values))] == [
-        fingerprint_keys(value) for value in values]
+        list(fingerprint_keys(value)) for value in values]
 
 
 def test_rows_are_found_by_any_of_their_keys_across_merges_and_until_forgotten(monkeypatch):
