@@ -11,15 +11,17 @@ memory, checked under an advisory lock so two workers starting at once cannot bo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
+from alerts.rules.unanswered_complaints import Subject, WaitingMessage
 from alerts.store import (
     OUTBOX_COLUMNS,
+    WAITING_COLUMNS,
     AlertStore,
     AuditEntry,
     Change,
@@ -28,16 +30,20 @@ from alerts.store import (
     StoreConflict,
     Stored,
     StoreError,
+    WaitingChanges,
     WorkerMemory,
     audit_row,
     audit_values,
     burst_rows,
     epoch,
     fold_into_last_row,
+    micros,
     outbox_row,
     outbox_values,
     refuse_live_holder,
     stored_row,
+    waiting_message,
+    waiting_rows,
 )
 from stores import postgres
 from yuqing.config.settings import PostgresSettings
@@ -50,7 +56,7 @@ _WRITER_LOCK = 0x7975_616C_6572  # "yualer"
 class PostgresAlertStore(AlertStore):
     """`read_only=True`: every transaction is read-only, for commands that only show alerts."""
 
-    SCHEMA_VERSION = 10  # 0004 made the tables, 0010 the burst subjects' columns
+    SCHEMA_VERSION = 11  # 0004 made the tables, 0010 the burst subjects' columns, 0011 the waiting messages
 
     def __init__(self, settings: PostgresSettings, read_only: bool = False) -> None:
         self.read_only = read_only
@@ -195,17 +201,29 @@ class PostgresAlertStore(AlertStore):
                                 (epoch(before),)).rowcount
 
     @staticmethod
-    def _replace_rules(conn: psycopg.Connection, states: Mapping[str, str]) -> None:
+    def _replace_rules(conn: psycopg.Connection, states: Mapping[str, str], waiting: Sequence[WaitingChanges]) -> None:
+        conn.execute("DELETE FROM alert_waiting_messages WHERE rule IN "
+                     "(SELECT key FROM alert_rule_memory WHERE NOT (key = ANY(%s)))", (list(states),))
         conn.execute("DELETE FROM alert_rule_memory WHERE NOT (key = ANY(%s))", (list(states),))
         with conn.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO alert_rule_memory (key, state, saved_at) VALUES (%s, %s, now()) "
                 "ON CONFLICT (key) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
                 list(states.items()))
+            for rule in waiting:
+                if rule.drop_saved:
+                    cursor.execute("DELETE FROM alert_waiting_messages WHERE rule = %s", (rule.rule,))
+                cursor.executemany("DELETE FROM alert_waiting_messages WHERE rule = %s AND post_id = %s",
+                                   [(rule.rule, post_id) for post_id, message in rule.changes.items() if message is None])
+                cursor.executemany(
+                    "INSERT INTO alert_waiting_messages (rule, post_id, kind, subject_id, since_us, since, arrival) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (rule, post_id) DO UPDATE SET "
+                    "kind = excluded.kind, subject_id = excluded.subject_id, since_us = excluded.since_us, "
+                    "since = excluded.since, arrival = excluded.arrival", waiting_rows(rule))
 
-    def save_state(self, states: Mapping[str, str]) -> None:
+    def save_state(self, states: Mapping[str, str], waiting: Sequence[WaitingChanges] = ()) -> None:
         with self._write() as conn:
-            self._replace_rules(conn, states)
+            self._replace_rules(conn, states, waiting)
 
     def load_state(self) -> dict[str, str]:
         return dict(self._db.rows("SELECT key, state FROM alert_rule_memory"))
@@ -234,7 +252,7 @@ class PostgresAlertStore(AlertStore):
             if writer is not None:
                 now = datetime.now(UTC)
                 self._hold(conn, writer, until or now, now)
-            self._replace_rules(conn, memory.rules)
+            self._replace_rules(conn, memory.rules, memory.waiting)
             if memory.forgotten is None:
                 cursor.execute("DELETE FROM alert_burst_memory")
             else:
@@ -278,6 +296,22 @@ class PostgresAlertStore(AlertStore):
     def next_position(self) -> int:
         [(position,)] = self._db.rows("SELECT COALESCE(MAX(position) + 1, 0) FROM alert_burst_memory")
         return int(position)
+
+    def waiting_by_id(self, rule: str, post_ids: Collection[str]) -> list[WaitingMessage]:
+        return [waiting_message(row) for row in self._db.rows(
+            f"SELECT {WAITING_COLUMNS} FROM alert_waiting_messages WHERE rule = %s AND post_id = ANY(%s)",
+            (rule, list(post_ids)))]
+
+    def waiting_between(self, rule: str, start: datetime, end: datetime) -> list[WaitingMessage]:
+        return [waiting_message(row) for row in self._db.rows(
+            f"SELECT {WAITING_COLUMNS} FROM alert_waiting_messages WHERE rule = %s AND since_us >= %s "
+            "AND since_us < %s", (rule, micros(start), micros(end)))]
+
+    def waiting_about(self, rule: str, subjects: Collection[Subject]) -> list[WaitingMessage]:
+        return [waiting_message(row) for row in self._db.rows(
+            f"SELECT {WAITING_COLUMNS} FROM alert_waiting_messages WHERE rule = %s "
+            "AND (kind, subject_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+            (rule, [kind for kind, _ in subjects], [subject_id for _, subject_id in subjects]))]
 
     def close(self) -> None:
         self._db.close()

@@ -88,6 +88,7 @@ class AlertService:
         self.rules_writer = rules_writer
         self.engine = AlertEngine(config, {policy.id: policy for policy in policies})
         if rules_writer:
+            self.engine.keep_waiting_in(store)
             self.engine.restore(store.load_state())
         # group key -> (its latest alert as stored, or None: the group has none; the time of its last finding)
         self._groups: dict[str, tuple[Stored | None, datetime]] = {}
@@ -171,7 +172,8 @@ class AlertService:
         """Persist the rules' memory (the alert worker saves it with its checkpoints, see `workers.stages.AlertStage`)."""
         if not self.rules_writer:
             raise RuntimeError("only the alert worker's service writes the rules' memory")
-        self.store.save_state(self.engine.snapshot())
+        self.store.save_state(self.engine.snapshot(), self.engine.waiting_changes())
+        self.engine.waiting_saved()
 
     def check_deadlines(self, now: datetime | None = None) -> list[Alert]:
         """Escalate alerts whose clocks passed `warn_at` of their span or their due time (newest first). Only
