@@ -18,10 +18,11 @@ from typing import Any
 
 import psycopg
 
-from alerts.rules.unanswered_complaints import Subject, WaitingMessage
+from alerts.rules.unanswered_complaints import Entry, Subject, WaitingMessage, micros
 from alerts.store import (
     OUTBOX_COLUMNS,
     WAITING_COLUMNS,
+    WAITING_ENTRIES,
     AlertStore,
     AuditEntry,
     Change,
@@ -37,7 +38,6 @@ from alerts.store import (
     burst_rows,
     epoch,
     fold_into_last_row,
-    micros,
     outbox_row,
     outbox_values,
     refuse_live_holder,
@@ -307,11 +307,8 @@ class PostgresAlertStore(AlertStore):
             f"SELECT {WAITING_COLUMNS} FROM alert_waiting_messages WHERE rule = %s AND since_us >= %s "
             "AND since_us < %s", (rule, micros(start), micros(end)))]
 
-    def waiting_about(self, rule: str, subjects: Collection[Subject]) -> list[WaitingMessage]:
-        return [waiting_message(row) for row in self._db.rows(
-            f"SELECT {WAITING_COLUMNS} FROM alert_waiting_messages WHERE rule = %s "
-            "AND (kind, subject_id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
-            (rule, [kind for kind, _ in subjects], [subject_id for _, subject_id in subjects]))]
+    def waiting_about(self, rule: str, subject: Subject) -> list[Entry]:
+        return self._db.rows(WAITING_ENTRIES.format(table="alert_waiting_messages", mark="%s"), (rule, *subject))
 
     def close(self) -> None:
         self._db.close()

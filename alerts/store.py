@@ -18,13 +18,13 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
 import orjson
 
-from alerts.rules.unanswered_complaints import Subject, WaitingMessage
+from alerts.rules.unanswered_complaints import Entry, Subject, WaitingMessage, micros
 from stores.sqlite import connect, write_transaction
 from yuqing.schema import Alert, AlertStatus
 
@@ -224,7 +224,9 @@ def last_bucket_of(data: dict[str, Any]) -> int | None:
 
 
 WAITING_COLUMNS = "post_id, kind, subject_id, since, arrival"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A subject's messages as its finding names them (`Entry`), in that order.
+WAITING_ENTRIES = "SELECT since_us, arrival, post_id, since FROM {table} WHERE rule = {mark} AND kind = {mark} " \
+                  "AND subject_id = {mark} ORDER BY since_us, arrival"
 
 
 def waiting_rows(rule: WaitingChanges) -> list[tuple[str, str, str, str, int, str, int]]:
@@ -240,10 +242,6 @@ def waiting_message(row: tuple) -> WaitingMessage:
     """A row of WAITING_COLUMNS as the rule held it."""
     post_id, kind, subject_id, since, arrival = row
     return WaitingMessage(post_id, (kind, subject_id), datetime.fromisoformat(since), arrival)
-
-
-def micros(moment: datetime) -> int:
-    return (moment - EPOCH) // timedelta(microseconds=1)
 
 
 def outbox_values(alert: Alert, change: Change, now: datetime) -> list[tuple[object, ...]]:
@@ -365,7 +363,7 @@ class AlertStore(abc.ABC):
     def waiting_between(self, rule: str, start: datetime, end: datetime) -> list[WaitingMessage]: ...
 
     @abc.abstractmethod
-    def waiting_about(self, rule: str, subjects: Collection[Subject]) -> list[WaitingMessage]: ...
+    def waiting_about(self, rule: str, subject: Subject) -> list[Entry]: ...
 
     def close(self) -> None:
         """Release connections."""
@@ -384,8 +382,8 @@ class RuleWaiting:
     def waiting_between(self, start: datetime, end: datetime) -> list[WaitingMessage]:
         return self.store.waiting_between(self.rule, start, end)
 
-    def waiting_about(self, subjects: Collection[Subject]) -> list[WaitingMessage]:
-        return self.store.waiting_about(self.rule, subjects)
+    def waiting_about(self, subject: Subject) -> list[Entry]:
+        return self.store.waiting_about(self.rule, subject)
 
 
 SCHEMA = """
@@ -422,7 +420,7 @@ CREATE TABLE IF NOT EXISTS waiting_messages (rule TEXT NOT NULL, post_id TEXT NO
                                              subject_id TEXT NOT NULL, since_us INTEGER NOT NULL, since TEXT NOT NULL,
                                              arrival INTEGER NOT NULL, PRIMARY KEY (rule, post_id));
 CREATE INDEX IF NOT EXISTS waiting_messages_by_since ON waiting_messages (rule, since_us);
-CREATE INDEX IF NOT EXISTS waiting_messages_by_subject ON waiting_messages (rule, kind, subject_id);
+CREATE INDEX IF NOT EXISTS waiting_messages_by_subject ON waiting_messages (rule, kind, subject_id, since_us, arrival);
 -- Offsets belong to one log (transport.identity()): a new log starts at offset 0 again.
 CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
                                            next_offset INTEGER NOT NULL, PRIMARY KEY (log, topic, partition));
@@ -754,11 +752,8 @@ class SqliteAlertStore(AlertStore):
             f"SELECT {WAITING_COLUMNS} FROM waiting_messages WHERE rule = ? AND since_us >= ? AND since_us < ?",
             (rule, micros(start), micros(end)))]
 
-    def waiting_about(self, rule: str, subjects: Collection[Subject]) -> list[WaitingMessage]:
-        with self._lock:
-            return [waiting_message(row) for kind, subject_id in subjects for row in self._conn.execute(
-                f"SELECT {WAITING_COLUMNS} FROM waiting_messages WHERE rule = ? AND kind = ? AND subject_id = ?",
-                (rule, kind, subject_id))]
+    def waiting_about(self, rule: str, subject: Subject) -> list[Entry]:
+        return self._read(WAITING_ENTRIES.format(table="waiting_messages", mark="?"), (rule, *subject))
 
     def close(self) -> None:
         with self._lock:

@@ -137,7 +137,7 @@ def test_a_rule_that_starts_afresh_drops_what_the_store_kept_under_its_key(alert
     [finding] = rule.on_tick(T0 + timedelta(days=7))
     assert finding.post_ids == ("board:new",)
     checkpoint(alert_store, rule, 1)
-    assert [m.post_id for m in RuleWaiting(alert_store, KEY).waiting_about([("place", "西城")])] == ["board:new"]
+    assert [entry[2] for entry in RuleWaiting(alert_store, KEY).waiting_about(("place", "西城"))] == ["board:new"]
 
 
 def test_the_messages_of_a_rule_no_longer_in_the_rules_file_are_dropped(alert_store):

@@ -13,7 +13,8 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any, Literal, Protocol
 
 from pydantic import Field, model_validator
@@ -22,6 +23,16 @@ from alerts.rules.base import Finding, Rule, RuleOptions, linked_policies
 from yuqing.schema import BOARD_ANSWERED, BOARD_CATEGORY, BOARD_PLACE, EnrichedPost, Platform
 
 Subject = tuple[str, str]  # ("policy", id) or ("place", name)
+# A waiting message in its subject's list: (since, in microseconds since the epoch; arrival; post id; since as held,
+# or as ISO 8601 text). Plain tuples: a subject's finding names a month of its messages, in this order.
+Entry = tuple[int, int, str, datetime | str]
+ARRIVAL, POST_ID = itemgetter(1), itemgetter(2)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(moment: datetime) -> int:
+    """The moment in microseconds since the epoch, exactly."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +44,9 @@ class WaitingMessage:
     subject: Subject
     since: datetime
     arrival: int
+
+    def entry(self) -> Entry:
+        return (micros(self.since), self.arrival, self.post_id, self.since)
 
 
 class WaitingArchive(Protocol):
@@ -46,8 +60,8 @@ class WaitingArchive(Protocol):
         """Those waiting since `start` (included) up to `end` (excluded)."""
         ...
 
-    def waiting_about(self, subjects: Collection[Subject]) -> list[WaitingMessage]:
-        """Every one about these subjects."""
+    def waiting_about(self, subject: Subject) -> list[Entry]:
+        """Every one about this subject, in time order (of one time: in arrival order)."""
         ...
 
 
@@ -57,7 +71,7 @@ class WaitingInMemory:
 
     def __init__(self) -> None:
         self.messages: dict[str, WaitingMessage] = {}
-        self._about: dict[Subject, dict[str, WaitingMessage]] = {}
+        self._about: dict[Subject, list[Entry]] = {}  # in time order, as `waiting_about` gives them
         self._by_since: list[tuple[datetime, str]] = []  # in time order: most come in it, and leave from its start
 
     def put(self, changes: Mapping[str, WaitingMessage | None]) -> None:
@@ -66,13 +80,13 @@ class WaitingInMemory:
             old = self.messages.pop(post_id, None)
             if old is not None:
                 about = self._about[old.subject]
-                del about[post_id]
+                del about[bisect_left(about, old.entry())]
                 if not about:
                     del self._about[old.subject]
                 del self._by_since[bisect_left(self._by_since, (old.since, post_id))]
             if message is not None:
                 self.messages[post_id] = message
-                self._about.setdefault(message.subject, {})[post_id] = message
+                insort(self._about.setdefault(message.subject, []), message.entry())
                 insort(self._by_since, (message.since, post_id))
 
     def waiting_by_id(self, post_ids: Collection[str]) -> list[WaitingMessage]:
@@ -82,8 +96,8 @@ class WaitingInMemory:
         first, last = bisect_left(self._by_since, (start,)), bisect_left(self._by_since, (end,))
         return [self.messages[post_id] for _, post_id in self._by_since[first:last]]
 
-    def waiting_about(self, subjects: Collection[Subject]) -> list[WaitingMessage]:
-        return [message for subject in subjects for message in self._about.get(subject, {}).values()]
+    def waiting_about(self, subject: Subject) -> list[Entry]:
+        return list(self._about.get(subject, ()))
 
 
 def _moment(value: datetime | str) -> datetime:
@@ -196,18 +210,19 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         found += [m for m in changes.values() if m is not None and start <= m.since < end]
         return [m for m in found if m.post_id not in self._fresh]
 
-    def _messages_about(self, subjects: Collection[Subject]) -> dict[Subject, list[WaitingMessage]]:
+    def _entries_about(self, subjects: Collection[Subject]) -> dict[Subject, list[Entry]]:
         """Each subject's waiting messages, oldest first (of one time: in arrival order)."""
-        about: dict[Subject, dict[str, WaitingMessage]] = {subject: {} for subject in subjects}
-        if subjects and not self._archive_stale:
-            for saved in self._archive.waiting_about(subjects):
-                if saved.post_id not in self._changes:
-                    about[saved.subject][saved.post_id] = saved
-        for changed in self._changes.values():
-            if changed is not None and changed.subject in about:
-                about[changed.subject][changed.post_id] = changed
-        return {subject: sorted(messages.values(), key=lambda m: (m.since, m.arrival))
-                for subject, messages in about.items()}
+        changed: dict[Subject, list[Entry]] = {subject: [] for subject in subjects}
+        for message in self._changes.values():
+            if message is not None and message.subject in changed:
+                changed[message.subject].append(message.entry())
+        about = {}
+        for subject in subjects:
+            saved = [] if self._archive_stale else self._archive.waiting_about(subject)
+            if not self._changes.keys().isdisjoint(map(POST_ID, saved)):  # a month of them: looked through in C
+                saved = [entry for entry in saved if entry[2] not in self._changes]
+            about[subject] = sorted(saved + changed[subject]) if changed[subject] else saved
+        return about
 
     # --- memory ----------------------------------------------------------------------------------
 
@@ -363,19 +378,19 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
                 continue
             if self._last_reported.get(subject) != figures:  # else nothing changed since the last tick
                 due[subject] = (waiting, overdue)
-        about = self._messages_about(list(due))  # read before anything is noted: a failed read is tried next tick
+        about = self._entries_about(list(due))  # read before anything is noted: a failed read is tried next tick
         findings = []
         # In the order the subjects' oldest waiting messages arrived, as a pass over every waiting message had.
-        for subject in sorted(due, key=lambda subject: min(message.arrival for message in about[subject])):
-            messages = about[subject]
+        for subject in sorted(due, key=lambda subject: min(map(ARRIVAL, about[subject]))):
+            entries = about[subject]
             waiting, overdue = self._last_reported[subject] = due[subject]
-            oldest = messages[0].since
+            oldest = _moment(entries[0][3])
             kind, subject_id = subject
             findings.append(Finding(
                 subject_kind=kind, subject_id=subject_id, at=now, magnitude=waiting,
                 title=f"{subject_id}：{waiting}条留言未回复，其中{overdue}条超过{self.options.max_days:g}天",
                 summary=f"最早一条留言于{oldest:%Y-%m-%d %H:%M}发布，至今未见回复。",
-                post_ids=tuple(message.post_id for message in messages),  # oldest first; a month of them
+                post_ids=tuple(map(POST_ID, entries)),  # oldest first; a month of them
                 evidence={"unanswered": waiting, "overdue": overdue, "oldest": oldest.isoformat()},
             ))
         self._changed = set()
