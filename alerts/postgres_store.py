@@ -88,34 +88,34 @@ class PostgresAlertStore(AlertStore):
                 "INSERT INTO alert_outbox (alert_id, channel, message, created_at, next_attempt_at) "
                 "VALUES (%s, %s, %s, %s, %s)", outbox_values(alert, change, now))
 
-    def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
+    def save_alert(self, expected_version: int | None, changes: Sequence[tuple[Alert, Change]],
+                   now: datetime) -> Stored:
+        alert = changes[-1][0]
         try:
             with self._write() as conn:
-                conn.execute(
-                    "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, 1, %s)",
-                    (alert.id, alert.group_key, alert.status != AlertStatus.CLOSED, alert.status.value,
-                     epoch(alert.fired_at), epoch(alert.updated_at), alert.model_dump_json()))
-                self._record(conn, alert, None, change, now)
-        except psycopg.errors.UniqueViolation as exc:
+                if expected_version is None:
+                    conn.execute(
+                        "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        (alert.id, alert.group_key, alert.status != AlertStatus.CLOSED, alert.status.value,
+                         epoch(alert.fired_at), epoch(alert.updated_at), len(changes), alert.model_dump_json()))
+                    from_status = None
+                else:
+                    row = conn.execute("SELECT status, version FROM alerts WHERE id = %s FOR UPDATE",
+                                       (alert.id,)).fetchone()
+                    if row is None or row[1] != expected_version:
+                        raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
+                    conn.execute("UPDATE alerts SET is_open = %s, status = %s, updated_at = %s, "
+                                 "version = version + %s, doc = %s WHERE id = %s",
+                                 (alert.status != AlertStatus.CLOSED, alert.status.value, epoch(alert.updated_at),
+                                  len(changes), alert.model_dump_json(), alert.id))
+                    from_status = row[0]
+                for changed, change in changes:
+                    self._record(conn, changed, from_status, change, now)
+                    from_status = changed.status.value
+        except psycopg.errors.UniqueViolation as exc:  # a new alert, or one reopened, while its group has one open
             raise StoreConflict(f"group {alert.group_key} already has an open alert (or id {alert.id} exists)") from exc
-        return Stored(alert, 1)
-
-    def update(self, alert: Alert, expected_version: int, change: Change, now: datetime) -> Stored:
-        try:
-            with self._write() as conn:
-                row = conn.execute("SELECT status, version FROM alerts WHERE id = %s FOR UPDATE",
-                                   (alert.id,)).fetchone()
-                if row is None or row[1] != expected_version:
-                    raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
-                conn.execute("UPDATE alerts SET is_open = %s, status = %s, updated_at = %s, version = version + 1, "
-                             "doc = %s WHERE id = %s",
-                             (alert.status != AlertStatus.CLOSED, alert.status.value, epoch(alert.updated_at),
-                              alert.model_dump_json(), alert.id))
-                self._record(conn, alert, row[0], change, now)
-        except psycopg.errors.UniqueViolation as exc:  # reopened while another alert of its group is open
-            raise StoreConflict(f"group {alert.group_key} already has an open alert") from exc
-        return Stored(alert, expected_version + 1)
+        return Stored(alert, (expected_version or 0) + len(changes))
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         # LIMIT NULL: no limit

@@ -259,12 +259,20 @@ class AlertStore(abc.ABC):
         """The group's open alert, else its most recent closed one."""
 
     @abc.abstractmethod
+    def save_alert(self, expected_version: int | None, changes: Sequence[tuple[Alert, Change]],
+                   now: datetime) -> Stored:
+        """A run of changes to one alert (each with the alert as it left it), in one transaction: every change's
+        audit entry and notifications, in order, and the alert as the last left it. `expected_version` None: the
+        alert is new (StoreConflict when its group already has an open alert); else it replaces the stored alert if
+        nobody changed it since that version (else StoreConflict), which then counts one version per change."""
+
     def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
         """Add a new alert; StoreConflict when the group already has an open alert."""
+        return self.save_alert(None, [(alert, change)], now)
 
-    @abc.abstractmethod
     def update(self, alert: Alert, expected_version: int, change: Change, now: datetime) -> Stored:
         """Replace the alert if nobody changed it since `expected_version`; else StoreConflict."""
+        return self.save_alert(expected_version, [(alert, change)], now)
 
     @abc.abstractmethod
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
@@ -540,36 +548,38 @@ class SqliteAlertStore(AlertStore):
             "INSERT INTO outbox (alert_id, channel, message, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
             outbox_values(alert, change, now))
 
-    def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
+    def save_alert(self, expected_version: int | None, changes: Sequence[tuple[Alert, Change]],
+                   now: datetime) -> Stored:
+        alert = changes[-1][0]
         try:
             with self._write() as conn:
-                conn.execute(
-                    "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
-                    (alert.id, alert.group_key, int(alert.status != AlertStatus.CLOSED), alert.status.value,
-                     epoch(alert.fired_at), epoch(alert.updated_at), alert.model_dump_json()))
-                self._record(conn, alert, None, change, now)
+                if expected_version is None:
+                    conn.execute(
+                        "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (alert.id, alert.group_key, int(alert.status != AlertStatus.CLOSED), alert.status.value,
+                         epoch(alert.fired_at), epoch(alert.updated_at), len(changes), alert.model_dump_json()))
+                    from_status = None
+                else:
+                    row = conn.execute("SELECT status, version FROM alerts WHERE id = ?", (alert.id,)).fetchone()
+                    if row is None or row[1] != expected_version:
+                        raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
+                    conn.execute(
+                        "UPDATE alerts SET is_open = ?, status = ?, updated_at = ?, version = version + ?, doc = ? "
+                        "WHERE id = ?",
+                        (int(alert.status != AlertStatus.CLOSED), alert.status.value, epoch(alert.updated_at),
+                         len(changes), alert.model_dump_json(), alert.id))
+                    from_status = row[0]
+                for changed, change in changes:
+                    self._record(conn, changed, from_status, change, now)
+                    from_status = changed.status.value
         except sqlite3.IntegrityError as exc:
+            if expected_version is not None:
+                raise StoreError(f"alert store write failed: {exc}") from exc
             raise StoreConflict(f"group {alert.group_key} already has an open alert (or id {alert.id} exists)") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"alert store write failed: {exc}") from exc
-        return Stored(alert, 1)
-
-    def update(self, alert: Alert, expected_version: int, change: Change, now: datetime) -> Stored:
-        try:
-            with self._write() as conn:
-                row = conn.execute("SELECT status, version FROM alerts WHERE id = ?", (alert.id,)).fetchone()
-                if row is None or row[1] != expected_version:
-                    raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
-                conn.execute(
-                    "UPDATE alerts SET is_open = ?, status = ?, updated_at = ?, version = version + 1, doc = ? "
-                    "WHERE id = ?",
-                    (int(alert.status != AlertStatus.CLOSED), alert.status.value, epoch(alert.updated_at),
-                     alert.model_dump_json(), alert.id))
-                self._record(conn, alert, row[0], change, now)
-        except sqlite3.Error as exc:
-            raise StoreError(f"alert store write failed: {exc}") from exc
-        return Stored(alert, expected_version + 1)
+        return Stored(alert, (expected_version or 0) + len(changes))
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         where, params = _in_statuses(statuses)
