@@ -428,7 +428,9 @@ CREATE TABLE IF NOT EXISTS waiting_messages (rule TEXT NOT NULL, post_id TEXT NO
                                              subject_id TEXT NOT NULL, since_us INTEGER NOT NULL, since TEXT NOT NULL,
                                              arrival INTEGER NOT NULL, PRIMARY KEY (rule, post_id));
 CREATE INDEX IF NOT EXISTS waiting_messages_by_since ON waiting_messages (rule, since_us);
-CREATE INDEX IF NOT EXISTS waiting_messages_by_subject ON waiting_messages (rule, kind, subject_id, since_us, arrival);
+-- A subject's messages as its finding names them, read from the index alone (a month of them, at every finding).
+CREATE INDEX IF NOT EXISTS waiting_messages_by_subject ON waiting_messages (rule, kind, subject_id, since_us, arrival,
+                                                                           post_id, since);
 -- Offsets belong to one log (transport.identity()): a new log starts at offset 0 again.
 CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
                                            next_offset INTEGER NOT NULL, PRIMARY KEY (log, topic, partition));

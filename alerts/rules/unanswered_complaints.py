@@ -135,6 +135,7 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         # The messages changed since the archive last took them (None: no longer waiting), and whether the archive
         # still holds messages that are not this rule's (it started afresh): they are dropped when it takes these.
         self._changes: dict[str, WaitingMessage | None] = {}
+        self._dropped: dict[Subject, set[str]] = {}  # the messages that left each subject since (maybe kept there)
         self._archive_stale = False
         self._recalled_apart = False  # the memory recalled was saved with its messages apart (in the archive)
         self._figures: dict[Subject, list[int]] = {}  # subject -> [waiting, overdue]
@@ -167,7 +168,7 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
 
     def waiting_saved(self) -> None:
         """The changes `waiting_changes` gave were saved: the archive holds them now."""
-        self._changes = {}
+        self._changes, self._dropped = {}, {}
         self._archive_stale = False
         self._forget_reads()
 
@@ -178,7 +179,7 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
     def _end_batch(self) -> None:
         if self._in_memory is not None:
             self._in_memory.put(self._changes)
-            self._changes = {}
+            self._changes, self._dropped = {}, {}
         self._forget_reads()
 
     def take_back(self, posts: Iterable[EnrichedPost], now: datetime) -> None:
@@ -212,16 +213,19 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
 
     def _entries_about(self, subjects: Collection[Subject]) -> dict[Subject, list[Entry]]:
         """Each subject's waiting messages, oldest first (of one time: in arrival order)."""
-        changed: dict[Subject, list[Entry]] = {subject: [] for subject in subjects}
+        added: dict[Subject, list[Entry]] = {subject: [] for subject in subjects}
         for message in self._changes.values():
-            if message is not None and message.subject in changed:
-                changed[message.subject].append(message.entry())
+            if message is not None and message.subject in added:
+                added[message.subject].append(message.entry())
         about = {}
         for subject in subjects:
-            saved = [] if self._archive_stale else self._archive.waiting_about(subject)
-            if not self._changes.keys().isdisjoint(map(POST_ID, saved)):  # a month of them: looked through in C
-                saved = [entry for entry in saved if entry[2] not in self._changes]
-            about[subject] = sorted(saved + changed[subject]) if changed[subject] else saved
+            entries = [] if self._archive_stale else self._archive.waiting_about(subject)
+            dropped = self._dropped.get(subject)
+            if dropped:
+                entries = [entry for entry in entries if entry[2] not in dropped]
+            for entry in added[subject]:  # a few, among a month of them
+                insort(entries, entry)
+            about[subject] = entries
         return about
 
     # --- memory ----------------------------------------------------------------------------------
@@ -260,7 +264,7 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         self._figures, self._last_reported, self._fresh = figures, last_reported, fresh
         # The latest tick is not kept (it never was): after a restart, the ticks since decide what arrives forgotten.
         self._last_tick, self._latest_tick, self._arrivals = last_tick, None, arrivals
-        self._changes = {m.post_id: m for m in waiting}
+        self._changes, self._dropped = {m.post_id: m for m in waiting}, {}
         self._recalled_apart = "waiting" not in memory
         if self._in_memory is not None:
             self._in_memory = WaitingInMemory()
@@ -318,6 +322,7 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         overdue = (message.post_id not in self._fresh and self._last_tick is not None
                    and self._last_tick - message.since > self._limit)
         self._changes[message.post_id] = None
+        self._dropped.setdefault(message.subject, set()).add(message.post_id)
         self._fresh.pop(message.post_id, None)
         figures = self._figures[message.subject]
         figures[0] -= 1
