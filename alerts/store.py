@@ -225,7 +225,7 @@ def last_bucket_of(data: dict[str, Any]) -> int | None:
 
 WAITING_COLUMNS = "post_id, kind, subject_id, since, arrival"
 # A subject's messages as its finding names them (`Entry`), in that order.
-WAITING_ENTRIES = "SELECT since_us, arrival, post_id, since FROM {table} WHERE rule = {mark} AND kind = {mark} " \
+WAITING_ENTRIES = "SELECT since_us, arrival, post_id FROM {table} WHERE rule = {mark} AND kind = {mark} " \
                   "AND subject_id = {mark} ORDER BY since_us, arrival"
 
 
@@ -430,7 +430,7 @@ CREATE TABLE IF NOT EXISTS waiting_messages (rule TEXT NOT NULL, post_id TEXT NO
 CREATE INDEX IF NOT EXISTS waiting_messages_by_since ON waiting_messages (rule, since_us);
 -- A subject's messages as its finding names them, read from the index alone (a month of them, at every finding).
 CREATE INDEX IF NOT EXISTS waiting_messages_by_subject ON waiting_messages (rule, kind, subject_id, since_us, arrival,
-                                                                           post_id, since);
+                                                                           post_id);
 -- Offsets belong to one log (transport.identity()): a new log starts at offset 0 again.
 CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
                                            next_offset INTEGER NOT NULL, PRIMARY KEY (log, topic, partition));

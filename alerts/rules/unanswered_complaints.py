@@ -23,9 +23,9 @@ from alerts.rules.base import Finding, Rule, RuleOptions, linked_policies
 from yuqing.schema import BOARD_ANSWERED, BOARD_CATEGORY, BOARD_PLACE, EnrichedPost, Platform
 
 Subject = tuple[str, str]  # ("policy", id) or ("place", name)
-# A waiting message in its subject's list: (since, in microseconds since the epoch; arrival; post id; since as held,
-# or as ISO 8601 text). Plain tuples: a subject's finding names a month of its messages, in this order.
-Entry = tuple[int, int, str, datetime | str]
+# A waiting message in its subject's list: (since, in microseconds since the epoch; arrival; post id). Plain tuples: a
+# subject's finding names a month of its messages, in this order.
+Entry = tuple[int, int, str]
 ARRIVAL, POST_ID = itemgetter(1), itemgetter(2)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -46,7 +46,7 @@ class WaitingMessage:
     arrival: int
 
     def entry(self) -> Entry:
-        return (micros(self.since), self.arrival, self.post_id, self.since)
+        return (micros(self.since), self.arrival, self.post_id)
 
 
 class WaitingArchive(Protocol):
@@ -211,8 +211,9 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         found += [m for m in changes.values() if m is not None and start <= m.since < end]
         return [m for m in found if m.post_id not in self._fresh]
 
-    def _entries_about(self, subjects: Collection[Subject]) -> dict[Subject, list[Entry]]:
-        """Each subject's waiting messages, oldest first (of one time: in arrival order)."""
+    def _entries_about(self, subjects: Collection[Subject]) -> dict[Subject, tuple[list[Entry], datetime]]:
+        """Each subject's waiting messages, oldest first (of one time: in arrival order), and since when the oldest
+        waits (as it was held: the finding shows it in its zone)."""
         added: dict[Subject, list[Entry]] = {subject: [] for subject in subjects}
         for message in self._changes.values():
             if message is not None and message.subject in added:
@@ -225,7 +226,9 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
                 entries = [entry for entry in entries if entry[2] not in dropped]
             for entry in added[subject]:  # a few, among a month of them
                 insort(entries, entry)
-            about[subject] = entries
+            oldest = self._waiting(entries[0][2])
+            assert oldest is not None  # the subject's figures count it
+            about[subject] = (entries, oldest.since)
         return about
 
     # --- memory ----------------------------------------------------------------------------------
@@ -386,10 +389,9 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         about = self._entries_about(list(due))  # read before anything is noted: a failed read is tried next tick
         findings = []
         # In the order the subjects' oldest waiting messages arrived, as a pass over every waiting message had.
-        for subject in sorted(due, key=lambda subject: min(map(ARRIVAL, about[subject]))):
-            entries = about[subject]
+        for subject in sorted(due, key=lambda subject: min(map(ARRIVAL, about[subject][0]))):
+            entries, oldest = about[subject]
             waiting, overdue = self._last_reported[subject] = due[subject]
-            oldest = _moment(entries[0][3])
             kind, subject_id = subject
             findings.append(Finding(
                 subject_kind=kind, subject_id=subject_id, at=now, magnitude=waiting,

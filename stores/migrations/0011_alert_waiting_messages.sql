@@ -11,4 +11,4 @@ CREATE INDEX alert_waiting_messages_by_since ON alert_waiting_messages (rule, si
 -- A subject's messages in the order its finding names them, read from the index alone (a month of them, at every
 -- finding).
 CREATE INDEX alert_waiting_messages_by_subject ON alert_waiting_messages (rule, kind, subject_id, since_us, arrival)
-    INCLUDE (post_id, since);
+    INCLUDE (post_id);
