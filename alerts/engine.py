@@ -23,7 +23,9 @@ import orjson
 from alerts.config import AlertConfig, RuleSpec, build_rules
 from alerts.rules import Finding, Rule
 from alerts.rules.base import policy_name
+from alerts.rules.unanswered_complaints import UnansweredComplaintsRule
 from alerts.severity import deadlines_for, level_for, raise_level
+from alerts.store import AlertStore, RuleWaiting, WaitingChanges
 from yuqing.schema import (
     BOARD_PLACE,
     Alert,
@@ -220,6 +222,9 @@ class AlertEngine:
         self.policies = dict(policies or {})
         self.rules: list[tuple[RuleSpec, Rule]] = build_rules(config)
         self.links = SubjectLinks(config.stale_after)
+        # The unanswered-board rules by their memory's key: their waiting messages may be kept in the store.
+        self._waiting_rules = [(key, rule) for key, (_, rule) in zip(self._state_keys(), self.rules, strict=True)
+                               if isinstance(rule, UnansweredComplaintsRule)]
 
     def group_key(self, spec: RuleSpec, finding: Finding) -> str:
         """The group a finding belongs to: its subject, or with `grouping: rule` its rule and subject."""
@@ -260,6 +265,27 @@ class AlertEngine:
                 self.links = SubjectLinks.from_json(orjson.loads(states[LINKS_KEY]), self.config.stale_after)
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("stored policy links unreadable (%s); starting afresh", exc)
+
+    def keep_waiting_in(self, store: AlertStore) -> None:
+        """Keep the unanswered-board rules' waiting messages (a month of a city's boards) in the store, not in the
+        worker: read from it as a batch needs them, saved with the rest of the memory (`waiting_changes`). Before
+        `restore`: the memory restored then goes with the messages the store holds."""
+        for key, rule in self._waiting_rules:
+            rule.keep_waiting_in(RuleWaiting(store, key))
+
+    def take_back(self, posts: Sequence[EnrichedPost], now: datetime) -> None:
+        """Read from the store what `evaluate(posts, ..., now)` will need of it, before anything is counted."""
+        for _, rule in self._waiting_rules:
+            rule.take_back(posts, now)
+
+    def waiting_changes(self) -> list[WaitingChanges]:
+        """The waiting messages changed since the last save, to save with `snapshot` (one transaction)."""
+        return [WaitingChanges(key, *rule.waiting_changes()) for key, rule in self._waiting_rules]
+
+    def waiting_saved(self) -> None:
+        """What `waiting_changes` gave was saved."""
+        for _, rule in self._waiting_rules:
+            rule.waiting_saved()
 
     def evaluate(self, posts: Iterable[EnrichedPost], signals: Iterable[BurstSignal],
                  health: Iterable[CrawlHealth], now: datetime) -> list[tuple[RuleSpec, Finding]]:

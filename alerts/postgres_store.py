@@ -11,15 +11,18 @@ memory, checked under an advisory lock so two workers starting at once cannot bo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
+from alerts.rules.unanswered_complaints import Entry, Subject, WaitingMessage, micros
 from alerts.store import (
     OUTBOX_COLUMNS,
+    WAITING_COLUMNS,
+    WAITING_ENTRIES,
     AlertStore,
     AuditEntry,
     Change,
@@ -28,6 +31,7 @@ from alerts.store import (
     StoreConflict,
     Stored,
     StoreError,
+    WaitingChanges,
     WorkerMemory,
     audit_row,
     audit_values,
@@ -38,6 +42,8 @@ from alerts.store import (
     outbox_values,
     refuse_live_holder,
     stored_row,
+    waiting_message,
+    waiting_rows,
 )
 from stores import postgres
 from yuqing.config.settings import PostgresSettings
@@ -50,7 +56,7 @@ _WRITER_LOCK = 0x7975_616C_6572  # "yualer"
 class PostgresAlertStore(AlertStore):
     """`read_only=True`: every transaction is read-only, for commands that only show alerts."""
 
-    SCHEMA_VERSION = 10  # 0004 made the tables, 0010 the burst subjects' columns
+    SCHEMA_VERSION = 11  # 0004 made the tables, 0010 the burst subjects' columns, 0011 the waiting messages
 
     def __init__(self, settings: PostgresSettings, read_only: bool = False) -> None:
         self.read_only = read_only
@@ -82,34 +88,34 @@ class PostgresAlertStore(AlertStore):
                 "INSERT INTO alert_outbox (alert_id, channel, message, created_at, next_attempt_at) "
                 "VALUES (%s, %s, %s, %s, %s)", outbox_values(alert, change, now))
 
-    def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
+    def save_alert(self, expected_version: int | None, changes: Sequence[tuple[Alert, Change]],
+                   now: datetime) -> Stored:
+        alert = changes[-1][0]
         try:
             with self._write() as conn:
-                conn.execute(
-                    "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, 1, %s)",
-                    (alert.id, alert.group_key, alert.status != AlertStatus.CLOSED, alert.status.value,
-                     epoch(alert.fired_at), epoch(alert.updated_at), alert.model_dump_json()))
-                self._record(conn, alert, None, change, now)
-        except psycopg.errors.UniqueViolation as exc:
+                if expected_version is None:
+                    conn.execute(
+                        "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        (alert.id, alert.group_key, alert.status != AlertStatus.CLOSED, alert.status.value,
+                         epoch(alert.fired_at), epoch(alert.updated_at), len(changes), alert.model_dump_json()))
+                    from_status = None
+                else:
+                    row = conn.execute("SELECT status, version FROM alerts WHERE id = %s FOR UPDATE",
+                                       (alert.id,)).fetchone()
+                    if row is None or row[1] != expected_version:
+                        raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
+                    conn.execute("UPDATE alerts SET is_open = %s, status = %s, updated_at = %s, "
+                                 "version = version + %s, doc = %s WHERE id = %s",
+                                 (alert.status != AlertStatus.CLOSED, alert.status.value, epoch(alert.updated_at),
+                                  len(changes), alert.model_dump_json(), alert.id))
+                    from_status = row[0]
+                for changed, change in changes:
+                    self._record(conn, changed, from_status, change, now)
+                    from_status = changed.status.value
+        except psycopg.errors.UniqueViolation as exc:  # a new alert, or one reopened, while its group has one open
             raise StoreConflict(f"group {alert.group_key} already has an open alert (or id {alert.id} exists)") from exc
-        return Stored(alert, 1)
-
-    def update(self, alert: Alert, expected_version: int, change: Change, now: datetime) -> Stored:
-        try:
-            with self._write() as conn:
-                row = conn.execute("SELECT status, version FROM alerts WHERE id = %s FOR UPDATE",
-                                   (alert.id,)).fetchone()
-                if row is None or row[1] != expected_version:
-                    raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
-                conn.execute("UPDATE alerts SET is_open = %s, status = %s, updated_at = %s, version = version + 1, "
-                             "doc = %s WHERE id = %s",
-                             (alert.status != AlertStatus.CLOSED, alert.status.value, epoch(alert.updated_at),
-                              alert.model_dump_json(), alert.id))
-                self._record(conn, alert, row[0], change, now)
-        except psycopg.errors.UniqueViolation as exc:  # reopened while another alert of its group is open
-            raise StoreConflict(f"group {alert.group_key} already has an open alert") from exc
-        return Stored(alert, expected_version + 1)
+        return Stored(alert, (expected_version or 0) + len(changes))
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         # LIMIT NULL: no limit
@@ -195,17 +201,29 @@ class PostgresAlertStore(AlertStore):
                                 (epoch(before),)).rowcount
 
     @staticmethod
-    def _replace_rules(conn: psycopg.Connection, states: Mapping[str, str]) -> None:
+    def _replace_rules(conn: psycopg.Connection, states: Mapping[str, str], waiting: Sequence[WaitingChanges]) -> None:
+        conn.execute("DELETE FROM alert_waiting_messages WHERE rule IN "
+                     "(SELECT key FROM alert_rule_memory WHERE NOT (key = ANY(%s)))", (list(states),))
         conn.execute("DELETE FROM alert_rule_memory WHERE NOT (key = ANY(%s))", (list(states),))
         with conn.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO alert_rule_memory (key, state, saved_at) VALUES (%s, %s, now()) "
                 "ON CONFLICT (key) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
                 list(states.items()))
+            for rule in waiting:
+                if rule.drop_saved:
+                    cursor.execute("DELETE FROM alert_waiting_messages WHERE rule = %s", (rule.rule,))
+                cursor.executemany("DELETE FROM alert_waiting_messages WHERE rule = %s AND post_id = %s",
+                                   [(rule.rule, post_id) for post_id, message in rule.changes.items() if message is None])
+                cursor.executemany(
+                    "INSERT INTO alert_waiting_messages (rule, post_id, kind, subject_id, since_us, since, arrival) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (rule, post_id) DO UPDATE SET "
+                    "kind = excluded.kind, subject_id = excluded.subject_id, since_us = excluded.since_us, "
+                    "since = excluded.since, arrival = excluded.arrival", waiting_rows(rule))
 
-    def save_state(self, states: Mapping[str, str]) -> None:
+    def save_state(self, states: Mapping[str, str], waiting: Sequence[WaitingChanges] = ()) -> None:
         with self._write() as conn:
-            self._replace_rules(conn, states)
+            self._replace_rules(conn, states, waiting)
 
     def load_state(self) -> dict[str, str]:
         return dict(self._db.rows("SELECT key, state FROM alert_rule_memory"))
@@ -234,7 +252,7 @@ class PostgresAlertStore(AlertStore):
             if writer is not None:
                 now = datetime.now(UTC)
                 self._hold(conn, writer, until or now, now)
-            self._replace_rules(conn, memory.rules)
+            self._replace_rules(conn, memory.rules, memory.waiting)
             if memory.forgotten is None:
                 cursor.execute("DELETE FROM alert_burst_memory")
             else:
@@ -278,6 +296,19 @@ class PostgresAlertStore(AlertStore):
     def next_position(self) -> int:
         [(position,)] = self._db.rows("SELECT COALESCE(MAX(position) + 1, 0) FROM alert_burst_memory")
         return int(position)
+
+    def waiting_by_id(self, rule: str, post_ids: Collection[str]) -> list[WaitingMessage]:
+        return [waiting_message(row) for row in self._db.rows(
+            f"SELECT {WAITING_COLUMNS} FROM alert_waiting_messages WHERE rule = %s AND post_id = ANY(%s)",
+            (rule, list(post_ids)))]
+
+    def waiting_between(self, rule: str, start: datetime, end: datetime) -> list[WaitingMessage]:
+        return [waiting_message(row) for row in self._db.rows(
+            f"SELECT {WAITING_COLUMNS} FROM alert_waiting_messages WHERE rule = %s AND since_us >= %s "
+            "AND since_us < %s", (rule, micros(start), micros(end)))]
+
+    def waiting_about(self, rule: str, subject: Subject) -> list[Entry]:
+        return self._db.rows(WAITING_ENTRIES.format(table="alert_waiting_messages", mark="%s"), (rule, *subject))
 
     def close(self) -> None:
         self._db.close()

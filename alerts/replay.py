@@ -86,7 +86,9 @@ def replay(config: AlertConfig, items: Iterable[Item], now: datetime | None = No
     """Feed the items in time order, in batches spanning at most `step`, each processed at its last
     item's time; then one last tick at `now` (if later), so overdue checks see the end of the data."""
     ordered = sorted(items, key=item_time)
-    service = AlertService(config, SqliteAlertStore(Path(":memory:")), channels={}, policies=policies)
+    # It remembers nothing between runs: the rules keep what they need in memory.
+    service = AlertService(config, SqliteAlertStore(Path(":memory:")), channels={}, policies=policies,
+                           rules_writer=False)
     batch: list[Item] = []
 
     def flush(moment: datetime) -> None:

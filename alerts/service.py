@@ -13,13 +13,15 @@ import threading
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from datetime import datetime, timedelta
+from itertools import groupby
 from pathlib import Path
 
 from alerts import workflow
 from alerts.channels import Channel, ChannelContext, ChannelError, Notification, ReportMail
-from alerts.config import AlertConfig, build_channels, load_alert_config, rate_limit
+from alerts.config import AlertConfig, RuleSpec, build_channels, load_alert_config, rate_limit
 from alerts.effect import ResponseEffect, measure_effect
 from alerts.engine import AlertEngine, Outcome
+from alerts.rules import Finding
 from alerts.store import AlertStore, Change, OutboxItem, SqliteAlertStore, StoreConflict, Stored
 from search.base import Index
 from yuqing.config import Settings
@@ -88,6 +90,7 @@ class AlertService:
         self.rules_writer = rules_writer
         self.engine = AlertEngine(config, {policy.id: policy for policy in policies})
         if rules_writer:
+            self.engine.keep_waiting_in(store)
             self.engine.restore(store.load_state())
         # group key -> (its latest alert as stored, or None: the group has none; the time of its last finding)
         self._groups: dict[str, tuple[Stored | None, datetime]] = {}
@@ -121,33 +124,47 @@ class AlertService:
         """Feed one batch to the rules; returns the alerts fired or updated (each once, latest state)."""
         now = now or datetime.now().astimezone()
         changed: dict[str, Alert] = {}
-        for spec, finding in self.engine.evaluate(posts, signals, health, now):
-            key = self.engine.group_key(spec, finding)
-            for _ in range(CONFLICT_RETRIES):
-                existing = self._latest_in_group(key, now)
-                outcome = self.engine.merge(spec, finding, existing.alert if existing else None, now)
-                if outcome is None:
-                    break
-                notifications = self._notifications(outcome)
-                change = Change(SYSTEM, outcome.action, {"magnitude": finding.magnitude}, notifications,
-                                folds=outcome.action == "updated" and not notifications)
-                try:
-                    if outcome.created:
-                        stored = self.store.insert(outcome.alert, change, now)
-                    else:
-                        assert existing is not None
-                        stored = self.store.update(outcome.alert, existing.version, change, now)
-                except StoreConflict:
-                    self._groups.pop(key, None)
-                    continue  # someone else touched the group: read again and re-decide
-                self._groups[key] = (stored, now)
-                self._schedule(stored.alert)
-                changed[outcome.alert.id] = outcome.alert
-                break
-            else:
-                log.warning("gave up updating group %s after %d conflicts", key, CONFLICT_RETRIES)
+        findings = self.engine.evaluate(posts, signals, health, now)
+        # Most findings come in runs about one group (an incident's rules and subjects): a run is one transaction.
+        for key, run in groupby(findings, key=lambda found: self.engine.group_key(*found)):
+            for alert in self._apply(key, list(run), now):
+                changed[alert.id] = alert
         self._forget_quiet_groups(now)
         return list(changed.values())
+
+    def _apply(self, key: str, run: list[tuple[RuleSpec, Finding]], now: datetime) -> list[Alert]:
+        """Merge a run of findings about one group into its alert, one after the other, and store the changes in one
+        transaction (as many audit entries and notifications as one transaction each had). Returns the alerts as
+        each change left them."""
+        for _ in range(CONFLICT_RETRIES):
+            existing = self._latest_in_group(key, now)
+            alert = existing.alert if existing else None
+            created = False
+            changes: list[tuple[Alert, Change]] = []
+            for spec, finding in run:
+                outcome = self.engine.merge(spec, finding, alert, now)
+                if outcome is None:
+                    continue
+                # Only the first can open an alert: the others update it (the run's alert is open from then on).
+                created = created or outcome.created
+                notifications = self._notifications(outcome)
+                changes.append((outcome.alert, Change(SYSTEM, outcome.action, {"magnitude": finding.magnitude},
+                                                      notifications,
+                                                      folds=outcome.action == "updated" and not notifications)))
+                alert = outcome.alert
+            if not changes:
+                return []
+            try:
+                stored = self.store.save_alert(None if created or existing is None else existing.version, changes,
+                                               now)
+            except StoreConflict:
+                self._groups.pop(key, None)
+                continue  # someone else touched the group: read again and re-decide
+            self._groups[key] = (stored, now)
+            self._schedule(stored.alert)
+            return [changed for changed, _ in changes]
+        log.warning("gave up updating group %s after %d conflicts", key, CONFLICT_RETRIES)
+        return []
 
     def _latest_in_group(self, key: str, now: datetime) -> Stored | None:
         """The group's open alert, else its most recent closed one: as last read or written here, else read."""
@@ -171,7 +188,8 @@ class AlertService:
         """Persist the rules' memory (the alert worker saves it with its checkpoints, see `workers.stages.AlertStage`)."""
         if not self.rules_writer:
             raise RuntimeError("only the alert worker's service writes the rules' memory")
-        self.store.save_state(self.engine.snapshot())
+        self.store.save_state(self.engine.snapshot(), self.engine.waiting_changes())
+        self.engine.waiting_saved()
 
     def check_deadlines(self, now: datetime | None = None) -> list[Alert]:
         """Escalate alerts whose clocks passed `warn_at` of their span or their due time (newest first). Only

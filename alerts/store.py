@@ -15,7 +15,7 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from typing import Any, overload
 
 import orjson
 
+from alerts.rules.unanswered_complaints import Entry, Subject, WaitingMessage, micros
 from stores.sqlite import connect, write_transaction
 from yuqing.schema import Alert, AlertStatus
 
@@ -110,6 +111,17 @@ def refuse_live_holder(holder: MemoryWriter | None, expires: float, writer: Memo
 
 
 @dataclass(frozen=True)
+class WaitingChanges:
+    """What changed in one rule's waiting messages since they were last saved (see `UnansweredComplaintsRule`): per
+    post, its message, or None when it no longer waits. `drop_saved`: the rule's saved messages are dropped first
+    (it started afresh)."""
+
+    rule: str  # the rule's memory key (`AlertEngine`)
+    changes: Mapping[str, WaitingMessage | None]
+    drop_saved: bool = False
+
+
+@dataclass(frozen=True)
 class WorkerMemory:
     """Everything the alert worker remembers, saved in one transaction: the rules' memory (JSON text per
     rule), the burst counts, and per (topic, partition) the next offset they include, so that after a kill a
@@ -126,6 +138,8 @@ class WorkerMemory:
     # The subjects whose last bucket is before this one are forgotten too: past the horizon, whether the worker
     # held them or let them wait in the store (`BurstTracker.forgotten_before`).
     forgotten_before: int | None = None
+    # The unanswered-board rules' waiting messages that changed: they wait in the store, not in the worker.
+    waiting: Sequence[WaitingChanges] = ()
 
 
 @dataclass(frozen=True)
@@ -209,6 +223,27 @@ def last_bucket_of(data: dict[str, Any]) -> int | None:
     return max(map(int, data["buckets"]), default=None)  # saved before the counts were kept flat
 
 
+WAITING_COLUMNS = "post_id, kind, subject_id, since, arrival"
+# A subject's messages as its finding names them (`Entry`), in that order.
+WAITING_ENTRIES = "SELECT since_us, arrival, post_id FROM {table} WHERE rule = {mark} AND kind = {mark} " \
+                  "AND subject_id = {mark} ORDER BY since_us, arrival"
+
+
+def waiting_rows(rule: WaitingChanges) -> list[tuple[str, str, str, str, int, str, int]]:
+    """The rows of a rule's waiting messages (rule, post_id, kind, subject_id, since_us, since, arrival) on either
+    store: `since` as the rule held it (ISO 8601 with its offset: the findings show it in that zone), `since_us` the
+    same moment in microseconds since the epoch, exactly, to find a stretch of time by."""
+    return [(rule.rule, post_id, *message.subject, micros(message.since),
+             message.since.isoformat(), message.arrival)
+            for post_id, message in rule.changes.items() if message is not None]
+
+
+def waiting_message(row: tuple) -> WaitingMessage:
+    """A row of WAITING_COLUMNS as the rule held it."""
+    post_id, kind, subject_id, since, arrival = row
+    return WaitingMessage(post_id, (kind, subject_id), datetime.fromisoformat(since), arrival)
+
+
 def outbox_values(alert: Alert, change: Change, now: datetime) -> list[tuple[object, ...]]:
     """The outbox rows of a change's notifications (alert_id, channel, message, created_at, next_attempt_at)."""
     return [(alert.id, channel, json.dumps(message, ensure_ascii=False), epoch(now), epoch(now))
@@ -224,12 +259,20 @@ class AlertStore(abc.ABC):
         """The group's open alert, else its most recent closed one."""
 
     @abc.abstractmethod
+    def save_alert(self, expected_version: int | None, changes: Sequence[tuple[Alert, Change]],
+                   now: datetime) -> Stored:
+        """A run of changes to one alert (each with the alert as it left it), in one transaction: every change's
+        audit entry and notifications, in order, and the alert as the last left it. `expected_version` None: the
+        alert is new (StoreConflict when its group already has an open alert); else it replaces the stored alert if
+        nobody changed it since that version (else StoreConflict), which then counts one version per change."""
+
     def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
         """Add a new alert; StoreConflict when the group already has an open alert."""
+        return self.save_alert(None, [(alert, change)], now)
 
-    @abc.abstractmethod
     def update(self, alert: Alert, expected_version: int, change: Change, now: datetime) -> Stored:
         """Replace the alert if nobody changed it since `expected_version`; else StoreConflict."""
+        return self.save_alert(expected_version, [(alert, change)], now)
 
     @abc.abstractmethod
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
@@ -282,9 +325,10 @@ class AlertStore(abc.ABC):
         """Drop notifications delivered before `before` (the audit keeps which channels were notified)."""
 
     @abc.abstractmethod
-    def save_state(self, states: Mapping[str, str]) -> None:
-        """Keep the rules' memory (JSON text per rule: windows, waiting messages) so a restarted worker goes on
-        where it was; entries not in `states` are dropped. Only the alert worker writes it."""
+    def save_state(self, states: Mapping[str, str], waiting: Sequence[WaitingChanges] = ()) -> None:
+        """Keep the rules' memory (JSON text per rule: windows, figures) and their waiting messages' changes so a
+        restarted worker goes on where it was; entries not in `states` (and their waiting messages) are dropped.
+        Only the alert worker writes it."""
 
     @abc.abstractmethod
     def load_state(self) -> dict[str, str]: ...
@@ -319,8 +363,35 @@ class AlertStore(abc.ABC):
     @abc.abstractmethod
     def next_position(self) -> int: ...
 
+    # A rule's waiting messages as saved (`WaitingArchive`, through `RuleWaiting`).
+    @abc.abstractmethod
+    def waiting_by_id(self, rule: str, post_ids: Collection[str]) -> list[WaitingMessage]: ...
+
+    @abc.abstractmethod
+    def waiting_between(self, rule: str, start: datetime, end: datetime) -> list[WaitingMessage]: ...
+
+    @abc.abstractmethod
+    def waiting_about(self, rule: str, subject: Subject) -> list[Entry]: ...
+
     def close(self) -> None:
         """Release connections."""
+
+
+@dataclass(frozen=True)
+class RuleWaiting:
+    """One rule's waiting messages in the store, as the rule reads them (`WaitingArchive`)."""
+
+    store: AlertStore
+    rule: str
+
+    def waiting_by_id(self, post_ids: Collection[str]) -> list[WaitingMessage]:
+        return self.store.waiting_by_id(self.rule, post_ids)
+
+    def waiting_between(self, start: datetime, end: datetime) -> list[WaitingMessage]:
+        return self.store.waiting_between(self.rule, start, end)
+
+    def waiting_about(self, subject: Subject) -> list[Entry]:
+        return self.store.waiting_about(self.rule, subject)
 
 
 SCHEMA = """
@@ -352,6 +423,14 @@ CREATE TABLE IF NOT EXISTS memory_writer (id INTEGER PRIMARY KEY CHECK (id = 1),
 CREATE TABLE IF NOT EXISTS burst_state (kind TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL,
                                         position INTEGER, last_bucket INTEGER, quiet INTEGER,
                                         PRIMARY KEY (kind, id));
+-- The unanswered-board rules' waiting messages (a month of a city's boards), saved with the rules' memory.
+CREATE TABLE IF NOT EXISTS waiting_messages (rule TEXT NOT NULL, post_id TEXT NOT NULL, kind TEXT NOT NULL,
+                                             subject_id TEXT NOT NULL, since_us INTEGER NOT NULL, since TEXT NOT NULL,
+                                             arrival INTEGER NOT NULL, PRIMARY KEY (rule, post_id));
+CREATE INDEX IF NOT EXISTS waiting_messages_by_since ON waiting_messages (rule, since_us);
+-- A subject's messages as its finding names them, read from the index alone (a month of them, at every finding).
+CREATE INDEX IF NOT EXISTS waiting_messages_by_subject ON waiting_messages (rule, kind, subject_id, since_us, arrival,
+                                                                           post_id);
 -- Offsets belong to one log (transport.identity()): a new log starts at offset 0 again.
 CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
                                            next_offset INTEGER NOT NULL, PRIMARY KEY (log, topic, partition));
@@ -471,36 +550,38 @@ class SqliteAlertStore(AlertStore):
             "INSERT INTO outbox (alert_id, channel, message, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
             outbox_values(alert, change, now))
 
-    def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
+    def save_alert(self, expected_version: int | None, changes: Sequence[tuple[Alert, Change]],
+                   now: datetime) -> Stored:
+        alert = changes[-1][0]
         try:
             with self._write() as conn:
-                conn.execute(
-                    "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
-                    (alert.id, alert.group_key, int(alert.status != AlertStatus.CLOSED), alert.status.value,
-                     epoch(alert.fired_at), epoch(alert.updated_at), alert.model_dump_json()))
-                self._record(conn, alert, None, change, now)
+                if expected_version is None:
+                    conn.execute(
+                        "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (alert.id, alert.group_key, int(alert.status != AlertStatus.CLOSED), alert.status.value,
+                         epoch(alert.fired_at), epoch(alert.updated_at), len(changes), alert.model_dump_json()))
+                    from_status = None
+                else:
+                    row = conn.execute("SELECT status, version FROM alerts WHERE id = ?", (alert.id,)).fetchone()
+                    if row is None or row[1] != expected_version:
+                        raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
+                    conn.execute(
+                        "UPDATE alerts SET is_open = ?, status = ?, updated_at = ?, version = version + ?, doc = ? "
+                        "WHERE id = ?",
+                        (int(alert.status != AlertStatus.CLOSED), alert.status.value, epoch(alert.updated_at),
+                         len(changes), alert.model_dump_json(), alert.id))
+                    from_status = row[0]
+                for changed, change in changes:
+                    self._record(conn, changed, from_status, change, now)
+                    from_status = changed.status.value
         except sqlite3.IntegrityError as exc:
+            if expected_version is not None:
+                raise StoreError(f"alert store write failed: {exc}") from exc
             raise StoreConflict(f"group {alert.group_key} already has an open alert (or id {alert.id} exists)") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"alert store write failed: {exc}") from exc
-        return Stored(alert, 1)
-
-    def update(self, alert: Alert, expected_version: int, change: Change, now: datetime) -> Stored:
-        try:
-            with self._write() as conn:
-                row = conn.execute("SELECT status, version FROM alerts WHERE id = ?", (alert.id,)).fetchone()
-                if row is None or row[1] != expected_version:
-                    raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
-                conn.execute(
-                    "UPDATE alerts SET is_open = ?, status = ?, updated_at = ?, version = version + 1, doc = ? "
-                    "WHERE id = ?",
-                    (int(alert.status != AlertStatus.CLOSED), alert.status.value, epoch(alert.updated_at),
-                     alert.model_dump_json(), alert.id))
-                self._record(conn, alert, row[0], change, now)
-        except sqlite3.Error as exc:
-            raise StoreError(f"alert store write failed: {exc}") from exc
-        return Stored(alert, expected_version + 1)
+        return Stored(alert, (expected_version or 0) + len(changes))
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         where, params = _in_statuses(statuses)
@@ -584,14 +665,24 @@ class SqliteAlertStore(AlertStore):
                                 (epoch(before),)).rowcount
 
     @staticmethod
-    def _replace_rules(conn: sqlite3.Connection, states: Mapping[str, str]) -> None:
-        conn.execute(f"DELETE FROM rule_state WHERE key NOT IN ({','.join('?' * len(states))})", list(states))
+    def _replace_rules(conn: sqlite3.Connection, states: Mapping[str, str], waiting: Sequence[WaitingChanges]) -> None:
+        kept = f"key NOT IN ({','.join('?' * len(states))})"
+        dropped = conn.execute(f"SELECT key FROM rule_state WHERE {kept}", list(states)).fetchall()
+        conn.executemany("DELETE FROM waiting_messages WHERE rule = ?", dropped)
+        conn.execute(f"DELETE FROM rule_state WHERE {kept}", list(states))
         conn.executemany("INSERT OR REPLACE INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
                          [(key, text, datetime.now(UTC).timestamp()) for key, text in states.items()])
+        for rule in waiting:
+            if rule.drop_saved:
+                conn.execute("DELETE FROM waiting_messages WHERE rule = ?", (rule.rule,))
+            conn.executemany("DELETE FROM waiting_messages WHERE rule = ? AND post_id = ?",
+                             [(rule.rule, post_id) for post_id, message in rule.changes.items() if message is None])
+            conn.executemany("INSERT OR REPLACE INTO waiting_messages (rule, post_id, kind, subject_id, since_us, since, "
+                             "arrival) VALUES (?, ?, ?, ?, ?, ?, ?)", waiting_rows(rule))
 
-    def save_state(self, states: Mapping[str, str]) -> None:
+    def save_state(self, states: Mapping[str, str], waiting: Sequence[WaitingChanges] = ()) -> None:
         with self._write() as conn:
-            self._replace_rules(conn, states)
+            self._replace_rules(conn, states, waiting)
 
     def load_state(self) -> dict[str, str]:
         return {key: text for key, text in self._read("SELECT key, blob FROM rule_state") if isinstance(text, str)}
@@ -617,7 +708,7 @@ class SqliteAlertStore(AlertStore):
             if writer is not None:
                 now = datetime.now(UTC)
                 self._hold(conn, writer, until or now, now)
-            self._replace_rules(conn, memory.rules)
+            self._replace_rules(conn, memory.rules, memory.waiting)
             if memory.forgotten is None:
                 conn.execute("DELETE FROM burst_state")
             else:
@@ -657,6 +748,24 @@ class SqliteAlertStore(AlertStore):
 
     def next_position(self) -> int:
         return self._read("SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state")[0][0]
+
+    def waiting_by_id(self, rule: str, post_ids: Collection[str]) -> list[WaitingMessage]:
+        ids = list(post_ids)
+        rows: list[tuple] = []
+        with self._lock:
+            for start in range(0, len(ids), 500):  # well under SQLite's limit of parameters
+                chunk = ids[start:start + 500]
+                rows += self._conn.execute(f"SELECT {WAITING_COLUMNS} FROM waiting_messages WHERE rule = ? "
+                                           f"AND post_id IN ({','.join('?' * len(chunk))})", [rule, *chunk])
+        return [waiting_message(row) for row in rows]
+
+    def waiting_between(self, rule: str, start: datetime, end: datetime) -> list[WaitingMessage]:
+        return [waiting_message(row) for row in self._read(
+            f"SELECT {WAITING_COLUMNS} FROM waiting_messages WHERE rule = ? AND since_us >= ? AND since_us < ?",
+            (rule, micros(start), micros(end)))]
+
+    def waiting_about(self, rule: str, subject: Subject) -> list[Entry]:
+        return self._read(WAITING_ENTRIES.format(table="waiting_messages", mark="?"), (rule, *subject))
 
     def close(self) -> None:
         with self._lock:

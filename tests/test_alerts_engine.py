@@ -198,3 +198,25 @@ def test_policy_links_saved_before_they_were_kept_by_time_are_taken_back():
     assert links._tops_of(["p1"]) == {"P-old": 1}  # the restart's generation goes `kept` after the next began
     links.observe(make_post("新帖", event="E-new3", at=T0 + timedelta(hours=49)), T0 + timedelta(hours=49))
     assert links._tops_of(["p1"]) == {}
+
+
+def test_a_batch_s_findings_about_one_group_are_stored_in_one_transaction(tmp_path: Path):
+    """Three rules find the same policy in one batch: one write of the alert, with the audit entries and the
+    notifications of the three changes, as three writes had."""
+    service = make_service(tmp_path)
+    writes = []
+    save_alert = service.store.save_alert
+    service.store.save_alert = lambda *args: writes.append(args) or save_alert(*args)  # type: ignore[method-assign]
+    media = make_post("小区改造停工数月，老人摔伤", sentiment="negative", policies=["P-old"], verified=True,
+                      verified_reason="菏城民生 官方微博", at=T0)
+    complaints = [make_post(f"施工队撤场，路没回填{n}", platform="board", policies=["P-old"],
+                            at=T0 - timedelta(days=3), extra={BOARD_ANSWERED: False}) for n in range(3)]
+    [alert] = service.process([media, *complaints], [make_signal("P-old", label="老旧小区改造", count=30, negative=15)],
+                              now=T0)
+    assert len(writes) == 1
+    stored = service.store.get(alert.id)
+    assert stored is not None and stored.version == 3 and stored.alert == alert
+    assert [(entry.action, entry.from_status, entry.to_status) for entry in service.store.history(alert.id)] == [
+        ("fired", None, "fired"), ("level_raised", "fired", "fired"), ("updated", "fired", "fired")]
+    notes = [(item.message["kind"], item.message["note"]) for item in service.store.outbox(alert.id)]
+    assert notes == [("fired", ""), ("level_raised", "级别由一般升为较大（权威账号）"), ("updated", "新增触发规则：留言未回复")]

@@ -311,6 +311,7 @@ class AlertStage(Stage):
         # The quiet burst subjects the batch touches, back from the store before anything is counted: a store that
         # is down fails the batch here, and it comes again whole.
         self.bursts.take_back(posts, [event.id for event in events], moment)
+        self.service.engine.take_back(posts, moment)  # the unanswered-board messages the batch meets, likewise
         for message in messages:
             key = (message.topic, message.partition)
             counted[key] = max(counted.get(key, 0), message.offset + 1)
@@ -351,11 +352,13 @@ class AlertStage(Stage):
     def checkpoint(self) -> list[Message]:
         began = time.process_time()
         changed, forgotten = self.bursts.changes()  # the burst counts: only what changed since the last checkpoint
+        engine = self.service.engine
         self.service.store.save_memory(
-            WorkerMemory(self.service.engine.snapshot(), changed, dict(self._counted), self.log, forgotten,
-                         self.bursts.forgotten_before()),
+            WorkerMemory(engine.snapshot(), changed, dict(self._counted), self.log, forgotten,
+                         self.bursts.forgotten_before(), engine.waiting_changes()),
             self.writer, now() + timedelta(seconds=WRITER_LEASE))
         self.bursts.changes_saved()
+        engine.waiting_saved()
         self._checkpointed_cpu = time.process_time()
         self._checkpoint_cost = self._checkpointed_cpu - began
         self._checkpointed_at = time.monotonic()
