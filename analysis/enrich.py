@@ -35,6 +35,7 @@ from analysis.gazetteer import Gazetteer
 from analysis.language import Language
 from analysis.policies import PolicyRegistry, policy_from_post
 from analysis.privacy import mask_author_name, mask_metadata, mask_personal_data
+from analysis.sentiment import WordSums
 from analysis.text import strip_markup
 from analysis.titles import HeadlineKind, headline_of
 from yuqing.config.datafiles import Watchlist
@@ -51,7 +52,7 @@ from yuqing.schema import (
     ReprintLink,
 )
 
-__all__ = ["Analyzer", "AnalyzerMemory", "Annotated", "Enricher", "EventClues", "policy_from_post"]
+__all__ = ["Analyzer", "AnalyzerMemory", "Annotated", "Enricher", "EventClues", "PendingAnnotation", "policy_from_post"]
 
 KEYWORDS_PER_POST = 8
 # Write state after this many posts, so a crash loses little; `close` writes the rest.
@@ -180,6 +181,19 @@ class Annotated:
         return annotated
 
 
+@dataclass(frozen=True)
+class PendingAnnotation:
+    """A post through `Enricher.start`: the fields of its `EnrichedPost` (those of the post, masked; those of the
+    analysis but its masked text and sentiment, which `Enricher.finish` adds), what the sentiment model found of
+    its words, its clues and the policy document it is."""
+
+    fields: dict[str, Any]
+    analysis: dict[str, Any]
+    word_sums: WordSums
+    clues: EventClues
+    policy: Policy | None
+
+
 # Validates and writes an Annotated, with its post, clues and policy, straight from and to JSON.
 _ANNOTATED_JSON = TypeAdapter(Annotated)
 
@@ -238,6 +252,12 @@ class Enricher:
         """Mask, then sentiment, keywords, places, policies, departments, and the clues for events.
         A crawled policy document also joins the registry, so later posts can link to it.
         Raises RefusedPost for a post whose times are outside the sane window."""
+        return self.finish([self.start(post)])[0]
+
+    def start(self, post: Post) -> PendingAnnotation:
+        """`annotate` but for the last of the sentiment, which `finish` adds to many posts at once: a batch's posts
+        are started one by one, in order (a policy document joins the registry before the next post is read),
+        then finished together. Raises RefusedPost for a post whose times are outside the sane window."""
         post.check_times()
         policy = policy_from_post(post, self.language)
         if policy is not None:
@@ -257,8 +277,8 @@ class Enricher:
         links = self.registry.link(full_text, all_words)
         # The stance toward the departments and policies the post names, not toward a contractor it
         # also complains about (see analysis/sentiment.py).
-        sentiment = self.language.sentiment.classify(title_words + segmented.own, segmented.quoted,
-                                                     self._stance_targets(all_words, links))
+        word_sums = self.language.sentiment.word_sums(title_words + segmented.own, segmented.quoted,
+                                                      self._stance_targets(all_words, links))
         candidates = keyword_table.candidate_words(segmented.all_words)
         # A title's words count twice: it says what the post is about.
         weighted = keyword_table.rank_candidates(keyword_table.candidate_words(title_words) * 2 + candidates,
@@ -273,17 +293,21 @@ class Enricher:
 
         fields = dict(post.__dict__)  # a Post's fields (it allows no extra ones), in their order
         fields.update(title=title, text=masked, extra=mask_metadata(post.extra))
-        enriched = _enriched_post(
-            fields,
-            masked_text=masked,
-            sentiment=sentiment,
-            keywords=[segmenter.display_form(word) for word, _ in weighted],
-            places=places,
-            author_places=list(author_places),
-            policies=links,
-            departments=departments,
-        )
-        return Annotated(enriched, clues, policy)
+        analysis = {  # in the model's order, after its masked text and sentiment (see `finish`)
+            "keywords": [segmenter.display_form(word) for word, _ in weighted],
+            "places": places,
+            "author_places": list(author_places),
+            "policies": links,
+            "departments": departments,
+        }
+        return PendingAnnotation(fields, analysis, word_sums, clues, policy)
+
+    def finish(self, pending: Sequence[PendingAnnotation]) -> list[Annotated]:
+        """The annotated posts of `start`, their sentiments found together (`SentimentModel.classify_many`)."""
+        sentiments = self.language.sentiment.classify_many([started.word_sums for started in pending])
+        return [Annotated(_enriched_post(dict(started.fields), masked_text=started.fields["text"], sentiment=sentiment,
+                                         **started.analysis), started.clues, started.policy)
+                for started, sentiment in zip(pending, sentiments, strict=True)]
 
     def _clues(self, post: Post, masked: str, title: str | None, title_words: list[str], candidates: Sequence[str],
                weighted: Sequence[tuple[str, float]], places: Sequence[str], author_anchors: list[str]) -> EventClues:

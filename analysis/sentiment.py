@@ -14,7 +14,8 @@ Two parts, both linear in the post's tokens (words, negated words, Weibo emotico
   macro-F1. Its calibrated probability of having no tone comes from a curve fitted the same way. `Sentiment.probability` is the calibrated probability of the label given.
 Both parts read every occurrence of a token, and both regressions' weights and the Bayes ratios
 (times `nb_weight`) sit in one table of complex numbers (polarity + neutral * 1j), so classifying
-is one look-up per token, as fast as the Bayes model alone was. The neutral logit is divided by the
+is one look-up per token, as fast as the Bayes model alone was; the character bigrams of a batch's
+posts are looked up together (`BigramTable`, `SentimentModel.classify_many`). The neutral logit is divided by the
 square root of the number of tokens, so a long article is not pushed to an extreme by its length.
 
 Weibo emoticon codes ([哈哈] [泪] [怒] [赞]) are whole tokens whose Bayes ratios count
@@ -36,9 +37,10 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from itertools import repeat
+from functools import cached_property, lru_cache
 from typing import Any
+
+import numpy as np
 
 from analysis.text import EMOTICON
 from yuqing.schema import Sentiment, SentimentLabel
@@ -171,19 +173,45 @@ def tone_features(words: Iterable[str], *, char_bigrams: bool = True) -> list[st
     return features
 
 
-# Runs of letters and digits, two or more: see `SentimentModel._bigram_sum`.
-_RUN = re.compile(r"([\u4e00-\u9fffA-Za-z0-9]{2,})")
-# Entries the model's caches hold at most (see `SentimentModel._token` and `_bigram_sum`).
+# Entries each cache of raw tokens holds at most (`_kind_of`'s and `SentimentModel._token`'s).
 KNOWN_TOKENS_SIZE = 200_000
-# Runs are clauses, mostly new text: the ones that come back (reposts, stock phrases) come back within days. At
-# 200,000 (~37 MB) the cache took weeks to fill at 25,000 posts a day (bench.soak), its memory growing all along.
-RUN_CACHE_SIZE = 50_000
 
 
-def _bigram_sum(weights: Mapping[str, complex], text: str) -> complex:
-    """The sum of the weights of the character bigrams of `text`, one look-up each."""
-    bigrams = [text[i : i + 2] for i in range(len(text) - 1)]
-    return sum(map(weights.get, bigrams, repeat(0j, len(bigrams))), 0j)
+def _code_point_pairs(text: str) -> np.ndarray:
+    """Each two neighbouring characters of `text` as one number, the first's code point shifted past the
+    second's (21 bits hold any), in order: what `BigramTable` looks up."""
+    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    return (points[:-1] << 21) | points[1:]
+
+
+class BigramTable:
+    """The weights of the two-character tokens, searchable by `_code_point_pairs`: the character bigrams of
+    many texts are looked up in one sorted-array search (in C), where a dict look-up per bigram costs a
+    Python call and, in a table this size, several cache misses."""
+
+    def __init__(self, weights: Mapping[str, complex]) -> None:
+        pairs = [token for token in weights if len(token) == 2]
+        keys = _code_point_pairs("".join(pairs))[::2]  # each token's own two characters
+        order = np.argsort(keys)
+        self.keys = keys[order]
+        self.weights = np.array([weights[token] for token in pairs], dtype=np.complex128)[order]
+
+    def sums(self, texts: Sequence[str]) -> list[complex]:
+        """The sum of the weights of each text's character bigrams, added in order."""
+        if not self.keys.size or not any(texts):
+            return [0j] * len(texts)
+        pairs = _code_point_pairs("".join(texts))
+        found = self.keys.searchsorted(pairs)
+        np.minimum(found, self.keys.size - 1, out=found)
+        weights = np.where(self.keys[found] == pairs, self.weights[found], 0j).tolist()
+        sums = []
+        start = 0
+        for text in texts:
+            end = start + len(text)
+            # The pair at end - 1 spans this text's last character and the next text's first: not a bigram.
+            sums.append(sum(weights[start : end - 1], 0j) if end - start > 1 else 0j)
+            start = end
+        return sums
 
 
 def _terms_pattern(terms: Iterable[str]) -> re.Pattern[str]:
@@ -359,6 +387,16 @@ def model_tables(calibration: Calibration, heads: LinearHeads | None, bayes: Map
     return weights, heads.polarity_bias, heads.neutral_bias
 
 
+@dataclass(frozen=True)
+class WordSums:
+    """What `SentimentModel.word_sums` found of a post: per group of its own words, (its weight in the author's
+    stance, the sum of its words' weights, their number, the text of its character bigrams); and the repost
+    chain's (sum, number), which has no bigrams."""
+
+    groups: list[tuple[float, complex, int, str]]
+    chain: tuple[complex, int] | None
+
+
 class SentimentModel:
     """The trained Bayes table and the two regressions, and their calibration."""
 
@@ -366,9 +404,8 @@ class SentimentModel:
         self.calibration = calibration
         self.weights, self.polarity_bias, self.neutral_bias = tables
         # Per raw token: what it is to the classifier (`_kind_of`) and the weights of the word as a feature, plain
-        # and negated, so that `_feature_sum` reads each of a post's words with one look-up.
+        # and negated, so that `_word_sum` reads each of a post's words with one look-up.
         self._known_tokens: dict[str, tuple[str, int, bool, complex, complex]] = {}
-        self._run_sums: dict[str, complex] = {}  # see `_bigram_sum`
 
     def _token(self, raw: str) -> tuple[str, int, bool, complex, complex]:
         word, kind, clause_end = _kind_of(raw)
@@ -378,15 +415,16 @@ class SentimentModel:
         self._known_tokens[raw] = info
         return info
 
-    def _feature_sum(self, words: Sequence[str], *, char_bigrams: bool = True) -> tuple[complex, int]:
-        """The sum of the weights of `tone_features(words, char_bigrams=...)`, added in the same order, and their
-        number, without making the features: the same walk as `tone_features` (which stays the definition,
-        what training reads; tests/test_analysis_golden.py holds the two equal on all shared text), with each
-        word's kind and weights from one look-up instead of three."""
+    def _word_sum(self, words: Sequence[str], *, char_bigrams: bool = True) -> tuple[complex, int, str]:
+        """The sum of the weights of the words of `tone_features(words, char_bigrams=...)`, added in the same
+        order, their number, and the text whose character bigrams are its other features ('' without them),
+        without making the features: the same walk as `tone_features` (which stays the definition, what training
+        reads; tests/test_analysis_golden.py holds the two equal on all shared text), with each word's kind and
+        weights from one look-up instead of three."""
         known, token = self._known_tokens, self._token
         linear = 0j
         count = 0
-        chars: list[str] = []
+        chars: list[str] = []  # of the words, for their character bigrams
         reach = 0
         for raw in words:
             word, kind, clause_end, plain, negated = known.get(raw) or token(raw)
@@ -407,61 +445,50 @@ class SentimentModel:
                 reach -= 1
             else:
                 linear += plain
-        if char_bigrams:
-            joined = "".join(chars).replace(" ", "")
-            linear += self._bigram_sum(joined)
-            count += max(0, len(joined) - 1)
-        return linear, count
-
-    def _bigram_sum(self, text: str) -> complex:
-        """The sum of the weights of the character bigrams of `text`. Most lie inside a run of letters or digits
-        (a clause), and clauses recur (reposts, stock phrases, templates): each run's sum is cached, and only the
-        bigrams that touch a character between runs (punctuation) are looked up one by one."""
-        pieces = _RUN.split(text)  # between runs, a run, between runs, ..., between runs
-        sums, weights = self._run_sums, self.weights
-        total = 0j
-        edges: list[str] = []  # the bigrams that touch a character between runs
-        last = len(pieces) - 1
-        for index in range(0, last + 1, 2):
-            between = pieces[index]
-            if between:  # with the run's last character before and the next run's first after
-                edge = f"{pieces[index - 1][-1] if index else ''}{between}{pieces[index + 1][0] if index < last else ''}"
-                edges += [edge[i : i + 2] for i in range(len(edge) - 1)]
-            if index < last:
-                run = pieces[index + 1]
-                run_sum = sums.get(run)
-                if run_sum is None:
-                    if len(sums) >= RUN_CACHE_SIZE:
-                        sums.clear()
-                    run_sum = sums[run] = _bigram_sum(weights, run)
-                total += run_sum
-        return sum(map(weights.get, edges, repeat(0j, len(edges))), total)
+        return linear, count, "".join(chars).replace(" ", "") if char_bigrams else ""
 
     @property
     def tables(self) -> ModelTables:
         """What the model reads, as it is kept between processes."""
         return self.weights, self.polarity_bias, self.neutral_bias
 
-    def logits(self, own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> tuple[float, float]:
-        """(polarity logit, neutral logit) of a post's own and quoted words: sums of the weights of
-        every token occurrence, the neutral one divided by the square root of the number of
-        occurrences (so an article's length alone does not decide whether it has a tone)."""
+    @cached_property
+    def _bigrams(self) -> BigramTable:
+        return BigramTable(self.weights)
+
+    def word_sums(self, own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> WordSums:
+        """A post's logits but for its character bigrams: its groups of `weighted_tokens`, each summed by
+        `_word_sum` without making its tokens (the author's words, weight 1, the common case, or their clauses),
+        and its repost chain. `logits_many` adds the bigrams of many posts at once."""
         own = without_quotations(own)
-        # The groups of `weighted_tokens`, each summed by `_feature_sum` without making its tokens: the author's
-        # words (weight 1, the common case) or their clauses, then the repost chain.
         clauses = clause_weights(own, targets) if own else None
-        groups: Sequence[tuple[Sequence[str], float]] = clauses or [(own, 1.0)]
-        linear, squares = 0j, 0.0
-        for words, weight in groups:
-            group_sum, count = self._feature_sum(words)
-            linear += weight * group_sum
-            squares += weight * weight * count
-        if quoted:
-            quoted_weight = self.calibration.quoted_weight
-            chain, chain_count = self._feature_sum(quoted, char_bigrams=False)
-            linear += quoted_weight * chain
-            squares += quoted_weight * quoted_weight * chain_count
-        return self.polarity_bias + linear.real, self.neutral_bias + linear.imag / (math.sqrt(squares) or 1.0)
+        parts: Sequence[tuple[Sequence[str], float]] = clauses or [(own, 1.0)]
+        groups = [(weight, *self._word_sum(words)) for words, weight in parts]
+        return WordSums(groups, self._word_sum(quoted, char_bigrams=False)[:2] if quoted else None)
+
+    def logits_many(self, posts: Sequence[WordSums]) -> list[tuple[float, float]]:
+        """(polarity logit, neutral logit) of each post: sums of the weights of every token occurrence, the
+        neutral one divided by the square root of the number of occurrences (so an article's length alone does
+        not decide whether it has a tone). The character bigrams of all the posts are looked up at once."""
+        bigram_sums = iter(self._bigrams.sums([text for post in posts for *_, text in post.groups]))
+        quoted_weight = self.calibration.quoted_weight
+        found = []
+        for post in posts:
+            linear, squares = 0j, 0.0
+            for weight, word_sum, count, text in post.groups:
+                linear += weight * (word_sum + next(bigram_sums))
+                squares += weight * weight * (count + max(0, len(text) - 1))
+            if post.chain is not None:
+                chain, chain_count = post.chain
+                linear += quoted_weight * chain
+                squares += quoted_weight * quoted_weight * chain_count
+            found.append((self.polarity_bias + linear.real,
+                          self.neutral_bias + linear.imag / (math.sqrt(squares) or 1.0)))
+        return found
+
+    def logits(self, own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> tuple[float, float]:
+        """(polarity logit, neutral logit) of a post's own and quoted words (see `logits_many`)."""
+        return self.logits_many([self.word_sums(own, quoted, targets)])[0]
 
     def score(self, log_odds: float) -> float:
         return self.calibration.probability(log_odds)
@@ -479,4 +506,8 @@ class SentimentModel:
         return Sentiment(score=round(score, 4), label=label, probability=round(probability, 4))
 
     def classify(self, own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> Sentiment:
-        return self.sentiment(*self.logits(own, quoted, targets))
+        return self.classify_many([self.word_sums(own, quoted, targets)])[0]
+
+    def classify_many(self, posts: Sequence[WordSums]) -> list[Sentiment]:
+        """The sentiment of each post of `word_sums`: many at once cost less each (see `logits_many`)."""
+        return [self.sentiment(*logits) for logits in self.logits_many(posts)]

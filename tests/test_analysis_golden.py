@@ -59,6 +59,16 @@ def _defined_logits(model: SentimentModel, own: list[str], quoted: list[str],
 
 
 @needs_shared
+def test_a_batch_started_one_by_one_and_finished_together_is_annotated_as_posts_one_at_a_time() -> None:
+    alone = [annotated.to_json() for annotated in map(enrich_golden.fresh_enricher().annotate, enrich_golden.stream())]
+    enricher = enrich_golden.fresh_enricher()
+    posts = list(enrich_golden.stream())
+    together = [annotated.to_json() for first in range(0, len(posts), 300)
+                for annotated in enricher.finish([enricher.start(post) for post in posts[first : first + 300]])]
+    assert together == alone
+
+
+@needs_shared
 def test_sentiment_logits_are_the_trained_definitions_on_all_shared_text() -> None:
     language = shipped_language()
     model = language.sentiment

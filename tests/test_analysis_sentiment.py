@@ -10,6 +10,7 @@ import pytest
 
 from analysis.sentiment import (
     OTHER_PARTY_WEIGHT,
+    BigramTable,
     LinearHeads,
     clause_weights,
     is_emoticon,
@@ -393,3 +394,29 @@ def test_the_token_kinds_cache_is_bounded_like_the_models_own(monkeypatch) -> No
     features = tone_features(words, char_bigrams=False)
     assert features == words, "plain words are their own features, whatever the cache holds"
     assert len(sentiment._token_kinds) <= 100
+
+
+def test_the_bigram_table_sums_each_texts_bigrams_as_one_look_up_each_would() -> None:
+    weights = {"你好": 1 + 2j, "好吗": 0.25 - 1j, "ab": -3j, "😀x": 0.5 + 0j, "x\ud800": 2 + 0j, "好": 7 + 7j}
+    table = BigramTable(weights)
+    # Empty and one-character texts, texts whose neighbours would make a bigram across them, characters beyond
+    # the basic plane and a lone surrogate (which JSON may carry).
+    texts = ["你好吗", "", "好", "你", "好吗", "abab", "😀x\ud800", "好好你好"]
+
+    def one_by_one(text: str) -> complex:
+        return sum((weights.get(text[i : i + 2], 0j) for i in range(len(text) - 1)), 0j)
+
+    assert table.sums(texts) == [one_by_one(text) for text in texts]
+    assert table.sums([]) == []
+    assert table.sums(["", ""]) == [0j, 0j]
+    assert BigramTable({}).sums(["你好"]) == [0j]
+
+
+def test_posts_classified_together_get_what_each_gets_alone() -> None:
+    model = shipped_language().sentiment
+    segmenter = shipped_segmenter()
+    texts = ["感谢街道办及时协调，施工队天天半夜施工", "不是很满意", "好", "", "[怒]垃圾//@某人: 转发微博 真好",
+             "市政府召开常务会议研究部署下半年工作"]
+    posts = [segmenter.segment_post(text) for text in texts]
+    together = model.classify_many([model.word_sums(post.own, post.quoted, ("街道办",)) for post in posts])
+    assert together == [model.classify(post.own, post.quoted, ("街道办",)) for post in posts]

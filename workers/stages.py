@@ -43,7 +43,7 @@ from yuqing.schema import CrawlHealth, EnrichedPost, Event, Policy, Post, Refuse
 if TYPE_CHECKING:
     from alerts.service import AlertService
     from analysis.bursts import BurstTracker
-    from analysis.enrich import Analyzer, Annotated, Enricher
+    from analysis.enrich import Analyzer, Enricher, PendingAnnotation
 
 STAGE_NAMES = ("enrich", "events", "index", "alert")
 # Stages that keep state: one active worker, the others stand by (see EventsStage and AlertStage).
@@ -80,9 +80,9 @@ class EnrichStage(Stage):
         self.policy_refresh = policy_refresh
         self._refreshed_at = time.monotonic()
 
-    def _annotate(self, post: Post) -> Annotated:
+    def _start(self, post: Post) -> PendingAnnotation:
         try:
-            return self.enricher.annotate(post)
+            return self.enricher.start(post)
         except RefusedPost as exc:
             raise PoisonMessage(str(exc), reason=exc.reason) from exc
 
@@ -94,7 +94,9 @@ class EnrichStage(Stage):
                                               lambda post: post)
         # Crawl order is not publication order: a batch is analysed oldest first, so what arrives
         # together (a whole crawl, in the demo) makes the same events in whatever order it was crawled.
-        annotated, _ = run_per_item(messages, posts, self._annotate, result)
+        started, _ = run_per_item(messages, posts, self._start, result)
+        # Finished together: the sentiment model looks up the character bigrams of a whole batch at once.
+        annotated = self.enricher.finish(started)
         self.transport.publish_many(ANNOTATED_POSTS, [(a.post.id, a.to_json()) for a in annotated])
         return result
 
