@@ -132,6 +132,21 @@ def _text_floor(when: datetime) -> str:
     return (when - OFFSET_MARGIN).replace(tzinfo=None).isoformat()
 
 
+def _older_than(column: str) -> str:
+    """SQL true of the rows whose `column` (a time as stored) is before the instant of the parameters
+    (`_older_than_params`): those at its offset compared exactly (texts of one offset sort as their instants), the
+    others once OFFSET_MARGIN older. Through the column's index: the range read holds what is deleted and the few
+    rows of other offsets within the margin."""
+    return f"{column} < :exact AND ({column} < :floor OR substr({column}, :suffix_at) = :suffix)"
+
+
+def _older_than_params(cutoff: datetime) -> dict[str, object]:
+    exact = cutoff.isoformat()
+    suffix = exact.removeprefix(cutoff.replace(tzinfo=None).isoformat())  # "+08:00"; "" for a naive time
+    # A naive cutoff has no offset to match (NULL equals nothing): the margin alone decides.
+    return {"exact": exact, "floor": _text_floor(cutoff), "suffix_at": -len(suffix), "suffix": suffix or None}
+
+
 def _stored_post(post: AssignedPost) -> tuple:
     """A post's row: (id, at, event_id, reprint_of, fingerprint, original, lead, thread)."""
     pid, at, event_id, reprint_of, fp, thread = post
@@ -370,11 +385,13 @@ class AnalysisStateStore(_FingerprintLookups):
         return _threads_found(keys, by_id, first_by_hash, since)
 
     def forget_before(self, cutoff: datetime) -> None:
-        """Delete posts and events older than `cutoff` (those within OFFSET_MARGIN of it stay a little longer)."""
-        floor = _text_floor(cutoff)
+        """Delete posts and events older than `cutoff` (those written at another offset than its stay up to
+        OFFSET_MARGIN longer). Exactly at the cutoff, as PostgreSQL does: with the margin for all, the file (and
+        the map of its keys, in memory) held 9 days of posts instead of the window's 7, and grew two days longer."""
+        older = _older_than_params(cutoff)
         with self.db:
-            deleted = self.db.execute("DELETE FROM posts WHERE at < ? RETURNING rowid", (floor,)).fetchall()
-            self.db.execute("DELETE FROM events WHERE last_seen < ?", (floor,))
+            deleted = self.db.execute(f"DELETE FROM posts WHERE {_older_than('at')} RETURNING rowid", older).fetchall()
+            self.db.execute(f"DELETE FROM events WHERE {_older_than('last_seen')}", older)
         if self._keys is not None:
             self._keys.forget(row_id for row_id, in deleted)
 
