@@ -132,21 +132,6 @@ def _text_floor(when: datetime) -> str:
     return (when - OFFSET_MARGIN).replace(tzinfo=None).isoformat()
 
 
-def _older_than(column: str) -> str:
-    """SQL true of the rows whose `column` (a time as stored) is before the instant of the parameters
-    (`_older_than_params`): those at its offset compared exactly (texts of one offset sort as their instants), the
-    others once OFFSET_MARGIN older. Through the column's index: the range read holds what is deleted and the few
-    rows of other offsets within the margin."""
-    return f"{column} < :exact AND ({column} < :floor OR substr({column}, :suffix_at) = :suffix)"
-
-
-def _older_than_params(cutoff: datetime) -> dict[str, object]:
-    exact = cutoff.isoformat()
-    suffix = exact.removeprefix(cutoff.replace(tzinfo=None).isoformat())  # "+08:00"; "" for a naive time
-    # A naive cutoff has no offset to match (NULL equals nothing): the margin alone decides.
-    return {"exact": exact, "floor": _text_floor(cutoff), "suffix_at": -len(suffix), "suffix": suffix or None}
-
-
 def _stored_post(post: AssignedPost) -> tuple:
     """A post's row: (id, at, event_id, reprint_of, fingerprint, original, lead, thread)."""
     pid, at, event_id, reprint_of, fp, thread = post
@@ -242,6 +227,8 @@ class AnalysisStateStore(_FingerprintLookups):
         # did (a standby taking over), as this one's map does not hold what that one wrote.
         self._keys: FingerprintMap | None = None
         self._keys_as_of = 0  # the count of saves the map holds the rows of
+        # The last cutoff whose rows the map forgot (`_rows_out_of_window`), as stored text; None: none since it was built.
+        self._keys_forgotten_to: str | None = None
 
     def save(
         self,
@@ -293,6 +280,7 @@ class AnalysisStateStore(_FingerprintLookups):
         if self._keys is None or saves != self._keys_as_of:
             self._keys = FingerprintMap([self._stored_keys(column) for column in FINGERPRINT_COLUMNS])
             self._keys_as_of = saves
+            self._keys_forgotten_to = None
         return self._keys
 
     def _stored_keys(self, column: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -385,15 +373,31 @@ class AnalysisStateStore(_FingerprintLookups):
         return _threads_found(keys, by_id, first_by_hash, since)
 
     def forget_before(self, cutoff: datetime) -> None:
-        """Delete posts and events older than `cutoff` (those written at another offset than its stay up to
-        OFFSET_MARGIN longer). Exactly at the cutoff, as PostgreSQL does: with the margin for all, the file (and
-        the map of its keys, in memory) held 9 days of posts instead of the window's 7, and grew two days longer."""
-        older = _older_than_params(cutoff)
+        """Delete posts and events older than `cutoff` (those within OFFSET_MARGIN of it stay a little longer)."""
+        floor = _text_floor(cutoff)
         with self.db:
-            deleted = self.db.execute(f"DELETE FROM posts WHERE {_older_than('at')} RETURNING rowid", older).fetchall()
-            self.db.execute(f"DELETE FROM events WHERE {_older_than('last_seen')}", older)
+            deleted = self.db.execute("DELETE FROM posts WHERE at < ? RETURNING rowid", (floor,)).fetchall()
+            self.db.execute("DELETE FROM events WHERE last_seen < ?", (floor,))
         if self._keys is not None:
             self._keys.forget(row_id for row_id, in deleted)
+            self._keys.forget(self._rows_out_of_window(cutoff))
+            self._keys_forgotten_to = cutoff.isoformat()
+
+    def _rows_out_of_window(self, cutoff: datetime) -> list[int]:
+        """Row ids of the fingerprinted posts written at the cutoff's offset (texts of one offset sort as their
+        instants) older than it, since the last cutoff the map forgot. The file keeps them OFFSET_MARGIN longer, but
+        no lookup takes a fingerprint older than the window (`ReprintDetector` drops them): their keys in memory
+        made it grow two days after the window was full (9 days of keys for a 7-day window)."""
+        exact = cutoff.isoformat()
+        suffix = exact.removeprefix(cutoff.replace(tzinfo=None).isoformat())  # "+08:00"; "" for a naive time
+        if not suffix:
+            return []
+        since, floor = self._keys_forgotten_to, _text_floor(cutoff)
+        if since is None or not since.endswith(suffix) or since < floor:
+            since = floor  # all since the map was built: what is older was deleted
+        rows = self.db.execute("SELECT rowid FROM posts WHERE at >= ? AND at < ? AND substr(at, ?) = ? "
+                               "AND (fingerprint IS NOT NULL OR lead IS NOT NULL)", (since, exact, -len(suffix), suffix))
+        return [row_id for row_id, in rows]
 
     def close(self) -> None:
         self.db.close()

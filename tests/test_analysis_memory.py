@@ -185,25 +185,6 @@ def test_the_state_store_reads_and_forgets_by_instant_whatever_the_offset(open_a
     store.close()
 
 
-def test_the_state_store_keeps_the_window_and_no_more(open_analysis_state) -> None:
-    """Ten days of posts and events, forgotten as the analyzer forgets them (the newest's time less ACTIVE_FOR, after
-    each hour): what stays is what a post of the newest's time could still join, not two days more (the embedded file
-    kept 9 days of 7, and the map of its keys in memory grew for two days after the window was full)."""
-    from analysis.events import EventState
-
-    store = open_analysis_state()
-    hours = [START + timedelta(hours=n) for n in range(10 * 24)]
-    for n, when in enumerate(hours):
-        event = EventState(id=f"evt-{n}", first_seen=when, last_seen=when, first_post=f"weibo:{n}")
-        store.save([event], [(f"weibo:{n}", when, event.id, None, None, None)], [])
-        store.forget_before(when - ACTIVE_FOR)
-    cutoff = hours[-1] - ACTIVE_FOR
-    in_window = [n for n, when in enumerate(hours) if when >= cutoff]
-    assert [n for n in range(len(hours)) if store.assigned(f"weibo:{n}")] == in_window
-    assert [n for n in range(len(hours)) if store.event(f"evt-{n}")] == in_window
-    store.close()
-
-
 def test_the_title_an_event_is_published_with_is_saved_with_it(tmp_path: Path) -> None:
     # The shown title stays while nearly the best: an event let go and read back must know which one it was.
     analyzer = analyzer_on(tmp_path / "analysis.sqlite3")

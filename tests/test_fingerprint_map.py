@@ -94,3 +94,25 @@ def test_a_post_deleted_or_saved_again_with_another_fingerprint_is_found_by_what
     assert store.fingerprints_keyed(fingerprint_keys(kept.value), []) == []
     assert store.fingerprints_keyed(fingerprint_keys(moved.value), []) == [moved]
     store.close()
+
+
+def test_the_store_holds_the_keys_of_the_window_not_those_of_the_files_margin(tmp_path: Path, monkeypatch):
+    """The file keeps posts OFFSET_MARGIN (2 days) past the 7-day window; no lookup takes them, so their keys leave
+    the map when the window passes them (at its next merge), not two days later: its memory stops growing with the
+    window."""
+    from analysis.events import ACTIVE_FOR, KEY_PAIRS
+
+    monkeypatch.setattr(fingerprint_map, "FRESH_MIN", 100)  # merges come at an eighth of the map, as at volume
+    store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    store.fingerprints_keyed([(0, 0)], [])  # the map is built at the first lookup, then kept up by each save
+    rng = random.Random(3)
+    hours = [AT + timedelta(hours=n) for n in range(10 * 24)]
+    for n, when in enumerate(hours):  # as the analyzer saves and forgets: each hour, the newest's time less the window
+        ids = [f"weibo:{n}-{k}" for k in range(5)]
+        store.save([], [(pid, when, None, None, Fingerprint(pid, rng.getrandbits(64), when, pid, None), None)
+                        for pid in ids], [])
+        store.forget_before(when - ACTIVE_FOR)
+    in_window = 5 * sum(when >= hours[-1] - ACTIVE_FOR for when in hours)
+    # The window's keys, and those forgotten since the last merge (an eighth of the map at most); 9 days of 7 before.
+    assert store._key_map().entries() <= in_window * len(KEY_PAIRS) * 1.2
+    store.close()
