@@ -4,7 +4,7 @@ rows, tokens and counts.
 The stream is 3,000 posts over three days with real Weibo texts and news headlines from ../shared (the test
 skips without them): every platform, sentiments, places, keywords new and old, policies, departments, authors,
 events, posts in the same second on one platform, re-crawled posts whose analysis changed, events merged into
-others (some along chains), copies re-linked to their originals, and a prune at the end.
+others (some along chains or loops, some upserted again later without their merge), copies re-linked to their originals, and a prune at the end.
 
 `tests/data/index_pinned.json` holds each table's row count and a SHA-256 of its rows in a canonical form that
 does not depend on how rows are numbered or documents stored: row ids are replaced by the ids of the posts they
@@ -14,7 +14,10 @@ index wrote documents until they left out their defaults), and the contentless f
 `fts5vocab` (every token of every row with its column and position). It was written by the index of main at
 168a710, written again when a post arriving after its event's merge came to be indexed under the surviving event
 (the stream has such posts), and written again in this canonical form by the index of main at 115f6da, whose row
-ids were times; the index with dense row ids and compressed documents writes the same. Regenerate it
+ids were times; the index with dense row ids and compressed documents writes the same. Its full-text table was
+written again when merging an event stopped rewriting its posts' full-text rows (they keep the event they were
+written under; `event_merges` says where they count): `tests/data/index_answers.json`, written by main at a4f60d0
+before that change, pins that search and facets answer the same about every event. Regenerate them
 (`python -m tests.test_index_pinned`) only when what the index holds changes on purpose, and say so in the commit.
 """
 
