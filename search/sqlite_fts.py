@@ -23,6 +23,10 @@ Layout, and why:
 - `post_tags` (row id, tag id) gives the facet values of any set of matches; `agg` keeps counts
   per tag and per hour and day, so trends and facets of a time range without other conditions
   are sums over at most a few hundred rows plus the posts of its partial hours.
+- When an event is merged into another, its posts' tags and counts move to the surviving event, but their
+  full-text rows and documents stay as written (a contentless row is rewritten only by tokenising its text again):
+  `event_merges` says under which event the posts written under each merged-away event count now, and an `event:`
+  filter and reading a document follow it.
 """
 
 from __future__ import annotations
@@ -90,8 +94,9 @@ from yuqing.schema import (
 log = logging.getLogger(__name__)
 
 # 1: JSON documents in `posts`, words in `posts_fts`; 2: bigrams, row ids made of times, JSON in `docs`;
-# 3: dense row ids beside time keys, compressed documents.
-SCHEMA_VERSION = 3
+# 3: dense row ids beside time keys, compressed documents; 4: merged events' posts keep their full-text rows and
+# documents (`event_merges`), which an index of layout 3 (whose merges rewrote them) holds as they are.
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (rid INTEGER PRIMARY KEY, key INTEGER NOT NULL UNIQUE, id TEXT NOT NULL UNIQUE,
@@ -113,6 +118,9 @@ CREATE TABLE IF NOT EXISTS events (
 -- The events not merged away, last seen first, and their count: read from this index, not from the rows of
 -- every event of the index's history (a month of a city's: hundreds of thousands).
 CREATE INDEX IF NOT EXISTS live_events ON events (last_seen) WHERE merged = 0;
+-- The tag id of an event whose posts count under another event now (merged away, see `_retag`) -> that one's.
+CREATE TABLE IF NOT EXISTS event_merges (tid INTEGER PRIMARY KEY, survivor INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS event_merges_survivor ON event_merges (survivor);
 CREATE TABLE IF NOT EXISTS crawl_health (
     source TEXT PRIMARY KEY, finished REAL NOT NULL, doc TEXT NOT NULL
 );
@@ -307,22 +315,33 @@ def _has_time(node: Node) -> bool:
     return False
 
 
-def _fts(node: Node) -> str:
+# The events whose tokens stand for an event in the full-text rows (`SqliteIndex._event_tokens`): the posts of
+# events merged into it keep the tokens they were written with.
+EventTokens = Callable[[str], list[str]]
+# In no row's `tags` column (whose tokens are `tall` and "t" and hex digits): what an event merged away, whose
+# posts all count under another, is searched as.
+NO_TOKEN = "tnone"
+
+
+def _fts(node: Node, event_tokens: EventTokens) -> str:
     """One FTS5 expression for a node without time bounds."""
     if isinstance(node, Text):
         return _fts_text(node)
     if isinstance(node, Filter):
+        if node.name == "event":
+            tokens = event_tokens(node.value)
+            return f"tags : ({' OR '.join(tokens)})" if tokens else f"tags : {NO_TOKEN}"
         return f"tags : {tag_token(node.name, node.value)}"
     if isinstance(node, Not):
-        return f"(tags : {ALL_TOKEN} NOT ({_fts(node.child)}))"
+        return f"(tags : {ALL_TOKEN} NOT ({_fts(node.child, event_tokens)}))"
     if isinstance(node, Or):
-        return "(" + " OR ".join(f"({_fts(c)})" for c in node.children) + ")"
+        return "(" + " OR ".join(f"({_fts(c, event_tokens)})" for c in node.children) + ")"
     if isinstance(node, And):
         positive = [c for c in node.children if not isinstance(c, Not)]
         negative = [c.child for c in node.children if isinstance(c, Not)]
-        expr = " AND ".join(f"({_fts(c)})" for c in positive) if positive else f"tags : {ALL_TOKEN}"
+        expr = " AND ".join(f"({_fts(c, event_tokens)})" for c in positive) if positive else f"tags : {ALL_TOKEN}"
         for child in negative:
-            expr = f"({expr}) NOT ({_fts(child)})"
+            expr = f"({expr}) NOT ({_fts(child, event_tokens)})"
         return f"({expr})"
     raise TypeError(f"cannot search for {node!r}")
 
@@ -373,22 +392,22 @@ def _time_sql(node: TimeRange) -> tuple[str, list[Any]]:
     return "(" + (" AND ".join(parts) or "1") + ")", args
 
 
-def _sql(node: Node) -> tuple[str, list[Any]]:
+def _sql(node: Node, event_tokens: EventTokens) -> tuple[str, list[Any]]:
     """A predicate over `{rid}` and `{key}` for any node (used only where time bounds are nested)."""
     if isinstance(node, TimeRange):
         return _time_sql(node)
     if not _has_time(node):
-        return "{rid} IN (SELECT rowid FROM fts WHERE fts MATCH ?)", [_fts(node)]
+        return "{rid} IN (SELECT rowid FROM fts WHERE fts MATCH ?)", [_fts(node, event_tokens)]
     if isinstance(node, Not):
-        inner, args = _sql(node.child)
+        inner, args = _sql(node.child, event_tokens)
         return f"NOT ({inner})", args
     assert isinstance(node, And | Or)
-    compiled = [_sql(c) for c in node.children]
+    compiled = [_sql(c, event_tokens) for c in node.children]
     joiner = " AND " if isinstance(node, And) else " OR "
     return "(" + joiner.join(s for s, _ in compiled) + ")", [a for _, args in compiled for a in args]
 
 
-def compile_query(query: Query) -> Plan:
+def compile_query(query: Query, event_tokens: EventTokens) -> Plan:
     plan = Plan()
     if query.root is None:
         return plan
@@ -403,7 +422,7 @@ def compile_query(query: Query) -> Plan:
                 hi = _ceil_second(child.until) << SECOND_SHIFT
                 plan.hi = hi if plan.hi is None else min(plan.hi, hi)
         elif _has_time(child):
-            pred, args = _sql(child)
+            pred, args = _sql(child, event_tokens)
             plan.preds.append(pred)
             plan.args.extend(args)
         else:
@@ -417,7 +436,7 @@ def compile_query(query: Query) -> Plan:
             plan.args.extend(args)
         searchable = [c for c in searchable if all(c is not child for child, _ in in_key)]
     if searchable:
-        plan.match = _fts(searchable[0] if len(searchable) == 1 else And(tuple(searchable)))
+        plan.match = _fts(searchable[0] if len(searchable) == 1 else And(tuple(searchable)), event_tokens)
     return plan
 
 
@@ -638,6 +657,49 @@ class SqliteIndex(Index):
                 self._remember(tid, (kind, value))
         return cast(dict[tuple[str, str], int], found)  # every key has its id now
 
+    def _counted_under(self, tids: dict[tuple[str, str], int]) -> dict[int, int]:
+        """Tag id of an event of `tids` -> that of the event its posts count under now, for the events merged away
+        after posts were written under them (the others count under themselves)."""
+        events = [tid for (kind, _), tid in tids.items() if kind == "event"]
+        return dict(self._conn.execute(f"SELECT tid, survivor FROM event_merges WHERE tid {ANY_OF}", (_listed(events),)))
+
+    def _own_again(self, merged_away: dict[int, int]) -> None:
+        """Posts are about to be written under events whose earlier posts count under others (`merged_away`: tag id
+        -> the one they count under): events merged away and then upserted without their merge, or the event where
+        a loop of merges ends (`_survivors`). The earlier posts' full-text rows and documents are written again under
+        the events they count under, following `event_merges` as far as it goes, so that each event's own token names
+        only posts counted under it. Rare, and dear as merges were: each text is tokenised again."""
+        conn = self._conn
+        into: dict[int, int] = {}
+        step = set(merged_away)
+        while step:
+            found = dict(conn.execute(f"SELECT tid, survivor FROM event_merges WHERE tid {ANY_OF}",
+                                      (_listed(step),)).fetchall())
+            into.update(found)
+            step = {survivor for survivor in found.values() if survivor not in into}
+        names = self._values({*into, *into.values()})
+        now_under = {names[written]: names[counted] for written, counted in into.items()}
+        rids = [rid for (rid,) in conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", (
+            "tags : (" + " OR ".join(tag_token("event", written) for written in now_under) + ")",))]
+        replaced: list[tuple[int, str | None, str, str]] = []  # (row id, FTS5 command, body, tags)
+        docs = []
+        for rid, post in self._stored_docs(rids).items():
+            if post.event_id not in now_under:  # matched by a token alone: its document says otherwise
+                continue
+            counted_under = now_under[post.event_id]
+            tags = post_tags(post)
+            body, old_tags = self._fts_row(post, tags)
+            replaced.append((rid, "delete", body, old_tags))
+            replaced.append((rid, None, body, _fts_tags([(kind, counted_under if kind == "event" else value)
+                                                         for kind, value in tags])))
+            docs.append((self._documents.pack(post.model_copy(update={"event_id": counted_under})), rid))
+        # Each row deleted, then written again, in row id order: one pass that FTS5 keeps in memory (a NULL command
+        # is an insert); all deletions first, then all insertions, would write out a segment in between.
+        replaced.sort(key=itemgetter(0))  # stable: a row's deletion stays before its insertion
+        conn.executemany("INSERT INTO fts (rowid, fts, body, tags) VALUES (?, ?, ?, ?)", replaced)
+        conn.executemany("UPDATE docs SET doc = ? WHERE rid = ?", docs)
+        conn.executemany("DELETE FROM event_merges WHERE tid = ?", [(written,) for written in into])
+
     def _fts_row(self, post: EnrichedPost, tags: list[tuple[str, str]]) -> tuple[str, str]:
         return _body_tokens(body_text(post)), _fts_tags(tags)
 
@@ -648,11 +710,12 @@ class SqliteIndex(Index):
         stored = self._stored(list(rids))
         tags_of = {rid: post_tags(post) for rid, (_, post) in stored.items()}
         tids = self._tids_of(key for tags in tags_of.values() for key in tags)
+        counted = self._counted_under(tids)
         rows = []
         for rid, (key, post) in stored.items():
             tags = tags_of[rid]
             rows.append((rid, *self._fts_row(post, tags)))
-            changes.remove(key, [tids[tag] for tag in tags])
+            changes.remove(key, [counted.get(tid, tid) for tid in (tids[tag] for tag in tags)])
         conn.executemany("INSERT INTO fts (fts, rowid, body, tags) VALUES ('delete', ?, ?, ?)", sorted(rows))
         gone = [(rid,) for rid in rids]
         conn.executemany("DELETE FROM post_tags WHERE rid=?", gone)
@@ -695,6 +758,8 @@ class SqliteIndex(Index):
         self._remove(list(kept.values()), changes)
         tags_of = [post_tags(post) for post in latest]
         tids = self._tids_of(key for tags in tags_of for key in tags)
+        if merged_away := self._counted_under(tids):
+            self._own_again(merged_away)
         rows, docs, texts, tag_rows = [], [], [], []
         spans: dict[int, tuple[int, int]] = {}  # hour -> (first, last) row id
         pack = self._documents.pack
@@ -794,7 +859,7 @@ class SqliteIndex(Index):
 
     def get(self, post_id: str) -> EnrichedPost | None:
         row = self._conn.execute("SELECT doc FROM docs JOIN posts USING (rid) WHERE posts.id=?", (post_id,)).fetchone()
-        return self._documents.post(row[0]) if row else None
+        return self._as_counted({0: self._documents.post(row[0])})[0] if row else None
 
     def stored_documents(self) -> Iterator[bytes]:
         """The JSON of every stored document, as it is kept (without the fields that hold their defaults)."""
@@ -815,9 +880,43 @@ class SqliteIndex(Index):
         rows = self._rows(f"SELECT rid, key, doc FROM posts JOIN docs USING (rid) WHERE rid {ANY_OF}", (_listed(rids),))
         return {rid: (key, post(doc)) for rid, key, doc in rows}
 
-    def _docs(self, rids: list[int]) -> dict[int, EnrichedPost]:
+    def _stored_docs(self, rids: list[int]) -> dict[int, EnrichedPost]:
+        """The documents of these rows as they were written."""
         post = self._documents.post
         return {rid: post(doc) for rid, doc in self._rows(f"SELECT rid, doc FROM docs WHERE rid {ANY_OF}", (_listed(rids),))}
+
+    def _docs(self, rids: list[int]) -> dict[int, EnrichedPost]:
+        """The posts of these rows, each under the event it counts under now."""
+        return self._as_counted(self._stored_docs(rids))
+
+    def _as_counted(self, posts: dict[int, EnrichedPost]) -> dict[int, EnrichedPost]:
+        """The posts, those written under an event merged away since under the event they count under now."""
+        written = {post.event_id for post in posts.values() if post.event_id}
+        if not written:
+            return posts
+        now = dict(self._rows("SELECT t.value, s.value FROM tags t JOIN event_merges m ON m.tid = t.tid "
+                              f"JOIN tags s ON s.tid = m.survivor WHERE t.kind = 'event' AND t.value {ANY_OF}",
+                              (_listed(written),)))
+        if not now:
+            return posts
+        return {rid: post.model_copy(update={"event_id": now[post.event_id]}) if post.event_id in now else post
+                for rid, post in posts.items()}
+
+    def _event_tokens(self, event_id: str) -> list[str]:
+        """The tokens that the full-text rows of the posts counted under an event hold for it: its own, unless it
+        was merged away, and those of the events merged into it after posts were written under them."""
+        found = self._rows("SELECT tid, EXISTS (SELECT 1 FROM event_merges m WHERE m.tid = tags.tid) FROM tags "
+                           "WHERE kind = 'event' AND value = ?", (event_id,))
+        if not found:
+            return [tag_token("event", event_id)]  # no post was written under it
+        tid, merged_away = found[0]
+        written = [] if merged_away else [event_id]
+        written += sorted(value for (value,) in self._rows(
+            "SELECT value FROM event_merges m JOIN tags USING (tid) WHERE m.survivor = ?", (tid,)))
+        return [tag_token("event", value) for value in written]
+
+    def _compile(self, parsed: Query) -> Plan:
+        return compile_query(parsed, self._event_tokens)
 
     def _rid_range(self, lo: int | None, hi: int | None) -> tuple[int, int]:
         """First and last row id of the posts with time keys in [lo, hi) (and maybe of others: the hours' spans)."""
@@ -907,7 +1006,7 @@ class SqliteIndex(Index):
 
     def search(self, query: SearchQuery) -> SearchResult:
         parsed = query.parsed()
-        plan = compile_query(parsed)
+        plan = self._compile(parsed)
         total = self._plan_count(plan)
         page = self._page(plan, query, bool(parsed.texts()), total) if query.limit else []
         docs = self._docs([rid for rid, _, _ in page])
@@ -917,7 +1016,7 @@ class SqliteIndex(Index):
         return SearchResult(total=total, hits=[r.post for r in results], results=results)
 
     def count(self, query: SearchQuery) -> int:
-        return self._plan_count(compile_query(query.parsed()))
+        return self._plan_count(self._compile(query.parsed()))
 
     def _plan_count(self, plan: Plan) -> int:
         if plan.plain:
@@ -926,7 +1025,7 @@ class SqliteIndex(Index):
         return self._rows(f"SELECT count(*) FROM ({source})", args)[0][0]
 
     def scan(self, query: SearchQuery) -> Iterator[EnrichedPost]:
-        plan = compile_query(query.parsed())
+        plan = self._compile(query.parsed())
         if query.after:
             plan = plan.within(None, _cursor(query.after, int)[0])
         while True:
@@ -1053,7 +1152,7 @@ class SqliteIndex(Index):
     def facets(self, query: SearchQuery, names: Sequence[FacetName] = FACET_NAMES, by: Interval = "day",
                size: int = 10) -> Facets:
         parsed = query.parsed()
-        plan = compile_query(parsed)
+        plan = self._compile(parsed)
         level = LEVELS[by]
         per_bucket = self._time_buckets(plan, level)
         mixes: dict[datetime, dict[str, int]] = defaultdict(dict)
@@ -1072,7 +1171,7 @@ class SqliteIndex(Index):
     def _emerging(self, parsed: Query, size: int) -> tuple[datetime, list[EmergingValue]]:
         day = emerging_day(parsed)
         day_start = int(day.timestamp())
-        window = compile_query(without_time(parsed))
+        window = self._compile(without_time(parsed))
         today = self._tag_counts(window.bounded(day_start, day_start + DAY), "keyword")
         candidates = {tid: n for tid, n in today.items() if n >= EMERGING_MIN}
         before = self._tag_counts(window.bounded(day_start - 7 * DAY, day_start), "keyword")
@@ -1091,7 +1190,7 @@ class SqliteIndex(Index):
             # Whether a post is a copy is neither searched nor counted: only its document changes.
             rid_of = dict(self._rows(f"SELECT id, rid FROM posts WHERE id {ANY_OF}",
                                      (_listed({link.post_id for link in links}),)))
-            posts = self._docs(list(rid_of.values()))
+            posts = self._stored_docs(list(rid_of.values()))
             for link in links:
                 if (rid := rid_of.get(link.post_id)) is not None:
                     post = posts[rid]
@@ -1152,43 +1251,50 @@ class SqliteIndex(Index):
         return {event_id: surviving(event_id) for event_id in read}
 
     def _retag(self, into: dict[str, str]) -> None:
-        """Posts indexed under merged-away events belong to the events they were merged into (`into`: merged
-        event -> surviving one). Only their event changes: each keeps its row id and text, so its words are
-        tokenised once, for the full-text row that is replaced, and its document, tags and counts are edited
-        in place. All the batch's merges are read and written together."""
+        """Posts counted under merged-away events count under the events they were merged into (`into`: merged
+        event -> surviving one) from now on: their tags and counts move, and `event_merges` records it for the
+        events their full-text rows and documents name, which stay as they were written. Rewriting those rows
+        (a contentless row is deleted only with the tokens it holds, so each text is read and tokenised again)
+        made most of the index stage's cost as history grew. All the batch's merges are read and written together."""
         moves = {merged: survivor for merged, survivor in into.items() if survivor != merged}
         if not moves:
             return
         conn = self._conn
-        rids = [r[0] for r in conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", (
-            "tags : (" + " OR ".join(tag_token("event", merged) for merged in moves) + ")",))]
-        if not rids:
+        moved = [tid for (tid,) in conn.execute(f"SELECT tid FROM tags WHERE kind = 'event' AND value {ANY_OF}",
+                                                (_listed(moves),))]
+        if not moved:
+            return  # no post was ever written under them
+        # Tag id of an event the full-text rows name -> the moved event its posts count under: the moved events'
+        # own, but for those merged away before (their posts count elsewhere), and those merged into them before.
+        written_as = dict(conn.execute(f"SELECT tid, survivor FROM event_merges WHERE survivor {ANY_OF}",
+                                       (_listed(moved),)).fetchall())
+        merged_before = {tid for (tid,) in conn.execute(f"SELECT tid FROM event_merges WHERE tid {ANY_OF}",
+                                                        (_listed(moved),))}
+        written_as.update({tid: tid for tid in moved if tid not in merged_before})
+        if not written_as:
             return
+        names = self._values(written_as)
+        match = "tags : (" + " OR ".join(tag_token("event", names[tid]) for tid in written_as) + ")"
+        # (row id, time key, tag id of the event it counts under), matched by a token and counted under a moved event
+        found = conn.execute("SELECT fts.rowid, posts.key, pt.tid FROM fts CROSS JOIN post_tags pt ON pt.rid = fts.rowid "
+                             "CROSS JOIN posts ON posts.rid = fts.rowid WHERE fts MATCH ? AND pt.tid "
+                             f"{ANY_OF}", (match, _listed(moved))).fetchall()
+        if not found:
+            return  # none is indexed now (the events merged into them are then named by no row either)
         tids = self._tids_of(("event", event) for move in moves.items() for event in move)
+        goes_to = {tids[("event", merged)]: tids[("event", survivor)] for merged, survivor in moves.items()}
         changes = CountChanges()
-        replaced: list[tuple[int, str | None, str, str]] = []  # (row id, FTS5 command, body, tags)
-        docs, tag_rows = [], []
-        for rid, (key, post) in self._stored(rids).items():
-            merged = post.event_id
-            if merged not in moves:  # matched by a token alone: its document says otherwise
-                continue
-            survivor = moves[merged]
-            tags = post_tags(post)
-            body, old_tags = self._fts_row(post, tags)
-            replaced.append((rid, "delete", body, old_tags))
-            replaced.append((rid, None, body, _fts_tags([(kind, survivor if kind == "event" else value)
-                                                         for kind, value in tags])))
-            changes.remove(key, [tids[("event", merged)]])
-            changes.add(key, [tids[("event", survivor)]])
-            docs.append((self._documents.pack(post.model_copy(update={"event_id": survivor})), rid))
-            tag_rows.append((tids[("event", survivor)], rid, tids[("event", merged)]))
-        # Each row deleted, then written again, in row id order: one pass that FTS5 keeps in memory (a NULL command
-        # is an insert); all deletions first, then all insertions, would write out a segment in between.
-        replaced.sort(key=itemgetter(0))  # stable: a row's deletion stays before its insertion
-        conn.executemany("INSERT INTO fts (rowid, fts, body, tags) VALUES (?, ?, ?, ?)", replaced)
-        conn.executemany("UPDATE docs SET doc = ? WHERE rid = ?", docs)
-        conn.executemany("UPDATE post_tags SET tid = ? WHERE rid = ? AND tid = ?", tag_rows)
+        for _, key, tid in found:
+            changes.remove(key, [tid])
+            changes.add(key, [goes_to[tid]])
+        conn.executemany("UPDATE post_tags SET tid = ? WHERE rid = ? AND tid = ?",
+                         [(goes_to[tid], rid, tid) for rid, _, tid in found])
         self._apply(changes)
+        now = {written: goes_to[counted] for written, counted in written_as.items()}
+        conn.executemany("INSERT INTO event_merges VALUES (?, ?) ON CONFLICT (tid) DO UPDATE SET survivor = excluded.survivor",
+                         [(written, counted) for written, counted in now.items() if written != counted])
+        conn.executemany("DELETE FROM event_merges WHERE tid = ?",  # merged back into the event it was written as
+                         [(written,) for written, counted in now.items() if written == counted])
 
     def events(self, since: datetime | None = None, limit: int = 100) -> list[Event]:
         rows = self._conn.execute(

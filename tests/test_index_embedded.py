@@ -335,6 +335,74 @@ def test_merges_that_come_back_round_end_at_the_last_event_before_the_loop(empty
     assert {empty_index.get(SEED[0].id).event_id, empty_index.get(SEED[1].id).event_id} == {"ev-b"}
 
 
+def _event(event_id, merged_into=None):
+    return Event(id=event_id, label="停工", first_seen=SEED[0].when, last_seen=SEED[0].when, size=1,
+                 merged_into=merged_into)
+
+
+def _events_of(index, query=None):
+    """What the index answers about events: each post's, and the events facet."""
+    query = query or SearchQuery()
+    return ({p.id: p.event_id for p in index.scan(query)},
+            {v.value: v.count for v in index.facets(query, ["events"]).values["events"]})
+
+
+def test_merging_events_rewrites_no_full_text_row_or_document(empty_index):
+    """A merge moves its posts' tags and counts; their full-text rows and documents keep the event they were written
+    under (a contentless row is rewritten only by tokenising its text again: most of the index stage's cost as
+    history grew), and search, facets and reading posts follow the merges: ev-a into ev-b, then ev-b into ev-c."""
+    events = ["ev-a", "ev-a", "ev-b", "ev-c", None]
+    posts = [p.model_copy(update={"event_id": event}) for p, event in zip(SEED, events, strict=False)]
+    empty_index.upsert(posts)
+    statements: list[str] = []
+    empty_index._conn.set_trace_callback(statements.append)
+    empty_index.upsert_events([_event("ev-a", merged_into="ev-b")])
+    empty_index.upsert_events([_event("ev-b", merged_into="ev-c")])
+    empty_index._conn.set_trace_callback(None)
+    assert [s for s in statements if re.search(r"INSERT INTO fts|UPDATE docs", s)] == []
+    assert _events_of(empty_index) == ({p.id: p.event_id and "ev-c" for p in posts}, {"ev-c": 4})
+    assert _events_of(empty_index, SearchQuery(text="老旧小区")) == (
+        {p.id: "ev-c" for p in posts[:4] if "老旧小区" in p.text}, {"ev-c": sum("老旧小区" in p.text for p in posts[:4])})
+    assert [empty_index.count(SearchQuery(events=[e])) for e in ("ev-a", "ev-b", "ev-c")] == [0, 0, 4]
+    assert empty_index.count(SearchQuery(text="-event:ev-c")) == 1
+    assert empty_index.count(SearchQuery(text="event:ev-a OR event:ev-c")) == 4
+
+
+def test_an_event_upserted_again_without_its_merge_keeps_its_earlier_posts_where_they_went(empty_index):
+    """ev-a is merged into ev-b, then upserted again as if it had not been (out of order): its earlier post stays
+    with ev-b, a post written under it afterwards is its own, and a later merge into ev-c moves that one alone.
+    Each event's own token then names only posts counted under it, however the merges went."""
+    first, second, third = (p.model_copy(update={"event_id": "ev-a"}) for p in SEED[:3])
+    empty_index.upsert([first])
+    empty_index.upsert_events([_event("ev-a", merged_into="ev-b")])
+    empty_index.upsert_events([_event("ev-a")])
+    empty_index.upsert([second])
+    assert _events_of(empty_index) == ({first.id: "ev-b", second.id: "ev-a"}, {"ev-a": 1, "ev-b": 1})
+    assert [p.id for p in empty_index.search(SearchQuery(events=["ev-a"])).hits] == [second.id]
+    empty_index.upsert_events([_event("ev-a", merged_into="ev-c")])
+    empty_index.upsert([third])  # under ev-c, where ev-a's posts go now
+    empty_index.upsert([first.model_copy(update={"event_id": "ev-b"})])  # re-crawled: written again
+    assert _events_of(empty_index) == ({first.id: "ev-b", second.id: "ev-c", third.id: "ev-c"}, {"ev-b": 1, "ev-c": 2})
+    assert [empty_index.count(SearchQuery(events=[e])) for e in ("ev-a", "ev-b", "ev-c")] == [0, 1, 2]
+
+
+def test_an_index_of_layout_3_is_opened_as_it_is(tmp_path):
+    """Layout 3 rewrote merged events' posts under their survivors, so its rows need nothing: the merges table is
+    added, and merges from then on go through it."""
+    path = tmp_path / "index.sqlite3"
+    posts = [p.model_copy(update={"event_id": "ev-a"}) for p in SEED[:2]]
+    with SqliteIndex(path) as index:
+        index.upsert(posts)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE event_merges")
+        conn.execute("PRAGMA user_version=3")
+    with SqliteIndex(path) as index:
+        index.upsert_events([_event("ev-a", merged_into="ev-b")])
+        assert _events_of(index) == ({p.id: "ev-b" for p in posts}, {"ev-b": 2})
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == sqlite_fts.SCHEMA_VERSION == 4
+
+
 def test_a_post_indexed_again_keeps_its_row_id_and_its_hour_its_span(empty_index):
     """Re-crawled posts (new counts, another sentiment) are written again under the row id they had: the row ids of
     their hour stay together, so a time range's full-text matches are still looked for among few rows."""
