@@ -235,49 +235,63 @@ def _mask_dashed_room(match: re.Match[str]) -> str:
 # text once, before any rule, suffices.
 _DIGIT = re.compile(r"\d")  # the rules' \d: any Unicode decimal digit
 _LATIN = re.compile(r"[A-Za-z]")
-_DIGIT_OR_LATIN = re.compile(r"[\dA-Za-z]")
+# What every rule needs one of, before full-width digits and letters are read as ASCII (full-width digits are \d).
+_DIGIT_LATIN_OR_AT = re.compile(r"[\dA-Za-z@\uff21-\uff3a\uff41-\uff5a]")
 _EMAIL_DOMAIN = re.compile(r"@[A-Za-z0-9-]++\.")  # a mention (@菏泽发布) has none
-_TEN_DIGITS = re.compile(r"\d(?:\D*+\d){9}")  # ID numbers, cards, mobiles (11) and landlines (10) have as many
+# ID numbers, cards, mobiles (11) and landlines (10) have as many. Matched from the start, one pass over the text:
+# searched for as \d(?:\D*+\d){9}, it scanned the rest of the text again from each of a few digits.
+_TEN_DIGITS = re.compile(r"(?:\D*+\d){10}")
 _QQ_LABEL = re.compile(r"[Qq扣企][Qq扣鹅]")  # QQ, qq, 扣扣, 企鹅
 _WECHAT_LABEL = re.compile(r"[vVwW微威薇][xXe信]")  # vx, wx(id_), WeiXin, WeChat, 微信, 威信, 薇信, v信
 _DASHED_DIGITS = re.compile(r"\d[-－]\d")
 _BUILDING_LABEL = re.compile(r"[楼栋幢]")
-_NUMBER_SIGN = re.compile("号")
+
+
+def _has_ten_digits(text: str) -> bool:
+    return _TEN_DIGITS.match(text) is not None
+
+
+def _has_dashed_digits(text: str) -> bool:
+    # A dash is looked for first (str's own search): most texts have none, and the pattern tries every digit.
+    return ("-" in text or "－" in text) and _DASHED_DIGITS.search(text) is not None
+
+
+def _has_number_sign(text: str) -> bool:
+    return "号" in text
+
 
 # Order matters: e-mail first (a QQ mail is an address); ID numbers before bank cards (both are
 # long digit runs); cards before phones; addresses last, once no phone digits are left.
-# Each rule with what its matches need: every pattern of the tuple must find something in the text.
-_Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str], tuple[re.Pattern[str], ...]]
+# Each rule with what its matches need: every test of the tuple must find something in the text.
+_Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str], tuple[Callable[[str], object], ...]]
 _RULES: tuple[_Rule, ...] = (
-    (_EMAIL, _mask_email, (_EMAIL_DOMAIN,)),
-    (_ID_CANDIDATE, _mask_id_card, (_DIGIT, _TEN_DIGITS)),
-    (_CARD_CANDIDATE, _mask_bank_card, (_DIGIT, _TEN_DIGITS)),
-    (_MOBILE, _mask_mobile, (_DIGIT, _TEN_DIGITS)),
-    (_LANDLINE, _mask_landline, (_DIGIT, _TEN_DIGITS)),
-    (_QQ, _mask_qq, (_DIGIT, _QQ_LABEL)),
-    (_WECHAT, _mask_wechat, (_LATIN, _WECHAT_LABEL)),
-    (_PLATE, _mask_plate, (_LATIN,)),
-    (_DASHED_ROOM, _mask_dashed_room, (_DIGIT, _DASHED_DIGITS)),
-    (_BUILDING, _mask_building, (_DIGIT, _BUILDING_LABEL)),
-    (_ROOM, _mask_room, (_DIGIT,)),
-    (_STREET_NUMBER, _mask_street_number, (_DIGIT, _NUMBER_SIGN)),
+    (_EMAIL, _mask_email, (_EMAIL_DOMAIN.search,)),
+    (_ID_CANDIDATE, _mask_id_card, (_DIGIT.search, _has_ten_digits)),
+    (_CARD_CANDIDATE, _mask_bank_card, (_DIGIT.search, _has_ten_digits)),
+    (_MOBILE, _mask_mobile, (_DIGIT.search, _has_ten_digits)),
+    (_LANDLINE, _mask_landline, (_DIGIT.search, _has_ten_digits)),
+    (_QQ, _mask_qq, (_DIGIT.search, _QQ_LABEL.search)),
+    (_WECHAT, _mask_wechat, (_LATIN.search, _WECHAT_LABEL.search)),
+    (_PLATE, _mask_plate, (_LATIN.search,)),
+    (_DASHED_ROOM, _mask_dashed_room, (_DIGIT.search, _has_dashed_digits)),
+    (_BUILDING, _mask_building, (_DIGIT.search, _BUILDING_LABEL.search)),
+    (_ROOM, _mask_room, (_DIGIT.search,)),
+    (_STREET_NUMBER, _mask_street_number, (_DIGIT.search, _has_number_sign)),
 )
 
 
 def mask_personal_data(text: str) -> str:
     """`text` with personal data replaced by partial masks; masking twice changes nothing.
     Full-width digits and letters come back as ASCII."""
-    if not text:
+    if not text or _DIGIT_LATIN_OR_AT.search(text) is None:  # nothing to mask, nothing full-width to read
         return text
     text = _FULLWIDTH_RUN.sub(lambda run: run.group().translate(_FULLWIDTH), text)
-    if "@" not in text and _DIGIT_OR_LATIN.search(text) is None:  # what every rule needs one of
-        return text
-    found: dict[re.Pattern[str], bool] = {}  # each pattern of the needs searched once, on first need
+    found: dict[Callable[[str], object], bool] = {}  # each test of the needs run once, on first need
     for pattern, replace, needs in _RULES:
         for need in needs:
             present = found.get(need)
             if present is None:
-                present = found[need] = need.search(text) is not None
+                present = found[need] = bool(need(text))
             if not present:
                 break
         else:

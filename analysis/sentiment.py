@@ -184,12 +184,21 @@ def _code_point_pairs(text: str) -> np.ndarray:
     return (points[:-1] << 21) | points[1:]
 
 
+# Characters of a call to `BigramTable.sums` below which its texts' bigrams are looked up one by one in the dict:
+# numpy's fixed cost per call (~15 us) is that of some 30 dict look-ups, and one post alone (`yuqing analyze`,
+# `Enricher.annotate`) is often shorter (measured on the texts of ../shared/data/sentiment: a text of 16-48 characters
+# costs 21 us by dict, 27 by numpy; one of 48-128, 68 and 47).
+FEW_CHARACTERS = 48
+
+
 class BigramTable:
     """The weights of the two-character tokens, searchable by `_code_point_pairs`: the character bigrams of
     many texts are looked up in one sorted-array search (in C), where a dict look-up per bigram costs a
-    Python call and, in a table this size, several cache misses."""
+    Python call and, in a table this size, several cache misses. A few texts' few bigrams (`FEW_CHARACTERS`)
+    are looked up in `weights` itself."""
 
     def __init__(self, weights: Mapping[str, complex]) -> None:
+        self.by_token = weights
         pairs = [token for token in weights if len(token) == 2]
         keys = _code_point_pairs("".join(pairs))[::2]  # each token's own two characters
         order = np.argsort(keys)
@@ -200,6 +209,9 @@ class BigramTable:
         """The sum of the weights of each text's character bigrams, added in order."""
         if not self.keys.size or not any(texts):
             return [0j] * len(texts)
+        if sum(map(len, texts)) < FEW_CHARACTERS:
+            weight = self.by_token.get
+            return [sum([weight(text[i : i + 2], 0j) for i in range(len(text) - 1)], 0j) for text in texts]
         pairs = _code_point_pairs("".join(texts))
         found = self.keys.searchsorted(pairs)
         np.minimum(found, self.keys.size - 1, out=found)

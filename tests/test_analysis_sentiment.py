@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import analysis.sentiment as sentiment
 from analysis.sentiment import (
+    FEW_CHARACTERS,
     OTHER_PARTY_WEIGHT,
     BigramTable,
     LinearHeads,
@@ -386,7 +388,6 @@ def test_shipped_model_files_stay_small() -> None:
 def test_the_token_kinds_cache_is_bounded_like_the_models_own(monkeypatch) -> None:
     """New words never stop coming: what tone_features learnt of each token was kept up to a million entries
     (~180 MB, filled after weeks of a city's posts), five times the model's own cache of tokens."""
-    import analysis.sentiment as sentiment
 
     monkeypatch.setattr(sentiment, "KNOWN_TOKENS_SIZE", 100)
     monkeypatch.setattr(sentiment, "_token_kinds", {})
@@ -407,9 +408,28 @@ def test_the_bigram_table_sums_each_texts_bigrams_as_one_look_up_each_would() ->
         return sum((weights.get(text[i : i + 2], 0j) for i in range(len(text) - 1)), 0j)
 
     assert table.sums(texts) == [one_by_one(text) for text in texts]
+    many = texts * FEW_CHARACTERS  # enough characters for the sorted-array search
+    assert table.sums(many) == [one_by_one(text) for text in many]
     assert table.sums([]) == []
     assert table.sums(["", ""]) == [0j, 0j]
     assert BigramTable({}).sums(["你好"]) == [0j]
+
+
+def test_a_few_characters_are_looked_up_without_the_sorted_array_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One short post (`yuqing analyze`, `Enricher.annotate`) does not pay numpy's fixed cost per call."""
+    table = BigramTable({"你好": 1 + 2j, "好吗": 0.25 - 1j})
+    searched: list[str] = []
+
+    def pairs(text: str) -> np.ndarray:
+        searched.append(text)
+        return code_point_pairs(text)
+
+    code_point_pairs = sentiment._code_point_pairs
+    monkeypatch.setattr(sentiment, "_code_point_pairs", pairs)
+    assert table.sums(["你好吗"]) == [1.25 + 1j]
+    assert searched == []
+    assert table.sums(["你好吗" * FEW_CHARACTERS]) == [(1.25 + 1j) * FEW_CHARACTERS]
+    assert len(searched) == 1
 
 
 def test_posts_classified_together_get_what_each_gets_alone() -> None:
