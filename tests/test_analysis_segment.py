@@ -9,7 +9,13 @@ import pytest
 
 from analysis.segment import Segmenter
 from analysis.text import split_weibo
-from stores.language import jieba_tokenizer, load_segmenter, user_dictionary_terms
+from stores.language import (
+    TOTAL_MAKEWEIGHT,
+    jieba_tokenizer,
+    load_segmenter,
+    rust_jieba,
+    user_dictionary_terms,
+)
 from workers.build import shipped_segmenter
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "analysis" / "weibo_sample.jsonl"
@@ -46,6 +52,33 @@ def test_fast_words_equal_jieba_on_real_posts_and_after_new_terms(segmenter: Seg
     assert segmenter.fast_words(text) == jieba_words(segmenter, text)
     assert "幸福小区西门" in segmenter.fast_words(text)
     assert "幸福小区西门" not in shipped_segmenter().fast_words(text)  # another segmenter's terms are its own
+
+
+# Blocks whose best route ties with another of the same words in another order (太|太太, 太太|太): which one
+# wins depends on the last bit of the scores, so on jieba-rs's total being jieba's to the unit. From the shared
+# Weibo corpora, where they are all the blocks on which a total off by a few units changes the words.
+TIES = ["SHU幸幸幸幸幸幸幸", "一一一穆圣1400多年前的教谕", "何家小鸡咯咯咯咯咯咯咯咯咯", "八宝茶太太太...咸了",
+        "医生真的是一个太太太伟大的职业了", "最最最牛逼的是以全球22", "每次看见我最最最着重的你和别人有说有笑的",
+        "不要干扰我好嚒求指教求安慰求求求......"]
+
+
+def test_ties_break_as_jiebas_once_the_totals_agree(segmenter: Segmenter) -> None:
+    assert all(segmenter.fast_words(t) == jieba_words(segmenter, t) for t in TIES)
+    tok = jieba_tokenizer()
+    cutter = rust_jieba(tok, user_dictionary_terms())
+    assert [cutter.cut(t, False) for t in TIES] == [tok.lcut(t, HMM=False) for t in TIES]
+    made_up = tok.total - sum(tok.FREQ.values())  # B超's second line, the old counts of user terms jieba had
+    # jieba-rs's own total, B超 counted once, or one unit off either way: some of these ties break the other way.
+    for count in (0, made_up - 3, made_up - 1, made_up + 1):
+        cutter.add_word(TOTAL_MAKEWEIGHT, count, None)
+        assert any(cutter.cut(t, False) != tok.lcut(t, HMM=False) for t in TIES), count
+
+
+def test_fast_words_equal_jieba_on_the_shared_weibo_corpora(segmenter: Segmenter, shared_data: Path) -> None:
+    texts = [post["content"] for name in ("smp2020_usual_eval.json", "smp2020_virus_train.json")
+             for post in json.loads((shared_data / "sentiment" / name).read_text(encoding="utf-8"))]
+    assert len(texts) == 10_606
+    assert [t for t in texts if segmenter.fast_words(t) != jieba_words(segmenter, t)] == []
 
 
 def test_repost_chain_and_emoticons() -> None:
