@@ -14,7 +14,7 @@ Where the waiting messages are: a month of a city's boards, so they are kept by 
 made since it last took them on top (`ArchiveAndChanges`). Without a store the archive is `WaitingInMemory`, which takes
 the changes at the end of every tick and is saved within the rule's memory. In the alert worker it is the alert store
 (`keep_waiting_in`), which takes them with the worker's checkpoints (`waiting_changes`, `waiting_saved`); the rule's
-memory then holds the figures only, and a batch reads from the store what it needs (`take_back`)."""
+memory then leaves them out, and a batch reads from the store what it needs (`take_back`)."""
 
 from __future__ import annotations
 
