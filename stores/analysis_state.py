@@ -81,10 +81,9 @@ FINGERPRINT_ROW = "id, at, event_id, fingerprint, original, lead"
 
 
 def _keyed(any_of: str) -> str:
-    """The WHERE clause of PostgreSQL's `fingerprints_keyed`: a term for each partial index, the keys asked of its
-    pair one list parameter matched by `any_of`. One text, however many keys a batch asks: SQLite keeps the last 128
-    statements it prepared, and one with a batch's thousands of parameters written into its text holds near a
-    megabyte (with a new text each batch, 130 batches grew a process from 55 to 151 MB)."""
+    """The WHERE clause of PostgreSQL's `fingerprints_keyed`: a term for each partial index (migration 0009), the
+    keys asked of its pair one list parameter matched by `any_of`, so the text is the same however many keys a batch
+    asks."""
     return " OR ".join(f"({column} IS NOT NULL AND {key_of(column, pair)} {any_of})"
                        for column in FINGERPRINT_COLUMNS for pair in range(len(KEY_PAIRS)))
 
@@ -208,7 +207,10 @@ class _FingerprintLookups:
 
 class AnalysisStateStore(_FingerprintLookups):
     MARK = "?"
-    ANY_OF = ANY_ID_OF = "IN (SELECT value FROM json_each(?))"  # one statement text whatever the list's length
+    # One statement text whatever the list's length: SQLite keeps the last 128 statements it prepared, and one with a
+    # batch's thousands of parameters written into its text holds near a megabyte (with a new text each batch, 130
+    # batches grew a process from 55 to 151 MB).
+    ANY_OF = ANY_ID_OF = "IN (SELECT value FROM json_each(?))"
 
     @staticmethod
     def _listed(values: Sequence[int] | Sequence[str]) -> str:

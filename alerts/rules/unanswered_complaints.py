@@ -1,12 +1,20 @@
-"""Unanswered complaints: 留言板 messages about one policy or place left unanswered longer than
-N days, or piling up. A message seen again with an answer (boards are revisited) leaves the count, and so
-does one unanswered for longer than `forget_after_days` (reported overdue all that while; a board that has not
-answered in a month has closed the thread), so the rule's memory holds a bounded stretch of messages.
+"""Unanswered complaints: 留言板 messages about one policy or place left unanswered longer than N days, or piling up.
 
-That stretch is a month of a city's boards, so the messages themselves are kept by a `WaitingArchive`: by default
-in the rule's own memory (`WaitingInMemory`); in the alert worker, in its store, saved with its checkpoints (see
-`keep_waiting_in`). The rule holds each subject's figures, and the messages that changed since the archive last took
-them; it reads the rest when a post, the clock or a finding needs them."""
+The rule's state, per message and per subject (a policy or a place):
+
+- a board message seen unanswered starts *waiting* and is *fresh* (no tick has judged it yet); seen again with an
+  answer (boards are revisited), it stops waiting.
+- a tick at `now` judges the fresh messages and those whose wait crossed `max_days` (they become *overdue*) or
+  `forget_after_days` (they stop waiting: a board that has not answered in a month has closed the thread) since the
+  last tick. A clock set back makes some no longer overdue.
+- each subject keeps its figures (waiting, overdue); a tick reports the subjects whose figures changed and pass
+  `min_overdue` or `pile_up`, naming their waiting messages, oldest first.
+
+Where the waiting messages are: a month of a city's boards, so they are kept by a `WaitingArchive`, with the changes
+made since it last took them on top (`ArchiveAndChanges`). Without a store the archive is `WaitingInMemory`, which takes
+the changes at the end of every tick and is saved within the rule's memory. In the alert worker it is the alert store
+(`keep_waiting_in`), which takes them with the worker's checkpoints (`waiting_changes`, `waiting_saved`); the rule's
+memory then leaves them out, and a batch reads from the store what it needs (`take_back`)."""
 
 from __future__ import annotations
 
@@ -100,6 +108,98 @@ class WaitingInMemory:
         return list(self._about.get(subject, ()))
 
 
+class ArchiveAndChanges:
+    """The rule's waiting messages: those its archive holds, under the changes made since the archive took them (per
+    post, its message, or None once it no longer waits), which answer first.
+
+    An archive in memory takes the changes at the end of every batch (`end_batch`); the alert store takes them when
+    the worker saves them (`saved`). An archive that is not the rule's (`archive_is_ours` False: the rule started
+    afresh, or recalled a memory that held its messages itself) holds another memory's messages: it is read as empty,
+    and emptied when it takes the changes. What the archive answered is remembered until the batch ends: the store is
+    read once per batch (`read_ahead`), and holds the same messages until the changes are saved."""
+
+    def __init__(self, archive: WaitingArchive, changes: dict[str, WaitingMessage | None] | None = None, *,
+                 archive_is_ours: bool) -> None:
+        self.archive = archive
+        self.archive_is_ours = archive_is_ours
+        self.changes: dict[str, WaitingMessage | None] = {} if changes is None else changes
+        self._left: dict[Subject, set[str]] = {}  # per subject, the messages that stopped waiting (maybe archived)
+        self._read_ids: dict[str, WaitingMessage | None] = {}
+        self._read_spans: dict[tuple[datetime, datetime], list[WaitingMessage]] = {}
+
+    def get(self, post_id: str) -> WaitingMessage | None:
+        """The post's message, if it waits."""
+        if post_id in self.changes:
+            return self.changes[post_id]
+        if post_id not in self._read_ids:
+            self._read_by_id([post_id])
+        return self._read_ids[post_id]
+
+    def between(self, start: datetime, end: datetime) -> list[WaitingMessage]:
+        """Those waiting since `start` (included) up to `end` (excluded): the archive's in time order, then those
+        changed since in the order they changed."""
+        changes = self.changes
+        found = [m for m in self._read_span(start, end) if m.post_id not in changes]
+        found += [m for m in changes.values() if m is not None and start <= m.since < end]
+        return found
+
+    def about(self, subjects: Collection[Subject]) -> dict[Subject, list[Entry]]:
+        """Each subject's messages, in time order (of one time: in arrival order)."""
+        added: dict[Subject, list[Entry]] = {subject: [] for subject in subjects}
+        for message in self.changes.values():
+            if message is not None and message.subject in added:
+                added[message.subject].append(message.entry())
+        about = {}
+        for subject in subjects:
+            entries = self.archive.waiting_about(subject) if self.archive_is_ours else []
+            left = self._left.get(subject)
+            if left:
+                entries = [entry for entry in entries if entry[2] not in left]
+            for entry in added[subject]:  # a few, among a month of them
+                insort(entries, entry)
+            about[subject] = entries
+        return about
+
+    def read_ahead(self, post_ids: Iterable[str], spans: Iterable[tuple[datetime, datetime]]) -> None:
+        """Read at once what `get` of these posts and `between` of these spans will need of the archive."""
+        wanted = [post_id for post_id in dict.fromkeys(post_ids)
+                  if post_id not in self.changes and post_id not in self._read_ids]
+        if wanted:
+            self._read_by_id(wanted)
+        for start, end in spans:
+            self._read_span(start, end)
+
+    def _read_by_id(self, post_ids: list[str]) -> None:
+        found = {m.post_id: m for m in self.archive.waiting_by_id(post_ids)} if self.archive_is_ours else {}
+        self._read_ids.update((post_id, found.get(post_id)) for post_id in post_ids)
+
+    def _read_span(self, start: datetime, end: datetime) -> list[WaitingMessage]:
+        if (start, end) not in self._read_spans:
+            self._read_spans[start, end] = self.archive.waiting_between(start, end) if self.archive_is_ours else []
+        return self._read_spans[start, end]
+
+    def put(self, message: WaitingMessage) -> None:
+        self.changes[message.post_id] = message
+
+    def remove(self, message: WaitingMessage) -> None:
+        self.changes[message.post_id] = None
+        self._left.setdefault(message.subject, set()).add(message.post_id)
+
+    def end_batch(self) -> None:
+        """The batch is over: an archive in memory takes the changes now (the store, when they are saved)."""
+        if isinstance(self.archive, WaitingInMemory):
+            self.archive.put(self.changes)
+            self.saved()
+        else:
+            self._read_ids, self._read_spans = {}, {}
+
+    def saved(self) -> None:
+        """The archive took the changes: it holds the rule's waiting messages, all of them."""
+        self.changes, self._left = {}, {}
+        self.archive_is_ours = True
+        self._read_ids, self._read_spans = {}, {}
+
+
 def _moment(value: datetime | str) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
@@ -130,106 +230,39 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
 
     def __init__(self, options: UnansweredComplaintsOptions) -> None:
         super().__init__(options)
-        self._in_memory: WaitingInMemory | None = WaitingInMemory()  # None once the messages are kept elsewhere
-        self._archive: WaitingArchive = self._in_memory
-        # The messages changed since the archive last took them (None: no longer waiting), and whether the archive
-        # still holds messages that are not this rule's (it started afresh): they are dropped when it takes these.
-        self._changes: dict[str, WaitingMessage | None] = {}
-        self._dropped: dict[Subject, set[str]] = {}  # the messages that left each subject since (maybe kept there)
-        self._archive_stale = False
-        self._recalled_apart = False  # the memory recalled was saved with its messages apart (in the archive)
+        self._waiting = ArchiveAndChanges(WaitingInMemory(), archive_is_ours=True)
         self._figures: dict[Subject, list[int]] = {}  # subject -> [waiting, overdue]
         self._fresh: dict[str, None] = {}  # messages taken in since the last tick: not yet judged overdue or not
+        self._changed_subjects: set[Subject] = set()  # those whose figures may have changed since the last tick
         self._last_reported: dict[Subject, tuple[int, int]] = {}
         self._last_tick: datetime | None = None
-        self._latest_tick: datetime | None = None
+        # The newest time any tick gave since the start (the clock may be set back): a post older than it by
+        # `forget_after_days` is not taken in. Not kept in the memory (it never was).
+        self._newest_tick: datetime | None = None
         self._arrivals = 0
-        self._changed: set[Subject] = set()  # the subjects whose figures may have changed since the last tick
-        # What the archive answered during this batch (it changes only when it takes the changes).
-        self._read_ids: dict[str, WaitingMessage | None] = {}
-        self._read_spans: dict[tuple[datetime, datetime], list[WaitingMessage]] = {}
 
     # --- where the messages are kept -------------------------------------------------------------
 
     def keep_waiting_in(self, archive: WaitingArchive) -> None:
         """Keep the waiting messages in `archive` from now on: it takes them when `waiting_saved` says the changes
-        were saved. What it holds already is this rule's only once `recall` took a memory saved with them."""
-        if self._in_memory is not None:
-            self._changes = {**self._in_memory.messages, **self._changes}
-        self._archive_stale = not self._recalled_apart
-        self._in_memory = None
-        self._archive = archive
-        self._forget_reads()
+        were saved. Before `recall`: what the archive holds already is this rule's only once `recall` took a memory
+        saved with them (else it is dropped at the first save)."""
+        held = self._waiting.archive.messages if isinstance(self._waiting.archive, WaitingInMemory) else {}
+        self._waiting = ArchiveAndChanges(archive, {**held, **self._waiting.changes}, archive_is_ours=False)
 
     def waiting_changes(self) -> tuple[Mapping[str, WaitingMessage | None], bool]:
         """The messages changed since the last save (None: no longer waiting), and whether the archive's messages
         are to be dropped first; to save with the rest of the memory (`memory`)."""
-        return dict(self._changes), self._archive_stale
+        return dict(self._waiting.changes), not self._waiting.archive_is_ours
 
     def waiting_saved(self) -> None:
         """The changes `waiting_changes` gave were saved: the archive holds them now."""
-        self._changes, self._dropped = {}, {}
-        self._archive_stale = False
-        self._forget_reads()
-
-    def _forget_reads(self) -> None:
-        self._read_ids = {}
-        self._read_spans = {}
-
-    def _end_batch(self) -> None:
-        if self._in_memory is not None:
-            self._in_memory.put(self._changes)
-            self._changes, self._dropped = {}, {}
-        self._forget_reads()
+        self._waiting.saved()
 
     def take_back(self, posts: Iterable[EnrichedPost], now: datetime) -> None:
         """Read at once what feeding these posts and ticking at `now` will need of the archive (a store that is
         down then fails the batch before anything is counted)."""
-        self._read([post.id for post in posts if self._concerns(post)])
-        for start, end in self._spans(now):
-            self._between(start, end)
-
-    def _read(self, post_ids: Iterable[str]) -> None:
-        wanted = [post_id for post_id in dict.fromkeys(post_ids)
-                  if post_id not in self._changes and post_id not in self._read_ids]
-        if wanted:
-            found = {} if self._archive_stale else {m.post_id: m for m in self._archive.waiting_by_id(wanted)}
-            self._read_ids.update((post_id, found.get(post_id)) for post_id in wanted)
-
-    def _waiting(self, post_id: str) -> WaitingMessage | None:
-        if post_id in self._changes:
-            return self._changes[post_id]
-        self._read([post_id])
-        return self._read_ids[post_id]
-
-    def _between(self, start: datetime, end: datetime) -> list[WaitingMessage]:
-        """The messages waiting since `start` up to `end`, but those taken in since the last tick."""
-        if (start, end) not in self._read_spans:
-            self._read_spans[start, end] = [] if self._archive_stale else self._archive.waiting_between(start, end)
-        changes = self._changes
-        found = [m for m in self._read_spans[start, end] if m.post_id not in changes]
-        found += [m for m in changes.values() if m is not None and start <= m.since < end]
-        return [m for m in found if m.post_id not in self._fresh]
-
-    def _entries_about(self, subjects: Collection[Subject]) -> dict[Subject, tuple[list[Entry], datetime]]:
-        """Each subject's waiting messages, oldest first (of one time: in arrival order), and since when the oldest
-        waits (as it was held: the finding shows it in its zone)."""
-        added: dict[Subject, list[Entry]] = {subject: [] for subject in subjects}
-        for message in self._changes.values():
-            if message is not None and message.subject in added:
-                added[message.subject].append(message.entry())
-        about = {}
-        for subject in subjects:
-            entries = [] if self._archive_stale else self._archive.waiting_about(subject)
-            dropped = self._dropped.get(subject)
-            if dropped:
-                entries = [entry for entry in entries if entry[2] not in dropped]
-            for entry in added[subject]:  # a few, among a month of them
-                insort(entries, entry)
-            oldest = self._waiting(entries[0][2])
-            assert oldest is not None  # the subject's figures count it
-            about[subject] = (entries, oldest.since)
-        return about
+        self._waiting.read_ahead([post.id for post in posts if self._concerns(post)], self._spans(now))
 
     # --- memory ----------------------------------------------------------------------------------
 
@@ -240,10 +273,10 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
             "last_reported": [[*subject, *figures] for subject, figures in self._last_reported.items()],
             "figures": [[*subject, *figures] for subject, figures in self._figures.items()],
             "last_tick": self._last_tick, "arrivals": self._arrivals, "fresh": list(self._fresh)}
-        if self._in_memory is not None:
-            self._end_batch()
-            memory["waiting"] = {post_id: (m.subject, m.since, m.arrival)
-                                 for post_id, m in self._in_memory.messages.items()}
+        archive = self._waiting.archive
+        if isinstance(archive, WaitingInMemory):
+            self._waiting.end_batch()  # the archive takes the changes
+            memory["waiting"] = {post_id: (m.subject, m.since, m.arrival) for post_id, m in archive.messages.items()}
         return memory
 
     def recall(self, memory: dict[str, Any]) -> None:
@@ -265,16 +298,15 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
             last_tick = None
             arrivals, fresh = len(waiting), dict.fromkeys(m.post_id for m in waiting)
         self._figures, self._last_reported, self._fresh = figures, last_reported, fresh
-        # The latest tick is not kept (it never was): after a restart, the ticks since decide what arrives forgotten.
-        self._last_tick, self._latest_tick, self._arrivals = last_tick, None, arrivals
-        self._changes, self._dropped = {m.post_id: m for m in waiting}, {}
-        self._recalled_apart = "waiting" not in memory
-        if self._in_memory is not None:
-            self._in_memory = WaitingInMemory()
-            self._archive = self._in_memory
-        self._archive_stale = self._in_memory is None and not self._recalled_apart
-        self._changed = set(figures)
-        self._forget_reads()
+        # The newest tick is not kept (it never was): after a restart, the ticks since decide what arrives forgotten.
+        self._last_tick, self._newest_tick, self._arrivals = last_tick, None, arrivals
+        # The recalled messages are changes for the archive to take: an archive in memory starts empty; the store
+        # holds this memory's messages when it was saved without them, else another's.
+        in_memory = isinstance(self._waiting.archive, WaitingInMemory)
+        self._waiting = ArchiveAndChanges(WaitingInMemory() if in_memory else self._waiting.archive,
+                                        {m.post_id: m for m in waiting},
+                                        archive_is_ours=in_memory or "waiting" not in memory)
+        self._changed_subjects = set(figures)
 
     # --- the feeds -------------------------------------------------------------------------------
 
@@ -296,13 +328,13 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         if not self._concerns(post):
             return []
         if post.extra.get(BOARD_ANSWERED):
-            message = self._waiting(post.id)
+            message = self._waiting.get(post.id)
             if message is not None:
                 self._remove(message)
             return []
         subject = self._subject(post)
-        forgotten = self._latest_tick is not None and self._latest_tick - post.when > self._forget_after
-        if subject is not None and not forgotten and self._waiting(post.id) is None:
+        forgotten = self._newest_tick is not None and self._newest_tick - post.when > self._forget_after
+        if subject is not None and not forgotten and self._waiting.get(post.id) is None:
             self._add(post.id, subject, post.when)  # a board revisited shows its month-old messages again
         return []
 
@@ -315,28 +347,27 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         return timedelta(days=self.options.forget_after_days)
 
     def _add(self, post_id: str, subject: Subject, since: datetime) -> None:
-        self._changes[post_id] = WaitingMessage(post_id, subject, since, self._arrivals)
+        self._waiting.put(WaitingMessage(post_id, subject, since, self._arrivals))
         self._arrivals += 1
         self._fresh[post_id] = None
         self._figures.setdefault(subject, [0, 0])[0] += 1
-        self._changed.add(subject)
+        self._changed_subjects.add(subject)
 
     def _remove(self, message: WaitingMessage) -> None:
         overdue = (message.post_id not in self._fresh and self._last_tick is not None
                    and self._last_tick - message.since > self._limit)
-        self._changes[message.post_id] = None
-        self._dropped.setdefault(message.subject, set()).add(message.post_id)
+        self._waiting.remove(message)
         self._fresh.pop(message.post_id, None)
         figures = self._figures[message.subject]
         figures[0] -= 1
         figures[1] -= overdue
         if not figures[0]:
             del self._figures[message.subject]
-        self._changed.add(message.subject)
+        self._changed_subjects.add(message.subject)
 
     def _count_overdue(self, message: WaitingMessage, change: int) -> None:
         self._figures[message.subject][1] += change
-        self._changed.add(message.subject)
+        self._changed_subjects.add(message.subject)
 
     def _spans(self, now: datetime) -> list[tuple[datetime, datetime]]:
         """The stretches of time whose messages a tick at `now` judges again: those that crossed the overdue line
@@ -348,25 +379,40 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
             return [(now - self._limit, last - self._limit)]
         return [(last - self._limit, now - self._limit), (last - self._forget_after, now - self._forget_after)]
 
+    def _judged_between(self, start: datetime, end: datetime) -> list[WaitingMessage]:
+        """The messages waiting since `start` up to `end` that a tick judged already (the fresh ones are judged
+        apart)."""
+        return [m for m in self._waiting.between(start, end) if m.post_id not in self._fresh]
+
+    def _entries_about(self, subjects: Collection[Subject]) -> dict[Subject, tuple[list[Entry], datetime]]:
+        """Each subject's waiting messages, oldest first (of one time: in arrival order), and since when the oldest
+        waits (as it was held: the finding shows it in its zone)."""
+        about = {}
+        for subject, entries in self._waiting.about(subjects).items():
+            oldest = self._waiting.get(entries[0][2])
+            assert oldest is not None  # the subject's figures count it
+            about[subject] = (entries, oldest.since)
+        return about
+
     def on_tick(self, now: datetime) -> list[Finding]:
         try:
             self._advance(now)
             return self._findings(now)
         finally:
-            self._end_batch()
+            self._waiting.end_batch()
 
     def _advance(self, now: datetime) -> None:
         limit, forget_after = self._limit, self._forget_after
-        self._latest_tick = max(now, self._latest_tick or now)
+        self._newest_tick = max(now, self._newest_tick or now)
         spans = self._spans(now)
         clock_went_back = self._last_tick is not None and now < self._last_tick
         if spans:
-            for message in self._between(*spans[0]):
+            for message in self._judged_between(*spans[0]):
                 self._count_overdue(message, -1 if clock_went_back else 1)
         if clock_went_back:
-            self._changed.update(self._figures)
-        forgotten = self._between(*spans[1]) if len(spans) > 1 else []
-        for message in [m for post_id in list(self._fresh) if (m := self._waiting(post_id)) is not None]:
+            self._changed_subjects.update(self._figures)
+        forgotten = self._judged_between(*spans[1]) if len(spans) > 1 else []
+        for message in [m for post_id in list(self._fresh) if (m := self._waiting.get(post_id)) is not None]:
             if now - message.since > limit:
                 self._count_overdue(message, 1)
                 if now - message.since > forget_after:  # forget_after_days > max_days: overdue before forgotten
@@ -378,7 +424,7 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
 
     def _findings(self, now: datetime) -> list[Finding]:
         due: dict[Subject, tuple[int, int]] = {}
-        for subject in self._changed:
+        for subject in self._changed_subjects:
             if subject not in self._figures:
                 continue
             waiting, overdue = figures = tuple(self._figures[subject])
@@ -400,5 +446,5 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
                 post_ids=tuple(map(POST_ID, entries)),  # oldest first; a month of them
                 evidence={"unanswered": waiting, "overdue": overdue, "oldest": oldest.isoformat()},
             ))
-        self._changed = set()
+        self._changed_subjects = set()
         return findings
