@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -151,6 +152,7 @@ class KafkaTransport(Transport):
         self._offsets_reader: confluent_kafka.Consumer | None = None
         self._known_topics: set[str] = set()
         self._send_failures: list[Exception] = []
+        self._flushing_later = threading.local()  # per thread: whether `published_together` flushes for it
 
     # -- connections ----------------------------------------------------------------------------
 
@@ -289,7 +291,8 @@ class KafkaTransport(Transport):
             self._send(self.full_name(topic), key, value, record_headers)
 
     def publish_many(self, topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
-        """As `Transport.publish_many` (flushed when it returns), with the checks done once for the batch."""
+        """As `Transport.publish_many` (flushed when it returns, or as `published_together` ends), with the checks done
+        once for the batch."""
         self.ensure_topics([topic])
         name = self.full_name(topic)
         count = 0
@@ -300,8 +303,29 @@ class KafkaTransport(Transport):
                 for key, value in values:
                     self._send(name, key, value, [])
                     count += 1
-        self.flush()
+        if not self._flushes_later():
+            self.flush()
         return count
+
+    def _flushes_later(self) -> bool:
+        return getattr(self._flushing_later, "active", False)
+
+    @contextmanager
+    def published_together(self) -> Iterator[None]:
+        """What is published within is handed to the producer as it comes (Kafka cannot take it back: a batch that fails
+        half way may have sent part of its output, which its redelivery sends again) and flushed once, as the block
+        ends, instead of at each `publish_many`: a worker's batch waits for one acknowledgement, not one per topic it
+        writes (the events stage writes three), its output goes to the broker together, and all of it is confirmed
+        before the batch is committed."""
+        if self._flushes_later():  # an enclosing block flushes
+            yield
+            return
+        self._flushing_later.active = True
+        try:
+            yield
+        finally:
+            self._flushing_later.active = False
+        self.flush()
 
     def _send_bundled(self, full_topic: str, values: Iterable[tuple[str | None, Value]]) -> int:
         """Send the values as bundles, one per partition (more when it outgrows `BUNDLE_BYTES`), each value in the
