@@ -7,9 +7,11 @@ one and with two replicas of enrich; and how long a worker takes to join its con
 
 The posts (real Weibo posts of shared/data/sentiment, each with its own suffix; without shared/, the
 test fixture's) are published before the workers start, so the workers meet a full backlog. Each worker
-is a real `yuqing worker STAGE` process (on Kafka, each replica with a data folder of its own, as on
-machines of their own; the embedded log is a file that its workers share). A watcher reads the groups' committed offsets (the transport's `stats`, as
-`yuqing status` does) every half second. Printed for each pipeline:
+is a real `yuqing worker STAGE` process (on Kafka, each replica with a data folder of its own, as on machines of their
+own; the embedded log is a file that its workers share), with the batch sizes `yuqing worker` gives it unless
+`--batch-size` says otherwise (index takes one of the events stage's batches whole, up to 1,000 messages). A watcher
+reads the groups' committed offsets (the transport's `stats`, as `yuqing status` does) every half second. Printed for
+each pipeline:
 
 - steady: posts/s from the enrich group's first commit (the processes started, the groups joined) until
   every group has committed everything;
@@ -69,7 +71,7 @@ from tests.kafka_broker import TansuBroker, tansu_binary, unique
 from transport import ANNOTATED_POSTS, RAW_POSTS, Transport, open_transport
 from transport.base import Consumer, Message
 from transport.kafka import KafkaTransport
-from workers.runner import BATCH_SIZE, group_of
+from workers.runner import BATCH_SIZE, FOLLOWER_BATCH_SIZE, group_of
 from workers.stages import stage_groups
 from yuqing.config import Settings
 from yuqing.schema import SHANGHAI, Post
@@ -160,10 +162,17 @@ def stat_cpu(stat: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def worker_command(stage: str, batch_size: int | None) -> list[str]:
+    """The command of a stage's worker: `yuqing worker`, with its own batch sizes when `batch_size` is None. -v: the
+    transport's INFO lines say when a member joins its group (a few per run)."""
+    sized = ["--batch-size", str(batch_size)] if batch_size else []
+    return [sys.executable, "-m", "yuqing.cli.main", "-v", "worker", stage, *sized]
+
+
 class Stages:
     """The worker processes of one pipeline, stopped with SIGTERM."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, batch_size: int) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, batch_size: int | None) -> None:
         self.env, self.log_dir, self.batch_size = env, log_dir, batch_size
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
@@ -177,10 +186,8 @@ class Stages:
     def start(self, stage: str, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{stage}-{len(self.processes)}.log").open("ab")
-        # -v: the transport's INFO lines say when a member joins its group (a few per run).
         self.processes.append((stage, subprocess.Popen(
-            [sys.executable, "-m", "yuqing.cli.main", "-v", "worker", stage, "--batch-size", str(self.batch_size)],
-            cwd=ROOT, env={**self.env, "YUQING_DATA_DIR": str(data_dir)}, stdout=log, stderr=subprocess.STDOUT)))
+            worker_command(stage, self.batch_size), cwd=ROOT, env={**self.env, "YUQING_DATA_DIR": str(data_dir)}, stdout=log, stderr=subprocess.STDOUT)))
 
     def group_events(self) -> tuple[dict[str, int], int]:
         """(Re)joins per stage and memberships lost, from the workers' logs."""
@@ -239,7 +246,7 @@ def finished(before: Progress, now: Progress) -> bool:
 
 
 def run_pipeline(name: str, settings_env: dict[str, str], root: Path, posts: list[Post], replicas: int,
-                 batch_size: int, broker_cpu: Callable[[], float] | None, timeout: float) -> Figures:
+                 batch_size: int | None, broker_cpu: Callable[[], float] | None, timeout: float) -> Figures:
     root.mkdir(parents=True)
     env = {**settings_env, "YUQING_DATA_DIR": str(root / "index")}
     settings = settings_with(env)
@@ -299,7 +306,7 @@ def committed(transport: Transport, group: str, topics: tuple[str, ...]) -> tupl
     return sum(s.messages - s.lag.get(group, s.messages) for s in stats), sum(s.messages for s in stats)
 
 
-def stages_alone(settings_env: dict[str, str], root: Path, posts: list[Post], batch_size: int,
+def stages_alone(settings_env: dict[str, str], root: Path, posts: list[Post], batch_size: int | None,
                  timeout: float) -> dict[str, float]:
     """CPU seconds per 1,000 posts of each stage run alone over the backlog the stage before it left (see the
     module's description), by stage."""
@@ -533,8 +540,10 @@ def idle_cost(transport: Transport, topic: str, broker_cpu: Callable[[], float] 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.transport", description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=5000)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
-                        help=f"the workers' --batch-size (default {BATCH_SIZE}, as yuqing worker and yuqing run)")
+    parser.add_argument("--batch-size", type=int,
+                        help=f"the workers' --batch-size (default: theirs, as yuqing worker and yuqing run give them: "
+                             f"{BATCH_SIZE}, {FOLLOWER_BATCH_SIZE} for index); the transport alone polls so many "
+                             f"(default {BATCH_SIZE})")
     parser.add_argument("--only", choices=PIPELINES, action="append", help="run only this pipeline (repeatable)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a pipeline may take")
     parser.add_argument("--join-rounds", type=int, default=10, help="group joins measured (default 10)")
@@ -548,7 +557,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         chosen = [name for name in chosen if name == "embedded"]
     posts = make_posts(args.posts)
-    print(f"{len(posts)} posts, batch size {args.batch_size}, {os.cpu_count()} cores, {load()} at the start",
+    print(f"{len(posts)} posts, batch size {args.batch_size or 'as yuqing worker'}, {os.cpu_count()} cores, "
+          f"{load()} at the start",
           flush=True)
     results: list[Figures] = []
     join_lines: list[str] = []
@@ -578,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue  # the transport's own cost and the joins do not depend on the replicas
                 settings = settings_with({**env, "YUQING_DATA_DIR": str(root / name / "index")})
                 with open_transport(settings) as transport:
-                    cost = transport_cost(transport, posts, args.batch_size, broker_cpu)
+                    cost = transport_cost(transport, posts, args.batch_size or BATCH_SIZE, broker_cpu)
                 cost_lines.append(f"  {name.split('-')[0]:<10} " + " + ".join(f"{part} {seconds:.3f}"
                                                                            for part, seconds in cost.items())
                                   + f" = {sum(cost.values()):.3f} CPU s/1000 posts   ({load()})")

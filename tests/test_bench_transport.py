@@ -5,7 +5,7 @@ import sys
 import textwrap
 
 from bench import transport as bench_transport
-from bench.transport import finished, other_threads_cpu, process_cpu, progress
+from bench.transport import finished, main, other_threads_cpu, process_cpu, progress, worker_command
 from tests.faults.harness import settings_with
 from transport import ANNOTATED_POSTS, ENRICHED_POSTS, EVENTS, RAW_POSTS
 from transport.base import TopicStats
@@ -85,3 +85,18 @@ def test_a_hand_off_is_timed_from_the_publish_not_from_the_poll(tmp_path, monkey
     settings = settings_with({"YUQING_TRANSPORT": "embedded", "YUQING_DATA_DIR": str(tmp_path)})
     delays = bench_transport.hand_offs(settings, rounds=3)
     assert len(delays) == 3 and all(0 <= delay < 0.3 for delay in delays), delays
+
+
+def test_the_workers_take_the_batches_yuqing_worker_gives_them_unless_told(monkeypatch):
+    """The index stage takes one of the events stage's batches whole (up to 1,000 messages) in `yuqing worker`; the
+    bench passed 500 to every stage, which split each of them in two: it measured batches `yuqing run` never makes."""
+    assert "--batch-size" not in worker_command("index", None)
+    assert worker_command("index", 200)[-2:] == ["--batch-size", "200"]
+    started = []
+    monkeypatch.setattr(bench_transport, "run_pipeline", lambda name, env, root, posts, replicas, batch_size, *_:
+                        started.append(batch_size) or bench_transport.Figures(name, len(posts)))
+    monkeypatch.setattr(bench_transport, "transport_cost", lambda *_: {})
+    monkeypatch.setattr(bench_transport, "idle_cost", lambda *_: {})
+    monkeypatch.setattr(bench_transport, "hand_offs", lambda *_: [0.001])
+    main(["--posts", "10", "--only", "embedded", "--no-alone"])
+    assert started == [None]

@@ -8,7 +8,7 @@ import confluent_kafka
 import pytest
 
 from tests.kafka_broker import make_transport, unique
-from transport.kafka import murmur2, partition_for_key
+from transport.kafka import murmur2, partitions_for_keys
 
 # Kafka's own test vectors (clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java), signed as in Java.
 JAVA_MURMUR2 = {
@@ -29,15 +29,40 @@ def keys() -> list[bytes]:
 
 
 def test_murmur2_is_the_java_clients():
-    for key, signed in JAVA_MURMUR2.items():
-        assert murmur2(key) == signed & 0xFFFFFFFF, key
+    assert murmur2(list(JAVA_MURMUR2)) == [signed & 0xFFFFFFFF for signed in JAVA_MURMUR2.values()]
+    assert murmur2([]) == []
+
+
+def java_murmur2(data: bytes) -> int:
+    """Kafka's `Utils.murmur2`, line by line, in Python's integers cut to 32 bits."""
+    multiplier, mask = 0x5BD1E995, 0xFFFFFFFF
+    length = len(data)
+    hashed = 0x9747B28C ^ length
+    for start in range(0, length - length % 4, 4):
+        word = int.from_bytes(data[start:start + 4], "little")
+        word = (word * multiplier) & mask
+        word ^= word >> 24
+        word = (word * multiplier) & mask
+        hashed = ((hashed * multiplier) & mask) ^ word
+    if length % 4:
+        hashed = ((hashed ^ int.from_bytes(data[length - length % 4:], "little")) * multiplier) & mask
+    hashed = ((hashed ^ (hashed >> 13)) * multiplier) & mask
+    return hashed ^ (hashed >> 15)
+
+
+def test_keys_hashed_together_hash_as_each_alone():
+    """Keys of every length (none, one to three bytes beyond a word, ids of one length) mixed in one call: each
+    hashes as Kafka's function hashes it alone."""
+    mixed = keys()
+    random.Random(7).shuffle(mixed)
+    assert murmur2(mixed) == [java_murmur2(key) for key in mixed]
 
 
 @pytest.mark.kafka
 def test_every_key_goes_where_the_producers_partitioner_puts_it(broker):
     """Keys of every length (bytes of any value, ids, Chinese text, the Java vectors): the partition each record
     was written to by the transport's producer (librdkafka's murmur2_random), from its delivery report, is the one
-    partition_for_key gives."""
+    partitions_for_keys gives."""
     kafka = make_transport(broker.bootstrap)
     landed: dict[tuple[str, bytes], int] = {}
 
@@ -57,8 +82,9 @@ def test_every_key_goes_where_the_producers_partitioner_puts_it(broker):
                 producer.poll(0)
         assert producer.flush(30) == 0
         for topic, count in counts.items():
+            expected = dict(zip(keys(), partitions_for_keys(keys(), set(range(count))), strict=True))
             for key in keys():
-                assert landed[kafka.full_name(topic), key] == partition_for_key(key, set(range(count))), (topic, key)
+                assert landed[kafka.full_name(topic), key] == expected[key], (topic, key)
     finally:
         kafka.close()
 
@@ -66,7 +92,7 @@ def test_every_key_goes_where_the_producers_partitioner_puts_it(broker):
 @pytest.mark.kafka
 def test_the_producer_puts_a_keyed_record_where_a_bundle_of_its_key_goes(broker):
     """Records published alone go where the producer's partitioner (librdkafka's) puts them, bundles where
-    partition_for_key says: the two must agree, or a key's messages would be split between partitions."""
+    partitions_for_keys says: the two must agree, or a key's messages would be split between partitions."""
     kafka = make_transport(broker.bootstrap, partitions=12)
     try:
         sent = [f"weibo:{n:020x}" for n in range(0, 6000, 37)] + ["事件:上海"]
@@ -81,6 +107,7 @@ def test_the_producer_puts_a_keyed_record_where_a_bundle_of_its_key_goes(broker)
                 consumer.commit(batch)
                 if len(landed) == len(sent):
                     break
-        assert landed == {key: partition_for_key(key.encode("utf-8"), set(range(12))) for key in sent}
+        assert landed == dict(zip(sent, partitions_for_keys([key.encode("utf-8") for key in sent], set(range(12))),
+                                  strict=True))
     finally:
         kafka.close()

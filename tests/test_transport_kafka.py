@@ -18,7 +18,15 @@ import pytest
 
 from bench.transport import other_threads_cpu
 from tests.kafka_broker import TansuBroker, free_port, make_transport, unique
-from transport import ANNOTATED_POSTS, RAW_POSTS, TransportError, dead_letter, open_transport
+from transport import (
+    ANNOTATED_POSTS,
+    ENRICHED_POSTS,
+    EVENTS,
+    RAW_POSTS,
+    TransportError,
+    dead_letter,
+    open_transport,
+)
 from transport.kafka import UNDECODABLE_HEADER, KafkaTransport, encode
 from workers.runner import PoisonMessage, Stage, Worker, run_per_message
 from yuqing.config import load_settings
@@ -77,6 +85,29 @@ def test_the_producer_rests_after_a_stage_quarantines_a_message(kafka):
     time.sleep(1.0)
     spent = (other_threads_cpu(os.getpid()) - before) / (time.monotonic() - started)
     assert spent < 0.1, f"the idle producer's threads took {spent:.0%} of a core"
+
+
+def test_a_batch_published_together_waits_for_one_acknowledgement_as_it_ends(kafka, group, monkeypatch):
+    """The events stage writes three topics a batch: one flush for the batch, when its block ends (before its worker
+    commits), not one per `publish_many`; outside a block each `publish_many` still returns flushed."""
+    flushes = []
+    flush = kafka.flush
+    monkeypatch.setattr(kafka, "flush", lambda: (flushes.append(len(flushes)), flush()))
+    with kafka.published_together():
+        kafka.publish_many(ENRICHED_POSTS, [(f"p{n}", {"post": n}) for n in range(30)])
+        with kafka.published_together():  # nested: the outer block flushes
+            kafka.publish_many(EVENTS, [(f"e{n}", {"event": n}) for n in range(10)])
+        kafka.publish(dead_letter(ENRICHED_POSTS), {"raw_base64": ""}, key="p0")
+        assert flushes == []
+    assert len(flushes) == 1
+    consumer = kafka.consumer(group, [ENRICHED_POSTS, EVENTS, dead_letter(ENRICHED_POSTS)])
+    try:
+        assert len(drain(consumer, 41)) == 41
+    finally:
+        consumer.close()
+    flushes.clear()
+    kafka.publish_many(EVENTS, [("e0", {"event": 0})])
+    assert len(flushes) == 1
 
 
 def test_first_poll_of_an_empty_topic_returns_once_joined(broker, group):

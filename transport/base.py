@@ -159,8 +159,8 @@ class Transport(abc.ABC):
     def published_together(self) -> Iterator[None]:
         """What this thread publishes within (a worker's batch: the stage's output, its retries and dead letters)
         reaches the consumers in one piece as the block ends, and not at all when it raises (the batch is delivered
-        again and publishes again), where the transport can (`publishes_together`); elsewhere each publish goes at
-        once, as outside."""
+        again and publishes again), where the transport can (`publishes_together`); elsewhere each publish goes as
+        outside, and a transport may only wait until the block ends to confirm them all (`flush`: Kafka)."""
         yield
 
     @abc.abstractmethod
