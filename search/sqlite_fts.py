@@ -660,8 +660,11 @@ class SqliteIndex(Index):
     def _counted_under(self, tids: dict[tuple[str, str], int]) -> dict[int, int]:
         """Tag id of an event of `tids` -> that of the event its posts count under now, for the events merged away
         after posts were written under them (the others count under themselves)."""
-        events = [tid for (kind, _), tid in tids.items() if kind == "event"]
-        return dict(self._conn.execute(f"SELECT tid, survivor FROM event_merges WHERE tid {ANY_OF}", (_listed(events),)))
+        return self._merged_into([tid for (kind, _), tid in tids.items() if kind == "event"])
+
+    def _merged_into(self, tids: Iterable[int]) -> dict[int, int]:
+        """Tag id -> the event its posts count under, for those of `tids` merged away (one step of the chain)."""
+        return dict(self._conn.execute(f"SELECT tid, survivor FROM event_merges WHERE tid {ANY_OF}", (_listed(tids),)))
 
     def _own_again(self, merged_away: dict[int, int]) -> None:
         """Posts are about to be written under events whose earlier posts count under others (`merged_away`: tag id
@@ -673,8 +676,7 @@ class SqliteIndex(Index):
         into: dict[int, int] = {}
         step = set(merged_away)
         while step:
-            found = dict(conn.execute(f"SELECT tid, survivor FROM event_merges WHERE tid {ANY_OF}",
-                                      (_listed(step),)).fetchall())
+            found = self._merged_into(step)
             into.update(found)
             step = {survivor for survivor in found.values() if survivor not in into}
         names = self._values({*into, *into.values()})
