@@ -1,12 +1,14 @@
 """Months of running, time compressed: N simulated days of M posts each through the embedded stages.
 
     python -m bench.soak [--days 30] [--per-day 100000] [--slices 4] [--partitions 4] [--seed 1] [--keep DIR]
-                         [--profile DIR]
+                         [--profile DIR [--profile-stage STAGE]]
 
 Each simulated day's posts (realistic platforms, places, incidents that draw many posts over a few days,
 reprints of the day's news, board messages answered or not) are published to the embedded log in `--slices`
 parts, and after each part the enrich, events, index and alert stages drain it, each in its own long-lived
-process (as `yuqing run` starts them), at full speed. The alert stage's clock is the end of the part (its
+process (as `yuqing run` starts them), at full speed and concurrently, as `yuqing run`'s workers run: each stage
+works on what the one before has passed on so far, and is done with the part once the one before is done and
+nothing is left (so a machine's cores share the work, and each part is drained whole before the next comes). The alert stage's clock is the end of the part (its
 bursts' horizon, rules' ticks, stale findings and deadlines follow the simulated days). The log's retention
 runs on simulated time: after each part, a message is freed once every group has committed it and its
 retention (`embedded_log.retention_hours`) of simulated time has passed. The run checks first that the disk it
@@ -18,7 +20,7 @@ each stage's resident memory now and at its peak, and the peak of its anonymous 
 pages of files it maps, which the kernel can drop: shared libraries, the index's SQLite memory map), the enrich+events+index throughput (posts per CPU second
 of the three stages; then each stage's CPU milliseconds per post, to tell which one grows with history), the
 event messages the events stage sent per post and the messages the log holds. After the run: each stage's CPU
-seconds (what the run's time goes to: the stages drain one after the other), the analyzer's start time (a new
+seconds (what the run's time goes to), the analyzer's start time (a new
 analyzer on the state the run left), `yuqing status`'s time, and
 the daily report's time on the last day, with an exactness check: the report's totals, sentiment,
 platforms, places and unanswered board messages against counts made by paging through every one of the
@@ -31,9 +33,9 @@ where <KB> is what the data directory grows by per post once retention holds the
 end of the first day on which the log freed messages to the end of the last day, over the posts of those days (the
 whole directory per post at the end of the last day when the log never freed anything: it then holds every message).
 
-With `--profile DIR`, the alert stage (the one whose CPU per post grows with the day's volume) writes a cProfile of
-each simulated day, in CPU time, to DIR/alert-<day>.prof (read with `python -m pstats`): the alert column then
-includes the profiler's own cost.
+With `--profile DIR`, one stage (`--profile-stage`, by default the alert stage) writes a cProfile of each simulated
+day, in CPU time, to DIR/<stage>-<day>.prof (read with `python -m pstats`): its column then includes the
+profiler's own cost.
 """
 
 from __future__ import annotations
@@ -51,19 +53,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
 from transport.base import EVENTS, RAW_POSTS, Message, Transport, Value
-from workers.runner import BatchResult, Stage
+from workers.runner import BatchResult, Stage, Worker
 from yuqing.schema import BOARD_ANSWERED, BOARD_PLACE, SHANGHAI, Platform, Post, SentimentLabel
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
-STAGES = ("enrich", "events", "index", "alert")
-PROFILED_STAGE = "alert"  # by --profile
+STAGES = ("enrich", "events", "index", "alert")  # in pipeline order: each reads what the one before wrote
 PLATFORM_SHARE = {Platform.WEIBO: 60, Platform.NEWS: 15, Platform.BOARD: 10, Platform.FORUM: 10, Platform.GOV: 5}
 PLACES = ["牡丹区", "定陶区", "曹县", "单县", "成武县", "巨野县", "郓城县", "鄄城县", "东明县", "何楼街道", "南城街道"]
 SUBJECTS = ["老旧小区改造", "楼顶漏水", "供暖不热", "物业乱收费", "学校招生", "医保报销", "道路施工扰民", "拆迁补偿",
@@ -222,13 +225,25 @@ def day_of(slice_end: datetime) -> date:
     return (slice_end - timedelta(microseconds=1)).date()
 
 
-def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, profile_dir: Path | None = None) -> None:
-    """Child process: build the stage once, drain the log whenever sent the simulated time, answer (CPU seconds,
-    messages, memory: `MemoryWatch.figures_mb`). CPU time, not wall time: other work on a shared machine does not count. With `profile_dir`,
-    each simulated day's drains are profiled (in CPU time) into one file there."""
+def drain_after(worker: Worker, upstream: EventType | None) -> Counter[str]:
+    """Drain the log until the stage before (whose `upstream` is set when it is done) is done and nothing is left:
+    a drain that ran out of messages while the stage before was still at work goes on."""
+    outcomes: Counter[str] = Counter()
+    while True:
+        upstream_done = upstream is None or upstream.is_set()  # before the drain: what it passed on is then all there
+        outcomes.update(worker.run(until_idle=True, idle_polls=1))
+        if upstream_done:
+            return outcomes
+
+
+def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, upstream: EventType | None,
+                done: EventType, profile_dir: Path | None = None) -> None:
+    """Child process: build the stage once; whenever sent the simulated time, drain the log (`drain_after`), set
+    `done` and answer (CPU seconds, messages, memory: `MemoryWatch.figures_mb`). CPU time, not wall time: other work
+    on a shared machine does not count. With `profile_dir`, each simulated day's drains are profiled (in CPU time)
+    into one file there."""
     import workers.stages
     from transport import open_transport
-    from workers.runner import Worker
     from workers.stages import build_stage
     from yuqing.config import Settings
 
@@ -250,10 +265,11 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, profile_
         began = time.process_time()
         worker = Worker(transport, kept, batch_size=500, poll_timeout=0.2)
         if profiler is None or profile_dir is None:
-            outcomes = worker.run(until_idle=True, idle_polls=1)
+            outcomes = drain_after(worker, upstream)
         else:
-            outcomes = profiler.runcall(worker.run, until_idle=True, idle_polls=1)
+            outcomes = profiler.runcall(drain_after, worker, upstream)
             profiler.dump_stats(profile_dir / f"{name}-{day_of(order)}.prof")  # the day so far
+        done.set()
         conn.send((time.process_time() - began, sum(outcomes.values()), *watch.figures_mb()))
     watch.stop()
     stage.close()
@@ -332,15 +348,27 @@ def disk_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def start_stages(overrides: dict[str, Any], profile_dir: Path | None) -> dict[str, tuple[Any, Connection]]:
+@dataclass
+class Child:
+    """A stage's process, the parent's end of its pipe, and the flag it sets when done with a part."""
+    process: Any
+    conn: Connection
+    done: EventType
+
+
+def start_stages(overrides: dict[str, Any], profile_dir: Path | None, profiled_stage: str) -> dict[str, Child]:
     context = multiprocessing.get_context("spawn")  # a fresh interpreter each, like `yuqing run`'s workers
-    children = {}
+    children: dict[str, Child] = {}
+    upstream: EventType | None = None
     for name in STAGES:
         parent, child = context.Pipe()
-        profiled = profile_dir if name == PROFILED_STAGE else None
-        process = context.Process(target=serve_stage, args=(name, overrides, child, profiled), name=f"soak-{name}")
+        done = context.Event()
+        profiled = profile_dir if name == profiled_stage else None
+        process = context.Process(target=serve_stage, args=(name, overrides, child, upstream, done, profiled),
+                                  name=f"soak-{name}")
         process.start()
-        children[name] = (process, parent)
+        children[name] = Child(process, parent, done)
+        upstream = done
     return children
 
 
@@ -376,8 +404,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--slices", type=int, default=4, help="drains a day (the stages see the day come in parts)")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it (default: a temporary one)")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help=f"write a CPU profile of the {PROFILED_STAGE} stage per simulated day here")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="write a CPU profile of one stage per simulated day here")
+    parser.add_argument("--profile-stage", choices=STAGES, default="alert", help="the stage --profile profiles")
     args = parser.parse_args()
 
     from transport import open_transport
@@ -403,7 +431,7 @@ def main() -> int:
     first_day = datetime.now(SHANGHAI).date() - timedelta(days=args.days)
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
-    children = start_stages(overrides, args.profile)
+    children = start_stages(overrides, args.profile, args.profile_stage)
     peaks = dict.fromkeys(STAGES, 0.0)  # resident
     anonymous_peaks = dict.fromkeys(STAGES, 0.0)  # anonymous: what the resident peaks hold beyond mapped file pages
     cpu = dict.fromkeys(STAGES, 0.0)  # each stage's CPU seconds over the run: where the run's time goes
@@ -430,10 +458,12 @@ def main() -> int:
                                                           key=lambda post: slice_end_of(start, post.when, args.slices)):
                     total += publish(transport, posts)
                     events_before = held_messages(transport, EVENTS)
-                    for name in STAGES:  # in pipeline order: each reads what the one before wrote
-                        _, conn = children[name]
-                        conn.send(slice_end)
-                        seconds, _messages, rss, peak, anonymous, anonymous_peak = conn.recv()
+                    for child in children.values():
+                        child.done.clear()
+                    for child in children.values():
+                        child.conn.send(slice_end)
+                    for name, child in children.items():
+                        seconds, _messages, rss, peak, anonymous, anonymous_peak = child.conn.recv()
                         busy[name] += seconds
                         memory[name] = (rss, peak, anonymous, anonymous_peak)
                         cpu[name] += seconds
@@ -460,11 +490,11 @@ def main() -> int:
                       f"{(disk - disk_before) / args.per_day * 100_000 / 1e6:19.1f}  {memory_columns}  {rate:8.0f} ({stage_ms})"
                       f"  {events_sent / args.per_day:19.2f}  {held_messages(transport):9d}", flush=True)
     finally:
-        for _process, conn in children.values():
-            conn.send("stop")
-        for process, conn in children.values():
-            conn.recv()
-            process.join()
+        for child in children.values():
+            child.conn.send("stop")
+        for child in children.values():
+            child.conn.recv()
+            child.process.join()
 
     from workers.build import ANALYSIS_STATE_FILE, analyzer_from_settings
     from yuqing.cli.commands.status import collect

@@ -44,3 +44,28 @@ def test_the_memory_watch_keeps_the_peak_of_anonymous_memory_freed_since():
         watch.stop()
     assert peak >= before + 60, "the 64 MB held for 0.2 s are in the peak"
     assert after < peak - 60, "and no longer in the anonymous memory now"
+
+
+def test_a_stage_drains_once_more_after_the_stage_before_is_done():
+    """The stages drain a part concurrently: a drain that ran dry while the stage before was still at work goes
+    on, and the one that counts is the first to start after the stage before was done."""
+    import multiprocessing
+    from collections import Counter
+
+    from bench.soak import drain_after
+
+    upstream = multiprocessing.get_context("spawn").Event()
+
+    class Worker:
+        drains = 0
+
+        def run(self, *, until_idle: bool, idle_polls: int) -> Counter[str]:
+            self.drains += 1
+            if self.drains == 2:
+                upstream.set()  # the stage before finishes during this drain: messages may have come after it looked
+            return Counter(committed=10)
+
+    worker = Worker()
+    assert drain_after(worker, upstream) == Counter(committed=30)
+    assert worker.drains == 3
+    assert drain_after(Worker(), None) == Counter(committed=10), "the first stage has nothing to wait for"
