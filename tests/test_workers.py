@@ -232,3 +232,20 @@ def test_yuqing_worker_starts_a_backlog_small_only_where_the_crawls_feed_it_and_
     apart.close()
     assert FOLLOWER_BATCH_SIZE >= 1.5 * BATCH_SIZE  # one batch of the events stage's output, whole
     assert worker(transport, reading(ENRICHED_POSTS), 7).batch_size == 7  # --batch-size wins
+
+
+def test_a_worker_leaves_its_heap_out_of_the_exit_collection(tmp_path):
+    """A stopped worker's exit walked everything it built for cycles (0.5 s of the alert worker's stop at load 8,
+    which made tests/faults/test_webhooks.py's stop limit fail under CI's load): after its run the heap is frozen."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import gc; from yuqing.cli.main import main; "
+            "assert main(['worker', 'enrich', '--until-idle']) == 0; print(gc.get_freeze_count())")
+    env = {**os.environ, "YUQING_DATA_DIR": str(tmp_path)}
+    env.pop("YUQING_CONFIG", None)
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent, env=env,
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert int(done.stdout.split()[-1]) > 10_000, "what the stage built is frozen: the exit does not walk it"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -57,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
                 time.sleep(STANDBY_POLL)
         with steady_heap():
             outcomes = worker(transport, stage, args.batch_size).run(until_idle=args.until_idle)
+    # The stage's state is saved and its messages committed: what it built dies with the process. Left in the
+    # collector's sight, the interpreter's exit would walk it all for cycles (0.5 s of a stop at load 8 for the
+    # alert worker, more for a bigger heap), delaying the stop a supervisor waits for.
+    gc.freeze()
     summary = ", ".join(f"{k}={v}" for k, v in sorted(outcomes.items())) or "nothing to do"
     print(f"[{args.stage}] {summary}")
     return 0
