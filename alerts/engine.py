@@ -165,9 +165,9 @@ class SubjectLinks:
                 break
             found = generation.top.keys() & remaining
             remaining -= found
-            for post_id in found:
-                known[post_id] = generation.top[post_id]
-        return Counter(known[post_id] for post_id in post_ids if post_id in known)
+            known.update(zip(found, map(generation.top.__getitem__, found), strict=True))
+        # In C too: the finding's month of ids is gone through once more, for those that are known.
+        return Counter(map(known.__getitem__, filter(known.__contains__, post_ids)))
 
     def _counts_of(self, subject: str) -> Counter[str | None]:
         for generation in reversed(self._generations):

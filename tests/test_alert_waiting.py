@@ -146,3 +146,77 @@ def test_the_messages_of_a_rule_no_longer_in_the_rules_file_are_dropped(alert_st
     assert RuleWaiting(alert_store, KEY).waiting_by_id(["board:1"]) == [message]
     alert_store.save_state({"rule:another:0123456789ab": "{}"})
     assert RuleWaiting(alert_store, KEY).waiting_by_id(["board:1"]) == []
+
+
+class CountingArchive:
+    """The rule's messages in the store, counting the rows its reads bring back: all of them, and those of the
+    subjects' lists."""
+
+    def __init__(self, store: AlertStore) -> None:
+        self.kept = RuleWaiting(store, KEY)
+        self.rows = self.list_rows = 0
+
+    def waiting_by_id(self, post_ids):
+        found = self.kept.waiting_by_id(post_ids)
+        self.rows += len(found)
+        return found
+
+    def waiting_between(self, start, end):
+        found = self.kept.waiting_between(start, end)
+        self.rows += len(found)
+        return found
+
+    def waiting_about(self, subject):
+        found = self.kept.waiting_about(subject)
+        self.rows += len(found)
+        self.list_rows += len(found)
+        return found
+
+
+BATCHES = 48
+
+
+def rows_read(store: AlertStore, days: int) -> tuple[int, int, int]:
+    """A rule holding `days` of unanswered messages on every board (twelve a day each, in the store), then fed two
+    days of hourly batches (a new message on every board, a tick that reports every board, a checkpoint every other
+    batch): the rows it read from the store after the first two batches (all, and of the subjects' lists), and how
+    many messages its findings named."""
+    rule = UnansweredComplaintsRule(OPTIONS.model_copy(update={"pile_up": 1, "forget_after_days": days + 10}))
+    archive = CountingArchive(store)
+    rule.keep_waiting_in(archive)
+    start = T0 - timedelta(days=days)
+    for number in range(days * 12 * len(PLACES)):
+        when = start + timedelta(hours=2 * (number // len(PLACES)))
+        rule.on_post(board(f"board:old{number}", PLACES[number % len(PLACES)], when, answered=False))
+    rule.on_tick(T0)
+    checkpoint(store, rule, 0)
+    named = 0
+    for number in range(BATCHES):
+        now = T0 + timedelta(hours=number + 1)
+        batch = [board(f"board:new{number}-{place}", place, now, answered=False) for place in PLACES]
+        rule.take_back(batch, now)
+        for post in batch:
+            rule.on_post(post)
+        if number == 2:
+            archive.rows = archive.list_rows = 0  # the first batches read each board's list once
+        findings = rule.on_tick(now)
+        assert len(findings) == len(PLACES)
+        named += sum(len(finding.post_ids) for finding in findings)
+        if number % 2:
+            checkpoint(store, rule, number)
+    return archive.rows, archive.list_rows, named
+
+
+def test_a_tick_reads_from_the_store_what_changed_not_the_month_that_waits(tmp_path):
+    """Every board reported at every tick names all its waiting messages; the rows read from the store for that
+    follow the batch (its new messages, those that turned overdue), not the days of messages waiting."""
+    from alerts.store import SqliteAlertStore
+
+    stores = {days: SqliteAlertStore(tmp_path / f"{days}.sqlite3") for days in (2, 20)}
+    (_, short_list_rows, short_named), (long_rows, long_list_rows, long_named) = (
+        rows_read(store, days) for days, store in stores.items())
+    for store in stores.values():
+        store.close()
+    assert long_named > 5 * short_named  # the findings name many times the messages...
+    assert long_list_rows == short_list_rows  # ...without reading the boards' lists again
+    assert long_rows / (BATCHES - 3) < long_named / BATCHES / 20  # a batch reads a small part of what it names

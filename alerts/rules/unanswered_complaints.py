@@ -116,7 +116,11 @@ class ArchiveAndChanges:
     the worker saves them (`saved`). An archive that is not the rule's (`archive_is_ours` False: the rule started
     afresh, or recalled a memory that held its messages itself) holds another memory's messages: it is read as empty,
     and emptied when it takes the changes. What the archive answered is remembered until the batch ends: the store is
-    read once per batch (`read_ahead`), and holds the same messages until the changes are saved."""
+    read once per batch (`read_ahead`), and holds the same messages until the changes are saved.
+
+    A subject's list in the archive (`about`), once read, is kept and brought up to date with the changes the archive
+    takes (`saved`): a subject that piles up is reported at nearly every tick, naming a month of its messages, and
+    reading them from the store each time made every tick cost that month, not what changed."""
 
     def __init__(self, archive: WaitingArchive, changes: dict[str, WaitingMessage | None] | None = None, *,
                  archive_is_ours: bool) -> None:
@@ -126,6 +130,7 @@ class ArchiveAndChanges:
         self._left: dict[Subject, set[str]] = {}  # per subject, the messages that stopped waiting (maybe archived)
         self._read_ids: dict[str, WaitingMessage | None] = {}
         self._read_spans: dict[tuple[datetime, datetime], list[WaitingMessage]] = {}
+        self._archived_about: dict[Subject, list[Entry]] = {}  # subjects' lists as the archive holds them
 
     def get(self, post_id: str) -> WaitingMessage | None:
         """The post's message, if it waits."""
@@ -151,7 +156,7 @@ class ArchiveAndChanges:
                 added[message.subject].append(message.entry())
         about = {}
         for subject in subjects:
-            entries = self.archive.waiting_about(subject) if self.archive_is_ours else []
+            entries = list(self._archived(subject))
             left = self._left.get(subject)
             if left:
                 entries = [entry for entry in entries if entry[2] not in left]
@@ -159,6 +164,14 @@ class ArchiveAndChanges:
                 insort(entries, entry)
             about[subject] = entries
         return about
+
+    def _archived(self, subject: Subject) -> list[Entry]:
+        """The subject's messages in the archive, read once (`saved` keeps the list up to date)."""
+        if not self.archive_is_ours:
+            return []
+        if subject not in self._archived_about:
+            self._archived_about[subject] = self.archive.waiting_about(subject)
+        return self._archived_about[subject]
 
     def read_ahead(self, post_ids: Iterable[str], spans: Iterable[tuple[datetime, datetime]]) -> None:
         """Read at once what `get` of these posts and `between` of these spans will need of the archive."""
@@ -178,6 +191,17 @@ class ArchiveAndChanges:
             self._read_spans[start, end] = self.archive.waiting_between(start, end) if self.archive_is_ours else []
         return self._read_spans[start, end]
 
+    def _archive_took_changes(self) -> None:
+        """Bring the subjects' lists read from the archive to what it holds now that it took the changes: those that
+        stopped waiting leave their subject's list, those that wait now (maybe again) join theirs."""
+        kept = self._archived_about
+        for subject, left in self._left.items():
+            if subject in kept:
+                kept[subject] = [entry for entry in kept[subject] if entry[2] not in left]
+        for message in self.changes.values():
+            if message is not None and message.subject in kept:
+                insort(kept[message.subject], message.entry())
+
     def put(self, message: WaitingMessage) -> None:
         self.changes[message.post_id] = message
 
@@ -195,6 +219,10 @@ class ArchiveAndChanges:
 
     def saved(self) -> None:
         """The archive took the changes: it holds the rule's waiting messages, all of them."""
+        if self.archive_is_ours:
+            self._archive_took_changes()
+        else:  # it dropped another memory's messages: none of its lists was read
+            self._archived_about = {}
         self.changes, self._left = {}, {}
         self.archive_is_ours = True
         self._read_ids, self._read_spans = {}, {}
