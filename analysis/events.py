@@ -632,6 +632,10 @@ class Postings:
     def get(self, key: str) -> Iterable[str]:
         return self._lists.get(key, ())
 
+    def __len__(self) -> int:
+        """(key, event) entries held."""
+        return sum(map(len, self._lists.values()))
+
     def shared(self, weights: dict[str, float]) -> dict[str, float]:
         """Event id -> the sum of the squared weights of the keys it is posted under (in the order of `weights`)."""
         found: dict[str, float] = {}
@@ -671,6 +675,8 @@ class EventClusterer:
         self._by_term = Postings()
         self._by_anchor = Postings()
         self._by_resident = Postings()
+        # Event id -> the terms it is posted under that its centroid let go (`_add`): taken out with it.
+        self._terms_let_go: dict[str, set[str]] = {}
         # (last seen when queued, event id): idle events leave memory oldest first, without a full pass.
         self._idle_queue: list[tuple[datetime, str]] = []
         self._queued: set[str] = set()  # events with an entry in it: one each, however often read back
@@ -932,8 +938,12 @@ class EventClusterer:
         for term, weight in vector.items():  # Counter.update's sums, without its checks of the argument's type
             centroid[term] = weight * scale + weight_of(term, 0)
         if len(event.centroid) > 2 * CENTROID_KEPT:
-            # A big event's rare terms never reach its top terms: keep memory and state bounded.
-            event.centroid = Counter(dict(most_common(event.centroid, CENTROID_KEPT)))
+            # A big event's rare terms never reach its top terms: keep memory and state bounded. It stays posted
+            # under them while it can be joined; they are noted, to be taken out of the postings when it is
+            # forgotten (its centroid no longer names them: it would stay named under them for good).
+            kept = Counter(dict(most_common(event.centroid, CENTROID_KEPT)))
+            self._terms_let_go.setdefault(event.id, set()).update(term for term in event.centroid if term not in kept)
+            event.centroid = kept
         event.platforms[post.platform] += 1
         # Most posts name no place, policy or anchor: Counter.update costs even when given nothing.
         for counts, found in ((event.places, post.places), (event.areas, post.areas), (event.policies, post.policies),
@@ -1021,6 +1031,7 @@ class EventClusterer:
                 self.events.pop(event_id, None)
                 for postings, keys in self._keys_of(event):
                     postings.discard_all(keys, event_id)
+                self._by_term.discard_all(self._terms_let_go.pop(event_id, ()), event_id)
         for last_seen, event_id in kept:
             self._queue_idle(last_seen, event_id)
         while self._thread_queue and self._thread_queue[0][0] < cutoff:
@@ -1064,7 +1075,8 @@ class EventClusterer:
     def held(self) -> dict[str, int]:
         """How much is held in memory (what `prune` bounds)."""
         return {"fingerprints": len(self.reprints.by_id), "events": len(self.events),
-                "threads": len(self._threads) + len(self._waiting)}
+                "threads": len(self._threads) + len(self._waiting),
+                "postings": sum(len(postings) for postings in (self._by_term, self._by_anchor, self._by_resident))}
 
     def restore(
         self, events: Iterable[EventState], fingerprints: Iterable[Fingerprint],

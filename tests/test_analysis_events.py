@@ -445,3 +445,20 @@ def test_times_in_a_shared_zone_are_the_same_instants_written_the_same(text: str
         Post(url="urn:x", platform="weibo", source="s", published_at=parsed[0], fetched_at=parsed[0]).to_json()
     named = datetime(1988, 7, 1, 9, 0, tzinfo=SHANGHAI)  # a named zone's offset depends on the date (DST then)
     assert in_shared_zone(named) is named and in_shared_zone(datetime(2026, 3, 1)).tzinfo is None
+
+
+def test_an_event_past_the_window_leaves_every_posting_even_of_the_rare_terms_its_centroid_let_go() -> None:
+    clusterer = EventClusterer()
+    # One event taking posts of three shared words and two of their own: its centroid keeps its top terms once
+    # it holds more than twice CENTROID_KEPT, and lets the others go (it stays posted under them while it lives).
+    posts = 3 * events_module.CENTROID_KEPT // 2
+    ids = {clusterer.assign(traits(n, n, ["停水", "供水", "小区", f"楼{n}", f"户{n}"])) for n in range(posts)}
+    assert len(ids) == 1
+    clusterer.take_changed()
+    clusterer.saved()
+    assert clusterer.held()["postings"] == 2 * posts + 3
+
+    # A week after its last post, nothing of it is left: no event, and no term, anchor or resident naming it.
+    clusterer.prune(START + timedelta(minutes=posts) + events_module.ACTIVE_FOR + timedelta(hours=1))
+    assert clusterer.held()["events"] == 0
+    assert clusterer.held()["postings"] == 0
