@@ -57,7 +57,8 @@ def dictionary_key() -> str:
 def prefix_dictionary(keeper: TableKeeper) -> tuple[dict[str, int], int]:
     """jieba's prefix dictionary (word or prefix -> count) and total count, as `Tokenizer.initialize`
     builds them, but kept by the table keeper: jieba reads its own cache through `marshal.load(file)`,
-    three times slower than `marshal.loads` of the file's bytes (about 0.7 s against 0.22 s per process)."""
+    three times slower than `marshal.loads` of the file's bytes (about 0.7 s against 0.22 s per process).
+    The workers look it up in place instead (`vocabulary`); this loads it whole, for a keeper that keeps no file."""
     return keeper.kept_table(
         "jieba", dictionary_key(),
         lambda: jieba.Tokenizer.gen_pfdict(jieba.Tokenizer().get_dict_file()),
