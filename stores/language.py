@@ -27,6 +27,7 @@ import analysis
 from analysis.keywords import KeywordTable
 from analysis.segment import Segmenter, jieba
 from analysis.sentiment import Calibration, LinearHeads, ModelTables, SentimentModel, model_tables
+from stores.sqlite import connect
 from stores.tables import BuildEachTime, TableKeeper, own_file, write_kept_file
 
 if TYPE_CHECKING:
@@ -115,12 +116,13 @@ def counted(freq: dict[str, int] | KeptCounts) -> int:
 
 
 def _write_counts(path: Path, freq: dict[str, int], total: int) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA journal_mode = OFF")  # a temporary file, put in place only once complete
+    db = connect(path, synchronous="OFF")  # a temporary file, put in place only once complete
+    with db:
         db.execute("CREATE TABLE counts (word TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID")
         db.executemany("INSERT INTO counts VALUES (?, ?)", freq.items())
         db.execute("CREATE TABLE totals (total INTEGER NOT NULL, counted INTEGER NOT NULL)")
         db.execute("INSERT INTO totals VALUES (?, ?)", (total, sum(freq.values())))
+    db.execute("PRAGMA journal_mode = DELETE")  # one file, for readers that open it read-only
     db.close()
 
 
@@ -128,8 +130,7 @@ def _read_counts(path: Path) -> tuple[KeptCounts, int] | None:
     """The kept counts and jieba's total, or None when the file is missing, not this user's own or broken."""
     if not own_file(path):
         return None
-    # Never changed in place (a new file replaces it whole): read without locks, from any thread.
-    db = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    db = connect(path, read_only=True, shared_between_threads=True)
     try:
         row = db.execute("SELECT total, counted FROM totals").fetchone()
         db.execute("SELECT count FROM counts WHERE word = ''").fetchone()
