@@ -22,15 +22,22 @@ from alerts.config import AlertConfig, RuleSpec, build_channels, load_alert_conf
 from alerts.effect import ResponseEffect, measure_effect
 from alerts.engine import AlertEngine, Outcome
 from alerts.rules import Finding
-from alerts.store import AlertStore, Change, OutboxItem, SqliteAlertStore, StoreConflict, Stored
+from alerts.store import (
+    OPEN_STATUSES,
+    AlertStore,
+    Change,
+    OutboxItem,
+    StoreConflict,
+    Stored,
+    open_alert_store,
+)
 from search.base import Index
 from yuqing.config import Settings
 from yuqing.config.datafiles import load_policies
-from yuqing.schema import Alert, AlertStatus, BurstSignal, CrawlHealth, EnrichedPost, Policy, ResponseKind
+from yuqing.schema import Alert, BurstSignal, CrawlHealth, EnrichedPost, Policy, ResponseKind
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = tuple(s for s in AlertStatus if s != AlertStatus.CLOSED)
 SYSTEM = "yuqing"
 CONFLICT_RETRIES = 8
 RATE_WINDOW = timedelta(minutes=1)
@@ -64,16 +71,6 @@ def fold_messages(messages: list[dict]) -> dict:
     kind = min(kinds, key=lambda k: _KIND_PRIORITY.index(k) if k in _KIND_PRIORITY else len(_KIND_PRIORITY))
     notes = list(dict.fromkeys(message.get("note", "") for message in messages if message.get("note")))
     return {**messages[-1], "kind": kind, "note": "；".join(notes)}
-
-
-def open_alert_store(settings: Settings, read_only: bool = False) -> AlertStore:
-    """The store `state` in the settings asks for: the shared state database (`postgres`), or the embedded
-    <data_dir>/alerts.sqlite3."""
-    if settings.state == "postgres":
-        from alerts.postgres_store import PostgresAlertStore
-
-        return PostgresAlertStore(settings.postgres, read_only=read_only)
-    return SqliteAlertStore(settings.data_dir / "alerts.sqlite3", read_only=read_only)
 
 
 class AlertService:

@@ -20,13 +20,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import orjson
 
 from alerts.rules.unanswered_complaints import Entry, Subject, WaitingMessage, micros
 from stores.sqlite import connect, write_transaction
 from yuqing.schema import Alert, AlertStatus
+
+if TYPE_CHECKING:
+    from yuqing.config import Settings
+
+OPEN_STATUSES = tuple(s for s in AlertStatus if s != AlertStatus.CLOSED)
 
 
 class StoreError(ConnectionError):
@@ -770,3 +775,13 @@ class SqliteAlertStore(AlertStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def open_alert_store(settings: Settings, read_only: bool = False) -> AlertStore:
+    """The store `state` in the settings asks for: the shared state database (`postgres`), or the embedded
+    <data_dir>/alerts.sqlite3."""
+    if settings.state == "postgres":
+        from alerts.postgres_store import PostgresAlertStore
+
+        return PostgresAlertStore(settings.postgres, read_only=read_only)
+    return SqliteAlertStore(settings.data_dir / "alerts.sqlite3", read_only=read_only)

@@ -41,12 +41,20 @@ class TableKeeper(Protocol):
         else `build()` (kept for next time if the keeper can)."""
         ...
 
+    def file_for(self, name: str, key: str, suffix: str) -> Path | None:
+        """Where table `name` derived from `key` may be kept as a file its caller reads and writes itself (a
+        table looked up in place rather than loaded whole), or None when this keeper keeps no file."""
+        ...
+
 
 class BuildEachTime:
     """Keeps nothing: every process builds its tables."""
 
     def kept_table(self, name: str, key: str, build: Callable[[], T], valid: Callable[[object], bool]) -> T:
         return build()
+
+    def file_for(self, name: str, key: str, suffix: str) -> Path | None:
+        return None
 
 
 _process_keeper: TableKeeper = BuildEachTime()
@@ -90,6 +98,13 @@ def _private_directory(path: Path) -> bool:
         return False
 
 
+def _own_private(path: Path, info: os.stat_result) -> bool:
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & _WRITABLE_BY_OTHERS:
+        log.warning("ignoring %s: not a private file of this user", path)
+        return False
+    return True
+
+
 def _read_own_file(path: Path) -> bytes | None:
     """The bytes of `path` if it is a regular file owned by this user and writable only by them."""
     try:
@@ -97,11 +112,33 @@ def _read_own_file(path: Path) -> bytes | None:
     except OSError:
         return None
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & _WRITABLE_BY_OTHERS:
-            log.warning("ignoring %s: not a private file of this user", path)
-            return None
-        return handle.read()
+        return handle.read() if _own_private(path, os.fstat(handle.fileno())) else None
+
+
+def own_file(path: Path) -> bool:
+    """Whether `path` (in a keeper's private directory) is a regular file, not a link, owned by this user and
+    writable only by them: a kept file its caller may trust."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return _own_private(path, info)
+
+
+def write_kept_file(path: Path, write: Callable[[Path], None]) -> None:
+    """Make the file `path` by `write` on a private temporary file beside it, then put it in place atomically
+    (a concurrent reader sees the old file or the new one). If that fails, nothing is kept: the caller has built
+    its table anyway, and builds it again next time."""
+    temporary = None
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}")  # 0600
+        os.close(handle)
+        write(Path(temporary))
+        os.replace(temporary, path)
+    except (OSError, ValueError) as exc:
+        log.debug("%s not kept: %s", path, exc)
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
 
 
 class PrivateTableCache:
@@ -111,7 +148,7 @@ class PrivateTableCache:
         self.directory = directory if directory is not None else default_directory()
         self._usable: bool | None = None  # checked once, on first use
 
-    def path_of(self, name: str, key: str) -> Path | None:
+    def path_of(self, name: str, key: str, suffix: str = ".marshal") -> Path | None:
         """The file kept for table `name` built from inputs described by `key`; None without a usable directory."""
         if self.directory is None:
             return None
@@ -120,7 +157,10 @@ class PrivateTableCache:
         if not self._usable:
             return None
         digest = hashlib.sha1(f"{key}|{sys.version_info[:2]}".encode()).hexdigest()[:16]
-        return self.directory / f"{name}-{digest}.marshal"
+        return self.directory / f"{name}-{digest}{suffix}"
+
+    def file_for(self, name: str, key: str, suffix: str) -> Path | None:
+        return self.path_of(name, key, suffix)
 
     def kept_table(self, name: str, key: str, build: Callable[[], T], valid: Callable[[object], bool]) -> T:
         path = self.path_of(name, key)
@@ -135,14 +175,6 @@ class PrivateTableCache:
             except (ValueError, EOFError, TypeError):
                 pass  # broken: built again below
         built = build()
-        temporary = None
-        try:
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}")  # 0600
-            with os.fdopen(handle, "wb") as out:
-                out.write(marshal.dumps(built))  # type: ignore[arg-type]  # `build` makes marshallable tables
-            os.replace(temporary, path)  # atomic: a concurrent reader sees the old file or the new one
-        except (OSError, ValueError) as exc:
-            log.debug("%s not kept in %s: %s", name, path, exc)
-            if temporary is not None:
-                Path(temporary).unlink(missing_ok=True)
+        # `build` makes marshallable tables
+        write_kept_file(path, lambda kept: kept.write_bytes(marshal.dumps(built)))  # type: ignore[arg-type]
         return built

@@ -129,3 +129,43 @@ def test_a_post_is_segmented_as_its_parts_with_tidied_spaces_would_be(segmenter:
     segmented = segmenter.segment_post(text)
     assert segmented.own == segmenter.fast_words(tidied.own) + tidied.own_emoticons
     assert segmented.quoted == (segmenter.fast_words(tidied.chain) if tidied.chain else []) + tidied.chain_emoticons
+
+
+def test_a_kept_vocabulary_is_looked_up_in_place_and_counts_as_jiebas(tmp_path) -> None:
+    from stores.language import KeptCounts, counted
+    from stores.tables import PrivateTableCache
+
+    keeper = PrivateTableCache(tmp_path)
+    load_segmenter(keeper)  # the first process builds jieba's prefix dictionary and keeps it
+    kept = load_segmenter(keeper)  # a later one (a worker's start) looks words up in the kept file, loading none
+    assert isinstance(kept.tokenizer.FREQ, KeptCounts)
+    reference = load_segmenter()
+    # New terms, one whose pieces are new terms, one a word of jieba's (not added) and a prefix of one (not added).
+    terms = ["幸福小区西门", "核酸检测点位", "幸福小区西门核酸检测点位", "核酸", "老旧小"]
+    for segmenter in (kept, reference):
+        segmenter.add_terms(terms)
+    assert kept.tokenizer.total == reference.tokenizer.total
+    assert counted(kept.tokenizer.FREQ) == counted(reference.tokenizer.FREQ)
+    words = [*terms, "幸福小区", "幸福小区西", "双随机一公开", "不是词的字串"]
+    assert [kept.tokenizer.FREQ.get(w) for w in words] == [reference.tokenizer.FREQ.get(w) for w in words]
+    texts = [json.loads(line)["text"] for line in FIXTURE.read_text(encoding="utf-8").splitlines() if line]
+    texts += [*TIES, "幸福小区西门核酸检测点位排长队，老旧小区改造"]
+    assert [kept.fast_words(t) for t in texts] == [reference.fast_words(t) for t in texts]
+
+
+def test_a_broken_or_foreign_kept_vocabulary_is_not_trusted(tmp_path) -> None:
+    from stores import language
+    from stores.tables import PrivateTableCache
+
+    keeper = PrivateTableCache(tmp_path)
+    load_segmenter(keeper)
+    kept = keeper.file_for("jieba-counts", language.dictionary_key(), ".sqlite3")
+    assert kept is not None and kept.exists()
+    text = "菏泽市老旧小区改造"
+    expected = load_segmenter().fast_words(text)
+    kept.write_bytes(b"\x00not sqlite")
+    assert load_segmenter(keeper).fast_words(text) == expected  # built again, and kept again
+    assert isinstance(load_segmenter(keeper).tokenizer.FREQ, language.KeptCounts)
+    kept.chmod(0o666)  # writable by others: someone may have changed the counts
+    assert isinstance(load_segmenter(keeper).tokenizer.FREQ, dict)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kept.name]  # no temporary file left behind

@@ -22,3 +22,15 @@ def test_status_counts_waiting_posts_before_any_worker_joined(tmp_path: Path, mo
     transport.close()
     data = status_command.collect(settings)
     assert data["lag"]["posts.raw"] == {"yuqing-enrich": 26}  # nobody has joined: all 26 wait, not 0
+
+
+def test_status_reads_the_alert_store_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Not the alert service: its rules, channels and policies are not needed to read what is open (nor their
+    imports, half of the command's time), and a rules file being edited does not take the status down."""
+    for name in ("YUQING_CONFIG", "YUQING_TRANSPORT", "YUQING_SEARCH_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules: [unfinished\n", encoding="utf-8")
+    settings = load_settings(None, data_dir=tmp_path / "var").model_copy(update={"rules_file": rules})
+    data = status_command.collect(settings)
+    assert data["counts"]["open_alerts"] == 0 and data["open_alerts"] == []

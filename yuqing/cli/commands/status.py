@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def collect(settings: Settings) -> dict[str, Any]:
-    from alerts.service import AlertService
+    from alerts.store import OPEN_STATUSES, open_alert_store
 
     with open_transport(settings) as transport:
         topics = transport.stats(expected=stage_groups())
@@ -32,12 +32,14 @@ def collect(settings: Settings) -> dict[str, Any]:
         platforms = index.counts_by("platform")
         events = index.event_count()
         health = index.crawl_health()
-    service = AlertService.from_settings(settings, read_only=True)
+    # The store alone, read-only: the alert service's rules, channels and policies (and their imports) are not
+    # needed to read what is open.
+    store = open_alert_store(settings, read_only=True)
     try:
-        open_alerts = service.open_alerts()
-        open_count = service.open_count()
+        open_alerts = store.alerts(OPEN_STATUSES)
+        open_count = store.count(OPEN_STATUSES)
     finally:
-        service.close()
+        store.close()
     return {
         "counts": {
             "posts_indexed": sum(platforms.values()),
