@@ -12,7 +12,7 @@ import math
 import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Protocol
@@ -149,14 +149,20 @@ class EventClues:
     anchors: list[str]
     author_anchors: list[str]
     headline: tuple[str, HeadlineKind] | None
-    features: list[str]  # what its reprint fingerprint is made of (credit lines left out)
-    lead: list[str]  # the same of its first paragraph, when it has several
+    # The SimHashes of what its reprint fingerprint is made of (credit lines left out) and of its first paragraph when
+    # it has several (`reprint_simhashes`): hashed by the enrich step, which scales out, and sent as two numbers
+    # instead of the post's candidate words, which the one events worker would read and hash.
+    simhash: int | None = None
+    lead_simhash: int | None = None
+    # Those words themselves, as enrich workers sent them before they sent the SimHashes: read from the annotated
+    # messages such a worker left (an upgrade in the middle of a backlog), and hashed by the events step.
+    features: list[str] = field(default_factory=list)
+    lead: list[str] = field(default_factory=list)
 
     @cached_property
     def simhashes(self) -> tuple[int | None, int | None]:
-        """The SimHashes of `features` and `lead` (`reprint_simhashes`): computed once, though a batch's are
-        needed before its posts are assigned (`Analyzer.recall`)."""
-        return reprint_simhashes(self.features, self.lead)
+        """(simhash, lead_simhash), of the features sent by an earlier enrich worker when it sent them."""
+        return reprint_simhashes(self.features, self.lead) if self.features else (self.simhash, self.lead_simhash)
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,7 @@ class Annotated:
     def to_json(self) -> bytes:
         """As the enrich stage sends it to the events stage: JSON straight to bytes, the post's text once (see
         `EnrichedPost.to_json`); the clues' (term, weight) pairs and headline as arrays."""
-        return _ANNOTATED_JSON.dump_json(self, exclude={"post": self.post.text_copy()})
+        return _ANNOTATED_JSON.dump_json(self, exclude={"post": self.post.text_copy(), "clues": _WORDS_NOT_SENT})
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Annotated:
@@ -196,6 +202,7 @@ class PendingAnnotation:
 
 # Validates and writes an Annotated, with its post, clues and policy, straight from and to JSON.
 _ANNOTATED_JSON = TypeAdapter(Annotated)
+_WORDS_NOT_SENT = {"features", "lead"}  # of the clues: their SimHashes are sent
 
 
 # The fields of an EnrichedPost that the enrich step leaves unset, and their defaults: the events step sets them.
@@ -313,7 +320,7 @@ class Enricher:
                weighted: Sequence[tuple[str, float]], places: Sequence[str], author_anchors: list[str]) -> EventClues:
         """`title` and `title_words`: the post's title masked and its words (the title is masked and split once)."""
         fast_words = self.language.segmenter.fast_words
-        features, lead = _reprint_features(self.language, masked, candidates)
+        simhash, lead_simhash = reprint_simhashes(*_reprint_features(self.language, masked, candidates))
         # A title or a board's 地点 often names the estate the text only calls 我们小区.
         board_place = str(post.extra.get(BOARD_PLACE) or "")
         if board_place:
@@ -326,7 +333,7 @@ class Enricher:
             anchors=anchors_of(f"{place_title} {masked}", [*place_title_words, *candidates]),
             author_anchors=list(author_anchors),
             headline=headline_of(title or None, masked),
-            features=list(features), lead=lead,
+            simhash=simhash, lead_simhash=lead_simhash,
         )
 
     def _stance_targets(self, words: Sequence[str], links: Sequence[PolicyLink]) -> Iterator[str]:

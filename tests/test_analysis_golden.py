@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from analysis.events import reprint_simhashes
 from analysis.sentiment import SentimentModel, token_counts, weighted_tokens
 from tests import enrich_golden
 from workers.build import shipped_language
@@ -30,6 +31,9 @@ STANCE_TARGETS = ("市住建局", "老旧小区改造")
 @needs_shared
 def test_annotated_posts_are_what_they_were() -> None:
     expected = enrich_golden.read_golden()
+    for golden in expected:  # written when the clues held the words hashed: the hashes are sent now
+        clues = golden["clues"]
+        clues["simhash"], clues["lead_simhash"] = reprint_simhashes(clues.pop("features"), clues.pop("lead"))
     found = list(enrich_golden.annotated_lines())
     assert len(found) == len(expected)
     wrong = {line["post"]["id"]: differences for line, golden in zip(found, expected, strict=True)

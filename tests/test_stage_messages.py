@@ -15,6 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from analysis.enrich import Analyzer, Annotated
+from analysis.events import MIN_REPRINT_FEATURES, reprint_simhashes
 from bench.soak import Stream
 from transport.base import ANNOTATED_POSTS, ENRICHED_POSTS, RAW_POSTS, dead_letter, encode, undecodable_value
 from transport.sqlite_log import SqliteTransport
@@ -34,7 +35,7 @@ def reference_annotated(annotated: Annotated) -> dict[str, Any]:
             "clues": {"keywords": [list(pair) for pair in clues.keywords], "areas": clues.areas,
                       "anchors": clues.anchors, "author_anchors": clues.author_anchors,
                       "headline": [clues.headline[0], int(clues.headline[1])] if clues.headline else None,
-                      "features": clues.features, "lead": clues.lead},
+                      "simhash": clues.simhash, "lead_simhash": clues.lead_simhash},
             "policy": annotated.policy.model_dump(mode="json") if annotated.policy else None}
 
 
@@ -63,6 +64,22 @@ def test_an_annotated_post_reads_back_as_sent_and_says_what_the_dict_encoding_sa
         reference = reference_annotated(item)
         assert orjson.loads(sent) == {**reference, "post": without_text_copy(reference["post"])}
         assert b'"masked_text"' not in sent  # the enrich step masked the text: the copy is left out
+        assert b'"features"' not in sent and b'"lead"' not in sent  # their SimHashes are sent instead
+
+
+def test_an_annotated_post_sent_with_its_words_by_an_earlier_enrich_worker_reads_with_their_simhashes(analysed) -> None:
+    """A backlog of the annotated topic written before an upgrade is read, each post with the SimHashes of the words
+    it was sent with."""
+    _, annotated, _, _, _ = analysed
+    item = next(a for a in annotated if a.clues.simhash is not None)
+    words = [f"词{number}" for number in range(2 * MIN_REPRINT_FEATURES)]
+    earlier = orjson.loads(item.to_json())
+    del earlier["clues"]["simhash"], earlier["clues"]["lead_simhash"]
+    earlier["clues"].update(features=words, lead=words[:MIN_REPRINT_FEATURES])
+    read = Annotated.from_json(orjson.dumps(earlier))
+    assert read.clues.simhashes == reprint_simhashes(words, words[:MIN_REPRINT_FEATURES])
+    assert None not in read.clues.simhashes and read.clues.simhashes != item.clues.simhashes
+    assert read.post == item.post
 
 
 def test_enriched_posts_events_and_links_read_back_as_sent(analysed) -> None:
