@@ -22,3 +22,21 @@ def full_scans(plans: dict[str, list[str]], table: str) -> list[str]:
     """The statements that read every row of `table` (a SCAN not through an index)."""
     return [sql for sql, steps in plans.items()
             if any((step + " ").startswith(f"SCAN {table} ") and "INDEX" not in step for step in steps)]
+
+
+def steps_of(conn: sqlite3.Connection, work: Callable[[], object]) -> tuple[int, object]:
+    """How many steps of SQLite's virtual machine `work` takes on `conn` (those of the statements a virtual table
+    such as FTS5 runs to read its own tables included), and what it returned: work counted without a clock."""
+    steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # go on
+
+    conn.set_progress_handler(step, 1)
+    try:
+        result = work()
+    finally:
+        conn.set_progress_handler(None, 1)
+    return steps, result
