@@ -15,8 +15,8 @@ Layout, and why:
 - `fts` (contentless) holds two columns: `body`, the title and text as bigram tokens, and `tags`,
   one opaque token per filterable value (platform, source, author, sentiment, place, policy,
   department, event) plus `tall` on every post. A whole query (words, phrases, OR, exclusions,
-  field filters) is therefore one FTS5 MATCH expression.
-- `posts` (row id, time key, post id, reach) is narrow; the documents live apart in `docs` and are read
+  field filters) is therefore one FTS5 MATCH expression, but for events (`posts.event`, below).
+- `posts` (row id, time key, post id, reach, event) is narrow; the documents live apart in `docs` and are read
   for the page of hits only. A document holds the text once (`EnrichedPost.text_copy`) and only the fields
   that differ from their defaults (`_document`), as JSON compressed with a dictionary of the JSON's keys and
   common values (`Documents`); the full-text index is contentless, so it keeps tokens, not the text.
@@ -25,12 +25,11 @@ Layout, and why:
   are sums over at most a few hundred rows plus the posts of its partial hours.
 - When an event is merged into another, its posts' tags and counts move to the surviving event, but their
   full-text rows and documents stay as written (a contentless row is rewritten only by tokenising its text again):
-  `event_merges` says under which event the posts written under each merged-away event count now, and an `event:`
-  filter and reading a document follow it.
-- `posts.event` is the tag id of the event a post counts under now (indexed with the time key): a merge moves its
-  posts by one indexed UPDATE, and an `event:` filter is one range of that index, however many events were merged
-  into the event (a filter over the full-text tokens of all of them cost as much as the merges: 10.8 s of CPU for a
-  day's 12,018 posts of an event 66,484 others had been merged into).
+  `event_merges` says under which event the posts written under each merged-away event count now, and reading a
+  document follows it. `posts.event` is the tag id of the event a post counts under now, indexed with the time key:
+  a merge finds the posts it moves there, and an `event:` filter is one range of that index, however many events
+  were merged into the event (a filter over the full-text tokens of all of them cost as much as the merges: 10.8 s
+  of CPU for a day's 12,018 posts of an event 66,484 others had been merged into).
 """
 
 from __future__ import annotations
