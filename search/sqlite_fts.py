@@ -324,9 +324,12 @@ def _in_sql(node: Node) -> bool:
     return False
 
 
-# The posts counted under an event now, over `{event}` (a post's `posts.event`). Never NULL, so that NOT of it holds
-# for posts without an event; `{event} IS NOT NULL` also lets SQLite read the partial index `posts_by_event`.
-EVENT_SQL = "({event} IN (SELECT tid FROM tags WHERE kind = 'event' AND value = ?) AND {event} IS NOT NULL)"
+# The posts counted under an event now, over `{event}` (a post's `posts.event`): one value, so that the partial index
+# `posts_by_event` lists them in time order (a newest-first page reads a page of it, not all and a sort), and 0 (no
+# tag's id) for an event no post was written under. Never NULL, so that NOT of it holds for posts without an event;
+# `{event} IS NOT NULL` also tells SQLite the partial index holds every match.
+EVENT_SQL = ("({event} = coalesce((SELECT tid FROM tags WHERE kind = 'event' AND value = ?), 0) "
+             "AND {event} IS NOT NULL)")
 
 
 def _fts(node: Node) -> str:

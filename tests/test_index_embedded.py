@@ -466,6 +466,19 @@ def test_an_event_many_were_merged_into_is_counted_for_the_work_of_its_posts(tmp
     assert work["merged"] < 1.1 * work["plain"], work
 
 
+def test_a_page_of_an_events_newest_posts_is_read_in_time_order_from_its_index(empty_index):
+    """An event's newest posts are read from `posts_by_event` in time order, a page of them, not all of them sorted:
+    the events a city follows have tens of thousands of posts."""
+    posts = [p.model_copy(update={"event_id": "ev-a" if n % 2 else None}) for n, p in enumerate(CORPUS)]
+    empty_index.upsert(posts)
+    query = SearchQuery(events=["ev-a"], limit=5)
+    plans = plans_of(empty_index._conn, lambda: empty_index.search(query))
+    steps = [step for found in plans.values() for step in found]
+    assert any("posts_by_event" in step for step in steps) and not any("TEMP B-TREE" in step for step in steps), plans
+    newest = sorted((p.when for p in posts if p.event_id), reverse=True)[:5]
+    assert [p.when for p in empty_index.search(query).hits] == newest
+
+
 def test_a_post_indexed_again_keeps_its_row_id_and_its_hour_its_span(empty_index):
     """Re-crawled posts (new counts, another sentiment) are written again under the row id they had: the row ids of
     their hour stay together, so a time range's full-text matches are still looked for among few rows."""
