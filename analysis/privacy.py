@@ -260,6 +260,10 @@ def _has_number_sign(text: str) -> bool:
     return "号" in text
 
 
+def _has_unit(text: str) -> bool:
+    return "单元" in text
+
+
 # Order matters: e-mail first (a QQ mail is an address); ID numbers before bank cards (both are
 # long digit runs); cards before phones; addresses last, once no phone digits are left.
 # Each rule with what its matches need: every test of the tuple must find something in the text.
@@ -275,7 +279,7 @@ _RULES: tuple[_Rule, ...] = (
     (_PLATE, _mask_plate, (_LATIN.search,)),
     (_DASHED_ROOM, _mask_dashed_room, (_DIGIT.search, _has_dashed_digits)),
     (_BUILDING, _mask_building, (_DIGIT.search, _BUILDING_LABEL.search)),
-    (_ROOM, _mask_room, (_DIGIT.search,)),
+    (_ROOM, _mask_room, (_DIGIT.search, _has_unit)),
     (_STREET_NUMBER, _mask_street_number, (_DIGIT.search, _has_number_sign)),
 )
 
