@@ -133,7 +133,7 @@ class WorkerMemory:
     redelivered message below it is skipped instead of counted twice."""
 
     rules: Mapping[str, str] = field(default_factory=dict)
-    bursts: Sequence[tuple[str, str, dict[str, Any]]] = ()
+    bursts: Iterable[tuple[str, str, dict[str, Any]]] = ()
     offsets: Mapping[tuple[str, int], int] = field(default_factory=dict)
     log: str = ""  # the transport the offsets are of (`Transport.identity()`)
     # None: `bursts` are all the subjects, replacing those saved. Else `bursts` are only the subjects changed since
@@ -208,17 +208,17 @@ def folded_details(last: tuple | None, alert: Alert, from_status: str | None, ch
                       ensure_ascii=False, default=str)
 
 
-def burst_rows(records: Sequence[tuple[str, str, dict[str, Any]]],
-               first: int) -> list[tuple[str, str, str, int, int | None, bool]]:
+def burst_rows(records: Iterable[tuple[str, str, dict[str, Any]]],
+               first: int) -> Iterator[tuple[str, str, str, int, int | None, bool]]:
     """Burst subjects' rows on either store (kind, id, state as JSON, position, last bucket, quiet): the columns
     beside the JSON find and order the subjects without reading it (see `analysis.bursts.BurstArchive`). A record
     without a position of its own takes the next from `first` on (after every subject saved). On a row that exists
     only the state, last bucket and quietness are written: a subject keeps its position (forgotten, it is deleted
     first, and made again it is new)."""
     # orjson: a place's record holds a bucket per 5 minutes of 15 days, written whenever it changed (a checkpoint's
-    # main cost with the json module).
-    return [(kind, sid, orjson.dumps(data).decode(), data.get("position", first + n), last_bucket_of(data),
-             not data["recent"]) for n, (kind, sid, data) in enumerate(records)]
+    # main cost with the json module). One row at a time, as the records come (see `BurstTracker.changes`).
+    return ((kind, sid, orjson.dumps(data).decode(), data.get("position", first + n), last_bucket_of(data),
+             not data["recent"]) for n, (kind, sid, data) in enumerate(records))
 
 
 def last_bucket_of(data: dict[str, Any]) -> int | None:
@@ -523,6 +523,9 @@ class SqliteAlertStore(AlertStore):
                     "UPDATE burst_state SET state = ?, position = ?, last_bucket = ?, quiet = ? WHERE kind = ? AND id = ?",
                     [(*row[2:], *row[:2]) for row in burst_rows(records, 0)])
         self._conn.execute("CREATE INDEX IF NOT EXISTS burst_state_by_last ON burst_state (last_bucket)")
+        # Every checkpoint asks for the next position: without an index that read every row and, the position being
+        # stored after the JSON, every overflow page of a 15-day place's counts (it grew with the horizon).
+        self._conn.execute("CREATE INDEX IF NOT EXISTS burst_state_by_position ON burst_state (position)")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

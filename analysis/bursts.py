@@ -522,13 +522,17 @@ class BurstTracker:
         """The counts as JSON-able records (what a memory keeps)."""
         return [(kind, sid, subject.to_json()) for (kind, sid), subject in self._subjects.items()]
 
-    def changes(self) -> tuple[list[SubjectRecord], list[tuple[str, str]]]:
+    def changes(self) -> tuple[Iterator[SubjectRecord], list[tuple[str, str]]]:
         """What changed since the last `changes_saved()` (or since the tracker was built or restored): the records
         of the subjects counted, renamed or pruned (new ones in the order they were made), and the (kind, id) of
         those forgotten. Saved over what was saved before, they give what `records()` gives, at a cost that
-        follows the change, not the counts held."""
+        follows the change, not the counts held.
+
+        The records are made one by one as they are read (read them before the tracker is fed again): a busy place's
+        holds 15 days of counts as Python ints, and making every changed one at once made each checkpoint's peak
+        memory grow with the horizon."""
         subjects = self._subjects
-        return [(kind, sid, subjects[(kind, sid)].to_json()) for kind, sid in self._changed], sorted(self._dropped)
+        return ((kind, sid, subjects[(kind, sid)].to_json()) for kind, sid in list(self._changed)), sorted(self._dropped)
 
     def changes_saved(self) -> None:
         """The last `changes()` are kept: the next ones start from here. With an archive, it holds the quiet subjects

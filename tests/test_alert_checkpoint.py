@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from alerts.config import parse_alert_config
 from alerts.service import AlertService
-from alerts.store import AlertStore, MemoryTaken, MemoryWriter
+from alerts.store import AlertStore, MemoryTaken, MemoryWriter, WorkerMemory
 from alerts.testing import make_post
 from analysis.bursts import BurstTracker
 from transport import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS
@@ -106,8 +107,13 @@ def test_a_checkpoint_writes_the_burst_subjects_that_changed_and_a_restart_has_t
     first = start_worker(open_alert_store, log)
     written: list[int] = []
     save = first.service.store.save_memory
-    first.service.store.save_memory = lambda memory, *args: (written.append(len(memory.bursts)),  # type: ignore
-                                                             save(memory, *args))[1]
+
+    def counted_save(memory: WorkerMemory, *args) -> None:
+        records = list(memory.bursts)  # made as they are read (`BurstTracker.changes`): read once, then saved
+        written.append(len(records))
+        save(replace(memory, bursts=records), *args)
+
+    first.service.store.save_memory = counted_save  # type: ignore[method-assign]
     consumer = log.consumer("yuqing-alert", TOPICS)
     for size in (200, 1):
         batch = consumer.poll(size, 0.2)

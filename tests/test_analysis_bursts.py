@@ -197,7 +197,8 @@ def test_changes_saved_over_the_last_save_give_the_whole_counts() -> None:
     tracker.add(enriched(101, NOW - timedelta(minutes=20), "另一件事", event_id="evt-new"))
     tracker.name_event("evt-kept", "新 事")
     tracker.signals(NOW)  # the 20-day-old events leave the 15-day horizon
-    changed, forgotten = tracker.changes()
+    records, forgotten = tracker.changes()
+    changed = list(records)
     assert [sid for _, sid, _ in changed] == ["evt-kept", "evt-new"]
     assert forgotten == [("event", f"evt-old-{n}") for n in range(3)]
     for key in forgotten:
@@ -205,7 +206,8 @@ def test_changes_saved_over_the_last_save_give_the_whole_counts() -> None:
     saved.update({(kind, sid): data for kind, sid, data in changed})
     assert [(kind, sid, data) for (kind, sid), data in saved.items()] == tracker.records()
     tracker.changes_saved()
-    assert tracker.changes() == ([], [])
+    records, forgotten = tracker.changes()
+    assert (list(records), forgotten) == ([], [])
 
 
 def test_counts_saved_as_buckets_before_they_were_kept_flat_are_taken_back() -> None:

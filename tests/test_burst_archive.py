@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,6 +137,44 @@ def test_a_store_saved_before_the_subjects_had_their_columns_gets_them(tmp_path:
     assert store.next_position() == 4
     store.close()
 
+
+def checkpoint_peak(places: int, path: Path) -> int:
+    """The peak memory (bytes Python allocated) of a checkpoint after this many places with a post in every 5 minutes
+    of the 15-day horizon were all counted again."""
+    bucket = _bucket(START)
+    counts = [number for at in range(bucket - 4320, bucket) for number in (at, 3, 1)]
+    names = [f"第{n}街道" for n in range(places)]
+    tracker = BurstTracker([], min_count=3)
+    tracker.restore([("place", name, {"label": name, "counts": counts, "recent": [], "position": n})
+                     for n, name in enumerate(names)])
+    tracker.add(post(1, START, "evt-1", places=names))  # every place changed
+    store = SqliteAlertStore(path)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        checkpoint(tracker, store)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert saved(store)[("place", names[-1])]["counts"][-3:] == [bucket, 1, 0]
+    store.close()
+    return peak
+
+
+def test_a_checkpoint_holds_the_record_of_one_changed_subject_at_a_time(tmp_path: Path):
+    """A checkpoint makes and writes the changed subjects' records one after the other: its peak memory is the same
+    for 40 busy places as for 5 (it held every record at once, and a city's busy places hold 15 days of counts each:
+    the worker's peak grew with the horizon)."""
+    assert checkpoint_peak(40, tmp_path / "forty.sqlite3") < 1.5 * checkpoint_peak(5, tmp_path / "five.sqlite3")
+
+
+def test_the_next_position_is_read_from_an_index_not_from_every_subject(tmp_path: Path):
+    """Every checkpoint asks for the next position: the store finds it in an index (searching it), not by reading
+    every subject saved (a scan, which also read every overflow page of the 15-day places' JSON before it)."""
+    SqliteAlertStore(tmp_path / "alerts.sqlite3").close()
+    with sqlite3.connect(tmp_path / "alerts.sqlite3") as db:
+        plan = db.execute("EXPLAIN QUERY PLAN SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state").fetchall()
+    assert [detail for *_, detail in plan] == ["SEARCH burst_state USING COVERING INDEX burst_state_by_position"]
 
 def test_the_migration_gives_the_subjects_saved_before_their_columns(postgres_settings):
     """A PostgreSQL state database with burst subjects saved by an earlier version: the migration that adds their
