@@ -525,3 +525,23 @@ def test_a_batch_asks_for_its_rows_in_statements_of_one_text_whatever_its_size(t
         return {re.sub(r"-?\b\d+\b", "?", re.sub(r"'(?:[^']|'')*'", "?", sql)) for sql in statements}
 
     assert texts_of(1) == texts_of(7) == texts_of(600)
+
+
+def test_full_text_segments_are_merged_eight_at_a_time_in_new_and_earlier_indexes(tmp_path):
+    """Each level of FTS5 segments a posting climbs costs writing it again: merged 8 at a time rather than FTS5's 4,
+    the levels are a third fewer. Indexes made before the setting (none in `fts_config`) take it when opened."""
+    path = tmp_path / "index.sqlite3"
+
+    def automerge() -> int | None:
+        with sqlite3.connect(path) as conn:
+            row = conn.execute("SELECT v FROM fts_config WHERE k = 'automerge'").fetchone()
+        return None if row is None else row[0]
+
+    with SqliteIndex(path) as index:
+        index.upsert(SEED)
+    assert automerge() == sqlite_fts.FTS_AUTOMERGE == 8
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM fts_config WHERE k = 'automerge'")  # as an index made before
+    with SqliteIndex(path) as index:
+        assert index.count(SearchQuery(text="老旧小区")) == 2
+    assert automerge() == 8
