@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from console.explore import Filters, search, trends
-from console.views import Names
+from console.views import Names, find_event
 from search.sqlite_fts import SqliteIndex
 from tests.test_reports_daily import DAY, NOW, START, Factory
 from yuqing.schema import Event
@@ -29,3 +29,13 @@ def test_an_event_in_the_facets_is_named_however_many_events_were_seen_after_it(
         trended = trends(ix, Filters(since=DAY.isoformat()), Names(), NOW)
     assert [(v["value"], v["label"]) for v in found["facets"]["event"]["values"]] == [("ev-busy", busy.headline)]
     assert [(v["value"], v["label"]) for v in trended["events"]] == [("ev-busy", busy.headline)]
+
+
+def test_an_event_is_found_by_id_however_many_events_were_seen_after_it(tmp_path):
+    first = Event(id="ev-first", label="供暖不热", first_seen=START, last_seen=START, size=1)
+    later = [Event(id=f"ev-{n:05}", label=f"日常{n}", first_seen=START, last_seen=START + timedelta(seconds=n + 1),
+                   size=1) for n in range(10_001)]  # more than the event page looked through
+    with SqliteIndex(tmp_path / "index.sqlite3") as ix:
+        ix.upsert_events([first, *later])
+        assert find_event(ix, "ev-first") == first
+        assert find_event(ix, "ev-unknown") is None
