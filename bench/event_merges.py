@@ -7,7 +7,7 @@ Builds a temporary embedded index of `--days` days of `--per-day` posts. A sixth
 `merged` (most of them written under one of `--merged` small events, merged into it afterwards through
 `upsert_events`, as the events stage does), a sixth to the event `plain` (all written under it). Then, for each of the
 two, the CPU time (best of `--repeat`) of counting its posts on the last day and over all days, of its platforms and
-sentiments (`counts_by`), and of the report's `top_events` for it alone; each figure is checked against the posts
+sentiments (`counts_by`), and of the report's summary of it (`summarise_event`); each figure is checked against the posts
 generated. A soak's event that swallowed 66,484 others took 10.8 s of CPU to count one day's 12,018 posts, where an
 event of its size without merges takes milliseconds: the cost must follow the posts counted, not the merges.
 
@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from reports.briefing import top_events
+from reports.briefing import summarise_event
 from reports.figures import Ledger
 from search.base import SearchQuery
 from search.sqlite_fts import SqliteIndex
@@ -111,8 +111,7 @@ def main() -> None:
             ("sentiments, last day", lambda e: index.counts_by("sentiment", SearchQuery(events=[e], since=last_day)),
              lambda e: dict(Counter(p.sentiment.label.value for p in posts  # type: ignore[union-attr]
                                     if counted_under[p.id] == e and p.when >= last_day))),
-            ("report's top_events", lambda e: [s.today for s in top_events(Ledger(index), [events[e]], last_day, END,
-                                                                            {}, 10)],
+            ("report's event summary", lambda e: [summarise_event(Ledger(index), events[e], last_day, END, {}).today],
              lambda e: [sum(counted_under[p.id] == e and p.when >= last_day for p in posts)]),
         ):
             seconds: dict[str, float] = {}

@@ -23,8 +23,8 @@ event messages the events stage sent per post and the messages the log holds. Af
 seconds (what the run's time goes to), the analyzer's start time (a new
 analyzer on the state the run left), `yuqing status`'s time, and
 the daily report's time on the last day, with an exactness check: the report's totals, sentiment,
-platforms, places and unanswered board messages against counts made by paging through every one of the
-day's posts in the index. Text comes from ../shared/data (Weibo posts and THUCNews headlines) when
+platforms, places, unanswered board messages and top events (posts and negative posts of each) against counts
+made by paging through every one of the day's posts in the index. Text comes from ../shared/data (Weibo posts and THUCNews headlines) when
 present, else from the sample site's content. The last line reads
 
     soak: disk <KB> KB/post, peak <MB> MB, start <s> s, status <s> s, report exact <yes|no>
@@ -281,6 +281,7 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, upstream
 
 def direct_counts(index: Any, since: datetime, until: datetime) -> dict[str, Any]:
     """Counts made by paging through every post of [since, until) in the index."""
+    from reports.briefing import MIN_EVENT_POSTS, TOP_EVENTS
     from search.base import SearchQuery
 
     total = 0
@@ -289,6 +290,8 @@ def direct_counts(index: Any, since: datetime, until: datetime) -> dict[str, Any
     places: Counter[str] = Counter()
     negative_places: Counter[str] = Counter()
     unanswered = 0
+    events: Counter[str] = Counter()
+    negative_events: Counter[str] = Counter()
     seen: set[str] = set()
     page = 5_000
     offset = 0
@@ -308,18 +311,26 @@ def direct_counts(index: Any, since: datetime, until: datetime) -> dict[str, Any
                 negative_places.update(set(post.places))
             if post.platform == Platform.BOARD and post.extra.get(BOARD_ANSWERED) is False:
                 unanswered += 1
+            if post.event_id:
+                events[post.event_id] += 1
+                negative_events[post.event_id] += label == SentimentLabel.NEGATIVE.value
         if len(hits) < page:
             break
         offset += page
+    # Ranked as the report ranks them; an event with enough posts on the day needs no look at the days before.
+    busy = sorted((e for e, n in events.items() if n >= MIN_EVENT_POSTS), key=lambda e: (-events[e], -negative_events[e], e))
     return {"total": total, "sentiment": dict(sentiment), "platforms": dict(platforms),
-            "places": {p: (n, negative_places[p]) for p, n in places.items()}, "unanswered": unanswered}
+            "places": {p: (n, negative_places[p]) for p, n in places.items()}, "unanswered": unanswered,
+            "events": [(e, events[e], negative_events[e]) for e in busy[:TOP_EVENTS]]}
 
 
 def report_figures(briefing: Any) -> dict[str, Any]:
+    from reports.briefing import MIN_EVENT_POSTS
     overview = briefing.overview
     return {"total": overview.total, "sentiment": dict(overview.sentiment), "platforms": dict(overview.platforms),
             "places": {p.place: (p.count, p.negative) for p in briefing.places},
-            "unanswered": briefing.unanswered_board}
+            "unanswered": briefing.unanswered_board,
+            "events": [(e.event.id, e.today, e.negative_today) for e in briefing.events if e.today >= MIN_EVENT_POSTS]}
 
 
 def time_report(settings: Any, day: date) -> tuple[float, bool, list[str]]:

@@ -105,8 +105,9 @@ def _labeller(facet: str, names: Names, events: dict[str, str]) -> Any:
             "policies": names.policy, "events": lambda e: events.get(e, e)}.get(facet, str)
 
 
-def _event_titles(index: Index, since: datetime | None) -> dict[str, str]:
-    return {e.id: e.headline for e in index.events(since=since, limit=1000)}
+def _event_titles(index: Index, facets: Facets) -> dict[str, str]:
+    """The headlines of the events the facets list."""
+    return {e.id: e.headline for e in index.events_by_id([v.value for v in facets.values.get("events", [])])}
 
 
 def search(index: Index, filters: Filters, names: Names) -> dict[str, Any]:
@@ -114,7 +115,7 @@ def search(index: Index, filters: Filters, names: Names) -> dict[str, Any]:
     result = index.search(query)
     hits = [{**post_view(hit.post, names), "snippet": snippet_html(hit.snippet)} for hit in result.results]
     found = index.facets(query.model_copy(update={"limit": 0, "offset": 0}), [f for f, _, _ in SEARCH_FACETS])
-    events = _event_titles(index, None) if found.values.get("events") else {}
+    events = _event_titles(index, found)
     facets = {}
     for facet, param, title in SEARCH_FACETS:
         label = _labeller(facet, names, events)
@@ -153,7 +154,7 @@ def trends(index: Index, filters: Filters, names: Names, now: datetime) -> dict[
         buckets.append({"start": moment, "posts": bucket.count if bucket else 0,
                         "negative": bucket.sentiment.get("negative", 0) if bucket else 0,
                         "link": filters.link("/search", since=moment.isoformat(), until=(moment + step).isoformat())})
-    events = _event_titles(index, start)
+    events = _event_titles(index, about)
 
     def ranked(facet: str, param: str | None, negatives: list[FacetValue] | None = None) -> list[dict[str, Any]]:
         label = _labeller(facet, names, events)

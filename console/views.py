@@ -246,8 +246,8 @@ def event_span(event: Event) -> tuple[datetime, datetime]:
 
 
 def find_event(index: Index, event_id: str) -> Event | None:
-    """The event by id (the index lists events; a merged-away id is not shown)."""
-    return next((e for e in index.events(limit=10_000) if e.id == event_id), None)
+    """The event by id (a merged-away id is not shown)."""
+    return next(iter(index.events_by_id([event_id])), None)
 
 
 # --- reports -----------------------------------------------------------------------------------

@@ -442,13 +442,12 @@ def gather_briefing(
     daily = trend(ledger, "daily", between(day_starts[0], cutoff), "day", day_starts)
 
     titles = {p.id: p.title for p in policies}
-    recent_events = recent(index, window.start - timedelta(days=TREND_DAYS), cutoff)
-    events = top_events(ledger, recent_events, window.start, cutoff, titles, TOP_EVENTS)
+    events = top_events(ledger, window.start, cutoff, titles, TOP_EVENTS)
     attention = [_policy_attention(ledger, p, window, day_starts) for p in policies]
     mentioned = sorted((a for a in attention if sum(a.daily)), key=lambda a: (-a.mentions, -a.negative, -sum(a.daily)))
     tallied = ledger.tally("day.tally", today)
 
-    event_labels = {e.id: e.headline for e in recent_events}
+    event_labels = event_headlines(index, alerts_between(alerts, start, cutoff))
     summaries = summarise_alerts(alerts, start, cutoff, lambda a: subject_label(a, titles, event_labels), ledger,
                                  effects)
 
@@ -488,40 +487,39 @@ def source_health(health: Sequence[CrawlHealth], titles: Mapping[str, str], cuto
     )
 
 
-def recent(index: Index, since: datetime, cutoff: datetime) -> list[Event]:
-    """Events seen since `since` that had begun by the cutoff."""
-    return [e for e in index.events(since=since, limit=1000) if e.first_seen < cutoff]
+def event_headlines(index: Index, alerts: Sequence[Alert]) -> dict[str, str]:
+    """The headlines of the events these alerts are about, by event id."""
+    about = [a.subject_id for a in alerts if a.subject_kind == "event" and a.subject_id is not None]
+    return {e.id: e.headline for e in index.events_by_id(about)}
 
 
-def top_events(ledger: Ledger, events: Sequence[Event], start: datetime, cutoff: datetime,
-               titles: Mapping[str, str], limit: int) -> list[EventSummary]:
-    """The events with the most posts between start and cutoff; ties go to the angrier one."""
-    candidates = []
-    for event in events:
-        if event.last_seen < start:
-            continue
-        query = between(start, cutoff, events=[event.id])
-        key = f"event.{event.id}"
-        span = ledger.count(f"{key}.span", query)
-        if not span:
-            continue
-        total = ledger.count(f"{key}.total", between(event.first_seen, cutoff, events=[event.id]))
-        if total >= MIN_EVENT_POSTS:
-            candidates.append((event, query, span, ledger.count(f"{key}.negative_span", negative_only(query)), total))
-    candidates.sort(key=lambda c: (-c[2], -c[3], c[0].id))
-    summaries = []
-    for event, query, span, negative, total in candidates[:limit]:
-        whole = between(event.first_seen, cutoff, events=[event.id])
-        posts = [p for p in (ledger.get(pid) for pid in event.representative_posts[:POSTS_PER_EVENT]) if p]
-        if not posts:
-            posts = ledger.first(query, POSTS_PER_EVENT)
-        summaries.append(EventSummary(
-            event=event, today=span, negative_today=negative, total=total,
-            platforms=ledger.counts_by(f"event.{event.id}.platforms", "platform", whole),
-            sentiment=ledger.counts_by(f"event.{event.id}.sentiment", "sentiment", whole),
-            policies=[titles.get(pid, pid) for pid in event.policies], posts=[PostRef.of(p) for p in posts],
-        ))
-    return summaries
+def top_events(ledger: Ledger, start: datetime, cutoff: datetime, titles: Mapping[str, str], limit: int
+               ) -> list[EventSummary]:
+    """The events with the most posts between start and cutoff; ties go to the angrier one, then the lower id.
+    They are ranked over every post of the span by one aggregate (`figures.top_events`), and only the ranked
+    events are read."""
+    ranked = [event_id for event_id, _, _ in ledger.top_events("events.top", between(start, cutoff), limit,
+                                                               MIN_EVENT_POSTS)]
+    return [summarise_event(ledger, event, start, cutoff, titles) for event in ledger.index.events_by_id(ranked)]
+
+
+def summarise_event(ledger: Ledger, event: Event, start: datetime, cutoff: datetime, titles: Mapping[str, str]
+                    ) -> EventSummary:
+    """An event's posts between start and cutoff, and all of them up to the cutoff, with the posts to quote."""
+    key = f"event.{event.id}"
+    span = between(start, cutoff, events=[event.id])
+    whole = between(event.first_seen, cutoff, events=[event.id])
+    posts = [p for p in (ledger.get(pid) for pid in event.representative_posts[:POSTS_PER_EVENT]) if p]
+    if not posts:
+        posts = ledger.first(span, POSTS_PER_EVENT)
+    return EventSummary(
+        event=event, today=ledger.count(f"{key}.span", span),
+        negative_today=ledger.count(f"{key}.negative_span", negative_only(span)),
+        total=ledger.count(f"{key}.total", whole),
+        platforms=ledger.counts_by(f"{key}.platforms", "platform", whole),
+        sentiment=ledger.counts_by(f"{key}.sentiment", "sentiment", whole),
+        policies=[titles.get(pid, pid) for pid in event.policies], posts=[PostRef.of(p) for p in posts],
+    )
 
 
 def _policy_attention(ledger: Ledger, policy: Policy, window: ReportWindow, day_starts: list[datetime]

@@ -59,8 +59,54 @@ def tally(index: Index, query: SearchQuery) -> dict[str, Any]:
     return {"places": [[p, n, negative.get(p, 0)] for p, n in ordered], "unanswered_board": unanswered}
 
 
-def _facet(index: Index, query: SearchQuery, name: FacetName) -> dict[str, int]:
-    return {v.value: v.count for v in index.facets(query, (name,), size=COUNT_ALL).values[name]}
+def _facet(index: Index, query: SearchQuery, name: FacetName, size: int = COUNT_ALL) -> dict[str, int]:
+    """The facet's values, most frequent first (ties by value)."""
+    return {v.value: v.count for v in index.facets(query, (name,), size=size).values[name]}
+
+
+# The events facet is first asked for this many values per event ranked, and for more while the values
+# returned end in a tie that could hide an event that ranks.
+EVENTS_ASKED_PER_RANKED = 4
+# Events named in one `events` filter when counting the posts of many at once.
+EVENTS_PER_FILTER = 500
+
+
+def _counted_events(index: Index, query: SearchQuery, events: Sequence[str]) -> dict[str, int]:
+    """Matches of the query under each of `events` (those with none left out), a bounded number of events a filter."""
+    counted: dict[str, int] = {}
+    for at in range(0, len(events), EVENTS_PER_FILTER):
+        chosen = list(events[at:at + EVENTS_PER_FILTER])
+        counted.update(_facet(index, query.model_copy(update={"events": chosen}), "events", len(chosen)))
+    return counted
+
+
+def top_events(index: Index, query: SearchQuery, *, limit: int, min_posts: int) -> list[list[Any]]:
+    """The `limit` events with the most matches, as [event id, matches, negative matches]; ties go to the one
+    with more negative matches, then to the lower id. An event with fewer than `min_posts` posts up to the
+    query's end (the query without its `since`) is left out.
+
+    Aggregates only: the events facet of the matches (each post counted under the event it counts under now),
+    asked for more values while they end in a tie that could hide an event that ranks, then the negative
+    matches of the events in the running and the earlier posts of those with few matches."""
+    size = EVENTS_ASKED_PER_RANKED * limit
+    while True:
+        counted = _facet(index, query, "events", size)
+        # Any event with `min_posts` matches is in; below that, even one match may be enough.
+        last_ranked = list(counted.values())[limit - 1] if len(counted) >= limit else 1
+        last_ranked = last_ranked if last_ranked >= min_posts else 1
+        # Events not returned have at most as many matches as the last one returned.
+        cut = len(counted) == size and size < COUNT_ALL
+        if not (cut and min(counted.values()) >= last_ranked):
+            break
+        size = min(size * EVENTS_ASKED_PER_RANKED, COUNT_ALL)
+    running = [event for event, n in counted.items() if n >= last_ranked]
+    few = [event for event in running if counted[event] < min_posts]
+    if few:
+        total = _counted_events(index, query.model_copy(update={"since": None}), few)
+        running = [event for event in running if counted[event] >= min_posts or total.get(event, 0) >= min_posts]
+    negative = _counted_events(index, query.model_copy(update={"sentiments": [SentimentLabel.NEGATIVE]}), running)
+    ranked = sorted(running, key=lambda event: (-counted[event], -negative.get(event, 0), event))
+    return [[event, counted[event], negative.get(event, 0)] for event in ranked[:limit]]
 
 
 # Words in a verified account's description that mark an official or a media account.
@@ -127,6 +173,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
     "histogram": histogram,
     "tally": tally,
     "event_tally": event_tally,
+    "top_events": top_events,
 }
 
 
@@ -186,6 +233,9 @@ class Ledger:
 
     def event_tally(self, key: str, query: SearchQuery, accounts: int) -> dict[str, Any]:
         return self._record(key, "event_tally", query, accounts=accounts)
+
+    def top_events(self, key: str, query: SearchQuery, limit: int, min_posts: int) -> list[list[Any]]:
+        return self._record(key, "top_events", query, limit=limit, min_posts=min_posts)
 
     def quote(self, post: EnrichedPost) -> EnrichedPost:
         self.quoted[post.id] = {"url": post.url, "digest": post_digest(post)}

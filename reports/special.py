@@ -151,9 +151,8 @@ class SpecialReport:
 
 
 def find_event(index: Index, event_id: str) -> Event:
-    for event in index.events(limit=100_000):
-        if event.id == event_id:
-            return event
+    for event in index.events_by_id([event_id]):
+        return event
     raise EventNotFound(event_id)
 
 

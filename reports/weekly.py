@@ -20,11 +20,12 @@ from reports.briefing import (
     PlaceCount,
     SourceHealth,
     TrendPoint,
+    alerts_between,
     between,
+    event_headlines,
     negative_only,
     overview_of,
     places_of,
-    recent,
     source_health,
     subject_label,
     summarise_alerts,
@@ -139,8 +140,7 @@ def gather_weekly(ledger: Ledger, week: Week, *, alerts: Sequence[Alert], polici
     overview = overview_of(ledger, "week", span, before)
     day_starts = [start + timedelta(days=d) for d in range(7)]
     titles = {p.id: p.title for p in policies}
-    events_seen = recent(ledger.index, start, cutoff)
-    headlines = {e.id: e.headline for e in events_seen}
+    headlines = event_headlines(ledger.index, alerts_between(alerts, start, cutoff))
     chosen = []
     for policy in policies:
         key = f"policy.{policy.id}"
@@ -156,7 +156,7 @@ def gather_weekly(ledger: Ledger, week: Week, *, alerts: Sequence[Alert], polici
     return WeeklyReport(
         week=week, overview=overview, previous_negative=ledger.count("week.previous_negative", negative_only(before)),
         days=trend(ledger, "days", span, "day", day_starts),
-        events=top_events(ledger, events_seen, start, cutoff, titles, TOP_EVENTS),
+        events=top_events(ledger, start, cutoff, titles, TOP_EVENTS),
         policies=chosen[:TOP_POLICIES], alerts=summaries, clocks=clock_tally(summaries),
         places=places_of(ledger.tally("week.tally", span)),
         sources=source_health(health, titles_of_sources, cutoff, overview.sources),

@@ -362,6 +362,10 @@ class Index(abc.ABC):
         """Events, most recently seen first; merged-away events are left out."""
 
     @abc.abstractmethod
+    def events_by_id(self, ids: Sequence[str]) -> list[Event]:
+        """The events with these ids, in the order asked; merged-away and unknown ids are left out."""
+
+    @abc.abstractmethod
     def event_count(self) -> int:
         """How many events `events` lists when nothing limits it (merged-away events left out)."""
 

@@ -570,6 +570,15 @@ class ElasticIndex(Index):
         sort = [{"last_seen": "desc"}, {"id": "asc"}]
         return [Event.model_validate(s) for s in self._sorted_sources(self.events_index, query, sort, limit)]
 
+    def events_by_id(self, ids: Sequence[str]) -> list[Event]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        with self._calls("reading events"):
+            docs = self.client.mget(index=self.events_index, ids=wanted).body["docs"]
+        found = [Event.model_validate(doc["_source"]) for doc in docs if doc.get("found")]
+        return [event for event in found if event.merged_into is None]
+
     def event_count(self) -> int:
         with self._calls("counting events"):
             return int(self.client.count(index=self.events_index, query={"bool": {"must_not": [MERGED_AWAY]}}).body["count"])

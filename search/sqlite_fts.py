@@ -1313,6 +1313,10 @@ class SqliteIndex(Index):
         )
         return [Event.model_validate_json(r[0]) for r in rows]
 
+    def events_by_id(self, ids: Sequence[str]) -> list[Event]:
+        found = dict(self._conn.execute(f"SELECT id, doc FROM events WHERE merged=0 AND id {ANY_OF}", (_listed(ids),)))
+        return [Event.model_validate_json(found[event_id]) for event_id in dict.fromkeys(ids) if event_id in found]
+
     def event_count(self) -> int:
         return int(self._rows("SELECT count(*) FROM events WHERE merged=0", ())[0][0])
 

@@ -291,6 +291,20 @@ class IndexSuite:
         assert [e.id for e in index.events()] == ["ev-1"]
         assert index.event_count() == 1
 
+    def test_events_are_read_by_id_in_the_order_asked(self, index):
+        events = [Event(id=f"ev-{n}", label="停工", first_seen=T0, last_seen=T0 + timedelta(minutes=n), size=1)
+                  for n in range(5)]
+        index.upsert_events(events)
+        found = index.events_by_id(["ev-4", "ev-0", "ev-unknown", "ev-0", "ev-3"])
+        assert found == [events[4], events[0], events[3]]  # the unknown and the repeated id left out
+        assert index.events_by_id([]) == []
+
+    def test_a_merged_away_event_is_not_read_by_id(self, index):
+        events = [Event(id=f"ev-{n}", label="停工", first_seen=T0, last_seen=T0, size=1) for n in range(2)]
+        index.upsert_events(events)
+        index.upsert_events([events[1].model_copy(update={"merged_into": "ev-0"})])
+        assert index.events_by_id(["ev-1", "ev-0"]) == [events[0]]
+
     def test_event_count_counts_every_event_listed(self, index):
         events = [Event(id=f"ev-{n}", label="停工", first_seen=T0, last_seen=T0 + timedelta(minutes=n), size=1)
                   for n in range(150)]  # more than `events` lists by default

@@ -437,6 +437,21 @@ def test_events_leave_out_merged_and_read_newest_first(es, index):
     assert [e.id for e in events] == ["ev-1"] and events[0].platforms == {"weibo": 7, "news": 2}
 
 
+def test_events_by_id_are_one_mget_leaving_out_missing_and_merged_events(es, index):
+    def found(event_id: str, **extra: str) -> dict:
+        event = Event(id=event_id, label="停工", first_seen=T0, last_seen=T0, size=2, **extra)
+        return {"_index": f"{INDEX}-events", "_id": event_id, "found": True, "_source": event.model_dump(mode="json")}
+
+    es.route("POST", f"/{INDEX}-events/_mget", Reply(200, {"docs": [
+        found("ev-2"), {"_index": f"{INDEX}-events", "_id": "ev-gone", "found": False},
+        found("ev-3", merged_into="ev-2"), found("ev-1")]}))
+    events = index.events_by_id(["ev-2", "ev-gone", "ev-3", "ev-1", "ev-2"])
+    assert [request.json()["ids"] for request in es.sent("POST", f"/{INDEX}-events/_mget")] == [
+        ["ev-2", "ev-gone", "ev-3", "ev-1"]]
+    assert [e.id for e in events] == ["ev-2", "ev-1"]
+    assert index.events_by_id([]) == [] and len(es.sent("POST", f"/{INDEX}-events/_mget")) == 1
+
+
 def test_large_limits_page_with_search_after(es, index):
     page = recorded("events_search")
     hit = page.body["hits"]["hits"][0]

@@ -44,6 +44,10 @@ class TestOsmemIndex(IndexSuite):
     def test_a_post_arriving_after_its_event_was_merged_away_is_indexed_under_the_survivor(self):
         pass
 
+    @pytest.mark.skip(reason="osmem-server has no update_by_query with a script, which merging an event sends")
+    def test_a_merged_away_event_is_not_read_by_id(self):
+        pass
+
     @pytest.mark.parametrize("sort", ["newest", "reach", "relevance"])
     def test_cursors_page_through_every_sort(self, corpus, sort):
         if sort == "relevance":

@@ -12,9 +12,17 @@ import pytest
 
 import yuqing.cli.main
 from reports.advice import LISTED_ADVICE, recommend
-from reports.briefing import LISTED_ALERTS, DailyBriefing, ReportWindow, gather_briefing
+from reports.briefing import (
+    LISTED_ALERTS,
+    MIN_EVENT_POSTS,
+    DailyBriefing,
+    ReportWindow,
+    between,
+    gather_briefing,
+)
 from reports.daily import build_daily_report, daily_document
 from reports.document import Table
+from reports.figures import Ledger
 from search.sqlite_fts import SqliteIndex
 from yuqing.schema import (
     BOARD_ANSWERED,
@@ -468,6 +476,51 @@ def test_a_lone_post_is_not_a_hot_event(tmp_path):
         ix.upsert_events([lone, pair])
         b = gather_briefing(ix, alerts=[], policies=[], health=[], window=ReportWindow.for_day(DAY, NOW))
     assert [item.event.id for item in b.events] == ["ev-pair"]
+
+
+# More events seen on the day than the report read when it chose its top events from the most recently seen.
+SEEN_EVENTS = 1_200
+
+
+def test_the_busiest_event_leads_however_many_events_were_seen_after_it(tmp_path):
+    """The event with the most posts today was seen first, then 1,200 quieter ones: it is still the first top
+    event, with its posts counted exactly, and the runners-up come from the rest by their posts."""
+    f = Factory()
+    busy_at = START + timedelta(hours=1)
+    for i in range(9):  # its last post came at 01:08
+        f.add(busy_at + timedelta(minutes=i), label="negative" if i < 4 else "neutral", text=f"供暖不热{i}",
+              event="ev-busy")
+    f.add(START - timedelta(days=2), label="negative", text="供暖不热，前天", event="ev-busy")
+    quiet = []
+    for n in range(SEEN_EVENTS):
+        at = START + timedelta(hours=2, seconds=20 * n)
+        posts = 3 if n % 400 == 0 else 1  # three of them with three posts, the others a lone post
+        for i in range(posts):
+            f.add(at, label="negative" if i == 0 and n == 800 else "neutral", text=f"日常{n}-{i}", event=f"ev-{n:04}")
+        quiet.append(Event(id=f"ev-{n:04}", label=f"日常{n}", first_seen=at, last_seen=at, size=posts))
+    busy = Event(id="ev-busy", label="供暖不热", first_seen=START - timedelta(days=2),
+                 last_seen=busy_at + timedelta(minutes=8), size=10)
+    with SqliteIndex(tmp_path / "index.sqlite3") as ix:
+        ix.upsert(f.posts)
+        ix.upsert_events([busy, *quiet])
+        b = gather_briefing(ix, alerts=[], policies=[], health=[], window=ReportWindow.for_day(DAY, NOW))
+    assert [(e.event.id, e.today, e.negative_today, e.total) for e in b.events] == [
+        ("ev-busy", 9, 4, 10), ("ev-0800", 3, 1, 3), ("ev-0000", 3, 0, 3), ("ev-0400", 3, 0, 3)]
+    assert b.events[0].sentiment == {"neutral": 5, "negative": 5}
+
+
+def test_top_events_are_found_past_a_tie_at_the_end_of_the_events_facet(tmp_path):
+    """Forty events of two posts each today: the events facet lists ties by id, so the only angry one, ev-39,
+    comes after the values it is first asked for; it must still lead."""
+    f = Factory()
+    for n in range(40):
+        for i in range(2):
+            f.add(START + timedelta(hours=2, minutes=n), label="negative" if n == 39 else "neutral",
+                  text=f"事件{n}-{i}", event=f"ev-{n:02}")
+    with SqliteIndex(tmp_path / "index.sqlite3") as ix:
+        ix.upsert(f.posts)
+        ranked = Ledger(ix).top_events("events.top", between(START, NOW), 3, MIN_EVENT_POSTS)
+    assert ranked == [["ev-39", 2, 2], ["ev-00", 2, 0], ["ev-01", 2, 0]]
 
 
 BACKLOG = 60  # well over the listed alerts, as in an office that has fallen behind
