@@ -814,7 +814,7 @@ class EventClusterer:
             # The same named place, topic or thread: other districts named are context.
             if event_id in close or (event_id in residents and similarity > 0):
                 scored.append((max(ANCHOR_SIMILARITY, similarity), event, tied))
-            elif similarity >= JOIN_SIMILARITY and not (areas and event.areas and areas.isdisjoint(event.areas)):
+            elif similarity >= JOIN_SIMILARITY and not (areas and event.areas and _most_counted(event.areas) not in areas):
                 scored.append((similarity, event, tied))  # the same complaint in two districts is two events
         scored.sort(key=lambda item: (-item[0], item[1].first_seen, item[1].id))
         return scored
