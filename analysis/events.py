@@ -8,11 +8,15 @@ its copy too. A copy is linked to the earliest original and joins its event with
 Crawl order is not publication order: when the original arrives after its copies, the copies are
 re-linked to it (`take_relinked`) and the original joins their event.
 
-Other posts join the active event whose keyword centroid is most similar (cosine), unless
-the two name different districts; a post close to two events (similarity of at least 0.5 to
-each) merges them into the larger one. A post sharing a distinctive anchor with an event (a #topic#,
-or a named neighbourhood such as 化肥厂家属院) counts as at least that close to it, whatever other
-districts it names: replies naming the place are the incident even when their words differ. A repost,
+Other posts join the active event whose keyword centroid is most similar (cosine), unless the
+post names districts and not the one the event is mostly in. A post sharing a distinctive anchor with an
+event (a #topic#, or a named neighbourhood such as 化肥厂家属院) counts as at least 0.5 close to it,
+whatever other districts it names: replies naming the place are the incident even when their words differ.
+Merging needs more than joining: a post merges two events (into the larger) when its words, with and
+without its place names, are at least 0.5 similar to each and the two are mostly in one district; or when
+it names the estate both are mostly about, in one district. An anchor shared with only one of them, a #topic#
+(anyone adds one to a post on anything) or a county's name (in every complaint made there) merges nothing:
+such evidence chained a month's incidents into one event holding most posts (bench.soak). A repost,
 reply or comment joins the event of the post it answers (or of the page it sits on), like a reprint; one
 crawled before its original waits in an event of its own, folded into the original's when it arrives.
 A post with no thread, no anchor and no keyword ("顶", "同问") opens no event; one keyword is enough
@@ -786,7 +790,8 @@ class EventClusterer:
         merge it with another (`assign`). Only the events sharing the most keyword weight with the post are scored
         exactly (none unless `by_words`). Events sharing an anchor with the post, those holding replies to it, and
         those a resident of their anchor writes about (sharing at least one keyword) count as at least
-        ANCHOR_SIMILARITY close: enough to join. Only words (MERGE_SIMILARITY) and threads tie the post to an event."""
+        ANCHOR_SIMILARITY close: enough to join. Only words (MERGE_SIMILARITY, with and without the post's place names)
+        and threads tie the post to an event."""
         vector_norm = _norm(vector)
         best, anchored = self._candidate_ids(post, vector if by_words else {}, vector_norm)
         thread_ids = {event.id for event in threads}
@@ -861,10 +866,10 @@ class EventClusterer:
             candidates = self._candidates(post, vector, replies, by_words=not waiting)
             if candidates:
                 _, event, best_tied = candidates[0]
-                # A post tied to two events by its words or threads shows they are one happening; so does one
-                # naming the estate two events of one incident are about. Sharing only an anchor with one of
-                # them does not: a #topic# or estate name on a post about something else would chain events
-                # without end (each merged event carries both events' anchors and words).
+                # A post tied to two events of one district by its words or threads shows they are one
+                # happening; so does one naming the estate two events of one district are about. An anchor
+                # shared with one of them does not: a #topic# or estate name on a post about something else
+                # would chain events without end (each merged event carries both events' anchors and words).
                 for _, other, tied in candidates[1:]:
                     if other is not event and (best_tied and tied and _one_district(event, other)
                                                or self._same_estate(post, event, other)):
