@@ -8,11 +8,15 @@ its copy too. A copy is linked to the earliest original and joins its event with
 Crawl order is not publication order: when the original arrives after its copies, the copies are
 re-linked to it (`take_relinked`) and the original joins their event.
 
-Other posts join the active event whose keyword centroid is most similar (cosine), unless
-the two name different districts; a post close to two events (similarity of at least 0.5 to
-each) merges them into the larger one. A post sharing a distinctive anchor with an event (a #topic#,
-or a named neighbourhood such as 化肥厂家属院) counts as at least that close to it, whatever other
-districts it names: replies naming the place are the incident even when their words differ. A repost,
+Other posts join the active event whose keyword centroid is most similar (cosine), unless the
+post names districts and not the one the event is mostly in. A post sharing a distinctive anchor with an
+event (a #topic#, or a named neighbourhood such as 化肥厂家属院) counts as at least 0.5 close to it,
+whatever other districts it names: replies naming the place are the incident even when their words differ.
+Merging needs more than joining: a post merges two events (into the larger) when its words, with and
+without its place names, are at least 0.5 similar to each and the two are mostly in one district; or when
+it names the estate both are mostly about, in one district. An anchor shared with only one of them, a #topic#
+(anyone adds one to a post on anything) or a county's name (in every complaint made there) merges nothing:
+such evidence chained a month's incidents into one event holding most posts (bench.soak). A repost,
 reply or comment joins the event of the post it answers (or of the page it sits on), like a reprint; one
 crawled before its original waits in an event of its own, folded into the original's when it arrives.
 A post with no thread, no anchor and no keyword ("顶", "同问") opens no event; one keyword is enough
@@ -79,8 +83,8 @@ LABEL_TERMS = 3
 # another must score to replace it: a title does not flip back and forth as posts join.
 HEADLINES_KEPT = 6
 TITLE_KEEP_SHARE = 0.8
-# A shared anchor makes a post at least this similar to an event: enough to join it, and to merge
-# two events that both carry the anchor.
+# A shared anchor makes a post at least this similar to an event: enough to join it, not to merge it with
+# another (see EventClusterer.assign).
 ANCHOR_SIMILARITY = MERGE_SIMILARITY
 MAX_ANCHORS = 5
 _HASHTAG = re.compile(r"#([^#\s]{2,40})#")
@@ -607,6 +611,18 @@ def event_id_for(post_id: str) -> str:
     return "evt-" + hashlib.sha1(post_id.encode("utf-8")).hexdigest()[:12]
 
 
+def _most_counted(counts: Counter[str]) -> str | None:
+    """The key counted most (the first counted on a tie, as `most_common`), None for no key."""
+    return max(counts, key=counts.__getitem__) if counts else None
+
+
+def _one_district(first: EventState, second: EventState) -> bool:
+    """Are two events mostly in the same district (or one names none)? Each one's areas count every district its
+    posts named (a board message's 地点, a writer's home county), so two events of two districts soon share some."""
+    districts = (_most_counted(first.areas), _most_counted(second.areas))
+    return None in districts or districts[0] == districts[1]
+
+
 def _norm(vector: dict[str, float]) -> float:
     return math.sqrt(sum(v * v for v in vector.values())) or 1.0
 
@@ -769,14 +785,17 @@ class EventClusterer:
 
     def _candidates(
         self, post: PostTraits, vector: dict[str, float], threads: Sequence[EventState] = (), by_words: bool = True,
-    ) -> list[tuple[float, EventState]]:
-        """Events similar enough to join, best first. Only the events sharing the most keyword weight
-        with the post are scored exactly (none unless `by_words`). Events sharing an anchor with the
-        post, those holding replies to it, and those a resident of their anchor writes about (sharing
-        at least one keyword) count as at least ANCHOR_SIMILARITY close."""
+    ) -> list[tuple[float, EventState, bool]]:
+        """Events similar enough to join, best first, each with whether the post is tied to it strongly enough to
+        merge it with another (`assign`). Only the events sharing the most keyword weight with the post are scored
+        exactly (none unless `by_words`). Events sharing an anchor with the post, those holding replies to it, and
+        those a resident of their anchor writes about (sharing at least one keyword) count as at least
+        ANCHOR_SIMILARITY close: enough to join. Only words (MERGE_SIMILARITY, with and without the post's place names)
+        and threads tie the post to an event."""
         vector_norm = _norm(vector)
         best, anchored = self._candidate_ids(post, vector if by_words else {}, vector_norm)
-        close = anchored | {event.id for event in threads}
+        thread_ids = {event.id for event in threads}
+        close = anchored | thread_ids
         # Both ways: a resident's post finds the estate's event, a post naming the estate finds events
         # holding its residents' posts (whichever was crawled first).
         residents = {event_id for anchor in post.author_anchors for event_id in self._by_anchor.get(anchor)}
@@ -784,6 +803,10 @@ class EventClusterer:
         scored = []
         earliest_seen, latest_seen = post.when - ACTIVE_FOR, post.when + ACTIVE_FOR
         areas = frozenset(post.areas)
+        # What the post says, without where: a place's name is in every complaint made there, so it joins a post
+        # to its place's events but does not show two of them are one happening.
+        said = {term: weight for term, weight in vector.items() if term not in post.places} if post.places else vector
+        said_norm = _norm(said)
         held = self.events.get
         for event_id in best + sorted((close | residents) - set(best)) if close or residents else best:
             event = held(event_id) or self._event(event_id)
@@ -791,13 +814,25 @@ class EventClusterer:
                 continue
             # Scored whether or not it can be joined: scoring caches the centroid as of the event's size (`_centroid`).
             similarity = self._similarity(vector, event, vector_norm)
+            tied = event_id in thread_ids or similarity >= MERGE_SIMILARITY and (
+                said is vector or self._similarity(said, event, said_norm) >= MERGE_SIMILARITY)
             # The same named place, topic or thread: other districts named are context.
             if event_id in close or (event_id in residents and similarity > 0):
-                scored.append((max(ANCHOR_SIMILARITY, similarity), event))
-            elif similarity >= JOIN_SIMILARITY and not (areas and event.areas and areas.isdisjoint(event.areas)):
-                scored.append((similarity, event))  # the same complaint in two districts is two events
+                scored.append((max(ANCHOR_SIMILARITY, similarity), event, tied))
+            elif similarity >= JOIN_SIMILARITY and not (areas and event.areas and _most_counted(event.areas) not in areas):
+                scored.append((similarity, event, tied))  # the same complaint in two districts is two events
         scored.sort(key=lambda item: (-item[0], item[1].first_seen, item[1].id))
         return scored
+
+    @staticmethod
+    def _same_estate(post: PostTraits, first: EventState, second: EventState) -> bool:
+        """Are two events one incident at a named estate the post names? It is the anchor both carry most, and they
+        are mostly in the same district (or one names none): 幸福小区 in 曹县 and 幸福小区 in 单县 are two places.
+        A #topic# never says so: anyone adds one to a post about anything."""
+        estate = _most_counted(first.anchors)
+        if estate is None or estate.startswith("#") or estate not in post.anchors or _most_counted(second.anchors) != estate:
+            return False
+        return _one_district(first, second)
 
     def assign(self, post: PostTraits, reprint_of: str | None = None) -> str | None:
         """Put a post into an event (its original's, its thread's, a similar one, or a new one) and
@@ -830,10 +865,14 @@ class EventClusterer:
             waiting = any(self._thread(parent) is None for parent in post.replies_to)
             candidates = self._candidates(post, vector, replies, by_words=not waiting)
             if candidates:
-                best_similarity, event = candidates[0]
-                # A post that belongs strongly to two events shows they are one happening.
-                for similarity, other in candidates[1:]:
-                    if best_similarity >= MERGE_SIMILARITY and similarity >= MERGE_SIMILARITY and other is not event:
+                _, event, best_tied = candidates[0]
+                # A post tied to two events of one district by its words or threads shows they are one
+                # happening; so does one naming the estate two events of one district are about. An anchor
+                # shared with one of them does not: a #topic# or estate name on a post about something else
+                # would chain events without end (each merged event carries both events' anchors and words).
+                for _, other, tied in candidates[1:]:
+                    if other is not event and (best_tied and tied and _one_district(event, other)
+                                               or self._same_estate(post, event, other)):
                         event = self._merge(event, other)
         if event is None:
             if len(vector) < MIN_EVENT_TERMS and not post.anchors and not post.replies_to:

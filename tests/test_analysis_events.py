@@ -308,6 +308,80 @@ def test_a_bridging_post_merges_two_close_events_into_the_larger() -> None:
     assert clusterer.assign(traits(5, 20, ["地下通道", "车辆", "被困", "救援", "消防"])) == a
 
 
+def said(n: int, minutes: int, weighted: dict[str, float], district: str | None = None,
+         anchors: Sequence[str] = ()) -> PostTraits:
+    """A post of these keywords (term -> tf-idf weight) naming `district` (its place and area) and `anchors`."""
+    where = [district] if district else []
+    return PostTraits(id=f"p{n}", when=START + timedelta(minutes=minutes), keywords=list(weighted.items()),
+                      platform="weibo", places=where, areas=where, anchors=anchors)
+
+
+def events_of(clusterer: EventClusterer, groups: Sequence[Sequence[str | None]]) -> list[set[str]]:
+    """The events (as they are now, after merges) each group of assigned posts is in."""
+    def now(event_id: str | None) -> str:
+        assert event_id is not None
+        event = clusterer._resolve(event_id)
+        assert event is not None
+        return event.id
+
+    return [{now(event_id) for event_id in group} for group in groups]
+
+
+def test_chatter_sharing_a_hashtag_does_not_chain_incidents_into_one_event() -> None:
+    # Three incidents in three districts. Chatter carrying one hashtag (#睡前一笑#, on a joke) names each
+    # incident's complaint in turn: the hashtag joins the first to its incident, and from then on shares an
+    # anchor with that incident's event while its words are another's. That is no evidence the two are one.
+    incidents = [({"曹县": 2.0, "阳光小区": 2.0, "停水": 2.0, "没水": 1.5}, "曹县"),
+                 ({"单县": 2.0, "锦绣花园": 2.0, "楼顶": 2.0, "漏水": 1.5}, "单县"),
+                 ({"定陶区": 2.0, "和平新村": 2.0, "燃气": 2.0, "涨价": 1.5}, "定陶区")]
+    clusterer = EventClusterer()
+    assigned: list[list[str | None]] = [[], [], []]
+    numbers = itertools.count()
+    for _ in range(3):
+        for incident, (words, district) in enumerate(incidents):
+            n = next(numbers)
+            assigned[incident].append(clusterer.assign(said(n, n, words, district)))
+    for _ in range(4):
+        for incident, (words, district) in enumerate(incidents):
+            n = next(numbers)
+            joke = {**{term: weight for term, weight in words.items() if not term.endswith(("小区", "花园", "新村"))},
+                    "笑话": 1.0}
+            assigned[incident].append(clusterer.assign(said(n, n, joke, district, anchors=["#睡前一笑#"])))
+    found = events_of(clusterer, assigned)
+    assert [len(events) for events in found] == [1, 1, 1]  # each incident is one event
+    assert len(set.union(*found)) == 3  # and three incidents are three events
+
+
+def test_a_post_naming_two_districts_does_not_merge_their_events() -> None:
+    # Two complaints in two counties; a post naming both counties and little else (a writer from one, writing of
+    # the other) is close to both by their names. Two districts' events stay two, as their posts do.
+    clusterer = EventClusterer()
+    water = [clusterer.assign(said(n, n, {"曹县": 3.0, "停水": 2.0, "没水": 1.0}, "曹县")) for n in range(2)]
+    gas = [clusterer.assign(said(n, n, {"单县": 3.0, "燃气": 2.0, "涨价": 1.0}, "单县")) for n in range(2, 4)]
+    both = said(4, 4, {"曹县": 2.0, "单县": 2.0, "可怕": 1.0})
+    both.places = both.areas = ["曹县", "单县"]
+    joined = clusterer.assign(both)
+    found = events_of(clusterer, [water, gas, [joined]])
+    assert len(found[0] | found[1]) == 2
+    assert found[2] <= found[0] | found[1]  # it joins one of them
+
+
+def test_a_post_naming_the_estate_two_events_are_about_merges_them() -> None:
+    # One incident came out as two events: posts naming the estate, and posts on the dug-up road, one of which
+    # named the estate too (it joined the road's event, the closer). A post naming the estate is then close to
+    # both for the estate they are about, in the same district: they are one incident.
+    clusterer = EventClusterer()
+    estate = [clusterer.assign(said(n, n, {"化肥厂家属院": 2.0, "改造": 1.5, "停工": 1.5}, "牡丹区", ["化肥厂家属院"]))
+              for n in range(2)]
+    road = [clusterer.assign(said(n, n, {"路面": 2.0, "挖开": 2.0, "没人管": 1.5, "老人": 1.0}, "牡丹区"))
+            for n in range(2, 4)]
+    road.append(clusterer.assign(said(4, 4, {"路面": 2.0, "挖开": 2.0, "没人管": 1.5, "化肥厂家属院": 1.0}, "牡丹区",
+                                      ["化肥厂家属院"])))
+    assert len(events_of(clusterer, [estate + road])[0]) == 2
+    again = clusterer.assign(said(5, 5, {"化肥厂家属院": 2.0, "改造": 1.5, "停工": 1.5}, "牡丹区", ["化肥厂家属院"]))
+    assert len(events_of(clusterer, [[*estate, *road, again]])[0]) == 1
+
+
 def test_simhash_is_close_for_copies_and_far_for_other_text() -> None:
     words = list("近日牡丹区何楼街道幸福小区多名居民反映小区在老旧小区改造中更换的屋面防水层出现大面积漏水")
     edited = words[:-2] + ["渗", "水"]
