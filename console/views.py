@@ -27,7 +27,7 @@ from reports.labels import (
     status_name,
     subject_name,
 )
-from search.base import Index, Interval, SearchQuery
+from search.base import COUNT_ALL, Index, Interval, SearchQuery
 from yuqing.config.datafiles import Source
 from yuqing.schema import SHANGHAI, Alert, AlertStatus, EnrichedPost, Event, Policy, SentimentLabel, aware
 
@@ -204,13 +204,18 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def events_of_day(index: Index, day: date, names: Names, now: datetime, limit: int = 30) -> list[dict[str, Any]]:
-    """The events seen on `day` (Beijing time), busiest that day first, each with its hours up to `now`, posts,
-    places and policies."""
+    """The events with posts on `day` (Beijing time), busiest that day first (on a tie the bigger event, then the
+    lower id), each with its hours up to `now`, posts, places and policies. Ranked by the events facet of all the
+    day's posts, not among the most recently seen events: an event busy in the morning and quiet since is still the
+    day's busiest."""
     start, end = day_bounds(day)
-    seen = [e for e in index.events(since=start, limit=500) if e.first_seen < end]
-    rows = [(index.count(SearchQuery(events=[e.id], since=start, until=end)), e) for e in seen]
-    rows.sort(key=lambda r: (r[0], r[1].size), reverse=True)
-    return [event_view(index, event, names, start, min(end, now), today) for today, event in rows[:limit]]
+    facet = index.facets(SearchQuery(since=start, until=end), ("events",), size=COUNT_ALL).values["events"]
+    today = {value.value: value.count for value in facet}
+    # The events tied with the last one shown are read too: their sizes decide which of them are shown.
+    last_shown = facet[limit - 1].count if len(facet) >= limit else 0
+    running = index.events_by_id([event_id for event_id, posts in today.items() if posts >= last_shown])
+    rows = sorted(((today[event.id], event) for event in running), key=lambda r: (-r[0], -r[1].size, r[1].id))
+    return [event_view(index, event, names, start, min(end, now), posts) for posts, event in rows[:limit]]
 
 
 def event_view(index: Index, event: Event, names: Names, start: datetime, end: datetime,

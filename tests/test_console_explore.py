@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from console.explore import Filters, search, trends
-from console.views import Names, find_event
+from console.views import Names, events_of_day, find_event
 from search.sqlite_fts import SqliteIndex
 from tests.test_reports_daily import DAY, NOW, START, Factory
 from yuqing.schema import Event
@@ -39,3 +39,22 @@ def test_an_event_is_found_by_id_however_many_events_were_seen_after_it(tmp_path
         ix.upsert_events([first, *later])
         assert find_event(ix, "ev-first") == first
         assert find_event(ix, "ev-unknown") is None
+
+
+def test_the_days_busiest_event_leads_however_many_events_were_seen_after_it(tmp_path):
+    f = Factory()
+    for i in range(3):
+        f.add(START + timedelta(hours=1, minutes=i), text=f"供暖不热{i}", event="ev-busy")
+    busy = Event(id="ev-busy", label="供暖不热", first_seen=START + timedelta(hours=1),
+                 last_seen=START + timedelta(hours=1, minutes=2), size=3)
+    later = []
+    for n in range(SEEN_AFTER):  # more events seen after it than the day's page used to look through
+        when = START + timedelta(hours=2, seconds=n)
+        f.add(when, text=f"日常{n}", event=f"ev-{n:04}")
+        later.append(Event(id=f"ev-{n:04}", label=f"日常{n}", first_seen=when, last_seen=when, size=1 + n % 2))
+    with SqliteIndex(tmp_path / "index.sqlite3") as ix:
+        ix.upsert(f.posts)
+        ix.upsert_events([busy, *later])
+        shown = events_of_day(ix, DAY, Names(), NOW, limit=3)
+    # On the tie at one post each, the bigger events come first.
+    assert [(e["id"], e["today"]) for e in shown] == [("ev-busy", 3), ("ev-0001", 1), ("ev-0003", 1)]
