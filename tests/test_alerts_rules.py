@@ -450,3 +450,36 @@ def test_subject_window_forgets_by_the_clock_when_no_newer_item_comes():
     assert rule.memory()["window"] == {}
     assert rule.on_post(make_post("某事", event="E-1", at=start + timedelta(hours=20))) == []
     assert len(rule.window.ids("E-1")) == 1  # starts afresh
+
+
+def _interpretation(title: str, at: datetime) -> EnrichedPost:
+    return make_post("解读", title=title, platform="gov", extra={GOV_IS_INTERPRETATION: True}, at=at)
+
+
+def test_policy_interpretation_remembers_interpretations_and_reported_days_only_while_they_matter():
+    rule = rule_of("policy_interpretation", days=3, max_age_days=30)
+    for day in range(90):  # a page a day, each interpreting its own document
+        rule.on_post(_interpretation(f"《第{day}号管理办法》政策解读", T0 + timedelta(days=day)))
+        rule.on_tick(T0 + timedelta(days=day, hours=1))
+    memory = orjson.loads(orjson.dumps(rule.memory()))
+    assert len(memory["interpretations"]) == 30  # the pages of the last 30 days
+    # A document whose page came within those days is still interpreted, after a restart too.
+    restarted = rule_of("policy_interpretation", days=3, max_age_days=30)
+    restarted.recall(memory)
+    restarted.on_post(gov_doc("关于印发《第80号管理办法》的通知", at=T0 + timedelta(days=89)))
+    assert restarted.on_tick(T0 + timedelta(days=95)) == []
+    # A document reported overdue and then interpreted leaves no count of days behind.
+    restarted.on_post(gov_doc("关于印发《供热条例》的通知", at=T0 + timedelta(days=90), post_id="gov:late"))
+    assert len(restarted.on_tick(T0 + timedelta(days=94))) == 1
+    restarted.on_post(_interpretation("《供热条例》政策解读", T0 + timedelta(days=95)))
+    assert restarted.memory()["reported_days"] == {}
+
+
+def test_policy_interpretation_recalls_interpretations_remembered_without_their_time():
+    rule = rule_of("policy_interpretation", days=3, max_age_days=30)
+    rule.recall({"pending": {}, "interpretations": [[[], "《供热条例》政策解读\n解读"]], "reported_days": {"gone": 2}})
+    assert rule.memory()["reported_days"] == {}  # its document no longer waits
+    rule.on_tick(T0)  # kept from the first tick on, for max_age_days
+    rule.on_post(gov_doc("关于印发《供热条例》的通知", at=T0 + timedelta(days=29)))
+    assert rule.on_tick(T0 + timedelta(days=29, hours=1)) == rule.on_tick(T0 + timedelta(days=40)) == []
+    assert rule.memory()["interpretations"] == []

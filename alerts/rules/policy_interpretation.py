@@ -1,7 +1,10 @@
 """Policy published without its interpretation: every 政策文件 must be published with its 政策解读.
 
 A document counts as interpreted when its page links a 政策解读, or when an interpretation page
-arrives (before or after it) linked to the same policy or naming the document's title.
+arrives (before or after it) linked to the same policy or naming the document's title. An interpretation
+page is remembered for `max_age_days` after its time: a document published before it and crawled later than
+that is not new (nothing watches it), and one is not published that long after its interpretation. A
+document's count of days reported is kept while it waits, no longer.
 """
 
 from __future__ import annotations
@@ -36,18 +39,22 @@ class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
     def __init__(self, options: PolicyInterpretationOptions) -> None:
         super().__init__(options)
         self._pending: dict[str, EnrichedPost] = {}
-        self._interpretations: list[tuple[set[str], str]] = []  # (policy ids, title + text)
+        # (policy ids, title + text, its time; None for one remembered before times were: kept from the next tick)
+        self._interpretations: list[tuple[set[str], str, datetime | None]] = []
         self._reported_days: dict[str, int] = {}  # whole days overdue last reported, per document
 
     def memory(self) -> dict[str, Any]:
         return {"pending": {doc_id: doc.model_dump(mode="json") for doc_id, doc in self._pending.items()},
-                "interpretations": [[sorted(ids), text] for ids, text in self._interpretations],
+                "interpretations": [[sorted(ids), text, when and when.isoformat()]
+                                    for ids, text, when in self._interpretations],
                 "reported_days": self._reported_days}
 
     def recall(self, memory: dict[str, Any]) -> None:
         self._pending = {doc_id: EnrichedPost.model_validate(doc) for doc_id, doc in memory["pending"].items()}
-        self._interpretations = [(set(ids), text) for ids, text in memory["interpretations"]]
-        self._reported_days = dict(memory["reported_days"])
+        self._interpretations = [(set(ids), text, datetime.fromisoformat(when[0]) if when and when[0] else None)
+                                 for ids, text, *when in memory["interpretations"]]
+        self._reported_days = {doc_id: days for doc_id, days in memory["reported_days"].items()
+                               if doc_id in self._pending}
 
     def _interprets(self, document: EnrichedPost, policy_ids: set[str], text: str) -> bool:
         if policy_ids & {link.id for link in document.policies}:
@@ -61,22 +68,29 @@ class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
         if post.extra.get(GOV_IS_INTERPRETATION):
             ids = {link.id for link in post.policies}
             text = f"{post.title or ''}\n{post.text[:500]}"
-            self._interpretations.append((ids, text))
+            self._interpretations.append((ids, text, post.when))
             for doc_id in [d for d, doc in self._pending.items() if self._interprets(doc, ids, text)]:
-                del self._pending[doc_id]
+                self._stop_waiting(doc_id)
             return []
         is_document = bool(post.extra.get(GOV_DOC_NUMBER)) or (
             not self.options.require_doc_number and bool(post.extra.get(GOV_INDEX_NO)))
         if not is_document or post.extra.get(GOV_INTERPRETATION):
-            self._pending.pop(post.id, None)
+            self._stop_waiting(post.id)
             return []
         is_new = post.published_at is None or post.fetched_at - post.published_at <= timedelta(
             days=self.options.max_age_days)
-        if is_new and not any(self._interprets(post, ids, text) for ids, text in self._interpretations):
+        if is_new and not any(self._interprets(post, ids, text) for ids, text, _ in self._interpretations):
             self._pending.setdefault(post.id, post)
         return []
 
+    def _stop_waiting(self, doc_id: str) -> None:
+        self._pending.pop(doc_id, None)
+        self._reported_days.pop(doc_id, None)
+
     def on_tick(self, now: datetime) -> list[Finding]:
+        kept_since = now - timedelta(days=self.options.max_age_days)
+        self._interpretations = [(ids, text, when or now) for ids, text, when in self._interpretations
+                                 if when is None or when >= kept_since]
         limit = timedelta(days=self.options.days)
         findings = []
         for doc_id, doc in self._pending.items():
