@@ -14,12 +14,17 @@ from yuqing.schema import Event
 SEEN_AFTER = 1_200
 
 
-def test_an_event_in_the_facets_is_named_however_many_events_were_seen_after_it(tmp_path):
+def busy_morning() -> tuple[Factory, Event]:
+    """Three posts of one event early on the day, and that event."""
     f = Factory()
     for i in range(3):
         f.add(START + timedelta(hours=1, minutes=i), text=f"供暖不热{i}", event="ev-busy")
-    busy = Event(id="ev-busy", label="供暖不热", first_seen=START + timedelta(hours=1),
-                 last_seen=START + timedelta(hours=1, minutes=2), size=3)
+    return f, Event(id="ev-busy", label="供暖不热", first_seen=START + timedelta(hours=1),
+                    last_seen=START + timedelta(hours=1, minutes=2), size=3)
+
+
+def test_an_event_in_the_facets_is_named_however_many_events_were_seen_after_it(tmp_path):
+    f, busy = busy_morning()
     later = [Event(id=f"ev-{n:04}", label=f"日常{n}", first_seen=START + timedelta(hours=2),
                    last_seen=START + timedelta(hours=2, seconds=n), size=1) for n in range(SEEN_AFTER)]
     with SqliteIndex(tmp_path / "index.sqlite3") as ix:
@@ -42,11 +47,7 @@ def test_an_event_is_found_by_id_however_many_events_were_seen_after_it(tmp_path
 
 
 def test_the_days_busiest_event_leads_however_many_events_were_seen_after_it(tmp_path):
-    f = Factory()
-    for i in range(3):
-        f.add(START + timedelta(hours=1, minutes=i), text=f"供暖不热{i}", event="ev-busy")
-    busy = Event(id="ev-busy", label="供暖不热", first_seen=START + timedelta(hours=1),
-                 last_seen=START + timedelta(hours=1, minutes=2), size=3)
+    f, busy = busy_morning()
     later = []
     for n in range(SEEN_AFTER):  # more events seen after it than the day's page used to look through
         when = START + timedelta(hours=2, seconds=n)
