@@ -151,9 +151,10 @@ class SpecialReport:
 
 
 def find_event(index: Index, event_id: str) -> Event:
-    for event in index.events_by_id([event_id]):
-        return event
-    raise EventNotFound(event_id)
+    found = index.events_by_id([event_id])
+    if not found:
+        raise EventNotFound(event_id)
+    return found[0]
 
 
 def gather_special(ledger: Ledger, event: Event, cutoff: datetime, *, alerts: Sequence[Alert],
