@@ -175,9 +175,10 @@ class AlertService:
         if self._groups_swept is not None and now - self._groups_swept < GROUP_KEPT:
             return
         self._groups_swept = now
-        # A copy first (one call in C, which no other thread interrupts): a delivery lane drops a group's copy
-        # (`_transition`) meanwhile, and iterating the dict itself then failed the batch and killed the worker.
-        for key, (_, last) in list(self._groups.items()):
+        # A copy first, made by `dict.copy` (no object made per entry, so no garbage collection, which may let
+        # another thread run, in the middle): a delivery lane drops a group's copy (`_transition`) meanwhile, and
+        # iterating the dict itself, or listing its items, then failed the batch and killed the worker.
+        for key, (_, last) in self._groups.copy().items():
             if now - last >= GROUP_KEPT:
                 self._groups.pop(key, None)
 
@@ -197,7 +198,7 @@ class AlertService:
             self._clocks = {}
             for alert in self.store.alerts(OPEN_STATUSES, limit=None):
                 self._schedule(alert)
-        due = sorted(((fired, alert_id) for alert_id, (at, fired) in list(self._clocks.items())
+        due = sorted(((fired, alert_id) for alert_id, (at, fired) in self._clocks.copy().items()
                       if at <= now.timestamp()), reverse=True)  # a copy: a delivery lane may reschedule meanwhile
         escalated = []
         for _, alert_id in due:

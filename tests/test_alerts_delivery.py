@@ -3,6 +3,7 @@ a channel at most once per minimum interval, folded into one message."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -211,3 +212,29 @@ def test_the_worker_forgets_quiet_groups_while_a_delivery_lane_drops_one(tmp_pat
         done.set()
         other.join()
         sys.setswitchinterval(switch)
+
+
+def test_the_sweeps_copy_what_they_walk_before_a_collection_can_let_a_lane_in(tmp_path: Path, open_alert_store):
+    """A garbage collection while a sweep copies the kept groups or the clocks may switch to a delivery lane, which
+    changes them meanwhile. Made certain here: a collection at every new object, and one that drops an entry.
+    Listing the items made a tuple per entry, so it collected in the middle and failed ('dictionary changed size
+    during iteration', in a run of the whole suite); `dict.copy` makes none."""
+    service = make_service(open_alert_store, tmp_path)
+    service._groups = {f"place:{n}": (None, T0) for n in range(1000)}
+    service._clocks = {f"alert:{n}": ((T0 + timedelta(days=1)).timestamp(), T0.timestamp()) for n in range(1000)}
+
+    def lane_drops_one(phase: str, info: dict) -> None:
+        for kept in (service._groups, service._clocks):
+            if phase == "start" and kept:
+                kept.pop(next(iter(kept)))
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(lane_drops_one)
+    gc.set_threshold(1)
+    try:
+        service._forget_quiet_groups(T0 + GROUP_KEPT)
+        escalated = service.check_deadlines(T0)
+    finally:
+        gc.callbacks.remove(lane_drops_one)
+        gc.set_threshold(*threshold)
+    assert service._groups == {} and escalated == []
