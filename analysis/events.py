@@ -658,8 +658,8 @@ class Postings:
                 del events[0]
 
     def fill(self, keyed: Iterable[tuple[Iterable[str], str]]) -> None:
-        """Empty postings given (keys, event id) of distinct events, the least recent first (a restart posts
-        10,000): the lists `add_all` of each in turn leaves. No event is in a list before its turn, so that only
+        """Fill empty postings with (keys, event id) of distinct events, the least recent first (a restart posts
+        10,000), as `add_all` of each in turn fills them. No event is in a list before its turn, so that only
         appends, and drops a full list's first: each list ends as its last `per_key` ids, which one cut at the end
         keeps too, without a search of the list for each key."""
         if self._lists:
