@@ -552,11 +552,14 @@ class EventState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EventState:
+        """The state `to_json` wrote, as a JSON decoder gave it back. Its dicts and lists are the decoder's own,
+        so the event takes them rather than copies (but for its counters, which must be Counters): a restart reads
+        10,000 events."""
         counters = ("centroid", "platforms", "places", "areas", "sentiment", "policies")
         return cls(
             id=data["id"], first_seen=in_shared_zone(datetime.fromisoformat(data["first_seen"])),
             last_seen=in_shared_zone(datetime.fromisoformat(data["last_seen"])), size=data["size"], reprints=data.get("reprints", 0),
-            first_post=data["first_post"], engaged=[(int(e), str(p)) for e, p in data["engaged"]],
+            first_post=data["first_post"], engaged=list(map(tuple, data["engaged"])),
             merged_into=data.get("merged_into"), **{name: _saved_counter(data[name]) for name in counters},
             # State saved before anchors or residents existed has none.
             anchors=_saved_counter(data.get("anchors", {})), residents=_saved_counter(data.get("residents", {})),
@@ -567,20 +570,21 @@ class EventState:
 
 def _saved_counter(saved: dict[str, Any]) -> Counter[str]:
     """`Counter(saved)` of a saved mapping, made as that makes it (an empty Counter's `update` of a mapping is a
-    dict's) without its generic Mapping check: a restart reads eight counters of each of 10,000 events (-30 %)."""
-    counter: Counter[str] = Counter()
+    dict's) without its Python-level `__init__` and generic Mapping check: a restart reads eight counters of each
+    of 10,000 events. `Counter.__new__` is dict's: an empty Counter, all that `__init__` without arguments leaves."""
+    counter: Counter[str] = Counter.__new__(Counter)
     dict.update(counter, saved)
     return counter
 
 
 def _scored_terms(saved: tuple[int, dict[str, float]] | None) -> tuple[int, dict[str, float], float] | None:
     """EventState.scored_terms as saved (without the norm: it is the same sum of the same floats again).
-    State saved before the terms were kept has none: they are taken again at the next post scored."""
+    State saved before the terms were kept has none: they are taken again at the next post scored. The terms are
+    the decoder's dict: JSON keys are strings, and weights written as floats read back as floats."""
     if saved is None:
         return None
     size, top = saved
-    top = {str(term): float(weight) for term, weight in top.items()}
-    return int(size), top, _norm(top)
+    return size, top, _norm(top)
 
 
 # Not frozen: a frozen dataclass sets each of its fields through object.__setattr__, and one is made per post
@@ -652,6 +656,26 @@ class Postings:
             events.append(event_id)
             if len(events) > per_key:
                 del events[0]
+
+    def fill(self, keyed: Iterable[tuple[Iterable[str], str]]) -> None:
+        """Fill empty postings with (keys, event id) of distinct events, the least recent first (a restart posts
+        10,000), as `add_all` of each in turn fills them. No event is in a list before its turn, so that only
+        appends, and drops a full list's first: each list ends as its last `per_key` ids, which one cut at the end
+        keeps too, without a search of the list for each key."""
+        if self._lists:
+            raise ValueError("postings are filled only when empty")
+        lists = self._lists
+        for keys, event_id in keyed:
+            for key in keys:
+                events = lists.get(key)
+                if events is None:
+                    lists[key] = [event_id]
+                else:
+                    events.append(event_id)
+        per_key = self.per_key
+        for events in lists.values():
+            if len(events) > per_key:
+                del events[:-per_key]
 
     def get(self, key: str) -> Iterable[str]:
         return self._lists.get(key, ())
@@ -1010,9 +1034,14 @@ class EventClusterer:
         self.changed.add(event.id)
         self.unsaved.add(event.id)
 
+    def _posted_under(self) -> list[tuple[Postings, str]]:
+        """Each postings and the field of an event whose keys post the event there: its terms, its anchors and its
+        residents' anchors."""
+        return [(self._by_term, "centroid"), (self._by_anchor, "anchors"), (self._by_resident, "residents")]
+
     def _keys_of(self, event: EventState) -> list[tuple[Postings, Iterable[str]]]:
-        """Where the event is posted: under its terms, its anchors and its residents' anchors."""
-        return [(self._by_term, event.centroid), (self._by_anchor, event.anchors), (self._by_resident, event.residents)]
+        """Where the event is posted."""
+        return [(postings, getattr(event, name)) for postings, name in self._posted_under()]
 
     def _merge(self, keep: EventState, gone: EventState) -> EventState:
         """Fold the smaller event into the larger (the older on a tie); the other records where it went."""
@@ -1129,13 +1158,16 @@ class EventClusterer:
         self, events: Iterable[EventState], fingerprints: Iterable[Fingerprint],
         posts: Iterable[tuple[str, str, datetime]] = (),
     ) -> None:
-        """Take back persisted events, fingerprints and (post id, event id, when) of recent posts."""
+        """Take back persisted events (the least recently joined first), fingerprints and (post id, event id, when)
+        of recent posts, into a clusterer that holds none yet."""
+        posted: list[EventState] = []
         for event in events:
             self.events[event.id] = event
             self._queue_idle(event.last_seen, event.id)
             if not event.merged_into:
-                for postings, keys in self._keys_of(event):
-                    postings.add_all(keys, event.id)
+                posted.append(event)
+        for postings, name in self._posted_under():
+            postings.fill((getattr(event, name), event.id) for event in posted)
         for fingerprint in fingerprints:
             self.reprints.add(fingerprint)
         for post_id, event_id, when in posts:

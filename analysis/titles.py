@@ -161,8 +161,10 @@ class Headline:
 
     @classmethod
     def from_json(cls, data: Sequence[Any]) -> Headline:
+        """The headline `to_json` wrote, as a JSON decoder gave it back: its terms are the decoder's dict (JSON keys
+        are strings, weights written as floats read back as floats), not a copy."""
         text, kind, terms = data
-        return cls(str(text), HeadlineKind(int(kind)), {str(t): float(w) for t, w in terms.items()})
+        return cls(text, HeadlineKind(kind), terms)
 
 
 def composed_title(anchor: str | None, places: Sequence[str], keywords: Sequence[str]) -> str | None:

@@ -172,6 +172,11 @@ UPSERT_POST = (
 )
 
 
+# An event's state read as the UTF-8 bytes stored, for orjson to decode: as text, each would be decoded into a str
+# first, then encoded again by orjson (a start reads 10,000 of them).
+STATE_BYTES = "CAST(state AS BLOB)"
+
+
 def _event_text(event: EventState) -> str:
     """An event's state as stored: JSON written by orjson, a fraction of the json module's CPU (every save
     writes each event that took a post since the last one)."""
@@ -328,11 +333,11 @@ class AnalysisStateStore(_FingerprintLookups):
 
     def latest_events(self, limit: int) -> list[EventState]:
         """The `limit` events seen last, the last first."""
-        rows = self.db.execute("SELECT state FROM events ORDER BY last_seen DESC LIMIT ?", (limit,))
-        return [EventState.from_json(orjson.loads(text)) for text, in rows]
+        rows = self.db.execute(f"SELECT {STATE_BYTES} FROM events ORDER BY last_seen DESC LIMIT ?", (limit,))
+        return [EventState.from_json(orjson.loads(state)) for state, in rows]
 
     def event(self, event_id: str) -> EventState | None:
-        row = self.db.execute("SELECT state FROM events WHERE id = ?", (event_id,)).fetchone()
+        row = self.db.execute(f"SELECT {STATE_BYTES} FROM events WHERE id = ?", (event_id,)).fetchone()
         return EventState.from_json(orjson.loads(row[0])) if row else None
 
     def assigned(self, post_id: str) -> tuple[str | None, str | None, datetime] | None:

@@ -19,6 +19,7 @@ from analysis.events import (
     KEY_BLOCKS,
     EventClusterer,
     Fingerprint,
+    Postings,
     PostTraits,
     anchors_of,
     fingerprint_keys,
@@ -536,3 +537,22 @@ def test_an_event_past_the_window_leaves_every_posting_even_of_the_rare_terms_it
     clusterer.prune(START + timedelta(minutes=posts) + events_module.ACTIVE_FOR + timedelta(hours=1))
     assert clusterer.held()["events"] == 0
     assert clusterer.held()["postings"] == 0
+
+
+def test_postings_filled_at_once_are_those_posting_each_event_in_turn_gives() -> None:
+    """A restart fills the postings of 10,000 events in one pass (`Postings.fill`): lists cut once at the end must
+    hold the ids, in the order, that posting the events one by one (each list cut as it fills) leaves."""
+    import random
+
+    rng = random.Random(5)
+    vocabulary = [f"词{n}" for n in range(30)]
+    keyed = [(rng.sample(vocabulary, rng.randint(0, 12)), f"evt-{n}") for n in range(400)]
+    one_by_one, at_once = Postings(per_key=6), Postings(per_key=6)
+    for keys, event_id in keyed:
+        one_by_one.add_all(keys, event_id)
+    at_once.fill(keyed)
+    assert {key: list(at_once.get(key)) for key in vocabulary} == {key: list(one_by_one.get(key)) for key in vocabulary}
+    assert len(at_once) == len(one_by_one) == 6 * 30  # every list filled past its cap, and cut
+    with pytest.raises(ValueError):
+        at_once.fill([(["词1"], "evt-400")])  # only empty postings are filled: one by one, an id may move
+

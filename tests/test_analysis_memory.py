@@ -221,3 +221,68 @@ def test_an_event_saved_again_is_updated_in_place(tmp_path: Path) -> None:
     assert store.event("evt-1").to_json() == event.to_json()  # type: ignore[union-attr]
     assert store.newest() == event.last_seen
     store.close()
+
+
+def test_a_restart_holds_the_events_joined_last_as_saved_posted_as_one_by_one(tmp_path: Path) -> None:
+    """A restart decodes the events joined last without copying what the decoder made, and fills their postings
+    in one pass: each event must write back the very text it was read from (numbers of the same types, pairs and
+    headlines whole), and the postings must be those posting the events one by one, oldest first, gave."""
+    from analysis.events import Postings
+    from stores.analysis_state import STATE_BYTES, _event_text
+
+    state = tmp_path / "analysis.sqlite3"
+    stream = mixed_stream(random.Random(3), 3_000)
+    live = analyzer_on(state, events_held=100)
+    for start in range(0, len(stream), 100):
+        for post in stream[start:start + 100]:
+            live.enrich(post)
+        live.changed_events()
+    live.close()
+
+    restarted = analyzer_on(state)
+    clusterer, store = restarted.clusterer, restarted.store
+    assert isinstance(store, AnalysisStateStore)
+    held = list(clusterer.events.values())  # the least recently joined first, as restored
+    assert len(held) > 100  # all those of the window: fewer than EVENTS_HELD
+    saved = dict(store.db.execute(f"SELECT id, {STATE_BYTES} FROM events"))
+    assert [_event_text(event).encode() for event in held] == [saved[event.id] for event in held]
+    assert any(event.headlines for event in held) and any(event.scored_terms for event in held)
+    for postings, name in ((clusterer._by_term, "centroid"), (clusterer._by_anchor, "anchors"),
+                           (clusterer._by_resident, "residents")):
+        one_by_one = Postings()
+        for event in held:
+            if not event.merged_into:
+                one_by_one.add_all(getattr(event, name), event.id)
+        keys = {key for event in held for key in getattr(event, name)}
+        assert {key: list(postings.get(key)) for key in keys} == {key: list(one_by_one.get(key)) for key in keys}
+    restarted.close()
+
+
+def test_the_analyzer_is_built_with_the_collector_paused_and_collecting_after(tmp_path: Path, monkeypatch) -> None:
+    """What a start decodes lives as long as the analyzer: the cyclic collector, which would walk it again and
+    again as it piles up, is paused while the analyzer is built, and runs again after."""
+    import gc
+    from collections import Counter
+
+    from analysis.events import EventState
+    from workers.build import analyzer_from_settings
+    from yuqing.config import load_settings
+
+    store = AnalysisStateStore(tmp_path / "analysis.sqlite3")
+    store.save([EventState("evt-1", START, START, Counter({"漏水": 1.0}), size=1, first_post="news:1")], [], [])
+    store.close()
+    collecting: list[bool] = []
+    read_latest = AnalysisStateStore.latest_events
+
+    def watched(self: AnalysisStateStore, limit: int) -> list[EventState]:
+        collecting.append(gc.isenabled())
+        return read_latest(self, limit)
+
+    monkeypatch.setattr(AnalysisStateStore, "latest_events", watched)
+    settings = load_settings(data_dir=tmp_path, policies_file=tmp_path / "none.yaml")
+    assert gc.isenabled()
+    analyzer = analyzer_from_settings(settings, tmp_path / "analysis.sqlite3")
+    assert collecting == [False]
+    assert gc.isenabled()
+    assert list(analyzer.clusterer.events) == ["evt-1"]
+    analyzer.close()

@@ -14,6 +14,7 @@ from analysis.segment import Segmenter
 from stores.language import load_keyword_table, load_segmenter, load_sentiment_model
 from stores.state import open_analysis_state, open_burst_memory
 from stores.tables import process_keeper
+from workers.runner import collector_paused
 from yuqing.config import Settings
 from yuqing.config.datafiles import Watchlist, load_gazetteer_file, load_policies, load_watchlists
 from yuqing.schema import Policy
@@ -51,11 +52,14 @@ def analyzer_from_settings(settings: Settings, state_file: Path | None) -> Analy
     """The configured analyzer; when `state_file` is given it remembers events across runs, in that file or (with
     `state: postgres`) in the shared state database."""
     language = shipped_language()
-    return Analyzer(
-        language, configured_policies(settings), configured_watchlists(settings),
-        load_gazetteer(settings.gazetteer_file, language.segmenter),
-        open_analysis_state(settings, state_file) if state_file is not None else None,
-    )
+    # What a start decodes (the events held, some hundred thousand dicts and lists) lives as long as the analyzer:
+    # collected while it piles up, it would be walked again and again for nothing, with all the process holds.
+    with collector_paused():
+        return Analyzer(
+            language, configured_policies(settings), configured_watchlists(settings),
+            load_gazetteer(settings.gazetteer_file, language.segmenter),
+            open_analysis_state(settings, state_file) if state_file is not None else None,
+        )
 
 
 def burst_tracker_from_settings(settings: Settings, own_memory: bool = True) -> BurstTracker:
