@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import time
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -55,6 +55,8 @@ SEEN_GENERATIONS = 8
 # batches apart at most.
 PENDING_NAMES = 20_000
 COUNTS_TYPE = "i"  # a subject's counts (see `_Subject`)
+# The counts are saved by day (of UTC): a checkpoint writes a changed subject's days that changed.
+DAY_BUCKETS = 86_400 // BUCKET_SECONDS
 NO_POSTS = ()  # the recent posts of a subject with none in any recent window (one shared empty tuple)
 NO_SIGNALS: tuple[BurstSignal, ...] = ()  # what most subjects' evaluation finds (one shared empty tuple)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -114,14 +116,15 @@ class _Subject:
         # The buckets are in order, and a subject held has one at least (it is forgotten before its last goes).
         return self.counts[-3] if self.counts else 0
 
-    def forget_before(self, bucket: int) -> bool:
-        """Drop the buckets before `bucket`; whether there were any."""
+    def forget_before(self, bucket: int) -> int | None:
+        """Drop the buckets before `bucket`; the first of them (None: there were none)."""
         counts = self.counts
         stale = 0
         while stale < len(counts) and counts[stale] < bucket:
             stale += 3
+        first = counts[0] if stale else None
         del counts[:stale]
-        return stale > 0
+        return first
 
     def remember(self, bucket: int, post_id: str) -> None:
         if not self.recent:
@@ -149,9 +152,21 @@ class _Subject:
         return zip(self.recent[::2], self.recent[1::2], strict=True)
 
     def to_json(self) -> dict[str, Any]:
-        # The counts as they are held, flat: a place has a bucket per 5 minutes of 15 days, saved at every checkpoint
+        """The whole record: the counts as they are held, flat."""
         return {"label": self.label, "counts": self.counts.tolist(), "recent": [list(pair) for pair in self.recent_ids()],
                 "position": self.position}
+
+    def changed_days_json(self, days: Iterable[int]) -> dict[str, Any]:
+        """The record with the counts of these days only (`DAY_BUCKETS` buckets each; a day without any: an empty
+        list), and its last bucket, which the days left out may hold: a place has a bucket per 5 minutes of 15
+        days, and a checkpoint writes the day or two that changed, not the fortnight."""
+        counts, buckets = self.counts, self.counts[::3]
+        by_day = {}
+        for day in sorted(days):
+            first, last = (3 * bisect_left(buckets, day * DAY_BUCKETS + edge) for edge in (0, DAY_BUCKETS))
+            by_day[day] = counts[first:last].tolist()
+        return {"label": self.label, "days": by_day, "last_bucket": self.last_bucket,
+                "recent": [list(pair) for pair in self.recent_ids()], "position": self.position}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], position: int) -> _Subject:
@@ -165,6 +180,13 @@ class _Subject:
         for bucket, post_id in data["recent"][-RECENT_KEPT:]:
             subject.remember(int(bucket), str(post_id))
         return subject
+
+
+def every_day_of(data: dict[str, Any], position: int) -> dict[str, Any]:
+    """A whole record (in any form saved; `position` when it has none) as `BurstTracker.changes` gives one, with
+    every day of its counts: to save by day a subject saved whole before."""
+    subject = _Subject.from_json(data, position)
+    return subject.changed_days_json({bucket // DAY_BUCKETS for bucket in subject.counts[::3]})
 
 
 @dataclass(slots=True)
@@ -279,8 +301,10 @@ class BurstTracker:
         # Names of events the clusterer named before their first post arrived (the two come on different topics);
         # a counted event keeps its name with its counts, and a post only knows its own keywords.
         self._event_labels: OrderedDict[str, str] = OrderedDict()
-        # What changed since `changes()` was last called: subjects counted or pruned, and subjects forgotten.
+        # What changed since `changes()` was last called: subjects counted or pruned (and the days of their counts
+        # that changed), and subjects forgotten.
         self._changed: dict[tuple[str, str], None] = {}
+        self._changed_days: dict[tuple[str, str], set[int]] = {}
         self._dropped: set[tuple[str, str]] = set()
         self._horizon = max(w.recent + w.baseline for w in self.windows)
         # How many buckets after a bucket the clock brings it across an edge (see `_next_edge`).
@@ -333,7 +357,9 @@ class BurstTracker:
             self._take_back([(kind, subject_id) for kind, subject_id, _ in subjects if kind != "event"])
         self._seen[-1][1].add(post.id)  # after the archive was read: should that fail, the post is counted later
         bucket = _bucket(post.when)
+        day = bucket // DAY_BUCKETS
         negative = int(post.sentiment is not None and post.sentiment.label == SentimentLabel.NEGATIVE)
+        changed_days = self._changed_days
         for kind, subject_id, label in subjects:
             key = (kind, subject_id)
             subject = self._subjects.get(key)
@@ -348,6 +374,7 @@ class BurstTracker:
             subject.count(bucket, negative)
             subject.remember(bucket, post.id)
             self._changed[key] = None
+            changed_days.setdefault(key, set()).add(day)
 
     def signals(self, now: datetime) -> list[BurstSignal]:
         """A signal per subject and window with at least `min_count` posts in the recent window.
@@ -402,8 +429,11 @@ class BurstTracker:
                 del self._lively[key]
                 self._quiet.setdefault(subject.last_bucket, []).append(key)
                 continue
-            if subject.forget_before(oldest):
+            first_forgotten = subject.forget_before(oldest)
+            if first_forgotten is not None:
                 self._changed[key] = None
+                self._changed_days.setdefault(key, set()).update(
+                    range(first_forgotten // DAY_BUCKETS, oldest // DAY_BUCKETS + 1))
             # The buckets are in order: each window's runs are found by bisection and summed in C (a place or a
             # department has a bucket every 5 minutes of 15 days, read for every batch).
             buckets = subject.counts[::3]
@@ -472,12 +502,22 @@ class BurstTracker:
             if key not in self._subjects and (self._oldest is None or subject.last_bucket >= self._oldest):
                 taken[key] = self._subjects[key] = subject
                 self._quiet.setdefault(subject.last_bucket, []).append(key)
+                self._rewrite_if_saved_whole(key, data)
         return taken
+
+    def _rewrite_if_saved_whole(self, key: tuple[str, str], data: dict[str, Any]) -> None:
+        """A record saved before the counts were kept flat has them in its own form, not by day (the store moved
+        the others' flat counts to their days): the next `changes()` gives every day of it (a day's changes alone
+        would leave the others unsaved)."""
+        if "buckets" in data:
+            self._changed[key] = None
+            self._changed_days[key] = {bucket // DAY_BUCKETS for bucket in self._subjects[key].counts[::3]}
 
     def _forget(self, key: tuple[str, str]) -> None:
         del self._subjects[key]
         self._lively.pop(key, None)
         self._changed.pop(key, None)
+        self._changed_days.pop(key, None)
         self._dropped.add(key)
 
     def _advance_seen(self, now: datetime) -> None:
@@ -525,19 +565,20 @@ class BurstTracker:
     def changes(self) -> tuple[Iterator[SubjectRecord], list[tuple[str, str]]]:
         """What changed since the last `changes_saved()` (or since the tracker was built or restored): the records
         of the subjects counted, renamed or pruned (new ones in the order they were made), and the (kind, id) of
-        those forgotten. Saved over what was saved before, they give what `records()` gives, at a cost that
-        follows the change, not the counts held.
+        those forgotten. A record holds the counts of the days that changed (`_Subject.changed_days_json`), and its
+        other days are as they were saved: so saved over what was saved before, they give what `records()` gives, at
+        a cost that follows the change, not the counts held (a busy place's 15 days were written at every
+        checkpoint).
 
-        The records are made one by one as they are read (read them before the tracker is fed again): a busy place's
-        holds 15 days of counts as Python ints, and making every changed one at once made each checkpoint's peak
-        memory grow with the horizon."""
-        subjects = self._subjects
-        return ((kind, sid, subjects[(kind, sid)].to_json()) for kind, sid in list(self._changed)), sorted(self._dropped)
+        The records are made one by one as they are read (read them before the tracker is fed again)."""
+        subjects, days = self._subjects, self._changed_days
+        return ((kind, sid, subjects[(kind, sid)].changed_days_json(days.get((kind, sid), ())))
+                for kind, sid in list(self._changed)), sorted(self._dropped)
 
     def changes_saved(self) -> None:
         """The last `changes()` are kept: the next ones start from here. With an archive, it holds the quiet subjects
         as they are now: they leave memory."""
-        self._changed, self._dropped = {}, set()
+        self._changed, self._changed_days, self._dropped = {}, {}, set()
         if self.archive is not None:
             self._absent = set()  # what was made since it was looked in is saved there now, and may be set aside
             for keys in self._quiet.values():
@@ -571,12 +612,13 @@ class BurstTracker:
         self._lively, self._lively_in_order, self._quiet, self._now_bucket, self._oldest = {}, True, {}, None, None
         self._absent, self._lively_taken_back = set(), None
         self._seen = [(EPOCH, set())]
-        self._changed, self._dropped = {}, set()
+        self._changed, self._changed_days, self._dropped = {}, {}, set()
         for kind, sid, data in records:
             subject = self._subjects[(kind, sid)] = _Subject.from_json(data, self._next_position)
             self._next_position = max(self._next_position, subject.position + 1)
             self._lively[(kind, sid)] = None
             self._seen[-1][1].update(pid for _, pid in subject.recent_ids())
+            self._rewrite_if_saved_whole((kind, sid), data)
 
     def close(self) -> None:
         self.save()

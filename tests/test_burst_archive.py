@@ -118,6 +118,37 @@ def test_quiet_subjects_wait_in_the_store_and_the_signals_stay_the_same(open_ale
     assert saved(store) == {(kind, sid): data for kind, sid, data in held.records()}
 
 
+def checkpoint_bytes(tracker: BurstTracker, store: AlertStore) -> int:
+    """`checkpoint`, and the bytes of the burst records it wrote."""
+    changed, forgotten = tracker.changes()
+    records = list(changed)
+    store.save_memory(WorkerMemory({}, records, {}, LOG, forgotten, tracker.forgotten_before()))
+    tracker.changes_saved()
+    return sum(len(json.dumps(data)) for _, _, data in records)
+
+
+def test_a_checkpoint_writes_the_days_of_the_counts_that_changed(open_alert_store: Callable[[], AlertStore]):
+    """A place posted about every 10 minutes for 20 days, a checkpoint every 4 hours: each writes the day or two of
+    its counts that changed (the day posted in, the day the horizon leaves), not its 15 days (the records written grew
+    with the days held until the horizon was full), and the store holds what the tracker holds, so a restarted one
+    finds the same signals."""
+    store = open_alert_store()
+    tracker = restarted(store)
+    written: dict[int, list[int]] = {}  # per day, the bytes each checkpoint wrote
+    n = 0
+    for day in range(20):
+        for hours in range(4, 25, 4):
+            now = START + timedelta(days=day, hours=hours)
+            for minutes in range(0, 240, 10):
+                n += 1
+                tracker.add(post(n, now - timedelta(minutes=minutes), None, negative=n % 3 == 0, places=["曹县"]))
+            signals = tracker.signals(now)
+            written.setdefault(day, []).append(checkpoint_bytes(tracker, store))
+    assert max(written[19]) < 3 * max(written[1])
+    assert saved(store) == {(kind, sid): data for kind, sid, data in tracker.records()}
+    assert restarted(open_alert_store()).signals(now) == signals
+
+
 def test_a_store_saved_before_the_subjects_had_their_columns_gets_them(tmp_path: Path):
     """An alert store written by an earlier version: its burst subjects get their position (the order they were
     saved in), last bucket and quietness; the lively ones are loaded, the quiet ones wait."""
@@ -135,6 +166,27 @@ def test_a_store_saved_before_the_subjects_had_their_columns_gets_them(tmp_path:
     assert store.quiet_subjects_after(bucket - 10) == [("event", "evt-2", {**old[2][2], "position": 3})]
     assert [data["position"] for _, _, data in store.saved_subjects([("event", "evt-1"), ("event", "nope")])] == [2]
     assert store.next_position() == 4
+    store.close()
+
+
+def test_a_store_saved_before_the_counts_were_kept_by_day_keeps_them_all(tmp_path: Path):
+    """An alert store whose burst subjects hold their counts in their JSON, as an earlier version saved them: opened,
+    their counts move to their days, and a checkpoint that writes the day a post came in leaves the others as they
+    were."""
+    path = tmp_path / "alerts.sqlite3"
+    bucket = _bucket(START)
+    old = {"label": "曹县", "counts": [bucket - 600, 1, 0, bucket - 300, 2, 1, bucket - 2, 1, 0],
+           "recent": [[bucket - 2, "w:1"]], "position": 0}
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE burst_state (kind TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, "
+                   "position INTEGER, last_bucket INTEGER, quiet INTEGER, PRIMARY KEY (kind, id))")
+        db.execute("INSERT INTO burst_state VALUES ('place', '曹县', ?, 0, ?, 0)", (json.dumps(old), bucket - 2))
+    store = SqliteAlertStore(path)
+    tracker = restarted(store)
+    assert saved(store) == {("place", "曹县"): old}
+    tracker.add(post(2, START, "evt-2", places=["曹县"]))
+    checkpoint(tracker, store)
+    assert saved(store)[("place", "曹县")]["counts"] == [*old["counts"], bucket, 1, 0]
     store.close()
 
 
@@ -210,5 +262,41 @@ def test_the_migration_gives_the_subjects_saved_before_their_columns(postgres_se
         assert store.quiet_subjects_after(bucket - 1000) == [("event", "evt-1", {**old[1][2], "position": 1}),
                                                              ("event", "evt-2", {**old[2][2], "position": 2})]
         assert store.next_position() == 3
+    finally:
+        store.close()
+
+
+def test_the_migration_moves_the_counts_saved_in_the_subjects_to_their_days(postgres_settings):
+    """A PostgreSQL state database whose burst subjects hold their counts in their JSON: the migration moves them to
+    their days, and a checkpoint that writes the day a post came in leaves the others as they were."""
+    import psycopg
+    from psycopg.types.json import Json
+
+    from alerts.postgres_store import PostgresAlertStore
+    from stores import postgres
+
+    [by_day] = [m for m in postgres.migrations() if m.name == "alert_burst_days"]
+    bucket = _bucket(START)
+    old = {"label": "曹县", "counts": [bucket - 600, 1, 0, bucket - 300, 2, 1, bucket - 2, 1, 0],
+           "recent": [[bucket - 2, "w:1"]], "position": 0}
+    password = postgres_settings.password.get_secret_value()
+    with psycopg.connect(postgres_settings.url, password=password, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+                     "applied_at timestamptz NOT NULL DEFAULT now())")
+        for migration in postgres.migrations():
+            if migration.version < by_day.version:
+                conn.execute(migration.path.read_text(encoding="utf-8").encode())
+                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                             (migration.version, migration.name))
+        conn.execute("INSERT INTO alert_burst_memory (kind, id, position, state, last_bucket, quiet) "
+                     "VALUES ('place', '曹县', 0, %s, %s, false)", (Json(old), bucket - 2))
+    assert postgres.setup(postgres_settings) == [by_day]
+    store = PostgresAlertStore(postgres_settings)
+    try:
+        tracker = restarted(store)
+        assert saved(store) == {("place", "曹县"): old}
+        tracker.add(post(2, START, "evt-2", places=["曹县"]))
+        checkpoint(tracker, store)
+        assert saved(store)[("place", "曹县")]["counts"] == [*old["counts"], bucket, 1, 0]
     finally:
         store.close()
