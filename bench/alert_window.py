@@ -63,7 +63,7 @@ def counting_saves(store: AlertStore, written: Written) -> None:
         written.checkpoints += 1
         written.rules_bytes += sum(len(text.encode()) for text in memory.rules.values())
         written.burst_rows += len(bursts)
-        written.burst_bytes += sum(len(orjson.dumps(data)) for _, _, data in bursts)
+        written.burst_bytes += sum(len(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)) for _, _, data in bursts)
         written.waiting_rows += sum(len(rule.changes) for rule in memory.waiting)
         save(WorkerMemory(memory.rules, bursts, memory.offsets, memory.log, memory.forgotten,
                           memory.forgotten_before, memory.waiting), writer, until)
