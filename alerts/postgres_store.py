@@ -319,6 +319,10 @@ class PostgresAlertStore(AlertStore):
         [(position,)] = self._db.rows("SELECT COALESCE(MAX(position) + 1, 0) FROM alert_burst_memory")
         return int(position)
 
+    def saved_counts(self, key: tuple[str, str], days: Sequence[int]) -> dict[int, list[int]]:
+        return dict(self._db.rows("SELECT day, counts FROM alert_burst_days WHERE kind = %s AND id = %s "
+                                  "AND day = ANY(%s)", (*key, list(days))))
+
     def waiting_by_id(self, rule: str, post_ids: Collection[str]) -> list[WaitingMessage]:
         return [waiting_message(row) for row in self._db.rows(
             f"SELECT {WAITING_COLUMNS} FROM alert_waiting_messages WHERE rule = %s AND post_id = ANY(%s)",

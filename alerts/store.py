@@ -412,6 +412,9 @@ class AlertStore(abc.ABC):
     @abc.abstractmethod
     def next_position(self) -> int: ...
 
+    @abc.abstractmethod
+    def saved_counts(self, key: tuple[str, str], days: Sequence[int]) -> dict[int, list[int]]: ...
+
     # A rule's waiting messages as saved (`WaitingArchive`, through `RuleWaiting`).
     @abc.abstractmethod
     def waiting_by_id(self, rule: str, post_ids: Collection[str]) -> list[WaitingMessage]: ...
@@ -841,6 +844,11 @@ class SqliteAlertStore(AlertStore):
 
     def next_position(self) -> int:
         return self._read("SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state")[0][0]
+
+    def saved_counts(self, key: tuple[str, str], days: Sequence[int]) -> dict[int, list[int]]:
+        with self._lock:
+            return {day: orjson.loads(counts) for day in days for (counts,) in self._conn.execute(
+                "SELECT counts FROM burst_days WHERE kind = ? AND id = ? AND day = ?", (*key, day))}
 
     def waiting_by_id(self, rule: str, post_ids: Collection[str]) -> list[WaitingMessage]:
         ids = list(post_ids)

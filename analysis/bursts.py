@@ -8,8 +8,11 @@ negative share. Alert rules read the signals and decide; nothing is judged here.
 
 State survives restarts in the `BurstMemory` handed in (`stores.state.open_burst_memory`): `signals()`
 saves it at most once a minute and `close()` at the end; a new tracker loads it. The alert worker saves the
-changes at its checkpoints instead, and hands in its store as a `BurstArchive`: then the subjects with no post
-in any recent window wait there, not in memory, until posted again.
+changes at its checkpoints instead (of a subject's counts, the days that changed), and hands in its store as a
+`BurstArchive`: then the subjects with no post in any recent window wait there, not in memory, until posted again,
+and of the others the days in the middle of the 14-day baseline, which no edge of a window comes near for a day or
+more, are held as a sum per day (`_Subject.fold`), their buckets read back from it when the clock brings an edge
+near them or a late post comes: a busy place holds the buckets of four days or so, not fifteen.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any, Protocol
 
 from analysis.gazetteer import Gazetteer
@@ -57,6 +61,7 @@ PENDING_NAMES = 20_000
 COUNTS_TYPE = "i"  # a subject's counts (see `_Subject`)
 # The counts are saved by day (of UTC): a checkpoint writes a changed subject's days that changed.
 DAY_BUCKETS = 86_400 // BUCKET_SECONDS
+FOLDED = 5  # numbers per folded day (see `_Subject.folded`)
 NO_POSTS = ()  # the recent posts of a subject with none in any recent window (one shared empty tuple)
 NO_SIGNALS: tuple[BurstSignal, ...] = ()  # what most subjects' evaluation finds (one shared empty tuple)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -76,7 +81,7 @@ class _Subject:
     """One subject's counts, compact: most subjects are events of one post or a few, and the 15-day horizon holds
     every one of them (a dict of bucket lists and a list of tuples took ~830 bytes for a one-post event)."""
 
-    __slots__ = ("_label", "counts", "recent", "position", "evaluated")
+    __slots__ = ("_label", "counts", "folded", "recent", "position", "evaluated")
 
     def __init__(self, label: str, position: int = 0) -> None:
         self._label = label
@@ -84,6 +89,10 @@ class _Subject:
         # (bucket, posts, negative posts) triples, oldest bucket first, in 32 bits (a bucket is 6 million now, 840
         # million on the last day a datetime can be): a busy place or policy holds one per 5 minutes of 15 days.
         self.counts = array(COUNTS_TYPE)
+        # With an archive, the days that no edge of a window comes near for a while (the middle of the 14-day
+        # baseline) are saved there and held as (day, first bucket, last bucket, posts, negative posts), FOLDED
+        # numbers each, oldest first, their buckets out of `counts`; None: no day is (most subjects: one day or two).
+        self.folded: array | None = None
         # bucket, post id, bucket, post id, ...: the last RECENT_KEPT posts, oldest first (a list once there are any)
         self.recent: Any = NO_POSTS
         # What `BurstTracker.signals` found for this subject, and the clock's buckets it holds for: a post counted or
@@ -114,7 +123,73 @@ class _Subject:
     @property
     def last_bucket(self) -> int:
         # The buckets are in order, and a subject held has one at least (it is forgotten before its last goes).
-        return self.counts[-3] if self.counts else 0
+        last = self.counts[-3] if self.counts else 0
+        return last if self.folded is None else max(last, self.folded[-3])
+
+    def fold(self, first_day: int, last_day: int) -> None:
+        """Hold the days from `first_day` to `last_day` (saved as they are) as their sums, not their buckets."""
+        counts, buckets = self.counts, self.counts[::3]
+        start, end = (3 * bisect_left(buckets, day * DAY_BUCKETS) for day in (first_day, last_day + 1))
+        if start == end:
+            return
+        folded = array(COUNTS_TYPE) if self.folded is None else self.folded
+        at = start
+        while at < end:
+            day = counts[at] // DAY_BUCKETS
+            day_end = 3 * bisect_left(buckets, (day + 1) * DAY_BUCKETS, at // 3)
+            folded.extend((day, counts[at], counts[day_end - 3], sum(counts[at + 1:day_end:3]),
+                           sum(counts[at + 2:day_end:3])))
+            at = day_end
+        # The days folded before and those folded now, in order: a fold's days all come before, or all after.
+        days = folded[::FOLDED]
+        if list(days) != sorted(days):
+            folded = array(COUNTS_TYPE, [n for at in sorted(range(0, len(folded), FOLDED), key=folded.__getitem__)
+                                         for n in folded[at:at + FOLDED]])
+        self.folded = folded
+        del counts[start:end]
+
+    def holds_folded(self, day: int) -> bool:
+        folded = self.folded
+        return folded is not None and folded[0] <= day <= folded[-FOLDED] and day in folded[::FOLDED]
+
+    def folded_days_outside(self, first_day: int, last_day: int) -> list[int]:
+        """The folded days before `first_day` or after `last_day`."""
+        if self.folded is None:
+            return []
+        return [day for day in self.folded[::FOLDED] if not first_day <= day <= last_day]
+
+    def unfold(self, days: dict[int, list[int]]) -> None:
+        """Hold these folded days' buckets again (`days`: their counts as saved, flat)."""
+        folded = self.folded
+        assert folded is not None
+        for day, numbers in days.items():
+            at = FOLDED * list(folded[::FOLDED]).index(day)
+            del folded[at:at + FOLDED]
+            place = 3 * bisect_left(self.counts[::3], day * DAY_BUCKETS)
+            self.counts[place:place] = array(COUNTS_TYPE, numbers)
+        if not folded:
+            self.folded = None
+
+    def folded_between(self, after: int, until: int) -> tuple[int, int]:
+        """(posts, negative posts) of the folded days whose buckets are after `after` up to `until` (a day is all
+        inside a window's part or all outside it: see `BurstTracker._fold_range`)."""
+        folded = self.folded
+        if folded is None:
+            return 0, 0
+        posts = negative = 0
+        for at in range(0, len(folded), FOLDED):
+            if after < folded[at + 1] and folded[at + 2] <= until:
+                posts += folded[at + 3]
+                negative += folded[at + 4]
+        return posts, negative
+
+    def folded_first_after(self, bucket: int) -> int | None:
+        """The first bucket of the folded days after `bucket`."""
+        if self.folded is not None:
+            for first in self.folded[1::FOLDED]:
+                if first > bucket:
+                    return first
+        return None
 
     def forget_before(self, bucket: int) -> int | None:
         """Drop the buckets before `bucket`; the first of them (None: there were none)."""
@@ -262,6 +337,10 @@ class BurstArchive(Protocol):
     def next_position(self) -> int:
         """A position after every saved subject's."""
 
+    def saved_counts(self, key: tuple[str, str], days: Sequence[int]) -> dict[int, list[int]]:
+        """The counts of these days of a subject as saved (flat, as `_Subject.counts`), by day; a day without any is
+        left out."""
+
 
 class BurstTracker:
     """Volume and negative share per subject, against a baseline, as `BurstSignal`s."""
@@ -310,6 +389,10 @@ class BurstTracker:
         # How many buckets after a bucket the clock brings it across an edge (see `_next_edge`).
         self._edge_offsets = sorted({0, _buckets_in(self._horizon) + 1, *(_buckets_in(w.recent) for w in self.windows),
                                      *(_buckets_in(w.recent) + _buckets_in(w.baseline) for w in self.windows)})
+        # The widest stretch between two edges (behind the clock by these offsets): with an archive, the lively
+        # subjects' days inside it are held as their sums (`_Subject.fold`), its buckets being read only summed.
+        self._fold_gap = max(pairwise(self._edge_offsets), key=lambda gap: gap[1] - gap[0])
+        self._folded: set[tuple[str, str]] = set()  # the subjects holding folded days
         self._saved_at = time.monotonic()
         if memory is not None:
             self._load(memory)
@@ -353,11 +436,13 @@ class BurstTracker:
         if self.archive is not None and post.event_id:
             self._take_back([("event", post.event_id)])  # first: a counted event's posts carry its name
         subjects = self.subjects_of(post)
-        if self.archive is not None:
-            self._take_back([(kind, subject_id) for kind, subject_id, _ in subjects if kind != "event"])
-        self._seen[-1][1].add(post.id)  # after the archive was read: should that fail, the post is counted later
         bucket = _bucket(post.when)
         day = bucket // DAY_BUCKETS
+        if self.archive is not None:
+            self._take_back([(kind, subject_id) for kind, subject_id, _ in subjects if kind != "event"])
+            if self._folded:
+                self._unfold_day([(kind, subject_id) for kind, subject_id, _ in subjects], day)
+        self._seen[-1][1].add(post.id)  # after the archive was read: should that fail, the post is counted later
         negative = int(post.sentiment is not None and post.sentiment.label == SentimentLabel.NEGATIVE)
         changed_days = self._changed_days
         for kind, subject_id, label in subjects:
@@ -399,6 +484,7 @@ class BurstTracker:
         elif not self._lively_in_order:
             self._lively = self._by_position(self._lively)
         self._lively_in_order, self._now_bucket, self._lively_taken_back = True, now_bucket, None
+        self._unfold_outside(now_bucket)
         # Never back with the clock: what was forgotten stays so (in memory as in the archive).
         self._oldest = oldest if self._oldest is None else max(self._oldest, oldest)
         for bucket in [bucket for bucket in self._quiet if bucket < oldest]:
@@ -440,22 +526,28 @@ class BurstTracker:
             signals: list[BurstSignal] = []
             # Fewer posts in the longest recent window than a signal needs (most subjects, at any time: a count over
             # the whole horizon let more through each day it filled): no window can have enough.
-            if sum(subject.counts[3 * bisect_right(buckets, now_bucket - longest) + 1::3]) >= self.min_count:
+            if (sum(subject.counts[3 * bisect_right(buckets, now_bucket - longest) + 1::3])
+                    + subject.folded_between(now_bucket - longest, now_bucket + longest)[0]) >= self.min_count:
                 for window in self.windows:
                     signal = self._signal(key, subject, buckets, window, stamp, now_bucket)
                     if signal is not None:
                         signals.append(signal)
-            subject.evaluated = _Evaluation(now_bucket, self._next_edge(buckets, now_bucket), signals or NO_SIGNALS)
+            subject.evaluated = _Evaluation(now_bucket, self._next_edge(subject, buckets, now_bucket),
+                                            signals or NO_SIGNALS)
             found += signals
         return found
 
-    def _next_edge(self, buckets: array, now_bucket: int) -> int:
-        """The first bucket after `now_bucket` at which the clock brings one of these buckets (a subject's, in order)
-        across an edge: into a window's recent part (a post from the future), out of it into the baseline, out of the
-        baseline, out of the longest recent window (the prefilter, and the subject's quietness when it is its last),
-        or past the horizon. Nothing `signals` finds for the subject changes before, but the time it was computed."""
+    def _next_edge(self, subject: _Subject, buckets: array, now_bucket: int) -> int:
+        """The first bucket after `now_bucket` at which the clock brings one of the subject's buckets (`buckets`: those
+        it holds, in order; and its folded days') across an edge: into a window's recent part (a post from the
+        future), out of it into the baseline, out of the baseline, out of the longest recent window (the prefilter,
+        and the subject's quietness when it is its last), or past the horizon. Nothing `signals` finds for the subject
+        changes before, but the time it was computed."""
         edges = [buckets[at] + offset for offset in self._edge_offsets
                  if (at := bisect_right(buckets, now_bucket - offset)) < len(buckets)]
+        if subject.folded is not None:
+            edges += [first + offset for offset in self._edge_offsets
+                      if (first := subject.folded_first_after(now_bucket - offset)) is not None]
         return min(edges, default=now_bucket + 1)
 
     def _by_position(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], None]:
@@ -470,6 +562,13 @@ class BurstTracker:
             return
         if self._now_bucket is None or _bucket(now) < self._now_bucket:
             self._take_back_lively(_bucket(now))
+        self._unfold_outside(_bucket(now))
+        if self._folded:  # a late post is counted in a folded day: its buckets are read back now
+            watched = [("keyword", watchlist.name) for watchlist in self.matcher.watchlists]
+            for post in posts:
+                keys = [(kind, sid) for kind, sid, _ in self._named_subjects_of(post)] + watched
+                self._unfold_day(keys + [("event", post.event_id)] if post.event_id else keys,
+                                 _bucket(post.when) // DAY_BUCKETS)
         wanted = [("event", event_id) for event_id in event_ids]
         wanted += [("event", post.event_id) for post in posts if post.event_id]
         wanted += [(kind, sid) for post in posts for kind, sid, _ in self._named_subjects_of(post)]
@@ -513,6 +612,53 @@ class BurstTracker:
             self._changed[key] = None
             self._changed_days[key] = {bucket // DAY_BUCKETS for bucket in self._subjects[key].counts[::3]}
 
+    def _fold_range(self, now_bucket: int) -> tuple[int, int]:
+        """The first and last day whose buckets all lie inside the widest stretch between two edges (`_fold_gap`)
+        with the clock in `now_bucket`: days held folded must stay inside (`_unfold_outside`)."""
+        near, far = self._fold_gap
+        return (now_bucket - far) // DAY_BUCKETS + 1, (now_bucket - near + 1) // DAY_BUCKETS - 1
+
+    def _fold_saved(self) -> None:
+        """Fold the lively subjects' days that are saved and lie inside the stretch with a day to spare (the clock
+        takes a day to bring the stretch's far edge to them)."""
+        if self.archive is None or self._now_bucket is None:
+            return
+        first_day, last_day = self._fold_range(self._now_bucket)
+        first_day += 1
+        if first_day > last_day:
+            return
+        start, end = first_day * DAY_BUCKETS, (last_day + 1) * DAY_BUCKETS
+        for key in self._lively:
+            counts = self._subjects[key].counts
+            if counts and counts[0] < end and counts[-3] >= start and (
+                    bisect_left(counts[::3], start) < bisect_left(counts[::3], end)):
+                self._subjects[key].fold(first_day, last_day)
+                self._folded.add(key)
+
+    def _unfold(self, key: tuple[str, str], subject: _Subject, days: list[int]) -> None:
+        assert self.archive is not None  # days are folded only once saved there
+        subject.unfold({day: self.archive.saved_counts(key, [day]).get(day, []) for day in days})
+        if subject.folded is None:
+            self._folded.discard(key)
+
+    def _unfold_outside(self, now_bucket: int) -> None:
+        """Hold again the buckets of the folded days that the clock in `now_bucket` brought out of the stretch (by a
+        day, at the far edge; back with the clock, at the near one)."""
+        first_day, last_day = self._fold_range(now_bucket)
+        for key in list(self._folded):
+            subject = self._subjects.get(key)
+            if subject is None or subject.folded is None:
+                self._folded.discard(key)
+            elif days := subject.folded_days_outside(first_day, last_day):
+                self._unfold(key, subject, days)
+
+    def _unfold_day(self, keys: Iterable[tuple[str, str]], day: int) -> None:
+        """Hold again the buckets of this day of these subjects if it is folded: a late post is counted in it."""
+        for key in keys:
+            subject = self._subjects.get(key)
+            if subject is not None and subject.holds_folded(day):
+                self._unfold(key, subject, [day])
+
     def _forget(self, key: tuple[str, str]) -> None:
         del self._subjects[key]
         self._lively.pop(key, None)
@@ -538,6 +684,10 @@ class BurstTracker:
         first, middle, last = (3 * bisect_right(buckets, edge) for edge in (base_start, recent_start, now_bucket))
         base_count, base_negative = sum(counts[first + 1:middle:3]), sum(counts[first + 2:middle:3])
         count, negative = sum(counts[middle + 1:last:3]), sum(counts[middle + 2:last:3])
+        folded_base, folded_base_negative = subject.folded_between(base_start, recent_start)
+        folded_recent, folded_recent_negative = subject.folded_between(recent_start, now_bucket)
+        base_count, base_negative = base_count + folded_base, base_negative + folded_base_negative
+        count, negative = count + folded_recent, negative + folded_recent_negative
         if count < self.min_count:
             return None
         rate = base_count * (window.recent / window.baseline)
@@ -559,7 +709,12 @@ class BurstTracker:
 
     # -- persistence ------------------------------------------------------------------------
     def records(self) -> list[SubjectRecord]:
-        """The counts as JSON-able records (what a memory keeps)."""
+        """The counts as JSON-able records (what a memory keeps): the folded days read back."""
+        for key in list(self._folded):
+            subject = self._subjects.get(key)
+            if subject is not None and subject.folded is not None:
+                self._unfold(key, subject, list(subject.folded[::FOLDED]))
+        self._folded = set()
         return [(kind, sid, subject.to_json()) for (kind, sid), subject in self._subjects.items()]
 
     def changes(self) -> tuple[Iterator[SubjectRecord], list[tuple[str, str]]]:
@@ -586,6 +741,7 @@ class BurstTracker:
                     if key not in self._lively:
                         self._subjects.pop(key, None)
             self._quiet = {}
+            self._fold_saved()
 
     def forgotten_before(self) -> int | None:
         """The bucket before which a subject's last post leaves it forgotten (None before the clock is given)."""
@@ -612,7 +768,7 @@ class BurstTracker:
         self._lively, self._lively_in_order, self._quiet, self._now_bucket, self._oldest = {}, True, {}, None, None
         self._absent, self._lively_taken_back = set(), None
         self._seen = [(EPOCH, set())]
-        self._changed, self._changed_days, self._dropped = {}, {}, set()
+        self._changed, self._changed_days, self._dropped, self._folded = {}, {}, set(), set()
         for kind, sid, data in records:
             subject = self._subjects[(kind, sid)] = _Subject.from_json(data, self._next_position)
             self._next_position = max(self._next_position, subject.position + 1)

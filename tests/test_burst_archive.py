@@ -127,26 +127,40 @@ def checkpoint_bytes(tracker: BurstTracker, store: AlertStore) -> int:
     return sum(len(json.dumps(data)) for _, _, data in records)
 
 
-def test_a_checkpoint_writes_the_days_of_the_counts_that_changed(open_alert_store: Callable[[], AlertStore]):
-    """A place posted about every 10 minutes for 20 days, a checkpoint every 4 hours: each writes the day or two of
-    its counts that changed (the day posted in, the day the horizon leaves), not its 15 days (the records written grew
-    with the days held until the horizon was full), and the store holds what the tracker holds, so a restarted one
-    finds the same signals."""
+def test_a_busy_place_is_saved_and_held_by_the_days_that_change(open_alert_store: Callable[[], AlertStore]):
+    """A place posted about every 10 minutes for 20 days (and now and then a post a week late), a checkpoint every 4
+    hours: each writes the day or two of its counts that changed (the day posted in, the day the horizon leaves), not
+    its 15 days (the records written grew with the days held until the horizon was full); the worker holds the
+    buckets of the days near an edge of a window, the middle of the 14-day baseline as a sum per day; its signals are
+    those of a tracker holding every bucket, the clock set back for a while too, and the store holds what that one
+    holds, so a restarted worker finds the same signals."""
     store = open_alert_store()
     tracker = restarted(store)
+    held = BurstTracker([], min_count=3)  # every bucket in memory
     written: dict[int, list[int]] = {}  # per day, the bytes each checkpoint wrote
     n = 0
     for day in range(20):
         for hours in range(4, 25, 4):
             now = START + timedelta(days=day, hours=hours)
-            for minutes in range(0, 240, 10):
-                n += 1
-                tracker.add(post(n, now - timedelta(minutes=minutes), None, negative=n % 3 == 0, places=["曹县"]))
-            signals = tracker.signals(now)
+            if (day, hours) == (16, 8):
+                now -= timedelta(days=3)  # the machine's clock set back for a while
+            batch = [post(n + minutes, now - timedelta(minutes=minutes), None, negative=(n + minutes) % 3 == 0,
+                          places=["曹县"]) for minutes in range(0, 240, 10)]
+            if hours == 12 and day >= 8:
+                batch.append(post(n + 1000, now - timedelta(days=7, minutes=day), None, places=["曹县"]))
+            n += 2000
+            tracker.take_back(batch, [], now)
+            for item in batch:
+                tracker.add(item)
+                held.add(item)
+            assert tracker.signals(now) == held.signals(now)
             written.setdefault(day, []).append(checkpoint_bytes(tracker, store))
+            held.changes_saved()
     assert max(written[19]) < 3 * max(written[1])
-    assert saved(store) == {(kind, sid): data for kind, sid, data in tracker.records()}
+    assert len(tracker._subjects[("place", "曹县")].counts) < len(held._subjects[("place", "曹县")].counts) / 2
+    signals = held.signals(now)
     assert restarted(open_alert_store()).signals(now) == signals
+    assert saved(store) == {(kind, sid): data for kind, sid, data in held.records()}
 
 
 def test_a_store_saved_before_the_subjects_had_their_columns_gets_them(tmp_path: Path):
