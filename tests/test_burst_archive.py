@@ -8,9 +8,11 @@ import json
 import random
 import sqlite3
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from alerts.store import AlertStore, SqliteAlertStore, WorkerMemory
 from analysis.bursts import BurstTracker, _bucket
@@ -244,10 +246,29 @@ def test_the_next_position_is_read_from_an_index_not_from_every_subject(tmp_path
         plan = db.execute("EXPLAIN QUERY PLAN SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state").fetchall()
     assert [detail for *_, detail in plan] == ["SEARCH burst_state USING COVERING INDEX burst_state_by_position"]
 
+@contextmanager
+def database_before(postgres_settings, migration) -> Iterator[Any]:
+    """A connection to the state database as the version before `migration` left it (the migrations before it
+    applied)."""
+    import psycopg
+
+    from stores import postgres
+
+    password = postgres_settings.password.get_secret_value()
+    with psycopg.connect(postgres_settings.url, password=password, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+                     "applied_at timestamptz NOT NULL DEFAULT now())")
+        for earlier in postgres.migrations():
+            if earlier.version < migration.version:
+                conn.execute(earlier.path.read_text(encoding="utf-8").encode())
+                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                             (earlier.version, earlier.name))
+        yield conn
+
+
 def test_the_migration_gives_the_subjects_saved_before_their_columns(postgres_settings):
     """A PostgreSQL state database with burst subjects saved by an earlier version: the migration that adds their
     columns fills their last bucket and quietness from their JSON, and they keep their positions."""
-    import psycopg
     from psycopg.types.json import Json
 
     from alerts.postgres_store import PostgresAlertStore
@@ -258,18 +279,9 @@ def test_the_migration_gives_the_subjects_saved_before_their_columns(postgres_se
     old = [("place", "曹县", {"label": "曹县", "counts": [bucket - 2, 1, 0, bucket, 2, 1], "recent": [[bucket, "w:1"]]}),
            ("event", "evt-1", {"label": "某事", "counts": [bucket - 900, 1, 0], "recent": []}),
            ("event", "evt-2", {"label": "旧事", "buckets": {str(bucket - 5): [1, 0]}, "recent": []})]
-    password = postgres_settings.password.get_secret_value()
-    with psycopg.connect(postgres_settings.url, password=password, autocommit=True) as conn:
-        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
-                     "applied_at timestamptz NOT NULL DEFAULT now())")
-        for migration in postgres.migrations():
-            if migration.version < columns.version:
-                conn.execute(migration.path.read_text(encoding="utf-8").encode())
-                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                             (migration.version, migration.name))
-        with conn.cursor() as cursor:
-            cursor.executemany("INSERT INTO alert_burst_memory (kind, id, position, state) VALUES (%s, %s, %s, %s)",
-                               [(kind, sid, position, Json(data)) for position, (kind, sid, data) in enumerate(old)])
+    with database_before(postgres_settings, columns) as conn, conn.cursor() as cursor:
+        cursor.executemany("INSERT INTO alert_burst_memory (kind, id, position, state) VALUES (%s, %s, %s, %s)",
+                           [(kind, sid, position, Json(data)) for position, (kind, sid, data) in enumerate(old)])
     assert postgres.setup(postgres_settings)[0] == columns
     store = PostgresAlertStore(postgres_settings)
     try:
@@ -285,7 +297,6 @@ def test_the_migration_gives_the_subjects_saved_before_their_columns(postgres_se
 def test_the_migration_moves_the_counts_saved_in_the_subjects_to_their_days(postgres_settings):
     """A PostgreSQL state database whose burst subjects hold their counts in their JSON: the migration moves them to
     their days, and a checkpoint that writes the day a post came in leaves the others as they were."""
-    import psycopg
     from psycopg.types.json import Json
 
     from alerts.postgres_store import PostgresAlertStore
@@ -295,15 +306,7 @@ def test_the_migration_moves_the_counts_saved_in_the_subjects_to_their_days(post
     bucket = _bucket(START)
     old = {"label": "曹县", "counts": [bucket - 600, 1, 0, bucket - 300, 2, 1, bucket - 2, 1, 0],
            "recent": [[bucket - 2, "w:1"]], "position": 0}
-    password = postgres_settings.password.get_secret_value()
-    with psycopg.connect(postgres_settings.url, password=password, autocommit=True) as conn:
-        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
-                     "applied_at timestamptz NOT NULL DEFAULT now())")
-        for migration in postgres.migrations():
-            if migration.version < by_day.version:
-                conn.execute(migration.path.read_text(encoding="utf-8").encode())
-                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                             (migration.version, migration.name))
+    with database_before(postgres_settings, by_day) as conn:
         conn.execute("INSERT INTO alert_burst_memory (kind, id, position, state, last_bucket, quiet) "
                      "VALUES ('place', '曹县', 0, %s, %s, false)", (Json(old), bucket - 2))
     assert postgres.setup(postgres_settings) == [by_day]
