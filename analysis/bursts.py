@@ -393,6 +393,7 @@ class BurstTracker:
         # subjects' days inside it are held as their sums (`_Subject.fold`), its buckets being read only summed.
         self._fold_gap = max(pairwise(self._edge_offsets), key=lambda gap: gap[1] - gap[0])
         self._folded: set[tuple[str, str]] = set()  # the subjects holding folded days
+        self._folded_until = -1  # a day after every folded day or the last of them: a post after it needs no look
         self._saved_at = time.monotonic()
         if memory is not None:
             self._load(memory)
@@ -440,7 +441,7 @@ class BurstTracker:
         day = bucket // DAY_BUCKETS
         if self.archive is not None:
             self._take_back([(kind, subject_id) for kind, subject_id, _ in subjects if kind != "event"])
-            if self._folded:
+            if self._folded and day <= self._folded_until:
                 self._unfold_day([(kind, subject_id) for kind, subject_id, _ in subjects], day)
         self._seen[-1][1].add(post.id)  # after the archive was read: should that fail, the post is counted later
         negative = int(post.sentiment is not None and post.sentiment.label == SentimentLabel.NEGATIVE)
@@ -566,9 +567,10 @@ class BurstTracker:
         if self._folded:  # a late post is counted in a folded day: its buckets are read back now
             watched = [("keyword", watchlist.name) for watchlist in self.matcher.watchlists]
             for post in posts:
-                keys = [(kind, sid) for kind, sid, _ in self._named_subjects_of(post)] + watched
-                self._unfold_day(keys + [("event", post.event_id)] if post.event_id else keys,
-                                 _bucket(post.when) // DAY_BUCKETS)
+                day = _bucket(post.when) // DAY_BUCKETS
+                if day <= self._folded_until:
+                    keys = [(kind, sid) for kind, sid, _ in self._named_subjects_of(post)] + watched
+                    self._unfold_day(keys + [("event", post.event_id)] if post.event_id else keys, day)
         wanted = [("event", event_id) for event_id in event_ids]
         wanted += [("event", post.event_id) for post in posts if post.event_id]
         wanted += [(kind, sid) for post in posts for kind, sid, _ in self._named_subjects_of(post)]
@@ -634,6 +636,7 @@ class BurstTracker:
                     bisect_left(counts[::3], start) < bisect_left(counts[::3], end)):
                 self._subjects[key].fold(first_day, last_day)
                 self._folded.add(key)
+                self._folded_until = max(self._folded_until, last_day)
 
     def _unfold(self, key: tuple[str, str], subject: _Subject, days: list[int]) -> None:
         assert self.archive is not None  # days are folded only once saved there
