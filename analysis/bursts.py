@@ -640,7 +640,8 @@ class BurstTracker:
 
     def _unfold(self, key: tuple[str, str], subject: _Subject, days: list[int]) -> None:
         assert self.archive is not None  # days are folded only once saved there
-        subject.unfold({day: self.archive.saved_counts(key, [day]).get(day, []) for day in days})
+        saved = self.archive.saved_counts(key, days)
+        subject.unfold({day: saved.get(day, []) for day in days})
         if subject.folded is None:
             self._folded.discard(key)
 
