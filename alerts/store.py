@@ -817,10 +817,12 @@ class SqliteAlertStore(AlertStore):
         key = write.row[:2]
         if write.whole:
             conn.execute("DELETE FROM burst_days WHERE kind = ? AND id = ?", key)
-        conn.executemany("INSERT OR REPLACE INTO burst_days (kind, id, day, counts) VALUES (?, ?, ?, ?)",
-                         [(*key, day, counts) for day, counts in write.days if counts is not None])
-        conn.executemany("DELETE FROM burst_days WHERE kind = ? AND id = ? AND day = ?",
-                         [(*key, day) for day, counts in write.days if counts is None])
+        for day, counts in write.days:  # a day or two
+            if counts is None:
+                conn.execute("DELETE FROM burst_days WHERE kind = ? AND id = ? AND day = ?", (*key, day))
+            else:
+                conn.execute("INSERT OR REPLACE INTO burst_days (kind, id, day, counts) VALUES (?, ?, ?, ?)",
+                             (*key, day, counts))
 
     @staticmethod
     def _bursts(rows: Iterable[tuple]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -460,7 +460,10 @@ class BurstTracker:
             subject.count(bucket, negative)
             subject.remember(bucket, post.id)
             self._changed[key] = None
-            changed_days.setdefault(key, set()).add(day)
+            if (days := changed_days.get(key)) is None:
+                changed_days[key] = {day}
+            else:
+                days.add(day)
 
     def signals(self, now: datetime) -> list[BurstSignal]:
         """A signal per subject and window with at least `min_count` posts in the recent window.
