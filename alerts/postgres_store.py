@@ -20,6 +20,8 @@ import psycopg
 
 from alerts.rules.unanswered_complaints import Entry, Subject, WaitingMessage, micros
 from alerts.store import (
+    BURST_SUBJECTS_OF,
+    BURST_SUBJECTS_ORDER,
     OUTBOX_COLUMNS,
     WAITING_COLUMNS,
     WAITING_ENTRIES,
@@ -35,9 +37,10 @@ from alerts.store import (
     WorkerMemory,
     audit_row,
     audit_values,
-    burst_rows,
+    burst_writes,
     epoch,
     fold_into_last_row,
+    joined_subjects,
     outbox_row,
     outbox_values,
     refuse_live_holder,
@@ -51,12 +54,19 @@ from yuqing.schema import Alert, AlertStatus
 
 # pg_advisory_xact_lock key of the memory's writer: any constant the alert workers share.
 _WRITER_LOCK = 0x7975_616C_6572  # "yualer"
+BURST_SUBJECTS = BURST_SUBJECTS_OF.format(state="alert_burst_memory", days="alert_burst_days")
+
+
+def _as_read(value: Any) -> Any:
+    """A json column as psycopg reads it: parsed already."""
+    return value
 
 
 class PostgresAlertStore(AlertStore):
     """`read_only=True`: every transaction is read-only, for commands that only show alerts."""
 
-    SCHEMA_VERSION = 11  # 0004 made the tables, 0010 the burst subjects' columns, 0011 the waiting messages
+    # 0004 made the tables, 0010 the burst subjects' columns, 0011 the waiting messages, 0013 the burst counts by day
+    SCHEMA_VERSION = 13
 
     def __init__(self, settings: PostgresSettings, read_only: bool = False) -> None:
         self.read_only = read_only
@@ -254,16 +264,30 @@ class PostgresAlertStore(AlertStore):
                 self._hold(conn, writer, until or now, now)
             self._replace_rules(conn, memory.rules, memory.waiting)
             if memory.forgotten is None:
+                cursor.execute("DELETE FROM alert_burst_days")
                 cursor.execute("DELETE FROM alert_burst_memory")
             else:
+                cursor.executemany("DELETE FROM alert_burst_days WHERE kind = %s AND id = %s", memory.forgotten)
                 cursor.executemany("DELETE FROM alert_burst_memory WHERE kind = %s AND id = %s", memory.forgotten)
             if memory.forgotten_before is not None:
+                cursor.execute("DELETE FROM alert_burst_days WHERE (kind, id) IN "
+                               "(SELECT kind, id FROM alert_burst_memory WHERE last_bucket < %s)",
+                               (memory.forgotten_before,))
                 cursor.execute("DELETE FROM alert_burst_memory WHERE last_bucket < %s", (memory.forgotten_before,))
             (first,) = cursor.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM alert_burst_memory").fetchone() or (0,)
-            cursor.executemany(
-                "INSERT INTO alert_burst_memory (kind, id, state, position, last_bucket, quiet) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, "
-                "last_bucket = excluded.last_bucket, quiet = excluded.quiet", burst_rows(memory.bursts, first))
+            for write in burst_writes(memory.bursts, first):
+                key = write.row[:2]
+                cursor.execute(
+                    "INSERT INTO alert_burst_memory (kind, id, state, position, last_bucket, quiet) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, "
+                    "last_bucket = excluded.last_bucket, quiet = excluded.quiet", write.row)
+                if write.whole:
+                    cursor.execute("DELETE FROM alert_burst_days WHERE kind = %s AND id = %s", key)
+                cursor.executemany("INSERT INTO alert_burst_days (kind, id, day, counts) VALUES (%s, %s, %s, %s) "
+                                   "ON CONFLICT (kind, id, day) DO UPDATE SET counts = excluded.counts",
+                                   [(*key, day, counts) for day, counts in write.days if counts is not None])
+                cursor.executemany("DELETE FROM alert_burst_days WHERE kind = %s AND id = %s AND day = %s",
+                                   [(*key, day) for day, counts in write.days if counts is None])
             cursor.execute("DELETE FROM alert_memory_offsets WHERE log != %s", (memory.log,))
             cursor.executemany(
                 "INSERT INTO alert_memory_offsets (log, topic, partition, next_offset) VALUES (%s, %s, %s, %s) "
@@ -275,27 +299,29 @@ class PostgresAlertStore(AlertStore):
         with self._db.transaction() as conn:  # one snapshot: the rules, bursts and offsets of one save
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             rules = dict(conn.execute("SELECT key, state FROM alert_rule_memory").fetchall())
-            bursts = conn.execute("SELECT kind, id, state FROM alert_burst_memory WHERE %s OR NOT quiet "
-                                  "ORDER BY position", (quiet_subjects,)).fetchall()
+            bursts = joined_subjects(conn.execute(f"{BURST_SUBJECTS} WHERE %s OR NOT s.quiet {BURST_SUBJECTS_ORDER}",
+                                                  (quiet_subjects,)), _as_read)
             offsets = conn.execute("SELECT topic, partition, next_offset FROM alert_memory_offsets WHERE log = %s",
                                    (log,)).fetchall()
-        return WorkerMemory(rules, [(kind, sid, state) for kind, sid, state in bursts],
+        return WorkerMemory(rules, bursts,
                             {(topic, part): offset for topic, part, offset in offsets}, log)
 
     def saved_subjects(self, keys: Sequence[tuple[str, str]]) -> list[tuple[str, str, dict[str, Any]]]:
-        return [(kind, sid, state) for kind, sid, state in self._db.rows(
-            "SELECT kind, id, state FROM alert_burst_memory "
-            "WHERE (kind, id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
-            ([kind for kind, _ in keys], [sid for _, sid in keys]))]
+        return joined_subjects(self._db.rows(
+            f"{BURST_SUBJECTS} WHERE (s.kind, s.id) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+            "ORDER BY s.kind, s.id, d.day", ([kind for kind, _ in keys], [sid for _, sid in keys])), _as_read)
 
     def quiet_subjects_after(self, bucket: int) -> list[tuple[str, str, dict[str, Any]]]:
-        return [(kind, sid, state) for kind, sid, state in self._db.rows(
-            "SELECT kind, id, state FROM alert_burst_memory WHERE quiet AND last_bucket > %s ORDER BY position",
-            (bucket,))]
+        return joined_subjects(self._db.rows(
+            f"{BURST_SUBJECTS} WHERE s.quiet AND s.last_bucket > %s {BURST_SUBJECTS_ORDER}", (bucket,)), _as_read)
 
     def next_position(self) -> int:
         [(position,)] = self._db.rows("SELECT COALESCE(MAX(position) + 1, 0) FROM alert_burst_memory")
         return int(position)
+
+    def saved_counts(self, key: tuple[str, str], days: Sequence[int]) -> dict[int, list[int]]:
+        return dict(self._db.rows("SELECT day, counts FROM alert_burst_days WHERE kind = %s AND id = %s "
+                                  "AND day = ANY(%s)", (*key, list(days))))
 
     def waiting_by_id(self, rule: str, post_ids: Collection[str]) -> list[WaitingMessage]:
         return [waiting_message(row) for row in self._db.rows(

@@ -19,12 +19,15 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 import orjson
 
 from alerts.rules.unanswered_complaints import Entry, Subject, WaitingMessage, micros
+from analysis.bursts import every_day_of
 from stores.sqlite import connect, write_transaction
 from yuqing.schema import Alert, AlertStatus
 
@@ -221,6 +224,47 @@ def burst_rows(records: Iterable[tuple[str, str, dict[str, Any]]],
              not data["recent"]) for n, (kind, sid, data) in enumerate(records))
 
 
+@dataclass(frozen=True)
+class BurstWrite:
+    """What a checkpoint writes of one burst subject, on either store: its row (kind, id, state as JSON, position,
+    last bucket, quiet) and the counts of the days that changed (day, counts as JSON; None: the day has none left).
+    `whole`: the state holds the record whole, as given, and the subject has no days saved apart."""
+
+    row: tuple[str, str, str, int, int | None, bool]
+    days: list[tuple[int, str | None]]
+    whole: bool
+
+
+def burst_writes(records: Iterable[tuple[str, str, dict[str, Any]]], first: int) -> Iterator[BurstWrite]:
+    """The writes of these burst records, one at a time as the records come: a record of the tracker's `changes`
+    holds the days that changed, which are written apart from the rest of it (a checkpoint wrote a busy place's 15
+    days whenever it changed); another is written whole, as given (see `burst_rows`)."""
+    for n, (kind, sid, data) in enumerate(records):
+        if "days" not in data:
+            yield BurstWrite(next(burst_rows([(kind, sid, data)], first + n)), [], whole=True)
+            continue
+        state = {key: value for key, value in data.items() if key not in ("days", "last_bucket")}
+        days = [(int(day), orjson.dumps(counts).decode() if counts else None) for day, counts in data["days"].items()]
+        yield BurstWrite((kind, sid, orjson.dumps(state).decode(), data.get("position", first + n), data["last_bucket"],
+                          not data["recent"]), days, whole=False)
+
+
+def joined_subjects(rows: Iterable[tuple[str, str, Any, Any]],
+                    parse: Callable[[Any], Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Burst records, on either store, from rows (kind, id, state, one of its days' counts or None) that give each
+    subject's days together and in order: each record with its days' counts joined, flat, as the tracker saved it
+    (one saved before the counts were kept by day has them in its state, and no days). `parse` reads a JSON column
+    as the store gives it."""
+    records = []
+    for (kind, sid), rows_of_one in groupby(rows, key=itemgetter(0, 1)):
+        days = list(rows_of_one)
+        data = parse(days[0][2])
+        if "counts" not in data and "buckets" not in data:
+            data["counts"] = [number for *_, counts in days if counts is not None for number in parse(counts)]
+        records.append((kind, sid, data))
+    return records
+
+
 def last_bucket_of(data: dict[str, Any]) -> int | None:
     """A burst record's last bucket (None: it has none)."""
     if "counts" in data:
@@ -368,6 +412,9 @@ class AlertStore(abc.ABC):
     @abc.abstractmethod
     def next_position(self) -> int: ...
 
+    @abc.abstractmethod
+    def saved_counts(self, key: tuple[str, str], days: Sequence[int]) -> dict[int, list[int]]: ...
+
     # A rule's waiting messages as saved (`WaitingArchive`, through `RuleWaiting`).
     @abc.abstractmethod
     def waiting_by_id(self, rule: str, post_ids: Collection[str]) -> list[WaitingMessage]: ...
@@ -442,6 +489,14 @@ CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NUL
 """
 
 
+# The burst subjects with their days' counts (`joined_subjects`), on either store (`{state}`, `{days}`: its tables).
+BURST_SUBJECTS_OF = "SELECT s.kind, s.id, s.state, d.counts FROM {state} s LEFT JOIN {days} d ON d.kind = s.kind " \
+                    "AND d.id = s.id"
+BURST_SUBJECTS = BURST_SUBJECTS_OF.format(state="burst_state", days="burst_days")
+# Each subject's days together, in order; the subjects in the order they were made.
+BURST_SUBJECTS_ORDER = "ORDER BY s.position, s.kind, s.id, d.day"
+
+
 def epoch(value: datetime) -> float:
     return value.timestamp()
 
@@ -506,6 +561,7 @@ class SqliteAlertStore(AlertStore):
             if not read_only:
                 self._conn.executescript(SCHEMA)
                 self._add_burst_columns()
+                self._keep_burst_days_apart()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the alert store at {self.path}: {exc}") from exc
 
@@ -526,6 +582,23 @@ class SqliteAlertStore(AlertStore):
         # Every checkpoint asks for the next position: without an index that read every row and, the position being
         # stored after the JSON, every overflow page of a 15-day place's counts (it grew with the horizon).
         self._conn.execute("CREATE INDEX IF NOT EXISTS burst_state_by_position ON burst_state (position)")
+
+    def _keep_burst_days_apart(self) -> None:
+        """The burst subjects' counts by day, in `burst_days` (a city's busy places have 15 days of them): a checkpoint
+        writes the days that changed. A store written before it had the table gets it, with the counts its subjects'
+        JSON held (those saved before the counts were kept flat keep theirs: the tracker writes them whole)."""
+        if self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'burst_days'").fetchone():
+            return
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'burst_days'").fetchone():
+                return  # another process made it first
+            conn.execute("CREATE TABLE burst_days (kind TEXT NOT NULL, id TEXT NOT NULL, day INTEGER NOT NULL, "
+                         "counts TEXT NOT NULL, PRIMARY KEY (kind, id, day))")
+            saved = conn.execute("SELECT kind, id, state, position FROM burst_state WHERE state LIKE '%\"counts\"%'")
+            for kind, sid, state, position in saved.fetchall():
+                data = orjson.loads(state)
+                if "counts" in data:
+                    self._write_burst_subject(conn, next(burst_writes([(kind, sid, every_day_of(data, position))], 0)))
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -718,16 +791,18 @@ class SqliteAlertStore(AlertStore):
                 self._hold(conn, writer, until or now, now)
             self._replace_rules(conn, memory.rules, memory.waiting)
             if memory.forgotten is None:
+                conn.execute("DELETE FROM burst_days")
                 conn.execute("DELETE FROM burst_state")
             else:
+                conn.executemany("DELETE FROM burst_days WHERE kind = ? AND id = ?", memory.forgotten)
                 conn.executemany("DELETE FROM burst_state WHERE kind = ? AND id = ?", memory.forgotten)
             if memory.forgotten_before is not None:
+                conn.execute("DELETE FROM burst_days WHERE (kind, id) IN "
+                             "(SELECT kind, id FROM burst_state WHERE last_bucket < ?)", (memory.forgotten_before,))
                 conn.execute("DELETE FROM burst_state WHERE last_bucket < ?", (memory.forgotten_before,))
             (first,) = conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state").fetchone()
-            conn.executemany("INSERT INTO burst_state (kind, id, state, position, last_bucket, quiet) "
-                             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, "
-                             "last_bucket = excluded.last_bucket, quiet = excluded.quiet",
-                             burst_rows(memory.bursts, first))
+            for write in burst_writes(memory.bursts, first):
+                self._write_burst_subject(conn, write)
             conn.execute("DELETE FROM memory_offsets WHERE log != ?", (memory.log,))
             conn.executemany(
                 "INSERT INTO memory_offsets (log, topic, partition, next_offset) VALUES (?, ?, ?, ?) "
@@ -735,12 +810,27 @@ class SqliteAlertStore(AlertStore):
                 [(memory.log, topic, part, offset) for (topic, part), offset in memory.offsets.items()])
 
     @staticmethod
+    def _write_burst_subject(conn: sqlite3.Connection, write: BurstWrite) -> None:
+        conn.execute("INSERT INTO burst_state (kind, id, state, position, last_bucket, quiet) VALUES (?, ?, ?, ?, ?, ?) "
+                     "ON CONFLICT (kind, id) DO UPDATE SET state = excluded.state, last_bucket = excluded.last_bucket, "
+                     "quiet = excluded.quiet", write.row)
+        key = write.row[:2]
+        if write.whole:
+            conn.execute("DELETE FROM burst_days WHERE kind = ? AND id = ?", key)
+        for day, counts in write.days:  # a day or two
+            if counts is None:
+                conn.execute("DELETE FROM burst_days WHERE kind = ? AND id = ? AND day = ?", (*key, day))
+            else:
+                conn.execute("INSERT OR REPLACE INTO burst_days (kind, id, day, counts) VALUES (?, ?, ?, ?)",
+                             (*key, day, counts))
+
+    @staticmethod
     def _bursts(rows: Iterable[tuple]) -> list[tuple[str, str, dict[str, Any]]]:
-        return [(kind, sid, json.loads(state)) for kind, sid, state in rows]
+        return joined_subjects(rows, orjson.loads)
 
     def load_memory(self, log: str, quiet_subjects: bool = True) -> WorkerMemory:
-        bursts = self._bursts(self._read("SELECT kind, id, state FROM burst_state WHERE ? OR NOT quiet "
-                                         "ORDER BY position", (quiet_subjects,)))
+        bursts = self._bursts(self._read(f"{BURST_SUBJECTS} WHERE ? OR NOT s.quiet {BURST_SUBJECTS_ORDER}",
+                                         (quiet_subjects,)))
         offsets = {(topic, part): offset for topic, part, offset in
                    self._read("SELECT topic, partition, next_offset FROM memory_offsets WHERE log = ?", (log,))}
         return WorkerMemory(self.load_state(), bursts, offsets, log)
@@ -748,14 +838,19 @@ class SqliteAlertStore(AlertStore):
     def saved_subjects(self, keys: Sequence[tuple[str, str]]) -> list[tuple[str, str, dict[str, Any]]]:
         with self._lock:
             return self._bursts(row for key in keys for row in self._conn.execute(
-                "SELECT kind, id, state FROM burst_state WHERE kind = ? AND id = ?", key))
+                f"{BURST_SUBJECTS} WHERE s.kind = ? AND s.id = ? ORDER BY d.day", key))
 
     def quiet_subjects_after(self, bucket: int) -> list[tuple[str, str, dict[str, Any]]]:
-        return self._bursts(self._read("SELECT kind, id, state FROM burst_state "
-                                       "WHERE quiet AND last_bucket > ? ORDER BY position", (bucket,)))
+        return self._bursts(self._read(f"{BURST_SUBJECTS} WHERE s.quiet AND s.last_bucket > ? {BURST_SUBJECTS_ORDER}",
+                                       (bucket,)))
 
     def next_position(self) -> int:
         return self._read("SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state")[0][0]
+
+    def saved_counts(self, key: tuple[str, str], days: Sequence[int]) -> dict[int, list[int]]:
+        with self._lock:
+            return {day: orjson.loads(counts) for day in days for (counts,) in self._conn.execute(
+                "SELECT counts FROM burst_days WHERE kind = ? AND id = ? AND day = ?", (*key, day))}
 
     def waiting_by_id(self, rule: str, post_ids: Collection[str]) -> list[WaitingMessage]:
         ids = list(post_ids)

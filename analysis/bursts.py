@@ -8,8 +8,11 @@ negative share. Alert rules read the signals and decide; nothing is judged here.
 
 State survives restarts in the `BurstMemory` handed in (`stores.state.open_burst_memory`): `signals()`
 saves it at most once a minute and `close()` at the end; a new tracker loads it. The alert worker saves the
-changes at its checkpoints instead, and hands in its store as a `BurstArchive`: then the subjects with no post
-in any recent window wait there, not in memory, until posted again.
+changes at its checkpoints instead (of a subject's counts, the days that changed), and hands in its store as a
+`BurstArchive`: then the subjects with no post in any recent window wait there, not in memory, until posted again,
+and of the others the days in the middle of the 14-day baseline, which no edge of a window comes near for a day or
+more, are held as a sum per day (`_Subject.fold`), their buckets read back from it when the clock brings an edge
+near them or a late post comes: a busy place holds the buckets of four days or so, not fifteen.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from __future__ import annotations
 import re
 import time
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any, Protocol
 
 from analysis.gazetteer import Gazetteer
@@ -55,6 +59,9 @@ SEEN_GENERATIONS = 8
 # batches apart at most.
 PENDING_NAMES = 20_000
 COUNTS_TYPE = "i"  # a subject's counts (see `_Subject`)
+# The counts are saved by day (of UTC): a checkpoint writes a changed subject's days that changed.
+DAY_BUCKETS = 86_400 // BUCKET_SECONDS
+FOLDED = 5  # numbers per folded day (see `_Subject.folded`)
 NO_POSTS = ()  # the recent posts of a subject with none in any recent window (one shared empty tuple)
 NO_SIGNALS: tuple[BurstSignal, ...] = ()  # what most subjects' evaluation finds (one shared empty tuple)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -74,7 +81,7 @@ class _Subject:
     """One subject's counts, compact: most subjects are events of one post or a few, and the 15-day horizon holds
     every one of them (a dict of bucket lists and a list of tuples took ~830 bytes for a one-post event)."""
 
-    __slots__ = ("_label", "counts", "recent", "position", "evaluated")
+    __slots__ = ("_label", "counts", "folded", "recent", "position", "evaluated")
 
     def __init__(self, label: str, position: int = 0) -> None:
         self._label = label
@@ -82,6 +89,10 @@ class _Subject:
         # (bucket, posts, negative posts) triples, oldest bucket first, in 32 bits (a bucket is 6 million now, 840
         # million on the last day a datetime can be): a busy place or policy holds one per 5 minutes of 15 days.
         self.counts = array(COUNTS_TYPE)
+        # With an archive, the days that no edge of a window comes near for a while (the middle of the 14-day
+        # baseline) are saved there and held as (day, first bucket, last bucket, posts, negative posts), FOLDED
+        # numbers each, oldest first, their buckets out of `counts`; None: no day is (most subjects: one day or two).
+        self.folded: array | None = None
         # bucket, post id, bucket, post id, ...: the last RECENT_KEPT posts, oldest first (a list once there are any)
         self.recent: Any = NO_POSTS
         # What `BurstTracker.signals` found for this subject, and the clock's buckets it holds for: a post counted or
@@ -112,16 +123,83 @@ class _Subject:
     @property
     def last_bucket(self) -> int:
         # The buckets are in order, and a subject held has one at least (it is forgotten before its last goes).
-        return self.counts[-3] if self.counts else 0
+        last = self.counts[-3] if self.counts else 0
+        return last if self.folded is None else max(last, self.folded[-3])
 
-    def forget_before(self, bucket: int) -> bool:
-        """Drop the buckets before `bucket`; whether there were any."""
+    def fold(self, first_day: int, last_day: int) -> None:
+        """Hold the days from `first_day` to `last_day` (saved as they are) as their sums, not their buckets."""
+        counts, buckets = self.counts, self.counts[::3]
+        start, end = (3 * bisect_left(buckets, day * DAY_BUCKETS) for day in (first_day, last_day + 1))
+        if start == end:
+            return
+        folded = array(COUNTS_TYPE) if self.folded is None else self.folded
+        at = start
+        while at < end:
+            day = counts[at] // DAY_BUCKETS
+            day_end = 3 * bisect_left(buckets, (day + 1) * DAY_BUCKETS, at // 3)
+            folded.extend((day, counts[at], counts[day_end - 3], sum(counts[at + 1:day_end:3]),
+                           sum(counts[at + 2:day_end:3])))
+            at = day_end
+        # The days folded before and those folded now, in order: a fold's days all come before, or all after.
+        days = folded[::FOLDED]
+        if list(days) != sorted(days):
+            folded = array(COUNTS_TYPE, [n for at in sorted(range(0, len(folded), FOLDED), key=folded.__getitem__)
+                                         for n in folded[at:at + FOLDED]])
+        self.folded = folded
+        del counts[start:end]
+
+    def holds_folded(self, day: int) -> bool:
+        folded = self.folded
+        return folded is not None and folded[0] <= day <= folded[-FOLDED] and day in folded[::FOLDED]
+
+    def folded_days_outside(self, first_day: int, last_day: int) -> list[int]:
+        """The folded days before `first_day` or after `last_day`."""
+        if self.folded is None:
+            return []
+        return [day for day in self.folded[::FOLDED] if not first_day <= day <= last_day]
+
+    def unfold(self, days: dict[int, list[int]]) -> None:
+        """Hold these folded days' buckets again (`days`: their counts as saved, flat)."""
+        folded = self.folded
+        assert folded is not None
+        for day, numbers in days.items():
+            at = FOLDED * list(folded[::FOLDED]).index(day)
+            del folded[at:at + FOLDED]
+            place = 3 * bisect_left(self.counts[::3], day * DAY_BUCKETS)
+            self.counts[place:place] = array(COUNTS_TYPE, numbers)
+        if not folded:
+            self.folded = None
+
+    def folded_between(self, after: int, until: int) -> tuple[int, int]:
+        """(posts, negative posts) of the folded days whose buckets are after `after` up to `until` (a day is all
+        inside a window's part or all outside it: see `BurstTracker._fold_range`)."""
+        folded = self.folded
+        if folded is None:
+            return 0, 0
+        posts = negative = 0
+        for at in range(0, len(folded), FOLDED):
+            if after < folded[at + 1] and folded[at + 2] <= until:
+                posts += folded[at + 3]
+                negative += folded[at + 4]
+        return posts, negative
+
+    def folded_first_after(self, bucket: int) -> int | None:
+        """The first bucket of the folded days after `bucket`."""
+        if self.folded is not None:
+            for first in self.folded[1::FOLDED]:
+                if first > bucket:
+                    return first
+        return None
+
+    def forget_before(self, bucket: int) -> int | None:
+        """Drop the buckets before `bucket`; the first of them (None: there were none)."""
         counts = self.counts
         stale = 0
         while stale < len(counts) and counts[stale] < bucket:
             stale += 3
+        first = counts[0] if stale else None
         del counts[:stale]
-        return stale > 0
+        return first
 
     def remember(self, bucket: int, post_id: str) -> None:
         if not self.recent:
@@ -149,9 +227,21 @@ class _Subject:
         return zip(self.recent[::2], self.recent[1::2], strict=True)
 
     def to_json(self) -> dict[str, Any]:
-        # The counts as they are held, flat: a place has a bucket per 5 minutes of 15 days, saved at every checkpoint
+        """The whole record: the counts as they are held, flat."""
         return {"label": self.label, "counts": self.counts.tolist(), "recent": [list(pair) for pair in self.recent_ids()],
                 "position": self.position}
+
+    def changed_days_json(self, days: Iterable[int]) -> dict[str, Any]:
+        """The record with the counts of these days only (`DAY_BUCKETS` buckets each; a day without any: an empty
+        list), and its last bucket, which the days left out may hold: a place has a bucket per 5 minutes of 15
+        days, and a checkpoint writes the day or two that changed, not the fortnight."""
+        counts, buckets = self.counts, self.counts[::3]
+        by_day = {}
+        for day in sorted(days):
+            first, last = (3 * bisect_left(buckets, day * DAY_BUCKETS + edge) for edge in (0, DAY_BUCKETS))
+            by_day[day] = counts[first:last].tolist()
+        return {"label": self.label, "days": by_day, "last_bucket": self.last_bucket,
+                "recent": [list(pair) for pair in self.recent_ids()], "position": self.position}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], position: int) -> _Subject:
@@ -165,6 +255,13 @@ class _Subject:
         for bucket, post_id in data["recent"][-RECENT_KEPT:]:
             subject.remember(int(bucket), str(post_id))
         return subject
+
+
+def every_day_of(data: dict[str, Any], position: int) -> dict[str, Any]:
+    """A whole record (in any form saved; `position` when it has none) as `BurstTracker.changes` gives one, with
+    every day of its counts: to save by day a subject saved whole before."""
+    subject = _Subject.from_json(data, position)
+    return subject.changed_days_json({bucket // DAY_BUCKETS for bucket in subject.counts[::3]})
 
 
 @dataclass(slots=True)
@@ -240,6 +337,10 @@ class BurstArchive(Protocol):
     def next_position(self) -> int:
         """A position after every saved subject's."""
 
+    def saved_counts(self, key: tuple[str, str], days: Sequence[int]) -> dict[int, list[int]]:
+        """The counts of these days of a subject as saved (flat, as `_Subject.counts`), by day; a day without any is
+        left out."""
+
 
 class BurstTracker:
     """Volume and negative share per subject, against a baseline, as `BurstSignal`s."""
@@ -279,13 +380,20 @@ class BurstTracker:
         # Names of events the clusterer named before their first post arrived (the two come on different topics);
         # a counted event keeps its name with its counts, and a post only knows its own keywords.
         self._event_labels: OrderedDict[str, str] = OrderedDict()
-        # What changed since `changes()` was last called: subjects counted or pruned, and subjects forgotten.
+        # What changed since `changes()` was last called: subjects counted or pruned (and the days of their counts
+        # that changed), and subjects forgotten.
         self._changed: dict[tuple[str, str], None] = {}
+        self._changed_days: dict[tuple[str, str], set[int]] = {}
         self._dropped: set[tuple[str, str]] = set()
         self._horizon = max(w.recent + w.baseline for w in self.windows)
         # How many buckets after a bucket the clock brings it across an edge (see `_next_edge`).
         self._edge_offsets = sorted({0, _buckets_in(self._horizon) + 1, *(_buckets_in(w.recent) for w in self.windows),
                                      *(_buckets_in(w.recent) + _buckets_in(w.baseline) for w in self.windows)})
+        # The widest stretch between two edges (behind the clock by these offsets): with an archive, the lively
+        # subjects' days inside it are held as their sums (`_Subject.fold`), its buckets being read only summed.
+        self._fold_gap = max(pairwise(self._edge_offsets), key=lambda gap: gap[1] - gap[0])
+        self._folded: set[tuple[str, str]] = set()  # the subjects holding folded days
+        self._folded_until = -1  # a day after every folded day or the last of them: a post after it needs no look
         self._saved_at = time.monotonic()
         if memory is not None:
             self._load(memory)
@@ -329,11 +437,15 @@ class BurstTracker:
         if self.archive is not None and post.event_id:
             self._take_back([("event", post.event_id)])  # first: a counted event's posts carry its name
         subjects = self.subjects_of(post)
+        bucket = _bucket(post.when)
+        day = bucket // DAY_BUCKETS
         if self.archive is not None:
             self._take_back([(kind, subject_id) for kind, subject_id, _ in subjects if kind != "event"])
+            if self._folded and day <= self._folded_until:
+                self._unfold_day([(kind, subject_id) for kind, subject_id, _ in subjects], day)
         self._seen[-1][1].add(post.id)  # after the archive was read: should that fail, the post is counted later
-        bucket = _bucket(post.when)
         negative = int(post.sentiment is not None and post.sentiment.label == SentimentLabel.NEGATIVE)
+        changed_days = self._changed_days
         for kind, subject_id, label in subjects:
             key = (kind, subject_id)
             subject = self._subjects.get(key)
@@ -348,6 +460,10 @@ class BurstTracker:
             subject.count(bucket, negative)
             subject.remember(bucket, post.id)
             self._changed[key] = None
+            if (days := changed_days.get(key)) is None:
+                changed_days[key] = {day}
+            else:
+                days.add(day)
 
     def signals(self, now: datetime) -> list[BurstSignal]:
         """A signal per subject and window with at least `min_count` posts in the recent window.
@@ -372,6 +488,7 @@ class BurstTracker:
         elif not self._lively_in_order:
             self._lively = self._by_position(self._lively)
         self._lively_in_order, self._now_bucket, self._lively_taken_back = True, now_bucket, None
+        self._unfold_outside(now_bucket)
         # Never back with the clock: what was forgotten stays so (in memory as in the archive).
         self._oldest = oldest if self._oldest is None else max(self._oldest, oldest)
         for bucket in [bucket for bucket in self._quiet if bucket < oldest]:
@@ -402,30 +519,39 @@ class BurstTracker:
                 del self._lively[key]
                 self._quiet.setdefault(subject.last_bucket, []).append(key)
                 continue
-            if subject.forget_before(oldest):
+            first_forgotten = subject.forget_before(oldest)
+            if first_forgotten is not None:
                 self._changed[key] = None
+                self._changed_days.setdefault(key, set()).update(
+                    range(first_forgotten // DAY_BUCKETS, oldest // DAY_BUCKETS + 1))
             # The buckets are in order: each window's runs are found by bisection and summed in C (a place or a
             # department has a bucket every 5 minutes of 15 days, read for every batch).
             buckets = subject.counts[::3]
             signals: list[BurstSignal] = []
             # Fewer posts in the longest recent window than a signal needs (most subjects, at any time: a count over
             # the whole horizon let more through each day it filled): no window can have enough.
-            if sum(subject.counts[3 * bisect_right(buckets, now_bucket - longest) + 1::3]) >= self.min_count:
+            if (sum(subject.counts[3 * bisect_right(buckets, now_bucket - longest) + 1::3])
+                    + subject.folded_between(now_bucket - longest, now_bucket + longest)[0]) >= self.min_count:
                 for window in self.windows:
                     signal = self._signal(key, subject, buckets, window, stamp, now_bucket)
                     if signal is not None:
                         signals.append(signal)
-            subject.evaluated = _Evaluation(now_bucket, self._next_edge(buckets, now_bucket), signals or NO_SIGNALS)
+            subject.evaluated = _Evaluation(now_bucket, self._next_edge(subject, buckets, now_bucket),
+                                            signals or NO_SIGNALS)
             found += signals
         return found
 
-    def _next_edge(self, buckets: array, now_bucket: int) -> int:
-        """The first bucket after `now_bucket` at which the clock brings one of these buckets (a subject's, in order)
-        across an edge: into a window's recent part (a post from the future), out of it into the baseline, out of the
-        baseline, out of the longest recent window (the prefilter, and the subject's quietness when it is its last),
-        or past the horizon. Nothing `signals` finds for the subject changes before, but the time it was computed."""
+    def _next_edge(self, subject: _Subject, buckets: array, now_bucket: int) -> int:
+        """The first bucket after `now_bucket` at which the clock brings one of the subject's buckets (`buckets`: those
+        it holds, in order; and its folded days') across an edge: into a window's recent part (a post from the
+        future), out of it into the baseline, out of the baseline, out of the longest recent window (the prefilter,
+        and the subject's quietness when it is its last), or past the horizon. Nothing `signals` finds for the subject
+        changes before, but the time it was computed."""
         edges = [buckets[at] + offset for offset in self._edge_offsets
                  if (at := bisect_right(buckets, now_bucket - offset)) < len(buckets)]
+        if subject.folded is not None:
+            edges += [first + offset for offset in self._edge_offsets
+                      if (first := subject.folded_first_after(now_bucket - offset)) is not None]
         return min(edges, default=now_bucket + 1)
 
     def _by_position(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], None]:
@@ -440,6 +566,14 @@ class BurstTracker:
             return
         if self._now_bucket is None or _bucket(now) < self._now_bucket:
             self._take_back_lively(_bucket(now))
+        self._unfold_outside(_bucket(now))
+        if self._folded:  # a late post is counted in a folded day: its buckets are read back now
+            watched = [("keyword", watchlist.name) for watchlist in self.matcher.watchlists]
+            for post in posts:
+                day = _bucket(post.when) // DAY_BUCKETS
+                if day <= self._folded_until:
+                    keys = [(kind, sid) for kind, sid, _ in self._named_subjects_of(post)] + watched
+                    self._unfold_day(keys + [("event", post.event_id)] if post.event_id else keys, day)
         wanted = [("event", event_id) for event_id in event_ids]
         wanted += [("event", post.event_id) for post in posts if post.event_id]
         wanted += [(kind, sid) for post in posts for kind, sid, _ in self._named_subjects_of(post)]
@@ -472,12 +606,71 @@ class BurstTracker:
             if key not in self._subjects and (self._oldest is None or subject.last_bucket >= self._oldest):
                 taken[key] = self._subjects[key] = subject
                 self._quiet.setdefault(subject.last_bucket, []).append(key)
+                self._rewrite_if_saved_whole(key, data)
         return taken
+
+    def _rewrite_if_saved_whole(self, key: tuple[str, str], data: dict[str, Any]) -> None:
+        """A record saved before the counts were kept flat has them in its own form, not by day (the store moved
+        the others' flat counts to their days): the next `changes()` gives every day of it (a day's changes alone
+        would leave the others unsaved)."""
+        if "buckets" in data:
+            self._changed[key] = None
+            self._changed_days[key] = {bucket // DAY_BUCKETS for bucket in self._subjects[key].counts[::3]}
+
+    def _fold_range(self, now_bucket: int) -> tuple[int, int]:
+        """The first and last day whose buckets all lie inside the widest stretch between two edges (`_fold_gap`)
+        with the clock in `now_bucket`: days held folded must stay inside (`_unfold_outside`)."""
+        near, far = self._fold_gap
+        return (now_bucket - far) // DAY_BUCKETS + 1, (now_bucket - near + 1) // DAY_BUCKETS - 1
+
+    def _fold_saved(self) -> None:
+        """Fold the lively subjects' days that are saved and lie inside the stretch with a day to spare (the clock
+        takes a day to bring the stretch's far edge to them)."""
+        if self.archive is None or self._now_bucket is None:
+            return
+        first_day, last_day = self._fold_range(self._now_bucket)
+        first_day += 1
+        if first_day > last_day:
+            return
+        start, end = first_day * DAY_BUCKETS, (last_day + 1) * DAY_BUCKETS
+        for key in self._lively:
+            counts = self._subjects[key].counts
+            if counts and counts[0] < end and counts[-3] >= start and (
+                    bisect_left(counts[::3], start) < bisect_left(counts[::3], end)):
+                self._subjects[key].fold(first_day, last_day)
+                self._folded.add(key)
+                self._folded_until = max(self._folded_until, last_day)
+
+    def _unfold(self, key: tuple[str, str], subject: _Subject, days: list[int]) -> None:
+        assert self.archive is not None  # days are folded only once saved there
+        saved = self.archive.saved_counts(key, days)
+        subject.unfold({day: saved.get(day, []) for day in days})
+        if subject.folded is None:
+            self._folded.discard(key)
+
+    def _unfold_outside(self, now_bucket: int) -> None:
+        """Hold again the buckets of the folded days that the clock in `now_bucket` brought out of the stretch (by a
+        day, at the far edge; back with the clock, at the near one)."""
+        first_day, last_day = self._fold_range(now_bucket)
+        for key in list(self._folded):
+            subject = self._subjects.get(key)
+            if subject is None or subject.folded is None:
+                self._folded.discard(key)
+            elif days := subject.folded_days_outside(first_day, last_day):
+                self._unfold(key, subject, days)
+
+    def _unfold_day(self, keys: Iterable[tuple[str, str]], day: int) -> None:
+        """Hold again the buckets of this day of these subjects if it is folded: a late post is counted in it."""
+        for key in keys:
+            subject = self._subjects.get(key)
+            if subject is not None and subject.holds_folded(day):
+                self._unfold(key, subject, [day])
 
     def _forget(self, key: tuple[str, str]) -> None:
         del self._subjects[key]
         self._lively.pop(key, None)
         self._changed.pop(key, None)
+        self._changed_days.pop(key, None)
         self._dropped.add(key)
 
     def _advance_seen(self, now: datetime) -> None:
@@ -498,6 +691,10 @@ class BurstTracker:
         first, middle, last = (3 * bisect_right(buckets, edge) for edge in (base_start, recent_start, now_bucket))
         base_count, base_negative = sum(counts[first + 1:middle:3]), sum(counts[first + 2:middle:3])
         count, negative = sum(counts[middle + 1:last:3]), sum(counts[middle + 2:last:3])
+        folded_base, folded_base_negative = subject.folded_between(base_start, recent_start)
+        folded_recent, folded_recent_negative = subject.folded_between(recent_start, now_bucket)
+        base_count, base_negative = base_count + folded_base, base_negative + folded_base_negative
+        count, negative = count + folded_recent, negative + folded_recent_negative
         if count < self.min_count:
             return None
         rate = base_count * (window.recent / window.baseline)
@@ -519,25 +716,31 @@ class BurstTracker:
 
     # -- persistence ------------------------------------------------------------------------
     def records(self) -> list[SubjectRecord]:
-        """The counts as JSON-able records (what a memory keeps)."""
+        """The counts as JSON-able records (what a memory keeps): the folded days read back."""
+        for key in list(self._folded):
+            subject = self._subjects.get(key)
+            if subject is not None and subject.folded is not None:
+                self._unfold(key, subject, list(subject.folded[::FOLDED]))
+        self._folded = set()
         return [(kind, sid, subject.to_json()) for (kind, sid), subject in self._subjects.items()]
 
     def changes(self) -> tuple[Iterator[SubjectRecord], list[tuple[str, str]]]:
         """What changed since the last `changes_saved()` (or since the tracker was built or restored): the records
         of the subjects counted, renamed or pruned (new ones in the order they were made), and the (kind, id) of
-        those forgotten. Saved over what was saved before, they give what `records()` gives, at a cost that
-        follows the change, not the counts held.
+        those forgotten. A record holds the counts of the days that changed (`_Subject.changed_days_json`), and its
+        other days are as they were saved: so saved over what was saved before, they give what `records()` gives, at
+        a cost that follows the change, not the counts held (a busy place's 15 days were written at every
+        checkpoint).
 
-        The records are made one by one as they are read (read them before the tracker is fed again): a busy place's
-        holds 15 days of counts as Python ints, and making every changed one at once made each checkpoint's peak
-        memory grow with the horizon."""
-        subjects = self._subjects
-        return ((kind, sid, subjects[(kind, sid)].to_json()) for kind, sid in list(self._changed)), sorted(self._dropped)
+        The records are made one by one as they are read (read them before the tracker is fed again)."""
+        subjects, days = self._subjects, self._changed_days
+        return ((kind, sid, subjects[(kind, sid)].changed_days_json(days.get((kind, sid), ())))
+                for kind, sid in list(self._changed)), sorted(self._dropped)
 
     def changes_saved(self) -> None:
         """The last `changes()` are kept: the next ones start from here. With an archive, it holds the quiet subjects
         as they are now: they leave memory."""
-        self._changed, self._dropped = {}, set()
+        self._changed, self._changed_days, self._dropped = {}, {}, set()
         if self.archive is not None:
             self._absent = set()  # what was made since it was looked in is saved there now, and may be set aside
             for keys in self._quiet.values():
@@ -545,6 +748,7 @@ class BurstTracker:
                     if key not in self._lively:
                         self._subjects.pop(key, None)
             self._quiet = {}
+            self._fold_saved()
 
     def forgotten_before(self) -> int | None:
         """The bucket before which a subject's last post leaves it forgotten (None before the clock is given)."""
@@ -571,12 +775,13 @@ class BurstTracker:
         self._lively, self._lively_in_order, self._quiet, self._now_bucket, self._oldest = {}, True, {}, None, None
         self._absent, self._lively_taken_back = set(), None
         self._seen = [(EPOCH, set())]
-        self._changed, self._dropped = {}, set()
+        self._changed, self._changed_days, self._dropped, self._folded = {}, {}, set(), set()
         for kind, sid, data in records:
             subject = self._subjects[(kind, sid)] = _Subject.from_json(data, self._next_position)
             self._next_position = max(self._next_position, subject.position + 1)
             self._lively[(kind, sid)] = None
             self._seen[-1][1].update(pid for _, pid in subject.recent_ids())
+            self._rewrite_if_saved_whole((kind, sid), data)
 
     def close(self) -> None:
         self.save()

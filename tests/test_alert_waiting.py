@@ -220,3 +220,25 @@ def test_a_tick_reads_from_the_store_what_changed_not_the_month_that_waits(tmp_p
     assert long_named > 5 * short_named  # the findings name many times the messages...
     assert long_list_rows == short_list_rows  # ...without reading the boards' lists again
     assert long_rows / (BATCHES - 3) < long_named / BATCHES / 20  # a batch reads a small part of what it names
+
+
+def test_the_lists_read_from_the_store_are_held_for_the_subjects_of_the_last_tick_only(tmp_path):
+    """A new message every hour on one board in turn, each board reported when it gets one: after a tick the rule
+    holds the lists read from the store (a month of messages each) of the boards that tick reported, not those of
+    every board it ever reported (they made the worker grow with the month that waits)."""
+    from alerts.store import SqliteAlertStore
+
+    store = SqliteAlertStore(tmp_path / "alerts.sqlite3")
+    rule = UnansweredComplaintsRule(OPTIONS.model_copy(update={"pile_up": 1}))
+    rule.keep_waiting_in(RuleWaiting(store, KEY))
+    for number in range(4 * len(PLACES)):
+        now = T0 + timedelta(hours=number)
+        place = PLACES[number % len(PLACES)]
+        batch = [board(f"board:{number}", place, now, answered=False)]
+        rule.take_back(batch, now)
+        rule.on_post(batch[0])
+        assert [finding.subject_id for finding in rule.on_tick(now)] == [place]
+        checkpoint(store, rule, number)
+        if number:  # (the first tick finds the store holding none of this rule's messages: it reads no list)
+            assert list(rule._waiting._archived_about) == [("place", place)]
+    store.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.bursts import RECENT_IDS, RECENT_KEPT, BurstTracker, Window, _bucket
+from analysis.bursts import DAY_BUCKETS, RECENT_IDS, RECENT_KEPT, BurstTracker, Window, _bucket
 from stores.bursts import SqliteBurstStore
 from workers.build import burst_tracker_from_settings, load_gazetteer, shipped_segmenter
 from yuqing.config.datafiles import Watchlist
@@ -184,9 +184,24 @@ def test_a_subject_keeps_only_its_latest_post_ids_through_a_restart() -> None:
     assert len(restored.records()[0][2]["recent"]) == RECENT_KEPT
 
 
+def saved_over(saved: dict | None, change: dict) -> dict:
+    """A subject's record once `change` (of `BurstTracker.changes`: the days of its counts that changed) is saved over
+    what was saved of it (`saved`; None: nothing)."""
+    days: dict[int, list[int]] = {}
+    counts = saved["counts"] if saved else []
+    for at in range(0, len(counts), 3):
+        days.setdefault(counts[at] // DAY_BUCKETS, []).extend(counts[at:at + 3])
+    days.update(change["days"])
+    record = {key: value for key, value in change.items() if key not in ("days", "last_bucket")}
+    record["counts"] = [number for _, counts_of_day in sorted(days.items()) for number in counts_of_day]
+    assert change["last_bucket"] == record["counts"][-3]
+    return record
+
+
 def test_changes_saved_over_the_last_save_give_the_whole_counts() -> None:
-    """A checkpoint writes what changed (subjects counted, renamed, pruned, forgotten), not all it holds; saved over
-    the previous records, the changes give exactly the records of now, in their order."""
+    """A checkpoint writes what changed (subjects counted, renamed, pruned, forgotten; of their counts, the days that
+    changed), not all it holds; saved over the previous records, the changes give exactly the records of now, in their
+    order."""
     tracker = BurstTracker([], min_count=1)
     for n in range(30):
         tracker.add(enriched(n, NOW - timedelta(days=20) + timedelta(minutes=n), "旧事", event_id=f"evt-old-{n % 3}"))
@@ -203,7 +218,7 @@ def test_changes_saved_over_the_last_save_give_the_whole_counts() -> None:
     assert forgotten == [("event", f"evt-old-{n}") for n in range(3)]
     for key in forgotten:
         del saved[key]
-    saved.update({(kind, sid): data for kind, sid, data in changed})
+    saved.update({(kind, sid): saved_over(saved.get((kind, sid)), data) for kind, sid, data in changed})
     assert [(kind, sid, data) for (kind, sid), data in saved.items()] == tracker.records()
     tracker.changes_saved()
     records, forgotten = tracker.changes()

@@ -8,9 +8,11 @@ import json
 import random
 import sqlite3
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from alerts.store import AlertStore, SqliteAlertStore, WorkerMemory
 from analysis.bursts import BurstTracker, _bucket
@@ -118,6 +120,53 @@ def test_quiet_subjects_wait_in_the_store_and_the_signals_stay_the_same(open_ale
     assert saved(store) == {(kind, sid): data for kind, sid, data in held.records()}
 
 
+def checkpoint_bytes(tracker: BurstTracker, store: AlertStore) -> int:
+    """`checkpoint`, and the bytes of the burst records it wrote."""
+    changed, forgotten = tracker.changes()
+    records = list(changed)
+    store.save_memory(WorkerMemory({}, records, {}, LOG, forgotten, tracker.forgotten_before()))
+    tracker.changes_saved()
+    return sum(len(json.dumps(data)) for _, _, data in records)
+
+
+def test_a_busy_place_is_saved_and_held_by_the_days_that_change(open_alert_store: Callable[[], AlertStore]):
+    """A place posted about every 10 minutes for 20 days (and now and then a post a week late), a checkpoint every 4
+    hours: each writes the day or two of its counts that changed (the day posted in, the day the horizon leaves), not
+    its 15 days (the records written grew with the days held until the horizon was full); the worker holds the
+    buckets of the days near an edge of a window, the middle of the 14-day baseline as a sum per day; its signals are
+    those of a tracker holding every bucket, through a restart and the clock set back for a while, and the store holds
+    what that one holds, so a restarted worker finds the same signals."""
+    store = open_alert_store()
+    tracker = restarted(store)
+    held = BurstTracker([], min_count=3)  # every bucket in memory
+    written: dict[int, list[int]] = {}  # per day, the bytes each checkpoint wrote
+    n = 0
+    for day in range(20):
+        for hours in range(4, 25, 4):
+            now = START + timedelta(days=day, hours=hours)
+            if (day, hours) == (16, 8):
+                now -= timedelta(days=3)  # the machine's clock set back for a while
+            batch = [post(n + minutes, now - timedelta(minutes=minutes), None, negative=(n + minutes) % 3 == 0,
+                          places=["曹县"]) for minutes in range(0, 240, 10)]
+            if hours == 12 and day >= 8:
+                batch.append(post(n + 1000, now - timedelta(days=7, minutes=day), None, places=["曹县"]))
+            n += 2000
+            tracker.take_back(batch, [], now)
+            for item in batch:
+                tracker.add(item)
+                held.add(item)
+            assert tracker.signals(now) == held.signals(now)
+            written.setdefault(day, []).append(checkpoint_bytes(tracker, store))
+            held.changes_saved()
+            if (day, hours) == (10, 12):  # killed, and started again from the store
+                tracker = restarted(open_alert_store())
+    assert max(written[19]) < 3 * max(written[1])
+    assert len(tracker._subjects[("place", "曹县")].counts) < len(held._subjects[("place", "曹县")].counts) / 2
+    signals = held.signals(now)
+    assert restarted(open_alert_store()).signals(now) == signals
+    assert saved(store) == {(kind, sid): data for kind, sid, data in held.records()}
+
+
 def test_a_store_saved_before_the_subjects_had_their_columns_gets_them(tmp_path: Path):
     """An alert store written by an earlier version: its burst subjects get their position (the order they were
     saved in), last bucket and quietness; the lively ones are loaded, the quiet ones wait."""
@@ -135,6 +184,27 @@ def test_a_store_saved_before_the_subjects_had_their_columns_gets_them(tmp_path:
     assert store.quiet_subjects_after(bucket - 10) == [("event", "evt-2", {**old[2][2], "position": 3})]
     assert [data["position"] for _, _, data in store.saved_subjects([("event", "evt-1"), ("event", "nope")])] == [2]
     assert store.next_position() == 4
+    store.close()
+
+
+def test_a_store_saved_before_the_counts_were_kept_by_day_keeps_them_all(tmp_path: Path):
+    """An alert store whose burst subjects hold their counts in their JSON, as an earlier version saved them: opened,
+    their counts move to their days, and a checkpoint that writes the day a post came in leaves the others as they
+    were."""
+    path = tmp_path / "alerts.sqlite3"
+    bucket = _bucket(START)
+    old = {"label": "曹县", "counts": [bucket - 600, 1, 0, bucket - 300, 2, 1, bucket - 2, 1, 0],
+           "recent": [[bucket - 2, "w:1"]], "position": 0}
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE burst_state (kind TEXT NOT NULL, id TEXT NOT NULL, state TEXT NOT NULL, "
+                   "position INTEGER, last_bucket INTEGER, quiet INTEGER, PRIMARY KEY (kind, id))")
+        db.execute("INSERT INTO burst_state VALUES ('place', '曹县', ?, 0, ?, 0)", (json.dumps(old), bucket - 2))
+    store = SqliteAlertStore(path)
+    tracker = restarted(store)
+    assert saved(store) == {("place", "曹县"): old}
+    tracker.add(post(2, START, "evt-2", places=["曹县"]))
+    checkpoint(tracker, store)
+    assert saved(store)[("place", "曹县")]["counts"] == [*old["counts"], bucket, 1, 0]
     store.close()
 
 
@@ -176,10 +246,29 @@ def test_the_next_position_is_read_from_an_index_not_from_every_subject(tmp_path
         plan = db.execute("EXPLAIN QUERY PLAN SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state").fetchall()
     assert [detail for *_, detail in plan] == ["SEARCH burst_state USING COVERING INDEX burst_state_by_position"]
 
+@contextmanager
+def database_before(postgres_settings, migration) -> Iterator[Any]:
+    """A connection to the state database as the version before `migration` left it (the migrations before it
+    applied)."""
+    import psycopg
+
+    from stores import postgres
+
+    password = postgres_settings.password.get_secret_value()
+    with psycopg.connect(postgres_settings.url, password=password, autocommit=True) as conn:
+        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
+                     "applied_at timestamptz NOT NULL DEFAULT now())")
+        for earlier in postgres.migrations():
+            if earlier.version < migration.version:
+                conn.execute(earlier.path.read_text(encoding="utf-8").encode())
+                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                             (earlier.version, earlier.name))
+        yield conn
+
+
 def test_the_migration_gives_the_subjects_saved_before_their_columns(postgres_settings):
     """A PostgreSQL state database with burst subjects saved by an earlier version: the migration that adds their
     columns fills their last bucket and quietness from their JSON, and they keep their positions."""
-    import psycopg
     from psycopg.types.json import Json
 
     from alerts.postgres_store import PostgresAlertStore
@@ -190,18 +279,9 @@ def test_the_migration_gives_the_subjects_saved_before_their_columns(postgres_se
     old = [("place", "曹县", {"label": "曹县", "counts": [bucket - 2, 1, 0, bucket, 2, 1], "recent": [[bucket, "w:1"]]}),
            ("event", "evt-1", {"label": "某事", "counts": [bucket - 900, 1, 0], "recent": []}),
            ("event", "evt-2", {"label": "旧事", "buckets": {str(bucket - 5): [1, 0]}, "recent": []})]
-    password = postgres_settings.password.get_secret_value()
-    with psycopg.connect(postgres_settings.url, password=password, autocommit=True) as conn:
-        conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, "
-                     "applied_at timestamptz NOT NULL DEFAULT now())")
-        for migration in postgres.migrations():
-            if migration.version < columns.version:
-                conn.execute(migration.path.read_text(encoding="utf-8").encode())
-                conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                             (migration.version, migration.name))
-        with conn.cursor() as cursor:
-            cursor.executemany("INSERT INTO alert_burst_memory (kind, id, position, state) VALUES (%s, %s, %s, %s)",
-                               [(kind, sid, position, Json(data)) for position, (kind, sid, data) in enumerate(old)])
+    with database_before(postgres_settings, columns) as conn, conn.cursor() as cursor:
+        cursor.executemany("INSERT INTO alert_burst_memory (kind, id, position, state) VALUES (%s, %s, %s, %s)",
+                           [(kind, sid, position, Json(data)) for position, (kind, sid, data) in enumerate(old)])
     assert postgres.setup(postgres_settings)[0] == columns
     store = PostgresAlertStore(postgres_settings)
     try:
@@ -210,5 +290,32 @@ def test_the_migration_gives_the_subjects_saved_before_their_columns(postgres_se
         assert store.quiet_subjects_after(bucket - 1000) == [("event", "evt-1", {**old[1][2], "position": 1}),
                                                              ("event", "evt-2", {**old[2][2], "position": 2})]
         assert store.next_position() == 3
+    finally:
+        store.close()
+
+
+def test_the_migration_moves_the_counts_saved_in_the_subjects_to_their_days(postgres_settings):
+    """A PostgreSQL state database whose burst subjects hold their counts in their JSON: the migration moves them to
+    their days, and a checkpoint that writes the day a post came in leaves the others as they were."""
+    from psycopg.types.json import Json
+
+    from alerts.postgres_store import PostgresAlertStore
+    from stores import postgres
+
+    [by_day] = [m for m in postgres.migrations() if m.name == "alert_burst_days"]
+    bucket = _bucket(START)
+    old = {"label": "曹县", "counts": [bucket - 600, 1, 0, bucket - 300, 2, 1, bucket - 2, 1, 0],
+           "recent": [[bucket - 2, "w:1"]], "position": 0}
+    with database_before(postgres_settings, by_day) as conn:
+        conn.execute("INSERT INTO alert_burst_memory (kind, id, position, state, last_bucket, quiet) "
+                     "VALUES ('place', '曹县', 0, %s, %s, false)", (Json(old), bucket - 2))
+    assert postgres.setup(postgres_settings) == [by_day]
+    store = PostgresAlertStore(postgres_settings)
+    try:
+        tracker = restarted(store)
+        assert saved(store) == {("place", "曹县"): old}
+        tracker.add(post(2, START, "evt-2", places=["曹县"]))
+        checkpoint(tracker, store)
+        assert saved(store)[("place", "曹县")]["counts"] == [*old["counts"], bucket, 1, 0]
     finally:
         store.close()

@@ -118,9 +118,10 @@ class ArchiveAndChanges:
     and emptied when it takes the changes. What the archive answered is remembered until the batch ends: the store is
     read once per batch (`read_ahead`), and holds the same messages until the changes are saved.
 
-    A subject's list in the archive (`about`), once read, is kept and brought up to date with the changes the archive
-    takes (`saved`): a subject that piles up is reported at nearly every tick, naming a month of its messages, and
-    reading them from the store each time made every tick cost that month, not what changed."""
+    A subject's list in the archive (`about`), once read, is kept while the subject is asked about at every tick, and
+    brought up to date with the changes the archive takes (`saved`): a subject that piles up is reported at nearly
+    every tick, naming a month of its messages, and reading them from the store each time made every tick cost that
+    month, not what changed."""
 
     def __init__(self, archive: WaitingArchive, changes: dict[str, WaitingMessage | None] | None = None, *,
                  archive_is_ours: bool) -> None:
@@ -149,8 +150,12 @@ class ArchiveAndChanges:
         return found
 
     def about(self, subjects: Collection[Subject]) -> dict[Subject, list[Entry]]:
-        """Each subject's messages, in time order (of one time: in arrival order)."""
+        """Each subject's messages, in time order (of one time: in arrival order). The lists read from the archive are
+        kept for the subjects asked about now only: a subject that piles up is asked about at nearly every tick, and
+        every subject ever asked about kept a month of its messages here (most of them, after a month)."""
         added: dict[Subject, list[Entry]] = {subject: [] for subject in subjects}
+        kept = self._archived_about
+        self._archived_about = {subject: kept[subject] for subject in added if subject in kept}
         for message in self.changes.values():
             if message is not None and message.subject in added:
                 added[message.subject].append(message.entry())
