@@ -611,6 +611,10 @@ class PostTraits:
     headline: tuple[str, HeadlineKind] | None = None  # the post's title candidate (analysis.titles)
 
 
+# What `_late_originals` says of a post that is no late original: most posts.
+_NOT_LATE: tuple[str | None, frozenset[str]] = (None, frozenset())
+
+
 def event_id_for(post_id: str) -> str:
     return "evt-" + hashlib.sha1(post_id.encode("utf-8")).hexdigest()[:12]
 
@@ -860,13 +864,14 @@ class EventClusterer:
         people posting "又停水了" is an event however short each post is."""
         vector = dict(post.keywords)
         replies = self._replies_waiting_for(post)
-        former, copies = self._late_originals.pop(post.id, (None, set()))
+        former, copies = self._late_originals.pop(post.id, _NOT_LATE)
         if former and (counted := self._resolve(former)):
             counted.reprints += 1
             self.changed.add(counted.id)
             self.unsaved.add(counted.id)
         # An original that arrived after its copies joins their event, as a post joins its replies'.
-        replies += [e for e in map(self._resolve, sorted(copies)) if e is not None and e not in replies]
+        if copies:
+            replies += [e for e in map(self._resolve, sorted(copies)) if e is not None and e not in replies]
         event: EventState | None = None
         if reprint_of is not None:
             original = self.reprints.get(reprint_of)
@@ -881,7 +886,7 @@ class EventClusterer:
         elif vector or post.anchors or replies:
             # A reply whose post has not arrived yet (crawl order is not publication order) waits for
             # it in an event of its own, or its anchor's: its few words would pick a thread at random.
-            waiting = any(self._thread(parent) is None for parent in post.replies_to)
+            waiting = bool(post.replies_to) and any(self._thread(parent) is None for parent in post.replies_to)
             candidates = self._candidates(post, vector, replies, by_words=not waiting)
             if candidates:
                 _, event, best_tied = candidates[0]
@@ -919,7 +924,9 @@ class EventClusterer:
     def _replies_waiting_for(self, post: PostTraits) -> list[EventState]:
         """Events of replies that arrived before this post (crawl order is not publication order)."""
         waiting = self._waiting.pop(post.id, None)
-        found = {event.id: event for event in map(self._resolve, sorted(waiting[0]) if waiting else ()) if event}
+        if waiting is None:  # most posts: no reply came first
+            return []
+        found = {event.id: event for event in map(self._resolve, sorted(waiting[0])) if event}
         return [found[event_id] for event_id in sorted(found)]
 
     def recall(self, post_ids: Sequence[str], simhashes: Iterable[tuple[int, int | None]],
