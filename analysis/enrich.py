@@ -526,9 +526,9 @@ class Analyzer:
             # str() of these StrEnums is their value, without the enum's value property (two Python calls each).
             id=post.id, when=when, keywords=clues.keywords, platform=str(post.platform), places=post.places,
             areas=clues.areas, sentiment=str(post.sentiment.label) if post.sentiment else None,
-            policies=[link.id for link in post.policies],
+            policies=[link.id for link in post.policies] if post.policies else (),
             engagement=metrics.reposts + metrics.comments + metrics.likes,
-            anchors=clues.anchors, replies_to=[post.reply_to] if post.reply_to else [],
+            anchors=clues.anchors, replies_to=(post.reply_to,) if post.reply_to else (),
             thread=thread, author_anchors=clues.author_anchors, headline=clues.headline,
         )
         event_id = self.clusterer.assign(traits, reprint_of)

@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from operator import itemgetter
+from operator import itemgetter, mul
 from typing import Any, Protocol, cast
 
 from analysis.titles import Headline, HeadlineKind, composed_title
@@ -67,6 +67,9 @@ JOIN_SIMILARITY = 0.3
 MERGE_SIMILARITY = 0.5
 CENTROID_TERMS = 40
 CENTROID_KEPT = 200
+# An event's top terms, which posts are scored against, are taken again once it grew by this factor (see
+# EventState.terms_scored).
+TERMS_RETAKEN_AFTER = 1.1
 # Events remembered per term or anchor (the most recently joined), and how many of those sharing
 # the most keyword weight with a post are scored exactly.
 POSTINGS_PER_KEY = 24
@@ -451,14 +454,15 @@ class EventState:
     def terms_scored(self) -> tuple[dict[str, float], float]:
         """The top terms posts are scored against, and their norm: taken again only once the event grew by a tenth
         (a big event's centroid moves slowly)."""
-        if self._terms_due():
+        scored = self.scored_terms
+        # `_terms_due`, written out: this is asked for every event scored, a dozen times a post.
+        if scored is None or self.size > scored[0] * TERMS_RETAKEN_AFTER:
             top: dict[str, float] = dict(self.centroid) if len(self.centroid) <= CENTROID_TERMS else dict(most_common(self.centroid, CENTROID_TERMS))
-            self.scored_terms = (self.size, top, _norm(top))
-        assert self.scored_terms is not None
-        return self.scored_terms[1], self.scored_terms[2]
+            scored = self.scored_terms = (self.size, top, _norm(top))
+        return scored[1], scored[2]
 
     def _terms_due(self) -> bool:
-        return self.scored_terms is None or self.size > self.scored_terms[0] * 1.1
+        return self.scored_terms is None or self.size > self.scored_terms[0] * TERMS_RETAKEN_AFTER
 
     def _terms_to_save(self) -> tuple[int, dict[str, float]] | None:
         """What of `scored_terms` an event let go must take back to be scored as if it had been held: nothing when
@@ -491,7 +495,7 @@ class EventState:
         """The best-scoring candidate (see analysis.titles); the shown one stays unless another
         scores clearly higher. Without candidates: the estate or place and the action."""
         if not self.headlines:
-            return composed_title(named, [p for p, _ in self.places.most_common(3)], keywords)
+            return composed_title(named, [p for p, _ in most_common(self.places, 3)], keywords)
         if len(self.headlines) == 1:  # the best, whatever its score (most events taken, the small ones, have one)
             return self.headlines[0].text
         centroid, norm = self._title_centroid(top_terms)
@@ -506,7 +510,7 @@ class EventState:
         small event, name them), then the gazetteer's places, most named first."""
         quorum = min(2, self.size)
         estates = [a for a, n in self.anchors.most_common() if n >= quorum and not a.startswith("#")]
-        return [*estates[:2], *(p for p, _ in self.places.most_common(5))][:5]
+        return [*estates[:2], *(p for p, _ in most_common(self.places, 5))][:5]
 
     def to_event(self) -> Event:
         # A stable sort: its first 10 of the top CENTROID_TERMS are its top 10.
@@ -531,7 +535,7 @@ class EventState:
             platforms=dict(self.platforms),
             places=self.where(),
             sentiment_mix=dict(self.sentiment),
-            policies=[p for p, _ in self.policies.most_common(5)],
+            policies=[p for p, _ in most_common(self.policies, 5)],
             representative_posts=representatives[:REPRESENTATIVES],
             merged_into=self.merged_into,
         )
@@ -611,6 +615,10 @@ class PostTraits:
     headline: tuple[str, HeadlineKind] | None = None  # the post's title candidate (analysis.titles)
 
 
+# What `_late_originals` says of a post that is no late original: most posts.
+_NOT_LATE: tuple[str | None, frozenset[str]] = (None, frozenset())
+
+
 def event_id_for(post_id: str) -> str:
     return "evt-" + hashlib.sha1(post_id.encode("utf-8")).hexdigest()[:12]
 
@@ -628,7 +636,8 @@ def _one_district(first: EventState, second: EventState) -> bool:
 
 
 def _norm(vector: dict[str, float]) -> float:
-    return math.sqrt(sum(v * v for v in vector.values())) or 1.0
+    weights = vector.values()
+    return math.sqrt(sum(map(mul, weights, weights))) or 1.0  # the squares in the generator's order, made in C
 
 
 class Postings:
@@ -781,7 +790,10 @@ class EventClusterer:
             return 0.0
         centroid, centroid_norm = event.terms_scored()
         weight_of = centroid.get
-        dot = sum([weight * weight_of(term, 0.0) for term, weight in vector.items()])
+        # A loop, not sum() of a list: the same additions in the same order, without the list and its frame.
+        dot = 0.0
+        for term, weight in vector.items():
+            dot += weight * weight_of(term, 0.0)
         return dot / ((vector_norm or _norm(vector)) * centroid_norm)
 
     @staticmethod
@@ -804,7 +816,7 @@ class EventClusterer:
         # sort) by weight: no (weight, id) pair to build and compare for each.
         ranked = sorted([event_id for event_id, weight in shared.items() if weight >= floor])
         ranked.sort(key=shared.__getitem__, reverse=True)
-        anchored = {event_id for anchor in post.anchors for event_id in self._by_anchor.get(anchor)}
+        anchored = {event_id for anchor in post.anchors for event_id in self._by_anchor.get(anchor)} if post.anchors else set()
         return ranked[:SCORED_CANDIDATES], anchored
 
     def _candidates(
@@ -821,16 +833,16 @@ class EventClusterer:
         thread_ids = {event.id for event in threads}
         close = anchored | thread_ids
         # Both ways: a resident's post finds the estate's event, a post naming the estate finds events
-        # holding its residents' posts (whichever was crawled first).
-        residents = {event_id for anchor in post.author_anchors for event_id in self._by_anchor.get(anchor)}
-        residents.update(event_id for anchor in post.anchors for event_id in self._by_resident.get(anchor))
+        # holding its residents' posts (whichever was crawled first). Most posts name no estate.
+        residents: set[str] = set()
+        if post.author_anchors:
+            residents.update(event_id for anchor in post.author_anchors for event_id in self._by_anchor.get(anchor))
+        if post.anchors:
+            residents.update(event_id for anchor in post.anchors for event_id in self._by_resident.get(anchor))
         scored = []
         earliest_seen, latest_seen = post.when - ACTIVE_FOR, post.when + ACTIVE_FOR
-        areas = frozenset(post.areas)
-        # What the post says, without where: a place's name is in every complaint made there, so it joins a post
-        # to its place's events but does not show two of them are one happening.
-        said = {term: weight for term, weight in vector.items() if term not in post.places} if post.places else vector
-        said_norm = _norm(said)
+        said: dict[str, float] | None = None  # see below: made for the first event the post is close enough to merge
+        said_norm = vector_norm
         held = self.events.get
         for event_id in best + sorted((close | residents) - set(best)) if close or residents else best:
             event = held(event_id) or self._event(event_id)
@@ -838,14 +850,25 @@ class EventClusterer:
                 continue
             # Scored whether or not it can be joined: scoring caches the centroid as of the event's size (`_centroid`).
             similarity = self._similarity(vector, event, vector_norm)
-            tied = event_id in thread_ids or similarity >= MERGE_SIMILARITY and (
-                said is vector or self._similarity(said, event, said_norm) >= MERGE_SIMILARITY)
+            tied = event_id in thread_ids
+            if not tied and similarity >= MERGE_SIMILARITY:
+                if said is None:
+                    # What the post says, without where: a place's name is in every complaint made there, so it joins a
+                    # post to its place's events but does not show two of them are one happening. The post's own
+                    # words when it names no place among them: scored the same.
+                    said = vector
+                    if post.places and not vector.keys().isdisjoint(post.places):
+                        said = {term: weight for term, weight in vector.items() if term not in post.places}
+                        said_norm = _norm(said)
+                tied = said is vector or self._similarity(said, event, said_norm) >= MERGE_SIMILARITY
             # The same named place, topic or thread: other districts named are context.
             if event_id in close or (event_id in residents and similarity > 0):
                 scored.append((max(ANCHOR_SIMILARITY, similarity), event, tied))
-            elif similarity >= JOIN_SIMILARITY and not (areas and event.areas and _most_counted(event.areas) not in areas):
+            elif similarity >= JOIN_SIMILARITY and not (
+                    post.areas and event.areas and _most_counted(event.areas) not in post.areas):
                 scored.append((similarity, event, tied))  # the same complaint in two districts is two events
-        scored.sort(key=lambda item: (-item[0], item[1].first_seen, item[1].id))
+        if len(scored) > 1:
+            scored.sort(key=lambda item: (-item[0], item[1].first_seen, item[1].id))
         return scored
 
     @staticmethod
@@ -865,13 +888,14 @@ class EventClusterer:
         people posting "又停水了" is an event however short each post is."""
         vector = dict(post.keywords)
         replies = self._replies_waiting_for(post)
-        former, copies = self._late_originals.pop(post.id, (None, set()))
+        former, copies = self._late_originals.pop(post.id, _NOT_LATE)
         if former and (counted := self._resolve(former)):
             counted.reprints += 1
             self.changed.add(counted.id)
             self.unsaved.add(counted.id)
         # An original that arrived after its copies joins their event, as a post joins its replies'.
-        replies += [e for e in map(self._resolve, sorted(copies)) if e is not None and e not in replies]
+        if copies:
+            replies += [e for e in map(self._resolve, sorted(copies)) if e is not None and e not in replies]
         event: EventState | None = None
         if reprint_of is not None:
             original = self.reprints.get(reprint_of)
@@ -886,7 +910,7 @@ class EventClusterer:
         elif vector or post.anchors or replies:
             # A reply whose post has not arrived yet (crawl order is not publication order) waits for
             # it in an event of its own, or its anchor's: its few words would pick a thread at random.
-            waiting = any(self._thread(parent) is None for parent in post.replies_to)
+            waiting = bool(post.replies_to) and any(self._thread(parent) is None for parent in post.replies_to)
             candidates = self._candidates(post, vector, replies, by_words=not waiting)
             if candidates:
                 _, event, best_tied = candidates[0]
@@ -924,7 +948,9 @@ class EventClusterer:
     def _replies_waiting_for(self, post: PostTraits) -> list[EventState]:
         """Events of replies that arrived before this post (crawl order is not publication order)."""
         waiting = self._waiting.pop(post.id, None)
-        found = {event.id: event for event in map(self._resolve, sorted(waiting[0]) if waiting else ()) if event}
+        if waiting is None:  # most posts: no reply came first
+            return []
+        found = {event.id: event for event in map(self._resolve, sorted(waiting[0])) if event}
         return [found[event_id] for event_id in sorted(found)]
 
     def recall(self, post_ids: Sequence[str], simhashes: Iterable[tuple[int, int | None]],
@@ -1016,15 +1042,18 @@ class EventClusterer:
             self._terms_let_go.setdefault(event.id, set()).update(term for term in event.centroid if term not in kept)
             event.centroid = kept
         event.platforms[post.platform] += 1
-        # Most posts name no place, policy or anchor: Counter.update costs even when given nothing.
+        # Counted one by one as Counter.update counts them, without its checks of the argument: most posts name a place
+        # or two, few a policy or an anchor.
         for counts, found in ((event.places, post.places), (event.areas, post.areas), (event.policies, post.policies),
                               (event.anchors, post.anchors), (event.residents, post.author_anchors)):
-            if found:
-                counts.update(found)
+            for name in found:
+                counts[name] += 1
         if post.sentiment:
             event.sentiment[post.sentiment] += 1
-        self._by_anchor.add_all(post.anchors, event.id)
-        self._by_resident.add_all(post.author_anchors, event.id)
+        if post.anchors:
+            self._by_anchor.add_all(post.anchors, event.id)
+        if post.author_anchors:
+            self._by_resident.add_all(post.author_anchors, event.id)
         if post.headline is not None:
             event.add_headlines([Headline(post.headline[0], post.headline[1], dict(post.keywords))])
         if len(event.engaged) < REPRESENTATIVES or post.engagement > event.engaged[-1][0]:
