@@ -191,7 +191,8 @@ ALL_TOKEN = "tall"
 
 
 def post_tags(post: EnrichedPost) -> list[tuple[str, str]]:
-    """Every (kind, value) a post is counted and filtered under, each once."""
+    """Every (kind, value) a post is counted and filtered under, each once: its platform and sentiment first
+    (KEY_KINDS, which `post_tags` rows leave out)."""
     tags = [("platform", post.platform.value),
             ("sentiment", post.sentiment.label.value if post.sentiment else "unknown"),
             ("source", post.source)]
@@ -787,7 +788,7 @@ class SqliteIndex(Index):
         next_rid = conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM posts").fetchone()[0]  # before any is removed
         self._remove(list(kept.values()), changes)
         tags_of = [post_tags(post) for post in latest]
-        tids = self._tids_of(key for tags in tags_of for key in tags)
+        tids = self._tids_of(itertools.chain.from_iterable(tags_of))
         if merged_away := self._counted_under(tids):
             self._own_again(merged_away)
         rows, docs, texts, tag_rows = [], [], [], []
@@ -800,8 +801,9 @@ class SqliteIndex(Index):
             rows.append((rid, key, post.id, reach(post), tids[("event", post.event_id)] if post.event_id else None))
             docs.append((rid, pack(post)))
             texts.append((rid, *self._fts_row(post, tags)))
-            tag_rows += [(rid, tids[tag]) for tag in tags if tag[0] not in KEY_KINDS]
-            changes.add(key, [tids[tag] for tag in tags])
+            ids = list(map(tids.__getitem__, tags))
+            tag_rows += zip(itertools.repeat(rid), ids[len(KEY_KINDS):])  # after its platform and sentiment
+            changes.add(key, ids)
             hour = (key >> SECOND_SHIFT) // HOUR
             lo, hi = spans.get(hour, (rid, rid))
             spans[hour] = (min(lo, rid), max(hi, rid))
