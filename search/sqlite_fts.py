@@ -826,7 +826,8 @@ class SqliteIndex(Index):
         tids = self._tids_of(itertools.chain.from_iterable(tags_of))
         if merged_away := self._counted_under(tids):
             self._own_again(merged_away)
-        rows, docs, texts, tag_rows = [], [], [], []
+        rows, docs, texts = [], [], []
+        tag_rows: list[tuple[int, int]] = []
         spans: dict[int, tuple[int, int]] = {}  # hour -> (first, last) row id
         pack = self._documents.pack
         for key, post, tags in sorted(zip(self._new_keys(latest), latest, tags_of, strict=True), key=itemgetter(0)):
