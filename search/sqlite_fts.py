@@ -45,13 +45,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
 import orjson
 import zstandard
+from pydantic import BaseModel
 
 from search.base import (
     EMERGING_MIN,
@@ -191,7 +192,8 @@ ALL_TOKEN = "tall"
 
 
 def post_tags(post: EnrichedPost) -> list[tuple[str, str]]:
-    """Every (kind, value) a post is counted and filtered under, each once."""
+    """Every (kind, value) a post is counted and filtered under, each once: its platform and sentiment first
+    (KEY_KINDS, which `post_tags` rows leave out)."""
     tags = [("platform", post.platform.value),
             ("sentiment", post.sentiment.label.value if post.sentiment else "unknown"),
             ("source", post.source)]
@@ -216,6 +218,40 @@ def _fts_tags(tags: list[tuple[str, str]]) -> str:
     return " ".join([ALL_TOKEN] + [tag_token(k, v) for k, v in tags if k in FILTER_KINDS])
 
 
+@cache
+def _valued_defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's fields whose default is a value other than None (which `exclude_none` leaves out), with that value (a
+    model's as its fields, which compare in C). Fields without a default, and those made at the moment (`fetched_at`,
+    from `now`), have none."""
+    defaults = {}
+    for name, spec in model.model_fields.items():
+        if spec.is_required() or (spec.default_factory is not None and not isinstance(spec.default_factory, type)):
+            continue
+        default = spec.get_default(call_default_factory=True)
+        if default is not None:
+            defaults[name] = default.__dict__ if isinstance(default, BaseModel) else default
+    return defaults
+
+
+def _at_defaults(model: BaseModel) -> dict[str, Any]:
+    """The fields of a model that hold their value default, and inside the models it holds theirs, as an `exclude`
+    argument: with `exclude_none` (the other defaults are None) what pydantic's `exclude_defaults` leaves out,
+    without the default-making it does for that (an `Author()`, a `Metrics()` and the time now, for each post:
+    half of what writing a document took)."""
+    values = model.__dict__
+    left_out: dict[str, Any] = {}
+    for name, default in _valued_defaults(type(model)).items():
+        value = values[name]
+        if isinstance(value, BaseModel):
+            if value.__dict__ == default:
+                left_out[name] = True
+            elif inner := _at_defaults(value):
+                left_out[name] = inner
+        elif value == default:
+            left_out[name] = True
+    return left_out
+
+
 def _document(post: EnrichedPost) -> bytes:
     """The JSON a post is stored as (UTF-8, then compressed: `Documents`): without the fields that hold
     their defaults (nulls, zeros, empty lists: a quarter of a document), which read back as they were. An empty
@@ -224,7 +260,7 @@ def _document(post: EnrichedPost) -> bytes:
     serialize = post.__pydantic_serializer__.to_json
     if post.masked_text == "" and post.text:
         return serialize(post, exclude=post.text_copy())
-    return serialize(post, exclude=post.text_copy(), exclude_defaults=True)
+    return serialize(post, exclude=_at_defaults(post) | dict.fromkeys(post.text_copy(), True), exclude_none=True)
 
 
 # Many values asked at once: one JSON list parameter, read by json_each. One statement text whatever the list's
@@ -787,10 +823,11 @@ class SqliteIndex(Index):
         next_rid = conn.execute("SELECT coalesce(max(rid), 0) + 1 FROM posts").fetchone()[0]  # before any is removed
         self._remove(list(kept.values()), changes)
         tags_of = [post_tags(post) for post in latest]
-        tids = self._tids_of(key for tags in tags_of for key in tags)
+        tids = self._tids_of(itertools.chain.from_iterable(tags_of))
         if merged_away := self._counted_under(tids):
             self._own_again(merged_away)
-        rows, docs, texts, tag_rows = [], [], [], []
+        rows, docs, texts = [], [], []
+        tag_rows: list[tuple[int, int]] = []
         spans: dict[int, tuple[int, int]] = {}  # hour -> (first, last) row id
         pack = self._documents.pack
         for key, post, tags in sorted(zip(self._new_keys(latest), latest, tags_of, strict=True), key=itemgetter(0)):
@@ -800,8 +837,9 @@ class SqliteIndex(Index):
             rows.append((rid, key, post.id, reach(post), tids[("event", post.event_id)] if post.event_id else None))
             docs.append((rid, pack(post)))
             texts.append((rid, *self._fts_row(post, tags)))
-            tag_rows += [(rid, tids[tag]) for tag in tags if tag[0] not in KEY_KINDS]
-            changes.add(key, [tids[tag] for tag in tags])
+            ids = list(map(tids.__getitem__, tags))
+            tag_rows += zip(itertools.repeat(rid), ids[len(KEY_KINDS):])  # after its platform and sentiment
+            changes.add(key, ids)
             hour = (key >> SECOND_SHIFT) // HOUR
             lo, hi = spans.get(hour, (rid, rid))
             spans[hour] = (min(lo, rid), max(hi, rid))

@@ -1,5 +1,6 @@
 """The embedded index (SQLite FTS5): the shared behaviour suite, plus what only SQLite has."""
 
+import itertools
 import json
 import random
 import re
@@ -15,7 +16,7 @@ from search.base import SearchBackendError, SearchQuery, body_text, reach
 from search.sqlite_fts import SqliteIndex
 from tests.index_suite import CORPUS, END, FACET_QUERIES, QUERIES, SEED, T0, IndexSuite, expected
 from tests.sqlite_plans import full_scans, plans_of, steps_of
-from yuqing.schema import EnrichedPost, Event, ReprintLink
+from yuqing.schema import Author, EnrichedPost, Event, Metrics, PolicyLink, ReprintLink, Sentiment
 
 
 @pytest.fixture
@@ -69,6 +70,26 @@ def test_documents_leave_out_their_defaults_and_read_back_as_written(empty_index
     assert empty_index.get(SEED[0].id).reprint_of == unmasked.id
     assert empty_index.get(unmasked.id).extra == {"转载自": SEED[0].id}
     assert empty_index.get(unmasked.id).model_copy(update={"reprint_of": None, "extra": {}}) == unmasked
+
+
+def test_documents_leave_out_what_excluding_defaults_would(empty_index):
+    """The fields a document leaves out are found without making each default anew (pydantic's `exclude_defaults`
+    makes an author, metrics and the time now for each post): on posts whose author, metrics, sentiment, policies,
+    lists, flags and text copy are at their defaults or not, the same JSON as `exclude_defaults`."""
+    variants = itertools.product(
+        [Author(), Author(name="x"), Author(name="x", followers=0, verified=True), Author(id="7", verified_reason="")],
+        [Metrics(), Metrics(likes=3), Metrics(reposts=0, views=9)],
+        [None, Sentiment(score=0.5, label="neutral"), Sentiment(score=0.0, label="negative", probability=0.0)],
+        [[], [PolicyLink(id="hz-1", score=0.0)]],
+        [{}, {"k": None}],
+        [(None, False, []), ("", True, ["老旧小区"])])
+    for number, (author, metrics, sentiment, policies, extra, (title, inferred, keywords)) in enumerate(variants):
+        post = SEED[number % len(SEED)].model_copy(update={
+            "author": author, "metrics": metrics, "sentiment": sentiment, "policies": policies, "extra": extra,
+            "title": title, "published_year_inferred": inferred, "keywords": keywords,
+            "masked_text": SEED[number % len(SEED)].text if number % 3 else "另一个"})
+        assert sqlite_fts._document(post) == post.__pydantic_serializer__.to_json(
+            post, exclude=post.text_copy(), exclude_defaults=True), post
 
 
 def _deflated(index, document):

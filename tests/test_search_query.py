@@ -1,5 +1,6 @@
 """The query language: what each piece of syntax means, and where a malformed query is wrong."""
 
+import random
 from datetime import datetime, timedelta
 
 import pytest
@@ -120,4 +121,15 @@ def test_punctuation_made_spaces_before_normalising_leaves_the_tokens_as_they_we
     texts = [f"{before}{char}{after}" for char in replaced for before in neighbours for after in neighbours]
     texts += ["牡丹区老旧小区，改造！５Ｇ基站……已开通（试运行）～ＡＢＣ＿ｄｅｆ＝\u0338＜\u0338x"]
     for text in texts:
+        assert index_tokens(text) == _tokens_of_the_whole_normalisation(text), text
+
+
+def test_the_tokens_of_random_texts_are_their_runs_pairs_and_words() -> None:
+    """`index_tokens` finds every token in one pass of the regular expression: on texts of Chinese, letters, digits,
+    underscores, punctuation (half- and full-width), combining marks and characters NFKC rewrites, the same tokens as
+    cutting the text into runs and pairing each Chinese run's characters."""
+    alphabet = "老旧小区改造a Bz9_，。！５Ｇ\u3000…é\u0301ﬁ①㐀\uf900\U00020000-#@ǅ\u0338="
+    chosen = random.Random(15)
+    for _ in range(20_000):
+        text = "".join(chosen.choice(alphabet) for _ in range(chosen.randint(0, 24)))
         assert index_tokens(text) == _tokens_of_the_whole_normalisation(text), text
