@@ -329,7 +329,7 @@ class Enricher:
         else:
             place_title, place_title_words = title or "", title_words
         return EventClues(
-            keywords=list(weighted), areas=sorted({self._area(p) for p in places} - {self.gazetteer.city}),
+            keywords=list(weighted), areas=sorted({*map(self.gazetteer.area_of, places)} - {self.gazetteer.city}),
             anchors=anchors_of(f"{place_title} {masked}", [*place_title_words, *candidates]),
             author_anchors=list(author_anchors),
             headline=headline_of(title or None, masked),
@@ -374,11 +374,6 @@ class Enricher:
             if short not in found:
                 found.append(short)
         return found
-
-    def _area(self, place: str) -> str:
-        """The district, county or zone a place lies in (the city itself for the city)."""
-        lineage = self.gazetteer.lineage(place)
-        return lineage[-2] if len(lineage) >= 2 else lineage[-1]
 
 
 class Analyzer:
