@@ -114,12 +114,11 @@ def in_shared_zone(when: datetime) -> datetime:
     return when if zone is shared else when.replace(tzinfo=shared)
 
 
-def anchors_of(text: str, words: Iterable[str]) -> list[str]:
+def anchors_of(text: str, words: Sequence[str]) -> list[str]:
     """Distinctive anchors of a post: its #topics# and the named estates or villages among its words."""
-    found = [f"#{tag}#" for tag in _HASHTAG.findall(text)]
-    for word in words:
-        if not word.endswith(PLACE_SUFFIXES):  # one C-level test for most words
-            continue
+    found = [f"#{tag}#" for tag in _HASHTAG.findall(text)] if "#" in text else []
+    # The few words with a place's suffix, picked out in one C-level pass over them all.
+    for word in itertools.compress(words, map(str.endswith, words, itertools.repeat(PLACE_SUFFIXES))):
         suffix = next(s for s in PLACE_SUFFIXES if word.endswith(s))
         qualifier = word[: -len(suffix)]
         if len(qualifier) >= 2 and qualifier not in GENERIC_QUALIFIERS:
