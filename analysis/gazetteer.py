@@ -54,8 +54,11 @@ class Gazetteer:
                 self._departments[name] = dept.name
             for topic in dept.topics:
                 self._topics.setdefault(topic, []).append(dept.name)
+        names = [*self._by_name, *self._departments, *self._topics]
+        # Every word `resolve` and `departments` look up: a post's other words can be left out before either reads it.
+        self.words = frozenset(names)
         if segmenter is not None:
-            segmenter.add_terms([*self._by_name, *self._departments, *self._topics])
+            segmenter.add_terms(names)
 
     @staticmethod
     def _walk(entry: PlaceEntry, visit: Callable[[PlaceEntry], object]) -> None:
