@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from itertools import compress, repeat
-from operator import itemgetter, mul, truediv
+from itertools import compress
+from operator import itemgetter
 
 # Words judged kept at most: new words never stop coming. As many as the sentiment model keeps: a million took 40 MB,
 # and up to 120 MB more for the words' strings it alone kept alive.
@@ -64,9 +64,9 @@ class KeywordTable:
         """`weighted_keywords` for words already filtered by `candidate_words`."""
         if not candidates:
             return []
+        table, unseen = self.idf, self.unseen_idf
         counts = Counter(candidates)
-        # count / total * idf of each word, in C-level passes (a long article has a few hundred distinct words).
-        shares = map(truediv, counts.values(), repeat(len(candidates)))
-        scored = list(zip(counts, map(mul, shares, map(self.idf.get, counts, repeat(self.unseen_idf))), strict=True))
+        total = len(candidates)
+        scored = [(word, count / total * table.get(word, unseen)) for word, count in counts.items()]
         scored.sort(key=itemgetter(1), reverse=True)  # stable: ties keep first mention first
         return scored[:top_k]
