@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from itertools import compress
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter
@@ -248,6 +249,9 @@ class Enricher:
         # Author name -> (its places, its anchors), as of the segmenter's `dictionary_changes` below.
         self._authors: dict[str, tuple[list[str], list[str]]] = {}
         self._authors_dictionary = language.segmenter.dictionary_changes
+        # `_named`'s words, as of the registry's count of words `_registry_words`.
+        self._words_named = gazetteer.words | self.registry.words
+        self._registry_words = len(self.registry.words)
 
     def learn_policies(self, policies: Iterable[Policy]) -> None:
         """Add policies registered elsewhere (by another enrich worker's posts) that this one does not know."""
@@ -277,25 +281,28 @@ class Enricher:
             post = post.model_copy(update={"author": author.model_copy(update={"name": author_name})})
         segmenter, keyword_table = self.language.segmenter, self.language.keywords
         segmented = segmenter.segment_post(masked)
+        post_words = segmented.all_words
         title_words = segmenter.fast_words(title) if title else []
-        all_words = title_words + segmented.all_words
+        all_words = title_words + post_words
+        # What the registry and the gazetteer look up, in order: they read these few words, not all of them.
+        named = self._named(all_words)
 
         full_text = f"{title or ''}\n{masked}"
-        links = self.registry.link(full_text, all_words)
+        links = self.registry.link(full_text, named)
         # The stance toward the departments and policies the post names, not toward a contractor it
         # also complains about (see analysis/sentiment.py).
         word_sums = self.language.sentiment.word_sums(title_words + segmented.own, segmented.quoted,
                                                       self._stance_targets(all_words, links))
-        candidates = keyword_table.candidate_words(segmented.all_words)
+        candidates = keyword_table.candidate_words(post_words)
         # A title's words count twice: it says what the post is about.
         weighted = keyword_table.rank_candidates(keyword_table.candidate_words(title_words) * 2 + candidates,
                                                  KEYWORDS_PER_POST)
         # Where it happened: the text, the title, a board's 地点, the issuing office. Where the author
         # lives (a screen name such as 曹县汉服小姐姐) is kept apart: reports and alerts use the first.
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
-        places = self.gazetteer.resolve(all_words, hints)
+        places = self.gazetteer.resolve(named, hints)
         author_places, author_anchors = self._author(post.author.name) if post.author.name else ([], [])
-        departments = self._departments(post, links, all_words)
+        departments = self._departments(post, links, named)
         clues = self._clues(post, masked, title, title_words, candidates, weighted, places, author_anchors)
 
         fields = dict(post.__dict__)  # a Post's fields (it allows no extra ones), in their order
@@ -329,12 +336,21 @@ class Enricher:
         else:
             place_title, place_title_words = title or "", title_words
         return EventClues(
-            keywords=list(weighted), areas=sorted({self._area(p) for p in places} - {self.gazetteer.city}),
+            keywords=list(weighted), areas=sorted({*map(self.gazetteer.area_of, places)} - {self.gazetteer.city}),
             anchors=anchors_of(f"{place_title} {masked}", [*place_title_words, *candidates]),
             author_anchors=list(author_anchors),
             headline=headline_of(title or None, masked),
             simhash=simhash, lead_simhash=lead_simhash,
         )
+
+    def _named(self, words: Sequence[str]) -> list[str]:
+        """The words that name a place, a department, a topic or a policy (`Gazetteer.words`, `PolicyRegistry.words`),
+        in order: picked out by one C-level pass over a post's words, instead of one by each of the five indexes."""
+        registry_words = self.registry.words
+        if len(registry_words) != self._registry_words:  # a policy joined the registry (its words are only added to)
+            self._words_named = self.gazetteer.words | registry_words
+            self._registry_words = len(registry_words)
+        return list(compress(words, map(self._words_named.__contains__, words)))
 
     def _stance_targets(self, words: Sequence[str], links: Sequence[PolicyLink]) -> Iterator[str]:
         """How the post names the departments and linked policies it may be about. Lazy: sentiment
@@ -374,11 +390,6 @@ class Enricher:
             if short not in found:
                 found.append(short)
         return found
-
-    def _area(self, place: str) -> str:
-        """The district, county or zone a place lies in (the city itself for the city)."""
-        lineage = self.gazetteer.lineage(place)
-        return lineage[-2] if len(lineage) >= 2 else lineage[-1]
 
 
 class Analyzer:

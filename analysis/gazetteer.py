@@ -7,7 +7,7 @@ finding them in a post is a set look-up per word: no scan of the text per name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from analysis.segment import Segmenter
@@ -44,6 +44,8 @@ class Gazetteer:
                 self._by_name.setdefault(name, []).append(key)
             entries.extend((child, key) for child in entry.places)
         self.city = data.city.name
+        # Each place and its ancestors, the city last (`lineage`): read for every place a post names.
+        self._lineages = {key: tuple(self._walk_up(key)) for key in self.places}
 
         self._departments: dict[str, str] = {}
         self._topics: dict[str, list[str]] = {}
@@ -52,8 +54,11 @@ class Gazetteer:
                 self._departments[name] = dept.name
             for topic in dept.topics:
                 self._topics.setdefault(topic, []).append(dept.name)
+        names = [*self._by_name, *self._departments, *self._topics]
+        # Every word `resolve` and `departments` look up: a post's other words can be left out before either reads it.
+        self.words = frozenset(names)
         if segmenter is not None:
-            segmenter.add_terms([*self._by_name, *self._departments, *self._topics])
+            segmenter.add_terms(names)
 
     @staticmethod
     def _walk(entry: PlaceEntry, visit: Callable[[PlaceEntry], object]) -> None:
@@ -61,20 +66,26 @@ class Gazetteer:
         for child in entry.places:
             Gazetteer._walk(child, visit)
 
-    def lineage(self, key: str) -> list[str]:
-        """The place and its ancestors, the city last: 青菏街道 → [青菏街道, 曹县, 菏泽市]."""
-        chain: list[str] = []
+    def _walk_up(self, key: str) -> Iterator[str]:
         current: str | None = key
         while current is not None:
-            chain.append(current)
+            yield current
             current = self.places[current].parent
-        return chain
+
+    def lineage(self, key: str) -> list[str]:
+        """The place and its ancestors, the city last: 青菏街道 → [青菏街道, 曹县, 菏泽市]."""
+        return list(self._lineages[key])
+
+    def area_of(self, key: str) -> str:
+        """The district, county or zone a place lies in (the city itself for the city)."""
+        lineage = self._lineages[key]
+        return lineage[-2] if len(lineage) >= 2 else lineage[-1]
 
     def _common_ancestor(self, keys: Sequence[str]) -> str:
-        shared = set(self.lineage(keys[0]))
+        shared = set(self._lineages[keys[0]])
         for key in keys[1:]:
-            shared &= set(self.lineage(key))
-        return next(k for k in self.lineage(keys[0]) if k in shared)
+            shared.intersection_update(self._lineages[key])
+        return next(k for k in self._lineages[keys[0]] if k in shared)
 
     def resolve(self, post_words: Iterable[str], hints: Iterable[str] = ()) -> list[str]:
         """The most specific places a post is about, in order of first mention.
@@ -96,9 +107,9 @@ class Gazetteer:
         context = set(chosen)
         for keys in mentioned:
             if len(keys) > 1:
-                fitting = [k for k in keys if context & set(self.lineage(k)[1:])]
+                fitting = [k for k in keys if not context.isdisjoint(self._lineages[k][1:])]
                 chosen.append(fitting[0] if len(fitting) == 1 else self._common_ancestor(keys))
-        ancestors = {a for key in chosen for a in self.lineage(key)[1:]}
+        ancestors = {a for key in chosen for a in self._lineages[key][1:]}
         result: list[str] = []
         for key in chosen:
             if key not in ancestors and key not in result:

@@ -134,6 +134,8 @@ class PolicyRegistry:
         self._phrases_by_anchor: dict[str, list[_Phrase]] = {}
         self._keywords: dict[str, dict[str, float]] = {}
         self._by_keyword: dict[str, set[str]] = {}
+        # Every word `link` looks up (phrases' anchors, policies' keywords): only ever added to, as the indexes above.
+        self.words: set[str] = set()
         for policy in policies:
             self.add(policy)
 
@@ -168,6 +170,7 @@ class PolicyRegistry:
         # The rarest word of the phrase: a post that contains the phrase contains it too.
         anchor = max(phrase_words, key=self.keywords.idf_of)
         bucket = self._phrases_by_anchor.setdefault(anchor, [])
+        self.words.add(anchor)
         if phrase not in bucket:
             bucket.append(phrase)
 
@@ -181,6 +184,7 @@ class PolicyRegistry:
         self._keywords[policy.id] = weights
         for term in weights:
             self._by_keyword.setdefault(term, set()).add(policy.id)
+        self.words.update(weights)
 
     def link(self, text: str, post_words: Sequence[str]) -> list[PolicyLink]:
         """Policies the post is about, best first, each with a score in (0, 1]."""

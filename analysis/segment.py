@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -97,22 +98,27 @@ class Segmenter:
         jieba cuts each run of CJK/alphanumeric characters on its own and every other character
         alone; so does this, with each run's words cut by jieba-rs and cached.
         """
-        cut = self._cutter.cut
-        cache = self._block_cache
-        found: list[str] = []
         # Splitting on a capturing pattern alternates: other characters, a block, other characters...
-        for index, piece in enumerate(_BLOCK.split(text)):
-            if index % 2:
-                block_words = cache.get(piece)
-                if block_words is None:
-                    block_words = cut(piece, False)
-                    if len(cache) >= BLOCK_CACHE_SIZE:
-                        cache.clear()
-                    cache[piece] = block_words
-                found.extend(block_words)
-            elif piece:
-                found.extend("".join(piece.split()))  # its characters, whitespace dropped
-        return found
+        pieces = _BLOCK.split(text)
+        blocks = pieces[1::2]
+        cache = self._block_cache
+        try:
+            pieces[1::2] = map(cache.__getitem__, blocks)
+        except KeyError:  # blocks not cut before
+            pieces[1::2] = map(self._cut_block, blocks)
+        pieces[::2] = map("".join, map(str.split, pieces[::2]))  # the other characters, whitespace dropped
+        # A block's words, then the other characters one by one (a string iterates over its characters), in order.
+        return list(chain.from_iterable(pieces))
+
+    def _cut_block(self, block: str) -> list[str]:
+        """A block's words: cached, else cut by jieba-rs and cached."""
+        words = self._block_cache.get(block)
+        if words is None:
+            words = self._cutter.cut(block, False)
+            if len(self._block_cache) >= BLOCK_CACHE_SIZE:
+                self._block_cache.clear()
+            self._block_cache[block] = words
+        return words
 
     def forget_blocks(self) -> None:
         """Drop the cached words of blocks (a benchmark's fresh start)."""

@@ -506,6 +506,8 @@ def test_anchors_are_topics_and_named_estates_not_categories() -> None:
     words = ["牡丹区", "老旧小区", "改造", "化肥厂家属院", "幸福小区", "居民小区", "小区"]
     assert anchors_of(text, words) == ["#牡丹区一老旧小区改造停工数月#", "化肥厂家属院", "幸福小区"]
     assert anchors_of("转发微博", ["转发", "微博"]) == []
+    # The words are scanned one a line: a word holding a line break is still read whole.
+    assert anchors_of("", ["化肥厂\n幸福小区", "小区"]) == ["化肥厂\n幸福小区"]
 
 
 @pytest.mark.parametrize("text", ["2026-03-01T09:00:00+08:00", "2026-03-01T09:00:00.250000+05:30", "2026-03-01T01:00:00Z"])

@@ -161,3 +161,21 @@ def test_same_document_from_the_file_and_the_crawl_is_one_entry() -> None:
     assert merged.id == RENTAL.id
     assert merged.url == crawled.url  # what the file lacked, the crawl adds
     assert len(registry) == 1
+
+
+def test_a_policy_learned_by_a_running_enricher_is_linked_by_its_keywords_as_by_a_fresh_one() -> None:
+    # The enricher hands the registry only the words some index looks up (`Enricher._named`): the words of a policy
+    # that joins later must be among them from then on.
+    from tests.enrich_golden import fresh_enricher
+
+    charging = Policy(id="policy:charging", title="关于加快电动车充电桩建设的通知", keywords=["电动车充电桩", "充电难"])
+    complaint = Post(id="weibo:charging", url="https://example.org/weibo/charging", platform="weibo",
+                     source="weibo_source", published_at=datetime(2024, 3, 2), text="小区电动车充电桩太少了，充电难")
+    running = fresh_enricher()
+    assert "policy:charging" not in [link.id for link in running.annotate(complaint).post.policies]
+    running.learn_policies([charging])
+    fresh = fresh_enricher()
+    fresh.learn_policies([charging])
+    linked_by_running = running.annotate(complaint).post.policies
+    assert "policy:charging" in [link.id for link in linked_by_running]
+    assert linked_by_running == fresh.annotate(complaint).post.policies
