@@ -217,8 +217,9 @@ def test_the_worker_forgets_quiet_groups_while_a_delivery_lane_drops_one(tmp_pat
 def test_the_sweeps_copy_what_they_walk_before_a_collection_can_let_a_lane_in(tmp_path: Path, open_alert_store):
     """A garbage collection while a sweep copies the kept groups or the clocks may switch to a delivery lane, which
     changes them meanwhile. Made certain here: a collection at every new object, and one that drops an entry.
-    Listing the items made a tuple per entry, so it collected in the middle and failed ('dictionary changed size
-    during iteration', in a run of the whole suite); `dict.copy` makes none."""
+    Listing the items made a tuple per entry, so it could collect in the middle: one run of the whole suite failed
+    with 'dictionary keys changed during iteration', and here it fails with 'dictionary changed size during
+    iteration'. `dict.copy` makes none."""
     service = make_service(open_alert_store, tmp_path)
     service._groups = {f"place:{n}": (None, T0) for n in range(1000)}
     service._clocks = {f"alert:{n}": ((T0 + timedelta(days=1)).timestamp(), T0.timestamp()) for n in range(1000)}
