@@ -77,6 +77,11 @@ def _bucket(when: datetime) -> int:
     return int((aware(when) - EPOCH).total_seconds()) // BUCKET_SECONDS
 
 
+def _folded_place(folded: array, day: int) -> int:
+    """Where `day` is, or would go, in a subject's folded days (`_Subject.folded`, in order of their days)."""
+    return FOLDED * bisect_left(range(len(folded) // FOLDED), day, key=lambda index: folded[FOLDED * index])
+
+
 class _Subject:
     """One subject's counts, compact: most subjects are events of one post or a few, and the 15-day horizon holds
     every one of them (a dict of bucket lists and a list of tuples took ~830 bytes for a one-post event)."""
@@ -137,20 +142,20 @@ class _Subject:
         while at < end:
             day = counts[at] // DAY_BUCKETS
             day_end = 3 * bisect_left(buckets, (day + 1) * DAY_BUCKETS, at // 3)
-            folded.extend((day, counts[at], counts[day_end - 3], sum(counts[at + 1:day_end:3]),
-                           sum(counts[at + 2:day_end:3])))
+            # In its place among the days folded before: a late post may have unfolded a day in their middle.
+            place = _folded_place(folded, day)
+            folded[place:place] = array(COUNTS_TYPE, (day, counts[at], counts[day_end - 3],
+                                                      sum(counts[at + 1:day_end:3]), sum(counts[at + 2:day_end:3])))
             at = day_end
-        # The days folded before and those folded now, in order: a fold's days all come before, or all after.
-        days = folded[::FOLDED]
-        if list(days) != sorted(days):
-            folded = array(COUNTS_TYPE, [n for at in sorted(range(0, len(folded), FOLDED), key=folded.__getitem__)
-                                         for n in folded[at:at + FOLDED]])
         self.folded = folded
         del counts[start:end]
 
     def holds_folded(self, day: int) -> bool:
         folded = self.folded
-        return folded is not None and folded[0] <= day <= folded[-FOLDED] and day in folded[::FOLDED]
+        if folded is None:
+            return False
+        at = _folded_place(folded, day)
+        return at < len(folded) and folded[at] == day
 
     def folded_days_outside(self, first_day: int, last_day: int) -> list[int]:
         """The folded days before `first_day` or after `last_day`."""
@@ -163,7 +168,8 @@ class _Subject:
         folded = self.folded
         assert folded is not None
         for day, numbers in days.items():
-            at = FOLDED * list(folded[::FOLDED]).index(day)
+            at = _folded_place(folded, day)
+            assert folded[at] == day, f"day {day} is not folded"
             del folded[at:at + FOLDED]
             place = 3 * bisect_left(self.counts[::3], day * DAY_BUCKETS)
             self.counts[place:place] = array(COUNTS_TYPE, numbers)

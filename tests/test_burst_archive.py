@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.store import AlertStore, SqliteAlertStore, WorkerMemory
-from analysis.bursts import BurstTracker, _bucket
+from analysis.bursts import DAY_BUCKETS, FOLDED, BurstTracker, _bucket, _Subject
 from yuqing.schema import EnrichedPost, PolicyLink, Sentiment
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
@@ -319,3 +319,33 @@ def test_the_migration_moves_the_counts_saved_in_the_subjects_to_their_days(post
         assert saved(store)[("place", "曹县")]["counts"] == [*old["counts"], bucket, 1, 0]
     finally:
         store.close()
+
+
+def test_a_day_unfolded_in_the_middle_of_the_folded_days_is_folded_back_in_its_place():
+    """A late post unfolds its day wherever it lies (`BurstTracker._unfold_day`); folding that day again puts it
+    back between its neighbours, so the folded days stay in order for the look-ups that bisect them."""
+    subject = _Subject("老旧小区")
+    for day in range(3, 11):
+        for bucket in (day * DAY_BUCKETS + 1, day * DAY_BUCKETS + 100):
+            subject.count(bucket, negative=day % 2)
+    held = subject.counts.tolist()
+
+    def saved(day: int) -> list[int]:  # a day's two buckets, as the archive gives them back
+        at = held.index(day * DAY_BUCKETS + 1)
+        return held[at:at + 6]
+
+    subject.fold(4, 9)
+    assert subject.folded is not None and subject.folded[::FOLDED].tolist() == [4, 5, 6, 7, 8, 9]
+    assert [subject.holds_folded(day) for day in (3, 4, 6, 9, 10)] == [False, True, True, True, False]
+    assert subject.folded_between(-1, 11 * DAY_BUCKETS) == (12, 6)
+
+    subject.unfold({6: saved(6)})
+    assert subject.folded[::FOLDED].tolist() == [4, 5, 7, 8, 9] and not subject.holds_folded(6)
+    late = [6 * DAY_BUCKETS + 200, 1, 1]
+    subject.count(late[0], negative=1)
+    subject.fold(6, 6)
+    assert subject.folded[::FOLDED].tolist() == [4, 5, 6, 7, 8, 9]
+    assert subject.holds_folded(6) and subject.folded_between(-1, 11 * DAY_BUCKETS) == (13, 7)
+
+    subject.unfold({day: saved(day) for day in (4, 5, 7, 8, 9)} | {6: saved(6) + late})
+    assert subject.folded is None and subject.counts.tolist() == held[:24] + late + held[24:]
