@@ -48,7 +48,6 @@ import itertools
 import multiprocessing
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -158,9 +157,13 @@ class Stream:
                        title=title, text=text, published_at=when, extra=extra)
 
 
-# What a worker that ran before leaves in the user's cache: the language's derived tables (bench.soak's start).
-KEEP_LANGUAGE_TABLES = ("from stores.tables import PrivateTableCache, use_keeper; use_keeper(PrivateTableCache()); "
-                        "from workers.build import shipped_language; shipped_language()")
+def keep_language_tables() -> None:
+    """What a worker that ran before leaves in the user's cache: the language's derived tables (timing the start)."""
+    from stores.tables import PrivateTableCache, use_keeper
+    from workers.build import shipped_language
+
+    use_keeper(PrivateTableCache())
+    shipped_language()
 
 
 # -- stages in their own processes -------------------------------------------------------------
@@ -522,7 +525,11 @@ def main() -> int:
     # sentiment model's ratios: about 1.8 s to build) read from the user's private cache, where `yuqing` keeps them
     # for every command and a worker that ran before left them. Kept first, in a process of its own, as that worker.
     use_keeper(PrivateTableCache())
-    subprocess.run([sys.executable, "-c", KEEP_LANGUAGE_TABLES], check=True)
+    keeper = multiprocessing.get_context("spawn").Process(target=keep_language_tables)
+    keeper.start()
+    keeper.join()
+    if keeper.exitcode != 0:
+        raise SystemExit(f"keeping the language tables failed (exit code {keeper.exitcode})")
     began, began_cpu = time.perf_counter(), time.process_time()
     analyzer = analyzer_from_settings(settings, settings.path(ANALYSIS_STATE_FILE))
     start_seconds, start_cpu = time.perf_counter() - began, time.process_time() - began_cpu
