@@ -38,6 +38,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from itertools import chain, pairwise
 from typing import Any
 
 import numpy as np
@@ -401,12 +402,99 @@ def model_tables(calibration: Calibration, heads: LinearHeads | None, bayes: Map
 
 @dataclass(frozen=True)
 class WordSums:
-    """What `SentimentModel.word_sums` found of a post: per group of its own words, (its weight in the author's
-    stance, the sum of its words' weights, their number, the text of its character bigrams); and the repost
-    chain's (sum, number), which has no bigrams."""
+    """What `SentimentModel.word_sums` found of a post: per group of its own words, its weight in the author's stance
+    and its words; and the words of its repost chain (None without one), which have no bigrams. `logits_many` sums the
+    weights of the words of a whole batch of posts at once."""
 
-    groups: list[tuple[float, complex, int, str]]
-    chain: tuple[complex, int] | None
+    groups: list[tuple[float, Sequence[str]]]
+    chain: Sequence[str] | None
+
+
+class _TokenTable:
+    """Each raw token the model has read, numbered once, and what the classifier makes of it in arrays indexed by that
+    number: its kind (`_kind_of`), whether it ends a clause, the weights of its word as a feature, plain and negated,
+    and the characters it adds to the text of the character bigrams. A batch's words become numbers with one C-level
+    pass of dict look-ups, and everything else about them is gathered and summed by numpy."""
+
+    def __init__(self, weights: Mapping[str, complex]) -> None:
+        self._weights = weights
+        self._clear()
+
+    def _clear(self) -> None:
+        self.numbers: dict[str, int] = {}
+        self.chars: dict[str, str] = {}  # raw token -> its characters in the bigram text ('' for none)
+        self.kinds = np.empty(0, dtype=np.int8)
+        self.ends = np.empty(0, dtype=bool)
+        self.plain = np.empty(0, dtype=np.complex128)
+        self.negated = np.empty(0, dtype=np.complex128)
+
+    def numbered(self, words: Sequence[str]) -> np.ndarray:
+        """The numbers of the words, tokens new to the table numbered first. The table starts again before a batch
+        would take it past KNOWN_TOKENS_SIZE (a few tens of MB): the words in use come back."""
+        numbers = self.numbers
+        try:
+            return np.fromiter(map(numbers.__getitem__, words), dtype=np.intp, count=len(words))
+        except KeyError:
+            new = set(words).difference(numbers)
+        if len(numbers) + len(new) > KNOWN_TOKENS_SIZE:
+            self._clear()
+            new = set(words)
+        self._add(new)
+        return np.fromiter(map(self.numbers.__getitem__, words), dtype=np.intp, count=len(words))
+
+    def _add(self, tokens: Iterable[str]) -> None:
+        kinds, ends, plain, negated = [], [], [], []
+        weight = self._weights.get
+        for number, raw in enumerate(tokens, len(self.numbers)):
+            word, kind, clause_end = _kind_of(raw)
+            self.numbers[raw] = number
+            # What `tone_features` joins for the bigrams: the words but emoticons, spaces dropped.
+            self.chars[raw] = "" if kind in (_BLANK, _EMOTICON) else word.replace(" ", "")
+            kinds.append(kind)
+            ends.append(clause_end)
+            plain.append(weight(word, 0j))
+            negated.append(weight(NEGATED + word, 0j))
+        self.kinds = np.concatenate([self.kinds, np.array(kinds, dtype=np.int8)])
+        self.ends = np.concatenate([self.ends, np.array(ends, dtype=bool)])
+        self.plain = np.concatenate([self.plain, np.array(plain, dtype=np.complex128)])
+        self.negated = np.concatenate([self.negated, np.array(negated, dtype=np.complex128)])
+
+    def sums(self, sequences: Sequence[Sequence[str]], texts: int) -> list[tuple[complex, int, str]]:
+        """Per sequence of words, what `tone_features` makes of it (the words' features, and the character bigrams of
+        the first `texts` sequences): the sum of the weights of its word features, added in the same order; their
+        number; and the text of its character bigrams ('' past the first `texts`).
+
+        `tone_features` walks the words one by one: a negator marks the next NEGATION_REACH plain words of its
+        clause. Here a plain word is negated when the latest negator before it comes after the latest reset (a clause
+        end, or the start of its sequence) and at most NEGATION_REACH plain words lie after that negator up to it
+        included. Positions are doubled so that a sequence's start (2i - 1) comes before a negator at its first
+        word (2i) and a clause end (2i) cancels a negator before it."""
+        lengths = np.fromiter(map(len, sequences), dtype=np.intp, count=len(sequences))
+        bounds = np.zeros(len(sequences) + 1, dtype=np.intp)
+        np.cumsum(lengths, out=bounds[1:])
+        words = list(chain.from_iterable(sequences))
+        numbers = self.numbered(words)
+        kinds = self.kinds[numbers]
+        twice = np.arange(0, 2 * len(words), 2)
+        resets = np.where(self.ends[numbers], twice, -2)
+        starts = bounds[:-1][lengths > 0]
+        resets[starts] = np.maximum(resets[starts], 2 * starts - 1)
+        last_negator = np.maximum.accumulate(np.where(kinds == _NEGATOR, twice, -3))
+        is_plain = kinds == _PLAIN
+        plain_so_far = np.cumsum(is_plain)
+        plain_since_negator = plain_so_far - plain_so_far[np.maximum(last_negator // 2, 0)]
+        negated = is_plain & (last_negator > np.maximum.accumulate(resets)) & (plain_since_negator <= NEGATION_REACH)
+        counted = kinds != _SKIPPED
+        counted &= kinds != _BLANK
+        weights = np.where(negated, self.negated[numbers], self.plain[numbers])[counted].tolist()
+        counted_so_far = np.concatenate([[0], np.cumsum(counted)])[bounds].tolist()
+        chars = list(map(self.chars.__getitem__, words[: bounds[texts]]))
+        found = []
+        for index, (start, end) in enumerate(pairwise(bounds.tolist())):
+            first, last = counted_so_far[index], counted_so_far[index + 1]
+            text = "".join(chars[start:end]) if index < texts else ""
+            found.append((sum(weights[first:last], 0j), last - first, text))
+        return found
 
 
 class SentimentModel:
@@ -415,49 +503,7 @@ class SentimentModel:
     def __init__(self, calibration: Calibration, tables: ModelTables) -> None:
         self.calibration = calibration
         self.weights, self.polarity_bias, self.neutral_bias = tables
-        # Per raw token: what it is to the classifier (`_kind_of`) and the weights of the word as a feature, plain
-        # and negated, so that `_word_sum` reads each of a post's words with one look-up.
-        self._known_tokens: dict[str, tuple[str, int, bool, complex, complex]] = {}
-
-    def _token(self, raw: str) -> tuple[str, int, bool, complex, complex]:
-        word, kind, clause_end = _kind_of(raw)
-        info = (word, kind, clause_end, self.weights.get(word, 0j), self.weights.get(NEGATED + word, 0j))
-        if len(self._known_tokens) >= KNOWN_TOKENS_SIZE:  # a few tens of MB at most; the words in use come back
-            self._known_tokens.clear()
-        self._known_tokens[raw] = info
-        return info
-
-    def _word_sum(self, words: Sequence[str], *, char_bigrams: bool = True) -> tuple[complex, int, str]:
-        """The sum of the weights of the words of `tone_features(words, char_bigrams=...)`, added in the same
-        order, their number, and the text whose character bigrams are its other features ('' without them),
-        without making the features: the same walk as `tone_features` (which stays the definition, what training
-        reads; tests/test_analysis_golden.py holds the two equal on all shared text), with each word's kind and
-        weights from one look-up instead of three."""
-        known, token = self._known_tokens, self._token
-        linear = 0j
-        count = 0
-        chars: list[str] = []  # of the words, for their character bigrams
-        reach = 0
-        for raw in words:
-            word, kind, clause_end, plain, negated = known.get(raw) or token(raw)
-            if kind == _BLANK:
-                continue
-            if kind != _EMOTICON:
-                chars.append(word)
-            if clause_end:
-                reach = 0
-            if kind == _SKIPPED:
-                continue
-            count += 1
-            if kind == _NEGATOR:
-                reach = NEGATION_REACH
-                linear += plain
-            elif reach and kind == _PLAIN:
-                linear += negated
-                reach -= 1
-            else:
-                linear += plain
-        return linear, count, "".join(chars).replace(" ", "") if char_bigrams else ""
+        self._tokens = _TokenTable(self.weights)
 
     @property
     def tables(self) -> ModelTables:
@@ -469,30 +515,35 @@ class SentimentModel:
         return BigramTable(self.weights)
 
     def word_sums(self, own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> WordSums:
-        """A post's logits but for its character bigrams: its groups of `weighted_tokens`, each summed by
-        `_word_sum` without making its tokens (the author's words, weight 1, the common case, or their clauses),
-        and its repost chain. `logits_many` adds the bigrams of many posts at once."""
+        """A post's groups of `weighted_tokens`, as words (the author's words, weight 1, the common case, or their
+        clauses), and its repost chain: what `logits_many` sums, with the words of other posts, without making
+        their tokens."""
         own = without_quotations(own)
         clauses = clause_weights(own, targets) if own else None
         parts: Sequence[tuple[Sequence[str], float]] = clauses or [(own, 1.0)]
-        groups = [(weight, *self._word_sum(words)) for words, weight in parts]
-        return WordSums(groups, self._word_sum(quoted, char_bigrams=False)[:2] if quoted else None)
+        return WordSums([(weight, words) for words, weight in parts], quoted or None)
 
     def logits_many(self, posts: Sequence[WordSums]) -> list[tuple[float, float]]:
         """(polarity logit, neutral logit) of each post: sums of the weights of every token occurrence, the
         neutral one divided by the square root of the number of occurrences (so an article's length alone does
-        not decide whether it has a tone). The character bigrams of all the posts are looked up at once."""
-        bigram_sums = iter(self._bigrams.sums([text for post in posts for *_, text in post.groups]))
+        not decide whether it has a tone). The words and the character bigrams of all the posts are looked up
+        and weighed at once (`_TokenTable.sums`, `BigramTable`), each post's weights added in `tone_features`'
+        order."""
+        own = [words for post in posts for _, words in post.groups]
+        sums = self._tokens.sums([*own, *(post.chain for post in posts if post.chain is not None)], len(own))
+        own_sums, chain_sums = iter(sums[: len(own)]), iter(sums[len(own) :])
+        bigram_sums = iter(self._bigrams.sums([text for *_, text in sums[: len(own)]]))
         quoted_weight = self.calibration.quoted_weight
         found = []
         for post in posts:
             linear, squares = 0j, 0.0
-            for weight, word_sum, count, text in post.groups:
+            for weight, _ in post.groups:
+                word_sum, count, text = next(own_sums)
                 linear += weight * (word_sum + next(bigram_sums))
                 squares += weight * weight * (count + max(0, len(text) - 1))
             if post.chain is not None:
-                chain, chain_count = post.chain
-                linear += quoted_weight * chain
+                chain_sum, chain_count, _ = next(chain_sums)
+                linear += quoted_weight * chain_sum
                 squares += quoted_weight * quoted_weight * chain_count
             found.append((self.polarity_bias + linear.real,
                           self.neutral_bias + linear.imag / (math.sqrt(squares) or 1.0)))
