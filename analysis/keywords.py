@@ -48,13 +48,13 @@ class KeywordTable:
         judged = self._judged
         if len(judged) >= JUDGED_WORDS_SIZE:
             judged.clear()
-        verdicts = list(map(judged.get, words))
-        if None in verdicts:
+        try:
+            return list(compress(words, map(judged.__getitem__, words)))
+        except KeyError:  # some words are new: only those are judged (most posts bring one or two)
             stop = self.stopwords
-            for position, word in enumerate(words):
-                if verdicts[position] is None:
-                    verdicts[position] = judged[word] = _is_candidate(word, stop)
-        return list(compress(words, verdicts))
+            for word in set(words).difference(judged):
+                judged[word] = _is_candidate(word, stop)
+            return list(compress(words, map(judged.__getitem__, words)))
 
     def weighted_keywords(self, words: Sequence[str], top_k: int = 8) -> list[tuple[str, float]]:
         """(word, tf-idf) of the best `top_k` keywords, highest first; ties keep first mention first."""
