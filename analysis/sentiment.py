@@ -410,54 +410,67 @@ class WordSums:
     chain: Sequence[str] | None
 
 
+class _Numbering(dict[str, int]):
+    """Raw token -> its number, from 0 on: a token new to it is numbered at its first look-up (in C, but for this
+    call) and listed in `new`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.new: list[str] = []
+
+    def __missing__(self, token: str) -> int:
+        number = self[token] = len(self)
+        self.new.append(token)
+        return number
+
+
 class _TokenTable:
     """Each raw token the model has read, numbered once, and what the classifier makes of it in arrays indexed by that
-    number: its kind (`_kind_of`), whether it ends a clause, the weights of its word as a feature, plain and negated,
-    and the characters it adds to the text of the character bigrams. A batch's words become numbers with one C-level
-    pass of dict look-ups, and everything else about them is gathered and summed by numpy."""
+    number: its kind (`_kind_of`), whether it ends a clause, the weights of its word as a feature, plain (at twice its
+    number) and negated (the next one), and the characters it adds to the text of the character bigrams. A batch's
+    words become numbers with one C-level pass of dict look-ups, and everything else about them is gathered and
+    summed by numpy."""
 
     def __init__(self, weights: Mapping[str, complex]) -> None:
         self._weights = weights
         self._clear()
 
     def _clear(self) -> None:
-        self.numbers: dict[str, int] = {}
+        self.numbers = _Numbering()
         self.chars: dict[str, str] = {}  # raw token -> its characters in the bigram text ('' for none)
         self.kinds = np.empty(0, dtype=np.int8)
         self.ends = np.empty(0, dtype=bool)
-        self.plain = np.empty(0, dtype=np.complex128)
-        self.negated = np.empty(0, dtype=np.complex128)
+        self.feature_weights = np.empty(0, dtype=np.complex128)
 
     def numbered(self, words: Sequence[str]) -> np.ndarray:
-        """The numbers of the words, tokens new to the table numbered first. The table starts again before a batch
-        would take it past KNOWN_TOKENS_SIZE (a few tens of MB): the words in use come back."""
-        numbers = self.numbers
-        try:
-            return np.fromiter(map(numbers.__getitem__, words), dtype=np.intp, count=len(words))
-        except KeyError:
-            new = set(words).difference(numbers)
-        if len(numbers) + len(new) > KNOWN_TOKENS_SIZE:
+        """The numbers of the words, tokens new to the table numbered and described. A batch that takes the table past
+        KNOWN_TOKENS_SIZE (a few tens of MB) is numbered again in an empty one: the words in use come back."""
+        numbers = np.fromiter(map(self.numbers.__getitem__, words), dtype=np.intp, count=len(words))
+        if len(self.numbers) > KNOWN_TOKENS_SIZE and len(self.numbers) > len(self.numbers.new):
             self._clear()
-            new = set(words)
-        self._add(new)
-        return np.fromiter(map(self.numbers.__getitem__, words), dtype=np.intp, count=len(words))
+            numbers = np.fromiter(map(self.numbers.__getitem__, words), dtype=np.intp, count=len(words))
+        if self.numbers.new:
+            self._describe(self.numbers.new)
+            self.numbers.new = []
+        return numbers
 
-    def _add(self, tokens: Iterable[str]) -> None:
-        kinds, ends, plain, negated = [], [], [], []
+    def _describe(self, tokens: list[str]) -> None:
+        """Fill the arrays' entries of the tokens just numbered (the last ones), the arrays grown by half or more."""
+        first, size = len(self.numbers) - len(tokens), len(self.numbers)
+        if size > len(self.kinds):
+            capacity = max(size, len(self.kinds) * 3 // 2)
+            self.kinds = np.resize(self.kinds, capacity)
+            self.ends = np.resize(self.ends, capacity)
+            self.feature_weights = np.resize(self.feature_weights, 2 * capacity)
         weight = self._weights.get
-        for number, raw in enumerate(tokens, len(self.numbers)):
-            word, kind, clause_end = _kind_of(raw)
-            self.numbers[raw] = number
-            # What `tone_features` joins for the bigrams: the words but emoticons, spaces dropped.
-            self.chars[raw] = "" if kind in (_BLANK, _EMOTICON) else word.replace(" ", "")
-            kinds.append(kind)
-            ends.append(clause_end)
-            plain.append(weight(word, 0j))
-            negated.append(weight(NEGATED + word, 0j))
-        self.kinds = np.concatenate([self.kinds, np.array(kinds, dtype=np.int8)])
-        self.ends = np.concatenate([self.ends, np.array(ends, dtype=bool)])
-        self.plain = np.concatenate([self.plain, np.array(plain, dtype=np.complex128)])
-        self.negated = np.concatenate([self.negated, np.array(negated, dtype=np.complex128)])
+        described = [(*_kind_of(raw), raw) for raw in tokens]
+        self.kinds[first:size] = [kind for _, kind, _, _ in described]
+        self.ends[first:size] = [clause_end for _, _, clause_end, _ in described]
+        self.feature_weights[2 * first : 2 * size : 2] = [weight(word, 0j) for word, *_ in described]
+        self.feature_weights[2 * first + 1 : 2 * size : 2] = [weight(NEGATED + word, 0j) for word, *_ in described]
+        # What `tone_features` joins for the bigrams: the words but emoticons, spaces dropped.
+        self.chars.update((raw, "" if kind in (_BLANK, _EMOTICON) else word.replace(" ", ""))
+                          for word, kind, _, raw in described)
 
     def sums(self, sequences: Sequence[Sequence[str]], texts: int) -> list[tuple[complex, int, str]]:
         """Per sequence of words, what `tone_features` makes of it (the words' features, and the character bigrams of
@@ -486,7 +499,7 @@ class _TokenTable:
         negated = is_plain & (last_negator > np.maximum.accumulate(resets)) & (plain_since_negator <= NEGATION_REACH)
         counted = kinds != _SKIPPED
         counted &= kinds != _BLANK
-        weights = np.where(negated, self.negated[numbers], self.plain[numbers])[counted].tolist()
+        weights = self.feature_weights[(2 * numbers + negated)[counted]].tolist()
         counted_so_far = np.concatenate([[0], np.cumsum(counted)])[bounds].tolist()
         chars = list(map(self.chars.__getitem__, words[: bounds[texts]]))
         found = []
