@@ -3,7 +3,8 @@
 The IDF comes from real news, Weibo and government text (tools/build_idf.py); a word that
 corpus never saw counts as rare. Stopwords drop function words and the set phrases of
 government writing (加强, 推进, 落实) that would otherwise top every list. Both are read from the
-shipped files at the edge (`stores.language`) and handed in as a `KeywordTable`.
+shipped files at the edge (`stores.language`) and handed in as a `KeywordTable`. The enrich step ranks a batch's
+posts at once (`KeywordTable.rank_many`).
 """
 
 from __future__ import annotations

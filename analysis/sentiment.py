@@ -14,8 +14,8 @@ Two parts, both linear in the post's tokens (words, negated words, Weibo emotico
   macro-F1. Its calibrated probability of having no tone comes from a curve fitted the same way. `Sentiment.probability` is the calibrated probability of the label given.
 Both parts read every occurrence of a token, and both regressions' weights and the Bayes ratios
 (times `nb_weight`) sit in one table of complex numbers (polarity + neutral * 1j), so classifying
-is one look-up per token, as fast as the Bayes model alone was; the character bigrams of a batch's
-posts are looked up together (`BigramTable`, `SentimentModel.classify_many`). The neutral logit is divided by the
+is one look-up per token, as fast as the Bayes model alone was; the words and the character bigrams of a batch's
+posts are looked up and weighed together (`_TokenTable`, `BigramTable`, `SentimentModel.classify_many`). The neutral logit is divided by the
 square root of the number of tokens, so a long article is not pushed to an extreme by its length.
 
 Weibo emoticon codes ([哈哈] [泪] [怒] [赞]) are whole tokens whose Bayes ratios count
