@@ -191,13 +191,15 @@ class Annotated:
 @dataclass(frozen=True)
 class PendingAnnotation:
     """A post through `Enricher.start`: the fields of its `EnrichedPost` (those of the post, masked; those of the
-    analysis but its masked text and sentiment, which `Enricher.finish` adds), what the sentiment model found of
-    its words, its clues and the policy document it is."""
+    analysis but its masked text, sentiment and keywords, which `Enricher.finish` adds), what the sentiment model found
+    of its words, the words its keywords are ranked from, its clues but their keywords, and the policy document it
+    is."""
 
     fields: dict[str, Any]
     analysis: dict[str, Any]
     word_sums: WordSums
-    clues: EventClues
+    keyword_candidates: list[str]
+    clues: dict[str, Any]  # the fields of its EventClues but `keywords`
     policy: Policy | None
 
 
@@ -294,38 +296,46 @@ class Enricher:
         word_sums = self.language.sentiment.word_sums(title_words + segmented.own, segmented.quoted,
                                                       self._stance_targets(all_words, links))
         candidates = keyword_table.candidate_words(post_words)
-        # A title's words count twice: it says what the post is about.
-        weighted = keyword_table.rank_candidates(keyword_table.candidate_words(title_words) * 2 + candidates,
-                                                 KEYWORDS_PER_POST)
+        # A title's words count twice: it says what the post is about. Ranked with the batch's (`finish`).
+        keyword_candidates = keyword_table.candidate_words(title_words) * 2 + candidates
         # Where it happened: the text, the title, a board's 地点, the issuing office. Where the author
         # lives (a screen name such as 曹县汉服小姐姐) is kept apart: reports and alerts use the first.
         hints = [str(post.extra.get(BOARD_PLACE) or ""), str(post.extra.get(GOV_ISSUER) or "")]
         places = self.gazetteer.resolve(named, hints)
         author_places, author_anchors = self._author(post.author.name) if post.author.name else ([], [])
         departments = self._departments(post, links, named)
-        clues = self._clues(post, masked, title, title_words, candidates, weighted, places, author_anchors)
+        clues = self._clues(post, masked, title, title_words, candidates, places, author_anchors)
 
         fields = dict(post.__dict__)  # a Post's fields (it allows no extra ones), in their order
         fields.update(title=title, text=masked, extra=mask_metadata(post.extra))
         analysis = {  # in the model's order, after its masked text and sentiment (see `finish`)
-            "keywords": [segmenter.display_form(word) for word, _ in weighted],
+            "keywords": None,  # found by `finish`
             "places": places,
             "author_places": list(author_places),
             "policies": links,
             "departments": departments,
         }
-        return PendingAnnotation(fields, analysis, word_sums, clues, policy)
+        return PendingAnnotation(fields, analysis, word_sums, keyword_candidates, clues, policy)
 
     def finish(self, pending: Sequence[PendingAnnotation]) -> list[Annotated]:
-        """The annotated posts of `start`, their sentiments found together (`SentimentModel.classify_many`)."""
+        """The annotated posts of `start`, their sentiments (`SentimentModel.classify_many`) and keywords
+        (`KeywordTable.rank_many`) found together."""
         sentiments = self.language.sentiment.classify_many([started.word_sums for started in pending])
-        return [Annotated(_enriched_post(dict(started.fields), masked_text=started.fields["text"], sentiment=sentiment,
-                                         **started.analysis), started.clues, started.policy)
-                for started, sentiment in zip(pending, sentiments, strict=True)]
+        ranked = self.language.keywords.rank_many([started.keyword_candidates for started in pending],
+                                                  KEYWORDS_PER_POST)
+        display_form = self.language.segmenter.display_form
+        annotated = []
+        for started, sentiment, weighted in zip(pending, sentiments, ranked, strict=True):
+            analysis = {**started.analysis, "keywords": [display_form(word) for word, _ in weighted]}
+            post = _enriched_post(dict(started.fields), masked_text=started.fields["text"], sentiment=sentiment,
+                                  **analysis)
+            annotated.append(Annotated(post, EventClues(keywords=weighted, **started.clues), started.policy))
+        return annotated
 
     def _clues(self, post: Post, masked: str, title: str | None, title_words: list[str], candidates: Sequence[str],
-               weighted: Sequence[tuple[str, float]], places: Sequence[str], author_anchors: list[str]) -> EventClues:
-        """`title` and `title_words`: the post's title masked and its words (the title is masked and split once)."""
+               places: Sequence[str], author_anchors: list[str]) -> dict[str, Any]:
+        """The fields of the post's EventClues but its keywords (`finish` ranks them with the batch's). `title` and
+        `title_words`: the post's title masked and its words (the title is masked and split once)."""
         fast_words = self.language.segmenter.fast_words
         simhash, lead_simhash = reprint_simhashes(*_reprint_features(self.language, masked, candidates))
         # A title or a board's 地点 often names the estate the text only calls 我们小区.
@@ -335,13 +345,13 @@ class Enricher:
             place_title_words = fast_words(place_title)
         else:
             place_title, place_title_words = title or "", title_words
-        return EventClues(
-            keywords=list(weighted), areas=sorted({*map(self.gazetteer.area_of, places)} - {self.gazetteer.city}),
-            anchors=anchors_of(f"{place_title} {masked}", [*place_title_words, *candidates]),
-            author_anchors=list(author_anchors),
-            headline=headline_of(title or None, masked),
-            simhash=simhash, lead_simhash=lead_simhash,
-        )
+        return {
+            "areas": sorted({*map(self.gazetteer.area_of, places)} - {self.gazetteer.city}),
+            "anchors": anchors_of(f"{place_title} {masked}", [*place_title_words, *candidates]),
+            "author_anchors": list(author_anchors),
+            "headline": headline_of(title or None, masked),
+            "simhash": simhash, "lead_simhash": lead_simhash,
+        }
 
     def _named(self, words: Sequence[str]) -> list[str]:
         """The words that name a place, a department, a topic or a policy (`Gazetteer.words`, `PolicyRegistry.words`),

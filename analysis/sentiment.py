@@ -14,8 +14,8 @@ Two parts, both linear in the post's tokens (words, negated words, Weibo emotico
   macro-F1. Its calibrated probability of having no tone comes from a curve fitted the same way. `Sentiment.probability` is the calibrated probability of the label given.
 Both parts read every occurrence of a token, and both regressions' weights and the Bayes ratios
 (times `nb_weight`) sit in one table of complex numbers (polarity + neutral * 1j), so classifying
-is one look-up per token, as fast as the Bayes model alone was; the character bigrams of a batch's
-posts are looked up together (`BigramTable`, `SentimentModel.classify_many`). The neutral logit is divided by the
+is one look-up per token, as fast as the Bayes model alone was; the words and the character bigrams of a batch's
+posts are looked up and weighed together (`_TokenTable`, `BigramTable`, `SentimentModel.classify_many`). The neutral logit is divided by the
 square root of the number of tokens, so a long article is not pushed to an extreme by its length.
 
 Weibo emoticon codes ([哈哈] [泪] [怒] [赞]) are whole tokens whose Bayes ratios count
@@ -38,6 +38,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from itertools import chain, pairwise
 from typing import Any
 
 import numpy as np
@@ -401,12 +402,112 @@ def model_tables(calibration: Calibration, heads: LinearHeads | None, bayes: Map
 
 @dataclass(frozen=True)
 class WordSums:
-    """What `SentimentModel.word_sums` found of a post: per group of its own words, (its weight in the author's
-    stance, the sum of its words' weights, their number, the text of its character bigrams); and the repost
-    chain's (sum, number), which has no bigrams."""
+    """What `SentimentModel.word_sums` found of a post: per group of its own words, its weight in the author's stance
+    and its words; and the words of its repost chain (None without one), which have no bigrams. `logits_many` sums the
+    weights of the words of a whole batch of posts at once."""
 
-    groups: list[tuple[float, complex, int, str]]
-    chain: tuple[complex, int] | None
+    groups: list[tuple[float, Sequence[str]]]
+    chain: Sequence[str] | None
+
+
+class _Numbering(dict[str, int]):
+    """Raw token -> its number, from 0 on: a token new to it is numbered at its first look-up (in C, but for this
+    call) and listed in `new`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.new: list[str] = []
+
+    def __missing__(self, token: str) -> int:
+        number = self[token] = len(self)
+        self.new.append(token)
+        return number
+
+
+class _TokenTable:
+    """Each raw token the model has read, numbered once, and what the classifier makes of it in arrays indexed by that
+    number: its kind (`_kind_of`), whether it ends a clause, the weights of its word as a feature, plain (at twice its
+    number) and negated (the next one), and the characters it adds to the text of the character bigrams. A batch's
+    words become numbers with one C-level pass of dict look-ups, and everything else about them is gathered and
+    summed by numpy."""
+
+    def __init__(self, weights: Mapping[str, complex]) -> None:
+        self._weights = weights
+        self._clear()
+
+    def _clear(self) -> None:
+        self.numbers = _Numbering()
+        self.chars: dict[str, str] = {}  # raw token -> its characters in the bigram text ('' for none)
+        self.kinds = np.empty(0, dtype=np.int8)
+        self.ends = np.empty(0, dtype=bool)
+        self.feature_weights = np.empty(0, dtype=np.complex128)
+
+    def numbered(self, words: Sequence[str]) -> np.ndarray:
+        """The numbers of the words, tokens new to the table numbered and described. A batch that takes the table past
+        KNOWN_TOKENS_SIZE (a few tens of MB) is numbered again in an empty one: the words in use come back."""
+        numbers = np.fromiter(map(self.numbers.__getitem__, words), dtype=np.intp, count=len(words))
+        if len(self.numbers) > KNOWN_TOKENS_SIZE and len(self.numbers) > len(self.numbers.new):
+            self._clear()
+            numbers = np.fromiter(map(self.numbers.__getitem__, words), dtype=np.intp, count=len(words))
+        if self.numbers.new:
+            self._describe(self.numbers.new)
+            self.numbers.new = []
+        return numbers
+
+    def _describe(self, tokens: list[str]) -> None:
+        """Fill the arrays' entries of the tokens just numbered (the last ones), the arrays grown by half or more."""
+        first, size = len(self.numbers) - len(tokens), len(self.numbers)
+        if size > len(self.kinds):
+            capacity = max(size, len(self.kinds) * 3 // 2)
+            self.kinds = np.resize(self.kinds, capacity)
+            self.ends = np.resize(self.ends, capacity)
+            self.feature_weights = np.resize(self.feature_weights, 2 * capacity)
+        weight = self._weights.get
+        described = [(*_kind_of(raw), raw) for raw in tokens]
+        self.kinds[first:size] = [kind for _, kind, _, _ in described]
+        self.ends[first:size] = [clause_end for _, _, clause_end, _ in described]
+        self.feature_weights[2 * first : 2 * size : 2] = [weight(word, 0j) for word, *_ in described]
+        self.feature_weights[2 * first + 1 : 2 * size : 2] = [weight(NEGATED + word, 0j) for word, *_ in described]
+        # What `tone_features` joins for the bigrams: the words but emoticons, spaces dropped.
+        self.chars.update((raw, "" if kind in (_BLANK, _EMOTICON) else word.replace(" ", ""))
+                          for word, kind, _, raw in described)
+
+    def sums(self, sequences: Sequence[Sequence[str]], texts: int) -> list[tuple[complex, int, str]]:
+        """Per sequence of words, what `tone_features` makes of it (the words' features, and the character bigrams of
+        the first `texts` sequences): the sum of the weights of its word features, added in the same order; their
+        number; and the text of its character bigrams ('' past the first `texts`).
+
+        `tone_features` walks the words one by one: a negator marks the next NEGATION_REACH plain words of its
+        clause. Here a plain word is negated when the latest negator before it comes after the latest reset (a clause
+        end, or the start of its sequence) and at most NEGATION_REACH plain words lie after that negator up to it
+        included. Positions are doubled so that a sequence's start (2i - 1) comes before a negator at its first
+        word (2i) and a clause end (2i) cancels a negator before it."""
+        lengths = np.fromiter(map(len, sequences), dtype=np.intp, count=len(sequences))
+        bounds = np.zeros(len(sequences) + 1, dtype=np.intp)
+        np.cumsum(lengths, out=bounds[1:])
+        words = list(chain.from_iterable(sequences))
+        numbers = self.numbered(words)
+        kinds = self.kinds[numbers]
+        twice = np.arange(0, 2 * len(words), 2)
+        resets = np.where(self.ends[numbers], twice, -2)
+        starts = bounds[:-1][lengths > 0]
+        resets[starts] = np.maximum(resets[starts], 2 * starts - 1)
+        last_negator = np.maximum.accumulate(np.where(kinds == _NEGATOR, twice, -3))
+        is_plain = kinds == _PLAIN
+        plain_so_far = np.cumsum(is_plain)
+        plain_since_negator = plain_so_far - plain_so_far[np.maximum(last_negator // 2, 0)]
+        negated = is_plain & (last_negator > np.maximum.accumulate(resets)) & (plain_since_negator <= NEGATION_REACH)
+        counted = kinds != _SKIPPED
+        counted &= kinds != _BLANK
+        weights = self.feature_weights[(2 * numbers + negated)[counted]].tolist()
+        counted_so_far = np.concatenate([[0], np.cumsum(counted)])[bounds].tolist()
+        chars = list(map(self.chars.__getitem__, words[: bounds[texts]]))
+        found = []
+        for index, (start, end) in enumerate(pairwise(bounds.tolist())):
+            first, last = counted_so_far[index], counted_so_far[index + 1]
+            text = "".join(chars[start:end]) if index < texts else ""
+            found.append((sum(weights[first:last], 0j), last - first, text))
+        return found
 
 
 class SentimentModel:
@@ -415,49 +516,7 @@ class SentimentModel:
     def __init__(self, calibration: Calibration, tables: ModelTables) -> None:
         self.calibration = calibration
         self.weights, self.polarity_bias, self.neutral_bias = tables
-        # Per raw token: what it is to the classifier (`_kind_of`) and the weights of the word as a feature, plain
-        # and negated, so that `_word_sum` reads each of a post's words with one look-up.
-        self._known_tokens: dict[str, tuple[str, int, bool, complex, complex]] = {}
-
-    def _token(self, raw: str) -> tuple[str, int, bool, complex, complex]:
-        word, kind, clause_end = _kind_of(raw)
-        info = (word, kind, clause_end, self.weights.get(word, 0j), self.weights.get(NEGATED + word, 0j))
-        if len(self._known_tokens) >= KNOWN_TOKENS_SIZE:  # a few tens of MB at most; the words in use come back
-            self._known_tokens.clear()
-        self._known_tokens[raw] = info
-        return info
-
-    def _word_sum(self, words: Sequence[str], *, char_bigrams: bool = True) -> tuple[complex, int, str]:
-        """The sum of the weights of the words of `tone_features(words, char_bigrams=...)`, added in the same
-        order, their number, and the text whose character bigrams are its other features ('' without them),
-        without making the features: the same walk as `tone_features` (which stays the definition, what training
-        reads; tests/test_analysis_golden.py holds the two equal on all shared text), with each word's kind and
-        weights from one look-up instead of three."""
-        known, token = self._known_tokens, self._token
-        linear = 0j
-        count = 0
-        chars: list[str] = []  # of the words, for their character bigrams
-        reach = 0
-        for raw in words:
-            word, kind, clause_end, plain, negated = known.get(raw) or token(raw)
-            if kind == _BLANK:
-                continue
-            if kind != _EMOTICON:
-                chars.append(word)
-            if clause_end:
-                reach = 0
-            if kind == _SKIPPED:
-                continue
-            count += 1
-            if kind == _NEGATOR:
-                reach = NEGATION_REACH
-                linear += plain
-            elif reach and kind == _PLAIN:
-                linear += negated
-                reach -= 1
-            else:
-                linear += plain
-        return linear, count, "".join(chars).replace(" ", "") if char_bigrams else ""
+        self._tokens = _TokenTable(self.weights)
 
     @property
     def tables(self) -> ModelTables:
@@ -469,30 +528,35 @@ class SentimentModel:
         return BigramTable(self.weights)
 
     def word_sums(self, own: Sequence[str], quoted: Sequence[str] = (), targets: Iterable[str] = ()) -> WordSums:
-        """A post's logits but for its character bigrams: its groups of `weighted_tokens`, each summed by
-        `_word_sum` without making its tokens (the author's words, weight 1, the common case, or their clauses),
-        and its repost chain. `logits_many` adds the bigrams of many posts at once."""
+        """A post's groups of `weighted_tokens`, as words (the author's words, weight 1, the common case, or their
+        clauses), and its repost chain: what `logits_many` sums, with the words of other posts, without making
+        their tokens."""
         own = without_quotations(own)
         clauses = clause_weights(own, targets) if own else None
         parts: Sequence[tuple[Sequence[str], float]] = clauses or [(own, 1.0)]
-        groups = [(weight, *self._word_sum(words)) for words, weight in parts]
-        return WordSums(groups, self._word_sum(quoted, char_bigrams=False)[:2] if quoted else None)
+        return WordSums([(weight, words) for words, weight in parts], quoted or None)
 
     def logits_many(self, posts: Sequence[WordSums]) -> list[tuple[float, float]]:
         """(polarity logit, neutral logit) of each post: sums of the weights of every token occurrence, the
         neutral one divided by the square root of the number of occurrences (so an article's length alone does
-        not decide whether it has a tone). The character bigrams of all the posts are looked up at once."""
-        bigram_sums = iter(self._bigrams.sums([text for post in posts for *_, text in post.groups]))
+        not decide whether it has a tone). The words and the character bigrams of all the posts are looked up
+        and weighed at once (`_TokenTable.sums`, `BigramTable`), each post's weights added in `tone_features`'
+        order."""
+        own = [words for post in posts for _, words in post.groups]
+        sums = self._tokens.sums([*own, *(post.chain for post in posts if post.chain is not None)], len(own))
+        own_sums, chain_sums = iter(sums[: len(own)]), iter(sums[len(own) :])
+        bigram_sums = iter(self._bigrams.sums([text for *_, text in sums[: len(own)]]))
         quoted_weight = self.calibration.quoted_weight
         found = []
         for post in posts:
             linear, squares = 0j, 0.0
-            for weight, word_sum, count, text in post.groups:
+            for weight, _ in post.groups:
+                word_sum, count, text = next(own_sums)
                 linear += weight * (word_sum + next(bigram_sums))
                 squares += weight * weight * (count + max(0, len(text) - 1))
             if post.chain is not None:
-                chain, chain_count = post.chain
-                linear += quoted_weight * chain
+                chain_sum, chain_count, _ = next(chain_sums)
+                linear += quoted_weight * chain_sum
                 squares += quoted_weight * quoted_weight * chain_count
             found.append((self.polarity_bias + linear.real,
                           self.neutral_bias + linear.imag / (math.sqrt(squares) or 1.0)))
