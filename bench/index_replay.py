@@ -118,10 +118,11 @@ def grow(file: Path, index_path: Path, posts: int) -> None:
 
 def replay(file: Path, index_path: Path, dry: bool) -> None:
     messages = read(file)
-    if dry:
+    if dry:  # the stage made and closed, as `_write` makes it: its modules' imports are no part of its work
         from search.sqlite_fts import SqliteIndex
+        from workers.stages import IndexStage
 
-        SqliteIndex(index_path).close()
+        IndexStage(SqliteIndex(index_path)).close()
         print(f"dry: read {len(messages)} messages")
         return
     spent, posts = _write(messages, index_path)

@@ -178,6 +178,12 @@ MMAP_BYTES = 64 << 20
 # bench's posts took 2.6 % fewer instructions (callgrind) on a new index, few levels yet, and 15 % fewer on an index
 # holding 300,000 posts (over 6,000 posts: some of that is merges put off past them, the leaf pages above are not).
 FTS_AUTOMERGE = 8
+# Bytes of new full-text postings FTS5 holds in memory before it writes them out as a segment (its default is 1 MiB).
+# A batch of the throughput bench's posts passed 1 MiB about every 700 posts, and each such flush mid-transaction
+# wrote a segment of its own: the batch's tokens were sorted and written in two segments, to be merged later, instead
+# of one at its commit. With room for a whole batch, writing the bench's stream (bench.index_replay, new index) took
+# 53 M fewer instructions (0.8 % of the stage's); the postings are freed at each commit.
+FTS_PENDING_BYTES = 16 << 20
 
 
 # Every post is written with a dozen tags, mostly the same places and sources, and its event, which comes back for a
@@ -194,8 +200,8 @@ ALL_TOKEN = "tall"
 def post_tags(post: EnrichedPost) -> list[tuple[str, str]]:
     """Every (kind, value) a post is counted and filtered under, each once: its platform and sentiment first
     (KEY_KINDS, which `post_tags` rows leave out)."""
-    tags = [("platform", post.platform.value),
-            ("sentiment", post.sentiment.label.value if post.sentiment else "unknown"),
+    # The enums' members as they are: a StrEnum member is its value as a key, and `.value` is a Python property.
+    tags = [("platform", post.platform), ("sentiment", post.sentiment.label if post.sentiment else "unknown"),
             ("source", post.source)]
     if post.author.name:
         tags.append(("author", post.author.name))
@@ -634,8 +640,9 @@ class SqliteIndex(Index):
         # Relevance is BM25 over the text only: filter tokens match every hit alike.
         if not conn.execute("SELECT 1 FROM fts_config WHERE k = 'rank'").fetchone():
             conn.execute("INSERT INTO fts (fts, rank) VALUES ('rank', 'bm25(1.0, 0.0)')")
-        if conn.execute("SELECT v FROM fts_config WHERE k = 'automerge'").fetchone() != (FTS_AUTOMERGE,):
-            conn.execute("INSERT INTO fts (fts, rank) VALUES ('automerge', ?)", (FTS_AUTOMERGE,))  # older indexes too
+        for setting, value in (("automerge", FTS_AUTOMERGE), ("hashsize", FTS_PENDING_BYTES)):  # older indexes too
+            if conn.execute("SELECT v FROM fts_config WHERE k = ?", (setting,)).fetchone() != (value,):
+                conn.execute("INSERT INTO fts (fts, rank) VALUES (?, ?)", (setting, value))
         conn.execute("INSERT INTO meta VALUES ('dictionary', ?) ON CONFLICT DO NOTHING", (_dictionary(),))
         self._documents = Documents(conn.execute("SELECT value FROM meta WHERE name='dictionary'").fetchone()[0])
         if earlier:
@@ -706,17 +713,22 @@ class SqliteIndex(Index):
         return self._tags([tid])[tid]
 
     def _tids_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        """Tag ids of many (kind, value) at once: those not cached are inserted and read in two statements."""
+        """Tag ids of many (kind, value) at once: those not cached are inserted, which returns the new ones' ids; the
+        ids of those that were already there (out of the cache) are read."""
         distinct = list(dict.fromkeys(keys))
         found = dict(zip(distinct, map(self._tids.get, distinct), strict=True))  # looked up in C: a batch has thousands
         missing = [key for key, tid in found.items() if tid is None]
         if missing:
-            wanted = _listed(missing)
-            self._conn.execute("INSERT INTO tags (kind, value) SELECT value ->> 0, value ->> 1 FROM json_each(?) "
-                               "WHERE true ON CONFLICT DO NOTHING", (wanted,))
-            for tid, kind, value in self._conn.execute(
+            known = self._conn.execute(
+                "INSERT INTO tags (kind, value) SELECT value ->> 0, value ->> 1 FROM json_each(?) "
+                "WHERE true ON CONFLICT DO NOTHING RETURNING tid, kind, value", (_listed(missing),)).fetchall()
+            if len(known) < len(missing):
+                inserted = {(kind, value) for _, kind, value in known}
+                known += self._conn.execute(
                     "SELECT tid, kind, value FROM tags WHERE (kind, value) IN "
-                    "(SELECT value ->> 0, value ->> 1 FROM json_each(?))", (wanted,)):
+                    "(SELECT value ->> 0, value ->> 1 FROM json_each(?))",
+                    (_listed(key for key in missing if key not in inserted),))
+            for tid, kind, value in known:
                 found[(kind, value)] = tid
                 self._remember(tid, (kind, value))
         return cast(dict[tuple[str, str], int], found)  # every key has its id now
@@ -772,6 +784,8 @@ class SqliteIndex(Index):
     def _remove(self, rids: Sequence[int], changes: CountChanges) -> None:
         """Delete these rows: a contentless full-text index forgets a row only when given the tokens it
         was indexed with, so each document is read and tokenised again."""
+        if not rids:  # most batches index new posts only: none of the statements below
+            return
         conn = self._conn
         stored = self._stored(list(rids))
         tags_of = {rid: post_tags(post) for rid, (_, post) in stored.items()}
@@ -792,8 +806,8 @@ class SqliteIndex(Index):
         """Time keys for new posts, in order: each after the highest of its second, sentiment and platform (one
         statement reads the highest of every such prefix of the batch)."""
         prefixes = [(_second(post.when) << SECOND_SHIFT)
-                    | (SENTIMENT_CODES[post.sentiment.label.value if post.sentiment else "unknown"] << SENTIMENT_SHIFT)
-                    | (PLATFORM_CODES[post.platform.value] << PLATFORM_SHIFT) for post in posts]
+                    | (SENTIMENT_CODES[post.sentiment.label if post.sentiment else "unknown"] << SENTIMENT_SHIFT)
+                    | (PLATFORM_CODES[post.platform] << PLATFORM_SHIFT) for post in posts]
         next_seq = {prefix: 0 if top is None else top - prefix + 1 for prefix, top in self._conn.execute(
             "SELECT value, (SELECT max(key) FROM posts WHERE key >= value AND key < value + ?) FROM json_each(?)",
             (SEQ_LIMIT, _listed(set(prefixes))))}

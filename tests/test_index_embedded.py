@@ -566,3 +566,27 @@ def test_full_text_segments_are_merged_eight_at_a_time_in_new_and_earlier_indexe
     with SqliteIndex(path) as index:
         assert index.count(SearchQuery(text="老旧小区")) == 2
     assert automerge() == 8
+
+
+def test_a_batch_of_full_text_rows_is_written_as_one_segment_in_new_and_earlier_indexes(tmp_path):
+    """FTS5 writes its pending postings out as a segment whenever they pass its `hashsize` (1 MiB by default): a
+    batch past that was sorted and written in several segments, to be merged later. A batch of posts whose postings
+    take several MiB is one segment at its commit, also in an index made before the setting."""
+    path = tmp_path / "index.sqlite3"
+    chinese = [chr(code) for code in range(0x4E00, 0x4E00 + 200)]
+    draw = random.Random(15)
+
+    def batch(first: int) -> list[EnrichedPost]:
+        return [EnrichedPost(url=f"https://news.example.cn/{i}", platform="news", source="s", published_at=T0,
+                             text="".join(draw.choices(chinese, k=100))) for i in range(first, first + 2000)]
+
+    def segments_written(posts: list[EnrichedPost]) -> int:
+        with SqliteIndex(path) as index:
+            before = index._conn.execute("SELECT count(DISTINCT segid) FROM fts_idx").fetchone()[0]
+            index.upsert(posts)
+            return index._conn.execute("SELECT count(DISTINCT segid) FROM fts_idx").fetchone()[0] - before
+
+    assert segments_written(batch(0)) == 1
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM fts_config WHERE k = 'hashsize'")  # as an index made before
+    assert segments_written(batch(2000)) == 1
