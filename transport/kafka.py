@@ -62,14 +62,15 @@ UNDECODABLE_HEADER = "yuqing-undecodable"
 BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
 # How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). Kafka answers a held fetch
-# as soon as records arrive; tansu looks for them at points within the hold, and a record published while a fetch
-# waits reached the member 1-123 ms later with 250 ms (median 42), 1-26 ms with 50 and 1-17 ms with 20 (median 4.5).
-# Between the stages (what they publish for each other: BUNDLED_TOPICS) that is a delay at every hand-off, during
-# which the stage after waits idle: there fetches are held 20 ms, and an idle member fetches about 50 times a second,
-# 0.7 % of a core and 3.3 % of tansu's (0.2 % and 0.8 % with 250 ms). The stage the crawls feed has no stage before
-# it to wait on, nor does a reader of dead letters: 250 ms.
+# as soon as records arrive, whatever the hold; tansu looks for them at points within the hold, and a record published
+# while a fetch waits reached the member 1-123 ms later with 250 ms (median 42), 1-26 ms with 50 and 1-17 ms with 20
+# (median 4.5). Between the stages (what they publish for each other: BUNDLED_TOPICS) that is a delay at every
+# hand-off, during which the stage after waits idle: there fetches are held 100 ms, 1-55 ms late on tansu (median
+# 14-17 against 5 with 20 ms, bench.transport at load 4). The price of a short hold is paid by the second, by every
+# idle member's empty fetches: tansu spent 2.4 % of a core on one with 20 ms, 0.9-1.1 % with 100 (the member 0.7 % and
+# 0.3-0.4 %). The stage the crawls feed has no stage before it to wait on, nor does a reader of dead letters: 250 ms.
 FETCH_MAX_WAIT_MS = 250
-HAND_OFF_FETCH_MAX_WAIT_MS = 20
+HAND_OFF_FETCH_MAX_WAIT_MS = 100
 # How long a poll waits at least for records after its member (re)joined its group (see `_give_up_at`).
 FIRST_FETCH_SECONDS = 1.0
 # What a consumer fetches ahead of the stage (librdkafka's default is 64 MiB): a few batches.
