@@ -62,14 +62,15 @@ UNDECODABLE_HEADER = "yuqing-undecodable"
 BROKER_DEFAULT_REPLICATION = -1
 PRODUCER_LINGER_MS = 50
 # How long the broker may hold a fetch that finds nothing new (Kafka's default is 500 ms). Kafka answers a held fetch
-# as soon as records arrive; tansu looks for them at points within the hold, and a record published while a fetch
-# waits reached the member 1-123 ms later with 250 ms (median 42), 1-26 ms with 50 and 1-17 ms with 20 (median 4.5).
-# Between the stages (what they publish for each other: BUNDLED_TOPICS) that is a delay at every hand-off, during
-# which the stage after waits idle: there fetches are held 20 ms, and an idle member fetches about 50 times a second,
-# 0.7 % of a core and 3.3 % of tansu's (0.2 % and 0.8 % with 250 ms). The stage the crawls feed has no stage before
-# it to wait on, nor does a reader of dead letters: 250 ms.
+# as soon as records arrive, whatever the hold; tansu looks for them at points within the hold, and a record published
+# while a fetch waits reached the member 1-123 ms later with 250 ms (median 42), 1-26 ms with 50 and 1-17 ms with 20
+# (median 4.5). Between the stages (what they publish for each other: BUNDLED_TOPICS) that is a delay at every
+# hand-off, during which the stage after waits idle: there fetches are held 100 ms, 1-55 ms late on tansu (median
+# 14-17 against 5 with 20 ms, bench.transport at load 4). The price of a short hold is paid by the second, by every
+# idle member's empty fetches: tansu spent 2.4 % of a core on one with 20 ms, 0.9-1.1 % with 100 (the member 0.7 % and
+# 0.3-0.4 %). The stage the crawls feed has no stage before it to wait on, nor does a reader of dead letters: 250 ms.
 FETCH_MAX_WAIT_MS = 250
-HAND_OFF_FETCH_MAX_WAIT_MS = 20
+HAND_OFF_FETCH_MAX_WAIT_MS = 100
 # How long a poll waits at least for records after its member (re)joined its group (see `_give_up_at`).
 FIRST_FETCH_SECONDS = 1.0
 # What a consumer fetches ahead of the stage (librdkafka's default is 64 MiB): a few batches.
@@ -166,6 +167,9 @@ class KafkaTransport(Transport):
         self._partitions: dict[str, set[int]] = {}  # per (prefixed) topic written as bundles
         self._admin: AdminClient | None = None
         self._offsets_reader: confluent_kafka.Consumer | None = None
+        # Per (prefixed topic, partition): the offset ListOffsets gave when the offsets reader last read its end, and
+        # that end (see `_partition_bounds`).
+        self._ends_read: dict[tuple[str, int], tuple[int, int]] = {}
         self._known_topics: set[str] = set()
         self._send_failures: list[Exception] = []
         self._flushing_later = threading.local()  # per thread: whether `published_together` flushes for it
@@ -518,16 +522,26 @@ class KafkaTransport(Transport):
         some brokers (tansu 0.6) answer ListOffsets(latest) with the last *batch's* base offset + 1.
         """
         starts = self._listed_offsets(places, OffsetSpec.earliest())
-        ends = self._listed_offsets(places, OffsetSpec.latest())
-        nonempty = [place for place in places if ends[place] > starts[place]]
-        if not nonempty:
+        listed = self._listed_offsets(places, OffsetSpec.latest())
+        ends = dict(listed)
+        # A partition whose listed offset has not moved since a look read its end has had nothing appended (a batch
+        # appended moves it, on tansu too): its end is the one read then. Reading it again cost the broker most of a
+        # look (tansu sends the partition's last batch whole: 11-12 ms of its CPU for 13 partitions of a bench run).
+        unread = []
+        for place in places:
+            read_before = self._ends_read.get(place)
+            if read_before is not None and read_before[0] == listed[place]:
+                ends[place] = read_before[1]
+            elif listed[place] > starts[place]:
+                unread.append(place)
+        if not unread:
             return starts, ends
         if self._offsets_reader is None:
             self._offsets_reader = self._reader("offsets-reader")
         reader = self._offsets_reader
         reader.assign([confluent_kafka.TopicPartition(topic, partition, ends[topic, partition] - 1)
-                       for topic, partition in nonempty])
-        waiting = set(nonempty)
+                       for topic, partition in unread])
+        waiting = set(unread)
         deadline = time.monotonic() + self.request_timeout
         try:
             while waiting and (left := deadline - time.monotonic()) > 0:
@@ -540,6 +554,7 @@ class KafkaTransport(Transport):
                         # Read once a record of this assignment came: the fetch that brought it set the mark.
                         _, high = reader.get_watermark_offsets(confluent_kafka.TopicPartition(*place), cached=True)
                         ends[place] = max(ends[place], high)
+                        self._ends_read[place] = (listed[place], ends[place])
                         waiting.discard(place)
         finally:
             reader.unassign()
@@ -564,6 +579,7 @@ class KafkaTransport(Transport):
                 self._send_failures.clear()
             if self._offsets_reader is not None:
                 self._offsets_reader.close()
+            self._ends_read.clear()
             # The admin client has no close: its threads end with the last reference to it.
             self._producer = self._offsets_reader = self._admin = None
 
