@@ -541,6 +541,33 @@ def test_an_event_past_the_window_leaves_every_posting_even_of_the_rare_terms_it
     assert clusterer.held()["postings"] == 0
 
 
+def test_a_long_lived_event_records_only_the_terms_let_go_it_is_still_posted_under() -> None:
+    clusterer = EventClusterer()
+    clusterer._by_term.per_key = 1  # one newer event using a word takes its list
+    # An event taking posts for weeks, each with two words of its own that other events use later (another
+    # incident's words): its centroid lets them go, and the newer events push it out of their lists.
+    posts = 5 * events_module.CENTROID_KEPT
+    for n in range(posts):
+        big = clusterer.assign(traits(n, 2 * n, ["停水", "供水", "小区", f"楼{n}", f"户{n}"]))
+        if n >= 50:  # another event, of three words of its own and the two of an earlier post of the big one
+            other = clusterer.assign(traits(posts + n, 2 * n + 1, [f"学{n}", f"校{n}", f"招{n}", f"楼{n - 50}", f"户{n - 50}"]))
+            assert other != big
+    assert big is not None and len({*clusterer.events} - {big}) == posts - 50
+    # What it must be taken out of when forgotten, beyond its centroid's terms: the lists that still name it, and
+    # what it let go when it last kept its top terms; not every term it ever let go, for as long as it lived.
+    centroid = clusterer.events[big].centroid
+    listing = {term for term, ids in clusterer._by_term._lists.items() if big in ids}
+    let_go = clusterer._terms_let_go[big]
+    assert listing - set(centroid) <= set(let_go)
+    assert len(let_go) <= 2 * events_module.CENTROID_KEPT + 2 * 50
+
+    # A week after the last post, nothing is left: no event, and no term naming one.
+    clusterer.take_changed()
+    clusterer.saved()
+    clusterer.prune(START + timedelta(minutes=2 * posts) + events_module.ACTIVE_FOR + timedelta(hours=1))
+    assert clusterer.held()["events"] == 0 and clusterer.held()["postings"] == 0
+
+
 def test_postings_filled_at_once_are_those_posting_each_event_in_turn_gives() -> None:
     """A restart fills the postings of 10,000 events in one pass (`Postings.fill`): lists cut once at the end must
     hold the ids, in the order, that posting the events one by one (each list cut as it fills) leaves."""
