@@ -470,7 +470,10 @@ def outage_crawl(data_dir: Path, broker: Any, *, outage: float, after_posts: int
                      **names_of_its_own("outage")}
         # Short client timeouts, so the outage outlasts them; the crawls after it run with the defaults.
         kafka = settings_with({**kafka_env, "YUQING_KAFKA__REQUEST_TIMEOUT": "3"})
-        kafka.crawl.download_delay = 0.0
+        # Paced, so that the crawl is still publishing when the watcher has seen the first posts arrive and stops the
+        # broker: unpaced, a busy machine could finish the whole crawl during the watcher's look, and no post met the
+        # outage.
+        kafka.crawl.download_delay = 0.1
         recovered = settings_with(kafka_env)
         recovered.crawl.download_delay = 0.0
 
