@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.soak import Stream
+from bench.soak import Stream, add_stream_options
 from yuqing.schema import SHANGHAI, EnrichedPost, Post
 
 if TYPE_CHECKING:
@@ -39,10 +39,7 @@ def annotate(enricher: Enricher, posts: list[Post]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--posts", type=int, default=6_000, help="posts timed")
-    parser.add_argument("--warmup", type=int, default=2_000, help="posts annotated before the timing")
-    parser.add_argument("--days", type=int, default=2, help="simulated days the posts are spread over")
-    parser.add_argument("--seed", type=int, default=1)
+    add_stream_options(parser, posts=6_000, warmup_help="posts annotated before the timing")
     args = parser.parse_args()
 
     from workers.build import enricher_from_settings

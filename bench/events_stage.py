@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bench.soak import Stream
+from bench.soak import Stream, add_stream_options
 from transport.base import ANNOTATED_POSTS, EVENTS, Message, Value, encode
 from workers.runner import Stage, steady_heap
 from yuqing.schema import SHANGHAI
@@ -74,10 +74,7 @@ def feed(stage: Stage, values: list[bytes], offset: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--posts", type=int, default=6_000, help="posts timed")
-    parser.add_argument("--warmup", type=int, default=2_000, help="posts through the stage before the timing")
-    parser.add_argument("--days", type=int, default=2, help="simulated days the posts are spread over")
-    parser.add_argument("--seed", type=int, default=1)
+    add_stream_options(parser, posts=6_000, warmup_help="posts through the stage before the timing")
     parser.add_argument("--annotated", type=Path, help="file of the enrich stage's messages: read, else written")
     parser.add_argument("--profile", action="store_true", help="print the timed part's top functions (cProfile)")
     args = parser.parse_args()

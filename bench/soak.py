@@ -157,6 +157,15 @@ class Stream:
                        title=title, text=text, published_at=when, extra=extra)
 
 
+def add_stream_options(parser: argparse.ArgumentParser, *, posts: int, warmup_help: str) -> None:
+    """The options of the benches that time a stage on a `Stream`: how many posts, after how many untimed, over
+    how many days, from which seed."""
+    parser.add_argument("--posts", type=int, default=posts, help="posts timed")
+    parser.add_argument("--warmup", type=int, default=2_000, help=warmup_help)
+    parser.add_argument("--days", type=int, default=2, help="simulated days the posts are spread over")
+    parser.add_argument("--seed", type=int, default=1)
+
+
 def keep_language_tables() -> None:
     """What a worker that ran before leaves in the user's cache: the language's derived tables (timing the start)."""
     from stores.tables import PrivateTableCache, use_keeper

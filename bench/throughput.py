@@ -67,7 +67,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from bench.soak import KeptOpen, Stream, publish
+from bench.soak import KeptOpen, Stream, add_stream_options, publish
 from transport.base import ENRICHED_POSTS, EVENTS, RAW_POSTS, Message, Transport
 from workers.runner import BatchResult, Stage, Worker, group_of, run_per_message, steady_heap
 from yuqing.schema import SHANGHAI, EnrichedPost, Post
@@ -465,10 +465,7 @@ def in_temporary_folder(name: str, measure: Callable[[Path], Figures]) -> Figure
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--posts", type=int, default=20_000, help="posts timed")
-    parser.add_argument("--warmup", type=int, default=2_000, help="posts through the stages before the timing")
-    parser.add_argument("--days", type=int, default=2, help="simulated days the posts are spread over")
-    parser.add_argument("--seed", type=int, default=1)
+    add_stream_options(parser, posts=20_000, warmup_help="posts through the stages before the timing")
     parser.add_argument("--workers", type=int, default=1,
                         help="as `yuqing run --workers`: processes of the enrich and index stages (default 1)")
     parser.add_argument("--per-stage", action="store_true",
