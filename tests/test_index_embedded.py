@@ -590,3 +590,28 @@ def test_a_batch_of_full_text_rows_is_written_as_one_segment_in_new_and_earlier_
     with sqlite3.connect(path) as conn:
         conn.execute("DELETE FROM fts_config WHERE k = 'hashsize'")  # as an index made before
     assert segments_written(batch(2000)) == 1
+
+
+def test_a_batchs_tag_rows_and_count_changes_take_as_many_statements_for_ten_posts_as_for_a_thousand(tmp_path):
+    """A batch's `post_tags` rows and `agg` changes are written from JSON (one run of a statement for the tags, one per
+    kind, hour or day and bucket for the counts), not bound row by row: the driver's and SQLite's work per run cost
+    more than the row's own. The rows are those written one by one before."""
+    def runs_and_rows(size: int) -> tuple[int, list[tuple], list[tuple]]:
+        posts = [EnrichedPost(url=f"https://news.example.cn/{n}.html", platform="news", source="s", published_at=T0,
+                              text=f"第{n}条 停水通知", keywords=[f"词{n}", "停水"], places=["郓城县"]) for n in range(size)]
+        with SqliteIndex(tmp_path / f"index-{size}.sqlite3") as index:
+            statements: list[str] = []
+            index._conn.set_trace_callback(statements.append)
+            index.upsert(posts)
+            index._conn.set_trace_callback(None)
+            rows = index._conn.execute("SELECT t.kind, t.value, count(*) FROM post_tags JOIN tags t USING (tid) "
+                                       "GROUP BY t.kind, t.value ORDER BY 1, 2").fetchall()
+            counts = index._conn.execute("SELECT a.kind, level, bucket, t.value, n FROM agg a JOIN tags t USING (tid) "
+                                         "ORDER BY 1, 2, 3, 4").fetchall()
+        return sum(re.match(r"INSERT INTO (post_tags|agg)\b", sql) is not None for sql in statements), rows, counts
+
+    runs, rows, counts = runs_and_rows(1000)
+    assert runs == runs_and_rows(10)[0]
+    assert ("keyword", "停水", 1000) in rows and ("keyword", "词999", 1) in rows and ("place", "郓城县", 1000) in rows
+    hour = (int(T0.timestamp()) + 8 * 3600) // 3600
+    assert ("keyword", 0, hour, "停水", 1000) in counts and ("keyword", 1, hour // 24, "词7", 1) in counts
