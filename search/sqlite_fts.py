@@ -296,6 +296,19 @@ def _keyed(values: dict[int, Any]) -> str:
     return orjson.dumps(values, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+# Tags named by (kind, value), from a JSON object of each kind's values (`_by_kind`): `value ->> 0` and `value ->> 1` of
+# a list of pairs parsed each pair twice.
+TAGS_FROM_JSON = "SELECT kind.key, tag.value FROM json_each(?) AS kind, json_each(kind.value) AS tag"
+
+
+def _by_kind(tags: Iterable[tuple[str, str]]) -> str:
+    """(kind, value) pairs as the JSON parameter of TAGS_FROM_JSON: kind -> its values, in their order."""
+    values_of: defaultdict[str, list[str]] = defaultdict(list)
+    for kind, value in tags:
+        values_of[kind].append(value)
+    return orjson.dumps(values_of).decode()
+
+
 # JSON made by pydantic comes as UTF-8 bytes: bound as they are and stored as text (what the JSON functions read),
 # rather than decoded into a str that the driver encodes again.
 AS_TEXT = "CAST(? AS TEXT)"
@@ -735,15 +748,12 @@ class SqliteIndex(Index):
         found = dict(zip(distinct, map(self._tids.get, distinct), strict=True))  # looked up in C: a batch has thousands
         missing = [key for key, tid in found.items() if tid is None]
         if missing:
-            known = self._conn.execute(
-                "INSERT INTO tags (kind, value) SELECT value ->> 0, value ->> 1 FROM json_each(?) "
-                "WHERE true ON CONFLICT DO NOTHING RETURNING tid, kind, value", (_listed(missing),)).fetchall()
+            known = self._conn.execute(f"INSERT INTO tags (kind, value) {TAGS_FROM_JSON} WHERE true "
+                                       "ON CONFLICT DO NOTHING RETURNING tid, kind, value", (_by_kind(missing),)).fetchall()
             if len(known) < len(missing):
                 inserted = {(kind, value) for _, kind, value in known}
-                known += self._conn.execute(
-                    "SELECT tid, kind, value FROM tags WHERE (kind, value) IN "
-                    "(SELECT value ->> 0, value ->> 1 FROM json_each(?))",
-                    (_listed(key for key in missing if key not in inserted),))
+                known += self._conn.execute(f"SELECT tid, kind, value FROM tags WHERE (kind, value) IN ({TAGS_FROM_JSON})",
+                                            (_by_kind(key for key in missing if key not in inserted),))
             for tid, kind, value in known:
                 found[(kind, value)] = tid
                 self._remember(tid, (kind, value))
