@@ -95,7 +95,9 @@ MAX_ANCHORS = 5
 _HASHTAG = re.compile(r"#([^#\s]{2,40})#")
 # Words ending so name one housing estate or village; the qualifiers before them make a category.
 PLACE_SUFFIXES = ("家属院", "家属楼", "小区", "社区", "新村", "花园", "宿舍", "大院", "村")
-_PLACE_WORD = re.compile(f"(?m)^.*(?:{'|'.join(PLACE_SUFFIXES)})$")  # a line that ends with one of them
+# One of them at the end of a line: searched for, not matched from each line's start (`^.*` tried the suffixes at
+# every character of every line, backtracking), so `re` skips to the characters a suffix starts with.
+_PLACE_SUFFIX_AT_END = re.compile(f"(?m)(?:{'|'.join(PLACE_SUFFIXES)})$")
 GENERIC_QUALIFIERS = frozenset({"老旧", "居民", "整个", "我们", "你们", "他们", "这个", "那个", "附近", "周边",
                                 "城中", "新建", "商品房", "回迁", "安置", "农村", "城市", "乡村", "美丽"})
 
@@ -126,8 +128,8 @@ def anchors_of(text: str, words: Sequence[str]) -> list[str]:
     # The few words with a place's suffix, found by one scan of the words written one a line (a str.endswith call a
     # word cost several times more); words that hold a line break themselves (no segmenter's do) are tested alone.
     lines = "\n".join(words)
-    suffixed = (_PLACE_WORD.findall(lines) if lines.count("\n") == len(words) - 1
-                else [word for word in words if word.endswith(PLACE_SUFFIXES)])
+    suffixed = ([lines[lines.rfind("\n", 0, end.start()) + 1 : end.end()] for end in _PLACE_SUFFIX_AT_END.finditer(lines)]
+                if lines.count("\n") == len(words) - 1 else [word for word in words if word.endswith(PLACE_SUFFIXES)])
     for word in suffixed:
         suffix = next(s for s in PLACE_SUFFIXES if word.endswith(s))
         qualifier = word[: -len(suffix)]
