@@ -156,7 +156,7 @@ def _hash_bytes(features: list[str]) -> bytes:
         if len(_hash_cache) + len(new) > HASH_CACHE_SIZE:
             _hash_cache.clear()
             new = set(features)
-        _hash_cache.update(zip(new, map(_feature_hash, new)))
+        _hash_cache.update(zip(new, map(_feature_hash, new), strict=True))
         return b"".join(map(_hash_cache.__getitem__, features))
 
 
