@@ -31,6 +31,7 @@ from analysis.events import (
     anchors_of,
     in_shared_zone,
     reprint_simhashes,
+    reprint_simhashes_many,
 )
 from analysis.gazetteer import Gazetteer
 from analysis.language import Language
@@ -192,14 +193,15 @@ class Annotated:
 class PendingAnnotation:
     """A post through `Enricher.start`: the fields of its `EnrichedPost` (those of the post, masked; those of the
     analysis but its masked text, sentiment and keywords, which `Enricher.finish` adds), what the sentiment model found
-    of its words, the words its keywords are ranked from, its clues but their keywords, and the policy document it
-    is."""
+    of its words, the words its keywords are ranked from, its clues but their keywords and SimHashes, what those are
+    hashed from, and the policy document it is."""
 
     fields: dict[str, Any]
     analysis: dict[str, Any]
     word_sums: WordSums
     keyword_candidates: list[str]
-    clues: dict[str, Any]  # the fields of its EventClues but `keywords`
+    clues: dict[str, Any]  # the fields of its EventClues but `keywords`, `simhash` and `lead_simhash`
+    reprint_features: tuple[Sequence[str], list[str]]  # (features, lead) of `reprint_simhashes`
     policy: Policy | None
 
 
@@ -305,6 +307,7 @@ class Enricher:
         author_places, author_anchors = self._author(post.author.name) if post.author.name else ([], [])
         departments = self._departments(post, links, named)
         clues = self._clues(post, masked, title, title_words, candidates, places, author_anchors)
+        reprint_features = _reprint_features(self.language, masked, candidates)
 
         fields = dict(post.__dict__)  # a Post's fields (it allows no extra ones), in their order
         fields.update(title=title, text=masked, extra=mask_metadata(post.extra))
@@ -315,29 +318,31 @@ class Enricher:
             "policies": links,
             "departments": departments,
         }
-        return PendingAnnotation(fields, analysis, word_sums, keyword_candidates, clues, policy)
+        return PendingAnnotation(fields, analysis, word_sums, keyword_candidates, clues, reprint_features, policy)
 
     def finish(self, pending: Sequence[PendingAnnotation]) -> list[Annotated]:
-        """The annotated posts of `start`, their sentiments (`SentimentModel.classify_many`) and keywords
-        (`KeywordTable.rank_many`) found together."""
+        """The annotated posts of `start`, their sentiments (`SentimentModel.classify_many`), keywords
+        (`KeywordTable.rank_many`) and reprint SimHashes (`reprint_simhashes_many`) found together."""
         sentiments = self.language.sentiment.classify_many([started.word_sums for started in pending])
         ranked = self.language.keywords.rank_many([started.keyword_candidates for started in pending],
                                                   KEYWORDS_PER_POST)
+        simhashes = reprint_simhashes_many([started.reprint_features for started in pending])
         display_form = self.language.segmenter.display_form
         annotated = []
-        for started, sentiment, weighted in zip(pending, sentiments, ranked, strict=True):
+        for started, sentiment, weighted, (simhash, lead_simhash) in zip(pending, sentiments, ranked, simhashes,
+                                                                        strict=True):
             analysis = {**started.analysis, "keywords": [display_form(word) for word, _ in weighted]}
             post = _enriched_post(dict(started.fields), masked_text=started.fields["text"], sentiment=sentiment,
                                   **analysis)
-            annotated.append(Annotated(post, EventClues(keywords=weighted, **started.clues), started.policy))
+            annotated.append(Annotated(post, EventClues(keywords=weighted, simhash=simhash, lead_simhash=lead_simhash,
+                                                         **started.clues), started.policy))
         return annotated
 
     def _clues(self, post: Post, masked: str, title: str | None, title_words: list[str], candidates: Sequence[str],
                places: Sequence[str], author_anchors: list[str]) -> dict[str, Any]:
-        """The fields of the post's EventClues but its keywords (`finish` ranks them with the batch's). `title` and
-        `title_words`: the post's title masked and its words (the title is masked and split once)."""
+        """The fields of the post's EventClues but its keywords and SimHashes (`finish` finds them with the batch's).
+        `title` and `title_words`: the post's title masked and its words (the title is masked and split once)."""
         fast_words = self.language.segmenter.fast_words
-        simhash, lead_simhash = reprint_simhashes(*_reprint_features(self.language, masked, candidates))
         # A title or a board's 地点 often names the estate the text only calls 我们小区.
         board_place = str(post.extra.get(BOARD_PLACE) or "")
         if board_place:
@@ -350,7 +355,6 @@ class Enricher:
             "anchors": anchors_of(f"{place_title} {masked}", [*place_title_words, *candidates]),
             "author_anchors": list(author_anchors),
             "headline": headline_of(title or None, masked),
-            "simhash": simhash, "lead_simhash": lead_simhash,
         }
 
     def _named(self, words: Sequence[str]) -> list[str]:

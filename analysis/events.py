@@ -43,6 +43,8 @@ from datetime import datetime, timedelta, timezone
 from operator import itemgetter, mul
 from typing import Any, Protocol, cast
 
+import numpy as np
+
 from analysis.titles import Headline, HeadlineKind, composed_title
 from yuqing.schema import Event
 
@@ -93,7 +95,9 @@ MAX_ANCHORS = 5
 _HASHTAG = re.compile(r"#([^#\s]{2,40})#")
 # Words ending so name one housing estate or village; the qualifiers before them make a category.
 PLACE_SUFFIXES = ("家属院", "家属楼", "小区", "社区", "新村", "花园", "宿舍", "大院", "村")
-_PLACE_WORD = re.compile(f"(?m)^.*(?:{'|'.join(PLACE_SUFFIXES)})$")  # a line that ends with one of them
+# One of them at the end of a line: searched for, not matched from each line's start (`^.*` tried the suffixes at
+# every character of every line, backtracking), so `re` skips to the characters a suffix starts with.
+_PLACE_SUFFIX_AT_END = re.compile(f"(?m)(?:{'|'.join(PLACE_SUFFIXES)})$")
 GENERIC_QUALIFIERS = frozenset({"老旧", "居民", "整个", "我们", "你们", "他们", "这个", "那个", "附近", "周边",
                                 "城中", "新建", "商品房", "回迁", "安置", "农村", "城市", "乡村", "美丽"})
 
@@ -124,8 +128,8 @@ def anchors_of(text: str, words: Sequence[str]) -> list[str]:
     # The few words with a place's suffix, found by one scan of the words written one a line (a str.endswith call a
     # word cost several times more); words that hold a line break themselves (no segmenter's do) are tested alone.
     lines = "\n".join(words)
-    suffixed = (_PLACE_WORD.findall(lines) if lines.count("\n") == len(words) - 1
-                else [word for word in words if word.endswith(PLACE_SUFFIXES)])
+    suffixed = ([lines[lines.rfind("\n", 0, end.start()) + 1 : end.end()] for end in _PLACE_SUFFIX_AT_END.finditer(lines)]
+                if lines.count("\n") == len(words) - 1 else [word for word in words if word.endswith(PLACE_SUFFIXES)])
     for word in suffixed:
         suffix = next(s for s in PLACE_SUFFIXES if word.endswith(s))
         qualifier = word[: -len(suffix)]
@@ -134,70 +138,66 @@ def anchors_of(text: str, words: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(found))[:MAX_ANCHORS]
 
 
-def _feature_hash(feature: str) -> int:
-    # Not cached: a word's hash is needed again only once its spread form (cached below) was dropped.
-    return int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
+def _feature_hash(feature: str) -> bytes:
+    """The feature's 64-bit hash, as the bytes of a little-endian integer."""
+    return hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
 
 
-# SimHash votes are counted in one big integer: bit i of a feature's hash becomes 1 in the i-th
-# 16-bit lane of its "spread" form, so summing spread forms counts every bit position at once.
-LANE_BITS = 16
-MAX_LANE_FEATURES = (1 << (LANE_BITS - 1)) - 1  # counts stay below the lane's top bit
-_LANE_ONES = int.from_bytes(b"\x01\x00" * FINGERPRINT_BITS, "little")  # 1 in every lane
-_BINARY_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
-_BIT_VALUES = bytes.maketrans(b"01", b"\x00\x01")
-_spread_cache: dict[str, int] = {}
-SPREAD_CACHE_SIZE = 200_000  # about 40 MB: the vocabulary of recent posts
+_hash_cache: dict[str, bytes] = {}
+HASH_CACHE_SIZE = 200_000  # about 25 MB: the vocabulary of recent posts
 
 
-def _spread(feature: str) -> int:
-    # Bit i of the hash becomes byte 2i of the lanes (little-endian), all in C-level string operations.
-    bits = format(_feature_hash(feature), f"0{FINGERPRINT_BITS}b")[::-1].encode("ascii")
-    lanes = bytearray(FINGERPRINT_BITS * LANE_BITS // 8)
-    lanes[:: LANE_BITS // 8] = bits.translate(_BIT_VALUES)
-    value = int.from_bytes(lanes, "little")
-    if len(_spread_cache) >= SPREAD_CACHE_SIZE:
-        _spread_cache.clear()
-    _spread_cache[feature] = value
-    return value
-
-
-def _majority_bits(features: Sequence[str]) -> int:
-    """Bit i set where more than half of the features' hashes have bit i set."""
-    half = len(features) // 2
-    if len(features) > MAX_LANE_FEATURES:  # a huge document: count bit by bit
-        counts = [0] * FINGERPRINT_BITS
-        for feature in features:
-            hashed = _feature_hash(feature)
-            for bit in range(FINGERPRINT_BITS):
-                counts[bit] += hashed >> bit & 1
-        return sum(1 << bit for bit, count in enumerate(counts) if count > half)
+def _hash_bytes(features: list[str]) -> bytes:
+    """The features' hashes one after the other (8 bytes each), each new feature hashed once and kept."""
     try:
-        total = sum(map(_spread_cache.__getitem__, features))
-    except KeyError:  # some words are new: only those are spread
-        get = _spread_cache.get
-        total = sum([get(feature) or _spread(feature) for feature in features])
-    # count > half exactly when count + (2**15 - 1 - half) reaches the lane's top bit.
-    over = ((total + ((1 << (LANE_BITS - 1)) - 1 - half) * _LANE_ONES) >> (LANE_BITS - 1)) & _LANE_ONES
-    lanes = over.to_bytes(FINGERPRINT_BITS * LANE_BITS // 8, "little")[:: LANE_BITS // 8]
-    return int(lanes.translate(_BINARY_DIGITS)[::-1], 2)
+        return b"".join(map(_hash_cache.__getitem__, features))
+    except KeyError:  # some words are new: only those are hashed (set difference in C)
+        new = set(features).difference(_hash_cache)
+        if len(_hash_cache) + len(new) > HASH_CACHE_SIZE:
+            _hash_cache.clear()
+            new = set(features)
+        _hash_cache.update(zip(new, map(_feature_hash, new), strict=True))
+        return b"".join(map(_hash_cache.__getitem__, features))
 
 
-def simhash(features: Sequence[str]) -> int:
-    """64-bit SimHash of the features (each counted as often as it occurs).
+def simhashes(feature_lists: Sequence[Sequence[str]]) -> list[int]:
+    """The 64-bit SimHash of each list of features (each counted as often as it occurs; 0 for none), all lists
+    counted at once: bit i of a list's majority is set where more than half of its features' hashes have bit i set.
 
     The bytes of the bitwise majority are read in reverse order: fingerprints keep the layout they
     always had (NumPy's unpackbits/packbits), so fingerprints already stored still compare."""
-    if not features:
-        return 0
-    return int.from_bytes(_majority_bits(features).to_bytes(8, "little"), "big")
+    lengths = np.fromiter(map(len, feature_lists), dtype=np.intp, count=len(feature_lists))
+    counted = np.flatnonzero(lengths)  # reduceat gives an empty list the next list's first row, not zeros
+    found = np.zeros(len(feature_lists), dtype=np.uint64)
+    if counted.size:
+        hashes = np.frombuffer(_hash_bytes(list(itertools.chain.from_iterable(feature_lists))), dtype=np.uint8)
+        # Row f, column i: bit i of feature f's hash (byte i // 8 of the little-endian hash, bit i % 8).
+        bits = np.unpackbits(hashes.reshape(-1, 8), axis=1, bitorder="little")
+        starts = (np.cumsum(lengths) - lengths)[counted]
+        votes = np.add.reduceat(bits, starts, axis=0, dtype=np.int32)
+        majority = votes > (lengths[counted] // 2)[:, np.newaxis]
+        # Byte j of a packed row is bits 8j..8j+7 of the majority: its little-endian bytes, read big-endian.
+        found[counted] = np.packbits(majority, axis=1, bitorder="little").view(">u8").ravel()
+    return found.tolist()
+
+
+def simhash(features: Sequence[str]) -> int:
+    """64-bit SimHash of the features (`simhashes` of one list)."""
+    return simhashes([features])[0]
+
+
+def reprint_simhashes_many(posts: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[tuple[int | None, int | None]]:
+    """`reprint_simhashes` of each (features, lead_features) pair, all hashed at once."""
+    long_enough = [features for pair in posts for features in pair if len(features) >= MIN_REPRINT_FEATURES]
+    hashed = iter(simhashes(long_enough))
+    return [(next(hashed) if len(features) >= MIN_REPRINT_FEATURES else None,
+             next(hashed) if len(lead) >= MIN_REPRINT_FEATURES else None) for features, lead in posts]
 
 
 def reprint_simhashes(features: Sequence[str], lead_features: Sequence[str] = ()) -> tuple[int | None, int | None]:
     """A post's SimHash and its first paragraph's (`lead_features`, when it has several), each None when made of
     too few features to tell a copy from a stock phrase."""
-    value = simhash(features) if len(features) >= MIN_REPRINT_FEATURES else None
-    return value, simhash(lead_features) if len(lead_features) >= MIN_REPRINT_FEATURES else None
+    return reprint_simhashes_many([(features, lead_features)])[0]
 
 
 def most_common(counts: Counter[str], n: int) -> list[tuple[str, Any]]:

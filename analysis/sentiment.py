@@ -185,6 +185,24 @@ def _code_point_pairs(text: str) -> np.ndarray:
     return (points[:-1] << 21) | points[1:]
 
 
+def _sums_in_order(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[complex]:
+    """`sum(values[start:end], 0j)` of each segment of a complex array, to the bit, without a Python object per value.
+    numpy's sums add pairwise, not one value after another: each segment is a row of a matrix, zeros after its end
+    (s + 0j is s, and a sum from 0j is never -0.0), added up by an accumulation along the row, which adds in order.
+    Segments are grouped by the bit length of their length, so that padding at most doubles a row."""
+    lengths = ends - starts
+    sums = np.zeros(len(lengths), dtype=np.complex128)
+    bit_lengths = np.frexp(lengths)[1]
+    for bit_length in np.unique(bit_lengths[lengths > 0]).tolist():
+        rows = np.flatnonzero(bit_lengths == bit_length)
+        columns = np.arange(lengths[rows].max())
+        taken = columns < lengths[rows, np.newaxis]
+        matrix = np.where(taken, values[np.minimum(starts[rows, np.newaxis] + columns, values.size - 1)], 0j)
+        matrix[:, 0] += 0j  # as sum() starts from 0j: a first value of -0.0 becomes 0.0
+        sums[rows] = np.cumsum(matrix, axis=1)[:, -1]
+    return sums.tolist()
+
+
 # Characters of a call to `BigramTable.sums` below which its texts' bigrams are looked up one by one in the dict:
 # numpy's fixed cost per call (~15 us) is that of some 30 dict look-ups, and one post alone (`yuqing analyze`,
 # `Enricher.annotate`) is often shorter (measured on the texts of ../shared/data/sentiment: a text of 16-48 characters
@@ -216,15 +234,11 @@ class BigramTable:
         pairs = _code_point_pairs("".join(texts))
         found = self.keys.searchsorted(pairs)
         np.minimum(found, self.keys.size - 1, out=found)
-        weights = np.where(self.keys[found] == pairs, self.weights[found], 0j).tolist()
-        sums = []
-        start = 0
-        for text in texts:
-            end = start + len(text)
-            # The pair at end - 1 spans this text's last character and the next text's first: not a bigram.
-            sums.append(sum(weights[start : end - 1], 0j) if end - start > 1 else 0j)
-            start = end
-        return sums
+        weights = np.where(self.keys[found] == pairs, self.weights[found], 0j)
+        ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.intp, count=len(texts)))
+        starts = np.concatenate([[0], ends[:-1]])
+        # The pair at end - 1 spans this text's last character and the next text's first: not a bigram.
+        return _sums_in_order(weights, starts, np.maximum(starts, ends - 1))
 
 
 def _terms_pattern(terms: Iterable[str]) -> re.Pattern[str]:
@@ -499,14 +513,15 @@ class _TokenTable:
         negated = is_plain & (last_negator > np.maximum.accumulate(resets)) & (plain_since_negator <= NEGATION_REACH)
         counted = kinds != _SKIPPED
         counted &= kinds != _BLANK
-        weights = self.feature_weights[(2 * numbers + negated)[counted]].tolist()
-        counted_so_far = np.concatenate([[0], np.cumsum(counted)])[bounds].tolist()
+        weights = self.feature_weights[(2 * numbers + negated)[counted]]
+        counted_so_far = np.concatenate([[0], np.cumsum(counted)])[bounds]
+        word_sums = _sums_in_order(weights, counted_so_far[:-1], counted_so_far[1:])
+        counts = np.diff(counted_so_far).tolist()
         chars = list(map(self.chars.__getitem__, words[: bounds[texts]]))
         found = []
         for index, (start, end) in enumerate(pairwise(bounds.tolist())):
-            first, last = counted_so_far[index], counted_so_far[index + 1]
             text = "".join(chars[start:end]) if index < texts else ""
-            found.append((sum(weights[first:last], 0j), last - first, text))
+            found.append((word_sums[index], counts[index], text))
         return found
 
 
