@@ -110,7 +110,7 @@ def wire_json(value: Any, times: Iterable[datetime | None], pydantic_json: Calla
     by orjson in a third of the CPU. `times`: the message's datetimes (its models' datetime fields). Where orjson
     would write other bytes, `pydantic_json` writes them: a time whose UTC offset has seconds (a zone's local mean
     time, such as Shanghai's +08:05:43 before 1901: orjson rounds it to the minute, pydantic cuts the seconds off),
-    an int beyond 64 bits, a str that is no Unicode (a lone surrogate)."""
+    an int beyond 64 bits; a str that is no Unicode (a lone surrogate) fails there with pydantic's error."""
     for time in times:
         if not _offset_in_minutes(time):
             return pydantic_json()
