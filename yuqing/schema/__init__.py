@@ -96,15 +96,6 @@ def _fields_of(value: Any) -> Any:
     return value.__dict__ if isinstance(value, BaseModel) else to_jsonable_python(value)
 
 
-def _offset_in_minutes(time: datetime | None) -> bool:
-    """Whether the time's UTC offset, if any, is whole minutes: always for one read from JSON (pydantic's TzInfo,
-    told by its type at a fraction of the cost of asking the offset)."""
-    if time is None or type(time.tzinfo) is TzInfo:
-        return True
-    offset = time.utcoffset()
-    return offset is None or not offset.seconds % 60
-
-
 def wire_json(value: Any, times: Iterable[datetime | None], pydantic_json: Callable[[], bytes]) -> bytes:
     """The bytes `pydantic_json` makes of a message the stages send (a model, or a dict of models' values), written
     by orjson in a third of the CPU. `times`: the message's datetimes (its models' datetime fields). Where orjson
@@ -112,7 +103,11 @@ def wire_json(value: Any, times: Iterable[datetime | None], pydantic_json: Calla
     time, such as Shanghai's +08:05:43 before 1901: orjson rounds it to the minute, pydantic cuts the seconds off),
     an int beyond 64 bits; a str that is no Unicode (a lone surrogate) fails there with pydantic's error."""
     for time in times:
-        if not _offset_in_minutes(time):
+        # A time read from JSON has pydantic's TzInfo, in whole minutes (told by its type, faster than its offset).
+        if time is None or time.tzinfo is None or type(time.tzinfo) is TzInfo:
+            continue
+        offset = time.utcoffset()
+        if offset is not None and offset.seconds % 60:
             return pydantic_json()
     try:
         return orjson.dumps(value, default=_fields_of, option=orjson.OPT_UTC_Z)

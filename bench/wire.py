@@ -1,0 +1,92 @@
+"""CPU per message of passing posts between the stages: each kind of message decoded (validated by the schema, as
+the stage that reads it does) and encoded (as the stage that sends it does), on the throughput benchmark's stream.
+
+    python -m bench.wire [--posts 4000] [--warmup 2000] [--days 2] [--seed 1] [--rounds 5]
+
+The posts of `bench.soak.Stream` are analysed in this process (`Enricher.annotate`, then `Analyzer.assign` and the
+events of the batch), which gives every kind of message the stages send: the raw post (decoded by the enrich stage),
+the annotated post (encoded by the enrich stage, decoded by the events stage), the enriched post (encoded by the
+events stage, decoded by the index and alert stages) and the event (likewise). Each is timed in CPU microseconds
+per message, the best of `--rounds` passes over all of them (the passes alternate between the kinds, so that other
+work on the machine falls on all alike). The last line reads `wire: <us> us/post decode+encode`: a post's share of
+all of it, as one post makes one message of each kind and `events per post` event messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from bench.soak import Stream, add_stream_options
+from yuqing.schema import SHANGHAI, EnrichedPost, Event, Post
+
+BATCH = 500  # posts a batch, as the stages read them
+
+
+def cpu_per_call(work: Callable[[Any], object], items: list[Any]) -> float:
+    """CPU microseconds per item of one pass of `work` over `items`."""
+    began = time.process_time()
+    for item in items:
+        work(item)
+    return (time.process_time() - began) / len(items) * 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_stream_options(parser, posts=4_000, warmup_help="posts analysed before those whose messages are timed")
+    parser.add_argument("--rounds", type=int, default=5, help="passes over the messages; the best is printed")
+    args = parser.parse_args()
+
+    from analysis.enrich import Analyzer, Annotated
+    from workers.build import load_gazetteer, shipped_language, shipped_segmenter
+    from yuqing.config.settings import DEFAULT_DATA
+
+    stream = Stream(max(1, (args.warmup + args.posts) // args.days), random.Random(args.seed))
+    first_day = datetime.now(SHANGHAI).date() - timedelta(days=args.days)
+    posts = [post for number in range(args.days) for post in stream.day(
+        number, datetime.combine(first_day + timedelta(days=number), datetime.min.time(), SHANGHAI))]
+    analyzer = Analyzer(shipped_language(), [], [],
+                        load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), None)
+    for post in posts[:args.warmup]:
+        analyzer.enrich(post)
+    analyzer.changed_events()
+    posts = posts[args.warmup:]
+    annotated = [analyzer.enricher.annotate(post) for post in posts]
+    enriched, events = [], []
+    for first in range(0, len(annotated), BATCH):  # the events a batch made or changed, as the events stage sends them
+        enriched += [analyzer.assign(item) for item in annotated[first:first + BATCH]]
+        events += analyzer.changed_events()
+    raw_sent = [post.to_json() for post in posts]
+    annotated_sent = [item.to_json() for item in annotated]
+    enriched_sent = [post.to_json() for post in enriched]
+    events_sent = [event.to_json() for event in events]
+
+    kinds: dict[str, tuple[Callable[[Any], object], list[Any]]] = {
+        "raw post decode": (Post.model_validate_json, raw_sent),
+        "annotated post encode": (Annotated.to_json, annotated),
+        "annotated post decode": (Annotated.from_json, annotated_sent),
+        "enriched post encode": (EnrichedPost.to_json, enriched),
+        "enriched post decode": (EnrichedPost.from_json, enriched_sent),
+        "event encode": (Event.to_json, events),
+        "event decode": (Event.model_validate_json, events_sent),
+    }
+    best = dict.fromkeys(kinds, float("inf"))
+    for _ in range(args.rounds):
+        for kind, (work, items) in kinds.items():
+            best[kind] = min(best[kind], cpu_per_call(work, items))
+    events_per_post = len(events) / len(posts)
+    print(f"wire: {len(posts)} posts, {len(events)} events ({events_per_post:.3f} a post); CPU us per message, "
+          f"best of {args.rounds}")
+    for kind, figure in best.items():
+        print(f"   {kind:<24} {figure:7.2f} us")
+    per_post = sum(figure * (events_per_post if kind.startswith("event") else 1) for kind, figure in best.items())
+    print(f"wire: {per_post:.1f} us/post decode+encode")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
