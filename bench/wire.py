@@ -3,8 +3,9 @@ the stage that reads it does) and encoded (as the stage that sends it does), on 
 
     python -m bench.wire [--posts 4000] [--warmup 2000] [--days 2] [--seed 1] [--rounds 5]
 
-The posts of `bench.soak.Stream` are analysed in this process (`Enricher.annotate`, then `Analyzer.assign` and the
-events of the batch), which gives every kind of message the stages send: the raw post (decoded by the enrich stage),
+The posts of `bench.soak.Stream` are analysed in this process as the stages analyse them (read back from JSON,
+`Enricher.annotate`, then `Analyzer.assign` of the annotated posts read back and the events of each batch), which
+gives every kind of message the stages send: the raw post (decoded by the enrich stage),
 the annotated post (encoded by the enrich stage, decoded by the events stage), the enriched post (encoded by the
 events stage, decoded by the index and alert stages) and the event (likewise). Each is timed in CPU microseconds
 per message, the best of `--rounds` passes over all of them (the passes alternate between the kinds, so that other
@@ -47,7 +48,9 @@ def main() -> int:
 
     stream = Stream(max(1, (args.warmup + args.posts) // args.days), random.Random(args.seed))
     first_day = datetime.now(SHANGHAI).date() - timedelta(days=args.days)
-    posts = [post for number in range(args.days) for post in stream.day(
+    # Read back from their JSON, as the enrich stage reads them: what is analysed, and later sent, holds the times
+    # the stages hold (pydantic's TzInfo, not the stream's named zone).
+    posts = [Post.model_validate_json(post.to_json()) for number in range(args.days) for post in stream.day(
         number, datetime.combine(first_day + timedelta(days=number), datetime.min.time(), SHANGHAI))]
     analyzer = Analyzer(shipped_language(), [], [],
                         load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()), None)
@@ -56,12 +59,13 @@ def main() -> int:
     analyzer.changed_events()
     posts = posts[args.warmup:]
     annotated = [analyzer.enricher.annotate(post) for post in posts]
-    enriched, events = [], []
-    for first in range(0, len(annotated), BATCH):  # the events a batch made or changed, as the events stage sends them
-        enriched += [analyzer.assign(item) for item in annotated[first:first + BATCH]]
+    annotated_sent = [item.to_json() for item in annotated]
+    # Assigned as read back, as the events stage assigns them; the events a batch made or changed, as it sends them.
+    received, enriched, events = [Annotated.from_json(sent) for sent in annotated_sent], [], []
+    for first in range(0, len(received), BATCH):
+        enriched += [analyzer.assign(item) for item in received[first:first + BATCH]]
         events += analyzer.changed_events()
     raw_sent = [post.to_json() for post in posts]
-    annotated_sent = [item.to_json() for item in annotated]
     enriched_sent = [post.to_json() for post in enriched]
     events_sent = [event.to_json() for event in events]
 

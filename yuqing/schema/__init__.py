@@ -310,7 +310,8 @@ class Event(_Model):
         return self.title or self.label
 
     def to_json(self) -> bytes:
-        return wire_json(self.__dict__, (self.first_seen, self.last_seen), super().to_json)
+        return wire_json(self.__dict__, (self.first_seen, self.last_seen),
+                         lambda: self.__pydantic_serializer__.to_json(self))
 
 
 class AlertLevel(StrEnum):
