@@ -9,8 +9,9 @@ gives every kind of message the stages send: the raw post (decoded by the enrich
 the annotated post (encoded by the enrich stage, decoded by the events stage), the enriched post (encoded by the
 events stage, decoded by the index and alert stages) and the event (likewise). Each is timed in CPU microseconds
 per message, the best of `--rounds` passes over all of them (the passes alternate between the kinds, so that other
-work on the machine falls on all alike). The last line reads `wire: <us> us/post decode+encode`: a post's share of
-all of it, as one post makes one message of each kind and `events per post` event messages.
+work on the machine falls on all alike), beside its baseline measured alike: orjson alone reading the same JSON, or
+writing it from the values it reads as. The last line reads `wire: <us> us/post decode+encode, baseline <us> us/post
+orjson alone, ratio <r>`: a post's share of it all (one message of each kind a post, and the events per post).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+
+import orjson
 
 from bench.soak import Stream, add_stream_options
 from yuqing.schema import SHANGHAI, EnrichedPost, Event, Post
@@ -69,26 +72,30 @@ def main() -> int:
     enriched_sent = [post.to_json() for post in enriched]
     events_sent = [event.to_json() for event in events]
 
-    kinds: dict[str, tuple[Callable[[Any], object], list[Any]]] = {
-        "raw post decode": (Post.model_validate_json, raw_sent),
-        "annotated post encode": (Annotated.to_json, annotated),
-        "annotated post decode": (Annotated.from_json, annotated_sent),
-        "enriched post encode": (EnrichedPost.to_json, enriched),
-        "enriched post decode": (EnrichedPost.from_json, enriched_sent),
-        "event encode": (Event.to_json, events),
-        "event decode": (Event.model_validate_json, events_sent),
+    # Each kind: what the stage does, and its baseline: orjson alone on the same JSON (no schema), read or written.
+    kinds: dict[str, tuple[Callable[[Any], object], list[Any], Callable[[Any], object], list[Any]]] = {
+        "raw post decode": (Post.model_validate_json, raw_sent, orjson.loads, raw_sent),
+        "annotated post encode": (Annotated.to_json, annotated, orjson.dumps, list(map(orjson.loads, annotated_sent))),
+        "annotated post decode": (Annotated.from_json, annotated_sent, orjson.loads, annotated_sent),
+        "enriched post encode": (EnrichedPost.to_json, enriched, orjson.dumps, list(map(orjson.loads, enriched_sent))),
+        "enriched post decode": (EnrichedPost.from_json, enriched_sent, orjson.loads, enriched_sent),
+        "event encode": (Event.to_json, events, orjson.dumps, list(map(orjson.loads, events_sent))),
+        "event decode": (Event.model_validate_json, events_sent, orjson.loads, events_sent),
     }
-    best = dict.fromkeys(kinds, float("inf"))
+    best = {kind: [float("inf"), float("inf")] for kind in kinds}
     for _ in range(args.rounds):
-        for kind, (work, items) in kinds.items():
-            best[kind] = min(best[kind], cpu_per_call(work, items))
+        for kind, (work, items, baseline, values) in kinds.items():
+            best[kind][0] = min(best[kind][0], cpu_per_call(work, items))
+            best[kind][1] = min(best[kind][1], cpu_per_call(baseline, values))
     events_per_post = len(events) / len(posts)
     print(f"wire: {len(posts)} posts, {len(events)} events ({events_per_post:.3f} a post); CPU us per message, "
-          f"best of {args.rounds}")
-    for kind, figure in best.items():
-        print(f"   {kind:<24} {figure:7.2f} us")
-    per_post = sum(figure * (events_per_post if kind.startswith("event") else 1) for kind, figure in best.items())
-    print(f"wire: {per_post:.1f} us/post decode+encode")
+          f"best of {args.rounds}, beside orjson alone on the same JSON")
+    for kind, (figure, floor) in best.items():
+        print(f"   {kind:<24} {figure:7.2f} us   (orjson {floor:5.2f} us)")
+    per_post, floor = (sum(figures[column] * (events_per_post if kind.startswith("event") else 1)
+                           for kind, figures in best.items()) for column in (0, 1))
+    print(f"wire: {per_post:.1f} us/post decode+encode, baseline {floor:.1f} us/post orjson alone, "
+          f"ratio {per_post / floor:.2f}")
     return 0
 
 

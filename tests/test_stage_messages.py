@@ -6,7 +6,7 @@ post's text once instead of twice. Broken values still go to the dead-letter top
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -167,12 +167,14 @@ def test_a_post_orjson_would_write_otherwise_is_sent_as_pydantic_writes_it() -> 
                                    published_at=datetime(1900, 6, 1, 9, 30))  # Shanghai was +08:05:43 then
     huge = EnrichedPost(url="https://a.gov.cn/2", platform="gov", source="g", text="文",
                         metrics={"views": 2**70}, extra={"编号": 2**80})
-    for post in (local_mean_time, huge):
+    fixed_seconds = EnrichedPost(url="https://a.gov.cn/3", platform="gov", source="g", text="文",
+                                 published_at=datetime(2026, 6, 1, 9, 30, tzinfo=timezone(timedelta(hours=8, seconds=43))))
+    for post in (local_mean_time, huge, fixed_seconds, local_mean_time):
         assert post.to_json() == pydantic_bytes(post)
     assert b'"1900-06-01T09:30:00+08:05"' in local_mean_time.to_json()
     assert EnrichedPost.from_json(huge.to_json()) == huge
     with pytest.raises(PydanticSerializationError, match="surrogates"):
-        EnrichedPost(url="https://a.gov.cn/3", platform="gov", source="g", text="文\ud800").to_json()
+        EnrichedPost(url="https://a.gov.cn/4", platform="gov", source="g", text="文\ud800").to_json()
 
 
 def test_posts_and_events_are_sent_in_the_bytes_pydantic_wrote(analysed) -> None:
