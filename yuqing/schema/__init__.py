@@ -109,8 +109,7 @@ def wire_json(value: Any, times: Iterable[datetime | None], pydantic_json: Calla
     time, such as Shanghai's +08:05:43 before 1901: orjson rounds it to the minute, pydantic cuts the seconds off),
     an int beyond 64 bits; a str that is no Unicode (a lone surrogate) fails there with pydantic's error."""
     for time in times:
-        zone = time.tzinfo if time is not None else None
-        if zone is None or zone in _WHOLE_MINUTE_ZONES:
+        if time is None or (zone := time.tzinfo) is None or zone in _WHOLE_MINUTE_ZONES:
             continue
         offset = time.utcoffset()
         if offset is not None and offset.seconds % 60:
