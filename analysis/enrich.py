@@ -182,7 +182,7 @@ class Annotated:
         sent = {"post": post.wire_fields(),
                 "clues": {"keywords": clues.keywords, "areas": clues.areas, "anchors": clues.anchors,
                           "author_anchors": clues.author_anchors, "headline": clues.headline,
-                          "simhash": clues.simhash, "lead_simhash": clues.lead_simhash},  # not the words: see simhash
+                          "simhash": clues.simhash, "lead_simhash": clues.lead_simhash},  # not `features`, `lead`
                 "policy": policy}
         times = (post.published_at, post.fetched_at, *((policy.written_at, policy.published_at) if policy else ()))
         return wire_json(sent, times, lambda: _ANNOTATED_JSON.dump_json(

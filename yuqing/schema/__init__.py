@@ -317,6 +317,7 @@ class Event(_Model):
         return self.title or self.label
 
     def to_json(self) -> bytes:
+        """The event as the events stage sends it (see `wire_json`)."""
         return wire_json(self.__dict__, (self.first_seen, self.last_seen),
                          lambda: self.__pydantic_serializer__.to_json(self))
 
