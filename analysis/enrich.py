@@ -183,7 +183,7 @@ class Annotated:
                 "clues": {"keywords": clues.keywords, "areas": clues.areas, "anchors": clues.anchors,
                           "author_anchors": clues.author_anchors, "headline": clues.headline,
                           "simhash": clues.simhash, "lead_simhash": clues.lead_simhash},  # not `features`, `lead`
-                "policy": policy}
+                "policy": policy.__dict__ if policy else None}  # a model as its fields: see `wire_fields`
         times = (post.published_at, post.fetched_at, *((policy.written_at, policy.published_at) if policy else ()))
         return wire_json(sent, times, lambda: _ANNOTATED_JSON.dump_json(
             self, exclude={"post": post.text_copy(), "clues": _WORDS_NOT_SENT}))
