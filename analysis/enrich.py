@@ -52,6 +52,7 @@ from yuqing.schema import (
     PolicyLink,
     Post,
     ReprintLink,
+    wire_json,
 )
 
 __all__ = ["Analyzer", "AnalyzerMemory", "Annotated", "Enricher", "EventClues", "PendingAnnotation", "policy_from_post"]
@@ -178,7 +179,15 @@ class Annotated:
     def to_json(self) -> bytes:
         """As the enrich stage sends it to the events stage: JSON straight to bytes, the post's text once (see
         `EnrichedPost.to_json`); the clues' (term, weight) pairs and headline as arrays."""
-        return _ANNOTATED_JSON.dump_json(self, exclude={"post": self.post.text_copy(), "clues": _WORDS_NOT_SENT})
+        post, clues, policy = self.post, self.clues, self.policy
+        sent = {"post": post.wire_fields(),
+                "clues": {"keywords": clues.keywords, "areas": clues.areas, "anchors": clues.anchors,
+                          "author_anchors": clues.author_anchors, "headline": clues.headline,
+                          "simhash": clues.simhash, "lead_simhash": clues.lead_simhash},  # not `features`, `lead`
+                "policy": policy.__dict__ if policy else None}  # a model as its fields: see `wire_fields`
+        times = (post.published_at, post.fetched_at, *((policy.written_at, policy.published_at) if policy else ()))
+        return wire_json(sent, times, lambda: _ANNOTATED_JSON.dump_json(
+            self, exclude={"post": post.text_copy(), "clues": _WORDS_NOT_SENT}))
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Annotated:

@@ -5,14 +5,16 @@ post's text once instead of twice. Broken values still go to the dead-letter top
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from analysis.enrich import Analyzer, Annotated
 from analysis.events import MIN_REPRINT_FEATURES, reprint_simhashes
@@ -23,7 +25,7 @@ from workers.build import load_gazetteer, shipped_language, shipped_segmenter
 from workers.runner import ERROR_HEADER, Worker
 from workers.stages import EnrichStage, EventsStage, IndexStage
 from yuqing.config.settings import DEFAULT_DATA
-from yuqing.schema import SHANGHAI, EnrichedPost, Event, Post, ReprintLink
+from yuqing.schema import SHANGHAI, EnrichedPost, Event, Policy, Post, ReprintLink, Validity
 
 POSTS = 600
 
@@ -151,3 +153,42 @@ def test_broken_values_go_to_the_dead_letter_topic_with_the_reason(tmp_path: Pat
         Annotated.from_json(transport.read(dead_letter(ANNOTATED_POSTS))[0].data)
     assert encode({"a": 1}) == b'{"a":1}' and encode(b"{}") == b"{}"
     transport.close()
+
+
+def pydantic_bytes(post: EnrichedPost) -> bytes:
+    """What pydantic's own serializer writes of a post as the stages send it: what `to_json` must write."""
+    return post.__pydantic_serializer__.to_json(post, exclude=post.text_copy())
+
+
+def test_a_post_orjson_would_write_otherwise_is_sent_as_pydantic_writes_it() -> None:
+    """orjson rounds a UTC offset with seconds to the minute (pydantic cuts them off), and refuses an int beyond 64
+    bits, which pydantic reads and writes: such a post is sent in pydantic's bytes. A lone surrogate, which neither
+    writes, fails with pydantic's error, as it did."""
+    local_mean_time = EnrichedPost(url="https://a.gov.cn/1", platform="gov", source="g", text="文",
+                                   published_at=datetime(1900, 6, 1, 9, 30))  # Shanghai was +08:05:43 then
+    huge = EnrichedPost(url="https://a.gov.cn/2", platform="gov", source="g", text="文",
+                        metrics={"views": 2**70}, extra={"编号": 2**80})
+    fixed_seconds = EnrichedPost(url="https://a.gov.cn/3", platform="gov", source="g", text="文",
+                                 published_at=datetime(2026, 6, 1, 9, 30, tzinfo=timezone(timedelta(hours=8, seconds=43))))
+    for post in (local_mean_time, huge, fixed_seconds, local_mean_time):
+        assert post.to_json() == pydantic_bytes(post)
+    assert b'"1900-06-01T09:30:00+08:05"' in local_mean_time.to_json()
+    assert EnrichedPost.from_json(huge.to_json()) == huge
+    with pytest.raises(PydanticSerializationError, match="surrogates"):
+        EnrichedPost(url="https://a.gov.cn/4", platform="gov", source="g", text="文\ud800").to_json()
+
+
+def test_posts_and_events_are_sent_in_the_bytes_pydantic_wrote(analysed) -> None:
+    """Written by orjson: the same bytes as pydantic's serializer, so a consumer of another version reads them."""
+    _, annotated, enriched, events, _ = analysed
+    for post in enriched:
+        assert post.to_json() == pydantic_bytes(post)
+    policy = Policy(id="hz-2026-1", title="菏泽市物业服务管理办法", doc_number="菏政办发〔2026〕1号",
+                    written_at=datetime(2026, 1, 5, tzinfo=SHANGHAI), validity=Validity.AMENDED, keywords=["物业"])
+    policy_document = dataclasses.replace(annotated[0], policy=policy)  # the stream has none
+    as_pydantic_wrote = TypeAdapter(Annotated).dump_json
+    for item in (*annotated, policy_document):
+        assert item.to_json() == as_pydantic_wrote(item, exclude={"post": item.post.text_copy(),
+                                                                  "clues": {"features", "lead"}})
+    for event in events:
+        assert event.to_json() == event.__pydantic_serializer__.to_json(event)
