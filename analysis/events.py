@@ -739,8 +739,9 @@ class EventClusterer:
         self._by_term = Postings()
         self._by_anchor = Postings()
         self._by_resident = Postings()
-        # Event id -> terms it is posted under that its centroid let go (`_add`): taken out with it.
-        self._terms_let_go: dict[str, tuple[str, ...]] = {}
+        # Event id -> (when, terms) of each time its centroid let terms go that it is still posted under (`_add`),
+        # the oldest first: taken out of their postings ACTIVE_FOR later, or with the event.
+        self._terms_let_go: dict[str, list[tuple[datetime, tuple[str, ...]]]] = {}
         # (last seen when queued, event id): idle events leave memory oldest first, without a full pass.
         self._idle_queue: list[tuple[datetime, str]] = []
         self._queued: set[str] = set()  # events with an entry in it: one each, however often read back
@@ -1045,11 +1046,9 @@ class EventClusterer:
             else:
                 centroid[term] = weight * scale
         if len(event.centroid) > 2 * CENTROID_KEPT:
-            # A big event's rare terms never reach its top terms: keep memory and state bounded. It stays posted
-            # under them while it can be joined; they are noted, to be taken out of the postings when it is
-            # forgotten (its centroid no longer names them: it would stay named under them for good).
+            # A big event's rare terms never reach its top terms: keep memory and state bounded.
             kept = Counter(dict(most_common(event.centroid, CENTROID_KEPT)))
-            self._terms_let_go[event.id] = self._still_posted_under(event, kept)
+            self._let_go(event, kept)
             event.centroid = kept
         event.platforms[post.platform] += 1
         # Counted one by one as Counter.update counts them, without its checks of the argument: most posts name a place
@@ -1073,16 +1072,29 @@ class EventClusterer:
         self.changed.add(event.id)
         self.unsaved.add(event.id)
 
-    def _still_posted_under(self, event: EventState, kept: Counter[str]) -> tuple[str, ...]:
-        """The terms an event keeping only `kept` of its centroid is posted under but no longer names: those it lets go
-        now (the post being added is posted under all of its own after), and those let go before that still list it
-        (newer events push it out of a common word's list; it comes back only with the word back in its centroid).
-        An event taking posts for weeks kept every term it ever let go, in a set (33 bytes a term; a tuple takes 8):
-        what grew most in this module after the first week (tracemalloc on bench.soak's stream)."""
-        centroid, posted_under = event.centroid, self._by_term.get
-        earlier = [term for term in self._terms_let_go.get(event.id, ())
-                   if term not in centroid and event.id in posted_under(term)]
-        return (*(term for term in centroid if term not in kept), *earlier)
+    def _let_go(self, event: EventState, kept: Counter[str]) -> None:
+        """Note the terms an event keeping only `kept` of its centroid lets go, and take it out of the postings of
+        those it let go ACTIVE_FOR before. Its centroid no longer names them, so they are noted to be taken out
+        later: it would stay named under them for good. It stays posted under them for as long as a post could join
+        it after its last post carrying one (as a forgotten event is taken out of its postings): an event taking
+        posts for weeks, posted under every rare word of its posts, grew the postings after the first week
+        (bench.soak's stream). Each time's terms are kept while they still list the event (a newer event pushes it
+        out of a common word's list; it comes back only with the word back in its centroid), and only at the last
+        time they were let go."""
+        posted_under, centroid = self._by_term.get, event.centroid
+        now = (event.last_seen, tuple(term for term in centroid if term not in kept))
+        expired = event.last_seen - ACTIVE_FOR
+        later = set(now[1])  # let go since the time looked at: taken out after that time's
+        kept_times = [now]
+        for when, terms in reversed(self._terms_let_go.get(event.id, ())):
+            still = [term for term in terms if term not in centroid and term not in later and event.id in posted_under(term)]
+            if when < expired:
+                self._by_term.discard_all(still, event.id)
+            elif still:
+                kept_times.append((when, tuple(still)))
+                later.update(still)
+        kept_times.reverse()
+        self._terms_let_go[event.id] = kept_times
 
     def _posted_under(self) -> list[tuple[Postings, str]]:
         """Each postings and the field of an event whose keys post the event there: its terms, its anchors and its
@@ -1157,7 +1169,8 @@ class EventClusterer:
                 self.events.pop(event_id, None)
                 for postings, keys in self._keys_of(event):
                     postings.discard_all(keys, event_id)
-                self._by_term.discard_all(self._terms_let_go.pop(event_id, ()), event_id)
+                for _, terms in self._terms_let_go.pop(event_id, ()):
+                    self._by_term.discard_all(terms, event_id)
         for last_seen, event_id in kept:
             self._queue_idle(last_seen, event_id)
         while self._thread_queue and self._thread_queue[0][0] < cutoff:

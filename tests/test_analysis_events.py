@@ -561,7 +561,7 @@ def test_a_long_lived_event_records_only_the_terms_let_go_it_is_still_posted_und
     # what it let go when it last kept its top terms; not every term it ever let go, for as long as it lived.
     centroid = clusterer.events[big].centroid
     listing = {term for term, ids in clusterer._by_term._lists.items() if big in ids}
-    let_go = clusterer._terms_let_go[big]
+    let_go = [term for _, terms in clusterer._terms_let_go[big] for term in terms]
     assert listing - set(centroid) <= set(let_go)
     assert len(let_go) <= 2 * events_module.CENTROID_KEPT + 2 * 50
 
@@ -570,6 +570,24 @@ def test_a_long_lived_event_records_only_the_terms_let_go_it_is_still_posted_und
     clusterer.saved()
     clusterer.prune(START + timedelta(minutes=2 * posts) + events_module.ACTIVE_FOR + timedelta(hours=1))
     assert clusterer.held()["events"] == 0 and clusterer.held()["postings"] == 0
+
+
+def test_an_event_taking_posts_for_weeks_stays_posted_only_under_the_rare_terms_it_let_go_within_a_week() -> None:
+    clusterer = EventClusterer()
+    # A post an hour for six weeks, each with three words of the event's and two of its own that no other post
+    # uses: the centroid lets them go, and no newer event pushes the event out of their lists.
+    week = 7 * 24
+    most_postings = [0] * 6  # the most held in each week
+    for n in range(6 * week):
+        big = clusterer.assign(traits(n, 60 * n, ["停水", "供水", "小区", f"楼{n}", f"户{n}"]))
+        most_postings[n // week] = max(most_postings[n // week], clusterer.held()["postings"])
+    assert len(clusterer.events) == 1 and big is not None
+    # The postings hold what a week of posts used, not what the event's posts used since it began.
+    assert most_postings[5] <= most_postings[2]
+    # A term let go more than a week before is no longer a way to it; those let go within the week still are.
+    assert big not in clusterer._by_term.get("楼150")  # let go when it first kept its top terms (the oldest tie kept)
+    centroid = clusterer.events[big].centroid
+    assert any(big in ids for term, ids in clusterer._by_term._lists.items() if term not in centroid)
 
 
 def test_postings_filled_at_once_are_those_posting_each_event_in_turn_gives() -> None:
