@@ -1073,14 +1073,12 @@ class EventClusterer:
         self.unsaved.add(event.id)
 
     def _let_go(self, event: EventState, kept: Counter[str]) -> None:
-        """Note the terms an event keeping only `kept` of its centroid lets go, and take it out of the postings of
-        those it let go ACTIVE_FOR before. Its centroid no longer names them, so they are noted to be taken out
-        later: it would stay named under them for good. It stays posted under them for as long as a post could join
-        it after its last post carrying one (as a forgotten event is taken out of its postings): an event taking
-        posts for weeks, posted under every rare word of its posts, grew the postings after the first week
-        (bench.soak's stream). Each time's terms are kept while they still list the event (a newer event pushes it
-        out of a common word's list; it comes back only with the word back in its centroid), and only at the last
-        time they were let go."""
+        """Note the terms an event lets go as it keeps only `kept` of its centroid (it stays posted under them), and
+        take it out of the postings of those it let go ACTIVE_FOR or more before: as a forgotten event leaves all of
+        its postings, a term stays a way to an event for as long as a post could join it after it last held the term.
+        An event taking posts for weeks stayed posted under every rare word its posts used, and the postings grew
+        after the first week (bench.soak's stream). Of each earlier time, only the terms that still list the event
+        (a newer event pushes it out of a common word's list) and were not let go again since are kept."""
         posted_under, centroid = self._by_term.get, event.centroid
         now = (event.last_seen, tuple(term for term in centroid if term not in kept))
         expired = event.last_seen - ACTIVE_FOR
