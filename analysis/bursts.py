@@ -400,6 +400,9 @@ class BurstTracker:
         self._fold_gap = max(pairwise(self._edge_offsets), key=lambda gap: gap[1] - gap[0])
         self._folded: set[tuple[str, str]] = set()  # the subjects holding folded days
         self._folded_until = -1  # a day after every folded day or the last of them: a post after it needs no look
+        # The days (`_fold_range`) every folded day was inside when last looked at (None: not since a fold): while the
+        # clock keeps them, no folded day can be outside, and the folded subjects are not gone through again.
+        self._folds_inside: tuple[int, int] | None = None
         self._saved_at = time.monotonic()
         if memory is not None:
             self._load(memory)
@@ -646,6 +649,7 @@ class BurstTracker:
                 self._subjects[key].fold(first_day, last_day)
                 self._folded.add(key)
                 self._folded_until = max(self._folded_until, last_day)
+                self._folds_inside = None
 
     def _unfold(self, key: tuple[str, str], subject: _Subject, days: list[int]) -> None:
         assert self.archive is not None  # days are folded only once saved there
@@ -658,12 +662,15 @@ class BurstTracker:
         """Hold again the buckets of the folded days that the clock in `now_bucket` brought out of the stretch (by a
         day, at the far edge; back with the clock, at the near one)."""
         first_day, last_day = self._fold_range(now_bucket)
+        if self._folds_inside == (first_day, last_day):
+            return  # the clock has not moved the days since they were looked at (most batches: it moves daily)
         for key in list(self._folded):
             subject = self._subjects.get(key)
             if subject is None or subject.folded is None:
                 self._folded.discard(key)
             elif days := subject.folded_days_outside(first_day, last_day):
                 self._unfold(key, subject, days)
+        self._folds_inside = (first_day, last_day)
 
     def _unfold_day(self, keys: Iterable[tuple[str, str]], day: int) -> None:
         """Hold again the buckets of this day of these subjects if it is folded: a late post is counted in it."""
@@ -782,6 +789,7 @@ class BurstTracker:
         self._absent, self._lively_taken_back = set(), None
         self._seen = [(EPOCH, set())]
         self._changed, self._changed_days, self._dropped, self._folded = {}, {}, set(), set()
+        self._folds_inside = None
         for kind, sid, data in records:
             subject = self._subjects[(kind, sid)] = _Subject.from_json(data, self._next_position)
             self._next_position = max(self._next_position, subject.position + 1)
