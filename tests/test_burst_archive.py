@@ -351,6 +351,14 @@ def test_a_day_unfolded_in_the_middle_of_the_folded_days_is_folded_back_in_its_p
     assert subject.folded is None and subject.counts.tolist() == held[:24] + late + held[24:]
 
 
+def fed_alike(tracker: BurstTracker, held: BurstTracker, batch: list[EnrichedPost], now: datetime) -> None:
+    """The batch counted by the worker's tracker (what it touches taken back from the store first) and by `held`."""
+    tracker.take_back(batch, [], now)
+    for item in batch:
+        tracker.add(item)
+        held.add(item)
+
+
 def test_the_folded_subjects_are_gone_through_when_the_clock_moves_their_days_not_at_every_batch(
         open_alert_store: Callable[[], AlertStore], monkeypatch):
     """20 busy places, a batch an hour for 10 days and a checkpoint every 4 hours: whether a folded day has left the
@@ -375,10 +383,7 @@ def test_the_folded_subjects_are_gone_through_when_the_clock_moves_their_days_no
             now = START + timedelta(days=day, hours=hour)
             batch = [post(n + k, now - timedelta(minutes=3 * k), None, places=[places[k % 20]]) for k in range(20)]
             n += 20
-            tracker.take_back(batch, [], now)
-            for item in batch:
-                tracker.add(item)
-                held.add(item)
+            fed_alike(tracker, held, batch, now)
             assert tracker.signals(now) == held.signals(now)
             if hour % 4 == 0:
                 checkpoint(tracker, store)
