@@ -64,6 +64,9 @@ class Outcome:
 # Raised when the rules' memory changes shape (2: SubjectWindow keeps a time-ordered list; 3: JSON, not pickle).
 RULE_MEMORY_FORMAT = 3
 LINKS_KEY = "links"
+# The posts' strongest links of each generation are saved under a key of their own (this and the generation's start):
+# a past generation's no longer change, and are written once, not at every checkpoint (see `SubjectLinks.parts`).
+LINKS_POSTS_KEY = "links.posts@"
 
 
 def subject_key(finding: Finding) -> str:
@@ -120,6 +123,10 @@ class SubjectLinks:
     def __init__(self, kept: timedelta = timedelta(hours=48)) -> None:
         self.kept = kept
         self._generations: list[_LinkGeneration] = []  # oldest first
+        # The starts of the past generations whose posts the store holds as they are (`parts_saved`), and of those
+        # the last `parts` gave (saved once the store says so).
+        self._posts_saved: set[datetime] = set()
+        self._posts_given: set[datetime] = set()
 
     def _current(self, now: datetime) -> _LinkGeneration:
         generations = self._generations
@@ -181,14 +188,36 @@ class SubjectLinks:
         return {"generations": [[generation.start, generation.top, generation.counts]
                                 for generation in self._generations]}
 
+    def parts(self) -> tuple[dict[str, Any], dict[datetime, dict[str, str | None] | None]]:
+        """The links as the engine saves them: `to_json` without the posts (the generations' starts and their events'
+        and places' counts, a few thousand), and apart, each generation's posts' strongest links (a post per post of
+        the last `kept`: most of it) by its start, None for a past generation's that were saved already
+        (`parts_saved`). Only the current generation takes posts, so a past one's posts are written once, not at
+        every checkpoint."""
+        generations = self._generations
+        self._posts_given = {generation.start for generation in generations[:-1]}
+        posts = {generation.start: None if generation.start in self._posts_saved else generation.top
+                 for generation in generations[:-1]}
+        if generations:
+            posts[generations[-1].start] = generations[-1].top
+        return {"generations": [[generation.start, None, generation.counts] for generation in generations]}, posts
+
+    def parts_saved(self) -> None:
+        """What the last `parts` gave was saved: the past generations' posts need not be written again."""
+        self._posts_saved = self._posts_given
+
     @classmethod
-    def from_json(cls, data: dict[str, Any], kept: timedelta = timedelta(hours=48)) -> SubjectLinks:
+    def from_json(cls, data: dict[str, Any], kept: timedelta = timedelta(hours=48),
+                  posts: Mapping[datetime, dict[str, Any]] | None = None) -> SubjectLinks:
+        """The links from `to_json`, or from `parts` (`posts`: each generation's posts by its start, as saved)."""
         links = cls(kept)
         if "generations" not in data:  # saved before links were kept by time: one generation, as old as can be
             data = {"generations": [[datetime.min.replace(tzinfo=UTC).isoformat(), data["top"],
                                      {subject: [x for pair in counts for x in pair]
                                       for subject, counts in data["counts"].items()}]]}
         for start, top, counts in data["generations"]:
+            if top is None:  # saved apart (a KeyError when they are not there: the links then start afresh)
+                top = (posts or {})[_moment(start)]
             links._generations.append(_LinkGeneration(
                 _moment(start), {post_id: _policy_id(policy) for post_id, policy in dict(top).items()},
                 {subject: tuple(_policy_id(x) if at % 2 == 0 else x for at, x in enumerate(flat))
@@ -242,27 +271,33 @@ class AlertEngine:
             keys.append(f"rule:{spec.name}:{digest}")
         return keys
 
-    def snapshot(self) -> dict[str, str]:
-        """The rules' memory and the learnt policy links as JSON text, one entry per rule, to persist between runs.
-        Written by orjson (in C, datetimes in ISO 8601 as they are held): the windows and links of a city's two
-        days are a few hundred thousand items, written at every checkpoint."""
-        states = {key: orjson.dumps(rule.memory()).decode()
-                  for key, (_, rule) in zip(self._state_keys(), self.rules, strict=True)}
-        states[LINKS_KEY] = orjson.dumps(self.links.to_json()).decode()
+    def snapshot(self) -> dict[str, str | None]:
+        """The rules' memory and the learnt policy links as JSON text, one entry per rule, to persist between runs;
+        the links' posts in an entry per generation of them, None for those saved already (`memory_saved`), which the
+        store keeps as they are. Written by orjson (in C, datetimes in ISO 8601 as they are held): the windows and
+        links of a city's two days are a few hundred thousand items, written at every checkpoint."""
+        states: dict[str, str | None] = {key: orjson.dumps(rule.memory()).decode()
+                                         for key, (_, rule) in zip(self._state_keys(), self.rules, strict=True)}
+        links, posts = self.links.parts()
+        states[LINKS_KEY] = orjson.dumps(links).decode()
+        for start, top in posts.items():
+            states[f"{LINKS_POSTS_KEY}{start.isoformat()}"] = None if top is None else orjson.dumps(top).decode()
         return states
 
-    def restore(self, states: Mapping[str, str]) -> None:
+    def restore(self, states: Mapping[str, str | None]) -> None:
         """Take back what `snapshot` saved; rules whose options changed (another key) start afresh, and so
         does a rule whose memory cannot be read back (it is logged)."""
         for key, (spec, rule) in zip(self._state_keys(), self.rules, strict=True):
-            if key in states:
+            if (text := states.get(key)) is not None:
                 try:
-                    rule.recall(orjson.loads(states[key]))
+                    rule.recall(orjson.loads(text))
                 except (ValueError, KeyError, TypeError) as exc:
                     log.warning("rule %s: stored memory unreadable (%s); starting afresh", spec.name, exc)
-        if LINKS_KEY in states:
+        if (links := states.get(LINKS_KEY)) is not None:
             try:
-                self.links = SubjectLinks.from_json(orjson.loads(states[LINKS_KEY]), self.config.stale_after)
+                posts = {datetime.fromisoformat(key.removeprefix(LINKS_POSTS_KEY)): orjson.loads(text)
+                         for key, text in states.items() if key.startswith(LINKS_POSTS_KEY) and text is not None}
+                self.links = SubjectLinks.from_json(orjson.loads(links), self.config.stale_after, posts)
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("stored policy links unreadable (%s); starting afresh", exc)
 
@@ -282,8 +317,9 @@ class AlertEngine:
         """The waiting messages changed since the last save, to save with `snapshot` (one transaction)."""
         return [WaitingChanges(key, *rule.waiting_changes()) for key, rule in self._waiting_rules]
 
-    def waiting_saved(self) -> None:
-        """What `waiting_changes` gave was saved."""
+    def memory_saved(self) -> None:
+        """What `snapshot` and `waiting_changes` gave was saved."""
+        self.links.parts_saved()
         for _, rule in self._waiting_rules:
             rule.waiting_saved()
 

@@ -211,7 +211,8 @@ class PostgresAlertStore(AlertStore):
                                 (epoch(before),)).rowcount
 
     @staticmethod
-    def _replace_rules(conn: psycopg.Connection, states: Mapping[str, str], waiting: Sequence[WaitingChanges]) -> None:
+    def _replace_rules(conn: psycopg.Connection, states: Mapping[str, str | None],
+                       waiting: Sequence[WaitingChanges]) -> None:
         conn.execute("DELETE FROM alert_waiting_messages WHERE rule IN "
                      "(SELECT key FROM alert_rule_memory WHERE NOT (key = ANY(%s)))", (list(states),))
         conn.execute("DELETE FROM alert_rule_memory WHERE NOT (key = ANY(%s))", (list(states),))
@@ -219,7 +220,7 @@ class PostgresAlertStore(AlertStore):
             cursor.executemany(
                 "INSERT INTO alert_rule_memory (key, state, saved_at) VALUES (%s, %s, now()) "
                 "ON CONFLICT (key) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
-                list(states.items()))
+                [(key, text) for key, text in states.items() if text is not None])
             for rule in waiting:
                 if rule.drop_saved:
                     cursor.execute("DELETE FROM alert_waiting_messages WHERE rule = %s", (rule.rule,))
@@ -231,7 +232,7 @@ class PostgresAlertStore(AlertStore):
                     "kind = excluded.kind, subject_id = excluded.subject_id, since_us = excluded.since_us, "
                     "since = excluded.since, arrival = excluded.arrival", waiting_rows(rule))
 
-    def save_state(self, states: Mapping[str, str], waiting: Sequence[WaitingChanges] = ()) -> None:
+    def save_state(self, states: Mapping[str, str | None], waiting: Sequence[WaitingChanges] = ()) -> None:
         with self._write() as conn:
             self._replace_rules(conn, states, waiting)
 

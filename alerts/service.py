@@ -187,7 +187,7 @@ class AlertService:
         if not self.rules_writer:
             raise RuntimeError("only the alert worker's service writes the rules' memory")
         self.store.save_state(self.engine.snapshot(), self.engine.waiting_changes())
-        self.engine.waiting_saved()
+        self.engine.memory_saved()
 
     def check_deadlines(self, now: datetime | None = None) -> list[Alert]:
         """Escalate alerts whose clocks passed `warn_at` of their span or their due time (newest first). Only

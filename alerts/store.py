@@ -132,10 +132,10 @@ class WaitingChanges:
 @dataclass(frozen=True)
 class WorkerMemory:
     """Everything the alert worker remembers, saved in one transaction: the rules' memory (JSON text per
-    rule), the burst counts, and per (topic, partition) the next offset they include, so that after a kill a
+    entry; None: the entry as saved before, unchanged since), the burst counts, and per (topic, partition) the next offset they include, so that after a kill a
     redelivered message below it is skipped instead of counted twice."""
 
-    rules: Mapping[str, str] = field(default_factory=dict)
+    rules: Mapping[str, str | None] = field(default_factory=dict)
     bursts: Iterable[tuple[str, str, dict[str, Any]]] = ()
     offsets: Mapping[tuple[str, int], int] = field(default_factory=dict)
     log: str = ""  # the transport the offsets are of (`Transport.identity()`)
@@ -374,9 +374,10 @@ class AlertStore(abc.ABC):
         """Drop notifications delivered before `before` (the audit keeps which channels were notified)."""
 
     @abc.abstractmethod
-    def save_state(self, states: Mapping[str, str], waiting: Sequence[WaitingChanges] = ()) -> None:
-        """Keep the rules' memory (JSON text per rule: windows, figures) and their waiting messages' changes so a
-        restarted worker goes on where it was; entries not in `states` (and their waiting messages) are dropped.
+    def save_state(self, states: Mapping[str, str | None], waiting: Sequence[WaitingChanges] = ()) -> None:
+        """Keep the rules' memory (JSON text per entry: windows, figures; None: the entry as saved, unchanged since)
+        and their waiting messages' changes so a restarted worker goes on where it was; entries not in `states` (and
+        their waiting messages) are dropped.
         Only the alert worker writes it."""
 
     @abc.abstractmethod
@@ -746,13 +747,14 @@ class SqliteAlertStore(AlertStore):
                                 (epoch(before),)).rowcount
 
     @staticmethod
-    def _replace_rules(conn: sqlite3.Connection, states: Mapping[str, str], waiting: Sequence[WaitingChanges]) -> None:
+    def _replace_rules(conn: sqlite3.Connection, states: Mapping[str, str | None],
+                       waiting: Sequence[WaitingChanges]) -> None:
         kept = f"key NOT IN ({','.join('?' * len(states))})"
         dropped = conn.execute(f"SELECT key FROM rule_state WHERE {kept}", list(states)).fetchall()
         conn.executemany("DELETE FROM waiting_messages WHERE rule = ?", dropped)
         conn.execute(f"DELETE FROM rule_state WHERE {kept}", list(states))
         conn.executemany("INSERT OR REPLACE INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
-                         [(key, text, datetime.now(UTC).timestamp()) for key, text in states.items()])
+                         [(key, text, datetime.now(UTC).timestamp()) for key, text in states.items() if text is not None])
         for rule in waiting:
             if rule.drop_saved:
                 conn.execute("DELETE FROM waiting_messages WHERE rule = ?", (rule.rule,))
@@ -761,7 +763,7 @@ class SqliteAlertStore(AlertStore):
             conn.executemany("INSERT OR REPLACE INTO waiting_messages (rule, post_id, kind, subject_id, since_us, since, "
                              "arrival) VALUES (?, ?, ?, ?, ?, ?, ?)", waiting_rows(rule))
 
-    def save_state(self, states: Mapping[str, str], waiting: Sequence[WaitingChanges] = ()) -> None:
+    def save_state(self, states: Mapping[str, str | None], waiting: Sequence[WaitingChanges] = ()) -> None:
         with self._write() as conn:
             self._replace_rules(conn, states, waiting)
 

@@ -61,7 +61,7 @@ def counting_saves(store: AlertStore, written: Written) -> None:
 
         bursts = list(memory.bursts)  # made as they are read: read once, counted, handed on
         written.checkpoints += 1
-        written.rules_bytes += sum(len(text.encode()) for text in memory.rules.values())
+        written.rules_bytes += sum(len(text.encode()) for text in memory.rules.values() if text is not None)
         written.burst_rows += len(bursts)
         written.burst_bytes += sum(len(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)) for _, _, data in bursts)
         written.waiting_rows += sum(len(rule.changes) for rule in memory.waiting)

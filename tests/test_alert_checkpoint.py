@@ -226,3 +226,38 @@ def test_a_standby_built_before_the_last_checkpoint_starts_from_that_checkpoint(
     standby = writing_worker(open_alert_store, log, MemoryWriter(host, os.getpid(), "standby"), standby_service)
     assert standby.service.engine.snapshot() == active.service.engine.snapshot()
     log.close()
+
+
+def test_a_checkpoint_writes_the_policy_links_of_the_current_generation_and_a_restart_has_them_all(
+        tmp_path: Path, open_alert_store):
+    """The learnt policy links hold every post of the last two days (200,000 at a city's volume); only the current
+    generation takes posts, so a checkpoint writes its posts, not the two days' (it wrote them all every time)."""
+    import orjson
+
+    from alerts.engine import LINKS_POSTS_KEY
+
+    log = SqliteTransport(tmp_path / "transport.sqlite3")
+    first = start_worker(open_alert_store, log)
+    written: list[int] = []
+    save = first.service.store.save_memory
+
+    def counted_save(memory: WorkerMemory, *args) -> None:
+        written.append(sum(len(text) for text in memory.rules.values() if text is not None))
+        save(memory, *args)
+
+    first.service.store.save_memory = counted_save  # type: ignore[method-assign]
+    start = datetime(2026, 12, 1, tzinfo=SHANGHAI)
+    for hour in range(72):  # three days, a batch an hour, a checkpoint after each
+        moment = start + timedelta(hours=hour)
+        posts = [make_post(f"各不相干的事{hour}-{n}", policies=["P-heat"] if n % 3 == 0 else [], post_id=f"p{hour}-{n}",
+                           at=moment) for n in range(30)]
+        first.service.process(posts, [], [], moment)
+        first.checkpoint()
+    links = orjson.dumps(first.service.engine.links.to_json())
+    assert len(links) > 48 * 30 * 15  # two days of posts held
+    assert max(written[48:]) < len(links) / 4  # a checkpoint: the current generation's 6 hours and small things
+    saved_apart = [key for key in first.service.store.load_state() if key.startswith(LINKS_POSTS_KEY)]
+    assert len(saved_apart) == len(first.service.engine.links.to_json()["generations"])  # the dropped ones deleted
+    second = start_worker(open_alert_store, log)
+    assert orjson.dumps(second.service.engine.links.to_json()) == links
+    log.close()

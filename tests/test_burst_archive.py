@@ -349,3 +349,44 @@ def test_a_day_unfolded_in_the_middle_of_the_folded_days_is_folded_back_in_its_p
 
     subject.unfold({day: saved(day) for day in (4, 5, 7, 8, 9)} | {6: saved(6) + late})
     assert subject.folded is None and subject.counts.tolist() == held[:24] + late + held[24:]
+
+
+def fed_alike(tracker: BurstTracker, held: BurstTracker, batch: list[EnrichedPost], now: datetime) -> None:
+    """The batch counted by the worker's tracker (what it touches taken back from the store first) and by `held`."""
+    tracker.take_back(batch, [], now)
+    for item in batch:
+        tracker.add(item)
+        held.add(item)
+
+
+def test_the_folded_subjects_are_gone_through_when_the_clock_moves_their_days_not_at_every_batch(
+        open_alert_store: Callable[[], AlertStore], monkeypatch):
+    """20 busy places, a batch an hour for 10 days and a checkpoint every 4 hours: whether a folded day has left the
+    stretch between two edges is looked at once the clock moves the stretch's days (daily), not at every batch's
+    take-back and signals (each went through every folded subject: a city's day has thousands of them); the signals
+    are those of a tracker holding every bucket."""
+    store = open_alert_store()
+    tracker = restarted(store)
+    held = BurstTracker([], min_count=3)
+    looked: dict[int, int] = {}
+    folded_days_outside = _Subject.folded_days_outside
+
+    def counted(subject: _Subject, first_day: int, last_day: int) -> list[int]:
+        looked[day] = looked.get(day, 0) + 1
+        return folded_days_outside(subject, first_day, last_day)
+
+    monkeypatch.setattr(_Subject, "folded_days_outside", counted)
+    places = [f"第{n}街道" for n in range(20)]
+    n = 0
+    for day in range(10):
+        for hour in range(1, 25):
+            now = START + timedelta(days=day, hours=hour)
+            batch = [post(n + k, now - timedelta(minutes=3 * k), None, places=[places[k % 20]]) for k in range(20)]
+            n += 20
+            fed_alike(tracker, held, batch, now)
+            assert tracker.signals(now) == held.signals(now)
+            if hour % 4 == 0:
+                checkpoint(tracker, store)
+                held.changes_saved()
+    assert len(tracker._folded) == 20  # every place holds folded days
+    assert max(looked[day] for day in (7, 8, 9)) <= 3 * 20  # a look or so a day at each, not 2 x 24

@@ -360,7 +360,7 @@ class AlertStage(Stage):
                          self.bursts.forgotten_before(), engine.waiting_changes()),
             self.writer, now() + timedelta(seconds=WRITER_LEASE))
         self.bursts.changes_saved()
-        engine.waiting_saved()
+        engine.memory_saved()
         self._checkpointed_cpu = time.process_time()
         self._checkpoint_cost = self._checkpointed_cpu - began
         self._checkpointed_at = time.monotonic()
