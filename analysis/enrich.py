@@ -13,6 +13,7 @@ import re
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as fields_of_dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from itertools import compress
@@ -181,9 +182,7 @@ class Annotated:
         `EnrichedPost.to_json`); the clues' (term, weight) pairs and headline as arrays."""
         post, clues, policy = self.post, self.clues, self.policy
         sent = {"post": post.wire_fields(),
-                "clues": {"keywords": clues.keywords, "areas": clues.areas, "anchors": clues.anchors,
-                          "author_anchors": clues.author_anchors, "headline": clues.headline,
-                          "simhash": clues.simhash, "lead_simhash": clues.lead_simhash},  # not `features`, `lead`
+                "clues": {name: getattr(clues, name) for name in _CLUES_SENT},
                 "policy": policy.__dict__ if policy else None}  # a model as its fields: see `wire_fields`
         times = (post.published_at, post.fetched_at, *((policy.written_at, policy.published_at) if policy else ()))
         return wire_json(sent, times, lambda: _ANNOTATED_JSON.dump_json(
@@ -217,6 +216,7 @@ class PendingAnnotation:
 # Validates and writes an Annotated, with its post, clues and policy, straight from and to JSON.
 _ANNOTATED_JSON = TypeAdapter(Annotated)
 _WORDS_NOT_SENT = {"features", "lead"}  # of the clues: their SimHashes are sent
+_CLUES_SENT = tuple(clue.name for clue in fields_of_dataclass(EventClues) if clue.name not in _WORDS_NOT_SENT)
 
 
 # The fields of an EnrichedPost that the enrich step leaves unset, and their defaults: the events step sets them.
