@@ -30,6 +30,10 @@ FRESH_MIN = 50_000
 # entries of a key are together, and a run is one array (8 bytes a key: 39 MB for a week of 100,000 posts a day).
 ROW_BITS = 38  # SQLite gives row ids one above the largest: a quarter of a million million posts
 ROW_MASK = np.uint64((1 << ROW_BITS) - 1)
+# Entries tested at a time when a merge leaves out the forgotten rows: the test's temporary arrays are this size. Made
+# for a whole run (700,000 entries a week at 100,000 posts a day), several arrays its size at once made the events
+# stage's peak 36 MB higher than a merge without rows to leave out, and the process kept most of it.
+FILTERED_AT_ONCE = 1 << 16
 
 Keys = npt.NDArray[np.uint32]
 Rows = npt.NDArray[np.int64]
@@ -74,8 +78,15 @@ class _Run:
         return _Run(np.insert(self.entries, np.searchsorted(self.entries, other.entries), other.entries))
 
     def without(self, gone: Rows) -> _Run:
-        """This run without the entries of the rows in `gone`."""
-        return _Run(self.entries[~np.isin((self.entries & ROW_MASK).astype(np.int64), gone)])
+        """This run without the entries of the rows in `gone`, in this run's array: the entries kept are moved down in
+        it, FILTERED_AT_ONCE at a time (the run is not to be used afterwards)."""
+        entries, kept = self.entries, 0
+        for start in range(0, len(entries), FILTERED_AT_ONCE):
+            part = entries[start : start + FILTERED_AT_ONCE]
+            left = part[~np.isin((part & ROW_MASK).astype(np.int64), gone)]  # a copy: moved down below `start`
+            entries[kept : kept + len(left)] = left
+            kept += len(left)
+        return _Run(entries[:kept])
 
     def rows_of(self, asked: Keys) -> Rows:
         """The rows of the entries whose key is one of `asked`."""
