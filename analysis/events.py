@@ -37,7 +37,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter, mul
@@ -652,13 +652,15 @@ class Postings:
     and an event that stopped growing drops out of the lists as newer ones arrive. Plain lists: a
     city's vocabulary makes hundreds of thousands of them, and a few dozen ids are searched in C."""
 
-    def __init__(self, per_key: int = POSTINGS_PER_KEY) -> None:
+    def __init__(self, per_key: int = POSTINGS_PER_KEY, pushed_out: Callable[[str, str], None] | None = None) -> None:
+        """`pushed_out(key, event id)` is told of each event a full list drops for a newer one."""
         self.per_key = per_key
         self._lists: dict[str, list[str]] = {}
+        self._pushed_out = pushed_out
 
     def add_all(self, keys: Iterable[str], event_id: str) -> None:
         """Put the event last (the most recent) in each key's list, the list's first one out when it is full."""
-        lists, per_key = self._lists, self.per_key
+        lists, per_key, pushed_out = self._lists, self.per_key, self._pushed_out
         for key in keys:
             events = lists.get(key)
             if events is None:
@@ -668,6 +670,8 @@ class Postings:
                 events.remove(event_id)
             events.append(event_id)
             if len(events) > per_key:
+                if pushed_out is not None:
+                    pushed_out(key, events[0])
                 del events[0]
 
     def fill(self, keyed: Iterable[tuple[Iterable[str], str]]) -> None:
@@ -736,12 +740,12 @@ class EventClusterer:
         self.events: dict[str, EventState] = {}
         self._evicted: dict[str, datetime] = {}  # events saved and let go while in the window -> last seen
         self.reprints = ReprintDetector(memory=memory)
-        self._by_term = Postings()
+        self._by_term = Postings(pushed_out=self._no_longer_posted_under)
         self._by_anchor = Postings()
         self._by_resident = Postings()
-        # Event id -> (when, terms) of each time its centroid let terms go that it is still posted under (`_add`),
-        # the oldest first: taken out of their postings ACTIVE_FOR later, or with the event.
-        self._terms_let_go: dict[str, list[tuple[datetime, tuple[str, ...]]]] = {}
+        # Event id -> the terms its centroid let go that it may still be posted under (`_let_go`), each with when it
+        # last let it go, in that order: taken out of their postings ACTIVE_FOR later, or with the event.
+        self._terms_let_go: dict[str, dict[str, datetime]] = {}
         # (last seen when queued, event id): idle events leave memory oldest first, without a full pass.
         self._idle_queue: list[tuple[datetime, str]] = []
         self._queued: set[str] = set()  # events with an entry in it: one each, however often read back
@@ -1045,6 +1049,7 @@ class EventClusterer:
                 centroid[term] = weight * scale + centroid[term]
             else:
                 centroid[term] = weight * scale
+        self._by_term.add_all(vector, event.id)  # before a trim: a term of the post let go at once is posted (recorded)
         if len(event.centroid) > 2 * CENTROID_KEPT:
             # A big event's rare terms never reach its top terms: keep memory and state bounded.
             kept = Counter(dict(most_common(event.centroid, CENTROID_KEPT)))
@@ -1068,7 +1073,6 @@ class EventClusterer:
         if len(event.engaged) < REPRESENTATIVES or post.engagement > event.engaged[-1][0]:
             event.engaged = sorted([*event.engaged, (post.engagement, post.id)], key=lambda item: -item[0])
             event.engaged = event.engaged[:REPRESENTATIVES]
-        self._by_term.add_all(vector, event.id)
         self.changed.add(event.id)
         self.unsaved.add(event.id)
 
@@ -1077,22 +1081,32 @@ class EventClusterer:
         take it out of the postings of those it let go ACTIVE_FOR or more before: as a forgotten event leaves all of
         its postings, a term stays a way to an event for as long as a post could join it after it last held the term.
         An event taking posts for weeks stayed posted under every rare word its posts used, and the postings grew
-        after the first week (bench.soak's stream). Of each earlier time, only the terms that still list the event
-        (a newer event pushes it out of a common word's list) and were not let go again since are kept."""
-        posted_under, centroid = self._by_term.get, event.centroid
-        now = (event.last_seen, tuple(term for term in centroid if term not in kept))
-        expired = event.last_seen - ACTIVE_FOR
-        later = set(now[1])  # let go since the time looked at: taken out after that time's
-        kept_times = [now]
-        for when, terms in reversed(self._terms_let_go.get(event.id, ())):
-            still = [term for term in terms if term not in centroid and term not in later and event.id in posted_under(term)]
-            if when < expired:
-                self._by_term.discard_all(still, event.id)
-            elif still:
-                kept_times.append((when, tuple(still)))
-                later.update(still)
-        kept_times.reverse()
-        self._terms_let_go[event.id] = kept_times
+        after the first week (bench.soak's stream). The record is kept in the order terms were last let go, so a trim
+        reads what it lets go and what has expired, not the week's record (a long-lived event trims many times a
+        day); a term leaves it too when a newer event pushes the event out of the term's list, or when it expires
+        back in the centroid (posted as one of its terms again)."""
+        record, posted_under = self._terms_let_go.setdefault(event.id, {}), self._by_term.get
+        now = event.last_seen  # never earlier than a time recorded: the record stays in time order
+        for term in event.centroid:
+            if term not in kept and event.id in posted_under(term):
+                record.pop(term, None)  # let go again: it moves to the end, with its new time
+                record[term] = now
+        expired = now - ACTIVE_FOR
+        ended = []
+        for term, when in record.items():
+            if when >= expired:
+                break
+            ended.append(term)
+        for term in ended:
+            del record[term]
+        self._by_term.discard_all([term for term in ended if term not in kept], event.id)
+
+    def _no_longer_posted_under(self, term: str, event_id: str) -> None:
+        """A newer event pushed this one out of the term's list: if it had let the term go, it has nothing there to
+        take out any more (it is posted there again only as one of its centroid's terms)."""
+        record = self._terms_let_go.get(event_id)
+        if record is not None and record.pop(term, None) is not None and not record:
+            del self._terms_let_go[event_id]
 
     def _posted_under(self) -> list[tuple[Postings, str]]:
         """Each postings and the field of an event whose keys post the event there: its terms, its anchors and its
@@ -1167,8 +1181,7 @@ class EventClusterer:
                 self.events.pop(event_id, None)
                 for postings, keys in self._keys_of(event):
                     postings.discard_all(keys, event_id)
-                for _, terms in self._terms_let_go.pop(event_id, ()):
-                    self._by_term.discard_all(terms, event_id)
+                self._by_term.discard_all(self._terms_let_go.pop(event_id, {}), event_id)
         for last_seen, event_id in kept:
             self._queue_idle(last_seen, event_id)
         while self._thread_queue and self._thread_queue[0][0] < cutoff:

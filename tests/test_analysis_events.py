@@ -561,7 +561,7 @@ def test_a_long_lived_event_records_only_the_terms_let_go_it_is_still_posted_und
     # what it let go when it last kept its top terms; not every term it ever let go, for as long as it lived.
     centroid = clusterer.events[big].centroid
     listing = {term for term, ids in clusterer._by_term._lists.items() if big in ids}
-    let_go = [term for _, terms in clusterer._terms_let_go[big] for term in terms]
+    let_go = list(clusterer._terms_let_go.get(big, {}))
     assert listing - set(centroid) <= set(let_go)
     assert len(let_go) <= 2 * events_module.CENTROID_KEPT + 2 * 50
 
@@ -590,6 +590,29 @@ def test_an_event_taking_posts_for_weeks_stays_posted_only_under_the_rare_terms_
     assert any(big in ids for term, ids in clusterer._by_term._lists.items() if term not in centroid)
 
 
+def test_a_trim_of_an_events_centroid_reads_the_terms_it_lets_go_not_its_weeks_record(monkeypatch) -> None:
+    """A long-lived event trims its centroid many times a day, and its record of let-go terms holds up to a week of
+    them: a trim that went through the whole record cost the event's posts more the longer it lived."""
+    clusterer = EventClusterer()
+    reads = [0]
+    posted_under = clusterer._by_term.get
+
+    def counted(term: str) -> Sequence[str]:
+        reads[-1] += 1
+        return list(posted_under(term))
+
+    monkeypatch.setattr(clusterer._by_term, "get", counted)  # asked only to note what a trim lets go
+    trims = []
+    for n in range(8 * events_module.CENTROID_KEPT):  # a post every 5 minutes for 5.5 days: nothing expires
+        reads.append(0)
+        clusterer.assign(traits(n, 5 * n, ["停水", "供水", "小区", f"楼{n}", f"户{n}"]))
+        if reads[-1]:
+            trims.append(reads[-1])
+    assert len(trims) >= 6
+    # What one trim lets go: the centroid past twice CENTROID_KEPT terms, back to CENTROID_KEPT.
+    assert max(trims) <= events_module.CENTROID_KEPT + 2
+
+
 def test_postings_filled_at_once_are_those_posting_each_event_in_turn_gives() -> None:
     """A restart fills the postings of 10,000 events in one pass (`Postings.fill`): lists cut once at the end must
     hold the ids, in the order, that posting the events one by one (each list cut as it fills) leaves."""
@@ -606,4 +629,3 @@ def test_postings_filled_at_once_are_those_posting_each_event_in_turn_gives() ->
     assert len(at_once) == len(one_by_one) == 6 * 30  # every list filled past its cap, and cut
     with pytest.raises(ValueError):
         at_once.fill([(["词1"], "evt-400")])  # only empty postings are filled: one by one, an id may move
-
