@@ -36,6 +36,7 @@ import heapq
 import itertools
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -563,12 +564,13 @@ class EventState:
         """The state `to_json` wrote, as a JSON decoder gave it back. Its dicts and lists are the decoder's own,
         so the event takes them rather than copies (but for its counters, which must be Counters): a restart reads
         10,000 events."""
-        counters = ("centroid", "platforms", "places", "areas", "sentiment", "policies")
+        counters = ("platforms", "places", "areas", "sentiment", "policies")
         return cls(
             id=data["id"], first_seen=in_shared_zone(datetime.fromisoformat(data["first_seen"])),
             last_seen=in_shared_zone(datetime.fromisoformat(data["last_seen"])), size=data["size"], reprints=data.get("reprints", 0),
             first_post=data["first_post"], engaged=list(map(tuple, data["engaged"])),
-            merged_into=data.get("merged_into"), **{name: _saved_counter(data[name]) for name in counters},
+            merged_into=data.get("merged_into"), centroid=_saved_counter(_shared_terms(data["centroid"])),
+            **{name: _saved_counter(data[name]) for name in counters},
             # State saved before anchors or residents existed has none.
             anchors=_saved_counter(data.get("anchors", {})), residents=_saved_counter(data.get("residents", {})),
             headlines=[Headline.from_json(h) for h in data.get("headlines", [])], title=data.get("title"),
@@ -585,14 +587,21 @@ def _saved_counter(saved: dict[str, Any]) -> Counter[str]:
     return counter
 
 
+def _shared_terms(weights: dict[str, float]) -> dict[str, float]:
+    """The weights keyed by the one string of each term (`sys.intern`), in the same order. A decoder makes strings of
+    its own, as each post's message does: the events held (read back, or taking posts) kept a copy of a word for each
+    event using it, and more of them as long-lived events filled their centroids (bench.soak's stream)."""
+    return dict(zip(map(sys.intern, weights), weights.values(), strict=True))
+
+
 def _scored_terms(saved: tuple[int, dict[str, float]] | None) -> tuple[int, dict[str, float], float] | None:
     """EventState.scored_terms as saved (without the norm: it is the same sum of the same floats again).
-    State saved before the terms were kept has none: they are taken again at the next post scored. The terms are
-    the decoder's dict: JSON keys are strings, and weights written as floats read back as floats."""
+    State saved before the terms were kept has none: they are taken again at the next post scored. JSON keys are
+    strings, and weights written as floats read back as floats."""
     if saved is None:
         return None
     size, top = saved
-    return size, top, _norm(top)
+    return size, _shared_terms(top), _norm(top)
 
 
 # Not frozen: a frozen dataclass sets each of its fields through object.__setattr__, and one is made per post
@@ -899,7 +908,7 @@ class EventClusterer:
         return the event id; None for a post with nothing to hold an event together (no thread, no
         anchor, no keyword) that joins no event: "顶", "同问", "转发微博". One keyword is enough: many
         people posting "又停水了" is an event however short each post is."""
-        vector = dict(post.keywords)
+        vector = _shared_terms(dict(post.keywords))
         replies = self._replies_waiting_for(post)
         former, copies = self._late_originals.pop(post.id, _NOT_LATE)
         if former and (counted := self._resolve(former)):
@@ -1069,7 +1078,7 @@ class EventClusterer:
         if post.author_anchors:
             self._by_resident.add_all(post.author_anchors, event.id)
         if post.headline is not None:
-            event.add_headlines([Headline(post.headline[0], post.headline[1], dict(post.keywords))])
+            event.add_headlines([Headline(post.headline[0], post.headline[1], dict(vector))])
         if len(event.engaged) < REPRESENTATIVES or post.engagement > event.engaged[-1][0]:
             event.engaged = sorted([*event.engaged, (post.engagement, post.id)], key=lambda item: -item[0])
             event.engaged = event.engaged[:REPRESENTATIVES]

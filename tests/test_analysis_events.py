@@ -18,6 +18,7 @@ from analysis.events import (
     FINGERPRINT_BITS,
     KEY_BLOCKS,
     EventClusterer,
+    EventState,
     Fingerprint,
     Postings,
     PostTraits,
@@ -629,3 +630,22 @@ def test_postings_filled_at_once_are_those_posting_each_event_in_turn_gives() ->
     assert len(at_once) == len(one_by_one) == 6 * 30  # every list filled past its cap, and cut
     with pytest.raises(ValueError):
         at_once.fill([(["词1"], "evt-400")])  # only empty postings are filled: one by one, an id may move
+
+
+def test_events_share_one_string_of_each_term_whether_taking_posts_or_read_back() -> None:
+    import orjson
+
+    # Each post's message is decoded into strings of its own, as is each event read back from the store: the events
+    # held kept a copy of a word for each event using it.
+    def decoded(terms: list[str]) -> list[str]:
+        return orjson.loads(orjson.dumps(terms))
+
+    clusterer = EventClusterer()
+    water = clusterer.assign(traits(1, 1, decoded(["停水", "小区", "物业", "供水"])))
+    school = clusterer.assign(traits(2, 2, decoded(["学校", "招生", "小区", "报名"])))  # one word of four shared
+    assert water != school and water is not None and school is not None
+    held = [next(term for term in clusterer.events[event_id].centroid if term == "小区") for event_id in (water, school)]
+    assert held[0] is held[1]
+    read_back = EventState.from_json(orjson.loads(orjson.dumps(clusterer.events[water].to_json())))
+    assert next(term for term in read_back.centroid if term == "小区") is held[0]
+    assert next(term for term in read_back.terms_scored()[0] if term == "小区") is held[0]
