@@ -31,8 +31,9 @@ FRESH_MIN = 50_000
 ROW_BITS = 38  # SQLite gives row ids one above the largest: a quarter of a million million posts
 ROW_MASK = np.uint64((1 << ROW_BITS) - 1)
 # Entries tested at a time when a merge leaves out the forgotten rows: the test's temporary arrays are this size. Made
-# for a whole run (700,000 entries a week at 100,000 posts a day), several arrays its size at once made the events
-# stage's peak 36 MB higher than a merge without rows to leave out, and the process kept most of it.
+# for a whole run at once (700,000 entries a week at 100,000 posts a day), they took several arrays of its size: with
+# a week's map, such a merge raised the process's peak 14 MB more than one leaving nothing out, and 32 MB more stayed
+# resident (bench.soak's events stage rose 23 MB on day 8, when its window first forgot rows).
 FILTERED_AT_ONCE = 1 << 16
 
 Keys = npt.NDArray[np.uint32]
