@@ -177,7 +177,7 @@ def test_unanswered_complaints_forget_a_message_waiting_longer_than_forget_after
     rule.on_post(board("供暖不热", T0, post_id="board:old"))  # the board revisited, still unanswered
     assert rule.on_tick(T0 + timedelta(days=21, hours=1)) == []  # nothing changed
     assert list(rule.memory()["waiting"]) == ["board:new"]
-    with pytest.raises(ValueError, match="forget_after_days"):
+    with pytest.raises(ValueError, match="forget_after_days must be longer than days"):
         rule_of("unanswered_complaints", max_days=5, forget_after_days=5)
 
 def test_unanswered_complaints_count_again_when_the_clock_goes_back():
@@ -473,6 +473,19 @@ def test_policy_interpretation_remembers_interpretations_and_reported_days_only_
     assert len(restarted.on_tick(T0 + timedelta(days=94))) == 1
     restarted.on_post(_interpretation("《供热条例》政策解读", T0 + timedelta(days=95)))
     assert restarted.memory()["reported_days"] == {}
+
+
+def test_policy_interpretation_lets_a_document_go_after_forget_after_days():
+    rule = rule_of("policy_interpretation", days=3)  # forget_after_days: 30 by default
+    rule.on_post(gov_doc("关于印发《城区供暖管理办法》的通知"))
+    reported = [day for day in range(90) if rule.on_tick(T0 + timedelta(days=day, hours=1))]
+    assert reported == list(range(3, 30))  # overdue from day 3, once a day, while it is watched
+    assert rule.memory()["pending"] == {} and rule.memory()["reported_days"] == {}
+
+
+def test_policy_interpretation_forgets_only_after_it_is_overdue():
+    with pytest.raises(ValueError, match="forget_after_days must be longer than days"):
+        rule_of("policy_interpretation", days=3, forget_after_days=3)
 
 
 def test_policy_interpretation_recalls_interpretations_remembered_without_their_time():
