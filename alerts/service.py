@@ -139,11 +139,11 @@ class AlertService:
         conflicts: Counter[str] = Counter()
         while True:
             saves: list[tuple[str, AlertSave]] = []
-            planned: dict[str, Stored | None] = {}  # each group's latest alert as the saves so far leave it
+            planned: dict[str, Stored] = {}  # the groups saved: each one's alert as the saves so far leave it
             for key, run in runs:
                 if conflicts[key] >= CONFLICT_RETRIES:
                     continue
-                existing = planned[key] if key in planned else self._latest_in_group(key, now)
+                existing = planned.get(key) or self._latest_in_group(key, now)
                 save = self._merged(run, existing, now)
                 if save is not None:
                     saves.append((key, save))
@@ -154,7 +154,7 @@ class AlertService:
                 self.store.save_alerts([save for _, save in saves], now)
             except StoreConflict as conflict:
                 # Someone else touched a group: it is read again and the batch re-decided (an unknown one: all are).
-                keys = [conflict.group_key] if conflict.group_key is not None else [key for key, _ in saves]
+                keys = [conflict.group_key] if conflict.group_key in planned else list(planned)
                 for key in keys:
                     self._groups.pop(key, None)
                     conflicts[key] += 1
@@ -163,8 +163,7 @@ class AlertService:
                 continue
             for key, stored in planned.items():
                 self._groups[key] = (stored, now)
-                if stored is not None:
-                    self._schedule(stored.alert)
+                self._schedule(stored.alert)
             return [changed for _, save in saves for changed, _ in save.changes]
 
     def _merged(self, run: list[tuple[RuleSpec, Finding]], existing: Stored | None, now: datetime) -> AlertSave | None:
