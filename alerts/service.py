@@ -151,7 +151,7 @@ class AlertService:
             if not saves:
                 return []
             try:
-                self.store.save_alerts([save for _, save in saves], now)
+                self.store.save_alert([save for _, save in saves], now)
             except StoreConflict as conflict:
                 # Someone else touched a group: it is read again and the batch re-decided (an unknown one: all are).
                 keys = [conflict.group_key] if conflict.group_key in planned else list(planned)

@@ -177,7 +177,7 @@ def test_unanswered_complaints_forget_a_message_waiting_longer_than_forget_after
     rule.on_post(board("供暖不热", T0, post_id="board:old"))  # the board revisited, still unanswered
     assert rule.on_tick(T0 + timedelta(days=21, hours=1)) == []  # nothing changed
     assert list(rule.memory()["waiting"]) == ["board:new"]
-    with pytest.raises(ValueError, match="forget_after_days must be longer than days"):
+    with pytest.raises(ValueError, match="forget_after_days"):
         rule_of("unanswered_complaints", max_days=5, forget_after_days=5)
 
 def test_unanswered_complaints_count_again_when_the_clock_goes_back():
