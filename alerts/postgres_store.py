@@ -25,6 +25,7 @@ from alerts.store import (
     OUTBOX_COLUMNS,
     WAITING_COLUMNS,
     WAITING_ENTRIES,
+    AlertSave,
     AlertStore,
     AuditEntry,
     Change,
@@ -47,6 +48,7 @@ from alerts.store import (
     stored_row,
     waiting_message,
     waiting_rows,
+    write_saves,
 )
 from stores import postgres
 from yuqing.config.settings import PostgresSettings
@@ -98,34 +100,33 @@ class PostgresAlertStore(AlertStore):
                 "INSERT INTO alert_outbox (alert_id, channel, message, created_at, next_attempt_at) "
                 "VALUES (%s, %s, %s, %s, %s)", outbox_values(alert, change, now))
 
-    def save_alert(self, expected_version: int | None, changes: Sequence[tuple[Alert, Change]],
-                   now: datetime) -> Stored:
-        alert = changes[-1][0]
-        try:
-            with self._write() as conn:
-                if expected_version is None:
-                    conn.execute(
-                        "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        (alert.id, alert.group_key, alert.status != AlertStatus.CLOSED, alert.status.value,
-                         epoch(alert.fired_at), epoch(alert.updated_at), len(changes), alert.model_dump_json()))
-                    from_status = None
-                else:
-                    row = conn.execute("SELECT status, version FROM alerts WHERE id = %s FOR UPDATE",
-                                       (alert.id,)).fetchone()
-                    if row is None or row[1] != expected_version:
-                        raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
-                    conn.execute("UPDATE alerts SET is_open = %s, status = %s, updated_at = %s, "
-                                 "version = version + %s, doc = %s WHERE id = %s",
-                                 (alert.status != AlertStatus.CLOSED, alert.status.value, epoch(alert.updated_at),
-                                  len(changes), alert.model_dump_json(), alert.id))
-                    from_status = row[0]
-                for changed, change in changes:
-                    self._record(conn, changed, from_status, change, now)
-                    from_status = changed.status.value
-        except psycopg.errors.UniqueViolation as exc:  # a new alert, or one reopened, while its group has one open
-            raise StoreConflict(f"group {alert.group_key} already has an open alert (or id {alert.id} exists)") from exc
-        return Stored(alert, (expected_version or 0) + len(changes))
+    @staticmethod
+    def _write_alert(conn: psycopg.Connection, first: AlertSave, last: AlertSave) -> str | None:
+        """See `write_saves`."""
+        alert, version = last.stored.alert, last.stored.version
+        if first.expected_version is None:
+            try:  # the whole transaction is rolled back on a conflict
+                conn.execute(
+                    "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (alert.id, alert.group_key, alert.status != AlertStatus.CLOSED, alert.status.value,
+                     epoch(alert.fired_at), epoch(alert.updated_at), version, alert.model_dump_json()))
+            except psycopg.errors.UniqueViolation as exc:  # a new alert, or one reopened, while its group has one open
+                raise StoreConflict(f"group {alert.group_key} already has an open alert (or id {alert.id} exists)",
+                                    alert.group_key) from exc
+            return None
+        row = conn.execute("SELECT status, version FROM alerts WHERE id = %s FOR UPDATE", (alert.id,)).fetchone()
+        if row is None or row[1] != first.expected_version:
+            raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it", alert.group_key)
+        conn.execute("UPDATE alerts SET is_open = %s, status = %s, updated_at = %s, version = %s, doc = %s "
+                     "WHERE id = %s", (alert.status != AlertStatus.CLOSED, alert.status.value, epoch(alert.updated_at),
+                                       version, alert.model_dump_json(), alert.id))
+        return str(row[0])
+
+    def save_alert(self, saves: Sequence[AlertSave], now: datetime) -> None:
+        with self._write() as conn:
+            write_saves(saves, lambda first, last: self._write_alert(conn, first, last),
+                        lambda alert, from_status, change: self._record(conn, alert, from_status, change, now))
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         # LIMIT NULL: no limit

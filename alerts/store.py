@@ -43,13 +43,33 @@ class StoreError(ConnectionError):
 
 
 class StoreConflict(StoreError):
-    """Someone changed the alert (or opened the group) first; re-read and decide again."""
+    """Someone changed the alert (or opened the group) first; re-read and decide again. `group_key`: the group
+    whose alert met the conflict, when known."""
+
+    def __init__(self, message: str, group_key: str | None = None) -> None:
+        super().__init__(message)
+        self.group_key = group_key
 
 
 @dataclass(frozen=True)
 class Stored:
     alert: Alert
     version: int
+
+
+@dataclass(frozen=True)
+class AlertSave:
+    """A run of changes to one alert (each with the alert as it left it), saved together: every change's audit entry
+    and notifications, in order, and the alert as the last left it. `expected_version` None: the alert is new; else
+    the version it replaces."""
+
+    expected_version: int | None
+    changes: Sequence[tuple[Alert, Change]]
+
+    @property
+    def stored(self) -> Stored:
+        """The alert as this save leaves it stored: one version per change."""
+        return Stored(self.changes[-1][0], (self.expected_version or 0) + len(self.changes))
 
 
 @dataclass(frozen=True)
@@ -293,6 +313,31 @@ def waiting_message(row: tuple) -> WaitingMessage:
     return WaitingMessage(post_id, (kind, subject_id), datetime.fromisoformat(since), arrival)
 
 
+def write_saves(saves: Sequence[AlertSave], write_alert: Callable[[AlertSave, AlertSave], str | None],
+                record: Callable[[Alert, str | None, Change], None]) -> None:
+    """`AlertStore.save_alert`'s writes, in its transaction, on either store: each alert's row once, at its first save
+    in the list, as its last save there leaves it (`write_alert(first, last)`: checks the first's expected version,
+    writes the last's alert and version and returns the status it had, None for a new one; the alert's JSON, up to
+    500 post ids, is most of the cost of a write and a busy incident's alert meets several rules' findings in a
+    batch), then every change's audit entry and notifications in the order given (`record(alert, from_status,
+    change)`)."""
+    last_of = {save.changes[0][0].id: save for save in saves}
+    # Each alert's status and version as the saves so far leave them.
+    written: dict[str, tuple[str | None, int]] = {}
+    for save in saves:
+        alert_id = save.changes[0][0].id
+        if alert_id in written:
+            from_status, version = written[alert_id]
+            if save.expected_version != version:
+                raise StoreConflict(f"alert {alert_id} saved twice from version {version}", save.stored.alert.group_key)
+        else:
+            from_status = write_alert(save, last_of[alert_id])
+        for changed, change in save.changes:
+            record(changed, from_status, change)
+            from_status = changed.status.value
+        written[alert_id] = (from_status, save.stored.version)
+
+
 def outbox_values(alert: Alert, change: Change, now: datetime) -> list[tuple[object, ...]]:
     """The outbox rows of a change's notifications (alert_id, channel, message, created_at, next_attempt_at)."""
     return [(alert.id, channel, json.dumps(message, ensure_ascii=False), epoch(now), epoch(now))
@@ -308,20 +353,24 @@ class AlertStore(abc.ABC):
         """The group's open alert, else its most recent closed one."""
 
     @abc.abstractmethod
-    def save_alert(self, expected_version: int | None, changes: Sequence[tuple[Alert, Change]],
-                   now: datetime) -> Stored:
-        """A run of changes to one alert (each with the alert as it left it), in one transaction: every change's
-        audit entry and notifications, in order, and the alert as the last left it. `expected_version` None: the
-        alert is new (StoreConflict when its group already has an open alert); else it replaces the stored alert if
-        nobody changed it since that version (else StoreConflict), which then counts one version per change."""
+    def save_alert(self, saves: Sequence[AlertSave], now: datetime) -> None:
+        """Runs of changes to alerts (a batch's findings), in order, in one transaction: all of them or, on any
+        failure, none. A new alert (`expected_version` None) meets StoreConflict when its group already has an open
+        alert; another replaces the stored alert if nobody changed it since that version (else StoreConflict), which
+        then counts one version per change. A later save may follow an earlier one of the same alert in the list
+        (its expected version is the one the earlier leaves)."""
 
     def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
         """Add a new alert; StoreConflict when the group already has an open alert."""
-        return self.save_alert(None, [(alert, change)], now)
+        save = AlertSave(None, [(alert, change)])
+        self.save_alert([save], now)
+        return save.stored
 
     def update(self, alert: Alert, expected_version: int, change: Change, now: datetime) -> Stored:
         """Replace the alert if nobody changed it since `expected_version`; else StoreConflict."""
-        return self.save_alert(expected_version, [(alert, change)], now)
+        save = AlertSave(expected_version, [(alert, change)])
+        self.save_alert([save], now)
+        return save.stored
 
     @abc.abstractmethod
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
@@ -632,38 +681,35 @@ class SqliteAlertStore(AlertStore):
             "INSERT INTO outbox (alert_id, channel, message, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)",
             outbox_values(alert, change, now))
 
-    def save_alert(self, expected_version: int | None, changes: Sequence[tuple[Alert, Change]],
-                   now: datetime) -> Stored:
-        alert = changes[-1][0]
+    def _write_alert(self, conn: sqlite3.Connection, first: AlertSave, last: AlertSave) -> str | None:
+        """See `write_saves`."""
+        alert, version = last.stored.alert, last.stored.version
+        try:
+            if first.expected_version is None:
+                conn.execute(
+                    "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (alert.id, alert.group_key, int(alert.status != AlertStatus.CLOSED), alert.status.value,
+                     epoch(alert.fired_at), epoch(alert.updated_at), version, alert.model_dump_json()))
+                return None
+        except sqlite3.IntegrityError as exc:
+            raise StoreConflict(f"group {alert.group_key} already has an open alert (or id {alert.id} exists)",
+                                alert.group_key) from exc
+        row = conn.execute("SELECT status, version FROM alerts WHERE id = ?", (alert.id,)).fetchone()
+        if row is None or row[1] != first.expected_version:
+            raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it", alert.group_key)
+        conn.execute("UPDATE alerts SET is_open = ?, status = ?, updated_at = ?, version = ?, doc = ? WHERE id = ?",
+                     (int(alert.status != AlertStatus.CLOSED), alert.status.value, epoch(alert.updated_at), version,
+                      alert.model_dump_json(), alert.id))
+        return str(row[0])
+
+    def save_alert(self, saves: Sequence[AlertSave], now: datetime) -> None:
         try:
             with self._write() as conn:
-                if expected_version is None:
-                    conn.execute(
-                        "INSERT INTO alerts (id, group_key, is_open, status, fired_at, updated_at, version, doc) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (alert.id, alert.group_key, int(alert.status != AlertStatus.CLOSED), alert.status.value,
-                         epoch(alert.fired_at), epoch(alert.updated_at), len(changes), alert.model_dump_json()))
-                    from_status = None
-                else:
-                    row = conn.execute("SELECT status, version FROM alerts WHERE id = ?", (alert.id,)).fetchone()
-                    if row is None or row[1] != expected_version:
-                        raise StoreConflict(f"alert {alert.id} was changed by someone else; re-read it")
-                    conn.execute(
-                        "UPDATE alerts SET is_open = ?, status = ?, updated_at = ?, version = version + ?, doc = ? "
-                        "WHERE id = ?",
-                        (int(alert.status != AlertStatus.CLOSED), alert.status.value, epoch(alert.updated_at),
-                         len(changes), alert.model_dump_json(), alert.id))
-                    from_status = row[0]
-                for changed, change in changes:
-                    self._record(conn, changed, from_status, change, now)
-                    from_status = changed.status.value
-        except sqlite3.IntegrityError as exc:
-            if expected_version is not None:
-                raise StoreError(f"alert store write failed: {exc}") from exc
-            raise StoreConflict(f"group {alert.group_key} already has an open alert (or id {alert.id} exists)") from exc
+                write_saves(saves, lambda first, last: self._write_alert(conn, first, last),
+                            lambda alert, from_status, change: self._record(conn, alert, from_status, change, now))
         except sqlite3.Error as exc:
             raise StoreError(f"alert store write failed: {exc}") from exc
-        return Stored(alert, (expected_version or 0) + len(changes))
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         where, params = _in_statuses(statuses)

@@ -95,6 +95,49 @@ def test_a_kill_at_any_moment_loses_nothing_and_counts_nothing_twice(tmp_path: P
 
 
 
+class Killed(BaseException):
+    """The process dies here: nothing after it runs, and what it had not committed is rolled back."""
+
+
+def test_a_kill_while_a_batch_is_stored_stores_none_of_it_and_the_restart_stores_each_finding_once(
+        tmp_path: Path, open_alert_store, monkeypatch):
+    log = SqliteTransport(tmp_path / "transport.sqlite3")
+    start = datetime.now(SHANGHAI) - timedelta(minutes=30)
+    for event in ("E-1", "E-2"):  # two incidents cross 3 platforms in one batch: two alerts
+        for n, platform in enumerate(["weibo", "news", "forum"]):
+            post = make_post(f"化肥厂家属院停工{event}{n}", event=event, platform=platform, at=start + timedelta(minutes=n))
+            log.publish(ENRICHED_POSTS, post.model_dump(mode="json"), key="E-1")  # one partition, in order
+
+    first = start_worker(open_alert_store, log)
+    store = first.service.store
+    record, recorded = store._record, set()
+
+    def killed_at_the_second_alert(conn, alert, *rest):
+        recorded.add(alert.id)
+        if len(recorded) == 2:
+            raise Killed
+        record(conn, alert, *rest)
+
+    monkeypatch.setattr(store, "_record", killed_at_the_second_alert)
+    consumer = log.consumer("yuqing-alert", TOPICS)
+    with pytest.raises(Killed):
+        first.process(consumer.poll(6, 0.2))
+    consumer.close()  # its uncommitted messages go back to the group
+    assert open_alert_store().alerts() == []  # the batch's findings are stored together or not at all
+
+    second = start_worker(open_alert_store, log)
+    consumer = log.consumer("yuqing-alert", TOPICS)
+    batch = consumer.poll(100, 0.2)
+    second.process(batch)
+    consumer.commit(second.committable(batch))
+    alerts = second.service.store.alerts()
+    assert sorted(alert.group_key for alert in alerts) == ["event:E-1", "event:E-2"]
+    for alert in alerts:  # each finding once: fired, never updated by its own finding again
+        assert alert.updates == 0
+        assert [entry.action for entry in second.service.store.history(alert.id)] == ["fired"]
+    log.close()
+
+
 def test_a_checkpoint_writes_the_burst_subjects_that_changed_and_a_restart_has_them_all(tmp_path: Path,
                                                                                        open_alert_store):
     """The memory of a city's 15 days (hundreds of thousands of events) is not rewritten every 2 seconds: a

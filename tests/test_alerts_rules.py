@@ -475,6 +475,19 @@ def test_policy_interpretation_remembers_interpretations_and_reported_days_only_
     assert restarted.memory()["reported_days"] == {}
 
 
+def test_policy_interpretation_lets_a_document_go_after_forget_after_days():
+    rule = rule_of("policy_interpretation", days=3)  # forget_after_days: 30 by default
+    rule.on_post(gov_doc("关于印发《城区供暖管理办法》的通知"))
+    reported = [day for day in range(90) if rule.on_tick(T0 + timedelta(days=day, hours=1))]
+    assert reported == list(range(3, 30))  # overdue from day 3, once a day, while it is watched
+    assert rule.memory()["pending"] == {} and rule.memory()["reported_days"] == {}
+
+
+def test_policy_interpretation_forgets_only_after_it_is_overdue():
+    with pytest.raises(ValueError, match="forget_after_days must be longer than days"):
+        rule_of("policy_interpretation", days=3, forget_after_days=3)
+
+
 def test_policy_interpretation_recalls_interpretations_remembered_without_their_time():
     rule = rule_of("policy_interpretation", days=3, max_age_days=30)
     rule.recall({"pending": {}, "interpretations": [[[], "《供热条例》政策解读\n解读"]], "reported_days": {"gone": 2}})

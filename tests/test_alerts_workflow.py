@@ -228,6 +228,23 @@ def test_findings_on_a_group_read_its_alert_once_and_still_see_what_an_officer_d
     assert again.id != alert.id and again.status == AlertStatus.FIRED
 
 
+def test_a_batch_is_stored_at_once_and_decided_again_when_an_officer_changed_one_of_its_alerts(tmp_path: Path,
+                                                                                             open_alert_store):
+    worker = make_service(open_alert_store, tmp_path)
+    officer = make_service(open_alert_store, tmp_path)
+    alert = fire(worker)
+    officer.acknowledge(alert.id, "张敏", now=T0 + timedelta(minutes=5))  # unseen by the worker: its write conflicts
+    # One batch, findings about the heating policy, then the roads, then the heating policy again.
+    signals = [make_signal(subject, count=40, negative=20, window=window)
+               for subject, window in (("P-heat", "1h/24h"), ("P-road", "1h/24h"), ("P-heat", "1d/14d"))]
+    changed = {a.group_key: a for a in worker.process([], signals, now=T0 + timedelta(minutes=10))}
+    heat, road = changed["policy:P-heat"], changed["policy:P-road"]
+    assert heat.id == alert.id and heat.status == AlertStatus.ACKNOWLEDGED and heat.updates == 2
+    assert worker.store.get(heat.id) == worker.store.get(alert.id) and worker.store.get(heat.id).version == 4
+    assert [entry.action for entry in worker.store.history(heat.id)] == ["fired", "acknowledged", "updated"]
+    assert [entry.action for entry in worker.store.history(road.id)] == ["fired"]  # once, though decided twice
+
+
 def test_the_groups_kept_by_the_worker_are_those_with_a_finding_lately(tmp_path: Path, open_alert_store):
     worker = make_service(open_alert_store, tmp_path)
     for day in range(5):  # a new subject every day: the groups kept do not pile up

@@ -4,7 +4,9 @@ A document counts as interpreted when its page links a 政策解读, or when an 
 arrives (before or after it) linked to the same policy or naming the document's title. An interpretation
 page is remembered for `max_age_days` after its time: a document published before it and crawled later than
 that is not new (nothing watches it), and one is not published that long after its interpretation. A
-document's count of days reported is kept while it waits, no longer.
+document's count of days reported is kept while it waits, no longer. A document still waiting `forget_after_days`
+after its time is let go: it was reported every day since it was overdue, and a portal that has not interpreted it
+in a month will not (kept, it was reported every further day for ever, and every such document stayed in memory).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from alerts.rules.base import Finding, Rule, RuleOptions, policy_name
 from yuqing.schema import (
@@ -30,6 +32,14 @@ class PolicyInterpretationOptions(RuleOptions):
     require_doc_number: bool = Field(default=True, description="only documents with a 发文字号 are 政策文件")
     # A first crawl reads the portal's whole back catalogue; only documents this new are watched.
     max_age_days: float = Field(default=30.0, gt=0, description="documents older than this are not new")
+    forget_after_days: float = Field(default=30.0, gt=0,
+                                     description="a document waiting longer is no longer watched nor reported")
+
+    @model_validator(mode="after")
+    def _forgets_after_it_is_overdue(self) -> PolicyInterpretationOptions:
+        if self.forget_after_days <= self.days:
+            raise ValueError("forget_after_days must be longer than days (else nothing is ever reported)")
+        return self
 
 
 class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
@@ -91,6 +101,9 @@ class PolicyInterpretationRule(Rule[PolicyInterpretationOptions]):
         kept_since = now - timedelta(days=self.options.max_age_days)
         self._interpretations = [(ids, text, when or now) for ids, text, when in self._interpretations
                                  if when is None or when >= kept_since]
+        forget_before = now - timedelta(days=self.options.forget_after_days)
+        for doc_id in [doc_id for doc_id, doc in self._pending.items() if doc.when < forget_before]:
+            self._stop_waiting(doc_id)
         limit = timedelta(days=self.options.days)
         findings = []
         for doc_id, doc in self._pending.items():
