@@ -92,6 +92,21 @@ def test_documents_leave_out_what_excluding_defaults_would(empty_index):
             post, exclude=post.text_copy(), exclude_defaults=True), post
 
 
+def test_documents_written_by_orjson_are_the_bytes_pydantic_writes(empty_index):
+    """Documents are written by orjson where it writes what pydantic's serializer does, by pydantic's elsewhere: a
+    time whose offset has seconds (Shanghai's local mean time), an int beyond 64 bits in `extra`, nested values."""
+    from datetime import datetime, timezone
+
+    local_mean_time = timezone(timedelta(hours=8, minutes=5, seconds=43))
+    posts = [SEED[0].model_copy(update={"published_at": datetime(1900, 6, 1, 12, tzinfo=local_mean_time)}),
+             SEED[1].model_copy(update={"extra": {"big": 1 << 70, "files": [{"title": "附件", "url": None}]}}),
+             SEED[2].model_copy(update={"policies": [PolicyLink(id="hz-1", score=0.25)], "metrics": Metrics(likes=2)}),
+             SEED[3].model_copy(update={"masked_text": "", "text": "", "title": "标题"})]
+    for post in posts:
+        assert sqlite_fts._document(post) == post.__pydantic_serializer__.to_json(
+            post, exclude=post.text_copy(), exclude_defaults=True), post
+
+
 def _deflated(index, document):
     """A document's JSON as the index wrote it before Zstandard (layout 3 at first): deflated at level 6 with the
     index's dictionary."""
