@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from search import sqlite_fts
-from search.base import SearchBackendError, SearchQuery, body_text, reach
+from search.base import SearchBackendError, SearchQuery, reach
 from search.sqlite_fts import SqliteIndex
 from tests.index_suite import CORPUS, END, FACET_QUERIES, QUERIES, SEED, T0, IndexSuite, expected
 from tests.sqlite_plans import full_scans, plans_of, steps_of
@@ -219,7 +219,7 @@ def _write_layout_2(path, posts, events):
         conn.execute("INSERT INTO posts VALUES (?, ?, ?)", (rid, post.id, reach(post)))
         conn.execute("INSERT INTO docs VALUES (?, ?)", (rid, sqlite_fts._document(post).decode()))
         conn.execute("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)",
-                     (rid, sqlite_fts._body_tokens(body_text(post)), sqlite_fts._fts_tags(tags)))
+                     (rid, sqlite_fts._body_tokens([post])[0], sqlite_fts._fts_tags(tags)))
         for tag in tags:
             tids.setdefault(tag, len(tids) + 1)
             if tag[0] not in ("platform", "sentiment"):
