@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from operator import add
+
+import numpy as np
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUNS = re.compile(rf"([{_HAN}]+)|([^\W_{_HAN}]+)")
@@ -54,6 +58,73 @@ _TOKENS = re.compile(rf"(?=([{_HAN}]{{1,2}}|[^\W_{_HAN}]+))(?:[{_HAN}]|[^\W_{_HA
 def index_tokens(text: str) -> list[str]:
     """The tokens stored for a text, in order."""
     return _TOKENS.findall(normalize(_SEPARATORS_TO_NORMALIZE.sub(" ", text)))
+
+
+# What `_TOKENS` makes of each character: a Chinese character begins a pair (or stands alone at its run's end), a letter
+# or digit joins its word, anything else parts tokens.
+_PARTS, _HAN_CHARACTER, _WORD_CHARACTER = 0, 1, 2
+_SPACE = ord(" ")
+
+
+_KINDS_FOUND = ((re.compile(rf"[^\W_{_HAN}]+"), _WORD_CHARACTER), (re.compile(rf"[{_HAN}]+"), _HAN_CHARACTER))
+_BMP = 0x10000  # code points below this are looked up in a table; those above (emoji, rare characters) one by one
+
+
+@cache
+def _kinds_of_bmp() -> np.ndarray:
+    """The kind of every code point of the Basic Multilingual Plane, as `_TOKENS` reads it (found by its own
+    character classes, once; the planes above would take 16 times as long, for characters seldom written)."""
+    every = np.arange(_BMP, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+    kinds = np.full(_BMP, _PARTS, dtype=np.int8)
+    for pattern, kind in _KINDS_FOUND:
+        for run in pattern.finditer(every):
+            kinds[run.start() : run.end()] = kind
+    return kinds
+
+
+@cache
+def _kind_above_bmp(point: int) -> int:
+    return next((kind for pattern, kind in _KINDS_FOUND if pattern.match(chr(point))), _PARTS)
+
+
+def _kinds_of(points: np.ndarray) -> np.ndarray:
+    """What `_TOKENS` makes of each of these code points (`_PARTS`, `_HAN_CHARACTER` or `_WORD_CHARACTER`)."""
+    kinds = _kinds_of_bmp()[np.minimum(points, _BMP - 1)]
+    above = np.flatnonzero(points >= _BMP)
+    if above.size:
+        kinds[above] = [_kind_above_bmp(point) for point in points[above].tolist()]
+    return kinds
+
+
+def index_token_texts(texts: Sequence[str]) -> list[str]:
+    """`" ".join(index_tokens(text))` of each text (what the full-text index is given), the tokens of all of them
+    made at once: each text normalised as `index_tokens` does, then every character's part in the tokens read from
+    `_kinds_of` and the tokens written by numpy, a few operations a batch where `_TOKENS` made a string
+    a token. Each token is followed by a space in the characters written: a Chinese character by the next one and a
+    space when it begins a pair, by a space alone at its run's end; a word's last character by a space."""
+    normalized = [normalize(_SEPARATORS_TO_NORMALIZE.sub(" ", text)) for text in texts]
+    lengths = np.fromiter(map(len, normalized), dtype=np.intp, count=len(normalized))
+    if not lengths.any():
+        return [""] * len(texts)
+    points = np.frombuffer("".join(normalized).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    kinds = _kinds_of(points)
+    ends = np.cumsum(lengths)
+    following = np.empty_like(kinds)  # the kind of the next character of the same text
+    following[:-1] = kinds[1:]
+    following[ends[lengths > 0] - 1] = _PARTS
+    han, word = kinds == _HAN_CHARACTER, kinds == _WORD_CHARACTER
+    pairs = han & (following == _HAN_CHARACTER)
+    written = 2 * han.astype(np.intp) + pairs + word + (word & (following != _WORD_CHARACTER))
+    starts = np.zeros(len(points) + 1, dtype=np.intp)  # where each character's part is written, and the end
+    np.cumsum(written, out=starts[1:])
+    out = np.full(starts[-1], _SPACE, dtype=np.uint32)
+    kept = han | word
+    out[starts[:-1][kept]] = points[kept]
+    out[starts[:-1][pairs] + 1] = points[np.flatnonzero(pairs) + 1]
+    joined = out.tobytes().decode("utf-32-le")
+    # Each text's part, without the space after its last token.
+    bounds = starts[np.concatenate([[0], ends])].tolist()
+    return [joined[begin : end - 1] if end > begin else "" for begin, end in zip(bounds, bounds[1:], strict=False)]
 
 
 @dataclass(frozen=True)

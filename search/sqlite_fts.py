@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from functools import cache, lru_cache
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import orjson
 import zstandard
@@ -76,7 +76,7 @@ from search.base import (
     reach,
     without_time,
 )
-from search.ngrams import index_tokens, query_tokens
+from search.ngrams import index_token_texts, query_tokens
 from search.query import And, Filter, Node, Not, Or, Query, Text, TimeRange
 from search.snippet import snippet
 from stores.sqlite import connect
@@ -93,6 +93,7 @@ from yuqing.schema import (
     ReprintLink,
     Sentiment,
     SentimentLabel,
+    wire_json,
 )
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,6 @@ UPGRADE_TOLD = 100_000  # posts between two progress lines of an upgrade
 # within days: at 100,000, with about one new event or keyword a post, it filled after weeks at 25,000 posts a day, the
 # stage's memory growing all along.
 TAG_CACHE = 20_000
-BODY_CACHE = 8192  # texts whose tokens are kept (about 2 KB each)
 # Memory of a connection: SQLite's page cache fills up to its size and stays full, and every page read through a
 # memory map counts in the process's resident memory, so together they set where the index stage's memory levels
 # off (at 64 MiB and 256 MiB it climbed towards 400 MB). Queries on 100,000 posts took about the same CPU with
@@ -212,11 +212,9 @@ def post_tags(post: EnrichedPost) -> list[tuple[str, str]]:
     return list(dict.fromkeys(tags))
 
 
-@lru_cache(maxsize=BODY_CACHE)
-def _body_tokens(body: str) -> str:
-    """The `body` column of a post's full-text row. The last texts' are kept: a post is tokenised again when its
-    event is merged into another, mostly soon after it was indexed, and reprints repeat a text."""
-    return " ".join(index_tokens(body))
+def _body_tokens(posts: Iterable[EnrichedPost]) -> list[str]:
+    """The `body` column of each post's full-text row (a batch's texts tokenised together: `index_token_texts`)."""
+    return index_token_texts([body_text(post) for post in posts])
 
 
 def _fts_tags(tags: list[tuple[str, str]]) -> str:
@@ -258,15 +256,50 @@ def _at_defaults(model: BaseModel) -> dict[str, Any]:
     return left_out
 
 
+@cache
+def _fields_holding_models(model: type[BaseModel]) -> frozenset[str]:
+    """The fields of a model whose values are models, or lists of models (or None)."""
+    def holds_model(annotation: Any) -> bool:
+        return (isinstance(annotation, type) and issubclass(annotation, BaseModel)) or any(
+            map(holds_model, get_args(annotation)))
+    return frozenset(name for name, spec in model.model_fields.items() if holds_model(spec.annotation))
+
+
+def _stored_fields(model: BaseModel, without_defaults: bool) -> dict[str, Any]:
+    """A model's fields as `_document` writes them, for orjson: those that are None left out (`exclude_none`) and, when
+    `without_defaults`, those at their value defaults (`_at_defaults`); the models it holds as their fields likewise,
+    those of a field with a value default without theirs. Which fields hold models is known by name: isinstance() of
+    a model asks its metaclass's __instancecheck__, in Python, and a step per field took as long as pydantic's
+    serializer."""
+    stored = {name: value for name, value in model.__dict__.items() if value is not None}
+    holding_models = _fields_holding_models(type(model))
+    defaults = _valued_defaults(type(model)) if without_defaults else {}
+    for name, default in defaults.items():
+        value = stored.get(name)
+        if value is not None and (value.__dict__ if name in holding_models and type(value) is not list
+                                  else value) == default:
+            del stored[name]
+    for name in holding_models & stored.keys():
+        value = stored[name]
+        stored[name] = ([_stored_fields(item, False) for item in value] if type(value) is list
+                        else _stored_fields(value, name in defaults))
+    return stored
+
+
 def _document(post: EnrichedPost) -> bytes:
     """The JSON a post is stored as (UTF-8, then compressed: `Documents`): without the fields that hold
     their defaults (nulls, zeros, empty lists: a quarter of a document), which read back as they were. An empty
     masked text beside a text is the exception, kept: read back without it, `with_text_copy` would take it for the
-    text left out as a copy."""
+    text left out as a copy. Written by orjson from the fields left (`_stored_fields`), in the bytes pydantic's
+    serializer writes (see `wire_json`): 9 instead of 12 microseconds a post of the bench's stream."""
     serialize = post.__pydantic_serializer__.to_json
     if post.masked_text == "" and post.text:
         return serialize(post, exclude=post.text_copy())
-    return serialize(post, exclude=_at_defaults(post) | dict.fromkeys(post.text_copy(), True), exclude_none=True)
+    stored = _stored_fields(post, True)
+    if post.masked_text == post.text:  # `text_copy`
+        stored.pop("masked_text", None)
+    return wire_json(stored, (post.published_at, post.fetched_at), lambda: serialize(
+        post, exclude=_at_defaults(post) | dict.fromkeys(post.text_copy(), True), exclude_none=True))
 
 
 # Many values asked at once: one JSON list parameter, read by json_each. One statement text whatever the list's
@@ -788,12 +821,12 @@ class SqliteIndex(Index):
             "tags : (" + " OR ".join(tag_token("event", written) for written in now_under) + ")",))]
         replaced: list[tuple[int, str | None, str, str]] = []  # (row id, FTS5 command, body, tags)
         docs = []
-        for rid, post in self._stored_docs(rids).items():
-            if post.event_id not in now_under:  # matched by a token alone: its document says otherwise
-                continue
-            counted_under = now_under[post.event_id]
+        # Those matched by a token alone whose documents say otherwise are left out.
+        moved = {rid: post for rid, post in self._stored_docs(rids).items() if post.event_id in now_under}
+        for (rid, post), body in zip(moved.items(), _body_tokens(moved.values()), strict=True):
+            counted_under = now_under[cast(str, post.event_id)]
             tags = post_tags(post)
-            body, old_tags = self._fts_row(post, tags)
+            old_tags = _fts_tags(tags)
             replaced.append((rid, "delete", body, old_tags))
             replaced.append((rid, None, body, _fts_tags([(kind, counted_under if kind == "event" else value)
                                                          for kind, value in tags])))
@@ -804,9 +837,6 @@ class SqliteIndex(Index):
         conn.executemany("INSERT INTO fts (rowid, fts, body, tags) VALUES (?, ?, ?, ?)", replaced)
         conn.executemany("UPDATE docs SET doc = ? WHERE rid = ?", docs)
         conn.executemany("DELETE FROM event_merges WHERE tid = ?", [(written,) for written in into])
-
-    def _fts_row(self, post: EnrichedPost, tags: list[tuple[str, str]]) -> tuple[str, str]:
-        return _body_tokens(body_text(post)), _fts_tags(tags)
 
     def _remove(self, rids: Sequence[int], changes: CountChanges) -> None:
         """Delete these rows: a contentless full-text index forgets a row only when given the tokens it
@@ -819,9 +849,10 @@ class SqliteIndex(Index):
         tids = self._tids_of(key for tags in tags_of.values() for key in tags)
         counted = self._counted_under(tids)
         rows = []
-        for rid, (key, post) in stored.items():
+        bodies = _body_tokens(post for _, post in stored.values())
+        for (rid, (key, _)), body in zip(stored.items(), bodies, strict=True):
             tags = tags_of[rid]
-            rows.append((rid, *self._fts_row(post, tags)))
+            rows.append((rid, body, _fts_tags(tags)))
             changes.remove(key, [counted.get(tid, tid) for tid in (tids[tag] for tag in tags)])
         conn.executemany("INSERT INTO fts (fts, rowid, body, tags) VALUES ('delete', ?, ?, ?)", sorted(rows))
         gone = [(rid,) for rid in rids]
@@ -871,13 +902,14 @@ class SqliteIndex(Index):
         tags_of_rid: dict[int, list[int]] = {}
         spans: dict[int, tuple[int, int]] = {}  # hour -> (first, last) row id
         pack = self._documents.pack
-        for key, post, tags in sorted(zip(self._new_keys(latest), latest, tags_of, strict=True), key=itemgetter(0)):
+        for key, post, tags, body in sorted(zip(self._new_keys(latest), latest, tags_of, _body_tokens(latest), strict=True),
+                                            key=itemgetter(0)):
             rid = kept.get(post.id)
             if rid is None:
                 rid, next_rid = next_rid, next_rid + 1
             rows.append((rid, key, post.id, reach(post), tids[("event", post.event_id)] if post.event_id else None))
             docs.append((rid, pack(post)))
-            texts.append((rid, *self._fts_row(post, tags)))
+            texts.append((rid, body, _fts_tags(tags)))
             ids = list(map(tids.__getitem__, tags))
             tags_of_rid[rid] = ids[len(KEY_KINDS):]  # after its platform and sentiment
             changes.add(key, ids)

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from search import sqlite_fts
-from search.base import SearchBackendError, SearchQuery, body_text, reach
+from search.base import SearchBackendError, SearchQuery, reach
 from search.sqlite_fts import SqliteIndex
 from tests.index_suite import CORPUS, END, FACET_QUERIES, QUERIES, SEED, T0, IndexSuite, expected
 from tests.sqlite_plans import full_scans, plans_of, steps_of
@@ -88,6 +88,21 @@ def test_documents_leave_out_what_excluding_defaults_would(empty_index):
             "author": author, "metrics": metrics, "sentiment": sentiment, "policies": policies, "extra": extra,
             "title": title, "published_year_inferred": inferred, "keywords": keywords,
             "masked_text": SEED[number % len(SEED)].text if number % 3 else "另一个"})
+        assert sqlite_fts._document(post) == post.__pydantic_serializer__.to_json(
+            post, exclude=post.text_copy(), exclude_defaults=True), post
+
+
+def test_documents_written_by_orjson_are_the_bytes_pydantic_writes(empty_index):
+    """Documents are written by orjson where it writes what pydantic's serializer does, by pydantic's elsewhere: a
+    time whose offset has seconds (Shanghai's local mean time), an int beyond 64 bits in `extra`, nested values."""
+    from datetime import datetime, timezone
+
+    local_mean_time = timezone(timedelta(hours=8, minutes=5, seconds=43))
+    posts = [SEED[0].model_copy(update={"published_at": datetime(1900, 6, 1, 12, tzinfo=local_mean_time)}),
+             SEED[1].model_copy(update={"extra": {"big": 1 << 70, "files": [{"title": "附件", "url": None}]}}),
+             SEED[2].model_copy(update={"policies": [PolicyLink(id="hz-1", score=0.25)], "metrics": Metrics(likes=2)}),
+             SEED[3].model_copy(update={"masked_text": "", "text": "", "title": "标题"})]
+    for post in posts:
         assert sqlite_fts._document(post) == post.__pydantic_serializer__.to_json(
             post, exclude=post.text_copy(), exclude_defaults=True), post
 
@@ -204,7 +219,7 @@ def _write_layout_2(path, posts, events):
         conn.execute("INSERT INTO posts VALUES (?, ?, ?)", (rid, post.id, reach(post)))
         conn.execute("INSERT INTO docs VALUES (?, ?)", (rid, sqlite_fts._document(post).decode()))
         conn.execute("INSERT INTO fts (rowid, body, tags) VALUES (?, ?, ?)",
-                     (rid, sqlite_fts._body_tokens(body_text(post)), sqlite_fts._fts_tags(tags)))
+                     (rid, sqlite_fts._body_tokens([post])[0], sqlite_fts._fts_tags(tags)))
         for tag in tags:
             tids.setdefault(tag, len(tids) + 1)
             if tag[0] not in ("platform", "sentiment"):

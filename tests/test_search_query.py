@@ -133,3 +133,18 @@ def test_the_tokens_of_random_texts_are_their_runs_pairs_and_words() -> None:
     for _ in range(20_000):
         text = "".join(chosen.choice(alphabet) for _ in range(chosen.randint(0, 24)))
         assert index_tokens(text) == _tokens_of_the_whole_normalisation(text), text
+
+
+def test_the_tokens_of_a_batch_of_texts_are_those_of_each_text() -> None:
+    """`index_token_texts` tokenises many texts at once: for batches of one to many random texts (empty ones, ones
+    without a token, Chinese, letters, digits, surrogates, astral and combining characters), each text's tokens joined
+    by spaces, as `index_tokens` finds them."""
+    alphabet = "老旧小区改造a Bz9_，。！５Ｇ\u3000…é\u0301ﬁ①㐀\uf900\U00020000\U0001f600-#@ǅ\u0338=\ud800\n"
+    chosen = random.Random(17)
+    texts = ["".join(chosen.choice(alphabet) for _ in range(chosen.randint(0, 24))) for _ in range(5_000)]
+    texts[:0] = ["", "\u0338", "ǅ！", "，。", "停", "a"]
+    for size in (1, 2, 3, 7, 500, len(texts)):
+        for first in range(0, min(len(texts), 40 * size), size):
+            batch = texts[first : first + size]
+            assert ngrams.index_token_texts(batch) == [" ".join(index_tokens(text)) for text in batch], batch
+    assert ngrams.index_token_texts([]) == []

@@ -212,3 +212,30 @@ def test_the_index_stage_writes_a_batch_with_the_collector_paused_and_restores_i
     assert outcomes["processed"] == 3
     assert WatchedIndex.collecting and not any(WatchedIndex.collecting)
     assert gc.isenabled()
+
+
+def test_the_enrich_stage_analyses_a_batch_with_the_collector_paused_and_restores_it(transport, tmp_path):
+    import gc
+
+    from transport.base import ANNOTATED_POSTS, RAW_POSTS
+    from workers.build import enricher_from_settings
+    from workers.stages import EnrichStage
+    from yuqing.config import Settings
+
+    enricher = enricher_from_settings(Settings(data_dir=tmp_path))
+    collecting = []
+    start = enricher.start
+
+    def watched_start(post):
+        collecting.append(gc.isenabled())
+        return start(post)
+
+    enricher.start = watched_start
+    transport.publish_many(RAW_POSTS, [(v["id"], v) for v in (raw("a", "2026-11-20T10:00:00"),
+                                                              raw("b", "2026-11-20T10:05:00"))])
+    assert gc.isenabled()
+    outcomes = Worker(transport, EnrichStage(transport, enricher), poll_timeout=0.05).run(until_idle=True)
+    assert outcomes["processed"] == 2
+    assert collecting == [False, False]
+    assert gc.isenabled()
+    assert {s.topic: s.messages for s in transport.stats()}[ANNOTATED_POSTS] == 2

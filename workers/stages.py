@@ -87,6 +87,10 @@ class EnrichStage(Stage):
             raise PoisonMessage(str(exc), reason=exc.reason) from exc
 
     def process(self, messages: list[Message]) -> BatchResult:
+        with collector_paused():
+            return self._process(messages)
+
+    def _process(self, messages: list[Message]) -> BatchResult:
         if self.policies is not None and time.monotonic() - self._refreshed_at >= self.policy_refresh:
             self.enricher.learn_policies(self.policies())
             self._refreshed_at = time.monotonic()
