@@ -21,7 +21,8 @@ from alerts.testing import make_post
 from analysis.bursts import BurstTracker
 from transport import CRAWL_HEALTH, ENRICHED_POSTS, EVENTS
 from transport.sqlite_log import SqliteTransport
-from workers.stages import AlertStage
+from workers.stages import AlertStage, HalfAppliedBatch
+from yuqing.errors import BackendUnavailable
 from yuqing.schema import SHANGHAI
 
 RULES = {"channels": [{"name": "local_file", "type": "file"}],
@@ -135,6 +136,50 @@ def test_a_kill_while_a_batch_is_stored_stores_none_of_it_and_the_restart_stores
     for alert in alerts:  # each finding once: fired, never updated by its own finding again
         assert alert.updates == 0
         assert [entry.action for entry in second.service.store.history(alert.id)] == ["fired"]
+    log.close()
+
+
+def test_a_store_down_while_a_batch_is_stored_loses_none_of_its_findings(tmp_path: Path, open_alert_store,
+                                                                           monkeypatch):
+    """The runner keeps a worker whose backend is down and delivers the batch again. The alert worker had counted it
+    already: going on, it would skip the batch and save that count, and the findings would be lost. It stops instead,
+    and the one started again from its last checkpoint stores them."""
+    log = SqliteTransport(tmp_path / "transport.sqlite3")
+    start = datetime.now(SHANGHAI) - timedelta(minutes=30)
+    for n, platform in enumerate(["weibo", "news", "forum"]):  # an incident crosses 3 platforms: one alert
+        post = make_post(f"化肥厂家属院停工{n}", event="E-1", platform=platform, at=start + timedelta(minutes=n))
+        log.publish(ENRICHED_POSTS, post.model_dump(mode="json"), key="E-1")
+
+    def one_round(stage: AlertStage) -> None:
+        """What the runner does with a batch; a stage that must stop has its last checkpoint committed on the way."""
+        consumer = log.consumer("yuqing-alert", TOPICS)
+        batch = consumer.poll(10, 0.2)
+        try:
+            stage.process(batch)
+            consumer.commit(stage.committable(batch))
+        except HalfAppliedBatch:
+            consumer.commit(stage.checkpoint())
+            raise
+        finally:
+            consumer.close()
+
+    first = start_worker(open_alert_store, log)
+    store = first.service.store
+    record = store._record
+
+    def down(*args):
+        raise BackendUnavailable("the alert store is down")
+
+    monkeypatch.setattr(store, "_record", down)
+    with pytest.raises(Exception):  # noqa: B017 - whichever error: the runner keeps the worker on a store outage
+        one_round(first)
+    monkeypatch.setattr(store, "_record", record)  # the store is back; the same worker gets the batch again
+    with pytest.raises(HalfAppliedBatch):
+        one_round(first)
+    assert store.alerts() == []
+
+    one_round(start_worker(open_alert_store, log))
+    assert [alert.group_key for alert in open_alert_store().alerts()] == ["event:E-1"]
     log.close()
 
 

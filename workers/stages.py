@@ -261,6 +261,11 @@ class IndexStage(Stage):
         self.index.close()
 
 
+class HalfAppliedBatch(RuntimeError):
+    """The alert worker failed in the middle of a batch: it must be started again (the supervisor does) from its
+    last checkpoint."""
+
+
 class AlertStage(Stage):
     """Feeds the rules; notifications are sent by the service's delivery lanes, apart from this loop, so a
     dead endpoint never holds up rule evaluation or a shutdown.
@@ -269,7 +274,8 @@ class AlertStage(Stage):
     partition they include (a checkpoint, every `checkpoint_every` seconds and on a clean stop), and only
     then are those messages committed. Killed at any moment, the worker restarts from its last checkpoint:
     messages after it are delivered again and counted once; those it already includes (killed between the
-    checkpoint and the commit) are skipped."""
+    checkpoint and the commit) are skipped. A batch that fails once counted (its store down while its findings are
+    stored) stops the worker the same way, with nothing saved since the last checkpoint."""
 
     name = "alert"
     topics = (ENRICHED_POSTS, EVENTS, CRAWL_HEALTH)
@@ -299,12 +305,15 @@ class AlertStage(Stage):
         # saved them, and come back when posted again: the worker holds those of the last day, not of 15.
         bursts.keep_quiet_in(service.store)
         self._counted: dict[tuple[str, int], int] = dict(memory.offsets)  # next offset the memory includes
+        self._half_applied = False  # a batch failed after it was counted: the memory must not be saved any more
         self._held: list[Message] = []
         self._checkpointed_at = time.monotonic()
         self._checkpoint_cost = 0.0  # CPU seconds the last checkpoint took
         self._checkpointed_cpu = time.process_time()  # the process's CPU time when it ended
 
     def process(self, messages: list[Message]) -> BatchResult:
+        if self._half_applied:
+            raise HalfAppliedBatch("alert: a batch failed after it was counted; start this worker again")
         counted = self._counted
         fresh = [position for position, m in enumerate(messages) if m.offset >= counted.get((m.topic, m.partition), 0)]
         decoded, found = run_per_message([messages[position] for position in fresh], _decode)
@@ -321,11 +330,19 @@ class AlertStage(Stage):
         for message in messages:
             key = (message.topic, message.partition)
             counted[key] = max(counted.get(key, 0), message.offset + 1)
-        for event in events:
-            self.bursts.name_event(event.id, event.headline)
-        for post in posts:
-            self.bursts.add(post)
-        self.service.process(posts, self.bursts.signals(moment), health, moment)
+        try:
+            for event in events:
+                self.bursts.name_event(event.id, event.headline)
+            for post in posts:
+                self.bursts.add(post)
+            self.service.process(posts, self.bursts.signals(moment), health, moment)
+        except Exception as exc:
+            # The batch is counted and the rules have taken it, but its findings may not be stored: delivered again,
+            # it would be skipped and they would be lost. Only a worker started again from its last checkpoint
+            # (which this one must not overwrite now) takes the batch again whole.
+            self._half_applied = True
+            raise HalfAppliedBatch(f"alert: a batch failed after it was counted ({exc!r}); this worker stops so "
+                                   "that one started again from its last checkpoint stores its findings") from exc
         self._start_delivery()
         return result
 
@@ -356,6 +373,8 @@ class AlertStage(Stage):
         return []
 
     def checkpoint(self) -> list[Message]:
+        if self._half_applied:
+            return []  # the last checkpoint stands: the worker started after this one takes the batch again
         began = time.process_time()
         changed, forgotten = self.bursts.changes()  # the burst counts: only what changed since the last checkpoint
         engine = self.service.engine
