@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from search.base import SearchQuery, body_text
-from search.ngrams import index_tokens, query_tokens
+from search.ngrams import index_token_texts, query_tokens
 from search.sqlite_fts import SqliteIndex
 from stores.language import jieba_tokenizer
 from yuqing.config.datafiles import load_policies
@@ -189,12 +189,12 @@ class NaiveStore:
 
     def add(self, posts: list[EnrichedPost]) -> None:
         self.conn.execute("BEGIN")
-        for post in posts:
+        for post, tokens in zip(posts, index_token_texts([body_text(post) for post in posts]), strict=True):
             rid = self.conn.execute(
                 "INSERT INTO posts (id, ts, platform, source, sentiment, doc) VALUES (?, ?, ?, ?, ?, ?)",
                 (post.id, post.when.timestamp(), post.platform.value, post.source,
                  post.sentiment.label.value if post.sentiment else None, post.model_dump_json())).lastrowid
-            self.conn.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)", (rid, " ".join(index_tokens(body_text(post)))))
+            self.conn.execute("INSERT INTO fts (rowid, body) VALUES (?, ?)", (rid, tokens))
         self.conn.execute("COMMIT")
 
     @staticmethod

@@ -53,7 +53,7 @@ from search.base import (
     refused_for_good,
     without_time,
 )
-from search.ngrams import index_tokens, query_tokens
+from search.ngrams import index_token_texts, query_tokens
 from search.query import Filter, Node, Not, Or, Query, Text, TimeRange
 from search.snippet import snippet
 from yuqing.config.settings import ElasticsearchSettings
@@ -128,14 +128,18 @@ def load_template(kind: Literal["posts", "events", "crawl_health"]) -> dict[str,
     return json.loads((TEMPLATES_DIR / f"{kind}.json").read_text(encoding="utf-8"))
 
 
-def post_document(post: EnrichedPost) -> dict[str, Any]:
-    """The indexed form of a post: its JSON (the text once, `EnrichedPost.text_copy`) plus the second it
-    counts at (whole seconds, as the embedded index keeps it), its bigram tokens and its reach."""
-    doc = post.model_dump(mode="json", exclude=post.text_copy())
-    doc["when"] = post.when.replace(microsecond=0).isoformat()
-    doc["search_text"] = " ".join(index_tokens(body_text(post)))
-    doc["reach"] = reach(post)
-    return doc
+def post_documents(posts: Sequence[EnrichedPost]) -> list[dict[str, Any]]:
+    """The indexed form of each post: its JSON (the text once, `EnrichedPost.text_copy`) plus the second it
+    counts at (whole seconds, as the embedded index keeps it), its bigram tokens (a batch's texts tokenised
+    together, as the embedded index does) and its reach."""
+    docs = []
+    for post, tokens in zip(posts, index_token_texts([body_text(post) for post in posts]), strict=True):
+        doc = post.model_dump(mode="json", exclude=post.text_copy())
+        doc["when"] = post.when.replace(microsecond=0).isoformat()
+        doc["search_text"] = tokens
+        doc["reach"] = reach(post)
+        docs.append(doc)
+    return docs
 
 
 def post_from_document(source: dict[str, Any]) -> EnrichedPost:
@@ -357,10 +361,10 @@ class ElasticIndex(Index):
         # The index stage reads posts and events from two topics: a merge can be written before a post the
         # events stage had put in the merged-away event.
         survivors = self._surviving({post.event_id for post in posts if post.event_id})
+        posts = [p.model_copy(update={"event_id": survivors[p.event_id]}) if p.event_id in survivors else p
+                 for p in posts]
         return self._bulk(self.posts_index, (
-            {"_id": p.id, "_source": post_document(
-                p.model_copy(update={"event_id": survivors[p.event_id]}) if p.event_id in survivors else p)}
-            for p in posts))
+            {"_id": post.id, "_source": doc} for post, doc in zip(posts, post_documents(posts), strict=True)))
 
     def _surviving(self, event_ids: set[str]) -> dict[str, str]:
         """Of these events, those merged away so far and the events they ended up in (merges followed along

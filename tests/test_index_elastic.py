@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from search import open_index
 from search.base import SearchBackendError, SearchQuery
-from search.elastic import BulkWriteError, ElasticIndex, post_document, post_from_document
+from search.elastic import BulkWriteError, ElasticIndex, post_documents, post_from_document
 from tests.recorded_http import RecordingServer, Reply, unused_loopback_url
 from yuqing.cli.commands import index_setup
 from yuqing.config import load_settings
@@ -380,8 +380,7 @@ def test_round_trip_of_the_indexed_form():
     gov = POSTS[2].model_copy(update={"extra": {
         GOV_INDEX_NO: "11371700MB2854952A/2022-00123", GOV_DOC_NUMBER: "菏政办发〔2022〕7号",
         GOV_ATTACHMENTS: [{"title": "附件1.pdf", "url": "https://www.heze.gov.cn/fj/1.pdf"}]}})
-    for post in (POSTS[0], gov):
-        doc = post_document(post)
+    for post, doc in zip((POSTS[0], gov), post_documents([POSTS[0], gov]), strict=True):
         assert post_from_document(json.loads(json.dumps(doc, ensure_ascii=False))) == post
 
 
