@@ -615,7 +615,13 @@ class Analyzer:
         self._batch_open = False
         events = self.clusterer.take_changed()
         if self._pending_posts or self._pending_policies or self.clusterer.unsaved:
-            self.flush()
+            try:
+                self.flush()
+            except BaseException:
+                # Not saved, so not handed out: the batch is delivered again (the store's outage waited out) and
+                # its posts keep their events, which must then still be counted as changed.
+                self.clusterer.changed.update(event.id for event in events)
+                raise
         changed = []
         for event in events:
             substance = hash(_substance(event))

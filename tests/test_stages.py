@@ -143,21 +143,19 @@ def test_the_index_stage_deletes_the_posts_past_its_retention_and_keeps_the_rest
         assert check.get(old.id) is None and check.get(recent.id) == recent
 
 
-def test_every_change_of_substance_reaches_the_index_and_the_alert_stage_in_fewer_messages_than_posts(transport,
-                                                                                                       tmp_path):
-    """Events go out once per batch and change of substance, not per post; what the index and the alert
-    stage end with is still each event as the analyzer last left it."""
+INCIDENT_POSTS = 400
+
+
+def analysed_incidents(transport, store=None):
+    """INCIDENT_POSTS Weibo posts about four incidents, through the enrich and events stages in batches of 40 (the
+    analyzer's memory in `store`, if given), and the index stage; returns the analyzer."""
     import random
     from datetime import timedelta
 
-    from alerts.config import parse_alert_config
-    from alerts.service import AlertService
-    from alerts.store import SqliteAlertStore
-    from analysis.bursts import BurstTracker
-    from analysis.enrich import Analyzer, _substance
-    from transport.base import EVENTS, RAW_POSTS
+    from analysis.enrich import Analyzer
+    from transport.base import RAW_POSTS
     from workers.build import load_gazetteer, shipped_language, shipped_segmenter
-    from workers.stages import AlertStage, EnrichStage, EventsStage
+    from workers.stages import EnrichStage, EventsStage
     from yuqing.config.settings import DEFAULT_DATA
     from yuqing.schema import Post, now
 
@@ -167,14 +165,43 @@ def test_every_change_of_substance_reaches_the_index_and_the_alert_stage_in_fewe
     words = ["居民", "反映", "投诉", "回复", "部门", "处理", "希望", "尽快", "解决", "社区", "多次", "物业"]
     raws = [Post(id=f"weibo:{n}", url=f"https://m.weibo.cn/status/{n}", platform="weibo", source="s",
                  text=f"{rng.choice(incidents)}，{''.join(rng.choices(words, k=6))}",
-                 published_at=start + timedelta(seconds=30 * n)) for n in range(400)]
+                 published_at=start + timedelta(seconds=30 * n)) for n in range(INCIDENT_POSTS)]
     transport.publish_many(RAW_POSTS, [(p.id, p.model_dump(mode="json")) for p in raws])
-    analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()))
+    analyzer = Analyzer(shipped_language(), [], [], load_gazetteer(DEFAULT_DATA / "gazetteer.yaml", shipped_segmenter()),
+                        store)
     Worker(transport, EnrichStage(transport, analyzer.enricher), batch_size=40, poll_timeout=0.05).run(until_idle=True)
     Worker(transport, EventsStage(transport, analyzer), batch_size=40, poll_timeout=0.05).run(until_idle=True)
-    sent = sum(s.messages for s in transport.stats() if s.topic == EVENTS)
+    return analyzer
+
+
+def assert_indexed_as_analysed(index_file, analyzer):
+    """The index holds each live event as the analyzer last left it, in substance."""
+    from analysis.enrich import _substance
+
     final = {e.id: e for e in (state.to_event() for state in analyzer.clusterer.events.values())}
-    assert final and 0 < sent < len(raws) / 2
+    live = {eid: e for eid, e in final.items() if not e.merged_into}
+    with SqliteIndex(index_file) as check:
+        indexed = {e.id: e for e in check.events(limit=1000)}
+        assert check.event_count() == len(indexed)
+    assert live and indexed.keys() == live.keys()
+    assert {eid: _substance(e) for eid, e in indexed.items()} == {eid: _substance(e) for eid, e in live.items()}
+    return live
+
+
+def test_every_change_of_substance_reaches_the_index_and_the_alert_stage_in_fewer_messages_than_posts(transport,
+                                                                                                       tmp_path):
+    """Events go out once per batch and change of substance, not per post; what the index and the alert
+    stage end with is still each event as the analyzer last left it."""
+    from alerts.config import parse_alert_config
+    from alerts.service import AlertService
+    from alerts.store import SqliteAlertStore
+    from analysis.bursts import BurstTracker
+    from transport.base import EVENTS
+    from workers.stages import AlertStage
+
+    analyzer = analysed_incidents(transport)
+    sent = sum(s.messages for s in transport.stats() if s.topic == EVENTS)
+    assert 0 < sent < INCIDENT_POSTS / 2
 
     index = SqliteIndex(tmp_path / "ix.sqlite3")
     Worker(transport, IndexStage(index), poll_timeout=0.05).run(until_idle=True)
@@ -183,15 +210,36 @@ def test_every_change_of_substance_reaches_the_index_and_the_alert_stage_in_fewe
     alert = AlertStage(service, BurstTracker([], min_count=1), deliver=False, checkpoint_every=0)
     Worker(transport, alert, poll_timeout=0.05).run(until_idle=True)
 
-    with SqliteIndex(tmp_path / "ix.sqlite3") as check:
-        indexed = {e.id: e for e in check.events(limit=1000)}
-        assert check.event_count() == len(indexed)
-    live = {eid: e for eid, e in final.items() if not e.merged_into}
-    assert indexed.keys() == live.keys()
-    assert {eid: _substance(e) for eid, e in indexed.items()} == {eid: _substance(e) for eid, e in live.items()}
+    live = assert_indexed_as_analysed(tmp_path / "ix.sqlite3", analyzer)
     probe = EnrichedPost(url="https://m.weibo.cn/status/probe", platform="weibo", source="s", text="")
     named = {eid: alert.bursts.subjects_of(probe.model_copy(update={"event_id": eid}))[0][2] for eid in live}
     assert named == {eid: e.headline for eid, e in live.items()}
+
+
+def test_a_state_store_down_while_a_batch_is_saved_loses_no_change_of_an_event(transport, tmp_path):
+    """The analyzer's store fails the first time each batch is saved: each batch is delivered again once the store
+    is back, and the events it changed still reach the index (before, they were taken as handed out, and the
+    last batch's changes never reached it)."""
+    from stores.analysis_state import AnalysisStateStore
+    from yuqing.errors import BackendUnavailable
+
+    class DownAtEachFirstTry(AnalysisStateStore):
+        outages = 0
+        tried = False
+
+        def save(self, events, posts, policies):
+            posts = list(posts)
+            if posts and not self.tried:
+                self.tried, self.outages = True, self.outages + 1
+                raise BackendUnavailable("analysis state: connection refused")
+            self.tried = False
+            return super().save(events, posts, policies)
+
+    store = DownAtEachFirstTry(tmp_path / "state.sqlite3")
+    analyzer = analysed_incidents(transport, store)
+    assert store.outages == INCIDENT_POSTS // 40
+    Worker(transport, IndexStage(SqliteIndex(tmp_path / "ix.sqlite3")), poll_timeout=0.05).run(until_idle=True)
+    assert_indexed_as_analysed(tmp_path / "ix.sqlite3", analyzer)
 
 
 def test_the_index_stage_writes_a_batch_with_the_collector_paused_and_restores_it(transport, tmp_path):
