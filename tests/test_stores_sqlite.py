@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stores.sqlite import BUSY_TIMEOUT_SECONDS, WAL_CHECKPOINT_BYTES, connect
+from stores.sqlite import BUSY_TIMEOUT_SECONDS, WAL_CHECKPOINT_BYTES, WAL_KEPT_BYTES, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +32,24 @@ def test_a_store_copies_its_write_ahead_log_back_only_once_it_holds_16_mb(tmp_pa
     (page,) = conn.execute("PRAGMA page_size").fetchone()
     assert frames * page >= 6_000_000, "no checkpoint yet: the log holds every commit"
     assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] * page == WAL_CHECKPOINT_BYTES
+    conn.close()
+
+
+def test_a_log_grown_by_one_large_transaction_is_cut_back_once_copied(tmp_path: Path) -> None:
+    """A transaction larger than WAL_KEPT_BYTES grows the write-ahead log past it; once copied into the database,
+    the next commit starts the log again at most that size (before, the file kept its largest size for ever)."""
+    path = tmp_path / "x.sqlite3"
+    conn = connect(path, autocommit=True)
+    conn.execute("CREATE TABLE t (v BLOB)")
+    conn.execute("BEGIN")
+    for _ in range(WAL_KEPT_BYTES // 1_000_000 + 16):
+        conn.execute("INSERT INTO t VALUES (zeroblob(1000000))")
+    conn.execute("COMMIT")
+    wal = path.with_name(path.name + "-wal")
+    assert wal.stat().st_size > WAL_KEPT_BYTES
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    conn.execute("INSERT INTO t VALUES (zeroblob(1000))")  # a commit after the checkpoint starts the log again
+    assert wal.stat().st_size <= WAL_KEPT_BYTES
     conn.close()
 
 
