@@ -169,28 +169,33 @@ def test_a_partition_revoked_during_a_poll_is_not_committed_past_the_bundles_it_
     for values in ([0, 1, 2], [3], [4, 5, 6], [7]):
         kafka.publish_many(ANNOTATED_POSTS, [(f"k{n}", {"n": n}) for n in values])
     group = unique("g")
+    members = [kafka.consumer(group, [ANNOTATED_POSTS], member="a")]
+    first = members[0]
     delivered = []
-    with kafka.consumer(group, [ANNOTATED_POSTS], member="a") as first, \
-            kafka.consumer(group, [ANNOTATED_POSTS], member="b") as second:
+    try:
         batch = first.poll(3, 10.0)  # the first bundle; the message and the second bundle wait, set aside
         assert [m.value["n"] for m in batch] == [0, 1, 2]
         first.commit(batch)
         delivered += batch
-        joining = []
-        first._consumer = RevokedBetweenLooks(first, lambda: joining.append(second.poll(0, 0.1)))
+        first._consumer = RevokedBetweenLooks(
+            first, lambda: members.append(kafka.consumer(group, [ANNOTATED_POSTS], member="b")))
         # The poll delivers the message; the second bundle does not fit; the first look brings the last message, and
-        # the second look meets the rebalance, which takes the partition (and what was set aside) from this member.
+        # the second look meets the rebalance a second member's join starts, which takes the partition (and what was
+        # set aside of it) from the first member.
         batch = first.poll(3, 0.5)
         first._consumer = first._consumer.client
         delivered += batch
         first.commit(batch)
-        # Both members go on as workers do (poll, commit what came) until every message was delivered or the group
-        # has nothing left for them.
+        # Both members go on as workers do (poll, commit what came) until every message was delivered or a minute
+        # has passed.
         deadline = time.monotonic() + 60
         while len({m.value["n"] for m in delivered}) < 8 and time.monotonic() < deadline:
-            for member in (first, second):
+            for member in members:
                 batch = member.poll(10, 0.5)
                 delivered += batch
                 member.commit(batch)
+    finally:
+        for member in members:
+            member.close()
     assert sorted({m.value["n"] for m in delivered}) == list(range(8)), \
         "the second bundle was committed past without being delivered to either member"
