@@ -134,3 +134,68 @@ def test_a_message_of_a_bundle_that_is_no_json_object_goes_to_the_dead_letter_to
 def test_reading_a_bundled_topic_gives_its_messages(kafka):
     kafka.publish_many(ENRICHED_POSTS, [(f"k{n}", {"n": n}) for n in range(20)])
     assert sorted(m.value["n"] for m in kafka.read(ENRICHED_POSTS, 100)) == list(range(20))
+
+
+class RevokedBetweenLooks:
+    """A member's client whose second `consume` (the second look of one poll: the records the client already holds)
+    is where its group's rebalance reaches it: `rebalance()` starts one (another member joins) and the call returns
+    once the member's partitions were revoked (its `_on_revoke` dropped what it had set aside), as librdkafka serves
+    a pending rebalance in whichever `consume` comes next."""
+
+    def __init__(self, member, rebalance):
+        self.member = member
+        self.client = member._consumer
+        self.rebalance = rebalance
+        self.looks = 0
+
+    def consume(self, num, timeout):
+        self.looks += 1
+        if self.looks != 2:
+            return self.client.consume(num, timeout)
+        self.rebalance()
+        got = []
+        deadline = time.monotonic() + 30
+        while self.member._committed and time.monotonic() < deadline:  # emptied by the revoke
+            got += self.client.consume(num, 0.2)
+        assert not self.member._committed, "the rebalance never reached the member"
+        return got
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_a_partition_revoked_during_a_poll_is_not_committed_past_the_bundles_it_set_aside(kafka):
+    # Four records on the one partition: a bundle of 3, a message, a bundle of 3, a message.
+    for values in ([0, 1, 2], [3], [4, 5, 6], [7]):
+        kafka.publish_many(ANNOTATED_POSTS, [(f"k{n}", {"n": n}) for n in values])
+    group = unique("g")
+    members = [kafka.consumer(group, [ANNOTATED_POSTS], member="a")]
+    first = members[0]
+    delivered = []
+    try:
+        batch = first.poll(3, 10.0)  # the first bundle; the message and the second bundle wait, set aside
+        assert [m.value["n"] for m in batch] == [0, 1, 2]
+        first.commit(batch)
+        delivered += batch
+        first._consumer = RevokedBetweenLooks(
+            first, lambda: members.append(kafka.consumer(group, [ANNOTATED_POSTS], member="b")))
+        # The poll delivers the message; the second bundle does not fit; the first look brings the last message, and
+        # the second look meets the rebalance a second member's join starts, which takes the partition (and what was
+        # set aside of it) from the first member.
+        batch = first.poll(3, 0.5)
+        first._consumer = first._consumer.client
+        delivered += batch
+        first.commit(batch)
+        # Both members go on as workers do (poll, commit what came) until every message was delivered or a minute
+        # has passed.
+        deadline = time.monotonic() + 60
+        while len({m.value["n"] for m in delivered}) < 8 and time.monotonic() < deadline:
+            for member in members:
+                batch = member.poll(10, 0.5)
+                delivered += batch
+                member.commit(batch)
+    finally:
+        for member in members:
+            member.close()
+    assert sorted({m.value["n"] for m in delivered}) == list(range(8)), \
+        "the second bundle was committed past without being delivered to either member"

@@ -652,23 +652,31 @@ class KafkaTopicConsumer(Consumer):
                 # In slices of at most `timeout`: a join completed in the call does not end it. Once the batch holds
                 # something, only what the client has at hand is added to it. Called on every poll, full batch or
                 # not: it is what keeps the member in its group (max.poll.interval.ms).
-                wait = 0.0 if batch else min(give_up - time.monotonic(), timeout)
-                records = arrived(self._consumer, max(max_messages - len(batch), 1), max(wait, 0.0))
+                wait = max(0.0 if batch else min(give_up - time.monotonic(), timeout), 0.0)
                 if max_messages < 1:
-                    self._hand_out_again(records)
+                    self._hand_out_again(arrived(self._consumer, 1, wait))
                     return []
-                for record in records:
-                    error = record.error()
-                    if error is not None:
-                        report(error, f"consumer in group {self.group}")
-                        continue
-                    fetched = Record(record)
-                    # Delivery resumes at the group's committed offset: nothing before it needs a commit.
-                    self._committed.setdefault(fetched.place, fetched.offset)
-                    self._fetched.append(fetched)
+                self._fetch(max(max_messages - len(batch), 1), wait)
                 self._deliver_fetched(batch, max_messages)
                 if batch or time.monotonic() >= give_up:
                     return batch
+
+    def _fetch(self, most: int, timeout: float) -> None:
+        """Set aside up to `most` records for delivery, each look's (`looks`) before the next look is made. The client
+        serves a rebalance in whichever look comes next, and its revoke (`_on_revoke`) drops what is set aside of the
+        partitions it takes: a record held apart across it was delivered after it, and committed past the records it
+        dropped, which the partition's next owner then never read (whole bundles were lost so when a kill or a join
+        rebalanced a group)."""
+        for records in looks(self._consumer, most, timeout):
+            for record in records:
+                error = record.error()
+                if error is not None:
+                    report(error, f"consumer in group {self.group}")
+                    continue
+                fetched = Record(record)
+                # Delivery resumes at the group's committed offset: nothing before it needs a commit.
+                self._committed.setdefault(fetched.place, fetched.offset)
+                self._fetched.append(fetched)
 
     def _hand_out_again(self, records: list[confluent_kafka.Message]) -> None:
         """Nothing was asked for: each partition's first record of these is delivered next time."""
@@ -782,13 +790,19 @@ class Record:
 
 
 def arrived(consumer: confluent_kafka.Consumer, most: int, timeout: float) -> list[confluent_kafka.Message]:
-    """Up to `most` records: one waited for up to `timeout`, then those the client already holds. librdkafka's
-    consume(n, timeout) returns only once n records are there or the timeout has passed, which would hold every poll
-    of a stage with less than a batch waiting for the whole timeout (the client tried before did so)."""
+    """Up to `most` records: one waited for up to `timeout`, then those the client already holds."""
+    return [record for records in looks(consumer, most, timeout) for record in records]
+
+
+def looks(consumer: confluent_kafka.Consumer, most: int, timeout: float) -> Iterator[list[confluent_kafka.Message]]:
+    """Up to `most` records in the client's calls that brought them: one waited for up to `timeout`, then, once the
+    caller has taken that, those the client already holds. librdkafka's consume(n, timeout) returns only once n records
+    are there or the timeout has passed, which would hold every poll of a stage with less than a batch waiting for the
+    whole timeout (the client tried before did so)."""
     records = consumer.consume(1, timeout)
+    yield records
     if records and most > 1:
-        records += consumer.consume(most - 1, 0)
-    return records
+        yield consumer.consume(most - 1, 0)
 
 
 def report(error: confluent_kafka.KafkaError, client: str) -> None:
