@@ -29,6 +29,7 @@ from alerts.store import (
     AlertStore,
     AuditEntry,
     Change,
+    FindingsMark,
     MemoryWriter,
     OutboxItem,
     StoreConflict,
@@ -67,8 +68,9 @@ def _as_read(value: Any) -> Any:
 class PostgresAlertStore(AlertStore):
     """`read_only=True`: every transaction is read-only, for commands that only show alerts."""
 
-    # 0004 made the tables, 0010 the burst subjects' columns, 0011 the waiting messages, 0013 the burst counts by day
-    SCHEMA_VERSION = 13
+    # 0004 made the tables, 0010 the burst subjects' columns, 0011 the waiting messages, 0013 the burst counts by day,
+    # 0014 the marks of the findings stored since the memory was saved
+    SCHEMA_VERSION = 14
 
     def __init__(self, settings: PostgresSettings, read_only: bool = False) -> None:
         self.read_only = read_only
@@ -123,10 +125,17 @@ class PostgresAlertStore(AlertStore):
                                        version, alert.model_dump_json(), alert.id))
         return str(row[0])
 
-    def save_alert(self, saves: Sequence[AlertSave], now: datetime) -> None:
+    def save_alert(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
         with self._write() as conn:
             write_saves(saves, lambda first, last: self._write_alert(conn, first, last),
                         lambda alert, from_status, change: self._record(conn, alert, from_status, change, now))
+            if mark is not None:
+                conn.execute("INSERT INTO alert_findings_stored (log, offsets, groups) VALUES (%s, %s, %s)",
+                             (mark.log, *mark.to_json()))
+
+    def stored_findings(self, log: str) -> FindingsMark:
+        return FindingsMark.merged(log, self._db.rows(
+            "SELECT offsets, groups FROM alert_findings_stored WHERE log = %s ORDER BY seq", (log,)), _as_read)
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         # LIMIT NULL: no limit
@@ -290,6 +299,7 @@ class PostgresAlertStore(AlertStore):
                                    [(*key, day, counts) for day, counts in write.days if counts is not None])
                 cursor.executemany("DELETE FROM alert_burst_days WHERE kind = %s AND id = %s AND day = %s",
                                    [(*key, day) for day, counts in write.days if counts is None])
+            cursor.execute("DELETE FROM alert_findings_stored")  # the memory includes their batches now
             cursor.execute("DELETE FROM alert_memory_offsets WHERE log != %s", (memory.log,))
             cursor.executemany(
                 "INSERT INTO alert_memory_offsets (log, topic, partition, next_offset) VALUES (%s, %s, %s, %s) "

@@ -171,6 +171,40 @@ class WorkerMemory:
 
 
 @dataclass(frozen=True)
+class FindingsMark:
+    """Stored with a batch's findings, in their transaction, until the next checkpoint of the worker's memory (which
+    then includes the batch): the next offset of each (topic, partition) of `log` the batch took, and the alert groups
+    its findings changed. A worker killed in between starts again from the checkpoint before and takes the batch again:
+    the mark tells it which messages' findings were stored, and about which groups, so it does not store them twice
+    (`workers.stages.AlertStage`). Read back (`stored_findings`), it is all of those stored since the checkpoint."""
+
+    log: str
+    offsets: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    groups: frozenset[str] = frozenset()
+
+    def includes(self, topic: str, partition: int, offset: int) -> bool:
+        """Whether the findings of this message's batch were stored."""
+        return offset < self.offsets.get((topic, partition), 0)
+
+    def to_json(self) -> tuple[str, str]:
+        """The offsets and the groups as JSON texts, the columns of the mark's row on either store."""
+        return (orjson.dumps([[topic, partition, offset] for (topic, partition), offset in self.offsets.items()]).decode(),
+                orjson.dumps(sorted(self.groups)).decode())
+
+    @classmethod
+    def merged(cls, log: str, rows: Iterable[tuple[Any, Any]], parse: Callable[[Any], Any]) -> FindingsMark:
+        """The marks of several batches (rows of offsets and groups, as `to_json` wrote them; `parse` reads a JSON
+        column as the store gives it) as one: the furthest offset of each partition, every group."""
+        offsets: dict[tuple[str, int], int] = {}
+        groups: set[str] = set()
+        for offsets_json, groups_json in rows:
+            for topic, partition, offset in parse(offsets_json):
+                offsets[topic, partition] = max(offset, offsets.get((topic, partition), 0))
+            groups.update(parse(groups_json))
+        return cls(log, offsets, frozenset(groups))
+
+
+@dataclass(frozen=True)
 class Change:
     """What is written with an alert: who did what, and the notifications (channel, message) it causes.
 
@@ -353,12 +387,17 @@ class AlertStore(abc.ABC):
         """The group's open alert, else its most recent closed one."""
 
     @abc.abstractmethod
-    def save_alert(self, saves: Sequence[AlertSave], now: datetime) -> None:
+    def save_alert(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
         """Runs of changes to alerts (a batch's findings), in order, in one transaction: all of them or, on any
         failure, none. A new alert (`expected_version` None) meets StoreConflict when its group already has an open
         alert; another replaces the stored alert if nobody changed it since that version (else StoreConflict), which
         then counts one version per change. A later save may follow an earlier one of the same alert in the list
-        (its expected version is the one the earlier leaves)."""
+        (its expected version is the one the earlier leaves). The alert worker's batches come with their `mark`,
+        kept until its next `save_memory`."""
+
+    @abc.abstractmethod
+    def stored_findings(self, log: str) -> FindingsMark:
+        """The marks of the findings stored since the alert worker's memory was last saved, of this log, as one."""
 
     def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
         """Add a new alert; StoreConflict when the group already has an open alert."""
@@ -533,6 +572,10 @@ CREATE INDEX IF NOT EXISTS waiting_messages_by_since ON waiting_messages (rule, 
 -- A subject's messages as its finding names them, read from the index alone (a month of them, at every finding).
 CREATE INDEX IF NOT EXISTS waiting_messages_by_subject ON waiting_messages (rule, kind, subject_id, since_us, arrival,
                                                                            post_id);
+-- The marks of the batches whose findings were stored since the memory was last saved (`FindingsMark`): offsets and
+-- groups as JSON, a row per batch; a save of the memory deletes them.
+CREATE TABLE IF NOT EXISTS findings_stored (seq INTEGER PRIMARY KEY AUTOINCREMENT, log TEXT NOT NULL,
+                                            offsets TEXT NOT NULL, groups TEXT NOT NULL);
 -- Offsets belong to one log (transport.identity()): a new log starts at offset 0 again.
 CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
                                            next_offset INTEGER NOT NULL, PRIMARY KEY (log, topic, partition));
@@ -703,13 +746,20 @@ class SqliteAlertStore(AlertStore):
                       alert.model_dump_json(), alert.id))
         return str(row[0])
 
-    def save_alert(self, saves: Sequence[AlertSave], now: datetime) -> None:
+    def save_alert(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
         try:
             with self._write() as conn:
                 write_saves(saves, lambda first, last: self._write_alert(conn, first, last),
                             lambda alert, from_status, change: self._record(conn, alert, from_status, change, now))
+                if mark is not None:
+                    conn.execute("INSERT INTO findings_stored (log, offsets, groups) VALUES (?, ?, ?)",
+                                 (mark.log, *mark.to_json()))
         except sqlite3.Error as exc:
             raise StoreError(f"alert store write failed: {exc}") from exc
+
+    def stored_findings(self, log: str) -> FindingsMark:
+        return FindingsMark.merged(log, self._read("SELECT offsets, groups FROM findings_stored WHERE log = ?", (log,)),
+                                   orjson.loads)
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         where, params = _in_statuses(statuses)
@@ -851,6 +901,7 @@ class SqliteAlertStore(AlertStore):
             (first,) = conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state").fetchone()
             for write in burst_writes(memory.bursts, first):
                 self._write_burst_subject(conn, write)
+            conn.execute("DELETE FROM findings_stored")  # the memory includes their batches now
             conn.execute("DELETE FROM memory_offsets WHERE log != ?", (memory.log,))
             conn.executemany(
                 "INSERT INTO memory_offsets (log, topic, partition, next_offset) VALUES (?, ?, ?, ?) "
