@@ -1,6 +1,6 @@
 """What the alert stage holds, and saves at a checkpoint, day after day: does it grow with its windows' days?
 
-    python -m bench.alert_window [--days 20] [--per-day 10000] [--checkpoint-every 5]
+    python -m bench.alert_window [--days 20] [--per-day 10000] [--checkpoint-every 5] [--profile DIR --profile-days 7,25]
 
 The soak's stream (`bench.soak.Stream`): a day of it enriched and put into events by the real analyzer (as
 `bench.startup` makes its templates), then repeated day after day with its own ids, events and times, through an alert
@@ -11,12 +11,14 @@ what the stage's long windows hold (the burst subjects held in memory and the by
 unanswered-board rule's waiting messages and the subjects' lists it keeps read from the store) and what the day's
 checkpoints wrote (the bytes of the rules' JSON, of the burst subjects' JSON and its rows, the waiting messages'
 rows), with the stage's CPU per post and the process's anonymous memory. Compare a day after the first week with a
-later one: what grows with the windows' days grows between them.
+later one: what grows with the windows' days grows between them. With `--profile DIR`, the stage's work on each day of
+`--profile-days` is profiled into DIR/day-N.prof (`python -m pstats`), to compare where a later day's CPU goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import resource
 import sys
 import tempfile
@@ -103,7 +105,10 @@ def main() -> int:
     parser.add_argument("--per-day", type=int, default=10_000)
     parser.add_argument("--checkpoint-every", type=int, default=5, help="batches between checkpoints")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--profile", type=Path, help="a directory for the profiles of --profile-days")
+    parser.add_argument("--profile-days", default="7,25", help="days to profile (1 is the first), by commas")
     args = parser.parse_args()
+    profiled_days = {int(day) for day in args.profile_days.split(",")} if args.profile else set()
 
     import workers.stages
     from alerts.service import AlertService
@@ -131,6 +136,9 @@ def main() -> int:
             slice_length = timedelta(days=1) / SLICES
             day_start = templates.day_start + timedelta(days=day)
             batches = 0
+            profile = cProfile.Profile() if day + 1 in profiled_days else None
+            if profile is not None:
+                profile.enable()
             for part in range(SLICES):
                 end = day_start + slice_length * (part + 1)
                 part_posts = [post for post in posts if end - slice_length <= post.when < end]
@@ -144,6 +152,10 @@ def main() -> int:
                         stage.checkpoint()
                 stage.checkpoint()  # the part is drained: the worker goes idle and saves
             cpu = time.process_time() - began
+            if profile is not None:
+                profile.disable()
+                args.profile.mkdir(parents=True, exist_ok=True)
+                profile.dump_stats(args.profile / f"day-{day + 1}.prof")
             sizes, saved = held(stage), written.take()
             per_cp = max(1, saved.checkpoints)
             print(f"{day + 1:>3} {len(posts):>6} {cpu * 1000 / len(posts):>12.3f}  {sizes['subjects']:>8} "
