@@ -22,6 +22,7 @@ from alerts.rules.unanswered_complaints import Entry, Subject, WaitingMessage, m
 from alerts.store import (
     BURST_SUBJECTS_OF,
     BURST_SUBJECTS_ORDER,
+    FINDINGS_KEY,
     OUTBOX_COLUMNS,
     WAITING_COLUMNS,
     WAITING_ENTRIES,
@@ -68,9 +69,8 @@ def _as_read(value: Any) -> Any:
 class PostgresAlertStore(AlertStore):
     """`read_only=True`: every transaction is read-only, for commands that only show alerts."""
 
-    # 0004 made the tables, 0010 the burst subjects' columns, 0011 the waiting messages, 0013 the burst counts by day,
-    # 0014 the marks of the findings stored since the memory was saved
-    SCHEMA_VERSION = 14
+    # 0004 made the tables, 0010 the burst subjects' columns, 0011 the waiting messages, 0013 the burst counts by day
+    SCHEMA_VERSION = 13
 
     def __init__(self, settings: PostgresSettings, read_only: bool = False) -> None:
         self.read_only = read_only
@@ -130,12 +130,11 @@ class PostgresAlertStore(AlertStore):
             write_saves(saves, lambda first, last: self._write_alert(conn, first, last),
                         lambda alert, from_status, change: self._record(conn, alert, from_status, change, now))
             if mark is not None:
-                conn.execute("INSERT INTO alert_findings_stored (log, offsets, groups) VALUES (%s, %s, %s)",
-                             (mark.log, *mark.to_json()))
+                conn.execute("INSERT INTO alert_rule_memory (key, state) VALUES (%s, %s)", mark.row())
 
     def stored_findings(self, log: str) -> FindingsMark:
-        return FindingsMark.merged(log, self._db.rows(
-            "SELECT offsets, groups FROM alert_findings_stored WHERE log = %s ORDER BY seq", (log,)), _as_read)
+        return FindingsMark.merged(log, [text for (text,) in self._db.rows(
+            "SELECT state FROM alert_rule_memory WHERE left(key, %s) = %s", (len(FINDINGS_KEY), FINDINGS_KEY))])
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         # LIMIT NULL: no limit
@@ -299,7 +298,6 @@ class PostgresAlertStore(AlertStore):
                                    [(*key, day, counts) for day, counts in write.days if counts is not None])
                 cursor.executemany("DELETE FROM alert_burst_days WHERE kind = %s AND id = %s AND day = %s",
                                    [(*key, day) for day, counts in write.days if counts is None])
-            cursor.execute("DELETE FROM alert_findings_stored")  # the memory includes their batches now
             cursor.execute("DELETE FROM alert_memory_offsets WHERE log != %s", (memory.log,))
             cursor.executemany(
                 "INSERT INTO alert_memory_offsets (log, topic, partition, next_offset) VALUES (%s, %s, %s, %s) "

@@ -15,6 +15,7 @@ import os
 import socket
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -170,6 +171,11 @@ class WorkerMemory:
     waiting: Sequence[WaitingChanges] = ()
 
 
+# The marks of stored findings are kept in the rules' memory's table under keys of their own (this and a unique part):
+# a save of the memory drops every key it does not write, so the checkpoint that includes their batches drops them.
+FINDINGS_KEY = "findings.stored@"
+
+
 @dataclass(frozen=True)
 class FindingsMark:
     """Stored with a batch's findings, in their transaction, until the next checkpoint of the worker's memory (which
@@ -186,21 +192,24 @@ class FindingsMark:
         """Whether the findings of this message's batch were stored."""
         return offset < self.offsets.get((topic, partition), 0)
 
-    def to_json(self) -> tuple[str, str]:
-        """The offsets and the groups as JSON texts, the columns of the mark's row on either store."""
-        return (orjson.dumps([[topic, partition, offset] for (topic, partition), offset in self.offsets.items()]).decode(),
-                orjson.dumps(sorted(self.groups)).decode())
+    def row(self) -> tuple[str, str]:
+        """Its row in the rules' memory (key, JSON text), on either store."""
+        return f"{FINDINGS_KEY}{uuid.uuid4().hex}", orjson.dumps({
+            "log": self.log, "offsets": [[topic, partition, offset] for (topic, partition), offset in self.offsets.items()],
+            "groups": sorted(self.groups)}).decode()
 
     @classmethod
-    def merged(cls, log: str, rows: Iterable[tuple[Any, Any]], parse: Callable[[Any], Any]) -> FindingsMark:
-        """The marks of several batches (rows of offsets and groups, as `to_json` wrote them; `parse` reads a JSON
-        column as the store gives it) as one: the furthest offset of each partition, every group."""
+    def merged(cls, log: str, texts: Iterable[str]) -> FindingsMark:
+        """The marks of several batches (the JSON texts of their rows) of this log as one: the furthest offset of each
+        partition, every group."""
         offsets: dict[tuple[str, int], int] = {}
         groups: set[str] = set()
-        for offsets_json, groups_json in rows:
-            for topic, partition, offset in parse(offsets_json):
+        for mark in map(orjson.loads, texts):
+            if mark["log"] != log:
+                continue
+            for topic, partition, offset in mark["offsets"]:
                 offsets[topic, partition] = max(offset, offsets.get((topic, partition), 0))
-            groups.update(parse(groups_json))
+            groups.update(mark["groups"])
         return cls(log, offsets, frozenset(groups))
 
 
@@ -572,10 +581,6 @@ CREATE INDEX IF NOT EXISTS waiting_messages_by_since ON waiting_messages (rule, 
 -- A subject's messages as its finding names them, read from the index alone (a month of them, at every finding).
 CREATE INDEX IF NOT EXISTS waiting_messages_by_subject ON waiting_messages (rule, kind, subject_id, since_us, arrival,
                                                                            post_id);
--- The marks of the batches whose findings were stored since the memory was last saved (`FindingsMark`): offsets and
--- groups as JSON, a row per batch; a save of the memory deletes them.
-CREATE TABLE IF NOT EXISTS findings_stored (seq INTEGER PRIMARY KEY AUTOINCREMENT, log TEXT NOT NULL,
-                                            offsets TEXT NOT NULL, groups TEXT NOT NULL);
 -- Offsets belong to one log (transport.identity()): a new log starts at offset 0 again.
 CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
                                            next_offset INTEGER NOT NULL, PRIMARY KEY (log, topic, partition));
@@ -752,14 +757,14 @@ class SqliteAlertStore(AlertStore):
                 write_saves(saves, lambda first, last: self._write_alert(conn, first, last),
                             lambda alert, from_status, change: self._record(conn, alert, from_status, change, now))
                 if mark is not None:
-                    conn.execute("INSERT INTO findings_stored (log, offsets, groups) VALUES (?, ?, ?)",
-                                 (mark.log, *mark.to_json()))
+                    conn.execute("INSERT INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
+                                 (*mark.row(), now.timestamp()))
         except sqlite3.Error as exc:
             raise StoreError(f"alert store write failed: {exc}") from exc
 
     def stored_findings(self, log: str) -> FindingsMark:
-        return FindingsMark.merged(log, self._read("SELECT offsets, groups FROM findings_stored WHERE log = ?", (log,)),
-                                   orjson.loads)
+        return FindingsMark.merged(log, [text for (text,) in self._read(
+            "SELECT blob FROM rule_state WHERE substr(key, 1, ?) = ?", (len(FINDINGS_KEY), FINDINGS_KEY))])
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         where, params = _in_statuses(statuses)
@@ -901,7 +906,6 @@ class SqliteAlertStore(AlertStore):
             (first,) = conn.execute("SELECT COALESCE(MAX(position) + 1, 0) FROM burst_state").fetchone()
             for write in burst_writes(memory.bursts, first):
                 self._write_burst_subject(conn, write)
-            conn.execute("DELETE FROM findings_stored")  # the memory includes their batches now
             conn.execute("DELETE FROM memory_offsets WHERE log != ?", (memory.log,))
             conn.executemany(
                 "INSERT INTO memory_offsets (log, topic, partition, next_offset) VALUES (?, ?, ?, ?) "

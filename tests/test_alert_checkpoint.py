@@ -139,11 +139,13 @@ def test_a_kill_while_a_batch_is_stored_stores_none_of_it_and_the_restart_stores
     log.close()
 
 
+@pytest.mark.parametrize("with_the_next", [False, True], ids=["alone", "with-the-next"])
 def test_a_kill_after_a_batch_is_stored_and_before_its_checkpoint_applies_none_of_its_findings_twice(
-        tmp_path: Path, open_alert_store, monkeypatch):
+        tmp_path: Path, open_alert_store, monkeypatch, with_the_next: bool):
     """A batch's findings are stored at once, its offsets only with the next checkpoint: a worker killed in between is
-    started again from the checkpoint before, and takes the batch again. Its findings, stored already, must not update
-    their alerts a second time (an extra audit entry, a doubled update count, messages queued again)."""
+    started again from the checkpoint before, and takes the batch again, alone or in one batch with the next message.
+    Its findings, stored already, must not update their alerts a second time (an extra audit entry, a doubled update
+    count, messages queued again); the next message's finding about the same alert is stored."""
     import workers.stages as stages
 
     start = datetime.now(SHANGHAI) - timedelta(minutes=30)
@@ -188,8 +190,11 @@ def test_a_kill_after_a_batch_is_stored_and_before_its_checkpoint_applies_none_o
     consumer.close()
     second = start_worker(open_alert_store, killed_log)
     consumer = killed_log.consumer("yuqing-alert", TOPICS)
-    one_round(second, consumer, 1, checkpoint=False)  # the killed batch again: its finding is in the alert already
-    one_round(second, consumer, 1, checkpoint=True)
+    if with_the_next:  # the killed batch again, its finding in the alert already, and a new message in one batch
+        one_round(second, consumer, 2, checkpoint=True)
+    else:
+        one_round(second, consumer, 1, checkpoint=False)
+        one_round(second, consumer, 1, checkpoint=True)
     consumer.close()
     assert stored(second.service.store) == expected
     unkilled.close()
