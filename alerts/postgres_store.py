@@ -22,6 +22,7 @@ from alerts.rules.unanswered_complaints import Entry, Subject, WaitingMessage, m
 from alerts.store import (
     BURST_SUBJECTS_OF,
     BURST_SUBJECTS_ORDER,
+    FINDINGS_KEY,
     OUTBOX_COLUMNS,
     WAITING_COLUMNS,
     WAITING_ENTRIES,
@@ -29,6 +30,7 @@ from alerts.store import (
     AlertStore,
     AuditEntry,
     Change,
+    FindingsMark,
     MemoryWriter,
     OutboxItem,
     StoreConflict,
@@ -123,10 +125,16 @@ class PostgresAlertStore(AlertStore):
                                        version, alert.model_dump_json(), alert.id))
         return str(row[0])
 
-    def save_alert(self, saves: Sequence[AlertSave], now: datetime) -> None:
+    def save_alert(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
         with self._write() as conn:
             write_saves(saves, lambda first, last: self._write_alert(conn, first, last),
                         lambda alert, from_status, change: self._record(conn, alert, from_status, change, now))
+            if mark is not None:
+                conn.execute("INSERT INTO alert_rule_memory (key, state) VALUES (%s, %s)", mark.row())
+
+    def stored_findings(self, log: str) -> FindingsMark:
+        return FindingsMark.merged(log, [text for (text,) in self._db.rows(
+            "SELECT state FROM alert_rule_memory WHERE left(key, %s) = %s", (len(FINDINGS_KEY), FINDINGS_KEY))])
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         # LIMIT NULL: no limit

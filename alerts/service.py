@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
+from dataclasses import replace
 from datetime import datetime, timedelta
 from itertools import groupby
 from pathlib import Path
@@ -28,6 +29,7 @@ from alerts.store import (
     AlertSave,
     AlertStore,
     Change,
+    FindingsMark,
     OutboxItem,
     StoreConflict,
     Stored,
@@ -119,23 +121,28 @@ class AlertService:
                 for notice in outcome.notices for channel in notice.channels]
 
     def process(self, posts: Iterable[EnrichedPost], signals: Iterable[BurstSignal] = (),
-                health: Iterable[CrawlHealth] = (), now: datetime | None = None) -> list[Alert]:
+                health: Iterable[CrawlHealth] = (), now: datetime | None = None, mark: FindingsMark | None = None,
+                stored_groups: Collection[str] = ()) -> list[Alert]:
         """Feed one batch to the rules and store what they found in one transaction; returns the alerts fired or
-        updated (each once, latest state)."""
+        updated (each once, latest state). The alert worker gives the batch's `mark` (its offsets), stored with the
+        findings, and for a batch taken again after a kill, the groups whose findings of it were stored already
+        (`stored_groups`): theirs are left out."""
         now = now or datetime.now().astimezone()
         findings = self.engine.evaluate(posts, signals, health, now)
         # Most findings come in runs about one group (an incident's rules and subjects): a run is one save.
-        runs = [(key, list(run)) for key, run in groupby(findings, key=lambda found: self.engine.group_key(*found))]
-        changed = {alert.id: alert for alert in self._apply(runs, now)}
+        runs = [(key, list(run)) for key, run in groupby(findings, key=lambda found: self.engine.group_key(*found))
+                if key not in stored_groups]
+        changed = {alert.id: alert for alert in self._apply(runs, now, mark)}
         self._forget_quiet_groups(now)
         return list(changed.values())
 
-    def _apply(self, runs: list[tuple[str, list[tuple[RuleSpec, Finding]]]], now: datetime) -> list[Alert]:
+    def _apply(self, runs: list[tuple[str, list[tuple[RuleSpec, Finding]]]], now: datetime,
+               mark: FindingsMark | None = None) -> list[Alert]:
         """Merge each run of findings about one group into its alert, one after the other, and store the batch's
         changes in one transaction (as many audit entries and notifications as one transaction per run had: a
-        transaction per run was half the alert worker's CPU). On a conflict the batch is decided again, the group
-        that met it read afresh; a group that keeps conflicting is given up after CONFLICT_RETRIES, the rest stored.
-        Returns the alerts as each change left them."""
+        transaction per run was half the alert worker's CPU), with the batch's `mark` naming the groups saved. On a
+        conflict the batch is decided again, the group that met it read afresh; a group that keeps conflicting is
+        given up after CONFLICT_RETRIES, the rest stored. Returns the alerts as each change left them."""
         conflicts: Counter[str] = Counter()
         while True:
             saves: list[tuple[str, AlertSave]] = []
@@ -151,7 +158,8 @@ class AlertService:
             if not saves:
                 return []
             try:
-                self.store.save_alert([save for _, save in saves], now)
+                self.store.save_alert([save for _, save in saves], now,
+                                      None if mark is None else replace(mark, groups=frozenset(planned)))
             except StoreConflict as conflict:
                 # Someone else touched a group: it is read again and the batch re-decided (an unknown one: all are).
                 keys = [conflict.group_key] if conflict.group_key in planned else list(planned)

@@ -15,6 +15,7 @@ import os
 import socket
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -168,6 +169,48 @@ class WorkerMemory:
     forgotten_before: int | None = None
     # The unanswered-board rules' waiting messages that changed: they wait in the store, not in the worker.
     waiting: Sequence[WaitingChanges] = ()
+
+
+# The marks of stored findings are kept in the rules' memory's table under keys of their own (this and a unique part):
+# a save of the memory drops every key it does not write, so the checkpoint that includes their batches drops them.
+FINDINGS_KEY = "findings.stored@"
+
+
+@dataclass(frozen=True)
+class FindingsMark:
+    """Stored with a batch's findings, in their transaction, until the next checkpoint of the worker's memory (which
+    then includes the batch): the next offset of each (topic, partition) of `log` the batch took, and the alert groups
+    its findings changed. A worker killed in between starts again from the checkpoint before and takes the batch again:
+    the mark tells it which messages' findings were stored, and about which groups, so it does not store them twice
+    (`workers.stages.AlertStage`). Read back (`stored_findings`), it is all of those stored since the checkpoint."""
+
+    log: str
+    offsets: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    groups: frozenset[str] = frozenset()
+
+    def includes(self, topic: str, partition: int, offset: int) -> bool:
+        """Whether the findings of this message's batch were stored."""
+        return offset < self.offsets.get((topic, partition), 0)
+
+    def row(self) -> tuple[str, str]:
+        """Its row in the rules' memory (key, JSON text), on either store."""
+        return f"{FINDINGS_KEY}{uuid.uuid4().hex}", orjson.dumps({
+            "log": self.log, "offsets": [[topic, partition, offset] for (topic, partition), offset in self.offsets.items()],
+            "groups": sorted(self.groups)}).decode()
+
+    @classmethod
+    def merged(cls, log: str, texts: Iterable[str]) -> FindingsMark:
+        """The marks of several batches (the JSON texts of their rows) of this log as one: the furthest offset of each
+        partition, every group."""
+        offsets: dict[tuple[str, int], int] = {}
+        groups: set[str] = set()
+        for mark in map(orjson.loads, texts):
+            if mark["log"] != log:
+                continue
+            for topic, partition, offset in mark["offsets"]:
+                offsets[topic, partition] = max(offset, offsets.get((topic, partition), 0))
+            groups.update(mark["groups"])
+        return cls(log, offsets, frozenset(groups))
 
 
 @dataclass(frozen=True)
@@ -353,12 +396,17 @@ class AlertStore(abc.ABC):
         """The group's open alert, else its most recent closed one."""
 
     @abc.abstractmethod
-    def save_alert(self, saves: Sequence[AlertSave], now: datetime) -> None:
+    def save_alert(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
         """Runs of changes to alerts (a batch's findings), in order, in one transaction: all of them or, on any
         failure, none. A new alert (`expected_version` None) meets StoreConflict when its group already has an open
         alert; another replaces the stored alert if nobody changed it since that version (else StoreConflict), which
         then counts one version per change. A later save may follow an earlier one of the same alert in the list
-        (its expected version is the one the earlier leaves)."""
+        (its expected version is the one the earlier leaves). The alert worker's batches come with their `mark`,
+        kept until its next `save_memory`."""
+
+    @abc.abstractmethod
+    def stored_findings(self, log: str) -> FindingsMark:
+        """The marks of the findings stored since the alert worker's memory was last saved, of this log, as one."""
 
     def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
         """Add a new alert; StoreConflict when the group already has an open alert."""
@@ -703,13 +751,20 @@ class SqliteAlertStore(AlertStore):
                       alert.model_dump_json(), alert.id))
         return str(row[0])
 
-    def save_alert(self, saves: Sequence[AlertSave], now: datetime) -> None:
+    def save_alert(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
         try:
             with self._write() as conn:
                 write_saves(saves, lambda first, last: self._write_alert(conn, first, last),
                             lambda alert, from_status, change: self._record(conn, alert, from_status, change, now))
+                if mark is not None:
+                    conn.execute("INSERT INTO rule_state (key, blob, saved_at) VALUES (?, ?, ?)",
+                                 (*mark.row(), now.timestamp()))
         except sqlite3.Error as exc:
             raise StoreError(f"alert store write failed: {exc}") from exc
+
+    def stored_findings(self, log: str) -> FindingsMark:
+        return FindingsMark.merged(log, [text for (text,) in self._read(
+            "SELECT blob FROM rule_state WHERE substr(key, 1, ?) = ?", (len(FINDINGS_KEY), FINDINGS_KEY))])
 
     def alerts(self, statuses: Iterable[AlertStatus] | None = None, limit: int | None = 1000) -> list[Alert]:
         where, params = _in_statuses(statuses)

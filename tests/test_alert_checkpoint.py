@@ -139,6 +139,69 @@ def test_a_kill_while_a_batch_is_stored_stores_none_of_it_and_the_restart_stores
     log.close()
 
 
+@pytest.mark.parametrize("with_the_next", [False, True], ids=["alone", "with-the-next"])
+def test_a_kill_after_a_batch_is_stored_and_before_its_checkpoint_applies_none_of_its_findings_twice(
+        tmp_path: Path, open_alert_store, monkeypatch, with_the_next: bool):
+    """A batch's findings are stored at once, its offsets only with the next checkpoint: a worker killed in between is
+    started again from the checkpoint before, and takes the batch again, alone or in one batch with the next message.
+    Its findings, stored already, must not update their alerts a second time (an extra audit entry, a doubled update
+    count, messages queued again); the next message's finding about the same alert is stored."""
+    import workers.stages as stages
+
+    start = datetime.now(SHANGHAI) - timedelta(minutes=30)
+    monkeypatch.setattr(stages, "now", lambda: start + timedelta(minutes=20))  # the same clock with or without a kill
+    posts = [make_post(f"化肥厂家属院停工{n}", event="E-1", platform=["weibo", "news", "forum"][n % 3],
+                       at=start + timedelta(minutes=n)) for n in range(5)]
+
+    def stored(store: AlertStore) -> list[tuple]:
+        return [(alert.id, alert.updates, [(entry.action, entry.times) for entry in store.history(alert.id)],
+                 len(store.outbox(alert.id))) for alert in store.alerts()]
+
+    def one_round(stage: AlertStage, consumer, size: int, checkpoint: bool) -> None:
+        batch = consumer.poll(size, 0.2)
+        assert len(batch) == size
+        stage.process(batch)
+        if checkpoint:
+            stage.checkpoint()
+            consumer.commit(batch)
+
+    expected_log = SqliteTransport(tmp_path / "expected.sqlite3")
+    killed_log = SqliteTransport(tmp_path / "transport.sqlite3")
+    for log in (expected_log, killed_log):
+        for post in posts:
+            log.publish(ENRICHED_POSTS, post.model_dump(mode="json"), key="E-1")  # one partition, in order
+
+    # Without a kill: the incident fires with its first 3 posts, then each later batch updates it.
+    from alerts.store import SqliteAlertStore
+
+    unkilled = SqliteAlertStore(tmp_path / "unkilled.sqlite3")
+    worker = start_worker(lambda: unkilled, expected_log)
+    consumer = expected_log.consumer("yuqing-alert", TOPICS)
+    for size in (3, 1, 1):
+        one_round(worker, consumer, size, checkpoint=True)
+    consumer.close()
+    expected = stored(unkilled)
+    assert [updates for _, updates, _, _ in expected] == [2]
+
+    first = start_worker(open_alert_store, killed_log)
+    consumer = killed_log.consumer("yuqing-alert", TOPICS)
+    one_round(first, consumer, 3, checkpoint=True)
+    one_round(first, consumer, 1, checkpoint=False)  # its findings stored ... and killed before the checkpoint
+    consumer.close()
+    second = start_worker(open_alert_store, killed_log)
+    consumer = killed_log.consumer("yuqing-alert", TOPICS)
+    if with_the_next:  # the killed batch again, its finding in the alert already, and a new message in one batch
+        one_round(second, consumer, 2, checkpoint=True)
+    else:
+        one_round(second, consumer, 1, checkpoint=False)
+        one_round(second, consumer, 1, checkpoint=True)
+    consumer.close()
+    assert stored(second.service.store) == expected
+    unkilled.close()
+    for log in (expected_log, killed_log):
+        log.close()
+
+
 def test_a_store_down_while_a_batch_is_stored_loses_none_of_its_findings(tmp_path: Path, open_alert_store,
                                                                            monkeypatch):
     """The runner keeps a worker whose backend is down and delivers the batch again. The alert worker had counted it

@@ -16,7 +16,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from alerts.store import MemoryTaken, MemoryWriter, WorkerMemory
+from alerts.store import FindingsMark, MemoryTaken, MemoryWriter, WorkerMemory
 from analysis.events import in_shared_zone
 from search.base import BulkWriteError, Index, SearchBackendError, SearchRefused
 from transport.base import (
@@ -305,6 +305,8 @@ class AlertStage(Stage):
         # saved them, and come back when posted again: the worker holds those of the last day, not of 15.
         bursts.keep_quiet_in(service.store)
         self._counted: dict[tuple[str, int], int] = dict(memory.offsets)  # next offset the memory includes
+        # The findings stored since that memory was saved: a worker killed before its next checkpoint stored them.
+        self._stored = service.store.stored_findings(log)
         self._half_applied = False  # a batch failed after it was counted: the memory must not be saved any more
         self._held: list[Message] = []
         self._checkpointed_at = time.monotonic()
@@ -314,11 +316,29 @@ class AlertStage(Stage):
     def process(self, messages: list[Message]) -> BatchResult:
         if self._half_applied:
             raise HalfAppliedBatch("alert: a batch failed after it was counted; start this worker again")
-        counted = self._counted
+        counted, stored = self._counted, self._stored
         fresh = [position for position, m in enumerate(messages) if m.offset >= counted.get((m.topic, m.partition), 0)]
-        decoded, found = run_per_message([messages[position] for position in fresh], _decode)
-        result = BatchResult(failed={fresh[i]: error for i, error in found.failed.items()},
-                             poison={fresh[i]: error for i, error in found.poison.items()})
+        # After a kill, the batches taken since the last checkpoint come again: those whose findings were stored are
+        # taken on their own first, and the findings about the groups they changed are not stored a second time.
+        again = [position for position in fresh
+                 if stored.includes(messages[position].topic, messages[position].partition, messages[position].offset)]
+        if again:
+            taken_again = set(again)
+            fresh = [position for position in fresh if position not in taken_again]
+        result = BatchResult()
+        for positions, stored_groups in ((again, stored.groups), (fresh, frozenset[str]())):
+            if positions:
+                self._take(messages, positions, result, stored_groups)
+        self._start_delivery()
+        return result
+
+    def _take(self, messages: list[Message], positions: list[int], result: BatchResult,
+              stored_groups: frozenset[str]) -> None:
+        """Count these messages of the batch, feed them to the rules and store their findings (but those about
+        `stored_groups`) with the offsets they bring the worker to; their failures go into `result`."""
+        decoded, found = run_per_message([messages[position] for position in positions], _decode)
+        result.failed.update({positions[i]: error for i, error in found.failed.items()})
+        result.poison.update({positions[i]: error for i, error in found.poison.items()})
         posts = [item for item in decoded if isinstance(item, EnrichedPost)]
         health = [item for item in decoded if isinstance(item, CrawlHealth)]
         events = [item for item in decoded if isinstance(item, Event)]
@@ -327,15 +347,20 @@ class AlertStage(Stage):
         # is down fails the batch here, and it comes again whole.
         self.bursts.take_back(posts, [event.id for event in events], moment)
         self.service.engine.take_back(posts, moment)  # the unanswered-board messages the batch meets, likewise
-        for message in messages:
+        counted = self._counted
+        for position in positions:
+            message = messages[position]
             key = (message.topic, message.partition)
             counted[key] = max(counted.get(key, 0), message.offset + 1)
+        mark = FindingsMark(self.log, {(messages[position].topic, messages[position].partition):
+                                       counted[messages[position].topic, messages[position].partition]
+                                       for position in positions})
         try:
             for event in events:
                 self.bursts.name_event(event.id, event.headline)
             for post in posts:
                 self.bursts.add(post)
-            self.service.process(posts, self.bursts.signals(moment), health, moment)
+            self.service.process(posts, self.bursts.signals(moment), health, moment, mark, stored_groups)
         except Exception as exc:
             # The batch is counted and the rules have taken it, but its findings may not be stored: delivered again,
             # it would be skipped and they would be lost. Only a worker started again from its last checkpoint
@@ -343,8 +368,6 @@ class AlertStage(Stage):
             self._half_applied = True
             raise HalfAppliedBatch(f"alert: a batch failed after it was counted ({exc!r}); this worker stops so "
                                    "that one started again from its last checkpoint stores its findings") from exc
-        self._start_delivery()
-        return result
 
     def idle(self) -> None:
         moment: datetime = now()
@@ -384,6 +407,7 @@ class AlertStage(Stage):
             self.writer, now() + timedelta(seconds=WRITER_LEASE))
         self.bursts.changes_saved()
         engine.memory_saved()
+        self._stored = FindingsMark(self.log)  # the memory includes their batches now
         self._checkpointed_cpu = time.process_time()
         self._checkpoint_cost = self._checkpointed_cpu - began
         self._checkpointed_at = time.monotonic()
