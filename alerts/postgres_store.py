@@ -125,7 +125,7 @@ class PostgresAlertStore(AlertStore):
                                        version, alert.model_dump_json(), alert.id))
         return str(row[0])
 
-    def save_alert(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
+    def save_alerts(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
         with self._write() as conn:
             write_saves(saves, lambda first, last: self._write_alert(conn, first, last),
                         lambda alert, from_status, change: self._record(conn, alert, from_status, change, now))

@@ -158,7 +158,7 @@ class AlertService:
             if not saves:
                 return []
             try:
-                self.store.save_alert([save for _, save in saves], now,
+                self.store.save_alerts([save for _, save in saves], now,
                                       None if mark is None else replace(mark, groups=frozenset(planned)))
             except StoreConflict as conflict:
                 # Someone else touched a group: it is read again and the batch re-decided (an unknown one: all are).

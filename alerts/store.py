@@ -358,7 +358,7 @@ def waiting_message(row: tuple) -> WaitingMessage:
 
 def write_saves(saves: Sequence[AlertSave], write_alert: Callable[[AlertSave, AlertSave], str | None],
                 record: Callable[[Alert, str | None, Change], None]) -> None:
-    """`AlertStore.save_alert`'s writes, in its transaction, on either store: each alert's row once, at its first save
+    """`AlertStore.save_alerts`'s writes, in its transaction, on either store: each alert's row once, at its first save
     in the list, as its last save there leaves it (`write_alert(first, last)`: checks the first's expected version,
     writes the last's alert and version and returns the status it had, None for a new one; the alert's JSON, up to
     500 post ids, is most of the cost of a write and a busy incident's alert meets several rules' findings in a
@@ -396,7 +396,7 @@ class AlertStore(abc.ABC):
         """The group's open alert, else its most recent closed one."""
 
     @abc.abstractmethod
-    def save_alert(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
+    def save_alerts(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
         """Runs of changes to alerts (a batch's findings), in order, in one transaction: all of them or, on any
         failure, none. A new alert (`expected_version` None) meets StoreConflict when its group already has an open
         alert; another replaces the stored alert if nobody changed it since that version (else StoreConflict), which
@@ -411,13 +411,13 @@ class AlertStore(abc.ABC):
     def insert(self, alert: Alert, change: Change, now: datetime) -> Stored:
         """Add a new alert; StoreConflict when the group already has an open alert."""
         save = AlertSave(None, [(alert, change)])
-        self.save_alert([save], now)
+        self.save_alerts([save], now)
         return save.stored
 
     def update(self, alert: Alert, expected_version: int, change: Change, now: datetime) -> Stored:
         """Replace the alert if nobody changed it since `expected_version`; else StoreConflict."""
         save = AlertSave(expected_version, [(alert, change)])
-        self.save_alert([save], now)
+        self.save_alerts([save], now)
         return save.stored
 
     @abc.abstractmethod
@@ -751,7 +751,7 @@ class SqliteAlertStore(AlertStore):
                       alert.model_dump_json(), alert.id))
         return str(row[0])
 
-    def save_alert(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
+    def save_alerts(self, saves: Sequence[AlertSave], now: datetime, mark: FindingsMark | None = None) -> None:
         try:
             with self._write() as conn:
                 write_saves(saves, lambda first, last: self._write_alert(conn, first, last),

@@ -205,8 +205,8 @@ def test_a_batch_s_findings_about_one_group_are_stored_in_one_transaction(tmp_pa
     notifications of the three changes, as three writes had."""
     service = make_service(tmp_path)
     writes = []
-    save_alert = service.store.save_alert
-    service.store.save_alert = lambda *args: writes.append(args) or save_alert(*args)  # type: ignore[method-assign]
+    save_alerts = service.store.save_alerts
+    service.store.save_alerts = lambda *args: writes.append(args) or save_alerts(*args)  # type: ignore[method-assign]
     media = make_post("小区改造停工数月，老人摔伤", sentiment="negative", policies=["P-old"], verified=True,
                       verified_reason="菏城民生 官方微博", at=T0)
     complaints = [make_post(f"施工队撤场，路没回填{n}", platform="board", policies=["P-old"],

@@ -320,13 +320,13 @@ class AlertStage(Stage):
         fresh = [position for position, m in enumerate(messages) if m.offset >= counted.get((m.topic, m.partition), 0)]
         # After a kill, the batches taken since the last checkpoint come again: those whose findings were stored are
         # taken on their own first, and the findings about the groups they changed are not stored a second time.
-        again = [position for position in fresh
-                 if stored.includes(messages[position].topic, messages[position].partition, messages[position].offset)]
-        if again:
-            taken_again = set(again)
-            fresh = [position for position in fresh if position not in taken_again]
+        again: list[int] = []
+        rest: list[int] = []
+        for position in fresh:
+            message = messages[position]
+            (again if stored.includes(message.topic, message.partition, message.offset) else rest).append(position)
         result = BatchResult()
-        for positions, stored_groups in ((again, stored.groups), (fresh, frozenset[str]())):
+        for positions, stored_groups in ((again, stored.groups), (rest, frozenset[str]())):
             if positions:
                 self._take(messages, positions, result, stored_groups)
         self._start_delivery()
@@ -352,9 +352,8 @@ class AlertStage(Stage):
             message = messages[position]
             key = (message.topic, message.partition)
             counted[key] = max(counted.get(key, 0), message.offset + 1)
-        mark = FindingsMark(self.log, {(messages[position].topic, messages[position].partition):
-                                       counted[messages[position].topic, messages[position].partition]
-                                       for position in positions})
+        taken = {(messages[position].topic, messages[position].partition) for position in positions}
+        mark = FindingsMark(self.log, {key: counted[key] for key in taken})
         try:
             for event in events:
                 self.bursts.name_event(event.id, event.headline)
