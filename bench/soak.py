@@ -263,6 +263,7 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, upstream
     into one file there."""
     import workers.stages
     from transport import open_transport
+    from workers.runner import map_large_blocks_apart
     from workers.stages import build_stage
     from yuqing.config import Settings
 
@@ -274,6 +275,7 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, upstream
         # deadlines advance with them, as they would with the clock over 30 real days.
         workers.stages.now = lambda: simulated[0]
     stage = build_stage(name, settings, transport)
+    map_large_blocks_apart()  # as `yuqing worker` does
     kept = KeptOpen(stage)
     watch = MemoryWatch()
     profiler: cProfile.Profile | None = None

@@ -1,5 +1,10 @@
 """The worker loop: every message ends processed, retried or quarantined; a down backend loses nothing."""
 
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from search.base import SearchBackendError
@@ -154,6 +159,39 @@ def test_a_long_run_keeps_what_is_loaded_out_of_the_collectors_sight_and_restore
         assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
         assert gc.get_freeze_count() >= frozen_before + len(loaded)
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+# Freed after a large block has raised glibc's threshold (16 MiB: it then keeps freed space up to twice that), 20 MiB
+# of 256 KiB blocks: what stays resident.
+_BLOCKS_FREED_AFTER_A_LARGE_ONE = """
+import sys
+from pathlib import Path
+from workers.runner import map_large_blocks_apart
+
+def anonymous_kib():
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("RssAnon"))
+    return int(line.split()[1])
+
+if sys.argv[1] == "apart":
+    assert map_large_blocks_apart()
+large = bytearray(16 << 20)
+del large
+before = anonymous_kib()
+blocks = [bytearray(256 << 10) for _ in range(80)]
+del blocks
+print(anonymous_kib() - before)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc")
+def test_a_stage_process_gives_back_the_large_blocks_it_frees() -> None:
+    def kept_kib(mode: str) -> int:
+        run = subprocess.run([sys.executable, "-c", _BLOCKS_FREED_AFTER_A_LARGE_ONE, mode], capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+        return int(run.stdout)
+
+    assert kept_kib("default") > 15 * 1024  # what the heap kept before: a month's fragments grow from such
+    assert kept_kib("apart") < 5 * 1024
 
 
 class BatchSizes(RecordingStage):

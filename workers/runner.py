@@ -10,6 +10,7 @@ When the backend the stage writes to is down, nothing is committed: the batch wa
 from __future__ import annotations
 
 import abc
+import ctypes
 import gc
 import logging
 import signal
@@ -149,6 +150,27 @@ def steady_heap() -> Iterator[None]:
     finally:
         gc.set_threshold(young, older, oldest)
         gc.unfreeze()
+
+
+# glibc's mallopt parameter for the size from which a block is mapped apart from the heap.
+_M_MMAP_THRESHOLD = -3
+# From this size up, a block of a stage's process is mapped apart and given back to the system when freed: glibc's
+# initial threshold, kept (see `map_large_blocks_apart`).
+LARGE_BLOCK_BYTES = 128 * 1024
+
+
+def map_large_blocks_apart() -> bool:
+    """For a long-running stage: glibc's malloc maps every block of LARGE_BLOCK_BYTES and more apart from its heap,
+    and unmaps it when freed. By default it raises that size to the largest block freed so far (up to 32 MiB), so
+    that over the weeks the fingerprint map's runs, numpy's and SQLite's buffers and large lists come from the heap,
+    which keeps its free space: in bench.soak at 100,000 posts a day the events stage's heap grew from 60 to 136 MB
+    in 9 days, 44 MB of it free, and the stage's resident memory to 413 MB; with the size kept, the heap stayed at
+    36-38 MB (12 MB free) and the stage at 379 MB. False where the C library has no such setting (not glibc)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES))
 
 
 @contextmanager

@@ -9,7 +9,15 @@ import time
 from typing import TYPE_CHECKING
 
 from transport import ENRICHED_POSTS, RAW_POSTS, open_transport
-from workers.runner import BATCH_SIZE, FIRST_BATCH, FOLLOWER_BATCH_SIZE, FOLLOWER_LINGER, Worker, steady_heap
+from workers.runner import (
+    BATCH_SIZE,
+    FIRST_BATCH,
+    FOLLOWER_BATCH_SIZE,
+    FOLLOWER_LINGER,
+    Worker,
+    map_large_blocks_apart,
+    steady_heap,
+)
 from workers.stages import STAGE_NAMES, build_stage
 from yuqing.cli.common import settings_from
 
@@ -56,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
                     print(f"[{args.stage}] 待命 standing by: {exc}", file=sys.stderr, flush=True)
                     standing_by = True
                 time.sleep(STANDBY_POLL)
+        map_large_blocks_apart()
         with steady_heap():
             outcomes = worker(transport, stage, args.batch_size).run(until_idle=args.until_idle)
     # The stage's state is saved and its messages committed: what it built dies with the process. Left in the
