@@ -48,7 +48,7 @@ class Dispatcher:
     def _drain(self, channel: str) -> None:
         while not self._stop.is_set():
             try:
-                sent = self.service.deliver_channel(channel, self.clock(), stop=self._stop)
+                sent = self.service.deliver_channel(channel, self.clock(), stop=self._stop, clock=self.clock)
             except Exception:
                 if self._stop.is_set():  # a send that outlived the grace: the store is closed under it
                     log.warning("delivery lane %s stopped mid-send; its message is sent again after its claim lapses",

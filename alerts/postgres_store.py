@@ -182,6 +182,17 @@ class PostgresAlertStore(AlertStore):
                 f"RETURNING {taken}", (channel, epoch(now), limit, epoch(until))).fetchall()
         return sorted((outbox_row(row) for row in rows), key=lambda item: item.id)
 
+    def hold_claim(self, item_ids: Sequence[int], held_until: datetime, until: datetime) -> bool:
+        with self._write() as conn:
+            # Locked: a sender claiming meanwhile skips them; one that locked them first has taken them by the read.
+            still_held = conn.execute("SELECT id FROM alert_outbox WHERE id = ANY(%s) AND sent_at IS NULL "
+                                      "AND next_attempt_at = %s FOR UPDATE", (list(item_ids), epoch(held_until)))
+            if len(still_held.fetchall()) != len(item_ids):
+                return False
+            conn.execute("UPDATE alert_outbox SET next_attempt_at = %s WHERE id = ANY(%s)",
+                         (epoch(until), list(item_ids)))
+        return True
+
     def release(self, item_ids: Sequence[int], at: datetime) -> None:
         if item_ids:
             with self._write() as conn:

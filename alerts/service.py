@@ -278,17 +278,19 @@ class AlertService:
         return sum(self.deliver_channel(name, now, limit) for name in channels)
 
     def deliver_channel(self, name: str, now: datetime | None = None, limit: int = 200,
-                        stop: threading.Event | None = None) -> int:
+                        stop: threading.Event | None = None, clock: Callable[[], datetime] | None = None) -> int:
         """Send this channel's due notifications: per alert, what is due is folded into one message (the
         latest state); an alert's first message waits the settle window after it fired, later ones keep
         `min_interval` apart. A failure stops the round for this channel (the rest wait for the next), and
         stays in the outbox with a later retry time. Once `stop` is set, the round ends after the message being
-        sent: the rest are released, due at once for the next sender. Returns how many messages were sent."""
+        sent: the rest are released, due at once for the next sender. `clock`: the time as each message is sent (a
+        lane's; None: `now` all round). Returns how many messages were sent."""
         now = now or datetime.now().astimezone()
         channel = self.channels.get(name)
-        timeout = channel.options.timeout if channel is not None else 0.0
         # Held while a send may still be running (a request and its quick retries), then due again.
-        items = self.store.claim(name, now, now + timedelta(seconds=4 * timeout + 30), limit)
+        held_for = timedelta(seconds=4 * (channel.options.timeout if channel is not None else 0.0) + 30)
+        held_until = now + held_for
+        items = self.store.claim(name, now, held_until, limit)
         if channel is None:
             for item in items:
                 self.store.mark_failed(item.id, f"channel {name!r} is not defined in the rules file",
@@ -313,6 +315,11 @@ class AlertService:
                 continue
             if budget is not None and budget <= 0:
                 self.store.release(ids, now)  # over the channel's rate: due again next round
+                continue
+            # The claim covers one send: the messages sent before this one may have outlasted it, and another
+            # sender then takes them (a second lane, a standby taking over). Held afresh, or left to that sender.
+            if not self.store.hold_claim(ids, held_until, (clock() if clock is not None else now) + held_for):
+                log.info("delivery to %s: another sender took the messages about %s", name, group[-1].alert_id)
                 continue
             try:
                 # `deliver` turns every failure, a bug in rendering included, into a ChannelError with

@@ -445,6 +445,12 @@ class AlertStore(abc.ABC):
         before `until` unless marked or released, so two senders never hold the same one."""
 
     @abc.abstractmethod
+    def hold_claim(self, item_ids: Sequence[int], held_until: datetime, until: datetime) -> bool:
+        """Right before sending them: the sender that claimed these notifications until `held_until` holds them on
+        until `until`, all of them or none. False when any was taken by another sender since (its claim lapsed while
+        this one sent others first) or is sent: that sender has them."""
+
+    @abc.abstractmethod
     def release(self, item_ids: Sequence[int], at: datetime) -> None:
         """Claimed notifications that were not tried: due again at `at` (attempts unchanged)."""
 
@@ -805,6 +811,16 @@ class SqliteAlertStore(AlertStore):
             conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ?",
                              [(epoch(until), row[0]) for row in rows])
         return [outbox_row(row) for row in rows]
+
+    def hold_claim(self, item_ids: Sequence[int], held_until: datetime, until: datetime) -> bool:
+        marks = ",".join("?" * len(item_ids))
+        with self._write() as conn:
+            (still_held,) = conn.execute(f"SELECT count(*) FROM outbox WHERE id IN ({marks}) AND sent_at IS NULL "
+                                         "AND next_attempt_at = ?", (*item_ids, epoch(held_until))).fetchone()
+            if still_held != len(item_ids):
+                return False
+            conn.execute(f"UPDATE outbox SET next_attempt_at = ? WHERE id IN ({marks})", (epoch(until), *item_ids))
+        return True
 
     def release(self, item_ids: Sequence[int], at: datetime) -> None:
         if item_ids:

@@ -239,3 +239,47 @@ def test_the_sweeps_copy_what_they_walk_before_a_collection_can_let_a_lane_in(tm
         gc.callbacks.remove(lane_drops_one)
         gc.set_threshold(*threshold)
     assert service._groups == {} and escalated == []
+
+
+def test_a_message_is_sent_once_when_the_ones_before_it_in_a_round_outlast_its_claim(
+        tmp_path: Path, open_alert_store):
+    """A lane claims a round of messages for as long as one send may take (4 timeouts and 30 s: 70 s), and sends
+    them one after the other. Its first send takes 60 s and its second 20 s; a second sender (another replica's lane)
+    looks 75 s in. The second message, being sent, and the third, not yet tried, must each reach the channel once:
+    before, the claim of both had lapsed at 70 s, the second sender took and sent them, and the lane sent them again."""
+    from alerts.delivery import Dispatcher
+
+    lane_service = make_service(open_alert_store, tmp_path, settle="0s")
+    lane_service.process([make_post("寒心", sentiment="negative", policies=[f"P-{n}"], followers=10**6)
+                          for n in range(3)], now=T0)
+    first, second, third = (item.alert_id for item in lane_service.store.outbox())
+    clock = [T0]
+    second_sending, let_second_go = threading.Event(), threading.Event()
+    channel = lane_service.channels["duty"]
+    assert channel.options.timeout == 10
+    send = channel.send
+
+    def timed_send(notification) -> None:
+        if notification.alert.id == first:
+            clock[0] += timedelta(seconds=60)
+        elif notification.alert.id == second:
+            second_sending.set()
+            assert let_second_go.wait(10)
+        send(notification)
+
+    channel.send = timed_send  # type: ignore[method-assign]
+    lanes = Dispatcher(lane_service, poll=0.05, clock=lambda: clock[0])
+    lanes.start()
+    try:
+        assert second_sending.wait(10)
+        clock[0] = T0 + timedelta(seconds=75)
+        make_service(open_alert_store, tmp_path, settle="0s").deliver_channel("duty", clock[0])
+        let_second_go.set()
+        deadline = time.monotonic() + 10
+        while lane_service.store.outbox(pending_only=True) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        let_second_go.set()
+        lanes.stop(grace=10)
+    assert sorted(message["alert"]["id"] for message in sent(tmp_path)) == sorted([first, second, third])
+    assert lane_service.store.outbox(pending_only=True) == []
