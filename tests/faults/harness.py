@@ -292,19 +292,33 @@ def _committed(settings: Settings, stage: str) -> bool:
     return any(group in stat.lag and stat.lag[group] < stat.messages for stat in stats)
 
 
-def _drained(settings: Settings) -> bool:
-    from alerts.service import open_alert_store
+class Drained:
+    """Whether the workers are done: nothing is pending in the outbox, and every group has committed every topic in
+    two looks in a row between which no topic grew. One look is not enough: it reads the topics' ends before the
+    groups' offsets, so a message a stage publishes in between is in neither (the stage has committed what it took,
+    the next one has not seen it yet). It was taken by the next stage as the workers were stopped: its alert was
+    stored, and its notification left in the outbox by the stopping worker ("never sent")."""
 
-    with open_transport(settings) as transport:
-        lagging = any(sum(stat.lag.values()) for stat in transport.stats(expected=stage_groups())
-                      if not stat.topic.endswith(".dlq"))
-    if lagging:
-        return False
-    store = open_alert_store(settings, read_only=True)
-    try:
-        return not store.outbox(pending_only=True)
-    finally:
-        store.close()
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._last: dict[str, int] | None = None  # messages per topic at the last look, when nothing lagged
+
+    def __call__(self) -> bool:
+        from alerts.service import open_alert_store
+
+        with open_transport(self.settings) as transport:
+            stats = [stat for stat in transport.stats(expected=stage_groups()) if not stat.topic.endswith(".dlq")]
+        last, self._last = self._last, None
+        if any(sum(stat.lag.values()) for stat in stats):
+            return False
+        self._last = {stat.topic: stat.messages for stat in stats}
+        if self._last != last:
+            return False
+        store = open_alert_store(self.settings, read_only=True)
+        try:
+            return not store.outbox(pending_only=True)
+        finally:
+            store.close()
 
 
 def kill_run(data_dir: Path, *, posts: int, kills: int, settings_env: dict[str, str] | None = None,
@@ -367,7 +381,7 @@ def kill_run(data_dir: Path, *, posts: int, kills: int, settings_env: dict[str, 
                         figures.takeovers[stage] = figures.takeovers.get(stage, 0) + 1
             while chunks:
                 publish_next()
-        _wait(lambda: _drained(settings), drain_timeout, workers, "the workers to drain")
+        _wait(Drained(settings), drain_timeout, workers, "the workers to drain")
     finally:
         workers.stop()
         hook.close()
