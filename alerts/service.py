@@ -327,7 +327,8 @@ class AlertService:
                 if is_report:  # the same report queued again is sent once, as last written
                     channel.deliver(ReportMail.from_json(group[-1].message))
                 else:
-                    channel.deliver(Notification.from_json(fold_messages([item.message for item in group])))
+                    channel.deliver(replace(Notification.from_json(fold_messages([item.message for item in group])),
+                                            delivery=group[-1].id))
             except ChannelError as exc:
                 log.warning("delivery to %s failed (attempt %d): %s", name, group[-1].attempts + 1, exc)
                 retry_at = self._retry_at(group[-1].attempts + 1, now)

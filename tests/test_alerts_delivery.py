@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from alerts.channels import ChannelContext
 from alerts.config import build_channels, parse_alert_config
 from alerts.service import GROUP_KEPT, AlertService
@@ -283,3 +285,34 @@ def test_a_message_is_sent_once_when_the_ones_before_it_in_a_round_outlast_its_c
         lanes.stop(grace=10)
     assert sorted(message["alert"]["id"] for message in sent(tmp_path)) == sorted([first, second, third])
     assert lane_service.store.outbox(pending_only=True) == []
+
+
+def test_a_message_sent_again_after_its_sender_died_before_recording_it_carries_the_same_delivery_number(
+        tmp_path: Path, open_alert_store):
+    """Killed between a send and its record in the store, a worker leaves the message unsent there: the next worker
+    sends it again once the claim lapses (delivery is at least once), with the same delivery number, by which the
+    receiver drops the copy (before: two identical messages, nothing to tell a copy from a second alert)."""
+    from tests.faults.endpoints import Endpoint
+
+    hook = Endpoint("healthy")
+    try:
+        config = parse_alert_config({**RULES, "delivery": {"settle": "0s"}, "channels": [
+            {"name": "duty", "type": "webhook", "options": {"url": hook.url, "timeout": 5}}]})
+        killed = AlertService(config, open_alert_store(), build_channels(config, ChannelContext(tmp_path)))
+        killed.process([make_post("寒心", sentiment="negative", policies=["P-1"], followers=10**6)], now=T0)
+        [queued] = killed.store.outbox()
+
+        def kill(*_: object, **__: object) -> None:
+            raise SystemExit("kill -9 between the send and its record")
+
+        killed.store.mark_sent = kill  # type: ignore[method-assign]
+        with pytest.raises(SystemExit):
+            killed.deliver_channel("duty", T0)
+        restarted = AlertService(config, open_alert_store(), build_channels(config, ChannelContext(tmp_path)))
+        assert restarted.deliver_channel("duty", T0 + timedelta(seconds=49)) == 0  # claimed for 4 timeouts and 30 s
+        assert restarted.deliver_channel("duty", T0 + timedelta(seconds=50)) == 1
+    finally:
+        hook.close()
+    first, again = (body for _, body in hook.received)
+    assert first == again and again["delivery"] == queued.id
+    assert restarted.store.outbox(pending_only=True) == []

@@ -119,6 +119,9 @@ class Figures:
     groups_doubled: int = 0
     wrong_levels: list[str] = field(default_factory=list)
     notifications_twice: int = 0
+    # Copies of a message received already (the same delivery number), which the receiver drops: a worker killed
+    # between a send and its record sends it again (delivery is at least once, see `alerts.delivery`).
+    notifications_redelivered: int = 0
     notifications_missing: int = 0  # alerts fired whose "fired" notification never arrived
     incidents_split: list[str] = field(default_factory=list)  # incidents whose posts went into several events
     killed: list[str] = field(default_factory=list)  # the replicas killed, in order
@@ -137,7 +140,8 @@ class Figures:
             f"  alert groups expected {self.groups_expected}, fired {self.groups_fired}, "
             f"missing {self.groups_missing}, doubled {self.groups_doubled}"
             + (f", wrong level: {', '.join(self.wrong_levels)}" if self.wrong_levels else ""),
-            f"  notifications sent twice {self.notifications_twice}, never sent {self.notifications_missing}",
+            f"  notifications sent twice {self.notifications_twice}, never sent {self.notifications_missing} "
+            f"(copies dropped by their delivery number: {self.notifications_redelivered})",
             f"  incidents split over several events: {', '.join(self.incidents_split) or 'none'}",
             "  dead-lettered: " + (", ".join(f"{topic} {n}" for topic, n in self.dead_letters.items()) or "none"),
             *([f"  killed in turn: {' '.join(self.killed)}",
@@ -423,17 +427,19 @@ def judge(settings: Settings, stream: list[Post], incidents: list[Incident], hoo
     figures.groups_doubled = sum(1 for key, n in by_group.items() if n > 1) + len(set(by_group) - set(expected))
     figures.wrong_levels = [f"{a.group_key}: {a.level.value} (expected {expected[a.group_key]})"
                             for a in alerts if a.group_key in expected and a.level.value != expected[a.group_key]]
-    figures.notifications_twice = _sent_twice(hook.received)
-    notified = {body["alert"]["id"] for _, body in hook.received if body["kind"] == "fired"}
+    received = list({body["delivery"]: body for _, body in hook.received}.values())
+    figures.notifications_redelivered = len(hook.received) - len(received)
+    figures.notifications_twice = _sent_twice(received)
+    notified = {body["alert"]["id"] for body in received if body["kind"] == "fired"}
     figures.notifications_missing = len({a.id for a in alerts} - notified)
 
 
-def _sent_twice(received: list[tuple[float, dict[str, Any]]]) -> int:
-    """Notifications that arrived more than once: the same alert in the same state with the same kind, or a
-    second "new alert" message for one alert."""
+def _sent_twice(received: list[dict[str, Any]]) -> int:
+    """Notifications that arrived more than once (bodies of distinct deliveries): the same alert in the same state
+    with the same kind, or a second "new alert" message for one alert."""
     same = Counter((body["alert"]["id"], body["kind"], body["alert"]["updates"], body["alert"]["level"])
-                   for _, body in received)
-    fired = Counter(body["alert"]["id"] for _, body in received if body["kind"] == "fired")
+                   for body in received)
+    fired = Counter(body["alert"]["id"] for body in received if body["kind"] == "fired")
     return sum(n - 1 for n in same.values() if n > 1) + sum(n - 1 for n in fired.values() if n > 1)
 
 
