@@ -193,11 +193,12 @@ class PostgresAlertStore(AlertStore):
                          (epoch(until), list(item_ids)))
         return True
 
-    def release(self, item_ids: Sequence[int], at: datetime) -> None:
+    def release(self, item_ids: Sequence[int], at: datetime, held_until: datetime | None = None) -> None:
         if item_ids:
+            held = None if held_until is None else epoch(held_until)
             with self._write() as conn:
-                conn.execute("UPDATE alert_outbox SET next_attempt_at = %s WHERE id = ANY(%s) AND sent_at IS NULL",
-                             (epoch(at), list(item_ids)))
+                conn.execute("UPDATE alert_outbox SET next_attempt_at = %s WHERE id = ANY(%s) AND sent_at IS NULL "
+                             "AND (%s::float8 IS NULL OR next_attempt_at = %s)", (epoch(at), list(item_ids), held, held))
 
     def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
         with self._write() as conn:

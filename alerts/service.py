@@ -303,18 +303,20 @@ class AlertService:
             by_alert.setdefault(item.alert_id, []).append(item)
         delivered = 0
         groups = list(by_alert.values())
+        # What this round leaves untried is released only if still its own: a message whose claim lapsed meanwhile
+        # was taken by another sender, which is sending it.
         for position, group in enumerate(groups):
             if stop is not None and stop.is_set():
-                self.store.release([item.id for later in groups[position:] for item in later], now)
+                self.store.release([item.id for later in groups[position:] for item in later], now, held_until)
                 break
             ids = [item.id for item in group]
             is_report = group[-1].message.get("kind") == ReportMail.KIND
             wait_until = None if is_report else self._not_before(name, group)
             if wait_until is not None and wait_until > now:
-                self.store.release(ids, wait_until)
+                self.store.release(ids, wait_until, held_until)
                 continue
             if budget is not None and budget <= 0:
-                self.store.release(ids, now)  # over the channel's rate: due again next round
+                self.store.release(ids, now, held_until)  # over the channel's rate: due again next round
                 continue
             # The claim covers one send: the messages sent before this one may have outlasted it, and another
             # sender then takes them (a second lane, a standby taking over). Held afresh, or left to that sender.
@@ -335,7 +337,8 @@ class AlertService:
                 self.store.mark_failed(group[-1].id, str(exc), retry_at)
                 self.store.release(ids[:-1], retry_at)
                 # A channel that just failed is not tried again this round: the others wait, untried.
-                self.store.release([i for later in groups[position + 1:] for i in (x.id for x in later)], now)
+                self.store.release([i for later in groups[position + 1:] for i in (x.id for x in later)], now,
+                                   held_until)
                 break
             self.store.mark_sent(group[-1].id, now, folded=ids[:-1])
             delivered += 1

@@ -451,8 +451,9 @@ class AlertStore(abc.ABC):
         this one sent others first) or is sent: that sender has them."""
 
     @abc.abstractmethod
-    def release(self, item_ids: Sequence[int], at: datetime) -> None:
-        """Claimed notifications that were not tried: due again at `at` (attempts unchanged)."""
+    def release(self, item_ids: Sequence[int], at: datetime, held_until: datetime | None = None) -> None:
+        """Claimed notifications that were not tried: due again at `at` (attempts unchanged). With `held_until`, only
+        those still claimed until then: another sender has taken those whose claim lapsed."""
 
     @abc.abstractmethod
     def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
@@ -822,11 +823,13 @@ class SqliteAlertStore(AlertStore):
             conn.execute(f"UPDATE outbox SET next_attempt_at = ? WHERE id IN ({marks})", (epoch(until), *item_ids))
         return True
 
-    def release(self, item_ids: Sequence[int], at: datetime) -> None:
+    def release(self, item_ids: Sequence[int], at: datetime, held_until: datetime | None = None) -> None:
         if item_ids:
             with self._write() as conn:
-                conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND sent_at IS NULL",
-                                 [(epoch(at), item_id) for item_id in item_ids])
+                conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND sent_at IS NULL "
+                                 "AND (? IS NULL OR next_attempt_at = ?)",
+                                 [(epoch(at), item_id, *[None if held_until is None else epoch(held_until)] * 2)
+                                  for item_id in item_ids])
 
     def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
         with self._write() as conn:

@@ -316,3 +316,56 @@ def test_a_message_sent_again_after_its_sender_died_before_recording_it_carries_
     first, again = (body for _, body in hook.received)
     assert first == again and again["delivery"] == queued.id
     assert restarted.store.outbox(pending_only=True) == []
+
+
+def test_a_lane_stopped_mid_round_leaves_a_message_another_sender_took_to_that_sender(
+        tmp_path: Path, open_alert_store):
+    """A lane whose first send takes 60 s is told to stop while sending its second; meanwhile (75 s in) a second sender
+    took the third, whose claim (70 s) had lapsed, and is sending it. The lane releases what it did not try: not the
+    third, or a third sender takes it too (before: it was made due at once, and sent twice)."""
+    from alerts.delivery import Dispatcher
+
+    lane_service = make_service(open_alert_store, tmp_path, settle="0s")
+    lane_service.process([make_post("寒心", sentiment="negative", policies=[f"P-{n}"], followers=10**6)
+                          for n in range(3)], now=T0)
+    first, second, third = (item.alert_id for item in lane_service.store.outbox())
+    clock = [T0]
+    second_sending, let_second_go = threading.Event(), threading.Event()
+    third_sending, let_third_go = threading.Event(), threading.Event()
+    send = lane_service.channels["duty"].send
+
+    def lane_send(notification) -> None:
+        if notification.alert.id == first:
+            clock[0] += timedelta(seconds=60)
+        else:
+            second_sending.set()
+            assert let_second_go.wait(10)
+        send(notification)
+
+    def other_send(notification) -> None:
+        third_sending.set()
+        assert let_third_go.wait(10)
+        send(notification)
+
+    lane_service.channels["duty"].send = lane_send  # type: ignore[method-assign]
+    other_sender = make_service(open_alert_store, tmp_path, settle="0s")
+    other_sender.channels["duty"].send = other_send  # type: ignore[method-assign]
+    lanes = Dispatcher(lane_service, poll=0.05, clock=lambda: clock[0])
+    lanes.start()
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            assert second_sending.wait(10)
+            clock[0] = T0 + timedelta(seconds=75)
+            other_round = pool.submit(other_sender.deliver_channel, "duty", clock[0])
+            assert third_sending.wait(10)
+            lanes.stop(grace=0)  # told to stop while it sends the second message
+            let_second_go.set()
+            for lane in [t for t in threading.enumerate() if t.name.startswith("deliver-")]:
+                lane.join(10)
+            make_service(open_alert_store, tmp_path, settle="0s").deliver_channel("duty", clock[0])
+        finally:
+            let_second_go.set()
+            let_third_go.set()
+        assert other_round.result(10) == 1
+    assert sorted(message["alert"]["id"] for message in sent(tmp_path)) == sorted([first, second, third])
+    assert lane_service.store.outbox(pending_only=True) == []
