@@ -5,7 +5,13 @@ Every lane claims its notifications in the store before sending (`AlertStore.cla
 several alert workers, never send the same one. Stopping is prompt: a lane told to stop ends its round after
 the message it is sending (the rest of its claim is released), and lanes are waited for only `grace` seconds; a
 send still hanging then dies with the process and its notification, still unsent in the store, is claimed again
-once its claim lapses.
+once its claim lapses. A claim covers one send: a lane holds each message's afresh right before sending it, and
+leaves it to the sender that took it over if it lapsed while the lane sent the ones before.
+
+Delivery is at least once. A worker killed between a send and its record in the store (or a send whose answer timed
+out after it arrived) leaves the message unsent there, and it is sent again: with the same `delivery` number
+(`Notification.delivery`, the outbox id of the newest notification it carries; the webhook's `X-Yuqing-Delivery`),
+by which a receiver drops the second copy. Folded with newer notifications, it goes with theirs, a new number.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ class Dispatcher:
     def _drain(self, channel: str) -> None:
         while not self._stop.is_set():
             try:
-                sent = self.service.deliver_channel(channel, self.clock(), stop=self._stop)
+                sent = self.service.deliver_channel(channel, self.clock(), stop=self._stop, clock=self.clock)
             except Exception:
                 if self._stop.is_set():  # a send that outlived the grace: the store is closed under it
                     log.warning("delivery lane %s stopped mid-send; its message is sent again after its claim lapses",

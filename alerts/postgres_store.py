@@ -182,11 +182,23 @@ class PostgresAlertStore(AlertStore):
                 f"RETURNING {taken}", (channel, epoch(now), limit, epoch(until))).fetchall()
         return sorted((outbox_row(row) for row in rows), key=lambda item: item.id)
 
-    def release(self, item_ids: Sequence[int], at: datetime) -> None:
+    def hold_claim(self, item_ids: Sequence[int], held_until: datetime, until: datetime) -> bool:
+        with self._write() as conn:
+            # Locked: a sender claiming meanwhile skips them; one that locked them first has taken them by the read.
+            still_held = conn.execute("SELECT id FROM alert_outbox WHERE id = ANY(%s) AND sent_at IS NULL "
+                                      "AND next_attempt_at = %s FOR UPDATE", (list(item_ids), epoch(held_until)))
+            if len(still_held.fetchall()) != len(item_ids):
+                return False
+            conn.execute("UPDATE alert_outbox SET next_attempt_at = %s WHERE id = ANY(%s)",
+                         (epoch(until), list(item_ids)))
+        return True
+
+    def release(self, item_ids: Sequence[int], at: datetime, held_until: datetime | None = None) -> None:
         if item_ids:
+            held = None if held_until is None else epoch(held_until)
             with self._write() as conn:
-                conn.execute("UPDATE alert_outbox SET next_attempt_at = %s WHERE id = ANY(%s) AND sent_at IS NULL",
-                             (epoch(at), list(item_ids)))
+                conn.execute("UPDATE alert_outbox SET next_attempt_at = %s WHERE id = ANY(%s) AND sent_at IS NULL "
+                             "AND (%s::float8 IS NULL OR next_attempt_at = %s)", (epoch(at), list(item_ids), held, held))
 
     def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
         with self._write() as conn:

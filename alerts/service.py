@@ -278,17 +278,19 @@ class AlertService:
         return sum(self.deliver_channel(name, now, limit) for name in channels)
 
     def deliver_channel(self, name: str, now: datetime | None = None, limit: int = 200,
-                        stop: threading.Event | None = None) -> int:
+                        stop: threading.Event | None = None, clock: Callable[[], datetime] | None = None) -> int:
         """Send this channel's due notifications: per alert, what is due is folded into one message (the
         latest state); an alert's first message waits the settle window after it fired, later ones keep
         `min_interval` apart. A failure stops the round for this channel (the rest wait for the next), and
         stays in the outbox with a later retry time. Once `stop` is set, the round ends after the message being
-        sent: the rest are released, due at once for the next sender. Returns how many messages were sent."""
+        sent: the rest are released, due at once for the next sender. `clock`: the time as each message is sent (a
+        lane's; None: `now` all round). Returns how many messages were sent."""
         now = now or datetime.now().astimezone()
         channel = self.channels.get(name)
-        timeout = channel.options.timeout if channel is not None else 0.0
         # Held while a send may still be running (a request and its quick retries), then due again.
-        items = self.store.claim(name, now, now + timedelta(seconds=4 * timeout + 30), limit)
+        held_for = timedelta(seconds=4 * (channel.options.timeout if channel is not None else 0.0) + 30)
+        held_until = now + held_for
+        items = self.store.claim(name, now, held_until, limit)
         if channel is None:
             for item in items:
                 self.store.mark_failed(item.id, f"channel {name!r} is not defined in the rules file",
@@ -301,18 +303,25 @@ class AlertService:
             by_alert.setdefault(item.alert_id, []).append(item)
         delivered = 0
         groups = list(by_alert.values())
+        # What this round leaves untried is released only if still its own: a message whose claim lapsed meanwhile
+        # was taken by another sender, which is sending it.
         for position, group in enumerate(groups):
             if stop is not None and stop.is_set():
-                self.store.release([item.id for later in groups[position:] for item in later], now)
+                self.store.release([item.id for later in groups[position:] for item in later], now, held_until)
                 break
             ids = [item.id for item in group]
             is_report = group[-1].message.get("kind") == ReportMail.KIND
             wait_until = None if is_report else self._not_before(name, group)
             if wait_until is not None and wait_until > now:
-                self.store.release(ids, wait_until)
+                self.store.release(ids, wait_until, held_until)
                 continue
             if budget is not None and budget <= 0:
-                self.store.release(ids, now)  # over the channel's rate: due again next round
+                self.store.release(ids, now, held_until)  # over the channel's rate: due again next round
+                continue
+            # The claim covers one send: the messages sent before this one may have outlasted it, and another
+            # sender then takes them (a second lane, a standby taking over). Held afresh, or left to that sender.
+            if not self.store.hold_claim(ids, held_until, (clock() if clock is not None else now) + held_for):
+                log.info("delivery to %s: another sender took the messages about %s", name, group[-1].alert_id)
                 continue
             try:
                 # `deliver` turns every failure, a bug in rendering included, into a ChannelError with
@@ -320,14 +329,16 @@ class AlertService:
                 if is_report:  # the same report queued again is sent once, as last written
                     channel.deliver(ReportMail.from_json(group[-1].message))
                 else:
-                    channel.deliver(Notification.from_json(fold_messages([item.message for item in group])))
+                    channel.deliver(replace(Notification.from_json(fold_messages([item.message for item in group])),
+                                            delivery=group[-1].id))
             except ChannelError as exc:
                 log.warning("delivery to %s failed (attempt %d): %s", name, group[-1].attempts + 1, exc)
                 retry_at = self._retry_at(group[-1].attempts + 1, now)
                 self.store.mark_failed(group[-1].id, str(exc), retry_at)
                 self.store.release(ids[:-1], retry_at)
                 # A channel that just failed is not tried again this round: the others wait, untried.
-                self.store.release([i for later in groups[position + 1:] for i in (x.id for x in later)], now)
+                self.store.release([i for later in groups[position + 1:] for i in (x.id for x in later)], now,
+                                   held_until)
                 break
             self.store.mark_sent(group[-1].id, now, folded=ids[:-1])
             delivered += 1

@@ -445,8 +445,15 @@ class AlertStore(abc.ABC):
         before `until` unless marked or released, so two senders never hold the same one."""
 
     @abc.abstractmethod
-    def release(self, item_ids: Sequence[int], at: datetime) -> None:
-        """Claimed notifications that were not tried: due again at `at` (attempts unchanged)."""
+    def hold_claim(self, item_ids: Sequence[int], held_until: datetime, until: datetime) -> bool:
+        """Right before sending them: the sender that claimed these notifications until `held_until` holds them on
+        until `until`, all of them or none. False when any was taken by another sender since (its claim lapsed while
+        this one sent others first) or is sent: that sender has them."""
+
+    @abc.abstractmethod
+    def release(self, item_ids: Sequence[int], at: datetime, held_until: datetime | None = None) -> None:
+        """Claimed notifications that were not tried: due again at `at` (attempts unchanged). With `held_until`, only
+        those still claimed until then: another sender has taken those whose claim lapsed."""
 
     @abc.abstractmethod
     def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
@@ -806,11 +813,23 @@ class SqliteAlertStore(AlertStore):
                              [(epoch(until), row[0]) for row in rows])
         return [outbox_row(row) for row in rows]
 
-    def release(self, item_ids: Sequence[int], at: datetime) -> None:
+    def hold_claim(self, item_ids: Sequence[int], held_until: datetime, until: datetime) -> bool:
+        marks = ",".join("?" * len(item_ids))
+        with self._write() as conn:
+            (still_held,) = conn.execute(f"SELECT count(*) FROM outbox WHERE id IN ({marks}) AND sent_at IS NULL "
+                                         "AND next_attempt_at = ?", (*item_ids, epoch(held_until))).fetchone()
+            if still_held != len(item_ids):
+                return False
+            conn.execute(f"UPDATE outbox SET next_attempt_at = ? WHERE id IN ({marks})", (epoch(until), *item_ids))
+        return True
+
+    def release(self, item_ids: Sequence[int], at: datetime, held_until: datetime | None = None) -> None:
         if item_ids:
             with self._write() as conn:
-                conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND sent_at IS NULL",
-                                 [(epoch(at), item_id) for item_id in item_ids])
+                conn.executemany("UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND sent_at IS NULL "
+                                 "AND (? IS NULL OR next_attempt_at = ?)",
+                                 [(epoch(at), item_id, *[None if held_until is None else epoch(held_until)] * 2)
+                                  for item_id in item_ids])
 
     def mark_sent(self, item_id: int, now: datetime, folded: Sequence[int] = ()) -> None:
         with self._write() as conn:

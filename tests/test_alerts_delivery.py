@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from alerts.channels import ChannelContext
 from alerts.config import build_channels, parse_alert_config
 from alerts.service import GROUP_KEPT, AlertService
@@ -239,3 +241,131 @@ def test_the_sweeps_copy_what_they_walk_before_a_collection_can_let_a_lane_in(tm
         gc.callbacks.remove(lane_drops_one)
         gc.set_threshold(*threshold)
     assert service._groups == {} and escalated == []
+
+
+def test_a_message_is_sent_once_when_the_ones_before_it_in_a_round_outlast_its_claim(
+        tmp_path: Path, open_alert_store):
+    """A lane claims a round of messages for as long as one send may take (4 timeouts and 30 s: 70 s), and sends
+    them one after the other. Its first send takes 60 s and its second 20 s; a second sender (another replica's lane)
+    looks 75 s in. The second message, being sent, and the third, not yet tried, must each reach the channel once:
+    before, the claim of both had lapsed at 70 s, the second sender took and sent them, and the lane sent them again."""
+    from alerts.delivery import Dispatcher
+
+    lane_service = make_service(open_alert_store, tmp_path, settle="0s")
+    lane_service.process([make_post("寒心", sentiment="negative", policies=[f"P-{n}"], followers=10**6)
+                          for n in range(3)], now=T0)
+    first, second, third = (item.alert_id for item in lane_service.store.outbox())
+    clock = [T0]
+    second_sending, let_second_go = threading.Event(), threading.Event()
+    channel = lane_service.channels["duty"]
+    assert channel.options.timeout == 10
+    send = channel.send
+
+    def timed_send(notification) -> None:
+        if notification.alert.id == first:
+            clock[0] += timedelta(seconds=60)
+        elif notification.alert.id == second:
+            second_sending.set()
+            assert let_second_go.wait(10)
+        send(notification)
+
+    channel.send = timed_send  # type: ignore[method-assign]
+    lanes = Dispatcher(lane_service, poll=0.05, clock=lambda: clock[0])
+    lanes.start()
+    try:
+        assert second_sending.wait(10)
+        clock[0] = T0 + timedelta(seconds=75)
+        make_service(open_alert_store, tmp_path, settle="0s").deliver_channel("duty", clock[0])
+        let_second_go.set()
+        deadline = time.monotonic() + 10
+        while lane_service.store.outbox(pending_only=True) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        let_second_go.set()
+        lanes.stop(grace=10)
+    assert sorted(message["alert"]["id"] for message in sent(tmp_path)) == sorted([first, second, third])
+    assert lane_service.store.outbox(pending_only=True) == []
+
+
+def test_a_message_sent_again_after_its_sender_died_before_recording_it_carries_the_same_delivery_number(
+        tmp_path: Path, open_alert_store):
+    """Killed between a send and its record in the store, a worker leaves the message unsent there: the next worker
+    sends it again once the claim lapses (delivery is at least once), with the same delivery number, by which the
+    receiver drops the copy (before: two identical messages, nothing to tell a copy from a second alert)."""
+    from tests.faults.endpoints import Endpoint
+
+    hook = Endpoint("healthy")
+    try:
+        config = parse_alert_config({**RULES, "delivery": {"settle": "0s"}, "channels": [
+            {"name": "duty", "type": "webhook", "options": {"url": hook.url, "timeout": 5}}]})
+        killed = AlertService(config, open_alert_store(), build_channels(config, ChannelContext(tmp_path)))
+        killed.process([make_post("寒心", sentiment="negative", policies=["P-1"], followers=10**6)], now=T0)
+        [queued] = killed.store.outbox()
+
+        def kill(*_: object, **__: object) -> None:
+            raise SystemExit("kill -9 between the send and its record")
+
+        killed.store.mark_sent = kill  # type: ignore[method-assign]
+        with pytest.raises(SystemExit):
+            killed.deliver_channel("duty", T0)
+        restarted = AlertService(config, open_alert_store(), build_channels(config, ChannelContext(tmp_path)))
+        assert restarted.deliver_channel("duty", T0 + timedelta(seconds=49)) == 0  # claimed for 4 timeouts and 30 s
+        assert restarted.deliver_channel("duty", T0 + timedelta(seconds=50)) == 1
+    finally:
+        hook.close()
+    first, again = (body for _, body in hook.received)
+    assert first == again and again["delivery"] == queued.id
+    assert restarted.store.outbox(pending_only=True) == []
+
+
+def test_a_lane_stopped_mid_round_leaves_a_message_another_sender_took_to_that_sender(
+        tmp_path: Path, open_alert_store):
+    """A lane whose first send takes 60 s is told to stop while sending its second; meanwhile (75 s in) a second sender
+    took the third, whose claim (70 s) had lapsed, and is sending it. The lane releases what it did not try: not the
+    third, or a third sender takes it too (before: it was made due at once, and sent twice)."""
+    from alerts.delivery import Dispatcher
+
+    lane_service = make_service(open_alert_store, tmp_path, settle="0s")
+    lane_service.process([make_post("寒心", sentiment="negative", policies=[f"P-{n}"], followers=10**6)
+                          for n in range(3)], now=T0)
+    first, second, third = (item.alert_id for item in lane_service.store.outbox())
+    clock = [T0]
+    second_sending, let_second_go = threading.Event(), threading.Event()
+    third_sending, let_third_go = threading.Event(), threading.Event()
+    send = lane_service.channels["duty"].send
+
+    def lane_send(notification) -> None:
+        if notification.alert.id == first:
+            clock[0] += timedelta(seconds=60)
+        else:
+            second_sending.set()
+            assert let_second_go.wait(10)
+        send(notification)
+
+    def other_send(notification) -> None:
+        third_sending.set()
+        assert let_third_go.wait(10)
+        send(notification)
+
+    lane_service.channels["duty"].send = lane_send  # type: ignore[method-assign]
+    other_sender = make_service(open_alert_store, tmp_path, settle="0s")
+    other_sender.channels["duty"].send = other_send  # type: ignore[method-assign]
+    lanes = Dispatcher(lane_service, poll=0.05, clock=lambda: clock[0])
+    lanes.start()
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            assert second_sending.wait(10)
+            clock[0] = T0 + timedelta(seconds=75)
+            other_round = pool.submit(other_sender.deliver_channel, "duty", clock[0])
+            assert third_sending.wait(10)
+            lanes.stop(grace=0)  # told to stop while it sends the second message
+            let_second_go.set()
+            for lane in [t for t in threading.enumerate() if t.name.startswith("deliver-")]:
+                lane.join(10)
+            make_service(open_alert_store, tmp_path, settle="0s").deliver_channel("duty", clock[0])
+        finally:
+            let_second_go.set()
+            let_third_go.set()
+        assert other_round.result(10) == 1
+    assert sorted(message["alert"]["id"] for message in sent(tmp_path)) == sorted([first, second, third])
+    assert lane_service.store.outbox(pending_only=True) == []

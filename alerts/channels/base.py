@@ -51,11 +51,13 @@ Options = TypeVar("Options", bound=ChannelOptions)
 
 @dataclass(frozen=True)
 class Notification:
-    """One message about one alert: what happened (`kind`) and the alert as it was then."""
+    """One message about one alert: what happened (`kind`) and the alert as it was then. `delivery`, as it is sent: the
+    outbox id of the newest queued notification it carries (see `alerts.delivery`), the same if it is sent again."""
 
     kind: str
     alert: Alert
     note: str = ""
+    delivery: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "note": self.note, "alert": self.alert.model_dump(mode="json")}

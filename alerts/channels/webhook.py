@@ -1,7 +1,9 @@
 """Generic JSON webhook: the notification as JSON, optionally signed with HMAC-SHA256.
 
 Signature: header `X-Yuqing-Signature: sha256=<hex>` over `<X-Yuqing-Timestamp>.<body>`, the
-scheme GitHub-style receivers verify; the timestamp lets them refuse replays.
+scheme GitHub-style receivers verify; the timestamp lets them refuse replays. `delivery` (and header
+`X-Yuqing-Delivery`): the same number when a message is sent again, which a receiver drops as one it has (see
+`alerts.delivery`: delivery is at least once).
 """
 
 from __future__ import annotations
@@ -52,12 +54,15 @@ class WebhookChannel(Channel[WebhookOptions]):
             "text": render_plain(notification),
             "note": notification.note,
             "alert": notification.alert.model_dump(mode="json"),
+            "delivery": notification.delivery,
         }
 
     def send(self, notification: Notification) -> None:
         url = self.options.url or self.secret(self.options.url_env, "webhook URL")
         body = json_body(self.payload(notification))
         headers = {"X-Yuqing-Event": notification.kind}
+        if notification.delivery is not None:
+            headers["X-Yuqing-Delivery"] = str(notification.delivery)
         secret = self.secret(self.options.secret_env, "webhook signing secret")
         if secret:
             timestamp = str(int(time.time()))

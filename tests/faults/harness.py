@@ -119,6 +119,9 @@ class Figures:
     groups_doubled: int = 0
     wrong_levels: list[str] = field(default_factory=list)
     notifications_twice: int = 0
+    # Copies of a message received already (the same delivery number), which the receiver drops: a worker killed
+    # between a send and its record sends it again (delivery is at least once, see `alerts.delivery`).
+    notifications_redelivered: int = 0
     notifications_missing: int = 0  # alerts fired whose "fired" notification never arrived
     incidents_split: list[str] = field(default_factory=list)  # incidents whose posts went into several events
     killed: list[str] = field(default_factory=list)  # the replicas killed, in order
@@ -137,7 +140,8 @@ class Figures:
             f"  alert groups expected {self.groups_expected}, fired {self.groups_fired}, "
             f"missing {self.groups_missing}, doubled {self.groups_doubled}"
             + (f", wrong level: {', '.join(self.wrong_levels)}" if self.wrong_levels else ""),
-            f"  notifications sent twice {self.notifications_twice}, never sent {self.notifications_missing}",
+            f"  notifications sent twice {self.notifications_twice}, never sent {self.notifications_missing} "
+            f"(copies dropped by their delivery number: {self.notifications_redelivered})",
             f"  incidents split over several events: {', '.join(self.incidents_split) or 'none'}",
             "  dead-lettered: " + (", ".join(f"{topic} {n}" for topic, n in self.dead_letters.items()) or "none"),
             *([f"  killed in turn: {' '.join(self.killed)}",
@@ -292,19 +296,33 @@ def _committed(settings: Settings, stage: str) -> bool:
     return any(group in stat.lag and stat.lag[group] < stat.messages for stat in stats)
 
 
-def _drained(settings: Settings) -> bool:
-    from alerts.service import open_alert_store
+class Drained:
+    """Whether the workers are done: nothing is pending in the outbox, and every group has committed every topic in
+    two looks in a row between which no topic grew. One look is not enough: it reads the topics' ends before the
+    groups' offsets, so a message a stage publishes in between is in neither (the stage has committed what it took,
+    the next one has not seen it yet). It was taken by the next stage as the workers were stopped: its alert was
+    stored, and its notification left in the outbox by the stopping worker ("never sent")."""
 
-    with open_transport(settings) as transport:
-        lagging = any(sum(stat.lag.values()) for stat in transport.stats(expected=stage_groups())
-                      if not stat.topic.endswith(".dlq"))
-    if lagging:
-        return False
-    store = open_alert_store(settings, read_only=True)
-    try:
-        return not store.outbox(pending_only=True)
-    finally:
-        store.close()
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._last: dict[str, int] | None = None  # messages per topic at the last look, when nothing lagged
+
+    def __call__(self) -> bool:
+        from alerts.service import open_alert_store
+
+        with open_transport(self.settings) as transport:
+            stats = [stat for stat in transport.stats(expected=stage_groups()) if not stat.topic.endswith(".dlq")]
+        last, self._last = self._last, None
+        if any(sum(stat.lag.values()) for stat in stats):
+            return False
+        self._last = {stat.topic: stat.messages for stat in stats}
+        if self._last != last:
+            return False
+        store = open_alert_store(self.settings, read_only=True)
+        try:
+            return not store.outbox(pending_only=True)
+        finally:
+            store.close()
 
 
 def kill_run(data_dir: Path, *, posts: int, kills: int, settings_env: dict[str, str] | None = None,
@@ -367,7 +385,7 @@ def kill_run(data_dir: Path, *, posts: int, kills: int, settings_env: dict[str, 
                         figures.takeovers[stage] = figures.takeovers.get(stage, 0) + 1
             while chunks:
                 publish_next()
-        _wait(lambda: _drained(settings), drain_timeout, workers, "the workers to drain")
+        _wait(Drained(settings), drain_timeout, workers, "the workers to drain")
     finally:
         workers.stop()
         hook.close()
@@ -409,17 +427,19 @@ def judge(settings: Settings, stream: list[Post], incidents: list[Incident], hoo
     figures.groups_doubled = sum(1 for key, n in by_group.items() if n > 1) + len(set(by_group) - set(expected))
     figures.wrong_levels = [f"{a.group_key}: {a.level.value} (expected {expected[a.group_key]})"
                             for a in alerts if a.group_key in expected and a.level.value != expected[a.group_key]]
-    figures.notifications_twice = _sent_twice(hook.received)
-    notified = {body["alert"]["id"] for _, body in hook.received if body["kind"] == "fired"}
+    received = list({body["delivery"]: body for _, body in hook.received}.values())
+    figures.notifications_redelivered = len(hook.received) - len(received)
+    figures.notifications_twice = _sent_twice(received)
+    notified = {body["alert"]["id"] for body in received if body["kind"] == "fired"}
     figures.notifications_missing = len({a.id for a in alerts} - notified)
 
 
-def _sent_twice(received: list[tuple[float, dict[str, Any]]]) -> int:
-    """Notifications that arrived more than once: the same alert in the same state with the same kind, or a
-    second "new alert" message for one alert."""
+def _sent_twice(received: list[dict[str, Any]]) -> int:
+    """Notifications that arrived more than once (bodies of distinct deliveries): the same alert in the same state
+    with the same kind, or a second "new alert" message for one alert."""
     same = Counter((body["alert"]["id"], body["kind"], body["alert"]["updates"], body["alert"]["level"])
-                   for _, body in received)
-    fired = Counter(body["alert"]["id"] for _, body in received if body["kind"] == "fired")
+                   for body in received)
+    fired = Counter(body["alert"]["id"] for body in received if body["kind"] == "fired")
     return sum(n - 1 for n in same.values() if n > 1) + sum(n - 1 for n in fired.values() if n > 1)
 
 
