@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from types import ModuleType
@@ -133,6 +133,10 @@ class Segmenter:
     def display_form(self, word: str) -> str:
         """The written form of a token (双随机一公开 → 双随机、一公开)."""
         return self._display.get(word, word)
+
+    def display_forms(self, words: Sequence[str]) -> list[str]:
+        """`display_form` of each word, in one C-level pass."""
+        return list(map(self._display.get, words, words))
 
     def segment_post(self, text: str) -> SegmentedPost:
         """Split a post at its repost chain and segment both parts (HMM off)."""

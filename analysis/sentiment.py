@@ -38,7 +38,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from itertools import chain, pairwise
+from itertools import chain, compress, pairwise
 from typing import Any
 
 import numpy as np
@@ -124,21 +124,21 @@ def without_quotations(words: Sequence[str]) -> Sequence[str]:
     if _OPENING_MARKS.isdisjoint(words):
         return words
     kept: list[str] = []
-    index, size = 0, len(words)
-    while index < size:
+    resume = 0  # the words before it are kept or left out already
+    # Only the opening marks are looked at (found in one C-level pass); the words between them are copied as slices.
+    for index in compress(range(len(words)), map(_OPENING_MARKS.__contains__, words)):
+        if index < resume:  # inside a quotation left out
+            continue
         word = words[index]
-        closing = TITLE_MARKS[1] if word == TITLE_MARKS[0] else QUOTATION_MARKS.get(word)
-        if closing is not None:
-            try:
-                end = words.index(closing, index + 1)
-            except ValueError:
-                end = -1
-            if end > 0 and (closing == TITLE_MARKS[1]
-                            or sum(map(len, words[index + 1 : end])) >= QUOTATION_MIN_CHARS):
-                index = end + 1
-                continue
-        kept.append(word)
-        index += 1
+        closing = TITLE_MARKS[1] if word == TITLE_MARKS[0] else QUOTATION_MARKS[word]
+        try:
+            end = words.index(closing, index + 1)
+        except ValueError:
+            continue
+        if closing == TITLE_MARKS[1] or sum(map(len, words[index + 1 : end])) >= QUOTATION_MIN_CHARS:
+            kept += words[resume:index]
+            resume = end + 1
+    kept += words[resume:]
     return kept
 
 
