@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from itertools import compress
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import TypeAdapter
 
@@ -201,12 +201,12 @@ class Annotated:
         return annotated
 
 
-@dataclass(frozen=True)
-class PendingAnnotation:
+class PendingAnnotation(NamedTuple):
     """A post through `Enricher.start`: the fields of its `EnrichedPost` (those of the post, masked; those of the
     analysis but its masked text, sentiment and keywords, which `Enricher.finish` adds), what the sentiment model found
     of its words, the words its keywords are ranked from, its clues but their keywords and SimHashes, what those are
-    hashed from, and the policy document it is."""
+    hashed from, and the policy document it is. A named tuple: made for every post, in a fourth of a frozen
+    dataclass's time."""
 
     fields: dict[str, Any]
     analysis: dict[str, Any]

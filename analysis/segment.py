@@ -15,10 +15,9 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from itertools import chain
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from analysis.text import split_weibo
 
@@ -104,21 +103,23 @@ class Segmenter:
         cache = self._block_cache
         try:
             pieces[1::2] = map(cache.__getitem__, blocks)
-        except KeyError:  # blocks not cut before
-            pieces[1::2] = map(self._cut_block, blocks)
+        except KeyError:  # blocks not cut before: only those are cut (most texts bring one or two)
+            self._cut_new(blocks)
+            pieces[1::2] = map(cache.__getitem__, blocks)
         pieces[::2] = map("".join, map(str.split, pieces[::2]))  # the other characters, whitespace dropped
         # A block's words, then the other characters one by one (a string iterates over its characters), in order.
         return list(chain.from_iterable(pieces))
 
-    def _cut_block(self, block: str) -> list[str]:
-        """A block's words: cached, else cut by jieba-rs and cached."""
-        words = self._block_cache.get(block)
-        if words is None:
-            words = self._cutter.cut(block, False)
-            if len(self._block_cache) >= BLOCK_CACHE_SIZE:
-                self._block_cache.clear()
-            self._block_cache[block] = words
-        return words
+    def _cut_new(self, blocks: list[str]) -> None:
+        """Cut the blocks not cached yet with jieba-rs and cache their words. A cache those would take past
+        BLOCK_CACHE_SIZE is emptied first, and all the blocks are cut."""
+        cache = self._block_cache
+        new = set(blocks).difference(cache)
+        if len(cache) + len(new) > BLOCK_CACHE_SIZE:
+            cache.clear()
+            new = set(blocks)
+        cut = self._cutter.cut
+        cache.update({block: cut(block, False) for block in new})
 
     def forget_blocks(self) -> None:
         """Drop the cached words of blocks (a benchmark's fresh start)."""
@@ -148,12 +149,11 @@ class Segmenter:
         return SegmentedPost(own=own, quoted=quoted)
 
 
-@dataclass(frozen=True)
-class SegmentedPost:
+class SegmentedPost(NamedTuple):
     """A post segmented once: the author's words and the words it quotes from its repost chain.
 
-    Emoticon codes ([怒], [赞]) are whole tokens at the end of each list.
-    """
+    Emoticon codes ([怒], [赞]) are whole tokens at the end of each list. A named tuple: made for every post, in less
+    time than a frozen dataclass."""
 
     own: list[str]
     quoted: list[str]

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import chain, compress, pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -414,11 +414,10 @@ def model_tables(calibration: Calibration, heads: LinearHeads | None, bayes: Map
     return weights, heads.polarity_bias, heads.neutral_bias
 
 
-@dataclass(frozen=True)
-class WordSums:
+class WordSums(NamedTuple):
     """What `SentimentModel.word_sums` found of a post: per group of its own words, its weight in the author's stance
     and its words; and the words of its repost chain (None without one), which have no bigrams. `logits_many` sums the
-    weights of the words of a whole batch of posts at once."""
+    weights of the words of a whole batch of posts at once. A named tuple: made for every post."""
 
     groups: list[tuple[float, Sequence[str]]]
     chain: Sequence[str] | None

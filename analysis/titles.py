@@ -67,8 +67,8 @@ def _clean(text: str) -> str:
     return document.group(1) if document else text
 
 
-_PAIRS = ("“”", "《》", "（）", "()")
-_PAIRED_MARKS = frozenset("".join(_PAIRS))
+_PAIRS = (("“", "”"), ("《", "》"), ("（", "）"), ("(", ")"))
+_PAIRED_MARKS = frozenset(mark for pair in _PAIRS for mark in pair)
 
 
 def _balanced(text: str) -> str:

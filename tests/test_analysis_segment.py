@@ -54,6 +54,19 @@ def test_fast_words_equal_jieba_on_real_posts_and_after_new_terms(segmenter: Seg
     assert "幸福小区西门" not in shipped_segmenter().fast_words(text)  # another segmenter's terms are its own
 
 
+
+def test_a_full_block_cache_is_emptied_and_the_words_stay_jiebas(segmenter: Segmenter,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text whose new blocks would take the cache past its size empties it first: its blocks cached before, gone
+    with the rest, are cut again, not looked for in the emptied cache."""
+    monkeypatch.setattr("analysis.segment.BLOCK_CACHE_SIZE", 3)
+    segmenter.forget_blocks()
+    first, second = "老旧小区，改造工程", "老旧小区，燃气管道，改造工程，居民满意"
+    assert segmenter.fast_words(first) == jieba_words(segmenter, first)  # two blocks cached
+    assert segmenter.fast_words(second) == jieba_words(segmenter, second)  # two more: the cache is emptied first
+    assert len(segmenter._block_cache) == 4  # this text's blocks, all of them cut again
+
+
 # Blocks whose best route ties with another of the same words in another order (太|太太, 太太|太): which one
 # wins depends on the last bit of the scores, so on jieba-rs's total being jieba's to the unit. From the shared
 # Weibo corpora, where they are all the blocks on which a total off by a few units changes the words.
