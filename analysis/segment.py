@@ -45,6 +45,9 @@ jieba = _import_jieba()
 # What jieba's `Tokenizer.cut` calls a block: a run of CJK and alphanumeric characters, cut on its own.
 # jieba-rs's blocks take more CJK ranges: it is handed jieba's blocks one at a time, never a whole text.
 _BLOCK = jieba.re_han_default
+# Its blocks and the runs of whitespace between them (which hold no block character), split apart in one scan: a run
+# of whitespace is a piece with no words (analysis words drop whitespace), so the characters left between are words.
+_BLOCK_OR_SPACE = re.compile(rf"({_BLOCK.pattern.removeprefix('(').removesuffix(')')}|\s+)")
 # Inner punctuation of a dictionary term (双随机、一公开) that jieba never keeps inside a token.
 _INNER_PUNCTUATION = re.compile(r"[、，·\s]")
 BLOCK_CACHE_SIZE = 300_000
@@ -97,8 +100,8 @@ class Segmenter:
         jieba cuts each run of CJK/alphanumeric characters on its own and every other character
         alone; so does this, with each run's words cut by jieba-rs and cached.
         """
-        # Splitting on a capturing pattern alternates: other characters, a block, other characters...
-        pieces = _BLOCK.split(text)
+        # Splitting on a capturing pattern alternates: other characters, a block or whitespace, other characters...
+        pieces = _BLOCK_OR_SPACE.split(text)
         blocks = pieces[1::2]
         cache = self._block_cache
         try:
@@ -106,7 +109,6 @@ class Segmenter:
         except KeyError:  # blocks not cut before: only those are cut (most texts bring one or two)
             self._cut_new(blocks)
             pieces[1::2] = map(cache.__getitem__, blocks)
-        pieces[::2] = map("".join, map(str.split, pieces[::2]))  # the other characters, whitespace dropped
         # A block's words, then the other characters one by one (a string iterates over its characters), in order.
         return list(chain.from_iterable(pieces))
 
@@ -119,7 +121,7 @@ class Segmenter:
             cache.clear()
             new = set(blocks)
         cut = self._cutter.cut
-        cache.update({block: cut(block, False) for block in new})
+        cache.update({block: [] if block.isspace() else cut(block, False) for block in new})
 
     def forget_blocks(self) -> None:
         """Drop the cached words of blocks (a benchmark's fresh start)."""

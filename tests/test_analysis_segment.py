@@ -35,6 +35,8 @@ TRICKY = [
     "", "   ", "ABC abc 123 a1b2 iPhone15 COVID-19 3.5% #话题# C++ &amp;",
     "菏政办发〔2023〕12号 ２０２３年 ｗｅｉｂｏ", "老旧小区改造保障性租赁住房政务公开", "\u200b零宽\t制表\r\n换行",
     "哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈", "😀表情😡[怒][心]", "a", "中",
+    # Whitespace of every kind, alone and in runs, between blocks and between other characters.
+    " 全角\u3000空格\xa0不换行\u2028行分隔\x1c文件分隔，  。\t\n」 「x y\u3000\u3000",
 ]
 
 
