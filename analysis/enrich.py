@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from itertools import compress
 from operator import attrgetter
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import TypeAdapter
 
@@ -43,6 +43,7 @@ from analysis.sentiment import WordSums
 from analysis.text import strip_markup
 from analysis.titles import HeadlineKind, headline_of
 from yuqing.config.datafiles import Watchlist
+from yuqing.frozen import frozen_of
 from yuqing.schema import (
     BOARD_PLACE,
     BOARD_REPLY_UNIT,
@@ -250,18 +251,6 @@ def _assembled(fields: dict[str, Any], fields_set: set[str]) -> EnrichedPost:
     return enriched
 
 
-Frozen = TypeVar("Frozen")
-
-
-def _frozen(cls: type[Frozen], fields: dict[str, Any]) -> Frozen:
-    """`cls(**fields)` for a frozen dataclass and values of all its fields (fresh ones for those with a default factory):
-    the same object, without its `__init__`, which sets each field through `object.__setattr__` (an EventClues made
-    in 2.0 us instead of 4.3)."""
-    made = cls.__new__(cls)
-    object.__setattr__(made, "__dict__", fields)
-    return made
-
-
 class Enricher:
     """The part of the analysis that needs no memory of other posts: masking, sentiment, keywords, places,
     departments and policy links, with `language` (whose segmenter the gazetteer's names were added to). Its only
@@ -360,9 +349,9 @@ class Enricher:
             analysis = {**started.analysis, "keywords": display_forms([word for word, _ in weighted])}
             post = _enriched_post(dict(started.fields), masked_text=started.fields["text"], sentiment=sentiment,
                                   **analysis)
-            clues = _frozen(EventClues, {"keywords": weighted, **started.clues, "simhash": simhash,
+            clues = frozen_of(EventClues, {"keywords": weighted, **started.clues, "simhash": simhash,
                                          "lead_simhash": lead_simhash, "features": [], "lead": []})
-            annotated.append(_frozen(Annotated, {"post": post, "clues": clues, "policy": started.policy}))
+            annotated.append(frozen_of(Annotated, {"post": post, "clues": clues, "policy": started.policy}))
         return annotated
 
     def _clues(self, post: Post, masked: str, title: str | None, title_words: list[str], candidates: Sequence[str],
