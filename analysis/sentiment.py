@@ -516,12 +516,11 @@ class _TokenTable:
         counted_so_far = np.concatenate([[0], np.cumsum(counted)])[bounds]
         word_sums = _sums_in_order(weights, counted_so_far[:-1], counted_so_far[1:])
         counts = np.diff(counted_so_far).tolist()
-        chars = list(map(self.chars.__getitem__, words[: bounds[texts]]))
-        found = []
-        for index, (start, end) in enumerate(pairwise(bounds.tolist())):
-            text = "".join(chars[start:end]) if index < texts else ""
-            found.append((word_sums[index], counts[index], text))
-        return found
+        text_bounds = bounds[: texts + 1].tolist()
+        chars = list(map(self.chars.__getitem__, words[: text_bounds[-1]]))
+        bigram_texts = ["".join(chars[start:end]) for start, end in pairwise(text_bounds)]
+        bigram_texts += [""] * (len(sequences) - len(bigram_texts))
+        return list(zip(word_sums, counts, bigram_texts, strict=True))
 
 
 class SentimentModel:
