@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 from analysis.segment import Segmenter
 from yuqing.config.datafiles import GazetteerFile, PlaceEntry
@@ -54,6 +55,8 @@ class Gazetteer:
                 self._departments[name] = dept.name
             for topic in dept.topics:
                 self._topics.setdefault(topic, []).append(dept.name)
+        # The words `department_of` knows: each name as written, and after the city's (菏泽市 + 住建局).
+        self._department_words = frozenset({*self._departments, *(self.city + name for name in self._departments)})
         names = [*self._by_name, *self._departments, *self._topics]
         # Every word `resolve` and `departments` look up: a post's other words can be left out before either reads it.
         self.words = frozenset(names)
@@ -121,6 +124,11 @@ class Gazetteer:
         if not name:
             return None
         return self._departments.get(name.strip()) or self._departments.get(name.strip().removeprefix(self.city))
+
+    def department_words(self, words: Sequence[str]) -> list[str]:
+        """The words that name a department (those `department_of` knows), in order, picked out in one C-level pass.
+        For a segmenter's words, which hold no whitespace for `department_of` to strip."""
+        return list(compress(words, map(self._department_words.__contains__, words)))
 
     def departments(self, post_words: Iterable[str]) -> list[str]:
         """Departments a post names; if it names none, those whose topics it mentions."""

@@ -29,4 +29,4 @@ class Language:
 
     def keywords_of(self, words: Iterable[str], top_k: int = 8) -> list[str]:
         """The best `top_k` keywords of a post's words, in their written form (双随机、一公开)."""
-        return [self.segmenter.display_form(word) for word, _ in self.keywords.weighted_keywords(list(words), top_k)]
+        return self.segmenter.display_forms([word for word, _ in self.keywords.weighted_keywords(list(words), top_k)])

@@ -38,8 +38,8 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from itertools import chain, pairwise
-from typing import Any
+from itertools import chain, compress, pairwise
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -124,21 +124,21 @@ def without_quotations(words: Sequence[str]) -> Sequence[str]:
     if _OPENING_MARKS.isdisjoint(words):
         return words
     kept: list[str] = []
-    index, size = 0, len(words)
-    while index < size:
+    resume = 0  # the words before it are kept or left out already
+    # Only the opening marks are looked at (found in one C-level pass); the words between them are copied as slices.
+    for index in compress(range(len(words)), map(_OPENING_MARKS.__contains__, words)):
+        if index < resume:  # inside a quotation left out
+            continue
         word = words[index]
-        closing = TITLE_MARKS[1] if word == TITLE_MARKS[0] else QUOTATION_MARKS.get(word)
-        if closing is not None:
-            try:
-                end = words.index(closing, index + 1)
-            except ValueError:
-                end = -1
-            if end > 0 and (closing == TITLE_MARKS[1]
-                            or sum(map(len, words[index + 1 : end])) >= QUOTATION_MIN_CHARS):
-                index = end + 1
-                continue
-        kept.append(word)
-        index += 1
+        closing = TITLE_MARKS[1] if word == TITLE_MARKS[0] else QUOTATION_MARKS[word]
+        try:
+            end = words.index(closing, index + 1)
+        except ValueError:
+            continue
+        if closing == TITLE_MARKS[1] or sum(map(len, words[index + 1 : end])) >= QUOTATION_MIN_CHARS:
+            kept += words[resume:index]
+            resume = end + 1
+    kept += words[resume:]
     return kept
 
 
@@ -414,11 +414,10 @@ def model_tables(calibration: Calibration, heads: LinearHeads | None, bayes: Map
     return weights, heads.polarity_bias, heads.neutral_bias
 
 
-@dataclass(frozen=True)
-class WordSums:
+class WordSums(NamedTuple):
     """What `SentimentModel.word_sums` found of a post: per group of its own words, its weight in the author's stance
     and its words; and the words of its repost chain (None without one), which have no bigrams. `logits_many` sums the
-    weights of the words of a whole batch of posts at once."""
+    weights of the words of a whole batch of posts at once. A named tuple: made for every post."""
 
     groups: list[tuple[float, Sequence[str]]]
     chain: Sequence[str] | None
@@ -517,12 +516,11 @@ class _TokenTable:
         counted_so_far = np.concatenate([[0], np.cumsum(counted)])[bounds]
         word_sums = _sums_in_order(weights, counted_so_far[:-1], counted_so_far[1:])
         counts = np.diff(counted_so_far).tolist()
-        chars = list(map(self.chars.__getitem__, words[: bounds[texts]]))
-        found = []
-        for index, (start, end) in enumerate(pairwise(bounds.tolist())):
-            text = "".join(chars[start:end]) if index < texts else ""
-            found.append((word_sums[index], counts[index], text))
-        return found
+        text_bounds = bounds[: texts + 1].tolist()
+        chars = list(map(self.chars.__getitem__, words[: text_bounds[-1]]))
+        bigram_texts = ["".join(chars[start:end]) for start, end in pairwise(text_bounds)]
+        bigram_texts += [""] * (len(sequences) - len(bigram_texts))
+        return list(zip(word_sums, counts, bigram_texts, strict=True))
 
 
 class SentimentModel:

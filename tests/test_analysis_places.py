@@ -67,6 +67,12 @@ def test_department_full_names_map_to_short_names(gazetteer: Gazetteer) -> None:
     assert gazetteer.department_of("不存在的局") is None
 
 
+def test_the_words_naming_departments_are_those_department_of_knows(gazetteer: Gazetteer) -> None:
+    names = [*gazetteer._departments]
+    words = [*names, *(gazetteer.city + name for name in names), "不存在的局", "市", "", gazetteer.city, "住建局局"]
+    assert gazetteer.department_words(words) == [word for word in words if gazetteer.department_of(word)]
+
+
 def test_another_city_is_a_data_change(tmp_path: Path) -> None:
     path = tmp_path / "gazetteer.yaml"
     path.write_text(

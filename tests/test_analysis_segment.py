@@ -35,6 +35,8 @@ TRICKY = [
     "", "   ", "ABC abc 123 a1b2 iPhone15 COVID-19 3.5% #话题# C++ &amp;",
     "菏政办发〔2023〕12号 ２０２３年 ｗｅｉｂｏ", "老旧小区改造保障性租赁住房政务公开", "\u200b零宽\t制表\r\n换行",
     "哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈哈", "😀表情😡[怒][心]", "a", "中",
+    # Whitespace of every kind, alone and in runs, between blocks and between other characters.
+    " 全角\u3000空格\xa0不换行\u2028行分隔\x1c文件分隔，  。\t\n」 「x y\u3000\u3000",
 ]
 
 
@@ -52,6 +54,19 @@ def test_fast_words_equal_jieba_on_real_posts_and_after_new_terms(segmenter: Seg
     assert segmenter.fast_words(text) == jieba_words(segmenter, text)
     assert "幸福小区西门" in segmenter.fast_words(text)
     assert "幸福小区西门" not in shipped_segmenter().fast_words(text)  # another segmenter's terms are its own
+
+
+
+def test_a_full_block_cache_is_emptied_and_the_words_stay_jiebas(segmenter: Segmenter,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text whose new blocks would take the cache past its size empties it first: its blocks cached before, gone
+    with the rest, are cut again, not looked for in the emptied cache."""
+    monkeypatch.setattr("analysis.segment.BLOCK_CACHE_SIZE", 3)
+    segmenter.forget_blocks()
+    first, second = "老旧小区，改造工程", "老旧小区，燃气管道，改造工程，居民满意"
+    assert segmenter.fast_words(first) == jieba_words(segmenter, first)  # two blocks cached
+    assert segmenter.fast_words(second) == jieba_words(segmenter, second)  # two more: the cache is emptied first
+    assert len(segmenter._block_cache) == 4  # this text's blocks, all of them cut again
 
 
 # Blocks whose best route ties with another of the same words in another order (太|太太, 太太|太): which one

@@ -131,6 +131,12 @@ def test_quoted_titles_and_long_quotations_are_not_the_authors_stance() -> None:
     assert without_quotations(["“", "好", "”", "差"]) == ["“", "好", "”", "差"]
     assert without_quotations(["《", "方案", "》", "差"]) == ["差"]
     assert without_quotations(["《", "没有", "结束"]) == ["《", "没有", "结束"]
+    # Marks inside what is left out are left out with it; a short quotation's marks stay and the words after them are
+    # read again (a title can open inside it); an unclosed mark keeps what follows it, later quotations still go.
+    said = ["群众", "反映", "问题", "很多"]  # eight characters: a quotation
+    assert without_quotations(["《", "“", "方案", "》", "差", "“", *said, "”", "好"]) == ["差", "好"]
+    assert without_quotations(["“", "《", "方案", "》", "”", "差"]) == ["“", "”", "差"]
+    assert without_quotations(("「", "好", "《", "没有", "结束", "“", *said, "”")) == ["「", "好", "《", "没有", "结束"]
 
 
 @pytest.mark.parametrize(

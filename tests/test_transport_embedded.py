@@ -28,6 +28,21 @@ def test_member_that_lost_a_partition_cannot_move_its_offset(log):
     old.close()
 
 
+def test_messages_read_from_the_log_are_those_their_class_makes_of_the_rows(log):
+    """Messages are made of the log's rows without Message.__init__: each field set, as __init__ sets them."""
+    from transport.base import Message
+
+    log.publish("posts.raw", {"i": 1}, key="a", headers={"trace": "t1"})
+    log.publish("posts.raw", {"i": 2})
+    consumer = log.consumer("g", ["posts.raw"])
+    for message in [*log.read("posts.raw"), *consumer.poll(100, 0.1)]:
+        made = Message(message.topic, message.partition, message.offset, message.data, message.key,
+                       dict(message.headers), message.timestamp)
+        assert message == made and vars(message) == vars(made)
+        assert message.value["i"] in (1, 2)  # the cached value, kept in the message's own dict
+    consumer.close()
+
+
 def test_a_group_that_has_not_joined_yet_lags_by_the_whole_log(log):
     fill(log, 12)
     stats = {s.topic: s for s in log.stats(expected={"yuqing-analyze": ["posts.raw"], "yuqing-index": ["events"]})}

@@ -35,6 +35,7 @@ from transport.base import (
     encode,
     partitions_of,
 )
+from yuqing.frozen import frozen_of
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -79,6 +80,13 @@ NO_HEADERS = "{}"
 
 def _headers(text: str) -> dict[str, str]:
     return {} if text == NO_HEADERS else orjson.loads(text)
+
+
+def _message(topic: str, partition: int, offset: int, data: bytes, key: str | None, headers: str,
+             timestamp: float) -> Message:
+    """The message of a row of the log: made for every message a stage reads (`frozen_of`)."""
+    return frozen_of(Message, {"topic": topic, "partition": partition, "offset": offset, "data": data, "key": key,
+                               "headers": _headers(headers), "timestamp": timestamp, "part": 0})
 
 
 # Rows deleted per transaction while pruning, so appends never wait long behind a prune.
@@ -239,8 +247,7 @@ class SqliteTransport(Transport):
                 "ORDER BY ts, partition, offset LIMIT ?", (topic, limit)).fetchall()
         except sqlite3.Error as exc:
             raise TransportError(f"cannot read {topic} from {self.path}: {exc}") from exc
-        return [Message(topic, part, offset, value, key, _headers(headers), ts)
-                for part, offset, key, value, headers, ts in rows]
+        return [_message(topic, part, offset, value, key, headers, ts) for part, offset, key, value, headers, ts in rows]
 
     def _topics(self) -> list[str]:
         """Every topic with messages, one index probe per topic (a skip-scan, not a scan of the log)."""
@@ -467,8 +474,7 @@ class SqliteConsumer(Consumer):
                 "WHERE topic=? AND partition=? AND offset>=? ORDER BY offset LIMIT ?",
                 (topic, part, self._positions[(topic, part)], max_messages - len(batch)),
             ).fetchall()
-            batch.extend(Message(topic, part, offset, value, key, _headers(headers), ts)
-                         for offset, key, value, headers, ts in rows)
+            batch.extend(_message(topic, part, offset, value, key, headers, ts) for offset, key, value, headers, ts in rows)
             if rows:
                 self._positions[(topic, part)] = rows[-1][0] + 1
         return batch
