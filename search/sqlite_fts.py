@@ -265,24 +265,50 @@ def _fields_holding_models(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(name for name, spec in model.model_fields.items() if holds_model(spec.annotation))
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What `_stored_fields` needs to know of a model class, found once: the value defaults of the fields compared as
+    they are (`_valued_defaults`), those of the fields holding a model (as its fields), and which fields hold models
+    or lists of models."""
+
+    plain_defaults: dict[str, Any]
+    model_defaults: dict[str, dict[str, Any]]
+    holding_models: tuple[str, ...]
+
+
+@cache
+def _shape(model: type[BaseModel]) -> _Shape:
+    defaults = _valued_defaults(model)
+    holding = _fields_holding_models(model)
+    of_models = {name: default for name, default in defaults.items() if name in holding and isinstance(default, dict)}
+    return _Shape({name: default for name, default in defaults.items() if name not in of_models}, of_models,
+                  tuple(name for name in model.model_fields if name in holding))
+
+
 def _stored_fields(model: BaseModel, without_defaults: bool) -> dict[str, Any]:
     """A model's fields as `_document` writes them, for orjson: those that are None left out (`exclude_none`) and, when
     `without_defaults`, those at their value defaults (`_at_defaults`); the models it holds as their fields likewise,
-    those of a field with a value default without theirs. Which fields hold models is known by name: isinstance() of
-    a model asks its metaclass's __instancecheck__, in Python, and a step per field took as long as pydantic's
-    serializer."""
-    stored = {name: value for name, value in model.__dict__.items() if value is not None}
-    holding_models = _fields_holding_models(type(model))
-    defaults = _valued_defaults(type(model)) if without_defaults else {}
-    for name, default in defaults.items():
+    those of a field with a value default without theirs. The fields are read in one pass that leaves out the Nones
+    and the plain defaults together, then those holding models (known by name, `_shape`: isinstance() of a model asks
+    its metaclass's __instancecheck__, in Python): 4.5 instead of 5.4 microseconds a post of the bench's stream
+    with a loop over the defaults after the pass."""
+    shape = _shape(type(model))
+    plain = shape.plain_defaults if without_defaults else {}
+    stored = {name: value for name, value in model.__dict__.items()
+              if value is not None and (name not in plain or value != plain[name])}
+    for name in shape.holding_models:
         value = stored.get(name)
-        if value is not None and (value.__dict__ if name in holding_models and type(value) is not list
-                                  else value) == default:
-            del stored[name]
-    for name in holding_models & stored.keys():
-        value = stored[name]
-        stored[name] = ([_stored_fields(item, False) for item in value] if type(value) is list
-                        else _stored_fields(value, name in defaults))
+        if value is None:
+            continue
+        if type(value) is list:
+            stored[name] = [_stored_fields(item, False) for item in value]
+        elif without_defaults and name in shape.model_defaults:
+            if value.__dict__ == shape.model_defaults[name]:
+                del stored[name]
+            else:
+                stored[name] = _stored_fields(value, True)
+        else:
+            stored[name] = _stored_fields(value, False)
     return stored
 
 
