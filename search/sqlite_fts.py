@@ -1381,8 +1381,10 @@ class SqliteIndex(Index):
         merged = [row[0] for row in self._conn.execute(f"SELECT id FROM events WHERE merged=1 AND id {ANY_OF}", (wanted,))]
         if not merged:
             return posts
-        survivors = self._survivors(merged)
-        return [post.model_copy(update={"event_id": survivors[post.event_id]}) if post.event_id in survivors else post
+        # Only the posts whose event was merged away: `_survivors` also names the events they ended up in, under
+        # themselves (a post of those copied for nothing: 781 of the bench's 3,000, against 98 moved).
+        moved = {event_id: survivor for event_id, survivor in self._survivors(merged).items() if survivor != event_id}
+        return [post.model_copy(update={"event_id": moved[post.event_id]}) if post.event_id in moved else post
                 for post in posts]
 
     def _survivors(self, event_ids: Iterable[str]) -> dict[str, str]:
