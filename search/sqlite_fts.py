@@ -668,17 +668,26 @@ def _split(since: int, until: int, coarsest: int) -> Pieces:
 
 
 class CountChanges:
-    """What a transaction changes in the aggregates: posts added or removed per hour and tag id. A day's change
-    is the sum of its hours' (summed when applied), so each post is counted once, not once per level."""
+    """What a transaction changes in the aggregates: the tag ids of the posts added and removed, per hour, counted
+    once all are in (`by_hour`: a Counter updated post by post cost its Python method's call each time). A day's
+    change is the sum of its hours' (summed when applied), so each post is counted once, not once per level."""
 
     def __init__(self) -> None:
-        self.by_hour: defaultdict[int, Counter[int]] = defaultdict(Counter)
+        self._added: defaultdict[int, list[int]] = defaultdict(list)
+        self._removed: defaultdict[int, list[int]] = defaultdict(list)
 
     def add(self, key: int, tids: list[int]) -> None:
-        self.by_hour[_bucket_of(key >> SECOND_SHIFT, 0)].update(tids)
+        self._added[_bucket_of(key >> SECOND_SHIFT, 0)] += tids
 
     def remove(self, key: int, tids: list[int]) -> None:
-        self.by_hour[_bucket_of(key >> SECOND_SHIFT, 0)].subtract(tids)
+        self._removed[_bucket_of(key >> SECOND_SHIFT, 0)] += tids
+
+    def by_hour(self) -> dict[int, Counter[int]]:
+        """Hour -> tag id -> posts added less posts removed."""
+        counts = {hour: Counter(tids) for hour, tids in self._added.items()}
+        for hour, tids in self._removed.items():
+            counts.setdefault(hour, Counter()).subtract(tids)
+        return counts
 
 
 class SqliteIndex(Index):
@@ -956,21 +965,23 @@ class SqliteIndex(Index):
 
     def _apply(self, changes: CountChanges) -> None:
         """Add the count changes to the aggregates, per hour and per day; a count that reaches 0 is removed."""
-        kinds = self._tags({tid for counts in changes.by_hour.values() for tid in counts})
+        by_hour = changes.by_hour()
         by_day: defaultdict[int, Counter[int]] = defaultdict(Counter)
-        for hour, counts in changes.by_hour.items():
+        for hour, counts in by_hour.items():
             by_day[hour // 24].update(counts)
-        changed: defaultdict[tuple[str, int, int], dict[int, int]] = defaultdict(dict)  # (kind, level, bucket) -> tid -> n
+        kind_of = {tid: kind for tid, (kind, _) in self._tags({tid for counts in by_day.values() for tid in counts}).items()}
+        rows = []  # (kind, level, bucket, changes as JSON)
         fallen = []
-        for level, by_bucket in ((0, changes.by_hour), (1, by_day)):
+        for level, by_bucket in ((0, by_hour), (1, by_day)):
             for bucket, counts in by_bucket.items():
+                changed: defaultdict[str, dict[int, int]] = defaultdict(dict)  # kind -> tid -> n
                 for tid, n in counts.items():
                     if n:
-                        kind = kinds[tid][0]
-                        changed[(kind, level, bucket)][tid] = n
+                        changed[kind_of[tid]][tid] = n
                         if n < 0:
-                            fallen.append((kind, level, bucket, tid))
-        self._conn.executemany(AGG_FROM_JSON, [(*group, _keyed(counts)) for group, counts in changed.items()])
+                            fallen.append((kind_of[tid], level, bucket, tid))
+                rows += [(kind, level, bucket, _keyed(of_kind)) for kind, of_kind in changed.items()]
+        self._conn.executemany(AGG_FROM_JSON, rows)
         self._conn.executemany("DELETE FROM agg WHERE kind=? AND level=? AND bucket=? AND tid=? AND n <= 0", fallen)
 
     def prune(self, before: datetime, progress: Callable[[int], None] | None = None) -> int:
