@@ -836,6 +836,11 @@ class EventClusterer:
         # Cosine similarity is at most |shared part of the post| / |post| (Cauchy-Schwarz): an event
         # sharing only a common word cannot reach JOIN_SIMILARITY and is not scored at all.
         floor = (JOIN_SIMILARITY * vector_norm) ** 2
+        # Only the first SCORED_CANDIDATES are kept: an event weighing less than the one in that place is not among
+        # them, so it is left out before the sorts below (a post shares words with some sixty events; one C sort of
+        # their weights costs less than sorting them all by id and again by weight).
+        if len(shared) > SCORED_CANDIDATES:
+            floor = max(floor, sorted(shared.values(), reverse=True)[SCORED_CANDIDATES - 1])
         # Ties broken by id: the same stream gives the same events in every process. Sorted by id, then (a stable
         # sort) by weight: no (weight, id) pair to build and compare for each.
         ranked = sorted([event_id for event_id, weight in shared.items() if weight >= floor])
