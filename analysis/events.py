@@ -916,7 +916,8 @@ class EventClusterer:
         return the event id; None for a post with nothing to hold an event together (no thread, no
         anchor, no keyword) that joins no event: "顶", "同问", "转发微博". One keyword is enough: many
         people posting "又停水了" is an event however short each post is."""
-        vector = _shared_terms(dict(post.keywords))
+        # Keyed as `_shared_terms` keys weights, in one pass over the pairs: not a dict made, then made again.
+        vector = {sys.intern(term): weight for term, weight in post.keywords}
         replies = self._replies_waiting_for(post)
         former, copies = self._late_originals.pop(post.id, _NOT_LATE)
         if former and (counted := self._resolve(former)):
