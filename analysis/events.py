@@ -514,7 +514,7 @@ class EventState:
         """Where it happened: the estates or villages it names (at least two posts, or all of a
         small event, name them), then the gazetteer's places, most named first."""
         quorum = min(2, self.size)
-        estates = [a for a, n in self.anchors.most_common() if n >= quorum and not a.startswith("#")]
+        estates = [a for a, n in self.anchors.most_common() if n >= quorum and not a.startswith("#")] if self.anchors else []
         return [*estates[:2], *(p for p, _ in most_common(self.places, 5))][:5]
 
     def to_event(self) -> Event:
@@ -523,7 +523,7 @@ class EventState:
         keywords = [term for term, _ in top_terms[:10]]
         # A named estate among the event's keywords says best what it is about, ahead of the
         # words of its many short replies (老人家, 复工).
-        named = next((anchor for anchor, _ in self.anchors.most_common() if anchor in keywords), None)
+        named = next((anchor for anchor, _ in self.anchors.most_common() if anchor in keywords), None) if self.anchors else None
         label = [named] if named else []
         label += [term for term in keywords if term != named][: LABEL_TERMS - len(label)]
         representatives = [self.first_post] + [pid for _, pid in self.engaged if pid != self.first_post]
@@ -628,6 +628,8 @@ class PostTraits:
     headline: tuple[str, HeadlineKind] | None = None  # the post's title candidate (analysis.titles)
 
 
+# No event ids: the threads' events of a post that has no thread held (most posts).
+_NO_IDS: frozenset[str] = frozenset()
 # What `_late_originals` says of a post that is no late original: most posts.
 _NOT_LATE: tuple[str | None, frozenset[str]] = (None, frozenset())
 
@@ -834,6 +836,11 @@ class EventClusterer:
         # Cosine similarity is at most |shared part of the post| / |post| (Cauchy-Schwarz): an event
         # sharing only a common word cannot reach JOIN_SIMILARITY and is not scored at all.
         floor = (JOIN_SIMILARITY * vector_norm) ** 2
+        # Only the first SCORED_CANDIDATES are kept: an event weighing less than the one in that place is not among
+        # them, so it is left out before the sorts below (a post shares words with some sixty events; one C sort of
+        # their weights costs less than sorting them all by id and again by weight).
+        if len(shared) > SCORED_CANDIDATES:
+            floor = max(floor, sorted(shared.values(), reverse=True)[SCORED_CANDIDATES - 1])
         # Ties broken by id: the same stream gives the same events in every process. Sorted by id, then (a stable
         # sort) by weight: no (weight, id) pair to build and compare for each.
         ranked = sorted([event_id for event_id, weight in shared.items() if weight >= floor])
@@ -852,8 +859,8 @@ class EventClusterer:
         and threads tie the post to an event."""
         vector_norm = _norm(vector)
         best, anchored = self._candidate_ids(post, vector if by_words else {}, vector_norm)
-        thread_ids = {event.id for event in threads}
-        close = anchored | thread_ids
+        thread_ids = {event.id for event in threads} if threads else _NO_IDS
+        close = anchored | thread_ids if thread_ids else anchored
         # Both ways: a resident's post finds the estate's event, a post naming the estate finds events
         # holding its residents' posts (whichever was crawled first). Most posts name no estate.
         residents: set[str] = set()
@@ -868,7 +875,8 @@ class EventClusterer:
         held = self.events.get
         for event_id in best + sorted((close | residents) - set(best)) if close or residents else best:
             event = held(event_id) or self._event(event_id)
-            if event is None or not self._open(event, earliest_seen, latest_seen):
+            # `_open`, written out: asked of every event scored, eight a post.
+            if event is None or event.merged_into or event.first_seen > latest_seen or earliest_seen > event.last_seen:
                 continue
             # Scored whether or not it can be joined: scoring caches the centroid as of the event's size (`_centroid`).
             similarity = self._similarity(vector, event, vector_norm)
@@ -908,7 +916,8 @@ class EventClusterer:
         return the event id; None for a post with nothing to hold an event together (no thread, no
         anchor, no keyword) that joins no event: "顶", "同问", "转发微博". One keyword is enough: many
         people posting "又停水了" is an event however short each post is."""
-        vector = _shared_terms(dict(post.keywords))
+        # Keyed as `_shared_terms` keys weights, in one pass over the pairs: not a dict made, then made again.
+        vector = {sys.intern(term): weight for term, weight in post.keywords}
         replies = self._replies_waiting_for(post)
         former, copies = self._late_originals.pop(post.id, _NOT_LATE)
         if former and (counted := self._resolve(former)):
@@ -1064,15 +1073,16 @@ class EventClusterer:
             kept = Counter(dict(most_common(event.centroid, CENTROID_KEPT)))
             self._let_go(event, kept)
             event.centroid = kept
-        event.platforms[post.platform] += 1
-        # Counted one by one as Counter.update counts them, without its checks of the argument: most posts name a place
+        event.platforms[post.platform] = event.platforms.get(post.platform, 0) + 1
+        # Counted one by one as Counter.update counts them, without its checks of the argument, and with dict.get: a
+        # Counter's `counts[name] += 1` calls its __missing__ (Python) for each name new to it. Most posts name a place
         # or two, few a policy or an anchor.
         for counts, found in ((event.places, post.places), (event.areas, post.areas), (event.policies, post.policies),
                               (event.anchors, post.anchors), (event.residents, post.author_anchors)):
             for name in found:
-                counts[name] += 1
+                counts[name] = counts.get(name, 0) + 1
         if post.sentiment:
-            event.sentiment[post.sentiment] += 1
+            event.sentiment[post.sentiment] = event.sentiment.get(post.sentiment, 0) + 1
         if post.anchors:
             self._by_anchor.add_all(post.anchors, event.id)
         if post.author_anchors:
