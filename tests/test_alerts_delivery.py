@@ -243,6 +243,14 @@ def test_the_sweeps_copy_what_they_walk_before_a_collection_can_let_a_lane_in(tm
     assert service._groups == {} and escalated == []
 
 
+def three_alerts_queued(open_alert_store, tmp_path: Path) -> tuple[AlertService, tuple[str, ...]]:
+    """A service (no settle window) with a message queued about each of three alerts, and their ids in queue order."""
+    service = make_service(open_alert_store, tmp_path, settle="0s")
+    service.process([make_post("寒心", sentiment="negative", policies=[f"P-{n}"], followers=10**6) for n in range(3)],
+                    now=T0)
+    return service, tuple(item.alert_id for item in service.store.outbox())
+
+
 def test_a_message_is_sent_once_when_the_ones_before_it_in_a_round_outlast_its_claim(
         tmp_path: Path, open_alert_store):
     """A lane claims a round of messages for as long as one send may take (4 timeouts and 30 s: 70 s), and sends
@@ -251,10 +259,7 @@ def test_a_message_is_sent_once_when_the_ones_before_it_in_a_round_outlast_its_c
     before, the claim of both had lapsed at 70 s, the second sender took and sent them, and the lane sent them again."""
     from alerts.delivery import Dispatcher
 
-    lane_service = make_service(open_alert_store, tmp_path, settle="0s")
-    lane_service.process([make_post("寒心", sentiment="negative", policies=[f"P-{n}"], followers=10**6)
-                          for n in range(3)], now=T0)
-    first, second, third = (item.alert_id for item in lane_service.store.outbox())
+    lane_service, (first, second, third) = three_alerts_queued(open_alert_store, tmp_path)
     clock = [T0]
     second_sending, let_second_go = threading.Event(), threading.Event()
     channel = lane_service.channels["duty"]
@@ -325,10 +330,7 @@ def test_a_lane_stopped_mid_round_leaves_a_message_another_sender_took_to_that_s
     third, or a third sender takes it too (before: it was made due at once, and sent twice)."""
     from alerts.delivery import Dispatcher
 
-    lane_service = make_service(open_alert_store, tmp_path, settle="0s")
-    lane_service.process([make_post("寒心", sentiment="negative", policies=[f"P-{n}"], followers=10**6)
-                          for n in range(3)], now=T0)
-    first, second, third = (item.alert_id for item in lane_service.store.outbox())
+    lane_service, (first, second, third) = three_alerts_queued(open_alert_store, tmp_path)
     clock = [T0]
     second_sending, let_second_go = threading.Event(), threading.Event()
     third_sending, let_third_go = threading.Event(), threading.Event()
