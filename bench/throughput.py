@@ -53,6 +53,7 @@ import argparse
 import cProfile
 import io
 import os
+import platform
 import pstats
 import random
 import shutil
@@ -481,7 +482,8 @@ def main() -> int:
     warmup, posts = stream[:args.warmup], stream[args.warmup:]
     n = len(posts)
     print(f"throughput: {n} posts timed after {len(warmup)} untimed, over {args.days} simulated days; "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start", flush=True)
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start; "
+          f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})", flush=True)
 
     print(f"\n1. one stage after another in this process (batches of {BATCH}): CPU ms per post")
     serial = {name: in_temporary_folder(name, partial(one_after_another, warmup=warmup, posts=posts, baseline=baseline,
