@@ -2,8 +2,8 @@
 # Each creates .venv when it is missing and installs what it needs itself.
 # The interpreter the venv is made from: the distribution's python3 when it is 3.11 or newer and can make a venv,
 # else the python3 on the PATH. Debian builds its interpreter with profile-guided and link-time optimisation, which an
-# interpreter built from source (pyenv's default) lacks: the stages take about a fifth less CPU on it (README,
-# "Throughput"). PYTHON=... chooses another; a .venv already made keeps the interpreter it was made from.
+# interpreter built from source (pyenv's default) lacks, and the stages take less CPU on it (README, on
+# `python -m bench.throughput`). PYTHON=... chooses another; a .venv already made keeps the interpreter it was made from.
 PYTHON ?= $(shell /usr/bin/python3 -c 'import ensurepip, sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
             && echo /usr/bin/python3 || echo python3)
 VENV := .venv
