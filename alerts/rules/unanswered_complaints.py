@@ -8,7 +8,7 @@ The rule's state, per message and per subject (a policy or a place):
   `forget_after_days` (they stop waiting: a board that has not answered in a month has closed the thread) since the
   last tick. A clock set back makes some no longer overdue.
 - each subject keeps its figures (waiting, overdue); a tick reports the subjects whose figures changed and pass
-  `min_overdue` or `pile_up`, naming their waiting messages, oldest first.
+  `min_overdue` or `pile_up`, naming (oldest first) their newest waiting messages and those the engine may know.
 
 A finding names its subject's newest messages (`NAMED_NEWEST`) and, of the older ones, those the engine's policy
 links may know (seen since the engine last said which it knows: `forget_unknown`, `seen_among`): what an alert keeps
@@ -37,7 +37,7 @@ from yuqing.schema import BOARD_ANSWERED, BOARD_CATEGORY, BOARD_PLACE, EnrichedP
 
 Subject = tuple[str, str]  # ("policy", id) or ("place", name)
 # A waiting message in its subject's list: (since, in microseconds since the epoch; arrival; post id). Plain tuples: a
-# subject's finding names a month of its messages, in this order.
+# subject's finding names a thousand or more of its messages, in this order.
 Entry = tuple[int, int, str]
 ARRIVAL, POST_ID = itemgetter(1), itemgetter(2)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
