@@ -48,8 +48,9 @@ AboutOrder = Literal["oldest", "newest", "arrival"]
 # newest of its posts it did not hold yet, up to MAX_POST_IDS of them, whatever of them it held
 # (`AlertEngine.merge`); so an alert keeps the same posts as from a finding naming a month of them.
 NAMED_NEWEST = 2 * MAX_POST_IDS
-# The newest messages of a subject held read from the archive, at most (a few answers between two reads take some).
-HELD_NEWEST = 2 * NAMED_NEWEST
+# The newest messages of a subject read from the archive and held: those a finding names and a few more (answers
+# between two reads take some); no more, as a subject reported now and again is read again each time.
+HELD_NEWEST = NAMED_NEWEST + 200
 
 
 def micros(moment: datetime) -> int:
