@@ -18,7 +18,7 @@ from alerts.rules.unanswered_complaints import (
 from alerts.store import AlertStore, RuleWaiting, WaitingChanges, WorkerMemory
 from alerts.testing import T0, make_post
 from stores import postgres
-from yuqing.schema import BOARD_ANSWERED, BOARD_PLACE, EnrichedPost
+from yuqing.schema import BOARD_ANSWERED, BOARD_CATEGORY, BOARD_PLACE, EnrichedPost
 
 KEY = "rule:留言未回复:0123456789ab"
 LOG = "log-a"
@@ -257,7 +257,7 @@ def test_findings_name_the_newest_and_what_the_links_know_and_alerts_stay_those_
     from alerts.store import SqliteAlertStore
 
     config = parse_alert_config({"rules": [{"name": "留言未回复", "type": "unanswered_complaints", "options": {
-        "max_days": 5, "pile_up": 1, "group_by": "place", "forget_after_days": 30}}]})
+        "max_days": 5, "pile_up": 1, "group_by": "place", "forget_after_days": 30, "categories": ["城建"]}}]})
     store = SqliteAlertStore(tmp_path / "alerts.sqlite3")
 
     def started() -> AlertEngine:
@@ -275,15 +275,18 @@ def test_findings_name_the_newest_and_what_the_links_know_and_alerts_stay_those_
            for n in range(2600)]
     batches = [old] + [[board(f"board:{day}-{hour}-{n}", place, T0 + timedelta(days=day, hours=hour), False)
                         for place in places for n in range(2)] for day in range(30) for hour in range(0, 24, 2)]
+    for post in (post for batch in batches for post in batch):
+        post.extra[BOARD_CATEGORY] = "城建"
     alerts: dict[str, tuple] = {}
     resolved = named_fewer = 0  # findings resolved to the policy by the links; naming fewer than all
     for number, batch in enumerate(batches):
         now = max(post.when for post in batch)
         if number:
-            for post in rng.sample(old, 10):  # revisited: unanswered (now linking a policy), or answered
-                linking = rng.random() < 0.8
-                batch.append(post.model_copy(update={"policies": make_post(policies=["P-old"]).policies,
-                                                     "extra": {**post.extra, BOARD_ANSWERED: not linking}}))
+            for post in rng.sample(old, 10):  # revisited: unanswered (now linking a policy, maybe filed elsewhere),
+                linking = rng.random() < 0.8  # or answered
+                category = rng.choice(["城建", "其他"]) if linking else "城建"
+                batch.append(post.model_copy(update={"policies": make_post(policies=["P-old"]).policies, "extra": {
+                    **post.extra, BOARD_ANSWERED: not linking, BOARD_CATEGORY: category}}))
         if number == 15 * 12:
             kept = started()
         kept.take_back(batch, now)

@@ -351,7 +351,7 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
     def take_back(self, posts: Iterable[EnrichedPost], now: datetime) -> None:
         """Read at once what feeding these posts and ticking at `now` will need of the archive (a store that is
         down then fails the batch before anything is counted)."""
-        self._waiting.read_ahead([post.id for post in posts if self._concerns(post)], self._spans(now))
+        self._waiting.read_ahead([post.id for post in posts if post.platform == Platform.BOARD], self._spans(now))
 
     # --- what the engine's policy links know ---------------------------------------------------
 
@@ -437,18 +437,20 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         return ("policy", policies[0]) if policies else None
 
     def on_post(self, post: EnrichedPost) -> list[Finding]:
+        if post.platform != Platform.BOARD:
+            return []
+        # A board revisited shows its month-old messages again: the links know them again, whatever they say now.
+        if (message := self._waiting.get(post.id)) is not None:
+            self._note_seen(message)
         if not self._concerns(post):
             return []
         if post.extra.get(BOARD_ANSWERED):
-            message = self._waiting.get(post.id)
             if message is not None:
                 self._remove(message)
             return []
         subject = self._subject(post)
         forgotten = self._newest_tick is not None and self._newest_tick - post.when > self._forget_after
-        if (message := self._waiting.get(post.id)) is not None:
-            self._note_seen(message)  # a board revisited shows its month-old messages again: the links know it again
-        elif subject is not None and not forgotten:
+        if message is None and subject is not None and not forgotten:
             self._add(post.id, subject, post.when)
         return []
 
