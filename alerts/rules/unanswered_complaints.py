@@ -327,7 +327,8 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         self._newest_tick: datetime | None = None
         self._arrivals = 0
         # The waiting messages the engine's policy links may know, by subject: those seen since the engine last said
-        # which posts its links know (`forget_unknown`, `seen_among`); None: any (recalled, and not told since).
+        # which posts its links know (`forget_unknown`, `seen_among`); None: any (recalled, and not told since). A rule
+        # on its own is never told: it names every message it saw, so all of them.
         self._seen: dict[Subject, dict[str, Entry]] | None = {}
 
     # --- where the messages are kept -------------------------------------------------------------
