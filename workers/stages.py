@@ -114,6 +114,10 @@ class EventsStage(Stage):
 
     name = "events"
     topics = (ANNOTATED_POSTS,)
+    # Its events, postings and caches are freed by their reference counts: over 7 days of bench.soak's stream at
+    # 20,000 posts a day the collector found no object in a cycle after the stage's start, while its collections
+    # took 5 us of CPU a post on the first day and 37 on the seventh, walking the stage's memory as it filled.
+    leaves_cycles = False
 
     def __init__(self, transport: Transport, analyzer: Analyzer) -> None:
         self.transport = transport
