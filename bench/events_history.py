@@ -85,7 +85,7 @@ def drain(state: Path, messages: list[Message], warmup: int, profile: bool) -> t
         settings = Settings(data_dir=Path(workdir))
         stage = EventsStage(cast(Transport, DroppingTransport()),
                             analyzer_from_settings(settings, settings.path(ANALYSIS_STATE_FILE)))
-        with steady_heap(collecting=stage.leaves_cycles):  # as `yuqing worker` runs its stage
+        with steady_heap():  # as `yuqing worker` runs its stage
             for at in range(0, warmup, BATCH):
                 stage.process(messages[at:min(at + BATCH, warmup)])
             profiler = cProfile.Profile(time.process_time) if profile else None  # CPU: the machine is shared

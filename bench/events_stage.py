@@ -97,7 +97,7 @@ def main() -> int:
         transport = Dropped()
         stage = build_stage("events", Settings(data_dir=workdir / "events"), transport)  # type: ignore[arg-type]
         profiler = cProfile.Profile() if args.profile else None
-        with steady_heap(collecting=stage.leaves_cycles):  # as `yuqing worker` runs its stage
+        with steady_heap():  # as `yuqing worker` runs its stage
             feed(stage, warmup, 0)
             published_before = dict(transport.published)
             began = time.process_time()

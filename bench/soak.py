@@ -279,7 +279,7 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, upstream
     kept = KeptOpen(stage)
     watch = MemoryWatch()
     profiler: cProfile.Profile | None = None
-    with steady_heap(collecting=stage.leaves_cycles):  # as `yuqing worker` runs its stage
+    with steady_heap():  # as `yuqing worker` runs its stage
         while (order := conn.recv()) != "stop":
             if profile_dir is not None and (profiler is None or day_of(order) != day_of(simulated[0])):
                 profiler = cProfile.Profile(time.process_time)

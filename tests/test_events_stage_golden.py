@@ -138,12 +138,11 @@ def test_the_events_stage_gives_what_it_gave_when_the_golden_file_was_written(tm
     _compare(stage_outputs(tmp_path), golden)
 
 
-def test_the_events_stage_leaves_no_garbage_in_cycles_so_its_worker_runs_without_the_collector(tmp_path: Path,
-                                                                                             golden) -> None:
+def test_the_events_stage_leaves_no_garbage_in_cycles(tmp_path: Path, golden) -> None:
     import gc
 
     from bench.soak import Stream
-    from workers.stages import EventsStage, build_stage
+    from workers.stages import build_stage
     from yuqing.config import Settings
 
     stream = Stream(POSTS // DAYS, random.Random(5))
@@ -169,7 +168,6 @@ def test_the_events_stage_leaves_no_garbage_in_cycles_so_its_worker_runs_without
         gc.enable()
     enrich.close()
     events.close()
-    assert not events.leaves_cycles and isinstance(events, EventsStage)
 
 
 def test_an_unreadable_message_is_refused_at_its_place_in_the_batch_and_the_others_are_assigned(tmp_path: Path) -> None:

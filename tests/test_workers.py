@@ -161,17 +161,6 @@ def test_a_long_run_keeps_what_is_loaded_out_of_the_collectors_sight_and_restore
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
-def test_a_long_run_without_collecting_turns_the_collector_off_and_back_on_after() -> None:
-    import gc
-
-    from workers.runner import steady_heap
-
-    assert gc.isenabled()
-    with steady_heap(collecting=False):
-        assert not gc.isenabled()
-    assert gc.isenabled() and gc.get_freeze_count() == 0
-
-
 # Freed after a large block has raised glibc's threshold (16 MiB: it then keeps freed space up to twice that), 20 MiB
 # of 256 KiB blocks: what stays resident.
 _BLOCKS_FREED_AFTER_A_LARGE_ONE = """

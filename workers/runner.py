@@ -66,10 +66,6 @@ class Stage(abc.ABC):
 
     name: str
     topics: tuple[str, ...]
-    # Whether a batch may leave garbage in reference cycles, which only the cyclic collector frees. A stage whose
-    # batches leave none runs its worker without the collector (`steady_heap`), whose collections would only walk
-    # what the stage keeps: more of it as its memory fills.
-    leaves_cycles = True
 
     @property
     def group(self) -> str:
@@ -142,22 +138,16 @@ GC_YOUNG_THRESHOLD = 20_000
 
 
 @contextmanager
-def steady_heap(collecting: bool = True) -> Iterator[None]:
+def steady_heap() -> Iterator[None]:
     """While a long run goes on: what is loaded by now (models, tables, a stage's memory) frozen out of the cyclic
-    collector's sight, and the young generation's threshold raised (`GC_YOUNG_THRESHOLD`); both restored after.
-    Not `collecting` (a stage that leaves no cycles: `Stage.leaves_cycles`), the collector is off for the run."""
+    collector's sight, and the young generation's threshold raised (`GC_YOUNG_THRESHOLD`); both restored after."""
     young, older, oldest = gc.get_threshold()
-    enabled = gc.isenabled()
     gc.collect()
     gc.freeze()
     gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), older, oldest)
-    if not collecting:
-        gc.disable()
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
         gc.set_threshold(young, older, oldest)
         gc.unfreeze()
 

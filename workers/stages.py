@@ -114,11 +114,6 @@ class EventsStage(Stage):
 
     name = "events"
     topics = (ANNOTATED_POSTS,)
-    # Its events, postings and caches are freed by their reference counts: over 7 days of bench.soak's stream at
-    # 20,000 posts a day the collector found no object in a cycle after the stage's start, while its collections
-    # walked the stage's memory as it filled: 0.4-14 us of CPU a post within `steady_heap`, 5 on the first day and
-    # 37 on the seventh with the default thresholds.
-    leaves_cycles = False
 
     def __init__(self, transport: Transport, analyzer: Analyzer) -> None:
         self.transport = transport

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                     standing_by = True
                 time.sleep(STANDBY_POLL)
         map_large_blocks_apart()
-        with steady_heap(collecting=stage.leaves_cycles):
+        with steady_heap():
             outcomes = worker(transport, stage, args.batch_size).run(until_idle=args.until_idle)
     # The stage's state is saved and its messages committed: what it built dies with the process. Left in the
     # collector's sight, the interpreter's exit would walk it all for cycles (0.5 s of a stop at load 8 for the
