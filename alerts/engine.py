@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ import orjson
 
 from alerts.config import AlertConfig, RuleSpec, build_rules
 from alerts.rules import Finding, Rule
-from alerts.rules.base import policy_name
+from alerts.rules.base import MAX_POST_IDS, policy_name
 from alerts.rules.unanswered_complaints import UnansweredComplaintsRule
 from alerts.severity import deadlines_for, level_for, raise_level
 from alerts.store import AlertStore, RuleWaiting, WaitingChanges
@@ -39,7 +39,6 @@ from yuqing.schema import (
 
 log = logging.getLogger(__name__)
 
-MAX_POST_IDS = 500  # evidence kept per alert; the search index has the rest
 LINK_MIN_POSTS = 3  # an event or place is attributed to a policy only after this many posts...
 LINK_MIN_SHARE = 0.6  # ...of which at least this share link that same policy
 
@@ -152,6 +151,20 @@ class SubjectLinks:
                     break
             else:
                 current.counts[subject] = (*counts, top_policy, 1)
+
+    @property
+    def oldest(self) -> datetime | None:
+        """The start of the oldest generation: it changes when the links forget posts."""
+        return self._generations[0].start if self._generations else None
+
+    def known(self, post_ids: Collection[str]) -> set[str]:
+        """Those of these posts the links know."""
+        remaining = set(post_ids)
+        return {post_id for generation in self._generations for post_id in generation.top.keys() & remaining}
+
+    def post_ids(self) -> set[str]:
+        """Every post the links know."""
+        return set().union(*(generation.top for generation in self._generations))
 
     def _take(self, subject: str) -> tuple[Any, ...]:
         """A subject's counts, taken out of the generation that holds them (they move to the current one)."""
@@ -300,6 +313,9 @@ class AlertEngine:
                 self.links = SubjectLinks.from_json(orjson.loads(links), self.config.stale_after, posts)
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("stored policy links unreadable (%s); starting afresh", exc)
+        known = self.links.post_ids()
+        for _, rule in self._waiting_rules:
+            rule.seen_among(known)
 
     def keep_waiting_in(self, store: AlertStore) -> None:
         """Keep the unanswered-board rules' waiting messages (a month of a city's boards) in the store, not in the
@@ -329,8 +345,12 @@ class AlertEngine:
         (an event or place of one policy becomes that policy). Findings about posts older than `stale_after`
         and those inside a silence window are dropped."""
         posts, signals, health = list(posts), list(signals), list(health)
+        oldest = self.links.oldest
         for post in posts:
             self.links.observe(post, now)
+        if self.links.oldest != oldest:  # the links forgot a generation's posts
+            for _, waiting_rule in self._waiting_rules:
+                waiting_rule.forget_unknown(self.links.known)
         findings: list[tuple[RuleSpec, Finding]] = []
         for spec, rule in self.rules:
             # Only the feeds the rule reads: the base's find nothing, and a batch brings thousands of signals.

@@ -18,14 +18,13 @@ from typing import Any
 
 import psycopg
 
-from alerts.rules.unanswered_complaints import Entry, Subject, WaitingMessage, micros
+from alerts.rules.unanswered_complaints import AboutOrder, Entry, Subject, WaitingMessage, micros
 from alerts.store import (
     BURST_SUBJECTS_OF,
     BURST_SUBJECTS_ORDER,
     FINDINGS_KEY,
     OUTBOX_COLUMNS,
     WAITING_COLUMNS,
-    WAITING_ENTRIES,
     AlertSave,
     AlertStore,
     AuditEntry,
@@ -48,6 +47,7 @@ from alerts.store import (
     outbox_values,
     refuse_live_holder,
     stored_row,
+    waiting_entries,
     waiting_message,
     waiting_rows,
     write_saves,
@@ -69,8 +69,9 @@ def _as_read(value: Any) -> Any:
 class PostgresAlertStore(AlertStore):
     """`read_only=True`: every transaction is read-only, for commands that only show alerts."""
 
-    # 0004 made the tables, 0010 the burst subjects' columns, 0011 the waiting messages, 0013 the burst counts by day
-    SCHEMA_VERSION = 13
+    # 0004 made the tables, 0010 the burst subjects' columns, 0011 the waiting messages, 0013 the burst counts by day,
+    # 0014 the waiting messages by arrival
+    SCHEMA_VERSION = 14
 
     def __init__(self, settings: PostgresSettings, read_only: bool = False) -> None:
         self.read_only = read_only
@@ -355,8 +356,9 @@ class PostgresAlertStore(AlertStore):
             f"SELECT {WAITING_COLUMNS} FROM alert_waiting_messages WHERE rule = %s AND since_us >= %s "
             "AND since_us < %s", (rule, micros(start), micros(end)))]
 
-    def waiting_about(self, rule: str, subject: Subject) -> list[Entry]:
-        return self._db.rows(WAITING_ENTRIES.format(table="alert_waiting_messages", mark="%s"), (rule, *subject))
+    def waiting_about(self, rule: str, subject: Subject, order: AboutOrder = "oldest",
+                      limit: int | None = None) -> list[Entry]:
+        return self._db.rows(waiting_entries("alert_waiting_messages", "%s", order, limit), (rule, *subject))
 
     def close(self) -> None:
         self._db.close()

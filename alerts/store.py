@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import orjson
 
-from alerts.rules.unanswered_complaints import Entry, Subject, WaitingMessage, micros
+from alerts.rules.unanswered_complaints import AboutOrder, Entry, Subject, WaitingMessage, micros
 from analysis.bursts import every_day_of
 from stores.sqlite import connect, write_transaction
 from yuqing.schema import Alert, AlertStatus
@@ -336,9 +336,15 @@ def last_bucket_of(data: dict[str, Any]) -> int | None:
 
 
 WAITING_COLUMNS = "post_id, kind, subject_id, since, arrival"
-# A subject's messages as its finding names them (`Entry`), in that order.
-WAITING_ENTRIES = "SELECT since_us, arrival, post_id FROM {table} WHERE rule = {mark} AND kind = {mark} " \
-                  "AND subject_id = {mark} ORDER BY since_us, arrival"
+# A subject's messages (`Entry`) in one of the orders of `AboutOrder`, each read from an index alone.
+WAITING_ORDERS: dict[AboutOrder, str] = {"oldest": "since_us, arrival", "newest": "since_us DESC, arrival DESC",
+                                         "arrival": "arrival"}
+
+
+def waiting_entries(table: str, mark: str, order: AboutOrder, limit: int | None) -> str:
+    """The query of a subject's messages in this order, the first `limit` (None: all), on either store."""
+    return f"SELECT since_us, arrival, post_id FROM {table} WHERE rule = {mark} AND kind = {mark} " \
+           f"AND subject_id = {mark} ORDER BY {WAITING_ORDERS[order]}" + ("" if limit is None else f" LIMIT {limit:d}")
 
 
 def waiting_rows(rule: WaitingChanges) -> list[tuple[str, str, str, str, int, str, int]]:
@@ -528,7 +534,8 @@ class AlertStore(abc.ABC):
     def waiting_between(self, rule: str, start: datetime, end: datetime) -> list[WaitingMessage]: ...
 
     @abc.abstractmethod
-    def waiting_about(self, rule: str, subject: Subject) -> list[Entry]: ...
+    def waiting_about(self, rule: str, subject: Subject, order: AboutOrder = "oldest",
+                      limit: int | None = None) -> list[Entry]: ...
 
     def close(self) -> None:
         """Release connections."""
@@ -547,8 +554,8 @@ class RuleWaiting:
     def waiting_between(self, start: datetime, end: datetime) -> list[WaitingMessage]:
         return self.store.waiting_between(self.rule, start, end)
 
-    def waiting_about(self, subject: Subject) -> list[Entry]:
-        return self.store.waiting_about(self.rule, subject)
+    def waiting_about(self, subject: Subject, order: AboutOrder = "oldest", limit: int | None = None) -> list[Entry]:
+        return self.store.waiting_about(self.rule, subject, order, limit)
 
 
 SCHEMA = """
@@ -585,8 +592,10 @@ CREATE TABLE IF NOT EXISTS waiting_messages (rule TEXT NOT NULL, post_id TEXT NO
                                              subject_id TEXT NOT NULL, since_us INTEGER NOT NULL, since TEXT NOT NULL,
                                              arrival INTEGER NOT NULL, PRIMARY KEY (rule, post_id));
 CREATE INDEX IF NOT EXISTS waiting_messages_by_since ON waiting_messages (rule, since_us);
--- A subject's messages as its finding names them, read from the index alone (a month of them, at every finding).
+-- A subject's messages in time order (its oldest, its newest), and by arrival (its first), from the indexes alone.
 CREATE INDEX IF NOT EXISTS waiting_messages_by_subject ON waiting_messages (rule, kind, subject_id, since_us, arrival,
+                                                                           post_id);
+CREATE INDEX IF NOT EXISTS waiting_messages_by_arrival ON waiting_messages (rule, kind, subject_id, arrival, since_us,
                                                                            post_id);
 -- Offsets belong to one log (transport.identity()): a new log starts at offset 0 again.
 CREATE TABLE IF NOT EXISTS memory_offsets (log TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
@@ -989,8 +998,9 @@ class SqliteAlertStore(AlertStore):
             f"SELECT {WAITING_COLUMNS} FROM waiting_messages WHERE rule = ? AND since_us >= ? AND since_us < ?",
             (rule, micros(start), micros(end)))]
 
-    def waiting_about(self, rule: str, subject: Subject) -> list[Entry]:
-        return self._read(WAITING_ENTRIES.format(table="waiting_messages", mark="?"), (rule, *subject))
+    def waiting_about(self, rule: str, subject: Subject, order: AboutOrder = "oldest",
+                      limit: int | None = None) -> list[Entry]:
+        return self._read(waiting_entries("waiting_messages", "?", order, limit), (rule, *subject))
 
     def close(self) -> None:
         with self._lock:

@@ -9,7 +9,8 @@ stage built as the worker builds it (`workers.stages.AlertStage`, the shipped ru
 embedded alert store), on the simulated clock: each day in 4 parts, each drained in batches of 500 at its end, as
 `bench.soak` drains them, with a checkpoint every `--checkpoint-every` batches. At the end of each day it prints
 what the stage's long windows hold (the burst subjects held in memory and the bytes of their bucket arrays, the
-unanswered-board rule's waiting messages and the subjects' lists it keeps read from the store) and what the day's
+unanswered-board rule's subjects' newest messages it holds read from the store, and the messages it has seen
+that the policy links may know) and what the day's
 checkpoints wrote (the bytes of the rules' JSON, of the burst subjects' JSON and its rows, the waiting messages'
 rows), with the stage's CPU per post and the process's anonymous memory. Compare a day after the first week with a
 later one: what grows with the windows' days grows between them. With `--profile DIR`, the stage's work on each day of
@@ -85,9 +86,10 @@ def held(stage: Any) -> dict[str, int]:
     figures = {"subjects": len(tracker._subjects), "lively": len(tracker._lively), "counts_kb": counts_bytes // 1024}
     for _, rule in stage.service.engine.rules:
         if isinstance(rule, UnansweredComplaintsRule):
-            lists = rule._waiting._archived_about
-            figures["archived_subjects"] = len(lists)
-            figures["archived_entries"] = sum(map(len, lists.values()))
+            newest = rule._waiting._newest
+            figures["archived_subjects"] = len(newest)
+            figures["archived_entries"] = sum(len(held.entries) for held in newest.values())
+            figures["seen"] = sum(map(len, (rule._seen or {}).values()))
             figures["figures"] = len(rule._figures)
     return figures
 
@@ -153,7 +155,7 @@ def main() -> int:
         stage = start_worker()
         since_checkpoint: list[list[Message]] = []  # the batches a worker killed now would take again
         offset = 0
-        print("day  posts  ms-cpu/post  subjects lively counts-KB  archived-subjects/entries  "
+        print("day  posts  ms-cpu/post  subjects lively counts-KB  archived-subjects/entries  seen  "
               "checkpoints rules-KB/cp burst-rows/cp burst-KB/cp waiting-rows/cp  anon-MB")
         for day in range(args.days):
             began = time.process_time()
@@ -195,7 +197,7 @@ def main() -> int:
             per_cp = max(1, saved.checkpoints)
             print(f"{day + 1:>3} {len(posts):>6} {cpu * 1000 / len(posts):>12.3f}  {sizes['subjects']:>8} "
                   f"{sizes['lively']:>6} {sizes['counts_kb']:>9}  {sizes.get('archived_subjects', 0):>17}/"
-                  f"{sizes.get('archived_entries', 0):<7}  {saved.checkpoints:>11} "
+                  f"{sizes.get('archived_entries', 0):<7} {sizes.get('seen', 0):>5}  {saved.checkpoints:>11} "
                   f"{saved.rules_bytes / 1024 / per_cp:>11.1f} {saved.burst_rows / per_cp:>13.1f} "
                   f"{saved.burst_bytes / 1024 / per_cp:>11.1f} {saved.waiting_rows / per_cp:>15.1f}  "
                   f"{anonymous_mb():>7.1f}", flush=True)

@@ -75,6 +75,7 @@ def annotated_messages(settings: Any, posts: list[Any]) -> list[Message]:
 def drain(state: Path, messages: list[Message], warmup: int, profile: bool) -> tuple[float, str]:
     """CPU seconds the events stage takes over the messages after the first `warmup`, on a copy of `state`."""
     from workers.build import ANALYSIS_STATE_FILE, analyzer_from_settings
+    from workers.runner import steady_heap
     from workers.stages import EventsStage
     from yuqing.config import Settings
 
@@ -84,17 +85,18 @@ def drain(state: Path, messages: list[Message], warmup: int, profile: bool) -> t
         settings = Settings(data_dir=Path(workdir))
         stage = EventsStage(cast(Transport, DroppingTransport()),
                             analyzer_from_settings(settings, settings.path(ANALYSIS_STATE_FILE)))
-        for at in range(0, warmup, BATCH):
-            stage.process(messages[at:min(at + BATCH, warmup)])
-        profiler = cProfile.Profile(time.process_time) if profile else None  # CPU: the machine is shared
-        began = time.process_time()
-        if profiler:
-            profiler.enable()
-        for at in range(warmup, len(messages), BATCH):
-            stage.process(messages[at:at + BATCH])
-        if profiler:
-            profiler.disable()
-        seconds = time.process_time() - began
+        with steady_heap():  # as `yuqing worker` runs its stage
+            for at in range(0, warmup, BATCH):
+                stage.process(messages[at:min(at + BATCH, warmup)])
+            profiler = cProfile.Profile(time.process_time) if profile else None  # CPU: the machine is shared
+            began = time.process_time()
+            if profiler:
+                profiler.enable()
+            for at in range(warmup, len(messages), BATCH):
+                stage.process(messages[at:at + BATCH])
+            if profiler:
+                profiler.disable()
+            seconds = time.process_time() - began
         stage.close()
     report = ""
     if profiler:

@@ -263,7 +263,7 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, upstream
     into one file there."""
     import workers.stages
     from transport import open_transport
-    from workers.runner import map_large_blocks_apart
+    from workers.runner import map_large_blocks_apart, steady_heap
     from workers.stages import build_stage
     from yuqing.config import Settings
 
@@ -279,19 +279,20 @@ def serve_stage(name: str, overrides: dict[str, Any], conn: Connection, upstream
     kept = KeptOpen(stage)
     watch = MemoryWatch()
     profiler: cProfile.Profile | None = None
-    while (order := conn.recv()) != "stop":
-        if profile_dir is not None and (profiler is None or day_of(order) != day_of(simulated[0])):
-            profiler = cProfile.Profile(time.process_time)
-        simulated[0] = order
-        began = time.process_time()
-        worker = Worker(transport, kept, batch_size=500, poll_timeout=0.2)
-        if profiler is None or profile_dir is None:
-            outcomes = drain_after(worker, upstream)
-        else:
-            outcomes = profiler.runcall(drain_after, worker, upstream)
-            profiler.dump_stats(profile_dir / f"{name}-{day_of(order)}.prof")  # the day so far
-        done.set()
-        conn.send((time.process_time() - began, sum(outcomes.values()), *watch.figures_mb()))
+    with steady_heap():  # as `yuqing worker` runs its stage
+        while (order := conn.recv()) != "stop":
+            if profile_dir is not None and (profiler is None or day_of(order) != day_of(simulated[0])):
+                profiler = cProfile.Profile(time.process_time)
+            simulated[0] = order
+            began = time.process_time()
+            worker = Worker(transport, kept, batch_size=500, poll_timeout=0.2)
+            if profiler is None or profile_dir is None:
+                outcomes = drain_after(worker, upstream)
+            else:
+                outcomes = profiler.runcall(drain_after, worker, upstream)
+                profiler.dump_stats(profile_dir / f"{name}-{day_of(order)}.prof")  # the day so far
+            done.set()
+            conn.send((time.process_time() - began, sum(outcomes.values()), *watch.figures_mb()))
     watch.stop()
     stage.close()
     transport.close()

@@ -8,7 +8,8 @@ overdue or forgotten. The baseline is the same rule holding 1,000 messages, in t
 what is due, not what waits, costs about the same on both (ratio near 1); one that goes through every waiting
 message costs about `waiting / 1,000` times more. With `--store` the rule keeps its messages in an embedded alert
 store, as the alert worker's does (`keep_waiting_in`), reads what each batch needs from it and saves its changes
-every CHECKPOINT_BATCHES batches (the worker's checkpoints), in the timed part. The last line reads
+every CHECKPOINT_BATCHES batches (the worker's checkpoints), in the timed part. As in the alert engine, the rule is
+told its policy links know the last two days' posts only (`forget_unknown`). The last line reads
 
     unanswered-tick: <ms> ms/batch with <N> waiting (baseline <ms> ms/batch with 1000, x<ratio>)
 """
@@ -60,6 +61,9 @@ def cpu_ms_per_batch(waiting: int, batches: int, seed: int, store: SqliteAlertSt
         rule.on_post(message(rng, number, start + number * step))
     now = start + timedelta(days=DAYS)
     rule.on_tick(now)
+    # As in the alert engine, whose policy links know the posts of the last two days (`stale_after`), not a month.
+    rule.forget_unknown({f"board:{number}" for number in range(waiting)
+                         if start + number * step >= now - timedelta(days=2)}.intersection)
     if store is not None:
         save(store, rule)
     prepared = [[message(rng, waiting + b * BATCH_BOARD_MESSAGES + i, now + timedelta(minutes=b)) for i in

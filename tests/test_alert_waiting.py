@@ -18,7 +18,7 @@ from alerts.rules.unanswered_complaints import (
 from alerts.store import AlertStore, RuleWaiting, WaitingChanges, WorkerMemory
 from alerts.testing import T0, make_post
 from stores import postgres
-from yuqing.schema import BOARD_ANSWERED, BOARD_PLACE, EnrichedPost
+from yuqing.schema import BOARD_ANSWERED, BOARD_CATEGORY, BOARD_PLACE, EnrichedPost
 
 KEY = "rule:留言未回复:0123456789ab"
 LOG = "log-a"
@@ -166,8 +166,8 @@ class CountingArchive:
         self.rows += len(found)
         return found
 
-    def waiting_about(self, subject):
-        found = self.kept.waiting_about(subject)
+    def waiting_about(self, subject, order="oldest", limit=None):
+        found = self.kept.waiting_about(subject, order, limit)
         self.rows += len(found)
         self.list_rows += len(found)
         return found
@@ -240,5 +240,77 @@ def test_the_lists_read_from_the_store_are_held_for_the_subjects_of_the_last_tic
         assert [finding.subject_id for finding in rule.on_tick(now)] == [place]
         checkpoint(store, rule, number)
         if number:  # (the first tick finds the store holding none of this rule's messages: it reads no list)
-            assert list(rule._waiting._archived_about) == [("place", place)]
+            assert list(rule._waiting._newest) == [("place", place)]
+    store.close()
+
+
+def test_findings_name_the_newest_and_what_the_links_know_and_alerts_stay_those_of_all(tmp_path):
+    """Two boards holding 2,600 unanswered messages (more than a finding names), two new ones on each every two hours
+    for thirty days, old ones revisited (now linking a policy) or answered; the engine keeps them in the store,
+    checkpoints every third batch and restarts from the store on day 15. Its findings name at most the newest
+    NAMED_NEWEST and the messages its policy links know, and it holds at most HELD_NEWEST of a subject read from the
+    store; its findings' subjects (resolved by the links: a board of old messages revisited becomes the policy's),
+    titles and order, and its alerts' posts, are those of an engine whose findings name every waiting message."""
+    from alerts.config import parse_alert_config
+    from alerts.engine import AlertEngine
+    from alerts.rules.unanswered_complaints import HELD_NEWEST, NAMED_NEWEST
+    from alerts.store import SqliteAlertStore
+
+    config = parse_alert_config({"rules": [{"name": "留言未回复", "type": "unanswered_complaints", "options": {
+        "max_days": 5, "pile_up": 1, "group_by": "place", "forget_after_days": 30, "categories": ["城建"]}}]})
+    store = SqliteAlertStore(tmp_path / "alerts.sqlite3")
+
+    def started() -> AlertEngine:
+        engine = AlertEngine(config)
+        engine.keep_waiting_in(store)
+        engine.restore(store.load_memory(LOG).rules)
+        return engine
+
+    kept, naming_all = started(), AlertEngine(config)
+    [(_, rule_naming_all)] = naming_all._waiting_rules
+    rule_naming_all._seen = None  # it names every waiting message, as findings did before
+    places, rng = PLACES[:2], random.Random(7)
+    start = T0 - timedelta(days=20)
+    old = [board(f"board:old{n}", places[n % 2], start + timedelta(minutes=rng.randrange(20 * 24 * 60)), False)
+           for n in range(2600)]
+    batches = [old] + [[board(f"board:{day}-{hour}-{n}", place, T0 + timedelta(days=day, hours=hour), False)
+                        for place in places for n in range(2)] for day in range(30) for hour in range(0, 24, 2)]
+    for post in (post for batch in batches for post in batch):
+        post.extra[BOARD_CATEGORY] = "城建"
+    alerts: dict[str, tuple] = {}
+    resolved = named_fewer = 0  # findings resolved to the policy by the links; naming fewer than all
+    for number, batch in enumerate(batches):
+        now = max(post.when for post in batch)
+        if number:
+            for post in rng.sample(old, 10):  # revisited: unanswered (now linking a policy, maybe filed elsewhere),
+                linking = rng.random() < 0.8  # or answered
+                category = rng.choice(["城建", "其他"]) if linking else "城建"
+                batch.append(post.model_copy(update={"policies": make_post(policies=["P-old"]).policies, "extra": {
+                    **post.extra, BOARD_ANSWERED: not linking, BOARD_CATEGORY: category}}))
+        if number == 15 * 12:
+            kept = started()
+        kept.take_back(batch, now)
+        found, expected = kept.evaluate(batch, [], [], now), naming_all.evaluate(batch, [], [], now)
+        [(_, rule)] = kept._waiting_rules
+        held = rule._seen or {}
+        for (spec, finding), (_, reference) in zip(found, expected, strict=True):
+            assert (finding.subject_kind, finding.subject_id, finding.title, finding.summary, finding.evidence) == (
+                reference.subject_kind, reference.subject_id, reference.title, reference.summary, reference.evidence)
+            seen = len(held.get(("place", reference.evidence.get("via", f"place:{finding.subject_id}")[6:]), {}))
+            assert len(finding.post_ids) <= NAMED_NEWEST + seen
+            resolved += finding.subject_kind == "policy"
+            named_fewer += len(finding.post_ids) < len(reference.post_ids)
+            key = kept.group_key(spec, finding)
+            existing, existing_reference = alerts.get(key, (None, None))
+            outcome = kept.merge(spec, finding, existing, now)
+            outcome_reference = naming_all.merge(spec, reference, existing_reference, now)
+            assert outcome is not None and outcome_reference is not None
+            assert outcome.alert.post_ids == outcome_reference.alert.post_ids
+            alerts[key] = (outcome.alert, outcome_reference.alert)
+        assert all(len(newest.entries) <= HELD_NEWEST for newest in rule._waiting._newest.values())
+        if number % 3 == 2:  # (the last batch before the restart among them)
+            store.save_memory(WorkerMemory(kept.snapshot(), [], {("posts", 0): number}, LOG,
+                                           waiting=kept.waiting_changes()))
+            kept.memory_saved()
+    assert resolved and named_fewer
     store.close()

@@ -138,6 +138,38 @@ def test_the_events_stage_gives_what_it_gave_when_the_golden_file_was_written(tm
     _compare(stage_outputs(tmp_path), golden)
 
 
+def test_the_events_stage_leaves_no_garbage_in_cycles(tmp_path: Path, golden) -> None:
+    import gc
+
+    from bench.soak import Stream
+    from workers.stages import build_stage
+    from yuqing.config import Settings
+
+    stream = Stream(POSTS // DAYS, random.Random(5))
+    posts = crawled([post for day in range(DAYS) for post in stream.day(day, FIRST_DAY + timedelta(days=day))],
+                    random.Random(6))[:4 * BATCH]
+    transport = Recorder()
+    enrich, events = (build_stage(name, Settings(data_dir=tmp_path), cast(Transport, transport))
+                      for name in ("enrich", "events"))
+    batches = []
+    for start in range(0, len(posts), BATCH):
+        enrich.process([Message("raw", 0, n, post.to_json()) for n, post in enumerate(posts[start:start + BATCH])])
+        batches.append([Message(ANNOTATED_POSTS, 0, n, value) for n, (_, value) in enumerate(transport.take())])
+    events.process(batches[0])  # what starting leaves (models, tables) is collected first
+    transport.take()
+    gc.collect()
+    gc.disable()
+    try:
+        for batch in batches[1:]:
+            events.process(batch)
+            transport.take()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    enrich.close()
+    events.close()
+
+
 def test_an_unreadable_message_is_refused_at_its_place_in_the_batch_and_the_others_are_assigned(tmp_path: Path) -> None:
     from workers.stages import build_stage
     from yuqing.config import Settings

@@ -38,6 +38,9 @@ class SignalScopeOptions(RuleOptions):
         return signal.subject_kind in self.subject_kinds and (not self.subjects or signal.subject_id in self.subjects)
 
 
+MAX_POST_IDS = 500  # evidence kept per alert; the search index has the rest
+
+
 @dataclass(frozen=True)
 class Finding:
     """A rule's judgement that a subject needs attention now; `magnitude` drives the level."""

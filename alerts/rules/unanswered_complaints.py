@@ -8,7 +8,11 @@ The rule's state, per message and per subject (a policy or a place):
   `forget_after_days` (they stop waiting: a board that has not answered in a month has closed the thread) since the
   last tick. A clock set back makes some no longer overdue.
 - each subject keeps its figures (waiting, overdue); a tick reports the subjects whose figures changed and pass
-  `min_overdue` or `pile_up`, naming their waiting messages, oldest first.
+  `min_overdue` or `pile_up`, naming (oldest first) their newest waiting messages and those the engine may know.
+
+A finding names its subject's newest messages (`NAMED_NEWEST`) and, of the older ones, those the engine's policy
+links may know (seen since the engine last said which it knows: `forget_unknown`, `seen_among`): what an alert keeps
+and how the engine resolves its subject are those of a finding that names them all, and a tick reads no month.
 
 Where the waiting messages are: a month of a city's boards, so they are kept by a `WaitingArchive`, with the changes
 made since it last took them on top (`ArchiveAndChanges`). Without a store the archive is `WaitingInMemory`, which takes
@@ -18,8 +22,9 @@ memory then leaves them out, and a batch reads from the store what it needs (`ta
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left, insort
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -27,15 +32,25 @@ from typing import Any, Literal, Protocol
 
 from pydantic import Field, model_validator
 
-from alerts.rules.base import Finding, Rule, RuleOptions, linked_policies
+from alerts.rules.base import MAX_POST_IDS, Finding, Rule, RuleOptions, linked_policies
 from yuqing.schema import BOARD_ANSWERED, BOARD_CATEGORY, BOARD_PLACE, EnrichedPost, Platform
 
 Subject = tuple[str, str]  # ("policy", id) or ("place", name)
 # A waiting message in its subject's list: (since, in microseconds since the epoch; arrival; post id). Plain tuples: a
-# subject's finding names a month of its messages, in this order.
+# subject's finding names a thousand or more of its messages, in this order.
 Entry = tuple[int, int, str]
 ARRIVAL, POST_ID = itemgetter(1), itemgetter(2)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A subject's messages in one of these orders: oldest first (of one time: in arrival order; as a finding names them),
+# newest first, or by arrival.
+AboutOrder = Literal["oldest", "newest", "arrival"]
+# A finding names its subject's newest messages, twice as many as an alert keeps: an alert merging a finding keeps the
+# newest of its posts it did not hold yet, up to MAX_POST_IDS of them, whatever of them it held
+# (`AlertEngine.merge`); so an alert keeps the same posts as from a finding naming a month of them.
+NAMED_NEWEST = 2 * MAX_POST_IDS
+# The newest messages of a subject read from the archive and held: those a finding names and a few more (answers
+# between two reads take some); no more, as a subject reported now and again is read again each time.
+HELD_NEWEST = NAMED_NEWEST + 200
 
 
 def micros(moment: datetime) -> int:
@@ -68,8 +83,8 @@ class WaitingArchive(Protocol):
         """Those waiting since `start` (included) up to `end` (excluded)."""
         ...
 
-    def waiting_about(self, subject: Subject) -> list[Entry]:
-        """Every one about this subject, in time order (of one time: in arrival order)."""
+    def waiting_about(self, subject: Subject, order: AboutOrder = "oldest", limit: int | None = None) -> list[Entry]:
+        """Those about this subject in this order, the first `limit` of them (None: all)."""
         ...
 
 
@@ -104,8 +119,13 @@ class WaitingInMemory:
         first, last = bisect_left(self._by_since, (start,)), bisect_left(self._by_since, (end,))
         return [self.messages[post_id] for _, post_id in self._by_since[first:last]]
 
-    def waiting_about(self, subject: Subject) -> list[Entry]:
-        return list(self._about.get(subject, ()))
+    def waiting_about(self, subject: Subject, order: AboutOrder = "oldest", limit: int | None = None) -> list[Entry]:
+        about = self._about.get(subject, [])
+        if order == "oldest":
+            return about[:limit]
+        if order == "newest":
+            return about[::-1][:limit]
+        return heapq.nsmallest(len(about) if limit is None else limit, about, key=ARRIVAL)
 
 
 class ArchiveAndChanges:
@@ -118,10 +138,10 @@ class ArchiveAndChanges:
     and emptied when it takes the changes. What the archive answered is remembered until the batch ends: the store is
     read once per batch (`read_ahead`), and holds the same messages until the changes are saved.
 
-    A subject's list in the archive (`about`), once read, is kept while the subject is asked about at every tick, and
-    brought up to date with the changes the archive takes (`saved`): a subject that piles up is reported at nearly
-    every tick, naming a month of its messages, and reading them from the store each time made every tick cost that
-    month, not what changed."""
+    A subject's newest messages in the archive (`about`), once read, are held while the subject is asked about at
+    every tick (at most HELD_NEWEST), and brought up to date with the changes the archive takes (`saved`): a subject
+    that piles up is reported at nearly every tick, and reading them from the store each time made every tick cost
+    that, not what changed."""
 
     def __init__(self, archive: WaitingArchive, changes: dict[str, WaitingMessage | None] | None = None, *,
                  archive_is_ours: bool) -> None:
@@ -131,7 +151,7 @@ class ArchiveAndChanges:
         self._left: dict[Subject, set[str]] = {}  # per subject, the messages that stopped waiting (maybe archived)
         self._read_ids: dict[str, WaitingMessage | None] = {}
         self._read_spans: dict[tuple[datetime, datetime], list[WaitingMessage]] = {}
-        self._archived_about: dict[Subject, list[Entry]] = {}  # subjects' lists as the archive holds them
+        self._newest: dict[Subject, _HeldNewest] = {}  # subjects' newest messages as the archive holds them
 
     def get(self, post_id: str) -> WaitingMessage | None:
         """The post's message, if it waits."""
@@ -149,34 +169,53 @@ class ArchiveAndChanges:
         found += [m for m in changes.values() if m is not None and start <= m.since < end]
         return found
 
-    def about(self, subjects: Collection[Subject]) -> dict[Subject, list[Entry]]:
-        """Each subject's messages, in time order (of one time: in arrival order). The lists read from the archive are
-        kept for the subjects asked about now only: a subject that piles up is asked about at nearly every tick, and
-        every subject ever asked about kept a month of its messages here (most of them, after a month)."""
+    def about(self, subjects: Collection[Subject], newest: int | None) -> dict[Subject, tuple[list[Entry], Entry, int]]:
+        """Each subject's `newest` messages (None: all of them), in time order (of one time: in arrival order), its
+        oldest message and the first arrival among its messages. The newest read from the archive are held for the
+        subjects asked about now only: a subject that piles up is asked about at nearly every tick, and every subject
+        ever asked about held its messages here."""
+        held = self._newest
+        self._newest = {subject: held[subject] for subject in subjects if subject in held}
         added: dict[Subject, list[Entry]] = {subject: [] for subject in subjects}
-        kept = self._archived_about
-        self._archived_about = {subject: kept[subject] for subject in added if subject in kept}
         for message in self.changes.values():
             if message is not None and message.subject in added:
                 added[message.subject].append(message.entry())
         about = {}
         for subject in subjects:
-            entries = list(self._archived(subject))
-            left = self._left.get(subject)
-            if left:
-                entries = [entry for entry in entries if entry[2] not in left]
-            for entry in added[subject]:  # a few, among a month of them
-                insort(entries, entry)
-            about[subject] = entries
+            left = self._left.get(subject, set())
+            archived, whole = self._archived_newest(subject, None if newest is None else newest + len(left))
+            entries = sorted([entry for entry in archived if entry[2] not in left] + added[subject])
+            if whole:
+                about[subject] = (entries[-newest:] if newest else entries, entries[0], min(map(ARRIVAL, entries)))
+                continue
+            # The first ones in either order that are not among those that left: the newest say nothing of them.
+            firsts = {order: [entry for entry in self.archive.waiting_about(subject, order, 1 + len(left))
+                              if entry[2] not in left] + added[subject] for order in ("oldest", "arrival")}
+            about[subject] = (entries[-newest:] if newest else entries, min(firsts["oldest"]),
+                              min(map(ARRIVAL, firsts["arrival"])))
         return about
 
-    def _archived(self, subject: Subject) -> list[Entry]:
-        """The subject's messages in the archive, read once (`saved` keeps the list up to date)."""
+    def _archived_newest(self, subject: Subject, count: int | None) -> tuple[list[Entry], bool]:
+        """The archive's newest `count` messages about the subject (None: all), in time order, and whether they are all
+        it holds about it; read once and held (`saved` keeps them up to date), all of them read each time."""
         if not self.archive_is_ours:
-            return []
-        if subject not in self._archived_about:
-            self._archived_about[subject] = self.archive.waiting_about(subject)
-        return self._archived_about[subject]
+            return [], True
+        if count is None:
+            return self.archive.waiting_about(subject), True
+        held = self._newest.get(subject)
+        if held is None or (len(held.entries) < count and not held.whole):
+            read = max(count, HELD_NEWEST)
+            newest_first = self.archive.waiting_about(subject, "newest", read)
+            held = self._newest[subject] = _HeldNewest(newest_first[::-1], whole=len(newest_first) < read)
+        return held.entries[-count:], held.whole and len(held.entries) <= count
+
+    def among(self, post_ids: Collection[str]) -> list[WaitingMessage]:
+        """The messages of these posts that wait (not remembered: for a start)."""
+        changes = self.changes
+        found = [message for post_id in post_ids if (message := changes.get(post_id)) is not None]
+        if self.archive_is_ours:
+            found += self.archive.waiting_by_id([post_id for post_id in post_ids if post_id not in changes])
+        return found
 
     def read_ahead(self, post_ids: Iterable[str], spans: Iterable[tuple[datetime, datetime]]) -> None:
         """Read at once what `get` of these posts and `between` of these spans will need of the archive."""
@@ -197,15 +236,21 @@ class ArchiveAndChanges:
         return self._read_spans[start, end]
 
     def _archive_took_changes(self) -> None:
-        """Bring the subjects' lists read from the archive to what it holds now that it took the changes: those that
-        stopped waiting leave their subject's list, those that wait now (maybe again) join theirs."""
-        kept = self._archived_about
+        """Bring the subjects' newest messages read from the archive to what it holds now that it took the changes:
+        those that stopped waiting leave, those that wait now (maybe again) join, when among the newest."""
+        held = self._newest
         for subject, left in self._left.items():
-            if subject in kept:
-                kept[subject] = [entry for entry in kept[subject] if entry[2] not in left]
+            if subject in held:
+                held[subject].entries = [entry for entry in held[subject].entries if entry[2] not in left]
         for message in self.changes.values():
-            if message is not None and message.subject in kept:
-                insort(kept[message.subject], message.entry())
+            if message is not None and (newest := held.get(message.subject)) is not None:
+                entry = message.entry()
+                if newest.whole or (newest.entries and entry > newest.entries[0]):
+                    insort(newest.entries, entry)
+        for newest in held.values():
+            if len(newest.entries) > HELD_NEWEST:
+                del newest.entries[:-HELD_NEWEST]
+                newest.whole = False
 
     def put(self, message: WaitingMessage) -> None:
         self.changes[message.post_id] = message
@@ -226,11 +271,19 @@ class ArchiveAndChanges:
         """The archive took the changes: it holds the rule's waiting messages, all of them."""
         if self.archive_is_ours:
             self._archive_took_changes()
-        else:  # it dropped another memory's messages: none of its lists was read
-            self._archived_about = {}
+        else:  # it dropped another memory's messages: none of its subjects was read
+            self._newest = {}
         self.changes, self._left = {}, {}
         self.archive_is_ours = True
         self._read_ids, self._read_spans = {}, {}
+
+
+@dataclass(slots=True)
+class _HeldNewest:
+    """A subject's newest messages in the archive, in time order; `whole`: all it holds about the subject."""
+
+    entries: list[Entry]
+    whole: bool
 
 
 def _moment(value: datetime | str) -> datetime:
@@ -273,6 +326,10 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         # `forget_after_days` is not taken in. Not kept in the memory (it never was).
         self._newest_tick: datetime | None = None
         self._arrivals = 0
+        # The waiting messages the engine's policy links may know, by subject: those seen since the engine last said
+        # which posts its links know (`forget_unknown`, `seen_among`); None: any (recalled, and not told since). A rule
+        # on its own is never told: it names every message it saw, so all of them.
+        self._seen: dict[Subject, dict[str, Entry]] | None = {}
 
     # --- where the messages are kept -------------------------------------------------------------
 
@@ -295,7 +352,29 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
     def take_back(self, posts: Iterable[EnrichedPost], now: datetime) -> None:
         """Read at once what feeding these posts and ticking at `now` will need of the archive (a store that is
         down then fails the batch before anything is counted)."""
-        self._waiting.read_ahead([post.id for post in posts if self._concerns(post)], self._spans(now))
+        self._waiting.read_ahead([post.id for post in posts if post.platform == Platform.BOARD], self._spans(now))
+
+    # --- what the engine's policy links know ---------------------------------------------------
+
+    def forget_unknown(self, known: Callable[[Collection[str]], Collection[str]]) -> None:
+        """Forget having seen the messages the engine's links no longer know (`known`: those of these posts they
+        know): the links forget posts, and know them again only once they come again (the rule sees them then)."""
+        if self._seen is None:
+            return
+        still = set(known([post_id for seen in self._seen.values() for post_id in seen]))
+        kept = {subject: {post_id: entry for post_id, entry in seen.items() if post_id in still}
+                for subject, seen in self._seen.items()}
+        self._seen = {subject: seen for subject, seen in kept.items() if seen}
+
+    def seen_among(self, post_ids: Collection[str]) -> None:
+        """The engine's links know these posts (as they were restored): those of them that wait are the ones seen."""
+        self._seen = {}
+        for message in self._waiting.among(post_ids):
+            self._note_seen(message)
+
+    def _note_seen(self, message: WaitingMessage) -> None:
+        if self._seen is not None:
+            self._seen.setdefault(message.subject, {})[message.post_id] = message.entry()
 
     # --- memory ----------------------------------------------------------------------------------
 
@@ -340,6 +419,7 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
                                         {m.post_id: m for m in waiting},
                                         archive_is_ours=in_memory or "waiting" not in memory)
         self._changed_subjects = set(figures)
+        self._seen = None  # until the engine says what its links know
 
     # --- the feeds -------------------------------------------------------------------------------
 
@@ -358,17 +438,21 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         return ("policy", policies[0]) if policies else None
 
     def on_post(self, post: EnrichedPost) -> list[Finding]:
+        if post.platform != Platform.BOARD:
+            return []
+        # A board revisited shows its month-old messages again: the links know them again, whatever they say now.
+        if (message := self._waiting.get(post.id)) is not None:
+            self._note_seen(message)
         if not self._concerns(post):
             return []
         if post.extra.get(BOARD_ANSWERED):
-            message = self._waiting.get(post.id)
             if message is not None:
                 self._remove(message)
             return []
         subject = self._subject(post)
         forgotten = self._newest_tick is not None and self._newest_tick - post.when > self._forget_after
-        if subject is not None and not forgotten and self._waiting.get(post.id) is None:
-            self._add(post.id, subject, post.when)  # a board revisited shows its month-old messages again
+        if message is None and subject is not None and not forgotten:
+            self._add(post.id, subject, post.when)
         return []
 
     @property
@@ -380,7 +464,9 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         return timedelta(days=self.options.forget_after_days)
 
     def _add(self, post_id: str, subject: Subject, since: datetime) -> None:
-        self._waiting.put(WaitingMessage(post_id, subject, since, self._arrivals))
+        message = WaitingMessage(post_id, subject, since, self._arrivals)
+        self._waiting.put(message)
+        self._note_seen(message)
         self._arrivals += 1
         self._fresh[post_id] = None
         self._figures.setdefault(subject, [0, 0])[0] += 1
@@ -391,6 +477,10 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
                    and self._last_tick - message.since > self._limit)
         self._waiting.remove(message)
         self._fresh.pop(message.post_id, None)
+        if self._seen is not None and (seen := self._seen.get(message.subject)) is not None:
+            seen.pop(message.post_id, None)
+            if not seen:
+                del self._seen[message.subject]
         figures = self._figures[message.subject]
         figures[0] -= 1
         figures[1] -= overdue
@@ -417,15 +507,19 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
         apart)."""
         return [m for m in self._waiting.between(start, end) if m.post_id not in self._fresh]
 
-    def _entries_about(self, subjects: Collection[Subject]) -> dict[Subject, tuple[list[Entry], datetime]]:
-        """Each subject's waiting messages, oldest first (of one time: in arrival order), and since when the oldest
-        waits (as it was held: the finding shows it in its zone)."""
-        about = {}
-        for subject, entries in self._waiting.about(subjects).items():
-            oldest = self._waiting.get(entries[0][2])
+    def _named_about(self, subjects: Collection[Subject]) -> dict[Subject, tuple[list[Entry], datetime, int]]:
+        """Each subject's messages its finding names, oldest first (of one time: in arrival order): the newest
+        NAMED_NEWEST and the others the links may know (all while it may be any); since when the oldest of all waits
+        (as it was held: the finding shows it in its zone); and the first arrival among all of them."""
+        seen = self._seen
+        named = {}
+        for subject, (newest, oldest_entry, first_arrival) in self._waiting.about(
+                subjects, None if seen is None else NAMED_NEWEST).items():
+            older = sorted(entry for entry in (seen or {}).get(subject, {}).values() if entry < newest[0])
+            oldest = self._waiting.get(oldest_entry[2])
             assert oldest is not None  # the subject's figures count it
-            about[subject] = (entries, oldest.since)
-        return about
+            named[subject] = (older + newest, oldest.since, first_arrival)
+        return named
 
     def on_tick(self, now: datetime) -> list[Finding]:
         try:
@@ -465,18 +559,18 @@ class UnansweredComplaintsRule(Rule[UnansweredComplaintsOptions]):
                 continue
             if self._last_reported.get(subject) != figures:  # else nothing changed since the last tick
                 due[subject] = (waiting, overdue)
-        about = self._entries_about(list(due))  # read before anything is noted: a failed read is tried next tick
+        about = self._named_about(list(due))  # read before anything is noted: a failed read is tried next tick
         findings = []
         # In the order the subjects' oldest waiting messages arrived, as a pass over every waiting message had.
-        for subject in sorted(due, key=lambda subject: min(map(ARRIVAL, about[subject][0]))):
-            entries, oldest = about[subject]
+        for subject in sorted(due, key=lambda subject: about[subject][2]):
+            entries, oldest, _ = about[subject]
             waiting, overdue = self._last_reported[subject] = due[subject]
             kind, subject_id = subject
             findings.append(Finding(
                 subject_kind=kind, subject_id=subject_id, at=now, magnitude=waiting,
                 title=f"{subject_id}：{waiting}条留言未回复，其中{overdue}条超过{self.options.max_days:g}天",
                 summary=f"最早一条留言于{oldest:%Y-%m-%d %H:%M}发布，至今未见回复。",
-                post_ids=tuple(map(POST_ID, entries)),  # oldest first; a month of them
+                post_ids=tuple(map(POST_ID, entries)),  # oldest first
                 evidence={"unanswered": waiting, "overdue": overdue, "oldest": oldest.isoformat()},
             ))
         self._changed_subjects = set()
