@@ -72,16 +72,22 @@ def crawled(posts: list[Post], rng: random.Random) -> list[Post]:
     return [post for span in spans for post in span]
 
 
+def stream_posts() -> list[Post]:
+    """The bench stream's posts of the golden run, in the order a crawl delivers them."""
+    from bench.soak import Stream
+
+    stream = Stream(POSTS // DAYS, random.Random(5))
+    return crawled([post for day in range(DAYS) for post in stream.day(day, FIRST_DAY + timedelta(days=day))],
+                   random.Random(6))
+
+
 def stage_outputs(workdir: Path) -> dict[str, Any]:
     """Run the enrich then the events stage over the stream in batches, as workers do; per batch, a digest of
     the posts' (id, event id, reprint_of), of the re-links and of the event messages, and overall counts."""
-    from bench.soak import Stream
     from workers.stages import build_stage
     from yuqing.config import Settings
 
-    stream = Stream(POSTS // DAYS, random.Random(5))
-    posts = crawled([post for day in range(DAYS) for post in stream.day(day, FIRST_DAY + timedelta(days=day))],
-                    random.Random(6))
+    posts = stream_posts()
     settings = Settings(data_dir=workdir)
     transport = Recorder()
     stages = [build_stage(name, settings, cast(Transport, transport)) for name in ("enrich", "events")]
@@ -141,13 +147,10 @@ def test_the_events_stage_gives_what_it_gave_when_the_golden_file_was_written(tm
 def test_the_events_stage_leaves_no_garbage_in_cycles(tmp_path: Path, golden) -> None:
     import gc
 
-    from bench.soak import Stream
     from workers.stages import build_stage
     from yuqing.config import Settings
 
-    stream = Stream(POSTS // DAYS, random.Random(5))
-    posts = crawled([post for day in range(DAYS) for post in stream.day(day, FIRST_DAY + timedelta(days=day))],
-                    random.Random(6))[:4 * BATCH]
+    posts = stream_posts()[:4 * BATCH]
     transport = Recorder()
     enrich, events = (build_stage(name, Settings(data_dir=tmp_path), cast(Transport, transport))
                       for name in ("enrich", "events"))
